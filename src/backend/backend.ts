@@ -1,0 +1,75 @@
+/**
+ * The backend contract. A backend owns device memory and runs kernels by name on it. It never sees a `Tensor`:
+ * only buffers, shapes and attributes. Small on purpose, so a new backend (WASM, WebGPU) is a day's work, and
+ * shaped for an asynchronous GPU as well as a synchronous CPU: `run` only enqueues; reading data back is `read`,
+ * which returns a Promise, so a GPU queue never stalls inside an op.
+ *
+ * Every kernel's semantics are written once, in `kernels.ts` (names, inputs, outputs, attributes), and the `ref`
+ * backend is their plain-TypeScript oracle. Buffers are dense and row-major; a kernel may assume its inputs and
+ * outputs are contiguous and do not alias unless the kernel says it is in-place.
+ */
+
+/** Element types. `f64` exists on the `ref` backend only, for finite-difference gradient checks. */
+export type DType = 'f32' | 'f64' | 'i32';
+
+/** Host-side typed array of a dtype. */
+export type HostArray = Float32Array | Float64Array | Int32Array;
+
+/** An opaque handle to device memory owned by one backend. */
+export interface DeviceBuffer {
+  /** Name of the backend that owns it. */
+  readonly backend: string;
+  /** Number of elements. */
+  readonly length: number;
+  readonly dtype: DType;
+}
+
+/** A buffer seen through a shape, as a kernel receives it. */
+export interface View {
+  readonly buf: DeviceBuffer;
+  readonly shape: readonly number[];
+}
+
+/** Kernel attributes: small plain values. */
+export type Attrs = Readonly<Record<string, number | boolean | string | readonly number[] | undefined>>;
+
+export interface Backend {
+  /** Short name: 'ref', 'wasm', 'webgpu'. */
+  readonly name: string;
+  /** Human description (variant, threads), for logs and benchmarks. */
+  describe(): string;
+  /** dtypes this backend stores. */
+  readonly dtypes: readonly DType[];
+  /** Allocate an uninitialised (may hold garbage) buffer of `length` elements. */
+  alloc(length: number, dtype: DType): DeviceBuffer;
+  /** Return a buffer's memory. Using it afterwards is an error. */
+  free(buf: DeviceBuffer): void;
+  /** Copy host data into a buffer (same dtype; `data.length` ≤ buffer length), starting at element `offset`. */
+  write(buf: DeviceBuffer, data: HostArray, offset?: number): void;
+  /** Copy a buffer to a new host array, after all kernels enqueued before have run. */
+  read(buf: DeviceBuffer): Promise<HostArray>;
+  /** Synchronous read, only on backends that can (CPU). Undefined on GPU backends. */
+  readSync?(buf: DeviceBuffer): HostArray;
+  /** Enqueue (or run) kernel `name`. Outputs are pre-allocated by the caller with their final shapes. */
+  run(name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void;
+  /** Whether kernel `name` exists here; callers fall back to `ref` (through host copies) when it does not. */
+  supports(name: string): boolean;
+  /** Resolves when all enqueued work has finished. */
+  sync(): Promise<void>;
+  /** Memory statistics in bytes, for error messages and benchmarks. */
+  memory(): { inUse: number; peak: number; limit: number };
+  /** Release every resource (workers, device). */
+  dispose(): void;
+}
+
+/** Element size in bytes. */
+export function dtypeBytes(d: DType): number {
+  return d === 'f64' ? 8 : 4;
+}
+
+/** Allocate a host array of a dtype. */
+export function hostArray(dtype: DType, length: number): HostArray {
+  if (dtype === 'f32') return new Float32Array(length);
+  if (dtype === 'f64') return new Float64Array(length);
+  return new Int32Array(length);
+}

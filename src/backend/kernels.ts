@@ -1,0 +1,92 @@
+/**
+ * The kernel catalogue: every kernel a backend may implement, with its exact semantics. The `ref` backend
+ * implements all of them in plain TypeScript and is the oracle; other backends are tested against it by the
+ * conformance suite (test/conformance.test.ts), which runs the same cases on every registered backend.
+ *
+ * Conventions
+ * - Buffers are dense, row-major, contiguous. Shapes come with each View. "N" is the product of leading axes.
+ * - Outputs are pre-allocated with their final shapes and are fully overwritten, unless a kernel says it reads its
+ *   output (in-place / accumulate).
+ * - Float arithmetic may be reordered (SIMD, threads) but results must stay within float32 rounding of `ref`.
+ *
+ * Catalogue (inputs → outputs; attrs):
+ *
+ * Elementwise and data movement
+ * - fill:        () → (out); {value}                          out[i] = value
+ * - copy:        (a) → (out)                                   out = a (same length; dtype may differ: a cast)
+ * - add|sub|mul|div: (a, b) → (out)                            NumPy broadcasting of a and b to out's shape
+ * - scale:       (a) → (out); {alpha, beta=0}                  out = alpha·a + beta
+ * - exp|log|neg|sqrt|rsqrt|square: (a) → (out)                 elementwise
+ * - gelu:        (x) → (y)                                     GELU, tanh form (GPT-2 'gelu_new'):
+ *                                                              0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+ * - gelu_backward: (x, dy) → (dx)
+ * - silu:        (x) → (y)                                     x·σ(x)
+ * - silu_backward: (x, dy) → (dx)
+ * - swiglu:      (gate, up) → (y)                              silu(gate)·up (Llama MLP)
+ * - swiglu_backward: (gate, up, dy) → (dgate, dup)
+ * - sum_to:      (a) → (out)                                   out has a's rank, each axis equal to a's or 1;
+ *                                                              sums a over the axes where out is 1 (reduction
+ *                                                              for `sum(axes)` and for broadcast gradients)
+ * - transpose:   (a) → (out); {perm}                           out[i_perm[0],…] = a[i_0,…]: out.shape[k] = a.shape[perm[k]]
+ * - slice:       (a) → (out); {begin}                          out = a[begin_k : begin_k + out.shape[k]] per axis
+ * - pad_slice:   (a) → (out); {begin}                          out = 0, then out[begin : begin + a.shape] = a
+ *                                                              (the gradient of slice)
+ * - concat:      (a_0, …, a_n) → (out); {axis}                 concatenation along axis
+ *
+ * Linear algebra
+ * - matmul:      (a, b) → (out); {transA=false, transB=false, accumulate=false, alpha=1}
+ *                a: [..., M, K] (or [..., K, M] if transA), b: [..., K, N] (or [..., N, K] if transB),
+ *                out: [..., M, N]. Leading axes are flattened to a batch count; a's and b's batch count must each
+ *                equal out's or be 1 (a shared matrix, e.g. a weight). out = alpha·op(a)·op(b) (+ out if accumulate).
+ *                The three matmuls of a linear layer: forward y = x·Wᵀ (transB), input gradient dx = dy·W,
+ *                weight gradient dW = dyᵀ·x (transA, both flattened to 2-D).
+ *
+ * Transformer layers
+ * - embedding:   (weight [V, C], ids i32 [...]) → (out [..., C])        out[n] = weight[ids[n]]
+ * - embedding_backward: (dy [..., C], ids i32 [...]) → (dweight [V, C])   dweight = 0, then scatter-add rows of dy
+ * - layernorm:   (x [N, C], w [C], b [C]) → (y [N, C], mean [N], rstd [N]); {eps}
+ *                y = (x − mean)·rstd·w + b, rstd = 1/√(var + eps), var is the biased variance
+ * - layernorm_backward: (dy, x, w, mean, rstd) → (dx [N, C], dw [C], db [C])
+ * - rmsnorm:     (x [N, C], w [C]) → (y [N, C], rstd [N]); {eps}          y = x·rstd·w, rstd = 1/√(mean(x²) + eps)
+ * - rmsnorm_backward: (dy, x, w, rstd) → (dx [N, C], dw [C])
+ * - softmax:     (x [N, C]) → (y [N, C])                       over the last axis
+ * - softmax_backward: (y, dy) → (dx)                           dx = y·(dy − Σ y·dy)
+ * - rope:        (x [B, T, H, D]) → (y [B, T, H, D]); {theta, offset=0, inverse=false}
+ *                Rotary embedding, "rotate half" layout (Hugging Face Llama): for i < D/2, position p = offset + t,
+ *                angle = p · theta^(−2i/D) (inv_freq computed in float32 as transformers does);
+ *                y[i] = x[i]·cos − x[i+D/2]·sin,  y[i+D/2] = x[i+D/2]·cos + x[i]·sin.
+ *                inverse=true rotates by −angle (the gradient of rope).
+ * - attention:   (q [B, T, Hq, D], k [B, S, Hkv, D], v [B, S, Hkv, D]) → (o [B, T, Hq, D], lse [B, Hq, T]);
+ *                {scale, causal=true, qOffset = S − T}
+ *                Query head h reads key/value head ⌊h / (Hq/Hkv)⌋ (grouped-query attention). Query row t sits at
+ *                position qOffset + t and, if causal, attends to key positions s ≤ qOffset + t.
+ *                o = softmax(scale·q·kᵀ)·v; lse = log Σ exp(scale·q·kᵀ) per row (kept for the backward pass).
+ *                A fast backend must not materialise a T×S matrix per head for long T (stream over keys).
+ * - attention_backward: (do, q, k, v, o, lse) → (dq, dk, dv); same attrs.
+ * - cross_entropy: (logits [N, V], targets i32 [N]) → (loss [N], lse [N]); {ignoreIndex=-100}
+ *                loss[n] = lse[n] − logits[n, targets[n]]; loss[n] = 0 where targets[n] = ignoreIndex.
+ * - cross_entropy_backward: (logits, targets, lse, dloss [N]) → (dlogits [N, V]); {ignoreIndex=-100}
+ *                dlogits[n] = dloss[n]·(softmax(logits[n]) − onehot(targets[n])), 0 for ignored rows.
+ * - dropout:     (x) → (y); {p, seed}                          y[i] = keep ? x[i]/(1−p) : 0,
+ *                keep = hashUniform(seed, i) ≥ p (src/util/rng.ts). Its gradient is the same kernel on dy.
+ *
+ * Optimiser and reductions
+ * - adamw:       (grad) → (param, m, v) read-modify-write; {lr, beta1, beta2, eps, weightDecay, step, gradScale=1}
+ *                PyTorch's AdamW: g = gradScale·grad; param ·= 1 − lr·weightDecay; m = β1·m + (1−β1)·g;
+ *                v = β2·v + (1−β2)·g²; param −= (lr / (1−β1^step)) · m / (√v / √(1−β2^step) + eps).
+ * - sumsq:       (a) → (out [1])                               Σ a² (accumulated in double where possible)
+ * - sum_all:     (a) → (out [1])                               Σ a
+ */
+
+export const KERNELS = [
+  'fill', 'copy', 'add', 'sub', 'mul', 'div', 'scale', 'exp', 'log', 'neg', 'sqrt', 'rsqrt', 'square',
+  'gelu', 'gelu_backward', 'silu', 'silu_backward', 'swiglu', 'swiglu_backward',
+  'sum_to', 'transpose', 'slice', 'pad_slice', 'concat',
+  'matmul',
+  'embedding', 'embedding_backward', 'layernorm', 'layernorm_backward', 'rmsnorm', 'rmsnorm_backward',
+  'softmax', 'softmax_backward', 'rope', 'attention', 'attention_backward',
+  'cross_entropy', 'cross_entropy_backward', 'dropout',
+  'adamw', 'sumsq', 'sum_all',
+] as const;
+
+export type KernelName = (typeof KERNELS)[number];

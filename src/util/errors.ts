@@ -1,0 +1,78 @@
+/**
+ * Named error classes. Every error a user can trigger with bad input is one of these, with typed fields saying
+ * which file, which field and what was expected, so a CLI can print one clear line instead of a stack trace.
+ */
+
+/** Base class of every error this package throws on purpose. `code` is stable and machine-readable. */
+export class LlmtsError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Tensor shapes that do not fit an operation. */
+export class ShapeError extends LlmtsError {
+  constructor(message: string) {
+    super('E_SHAPE', message);
+  }
+}
+
+/** A value (argument, config field, CLI flag) out of range or of the wrong type. */
+export class ConfigError extends LlmtsError {
+  readonly field: string;
+  readonly file: string | undefined;
+  constructor(field: string, message: string, file?: string) {
+    super('E_CONFIG', `${file ? `${file}: ` : ''}${field}: ${message}`);
+    this.field = field;
+    this.file = file;
+  }
+}
+
+/** A model architecture or config feature this package does not implement. */
+export class UnsupportedError extends LlmtsError {
+  constructor(message: string) {
+    super('E_UNSUPPORTED', message);
+  }
+}
+
+/** A malformed file: which file, which part of it (tensor, field), and what was wrong. */
+export class FileFormatError extends LlmtsError {
+  readonly file: string;
+  readonly part: string | undefined;
+  constructor(code: string, file: string, message: string, part?: string) {
+    super(code, `${file}${part ? ` [${part}]` : ''}: ${message}`);
+    this.file = file;
+    this.part = part;
+  }
+}
+
+/** A backend cannot run what it was asked to (missing kernel, out of memory, wrong buffer). */
+export class BackendError extends LlmtsError {
+  constructor(code: string, message: string) {
+    super(code, message);
+  }
+}
+
+/** Out of memory in a backend; says how much was needed and how much there is. */
+export class OutOfMemoryError extends BackendError {
+  readonly requestedBytes: number;
+  readonly limitBytes: number;
+  constructor(backend: string, requestedBytes: number, inUseBytes: number, limitBytes: number) {
+    const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    super(
+      'E_OOM',
+      `${backend} backend: out of memory allocating ${mb(requestedBytes)} (${mb(inUseBytes)} in use, limit ${mb(limitBytes)}). ` +
+        'Reduce the batch size, the context length or the model size.',
+    );
+    this.requestedBytes = requestedBytes;
+    this.limitBytes = limitBytes;
+  }
+}
+
+/** Throw a ShapeError unless `cond` holds. */
+export function check(cond: unknown, message: string | (() => string)): asserts cond {
+  if (!cond) throw new ShapeError(typeof message === 'function' ? message() : message);
+}
