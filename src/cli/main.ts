@@ -1,0 +1,43 @@
+/**
+ * `llmts` command line: one command with subcommands. Each subcommand lives in its own file in this folder and
+ * exports `main(argv: string[]): Promise<number>` (the exit code). Errors that are ours (LlmtsError) print one
+ * clear line; anything else is a bug and prints its stack.
+ */
+import { LlmtsError } from '../util/errors.js';
+
+const COMMANDS: Record<string, { file: string; help: string }> = {
+  train: { file: './train.js', help: 'pretrain a model on a corpus (default: the embedded corpus)' },
+  plan: { file: './plan.js', help: 'print parameters, FLOPs, memory and expected time of a training config' },
+  generate: { file: './generate.js', help: 'continue a prompt with a model' },
+  chat: { file: './chat.js', help: 'chat with a model in the terminal' },
+  tokenizer: { file: './tokenizer.js', help: 'train or inspect a tokenizer (llmts tokenizer train …)' },
+  tokenize: { file: './tokenize.js', help: 'print the token ids and pieces of a text' },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.help}`);
+  return `usage: llmts <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'llmts <command> --help' for a command's options.`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(usage());
+    return cmd ? 0 : 1;
+  }
+  const entry = COMMANDS[cmd];
+  if (!entry) {
+    console.error(`llmts: unknown command '${cmd}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    const mod = (await import(entry.file)) as { main(argv: string[]): Promise<number> };
+    return await mod.main(rest);
+  } catch (e) {
+    if (e instanceof LlmtsError) {
+      console.error(`llmts ${cmd}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}

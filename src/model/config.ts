@@ -1,0 +1,52 @@
+/**
+ * The one decoder-only Transformer config. It covers the GPT-2 family (learned positions, LayerNorm, GELU, fused
+ * qkv with Conv1D [in, out] weights, tied head) and the Llama family (RoPE, RMSNorm, SwiGLU, grouped-query
+ * attention, tied or untied head), including Qwen2-style q/k/v biases. `fromHfConfig` (src/io/hf_config.ts) maps a
+ * Hugging Face `config.json` onto it and refuses what it cannot represent.
+ */
+
+export type ModelFamily = 'gpt2' | 'llama';
+
+export interface ModelConfig {
+  /** Which layout of weights and blocks: 'gpt2' (GPT2LMHeadModel) or 'llama' (LlamaForCausalLM, Qwen2, Mistral-like). */
+  family: ModelFamily;
+  /** Number of token ids the model embeds and predicts. */
+  vocabSize: number;
+  /** Width of the residual stream (d_model, n_embd, hidden_size). */
+  hiddenSize: number;
+  /** Number of Transformer blocks. */
+  numLayers: number;
+  /** Number of query heads. */
+  numHeads: number;
+  /** Number of key/value heads (= numHeads for multi-head attention; fewer for grouped-query attention). */
+  numKvHeads: number;
+  /** Width of one head (hiddenSize / numHeads unless the config says otherwise). */
+  headDim: number;
+  /** Hidden width of the feed-forward block (4·hiddenSize for GPT-2). */
+  intermediateSize: number;
+  /** Longest sequence the model accepts (learned positions for GPT-2, RoPE range for Llama). */
+  maxPositions: number;
+  /** Epsilon of LayerNorm / RMSNorm. */
+  normEps: number;
+  /** RoPE base θ (Llama family). */
+  ropeTheta: number;
+  /** Output head shares the token-embedding matrix. */
+  tieWordEmbeddings: boolean;
+  /** Biases on q/k/v projections (GPT-2: always; Qwen2: true; Llama: false). */
+  attentionBias: boolean;
+  /** Bias on the attention output projection (GPT-2 true; Llama false). */
+  attentionOutBias: boolean;
+  /** Biases on the MLP projections (GPT-2 true; Llama `mlp_bias`). */
+  mlpBias: boolean;
+  /** Dropout probability on embeddings, attention output and MLP output while training (0 disables). */
+  dropout: number;
+  /** Token ids (informational; written back to config.json). */
+  bosTokenId: number | null;
+  eosTokenId: number | number[] | null;
+  padTokenId: number | null;
+  /**
+   * The Hugging Face config.json this was read from, kept so that `toHfConfig` writes back every field it did not
+   * interpret (so a round trip through this package loses nothing transformers needs).
+   */
+  hf?: Record<string, unknown>;
+}
