@@ -76,3 +76,36 @@ export class OutOfMemoryError extends BackendError {
 export function check(cond: unknown, message: string | (() => string)): asserts cond {
   if (!cond) throw new ShapeError(typeof message === 'function' ? message() : message);
 }
+
+/** A prompt (or a conversation) that does not fit the model's context window. */
+export class ContextOverflowError extends LlmtsError {
+  readonly tokens: number;
+  readonly limit: number;
+  constructor(tokens: number, limit: number, what = 'prompt') {
+    super('E_CONTEXT', `${what} is ${tokens} tokens but the model's context window is ${limit} tokens; shorten it`);
+    this.tokens = tokens;
+    this.limit = limit;
+  }
+}
+
+/** Tokenizer: a special-token string (e.g. `<|im_start|>`) found in text whose policy is 'refuse'. */
+export class SpecialTokenError extends LlmtsError {
+  readonly token: string;
+  readonly index: number;
+  constructor(token: string, index: number) {
+    super(
+      'E_SPECIAL_TOKEN',
+      `text contains the special token ${JSON.stringify(token)} at index ${index}; ` +
+        "pass { special: 'plain' } to encode it as ordinary text, or { allowed: [...] } for trusted text",
+    );
+    this.token = token;
+    this.index = index;
+  }
+}
+
+/** Tokenizer: an id outside the vocabulary, a character a character-level vocabulary lacks, an unknown token name. */
+export class VocabularyError extends LlmtsError {
+  constructor(message: string) {
+    super('E_VOCAB', message);
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * The `ref` backend: every kernel of ../kernels.ts in plain TypeScript over host typed arrays. Slow and obvious on
+ * purpose — it is the oracle that every other backend is checked against, and it alone supports `f64`, which the
+ * finite-difference gradient checks use.
+ */
+import type { Attrs, Backend, DeviceBuffer, DType, HostArray, View } from '../backend.js';
+import { hostArray } from '../backend.js';
+import { BackendError } from '../../util/errors.js';
+import { KERNELS } from '../kernels.js';
+import * as E from './elementwise.js';
+import * as N from './nn.js';
+import type { RefView } from './elementwise.js';
+import { attrNum } from './elementwise.js';
+
+export interface RefBuffer extends DeviceBuffer {
+  data: HostArray | null;
+}
+
+type Kernel = (i: RefView[], o: RefView[], a: Attrs | undefined) => void;
+
+const bin = (f: (x: number, y: number) => number): Kernel => (i, o) => E.broadcastBinary(i[0]!, i[1]!, o[0]!, f);
+const un = (f: (x: number) => number): Kernel => (i, o) => E.unary(i[0]!, o[0]!, f);
+const flag = (a: Attrs | undefined, k: string, d: boolean): boolean => (a?.[k] === undefined ? d : Boolean(a[k]));
+const arr = (a: Attrs | undefined, k: string): readonly number[] => {
+  const v = a?.[k];
+  if (!Array.isArray(v)) throw new Error(`kernel attribute '${k}' must be a number array`);
+  return v as readonly number[];
+};
+
+const TABLE: Record<string, Kernel> = {
+  fill: (_i, o, a) => o[0]!.data.fill(attrNum(a, 'value')),
+  copy: (i, o) => {
+    const s = i[0]!.data, d = o[0]!.data;
+    for (let k = 0; k < d.length; k++) d[k] = s[k]!;
+  },
+  add: bin((x, y) => x + y),
+  sub: bin((x, y) => x - y),
+  mul: bin((x, y) => x * y),
+  div: bin((x, y) => x / y),
+  scale: (i, o, a) => {
+    const al = attrNum(a, 'alpha'), be = attrNum(a, 'beta', 0);
+    E.unary(i[0]!, o[0]!, (x) => al * x + be);
+  },
+  exp: un(Math.exp),
+  log: un(Math.log),
+  neg: un((x) => -x),
+  sqrt: un(Math.sqrt),
+  rsqrt: un((x) => 1 / Math.sqrt(x)),
+  square: un((x) => x * x),
+  gelu: un(E.gelu),
+  gelu_backward: (i, o) => E.broadcastBinary(i[0]!, i[1]!, o[0]!, (x, dy) => dy * E.geluGrad(x)),
+  silu: un(E.silu),
+  silu_backward: (i, o) => E.broadcastBinary(i[0]!, i[1]!, o[0]!, (x, dy) => dy * E.siluGrad(x)),
+  swiglu: (i, o) => E.broadcastBinary(i[0]!, i[1]!, o[0]!, (g, u) => E.silu(g) * u),
+  swiglu_backward: (i, o) => {
+    const G = i[0]!.data, U = i[1]!.data, D = i[2]!.data, dg = o[0]!.data, du = o[1]!.data;
+    for (let k = 0; k < G.length; k++) {
+      dg[k] = D[k]! * U[k]! * E.siluGrad(G[k]!);
+      du[k] = D[k]! * E.silu(G[k]!);
+    }
+  },
+  sum_to: (i, o) => E.sumTo(i[0]!, o[0]!),
+  transpose: (i, o, a) => E.transpose(i[0]!, o[0]!, arr(a, 'perm')),
+  slice: (i, o, a) => E.copyBox(i[0]!, o[0]!, arr(a, 'begin'), 'out'),
+  pad_slice: (i, o, a) => {
+    o[0]!.data.fill(0);
+    E.copyBox(o[0]!, i[0]!, arr(a, 'begin'), 'in');
+  },
+  concat: (i, o, a) => E.concat(i, o[0]!, attrNum(a, 'axis')),
+  matmul: (i, o, a) =>
+    N.matmul(i[0]!, i[1]!, o[0]!, flag(a, 'transA', false), flag(a, 'transB', false), flag(a, 'accumulate', false), attrNum(a, 'alpha', 1)),
+  embedding: (i, o) => N.embedding(i[0]!, i[1]!, o[0]!),
+  embedding_backward: (i, o) => N.embeddingBackward(i[0]!, i[1]!, o[0]!),
+  layernorm: (i, o, a) => N.layernorm(i[0]!, i[1]!, i[2]!, o[0]!, o[1]!, o[2]!, attrNum(a, 'eps')),
+  layernorm_backward: (i, o) => N.layernormBackward(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, o[0]!, o[1]!, o[2]!),
+  rmsnorm: (i, o, a) => N.rmsnorm(i[0]!, i[1]!, o[0]!, o[1]!, attrNum(a, 'eps')),
+  rmsnorm_backward: (i, o) => N.rmsnormBackward(i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, o[1]!),
+  softmax: (i, o) => N.softmax(i[0]!, o[0]!),
+  softmax_backward: (i, o) => N.softmaxBackward(i[0]!, i[1]!, o[0]!),
+  rope: (i, o, a) => N.rope(i[0]!, o[0]!, attrNum(a, 'theta'), attrNum(a, 'offset', 0), flag(a, 'inverse', false)),
+  attention: (i, o, a) => {
+    const T = i[0]!.shape[1]!, S = i[1]!.shape[1]!;
+    N.attention(i[0]!, i[1]!, i[2]!, o[0]!, o[1]!, attrNum(a, 'scale'), flag(a, 'causal', true), attrNum(a, 'qOffset', S - T));
+  },
+  attention_backward: (i, o, a) => {
+    const T = i[1]!.shape[1]!, S = i[2]!.shape[1]!;
+    N.attentionBackward(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, i[5]!, o[0]!, o[1]!, o[2]!,
+      attrNum(a, 'scale'), flag(a, 'causal', true), attrNum(a, 'qOffset', S - T));
+  },
+  cross_entropy: (i, o, a) => N.crossEntropy(i[0]!, i[1]!, o[0]!, o[1]!, attrNum(a, 'ignoreIndex', -100)),
+  cross_entropy_backward: (i, o, a) => N.crossEntropyBackward(i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, attrNum(a, 'ignoreIndex', -100)),
+  dropout: (i, o, a) => N.dropout(i[0]!, o[0]!, attrNum(a, 'p'), attrNum(a, 'seed')),
+  adamw: (i, o, a) =>
+    N.adamw(i[0]!, o[0]!, o[1]!, o[2]!, attrNum(a, 'lr'), attrNum(a, 'beta1'), attrNum(a, 'beta2'), attrNum(a, 'eps'),
+      attrNum(a, 'weightDecay'), attrNum(a, 'step'), attrNum(a, 'gradScale', 1)),
+  sumsq: (i, o) => {
+    let s = 0;
+    for (const x of i[0]!.data) s += x * x;
+    o[0]!.data[0] = s;
+  },
+  sum_all: (i, o) => {
+    let s = 0;
+    for (const x of i[0]!.data) s += x;
+    o[0]!.data[0] = s;
+  },
+};
+
+for (const k of KERNELS) if (!TABLE[k]) throw new Error(`ref backend lacks kernel ${k}`);
+
+export class RefBackend implements Backend {
+  readonly name = 'ref';
+  readonly dtypes: readonly DType[] = ['f32', 'f64', 'i32'];
+  private inUse = 0;
+  private peak = 0;
+
+  describe(): string {
+    return 'ref (plain TypeScript, 1 thread)';
+  }
+
+  alloc(length: number, dtype: DType): RefBuffer {
+    this.inUse += length * (dtype === 'f64' ? 8 : 4);
+    this.peak = Math.max(this.peak, this.inUse);
+    return { backend: 'ref', length, dtype, data: hostArray(dtype, length) };
+  }
+
+  free(buf: DeviceBuffer): void {
+    const b = this.own(buf);
+    this.inUse -= b.length * (b.dtype === 'f64' ? 8 : 4);
+    b.data = null;
+  }
+
+  write(buf: DeviceBuffer, data: HostArray, offset = 0): void {
+    const b = this.own(buf);
+    if (offset + data.length > b.length) throw new BackendError('E_WRITE', `write of ${data.length} elements at ${offset} past the end of a buffer of ${b.length}`);
+    const d = b.data!;
+    if (d.constructor === data.constructor) (d as Float32Array).set(data as Float32Array, offset);
+    else for (let i = 0; i < data.length; i++) d[offset + i] = data[i]!;
+  }
+
+  readSync(buf: DeviceBuffer): HostArray {
+    return this.own(buf).data!.slice();
+  }
+
+  read(buf: DeviceBuffer): Promise<HostArray> {
+    return Promise.resolve(this.readSync(buf));
+  }
+
+  run(name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void {
+    const k = TABLE[name];
+    if (!k) throw new BackendError('E_KERNEL', `ref backend has no kernel '${name}'`);
+    const v = (x: View): RefView => ({ data: this.own(x.buf).data!, shape: x.shape });
+    k(inputs.map(v), outputs.map(v), attrs);
+  }
+
+  supports(name: string): boolean {
+    return name in TABLE;
+  }
+
+  sync(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  memory(): { inUse: number; peak: number; limit: number } {
+    return { inUse: this.inUse, peak: this.peak, limit: Number.POSITIVE_INFINITY };
+  }
+
+  dispose(): void {}
+
+  private own(buf: DeviceBuffer): RefBuffer {
+    const b = buf as RefBuffer;
+    if (buf.backend !== 'ref') throw new BackendError('E_FOREIGN_BUFFER', `a ${buf.backend} buffer was passed to the ref backend`);
+    if (!b.data) throw new BackendError('E_FREED', 'use of a freed buffer');
+    return b;
+  }
+}

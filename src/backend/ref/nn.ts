@@ -1,0 +1,311 @@
+/**
+ * Reference kernels: matmul and the Transformer layers (see ../kernels.ts for the exact semantics).
+ * Readable loops; accumulations in double (JavaScript numbers), which makes `ref` the accurate oracle.
+ */
+import type { RefView } from './elementwise.js';
+import { hashUniform } from '../../util/rng.js';
+
+/** Batch count, rows and columns of a matrix view [..., r, c]. */
+function mat(v: RefView): [number, number, number] {
+  const s = v.shape;
+  const r = s.length >= 2 ? s[s.length - 2]! : 1;
+  const c = s[s.length - 1]!;
+  return [v.data.length / (r * c) || 0, r, c];
+}
+
+// out[b] = alpha·op(a[b])·op(b[b]) (+ out[b])
+export function matmul(a: RefView, b: RefView, out: RefView, transA: boolean, transB: boolean, accumulate: boolean, alpha: number): void {
+  const [ba, ar, ac] = mat(a);
+  const [bb, br, bc] = mat(b);
+  const [bo, M, N] = mat(out);
+  const K = transA ? ar : ac;
+  const A = a.data, B = b.data, O = out.data;
+  for (let p = 0; p < bo; p++) {
+    const aOff = (ba === 1 ? 0 : p) * ar * ac;
+    const bOff = (bb === 1 ? 0 : p) * br * bc;
+    const oOff = p * M * N;
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) {
+          const av = transA ? A[aOff + k * ac + i]! : A[aOff + i * ac + k]!;
+          const bv = transB ? B[bOff + j * bc + k]! : B[bOff + k * bc + j]!;
+          s += av * bv;
+        }
+        O[oOff + i * N + j] = alpha * s + (accumulate ? O[oOff + i * N + j]! : 0);
+      }
+    }
+  }
+}
+
+export function embedding(w: RefView, ids: RefView, out: RefView): void {
+  const C = w.shape[1]!, V = w.shape[0]!;
+  for (let n = 0; n < ids.data.length; n++) {
+    const id = ids.data[n]!;
+    if (id < 0 || id >= V) throw new RangeError(`embedding: token id ${id} outside [0, ${V})`);
+    for (let c = 0; c < C; c++) out.data[n * C + c] = w.data[id * C + c]!;
+  }
+}
+
+export function embeddingBackward(dy: RefView, ids: RefView, dw: RefView): void {
+  const C = dw.shape[1]!;
+  dw.data.fill(0);
+  for (let n = 0; n < ids.data.length; n++) {
+    const id = ids.data[n]!;
+    for (let c = 0; c < C; c++) dw.data[id * C + c] += dy.data[n * C + c]!;
+  }
+}
+
+export function layernorm(x: RefView, w: RefView, b: RefView, y: RefView, mean: RefView, rstd: RefView, eps: number): void {
+  const C = x.shape[x.shape.length - 1]!, N = x.data.length / C;
+  const X = x.data;
+  for (let n = 0; n < N; n++) {
+    const o = n * C;
+    let m = 0;
+    for (let c = 0; c < C; c++) m += X[o + c]!;
+    m /= C;
+    let v = 0;
+    for (let c = 0; c < C; c++) v += (X[o + c]! - m) ** 2;
+    v /= C;
+    const r = 1 / Math.sqrt(v + eps);
+    for (let c = 0; c < C; c++) y.data[o + c] = (X[o + c]! - m) * r * w.data[c]! + b.data[c]!;
+    mean.data[n] = m;
+    rstd.data[n] = r;
+  }
+}
+
+export function layernormBackward(dy: RefView, x: RefView, w: RefView, mean: RefView, rstd: RefView, dx: RefView, dw: RefView, db: RefView): void {
+  const C = x.shape[x.shape.length - 1]!, N = x.data.length / C;
+  dw.data.fill(0);
+  db.data.fill(0);
+  for (let n = 0; n < N; n++) {
+    const o = n * C, m = mean.data[n]!, r = rstd.data[n]!;
+    // dxhat = dy·w; dx = r·(dxhat − mean(dxhat) − xhat·mean(dxhat·xhat))
+    let s1 = 0, s2 = 0;
+    for (let c = 0; c < C; c++) {
+      const xh = (x.data[o + c]! - m) * r;
+      const g = dy.data[o + c]! * w.data[c]!;
+      s1 += g;
+      s2 += g * xh;
+      dw.data[c] += dy.data[o + c]! * xh;
+      db.data[c] += dy.data[o + c]!;
+    }
+    s1 /= C;
+    s2 /= C;
+    for (let c = 0; c < C; c++) {
+      const xh = (x.data[o + c]! - m) * r;
+      dx.data[o + c] = r * (dy.data[o + c]! * w.data[c]! - s1 - xh * s2);
+    }
+  }
+}
+
+export function rmsnorm(x: RefView, w: RefView, y: RefView, rstd: RefView, eps: number): void {
+  const C = x.shape[x.shape.length - 1]!, N = x.data.length / C;
+  for (let n = 0; n < N; n++) {
+    const o = n * C;
+    let ss = 0;
+    for (let c = 0; c < C; c++) ss += x.data[o + c]! ** 2;
+    const r = 1 / Math.sqrt(ss / C + eps);
+    // transformers: weight * (x * rsqrt(...)) — the normalised value is rounded to the storage type first
+    for (let c = 0; c < C; c++) y.data[o + c] = w.data[c]! * (x.data[o + c]! * r);
+    rstd.data[n] = r;
+  }
+}
+
+export function rmsnormBackward(dy: RefView, x: RefView, w: RefView, rstd: RefView, dx: RefView, dw: RefView): void {
+  const C = x.shape[x.shape.length - 1]!, N = x.data.length / C;
+  dw.data.fill(0);
+  for (let n = 0; n < N; n++) {
+    const o = n * C, r = rstd.data[n]!;
+    let s = 0;
+    for (let c = 0; c < C; c++) {
+      const g = dy.data[o + c]! * w.data[c]!;
+      s += g * x.data[o + c]!;
+      dw.data[c] += dy.data[o + c]! * x.data[o + c]! * r;
+    }
+    s /= C;
+    for (let c = 0; c < C; c++) {
+      dx.data[o + c] = r * (dy.data[o + c]! * w.data[c]! - x.data[o + c]! * r * r * s);
+    }
+  }
+}
+
+export function softmax(x: RefView, y: RefView): void {
+  const C = x.shape[x.shape.length - 1]!, N = x.data.length / C;
+  for (let n = 0; n < N; n++) {
+    const o = n * C;
+    let mx = -Infinity;
+    for (let c = 0; c < C; c++) mx = Math.max(mx, x.data[o + c]!);
+    let s = 0;
+    for (let c = 0; c < C; c++) s += Math.exp(x.data[o + c]! - mx);
+    for (let c = 0; c < C; c++) y.data[o + c] = Math.exp(x.data[o + c]! - mx) / s;
+  }
+}
+
+export function softmaxBackward(y: RefView, dy: RefView, dx: RefView): void {
+  const C = y.shape[y.shape.length - 1]!, N = y.data.length / C;
+  for (let n = 0; n < N; n++) {
+    const o = n * C;
+    let s = 0;
+    for (let c = 0; c < C; c++) s += y.data[o + c]! * dy.data[o + c]!;
+    for (let c = 0; c < C; c++) dx.data[o + c] = y.data[o + c]! * (dy.data[o + c]! - s);
+  }
+}
+
+/** inv_freq[i] = 1 / theta^(2i/D), rounded to float32 as transformers computes it. */
+export function ropeInvFreq(theta: number, D: number): Float32Array {
+  const f = new Float32Array(D / 2);
+  for (let i = 0; i < D / 2; i++) f[i] = 1 / Math.pow(theta, Math.fround((2 * i) / D));
+  return f;
+}
+
+export function rope(x: RefView, y: RefView, theta: number, offset: number, inverse: boolean): void {
+  const [B, T, H, D] = x.shape as [number, number, number, number];
+  const half = D / 2;
+  const inv = ropeInvFreq(theta, D);
+  const sign = inverse ? -1 : 1;
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++) {
+      const p = offset + t;
+      for (let i = 0; i < half; i++) {
+        const ang = Math.fround(p * inv[i]!);
+        const c = Math.fround(Math.cos(ang)), s = sign * Math.fround(Math.sin(ang));
+        for (let h = 0; h < H; h++) {
+          const o = ((b * T + t) * H + h) * D;
+          const x1 = x.data[o + i]!, x2 = x.data[o + i + half]!;
+          y.data[o + i] = x1 * c - x2 * s;
+          y.data[o + i + half] = x2 * c + x1 * s;
+        }
+      }
+    }
+}
+
+interface AttnDims { B: number; T: number; S: number; Hq: number; Hkv: number; D: number; group: number }
+function attnDims(q: RefView, k: RefView): AttnDims {
+  const [B, T, Hq, D] = q.shape as [number, number, number, number];
+  const S = k.shape[1]!, Hkv = k.shape[2]!;
+  return { B, T, S, Hq, Hkv, D, group: Hq / Hkv };
+}
+
+/** Scores of one query row against every visible key; returns the number of visible keys. */
+function scoresRow(q: RefView, k: RefView, d: AttnDims, b: number, t: number, h: number, scale: number, causal: boolean, qOffset: number, out: Float64Array): number {
+  const kvh = Math.floor(h / d.group);
+  const qo = ((b * d.T + t) * d.Hq + h) * d.D;
+  const visible = causal ? Math.min(d.S, qOffset + t + 1) : d.S;
+  for (let s = 0; s < visible; s++) {
+    const ko = ((b * d.S + s) * d.Hkv + kvh) * d.D;
+    let dot = 0;
+    for (let i = 0; i < d.D; i++) dot += q.data[qo + i]! * k.data[ko + i]!;
+    out[s] = dot * scale;
+  }
+  return visible;
+}
+
+export function attention(q: RefView, k: RefView, v: RefView, o: RefView, lse: RefView, scale: number, causal: boolean, qOffset: number): void {
+  const d = attnDims(q, k);
+  const sc = new Float64Array(d.S);
+  for (let b = 0; b < d.B; b++)
+    for (let h = 0; h < d.Hq; h++)
+      for (let t = 0; t < d.T; t++) {
+        const n = scoresRow(q, k, d, b, t, h, scale, causal, qOffset, sc);
+        let mx = -Infinity;
+        for (let s = 0; s < n; s++) mx = Math.max(mx, sc[s]!);
+        let sum = 0;
+        for (let s = 0; s < n; s++) sum += (sc[s] = Math.exp(sc[s]! - mx));
+        const oo = ((b * d.T + t) * d.Hq + h) * d.D;
+        const kvh = Math.floor(h / d.group);
+        for (let i = 0; i < d.D; i++) {
+          let acc = 0;
+          for (let s = 0; s < n; s++) acc += sc[s]! * v.data[((b * d.S + s) * d.Hkv + kvh) * d.D + i]!;
+          o.data[oo + i] = n > 0 ? acc / sum : 0;
+        }
+        lse.data[(b * d.Hq + h) * d.T + t] = n > 0 ? mx + Math.log(sum) : -Infinity;
+      }
+}
+
+export function attentionBackward(dO: RefView, q: RefView, k: RefView, v: RefView, o: RefView, lse: RefView,
+  dq: RefView, dk: RefView, dv: RefView, scale: number, causal: boolean, qOffset: number): void {
+  const d = attnDims(q, k);
+  dq.data.fill(0);
+  dk.data.fill(0);
+  dv.data.fill(0);
+  const p = new Float64Array(d.S);
+  for (let b = 0; b < d.B; b++)
+    for (let h = 0; h < d.Hq; h++) {
+      const kvh = Math.floor(h / d.group);
+      for (let t = 0; t < d.T; t++) {
+        const n = scoresRow(q, k, d, b, t, h, scale, causal, qOffset, p);
+        const L = lse.data[(b * d.Hq + h) * d.T + t]!;
+        for (let s = 0; s < n; s++) p[s] = Math.exp(p[s]! - L);
+        const qo = ((b * d.T + t) * d.Hq + h) * d.D;
+        // Di = Σ_i dO·O (= Σ_s P·dP)
+        let Di = 0;
+        for (let i = 0; i < d.D; i++) Di += dO.data[qo + i]! * o.data[qo + i]!;
+        for (let s = 0; s < n; s++) {
+          const ko = ((b * d.S + s) * d.Hkv + kvh) * d.D;
+          let dp = 0;
+          for (let i = 0; i < d.D; i++) {
+            dp += dO.data[qo + i]! * v.data[ko + i]!;
+            dv.data[ko + i] += p[s]! * dO.data[qo + i]!;
+          }
+          const ds = p[s]! * (dp - Di) * scale;
+          for (let i = 0; i < d.D; i++) {
+            dq.data[qo + i] += ds * k.data[ko + i]!;
+            dk.data[ko + i] += ds * q.data[qo + i]!;
+          }
+        }
+      }
+    }
+}
+
+export function crossEntropy(logits: RefView, targets: RefView, loss: RefView, lse: RefView, ignoreIndex: number): void {
+  const V = logits.shape[logits.shape.length - 1]!, N = logits.data.length / V;
+  for (let n = 0; n < N; n++) {
+    const o = n * V;
+    let mx = -Infinity;
+    for (let c = 0; c < V; c++) mx = Math.max(mx, logits.data[o + c]!);
+    let s = 0;
+    for (let c = 0; c < V; c++) s += Math.exp(logits.data[o + c]! - mx);
+    const l = mx + Math.log(s);
+    lse.data[n] = l;
+    const t = targets.data[n]!;
+    if (t === ignoreIndex) loss.data[n] = 0;
+    else {
+      if (t < 0 || t >= V) throw new RangeError(`cross_entropy: target ${t} outside [0, ${V})`);
+      loss.data[n] = l - logits.data[o + t]!;
+    }
+  }
+}
+
+export function crossEntropyBackward(logits: RefView, targets: RefView, lse: RefView, dloss: RefView, dlogits: RefView, ignoreIndex: number): void {
+  const V = logits.shape[logits.shape.length - 1]!, N = logits.data.length / V;
+  for (let n = 0; n < N; n++) {
+    const o = n * V, t = targets.data[n]!;
+    if (t === ignoreIndex) {
+      for (let c = 0; c < V; c++) dlogits.data[o + c] = 0;
+      continue;
+    }
+    const g = dloss.data[n]!, L = lse.data[n]!;
+    for (let c = 0; c < V; c++) dlogits.data[o + c] = g * Math.exp(logits.data[o + c]! - L);
+    dlogits.data[o + t] -= g;
+  }
+}
+
+export function dropout(x: RefView, y: RefView, p: number, seed: number): void {
+  const scale = 1 / (1 - p);
+  for (let i = 0; i < x.data.length; i++) y.data[i] = hashUniform(seed, i) >= p ? x.data[i]! * scale : 0;
+}
+
+export function adamw(grad: RefView, param: RefView, m: RefView, v: RefView,
+  lr: number, b1: number, b2: number, eps: number, wd: number, step: number, gradScale: number): void {
+  const bc1 = 1 - Math.pow(b1, step), bc2 = 1 - Math.pow(b2, step);
+  const stepSize = lr / bc1, bc2s = Math.sqrt(bc2);
+  const P = param.data, M = m.data, Vv = v.data, G = grad.data;
+  for (let i = 0; i < P.length; i++) {
+    const g = G[i]! * gradScale;
+    P[i] = P[i]! * (1 - lr * wd);
+    M[i] = b1 * M[i]! + (1 - b1) * g;
+    Vv[i] = b2 * Vv[i]! + (1 - b2) * g * g;
+    P[i] = P[i]! - stepSize * (M[i]! / (Math.sqrt(Vv[i]!) / bc2s + eps));
+  }
+}

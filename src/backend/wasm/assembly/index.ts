@@ -1,0 +1,12 @@
+/**
+ * Entry point of the WebAssembly kernel module (AssemblyScript). Every export takes raw byte addresses (usize)
+ * into the imported shared memory and sizes; splittable kernels end with (scratch, lo, hi). Built twice by
+ * scripts/build-wasm.mjs: plain SIMD128 and relaxed SIMD (fused multiply-add).
+ */
+export { unary, fill32, cast, binary, swiglu_backward, dropout, adamw } from './elementwise';
+export { sum_to, sum_f64 } from './reduce';
+export { strided_copy, transpose2d, embedding, embedding_backward } from './movement';
+export { layernorm, layernorm_backward, rmsnorm, rmsnorm_backward, softmax, softmax_backward, cross_entropy,
+  cross_entropy_backward, rope } from './norm';
+export { attention, attention_backward } from './attention';
+export { matmul } from './matmul';

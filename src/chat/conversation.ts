@@ -1,0 +1,99 @@
+/**
+ * A conversation: an optional system prompt and the user/assistant turns so far, rendered through a chat template
+ * into token ids, and fitted to the model's context window.
+ *
+ * Fitting: while the rendered prompt plus `reserve` tokens of room for the reply does not fit the window, drop the
+ * oldest non-system message (then any assistant messages left at the front, so the history still starts with a
+ * user turn, as strict templates require). The system prompt and the newest message are never dropped; if even they
+ * do not fit, that is a ContextOverflowError. Dropped messages are removed from the history and reported, so the
+ * caller can tell the user.
+ */
+import { ConfigError, ContextOverflowError } from '../util/errors.js';
+import type { ChatMessage, ChatTemplate, Role } from './template.js';
+
+export interface FitResult {
+  /** Prompt token ids (ending with the assistant generation prompt). */
+  ids: number[];
+  /** The rendered prompt text. */
+  text: string;
+  /** Messages dropped by this call, oldest first. */
+  dropped: ChatMessage[];
+}
+
+/** The on-disk form (`/save`): plain JSON. */
+export interface ConversationJson {
+  system: string | null;
+  messages: ChatMessage[];
+}
+
+export class Conversation {
+  system: string | null;
+  messages: ChatMessage[] = [];
+
+  constructor(opts: { system?: string | null; messages?: readonly ChatMessage[] } = {}) {
+    this.system = opts.system ?? null;
+    if (opts.messages) for (const m of opts.messages) this.add(m.role, m.content);
+  }
+
+  add(role: Role, content: string): void {
+    if (role === 'system') {
+      this.system = content;
+      return;
+    }
+    if (role !== 'user' && role !== 'assistant') throw new ConfigError('role', `expected system, user or assistant, got ${JSON.stringify(role)}`);
+    if (typeof content !== 'string') throw new ConfigError('content', 'expected a string');
+    this.messages.push({ role, content });
+  }
+
+  addUser(content: string): void {
+    this.add('user', content);
+  }
+
+  addAssistant(content: string): void {
+    this.add('assistant', content);
+  }
+
+  /** Forget the turns (the system prompt stays). */
+  reset(): void {
+    this.messages = [];
+  }
+
+  /** System message (if any) followed by the turns. */
+  all(): ChatMessage[] {
+    return this.system !== null && this.system !== '' ? [{ role: 'system', content: this.system }, ...this.messages] : [...this.messages];
+  }
+
+  toJSON(): ConversationJson {
+    return { system: this.system, messages: this.messages.map((m) => ({ ...m })) };
+  }
+
+  static fromJSON(j: unknown): Conversation {
+    const o = j as Partial<ConversationJson>;
+    if (!o || typeof o !== 'object' || !Array.isArray(o.messages)) throw new ConfigError('messages', 'expected { system, messages: [...] }');
+    return new Conversation({ system: typeof o.system === 'string' ? o.system : null, messages: o.messages });
+  }
+
+  /** Render with the generation prompt and encode. */
+  encode(template: ChatTemplate, encode: (text: string) => number[]): { ids: number[]; text: string } {
+    const text = template.render(this.all(), { addGenerationPrompt: true });
+    return { ids: encode(text), text };
+  }
+
+  /**
+   * Drop the oldest turns until prompt + `reserve` tokens fit `window`. Mutates the history; returns the prompt ids
+   * and what was dropped.
+   */
+  fit(template: ChatTemplate, encode: (text: string) => number[], window: number, reserve: number): FitResult {
+    if (!Number.isInteger(window) || window < 1) throw new ConfigError('window', `expected an integer ≥ 1, got ${String(window)}`);
+    if (!Number.isInteger(reserve) || reserve < 0) throw new ConfigError('reserve', `expected an integer ≥ 0, got ${String(reserve)}`);
+    const dropped: ChatMessage[] = [];
+    for (;;) {
+      const { ids, text } = this.encode(template, encode);
+      if (ids.length + reserve <= window) return { ids, text, dropped };
+      if (this.messages.length <= 1)
+        throw new ContextOverflowError(ids.length + reserve, window, `the system prompt and the last message (plus ${reserve} tokens for the reply)`);
+      dropped.push(this.messages.shift()!);
+      while (this.messages.length > 1 && this.messages[0]!.role !== 'user') dropped.push(this.messages.shift()!);
+    }
+  }
+}

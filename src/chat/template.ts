@@ -1,0 +1,151 @@
+/**
+ * Chat templates: how a list of messages becomes the one text the model continues.
+ *
+ *  - ChatML (the default, used by Qwen, SmolLM, many fine-tunes):
+ *        <|im_start|>system\nYou are…<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n
+ *    The markers are special tokens where the tokenizer has them (one id each), plain text otherwise.
+ *  - A model's own Jinja `chat_template` from `tokenizer_config.json`, rendered with @huggingface/jinja with the same
+ *    variables transformers' `apply_chat_template` passes: messages, bos_token, eos_token, add_generation_prompt.
+ *
+ * A template also says how an assistant turn ends (its stop strings), so the generator knows when the reply is over.
+ */
+import { Template } from '@huggingface/jinja';
+import * as path from 'node:path';
+import { ConfigError, FileFormatError } from '../util/errors.js';
+import { isFile, readJsonFile } from '../util/fs.js';
+
+export type Role = 'system' | 'user' | 'assistant';
+
+export interface ChatMessage {
+  role: Role;
+  content: string;
+}
+
+export interface RenderOptions {
+  /** End with the header of an assistant turn, so the model's continuation is the reply (default true). */
+  addGenerationPrompt?: boolean;
+}
+
+export interface ChatTemplate {
+  /** 'chatml' or 'jinja'. */
+  readonly kind: string;
+  /** Messages → prompt text. */
+  render(messages: readonly ChatMessage[], opts?: RenderOptions): string;
+  /** Texts that end an assistant turn (special-token spellings such as '<|im_end|>'; map them to ids where they are tokens). */
+  readonly stopStrings: readonly string[];
+}
+
+export const IM_START = '<|im_start|>';
+export const IM_END = '<|im_end|>';
+
+function checkMessages(messages: readonly ChatMessage[]): void {
+  messages.forEach((m, i) => {
+    if (!m || typeof m.content !== 'string') throw new ConfigError(`messages[${i}].content`, 'expected a string');
+    if (m.role !== 'system' && m.role !== 'user' && m.role !== 'assistant')
+      throw new ConfigError(`messages[${i}].role`, `expected system, user or assistant, got ${JSON.stringify(m.role)}`);
+  });
+}
+
+/** The default ChatML template. */
+export function chatmlTemplate(): ChatTemplate {
+  return {
+    kind: 'chatml',
+    stopStrings: [IM_END],
+    render(messages, opts = {}) {
+      checkMessages(messages);
+      let s = '';
+      for (const m of messages) s += `${IM_START}${m.role}\n${m.content}${IM_END}\n`;
+      if (opts.addGenerationPrompt ?? true) s += `${IM_START}assistant\n`;
+      return s;
+    },
+  };
+}
+
+/** Markers that end a turn in common chat templates; those that appear in a template's source become stop strings. */
+const END_OF_TURN_MARKERS = ['<|im_end|>', '<|eot_id|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '</s>', '<|end_of_text|>'];
+
+export interface JinjaTemplateOptions {
+  bosToken?: string;
+  eosToken?: string;
+  /** Further variables passed to the template. */
+  extra?: Record<string, unknown>;
+  /** Where the template came from, for error messages. */
+  source?: string;
+}
+
+/** A Jinja chat template (Hugging Face `chat_template`). */
+export function jinjaTemplate(text: string, o: JinjaTemplateOptions = {}): ChatTemplate {
+  const where = o.source ?? 'chat_template';
+  let tpl: Template;
+  try {
+    tpl = new Template(text);
+  } catch (e) {
+    throw new FileFormatError('E_TEMPLATE', where, `chat_template does not parse as Jinja: ${(e as Error).message}`, 'chat_template');
+  }
+  const stops = new Set<string>();
+  if (o.eosToken) stops.add(o.eosToken);
+  for (const m of END_OF_TURN_MARKERS) if (text.includes(m)) stops.add(m);
+  return {
+    kind: 'jinja',
+    stopStrings: [...stops],
+    render(messages, opts = {}) {
+      checkMessages(messages);
+      try {
+        return tpl.render({
+          ...o.extra,
+          messages: messages.map((m) => ({ role: m.role, content: m.content })),
+          bos_token: o.bosToken ?? '',
+          eos_token: o.eosToken ?? '',
+          add_generation_prompt: opts.addGenerationPrompt ?? true,
+        });
+      } catch (e) {
+        throw new FileFormatError('E_TEMPLATE', where, `chat_template failed to render: ${(e as Error).message}`, 'chat_template');
+      }
+    },
+  };
+}
+
+/** `bos_token` / `eos_token` in tokenizer_config.json: a string or an AddedToken object { content }. */
+function tokenText(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  return undefined;
+}
+
+/**
+ * The template a tokenizer_config.json object describes: its `chat_template` (a string, or a list of
+ * { name, template } where 'default' is taken), or null when it has none.
+ */
+export function templateFromTokenizerConfig(cfg: Record<string, unknown>, file = 'tokenizer_config.json'): ChatTemplate | null {
+  let t = cfg['chat_template'];
+  if (t === undefined || t === null) return null;
+  if (Array.isArray(t)) {
+    const named = t as { name?: unknown; template?: unknown }[];
+    const d = named.find((x) => x && x.name === 'default') ?? named[0];
+    t = d?.template;
+  }
+  if (typeof t !== 'string') throw new FileFormatError('E_TEMPLATE', file, 'chat_template must be a string or a list of { name, template }', 'chat_template');
+  const o: JinjaTemplateOptions = { source: file };
+  const bos = tokenText(cfg['bos_token']);
+  const eos = tokenText(cfg['eos_token']);
+  if (bos !== undefined) o.bosToken = bos;
+  if (eos !== undefined) o.eosToken = eos;
+  return jinjaTemplate(t, o);
+}
+
+/**
+ * The chat template of a model folder: the Jinja `chat_template` of its tokenizer_config.json (or of a separate
+ * chat_template.jinja, as newer transformers write), else ChatML.
+ */
+export async function loadChatTemplate(dir: string): Promise<ChatTemplate> {
+  const cfgFile = path.join(dir, 'tokenizer_config.json');
+  let cfg: Record<string, unknown> = {};
+  if (await isFile(cfgFile)) cfg = (await readJsonFile(cfgFile, 'a tokenizer config (JSON object)')) as Record<string, unknown>;
+  const jinjaFile = path.join(dir, 'chat_template.jinja');
+  if (cfg['chat_template'] === undefined && (await isFile(jinjaFile))) {
+    const { readFile } = await import('node:fs/promises');
+    cfg = { ...cfg, chat_template: await readFile(jinjaFile, 'utf8') };
+    return templateFromTokenizerConfig(cfg, jinjaFile) ?? chatmlTemplate();
+  }
+  return templateFromTokenizerConfig(cfg, cfgFile) ?? chatmlTemplate();
+}

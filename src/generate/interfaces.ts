@@ -1,0 +1,46 @@
+/**
+ * What the generation engine needs from a model and from a tokenizer, as small structural interfaces. `CausalLM`
+ * (src/model/model.ts) and `Tokenizer` (src/tokenizer/index.ts) satisfy them; tests use scripted fakes. The engine
+ * sees token ids only; text enters only through a `TextCodec` (for stop strings, streamed text and token strings).
+ */
+
+/** A key/value cache: how many positions it holds, and a way to empty it. */
+export interface DecoderCache {
+  readonly length: number;
+  reset(): void;
+}
+
+/** The result of a forward pass: logits that can be read back asynchronously and then freed. */
+export interface LogitsTensor {
+  data(): Promise<ArrayLike<number>>;
+  dispose(): void;
+}
+
+/** A decoder-only language model with a KV cache. */
+export interface DecoderModel<C extends DecoderCache = DecoderCache> {
+  config: { vocabSize: number; maxPositions: number };
+  /**
+   * ids: row-major (B, T). Returns logits (B, T, V), or (B, 1, V) with lastOnly. With a cache, the T new positions
+   * follow the cache's `length` positions and are appended to it.
+   */
+  forward(ids: Int32Array, B: number, T: number, opts?: { cache?: C; lastOnly?: boolean }): LogitsTensor;
+  newCache(batch: number, maxLen?: number): C;
+}
+
+/** Turns ids into text a piece at a time, never splitting a character (held bytes are released by later ids). */
+export interface IdStreamDecoder {
+  /** Text completed by this id (may be empty when the id ends in the middle of a UTF-8 sequence). */
+  push(id: number): string;
+  /** Release anything still held at the end (incomplete bytes become U+FFFD). */
+  flush(): string;
+}
+
+/** The text side the engine needs. */
+export interface TextCodec {
+  encode(text: string): number[];
+  decode(ids: readonly number[]): string;
+  /** A fresh streaming decoder. */
+  streamDecoder(): IdStreamDecoder;
+  /** The raw bytes of one token (for OpenAI `logprobs.bytes`); defaults to the UTF-8 of decode([id]). */
+  tokenBytes?(id: number): Uint8Array;
+}

@@ -1,0 +1,339 @@
+/**
+ * The sampler: from one row of next-token logits, pick a token id. The random "coin" is an `Rng` the caller passes in,
+ * so the same seed gives the same draw on every run and backend.
+ *
+ * Order of operations (the Hugging Face `generate` / llama.cpp order):
+ *   1. model log-probabilities  log_softmax(logits)            (reported, as OpenAI's `logprobs` reports the model's)
+ *   2. penalties on the logits:
+ *        repetition (HF/CTRL):   l > 0 ? l / r : l · r          for every id seen in the history window
+ *        frequency / presence (OpenAI):  l −= count(id) · f + (count(id) > 0 ? p : 0)
+ *   3. temperature 0 → greedy: argmax of the penalised logits (lowest id wins ties); stop here.
+ *   4. temperature:  l / T
+ *   5. top-k:  keep the tokens whose logit ≥ the k-th largest logit (ties at the boundary are all kept, as in HF)
+ *   6. top-p (nucleus): sort the survivors by probability, descending; keep a token while the probability mass of the
+ *        tokens before it is < p (so the smallest prefix whose mass reaches p is kept; the top token always is)
+ *   7. min-p: keep the tokens whose probability ≥ min_p · (largest probability)
+ *   8. sample from the softmax of what is left, with one uniform draw from the `Rng`.
+ * Every filter works on the distribution left by the previous one (renormalised), as chained HF logits warpers do.
+ *
+ * Everything is computed from the one logits row given (no second forward): the chosen id, its probability under
+ * the final sampling distribution, the model's raw log-probability of it, and the model's top-N alternatives.
+ */
+import { ConfigError } from '../util/errors.js';
+import type { Rng } from '../util/rng.js';
+
+/** Sampler settings. Field names follow the OpenAI / Hugging Face spelling in camelCase. */
+export interface SamplerOptions {
+  /** 0 = greedy (argmax); otherwise logits are divided by it. Default 1. */
+  temperature?: number;
+  /** Keep only the k most likely tokens; 0 disables. Default 0. */
+  topK?: number;
+  /** Nucleus sampling: keep the smallest set of most likely tokens whose mass reaches topP; 1 disables. Default 1. */
+  topP?: number;
+  /** Drop tokens whose probability is below minP × the top probability; 0 disables. Default 0. */
+  minP?: number;
+  /** HF/CTRL repetition penalty (> 0; 1 disables): positive logits of seen ids are divided by it, negative multiplied. */
+  repetitionPenalty?: number;
+  /** OpenAI frequency penalty: subtract count(id) × this from the logit of every seen id. Default 0. */
+  frequencyPenalty?: number;
+  /** OpenAI presence penalty: subtract this from the logit of every id seen at least once. Default 0. */
+  presencePenalty?: number;
+  /**
+   * How many of the most recent tokens the penalties look at (llama.cpp `penalty_last_n`). Undefined or -1: the
+   * whole sequence so far, prompt included (HF). 0: penalties off.
+   */
+  penaltyLastN?: number;
+  /** How many alternatives (by the model's log-probability) to report per token, 0..20 as in OpenAI. Default 0. */
+  topLogprobs?: number;
+}
+
+/** Settings with every default filled in. */
+export type ResolvedSamplerOptions = Required<SamplerOptions>;
+
+export const SAMPLER_DEFAULTS: ResolvedSamplerOptions = {
+  temperature: 1,
+  topK: 0,
+  topP: 1,
+  minP: 0,
+  repetitionPenalty: 1,
+  frequencyPenalty: 0,
+  presencePenalty: 0,
+  penaltyLastN: -1,
+  topLogprobs: 0,
+};
+
+/** Most alternatives one token may report (OpenAI's limit). */
+export const MAX_TOP_LOGPROBS = 20;
+
+/** One alternative token with the model's log-probability. */
+export interface TokenLogprob {
+  id: number;
+  logprob: number;
+}
+
+/** What the sampler picked, and the probabilities around it. */
+export interface SampleResult {
+  /** The chosen token id. */
+  id: number;
+  /** Its probability under the final sampling distribution (after penalties, temperature and filters; 1 if greedy). */
+  prob: number;
+  /** The model's log-probability of it: log_softmax(raw logits)[id], before penalties, temperature and filters. */
+  logprob: number;
+  /** The `topLogprobs` most likely ids under the model's distribution, most likely first (empty if topLogprobs = 0). */
+  top: TokenLogprob[];
+}
+
+function isNum(x: unknown): x is number {
+  return typeof x === 'number' && Number.isFinite(x);
+}
+
+/** Fill defaults and check every field; throws ConfigError naming the field. */
+export function resolveSamplerOptions(o: SamplerOptions = {}): ResolvedSamplerOptions {
+  const r: ResolvedSamplerOptions = { ...SAMPLER_DEFAULTS };
+  for (const [k, v] of Object.entries(o)) {
+    if (v === undefined) continue;
+    if (!(k in SAMPLER_DEFAULTS)) throw new ConfigError(k, `unknown sampler setting (known: ${Object.keys(SAMPLER_DEFAULTS).join(', ')})`);
+    (r as unknown as Record<string, unknown>)[k] = v;
+  }
+  if (!isNum(r.temperature) || r.temperature < 0) throw new ConfigError('temperature', `expected a number ≥ 0, got ${String(r.temperature)}`);
+  if (!Number.isInteger(r.topK) || r.topK < 0) throw new ConfigError('topK', `expected an integer ≥ 0 (0 disables), got ${String(r.topK)}`);
+  if (!isNum(r.topP) || !(r.topP > 0 && r.topP <= 1)) throw new ConfigError('topP', `expected 0 < topP ≤ 1, got ${String(r.topP)}`);
+  if (!isNum(r.minP) || r.minP < 0 || r.minP > 1) throw new ConfigError('minP', `expected 0 ≤ minP ≤ 1, got ${String(r.minP)}`);
+  if (!isNum(r.repetitionPenalty) || r.repetitionPenalty <= 0)
+    throw new ConfigError('repetitionPenalty', `expected a number > 0 (1 disables), got ${String(r.repetitionPenalty)}`);
+  if (!isNum(r.frequencyPenalty)) throw new ConfigError('frequencyPenalty', `expected a finite number, got ${String(r.frequencyPenalty)}`);
+  if (!isNum(r.presencePenalty)) throw new ConfigError('presencePenalty', `expected a finite number, got ${String(r.presencePenalty)}`);
+  if (!Number.isInteger(r.penaltyLastN) || r.penaltyLastN < -1)
+    throw new ConfigError('penaltyLastN', `expected an integer ≥ -1 (-1: whole sequence, 0: off), got ${String(r.penaltyLastN)}`);
+  if (!Number.isInteger(r.topLogprobs) || r.topLogprobs < 0 || r.topLogprobs > MAX_TOP_LOGPROBS)
+    throw new ConfigError('topLogprobs', `expected an integer in 0..${MAX_TOP_LOGPROBS}, got ${String(r.topLogprobs)}`);
+  return r;
+}
+
+/** log_softmax of a row, in float64. */
+export function logSoftmax(logits: ArrayLike<number>): Float64Array {
+  const n = logits.length;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.exp(logits[i]! - max);
+  const lse = max + Math.log(sum);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = logits[i]! - lse;
+  return out;
+}
+
+/** The `n` largest entries of `v` (ids and values), largest first; lowest id first among equal values. */
+export function topN(v: ArrayLike<number>, n: number): TokenLogprob[] {
+  const ids: number[] = [];
+  const vals: number[] = [];
+  if (n <= 0) return [];
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (ids.length === n && !(x > vals[n - 1]!)) continue;
+    let j = ids.length === n ? n - 1 : ids.length;
+    while (j > 0 && x > vals[j - 1]!) {
+      if (j < n) {
+        ids[j] = ids[j - 1]!;
+        vals[j] = vals[j - 1]!;
+      }
+      j--;
+    }
+    ids[j] = i;
+    vals[j] = x;
+  }
+  return ids.map((id, k) => ({ id, logprob: vals[k]! }));
+}
+
+/** k-th largest value (1-based k ≤ length) of an array, by quickselect on a copy. */
+function kthLargest(values: Float64Array, k: number): number {
+  const a = Float64Array.from(values);
+  let lo = 0, hi = a.length - 1;
+  const target = k - 1; // index in descending order
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >>> 1]!;
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i]! > pivot) i++;
+      while (a[j]! < pivot) j--;
+      if (i <= j) {
+        const t = a[i]!; a[i] = a[j]!; a[j] = t;
+        i++; j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return a[target]!;
+  }
+  return a[target]!;
+}
+
+/** Token-count bookkeeping for the penalties, over the last `penaltyLastN` tokens (or all). */
+export class PenaltyWindow {
+  readonly counts = new Map<number, number>();
+  private readonly queue: number[] = [];
+  constructor(private readonly lastN: number) {}
+  /** Record one more token of the sequence (prompt or generated). */
+  push(id: number): void {
+    if (this.lastN === 0) return;
+    this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
+    if (this.lastN > 0) {
+      this.queue.push(id);
+      if (this.queue.length > this.lastN) {
+        const old = this.queue.shift()!;
+        const c = this.counts.get(old)! - 1;
+        if (c === 0) this.counts.delete(old);
+        else this.counts.set(old, c);
+      }
+    }
+  }
+  static from(ids: ArrayLike<number>, lastN: number): PenaltyWindow {
+    const w = new PenaltyWindow(lastN);
+    for (let i = 0; i < ids.length; i++) w.push(ids[i]!);
+    return w;
+  }
+}
+
+/** Apply repetition, frequency and presence penalties in place (float64 working copy of the logits). */
+export function applyPenalties(l: Float64Array, counts: ReadonlyMap<number, number>, o: ResolvedSamplerOptions): void {
+  const r = o.repetitionPenalty, f = o.frequencyPenalty, p = o.presencePenalty;
+  if (r === 1 && f === 0 && p === 0) return;
+  for (const [id, c] of counts) {
+    if (id < 0 || id >= l.length || c <= 0) continue;
+    let x = l[id]!;
+    if (r !== 1) x = x > 0 ? x / r : x * r;
+    x -= c * f + p;
+    l[id] = x;
+  }
+}
+
+/**
+ * The final sampling distribution for one logits row (steps 2 and 4–7 above): probabilities in float64, zero for
+ * every filtered-out token, summing to 1. For temperature 0 it is one-hot at the greedy choice.
+ */
+export function samplingDistribution(
+  logits: ArrayLike<number>,
+  opts: SamplerOptions | ResolvedSamplerOptions,
+  counts: ReadonlyMap<number, number> = new Map(),
+): Float64Array {
+  const o = resolveSamplerOptions(opts);
+  const V = logits.length;
+  const l = Float64Array.from(logits as ArrayLike<number>);
+  applyPenalties(l, counts, o);
+  const probs = new Float64Array(V);
+  if (o.temperature === 0) {
+    probs[argmax(l)] = 1;
+    return probs;
+  }
+  // temperature; filtered-out tokens become -Infinity
+  for (let i = 0; i < V; i++) l[i] = l[i]! / o.temperature;
+  // top-k
+  if (o.topK > 0 && o.topK < V) {
+    const thr = kthLargest(l, o.topK);
+    for (let i = 0; i < V; i++) if (l[i]! < thr) l[i] = -Infinity;
+  }
+  softmaxInto(l, probs);
+  // top-p
+  if (o.topP < 1) {
+    // Only tokens above a cut-off c can be kept once the mass above c reaches p, so sort just those.
+    let cut = 1e-3;
+    let cand: number[] = [];
+    for (;;) {
+      cand = [];
+      let mass = 0;
+      for (let i = 0; i < V; i++) if (probs[i]! > cut) { cand.push(i); mass += probs[i]!; }
+      if (mass >= o.topP || cut === 0) break;
+      cut = cut > 1e-12 ? cut / 1000 : 0;
+    }
+    cand.sort((a, b) => probs[b]! - probs[a]! || a - b);
+    const keep = new Uint8Array(V);
+    let before = 0;
+    for (const i of cand) {
+      if (before >= o.topP) break;
+      keep[i] = 1;
+      before += probs[i]!;
+    }
+    for (let i = 0; i < V; i++) if (!keep[i]) l[i] = -Infinity;
+    softmaxInto(l, probs);
+  }
+  // min-p
+  if (o.minP > 0) {
+    let pmax = 0;
+    for (let i = 0; i < V; i++) if (probs[i]! > pmax) pmax = probs[i]!;
+    const thr = o.minP * pmax;
+    for (let i = 0; i < V; i++) if (probs[i]! < thr) l[i] = -Infinity;
+    softmaxInto(l, probs);
+  }
+  return probs;
+}
+
+function argmax(l: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < l.length; i++) if (l[i]! > l[best]!) best = i;
+  return best;
+}
+
+function softmaxInto(l: Float64Array, out: Float64Array): void {
+  let max = -Infinity;
+  for (let i = 0; i < l.length; i++) if (l[i]! > max) max = l[i]!;
+  let sum = 0;
+  for (let i = 0; i < l.length; i++) {
+    const e = l[i] === -Infinity ? 0 : Math.exp(l[i]! - max);
+    out[i] = e;
+    sum += e;
+  }
+  for (let i = 0; i < l.length; i++) out[i] = out[i]! / sum;
+}
+
+/** Draw an index from a probability vector with one uniform number from `rng`. */
+export function drawFrom(probs: Float64Array, rng: Rng): number {
+  const u = rng.random();
+  let acc = 0;
+  let last = -1;
+  for (let i = 0; i < probs.length; i++) {
+    const p = probs[i]!;
+    if (p <= 0) continue;
+    acc += p;
+    last = i;
+    if (u < acc) return i;
+  }
+  return last; // rounding: u ≥ the summed mass; take the last token with mass
+}
+
+/**
+ * Pick the next token from one logits row.
+ * @param logits  (V,) raw model logits for the next position
+ * @param opts    sampler settings (validated here; pre-resolve with resolveSamplerOptions in a loop)
+ * @param rng     the coin; not touched when temperature is 0
+ * @param counts  how often each id occurs in the penalty window (PenaltyWindow.counts); empty = no penalties
+ */
+export function sampleToken(
+  logits: ArrayLike<number>,
+  opts: SamplerOptions | ResolvedSamplerOptions,
+  rng: Rng,
+  counts: ReadonlyMap<number, number> = new Map(),
+): SampleResult {
+  const o = resolveSamplerOptions(opts);
+  const lp = logSoftmax(logits);
+  const probs = samplingDistribution(logits, o, counts);
+  const id = o.temperature === 0 ? argmax(probs) : drawFrom(probs, rng);
+  return { id, prob: probs[id]!, logprob: lp[id]!, top: topN(lp, o.topLogprobs) };
+}
+
+/** A sampler bound to settings, a coin and a penalty window: `observe` every token of the sequence, then `sample`. */
+export class Sampler {
+  readonly options: ResolvedSamplerOptions;
+  private readonly window: PenaltyWindow;
+  constructor(opts: SamplerOptions, readonly rng: Rng) {
+    this.options = resolveSamplerOptions(opts);
+    this.window = new PenaltyWindow(this.options.penaltyLastN);
+  }
+  /** Record tokens of the sequence (the prompt, then each generated token) for the penalties. */
+  observe(ids: number | ArrayLike<number>): void {
+    if (typeof ids === 'number') this.window.push(ids);
+    else for (let i = 0; i < ids.length; i++) this.window.push(ids[i]!);
+  }
+  sample(logits: ArrayLike<number>): SampleResult {
+    return sampleToken(logits, this.options, this.rng, this.window.counts);
+  }
+}

@@ -1,0 +1,532 @@
+/**
+ * Hugging Face `config.json` ⇄ ModelConfig.
+ *
+ * `fromHfConfig` accepts GPT-2 (`GPT2LMHeadModel`, model_type gpt2) and the Llama family (`LlamaForCausalLM`,
+ * `Qwen2ForCausalLM`, `MistralForCausalLM`), type-checks every field it reads (ConfigError naming the file and the
+ * field), fills missing fields with transformers' own defaults for that model type, and refuses features the model
+ * cannot run (UnsupportedError naming the field): other activations, sliding-window attention, RoPE scaling,
+ * GPT-2's per-layer attention scaling. The model type is taken from `model_type` (what transformers' Auto classes
+ * use), else from `architectures[0]`.
+ *
+ * `toHfConfig` writes a config.json that transformers 5 loads: it starts from `cfg.hf` (the config the model was
+ * read from, so fields we do not interpret survive) and overwrites the fields we own; a config made from scratch
+ * gets a complete config like `save_pretrained` writes. `fromHfConfig(toHfConfig(c))` equals `c` apart from `hf`.
+ *
+ * Dropout: GPT-2's `resid_pdrop` is our `dropout` (`embd_pdrop` is written equal to it; `attn_pdrop`, dropout on
+ * attention probabilities, is not modelled). The Llama family has no residual dropout in transformers, so a
+ * nonzero `dropout` is kept in an extra key `llmts_dropout`, which transformers stores and ignores.
+ */
+import type { ModelConfig } from '../model/config.js';
+import { ConfigError, UnsupportedError } from '../util/errors.js';
+
+/** The architectures fromHfConfig accepts, by model_type. */
+export const SUPPORTED_ARCHITECTURES: Readonly<Record<string, string>> = {
+  gpt2: 'GPT2LMHeadModel',
+  llama: 'LlamaForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+  mistral: 'MistralForCausalLM',
+};
+
+/** transformers version written into configs made from scratch (the version the reference fixtures come from). */
+export const TRANSFORMERS_VERSION = '5.17.0';
+
+type Json = Record<string, unknown>;
+
+/** Typed access to a config object; every error names the file and the field. */
+class Fields {
+  constructor(
+    readonly obj: Json,
+    readonly file: string,
+  ) {}
+
+  private has(key: string): boolean {
+    return Object.prototype.hasOwnProperty.call(this.obj, key) && this.obj[key] !== undefined;
+  }
+
+  private bad(key: string, expected: string): ConfigError {
+    return new ConfigError(key, `expected ${expected}, got ${JSON.stringify(this.obj[key])}`, this.file);
+  }
+
+  /** A positive integer (or ≥ min). */
+  int(key: string, def: number, min = 1): number {
+    if (!this.has(key)) return def;
+    const v = this.obj[key];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw this.bad(key, `an integer ≥ ${min}`);
+    return v;
+  }
+
+  /** Like int, but null means "use `ifNull`". */
+  intOrNull(key: string, ifNull: number, min = 1): number {
+    if (this.has(key) && this.obj[key] === null) return ifNull;
+    return this.int(key, ifNull, min);
+  }
+
+  /** A finite number in [lo, hi] (hiOpen: [lo, hi)). */
+  num(key: string, def: number, lo = -Infinity, hi = Infinity, hiOpen = false): number {
+    if (!this.has(key)) return def;
+    const v = this.obj[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || (hiOpen ? v >= hi : v > hi)) {
+      throw this.bad(key, `a number in [${lo}, ${hi}${hiOpen ? ')' : ']'}`);
+    }
+    return v;
+  }
+
+  bool(key: string, def: boolean): boolean {
+    if (!this.has(key)) return def;
+    const v = this.obj[key];
+    if (typeof v !== 'boolean') throw this.bad(key, 'true or false');
+    return v;
+  }
+
+  str(key: string, def: string): string {
+    if (!this.has(key)) return def;
+    const v = this.obj[key];
+    if (typeof v !== 'string') throw this.bad(key, 'a string');
+    return v;
+  }
+
+  /** A token id: a non-negative integer or null. */
+  tokenId(key: string, def: number | null): number | null {
+    if (!this.has(key)) return def;
+    const v = this.obj[key];
+    if (v === null) return null;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw this.bad(key, 'a token id (integer ≥ 0) or null');
+    return v;
+  }
+
+  /** eos_token_id: a token id, a list of token ids, or null. */
+  tokenIds(key: string, def: number | number[] | null): number | number[] | null {
+    if (!this.has(key)) return def;
+    const v = this.obj[key];
+    if (Array.isArray(v)) {
+      if (!v.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) {
+        throw this.bad(key, 'a token id, a list of token ids, or null');
+      }
+      return v.slice() as number[];
+    }
+    return this.tokenId(key, def as number | null);
+  }
+
+  /** An object or null (absent → null). */
+  objOrNull(key: string): Json | null {
+    if (!this.has(key) || this.obj[key] === null) return null;
+    const v = this.obj[key];
+    if (typeof v !== 'object' || Array.isArray(v)) throw this.bad(key, 'an object or null');
+    return v as Json;
+  }
+
+  raw(key: string): unknown {
+    return this.obj[key];
+  }
+
+  present(key: string): boolean {
+    return this.has(key) && this.obj[key] !== null;
+  }
+}
+
+function unsupported(file: string, field: string, value: unknown, what: string): UnsupportedError {
+  return new UnsupportedError(`${file}: ${field}: ${JSON.stringify(value)} is not supported (${what})`);
+}
+
+/** Which model type a config describes: model_type if present, else architectures[0]. */
+function modelTypeOf(f: Fields): string {
+  const archRaw = f.raw('architectures');
+  let arch: string | null = null;
+  if (archRaw !== undefined && archRaw !== null) {
+    if (!Array.isArray(archRaw) || !archRaw.every((a) => typeof a === 'string')) {
+      throw new ConfigError('architectures', `expected a list of class names, got ${JSON.stringify(archRaw)}`, f.file);
+    }
+    arch = (archRaw[0] as string | undefined) ?? null;
+  }
+  const supportedList = Object.values(SUPPORTED_ARCHITECTURES).join(', ');
+  let type: string | null = null;
+  if (f.present('model_type')) {
+    type = f.str('model_type', '');
+    if (!(type in SUPPORTED_ARCHITECTURES)) {
+      throw unsupported(f.file, 'model_type', type, `supported: ${Object.keys(SUPPORTED_ARCHITECTURES).join(', ')} (${supportedList})`);
+    }
+  }
+  if (arch !== null) {
+    const archType = Object.keys(SUPPORTED_ARCHITECTURES).find((t) => SUPPORTED_ARCHITECTURES[t] === arch);
+    if (archType === undefined || (type !== null && archType !== type)) {
+      throw unsupported(
+        f.file,
+        'architectures',
+        archRaw,
+        `supported: ${supportedList}${type !== null ? `; model_type ${JSON.stringify(type)} needs ${SUPPORTED_ARCHITECTURES[type]}` : ''}`,
+      );
+    }
+    type ??= archType;
+  }
+  if (type === null) {
+    throw new ConfigError('model_type', `missing (and no architectures): expected one of ${supportedList}`, f.file);
+  }
+  return type;
+}
+
+function fromGpt2(f: Fields): ModelConfig {
+  // Defaults: transformers GPT2Config.
+  const act = f.str('activation_function', 'gelu_new');
+  if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') {
+    throw unsupported(f.file, 'activation_function', act, 'supported: gelu_new, gelu_pytorch_tanh (GELU, tanh form)');
+  }
+  if (f.bool('scale_attn_by_inverse_layer_idx', false)) {
+    throw unsupported(f.file, 'scale_attn_by_inverse_layer_idx', true, 'attention is scaled by 1/sqrt(head_dim) only');
+  }
+  if (f.bool('reorder_and_upcast_attn', false)) {
+    throw unsupported(f.file, 'reorder_and_upcast_attn', true, 'only the standard attention order is implemented');
+  }
+  if (!f.bool('scale_attn_weights', true)) {
+    throw unsupported(f.file, 'scale_attn_weights', false, 'attention scores are always scaled by 1/sqrt(head_dim)');
+  }
+  if (f.bool('add_cross_attention', false)) {
+    throw unsupported(f.file, 'add_cross_attention', true, 'decoder-only models have no cross-attention');
+  }
+  const hidden = f.int('n_embd', 768);
+  const heads = f.int('n_head', 12);
+  if (hidden % heads !== 0) {
+    throw new ConfigError('n_head', `n_embd ${hidden} is not divisible by n_head ${heads}`, f.file);
+  }
+  const resid = f.num('resid_pdrop', 0.1, 0, 1, true);
+  f.num('embd_pdrop', 0.1, 0, 1, true);
+  f.num('attn_pdrop', 0.1, 0, 1, true);
+  return {
+    family: 'gpt2',
+    vocabSize: f.int('vocab_size', 50257),
+    hiddenSize: hidden,
+    numLayers: f.int('n_layer', 12),
+    numHeads: heads,
+    numKvHeads: heads,
+    headDim: hidden / heads,
+    intermediateSize: f.intOrNull('n_inner', 4 * hidden),
+    maxPositions: f.int('n_positions', 1024),
+    normEps: f.num('layer_norm_epsilon', 1e-5, Number.MIN_VALUE),
+    ropeTheta: 10000,
+    tieWordEmbeddings: f.bool('tie_word_embeddings', true),
+    attentionBias: true,
+    attentionOutBias: true,
+    mlpBias: true,
+    dropout: resid,
+    bosTokenId: f.tokenId('bos_token_id', 50256),
+    eosTokenId: f.tokenIds('eos_token_id', 50256),
+    padTokenId: f.tokenId('pad_token_id', null),
+  };
+}
+
+/** transformers defaults per Llama-family model type. */
+const LLAMA_DEFAULTS: Record<string, { vocab: number; hidden: number; inter: number; layers: number; heads: number; kv: number | null; maxPos: number; eps: number; bos: number | null; eos: number | null; sliding: number | null }> = {
+  llama: { vocab: 32000, hidden: 4096, inter: 11008, layers: 32, heads: 32, kv: null, maxPos: 2048, eps: 1e-6, bos: 1, eos: 2, sliding: null },
+  qwen2: { vocab: 151936, hidden: 4096, inter: 22016, layers: 32, heads: 32, kv: 32, maxPos: 32768, eps: 1e-6, bos: null, eos: null, sliding: 4096 },
+  mistral: { vocab: 32000, hidden: 4096, inter: 14336, layers: 32, heads: 32, kv: 8, maxPos: 4096 * 32, eps: 1e-6, bos: 1, eos: 2, sliding: 4096 },
+};
+
+/** RoPE θ from `rope_parameters` (transformers 5) or `rope_theta` (older), refusing scaled RoPE variants. */
+function ropeThetaOf(f: Fields): number {
+  let theta = f.num('rope_theta', 10000, Number.MIN_VALUE);
+  const params = f.objOrNull('rope_parameters');
+  if (params) {
+    const p = new Fields(params, f.file);
+    const type = p.str('rope_type', p.str('type', 'default'));
+    if (type !== 'default') {
+      throw unsupported(f.file, 'rope_parameters.rope_type', type, "only 'default' RoPE is implemented (no scaling)");
+    }
+    if (p.present('rope_theta')) {
+      const v = params['rope_theta'];
+      if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+        throw new ConfigError('rope_parameters.rope_theta', `expected a positive number, got ${JSON.stringify(v)}`, f.file);
+      }
+      theta = v;
+    }
+    if (p.present('partial_rotary_factor') && params['partial_rotary_factor'] !== 1) {
+      throw unsupported(f.file, 'rope_parameters.partial_rotary_factor', params['partial_rotary_factor'], 'RoPE rotates the whole head');
+    }
+  }
+  const scaling = f.objOrNull('rope_scaling');
+  if (scaling) {
+    const s = new Fields(scaling, f.file);
+    const type = s.str('rope_type', s.str('type', 'default'));
+    if (type !== 'default') throw unsupported(f.file, 'rope_scaling', scaling, "only 'default' RoPE is implemented (no scaling)");
+    if (s.present('rope_theta')) theta = s.num('rope_theta', theta, Number.MIN_VALUE);
+  }
+  if (f.present('partial_rotary_factor') && f.raw('partial_rotary_factor') !== 1) {
+    throw unsupported(f.file, 'partial_rotary_factor', f.raw('partial_rotary_factor'), 'RoPE rotates the whole head');
+  }
+  return theta;
+}
+
+function fromLlamaFamily(f: Fields, type: string): ModelConfig {
+  const d = LLAMA_DEFAULTS[type]!;
+  const act = f.str('hidden_act', 'silu');
+  if (act !== 'silu' && act !== 'swish') throw unsupported(f.file, 'hidden_act', act, 'supported: silu (SwiGLU MLP)');
+  const hidden = f.int('hidden_size', d.hidden);
+  const heads = f.int('num_attention_heads', d.heads);
+  const kvHeads = f.intOrNull('num_key_value_heads', d.kv ?? heads);
+  if (heads % kvHeads !== 0) {
+    throw new ConfigError('num_key_value_heads', `num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`, f.file);
+  }
+  let headDim: number;
+  if (f.present('head_dim')) headDim = f.int('head_dim', 0);
+  else {
+    if (hidden % heads !== 0) {
+      throw new ConfigError('num_attention_heads', `hidden_size ${hidden} is not divisible by num_attention_heads ${heads} (and no head_dim)`, f.file);
+    }
+    headDim = hidden / heads;
+  }
+  if (headDim % 2 !== 0) throw new ConfigError('head_dim', `RoPE needs an even head_dim, got ${headDim}`, f.file);
+  const maxPositions = f.int('max_position_embeddings', d.maxPos);
+
+  // Sliding-window attention (Mistral, Qwen2 with use_sliding_window) is not implemented.
+  const layerTypes = f.raw('layer_types');
+  if (layerTypes !== undefined && layerTypes !== null) {
+    if (!Array.isArray(layerTypes)) throw new ConfigError('layer_types', `expected a list, got ${JSON.stringify(layerTypes)}`, f.file);
+    const other = layerTypes.find((t) => t !== 'full_attention');
+    if (other !== undefined) throw unsupported(f.file, 'layer_types', other, "only 'full_attention' layers are implemented");
+  }
+  const useSliding = type === 'mistral' || (type === 'qwen2' && f.bool('use_sliding_window', false));
+  if (useSliding) {
+    const given = f.raw('sliding_window') !== undefined;
+    const w = given ? f.intOrNull('sliding_window', Infinity) : (d.sliding ?? Infinity);
+    if (w < maxPositions) {
+      throw unsupported(
+        f.file,
+        'sliding_window',
+        given ? w : `${w} (the ${type} default)`,
+        `sliding-window attention is not implemented (the window must be null or ≥ max_position_embeddings ${maxPositions})`,
+      );
+    }
+  }
+
+  let attentionBias = false;
+  let attentionOutBias = false;
+  let mlpBias = false;
+  if (type === 'llama') {
+    attentionBias = attentionOutBias = f.bool('attention_bias', false);
+    mlpBias = f.bool('mlp_bias', false);
+  } else if (type === 'qwen2') {
+    attentionBias = true; // Qwen2 hard-codes q/k/v biases and no o_proj / MLP bias
+  }
+  return {
+    family: 'llama',
+    vocabSize: f.int('vocab_size', d.vocab),
+    hiddenSize: hidden,
+    numLayers: f.int('num_hidden_layers', d.layers),
+    numHeads: heads,
+    numKvHeads: kvHeads,
+    headDim,
+    intermediateSize: f.int('intermediate_size', d.inter),
+    maxPositions,
+    normEps: f.num('rms_norm_eps', d.eps, Number.MIN_VALUE),
+    ropeTheta: ropeThetaOf(f),
+    tieWordEmbeddings: f.bool('tie_word_embeddings', false),
+    attentionBias,
+    attentionOutBias,
+    mlpBias,
+    dropout: f.num('llmts_dropout', 0, 0, 1, true),
+    bosTokenId: f.tokenId('bos_token_id', d.bos),
+    eosTokenId: f.tokenIds('eos_token_id', d.eos),
+    padTokenId: f.tokenId('pad_token_id', null),
+  };
+}
+
+function deepCopy<T>(x: T): T {
+  return JSON.parse(JSON.stringify(x)) as T;
+}
+
+/**
+ * Map a Hugging Face config.json (already parsed) onto a ModelConfig. `file` names the source in errors.
+ * The result keeps a copy of the input in `hf`.
+ */
+export function fromHfConfig(json: unknown, file: string): ModelConfig {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new ConfigError('config', `expected a JSON object, got ${json === null ? 'null' : Array.isArray(json) ? 'a list' : typeof json}`, file);
+  }
+  const f = new Fields(json as Json, file);
+  const type = modelTypeOf(f);
+  const cfg = type === 'gpt2' ? fromGpt2(f) : fromLlamaFamily(f, type);
+  cfg.hf = deepCopy(json as Json);
+  return cfg;
+}
+
+function checkInt(cfg: ModelConfig, key: keyof ModelConfig, min = 1): number {
+  const v = cfg[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw new ConfigError(key, `expected an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function sortKeys(o: Json): Json {
+  const out: Json = {};
+  for (const k of Object.keys(o).sort()) out[k] = o[k];
+  return out;
+}
+
+/** Complete GPT-2 config as save_pretrained writes it (values not ours: transformers' defaults). */
+function gpt2Base(): Json {
+  return {
+    activation_function: 'gelu_new',
+    add_cross_attention: false,
+    architectures: ['GPT2LMHeadModel'],
+    attn_pdrop: 0.0,
+    dtype: 'float32',
+    initializer_range: 0.02,
+    model_type: 'gpt2',
+    reorder_and_upcast_attn: false,
+    scale_attn_by_inverse_layer_idx: false,
+    scale_attn_weights: true,
+    summary_activation: null,
+    summary_first_dropout: 0.1,
+    summary_proj_to_labels: true,
+    summary_type: 'cls_index',
+    summary_use_proj: true,
+    transformers_version: TRANSFORMERS_VERSION,
+    use_cache: true,
+  };
+}
+
+/** Complete Llama-family config as save_pretrained writes it. */
+function llamaBase(type: string): Json {
+  const base: Json = {
+    architectures: [SUPPORTED_ARCHITECTURES[type]],
+    attention_dropout: 0.0,
+    dtype: 'float32',
+    hidden_act: 'silu',
+    initializer_range: 0.02,
+    model_type: type,
+    transformers_version: TRANSFORMERS_VERSION,
+    use_cache: true,
+  };
+  if (type === 'llama') base['pretraining_tp'] = 1;
+  if (type === 'qwen2') {
+    base['use_sliding_window'] = false;
+    base['sliding_window'] = null;
+    base['max_window_layers'] = 0;
+  }
+  return base;
+}
+
+/** Which Llama-family model_type can express these biases (preferring `preferred`). */
+function llamaTypeFor(cfg: ModelConfig, preferred: string | null): string {
+  const fits = (t: string): boolean => {
+    if (t === 'llama') return cfg.attentionBias === cfg.attentionOutBias;
+    if (t === 'qwen2') return cfg.attentionBias && !cfg.attentionOutBias && !cfg.mlpBias;
+    if (t === 'mistral') return !cfg.attentionBias && !cfg.attentionOutBias && !cfg.mlpBias;
+    return false;
+  };
+  if (preferred !== null && fits(preferred)) return preferred;
+  for (const t of ['llama', 'qwen2']) if (fits(t)) return t;
+  throw new UnsupportedError(
+    `toHfConfig: attentionBias=${cfg.attentionBias}, attentionOutBias=${cfg.attentionOutBias}, mlpBias=${cfg.mlpBias} ` +
+      'cannot be written as a transformers config (Llama: q/k/v and o biases together; Qwen2: q/k/v biases only)',
+  );
+}
+
+export interface ToHfConfigOptions {
+  /** `dtype` to record (the dtype of the weights saved next to it). Default: cfg.hf's dtype, else 'float32'. */
+  dtype?: 'float32' | 'float16' | 'bfloat16';
+}
+
+/**
+ * Write a ModelConfig as a transformers 5 config.json object (keys sorted, as save_pretrained writes them).
+ * Fields of `cfg.hf` that we do not own are kept; a ModelConfig that no transformers class can express (e.g. a
+ * GPT-2 without biases) → UnsupportedError.
+ */
+export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): Record<string, unknown> {
+  const vocab = checkInt(cfg, 'vocabSize');
+  const hidden = checkInt(cfg, 'hiddenSize');
+  const layers = checkInt(cfg, 'numLayers');
+  const heads = checkInt(cfg, 'numHeads');
+  const kvHeads = checkInt(cfg, 'numKvHeads');
+  const headDim = checkInt(cfg, 'headDim');
+  const inter = checkInt(cfg, 'intermediateSize');
+  const maxPos = checkInt(cfg, 'maxPositions');
+  if (!(cfg.normEps > 0)) throw new ConfigError('normEps', `expected a positive number, got ${cfg.normEps}`);
+  if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw new ConfigError('dropout', `expected a number in [0, 1), got ${cfg.dropout}`);
+  const hf = cfg.hf ? deepCopy(cfg.hf) : null;
+  const hfType = hf && typeof hf['model_type'] === 'string' ? (hf['model_type'] as string) : null;
+  let out: Json;
+
+  if (cfg.family === 'gpt2') {
+    const fixed: [keyof ModelConfig, unknown][] = [
+      ['numKvHeads', heads],
+      ['headDim', hidden / heads],
+      ['attentionBias', true],
+      ['attentionOutBias', true],
+      ['mlpBias', true],
+      ['ropeTheta', 10000],
+    ];
+    for (const [k, want] of fixed) {
+      if (cfg[k] !== want) {
+        throw new UnsupportedError(`toHfConfig: GPT-2 needs ${k} = ${JSON.stringify(want)}, got ${JSON.stringify(cfg[k])}`);
+      }
+    }
+    out = hf && hfType === 'gpt2' ? hf : { ...(hf ?? {}), ...gpt2Base() };
+    Object.assign(out, {
+      architectures: ['GPT2LMHeadModel'],
+      model_type: 'gpt2',
+      vocab_size: vocab,
+      n_embd: hidden,
+      n_layer: layers,
+      n_head: heads,
+      n_inner: inter === 4 * hidden && (!hf || hf['n_inner'] === null || hf['n_inner'] === undefined) ? null : inter,
+      n_positions: maxPos,
+      layer_norm_epsilon: cfg.normEps,
+      tie_word_embeddings: cfg.tieWordEmbeddings,
+      resid_pdrop: cfg.dropout,
+      embd_pdrop: cfg.dropout,
+      bos_token_id: cfg.bosTokenId,
+      eos_token_id: cfg.eosTokenId,
+      pad_token_id: cfg.padTokenId,
+    });
+    if (!(hf && hfType === 'gpt2')) out['attn_pdrop'] = 0.0;
+  } else if (cfg.family === 'llama') {
+    if (heads % kvHeads !== 0) throw new ConfigError('numKvHeads', `numHeads ${heads} is not a multiple of numKvHeads ${kvHeads}`);
+    if (headDim % 2 !== 0) throw new ConfigError('headDim', `RoPE needs an even headDim, got ${headDim}`);
+    if (!(cfg.ropeTheta > 0)) throw new ConfigError('ropeTheta', `expected a positive number, got ${cfg.ropeTheta}`);
+    const type = llamaTypeFor(cfg, hfType);
+    out = hf && hfType === type ? hf : { ...(hf ?? {}), ...llamaBase(type) };
+    Object.assign(out, {
+      architectures: [SUPPORTED_ARCHITECTURES[type]],
+      model_type: type,
+      vocab_size: vocab,
+      hidden_size: hidden,
+      num_hidden_layers: layers,
+      num_attention_heads: heads,
+      num_key_value_heads: kvHeads,
+      head_dim: headDim,
+      intermediate_size: inter,
+      max_position_embeddings: maxPos,
+      rms_norm_eps: cfg.normEps,
+      tie_word_embeddings: cfg.tieWordEmbeddings,
+      bos_token_id: cfg.bosTokenId,
+      eos_token_id: cfg.eosTokenId,
+      pad_token_id: cfg.padTokenId,
+    });
+    // RoPE: transformers 5 writes rope_parameters; drop the older spellings so they cannot disagree.
+    const oldParams = out['rope_parameters'];
+    const keepParams = typeof oldParams === 'object' && oldParams !== null && !Array.isArray(oldParams) ? (oldParams as Json) : {};
+    out['rope_parameters'] = { ...keepParams, rope_theta: cfg.ropeTheta, rope_type: 'default' };
+    delete out['rope_theta'];
+    delete out['rope_scaling'];
+    if (type === 'llama') {
+      out['attention_bias'] = cfg.attentionBias;
+      out['mlp_bias'] = cfg.mlpBias;
+    } else {
+      delete out['attention_bias'];
+      delete out['mlp_bias'];
+    }
+    if (cfg.dropout > 0) out['llmts_dropout'] = cfg.dropout;
+    else delete out['llmts_dropout'];
+  } else {
+    throw new ConfigError('family', `expected 'gpt2' or 'llama', got ${JSON.stringify((cfg as { family: unknown }).family)}`);
+  }
+
+  if (options.dtype) {
+    out['dtype'] = options.dtype;
+    delete out['torch_dtype'];
+  } else if (out['dtype'] === undefined && out['torch_dtype'] === undefined) {
+    out['dtype'] = 'float32';
+  }
+  if (out['transformers_version'] === undefined) out['transformers_version'] = TRANSFORMERS_VERSION;
+  return sortKeys(out);
+}

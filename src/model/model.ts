@@ -1,0 +1,181 @@
+/**
+ * CausalLM: one configurable decoder-only Transformer for the GPT-2 and Llama families.
+ *
+ *   ids (B, T) ─ embed (+ learned positions for GPT-2) ─▶ x (B, T, C)
+ *   repeat L:  x += proj(attention(norm(x)))      causal, multi-head, grouped-query, RoPE for Llama
+ *              x += mlp(norm(x))                  GELU (GPT-2) or SwiGLU (Llama)
+ *   norm(x) · Wᵀ_head ─▶ logits (B, T, V)        head tied to the embedding or its own matrix
+ *
+ * Parameters are a Map by Hugging Face name (params.ts), so checkpoints load and save without renaming. The model
+ * sees token ids only; the trainer and the generation engine sit above it.
+ */
+import type { Backend } from '../backend/backend.js';
+import { ConfigError, ShapeError } from '../util/errors.js';
+import * as O from '../tensor/ops.js';
+import { ids as idsTensor } from '../tensor/ops.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { ModelConfig } from './config.js';
+import { KVCache } from './kv_cache.js';
+import { embeddingName, paramSpecs } from './params.js';
+
+export interface ForwardOptions {
+  /** Incremental decoding: attend to the cached positions too, and append this step's keys/values. */
+  cache?: KVCache;
+  /** Return logits of the last position only: (B, 1, V). */
+  lastOnly?: boolean;
+  /** Training mode: dropout is applied when config.dropout > 0. */
+  training?: boolean;
+  /** Seed of this forward's dropout masks (derive it from the run seed and the step for exact resumes). */
+  dropoutSeed?: number;
+}
+
+export class CausalLM {
+  readonly config: ModelConfig;
+  /** Parameters by Hugging Face name, in checkpoint order. */
+  readonly params: Map<string, Tensor>;
+  readonly backend: Backend;
+
+  constructor(config: ModelConfig, params: Map<string, Tensor>) {
+    this.config = config;
+    for (const s of paramSpecs(config)) {
+      const p = params.get(s.name);
+      if (!p) throw new ConfigError(s.name, `missing parameter for a ${config.family} model`);
+      if (p.shape.length !== s.shape.length || p.shape.some((d, i) => d !== s.shape[i]))
+        throw new ShapeError(`parameter ${s.name}: shape [${p.shape}] but the config implies [${s.shape}]`);
+    }
+    this.params = params;
+    this.backend = params.values().next().value!.backend;
+  }
+
+  private p(name: string): Tensor {
+    return this.params.get(name)!;
+  }
+  private opt(name: string): Tensor | null {
+    return this.params.get(name) ?? null;
+  }
+
+  /** Number of parameters (each tied matrix counted once). */
+  numParams(): number {
+    let n = 0;
+    for (const t of this.params.values()) n += t.size;
+    return n;
+  }
+
+  /** A cache for incremental decoding of `batch` rows (up to maxLen positions; default the model's window). */
+  newCache(batch: number, maxLen = this.config.maxPositions): KVCache {
+    return new KVCache(this.config.numLayers, batch, maxLen);
+  }
+
+  /** ids: row-major (B, T). Returns logits (B, T, V), or (B, 1, V) with lastOnly. */
+  forward(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): Tensor {
+    const c = this.config;
+    const C = c.hiddenSize, H = c.numHeads, Hkv = c.numKvHeads, D = c.headDim;
+    if (ids.length !== B * T) throw new ShapeError(`forward: ${ids.length} ids for B=${B}, T=${T}`);
+    const pos0 = opts.cache?.length ?? 0;
+    if (pos0 + T > c.maxPositions)
+      throw new ShapeError(`forward: ${pos0 + T} positions exceed the model's context window of ${c.maxPositions}`);
+    for (let i = 0; i < ids.length; i++) {
+      if (!(ids[i]! >= 0 && ids[i]! < c.vocabSize)) throw new ShapeError(`forward: token id ${ids[i]} at index ${i} outside the vocabulary [0, ${c.vocabSize})`);
+    }
+    const drop = opts.training && c.dropout > 0 ? c.dropout : 0;
+    let seedCounter = (opts.dropoutSeed ?? 0) >>> 0;
+    const dropout = (t: Tensor) => (drop > 0 ? O.dropout(t, drop, (seedCounter = (Math.imul(seedCounter, 1664525) + 1013904223) >>> 0)) : t);
+
+    const tok = idsTensor(ids, [B, T], this.p(embeddingName(c)));
+    let x = O.embedding(this.p(embeddingName(c)), tok); // (B, T, C)
+    if (c.family === 'gpt2') {
+      const pos = idsTensor(Array.from({ length: T }, (_, t) => pos0 + t), [T], x);
+      x = O.add(x, O.embedding(this.p('transformer.wpe.weight'), pos)); // (B, T, C) + (T, C)
+    }
+    x = dropout(x);
+
+    for (let l = 0; l < c.numLayers; l++) {
+      // ---- attention
+      let q: Tensor, k: Tensor, v: Tensor;
+      if (c.family === 'gpt2') {
+        const pre = `transformer.h.${l}.`;
+        const h = O.layerNorm(x, this.p(pre + 'ln_1.weight'), this.p(pre + 'ln_1.bias'), c.normEps);
+        const qkv = O.linear(h, this.p(pre + 'attn.c_attn.weight'), this.p(pre + 'attn.c_attn.bias'), 'in_out'); // (B, T, (H + 2Hkv)·D)
+        [q, k, v] = O.split(qkv, [H * D, Hkv * D, Hkv * D], -1);
+      } else {
+        const pre = `model.layers.${l}.`;
+        const h = O.rmsNorm(x, this.p(pre + 'input_layernorm.weight'), c.normEps);
+        q = O.linear(h, this.p(pre + 'self_attn.q_proj.weight'), this.opt(pre + 'self_attn.q_proj.bias'));
+        k = O.linear(h, this.p(pre + 'self_attn.k_proj.weight'), this.opt(pre + 'self_attn.k_proj.bias'));
+        v = O.linear(h, this.p(pre + 'self_attn.v_proj.weight'), this.opt(pre + 'self_attn.v_proj.bias'));
+      }
+      q = O.reshape(q!, [B, T, H, D]);
+      k = O.reshape(k!, [B, T, Hkv, D]);
+      v = O.reshape(v!, [B, T, Hkv, D]);
+      if (c.family === 'llama') {
+        q = O.rope(q, c.ropeTheta, pos0);
+        k = O.rope(k, c.ropeTheta, pos0);
+      }
+      if (opts.cache) [k, v] = opts.cache.append(l, k, v); // (B, S, Hkv, D)
+      const a = O.reshape(O.attention(q, k, v), [B, T, H * D]); // (B, T, H·D)
+      let o: Tensor;
+      if (c.family === 'gpt2') {
+        const pre = `transformer.h.${l}.`;
+        o = O.linear(a, this.p(pre + 'attn.c_proj.weight'), this.p(pre + 'attn.c_proj.bias'), 'in_out');
+      } else {
+        const pre = `model.layers.${l}.self_attn.`;
+        o = O.linear(a, this.p(pre + 'o_proj.weight'), this.opt(pre + 'o_proj.bias'));
+      }
+      x = O.add(x, dropout(o));
+
+      // ---- feed-forward
+      let m: Tensor;
+      if (c.family === 'gpt2') {
+        const pre = `transformer.h.${l}.`;
+        const h = O.layerNorm(x, this.p(pre + 'ln_2.weight'), this.p(pre + 'ln_2.bias'), c.normEps);
+        const f = O.gelu(O.linear(h, this.p(pre + 'mlp.c_fc.weight'), this.p(pre + 'mlp.c_fc.bias'), 'in_out')); // (B, T, F)
+        m = O.linear(f, this.p(pre + 'mlp.c_proj.weight'), this.p(pre + 'mlp.c_proj.bias'), 'in_out');
+      } else {
+        const pre = `model.layers.${l}.`;
+        const h = O.rmsNorm(x, this.p(pre + 'post_attention_layernorm.weight'), c.normEps);
+        const g = O.linear(h, this.p(pre + 'mlp.gate_proj.weight'), this.opt(pre + 'mlp.gate_proj.bias')); // (B, T, F)
+        const u = O.linear(h, this.p(pre + 'mlp.up_proj.weight'), this.opt(pre + 'mlp.up_proj.bias'));
+        m = O.linear(O.swiglu(g, u), this.p(pre + 'mlp.down_proj.weight'), this.opt(pre + 'mlp.down_proj.bias'));
+      }
+      x = O.add(x, dropout(m));
+    }
+    opts.cache?.advance(T);
+
+    x = c.family === 'gpt2'
+      ? O.layerNorm(x, this.p('transformer.ln_f.weight'), this.p('transformer.ln_f.bias'), c.normEps)
+      : O.rmsNorm(x, this.p('model.norm.weight'), c.normEps);
+    if (opts.lastOnly && T > 1) x = O.slice(x, [0, T - 1, 0], [B, 1, C]); // (B, 1, C)
+    const head = c.tieWordEmbeddings ? this.p(embeddingName(c)) : this.p('lm_head.weight');
+    return O.linear(x, head, null); // (B, T, V)
+  }
+
+  /**
+   * Mean next-token cross-entropy over the targets that are not `ignoreIndex`. `targets` (B, T) are already
+   * aligned with the inputs: targets[b, t] is the token that should follow ids[b, ..t].
+   */
+  loss(ids: Int32Array, targets: Int32Array, B: number, T: number, opts: ForwardOptions & { ignoreIndex?: number } = {}): Tensor {
+    const ignore = opts.ignoreIndex ?? -100;
+    if (targets.length !== B * T) throw new ShapeError(`loss: ${targets.length} targets for B=${B}, T=${T}`);
+    let count = 0;
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i]!;
+      if (t === ignore) continue;
+      if (!(t >= 0 && t < this.config.vocabSize)) throw new ShapeError(`loss: target id ${t} at index ${i} outside the vocabulary [0, ${this.config.vocabSize})`);
+      count++;
+    }
+    if (count === 0) throw new ShapeError('loss: every target is ignored');
+    const logits = this.forward(ids, B, T, opts); // (B, T, V)
+    const ce = O.crossEntropy(logits, idsTensor(targets, [B * T], logits), ignore); // (B·T)
+    return O.scale(O.sum(ce), 1 / count);
+  }
+}
+
+/** Targets for next-token prediction: targets[t] = ids[t + 1] within each row, the last position ignored. */
+export function shiftTargets(ids: Int32Array, B: number, T: number, ignoreIndex = -100): Int32Array {
+  const t = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < T - 1; i++) t[b * T + i] = ids[b * T + i + 1]!;
+    t[b * T + T - 1] = ignoreIndex;
+  }
+  return t;
+}

@@ -1,0 +1,98 @@
+/**
+ * The one table of gradient rules. For an op y = f(inputs), a rule takes dL/dy and returns dL/d(input) for each
+ * input (null where the input needs none, e.g. integer ids). Rules run with the tape off. Every rule here has a
+ * central finite-difference check in float64 (test/gradcheck.test.ts).
+ */
+import { shapesEqual } from '../util/shape.js';
+import { apply, registerGrad } from './record.js';
+import type { OpContext } from './record.js';
+import type { Tensor } from './tensor.js';
+import { zeros } from './tensor.js';
+import * as O from './ops.js';
+
+const need = (ctx: OpContext, i: number): boolean => ctx.inputs[i]!.requiresGrad;
+const num = (ctx: OpContext, k: string): number => ctx.attrs[k] as number;
+/** Run a kernel with the tape off (rules always run so) into fresh outputs. */
+const kernel = (name: string, inputs: Tensor[], shapes: (readonly number[])[], attrs = {}): Tensor[] => apply(name, name, inputs, shapes, attrs);
+
+registerGrad('add', (c, dy) => [need(c, 0) ? O.sumTo(dy, c.inputs[0]!.shape) : null, need(c, 1) ? O.sumTo(dy, c.inputs[1]!.shape) : null]);
+registerGrad('sub', (c, dy) => [need(c, 0) ? O.sumTo(dy, c.inputs[0]!.shape) : null, need(c, 1) ? O.sumTo(O.neg(dy), c.inputs[1]!.shape) : null]);
+registerGrad('mul', (c, dy) => {
+  const [a, b] = c.inputs as [Tensor, Tensor];
+  return [need(c, 0) ? O.sumTo(O.mul(dy, b), a.shape) : null, need(c, 1) ? O.sumTo(O.mul(dy, a), b.shape) : null];
+});
+registerGrad('div', (c, dy) => {
+  const [a, b] = c.inputs as [Tensor, Tensor];
+  const y = c.outputs[0]!;
+  return [need(c, 0) ? O.sumTo(O.div(dy, b), a.shape) : null, need(c, 1) ? O.sumTo(O.neg(O.div(O.mul(dy, y), b)), b.shape) : null];
+});
+registerGrad('scale', (c, dy) => [O.scale(dy, num(c, 'alpha'))]);
+registerGrad('exp', (c, dy) => [O.mul(dy, c.outputs[0]!)]);
+registerGrad('log', (c, dy) => [O.div(dy, c.inputs[0]!)]);
+registerGrad('neg', (_c, dy) => [O.neg(dy)]);
+registerGrad('sqrt', (c, dy) => [O.div(O.scale(dy, 0.5), c.outputs[0]!)]);
+registerGrad('rsqrt', (c, dy) => {
+  const y = c.outputs[0]!;
+  return [O.mul(O.scale(dy, -0.5), O.mul(y, O.square(y)))];
+});
+registerGrad('square', (c, dy) => [O.mul(O.scale(dy, 2), c.inputs[0]!)]);
+registerGrad('gelu', (c, dy) => kernel('gelu_backward', [c.inputs[0]!, dy], [dy.shape]));
+registerGrad('silu', (c, dy) => kernel('silu_backward', [c.inputs[0]!, dy], [dy.shape]));
+registerGrad('swiglu', (c, dy) => kernel('swiglu_backward', [c.inputs[0]!, c.inputs[1]!, dy], [dy.shape, dy.shape]));
+
+registerGrad('sum_to', (c, dy) => {
+  const a = c.inputs[0]!;
+  return [shapesEqual(a.shape, dy.shape) ? dy : O.add(zeros(a.shape, { backend: dy.backend, dtype: dy.dtype }), dy)];
+});
+registerGrad('transpose', (c, dy) => {
+  const perm = c.attrs['perm'] as readonly number[];
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, k) => (inv[p] = k));
+  return [O.transpose(dy, inv)];
+});
+registerGrad('slice', (c, dy) => kernel('pad_slice', [dy], [c.inputs[0]!.shape], { begin: c.attrs['begin'] }));
+registerGrad('concat', (c, dy) => {
+  const ax = num(c, 'axis');
+  return O.split(dy, c.inputs.map((x) => x.shape[ax]!), ax);
+});
+
+registerGrad('matmul', (c, dy) => {
+  const [a, b] = c.inputs as [Tensor, Tensor];
+  const tA = Boolean(c.attrs['transA']), tB = Boolean(c.attrs['transB']);
+  let da: Tensor | null = null, db: Tensor | null = null;
+  if (need(c, 0)) {
+    // C = op(A)·op(B)
+    da = !tA ? O.matmul(dy, b, { transB: !tB }) : O.matmul(b, dy, { transA: tB, transB: true });
+    if (!shapesEqual(da.shape, a.shape)) da = O.sumTo(da, [...new Array<number>(da.rank - a.rank).fill(1), ...a.shape]);
+    if (da.rank !== a.rank) da = O.reshape(da, a.shape);
+  }
+  if (need(c, 1)) {
+    db = !tB ? O.matmul(a, dy, { transA: !tA }) : O.matmul(dy, a, { transA: true, transB: tA });
+    if (!shapesEqual(db.shape, b.shape)) db = O.sumTo(db, [...new Array<number>(db.rank - b.rank).fill(1), ...b.shape]);
+    if (db.rank !== b.rank) db = O.reshape(db, b.shape);
+  }
+  return [da, db];
+});
+
+registerGrad('embedding', (c, dy) => [need(c, 0) ? kernel('embedding_backward', [dy, c.inputs[1]!], [c.inputs[0]!.shape])[0]! : null, null]);
+registerGrad('layernorm', (c, dy) => {
+  const [x, w] = c.inputs as [Tensor, Tensor, Tensor];
+  const [, mean, rstd] = c.outputs as [Tensor, Tensor, Tensor];
+  return kernel('layernorm_backward', [dy, x, w, mean, rstd], [x.shape, w.shape, w.shape]);
+});
+registerGrad('rmsnorm', (c, dy) => {
+  const [x, w] = c.inputs as [Tensor, Tensor];
+  return kernel('rmsnorm_backward', [dy, x, w, c.outputs[1]!], [x.shape, w.shape]);
+});
+registerGrad('softmax', (c, dy) => kernel('softmax_backward', [c.outputs[0]!, dy], [dy.shape]));
+registerGrad('rope', (c, dy) => kernel('rope', [dy], [dy.shape], { ...c.attrs, inverse: true }));
+registerGrad('attention', (c, dy) => {
+  const [q, k, v] = c.inputs as [Tensor, Tensor, Tensor];
+  const [o, lse] = c.outputs as [Tensor, Tensor];
+  return kernel('attention_backward', [dy, q, k, v, o, lse], [q.shape, k.shape, v.shape], c.attrs);
+});
+registerGrad('cross_entropy', (c, dy) => {
+  const [logits, targets] = c.inputs as [Tensor, Tensor];
+  return [kernel('cross_entropy_backward', [logits, targets, c.outputs[1]!, dy], [logits.shape], c.attrs)[0]!, null];
+});
+registerGrad('dropout', (c, dy) => kernel('dropout', [dy], [dy.shape], c.attrs));

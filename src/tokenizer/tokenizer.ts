@@ -1,0 +1,333 @@
+/**
+ * `Tokenizer`: byte-level BPE as GPT-2, GPT-4 (tiktoken) and Llama 3 use it. Encoding:
+ *   text ─▶ cut at honoured special tokens ─▶ split pattern (pre-tokenizer regex) ─▶ each word's UTF-8 bytes
+ *        ─▶ BPE merges inside the word (BpeModel) ─▶ ids
+ * with a cache from word text to ids (most words repeat, so most words cost one Map lookup). Decoding joins the
+ * tokens' bytes and reads them as UTF-8. Every string encodes (all 256 byte tokens exist) and decodes back
+ * exactly; lone surrogates included (see bytes.ts: they travel as WTF-8 triples).
+ */
+import { VocabularyError } from '../util/errors.js';
+import { BpeModel, type ModelErrorFn } from './bpe_model.js';
+import { bytesKey, bytesToByteLevel, decodeUtf8, encodeUtf8, encodeUtf8Into } from './bytes.js';
+import { compilePattern, namedPattern, type PatternName } from './patterns.js';
+import { SpecialMatcher } from './special_tokens.js';
+import type { DecodeOptions, EncodeOptions, SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
+
+/** Everything that defines a BPE tokenizer; what the trainer, the file readers and `clone` build it from. */
+export interface BpeTokenizerSpec {
+  /** Bytes of each ordinary token by id; undefined at special-token ids (and unused ids). */
+  tokenBytes: readonly (Uint8Array | undefined)[];
+  /** Merges in priority order as [left id, right id]; the result is the token with the concatenated bytes. */
+  merges: ReadonlyArray<readonly [number, number]>;
+  /** Special (added) tokens. Their ids must not be ordinary tokens. */
+  specialTokens?: readonly SpecialToken[];
+  /**
+   * Pre-tokenizer: a named pattern, or a list of split patterns (Oniguruma syntax) applied one after another
+   * (each piece of the first is split again by the second, …). Default 'gpt2'.
+   */
+  pattern?: PatternName | { patterns: readonly string[] };
+  /** Prepend a space to text that does not start with one (Hugging Face ByteLevel `add_prefix_space`). */
+  addPrefixSpace?: boolean;
+  /** Llama 3's `ignore_merges`: a word that is itself a token is emitted whole. */
+  ignoreMerges?: boolean;
+  config?: TokenizerConfig;
+  /** Error reporter for malformed specs (file readers pass one naming the file). */
+  fail?: ModelErrorFn;
+}
+
+/** Cache entries longer than this (in UTF-16 units) are not cached; the cache is cleared past CACHE_MAX words. */
+const CACHE_MAX_WORD = 128;
+const CACHE_MAX = 200_000;
+
+export class Tokenizer implements TextTokenizer {
+  readonly kind = 'bpe' as const;
+  readonly model: BpeModel;
+  /** The named pattern, or null when the split patterns came from a file. */
+  readonly patternName: PatternName | null;
+  /** Split patterns (Oniguruma syntax), applied in order. */
+  readonly splitPatterns: readonly string[];
+  readonly addPrefixSpace: boolean;
+  config: TokenizerConfig;
+  private readonly regexes: RegExp[];
+  private specials: SpecialToken[];
+  private specialById: Map<number, SpecialToken>;
+  private specialMap: Map<string, number>;
+  private matcher: SpecialMatcher;
+  private specialBytes: Map<number, Uint8Array>;
+  private cache = new Map<string, number | number[]>();
+  private scratch = new Uint8Array(1024);
+  private _vocabSize: number;
+
+  constructor(spec: BpeTokenizerSpec) {
+    const fail = spec.fail;
+    this.model = new BpeModel(spec.tokenBytes, spec.merges, { ignoreMerges: spec.ignoreMerges ?? false, ...(fail ? { fail } : {}) });
+    const pattern = spec.pattern ?? 'gpt2';
+    if (typeof pattern === 'string') {
+      this.patternName = pattern;
+      this.splitPatterns = [namedPattern(pattern)];
+    } else {
+      this.patternName = null;
+      this.splitPatterns = [...pattern.patterns];
+    }
+    this.regexes = this.splitPatterns.map((p, i) => compilePattern(p, `pre_tokenizer.pattern[${i}]`));
+    this.addPrefixSpace = spec.addPrefixSpace ?? false;
+    this.config = spec.config ? { ...spec.config } : {};
+    this.specials = [];
+    this.specialById = new Map();
+    this.specialMap = new Map();
+    this.specialBytes = new Map();
+    this.matcher = new SpecialMatcher([]);
+    this._vocabSize = spec.tokenBytes.length;
+    this.registerSpecials(spec.specialTokens ?? [], fail);
+  }
+
+  private registerSpecials(tokens: readonly SpecialToken[], fail?: ModelErrorFn): void {
+    tokens.forEach((t, i) => {
+      const bad = (msg: string): never => {
+        if (fail) return fail(`added_tokens[${i}]`, msg);
+        throw new VocabularyError(`special token ${JSON.stringify(t.content)}: ${msg}`);
+      };
+      if (!Number.isInteger(t.id) || t.id < 0) bad(`id ${t.id} is not a non-negative integer`);
+      if (typeof t.content !== 'string' || t.content.length === 0) bad('content must be a non-empty string');
+      if (this.model.tokenBytes[t.id]) bad(`id ${t.id} is already an ordinary token`);
+      const prevId = this.specialMap.get(t.content);
+      if (prevId !== undefined && prevId !== t.id) bad(`content is already special token ${prevId}`);
+      const prev = this.specialById.get(t.id);
+      if (prev && prev.content !== t.content) bad(`id ${t.id} is already special token ${JSON.stringify(prev.content)}`);
+      if (prevId !== undefined) return;
+      const tok = { id: t.id, content: t.content, special: t.special };
+      this.specials.push(tok);
+      this.specialById.set(t.id, tok);
+      this.specialMap.set(t.content, t.id);
+      this.specialBytes.set(t.id, encodeUtf8(t.content));
+      if (t.id + 1 > this._vocabSize) this._vocabSize = t.id + 1;
+    });
+    this.matcher = new SpecialMatcher(this.specials);
+  }
+
+  /** Number of ids (max id + 1), special tokens included. */
+  get vocabSize(): number {
+    return this._vocabSize;
+  }
+
+  /** Special token text → id. */
+  get specialTokens(): ReadonlyMap<string, number> {
+    return this.specialMap;
+  }
+
+  /** The special (added) tokens, with their `special` flag. */
+  get specialTokenList(): readonly SpecialToken[] {
+    return this.specials;
+  }
+
+  /**
+   * Add special tokens (e.g. chat roles) after the current last id; returns their ids (existing ones keep theirs).
+   * The model's embedding must grow to the new `vocabSize`.
+   */
+  addSpecialTokens(contents: readonly string[]): number[] {
+    const fresh: SpecialToken[] = [];
+    let next = this._vocabSize;
+    for (const c of contents) {
+      if (this.specialMap.has(c) || fresh.some((f) => f.content === c)) continue;
+      fresh.push({ id: next++, content: c, special: true });
+    }
+    this.registerSpecials(fresh);
+    return contents.map((c) => this.specialMap.get(c)!);
+  }
+
+  specialId(token: string): number {
+    const id = this.specialMap.get(token);
+    if (id === undefined) {
+      throw new VocabularyError(`no special token ${JSON.stringify(token)} (have: ${[...this.specialMap.keys()].join(', ') || 'none'})`);
+    }
+    return id;
+  }
+
+  isSpecial(id: number): boolean {
+    return this.specialById.has(id);
+  }
+
+  private configId(token: string | undefined): number | undefined {
+    if (token === undefined) return undefined;
+    return this.specialMap.get(token) ?? this.model.bytesToId.get(bytesKey(encodeUtf8(token)));
+  }
+
+  get bosId(): number | undefined {
+    return this.configId(this.config.bosToken);
+  }
+  get eosId(): number | undefined {
+    return this.configId(this.config.eosToken);
+  }
+  get padId(): number | undefined {
+    return this.configId(this.config.padToken);
+  }
+
+  /**
+   * Text → ids. Special-token text in `text` is refused (SpecialTokenError) unless `options.special` is 'plain'
+   * (encoded as ordinary text) or the token is in `options.allowed` (becomes its special id).
+   */
+  encode(text: string, options?: EncodeOptions): number[] {
+    const out: number[] = [];
+    this.matcher.split(
+      text,
+      options,
+      (a, b) => this.encodeOrdinaryInto(a === 0 && b === text.length ? text : text.slice(a, b), out),
+      (id) => out.push(id),
+    );
+    return out;
+  }
+
+  /** Text → ids with every special-token string treated as plain text (same as `encode(text, { special: 'plain' })`). */
+  encodeOrdinary(text: string): number[] {
+    const out: number[] = [];
+    this.encodeOrdinaryInto(text, out);
+    return out;
+  }
+
+  /** Number of tokens `text` encodes to. */
+  countTokens(text: string, options?: EncodeOptions): number {
+    return this.encode(text, options).length;
+  }
+
+  private encodeOrdinaryInto(text: string, out: number[]): void {
+    if (this.addPrefixSpace && text.length > 0 && text.charCodeAt(0) !== 0x20) text = ' ' + text;
+    if (this.regexes.length === 1) this.splitAndEncode(this.regexes[0]!, text, out);
+    else this.splitLevel(0, text, out);
+  }
+
+  private splitLevel(level: number, text: string, out: number[]): void {
+    if (level === this.regexes.length) {
+      this.encodeWord(text, out);
+      return;
+    }
+    const re = this.regexes[level]!;
+    re.lastIndex = 0;
+    let last = 0;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(text)) !== null) {
+      if (m.index > last) this.splitLevel(level + 1, text.slice(last, m.index), out);
+      this.splitLevel(level + 1, m[0], out);
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) this.splitLevel(level + 1, text.slice(last), out);
+  }
+
+  /** One split pattern (the usual case), inlined: match, and BPE each match (and any unmatched gap). */
+  private splitAndEncode(re: RegExp, text: string, out: number[]): void {
+    re.lastIndex = 0;
+    let last = 0;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(text)) !== null) {
+      const w = m[0];
+      if (m.index > last) this.encodeWord(text.slice(last, m.index), out);
+      last = m.index + w.length;
+      const hit = this.cache.get(w);
+      if (hit !== undefined) {
+        if (typeof hit === 'number') out.push(hit);
+        else for (let i = 0; i < hit.length; i++) out.push(hit[i]!);
+      } else {
+        this.encodeWord(w, out);
+      }
+    }
+    if (last < text.length) this.encodeWord(text.slice(last), out);
+  }
+
+  /** BPE one pre-tokenized word (through the cache). */
+  private encodeWord(w: string, out: number[]): void {
+    const hit = this.cache.get(w);
+    if (hit !== undefined) {
+      if (typeof hit === 'number') out.push(hit);
+      else for (let i = 0; i < hit.length; i++) out.push(hit[i]!);
+      return;
+    }
+    if (this.scratch.length < w.length * 3) this.scratch = new Uint8Array(w.length * 3 + 64);
+    const n = encodeUtf8Into(w, this.scratch, 0);
+    const start = out.length;
+    this.model.encodeWord(this.scratch, 0, n, out);
+    if (w.length <= CACHE_MAX_WORD) {
+      if (this.cache.size >= CACHE_MAX) this.cache.clear();
+      this.cache.set(w, out.length - start === 1 ? out[start]! : out.slice(start));
+    }
+  }
+
+  /** Ids → text. Invalid UTF-8 (e.g. a character cut between two tokens at the end) becomes U+FFFD. */
+  decode(ids: ArrayLike<number>, options?: DecodeOptions): string {
+    return decodeUtf8(this.decodeBytes(ids, options));
+  }
+
+  /** Ids → the bytes they stand for. Throws VocabularyError for an id outside the vocabulary. */
+  decodeBytes(ids: ArrayLike<number>, options?: DecodeOptions): Uint8Array {
+    const skip = options?.skipSpecial ?? false;
+    const parts: Uint8Array[] = new Array<Uint8Array>(ids.length);
+    let total = 0;
+    let k = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      const b = this.model.tokenBytes[id];
+      if (b) {
+        parts[k++] = b;
+        total += b.length;
+        continue;
+      }
+      const sb = this.specialBytes.get(id);
+      if (sb === undefined) throw this.badId(id, i);
+      if (skip) continue;
+      parts[k++] = sb;
+      total += sb.length;
+    }
+    const buf = new Uint8Array(total);
+    let pos = 0;
+    for (let i = 0; i < k; i++) {
+      buf.set(parts[i]!, pos);
+      pos += parts[i]!.length;
+    }
+    return buf;
+  }
+
+  private badId(id: number, index?: number): VocabularyError {
+    return new VocabularyError(
+      `token id ${String(id)}${index !== undefined ? ` at index ${index}` : ''} is not in the vocabulary (ids are 0..${this._vocabSize - 1})`,
+    );
+  }
+
+  tokenBytes(id: number): Uint8Array {
+    const b = this.model.tokenBytes[id] ?? this.specialBytes.get(id);
+    if (b === undefined) throw this.badId(id);
+    return b;
+  }
+
+  /** The token's Hugging Face vocabulary string: byte-level ('Ġthe') for ordinary tokens, the text for specials. */
+  tokenString(id: number): string {
+    const b = this.model.tokenBytes[id];
+    if (b) return bytesToByteLevel(b);
+    const s = this.specialById.get(id);
+    if (!s) throw this.badId(id);
+    return s.content;
+  }
+
+  /** The text of one token as a person would read it (a partial character shows as U+FFFD). */
+  tokenText(id: number): string {
+    return decodeUtf8(this.tokenBytes(id));
+  }
+
+  /** Forget cached word encodings (frees memory after a big job). */
+  clearCache(): void {
+    this.cache.clear();
+  }
+
+  /** The spec this tokenizer was built from (for saving, or building a modified copy). */
+  toSpec(): BpeTokenizerSpec {
+    const merges: [number, number][] = [];
+    const m = this.model;
+    for (let r = 0; r < m.mergeCount; r++) merges.push([m.mergeLeft[r]!, m.mergeRight[r]!]);
+    return {
+      tokenBytes: m.tokenBytes,
+      merges,
+      specialTokens: this.specials.map((s) => ({ ...s })),
+      pattern: this.patternName ?? { patterns: this.splitPatterns },
+      addPrefixSpace: this.addPrefixSpace,
+      ignoreMerges: m.ignoreMerges,
+      config: structuredClone(this.config),
+    };
+  }
+}

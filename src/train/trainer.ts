@@ -1,0 +1,323 @@
+/**
+ * The training loop, minGPT `trainer.py` / nanochat style: it knows nothing about GPT, only a model that exposes
+ * `params` (a Map of tensors by name) and `loss(ids, targets, B, T, opts)`, a batcher, and a fixed set of
+ * validation batches. Each optimizer step:
+ *
+ *   lr = schedule(step)                                         warmup + cosine (schedule.ts)
+ *   for each of G micro-batches:  loss(training, dropoutSeed(seed, step, micro)) → backward (grads accumulate)
+ *   norm = ‖Σ grads‖ / G;  scale = min(1, clip / (norm + 1e-6)) / G   (clip_grad_norm_ on the mean gradient)
+ *   AdamW step with (lr, gradScale = scale);  zero grads
+ *
+ * then evaluation (validation loss and bits per byte), samples and checkpoints at their intervals, via callbacks the
+ * caller supplies (the trainer writes no files except through them and the metrics log).
+ *
+ * Exact resume: everything a step depends on is either saved (parameters, AdamW moments and step count, the
+ * batcher's RNG state) or derived from the step number (learning rate, dropout seeds), so a run restored from a
+ * checkpoint takes bit-for-bit the steps an uninterrupted run would have taken.
+ */
+import { AdamW } from '../optim/adamw.js';
+import { clipCoefficient, gradNorm } from '../optim/clip.js';
+import { backward } from '../tensor/autograd.js';
+import { noGrad, tidy } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { hashUniform } from '../util/rng.js';
+import type { Batch, Batcher, BatcherState } from '../data/batcher.js';
+import type { TrainConfig } from './config.js';
+import { detectDiverged, detectOverfitting, detectStuck, type EvalRecord, type MetricsLog, type SampleRecord, type StepRecord, type WarningRecord } from './metrics.js';
+import type { Progress } from './progress.js';
+import { learningRate } from './schedule.js';
+
+/** What the trainer needs from a model. */
+export interface TrainableModel {
+  readonly params: Map<string, Tensor>;
+  loss(ids: Int32Array, targets: Int32Array, B: number, T: number, opts?: { training?: boolean; dropoutSeed?: number }): Tensor;
+}
+
+/** The settings the loop reads (a subset of TrainConfig). */
+export type LoopConfig = Pick<
+  TrainConfig,
+  | 'seed' | 'maxSteps' | 'gradAccum' | 'lr' | 'minLr' | 'warmupSteps' | 'decaySteps' | 'schedule' | 'beta1' | 'beta2' | 'eps'
+  | 'weightDecay' | 'decayOn' | 'gradClip' | 'evalInterval' | 'sampleInterval' | 'checkpointInterval' | 'peakFlops' | 'timeLimit'
+>;
+
+/** The part of `trainer_state.json` the loop owns. */
+export interface LoopState {
+  /** Optimizer steps completed (the next step's index). */
+  step: number;
+  /** Run seed (dropout seeds derive from it and the step). */
+  seed: number;
+  /** Batcher RNG state and batches drawn (the data position). */
+  batcher: BatcherState;
+  /** AdamW's step count (equals `step`). */
+  optimizerStep: number;
+  bestValLoss: number | null;
+  bestValStep: number | null;
+  /** Training tokens consumed. */
+  tokensSeen: number;
+  /** Seconds spent training (summed over resumed parts). */
+  trainSeconds: number;
+  /** Every evaluation so far. */
+  evals: EvalRecord[];
+  /** Losses of the most recent steps (for the overfitting check and the eval record's training loss). */
+  recentLosses: number[];
+}
+
+export interface TrainerHooks {
+  /** Generate samples for the strip (called at sampleInterval and at the end). */
+  sample?: (step: number) => Promise<{ prompt: string; text: string }[]>;
+  /** Write a checkpoint (called at checkpointInterval, at the end, and when stopped). */
+  checkpoint?: (trainer: Trainer, reason: 'interval' | 'end' | 'interrupt') => Promise<void>;
+}
+
+export interface TrainerOptions {
+  model: TrainableModel;
+  batcher: Batcher;
+  /** Fixed validation batches (the same at every evaluation). */
+  evalBatches: Batch[];
+  /** UTF-8 bytes per token of the validation text, for bits per byte. */
+  valBytesPerToken: number;
+  config: LoopConfig;
+  /** Training FLOPs per token (for MFU). */
+  flopsPerToken: number;
+  /** Vocabulary size (for the "stuck at ln(vocab)" warning). */
+  vocabSize: number;
+  metrics?: MetricsLog;
+  progress?: Progress;
+  hooks?: TrainerHooks;
+  /** Restore this state (resume); the optimizer moments are restored separately with `loadOptimizerState`. */
+  state?: LoopState;
+}
+
+export interface StepResult {
+  step: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  seconds: number;
+}
+
+/** Dropout seed of micro-batch `micro` of step `step`: a hash of (run seed, step, micro), independent of history. */
+export function dropoutSeed(seed: number, step: number, micro: number): number {
+  return Math.floor(hashUniform(seed >>> 0, step * 1024 + micro) * 4294967296) >>> 0;
+}
+
+const RECENT = 50;
+
+export class Trainer {
+  readonly model: TrainableModel;
+  readonly batcher: Batcher;
+  readonly optimizer: AdamW;
+  readonly config: LoopConfig;
+  private readonly o: TrainerOptions;
+  state: LoopState;
+  private stopReason: string | null = null;
+  private steps: StepRecord[] = [];
+  private warned = new Set<string>();
+
+  constructor(o: TrainerOptions) {
+    this.o = o;
+    this.model = o.model;
+    this.batcher = o.batcher;
+    this.config = o.config;
+    const c = o.config;
+    this.optimizer = new AdamW(o.model.params, {
+      lr: c.lr,
+      betas: [c.beta1, c.beta2],
+      eps: c.eps,
+      weightDecay: c.weightDecay,
+      decay: c.decayOn === 'all' ? () => true : (name) => (o.model.params.get(name)?.shape.length ?? 0) >= 2,
+    });
+    this.state = o.state
+      ? structuredClone(o.state)
+      : {
+          step: 0,
+          seed: c.seed,
+          batcher: o.batcher.getState(),
+          optimizerStep: 0,
+          bestValLoss: null,
+          bestValStep: null,
+          tokensSeen: 0,
+          trainSeconds: 0,
+          evals: [],
+          recentLosses: [],
+        };
+    if (o.state) o.batcher.setState(o.state.batcher);
+  }
+
+  /** The learning rate of step `s`. */
+  lrAt(s: number): number {
+    const c = this.config;
+    return learningRate(s, { lr: c.lr, minLr: c.minLr, warmupSteps: c.warmupSteps, decaySteps: c.decaySteps || c.maxSteps, kind: c.schedule });
+  }
+
+  /** Restore AdamW moments (by parameter name) saved with a checkpoint. */
+  loadOptimizerState(moments: Record<string, Float32Array>): void {
+    this.optimizer.loadStateDict(moments, this.state.optimizerStep);
+  }
+
+  /** Ask the loop to stop after the current step (Ctrl-C); it then writes a checkpoint and returns. */
+  requestStop(reason = 'interrupted'): void {
+    this.stopReason = reason;
+  }
+
+  get stopRequested(): boolean {
+    return this.stopReason !== null;
+  }
+
+  /** One optimizer step (G micro-batches). */
+  async step(): Promise<StepResult> {
+    const c = this.config;
+    const s = this.state.step;
+    const G = c.gradAccum;
+    const lr = this.lrAt(s);
+    const t0 = performance.now();
+    let lossSum = 0;
+    for (let micro = 0; micro < G; micro++) {
+      const b = this.batcher.next();
+      const seed = dropoutSeed(this.state.seed, s, micro);
+      const l = tidy(() => {
+        const l = this.model.loss(b.ids, b.targets, b.B, b.T, { training: true, dropoutSeed: seed });
+        backward(l);
+        return l;
+      });
+      lossSum += await l.item();
+      l.dispose();
+    }
+    const norm = (await gradNorm(this.model.params)) / G;
+    const coef = c.gradClip > 0 ? clipCoefficient(norm, c.gradClip) : 1;
+    this.optimizer.step({ lr, gradScale: coef / G });
+    this.optimizer.zeroGrad();
+    const seconds = (performance.now() - t0) / 1000;
+    const loss = lossSum / G;
+    this.state.step = s + 1;
+    this.state.optimizerStep = this.optimizer.stepCount;
+    this.state.batcher = this.batcher.getState();
+    this.state.tokensSeen += G * this.batcher.B * this.batcher.T;
+    this.state.trainSeconds += seconds;
+    this.state.recentLosses.push(loss);
+    if (this.state.recentLosses.length > RECENT) this.state.recentLosses.shift();
+    return { step: s, loss, lr, gradNorm: norm, seconds };
+  }
+
+  /** Mean validation loss over the fixed batches (no dropout, no tape), and bits per byte. */
+  async evaluate(): Promise<{ valLoss: number; valBpb: number }> {
+    let sum = 0;
+    for (const b of this.o.evalBatches) {
+      const l = noGrad(() => this.model.loss(b.ids, b.targets, b.B, b.T, { training: false }));
+      sum += await l.item();
+      l.dispose();
+    }
+    const valLoss = sum / this.o.evalBatches.length;
+    return { valLoss, valBpb: valLoss / (this.o.valBytesPerToken * Math.LN2) };
+  }
+
+  private warn(step: number, code: WarningRecord['code'], message: string): void {
+    if (this.warned.has(code)) return;
+    this.warned.add(code);
+    const r: WarningRecord = { type: 'warning', step, code, message };
+    this.o.metrics?.append(r);
+    this.o.progress?.log(`warning: ${message}`);
+  }
+
+  private due(interval: number, done: number): boolean {
+    return done === this.config.maxSteps || (interval > 0 && done % interval === 0);
+  }
+
+  /** Run an evaluation now, log it and update the best validation loss. */
+  async runEval(): Promise<EvalRecord> {
+    const done = this.state.step;
+    const { valLoss, valBpb } = await this.evaluate();
+    const rl = this.state.recentLosses;
+    const tail = rl.slice(-Math.min(rl.length, 20));
+    const trainLoss = tail.length ? tail.reduce((a, b) => a + b, 0) / tail.length : NaN;
+    const rec: EvalRecord = { type: 'eval', step: done, valLoss, valBpb, trainLoss };
+    this.state.evals.push(rec);
+    if (this.state.bestValLoss === null || valLoss < this.state.bestValLoss) {
+      this.state.bestValLoss = valLoss;
+      this.state.bestValStep = done;
+    }
+    this.o.metrics?.append(rec);
+    this.o.progress?.log(`step ${done}: val loss ${valLoss.toFixed(4)} (${valBpb.toFixed(3)} bits/byte), train loss ${trainLoss.toFixed(4)}`);
+    const over = detectOverfitting(this.state.evals);
+    if (over) this.warn(done, 'overfitting', over);
+    return rec;
+  }
+
+  /**
+   * Train until maxSteps (or a stop request, or the time limit). Returns why it stopped. Each step's loss is also
+   * returned in `losses` (index = step) for callers that compare runs.
+   */
+  async run(): Promise<{ reason: 'done' | 'interrupted' | 'time-limit'; losses: Map<number, number> }> {
+    const c = this.config;
+    const losses = new Map<number, number>();
+    const tokensPerStep = c.gradAccum * this.batcher.B * this.batcher.T;
+    const startWall = performance.now();
+    const recentSec: number[] = [];
+    this.o.progress?.start(c.maxSteps, this.state.step);
+    let reason: 'done' | 'interrupted' | 'time-limit' = 'done';
+    try {
+      while (this.state.step < c.maxSteps) {
+        if (this.stopRequested) {
+          reason = 'interrupted';
+          break;
+        }
+        if (c.timeLimit > 0 && (performance.now() - startWall) / 1000 >= c.timeLimit) {
+          reason = 'time-limit';
+          break;
+        }
+        const r = await this.step();
+        losses.set(r.step, r.loss);
+        recentSec.push(r.seconds);
+        if (recentSec.length > 20) recentSec.shift();
+        const tps = tokensPerStep / r.seconds;
+        const mfu = (tps * this.o.flopsPerToken) / c.peakFlops;
+        const rec: StepRecord = {
+          type: 'step',
+          step: r.step,
+          loss: r.loss,
+          lr: r.lr,
+          gradNorm: r.gradNorm,
+          tokensPerSec: tps,
+          mfu,
+          elapsed: (performance.now() - startWall) / 1000,
+        };
+        this.steps.push(rec);
+        if (this.steps.length > 200) this.steps.shift();
+        this.o.metrics?.append(rec);
+        const meanSec = recentSec.reduce((a, b) => a + b, 0) / recentSec.length;
+        this.o.progress?.update({ done: this.state.step, loss: r.loss, lr: r.lr, tokensPerSec: tps, mfu, eta: meanSec * (c.maxSteps - this.state.step) });
+        const div = detectDiverged(r.loss);
+        if (div) {
+          this.warn(r.step, 'diverged', div);
+          this.stopReason = 'diverged';
+        }
+        const stuck = detectStuck(this.steps, this.o.vocabSize, c.warmupSteps);
+        if (stuck) this.warn(r.step, 'stuck', stuck);
+
+        const done = this.state.step;
+        if (this.due(c.evalInterval, done)) await this.runEval();
+        if (this.o.hooks?.sample && this.due(c.sampleInterval, done)) await this.logSamples(done);
+        if (this.o.hooks?.checkpoint && done < c.maxSteps && c.checkpointInterval > 0 && done % c.checkpointInterval === 0 && !this.stopRequested) {
+          await this.o.hooks.checkpoint(this, 'interval');
+        }
+      }
+      if (reason === 'done' && this.state.step >= c.maxSteps) {
+        if (this.o.hooks?.checkpoint) await this.o.hooks.checkpoint(this, 'end');
+      } else {
+        if (this.o.hooks?.checkpoint) await this.o.hooks.checkpoint(this, 'interrupt');
+      }
+    } finally {
+      this.o.progress?.stop();
+    }
+    return { reason, losses };
+  }
+
+  private async logSamples(done: number): Promise<void> {
+    const samples = await this.o.hooks!.sample!(done);
+    for (const s of samples) {
+      const rec: SampleRecord = { type: 'sample', step: done, prompt: s.prompt, text: s.text };
+      this.o.metrics?.append(rec);
+      this.o.progress?.log(`--- sample at step ${done}\n${s.prompt}${s.text}\n---`);
+    }
+  }
+}

@@ -1,0 +1,123 @@
+// Test doubles for the generation engine: a scripted model (same interface as CausalLM's forward/newCache) and a
+// byte-level tokenizer. Not a test file itself.
+import type { DecoderModel, IdStreamDecoder, TextCodec } from '../src/generate/interfaces.js';
+import { Rng } from '../src/util/rng.js';
+
+export class FakeCache {
+  seq: number[] = [];
+  constructor(readonly maxLen: number | undefined) {}
+  get length(): number {
+    return this.seq.length;
+  }
+  reset(): void {
+    this.seq = [];
+  }
+}
+
+export interface ForwardCall {
+  B: number;
+  T: number;
+  lastOnly: boolean;
+  cacheBefore: number;
+}
+
+/**
+ * A model whose next-token logits are a function of the whole sequence so far. Without a cache it recomputes from
+ * the given ids; with one it appends the ids to the cache first (as a real KV cache does).
+ */
+export class FakeModel implements DecoderModel<FakeCache> {
+  calls: ForwardCall[] = [];
+  disposed = 0;
+  created = 0;
+  constructor(
+    readonly config: { vocabSize: number; maxPositions: number },
+    readonly next: (seq: readonly number[]) => ArrayLike<number>,
+  ) {}
+  newCache(batch: number, maxLen?: number): FakeCache {
+    if (batch !== 1) throw new Error('fake model: batch 1 only');
+    return new FakeCache(maxLen);
+  }
+  forward(ids: Int32Array, B: number, T: number, opts: { cache?: FakeCache; lastOnly?: boolean } = {}) {
+    const cache = opts.cache;
+    this.calls.push({ B, T, lastOnly: !!opts.lastOnly, cacheBefore: cache ? cache.length : 0 });
+    if (ids.length !== B * T) throw new Error('fake model: ids length');
+    const seq = cache ? cache.seq : [];
+    const rowsOut: number[][] = [];
+    for (let t = 0; t < T; t++) {
+      seq.push(ids[t]!);
+      if (cache?.maxLen !== undefined && seq.length > cache.maxLen) throw new Error('fake model: cache overflow');
+      if (seq.length > this.config.maxPositions) throw new Error('fake model: past maxPositions');
+      if (!opts.lastOnly || t === T - 1) rowsOut.push(Array.from(this.next(seq)));
+    }
+    const flat = Float32Array.from(rowsOut.flat());
+    this.created++;
+    return {
+      data: async () => flat,
+      dispose: () => {
+        this.disposed++;
+      },
+    };
+  }
+}
+
+/** Logits that put `hot` far above everything else. */
+export function oneHot(V: number, hot: number, margin = 20): Float32Array {
+  const l = new Float32Array(V);
+  l[hot] = margin;
+  return l;
+}
+
+/** A model that emits `script` (after any prompt), then `fill` forever. */
+export function scriptedModel(script: readonly number[], V = 300, maxPositions = 256, fill = 32): FakeModel {
+  let promptLen = -1;
+  return new FakeModel({ vocabSize: V, maxPositions }, (seq) => {
+    if (promptLen < 0 || seq.length <= promptLen) promptLen = seq.length; // first call is the prompt's last position
+    const n = seq.length - promptLen;
+    return oneHot(V, n < script.length ? script[n]! : fill);
+  });
+}
+
+/** A model with a fixed random next-token table (logits depend on the last token): good for sampling tests. */
+export function randomBigramModel(V = 64, maxPositions = 512, seed = 5): FakeModel {
+  const rng = new Rng(seed);
+  const table = Array.from({ length: V }, () => Float32Array.from({ length: V }, () => rng.normal() * 2));
+  return new FakeModel({ vocabSize: V, maxPositions }, (seq) => table[seq[seq.length - 1]!]!);
+}
+
+/**
+ * Byte-level tokenizer: ids 0..255 are bytes; extra ids are multi-byte tokens or specials (decode to '').
+ */
+export class ByteTokenizer implements TextCodec {
+  constructor(readonly extra: Record<number, string | Uint8Array> = {}) {}
+  tokenBytes(id: number): Uint8Array {
+    if (id < 256) return Uint8Array.of(id);
+    const e = this.extra[id];
+    if (e === undefined) return new Uint8Array(0);
+    return typeof e === 'string' ? new TextEncoder().encode(e) : e;
+  }
+  encode(text: string): number[] {
+    return Array.from(new TextEncoder().encode(text));
+  }
+  decode(ids: readonly number[]): string {
+    const parts = ids.map((i) => this.tokenBytes(i));
+    const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      all.set(p, o);
+      o += p.length;
+    }
+    return new TextDecoder().decode(all);
+  }
+  streamDecoder(): IdStreamDecoder {
+    const td = new TextDecoder('utf-8');
+    return {
+      push: (id) => td.decode(this.tokenBytes(id), { stream: true }),
+      flush: () => td.decode(),
+    };
+  }
+}
+
+/** Ids (byte tokens) of a string. */
+export function bytesOf(s: string): number[] {
+  return Array.from(new TextEncoder().encode(s));
+}

@@ -1,0 +1,26 @@
+/** Shared test helpers: where the shared fixtures are, and relative-error comparisons. */
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const SHARED = process.env['LLMTS_SHARED'] ?? path.resolve(process.cwd(), '../shared');
+export const HF_FIXTURES = process.env['HF_FIXTURES'] ?? path.join(SHARED, 'fixtures/hf');
+
+/** Sub-folders of the HF fixtures folder (each is one test case). */
+export function fixtureDirs(root = HF_FIXTURES): string[] {
+  if (!fs.existsSync(root)) return [];
+  return fs
+    .readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && fs.existsSync(path.join(root, d.name, 'config.json')))
+    .map((d) => path.join(root, d.name));
+}
+
+/** ‖a − b‖ / ‖b‖ (with ‖b‖ floored so all-zero references compare absolutely). */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-12);
+}
