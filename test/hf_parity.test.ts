@@ -57,6 +57,28 @@ describe.each(all.map((b) => [b.name, b] as const))('Hugging Face parity on %s',
       expect(relErr(await logits.data(), want.data)).toBeLessThan(1e-5);
     });
 
+    it('greedy generation ids match (KV-cached decoding)', async () => {
+      if (!ref.greedy_prompt || !ref.greedy_output) return;
+      const model = await loadModel(dir, { backend });
+      for (let r = 0; r < ref.greedy_prompt.length; r++) {
+        const prompt = ref.greedy_prompt[r]!, want = ref.greedy_output[r]!;
+        const cache = model.newCache(1);
+        const out = [...prompt];
+        let next = Int32Array.from(prompt);
+        while (out.length < want.length) {
+          const logits = tidy(() => model.forward(next, 1, next.length, { cache, lastOnly: true }));
+          const row = (await logits.data()) as Float32Array;
+          logits.dispose();
+          let best = 0;
+          for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
+          out.push(best);
+          next = Int32Array.of(best);
+        }
+        cache.dispose();
+        expect(out).toEqual(want);
+      }
+    });
+
     it('loss, gradients and one AdamW step match', async () => {
       const model = await loadModel(dir, { backend });
       const targets = shiftTargets(ids, B, T);

@@ -32,6 +32,8 @@
  * - pad_slice:   (a) → (out); {begin}                          out = 0, then out[begin : begin + a.shape] = a
  *                                                              (the gradient of slice)
  * - concat:      (a_0, …, a_n) → (out); {axis}                 concatenation along axis
+ * - write_at:    (a) → (out) read-modify-write; {offset}       out[offset : offset + a.length] = a (flat element
+ *                                                              offset; the rest of out is untouched: KV caches)
  *
  * Linear algebra
  * - matmul:      (a, b) → (out); {transA=false, transB=false, accumulate=false, alpha=1}
@@ -81,7 +83,7 @@
 export const KERNELS = [
   'fill', 'copy', 'add', 'sub', 'mul', 'div', 'scale', 'exp', 'log', 'neg', 'sqrt', 'rsqrt', 'square',
   'gelu', 'gelu_backward', 'silu', 'silu_backward', 'swiglu', 'swiglu_backward',
-  'sum_to', 'transpose', 'slice', 'pad_slice', 'concat',
+  'sum_to', 'transpose', 'slice', 'pad_slice', 'concat', 'write_at',
   'matmul',
   'embedding', 'embedding_backward', 'layernorm', 'layernorm_backward', 'rmsnorm', 'rmsnorm_backward',
   'softmax', 'softmax_backward', 'rope', 'attention', 'attention_backward',

@@ -13,6 +13,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, FileFormatError } from '../util/errors.js';
+import { writeFileAtomicSync } from '../util/fs.js';
 import { Rng } from '../util/rng.js';
 import { type Document, utf8Bytes } from './corpus.js';
 
@@ -156,12 +157,9 @@ function cut(ids: IdArray, size: number): IdArray[] {
   return out;
 }
 
-/** Write a file atomically: a temporary name in the same folder, then rename. */
-export function writeFileAtomic(file: string, data: string | NodeJS.ArrayBufferView): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
+/** The bytes of an id array (little-endian on every platform Node runs on). */
+function bytesOf(a: IdArray): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
 /** Read a shard file back as ids of `dtype`. */
@@ -255,9 +253,9 @@ export function prepareTokens(o: PrepareOptions): TokenData {
     createdAt: new Date().toISOString(),
   };
   if (dir) {
-    trainShards.forEach((s, i) => writeFileAtomic(path.join(dir, meta.train.files[i]!), s));
-    valShards.forEach((s, i) => writeFileAtomic(path.join(dir, meta.val.files[i]!), s));
-    writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify(meta, null, 1) + '\n');
+    trainShards.forEach((s, i) => writeFileAtomicSync(path.join(dir, meta.train.files[i]!), bytesOf(s)));
+    valShards.forEach((s, i) => writeFileAtomicSync(path.join(dir, meta.val.files[i]!), bytesOf(s)));
+    writeFileAtomicSync(path.join(dir, 'meta.json'), JSON.stringify(meta, null, 1) + '\n');
   }
   return {
     meta,

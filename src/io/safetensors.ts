@@ -310,8 +310,15 @@ function parseEntry(name: string, info: unknown, dataLength: number, file: strin
   return { name, dtype, shape: (shape as number[]).slice(), begin, end };
 }
 
+/** A copy of `bytes` in a fresh ArrayBuffer (Buffer#slice would return a view). */
+function copyBytes(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.byteLength);
+  out.set(bytes);
+  return out;
+}
+
 function aligned(bytes: Uint8Array, k: number): Uint8Array {
-  return bytes.byteOffset % k === 0 ? bytes : bytes.slice();
+  return bytes.byteOffset % k === 0 ? bytes : copyBytes(bytes);
 }
 
 /**
@@ -402,7 +409,7 @@ export function decodeSafetensors(bytes: Uint8Array, file = '<buffer>'): Safeten
   const header = parseSafetensorsHeader(bytes.subarray(8, 8 + n), bytes.byteLength, file);
   const tensors = new Map<string, StoredTensor>();
   for (const e of header.entries) {
-    const raw = bytes.slice(header.dataStart + e.begin, header.dataStart + e.end); // own, aligned copy
+    const raw = copyBytes(bytes.subarray(header.dataStart + e.begin, header.dataStart + e.end)); // own, aligned
     tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decodeTensorBytes(e.dtype, raw, file, e.name), raw });
   }
   return { file, metadata: header.metadata, tensors };

@@ -1,10 +1,16 @@
 /**
  * Key/value cache for incremental decoding: per layer, the keys (after RoPE) and values of every position seen so
- * far, shape (B, S, Hkv, D). Appending a step's (B, T, Hkv, D) makes the next forward attend to S + T positions
- * while computing only the new T rows.
+ * far. Appending a step's (B, T, Hkv, D) makes the next forward attend to S + T positions while computing only the
+ * new T rows.
+ *
+ * For one row (B = 1, the decode case) the cache is one preallocated (maxLen, Hkv, D) buffer per layer; a step is
+ * written in place (`write_at`) and attention reads a (1, S, Hkv, D) view of its first S positions — no copies of
+ * what is already cached. For B > 1 the cache grows by concatenation.
  */
+import { ShapeError } from '../util/errors.js';
 import { concat } from '../tensor/ops.js';
-import { keep, noGrad, Tensor } from '../tensor/tensor.js';
+import { view } from '../tensor/record.js';
+import { empty, keep, noGrad, Tensor } from '../tensor/tensor.js';
 
 export class KVCache {
   private k: (Tensor | null)[];
@@ -19,7 +25,21 @@ export class KVCache {
 
   /** Append this step's keys/values of `layer`; returns the full (B, S + T, Hkv, D) keys and values. */
   append(layer: number, k: Tensor, v: Tensor): [Tensor, Tensor] {
+    const [B, T, Hkv, D] = k.shape as [number, number, number, number];
+    if (B !== this.batch) throw new ShapeError(`KVCache: batch ${B} but the cache was made for ${this.batch}`);
+    const S = this.length + T;
+    if (S > this.maxLen) throw new ShapeError(`KVCache: ${S} positions exceed the cache's ${this.maxLen}`);
     return noGrad(() => {
+      if (B === 1) {
+        const out: Tensor[] = [];
+        for (const [store, x] of [[this.k, k], [this.v, v]] as const) {
+          let buf = store[layer];
+          if (!buf) buf = store[layer] = keep(empty([1, this.maxLen, Hkv, D], { backend: x.backend, dtype: x.dtype }));
+          x.backend.run('write_at', [view(x)], [view(buf)], { offset: this.length * Hkv * D });
+          out.push(new Tensor(buf.storage, [1, S, Hkv, D])); // a view of the first S positions
+        }
+        return [out[0]!, out[1]!];
+      }
       const pk = this.k[layer] ?? null, pv = this.v[layer] ?? null;
       const nk = keep(pk ? concat([pk, k], 1) : concat([k], 1));
       const nv = keep(pv ? concat([pv, v], 1) : concat([v], 1));
@@ -34,6 +54,13 @@ export class KVCache {
   /** Called by the model after all layers appended a step of T positions. */
   advance(T: number): void {
     this.length += T;
+  }
+
+  /** Forget the last positions, keeping the first n (e.g. to re-use a shared prompt prefix). B = 1 only. */
+  truncate(n: number): void {
+    if (n > this.length || n < 0) throw new ShapeError(`KVCache.truncate: ${n} outside [0, ${this.length}]`);
+    if (this.batch !== 1 && n !== this.length) throw new ShapeError('KVCache.truncate: only for a single row');
+    this.length = n;
   }
 
   /** Forget everything (free the memory). */

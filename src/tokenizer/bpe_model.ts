@@ -53,7 +53,7 @@ export class BpeModel {
     merges: ReadonlyArray<readonly [number, number]>,
     options: BpeModelOptions = {},
   ) {
-    const fail = options.fail ?? defaultFail;
+    const fail: ModelErrorFn = options.fail ?? defaultFail;
     this.tokenBytes = tokenBytes;
     this.ignoreMerges = options.ignoreMerges ?? false;
     this.bytesToId = new Map();

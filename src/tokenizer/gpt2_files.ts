@@ -8,7 +8,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { FileFormatError } from '../util/errors.js';
 import { readJsonFile } from '../util/fs.js';
-import { byteLevelToBytes, bytesKey, decodeUtf8 } from './bytes.js';
+import { byteLevelToBytes, decodeUtf8 } from './bytes.js';
 import type { PatternName } from './patterns.js';
 import { Tokenizer, type BpeTokenizerSpec } from './tokenizer.js';
 import type { SpecialToken, TokenizerConfig } from './types.js';
@@ -72,16 +72,13 @@ export function specFromVocabAndMerges(vocab: unknown, mergesText: string, optio
   }
   // multi-byte vocab entries no merge produces cannot come out of BPE: they are added/special tokens
   const isSpecialId = new Set(specials.map((s) => s.id));
-  for (const { id, key } of raw) {
+  for (const { id } of raw) {
     const b = tokenBytes[id];
     if (b && b.length > 1 && !produced.has(id) && !isSpecialId.has(id)) {
       specials.push({ id, content: decodeUtf8(b), special: true });
       tokenBytes[id] = undefined;
-      void key;
     }
   }
-  // duplicate byte strings (two ids, same bytes) are legal but only the first is reachable; keep them
-  void bytesKey;
   specials.sort((x, y) => x.id - y.id);
   return {
     tokenBytes,

@@ -400,7 +400,7 @@ function kindName(kind: Kind): string {
  * Convert a value (a string from the command line, or a JSON value from a file) to the field's type, or throw a
  * ConfigError naming the key and the expected type.
  */
-export function coerce(key: keyof TrainConfig, value: unknown, file?: string): unknown {
+export function coerce(key: keyof TrainConfig, value: unknown, file?: string, json = false): unknown {
   const spec = SCHEMA[key];
   const bad = (): never => {
     throw new ConfigError(key, `expected ${kindName(spec.kind)}, got ${JSON.stringify(value)}`, file);
@@ -415,13 +415,14 @@ export function coerce(key: keyof TrainConfig, value: unknown, file?: string): u
     case 'float': {
       let n: number;
       if (typeof value === 'number') n = value;
-      else if (typeof value === 'string' && value.trim() !== '' && /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(value.trim().replace(/_/g, ''))) n = Number(value.trim().replace(/_/g, ''));
+      else if (typeof value === 'string' && !json && value.trim() !== '' && /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(value.trim().replace(/_/g, ''))) n = Number(value.trim().replace(/_/g, ''));
       else return bad();
       if (!Number.isFinite(n) || (kind === 'int' && !Number.isInteger(n))) bad();
       return n;
     }
     case 'bool':
       if (typeof value === 'boolean') return value;
+      if (json) return bad();
       if (value === 'true' || value === '1' || value === 'yes') return true;
       if (value === 'false' || value === '0' || value === 'no') return false;
       return bad();
@@ -430,7 +431,7 @@ export function coerce(key: keyof TrainConfig, value: unknown, file?: string): u
       return value;
     case 'strings':
       if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value;
-      if (typeof value === 'string') {
+      if (typeof value === 'string' && !json) {
         if (value.trim().startsWith('[')) {
           try {
             const a = JSON.parse(value) as unknown;
@@ -466,7 +467,7 @@ export function readConfigFile(file: string): Partial<TrainConfig> {
   for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
     if (k === 'preset' || k === '$schema' || k.startsWith('//')) continue;
     const key = resolveKey(k, file);
-    out[key] = coerce(key, v, file);
+    out[key] = coerce(key, v, file, true);
   }
   return out as Partial<TrainConfig>;
 }
@@ -501,8 +502,6 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (c.family === 'llama' && (c.nEmbd / c.nHead) % 2 !== 0) throw new ConfigError('nHead', `RoPE needs an even head width; nEmbd/nHead = ${c.nEmbd / c.nHead}`);
   if (c.maxPositions && c.blockSize > c.maxPositions) throw new ConfigError('blockSize', `blockSize (${c.blockSize}) must be ≤ maxPositions (${c.maxPositions}), the positions the model has`);
   if (c.minLr > c.lr) throw new ConfigError('minLr', `must be ≤ lr (${c.lr}), got ${c.minLr}`);
-  const decay = c.decaySteps || c.maxSteps;
-  if (c.schedule === 'cosine' && c.warmupSteps > decay) throw new ConfigError('warmupSteps', `(${c.warmupSteps}) must be ≤ decaySteps (${decay})`);
   if (c.temperature > 0 && c.topK < 0) throw new ConfigError('topK', 'must be ≥ 0');
   return c;
 }
@@ -559,4 +558,80 @@ export function describeFields(): string {
   return (Object.keys(SCHEMA) as (keyof TrainConfig)[])
     .map((k) => `  --${k}=${kindName(SCHEMA[k].kind).replace(/^an? /, '')} (default ${JSON.stringify(DEFAULTS[k])})`)
     .join('\n');
+}
+
+/** What a `llmts train` / `llmts plan` command line holds. */
+export interface CommandLine {
+  preset?: string;
+  file?: string;
+  /** `--key=value` settings, in order. */
+  pairs: [string, string][];
+  /** Positional arguments (corpus inputs). */
+  positionals: string[];
+  /** Flags the command handles itself (e.g. resume, report, help), with their value ('' when bare). */
+  flags: Map<string, string>;
+}
+
+/**
+ * Split a command line: `--preset=x`, `--config=file.json`, `--key=value` (or `--key value`, or a bare `--flag` for
+ * true/false settings), the command's own flags (`own`, e.g. ['resume', 'report', 'help']) and positionals.
+ */
+export function parseCommandLine(argv: readonly string[], own: readonly string[] = []): CommandLine {
+  const out: CommandLine = { pairs: [], positionals: [], flags: new Map() };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out.positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!a.startsWith('-') || a === '-') {
+      out.positionals.push(a);
+      continue;
+    }
+    if (a === '-h') {
+      out.flags.set('help', '');
+      continue;
+    }
+    const body = a.replace(/^--?/, '');
+    const eq = body.indexOf('=');
+    const key = eq >= 0 ? body.slice(0, eq) : body;
+    let value: string | undefined = eq >= 0 ? body.slice(eq + 1) : undefined;
+    const next = argv[i + 1];
+    const takeNext = () => {
+      if (value === undefined && next !== undefined && !next.startsWith('--')) {
+        value = next;
+        i++;
+      }
+    };
+    if (own.includes(key)) {
+      if (key !== 'help' && key !== 'resume') takeNext();
+      else if (key === 'resume' && next !== undefined && !next.startsWith('-') && (fs.existsSync(next) || value !== undefined)) takeNext();
+      out.flags.set(key, value ?? '');
+      continue;
+    }
+    if (key === 'preset' || key === 'config') {
+      takeNext();
+      if (!value) throw new ConfigError(key, `needs a value: --${key}=${key === 'preset' ? Object.keys(PRESETS).join('|') : 'file.json'}`);
+      if (key === 'preset') out.preset = value;
+      else out.file = value;
+      continue;
+    }
+    const k = resolveKey(key);
+    if (value === undefined) {
+      if (SCHEMA[k].kind === 'bool') value = 'true';
+      else {
+        takeNext();
+        if (value === undefined) throw new ConfigError(k, `needs a value: --${k}=<${kindName(SCHEMA[k].kind)}>`);
+      }
+    }
+    out.pairs.push([k, value]);
+  }
+  return out;
+}
+
+/** The config of a parsed command line (positionals become `input` unless --input is given). */
+export function configFromCommandLine(cl: CommandLine): TrainConfig {
+  const overrides = parseOverrides(cl.pairs);
+  if (cl.positionals.length && !overrides.input) overrides.input = cl.positionals;
+  return buildConfig({ ...(cl.preset ? { preset: cl.preset } : {}), ...(cl.file ? { file: cl.file } : {}), overrides });
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { FileFormatError } from '../util/errors.js';
 import { readMetrics, type EvalRecord, type MetricRecord, type SampleRecord, type StepRecord, type WarningRecord } from './metrics.js';
-import { writeFileAtomic } from '../data/shards.js';
+import { writeFileAtomicSync } from '../util/fs.js';
 
 /** The chart.js UMD bundle's source (minified when present). */
 export function chartJsSource(): string {
@@ -158,7 +158,7 @@ export function writeReport(runDir: string, extra: { title?: string; summary?: R
   }
   const html = renderReport({ title: extra.title ?? `llmts training run: ${path.basename(path.resolve(runDir))}`, records, config, summary: extra.summary });
   const out = path.join(runDir, 'report.html');
-  writeFileAtomic(out, html);
+  writeFileAtomicSync(out, html);
   return out;
 }
 

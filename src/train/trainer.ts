@@ -21,7 +21,7 @@ import { backward } from '../tensor/autograd.js';
 import { noGrad, tidy } from '../tensor/tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { hashUniform } from '../util/rng.js';
-import type { Batch, Batcher, BatcherState } from '../data/batcher.js';
+import type { Batch, BatcherState } from '../data/batcher.js';
 import type { TrainConfig } from './config.js';
 import { detectDiverged, detectOverfitting, detectStuck, type EvalRecord, type MetricsLog, type SampleRecord, type StepRecord, type WarningRecord } from './metrics.js';
 import type { Progress } from './progress.js';
@@ -31,6 +31,15 @@ import { learningRate } from './schedule.js';
 export interface TrainableModel {
   readonly params: Map<string, Tensor>;
   loss(ids: Int32Array, targets: Int32Array, B: number, T: number, opts?: { training?: boolean; dropoutSeed?: number }): Tensor;
+}
+
+/** Where training batches come from (the data Batcher, or a fixed list in tests); its state goes into checkpoints. */
+export interface BatchSource {
+  readonly B: number;
+  readonly T: number;
+  next(): Batch;
+  getState(): BatcherState;
+  setState(s: BatcherState): void;
 }
 
 /** The settings the loop reads (a subset of TrainConfig). */
@@ -71,7 +80,7 @@ export interface TrainerHooks {
 
 export interface TrainerOptions {
   model: TrainableModel;
-  batcher: Batcher;
+  batcher: BatchSource;
   /** Fixed validation batches (the same at every evaluation). */
   evalBatches: Batch[];
   /** UTF-8 bytes per token of the validation text, for bits per byte. */
@@ -105,7 +114,7 @@ const RECENT = 50;
 
 export class Trainer {
   readonly model: TrainableModel;
-  readonly batcher: Batcher;
+  readonly batcher: BatchSource;
   readonly optimizer: AdamW;
   readonly config: LoopConfig;
   private readonly o: TrainerOptions;

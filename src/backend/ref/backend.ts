@@ -67,6 +67,11 @@ const TABLE: Record<string, Kernel> = {
     E.copyBox(o[0]!, i[0]!, arr(a, 'begin'), 'in');
   },
   concat: (i, o, a) => E.concat(i, o[0]!, attrNum(a, 'axis')),
+  write_at: (i, o, a) => {
+    const src = i[0]!.data, dst = o[0]!.data, off = attrNum(a, 'offset');
+    if (off < 0 || off + src.length > dst.length) throw new RangeError(`write_at: ${src.length} elements at ${off} past ${dst.length}`);
+    for (let k = 0; k < src.length; k++) dst[off + k] = src[k]!;
+  },
   matmul: (i, o, a) =>
     N.matmul(i[0]!, i[1]!, o[0]!, flag(a, 'transA', false), flag(a, 'transB', false), flag(a, 'accumulate', false), attrNum(a, 'alpha', 1)),
   embedding: (i, o) => N.embedding(i[0]!, i[1]!, o[0]!),

@@ -95,7 +95,7 @@ export function cast(mode: i32, a: usize, out: usize, scratch: usize, lo: i32, h
   let i = lo;
   if (mode == 0) {
     for (; i + 4 <= hi; i += 4) v128.store(out + (<usize>i << 2), i32x4.trunc_sat_f32x4_s(v128.load(a + (<usize>i << 2))));
-    for (; i < hi; i++) store<i32>(out + (<usize>i << 2), i32.trunc_sat(load<f32>(a + (<usize>i << 2))));
+    for (; i < hi; i++) store<i32>(out + (<usize>i << 2), <i32>load<f32>(a + (<usize>i << 2)));
   } else {
     for (; i + 4 <= hi; i += 4) v128.store(out + (<usize>i << 2), f32x4.convert_i32x4_s(v128.load(a + (<usize>i << 2))));
     for (; i < hi; i++) store<f32>(out + (<usize>i << 2), <f32>load<i32>(a + (<usize>i << 2)));

@@ -1,0 +1,66 @@
+// Decode benchmark: batch 1, float32 weights, a 512-token prompt, at llama2.c's stories15M and stories110M shapes
+// (random-initialised Llama-family models; speed does not depend on the weights' values). Reports time to first
+// token (prefill of the prompt + the first sample) and decode tokens/s (the tokens after the first, one KV-cached
+// forward each, with temperature 1 / top-p 0.9 sampling as llama2.c's run.c does), next to llama2.c's figures from
+// ../shared/design/ANCHORS.md (run.c, OpenMP, 2 threads, measured on this machine: C is not run here).
+// usage: node bench/decode.bench.mjs [--json] [--cases stories15M,stories110M] [--prompt 512] [--tokens N]
+//                                    [--backend auto|ref|wasm] [--threads N]
+const argv = process.argv.slice(2);
+const opt = (k, d) => {
+  const i = argv.indexOf(k);
+  return i >= 0 ? argv[i + 1] : d;
+};
+const json = argv.includes('--json');
+const cases = opt('--cases', 'stories15M,stories110M').split(',');
+const promptLen = Number(opt('--prompt', 512));
+const threads = opt('--threads', undefined);
+const backendName = opt('--backend', 'auto');
+
+const { initBackend } = await import('../dist/backend/registry.js');
+const { initModel } = await import('../dist/model/init.js');
+const { generate } = await import('../dist/generate/engine.js');
+const { Rng } = await import('../dist/util/rng.js');
+const backend = await initBackend(backendName, threads ? { threads: Number(threads) } : {});
+
+// llama2.c shapes; stories15M's own window is 256, here 1024 so the 512-token prompt fits (as in the issue).
+const SHAPES = {
+  stories15M: { L: 6, C: 288, H: 6, F: 768, V: 32000, peer: 214, tokens: 64 },
+  stories110M: { L: 12, C: 768, H: 12, F: 2048, V: 32000, peer: 41.7, tokens: 24 },
+};
+
+function config(s) {
+  return {
+    family: 'llama', vocabSize: s.V, hiddenSize: s.C, numLayers: s.L, numHeads: s.H, numKvHeads: s.H, headDim: s.C / s.H,
+    intermediateSize: s.F, maxPositions: 1024, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true,
+    attentionBias: false, attentionOutBias: false, mlpBias: false, dropout: 0, bosTokenId: 1, eosTokenId: 2, padTokenId: null,
+  };
+}
+
+if (!json) console.log(`backend ${backend.describe()}, prompt ${promptLen} tokens, batch 1, float32`);
+for (const name of cases) {
+  const s = SHAPES[name];
+  if (!s) throw new Error(`unknown case ${name}; known: ${Object.keys(SHAPES).join(', ')}`);
+  const rng = new Rng(1);
+  const model = initModel(config(s), rng, { backend });
+  const prompt = Array.from({ length: promptLen }, () => 3 + rng.int(s.V - 3));
+  const tokens = Number(opt('--tokens', s.tokens));
+  // a short warm-up (compiles kernels, fills pools), then the measured run
+  await generate(model, [prompt.slice(0, 16)], { maxTokens: 4, seed: 1 });
+  const r = await generate(model, [prompt], { maxTokens: tokens, temperature: 1, topP: 0.9, seed: 1 });
+  const c = r.choices[0];
+  const n = c.ids.length;
+  const decodeMs = c.timings.prefill_ms + c.timings.decode_ms - c.timings.ttft_ms; // after the first token
+  const tokS = (n - 1) / (decodeMs / 1000);
+  const row = {
+    bench: 'decode', case: name, backend: backend.name, params: model.numParams(), prompt: promptLen, tokens: n,
+    tok_s: +tokS.toFixed(2), ttft_ms: +c.timings.ttft_ms.toFixed(1), prefill_tok_s: +(promptLen / (c.timings.prefill_ms / 1000)).toFixed(1),
+    peer: 'llama2.c run.c 2 threads (ANCHORS.md)', peer_tok_s: s.peer, ratio: +(tokS / s.peer).toFixed(3),
+  };
+  if (json) console.log(JSON.stringify(row));
+  else
+    console.log(
+      `${name.padEnd(12)} ${(row.params / 1e6).toFixed(1)}M params: decode ${row.tok_s} tok/s (${n} tokens), ` +
+        `time to first token ${row.ttft_ms} ms (prefill ${row.prefill_tok_s} tok/s) | llama2.c ${s.peer} tok/s → ratio ${row.ratio}`,
+    );
+  for (const t of model.params.values()) t.dispose();
+}

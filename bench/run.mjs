@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+// Runs every bench/*.bench.mjs in turn (or those named: `npm run bench -- train decode`), passing flags through
+// (`--json` prints one JSON object per line). Benchmarks are never part of `npm test`.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const flags = args.filter((a) => a.startsWith('-'));
+const names = args.filter((a) => !a.startsWith('-'));
+const all = fs.readdirSync(here).filter((f) => f.endsWith('.bench.mjs')).sort();
+const chosen = names.length ? all.filter((f) => names.some((n) => f.startsWith(n))) : all;
+if (!chosen.length) {
+  console.error(`no benchmark matches ${names.join(', ')}; available: ${all.map((f) => f.replace('.bench.mjs', '')).join(', ')}`);
+  process.exit(2);
+}
+let failed = 0;
+for (const f of chosen) {
+  if (!flags.includes('--json')) console.log(`\n=== ${f.replace('.bench.mjs', '')} ===`);
+  const r = spawnSync(process.execPath, [path.join(here, f), ...flags], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    failed++;
+    console.error(`${f} exited with ${r.status}`);
+  }
+}
+process.exit(failed ? 1 : 0);

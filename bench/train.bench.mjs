@@ -1,0 +1,97 @@
+// Training-step benchmark: forward + backward + AdamW of a GPT (GPT-2 block: LayerNorm, fused qkv, causal attention,
+// GELU MLP ×4, tied head) at the shapes of ../shared/design/ANCHORS.md, on our default backend, against
+// TensorFlow.js (the peer JavaScript users have today) running the same step in the same command, and llm.c's
+// figures from ANCHORS.md (measured on this machine; C is not run here).
+// usage: node bench/train.bench.mjs [--json] [--cases tiny,small,gpt2] [--steps N] [--no-peer] [--threads N]
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { median, peakGflops } from './machine.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const argv = process.argv.slice(2);
+const opt = (k, d) => {
+  const i = argv.indexOf(k);
+  return i >= 0 ? argv[i + 1] : d;
+};
+const json = argv.includes('--json');
+const noPeer = argv.includes('--no-peer');
+const steps = Number(opt('--steps', 3));
+const cases = opt('--cases', 'tiny,small,gpt2').split(',');
+const threads = opt('--threads', undefined);
+
+const { initBackend, initModel, tidy, backward, AdamW, gradNorm, clipCoefficient, Rng } = await import('../dist/index.js');
+const backend = await initBackend('auto', threads ? { threads: Number(threads) } : {});
+
+const SHAPES = {
+  tiny: { L: 4, C: 128, H: 4, V: 512, T: 128, B: 8, llmc: 4593, peerSteps: 3 },
+  small: { L: 6, C: 384, H: 6, V: 4096, T: 256, B: 4, llmc: 397, peerSteps: 1 },
+  gpt2: { L: 12, C: 768, H: 12, V: 50304, T: 64, B: 4, llmc: 44, peerSteps: 1 },
+};
+
+function config(s) {
+  return {
+    family: 'gpt2', vocabSize: s.V, hiddenSize: s.C, numLayers: s.L, numHeads: s.H, numKvHeads: s.H, headDim: s.C / s.H,
+    intermediateSize: 4 * s.C, maxPositions: s.T, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true,
+    attentionBias: true, attentionOutBias: true, mlpBias: true, dropout: 0, bosTokenId: null, eosTokenId: null, padTokenId: null,
+  };
+}
+
+function peer(s) {
+  if (noPeer) return null;
+  const r = spawnSync(process.execPath, [path.join(here, 'peers/tfjs-gpt.mjs'), 'wasm', s.L, s.C, s.H, s.V, s.T, s.B, s.peerSteps].map(String), {
+    encoding: 'utf8', timeout: 600_000,
+  });
+  const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  return line ? JSON.parse(line) : { peer: 'tfjs-wasm', error: (r.stderr || 'timed out').slice(-300) };
+}
+
+for (const name of cases) {
+  const s = SHAPES[name];
+  if (!s) throw new Error(`unknown case ${name}; known: ${Object.keys(SHAPES).join(', ')}`);
+  const rng = new Rng(1);
+  const model = initModel(config(s), rng, { backend });
+  const N = model.numParams();
+  const opt = new AdamW(model.params, { lr: 3e-4, betas: [0.9, 0.95], weightDecay: 0.1 });
+  const ids = Int32Array.from({ length: s.B * s.T }, () => rng.int(s.V));
+  const tg = Int32Array.from({ length: s.B * s.T }, () => rng.int(s.V));
+  const times = [];
+  let first;
+  for (let i = 0; i <= steps; i++) {
+    const t0 = performance.now();
+    const loss = tidy(() => {
+      const l = model.loss(ids, tg, s.B, s.T);
+      backward(l);
+      return l;
+    });
+    const lv = await loss.item();
+    loss.dispose();
+    const norm = await gradNorm(model.params);
+    opt.step({ gradScale: clipCoefficient(norm, 1) });
+    opt.zeroGrad();
+    await backend.sync();
+    if (i === 0) first = lv;
+    else times.push(performance.now() - t0);
+  }
+  const ms = median(times);
+  const tokS = (s.B * s.T) / (ms / 1e3);
+  const flopsPerTok = 6 * N + 12 * s.L * s.C * s.T;
+  const gflops = (flopsPerTok * tokS) / 1e9;
+  const p = peer(s);
+  const row = {
+    case: `train-${name}`, backend: backend.describe(), params: N, B: s.B, T: s.T, ms_per_step: +ms.toFixed(1), tok_s: Math.round(tokS),
+    gflop_s: +gflops.toFixed(1), pct_peak: +((100 * gflops) / peakGflops()).toFixed(1), first_loss: +first.toFixed(4),
+    peer: p?.peer ?? null, peer_tok_s: p?.tok_s ?? null, ratio_vs_peer: p?.tok_s ? +(tokS / p.tok_s).toFixed(1) : null,
+    llmc_tok_s: s.llmc, ratio_vs_llmc: +(tokS / s.llmc).toFixed(2),
+  };
+  if (p?.error) row.peer_error = p.error;
+  if (json) console.log(JSON.stringify(row));
+  else {
+    console.log(`${row.case.padEnd(12)} ${N.toLocaleString()} params  B${s.B} T${s.T}  ${row.ms_per_step} ms/step  ${row.tok_s} tok/s  ` +
+      `${row.gflop_s} GFLOP/s (${row.pct_peak}% of ${peakGflops()} peak)  first loss ${row.first_loss}`);
+    console.log(`${''.padEnd(12)} vs ${row.peer ?? 'tfjs (skipped)'}: ${row.peer_tok_s ?? '-'} tok/s → ×${row.ratio_vs_peer ?? '-'};  vs llm.c (ANCHORS): ${s.llmc} tok/s → ×${row.ratio_vs_llmc}`);
+  }
+  for (const t of model.params.values()) t.dispose();
+  opt.dispose();
+}
+backend.dispose();

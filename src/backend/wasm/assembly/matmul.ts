@@ -1,0 +1,235 @@
+/**
+ * Blocked, register-tiled matmul: C = alpha·op(A)·op(B) (+ C), for the three shapes of a linear layer
+ * (NN: dx = dy·W, NT: y = x·Wᵀ, TN: dW = dyᵀ·x) and batched matrices.
+ *
+ * Goto-style blocking: for each NC-column block and KC-deep slab, B is packed into 8-wide panels
+ * bp[panel][k][0..8] (contiguous, so the micro-kernel streams it from L1); A is read in place through strides
+ * (row stride sai, k stride sak, in bytes), one v128.load32_splat per row and k. The 4×8 micro-kernel keeps
+ * 8 f32x4 accumulators in registers: per k, 2 vector loads of B, 4 broadcast loads of A, 8 FMAs.
+ * Rows M < 4 (decode) take a matrix-vector path without packing.
+ */
+import { fma, dot } from './simd';
+
+const KC: i32 = 256;
+const NC: i32 = 256;
+const MC: i32 = 64;
+
+/** Pack B[pc..pc+kc, jc..jc+nc] (element (k, j) at b + (k·sbk + j·sbj)·4) into 8-wide zero-padded panels. */
+function packB(b: usize, sbk: i32, sbj: i32, pc: i32, kc: i32, jc: i32, nc: i32, bp: usize): void {
+  const panels = (nc + 7) >> 3;
+  for (let p = 0; p < panels; p++) {
+    const j0 = jc + (p << 3);
+    const w = min(8, jc + nc - j0);
+    const dst = bp + (<usize>(p * kc) << 5);
+    if (sbj == 1 && w == 8) {
+      let src = b + (<usize>(pc * sbk + j0) << 2);
+      const step = <usize>sbk << 2;
+      for (let kk = 0; kk < kc; kk++) {
+        const d = dst + (<usize>kk << 5);
+        v128.store(d, v128.load(src));
+        v128.store(d, v128.load(src, 16), 16);
+        src += step;
+      }
+    } else if (sbk == 1 && w == 8) {
+      // B is [N, K] (transB): 8 source rows, each contiguous along k
+      const r = <usize>sbj << 2;
+      const s0 = b + (<usize>(j0 * sbj + pc) << 2);
+      let kk = 0;
+      for (; kk + 4 <= kc; kk += 4) {
+        const o = <usize>kk << 2;
+        // 4×4 transposes of rows 0-3 and 4-7
+        const a0 = v128.load(s0 + o), a1 = v128.load(s0 + r + o), a2 = v128.load(s0 + 2 * r + o), a3 = v128.load(s0 + 3 * r + o);
+        const b0 = v128.load(s0 + 4 * r + o), b1 = v128.load(s0 + 5 * r + o), b2 = v128.load(s0 + 6 * r + o), b3 = v128.load(s0 + 7 * r + o);
+        const t0 = v128.shuffle<i32>(a0, a1, 0, 4, 1, 5), t1 = v128.shuffle<i32>(a2, a3, 0, 4, 1, 5);
+        const t2 = v128.shuffle<i32>(a0, a1, 2, 6, 3, 7), t3 = v128.shuffle<i32>(a2, a3, 2, 6, 3, 7);
+        const u0 = v128.shuffle<i32>(b0, b1, 0, 4, 1, 5), u1 = v128.shuffle<i32>(b2, b3, 0, 4, 1, 5);
+        const u2 = v128.shuffle<i32>(b0, b1, 2, 6, 3, 7), u3 = v128.shuffle<i32>(b2, b3, 2, 6, 3, 7);
+        const d = dst + (<usize>kk << 5);
+        v128.store(d, v128.shuffle<i64>(t0, t1, 0, 2));
+        v128.store(d, v128.shuffle<i64>(u0, u1, 0, 2), 16);
+        v128.store(d, v128.shuffle<i64>(t0, t1, 1, 3), 32);
+        v128.store(d, v128.shuffle<i64>(u0, u1, 1, 3), 48);
+        v128.store(d, v128.shuffle<i64>(t2, t3, 0, 2), 64);
+        v128.store(d, v128.shuffle<i64>(u2, u3, 0, 2), 80);
+        v128.store(d, v128.shuffle<i64>(t2, t3, 1, 3), 96);
+        v128.store(d, v128.shuffle<i64>(u2, u3, 1, 3), 112);
+      }
+      for (; kk < kc; kk++) {
+        const d = dst + (<usize>kk << 5);
+        for (let jj = 0; jj < 8; jj++) store<f32>(d + (<usize>jj << 2), load<f32>(s0 + <usize>jj * r + (<usize>kk << 2)));
+      }
+    } else {
+      for (let kk = 0; kk < kc; kk++) {
+        const d = dst + (<usize>kk << 5);
+        for (let jj = 0; jj < 8; jj++) {
+          const v: f32 = jj < w ? load<f32>(b + (<usize>((pc + kk) * sbk + (j0 + jj) * sbj) << 2)) : 0;
+          store<f32>(d + (<usize>jj << 2), v);
+        }
+      }
+    }
+  }
+}
+
+/** Write one 8-wide accumulator row: c = alpha·acc (+ c if beta). Partial (w < 8) rows go through tmp. */
+// @ts-ignore: decorator
+@inline function storeRow(c: usize, lo4: v128, hi4: v128, alpha: v128, beta: bool, w: i32, tmp: usize): void {
+  let x = f32x4.mul(lo4, alpha), y = f32x4.mul(hi4, alpha);
+  if (w == 8) {
+    if (beta) {
+      x = f32x4.add(x, v128.load(c));
+      y = f32x4.add(y, v128.load(c, 16));
+    }
+    v128.store(c, x);
+    v128.store(c, y, 16);
+  } else {
+    v128.store(tmp, x);
+    v128.store(tmp, y, 16);
+    for (let j = 0; j < w; j++) {
+      const o = <usize>j << 2;
+      store<f32>(c + o, load<f32>(tmp + o) + (beta ? load<f32>(c + o) : 0));
+    }
+  }
+}
+
+/** 4×8 micro-kernel over kc: rows at a, a+sai, a+2sai, a+3sai (k step sak bytes), packed panel bp. */
+function kern4x8(a: usize, sai: usize, sak: usize, bp: usize, kc: i32, c: usize, ldc: usize, alpha: v128, beta: bool, w: i32, tmp: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let a0 = a, a1 = a + sai, a2 = a + 2 * sai, a3 = a + 3 * sai;
+  let pb = bp;
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+    let x = v128.load32_splat(a0);
+    c00 = fma(x, b0, c00);
+    c01 = fma(x, b1, c01);
+    x = v128.load32_splat(a1);
+    c10 = fma(x, b0, c10);
+    c11 = fma(x, b1, c11);
+    x = v128.load32_splat(a2);
+    c20 = fma(x, b0, c20);
+    c21 = fma(x, b1, c21);
+    x = v128.load32_splat(a3);
+    c30 = fma(x, b0, c30);
+    c31 = fma(x, b1, c31);
+    a0 += sak;
+    a1 += sak;
+    a2 += sak;
+    a3 += sak;
+    pb += 32;
+  }
+  storeRow(c, c00, c01, alpha, beta, w, tmp);
+  storeRow(c + ldc, c10, c11, alpha, beta, w, tmp);
+  storeRow(c + 2 * ldc, c20, c21, alpha, beta, w, tmp);
+  storeRow(c + 3 * ldc, c30, c31, alpha, beta, w, tmp);
+}
+
+/** 1×8 micro-kernel (row tails). */
+function kern1x8(a: usize, sak: usize, bp: usize, kc: i32, c: usize, alpha: v128, beta: bool, w: i32, tmp: usize): void {
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
+  let pa = a, pb = bp;
+  for (let k = 0; k < kc; k++) {
+    const x = v128.load32_splat(pa);
+    c0 = fma(x, v128.load(pb), c0);
+    c1 = fma(x, v128.load(pb, 16), c1);
+    pa += sak;
+    pb += 32;
+  }
+  storeRow(c, c0, c1, alpha, beta, w, tmp);
+}
+
+/** C rows [i0, i1) × columns [j0, j1) of one matrix. */
+function gemm(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, transA: bool, transB: bool, alpha: f32, accumulate: bool,
+  i0: i32, i1: i32, j0: i32, j1: i32, scratch: usize): void {
+  if (i1 <= i0 || j1 <= j0) return;
+  const ldc = <usize>N << 2;
+  if (K == 0) {
+    if (!accumulate) for (let i = i0; i < i1; i++) memory.fill(c + <usize>i * ldc + (<usize>j0 << 2), 0, <usize>(j1 - j0) << 2);
+    return;
+  }
+  const sai: usize = transA ? 4 : <usize>K << 2, sak: usize = transA ? <usize>M << 2 : 4;
+  const sbk = transB ? 1 : N, sbj = transB ? K : 1;
+  if (i1 - i0 < 4) {
+    gemv(a, b, c, N, K, sai, sak, sbk, sbj, alpha, accumulate, i0, i1, j0, j1);
+    return;
+  }
+  const tmp = scratch;
+  const bp = scratch + 128;
+  const av = f32x4.splat(alpha);
+  for (let jc = j0; jc < j1; jc += NC) {
+    const nc = min(NC, j1 - jc);
+    const panels = (nc + 7) >> 3;
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = min(KC, K - pc);
+      packB(b, sbk, sbj, pc, kc, jc, nc, bp);
+      const beta = pc > 0 || accumulate;
+      for (let ic = i0; ic < i1; ic += MC) {
+        const ie = min(ic + MC, i1);
+        for (let p = 0; p < panels; p++) {
+          const w = min(8, nc - (p << 3));
+          const pbp = bp + (<usize>(p * kc) << 5);
+          const cj = c + (<usize>(jc + (p << 3)) << 2);
+          let i = ic;
+          for (; i + 4 <= ie; i += 4) {
+            kern4x8(a + <usize>i * sai + <usize>pc * sak, sai, sak, pbp, kc, cj + <usize>i * ldc, ldc, av, beta, w, tmp);
+          }
+          for (; i < ie; i++) {
+            kern1x8(a + <usize>i * sai + <usize>pc * sak, sak, pbp, kc, cj + <usize>i * ldc, av, beta, w, tmp);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Few rows: each output c[i, j] for j in [j0, j1). */
+function gemv(a: usize, b: usize, c: usize, N: i32, K: i32, sai: usize, sak: usize, sbk: i32, sbj: i32, alpha: f32,
+  accumulate: bool, i0: i32, i1: i32, j0: i32, j1: i32): void {
+  const ldc = <usize>N << 2;
+  for (let i = i0; i < i1; i++) {
+    const ai = a + <usize>i * sai;
+    const ci = c + <usize>i * ldc;
+    if (sbk == 1 && sak == 4) {
+      // a row contiguous, B rows contiguous along k: dot products
+      for (let j = j0; j < j1; j++) {
+        const d = dot(ai, b + (<usize>(j * sbj) << 2), K) * alpha;
+        const o = ci + (<usize>j << 2);
+        store<f32>(o, accumulate ? load<f32>(o) + d : d);
+      }
+    } else {
+      // c[i, j0..j1] = Σ_k a[i, k]·B[k, j0..j1], B rows contiguous along j (sbj == 1) or strided
+      if (!accumulate) memory.fill(ci + (<usize>j0 << 2), 0, <usize>(j1 - j0) << 2);
+      for (let k = 0; k < K; k++) {
+        const x = load<f32>(ai + <usize>k * sak) * alpha;
+        const xv = f32x4.splat(x);
+        const bk = b + (<usize>(k * sbk) << 2);
+        let j = j0;
+        if (sbj == 1) {
+          for (; j + 4 <= j1; j += 4) {
+            const o = <usize>j << 2;
+            v128.store(ci + o, fma(xv, v128.load(bk + o), v128.load(ci + o)));
+          }
+        }
+        for (; j < j1; j++) {
+          const o = <usize>j << 2;
+          store<f32>(ci + o, load<f32>(ci + o) + x * load<f32>(bk + (<usize>(j * sbj) << 2)));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Batched matmul. Batch p uses a + p·bsA, b + p·bsB, c + p·bsC (element strides; 0 = shared matrix).
+ * split 0: this thread does batches [lo, hi); 1: rows [lo, hi) of every batch; 2: columns [lo, hi).
+ * scratch: 128 + KC·NC·4 bytes per thread.
+ */
+export function matmul(a: usize, b: usize, c: usize, batch: i32, bsA: i32, bsB: i32, bsC: i32, M: i32, N: i32, K: i32,
+  transA: bool, transB: bool, alpha: f32, accumulate: bool, split: i32, scratch: usize, lo: i32, hi: i32): void {
+  const p0 = split == 0 ? lo : 0, p1 = split == 0 ? hi : batch;
+  const i0 = split == 1 ? lo : 0, i1 = split == 1 ? hi : M;
+  const j0 = split == 2 ? lo : 0, j1 = split == 2 ? hi : N;
+  for (let p = p0; p < p1; p++) {
+    gemm(a + (<usize>(p * bsA) << 2), b + (<usize>(p * bsB) << 2), c + (<usize>(p * bsC) << 2), M, N, K, transA, transB,
+      alpha, accumulate, i0, i1, j0, j1, scratch);
+  }
+}

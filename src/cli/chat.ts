@@ -1,0 +1,158 @@
+/**
+ * `llmts chat <model-dir>`: talk to a model in the terminal. Replies stream as they are generated; Ctrl-C stops a
+ * reply (Ctrl-C again, or /exit, or end of input, leaves). The chat template is the model's own (tokenizer_config.json
+ * `chat_template`), else ChatML. When the history no longer fits the context window, the oldest turns are dropped
+ * and the user is told.
+ *
+ * Commands: /reset  /system <text>  /temp <t>  /probs  /save <file>  /help  /exit
+ */
+import { Command, Option } from 'commander';
+import * as readline from 'node:readline';
+import { loadChatTemplate } from '../chat/template.js';
+import { ChatSession } from '../chat/session.js';
+import { ConfigError, LlmtsError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { addSamplerFlags, colourByProb, loadForGeneration, parseOrExit, samplerFromFlags, useColour, type SamplerFlags } from './generate.js';
+
+const HELP = `commands:
+  /reset          forget the conversation (keeps the system prompt)
+  /system <text>  set the system prompt (/system alone clears it)
+  /temp <t>       set the sampling temperature (0 = greedy)
+  /probs          toggle colouring each token by its probability
+  /save <file>    save the conversation as JSON
+  /help           this list
+  /exit           leave (also Ctrl-D)
+Ctrl-C stops a reply while it is being written.`;
+
+interface ChatFlags extends SamplerFlags {
+  system?: string;
+  probs?: boolean;
+  contextLength?: number;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  // parse
+  const program = addSamplerFlags(
+    new Command('llmts chat')
+      .description('chat with a model in the terminal')
+      .argument('<model-dir>', 'Hugging Face model folder with a tokenizer'),
+  )
+    .option('--system <text>', 'system prompt')
+    .option('--probs', 'colour each token by its probability')
+    .addOption(new Option('--context-length <n>', 'context window in tokens (default: the model’s)').argParser((v) => {
+      const x = Number(v);
+      if (!Number.isInteger(x) || x < 1) throw new ConfigError('--context-length', `expected an integer ≥ 1, got '${v}'`);
+      return x;
+    }));
+  const code = parseOrExit(program, argv);
+  if (code !== null) return code;
+  const [dir] = program.processedArgs as [string];
+  const f = program.opts<ChatFlags>();
+
+  // load
+  const L = await loadForGeneration(dir, f);
+  if (!L.codec || !L.tokenizer) throw new ConfigError('model-dir', `${dir} has no tokenizer (tokenizer.json); chat needs one`);
+  const tok = L.tokenizer;
+  const template = await loadChatTemplate(dir);
+  const session = new ChatSession(L.model, L.codec, {
+    template,
+    system: f.system ?? null,
+    sampler: samplerFromFlags(f, L.defaults),
+    maxTokens: f.maxTokens ?? 256,
+    stopTokens: L.stopTokens,
+    specialId: (s) => tok.specialTokens.get(s),
+    ...(f.seed !== undefined ? { seed: f.seed } : {}),
+    ...(f.contextLength !== undefined ? { contextLength: f.contextLength } : {}),
+  });
+  let showProbs = !!f.probs;
+  const colour = useColour();
+  const out = process.stdout;
+  const info = (s: string) => out.write(colour ? `\x1b[2m${s}\x1b[0m\n` : `${s}\n`);
+
+  // run
+  const rl = readline.createInterface({ input: process.stdin, output: out, terminal: !!process.stdin.isTTY && !!out.isTTY });
+  let current: AbortController | null = null;
+  rl.on('SIGINT', () => {
+    if (current) current.abort();
+    else rl.close();
+  });
+  info(`llmts chat: ${dir} (${template.kind} template, context ${session.window} tokens, seed ${session.baseSeed}). /help for commands.`);
+  rl.setPrompt('> ');
+  rl.prompt();
+  try {
+    for await (const raw of rl) {
+      const line = raw.trim();
+      if (line === '') {
+        rl.prompt();
+        continue;
+      }
+      if (line.startsWith('/')) {
+        const cmd = line.split(/\s+/, 1)[0]!;
+        const rest = line.slice(cmd.length).trim();
+        if (cmd === '/exit' || cmd === '/quit') break;
+        try {
+          switch (cmd) {
+            case '/help':
+              info(HELP);
+              break;
+            case '/reset':
+              session.reset();
+              info('[conversation cleared]');
+              break;
+            case '/system':
+              session.setSystem(rest || null);
+              info(rest ? '[system prompt set]' : '[system prompt cleared]');
+              break;
+            case '/temp': {
+              const t = Number(rest);
+              if (rest === '' || !Number.isFinite(t)) throw new ConfigError('/temp', `expected a number, got '${rest}'`);
+              session.setSampler({ temperature: t });
+              info(`[temperature ${t}]`);
+              break;
+            }
+            case '/probs':
+              showProbs = !showProbs;
+              info(`[probabilities ${showProbs ? 'on' : 'off'}]`);
+              break;
+            case '/save': {
+              if (!rest) throw new ConfigError('/save', 'give a file name: /save chat.json');
+              const doc = { model: dir, template: template.kind, seed: session.baseSeed, sampler: session.sampler, ...session.conversation.toJSON() };
+              await writeFileAtomic(rest, JSON.stringify(doc, null, 2) + '\n');
+              info(`[saved ${session.conversation.messages.length} messages to ${rest}]`);
+              break;
+            }
+            default:
+              info(`unknown command ${cmd}; /help lists them`);
+          }
+        } catch (e) {
+          if (e instanceof LlmtsError) info(`error: ${e.message}`);
+          else throw e;
+        }
+        rl.prompt();
+        continue;
+      }
+      // a user message
+      current = new AbortController();
+      try {
+        const r = session.reply(line, { signal: current.signal });
+        if (r.dropped.length > 0) info(`[dropped the ${r.dropped.length} oldest message${r.dropped.length > 1 ? 's' : ''} to fit the ${session.window}-token context]`);
+        for await (const ev of r) {
+          if (ev.isStopToken) out.write(ev.text);
+          else out.write(showProbs && ev.text ? colourByProb(ev.text, Math.exp(ev.logprob), colour) : ev.text);
+        }
+        out.write('\n');
+        if (r.finishReason === 'length') info('[reply cut at the token limit]');
+      } catch (e) {
+        if (current.signal.aborted) out.write('\n' + (colour ? '\x1b[2m[stopped]\x1b[0m' : '[stopped]') + '\n');
+        else if (e instanceof LlmtsError) info(`error: ${e.message}`);
+        else throw e;
+      } finally {
+        current = null;
+      }
+      rl.prompt();
+    }
+  } finally {
+    rl.close();
+  }
+  return 0;
+}

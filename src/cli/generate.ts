@@ -1,0 +1,326 @@
+/**
+ * `llmts generate <model-dir> [prompt | -]`: continue a prompt with a model and stream the text.
+ *
+ *   llmts generate ./my-model "Once upon a time" --max-tokens 100 --temperature 0.8 --top-p 0.95 --seed 1
+ *   echo "Once upon a time" | llmts generate ./my-model -
+ *   llmts generate ./my-model --prompt-ids 1,2,3 --json          (works without a tokenizer)
+ *   llmts generate ./my-model "Hi" --show-probs --top-logprobs 3  (colour by probability, list alternatives)
+ *
+ * Read top to bottom: defaults, parse, validate, load, run, print. Also exports the pieces `llmts chat` shares
+ * (sampler flags, model + tokenizer loading, probability colours).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { initBackend, type BackendName } from '../backend/registry.js';
+import { loadModel } from '../io/hf_model.js';
+import type { CausalLM } from '../model/model.js';
+import { tokenizerCodec } from '../generate/codec.js';
+import { generate, stream, type GenerateOptions, type StreamEvent } from '../generate/engine.js';
+import type { TextCodec } from '../generate/interfaces.js';
+import type { SamplerOptions } from '../generate/sampler.js';
+import type { TextTokenizer } from '../tokenizer/types.js';
+import { ConfigError } from '../util/errors.js';
+
+// ---------------------------------------------------------------- shared with chat.ts
+
+/** Parse a number flag; a bad value is a ConfigError naming the flag. */
+export function numberFlag(flag: string, opts: { integer?: boolean } = {}): (v: string) => number {
+  return (v: string) => {
+    const x = Number(v);
+    if (v.trim() === '' || !Number.isFinite(x) || (opts.integer && !Number.isInteger(x)))
+      throw new ConfigError(flag, `expected ${opts.integer ? 'an integer' : 'a number'}, got '${v}'`);
+    return x;
+  };
+}
+
+/** Add the sampler flags to a command. */
+export function addSamplerFlags(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--temperature <t>', 'sampling temperature; 0 = greedy (default: generation_config.json, else 1)').argParser(numberFlag('--temperature')))
+    .addOption(new Option('--top-k <k>', 'keep the k most likely tokens (0 = off)').argParser(numberFlag('--top-k', { integer: true })))
+    .addOption(new Option('--top-p <p>', 'nucleus sampling: keep the most likely tokens up to mass p (1 = off)').argParser(numberFlag('--top-p')))
+    .addOption(new Option('--min-p <p>', 'drop tokens below p × the top probability (0 = off)').argParser(numberFlag('--min-p')))
+    .addOption(new Option('--repetition-penalty <r>', 'HF/CTRL repetition penalty (1 = off)').argParser(numberFlag('--repetition-penalty')))
+    .addOption(new Option('--frequency-penalty <f>', 'OpenAI frequency penalty (0 = off)').argParser(numberFlag('--frequency-penalty')))
+    .addOption(new Option('--presence-penalty <p>', 'OpenAI presence penalty (0 = off)').argParser(numberFlag('--presence-penalty')))
+    .addOption(new Option('--max-tokens <n>', 'most new tokens').argParser(numberFlag('--max-tokens', { integer: true })))
+    .addOption(new Option('--seed <n>', 'seed of the sampler (default: a fresh one, printed so the run can be repeated)').argParser(numberFlag('--seed', { integer: true })))
+    .addOption(new Option('--stop <text>', 'stop when this text is generated (repeatable)').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
+    .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'ref', 'wasm']).default('auto'))
+    .addOption(new Option('--threads <n>', 'worker threads of the wasm backend').argParser(numberFlag('--threads', { integer: true })));
+}
+
+export interface SamplerFlags {
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  maxTokens?: number;
+  seed?: number;
+  stop?: string[];
+  backend: 'auto' | BackendName;
+  threads?: number;
+}
+
+/** Sampler defaults from generation_config.json (do_sample false → greedy, as transformers does). */
+export function generationDefaults(dir: string): SamplerOptions & { eos: number[] } {
+  const file = path.join(dir, 'generation_config.json');
+  const out: SamplerOptions & { eos: number[] } = { eos: [] };
+  if (!fs.existsSync(file)) return out;
+  let g: Record<string, unknown>;
+  try {
+    g = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return out; // an unreadable generation_config is not worth refusing to generate
+  }
+  const eos = g['eos_token_id'];
+  if (typeof eos === 'number') out.eos = [eos];
+  else if (Array.isArray(eos)) out.eos = eos.filter((x): x is number => typeof x === 'number');
+  if (g['do_sample'] === true) {
+    if (typeof g['temperature'] === 'number') out.temperature = g['temperature'];
+    if (typeof g['top_k'] === 'number') out.topK = g['top_k'];
+    if (typeof g['top_p'] === 'number') out.topP = g['top_p'];
+    if (typeof g['min_p'] === 'number') out.minP = g['min_p'];
+  }
+  if (typeof g['repetition_penalty'] === 'number') out.repetitionPenalty = g['repetition_penalty'];
+  return out;
+}
+
+/** Sampler settings from flags over generation_config.json defaults. */
+export function samplerFromFlags(f: SamplerFlags, defaults: SamplerOptions): SamplerOptions {
+  const o: SamplerOptions = { ...defaults };
+  const set = <K extends keyof SamplerOptions>(k: K, v: SamplerOptions[K] | undefined) => {
+    if (v !== undefined) o[k] = v;
+  };
+  set('temperature', f.temperature);
+  set('topK', f.topK);
+  set('topP', f.topP);
+  set('minP', f.minP);
+  set('repetitionPenalty', f.repetitionPenalty);
+  set('frequencyPenalty', f.frequencyPenalty);
+  set('presencePenalty', f.presencePenalty);
+  delete (o as Record<string, unknown>)['eos'];
+  return o;
+}
+
+/** Tokenizer files a model folder may hold. */
+const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'tokenizer.model', 'tiktoken.model'];
+
+/** The folder's tokenizer, or null when it has none. */
+export async function loadTokenizerIfAny(dir: string): Promise<TextTokenizer | null> {
+  if (!TOKENIZER_FILES.some((f) => fs.existsSync(path.join(dir, f)))) return null;
+  const mod = (await import('../tokenizer/index.js')) as { loadTokenizer(dir: string): Promise<TextTokenizer> };
+  return mod.loadTokenizer(dir);
+}
+
+export interface Loaded {
+  model: CausalLM;
+  tokenizer: TextTokenizer | null;
+  codec: TextCodec | null;
+  defaults: SamplerOptions & { eos: number[] };
+  /** Token ids that end generation: generation_config / config eos, and the tokenizer's eos. */
+  stopTokens: number[];
+}
+
+/** Load the model folder: backend, weights, tokenizer (if any), generation defaults. */
+export async function loadForGeneration(dir: string, f: { backend: 'auto' | BackendName; threads?: number }): Promise<Loaded> {
+  if (!fs.existsSync(path.join(dir, 'config.json')))
+    throw new ConfigError('model-dir', `${dir} is not a model folder (no config.json)`);
+  await initBackend(f.backend, f.threads !== undefined ? { threads: f.threads } : {});
+  const model = await loadModel(dir);
+  const tokenizer = await loadTokenizerIfAny(dir);
+  const defaults = generationDefaults(dir);
+  const V = model.config.vocabSize;
+  const stop = new Set<number>(defaults.eos);
+  const cfgEos = model.config.eosTokenId;
+  for (const e of cfgEos === null ? [] : Array.isArray(cfgEos) ? cfgEos : [cfgEos]) stop.add(e);
+  if (tokenizer?.eosId !== undefined) stop.add(tokenizer.eosId);
+  return {
+    model,
+    tokenizer,
+    codec: tokenizer ? tokenizerCodec(tokenizer) : null,
+    defaults,
+    stopTokens: [...stop].filter((x) => Number.isInteger(x) && x >= 0 && x < V),
+  };
+}
+
+/** Whether to write ANSI colours. */
+export function useColour(): boolean {
+  if (process.env['NO_COLOR']) return false;
+  return !!process.stdout.isTTY || !!process.env['FORCE_COLOR'];
+}
+
+/** Colour a piece of text by probability: green ≥ 0.5, yellow ≥ 0.2, red below. Without colours: text⟨p⟩. */
+export function colourByProb(text: string, p: number, colour: boolean): string {
+  if (!colour) return `${text}⟨${p.toFixed(2)}⟩`;
+  const code = p >= 0.5 ? 32 : p >= 0.2 ? 33 : 31;
+  return `\x1b[${code}m${text}\x1b[0m`;
+}
+
+/** Run a commander program with our error conventions; returns the exit code, or null to continue. */
+export function parseOrExit(program: Command, argv: string[]): number | null {
+  program.exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+    return null;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    throw e;
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseIds(s: string): number[] {
+  const parts = s.split(/[\s,]+/).filter((x) => x !== '');
+  const ids = parts.map(Number);
+  if (ids.length === 0 || ids.some((x) => !Number.isInteger(x) || x < 0))
+    throw new ConfigError('--prompt-ids', `expected comma-separated non-negative integers, got '${s}'`);
+  return ids;
+}
+
+// ---------------------------------------------------------------- the command
+
+interface GenerateFlags extends SamplerFlags {
+  promptIds?: string;
+  showProbs?: boolean;
+  topLogprobs?: number;
+  json?: boolean;
+  eos: boolean;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  // parse
+  const program = addSamplerFlags(
+    new Command('llmts generate')
+      .description('continue a prompt with a model (streams the text)')
+      .argument('<model-dir>', 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json)')
+      .argument('[prompt]', "prompt text, or '-' to read it from stdin"),
+  )
+    .option('--prompt-ids <ids>', 'prompt as token ids, e.g. 1,2,3 (works without a tokenizer)')
+    .option('--show-probs', 'colour each token by its probability (green ≥ 0.5, yellow ≥ 0.2, red below)')
+    .addOption(new Option('--top-logprobs <n>', 'report the n most likely alternatives per token (0..20)').argParser(numberFlag('--top-logprobs', { integer: true })))
+    .option('--json', 'print one JSON object: text, ids, seed, finish_reason, logprobs')
+    .option('--no-eos', 'do not stop at the end-of-sequence token');
+  const code = parseOrExit(program, argv);
+  if (code !== null) return code;
+  const [dir, promptArg] = program.processedArgs as [string, string | undefined];
+  const f = program.opts<GenerateFlags>();
+
+  // validate the prompt source before loading anything heavy
+  if (f.promptIds !== undefined && promptArg !== undefined)
+    throw new ConfigError('prompt', 'give either a prompt text or --prompt-ids, not both');
+  let ids = f.promptIds !== undefined ? parseIds(f.promptIds) : null;
+  let promptText: string | null = null;
+  if (ids === null) {
+    if (promptArg === '-' || (promptArg === undefined && !process.stdin.isTTY)) promptText = await readStdin();
+    else if (promptArg !== undefined) promptText = promptArg;
+    else throw new ConfigError('prompt', 'no prompt: give a text, - for stdin, or --prompt-ids 1,2,3');
+  }
+
+  // load
+  const L = await loadForGeneration(dir, f);
+  if (promptText !== null) {
+    if (!L.codec)
+      throw new ConfigError('prompt', `${dir} has no tokenizer (tokenizer.json), so a text prompt cannot be encoded; give token ids with --prompt-ids 1,2,3`);
+    ids = L.codec.encode(promptText);
+    if (L.tokenizer?.bosId !== undefined && ids[0] !== L.tokenizer.bosId && L.tokenizer.config.extra?.['add_bos_token'] === true)
+      ids.unshift(L.tokenizer.bosId);
+  }
+  const opts: GenerateOptions = {
+    ...samplerFromFlags(f, L.defaults),
+    maxTokens: f.maxTokens ?? 128,
+    stopTokens: f.eos ? L.stopTokens : [],
+  };
+  if (f.stop?.length) opts.stop = f.stop;
+  if (f.seed !== undefined) opts.seed = f.seed;
+  if (f.topLogprobs !== undefined) opts.topLogprobs = f.topLogprobs;
+  else if (f.json) opts.topLogprobs = 0;
+  if (L.codec) opts.tokenizer = L.codec;
+  if (f.stop?.length && !L.codec) throw new ConfigError('--stop', `${dir} has no tokenizer, so stop strings cannot be matched; use the eos token instead`);
+
+  // Ctrl-C stops generation and keeps what was produced
+  const ac = new AbortController();
+  const onSigint = () => ac.abort();
+  process.once('SIGINT', onSigint);
+  opts.signal = ac.signal;
+  try {
+    if (f.json) {
+      const r = await generate(L.model, [ids!], opts);
+      const c = r.choices[0]!;
+      const out = {
+        text: c.text,
+        ids: c.ids,
+        prompt_ids: ids,
+        seed: r.seed,
+        finish_reason: c.finish_reason,
+        stopped_by: c.stopped_by,
+        usage: c.usage,
+        timings: c.timings,
+        logprobs: c.logprobs,
+      };
+      process.stdout.write(JSON.stringify(out) + '\n');
+      return 0;
+    }
+    return await streamToTerminal(L, ids!, opts, f, promptText);
+  } catch (e) {
+    if (ac.signal.aborted) {
+      process.stderr.write('\n[stopped]\n');
+      return 130;
+    }
+    throw e;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+async function streamToTerminal(L: Loaded, ids: number[], opts: GenerateOptions, f: GenerateFlags, promptText: string | null): Promise<number> {
+  const colour = useColour();
+  const events: StreamEvent[] = [];
+  const t0 = performance.now();
+  if (promptText !== null) process.stdout.write(promptText);
+  let seed: number;
+  let finish: string | null;
+  if (L.codec) {
+    const { tokenizer: _t, ...rest } = opts;
+    const s = stream(L.model, L.codec, ids, rest);
+    seed = s.seed;
+    for await (const ev of s) {
+      events.push(ev);
+      const p = Math.exp(ev.logprob);
+      if (!ev.isStopToken) process.stdout.write(f.showProbs && ev.text ? colourByProb(ev.text, p, colour) : ev.text);
+      else process.stdout.write(ev.text);
+    }
+    finish = s.finishReason;
+  } else {
+    // no tokenizer: print the ids as they come (generate() with one token per step is the same loop)
+    const r = await generate(L.model, [ids], opts);
+    seed = r.seed;
+    const c = r.choices[0]!;
+    process.stdout.write(c.ids.join(' '));
+    for (const e of c.logprobs.content) events.push({ text: String(e.id), id: e.id, logprob: e.logprob, prob: e.prob });
+    finish = c.finish_reason;
+  }
+  process.stdout.write('\n');
+  const ms = performance.now() - t0;
+  const n = events.filter((e) => !e.isStopToken).length;
+  if (f.showProbs && (f.topLogprobs ?? 0) > 0 && L.codec) {
+    process.stderr.write('\ntoken                 prob    alternatives\n');
+    for (const e of events) {
+      if (e.isStopToken) continue;
+      const tok = JSON.stringify(L.codec.decode([e.id])).padEnd(20);
+      const alts = (e.top ?? []).map((a) => `${JSON.stringify(a.token)} ${Math.exp(a.logprob).toFixed(3)}`).join('  ');
+      process.stderr.write(`${tok}  ${colourByProb(Math.exp(e.logprob).toFixed(3), Math.exp(e.logprob), colour)}  ${alts}\n`);
+    }
+  }
+  process.stderr.write(`[seed ${seed}, ${n} tokens, finish ${finish ?? '?'}, ${(n / (ms / 1000)).toFixed(1)} tok/s]\n`);
+  return 0;
+}

@@ -1,0 +1,36 @@
+/**
+ * Adapter from a tokenizer (src/tokenizer, `TextTokenizer`) to the `TextCodec` the generation engine uses: encode
+ * (with a chosen special-token policy), decode, token bytes, and a streaming decoder that never splits a character.
+ */
+import type { TextTokenizer } from '../tokenizer/types.js';
+import type { IdStreamDecoder, TextCodec } from './interfaces.js';
+
+export interface CodecOptions {
+  /**
+   * Special tokens honoured when encoding text: 'all' for trusted text (a chat template we rendered, a prompt typed
+   * by the person running the CLI), 'none' to encode marker text as ordinary characters. Default 'all'.
+   */
+  specials?: 'all' | 'none';
+}
+
+/** A streaming UTF-8 decoder over token bytes: partial sequences are held until a later token completes them. */
+export function byteStreamDecoder(tokenBytes: (id: number) => Uint8Array): IdStreamDecoder {
+  const td = new TextDecoder('utf-8');
+  return {
+    push: (id) => td.decode(tokenBytes(id), { stream: true }),
+    flush: () => td.decode(),
+  };
+}
+
+/** Wrap a tokenizer for the engine. */
+export function tokenizerCodec(tok: TextTokenizer, o: CodecOptions = {}): TextCodec {
+  const specials = o.specials ?? 'all';
+  const withStream = tok as TextTokenizer & { streamDecoder?: () => IdStreamDecoder };
+  return {
+    encode: (text) => (specials === 'all' ? tok.encode(text, { allowed: 'all' }) : tok.encode(text, { special: 'plain' })),
+    decode: (ids) => tok.decode(ids),
+    tokenBytes: (id) => tok.tokenBytes(id),
+    streamDecoder: () =>
+      typeof withStream.streamDecoder === 'function' ? withStream.streamDecoder() : byteStreamDecoder((id) => tok.tokenBytes(id)),
+  };
+}

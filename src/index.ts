@@ -1,0 +1,27 @@
+/**
+ * llm.ts public API. The few things most programs need:
+ *
+ *   const backend = await initBackend();                  // wasm SIMD + threads where it works, else ref
+ *   const model = await loadModel('path/to/hf-folder');   // config.json + model.safetensors
+ *   const loss = tidy(() => { const l = model.loss(ids, targets, B, T); backward(l); return l; });
+ *   const opt = new AdamW(model.params, { lr: 3e-4, betas: [0.9, 0.95], weightDecay: 0.1 });
+ *   opt.step({ gradScale: clipCoefficient(await gradNorm(model.params), 1.0) }); opt.zeroGrad();
+ *   await saveModel(model, 'out/folder');
+ */
+export type { Backend, DType, HostArray } from './backend/backend.js';
+export { initBackend, getBackend, setBackend } from './backend/registry.js';
+export type { BackendName } from './backend/registry.js';
+export { Tensor, tensor, zeros, full, empty, tidy, noGrad, keep } from './tensor/tensor.js';
+export * as ops from './tensor/ops.js';
+export { backward } from './tensor/autograd.js';
+export type { ModelConfig, ModelFamily } from './model/config.js';
+export { CausalLM, shiftTargets } from './model/model.js';
+export type { ForwardOptions } from './model/model.js';
+export { KVCache } from './model/kv_cache.js';
+export { initModel } from './model/init.js';
+export { loadModel, saveModel, loadConfig } from './io/hf_model.js';
+export { AdamW } from './optim/adamw.js';
+export type { AdamWOptions } from './optim/adamw.js';
+export { gradNorm, clipCoefficient } from './optim/clip.js';
+export { Rng } from './util/rng.js';
+export * from './util/errors.js';

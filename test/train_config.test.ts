@@ -1,0 +1,111 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it, expect } from 'vitest';
+import { buildConfig, parseCommandLine, configFromCommandLine, parseOverrides, PRESETS, DEFAULTS, toModelConfig, validateConfig } from '../src/train/config.js';
+import { learningRate } from '../src/train/schedule.js';
+import { countParams, flopsPerToken } from '../src/train/estimate.js';
+import { ConfigError } from '../src/util/errors.js';
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return e as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('train config', () => {
+  it('applies preset, file and overrides in that order', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-cfg-')), 'c.json');
+    fs.writeFileSync(file, JSON.stringify({ preset: 'shakespeare-char', batchSize: 6, n_layer: 3 }));
+    const c = buildConfig({ file, overrides: parseOverrides([['lr', '3e-4']]) });
+    expect(c.tokenizer).toBe('char');
+    expect(c.blockSize).toBe(64);
+    expect(c.batchSize).toBe(6);
+    expect(c.nLayer).toBe(3);
+    expect(c.lr).toBe(3e-4);
+  });
+  it('shakespeare-char is the nanoGPT CPU recipe', () => {
+    const c = buildConfig({ preset: 'shakespeare-char' });
+    expect([c.nLayer, c.nHead, c.nEmbd, c.blockSize, c.batchSize, c.maxSteps]).toEqual([4, 4, 128, 64, 12, 2000]);
+    expect([c.beta1, c.beta2, c.weightDecay, c.lr, c.minLr, c.warmupSteps, c.decaySteps, c.gradClip, c.dropout]).toEqual([0.9, 0.99, 0.1, 1e-3, 1e-4, 100, 2000, 1, 0]);
+    expect(c.valFraction).toBe(0.1);
+  });
+  it('rejects unknown keys and suggests the closest', () => {
+    const e = configError(() => parseOverrides([['learnig_rate', '1']]));
+    expect(e.field).toBe('learnig_rate');
+    expect(e.message).toMatch(/Did you mean 'lr'/);
+    expect(configError(() => parseCommandLine(['--batchsize=3'])).message).toMatch(/batchSize/);
+    expect(configError(() => buildConfig({ preset: 'tinny' })).message).toMatch(/tiny/);
+  });
+  it('rejects wrong types naming the key and the expected type', () => {
+    let e = configError(() => parseOverrides([['batchSize', 'eight']]));
+    expect(e.field).toBe('batchSize');
+    expect(e.message).toMatch(/expected an integer/);
+    e = configError(() => parseOverrides([['batchSize', '2.5']]));
+    expect(e.message).toMatch(/integer/);
+    e = configError(() => parseOverrides([['quiet', 'maybe']]));
+    expect(e.message).toMatch(/true or false/);
+    e = configError(() => parseOverrides([['family', 'bert']]));
+    expect(e.message).toMatch(/'gpt2', 'llama'/);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-cfg-')), 'bad.json');
+    fs.writeFileSync(file, JSON.stringify({ lr: '0.1' }));
+    e = configError(() => buildConfig({ file }));
+    expect(e.file).toBe(file);
+    expect(e.field).toBe('lr');
+  });
+  it('checks ranges', () => {
+    expect(configError(() => configFromCommandLine(parseCommandLine(['--lr=0']))).field).toBe('lr');
+    expect(configError(() => configFromCommandLine(parseCommandLine(['--lr=-1e-3']))).field).toBe('lr');
+    expect(configError(() => configFromCommandLine(parseCommandLine(['--batchSize=0']))).field).toBe('batchSize');
+    expect(configError(() => configFromCommandLine(parseCommandLine(['--blockSize=256', '--maxPositions=128']))).field).toBe('blockSize');
+    expect(configError(() => configFromCommandLine(parseCommandLine(['--nEmbd=100', '--nHead=3']))).message).toMatch(/divisible/);
+    expect(configError(() => configFromCommandLine(parseCommandLine(['--minLr=1', '--lr=0.1']))).field).toBe('minLr');
+    expect(configError(() => configFromCommandLine(parseCommandLine(['--dropout=1.5']))).field).toBe('dropout');
+    expect(configError(() => configFromCommandLine(parseCommandLine(['--valFraction=0']))).field).toBe('valFraction');
+    expect(() => validateConfig({ ...DEFAULTS })).not.toThrow();
+  });
+  it('parses command lines: positionals, kebab and snake case, bare booleans, own flags', () => {
+    const cl = parseCommandLine(['a.txt', '--batch-size', '4', '--max_iters=10', '--quiet', '--resume', '--preset=tiny', 'b.txt'], ['resume', 'report', 'help']);
+    expect(cl.positionals).toEqual(['a.txt', 'b.txt']);
+    expect(cl.flags.get('resume')).toBe('');
+    const c = configFromCommandLine(cl);
+    expect(c.input).toEqual(['a.txt', 'b.txt']);
+    expect(c.batchSize).toBe(4);
+    expect(c.maxSteps).toBe(10);
+    expect(c.quiet).toBe(true);
+    expect(parseCommandLine(['--samplePrompts=["a, b","c"]']).pairs).toEqual([['samplePrompts', '["a, b","c"]']]);
+    expect(parseOverrides([['samplePrompts', '["a, b","c"]']]).samplePrompts).toEqual(['a, b', 'c']);
+  });
+  it('every preset is valid', () => {
+    for (const name of Object.keys(PRESETS)) expect(() => buildConfig({ preset: name })).not.toThrow();
+  });
+  it('maps onto ModelConfig; the gpt2 preset has 124M parameters', () => {
+    const m = toModelConfig(buildConfig({ preset: 'gpt2' }), 50257);
+    expect(m.maxPositions).toBe(1024);
+    expect(countParams(m).total).toBe(124439808);
+    expect(flopsPerToken(m, 1024)).toBe(6 * (124439808 - 1024 * 768) + 12 * 12 * 768 * 1024);
+    const l = toModelConfig(buildConfig({ preset: 'llama-tiny' }), 512);
+    expect(l.family).toBe('llama');
+    expect(l.numKvHeads).toBe(2);
+    expect(l.tieWordEmbeddings).toBe(false);
+  });
+});
+
+describe('learning-rate schedule', () => {
+  it('matches the shared training fixture exactly', () => {
+    const ref = JSON.parse(fs.readFileSync('/work/shared/fixtures/training/gpt2-tiny/reference.json', 'utf8')) as { steps: { step: number; lr: number }[] };
+    for (const s of ref.steps) expect(learningRate(s.step, { lr: 3e-3, minLr: 3e-4, warmupSteps: 3, decaySteps: 11 })).toBe(s.lr);
+  });
+  it('warms up linearly, decays by cosine to minLr, then stays there', () => {
+    const o = { lr: 1e-3, minLr: 1e-4, warmupSteps: 100, decaySteps: 2000 };
+    expect(learningRate(0, o)).toBeCloseTo(1e-5, 12);
+    expect(learningRate(99, o)).toBeCloseTo(1e-3, 12);
+    expect(learningRate(1050, o)).toBeCloseTo(5.5e-4, 12);
+    expect(learningRate(2000, o)).toBeCloseTo(1e-4, 12);
+    expect(learningRate(5000, o)).toBe(1e-4);
+  });
+});
