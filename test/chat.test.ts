@@ -134,3 +134,41 @@ describe('conversation', () => {
     expect(() => c.fit(t, enc, 30, 10)).toThrow(ContextOverflowError);
   });
 });
+
+describe('chat session (scripted model)', async () => {
+  const { ChatSession } = await import('../src/chat/session.js');
+  const { ByteTokenizer, scriptedModel, bytesOf } = await import('./generate_fakes.js');
+  // ids 256.. are specials: 256 <|im_start|>, 257 <|im_end|>
+  const tok = new ByteTokenizer({ 256: '<|im_start|>', 257: '<|im_end|>' });
+  const specialId = (s: string) => ({ '<|im_start|>': 256, '<|im_end|>': 257 } as Record<string, number>)[s];
+
+  it('ends the reply at the template end-of-turn token and records it in the history', async () => {
+    const m = scriptedModel([...bytesOf('Hi!'), 257, 65, 65], 300, 512);
+    const s = new ChatSession(m, tok, { template: chatmlTemplate(), specialId, seed: 1, sampler: { temperature: 0 } });
+    const r = s.reply('hello');
+    let shown = '';
+    for await (const ev of r) shown += ev.text;
+    expect(shown).toBe('Hi!');
+    expect(r.finishReason).toBe('stop');
+    expect(s.conversation.messages).toEqual([{ role: 'user', content: 'hello' }, { role: 'assistant', content: 'Hi!' }]);
+  });
+
+  it('without the special token, the end-of-turn text is a stop string', async () => {
+    const m = scriptedModel(bytesOf('Yes<|im_end|>more'), 300, 512);
+    const s = new ChatSession(m, tok, { template: chatmlTemplate(), seed: 1, sampler: { temperature: 0 } });
+    const r = s.reply('q');
+    for await (const _ of r) void _;
+    expect(r.text).toBe('Yes');
+  });
+
+  it('consecutive replies use consecutive seeds from the base seed', async () => {
+    const m = scriptedModel([257], 300, 512);
+    const s = new ChatSession(m, tok, { template: chatmlTemplate(), specialId, seed: 41 });
+    const a = s.reply('a');
+    for await (const _ of a) void _;
+    const b = s.reply('b');
+    for await (const _ of b) void _;
+    expect([a.seed, b.seed]).toEqual([41, 42]);
+    expect(s.conversation.messages.map((x) => x.content)).toEqual(['a', '', 'b', '']); // each reply: the end-of-turn token at once
+  });
+});

@@ -27,11 +27,13 @@ export interface ForwardCall {
  */
 export class FakeModel implements DecoderModel<FakeCache> {
   calls: ForwardCall[] = [];
+  private promptLen = 0;
   disposed = 0;
   created = 0;
   constructor(
     readonly config: { vocabSize: number; maxPositions: number },
-    readonly next: (seq: readonly number[]) => ArrayLike<number>,
+    /** Logits for the position after `seq`; `promptLen` is the length of the last prefill (a fresh cache's first call). */
+    readonly next: (seq: readonly number[], promptLen: number) => ArrayLike<number>,
   ) {}
   newCache(batch: number, maxLen?: number): FakeCache {
     if (batch !== 1) throw new Error('fake model: batch 1 only');
@@ -42,12 +44,13 @@ export class FakeModel implements DecoderModel<FakeCache> {
     this.calls.push({ B, T, lastOnly: !!opts.lastOnly, cacheBefore: cache ? cache.length : 0 });
     if (ids.length !== B * T) throw new Error('fake model: ids length');
     const seq = cache ? cache.seq : [];
+    if (seq.length === 0) this.promptLen = T;
     const rowsOut: number[][] = [];
     for (let t = 0; t < T; t++) {
       seq.push(ids[t]!);
       if (cache?.maxLen !== undefined && seq.length > cache.maxLen) throw new Error('fake model: cache overflow');
       if (seq.length > this.config.maxPositions) throw new Error('fake model: past maxPositions');
-      if (!opts.lastOnly || t === T - 1) rowsOut.push(Array.from(this.next(seq)));
+      if (!opts.lastOnly || t === T - 1) rowsOut.push(Array.from(this.next(seq, this.promptLen)));
     }
     const flat = Float32Array.from(rowsOut.flat());
     this.created++;
@@ -69,9 +72,7 @@ export function oneHot(V: number, hot: number, margin = 20): Float32Array {
 
 /** A model that emits `script` (after any prompt), then `fill` forever. */
 export function scriptedModel(script: readonly number[], V = 300, maxPositions = 256, fill = 32): FakeModel {
-  let promptLen = -1;
-  return new FakeModel({ vocabSize: V, maxPositions }, (seq) => {
-    if (promptLen < 0 || seq.length <= promptLen) promptLen = seq.length; // first call is the prompt's last position
+  return new FakeModel({ vocabSize: V, maxPositions }, (seq, promptLen) => {
     const n = seq.length - promptLen;
     return oneHot(V, n < script.length ? script[n]! : fill);
   });

@@ -98,6 +98,33 @@ describe('sampler filters', () => {
     for (const i of kept) expect(d[i]).toBeGreaterThan(0);
   });
 
+  it('top-p with tied probabilities keeps the lowest ids first', () => {
+    const l = [0, 0, 0, 0, 0]; // five tokens of 0.2: mass before the 4th is 0.6 ≥ 0.5
+    const d = samplingDistribution(l, { topP: 0.5 });
+    expect(Array.from(d).map((x) => +x.toFixed(12))).toEqual([1 / 3, 1 / 3, 1 / 3, 0, 0].map((x) => +x.toFixed(12)));
+  });
+
+  it('top-p on a near-uniform 32000-token row keeps the same count as the sorted definition', () => {
+    const rng = new Rng(9);
+    const l = Array.from({ length: 32000 }, () => rng.normal() * 0.1);
+    const probs = softmax(l);
+    const sorted = probs.slice().sort((a, b) => b - a);
+    let before = 0, k = 0;
+    for (const q of sorted) {
+      if (before >= 0.9) break;
+      before += q;
+      k++;
+    }
+    const d = samplingDistribution(l, { topP: 0.9 });
+    let nz = 0, minKept = Infinity, maxDropped = 0;
+    for (let i = 0; i < d.length; i++) {
+      if (d[i]! > 0) { nz++; minKept = Math.min(minKept, probs[i]!); }
+      else maxDropped = Math.max(maxDropped, probs[i]!);
+    }
+    expect(Math.abs(nz - k)).toBeLessThanOrEqual(1); // summation order may move the boundary by one token
+    expect(minKept).toBeGreaterThanOrEqual(maxDropped);
+  });
+
   it('min-p drops tokens below min_p × the top probability', () => {
     for (const minP of [0.05, 0.2, 0.5, 1]) {
       const probs = softmax(LOGITS);

@@ -61,15 +61,29 @@ for (const name of fs.existsSync(ROOT) ? fs.readdirSync(ROOT).filter((d) => fs.e
         expect(Math.abs(r.gradNorm - s.grad_norm_before_clip) / s.grad_norm_before_clip).toBeLessThan(2e-5);
       }
       const after = await readSafetensors(path.join(ROOT, name, 'params_after_12_steps.safetensors'));
-      let worst = 0;
+      // GPT-2's key bias (the middle third of c_attn.bias) has a gradient that is zero in exact arithmetic (adding a
+      // constant to every key's score leaves the softmax unchanged): both frameworks feed Adam float32 rounding noise
+      // there, so it is compared by absolute difference; every other tensor by relative error.
+      let worst = 0, worstName = '';
+      const all: number[] = [], allRef: number[] = [];
       for (const [pname, t] of after.tensors) {
         const p = model.params.get(pname);
         expect(p, pname).toBeDefined();
-        const e = relErr(await p!.data(), t.data);
-        if (process.env.DEBUG_FIXTURE) console.log(pname, e);
-        worst = Math.max(worst, e);
+        let a = Array.from(await p!.data()), b = Array.from(t.data);
+        if (name.startsWith('gpt2') && pname.endsWith('attn.c_attn.bias')) {
+          const C = a.length / 3;
+          const absK = Math.max(...a.slice(C, 2 * C).map((x, i) => Math.abs(x - b[C + i]!)));
+          expect(absK).toBeLessThan(1e-4);
+          a = [...a.slice(0, C), ...a.slice(2 * C)];
+          b = [...b.slice(0, C), ...b.slice(2 * C)];
+        }
+        all.push(...a);
+        allRef.push(...b);
+        const e = relErr(a, b);
+        if (e > worst) [worst, worstName] = [e, pname];
       }
-      expect(worst).toBeLessThan(1e-5);
+      expect(worst, worstName).toBeLessThan(1e-5);
+      expect(relErr(all, allRef)).toBeLessThan(1e-5);
     });
   });
 }

@@ -30,7 +30,13 @@ interface ChatFlags extends SamplerFlags {
   contextLength?: number;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** Where the REPL reads and writes (the terminal by default; tests pass streams). */
+export interface ChatIO {
+  input: NodeJS.ReadableStream;
+  output: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+export async function main(argv: string[], io: ChatIO = { input: process.stdin, output: process.stdout }): Promise<number> {
   // parse
   const program = addSamplerFlags(
     new Command('llmts chat')
@@ -65,12 +71,13 @@ export async function main(argv: string[]): Promise<number> {
     ...(f.contextLength !== undefined ? { contextLength: f.contextLength } : {}),
   });
   let showProbs = !!f.probs;
-  const colour = useColour();
-  const out = process.stdout;
+  const out = io.output;
+  const colour = io.output === process.stdout ? useColour() : false;
   const info = (s: string) => out.write(colour ? `\x1b[2m${s}\x1b[0m\n` : `${s}\n`);
 
   // run
-  const rl = readline.createInterface({ input: process.stdin, output: out, terminal: !!process.stdin.isTTY && !!out.isTTY });
+  const inTTY = (io.input as { isTTY?: boolean }).isTTY === true;
+  const rl = readline.createInterface({ input: io.input, output: out, terminal: inTTY && out.isTTY === true });
   let current: AbortController | null = null;
   rl.on('SIGINT', () => {
     if (current) current.abort();

@@ -2,6 +2,7 @@
  * Adapter from a tokenizer (src/tokenizer, `TextTokenizer`) to the `TextCodec` the generation engine uses: encode
  * (with a chosen special-token policy), decode, token bytes, and a streaming decoder that never splits a character.
  */
+import { StreamDecoder } from '../tokenizer/stream_decoder.js';
 import type { TextTokenizer } from '../tokenizer/types.js';
 import type { IdStreamDecoder, TextCodec } from './interfaces.js';
 
@@ -13,7 +14,10 @@ export interface CodecOptions {
   specials?: 'all' | 'none';
 }
 
-/** A streaming UTF-8 decoder over token bytes: partial sequences are held until a later token completes them. */
+/**
+ * A streaming UTF-8 decoder over raw token bytes (TextDecoder in stream mode), for token sources that are not a
+ * `TextTokenizer`. Tokenizers use their own `StreamDecoder`, which also keeps WTF-8 surrogates exact.
+ */
 export function byteStreamDecoder(tokenBytes: (id: number) => Uint8Array): IdStreamDecoder {
   const td = new TextDecoder('utf-8');
   return {
@@ -25,12 +29,10 @@ export function byteStreamDecoder(tokenBytes: (id: number) => Uint8Array): IdStr
 /** Wrap a tokenizer for the engine. */
 export function tokenizerCodec(tok: TextTokenizer, o: CodecOptions = {}): TextCodec {
   const specials = o.specials ?? 'all';
-  const withStream = tok as TextTokenizer & { streamDecoder?: () => IdStreamDecoder };
   return {
     encode: (text) => (specials === 'all' ? tok.encode(text, { allowed: 'all' }) : tok.encode(text, { special: 'plain' })),
     decode: (ids) => tok.decode(ids),
     tokenBytes: (id) => tok.tokenBytes(id),
-    streamDecoder: () =>
-      typeof withStream.streamDecoder === 'function' ? withStream.streamDecoder() : byteStreamDecoder((id) => tok.tokenBytes(id)),
+    streamDecoder: () => new StreamDecoder(tok),
   };
 }

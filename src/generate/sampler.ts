@@ -110,6 +110,24 @@ export function resolveSamplerOptions(o: SamplerOptions = {}): ResolvedSamplerOp
   return r;
 }
 
+const POW2_NEG = new Float64Array(1100);
+for (let i = 0; i < POW2_NEG.length; i++) POW2_NEG[i] = Math.pow(2, -i);
+const LOG2E = 1.4426950408889634, LN2_HI = 0.6931471803691238, LN2_LO = 1.9082149292705877e-10;
+
+/**
+ * exp(x) for x ≤ 0, to float64 accuracy (relative error < 1e-15 above -700, 0 below), about 2.5× faster than
+ * Math.exp in V8: x = k·ln2 + r with |r| ≤ ln2/2, exp(r) by its Taylor series to degree 12, 2^k from a table.
+ * The sampler calls it V times per token.
+ */
+export function expNonPositive(x: number): number {
+  if (x < -700) return 0;
+  const k = (x * LOG2E - 0.5) | 0;
+  const r = x - k * LN2_HI - k * LN2_LO;
+  const p = 1 + r * (1 + r * (0.5 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r * (1 / 40320 +
+    r * (1 / 362880 + r * (1 / 3628800 + r * (1 / 39916800 + r / 479001600)))))))))));
+  return p * POW2_NEG[-k]!;
+}
+
 /** log_softmax of a row, in float64. */
 export function logSoftmax(logits: ArrayLike<number>): Float64Array {
   const n = logits.length;
@@ -208,81 +226,148 @@ export function applyPenalties(l: Float64Array, counts: ReadonlyMap<number, numb
 }
 
 /**
+ * The nucleus of a probability vector: how many of the largest entries the top-p rule keeps, described as a value
+ * `t` and a count `kEq`: every entry > t is kept, plus the first `kEq` entries equal to t (lowest ids first).
+ * Expected O(V): a three-way quickselect on the probability mass instead of a full sort.
+ */
+export function nucleusThreshold(probs: Float64Array, p: number): { t: number; kEq: number } {
+  let n = 0;
+  for (let i = 0; i < probs.length; i++) if (probs[i]! > 0) n++;
+  const a = new Float64Array(n);
+  n = 0;
+  for (let i = 0; i < probs.length; i++) if (probs[i]! > 0) a[n++] = probs[i]!;
+  let lo = 0, hi = n; // current range [lo, hi); all values in it are < every value already committed
+  let acc = 0; // mass of the committed (larger) values
+  while (hi > lo) {
+    // median-of-three pivot
+    const x = a[lo]!, y = a[(lo + hi) >>> 1]!, z = a[hi - 1]!;
+    const v = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
+    // three-way partition: [lo, gt) > v, [gt, lt) == v, [lt, hi) < v
+    let gt = lo, i = lo, lt = hi;
+    while (i < lt) {
+      const w = a[i]!;
+      if (w > v) { a[i] = a[gt]!; a[gt] = w; gt++; i++; }
+      else if (w < v) { lt--; a[i] = a[lt]!; a[lt] = w; }
+      else i++;
+    }
+    let mG = 0;
+    for (let j = lo; j < gt; j++) mG += a[j]!;
+    if (gt > lo && acc + mG >= p) {
+      hi = gt; // the nucleus ends among the larger values
+      continue;
+    }
+    // the nucleus ends among the values equal to v, or below them
+    let before = acc + mG;
+    const nEq = lt - gt;
+    let k = 0;
+    while (k < nEq && before < p) { before += v; k++; }
+    if (before >= p || lt === hi) return { t: v, kEq: k };
+    acc = before;
+    lo = lt;
+  }
+  return { t: 0, kEq: 0 }; // only reached when nothing has mass
+}
+
+/** Parsed settings are marked so hot loops validate once. */
+const resolvedMark = new WeakSet<object>();
+
+function resolved(o: SamplerOptions | ResolvedSamplerOptions): ResolvedSamplerOptions {
+  if (resolvedMark.has(o)) return o as ResolvedSamplerOptions;
+  const r = resolveSamplerOptions(o);
+  resolvedMark.add(r);
+  return r;
+}
+
+/**
  * The final sampling distribution for one logits row (steps 2 and 4–7 above): probabilities in float64, zero for
  * every filtered-out token, summing to 1. For temperature 0 it is one-hot at the greedy choice.
+ * Each filter zeroes entries and renormalises, which equals a softmax over the surviving logits.
  */
 export function samplingDistribution(
   logits: ArrayLike<number>,
   opts: SamplerOptions | ResolvedSamplerOptions,
   counts: ReadonlyMap<number, number> = new Map(),
 ): Float64Array {
-  const o = resolveSamplerOptions(opts);
+  return distribution(logits, resolved(opts), counts).probs;
+}
+
+/** samplingDistribution, plus the model's log Σ exp(logits) when it falls out of the same pass (else NaN). */
+function distribution(logits: ArrayLike<number>, o: ResolvedSamplerOptions, counts: ReadonlyMap<number, number>): { probs: Float64Array; lse: number } {
   const V = logits.length;
-  const l = Float64Array.from(logits as ArrayLike<number>);
-  applyPenalties(l, counts, o);
+  const l = new Float64Array(V);
+  for (let i = 0; i < V; i++) l[i] = logits[i]!;
+  const penalised = counts.size > 0 && !(o.repetitionPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0);
+  if (penalised) applyPenalties(l, counts, o);
   const probs = new Float64Array(V);
   if (o.temperature === 0) {
     probs[argmax(l)] = 1;
-    return probs;
+    return { probs, lse: NaN };
   }
-  // temperature; filtered-out tokens become -Infinity
-  for (let i = 0; i < V; i++) l[i] = l[i]! / o.temperature;
-  // top-k
-  if (o.topK > 0 && o.topK < V) {
-    const thr = kthLargest(l, o.topK);
-    for (let i = 0; i < V; i++) if (l[i]! < thr) l[i] = -Infinity;
+  // top-k on the logits (temperature > 0 does not change their order)
+  let thr = -Infinity;
+  if (o.topK > 0 && o.topK < V) thr = kthLargest(l, o.topK);
+  // temperature + softmax over the survivors
+  let max = -Infinity;
+  for (let i = 0; i < V; i++) if (l[i]! > max) max = l[i]!;
+  const invT = 1 / o.temperature;
+  let sum = 0, all = 0;
+  for (let i = 0; i < V; i++) {
+    const x = l[i]!;
+    const e = expNonPositive((x - max) * invT);
+    all += e;
+    if (x >= thr) {
+      probs[i] = e;
+      sum += e;
+    }
   }
-  softmaxInto(l, probs);
+  // with no penalties and temperature 1 these are the model's own exponentials: its normaliser comes for free
+  const lse = !penalised && o.temperature === 1 ? max + Math.log(all) : NaN;
+  scale(probs, 1 / sum);
   // top-p
   if (o.topP < 1) {
-    // Only tokens above a cut-off c can be kept once the mass above c reaches p, so sort just those.
-    let cut = 1e-3;
-    let cand: number[] = [];
-    for (;;) {
-      cand = [];
-      let mass = 0;
-      for (let i = 0; i < V; i++) if (probs[i]! > cut) { cand.push(i); mass += probs[i]!; }
-      if (mass >= o.topP || cut === 0) break;
-      cut = cut > 1e-12 ? cut / 1000 : 0;
+    const { t, kEq } = nucleusThreshold(probs, o.topP);
+    let eq = 0;
+    sum = 0;
+    for (let i = 0; i < V; i++) {
+      const q = probs[i]!;
+      if (q > t || (q === t && eq++ < kEq)) sum += q;
+      else probs[i] = 0;
     }
-    cand.sort((a, b) => probs[b]! - probs[a]! || a - b);
-    const keep = new Uint8Array(V);
-    let before = 0;
-    for (const i of cand) {
-      if (before >= o.topP) break;
-      keep[i] = 1;
-      before += probs[i]!;
-    }
-    for (let i = 0; i < V; i++) if (!keep[i]) l[i] = -Infinity;
-    softmaxInto(l, probs);
+    scale(probs, 1 / sum);
   }
   // min-p
   if (o.minP > 0) {
     let pmax = 0;
     for (let i = 0; i < V; i++) if (probs[i]! > pmax) pmax = probs[i]!;
-    const thr = o.minP * pmax;
-    for (let i = 0; i < V; i++) if (probs[i]! < thr) l[i] = -Infinity;
-    softmaxInto(l, probs);
+    const cut = o.minP * pmax;
+    sum = 0;
+    for (let i = 0; i < V; i++) {
+      if (probs[i]! < cut) probs[i] = 0;
+      else sum += probs[i]!;
+    }
+    scale(probs, 1 / sum);
   }
-  return probs;
+  return { probs, lse };
+}
+
+function scale(a: Float64Array, k: number): void {
+  if (k === 1) return;
+  for (let i = 0; i < a.length; i++) a[i] = a[i]! * k;
+}
+
+/** log Σ exp(logits): the model's normaliser, so logprob(id) = logits[id] − logSumExp. */
+function logSumExp(logits: ArrayLike<number>): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += expNonPositive(logits[i]! - max);
+  return max + Math.log(sum);
 }
 
 function argmax(l: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < l.length; i++) if (l[i]! > l[best]!) best = i;
   return best;
-}
-
-function softmaxInto(l: Float64Array, out: Float64Array): void {
-  let max = -Infinity;
-  for (let i = 0; i < l.length; i++) if (l[i]! > max) max = l[i]!;
-  let sum = 0;
-  for (let i = 0; i < l.length; i++) {
-    const e = l[i] === -Infinity ? 0 : Math.exp(l[i]! - max);
-    out[i] = e;
-    sum += e;
-  }
-  for (let i = 0; i < l.length; i++) out[i] = out[i]! / sum;
 }
 
 /** Draw an index from a probability vector with one uniform number from `rng`. */
@@ -313,11 +398,13 @@ export function sampleToken(
   rng: Rng,
   counts: ReadonlyMap<number, number> = new Map(),
 ): SampleResult {
-  const o = resolveSamplerOptions(opts);
-  const lp = logSoftmax(logits);
-  const probs = samplingDistribution(logits, o, counts);
+  const o = resolved(opts);
+  const d = distribution(logits, o, counts);
+  const probs = d.probs;
+  const lse = Number.isNaN(d.lse) ? logSumExp(logits) : d.lse;
   const id = o.temperature === 0 ? argmax(probs) : drawFrom(probs, rng);
-  return { id, prob: probs[id]!, logprob: lp[id]!, top: topN(lp, o.topLogprobs) };
+  const top = topN(logits, o.topLogprobs).map((t) => ({ id: t.id, logprob: t.logprob - lse }));
+  return { id, prob: probs[id]!, logprob: logits[id]! - lse, top };
 }
 
 /** A sampler bound to settings, a coin and a penalty window: `observe` every token of the sequence, then `sample`. */
@@ -325,7 +412,7 @@ export class Sampler {
   readonly options: ResolvedSamplerOptions;
   private readonly window: PenaltyWindow;
   constructor(opts: SamplerOptions, readonly rng: Rng) {
-    this.options = resolveSamplerOptions(opts);
+    this.options = resolved(opts);
     this.window = new PenaltyWindow(this.options.penaltyLastN);
   }
   /** Record tokens of the sequence (the prompt, then each generated token) for the penalties. */

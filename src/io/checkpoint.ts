@@ -6,7 +6,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { FileFormatError, UnsupportedError } from '../util/errors.js';
+import { ConfigError, FileFormatError, UnsupportedError } from '../util/errors.js';
 import { isFile, readJsonFile, writeFileAtomic } from '../util/fs.js';
 import {
   dtypeSize,
@@ -66,7 +66,7 @@ export async function readSafetensorsIndex(dir: string): Promise<SafetensorsInde
 /**
  * Load every tensor listed by a sharded index. A shard that is missing → `E_INDEX_SHARD_MISSING`; a tensor listed
  * for a shard that lacks it → `E_INDEX_TENSOR_MISSING` (both FileFormatErrors naming the shard and tensor).
- * Tensors present in a shard but not listed in the index are ignored (as transformers does).
+ * Tensors present in a shard but not listed in the index are not loaded.
  */
 export async function loadShardedTensors(dir: string, index?: SafetensorsIndex): Promise<Map<string, StoredTensor>> {
   const idx = index ?? (await readSafetensorsIndex(dir));
@@ -167,6 +167,7 @@ export async function saveCheckpointTensors(
   options: SaveCheckpointOptions = {},
 ): Promise<string[]> {
   const max = options.maxShardBytes ?? Infinity;
+  if (!(max > 0)) throw new ConfigError('maxShardBytes', `expected a positive number of bytes, got ${max}`);
   const metadata = options.metadata ?? { format: 'pt' };
   const list: [string, TensorToWrite][] =
     tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors as Record<string, TensorToWrite>);

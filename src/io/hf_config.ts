@@ -16,8 +16,10 @@
  * attention probabilities, is not modelled). The Llama family has no residual dropout in transformers, so a
  * nonzero `dropout` is kept in an extra key `llmts_dropout`, which transformers stores and ignores.
  */
+import * as path from 'node:path';
 import type { ModelConfig } from '../model/config.js';
 import { ConfigError, UnsupportedError } from '../util/errors.js';
+import { readJsonFile } from '../util/fs.js';
 
 /** The architectures fromHfConfig accepts, by model_type. */
 export const SUPPORTED_ARCHITECTURES: Readonly<Record<string, string>> = {
@@ -502,12 +504,19 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
       eos_token_id: cfg.eosTokenId,
       pad_token_id: cfg.padTokenId,
     });
-    // RoPE: transformers 5 writes rope_parameters; drop the older spellings so they cannot disagree.
-    const oldParams = out['rope_parameters'];
-    const keepParams = typeof oldParams === 'object' && oldParams !== null && !Array.isArray(oldParams) ? (oldParams as Json) : {};
-    out['rope_parameters'] = { ...keepParams, rope_theta: cfg.ropeTheta, rope_type: 'default' };
-    delete out['rope_theta'];
-    delete out['rope_scaling'];
+    // RoPE: keep the spelling of the source config. A transformers-4 config (top-level rope_theta, no
+    // rope_parameters) stays loadable by transformers 4 and 5; everything else gets transformers 5's rope_parameters.
+    const oldStyle = hf !== null && hf['rope_theta'] !== undefined && hf['rope_parameters'] === undefined;
+    if (oldStyle) {
+      out['rope_theta'] = cfg.ropeTheta;
+      if (out['rope_scaling'] !== undefined) out['rope_scaling'] = null;
+    } else {
+      const oldParams = out['rope_parameters'];
+      const keepParams = typeof oldParams === 'object' && oldParams !== null && !Array.isArray(oldParams) ? (oldParams as Json) : {};
+      out['rope_parameters'] = { ...keepParams, rope_theta: cfg.ropeTheta, rope_type: 'default' };
+      delete out['rope_theta'];
+      delete out['rope_scaling'];
+    }
     if (type === 'llama') {
       out['attention_bias'] = cfg.attentionBias;
       out['mlp_bias'] = cfg.mlpBias;
@@ -529,4 +538,10 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
   }
   if (out['transformers_version'] === undefined) out['transformers_version'] = TRANSFORMERS_VERSION;
   return sortKeys(out);
+}
+
+/** Read `dir/config.json` and map it with `fromHfConfig` (FileFormatError if missing or not JSON). */
+export async function loadHfConfig(dir: string): Promise<ModelConfig> {
+  const file = path.join(dir, 'config.json');
+  return fromHfConfig(await readJsonFile(file, 'a Hugging Face config.json'), file);
 }

@@ -145,9 +145,9 @@ export class BpeModel {
       }
       if (at < 0) break;
       ids[at] = this.mergeResult[best]!;
-      // drop element at+1 from ids and pair at+1 from prs
-      ids.copyWithin(at + 1, at + 2, n);
-      prs.copyWithin(at + 1, at + 2, n - 1);
+      // drop element at+1 from ids and pair at+1 from prs (plain loops: words are short, copyWithin's call costs more)
+      for (let i = at + 1; i < n - 1; i++) ids[i] = ids[i + 1]!;
+      for (let i = at + 1; i < n - 2; i++) prs[i] = prs[i + 1]!;
       n--;
       if (at + 1 < n) {
         const r = ranks.get(ids[at]!, ids[at + 1]!);

@@ -92,6 +92,8 @@ export class CharTokenizer implements TextTokenizer {
 
   /** Text → ids; a character outside the vocabulary throws VocabularyError. */
   encode(text: string, options?: EncodeOptions): number[] {
+    const allowed = options?.allowed;
+    if (allowed !== undefined && allowed !== 'all') for (const a of allowed) this.specialId(a); // typo → VocabularyError
     const out: number[] = [];
     this.matcher.split(
       text,
@@ -100,11 +102,13 @@ export class CharTokenizer implements TextTokenizer {
         for (let i = a; i < b; i++) {
           const c = text.charCodeAt(i);
           // a surrogate pair is one character
-          const ch = c >= 0xd800 && c <= 0xdbff && i + 1 < b && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00 ? text.slice(i, ++i + 1) : text[i]!;
+          const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < b && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+          const ch = pair ? text.slice(i, i + 2) : text[i]!;
           const id = this.idOf.get(ch);
+          if (pair) i++;
           if (id === undefined) {
             throw new VocabularyError(
-              `character ${JSON.stringify(ch)} (U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}) at index ${i} is not in the character vocabulary`,
+              `character ${JSON.stringify(ch)} (U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}) at index ${pair ? i - 1 : i} is not in the character vocabulary`,
             );
           }
           out.push(id);

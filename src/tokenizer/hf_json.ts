@@ -15,7 +15,7 @@ import { FileFormatError } from '../util/errors.js';
 import { byteLevelToBytes, bytesToByteLevel } from './bytes.js';
 import { CharTokenizer } from './char_tokenizer.js';
 import { CL100K_PATTERN, GPT2_PATTERN, type PatternName } from './patterns.js';
-import { Tokenizer, type BpeTokenizerSpec } from './tokenizer.js';
+import { Tokenizer, type BpeTokenizerSpec, type UnicodeNormalization } from './tokenizer.js';
 import type { SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
 
 /** The Split pattern our character-level tokenizer.json uses. */
@@ -73,7 +73,7 @@ export function toTokenizerJson(tok: TextTokenizer, options: WriteOptions = {}):
     truncation: null,
     padding: null,
     added_tokens: [...tok.specialTokenList].sort((a, b) => a.id - b.id).map(addedTokenJson),
-    normalizer: null,
+    normalizer: tok.normalizer ? { type: tok.normalizer } : null,
     pre_tokenizer: preTokenizer,
     post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
@@ -123,9 +123,7 @@ export function fromTokenizerJson(json: unknown, file = 'tokenizer.json', config
   const model = json.model;
   if (!isObj(model)) return bad('model', 'missing or not an object');
   const added = readAddedTokens(json.added_tokens, bad);
-  if (json.normalizer !== null && json.normalizer !== undefined) {
-    unsupported('normalizer', `normalizer ${JSON.stringify((json.normalizer as Json).type ?? json.normalizer)} is not supported (only byte-level BPE without a normalizer)`);
-  }
+  const normalizer = readNormalizer(json.normalizer, unsupported);
   const type = model.type ?? (model.merges !== undefined ? 'BPE' : undefined);
   if (type === 'WordLevel') return charFromJson(json, model, added, file, config, bad, unsupported);
   if (type !== 'BPE') return unsupported('model.type', `model type ${JSON.stringify(model.type)} is not supported (expected "BPE")`);
@@ -183,11 +181,25 @@ export function fromTokenizerJson(json: unknown, file = 'tokenizer.json', config
     specialTokens: added,
     pattern,
     addPrefixSpace,
+    ...(normalizer ? { normalizer } : {}),
     ignoreMerges: model.ignore_merges === true,
     config,
     fail: (field, msg) => bad(field, msg),
   };
   return new Tokenizer(spec);
+}
+
+const NORMALIZERS = ['NFC', 'NFD', 'NFKC', 'NFKD'] as const;
+
+/** null, or a Unicode normalization form (alone or as the only entry of a Sequence). */
+function readNormalizer(n: unknown, unsupported: (f: string, m: string) => never): UnicodeNormalization | undefined {
+  if (n === null || n === undefined) return undefined;
+  let v = n;
+  if (isObj(v) && v.type === 'Sequence' && Array.isArray(v.normalizers) && v.normalizers.length <= 1) v = v.normalizers[0] ?? null;
+  if (v === null) return undefined;
+  const type = isObj(v) ? v.type : undefined;
+  if (typeof type === 'string' && (NORMALIZERS as readonly string[]).includes(type)) return type as UnicodeNormalization;
+  return unsupported('normalizer', `normalizer ${JSON.stringify(type ?? n)} is not supported (only none, NFC, NFD, NFKC, NFKD)`);
 }
 
 function readAddedTokens(v: unknown, bad: (f: string, m: string) => never): SpecialToken[] {

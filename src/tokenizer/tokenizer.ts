@@ -6,11 +6,13 @@
  * tokens' bytes and reads them as UTF-8. Every string encodes (all 256 byte tokens exist) and decodes back
  * exactly; lone surrogates included (see bytes.ts: they travel as WTF-8 triples).
  */
-import { VocabularyError } from '../util/errors.js';
+import { ConfigError, VocabularyError } from '../util/errors.js';
 import { BpeModel, type ModelErrorFn } from './bpe_model.js';
 import { bytesKey, bytesToByteLevel, decodeUtf8, encodeUtf8, encodeUtf8Into } from './bytes.js';
-import { compilePattern, namedPattern, type PatternName } from './patterns.js';
+import { gpt2WordEnd } from './gpt2_splitter.js';
+import { compilePattern, GPT2_PATTERN, namedPattern, type PatternName } from './patterns.js';
 import { SpecialMatcher } from './special_tokens.js';
+import { spanHash, WordCache } from './word_cache.js';
 import type { DecodeOptions, EncodeOptions, SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
 
 /** Everything that defines a BPE tokenizer; what the trainer, the file readers and `clone` build it from. */
@@ -28,6 +30,8 @@ export interface BpeTokenizerSpec {
   pattern?: PatternName | { patterns: readonly string[] };
   /** Prepend a space to text that does not start with one (Hugging Face ByteLevel `add_prefix_space`). */
   addPrefixSpace?: boolean;
+  /** Unicode normalization applied to ordinary text before splitting (Hugging Face `normalizer`, e.g. Qwen's NFC). */
+  normalizer?: UnicodeNormalization;
   /** Llama 3's `ignore_merges`: a word that is itself a token is emitted whole. */
   ignoreMerges?: boolean;
   config?: TokenizerConfig;
@@ -35,9 +39,11 @@ export interface BpeTokenizerSpec {
   fail?: ModelErrorFn;
 }
 
+export type UnicodeNormalization = 'NFC' | 'NFD' | 'NFKC' | 'NFKD';
+
 /** Cache entries longer than this (in UTF-16 units) are not cached; the cache is cleared past CACHE_MAX words. */
 const CACHE_MAX_WORD = 128;
-const CACHE_MAX = 200_000;
+const CACHE_MAX = 1 << 17;
 
 export class Tokenizer implements TextTokenizer {
   readonly kind = 'bpe' as const;
@@ -47,6 +53,7 @@ export class Tokenizer implements TextTokenizer {
   /** Split patterns (Oniguruma syntax), applied in order. */
   readonly splitPatterns: readonly string[];
   readonly addPrefixSpace: boolean;
+  readonly normalizer: UnicodeNormalization | null;
   config: TokenizerConfig;
   private readonly regexes: RegExp[];
   private specials: SpecialToken[];
@@ -54,7 +61,9 @@ export class Tokenizer implements TextTokenizer {
   private specialMap: Map<string, number>;
   private matcher: SpecialMatcher;
   private specialBytes: Map<number, Uint8Array>;
-  private cache = new Map<string, number | number[]>();
+  private cache = new WordCache(CACHE_MAX);
+  /** True when the split pattern is exactly GPT-2's: use the hand-written scanner. */
+  private readonly gpt2Fast: boolean;
   private scratch = new Uint8Array(1024);
   private _vocabSize: number;
 
@@ -69,8 +78,17 @@ export class Tokenizer implements TextTokenizer {
       this.patternName = null;
       this.splitPatterns = [...pattern.patterns];
     }
-    this.regexes = this.splitPatterns.map((p, i) => compilePattern(p, `pre_tokenizer.pattern[${i}]`));
+    this.regexes = this.splitPatterns.map((p, i) => {
+      try {
+        return compilePattern(p, `pre_tokenizer.pattern[${i}]`);
+      } catch (e) {
+        if (fail && e instanceof ConfigError) return fail(e.field, e.message);
+        throw e;
+      }
+    });
     this.addPrefixSpace = spec.addPrefixSpace ?? false;
+    this.gpt2Fast = this.splitPatterns.length === 1 && this.splitPatterns[0] === GPT2_PATTERN;
+    this.normalizer = spec.normalizer ?? null;
     this.config = spec.config ? { ...spec.config } : {};
     this.specials = [];
     this.specialById = new Map();
@@ -167,6 +185,8 @@ export class Tokenizer implements TextTokenizer {
    * (encoded as ordinary text) or the token is in `options.allowed` (becomes its special id).
    */
   encode(text: string, options?: EncodeOptions): number[] {
+    const allowed = options?.allowed;
+    if (allowed !== undefined && allowed !== 'all') for (const a of allowed) this.specialId(a); // typo → VocabularyError
     const out: number[] = [];
     this.matcher.split(
       text,
@@ -190,14 +210,35 @@ export class Tokenizer implements TextTokenizer {
   }
 
   private encodeOrdinaryInto(text: string, out: number[]): void {
+    if (this.normalizer !== null) text = text.normalize(this.normalizer);
     if (this.addPrefixSpace && text.length > 0 && text.charCodeAt(0) !== 0x20) text = ' ' + text;
-    if (this.regexes.length === 1) this.splitAndEncode(this.regexes[0]!, text, out);
-    else this.splitLevel(0, text, out);
+    const n = text.length;
+    if (this.gpt2Fast) {
+      // GPT-2's pattern, scanned by hand (gpt2_splitter.ts): no match objects, no substrings on cache hits
+      for (let i = 0; i < n; ) {
+        const j = gpt2WordEnd(text, i, n);
+        this.encodeSpan(text, i, j, out);
+        i = j;
+      }
+    } else if (this.regexes.length === 1) {
+      const re = this.regexes[0]!;
+      re.lastIndex = 0;
+      let last = 0;
+      let m: RegExpExecArray | null;
+      while ((m = re.exec(text)) !== null) {
+        if (m.index > last) this.encodeSpan(text, last, m.index, out);
+        last = m.index + m[0].length;
+        this.encodeSpan(text, m.index, last, out);
+      }
+      if (last < n) this.encodeSpan(text, last, n, out);
+    } else {
+      this.splitLevel(0, text, out);
+    }
   }
 
   private splitLevel(level: number, text: string, out: number[]): void {
     if (level === this.regexes.length) {
-      this.encodeWord(text, out);
+      this.encodeSpan(text, 0, text.length, out);
       return;
     }
     const re = this.regexes[level]!;
@@ -212,42 +253,17 @@ export class Tokenizer implements TextTokenizer {
     if (last < text.length) this.splitLevel(level + 1, text.slice(last), out);
   }
 
-  /** One split pattern (the usual case), inlined: match, and BPE each match (and any unmatched gap). */
-  private splitAndEncode(re: RegExp, text: string, out: number[]): void {
-    re.lastIndex = 0;
-    let last = 0;
-    let m: RegExpExecArray | null;
-    while ((m = re.exec(text)) !== null) {
-      const w = m[0];
-      if (m.index > last) this.encodeWord(text.slice(last, m.index), out);
-      last = m.index + w.length;
-      const hit = this.cache.get(w);
-      if (hit !== undefined) {
-        if (typeof hit === 'number') out.push(hit);
-        else for (let i = 0; i < hit.length; i++) out.push(hit[i]!);
-      } else {
-        this.encodeWord(w, out);
-      }
-    }
-    if (last < text.length) this.encodeWord(text.slice(last), out);
-  }
-
-  /** BPE one pre-tokenized word (through the cache). */
-  private encodeWord(w: string, out: number[]): void {
-    const hit = this.cache.get(w);
-    if (hit !== undefined) {
-      if (typeof hit === 'number') out.push(hit);
-      else for (let i = 0; i < hit.length; i++) out.push(hit[i]!);
-      return;
-    }
-    if (this.scratch.length < w.length * 3) this.scratch = new Uint8Array(w.length * 3 + 64);
-    const n = encodeUtf8Into(w, this.scratch, 0);
-    const start = out.length;
-    this.model.encodeWord(this.scratch, 0, n, out);
-    if (w.length <= CACHE_MAX_WORD) {
-      if (this.cache.size >= CACHE_MAX) this.cache.clear();
-      this.cache.set(w, out.length - start === 1 ? out[start]! : out.slice(start));
-    }
+  /** BPE the pre-tokenized word text[start..end) (through the cache). */
+  private encodeSpan(text: string, start: number, end: number, out: number[]): void {
+    const cacheable = end - start <= CACHE_MAX_WORD;
+    const h = cacheable ? spanHash(text, start, end) : 0;
+    if (cacheable && this.cache.emit(text, start, end, h, out)) return;
+    if (this.scratch.length < (end - start) * 3) this.scratch = new Uint8Array((end - start) * 3 + 64);
+    const w = start === 0 && end === text.length ? text : text.slice(start, end);
+    const nb = encodeUtf8Into(w, this.scratch, 0);
+    const from = out.length;
+    this.model.encodeWord(this.scratch, 0, nb, out);
+    if (cacheable) this.cache.add(w, h, out, from, out.length);
   }
 
   /** Ids → text. Invalid UTF-8 (e.g. a character cut between two tokens at the end) becomes U+FFFD. */
@@ -326,6 +342,7 @@ export class Tokenizer implements TextTokenizer {
       specialTokens: this.specials.map((s) => ({ ...s })),
       pattern: this.patternName ?? { patterns: this.splitPatterns },
       addPrefixSpace: this.addPrefixSpace,
+      ...(this.normalizer ? { normalizer: this.normalizer } : {}),
       ignoreMerges: m.ignoreMerges,
       config: structuredClone(this.config),
     };

@@ -15,7 +15,9 @@
 import { ConfigError } from '../util/errors.js';
 import { bytesKey, encodeUtf8Into, utf8Length } from './bytes.js';
 import { PairTable } from './pair_table.js';
-import { compilePattern, namedPattern, type PatternName } from './patterns.js';
+import { gpt2WordEnd } from './gpt2_splitter.js';
+import { compilePattern, GPT2_PATTERN, namedPattern, type PatternName } from './patterns.js';
+import { SpanCounter } from './span_counter.js';
 import { SpecialMatcher } from './special_tokens.js';
 import { Tokenizer } from './tokenizer.js';
 import type { TokenizerConfig } from './types.js';
@@ -46,28 +48,40 @@ export interface TrainStats {
 
 /** Count the words of `texts` under `pattern`, skipping special-token text (it is never merged into anything). */
 export function countWords(texts: Iterable<string>, pattern: PatternName, specialTokens: readonly string[] = []): { counts: Map<string, number>; total: number } {
-  const re = compilePattern(namedPattern(pattern));
-  const matcher = new SpecialMatcher(specialTokens.map((content, id) => ({ id, content, special: true })));
+  const counter = countSpans(texts, pattern, specialTokens);
   const counts = new Map<string, number>();
-  let total = 0;
+  counter.words.forEach((w, i) => counts.set(w, counter.counts[i]!));
+  return { counts, total: counter.total };
+}
+
+function countSpans(texts: Iterable<string>, pattern: PatternName, specialTokens: readonly string[]): SpanCounter {
+  const src = namedPattern(pattern);
+  const re = compilePattern(src);
+  const fast = src === GPT2_PATTERN;
+  const matcher = new SpecialMatcher(specialTokens.map((content, id) => ({ id, content, special: true })));
+  const counter = new SpanCounter();
   for (const text of texts) {
     matcher.split(
       text,
       { allowed: 'all' },
       (a, b) => {
+        if (fast) {
+          for (let i = a; i < b; ) {
+            const j = gpt2WordEnd(text, i, b);
+            counter.add(text, i, j);
+            i = j;
+          }
+          return;
+        }
         const seg = a === 0 && b === text.length ? text : text.slice(a, b);
         re.lastIndex = 0;
         let m: RegExpExecArray | null;
-        while ((m = re.exec(seg)) !== null) {
-          const w = m[0];
-          counts.set(w, (counts.get(w) ?? 0) + 1);
-          total++;
-        }
+        while ((m = re.exec(seg)) !== null) counter.add(seg, m.index, m.index + m[0].length);
       },
       () => undefined,
     );
   }
-  return { counts, total };
+  return counter;
 }
 
 /** Train a byte-level BPE tokenizer on `corpus` (one string or several documents). */
@@ -88,12 +102,13 @@ export function trainBpeWithStats(corpus: string | Iterable<string>, options: Tr
   const texts = typeof corpus === 'string' ? [corpus] : corpus;
 
   const t0 = performance.now();
-  const { counts, total } = countWords(texts, pattern, specials);
+  const counter = countSpans(texts, pattern, specials);
+  const total = counter.total;
 
   // ---- distinct words as token-id sequences in one pool (ids 0..255 are bytes) ----
-  const nWords = counts.size;
+  const nWords = counter.words.length;
   let poolLen = 0;
-  for (const w of counts.keys()) poolLen += utf8Length(w);
+  for (const w of counter.words) poolLen += utf8Length(w);
   const pool = new Int32Array(poolLen);
   const wordStart = new Int32Array(nWords);
   const wordLen = new Int32Array(nWords);
@@ -103,7 +118,9 @@ export function trainBpeWithStats(corpus: string | Iterable<string>, options: Tr
     let buf = scratch;
     let pos = 0;
     let w = 0;
-    for (const [word, c] of counts) {
+    for (let k = 0; k < nWords; k++) {
+      const word = counter.words[k]!;
+      const c = counter.counts[k]!;
       if (buf.length < word.length * 3) buf = new Uint8Array(word.length * 3);
       const n = encodeUtf8Into(word, buf, 0);
       for (let i = 0; i < n; i++) pool[pos + i] = buf[i]!;
@@ -114,7 +131,6 @@ export function trainBpeWithStats(corpus: string | Iterable<string>, options: Tr
       w++;
     }
   }
-  counts.clear();
   const t1 = performance.now();
 
   // ---- pair statistics ----

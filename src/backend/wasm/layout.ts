@@ -57,16 +57,15 @@ export function broadcastStrides(shape: readonly number[], out: readonly number[
 }
 
 /**
- * Visit the outer part of a collapsed loop that has more than 4 dims: calls fn with per-operand element offsets
- * and the inner 4 dims/strides.
+ * Visit a collapsed loop as 4-d pieces: calls fn with per-operand element offsets and 4 dims/strides. Fewer than
+ * 4 dims are padded with size-1 axes after the first; more than 4 loop over the leading ones here.
  */
 export function forEachOuter(c: Strided, fn: (offsets: number[], dims: number[], strides: number[][]) => void): void {
   const r = c.dims.length;
   if (r <= 4) {
-    const pad = 4 - r;
-    const dims = [...new Array<number>(pad).fill(1), ...c.dims];
-    const strides = c.strides.map((s) => [...new Array<number>(pad).fill(0), ...s]);
-    fn(c.strides.map(() => 0), dims, strides);
+    // pad in the middle: the outermost axis stays first (kernels split it across threads), the innermost last
+    const pad = (x: number[], fill: number) => (r === 1 ? [fill, fill, fill, x[0]!] : [x[0]!, ...new Array<number>(4 - r).fill(fill), ...x.slice(1)]);
+    fn(c.strides.map(() => 0), pad(c.dims, 1), c.strides.map((s) => pad(s, 0)));
     return;
   }
   const outer = c.dims.slice(0, r - 4);

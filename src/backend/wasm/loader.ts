@@ -46,7 +46,7 @@ export function simdAvailable(): boolean {
   return WebAssembly.validate(SIMD_PROBE);
 }
 
-async function readBytes(url: URL): Promise<Uint8Array> {
+async function readBytes(url: URL): Promise<Uint8Array<ArrayBuffer>> {
   if (isNode && url.protocol === 'file:') {
     const { readFile } = await import('node:fs/promises');
     const { fileURLToPath } = await import('node:url');

@@ -30,6 +30,8 @@ export class WorkerPool {
   private readonly I: Int32Array;
   private readonly A: Float64Array[];
   private gen = 0;
+  /** Kernels dispatched to workers so far (tests check that big kernels really split). */
+  dispatches = 0;
   private errors: string[] = [];
   private disposed = false;
 
@@ -89,6 +91,7 @@ export class WorkerPool {
     const nw = parts.length - 1;
     if (nw > this.workers.length) throw new BackendError('E_INTERNAL', `wasm pool: ${parts.length} parts for ${this.threads} threads`);
     const gen = ++this.gen | 0;
+    if (nw > 0) this.dispatches++;
     const I = this.I;
     for (let w = 0; w < nw; w++) {
       const args = parts[w + 1]!;

@@ -3,9 +3,11 @@
  * (NN: dx = dy·W, NT: y = x·Wᵀ, TN: dW = dyᵀ·x) and batched matrices.
  *
  * Goto-style blocking: for each NC-column block and KC-deep slab, B is packed into 8-wide panels
- * bp[panel][k][0..8] (contiguous, so the micro-kernel streams it from L1); A is read in place through strides
- * (row stride sai, k stride sak, in bytes), one v128.load32_splat per row and k. The 4×8 micro-kernel keeps
- * 8 f32x4 accumulators in registers: per k, 2 vector loads of B, 4 broadcast loads of A, 8 FMAs.
+ * bp[panel][k][0..8]; for each MC-row block, A is packed into 4-row panels ap[panel][k][0..4] (whatever its
+ * layout, so NN, NT and TN all run the same inner loop). The 4×8 micro-kernel keeps 8 f32x4 accumulators in
+ * registers: per k, 2 vector loads of B, 4 broadcast loads (v128.load32_splat) of A, 8 FMAs; one pointer each,
+ * immediate offsets. Measured in bench/lab/mm-lab.mjs against 4×8 on unpacked A, 5×8, 6×8 (those spill in V8),
+ * 4×12 and a k-unrolled 4×8.
  * Rows M < 4 (decode) take a matrix-vector path without packing.
  */
 import { fma, dot } from './simd';
@@ -91,50 +93,74 @@ function packB(b: usize, sbk: i32, sbj: i32, pc: i32, kc: i32, jc: i32, nc: i32,
   }
 }
 
-/** 4×8 micro-kernel over kc: rows at a, a+sai, a+2sai, a+3sai (k step sak bytes), packed panel bp. */
-function kern4x8(a: usize, sai: usize, sak: usize, bp: usize, kc: i32, c: usize, ldc: usize, alpha: v128, beta: bool, w: i32, tmp: usize): void {
+/** Pack A[ic..ic+mc, pc..pc+kc] (element (i, k) at a + i·sai + k·sak bytes) into 4-row panels ap[panel][k][0..4], zero-padded. */
+function packA(a: usize, sai: usize, sak: usize, ic: i32, mc: i32, pc: i32, kc: i32, ap: usize): void {
+  const panels = (mc + 3) >> 2;
+  for (let p = 0; p < panels; p++) {
+    const i0 = ic + (p << 2);
+    const h = min(4, ic + mc - i0);
+    const dst = ap + (<usize>(p * kc) << 4);
+    const src = a + <usize>i0 * sai + <usize>pc * sak;
+    if (h == 4 && sak == 4) {
+      // rows contiguous along k: 4×4 transposes
+      let kk = 0;
+      for (; kk + 4 <= kc; kk += 4) {
+        const o = <usize>kk << 2;
+        const r0 = v128.load(src + o), r1 = v128.load(src + sai + o), r2 = v128.load(src + 2 * sai + o), r3 = v128.load(src + 3 * sai + o);
+        const t0 = v128.shuffle<i32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<i32>(r2, r3, 0, 4, 1, 5);
+        const t2 = v128.shuffle<i32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<i32>(r2, r3, 2, 6, 3, 7);
+        const d = dst + (<usize>kk << 4);
+        v128.store(d, v128.shuffle<i64>(t0, t1, 0, 2));
+        v128.store(d, v128.shuffle<i64>(t0, t1, 1, 3), 16);
+        v128.store(d, v128.shuffle<i64>(t2, t3, 0, 2), 32);
+        v128.store(d, v128.shuffle<i64>(t2, t3, 1, 3), 48);
+      }
+      for (; kk < kc; kk++) {
+        const d = dst + (<usize>kk << 4), s0 = src + (<usize>kk << 2);
+        store<f32>(d, load<f32>(s0));
+        store<f32>(d, load<f32>(s0 + sai), 4);
+        store<f32>(d, load<f32>(s0 + 2 * sai), 8);
+        store<f32>(d, load<f32>(s0 + 3 * sai), 12);
+      }
+    } else if (h == 4 && sai == 4) {
+      // Aᵀ storage: the 4 rows of one k are adjacent
+      for (let kk = 0; kk < kc; kk++) v128.store(dst + (<usize>kk << 4), v128.load(src + <usize>kk * sak));
+    } else {
+      for (let kk = 0; kk < kc; kk++) {
+        const d = dst + (<usize>kk << 4), s0 = src + <usize>kk * sak;
+        for (let r = 0; r < 4; r++) store<f32>(d + (<usize>r << 2), r < h ? load<f32>(s0 + <usize>r * sai) : 0);
+      }
+    }
+  }
+}
+
+/** 4×8 micro-kernel over kc on packed panels: 8 f32x4 accumulators; stores h ≤ 4 rows, w ≤ 8 columns. */
+function kern4x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, alpha: v128, beta: bool, h: i32, w: i32, tmp: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  let a0 = a, a1 = a + sai, a2 = a + 2 * sai, a3 = a + 3 * sai;
-  let pb = bp;
-  for (let k = 0; k < kc; k++) {
+  let pa = ap, pb = bp;
+  const end = bp + (<usize>kc << 5);
+  while (pb < end) {
     const b0 = v128.load(pb), b1 = v128.load(pb, 16);
-    let x = v128.load32_splat(a0);
+    let x = v128.load32_splat(pa);
     c00 = fma(x, b0, c00);
     c01 = fma(x, b1, c01);
-    x = v128.load32_splat(a1);
+    x = v128.load32_splat(pa, 4);
     c10 = fma(x, b0, c10);
     c11 = fma(x, b1, c11);
-    x = v128.load32_splat(a2);
+    x = v128.load32_splat(pa, 8);
     c20 = fma(x, b0, c20);
     c21 = fma(x, b1, c21);
-    x = v128.load32_splat(a3);
+    x = v128.load32_splat(pa, 12);
     c30 = fma(x, b0, c30);
     c31 = fma(x, b1, c31);
-    a0 += sak;
-    a1 += sak;
-    a2 += sak;
-    a3 += sak;
+    pa += 16;
     pb += 32;
   }
   storeRow(c, c00, c01, alpha, beta, w, tmp);
-  storeRow(c + ldc, c10, c11, alpha, beta, w, tmp);
-  storeRow(c + 2 * ldc, c20, c21, alpha, beta, w, tmp);
-  storeRow(c + 3 * ldc, c30, c31, alpha, beta, w, tmp);
-}
-
-/** 1×8 micro-kernel (row tails). */
-function kern1x8(a: usize, sak: usize, bp: usize, kc: i32, c: usize, alpha: v128, beta: bool, w: i32, tmp: usize): void {
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0);
-  let pa = a, pb = bp;
-  for (let k = 0; k < kc; k++) {
-    const x = v128.load32_splat(pa);
-    c0 = fma(x, v128.load(pb), c0);
-    c1 = fma(x, v128.load(pb, 16), c1);
-    pa += sak;
-    pb += 32;
-  }
-  storeRow(c, c0, c1, alpha, beta, w, tmp);
+  if (h > 1) storeRow(c + ldc, c10, c11, alpha, beta, w, tmp);
+  if (h > 2) storeRow(c + 2 * ldc, c20, c21, alpha, beta, w, tmp);
+  if (h > 3) storeRow(c + 3 * ldc, c30, c31, alpha, beta, w, tmp);
 }
 
 /** C rows [i0, i1) × columns [j0, j1) of one matrix. */
@@ -148,12 +174,13 @@ function gemm(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, transA: bool
   }
   const sai: usize = transA ? 4 : <usize>K << 2, sak: usize = transA ? <usize>M << 2 : 4;
   const sbk = transB ? 1 : N, sbj = transB ? K : 1;
-  if (i1 - i0 < 4) {
+  if (M < 4) {
     gemv(a, b, c, N, K, sai, sak, sbk, sbj, alpha, accumulate, i0, i1, j0, j1);
     return;
   }
   const tmp = scratch;
-  const bp = scratch + 128;
+  const ap = scratch + 128;
+  const bp = ap + (<usize>(MC * KC) << 2);
   const av = f32x4.splat(alpha);
   for (let jc = j0; jc < j1; jc += NC) {
     const nc = min(NC, j1 - jc);
@@ -163,17 +190,16 @@ function gemm(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, transA: bool
       packB(b, sbk, sbj, pc, kc, jc, nc, bp);
       const beta = pc > 0 || accumulate;
       for (let ic = i0; ic < i1; ic += MC) {
-        const ie = min(ic + MC, i1);
+        const mc = min(MC, i1 - ic);
+        packA(a, sai, sak, ic, mc, pc, kc, ap);
+        const rpanels = (mc + 3) >> 2;
         for (let p = 0; p < panels; p++) {
           const w = min(8, nc - (p << 3));
           const pbp = bp + (<usize>(p * kc) << 5);
           const cj = c + (<usize>(jc + (p << 3)) << 2);
-          let i = ic;
-          for (; i + 4 <= ie; i += 4) {
-            kern4x8(a + <usize>i * sai + <usize>pc * sak, sai, sak, pbp, kc, cj + <usize>i * ldc, ldc, av, beta, w, tmp);
-          }
-          for (; i < ie; i++) {
-            kern1x8(a + <usize>i * sai + <usize>pc * sak, sak, pbp, kc, cj + <usize>i * ldc, av, beta, w, tmp);
+          for (let r = 0; r < rpanels; r++) {
+            const i = ic + (r << 2);
+            kern4x8(ap + (<usize>(r * kc) << 4), pbp, kc, cj + <usize>i * ldc, ldc, av, beta, min(4, ic + mc - i), w, tmp);
           }
         }
       }
@@ -221,7 +247,7 @@ function gemv(a: usize, b: usize, c: usize, N: i32, K: i32, sai: usize, sak: usi
 /**
  * Batched matmul. Batch p uses a + p·bsA, b + p·bsB, c + p·bsC (element strides; 0 = shared matrix).
  * split 0: this thread does batches [lo, hi); 1: rows [lo, hi) of every batch; 2: columns [lo, hi).
- * scratch: 128 + KC·NC·4 bytes per thread.
+ * scratch: 128 + (MC + NC)·KC·4 bytes per thread.
  */
 export function matmul(a: usize, b: usize, c: usize, batch: i32, bsA: i32, bsB: i32, bsC: i32, M: i32, N: i32, K: i32,
   transA: bool, transB: bool, alpha: f32, accumulate: bool, split: i32, scratch: usize, lo: i32, hi: i32): void {

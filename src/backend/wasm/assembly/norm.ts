@@ -1,7 +1,8 @@
 /**
  * Row kernels: fused LayerNorm / RMSNorm (forward and backward), softmax, fused softmax cross-entropy, RoPE.
- * Each handles rows [lo, hi) of an [N, C] matrix. Backward norms accumulate dw/db for their rows into per-thread
- * partials in scratch when `partial` is set (the caller sums them), else straight into dw/db.
+ * Each handles rows [lo, hi) of an [N, C] matrix. Backward norms compute dw/db in the same row pass when
+ * `withDw` (one thread), or leave them to *_dw kernels that split columns (several threads): both sum rows in the
+ * same order with the same operations, so dw/db are bitwise identical for any thread count.
  */
 import { fma, hsum, hmax, expv, zero } from './simd';
 
@@ -49,11 +50,13 @@ export function layernorm(x: usize, w: usize, b: usize, y: usize, mean: usize, r
 
 /** dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·w; dw += dy·x̂; db += dy. */
 export function layernorm_backward(dy: usize, x: usize, w: usize, mean: usize, rstd: usize, dx: usize, dw: usize, db: usize,
-  C: i32, partial: bool, scratch: usize, lo: i32, hi: i32): void {
+  C: i32, withDw: bool, scratch: usize, lo: i32, hi: i32): void {
   const rb = <usize>C << 2;
-  const pw = partial ? scratch : dw, pb = partial ? scratch + rb : db;
-  zero(pw, C);
-  zero(pb, C);
+  const pw = dw, pb = db;
+  if (withDw) {
+    zero(pw, C);
+    zero(pb, C);
+  }
   const invC: f32 = 1 / <f32>C;
   for (let n = lo; n < hi; n++) {
     const px = x + <usize>n * rb, pdy = dy + <usize>n * rb, pdx = dx + <usize>n * rb;
@@ -68,8 +71,10 @@ export function layernorm_backward(dy: usize, x: usize, w: usize, mean: usize, r
       const g = f32x4.mul(d, v128.load(w + o));
       a1 = f32x4.add(a1, g);
       a2 = fma(g, xh, a2);
-      v128.store(pw + o, fma(d, xh, v128.load(pw + o)));
-      v128.store(pb + o, f32x4.add(v128.load(pb + o), d));
+      if (withDw) {
+        v128.store(pw + o, fma(d, xh, v128.load(pw + o)));
+        v128.store(pb + o, f32x4.add(v128.load(pb + o), d));
+      }
     }
     let s1 = hsum(a1), s2 = hsum(a2);
     for (; c < C; c++) {
@@ -79,8 +84,10 @@ export function layernorm_backward(dy: usize, x: usize, w: usize, mean: usize, r
       const g = d * load<f32>(w + o);
       s1 += g;
       s2 += g * xh;
-      store<f32>(pw + o, load<f32>(pw + o) + d * xh);
-      store<f32>(pb + o, load<f32>(pb + o) + d);
+      if (withDw) {
+        store<f32>(pw + o, load<f32>(pw + o) + d * xh);
+        store<f32>(pb + o, load<f32>(pb + o) + d);
+      }
     }
     s1 *= invC;
     s2 *= invC;
@@ -97,6 +104,56 @@ export function layernorm_backward(dy: usize, x: usize, w: usize, mean: usize, r
       const xh = (load<f32>(px + o) - m) * r;
       const g = load<f32>(pdy + o) * load<f32>(w + o);
       store<f32>(pdx + o, r * (g - s1 - xh * s2));
+    }
+  }
+}
+
+/** LayerNorm dw/db for columns [lo, hi) (cut at multiples of 4), summing rows 0..N in order. */
+export function layernorm_dw(dy: usize, x: usize, mean: usize, rstd: usize, dw: usize, db: usize, N: i32, C: i32,
+  scratch: usize, lo: i32, hi: i32): void {
+  const rb = <usize>C << 2;
+  zero(dw + (<usize>lo << 2), hi - lo);
+  zero(db + (<usize>lo << 2), hi - lo);
+  const vend = lo + ((min(hi, C & ~3) - lo) & ~3);
+  for (let n = 0; n < N; n++) {
+    const px = x + <usize>n * rb, pdy = dy + <usize>n * rb;
+    const m = load<f32>(mean + (<usize>n << 2)), r = load<f32>(rstd + (<usize>n << 2));
+    const mv = f32x4.splat(m), rv = f32x4.splat(r);
+    let c = lo;
+    for (; c < vend; c += 4) {
+      const o = <usize>c << 2;
+      const xh = f32x4.mul(f32x4.sub(v128.load(px + o), mv), rv);
+      const d = v128.load(pdy + o);
+      v128.store(dw + o, fma(d, xh, v128.load(dw + o)));
+      v128.store(db + o, f32x4.add(v128.load(db + o), d));
+    }
+    for (; c < hi; c++) {
+      const o = <usize>c << 2;
+      const xh = (load<f32>(px + o) - m) * r;
+      const d = load<f32>(pdy + o);
+      store<f32>(dw + o, load<f32>(dw + o) + d * xh);
+      store<f32>(db + o, load<f32>(db + o) + d);
+    }
+  }
+}
+
+/** RMSNorm dw for columns [lo, hi) (cut at multiples of 4), summing rows 0..N in order. */
+export function rmsnorm_dw(dy: usize, x: usize, rstd: usize, dw: usize, N: i32, C: i32, scratch: usize, lo: i32, hi: i32): void {
+  const rb = <usize>C << 2;
+  zero(dw + (<usize>lo << 2), hi - lo);
+  const vend = lo + ((min(hi, C & ~3) - lo) & ~3);
+  for (let n = 0; n < N; n++) {
+    const px = x + <usize>n * rb, pdy = dy + <usize>n * rb;
+    const r = load<f32>(rstd + (<usize>n << 2));
+    const rv = f32x4.splat(r);
+    let c = lo;
+    for (; c < vend; c += 4) {
+      const o = <usize>c << 2;
+      v128.store(dw + o, fma(v128.load(pdy + o), f32x4.mul(v128.load(px + o), rv), v128.load(dw + o)));
+    }
+    for (; c < hi; c++) {
+      const o = <usize>c << 2;
+      store<f32>(dw + o, load<f32>(dw + o) + load<f32>(pdy + o) * (load<f32>(px + o) * r));
     }
   }
 }
@@ -133,11 +190,11 @@ export function rmsnorm(x: usize, w: usize, y: usize, rstd: usize, C: i32, eps: 
 }
 
 /** dx = rstd·(dy·w − x·rstd²·mean(dy·w·x)); dw += dy·x·rstd. */
-export function rmsnorm_backward(dy: usize, x: usize, w: usize, rstd: usize, dx: usize, dw: usize, C: i32, partial: bool,
+export function rmsnorm_backward(dy: usize, x: usize, w: usize, rstd: usize, dx: usize, dw: usize, C: i32, withDw: bool,
   scratch: usize, lo: i32, hi: i32): void {
   const rb = <usize>C << 2;
-  const pw = partial ? scratch : dw;
-  zero(pw, C);
+  const pw = dw;
+  if (withDw) zero(pw, C);
   for (let n = lo; n < hi; n++) {
     const px = x + <usize>n * rb, pdy = dy + <usize>n * rb, pdx = dx + <usize>n * rb;
     const r = load<f32>(rstd + (<usize>n << 2));
@@ -148,14 +205,14 @@ export function rmsnorm_backward(dy: usize, x: usize, w: usize, rstd: usize, dx:
       const o = <usize>c << 2;
       const d = v128.load(pdy + o), xv = v128.load(px + o);
       a = fma(f32x4.mul(d, v128.load(w + o)), xv, a);
-      v128.store(pw + o, fma(d, f32x4.mul(xv, rv), v128.load(pw + o)));
+      if (withDw) v128.store(pw + o, fma(d, f32x4.mul(xv, rv), v128.load(pw + o)));
     }
     let s = hsum(a);
     for (; c < C; c++) {
       const o = <usize>c << 2;
       const d = load<f32>(pdy + o), xv = load<f32>(px + o);
       s += d * load<f32>(w + o) * xv;
-      store<f32>(pw + o, load<f32>(pw + o) + d * (xv * r));
+      if (withDw) store<f32>(pw + o, load<f32>(pw + o) + d * (xv * r));
     }
     const k = r * r * (s / <f32>C);
     const kv = f32x4.splat(k);

@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+/**
+ * Kernel benchmark of the wasm backend: matmul GFLOP/s for the three linear-layer shapes (forward y = x·Wᵀ "NT",
+ * input gradient dx = dy·W "NN", weight gradient dW = dyᵀ·x "TN") at the sizes of the tiny / small / gpt2
+ * training cases of ../../shared/design/ANCHORS.md, plus fused attention forward/backward, on 1 and N threads.
+ * Each figure is printed next to this machine's measured OpenBLAS sgemm peak (169 GFLOP/s on 1 thread, 330 on 2)
+ * and against a plain-JavaScript Float32Array matmul timed in the same run.
+ *
+ *   npx tsc -p tsconfig.json --noEmitOnError false && npm run build:wasm
+ *   node bench/kernels.bench.mjs [--json] [--quick] [--threads N] [--filter text] [--no-peer]
+ * The plain-JS peer runs on at most 64 rows of each shape (its GFLOP/s does not depend on M).
+ */
+import os from 'node:os';
+import { createWasmBackend } from '../dist/backend/wasm/backend.js';
+
+const args = process.argv.slice(2);
+const JSON_OUT = args.includes('--json');
+const QUICK = args.includes('--quick');
+const NO_PEER = args.includes('--no-peer');
+const fi = args.indexOf('--filter');
+const FILTER = fi >= 0 ? args[fi + 1] : '';
+const ti = args.indexOf('--threads');
+const NMAX = ti >= 0 ? Number(args[ti + 1]) : os.availableParallelism();
+const PEAK = (t) => (t <= 1 ? 169 : t === 2 ? 330 : 165 * t); // ANCHORS.md: OpenBLAS sgemm on this machine
+
+// [case, label, M, K, N, transA, transB]
+const MATMULS = [
+  ['tiny', 'fwd x·Wᵀ (fc)', 1024, 128, 512, false, true],
+  ['tiny', 'dx = dy·W (fc)', 1024, 512, 128, false, false],
+  ['tiny', 'dW = dyᵀ·x (fc)', 512, 1024, 128, true, false],
+  ['small', 'fwd x·Wᵀ (fc)', 1024, 384, 1536, false, true],
+  ['small', 'dx = dy·W (fc)', 1024, 1536, 384, false, false],
+  ['small', 'dW = dyᵀ·x (fc)', 1536, 1024, 384, true, false],
+  ['small', 'fwd lm head', 1024, 384, 4096, false, true],
+  ['gpt2', 'fwd x·Wᵀ (fc)', 256, 768, 3072, false, true],
+  ['gpt2', 'dx = dy·W (fc)', 256, 3072, 768, false, false],
+  ['gpt2', 'dW = dyᵀ·x (fc)', 3072, 256, 768, true, false],
+  ['decode', 'gemv x·Wᵀ 110M fc', 1, 768, 2048, false, true],
+];
+// [case, B, T, H, D]
+const ATTN = [
+  ['tiny', 8, 128, 4, 32],
+  ['small', 4, 256, 6, 64],
+  ['gpt2', 4, 64, 12, 64],
+];
+
+function randn(n, seed) {
+  const a = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = (s / 4294967296 - 0.5) * 2;
+  }
+  return a;
+}
+
+/** Median seconds per call, after a warm-up, over at least `minTime` seconds. */
+function time(fn, minTime = QUICK ? 0.15 : 0.4) {
+  fn();
+  const ts = [];
+  const t0 = performance.now();
+  while (ts.length < 3 || (performance.now() - t0) / 1000 < minTime) {
+    const a = performance.now();
+    fn();
+    ts.push((performance.now() - a) / 1000);
+    if (ts.length >= 200) break;
+  }
+  ts.sort((x, y) => x - y);
+  return ts[ts.length >> 1];
+}
+
+/** Plain JavaScript matmul (i-k-j loop over Float32Arrays), the same op. */
+function jsMatmul(A, B, C, M, K, N, tA, tB) {
+  C.fill(0);
+  for (let i = 0; i < M; i++) {
+    const co = i * N;
+    for (let k = 0; k < K; k++) {
+      const a = tA ? A[k * M + i] : A[i * K + k];
+      if (tB) for (let j = 0; j < N; j++) C[co + j] += a * B[j * K + k];
+      else {
+        const bo = k * N;
+        for (let j = 0; j < N; j++) C[co + j] += a * B[bo + j];
+      }
+    }
+  }
+}
+
+const rows = [];
+function emit(r) {
+  rows.push(r);
+  if (JSON_OUT) console.log(JSON.stringify(r));
+  else {
+    const peer = r.peer_gflop_s !== undefined ? `  plain JS ${r.peer_gflop_s.toFixed(2)} GFLOP/s → ×${r.ratio.toFixed(0)}` : '';
+    console.log(`${r.case.padEnd(6)} ${r.kernel.padEnd(22)} ${r.shape.padEnd(22)} ${String(r.threads).padStart(2)}t  ${r.gflop_s.toFixed(1).padStart(6)} GFLOP/s  ${r.pct_peak.toFixed(1).padStart(5)}% of sgemm peak${peer}`);
+  }
+}
+
+const jsPeer = new Map();
+for (const threads of [...new Set([1, NMAX])]) {
+  const be = await createWasmBackend({ threads });
+  if (!JSON_OUT) console.log(`# ${be.describe()}`);
+  const up = (data, shape) => {
+    const b = be.alloc(data.length, 'f32');
+    be.write(b, data);
+    return { buf: b, shape };
+  };
+  for (const [cs, label, M, K, N, tA, tB] of MATMULS) {
+    if (FILTER && !`${cs} matmul ${label}`.includes(FILTER)) continue;
+    const a = up(randn(M * K, 1), tA ? [K, M] : [M, K]);
+    const b = up(randn(K * N, 2), tB ? [N, K] : [K, N]);
+    const c = { buf: be.alloc(M * N, 'f32'), shape: [M, N] };
+    const attrs = { transA: tA, transB: tB };
+    const s = time(() => be.run('matmul', [a, b], [c], attrs));
+    const flops = 2 * M * N * K;
+    const key = `${M}x${K}x${N}${tA}${tB}`;
+    if (!jsPeer.has(key) && !NO_PEER) {
+      const m = Math.min(M, 64);
+      const A = randn(m * K, 1), B = randn(K * N, 2), C = new Float32Array(m * N);
+      jsPeer.set(key, (2 * m * N * K) / time(() => jsMatmul(A, B, C, m, K, N, false, tB), 0.2) / 1e9);
+    }
+    const g = flops / s / 1e9;
+    const peer = jsPeer.get(key);
+    emit({ bench: 'kernels', case: cs, kernel: `matmul ${label}`, shape: `${M}×${K}×${N}${tA ? ' Aᵀ' : ''}${tB ? ' Bᵀ' : ''}`, threads, variant: be.variant,
+      ms: s * 1e3, gflop_s: g, pct_peak: (100 * g) / PEAK(threads), ...(peer ? { peer: 'plain-js', peer_gflop_s: peer, ratio: g / peer } : {}) });
+    for (const v of [a, b, c]) be.free(v.buf);
+  }
+  for (const [cs, B, T, H, D] of ATTN) {
+    if (FILTER && !`${cs} attention`.includes(FILTER)) continue;
+    const q = up(randn(B * T * H * D, 3), [B, T, H, D]), k = up(randn(B * T * H * D, 4), [B, T, H, D]), v = up(randn(B * T * H * D, 5), [B, T, H, D]);
+    const o = { buf: be.alloc(B * T * H * D, 'f32'), shape: [B, T, H, D] }, lse = { buf: be.alloc(B * H * T, 'f32'), shape: [B, H, T] };
+    const attrs = { scale: 1 / Math.sqrt(D), causal: true };
+    const pairs = (B * H * T * (T + 1)) / 2;
+    const sf = time(() => be.run('attention', [q, k, v], [o, lse], attrs));
+    const gf = (4 * pairs * D) / sf / 1e9;
+    emit({ bench: 'kernels', case: cs, kernel: 'attention fwd', shape: `B${B} T${T} H${H} D${D}`, threads, variant: be.variant, ms: sf * 1e3, gflop_s: gf, pct_peak: (100 * gf) / PEAK(threads) });
+    const dO = up(randn(B * T * H * D, 6), [B, T, H, D]);
+    const dq = { buf: be.alloc(B * T * H * D, 'f32'), shape: [B, T, H, D] }, dk = { buf: be.alloc(B * T * H * D, 'f32'), shape: [B, T, H, D] }, dv = { buf: be.alloc(B * T * H * D, 'f32'), shape: [B, T, H, D] };
+    const sb = time(() => be.run('attention_backward', [dO, q, k, v, o, lse], [dq, dk, dv], attrs));
+    const gb = (10 * pairs * D) / sb / 1e9;
+    emit({ bench: 'kernels', case: cs, kernel: 'attention bwd', shape: `B${B} T${T} H${H} D${D}`, threads, variant: be.variant, ms: sb * 1e3, gflop_s: gb, pct_peak: (100 * gb) / PEAK(threads) });
+    for (const x of [q, k, v, o, lse, dO, dq, dk, dv]) be.free(x.buf);
+  }
+  be.dispose();
+}

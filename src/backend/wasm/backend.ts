@@ -1,0 +1,660 @@
+/**
+ * The `wasm` backend: every kernel of ../kernels.ts as WebAssembly SIMD (AssemblyScript in ./assembly/, built into
+ * build/ by scripts/build-wasm.mjs), on all cores. Tensors live in one shared WebAssembly.Memory (up to 4 GiB)
+ * through a TypeScript-side allocator (./allocator.ts); big kernels are split across a worker pool (./pool.ts)
+ * that shares the memory and the compiled module, the main thread taking a share.
+ *
+ *   const be = await createWasmBackend({ threads: 2 });   // threads: workers + main (default: all cores)
+ *   be.describe()  // "wasm (relaxed SIMD FMA, 2 threads)"
+ *
+ * `run` is synchronous (returns when the kernel is done); in a browser this backend must live in a Worker.
+ */
+import type { Attrs, Backend, DeviceBuffer, DType, HostArray, View } from '../backend.js';
+import { KERNELS } from '../kernels.js';
+import { BackendError, ConfigError, ShapeError } from '../../util/errors.js';
+import { HeapAllocator } from './allocator.js';
+import { loadKernels, type Variant } from './loader.js';
+import { WorkerPool, type KernelFn } from './pool.js';
+import { broadcastStrides, collapse, forEachOuter, rowStrides, splitRange } from './layout.js';
+
+/** Kernel exports of the module, in the order the pool indexes them. */
+const EXPORTS = [
+  'unary', 'fill32', 'cast', 'binary', 'swiglu_backward', 'dropout', 'adamw', 'sum_to', 'sum_f64', 'strided_copy',
+  'transpose2d', 'embedding', 'embedding_backward', 'layernorm', 'layernorm_backward', 'layernorm_dw', 'rmsnorm',
+  'rmsnorm_backward', 'rmsnorm_dw',
+  'softmax', 'softmax_backward', 'cross_entropy', 'cross_entropy_backward', 'rope', 'attention', 'attention_backward',
+  'matmul',
+] as const;
+type ExportName = (typeof EXPORTS)[number];
+
+const PAGE = 65536;
+const MAX_PAGES = 65536;
+/** Bytes below this address belong to the module's static data. */
+const HEAP_BASE = PAGE;
+/** Initial per-thread scratch: matmul needs 128 + 256·256·4 bytes. */
+const SCRATCH_BYTES = 1 << 20;
+/** Work (≈ flops or element-ops) below which a kernel stays on the main thread. */
+const MIN_PARALLEL_WORK = 1 << 18;
+
+export interface WasmBackendOptions {
+  /** Threads, the main thread included (default: os.availableParallelism()). 1 = no workers. */
+  threads?: number;
+  /** Kernel variant: 'auto' (relaxed SIMD where accepted, default), 'relaxed' or 'simd'. */
+  variant?: Variant | 'auto';
+  /** Initial memory in MiB (it grows as needed up to 4 GiB). */
+  initialMiB?: number;
+}
+
+export class WasmBuffer implements DeviceBuffer {
+  readonly backend = 'wasm';
+  freed = false;
+  constructor(readonly length: number, readonly dtype: DType, readonly ptr: number, readonly bytes: number) {}
+}
+
+const UNARY_OPS: Record<string, number> = { exp: 1, log: 2, neg: 3, sqrt: 4, rsqrt: 5, square: 6, gelu: 7, silu: 8 };
+const BINARY_OPS: Record<string, number> = { add: 0, sub: 1, mul: 2, div: 3, gelu_backward: 4, silu_backward: 5, swiglu: 6 };
+
+function num(a: Attrs | undefined, key: string, dflt?: number): number {
+  const v = a?.[key];
+  if (v === undefined) {
+    if (dflt === undefined) throw new ConfigError(key, 'kernel attribute is required');
+    return dflt;
+  }
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v !== 'number') throw new ConfigError(key, `kernel attribute must be a number, got ${typeof v}`);
+  return v;
+}
+function flag(a: Attrs | undefined, key: string, dflt: boolean): boolean {
+  const v = a?.[key];
+  return v === undefined ? dflt : Boolean(v);
+}
+function nums(a: Attrs | undefined, key: string): readonly number[] {
+  const v = a?.[key];
+  if (!Array.isArray(v)) throw new ConfigError(key, 'kernel attribute must be a number array');
+  return v as readonly number[];
+}
+function prod(s: readonly number[]): number {
+  let n = 1;
+  for (const d of s) n *= d;
+  return n;
+}
+
+export class WasmBackend implements Backend {
+  readonly name = 'wasm';
+  readonly dtypes: readonly DType[] = ['f32', 'i32'];
+  private f32!: Float32Array;
+  private i32!: Int32Array;
+  private u8!: Uint8Array;
+  private readonly fns: Record<ExportName, KernelFn>;
+  private readonly heap: HeapAllocator;
+  private scratch: number[] = [];
+  private scratchBytes = 0;
+  private disposed = false;
+
+  constructor(
+    private readonly mem: WebAssembly.Memory,
+    instance: WebAssembly.Instance,
+    private readonly pool: WorkerPool,
+    readonly variant: Variant,
+  ) {
+    this.fns = Object.fromEntries(EXPORTS.map((n) => [n, instance.exports[n] as KernelFn])) as Record<ExportName, KernelFn>;
+    this.refreshViews();
+    this.heap = new HeapAllocator(HEAP_BASE, MAX_PAGES * PAGE, (end) => this.ensureMemory(end));
+    this.ensureScratch(SCRATCH_BYTES);
+  }
+
+  /** Kernels split across worker threads so far. */
+  get parallelDispatches(): number {
+    return this.pool.dispatches;
+  }
+
+  /** Threads a kernel may use (workers + main). */
+  get threads(): number {
+    return this.pool.threads;
+  }
+
+  describe(): string {
+    const v = this.variant === 'relaxed' ? 'relaxed SIMD FMA' : 'SIMD128 mul+add';
+    return `wasm (${v}, ${this.threads} thread${this.threads > 1 ? 's' : ''})`;
+  }
+
+  // ---- memory ---------------------------------------------------------------------------------------------------
+
+  private refreshViews(): void {
+    const buf = this.mem.buffer;
+    if (this.u8 && this.u8.buffer === buf && this.u8.byteLength === buf.byteLength) return;
+    this.f32 = new Float32Array(buf);
+    this.i32 = new Int32Array(buf);
+    this.u8 = new Uint8Array(buf);
+  }
+
+  private ensureMemory(end: number): void {
+    const have = this.mem.buffer.byteLength;
+    if (end > have) {
+      const needPages = Math.ceil((end - have) / PAGE);
+      const curPages = have / PAGE;
+      // grow by at least 1/8 of the current size to keep the number of grows small
+      const pages = Math.min(MAX_PAGES - curPages, Math.max(needPages, Math.ceil(curPages / 8)));
+      this.mem.grow(pages);
+    }
+    this.refreshViews();
+  }
+
+  private ensureScratch(bytes: number): void {
+    if (bytes <= this.scratchBytes && this.scratch.length === this.threads) return;
+    const size = Math.max(bytes, this.scratchBytes);
+    for (const p of this.scratch) this.heap.free(p, this.scratchBytes);
+    this.scratch = [];
+    for (let t = 0; t < this.threads; t++) this.scratch.push(this.heap.alloc(size));
+    this.scratchBytes = size;
+  }
+
+  alloc(length: number, dtype: DType): WasmBuffer {
+    if (dtype !== 'f32' && dtype !== 'i32') throw new BackendError('E_DTYPE', `wasm backend stores f32 and i32, not ${dtype}`);
+    if (!Number.isInteger(length) || length < 0) throw new ShapeError(`wasm backend: cannot allocate ${length} elements`);
+    this.live();
+    const bytes = length * 4;
+    const ptr = this.heap.alloc(bytes);
+    return new WasmBuffer(length, dtype, ptr, bytes);
+  }
+
+  free(buf: DeviceBuffer): void {
+    const b = this.own(buf);
+    b.freed = true;
+    this.heap.free(b.ptr, b.bytes);
+  }
+
+  write(buf: DeviceBuffer, data: HostArray, offset = 0): void {
+    const b = this.own(buf);
+    if (offset < 0 || offset + data.length > b.length) {
+      throw new BackendError('E_WRITE', `write of ${data.length} elements at ${offset} past the end of a buffer of ${b.length}`);
+    }
+    this.refreshViews();
+    const view = b.dtype === 'i32' ? this.i32 : this.f32;
+    view.set(data, (b.ptr >>> 2) + offset);
+  }
+
+  readSync(buf: DeviceBuffer): HostArray {
+    const b = this.own(buf);
+    this.refreshViews();
+    const s = b.ptr >>> 2;
+    return b.dtype === 'i32' ? this.i32.slice(s, s + b.length) : this.f32.slice(s, s + b.length);
+  }
+
+  read(buf: DeviceBuffer): Promise<HostArray> {
+    try {
+      return Promise.resolve(this.readSync(buf));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  sync(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  memory(): { inUse: number; peak: number; limit: number } {
+    return { inUse: this.heap.inUse, peak: this.heap.peak, limit: MAX_PAGES * PAGE - HEAP_BASE };
+  }
+
+  /** Bytes of WebAssembly memory currently committed. */
+  committedBytes(): number {
+    return this.mem.buffer.byteLength;
+  }
+
+  supports(name: string): boolean {
+    return (KERNELS as readonly string[]).includes(name);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.pool.dispose();
+  }
+
+  private live(): void {
+    if (this.disposed) throw new BackendError('E_DISPOSED', 'wasm backend: used after dispose()');
+  }
+
+  private own(buf: DeviceBuffer): WasmBuffer {
+    if (!(buf instanceof WasmBuffer)) throw new BackendError('E_FOREIGN_BUFFER', `a ${buf.backend} buffer was passed to the wasm backend`);
+    if (buf.freed) throw new BackendError('E_FREED', 'wasm backend: use of a freed buffer');
+    return buf;
+  }
+
+  /** Address of a view's buffer, after checking its shape fits. */
+  private p(v: View): number {
+    const b = this.own(v.buf);
+    const n = prod(v.shape);
+    if (n > b.length) throw new ShapeError(`wasm backend: view of shape [${v.shape}] (${n} elements) on a buffer of ${b.length}`);
+    return b.ptr;
+  }
+
+  // ---- dispatch -------------------------------------------------------------------------------------------------
+
+  /**
+   * Run `fn` over [0, n) split into ranges (cut at multiples of `align`) when `work` is big enough; `args(lo, hi,
+   * scratch)` gives each part's full argument list.
+   */
+  private par(fn: ExportName, n: number, work: number, align: number, args: (lo: number, hi: number, scratch: number) => number[]): void {
+    const threads = work >= MIN_PARALLEL_WORK ? Math.min(this.threads, Math.max(1, Math.floor(work / (MIN_PARALLEL_WORK / 2)))) : 1;
+    if (threads <= 1 || n <= align) {
+      this.fns[fn](...args(0, n, this.scratch[0]!));
+      return;
+    }
+    const ranges = splitRange(n, threads, align);
+    const parts = ranges.map(([lo, hi], t) => args(lo, hi, this.scratch[t]!));
+    this.pool.run(EXPORTS.indexOf(fn), this.fns[fn], parts);
+  }
+
+  /** Like `par` with args ending (scratch, lo, hi). */
+  private range(fn: ExportName, n: number, work: number, align: number, head: number[]): void {
+    this.par(fn, n, work, align, (lo, hi, s) => [...head, s, lo, hi]);
+  }
+
+  run(name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void {
+    this.live();
+    const k = (this.kernels as Record<string, (i: readonly View[], o: readonly View[], a: Attrs | undefined) => void>)[name];
+    if (!k) throw new BackendError('E_KERNEL', `wasm backend has no kernel '${name}'`);
+    k.call(this, inputs, outputs, attrs);
+  }
+
+  private readonly kernels: Record<string, (this: WasmBackend, i: readonly View[], o: readonly View[], a: Attrs | undefined) => void> = {
+    fill(_i, o, a) {
+      const out = o[0]!, n = prod(out.shape), v = num(a, 'value');
+      let bits: number;
+      if (out.buf.dtype === 'i32') bits = v | 0;
+      else bits = new Int32Array(new Float32Array([v]).buffer)[0]!;
+      this.range('fill32', n, n, 16, [this.p(out), bits]);
+    },
+    copy(i, o) {
+      const a = i[0]!, out = o[0]!, n = prod(out.shape);
+      if (prod(a.shape) !== n) throw new ShapeError(`copy: [${a.shape}] → [${out.shape}] differ in size`);
+      const pa = this.p(a), po = this.p(out);
+      if (a.buf.dtype === out.buf.dtype) {
+        this.refreshViews();
+        if (pa !== po) this.u8.copyWithin(po, pa, pa + n * 4);
+      } else {
+        this.range('cast', n, n, 16, [a.buf.dtype === 'f32' ? 0 : 1, pa, po]);
+      }
+    },
+    add(i, o) { this.binary(0, i, o); },
+    sub(i, o) { this.binary(1, i, o); },
+    mul(i, o) { this.binary(2, i, o); },
+    div(i, o) { this.binary(3, i, o); },
+    gelu_backward(i, o) { this.binary(4, i, o); },
+    silu_backward(i, o) { this.binary(5, i, o); },
+    swiglu(i, o) { this.binary(6, i, o); },
+    scale(i, o, a) { this.unary(0, i, o, num(a, 'alpha'), num(a, 'beta', 0)); },
+    exp(i, o) { this.unary(UNARY_OPS.exp!, i, o); },
+    log(i, o) { this.unary(UNARY_OPS.log!, i, o); },
+    neg(i, o) { this.unary(UNARY_OPS.neg!, i, o); },
+    sqrt(i, o) { this.unary(UNARY_OPS.sqrt!, i, o); },
+    rsqrt(i, o) { this.unary(UNARY_OPS.rsqrt!, i, o); },
+    square(i, o) { this.unary(UNARY_OPS.square!, i, o); },
+    gelu(i, o) { this.unary(UNARY_OPS.gelu!, i, o); },
+    silu(i, o) { this.unary(UNARY_OPS.silu!, i, o); },
+    swiglu_backward(i, o) {
+      const n = prod(o[0]!.shape);
+      for (const v of [...i, ...o]) if (prod(v.shape) !== n) throw new ShapeError('swiglu_backward: all operands must have the same size');
+      this.range('swiglu_backward', n, n * 8, 16, [this.p(i[0]!), this.p(i[1]!), this.p(i[2]!), this.p(o[0]!), this.p(o[1]!)]);
+    },
+    sum_to(i, o) {
+      const a = i[0]!, out = o[0]!;
+      const r = a.shape.length;
+      if (out.shape.length !== r || out.shape.some((d, k) => d !== 1 && d !== a.shape[k])) {
+        throw new ShapeError(`sum_to: [${out.shape}] is not a reduction of [${a.shape}]`);
+      }
+      const pa = this.p(a), po = this.p(out);
+      const no = prod(out.shape);
+      this.fns.fill32(po, 0, 0, 0, no);
+      if (prod(a.shape) === 0) return;
+      const c = collapse(a.shape, [rowStrides(a.shape), broadcastStrides(out.shape, a.shape)]);
+      forEachOuter(c, (off, d, s) => {
+        this.fns.sum_to(pa + off[0]! * 4, po + off[1]! * 4, d[1]!, d[2]!, d[3]!, s[1]![0]!, s[1]![1]!, s[1]![2]!, s[1]![3]!, 0, 0, d[0]!);
+      });
+    },
+    transpose(i, o, a) {
+      const x = i[0]!, out = o[0]!, perm = nums(a, 'perm');
+      const r = x.shape.length;
+      if (perm.length !== r || out.shape.some((d, k) => d !== x.shape[perm[k]!])) {
+        throw new ShapeError(`transpose: perm [${perm}] does not map [${x.shape}] to [${out.shape}]`);
+      }
+      const sa = rowStrides(x.shape);
+      this.strided(this.p(x), this.p(out), out.shape, perm.map((pk) => sa[pk]!), rowStrides(out.shape));
+    },
+    slice(i, o, a) {
+      const x = i[0]!, out = o[0]!, begin = nums(a, 'begin');
+      this.checkBox(x.shape, out.shape, begin, 'slice');
+      const sa = rowStrides(x.shape);
+      const off = begin.reduce((acc, b, k) => acc + b * sa[k]!, 0);
+      this.strided(this.p(x) + off * 4, this.p(out), out.shape, sa, rowStrides(out.shape));
+    },
+    pad_slice(i, o, a) {
+      const x = i[0]!, out = o[0]!, begin = nums(a, 'begin');
+      this.checkBox(out.shape, x.shape, begin, 'pad_slice');
+      const po = this.p(out);
+      const n = prod(out.shape);
+      this.range('fill32', n, n, 16, [po, 0]);
+      const so = rowStrides(out.shape);
+      const off = begin.reduce((acc, b, k) => acc + b * so[k]!, 0);
+      this.strided(this.p(x), po + off * 4, x.shape, rowStrides(x.shape), so);
+    },
+    concat(i, o, a) {
+      const out = o[0]!, r = out.shape.length;
+      const axis = num(a, 'axis') < 0 ? num(a, 'axis') + r : num(a, 'axis');
+      const so = rowStrides(out.shape);
+      let pos = 0;
+      const po = this.p(out);
+      for (const x of i) {
+        if (x.shape.length !== r || x.shape.some((d, k) => k !== axis && d !== out.shape[k])) {
+          throw new ShapeError(`concat: input [${x.shape}] does not fit output [${out.shape}] along axis ${axis}`);
+        }
+        this.strided(this.p(x), po + pos * so[axis]! * 4, x.shape, rowStrides(x.shape), so);
+        pos += x.shape[axis]!;
+      }
+      if (pos !== out.shape[axis]) throw new ShapeError(`concat: inputs cover ${pos} of ${out.shape[axis]} along axis ${axis}`);
+    },
+    write_at(i, o, a) {
+      const x = i[0]!, out = o[0]!, n = prod(x.shape), off = num(a, 'offset');
+      if (!Number.isInteger(off) || off < 0 || off + n > out.buf.length) {
+        throw new ShapeError(`write_at: ${n} elements at offset ${off} do not fit in a buffer of ${out.buf.length}`);
+      }
+      if (x.buf.dtype !== out.buf.dtype) throw new ShapeError(`write_at: ${x.buf.dtype} into ${out.buf.dtype}`);
+      const ps = this.p(x), pd = this.own(out.buf).ptr + off * 4;
+      this.refreshViews();
+      this.u8.copyWithin(pd, ps, ps + n * 4);
+    },
+    matmul(i, o, a) {
+      this.matmul(i[0]!, i[1]!, o[0]!, flag(a, 'transA', false), flag(a, 'transB', false), flag(a, 'accumulate', false), num(a, 'alpha', 1));
+    },
+    embedding(i, o) {
+      const w = i[0]!, ids = i[1]!, out = o[0]!;
+      const V = w.shape[0]!, C = w.shape[1]!, N = prod(ids.shape);
+      if (prod(out.shape) !== N * C) throw new ShapeError(`embedding: output [${out.shape}] is not [${ids.shape}, ${C}]`);
+      const pids = this.p(ids);
+      this.checkIds(pids, N, V, null, 'embedding: token id');
+      this.range('embedding', N, N * C, 1, [this.p(w), pids, this.p(out), C]);
+    },
+    embedding_backward(i, o) {
+      const dy = i[0]!, ids = i[1]!, dw = o[0]!;
+      const V = dw.shape[0]!, C = dw.shape[1]!, N = prod(ids.shape);
+      if (prod(dy.shape) !== N * C) throw new ShapeError(`embedding_backward: dy [${dy.shape}] is not [${ids.shape}, ${C}]`);
+      const pids = this.p(ids);
+      this.checkIds(pids, N, V, null, 'embedding_backward: token id');
+      this.fns.embedding_backward(this.p(dy), pids, this.p(dw), V, C, N, 0, 0, 0);
+    },
+    layernorm(i, o, a) {
+      const x = i[0]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
+      this.range('layernorm', N, N * C * 4, 1, [this.p(x), this.p(i[1]!), this.p(i[2]!), this.p(o[0]!), this.p(o[1]!), this.p(o[2]!), C, num(a, 'eps')]);
+    },
+    layernorm_backward(i, o) {
+      const x = i[1]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
+      const head = [this.p(i[0]!), this.p(x), this.p(i[2]!), this.p(i[3]!), this.p(i[4]!), this.p(o[0]!), this.p(o[1]!), this.p(o[2]!), C];
+      this.normBackward('layernorm_backward', N, C, head, [this.p(i[0]!), this.p(x), this.p(i[3]!), this.p(i[4]!), this.p(o[1]!), this.p(o[2]!)]);
+    },
+    rmsnorm(i, o, a) {
+      const x = i[0]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
+      this.range('rmsnorm', N, N * C * 3, 1, [this.p(x), this.p(i[1]!), this.p(o[0]!), this.p(o[1]!), C, num(a, 'eps')]);
+    },
+    rmsnorm_backward(i, o) {
+      const x = i[1]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
+      const head = [this.p(i[0]!), this.p(x), this.p(i[2]!), this.p(i[3]!), this.p(o[0]!), this.p(o[1]!), C];
+      this.normBackward('rmsnorm_backward', N, C, head, [this.p(i[0]!), this.p(x), this.p(i[3]!), this.p(o[1]!)]);
+    },
+    softmax(i, o) {
+      const x = i[0]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
+      this.range('softmax', N, N * C * 8, 1, [this.p(x), this.p(o[0]!), C]);
+    },
+    softmax_backward(i, o) {
+      const y = i[0]!, C = y.shape[y.shape.length - 1]!, N = prod(y.shape) / C;
+      this.range('softmax_backward', N, N * C * 3, 1, [this.p(y), this.p(i[1]!), this.p(o[0]!), C]);
+    },
+    rope(i, o, a) {
+      const x = i[0]!;
+      if (x.shape.length !== 4) throw new ShapeError(`rope: x must be [B, T, H, D], got [${x.shape}]`);
+      const [B, T, H, D] = x.shape as [number, number, number, number];
+      if (D % 2 !== 0) throw new ShapeError(`rope: head dim ${D} must be even`);
+      const half = D / 2;
+      const theta = num(a, 'theta'), offset = num(a, 'offset', 0), sign = flag(a, 'inverse', false) ? -1 : 1;
+      // cos/sin tables [T, D/2] in float32 as transformers computes them (inv_freq, angle rounded to f32)
+      const tbl = this.alloc(2 * T * half, 'f32');
+      try {
+        this.refreshViews();
+        const base = tbl.ptr >>> 2;
+        const inv = new Float32Array(half);
+        for (let k = 0; k < half; k++) inv[k] = 1 / Math.pow(theta, Math.fround((2 * k) / D));
+        for (let t = 0; t < T; t++) {
+          const pos = offset + t;
+          for (let k = 0; k < half; k++) {
+            const ang = Math.fround(pos * inv[k]!);
+            this.f32[base + t * half + k] = Math.cos(ang);
+            this.f32[base + T * half + t * half + k] = sign * Math.fround(Math.sin(ang));
+          }
+        }
+        this.range('rope', B * T, B * T * H * D * 2, 1, [this.p(x), this.p(o[0]!), tbl.ptr, tbl.ptr + T * half * 4, T, H, D]);
+      } finally {
+        this.free(tbl);
+      }
+    },
+    attention(i, o, a) {
+      const [q, k, v] = i as [View, View, View];
+      const d = this.attnDims(q, k, v);
+      const causal = flag(a, 'causal', true), qOffset = num(a, 'qOffset', d.S - d.T);
+      this.ensureScratch(d.S * 4 + 64);
+      const work = d.B * d.Hq * d.T * d.S * d.D * 4;
+      this.range('attention', d.B * d.Hq, work, 1,
+        [this.p(q), this.p(k), this.p(v), this.p(o[0]!), this.p(o[1]!), d.T, d.S, d.Hq, d.Hkv, d.D, num(a, 'scale'), causal ? 1 : 0, qOffset]);
+    },
+    attention_backward(i, o, a) {
+      const [dO, q, k, v, out, lse] = i as [View, View, View, View, View, View];
+      const d = this.attnDims(q, k, v);
+      const causal = flag(a, 'causal', true), qOffset = num(a, 'qOffset', d.S - d.T);
+      this.ensureScratch(d.S * 4 + 64);
+      const work = d.B * d.Hq * d.T * d.S * d.D * 10;
+      this.range('attention_backward', d.B * d.Hkv, work, 1,
+        [this.p(dO), this.p(q), this.p(k), this.p(v), this.p(out), this.p(lse), this.p(o[0]!), this.p(o[1]!), this.p(o[2]!),
+          d.T, d.S, d.Hq, d.Hkv, d.D, num(a, 'scale'), causal ? 1 : 0, qOffset]);
+    },
+    cross_entropy(i, o, a) {
+      const lg = i[0]!, V = lg.shape[lg.shape.length - 1]!, N = prod(lg.shape) / V, ignore = num(a, 'ignoreIndex', -100);
+      const pt = this.p(i[1]!);
+      this.checkIds(pt, N, V, ignore, 'cross_entropy: target');
+      this.range('cross_entropy', N, N * V * 6, 1, [this.p(lg), pt, this.p(o[0]!), this.p(o[1]!), V, ignore]);
+    },
+    cross_entropy_backward(i, o, a) {
+      const lg = i[0]!, V = lg.shape[lg.shape.length - 1]!, N = prod(lg.shape) / V, ignore = num(a, 'ignoreIndex', -100);
+      const pt = this.p(i[1]!);
+      this.checkIds(pt, N, V, ignore, 'cross_entropy_backward: target');
+      this.range('cross_entropy_backward', N, N * V * 6, 1, [this.p(lg), pt, this.p(i[2]!), this.p(i[3]!), this.p(o[0]!), V, ignore]);
+    },
+    dropout(i, o, a) {
+      const n = prod(o[0]!.shape), p = num(a, 'p'), seed = num(a, 'seed');
+      const thr = p <= 0 ? 0 : Math.ceil(p * 4294967296);
+      const dropAll = thr >= 4294967296 ? 1 : 0;
+      this.range('dropout', n, n * 4, 16, [this.p(i[0]!), this.p(o[0]!), seed | 0, dropAll ? 0 : thr, dropAll, 1 / (1 - p)]);
+    },
+    adamw(i, o, a) {
+      const n = prod(i[0]!.shape);
+      const lr = num(a, 'lr'), b1 = num(a, 'beta1'), b2 = num(a, 'beta2'), eps = num(a, 'eps');
+      const wd = num(a, 'weightDecay'), step = num(a, 'step'), gs = num(a, 'gradScale', 1);
+      for (const v of o) if (prod(v.shape) !== n) throw new ShapeError('adamw: grad, param, m and v must have the same size');
+      const stepSize = lr / (1 - Math.pow(b1, step)), invBc2s = 1 / Math.sqrt(1 - Math.pow(b2, step));
+      this.range('adamw', n, n * 4, 16, [this.p(i[0]!), this.p(o[0]!), this.p(o[1]!), this.p(o[2]!), 1 - lr * wd, b1, b2, eps, stepSize, invBc2s, gs]);
+    },
+    sumsq(i, o) { this.sumAll(i[0]!, o[0]!, true); },
+    sum_all(i, o) { this.sumAll(i[0]!, o[0]!, false); },
+  };
+
+  // ---- kernel helpers ---------------------------------------------------------------------------------------------
+
+  private unary(op: number, i: readonly View[], o: readonly View[], alpha = 1, beta = 0): void {
+    const n = prod(o[0]!.shape);
+    if (prod(i[0]!.shape) !== n) throw new ShapeError(`elementwise: input [${i[0]!.shape}] and output [${o[0]!.shape}] differ in size`);
+    const cost = op >= 7 ? 12 : op === 2 ? 20 : op === 1 ? 6 : 1;
+    this.range('unary', n, n * cost, 16, [op, this.p(i[0]!), this.p(o[0]!), alpha, beta]);
+  }
+
+  private binary(op: number, i: readonly View[], o: readonly View[]): void {
+    const a = i[0]!, b = i[1]!, out = o[0]!;
+    const os = out.shape;
+    const r = os.length;
+    if (a.shape.length > r || b.shape.length > r) throw new ShapeError(`broadcast: [${a.shape}] and [${b.shape}] do not fit [${os}]`);
+    for (const s of [a.shape, b.shape]) {
+      for (let k = 0; k < s.length; k++) {
+        const d = s[k]!, od = os[r - s.length + k]!;
+        if (d !== od && d !== 1) throw new ShapeError(`broadcast: [${a.shape}] and [${b.shape}] do not fit [${os}]`);
+      }
+    }
+    const pa = this.p(a), pb = this.p(b), po = this.p(out);
+    const n = prod(os);
+    if (n === 0) return;
+    const cost = op >= 4 ? 12 : 1;
+    const c = collapse(os, [broadcastStrides(a.shape, os), broadcastStrides(b.shape, os), rowStrides(os)]);
+    if (c.dims.length === 1) {
+      // one contiguous run (same shapes, or one side a scalar): split by element ranges
+      const sa = c.strides[0]![0]!, sb = c.strides[1]![0]!;
+      this.par('binary', n, n * cost, 16, (lo, hi, s) =>
+        [op, pa + lo * sa * 4, pb + lo * sb * 4, po + lo * 4, 1, 1, hi - lo, 0, 0, 0, sa, 0, 0, 0, sb, s, 0, 1]);
+      return;
+    }
+    forEachOuter(c, (off, d, s) => {
+      const [sa, sb] = s as [number[], number[]];
+      const inner = d[1]! * d[2]! * d[3]!;
+      this.par('binary', d[0]!, d[0]! * inner * cost, 1, (lo, hi, sc) =>
+        [op, pa + off[0]! * 4, pb + off[1]! * 4, po + off[2]! * 4, d[1]!, d[2]!, d[3]!, sa[0]!, sa[1]!, sa[2]!, sa[3]!, sb[0]!, sb[1]!, sb[2]!, sb[3]!, sc, lo, hi]);
+    });
+  }
+
+  /** dst[Σ i·ds] = src[Σ i·ss] over dims. */
+  private strided(ps: number, pd: number, dims: readonly number[], ss: readonly number[], ds: readonly number[]): void {
+    if (prod(dims) === 0) return;
+    const c = collapse(dims, [ss, ds]);
+    if (c.dims.length === 2 && c.strides[0]![1] !== 1 && c.strides[0]![0] === 1 && c.strides[1]![1] === 1 && c.strides[1]![0] === c.dims[1]) {
+      // plain 2-D transpose: dst [R, Cn] = src [Cn, R]ᵀ; src is [Cn rows, R cols]
+      const R = c.dims[0]!, Cn = c.dims[1]!;
+      this.range('transpose2d', Cn, R * Cn, 8, [ps, pd, Cn, R]);
+      return;
+    }
+    forEachOuter(c, (off, d, s) => {
+      const [a, b] = s as [number[], number[]];
+      this.range('strided_copy', d[0]!, d[0]! * d[1]! * d[2]! * d[3]!, 1,
+        [ps + off[0]! * 4, pd + off[1]! * 4, d[1]!, d[2]!, d[3]!, a[0]!, a[1]!, a[2]!, a[3]!, b[0]!, b[1]!, b[2]!, b[3]!]);
+    });
+  }
+
+  private checkBox(big: readonly number[], small: readonly number[], begin: readonly number[], what: string): void {
+    if (big.length !== small.length || begin.length !== big.length || big.some((d, k) => begin[k]! < 0 || begin[k]! + small[k]! > d)) {
+      throw new ShapeError(`${what}: box at [${begin}] of shape [${small}] does not fit in [${big}]`);
+    }
+  }
+
+  private checkIds(p: number, n: number, V: number, ignore: number | null, what: string): void {
+    this.refreshViews();
+    const ids = this.i32, base = p >>> 2;
+    for (let k = 0; k < n; k++) {
+      const id = ids[base + k]!;
+      if ((id < 0 || id >= V) && id !== ignore) throw new ConfigError(what, `${id} at position ${k} is outside [0, ${V})`);
+    }
+  }
+
+  /**
+   * Norm backward: dx by rows; dw (and db) in the same pass on one thread, or by a column-split *_dw pass on
+   * several (same summation order, so the result does not depend on the thread count).
+   */
+  private normBackward(fn: 'layernorm_backward' | 'rmsnorm_backward', N: number, C: number, head: number[], dwArgs: number[]): void {
+    const work = N * C * 6;
+    const threads = work >= MIN_PARALLEL_WORK && N >= 2 ? Math.min(this.threads, N) : 1;
+    if (threads <= 1) {
+      this.fns[fn](...head, 1, this.scratch[0]!, 0, N);
+      return;
+    }
+    this.par(fn, N, work, 1, (lo, hi, s) => [...head, 0, s, lo, hi]);
+    const dwFn = fn === 'layernorm_backward' ? 'layernorm_dw' : 'rmsnorm_dw';
+    this.par(dwFn, C, N * C * 3, 4, (lo, hi, s) => [...dwArgs, N, C, s, lo, hi]);
+  }
+
+  private sumAll(a: View, out: View, sq: boolean): void {
+    const n = prod(a.shape), pa = this.p(a), po = this.p(out);
+    const threads = n >= MIN_PARALLEL_WORK ? this.threads : 1;
+    const ranges = splitRange(n, threads, 16);
+    if (ranges.length <= 1) this.fns.sum_f64(pa, sq ? 1 : 0, this.scratch[0]!, 0, n);
+    else this.pool.run(EXPORTS.indexOf('sum_f64'), this.fns.sum_f64, ranges.map(([lo, hi], t) => [pa, sq ? 1 : 0, this.scratch[t]!, lo, hi]));
+    this.refreshViews();
+    const dv = new Float64Array(this.mem.buffer);
+    let s = 0;
+    for (let t = 0; t < Math.max(1, ranges.length); t++) s += dv[this.scratch[t]! >>> 3]!;
+    if (n === 0) s = 0;
+    this.f32[po >>> 2] = s;
+  }
+
+  private attnDims(q: View, k: View, v: View): { B: number; T: number; S: number; Hq: number; Hkv: number; D: number } {
+    if (q.shape.length !== 4 || k.shape.length !== 4) throw new ShapeError(`attention: q [${q.shape}] and k [${k.shape}] must be [B, T, H, D]`);
+    const [B, T, Hq, D] = q.shape as [number, number, number, number];
+    const S = k.shape[1]!, Hkv = k.shape[2]!;
+    if (k.shape[0] !== B || k.shape[3] !== D || v.shape.join() !== k.shape.join() || Hq % Hkv !== 0) {
+      throw new ShapeError(`attention: q [${q.shape}], k [${k.shape}], v [${v.shape}] do not fit (Hq must be a multiple of Hkv)`);
+    }
+    return { B, T, S, Hq, Hkv, D };
+  }
+
+  private matmul(a: View, b: View, out: View, transA: boolean, transB: boolean, accumulate: boolean, alpha: number): void {
+    const mat = (s: readonly number[]): [number, number] => [s.length >= 2 ? s[s.length - 2]! : 1, s[s.length - 1]!];
+    const [ar, ac] = mat(a.shape), [br, bc] = mat(b.shape), [M, N] = mat(out.shape);
+    let m = transA ? ac : ar;
+    const K = transA ? ar : ac, Kb = transB ? bc : br, n = transB ? br : bc;
+    if (m !== M || n !== N || K !== Kb) {
+      throw new ShapeError(`matmul: [${a.shape}]${transA ? 'ᵀ' : ''} · [${b.shape}]${transB ? 'ᵀ' : ''} does not give [${out.shape}]`);
+    }
+    let batch = M * N === 0 ? 0 : prod(out.shape) / (M * N);
+    const ba = ar * ac === 0 ? 1 : prod(a.shape) / (ar * ac), bb = br * bc === 0 ? 1 : prod(b.shape) / (br * bc);
+    if ((ba !== batch && ba !== 1) || (bb !== batch && bb !== 1)) {
+      throw new ShapeError(`matmul: batch of [${a.shape}] or [${b.shape}] does not match [${out.shape}]`);
+    }
+    if (batch === 0) return;
+    let bsA = ba === 1 ? 0 : M * K, bsB = bb === 1 ? 0 : K * N;
+    const bsC = M * N;
+    // a batch of row blocks times one shared matrix is one tall matrix
+    if (batch > 1 && bsB === 0 && !transA && bsA === M * K) {
+      m = M * batch;
+      batch = 1;
+      bsA = 0;
+    }
+    const pa = this.p(a), pb = this.p(b), pc = this.p(out);
+    const work = 2 * batch * m * N * K;
+    const threads = work >= MIN_PARALLEL_WORK * 4 ? this.threads : 1;
+    const head = [pa, pb, pc, batch, bsA, bsB, bsC, m, N, K, transA ? 1 : 0, transB ? 1 : 0, alpha, accumulate ? 1 : 0];
+    if (threads <= 1) {
+      this.fns.matmul(...head, 0, this.scratch[0]!, 0, batch);
+      return;
+    }
+    let split: number, total: number, align: number;
+    if (batch >= threads && (batch % threads === 0 || batch >= 4 * threads)) [split, total, align] = [0, batch, 1];
+    else if (m >= 4 * threads && m >= N) [split, total, align] = [1, m, 4];
+    else if (N >= 8 * threads) [split, total, align] = [2, N, 8];
+    else if (m >= 4 * threads) [split, total, align] = [1, m, 4];
+    else {
+      this.fns.matmul(...head, 0, this.scratch[0]!, 0, batch);
+      return;
+    }
+    const ranges = splitRange(total, threads, align);
+    this.pool.run(EXPORTS.indexOf('matmul'), this.fns.matmul, ranges.map(([lo, hi], t) => [...head, split, this.scratch[t]!, lo, hi]));
+  }
+}
+
+/** Create the wasm backend: compile the kernels, allocate the shared memory, start the worker pool. */
+export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+  let threads = opts.threads;
+  if (threads === undefined) {
+    const os = await import('node:os').catch(() => null);
+    threads = os ? (os.availableParallelism?.() ?? os.cpus().length) : (globalThis.navigator?.hardwareConcurrency ?? 1);
+  }
+  if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('threads', `must be a positive integer, got ${threads}`);
+  const { module, variant } = await loadKernels(opts.variant ?? 'auto');
+  const initialMiB = opts.initialMiB ?? 16;
+  const initial = Math.max(2, Math.ceil((initialMiB * 2 ** 20) / PAGE) + Math.ceil((threads * SCRATCH_BYTES) / PAGE));
+  const memory = new WebAssembly.Memory({ initial, maximum: MAX_PAGES, shared: true });
+  const instance = await WebAssembly.instantiate(module, { env: { memory, abort: () => { throw new BackendError('E_WASM_ABORT', 'wasm kernel aborted'); } } });
+  const pool = await WorkerPool.create(threads - 1, module, memory, EXPORTS);
+  return new WasmBackend(memory, instance, pool, variant);
+}

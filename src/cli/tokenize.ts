@@ -1,0 +1,113 @@
+/**
+ * `llmts tokenize`: show how a tokenizer cuts a text: each token's id and piece, the token count, and bytes per
+ * token.
+ *
+ *   llmts tokenize "Hello world" --tokenizer gpt2
+ *   cat file.txt | llmts tokenize - --tokenizer ./tok --json
+ *   llmts tokenize --file notes.md --tokenizer gpt2 --count
+ *
+ * Special-token text in the input is refused by default (`--special plain` encodes it as text, `--special allow`
+ * honours it). A piece that is part of a character (byte-level BPE splits some characters) prints as its bytes,
+ * e.g. <e6 9d>.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import * as fs from 'node:fs';
+import { loadTokenizer, type EncodeOptions, type TextTokenizer } from '../tokenizer/index.js';
+import { ConfigError, FileFormatError, SpecialTokenError } from '../util/errors.js';
+
+const strict = new TextDecoder('utf-8', { fatal: true });
+
+/** How a token shows: its text if its bytes are whole UTF-8, else its bytes in hex. */
+export function pieceOf(tok: TextTokenizer, id: number): string {
+  const b = tok.tokenBytes(id);
+  try {
+    return strict.decode(b);
+  } catch {
+    return `<${Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ')}>`;
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+interface Flags {
+  tokenizer: string;
+  file?: string;
+  json?: boolean;
+  count?: boolean;
+  special: 'refuse' | 'plain' | 'allow';
+}
+
+async function run(textArg: string | undefined, f: Flags): Promise<number> {
+  let text: string;
+  if (f.file !== undefined) {
+    if (textArg !== undefined) throw new ConfigError('--file', 'give either a text argument or --file, not both');
+    try {
+      text = fs.readFileSync(f.file, 'utf8');
+    } catch (e) {
+      throw new FileFormatError('E_FILE_MISSING', f.file, `cannot read: ${(e as Error).message}`);
+    }
+  } else if (textArg === undefined || textArg === '-') {
+    text = await readStdin();
+  } else {
+    text = textArg;
+  }
+  const tok = await loadTokenizer(f.tokenizer);
+  const opts: EncodeOptions = f.special === 'allow' ? { allowed: 'all' } : { special: f.special };
+  const t0 = performance.now();
+  let ids: number[];
+  try {
+    ids = tok.encode(text, opts);
+  } catch (e) {
+    if (e instanceof SpecialTokenError) {
+      throw new ConfigError('--special', `the text contains the special token ${JSON.stringify(e.token)} (index ${e.index}); use --special plain to encode it as text, or --special allow to honour it`);
+    }
+    throw e;
+  }
+  const ms = performance.now() - t0;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  const bpt = ids.length ? bytes / ids.length : 0;
+  if (f.json) {
+    const out: Record<string, unknown> = { tokens: ids.length, bytes, characters: text.length, bytes_per_token: Number(bpt.toFixed(4)), encode_ms: Number(ms.toFixed(3)) };
+    if (!f.count) {
+      out.ids = ids;
+      out.pieces = ids.map((id) => pieceOf(tok, id));
+    }
+    console.log(JSON.stringify(out));
+    return 0;
+  }
+  if (!f.count) {
+    const w = String(Math.max(0, ...ids)).length;
+    const lines = ids.map((id) => `${String(id).padStart(w)}  ${JSON.stringify(pieceOf(tok, id))}${tok.isSpecial(id) ? '  (special)' : ''}`);
+    console.log(lines.join('\n'));
+    console.log(`ids: ${JSON.stringify(ids)}`);
+  }
+  console.log(`${ids.length} tokens, ${bytes} bytes, ${bpt.toFixed(2)} bytes/token (${tok.kind}, vocab ${tok.vocabSize})`);
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = new Command('llmts tokenize')
+    .description('print the token ids and pieces of a text')
+    .argument('[text]', "text to tokenize; '-' or nothing reads stdin")
+    .requiredOption('--tokenizer <name|dir>', 'gpt2, or a folder with tokenizer.json')
+    .option('--file <path>', 'read the text from a file')
+    .option('--json', 'print one JSON object: ids, pieces, tokens, bytes, bytes_per_token')
+    .option('--count', 'print only the counts')
+    .addOption(new Option('--special <policy>', 'special-token text in the input: refuse, plain (as text), allow (as special ids)').choices(['refuse', 'plain', 'allow']).default('refuse'))
+    .exitOverride()
+    .action(async (text: string | undefined, flags: Flags) => {
+      code = await run(text, flags);
+    });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    throw e;
+  }
+  return code;
+}

