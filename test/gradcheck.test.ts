@@ -88,6 +88,10 @@ describe('finite-difference gradient checks (float64, ref)', () => {
     const [x, y] = O.split(a, [3, 4], 1);
     return O.concat([y!, b, x!], 1);
   });
+  check('split with an unused piece, pieces used twice', [{ shape: [2, 9] }], (a) => {
+    const [x, , z] = O.split(a, [3, 2, 4], 1);
+    return O.concat([O.mul(z!, z!), x!, z!], 1);
+  });
   for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
     check(`matmul transA=${tA} transB=${tB}`, [{ shape: tA ? [5, 3] : [3, 5] }, { shape: tB ? [7, 5] : [5, 7] }], (a, b) => O.matmul(a, b, { transA: tA, transB: tB }));
   }

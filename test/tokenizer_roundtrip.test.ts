@@ -164,7 +164,7 @@ describe('StreamDecoder', () => {
       let all = '';
       for (const id of Array.from(encodeUtf8(wf), (b) => tok.model.byteToId[b]!)) {
         const chunk = sd.push(id);
-        expect(chunk.isWellFormed()).toBe(true);
+        expect((chunk as unknown as { isWellFormed(): boolean }).isWellFormed()).toBe(true);
         all += chunk;
       }
       expect(all + sd.flush()).toBe(wf);

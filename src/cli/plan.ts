@@ -14,7 +14,7 @@ import { AdamW } from '../optim/adamw.js';
 import { clipCoefficient, gradNorm } from '../optim/clip.js';
 import { Rng } from '../util/rng.js';
 import { configFromCommandLine, parseCommandLine, toModelConfig, type TrainConfig } from '../train/config.js';
-import { countParams, flopsPerToken, formatBytes, formatCount, trainingMemory } from '../train/estimate.js';
+import { countParams, flopsPerToken, formatBytes, formatCount, formatFlops, trainingMemory } from '../train/estimate.js';
 import { formatDuration } from '../train/progress.js';
 import type { ModelConfig } from '../model/config.js';
 
@@ -76,6 +76,7 @@ export async function measureStep(m: ModelConfig, c: TrainConfig, steps = 3): Pr
   const sec = timed.reduce((a, b) => a + b, 0) / timed.length;
   opt.dispose();
   for (const p of model.params.values()) p.dispose();
+  backend.dispose(); // worker threads of the wasm backend
   return { stepSeconds: (sec * c.batchSize * c.gradAccum) / B, measuredB: B, backend: backend.describe() };
 }
 
@@ -95,9 +96,9 @@ export async function main(argv: string[]): Promise<number> {
   const lines = [
     `model       ${m.family}: ${c.nLayer} layers × ${c.nEmbd} wide, ${c.nHead} heads${m.numKvHeads !== m.numHeads ? ` (${m.numKvHeads} kv)` : ''}, MLP ${m.intermediateSize}, context ${c.blockSize}, vocab ${vocab.size} (${vocab.note})`,
     `parameters  ${formatCount(p.total)} (embeddings ${formatCount(p.embedding)}, positions ${formatCount(p.positions)}, blocks ${formatCount(p.blocks)})`,
-    `FLOPs       ${formatCount(fpt)}FLOP per token (6·N + 12·L·C·T); ${formatCount(fpt * tokensPerStep)}FLOP per step of ${formatCount(tokensPerStep)} tokens`,
+    `FLOPs       ${formatFlops(fpt)} per token (6·N + 12·L·C·T); ${formatFlops(fpt * tokensPerStep)} per step of ${formatCount(tokensPerStep)} tokens`,
     `memory      ${formatBytes(mem.total)} for training: parameters ${formatBytes(mem.params)} + gradients ${formatBytes(mem.grads)} + AdamW moments ${formatBytes(mem.adam)} + activations ≈ ${formatBytes(mem.activations)} (batch ${c.batchSize} × ${c.blockSize})`,
-    `run         ${c.maxSteps} steps × ${formatCount(tokensPerStep)} tokens = ${formatCount(c.maxSteps * tokensPerStep)} tokens; ${formatCount(fpt * tokensPerStep * c.maxSteps)}FLOP in all`,
+    `run         ${c.maxSteps} steps × ${formatCount(tokensPerStep)} tokens = ${formatCount(c.maxSteps * tokensPerStep)} tokens; ${formatFlops(fpt * tokensPerStep * c.maxSteps)} in all`,
   ];
   console.log(lines.join('\n'));
   const free = os.totalmem();

@@ -94,7 +94,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command('llmts tokenize')
     .description('print the token ids and pieces of a text')
     .argument('[text]', "text to tokenize; '-' or nothing reads stdin")
-    .requiredOption('--tokenizer <name|dir>', 'gpt2, or a folder with tokenizer.json')
+    .option('--tokenizer <name|dir>', 'gpt2, cl100k_base, o200k_base, or a folder with tokenizer.json', 'gpt2')
     .option('--file <path>', 'read the text from a file')
     .option('--json', 'print one JSON object: ids, pieces, tokens, bytes, bytes_per_token')
     .option('--count', 'print only the counts')

@@ -9,6 +9,7 @@
 import path from 'node:path';
 import { configFromCommandLine, describeFields, parseCommandLine, parseOverrides, PRESETS } from '../train/config.js';
 import { pretrain } from '../train/pretrain.js';
+import { getBackend } from '../backend/registry.js';
 import { writeReport } from '../train/report.js';
 
 const OWN = ['resume', 'report', 'help'];
@@ -48,9 +49,14 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`report: ${writeReport(dir)}`);
     return 0;
   }
-  const r = cl.flags.has('resume')
-    ? await pretrain({ resume: cl.flags.get('resume') ?? '', overrides: parseOverrides(cl.pairs) })
-    : await pretrain({ config: configFromCommandLine(cl) });
+  let r: Awaited<ReturnType<typeof pretrain>>;
+  try {
+    r = cl.flags.has('resume')
+      ? await pretrain({ resume: cl.flags.get('resume') ?? '', overrides: parseOverrides(cl.pairs) })
+      : await pretrain({ config: configFromCommandLine(cl) });
+  } finally {
+    getBackend().dispose(); // worker threads of the wasm backend
+  }
 
   const out: string[] = [''];
   const why = r.reason === 'done' ? 'finished' : r.reason === 'time-limit' ? 'stopped at the time limit' : 'stopped';

@@ -61,7 +61,10 @@ export interface TokenLogprobEntry extends TopLogprob {
 
 export interface Choice {
   index: number;
-  /** New token ids (without the stop token, if one ended it). */
+  /**
+   * New token ids: without the stop token if one ended it; with the tokens that spelled a stop string if one did
+   * (a token cannot be cut in half, so `text` is cut instead).
+   */
   ids: number[];
   /** Decoded new text, cut before a stop string ('' without a tokenizer). */
   text: string;

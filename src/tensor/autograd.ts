@@ -7,6 +7,7 @@
 import { ShapeError } from '../util/errors.js';
 import { add } from './ops.js';
 import { full, keep, noGrad, Tensor } from './tensor.js';
+import type { Node } from './tensor.js';
 
 /** Tensors in reverse topological order (outputs before the inputs they depend on). */
 function order(root: Tensor): Tensor[] {
@@ -69,7 +70,29 @@ export function backward(root: Tensor, seed?: Tensor): void {
     if (seed) hold(seed), grads.set(root, seed), uses.set(seed, 1e9);
     else put(root, s0);
 
-    for (const t of order(root)) {
+    const list = order(root);
+    // A node shared by several outputs runs once, at the last of its outputs in the order: by then every consumer
+    // of every output has contributed its gradient.
+    const lastOf = new Map<Node, number>();
+    list.forEach((t, i) => {
+      if (t.node?.outputs) lastOf.set(t.node, i);
+    });
+    for (let idx = 0; idx < list.length; idx++) {
+      const t = list[idx]!;
+      const n = t.node;
+      if (n?.outputs && n.backwardMulti) {
+        if (lastOf.get(n) !== idx) continue;
+        const dys = n.outputs.map((o) => grads.get(o) ?? null);
+        for (const o of n.outputs) grads.delete(o);
+        if (dys.every((d) => d === null)) continue;
+        const gs = n.backwardMulti(dys);
+        n.inputs.forEach((inp, i) => {
+          const gi = gs[i];
+          if (gi && inp.requiresGrad) put(inp, gi);
+        });
+        for (const d of dys) if (d) drop(d);
+        continue;
+      }
       const g = grads.get(t);
       if (!g) continue;
       grads.delete(t);

@@ -6,7 +6,8 @@
 import { ShapeError } from '../util/errors.js';
 import { broadcastShapes, fmtShape, normAxis, shapesEqual, size } from '../util/shape.js';
 import { apply, attach } from './record.js';
-import { Tensor, tensor } from './tensor.js';
+import { isGradEnabled, noGrad, Tensor, tensor, zeros } from './tensor.js';
+import type { Node } from './tensor.js';
 import './grad_rules.js';
 
 // ---------------------------------------------------------------- elementwise
@@ -116,17 +117,38 @@ export function slice(a: Tensor, begin: readonly number[], sizes: readonly numbe
   return apply('slice', 'slice', [a], [sizes], { begin })[0]!;
 }
 
-/** Split along an axis into pieces of the given sizes. */
+/**
+ * Split along an axis into pieces of the given sizes. One autograd node serves all pieces, so the backward pass is
+ * a single concatenation of their gradients (zeros for a piece that got none), not a zero-padded copy per piece.
+ */
 export function split(a: Tensor, sizes: readonly number[], axis = -1): Tensor[] {
   const ax = normAxis(axis, a.rank);
   if (sizes.reduce((x, y) => x + y, 0) !== a.shape[ax]) throw new ShapeError(`split: sizes [${sizes}] do not add up to axis ${ax} of ${fmtShape(a.shape)}`);
   let pos = 0;
-  return sizes.map((n) => {
-    const begin = a.shape.map((_, k) => (k === ax ? pos : 0));
-    const sz = a.shape.map((d, k) => (k === ax ? n : d));
-    pos += n;
-    return slice(a, begin, sz);
-  });
+  const parts = noGrad(() =>
+    sizes.map((n) => {
+      const begin = a.shape.map((_, k) => (k === ax ? pos : 0));
+      const sz = a.shape.map((d, k) => (k === ax ? n : d));
+      pos += n;
+      return slice(a, begin, sz);
+    }),
+  );
+  if (isGradEnabled() && a.requiresGrad) {
+    const node: Node = {
+      op: 'split',
+      inputs: [a],
+      outputs: parts,
+      backward: () => {
+        throw new Error('split: backwardMulti is used');
+      },
+      backwardMulti: (dys) => [concat(dys.map((d, i) => d ?? zeros(parts[i]!.shape, { backend: a.backend, dtype: a.dtype })), ax)],
+    };
+    for (const p of parts) {
+      p.node = node;
+      p.requiresGrad = true;
+    }
+  }
+  return parts;
 }
 
 /** Concatenate along an axis. */

@@ -31,6 +31,12 @@ export interface Node {
   inputs: readonly Tensor[];
   /** Given the gradient of this tensor's output, the gradients of `inputs` (null where none is needed). */
   backward(dy: Tensor): (Tensor | null)[];
+  /**
+   * Ops with several differentiable outputs (split) share one node among them: `outputs` lists them, and autograd
+   * calls `backwardMulti` once with every output's gradient (null where an output got none) instead of `backward`.
+   */
+  outputs?: readonly Tensor[];
+  backwardMulti?(dys: readonly (Tensor | null)[]): (Tensor | null)[];
 }
 
 let nextId = 1;

@@ -58,11 +58,13 @@ export class BpeModel {
     this.ignoreMerges = options.ignoreMerges ?? false;
     this.bytesToId = new Map();
     this.byteToId = new Int32Array(256).fill(-1);
+    const keys: string[] = new Array<string>(tokenBytes.length);
     for (let id = 0; id < tokenBytes.length; id++) {
       const b = tokenBytes[id];
       if (!b) continue;
       if (b.length === 0) fail(`model.vocab[${id}]`, 'a token has no bytes');
       const key = bytesKey(b);
+      keys[id] = key;
       if (!this.bytesToId.has(key)) this.bytesToId.set(key, id);
       if (b.length === 1 && this.byteToId[b[0]!] === -1) this.byteToId[b[0]!] = id;
     }
@@ -78,13 +80,10 @@ export class BpeModel {
     this.ranks = new PairTable(n);
     for (let r = 0; r < n; r++) {
       const [a, b] = merges[r]!;
-      const ba = tokenBytes[a];
-      const bb = tokenBytes[b];
-      if (!ba || !bb) fail(`model.merges[${r}]`, `merge (${a}, ${b}) refers to an id that is not an ordinary token`);
-      const joined = new Uint8Array(ba.length + bb.length);
-      joined.set(ba, 0);
-      joined.set(bb, ba.length);
-      const res = this.bytesToId.get(bytesKey(joined));
+      const ka = keys[a];
+      const kb = keys[b];
+      if (ka === undefined || kb === undefined) fail(`model.merges[${r}]`, `merge (${a}, ${b}) refers to an id that is not an ordinary token`);
+      const res = this.bytesToId.get(ka + kb);
       if (res === undefined) fail(`model.merges[${r}]`, `merge (${a}, ${b}) makes a token that is not in the vocabulary`);
       this.mergeLeft[r] = a;
       this.mergeRight[r] = b;

@@ -75,7 +75,7 @@ export function toTokenizerJson(tok: TextTokenizer, options: WriteOptions = {}):
     added_tokens: [...tok.specialTokenList].sort((a, b) => a.id - b.id).map(addedTokenJson),
     normalizer: tok.normalizer ? { type: tok.normalizer } : null,
     pre_tokenizer: preTokenizer,
-    post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+    post_processor: tok.postProcessor !== undefined ? tok.postProcessor : { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {
       type: 'BPE',
@@ -183,6 +183,8 @@ export function fromTokenizerJson(json: unknown, file = 'tokenizer.json', config
     addPrefixSpace,
     ...(normalizer ? { normalizer } : {}),
     ignoreMerges: model.ignore_merges === true,
+    // keep a post-processor that does more than the default ByteLevel one (e.g. adds a BOS token)
+    ...(isObj(json.post_processor) && json.post_processor.type !== 'ByteLevel' ? { postProcessor: json.post_processor } : {}),
     config,
     fail: (field, msg) => bad(field, msg),
   };

@@ -2,7 +2,7 @@
  * Public API of the tokenizer layer: byte-level BPE (train, encode, decode, special tokens, streaming decode,
  * Hugging Face / GPT-2 / tiktoken files) and a character-level tokenizer for teaching runs.
  *
- *   const tok = await loadTokenizer('gpt2');                      // or a folder with tokenizer.json
+ *   const tok = await loadTokenizer('gpt2');                      // or 'cl100k_base', 'o200k_base', or a folder
  *   const ids = tok.encode(userText, { special: 'refuse' });      // SpecialTokenError on '<|endoftext|>' in text
  *   const all = tok.encode(template, { allowed: 'all' });        // trusted text: special tokens honoured
  *   const bpe = trainBpe(corpus, { vocabSize: 8192, pattern: 'gpt2', specialTokens: ['<|endoftext|>'] });
@@ -10,12 +10,12 @@
  *   const sd = new StreamDecoder(tok); for (const id of ids) process.stdout.write(sd.push(id)); sd.flush();
  */
 export type { DecodeOptions, EncodeOptions, SpecialPolicy, SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
-export { Tokenizer, type BpeTokenizerSpec } from './tokenizer.js';
+export { Tokenizer, type BpeTokenizerSpec, type UnicodeNormalization } from './tokenizer.js';
 export { CharTokenizer } from './char_tokenizer.js';
 export { StreamDecoder, type TokenBytesSource } from './stream_decoder.js';
 export { trainBpe, trainBpeWithStats, countWords, type TrainBpeOptions, type TrainStats } from './trainer.js';
 export { loadTokenizer, saveTokenizer, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE } from './io.js';
-export { loadPretrained, isPretrainedName, PRETRAINED_NAMES, gpt2Config } from './pretrained.js';
+export { loadPretrained, fromJsTiktoken, isPretrainedName, PRETRAINED_NAMES, gpt2Config, type PretrainedName } from './pretrained.js';
 export { importVocabAndMerges, specFromVocabAndMerges } from './gpt2_files.js';
 export { importTiktokenFile, parseTiktokenRanks, parseJsTiktokenRanks, formatTiktokenRanks, specFromRanks, type RankedToken } from './tiktoken_files.js';
 export { toTokenizerJson, fromTokenizerJson, toTokenizerConfigJson, fromTokenizerConfigJson, type WriteOptions } from './hf_json.js';

@@ -8,6 +8,7 @@
 import * as fsp from 'node:fs/promises';
 import { FileFormatError } from '../util/errors.js';
 import { bytesKey } from './bytes.js';
+import { PairTable } from './pair_table.js';
 import type { PatternName } from './patterns.js';
 import { Tokenizer, type BpeTokenizerSpec } from './tokenizer.js';
 import type { SpecialToken, TokenizerConfig } from './types.js';
@@ -88,12 +89,42 @@ export function specFromRanks(ranks: readonly RankedToken[], options: TiktokenOp
     rankOf.set(key, t.rank);
     tokenBytes[t.rank] = t.bytes;
   }
+  const byteId = new Int32Array(256).fill(-1);
+  for (const t of sorted) if (t.bytes.length === 1) byteId[t.bytes[0]!] = t.rank;
+  for (let b = 0; b < 256; b++) if (byteId[b]! < 0) bad('ranks', `no token for the single byte 0x${b.toString(16).padStart(2, '0')}; a byte-level vocabulary needs all 256`);
+  // Fast path: merge with the pair table built so far (ids, no strings); a token must come out as exactly two
+  // earlier tokens. Where it does not, fall back to tiktoken's own rule (ranks of concatenations).
+  const table = new PairTable(sorted.length);
   const merges: [number, number][] = [];
+  const mergeResult: number[] = [];
+  const ids: number[] = [];
   for (const t of sorted) {
     if (t.bytes.length < 2) continue;
-    const parts = bpeBelowRank(t.bytes, t.rank, rankOf);
-    if (parts.length !== 2) bad(`rank ${t.rank}`, `token cannot be made by merging two lower-ranked tokens (BPE gives ${parts.length} parts)`);
-    merges.push([rankOf.get(parts[0]!)!, rankOf.get(parts[1]!)!]);
+    ids.length = 0;
+    for (const b of t.bytes) ids.push(byteId[b]!);
+    for (;;) {
+      let best = -1;
+      let bestRank = 0x7fffffff;
+      for (let i = 0; i + 1 < ids.length; i++) {
+        const r = table.get(ids[i]!, ids[i + 1]!);
+        if (r >= 0 && r < bestRank) {
+          bestRank = r;
+          best = i;
+        }
+      }
+      if (best < 0) break;
+      ids.splice(best, 2, mergeResult[bestRank]!);
+    }
+    let pair: [number, number];
+    if (ids.length === 2) pair = [ids[0]!, ids[1]!];
+    else {
+      const parts = bpeBelowRank(t.bytes, t.rank, rankOf);
+      if (parts.length !== 2) bad(`rank ${t.rank}`, `token cannot be made by merging two lower-ranked tokens (BPE gives ${parts.length} parts)`);
+      pair = [rankOf.get(parts[0]!)!, rankOf.get(parts[1]!)!];
+    }
+    if (table.get(pair[0], pair[1]) < 0) table.set(pair[0], pair[1], merges.length);
+    merges.push(pair);
+    mergeResult.push(t.rank);
   }
   const specialTokens: SpecialToken[] = Object.entries(options.specialTokens ?? {}).map(([content, id]) => ({ id, content, special: true }));
   return {

@@ -2,20 +2,25 @@
  * `Tokenizer`: byte-level BPE as GPT-2, GPT-4 (tiktoken) and Llama 3 use it. Encoding:
  *   text ─▶ cut at honoured special tokens ─▶ split pattern (pre-tokenizer regex) ─▶ each word's UTF-8 bytes
  *        ─▶ BPE merges inside the word (BpeModel) ─▶ ids
- * with a cache from word text to ids (most words repeat, so most words cost one Map lookup). Decoding joins the
- * tokens' bytes and reads them as UTF-8. Every string encodes (all 256 byte tokens exist) and decodes back
- * exactly; lone surrogates included (see bytes.ts: they travel as WTF-8 triples).
+ * with a cache from word to ids (word_cache.ts: most words repeat, so most cost one allocation-free lookup), and
+ * for GPT-2's pattern a hand-written scanner instead of the RegExp (gpt2_splitter.ts). Decoding joins the tokens'
+ * bytes and reads them as UTF-8. Every string encodes (all 256 byte tokens exist) and decodes back exactly; lone
+ * surrogates included (see bytes.ts: they travel as WTF-8 triples).
+ *
+ * Merge semantics are Hugging Face's (a merge list of id pairs, lowest rank first, leftmost on ties); tiktoken's
+ * rank files are converted to that form (tiktoken_files.ts) and give identical ids (tested on GPT-2, cl100k_base,
+ * o200k_base against js-tiktoken).
  */
 import { ConfigError, VocabularyError } from '../util/errors.js';
 import { BpeModel, type ModelErrorFn } from './bpe_model.js';
-import { bytesKey, bytesToByteLevel, decodeUtf8, encodeUtf8, encodeUtf8Into } from './bytes.js';
+import { byteLevelToBytes, bytesKey, bytesToByteLevel, decodeUtf8, encodeUtf8, encodeUtf8Into } from './bytes.js';
 import { gpt2WordEnd } from './gpt2_splitter.js';
 import { compilePattern, GPT2_PATTERN, namedPattern, type PatternName } from './patterns.js';
 import { SpecialMatcher } from './special_tokens.js';
 import { spanHash, WordCache } from './word_cache.js';
 import type { DecodeOptions, EncodeOptions, SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
 
-/** Everything that defines a BPE tokenizer; what the trainer, the file readers and `clone` build it from. */
+/** Everything that defines a BPE tokenizer; what the trainer and the file readers build it from (see `toSpec`). */
 export interface BpeTokenizerSpec {
   /** Bytes of each ordinary token by id; undefined at special-token ids (and unused ids). */
   tokenBytes: readonly (Uint8Array | undefined)[];
@@ -34,6 +39,12 @@ export interface BpeTokenizerSpec {
   normalizer?: UnicodeNormalization;
   /** Llama 3's `ignore_merges`: a word that is itself a token is emitted whole. */
   ignoreMerges?: boolean;
+  /**
+   * A tokenizer.json `post_processor` read from a file, written back unchanged (e.g. Llama 3's TemplateProcessing
+   * that makes Hugging Face add <|begin_of_text|>). `encode` itself never adds BOS/EOS: callers (chat templates,
+   * data pipelines) add them explicitly.
+   */
+  postProcessor?: unknown;
   config?: TokenizerConfig;
   /** Error reporter for malformed specs (file readers pass one naming the file). */
   fail?: ModelErrorFn;
@@ -54,6 +65,8 @@ export class Tokenizer implements TextTokenizer {
   readonly splitPatterns: readonly string[];
   readonly addPrefixSpace: boolean;
   readonly normalizer: UnicodeNormalization | null;
+  /** tokenizer.json post_processor to write back (see BpeTokenizerSpec.postProcessor), or undefined. */
+  readonly postProcessor: unknown;
   config: TokenizerConfig;
   private readonly regexes: RegExp[];
   private specials: SpecialToken[];
@@ -89,6 +102,7 @@ export class Tokenizer implements TextTokenizer {
     this.addPrefixSpace = spec.addPrefixSpace ?? false;
     this.gpt2Fast = this.splitPatterns.length === 1 && this.splitPatterns[0] === GPT2_PATTERN;
     this.normalizer = spec.normalizer ?? null;
+    this.postProcessor = spec.postProcessor;
     this.config = spec.config ? { ...spec.config } : {};
     this.specials = [];
     this.specialById = new Map();
@@ -321,6 +335,14 @@ export class Tokenizer implements TextTokenizer {
     return s.content;
   }
 
+  /** Id of a Hugging Face vocabulary string ('Ġthe', or a special token's text), or undefined. */
+  tokenToId(token: string): number | undefined {
+    const sp = this.specialMap.get(token);
+    if (sp !== undefined) return sp;
+    const b = byteLevelToBytes(token);
+    return b === null ? undefined : this.model.bytesToId.get(bytesKey(b));
+  }
+
   /** The text of one token as a person would read it (a partial character shows as U+FFFD). */
   tokenText(id: number): string {
     return decodeUtf8(this.tokenBytes(id));
@@ -344,6 +366,7 @@ export class Tokenizer implements TextTokenizer {
       addPrefixSpace: this.addPrefixSpace,
       ...(this.normalizer ? { normalizer: this.normalizer } : {}),
       ignoreMerges: m.ignoreMerges,
+      ...(this.postProcessor !== undefined ? { postProcessor: structuredClone(this.postProcessor) } : {}),
       config: structuredClone(this.config),
     };
   }

@@ -176,7 +176,7 @@ export const DEFAULTS: TrainConfig = {
   evalBatches: 20,
   sampleInterval: 500,
   sampleTokens: 120,
-  samplePrompts: ['The ', 'Fellow-Citizens of the Senate and House of Representatives: '],
+  samplePrompts: ['The', 'Fellow-Citizens of the Senate and House of Representatives:'],
   temperature: 0.8,
   topK: 40,
   checkpointInterval: 500,

@@ -85,3 +85,14 @@ export function formatBytes(b: number): string {
   if (b >= 2 ** 20) return `${(b / 2 ** 20).toFixed(1)} MiB`;
   return `${(b / 1024).toFixed(1)} KiB`;
 }
+
+/** "7.1 MFLOP", "7.29 GFLOP", "2.1 PFLOP". */
+export function formatFlops(f: number): string {
+  const units = ['', 'K', 'M', 'G', 'T', 'P', 'E'];
+  let i = 0;
+  while (f >= 1000 && i < units.length - 1) {
+    f /= 1000;
+    i++;
+  }
+  return `${f.toFixed(f >= 100 ? 0 : f >= 10 ? 1 : 2)} ${units[i]}FLOP`;
+}

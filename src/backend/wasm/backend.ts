@@ -23,7 +23,7 @@ const EXPORTS = [
   'transpose2d', 'embedding', 'embedding_backward', 'layernorm', 'layernorm_backward', 'layernorm_dw', 'rmsnorm',
   'rmsnorm_backward', 'rmsnorm_dw',
   'softmax', 'softmax_backward', 'cross_entropy', 'cross_entropy_backward', 'rope', 'attention', 'attention_backward',
-  'matmul',
+  'matmul', 'attention_scratch_bytes',
 ] as const;
 type ExportName = (typeof EXPORTS)[number];
 
@@ -33,6 +33,8 @@ const MAX_PAGES = 65536;
 const HEAP_BASE = PAGE;
 /** Initial per-thread scratch: matmul needs 128 + 256·256·4 bytes. */
 const SCRATCH_BYTES = 1 << 20;
+/** Chunks per thread of a split kernel (dynamic load balancing against the cost of each chunk). */
+const CHUNKS_PER_THREAD = 4;
 /** Work (≈ flops or element-ops) below which a kernel stays on the main thread. */
 const MIN_PARALLEL_WORK = 1 << 18;
 
@@ -89,6 +91,8 @@ export class WasmBackend implements Backend {
   private readonly heap: HeapAllocator;
   private scratch: number[] = [];
   private scratchBytes = 0;
+  /** float64 partial sums, one per chunk (sumsq, sum_all). */
+  private readonly partials: number;
   private disposed = false;
 
   constructor(
@@ -101,6 +105,7 @@ export class WasmBackend implements Backend {
     this.refreshViews();
     this.heap = new HeapAllocator(HEAP_BASE, MAX_PAGES * PAGE, (end) => this.ensureMemory(end));
     this.ensureScratch(SCRATCH_BYTES);
+    this.partials = this.heap.alloc(8 * 1024);
   }
 
   /** Kernels split across worker threads so far. */
@@ -147,6 +152,7 @@ export class WasmBackend implements Backend {
     this.scratch = [];
     for (let t = 0; t < this.threads; t++) this.scratch.push(this.heap.alloc(size));
     this.scratchBytes = size;
+    this.pool.setScratch(this.scratch);
   }
 
   alloc(length: number, dtype: DType): WasmBuffer {
@@ -233,18 +239,18 @@ export class WasmBackend implements Backend {
   // ---- dispatch -------------------------------------------------------------------------------------------------
 
   /**
-   * Run `fn` over [0, n) split into ranges (cut at multiples of `align`) when `work` is big enough; `args(lo, hi,
-   * scratch)` gives each part's full argument list.
+   * Run `fn` over [0, n) split into chunks (cut at multiples of `align`) when `work` is big enough; `args(lo, hi,
+   * scratch)` gives a chunk's full argument list, ending (scratch, lo, hi). Chunks are taken dynamically by the
+   * threads (a few per thread), each with its own scratch.
    */
-  private par(fn: ExportName, n: number, work: number, align: number, args: (lo: number, hi: number, scratch: number) => number[]): void {
+  private par(fn: ExportName, n: number, work: number, align: number, args: (lo: number, hi: number, scratch: number) => number[], perThread = CHUNKS_PER_THREAD): void {
     const threads = work >= MIN_PARALLEL_WORK ? Math.min(this.threads, Math.max(1, Math.floor(work / (MIN_PARALLEL_WORK / 2)))) : 1;
     if (threads <= 1 || n <= align) {
       this.fns[fn](...args(0, n, this.scratch[0]!));
       return;
     }
-    const ranges = splitRange(n, threads, align);
-    const parts = ranges.map(([lo, hi], t) => args(lo, hi, this.scratch[t]!));
-    this.pool.run(EXPORTS.indexOf(fn), this.fns[fn], parts);
+    const ranges = splitRange(n, threads * perThread, align);
+    this.pool.run(EXPORTS.indexOf(fn), this.fns[fn], ranges.map(([lo, hi]) => args(lo, hi, 0)));
   }
 
   /** Like `par` with args ending (scratch, lo, hi). */
@@ -441,7 +447,7 @@ export class WasmBackend implements Backend {
       const [q, k, v] = i as [View, View, View];
       const d = this.attnDims(q, k, v);
       const causal = flag(a, 'causal', true), qOffset = num(a, 'qOffset', d.S - d.T);
-      this.ensureScratch(d.S * 4 + 64);
+      this.ensureScratch((this.fns.attention_scratch_bytes as unknown as (S: number, D: number) => number)(d.S, d.D));
       const work = d.B * d.Hq * d.T * d.S * d.D * 4;
       this.range('attention', d.B * d.Hq, work, 1,
         [this.p(q), this.p(k), this.p(v), this.p(o[0]!), this.p(o[1]!), d.T, d.S, d.Hq, d.Hkv, d.D, num(a, 'scale'), causal ? 1 : 0, qOffset]);
@@ -450,7 +456,7 @@ export class WasmBackend implements Backend {
       const [dO, q, k, v, out, lse] = i as [View, View, View, View, View, View];
       const d = this.attnDims(q, k, v);
       const causal = flag(a, 'causal', true), qOffset = num(a, 'qOffset', d.S - d.T);
-      this.ensureScratch(d.S * 4 + 64);
+      this.ensureScratch((this.fns.attention_scratch_bytes as unknown as (S: number, D: number) => number)(d.S, d.D));
       const work = d.B * d.Hq * d.T * d.S * d.D * 10;
       this.range('attention_backward', d.B * d.Hkv, work, 1,
         [this.p(dO), this.p(q), this.p(k), this.p(v), this.p(out), this.p(lse), this.p(o[0]!), this.p(o[1]!), this.p(o[2]!),
@@ -576,16 +582,15 @@ export class WasmBackend implements Backend {
 
   private sumAll(a: View, out: View, sq: boolean): void {
     const n = prod(a.shape), pa = this.p(a), po = this.p(out);
-    const threads = n >= MIN_PARALLEL_WORK ? this.threads : 1;
-    const ranges = splitRange(n, threads, 16);
-    if (ranges.length <= 1) this.fns.sum_f64(pa, sq ? 1 : 0, this.scratch[0]!, 0, n);
-    else this.pool.run(EXPORTS.indexOf('sum_f64'), this.fns.sum_f64, ranges.map(([lo, hi], t) => [pa, sq ? 1 : 0, this.scratch[t]!, lo, hi]));
+    const ranges = n >= MIN_PARALLEL_WORK && this.threads > 1 ? splitRange(n, this.threads * CHUNKS_PER_THREAD, 16) : [[0, n] as [number, number]];
+    const chunks = ranges.map(([lo, hi], c) => [pa, sq ? 1 : 0, this.partials + 8 * c, 0, lo, hi]);
+    if (chunks.length === 1) this.fns.sum_f64(...chunks[0]!.slice(0, 3), this.scratch[0]!, 0, n);
+    else this.pool.run(EXPORTS.indexOf('sum_f64'), this.fns.sum_f64, chunks);
     this.refreshViews();
-    const dv = new Float64Array(this.mem.buffer);
+    const dv = new Float64Array(this.mem.buffer, this.partials, chunks.length);
     let s = 0;
-    for (let t = 0; t < Math.max(1, ranges.length); t++) s += dv[this.scratch[t]! >>> 3]!;
-    if (n === 0) s = 0;
-    this.f32[po >>> 2] = s;
+    for (let c = 0; c < chunks.length; c++) s += dv[c]!;
+    this.f32[po >>> 2] = n === 0 ? 0 : s;
   }
 
   private attnDims(q: View, k: View, v: View): { B: number; T: number; S: number; Hq: number; Hkv: number; D: number } {
@@ -622,7 +627,8 @@ export class WasmBackend implements Backend {
     }
     const pa = this.p(a), pb = this.p(b), pc = this.p(out);
     const work = 2 * batch * m * N * K;
-    const threads = work >= MIN_PARALLEL_WORK * 4 ? this.threads : 1;
+    // matrix-vector products (decode) are memory-bound: worth splitting at a lower flop count
+    const threads = work >= MIN_PARALLEL_WORK * (m < 4 ? 1 : 4) ? this.threads : 1;
     const head = [pa, pb, pc, batch, bsA, bsB, bsC, m, N, K, transA ? 1 : 0, transB ? 1 : 0, alpha, accumulate ? 1 : 0];
     if (threads <= 1) {
       this.fns.matmul(...head, 0, this.scratch[0]!, 0, batch);
@@ -637,8 +643,8 @@ export class WasmBackend implements Backend {
       this.fns.matmul(...head, 0, this.scratch[0]!, 0, batch);
       return;
     }
-    const ranges = splitRange(total, threads, align);
-    this.pool.run(EXPORTS.indexOf('matmul'), this.fns.matmul, ranges.map(([lo, hi], t) => [...head, split, this.scratch[t]!, lo, hi]));
+    const ranges = splitRange(total, threads * 2, align);
+    this.pool.run(EXPORTS.indexOf('matmul'), this.fns.matmul, ranges.map(([lo, hi]) => [...head, split, 0, lo, hi]));
   }
 }
 

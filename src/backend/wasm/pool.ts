@@ -1,18 +1,31 @@
 /**
  * Worker pool of the wasm backend: `threads − 1` worker_threads share the WebAssembly memory and the compiled
- * module with the main thread, which does a share of every split kernel itself. Dispatch goes through a command
- * block in a SharedArrayBuffer — one 512-byte slot per worker (sequence number, done flag, kernel index, float64
- * arguments) — with Atomics.notify/Atomics.wait, after a brief spin on both sides (a wake-up from Atomics.wait
- * costs ~57 µs here, a spinning waiter ~10 µs).
+ * module with the main thread, which takes part in every split kernel itself.
  *
- * `run` is synchronous: it returns when every part has finished. That suits Node (the main thread may
+ * A job is a list of chunks (one argument list each, usually a few per thread). Dispatch goes through a command
+ * block in a SharedArrayBuffer: the main thread writes the chunks' arguments, the kernel index and a ticket word
+ * `count << 12 | next`, bumps the job counter and Atomics.notify's the workers; every thread (main included) then
+ * takes chunks with Atomics.add on the ticket until `next ≥ count`, and counts finished chunks in `done`. Chunks
+ * are taken dynamically, so a thread slowed by another process on its core simply takes fewer. A chunk index and
+ * its job's count come from one atomic read, and a job's arguments stay untouched until all of its chunks are
+ * done, so a worker waking late can never run a stale chunk. Every kernel's arguments end with (scratch, lo, hi);
+ * the thread that runs a chunk puts its own scratch address in place of `scratch`. Both sides spin briefly before sleeping (a wake-up
+ * from Atomics.wait costs ~57 µs here, a spinning waiter ~10 µs).
+ *
+ * `run` is synchronous: it returns when every chunk has finished. That suits Node (the main thread may
  * Atomics.wait); in a browser the backend must run in a Worker, since a page's main thread may not block.
  * Workers are unref'd, so an undisposed pool never keeps the process alive.
  */
 import { BackendError } from '../../util/errors.js';
 
-const SLOT_BYTES = 512;
-const MAX_ARGS = (SLOT_BYTES - 64) / 8;
+/** Word indices in the command block. */
+const GEN = 0, TICKET = 1, DONE = 2, FN = 3, NARGS = 4, ERROR = 5, EXIT = 6;
+/** Words 16.. hold each thread's scratch address (thread 0 = main). */
+const SCRATCH = 16;
+const MAX_THREADS = 64;
+const MAX_ARGS = 24;
+const MAX_CHUNKS = 1024;
+const ARGS_OFFSET = (SCRATCH + MAX_THREADS) * 4;
 /** Spin iterations before sleeping: worker waiting for work, main thread waiting for workers. */
 const WORKER_SPIN = 20000;
 const MAIN_SPIN = 200000;
@@ -28,16 +41,15 @@ export type KernelFn = (...args: number[]) => void;
 
 export class WorkerPool {
   private readonly I: Int32Array;
-  private readonly A: Float64Array[];
-  private gen = 0;
-  /** Kernels dispatched to workers so far (tests check that big kernels really split). */
-  dispatches = 0;
+  private readonly A: Float64Array;
   private errors: string[] = [];
   private disposed = false;
+  /** Jobs dispatched to workers so far (tests check that big kernels really split). */
+  dispatches = 0;
 
   private constructor(private readonly workers: WorkerLike[], ctl: SharedArrayBuffer) {
-    this.I = new Int32Array(ctl);
-    this.A = workers.map((_, w) => new Float64Array(ctl, w * SLOT_BYTES + 64, MAX_ARGS));
+    this.I = new Int32Array(ctl, 0, SCRATCH + MAX_THREADS);
+    this.A = new Float64Array(ctl, ARGS_OFFSET);
     workers.forEach((wk) => {
       wk.on('message', (m) => {
         const e = (m as { error?: string }).error;
@@ -48,15 +60,21 @@ export class WorkerPool {
 
   /** Start `n` workers (n may be 0) on the given module and shared memory. */
   static async create(n: number, module: WebAssembly.Module, memory: WebAssembly.Memory, names: readonly string[]): Promise<WorkerPool> {
-    const ctl = new SharedArrayBuffer(Math.max(1, n) * SLOT_BYTES);
+    const ctl = new SharedArrayBuffer(ARGS_OFFSET + MAX_CHUNKS * MAX_ARGS * 8);
     const workers: WorkerLike[] = [];
-    if (n > 0) {
-      const { Worker } = await import('node:worker_threads');
+    if (n + 1 > MAX_THREADS) throw new BackendError('E_CONFIG', `wasm pool: at most ${MAX_THREADS} threads`);
+    const wt = n > 0 ? await import('node:worker_threads').catch(() => null) : null;
+    if (n > 0 && !wt) {
+      // no worker_threads (a browser): run on this thread only
+      return new WorkerPool([], ctl);
+    }
+    if (n > 0 && wt) {
+      const { Worker } = wt;
       const url = new URL('./worker.js', import.meta.url);
       const ready: Promise<void>[] = [];
       for (let w = 0; w < n; w++) {
         const wk = new Worker(url, {
-          workerData: { module, memory, names, ctl, slotBytes: SLOT_BYTES, slot: w, spin: WORKER_SPIN },
+          workerData: { module, memory, names, ctl, argsOffset: ARGS_OFFSET, maxArgs: MAX_ARGS, spin: WORKER_SPIN, scratchWord: SCRATCH + w + 1 },
         });
         ready.push(
           new Promise<void>((resolve, reject) => {
@@ -82,49 +100,66 @@ export class WorkerPool {
     return this.workers.length + 1;
   }
 
-  /**
-   * Run kernel `index` (main-thread function `fn`) once per argument list: list 0 on the main thread, list t on
-   * worker t − 1. Returns when all are done.
-   */
-  run(index: number, fn: KernelFn, parts: readonly (readonly number[])[]): void {
+  /** Scratch addresses per thread (index 0: the main thread). */
+  setScratch(ptrs: readonly number[]): void {
+    for (let t = 0; t < Math.min(ptrs.length, this.threads); t++) this.I[SCRATCH + t] = ptrs[t]! | 0;
+  }
+
+  /** Run kernel `index` (main-thread function `fn`) once per argument list, on all threads. Returns when all are done. */
+  run(index: number, fn: KernelFn, chunks: readonly (readonly number[])[]): void {
     if (this.disposed) throw new BackendError('E_DISPOSED', 'wasm backend: used after dispose()');
-    const nw = parts.length - 1;
-    if (nw > this.workers.length) throw new BackendError('E_INTERNAL', `wasm pool: ${parts.length} parts for ${this.threads} threads`);
-    const gen = ++this.gen | 0;
-    if (nw > 0) this.dispatches++;
-    const I = this.I;
-    for (let w = 0; w < nw; w++) {
-      const args = parts[w + 1]!;
-      if (args.length > MAX_ARGS) throw new BackendError('E_INTERNAL', `wasm pool: too many kernel arguments (${args.length})`);
-      const base = (w * SLOT_BYTES) >> 2;
-      const A = this.A[w]!;
-      for (let i = 0; i < args.length; i++) A[i] = args[i]!;
-      I[base + 2] = index;
-      I[base + 3] = args.length;
-      Atomics.store(I, base, gen);
-      Atomics.notify(I, base, 1);
+    const n = chunks.length;
+    if (n === 0) return;
+    const own = this.I[SCRATCH]!;
+    const withScratch = (c: readonly number[]): number[] => {
+      const a = c.slice();
+      a[a.length - 3] = own >>> 0;
+      return a;
+    };
+    if (n === 1 || this.workers.length === 0) {
+      for (const c of chunks) fn(...withScratch(c));
+      return;
     }
+    if (n > MAX_CHUNKS) throw new BackendError('E_INTERNAL', `wasm pool: ${n} chunks (max ${MAX_CHUNKS})`);
+    const I = this.I, A = this.A;
+    const na = chunks[0]!.length;
+    if (na > MAX_ARGS) throw new BackendError('E_INTERNAL', `wasm pool: too many kernel arguments (${na})`);
+    for (let c = 0; c < n; c++) {
+      const args = chunks[c]!, base = c * MAX_ARGS;
+      for (let i = 0; i < na; i++) A[base + i] = args[i]!;
+    }
+    I[FN] = index;
+    I[NARGS] = na;
+    Atomics.store(I, DONE, 0);
+    Atomics.store(I, TICKET, n << 12);
+    Atomics.add(I, GEN, 1);
+    Atomics.notify(I, GEN);
+    this.dispatches++;
+    // the main thread takes chunks too
     let mainErr: unknown = null;
-    try {
-      fn(...parts[0]!);
-    } catch (e) {
-      mainErr = e;
+    for (;;) {
+      const t = Atomics.add(I, TICKET, 1);
+      const idx = t & 0xfff;
+      if (idx >= n) break;
+      try {
+        fn(...withScratch(chunks[idx]!));
+      } catch (e) {
+        mainErr ??= e;
+      }
+      Atomics.add(I, DONE, 1);
     }
-    for (let w = 0; w < nw; w++) {
-      const at = ((w * SLOT_BYTES) >> 2) + 1;
-      let n = 0;
-      let d = Atomics.load(I, at);
-      while (d !== gen) {
-        if (++n > MAIN_SPIN) {
-          Atomics.wait(I, at, d, 50);
-          n = MAIN_SPIN - 1000;
-        }
-        d = Atomics.load(I, at);
+    let spins = 0;
+    let d = Atomics.load(I, DONE);
+    while (d !== n) {
+      if (++spins > MAIN_SPIN) {
+        Atomics.wait(I, DONE, d, 50);
+        spins = MAIN_SPIN - 1000;
       }
-      if (I[at + 3] !== 0) {
-        I[at + 3] = 0;
-        mainErr ??= new BackendError('E_WORKER', `wasm worker ${w} failed in a kernel${this.errors.length ? `: ${this.errors.join('; ')}` : ''}`);
-      }
+      d = Atomics.load(I, DONE);
+    }
+    if (Atomics.load(I, ERROR) !== 0) {
+      Atomics.store(I, ERROR, 0);
+      mainErr ??= new BackendError('E_WORKER', `wasm worker failed in a kernel${this.errors.length ? `: ${this.errors.join('; ')}` : ''}`);
     }
     if (mainErr) throw mainErr;
   }
@@ -132,13 +167,9 @@ export class WorkerPool {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    const gen = ++this.gen | 0;
-    for (let w = 0; w < this.workers.length; w++) {
-      const base = (w * SLOT_BYTES) >> 2;
-      this.I[base + 2] = -1;
-      Atomics.store(this.I, base, gen);
-      Atomics.notify(this.I, base, 1);
-    }
+    Atomics.store(this.I, EXIT, 1);
+    Atomics.add(this.I, GEN, 1);
+    Atomics.notify(this.I, GEN);
     for (const w of this.workers) void w.terminate();
   }
 }

@@ -1,42 +1,48 @@
 // Worker thread of the wasm backend's pool (plain JavaScript so it runs from src/ under vitest and from dist/).
-// It instantiates the shared compiled kernel module on the shared memory, then loops: wait for its command slot's
-// sequence number to change (spinning briefly, then Atomics.wait), call the kernel with the slot's arguments,
-// publish `done`. Slot layout (Int32 words): 0 seq, 1 done, 2 kernel index (-1 = exit), 3 argument count,
-// 4 error flag; float64 arguments from byte 64. See pool.ts.
+// It instantiates the shared compiled kernel module on the shared memory, then loops: wait for the job counter to
+// change (spinning briefly, then Atomics.wait), take chunks of the job from the shared ticket until none is left,
+// run each, count it done. See pool.ts for the command block layout and why the ticket is safe without locks.
 import { parentPort, workerData } from 'node:worker_threads';
 
-const { module, memory, names, ctl, slotBytes, slot, spin } = workerData;
+const { module, memory, names, ctl, argsOffset, maxArgs, spin, scratchWord } = workerData;
 const instance = new WebAssembly.Instance(module, { env: { memory, abort: () => { throw new Error('wasm abort'); } } });
 const fns = names.map((n) => instance.exports[n]);
-const I = new Int32Array(ctl, slot * slotBytes, 16);
-const A = new Float64Array(ctl, slot * slotBytes + 64, (slotBytes - 64) / 8);
+const I = new Int32Array(ctl, 0, argsOffset / 4);
+const A = new Float64Array(ctl, argsOffset);
+// word indices (pool.ts)
+const GEN = 0, TICKET = 1, DONE = 2, FN = 3, NARGS = 4, ERROR = 5, EXIT = 6;
 const args = [];
 
 parentPort.postMessage('ready');
 
-let last = Atomics.load(I, 0);
+let seen = Atomics.load(I, GEN);
 for (;;) {
-  let s = Atomics.load(I, 0);
+  let g = Atomics.load(I, GEN);
   let n = 0;
-  while (s === last) {
+  while (g === seen) {
     if (++n > spin) {
-      Atomics.wait(I, 0, last);
+      Atomics.wait(I, GEN, seen);
       n = 0;
     }
-    s = Atomics.load(I, 0);
+    g = Atomics.load(I, GEN);
   }
-  last = s;
-  const f = I[2];
-  if (f < 0) break;
-  const na = I[3];
-  args.length = na;
-  for (let i = 0; i < na; i++) args[i] = A[i];
-  try {
-    fns[f](...args);
-  } catch (e) {
-    I[4] = 1;
-    parentPort.postMessage({ error: String(e && e.stack ? e.stack : e) });
+  seen = g;
+  if (Atomics.load(I, EXIT) !== 0) break;
+  for (;;) {
+    const t = Atomics.add(I, TICKET, 1);
+    const count = (t >>> 12) & 0xfff, idx = t & 0xfff;
+    if (idx >= count) break;
+    const f = I[FN], na = I[NARGS];
+    args.length = na;
+    const base = idx * maxArgs;
+    for (let i = 0; i < na; i++) args[i] = A[base + i];
+    args[na - 3] = I[scratchWord] >>> 0; // this thread's scratch
+    try {
+      fns[f](...args);
+    } catch (e) {
+      Atomics.store(I, ERROR, 1);
+      parentPort.postMessage({ error: String(e && e.stack ? e.stack : e) });
+    }
+    if (Atomics.add(I, DONE, 1) + 1 === count) Atomics.notify(I, DONE);
   }
-  Atomics.store(I, 1, s);
-  Atomics.notify(I, 1);
 }

@@ -68,9 +68,9 @@ const GELU_C: f32 = 0.7978845608028654; // √(2/π)
   }
 }
 
-/** out[i] = op(a[i]) for i in [lo, hi). op: 0 scale(alpha·x+beta) 1 exp 2 log 3 neg 4 sqrt 5 rsqrt 6 square 7 gelu 8 silu. */
-export function unary(op: i32, a: usize, out: usize, alpha: f32, beta: f32, scratch: usize, lo: i32, hi: i32): void {
-  const av = f32x4.splat(alpha), bv = f32x4.splat(beta);
+/** The loop of `unary` for one op (inlined with a constant op, so the switch folds away). */
+// @ts-ignore: decorator
+@inline function unaryLoop(op: i32, a: usize, out: usize, av: v128, bv: v128, lo: i32, hi: i32): void {
   let i = lo;
   for (; i + 4 <= hi; i += 4) {
     const o = <usize>i << 2;
@@ -79,6 +79,23 @@ export function unary(op: i32, a: usize, out: usize, alpha: f32, beta: f32, scra
   for (; i < hi; i++) {
     const o = <usize>i << 2;
     store<f32>(out + o, f32x4.extract_lane(unaryOp(op, f32x4.splat(load<f32>(a + o)), av, bv), 0));
+  }
+}
+
+/** out[i] = op(a[i]) for i in [lo, hi). op: 0 scale(alpha·x+beta) 1 exp 2 log 3 neg 4 sqrt 5 rsqrt 6 square 7 gelu 8 silu. */
+export function unary(op: i32, a: usize, out: usize, alpha: f32, beta: f32, scratch: usize, lo: i32, hi: i32): void {
+  const av = f32x4.splat(alpha), bv = f32x4.splat(beta);
+  switch (op) {
+    case 0: unaryLoop(0, a, out, av, bv, lo, hi); break;
+    case 1: unaryLoop(1, a, out, av, bv, lo, hi); break;
+    case 2: unaryLoop(2, a, out, av, bv, lo, hi); break;
+    case 3: unaryLoop(3, a, out, av, bv, lo, hi); break;
+    case 4: unaryLoop(4, a, out, av, bv, lo, hi); break;
+    case 5: unaryLoop(5, a, out, av, bv, lo, hi); break;
+    case 6: unaryLoop(6, a, out, av, bv, lo, hi); break;
+    case 7: unaryLoop(7, a, out, av, bv, lo, hi); break;
+    case 8: unaryLoop(8, a, out, av, bv, lo, hi); break;
+    default: break;
   }
 }
 
@@ -145,12 +162,9 @@ export function cast(mode: i32, a: usize, out: usize, scratch: usize, lo: i32, h
   }
 }
 
-/**
- * out[i0,i1,i2,i3] = op(a[Σ i·sa], b[Σ i·sb]) over out dims (d0..d3), element strides (0 = broadcast);
- * this thread does i0 in [lo, hi). op: 0 add 1 sub 2 mul 3 div 4 gelu_backward 5 silu_backward 6 swiglu.
- */
-export function binary(op: i32, a: usize, b: usize, out: usize, d1: i32, d2: i32, d3: i32,
-  sa0: i32, sa1: i32, sa2: i32, sa3: i32, sb0: i32, sb1: i32, sb2: i32, sb3: i32, scratch: usize, lo: i32, hi: i32): void {
+// @ts-ignore: decorator
+@inline function binaryLoop(op: i32, a: usize, b: usize, out: usize, d1: i32, d2: i32, d3: i32,
+  sa0: i32, sa1: i32, sa2: i32, sa3: i32, sb0: i32, sb1: i32, sb2: i32, sb3: i32, lo: i32, hi: i32): void {
   for (let i0 = lo; i0 < hi; i0++) {
     for (let i1 = 0; i1 < d1; i1++) {
       for (let i2 = 0; i2 < d2; i2++) {
@@ -160,6 +174,24 @@ export function binary(op: i32, a: usize, b: usize, out: usize, d1: i32, d2: i32
         binaryRow(op, pa, pb, po, d3, sa3, sb3);
       }
     }
+  }
+}
+
+/**
+ * out[i0,i1,i2,i3] = op(a[Σ i·sa], b[Σ i·sb]) over out dims (d0..d3), element strides (0 = broadcast);
+ * this thread does i0 in [lo, hi). op: 0 add 1 sub 2 mul 3 div 4 gelu_backward 5 silu_backward 6 swiglu.
+ */
+export function binary(op: i32, a: usize, b: usize, out: usize, d1: i32, d2: i32, d3: i32,
+  sa0: i32, sa1: i32, sa2: i32, sa3: i32, sb0: i32, sb1: i32, sb2: i32, sb3: i32, scratch: usize, lo: i32, hi: i32): void {
+  switch (op) {
+    case 0: binaryLoop(0, a, b, out, d1, d2, d3, sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3, lo, hi); break;
+    case 1: binaryLoop(1, a, b, out, d1, d2, d3, sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3, lo, hi); break;
+    case 2: binaryLoop(2, a, b, out, d1, d2, d3, sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3, lo, hi); break;
+    case 3: binaryLoop(3, a, b, out, d1, d2, d3, sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3, lo, hi); break;
+    case 4: binaryLoop(4, a, b, out, d1, d2, d3, sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3, lo, hi); break;
+    case 5: binaryLoop(5, a, b, out, d1, d2, d3, sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3, lo, hi); break;
+    case 6: binaryLoop(6, a, b, out, d1, d2, d3, sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3, lo, hi); break;
+    default: break;
   }
 }
 

@@ -8,5 +8,5 @@ export { sum_to, sum_f64 } from './reduce';
 export { strided_copy, transpose2d, embedding, embedding_backward } from './movement';
 export { layernorm, layernorm_backward, layernorm_dw, rmsnorm, rmsnorm_backward, rmsnorm_dw, softmax, softmax_backward, cross_entropy,
   cross_entropy_backward, rope } from './norm';
-export { attention, attention_backward } from './attention';
+export { attention, attention_backward, attention_scratch_bytes } from './attention';
 export { matmul } from './matmul';

@@ -17,7 +17,7 @@ const NC: i32 = 256;
 const MC: i32 = 64;
 
 /** Pack B[pc..pc+kc, jc..jc+nc] (element (k, j) at b + (k·sbk + j·sbj)·4) into 8-wide zero-padded panels. */
-function packB(b: usize, sbk: i32, sbj: i32, pc: i32, kc: i32, jc: i32, nc: i32, bp: usize): void {
+export function packB(b: usize, sbk: i32, sbj: i32, pc: i32, kc: i32, jc: i32, nc: i32, bp: usize): void {
   const panels = (nc + 7) >> 3;
   for (let p = 0; p < panels; p++) {
     const j0 = jc + (p << 3);
@@ -94,7 +94,7 @@ function packB(b: usize, sbk: i32, sbj: i32, pc: i32, kc: i32, jc: i32, nc: i32,
 }
 
 /** Pack A[ic..ic+mc, pc..pc+kc] (element (i, k) at a + i·sai + k·sak bytes) into 4-row panels ap[panel][k][0..4], zero-padded. */
-function packA(a: usize, sai: usize, sak: usize, ic: i32, mc: i32, pc: i32, kc: i32, ap: usize): void {
+export function packA(a: usize, sai: usize, sak: usize, ic: i32, mc: i32, pc: i32, kc: i32, ap: usize): void {
   const panels = (mc + 3) >> 2;
   for (let p = 0; p < panels; p++) {
     const i0 = ic + (p << 2);
@@ -135,7 +135,7 @@ function packA(a: usize, sai: usize, sak: usize, ic: i32, mc: i32, pc: i32, kc: 
 }
 
 /** 4×8 micro-kernel over kc on packed panels: 8 f32x4 accumulators; stores h ≤ 4 rows, w ≤ 8 columns. */
-function kern4x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, alpha: v128, beta: bool, h: i32, w: i32, tmp: usize): void {
+export function kern4x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, alpha: v128, beta: bool, h: i32, w: i32, tmp: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   let pa = ap, pb = bp;

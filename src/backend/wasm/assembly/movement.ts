@@ -15,7 +15,13 @@ export function strided_copy(src: usize, dst: usize, d1: i32, d2: i32, d3: i32,
         const ps = src + (<usize>(i0 * ss0 + i1 * ss1 + i2 * ss2) << 2);
         const pd = dst + (<usize>(i0 * ds0 + i1 * ds1 + i2 * ds2) << 2);
         if (ss3 == 1 && ds3 == 1) {
-          memory.copy(pd, ps, <usize>d3 << 2);
+          if (d3 >= 256) memory.copy(pd, ps, <usize>d3 << 2);
+          else {
+            // short rows: an inline loop beats the call behind memory.copy
+            let j = 0;
+            for (; j + 4 <= d3; j += 4) v128.store(pd + (<usize>j << 2), v128.load(ps + (<usize>j << 2)));
+            for (; j < d3; j++) store<u32>(pd + (<usize>j << 2), load<u32>(ps + (<usize>j << 2)));
+          }
         } else {
           for (let j = 0; j < d3; j++) store<u32>(pd + (<usize>(j * ds3) << 2), load<u32>(ps + (<usize>(j * ss3) << 2)));
         }

@@ -1,6 +1,6 @@
 /**
  * Reductions: sum_to over up to 4 collapsed axes (out strides 0 on the summed axes), and Σa / Σa² accumulated
- * in float64 (per thread partials written to scratch, summed by the caller).
+ * in float64 (one partial per chunk, summed by the caller).
  */
 import { hsum } from './simd';
 
@@ -47,8 +47,8 @@ export function sum_to(a: usize, out: usize, d1: i32, d2: i32, d3: i32, so0: i32
   }
 }
 
-/** scratch[0] (f64) = Σ a[i] (sq = false) or Σ a[i]² (sq = true) over [lo, hi), accumulated in float64. */
-export function sum_f64(a: usize, sq: bool, scratch: usize, lo: i32, hi: i32): void {
+/** out[0] (f64) = Σ a[i] (sq = false) or Σ a[i]² (sq = true) over [lo, hi), accumulated in float64. */
+export function sum_f64(a: usize, sq: bool, out: usize, scratch: usize, lo: i32, hi: i32): void {
   let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
   let i = lo;
   for (; i + 4 <= hi; i += 4) {
@@ -63,5 +63,5 @@ export function sum_f64(a: usize, sq: bool, scratch: usize, lo: i32, hi: i32): v
     const x = <f64>load<f32>(a + (<usize>i << 2));
     s += sq ? x * x : x;
   }
-  store<f64>(scratch, s);
+  store<f64>(out, s);
 }

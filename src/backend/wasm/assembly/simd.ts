@@ -21,11 +21,18 @@
   return max(max(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)), max(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)));
 }
 
-/** e^x on four lanes. */
+/**
+ * e^x on four lanes: n = round(x·log2 e) by the 1.5·2²³ trick (no float→int conversion), r = x − n·ln 2 in two
+ * parts, Cephes' degree-6 polynomial on r, times 2ⁿ built in the exponent bits. Clamped with pmin/pmax (one
+ * instruction each); x below −87.34 gives 0, above 88.38 gives +∞ (true overflow is at 88.72), NaN stays NaN.
+ */
 // @ts-ignore: decorator
 @inline export function expv(x0: v128): v128 {
-  let x = f32x4.min(f32x4.max(x0, f32x4.splat(-88.3762626647949)), f32x4.splat(88.3762626647949));
-  const fx = f32x4.floor(fma(x, f32x4.splat(1.44269504088896341), f32x4.splat(0.5)));
+  const lo = f32x4.splat(-87.33654);
+  let x = f32x4.pmax(f32x4.pmin(x0, f32x4.splat(88.5)), lo);
+  const magic = f32x4.splat(12582912.0); // 1.5·2²³
+  const t = fma(x, f32x4.splat(1.44269504088896341), magic);
+  const fx = f32x4.sub(t, magic);
   x = fma(fx, f32x4.splat(-0.693359375), x);
   x = fma(fx, f32x4.splat(2.12194440e-4), x);
   let y = f32x4.splat(1.9875691500e-4);
@@ -35,8 +42,10 @@
   y = fma(y, x, f32x4.splat(1.6666665459e-1));
   y = fma(y, x, f32x4.splat(5.0000001201e-1));
   y = fma(y, f32x4.mul(x, x), f32x4.add(x, f32x4.splat(1.0)));
-  const e = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(fx), i32x4.splat(127)), 23);
-  return f32x4.mul(y, e);
+  // integer n sits in the low mantissa bits of t: 2ⁿ = (n + 127) << 23 (n = 128 above 88.38 gives +∞)
+  const e = i32x4.shl(i32x4.add(i32x4.sub(t, magic), i32x4.splat(127)), 23);
+  // below the smallest normal result: 0 (so exp(−∞) = 0)
+  return v128.and(f32x4.mul(y, e), f32x4.ge(x0, lo));
 }
 
 /** Scalar e^x through the same polynomial (so scalar tails match SIMD bodies). */

@@ -1,0 +1,6 @@
+/** Generation: the sampler, the KV-cached decoding engine, streaming, stop strings, and the tokenizer adapter. */
+export * from './interfaces.js';
+export * from './sampler.js';
+export * from './stop.js';
+export * from './engine.js';
+export * from './codec.js';

@@ -1,0 +1,11 @@
+/** Pretraining: config, the loop, checkpoints with exact resume, metrics, reports, estimates. */
+export { DEFAULTS, PRESETS, SCHEMA, buildConfig, validateConfig, parseOverrides, parseCommandLine, configFromCommandLine, readConfigFile, presetConfig, resolveKey, coerce, toModelConfig, describeFields, type TrainConfig, type CommandLine } from './config.js';
+export { learningRate, makeSchedule, type ScheduleOptions } from './schedule.js';
+export { Trainer, dropoutSeed, type TrainableModel, type BatchSource, type LoopConfig, type LoopState, type TrainerHooks, type TrainerOptions, type StepResult } from './trainer.js';
+export { pretrain, latestRun, tokenizerHash, type PretrainOptions, type PretrainResult } from './pretrain.js';
+export { saveTrainingCheckpoint, readTrainerState, readOptimizerState, resolveCheckpointDir, checkSameShape, TRAINER_STATE, OPTIMIZER_STATE, type TrainerStateFile } from './checkpoint.js';
+export { MetricsLog, readMetrics, detectOverfitting, detectStuck, detectDiverged, type MetricRecord, type StepRecord, type EvalRecord, type SampleRecord, type WarningRecord } from './metrics.js';
+export { writeReport, renderReport, chartJsSource, type ReportInput } from './report.js';
+export { makeProgress, BarProgress, LineProgress, formatDuration, type Progress, type ProgressUpdate } from './progress.js';
+export { countParams, flopsPerToken, trainingMemory, formatCount, formatBytes, formatFlops, type ParamCount, type MemoryEstimate } from './estimate.js';
+export { sampleIds, type SampleOptions, type SamplingModel } from './sample.js';
