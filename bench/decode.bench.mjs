@@ -4,7 +4,8 @@
 // forward each, with temperature 1 / top-p 0.9 sampling as llama2.c's run.c does), next to llama2.c's figures from
 // ../shared/design/ANCHORS.md (run.c, OpenMP, 2 threads, measured on this machine: C is not run here).
 // usage: node bench/decode.bench.mjs [--json] [--cases stories15M,stories110M] [--prompt 512] [--tokens N]
-//                                    [--backend auto|ref|wasm] [--threads N]
+//                                    [--backend auto|ref|wasm] [--threads N] [--batch B]
+// --batch B also decodes B copies of the prompt as one batch and reports the aggregate tokens/s (batch_tok_s).
 const argv = process.argv.slice(2);
 const opt = (k, d) => {
   const i = argv.indexOf(k);
@@ -15,6 +16,7 @@ const cases = opt('--cases', 'stories15M,stories110M').split(',');
 const promptLen = Number(opt('--prompt', 512));
 const threads = opt('--threads', undefined);
 const backendName = opt('--backend', 'auto');
+const batch = Number(opt('--batch', 1));
 
 const { initBackend } = await import('../dist/backend/registry.js');
 const { initModel } = await import('../dist/model/init.js');
@@ -37,9 +39,22 @@ function config(s) {
 }
 
 if (!json) console.log(`backend ${backend.describe()}, prompt ${promptLen} tokens, batch 1, float32`);
+let failed = 0;
 for (const name of cases) {
   const s = SHAPES[name];
   if (!s) throw new Error(`unknown case ${name}; known: ${Object.keys(SHAPES).join(', ')}`);
+  try {
+    await runCase(name, s);
+  } catch (e) {
+    failed++;
+    const row = { bench: 'decode', case: name, backend: backend.name, error: String(e?.message ?? e).slice(0, 300) };
+    console.log(json ? JSON.stringify(row) : `${name}: failed: ${row.error}`);
+  }
+}
+// worker threads of a backend must not keep the script alive
+process.exit(failed ? 1 : 0);
+
+async function runCase(name, s) {
   const rng = new Rng(1);
   const model = initModel(config(s), rng, { backend });
   const prompt = Array.from({ length: promptLen }, () => 3 + rng.int(s.V - 3));
@@ -56,11 +71,20 @@ for (const name of cases) {
     tok_s: +tokS.toFixed(2), ttft_ms: +c.timings.ttft_ms.toFixed(1), prefill_tok_s: +(promptLen / (c.timings.prefill_ms / 1000)).toFixed(1),
     peer: 'llama2.c run.c 2 threads (ANCHORS.md)', peer_tok_s: s.peer, ratio: +(tokS / s.peer).toFixed(3),
   };
+  if (batch > 1) {
+    const rb = await generate(model, Array.from({ length: batch }, () => prompt), { maxTokens: tokens, temperature: 1, topP: 0.9, seed: 1 });
+    const cb = rb.choices[0];
+    const ms = cb.timings.prefill_ms + cb.timings.decode_ms - cb.timings.ttft_ms;
+    const nb = rb.choices.reduce((a, c) => a + c.ids.length - 1, 0);
+    row.batch = batch;
+    row.batch_tok_s = +(nb / (ms / 1000)).toFixed(2);
+  }
   if (json) console.log(JSON.stringify(row));
   else
     console.log(
       `${name.padEnd(12)} ${(row.params / 1e6).toFixed(1)}M params: decode ${row.tok_s} tok/s (${n} tokens), ` +
-        `time to first token ${row.ttft_ms} ms (prefill ${row.prefill_tok_s} tok/s) | llama2.c ${s.peer} tok/s → ratio ${row.ratio}`,
+        `time to first token ${row.ttft_ms} ms (prefill ${row.prefill_tok_s} tok/s) | llama2.c ${s.peer} tok/s → ratio ${row.ratio}` +
+        (row.batch ? ` | batch ${row.batch}: ${row.batch_tok_s} tok/s in all` : ''),
     );
   for (const t of model.params.values()) t.dispose();
 }

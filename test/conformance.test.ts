@@ -163,7 +163,7 @@ function cases(): Case[] {
   cs.push({ name: 'swiglu_backward', kernel: 'swiglu_backward', inputs: [f([3, 33], { big: 2 }), f([3, 33]), f([3, 33])], outputs: [f([3, 33]), f([3, 33])] });
   cs.push({ name: 'swiglu_backward big', kernel: 'swiglu_backward', inputs: [f([64, 1031], { big: 2 }), f([64, 1031]), f([64, 1031])], outputs: [f([64, 1031]), f([64, 1031])] });
 
-  const sums: [number[], number[]][] = [[[5, 7], [1, 7]], [[5, 7], [5, 1]], [[4, 3, 7], [1, 3, 1]], [[4, 3, 7], [1, 1, 1]], [[2, 3, 4, 5, 6], [2, 1, 4, 1, 6]], [[129], [1]], [[7], [7]], [[1024, 129], [1, 129]]];
+  const sums: [number[], number[]][] = [[[5, 7], [1, 7]], [[5, 7], [5, 1]], [[4, 3, 7], [1, 3, 1]], [[4, 3, 7], [1, 1, 1]], [[2, 3, 4, 5, 6], [2, 1, 4, 1, 6]], [[129], [1]], [[7], [7]], [[1024, 129], [1, 129]], [[1024, 601], [1, 601]]];
   for (const [a, o] of sums) cs.push({ name: `sum_to [${a}]→[${o}]`, kernel: 'sum_to', inputs: [f(a)], outputs: [f(o)] });
 
   const perms: [number[], number[]][] = [[[5, 7], [1, 0]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[2, 3, 4], [2, 0, 1]], [[33, 129], [1, 0]], [[3, 33, 9], [0, 2, 1]], [[2, 3, 4, 5, 6], [4, 1, 0, 3, 2]], [[300, 500], [1, 0]]];
@@ -203,6 +203,7 @@ function cases(): Case[] {
   cs.push({ name: 'embedding', kernel: 'embedding', inputs: [f([33, 7]), ids([3, 5], 33)], outputs: [f([3, 5, 7])] });
   cs.push({ name: 'embedding big', kernel: 'embedding', inputs: [f([500, 129]), ids([1024], 500)], outputs: [f([1024, 129])] });
   cs.push({ name: 'embedding_backward', kernel: 'embedding_backward', inputs: [f([3, 5, 7]), ids([3, 5], 6)], outputs: [f([6, 7])] });
+  cs.push({ name: 'embedding_backward big', kernel: 'embedding_backward', inputs: [f([1024, 301]), ids([1024], 500)], outputs: [f([500, 301])] });
 
   for (const [N, C] of [[7, 33], [1, 129], [129, 7], [512, 129], [3, 4]]) {
     const eps = { eps: 1e-5 };
@@ -231,6 +232,7 @@ function cases(): Case[] {
     [1, 7, 7, 3, 3, 5, true, undefined], // odd head dim
     [1, 7, 7, 2, 1, 5, false, undefined], // not causal, MQA
     [2, 1, 33, 2, 2, 16, true, undefined], // decode step
+    [1, 3, 40, 4, 1, 16, true, undefined], // a few new tokens against a cache (streaming path)
     [1, 4, 4, 1, 1, 4, true, -1], // row 0 sees no key: o = 0, lse = -inf
     [2, 64, 64, 4, 4, 16, true, undefined], // big enough to split
     [1, 33, 129, 6, 2, 12, true, 50],

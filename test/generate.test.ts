@@ -123,6 +123,30 @@ describe('generate: seeds and batches', () => {
       expect(g.choices[i]!.ids).toEqual((await generate(m, [prompts[i]!], { temperature: 0, maxTokens: 8 })).choices[0]!.ids);
   });
 
+  it('prompts of equal length decode as one batch; each row equals its run alone; caches are freed', async () => {
+    const m = randomBigramModel();
+    const prompts = [[1, 2], [3, 4], [5, 6], [7]];
+    // a stop token that row 0 produces early, so rows end at different steps
+    const stop = (await generate(m, [prompts[0]!], { maxTokens: 3, seed: 21 })).choices[0]!.ids[2]!;
+    m.calls = [];
+    m.caches = [];
+    const r = await generate(m, prompts, { maxTokens: 10, seed: 21, stopTokens: [stop], topLogprobs: 1 });
+    const batched = m.calls.filter((c) => c.B === 3);
+    expect(batched[0]).toEqual({ B: 3, T: 2, lastOnly: true, cacheBefore: 0 });
+    expect(batched.length).toBeGreaterThan(1);
+    expect(m.caches.every((c) => c.resets === 1)).toBe(true);
+    const rows = await generate(m, prompts, { maxTokens: 10, seed: 21, stopTokens: [stop], batch: false });
+    expect(m.calls.some((c) => c.B > 1 && m.calls.indexOf(c) > m.calls.indexOf(batched.at(-1)!))).toBe(false);
+    for (let i = 0; i < prompts.length; i++) {
+      expect(r.choices[i]!.ids).toEqual(rows.choices[i]!.ids);
+      expect(r.choices[i]!.finish_reason).toEqual(rows.choices[i]!.finish_reason);
+      expect(r.choices[i]!.index).toBe(i);
+    }
+    // rows end at different steps (a stop token) and the batch goes on for the others
+    const lens = r.choices.slice(0, 3).map((c) => c.ids.length);
+    expect(new Set(lens).size).toBeGreaterThan(1);
+  });
+
   it('stream() with a seed gives the same tokens as generate() with it', async () => {
     const m = randomBigramModel(64);
     const codec = new ByteTokenizer();
@@ -165,6 +189,20 @@ describe('streaming and abort', () => {
       expect(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?:[^\uD800-\uDBFF]|^)[\uDC00-\uDFFF]/.test(p)).toBe(false);
     }
     expect(pieces.join('')).toBe(tok.decode(script));
+  });
+
+  it('with a real byte-level BPE tokenizer, streamed pieces are whole characters that join to decode(ids)', async () => {
+    const { trainBpe } = await import('../src/tokenizer/index.js');
+    const tk = trainBpe('héllo wörld 世界 😀 ' .repeat(20), { vocabSize: 300 });
+    const text = 'wörld 😀世界 héllo 🎉!';
+    const ids = tk.encode(text);
+    const m = scriptedModel(ids, tk.vocabSize);
+    const events = await collect(stream(m, tk, [0], { temperature: 0, maxTokens: ids.length }));
+    expect(events.map((e) => e.id)).toEqual(ids);
+    const pieces = events.map((e) => e.text);
+    expect(pieces.join('')).toBe(text);
+    expect(pieces.some((p) => p === '')).toBe(true); // some token ended inside a character and was held back
+    for (const p of pieces) expect([...p].every((ch) => ch.length === 2 ? ch.codePointAt(0)! > 0xffff : !/[\uD800-\uDFFF]/.test(ch))).toBe(true);
   });
 
   it('a stop string that starts inside a multi-byte character sequence still matches', async () => {

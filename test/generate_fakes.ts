@@ -4,14 +4,22 @@ import type { DecoderModel, IdStreamDecoder, TextCodec } from '../src/generate/i
 import { Rng } from '../src/util/rng.js';
 
 export class FakeCache {
-  seq: number[] = [];
-  constructor(readonly maxLen: number | undefined) {}
+  rows: number[][];
+  constructor(readonly batch: number, readonly maxLen: number | undefined) {
+    this.rows = Array.from({ length: batch }, () => []);
+  }
+  /** Row 0's sequence (batch-1 callers). */
+  get seq(): number[] {
+    return this.rows[0]!;
+  }
   get length(): number {
-    return this.seq.length;
+    return this.rows[0]!.length;
   }
   reset(): void {
-    this.seq = [];
+    this.rows = this.rows.map(() => []);
+    this.resets++;
   }
+  resets = 0;
 }
 
 export interface ForwardCall {
@@ -22,37 +30,42 @@ export interface ForwardCall {
 }
 
 /**
- * A model whose next-token logits are a function of the whole sequence so far. Without a cache it recomputes from
- * the given ids; with one it appends the ids to the cache first (as a real KV cache does).
+ * A model whose next-token logits are a function of a row's whole sequence so far. Without a cache it recomputes
+ * from the given ids; with one it appends each row's ids to the cache first (as a real KV cache does).
  */
 export class FakeModel implements DecoderModel<FakeCache> {
   calls: ForwardCall[] = [];
-  private promptLen = 0;
   disposed = 0;
   created = 0;
+  caches: FakeCache[] = [];
+  private promptLen = 0;
   constructor(
     readonly config: { vocabSize: number; maxPositions: number },
     /** Logits for the position after `seq`; `promptLen` is the length of the last prefill (a fresh cache's first call). */
     readonly next: (seq: readonly number[], promptLen: number) => ArrayLike<number>,
   ) {}
   newCache(batch: number, maxLen?: number): FakeCache {
-    if (batch !== 1) throw new Error('fake model: batch 1 only');
-    return new FakeCache(maxLen);
+    const c = new FakeCache(batch, maxLen);
+    this.caches.push(c);
+    return c;
   }
   forward(ids: Int32Array, B: number, T: number, opts: { cache?: FakeCache; lastOnly?: boolean } = {}) {
     const cache = opts.cache;
     this.calls.push({ B, T, lastOnly: !!opts.lastOnly, cacheBefore: cache ? cache.length : 0 });
     if (ids.length !== B * T) throw new Error('fake model: ids length');
-    const seq = cache ? cache.seq : [];
-    if (seq.length === 0) this.promptLen = T;
-    const rowsOut: number[][] = [];
-    for (let t = 0; t < T; t++) {
-      seq.push(ids[t]!);
-      if (cache?.maxLen !== undefined && seq.length > cache.maxLen) throw new Error('fake model: cache overflow');
-      if (seq.length > this.config.maxPositions) throw new Error('fake model: past maxPositions');
-      if (!opts.lastOnly || t === T - 1) rowsOut.push(Array.from(this.next(seq, this.promptLen)));
+    if (cache && cache.batch !== B) throw new Error('fake model: cache batch');
+    if (!cache || cache.length === 0) this.promptLen = T;
+    const out: number[] = [];
+    for (let b = 0; b < B; b++) {
+      const seq = cache ? cache.rows[b]! : [];
+      for (let t = 0; t < T; t++) {
+        seq.push(ids[b * T + t]!);
+        if (cache?.maxLen !== undefined && seq.length > cache.maxLen) throw new Error('fake model: cache overflow');
+        if (seq.length > this.config.maxPositions) throw new Error('fake model: past maxPositions');
+        if (!opts.lastOnly || t === T - 1) out.push(...Array.from(this.next(seq, this.promptLen)));
+      }
     }
-    const flat = Float32Array.from(rowsOut.flat());
+    const flat = Float32Array.from(out);
     this.created++;
     return {
       data: async () => flat,

@@ -100,6 +100,25 @@ describe('save and load', () => {
     expect(hf.encode(s).ids).toEqual([bos, ...loaded.encode(s)]);
   });
 
+  it('tokens named like Object.prototype members (toString, __proto__) survive save/load and agree with tokenizers.js', async () => {
+    const words = ['toString', 'constructor', 'hasOwnProperty', 'valueOf', 'isPrototypeOf'];
+    const corpus = Array.from({ length: 300 }, (_, i) => `${words[i % words.length]} x${words[(i * 7) % words.length]}`).join('\n');
+    const t = trainBpe(corpus, { vocabSize: 400, minFrequency: 2, specialTokens: ['__proto__'] }); // a special token named __proto__
+    for (const w of words) expect(t.encode(w), w).toHaveLength(1);
+    words.push('__proto__');
+    const d = path.join(dir, 'proto-names');
+    await saveTokenizer(t, d);
+    const json = readJson(path.join(d, 'tokenizer.json')) as { model: { vocab: Record<string, number> } };
+    for (const w of words) expect(Object.hasOwn(json.model.vocab, w), w).toBe(true);
+    const back = (await loadTokenizer(d)) as Tokenizer;
+    const hf = await hfFor(d);
+    for (const w of [...words, corpus.slice(0, 500)]) {
+      expect(back.encode(w, { allowed: 'all' })).toEqual(t.encode(w, { allowed: 'all' }));
+      expect(hf.encode(w).ids).toEqual(t.encode(w, { allowed: 'all' }));
+    }
+    expect(back.specialId('__proto__')).toBe(t.specialId('__proto__'));
+  });
+
   it('the character-level tokenizer saves and loads', async () => {
     const ct = CharTokenizer.fromText(shakespeare() + '東京😀', { specialTokens: ['<|endoftext|>'] });
     const d = path.join(dir, 'char');

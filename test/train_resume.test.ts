@@ -94,6 +94,32 @@ describe('pretrain: interrupt and resume', () => {
   });
 });
 
+describe('no tensor leaks', () => {
+  it('evaluation, sampling and steps free what they allocate', async () => {
+    const { initBackend } = await import('../src/backend/registry.js');
+    const { initModel } = await import('../src/model/init.js');
+    const { toModelConfig } = await import('../src/train/config.js');
+    const { Trainer } = await import('../src/train/trainer.js');
+    const { sampleIds } = await import('../src/train/sample.js');
+    const { Batcher, fixedBatches } = await import('../src/data/batcher.js');
+    const backend = await initBackend('ref', { setDefault: false });
+    const c = cfg({ name: 'leak' });
+    const model = initModel(toModelConfig(c, 40), new Rng(1), { backend });
+    const split = { shards: [Uint16Array.from({ length: 2000 }, (_, i) => (i * 7) % 40)], tokens: 2000, bytes: 2000, documents: 1 };
+    const trainer = new Trainer({ model, batcher: new Batcher(split, 4, 16, new Rng(2)), evalBatches: fixedBatches(split, 4, 16, 2, 3), valBytesPerToken: 1, config: c, flopsPerToken: 1, vocabSize: 40 });
+    await trainer.step();
+    await trainer.evaluate();
+    await sampleIds(model, [1, 2, 3], { maxTokens: 20, temperature: 1, topK: 0, seed: 1 });
+    const before = backend.memory().inUse;
+    for (let i = 0; i < 3; i++) {
+      await trainer.step();
+      await trainer.evaluate();
+      await sampleIds(model, [1, 2, 3], { maxTokens: 20, temperature: 1, topK: 0, seed: 1 });
+    }
+    expect(backend.memory().inUse).toBe(before);
+  });
+});
+
 describe('checkpoint layout matches the Hugging Face fixtures', () => {
   for (const family of ['gpt2', 'llama'] as const) {
     it(`${family}: same files, config fields, tensor names, dtypes and shapes; loads with loadModel`, async () => {

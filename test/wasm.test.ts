@@ -97,6 +97,14 @@ describe('wasm backend', () => {
   });
   afterAll(() => be.dispose());
 
+  it('does not keep the process alive: its workers hold no active handle', async () => {
+    const count = () => process.getActiveResourcesInfo().filter((r) => /Worker|MessagePort/.test(r)).length;
+    const before = count();
+    const b2 = await createWasmBackend({ threads: 2 });
+    expect(count()).toBe(before);
+    b2.dispose();
+  });
+
   it('describes its variant and threads', () => {
     expect(be.describe()).toMatch(/^wasm \((relaxed SIMD FMA|SIMD128 mul\+add), 2 threads\)$/);
     // Node 20 needs the V8 flag, which the loader sets; every supported Node then runs the relaxed build
@@ -190,6 +198,8 @@ describe('thread-count invariance', () => {
     ['adamw', [{ shape: [300001] }], [{ shape: [300001], init: true }, { shape: [300001], init: true }, { shape: [300001], init: true }],
       { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: 2 }],
     ['transpose', [{ shape: [600, 700] }], [{ shape: [700, 600] }], { perm: [1, 0] }],
+    ['sum_to', [{ shape: [1024, 601] }], [{ shape: [1, 601] }]],
+    ['embedding_backward', [{ shape: [1024, 301] }, { shape: [1024], dtype: 'i32', ids: 500 }], [{ shape: [500, 301] }]],
   ];
 
   it.each(cases.map((c, i) => [`${c[0]} [${c[1][0]!.shape}]`, i] as const))('%s', (_n, i) => {

@@ -24,6 +24,8 @@ export interface ChatSessionOptions {
   stopTokens?: readonly number[];
   /** Ids of special-token texts, to turn the template's stop strings into stop token ids where they are tokens. */
   specialId?: (text: string) => number | undefined;
+  /** Extra stop strings (besides the template's end of turn). */
+  stop?: readonly string[];
   seed?: number;
   /** Context window (default: the model's maxPositions). */
   contextLength?: number;
@@ -61,7 +63,7 @@ export class ChatSession<C extends DecoderCache = DecoderCache> {
     this.baseSeed = options.seed ?? freshSeed();
     this.window = Math.min(options.contextLength ?? Infinity, model.config.maxPositions);
     const ids = new Set(options.stopTokens ?? []);
-    const strs: string[] = [];
+    const strs: string[] = [...(options.stop ?? [])];
     for (const s of options.template.stopStrings) {
       const id = options.specialId?.(s);
       if (id !== undefined) ids.add(id);

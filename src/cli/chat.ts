@@ -67,6 +67,7 @@ export async function main(argv: string[], io: ChatIO = { input: process.stdin, 
     maxTokens: f.maxTokens ?? 256,
     stopTokens: L.stopTokens,
     specialId: (s) => tok.specialTokens.get(s),
+    ...(f.stop?.length ? { stop: f.stop } : {}),
     ...(f.seed !== undefined ? { seed: f.seed } : {}),
     ...(f.contextLength !== undefined ? { contextLength: f.contextLength } : {}),
   });

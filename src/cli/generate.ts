@@ -18,7 +18,8 @@ import type { CausalLM } from '../model/model.js';
 import { tokenizerCodec } from '../generate/codec.js';
 import { generate, stream, type GenerateOptions, type StreamEvent } from '../generate/engine.js';
 import type { TextCodec } from '../generate/interfaces.js';
-import type { SamplerOptions } from '../generate/sampler.js';
+import { resolveSamplerOptions, type SamplerOptions } from '../generate/sampler.js';
+import { loadTokenizer } from '../tokenizer/io.js';
 import type { TextTokenizer } from '../tokenizer/types.js';
 import { ConfigError } from '../util/errors.js';
 
@@ -110,11 +111,15 @@ export function samplerFromFlags(f: SamplerFlags, defaults: SamplerOptions): Sam
 /** Tokenizer files a model folder may hold. */
 const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'tokenizer.model', 'tiktoken.model'];
 
+/** Whether a model folder holds a tokenizer. */
+export function hasTokenizer(dir: string): boolean {
+  return TOKENIZER_FILES.some((f) => fs.existsSync(path.join(dir, f)));
+}
+
 /** The folder's tokenizer, or null when it has none. */
 export async function loadTokenizerIfAny(dir: string): Promise<TextTokenizer | null> {
-  if (!TOKENIZER_FILES.some((f) => fs.existsSync(path.join(dir, f)))) return null;
-  const mod = (await import('../tokenizer/index.js')) as { loadTokenizer(dir: string): Promise<TextTokenizer> };
-  return mod.loadTokenizer(dir);
+  if (!hasTokenizer(dir)) return null;
+  return loadTokenizer(dir);
 }
 
 export interface Loaded {
@@ -221,16 +226,21 @@ export async function main(argv: string[]): Promise<number> {
   let ids = f.promptIds !== undefined ? parseIds(f.promptIds) : null;
   let promptText: string | null = null;
   if (ids === null) {
-    if (promptArg === '-' || (promptArg === undefined && !process.stdin.isTTY)) promptText = await readStdin();
+    // from stdin: one trailing newline (as `echo` adds) is not part of the prompt
+    if (promptArg === '-' || (promptArg === undefined && !process.stdin.isTTY)) promptText = (await readStdin()).replace(/\r?\n$/, '');
     else if (promptArg !== undefined) promptText = promptArg;
     else throw new ConfigError('prompt', 'no prompt: give a text, - for stdin, or --prompt-ids 1,2,3');
   }
 
+  resolveSamplerOptions({ ...samplerFromFlags(f, {}), ...(f.topLogprobs !== undefined ? { topLogprobs: f.topLogprobs } : {}) }); // bad values fail before loading
+  const noTokenizer = () =>
+    new ConfigError('prompt', `${dir} has no tokenizer (tokenizer.json), so a text prompt cannot be encoded; give token ids with --prompt-ids 1,2,3`);
+  if (promptText !== null && fs.existsSync(path.join(dir, 'config.json')) && !hasTokenizer(dir)) throw noTokenizer();
+
   // load
   const L = await loadForGeneration(dir, f);
   if (promptText !== null) {
-    if (!L.codec)
-      throw new ConfigError('prompt', `${dir} has no tokenizer (tokenizer.json), so a text prompt cannot be encoded; give token ids with --prompt-ids 1,2,3`);
+    if (!L.codec) throw noTokenizer();
     ids = L.codec.encode(promptText);
     if (L.tokenizer?.bosId !== undefined && ids[0] !== L.tokenizer.bosId && L.tokenizer.config.extra?.['add_bos_token'] === true)
       ids.unshift(L.tokenizer.bosId);

@@ -36,3 +36,8 @@ export function tokenizerCodec(tok: TextTokenizer, o: CodecOptions = {}): TextCo
     streamDecoder: () => new StreamDecoder(tok),
   };
 }
+
+/** A TextCodec as is; a tokenizer wrapped with `tokenizerCodec` (special tokens honoured: trusted text). */
+export function toCodec(t: TextCodec | TextTokenizer): TextCodec {
+  return typeof (t as TextCodec).streamDecoder === 'function' ? (t as TextCodec) : tokenizerCodec(t as TextTokenizer);
+}

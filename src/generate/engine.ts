@@ -8,8 +8,9 @@
  * decoded text, which may span tokens; the stop string is not emitted), or at the context window (finish_reason
  * 'length'). A prompt that alone exceeds the window is a ContextOverflowError.
  *
- * Batched prompts of different lengths run one row at a time, each with its own cache (B = 1): simple and exactly
- * equal to running each prompt alone. (A left-padded batch would need an attention mask the model does not take.)
+ * Batched prompts: rows with the same prompt length decode together as one batch (one (B, 1) forward per step, the
+ * weights read once for all rows; finished rows ride along until all are done); rows of different lengths run one
+ * at a time, each with its own cache (a left-padded batch would need an attention mask the model does not take).
  *
  * Randomness: `seed` seeds a master Rng; row r samples with the r-th `fork()` of it, so row 0 of a batch equals the
  * same prompt run alone. No seed → a fresh one from `crypto.getRandomValues`, returned in the result so the run can
@@ -24,6 +25,8 @@ import { Rng } from '../util/rng.js';
 import type { DecoderCache, DecoderModel, IdStreamDecoder, TextCodec } from './interfaces.js';
 import { resolveSamplerOptions, Sampler, type ResolvedSamplerOptions, type SampleResult, type SamplerOptions } from './sampler.js';
 import { StopStringMatcher } from './stop.js';
+import { toCodec } from './codec.js';
+import type { TextTokenizer } from '../tokenizer/types.js';
 import { noGrad, tidy } from '../tensor/tensor.js';
 
 export type FinishReason = 'stop' | 'length';
@@ -41,8 +44,16 @@ export interface GenerateOptions extends SamplerOptions {
   signal?: AbortSignal;
   /** Context window in tokens; default and upper bound: the model's `maxPositions`. */
   contextLength?: number;
-  /** For text, stop strings and token strings in `logprobs`. Without it `text` is '' and token strings are ''. */
-  tokenizer?: TextCodec;
+  /**
+   * For text, stop strings and token strings in `logprobs` (a Tokenizer, or any TextCodec). Without it `text` is ''
+   * and token strings are ''.
+   */
+  tokenizer?: TextCodec | TextTokenizer;
+  /**
+   * generate() only: decode prompts of equal length together as one batch (one forward per step for all of them;
+   * default true). Each row keeps its own coin, so its tokens do not depend on the grouping up to float rounding.
+   */
+  batch?: boolean;
 }
 
 /** One alternative in OpenAI's `top_logprobs`. `id` is an addition. */
@@ -138,7 +149,7 @@ interface ResolvedRunOptions {
 }
 
 function resolveRun(model: DecoderModel, opts: GenerateOptions): ResolvedRunOptions {
-  const { maxTokens = 256, stopTokens = [], stop = [], signal, contextLength, tokenizer, seed: _seed, ...samplerOpts } = opts;
+  const { maxTokens = 256, stopTokens = [], stop = [], signal, contextLength, tokenizer, seed: _seed, batch: _batch, ...samplerOpts } = opts;
   const sampler = resolveSamplerOptions(samplerOpts);
   if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new ConfigError('maxTokens', `expected an integer ≥ 0, got ${String(maxTokens)}`);
   for (const t of stopTokens)
@@ -153,7 +164,7 @@ function resolveRun(model: DecoderModel, opts: GenerateOptions): ResolvedRunOpti
       throw new ConfigError('contextLength', `expected an integer ≥ 1, got ${String(contextLength)}`);
     window = Math.min(contextLength, maxPos);
   }
-  return { sampler, maxTokens, stopTokens: new Set(stopTokens), stop: [...stop], window, signal, tokenizer };
+  return { sampler, maxTokens, stopTokens: new Set(stopTokens), stop: [...stop], window, signal, tokenizer: tokenizer ? toCodec(tokenizer) : undefined };
 }
 
 function checkPrompt(prompt: readonly number[], vocab: number, window: number, row: number): void {
@@ -164,14 +175,91 @@ function checkPrompt(prompt: readonly number[], vocab: number, window: number, r
   if (prompt.length > window) throw new ContextOverflowError(prompt.length, window, where);
 }
 
-/** Read a (1, 1, V) logits tensor and free it. */
-async function readLogits(t: { data(): Promise<ArrayLike<number>>; dispose(): void }, V: number): Promise<ArrayLike<number>> {
+/** Read a logits tensor ((B, 1, V) after lastOnly or a one-token step) and free it. */
+async function readLogits(t: { data(): Promise<ArrayLike<number>>; dispose(): void }): Promise<ArrayLike<number>> {
   try {
-    const d = await t.data();
-    return d.length === V ? d : Array.prototype.slice.call(d, d.length - V) as number[];
+    return await t.data();
   } finally {
     t.dispose();
   }
+}
+
+/** Row b of (B, V) logits, without a copy where the array allows it. */
+function logitsRow(all: ArrayLike<number>, b: number, V: number): ArrayLike<number> {
+  if (all.length === V) return all;
+  const sub = (all as Float32Array).subarray;
+  return typeof sub === 'function' ? (all as Float32Array).subarray(b * V, (b + 1) * V) : Array.prototype.slice.call(all, b * V, (b + 1) * V) as number[];
+}
+
+/**
+ * What one row needs between tokens: its sampler (coin + penalty window), streaming decoder and stop-string matcher.
+ * `next(logits)` turns the logits of the next position into one step, deciding whether the row ends there.
+ */
+class RowState {
+  private readonly sampler: Sampler;
+  private readonly dec: IdStreamDecoder | null;
+  private readonly stopper: StopStringMatcher;
+  /** Tokens sampled so far. */
+  n = 0;
+  finish: FinishReason | null = null;
+
+  constructor(
+    private readonly run: ResolvedRunOptions,
+    rng: Rng,
+    prompt: readonly number[],
+    private readonly room: number,
+  ) {
+    this.sampler = new Sampler(run.sampler, rng);
+    this.sampler.observe(prompt);
+    this.dec = run.tokenizer ? run.tokenizer.streamDecoder() : null;
+    this.stopper = new StopStringMatcher(run.stop);
+  }
+
+  next(logits: ArrayLike<number>): RowStep {
+    const { dec, stopper } = this;
+    const sample = this.sampler.sample(logits);
+    const id = sample.id;
+    const step: RowStep = { id, sample, text: '' };
+    this.n++;
+    if (this.run.stopTokens.has(id)) {
+      step.stopToken = true;
+      if (dec) step.text = stopper.push(dec.flush()).text + stopper.flush();
+      return this.end(step, 'stop');
+    }
+    this.sampler.observe(id);
+    if (dec) {
+      const r = stopper.push(dec.push(id));
+      step.text = r.text;
+      if (r.stopped !== null) {
+        step.stopString = r.stopped;
+        return this.end(step, 'stop');
+      }
+    }
+    if (this.n >= this.room) {
+      if (dec) {
+        const r = stopper.push(dec.flush());
+        step.text += r.text;
+        if (r.stopped !== null) {
+          step.stopString = r.stopped;
+          return this.end(step, 'stop');
+        }
+        step.text += stopper.flush();
+      }
+      return this.end(step, 'length');
+    }
+    return step;
+  }
+
+  private end(step: RowStep, f: FinishReason): RowStep {
+    step.finish = f;
+    this.finish = f;
+    return step;
+  }
+}
+
+/** Run a forward pass without the autograd tape, freeing every intermediate tensor. */
+function forwardNoGrad<C extends DecoderCache>(model: DecoderModel<C>, ids: Int32Array, B: number, T: number, cache: C, lastOnly: boolean) {
+  return tidy(() => noGrad(() => model.forward(ids, B, T, lastOnly ? { cache, lastOnly } : { cache })));
 }
 
 /**
@@ -184,75 +272,88 @@ async function* decodeRow<C extends DecoderCache>(
   run: ResolvedRunOptions,
   rng: Rng,
 ): AsyncGenerator<RowStep, FinishReason> {
-  const V = model.config.vocabSize;
   const room = Math.min(run.maxTokens, run.window - prompt.length);
   if (room <= 0) return 'length';
   const signal = run.signal;
   signal?.throwIfAborted();
-  const sampler = new Sampler(run.sampler, rng);
-  sampler.observe(prompt);
-  const dec: IdStreamDecoder | null = run.tokenizer ? run.tokenizer.streamDecoder() : null;
-  const stopper = new StopStringMatcher(run.stop);
+  const row = new RowState(run, rng, prompt, room);
   const cache = model.newCache(1, prompt.length + room);
   const t0 = performance.now();
   try {
     // prefill: (1, P) → (1, 1, V)
-    let logits = await readLogits(
-      tidy(() => noGrad(() => model.forward(Int32Array.from(prompt), 1, prompt.length, { cache, lastOnly: true }))),
-      V,
-    );
+    let logits = await readLogits(forwardNoGrad(model, Int32Array.from(prompt), 1, prompt.length, cache, true));
     const prefillMs = performance.now() - t0;
-    for (let n = 0; ; n++) {
-      const sample = sampler.sample(logits);
-      const id = sample.id;
-      const step: RowStep = { id, sample, text: '' };
-      if (n === 0) {
+    for (;;) {
+      const step = row.next(logits);
+      if (row.n === 1) {
         step.ttftMs = performance.now() - t0;
         step.prefillMs = prefillMs;
       }
-      if (run.stopTokens.has(id)) {
-        step.stopToken = true;
-        step.finish = 'stop';
-        if (dec) step.text = stopper.push(dec.flush()).text + stopper.flush();
-        yield step;
-        return 'stop';
-      }
-      sampler.observe(id);
-      if (dec) {
-        const r = stopper.push(dec.push(id));
-        step.text = r.text;
-        if (r.stopped !== null) {
-          step.stopString = r.stopped;
-          step.finish = 'stop';
-          yield step;
-          return 'stop';
-        }
-      }
-      if (n + 1 >= room) {
-        if (dec) {
-          const r = stopper.push(dec.flush());
-          step.text += r.text + (r.stopped !== null ? '' : stopper.flush());
-          if (r.stopped !== null) {
-            step.stopString = r.stopped;
-            step.finish = 'stop';
-            yield step;
-            return 'stop';
-          }
-        }
-        step.finish = 'length';
-        yield step;
-        return 'length';
-      }
       yield step;
+      if (step.finish) return step.finish;
       if (signal) {
         await yieldToLoop();
         signal.throwIfAborted();
       }
       // decode: (1, 1) → (1, 1, V)
-      logits = await readLogits(tidy(() => noGrad(() => model.forward(Int32Array.of(id), 1, 1, { cache }))), V);
+      logits = await readLogits(forwardNoGrad(model, Int32Array.of(step.id), 1, 1, cache, false));
     }
   } finally {
     cache.reset(); // frees the cached keys/values, also when the consumer stops early or on abort
+  }
+}
+
+/**
+ * The decoding loop for B prompts of the same length, as one batch: one (B, P) prefill, then (B, 1) steps, so the
+ * weights are read once per step for all rows. A row that has finished keeps being fed its last token (its logits
+ * are ignored) until every row is done. Returns each row's steps; the first step of each carries the timings.
+ */
+async function decodeBatch<C extends DecoderCache>(
+  model: DecoderModel<C>,
+  prompts: readonly (readonly number[])[],
+  run: ResolvedRunOptions,
+  rngs: readonly Rng[],
+): Promise<RowStep[][]> {
+  const B = prompts.length, P = prompts[0]!.length, V = model.config.vocabSize;
+  const room = Math.min(run.maxTokens, run.window - P);
+  const steps: RowStep[][] = prompts.map(() => []);
+  if (room <= 0) return steps;
+  const signal = run.signal;
+  signal?.throwIfAborted();
+  const rows = prompts.map((p, b) => new RowState(run, rngs[b]!, p, room));
+  const cache = model.newCache(B, P + room);
+  const t0 = performance.now();
+  try {
+    // prefill: (B, P) → (B, 1, V)
+    const ids = new Int32Array(B * P);
+    prompts.forEach((p, b) => ids.set(p, b * P));
+    let logits = await readLogits(forwardNoGrad(model, ids, B, P, cache, true));
+    const prefillMs = performance.now() - t0;
+    const last = new Int32Array(B);
+    for (;;) {
+      let live = 0;
+      for (let b = 0; b < B; b++) {
+        const row = rows[b]!;
+        if (row.finish) continue;
+        const step = row.next(logitsRow(logits, b, V));
+        if (row.n === 1) {
+          step.ttftMs = performance.now() - t0;
+          step.prefillMs = prefillMs;
+        }
+        steps[b]!.push(step);
+        last[b] = step.id;
+        if (!row.finish) live++;
+      }
+      if (live === 0) return steps;
+      if (signal) {
+        await yieldToLoop();
+        signal.throwIfAborted();
+      }
+      // decode: (B, 1) → (B, 1, V)
+      logits = await readLogits(forwardNoGrad(model, last, B, 1, cache, false));
+    }
+  } finally {
+    cache.reset();
   }
 }
 
@@ -283,57 +384,72 @@ export async function generate<C extends DecoderCache>(
   const seed = opts.seed ?? freshSeed();
   checkSeed(seed);
   const master = new Rng(seed);
-  const choices: Choice[] = [];
-  for (let r = 0; r < rows.length; r++) {
-    const prompt = rows[r]!;
-    const rng = master.fork();
-    const ids: number[] = [];
-    const content: TokenLogprobEntry[] = [];
-    let text = '';
-    let stoppedBy: Choice['stopped_by'] = null;
-    let finish: FinishReason = 'length';
-    const timings = { prefill_ms: 0, decode_ms: 0, ttft_ms: 0 };
+  const rngs = rows.map(() => master.fork()); // row r's coin is the r-th fork, however the rows are grouped
+  const choices: Choice[] = new Array(rows.length);
+  // rows with equal prompt lengths decode as one batch (batch: true), the others one at a time
+  const groups = new Map<number, number[]>();
+  rows.forEach((p, r) => {
+    const key = opts.batch === false ? -1 - r : p.length;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  });
+  for (const members of groups.values()) {
     const t0 = performance.now();
-    const it = decodeRow(model, prompt, run, rng);
-    for (;;) {
-      const n = await it.next();
-      if (n.done) {
-        finish = n.value;
-        break;
+    let perRow: RowStep[][];
+    if (members.length === 1) {
+      perRow = [[]];
+      const it = decodeRow(model, rows[members[0]!]!, run, rngs[members[0]!]!);
+      for (;;) {
+        const n = await it.next();
+        if (n.done) break;
+        perRow[0]!.push(n.value);
       }
-      const s = n.value;
-      if (s.ttftMs !== undefined) {
-        timings.ttft_ms = s.ttftMs;
-        timings.prefill_ms = s.prefillMs ?? 0;
-      }
-      text += s.text;
-      if (s.stopToken) stoppedBy = { token: s.id };
-      else {
-        ids.push(s.id);
-        const ts = tokenString(run.tokenizer, s.id);
-        content.push({
-          ...ts,
-          id: s.id,
-          logprob: s.sample.logprob,
-          prob: s.sample.prob,
-          top_logprobs: s.sample.top.map((a) => ({ ...tokenString(run.tokenizer, a.id), id: a.id, logprob: a.logprob })),
-        });
-      }
-      if (s.stopString !== undefined) stoppedBy = { string: s.stopString };
+    } else {
+      perRow = await decodeBatch(model, members.map((r) => rows[r]!), run, members.map((r) => rngs[r]!));
     }
-    timings.decode_ms = performance.now() - t0 - timings.prefill_ms;
-    choices.push({
-      index: r,
-      ids,
-      text,
-      finish_reason: finish,
-      stopped_by: stoppedBy,
-      logprobs: { content },
-      usage: { prompt_tokens: prompt.length, completion_tokens: ids.length },
-      timings,
-    });
+    const totalMs = performance.now() - t0;
+    members.forEach((r, k) => (choices[r] = toChoice(r, rows[r]!, perRow[k]!, run, totalMs)));
   }
   return { seed, choices };
+}
+
+/** One row's steps → an OpenAI-style choice. */
+function toChoice(index: number, prompt: readonly number[], steps: readonly RowStep[], run: ResolvedRunOptions, totalMs: number): Choice {
+  const ids: number[] = [];
+  const content: TokenLogprobEntry[] = [];
+  let text = '';
+  let stoppedBy: Choice['stopped_by'] = null;
+  const timings = { prefill_ms: 0, decode_ms: 0, ttft_ms: 0 };
+  for (const s of steps) {
+    if (s.ttftMs !== undefined) {
+      timings.ttft_ms = s.ttftMs;
+      timings.prefill_ms = s.prefillMs ?? 0;
+    }
+    text += s.text;
+    if (s.stopToken) stoppedBy = { token: s.id };
+    else {
+      ids.push(s.id);
+      content.push({
+        ...tokenString(run.tokenizer, s.id),
+        id: s.id,
+        logprob: s.sample.logprob,
+        prob: s.sample.prob,
+        top_logprobs: s.sample.top.map((a) => ({ ...tokenString(run.tokenizer, a.id), id: a.id, logprob: a.logprob })),
+      });
+    }
+    if (s.stopString !== undefined) stoppedBy = { string: s.stopString };
+  }
+  timings.decode_ms = totalMs - timings.prefill_ms;
+  const last = steps[steps.length - 1];
+  return {
+    index,
+    ids,
+    text,
+    finish_reason: last?.finish ?? 'length',
+    stopped_by: stoppedBy,
+    logprobs: { content },
+    usage: { prompt_tokens: prompt.length, completion_tokens: ids.length },
+    timings,
+  };
 }
 
 /** A stream of generated tokens; `seed` says which seed it uses, `finishReason` is set once it ends. */
@@ -351,10 +467,11 @@ export interface GenerationStream extends AsyncIterable<StreamEvent> {
  */
 export function stream<C extends DecoderCache>(
   model: DecoderModel<C>,
-  tokenizer: TextCodec,
+  tokenizerOrCodec: TextCodec | TextTokenizer,
   prompt: string | readonly number[],
   opts: Omit<GenerateOptions, 'tokenizer'> = {},
 ): GenerationStream {
+  const tokenizer = toCodec(tokenizerOrCodec);
   const run = resolveRun(model, { ...opts, tokenizer });
   const ids = typeof prompt === 'string' ? tokenizer.encode(prompt) : [...prompt];
   checkPrompt(ids, model.config.vocabSize, run.window, -1);

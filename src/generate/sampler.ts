@@ -164,7 +164,7 @@ export function topN(v: ArrayLike<number>, n: number): TokenLogprob[] {
 }
 
 /** k-th largest value (1-based k ≤ length) of an array, by quickselect on a copy. */
-function kthLargest(values: Float64Array, k: number): number {
+function kthLargest(values: ArrayLike<number>, k: number): number {
   const a = Float64Array.from(values);
   let lo = 0, hi = a.length - 1;
   const target = k - 1; // index in descending order
@@ -226,9 +226,10 @@ export function applyPenalties(l: Float64Array, counts: ReadonlyMap<number, numb
 }
 
 /**
- * The nucleus of a probability vector: how many of the largest entries the top-p rule keeps, described as a value
- * `t` and a count `kEq`: every entry > t is kept, plus the first `kEq` entries equal to t (lowest ids first).
- * Expected O(V): a three-way quickselect on the probability mass instead of a full sort.
+ * The nucleus of a weight vector: the largest entries, in descending order, while the mass before each is < `p`
+ * (for probabilities, p = top_p; for unnormalised weights, p = top_p × their sum). Described as a value `t` and a
+ * count `kEq`: every entry > t is kept, plus the first `kEq` entries equal to t (lowest ids first).
+ * Expected O(V): a three-way quickselect on the mass instead of a full sort.
  */
 export function nucleusThreshold(probs: Float64Array, p: number): { t: number; kEq: number } {
   let n = 0;
@@ -288,25 +289,42 @@ export function samplingDistribution(
   opts: SamplerOptions | ResolvedSamplerOptions,
   counts: ReadonlyMap<number, number> = new Map(),
 ): Float64Array {
-  return distribution(logits, resolved(opts), counts).probs;
+  const d = weights(logits, resolved(opts), counts);
+  scale(d.w, 1 / d.sum);
+  return d.w;
 }
 
-/** samplingDistribution, plus the model's log Σ exp(logits) when it falls out of the same pass (else NaN). */
-function distribution(logits: ArrayLike<number>, o: ResolvedSamplerOptions, counts: ReadonlyMap<number, number>): { probs: Float64Array; lse: number } {
+interface Weights {
+  /** Unnormalised final weights (0 = filtered out); the distribution is w / sum. */
+  w: Float64Array;
+  sum: number;
+  /** The model's log Σ exp(logits) when it fell out of the same pass (no penalties, temperature 1), else NaN. */
+  lse: number;
+}
+
+/**
+ * The sampling distribution as unnormalised weights: the hot path of every generated token, so each filter works
+ * on the weights and their running sum instead of renormalising (same distribution; fewer passes over V).
+ */
+function weights(logits: ArrayLike<number>, o: ResolvedSamplerOptions, counts: ReadonlyMap<number, number>): Weights {
   const V = logits.length;
-  const l = new Float64Array(V);
-  for (let i = 0; i < V; i++) l[i] = logits[i]!;
   const penalised = counts.size > 0 && !(o.repetitionPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0);
-  if (penalised) applyPenalties(l, counts, o);
-  const probs = new Float64Array(V);
+  let l: ArrayLike<number> = logits;
+  if (penalised) {
+    const c = new Float64Array(V);
+    for (let i = 0; i < V; i++) c[i] = logits[i]!;
+    applyPenalties(c, counts, o);
+    l = c;
+  }
+  const w = new Float64Array(V);
   if (o.temperature === 0) {
-    probs[argmax(l)] = 1;
-    return { probs, lse: NaN };
+    w[argmax(l)] = 1;
+    return { w, sum: 1, lse: NaN };
   }
   // top-k on the logits (temperature > 0 does not change their order)
   let thr = -Infinity;
   if (o.topK > 0 && o.topK < V) thr = kthLargest(l, o.topK);
-  // temperature + softmax over the survivors
+  // temperature: w = exp((l − max) / T) over the survivors
   let max = -Infinity;
   for (let i = 0; i < V; i++) if (l[i]! > max) max = l[i]!;
   const invT = 1 / o.temperature;
@@ -316,38 +334,34 @@ function distribution(logits: ArrayLike<number>, o: ResolvedSamplerOptions, coun
     const e = expNonPositive((x - max) * invT);
     all += e;
     if (x >= thr) {
-      probs[i] = e;
+      w[i] = e;
       sum += e;
     }
   }
-  // with no penalties and temperature 1 these are the model's own exponentials: its normaliser comes for free
   const lse = !penalised && o.temperature === 1 ? max + Math.log(all) : NaN;
-  scale(probs, 1 / sum);
-  // top-p
+  // top-p: keep the largest weights up to topP of the mass
   if (o.topP < 1) {
-    const { t, kEq } = nucleusThreshold(probs, o.topP);
+    const { t, kEq } = nucleusThreshold(w, o.topP * sum);
     let eq = 0;
     sum = 0;
     for (let i = 0; i < V; i++) {
-      const q = probs[i]!;
+      const q = w[i]!;
       if (q > t || (q === t && eq++ < kEq)) sum += q;
-      else probs[i] = 0;
+      else w[i] = 0;
     }
-    scale(probs, 1 / sum);
   }
-  // min-p
+  // min-p: drop weights below minP × the largest
   if (o.minP > 0) {
-    let pmax = 0;
-    for (let i = 0; i < V; i++) if (probs[i]! > pmax) pmax = probs[i]!;
-    const cut = o.minP * pmax;
+    let wmax = 0;
+    for (let i = 0; i < V; i++) if (w[i]! > wmax) wmax = w[i]!;
+    const cut = o.minP * wmax;
     sum = 0;
     for (let i = 0; i < V; i++) {
-      if (probs[i]! < cut) probs[i] = 0;
-      else sum += probs[i]!;
+      if (w[i]! < cut) w[i] = 0;
+      else sum += w[i]!;
     }
-    scale(probs, 1 / sum);
   }
-  return { probs, lse };
+  return { w, sum, lse };
 }
 
 function scale(a: Float64Array, k: number): void {
@@ -372,7 +386,12 @@ function argmax(l: ArrayLike<number>): number {
 
 /** Draw an index from a probability vector with one uniform number from `rng`. */
 export function drawFrom(probs: Float64Array, rng: Rng): number {
-  const u = rng.random();
+  return drawWeighted(probs, 1, rng);
+}
+
+/** Draw an index with probability w[i] / sum, with one uniform number from `rng`. */
+function drawWeighted(probs: Float64Array, sum: number, rng: Rng): number {
+  const u = rng.random() * sum;
   let acc = 0;
   let last = -1;
   for (let i = 0; i < probs.length; i++) {
@@ -399,12 +418,11 @@ export function sampleToken(
   counts: ReadonlyMap<number, number> = new Map(),
 ): SampleResult {
   const o = resolved(opts);
-  const d = distribution(logits, o, counts);
-  const probs = d.probs;
+  const d = weights(logits, o, counts);
   const lse = Number.isNaN(d.lse) ? logSumExp(logits) : d.lse;
-  const id = o.temperature === 0 ? argmax(probs) : drawFrom(probs, rng);
+  const id = o.temperature === 0 ? argmax(d.w) : drawWeighted(d.w, d.sum, rng);
   const top = topN(logits, o.topLogprobs).map((t) => ({ id: t.id, logprob: t.logprob - lse }));
-  return { id, prob: probs[id]!, logprob: logits[id]! - lse, top };
+  return { id, prob: d.w[id]! / d.sum, logprob: logits[id]! - lse, top };
 }
 
 /** A sampler bound to settings, a coin and a penalty window: `observe` every token of the sequence, then `sample`. */

@@ -41,15 +41,16 @@ export function toTokenizerJson(tok: TextTokenizer, options: WriteOptions = {}):
   if (tok instanceof CharTokenizer) return charToJson(tok);
   if (!(tok instanceof Tokenizer)) throw new TypeError('toTokenizerJson: unknown tokenizer class');
   const m = tok.model;
-  const vocab: Record<string, number> = {};
+  // a prototype-free object: tokens such as "toString" or "__proto__" are ordinary keys
+  const vocab = Object.create(null) as Record<string, number>;
   for (let id = 0; id < m.tokenBytes.length; id++) {
     const b = m.tokenBytes[id];
     if (b) {
       const s = bytesToByteLevel(b);
-      if (!(s in vocab)) vocab[s] = id;
+      if (!Object.hasOwn(vocab, s)) vocab[s] = id;
     }
   }
-  for (const s of tok.specialTokenList) if (!(s.content in vocab)) vocab[s.content] = s.id;
+  for (const s of tok.specialTokenList) if (!Object.hasOwn(vocab, s.content)) vocab[s.content] = s.id;
   const str = (id: number): string => bytesToByteLevel(m.tokenBytes[id]!);
   const merges: unknown[] = [];
   for (let r = 0; r < m.mergeCount; r++) {
@@ -93,7 +94,7 @@ export function toTokenizerJson(tok: TextTokenizer, options: WriteOptions = {}):
 }
 
 function charToJson(tok: CharTokenizer): Json {
-  const vocab: Record<string, number> = {};
+  const vocab = Object.create(null) as Record<string, number>;
   tok.chars.forEach((c, i) => {
     vocab[c] = i;
   });
@@ -334,7 +335,7 @@ export function fromTokenizerConfigJson(json: unknown, file = 'tokenizer_config.
     // Hugging Face writes 1e30 for "no limit"
     if ((mml as number) < 2 ** 53) cfg.modelMaxLength = mml as number;
   }
-  const extra: Record<string, unknown> = {};
+  const extra = Object.create(null) as Record<string, unknown>;
   for (const [k, v] of Object.entries(json)) if (!CONFIG_KEYS.has(k)) extra[k] = v;
   if (Object.keys(extra).length) cfg.extra = extra;
   return cfg;
@@ -343,8 +344,9 @@ export function fromTokenizerConfigJson(json: unknown, file = 'tokenizer_config.
 /** tokenizer_config.json content for a tokenizer. */
 export function toTokenizerConfigJson(tok: TextTokenizer & { specialTokenList?: readonly SpecialToken[] }): Json {
   const c = tok.config;
-  const out: Json = { ...(c.extra ?? {}) };
-  const decoder: Json = {};
+  const out = Object.create(null) as Json;
+  for (const [k, v] of Object.entries(c.extra ?? {})) out[k] = v;
+  const decoder = Object.create(null) as Json;
   for (const s of tok.specialTokenList ?? []) {
     decoder[String(s.id)] = { content: s.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: s.special };
   }

@@ -3,7 +3,7 @@
  *   text ─▶ cut at honoured special tokens ─▶ split pattern (pre-tokenizer regex) ─▶ each word's UTF-8 bytes
  *        ─▶ BPE merges inside the word (BpeModel) ─▶ ids
  * with a cache from word to ids (word_cache.ts: most words repeat, so most cost one allocation-free lookup), and
- * for GPT-2's pattern a hand-written scanner instead of the RegExp (gpt2_splitter.ts). Decoding joins the tokens'
+ * for GPT-2's and cl100k's (= Llama 3's) patterns a hand-written scanner instead of the RegExp (gpt2_splitter.ts). Decoding joins the tokens'
  * bytes and reads them as UTF-8. Every string encodes (all 256 byte tokens exist) and decodes back exactly; lone
  * surrogates included (see bytes.ts: they travel as WTF-8 triples).
  *
@@ -14,8 +14,8 @@
 import { ConfigError, VocabularyError } from '../util/errors.js';
 import { BpeModel, type ModelErrorFn } from './bpe_model.js';
 import { byteLevelToBytes, bytesKey, bytesToByteLevel, decodeUtf8, encodeUtf8, encodeUtf8Into } from './bytes.js';
-import { gpt2WordEnd } from './gpt2_splitter.js';
-import { compilePattern, GPT2_PATTERN, namedPattern, type PatternName } from './patterns.js';
+import { scannerFor, type WordEndFn } from './gpt2_splitter.js';
+import { compilePattern, namedPattern, type PatternName } from './patterns.js';
 import { SpecialMatcher } from './special_tokens.js';
 import { spanHash, WordCache } from './word_cache.js';
 import type { DecodeOptions, EncodeOptions, SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
@@ -75,8 +75,8 @@ export class Tokenizer implements TextTokenizer {
   private matcher: SpecialMatcher;
   private specialBytes: Map<number, Uint8Array>;
   private cache = new WordCache(CACHE_MAX);
-  /** True when the split pattern is exactly GPT-2's: use the hand-written scanner. */
-  private readonly gpt2Fast: boolean;
+  /** Hand-written scanner when the split pattern is GPT-2's or cl100k's (gpt2_splitter.ts), else null. */
+  private readonly scanner: WordEndFn | null;
   private scratch = new Uint8Array(1024);
   private _vocabSize: number;
 
@@ -100,7 +100,7 @@ export class Tokenizer implements TextTokenizer {
       }
     });
     this.addPrefixSpace = spec.addPrefixSpace ?? false;
-    this.gpt2Fast = this.splitPatterns.length === 1 && this.splitPatterns[0] === GPT2_PATTERN;
+    this.scanner = this.splitPatterns.length === 1 ? scannerFor(this.splitPatterns[0]!) : null;
     this.normalizer = spec.normalizer ?? null;
     this.postProcessor = spec.postProcessor;
     this.config = spec.config ? { ...spec.config } : {};
@@ -227,10 +227,11 @@ export class Tokenizer implements TextTokenizer {
     if (this.normalizer !== null) text = text.normalize(this.normalizer);
     if (this.addPrefixSpace && text.length > 0 && text.charCodeAt(0) !== 0x20) text = ' ' + text;
     const n = text.length;
-    if (this.gpt2Fast) {
-      // GPT-2's pattern, scanned by hand (gpt2_splitter.ts): no match objects, no substrings on cache hits
+    const scanner = this.scanner;
+    if (scanner !== null) {
+      // GPT-2's or cl100k's pattern, scanned by hand: no match objects, no substrings on cache hits
       for (let i = 0; i < n; ) {
-        const j = gpt2WordEnd(text, i, n);
+        const j = scanner(text, i, n);
         this.encodeSpan(text, i, j, out);
         i = j;
       }

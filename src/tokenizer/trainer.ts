@@ -15,8 +15,8 @@
 import { ConfigError } from '../util/errors.js';
 import { bytesKey, encodeUtf8Into, utf8Length } from './bytes.js';
 import { PairTable } from './pair_table.js';
-import { gpt2WordEnd } from './gpt2_splitter.js';
-import { compilePattern, GPT2_PATTERN, namedPattern, type PatternName } from './patterns.js';
+import { scannerFor } from './gpt2_splitter.js';
+import { compilePattern, namedPattern, type PatternName } from './patterns.js';
 import { SpanCounter } from './span_counter.js';
 import { SpecialMatcher } from './special_tokens.js';
 import { Tokenizer } from './tokenizer.js';
@@ -57,7 +57,7 @@ export function countWords(texts: Iterable<string>, pattern: PatternName, specia
 function countSpans(texts: Iterable<string>, pattern: PatternName, specialTokens: readonly string[]): SpanCounter {
   const src = namedPattern(pattern);
   const re = compilePattern(src);
-  const fast = src === GPT2_PATTERN;
+  const scanner = scannerFor(src);
   const matcher = new SpecialMatcher(specialTokens.map((content, id) => ({ id, content, special: true })));
   const counter = new SpanCounter();
   for (const text of texts) {
@@ -65,9 +65,9 @@ function countSpans(texts: Iterable<string>, pattern: PatternName, specialTokens
       text,
       { allowed: 'all' },
       (a, b) => {
-        if (fast) {
+        if (scanner !== null) {
           for (let i = a; i < b; ) {
-            const j = gpt2WordEnd(text, i, b);
+            const j = scanner(text, i, b);
             counter.add(text, i, j);
             i = j;
           }

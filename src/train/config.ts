@@ -258,6 +258,63 @@ export const PRESETS: Record<string, { help: string; config: Partial<TrainConfig
   },
 };
 
+/** One line of help per field (the comments above, for --help). */
+export const FIELD_HELP: Record<keyof TrainConfig, string> = {
+  name: "Name of the run folder under `outDir` ('' = a timestamp).",
+  outDir: "Folder holding run folders.",
+  seed: "Seed of everything random: initialisation, batches, dropout masks, samples.",
+  backend: "Compute backend: 'auto' (WASM SIMD when it works, else the plain TypeScript reference), 'wasm' or 'ref'.",
+  threads: "Worker threads for the WASM backend (0 = one per core).",
+  input: "Corpus: text files, folders (recursively), glob patterns or JSONL files; [] = the embedded State of the Union corpus.",
+  textField: "JSONL field holding the text.",
+  maxCorpusBytes: "Use only the first this many characters of the corpus (0 = all).",
+  valFraction: "Fraction held out for validation (the last 10% of a single text, as nanoGPT splits tinyshakespeare).",
+  tokenizer: "Tokenizer: 'bpe' (train a byte-level BPE on the corpus), 'char' (one id per character), 'gpt2', or a folder with tokenizer.json.",
+  vocabSize: "Vocabulary size of a BPE trained on the corpus (ignored for 'char', 'gpt2' and folders).",
+  tokenizerTrainBytes: "Characters of the corpus used to train the BPE (0 = all; a few MB is plenty).",
+  cacheDir: "Folder of the token-shard cache.",
+  family: "Architecture family: 'gpt2' (LayerNorm, GELU, learned positions) or 'llama' (RMSNorm, SwiGLU, RoPE).",
+  nLayer: "Number of Transformer blocks.",
+  nHead: "Number of attention (query) heads.",
+  nKvHead: "Key/value heads for grouped-query attention (0 = nHead; llama only).",
+  nEmbd: "Width of the residual stream.",
+  intermediateSize: "Hidden width of the MLP (0 = 4·nEmbd for gpt2, ≈ 8/3·nEmbd rounded up to 32 for llama).",
+  blockSize: "Context length: tokens per training sequence (T).",
+  maxPositions: "Positions the model accepts (0 = blockSize).",
+  dropout: "Dropout probability while training (0 = off).",
+  tieEmbeddings: "Output head tied to the token embedding (always for gpt2).",
+  ropeTheta: "RoPE base (llama only).",
+  initFrom: "Start from this Hugging Face folder's weights instead of random ones ('' = from scratch).",
+  batchSize: "Sequences per micro-batch (B).",
+  gradAccum: "Micro-batches accumulated per optimizer step (tokens per step = gradAccum · batchSize · blockSize).",
+  maxSteps: "Optimizer steps to take.",
+  lr: "Peak learning rate (after warmup).",
+  minLr: "Learning rate at the end of the cosine decay.",
+  warmupSteps: "Steps of linear warmup: lr(s) = lr·(s+1)/warmupSteps for s < warmupSteps.",
+  decaySteps: "Step where the cosine decay reaches minLr (0 = maxSteps); minLr afterwards.",
+  schedule: "Learning-rate schedule: 'cosine' (warmup + cosine) or 'constant' (warmup then lr).",
+  beta1: "AdamW β1.",
+  beta2: "AdamW β2.",
+  eps: "AdamW ε.",
+  weightDecay: "AdamW decoupled weight decay.",
+  decayOn: "Which parameters decay: 'matrices' (2-D weights only, as nanoGPT) or 'all' (torch.optim.AdamW on every parameter).",
+  gradClip: "Clip the global gradient norm to this (0 = no clipping).",
+  evalInterval: "Evaluate (validation loss, bits per byte) every this many steps, and at the end (0 = only at the end).",
+  evalBatches: "Validation batches per evaluation (a fixed set, the same every time).",
+  sampleInterval: "Print samples from the prompts every this many steps, and at the end (0 = only at the end).",
+  sampleTokens: "Tokens generated per sample.",
+  samplePrompts: "Prompts of the samples ('' starts from the first token of the vocabulary's separator).",
+  temperature: "Sampling temperature (0 = greedy).",
+  topK: "Keep only the k most likely tokens when sampling (0 = all).",
+  checkpointInterval: "Write a checkpoint every this many steps, and at the end (0 = only at the end / on Ctrl-C).",
+  resume: "Continue the run in this folder exactly where it stopped ('' = new run).",
+  logInterval: "Print a progress line every this many steps when not on a terminal.",
+  quiet: "Plain lines, no progress bar.",
+  peakFlops: "Peak FLOP/s of this machine for MFU (default 330e9: 2-core sgemm peak).",
+  timeLimit: "Stop (with a checkpoint) after this many seconds of training (0 = no limit).",
+  report: "Write report.html at the end.",
+};
+
 type Kind = 'int' | 'float' | 'bool' | 'string' | 'strings' | readonly string[];
 interface FieldSpec {
   kind: Kind;
@@ -556,7 +613,7 @@ export function toModelConfig(c: TrainConfig, vocabSize: number, special: { bos?
 /** One line per field, for --help: name, type, default. */
 export function describeFields(): string {
   return (Object.keys(SCHEMA) as (keyof TrainConfig)[])
-    .map((k) => `  --${k}=${kindName(SCHEMA[k].kind).replace(/^an? /, '')} (default ${JSON.stringify(DEFAULTS[k])})`)
+    .map((k) => `  --${k}=<${kindName(SCHEMA[k].kind).replace(/^an? /, '')}>  ${FIELD_HELP[k]} (default ${JSON.stringify(DEFAULTS[k])})`)
     .join('\n');
 }
 

@@ -5,12 +5,12 @@
  * maxPositions − 1 tokens, recompute them), so a sample may be longer than the model's context.
  */
 import { sampleToken } from '../generate/sampler.js';
-import { noGrad } from '../tensor/tensor.js';
+import { noGrad, tidy } from '../tensor/tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Rng } from '../util/rng.js';
 
 /** What sampling needs from the model. */
-export interface SamplingModel<C extends { length: number; reset(): void }> {
+export interface SamplingModel<C extends { length: number; reset(): void; dispose?(): void }> {
   config: { vocabSize: number; maxPositions: number };
   forward(ids: Int32Array, B: number, T: number, opts?: { cache?: C; lastOnly?: boolean }): Tensor;
   newCache(batch: number, maxLen?: number): C;
@@ -28,7 +28,7 @@ export interface SampleOptions {
 }
 
 /** Continue `prompt` ids; returns the new ids. */
-export async function sampleIds<C extends { length: number; reset(): void }>(model: SamplingModel<C>, prompt: readonly number[], o: SampleOptions): Promise<number[]> {
+export async function sampleIds<C extends { length: number; reset(): void; dispose?(): void }>(model: SamplingModel<C>, prompt: readonly number[], o: SampleOptions): Promise<number[]> {
   const W = model.config.maxPositions;
   const rng = new Rng(o.seed);
   const opts = { temperature: o.temperature, topK: o.topK };
@@ -39,24 +39,29 @@ export async function sampleIds<C extends { length: number; reset(): void }>(mod
   const prefill = async (): Promise<ArrayLike<number>> => {
     cache.reset();
     const ctx = Int32Array.from(seq.slice(-(W - 1)));
-    const logits = noGrad(() => model.forward(ctx, 1, ctx.length, { cache, lastOnly: true })); // (1, 1, V)
+    const logits = tidy(() => noGrad(() => model.forward(ctx, 1, ctx.length, { cache, lastOnly: true }))); // (1, 1, V)
     const d = await logits.data();
     logits.dispose();
     return d;
   };
-  let row = await prefill();
-  for (let i = 0; i < o.maxTokens; i++) {
-    const id = sampleToken(row, opts, rng).id;
-    if (o.stopId !== undefined && id === o.stopId) break;
-    out.push(id);
-    seq.push(id);
-    if (i === o.maxTokens - 1) break;
-    if (cache.length >= W) row = await prefill();
-    else {
-      const logits = noGrad(() => model.forward(Int32Array.of(id), 1, 1, { cache, lastOnly: true })); // (1, 1, V)
-      row = await logits.data();
-      logits.dispose();
+  try {
+    let row = await prefill();
+    for (let i = 0; i < o.maxTokens; i++) {
+      const id = sampleToken(row, opts, rng).id;
+      if (o.stopId !== undefined && id === o.stopId) break;
+      out.push(id);
+      seq.push(id);
+      if (i === o.maxTokens - 1) break;
+      if (cache.length >= W) row = await prefill();
+      else {
+        const logits = tidy(() => noGrad(() => model.forward(Int32Array.of(id), 1, 1, { cache, lastOnly: true }))); // (1, 1, V)
+        row = await logits.data();
+        logits.dispose();
+      }
     }
+  } finally {
+    if (cache.dispose) cache.dispose();
+    else cache.reset();
   }
   return out;
 }

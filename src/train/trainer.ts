@@ -212,7 +212,7 @@ export class Trainer {
   async evaluate(): Promise<{ valLoss: number; valBpb: number }> {
     let sum = 0;
     for (const b of this.o.evalBatches) {
-      const l = noGrad(() => this.model.loss(b.ids, b.targets, b.B, b.T, { training: false }));
+      const l = tidy(() => noGrad(() => this.model.loss(b.ids, b.targets, b.B, b.T, { training: false }))); // intermediates freed
       sum += await l.item();
       l.dispose();
     }

@@ -23,9 +23,10 @@ const EXPORTS = [
   'transpose2d', 'embedding', 'embedding_backward', 'layernorm', 'layernorm_backward', 'layernorm_dw', 'rmsnorm',
   'rmsnorm_backward', 'rmsnorm_dw',
   'softmax', 'softmax_backward', 'cross_entropy', 'cross_entropy_backward', 'rope', 'attention', 'attention_backward',
-  'matmul', 'attention_scratch_bytes',
+  'matmul', 'attention_scratch_bytes', 'col_sum',
 ] as const;
 type ExportName = (typeof EXPORTS)[number];
+const EXPORT_INDEX = new Map<string, number>(EXPORTS.map((n, i) => [n, i]));
 
 const PAGE = 65536;
 const MAX_PAGES = 65536;
@@ -250,7 +251,7 @@ export class WasmBackend implements Backend {
       return;
     }
     const ranges = splitRange(n, threads * perThread, align);
-    this.pool.run(EXPORTS.indexOf(fn), this.fns[fn], ranges.map(([lo, hi]) => args(lo, hi, 0)));
+    this.pool.run(EXPORT_INDEX.get(fn)!, this.fns[fn], ranges.map(([lo, hi]) => args(lo, hi, 0)));
   }
 
   /** Like `par` with args ending (scratch, lo, hi). */
@@ -316,6 +317,12 @@ export class WasmBackend implements Backend {
       this.fns.fill32(po, 0, 0, 0, no);
       if (prod(a.shape) === 0) return;
       const c = collapse(a.shape, [rowStrides(a.shape), broadcastStrides(out.shape, a.shape)]);
+      if (c.dims.length === 2 && c.strides[1]![0] === 0 && c.strides[1]![1] === 1) {
+        // [R, K] → [1, K] (bias gradients): split the columns
+        const [R, K] = c.dims as [number, number];
+        this.range('col_sum', K, R * K, 16, [pa, po, R, K]);
+        return;
+      }
       forEachOuter(c, (off, d, s) => {
         this.fns.sum_to(pa + off[0]! * 4, po + off[1]! * 4, d[1]!, d[2]!, d[3]!, s[1]![0]!, s[1]![1]!, s[1]![2]!, s[1]![3]!, 0, 0, d[0]!);
       });
@@ -388,7 +395,7 @@ export class WasmBackend implements Backend {
       if (prod(dy.shape) !== N * C) throw new ShapeError(`embedding_backward: dy [${dy.shape}] is not [${ids.shape}, ${C}]`);
       const pids = this.p(ids);
       this.checkIds(pids, N, V, null, 'embedding_backward: token id');
-      this.fns.embedding_backward(this.p(dy), pids, this.p(dw), V, C, N, 0, 0, 0);
+      this.range('embedding_backward', C, V * C + N * C, 16, [this.p(dy), pids, this.p(dw), V, C, N]);
     },
     layernorm(i, o, a) {
       const x = i[0]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
@@ -585,7 +592,7 @@ export class WasmBackend implements Backend {
     const ranges = n >= MIN_PARALLEL_WORK && this.threads > 1 ? splitRange(n, this.threads * CHUNKS_PER_THREAD, 16) : [[0, n] as [number, number]];
     const chunks = ranges.map(([lo, hi], c) => [pa, sq ? 1 : 0, this.partials + 8 * c, 0, lo, hi]);
     if (chunks.length === 1) this.fns.sum_f64(...chunks[0]!.slice(0, 3), this.scratch[0]!, 0, n);
-    else this.pool.run(EXPORTS.indexOf('sum_f64'), this.fns.sum_f64, chunks);
+    else this.pool.run(EXPORT_INDEX.get('sum_f64')!, this.fns.sum_f64, chunks);
     this.refreshViews();
     const dv = new Float64Array(this.mem.buffer, this.partials, chunks.length);
     let s = 0;
@@ -644,7 +651,7 @@ export class WasmBackend implements Backend {
       return;
     }
     const ranges = splitRange(total, threads * 2, align);
-    this.pool.run(EXPORTS.indexOf('matmul'), this.fns.matmul, ranges.map(([lo, hi]) => [...head, split, 0, lo, hi]));
+    this.pool.run(EXPORT_INDEX.get('matmul')!, this.fns.matmul, ranges.map(([lo, hi]) => [...head, split, 0, lo, hi]));
   }
 }
 

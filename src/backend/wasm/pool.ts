@@ -28,7 +28,7 @@ const MAX_CHUNKS = 1024;
 const ARGS_OFFSET = (SCRATCH + MAX_THREADS) * 4;
 /** Spin iterations before sleeping: worker waiting for work, main thread waiting for workers. */
 const WORKER_SPIN = 20000;
-const MAIN_SPIN = 200000;
+const MAIN_SPIN = 30000;
 
 type WorkerLike = {
   on(ev: string, fn: (m: unknown) => void): unknown;
@@ -42,20 +42,13 @@ export type KernelFn = (...args: number[]) => void;
 export class WorkerPool {
   private readonly I: Int32Array;
   private readonly A: Float64Array;
-  private errors: string[] = [];
   private disposed = false;
   /** Jobs dispatched to workers so far (tests check that big kernels really split). */
   dispatches = 0;
 
-  private constructor(private readonly workers: WorkerLike[], ctl: SharedArrayBuffer) {
+  private constructor(private readonly workers: WorkerLike[], ctl: SharedArrayBuffer, private readonly errors: string[]) {
     this.I = new Int32Array(ctl, 0, SCRATCH + MAX_THREADS);
     this.A = new Float64Array(ctl, ARGS_OFFSET);
-    workers.forEach((wk) => {
-      wk.on('message', (m) => {
-        const e = (m as { error?: string }).error;
-        if (e) this.errors.push(e);
-      });
-    });
   }
 
   /** Start `n` workers (n may be 0) on the given module and shared memory. */
@@ -66,7 +59,7 @@ export class WorkerPool {
     const wt = n > 0 ? await import('node:worker_threads').catch(() => null) : null;
     if (n > 0 && !wt) {
       // no worker_threads (a browser): run on this thread only
-      return new WorkerPool([], ctl);
+      return new WorkerPool([], ctl, []);
     }
     if (n > 0 && wt) {
       const { Worker } = wt;
@@ -90,9 +83,17 @@ export class WorkerPool {
         await Promise.all(workers.map((w) => w.terminate()));
         throw e;
       }
-      for (const w of workers) w.unref();
     }
-    return new WorkerPool(workers, ctl);
+    // listeners first, then unref (a 'message' listener added after unref() would keep the process alive)
+    const errors: string[] = [];
+    for (const w of workers) {
+      w.on('message', (m) => {
+        const e = (m as { error?: string } | null)?.error;
+        if (e) errors.push(e);
+      });
+      w.unref();
+    }
+    return new WorkerPool(workers, ctl, errors);
   }
 
   /** Threads available to a kernel: the workers plus the main thread. */

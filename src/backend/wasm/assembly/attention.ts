@@ -9,8 +9,10 @@
  * T×S matrix (for T = 1024, one block is 16 × 1024). Backward recomputes P per block from lse, then
  * dP = dO·Vᵀ, dS = P ⊙ (dP − Σ dO⊙O)·scale, dQ = dS·K, dK += dSᵀ·Q, dV += Pᵀ·dO, all through the same kernel.
  * Forward splits threads over (b, query head); backward over (b, kv head), so a thread owns the dK/dV it writes.
+ * Decoding (T < 4 query rows against a KV cache) skips the packing: per row, S dot products and S axpys
+ * straight from the cache.
  */
-import { hmax, hsum, expv, dot } from './simd';
+import { hmax, hsum, expv, dot, axpy } from './simd';
 import { packA, packB, kern4x8 } from './matmul';
 
 const R: i32 = 32;
@@ -78,6 +80,25 @@ function scaleRow(p: usize, n: i32, a: f32): void {
   for (; s < n; s++) store<f32>(p + (<usize>s << 2), load<f32>(p + (<usize>s << 2)) * a);
 }
 
+/** One query row against n keys, streaming (decode): o = softmax(scale·q·kᵀ)·v; returns lse. sc: n floats. */
+function attendRow(pq: usize, kb: usize, vb: usize, kStride: usize, D: i32, n: i32, scale: f32, po: usize, sc: usize): f32 {
+  let pk = kb;
+  for (let s = 0; s < n; s++) {
+    store<f32>(sc + (<usize>s << 2), dot(pq, pk, D) * scale);
+    pk += kStride;
+  }
+  const m = rowMax(sc, n);
+  const sum = expRow(sc, n, n, m);
+  memory.fill(po, 0, <usize>D << 2);
+  let pv = vb;
+  for (let s = 0; s < n; s++) {
+    axpy(load<f32>(sc + (<usize>s << 2)), pv, po, D);
+    pv += kStride;
+  }
+  scaleRow(po, D, 1 / sum);
+  return m + Mathf.log(sum);
+}
+
 export function attention(q: usize, k: usize, v: usize, o: usize, lse: usize, T: i32, S: i32, Hq: i32, Hkv: i32, D: i32,
   scale: f32, causal: bool, qOffset: i32, scratch: usize, lo: i32, hi: i32): void {
   const group = Hq / Hkv;
@@ -93,6 +114,18 @@ export function attention(q: usize, k: usize, v: usize, o: usize, lse: usize, T:
   for (let bh = lo; bh < hi; bh++) {
     const b = bh / Hq, h = bh % Hq, kvh = h / group;
     const kb = k + (<usize>((b * S * Hkv + kvh) * D) << 2), vb = v + (<usize>((b * S * Hkv + kvh) * D) << 2);
+    if (T < 4) {
+      for (let t = 0; t < T; t++) {
+        const ro = <usize>(((b * T + t) * Hq + h) * D) << 2;
+        const n = visible(t, S, causal, qOffset);
+        const pl = lse + (<usize>(bh * T + t) << 2);
+        if (n == 0) {
+          memory.fill(o + ro, 0, <usize>D << 2);
+          store<f32>(pl, -Infinity);
+        } else store<f32>(pl, attendRow(q + ro, kb, vb, <usize>kRow << 2, D, n, scale, o + ro, sb));
+      }
+      continue;
+    }
     if (nAll > 0) {
       packB(kb, 1, kRow, 0, D, 0, nAll, kp); // Kᵀ: (d, s)
       packB(vb, kRow, 1, 0, nAll, 0, D, vp); // V: (s, d)

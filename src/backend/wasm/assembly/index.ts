@@ -4,7 +4,7 @@
  * scripts/build-wasm.mjs: plain SIMD128 and relaxed SIMD (fused multiply-add).
  */
 export { unary, fill32, cast, binary, swiglu_backward, dropout, adamw } from './elementwise';
-export { sum_to, sum_f64 } from './reduce';
+export { sum_to, sum_f64, col_sum } from './reduce';
 export { strided_copy, transpose2d, embedding, embedding_backward } from './movement';
 export { layernorm, layernorm_backward, layernorm_dw, rmsnorm, rmsnorm_backward, rmsnorm_dw, softmax, softmax_backward, cross_entropy,
   cross_entropy_backward, rope } from './norm';

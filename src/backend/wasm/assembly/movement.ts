@@ -57,19 +57,25 @@ export function embedding(w: usize, ids: usize, out: usize, C: i32, scratch: usi
   }
 }
 
-/** dw = 0 over its V rows, then dw[ids[n], :] += dy[n, :] for every n < N. Single-threaded. */
+/**
+ * dw[:, lo:hi] = 0, then dw[ids[n], lo:hi] += dy[n, lo:hi] for every n < N, in order of n (so the sums do not
+ * depend on how the columns are split across threads; cut at multiples of 4).
+ */
 export function embedding_backward(dy: usize, ids: usize, dw: usize, V: i32, C: i32, N: i32, scratch: usize, lo: i32, hi: i32): void {
-  memory.fill(dw, 0, <usize>V * <usize>C << 2);
   const rb = <usize>C << 2;
+  const cb = <usize>lo << 2, wb = <usize>(hi - lo) << 2;
+  if (lo == 0 && hi == C) memory.fill(dw, 0, <usize>V * rb);
+  else for (let v = 0; v < V; v++) memory.fill(dw + <usize>v * rb + cb, 0, wb);
+  const vend = lo + ((hi - lo) & ~3);
   for (let n = 0; n < N; n++) {
     const id = load<i32>(ids + (<usize>n << 2));
     const pd = dw + <usize>id * rb, ps = dy + <usize>n * rb;
-    let j = 0;
-    for (; j + 4 <= C; j += 4) {
+    let j = lo;
+    for (; j < vend; j += 4) {
       const o = <usize>j << 2;
       v128.store(pd + o, f32x4.add(v128.load(pd + o), v128.load(ps + o)));
     }
-    for (; j < C; j++) {
+    for (; j < hi; j++) {
       const o = <usize>j << 2;
       store<f32>(pd + o, load<f32>(pd + o) + load<f32>(ps + o));
     }

@@ -47,6 +47,27 @@ export function sum_to(a: usize, out: usize, d1: i32, d2: i32, d3: i32, so0: i32
   }
 }
 
+/**
+ * Column sums of an R×K matrix (the bias gradient): out[lo:hi] = Σ_r a[r, lo:hi], rows in order — the same
+ * additions as `sum_to` does for this pattern, so splitting columns across threads changes no bit.
+ */
+export function col_sum(a: usize, out: usize, R: i32, K: i32, scratch: usize, lo: i32, hi: i32): void {
+  memory.fill(out + (<usize>lo << 2), 0, <usize>(hi - lo) << 2);
+  const vend = lo + ((hi - lo) & ~3);
+  for (let r = 0; r < R; r++) {
+    const pa = a + (<usize>(r * K) << 2);
+    let j = lo;
+    for (; j < vend; j += 4) {
+      const o = <usize>j << 2;
+      v128.store(out + o, f32x4.add(v128.load(out + o), v128.load(pa + o)));
+    }
+    for (; j < hi; j++) {
+      const o = <usize>j << 2;
+      store<f32>(out + o, load<f32>(out + o) + load<f32>(pa + o));
+    }
+  }
+}
+
 /** out[0] (f64) = Σ a[i] (sq = false) or Σ a[i]² (sq = true) over [lo, hi), accumulated in float64. */
 export function sum_f64(a: usize, sq: bool, out: usize, scratch: usize, lo: i32, hi: i32): void {
   let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
