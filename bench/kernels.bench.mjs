@@ -12,6 +12,7 @@
  */
 import os from 'node:os';
 import { createWasmBackend } from '../dist/backend/wasm/backend.js';
+import { peakGflops } from './machine.mjs';
 
 const args = process.argv.slice(2);
 const JSON_OUT = args.includes('--json');
@@ -21,7 +22,7 @@ const fi = args.indexOf('--filter');
 const FILTER = fi >= 0 ? args[fi + 1] : '';
 const ti = args.indexOf('--threads');
 const NMAX = ti >= 0 ? Number(args[ti + 1]) : os.availableParallelism();
-const PEAK = (t) => (t <= 1 ? 169 : t === 2 ? 330 : 165 * t); // ANCHORS.md: OpenBLAS sgemm on this machine
+const PEAK = (t) => peakGflops(t); // ANCHORS.md: OpenBLAS sgemm on this machine (LLMTS_PEAK_GFLOPS overrides)
 
 // [case, label, M, K, N, transA, transB]
 const MATMULS = [

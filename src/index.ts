@@ -25,3 +25,6 @@ export type { AdamWOptions } from './optim/adamw.js';
 export { gradNorm, clipCoefficient } from './optim/clip.js';
 export { Rng } from './util/rng.js';
 export * from './util/errors.js';
+export * from './tokenizer/index.js';
+export * from './generate/index.js';
+export * from './chat/index.js';

@@ -8,7 +8,7 @@
  * do not fit, that is a ContextOverflowError. Dropped messages are removed from the history and reported, so the
  * caller can tell the user.
  */
-import { ConfigError, ContextOverflowError } from '../util/errors.js';
+import { ConfigError, ContextOverflowError, SpecialTokenError } from '../util/errors.js';
 import type { ChatMessage, ChatTemplate, Role } from './template.js';
 
 export interface FitResult {
@@ -73,9 +73,43 @@ export class Conversation {
     return new Conversation({ system: typeof o.system === 'string' ? o.system : null, messages: o.messages });
   }
 
-  /** Render with the generation prompt and encode. */
-  encode(template: ChatTemplate, encode: (text: string) => number[]): { ids: number[]; text: string } {
-    const text = template.render(this.all(), { addGenerationPrompt: true });
+  /**
+   * Render with the generation prompt and encode. With `encodePlain`, the template's own text (role markers) is
+   * encoded with special tokens honoured but every message's content as plain text, so nobody can inject a role
+   * marker by typing it: the template is rendered with a placeholder for each content, and the pieces are encoded
+   * separately. If a template transforms contents so that the placeholders do not survive, a content that holds
+   * special-token text is refused (SpecialTokenError) instead.
+   */
+  encode(template: ChatTemplate, encode: (text: string) => number[], encodePlain?: (text: string) => number[]): { ids: number[]; text: string } {
+    const msgs = this.all();
+    const text = template.render(msgs, { addGenerationPrompt: true });
+    if (!encodePlain) return { ids: encode(text), text };
+    const marks = msgs.map((_, i) => `\uE000${i}\uE001`);
+    let rest = template.render(msgs.map((m, i) => ({ ...m, content: marks[i]! })), { addGenerationPrompt: true });
+    const ids: number[] = [];
+    let rebuilt = '';
+    let ok = true;
+    for (let i = 0; i < msgs.length && ok; i++) {
+      const k = rest.indexOf(marks[i]!);
+      if (k < 0) ok = false;
+      else {
+        ids.push(...encode(rest.slice(0, k)), ...encodePlain(msgs[i]!.content));
+        rebuilt += rest.slice(0, k) + msgs[i]!.content;
+        rest = rest.slice(k + marks[i]!.length);
+      }
+    }
+    // the pieces must add up to the real rendering (a template may transform contents, e.g. `| trim`)
+    if (ok && !rest.includes('\uE000') && rebuilt + rest === text) {
+      ids.push(...encode(rest));
+      return { ids, text };
+    }
+    for (const m of msgs) {
+      const a = encode(m.content), b = encodePlain(m.content);
+      if (a.length !== b.length || a.some((x, j) => x !== b[j])) {
+        const tok = a.find((x) => !b.includes(x));
+        throw new SpecialTokenError(`(token id ${tok})`, 0);
+      }
+    }
     return { ids: encode(text), text };
   }
 
@@ -83,12 +117,12 @@ export class Conversation {
    * Drop the oldest turns until prompt + `reserve` tokens fit `window`. Mutates the history; returns the prompt ids
    * and what was dropped.
    */
-  fit(template: ChatTemplate, encode: (text: string) => number[], window: number, reserve: number): FitResult {
+  fit(template: ChatTemplate, encode: (text: string) => number[], window: number, reserve: number, encodePlain?: (text: string) => number[]): FitResult {
     if (!Number.isInteger(window) || window < 1) throw new ConfigError('window', `expected an integer ≥ 1, got ${String(window)}`);
     if (!Number.isInteger(reserve) || reserve < 0) throw new ConfigError('reserve', `expected an integer ≥ 0, got ${String(reserve)}`);
     const dropped: ChatMessage[] = [];
     for (;;) {
-      const { ids, text } = this.encode(template, encode);
+      const { ids, text } = this.encode(template, encode, encodePlain);
       if (ids.length + reserve <= window) return { ids, text, dropped };
       if (this.messages.length <= 1)
         throw new ContextOverflowError(ids.length + reserve, window, `the system prompt and the last message (plus ${reserve} tokens for the reply)`);

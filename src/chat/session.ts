@@ -97,7 +97,7 @@ export class ChatSession<C extends DecoderCache = DecoderCache> {
     conv.addUser(userText);
     let fit: FitResult;
     try {
-      fit = conv.fit(this.options.template, (t) => this.codec.encode(t), this.window, this.reserve);
+      fit = conv.fit(this.options.template, (t) => this.codec.encode(t), this.window, this.reserve, this.codec.encodePlain?.bind(this.codec));
     } catch (e) {
       conv.messages.pop(); // the message that did not fit is not kept
       throw e;

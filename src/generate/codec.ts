@@ -31,6 +31,7 @@ export function tokenizerCodec(tok: TextTokenizer, o: CodecOptions = {}): TextCo
   const specials = o.specials ?? 'all';
   return {
     encode: (text) => (specials === 'all' ? tok.encode(text, { allowed: 'all' }) : tok.encode(text, { special: 'plain' })),
+    encodePlain: (text) => tok.encode(text, { special: 'plain' }),
     decode: (ids) => tok.decode(ids),
     tokenBytes: (id) => tok.tokenBytes(id),
     streamDecoder: () => new StreamDecoder(tok),

@@ -37,7 +37,10 @@ export interface IdStreamDecoder {
 
 /** The text side the engine needs. */
 export interface TextCodec {
+  /** Encode trusted text: special-token markers in it become their special ids (a rendered chat template). */
   encode(text: string): number[];
+  /** Encode untrusted text (what a user typed): marker text stays ordinary characters. Defaults to `encode`. */
+  encodePlain?(text: string): number[];
   decode(ids: readonly number[]): string;
   /** A fresh streaming decoder. */
   streamDecoder(): IdStreamDecoder;
