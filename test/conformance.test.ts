@@ -199,6 +199,40 @@ function cases(): Case[] {
   cs.push({ name: 'matmul batched big Aᵀ', kernel: 'matmul', inputs: [f([4, 65, 33]), f([4, 65, 66])], outputs: [f([4, 33, 66])], attrs: { transA: true } });
   cs.push({ name: 'matmul 4-d batch', kernel: 'matmul', inputs: [f([2, 3, 4, 5]), f([2, 3, 5, 6])], outputs: [f([2, 3, 4, 6])] });
   cs.push({ name: 'matmul K=1', kernel: 'matmul', inputs: [f([9, 1]), f([1, 10])], outputs: [f([9, 10])] });
+  // decode shapes: x·Wᵀ with 1–4 rows (the wasm gemv path), some big enough to split across threads
+  for (const [M, K, N] of [[1, 288, 77], [2, 33, 9], [3, 129, 50], [4, 64, 1000], [1, 768, 300], [5, 40, 20]] as const) {
+    cs.push({ name: `matmul decode ${M}×${K}×${N} Bᵀ`, kernel: 'matmul', inputs: [f([M, K]), f([N, K])], outputs: [f([M, N])], attrs: { transB: true } });
+  }
+  cs.push({ name: 'matmul decode Bᵀ accumulate alpha', kernel: 'matmul', inputs: [f([1, 1, 100]), f([70, 100])], outputs: [f([1, 1, 70], 'normal')], attrs: { transB: true, accumulate: true, alpha: -0.5 } });
+  // quantised linears: packed weights from full random bytes (q8) or bf16-rounded normals (bf16)
+  const packQ8 = (ins: HostArray[], k: number): HostArray[] => {
+    const r = new Rng(77 + k), w = new Int32Array(ins[1]!.length);
+    for (let i = 0; i < w.length; i++) w[i] = (r.int(65536) << 16) | r.int(65536);
+    return [ins[0]!, w, ins[2]!];
+  };
+  for (const [shape, N] of [[[1, 64], 5], [[3, 96], 33], [[2, 2, 32], 7], [[1, 512], 300]] as const) {
+    const K = shape[shape.length - 1]!;
+    cs.push({
+      name: `matmul_q8 [${shape}]·[${N}, ${K}]ᵀ`, kernel: 'matmul_q8',
+      inputs: [f([...shape]), { shape: [N, K / 4], dtype: 'i32' }, f([N, K / 32], 'positive')], outputs: [f([...shape.slice(0, -1), N])],
+      prep: (ins) => packQ8(ins, N),
+    });
+  }
+  const packBf16 = (ins: HostArray[], k: number): HostArray[] => {
+    const r = new Rng(91 + k), w = new Int32Array(ins[1]!.length);
+    const fl = new Float32Array(1), u = new Uint32Array(fl.buffer);
+    const half = (): number => ((fl[0] = r.normal()), u[0]! >>> 16);
+    for (let i = 0; i < w.length; i++) w[i] = half() | (half() << 16);
+    return [ins[0]!, w];
+  };
+  for (const [shape, N] of [[[1, 64], 5], [[3, 98], 33], [[2, 2, 30], 7], [[1, 512], 300]] as const) {
+    const K = shape[shape.length - 1]!;
+    cs.push({
+      name: `matmul_bf16 [${shape}]·[${N}, ${K}]ᵀ`, kernel: 'matmul_bf16',
+      inputs: [f([...shape]), { shape: [N, K / 2], dtype: 'i32' }], outputs: [f([...shape.slice(0, -1), N])],
+      prep: (ins) => packBf16(ins, N),
+    });
+  }
 
   cs.push({ name: 'embedding', kernel: 'embedding', inputs: [f([33, 7]), ids([3, 5], 33)], outputs: [f([3, 5, 7])] });
   cs.push({ name: 'embedding big', kernel: 'embedding', inputs: [f([500, 129]), ids([1024], 500)], outputs: [f([1024, 129])] });

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Times the backend's full matmul (packing, blocking, edges) on the training shapes, best of 15 trials, 1 thread
-// unless --threads N. Compare with mm-lab.mjs (micro-kernel alone, in cache).
+// unless --threads N (--variant simd for mul+add). Compare with mm-lab.mjs (micro-kernel alone, in cache).
 import { createWasmBackend } from '../../dist/backend/wasm/backend.js';
 const ti = process.argv.indexOf('--threads');
 const threads = ti >= 0 ? Number(process.argv[ti + 1]) : 1;
-const be = await createWasmBackend({ threads });
+const vi = process.argv.indexOf('--variant');
+const be = await createWasmBackend({ threads, variant: vi >= 0 ? process.argv[vi + 1] : 'auto' });
+console.log(be.describe());
 const shapes = [
   [1024, 128, 512, false, true], [1024, 512, 128, false, false], [512, 1024, 128, true, false],
   [1024, 384, 1536, false, true], [1024, 1536, 384, false, false], [1536, 1024, 384, true, false],

@@ -26,7 +26,7 @@ for (const cfg of configs) {
   const { instance } = await WebAssembly.instantiate(readFileSync(out), { env: { memory } });
   mods.push({ cfg, ex: instance.exports, f: new Float32Array(memory.buffer) });
 }
-const shapes = [
+const shapes = process.env.SHAPES ? JSON.parse(process.env.SHAPES) : [
   [1024, 128, 512, 0, 1], [1024, 512, 128, 0, 0], [512, 1024, 128, 1, 0], [1024, 384, 1536, 0, 1], [1024, 1536, 384, 0, 0],
   [1536, 1024, 384, 1, 0], [256, 768, 3072, 0, 1], [256, 3072, 768, 0, 0], [3072, 256, 768, 1, 0],
 ];

@@ -43,6 +43,19 @@
  *                The three matmuls of a linear layer: forward y = x·Wᵀ (transB), input gradient dx = dy·W,
  *                weight gradient dW = dyᵀ·x (transA, both flattened to 2-D).
  *
+ * Quantised linear layers (inference only: no gradient; weights quantised by src/model/quantize.ts)
+ * - matmul_q8:   (x [..., M, K] f32, wq i32 [N, K/4], scales f32 [N, K/32]) → (out [..., M, N])
+ *                int8 weights in blocks of 32 along K with one scale per block (llama.cpp's Q8_0 layout); K % 32 = 0.
+ *                Four int8 per i32 element, little-endian: q[n, k] = signed byte (k mod 4) of wq[n, ⌊k/4⌋], i.e.
+ *                the bytes of wq are the row-major int8 matrix [N, K]. Each row of x is rounded to int16 with one
+ *                scale per row, all in float32: dx[m] = max_k |x[m, k]| / 32767, id = (dx = 0 ? 0 : 1/dx),
+ *                xq[m, k] = round-half-even(x[m, k]·id) clamped to [−32768, 32767]; then (block sums exact integers)
+ *                out[m, n] = dx[m] · Σ_b scales[n, b] · Σ_{k = 32b}^{32b+31} xq[m, k]·q[n, k]   (≈ x·Wᵀ, W ≈ q·scale)
+ * - matmul_bf16: (x [..., M, K] f32, wb i32 [N, K/2]) → (out [..., M, N])       K even.
+ *                bfloat16 weights, two per i32 element, low half first: w[n, k] = the float32 whose upper 16 bits
+ *                are u16 (k mod 2) of wb[n, ⌊k/2⌋] and lower 16 bits zero (exact widening).
+ *                out[m, n] = Σ_k x[m, k]·w[n, k]
+ *
  * Transformer layers
  * - embedding:   (weight [V, C], ids i32 [...]) → (out [..., C])        out[n] = weight[ids[n]]
  * - embedding_backward: (dy [..., C], ids i32 [...]) → (dweight [V, C])   dweight = 0, then scatter-add rows of dy
@@ -84,7 +97,7 @@ export const KERNELS = [
   'fill', 'copy', 'add', 'sub', 'mul', 'div', 'scale', 'exp', 'log', 'neg', 'sqrt', 'rsqrt', 'square',
   'gelu', 'gelu_backward', 'silu', 'silu_backward', 'swiglu', 'swiglu_backward',
   'sum_to', 'transpose', 'slice', 'pad_slice', 'concat', 'write_at',
-  'matmul',
+  'matmul', 'matmul_q8', 'matmul_bf16',
   'embedding', 'embedding_backward', 'layernorm', 'layernorm_backward', 'rmsnorm', 'rmsnorm_backward',
   'softmax', 'softmax_backward', 'rope', 'attention', 'attention_backward',
   'cross_entropy', 'cross_entropy_backward', 'dropout',

@@ -107,7 +107,8 @@ export async function main(argv: string[]): Promise<number> {
   const t = await measureStep(m, c);
   const evals = c.evalInterval > 0 ? Math.floor(c.maxSteps / c.evalInterval) + 1 : 1;
   // An evaluation is evalBatches forward passes of one micro-batch: ≈ 1/3 of a training micro-step each.
-  const evalSec = (evals * c.evalBatches * t.stepSeconds) / (3 * c.gradAccum);
+  const forwards = (evals - 1) * c.evalBatches + Math.max(c.evalBatches, c.finalEvalBatches);
+  const evalSec = (forwards * t.stepSeconds) / (3 * c.gradAccum);
   const total = t.stepSeconds * c.maxSteps + evalSec;
   const tps = tokensPerStep / t.stepSeconds;
   console.log(

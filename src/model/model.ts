@@ -10,13 +10,14 @@
  * sees token ids only; the trainer and the generation engine sit above it.
  */
 import type { Backend } from '../backend/backend.js';
-import { ConfigError, ShapeError } from '../util/errors.js';
+import { ConfigError, QuantizedModelError, ShapeError } from '../util/errors.js';
 import * as O from '../tensor/ops.js';
 import { ids as idsTensor } from '../tensor/ops.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { isGradEnabled, type Tensor } from '../tensor/tensor.js';
 import type { ModelConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { embeddingName, paramSpecs } from './params.js';
+import { quantLinear, type QuantWeight } from './quant_linear.js';
 
 export interface ForwardOptions {
   /** Incremental decoding: attend to the cached positions too, and append this step's keys/values. */
@@ -34,6 +35,11 @@ export class CausalLM {
   /** Parameters by Hugging Face name, in checkpoint order. */
   readonly params: Map<string, Tensor>;
   readonly backend: Backend;
+  /**
+   * Quantisation hook (inference only; filled by quantizeModel in ./quantize.ts): linear weights by parameter name,
+   * stored [out, in] as q8 or bf16. `linear()` below uses them when present; empty = plain float32 model.
+   */
+  readonly quantized = new Map<string, QuantWeight>();
 
   constructor(config: ModelConfig, params: Map<string, Tensor>) {
     this.config = config;
@@ -52,6 +58,11 @@ export class CausalLM {
   }
   private opt(name: string): Tensor | null {
     return this.params.get(name) ?? null;
+  }
+  /** y = x·Wᵀ + b for weight `name` (layout as stored in the checkpoint); the quantised form when there is one. */
+  private linear(x: Tensor, name: string, b: Tensor | null, layout: 'out_in' | 'in_out' = 'out_in'): Tensor {
+    const q = this.quantized.get(name);
+    return q ? quantLinear(x, q, b) : O.linear(x, this.p(name), b, layout);
   }
 
   /** Number of parameters (each tied matrix counted once). */
@@ -77,6 +88,9 @@ export class CausalLM {
     for (let i = 0; i < ids.length; i++) {
       if (!(ids[i]! >= 0 && ids[i]! < c.vocabSize)) throw new ShapeError(`forward: token id ${ids[i]} at index ${i} outside the vocabulary [0, ${c.vocabSize})`);
     }
+    // quantised weights have no gradient: refuse training (and forwards that record gradients)
+    if (this.quantized.size > 0 && (opts.training || isGradEnabled()))
+      throw new QuantizedModelError(this.quantized.values().next().value!.kind, opts.training ? 'training' : 'a forward with gradients on (wrap inference in noGrad)');
     const drop = opts.training && c.dropout > 0 ? c.dropout : 0;
     let seedCounter = (opts.dropoutSeed ?? 0) >>> 0;
     const dropout = (t: Tensor) => (drop > 0 ? O.dropout(t, drop, (seedCounter = (Math.imul(seedCounter, 1664525) + 1013904223) >>> 0)) : t);
@@ -95,14 +109,14 @@ export class CausalLM {
       if (c.family === 'gpt2') {
         const pre = `transformer.h.${l}.`;
         const h = O.layerNorm(x, this.p(pre + 'ln_1.weight'), this.p(pre + 'ln_1.bias'), c.normEps);
-        const qkv = O.linear(h, this.p(pre + 'attn.c_attn.weight'), this.p(pre + 'attn.c_attn.bias'), 'in_out'); // (B, T, (H + 2Hkv)·D)
+        const qkv = this.linear(h, pre + 'attn.c_attn.weight', this.p(pre + 'attn.c_attn.bias'), 'in_out'); // (B, T, (H + 2Hkv)·D)
         [q, k, v] = O.split(qkv, [H * D, Hkv * D, Hkv * D], -1);
       } else {
         const pre = `model.layers.${l}.`;
         const h = O.rmsNorm(x, this.p(pre + 'input_layernorm.weight'), c.normEps);
-        q = O.linear(h, this.p(pre + 'self_attn.q_proj.weight'), this.opt(pre + 'self_attn.q_proj.bias'));
-        k = O.linear(h, this.p(pre + 'self_attn.k_proj.weight'), this.opt(pre + 'self_attn.k_proj.bias'));
-        v = O.linear(h, this.p(pre + 'self_attn.v_proj.weight'), this.opt(pre + 'self_attn.v_proj.bias'));
+        q = this.linear(h, pre + 'self_attn.q_proj.weight', this.opt(pre + 'self_attn.q_proj.bias'));
+        k = this.linear(h, pre + 'self_attn.k_proj.weight', this.opt(pre + 'self_attn.k_proj.bias'));
+        v = this.linear(h, pre + 'self_attn.v_proj.weight', this.opt(pre + 'self_attn.v_proj.bias'));
       }
       q = O.reshape(q!, [B, T, H, D]);
       k = O.reshape(k!, [B, T, Hkv, D]);
@@ -116,10 +130,10 @@ export class CausalLM {
       let o: Tensor;
       if (c.family === 'gpt2') {
         const pre = `transformer.h.${l}.`;
-        o = O.linear(a, this.p(pre + 'attn.c_proj.weight'), this.p(pre + 'attn.c_proj.bias'), 'in_out');
+        o = this.linear(a, pre + 'attn.c_proj.weight', this.p(pre + 'attn.c_proj.bias'), 'in_out');
       } else {
         const pre = `model.layers.${l}.self_attn.`;
-        o = O.linear(a, this.p(pre + 'o_proj.weight'), this.opt(pre + 'o_proj.bias'));
+        o = this.linear(a, pre + 'o_proj.weight', this.opt(pre + 'o_proj.bias'));
       }
       x = O.add(x, dropout(o));
 
@@ -128,14 +142,14 @@ export class CausalLM {
       if (c.family === 'gpt2') {
         const pre = `transformer.h.${l}.`;
         const h = O.layerNorm(x, this.p(pre + 'ln_2.weight'), this.p(pre + 'ln_2.bias'), c.normEps);
-        const f = O.gelu(O.linear(h, this.p(pre + 'mlp.c_fc.weight'), this.p(pre + 'mlp.c_fc.bias'), 'in_out')); // (B, T, F)
-        m = O.linear(f, this.p(pre + 'mlp.c_proj.weight'), this.p(pre + 'mlp.c_proj.bias'), 'in_out');
+        const f = O.gelu(this.linear(h, pre + 'mlp.c_fc.weight', this.p(pre + 'mlp.c_fc.bias'), 'in_out')); // (B, T, F)
+        m = this.linear(f, pre + 'mlp.c_proj.weight', this.p(pre + 'mlp.c_proj.bias'), 'in_out');
       } else {
         const pre = `model.layers.${l}.`;
         const h = O.rmsNorm(x, this.p(pre + 'post_attention_layernorm.weight'), c.normEps);
-        const g = O.linear(h, this.p(pre + 'mlp.gate_proj.weight'), this.opt(pre + 'mlp.gate_proj.bias')); // (B, T, F)
-        const u = O.linear(h, this.p(pre + 'mlp.up_proj.weight'), this.opt(pre + 'mlp.up_proj.bias'));
-        m = O.linear(O.swiglu(g, u), this.p(pre + 'mlp.down_proj.weight'), this.opt(pre + 'mlp.down_proj.bias'));
+        const g = this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')); // (B, T, F)
+        const u = this.linear(h, pre + 'mlp.up_proj.weight', this.opt(pre + 'mlp.up_proj.bias'));
+        m = this.linear(O.swiglu(g, u), pre + 'mlp.down_proj.weight', this.opt(pre + 'mlp.down_proj.bias'));
       }
       x = O.add(x, dropout(m));
     }
@@ -145,8 +159,8 @@ export class CausalLM {
       ? O.layerNorm(x, this.p('transformer.ln_f.weight'), this.p('transformer.ln_f.bias'), c.normEps)
       : O.rmsNorm(x, this.p('model.norm.weight'), c.normEps);
     if (opts.lastOnly && T > 1) x = O.slice(x, [0, T - 1, 0], [B, 1, C]); // (B, 1, C)
-    const head = c.tieWordEmbeddings ? this.p(embeddingName(c)) : this.p('lm_head.weight');
-    return O.linear(x, head, null); // (B, T, V)
+    const head = c.tieWordEmbeddings ? embeddingName(c) : 'lm_head.weight';
+    return this.linear(x, head, null); // (B, T, V)
   }
 
   /**

@@ -103,6 +103,8 @@ export interface TrainConfig {
   evalInterval: number;
   /** Validation batches per evaluation (a fixed set, the same every time). */
   evalBatches: number;
+  /** Validation batches of the evaluation after the last step (0 = evalBatches); more batches, a more precise final figure. */
+  finalEvalBatches: number;
   /** Print samples from the prompts every this many steps, and at the end (0 = only at the end). */
   sampleInterval: number;
   /** Tokens generated per sample. */
@@ -174,6 +176,7 @@ export const DEFAULTS: TrainConfig = {
   gradClip: 1.0,
   evalInterval: 250,
   evalBatches: 20,
+  finalEvalBatches: 100,
   sampleInterval: 500,
   sampleTokens: 120,
   samplePrompts: ['The', 'Fellow-Citizens of the Senate and House of Representatives:'],
@@ -217,7 +220,8 @@ export const PRESETS: Record<string, { help: string; config: Partial<TrainConfig
       gradClip: 1.0,
       dropout: 0,
       evalInterval: 250,
-      evalBatches: 200,
+      evalBatches: 20,
+      finalEvalBatches: 200,
       sampleInterval: 1000,
       checkpointInterval: 1000,
       samplePrompts: ['\n', 'ROMEO:'],
@@ -301,6 +305,7 @@ export const FIELD_HELP: Record<keyof TrainConfig, string> = {
   gradClip: "Clip the global gradient norm to this (0 = no clipping).",
   evalInterval: "Evaluate (validation loss, bits per byte) every this many steps, and at the end (0 = only at the end).",
   evalBatches: "Validation batches per evaluation (a fixed set, the same every time).",
+  finalEvalBatches: "Validation batches of the evaluation after the last step (0 = evalBatches); more batches, a more precise final figure.",
   sampleInterval: "Print samples from the prompts every this many steps, and at the end (0 = only at the end).",
   sampleTokens: "Tokens generated per sample.",
   samplePrompts: "Prompts of the samples ('' starts from the first token of the vocabulary's separator).",
@@ -367,6 +372,7 @@ export const SCHEMA: Record<keyof TrainConfig, FieldSpec> = {
   gradClip: { kind: 'float', min: 0 },
   evalInterval: { kind: 'int', min: 0 },
   evalBatches: { kind: 'int', min: 1 },
+  finalEvalBatches: { kind: 'int', min: 0 },
   sampleInterval: { kind: 'int', min: 0 },
   sampleTokens: { kind: 'int', min: 0 },
   samplePrompts: { kind: 'strings' },

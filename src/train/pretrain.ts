@@ -182,7 +182,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   } else model = initModel(want, new Rng(c.seed), { backend });
   if (c.blockSize > model.config.maxPositions) throw new ConfigError('blockSize', `must be ≤ the model's ${model.config.maxPositions} positions`);
   const batcher = new Batcher(data.train, c.batchSize, c.blockSize, new Rng(c.seed).fork(), 'train');
-  const evalBatches = fixedBatches(data.val, c.batchSize, c.blockSize, c.evalBatches, (c.seed ^ 0x5f3759df) >>> 0, 'validation');
+  const evalSeed = (c.seed ^ 0x5f3759df) >>> 0;
+  const evalBatches = fixedBatches(data.val, c.batchSize, c.blockSize, c.evalBatches, evalSeed, 'validation');
+  // The final evaluation's batches start with the interval ones (same seed), so its figure extends theirs.
+  const finalEvalBatches = c.finalEvalBatches > c.evalBatches ? fixedBatches(data.val, c.batchSize, c.blockSize, c.finalEvalBatches, evalSeed, 'validation') : undefined;
   const fpt = flopsPerToken(model.config, c.blockSize);
   const nParams = countParams(model.config).total;
   log(
@@ -241,6 +244,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     model,
     batcher,
     evalBatches,
+    ...(finalEvalBatches ? { finalEvalBatches } : {}),
     valBytesPerToken: data.val.bytes / Math.max(1, data.val.tokens),
     config: c,
     flopsPerToken: fpt,

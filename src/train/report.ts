@@ -148,15 +148,33 @@ export function writeReport(runDir: string, extra: { title?: string; summary?: R
   if (!fs.existsSync(metricsFile)) throw new FileFormatError('E_NO_METRICS', runDir, 'no metrics.jsonl here; is this a training run folder (runs/<name>)?');
   const records = readMetrics(metricsFile);
   let config: Record<string, unknown> | undefined;
+  let summary = extra.summary;
   const stateFile = findState(runDir);
   if (stateFile) {
     try {
-      config = (JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { config?: Record<string, unknown> }).config;
+      const st = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as {
+        config?: Record<string, unknown>;
+        step?: number;
+        tokensSeen?: number;
+        trainSeconds?: number;
+        bestValLoss?: number | null;
+        bestValStep?: number | null;
+        model?: Record<string, unknown>;
+      };
+      config = st.config;
+      summary ??= {
+        model: JSON.stringify(st.model ?? {}),
+        steps: `${st.step ?? '?'} of ${String(st.config?.['maxSteps'] ?? '?')}`,
+        'tokens seen': st.tokensSeen ?? '?',
+        'training time (s)': Math.round(st.trainSeconds ?? 0),
+        'best validation loss': st.bestValLoss != null ? `${st.bestValLoss.toFixed(4)} at step ${st.bestValStep}` : '–',
+        checkpoint: path.dirname(stateFile),
+      };
     } catch {
       /* report without settings */
     }
   }
-  const html = renderReport({ title: extra.title ?? `llmts training run: ${path.basename(path.resolve(runDir))}`, records, config, summary: extra.summary });
+  const html = renderReport({ title: extra.title ?? `llmts training run: ${path.basename(path.resolve(runDir))}`, records, config, ...(summary ? { summary } : {}) });
   const out = path.join(runDir, 'report.html');
   writeFileAtomicSync(out, html);
   return out;

@@ -83,6 +83,8 @@ export interface TrainerOptions {
   batcher: BatchSource;
   /** Fixed validation batches (the same at every evaluation). */
   evalBatches: Batch[];
+  /** A larger fixed set for the evaluation after the last step (default: evalBatches). */
+  finalEvalBatches?: Batch[];
   /** UTF-8 bytes per token of the validation text, for bits per byte. */
   valBytesPerToken: number;
   config: LoopConfig;
@@ -209,14 +211,14 @@ export class Trainer {
   }
 
   /** Mean validation loss over the fixed batches (no dropout, no tape), and bits per byte. */
-  async evaluate(): Promise<{ valLoss: number; valBpb: number }> {
+  async evaluate(batches: Batch[] = this.o.evalBatches): Promise<{ valLoss: number; valBpb: number }> {
     let sum = 0;
-    for (const b of this.o.evalBatches) {
+    for (const b of batches) {
       const l = tidy(() => noGrad(() => this.model.loss(b.ids, b.targets, b.B, b.T, { training: false }))); // intermediates freed
       sum += await l.item();
       l.dispose();
     }
-    const valLoss = sum / this.o.evalBatches.length;
+    const valLoss = sum / batches.length;
     return { valLoss, valBpb: valLoss / (this.o.valBytesPerToken * Math.LN2) };
   }
 
@@ -235,7 +237,8 @@ export class Trainer {
   /** Run an evaluation now, log it and update the best validation loss. */
   async runEval(): Promise<EvalRecord> {
     const done = this.state.step;
-    const { valLoss, valBpb } = await this.evaluate();
+    const final = done >= this.config.maxSteps && this.o.finalEvalBatches !== undefined;
+    const { valLoss, valBpb } = await this.evaluate(final ? this.o.finalEvalBatches : this.o.evalBatches);
     const rl = this.state.recentLosses;
     const tail = rl.slice(-Math.min(rl.length, 20));
     const trainLoss = tail.length ? tail.reduce((a, b) => a + b, 0) / tail.length : NaN;
@@ -275,6 +278,9 @@ export class Trainer {
           break;
         }
         const r = await this.step();
+        // CPU backends resolve every await at once (microtasks only): give the event loop a turn so Ctrl-C (SIGINT)
+        // and the progress bar's timers are handled between steps.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         losses.set(r.step, r.loss);
         recentSec.push(r.seconds);
         if (recentSec.length > 20) recentSec.shift();

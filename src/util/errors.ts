@@ -109,3 +109,12 @@ export class VocabularyError extends LlmtsError {
     super('E_VOCAB', message);
   }
 }
+
+/** A model whose linear weights were quantised for inference (src/model/quantize.ts) was used for training. */
+export class QuantizedModelError extends LlmtsError {
+  readonly kind: string;
+  constructor(kind: string, what = 'training') {
+    super('E_QUANTIZED', `this model's linear weights are quantised (${kind}) for inference only; ${what} needs the float32 model (load it again without --quantize)`);
+    this.kind = kind;
+  }
+}

@@ -74,6 +74,8 @@ const TABLE: Record<string, Kernel> = {
   },
   matmul: (i, o, a) =>
     N.matmul(i[0]!, i[1]!, o[0]!, flag(a, 'transA', false), flag(a, 'transB', false), flag(a, 'accumulate', false), attrNum(a, 'alpha', 1)),
+  matmul_q8: (i, o) => N.matmulQ8(i[0]!, i[1]!, i[2]!, o[0]!),
+  matmul_bf16: (i, o) => N.matmulBf16(i[0]!, i[1]!, o[0]!),
   embedding: (i, o) => N.embedding(i[0]!, i[1]!, o[0]!),
   embedding_backward: (i, o) => N.embeddingBackward(i[0]!, i[1]!, o[0]!),
   layernorm: (i, o, a) => N.layernorm(i[0]!, i[1]!, i[2]!, o[0]!, o[1]!, o[2]!, attrNum(a, 'eps')),

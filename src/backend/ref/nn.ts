@@ -13,6 +13,65 @@ function mat(v: RefView): [number, number, number] {
   return [v.data.length / (r * c) || 0, r, c];
 }
 
+// Q8_0 weights, x rounded to int16 per row: out[m, n] = dx[m]·Σ_b scales[n, b]·Σ_{k in block b} xq[m, k]·q[n, k];
+// q = the bytes of wq (4 per i32, little-endian)
+export function matmulQ8(x: RefView, wq: RefView, scales: RefView, out: RefView): void {
+  const [N, K4] = [wq.shape[0]!, wq.shape[1]!];
+  const K = K4 * 4, nb = K / 32, M = out.data.length / N;
+  if (wq.shape.length !== 2 || K % 32 !== 0 || scales.data.length !== N * nb || x.data.length !== M * K || x.shape[x.shape.length - 1] !== K)
+    throw new RangeError(`matmul_q8: x [${x.shape}], wq [${wq.shape}], scales [${scales.shape}], out [${out.shape}] do not fit`);
+  const X = x.data, W = wq.data, S = scales.data, O = out.data;
+  const xq = new Int32Array(K);
+  const f = Math.fround;
+  for (let m = 0; m < M; m++) {
+    // the row rounded to int16, one float32 scale
+    let amax = 0;
+    for (let k = 0; k < K; k++) amax = Math.max(amax, Math.abs(f(X[m * K + k]!)));
+    const dx = f(amax / 32767), id = dx === 0 ? 0 : f(1 / dx);
+    for (let k = 0; k < K; k++) {
+      const v = f(f(X[m * K + k]!) * id);
+      let r = Math.round(v);
+      if (r - v === 0.5 && r % 2 !== 0) r -= 1; // halves to even
+      xq[k] = Math.max(-32768, Math.min(32767, r));
+    }
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let b = 0; b < nb; b++) {
+        let d = 0;
+        for (let k = b * 32; k < b * 32 + 32; k++) {
+          const q = (W[n * K4 + (k >> 2)]! << (24 - 8 * (k & 3))) >> 24; // signed byte k mod 4
+          d += xq[k]! * q;
+        }
+        s += S[n * nb + b]! * d;
+      }
+      O[m * N + n] = dx * s;
+    }
+  }
+}
+
+// bf16 weights: w[n, k] = float32 with upper bits u16 (k mod 2) of wb[n, k/2]; out[m, n] = Σ_k x[m, k]·w[n, k]
+export function matmulBf16(x: RefView, wb: RefView, out: RefView): void {
+  const [N, K2] = [wb.shape[0]!, wb.shape[1]!];
+  const K = K2 * 2, M = out.data.length / N;
+  if (wb.shape.length !== 2 || x.data.length !== M * K || x.shape[x.shape.length - 1] !== K)
+    throw new RangeError(`matmul_bf16: x [${x.shape}], wb [${wb.shape}], out [${out.shape}] do not fit`);
+  const X = x.data, W = wb.data, O = out.data;
+  const u = new Uint32Array(1), f = new Float32Array(u.buffer);
+  const w = new Float64Array(K);
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) {
+      const e = W[n * K2 + (k >> 1)]! >>> 0;
+      u[0] = (k & 1 ? e >>> 16 : e & 0xffff) << 16;
+      w[k] = f[0]!;
+    }
+    for (let m = 0; m < M; m++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += X[m * K + k]! * w[k]!;
+      O[m * N + n] = s;
+    }
+  }
+}
+
 // out[b] = alpha·op(a[b])·op(b[b]) (+ out[b])
 export function matmul(a: RefView, b: RefView, out: RefView, transA: boolean, transB: boolean, accumulate: boolean, alpha: number): void {
   const [ba, ar, ac] = mat(a);

@@ -23,7 +23,7 @@ const EXPORTS = [
   'transpose2d', 'embedding', 'embedding_backward', 'layernorm', 'layernorm_backward', 'layernorm_dw', 'rmsnorm',
   'rmsnorm_backward', 'rmsnorm_dw',
   'softmax', 'softmax_backward', 'cross_entropy', 'cross_entropy_backward', 'rope', 'attention', 'attention_backward',
-  'matmul', 'attention_scratch_bytes', 'col_sum',
+  'matmul', 'attention_scratch_bytes', 'col_sum', 'gemv_nt', 'matmul_q8', 'matmul_bf16',
 ] as const;
 type ExportName = (typeof EXPORTS)[number];
 const EXPORT_INDEX = new Map<string, number>(EXPORTS.map((n, i) => [n, i]));
@@ -38,6 +38,13 @@ const SCRATCH_BYTES = 1 << 20;
 const CHUNKS_PER_THREAD = 4;
 /** Work (≈ flops or element-ops) below which a kernel stays on the main thread. */
 const MIN_PARALLEL_WORK = 1 << 18;
+
+/** Rows up to which x·Wᵀ takes the dot-product (gemv) path instead of the packed 4×8 kernel. */
+const GEMV_MAX_ROWS = 4;
+/** Weight bytes from which a gemv-shaped kernel is split across threads (measured: bench/lab/gemv-split.mjs). */
+const GEMV_PARALLEL_BYTES = 1 << 17;
+/** Column chunks per thread of a split gemv. */
+const GEMV_CHUNKS_PER_THREAD = 2;
 
 export interface WasmBackendOptions {
   /** Threads, the main thread included (default: os.availableParallelism()). 1 = no workers. */
@@ -495,6 +502,19 @@ export class WasmBackend implements Backend {
       const stepSize = lr / (1 - Math.pow(b1, step)), invBc2s = 1 / Math.sqrt(1 - Math.pow(b2, step));
       this.range('adamw', n, n * 4, 16, [this.p(i[0]!), this.p(o[0]!), this.p(o[1]!), this.p(o[2]!), 1 - lr * wd, b1, b2, eps, stepSize, invBc2s, gs]);
     },
+    matmul_q8(i, o) {
+      const [x, wq, sc] = i as [View, View, View];
+      const { M, N, K } = this.quantDims('matmul_q8', x, wq, o[0]!, 4);
+      if (K % 32 !== 0 || prod(sc.shape) !== (N * K) / 32) {
+        throw new ShapeError(`matmul_q8: K = ${K} must be a multiple of 32 and scales [${sc.shape}] must hold ${(N * K) / 32} values`);
+      }
+      this.gemv('matmul_q8', N, N * K, [this.p(x), this.p(wq), this.p(sc), this.p(o[0]!), M, N, K]);
+    },
+    matmul_bf16(i, o) {
+      const [x, wb] = i as [View, View];
+      const { M, N, K } = this.quantDims('matmul_bf16', x, wb, o[0]!, 2);
+      this.gemv('matmul_bf16', N, N * K * 2, [this.p(x), this.p(wb), this.p(o[0]!), M, N, K]);
+    },
     sumsq(i, o) { this.sumAll(i[0]!, o[0]!, true); },
     sum_all(i, o) { this.sumAll(i[0]!, o[0]!, false); },
   };
@@ -600,6 +620,28 @@ export class WasmBackend implements Backend {
     this.f32[po >>> 2] = n === 0 ? 0 : s;
   }
 
+  /** M, N, K of a quantised linear: x [..., M, K], packed weights [N, K/per], out [..., M, N]. */
+  private quantDims(what: string, x: View, w: View, out: View, per: number): { M: number; N: number; K: number } {
+    const K = x.shape[x.shape.length - 1]!, N = w.shape[0]!, M = prod(x.shape) / K;
+    if (w.shape.length !== 2 || w.shape[1]! * per !== K || out.shape[out.shape.length - 1] !== N || prod(out.shape) !== M * N) {
+      throw new ShapeError(`${what}: x [${x.shape}], packed weights [${w.shape}] (${per} per element) and out [${out.shape}] do not fit`);
+    }
+    return { M, N, K };
+  }
+
+  /**
+   * A decode-shaped kernel (args end with scratch, lo, hi over N output columns): split by columns when the weights
+   * are big enough to be worth a second thread (`bytes` of weights read; each chunk a multiple of 8 columns).
+   */
+  private gemv(fn: 'gemv_nt' | 'matmul_q8' | 'matmul_bf16', N: number, bytes: number, head: number[]): void {
+    if (bytes < GEMV_PARALLEL_BYTES || this.threads <= 1 || N < 16) {
+      this.fns[fn](...head, this.scratch[0]!, 0, N);
+      return;
+    }
+    const ranges = splitRange(N, this.threads * GEMV_CHUNKS_PER_THREAD, 8);
+    this.pool.run(EXPORT_INDEX.get(fn)!, this.fns[fn], ranges.map(([lo, hi]) => [...head, 0, lo, hi]));
+  }
+
   private attnDims(q: View, k: View, v: View): { B: number; T: number; S: number; Hq: number; Hkv: number; D: number } {
     if (q.shape.length !== 4 || k.shape.length !== 4) throw new ShapeError(`attention: q [${q.shape}] and k [${k.shape}] must be [B, T, H, D]`);
     const [B, T, Hq, D] = q.shape as [number, number, number, number];
@@ -633,6 +675,11 @@ export class WasmBackend implements Backend {
       bsA = 0;
     }
     const pa = this.p(a), pb = this.p(b), pc = this.p(out);
+    if (batch === 1 && transB && !transA && m <= GEMV_MAX_ROWS) {
+      // x·Wᵀ for a few rows (decode): dot products over contiguous weight rows, columns split across threads
+      this.gemv('gemv_nt', N, N * K * 4, [pa, pb, pc, m, N, K, alpha, accumulate ? 1 : 0]);
+      return;
+    }
     const work = 2 * batch * m * N * K;
     // matrix-vector products (decode) are memory-bound: worth splitting at a lower flop count
     const threads = work >= MIN_PARALLEL_WORK * (m < 4 ? 1 : 4) ? this.threads : 1;

@@ -1,0 +1,38 @@
+/**
+ * A linear layer over quantised weights (inference only): y = x·Wᵀ + b with W stored as Q8_0 int8 blocks or
+ * bfloat16, through the `matmul_q8` / `matmul_bf16` kernels (src/backend/kernels.ts). No gradient: a model that
+ * holds quantised weights refuses training (CausalLM.forward throws QuantizedModelError).
+ */
+import { ShapeError } from '../util/errors.js';
+import { apply } from '../tensor/record.js';
+import * as O from '../tensor/ops.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+export type QuantKind = 'q8' | 'bf16';
+
+/** One quantised weight matrix, always [out, in] (GPT-2's Conv1D [in, out] weights are transposed when quantised). */
+export interface QuantWeight {
+  kind: QuantKind;
+  /** N: rows of W (output features). */
+  outFeatures: number;
+  /** K: columns of W (input features). */
+  inFeatures: number;
+  /** i32 [N, K/4] (q8: four int8 each) or [N, K/2] (bf16: two each). */
+  data: Tensor;
+  /** q8: f32 [N, K/32], one scale per block of 32 weights; bf16: null. */
+  scales: Tensor | null;
+}
+
+/** y = x·Wᵀ (+ b) over the last axis of x, W quantised. (…, K) → (…, N) */
+export function quantLinear(x: Tensor, w: QuantWeight, b: Tensor | null): Tensor {
+  const K = x.shape[x.rank - 1]!, N = w.outFeatures;
+  if (K !== w.inFeatures) throw new ShapeError(`quantLinear: input width ${K} does not match a quantised weight [${N}, ${w.inFeatures}]`);
+  const x2 = O.reshape(x, [-1, K]); // (M, K)
+  const M = x2.shape[0]!;
+  let y =
+    w.kind === 'q8'
+      ? apply('matmul_q8', 'matmul_q8', [x2, w.data, w.scales!], [[M, N]])[0]! // (M, N)
+      : apply('matmul_bf16', 'matmul_bf16', [x2, w.data], [[M, N]])[0]!;
+  if (b) y = O.add(y, b);
+  return O.reshape(y, [...x.shape.slice(0, -1), N]);
+}
