@@ -4,11 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Backend } from '../src/backend/backend.js';
-import { getBackend, initBackend } from '../src/backend/registry.js';
 import { loadModel } from '../src/io/hf_model.js';
 import { generate } from '../src/generate/engine.js';
-import { fixtureDirs } from './helpers.js';
+import { fixtureDirs, testBackends } from './helpers.js';
 
 interface Reference {
   input_ids?: number[][];
@@ -28,16 +26,7 @@ function eosIds(eos: number | number[] | null, vocab: number): number[] {
   return list.filter((x) => x >= 0 && x < vocab);
 }
 
-async function backends(): Promise<Backend[]> {
-  const list: Backend[] = [getBackend('ref')];
-  try {
-    list.push(await initBackend('wasm', { setDefault: false }));
-  } catch {
-    /* wasm not built: ref only */
-  }
-  return list;
-}
-const all = await backends();
+const all = await testBackends();
 
 it('finds fixture folders with greedy references', () => {
   expect(cases.length).toBeGreaterThan(0);

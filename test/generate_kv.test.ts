@@ -2,22 +2,11 @@
 // equal a full recompute over the whole sequence, at every step, within float32 rounding. Runs on every fixture model.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Backend } from '../src/backend/backend.js';
-import { getBackend, initBackend } from '../src/backend/registry.js';
 import { loadModel } from '../src/io/hf_model.js';
 import { noGrad, tidy } from '../src/tensor/tensor.js';
-import { fixtureDirs, relErr } from './helpers.js';
+import { fixtureDirs, relErr, testBackends } from './helpers.js';
 
-async function backends(): Promise<Backend[]> {
-  const list: Backend[] = [getBackend('ref')];
-  try {
-    list.push(await initBackend('wasm', { setDefault: false }));
-  } catch {
-    /* wasm not built: ref only */
-  }
-  return list;
-}
-const cases = (await backends()).flatMap((b) => fixtureDirs().map((d) => [`${path.basename(d)} (${b.name})`, d, b] as const));
+const cases = (await testBackends()).flatMap((b) => fixtureDirs().map((d) => [`${path.basename(d)} (${b.name})`, d, b] as const));
 
 describe.each(cases)('KV cache on %s', (_name, dir, backend) => {
   it('cached logits equal the full recompute at every step', async () => {

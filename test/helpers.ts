@@ -24,3 +24,14 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-12);
 }
+
+/**
+ * The backends every cross-backend suite runs on: ref, and wasm (built by `npm ci`). A wasm backend that fails to
+ * start is a test failure, not a silent skip — set LLMTS_TEST_BACKENDS=ref to run the oracle alone on purpose.
+ */
+export async function testBackends(): Promise<import('../src/backend/backend.js').Backend[]> {
+  const { getBackend, initBackend } = await import('../src/backend/registry.js');
+  const list = [getBackend('ref')];
+  if (process.env['LLMTS_TEST_BACKENDS'] !== 'ref') list.push(await initBackend('wasm', { setDefault: false }));
+  return list;
+}

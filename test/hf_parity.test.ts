@@ -7,15 +7,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Backend } from '../src/backend/backend.js';
-import { getBackend, initBackend } from '../src/backend/registry.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { loadModel } from '../src/io/hf_model.js';
 import { shiftTargets } from '../src/model/model.js';
 import { backward } from '../src/tensor/autograd.js';
 import { tidy } from '../src/tensor/tensor.js';
 import { AdamW } from '../src/optim/adamw.js';
-import { fixtureDirs, relErr } from './helpers.js';
+import { fixtureDirs, relErr, testBackends } from './helpers.js';
 
 interface Reference {
   input_ids: number[][];
@@ -27,16 +25,7 @@ interface Reference {
 
 const dirs = fixtureDirs();
 
-async function backends(): Promise<Backend[]> {
-  const list: Backend[] = [getBackend('ref')];
-  try {
-    list.push(await initBackend('wasm', { setDefault: false }));
-  } catch {
-    /* wasm not built: ref only */
-  }
-  return list;
-}
-const all = await backends();
+const all = await testBackends();
 
 describe.each(all.map((b) => [b.name, b] as const))('Hugging Face parity on %s', (_name, backend) => {
   it('finds fixture folders', () => {
