@@ -101,6 +101,21 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality) {
     tok_s: +tokS.toFixed(2), ttft_ms: +c.timings.ttft_ms.toFixed(1), prefill_tok_s: +(promptLen / (c.timings.prefill_ms / 1000)).toFixed(1),
     peer: 'llama2.c run.c 2 threads (ANCHORS.md)', peer_tok_s: s.peer, ratio: +(tokS / s.peer).toFixed(3), ...quality,
   };
+  // the model alone: KV-cached forward steps after the prompt, without the sampler (a random model's flat
+  // distribution makes top-p over 32000 tokens cost ~2.5 ms a token in JavaScript; a trained model's does not)
+  {
+    const cache = model.newCache(1);
+    noGrad(() => tidy(() => model.forward(Int32Array.from(prompt), 1, prompt.length, { cache, lastOnly: true }).dataSync()));
+    const steps = Math.min(tokens, 1024 - prompt.length - 1), ts = [];
+    for (let i = 0; i < steps; i++) {
+      const t0 = performance.now();
+      noGrad(() => tidy(() => model.forward(Int32Array.of(prompt[i % prompt.length]), 1, 1, { cache, lastOnly: true }).dataSync()));
+      ts.push(performance.now() - t0);
+    }
+    ts.sort((a, b) => a - b);
+    row.forward_tok_s = +(1000 / ts[ts.length >> 1]).toFixed(2);
+    row.forward_ratio = +(row.forward_tok_s / s.peer).toFixed(3);
+  }
   if (batch > 1) {
     const rb = await generate(model, Array.from({ length: batch }, () => prompt), { maxTokens: tokens, temperature: 1, topP: 0.9, seed: 1 });
     const cb = rb.choices[0];
@@ -114,6 +129,7 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality) {
     console.log(
       `${name.padEnd(12)} ${kind.padEnd(4)} ${(row.params / 1e6).toFixed(1)}M params: decode ${row.tok_s} tok/s (${n} tokens), ` +
         `time to first token ${row.ttft_ms} ms (prefill ${row.prefill_tok_s} tok/s) | llama2.c ${s.peer} tok/s → ratio ${row.ratio}` +
+        ` | forward only ${row.forward_tok_s} tok/s (ratio ${row.forward_ratio})` +
         (row.logits_rel_err !== undefined ? ` | logits rel. err ${row.logits_rel_err}, weights ${row.weight_mb} MiB (f32 ${row.f32_weight_mb})` : '') +
         (row.batch ? ` | batch ${row.batch}: ${row.batch_tok_s} tok/s in all` : ''),
     );

@@ -210,7 +210,7 @@ function cases(): Case[] {
     for (let i = 0; i < w.length; i++) w[i] = (r.int(65536) << 16) | r.int(65536);
     return [ins[0]!, w, ins[2]!];
   };
-  for (const [shape, N] of [[[1, 64], 5], [[3, 96], 33], [[2, 2, 32], 7], [[1, 512], 300]] as const) {
+  for (const [shape, N] of [[[1, 64], 5], [[3, 96], 33], [[2, 2, 32], 7], [[1, 512], 300], [[9, 64], 13], [[40, 128], 80]] as const) {
     const K = shape[shape.length - 1]!;
     cs.push({
       name: `matmul_q8 [${shape}]·[${N}, ${K}]ᵀ`, kernel: 'matmul_q8',
@@ -270,6 +270,7 @@ function cases(): Case[] {
     [1, 4, 4, 1, 1, 4, true, -1], // row 0 sees no key: o = 0, lse = -inf
     [2, 64, 64, 4, 4, 16, true, undefined], // big enough to split
     [1, 33, 129, 6, 2, 12, true, 50],
+    [1, 1, 130, 6, 2, 48, true, undefined], // decode step, stories15M head size, keys not a multiple of 4
   ];
   for (const [B, T, S, Hq, Hkv, D, causal, qOffset] of at) {
     const attrs: Attrs = { scale: 1 / Math.sqrt(D), causal, ...(qOffset !== undefined ? { qOffset } : {}) };

@@ -4,7 +4,7 @@
 // and ref backends agree on the quantised forward, and training a quantised model throws QuantizedModelError.
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
 import { getBackend, initBackend } from '../src/backend/registry.js';
 import { loadModel } from '../src/io/hf_model.js';
@@ -16,6 +16,7 @@ import { noGrad, tidy } from '../src/tensor/tensor.js';
 import { QuantizedModelError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 import { fixtureDirs } from './helpers.js';
+import { main as generateMain } from '../src/cli/generate.js';
 
 /** Tolerances (relative logits error; |Δ mean loss| in nats). Measured: see the report in the commit. */
 const TOL = { q8: { logits: 0.02, loss: 0.01 }, bf16: { logits: 0.01, loss: 0.005 } } as const;
@@ -119,4 +120,20 @@ it('wasm and ref agree on the quantised forward', async () => {
     }
     expect(relErr(out[1]!, out[0]!)).toBeLessThan(2e-4); // float32 reordering through the network (measured 3.7e-5)
   }
+});
+
+it('llmts generate --quantize q8 gives the greedy ids of the float32 model on a fixture (--json)', async () => {
+  const dir = dirs.find((d) => path.basename(d) === 'llama-tiny') ?? dirs[0]!;
+  const runJson = async (extra: string[]): Promise<{ ids: number[] }> => {
+    let out = '';
+    const o = vi.spyOn(process.stdout, 'write').mockImplementation((x: string | Uint8Array) => ((out += String(x)), true));
+    try {
+      expect(await generateMain([dir, '--prompt-ids', '5,6,7,8', '--temperature', '0', '--max-tokens', '6', '--json', '--backend', 'ref', ...extra])).toBe(0);
+    } finally {
+      o.mockRestore();
+    }
+    return JSON.parse(out) as { ids: number[] };
+  };
+  const f32 = await runJson([]), q8 = await runJson(['--quantize', 'q8']);
+  expect(q8.ids).toEqual(f32.ids);
 });

@@ -20,8 +20,8 @@ backend.run = (name, i, o, a) => { const t0 = performance.now(); orig(name, i, o
   let key = name; if (name.startsWith('matmul')) key += ` ${i[0].shape.join('x')}·${i[1].shape.join('x')}`;
   const s = stats.get(key) ?? [0, 0]; s[0] += dt; s[1]++; stats.set(key, s); };
 const cache = model.newCache(1);
-const prompt = Int32Array.from({ length: 64 }, (_, i) => i + 5);
-noGrad(() => tidy(() => model.forward(prompt, 1, 64, { cache, lastOnly: true })));
+const prompt = Int32Array.from({ length: Number(process.env.PROMPT || 64) }, (_, i) => i + 5);
+noGrad(() => tidy(() => model.forward(prompt, 1, prompt.length, { cache, lastOnly: true })));
 const N = Number(process.env.STEPS || 50);
 for (let i = 0; i < 5; i++) { const l = noGrad(() => tidy(() => model.forward(Int32Array.of(7), 1, 1, { cache, lastOnly: true }))); l.dataSync(); l.dispose(); }
 on = true; const t0 = performance.now();

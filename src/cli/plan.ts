@@ -45,8 +45,11 @@ export interface StepTiming {
   backend: string;
 }
 
-/** Time `steps` real training steps (forward, backward, clip, AdamW) on random ids; the first is a warm-up. */
-export async function measureStep(m: ModelConfig, c: TrainConfig, steps = 3): Promise<StepTiming> {
+/**
+ * Time up to `steps` real training steps (forward, backward, clip, AdamW) on random ids: the first two are warm-ups
+ * (JIT, allocator), the median of the rest counts; a slow model (first step > 5 s) takes only 3 steps.
+ */
+export async function measureStep(m: ModelConfig, c: TrainConfig, steps = 6): Promise<StepTiming> {
   const backend = await initBackend(c.backend, c.threads ? { threads: c.threads } : {});
   const model = initModel(m, new Rng(c.seed), { backend });
   const opt = new AdamW(model.params, { lr: c.lr, betas: [c.beta1, c.beta2], weightDecay: c.weightDecay });
@@ -71,9 +74,10 @@ export async function measureStep(m: ModelConfig, c: TrainConfig, steps = 3): Pr
     opt.step({ lr: c.lr, gradScale: clipCoefficient(n, c.gradClip || Infinity) });
     opt.zeroGrad();
     times.push((performance.now() - t0) / 1000);
+    if (times[0]! > 5 && times.length >= 3) break;
   }
-  const timed = times.length > 1 ? times.slice(1) : times;
-  const sec = timed.reduce((a, b) => a + b, 0) / timed.length;
+  const timed = (times.length > 2 ? times.slice(2) : times.slice(-1)).sort((a, b) => a - b);
+  const sec = timed[Math.floor(timed.length / 2)]!;
   opt.dispose();
   for (const p of model.params.values()) p.dispose();
   backend.dispose(); // worker threads of the wasm backend

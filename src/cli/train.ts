@@ -60,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const out: string[] = [''];
   const why = r.reason === 'done' ? 'finished' : r.reason === 'time-limit' ? 'stopped at the time limit' : 'stopped';
-  out.push(`Training ${why} after ${r.steps} steps in ${Math.round(r.seconds)} s${r.finalValLoss !== null ? `; validation loss ${r.finalValLoss.toFixed(4)}` : ''}.`);
+  out.push(`Training ${why} after ${r.steps} steps in ${Math.round(r.seconds)} s${r.finalValLoss !== null ? `; validation loss ${r.finalValLoss.toFixed(4)}${r.finalValStep !== r.steps ? ` (at step ${r.finalValStep})` : ''}` : ''}.`);
   if (r.samples.length) {
     out.push('', 'What it writes now:');
     for (const s of r.samples) out.push(`  ┌ ${JSON.stringify(s.prompt)}`, ...`${s.prompt}${s.text}`.split('\n').map((l) => `  │ ${l}`), '  └');
@@ -70,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
   out.push(`metrics:    ${path.join(r.runDir, 'metrics.jsonl')}`);
   out.push('', 'Next:');
   out.push(`  llmts chat ${r.checkpointDir}            talk to it`);
-  out.push(`  llmts generate ${r.checkpointDir} "The "  continue a prompt`);
+  out.push(`  llmts generate ${r.checkpointDir} "${(r.config.samplePrompts.find((p) => p.trim() && !/["\n]/.test(p)) ?? 'The').trim()}"  continue a prompt`);
   if (r.reason !== 'done') out.push(`  llmts train --resume=${r.runDir}   continue training`);
   console.log(out.join('\n'));
   return 0;

@@ -177,7 +177,7 @@ export const DEFAULTS: TrainConfig = {
   evalInterval: 250,
   evalBatches: 20,
   finalEvalBatches: 100,
-  sampleInterval: 500,
+  sampleInterval: 200,
   sampleTokens: 120,
   samplePrompts: ['The', 'Fellow-Citizens of the Senate and House of Representatives:'],
   temperature: 0.8,

@@ -60,6 +60,8 @@ export interface PretrainResult {
   losses: Map<number, number>;
   steps: number;
   finalValLoss: number | null;
+  /** Step of that evaluation. */
+  finalValStep: number | null;
   samples: { prompt: string; text: string }[];
   seconds: number;
   config: TrainConfig;
@@ -316,6 +318,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     losses: result.losses,
     steps: trainer.state.step,
     finalValLoss: lastEval ? lastEval.valLoss : null,
+    finalValStep: lastEval ? lastEval.step : null,
     samples: lastSamples,
     seconds,
     config: c,

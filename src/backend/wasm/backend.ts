@@ -42,9 +42,9 @@ const MIN_PARALLEL_WORK = 1 << 18;
 /** Rows up to which x·Wᵀ takes the dot-product (gemv) path instead of the packed 4×8 kernel. */
 const GEMV_MAX_ROWS = 4;
 /** Weight bytes from which a gemv-shaped kernel is split across threads (measured: bench/lab/gemv-split.mjs). */
-const GEMV_PARALLEL_BYTES = 1 << 17;
+const GEMV_PARALLEL_BYTES = 1 << 18;
 /** Column chunks per thread of a split gemv. */
-const GEMV_CHUNKS_PER_THREAD = 2;
+const GEMV_CHUNKS_PER_THREAD = 4;
 
 export interface WasmBackendOptions {
   /** Threads, the main thread included (default: os.availableParallelism()). 1 = no workers. */
@@ -102,6 +102,8 @@ export class WasmBackend implements Backend {
   /** float64 partial sums, one per chunk (sumsq, sum_all). */
   private readonly partials: number;
   private disposed = false;
+  /** The last rope cos/sin table (see the rope kernel). */
+  private ropeTable: { key: string; buf: WasmBuffer } | null = null;
 
   constructor(
     private readonly mem: WebAssembly.Memory,
@@ -437,9 +439,14 @@ export class WasmBackend implements Backend {
       if (D % 2 !== 0) throw new ShapeError(`rope: head dim ${D} must be even`);
       const half = D / 2;
       const theta = num(a, 'theta'), offset = num(a, 'offset', 0), sign = flag(a, 'inverse', false) ? -1 : 1;
-      // cos/sin tables [T, D/2] in float32 as transformers computes them (inv_freq, angle rounded to f32)
-      const tbl = this.alloc(2 * T * half, 'f32');
-      try {
+      // cos/sin tables [T, D/2] in float32 as transformers computes them (inv_freq, angle rounded to f32); the last
+      // table is kept, so the 2·layers rope calls of one decode step compute it once
+      const key = `${theta}|${D}|${offset}|${T}|${sign}`;
+      let tbl = this.ropeTable?.key === key ? this.ropeTable.buf : null;
+      if (!tbl) {
+        if (this.ropeTable) this.free(this.ropeTable.buf);
+        this.ropeTable = null;
+        tbl = this.alloc(2 * T * half, 'f32');
         this.refreshViews();
         const base = tbl.ptr >>> 2;
         const inv = new Float32Array(half);
@@ -452,10 +459,9 @@ export class WasmBackend implements Backend {
             this.f32[base + T * half + t * half + k] = sign * Math.fround(Math.sin(ang));
           }
         }
-        this.range('rope', B * T, B * T * H * D * 2, 1, [this.p(x), this.p(o[0]!), tbl.ptr, tbl.ptr + T * half * 4, T, H, D]);
-      } finally {
-        this.free(tbl);
+        this.ropeTable = { key, buf: tbl };
       }
+      this.range('rope', B * T, B * T * H * D * 2, 1, [this.p(x), this.p(o[0]!), tbl.ptr, tbl.ptr + T * half * 4, T, H, D]);
     },
     attention(i, o, a) {
       const [q, k, v] = i as [View, View, View];
@@ -508,12 +514,12 @@ export class WasmBackend implements Backend {
       if (K % 32 !== 0 || prod(sc.shape) !== (N * K) / 32) {
         throw new ShapeError(`matmul_q8: K = ${K} must be a multiple of 32 and scales [${sc.shape}] must hold ${(N * K) / 32} values`);
       }
-      this.gemv('matmul_q8', N, N * K, [this.p(x), this.p(wq), this.p(sc), this.p(o[0]!), M, N, K]);
+      this.gemv('matmul_q8', N, N * K * M, [this.p(x), this.p(wq), this.p(sc), this.p(o[0]!), M, N, K]);
     },
     matmul_bf16(i, o) {
       const [x, wb] = i as [View, View];
       const { M, N, K } = this.quantDims('matmul_bf16', x, wb, o[0]!, 2);
-      this.gemv('matmul_bf16', N, N * K * 2, [this.p(x), this.p(wb), this.p(o[0]!), M, N, K]);
+      this.gemv('matmul_bf16', N, N * K * 2 * M, [this.p(x), this.p(wb), this.p(o[0]!), M, N, K]);
     },
     sumsq(i, o) { this.sumAll(i[0]!, o[0]!, true); },
     sum_all(i, o) { this.sumAll(i[0]!, o[0]!, false); },
@@ -630,8 +636,8 @@ export class WasmBackend implements Backend {
   }
 
   /**
-   * A decode-shaped kernel (args end with scratch, lo, hi over N output columns): split by columns when the weights
-   * are big enough to be worth a second thread (`bytes` of weights read; each chunk a multiple of 8 columns).
+   * A decode-shaped kernel (args end with scratch, lo, hi over N output columns): split by columns when the work is
+   * big enough to be worth a second thread (`bytes`: weight bytes × rows of x; each chunk a multiple of 8 columns).
    */
   private gemv(fn: 'gemv_nt' | 'matmul_q8' | 'matmul_bf16', N: number, bytes: number, head: number[]): void {
     if (bytes < GEMV_PARALLEL_BYTES || this.threads <= 1 || N < 16) {
@@ -677,7 +683,7 @@ export class WasmBackend implements Backend {
     const pa = this.p(a), pb = this.p(b), pc = this.p(out);
     if (batch === 1 && transB && !transA && m <= GEMV_MAX_ROWS) {
       // x·Wᵀ for a few rows (decode): dot products over contiguous weight rows, columns split across threads
-      this.gemv('gemv_nt', N, N * K * 4, [pa, pb, pc, m, N, K, alpha, accumulate ? 1 : 0]);
+      this.gemv('gemv_nt', N, N * K * 4 * m, [pa, pb, pc, m, N, K, alpha, accumulate ? 1 : 0]);
       return;
     }
     const work = 2 * batch * m * N * K;

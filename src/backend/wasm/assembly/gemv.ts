@@ -74,7 +74,45 @@ export function matmul_q8(x: usize, wq: usize, sc: usize, out: usize, M: i32, N:
         v128.store(pq + (<usize>k << 1), i16x8.narrow_i32x4_s(a, b));
       }
     }
-    for (let j = lo; j < hi; j++) {
+    if (rows == 4) {
+      // prefill: four rows of x per weight row, the widened weights shared by the four
+      q8rows4(xq0, K, wq, sc, out, N, i0, scratch, lo, hi);
+      continue;
+    }
+    // two weight rows at a time: the int16 x loads are shared, and two independent accumulator chains
+    let j = lo;
+    for (; j + 2 <= hi; j += 2) {
+      const pw = wq + <usize>j * <usize>K;
+      const pw2 = pw + <usize>K;
+      const ps = sc + ((<usize>j * <usize>nb) << 2);
+      const ps2 = ps + (<usize>nb << 2);
+      for (let r = 0; r < rows; r++) {
+        const pq = xq0 + ((<usize>r * <usize>K) << 1);
+        let acc = f32x4.splat(0), acc2 = f32x4.splat(0);
+        for (let b = 0; b < nb; b++) {
+          const wo = <usize>b << 5;
+          const xo = pq + (<usize>b << 6);
+          const x0 = v128.load(xo), x1 = v128.load(xo, 16), x2 = v128.load(xo, 32), x3 = v128.load(xo, 48);
+          const v0 = v128.load(pw + wo), v1 = v128.load(pw + wo, 16);
+          const u0 = v128.load(pw2 + wo), u1 = v128.load(pw2 + wo, 16);
+          let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v0), x0);
+          let t = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u0), x0);
+          s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v0), x1));
+          t = i32x4.add(t, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u0), x1));
+          s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v1), x2));
+          t = i32x4.add(t, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u1), x2));
+          s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v1), x3));
+          t = i32x4.add(t, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u1), x3));
+          acc = fma(f32x4.convert_i32x4_s(s), v128.load32_splat(ps + (<usize>b << 2)), acc);
+          acc2 = fma(f32x4.convert_i32x4_s(t), v128.load32_splat(ps2 + (<usize>b << 2)), acc2);
+        }
+        const dx = load<f32>(scratch + (<usize>r << 2));
+        const po = out + ((<usize>(i0 + r) * <usize>N + <usize>j) << 2);
+        store<f32>(po, hsum(acc) * dx);
+        store<f32>(po, hsum(acc2) * dx, 4);
+      }
+    }
+    for (; j < hi; j++) {
       const pw = wq + <usize>j * <usize>K;
       const ps = sc + ((<usize>j * <usize>nb) << 2);
       for (let r = 0; r < rows; r++) {
@@ -93,6 +131,44 @@ export function matmul_q8(x: usize, wq: usize, sc: usize, out: usize, M: i32, N:
         store<f32>(out + ((<usize>(i0 + r) * <usize>N + <usize>j) << 2), hsum(acc) * load<f32>(scratch + (<usize>r << 2)));
       }
     }
+  }
+}
+
+/** Four quantised rows (xq [4, K] int16, scales dxs[4] at scratch) against weight rows [lo, hi) of matmul_q8. */
+function q8rows4(xq: usize, K: i32, wq: usize, sc: usize, out: usize, N: i32, i0: i32, dxs: usize, lo: i32, hi: i32): void {
+  const nb = K >> 5;
+  const rs = <usize>K << 1;
+  for (let j = lo; j < hi; j++) {
+    const pw = wq + <usize>j * <usize>K;
+    const ps = sc + ((<usize>j * <usize>nb) << 2);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const v0 = v128.load(pw + (<usize>b << 5)), v1 = v128.load(pw + (<usize>b << 5), 16);
+      const w0 = i16x8.extend_low_i8x16_s(v0), w1 = i16x8.extend_high_i8x16_s(v0);
+      const w2 = i16x8.extend_low_i8x16_s(v1), w3 = i16x8.extend_high_i8x16_s(v1);
+      const d = v128.load32_splat(ps + (<usize>b << 2));
+      let xo = xq + (<usize>b << 6);
+      let s = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xo)), i32x4.dot_i16x8_s(w1, v128.load(xo, 16))),
+        i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xo, 32)), i32x4.dot_i16x8_s(w3, v128.load(xo, 48))));
+      a0 = fma(f32x4.convert_i32x4_s(s), d, a0);
+      xo += rs;
+      s = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xo)), i32x4.dot_i16x8_s(w1, v128.load(xo, 16))),
+        i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xo, 32)), i32x4.dot_i16x8_s(w3, v128.load(xo, 48))));
+      a1 = fma(f32x4.convert_i32x4_s(s), d, a1);
+      xo += rs;
+      s = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xo)), i32x4.dot_i16x8_s(w1, v128.load(xo, 16))),
+        i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xo, 32)), i32x4.dot_i16x8_s(w3, v128.load(xo, 48))));
+      a2 = fma(f32x4.convert_i32x4_s(s), d, a2);
+      xo += rs;
+      s = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xo)), i32x4.dot_i16x8_s(w1, v128.load(xo, 16))),
+        i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xo, 32)), i32x4.dot_i16x8_s(w3, v128.load(xo, 48))));
+      a3 = fma(f32x4.convert_i32x4_s(s), d, a3);
+    }
+    const po = out + ((<usize>i0 * <usize>N + <usize>j) << 2), ldo = <usize>N << 2;
+    store<f32>(po, hsum(a0) * load<f32>(dxs));
+    store<f32>(po + ldo, hsum(a1) * load<f32>(dxs, 4));
+    store<f32>(po + 2 * ldo, hsum(a2) * load<f32>(dxs, 8));
+    store<f32>(po + 3 * ldo, hsum(a3) * load<f32>(dxs, 12));
   }
 }
 
