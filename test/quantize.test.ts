@@ -5,8 +5,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import type { Backend } from '../src/backend/backend.js';
-import { getBackend, initBackend } from '../src/backend/registry.js';
 import { loadModel } from '../src/io/hf_model.js';
 import { generate } from '../src/generate/engine.js';
 import { shiftTargets } from '../src/model/model.js';
@@ -15,7 +13,7 @@ import { dequantize, dequantizeModel, quantizeBf16, quantizeModel, quantizeQ8 } 
 import { noGrad, tidy } from '../src/tensor/tensor.js';
 import { QuantizedModelError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
-import { fixtureDirs } from './helpers.js';
+import { fixtureDirs, testBackends } from './helpers.js';
 import { main as generateMain } from '../src/cli/generate.js';
 
 /** Tolerances (relative logits error; |Δ mean loss| in nats). Measured: see the report in the commit. */
@@ -24,16 +22,7 @@ const TOL = { q8: { logits: 0.02, loss: 0.01 }, bf16: { logits: 0.01, loss: 0.00
 const dirs = fixtureDirs();
 const text = fs.readFileSync(path.join(import.meta.dirname, '../../shared/data/tinyshakespeare.txt')).subarray(0, 2048);
 
-async function backends(): Promise<Backend[]> {
-  const list: Backend[] = [getBackend('ref')];
-  try {
-    list.push(await initBackend('wasm', { setDefault: false, threads: 2 }));
-  } catch {
-    /* wasm not built: ref only */
-  }
-  return list;
-}
-const all = await backends();
+const all = await testBackends();
 
 function logits(m: CausalLM, ids: Int32Array): Float32Array {
   return noGrad(() => tidy(() => m.forward(ids, 1, ids.length).dataSync())) as Float32Array;

@@ -5,9 +5,12 @@
  *
  * - gemv_nt:    W float32                            (the fast path of matmul with transB for M ≤ 4 rows)
  * - matmul_q8:  W int8 in blocks of 32 along K, one f32 scale per block (llama.cpp's Q8_0 weight layout), x
- *               rounded to int16 per row so each block is an integer dot product (i32x4.dot_i16x8_s)
+ *               rounded to int16 per row so each block is an integer dot product (i32x4.dot_i16x8_s). Any M:
+ *               decode takes two weight rows at a time (shared x loads), prefill four rows of x per weight row
+ *               (shared widened weights; ≈ the f32 packed matmul's speed).
  * - matmul_bf16: W bfloat16 (upper 16 bits of a float32), widened exactly by a shift
- * Measured against llama2.c in bench/decode.bench.mjs; the lab variants are in bench/lab/gemv_q.ts.
+ * Per-shape timings: bench/lab/gemv-split.mjs; whole decode steps: bench/lab/decode-profile.mjs and
+ * bench/decode.bench.mjs (against llama2.c); the first lab variants are in bench/lab/gemv_q.ts.
  */
 import { fma, hsum } from './simd';
 
