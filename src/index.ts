@@ -28,3 +28,5 @@ export * from './util/errors.js';
 export * from './tokenizer/index.js';
 export * from './generate/index.js';
 export * from './chat/index.js';
+export { learningRate, makeSchedule } from './optim/schedule.js';
+export type { ScheduleOptions } from './optim/schedule.js';

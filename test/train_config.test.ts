@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it, expect } from 'vitest';
 import { buildConfig, parseCommandLine, configFromCommandLine, parseOverrides, PRESETS, DEFAULTS, toModelConfig, validateConfig } from '../src/train/config.js';
-import { learningRate } from '../src/train/schedule.js';
+import { learningRate } from '../src/optim/schedule.js';
 import { countParams, flopsPerToken } from '../src/train/estimate.js';
 import { ConfigError } from '../src/util/errors.js';
 

@@ -63,6 +63,11 @@ export interface TrainConfig {
   dropout: number;
   /** Output head tied to the token embedding (always for gpt2). */
   tieEmbeddings: boolean;
+  /**
+   * Train biases (linear and LayerNorm). false = nanoGPT's `bias=False`: biases stay at zero and get no gradient,
+   * so the checkpoint is still a standard GPT-2 folder (with zero biases) that transformers loads.
+   */
+  bias: boolean;
   /** RoPE base (llama only). */
   ropeTheta: number;
   /** Start from this Hugging Face folder's weights instead of random ones ('' = from scratch). */
@@ -158,6 +163,7 @@ export const DEFAULTS: TrainConfig = {
   maxPositions: 0,
   dropout: 0,
   tieEmbeddings: true,
+  bias: true,
   ropeTheta: 10000,
   initFrom: '',
   batchSize: 8,
@@ -219,6 +225,7 @@ export const PRESETS: Record<string, { help: string; config: Partial<TrainConfig
       weightDecay: 0.1,
       gradClip: 1.0,
       dropout: 0,
+      bias: false,
       evalInterval: 250,
       evalBatches: 20,
       finalEvalBatches: 200,
@@ -287,6 +294,7 @@ export const FIELD_HELP: Record<keyof TrainConfig, string> = {
   maxPositions: "Positions the model accepts (0 = blockSize).",
   dropout: "Dropout probability while training (0 = off).",
   tieEmbeddings: "Output head tied to the token embedding (always for gpt2).",
+  bias: "Train biases; false = nanoGPT's bias=False (biases stay zero, no gradient).",
   ropeTheta: "RoPE base (llama only).",
   initFrom: "Start from this Hugging Face folder's weights instead of random ones ('' = from scratch).",
   batchSize: "Sequences per micro-batch (B).",
@@ -354,6 +362,7 @@ export const SCHEMA: Record<keyof TrainConfig, FieldSpec> = {
   maxPositions: { kind: 'int', min: 0 },
   dropout: { kind: 'float', min: 0, max: 0.99 },
   tieEmbeddings: { kind: 'bool' },
+  bias: { kind: 'bool' },
   ropeTheta: { kind: 'float', gt: 0 },
   initFrom: { kind: 'string' },
   batchSize: { kind: 'int', min: 1 },

@@ -1,6 +1,6 @@
 /** Pretraining: config, the loop, checkpoints with exact resume, metrics, reports, estimates. */
 export { DEFAULTS, PRESETS, SCHEMA, buildConfig, validateConfig, parseOverrides, parseCommandLine, configFromCommandLine, readConfigFile, presetConfig, resolveKey, coerce, toModelConfig, describeFields, type TrainConfig, type CommandLine } from './config.js';
-export { learningRate, makeSchedule, type ScheduleOptions } from './schedule.js';
+export { learningRate, makeSchedule, type ScheduleOptions } from '../optim/schedule.js';
 export { Trainer, dropoutSeed, type TrainableModel, type BatchSource, type LoopConfig, type LoopState, type TrainerHooks, type TrainerOptions, type StepResult } from './trainer.js';
 export { pretrain, latestRun, tokenizerHash, type PretrainOptions, type PretrainResult } from './pretrain.js';
 export { saveTrainingCheckpoint, readTrainerState, readOptimizerState, resolveCheckpointDir, checkSameShape, TRAINER_STATE, OPTIMIZER_STATE, type TrainerStateFile } from './checkpoint.js';

@@ -182,6 +182,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     model = await loadModel(initDir, { backend });
     if (c.dropout !== model.config.dropout) (model.config as { dropout: number }).dropout = c.dropout;
   } else model = initModel(want, new Rng(c.seed), { backend });
+  if (!c.bias) {
+    // nanoGPT's bias=False: zero biases that never train (no gradient, so AdamW and the clipping norm skip them)
+    for (const [name, p] of model.params) if (name.endsWith('.bias')) p.requiresGrad = false;
+  }
   if (c.blockSize > model.config.maxPositions) throw new ConfigError('blockSize', `must be ≤ the model's ${model.config.maxPositions} positions`);
   const batcher = new Batcher(data.train, c.batchSize, c.blockSize, new Rng(c.seed).fork(), 'train');
   const evalSeed = (c.seed ^ 0x5f3759df) >>> 0;

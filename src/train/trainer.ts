@@ -25,7 +25,7 @@ import type { Batch, BatcherState } from '../data/batcher.js';
 import type { TrainConfig } from './config.js';
 import { detectDiverged, detectOverfitting, detectStuck, type EvalRecord, type MetricsLog, type SampleRecord, type StepRecord, type WarningRecord } from './metrics.js';
 import type { Progress } from './progress.js';
-import { learningRate } from './schedule.js';
+import { learningRate } from '../optim/schedule.js';
 
 /** What the trainer needs from a model. */
 export interface TrainableModel {
