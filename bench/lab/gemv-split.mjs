@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Decode matmul shapes (x [1, K] · Wᵀ, W [N, K]) on the wasm backend: µs per call and weight GB/s for f32 (gemv
 // path of `matmul`), q8 and bf16, on 1 and 2 threads — to choose GEMV_PARALLEL_BYTES in src/backend/wasm/backend.ts.
+// One matrix called repeatedly: small ones stay in cache (compute speed); bench/lab/gemv-stream.mjs streams from DRAM.
 // usage: node bench/lab/gemv-split.mjs   (after npx tsc and npm run build:wasm)
 const { createWasmBackend } = await import('../../dist/backend/wasm/backend.js');
 const shapes = [[288, 288], [768, 288], [288, 768], [768, 768], [2048, 768], [768, 2048], [32000, 288], [32000, 768]];
@@ -13,6 +14,9 @@ for (const threads of [1, 2]) {
     be.write(x, Float32Array.from({ length: K }, (_, i) => Math.sin(i)));
     be.write(w, Float32Array.from({ length: N * K }, (_, i) => Math.cos(i) * 0.01));
     be.write(sc, new Float32Array(N * K / 32).fill(0.01));
+    // real bytes everywhere: a never-written buffer may be backed by the zero page and read from cache
+    be.write(wq, Int32Array.from({ length: N * K / 4 }, (_, i) => Math.imul(i, 0x9e3779b1)));
+    be.write(wb, Int32Array.from({ length: N * K / 2 }, (_, i) => 0x3c003c00 ^ (i & 0x00ff00ff)));
     const row = [];
     for (const [name, ins, bytes] of [
       ['matmul', [{ buf: x, shape: [1, K] }, { buf: w, shape: [N, K] }], N * K * 4],
