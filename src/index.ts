@@ -30,3 +30,5 @@ export * from './generate/index.js';
 export * from './chat/index.js';
 export { learningRate, makeSchedule } from './optim/schedule.js';
 export type { ScheduleOptions } from './optim/schedule.js';
+export { quantizeModel, dequantizeModel } from './model/quantize.js';
+export type { QuantKind } from './model/quantize.js';
