@@ -43,7 +43,9 @@ function peer(s) {
     encoding: 'utf8', timeout: 600_000,
   });
   const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  return line ? JSON.parse(line) : { peer: 'tfjs-wasm', error: (r.stderr || 'timed out').slice(-300) };
+  if (line) return JSON.parse(line);
+  const err = (r.stderr || '').split('\n').filter((l) => /Error|error:/.test(l)).pop() ?? (r.error ? String(r.error) : 'timed out');
+  return { peer: 'tfjs-wasm', error: err.trim().slice(0, 200) };
 }
 
 for (const name of cases) {
@@ -89,7 +91,8 @@ for (const name of cases) {
   else {
     console.log(`${row.case.padEnd(12)} ${N.toLocaleString()} params  B${s.B} T${s.T}  ${row.ms_per_step} ms/step  ${row.tok_s} tok/s  ` +
       `${row.gflop_s} GFLOP/s (${row.pct_peak}% of ${peakGflops()} peak)  first loss ${row.first_loss}`);
-    console.log(`${''.padEnd(12)} vs ${row.peer ?? 'tfjs (skipped)'}: ${row.peer_tok_s ?? '-'} tok/s → ×${row.ratio_vs_peer ?? '-'};  vs llm.c (ANCHORS): ${s.llmc} tok/s → ×${row.ratio_vs_llmc}`);
+    const peerText = row.peer_error ? `failed (${row.peer_error})` : `${row.peer_tok_s ?? '-'} tok/s → ×${row.ratio_vs_peer ?? '-'}`;
+    console.log(`${''.padEnd(12)} vs ${row.peer ?? 'tfjs (skipped)'}: ${peerText};  vs llm.c (ANCHORS): ${s.llmc} tok/s → ×${row.ratio_vs_llmc}`);
   }
   for (const t of model.params.values()) t.dispose();
   opt.dispose();
