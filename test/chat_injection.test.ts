@@ -38,3 +38,13 @@ describe('chat prompt encoding', () => {
     expect(count(ok.encode(t, codec.encode, codec.encodePlain!).ids, start)).toBe(2);
   });
 });
+
+describe('transcript template (base models without chat tokens)', () => {
+  it('renders a plain User/Assistant transcript ending with the assistant cue, and stops at the next user turn', async () => {
+    const { transcriptTemplate } = await import('../src/chat/template.js');
+    const t = transcriptTemplate();
+    const text = t.render([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello.' }, { role: 'user', content: 'Why?' }]);
+    expect(text).toBe('Be brief.\n\nUser: Hi\nAssistant: Hello.\nUser: Why?\nAssistant:');
+    expect(t.stopStrings).toContain('\nUser:');
+  });
+});

@@ -61,6 +61,25 @@ export function chatmlTemplate(): ChatTemplate {
   };
 }
 
+/**
+ * A plain-text transcript for base models that were never taught chat markers (no chat_template, no
+ * `<|im_start|>` token): "System text\n\nUser: …\nAssistant: …\n". Rendering ChatML as plain text to such a model
+ * reads as the end of a document, so it would often answer nothing; a transcript is text it can continue.
+ */
+export function transcriptTemplate(): ChatTemplate {
+  return {
+    kind: 'transcript',
+    stopStrings: ['\nUser:', '\nuser:'],
+    render(messages, opts = {}) {
+      checkMessages(messages);
+      let s = '';
+      for (const m of messages) s += m.role === 'system' ? `${m.content}\n\n` : `${m.role === 'user' ? 'User' : 'Assistant'}: ${m.content}\n`;
+      if (opts.addGenerationPrompt ?? true) s += 'Assistant:';
+      return s;
+    },
+  };
+}
+
 /** Markers that end a turn in common chat templates; those that appear in a template's source become stop strings. */
 const END_OF_TURN_MARKERS = ['<|im_end|>', '<|eot_id|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '</s>', '<|end_of_text|>'];
 
@@ -135,9 +154,9 @@ export function templateFromTokenizerConfig(cfg: Record<string, unknown>, file =
 
 /**
  * The chat template of a model folder: the Jinja `chat_template` of its tokenizer_config.json (or of a separate
- * chat_template.jinja, as newer transformers write), else ChatML.
+ * chat_template.jinja, as newer transformers write), else `fallback()` (ChatML by default).
  */
-export async function loadChatTemplate(dir: string): Promise<ChatTemplate> {
+export async function loadChatTemplate(dir: string, fallback: () => ChatTemplate = chatmlTemplate): Promise<ChatTemplate> {
   const cfgFile = path.join(dir, 'tokenizer_config.json');
   let cfg: Record<string, unknown> = {};
   if (await isFile(cfgFile)) cfg = (await readJsonFile(cfgFile, 'a tokenizer config (JSON object)')) as Record<string, unknown>;
@@ -145,7 +164,7 @@ export async function loadChatTemplate(dir: string): Promise<ChatTemplate> {
   if (cfg['chat_template'] === undefined && (await isFile(jinjaFile))) {
     const { readFile } = await import('node:fs/promises');
     cfg = { ...cfg, chat_template: await readFile(jinjaFile, 'utf8') };
-    return templateFromTokenizerConfig(cfg, jinjaFile) ?? chatmlTemplate();
+    return templateFromTokenizerConfig(cfg, jinjaFile) ?? fallback();
   }
-  return templateFromTokenizerConfig(cfg, cfgFile) ?? chatmlTemplate();
+  return templateFromTokenizerConfig(cfg, cfgFile) ?? fallback();
 }

@@ -8,7 +8,7 @@
  */
 import { Command, Option } from 'commander';
 import * as readline from 'node:readline';
-import { loadChatTemplate } from '../chat/template.js';
+import { chatmlTemplate, IM_START, loadChatTemplate, transcriptTemplate } from '../chat/template.js';
 import { ChatSession } from '../chat/session.js';
 import { ConfigError, LlmtsError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -59,7 +59,8 @@ export async function main(argv: string[], io: ChatIO = { input: process.stdin, 
   const L = await loadForGeneration(dir, f);
   if (!L.codec || !L.tokenizer) throw new ConfigError('model-dir', `${dir} has no tokenizer (tokenizer.json); chat needs one`);
   const tok = L.tokenizer;
-  const template = await loadChatTemplate(dir);
+  // A model's own template; else ChatML when its tokenizer has ChatML's tokens; else a plain transcript (base models).
+  const template = await loadChatTemplate(dir, () => (tok.specialTokens.has(IM_START) ? chatmlTemplate() : transcriptTemplate()));
   const session = new ChatSession(L.model, L.codec, {
     template,
     system: f.system ?? null,
@@ -150,6 +151,7 @@ export async function main(argv: string[], io: ChatIO = { input: process.stdin, 
         }
         out.write('\n');
         if (r.finishReason === 'length') info('[reply cut at the token limit]');
+        else if (r.text.trim() === '') info('[the model ended its reply at once: a base model that was never trained on conversations often does; try /temp 1, or `llmts generate` to continue text]');
       } catch (e) {
         if (current.signal.aborted) out.write('\n' + (colour ? '\x1b[2m[stopped]\x1b[0m' : '[stopped]') + '\n');
         else if (e instanceof LlmtsError) info(`error: ${e.message}`);
