@@ -54,14 +54,9 @@ export function addSamplerFlags(cmd: Command): Command {
     .addOption(new Option('--quantize <kind>', 'store the linear weights as q8 (int8 blocks, ~3.6× smaller) or bf16 for faster decoding').choices(['q8', 'bf16']));
 }
 
-export interface SamplerFlags {
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  minP?: number;
-  repetitionPenalty?: number;
-  frequencyPenalty?: number;
-  presencePenalty?: number;
+/** The sampler's own settings (documented in src/generate/sampler.ts) plus the command's. */
+export interface SamplerFlags
+  extends Pick<SamplerOptions, 'temperature' | 'topK' | 'topP' | 'minP' | 'repetitionPenalty' | 'frequencyPenalty' | 'presencePenalty'> {
   maxTokens?: number;
   seed?: number;
   stop?: string[];
