@@ -277,3 +277,36 @@ describe('validation', () => {
       }
     });
 });
+
+describe('nucleusThreshold on large vocabularies (binned path) equals the definition', () => {
+  it('keeps exactly the sorted-prefix tokens for random weight vectors of 5,000–40,000 entries', async () => {
+    const { nucleusThreshold } = await import('../src/generate/sampler.js');
+    const { Rng } = await import('../src/util/rng.js');
+    const rng = new Rng(99);
+    for (let trial = 0; trial < 12; trial++) {
+      const V = 5000 + rng.int(35000);
+      const w = new Float64Array(V);
+      const spread = [0.3, 2, 8][trial % 3]!;
+      for (let i = 0; i < V; i++) w[i] = rng.random() < 0.05 ? 0 : Math.exp(-Math.abs(rng.normal()) * spread);
+      if (trial % 4 === 0) for (let i = 0; i < 50; i++) w[rng.int(V)] = 0.5; // ties
+      let sum = 0;
+      for (const x of w) sum += x;
+      const p = [0.1, 0.5, 0.9, 0.99][trial % 4]! * sum;
+      // the definition: sort by weight (desc), ties by id; keep while the mass before is < p
+      const order = [...w.keys()].filter((i) => w[i]! > 0).sort((a, b) => w[b]! - w[a]! || a - b);
+      const want = new Set<number>();
+      let before = 0;
+      for (const i of order) {
+        if (before >= p) break;
+        want.add(i);
+        before += w[i]!;
+      }
+      const { t, kEq } = nucleusThreshold(w, p);
+      const got = new Set<number>();
+      let eq = 0;
+      for (let i = 0; i < V; i++) if (w[i]! > t || (w[i] === t && w[i]! > 0 && eq++ < kEq)) got.add(i);
+      expect(got.size, `trial ${trial}`).toBe(want.size);
+      for (const i of want) expect(got.has(i), `trial ${trial}: id ${i}`).toBe(true);
+    }
+  });
+});

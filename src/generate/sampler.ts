@@ -232,6 +232,50 @@ export function applyPenalties(l: Float64Array, counts: ReadonlyMap<number, numb
  * Expected O(V): a three-way quickselect on the mass instead of a full sort.
  */
 export function nucleusThreshold(probs: Float64Array, p: number): { t: number; kEq: number } {
+  if (probs.length >= 4096) return nucleusByBins(probs, p);
+  return nucleusSelect(probs, p);
+}
+
+const BIN_SHIFT = 17; // bits of a double's high word kept: sign, 11 exponent bits, 3 mantissa bits (8 bins per octave)
+const binMass = new Float64Array(1 << (32 - BIN_SHIFT));
+
+/**
+ * The same nucleus for a large vocabulary in one pass: for positive doubles the bit pattern orders like the value,
+ * so binning by the high bits (8 bins per octave) sorts coarsely. Sum the mass per bin, walk down from the largest
+ * bin until the mass reaches p, and settle the exact threshold inside that one bin with `nucleusSelect`.
+ */
+function nucleusByBins(probs: Float64Array, p: number): { t: number; kEq: number } {
+  const hi = new Uint32Array(probs.buffer, probs.byteOffset, probs.length * 2);
+  binMass.fill(0);
+  let top = 0, bottom = binMass.length;
+  for (let i = 0; i < probs.length; i++) {
+    const v = probs[i]!;
+    if (v > 0) {
+      const b = hi[2 * i + 1]! >>> BIN_SHIFT;
+      binMass[b] += v;
+      if (b > top) top = b;
+      if (b < bottom) bottom = b;
+    }
+  }
+  let acc = 0;
+  for (let b = top; b >= bottom; b--) {
+    const m = binMass[b]!;
+    if (m === 0) continue;
+    if (acc + m >= p) {
+      let n = 0;
+      for (let i = 0; i < probs.length; i++) if (probs[i]! > 0 && hi[2 * i + 1]! >>> BIN_SHIFT === b) n++;
+      const sub = new Float64Array(n);
+      n = 0;
+      for (let i = 0; i < probs.length; i++) if (probs[i]! > 0 && hi[2 * i + 1]! >>> BIN_SHIFT === b) sub[n++] = probs[i]!;
+      return nucleusSelect(sub, p - acc);
+    }
+    acc += m;
+  }
+  return nucleusSelect(probs, p); // rounding: p is past the total mass
+}
+
+/** Expected O(V) three-way quickselect on the mass (the exact rule; see nucleusThreshold). */
+function nucleusSelect(probs: Float64Array, p: number): { t: number; kEq: number } {
   let n = 0;
   for (let i = 0; i < probs.length; i++) if (probs[i]! > 0) n++;
   const a = new Float64Array(n);
