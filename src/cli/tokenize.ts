@@ -10,7 +10,8 @@
  * honours it). A piece that is part of a character (byte-level BPE splits some characters) prints as its bytes,
  * e.g. <e6 9d>.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { parseCommand } from './parse.js';
 import * as fs from 'node:fs';
 import { loadTokenizer, type EncodeOptions, type TextTokenizer } from '../tokenizer/index.js';
 import { ConfigError, FileFormatError, SpecialTokenError } from '../util/errors.js';
@@ -103,11 +104,5 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (text: string | undefined, flags: Flags) => {
       code = await run(text, flags);
     });
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
-    throw e;
-  }
-  return code;
+  return (await parseCommand(program, argv)) ?? code;
 }

@@ -10,7 +10,8 @@
  * each line); each file or line is one document. The output folder gets tokenizer.json + tokenizer_config.json
  * (Hugging Face format; the first special token is the bos/eos token).
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { parseCommand } from './parse.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CharTokenizer, loadTokenizer, parsePatternName, saveTokenizer, trainBpeWithStats, Tokenizer, type TextTokenizer } from '../tokenizer/index.js';
@@ -214,11 +215,5 @@ export async function main(argv: string[]): Promise<number> {
       code = await info(dir, flags);
     });
   program.commands.forEach((c) => c.exitOverride());
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
-    throw e;
-  }
-  return code;
+  return (await parseCommand(program, argv)) ?? code;
 }
