@@ -3,6 +3,10 @@
 // TensorFlow.js (the peer JavaScript users have today) running the same step in the same command, and llm.c's
 // figures from ANCHORS.md (measured on this machine; C is not run here).
 // usage: node bench/train.bench.mjs [--json] [--cases tiny,small,gpt2] [--steps N] [--no-peer] [--threads N]
+//                                   [--peers wasm,cpu]
+// Peers: TensorFlow.js on its wasm backend for every case, and on its cpu backend for tiny only by default (it runs
+// ~85 tok/s there: a small or GPT-2 step would take minutes); --peers wasm,cpu runs both everywhere. The row's `peer`
+// and `ratio_vs_peer` are TensorFlow.js's best backend; `peers` lists each one measured.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +23,7 @@ const noPeer = argv.includes('--no-peer');
 const steps = Number(opt('--steps', 3));
 const cases = opt('--cases', 'tiny,small,gpt2').split(',');
 const threads = opt('--threads', undefined);
+const peerList = opt('--peers', undefined)?.split(',');
 
 const { initBackend, initModel, tidy, backward, AdamW, gradNorm, clipCoefficient, Rng } = await import('../dist/index.js');
 const backend = await initBackend('auto', threads ? { threads: Number(threads) } : {});
@@ -37,15 +42,23 @@ function config(s) {
   };
 }
 
-function peer(s) {
-  if (noPeer) return null;
-  const r = spawnSync(process.execPath, [path.join(here, 'peers/tfjs-gpt.mjs'), 'wasm', s.L, s.C, s.H, s.V, s.T, s.B, s.peerSteps].map(String), {
+function peerRun(s, tfBackend) {
+  const r = spawnSync(process.execPath, [path.join(here, 'peers/tfjs-gpt.mjs'), tfBackend, s.L, s.C, s.H, s.V, s.T, s.B, tfBackend === 'cpu' ? 1 : s.peerSteps].map(String), {
     encoding: 'utf8', timeout: 600_000,
   });
   const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
   if (line) return JSON.parse(line);
   const err = (r.stderr || '').split('\n').filter((l) => /Error|error:/.test(l)).pop() ?? (r.error ? String(r.error) : 'timed out');
-  return { peer: 'tfjs-wasm', error: err.trim().slice(0, 200) };
+  return { peer: `tfjs-${tfBackend}`, error: err.trim().slice(0, 200) };
+}
+
+/** Every TensorFlow.js backend measured for this case, and the best of them (the one the ratio is taken against). */
+function peers(name, s) {
+  if (noPeer) return { best: null, all: [] };
+  const all = (peerList ?? (name === 'tiny' ? ['wasm', 'cpu'] : ['wasm'])).map((b) => peerRun(s, b));
+  const ok = all.filter((p) => p.tok_s);
+  const best = ok.length ? ok.reduce((a, b) => (b.tok_s > a.tok_s ? b : a)) : all[0] ?? null;
+  return { best, all };
 }
 
 for (const name of cases) {
@@ -79,12 +92,13 @@ for (const name of cases) {
   const tokS = (s.B * s.T) / (ms / 1e3);
   const flopsPerTok = 6 * N + 12 * s.L * s.C * s.T;
   const gflops = (flopsPerTok * tokS) / 1e9;
-  const p = peer(s);
+  const { best: p, all: measuredPeers } = peers(name, s);
   const row = {
     case: `train-${name}`, backend: backend.describe(), params: N, B: s.B, T: s.T, ms_per_step: +ms.toFixed(1), tok_s: Math.round(tokS),
     gflop_s: +gflops.toFixed(1), pct_peak: +((100 * gflops) / peakGflops()).toFixed(1), first_loss: +first.toFixed(4),
     peer: p?.peer ?? null, peer_tok_s: p?.tok_s ?? null, ratio_vs_peer: p?.tok_s ? +(tokS / p.tok_s).toFixed(1) : null,
     llmc_tok_s: s.llmc, ratio_vs_llmc: +(tokS / s.llmc).toFixed(2),
+    peers: measuredPeers.map((q) => ({ peer: q.peer, tok_s: q.tok_s ?? null, ...(q.error ? { error: q.error } : {}) })),
   };
   if (p?.error) row.peer_error = p.error;
   if (json) console.log(JSON.stringify(row));
@@ -92,7 +106,8 @@ for (const name of cases) {
     console.log(`${row.case.padEnd(12)} ${N.toLocaleString()} params  B${s.B} T${s.T}  ${row.ms_per_step} ms/step  ${row.tok_s} tok/s  ` +
       `${row.gflop_s} GFLOP/s (${row.pct_peak}% of ${peakGflops()} peak)  first loss ${row.first_loss}`);
     const peerText = row.peer_error ? `failed (${row.peer_error})` : `${row.peer_tok_s ?? '-'} tok/s → ×${row.ratio_vs_peer ?? '-'}`;
-    console.log(`${''.padEnd(12)} vs ${row.peer ?? 'tfjs (skipped)'}: ${peerText};  vs llm.c (ANCHORS): ${s.llmc} tok/s → ×${row.ratio_vs_llmc}`);
+    const others = row.peers.filter((q) => q.peer !== row.peer).map((q) => `${q.peer} ${q.tok_s ?? 'failed'} tok/s`).join(', ');
+    console.log(`${''.padEnd(12)} vs ${row.peer ?? 'tfjs (skipped)'}: ${peerText}${others ? ` (${others})` : ''};  vs llm.c (ANCHORS): ${s.llmc} tok/s → ×${row.ratio_vs_llmc}`);
   }
   for (const t of model.params.values()) t.dispose();
   opt.dispose();
