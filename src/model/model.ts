@@ -16,7 +16,7 @@ import { ids as idsTensor } from '../tensor/ops.js';
 import { isGradEnabled, type Tensor } from '../tensor/tensor.js';
 import type { ModelConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
-import { embeddingName, paramSpecs } from './params.js';
+import { embeddingName, paramSpecs, type HeadKind } from './params.js';
 import { quantLinear, type QuantWeight } from './quant_linear.js';
 
 export interface ForwardOptions {
@@ -30,8 +30,15 @@ export interface ForwardOptions {
   dropoutSeed?: number;
 }
 
+export interface CausalLMOptions {
+  /** 'none': the body only, without the language-model head (a reward model's backbone, ./reward.ts). Default 'lm'. */
+  head?: HeadKind;
+}
+
 export class CausalLM {
   readonly config: ModelConfig;
+  /** The output head this model carries ('none': forward() is unavailable, hidden() gives the final states). */
+  readonly head: HeadKind;
   /** Parameters by Hugging Face name, in checkpoint order. */
   readonly params: Map<string, Tensor>;
   readonly backend: Backend;
@@ -41,9 +48,10 @@ export class CausalLM {
    */
   readonly quantized = new Map<string, QuantWeight>();
 
-  constructor(config: ModelConfig, params: Map<string, Tensor>) {
+  constructor(config: ModelConfig, params: Map<string, Tensor>, options: CausalLMOptions = {}) {
     this.config = config;
-    for (const s of paramSpecs(config)) {
+    this.head = options.head ?? 'lm';
+    for (const s of paramSpecs(config, this.head)) {
       const p = params.get(s.name);
       if (!p) throw new ConfigError(s.name, `missing parameter for a ${config.family} model`);
       if (p.shape.length !== s.shape.length || p.shape.some((d, i) => d !== s.shape[i]))
@@ -80,6 +88,19 @@ export class CausalLM {
   /** ids: row-major (B, T). Returns logits (B, T, V), or (B, 1, V) with lastOnly. */
   forward(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): Tensor {
     const c = this.config;
+    if (this.head === 'none') throw new ConfigError('head', "this model has no language-model head (head: 'none'); use hidden()");
+    let x = this.hidden(ids, B, T, opts); // (B, T, C)
+    if (opts.lastOnly && T > 1) x = O.slice(x, [0, T - 1, 0], [B, 1, c.hiddenSize]); // (B, 1, C)
+    const head = c.tieWordEmbeddings ? embeddingName(c) : 'lm_head.weight';
+    return this.linear(x, head, null); // (B, T, V)
+  }
+
+  /**
+   * The body: ids (B, T) → the final normalised hidden states (B, T, C), the input of every head (the language-model
+   * head in forward(), a reward model's score head). `lastOnly` is forward()'s business and ignored here.
+   */
+  hidden(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): Tensor {
+    const c = this.config;
     const C = c.hiddenSize, H = c.numHeads, Hkv = c.numKvHeads, D = c.headDim;
     if (ids.length !== B * T) throw new ShapeError(`forward: ${ids.length} ids for B=${B}, T=${T}`);
     const pos0 = opts.cache?.length ?? 0;
@@ -105,28 +126,31 @@ export class CausalLM {
 
     for (let l = 0; l < c.numLayers; l++) {
       // ---- attention
-      let q: Tensor, k: Tensor, v: Tensor;
+      let a: Tensor;
       if (c.family === 'gpt2') {
         const pre = `transformer.h.${l}.`;
         const h = O.layerNorm(x, this.p(pre + 'ln_1.weight'), this.p(pre + 'ln_1.bias'), c.normEps);
         const qkv = this.linear(h, pre + 'attn.c_attn.weight', this.p(pre + 'attn.c_attn.bias'), 'in_out'); // (B, T, (H + 2Hkv)·D)
-        [q, k, v] = O.split(qkv, [H * D, Hkv * D, Hkv * D], -1);
+        if (opts.cache) {
+          const [q, k, v] = O.split(qkv, [H * D, Hkv * D, Hkv * D], -1);
+          const [kc, vc] = opts.cache.append(l, O.reshape(k!, [B, T, Hkv, D]), O.reshape(v!, [B, T, Hkv, D])); // (B, S, Hkv, D)
+          a = O.attention(O.reshape(q!, [B, T, H, D]), kc, vc);
+        } else {
+          a = O.attentionQKV(qkv, H, Hkv); // (B, T, H, D): q, k, v read in place, no split
+        }
       } else {
         const pre = `model.layers.${l}.`;
         const h = O.rmsNorm(x, this.p(pre + 'input_layernorm.weight'), c.normEps);
-        q = this.linear(h, pre + 'self_attn.q_proj.weight', this.opt(pre + 'self_attn.q_proj.bias'));
-        k = this.linear(h, pre + 'self_attn.k_proj.weight', this.opt(pre + 'self_attn.k_proj.bias'));
-        v = this.linear(h, pre + 'self_attn.v_proj.weight', this.opt(pre + 'self_attn.v_proj.bias'));
+        let q = this.linear(h, pre + 'self_attn.q_proj.weight', this.opt(pre + 'self_attn.q_proj.bias'));
+        let k = this.linear(h, pre + 'self_attn.k_proj.weight', this.opt(pre + 'self_attn.k_proj.bias'));
+        let v = this.linear(h, pre + 'self_attn.v_proj.weight', this.opt(pre + 'self_attn.v_proj.bias'));
+        q = O.rope(O.reshape(q, [B, T, H, D]), c.ropeTheta, pos0);
+        k = O.rope(O.reshape(k, [B, T, Hkv, D]), c.ropeTheta, pos0);
+        v = O.reshape(v, [B, T, Hkv, D]);
+        if (opts.cache) [k, v] = opts.cache.append(l, k, v); // (B, S, Hkv, D)
+        a = O.attention(q, k, v);
       }
-      q = O.reshape(q!, [B, T, H, D]);
-      k = O.reshape(k!, [B, T, Hkv, D]);
-      v = O.reshape(v!, [B, T, Hkv, D]);
-      if (c.family === 'llama') {
-        q = O.rope(q, c.ropeTheta, pos0);
-        k = O.rope(k, c.ropeTheta, pos0);
-      }
-      if (opts.cache) [k, v] = opts.cache.append(l, k, v); // (B, S, Hkv, D)
-      const a = O.reshape(O.attention(q, k, v), [B, T, H * D]); // (B, T, H·D)
+      a = O.reshape(a, [B, T, H * D]); // (B, T, H·D)
       let o: Tensor;
       if (c.family === 'gpt2') {
         const pre = `transformer.h.${l}.`;
@@ -155,12 +179,9 @@ export class CausalLM {
     }
     opts.cache?.advance(T);
 
-    x = c.family === 'gpt2'
+    return c.family === 'gpt2'
       ? O.layerNorm(x, this.p('transformer.ln_f.weight'), this.p('transformer.ln_f.bias'), c.normEps)
-      : O.rmsNorm(x, this.p('model.norm.weight'), c.normEps);
-    if (opts.lastOnly && T > 1) x = O.slice(x, [0, T - 1, 0], [B, 1, C]); // (B, 1, C)
-    const head = c.tieWordEmbeddings ? embeddingName(c) : 'lm_head.weight';
-    return this.linear(x, head, null); // (B, T, V)
+      : O.rmsNorm(x, this.p('model.norm.weight'), c.normEps); // (B, T, C)
   }
 
   /**

@@ -16,8 +16,14 @@ export interface ParamSpec {
   decay: boolean;
 }
 
+/**
+ * Which output head a model carries: 'lm' the language-model head (`lm_head.weight`, or the tied embedding), 'none'
+ * only the body — a reward model's backbone (./reward.ts adds its own `score` head).
+ */
+export type HeadKind = 'lm' | 'none';
+
 /** Every trainable parameter of a config, in checkpoint order. */
-export function paramSpecs(c: ModelConfig): ParamSpec[] {
+export function paramSpecs(c: ModelConfig, head: HeadKind = 'lm'): ParamSpec[] {
   const C = c.hiddenSize, V = c.vocabSize, F = c.intermediateSize;
   const qd = c.numHeads * c.headDim, kvd = c.numKvHeads * c.headDim;
   const out: ParamSpec[] = [];
@@ -44,7 +50,7 @@ export function paramSpecs(c: ModelConfig): ParamSpec[] {
     }
     g('transformer.ln_f.weight', C);
     b('transformer.ln_f.bias', C);
-    if (!c.tieWordEmbeddings) w('lm_head.weight', [V, C]);
+    if (!c.tieWordEmbeddings && head === 'lm') w('lm_head.weight', [V, C]);
   } else {
     w('model.embed_tokens.weight', [V, C]);
     for (let i = 0; i < c.numLayers; i++) {
@@ -67,7 +73,7 @@ export function paramSpecs(c: ModelConfig): ParamSpec[] {
       if (c.mlpBias) b(p + 'mlp.down_proj.bias', C);
     }
     g('model.norm.weight', C);
-    if (!c.tieWordEmbeddings) w('lm_head.weight', [V, C]);
+    if (!c.tieWordEmbeddings && head === 'lm') w('lm_head.weight', [V, C]);
   }
   return out;
 }
