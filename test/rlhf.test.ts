@@ -121,3 +121,28 @@ describe.each(all.map((b) => [b.name, b] as const))('preference training on %s',
     expect(() => sequenceLogProbs(lm, [[1]], [])).toThrow(/1 prompts but 0 completions/);
   });
 });
+
+describe('reward model folders', () => {
+  it('load (transformers layout), save as *ForSequenceClassification, reload bit for bit', async () => {
+    const { loadRewardModel, saveRewardModel, loadModel: loadLm } = await import('../src/io/hf_model.js');
+    const ref = readJson(path.join(REWARD, 'reference.json'));
+    const rm = await loadRewardModel(REWARD);
+    const r = await tidy(() => rm.rewards(ref.pairs.map((p: { chosen: number[] }) => p.chosen))).data();
+    expect(relErr(r, ref.rewards_chosen)).toBeLessThan(1e-5);
+    const dir = fs.mkdtempSync(path.join(fs.realpathSync(process.env['TMPDIR'] ?? '/tmp'), 'llmts-rm-'));
+    try {
+      await saveRewardModel(rm, path.join(dir, 'rm'));
+      const cfg = readJson(path.join(dir, 'rm', 'config.json'));
+      expect(cfg.architectures).toEqual(['LlamaForSequenceClassification']);
+      expect(cfg.id2label).toEqual({ '0': 'LABEL_0' });
+      expect(fs.existsSync(path.join(dir, 'rm', 'generation_config.json'))).toBe(false);
+      const back = await loadRewardModel(path.join(dir, 'rm'));
+      for (const [name, p] of rm.params) expect(await back.params.get(name)!.data(), name).toEqual(await p.data());
+      // a reward folder is not a language model, and a language model is not a reward model: named errors
+      await expect(loadLm(path.join(dir, 'rm'))).rejects.toThrow(/reward model .*loadRewardModel/);
+      await expect(loadRewardModel(LLAMA)).rejects.toThrow(/score\.weight' is missing: this is not a reward model/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

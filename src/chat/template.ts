@@ -10,9 +10,7 @@
  * A template also says how an assistant turn ends (its stop strings), so the generator knows when the reply is over.
  */
 import { Template } from '@huggingface/jinja';
-import * as path from 'node:path';
 import { ConfigError, FileFormatError } from '../util/errors.js';
-import { isFile, readJsonFile } from '../util/fs.js';
 
 export type Role = 'system' | 'user' | 'assistant';
 
@@ -154,9 +152,12 @@ export function templateFromTokenizerConfig(cfg: Record<string, unknown>, file =
 
 /**
  * The chat template of a model folder: the Jinja `chat_template` of its tokenizer_config.json (or of a separate
- * chat_template.jinja, as newer transformers write), else `fallback()` (ChatML by default).
+ * chat_template.jinja, as newer transformers write), else `fallback()` (ChatML by default). Node only: file access is
+ * imported on call, so this module stays importable in a browser (src/browser.ts).
  */
 export async function loadChatTemplate(dir: string, fallback: () => ChatTemplate = chatmlTemplate): Promise<ChatTemplate> {
+  const path = await import('node:path');
+  const { isFile, readJsonFile } = await import(/* node-only */ '../util/fs.js');
   const cfgFile = path.join(dir, 'tokenizer_config.json');
   let cfg: Record<string, unknown> = {};
   if (await isFile(cfgFile)) cfg = (await readJsonFile(cfgFile, 'a tokenizer config (JSON object)')) as Record<string, unknown>;

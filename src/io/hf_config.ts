@@ -16,10 +16,8 @@
  * attention probabilities, is not modelled). The Llama family has no residual dropout in transformers, so a
  * nonzero `dropout` is kept in an extra key `llmts_dropout`, which transformers stores and ignores.
  */
-import * as path from 'node:path';
 import type { ModelConfig } from '../model/config.js';
 import { ConfigError, UnsupportedError } from '../util/errors.js';
-import { readJsonFile } from '../util/fs.js';
 
 /** The architectures fromHfConfig accepts, by model_type. */
 export const SUPPORTED_ARCHITECTURES: Readonly<Record<string, string>> = {
@@ -27,6 +25,17 @@ export const SUPPORTED_ARCHITECTURES: Readonly<Record<string, string>> = {
   llama: 'LlamaForCausalLM',
   qwen2: 'Qwen2ForCausalLM',
   mistral: 'MistralForCausalLM',
+};
+
+/**
+ * The same bodies with a sequence-classification head (`score`), as reward models are saved: accepted on load (the
+ * head is the loader's business: src/io/hf_model.ts loadRewardModel), written by saveRewardModel.
+ */
+export const SEQUENCE_CLASSIFICATION_ARCHITECTURES: Readonly<Record<string, string>> = {
+  gpt2: 'GPT2ForSequenceClassification',
+  llama: 'LlamaForSequenceClassification',
+  qwen2: 'Qwen2ForSequenceClassification',
+  mistral: 'MistralForSequenceClassification',
 };
 
 /** transformers version written into configs made from scratch (the version the reference fixtures come from). */
@@ -149,7 +158,7 @@ function modelTypeOf(f: Fields): string {
     }
   }
   if (arch !== null) {
-    const archType = Object.keys(SUPPORTED_ARCHITECTURES).find((t) => SUPPORTED_ARCHITECTURES[t] === arch);
+    const archType = Object.keys(SUPPORTED_ARCHITECTURES).find((t) => SUPPORTED_ARCHITECTURES[t] === arch || SEQUENCE_CLASSIFICATION_ARCHITECTURES[t] === arch);
     if (archType === undefined || (type !== null && archType !== type)) {
       throw unsupported(
         f.file,
@@ -540,8 +549,13 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
   return sortKeys(out);
 }
 
-/** Read `dir/config.json` and map it with `fromHfConfig` (FileFormatError if missing or not JSON). */
+/**
+ * Read `dir/config.json` and map it with `fromHfConfig` (FileFormatError if missing or not JSON). Node only: file
+ * access is imported on call, so this module stays importable in a browser (src/browser.ts).
+ */
 export async function loadHfConfig(dir: string): Promise<ModelConfig> {
+  const path = await import('node:path');
+  const { readJsonFile } = await import(/* node-only */ '../util/fs.js');
   const file = path.join(dir, 'config.json');
   return fromHfConfig(await readJsonFile(file, 'a Hugging Face config.json'), file);
 }

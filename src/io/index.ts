@@ -3,3 +3,4 @@ export * from './half.js';
 export * from './safetensors.js';
 export * from './checkpoint.js';
 export * from './hf_config.js';
+export * from './hf_weights.js';
