@@ -12,9 +12,11 @@
  * the thread that runs a chunk puts its own scratch address in place of `scratch`. Both sides spin briefly before sleeping (a wake-up
  * from Atomics.wait costs ~57 µs here, a spinning waiter ~10 µs).
  *
- * `run` is synchronous: it returns when every chunk has finished. That suits Node (the main thread may
- * Atomics.wait); in a browser the backend must run in a Worker, since a page's main thread may not block.
- * Workers are unref'd, so an undisposed pool never keeps the process alive.
+ * `run` is synchronous: it returns when every chunk has finished. Node: workers are `node:worker_threads`
+ * (unref'd, so an undisposed pool never keeps the process alive) and the main thread may Atomics.wait. Browser: workers
+ * are module Web Workers, which need SharedArrayBuffer, i.e. a cross-origin-isolated page (COOP same-origin + COEP
+ * require-corp); otherwise the pool runs on one thread and `note` says why. A page's main thread may not block, so
+ * there it only spins on the done counter (kernels are short); in a Worker it may wait as in Node.
  */
 import { BackendError } from '../../util/errors.js';
 
@@ -22,13 +24,16 @@ import { BackendError } from '../../util/errors.js';
 const GEN = 0, TICKET = 1, DONE = 2, FN = 3, NARGS = 4, ERROR = 5, EXIT = 6;
 /** Words 16.. hold each thread's scratch address (thread 0 = main). */
 const SCRATCH = 16;
-const MAX_THREADS = 64;
+/** Most threads a pool runs (main included); a default thread count is capped to it. */
+export const MAX_THREADS = 64;
 const MAX_ARGS = 24;
 const MAX_CHUNKS = 1024;
 const ARGS_OFFSET = (SCRATCH + MAX_THREADS) * 4;
 /** Spin iterations before sleeping: worker waiting for work, main thread waiting for workers. */
 const WORKER_SPIN = 20000;
 const MAIN_SPIN = 30000;
+
+const IS_NODE = typeof process !== 'undefined' && !!process.versions?.node;
 
 type WorkerLike = {
   on(ev: string, fn: (m: unknown) => void): unknown;
@@ -45,30 +50,35 @@ export class WorkerPool {
   private disposed = false;
   /** Jobs dispatched to workers so far (tests check that big kernels really split). */
   dispatches = 0;
+  /** Whether this thread may block in Atomics.wait (not a browser page's main thread). */
+  private readonly mayWait = mainMayWait();
 
-  private constructor(private readonly workers: WorkerLike[], ctl: SharedArrayBuffer, private readonly errors: string[]) {
+  private constructor(
+    private readonly workers: WorkerLike[],
+    ctl: ArrayBuffer | SharedArrayBuffer,
+    private readonly errors: string[],
+    /** Why the pool has fewer threads than asked for (e.g. "1 thread: page is not cross-origin isolated"), else null. */
+    readonly note: string | null = null,
+  ) {
     this.I = new Int32Array(ctl, 0, SCRATCH + MAX_THREADS);
     this.A = new Float64Array(ctl, ARGS_OFFSET);
   }
 
   /** Start `n` workers (n may be 0) on the given module and shared memory. */
   static async create(n: number, module: WebAssembly.Module, memory: WebAssembly.Memory, names: readonly string[]): Promise<WorkerPool> {
-    const ctl = new SharedArrayBuffer(ARGS_OFFSET + MAX_CHUNKS * MAX_ARGS * 8);
+    const ctlBytes = ARGS_OFFSET + MAX_CHUNKS * MAX_ARGS * 8;
+    const ctl = typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(ctlBytes) : new ArrayBuffer(ctlBytes);
     const workers: WorkerLike[] = [];
     if (n + 1 > MAX_THREADS) throw new BackendError('E_CONFIG', `wasm pool: at most ${MAX_THREADS} threads`);
-    const wt = n > 0 ? await import('node:worker_threads').catch(() => null) : null;
-    if (n > 0 && !wt) {
-      // no worker_threads (a browser): run on this thread only
-      return new WorkerPool([], ctl, []);
-    }
-    if (n > 0 && wt) {
-      const { Worker } = wt;
+    const wt = n > 0 && IS_NODE ? await import('node:worker_threads').catch(() => null) : null;
+    const missing = n === 0 || wt ? null : IS_NODE ? 'node:worker_threads is unavailable' : webThreadsMissing();
+    if (missing) return new WorkerPool([], ctl, [], `1 thread: ${missing}`); // run on this thread only
+    if (n > 0) {
       const url = new URL('./worker.js', import.meta.url);
       const ready: Promise<void>[] = [];
       for (let w = 0; w < n; w++) {
-        const wk = new Worker(url, {
-          workerData: { module, memory, names, ctl, argsOffset: ARGS_OFFSET, maxArgs: MAX_ARGS, spin: WORKER_SPIN, scratchWord: SCRATCH + w + 1 },
-        });
+        const data = { module, memory, names, ctl, argsOffset: ARGS_OFFSET, maxArgs: MAX_ARGS, spin: WORKER_SPIN, scratchWord: SCRATCH + w + 1 };
+        const wk = wt ? new wt.Worker(url, { workerData: data }) : startWebWorker(data);
         ready.push(
           new Promise<void>((resolve, reject) => {
             wk.once('message', (m) => (m === 'ready' ? resolve() : reject(new BackendError('E_WORKER', `wasm worker: ${String(m)}`))));
@@ -153,7 +163,7 @@ export class WorkerPool {
     let d = Atomics.load(I, DONE);
     while (d !== n) {
       if (++spins > MAIN_SPIN) {
-        Atomics.wait(I, DONE, d, 50);
+        if (this.mayWait) Atomics.wait(I, DONE, d, 50);
         spins = MAIN_SPIN - 1000;
       }
       d = Atomics.load(I, DONE);
@@ -172,5 +182,41 @@ export class WorkerPool {
     Atomics.add(this.I, GEN, 1);
     Atomics.notify(this.I, GEN);
     for (const w of this.workers) void w.terminate();
+  }
+}
+
+/** Why Web Workers cannot share this page's memory, or null when they can. */
+function webThreadsMissing(): string | null {
+  if (typeof Worker !== 'function') return 'no Web Workers here';
+  if (!globalThis.crossOriginIsolated) return 'page is not cross-origin isolated; serve it with COOP same-origin + COEP require-corp';
+  if (typeof SharedArrayBuffer !== 'function') return 'no SharedArrayBuffer here';
+  return null;
+}
+
+/** A module Web Worker running ./worker.js; its first message carries what Node passes as workerData. */
+function startWebWorker(data: Record<string, unknown>): WorkerLike {
+  const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  const wrap = (ev: string, fn: (m: unknown) => void) => (e: Event) =>
+    fn(ev === 'message' ? (e as MessageEvent).data : new Error((e as ErrorEvent).message || 'worker.js failed to load'));
+  w.postMessage(data);
+  return {
+    on: (ev, fn) => w.addEventListener(ev, wrap(ev, fn)),
+    once: (ev, fn) => w.addEventListener(ev, wrap(ev, fn), { once: true }),
+    unref: () => {},
+    terminate: async () => {
+      w.terminate();
+      return 0;
+    },
+  };
+}
+
+/** False on a browser page's main thread, where Atomics.wait throws. */
+function mainMayWait(): boolean {
+  if (typeof SharedArrayBuffer !== 'function') return false;
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
   }
 }

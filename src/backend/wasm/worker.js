@@ -2,9 +2,19 @@
 // It instantiates the shared compiled kernel module on the shared memory, then loops: wait for the job counter to
 // change (spinning briefly, then Atomics.wait), take chunks of the job from the shared ticket until none is left,
 // run each, count it done. See pool.ts for the command block layout and why the ticket is safe without locks.
-import { parentPort, workerData } from 'node:worker_threads';
+// Runs as a Node worker_threads worker (its data in workerData) and as a browser module Web Worker (its data in the
+// first message); either way it answers 'ready' once instantiated. No static node: import, so it loads in a browser.
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+let post, data;
+if (isNode) {
+  const { parentPort, workerData } = await import('node:worker_threads');
+  [post, data] = [(m) => parentPort.postMessage(m), workerData];
+} else {
+  post = (m) => self.postMessage(m);
+  data = await new Promise((resolve) => self.addEventListener('message', (e) => resolve(e.data), { once: true }));
+}
 
-const { module, memory, names, ctl, argsOffset, maxArgs, spin, scratchWord } = workerData;
+const { module, memory, names, ctl, argsOffset, maxArgs, spin, scratchWord } = data;
 const instance = new WebAssembly.Instance(module, { env: { memory, abort: () => { throw new Error('wasm abort'); } } });
 const fns = names.map((n) => instance.exports[n]);
 const I = new Int32Array(ctl, 0, argsOffset / 4);
@@ -13,7 +23,7 @@ const A = new Float64Array(ctl, argsOffset);
 const GEN = 0, TICKET = 1, DONE = 2, FN = 3, NARGS = 4, ERROR = 5, EXIT = 6;
 const args = [];
 
-parentPort.postMessage('ready');
+post('ready');
 
 let seen = Atomics.load(I, GEN);
 for (;;) {
@@ -41,7 +51,7 @@ for (;;) {
       fns[f](...args);
     } catch (e) {
       Atomics.store(I, ERROR, 1);
-      parentPort.postMessage({ error: String(e && e.stack ? e.stack : e) });
+      post({ error: String(e && e.stack ? e.stack : e) });
     }
     if (Atomics.add(I, DONE, 1) + 1 === count) Atomics.notify(I, DONE);
   }
