@@ -5,12 +5,13 @@
  *
  * - gemv_nt:    W float32                            (the fast path of matmul with transB for M ≤ 4 rows)
  * - matmul_q8:  W int8 in blocks of 32 along K, one f32 scale per block (llama.cpp's Q8_0 weight layout), x
- *               rounded to int16 per row so each block is an integer dot product (i32x4.dot_i16x8_s). Any M:
- *               decode takes two weight rows at a time (shared x loads), prefill four rows of x per weight row
- *               (shared widened weights; ≈ the f32 packed matmul's speed).
- * - matmul_bf16: W bfloat16 (upper 16 bits of a float32), widened exactly by a shift
+ *               rounded per row to integers in [−8191, 8191] so each block is an integer dot product
+ *               (i32x4.dot_i16x8_s on weights widened by one shift or mask, ·256). Any M: decode streams one
+ *               weight row at a time (one sequential stream reads DRAM faster than two interleaved rows), prefill
+ *               takes four rows of x per weight row (shared widened weights; ≈ the f32 packed matmul's speed).
+ * - matmul_bf16: W bfloat16 (upper 16 bits of a float32), widened exactly by one shift or mask per pair
  * Per-shape timings: bench/lab/gemv-split.mjs; whole decode steps: bench/lab/decode-profile.mjs and
- * bench/decode.bench.mjs (against llama2.c); the first lab variants are in bench/lab/gemv_q.ts.
+ * bench/decode.bench.mjs (against llama2.c); lab variants: bench/lab/gemv_q.ts, bench/lab/q8_variants.ts (q8-lab.mjs).
  */
 import { fma, hsum } from './simd';
 
@@ -46,109 +47,108 @@ export function gemv_nt(x: usize, w: usize, out: usize, M: i32, N: i32, K: i32, 
 
 /** Rows of x quantised at a time by matmul_q8 (each weight row is reused from L1 across them). */
 const Q8_ROWS: i32 = 4;
+/** matmul_q8 rounds x to integers in [−Q8_XMAX, Q8_XMAX]: 8 products of 256·q·xq per i32 lane stay below 2³¹. */
+const Q8_XMAX: f32 = 8191;
 
 /**
- * Q8_0 weights: wq int8 [N, K] (bytes; K % 32 == 0), sc f32 [N, K/32]. Each row of x is first rounded to int16
- * with one scale per row (dx = max|x|/32767, xq = nearest-even(x·(1/dx)), all in f32), so a block's sum is an
- * exact integer dot product (i32x4.dot_i16x8_s): out[i, j] = dx[i]·Σ_b sc[j, b]·Σ_{k in b} xq[i, k]·wq[j, k],
- * for columns [lo, hi). Scratch: Q8_ROWS·(2K + 4) bytes.
+ * Q8_0 weights: wq int8 [N, K] (bytes; K % 32 == 0), sc f32 [N, K/32]. Each row of x is first rounded to
+ * integers in [−8191, 8191] with one scale per row (dx = max|x|/8191, xq = nearest-even(x·(1/dx)), all in f32),
+ * so a block's sum is an exact integer dot product: out[i, j] = dx[i]·Σ_b sc[j, b]·Σ_{k in b} xq[i, k]·wq[j, k],
+ * for columns [lo, hi). Scratch: 16 + Q8_ROWS·2K bytes.
+ *
+ * The int8 weights are widened without a shuffle: as int16 lanes, a pair of bytes (even k low, odd k high) gives
+ * 256·w[even] by a left shift of 8 and 256·w[odd] by masking the low byte (one cheap instruction each, where
+ * extend_high costs two). xq is stored permuted to match: per 16 values, the 8 at even k, then the 8 at odd k.
+ * i32x4.dot_i16x8_s then sums 256·w·xq exactly (|256·w·xq| ≤ 2²⁸, 8 per lane per block); the 1/256 folds into dx.
  */
 export function matmul_q8(x: usize, wq: usize, sc: usize, out: usize, M: i32, N: i32, K: i32,
   scratch: usize, lo: i32, hi: i32): void {
   const nb = K >> 5;
   const xq0 = scratch + 16;
+  const hm = i16x8.splat(<i16>0xff00);
   for (let i0 = 0; i0 < M; i0 += Q8_ROWS) {
     const rows = min(Q8_ROWS, M - i0);
-    // quantise these rows of x to int16 (scale in dxs[r])
-    for (let r = 0; r < rows; r++) {
-      const px = x + ((<usize>(i0 + r) * <usize>K) << 2);
-      let mx = f32x4.splat(0);
-      for (let k = 0; k < K; k += 4) mx = f32x4.max(mx, f32x4.abs(v128.load(px + (<usize>k << 2))));
-      const amax = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
-      const dx: f32 = amax / <f32>32767.0;
-      const id: f32 = dx == 0 ? 0 : <f32>1.0 / dx;
-      store<f32>(scratch + (<usize>r << 2), dx);
-      const idv = f32x4.splat(id);
-      const pq = xq0 + ((<usize>r * <usize>K) << 1);
-      for (let k = 0; k < K; k += 8) {
-        const o = <usize>k << 2;
-        const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(px + o), idv)));
-        const b = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(px + o, 16), idv)));
-        v128.store(pq + (<usize>k << 1), i16x8.narrow_i32x4_s(a, b));
-      }
-    }
+    // quantise these rows of x (scale/256 in dxs[r]), permuted even/odd per 16
+    for (let r = 0; r < rows; r++) q8QuantRow(x + ((<usize>(i0 + r) * <usize>K) << 2), K, scratch + (<usize>r << 2), xq0 + ((<usize>r * <usize>K) << 1));
     if (rows == 4) {
       // prefill: four rows of x per weight row, the widened weights shared by the four
       q8rows4(xq0, K, wq, sc, out, N, i0, scratch, lo, hi);
       continue;
     }
-    // two weight rows at a time: the int16 x loads are shared, and two independent accumulator chains
-    let j = lo;
-    for (; j + 2 <= hi; j += 2) {
+    // one weight row at a time (a single sequential stream from memory: measured 1.6× faster than two rows
+    // from DRAM, bench/lab/q8-lab.mjs), two blocks per step into two accumulators
+    for (let j = lo; j < hi; j++) {
       const pw = wq + <usize>j * <usize>K;
-      const pw2 = pw + <usize>K;
       const ps = sc + ((<usize>j * <usize>nb) << 2);
-      const ps2 = ps + (<usize>nb << 2);
       for (let r = 0; r < rows; r++) {
         const pq = xq0 + ((<usize>r * <usize>K) << 1);
         let acc = f32x4.splat(0), acc2 = f32x4.splat(0);
-        for (let b = 0; b < nb; b++) {
-          const wo = <usize>b << 5;
+        let b = 0;
+        for (; b + 2 <= nb; b += 2) {
+          const w8 = pw + (<usize>b << 5);
           const xo = pq + (<usize>b << 6);
-          const x0 = v128.load(xo), x1 = v128.load(xo, 16), x2 = v128.load(xo, 32), x3 = v128.load(xo, 48);
-          const v0 = v128.load(pw + wo), v1 = v128.load(pw + wo, 16);
-          const u0 = v128.load(pw2 + wo), u1 = v128.load(pw2 + wo, 16);
-          let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v0), x0);
-          let t = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u0), x0);
-          s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v0), x1));
-          t = i32x4.add(t, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u0), x1));
-          s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v1), x2));
-          t = i32x4.add(t, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(u1), x2));
-          s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v1), x3));
-          t = i32x4.add(t, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(u1), x3));
+          const v0 = v128.load(w8), v1 = v128.load(w8, 16), v2 = v128.load(w8, 32), v3 = v128.load(w8, 48);
+          const s = i32x4.add(
+            i32x4.add(i32x4.dot_i16x8_s(i16x8.shl(v0, 8), v128.load(xo)), i32x4.dot_i16x8_s(v128.and(v0, hm), v128.load(xo, 16))),
+            i32x4.add(i32x4.dot_i16x8_s(i16x8.shl(v1, 8), v128.load(xo, 32)), i32x4.dot_i16x8_s(v128.and(v1, hm), v128.load(xo, 48))));
+          const t = i32x4.add(
+            i32x4.add(i32x4.dot_i16x8_s(i16x8.shl(v2, 8), v128.load(xo, 64)), i32x4.dot_i16x8_s(v128.and(v2, hm), v128.load(xo, 80))),
+            i32x4.add(i32x4.dot_i16x8_s(i16x8.shl(v3, 8), v128.load(xo, 96)), i32x4.dot_i16x8_s(v128.and(v3, hm), v128.load(xo, 112))));
           acc = fma(f32x4.convert_i32x4_s(s), v128.load32_splat(ps + (<usize>b << 2)), acc);
-          acc2 = fma(f32x4.convert_i32x4_s(t), v128.load32_splat(ps2 + (<usize>b << 2)), acc2);
+          acc2 = fma(f32x4.convert_i32x4_s(t), v128.load32_splat(ps + (<usize>b << 2), 4), acc2);
         }
-        const dx = load<f32>(scratch + (<usize>r << 2));
-        const po = out + ((<usize>(i0 + r) * <usize>N + <usize>j) << 2);
-        store<f32>(po, hsum(acc) * dx);
-        store<f32>(po, hsum(acc2) * dx, 4);
-      }
-    }
-    for (; j < hi; j++) {
-      const pw = wq + <usize>j * <usize>K;
-      const ps = sc + ((<usize>j * <usize>nb) << 2);
-      for (let r = 0; r < rows; r++) {
-        const pq = xq0 + ((<usize>r * <usize>K) << 1);
-        let acc = f32x4.splat(0);
-        for (let b = 0; b < nb; b++) {
+        if (b < nb) {
           const w8 = pw + (<usize>b << 5);
           const xo = pq + (<usize>b << 6);
           const v0 = v128.load(w8), v1 = v128.load(w8, 16);
-          let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v0), v128.load(xo));
-          s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v0), v128.load(xo, 16)));
-          s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v1), v128.load(xo, 32)));
-          s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v1), v128.load(xo, 48)));
+          const s = i32x4.add(
+            i32x4.add(i32x4.dot_i16x8_s(i16x8.shl(v0, 8), v128.load(xo)), i32x4.dot_i16x8_s(v128.and(v0, hm), v128.load(xo, 16))),
+            i32x4.add(i32x4.dot_i16x8_s(i16x8.shl(v1, 8), v128.load(xo, 32)), i32x4.dot_i16x8_s(v128.and(v1, hm), v128.load(xo, 48))));
           acc = fma(f32x4.convert_i32x4_s(s), v128.load32_splat(ps + (<usize>b << 2)), acc);
         }
-        store<f32>(out + ((<usize>(i0 + r) * <usize>N + <usize>j) << 2), hsum(acc) * load<f32>(scratch + (<usize>r << 2)));
+        store<f32>(out + ((<usize>(i0 + r) * <usize>N + <usize>j) << 2), hsum(f32x4.add(acc, acc2)) * load<f32>(scratch + (<usize>r << 2)));
       }
     }
   }
 }
 
-/** Four quantised rows (xq [4, K] int16, scales dxs[4] at scratch) against weight rows [lo, hi) of matmul_q8. */
+/**
+ * One row of x (K floats, K % 32 == 0) rounded for matmul_q8: dx/256 stored at pd, the integers as int16 at pq,
+ * per 16 values the 8 at even k then the 8 at odd k.
+ */
+function q8QuantRow(px: usize, K: i32, pd: usize, pq: usize): void {
+  let mx = f32x4.splat(0);
+  for (let k = 0; k < K; k += 4) mx = f32x4.max(mx, f32x4.abs(v128.load(px + (<usize>k << 2))));
+  const amax = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
+  const dx: f32 = amax / Q8_XMAX;
+  const id: f32 = dx == 0 ? 0 : <f32>1.0 / dx;
+  store<f32>(pd, dx * <f32>(1.0 / 256.0));
+  const idv = f32x4.splat(id);
+  for (let k = 0; k < K; k += 16) {
+    const o = px + (<usize>k << 2);
+    const a = i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(o), idv))),
+      i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(o, 16), idv))));
+    const b = i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(o, 32), idv))),
+      i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(o, 48), idv))));
+    const p = pq + (<usize>k << 1);
+    v128.store(p, i8x16.shuffle(a, b, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29));
+    v128.store(p, i8x16.shuffle(a, b, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 16);
+  }
+}
+
+/** Four quantised rows (xq [4, K] int16, permuted; scales dxs[4] at scratch) against weight rows [lo, hi) of matmul_q8. */
 function q8rows4(xq: usize, K: i32, wq: usize, sc: usize, out: usize, N: i32, i0: i32, dxs: usize, lo: i32, hi: i32): void {
   const nb = K >> 5;
   const rs = <usize>K << 1;
+  const hm = i16x8.splat(<i16>0xff00);
   for (let j = lo; j < hi; j++) {
     const pw = wq + <usize>j * <usize>K;
     const ps = sc + ((<usize>j * <usize>nb) << 2);
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
       const v0 = v128.load(pw + (<usize>b << 5)), v1 = v128.load(pw + (<usize>b << 5), 16);
-      const w0 = i16x8.extend_low_i8x16_s(v0), w1 = i16x8.extend_high_i8x16_s(v0);
-      const w2 = i16x8.extend_low_i8x16_s(v1), w3 = i16x8.extend_high_i8x16_s(v1);
+      const w0 = i16x8.shl(v0, 8), w1 = v128.and(v0, hm);
+      const w2 = i16x8.shl(v1, 8), w3 = v128.and(v1, hm);
       const d = v128.load32_splat(ps + (<usize>b << 2));
       let xo = xq + (<usize>b << 6);
       let s = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xo)), i32x4.dot_i16x8_s(w1, v128.load(xo, 16))),
@@ -175,8 +175,58 @@ function q8rows4(xq: usize, K: i32, wq: usize, sc: usize, out: usize, N: i32, i0
   }
 }
 
-/** bf16 weights wb [N, K] (u16 each, K even); out[i, j] = Σ_k x[i, k]·f32(wb[j, k]) for columns [lo, hi). */
+/** Rows of x that matmul_bf16 permutes into scratch at a time (decode); more rows take the plain loop. */
+const BF16_ROWS: i32 = 4;
+
+/**
+ * bf16 weights wb [N, K] (u16 each, K even); out[i, j] = Σ_k x[i, k]·f32(wb[j, k]) for columns [lo, hi).
+ * Decode (M ≤ 4, K % 8 == 0): read as u32 lanes, a pair of bf16 (even k low, odd k high) widens exactly by one
+ * instruction each: shl 16 gives w[even], masking the low half gives w[odd]; x is copied permuted to match (per 8
+ * values: the 4 at even k, then the 4 at odd k) into scratch (BF16_ROWS·4K bytes), one weight row at a time.
+ */
 export function matmul_bf16(x: usize, wb: usize, out: usize, M: i32, N: i32, K: i32, scratch: usize, lo: i32, hi: i32): void {
+  if (M > BF16_ROWS || (K & 7) != 0) {
+    bf16Plain(x, wb, out, M, N, K, lo, hi);
+    return;
+  }
+  // permute x: per 8 floats [e0 e1 e2 e3 | o0 o1 o2 o3]
+  for (let i = 0; i < M; i++) {
+    const px = x + ((<usize>i * <usize>K) << 2), pp = scratch + ((<usize>i * <usize>K) << 2);
+    for (let k = 0; k < K; k += 8) {
+      const o = <usize>k << 2;
+      const a = v128.load(px + o), b = v128.load(px + o, 16);
+      v128.store(pp + o, i32x4.shuffle(a, b, 0, 2, 4, 6));
+      v128.store(pp + o, i32x4.shuffle(a, b, 1, 3, 5, 7), 16);
+    }
+  }
+  const hm = i32x4.splat(0xffff0000);
+  const K16 = K & ~15;
+  for (let j = lo; j < hi; j++) {
+    const pw = wb + ((<usize>j * <usize>K) << 1);
+    for (let i = 0; i < M; i++) {
+      const pp = scratch + ((<usize>i * <usize>K) << 2);
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      let k = 0;
+      for (; k < K16; k += 16) {
+        const wo = pw + (<usize>k << 1), xo = pp + (<usize>k << 2);
+        const v0 = v128.load(wo), v1 = v128.load(wo, 16);
+        a0 = fma(i32x4.shl(v0, 16), v128.load(xo), a0);
+        a1 = fma(v128.and(v0, hm), v128.load(xo, 16), a1);
+        a2 = fma(i32x4.shl(v1, 16), v128.load(xo, 32), a2);
+        a3 = fma(v128.and(v1, hm), v128.load(xo, 48), a3);
+      }
+      if (k < K) {
+        const v0 = v128.load(pw + (<usize>k << 1)), xo = pp + (<usize>k << 2);
+        a0 = fma(i32x4.shl(v0, 16), v128.load(xo), a0);
+        a1 = fma(v128.and(v0, hm), v128.load(xo, 16), a1);
+      }
+      store<f32>(out + ((<usize>i * <usize>N + <usize>j) << 2), hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3))));
+    }
+  }
+}
+
+/** matmul_bf16 for columns [lo, hi) without the permuted copy of x (any M, any even K). */
+function bf16Plain(x: usize, wb: usize, out: usize, M: i32, N: i32, K: i32, lo: i32, hi: i32): void {
   const K16 = K & ~15;
   for (let j = lo; j < hi; j++) {
     const pw = wb + ((<usize>j * <usize>K) << 1);
