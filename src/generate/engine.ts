@@ -18,14 +18,17 @@
  *
  * Probabilities come from the same logits the token was sampled from (no second forward): the model's log-probability
  * of the token, its probability under the final sampling distribution, and the model's top alternatives, returned in
- * OpenAI's `logprobs` shape.
+ * OpenAI's `logprobs` shape. When the logits are a tensor on a backend with the `sample` kernel and the settings allow
+ * it (no penalty in effect, topLogprobs 0), the token is drawn where the logits live (src/generate/device_sample.ts):
+ * the same draw from the same coin, without reading the V logits back; its probabilities are then float32-rounded.
  */
 import { ConfigError, ContextOverflowError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import type { DecoderCache, DecoderModel, IdStreamDecoder, TextCodec } from './interfaces.js';
+import type { DecoderCache, DecoderModel, IdStreamDecoder, LogitsTensor, TextCodec } from './interfaces.js';
 import { resolveSamplerOptions, Sampler, type ResolvedSamplerOptions, type SampleResult, type SamplerOptions } from './sampler.js';
 import { StopStringMatcher } from './stop.js';
 import { toCodec } from './codec.js';
+import { sampleOnDevice, sampleTarget } from './device_sample.js';
 import type { TextTokenizer } from '../tokenizer/types.js';
 import { noGrad, tidy } from '../tensor/tensor.js';
 
@@ -175,15 +178,6 @@ function checkPrompt(prompt: readonly number[], vocab: number, window: number, r
   if (prompt.length > window) throw new ContextOverflowError(prompt.length, window, where);
 }
 
-/** Read a logits tensor ((B, 1, V) after lastOnly or a one-token step) and free it. */
-async function readLogits(t: { data(): Promise<ArrayLike<number>>; dispose(): void }): Promise<ArrayLike<number>> {
-  try {
-    return await t.data();
-  } finally {
-    t.dispose();
-  }
-}
-
 /** Row b of (B, V) logits, without a copy where the array allows it. */
 function logitsRow(all: ArrayLike<number>, b: number, V: number): ArrayLike<number> {
   if (all.length === V) return all;
@@ -215,9 +209,29 @@ class RowState {
     this.stopper = new StopStringMatcher(run.stop);
   }
 
+  /** The resolved sampler settings. */
+  get options(): ResolvedSamplerOptions {
+    return this.run.sampler;
+  }
+
+  /** Whether the `sample` kernel can draw this row's next token (no penalty in effect, no alternatives asked). */
+  get kernelOk(): boolean {
+    return this.run.sampler.topLogprobs === 0 && !this.sampler.penaltiesActive();
+  }
+
+  /** The uniform number the row's coin gives for its next token (0 at temperature 0, coin untouched). */
+  drawUniform(): number {
+    return this.sampler.drawUniform();
+  }
+
+  /** Sample the next token from its logits on the host, then take it. */
   next(logits: ArrayLike<number>): RowStep {
+    return this.accept(this.sampler.sample(logits));
+  }
+
+  /** Take a sampled token: decide whether the row ends with it. */
+  accept(sample: SampleResult): RowStep {
     const { dec, stopper } = this;
-    const sample = this.sampler.sample(logits);
     const id = sample.id;
     const step: RowStep = { id, sample, text: '' };
     this.n++;
@@ -257,6 +271,27 @@ class RowState {
   }
 }
 
+/**
+ * One step for the live rows (`live[b]` null = finished, skipped) from logits (B, 1, V), and free the logits: on
+ * the device with the `sample` kernel when every live row allows it (the same draws as on the host, without
+ * reading V logits back), else from the logits read back.
+ */
+async function stepRows(t: LogitsTensor, live: readonly (RowState | null)[], V: number): Promise<(RowStep | null)[]> {
+  try {
+    const dev = sampleTarget(t);
+    if (dev && live.every((r) => !r || r.kernelOk)) {
+      const run = live.find((r) => r)!;
+      const u = live.map((r) => (r ? r.drawUniform() : 0));
+      const samples = await sampleOnDevice(dev, run.options, u);
+      return live.map((r, b) => (r ? r.accept(samples[b]!) : null));
+    }
+    const all = await t.data();
+    return live.map((r, b) => (r ? r.next(logitsRow(all, b, V)) : null));
+  } finally {
+    t.dispose();
+  }
+}
+
 /** Run a forward pass without the autograd tape, freeing every intermediate tensor. */
 function forwardNoGrad<C extends DecoderCache>(model: DecoderModel<C>, ids: Int32Array, B: number, T: number, cache: C, lastOnly: boolean) {
   return tidy(() => noGrad(() => model.forward(ids, B, T, lastOnly ? { cache, lastOnly } : { cache })));
@@ -280,11 +315,12 @@ async function* decodeRow<C extends DecoderCache>(
   const cache = model.newCache(1, prompt.length + room);
   const t0 = performance.now();
   try {
+    const V = model.config.vocabSize;
     // prefill: (1, P) → (1, 1, V)
-    let logits = await readLogits(forwardNoGrad(model, Int32Array.from(prompt), 1, prompt.length, cache, true));
+    let logits = forwardNoGrad(model, Int32Array.from(prompt), 1, prompt.length, cache, true);
     const prefillMs = performance.now() - t0;
     for (;;) {
-      const step = row.next(logits);
+      const step = (await stepRows(logits, [row], V))[0]!;
       if (row.n === 1) {
         step.ttftMs = performance.now() - t0;
         step.prefillMs = prefillMs;
@@ -296,7 +332,7 @@ async function* decodeRow<C extends DecoderCache>(
         signal.throwIfAborted();
       }
       // decode: (1, 1) → (1, 1, V)
-      logits = await readLogits(forwardNoGrad(model, Int32Array.of(step.id), 1, 1, cache, false));
+      logits = forwardNoGrad(model, Int32Array.of(step.id), 1, 1, cache, false);
     }
   } finally {
     cache.reset(); // frees the cached keys/values, also when the consumer stops early or on abort
@@ -327,15 +363,16 @@ async function decodeBatch<C extends DecoderCache>(
     // prefill: (B, P) → (B, 1, V)
     const ids = new Int32Array(B * P);
     prompts.forEach((p, b) => ids.set(p, b * P));
-    let logits = await readLogits(forwardNoGrad(model, ids, B, P, cache, true));
+    let logits = forwardNoGrad(model, ids, B, P, cache, true);
     const prefillMs = performance.now() - t0;
     const last = new Int32Array(B);
     for (;;) {
       let live = 0;
+      const stepped = await stepRows(logits, rows.map((r) => (r.finish ? null : r)), V);
       for (let b = 0; b < B; b++) {
         const row = rows[b]!;
-        if (row.finish) continue;
-        const step = row.next(logitsRow(logits, b, V));
+        const step = stepped[b];
+        if (!step) continue;
         if (row.n === 1) {
           step.ttftMs = performance.now() - t0;
           step.prefillMs = prefillMs;
@@ -350,7 +387,7 @@ async function decodeBatch<C extends DecoderCache>(
         signal.throwIfAborted();
       }
       // decode: (B, 1) → (B, 1, V)
-      logits = await readLogits(forwardNoGrad(model, last, B, 1, cache, false));
+      logits = forwardNoGrad(model, last, B, 1, cache, false);
     }
   } finally {
     cache.reset();

@@ -18,9 +18,17 @@
  *
  * Everything is computed from the one logits row given (no second forward): the chosen id, its probability under
  * the final sampling distribution, the model's raw log-probability of it, and the model's top-N alternatives.
+ *
+ * Steps 3–8 (the float64 arithmetic over the vocabulary) live in src/backend/ref/sample.ts, which is also the
+ * definition of the backends' `sample` kernel: the engine draws on the device when no penalty is in effect and no
+ * alternatives are asked, with the same uniform number, and gets the same id. The hot path allocates nothing per
+ * token (working arrays are reused).
  */
 import { ConfigError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
+import { argmax, drawWeighted, logSumExp, rowWeights, sampleRow, workArray } from '../backend/ref/sample.js';
+
+export { expNonPositive, nucleusThreshold, drawWeighted } from '../backend/ref/sample.js';
 
 /** Sampler settings. Field names follow the OpenAI / Hugging Face spelling in camelCase. */
 export interface SamplerOptions {
@@ -110,24 +118,6 @@ export function resolveSamplerOptions(o: SamplerOptions = {}): ResolvedSamplerOp
   return r;
 }
 
-const POW2_NEG = new Float64Array(1100);
-for (let i = 0; i < POW2_NEG.length; i++) POW2_NEG[i] = Math.pow(2, -i);
-const LOG2E = 1.4426950408889634, LN2_HI = 0.6931471803691238, LN2_LO = 1.9082149292705877e-10;
-
-/**
- * exp(x) for x ≤ 0, to float64 accuracy (relative error < 1e-15 above -700, 0 below), about 2.5× faster than
- * Math.exp in V8: x = k·ln2 + r with |r| ≤ ln2/2, exp(r) by its Taylor series to degree 12, 2^k from a table.
- * The sampler calls it V times per token.
- */
-export function expNonPositive(x: number): number {
-  if (x < -700) return 0;
-  const k = (x * LOG2E - 0.5) | 0;
-  const r = x - k * LN2_HI - k * LN2_LO;
-  const p = 1 + r * (1 + r * (0.5 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r * (1 / 40320 +
-    r * (1 / 362880 + r * (1 / 3628800 + r * (1 / 39916800 + r / 479001600)))))))))));
-  return p * POW2_NEG[-k]!;
-}
-
 /** log_softmax of a row, in float64. */
 export function logSoftmax(logits: ArrayLike<number>): Float64Array {
   const n = logits.length;
@@ -161,29 +151,6 @@ export function topN(v: ArrayLike<number>, n: number): TokenLogprob[] {
     vals[j] = x;
   }
   return ids.map((id, k) => ({ id, logprob: vals[k]! }));
-}
-
-/** k-th largest value (1-based k ≤ length) of an array, by quickselect on a copy. */
-function kthLargest(values: ArrayLike<number>, k: number): number {
-  const a = Float64Array.from(values);
-  let lo = 0, hi = a.length - 1;
-  const target = k - 1; // index in descending order
-  while (lo < hi) {
-    const pivot = a[(lo + hi) >>> 1]!;
-    let i = lo, j = hi;
-    while (i <= j) {
-      while (a[i]! > pivot) i++;
-      while (a[j]! < pivot) j--;
-      if (i <= j) {
-        const t = a[i]!; a[i] = a[j]!; a[j] = t;
-        i++; j--;
-      }
-    }
-    if (target <= j) hi = j;
-    else if (target >= i) lo = i;
-    else return a[target]!;
-  }
-  return a[target]!;
 }
 
 /** Token-count bookkeeping for the penalties, over the last `penaltyLastN` tokens (or all). */
@@ -225,94 +192,6 @@ export function applyPenalties(l: Float64Array, counts: ReadonlyMap<number, numb
   }
 }
 
-/**
- * The nucleus of a weight vector: the largest entries, in descending order, while the mass before each is < `p`
- * (for probabilities, p = top_p; for unnormalised weights, p = top_p × their sum). Described as a value `t` and a
- * count `kEq`: every entry > t is kept, plus the first `kEq` entries equal to t (lowest ids first).
- * Expected O(V): a three-way quickselect on the mass instead of a full sort.
- */
-export function nucleusThreshold(probs: Float64Array, p: number): { t: number; kEq: number } {
-  if (probs.length >= 4096) return nucleusByBins(probs, p);
-  return nucleusSelect(probs, p);
-}
-
-const BIN_SHIFT = 17; // bits of a double's high word kept: sign, 11 exponent bits, 3 mantissa bits (8 bins per octave)
-const binMass = new Float64Array(1 << (32 - BIN_SHIFT));
-
-/**
- * The same nucleus for a large vocabulary in one pass: for positive doubles the bit pattern orders like the value,
- * so binning by the high bits (8 bins per octave) sorts coarsely. Sum the mass per bin, walk down from the largest
- * bin until the mass reaches p, and settle the exact threshold inside that one bin with `nucleusSelect`.
- */
-function nucleusByBins(probs: Float64Array, p: number): { t: number; kEq: number } {
-  const hi = new Uint32Array(probs.buffer, probs.byteOffset, probs.length * 2);
-  binMass.fill(0);
-  let top = 0, bottom = binMass.length;
-  for (let i = 0; i < probs.length; i++) {
-    const v = probs[i]!;
-    if (v > 0) {
-      const b = hi[2 * i + 1]! >>> BIN_SHIFT;
-      binMass[b] += v;
-      if (b > top) top = b;
-      if (b < bottom) bottom = b;
-    }
-  }
-  let acc = 0;
-  for (let b = top; b >= bottom; b--) {
-    const m = binMass[b]!;
-    if (m === 0) continue;
-    if (acc + m >= p) {
-      let n = 0;
-      for (let i = 0; i < probs.length; i++) if (probs[i]! > 0 && hi[2 * i + 1]! >>> BIN_SHIFT === b) n++;
-      const sub = new Float64Array(n);
-      n = 0;
-      for (let i = 0; i < probs.length; i++) if (probs[i]! > 0 && hi[2 * i + 1]! >>> BIN_SHIFT === b) sub[n++] = probs[i]!;
-      return nucleusSelect(sub, p - acc);
-    }
-    acc += m;
-  }
-  return nucleusSelect(probs, p); // rounding: p is past the total mass
-}
-
-/** Expected O(V) three-way quickselect on the mass (the exact rule; see nucleusThreshold). */
-function nucleusSelect(probs: Float64Array, p: number): { t: number; kEq: number } {
-  let n = 0;
-  for (let i = 0; i < probs.length; i++) if (probs[i]! > 0) n++;
-  const a = new Float64Array(n);
-  n = 0;
-  for (let i = 0; i < probs.length; i++) if (probs[i]! > 0) a[n++] = probs[i]!;
-  let lo = 0, hi = n; // current range [lo, hi); all values in it are < every value already committed
-  let acc = 0; // mass of the committed (larger) values
-  while (hi > lo) {
-    // median-of-three pivot
-    const x = a[lo]!, y = a[(lo + hi) >>> 1]!, z = a[hi - 1]!;
-    const v = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
-    // three-way partition: [lo, gt) > v, [gt, lt) == v, [lt, hi) < v
-    let gt = lo, i = lo, lt = hi;
-    while (i < lt) {
-      const w = a[i]!;
-      if (w > v) { a[i] = a[gt]!; a[gt] = w; gt++; i++; }
-      else if (w < v) { lt--; a[i] = a[lt]!; a[lt] = w; }
-      else i++;
-    }
-    let mG = 0;
-    for (let j = lo; j < gt; j++) mG += a[j]!;
-    if (gt > lo && acc + mG >= p) {
-      hi = gt; // the nucleus ends among the larger values
-      continue;
-    }
-    // the nucleus ends among the values equal to v, or below them
-    let before = acc + mG;
-    const nEq = lt - gt;
-    let k = 0;
-    while (k < nEq && before < p) { before += v; k++; }
-    if (before >= p || lt === hi) return { t: v, kEq: k };
-    acc = before;
-    lo = lt;
-  }
-  return { t: 0, kEq: 0 }; // only reached when nothing has mass
-}
-
 /** Parsed settings are marked so hot loops validate once. */
 const resolvedMark = new WeakSet<object>();
 
@@ -333,79 +212,32 @@ export function samplingDistribution(
   opts: SamplerOptions | ResolvedSamplerOptions,
   counts: ReadonlyMap<number, number> = new Map(),
 ): Float64Array {
-  const d = weights(logits, resolved(opts), counts);
-  scale(d.w, 1 / d.sum);
-  return d.w;
-}
-
-interface Weights {
-  /** Unnormalised final weights (0 = filtered out); the distribution is w / sum. */
-  w: Float64Array;
-  sum: number;
-  /** The model's log Σ exp(logits) when it fell out of the same pass (no penalties, temperature 1), else NaN. */
-  lse: number;
-}
-
-/**
- * The sampling distribution as unnormalised weights: the hot path of every generated token, so each filter works
- * on the weights and their running sum instead of renormalising (same distribution; fewer passes over V).
- */
-function weights(logits: ArrayLike<number>, o: ResolvedSamplerOptions, counts: ReadonlyMap<number, number>): Weights {
-  const V = logits.length;
-  const penalised = counts.size > 0 && !(o.repetitionPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0);
-  let l: ArrayLike<number> = logits;
-  if (penalised) {
-    const c = new Float64Array(V);
-    for (let i = 0; i < V; i++) c[i] = logits[i]!;
-    applyPenalties(c, counts, o);
-    l = c;
-  }
-  const w = new Float64Array(V);
+  const o = resolved(opts);
+  const l = penalised(logits, o, counts);
   if (o.temperature === 0) {
-    w[argmax(l)] = 1;
-    return { w, sum: 1, lse: NaN };
+    const d = new Float64Array(l.length);
+    d[argmax(l)] = 1;
+    return d;
   }
-  // top-k on the logits (temperature > 0 does not change their order)
-  let thr = -Infinity;
-  if (o.topK > 0 && o.topK < V) thr = kthLargest(l, o.topK);
-  // temperature: w = exp((l − max) / T) over the survivors
-  let max = -Infinity;
-  for (let i = 0; i < V; i++) if (l[i]! > max) max = l[i]!;
-  const invT = 1 / o.temperature;
-  let sum = 0, all = 0;
-  for (let i = 0; i < V; i++) {
-    const x = l[i]!;
-    const e = expNonPositive((x - max) * invT);
-    all += e;
-    if (x >= thr) {
-      w[i] = e;
-      sum += e;
-    }
-  }
-  const lse = !penalised && o.temperature === 1 ? max + Math.log(all) : NaN;
-  // top-p: keep the largest weights up to topP of the mass
-  if (o.topP < 1) {
-    const { t, kEq } = nucleusThreshold(w, o.topP * sum);
-    let eq = 0;
-    sum = 0;
-    for (let i = 0; i < V; i++) {
-      const q = w[i]!;
-      if (q > t || (q === t && eq++ < kEq)) sum += q;
-      else w[i] = 0;
-    }
-  }
-  // min-p: drop weights below minP × the largest
-  if (o.minP > 0) {
-    let wmax = 0;
-    for (let i = 0; i < V; i++) if (w[i]! > wmax) wmax = w[i]!;
-    const cut = o.minP * wmax;
-    sum = 0;
-    for (let i = 0; i < V; i++) {
-      if (w[i]! < cut) w[i] = 0;
-      else sum += w[i]!;
-    }
-  }
-  return { w, sum, lse };
+  const d = rowWeights(l, o);
+  const out = Float64Array.from(d.w); // d.w is working memory
+  scale(out, 1 / d.sum);
+  return out;
+}
+
+/** The logits after the penalties (step 2): the row itself when no penalty applies, else a working copy. */
+function penalised(logits: ArrayLike<number>, o: ResolvedSamplerOptions, counts: ReadonlyMap<number, number>): ArrayLike<number> {
+  if (!penaltiesApply(o, counts)) return logits;
+  const V = logits.length;
+  const c = workArray(1, V);
+  for (let i = 0; i < V; i++) c[i] = logits[i]!;
+  applyPenalties(c, counts, o);
+  return c;
+}
+
+/** Whether the penalties change anything for this window. */
+export function penaltiesApply(o: ResolvedSamplerOptions, counts: ReadonlyMap<number, number>): boolean {
+  return counts.size > 0 && !(o.repetitionPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0);
 }
 
 function scale(a: Float64Array, k: number): void {
@@ -413,39 +245,9 @@ function scale(a: Float64Array, k: number): void {
   for (let i = 0; i < a.length; i++) a[i] = a[i]! * k;
 }
 
-/** log Σ exp(logits): the model's normaliser, so logprob(id) = logits[id] − logSumExp. */
-function logSumExp(logits: ArrayLike<number>): number {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += expNonPositive(logits[i]! - max);
-  return max + Math.log(sum);
-}
-
-function argmax(l: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < l.length; i++) if (l[i]! > l[best]!) best = i;
-  return best;
-}
-
 /** Draw an index from a probability vector with one uniform number from `rng`. */
 export function drawFrom(probs: Float64Array, rng: Rng): number {
-  return drawWeighted(probs, 1, rng);
-}
-
-/** Draw an index with probability w[i] / sum, with one uniform number from `rng`. */
-function drawWeighted(probs: Float64Array, sum: number, rng: Rng): number {
-  const u = rng.random() * sum;
-  let acc = 0;
-  let last = -1;
-  for (let i = 0; i < probs.length; i++) {
-    const p = probs[i]!;
-    if (p <= 0) continue;
-    acc += p;
-    last = i;
-    if (u < acc) return i;
-  }
-  return last; // rounding: u ≥ the summed mass; take the last token with mass
+  return drawWeighted(probs, 1, rng.random());
 }
 
 /**
@@ -462,11 +264,12 @@ export function sampleToken(
   counts: ReadonlyMap<number, number> = new Map(),
 ): SampleResult {
   const o = resolved(opts);
-  const d = weights(logits, o, counts);
-  const lse = Number.isNaN(d.lse) ? logSumExp(logits) : d.lse;
-  const id = o.temperature === 0 ? argmax(d.w) : drawWeighted(d.w, d.sum, rng);
-  const top = topN(logits, o.topLogprobs).map((t) => ({ id: t.id, logprob: t.logprob - lse }));
-  return { id, prob: d.w[id]! / d.sum, logprob: logits[id]! - lse, top };
+  const l = penalised(logits, o, counts);
+  const r = sampleRow(l, o, o.temperature === 0 ? 0 : rng.random());
+  const id = r.id, prob = r.prob;
+  const lse = l === logits ? r.lse : logSumExp(logits);
+  const top = o.topLogprobs > 0 ? topN(logits, o.topLogprobs).map((t) => ({ id: t.id, logprob: t.logprob - lse })) : [];
+  return { id, prob, logprob: logits[id]! - lse, top };
 }
 
 /** A sampler bound to settings, a coin and a penalty window: `observe` every token of the sequence, then `sample`. */
@@ -484,5 +287,13 @@ export class Sampler {
   }
   sample(logits: ArrayLike<number>): SampleResult {
     return sampleToken(logits, this.options, this.rng, this.window.counts);
+  }
+  /** Whether a penalty changes the logits now (then sampling needs the logits on the host). */
+  penaltiesActive(): boolean {
+    return penaltiesApply(this.options, this.window.counts);
+  }
+  /** The uniform number `sample` would take from the coin now (none at temperature 0: returns 0, coin untouched). */
+  drawUniform(): number {
+    return this.options.temperature === 0 ? 0 : this.rng.random();
   }
 }

@@ -1,0 +1,41 @@
+/**
+ * Sampling where the logits live: the `sample` kernel (src/backend/kernels.ts) run on the model's logits tensor, so
+ * a decode step reads back one id and two numbers per row instead of V logits, and the sampler's float64 passes
+ * over the vocabulary run as backend code (WebAssembly on the wasm backend) instead of JavaScript.
+ *
+ * The kernel is the JavaScript sampler's own row arithmetic (src/backend/ref/sample.ts), ported operation for
+ * operation, so with the same uniform number it draws the same id: a seed gives the same tokens either way. The
+ * engine uses it when the settings need nothing the kernel lacks: no penalty in effect (they edit the logits
+ * first) and no top alternatives to report (topLogprobs = 0). Probabilities come back rounded to float32.
+ */
+import { Tensor } from '../tensor/tensor.js';
+import { apply } from '../tensor/record.js';
+import { noGrad } from '../tensor/tensor.js';
+import type { LogitsTensor } from './interfaces.js';
+import type { ResolvedSamplerOptions, SampleResult } from './sampler.js';
+
+/** The logits as a Tensor whose backend runs `sample` natively, or null (test doubles, backends without it). */
+export function sampleTarget(t: LogitsTensor): Tensor | null {
+  return t instanceof Tensor && t.dtype === 'f32' && t.backend.supports('sample') ? t : null;
+}
+
+/**
+ * Sample every row of logits (…, V) with one uniform number per row (`u[n]`, ignored at temperature 0). Frees
+ * nothing: the caller owns `logits`.
+ */
+export async function sampleOnDevice(logits: Tensor, o: ResolvedSamplerOptions, u: readonly number[]): Promise<SampleResult[]> {
+  const N = u.length;
+  const [ids, probs] = noGrad(() =>
+    apply('sample', 'sample', [logits], [[N], [N, 2]], { temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, u }, ['i32', 'f32']),
+  );
+  try {
+    const id = await ids!.data();
+    const pr = await probs!.data();
+    const out: SampleResult[] = new Array(N);
+    for (let n = 0; n < N; n++) out[n] = { id: id[n]!, prob: pr[2 * n]!, logprob: pr[2 * n + 1]!, top: [] };
+    return out;
+  } finally {
+    ids!.dispose();
+    probs!.dispose();
+  }
+}

@@ -1,0 +1,129 @@
+// The `sample` kernel (src/backend/ref/sample.ts, src/backend/wasm/assembly/sample.ts) against the JavaScript sampler:
+// on every test backend it draws exactly the id sampleToken draws from the same row and coin (flat and peaked rows,
+// ties, -Infinity entries, every filter, the binned top-p path), its draws follow the sampling distribution, and
+// generate() takes the same tokens whether it samples on the device (topLogprobs 0) or on the host (topLogprobs 1).
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Backend } from '../src/backend/backend.js';
+import { generate } from '../src/generate/engine.js';
+import { resolveSamplerOptions, sampleToken, samplingDistribution, type SamplerOptions } from '../src/generate/sampler.js';
+import { loadModel } from '../src/io/hf_model.js';
+import { Rng } from '../src/util/rng.js';
+import { fixtureDirs, testBackends } from './helpers.js';
+
+const backends = await testBackends();
+
+/** Run `sample` on rows (N, V) with uniforms u; returns ids and (prob, logprob) pairs. */
+function runSample(be: Backend, rows: Float32Array, N: number, V: number, o: SamplerOptions, u: number[]): [Int32Array, Float32Array] {
+  const x = be.alloc(N * V, 'f32'), ids = be.alloc(N, 'i32'), pr = be.alloc(2 * N, 'f32');
+  try {
+    be.write(x, rows);
+    const r = resolveSamplerOptions(o);
+    be.run('sample', [{ buf: x, shape: [N, 1, V] }], [{ buf: ids, shape: [N] }, { buf: pr, shape: [N, 2] }],
+      { temperature: r.temperature, topK: r.topK, topP: r.topP, minP: r.minP, u });
+    return [be.readSync!(ids) as Int32Array, be.readSync!(pr) as Float32Array];
+  } finally {
+    for (const b of [x, ids, pr]) be.free(b);
+  }
+}
+
+const SETTINGS: SamplerOptions[] = [
+  { temperature: 1, topP: 0.9 }, { temperature: 0 }, { temperature: 1 }, { temperature: 0.6, topK: 40 },
+  { temperature: 1.2, topK: 100, topP: 0.8 }, { temperature: 1, minP: 0.1 }, { temperature: 0.9, topP: 0.3, minP: 0.02 },
+];
+
+describe.each(backends.map((b) => [b.name, b] as const))('sample kernel on %s', (_n, be) => {
+  it('draws the id sampleToken draws, with its probability and log-probability', () => {
+    const rng = new Rng(17);
+    let rowsChecked = 0;
+    for (const V of [5, 300, 4096, 32000]) {
+      for (const kind of ['flat', 'peaked', 'ties', 'masked'] as const) {
+        const N = 2;
+        const rows = new Float32Array(N * V);
+        for (let i = 0; i < rows.length; i++) {
+          const z = rng.normal();
+          rows[i] = kind === 'flat' ? 0.3 * z : kind === 'peaked' ? 6 * z : kind === 'ties' ? Math.round(z * 2) / 2 : i % 3 === 0 ? -Infinity : z;
+        }
+        for (const o of SETTINGS) {
+          const coin = new Rng(V + SETTINGS.indexOf(o));
+          const want = [0, 1].map((n) => sampleToken(rows.subarray(n * V, (n + 1) * V), o, coin));
+          const replay = new Rng(V + SETTINGS.indexOf(o));
+          const u = [0, 1].map(() => (o.temperature === 0 ? 0 : replay.random()));
+          const [ids, probs] = runSample(be, rows, N, V, o, u);
+          for (let n = 0; n < N; n++) {
+            expect(ids[n], `V ${V} ${kind} ${JSON.stringify(o)} row ${n}`).toBe(want[n]!.id);
+            expect(probs[2 * n]!).toBeCloseTo(want[n]!.prob, 6);
+            expect(Math.abs(probs[2 * n + 1]! - want[n]!.logprob)).toBeLessThan(1e-6 * (1 + Math.abs(want[n]!.logprob)));
+            rowsChecked++;
+          }
+        }
+      }
+    }
+    expect(rowsChecked).toBe(4 * 4 * SETTINGS.length * 2);
+  });
+
+  it('draws follow the sampling distribution (one call, 20,000 rows)', () => {
+    const l = [1.0, 3.0, 2.0, 5.0, 4.0, -1.0, 0.5];
+    const o = { temperature: 1.3, topK: 5, topP: 0.95 };
+    const d = samplingDistribution(l, o);
+    const N = 20000, V = l.length;
+    const rows = new Float32Array(N * V);
+    for (let n = 0; n < N; n++) rows.set(l, n * V);
+    const rng = new Rng(2024);
+    const [ids] = runSample(be, rows, N, V, o, Array.from({ length: N }, () => rng.random()));
+    const counts = new Array<number>(V).fill(0);
+    for (const id of ids) counts[id]!++;
+    let chi2 = 0, df = -1;
+    for (let i = 0; i < V; i++) {
+      if (d[i] === 0) {
+        expect(counts[i]).toBe(0);
+        continue;
+      }
+      chi2 += (counts[i]! - N * d[i]!) ** 2 / (N * d[i]!);
+      df++;
+    }
+    expect(df).toBe(3); // top-k 5, then top-p 0.95 drops one more
+    expect(chi2).toBeLessThan(16.27); // χ² with 3 degrees of freedom: P(> 16.27) = 0.001
+  });
+
+  it('rejects a wrong number of uniforms and bad settings', () => {
+    const rows = new Float32Array(10);
+    expect(() => runSample(be, rows, 2, 5, {}, [0.5])).toThrow(/u/);
+    expect(() => runSample(be, rows, 2, 5, {}, [0.5, 1])).toThrow(/u/);
+  });
+});
+
+const dirs = fixtureDirs();
+describe.each(backends.map((b) => [b.name, b] as const))('generate samples on the device on %s', (_n, be) => {
+  it.each(dirs.map((d) => [path.basename(d), d] as const))('%s: same tokens as sampling on the host, one kernel call per step', async (_f, dir) => {
+    const model = await loadModel(dir, { backend: be });
+    const run = be.run.bind(be);
+    let kernelCalls = 0;
+    be.run = (name, i, o, a) => {
+      if (name === 'sample') kernelCalls++;
+      run(name, i, o, a);
+    };
+    try {
+      for (const opts of [{ temperature: 1, topP: 0.9 }, { temperature: 0.8, topK: 20 }, { temperature: 0 }]) {
+        const prompts = [[5, 9, 2], [5, 9, 2], [7, 1, 4]];
+        kernelCalls = 0;
+        const dev = await generate(model, prompts, { ...opts, maxTokens: 12, seed: 11 });
+        expect(kernelCalls).toBeGreaterThan(0);
+        kernelCalls = 0;
+        const host = await generate(model, prompts, { ...opts, maxTokens: 12, seed: 11, topLogprobs: 1 });
+        expect(kernelCalls).toBe(0);
+        for (let r = 0; r < prompts.length; r++) {
+          const a = dev.choices[r]!, b = host.choices[r]!;
+          expect(a.ids).toEqual(b.ids);
+          a.logprobs.content.forEach((e, t) => {
+            expect(e.logprob).toBeCloseTo(b.logprobs.content[t]!.logprob, 5);
+            expect(e.prob).toBeCloseTo(b.logprobs.content[t]!.prob, 6);
+          });
+        }
+      }
+    } finally {
+      be.run = run;
+      for (const t of model.params.values()) t.dispose();
+    }
+  });
+});
