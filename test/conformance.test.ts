@@ -194,6 +194,12 @@ function cases(): Case[] {
   cs.push({ name: 'matmul accumulate alpha', kernel: 'matmul', inputs: [f([33, 17]), f([17, 9])], outputs: [f([33, 9], 'normal')], attrs: { accumulate: true, alpha: 0.5 } });
   cs.push({ name: 'matmul accumulate Bᵀ big', kernel: 'matmul', inputs: [f([130, 300]), f([70, 300])], outputs: [f([130, 70], 'normal')], attrs: { transB: true, accumulate: true } });
   cs.push({ name: 'matmul batched', kernel: 'matmul', inputs: [f([3, 7, 5]), f([3, 5, 9])], outputs: [f([3, 7, 9])] });
+  // a fused bias [N] on every row (linear layers): small, decode-shaped (gemv path), big (threads), batched, accumulate
+  cs.push({ name: 'matmul bias', kernel: 'matmul', inputs: [f([7, 5]), f([5, 9]), f([9])], outputs: [f([7, 9])] });
+  cs.push({ name: 'matmul bias Bᵀ 2 rows', kernel: 'matmul', inputs: [f([2, 33]), f([17, 33]), f([17])], outputs: [f([2, 17])], attrs: { transB: true } });
+  cs.push({ name: 'matmul bias big', kernel: 'matmul', inputs: [f([256, 130]), f([130, 384]), f([384])], outputs: [f([256, 384])] });
+  cs.push({ name: 'matmul bias batched × shared W (x·Wᵀ)', kernel: 'matmul', inputs: [f([3, 7, 5]), f([9, 5]), f([9])], outputs: [f([3, 7, 9])], attrs: { transB: true } });
+  cs.push({ name: 'matmul bias accumulate', kernel: 'matmul', inputs: [f([33, 17]), f([17, 9]), f([9])], outputs: [f([33, 9], 'normal')], attrs: { accumulate: true, alpha: 0.5 } });
   cs.push({ name: 'matmul batched × shared W (x·Wᵀ)', kernel: 'matmul', inputs: [f([3, 7, 5]), f([9, 5])], outputs: [f([3, 7, 9])], attrs: { transB: true } });
   cs.push({ name: 'matmul shared A × batched', kernel: 'matmul', inputs: [f([7, 5]), f([4, 5, 9])], outputs: [f([4, 7, 9])] });
   cs.push({ name: 'matmul batched big Aᵀ', kernel: 'matmul', inputs: [f([4, 65, 33]), f([4, 65, 66])], outputs: [f([4, 33, 66])], attrs: { transA: true } });
@@ -225,7 +231,8 @@ function cases(): Case[] {
     for (let i = 0; i < w.length; i++) w[i] = half() | (half() << 16);
     return [ins[0]!, w];
   };
-  for (const [shape, N] of [[[1, 64], 5], [[3, 98], 33], [[2, 2, 30], 7], [[1, 512], 300]] as const) {
+  // decode path (M ≤ 4, K % 8 = 0: x permuted, K % 16 = 8 tail) and the plain loop (K % 8 ≠ 0, or M > 4)
+  for (const [shape, N] of [[[1, 64], 5], [[3, 98], 33], [[2, 2, 30], 7], [[1, 512], 300], [[4, 40], 9], [[2, 24], 17], [[5, 48], 6]] as const) {
     const K = shape[shape.length - 1]!;
     cs.push({
       name: `matmul_bf16 [${shape}]·[${N}, ${K}]ᵀ`, kernel: 'matmul_bf16',
@@ -238,6 +245,8 @@ function cases(): Case[] {
   cs.push({ name: 'embedding big', kernel: 'embedding', inputs: [f([500, 129]), ids([1024], 500)], outputs: [f([1024, 129])] });
   cs.push({ name: 'embedding_backward', kernel: 'embedding_backward', inputs: [f([3, 5, 7]), ids([3, 5], 6)], outputs: [f([6, 7])] });
   cs.push({ name: 'embedding_backward big', kernel: 'embedding_backward', inputs: [f([1024, 301]), ids([1024], 500)], outputs: [f([500, 301])] });
+  cs.push({ name: 'embedding_backward accumulate', kernel: 'embedding_backward', inputs: [f([3, 5, 7]), ids([3, 5], 6)], outputs: [f([6, 7], 'normal')], attrs: { accumulate: true } });
+  cs.push({ name: 'embedding_backward big accumulate', kernel: 'embedding_backward', inputs: [f([1024, 301]), ids([1024], 500)], outputs: [f([500, 301], 'normal')], attrs: { accumulate: true } });
 
   for (const [N, C] of [[7, 33], [1, 129], [129, 7], [512, 129], [3, 4]]) {
     const eps = { eps: 1e-5 };
@@ -253,6 +262,17 @@ function cases(): Case[] {
     });
     cs.push({ name: `softmax ${N}×${C}`, kernel: 'softmax', inputs: [f([N, C], { big: 3 })], outputs: [f([N, C])] });
     cs.push({ name: `softmax_backward ${N}×${C}`, kernel: 'softmax_backward', inputs: [f([N, C], { range: [0, 0.2] }), f([N, C])], outputs: [f([N, C])] });
+  }
+  // accumulate: dx (read-modify-write, initialised) += the gradient; one case splits across threads
+  for (const [N, C] of [[7, 33], [512, 129]]) {
+    cs.push({
+      name: `layernorm_backward ${N}×${C} accumulate`, kernel: 'layernorm_backward', attrs: { accumulate: true },
+      inputs: [f([N, C]), f([N, C]), f([C]), f([N]), f([N], { range: [0.5, 2] })], outputs: [f([N, C], 'normal'), f([C]), f([C])],
+    });
+    cs.push({
+      name: `rmsnorm_backward ${N}×${C} accumulate`, kernel: 'rmsnorm_backward', attrs: { accumulate: true },
+      inputs: [f([N, C]), f([N, C]), f([C]), f([N], { range: [0.5, 2] })], outputs: [f([N, C], 'normal'), f([C])],
+    });
   }
   cs.push({ name: 'layernorm 3-d', kernel: 'layernorm', inputs: [f([2, 3, 33]), f([33]), f([33])], outputs: [f([2, 3, 33]), f([2, 3]), f([2, 3])], attrs: { eps: 1e-5 } });
 
@@ -289,6 +309,69 @@ function cases(): Case[] {
     });
   }
 
+  // kept probabilities: the forward also writes P [B, Hq, T, S]; the backward reads it instead of recomputing
+  const keptP: [number, number, number, number, number, number, boolean, number | undefined][] = [
+    [2, 5, 9, 4, 2, 8, true, undefined], [1, 7, 7, 2, 1, 5, false, undefined], [2, 1, 33, 2, 2, 16, true, undefined],
+    [1, 4, 4, 1, 1, 4, true, -1], [2, 64, 64, 4, 4, 16, true, undefined], [1, 33, 129, 6, 2, 12, true, 50],
+  ];
+  for (const [B, T, S, Hq, Hkv, D, causal, qOffset] of keptP) {
+    const attrs: Attrs = { scale: 1 / Math.sqrt(D), causal, ...(qOffset !== undefined ? { qOffset } : {}) };
+    const name = `[B${B} T${T} S${S} Hq${Hq} Hkv${Hkv} D${D}${causal ? '' : ' full'}${qOffset !== undefined ? ` qOffset ${qOffset}` : ''}] kept P`;
+    const q = f([B, T, Hq, D]), kv = f([B, S, Hkv, D]);
+    const fwd = (): Case => ({ name: '', kernel: 'attention', inputs: [q, kv, kv], outputs: [f([B, T, Hq, D]), f([B, Hq, T]), f([B, Hq, T, S])], attrs });
+    cs.push({ ...fwd(), name: `attention ${name}` });
+    cs.push({
+      name: `attention_backward ${name}`, kernel: 'attention_backward',
+      inputs: [f([B, T, Hq, D]), q, kv, kv, f([B, T, Hq, D]), f([B, Hq, T]), f([B, Hq, T, S])],
+      outputs: [f([B, T, Hq, D]), f([B, S, Hkv, D]), f([B, S, Hkv, D])], attrs,
+      prep: (ins) => {
+        const [o, lse, pr] = runOn(ref64, fwd(), [ins[1]!, ins[2]!, ins[3]!], [null, null, null], true);
+        return [ins[0]!, ins[1]!, ins[2]!, ins[3]!, Float32Array.from(o!), Float32Array.from(lse!), Float32Array.from(pr!)];
+      },
+    });
+  }
+
+  // attention_qkv: fused projection [B, T, (Hq + 2·Hkv)·D]; [B, T, Hq, Hkv, D, causal]
+  const aq: [number, number, number, number, number, boolean][] = [
+    [2, 5, 4, 2, 8, true], // GQA
+    [1, 7, 3, 3, 5, true], // odd head dim
+    [1, 6, 2, 1, 4, false], // not causal, MQA
+    [2, 64, 4, 4, 16, true], // big enough to split
+    [1, 37, 6, 2, 12, true], // a partial block of query rows
+  ];
+  for (const [B, T, Hq, Hkv, D, causal] of [[2, 5, 4, 2, 8, true], [2, 64, 4, 4, 16, true], [1, 37, 6, 2, 12, true]] as const) {
+    const attrs: Attrs = { heads: Hq, kvHeads: Hkv, scale: 1 / Math.sqrt(D), causal };
+    const name = `[B${B} T${T} Hq${Hq} Hkv${Hkv} D${D}] kept P`;
+    const qkv = f([B, T, (Hq + 2 * Hkv) * D]);
+    const fwd = (): Case => ({ name: '', kernel: 'attention_qkv', inputs: [qkv], outputs: [f([B, T, Hq, D]), f([B, Hq, T]), f([B, Hq, T, T])], attrs });
+    cs.push({ ...fwd(), name: `attention_qkv ${name}` });
+    cs.push({
+      name: `attention_qkv_backward ${name}`, kernel: 'attention_qkv_backward',
+      inputs: [f([B, T, Hq, D]), qkv, f([B, T, Hq, D]), f([B, Hq, T]), f([B, Hq, T, T])],
+      outputs: [f([B, T, (Hq + 2 * Hkv) * D])], attrs,
+      prep: (ins) => {
+        const [o, lse, pr] = runOn(ref64, fwd(), [ins[1]!], [null, null, null], true);
+        return [ins[0]!, ins[1]!, Float32Array.from(o!), Float32Array.from(lse!), Float32Array.from(pr!)];
+      },
+    });
+  }
+  for (const [B, T, Hq, Hkv, D, causal] of aq) {
+    const attrs: Attrs = { heads: Hq, kvHeads: Hkv, scale: 1 / Math.sqrt(D), causal };
+    const name = `[B${B} T${T} Hq${Hq} Hkv${Hkv} D${D}${causal ? '' : ' full'}]`;
+    const qkv = f([B, T, (Hq + 2 * Hkv) * D]);
+    const fwd = (): Case => ({ name: '', kernel: 'attention_qkv', inputs: [qkv], outputs: [f([B, T, Hq, D]), f([B, Hq, T])], attrs });
+    cs.push({ ...fwd(), name: `attention_qkv ${name}` });
+    cs.push({
+      name: `attention_qkv_backward ${name}`, kernel: 'attention_qkv_backward',
+      inputs: [f([B, T, Hq, D]), qkv, f([B, T, Hq, D]), f([B, Hq, T])],
+      outputs: [f([B, T, (Hq + 2 * Hkv) * D])], attrs,
+      prep: (ins) => {
+        const [o, lse] = runOn(ref64, fwd(), [ins[1]!], [null, null], true);
+        return [ins[0]!, ins[1]!, Float32Array.from(o!), Float32Array.from(lse!)];
+      },
+    });
+  }
+
   for (const [N, V, ign] of [[7, 33, -100], [3, 1000, -100], [5, 1, -100], [64, 1000, -100], [6, 10, 0]] as const) {
     const attrs: Attrs = ign === -100 ? {} : { ignoreIndex: ign };
     const name = `${N}×${V}${ign !== -100 ? ` ignore ${ign}` : ''}`;
@@ -313,7 +396,33 @@ function cases(): Case[] {
       attrs: { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 3, gradScale: 0.5 },
     });
   }
+  // several tensors in one call (multi-tensor AdamW: one triple of outputs per gradient)
+  for (const sizes of [[5, 1, 33], [1001, 300001, 7, 70000]]) {
+    cs.push({
+      name: `adamw ${sizes.length} tensors [${sizes}]`, kernel: 'adamw', inputs: sizes.map((n) => f([n])),
+      outputs: sizes.flatMap((n) => [f([n], 'normal'), f([n], { big: 0.1 }), f([n], { range: [0, 0.01] })]),
+      attrs: { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 3, gradScale: 0.5 },
+    });
+  }
   for (const k of ['sumsq', 'sum_all']) for (const s of [[1], [1001], [3, 129], [1 << 19]]) cs.push({ name: `${k} [${s}]`, kernel: k, inputs: [f(s)], outputs: [f([1])] });
+  for (const k of ['sumsq', 'sum_all']) {
+    for (const shapes of [[[3], [1], [5, 7]], [[1 << 19], [33], [300001], [2, 64]]]) {
+      cs.push({ name: `${k} ${shapes.length} tensors`, kernel: k, inputs: shapes.map((s) => f(s)), outputs: [f([1])] });
+    }
+  }
+
+  // sample: ids exactly ref's (the same float64 arithmetic), probabilities within float32 rounding; flat and peaked
+  // rows, the binned top-p path (V ≥ 4096), every filter, greedy
+  const sampleAttrs: Attrs[] = [
+    { temperature: 1, topP: 0.9 }, { temperature: 0 }, { temperature: 0.7 }, { temperature: 1.3, topK: 20, topP: 0.95 },
+    { temperature: 1, minP: 0.05 }, { temperature: 0.8, topP: 0.5, minP: 0.1 },
+  ];
+  for (const [N, V, gen] of [[1, 7, 'normal'], [3, 129, { big: 4 }], [2, 5000, { big: 0.4 }], [1, 32000, { big: 8 }]] as const) {
+    sampleAttrs.forEach((a, k) => {
+      const u = Array.from({ length: N }, (_, n) => ((k * 7 + n * 3 + V) % 97) / 97);
+      cs.push({ name: `sample ${N}×${V} ${JSON.stringify(a)}`, kernel: 'sample', inputs: [f([N, 1, V], gen)], outputs: [{ shape: [N], dtype: 'i32' }, f([N, 2])], attrs: { ...a, u } });
+    });
+  }
   return cs;
 }
 

@@ -107,11 +107,47 @@ describe('finite-difference gradient checks (float64, ref)', () => {
   check('attention (causal, multi-head)', [{ shape: [2, 5, 2, 3] }, { shape: [2, 5, 2, 3] }, { shape: [2, 5, 2, 3] }], (q, k, v) => O.attention(q, k, v));
   check('attention (grouped-query 4:2, KV-cache offset T < S)', [{ shape: [1, 3, 4, 3] }, { shape: [1, 7, 2, 3] }, { shape: [1, 7, 2, 3] }], (q, k, v) => O.attention(q, k, v));
   check('attention (not causal)', [{ shape: [1, 4, 2, 3] }, { shape: [1, 5, 1, 3] }, { shape: [1, 5, 1, 3] }], (q, k, v) => O.attention(q, k, v, { causal: false }));
+  check('attentionQKV (fused qkv, multi-head)', [{ shape: [2, 5, 3 * 2 * 3] }], (qkv) => O.attentionQKV(qkv, 2));
+  check('attentionQKV (grouped-query 4:2)', [{ shape: [1, 4, (4 + 2 * 2) * 3] }], (qkv) => O.attentionQKV(qkv, 4, 2));
+  check('attentionQKV (not causal)', [{ shape: [1, 4, (2 + 2) * 3] }], (qkv) => O.attentionQKV(qkv, 2, 1, { causal: false }));
+  // a residual stream: x feeds both a LayerNorm and the sum, so layernorm_backward adds into x's gradient in place
+  check('x + layerNorm(x) (gradient accumulated in place)', [{ shape: [2, 3, 7] }, { shape: [7] }, { shape: [7] }], (x, w, b) => O.add(x, O.layerNorm(x, w, b, 1e-5)));
+  check('x + rmsNorm(x) (gradient accumulated in place)', [{ shape: [3, 7] }, { shape: [7] }], (x, w) => O.add(O.rmsNorm(x, w, 1e-5), x));
+  // a tied embedding: the head's gradient first, then embedding_backward adds the scattered rows into it
+  check('tied embedding (head gradient + embedding gradient in place)', [{ shape: [6, 4] }, { shape: [5], ints: Int32Array.from([1, 5, 1, 0, 3]) }],
+    (w, i) => O.matmul(O.embedding(w, i), w, { transB: true }));
   check('crossEntropy (with ignored rows)', [{ shape: [5, 7] }, { shape: [5], ints: Int32Array.from([3, -100, 0, 6, 2]) }], (l, t) => O.crossEntropy(l, t));
   check('dropout', [{ shape: [4, 9] }], (x) => O.dropout(x, 0.3, 99));
 });
 
 describe('autograd bookkeeping', () => {
+  it('a residual stream and a tied embedding need no gradient adds (the kernels accumulate in place)', () => {
+    const mk = (shape: number[], grad = true) => f64(Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape, grad);
+    const [x, w, b, emb] = [mk([2, 3, 5]), mk([5]), mk([5]), mk([7, 5])];
+    const ids = tensor(Int32Array.from([1, 4, 6, 1, 0, 2]), [2, 3], { dtype: 'i32', backend: ref });
+    const runs: string[] = [];
+    const orig = ref.run.bind(ref);
+    ref.run = (name, i, o, a) => (runs.push(name), orig(name, i, o, a));
+    try {
+      tidy(() => {
+        // as in the model: x0 = x + embedding; x1 = x0 + f(layerNorm(x0)); logits = x1·embᵀ (tied)
+        const x0 = O.add(x, O.embedding(emb, ids));
+        const h = O.add(x0, O.scale(O.layerNorm(x0, w, b, 1e-5), 2));
+        const logits = O.matmul(O.reshape(h, [6, 5]), emb, { transB: true });
+        const L = O.sum(logits);
+        runs.length = 0;
+        backward(L);
+        if (process.env.DEBUG_RUNS) console.log(runs.join(' '));
+        return [];
+      });
+    } finally {
+      ref.run = orig;
+    }
+    // the only adds left are the sum's broadcast of the seed; x and emb each got two contributions without one
+    expect(runs.filter((n) => n === 'add').length).toBeLessThanOrEqual(1);
+    expect(runs).toContain('layernorm_backward');
+    expect(runs).toContain('embedding_backward');
+  });
   it('gradients of a tensor used twice are summed, and leaves accumulate across backward calls', () => {
     const x = tensor(Float64Array.from([1, 2, 3]), [3], { dtype: 'f64', backend: ref, requiresGrad: true });
     for (let k = 0; k < 2; k++) {

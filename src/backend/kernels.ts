@@ -36,10 +36,11 @@
  *                                                              offset; the rest of out is untouched: KV caches)
  *
  * Linear algebra
- * - matmul:      (a, b) → (out); {transA=false, transB=false, accumulate=false, alpha=1}
+ * - matmul:      (a, b[, bias]) → (out); {transA=false, transB=false, accumulate=false, alpha=1}
  *                a: [..., M, K] (or [..., K, M] if transA), b: [..., K, N] (or [..., N, K] if transB),
  *                out: [..., M, N]. Leading axes are flattened to a batch count; a's and b's batch count must each
- *                equal out's or be 1 (a shared matrix, e.g. a weight). out = alpha·op(a)·op(b) (+ out if accumulate).
+ *                equal out's or be 1 (a shared matrix, e.g. a weight). out = alpha·op(a)·op(b) (+ out if accumulate)
+ *                (+ bias [N] on every row when given: a linear layer's bias, with no separate add pass).
  *                The three matmuls of a linear layer: forward y = x·Wᵀ (transB), input gradient dx = dy·W,
  *                weight gradient dW = dyᵀ·x (transA, both flattened to 2-D).
  *
@@ -47,9 +48,10 @@
  * - matmul_q8:   (x [..., M, K] f32, wq i32 [N, K/4], scales f32 [N, K/32]) → (out [..., M, N])
  *                int8 weights in blocks of 32 along K with one scale per block (llama.cpp's Q8_0 layout); K % 32 = 0.
  *                Four int8 per i32 element, little-endian: q[n, k] = signed byte (k mod 4) of wq[n, ⌊k/4⌋], i.e.
- *                the bytes of wq are the row-major int8 matrix [N, K]. Each row of x is rounded to int16 with one
- *                scale per row, all in float32: dx[m] = max_k |x[m, k]| / 32767, id = (dx = 0 ? 0 : 1/dx),
- *                xq[m, k] = round-half-even(x[m, k]·id) clamped to [−32768, 32767]; then (block sums exact integers)
+ *                the bytes of wq are the row-major int8 matrix [N, K]. Each row of x is rounded to integers in
+ *                [−8191, 8191] (14 bits: the wasm kernel sums 256·q·xq in int32 lanes) with one scale per row, all
+ *                in float32: dx[m] = max_k |x[m, k]| / 8191, id = (dx = 0 ? 0 : 1/dx),
+ *                xq[m, k] = round-half-even(x[m, k]·id) clamped to [−8191, 8191]; then (block sums exact integers)
  *                out[m, n] = dx[m] · Σ_b scales[n, b] · Σ_{k = 32b}^{32b+31} xq[m, k]·q[n, k]   (≈ x·Wᵀ, W ≈ q·scale)
  * - matmul_bf16: (x [..., M, K] f32, wb i32 [N, K/2]) → (out [..., M, N])       K even.
  *                bfloat16 weights, two per i32 element, low half first: w[n, k] = the float32 whose upper 16 bits
@@ -58,12 +60,15 @@
  *
  * Transformer layers
  * - embedding:   (weight [V, C], ids i32 [...]) → (out [..., C])        out[n] = weight[ids[n]]
- * - embedding_backward: (dy [..., C], ids i32 [...]) → (dweight [V, C])   dweight = 0, then scatter-add rows of dy
+ * - embedding_backward: (dy [..., C], ids i32 [...]) → (dweight [V, C]); {accumulate=false}
+ *                dweight = 0 (unless accumulate: dweight is read-modify-write and keeps what it holds, e.g. a tied
+ *                head's gradient), then scatter-add rows of dy
  * - layernorm:   (x [N, C], w [C], b [C]) → (y [N, C], mean [N], rstd [N]); {eps}
  *                y = (x − mean)·rstd·w + b, rstd = 1/√(var + eps), var is the biased variance
- * - layernorm_backward: (dy, x, w, mean, rstd) → (dx [N, C], dw [C], db [C])
+ * - layernorm_backward: (dy, x, w, mean, rstd) → (dx [N, C], dw [C], db [C]); {accumulate=false}
+ *                accumulate: dx is read-modify-write, dx += the gradient (a residual stream's other branch)
  * - rmsnorm:     (x [N, C], w [C]) → (y [N, C], rstd [N]); {eps}          y = x·rstd·w, rstd = 1/√(mean(x²) + eps)
- * - rmsnorm_backward: (dy, x, w, rstd) → (dx [N, C], dw [C])
+ * - rmsnorm_backward: (dy, x, w, rstd) → (dx [N, C], dw [C]); {accumulate=false}   accumulate as layernorm's
  * - softmax:     (x [N, C]) → (y [N, C])                       over the last axis
  * - softmax_backward: (y, dy) → (dx)                           dx = y·(dy − Σ y·dy)
  * - rope:        (x [B, T, H, D]) → (y [B, T, H, D]); {theta, offset=0, inverse=false}
@@ -78,6 +83,15 @@
  *                o = softmax(scale·q·kᵀ)·v; lse = log Σ exp(scale·q·kᵀ) per row (kept for the backward pass).
  *                A fast backend must not materialise a T×S matrix per head for long T (stream over keys).
  * - attention_backward: (do, q, k, v, o, lse) → (dq, dk, dv); same attrs.
+ *                Kept probabilities (short sequences): attention may take a third output p [B, Hq, T, S], filled with
+ *                softmax(scale·q·kᵀ) per row (0 at masked keys; all 0 for a row that sees no key), and
+ *                attention_backward a seventh input p from it, then reads P instead of recomputing it from q·kᵀ and lse.
+ * - attention_qkv: (qkv [B, T, (Hq + 2·Hkv)·D]) → (o [B, T, Hq, D], lse [B, Hq, T][, p]); {heads = Hq, kvHeads = Hkv
+ *                (default heads), scale, causal=true, qOffset=0}
+ *                `attention` on the parts of a fused projection (GPT-2's c_attn): q = qkv[..., 0 : Hq·D],
+ *                k = qkv[..., Hq·D : (Hq+Hkv)·D], v = the last Hkv·D columns, each viewed [B, T, H, D]; S = T.
+ * - attention_qkv_backward: (do, qkv, o, lse[, p]) → (dqkv [B, T, (Hq + 2·Hkv)·D]); same attrs. dqkv holds dq, dk, dv in
+ *                qkv's layout (no split before or concat after).
  * - cross_entropy: (logits [N, V], targets i32 [N]) → (loss [N], lse [N]); {ignoreIndex=-100}
  *                loss[n] = lse[n] − logits[n, targets[n]]; loss[n] = 0 where targets[n] = ignoreIndex.
  * - cross_entropy_backward: (logits, targets, lse, dloss [N]) → (dlogits [N, V]); {ignoreIndex=-100}
@@ -89,8 +103,21 @@
  * - adamw:       (grad) → (param, m, v) read-modify-write; {lr, beta1, beta2, eps, weightDecay, step, gradScale=1}
  *                PyTorch's AdamW: g = gradScale·grad; param ·= 1 − lr·weightDecay; m = β1·m + (1−β1)·g;
  *                v = β2·v + (1−β2)·g²; param −= (lr / (1−β1^step)) · m / (√v / √(1−β2^step) + eps).
- * - sumsq:       (a) → (out [1])                               Σ a² (accumulated in double where possible)
- * - sum_all:     (a) → (out [1])                               Σ a
+ *                Several tensors in one call: (grad_0, …, grad_n−1) → (param_0, m_0, v_0, …, param_n−1, m_n−1,
+ *                v_n−1), each triple updated from its own grad with the same attrs (PyTorch's multi-tensor apply).
+ * - sumsq:       (a_0, …, a_n−1) → (out [1])                   Σ over every input of a² (accumulated in double where
+ *                                                              possible): one global gradient norm in one call
+ * - sum_all:     (a_0, …, a_n−1) → (out [1])                   Σ a over every input
+ *
+ * Sampling (generation, no gradient)
+ * - sample:      (logits [..., V] f32) → (ids i32 [N], probs f32 [N, 2]); {temperature, topK=0, topP=1, minP=0, u}
+ *                One token per row n of the N rows: src/backend/ref/sample.ts `sampleRow(row, attrs, u[n])`, the
+ *                generation sampler's steps 4–8 (temperature → top-k → top-p → min-p → draw with the uniform
+ *                u[n] ∈ [0, 1), `u` a number array of N), all in float64 with every sum in id order; temperature 0
+ *                is the argmax (lowest id on ties). ids[n] = the drawn id, probs[n] = (its probability under the
+ *                final distribution, its model log-probability row[id] − log Σ exp(row)) rounded to float32.
+ *                ids must equal ref's exactly (NaN logits aside): the port repeats ref's float64 operations in the
+ *                same order.
  */
 
 export const KERNELS = [
@@ -99,9 +126,10 @@ export const KERNELS = [
   'sum_to', 'transpose', 'slice', 'pad_slice', 'concat', 'write_at',
   'matmul', 'matmul_q8', 'matmul_bf16',
   'embedding', 'embedding_backward', 'layernorm', 'layernorm_backward', 'rmsnorm', 'rmsnorm_backward',
-  'softmax', 'softmax_backward', 'rope', 'attention', 'attention_backward',
+  'softmax', 'softmax_backward', 'rope', 'attention', 'attention_backward', 'attention_qkv', 'attention_qkv_backward',
   'cross_entropy', 'cross_entropy_backward', 'dropout',
   'adamw', 'sumsq', 'sum_all',
+  'sample',
 ] as const;
 
 export type KernelName = (typeof KERNELS)[number];

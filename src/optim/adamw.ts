@@ -3,6 +3,7 @@
  * the bias-corrected √v. One fused kernel per parameter updates param, m and v in place; `gradScale` folds the
  * gradient-clipping coefficient into the same pass.
  */
+import type { Backend } from '../backend/backend.js';
 import { ConfigError } from '../util/errors.js';
 import { view } from '../tensor/record.js';
 import { tensor, zeros } from '../tensor/tensor.js';
@@ -55,21 +56,36 @@ export class AdamW {
     }
   }
 
-  /** One update of every parameter that has a gradient. */
+  /**
+   * One update of every parameter that has a gradient: one multi-tensor kernel call per (backend, decays or not)
+   * group rather than one per parameter.
+   */
   step(opts: { lr?: number; gradScale?: number } = {}): void {
     this.stepCount++;
     const lr = opts.lr ?? this.lr;
+    const groups = new Map<Backend, Map<boolean, [Tensor[], Tensor[]]>>();
     for (const [name, p] of this.params) {
       if (!p.grad) continue;
-      p.backend.run('adamw', [view(p.grad)], [view(p), view(this.m.get(name)!), view(this.v.get(name)!)], {
-        lr,
-        beta1: this.beta1,
-        beta2: this.beta2,
-        eps: this.eps,
-        weightDecay: this.decays.get(name) ? this.weightDecay : 0,
-        step: this.stepCount,
-        gradScale: opts.gradScale ?? 1,
-      });
+      const decay = this.decays.get(name) ?? true;
+      let byDecay = groups.get(p.backend);
+      if (!byDecay) groups.set(p.backend, (byDecay = new Map()));
+      let g = byDecay.get(decay);
+      if (!g) byDecay.set(decay, (g = [[], []]));
+      g[0].push(p.grad);
+      g[1].push(p, this.m.get(name)!, this.v.get(name)!);
+    }
+    for (const [backend, byDecay] of groups) {
+      for (const [decay, [grads, outs]] of byDecay) {
+        backend.run('adamw', grads.map(view), outs.map(view), {
+          lr,
+          beta1: this.beta1,
+          beta2: this.beta2,
+          eps: this.eps,
+          weightDecay: decay ? this.weightDecay : 0,
+          step: this.stepCount,
+          gradScale: opts.gradScale ?? 1,
+        });
+      }
     }
   }
 

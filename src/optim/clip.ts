@@ -6,15 +6,16 @@ import { sumSquares } from '../tensor/ops.js';
 import { noGrad } from '../tensor/tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
 
-/** Global L2 norm of every parameter's gradient. */
+/** Global L2 norm of every parameter's gradient: one sum-of-squares kernel over all of them, one read. */
 export async function gradNorm(params: Map<string, Tensor>): Promise<number> {
-  const parts = noGrad(() => [...params.values()].filter((p) => p.grad).map((p) => sumSquares(p.grad!)));
-  let s = 0;
-  for (const t of parts) {
-    s += await t.item();
+  const grads = [...params.values()].filter((p) => p.grad).map((p) => p.grad!);
+  if (grads.length === 0) return 0;
+  const t = noGrad(() => sumSquares(grads));
+  try {
+    return Math.sqrt(await t.item());
+  } finally {
     t.dispose();
   }
-  return Math.sqrt(s);
 }
 
 /** The factor clip_grad_norm_ multiplies gradients by. */

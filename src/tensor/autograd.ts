@@ -1,10 +1,12 @@
 /**
  * Reverse-mode automatic differentiation over the tape that ops record (Tensor.node). `backward(loss)` walks the
  * graph in reverse topological order, calls each node's gradient rule, sums gradients that meet, frees
- * intermediate gradients as soon as they are used, and accumulates into `.grad` of leaves that require one
+ * intermediate gradients as soon as they are used (a rule whose kernel can accumulate adds straight into the gradient
+ * an input already has, instead of a fresh tensor plus an add), and accumulates into `.grad` of leaves that require one
  * (parameters) — so gradient accumulation over micro-batches is just several backward calls.
  */
 import { ShapeError } from '../util/errors.js';
+import { shapesEqual } from '../util/shape.js';
 import { add } from './ops.js';
 import { full, keep, noGrad, Tensor } from './tensor.js';
 import type { Node } from './tensor.js';
@@ -97,8 +99,20 @@ export function backward(root: Tensor, seed?: Tensor): void {
       if (!g) continue;
       grads.delete(t);
       if (t.node) {
-        const gs = t.node.backward(g);
-        t.node.inputs.forEach((inp, i) => {
+        const node = t.node;
+        // hand a rule the gradient an input has gathered so far when nothing else holds it (not the seed, not kept,
+        // one entry, no other view of its memory): its kernel can add into it in place
+        const into = (i: number): Tensor | null => {
+          const inp = node.inputs[i];
+          const prev = inp ? grads.get(inp) : undefined;
+          if (!inp || !prev || prev === seed || prev === g || prev.kept || uses.get(prev) !== 1 || prev.storage.refs !== 1) return null;
+          if (prev.dtype !== inp.dtype || prev.backend !== inp.backend || !shapesEqual(prev.shape, inp.shape)) return null;
+          grads.delete(inp);
+          uses.delete(prev);
+          return prev;
+        };
+        const gs = node.backward(g, into);
+        node.inputs.forEach((inp, i) => {
           const gi = gs[i];
           if (gi && inp.requiresGrad) put(inp, gi);
         });

@@ -4,10 +4,10 @@
  * central finite-difference check in float64 (test/gradcheck.test.ts).
  */
 import { shapesEqual } from '../util/shape.js';
-import { apply, registerGrad } from './record.js';
+import { apply, registerGrad, view } from './record.js';
 import type { OpContext } from './record.js';
 import type { Tensor } from './tensor.js';
-import { zeros } from './tensor.js';
+import { empty, zeros } from './tensor.js';
 import * as O from './ops.js';
 
 const need = (ctx: OpContext, i: number): boolean => ctx.inputs[i]!.requiresGrad;
@@ -71,25 +71,54 @@ registerGrad('matmul', (c, dy) => {
     if (!shapesEqual(db.shape, b.shape)) db = O.sumTo(db, [...new Array<number>(db.rank - b.rank).fill(1), ...b.shape]);
     if (db.rank !== b.rank) db = O.reshape(db, b.shape);
   }
-  return [da, db];
+  // a fused bias [N]: the column sums of dy
+  const bias = c.inputs[2];
+  return bias ? [da, db, need(c, 2) ? O.sumTo(dy, bias.shape) : null] : [da, db];
 });
 
-registerGrad('embedding', (c, dy) => [need(c, 0) ? kernel('embedding_backward', [dy, c.inputs[1]!], [c.inputs[0]!.shape])[0]! : null, null]);
-registerGrad('layernorm', (c, dy) => {
+/**
+ * Run a backward kernel whose first output (`accumulated` input's gradient) can be added into the gradient that input
+ * already has (kernel attr accumulate): then that tensor is the output and comes back as the gradient.
+ */
+function accumulating(name: string, inputs: Tensor[], shapes: (readonly number[])[], acc: Tensor | null, attrs = {}): Tensor[] {
+  if (!acc || !acc.backend.supports(name)) {
+    if (!acc) return kernel(name, inputs, shapes, attrs);
+    // a backend without the kernel runs it on ref through apply: add the fresh gradient to acc there
+    const out = kernel(name, inputs, shapes, attrs);
+    const sum = O.add(acc, out[0]!);
+    acc.dispose();
+    out[0]!.dispose();
+    return [sum, ...out.slice(1)];
+  }
+  const rest = shapes.slice(1).map((s) => empty(s, { backend: acc.backend, dtype: acc.dtype }));
+  acc.backend.run(name, inputs.map(view), [acc, ...rest].map(view), { ...attrs, accumulate: true });
+  return [acc, ...rest];
+}
+
+registerGrad('embedding', (c, dy, into) => [
+  need(c, 0) ? accumulating('embedding_backward', [dy, c.inputs[1]!], [c.inputs[0]!.shape], into?.(0) ?? null)[0]! : null,
+  null,
+]);
+registerGrad('layernorm', (c, dy, into) => {
   const [x, w] = c.inputs as [Tensor, Tensor, Tensor];
   const [, mean, rstd] = c.outputs as [Tensor, Tensor, Tensor];
-  return kernel('layernorm_backward', [dy, x, w, mean, rstd], [x.shape, w.shape, w.shape]);
+  return accumulating('layernorm_backward', [dy, x, w, mean, rstd], [x.shape, w.shape, w.shape], into?.(0) ?? null);
 });
-registerGrad('rmsnorm', (c, dy) => {
+registerGrad('rmsnorm', (c, dy, into) => {
   const [x, w] = c.inputs as [Tensor, Tensor];
-  return kernel('rmsnorm_backward', [dy, x, w, c.outputs[1]!], [x.shape, w.shape]);
+  return accumulating('rmsnorm_backward', [dy, x, w, c.outputs[1]!], [x.shape, w.shape], into?.(0) ?? null);
 });
 registerGrad('softmax', (c, dy) => kernel('softmax_backward', [c.outputs[0]!, dy], [dy.shape]));
 registerGrad('rope', (c, dy) => kernel('rope', [dy], [dy.shape], { ...c.attrs, inverse: true }));
+// outputs[2], when the forward kept them: the probabilities, so the backward need not recompute them
 registerGrad('attention', (c, dy) => {
   const [q, k, v] = c.inputs as [Tensor, Tensor, Tensor];
-  const [o, lse] = c.outputs as [Tensor, Tensor];
-  return kernel('attention_backward', [dy, q, k, v, o, lse], [q.shape, k.shape, v.shape], c.attrs);
+  const [o, lse, p] = c.outputs as [Tensor, Tensor, Tensor | undefined];
+  return kernel('attention_backward', [dy, q, k, v, o, lse, ...(p ? [p] : [])], [q.shape, k.shape, v.shape], c.attrs);
+});
+registerGrad('attention_qkv', (c, dy) => {
+  const [o, lse, p] = c.outputs as [Tensor, Tensor, Tensor | undefined];
+  return kernel('attention_qkv_backward', [dy, c.inputs[0]!, o, lse, ...(p ? [p] : [])], [c.inputs[0]!.shape], c.attrs);
 });
 registerGrad('cross_entropy', (c, dy) => {
   const [logits, targets] = c.inputs as [Tensor, Tensor];

@@ -86,9 +86,14 @@ export function mean(a: Tensor, axes?: number | readonly number[], keepDims = fa
   return scale(s, s.size / a.size);
 }
 
-/** Σ a², as a one-element tensor (not differentiable: used for gradient norms). */
-export function sumSquares(a: Tensor): Tensor {
-  return apply('sumsq', 'sumsq', [a], [[1]])[0]!;
+/**
+ * Σ a² over every element of every given tensor, as a one-element tensor, in one kernel (not differentiable: used
+ * for the global gradient norm).
+ */
+export function sumSquares(a: Tensor | readonly Tensor[]): Tensor {
+  const xs = a instanceof Tensor ? [a] : a;
+  if (xs.length === 0) throw new ShapeError('sumSquares: no tensors given');
+  return apply('sumsq', 'sumsq', xs, [[1]])[0]!;
 }
 
 // ---------------------------------------------------------------- shape and data movement
@@ -167,6 +172,8 @@ export function concat(xs: readonly Tensor[], axis = -1): Tensor {
 export interface MatmulOptions {
   transA?: boolean;
   transB?: boolean;
+  /** Added to every row of the product ([N]): fused into the kernel (a linear layer's bias). */
+  bias?: Tensor | null;
 }
 
 /**
@@ -188,7 +195,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   else if (nA === 1) batch = batchB;
   else if (shapesEqual(batchA, batchB)) batch = batchA;
   else throw new ShapeError(`matmul: batch axes ${fmtShape(batchA)} and ${fmtShape(batchB)} differ`);
-  return apply('matmul', 'matmul', [a, b], [[...batch, M, N]], { transA, transB })[0]!;
+  const bias = opts.bias ?? null;
+  if (bias && bias.size !== N) throw new ShapeError(`matmul: bias ${fmtShape(bias.shape)} for ${N} output columns`);
+  return apply('matmul', 'matmul', bias ? [a, b, bias] : [a, b], [[...batch, M, N]], { transA, transB })[0]!;
 }
 
 /**
@@ -201,8 +210,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: 'out_in' 
   const outF = layout === 'out_in' ? w0 : w1;
   if ((layout === 'out_in' ? w1 : w0) !== inF) throw new ShapeError(`linear: input width ${inF} does not match weight ${fmtShape(w.shape)} (${layout})`);
   const x2 = reshape(x, [-1, inF]); // (N, in)
-  let y = matmul(x2, w, { transB: layout === 'out_in' }); // (N, out)
-  if (b) y = add(y, b);
+  const y = matmul(x2, w, { transB: layout === 'out_in', bias: b }); // (N, out), bias added in the kernel
   return reshape(y, [...x.shape.slice(0, -1), outF]);
 }
 
@@ -218,18 +226,17 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
 export function layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): Tensor {
   const C = x.shape[x.rank - 1]!;
   if (w.size !== C || b.size !== C) throw new ShapeError(`layerNorm: weight/bias of ${w.size}/${b.size} for width ${C}`);
-  const N = x.size / C;
-  const [y] = apply('layernorm', 'layernorm', [reshape(x, [N, C]), w, b], [[N, C], [N], [N]], { eps });
-  return reshape(y!, x.shape);
+  // x keeps its shape (the kernel treats the leading axes as rows), so x's gradient lands on x itself and a
+  // residual stream's two gradients can be summed in place (layernorm_backward accumulate)
+  const rows = x.shape.slice(0, -1);
+  return apply('layernorm', 'layernorm', [x, w, b], [x.shape, rows, rows], { eps })[0]!;
 }
 
 /** RMSNorm over the last axis (Llama). */
 export function rmsNorm(x: Tensor, w: Tensor, eps: number): Tensor {
   const C = x.shape[x.rank - 1]!;
   if (w.size !== C) throw new ShapeError(`rmsNorm: weight of ${w.size} for width ${C}`);
-  const N = x.size / C;
-  const [y] = apply('rmsnorm', 'rmsnorm', [reshape(x, [N, C]), w], [[N, C], [N]], { eps });
-  return reshape(y!, x.shape);
+  return apply('rmsnorm', 'rmsnorm', [x, w], [x.shape, x.shape.slice(0, -1)], { eps })[0]!;
 }
 
 /** Softmax over the last axis. */
@@ -241,6 +248,17 @@ export function softmax(x: Tensor): Tensor {
 export function rope(x: Tensor, theta: number, offset = 0): Tensor {
   if (x.rank !== 4 || x.shape[3]! % 2 !== 0) throw new ShapeError(`rope: expects [B, T, H, D] with even D, got ${fmtShape(x.shape)}`);
   return apply('rope', 'rope', [x], [x.shape], { theta, offset, inverse: false })[0]!;
+}
+
+/**
+ * Attention probabilities up to this many (B·H·T·S, float32: 16 MiB) are kept from the forward pass for the backward
+ * (which then skips recomputing q·kᵀ and its exp); longer sequences recompute them, never holding a T×S matrix.
+ */
+export const KEEP_PROBS_MAX = 1 << 22;
+
+/** Whether an attention forward keeps its probabilities: only when a gradient will be taken, and short enough. */
+function keepProbs(inputs: readonly Tensor[], n: number): boolean {
+  return isGradEnabled() && inputs.some((t) => t.requiresGrad) && n <= KEEP_PROBS_MAX;
 }
 
 export interface AttentionOptions {
@@ -261,7 +279,23 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   if (q.rank !== 4 || k.rank !== 4 || !shapesEqual(k.shape, v.shape) || B !== Bk || D !== Dk || Hq % Hkv !== 0)
     throw new ShapeError(`attention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not fit`);
   const attrs = { scale: opts.scale ?? 1 / Math.sqrt(D), causal: opts.causal ?? true, qOffset: opts.qOffset ?? S - T };
-  return apply('attention', 'attention', [q, k, v], [q.shape, [B, Hq, T]], attrs)[0]!;
+  const keep = keepProbs([q, k, v], B * Hq * T * S);
+  return apply('attention', 'attention', [q, k, v], [q.shape, [B, Hq, T], ...(keep ? [[B, Hq, T, S]] : [])], attrs)[0]!;
+}
+
+/**
+ * Causal self-attention straight from a fused projection qkv [B, T, (H + 2·Hkv)·D] (GPT-2's c_attn output: q, k, v
+ * side by side on the last axis) → [B, T, H, D]. Same as splitting qkv and calling `attention`, without the copies:
+ * the kernel reads q, k, v in place and its backward writes dq, dk, dv into one dqkv of qkv's shape.
+ */
+export function attentionQKV(qkv: Tensor, heads: number, kvHeads = heads, opts: Omit<AttentionOptions, 'qOffset'> = {}): Tensor {
+  const [B, T, W] = qkv.shape as [number, number, number];
+  const D = W / (heads + 2 * kvHeads);
+  if (qkv.rank !== 3 || !Number.isInteger(heads) || !Number.isInteger(kvHeads) || heads < 1 || kvHeads < 1 || heads % kvHeads !== 0 || !Number.isInteger(D) || D < 1)
+    throw new ShapeError(`attentionQKV: qkv ${fmtShape(qkv.shape)} is not [B, T, (heads + 2·kvHeads)·D] for heads ${heads}, kvHeads ${kvHeads}`);
+  const attrs = { heads, kvHeads, scale: opts.scale ?? 1 / Math.sqrt(D), causal: opts.causal ?? true, qOffset: 0 };
+  const keep = keepProbs([qkv], B * heads * T * T);
+  return apply('attention_qkv', 'attention_qkv', [qkv], [[B, T, heads, D], [B, heads, T], ...(keep ? [[B, heads, T, T]] : [])], attrs)[0]!;
 }
 
 /**

@@ -16,7 +16,11 @@ export interface OpContext {
   attrs: Attrs;
 }
 
-export type GradRule = (ctx: OpContext, dy: Tensor) => (Tensor | null)[];
+/**
+ * dL/dy → dL/d(input) per input. `into(i)` (optional) hands over input i's gradient accumulated so far, when nothing
+ * else holds it, for a kernel that can add into it (see Node.backward); a rule that takes it must return it for i.
+ */
+export type GradRule = (ctx: OpContext, dy: Tensor, into?: (i: number) => Tensor | null) => (Tensor | null)[];
 
 const rules = new Map<string, GradRule>();
 
@@ -53,7 +57,7 @@ export function apply(
     const rule = rules.get(op);
     if (rule) {
       const ctx: OpContext = { op, inputs, outputs, attrs };
-      const node: Node = { op, inputs, backward: (dy) => rule(ctx, dy) };
+      const node: Node = { op, inputs, backward: (dy, into) => rule(ctx, dy, into) };
       outputs[0]!.node = node;
       outputs[0]!.requiresGrad = true;
     }

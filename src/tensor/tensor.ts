@@ -29,8 +29,13 @@ export interface Node {
   /** Op name (for debugging and the grad-rule table). */
   op: string;
   inputs: readonly Tensor[];
-  /** Given the gradient of this tensor's output, the gradients of `inputs` (null where none is needed). */
-  backward(dy: Tensor): (Tensor | null)[];
+  /**
+   * Given the gradient of this tensor's output, the gradients of `inputs` (null where none is needed). `into(i)`, when
+   * given, hands over the gradient input i has accumulated so far if nothing else holds it (else null): a rule whose
+   * kernel can accumulate adds its contribution into that tensor and returns it as input i's gradient, which saves
+   * autograd an add and a buffer.
+   */
+  backward(dy: Tensor, into?: (i: number) => Tensor | null): (Tensor | null)[];
   /**
    * Ops with several differentiable outputs (split) share one node among them: `outputs` lists them, and autograd
    * calls `backwardMulti` once with every output's gradient (null where an output got none) instead of `backward`.

@@ -11,6 +11,7 @@ import * as E from './elementwise.js';
 import * as N from './nn.js';
 import type { RefView } from './elementwise.js';
 import { attrNum } from './elementwise.js';
+import { sampleAttrs, sampleKernel } from './sample.js';
 
 export interface RefBuffer extends DeviceBuffer {
   data: HostArray | null;
@@ -72,42 +73,59 @@ const TABLE: Record<string, Kernel> = {
     if (off < 0 || off + src.length > dst.length) throw new RangeError(`write_at: ${src.length} elements at ${off} past ${dst.length}`);
     for (let k = 0; k < src.length; k++) dst[off + k] = src[k]!;
   },
-  matmul: (i, o, a) =>
-    N.matmul(i[0]!, i[1]!, o[0]!, flag(a, 'transA', false), flag(a, 'transB', false), flag(a, 'accumulate', false), attrNum(a, 'alpha', 1)),
+  matmul: (i, o, a) => {
+    N.matmul(i[0]!, i[1]!, o[0]!, flag(a, 'transA', false), flag(a, 'transB', false), flag(a, 'accumulate', false), attrNum(a, 'alpha', 1));
+    if (i[2]) N.addBias(o[0]!, i[2]);
+  },
   matmul_q8: (i, o) => N.matmulQ8(i[0]!, i[1]!, i[2]!, o[0]!),
   matmul_bf16: (i, o) => N.matmulBf16(i[0]!, i[1]!, o[0]!),
   embedding: (i, o) => N.embedding(i[0]!, i[1]!, o[0]!),
-  embedding_backward: (i, o) => N.embeddingBackward(i[0]!, i[1]!, o[0]!),
+  embedding_backward: (i, o, a) => N.embeddingBackward(i[0]!, i[1]!, o[0]!, flag(a, 'accumulate', false)),
   layernorm: (i, o, a) => N.layernorm(i[0]!, i[1]!, i[2]!, o[0]!, o[1]!, o[2]!, attrNum(a, 'eps')),
-  layernorm_backward: (i, o) => N.layernormBackward(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, o[0]!, o[1]!, o[2]!),
+  layernorm_backward: (i, o, a) => N.layernormBackward(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, o[0]!, o[1]!, o[2]!, flag(a, 'accumulate', false)),
   rmsnorm: (i, o, a) => N.rmsnorm(i[0]!, i[1]!, o[0]!, o[1]!, attrNum(a, 'eps')),
-  rmsnorm_backward: (i, o) => N.rmsnormBackward(i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, o[1]!),
+  rmsnorm_backward: (i, o, a) => N.rmsnormBackward(i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, o[1]!, flag(a, 'accumulate', false)),
   softmax: (i, o) => N.softmax(i[0]!, o[0]!),
   softmax_backward: (i, o) => N.softmaxBackward(i[0]!, i[1]!, o[0]!),
   rope: (i, o, a) => N.rope(i[0]!, o[0]!, attrNum(a, 'theta'), attrNum(a, 'offset', 0), flag(a, 'inverse', false)),
   attention: (i, o, a) => {
     const T = i[0]!.shape[1]!, S = i[1]!.shape[1]!;
-    N.attention(i[0]!, i[1]!, i[2]!, o[0]!, o[1]!, attrNum(a, 'scale'), flag(a, 'causal', true), attrNum(a, 'qOffset', S - T));
+    N.attention(i[0]!, i[1]!, i[2]!, o[0]!, o[1]!, attrNum(a, 'scale'), flag(a, 'causal', true), attrNum(a, 'qOffset', S - T), o[2]);
   },
   attention_backward: (i, o, a) => {
     const T = i[1]!.shape[1]!, S = i[2]!.shape[1]!;
     N.attentionBackward(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, i[5]!, o[0]!, o[1]!, o[2]!,
-      attrNum(a, 'scale'), flag(a, 'causal', true), attrNum(a, 'qOffset', S - T));
+      attrNum(a, 'scale'), flag(a, 'causal', true), attrNum(a, 'qOffset', S - T), i[6]);
+  },
+  attention_qkv: (i, o, a) => {
+    const Hq = attrNum(a, 'heads');
+    N.attentionQKV(i[0]!, o[0]!, o[1]!, Hq, attrNum(a, 'kvHeads', Hq), attrNum(a, 'scale'), flag(a, 'causal', true), attrNum(a, 'qOffset', 0), o[2]);
+  },
+  attention_qkv_backward: (i, o, a) => {
+    const Hq = attrNum(a, 'heads');
+    N.attentionQKVBackward(i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, Hq, attrNum(a, 'kvHeads', Hq), attrNum(a, 'scale'), flag(a, 'causal', true), attrNum(a, 'qOffset', 0), i[4]);
   },
   cross_entropy: (i, o, a) => N.crossEntropy(i[0]!, i[1]!, o[0]!, o[1]!, attrNum(a, 'ignoreIndex', -100)),
   cross_entropy_backward: (i, o, a) => N.crossEntropyBackward(i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, attrNum(a, 'ignoreIndex', -100)),
   dropout: (i, o, a) => N.dropout(i[0]!, o[0]!, attrNum(a, 'p'), attrNum(a, 'seed')),
-  adamw: (i, o, a) =>
-    N.adamw(i[0]!, o[0]!, o[1]!, o[2]!, attrNum(a, 'lr'), attrNum(a, 'beta1'), attrNum(a, 'beta2'), attrNum(a, 'eps'),
-      attrNum(a, 'weightDecay'), attrNum(a, 'step'), attrNum(a, 'gradScale', 1)),
+  adamw: (i, o, a) => {
+    if (o.length !== 3 * i.length) throw new Error(`adamw: ${i.length} gradients need ${3 * i.length} outputs (param, m, v each), got ${o.length}`);
+    i.forEach((g, j) =>
+      N.adamw(g, o[3 * j]!, o[3 * j + 1]!, o[3 * j + 2]!, attrNum(a, 'lr'), attrNum(a, 'beta1'), attrNum(a, 'beta2'), attrNum(a, 'eps'),
+        attrNum(a, 'weightDecay'), attrNum(a, 'step'), attrNum(a, 'gradScale', 1)));
+  },
   sumsq: (i, o) => {
     let s = 0;
-    for (const x of i[0]!.data) s += x * x;
+    for (const t of i) for (const x of t.data) s += x * x;
     o[0]!.data[0] = s;
+  },
+  sample: (i, o, a) => {
+    const { o: opts, u } = sampleAttrs(a);
+    sampleKernel(i[0]!, o[0]!, o[1]!, opts, u);
   },
   sum_all: (i, o) => {
     let s = 0;
-    for (const x of i[0]!.data) s += x;
+    for (const t of i) for (const x of t.data) s += x;
     o[0]!.data[0] = s;
   },
 };

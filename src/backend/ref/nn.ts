@@ -13,7 +13,7 @@ function mat(v: RefView): [number, number, number] {
   return [v.data.length / (r * c) || 0, r, c];
 }
 
-// Q8_0 weights, x rounded to int16 per row: out[m, n] = dx[m]·Σ_b scales[n, b]·Σ_{k in block b} xq[m, k]·q[n, k];
+// Q8_0 weights, x rounded per row to integers in [−8191, 8191]: out[m, n] = dx[m]·Σ_b scales[n, b]·Σ_{k in block b} xq[m, k]·q[n, k];
 // q = the bytes of wq (4 per i32, little-endian)
 export function matmulQ8(x: RefView, wq: RefView, scales: RefView, out: RefView): void {
   const [N, K4] = [wq.shape[0]!, wq.shape[1]!];
@@ -24,15 +24,15 @@ export function matmulQ8(x: RefView, wq: RefView, scales: RefView, out: RefView)
   const xq = new Int32Array(K);
   const f = Math.fround;
   for (let m = 0; m < M; m++) {
-    // the row rounded to int16, one float32 scale
+    // the row rounded to integers in [−8191, 8191], one float32 scale
     let amax = 0;
     for (let k = 0; k < K; k++) amax = Math.max(amax, Math.abs(f(X[m * K + k]!)));
-    const dx = f(amax / 32767), id = dx === 0 ? 0 : f(1 / dx);
+    const dx = f(amax / 8191), id = dx === 0 ? 0 : f(1 / dx);
     for (let k = 0; k < K; k++) {
       const v = f(f(X[m * K + k]!) * id);
       let r = Math.round(v);
       if (r - v === 0.5 && r % 2 !== 0) r -= 1; // halves to even
-      xq[k] = Math.max(-32768, Math.min(32767, r));
+      xq[k] = Math.max(-8191, Math.min(8191, r));
     }
     for (let n = 0; n < N; n++) {
       let s = 0;
@@ -97,6 +97,13 @@ export function matmul(a: RefView, b: RefView, out: RefView, transA: boolean, tr
   }
 }
 
+/** out[r, j] += bias[j] on every row r of out [..., N] (matmul's optional bias). */
+export function addBias(out: RefView, bias: RefView): void {
+  const N = out.shape[out.shape.length - 1] ?? 1;
+  if (bias.data.length !== N) throw new RangeError(`matmul: bias of ${bias.data.length} values for ${N} columns`);
+  for (let o = 0; o < out.data.length; o += N) for (let j = 0; j < N; j++) out.data[o + j] += bias.data[j]!;
+}
+
 export function embedding(w: RefView, ids: RefView, out: RefView): void {
   const C = w.shape[1]!, V = w.shape[0]!;
   for (let n = 0; n < ids.data.length; n++) {
@@ -106,9 +113,9 @@ export function embedding(w: RefView, ids: RefView, out: RefView): void {
   }
 }
 
-export function embeddingBackward(dy: RefView, ids: RefView, dw: RefView): void {
+export function embeddingBackward(dy: RefView, ids: RefView, dw: RefView, accumulate = false): void {
   const C = dw.shape[1]!;
-  dw.data.fill(0);
+  if (!accumulate) dw.data.fill(0);
   for (let n = 0; n < ids.data.length; n++) {
     const id = ids.data[n]!;
     for (let c = 0; c < C; c++) dw.data[id * C + c] += dy.data[n * C + c]!;
@@ -133,7 +140,7 @@ export function layernorm(x: RefView, w: RefView, b: RefView, y: RefView, mean: 
   }
 }
 
-export function layernormBackward(dy: RefView, x: RefView, w: RefView, mean: RefView, rstd: RefView, dx: RefView, dw: RefView, db: RefView): void {
+export function layernormBackward(dy: RefView, x: RefView, w: RefView, mean: RefView, rstd: RefView, dx: RefView, dw: RefView, db: RefView, accumulate = false): void {
   const C = x.shape[x.shape.length - 1]!, N = x.data.length / C;
   dw.data.fill(0);
   db.data.fill(0);
@@ -153,7 +160,8 @@ export function layernormBackward(dy: RefView, x: RefView, w: RefView, mean: Ref
     s2 /= C;
     for (let c = 0; c < C; c++) {
       const xh = (x.data[o + c]! - m) * r;
-      dx.data[o + c] = r * (dy.data[o + c]! * w.data[c]! - s1 - xh * s2);
+      const d = r * (dy.data[o + c]! * w.data[c]! - s1 - xh * s2);
+      dx.data[o + c] = accumulate ? dx.data[o + c]! + d : d;
     }
   }
 }
@@ -171,7 +179,7 @@ export function rmsnorm(x: RefView, w: RefView, y: RefView, rstd: RefView, eps: 
   }
 }
 
-export function rmsnormBackward(dy: RefView, x: RefView, w: RefView, rstd: RefView, dx: RefView, dw: RefView): void {
+export function rmsnormBackward(dy: RefView, x: RefView, w: RefView, rstd: RefView, dx: RefView, dw: RefView, accumulate = false): void {
   const C = x.shape[x.shape.length - 1]!, N = x.data.length / C;
   dw.data.fill(0);
   for (let n = 0; n < N; n++) {
@@ -184,7 +192,8 @@ export function rmsnormBackward(dy: RefView, x: RefView, w: RefView, rstd: RefVi
     }
     s /= C;
     for (let c = 0; c < C; c++) {
-      dx.data[o + c] = r * (dy.data[o + c]! * w.data[c]! - x.data[o + c]! * r * r * s);
+      const d = r * (dy.data[o + c]! * w.data[c]! - x.data[o + c]! * r * r * s);
+      dx.data[o + c] = accumulate ? dx.data[o + c]! + d : d;
     }
   }
 }
@@ -260,7 +269,7 @@ function scoresRow(q: RefView, k: RefView, d: AttnDims, b: number, t: number, h:
   return visible;
 }
 
-export function attention(q: RefView, k: RefView, v: RefView, o: RefView, lse: RefView, scale: number, causal: boolean, qOffset: number): void {
+export function attention(q: RefView, k: RefView, v: RefView, o: RefView, lse: RefView, scale: number, causal: boolean, qOffset: number, prob?: RefView): void {
   const d = attnDims(q, k);
   const sc = new Float64Array(d.S);
   for (let b = 0; b < d.B; b++)
@@ -279,11 +288,16 @@ export function attention(q: RefView, k: RefView, v: RefView, o: RefView, lse: R
           o.data[oo + i] = n > 0 ? acc / sum : 0;
         }
         lse.data[(b * d.Hq + h) * d.T + t] = n > 0 ? mx + Math.log(sum) : -Infinity;
+        if (prob) {
+          // the probabilities, kept for the backward pass: P [b, h, t, s], 0 where masked
+          const po = ((b * d.Hq + h) * d.T + t) * d.S;
+          for (let s = 0; s < d.S; s++) prob.data[po + s] = s < n ? sc[s]! / sum : 0;
+        }
       }
 }
 
 export function attentionBackward(dO: RefView, q: RefView, k: RefView, v: RefView, o: RefView, lse: RefView,
-  dq: RefView, dk: RefView, dv: RefView, scale: number, causal: boolean, qOffset: number): void {
+  dq: RefView, dk: RefView, dv: RefView, scale: number, causal: boolean, qOffset: number, prob?: RefView): void {
   const d = attnDims(q, k);
   dq.data.fill(0);
   dk.data.fill(0);
@@ -295,7 +309,8 @@ export function attentionBackward(dO: RefView, q: RefView, k: RefView, v: RefVie
       for (let t = 0; t < d.T; t++) {
         const n = scoresRow(q, k, d, b, t, h, scale, causal, qOffset, p);
         const L = lse.data[(b * d.Hq + h) * d.T + t]!;
-        for (let s = 0; s < n; s++) p[s] = Math.exp(p[s]! - L);
+        const po = ((b * d.Hq + h) * d.T + t) * d.S;
+        for (let s = 0; s < n; s++) p[s] = prob ? prob.data[po + s]! : Math.exp(p[s]! - L);
         const qo = ((b * d.T + t) * d.Hq + h) * d.D;
         // Di = Σ_i dO·O (= Σ_s P·dP)
         let Di = 0;
@@ -315,6 +330,44 @@ export function attentionBackward(dO: RefView, q: RefView, k: RefView, v: RefVie
         }
       }
     }
+}
+
+/**
+ * The q, k, v views of a fused projection qkv [B, T, (Hq + 2·Hkv)·D] (copies: q [B, T, Hq, D], k/v [B, T, Hkv, D]).
+ */
+function splitQKV(qkv: RefView, Hq: number, Hkv: number): [RefView, RefView, RefView] {
+  const [B, T, W] = qkv.shape as [number, number, number];
+  const D = W / (Hq + 2 * Hkv);
+  const widths = [Hq * D, Hkv * D, Hkv * D];
+  let col = 0;
+  return widths.map((w, j) => {
+    const C = qkv.data.constructor as new (n: number) => RefView['data'];
+    const data = new C(B * T * w);
+    for (let r = 0; r < B * T; r++) for (let i = 0; i < w; i++) data[r * w + i] = qkv.data[r * W + col + i]!;
+    col += w;
+    return { data, shape: [B, T, j === 0 ? Hq : Hkv, D] };
+  }) as unknown as [RefView, RefView, RefView];
+}
+
+/** attention on the q, k, v parts of a fused qkv [B, T, (Hq + 2·Hkv)·D] (keys = the same T positions). */
+export function attentionQKV(qkv: RefView, o: RefView, lse: RefView, Hq: number, Hkv: number, scale: number, causal: boolean, qOffset: number, prob?: RefView): void {
+  const [q, k, v] = splitQKV(qkv, Hq, Hkv);
+  attention(q, k, v, o, lse, scale, causal, qOffset, prob);
+}
+
+/** attention_backward for attentionQKV: dqkv holds dq, dk, dv side by side in qkv's layout. */
+export function attentionQKVBackward(dO: RefView, qkv: RefView, o: RefView, lse: RefView, dqkv: RefView,
+  Hq: number, Hkv: number, scale: number, causal: boolean, qOffset: number, prob?: RefView): void {
+  const [q, k, v] = splitQKV(qkv, Hq, Hkv);
+  const grads = [q, k, v].map((x) => ({ data: new (x.data.constructor as new (n: number) => RefView['data'])(x.data.length), shape: x.shape }));
+  attentionBackward(dO, q, k, v, o, lse, grads[0]!, grads[1]!, grads[2]!, scale, causal, qOffset, prob);
+  const W = qkv.shape[2]!, rows = qkv.data.length / W;
+  let col = 0;
+  for (const g of grads) {
+    const w = g.data.length / rows;
+    for (let r = 0; r < rows; r++) for (let i = 0; i < w; i++) dqkv.data[r * W + col + i] = g.data[r * w + i]!;
+    col += w;
+  }
 }
 
 export function crossEntropy(logits: RefView, targets: RefView, loss: RefView, lse: RefView, ignoreIndex: number): void {

@@ -14,8 +14,9 @@ import { KERNELS } from '../kernels.js';
 import { BackendError, ConfigError, ShapeError } from '../../util/errors.js';
 import { HeapAllocator } from './allocator.js';
 import { loadKernels, type Variant } from './loader.js';
-import { WorkerPool, type KernelFn } from './pool.js';
+import { MAX_THREADS, WorkerPool, type KernelFn } from './pool.js';
 import { broadcastStrides, collapse, forEachOuter, rowStrides, splitRange } from './layout.js';
+import { checkSampleArgs, EXP_TABLE, sampleAttrs } from '../ref/sample.js';
 
 /** Kernel exports of the module, in the order the pool indexes them. */
 const EXPORTS = [
@@ -24,6 +25,7 @@ const EXPORTS = [
   'rmsnorm_backward', 'rmsnorm_dw',
   'softmax', 'softmax_backward', 'cross_entropy', 'cross_entropy_backward', 'rope', 'attention', 'attention_backward',
   'matmul', 'attention_scratch_bytes', 'col_sum', 'gemv_nt', 'matmul_q8', 'matmul_bf16',
+  'sample_row', 'sample_scratch_bytes',
 ] as const;
 type ExportName = (typeof EXPORTS)[number];
 const EXPORT_INDEX = new Map<string, number>(EXPORTS.map((n, i) => [n, i]));
@@ -38,6 +40,15 @@ const SCRATCH_BYTES = 1 << 20;
 const CHUNKS_PER_THREAD = 4;
 /** Work (≈ flops or element-ops) below which a kernel stays on the main thread. */
 const MIN_PARALLEL_WORK = 1 << 18;
+/**
+ * Chunks per thread of attention: one (batch, head) each up to this many, so a worker that wakes late or shares
+ * its core still gets an even share (a chunk costs ~1 µs to hand out; a head ~50 µs at T = 128, D = 32).
+ */
+const ATTN_CHUNKS_PER_THREAD = 16;
+/** Chunks the pool takes in one job. */
+const MAX_POOL_CHUNKS = 1024;
+/** float64 partial sums the `partials` buffer holds (sumsq, sum_all). */
+const PARTIALS = 1024;
 
 /** Rows up to which x·Wᵀ takes the dot-product (gemv) path instead of the packed 4×8 kernel. */
 const GEMV_MAX_ROWS = 4;
@@ -47,7 +58,7 @@ const GEMV_PARALLEL_BYTES = 1 << 18;
 const GEMV_CHUNKS_PER_THREAD = 4;
 
 export interface WasmBackendOptions {
-  /** Threads, the main thread included (default: os.availableParallelism()). 1 = no workers. */
+  /** Threads, the main thread included (default: os.availableParallelism() in Node, navigator.hardwareConcurrency in a browser). 1 = no workers. */
   threads?: number;
   /** Kernel variant: 'auto' (relaxed SIMD where accepted, default), 'relaxed' or 'simd'. */
   variant?: Variant | 'auto';
@@ -104,6 +115,8 @@ export class WasmBackend implements Backend {
   private disposed = false;
   /** The last rope cos/sin table (see the rope kernel). */
   private ropeTable: { key: string; buf: WasmBuffer } | null = null;
+  /** The sample kernel's exp table (2^(−j/256) as float64, copied from ref's), allocated on first use. */
+  private expTablePtr = 0;
 
   constructor(
     private readonly mem: WebAssembly.Memory,
@@ -115,7 +128,7 @@ export class WasmBackend implements Backend {
     this.refreshViews();
     this.heap = new HeapAllocator(HEAP_BASE, MAX_PAGES * PAGE, (end) => this.ensureMemory(end));
     this.ensureScratch(SCRATCH_BYTES);
-    this.partials = this.heap.alloc(8 * 1024);
+    this.partials = this.heap.alloc(8 * PARTIALS);
   }
 
   /** Kernels split across worker threads so far. */
@@ -130,7 +143,7 @@ export class WasmBackend implements Backend {
 
   describe(): string {
     const v = this.variant === 'relaxed' ? 'relaxed SIMD FMA' : 'SIMD128 mul+add';
-    return `wasm (${v}, ${this.threads} thread${this.threads > 1 ? 's' : ''})`;
+    return `wasm (${v}, ${this.pool.note ?? `${this.threads} thread${this.threads > 1 ? 's' : ''}`})`;
   }
 
   // ---- memory ---------------------------------------------------------------------------------------------------
@@ -388,7 +401,17 @@ export class WasmBackend implements Backend {
       this.u8.copyWithin(pd, ps, ps + n * 4);
     },
     matmul(i, o, a) {
-      this.matmul(i[0]!, i[1]!, o[0]!, flag(a, 'transA', false), flag(a, 'transB', false), flag(a, 'accumulate', false), num(a, 'alpha', 1));
+      let accumulate = flag(a, 'accumulate', false);
+      const bias = i[2];
+      if (bias) {
+        // out = bias on every row (or out += bias), then the product accumulates onto it: no separate add pass
+        const out = o[0]!, N = out.shape[out.shape.length - 1] ?? 1, rows = N === 0 ? 0 : prod(out.shape) / N;
+        if (prod(bias.shape) !== N) throw new ShapeError(`matmul: bias [${bias.shape}] does not have the ${N} columns of [${out.shape}]`);
+        if (accumulate) this.binary(0, [out, { buf: bias.buf, shape: [N] }], [out]);
+        else this.strided(this.p(bias), this.p(out), [rows, N], [0, 1], [N, 1]);
+        accumulate = true;
+      }
+      this.matmul(i[0]!, i[1]!, o[0]!, flag(a, 'transA', false), flag(a, 'transB', false), accumulate, num(a, 'alpha', 1));
     },
     embedding(i, o) {
       const w = i[0]!, ids = i[1]!, out = o[0]!;
@@ -398,30 +421,31 @@ export class WasmBackend implements Backend {
       this.checkIds(pids, N, V, null, 'embedding: token id');
       this.range('embedding', N, N * C, 1, [this.p(w), pids, this.p(out), C]);
     },
-    embedding_backward(i, o) {
+    embedding_backward(i, o, a) {
       const dy = i[0]!, ids = i[1]!, dw = o[0]!;
       const V = dw.shape[0]!, C = dw.shape[1]!, N = prod(ids.shape);
       if (prod(dy.shape) !== N * C) throw new ShapeError(`embedding_backward: dy [${dy.shape}] is not [${ids.shape}, ${C}]`);
       const pids = this.p(ids);
       this.checkIds(pids, N, V, null, 'embedding_backward: token id');
-      this.range('embedding_backward', C, V * C + N * C, 16, [this.p(dy), pids, this.p(dw), V, C, N]);
+      this.range('embedding_backward', C, V * C + N * C, 16, [this.p(dy), pids, this.p(dw), V, C, N, flag(a, 'accumulate', false) ? 1 : 0]);
     },
     layernorm(i, o, a) {
       const x = i[0]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
       this.range('layernorm', N, N * C * 4, 1, [this.p(x), this.p(i[1]!), this.p(i[2]!), this.p(o[0]!), this.p(o[1]!), this.p(o[2]!), C, num(a, 'eps')]);
     },
-    layernorm_backward(i, o) {
+    layernorm_backward(i, o, a) {
       const x = i[1]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
-      const head = [this.p(i[0]!), this.p(x), this.p(i[2]!), this.p(i[3]!), this.p(i[4]!), this.p(o[0]!), this.p(o[1]!), this.p(o[2]!), C];
+      const head = [this.p(i[0]!), this.p(x), this.p(i[2]!), this.p(i[3]!), this.p(i[4]!), this.p(o[0]!), this.p(o[1]!), this.p(o[2]!), C,
+        flag(a, 'accumulate', false) ? 1 : 0];
       this.normBackward('layernorm_backward', N, C, head, [this.p(i[0]!), this.p(x), this.p(i[3]!), this.p(i[4]!), this.p(o[1]!), this.p(o[2]!)]);
     },
     rmsnorm(i, o, a) {
       const x = i[0]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
       this.range('rmsnorm', N, N * C * 3, 1, [this.p(x), this.p(i[1]!), this.p(o[0]!), this.p(o[1]!), C, num(a, 'eps')]);
     },
-    rmsnorm_backward(i, o) {
+    rmsnorm_backward(i, o, a) {
       const x = i[1]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
-      const head = [this.p(i[0]!), this.p(x), this.p(i[2]!), this.p(i[3]!), this.p(o[0]!), this.p(o[1]!), C];
+      const head = [this.p(i[0]!), this.p(x), this.p(i[2]!), this.p(i[3]!), this.p(o[0]!), this.p(o[1]!), C, flag(a, 'accumulate', false) ? 1 : 0];
       this.normBackward('rmsnorm_backward', N, C, head, [this.p(i[0]!), this.p(x), this.p(i[3]!), this.p(o[1]!)]);
     },
     softmax(i, o) {
@@ -466,21 +490,25 @@ export class WasmBackend implements Backend {
     attention(i, o, a) {
       const [q, k, v] = i as [View, View, View];
       const d = this.attnDims(q, k, v);
-      const causal = flag(a, 'causal', true), qOffset = num(a, 'qOffset', d.S - d.T);
-      this.ensureScratch((this.fns.attention_scratch_bytes as unknown as (S: number, D: number) => number)(d.S, d.D));
-      const work = d.B * d.Hq * d.T * d.S * d.D * 4;
-      this.range('attention', d.B * d.Hq, work, 1,
-        [this.p(q), this.p(k), this.p(v), this.p(o[0]!), this.p(o[1]!), d.T, d.S, d.Hq, d.Hkv, d.D, num(a, 'scale'), causal ? 1 : 0, qOffset]);
+      this.attnForward(this.p(q), this.p(k), this.p(v), o, a, d, d.Hq * d.D, d.Hkv * d.D);
     },
     attention_backward(i, o, a) {
       const [dO, q, k, v, out, lse] = i as [View, View, View, View, View, View];
       const d = this.attnDims(q, k, v);
-      const causal = flag(a, 'causal', true), qOffset = num(a, 'qOffset', d.S - d.T);
-      this.ensureScratch((this.fns.attention_scratch_bytes as unknown as (S: number, D: number) => number)(d.S, d.D));
-      const work = d.B * d.Hq * d.T * d.S * d.D * 10;
-      this.range('attention_backward', d.B * d.Hkv, work, 1,
-        [this.p(dO), this.p(q), this.p(k), this.p(v), this.p(out), this.p(lse), this.p(o[0]!), this.p(o[1]!), this.p(o[2]!),
-          d.T, d.S, d.Hq, d.Hkv, d.D, num(a, 'scale'), causal ? 1 : 0, qOffset]);
+      this.attnBackward(dO, this.p(q), this.p(k), this.p(v), out, lse, i[6], this.p(o[0]!), this.p(o[1]!), this.p(o[2]!), a, d, d.Hq * d.D, d.Hkv * d.D);
+    },
+    attention_qkv(i, o, a) {
+      const qkv = i[0]!;
+      const d = this.qkvDims(qkv, a);
+      const pq = this.p(qkv), row = (d.Hq + 2 * d.Hkv) * d.D;
+      this.attnForward(pq, pq + d.Hq * d.D * 4, pq + (d.Hq + d.Hkv) * d.D * 4, o, a, d, row, row);
+    },
+    attention_qkv_backward(i, o, a) {
+      const [dO, qkv, out, lse] = i as [View, View, View, View];
+      const d = this.qkvDims(qkv, a);
+      if (prod(o[0]!.shape) !== prod(qkv.shape)) throw new ShapeError(`attention_qkv_backward: dqkv [${o[0]!.shape}] is not the shape of qkv [${qkv.shape}]`);
+      const pq = this.p(qkv), pd = this.p(o[0]!), row = (d.Hq + 2 * d.Hkv) * d.D, ko = d.Hq * d.D * 4, vo = (d.Hq + d.Hkv) * d.D * 4;
+      this.attnBackward(dO, pq, pq + ko, pq + vo, out, lse, i[4], pd, pd + ko, pd + vo, a, d, row, row);
     },
     cross_entropy(i, o, a) {
       const lg = i[0]!, V = lg.shape[lg.shape.length - 1]!, N = prod(lg.shape) / V, ignore = num(a, 'ignoreIndex', -100);
@@ -501,12 +529,16 @@ export class WasmBackend implements Backend {
       this.range('dropout', n, n * 4, 16, [this.p(i[0]!), this.p(o[0]!), seed | 0, dropAll ? 0 : thr, dropAll, 1 / (1 - p)]);
     },
     adamw(i, o, a) {
-      const n = prod(i[0]!.shape);
       const lr = num(a, 'lr'), b1 = num(a, 'beta1'), b2 = num(a, 'beta2'), eps = num(a, 'eps');
       const wd = num(a, 'weightDecay'), step = num(a, 'step'), gs = num(a, 'gradScale', 1);
-      for (const v of o) if (prod(v.shape) !== n) throw new ShapeError('adamw: grad, param, m and v must have the same size');
+      if (o.length !== 3 * i.length) throw new ShapeError(`adamw: ${i.length} gradients need ${3 * i.length} outputs (param, m, v each), got ${o.length}`);
       const stepSize = lr / (1 - Math.pow(b1, step)), invBc2s = 1 / Math.sqrt(1 - Math.pow(b2, step));
-      this.range('adamw', n, n * 4, 16, [this.p(i[0]!), this.p(o[0]!), this.p(o[1]!), this.p(o[2]!), 1 - lr * wd, b1, b2, eps, stepSize, invBc2s, gs]);
+      const parts = i.map((g, j) => {
+        const n = prod(g.shape);
+        for (let r = 0; r < 3; r++) if (prod(o[3 * j + r]!.shape) !== n) throw new ShapeError('adamw: grad, param, m and v must have the same size');
+        return { n, head: [this.p(g), this.p(o[3 * j]!), this.p(o[3 * j + 1]!), this.p(o[3 * j + 2]!), 1 - lr * wd, b1, b2, eps, stepSize, invBc2s, gs] };
+      });
+      this.multi('adamw', parts, 4);
     },
     matmul_q8(i, o) {
       const [x, wq, sc] = i as [View, View, View];
@@ -514,15 +546,34 @@ export class WasmBackend implements Backend {
       if (K % 32 !== 0 || prod(sc.shape) !== (N * K) / 32) {
         throw new ShapeError(`matmul_q8: K = ${K} must be a multiple of 32 and scales [${sc.shape}] must hold ${(N * K) / 32} values`);
       }
+      this.ensureScratch(16 + 4 * 2 * K); // four rows of x rounded to int16 (gemv.ts)
       this.gemv('matmul_q8', N, N * K * M, [this.p(x), this.p(wq), this.p(sc), this.p(o[0]!), M, N, K]);
     },
     matmul_bf16(i, o) {
       const [x, wb] = i as [View, View];
       const { M, N, K } = this.quantDims('matmul_bf16', x, wb, o[0]!, 2);
+      this.ensureScratch(4 * 4 * K); // up to four rows of x, permuted (gemv.ts)
       this.gemv('matmul_bf16', N, N * K * 2 * M, [this.p(x), this.p(wb), this.p(o[0]!), M, N, K]);
     },
-    sumsq(i, o) { this.sumAll(i[0]!, o[0]!, true); },
-    sum_all(i, o) { this.sumAll(i[0]!, o[0]!, false); },
+    sample(i, o, a) {
+      const x = i[0]!, V = x.shape[x.shape.length - 1] ?? 0, N = V > 0 ? prod(x.shape) / V : 0;
+      const { o: opts, u } = sampleAttrs(a);
+      checkSampleArgs(N, V, opts, u);
+      if (typeof this.fns.sample_row !== 'function') throw new BackendError('E_KERNEL', 'wasm backend: build/kernels-*.wasm predates the sample kernel; rebuild them (npm run build:wasm)');
+      if (prod(o[0]!.shape) !== N || prod(o[1]!.shape) !== 2 * N) throw new ShapeError(`sample: ${N} rows need ids [${N}] and probs [${N}, 2], got [${o[0]!.shape}] and [${o[1]!.shape}]`);
+      this.ensureScratch(this.fns.sample_scratch_bytes(V) as unknown as number);
+      if (this.expTablePtr === 0) {
+        this.expTablePtr = this.heap.alloc(EXP_TABLE.byteLength);
+        this.refreshViews();
+        new Float64Array(this.mem.buffer, this.expTablePtr, EXP_TABLE.length).set(EXP_TABLE);
+      }
+      const px = this.p(x), pi = this.p(o[0]!), pp = this.p(o[1]!);
+      for (let n = 0; n < N; n++) {
+        this.fns.sample_row(px + 4 * n * V, V, opts.temperature, opts.topK, opts.topP, opts.minP, u[n]!, this.expTablePtr, pi + 4 * n, pp + 8 * n, this.scratch[0]!);
+      }
+    },
+    sumsq(i, o) { this.sumAll(i, o[0]!, true); },
+    sum_all(i, o) { this.sumAll(i, o[0]!, false); },
   };
 
   // ---- kernel helpers ---------------------------------------------------------------------------------------------
@@ -613,17 +664,48 @@ export class WasmBackend implements Backend {
     this.par(dwFn, C, N * C * 3, 4, (lo, hi, s) => [...dwArgs, N, C, s, lo, hi]);
   }
 
-  private sumAll(a: View, out: View, sq: boolean): void {
-    const n = prod(a.shape), pa = this.p(a), po = this.p(out);
-    const ranges = n >= MIN_PARALLEL_WORK && this.threads > 1 ? splitRange(n, this.threads * CHUNKS_PER_THREAD, 16) : [[0, n] as [number, number]];
-    const chunks = ranges.map(([lo, hi], c) => [pa, sq ? 1 : 0, this.partials + 8 * c, 0, lo, hi]);
-    if (chunks.length === 1) this.fns.sum_f64(...chunks[0]!.slice(0, 3), this.scratch[0]!, 0, n);
-    else this.pool.run(EXPORT_INDEX.get('sum_f64')!, this.fns.sum_f64, chunks);
-    this.refreshViews();
-    const dv = new Float64Array(this.mem.buffer, this.partials, chunks.length);
+  /**
+   * Run an elementwise kernel (args: head, scratch, lo, hi) over several tensors in one dispatch: each tensor's
+   * range is cut into chunks of about total/(threads·CHUNKS_PER_THREAD) elements (multiples of 16), and all chunks
+   * go to the pool together. `cost`: work per element. Returns the chunks in the order they were made.
+   */
+  private multi(fn: ExportName, parts: readonly { n: number; head: number[] }[], cost: number, chunkArgs?: (c: number) => number[]): number[][] {
+    const total = parts.reduce((s, p) => s + p.n, 0);
+    const threads = total * cost >= MIN_PARALLEL_WORK ? this.threads : 1;
+    const target = threads > 1 ? Math.max(1024, Math.ceil(total / (threads * CHUNKS_PER_THREAD) / 16) * 16) : Infinity;
+    const chunks: number[][] = [];
+    for (const p of parts) {
+      const pieces = p.n <= target ? 1 : Math.ceil(p.n / target);
+      for (const [lo, hi] of pieces === 1 ? [[0, p.n] as [number, number]] : splitRange(p.n, pieces, 16)) {
+        chunks.push([...p.head, ...(chunkArgs ? chunkArgs(chunks.length) : []), 0, lo, hi]);
+      }
+    }
+    const idx = EXPORT_INDEX.get(fn)!, f = this.fns[fn];
+    if (threads <= 1) {
+      for (const c of chunks) {
+        c[c.length - 3] = this.scratch[0]!;
+        f(...c);
+      }
+    } else {
+      for (let c0 = 0; c0 < chunks.length; c0 += MAX_POOL_CHUNKS) this.pool.run(idx, f, chunks.slice(c0, c0 + MAX_POOL_CHUNKS));
+    }
+    return chunks;
+  }
+
+  /** Σ a (or Σ a²) over every input, in float64 partials (one per chunk) summed here in chunk order. */
+  private sumAll(ins: readonly View[], out: View, sq: boolean): void {
+    const po = this.p(out);
+    const parts = ins.map((a) => ({ n: prod(a.shape), head: [this.p(a), sq ? 1 : 0] }));
     let s = 0;
-    for (let c = 0; c < chunks.length; c++) s += dv[c]!;
-    this.f32[po >>> 2] = n === 0 ? 0 : s;
+    // one partial per chunk; a group of G tensors makes at most G + threads·CHUNKS_PER_THREAD chunks
+    const G = PARTIALS - this.threads * CHUNKS_PER_THREAD - 1;
+    for (let j0 = 0; j0 < parts.length; j0 += G) {
+      const chunks = this.multi('sum_f64', parts.slice(j0, j0 + G), 1, (c) => [this.partials + 8 * c]);
+      this.refreshViews();
+      const dv = new Float64Array(this.mem.buffer, this.partials, chunks.length);
+      for (let c = 0; c < chunks.length; c++) s += dv[c]!;
+    }
+    this.f32[po >>> 2] = s;
   }
 
   /** M, N, K of a quantised linear: x [..., M, K], packed weights [N, K/per], out [..., M, N]. */
@@ -656,6 +738,58 @@ export class WasmBackend implements Backend {
       throw new ShapeError(`attention: q [${q.shape}], k [${k.shape}], v [${v.shape}] do not fit (Hq must be a multiple of Hkv)`);
     }
     return { B, T, S, Hq, Hkv, D };
+  }
+
+  /** B, T, Hq, Hkv, D of a fused qkv [B, T, (Hq + 2·Hkv)·D] from the heads/kvHeads attributes (S = T). */
+  private qkvDims(qkv: View, a: Attrs | undefined): { B: number; T: number; S: number; Hq: number; Hkv: number; D: number } {
+    const Hq = num(a, 'heads'), Hkv = num(a, 'kvHeads', Hq);
+    const [B, T, W] = qkv.shape as [number, number, number];
+    const D = W / (Hq + 2 * Hkv);
+    if (qkv.shape.length !== 3 || !Number.isInteger(D) || D < 1 || !(Hq >= 1) || !(Hkv >= 1) || Hq % Hkv !== 0) {
+      throw new ShapeError(`attention_qkv: qkv [${qkv.shape}] is not [B, T, (heads + 2·kvHeads)·D] for heads ${Hq}, kvHeads ${Hkv}`);
+    }
+    return { B, T, S: T, Hq, Hkv, D };
+  }
+
+  private attnScratch(S: number, D: number): void {
+    this.ensureScratch((this.fns.attention_scratch_bytes as unknown as (S: number, D: number) => number)(S, D));
+  }
+
+  /** Attention forward on q/k/v addresses with token row strides qRow (q) and kRow (k, v), in elements. */
+  private attnForward(pq: number, pk: number, pv: number, o: readonly View[], a: Attrs | undefined,
+    d: { B: number; T: number; S: number; Hq: number; Hkv: number; D: number }, qRow: number, kRow: number): void {
+    const causal = flag(a, 'causal', true), qOffset = num(a, 'qOffset', d.S - d.T);
+    if (prod(o[0]!.shape) !== d.B * d.T * d.Hq * d.D || prod(o[1]!.shape) !== d.B * d.Hq * d.T) {
+      throw new ShapeError(`attention: outputs [${o[0]!.shape}] and [${o[1]!.shape}] are not [${[d.B, d.T, d.Hq, d.D]}] and [${[d.B, d.Hq, d.T]}]`);
+    }
+    const prob = this.probs(o[2], d, 'attention');
+    this.attnScratch(d.S, d.D);
+    const work = d.B * d.Hq * d.T * d.S * d.D * 4;
+    const head = [pq, pk, pv, this.p(o[0]!), this.p(o[1]!), prob, d.T, d.S, d.Hq, d.Hkv, d.D, qRow, kRow, num(a, 'scale'), causal ? 1 : 0, qOffset];
+    this.par('attention', d.B * d.Hq, work, 1, (lo, hi, s) => [...head, s, lo, hi], ATTN_CHUNKS_PER_THREAD);
+  }
+
+  /** Address of the optional kept-probabilities view p [B, Hq, T, S] (0 when absent). */
+  private probs(p: View | undefined, d: { B: number; T: number; S: number; Hq: number }, what: string): number {
+    if (!p) return 0;
+    if (prod(p.shape) !== d.B * d.Hq * d.T * d.S) throw new ShapeError(`${what}: probabilities [${p.shape}] are not [${[d.B, d.Hq, d.T, d.S]}]`);
+    return this.p(p);
+  }
+
+  /** Attention backward; dq/dk/dv share the row strides of q and k/v. */
+  private attnBackward(dO: View, pq: number, pk: number, pv: number, out: View, lse: View, p: View | undefined, pdq: number, pdk: number, pdv: number,
+    a: Attrs | undefined, d: { B: number; T: number; S: number; Hq: number; Hkv: number; D: number }, qRow: number, kRow: number): void {
+    const causal = flag(a, 'causal', true), qOffset = num(a, 'qOffset', d.S - d.T);
+    const no = d.B * d.T * d.Hq * d.D;
+    if (prod(dO.shape) !== no || prod(out.shape) !== no || prod(lse.shape) !== d.B * d.Hq * d.T) {
+      throw new ShapeError(`attention_backward: do [${dO.shape}], o [${out.shape}], lse [${lse.shape}] do not fit [${[d.B, d.T, d.Hq, d.D]}]`);
+    }
+    const prob = this.probs(p, d, 'attention_backward');
+    this.attnScratch(d.S, d.D);
+    const work = d.B * d.Hq * d.T * d.S * d.D * 10;
+    const head = [this.p(dO), pq, pk, pv, this.p(out), this.p(lse), prob, pdq, pdk, pdv,
+      d.T, d.S, d.Hq, d.Hkv, d.D, qRow, kRow, num(a, 'scale'), causal ? 1 : 0, qOffset];
+    this.par('attention_backward', d.B * d.Hkv, work, 1, (lo, hi, s) => [...head, s, lo, hi], ATTN_CHUNKS_PER_THREAD);
   }
 
   private matmul(a: View, b: View, out: View, transA: boolean, transB: boolean, accumulate: boolean, alpha: number): void {
@@ -712,8 +846,10 @@ export class WasmBackend implements Backend {
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
   let threads = opts.threads;
   if (threads === undefined) {
-    const os = await import('node:os').catch(() => null);
-    threads = os ? (os.availableParallelism?.() ?? os.cpus().length) : (globalThis.navigator?.hardwareConcurrency ?? 1);
+    // Node: the cores it may use; a browser (or Deno, Bun): navigator.hardwareConcurrency
+    const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+    const os = isNode ? await import('node:os').catch(() => null) : null;
+    threads = Math.min(MAX_THREADS, os ? (os.availableParallelism?.() ?? os.cpus().length) : (globalThis.navigator?.hardwareConcurrency ?? 1));
   }
   if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('threads', `must be a positive integer, got ${threads}`);
   const { module, variant } = await loadKernels(opts.variant ?? 'auto');

@@ -1,19 +1,82 @@
 /**
  * Fused causal attention with grouped-query heads, forward and backward, as small blocked matmuls.
  * q [B, T, Hq, D], k/v [B, S, Hkv, D], o [B, T, Hq, D], lse [B, Hq, T]. Query row t sits at position qOffset + t
- * and sees keys s ≤ qOffset + t (causal).
+ * and sees keys s ≤ qOffset + t (causal). q (and dq) rows are qRow floats apart and k, v (dk, dv) rows kRow apart,
+ * so the kernels read q, k, v in place from a fused qkv projection [B, T, (Hq + 2·Hkv)·D] and the backward writes
+ * dq, dk, dv into one dqkv of that layout (attention_qkv); plain q/k/v have qRow = Hq·D, kRow = Hkv·D.
  *
  * Per (batch, head) the keys and values are packed once (Kᵀ and V panels for the matmul micro-kernel), then the
- * queries go in blocks of R = 16 rows: scores S = scale·Q_blk·Kᵀ [R × keys], an exact softmax per row (max, exp,
- * normalise; lse kept), O_blk = P·V. The only temporaries are R rows of scores in this thread's scratch — never a
- * T×S matrix (for T = 1024, one block is 16 × 1024). Backward recomputes P per block from lse, then
- * dP = dO·Vᵀ, dS = P ⊙ (dP − Σ dO⊙O)·scale, dQ = dS·K, dK += dSᵀ·Q, dV += Pᵀ·dO, all through the same kernel.
+ * queries go in blocks of R = 32 rows: scores S = scale·Q_blk·Kᵀ [R × keys], an exact softmax per row (max, exp;
+ * lse kept), O_blk = P·V, each row divided by its Σ exp at the end. The only temporaries are R rows of scores in
+ * this thread's scratch — never a T×S matrix (for T = 1024, one block is 32 × 1024). Causal blocks skip the upper
+ * triangle: a 4-row panel computes only the 8-key panels its last row sees and P·V runs over the keys it sees, so
+ * the diagonal block costs about half a block. Given a `prob` buffer [B, Hq, T, S] (short sequences), the forward
+ * also writes P there and the backward reads it; otherwise backward recomputes P per block from lse. Then dP = dO·Vᵀ,
+ * dS = P ⊙ (dP − Σ dO⊙O)·scale, dQ = dS·K, dK += dSᵀ·Q, dV += Pᵀ·dO (a 4-key panel starts at the first query row
+ * that sees it), all through matmul.ts's 4×8 micro-kernel, inlined here (below).
  * Forward splits threads over (b, query head); backward over (b, kv head), so a thread owns the dK/dV it writes.
  * Decoding (T < 4 query rows against a KV cache) skips the packing: per row, S dot products and S axpys
  * straight from the cache.
  */
 import { hmax, hsum, expv, dot, axpy, fma } from './simd';
-import { packA, packB, kern4x8 } from './matmul';
+import { packA, packB } from './matmul';
+
+/**
+ * The 4×8 micro-kernel of ./matmul.ts, inlined here (attention calls it with short depths, ~1,000 times per head,
+ * where a call's fixed cost shows): c[h × w] (row stride ldc) = (alpha if scaled)·ap·bp (+ c if beta).
+ */
+// @ts-ignore: decorator
+@inline function kern4x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, alpha: v128, scaled: bool, beta: bool, h: i32, w: i32, tmp: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let pa = ap, pb = bp;
+  const end = bp + (<usize>kc << 5);
+  while (pb < end) {
+    const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+    let x = v128.load32_splat(pa);
+    c00 = fma(x, b0, c00);
+    c01 = fma(x, b1, c01);
+    x = v128.load32_splat(pa, 4);
+    c10 = fma(x, b0, c10);
+    c11 = fma(x, b1, c11);
+    x = v128.load32_splat(pa, 8);
+    c20 = fma(x, b0, c20);
+    c21 = fma(x, b1, c21);
+    x = v128.load32_splat(pa, 12);
+    c30 = fma(x, b0, c30);
+    c31 = fma(x, b1, c31);
+    pa += 16;
+    pb += 32;
+  }
+  tileRow(c, c00, c01, alpha, scaled, beta, w, tmp);
+  if (h > 1) tileRow(c + ldc, c10, c11, alpha, scaled, beta, w, tmp);
+  if (h > 2) tileRow(c + 2 * ldc, c20, c21, alpha, scaled, beta, w, tmp);
+  if (h > 3) tileRow(c + 3 * ldc, c30, c31, alpha, scaled, beta, w, tmp);
+}
+
+// @ts-ignore: decorator
+@inline function tileRow(c: usize, lo4: v128, hi4: v128, alpha: v128, scaled: bool, beta: bool, w: i32, tmp: usize): void {
+  let x = lo4, y = hi4;
+  if (scaled) {
+    x = f32x4.mul(x, alpha);
+    y = f32x4.mul(y, alpha);
+  }
+  if (w == 8) {
+    if (beta) {
+      x = f32x4.add(x, v128.load(c));
+      y = f32x4.add(y, v128.load(c, 16));
+    }
+    v128.store(c, x);
+    v128.store(c, y, 16);
+  } else {
+    v128.store(tmp, x);
+    v128.store(tmp, y, 16);
+    for (let j = 0; j < w; j++) {
+      const o = <usize>j << 2;
+      store<f32>(c + o, load<f32>(tmp + o) + (beta ? load<f32>(c + o) : 0));
+    }
+  }
+}
 
 const R: i32 = 32;
 
@@ -27,19 +90,6 @@ const R: i32 = 32;
 export function attention_scratch_bytes(S: i32, D: i32): i32 {
   const Sp = (S + 7) & ~7, Dp = (D + 7) & ~7;
   return 128 + 4 * (2 * Sp * D + Dp * S + 2 * R * D + 4 * R * Sp + 2 * Dp * R) + 64;
-}
-
-/** C[M × N] (row stride ldc bytes) = alpha·Ap·Bp (+ C if beta); Ap 4-row panels of depth kc, Bp 8-column panels. */
-function mmPacked(ap: usize, bp: usize, bpPanelBytes: usize, M: i32, N: i32, kc: i32, c: usize, ldc: usize, alpha: f32, beta: bool, tmp: usize): void {
-  const av = f32x4.splat(alpha);
-  const rp = (M + 3) >> 2, cp = (N + 7) >> 3;
-  for (let p = 0; p < cp; p++) {
-    const w = min(8, N - (p << 3));
-    const b = bp + <usize>p * bpPanelBytes;
-    for (let r = 0; r < rp; r++) {
-      kern4x8(ap + (<usize>(r * kc) << 4), b, kc, c + <usize>(r << 2) * ldc + (<usize>(p << 3) << 2), ldc, av, beta, min(4, M - (r << 2)), w, tmp);
-    }
-  }
 }
 
 function rowMax(p: usize, n: i32): f32 {
@@ -84,7 +134,7 @@ function scaleRow(p: usize, n: i32, a: f32): void {
  * attendRow for D % 4 == 0: four keys at a time, so q (scores) and o (values) are loaded once per four keys and
  * the four dot products are independent chains. Same arithmetic per key as attendRow except the summation order.
  */
-function attendRow4(pq: usize, kb: usize, vb: usize, kStride: usize, D: i32, n: i32, scale: f32, po: usize, sc: usize): f32 {
+function attendRow4(pq: usize, kb: usize, vb: usize, kStride: usize, D: i32, n: i32, scale: f32, po: usize, sc: usize, pr: usize, S: i32): f32 {
   const Db = <usize>D << 2;
   let s = 0;
   let pk = kb;
@@ -133,11 +183,21 @@ function attendRow4(pq: usize, kb: usize, vb: usize, kStride: usize, D: i32, n: 
     pv += kStride;
   }
   scaleRow(po, D, 1 / sum);
+  if (pr) storeProbs(pr, sc, n, S, 1 / sum);
   return m + Mathf.log(sum);
 }
 
+/** p[0..S) = e[s]·inv for s < n, 0 after (a row of the kept probabilities). */
+function storeProbs(p: usize, e: usize, n: i32, S: i32, inv: f32): void {
+  const iv = f32x4.splat(inv);
+  let s = 0;
+  for (; s + 4 <= n; s += 4) v128.store(p + (<usize>s << 2), f32x4.mul(v128.load(e + (<usize>s << 2)), iv));
+  for (; s < n; s++) store<f32>(p + (<usize>s << 2), load<f32>(e + (<usize>s << 2)) * inv);
+  if (S > n) memory.fill(p + (<usize>n << 2), 0, <usize>(S - n) << 2);
+}
+
 /** One query row against n keys, streaming (decode): o = softmax(scale·q·kᵀ)·v; returns lse. sc: n floats. */
-function attendRow(pq: usize, kb: usize, vb: usize, kStride: usize, D: i32, n: i32, scale: f32, po: usize, sc: usize): f32 {
+function attendRow(pq: usize, kb: usize, vb: usize, kStride: usize, D: i32, n: i32, scale: f32, po: usize, sc: usize, pr: usize, S: i32): f32 {
   let pk = kb;
   for (let s = 0; s < n; s++) {
     store<f32>(sc + (<usize>s << 2), dot(pq, pk, D) * scale);
@@ -152,13 +212,14 @@ function attendRow(pq: usize, kb: usize, vb: usize, kStride: usize, D: i32, n: i
     pv += kStride;
   }
   scaleRow(po, D, 1 / sum);
+  if (pr) storeProbs(pr, sc, n, S, 1 / sum);
   return m + Mathf.log(sum);
 }
 
-export function attention(q: usize, k: usize, v: usize, o: usize, lse: usize, T: i32, S: i32, Hq: i32, Hkv: i32, D: i32,
-  scale: f32, causal: bool, qOffset: i32, scratch: usize, lo: i32, hi: i32): void {
+export function attention(q: usize, k: usize, v: usize, o: usize, lse: usize, prob: usize, T: i32, S: i32, Hq: i32, Hkv: i32, D: i32,
+  qRow: i32, kRow: i32, scale: f32, causal: bool, qOffset: i32, scratch: usize, lo: i32, hi: i32): void {
   const group = Hq / Hkv;
-  const qRow = Hq * D, kRow = Hkv * D;
+  const oRow = Hq * D;
   const nAll = T > 0 ? visible(T - 1, S, causal, qOffset) : 0;
   const Sp = (S + 7) & ~7, Dp = (D + 7) & ~7;
   const tmp = scratch;
@@ -167,19 +228,23 @@ export function attention(q: usize, k: usize, v: usize, o: usize, lse: usize, T:
   const qp = vp + (<usize>(Dp * S) << 2);
   const sb = qp + (<usize>(R * D) << 2);
   const pp = sb + (<usize>(R * Sp) << 2);
+  const inv = pp + (<usize>(R * Sp) << 2); // R floats: 1 / Σ exp per row
+  const sv = f32x4.splat(scale), one = f32x4.splat(1);
   for (let bh = lo; bh < hi; bh++) {
     const b = bh / Hq, h = bh % Hq, kvh = h / group;
-    const kb = k + (<usize>((b * S * Hkv + kvh) * D) << 2), vb = v + (<usize>((b * S * Hkv + kvh) * D) << 2);
+    const kb = k + (<usize>(b * S * kRow + kvh * D) << 2), vb = v + (<usize>(b * S * kRow + kvh * D) << 2);
     if (T < 4) {
       for (let t = 0; t < T; t++) {
-        const ro = <usize>(((b * T + t) * Hq + h) * D) << 2;
+        const qr = <usize>((b * T + t) * qRow + h * D) << 2, ro = <usize>(((b * T + t) * Hq + h) * D) << 2;
         const n = visible(t, S, causal, qOffset);
         const pl = lse + (<usize>(bh * T + t) << 2);
+        const pr = prob ? prob + (<usize>(bh * T + t) * <usize>S << 2) : 0;
         if (n == 0) {
           memory.fill(o + ro, 0, <usize>D << 2);
           store<f32>(pl, -Infinity);
-        } else if ((D & 3) == 0) store<f32>(pl, attendRow4(q + ro, kb, vb, <usize>kRow << 2, D, n, scale, o + ro, sb));
-        else store<f32>(pl, attendRow(q + ro, kb, vb, <usize>kRow << 2, D, n, scale, o + ro, sb));
+          if (pr) memory.fill(pr, 0, <usize>S << 2);
+        } else if ((D & 3) == 0) store<f32>(pl, attendRow4(q + qr, kb, vb, <usize>kRow << 2, D, n, scale, o + ro, sb, pr, S));
+        else store<f32>(pl, attendRow(q + qr, kb, vb, <usize>kRow << 2, D, n, scale, o + ro, sb, pr, S));
       }
       continue;
     }
@@ -190,42 +255,78 @@ export function attention(q: usize, k: usize, v: usize, o: usize, lse: usize, T:
     for (let t0 = 0; t0 < T; t0 += R) {
       const rb = min(R, T - t0);
       const nb = visible(t0 + rb - 1, S, causal, qOffset);
-      const qo = <usize>(((b * T + t0) * Hq + h) * D) << 2;
+      const qo = <usize>((b * T + t0) * qRow + h * D) << 2, oo = <usize>(((b * T + t0) * Hq + h) * D) << 2;
       const pl = lse + (<usize>(bh * T + t0) << 2);
       if (nb == 0) {
         for (let r = 0; r < rb; r++) {
-          memory.fill(o + qo + <usize>(r * qRow) * 4, 0, <usize>D << 2);
+          memory.fill(o + oo + <usize>(r * oRow) * 4, 0, <usize>D << 2);
           store<f32>(pl + (<usize>r << 2), -Infinity);
         }
         continue;
       }
       const ld = (nb + 7) & ~7;
+      const ldb = <usize>ld << 2;
       packA(q + qo, <usize>qRow << 2, 4, 0, rb, 0, D, qp);
-      mmPacked(qp, kp, <usize>D << 5, rb, ld, D, sb, <usize>ld << 2, scale, false, tmp);
+      // scores, per 4-row panel only the 8-column panels some row of it sees (causal: skip the upper triangle)
+      for (let r = 0; r < rb; r += 4) {
+        const hgt = min(4, rb - r);
+        const cp = (visible(t0 + r + hgt - 1, S, causal, qOffset) + 7) >> 3;
+        const ap = qp + (<usize>(r * D) << 2), c = sb + <usize>r * ldb;
+        for (let p = 0; p < cp; p++) kern4x8(ap, kp + (<usize>(p * D) << 5), D, c + (<usize>p << 5), ldb, sv, true, false, hgt, 8, tmp);
+      }
       for (let r = 0; r < rb; r++) {
         const n = visible(t0 + r, S, causal, qOffset);
-        const row = sb + (<usize>(r * ld) << 2);
+        const row = sb + <usize>r * ldb;
+        const pr = prob ? prob + (<usize>(bh * T + t0 + r) * <usize>S << 2) : 0;
         if (n == 0) {
-          memory.fill(row, 0, <usize>ld << 2);
+          memory.fill(row, 0, ldb);
           store<f32>(pl + (<usize>r << 2), -Infinity);
+          store<f32>(inv + (<usize>r << 2), 0);
+          if (pr) memory.fill(pr, 0, <usize>S << 2);
           continue;
         }
         const m = rowMax(row, n);
-        const sum = expRow(row, n, ld, m);
-        scaleRow(row, n, 1 / sum);
+        const sum = expRow(row, n, ld, m); // unnormalised P, zero past n
+        store<f32>(inv + (<usize>r << 2), 1 / sum);
         store<f32>(pl + (<usize>r << 2), m + Mathf.log(sum));
+        if (pr) storeProbs(pr, row, n, S, 1 / sum); // kept for the backward pass
       }
-      packA(sb, <usize>ld << 2, 4, 0, rb, 0, nb, pp);
-      mmPacked(pp, vp, <usize>nAll << 5, rb, D, nb, o + qo, <usize>qRow << 2, 1, false, tmp);
+      packA(sb, ldb, 4, 0, rb, 0, nb, pp);
+      // O = P·V, per row panel over the keys it sees, then each row divided by its Σ exp
+      for (let r = 0; r < rb; r += 4) {
+        const hgt = min(4, rb - r);
+        const kc = visible(t0 + r + hgt - 1, S, causal, qOffset);
+        const ap = pp + (<usize>(r * nb) << 2), c = o + oo + <usize>(r * oRow) * 4;
+        for (let p = 0; p < D; p += 8) kern4x8(ap, vp + <usize>(p >> 3) * (<usize>nAll << 5), kc, c + (<usize>p << 2), <usize>oRow << 2, one, false, false, hgt, min(8, D - p), tmp);
+      }
+      for (let r = 0; r < rb; r++) scaleRow(o + oo + <usize>(r * oRow) * 4, D, load<f32>(inv + (<usize>r << 2)));
     }
   }
 }
 
-export function attention_backward(dO: usize, q: usize, k: usize, v: usize, o: usize, lse: usize, dq: usize, dk: usize,
-  dv: usize, T: i32, S: i32, Hq: i32, Hkv: i32, D: i32, scale: f32, causal: bool, qOffset: i32,
+/**
+ * C[nb × D] (row stride ldc bytes) += Aᵀ-panels · B over the block's rb query rows: at [4-key panel][query row][4]
+ * (depth rb), bn [D/8 panels][query row][8]. Key panel s0 starts at query row max(0, s0 − qOffset − t0) when causal
+ * (the rows before it do not see those keys, so their dS and P are 0 there).
+ */
+function accumulateKeys(at: usize, bn: usize, rb: i32, nb: i32, D: i32, t0: i32, causal: bool, qOffset: i32, c: usize, ldc: usize,
+  one: v128, tmp: usize): void {
+  for (let s0 = 0; s0 < nb; s0 += 4) {
+    const k0 = causal ? min(rb, max(0, s0 - qOffset - t0)) : 0;
+    if (k0 >= rb) break;
+    const hgt = min(4, nb - s0);
+    const ap = at + (<usize>(s0 * rb + (k0 << 2)) << 2), cr = c + <usize>s0 * ldc;
+    for (let p = 0; p < D; p += 8) {
+      kern4x8(ap, bn + <usize>(p >> 3) * (<usize>rb << 5) + (<usize>k0 << 5), rb - k0, cr + (<usize>p << 2), ldc, one, false, true, hgt, min(8, D - p), tmp);
+    }
+  }
+}
+
+export function attention_backward(dO: usize, q: usize, k: usize, v: usize, o: usize, lse: usize, prob: usize, dq: usize, dk: usize,
+  dv: usize, T: i32, S: i32, Hq: i32, Hkv: i32, D: i32, qRow: i32, kRow: i32, scale: f32, causal: bool, qOffset: i32,
   scratch: usize, lo: i32, hi: i32): void {
   const group = Hq / Hkv;
-  const qRow = Hq * D, kRow = Hkv * D;
+  const oRow = Hq * D;
   const nAll = T > 0 ? visible(T - 1, S, causal, qOffset) : 0;
   const Sp = (S + 7) & ~7, Dp = (D + 7) & ~7;
   const tmp = scratch;
@@ -239,16 +340,17 @@ export function attention_backward(dO: usize, q: usize, k: usize, v: usize, o: u
   const dsa = dpb + (<usize>(R * Sp) << 2);
   const dsT = dsa + (<usize>(R * Sp) << 2);
   const bn = dsT + (<usize>(R * Sp) << 2);
+  const sv = f32x4.splat(scale), one = f32x4.splat(1);
   for (let bk = lo; bk < hi; bk++) {
     const b = bk / Hkv, kvh = bk % Hkv;
-    const off = <usize>((b * S * Hkv + kvh) * D) << 2;
+    const off = <usize>(b * S * kRow + kvh * D) << 2;
     const kb = k + off, vb = v + off, dkb = dk + off, dvb = dv + off;
     for (let s = 0; s < S; s++) {
       memory.fill(dkb + <usize>(s * kRow) * 4, 0, <usize>D << 2);
       memory.fill(dvb + <usize>(s * kRow) * 4, 0, <usize>D << 2);
     }
     if (nAll > 0) {
-      packB(kb, 1, kRow, 0, D, 0, nAll, kpT); // Kᵀ: (d, s)
+      if (!prob) packB(kb, 1, kRow, 0, D, 0, nAll, kpT); // Kᵀ: (d, s), for the scores (unless P is kept)
       packB(vb, 1, kRow, 0, D, 0, nAll, vpT); // Vᵀ: (d, s)
       packB(kb, kRow, 1, 0, nAll, 0, D, kpN); // K: (s, d)
     }
@@ -256,17 +358,26 @@ export function attention_backward(dO: usize, q: usize, k: usize, v: usize, o: u
       for (let t0 = 0; t0 < T; t0 += R) {
         const rb = min(R, T - t0);
         const nb = visible(t0 + rb - 1, S, causal, qOffset);
-        const qo = <usize>(((b * T + t0) * Hq + h) * D) << 2;
+        const qo = <usize>((b * T + t0) * qRow + h * D) << 2, oo = <usize>(((b * T + t0) * Hq + h) * D) << 2;
         if (nb == 0) {
           for (let r = 0; r < rb; r++) memory.fill(dq + qo + <usize>(r * qRow) * 4, 0, <usize>D << 2);
           continue;
         }
         const ld = (nb + 7) & ~7;
         const ldb = <usize>ld << 2;
-        packA(q + qo, <usize>qRow << 2, 4, 0, rb, 0, D, qa);
-        packA(dO + qo, <usize>qRow << 2, 4, 0, rb, 0, D, doa);
-        mmPacked(qa, kpT, <usize>D << 5, rb, ld, D, sb, ldb, scale, false, tmp); // scale·q·kᵀ
-        mmPacked(doa, vpT, <usize>D << 5, rb, ld, D, dpb, ldb, 1, false, tmp); // dP = dO·Vᵀ
+        if (!prob) packA(q + qo, <usize>qRow << 2, 4, 0, rb, 0, D, qa);
+        packA(dO + oo, <usize>oRow << 2, 4, 0, rb, 0, D, doa);
+        // scale·Q·Kᵀ and dP = dO·Vᵀ, per 4-row panel only the 8-key panels some row of it sees
+        for (let r = 0; r < rb; r += 4) {
+          const hgt = min(4, rb - r);
+          const cp = (visible(t0 + r + hgt - 1, S, causal, qOffset) + 7) >> 3;
+          const aq = qa + (<usize>(r * D) << 2), ad = doa + (<usize>(r * D) << 2), co = <usize>r * ldb;
+          for (let p = 0; p < cp; p++) {
+            const bo = <usize>(p * D) << 5, cc = co + (<usize>p << 5);
+            if (!prob) kern4x8(aq, kpT + bo, D, sb + cc, ldb, sv, true, false, hgt, 8, tmp);
+            kern4x8(ad, vpT + bo, D, dpb + cc, ldb, one, false, false, hgt, 8, tmp);
+          }
+        }
         const pl = lse + (<usize>((b * Hq + h) * T + t0) << 2);
         for (let r = 0; r < rb; r++) {
           const n = visible(t0 + r, S, causal, qOffset);
@@ -276,27 +387,37 @@ export function attention_backward(dO: usize, q: usize, k: usize, v: usize, o: u
             memory.fill(drow, 0, ldb);
             continue;
           }
-          expRow(prow, n, ld, load<f32>(pl + (<usize>r << 2))); // P
-          const ro = qo + <usize>(r * qRow) * 4;
+          if (prob) {
+            // P kept by the forward pass: copy the row's n probabilities, zero past n
+            memory.copy(prow, prob + (<usize>((b * Hq + h) * T + t0 + r) * <usize>S << 2), <usize>n << 2);
+            if (ld > n) memory.fill(prow + (<usize>n << 2), 0, <usize>(ld - n) << 2);
+          } else expRow(prow, n, ld, load<f32>(pl + (<usize>r << 2))); // P recomputed from lse, zero past n
+          const ro = oo + <usize>(r * oRow) * 4;
           const Di = dot(dO + ro, o + ro, D);
-          // dS = P·(dP − Di)·scale (0 where P is 0)
-          const dv4 = f32x4.splat(Di), sc = f32x4.splat(scale);
-          for (let s = 0; s < ld; s += 4) {
+          // dS = P·(dP − Di)·scale over the keys this row sees (rounded up to 4: P is 0 there), 0 after
+          const dv4 = f32x4.splat(Di);
+          const n4 = (n + 3) & ~3;
+          for (let s = 0; s < n4; s += 4) {
             const so = <usize>s << 2;
-            v128.store(drow + so, f32x4.mul(f32x4.mul(v128.load(prow + so), f32x4.sub(v128.load(drow + so), dv4)), sc));
+            v128.store(drow + so, f32x4.mul(f32x4.mul(v128.load(prow + so), f32x4.sub(v128.load(drow + so), dv4)), sv));
           }
+          if (n4 < ld) memory.fill(drow + (<usize>n4 << 2), 0, <usize>(ld - n4) << 2);
         }
-        // dQ = dS·K
+        // dQ = dS·K, per row panel over the keys it sees
         packA(dpb, ldb, 4, 0, rb, 0, nb, dsa);
-        mmPacked(dsa, kpN, <usize>nAll << 5, rb, D, nb, dq + qo, <usize>qRow << 2, 1, false, tmp);
-        // dK += dSᵀ·Q_blk
+        for (let r = 0; r < rb; r += 4) {
+          const hgt = min(4, rb - r);
+          const kc = visible(t0 + r + hgt - 1, S, causal, qOffset);
+          const ap = dsa + (<usize>(r * nb) << 2), c = dq + qo + <usize>(r * qRow) * 4;
+          for (let p = 0; p < D; p += 8) kern4x8(ap, kpN + <usize>(p >> 3) * (<usize>nAll << 5), kc, c + (<usize>p << 2), <usize>qRow << 2, one, false, false, hgt, min(8, D - p), tmp);
+        }
+        // dK += dSᵀ·Q_blk and dV += Pᵀ·dO_blk: key panel s0 gets nothing from query rows t < s0 − qOffset (causal)
         packA(dpb, 4, ldb, 0, nb, 0, rb, dsT);
         packB(q + qo, qRow, 1, 0, rb, 0, D, bn);
-        mmPacked(dsT, bn, <usize>rb << 5, nb, D, rb, dkb, <usize>kRow << 2, 1, true, tmp);
-        // dV += Pᵀ·dO_blk
+        accumulateKeys(dsT, bn, rb, nb, D, t0, causal, qOffset, dkb, <usize>kRow << 2, one, tmp);
         packA(sb, 4, ldb, 0, nb, 0, rb, dsT);
-        packB(dO + qo, qRow, 1, 0, rb, 0, D, bn);
-        mmPacked(dsT, bn, <usize>rb << 5, nb, D, rb, dvb, <usize>kRow << 2, 1, true, tmp);
+        packB(dO + oo, oRow, 1, 0, rb, 0, D, bn);
+        accumulateKeys(dsT, bn, rb, nb, D, t0, causal, qOffset, dvb, <usize>kRow << 2, one, tmp);
       }
     }
   }

@@ -58,13 +58,15 @@ export function embedding(w: usize, ids: usize, out: usize, C: i32, scratch: usi
 }
 
 /**
- * dw[:, lo:hi] = 0, then dw[ids[n], lo:hi] += dy[n, lo:hi] for every n < N, in order of n (so the sums do not
+ * dw[:, lo:hi] = 0 (unless accumulate: dw keeps what it holds), then dw[ids[n], lo:hi] += dy[n, lo:hi] for every n < N, in order of n (so the sums do not
  * depend on how the columns are split across threads; cut at multiples of 4).
  */
-export function embedding_backward(dy: usize, ids: usize, dw: usize, V: i32, C: i32, N: i32, scratch: usize, lo: i32, hi: i32): void {
+export function embedding_backward(dy: usize, ids: usize, dw: usize, V: i32, C: i32, N: i32, accumulate: bool, scratch: usize, lo: i32, hi: i32): void {
   const rb = <usize>C << 2;
   const cb = <usize>lo << 2, wb = <usize>(hi - lo) << 2;
-  if (lo == 0 && hi == C) memory.fill(dw, 0, <usize>V * rb);
+  if (accumulate) {
+    // dw already holds a gradient (a tied embedding's head gradient): add to it
+  } else if (lo == 0 && hi == C) memory.fill(dw, 0, <usize>V * rb);
   else for (let v = 0; v < V; v++) memory.fill(dw + <usize>v * rb + cb, 0, wb);
   const vend = lo + ((hi - lo) & ~3);
   for (let n = 0; n < N; n++) {

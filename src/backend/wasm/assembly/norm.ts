@@ -50,7 +50,7 @@ export function layernorm(x: usize, w: usize, b: usize, y: usize, mean: usize, r
 
 /** dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·w; dw += dy·x̂; db += dy. */
 export function layernorm_backward(dy: usize, x: usize, w: usize, mean: usize, rstd: usize, dx: usize, dw: usize, db: usize,
-  C: i32, withDw: bool, scratch: usize, lo: i32, hi: i32): void {
+  C: i32, accumulate: bool, withDw: bool, scratch: usize, lo: i32, hi: i32): void {
   const rb = <usize>C << 2;
   const pw = dw, pb = db;
   if (withDw) {
@@ -97,13 +97,15 @@ export function layernorm_backward(dy: usize, x: usize, w: usize, mean: usize, r
       const o = <usize>c << 2;
       const xh = f32x4.mul(f32x4.sub(v128.load(px + o), mv), rv);
       const g = f32x4.mul(v128.load(pdy + o), v128.load(w + o));
-      v128.store(pdx + o, f32x4.mul(rv, f32x4.sub(f32x4.sub(g, s1v), f32x4.mul(xh, s2v))));
+      const d = f32x4.mul(rv, f32x4.sub(f32x4.sub(g, s1v), f32x4.mul(xh, s2v)));
+      v128.store(pdx + o, accumulate ? f32x4.add(v128.load(pdx + o), d) : d);
     }
     for (; c < C; c++) {
       const o = <usize>c << 2;
       const xh = (load<f32>(px + o) - m) * r;
       const g = load<f32>(pdy + o) * load<f32>(w + o);
-      store<f32>(pdx + o, r * (g - s1 - xh * s2));
+      const d = r * (g - s1 - xh * s2);
+      store<f32>(pdx + o, accumulate ? load<f32>(pdx + o) + d : d);
     }
   }
 }
@@ -112,23 +114,44 @@ export function layernorm_backward(dy: usize, x: usize, w: usize, mean: usize, r
 export function layernorm_dw(dy: usize, x: usize, mean: usize, rstd: usize, dw: usize, db: usize, N: i32, C: i32,
   scratch: usize, lo: i32, hi: i32): void {
   const rb = <usize>C << 2;
-  zero(dw + (<usize>lo << 2), hi - lo);
-  zero(db + (<usize>lo << 2), hi - lo);
   const vend = lo + ((min(hi, C & ~3) - lo) & ~3);
-  for (let n = 0; n < N; n++) {
+  let c = lo;
+  // 8 columns at a time with the sums in registers (the same fma/add per row, in row order, as the fused pass)
+  for (; c + 8 <= vend; c += 8) {
+    const o = <usize>c << 2;
+    let w0 = f32x4.splat(0), w1 = f32x4.splat(0), b0 = f32x4.splat(0), b1 = f32x4.splat(0);
+    let px = x + o, pdy = dy + o;
+    for (let n = 0; n < N; n++) {
+      const mv = v128.load32_splat(mean + (<usize>n << 2)), rv = v128.load32_splat(rstd + (<usize>n << 2));
+      const d0 = v128.load(pdy), d1 = v128.load(pdy, 16);
+      w0 = fma(d0, f32x4.mul(f32x4.sub(v128.load(px), mv), rv), w0);
+      w1 = fma(d1, f32x4.mul(f32x4.sub(v128.load(px, 16), mv), rv), w1);
+      b0 = f32x4.add(b0, d0);
+      b1 = f32x4.add(b1, d1);
+      px += rb;
+      pdy += rb;
+    }
+    v128.store(dw + o, w0);
+    v128.store(dw + o, w1, 16);
+    v128.store(db + o, b0);
+    v128.store(db + o, b1, 16);
+  }
+  zero(dw + (<usize>c << 2), hi - c);
+  zero(db + (<usize>c << 2), hi - c);
+  for (let n = 0; n < N && c < hi; n++) {
     const px = x + <usize>n * rb, pdy = dy + <usize>n * rb;
     const m = load<f32>(mean + (<usize>n << 2)), r = load<f32>(rstd + (<usize>n << 2));
     const mv = f32x4.splat(m), rv = f32x4.splat(r);
-    let c = lo;
-    for (; c < vend; c += 4) {
-      const o = <usize>c << 2;
+    let j = c;
+    for (; j < vend; j += 4) {
+      const o = <usize>j << 2;
       const xh = f32x4.mul(f32x4.sub(v128.load(px + o), mv), rv);
       const d = v128.load(pdy + o);
       v128.store(dw + o, fma(d, xh, v128.load(dw + o)));
       v128.store(db + o, f32x4.add(v128.load(db + o), d));
     }
-    for (; c < hi; c++) {
-      const o = <usize>c << 2;
+    for (; j < hi; j++) {
+      const o = <usize>j << 2;
       const xh = (load<f32>(px + o) - m) * r;
       const d = load<f32>(pdy + o);
       store<f32>(dw + o, load<f32>(dw + o) + d * xh);
@@ -140,19 +163,39 @@ export function layernorm_dw(dy: usize, x: usize, mean: usize, rstd: usize, dw: 
 /** RMSNorm dw for columns [lo, hi) (cut at multiples of 4), summing rows 0..N in order. */
 export function rmsnorm_dw(dy: usize, x: usize, rstd: usize, dw: usize, N: i32, C: i32, scratch: usize, lo: i32, hi: i32): void {
   const rb = <usize>C << 2;
-  zero(dw + (<usize>lo << 2), hi - lo);
   const vend = lo + ((min(hi, C & ~3) - lo) & ~3);
-  for (let n = 0; n < N; n++) {
+  let c = lo;
+  // 16 columns at a time with the sums in registers (the same fma per row, in row order, as the fused pass)
+  for (; c + 16 <= vend; c += 16) {
+    const o = <usize>c << 2;
+    let w0 = f32x4.splat(0), w1 = f32x4.splat(0), w2 = f32x4.splat(0), w3 = f32x4.splat(0);
+    let px = x + o, pdy = dy + o;
+    for (let n = 0; n < N; n++) {
+      const rv = v128.load32_splat(rstd + (<usize>n << 2));
+      w0 = fma(v128.load(pdy), f32x4.mul(v128.load(px), rv), w0);
+      w1 = fma(v128.load(pdy, 16), f32x4.mul(v128.load(px, 16), rv), w1);
+      w2 = fma(v128.load(pdy, 32), f32x4.mul(v128.load(px, 32), rv), w2);
+      w3 = fma(v128.load(pdy, 48), f32x4.mul(v128.load(px, 48), rv), w3);
+      px += rb;
+      pdy += rb;
+    }
+    v128.store(dw + o, w0);
+    v128.store(dw + o, w1, 16);
+    v128.store(dw + o, w2, 32);
+    v128.store(dw + o, w3, 48);
+  }
+  zero(dw + (<usize>c << 2), hi - c);
+  for (let n = 0; n < N && c < hi; n++) {
     const px = x + <usize>n * rb, pdy = dy + <usize>n * rb;
     const r = load<f32>(rstd + (<usize>n << 2));
     const rv = f32x4.splat(r);
-    let c = lo;
-    for (; c < vend; c += 4) {
-      const o = <usize>c << 2;
+    let j = c;
+    for (; j < vend; j += 4) {
+      const o = <usize>j << 2;
       v128.store(dw + o, fma(v128.load(pdy + o), f32x4.mul(v128.load(px + o), rv), v128.load(dw + o)));
     }
-    for (; c < hi; c++) {
-      const o = <usize>c << 2;
+    for (; j < hi; j++) {
+      const o = <usize>j << 2;
       store<f32>(dw + o, load<f32>(dw + o) + load<f32>(pdy + o) * (load<f32>(px + o) * r));
     }
   }
@@ -189,9 +232,9 @@ export function rmsnorm(x: usize, w: usize, y: usize, rstd: usize, C: i32, eps: 
   }
 }
 
-/** dx = rstd·(dy·w − x·rstd²·mean(dy·w·x)); dw += dy·x·rstd. */
-export function rmsnorm_backward(dy: usize, x: usize, w: usize, rstd: usize, dx: usize, dw: usize, C: i32, withDw: bool,
-  scratch: usize, lo: i32, hi: i32): void {
+/** dx = rstd·(dy·w − x·rstd²·mean(dy·w·x)) (added to dx if accumulate); dw += dy·x·rstd. */
+export function rmsnorm_backward(dy: usize, x: usize, w: usize, rstd: usize, dx: usize, dw: usize, C: i32, accumulate: bool,
+  withDw: bool, scratch: usize, lo: i32, hi: i32): void {
   const rb = <usize>C << 2;
   const pw = dw;
   if (withDw) zero(pw, C);
@@ -220,11 +263,13 @@ export function rmsnorm_backward(dy: usize, x: usize, w: usize, rstd: usize, dx:
     for (; c + 4 <= C; c += 4) {
       const o = <usize>c << 2;
       const g = f32x4.mul(v128.load(pdy + o), v128.load(w + o));
-      v128.store(pdx + o, f32x4.mul(rv, f32x4.sub(g, f32x4.mul(v128.load(px + o), kv))));
+      const d = f32x4.mul(rv, f32x4.sub(g, f32x4.mul(v128.load(px + o), kv)));
+      v128.store(pdx + o, accumulate ? f32x4.add(v128.load(pdx + o), d) : d);
     }
     for (; c < C; c++) {
       const o = <usize>c << 2;
-      store<f32>(pdx + o, r * (load<f32>(pdy + o) * load<f32>(w + o) - load<f32>(px + o) * k));
+      const d = r * (load<f32>(pdy + o) * load<f32>(w + o) - load<f32>(px + o) * k);
+      store<f32>(pdx + o, accumulate ? load<f32>(pdx + o) + d : d);
     }
   }
 }
