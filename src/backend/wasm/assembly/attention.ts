@@ -19,64 +19,7 @@
  * straight from the cache.
  */
 import { hmax, hsum, expv, dot, axpy, fma } from './simd';
-import { packA, packB } from './matmul';
-
-/**
- * The 4×8 micro-kernel of ./matmul.ts, inlined here (attention calls it with short depths, ~1,000 times per head,
- * where a call's fixed cost shows): c[h × w] (row stride ldc) = (alpha if scaled)·ap·bp (+ c if beta).
- */
-// @ts-ignore: decorator
-@inline function kern4x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, alpha: v128, scaled: bool, beta: bool, h: i32, w: i32, tmp: usize): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  let pa = ap, pb = bp;
-  const end = bp + (<usize>kc << 5);
-  while (pb < end) {
-    const b0 = v128.load(pb), b1 = v128.load(pb, 16);
-    let x = v128.load32_splat(pa);
-    c00 = fma(x, b0, c00);
-    c01 = fma(x, b1, c01);
-    x = v128.load32_splat(pa, 4);
-    c10 = fma(x, b0, c10);
-    c11 = fma(x, b1, c11);
-    x = v128.load32_splat(pa, 8);
-    c20 = fma(x, b0, c20);
-    c21 = fma(x, b1, c21);
-    x = v128.load32_splat(pa, 12);
-    c30 = fma(x, b0, c30);
-    c31 = fma(x, b1, c31);
-    pa += 16;
-    pb += 32;
-  }
-  tileRow(c, c00, c01, alpha, scaled, beta, w, tmp);
-  if (h > 1) tileRow(c + ldc, c10, c11, alpha, scaled, beta, w, tmp);
-  if (h > 2) tileRow(c + 2 * ldc, c20, c21, alpha, scaled, beta, w, tmp);
-  if (h > 3) tileRow(c + 3 * ldc, c30, c31, alpha, scaled, beta, w, tmp);
-}
-
-// @ts-ignore: decorator
-@inline function tileRow(c: usize, lo4: v128, hi4: v128, alpha: v128, scaled: bool, beta: bool, w: i32, tmp: usize): void {
-  let x = lo4, y = hi4;
-  if (scaled) {
-    x = f32x4.mul(x, alpha);
-    y = f32x4.mul(y, alpha);
-  }
-  if (w == 8) {
-    if (beta) {
-      x = f32x4.add(x, v128.load(c));
-      y = f32x4.add(y, v128.load(c, 16));
-    }
-    v128.store(c, x);
-    v128.store(c, y, 16);
-  } else {
-    v128.store(tmp, x);
-    v128.store(tmp, y, 16);
-    for (let j = 0; j < w; j++) {
-      const o = <usize>j << 2;
-      store<f32>(c + o, load<f32>(tmp + o) + (beta ? load<f32>(c + o) : 0));
-    }
-  }
-}
+import { kern4x8Inline as kern4x8, packA, packB } from './matmul';
 
 const R: i32 = 32;
 

@@ -74,8 +74,12 @@ export function packB(b: usize, sbk: i32, sbj: i32, pc: i32, kc: i32, jc: i32, n
 
 /** Write one 8-wide accumulator row: c = alpha·acc (+ c if beta). Partial (w < 8) rows go through tmp. */
 // @ts-ignore: decorator
-@inline function storeRow(c: usize, lo4: v128, hi4: v128, alpha: v128, beta: bool, w: i32, tmp: usize): void {
-  let x = f32x4.mul(lo4, alpha), y = f32x4.mul(hi4, alpha);
+@inline function storeRow(c: usize, lo4: v128, hi4: v128, alpha: v128, scaled: bool, beta: bool, w: i32, tmp: usize): void {
+  let x = lo4, y = hi4;
+  if (scaled) {
+    x = f32x4.mul(x, alpha);
+    y = f32x4.mul(y, alpha);
+  }
   if (w == 8) {
     if (beta) {
       x = f32x4.add(x, v128.load(c));
@@ -136,6 +140,15 @@ export function packA(a: usize, sai: usize, sak: usize, ic: i32, mc: i32, pc: i3
 
 /** 4×8 micro-kernel over kc on packed panels: 8 f32x4 accumulators; stores h ≤ 4 rows, w ≤ 8 columns. */
 export function kern4x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, alpha: v128, beta: bool, h: i32, w: i32, tmp: usize): void {
+  kern4x8Inline(ap, bp, kc, c, ldc, alpha, true, beta, h, w, tmp);
+}
+
+/**
+ * The same micro-kernel, inlined at each call site (./attention.ts calls it with short depths, ~1,000 times per head,
+ * where a call's fixed cost shows): c[h × w] (row stride ldc) = (alpha· if scaled) ap·bp (+ c if beta).
+ */
+// @ts-ignore: decorator
+@inline export function kern4x8Inline(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, alpha: v128, scaled: bool, beta: bool, h: i32, w: i32, tmp: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   let pa = ap, pb = bp;
@@ -157,10 +170,10 @@ export function kern4x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, alp
     pa += 16;
     pb += 32;
   }
-  storeRow(c, c00, c01, alpha, beta, w, tmp);
-  if (h > 1) storeRow(c + ldc, c10, c11, alpha, beta, w, tmp);
-  if (h > 2) storeRow(c + 2 * ldc, c20, c21, alpha, beta, w, tmp);
-  if (h > 3) storeRow(c + 3 * ldc, c30, c31, alpha, beta, w, tmp);
+  storeRow(c, c00, c01, alpha, scaled, beta, w, tmp);
+  if (h > 1) storeRow(c + ldc, c10, c11, alpha, scaled, beta, w, tmp);
+  if (h > 2) storeRow(c + 2 * ldc, c20, c21, alpha, scaled, beta, w, tmp);
+  if (h > 3) storeRow(c + 3 * ldc, c30, c31, alpha, scaled, beta, w, tmp);
 }
 
 /** C rows [i0, i1) × columns [j0, j1) of one matrix. */
