@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Runs every bench/*.bench.mjs in turn (or those named: `npm run bench -- train decode`), passing flags through
-// (`--json` prints one JSON object per line). Benchmarks are never part of `npm test`.
+// Runs every bench/*.bench.mjs in turn (or those named first: `npm run bench -- train decode --json`), passing the
+// flags after the names through to each (`--json`: one JSON object per line; `--cases tiny` and the like).
+// Benchmarks are never part of `npm test`.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,8 +9,10 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
-const flags = args.filter((a) => a.startsWith('-'));
-const names = args.filter((a) => !a.startsWith('-'));
+// bench names come first; everything from the first flag on goes to each bench (flags with values: --cases tiny)
+const firstFlag = args.findIndex((a) => a.startsWith('-'));
+const names = firstFlag < 0 ? args : args.slice(0, firstFlag);
+const flags = firstFlag < 0 ? [] : args.slice(firstFlag);
 const all = fs.readdirSync(here).filter((f) => f.endsWith('.bench.mjs')).sort();
 const chosen = names.length ? all.filter((f) => names.some((n) => f.startsWith(n))) : all;
 if (!chosen.length) {
