@@ -11,7 +11,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { fromHfConfig } from '../src/io/hf_config.js';
-import { loadModel } from '../src/io/hf_model.js';
+import { loadConfig, loadModel } from '../src/io/hf_model.js';
 import { RewardModel, SCORE_WEIGHT } from '../src/model/reward.js';
 import { sequenceLogProbs } from '../src/model/losses.js';
 import { initModel } from '../src/model/init.js';
@@ -116,7 +116,7 @@ describe.each(all.map((b) => [b.name, b] as const))('preference training on %s',
   });
 
   it('sequence log-probabilities: named errors for empty prompts and mismatched lists', async () => {
-    const lm = initModel({ ...(await loadModel(LLAMA, { backend })).config }, new Rng(1), { backend });
+    const lm = initModel(await loadConfig(LLAMA), new Rng(1), { backend });
     expect(() => sequenceLogProbs(lm, [[]], [[1]])).toThrow(/prompt 0 is empty/);
     expect(() => sequenceLogProbs(lm, [[1]], [])).toThrow(/1 prompts but 0 completions/);
   });

@@ -39,17 +39,9 @@ export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<Ca
  * with `score.weight`). A language-model folder is refused with a named error (start one with RewardModel.fromCausalLM).
  */
 export async function loadRewardModel(dir: string, opts: LoadOptions = {}): Promise<RewardModel> {
-  const file = path.join(dir, 'config.json');
-  const json = (await readJsonFile(file, 'a Hugging Face config.json')) as Record<string, unknown>;
+  const config = await loadConfig(dir);
   const stored = await loadCheckpointTensors(dir);
-  return rewardModelFromHf({ ...fromHfConfig(json, file), ...numLabels(json) }, stored, { ...opts, source: dir });
-}
-
-/** config.json's label count (num_labels or id2label) as rewardModelFromHf reads it. */
-function numLabels(json: Record<string, unknown>): { num_labels?: number } {
-  if (typeof json['num_labels'] === 'number') return { num_labels: json['num_labels'] };
-  const id2label = json['id2label'];
-  return id2label && typeof id2label === 'object' ? { num_labels: Object.keys(id2label).length } : {};
+  return rewardModelFromHf(config, stored, { ...opts, source: dir });
 }
 
 export interface SaveOptions {

@@ -77,14 +77,20 @@ export function rewardModelFromHf(
   if (!stored.has(SCORE_WEIGHT)) {
     throw new FileFormatError('E_MISSING_TENSOR', where, `tensor '${SCORE_WEIGHT}' is missing: this is not a reward model (a language model? start a reward model from it with RewardModel.fromCausalLM)`, SCORE_WEIGHT);
   }
-  const num = config as { num_labels?: unknown; id2label?: unknown };
-  const labels = typeof num.num_labels === 'number' ? num.num_labels : num.id2label && typeof num.id2label === 'object' ? Object.keys(num.id2label).length : 1;
+  const labels = labelCount(cfg.hf ?? {});
   if (labels !== 1) throw new FileFormatError('E_TENSOR_SHAPE', where, `a reward model has one label; config.json has ${labels}`, SCORE_WEIGHT);
   const specs: ParamSpec[] = [...paramSpecs(cfg, 'none'), { name: SCORE_WEIGHT, shape: [1, cfg.hiddenSize], init: 'normal', decay: true }];
   const { params, dtypes } = paramsFromStored(specs, stored, where, cfg, opts.backend ?? getBackend(), ['lm_head.weight']);
   const model = new RewardModel(cfg, params);
   storedDtypes.set(model, dtypes);
   return model;
+}
+
+/** config.json's label count: num_labels, else the size of id2label, else 1 (transformers' default for a score head). */
+function labelCount(json: Record<string, unknown>): number {
+  if (typeof json['num_labels'] === 'number') return json['num_labels'];
+  const id2label = json['id2label'];
+  return id2label && typeof id2label === 'object' ? Object.keys(id2label).length : 1;
 }
 
 /**

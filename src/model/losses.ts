@@ -8,7 +8,7 @@
 import { ShapeError } from '../util/errors.js';
 import * as O from '../tensor/ops.js';
 import { zeros, type Tensor } from '../tensor/tensor.js';
-import type { CausalLM, ForwardOptions } from './model.js';
+import type { CausalLM, TrainingOptions } from './model.js';
 import { groupByLength, inCallerOrder } from './ragged.js';
 
 /** mean over d (P,) of −log σ(d): a scalar tensor. */
@@ -25,7 +25,7 @@ export function logSigmoidLoss(d: Tensor): Tensor {
  * cross-entropy's ignore index). Pairs of equal total length run as one batch.
  */
 export function sequenceLogProbs(model: CausalLM, prompts: readonly ArrayLike<number>[], completions: readonly ArrayLike<number>[],
-  opts: Pick<ForwardOptions, 'training' | 'dropoutSeed'> = {}): Tensor {
+  opts: TrainingOptions = {}): Tensor {
   if (prompts.length !== completions.length) throw new ShapeError(`sequenceLogProbs: ${prompts.length} prompts but ${completions.length} completions`);
   const IGNORE = -100;
   const full = prompts.map((p, i) => {

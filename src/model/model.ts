@@ -30,6 +30,9 @@ export interface ForwardOptions {
   dropoutSeed?: number;
 }
 
+/** The forward options that matter to a loss (dropout while training), for the sequence-level losses and heads. */
+export type TrainingOptions = Pick<ForwardOptions, 'training' | 'dropoutSeed'>;
+
 export interface CausalLMOptions {
   /** 'none': the body only, without the language-model head (a reward model's backbone, ./reward.ts). Default 'lm'. */
   head?: HeadKind;

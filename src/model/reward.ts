@@ -14,7 +14,7 @@ import * as O from '../tensor/ops.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import type { ModelConfig } from './config.js';
 import { logSigmoidLoss } from './losses.js';
-import { CausalLM, type ForwardOptions } from './model.js';
+import { CausalLM, type TrainingOptions } from './model.js';
 import { groupByLength, inCallerOrder } from './ragged.js';
 
 /** Name of the score head's weight [1, C] (transformers' `score = nn.Linear(hidden, num_labels, bias=False)`). */
@@ -54,7 +54,7 @@ export class RewardModel {
   }
 
   /** Rewards of whole sequences (token ids, each at least one token, any lengths): (N,), in the order given. */
-  rewards(seqs: readonly ArrayLike<number>[], opts: Pick<ForwardOptions, 'training' | 'dropoutSeed'> = {}): Tensor {
+  rewards(seqs: readonly ArrayLike<number>[], opts: TrainingOptions = {}): Tensor {
     const C = this.config.hiddenSize;
     const groups = groupByLength(seqs, 'reward sequence');
     const parts = groups.map(({ T, index, ids }) => {
@@ -71,7 +71,7 @@ export class RewardModel {
    * the tape (call backward on it). Also returns the two reward vectors (P,) for logging (accuracy, margins).
    */
   preferenceLoss(chosen: readonly ArrayLike<number>[], rejected: readonly ArrayLike<number>[],
-    opts: Pick<ForwardOptions, 'training' | 'dropoutSeed'> = {}): { loss: Tensor; chosen: Tensor; rejected: Tensor } {
+    opts: TrainingOptions = {}): { loss: Tensor; chosen: Tensor; rejected: Tensor } {
     const P = chosen.length;
     if (P === 0 || rejected.length !== P) throw new ShapeError(`preferenceLoss: ${P} chosen and ${rejected.length} rejected sequences (need equal, ≥ 1)`);
     const r = this.rewards([...chosen, ...rejected], opts); // (2P,)

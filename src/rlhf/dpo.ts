@@ -8,7 +8,7 @@ import { ShapeError } from '../util/errors.js';
 import * as O from '../tensor/ops.js';
 import { noGrad, type Tensor } from '../tensor/tensor.js';
 import { logSigmoidLoss, sequenceLogProbs } from '../model/losses.js';
-import type { CausalLM, ForwardOptions } from '../model/model.js';
+import type { CausalLM, TrainingOptions } from '../model/model.js';
 
 export interface PreferencePair {
   prompt: ArrayLike<number>;
@@ -26,7 +26,7 @@ export interface DpoOutput {
 
 /** The DPO loss of `policy` against `reference` on preference pairs (β > 0, TRL's default 0.1). */
 export function dpoLoss(policy: CausalLM, reference: CausalLM, pairs: readonly PreferencePair[], beta = 0.1,
-  opts: Pick<ForwardOptions, 'training' | 'dropoutSeed'> = {}): DpoOutput {
+  opts: TrainingOptions = {}): DpoOutput {
   const P = pairs.length;
   if (P === 0) throw new ShapeError('dpoLoss: no preference pairs');
   if (!(beta > 0)) throw new ShapeError(`dpoLoss: beta must be > 0 (got ${beta})`);
