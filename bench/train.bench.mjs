@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { median, peakGflops } from './machine.mjs';
+import { median, peakGflops, wasmSimdPeak } from './machine.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -20,13 +20,17 @@ const opt = (k, d) => {
 };
 const json = argv.includes('--json');
 const noPeer = argv.includes('--no-peer');
-const steps = Number(opt('--steps', 3));
+const stepsOpt = Number(opt('--steps', 0)); // default: 10 timed steps for tiny (~0.2 s each), 3 for the others
 const cases = opt('--cases', 'tiny,small,gpt2').split(',');
 const threads = opt('--threads', undefined);
 const peerList = opt('--peers', undefined)?.split(',');
 
 const { initBackend, initModel, tidy, backward, AdamW, gradNorm, clipCoefficient, Rng } = await import('../dist/index.js');
 const backend = await initBackend('auto', threads ? { threads: Number(threads) } : {});
+// The ceiling of any WebAssembly kernel here: 128-bit SIMD multiply-adds on every thread, measured now. llm.c (C,
+// AVX-512) is held to the machine's sgemm peak instead; `pct_wasm_peak` says how much of the reachable peak we use.
+const wasmPeak = await wasmSimdPeak(backend.threads ?? 1).catch(() => null);
+if (!json && wasmPeak) console.log(`WebAssembly SIMD128 peak on ${wasmPeak.threads} thread(s): ${wasmPeak.gflop_s.toFixed(1)} GFLOP/s (${wasmPeak.fma ? 'relaxed FMA' : 'mul + add'}; sgemm peak ${peakGflops()})`);
 
 const SHAPES = {
   tiny: { L: 4, C: 128, H: 4, V: 512, T: 128, B: 8, llmc: 4593, peerSteps: 3 },
@@ -71,6 +75,7 @@ for (const name of cases) {
   const ids = Int32Array.from({ length: s.B * s.T }, () => rng.int(s.V));
   const tg = Int32Array.from({ length: s.B * s.T }, () => rng.int(s.V));
   const times = [];
+  const steps = stepsOpt || (name === 'tiny' ? 10 : 3);
   let first;
   for (let i = 0; i <= steps; i++) {
     const t0 = performance.now();
@@ -95,7 +100,11 @@ for (const name of cases) {
   const { best: p, all: measuredPeers } = peers(name, s);
   const row = {
     case: `train-${name}`, backend: backend.describe(), params: N, B: s.B, T: s.T, ms_per_step: +ms.toFixed(1), tok_s: Math.round(tokS),
-    gflop_s: +gflops.toFixed(1), pct_peak: +((100 * gflops) / peakGflops()).toFixed(1), first_loss: +first.toFixed(4),
+    gflop_s: +gflops.toFixed(1), pct_peak: +((100 * gflops) / peakGflops()).toFixed(1),
+    ...(wasmPeak ? { wasm_peak_gflop_s: +wasmPeak.gflop_s.toFixed(1), pct_wasm_peak: +((100 * gflops) / wasmPeak.gflop_s).toFixed(1) } : {}),
+    // what 2× llm.c would need, as a share of the WebAssembly peak
+    ...(wasmPeak ? { pct_wasm_peak_for_2x_llmc: +((100 * 2 * s.llmc * flopsPerTok) / 1e9 / wasmPeak.gflop_s).toFixed(1) } : {}),
+    first_loss: +first.toFixed(4),
     peer: p?.peer ?? null, peer_tok_s: p?.tok_s ?? null, ratio_vs_peer: p?.tok_s ? +(tokS / p.tok_s).toFixed(1) : null,
     llmc_tok_s: s.llmc, ratio_vs_llmc: +(tokS / s.llmc).toFixed(2),
     peers: measuredPeers.map((q) => ({ peer: q.peer, tok_s: q.tok_s ?? null, ...(q.error ? { error: q.error } : {}) })),
@@ -104,7 +113,9 @@ for (const name of cases) {
   if (json) console.log(JSON.stringify(row));
   else {
     console.log(`${row.case.padEnd(12)} ${N.toLocaleString()} params  B${s.B} T${s.T}  ${row.ms_per_step} ms/step  ${row.tok_s} tok/s  ` +
-      `${row.gflop_s} GFLOP/s (${row.pct_peak}% of ${peakGflops()} peak)  first loss ${row.first_loss}`);
+      `${row.gflop_s} GFLOP/s (${row.pct_peak}% of ${peakGflops()} sgemm peak` +
+      (wasmPeak ? `, ${row.pct_wasm_peak}% of the ${row.wasm_peak_gflop_s} WebAssembly SIMD peak; 2× llm.c needs ${row.pct_wasm_peak_for_2x_llmc}%` : '') +
+      `)  first loss ${row.first_loss}`);
     const peerText = row.peer_error ? `failed (${row.peer_error})` : `${row.peer_tok_s ?? '-'} tok/s → ×${row.ratio_vs_peer ?? '-'}`;
     const others = row.peers.filter((q) => q.peer !== row.peer).map((q) => `${q.peer} ${q.tok_s ?? 'failed'} tok/s`).join(', ');
     console.log(`${''.padEnd(12)} vs ${row.peer ?? 'tfjs (skipped)'}: ${peerText}${others ? ` (${others})` : ''};  vs llm.c (ANCHORS): ${s.llmc} tok/s → ×${row.ratio_vs_llmc}`);

@@ -7,10 +7,11 @@ import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { loadModel } from '../src/io/hf_model.js';
 import { generate } from '../src/generate/engine.js';
-import { shiftTargets } from '../src/model/model.js';
-import type { CausalLM } from '../src/model/model.js';
+import { CausalLM, shiftTargets } from '../src/model/model.js';
+import type { ModelConfig } from '../src/model/config.js';
+import { paramSpecs } from '../src/model/params.js';
 import { dequantize, dequantizeModel, quantizeBf16, quantizeModel, quantizeQ8 } from '../src/model/quantize.js';
-import { noGrad, tidy } from '../src/tensor/tensor.js';
+import { noGrad, tensor, tidy } from '../src/tensor/tensor.js';
 import { QuantizedModelError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 import { fixtureDirs, testBackends } from './helpers.js';
@@ -96,6 +97,48 @@ describe.each(all.map((b) => [b.name, b] as const))('quantised fixture models, %
       dequantizeModel(model);
     });
   });
+});
+
+describe.each(all.map((b) => [b.name, b] as const))('fused q/k/v and gate/up linears, %s backend', (_b, backend) => {
+  // A Llama with biases on every projection (Qwen-style), random weights: the fused form must give the separate
+  // quantised linears' logits bit for bit, on a whole sequence and on KV-cached decode steps.
+  const cfg: ModelConfig = {
+    family: 'llama', vocabSize: 96, hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, intermediateSize: 96,
+    maxPositions: 32, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: false, attentionBias: true, attentionOutBias: true,
+    mlpBias: true, dropout: 0, bosTokenId: null, eosTokenId: null, padTokenId: null,
+  };
+  const rng = new Rng(7);
+  const build = () =>
+    new CausalLM(cfg, new Map(paramSpecs(cfg).map((s) => {
+      const n = s.shape.reduce((a, b) => a * b, 1);
+      return [s.name, tensor(Float32Array.from({ length: n }, () => (s.shape.length === 1 && s.name.includes('norm') ? 1 : 0) + 0.1 * rng.normal()), s.shape, { backend })];
+    })));
+  const ids = Int32Array.from({ length: 12 }, (_, i) => (i * 37 + 5) % cfg.vocabSize);
+  const decode = (m: CausalLM) => {
+    const cache = m.newCache(1);
+    const out: number[] = [];
+    for (let t = 0; t < ids.length; t++) out.push(...noGrad(() => tidy(() => m.forward(ids.subarray(t, t + 1), 1, 1, { cache }).dataSync())));
+    cache.reset();
+    return out;
+  };
+  for (const kind of ['q8', 'bf16'] as const) {
+    it(`${kind}: identical logits to the unfused quantised model, parts freed`, async () => {
+      const model = build();
+      const plain = await quantizeModel(model, kind, { fuse: false });
+      expect(plain.fused).toEqual([]);
+      const want = logits(model, ids), wantSteps = decode(model);
+      const rep = await quantizeModel(model, kind);
+      expect(rep.fused).toEqual(['model.layers.0.self_attn.qkv', 'model.layers.0.mlp.gate_up', 'model.layers.1.self_attn.qkv', 'model.layers.1.mlp.gate_up']);
+      expect(rep.quantized).toEqual(plain.quantized);
+      expect(model.quantized.has('model.layers.0.self_attn.k_proj.weight')).toBe(false);
+      expect(model.fused.get('model.layers.1.self_attn.qkv')!.sizes).toEqual([64, 32, 32]);
+      expect(Array.from(logits(model, ids))).toEqual(Array.from(want));
+      expect(decode(model)).toEqual(wantSteps);
+      dequantizeModel(model);
+      expect(model.fused.size).toBe(0);
+      expect(relErr(logits(model, ids), want)).toBeGreaterThan(0); // float32 again
+    });
+  }
 });
 
 it('wasm and ref agree on the quantised forward', async () => {

@@ -17,7 +17,7 @@ import { isGradEnabled, type Tensor } from '../tensor/tensor.js';
 import type { ModelConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { embeddingName, paramSpecs, type HeadKind } from './params.js';
-import { quantLinear, type QuantWeight } from './quant_linear.js';
+import { fusedLinear, quantLinear, type FusedLinear, type QuantWeight } from './quant_linear.js';
 
 export interface ForwardOptions {
   /** Incremental decoding: attend to the cached positions too, and append this step's keys/values. */
@@ -50,6 +50,11 @@ export class CausalLM {
    * stored [out, in] as q8 or bf16. `linear()` below uses them when present; empty = plain float32 model.
    */
   readonly quantized = new Map<string, QuantWeight>();
+  /**
+   * Quantised linears fused by input (filled by quantizeModel): Llama's q/k/v as `model.layers.{l}.self_attn.qkv`,
+   * gate/up as `model.layers.{l}.mlp.gate_up`. Their parts are then absent from `quantized`.
+   */
+  readonly fused = new Map<string, FusedLinear>();
 
   constructor(config: ModelConfig, params: Map<string, Tensor>, options: CausalLMOptions = {}) {
     this.config = config;
@@ -113,8 +118,9 @@ export class CausalLM {
       if (!(ids[i]! >= 0 && ids[i]! < c.vocabSize)) throw new ShapeError(`forward: token id ${ids[i]} at index ${i} outside the vocabulary [0, ${c.vocabSize})`);
     }
     // quantised weights have no gradient: refuse training (and forwards that record gradients)
-    if (this.quantized.size > 0 && (opts.training || isGradEnabled()))
-      throw new QuantizedModelError(this.quantized.values().next().value!.kind, opts.training ? 'training' : 'a forward with gradients on (wrap inference in noGrad)');
+    const quant = this.quantized.values().next().value?.kind ?? this.fused.values().next().value?.weight.kind;
+    if (quant && (opts.training || isGradEnabled()))
+      throw new QuantizedModelError(quant, opts.training ? 'training' : 'a forward with gradients on (wrap inference in noGrad)');
     const drop = opts.training && c.dropout > 0 ? c.dropout : 0;
     let seedCounter = (opts.dropoutSeed ?? 0) >>> 0;
     const dropout = (t: Tensor) => (drop > 0 ? O.dropout(t, drop, (seedCounter = (Math.imul(seedCounter, 1664525) + 1013904223) >>> 0)) : t);
@@ -144,9 +150,14 @@ export class CausalLM {
       } else {
         const pre = `model.layers.${l}.`;
         const h = O.rmsNorm(x, this.p(pre + 'input_layernorm.weight'), c.normEps);
-        let q = this.linear(h, pre + 'self_attn.q_proj.weight', this.opt(pre + 'self_attn.q_proj.bias'));
-        let k = this.linear(h, pre + 'self_attn.k_proj.weight', this.opt(pre + 'self_attn.k_proj.bias'));
-        let v = this.linear(h, pre + 'self_attn.v_proj.weight', this.opt(pre + 'self_attn.v_proj.bias'));
+        const qkv = this.fused.get(pre + 'self_attn.qkv');
+        let [q, k, v] = qkv
+          ? (fusedLinear(h, qkv) as [Tensor, Tensor, Tensor])
+          : [
+              this.linear(h, pre + 'self_attn.q_proj.weight', this.opt(pre + 'self_attn.q_proj.bias')),
+              this.linear(h, pre + 'self_attn.k_proj.weight', this.opt(pre + 'self_attn.k_proj.bias')),
+              this.linear(h, pre + 'self_attn.v_proj.weight', this.opt(pre + 'self_attn.v_proj.bias')),
+            ];
         q = O.rope(O.reshape(q, [B, T, H, D]), c.ropeTheta, pos0);
         k = O.rope(O.reshape(k, [B, T, Hkv, D]), c.ropeTheta, pos0);
         v = O.reshape(v, [B, T, Hkv, D]);
@@ -174,8 +185,10 @@ export class CausalLM {
       } else {
         const pre = `model.layers.${l}.`;
         const h = O.rmsNorm(x, this.p(pre + 'post_attention_layernorm.weight'), c.normEps);
-        const g = this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')); // (B, T, F)
-        const u = this.linear(h, pre + 'mlp.up_proj.weight', this.opt(pre + 'mlp.up_proj.bias'));
+        const gu = this.fused.get(pre + 'mlp.gate_up');
+        const [g, u] = gu
+          ? (fusedLinear(h, gu) as [Tensor, Tensor])
+          : [this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')), this.linear(h, pre + 'mlp.up_proj.weight', this.opt(pre + 'mlp.up_proj.bias'))]; // (B, T, F)
         m = this.linear(O.swiglu(g, u), pre + 'mlp.down_proj.weight', this.opt(pre + 'mlp.down_proj.bias'));
       }
       x = O.add(x, dropout(m));

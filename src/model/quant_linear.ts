@@ -23,6 +23,28 @@ export interface QuantWeight {
   scales: Tensor | null;
 }
 
+/**
+ * Linears that read the same input, quantised as one matrix: their weights' rows one after another (Llama's q, k, v
+ * projections; its gate and up projections). One kernel then does the work of two or three, reading the input once
+ * (decoding runs ~40 small kernels per token, and a bigger one splits across threads). Each output row is computed
+ * exactly as in its own matrix, so the parts are bit-identical to the separate linears.
+ */
+export interface FusedLinear {
+  /** The rows of every part, in `names` order. */
+  weight: QuantWeight;
+  /** The parts' biases concatenated, or null when none has one. */
+  bias: Tensor | null;
+  /** Parameter names of the parts, e.g. [q_proj.weight, k_proj.weight, v_proj.weight]. */
+  names: string[];
+  /** Output features of each part. */
+  sizes: number[];
+}
+
+/** The parts of a fused linear: x (…, K) → one (…, N_i) per part. */
+export function fusedLinear(x: Tensor, f: FusedLinear): Tensor[] {
+  return O.split(quantLinear(x, f.weight, f.bias), f.sizes, -1);
+}
+
 /** y = x·Wᵀ (+ b) over the last axis of x, W quantised. (…, K) → (…, N) */
 export function quantLinear(x: Tensor, w: QuantWeight, b: Tensor | null): Tensor {
   const K = x.shape[x.rank - 1]!, N = w.outFeatures;

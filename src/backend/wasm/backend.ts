@@ -64,6 +64,11 @@ export interface WasmBackendOptions {
   variant?: Variant | 'auto';
   /** Initial memory in MiB (it grows as needed up to 4 GiB). */
   initialMiB?: number;
+  /**
+   * Milliseconds an idle worker thread spins for the next kernel before it sleeps (default 2: waking a sleeping
+   * thread costs more than most decode kernels take). 0 = sleep at once (less CPU burnt while idle, slower).
+   */
+  spinMs?: number;
 }
 
 export class WasmBuffer implements DeviceBuffer {
@@ -764,7 +769,8 @@ export class WasmBackend implements Backend {
     }
     const prob = this.probs(o[2], d, 'attention');
     this.attnScratch(d.S, d.D);
-    const work = d.B * d.Hq * d.T * d.S * d.D * 4;
+    // decoding (T < 4) streams the cached keys and values like a gemv streams weights: split by their bytes
+    const work = d.T < 4 ? (d.B * d.Hkv * d.S * d.D * 8 >= GEMV_PARALLEL_BYTES ? MIN_PARALLEL_WORK * this.threads : 0) : d.B * d.Hq * d.T * d.S * d.D * 4;
     const head = [pq, pk, pv, this.p(o[0]!), this.p(o[1]!), prob, d.T, d.S, d.Hq, d.Hkv, d.D, qRow, kRow, num(a, 'scale'), causal ? 1 : 0, qOffset];
     this.par('attention', d.B * d.Hq, work, 1, (lo, hi, s) => [...head, s, lo, hi], ATTN_CHUNKS_PER_THREAD);
   }
@@ -852,11 +858,12 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     threads = Math.min(MAX_THREADS, os ? (os.availableParallelism?.() ?? os.cpus().length) : (globalThis.navigator?.hardwareConcurrency ?? 1));
   }
   if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('threads', `must be a positive integer, got ${threads}`);
+  if (opts.spinMs !== undefined && !(opts.spinMs >= 0 && opts.spinMs < Infinity)) throw new ConfigError('spinMs', `must be a number of milliseconds ≥ 0, got ${opts.spinMs}`);
   const { module, variant } = await loadKernels(opts.variant ?? 'auto');
   const initialMiB = opts.initialMiB ?? 16;
   const initial = Math.max(2, Math.ceil((initialMiB * 2 ** 20) / PAGE) + Math.ceil((threads * SCRATCH_BYTES) / PAGE));
   const memory = new WebAssembly.Memory({ initial, maximum: MAX_PAGES, shared: true });
   const instance = await WebAssembly.instantiate(module, { env: { memory, abort: () => { throw new BackendError('E_WASM_ABORT', 'wasm kernel aborted'); } } });
-  const pool = await WorkerPool.create(threads - 1, module, memory, EXPORTS);
+  const pool = await WorkerPool.create(threads - 1, module, memory, EXPORTS, opts.spinMs);
   return new WasmBackend(memory, instance, pool, variant);
 }

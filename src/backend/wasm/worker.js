@@ -27,12 +27,14 @@ post('ready');
 
 let seen = Atomics.load(I, GEN);
 for (;;) {
+  // spin for `spin` ms (a clock read in the loop: a bare Atomics.load loop is hoisted by V8's optimiser and would
+  // spin for nothing), then sleep until the job counter moves
   let g = Atomics.load(I, GEN);
-  let n = 0;
+  let t0 = performance.now();
   while (g === seen) {
-    if (++n > spin) {
+    if (performance.now() - t0 > spin) {
       Atomics.wait(I, GEN, seen);
-      n = 0;
+      t0 = performance.now();
     }
     g = Atomics.load(I, GEN);
   }
