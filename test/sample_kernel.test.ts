@@ -8,6 +8,7 @@ import type { Backend } from '../src/backend/backend.js';
 import { generate } from '../src/generate/engine.js';
 import { resolveSamplerOptions, sampleToken, samplingDistribution, type SamplerOptions } from '../src/generate/sampler.js';
 import { loadModel } from '../src/io/hf_model.js';
+import { rowWeights } from '../src/backend/ref/sample.js';
 import { Rng } from '../src/util/rng.js';
 import { fixtureDirs, testBackends } from './helpers.js';
 
@@ -60,6 +61,39 @@ describe.each(backends.map((b) => [b.name, b] as const))('sample kernel on %s', 
       }
     }
     expect(rowsChecked).toBe(4 * 4 * SETTINGS.length * 2);
+  });
+
+  it('agrees to the last bit of its sums: coins on the running-sum boundaries draw the same id', () => {
+    // u·Σw placed exactly on (and one ulp around) running sums of the final weights: the id drawn there depends on
+    // the last bits of Σw and of the running sum, so any difference in summation order between the kernel and the
+    // definition (ref's sums in id order) shows up as a different id (checked: a kernel that adds the same terms in
+    // four interleaved lanes fails here). V not a multiple of 4 exercises the SIMD loops' tails.
+    const rng = new Rng(99);
+    let boundaryDraws = 0;
+    for (const V of [7, 301, 4099, 32003]) {
+      const row = Float32Array.from({ length: V }, () => 0.4 * rng.normal());
+      for (const o of [{ temperature: 1, topP: 0.9 }, { temperature: 0.7, topK: 50, topP: 0.95 }, { temperature: 1.1, minP: 0.05 }, { temperature: 1 }]) {
+        const r = resolveSamplerOptions(o);
+        const { w, sum } = rowWeights(row, r);
+        const ws = Float64Array.from(w);
+        let acc = 0;
+        const coins: number[] = [];
+        for (let i = 0; i < V && coins.length < 24; i++) {
+          if (!(ws[i]! > 0)) continue;
+          acc += ws[i]!;
+          if (i % Math.max(1, Math.floor(V / 8)) !== 0) continue;
+          const u = acc / sum;
+          for (const c of [u, u - Number.EPSILON * u, u + Number.EPSILON * u]) if (c >= 0 && c < 1) coins.push(c);
+        }
+        for (const u of coins) {
+          const want = sampleToken(row, o, { random: () => u } as unknown as Rng);
+          const [ids] = runSample(be, row, 1, V, o, [u]);
+          expect(ids[0], `V ${V} ${JSON.stringify(o)} u ${u}`).toBe(want.id);
+          boundaryDraws++;
+        }
+      }
+    }
+    expect(boundaryDraws).toBeGreaterThan(100);
   });
 
   it('draws follow the sampling distribution (one call, 20,000 rows)', () => {
