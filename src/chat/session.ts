@@ -6,10 +6,15 @@
  *
  * Seeds: the session has one base seed (given or fresh); reply k samples with seed (base + k) mod 2^32, so a whole
  * session with a given seed and the same inputs is repeatable.
+ *
+ * The session keeps its KV cache between replies (a PromptCache, src/generate/prompt_cache.ts): each turn prefills
+ * only what follows the part of the history the last turn already computed, not the whole conversation. Free it
+ * with dispose(). Pass `promptCache: false` to prefill every turn from scratch.
  */
 import { stream, freshSeed, type FinishReason, type StreamEvent } from '../generate/engine.js';
 import type { DecoderCache, DecoderModel, TextCodec } from '../generate/interfaces.js';
 import { resolveSamplerOptions, type SamplerOptions } from '../generate/sampler.js';
+import { PromptCache, type TruncatableCache } from '../generate/prompt_cache.js';
 import { ConfigError } from '../util/errors.js';
 import { Conversation, type FitResult } from './conversation.js';
 import type { ChatMessage, ChatTemplate } from './template.js';
@@ -29,11 +34,15 @@ export interface ChatSessionOptions {
   seed?: number;
   /** Context window (default: the model's maxPositions). */
   contextLength?: number;
+  /** Keep the KV cache between replies (default true, where the model's cache can be cut back). */
+  promptCache?: boolean;
 }
 
 export interface ReplyStream extends AsyncIterable<StreamEvent> {
   /** Messages dropped from the history to make this reply fit. */
   readonly dropped: ChatMessage[];
+  /** Prompt tokens whose keys/values were reused from the last reply (known once the first event arrives). */
+  readonly reusedTokens: number;
   readonly seed: number;
   readonly promptTokens: number;
   /** The reply text so far (complete when the iteration has ended). */
@@ -50,6 +59,8 @@ export class ChatSession<C extends DecoderCache = DecoderCache> {
   private readonly stopTokens: number[];
   private readonly stopStrings: string[];
   readonly window: number;
+  /** The KV cache kept between replies, or null (promptCache: false, or a model whose cache cannot be cut back). */
+  readonly promptCache: PromptCache | null = null;
 
   constructor(
     readonly model: DecoderModel<C>,
@@ -71,6 +82,17 @@ export class ChatSession<C extends DecoderCache = DecoderCache> {
     }
     this.stopTokens = [...ids];
     this.stopStrings = strs;
+    if (options.promptCache !== false) {
+      const probe = model.newCache(1, 1);
+      const truncatable = typeof (probe as Partial<TruncatableCache>).truncate === 'function';
+      probe.reset();
+      if (truncatable) this.promptCache = new PromptCache(model as unknown as DecoderModel<TruncatableCache>);
+    }
+  }
+
+  /** Free the KV cache kept between replies (the session stays usable). */
+  dispose(): void {
+    this.promptCache?.dispose();
   }
 
   /** Change sampler settings (validated). */
@@ -111,10 +133,16 @@ export class ChatSession<C extends DecoderCache = DecoderCache> {
       seed,
       contextLength: this.window,
       ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(this.promptCache ? { promptCache: this.promptCache } : {}),
     });
     let text = '';
+    const pc = this.promptCache;
+    let reused = 0;
     const out: ReplyStream = {
       dropped: fit.dropped,
+      get reusedTokens() {
+        return reused;
+      },
       seed,
       promptTokens: fit.ids.length,
       get text() {
@@ -124,6 +152,7 @@ export class ChatSession<C extends DecoderCache = DecoderCache> {
       async *[Symbol.asyncIterator]() {
         try {
           for await (const ev of s) {
+            if (pc) reused = pc.lastReused;
             text += ev.text;
             yield ev;
           }

@@ -163,6 +163,7 @@ export async function main(argv: string[], io: ChatIO = { input: process.stdin, 
     }
   } finally {
     rl.close();
+    session.dispose();
   }
   return 0;
 }

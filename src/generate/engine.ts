@@ -29,6 +29,7 @@ import { resolveSamplerOptions, Sampler, type ResolvedSamplerOptions, type Sampl
 import { StopStringMatcher } from './stop.js';
 import { toCodec } from './codec.js';
 import { sampleOnDevice, sampleTarget } from './device_sample.js';
+import type { PromptCache, TruncatableCache } from './prompt_cache.js';
 import type { TextTokenizer } from '../tokenizer/types.js';
 import { noGrad, tidy } from '../tensor/tensor.js';
 
@@ -57,6 +58,11 @@ export interface GenerateOptions extends SamplerOptions {
    * default true). Each row keeps its own coin, so its tokens do not depend on the grouping up to float rounding.
    */
   batch?: boolean;
+  /**
+   * Keep the KV cache between calls (one prompt per call): the part of the prompt a previous call with the same
+   * PromptCache already computed is not prefilled again (./prompt_cache.ts). A chat passes one per conversation.
+   */
+  promptCache?: PromptCache<TruncatableCache>;
 }
 
 /** One alternative in OpenAI's `top_logprobs`. `id` is an addition. */
@@ -149,10 +155,11 @@ interface ResolvedRunOptions {
   window: number;
   signal: AbortSignal | undefined;
   tokenizer: TextCodec | undefined;
+  promptCache: PromptCache<TruncatableCache> | undefined;
 }
 
 function resolveRun(model: DecoderModel, opts: GenerateOptions): ResolvedRunOptions {
-  const { maxTokens = 256, stopTokens = [], stop = [], signal, contextLength, tokenizer, seed: _seed, batch: _batch, ...samplerOpts } = opts;
+  const { maxTokens = 256, stopTokens = [], stop = [], signal, contextLength, tokenizer, seed: _seed, batch: _batch, promptCache, ...samplerOpts } = opts;
   const sampler = resolveSamplerOptions(samplerOpts);
   if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new ConfigError('maxTokens', `expected an integer ≥ 0, got ${String(maxTokens)}`);
   for (const t of stopTokens)
@@ -167,7 +174,7 @@ function resolveRun(model: DecoderModel, opts: GenerateOptions): ResolvedRunOpti
       throw new ConfigError('contextLength', `expected an integer ≥ 1, got ${String(contextLength)}`);
     window = Math.min(contextLength, maxPos);
   }
-  return { sampler, maxTokens, stopTokens: new Set(stopTokens), stop: [...stop], window, signal, tokenizer: tokenizer ? toCodec(tokenizer) : undefined };
+  return { sampler, maxTokens, stopTokens: new Set(stopTokens), stop: [...stop], window, signal, tokenizer: tokenizer ? toCodec(tokenizer) : undefined, promptCache };
 }
 
 function checkPrompt(prompt: readonly number[], vocab: number, window: number, row: number): void {
@@ -312,12 +319,17 @@ async function* decodeRow<C extends DecoderCache>(
   const signal = run.signal;
   signal?.throwIfAborted();
   const row = new RowState(run, rng, prompt, room);
-  const cache = model.newCache(1, prompt.length + room);
+  const pc = run.promptCache;
+  // with a prompt cache: its cache, holding the first `reused` prompt tokens already
+  const { cache, reused } = pc
+    ? (pc.take(prompt, prompt.length + room) as unknown as { cache: C; reused: number })
+    : { cache: model.newCache(1, prompt.length + room), reused: 0 };
+  const fed = [...prompt]; // the ids the cache holds once the prefill is done, then each token fed back
   const t0 = performance.now();
   try {
     const V = model.config.vocabSize;
-    // prefill: (1, P) → (1, 1, V)
-    let logits = forwardNoGrad(model, Int32Array.from(prompt), 1, prompt.length, cache, true);
+    // prefill: (1, P − reused) → (1, 1, V)
+    let logits = forwardNoGrad(model, Int32Array.from(prompt.slice(reused)), 1, prompt.length - reused, cache, true);
     const prefillMs = performance.now() - t0;
     for (;;) {
       const step = (await stepRows(logits, [row], V))[0]!;
@@ -333,9 +345,12 @@ async function* decodeRow<C extends DecoderCache>(
       }
       // decode: (1, 1) → (1, 1, V)
       logits = forwardNoGrad(model, Int32Array.of(step.id), 1, 1, cache, false);
+      fed.push(step.id);
     }
   } finally {
-    cache.reset(); // frees the cached keys/values, also when the consumer stops early or on abort
+    // frees the cached keys/values, also when the consumer stops early or on abort; a prompt cache keeps them
+    if (pc) pc.settle(fed);
+    else cache.reset();
   }
 }
 
@@ -413,6 +428,7 @@ export async function generate<C extends DecoderCache>(
   const rows: (readonly number[])[] =
     promptIds.length > 0 && typeof promptIds[0] === 'number' ? [promptIds as readonly number[]] : [...(promptIds as readonly (readonly number[])[])];
   if (rows.length === 0) throw new ConfigError('prompt', 'no prompts given');
+  if (opts.promptCache && rows.length > 1) throw new ConfigError('promptCache', `a prompt cache serves one prompt per call, got ${rows.length}`);
   const run = resolveRun(model, opts);
   rows.forEach((p, r) => {
     if (!Array.isArray(p)) throw new ConfigError(`prompt[${r}]`, 'expected an array of token ids');
@@ -521,18 +537,23 @@ export function stream<C extends DecoderCache>(
     finishReason: null,
     async *[Symbol.asyncIterator]() {
       const it = decodeRow(model, ids, run, rng);
-      for (;;) {
-        const n = await it.next();
-        if (n.done) {
-          s.finishReason = n.value;
-          return;
+      try {
+        for (;;) {
+          const n = await it.next();
+          if (n.done) {
+            s.finishReason = n.value;
+            return;
+          }
+          const st = n.value;
+          const ev: StreamEvent = { text: st.text, id: st.id, logprob: st.sample.logprob, prob: st.sample.prob };
+          if (st.sample.top.length > 0) ev.top = st.sample.top.map((a) => ({ id: a.id, token: tokenizer.decode([a.id]), logprob: a.logprob }));
+          if (st.finish) ev.finishReason = st.finish;
+          if (st.stopToken) ev.isStopToken = true;
+          yield ev;
         }
-        const st = n.value;
-        const ev: StreamEvent = { text: st.text, id: st.id, logprob: st.sample.logprob, prob: st.sample.prob };
-        if (st.sample.top.length > 0) ev.top = st.sample.top.map((a) => ({ id: a.id, token: tokenizer.decode([a.id]), logprob: a.logprob }));
-        if (st.finish) ev.finishReason = st.finish;
-        if (st.stopToken) ev.isStopToken = true;
-        yield ev;
+      } finally {
+        // a consumer that leaves early: end the decoding loop too, so its finally frees (or keeps) the KV cache
+        await it.return(undefined as never);
       }
     },
   };

@@ -4,3 +4,4 @@ export * from './sampler.js';
 export * from './stop.js';
 export * from './engine.js';
 export * from './codec.js';
+export * from './prompt_cache.js';

@@ -1,0 +1,86 @@
+/**
+ * Prompt caching across calls (llama.cpp's `cache_prompt`): one KV cache kept between generations for one
+ * conversation, with the token ids whose keys and values it holds. A new prompt that starts with some of those ids
+ * (a chat's next turn starts with the whole history of the last one) reuses them: the cache is cut back to the
+ * common prefix and only the rest of the prompt is prefilled, so a turn costs its new tokens instead of the whole
+ * conversation. After the call the cache holds the prompt and every generated token that was fed back.
+ *
+ * Reused positions were computed by earlier forwards (some one token at a time), a fresh prefill computes them in
+ * one batch: the logits agree to float32 rounding (~1e-6), not bit for bit, so a sampled token can in principle
+ * differ from an uncached run at a near-tie.
+ *
+ *   const pc = new PromptCache(model);
+ *   for await (const ev of stream(model, tok, turn1, { promptCache: pc })) …
+ *   for await (const ev of stream(model, tok, turn2, { promptCache: pc })) …   // prefills turn2 minus turn1's prefix
+ *   pc.dispose();
+ */
+import { ConfigError } from '../util/errors.js';
+import type { DecoderCache, DecoderModel } from './interfaces.js';
+
+/** A cache that can forget its last positions (src/model/kv_cache.ts KVCache, batch 1). */
+export interface TruncatableCache extends DecoderCache {
+  truncate(n: number): void;
+}
+
+export class PromptCache<C extends TruncatableCache = TruncatableCache> {
+  private cache: C | null = null;
+  private capacity = 0;
+  /** The ids whose keys/values the cache holds, in order (its length is the cache's length). */
+  private held: number[] = [];
+  /** Prompt tokens reused by the last `take` (for reports and tests). */
+  lastReused = 0;
+
+  constructor(private readonly model: DecoderModel<C>) {}
+
+  /** The ids the cache holds now. */
+  get ids(): readonly number[] {
+    return this.held;
+  }
+
+  /**
+   * The cache for a prompt of `prompt` ids that may grow to `capacity` positions, cut back to the longest prefix of
+   * `prompt` it already holds (always leaving at least the last prompt token to prefill: its logits start the reply).
+   * Returns the cache and how many leading prompt tokens it holds. Call `settle` when the generation ends.
+   */
+  take(prompt: readonly number[], capacity: number): { cache: C; reused: number } {
+    if (prompt.length === 0) throw new ConfigError('prompt', 'empty prompt');
+    if (!this.cache || this.capacity < capacity) {
+      this.cache?.reset();
+      const cache = this.model.newCache(1, Math.max(capacity, this.model.config.maxPositions));
+      if (typeof (cache as Partial<TruncatableCache>).truncate !== 'function') {
+        cache.reset();
+        throw new ConfigError('promptCache', "this model's KV cache cannot be cut back (no truncate()); generate without a prompt cache");
+      }
+      this.cache = cache;
+      this.capacity = Math.max(capacity, this.model.config.maxPositions);
+      this.held = [];
+    }
+    let n = 0;
+    const most = Math.min(this.held.length, prompt.length - 1);
+    while (n < most && this.held[n] === prompt[n]) n++;
+    this.cache.truncate(n);
+    this.held.length = n;
+    this.lastReused = n;
+    return { cache: this.cache, reused: n };
+  }
+
+  /** After a generation: the cache now holds `ids` (the prompt and the generated tokens fed back, in order). */
+  settle(ids: readonly number[]): void {
+    if (!this.cache) return;
+    if (ids.length !== this.cache.length) {
+      // an interrupted forward may have left positions that no id describes: start over next time
+      this.cache.truncate(0);
+      this.held = [];
+      return;
+    }
+    this.held = [...ids];
+  }
+
+  /** Free the cached keys and values (the object stays usable: the next call starts empty). */
+  dispose(): void {
+    this.cache?.reset();
+    this.cache = null;
+    this.capacity = 0;
+    this.held = [];
+  }
+}
