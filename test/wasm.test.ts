@@ -8,7 +8,7 @@ import type { Attrs, Backend, DType, HostArray } from '../src/backend/backend.js
 import { HeapAllocator } from '../src/backend/wasm/allocator.js';
 import { createWasmBackend, type WasmBackend } from '../src/backend/wasm/backend.js';
 import { splitRange, collapse } from '../src/backend/wasm/layout.js';
-import { OutOfMemoryError } from '../src/util/errors.js';
+import { ConfigError, OutOfMemoryError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 
 describe('HeapAllocator', () => {
@@ -103,6 +103,29 @@ describe('wasm backend', () => {
     const b2 = await createWasmBackend({ threads: 2 });
     expect(count()).toBe(before);
     b2.dispose();
+  });
+
+  it('spinMs: idle workers sleep at once with 0 and split kernels still agree bit for bit; a bad value is a ConfigError', async () => {
+    await expect(createWasmBackend({ threads: 2, spinMs: -1 })).rejects.toThrow(ConfigError);
+    await expect(createWasmBackend({ threads: 2, spinMs: Number.NaN })).rejects.toThrow(ConfigError);
+    const b0 = await createWasmBackend({ threads: 2, spinMs: 0 });
+    try {
+      const M = 64, K = 256, N = 512; // big enough to split across both threads
+      const run = (b: WasmBackend) => {
+        const x = b.alloc(M * K, 'f32'), w = b.alloc(N * K, 'f32'), y = b.alloc(M * N, 'f32');
+        b.write(x, Float32Array.from({ length: M * K }, (_, i) => Math.sin(i)));
+        b.write(w, Float32Array.from({ length: N * K }, (_, i) => Math.cos(i * 0.3)));
+        const before = b.parallelDispatches;
+        b.run('matmul', [{ buf: x, shape: [M, K] }, { buf: w, shape: [N, K] }], [{ buf: y, shape: [M, N] }], { transB: true });
+        expect(b.parallelDispatches).toBeGreaterThan(before);
+        const out = Array.from(b.readSync(y));
+        for (const t of [x, w, y]) b.free(t);
+        return out;
+      };
+      expect(run(b0)).toEqual(run(be));
+    } finally {
+      b0.dispose();
+    }
   });
 
   it('describes its variant and threads', () => {

@@ -35,6 +35,8 @@ function ensureRef(): Backend {
 export interface InitOptions {
   /** Worker threads for the wasm backend (default: the machine's cores). */
   threads?: number;
+  /** Milliseconds an idle wasm worker spins for the next kernel before sleeping (default 2; WasmBackendOptions). */
+  spinMs?: number;
   /** Make it the default for new tensors (default true). */
   setDefault?: boolean;
 }
@@ -49,7 +51,10 @@ export async function initBackend(name: BackendName | 'auto' = 'auto', opts: Ini
     else {
       try {
         const mod = await import('./wasm/backend.js');
-        b = await mod.createWasmBackend(opts.threads !== undefined ? { threads: opts.threads } : {});
+        b = await mod.createWasmBackend({
+          ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+          ...(opts.spinMs !== undefined ? { spinMs: opts.spinMs } : {}),
+        });
         live.set('wasm', b);
       } catch (e) {
         if (name === 'wasm') throw e;
