@@ -28,6 +28,20 @@ function runSample(be: Backend, rows: Float32Array, N: number, V: number, o: Sam
   }
 }
 
+/** `sample` with topN alternatives: ids, (prob, logprob), top ids [N, n], top logprobs [N, n]. */
+function runSampleTop(be: Backend, rows: Float32Array, N: number, V: number, o: SamplerOptions, u: number[], n: number): [Int32Array, Float32Array, Int32Array, Float32Array] {
+  const x = be.alloc(N * V, 'f32'), ids = be.alloc(N, 'i32'), pr = be.alloc(2 * N, 'f32'), ti = be.alloc(N * n, 'i32'), tl = be.alloc(N * n, 'f32');
+  try {
+    be.write(x, rows);
+    const r = resolveSamplerOptions(o);
+    be.run('sample', [{ buf: x, shape: [N, V] }], [{ buf: ids, shape: [N] }, { buf: pr, shape: [N, 2] }, { buf: ti, shape: [N, n] }, { buf: tl, shape: [N, n] }],
+      { temperature: r.temperature, topK: r.topK, topP: r.topP, minP: r.minP, u, topN: n });
+    return [be.readSync!(ids) as Int32Array, be.readSync!(pr) as Float32Array, be.readSync!(ti) as Int32Array, be.readSync!(tl) as Float32Array];
+  } finally {
+    for (const b of [x, ids, pr, ti, tl]) be.free(b);
+  }
+}
+
 const SETTINGS: SamplerOptions[] = [
   { temperature: 1, topP: 0.9 }, { temperature: 0 }, { temperature: 1 }, { temperature: 0.6, topK: 40 },
   { temperature: 1.2, topK: 100, topP: 0.8 }, { temperature: 1, minP: 0.1 }, { temperature: 0.9, topP: 0.3, minP: 0.02 },
@@ -61,6 +75,38 @@ describe.each(backends.map((b) => [b.name, b] as const))('sample kernel on %s', 
       }
     }
     expect(rowsChecked).toBe(4 * 4 * SETTINGS.length * 2);
+  });
+
+  it('reports the top alternatives sampleToken reports (largest first, lowest id among ties), as log-probabilities', () => {
+    const rng = new Rng(31);
+    for (const V of [5, 301, 32000]) {
+      for (const kind of ['flat', 'ties', 'masked'] as const) {
+        const N = 2;
+        const rows = Float32Array.from({ length: N * V }, (_, i) => {
+          const z = rng.normal();
+          return kind === 'flat' ? 0.3 * z : kind === 'ties' ? Math.round(z * 2) / 2 : i % 3 === 0 ? -Infinity : z;
+        });
+        for (const n of [1, 8, 20]) {
+          for (const o of [{ temperature: 0.8, topP: 0.9, topLogprobs: n }, { temperature: 0, topLogprobs: n }]) {
+            const u = [0.25, 0.75];
+            const [ids, , ti, tl] = runSampleTop(be, rows, N, V, o, o.temperature === 0 ? [0, 0] : u, n);
+            for (let r = 0; r < N; r++) {
+              const want = sampleToken(rows.subarray(r * V, (r + 1) * V), o, { random: () => u[r]! } as unknown as Rng);
+              expect(ids[r]).toBe(want.id);
+              for (let k = 0; k < n; k++) {
+                const w = want.top[k];
+                expect(ti[r * n + k], `V ${V} ${kind} n ${n} row ${r} rank ${k}`).toBe(w ? w.id : -1);
+                if (w && w.logprob === -Infinity) expect(tl[r * n + k]).toBe(-Infinity); // a masked entry among the top n
+                else if (w) expect(Math.abs(tl[r * n + k]! - w.logprob)).toBeLessThanOrEqual(1e-6 * (1 + Math.abs(w.logprob)));
+                else expect(tl[r * n + k]).toBe(-Infinity);
+              }
+            }
+          }
+        }
+      }
+    }
+    const rows = new Float32Array(10);
+    expect(() => runSampleTop(be, rows, 2, 5, {}, [0.5, 0.5], 21)).toThrow(/topN/);
   });
 
   it('agrees to the last bit of its sums: coins on the running-sum boundaries draw the same id', () => {
@@ -129,34 +175,41 @@ describe.each(backends.map((b) => [b.name, b] as const))('sample kernel on %s', 
 
 const dirs = fixtureDirs();
 describe.each(backends.map((b) => [b.name, b] as const))('generate samples on the device on %s', (_n, be) => {
-  it.each(dirs.map((d) => [path.basename(d), d] as const))('%s: same tokens as sampling on the host, one kernel call per step', async (_f, dir) => {
+  it.each(dirs.map((d) => [path.basename(d), d] as const))('%s: same tokens and top alternatives as sampling on the host, one kernel call per step', async (_f, dir) => {
     const model = await loadModel(dir, { backend: be });
-    const run = be.run.bind(be);
+    const run = be.run.bind(be), supports = be.supports.bind(be);
     let kernelCalls = 0;
     be.run = (name, i, o, a) => {
       if (name === 'sample') kernelCalls++;
       run(name, i, o, a);
     };
     try {
-      for (const opts of [{ temperature: 1, topP: 0.9 }, { temperature: 0.8, topK: 20 }, { temperature: 0 }]) {
+      for (const opts of [{ temperature: 1, topP: 0.9 }, { temperature: 0.8, topK: 20, topLogprobs: 3 }, { temperature: 0, topLogprobs: 5 }]) {
         const prompts = [[5, 9, 2], [5, 9, 2], [7, 1, 4]];
         kernelCalls = 0;
         const dev = await generate(model, prompts, { ...opts, maxTokens: 12, seed: 11 });
         expect(kernelCalls).toBeGreaterThan(0);
         kernelCalls = 0;
-        const host = await generate(model, prompts, { ...opts, maxTokens: 12, seed: 11, topLogprobs: 1 });
+        be.supports = (k) => k !== 'sample' && supports(k); // a backend without the kernel: the host path
+        const host = await generate(model, prompts, { ...opts, maxTokens: 12, seed: 11 });
+        be.supports = supports;
         expect(kernelCalls).toBe(0);
         for (let r = 0; r < prompts.length; r++) {
           const a = dev.choices[r]!, b = host.choices[r]!;
           expect(a.ids).toEqual(b.ids);
           a.logprobs.content.forEach((e, t) => {
-            expect(e.logprob).toBeCloseTo(b.logprobs.content[t]!.logprob, 5);
-            expect(e.prob).toBeCloseTo(b.logprobs.content[t]!.prob, 6);
+            const h = b.logprobs.content[t]!;
+            expect(e.logprob).toBeCloseTo(h.logprob, 5);
+            expect(e.prob).toBeCloseTo(h.prob, 6);
+            expect(e.top_logprobs.map((x) => x.id)).toEqual(h.top_logprobs.map((x) => x.id));
+            expect(e.top_logprobs.length).toBe(opts.topLogprobs ?? 0);
+            e.top_logprobs.forEach((x, k) => expect(x.logprob).toBeCloseTo(h.top_logprobs[k]!.logprob, 5));
           });
         }
       }
     } finally {
       be.run = run;
+      be.supports = supports;
       for (const t of model.params.values()) t.dispose();
     }
   });

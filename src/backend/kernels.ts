@@ -117,7 +117,8 @@
  *                is the argmax (lowest id on ties). ids[n] = the drawn id, probs[n] = (its probability under the
  *                final distribution, its model log-probability row[id] − log Σ exp(row)) rounded to float32.
  *                ids must equal ref's exactly (NaN logits aside): the port repeats ref's float64 operations in the
- *                same order.
+ *                same order. With {topN = n > 0} two more outputs (ids i32 [N, n], logprobs f32 [N, n]): the row's n
+ *                largest logits, largest first, lowest id first among equals (ref's `topN`), as row[id] − log Σ exp.
  */
 
 export const KERNELS = [

@@ -4,9 +4,9 @@
  * over the vocabulary run as backend code (WebAssembly on the wasm backend) instead of JavaScript.
  *
  * The kernel is the JavaScript sampler's own row arithmetic (src/backend/ref/sample.ts), ported operation for
- * operation, so with the same uniform number it draws the same id: a seed gives the same tokens either way. The
- * engine uses it when the settings need nothing the kernel lacks: no penalty in effect (they edit the logits
- * first) and no top alternatives to report (topLogprobs = 0). Probabilities come back rounded to float32.
+ * operation, so with the same uniform number it draws the same id: a seed gives the same tokens either way. It
+ * also reports the top alternatives (topLogprobs ≤ 20). The engine uses it when no penalty is in effect (they edit
+ * the logits first). Probabilities come back rounded to float32.
  */
 import { Tensor } from '../tensor/tensor.js';
 import { apply } from '../tensor/record.js';
@@ -24,18 +24,24 @@ export function sampleTarget(t: LogitsTensor): Tensor | null {
  * nothing: the caller owns `logits`.
  */
 export async function sampleOnDevice(logits: Tensor, o: ResolvedSamplerOptions, u: readonly number[]): Promise<SampleResult[]> {
-  const N = u.length;
-  const [ids, probs] = noGrad(() =>
-    apply('sample', 'sample', [logits], [[N], [N, 2]], { temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, u }, ['i32', 'f32']),
+  const N = u.length, K = o.topLogprobs;
+  const outs = noGrad(() =>
+    apply('sample', 'sample', [logits], [[N], [N, 2], ...(K > 0 ? [[N, K], [N, K]] : [])],
+      { temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, u, ...(K > 0 ? { topN: K } : {}) },
+      ['i32', 'f32', 'i32', 'f32']),
   );
   try {
-    const id = await ids!.data();
-    const pr = await probs!.data();
+    const id = await outs[0]!.data();
+    const pr = await outs[1]!.data();
+    const topIds = K > 0 ? await outs[2]!.data() : null, topLps = K > 0 ? await outs[3]!.data() : null;
     const out: SampleResult[] = new Array(N);
-    for (let n = 0; n < N; n++) out[n] = { id: id[n]!, prob: pr[2 * n]!, logprob: pr[2 * n + 1]!, top: [] };
+    for (let n = 0; n < N; n++) {
+      const top: { id: number; logprob: number }[] = [];
+      for (let k = 0; k < K; k++) if (topIds![n * K + k]! >= 0) top.push({ id: topIds![n * K + k]!, logprob: topLps![n * K + k]! });
+      out[n] = { id: id[n]!, prob: pr[2 * n]!, logprob: pr[2 * n + 1]!, top };
+    }
     return out;
   } finally {
-    ids!.dispose();
-    probs!.dispose();
+    for (const t of outs) t!.dispose();
   }
 }

@@ -19,8 +19,9 @@
  * Probabilities come from the same logits the token was sampled from (no second forward): the model's log-probability
  * of the token, its probability under the final sampling distribution, and the model's top alternatives, returned in
  * OpenAI's `logprobs` shape. When the logits are a tensor on a backend with the `sample` kernel and the settings allow
- * it (no penalty in effect, topLogprobs 0), the token is drawn where the logits live (src/generate/device_sample.ts):
- * the same draw from the same coin, without reading the V logits back; its probabilities are then float32-rounded.
+ * it (no penalty in effect), the token and its top alternatives are drawn where the logits live
+ * (src/generate/device_sample.ts): the same draw from the same coin, without reading the V logits back; the
+ * probabilities are then float32-rounded.
  */
 import { ConfigError, ContextOverflowError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
@@ -221,9 +222,9 @@ class RowState {
     return this.run.sampler;
   }
 
-  /** Whether the `sample` kernel can draw this row's next token (no penalty in effect, no alternatives asked). */
+  /** Whether the `sample` kernel can draw this row's next token (no penalty in effect; it reports any topLogprobs). */
   get kernelOk(): boolean {
-    return this.run.sampler.topLogprobs === 0 && !this.sampler.penaltiesActive();
+    return !this.sampler.penaltiesActive();
   }
 
   /** The uniform number the row's coin gives for its next token (0 at temperature 0, coin untouched). */

@@ -26,7 +26,7 @@
  */
 import { ConfigError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
-import { argmax, drawWeighted, logSumExp, rowWeights, sampleRow, workArray } from '../backend/ref/sample.js';
+import { argmax, drawWeighted, logSumExp, MAX_TOP_N, rowWeights, sampleRow, topN as refTopN, workArray } from '../backend/ref/sample.js';
 
 export { expNonPositive, nucleusThreshold, drawWeighted } from '../backend/ref/sample.js';
 
@@ -71,7 +71,7 @@ export const SAMPLER_DEFAULTS: ResolvedSamplerOptions = {
 };
 
 /** Most alternatives one token may report (OpenAI's limit). */
-export const MAX_TOP_LOGPROBS = 20;
+export const MAX_TOP_LOGPROBS = MAX_TOP_N; // 20, as OpenAI's API (and what the `sample` kernel reports)
 
 /** One alternative token with the model's log-probability. */
 export interface TokenLogprob {
@@ -133,24 +133,7 @@ export function logSoftmax(logits: ArrayLike<number>): Float64Array {
 
 /** The `n` largest entries of `v` (ids and values), largest first; lowest id first among equal values. */
 export function topN(v: ArrayLike<number>, n: number): TokenLogprob[] {
-  const ids: number[] = [];
-  const vals: number[] = [];
-  if (n <= 0) return [];
-  for (let i = 0; i < v.length; i++) {
-    const x = v[i]!;
-    if (ids.length === n && !(x > vals[n - 1]!)) continue;
-    let j = ids.length === n ? n - 1 : ids.length;
-    while (j > 0 && x > vals[j - 1]!) {
-      if (j < n) {
-        ids[j] = ids[j - 1]!;
-        vals[j] = vals[j - 1]!;
-      }
-      j--;
-    }
-    ids[j] = i;
-    vals[j] = x;
-  }
-  return ids.map((id, k) => ({ id, logprob: vals[k]! }));
+  return refTopN(v, n);
 }
 
 /** Token-count bookkeeping for the penalties, over the last `penaltyLastN` tokens (or all). */

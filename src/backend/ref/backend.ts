@@ -5,7 +5,7 @@
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, View } from '../backend.js';
 import { hostArray } from '../backend.js';
-import { BackendError } from '../../util/errors.js';
+import { BackendError, ShapeError } from '../../util/errors.js';
 import { KERNELS } from '../kernels.js';
 import * as E from './elementwise.js';
 import * as N from './nn.js';
@@ -120,8 +120,11 @@ const TABLE: Record<string, Kernel> = {
     o[0]!.data[0] = s;
   },
   sample: (i, o, a) => {
-    const { o: opts, u } = sampleAttrs(a);
-    sampleKernel(i[0]!, o[0]!, o[1]!, opts, u);
+    const { o: opts, u, topN } = sampleAttrs(a);
+    const N = u.length;
+    if (topN > 0 && (!o[2] || !o[3] || o[2].data.length !== N * topN || o[3].data.length !== N * topN))
+      throw new ShapeError(`sample: topN ${topN} needs outputs ids [${N}, ${topN}] and logprobs [${N}, ${topN}]`);
+    sampleKernel(i[0]!, o[0]!, o[1]!, opts, u, topN > 0 ? { n: topN, ids: o[2]!, logprobs: o[3]! } : undefined);
   },
   sum_all: (i, o) => {
     let s = 0;

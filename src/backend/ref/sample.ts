@@ -328,9 +328,39 @@ export function sampleRow(l: ArrayLike<number>, o: RowSampling, u: number): { id
   return { id, prob: d.w[id]! / d.sum, lse: Number.isNaN(d.lse) ? logSumExp(l) : d.lse };
 }
 
-/** The `sample` kernel on host arrays: rows of `logits` (…, V) → ids (N) and (prob, logprob) pairs (N, 2). */
-export function sampleKernel(logits: { data: ArrayLike<number>; shape: readonly number[] }, ids: { data: { [i: number]: number } },
-  probs: { data: { [i: number]: number } }, o: RowSampling, u: readonly number[]): void {
+/** The `n` largest entries of `v` (ids and values), largest first; lowest id first among equal values. */
+export function topN(v: ArrayLike<number>, n: number): { id: number; logprob: number }[] {
+  const ids: number[] = [];
+  const vals: number[] = [];
+  if (n <= 0) return [];
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (ids.length === n && !(x > vals[n - 1]!)) continue;
+    let j = ids.length === n ? n - 1 : ids.length;
+    while (j > 0 && x > vals[j - 1]!) {
+      if (j < n) {
+        ids[j] = ids[j - 1]!;
+        vals[j] = vals[j - 1]!;
+      }
+      j--;
+    }
+    ids[j] = i;
+    vals[j] = x;
+  }
+  return ids.map((id, k) => ({ id, logprob: vals[k]! }));
+}
+
+/** Most alternatives the `sample` kernel reports per row (OpenAI's top_logprobs allows 20). */
+export const MAX_TOP_N = 20;
+
+type Out = { data: { [i: number]: number } };
+
+/**
+ * The `sample` kernel on host arrays: rows of `logits` (…, V) → ids (N) and (prob, logprob) pairs (N, 2); with
+ * topN > 0 also the n most likely ids per row (N, n) and their log-probabilities (N, n).
+ */
+export function sampleKernel(logits: { data: ArrayLike<number>; shape: readonly number[] }, ids: Out, probs: Out, o: RowSampling,
+  u: readonly number[], top?: { n: number; ids: Out; logprobs: Out }): void {
   const V = logits.shape[logits.shape.length - 1]!;
   const N = V === 0 ? 0 : logits.data.length / V;
   checkSampleArgs(N, V, o, u);
@@ -341,6 +371,14 @@ export function sampleKernel(logits: { data: ArrayLike<number>; shape: readonly 
     ids.data[n] = r.id;
     probs.data[2 * n] = r.prob;
     probs.data[2 * n + 1] = row[r.id]! - r.lse;
+    if (top && top.n > 0) {
+      const t = topN(row, top.n);
+      for (let k = 0; k < top.n; k++) {
+        // fewer entries than n (V < n): id −1, log-probability −Infinity
+        top.ids.data[n * top.n + k] = t[k]?.id ?? -1;
+        top.logprobs.data[n * top.n + k] = t[k] ? t[k]!.logprob - r.lse : -Infinity;
+      }
+    }
   }
 }
 
@@ -354,8 +392,8 @@ export function checkSampleArgs(N: number, V: number, o: RowSampling, u: readonl
   if (!(o.minP >= 0 && o.minP <= 1)) throw new ConfigError('minP', `sample: expected 0 ≤ minP ≤ 1, got ${o.minP}`);
 }
 
-/** The `sample` kernel's attributes with their defaults. */
-export function sampleAttrs(a: Readonly<Record<string, unknown>> | undefined): { o: RowSampling; u: readonly number[] } {
+/** The `sample` kernel's attributes with their defaults (topN: alternatives per row, 0 = none). */
+export function sampleAttrs(a: Readonly<Record<string, unknown>> | undefined): { o: RowSampling; u: readonly number[]; topN: number } {
   const n = (k: string, d: number): number => {
     const v = a?.[k];
     if (v === undefined) return d;
@@ -365,5 +403,7 @@ export function sampleAttrs(a: Readonly<Record<string, unknown>> | undefined): {
   const u = a?.u;
   if (!Array.isArray(u) || u.some((x) => typeof x !== 'number' || !(x >= 0 && x < 1)))
     throw new ConfigError('u', 'sample: expected an array of uniform numbers in [0, 1), one per row');
-  return { o: { temperature: n('temperature', 1), topK: n('topK', 0), topP: n('topP', 1), minP: n('minP', 0) }, u: u as number[] };
+  const top = n('topN', 0);
+  if (!Number.isInteger(top) || top < 0 || top > MAX_TOP_N) throw new ConfigError('topN', `sample: expected an integer 0..${MAX_TOP_N}, got ${top}`);
+  return { o: { temperature: n('temperature', 1), topK: n('topK', 0), topP: n('topP', 1), minP: n('minP', 0) }, u: u as number[], topN: top };
 }

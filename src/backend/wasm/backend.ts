@@ -562,8 +562,11 @@ export class WasmBackend implements Backend {
     },
     sample(i, o, a) {
       const x = i[0]!, V = x.shape[x.shape.length - 1] ?? 0, N = V > 0 ? prod(x.shape) / V : 0;
-      const { o: opts, u } = sampleAttrs(a);
+      const { o: opts, u, topN } = sampleAttrs(a);
       checkSampleArgs(N, V, opts, u);
+      if (topN > 0 && (!o[2] || !o[3] || prod(o[2].shape) !== N * topN || prod(o[3].shape) !== N * topN))
+        throw new ShapeError(`sample: topN ${topN} needs outputs ids [${N}, ${topN}] and logprobs [${N}, ${topN}]`);
+      const pti = topN > 0 ? this.p(o[2]!) : 0, ptl = topN > 0 ? this.p(o[3]!) : 0;
       if (typeof this.fns.sample_row !== 'function') throw new BackendError('E_KERNEL', 'wasm backend: build/kernels-*.wasm predates the sample kernel; rebuild them (npm run build:wasm)');
       if (prod(o[0]!.shape) !== N || prod(o[1]!.shape) !== 2 * N) throw new ShapeError(`sample: ${N} rows need ids [${N}] and probs [${N}, 2], got [${o[0]!.shape}] and [${o[1]!.shape}]`);
       this.ensureScratch(this.fns.sample_scratch_bytes(V) as unknown as number);
@@ -574,7 +577,8 @@ export class WasmBackend implements Backend {
       }
       const px = this.p(x), pi = this.p(o[0]!), pp = this.p(o[1]!);
       for (let n = 0; n < N; n++) {
-        this.fns.sample_row(px + 4 * n * V, V, opts.temperature, opts.topK, opts.topP, opts.minP, u[n]!, this.expTablePtr, pi + 4 * n, pp + 8 * n, this.scratch[0]!);
+        this.fns.sample_row(px + 4 * n * V, V, opts.temperature, opts.topK, opts.topP, opts.minP, u[n]!, this.expTablePtr, pi + 4 * n, pp + 8 * n, this.scratch[0]!,
+          topN, pti + 4 * n * topN, ptl + 4 * n * topN);
       }
     },
     sumsq(i, o) { this.sumAll(i, o[0]!, true); },

@@ -6,7 +6,7 @@
  * (f64x2: each lane is the same IEEE operation sequence as the scalar code); every sum stays sequential in id order.
  *
  * Scratch layout (bytes from `scratch`, see sample_scratch_bytes): [0, 524288) mass per bin (65536 float64);
- * then w (V float64); then a quickselect copy (V float64).
+ * then w (V float64); then a quickselect copy (V float64), reused by writeTop (256 bytes) once the draw is done.
  */
 
 const BIN_SHIFT: u32 = 14; // as in ref: sign, 11 exponent bits, 6 mantissa bits of a double's high word
@@ -18,7 +18,7 @@ const LN2_256_LO: f64 = 1.9082149292705877e-10 / 256;
 
 /** Scratch bytes the kernel needs for a row of V logits. */
 export function sample_scratch_bytes(V: i32): usize {
-  return <usize>NBINS * 8 + (<usize>V << 4);
+  return <usize>NBINS * 8 + (<usize>V << 4) + 256; // + writeTop's lists
 }
 
 // @ts-ignore: decorator
@@ -193,12 +193,48 @@ function expSum(src: usize, V: i32, m: f64, table: usize): f64 {
 }
 
 /**
+ * The n largest logits of the row (ref's topN: insertion into a sorted list, largest first, lowest id first among
+ * equals) as ids at topIds (i32) and logit − lse at topLps (f32); −1 / −Infinity past the row's length.
+ * `tmp`: 240 bytes of scratch (n ≤ 20).
+ */
+function writeTop(src: usize, V: i32, n: i32, lse: f64, topIds: usize, topLps: usize, tmp: usize): void {
+  if (n <= 0) return;
+  const ids = tmp, vals = tmp + 128;
+  let cnt = 0;
+  for (let i = 0; i < V; i++) {
+    const x = <f64>load<f32>(src + (<usize>i << 2));
+    if (cnt == n && !(x > load<f64>(vals + (<usize>(n - 1) << 3)))) continue;
+    let j = cnt == n ? n - 1 : cnt;
+    while (j > 0 && x > load<f64>(vals + (<usize>(j - 1) << 3))) {
+      if (j < n) {
+        store<i32>(ids + (<usize>j << 2), load<i32>(ids + (<usize>(j - 1) << 2)));
+        store<f64>(vals + (<usize>j << 3), load<f64>(vals + (<usize>(j - 1) << 3)));
+      }
+      j--;
+    }
+    store<i32>(ids + (<usize>j << 2), i);
+    store<f64>(vals + (<usize>j << 3), x);
+    if (cnt < n) cnt++;
+  }
+  for (let k = 0; k < n; k++) {
+    const pi = topIds + (<usize>k << 2), pl = topLps + (<usize>k << 2);
+    if (k < cnt) {
+      store<i32>(pi, load<i32>(ids + (<usize>k << 2)));
+      store<f32>(pl, <f32>(load<f64>(vals + (<usize>k << 3)) - lse));
+    } else {
+      store<i32>(pi, -1);
+      store<f32>(pl, -Infinity);
+    }
+  }
+}
+
+/**
  * Sample one row of V float32 logits at `src`. Writes the id to `idOut` (i32) and (prob, logprob) to `probOut`
  * (two float32). `u` is the uniform number in [0, 1) (ignored at temperature 0); topK 0 = off, topP 1 = off,
  * minP 0 = off. `table` holds 2^(−j/256), j = 0..255, as float64 (ref's EXP_TABLE).
  */
 export function sample_row(src: usize, V: i32, temperature: f64, topK: i32, topP: f64, minP: f64, u: f64, table: usize,
-  idOut: usize, probOut: usize, scratch: usize): void {
+  idOut: usize, probOut: usize, scratch: usize, topN: i32, topIds: usize, topLps: usize): void {
   const bins = scratch;
   const w = scratch + (<usize>NBINS << 3);
   const sub = w + (<usize>V << 3);
@@ -228,6 +264,7 @@ export function sample_row(src: usize, V: i32, temperature: f64, topK: i32, topP
     while (best < V && <f64>load<f32>(src + (<usize>best << 2)) != m) best++;
     if (best == V) best = 0; // no entry above -Infinity (all NaN): ref's argmax keeps id 0
     const lse = m + Math.log(expSum(src, V, m, table));
+    writeTop(src, V, topN, lse, topIds, topLps, sub);
     store<i32>(idOut, best);
     store<f32>(probOut, 1);
     store<f32>(probOut, <f32>(<f64>load<f32>(src + (<usize>best << 2)) - lse), 4);
@@ -369,6 +406,7 @@ export function sample_row(src: usize, V: i32, temperature: f64, topK: i32, topP
     if (target < acc) break;
   }
   store<i32>(idOut, id);
+  writeTop(src, V, topN, lse, topIds, topLps, sub);
   if (id < 0) {
     store<f32>(probOut, NaN);
     store<f32>(probOut, NaN, 4);
