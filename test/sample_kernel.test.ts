@@ -29,13 +29,14 @@ function runSample(be: Backend, rows: Float32Array, N: number, V: number, o: Sam
 }
 
 /** `sample` with topN alternatives: ids, (prob, logprob), top ids [N, n], top logprobs [N, n]. */
-function runSampleTop(be: Backend, rows: Float32Array, N: number, V: number, o: SamplerOptions, u: number[], n: number): [Int32Array, Float32Array, Int32Array, Float32Array] {
+function runSampleTop(be: Backend, rows: Float32Array, N: number, V: number, o: SamplerOptions, u: number[], n: number,
+  extra: Record<string, number | readonly number[]> = {}): [Int32Array, Float32Array, Int32Array, Float32Array] {
   const x = be.alloc(N * V, 'f32'), ids = be.alloc(N, 'i32'), pr = be.alloc(2 * N, 'f32'), ti = be.alloc(N * n, 'i32'), tl = be.alloc(N * n, 'f32');
   try {
     be.write(x, rows);
     const r = resolveSamplerOptions(o);
     be.run('sample', [{ buf: x, shape: [N, V] }], [{ buf: ids, shape: [N] }, { buf: pr, shape: [N, 2] }, { buf: ti, shape: [N, n] }, { buf: tl, shape: [N, n] }],
-      { temperature: r.temperature, topK: r.topK, topP: r.topP, minP: r.minP, u, topN: n });
+      { temperature: r.temperature, topK: r.topK, topP: r.topP, minP: r.minP, u, topN: n, ...extra });
     return [be.readSync!(ids) as Int32Array, be.readSync!(pr) as Float32Array, be.readSync!(ti) as Int32Array, be.readSync!(tl) as Float32Array];
   } finally {
     for (const b of [x, ids, pr, ti, tl]) be.free(b);
@@ -109,6 +110,46 @@ describe.each(backends.map((b) => [b.name, b] as const))('sample kernel on %s', 
     expect(() => runSampleTop(be, rows, 2, 5, {}, [0.5, 0.5], 21)).toThrow(/topN/);
   });
 
+  it('applies the penalties from each row\'s token counts: the id, probability and log-probabilities sampleToken gives', () => {
+    const rng = new Rng(47);
+    for (const V of [301, 32000]) {
+      for (const kind of ['flat', 'peaked'] as const) {
+        const N = 3;
+        const rows = Float32Array.from({ length: N * V }, () => (kind === 'flat' ? 0.4 : 4) * rng.normal());
+        // row 0: the 40 most likely ids of row 0 seen (so the penalties move the draw), row 1: none, row 2: a few,
+        // one out of range (skipped by both)
+        const byLogit = (r: number) => Array.from({ length: V }, (_, i) => i).sort((a, b) => rows[r * V + b]! - rows[r * V + a]!);
+        const counts = [new Map(byLogit(0).slice(0, 40).map((id, k) => [id, 1 + (k % 3)] as [number, number])), new Map<number, number>(),
+          new Map<number, number>([[byLogit(2)[0]!, 2], [7, 1], [V + 5, 1]])];
+        const flat: number[] = [], countOffsets = [0];
+        for (const c of counts) {
+          for (const [id, k] of c) flat.push(id, k);
+          countOffsets.push(flat.length);
+        }
+        for (const o of [{ temperature: 0, repetitionPenalty: 3, topLogprobs: 3 }, { temperature: 0.9, topP: 0.9, repetitionPenalty: 1.2, frequencyPenalty: 0.3, presencePenalty: 0.2, topLogprobs: 3 },
+          { temperature: 1.1, topK: 50, frequencyPenalty: -0.5 }]) {
+          const u = [0.1, 0.5, 0.9];
+          const r = resolveSamplerOptions(o);
+          const [ids, probs, ti, tl] = runSampleTop(be, rows, N, V, o, o.temperature === 0 ? [0, 0, 0] : u, 3,
+            { counts: flat, countOffsets, repetitionPenalty: r.repetitionPenalty, frequencyPenalty: r.frequencyPenalty, presencePenalty: r.presencePenalty });
+          for (let n = 0; n < N; n++) {
+            const want = sampleToken(rows.subarray(n * V, (n + 1) * V), o, { random: () => u[n]! } as unknown as Rng, counts[n]);
+            expect(ids[n], `V ${V} ${kind} ${JSON.stringify(o)} row ${n}`).toBe(want.id);
+            expect(probs[2 * n]!).toBeCloseTo(want.prob, 6);
+            expect(Math.abs(probs[2 * n + 1]! - want.logprob)).toBeLessThan(1e-6 * (1 + Math.abs(want.logprob)));
+            const K = r.topLogprobs; // the kernel reports 3 either way; sampleToken as many as asked
+            for (let k = 0; k < K; k++) expect(ti[n * 3 + k]).toBe(want.top[k]?.id ?? -1);
+            for (let k = 0; k < K && want.top[k]; k++) expect(Math.abs(tl[n * 3 + k]! - want.top[k]!.logprob)).toBeLessThan(1e-6 * (1 + Math.abs(want.top[k]!.logprob)));
+          }
+          // the penalties changed row 0's greedy choice (its top ids were all seen)
+          if (o.temperature === 0) expect(ids[0]).not.toBe(byLogit(0)[0]);
+        }
+      }
+    }
+    const rows = new Float32Array(10);
+    expect(() => runSampleTop(be, rows, 2, 5, {}, [0.5, 0.5], 1, { counts: [1, 1], countOffsets: [0, 2] })).toThrow(/countOffsets/);
+  });
+
   it('agrees to the last bit of its sums: coins on the running-sum boundaries draw the same id', () => {
     // u·Σw placed exactly on (and one ulp around) running sums of the final weights: the id drawn there depends on
     // the last bits of Σw and of the running sum, so any difference in summation order between the kernel and the
@@ -175,7 +216,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('sample kernel on %s', 
 
 const dirs = fixtureDirs();
 describe.each(backends.map((b) => [b.name, b] as const))('generate samples on the device on %s', (_n, be) => {
-  it.each(dirs.map((d) => [path.basename(d), d] as const))('%s: same tokens and top alternatives as sampling on the host, one kernel call per step', async (_f, dir) => {
+  it.each(dirs.map((d) => [path.basename(d), d] as const))('%s: same tokens and top alternatives as sampling on the host (penalties too), one kernel call per step', async (_f, dir) => {
     const model = await loadModel(dir, { backend: be });
     const run = be.run.bind(be), supports = be.supports.bind(be);
     let kernelCalls = 0;
@@ -184,7 +225,8 @@ describe.each(backends.map((b) => [b.name, b] as const))('generate samples on th
       run(name, i, o, a);
     };
     try {
-      for (const opts of [{ temperature: 1, topP: 0.9 }, { temperature: 0.8, topK: 20, topLogprobs: 3 }, { temperature: 0, topLogprobs: 5 }]) {
+      for (const opts of [{ temperature: 1, topP: 0.9 }, { temperature: 0.8, topK: 20, topLogprobs: 3 }, { temperature: 0, topLogprobs: 5 },
+        { temperature: 0.9, repetitionPenalty: 1.3, frequencyPenalty: 0.4, presencePenalty: 0.1, penaltyLastN: 6, topLogprobs: 2 }]) {
         const prompts = [[5, 9, 2], [5, 9, 2], [7, 1, 4]];
         kernelCalls = 0;
         const dev = await generate(model, prompts, { ...opts, maxTokens: 12, seed: 11 });

@@ -141,11 +141,11 @@ describe('sampler filters', () => {
     expectDist(samplingDistribution(l, { repetitionPenalty: 2 }, counts), want);
   });
 
-  it('frequency and presence penalties subtract count·f + p from seen ids', () => {
+  it('frequency and presence penalties subtract count·f + p from seen ids (the result rounded to float32)', () => {
     const l = [2, -1, 0.5, 1.5];
     const counts = new Map([[0, 3], [3, 1]]);
     const f = 0.4, pr = 0.7;
-    const want = softmax([2 - 3 * f - pr, -1, 0.5, 1.5 - 1 * f - pr]);
+    const want = softmax([Math.fround(2 - (3 * f + pr)), -1, 0.5, Math.fround(1.5 - (1 * f + pr))]);
     expectDist(samplingDistribution(l, { frequencyPenalty: f, presencePenalty: pr }, counts), want);
   });
 

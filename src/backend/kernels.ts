@@ -119,6 +119,9 @@
  *                ids must equal ref's exactly (NaN logits aside): the port repeats ref's float64 operations in the
  *                same order. With {topN = n > 0} two more outputs (ids i32 [N, n], logprobs f32 [N, n]): the row's n
  *                largest logits, largest first, lowest id first among equals (ref's `topN`), as row[id] − log Σ exp.
+ *                With {counts: [id, count, …] of every row, countOffsets: N + 1 indices splitting them by row,
+ *                repetitionPenalty=1, frequencyPenalty=0, presencePenalty=0} the draw is from the row after ref's
+ *                `penalizeRow` (rounded to float32); the reported log-probabilities stay those of the row itself.
  */
 
 export const KERNELS = [

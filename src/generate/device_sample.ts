@@ -5,14 +5,15 @@
  *
  * The kernel is the JavaScript sampler's own row arithmetic (src/backend/ref/sample.ts), ported operation for
  * operation, so with the same uniform number it draws the same id: a seed gives the same tokens either way. It
- * also reports the top alternatives (topLogprobs ≤ 20). The engine uses it when no penalty is in effect (they edit
- * the logits first). Probabilities come back rounded to float32.
+ * applies the penalties (from each row's token counts) and reports the top alternatives (topLogprobs ≤ 20), so every
+ * sampler setting runs there. Probabilities come back rounded to float32.
  */
 import { Tensor } from '../tensor/tensor.js';
 import { apply } from '../tensor/record.js';
 import { noGrad } from '../tensor/tensor.js';
 import type { LogitsTensor } from './interfaces.js';
 import type { ResolvedSamplerOptions, SampleResult } from './sampler.js';
+import { penaltiesOn } from '../backend/ref/sample.js';
 
 /** The logits as a Tensor whose backend runs `sample` natively, or null (test doubles, backends without it). */
 export function sampleTarget(t: LogitsTensor): Tensor | null {
@@ -20,14 +21,26 @@ export function sampleTarget(t: LogitsTensor): Tensor | null {
 }
 
 /**
- * Sample every row of logits (…, V) with one uniform number per row (`u[n]`, ignored at temperature 0). Frees
- * nothing: the caller owns `logits`.
+ * Sample every row of logits (…, V) with one uniform number per row (`u[n]`, ignored at temperature 0) and, when a
+ * penalty is set, each row's token counts (`counts[n]`: id → occurrences in its penalty window). Frees nothing: the
+ * caller owns `logits`.
  */
-export async function sampleOnDevice(logits: Tensor, o: ResolvedSamplerOptions, u: readonly number[]): Promise<SampleResult[]> {
+export async function sampleOnDevice(logits: Tensor, o: ResolvedSamplerOptions, u: readonly number[],
+  counts?: readonly ReadonlyMap<number, number>[]): Promise<SampleResult[]> {
   const N = u.length, K = o.topLogprobs;
+  let pen = {};
+  if (counts && penaltiesOn(o) && counts.some((c) => c.size > 0)) {
+    // every row's (id, count) pairs in one flat array; row n's are flat[countOffsets[n] .. countOffsets[n + 1])
+    const flat: number[] = [], countOffsets: number[] = [0];
+    for (const c of counts) {
+      for (const [id, k] of c) flat.push(id, k);
+      countOffsets.push(flat.length);
+    }
+    pen = { counts: flat, countOffsets, repetitionPenalty: o.repetitionPenalty, frequencyPenalty: o.frequencyPenalty, presencePenalty: o.presencePenalty };
+  }
   const outs = noGrad(() =>
     apply('sample', 'sample', [logits], [[N], [N, 2], ...(K > 0 ? [[N, K], [N, K]] : [])],
-      { temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, u, ...(K > 0 ? { topN: K } : {}) },
+      { temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, u, ...(K > 0 ? { topN: K } : {}), ...pen },
       ['i32', 'f32', 'i32', 'f32']),
   );
   try {

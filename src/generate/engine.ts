@@ -222,9 +222,9 @@ class RowState {
     return this.run.sampler;
   }
 
-  /** Whether the `sample` kernel can draw this row's next token (no penalty in effect; it reports any topLogprobs). */
-  get kernelOk(): boolean {
-    return !this.sampler.penaltiesActive();
+  /** The row's token counts in its penalty window (the `sample` kernel applies the penalties from them). */
+  get penaltyCounts(): ReadonlyMap<number, number> {
+    return this.sampler.penaltyCounts;
   }
 
   /** The uniform number the row's coin gives for its next token (0 at temperature 0, coin untouched). */
@@ -287,10 +287,10 @@ class RowState {
 async function stepRows(t: LogitsTensor, live: readonly (RowState | null)[], V: number): Promise<(RowStep | null)[]> {
   try {
     const dev = sampleTarget(t);
-    if (dev && live.every((r) => !r || r.kernelOk)) {
+    if (dev) {
       const run = live.find((r) => r)!;
       const u = live.map((r) => (r ? r.drawUniform() : 0));
-      const samples = await sampleOnDevice(dev, run.options, u);
+      const samples = await sampleOnDevice(dev, run.options, u, live.map((r) => (r ? r.penaltyCounts : new Map<number, number>())));
       return live.map((r, b) => (r ? r.accept(samples[b]!) : null));
     }
     const all = await t.data();

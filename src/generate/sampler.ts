@@ -4,7 +4,7 @@
  *
  * Order of operations (the Hugging Face `generate` / llama.cpp order):
  *   1. model log-probabilities  log_softmax(logits)            (reported, as OpenAI's `logprobs` reports the model's)
- *   2. penalties on the logits:
+ *   2. penalties on the logits (the result rounded to float32, as the logits are):
  *        repetition (HF/CTRL):   l > 0 ? l / r : l · r          for every id seen in the history window
  *        frequency / presence (OpenAI):  l −= count(id) · f + (count(id) > 0 ? p : 0)
  *   3. temperature 0 → greedy: argmax of the penalised logits (lowest id wins ties); stop here.
@@ -19,14 +19,14 @@
  * Everything is computed from the one logits row given (no second forward): the chosen id, its probability under
  * the final sampling distribution, the model's raw log-probability of it, and the model's top-N alternatives.
  *
- * Steps 3–8 (the float64 arithmetic over the vocabulary) live in src/backend/ref/sample.ts, which is also the
- * definition of the backends' `sample` kernel: the engine draws on the device when no penalty is in effect and no
- * alternatives are asked, with the same uniform number, and gets the same id. The hot path allocates nothing per
+ * Steps 2–8 live in src/backend/ref/sample.ts (penalised logits are rounded to float32, like the logits; the rest
+ * is float64 arithmetic over the vocabulary), which is also the definition of the backends' `sample` kernel: the
+ * engine draws on the device with the same uniform number and gets the same id. The hot path allocates nothing per
  * token (working arrays are reused).
  */
 import { ConfigError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
-import { argmax, drawWeighted, logSumExp, MAX_TOP_N, rowWeights, sampleRow, topN as refTopN, workArray } from '../backend/ref/sample.js';
+import { argmax, drawWeighted, logSumExp, MAX_TOP_N, penaltiesOn, penalizeRow, rowWeights, sampleRow, topN as refTopN } from '../backend/ref/sample.js';
 
 export { expNonPositive, nucleusThreshold, drawWeighted } from '../backend/ref/sample.js';
 
@@ -162,18 +162,16 @@ export class PenaltyWindow {
   }
 }
 
-/** Apply repetition, frequency and presence penalties in place (float64 working copy of the logits). */
-export function applyPenalties(l: Float64Array, counts: ReadonlyMap<number, number>, o: ResolvedSamplerOptions): void {
-  const r = o.repetitionPenalty, f = o.frequencyPenalty, p = o.presencePenalty;
-  if (r === 1 && f === 0 && p === 0) return;
-  for (const [id, c] of counts) {
-    if (id < 0 || id >= l.length || c <= 0) continue;
-    let x = l[id]!;
-    if (r !== 1) x = x > 0 ? x / r : x * r;
-    x -= c * f + p;
-    l[id] = x;
-  }
+/**
+ * Apply repetition, frequency and presence penalties in place to a float32 copy of the logits (each penalised
+ * logit computed in float64 and rounded to float32: ref's `penalizeRow`, also what the `sample` kernel does).
+ */
+export function applyPenalties(l: Float32Array, counts: ReadonlyMap<number, number>, o: ResolvedSamplerOptions): void {
+  if (penaltiesOn(o)) penalizeRow(l, counts, o);
 }
+
+/** The penalised copy's working memory, reused from token to token. */
+let penaltyRow = new Float32Array(0);
 
 /** Parsed settings are marked so hot loops validate once. */
 const resolvedMark = new WeakSet<object>();
@@ -212,7 +210,8 @@ export function samplingDistribution(
 function penalised(logits: ArrayLike<number>, o: ResolvedSamplerOptions, counts: ReadonlyMap<number, number>): ArrayLike<number> {
   if (!penaltiesApply(o, counts)) return logits;
   const V = logits.length;
-  const c = workArray(1, V);
+  if (penaltyRow.length !== V) penaltyRow = new Float32Array(V);
+  const c = penaltyRow;
   for (let i = 0; i < V; i++) c[i] = logits[i]!;
   applyPenalties(c, counts, o);
   return c;
@@ -220,7 +219,7 @@ function penalised(logits: ArrayLike<number>, o: ResolvedSamplerOptions, counts:
 
 /** Whether the penalties change anything for this window. */
 export function penaltiesApply(o: ResolvedSamplerOptions, counts: ReadonlyMap<number, number>): boolean {
-  return counts.size > 0 && !(o.repetitionPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0);
+  return counts.size > 0 && penaltiesOn(o);
 }
 
 function scale(a: Float64Array, k: number): void {
@@ -271,9 +270,13 @@ export class Sampler {
   sample(logits: ArrayLike<number>): SampleResult {
     return sampleToken(logits, this.options, this.rng, this.window.counts);
   }
-  /** Whether a penalty changes the logits now (then sampling needs the logits on the host). */
+  /** Whether a penalty changes the logits now. */
   penaltiesActive(): boolean {
     return penaltiesApply(this.options, this.window.counts);
+  }
+  /** How often each id occurs in the penalty window (for the `sample` kernel's counts). */
+  get penaltyCounts(): ReadonlyMap<number, number> {
+    return this.window.counts;
   }
   /** The uniform number `sample` would take from the coin now (none at temperature 0: returns 0, coin untouched). */
   drawUniform(): number {

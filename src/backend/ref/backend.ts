@@ -120,11 +120,11 @@ const TABLE: Record<string, Kernel> = {
     o[0]!.data[0] = s;
   },
   sample: (i, o, a) => {
-    const { o: opts, u, topN } = sampleAttrs(a);
+    const { o: opts, u, topN, penalties } = sampleAttrs(a);
     const N = u.length;
     if (topN > 0 && (!o[2] || !o[3] || o[2].data.length !== N * topN || o[3].data.length !== N * topN))
       throw new ShapeError(`sample: topN ${topN} needs outputs ids [${N}, ${topN}] and logprobs [${N}, ${topN}]`);
-    sampleKernel(i[0]!, o[0]!, o[1]!, opts, u, topN > 0 ? { n: topN, ids: o[2]!, logprobs: o[3]! } : undefined);
+    sampleKernel(i[0]!, o[0]!, o[1]!, opts, u, topN > 0 ? { n: topN, ids: o[2]!, logprobs: o[3]! } : undefined, penalties);
   },
   sum_all: (i, o) => {
     let s = 0;

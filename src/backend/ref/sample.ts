@@ -350,6 +350,39 @@ export function topN(v: ArrayLike<number>, n: number): { id: number; logprob: nu
   return ids.map((id, k) => ({ id, logprob: vals[k]! }));
 }
 
+/** The penalty settings (the sampler's resolved options satisfy it); 1, 0, 0 = off. */
+export interface PenaltySettings {
+  repetitionPenalty: number;
+  frequencyPenalty: number;
+  presencePenalty: number;
+}
+
+/** Whether the settings change any logit of an id that was seen. */
+export function penaltiesOn(o: PenaltySettings): boolean {
+  return !(o.repetitionPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0);
+}
+
+/**
+ * The penalties on a float32 row of logits, in place, for each (id, count) seen (count > 0): repetition (HF/CTRL)
+ * l > 0 ? l / r : l · r, then l −= count · f + p, in float64, the result rounded to float32 like every logit (as
+ * transformers and llama.cpp keep logits). The sampler's step 2, shared by the JavaScript path and every backend.
+ */
+export function penalizeRow(row: Float32Array, counts: Iterable<readonly [number, number]>, o: PenaltySettings): void {
+  const r = o.repetitionPenalty, f = o.frequencyPenalty, p = o.presencePenalty;
+  for (const [id, c] of counts) {
+    if (!(id >= 0 && id < row.length) || !(c > 0)) continue;
+    let x = row[id]!;
+    if (r !== 1) x = x > 0 ? x / r : x * r;
+    x -= c * f + p;
+    row[id] = x;
+  }
+}
+
+/** Flat [id, count, id, count, …] as pairs. */
+export function* countPairs(flat: readonly number[]): Iterable<readonly [number, number]> {
+  for (let i = 0; i + 1 < flat.length; i += 2) yield [flat[i]!, flat[i + 1]!];
+}
+
 /** Most alternatives the `sample` kernel reports per row (OpenAI's top_logprobs allows 20). */
 export const MAX_TOP_N = 20;
 
@@ -360,23 +393,32 @@ type Out = { data: { [i: number]: number } };
  * topN > 0 also the n most likely ids per row (N, n) and their log-probabilities (N, n).
  */
 export function sampleKernel(logits: { data: ArrayLike<number>; shape: readonly number[] }, ids: Out, probs: Out, o: RowSampling,
-  u: readonly number[], top?: { n: number; ids: Out; logprobs: Out }): void {
+  u: readonly number[], top?: { n: number; ids: Out; logprobs: Out }, penalties?: { settings: PenaltySettings; counts: readonly (readonly number[])[] }): void {
   const V = logits.shape[logits.shape.length - 1]!;
   const N = V === 0 ? 0 : logits.data.length / V;
   checkSampleArgs(N, V, o, u);
   const all = logits.data as Float32Array;
   for (let n = 0; n < N; n++) {
     const row = typeof all.subarray === 'function' ? all.subarray(n * V, (n + 1) * V) : Array.prototype.slice.call(all, n * V, (n + 1) * V) as number[];
-    const r = sampleRow(row, o, u[n]!);
+    // step 2: the penalties on a copy; the model's log-probabilities (reported) stay those of the row itself
+    const pen = penalties && (penalties.counts[n]?.length ?? 0) > 0 && penaltiesOn(penalties.settings);
+    let l: ArrayLike<number> = row;
+    if (pen) {
+      const c = Float32Array.from(row);
+      penalizeRow(c, countPairs(penalties.counts[n]!), penalties.settings);
+      l = c;
+    }
+    const r = sampleRow(l, o, u[n]!);
+    const lse = pen ? logSumExp(row) : r.lse;
     ids.data[n] = r.id;
     probs.data[2 * n] = r.prob;
-    probs.data[2 * n + 1] = row[r.id]! - r.lse;
+    probs.data[2 * n + 1] = row[r.id]! - lse;
     if (top && top.n > 0) {
       const t = topN(row, top.n);
       for (let k = 0; k < top.n; k++) {
         // fewer entries than n (V < n): id −1, log-probability −Infinity
         top.ids.data[n * top.n + k] = t[k]?.id ?? -1;
-        top.logprobs.data[n * top.n + k] = t[k] ? t[k]!.logprob - r.lse : -Infinity;
+        top.logprobs.data[n * top.n + k] = t[k] ? t[k]!.logprob - lse : -Infinity;
       }
     }
   }
@@ -392,8 +434,14 @@ export function checkSampleArgs(N: number, V: number, o: RowSampling, u: readonl
   if (!(o.minP >= 0 && o.minP <= 1)) throw new ConfigError('minP', `sample: expected 0 ≤ minP ≤ 1, got ${o.minP}`);
 }
 
-/** The `sample` kernel's attributes with their defaults (topN: alternatives per row, 0 = none). */
-export function sampleAttrs(a: Readonly<Record<string, unknown>> | undefined): { o: RowSampling; u: readonly number[]; topN: number } {
+/**
+ * The `sample` kernel's attributes with their defaults (topN: alternatives per row, 0 = none; penalties: the three
+ * settings and the rows' (id, count) pairs as one flat `counts` [id, count, …] with `countOffsets` (N + 1 indices:
+ * row n's pairs are counts[countOffsets[n] .. countOffsets[n + 1])), or none).
+ */
+export function sampleAttrs(a: Readonly<Record<string, unknown>> | undefined): {
+  o: RowSampling; u: readonly number[]; topN: number; penalties?: { settings: PenaltySettings; counts: readonly (readonly number[])[] };
+} {
   const n = (k: string, d: number): number => {
     const v = a?.[k];
     if (v === undefined) return d;
@@ -405,5 +453,16 @@ export function sampleAttrs(a: Readonly<Record<string, unknown>> | undefined): {
     throw new ConfigError('u', 'sample: expected an array of uniform numbers in [0, 1), one per row');
   const top = n('topN', 0);
   if (!Number.isInteger(top) || top < 0 || top > MAX_TOP_N) throw new ConfigError('topN', `sample: expected an integer 0..${MAX_TOP_N}, got ${top}`);
-  return { o: { temperature: n('temperature', 1), topK: n('topK', 0), topP: n('topP', 1), minP: n('minP', 0) }, u: u as number[], topN: top };
+  const o = { temperature: n('temperature', 1), topK: n('topK', 0), topP: n('topP', 1), minP: n('minP', 0) };
+  const flat = a?.counts, offs = a?.countOffsets;
+  if (flat === undefined) return { o, u: u as number[], topN: top };
+  const isNums = (x: unknown): x is number[] => Array.isArray(x) && x.every((v) => typeof v === 'number');
+  if (!isNums(flat) || !isNums(offs) || offs.length !== u.length + 1 || offs[0] !== 0 || offs[u.length] !== flat.length ||
+    offs.some((x, i) => i > 0 && (x < offs[i - 1]! || (x - offs[i - 1]!) % 2 !== 0)))
+    throw new ConfigError('counts', `sample: expected flat [id, count, …] pairs with ${u.length + 1} countOffsets (0, …, their length) splitting them by row`);
+  const counts = Array.from({ length: u.length }, (_, i) => flat.slice(offs[i], offs[i + 1]));
+  const settings = { repetitionPenalty: n('repetitionPenalty', 1), frequencyPenalty: n('frequencyPenalty', 0), presencePenalty: n('presencePenalty', 0) };
+  if (!(settings.repetitionPenalty > 0) || !Number.isFinite(settings.frequencyPenalty) || !Number.isFinite(settings.presencePenalty))
+    throw new ConfigError('repetitionPenalty', 'sample: penalties must be finite, the repetition penalty > 0');
+  return { o, u: u as number[], topN: top, penalties: { settings, counts } };
 }

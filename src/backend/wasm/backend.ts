@@ -16,7 +16,7 @@ import { HeapAllocator } from './allocator.js';
 import { loadKernels, type Variant } from './loader.js';
 import { MAX_THREADS, WorkerPool, type KernelFn } from './pool.js';
 import { broadcastStrides, collapse, forEachOuter, rowStrides, splitRange } from './layout.js';
-import { checkSampleArgs, EXP_TABLE, sampleAttrs } from '../ref/sample.js';
+import { checkSampleArgs, countPairs, EXP_TABLE, penaltiesOn, penalizeRow, sampleAttrs } from '../ref/sample.js';
 
 /** Kernel exports of the module, in the order the pool indexes them. */
 const EXPORTS = [
@@ -122,6 +122,8 @@ export class WasmBackend implements Backend {
   private ropeTable: { key: string; buf: WasmBuffer } | null = null;
   /** The sample kernel's exp table (2^(−j/256) as float64, copied from ref's), allocated on first use. */
   private expTablePtr = 0;
+  /** The sample kernel's penalised copy of a row (allocated when penalties are first asked). */
+  private penaltyRow: WasmBuffer | null = null;
 
   constructor(
     private readonly mem: WebAssembly.Memory,
@@ -562,7 +564,7 @@ export class WasmBackend implements Backend {
     },
     sample(i, o, a) {
       const x = i[0]!, V = x.shape[x.shape.length - 1] ?? 0, N = V > 0 ? prod(x.shape) / V : 0;
-      const { o: opts, u, topN } = sampleAttrs(a);
+      const { o: opts, u, topN, penalties } = sampleAttrs(a);
       checkSampleArgs(N, V, opts, u);
       if (topN > 0 && (!o[2] || !o[3] || prod(o[2].shape) !== N * topN || prod(o[3].shape) !== N * topN))
         throw new ShapeError(`sample: topN ${topN} needs outputs ids [${N}, ${topN}] and logprobs [${N}, ${topN}]`);
@@ -577,8 +579,21 @@ export class WasmBackend implements Backend {
       }
       const px = this.p(x), pi = this.p(o[0]!), pp = this.p(o[1]!);
       for (let n = 0; n < N; n++) {
-        this.fns.sample_row(px + 4 * n * V, V, opts.temperature, opts.topK, opts.topP, opts.minP, u[n]!, this.expTablePtr, pi + 4 * n, pp + 8 * n, this.scratch[0]!,
-          topN, pti + 4 * n * topN, ptl + 4 * n * topN);
+        const row = px + 4 * n * V;
+        let src = row;
+        if (penalties && (penalties.counts[n]?.length ?? 0) > 0 && penaltiesOn(penalties.settings)) {
+          // the penalised copy (ref's penalizeRow, the same JavaScript) in a buffer kept for it
+          if (!this.penaltyRow || this.penaltyRow.length < V) {
+            if (this.penaltyRow) this.free(this.penaltyRow);
+            this.penaltyRow = this.alloc(V, 'f32');
+          }
+          src = this.penaltyRow.ptr;
+          this.refreshViews();
+          this.f32.copyWithin(src >>> 2, row >>> 2, (row >>> 2) + V);
+          penalizeRow(this.f32.subarray(src >>> 2, (src >>> 2) + V), countPairs(penalties.counts[n]!), penalties.settings);
+        }
+        this.fns.sample_row(src, V, opts.temperature, opts.topK, opts.topP, opts.minP, u[n]!, this.expTablePtr, pi + 4 * n, pp + 8 * n, this.scratch[0]!,
+          topN, pti + 4 * n * topN, ptl + 4 * n * topN, row);
       }
     },
     sumsq(i, o) { this.sumAll(i, o[0]!, true); },

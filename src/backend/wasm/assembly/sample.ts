@@ -228,13 +228,31 @@ function writeTop(src: usize, V: i32, n: i32, lse: f64, topIds: usize, topLps: u
   }
 }
 
+/** log Σ exp of a row (ref's logSumExp: its max, then Σ exp(l − max) in id order). */
+function rowLse(p: usize, V: i32, table: usize): f64 {
+  let vmax = f32x4.splat(-Infinity);
+  let i = 0;
+  for (; i + 4 <= V; i += 4) vmax = f32x4.pmax(vmax, v128.load(p + (<usize>i << 2)));
+  let m: f64 = -Infinity;
+  for (let l = 0; l < 4; l++) {
+    const a = <f64>(l == 0 ? f32x4.extract_lane(vmax, 0) : l == 1 ? f32x4.extract_lane(vmax, 1) : l == 2 ? f32x4.extract_lane(vmax, 2) : f32x4.extract_lane(vmax, 3));
+    if (a > m) m = a;
+  }
+  for (; i < V; i++) {
+    const x = <f64>load<f32>(p + (<usize>i << 2));
+    if (x > m) m = x;
+  }
+  return m + Math.log(expSum(p, V, m, table));
+}
+
 /**
- * Sample one row of V float32 logits at `src`. Writes the id to `idOut` (i32) and (prob, logprob) to `probOut`
+ * Sample one row of V float32 logits at `src`, the row after the penalties; `orig` is the row before them (= src
+ * without penalties), whose log Σ exp gives the reported log-probabilities (drawn id, top alternatives). Writes the id to `idOut` (i32) and (prob, logprob) to `probOut`
  * (two float32). `u` is the uniform number in [0, 1) (ignored at temperature 0); topK 0 = off, topP 1 = off,
  * minP 0 = off. `table` holds 2^(−j/256), j = 0..255, as float64 (ref's EXP_TABLE).
  */
 export function sample_row(src: usize, V: i32, temperature: f64, topK: i32, topP: f64, minP: f64, u: f64, table: usize,
-  idOut: usize, probOut: usize, scratch: usize, topN: i32, topIds: usize, topLps: usize): void {
+  idOut: usize, probOut: usize, scratch: usize, topN: i32, topIds: usize, topLps: usize, orig: usize): void {
   const bins = scratch;
   const w = scratch + (<usize>NBINS << 3);
   const sub = w + (<usize>V << 3);
@@ -263,11 +281,11 @@ export function sample_row(src: usize, V: i32, temperature: f64, topK: i32, topP
     let best = 0;
     while (best < V && <f64>load<f32>(src + (<usize>best << 2)) != m) best++;
     if (best == V) best = 0; // no entry above -Infinity (all NaN): ref's argmax keeps id 0
-    const lse = m + Math.log(expSum(src, V, m, table));
-    writeTop(src, V, topN, lse, topIds, topLps, sub);
+    const lse = orig != src ? rowLse(orig, V, table) : m + Math.log(expSum(src, V, m, table));
+    writeTop(orig, V, topN, lse, topIds, topLps, sub);
     store<i32>(idOut, best);
     store<f32>(probOut, 1);
-    store<f32>(probOut, <f32>(<f64>load<f32>(src + (<usize>best << 2)) - lse), 4);
+    store<f32>(probOut, <f32>(<f64>load<f32>(orig + (<usize>best << 2)) - lse), 4);
     return;
   }
   let thr: f64 = -Infinity;
@@ -337,7 +355,8 @@ export function sample_row(src: usize, V: i32, temperature: f64, topK: i32, topP
       } else store<f64>(pw, 0);
     }
   }
-  const lse = temperature == 1 ? m + Math.log(all) : m + Math.log(expSum(src, V, m, table));
+  // the model's normaliser for the reported log-probabilities: of the row before the penalties (orig)
+  const lse = orig != src ? rowLse(orig, V, table) : temperature == 1 ? m + Math.log(all) : m + Math.log(expSum(src, V, m, table));
   // top-p
   if (topP < 1) {
     const p = topP * sum;
@@ -406,12 +425,12 @@ export function sample_row(src: usize, V: i32, temperature: f64, topK: i32, topP
     if (target < acc) break;
   }
   store<i32>(idOut, id);
-  writeTop(src, V, topN, lse, topIds, topLps, sub);
+  writeTop(orig, V, topN, lse, topIds, topLps, sub);
   if (id < 0) {
     store<f32>(probOut, NaN);
     store<f32>(probOut, NaN, 4);
     return;
   }
   store<f32>(probOut, <f32>(load<f64>(w + (<usize>id << 3)) / sum));
-  store<f32>(probOut, <f32>(<f64>load<f32>(src + (<usize>id << 2)) - lse), 4);
+  store<f32>(probOut, <f32>(<f64>load<f32>(orig + (<usize>id << 2)) - lse), 4);
 }
