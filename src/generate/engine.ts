@@ -18,10 +18,9 @@
  *
  * Probabilities come from the same logits the token was sampled from (no second forward): the model's log-probability
  * of the token, its probability under the final sampling distribution, and the model's top alternatives, returned in
- * OpenAI's `logprobs` shape. When the logits are a tensor on a backend with the `sample` kernel and the settings allow
- * it (no penalty in effect), the token and its top alternatives are drawn where the logits live
- * (src/generate/device_sample.ts): the same draw from the same coin, without reading the V logits back; the
- * probabilities are then float32-rounded.
+ * OpenAI's `logprobs` shape. When the logits are a tensor on a backend with the `sample` kernel, the token (after the
+ * penalties) and its top alternatives are drawn where the logits live (src/generate/device_sample.ts): the same draw
+ * from the same coin, without reading the V logits back; the probabilities are then float32-rounded.
  */
 import { ConfigError, ContextOverflowError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
@@ -281,8 +280,8 @@ class RowState {
 
 /**
  * One step for the live rows (`live[b]` null = finished, skipped) from logits (B, 1, V), and free the logits: on
- * the device with the `sample` kernel when every live row allows it (the same draws as on the host, without
- * reading V logits back), else from the logits read back.
+ * the device with the `sample` kernel where the logits are a tensor whose backend has it (the same draws as on the
+ * host, without reading V logits back), else from the logits read back (test doubles, backends without it).
  */
 async function stepRows(t: LogitsTensor, live: readonly (RowState | null)[], V: number): Promise<(RowStep | null)[]> {
   try {
