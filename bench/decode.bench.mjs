@@ -19,13 +19,16 @@
 // `sample` kernel, src/generate/device_sample.ts) since no penalty or top alternatives are asked.
 // usage: node bench/decode.bench.mjs [--json] [--cases stories15M,stories110M] [--modes runc,prompt] [--prompt 512]
 //          [--tokens N] [--runc-tokens 256] [--backend auto|ref|wasm] [--threads N] [--batch B] [--weights f32,q8,bf16]
-//          [--reps 3]
+//          [--reps 3] [--no-peer]
 // Each row runs the same generate reps + 1 times in one process: tok_s is the median of the last reps (steady
 // state, as a chat server or a long session runs); cold_tok_s is the first run of a fresh process, while V8 is
 // still optimising the JavaScript and WebAssembly code (what a one-off `llmts generate` of 256 tokens sees). run.c is
 // compiled ahead of time: its first run is its steady state.
-// --json: one JSON line per row: bench, case, mode, weights, tok_s, tok_s_runs, cold_tok_s, forward_tok_s, peer,
-// peer_tok_s, ratio, ...
+// --json: one JSON line per row: bench, case, mode, weights, tok_s, tok_s_runs, cold_tok_s, forward_tok_s, gflop_s
+// (2 FLOPs per weight + attention, at the mean decoded position), pct_peak (of the sgemm peak), weight_gb_s, peer,
+// peer_tok_s, ratio (llama2.c), tfjs_peer, tfjs_tok_s, ratio_vs_tfjs (runc rows), ...
+// TensorFlow.js (bench/peers/tfjs-llama-decode.mjs, float32) decodes the same model in the same command: wasm (its
+// best; the full run.c run) and cpu (stories15M only, 32 tokens). --no-peer skips it.
 // --weights: the weight storages to run side by side (default all three). For q8/bf16 each row also reports the
 // quality cost on this (random) model: the relative logits error vs float32 over a 64-token prefix (‖Δ‖/‖logits‖).
 // The quality on trained-like weights and real text is measured in test/quantize.test.ts (fixture models).
@@ -48,6 +51,13 @@ const reps = Math.max(1, Number(opt('--reps', 3)));
 for (const m of modes) if (!['runc', 'prompt'].includes(m)) throw new Error(`--modes: unknown ${m} (runc, prompt)`);
 for (const w of weightKinds) if (!['f32', 'q8', 'bf16'].includes(w)) throw new Error(`--weights: unknown ${w} (f32, q8, bf16)`);
 
+const noPeer = argv.includes('--no-peer');
+
+const { spawnSync } = await import('node:child_process');
+const path = await import('node:path');
+const { fileURLToPath } = await import('node:url');
+const { peakGflops } = await import('./machine.mjs');
+const here = path.dirname(fileURLToPath(import.meta.url));
 const { initBackend } = await import('../dist/backend/registry.js');
 const { initModel } = await import('../dist/model/init.js');
 const { generate } = await import('../dist/generate/engine.js');
@@ -86,8 +96,30 @@ for (const name of cases) {
 // worker threads of a backend must not keep the script alive
 process.exit(failed ? 1 : 0);
 
+/**
+ * TensorFlow.js decoding the same model (bench/peers/tfjs-llama-decode.mjs: float32 weights, its own KV cache as
+ * tensors, sampling from the logits read back), run.c's run: BOS and `tokens` tokens. wasm: the full run; cpu (~10
+ * tok/s at 15M): 32 tokens, and only at stories15M.
+ */
+function tfjsPeers(name, s) {
+  if (noPeer) return [];
+  const out = [];
+  for (const [b, tokens] of [['wasm', runcTokens], ...(name === 'stories15M' ? [['cpu', 32]] : [])]) {
+    const r = spawnSync(process.execPath, [path.join(here, 'peers/tfjs-llama-decode.mjs'), b, s.L, s.C, s.H, s.F, s.V, tokens].map(String), { encoding: 'utf8', timeout: 600_000 });
+    const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+    out.push(line ? JSON.parse(line) : { peer: `tfjs-${b}`, error: ((r.stderr || '').split('\n').filter((l) => /Error/.test(l)).pop() ?? 'failed').slice(0, 200) });
+  }
+  return out;
+}
+
+/** FLOPs of one decode step at position pos: 2 per weight of every linear (head included) + attention's 4·L·C·(pos + 1). */
+function flopsPerToken(s, pos) {
+  return 2 * (s.L * (4 * s.C * s.C + 3 * s.C * s.F) + s.V * s.C) + 4 * s.L * s.C * (pos + 1);
+}
+
 async function runCase(name, s) {
   const rng = new Rng(1);
+  s.tfjs = modes.includes('runc') ? tfjsPeers(name, s) : [];
   const model = initModel(config(s), rng, { backend });
   const prompt = Array.from({ length: promptLen }, () => 3 + rng.int(s.V - 3));
   const tokens = Number(opt('--tokens', s.tokens));
@@ -131,13 +163,23 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
   const { c, tokS } = runs[runs.length >> 1];
   const n = c.ids.length;
   const P = prompt.length;
+  // positions P .. P + n − 1 were decoded: the mean FLOPs of those steps, and the weight bytes each step reads
+  const flops = flopsPerToken(s, P + (n - 1) / 2);
+  const gflopS = (flops * tokS) / 1e9;
+  const bytesPerWeight = kind === 'q8' ? 36 / 32 : kind === 'bf16' ? 2 : 4; // q8: 32 int8 + a float32 scale per block
+  const weightGBs = ((s.L * (4 * s.C * s.C + 3 * s.C * s.F) + s.V * s.C) * bytesPerWeight * tokS) / 1e9;
+  const best = (s.tfjs ?? []).filter((q) => q.tok_s).reduce((a, q) => (!a || q.tok_s > a.tok_s ? q : a), null);
   const row = {
     bench: 'decode', case: `${name}${kind === 'f32' ? '' : ' ' + kind}${mode === 'runc' ? '' : ` prompt${P}`}`, mode, weights: kind,
     backend: backend.name, params: model.numParams(), prompt: P, tokens: n, tok_s: +tokS.toFixed(2),
     tok_s_runs: runs.map((r) => +r.tokS.toFixed(1)), cold_tok_s: +cold.tokS.toFixed(2), ttft_ms: +c.timings.ttft_ms.toFixed(1),
     ...(mode === 'prompt' ? { prefill_tok_s: +(P / (c.timings.prefill_ms / 1000)).toFixed(1) } : {}),
     peer: mode === 'runc' ? 'llama2.c run.c 2 threads (ANCHORS.md)' : 'llama2.c run.c 2 threads, its default run (BOS, 256 tokens): not the same work',
-    peer_tok_s: s.peer, ratio: +(tokS / s.peer).toFixed(3), ...quality,
+    peer_tok_s: s.peer, ratio: +(tokS / s.peer).toFixed(3),
+    gflop_s: +gflopS.toFixed(2), pct_peak: +((100 * gflopS) / peakGflops()).toFixed(2), weight_gb_s: +weightGBs.toFixed(2),
+    ...(mode === 'runc' && best ? { tfjs_peer: best.peer, tfjs_tok_s: best.tok_s, ratio_vs_tfjs: +(tokS / best.tok_s).toFixed(2) } : {}),
+    ...(mode === 'runc' && s.tfjs?.length ? { tfjs_peers: s.tfjs } : {}),
+    ...quality,
   };
   // the model alone: KV-cached forward steps at the same positions (after the prompt), the logits read back, no sampler
   {
@@ -167,7 +209,10 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
     console.log(
       `${name.padEnd(12)} ${kind.padEnd(4)} ${mode === 'runc' ? `runc (BOS, ${n} tokens)`.padEnd(22) : `prompt ${P}, ${n} tokens`.padEnd(22)} ` +
         `${(row.params / 1e6).toFixed(1)}M params: decode ${row.tok_s} tok/s (median of ${reps}; cold first run ${row.cold_tok_s})` +
+        ` (${row.gflop_s} GFLOP/s, ${row.pct_peak}% of ${peakGflops()} peak; weights read at ${row.weight_gb_s} GB/s)` +
         (mode === 'runc' ? ` | llama2.c ${s.peer} tok/s → ratio ${row.ratio}` : ` | time to first token ${row.ttft_ms} ms (prefill ${row.prefill_tok_s} tok/s)`) +
+        (row.tfjs_peer ? ` | TensorFlow.js ${row.tfjs_peer.replace('tfjs-', '')} ${row.tfjs_tok_s} tok/s (f32) → ×${row.ratio_vs_tfjs}` +
+          (s.tfjs.length > 1 ? ` (${s.tfjs.filter((q) => q !== best).map((q) => `${q.peer} ${q.tok_s ?? 'failed'}`).join(', ')})` : '') : '') +
         ` | forward only ${row.forward_tok_s} tok/s` +
         (row.logits_rel_err !== undefined ? ` | logits rel. err ${row.logits_rel_err}, weights ${row.weight_mb} MiB (f32 ${row.f32_weight_mb})` : '') +
         (row.batch ? ` | batch ${row.batch}: ${row.batch_tok_s} tok/s in all` : ''),
