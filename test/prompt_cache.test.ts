@@ -142,6 +142,26 @@ describe.each(backends.map((b) => [b.name, b] as const))('prompt cache on %s', (
     for (const t of model.params.values()) t.dispose();
   });
 
+  it('starts with room for 512 positions and grows with the prompts, keeping what it cached', async () => {
+    const model = initModel({ ...config('llama'), maxPositions: 2048 }, new Rng(10), { backend, std: 0.3 });
+    const pc = new PromptCache(model);
+    const T = countForwards(model);
+    const p1 = Array.from({ length: 300 }, (_, i) => (i * 13 + 1) % 300);
+    const r1 = (await generate(model, [p1], { temperature: 0, maxTokens: 4, promptCache: pc })).choices[0]!;
+    expect(pc.room).toBe(512);
+    const p2 = [...p1, ...r1.ids, ...Array.from({ length: 400 }, (_, i) => (i * 7 + 3) % 300)]; // 704 tokens
+    T.length = 0;
+    const r2 = (await generate(model, [p2], { temperature: 0, maxTokens: 4, promptCache: pc })).choices[0]!;
+    expect(pc.room).toBe(1024); // grown (×2), the 303 cached positions copied over
+    expect(pc.lastReused).toBe(p1.length + r1.ids.length - 1);
+    expect(T[0]).toBe(p2.length - pc.lastReused);
+    const plain = (await generate(model, [p2], { temperature: 0, maxTokens: 4 })).choices[0]!;
+    expect(r2.ids).toEqual(plain.ids);
+    r2.logprobs.content.forEach((e, i) => expect(Math.abs(e.logprob - plain.logprobs.content[i]!.logprob)).toBeLessThan(1e-4));
+    pc.dispose();
+    for (const t of model.params.values()) t.dispose();
+  });
+
   it('serves one prompt per call', async () => {
     const model = initModel(config('llama'), new Rng(8), { backend });
     const pc = new PromptCache(model);

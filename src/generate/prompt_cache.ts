@@ -3,7 +3,9 @@
  * conversation, with the token ids whose keys and values it holds. A new prompt that starts with some of those ids
  * (a chat's next turn starts with the whole history of the last one) reuses them: the cache is cut back to the
  * common prefix and only the rest of the prompt is prefilled, so a turn costs its new tokens instead of the whole
- * conversation. After the call the cache holds the prompt and every generated token that was fed back.
+ * conversation. After the call the cache holds the prompt and every generated token that was fed back. The kept
+ * cache starts with room for 512 positions and doubles as prompts grow (copying what it holds), up to the model's
+ * window, so a long-context model does not hold its whole window's keys and values from the first turn.
  *
  * Reused positions were computed by earlier forwards (some one token at a time), a fresh prefill computes them in
  * one batch: the logits agree to float32 rounding (~1e-6), not bit for bit, so a sampled token can in principle
@@ -17,10 +19,17 @@
 import { ConfigError } from '../util/errors.js';
 import type { DecoderCache, DecoderModel } from './interfaces.js';
 
-/** A cache that can forget its last positions (src/model/kv_cache.ts KVCache, batch 1). */
+/** A cache that can forget its last positions (src/model/kv_cache.ts KVCache, batch 1), and maybe grow. */
 export interface TruncatableCache extends DecoderCache {
   truncate(n: number): void;
+  /** Room for at least n positions, keeping what is cached. Without it the cache is made for the whole window. */
+  reserve?(n: number): void;
+  readonly maxLen?: number;
 }
+
+/** Positions a kept cache starts with, and its growth factor (it holds no more than the model's window). */
+const INITIAL_POSITIONS = 512;
+const GROWTH = 2;
 
 export class PromptCache<C extends TruncatableCache = TruncatableCache> {
   private cache: C | null = null;
@@ -31,6 +40,11 @@ export class PromptCache<C extends TruncatableCache = TruncatableCache> {
   lastReused = 0;
 
   constructor(private readonly model: DecoderModel<C>) {}
+
+  /** Positions the kept cache has room for now (0 before the first call); it grows as prompts do. */
+  get room(): number {
+    return this.cache ? this.capacity : 0;
+  }
 
   /** The ids the cache holds now. */
   get ids(): readonly number[] {
@@ -44,15 +58,27 @@ export class PromptCache<C extends TruncatableCache = TruncatableCache> {
    */
   take(prompt: readonly number[], capacity: number): { cache: C; reused: number } {
     if (prompt.length === 0) throw new ConfigError('prompt', 'empty prompt');
-    if (!this.cache || this.capacity < capacity) {
+    const window = this.model.config.maxPositions;
+    // a size for `capacity` positions with room to grow into, at most the window
+    const size = (need: number) => Math.min(window, Math.max(need, INITIAL_POSITIONS, Math.ceil(this.capacity * GROWTH)));
+    if (this.cache && this.capacity < capacity && typeof this.cache.reserve === 'function') {
+      this.capacity = size(capacity);
+      this.cache.reserve(this.capacity); // keeps the cached positions
+    } else if (!this.cache || this.capacity < capacity) {
       this.cache?.reset();
-      const cache = this.model.newCache(1, Math.max(capacity, this.model.config.maxPositions));
+      let cap = size(capacity);
+      let cache = this.model.newCache(1, cap);
       if (typeof (cache as Partial<TruncatableCache>).truncate !== 'function') {
         cache.reset();
         throw new ConfigError('promptCache', "this model's KV cache cannot be cut back (no truncate()); generate without a prompt cache");
       }
+      if (typeof cache.reserve !== 'function' && cap < window) {
+        // a cache that cannot grow is made for the whole window
+        cache.reset();
+        cache = this.model.newCache(1, (cap = window));
+      }
       this.cache = cache;
-      this.capacity = Math.max(capacity, this.model.config.maxPositions);
+      this.capacity = cap;
       this.held = [];
     }
     let n = 0;

@@ -18,7 +18,10 @@ export class KVCache {
   /** Number of positions cached. */
   length = 0;
 
-  constructor(readonly numLayers: number, readonly batch: number, readonly maxLen: number) {
+  private capacity: number;
+
+  constructor(readonly numLayers: number, readonly batch: number, maxLen: number) {
+    this.capacity = maxLen;
     this.k = new Array<Tensor | null>(numLayers).fill(null);
     this.v = new Array<Tensor | null>(numLayers).fill(null);
   }
@@ -49,6 +52,35 @@ export class KVCache {
       this.v[layer] = nv;
       return [nk, nv];
     });
+  }
+
+  /** Positions the cache can hold (B = 1: the size of its buffers; `reserve` grows it). */
+  get maxLen(): number {
+    return this.capacity;
+  }
+
+  /**
+   * Room for at least n positions (B = 1): buffers already allocated are replaced by bigger ones holding the same
+   * cached positions (one copy per layer). A cache kept across calls (src/generate/prompt_cache.ts) starts small and
+   * grows with the conversation instead of holding the model's whole window from the start.
+   */
+  reserve(n: number): void {
+    if (n <= this.capacity) return;
+    if (this.batch !== 1) throw new ShapeError('KVCache.reserve: only for a single row');
+    noGrad(() => {
+      for (const store of [this.k, this.v]) {
+        for (let l = 0; l < store.length; l++) {
+          const old = store[l];
+          if (!old) continue;
+          const [, , Hkv, D] = old.shape as [number, number, number, number];
+          const grown = keep(empty([1, n, Hkv, D], { backend: old.backend, dtype: old.dtype }));
+          if (this.length > 0) old.backend.run('write_at', [view(new Tensor(old.storage, [1, this.length, Hkv, D]))], [view(grown)], { offset: 0 });
+          old.dispose();
+          store[l] = grown;
+        }
+      }
+    });
+    this.capacity = n;
   }
 
   /** Called by the model after all layers appended a step of T positions. */
