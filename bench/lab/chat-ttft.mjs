@@ -9,13 +9,11 @@ const { generate } = await import('../../dist/generate/engine.js');
 const { PromptCache } = await import('../../dist/generate/prompt_cache.js');
 const { quantizeModel } = await import('../../dist/model/quantize.js');
 const { Rng } = await import('../../dist/util/rng.js');
-const SHAPES = { stories15M: [6, 288, 6, 768], stories110M: [12, 768, 12, 2048] };
+const { STORIES, storiesConfig } = await import('../stories.mjs');
 const name = process.argv[2] || 'stories110M', turns = Number(process.argv[3] || 4);
-const [L, C, H, F] = SHAPES[name];
+if (!STORIES[name]) throw new Error(`unknown model ${name}; known: ${Object.keys(STORIES).join(', ')}`);
 const backend = await initBackend('auto');
-const model = initModel({ family: 'llama', vocabSize: 32000, hiddenSize: C, numLayers: L, numHeads: H, numKvHeads: H, headDim: C / H,
-  intermediateSize: F, maxPositions: 1024, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true, attentionBias: false,
-  attentionOutBias: false, mlpBias: false, dropout: 0, bosTokenId: 1, eosTokenId: 2, padTokenId: null }, new Rng(1), { backend });
+const model = initModel(storiesConfig(STORIES[name]), new Rng(1), { backend });
 await quantizeModel(model, 'q8');
 const rng = new Rng(2);
 const message = (n) => Array.from({ length: n }, () => 3 + rng.int(31000));

@@ -10,9 +10,8 @@ const { Rng } = await import('../../dist/util/rng.js');
 const { quantizeModel } = await import('../../dist/model/quantize.js');
 const K = Number(process.argv[2] ?? 5), RP = Number(process.argv[3] ?? 1.1);
 const backend = await initBackend('auto');
-const model = initModel({ family: 'llama', vocabSize: 32000, hiddenSize: 288, numLayers: 6, numHeads: 6, numKvHeads: 6, headDim: 48,
-  intermediateSize: 768, maxPositions: 1024, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true, attentionBias: false,
-  attentionOutBias: false, mlpBias: false, dropout: 0, bosTokenId: 1, eosTokenId: 2, padTokenId: null }, new Rng(1), { backend });
+const { STORIES, storiesConfig } = await import('../stories.mjs');
+const model = initModel(storiesConfig(STORIES.stories15M), new Rng(1), { backend });
 await quantizeModel(model, 'q8');
 const supports = backend.supports.bind(backend);
 const run = async (host, k, rp) => {

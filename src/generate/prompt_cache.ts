@@ -24,7 +24,6 @@ export interface TruncatableCache extends DecoderCache {
   truncate(n: number): void;
   /** Room for at least n positions, keeping what is cached. Without it the cache is made for the whole window. */
   reserve?(n: number): void;
-  readonly maxLen?: number;
 }
 
 /** Positions a kept cache starts with, and its growth factor (it holds no more than the model's window). */
@@ -43,7 +42,7 @@ export class PromptCache<C extends TruncatableCache = TruncatableCache> {
 
   /** Positions the kept cache has room for now (0 before the first call); it grows as prompts do. */
   get room(): number {
-    return this.cache ? this.capacity : 0;
+    return this.capacity;
   }
 
   /** The ids the cache holds now. */

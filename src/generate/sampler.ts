@@ -26,9 +26,9 @@
  */
 import { ConfigError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
-import { argmax, drawWeighted, logSumExp, MAX_TOP_N, penaltiesOn, penalizeRow, rowWeights, sampleRow, topN as refTopN } from '../backend/ref/sample.js';
+import { argmax, drawWeighted, logSumExp, MAX_TOP_N, penaltiesOn, penalizeRow, rowWeights, sampleRow, topN } from '../backend/ref/sample.js';
 
-export { expNonPositive, nucleusThreshold, drawWeighted } from '../backend/ref/sample.js';
+export { expNonPositive, nucleusThreshold, drawWeighted, topN } from '../backend/ref/sample.js';
 
 /** Sampler settings. Field names follow the OpenAI / Hugging Face spelling in camelCase. */
 export interface SamplerOptions {
@@ -131,11 +131,6 @@ export function logSoftmax(logits: ArrayLike<number>): Float64Array {
   return out;
 }
 
-/** The `n` largest entries of `v` (ids and values), largest first; lowest id first among equal values. */
-export function topN(v: ArrayLike<number>, n: number): TokenLogprob[] {
-  return refTopN(v, n);
-}
-
 /** Token-count bookkeeping for the penalties, over the last `penaltyLastN` tokens (or all). */
 export class PenaltyWindow {
   readonly counts = new Map<number, number>();
@@ -160,14 +155,6 @@ export class PenaltyWindow {
     for (let i = 0; i < ids.length; i++) w.push(ids[i]!);
     return w;
   }
-}
-
-/**
- * Apply repetition, frequency and presence penalties in place to a float32 copy of the logits (each penalised
- * logit computed in float64 and rounded to float32: ref's `penalizeRow`, also what the `sample` kernel does).
- */
-export function applyPenalties(l: Float32Array, counts: ReadonlyMap<number, number>, o: ResolvedSamplerOptions): void {
-  if (penaltiesOn(o)) penalizeRow(l, counts, o);
 }
 
 /** The penalised copy's working memory, reused from token to token. */
@@ -213,7 +200,7 @@ function penalised(logits: ArrayLike<number>, o: ResolvedSamplerOptions, counts:
   if (penaltyRow.length !== V) penaltyRow = new Float32Array(V);
   const c = penaltyRow;
   for (let i = 0; i < V; i++) c[i] = logits[i]!;
-  applyPenalties(c, counts, o);
+  penalizeRow(c, counts, o); // float64 arithmetic, rounded to float32 (the `sample` kernel does the same)
   return c;
 }
 

@@ -45,9 +45,7 @@ export function modelFromHf(
   weights: Uint8Array | ReadonlyMap<string, StoredTensor>,
   opts: FromHfOptions = {},
 ): CausalLM {
-  const where = opts.source ?? '<memory>';
-  const cfg = isModelConfig(config) ? config : fromHfConfig(config, `${where}/config.json`);
-  const stored = weights instanceof Uint8Array ? decodeSafetensors(weights, `${where}/model.safetensors`).tensors : weights;
+  const { where, cfg, stored } = checkpointInputs(config, weights, opts);
   if (stored.has(SCORE_WEIGHT)) {
     throw new FileFormatError('E_UNKNOWN_TENSOR', where, `holds '${SCORE_WEIGHT}': this is a reward model (a sequence classifier), not a language model — load it with loadRewardModel`, SCORE_WEIGHT);
   }
@@ -71,9 +69,7 @@ export function rewardModelFromHf(
   weights: Uint8Array | ReadonlyMap<string, StoredTensor>,
   opts: FromHfOptions = {},
 ): RewardModel {
-  const where = opts.source ?? '<memory>';
-  const cfg = isModelConfig(config) ? config : fromHfConfig(config, `${where}/config.json`);
-  const stored = weights instanceof Uint8Array ? decodeSafetensors(weights, `${where}/model.safetensors`).tensors : weights;
+  const { where, cfg, stored } = checkpointInputs(config, weights, opts);
   if (!stored.has(SCORE_WEIGHT)) {
     throw new FileFormatError('E_MISSING_TENSOR', where, `tensor '${SCORE_WEIGHT}' is missing: this is not a reward model (a language model? start a reward model from it with RewardModel.fromCausalLM)`, SCORE_WEIGHT);
   }
@@ -84,6 +80,15 @@ export function rewardModelFromHf(
   const model = new RewardModel(cfg, params);
   storedDtypes.set(model, dtypes);
   return model;
+}
+
+/** The config (parsed from config.json's object unless it is one already) and the stored tensors (decoded from bytes). */
+function checkpointInputs(config: ModelConfig | Record<string, unknown>, weights: Uint8Array | ReadonlyMap<string, StoredTensor>,
+  opts: FromHfOptions): { where: string; cfg: ModelConfig; stored: ReadonlyMap<string, StoredTensor> } {
+  const where = opts.source ?? '<memory>';
+  const cfg = isModelConfig(config) ? config : fromHfConfig(config, `${where}/config.json`);
+  const stored = weights instanceof Uint8Array ? decodeSafetensors(weights, `${where}/model.safetensors`).tensors : weights;
+  return { where, cfg, stored };
 }
 
 /** config.json's label count: num_labels, else the size of id2label, else 1 (transformers' default for a score head). */

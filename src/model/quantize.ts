@@ -118,6 +118,13 @@ export async function quantizeModel(model: CausalLM, kind: QuantKind, opts: Quan
   const report: QuantizeReport = { kind, quantized: [], skipped: [], bytes: 0, floatBytes: 0, fused: [] };
   const backend = model.backend;
   const emb = embeddingName(model.config);
+  const groups = opts.fuse !== false ? fusionGroups(model.config) : new Map<string, FusionGroup>();
+  const pending = new Map<string, HostQuant>(); // parts of a group not complete yet, still on the host
+  const upload = (h: HostQuant): QuantWeight => ({
+    kind, outFeatures: h.N, inFeatures: h.K,
+    data: keep(tensor(h.data, [h.N, h.data.length / h.N], { backend })),
+    scales: h.scales ? keep(tensor(h.scales, [h.N, h.K / Q8_BLOCK], { backend })) : null,
+  });
   for (const { name, layout } of linearWeights(model)) {
     const t = model.params.get(name)!;
     const [r, c] = t.shape as [number, number];
@@ -129,80 +136,90 @@ export async function quantizeModel(model: CausalLM, kind: QuantKind, opts: Quan
     }
     let w: Float32Array = Float32Array.from(await t.data());
     if (layout === 'in_out') w = transpose(w, r, c); // [in, out] → [out, in]
-    let q: QuantWeight;
-    if (kind === 'q8') {
-      const { data, scales } = quantizeQ8(w, N, K);
-      q = { kind, outFeatures: N, inFeatures: K, data: keep(tensor(data, [N, K / 4], { backend })), scales: keep(tensor(scales, [N, K / Q8_BLOCK], { backend })) };
-      report.bytes += data.byteLength + scales.byteLength;
-    } else {
-      const data = quantizeBf16(w, N, K);
-      q = { kind, outFeatures: N, inFeatures: K, data: keep(tensor(data, [N, K / 2], { backend })), scales: null };
-      report.bytes += data.byteLength;
-    }
+    const h: HostQuant = kind === 'q8' ? { N, K, ...quantizeQ8(w, N, K) } : { N, K, data: quantizeBf16(w, N, K), scales: null };
+    report.bytes += h.data.byteLength + (h.scales?.byteLength ?? 0);
     report.floatBytes += N * K * 4;
-    model.quantized.set(name, q);
     report.quantized.push(name);
     if (opts.dropFloat && name !== emb) {
       // nothing reads this float32 weight any more: free its memory (the Map entry stays for numParams/config checks)
       t.dispose();
     }
-  }
-  if (opts.fuse !== false && model.config.family === 'llama') {
-    for (let l = 0; l < model.config.numLayers; l++) {
-      const pre = `model.layers.${l}.`;
-      for (const [key, parts] of [
-        ['self_attn.qkv', ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj']],
-        ['mlp.gate_up', ['mlp.gate_proj', 'mlp.up_proj']],
-      ] as const) {
-        const f = await fuse(model, parts.map((p) => `${pre}${p}.weight`));
-        if (!f) continue;
-        model.fused.set(pre + key, f);
-        report.fused.push(pre + key);
-      }
+    const g = groups.get(name);
+    if (!g) {
+      model.quantized.set(name, upload(h));
+      continue;
     }
+    pending.set(name, h);
+    if (!g.parts.every((p) => pending.has(p))) continue;
+    const hs = g.parts.map((p) => pending.get(p)!);
+    for (const p of g.parts) pending.delete(p);
+    if (hs.some((x) => x.K !== K)) {
+      g.parts.forEach((p, i) => model.quantized.set(p, upload(hs[i]!)));
+      continue;
+    }
+    model.fused.set(g.key, await fused(model, g.parts, hs, upload));
+    report.fused.push(g.key);
   }
+  // parts of a group that never completed (another part skipped): quantised alone
+  for (const [name, h] of pending) model.quantized.set(name, upload(h));
   return report;
 }
 
-/**
- * The quantised linears `names` (same input width) as one FusedLinear, their separate forms freed; null (nothing
- * changed) unless every one of them is quantised.
- */
-async function fuse(model: CausalLM, names: readonly string[]): Promise<FusedLinear | null> {
-  const parts = names.map((n) => model.quantized.get(n));
-  if (parts.some((q) => !q)) return null;
-  const qs = parts as QuantWeight[];
-  const { kind, inFeatures: K } = qs[0]!;
-  if (qs.some((q) => q.kind !== kind || q.inFeatures !== K)) return null;
-  const backend = model.backend;
-  const cat = async (ts: Tensor[], Ctor: Int32ArrayConstructor | Float32ArrayConstructor) => {
-    const arrays = await Promise.all(ts.map((t) => t.data()));
-    const out = new Ctor(arrays.reduce((n, a) => n + a.length, 0));
+/** One linear quantised on the host: [N, K] as q8 (data + scales) or bf16 (data). */
+interface HostQuant {
+  N: number;
+  K: number;
+  data: Int32Array;
+  scales: Float32Array | null;
+}
+
+interface FusionGroup {
+  /** The model.fused key. */
+  key: string;
+  /** Parameter names of the parts, in output order. */
+  parts: string[];
+}
+
+/** Llama's linears that read the same input, by part name: q/k/v and gate/up of every block. */
+function fusionGroups(c: CausalLM['config']): Map<string, FusionGroup> {
+  const byPart = new Map<string, FusionGroup>();
+  if (c.family !== 'llama') return byPart;
+  for (let l = 0; l < c.numLayers; l++) {
+    const pre = `model.layers.${l}.`;
+    for (const [key, parts] of [
+      ['self_attn.qkv', ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj']],
+      ['mlp.gate_up', ['mlp.gate_proj', 'mlp.up_proj']],
+    ] as const) {
+      const g = { key: pre + key, parts: parts.map((p) => `${pre}${p}.weight`) };
+      for (const p of g.parts) byPart.set(p, g);
+    }
+  }
+  return byPart;
+}
+
+/** The parts (quantised on the host, same input width) as one FusedLinear: their rows concatenated, uploaded once. */
+async function fused(model: CausalLM, names: readonly string[], hs: readonly HostQuant[], upload: (h: HostQuant) => QuantWeight): Promise<FusedLinear> {
+  const cat = <A extends Int32Array | Float32Array>(arrays: A[], out: A): A => {
     let o = 0;
-    for (const a of arrays) (out.set(a as ArrayLike<number>, o), (o += a.length));
+    for (const a of arrays) (out.set(a, o), (o += a.length));
     return out;
   };
-  const N = qs.reduce((n, q) => n + q.outFeatures, 0);
-  const data = keep(tensor(await cat(qs.map((q) => q.data), Int32Array), [N, qs[0]!.data.shape[1]!], { backend }));
-  const scales = kind === 'q8' ? keep(tensor(await cat(qs.map((q) => q.scales!), Float32Array), [N, K / Q8_BLOCK], { backend })) : null;
+  const N = hs.reduce((n, h) => n + h.N, 0);
+  const data = cat(hs.map((h) => h.data), new Int32Array(hs.reduce((n, h) => n + h.data.length, 0)));
+  const scales = hs[0]!.scales ? cat(hs.map((h) => h.scales!), new Float32Array(hs.reduce((n, h) => n + h.scales!.length, 0))) : null;
   // biases (Qwen-style q/k/v biases): concatenated, zeros for a part without one
   const biases = names.map((n) => model.params.get(n.replace(/\.weight$/, '.bias')) ?? null);
   let bias: Tensor | null = null;
   if (biases.some((b) => b)) {
     const host = new Float32Array(N);
     let o = 0;
-    for (let i = 0; i < qs.length; i++) {
-      if (biases[i]) host.set(await biases[i]!.data() as Float32Array, o);
-      o += qs[i]!.outFeatures;
+    for (let i = 0; i < hs.length; i++) {
+      if (biases[i]) host.set((await biases[i]!.data()) as Float32Array, o);
+      o += hs[i]!.N;
     }
-    bias = keep(tensor(host, [N], { backend }));
+    bias = keep(tensor(host, [N], { backend: model.backend }));
   }
-  for (let i = 0; i < names.length; i++) {
-    qs[i]!.data.dispose();
-    qs[i]!.scales?.dispose();
-    model.quantized.delete(names[i]!);
-  }
-  return { weight: { kind, outFeatures: N, inFeatures: K, data, scales }, bias, names: [...names], sizes: qs.map((q) => q.outFeatures) };
+  return { weight: upload({ N, K: hs[0]!.K, data, scales }), bias, names: [...names], sizes: hs.map((h) => h.N) };
 }
 
 /** Back to float32 linears (frees the quantised weights; needs the float32 parameters, i.e. no dropFloat). */

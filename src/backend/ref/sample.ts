@@ -378,9 +378,19 @@ export function penalizeRow(row: Float32Array, counts: Iterable<readonly [number
   }
 }
 
-/** Flat [id, count, id, count, …] as pairs. */
-export function* countPairs(flat: readonly number[]): Iterable<readonly [number, number]> {
-  for (let i = 0; i + 1 < flat.length; i += 2) yield [flat[i]!, flat[i + 1]!];
+/** The `sample` kernel's penalty attributes (sampleAttrs): the settings and each row's flat [id, count, …]. */
+export interface SamplePenalties {
+  settings: PenaltySettings;
+  counts: readonly (readonly number[])[];
+}
+
+/** Row n's (id, count) pairs when the penalties change its logits, else null. */
+export function rowPenaltyPairs(p: SamplePenalties | undefined, n: number): Iterable<readonly [number, number]> | null {
+  const flat = p?.counts[n];
+  if (!p || !flat || flat.length === 0 || !penaltiesOn(p.settings)) return null;
+  return (function* () {
+    for (let i = 0; i + 1 < flat.length; i += 2) yield [flat[i]!, flat[i + 1]!] as const;
+  })();
 }
 
 /** Most alternatives the `sample` kernel reports per row (OpenAI's top_logprobs allows 20). */
@@ -393,7 +403,7 @@ type Out = { data: { [i: number]: number } };
  * topN > 0 also the n most likely ids per row (N, n) and their log-probabilities (N, n).
  */
 export function sampleKernel(logits: { data: ArrayLike<number>; shape: readonly number[] }, ids: Out, probs: Out, o: RowSampling,
-  u: readonly number[], top?: { n: number; ids: Out; logprobs: Out }, penalties?: { settings: PenaltySettings; counts: readonly (readonly number[])[] }): void {
+  u: readonly number[], top?: { n: number; ids: Out; logprobs: Out }, penalties?: SamplePenalties): void {
   const V = logits.shape[logits.shape.length - 1]!;
   const N = V === 0 ? 0 : logits.data.length / V;
   checkSampleArgs(N, V, o, u);
@@ -401,15 +411,15 @@ export function sampleKernel(logits: { data: ArrayLike<number>; shape: readonly 
   for (let n = 0; n < N; n++) {
     const row = typeof all.subarray === 'function' ? all.subarray(n * V, (n + 1) * V) : Array.prototype.slice.call(all, n * V, (n + 1) * V) as number[];
     // step 2: the penalties on a copy; the model's log-probabilities (reported) stay those of the row itself
-    const pen = penalties && (penalties.counts[n]?.length ?? 0) > 0 && penaltiesOn(penalties.settings);
+    const pairs = rowPenaltyPairs(penalties, n);
     let l: ArrayLike<number> = row;
-    if (pen) {
+    if (pairs) {
       const c = Float32Array.from(row);
-      penalizeRow(c, countPairs(penalties.counts[n]!), penalties.settings);
+      penalizeRow(c, pairs, penalties!.settings);
       l = c;
     }
     const r = sampleRow(l, o, u[n]!);
-    const lse = pen ? logSumExp(row) : r.lse;
+    const lse = pairs ? logSumExp(row) : r.lse;
     ids.data[n] = r.id;
     probs.data[2 * n] = r.prob;
     probs.data[2 * n + 1] = row[r.id]! - lse;
@@ -440,7 +450,7 @@ export function checkSampleArgs(N: number, V: number, o: RowSampling, u: readonl
  * row n's pairs are counts[countOffsets[n] .. countOffsets[n + 1])), or none).
  */
 export function sampleAttrs(a: Readonly<Record<string, unknown>> | undefined): {
-  o: RowSampling; u: readonly number[]; topN: number; penalties?: { settings: PenaltySettings; counts: readonly (readonly number[])[] };
+  o: RowSampling; u: readonly number[]; topN: number; penalties?: SamplePenalties;
 } {
   const n = (k: string, d: number): number => {
     const v = a?.[k];

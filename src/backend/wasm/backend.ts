@@ -16,7 +16,7 @@ import { HeapAllocator } from './allocator.js';
 import { loadKernels, type Variant } from './loader.js';
 import { MAX_THREADS, WorkerPool, type KernelFn } from './pool.js';
 import { broadcastStrides, collapse, forEachOuter, rowStrides, splitRange } from './layout.js';
-import { checkSampleArgs, countPairs, EXP_TABLE, penaltiesOn, penalizeRow, sampleAttrs } from '../ref/sample.js';
+import { checkSampleArgs, EXP_TABLE, penalizeRow, rowPenaltyPairs, sampleAttrs } from '../ref/sample.js';
 
 /** Kernel exports of the module, in the order the pool indexes them. */
 const EXPORTS = [
@@ -581,7 +581,8 @@ export class WasmBackend implements Backend {
       for (let n = 0; n < N; n++) {
         const row = px + 4 * n * V;
         let src = row;
-        if (penalties && (penalties.counts[n]?.length ?? 0) > 0 && penaltiesOn(penalties.settings)) {
+        const pairs = rowPenaltyPairs(penalties, n);
+        if (pairs) {
           // the penalised copy (ref's penalizeRow, the same JavaScript) in a buffer kept for it
           if (!this.penaltyRow || this.penaltyRow.length < V) {
             if (this.penaltyRow) this.free(this.penaltyRow);
@@ -590,7 +591,7 @@ export class WasmBackend implements Backend {
           src = this.penaltyRow.ptr;
           this.refreshViews();
           this.f32.copyWithin(src >>> 2, row >>> 2, (row >>> 2) + V);
-          penalizeRow(this.f32.subarray(src >>> 2, (src >>> 2) + V), countPairs(penalties.counts[n]!), penalties.settings);
+          penalizeRow(this.f32.subarray(src >>> 2, (src >>> 2) + V), pairs, penalties!.settings);
         }
         this.fns.sample_row(src, V, opts.temperature, opts.topK, opts.topP, opts.minP, u[n]!, this.expTablePtr, pi + 4 * n, pp + 8 * n, this.scratch[0]!,
           topN, pti + 4 * n * topN, ptl + 4 * n * topN, row);
