@@ -1,4 +1,4 @@
-// Generation with the real model on the Hugging Face fixtures (data-driven: every sub-folder of ../shared/fixtures/hf
+// Generation with the real model on the Hugging Face fixtures (data-driven: every sub-folder of test/fixtures/hf
 // with a reference.json holding greedy_prompt / greedy_output is a case): greedy ids equal transformers' greedy
 // `generate`, and sampling at temperature 1 is repeatable with a seed and varies across seeds.
 import fs from 'node:fs';

@@ -1,9 +1,13 @@
-/** Shared test helpers: where the shared fixtures are, and relative-error comparisons. */
+/** Test helpers: where the fixtures are (inside the repository), and relative-error comparisons. */
 import fs from 'node:fs';
 import path from 'node:path';
 
-export const SHARED = process.env['LLMTS_SHARED'] ?? path.resolve(process.cwd(), '../shared');
-export const HF_FIXTURES = process.env['HF_FIXTURES'] ?? path.join(SHARED, 'fixtures/hf');
+/** The reference fixtures the suite needs (test/fixtures: hf, training, rlhf), or `$LLMTS_FIXTURES`. */
+export const FIXTURES = process.env['LLMTS_FIXTURES'] ?? path.join(import.meta.dirname, 'fixtures');
+/** Hugging Face parity cases: every sub-folder with a config.json; `$HF_FIXTURES` points at another folder. */
+export const HF_FIXTURES = process.env['HF_FIXTURES'] ?? path.join(FIXTURES, 'hf');
+/** The shipped tinyshakespeare text (data/ at the repository root, also in the npm package). */
+export const SHAKESPEARE = path.join(import.meta.dirname, '..', 'data', 'tinyshakespeare.txt');
 
 /** Sub-folders of the HF fixtures folder (each is one test case). */
 export function fixtureDirs(root = HF_FIXTURES): string[] {

@@ -10,9 +10,8 @@ import { fromHfConfig, toHfConfig, loadHfConfig, SUPPORTED_ARCHITECTURES } from 
 import type { ModelConfig } from '../src/model/config.js';
 import { ConfigError, UnsupportedError } from '../src/util/errors.js';
 import { readJsonFileSync } from '../src/util/fs.js';
+import { HF_FIXTURES as FIXTURES } from './helpers.js';
 
-const SHARED = process.env.LLMTS_SHARED ?? path.resolve(process.cwd(), '../shared');
-const FIXTURES = process.env.HF_FIXTURES ?? path.join(SHARED, 'fixtures', 'hf');
 const fixtureDirs = fs.existsSync(FIXTURES)
   ? fs
       .readdirSync(FIXTURES)

@@ -1,5 +1,5 @@
 /**
- * Parity with Hugging Face transformers, data-driven: every sub-folder of ../shared/fixtures/hf (or $HF_FIXTURES) is
+ * Parity with Hugging Face transformers, data-driven: every sub-folder of test/fixtures/hf (or $HF_FIXTURES) is
  * one case, with nothing model-specific written here. Checks what each folder holds: logits, loss, every gradient,
  * the parameters after one AdamW step, greedy generation ids. Runs on every backend available (ref, and wasm once
  * it initialises), to the tolerances of the fixtures' README.

@@ -14,14 +14,14 @@ import { dequantize, dequantizeModel, quantizeBf16, quantizeModel, quantizeQ8 } 
 import { noGrad, tensor, tidy } from '../src/tensor/tensor.js';
 import { QuantizedModelError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
-import { fixtureDirs, testBackends } from './helpers.js';
+import { SHAKESPEARE, fixtureDirs, testBackends } from './helpers.js';
 import { main as generateMain } from '../src/cli/generate.js';
 
 /** Tolerances (relative logits error; |Δ mean loss| in nats). Measured: see the report in the commit. */
 const TOL = { q8: { logits: 0.02, loss: 0.01 }, bf16: { logits: 0.01, loss: 0.005 } } as const;
 
 const dirs = fixtureDirs();
-const text = fs.readFileSync(path.join(import.meta.dirname, '../../shared/data/tinyshakespeare.txt')).subarray(0, 2048);
+const text = fs.readFileSync(SHAKESPEARE).subarray(0, 2048);
 
 const all = await testBackends();
 

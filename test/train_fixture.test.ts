@@ -1,6 +1,6 @@
 /**
  * The training loop against PyTorch: twelve steps of warmup + cosine, global-norm clipping and AdamW from the shared
- * fixture checkpoints reproduce the recorded losses, grad norms and final parameters (shared/fixtures/training).
+ * fixture checkpoints reproduce the recorded losses, grad norms and final parameters (test/fixtures/training).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,9 +11,9 @@ import { shiftTargets } from '../src/model/model.js';
 import { Trainer, type BatchSource, type LoopConfig } from '../src/train/trainer.js';
 import type { Batch } from '../src/data/batcher.js';
 import { Rng } from '../src/util/rng.js';
-import { SHARED, relErr } from './helpers.js';
+import { FIXTURES, HF_FIXTURES, relErr } from './helpers.js';
 
-const ROOT = path.join(SHARED, 'fixtures/training');
+const ROOT = path.join(FIXTURES, 'training');
 
 interface Ref {
   batches: number[][][];
@@ -41,7 +41,7 @@ for (const name of fs.existsSync(ROOT) ? fs.readdirSync(ROOT).filter((d) => fs.e
   describe(`training loop vs PyTorch: ${name}`, () => {
     it('reproduces 12 steps: lr, loss, grad norm and final parameters', async () => {
       const ref = JSON.parse(fs.readFileSync(path.join(ROOT, name, 'reference.json'), 'utf8')) as Ref;
-      const model = await loadModel(path.join(SHARED, 'fixtures/hf', name));
+      const model = await loadModel(path.join(HF_FIXTURES, name));
       const B = ref.batches[0]!.length, T = ref.batches[0]![0]!.length;
       const list = ref.batches.map((b) => {
         const ids = Int32Array.from(b.flat());

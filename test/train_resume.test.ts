@@ -15,7 +15,7 @@ import { loadModel } from '../src/io/hf_model.js';
 import { readSafetensorsHeader } from '../src/io/safetensors.js';
 import { Rng } from '../src/util/rng.js';
 import { ConfigError, FileFormatError } from '../src/util/errors.js';
-import { SHARED } from './helpers.js';
+import { HF_FIXTURES } from './helpers.js';
 
 let tmp: string;
 let corpus: string;
@@ -123,7 +123,7 @@ describe('no tensor leaks', () => {
 describe('checkpoint layout matches the Hugging Face fixtures', () => {
   for (const family of ['gpt2', 'llama'] as const) {
     it(`${family}: same files, config fields, tensor names, dtypes and shapes; loads with loadModel`, async () => {
-      const fixture = path.join(SHARED, 'fixtures/hf', `${family}-tiny`);
+      const fixture = path.join(HF_FIXTURES, `${family}-tiny`);
       const fcfg = JSON.parse(fs.readFileSync(path.join(fixture, 'config.json'), 'utf8')) as Record<string, unknown>;
       const shape: Partial<TrainConfig> =
         family === 'gpt2'

@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 
 /** One text of the corpus, and where it came from (file, or file:line for JSONL). */
@@ -33,6 +34,8 @@ const SKIP_DIRS = new Set(['node_modules', '.git', '.hg', '.svn', '__pycache__']
 
 /** Name of the embedded corpus, accepted as an input too ('sotu'). */
 export const DEFAULT_CORPUS = 'sotu';
+/** The name of the shipped tinyshakespeare corpus as an input (a file of that name, if there is one, wins). */
+export const SHAKESPEARE_CORPUS = 'shakespeare';
 
 /** Whether a string is a glob pattern (has *, ?, [ or {). */
 export function isGlob(p: string): boolean {
@@ -166,6 +169,11 @@ export function defaultCorpus(): Document[] {
   return files.map((f) => ({ source: `sotu/${f}`, text: fs.readFileSync(path.join(dir, f), 'utf8') }));
 }
 
+/** The shipped tinyshakespeare text (`data/tinyshakespeare.txt` in the package: 1.1 MB, public domain). */
+export function shakespeareFile(): string {
+  return fileURLToPath(new URL('../../data/tinyshakespeare.txt', import.meta.url));
+}
+
 /**
  * Load a corpus from the named inputs (files, folders, globs, JSONL), or the default corpus when `inputs` is empty
  * (or is ['sotu']). Files are read in the order named, folders and globs in sorted order; duplicates are read once.
@@ -191,6 +199,10 @@ export function loadCorpus(inputs: readonly string[], opts: CorpusOptions = {}):
     for (const input of inputs) {
       if (input === DEFAULT_CORPUS && !fs.existsSync(input)) {
         docs.push(...defaultCorpus());
+        continue;
+      }
+      if (input === SHAKESPEARE_CORPUS && !fs.existsSync(input)) {
+        add(shakespeareFile(), false);
         continue;
       }
       if (isGlob(input) && !fs.existsSync(input)) {

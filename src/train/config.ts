@@ -206,7 +206,7 @@ export const PRESETS: Record<string, { help: string; config: Partial<TrainConfig
   'shakespeare-char': {
     help: "nanoGPT's CPU recipe: char-level tinyshakespeare, 4 layers × 4 heads × 128, context 64, batch 12, 2,000 steps (val loss ≈ 1.90, as nanoGPT measured the same way)",
     config: {
-      input: ['../shared/data/tinyshakespeare.txt'],
+      input: ['shakespeare'],
       tokenizer: 'char',
       valFraction: 0.1,
       nLayer: 4,
@@ -276,7 +276,7 @@ export const FIELD_HELP: Record<keyof TrainConfig, string> = {
   seed: "Seed of everything random: initialisation, batches, dropout masks, samples.",
   backend: "Compute backend: 'auto' (WASM SIMD when it works, else the plain TypeScript reference), 'wasm' or 'ref'.",
   threads: "Worker threads for the WASM backend (0 = one per core).",
-  input: "Corpus: text files, folders (recursively), glob patterns or JSONL files; [] = the embedded State of the Union corpus.",
+  input: "Corpus: text files, folders (recursively), glob patterns or JSONL files; [] = the embedded State of the Union corpus; 'shakespeare' = the shipped tinyshakespeare.",
   textField: "JSONL field holding the text.",
   maxCorpusBytes: "Use only the first this many characters of the corpus (0 = all).",
   valFraction: "Fraction held out for validation (the last 10% of a single text, as nanoGPT splits tinyshakespeare).",
