@@ -1,5 +1,5 @@
 // safetensors I/O benchmark: read and write a synthetic float32 checkpoint (~128 MB by default, 64 tensors) with
-// src/io, and the same bytes with plain fs.readFile / fs.writeFile as the peer (the disk/page-cache ceiling: ratio
+// src/formats, and the same bytes with plain fs.readFile / fs.writeFile as the peer (the disk/page-cache ceiling: ratio
 // = our MB/s ÷ peer MB/s, 1.0 means no overhead beyond the bytes). Also F16 / BF16 conversion speed (F32 ↔ 16-bit).
 // usage: node bench/safetensors.bench.mjs [--json] [--mb 128]
 import fs from 'node:fs';
@@ -15,7 +15,7 @@ const opt = (k, d) => {
 const json = argv.includes('--json');
 const mb = Number(opt('--mb', 128));
 
-const io = await import('../dist/io/index.js');
+const io = await import('../dist/formats/index.js');
 const { Rng } = await import('../dist/util/rng.js');
 
 const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'llmts-bench-st-'));

@@ -45,9 +45,9 @@ export { RewardModel, SCORE_WEIGHT } from './model/reward.js';
 export { logSigmoidLoss, sequenceLogProbs } from './model/losses.js';
 export { dpoLoss, type PreferencePair, type DpoOutput } from './rlhf/dpo.js';
 // Hugging Face models and safetensors from bytes
-export { modelFromHf, rewardModelFromHf, type FromHfOptions } from './io/hf_weights.js';
-export { fromHfConfig, toHfConfig } from './io/hf_config.js';
-export * from './io/safetensors_bytes.js';
+export { modelFromHf, rewardModelFromHf, type FromHfOptions } from './model/hf/weights.js';
+export { fromHfConfig, toHfConfig } from './model/hf/config.js';
+export * from './formats/safetensors_bytes.js';
 // tokenizer (from tokenizer.json text or object), generation, chat
 export type { DecodeOptions, EncodeOptions, SpecialPolicy, SpecialToken, TextTokenizer, TokenizerConfig } from './tokenizer/types.js';
 export { Tokenizer, type BpeTokenizerSpec, type UnicodeNormalization } from './tokenizer/tokenizer.js';

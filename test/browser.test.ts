@@ -180,7 +180,7 @@ describe.skipIf(!HAVE)('llm.ts in Chromium', () => {
     if (r.referenceGreedy) expect(r.generated).toEqual(r.referenceGreedy.slice(r.prompt.length, r.prompt.length + NEW_TOKENS));
     if (!nodeIds) {
       const { initBackend } = await import('../src/backend/registry.js');
-      const { loadModel } = await import('../src/io/hf_model.js');
+      const { loadModel } = await import('../src/model/hf/folder.js');
       const { generate } = await import('../src/generate/engine.js');
       const model = await loadModel(FIXTURE!, { backend: await initBackend('ref', { setDefault: false }) });
       nodeIds = (await generate(model, r.prompt, { maxTokens: NEW_TOKENS, temperature: 0, seed: 1 })).choices[0]!.ids;

@@ -115,7 +115,7 @@ describe('browser entry point: no Node built-in in the static import graph', () 
     // the graph really spans the library, the pool's worker script and the jinja package
     expect(g.files).toContain('dist/backend/registry.js');
     expect(g.files).toContain('dist/model/model.js');
-    expect(g.files).toContain('dist/io/safetensors_bytes.js');
+    expect(g.files).toContain('dist/formats/safetensors_bytes.js');
     expect(g.files).toContain('dist/backend/wasm/worker.js');
     expect(g.files.some((f) => f.includes('@huggingface/jinja'))).toBe(true);
   });
@@ -130,6 +130,6 @@ describe('browser entry point: no Node built-in in the static import graph', () 
   it('catches a Node built-in where there is one (the Node entry point)', () => {
     const g = nodeImports(path.join(ROOT, 'src/index.ts'));
     expect(g.violations.some((v) => v.startsWith('node:fs'))).toBe(true);
-    expect(g.violations.some((v) => v.includes('src/io/safetensors.ts'))).toBe(true);
+    expect(g.violations.some((v) => v.includes('src/formats/safetensors.ts'))).toBe(true);
   });
 });

@@ -8,7 +8,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { main as generateMain } from '../src/cli/generate.js';
 import { main as chatMain } from '../src/cli/chat.js';
 import { getBackend } from '../src/backend/registry.js';
-import { loadModel, saveModel } from '../src/io/hf_model.js';
+import { loadModel, saveModel } from '../src/model/hf/folder.js';
 import { initModel } from '../src/model/init.js';
 import { trainBpe, saveTokenizer } from '../src/tokenizer/index.js';
 import { generate } from '../src/generate/engine.js';

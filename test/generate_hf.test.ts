@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel } from '../src/io/hf_model.js';
+import { loadModel } from '../src/model/hf/folder.js';
 import { generate } from '../src/generate/engine.js';
 import { fixtureDirs, testBackends } from './helpers.js';
 

@@ -2,7 +2,7 @@
 // equal a full recompute over the whole sequence, at every step, within float32 rounding. Runs on every fixture model.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel } from '../src/io/hf_model.js';
+import { loadModel } from '../src/model/hf/folder.js';
 import { noGrad, tidy } from '../src/tensor/tensor.js';
 import { fixtureDirs, relErr, testBackends } from './helpers.js';
 

@@ -6,7 +6,7 @@
 import { describe, it, expect } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fromHfConfig, toHfConfig, loadHfConfig, SUPPORTED_ARCHITECTURES } from '../src/io/index.js';
+import { fromHfConfig, toHfConfig, loadHfConfig, SUPPORTED_ARCHITECTURES } from '../src/model/hf/index.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { ConfigError, UnsupportedError } from '../src/util/errors.js';
 import { readJsonFileSync } from '../src/util/fs.js';

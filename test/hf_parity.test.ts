@@ -7,8 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readSafetensors } from '../src/io/safetensors.js';
-import { loadModel } from '../src/io/hf_model.js';
+import { readSafetensors } from '../src/formats/safetensors.js';
+import { loadModel } from '../src/model/hf/folder.js';
 import { shiftTargets } from '../src/model/model.js';
 import { backward } from '../src/tensor/autograd.js';
 import { tidy } from '../src/tensor/tensor.js';

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { loadModel } from '../src/io/hf_model.js';
+import { loadModel } from '../src/model/hf/folder.js';
 import { generate } from '../src/generate/engine.js';
 import { CausalLM, shiftTargets } from '../src/model/model.js';
 import type { ModelConfig } from '../src/model/config.js';

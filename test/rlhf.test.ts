@@ -9,9 +9,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readSafetensors } from '../src/io/safetensors.js';
-import { fromHfConfig } from '../src/io/hf_config.js';
-import { loadConfig, loadModel } from '../src/io/hf_model.js';
+import { readSafetensors } from '../src/formats/safetensors.js';
+import { fromHfConfig } from '../src/model/hf/config.js';
+import { loadConfig, loadModel } from '../src/model/hf/folder.js';
 import { RewardModel, SCORE_WEIGHT } from '../src/model/reward.js';
 import { sequenceLogProbs } from '../src/model/losses.js';
 import { initModel } from '../src/model/init.js';
@@ -124,7 +124,7 @@ describe.each(all.map((b) => [b.name, b] as const))('preference training on %s',
 
 describe('reward model folders', () => {
   it('load (transformers layout), save as *ForSequenceClassification, reload bit for bit', async () => {
-    const { loadRewardModel, saveRewardModel, loadModel: loadLm } = await import('../src/io/hf_model.js');
+    const { loadRewardModel, saveRewardModel, loadModel: loadLm } = await import('../src/model/hf/folder.js');
     const ref = readJson(path.join(REWARD, 'reference.json'));
     const rm = await loadRewardModel(REWARD);
     const r = await tidy(() => rm.rewards(ref.pairs.map((p: { chosen: number[] }) => p.chosen))).data();

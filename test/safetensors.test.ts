@@ -29,7 +29,7 @@ import {
   bitsToF32,
   type StoredTensor,
   type TensorToWrite,
-} from '../src/io/index.js';
+} from '../src/formats/index.js';
 import { FileFormatError, UnsupportedError } from '../src/util/errors.js';
 import { HF_FIXTURES as FIXTURES } from './helpers.js';
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
 import { generate } from '../src/generate/engine.js';
 import { resolveSamplerOptions, sampleToken, samplingDistribution, type SamplerOptions } from '../src/generate/sampler.js';
-import { loadModel } from '../src/io/hf_model.js';
+import { loadModel } from '../src/model/hf/folder.js';
 import { rowWeights } from '../src/backend/ref/sample.js';
 import { Rng } from '../src/util/rng.js';
 import { fixtureDirs, testBackends } from './helpers.js';

@@ -5,8 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it, expect } from 'vitest';
-import { loadModel } from '../src/io/hf_model.js';
-import { readSafetensors } from '../src/io/safetensors.js';
+import { loadModel } from '../src/model/hf/folder.js';
+import { readSafetensors } from '../src/formats/safetensors.js';
 import { shiftTargets } from '../src/model/model.js';
 import { Trainer, type BatchSource, type LoopConfig } from '../src/train/trainer.js';
 import type { Batch } from '../src/data/batcher.js';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 const dir = process.argv[2];
 const file = process.argv[3] ?? new URL('../../../shared/data/tinyshakespeare.txt', import.meta.url);
 const { initBackend } = await import('../../dist/backend/registry.js');
-const { loadModel } = await import('../../dist/io/hf_model.js');
+const { loadModel } = await import('../../dist/model/hf/folder.js');
 const { loadTokenizer } = await import('../../dist/tokenizer/io.js');
 const { quantizeModel, dequantizeModel } = await import('../../dist/model/quantize.js');
 const { shiftTargets } = await import('../../dist/model/model.js');

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend, type BackendName } from '../backend/registry.js';
 import { quantizeModel, type QuantKind } from '../model/quantize.js';
-import { loadModel } from '../io/hf_model.js';
+import { loadModel } from '../model/hf/folder.js';
 import type { CausalLM } from '../model/model.js';
 import { tokenizerCodec } from '../generate/codec.js';
 import { generate, stream, type GenerateOptions, type StreamEvent } from '../generate/engine.js';

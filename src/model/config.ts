@@ -1,7 +1,7 @@
 /**
  * The one decoder-only Transformer config. It covers the GPT-2 family (learned positions, LayerNorm, GELU, fused
  * qkv with Conv1D [in, out] weights, tied head) and the Llama family (RoPE, RMSNorm, SwiGLU, grouped-query
- * attention, tied or untied head), including Qwen2-style q/k/v biases. `fromHfConfig` (src/io/hf_config.ts) maps a
+ * attention, tied or untied head), including Qwen2-style q/k/v biases. `fromHfConfig` (src/model/hf/config.ts) maps a
  * Hugging Face `config.json` onto it and refuses what it cannot represent.
  */
 

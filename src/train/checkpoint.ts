@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 import { buildDirAtomic, readJsonFileSync, writeFileAtomic } from '../util/fs.js';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../formats/safetensors.js';
 import type { ModelConfig } from '../model/config.js';
 import type { TrainConfig } from './config.js';
 import type { LoopState } from './trainer.js';

@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { initBackend } from '../backend/registry.js';
-import { loadConfig, loadModel, saveModel } from '../io/hf_model.js';
+import { loadConfig, loadModel, saveModel } from '../model/hf/folder.js';
 import type { ModelConfig } from '../model/config.js';
 import { initModel } from '../model/init.js';
 import type { CausalLM } from '../model/model.js';

@@ -1,7 +1,7 @@
 /**
  * A Hugging Face model from what its folder holds, already in memory: the parsed `config.json` and the tensors of
  * `model.safetensors` (decoded, or the file's bytes) → CausalLM. No file access and no Node built-ins, so it runs in a
- * browser (fetch the two files, call `modelFromHf`); ./hf_model.ts's `loadModel` reads a folder and calls it.
+ * browser (fetch the two files, call `modelFromHf`); ./folder.ts's `loadModel` reads a folder and calls it.
  *
  *   const model = modelFromHf(await (await fetch(`${dir}/config.json`)).json(),
  *                             new Uint8Array(await (await fetch(`${dir}/model.safetensors`)).arrayBuffer()));
@@ -9,17 +9,17 @@
  * Every parameter the config implies must be present with its exact shape and a floating-point dtype; tensors the
  * config does not use are refused (apart from buffers transformers also writes: attn.bias, rotary inv_freq).
  */
-import type { Backend } from '../backend/backend.js';
-import { getBackend } from '../backend/registry.js';
-import { FileFormatError, ShapeError } from '../util/errors.js';
-import { tensor } from '../tensor/tensor.js';
-import type { Tensor } from '../tensor/tensor.js';
-import type { ModelConfig } from '../model/config.js';
-import { CausalLM } from '../model/model.js';
-import { embeddingName, paramSpecs, type ParamSpec } from '../model/params.js';
-import { RewardModel, SCORE_WEIGHT } from '../model/reward.js';
-import { fromHfConfig } from './hf_config.js';
-import { decodeSafetensors, type SafetensorsDtype, type StoredTensor } from './safetensors_bytes.js';
+import type { Backend } from '../../backend/backend.js';
+import { getBackend } from '../../backend/registry.js';
+import { FileFormatError, ShapeError } from '../../util/errors.js';
+import { tensor } from '../../tensor/tensor.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import type { ModelConfig } from '../config.js';
+import { CausalLM } from '../model.js';
+import { embeddingName, paramSpecs, type ParamSpec } from '../params.js';
+import { RewardModel, SCORE_WEIGHT } from '../reward.js';
+import { fromHfConfig } from './config.js';
+import { decodeSafetensors, type SafetensorsDtype, type StoredTensor } from '../../formats/safetensors_bytes.js';
 
 export interface FromHfOptions {
   /** Backend of the parameters (default: the current one). */

@@ -16,8 +16,8 @@
  * attention probabilities, is not modelled). The Llama family has no residual dropout in transformers, so a
  * nonzero `dropout` is kept in an extra key `llmts_dropout`, which transformers stores and ignores.
  */
-import type { ModelConfig } from '../model/config.js';
-import { ConfigError, UnsupportedError } from '../util/errors.js';
+import type { ModelConfig } from '../config.js';
+import { ConfigError, UnsupportedError } from '../../util/errors.js';
 
 /** The architectures fromHfConfig accepts, by model_type. */
 export const SUPPORTED_ARCHITECTURES: Readonly<Record<string, string>> = {
@@ -29,7 +29,7 @@ export const SUPPORTED_ARCHITECTURES: Readonly<Record<string, string>> = {
 
 /**
  * The same bodies with a sequence-classification head (`score`), as reward models are saved: accepted on load (the
- * head is the loader's business: src/io/hf_model.ts loadRewardModel), written by saveRewardModel.
+ * head is the loader's business: src/model/hf/folder.ts loadRewardModel), written by saveRewardModel.
  */
 export const SEQUENCE_CLASSIFICATION_ARCHITECTURES: Readonly<Record<string, string>> = {
   gpt2: 'GPT2ForSequenceClassification',
@@ -555,7 +555,7 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
  */
 export async function loadHfConfig(dir: string): Promise<ModelConfig> {
   const path = await import('node:path');
-  const { readJsonFile } = await import(/* node-only */ '../util/fs.js');
+  const { readJsonFile } = await import(/* node-only */ '../../util/fs.js');
   const file = path.join(dir, 'config.json');
   return fromHfConfig(await readJsonFile(file, 'a Hugging Face config.json'), file);
 }

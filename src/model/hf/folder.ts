@@ -4,18 +4,18 @@
  * so; a tied head is not stored twice), so a folder we write loads in transformers and the reverse. F16/BF16
  * checkpoints are widened to float32 (the master precision) on load; `saveModel` writes each tensor back in the
  * dtype it was loaded with (float32 for fresh models), so a load → save round trip is bit for bit. Building the model
- * from tensors already in memory is ./hf_weights.ts (browser-safe).
+ * from tensors already in memory is ./weights.ts (browser-safe).
  */
 import path from 'node:path';
-import type { Backend } from '../backend/backend.js';
-import { buildDirAtomic, readJsonFile, writeFileAtomic } from '../util/fs.js';
-import type { ModelConfig } from '../model/config.js';
-import type { CausalLM } from '../model/model.js';
-import type { RewardModel } from '../model/reward.js';
-import { loadCheckpointTensors, saveCheckpointTensors } from './checkpoint.js';
-import { fromHfConfig, SEQUENCE_CLASSIFICATION_ARCHITECTURES, toHfConfig } from './hf_config.js';
-import { modelFromHf, rewardModelFromHf, storedDtypesOf } from './hf_weights.js';
-import type { TensorToWrite } from './safetensors.js';
+import type { Backend } from '../../backend/backend.js';
+import { buildDirAtomic, readJsonFile, writeFileAtomic } from '../../util/fs.js';
+import type { ModelConfig } from '../config.js';
+import type { CausalLM } from '../model.js';
+import type { RewardModel } from '../reward.js';
+import { loadCheckpointTensors, saveCheckpointTensors } from '../../formats/checkpoint.js';
+import { fromHfConfig, SEQUENCE_CLASSIFICATION_ARCHITECTURES, toHfConfig } from './config.js';
+import { modelFromHf, rewardModelFromHf, storedDtypesOf } from './weights.js';
+import type { TensorToWrite } from '../../formats/safetensors.js';
 
 export interface LoadOptions {
   backend?: Backend;
