@@ -1,4 +1,4 @@
-// The `sample` kernel (src/backend/ref/sample.ts, src/backend/wasm/assembly/sample.ts) against the JavaScript sampler:
+// The `sample` kernel (src/backend/ref/sample.ts on src/backend/sampling.ts, src/backend/wasm/assembly/sample.ts) against the JavaScript sampler:
 // on every test backend it draws exactly the id sampleToken draws from the same row and coin (flat and peaked rows,
 // ties, -Infinity entries, every filter, the binned top-p path), its draws follow the sampling distribution, and
 // generate() takes the same tokens whether it samples on the device (topLogprobs 0) or on the host (topLogprobs 1).
@@ -8,7 +8,7 @@ import type { Backend } from '../src/backend/backend.js';
 import { generate } from '../src/generate/engine.js';
 import { resolveSamplerOptions, sampleToken, samplingDistribution, type SamplerOptions } from '../src/generate/sampler.js';
 import { loadModel } from '../src/model/hf/folder.js';
-import { rowWeights } from '../src/backend/ref/sample.js';
+import { rowWeights } from '../src/backend/sampling.js';
 import { Rng } from '../src/util/rng.js';
 import { fixtureDirs, testBackends } from './helpers.js';
 

@@ -111,7 +111,7 @@
  *
  * Sampling (generation, no gradient)
  * - sample:      (logits [..., V] f32) → (ids i32 [N], probs f32 [N, 2]); {temperature, topK=0, topP=1, minP=0, u}
- *                One token per row n of the N rows: src/backend/ref/sample.ts `sampleRow(row, attrs, u[n])`, the
+ *                One token per row n of the N rows: src/backend/sampling.ts `sampleRow(row, attrs, u[n])`, the
  *                generation sampler's steps 4–8 (temperature → top-k → top-p → min-p → draw with the uniform
  *                u[n] ∈ [0, 1), `u` a number array of N), all in float64 with every sum in id order; temperature 0
  *                is the argmax (lowest id on ties). ids[n] = the drawn id, probs[n] = (its probability under the

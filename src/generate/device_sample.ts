@@ -3,7 +3,7 @@
  * a decode step reads back one id and two numbers per row instead of V logits, and the sampler's float64 passes
  * over the vocabulary run as backend code (WebAssembly on the wasm backend) instead of JavaScript.
  *
- * The kernel is the JavaScript sampler's own row arithmetic (src/backend/ref/sample.ts), ported operation for
+ * The kernel is the JavaScript sampler's own row arithmetic (src/backend/sampling.ts), ported operation for
  * operation, so with the same uniform number it draws the same id: a seed gives the same tokens either way. It
  * applies the penalties (from each row's token counts) and reports the top alternatives (topLogprobs ≤ 20), so every
  * sampler setting runs there. Probabilities come back rounded to float32.
@@ -13,7 +13,7 @@ import { apply } from '../tensor/record.js';
 import { noGrad } from '../tensor/tensor.js';
 import type { LogitsTensor } from './interfaces.js';
 import type { ResolvedSamplerOptions, SampleResult } from './sampler.js';
-import { penaltiesOn } from '../backend/ref/sample.js';
+import { penaltiesOn } from '../backend/sampling.js';
 
 /** The logits as a Tensor whose backend runs `sample` natively, or null (test doubles, backends without it). */
 export function sampleTarget(t: LogitsTensor): Tensor | null {

@@ -19,16 +19,16 @@
  * Everything is computed from the one logits row given (no second forward): the chosen id, its probability under
  * the final sampling distribution, the model's raw log-probability of it, and the model's top-N alternatives.
  *
- * Steps 2–8 live in src/backend/ref/sample.ts (penalised logits are rounded to float32, like the logits; the rest
+ * Steps 2–8 live in src/backend/sampling.ts (penalised logits are rounded to float32, like the logits; the rest
  * is float64 arithmetic over the vocabulary), which is also the definition of the backends' `sample` kernel: the
  * engine draws on the device with the same uniform number and gets the same id. The hot path allocates nothing per
  * token (working arrays are reused).
  */
 import { ConfigError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
-import { argmax, drawWeighted, logSumExp, MAX_TOP_N, penaltiesOn, penalizeRow, rowWeights, sampleRow, topN } from '../backend/ref/sample.js';
+import { argmax, drawWeighted, logSumExp, MAX_TOP_N, penaltiesOn, penalizeRow, rowWeights, sampleRow, topN } from '../backend/sampling.js';
 
-export { expNonPositive, nucleusThreshold, drawWeighted, topN } from '../backend/ref/sample.js';
+export { expNonPositive, nucleusThreshold, drawWeighted, topN } from '../backend/sampling.js';
 
 /** Sampler settings. Field names follow the OpenAI / Hugging Face spelling in camelCase. */
 export interface SamplerOptions {

@@ -11,7 +11,7 @@ import * as E from './elementwise.js';
 import * as N from './nn.js';
 import type { RefView } from './elementwise.js';
 import { attrNum } from './elementwise.js';
-import { sampleAttrs, sampleKernel } from './sample.js';
+import { sampleAttrs, sampleKernel } from '../sampling.js';
 
 export interface RefBuffer extends DeviceBuffer {
   data: HostArray | null;

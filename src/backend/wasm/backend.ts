@@ -16,7 +16,7 @@ import { HeapAllocator } from './allocator.js';
 import { loadKernels, type Variant } from './loader.js';
 import { MAX_THREADS, WorkerPool, type KernelFn } from './pool.js';
 import { broadcastStrides, collapse, forEachOuter, rowStrides, splitRange } from './layout.js';
-import { checkSampleArgs, EXP_TABLE, penalizeRow, rowPenaltyPairs, sampleAttrs } from '../ref/sample.js';
+import { checkSampleArgs, EXP_TABLE, penalizeRow, rowPenaltyPairs, sampleAttrs } from '../sampling.js';
 
 /** Kernel exports of the module, in the order the pool indexes them. */
 const EXPORTS = [

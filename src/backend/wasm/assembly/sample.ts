@@ -1,6 +1,6 @@
 /**
  * The `sample` kernel: one token drawn from one row of logits (temperature, top-k, top-p, min-p), a port operation
- * for operation of src/backend/ref/sample.ts `sampleRow`. All weights and sums are float64 in the same order as
+ * for operation of src/backend/sampling.ts `sampleRow`. All weights and sums are float64 in the same order as
  * there (IEEE arithmetic, no fused multiply-add, the same exp table handed in by the caller), so the drawn id is
  * the one JavaScript draws from the same row and uniform number. The exponentials are taken two at a time
  * (f64x2: each lane is the same IEEE operation sequence as the scalar code); every sum stays sequential in id order.

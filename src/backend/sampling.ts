@@ -13,7 +13,7 @@
  * The hot path touches no fresh memory: the weights live in working arrays reused from call to call.
  */
 
-import { ConfigError, ShapeError } from '../../util/errors.js';
+import { ConfigError, ShapeError } from '../util/errors.js';
 
 /** The row-level settings (the sampler's resolved options satisfy it). */
 export interface RowSampling {
