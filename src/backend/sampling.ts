@@ -1,8 +1,9 @@
 /**
- * The sampler's arithmetic on one row of logits: the definition of the `sample` kernel (src/backend/kernels.ts),
- * used as is by the JavaScript sampler (src/generate/sampler.ts) and by the `ref` backend, and ported operation for
- * operation to WebAssembly (src/backend/wasm/assembly/sample.ts), which therefore draws the same ids from the same
- * logits and uniform number.
+ * The sampler's arithmetic on one row of logits, backend-neutral: the definition of the `sample` kernel
+ * (src/backend/kernels.ts), with the checks and attribute parsing every backend shares. The JavaScript sampler
+ * (src/generate/sampler.ts) and the `ref` kernel (src/backend/ref/sample.ts) use it as is; the `wasm` backend takes
+ * its table and checks from here and ports the arithmetic operation for operation to WebAssembly
+ * (src/backend/wasm/assembly/sample.ts), which therefore draws the same ids from the same logits and uniform number.
  *
  * For temperature T > 0, top-k k, top-p p, min-p q (the sampler's steps 4–8, on already-penalised logits l):
  *   m = max l;  w_i = exp((l_i − m)/T) for l_i ≥ (k-th largest l), else 0       (float64, `expNonPositive`)
@@ -395,44 +396,6 @@ export function rowPenaltyPairs(p: SamplePenalties | undefined, n: number): Iter
 
 /** Most alternatives the `sample` kernel reports per row (OpenAI's top_logprobs allows 20). */
 export const MAX_TOP_N = 20;
-
-type Out = { data: { [i: number]: number } };
-
-/**
- * The `sample` kernel on host arrays: rows of `logits` (…, V) → ids (N) and (prob, logprob) pairs (N, 2); with
- * topN > 0 also the n most likely ids per row (N, n) and their log-probabilities (N, n).
- */
-export function sampleKernel(logits: { data: ArrayLike<number>; shape: readonly number[] }, ids: Out, probs: Out, o: RowSampling,
-  u: readonly number[], top?: { n: number; ids: Out; logprobs: Out }, penalties?: SamplePenalties): void {
-  const V = logits.shape[logits.shape.length - 1]!;
-  const N = V === 0 ? 0 : logits.data.length / V;
-  checkSampleArgs(N, V, o, u);
-  const all = logits.data as Float32Array;
-  for (let n = 0; n < N; n++) {
-    const row = typeof all.subarray === 'function' ? all.subarray(n * V, (n + 1) * V) : Array.prototype.slice.call(all, n * V, (n + 1) * V) as number[];
-    // step 2: the penalties on a copy; the model's log-probabilities (reported) stay those of the row itself
-    const pairs = rowPenaltyPairs(penalties, n);
-    let l: ArrayLike<number> = row;
-    if (pairs) {
-      const c = Float32Array.from(row);
-      penalizeRow(c, pairs, penalties!.settings);
-      l = c;
-    }
-    const r = sampleRow(l, o, u[n]!);
-    const lse = pairs ? logSumExp(row) : r.lse;
-    ids.data[n] = r.id;
-    probs.data[2 * n] = r.prob;
-    probs.data[2 * n + 1] = row[r.id]! - lse;
-    if (top && top.n > 0) {
-      const t = topN(row, top.n);
-      for (let k = 0; k < top.n; k++) {
-        // fewer entries than n (V < n): id −1, log-probability −Infinity
-        top.ids.data[n * top.n + k] = t[k]?.id ?? -1;
-        top.logprobs.data[n * top.n + k] = t[k] ? t[k]!.logprob - lse : -Infinity;
-      }
-    }
-  }
-}
 
 /** Checks of the `sample` kernel's attributes (shared by every backend). */
 export function checkSampleArgs(N: number, V: number, o: RowSampling, u: readonly number[]): void {

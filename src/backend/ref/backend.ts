@@ -11,7 +11,8 @@ import * as E from './elementwise.js';
 import * as N from './nn.js';
 import type { RefView } from './elementwise.js';
 import { attrNum } from './elementwise.js';
-import { sampleAttrs, sampleKernel } from '../sampling.js';
+import { sampleAttrs } from '../sampling.js';
+import { sampleKernel } from './sample.js';
 
 export interface RefBuffer extends DeviceBuffer {
   data: HostArray | null;
