@@ -13,7 +13,7 @@
  *   ]);
  *   const model = modelFromHf(cfg, new Uint8Array(weights));
  *   const tok = tokenizerFromJson(tokJson);
- *   const out = await generate(model, tok.encode('Once upon a time'), { maxTokens: 32, tokenizer: tok });
+ *   const out = await generate(model, tok.encode('Once upon a time'), { maxTokens: 32, tokenizer: tokenizerCodec(tok) });
  *
  * A page's main thread may not block, so the wasm backend there spins while worker threads finish a kernel;
  * long generations are smoother from a Worker. Chat templates need '@huggingface/jinja' (a bundler resolves it;

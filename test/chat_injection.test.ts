@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { Conversation } from '../src/chat/conversation.js';
 import { chatmlTemplate, jinjaTemplate } from '../src/chat/template.js';
-import { tokenizerCodec } from '../src/generate/codec.js';
+import { tokenizerCodec } from '../src/chat/codec.js';
 import { trainBpe } from '../src/tokenizer/index.js';
 import { SpecialTokenError } from '../src/util/errors.js';
 

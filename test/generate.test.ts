@@ -5,6 +5,9 @@ import { generate, stream, type StreamEvent } from '../src/generate/engine.js';
 import { StopStringMatcher } from '../src/generate/stop.js';
 import { ConfigError, ContextOverflowError } from '../src/util/errors.js';
 import { ByteTokenizer, bytesOf, randomBigramModel, scriptedModel } from './generate_fakes.js';
+import type { TextCodec } from '../src/generate/interfaces.js';
+import { tokenizerCodec } from '../src/chat/codec.js';
+import { CharTokenizer } from '../src/tokenizer/char_tokenizer.js';
 
 const tok = new ByteTokenizer({ 256: '<eos>', 257: 'hello', 258: Uint8Array.of(0xf0, 0x9f), 259: Uint8Array.of(0x98, 0x80) });
 const EOS = 256;
@@ -88,6 +91,17 @@ describe('generate: the KV-cached loop', () => {
     await expect(generate(m, [[1]], { maxTokens: -1 })).rejects.toThrow(/maxTokens/);
     await expect(generate(m, [[1]], { stop: ['x'] })).rejects.toThrow(/tokenizer/);
     await expect(generate(m, [[1]], { topP: 0 })).rejects.toThrow(/topP/);
+  });
+
+  it('takes a codec, not a tokenizer: a bare tokenizer is refused by name, and decodes once wrapped by tokenizerCodec', async () => {
+    const chars = CharTokenizer.fromText('abc');
+    const m = scriptedModel([chars.encode('b')[0]!], chars.vocabSize);
+    const bare = chars as unknown as TextCodec;
+    await expect(generate(m, [[0]], { temperature: 0, maxTokens: 1, tokenizer: bare })).rejects.toThrow(ConfigError);
+    await expect(generate(m, [[0]], { temperature: 0, maxTokens: 1, tokenizer: bare })).rejects.toThrow(/tokenizerCodec/);
+    expect(() => stream(m, bare, 'a')).toThrow(/tokenizerCodec/);
+    const r = await generate(m, [[0]], { temperature: 0, maxTokens: 1, tokenizer: tokenizerCodec(chars) });
+    expect(r.choices[0]!.text).toBe('b');
   });
 });
 
@@ -197,7 +211,7 @@ describe('streaming and abort', () => {
     const text = 'wörld 😀世界 héllo 🎉!';
     const ids = tk.encode(text);
     const m = scriptedModel(ids, tk.vocabSize);
-    const events = await collect(stream(m, tk, [0], { temperature: 0, maxTokens: ids.length }));
+    const events = await collect(stream(m, tokenizerCodec(tk), [0], { temperature: 0, maxTokens: ids.length }));
     expect(events.map((e) => e.id)).toEqual(ids);
     const pieces = events.map((e) => e.text);
     expect(pieces.join('')).toBe(text);

@@ -16,7 +16,7 @@ import { initBackend, type BackendName } from '../backend/registry.js';
 import { quantizeModel, type QuantKind } from '../model/quantize.js';
 import { loadModel } from '../model/hf/folder.js';
 import type { CausalLM } from '../model/model.js';
-import { tokenizerCodec } from '../generate/codec.js';
+import { tokenizerCodec } from '../chat/codec.js';
 import { generate, stream, type GenerateOptions, type StreamEvent } from '../generate/engine.js';
 import type { TextCodec } from '../generate/interfaces.js';
 import { resolveSamplerOptions, type SamplerOptions } from '../generate/sampler.js';

@@ -27,10 +27,8 @@ import { Rng } from '../util/rng.js';
 import type { DecoderCache, DecoderModel, IdStreamDecoder, LogitsTensor, TextCodec } from './interfaces.js';
 import { resolveSamplerOptions, Sampler, type ResolvedSamplerOptions, type SampleResult, type SamplerOptions } from './sampler.js';
 import { StopStringMatcher } from './stop.js';
-import { toCodec } from './codec.js';
 import { sampleOnDevice, sampleTarget } from './device_sample.js';
 import type { PromptCache, TruncatableCache } from './prompt_cache.js';
-import type { TextTokenizer } from '../tokenizer/types.js';
 import { noGrad, tidy } from '../tensor/tensor.js';
 
 export type FinishReason = 'stop' | 'length';
@@ -49,10 +47,10 @@ export interface GenerateOptions extends SamplerOptions {
   /** Context window in tokens; default and upper bound: the model's `maxPositions`. */
   contextLength?: number;
   /**
-   * For text, stop strings and token strings in `logprobs` (a Tokenizer, or any TextCodec). Without it `text` is ''
-   * and token strings are ''.
+   * For text, stop strings and token strings in `logprobs`: a TextCodec (a tokenizer wrapped with `tokenizerCodec`
+   * from src/chat/codec.ts, or any codec of your own). Without it `text` is '' and token strings are ''.
    */
-  tokenizer?: TextCodec | TextTokenizer;
+  tokenizer?: TextCodec;
   /**
    * generate() only: decode prompts of equal length together as one batch (one forward per step for all of them;
    * default true). Each row keeps its own coin, so its tokens do not depend on the grouping up to float rounding.
@@ -174,7 +172,18 @@ function resolveRun(model: DecoderModel, opts: GenerateOptions): ResolvedRunOpti
       throw new ConfigError('contextLength', `expected an integer ≥ 1, got ${String(contextLength)}`);
     window = Math.min(contextLength, maxPos);
   }
-  return { sampler, maxTokens, stopTokens: new Set(stopTokens), stop: [...stop], window, signal, tokenizer: tokenizer ? toCodec(tokenizer) : undefined, promptCache };
+  return { sampler, maxTokens, stopTokens: new Set(stopTokens), stop: [...stop], window, signal, tokenizer: tokenizer === undefined ? undefined : checkCodec(tokenizer), promptCache };
+}
+
+/**
+ * The codec as given, after checking that it is one: the engine sees ids and this interface only, so a tokenizer
+ * passed as is (it has no `streamDecoder`) is refused with the way to wrap it.
+ */
+function checkCodec(c: TextCodec): TextCodec {
+  const f = (k: string): boolean => typeof (c as unknown as Record<string, unknown> | null)?.[k] === 'function';
+  if (!f('encode') || !f('decode') || !f('streamDecoder'))
+    throw new ConfigError('tokenizer', 'expected a TextCodec (encode, decode, streamDecoder); wrap a tokenizer with tokenizerCodec(tok)');
+  return c;
 }
 
 function checkPrompt(prompt: readonly number[], vocab: number, window: number, row: number): void {
@@ -513,18 +522,18 @@ export interface GenerationStream extends AsyncIterable<StreamEvent> {
 }
 
 /**
- * Stream one continuation. `prompt` is text (encoded with `tokenizer`) or token ids. Every event's text is made of
+ * Stream one continuation. `prompt` is text (encoded with `codec`) or token ids. Every event's text is made of
  * complete characters (the tokenizer's streaming decoder holds partial UTF-8 sequences back), with stop strings held
  * back until they can no longer match. Abort with `opts.signal` (the iteration throws the signal's reason) or by
  * leaving the loop early.
  */
 export function stream<C extends DecoderCache>(
   model: DecoderModel<C>,
-  tokenizerOrCodec: TextCodec | TextTokenizer,
+  codec: TextCodec,
   prompt: string | readonly number[],
   opts: Omit<GenerateOptions, 'tokenizer'> = {},
 ): GenerationStream {
-  const tokenizer = toCodec(tokenizerOrCodec);
+  const tokenizer = checkCodec(codec);
   const run = resolveRun(model, { ...opts, tokenizer });
   const ids = typeof prompt === 'string' ? tokenizer.encode(prompt) : [...prompt];
   checkPrompt(ids, model.config.vocabSize, run.window, -1);

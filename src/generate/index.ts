@@ -3,5 +3,4 @@ export * from './interfaces.js';
 export * from './sampler.js';
 export * from './stop.js';
 export * from './engine.js';
-export * from './codec.js';
 export * from './prompt_cache.js';

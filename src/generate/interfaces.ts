@@ -1,7 +1,8 @@
 /**
- * What the generation engine needs from a model and from a tokenizer, as small structural interfaces. `CausalLM`
- * (src/model/model.ts) and `Tokenizer` (src/tokenizer/index.ts) satisfy them; tests use scripted fakes. The engine
- * sees token ids only; text enters only through a `TextCodec` (for stop strings, streamed text and token strings).
+ * What the generation engine needs from a model and from the text side, as small structural interfaces. `CausalLM`
+ * (src/model/model.ts) satisfies `DecoderModel`; a tokenizer becomes a `TextCodec` through `tokenizerCodec`
+ * (src/chat/codec.ts); tests use scripted fakes. The engine sees token ids only; text enters only through a
+ * `TextCodec` (for stop strings, streamed text and token strings), and src/generate imports nothing from src/tokenizer.
  */
 
 /** A key/value cache: how many positions it holds, and a way to empty it. */

@@ -12,8 +12,8 @@
  * differ from an uncached run at a near-tie.
  *
  *   const pc = new PromptCache(model);
- *   for await (const ev of stream(model, tok, turn1, { promptCache: pc })) …
- *   for await (const ev of stream(model, tok, turn2, { promptCache: pc })) …   // prefills turn2 minus turn1's prefix
+ *   for await (const ev of stream(model, codec, turn1, { promptCache: pc })) …
+ *   for await (const ev of stream(model, codec, turn2, { promptCache: pc })) …   // prefills turn2 minus turn1's prefix
  *   pc.dispose();
  */
 import { ConfigError } from '../util/errors.js';

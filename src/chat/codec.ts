@@ -1,10 +1,11 @@
 /**
  * Adapter from a tokenizer (src/tokenizer, `TextTokenizer`) to the `TextCodec` the generation engine uses: encode
  * (with a chosen special-token policy), decode, token bytes, and a streaming decoder that never splits a character.
+ * It lives here, where tokenizer and generation meet: src/generate sees token ids and the `TextCodec` interface only.
  */
 import { StreamDecoder } from '../tokenizer/stream_decoder.js';
 import type { TextTokenizer } from '../tokenizer/types.js';
-import type { IdStreamDecoder, TextCodec } from './interfaces.js';
+import type { IdStreamDecoder, TextCodec } from '../generate/interfaces.js';
 
 export interface CodecOptions {
   /**
