@@ -1,14 +1,15 @@
 /**
  * The one table of gradient rules. For an op y = f(inputs), a rule takes dL/dy and returns dL/d(input) for each
  * input (null where the input needs none, e.g. integer ids). Rules run with the tape off. Every rule here has a
- * central finite-difference check in float64 (test/gradcheck.test.ts).
+ * central finite-difference check in float64 (test/gradcheck.test.ts). Rules are made of the forward ops
+ * (./ops_forward.ts); ./ops.ts imports this table and the forward ops together, so neither imports the other.
  */
 import { shapesEqual } from '../util/shape.js';
 import { apply, registerGrad, view } from './record.js';
 import type { OpContext } from './record.js';
 import type { Tensor } from './tensor.js';
 import { empty, zeros } from './tensor.js';
-import * as O from './ops.js';
+import * as O from './ops_forward.js';
 
 const need = (ctx: OpContext, i: number): boolean => ctx.inputs[i]!.requiresGrad;
 const num = (ctx: OpContext, k: string): number => ctx.attrs[k] as number;
