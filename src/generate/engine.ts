@@ -181,9 +181,8 @@ function resolveRun(model: DecoderModel, opts: GenerateOptions): ResolvedRunOpti
  */
 function checkCodec(c: TextCodec): TextCodec {
   const f = (k: string): boolean => typeof (c as unknown as Record<string, unknown> | null)?.[k] === 'function';
-  if (!f('encode') || !f('decode') || !f('streamDecoder'))
-    throw new ConfigError('tokenizer', 'expected a TextCodec (encode, decode, streamDecoder); wrap a tokenizer with tokenizerCodec(tok)');
-  return c;
+  if (f('encode') && f('decode') && f('streamDecoder')) return c;
+  throw new ConfigError('tokenizer', 'expected a TextCodec (encode, decode, streamDecoder); wrap a tokenizer: tokenizerCodec(tok)');
 }
 
 function checkPrompt(prompt: readonly number[], vocab: number, window: number, row: number): void {

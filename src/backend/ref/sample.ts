@@ -2,7 +2,9 @@
  * The `ref` backend's `sample` kernel: rows of logits on host arrays → sampled ids, their probabilities and the
  * most likely alternatives, by the backend-neutral arithmetic of src/backend/sampling.ts.
  */
-import { checkSampleArgs, logSumExp, penalizeRow, rowPenaltyPairs, sampleRow, topN, type RowSampling, type SamplePenalties } from '../sampling.js';
+import {
+  checkSampleArgs, logSumExp, penalizeRow, rowPenaltyPairs, sampleRow, topN, type RowSampling, type SamplePenalties,
+} from '../sampling.js';
 
 type Out = { data: { [i: number]: number } };
 
