@@ -21,10 +21,11 @@ const ALLOWED: Record<string, string[]> = {
   data: ['util', 'tokenizer'],
   generate: ['util', 'backend', 'tensor', 'nn', 'model', 'tokenizer', 'io'],
   train: ['util', 'backend', 'tensor', 'nn', 'model', 'optim', 'io', 'tokenizer', 'data', 'generate'],
+  pretrain: ['util', 'backend', 'tensor', 'nn', 'model', 'optim', 'io', 'tokenizer', 'data', 'generate', 'train'],
   chat: ['util', 'backend', 'tensor', 'model', 'io', 'tokenizer', 'generate'],
   rlhf: ['util', 'backend', 'tensor', 'nn', 'model', 'optim', 'io', 'tokenizer', 'data', 'train', 'generate', 'chat'],
   server: ['util', 'backend', 'tensor', 'model', 'io', 'tokenizer', 'generate', 'chat', 'rlhf'],
-  cli: ['util', 'backend', 'tensor', 'nn', 'model', 'optim', 'io', 'tokenizer', 'data', 'train', 'generate', 'chat', 'rlhf', 'server'],
+  cli: ['util', 'backend', 'tensor', 'nn', 'model', 'optim', 'io', 'tokenizer', 'data', 'train', 'pretrain', 'generate', 'chat', 'rlhf', 'server'],
 };
 
 function files(dir: string): string[] {

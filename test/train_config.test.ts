@@ -2,7 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, expect } from 'vitest';
-import { buildConfig, parseCommandLine, configFromCommandLine, parseOverrides, PRESETS, DEFAULTS, toModelConfig, validateConfig } from '../src/train/config.js';
+import { buildConfig, parseOverrides } from '../src/pretrain/config.js';
+import { PRESETS } from '../src/pretrain/presets.js';
+import { DEFAULTS, toModelConfig, validateConfig } from '../src/pretrain/settings.js';
+import { configFromCommandLine, parseTrainArgs } from '../src/cli/train.js';
 import { learningRate } from '../src/optim/schedule.js';
 import { countParams, flopsPerToken } from '../src/train/estimate.js';
 import { ConfigError } from '../src/util/errors.js';
@@ -39,7 +42,7 @@ describe('train config', () => {
     const e = configError(() => parseOverrides([['learnig_rate', '1']]));
     expect(e.field).toBe('learnig_rate');
     expect(e.message).toMatch(/Did you mean 'lr'/);
-    expect(configError(() => parseCommandLine(['--batchsize=3'])).message).toMatch(/batchSize/);
+    expect(configError(() => parseTrainArgs(['--batchsize=3'])).message).toMatch(/batchSize/);
     expect(configError(() => buildConfig({ preset: 'tinny' })).message).toMatch(/tiny/);
   });
   it('rejects wrong types naming the key and the expected type', () => {
@@ -59,18 +62,18 @@ describe('train config', () => {
     expect(e.field).toBe('lr');
   });
   it('checks ranges', () => {
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--lr=0']))).field).toBe('lr');
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--lr=-1e-3']))).field).toBe('lr');
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--batchSize=0']))).field).toBe('batchSize');
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--blockSize=256', '--maxPositions=128']))).field).toBe('blockSize');
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--nEmbd=100', '--nHead=3']))).message).toMatch(/divisible/);
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--minLr=1', '--lr=0.1']))).field).toBe('minLr');
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--dropout=1.5']))).field).toBe('dropout');
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--valFraction=0']))).field).toBe('valFraction');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--lr=0']))).field).toBe('lr');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--lr=-1e-3']))).field).toBe('lr');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--batchSize=0']))).field).toBe('batchSize');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--blockSize=256', '--maxPositions=128']))).field).toBe('blockSize');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--nEmbd=100', '--nHead=3']))).message).toMatch(/divisible/);
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--minLr=1', '--lr=0.1']))).field).toBe('minLr');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--dropout=1.5']))).field).toBe('dropout');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--valFraction=0']))).field).toBe('valFraction');
     expect(() => validateConfig({ ...DEFAULTS })).not.toThrow();
   });
   it('parses command lines: positionals, kebab and snake case, bare booleans, own flags', () => {
-    const cl = parseCommandLine(['a.txt', '--batch-size', '4', '--max_iters=10', '--quiet', '--resume', '--preset=tiny', 'b.txt'], ['resume', 'report', 'help']);
+    const cl = parseTrainArgs(['a.txt', '--batch-size', '4', '--max_iters=10', '--quiet', '--resume', '--preset=tiny', 'b.txt']);
     expect(cl.positionals).toEqual(['a.txt', 'b.txt']);
     expect(cl.flags.get('resume')).toBe('');
     const c = configFromCommandLine(cl);
@@ -78,7 +81,7 @@ describe('train config', () => {
     expect(c.batchSize).toBe(4);
     expect(c.maxSteps).toBe(10);
     expect(c.quiet).toBe(true);
-    expect(parseCommandLine(['--samplePrompts=["a, b","c"]']).pairs).toEqual([['samplePrompts', '["a, b","c"]']]);
+    expect(parseTrainArgs(['--samplePrompts=["a, b","c"]']).pairs).toEqual([['samplePrompts', '["a, b","c"]']]);
     expect(parseOverrides([['samplePrompts', '["a, b","c"]']]).samplePrompts).toEqual(['a, b', 'c']);
   });
   it('every preset is valid', () => {

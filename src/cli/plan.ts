@@ -13,7 +13,8 @@ import { tidy } from '../tensor/tensor.js';
 import { AdamW } from '../optim/adamw.js';
 import { clipCoefficient, gradNorm } from '../optim/clip.js';
 import { Rng } from '../util/rng.js';
-import { configFromCommandLine, parseCommandLine, toModelConfig, type TrainConfig } from '../train/config.js';
+import { toModelConfig, type TrainConfig } from '../pretrain/settings.js';
+import { configFromCommandLine, parseTrainArgs } from './train.js';
 import { countParams, flopsPerToken, formatBytes, formatCount, formatFlops, trainingMemory } from '../train/estimate.js';
 import { formatDuration } from '../train/progress.js';
 import type { ModelConfig } from '../model/config.js';
@@ -85,7 +86,7 @@ export async function measureStep(m: ModelConfig, c: TrainConfig, steps = 6): Pr
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const cl = parseCommandLine(argv, ['measure', 'help']);
+  const cl = parseTrainArgs(argv, { measure: 'value' });
   if (cl.flags.has('help')) {
     console.log('usage: llmts plan [--preset=NAME] [--config=FILE.json] [--key=value …] [--measure=false]\n(same settings as llmts train)');
     return 0;

@@ -1,0 +1,5 @@
+/** GPT pretraining, the recipe on top of the loop (src/train/): its settings table, presets, config layers and run. */
+export { TRAIN_SETTINGS, DEFAULTS, validateConfig, toModelConfig, cacheDirOf, type TrainConfig } from './settings.js';
+export { PRESETS } from './presets.js';
+export { buildConfig, parseOverrides, readConfigFile, presetConfig } from './config.js';
+export { pretrain, latestRun, tokenizerHash, type PretrainOptions, type PretrainResult } from './pretrain.js';
