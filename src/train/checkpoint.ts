@@ -23,10 +23,12 @@ export interface TrainerStateFile<C extends object = Record<string, unknown>> ex
   version: 1;
   /** The settings of the run (the recipe's config object). */
   config: C;
-  /** The model config the checkpoint holds (compact copy, for shape checks before loading weights). */
-  model: Pick<ModelConfig, 'family' | 'vocabSize' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'intermediateSize' | 'maxPositions'>;
-  tokenizerHash: string;
-  corpusFingerprint: string;
+  /** The model config the checkpoint holds (compact copy, for shape checks before loading weights; recipes with a ModelConfig). */
+  model?: Pick<ModelConfig, 'family' | 'vocabSize' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'intermediateSize' | 'maxPositions'>;
+  /** sha256 of the tokenizer (recipes with one). */
+  tokenizerHash?: string;
+  /** Fingerprint of the training data (recipes that read a corpus). */
+  corpusFingerprint?: string;
   savedAt: string;
 }
 
