@@ -4,12 +4,15 @@ import path from 'node:path';
 import { describe, it, expect } from 'vitest';
 import { buildConfig, parseOverrides } from '../src/pretrain/config.js';
 import { PRESETS } from '../src/pretrain/presets.js';
-import { DEFAULTS, toModelConfig, validateConfig } from '../src/pretrain/settings.js';
+import { cacheDirOf, DEFAULTS, toModelConfig, validateConfig } from '../src/pretrain/settings.js';
 import { configFromCommandLine, parseTrainArgs } from '../src/cli/train.js';
 import { learningRate } from '../src/optim/schedule.js';
 import { countParams, flopsPerToken } from '../src/train/estimate.js';
 import { ConfigError } from '../src/util/errors.js';
 import { FIXTURES } from './helpers.js';
+import { TRAIN_SETTINGS } from '../src/pretrain/settings.js';
+import { bool, defineSettings, float, int, oneOf, strings } from '../src/util/settings.js';
+import { parseCommandLine } from '../src/cli/args.js';
 
 function configError(fn: () => unknown): ConfigError {
   try {
@@ -96,6 +99,58 @@ describe('train config', () => {
     expect(l.family).toBe('llama');
     expect(l.numKvHeads).toBe(2);
     expect(l.tieWordEmbeddings).toBe(false);
+  });
+});
+
+describe('settings tables', () => {
+  it('each setting is declared once: defaults, --help and validation come from the one table', () => {
+    const help = TRAIN_SETTINGS.describe();
+    for (const k of TRAIN_SETTINGS.keys) {
+      expect(help.match(new RegExp(`^ +--${k}=`, 'gm'))?.length, k).toBe(1);
+      expect(DEFAULTS[k], k).toEqual(TRAIN_SETTINGS.table[k].default);
+    }
+    expect(Object.keys(DEFAULTS).sort()).toEqual([...TRAIN_SETTINGS.keys].sort());
+    expect(TRAIN_SETTINGS.keys.length).toBe(55);
+    expect(help).toMatch(/--nLayer=<integer>  Number of Transformer blocks\. \(default 4\) \[also --n_layer, --layers\]/);
+    expect(TRAIN_SETTINGS.resolveKey('max_iters')).toBe('maxSteps');
+    expect(TRAIN_SETTINGS.resolveKey('grad-clip')).toBe('gradClip');
+  });
+  it('a new command builds its table from the same pieces: parse, aliases, ranges, enums, closest key', () => {
+    const S = defineSettings(
+      {
+        beta: float(0.1, 'DPO β.', { gt: 0, aliases: ['dpo_beta'] }),
+        epochs: int(1, 'Passes over the data.', { min: 1, max: 100 }),
+        loss: oneOf(['sigmoid', 'ipo'], 'sigmoid', 'DPO loss.'),
+        packing: bool(false, 'Pack sequences.'),
+        files: strings([], 'Data files.'),
+      },
+      'llmts dpo',
+    );
+    const cl = parseCommandLine(['a.jsonl', '--dpo_beta', '0.5', '--packing', '--loss=ipo', '--epochs=3', 'b.jsonl'], S);
+    const c = S.checkRanges({ ...S.defaults(), ...S.fromPairs(cl.pairs) });
+    expect(c).toEqual({ beta: 0.5, epochs: 3, loss: 'ipo', packing: true, files: [] });
+    expect(cl.positionals).toEqual(['a.jsonl', 'b.jsonl']);
+    expect(configError(() => S.checkRanges({ ...c, epochs: 0 })).message).toMatch(/epochs: must be ≥ 1, got 0/);
+    expect(configError(() => S.checkRanges({ ...c, beta: 0 })).message).toMatch(/beta: must be > 0/);
+    expect(configError(() => S.fromPairs([['loss', 'hinge']])).message).toMatch(/one of 'sigmoid', 'ipo'/);
+    expect(configError(() => parseCommandLine(['--epoch=2'], S)).message).toMatch(/Did you mean 'epochs'\? \('llmts dpo --help'/);
+    expect(S.describe()).toMatch(/--packing=<true or false>  Pack sequences\. \(default false\)/);
+  });
+  it('--report and --quiet are true/false settings; --resume takes a following folder only when it exists', () => {
+    expect(configFromCommandLine(parseTrainArgs(['--report=false'])).report).toBe(false);
+    expect(configFromCommandLine(parseTrainArgs(['--report'])).report).toBe(true);
+    expect(configFromCommandLine(parseTrainArgs(['--quiet=true'])).quiet).toBe(true);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-run-'));
+    expect(parseTrainArgs(['--resume', dir]).flags.get('resume')).toBe(dir);
+    const cl = parseTrainArgs(['--resume', 'corpus-that-is-not-here.txt']);
+    expect(cl.flags.get('resume')).toBe('');
+    expect(cl.positionals).toEqual(['corpus-that-is-not-here.txt']);
+    expect(parseTrainArgs(['--report-only', 'runs/x']).flags.get('report-only')).toBe('runs/x');
+    expect(configError(() => parseTrainArgs(['--report-only'])).field).toBe('report-only');
+  });
+  it('the token cache defaults to <outDir>/.cache', () => {
+    expect(cacheDirOf(buildConfig({ overrides: { outDir: 'elsewhere/runs' } }))).toBe('elsewhere/runs/.cache');
+    expect(cacheDirOf(buildConfig({ overrides: { outDir: 'x', cacheDir: '/tmp/c' } }))).toBe('/tmp/c');
   });
 });
 
