@@ -7,7 +7,7 @@ import { PRESETS } from '../src/pretrain/presets.js';
 import { cacheDirOf, DEFAULTS, toModelConfig, validateConfig } from '../src/pretrain/settings.js';
 import { configFromCommandLine, parseTrainArgs } from '../src/cli/train.js';
 import { learningRate } from '../src/optim/schedule.js';
-import { countParams, flopsPerToken } from '../src/train/estimate.js';
+import { countParams, flopsPerToken } from '../src/pretrain/estimate.js';
 import { ConfigError } from '../src/util/errors.js';
 import { FIXTURES } from './helpers.js';
 import { TRAIN_SETTINGS } from '../src/pretrain/settings.js';

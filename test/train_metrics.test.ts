@@ -5,7 +5,7 @@ import { describe, it, expect } from 'vitest';
 import { detectOverfitting, detectStuck, detectDiverged, MetricsLog, readMetrics, type EvalRecord, type StepRecord } from '../src/train/metrics.js';
 import { LineProgress, formatDuration } from '../src/train/progress.js';
 import { renderReport } from '../src/train/report.js';
-import { countParams, flopsPerToken, trainingMemory } from '../src/train/estimate.js';
+import { countParams, flopsPerToken, trainingMemory } from '../src/pretrain/estimate.js';
 import { buildConfig } from '../src/pretrain/config.js';
 import { toModelConfig } from '../src/pretrain/settings.js';
 

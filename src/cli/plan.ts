@@ -15,7 +15,7 @@ import { clipCoefficient, gradNorm } from '../optim/clip.js';
 import { Rng } from '../util/rng.js';
 import { toModelConfig, type TrainConfig } from '../pretrain/settings.js';
 import { configFromCommandLine, parseTrainArgs } from './train.js';
-import { countParams, flopsPerToken, formatBytes, formatCount, formatFlops, trainingMemory } from '../train/estimate.js';
+import { countParams, flopsPerToken, formatBytes, formatCount, formatFlops, trainingMemory } from '../pretrain/estimate.js';
 import { formatDuration } from '../train/progress.js';
 import type { ModelConfig } from '../model/config.js';
 

@@ -26,7 +26,7 @@ import { corpusFingerprint, prepareTokens, type TokenData } from '../data/shards
 import { Batcher, checkSplitSize, fixedBatches } from '../data/batcher.js';
 import { cacheDirOf, validateConfig, toModelConfig, type TrainConfig } from './settings.js';
 import { checkSameShape, readTrainerState, resolveCheckpointDir, saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
-import { countParams, flopsPerToken, formatCount } from '../train/estimate.js';
+import { countParams, flopsPerToken, formatCount } from './estimate.js';
 import { formatDuration, type Progress } from '../train/progress.js';
 import { runTraining } from '../train/run.js';
 import { sampleIds } from '../train/sample.js';

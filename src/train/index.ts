@@ -6,5 +6,4 @@ export { saveTrainingCheckpoint, readTrainerState, readOptimizerState, resolveCh
 export { MetricsLog, readMetrics, detectOverfitting, detectStuck, detectDiverged, type MetricRecord, type StepRecord, type EvalRecord, type SampleRecord, type WarningRecord } from './metrics.js';
 export { writeReport, renderReport, chartJsSource, type ReportInput } from './report.js';
 export { makeProgress, BarProgress, LineProgress, QuietProgress, formatDuration, type Progress, type ProgressUpdate } from './progress.js';
-export { countParams, flopsPerToken, trainingMemory, formatCount, formatBytes, formatFlops, type ParamCount, type MemoryEstimate } from './estimate.js';
 export { sampleIds, type SampleOptions, type SamplingModel } from './sample.js';
