@@ -22,7 +22,9 @@ export type OwnFlag =
   /** always: `--flag=v` or `--flag v` */
   | 'value'
   /** optional: `--flag=v`, or `--flag v` when `v` exists on disk, else bare */
-  | 'path?';
+  | 'path?'
+  /** true/false: bare `--flag` is 'true', `--flag=false` 'false'; never takes the next word */
+  | 'bool';
 
 /** What a command line holds. */
 export interface CommandLine {
@@ -70,6 +72,11 @@ export function parseCommandLine<T extends SettingsTable>(argv: readonly string[
       if (ownKind === 'value') takeNext();
       else if (ownKind === 'path?' && next !== undefined && !next.startsWith('-') && fs.existsSync(next)) takeNext();
       if (ownKind === 'value' && value === undefined) throw new ConfigError(key, `needs a value: --${key}=<value>`);
+      if (ownKind === 'bool') {
+        value ??= 'true';
+        if (!['true', 'false', '1', '0', 'yes', 'no'].includes(value)) throw new ConfigError(key, `expected true or false, got ${JSON.stringify(value)}`);
+        value = ['true', '1', 'yes'].includes(value) ? 'true' : 'false';
+      }
       out.flags.set(key, value ?? '');
       continue;
     }
