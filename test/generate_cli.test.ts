@@ -120,4 +120,40 @@ describe('llmts chat', () => {
     expect(doc.messages.at(-1)!.role).toBe('assistant');
     expect(doc.messages.at(-2)).toEqual({ role: 'user', content: 'ok' });
   });
+
+  it('/save writes the whole conversation, also the turns dropped from the context window', async () => {
+    const saved = path.join(tmp, 'chat-all.json');
+    const users = ['hi', 'tell me more about it please', 'ok'];
+    const input = Readable.from([...users, `/save ${saved}`, '/exit'].map((l) => l + '\n'));
+    const output = new PassThrough();
+    let text = '';
+    output.on('data', (c: Buffer) => (text += c.toString()));
+    expect(await chatMain([withTok, '--backend', 'ref', '--max-tokens', '24', '--seed', '1', '--context-length', '100'], { input, output })).toBe(0);
+    expect(text).toMatch(/\[dropped the \d+ oldest messages?/); // the context window lost turns …
+    const doc = JSON.parse(fs.readFileSync(saved, 'utf8')) as { messages: { role: string; content: string }[] };
+    expect(doc.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']); // … the file did not
+    expect(doc.messages.filter((m) => m.role === 'user').map((m) => m.content)).toEqual(users);
+    expect(text).toMatch(/\[saved 6 messages/);
+  });
+
+  it('Ctrl-C at the prompt cancels the line instead of leaving; twice in a row leaves', async () => {
+    // A terminal: readline turns the ^C byte into its SIGINT event.
+    const input = Object.assign(new PassThrough(), { isTTY: true });
+    const output = Object.assign(new PassThrough(), { isTTY: true, columns: 80 });
+    let text = '';
+    output.on('data', (c: Buffer) => (text += c.toString()));
+    const done = chatMain([withTok, '--backend', 'ref', '--max-tokens', '3', '--seed', '1'], { input, output });
+    const until = async (re: RegExp) => {
+      for (let i = 0; i < 500 && !re.test(text); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(text).toMatch(re);
+    };
+    await until(/\/help for commands/);
+    input.write('half a line\x03'); // Ctrl-C: the line is dropped, the chat goes on
+    await until(/Ctrl-C again/);
+    input.write('/temp 0.5\r');
+    await until(/\[temperature 0\.5\]/);
+    // (had the line been kept, '/temp 0.5' would have been part of a message 'half a line/temp 0.5')
+    input.write('\x03\x03'); // twice in a row: leave
+    expect(await done).toBe(0);
+  });
 });

@@ -35,9 +35,11 @@ const SITS_ON: Record<string, readonly string[]> = {
   generate: ['model'],
   chat: ['generate', 'tokenizer'],
   train: ['model', 'optim', 'data', 'generate'],
-  align: ['train', 'generate', 'chat'],
+  // the GPT pretraining recipe on the model-agnostic loop
+  pretrain: ['train'],
+  align: ['pretrain', 'generate', 'chat'],
   // today's name of the align layer (DPO); it becomes align/
-  rlhf: ['train', 'generate', 'chat'],
+  rlhf: ['pretrain', 'generate', 'chat'],
   feedback: ['align'],
   server: ['align', 'rlhf', 'feedback'],
   cli: ['server'],

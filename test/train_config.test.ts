@@ -2,11 +2,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, expect } from 'vitest';
-import { buildConfig, parseCommandLine, configFromCommandLine, parseOverrides, PRESETS, DEFAULTS, toModelConfig, validateConfig } from '../src/train/config.js';
+import { buildConfig, parseOverrides } from '../src/pretrain/config.js';
+import { PRESETS } from '../src/pretrain/presets.js';
+import { cacheDirOf, DEFAULTS, toModelConfig, validateConfig } from '../src/pretrain/settings.js';
+import { configFromCommandLine, parseTrainArgs } from '../src/cli/train.js';
 import { learningRate } from '../src/optim/schedule.js';
-import { countParams, flopsPerToken } from '../src/train/estimate.js';
+import { countParams, flopsPerToken } from '../src/pretrain/estimate.js';
 import { ConfigError } from '../src/util/errors.js';
 import { FIXTURES } from './helpers.js';
+import { TRAIN_SETTINGS } from '../src/pretrain/settings.js';
+import { bool, defineSettings, float, int, oneOf, strings } from '../src/util/settings.js';
+import { parseCommandLine } from '../src/cli/args.js';
 
 function configError(fn: () => unknown): ConfigError {
   try {
@@ -39,7 +45,7 @@ describe('train config', () => {
     const e = configError(() => parseOverrides([['learnig_rate', '1']]));
     expect(e.field).toBe('learnig_rate');
     expect(e.message).toMatch(/Did you mean 'lr'/);
-    expect(configError(() => parseCommandLine(['--batchsize=3'])).message).toMatch(/batchSize/);
+    expect(configError(() => parseTrainArgs(['--batchsize=3'])).message).toMatch(/batchSize/);
     expect(configError(() => buildConfig({ preset: 'tinny' })).message).toMatch(/tiny/);
   });
   it('rejects wrong types naming the key and the expected type', () => {
@@ -59,18 +65,18 @@ describe('train config', () => {
     expect(e.field).toBe('lr');
   });
   it('checks ranges', () => {
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--lr=0']))).field).toBe('lr');
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--lr=-1e-3']))).field).toBe('lr');
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--batchSize=0']))).field).toBe('batchSize');
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--blockSize=256', '--maxPositions=128']))).field).toBe('blockSize');
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--nEmbd=100', '--nHead=3']))).message).toMatch(/divisible/);
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--minLr=1', '--lr=0.1']))).field).toBe('minLr');
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--dropout=1.5']))).field).toBe('dropout');
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--valFraction=0']))).field).toBe('valFraction');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--lr=0']))).field).toBe('lr');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--lr=-1e-3']))).field).toBe('lr');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--batchSize=0']))).field).toBe('batchSize');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--blockSize=256', '--maxPositions=128']))).field).toBe('blockSize');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--nEmbd=100', '--nHead=3']))).message).toMatch(/divisible/);
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--minLr=1', '--lr=0.1']))).field).toBe('minLr');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--dropout=1.5']))).field).toBe('dropout');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--valFraction=0']))).field).toBe('valFraction');
     expect(() => validateConfig({ ...DEFAULTS })).not.toThrow();
   });
   it('parses command lines: positionals, kebab and snake case, bare booleans, own flags', () => {
-    const cl = parseCommandLine(['a.txt', '--batch-size', '4', '--max_iters=10', '--quiet', '--resume', '--preset=tiny', 'b.txt'], ['resume', 'report', 'help']);
+    const cl = parseTrainArgs(['a.txt', '--batch-size', '4', '--max_iters=10', '--quiet', '--resume', '--preset=tiny', 'b.txt']);
     expect(cl.positionals).toEqual(['a.txt', 'b.txt']);
     expect(cl.flags.get('resume')).toBe('');
     const c = configFromCommandLine(cl);
@@ -78,7 +84,7 @@ describe('train config', () => {
     expect(c.batchSize).toBe(4);
     expect(c.maxSteps).toBe(10);
     expect(c.quiet).toBe(true);
-    expect(parseCommandLine(['--samplePrompts=["a, b","c"]']).pairs).toEqual([['samplePrompts', '["a, b","c"]']]);
+    expect(parseTrainArgs(['--samplePrompts=["a, b","c"]']).pairs).toEqual([['samplePrompts', '["a, b","c"]']]);
     expect(parseOverrides([['samplePrompts', '["a, b","c"]']]).samplePrompts).toEqual(['a, b', 'c']);
   });
   it('every preset is valid', () => {
@@ -93,6 +99,59 @@ describe('train config', () => {
     expect(l.family).toBe('llama');
     expect(l.numKvHeads).toBe(2);
     expect(l.tieWordEmbeddings).toBe(false);
+  });
+});
+
+describe('settings tables', () => {
+  it('each setting is declared once: defaults, --help and validation come from the one table', () => {
+    const help = TRAIN_SETTINGS.describe();
+    for (const k of TRAIN_SETTINGS.keys) {
+      expect(help.match(new RegExp(`^ +--${k}=`, 'gm'))?.length, k).toBe(1);
+      expect(DEFAULTS[k], k).toEqual(TRAIN_SETTINGS.table[k].default);
+    }
+    expect(Object.keys(DEFAULTS).sort()).toEqual([...TRAIN_SETTINGS.keys].sort());
+    expect(help).toMatch(/--nLayer=<integer>  Number of Transformer blocks\. \(default 4\) \[also --n_layer, --layers\]/);
+    expect(TRAIN_SETTINGS.resolveKey('max_iters')).toBe('maxSteps');
+    expect(TRAIN_SETTINGS.resolveKey('grad-clip')).toBe('gradClip');
+  });
+  it('a new command builds its table from the same pieces: parse, aliases, ranges, enums, closest key', () => {
+    const S = defineSettings(
+      {
+        beta: float(0.1, 'DPO β.', { gt: 0, aliases: ['dpo_beta'] }),
+        epochs: int(1, 'Passes over the data.', { min: 1, max: 100 }),
+        loss: oneOf(['sigmoid', 'ipo'], 'sigmoid', 'DPO loss.'),
+        packing: bool(false, 'Pack sequences.'),
+        files: strings([], 'Data files.'),
+      },
+      'llmts dpo',
+    );
+    const cl = parseCommandLine(['a.jsonl', '--dpo_beta', '0.5', '--packing', '--loss=ipo', '--epochs=3', 'b.jsonl'], S);
+    const c = S.checkRanges({ ...S.defaults(), ...S.fromPairs(cl.pairs) });
+    expect(c).toEqual({ beta: 0.5, epochs: 3, loss: 'ipo', packing: true, files: [] });
+    expect(cl.positionals).toEqual(['a.jsonl', 'b.jsonl']);
+    expect(configError(() => S.checkRanges({ ...c, epochs: 0 })).message).toMatch(/epochs: must be ≥ 1, got 0/);
+    expect(configError(() => S.checkRanges({ ...c, beta: 0 })).message).toMatch(/beta: must be > 0/);
+    expect(configError(() => S.fromPairs([['loss', 'hinge']])).message).toMatch(/one of 'sigmoid', 'ipo'/);
+    expect(configError(() => parseCommandLine(['--epoch=2'], S)).message).toMatch(/Did you mean 'epochs'\? \('llmts dpo --help'/);
+    expect(S.describe()).toMatch(/--packing=<true or false>  Pack sequences\. \(default false\)/);
+  });
+  it('--report and --quiet are true/false settings; --resume takes a following folder only when it exists', () => {
+    expect(configFromCommandLine(parseTrainArgs(['--report=false'])).report).toBe(false);
+    expect(configFromCommandLine(parseTrainArgs(['--report'])).report).toBe(true);
+    expect(configFromCommandLine(parseTrainArgs(['--quiet=true'])).quiet).toBe(true);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-run-'));
+    expect(parseTrainArgs(['--resume', dir]).flags.get('resume')).toBe(dir);
+    const cl = parseTrainArgs(['--resume', 'corpus-that-is-not-here.txt']);
+    expect(cl.flags.get('resume')).toBe('');
+    expect(cl.positionals).toEqual(['corpus-that-is-not-here.txt']);
+    expect(parseTrainArgs(['--report-only', 'runs/x']).flags.get('report-only')).toBe('runs/x');
+    expect(configError(() => parseTrainArgs(['--report-only'])).field).toBe('report-only');
+    expect(parseTrainArgs(['--measure=no', 'x.txt'], { measure: 'bool' }).flags.get('measure')).toBe('false');
+    expect(parseTrainArgs(['--measure', 'x.txt'], { measure: 'bool' }).positionals).toEqual(['x.txt']);
+  });
+  it('the token cache defaults to <outDir>/.cache', () => {
+    expect(cacheDirOf(buildConfig({ overrides: { outDir: 'elsewhere/runs' } }))).toBe('elsewhere/runs/.cache');
+    expect(cacheDirOf(buildConfig({ overrides: { outDir: 'x', cacheDir: '/tmp/c' } }))).toBe('/tmp/c');
   });
 });
 

@@ -5,8 +5,9 @@ import { describe, it, expect } from 'vitest';
 import { detectOverfitting, detectStuck, detectDiverged, MetricsLog, readMetrics, type EvalRecord, type StepRecord } from '../src/train/metrics.js';
 import { LineProgress, formatDuration } from '../src/train/progress.js';
 import { renderReport } from '../src/train/report.js';
-import { countParams, flopsPerToken, trainingMemory } from '../src/train/estimate.js';
-import { toModelConfig, buildConfig } from '../src/train/config.js';
+import { countParams, flopsPerToken, trainingMemory } from '../src/pretrain/estimate.js';
+import { buildConfig } from '../src/pretrain/config.js';
+import { toModelConfig } from '../src/pretrain/settings.js';
 
 const ev = (step: number, valLoss: number, trainLoss: number): EvalRecord => ({ type: 'eval', step, valLoss, valBpb: valLoss, trainLoss });
 const st = (step: number, loss: number): StepRecord => ({ type: 'step', step, loss, lr: 1e-3, gradNorm: 1, tokensPerSec: 1, mfu: 0, elapsed: 0 });
@@ -35,12 +36,12 @@ describe('metrics log, progress, report', () => {
   it('appends JSONL and truncates past a checkpoint on resume', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-metrics-'));
     const m = new MetricsLog(dir);
-    for (let i = 0; i < 6; i++) m.append(st(i, 5 - i));
+    for (let i = 1; i <= 6; i++) m.append(st(i, 6 - i));
     m.append(ev(4, 3, 2));
     m.append(ev(6, 3, 2));
     m.truncateAfter(4);
     const r = readMetrics(path.join(dir, 'metrics.jsonl'));
-    expect(r.filter((x) => x.type === 'step').map((x) => x.step)).toEqual([0, 1, 2, 3]);
+    expect(r.filter((x) => x.type === 'step').map((x) => x.step)).toEqual([1, 2, 3, 4]);
     expect(r.filter((x) => x.type === 'eval').map((x) => x.step)).toEqual([4]);
   });
   it('plain progress lines every N steps', () => {

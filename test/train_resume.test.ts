@@ -7,8 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { buildConfig, type TrainConfig } from '../src/train/config.js';
-import { pretrain } from '../src/train/pretrain.js';
+import { buildConfig } from '../src/pretrain/config.js';
+import type { TrainConfig } from '../src/pretrain/settings.js';
+import { pretrain } from '../src/pretrain/pretrain.js';
 import { LineProgress } from '../src/train/progress.js';
 import { readMetrics } from '../src/train/metrics.js';
 import { loadModel } from '../src/model/hf/folder.js';
@@ -65,7 +66,7 @@ describe('pretrain: interrupt and resume', () => {
     const b = fs.readFileSync(path.join(rest.checkpointDir, 'model.safetensors'));
     expect(Buffer.compare(a, b)).toBe(0);
     const steps = readMetrics(path.join(rest.runDir, 'metrics.jsonl')).filter((r) => r.type === 'step').map((r) => r.step);
-    expect(steps).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(steps).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]); // steps completed, as the console counts
     // Resuming a finished run with a larger maxSteps continues it.
     const more = await pretrain({ ...quiet, resume: full.runDir, overrides: { maxSteps: 12 } });
     expect([...more.losses.keys()]).toEqual([10, 11]);
@@ -98,7 +99,7 @@ describe('no tensor leaks', () => {
   it('evaluation, sampling and steps free what they allocate', async () => {
     const { initBackend } = await import('../src/backend/registry.js');
     const { initModel } = await import('../src/model/init.js');
-    const { toModelConfig } = await import('../src/train/config.js');
+    const { toModelConfig } = await import('../src/pretrain/settings.js');
     const { Trainer } = await import('../src/train/trainer.js');
     const { sampleIds } = await import('../src/train/sample.js');
     const { Batcher, fixedBatches } = await import('../src/data/batcher.js');

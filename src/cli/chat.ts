@@ -1,8 +1,8 @@
 /**
  * `llmts chat <model-dir>`: talk to a model in the terminal. Replies stream as they are generated; Ctrl-C stops a
- * reply (Ctrl-C again, or /exit, or end of input, leaves). The chat template is the model's own (tokenizer_config.json
- * `chat_template`), else ChatML. When the history no longer fits the context window, the oldest turns are dropped
- * and the user is told.
+ * reply, and at the prompt cancels the line (Ctrl-C twice in a row, /exit or end of input leaves). The chat template
+ * is the model's own (tokenizer_config.json `chat_template`), else ChatML. When the history no longer fits the context
+ * window, the oldest turns are dropped from what the model sees (and the user is told); /save still saves them.
  *
  * Commands: /reset  /system <text>  /temp <t>  /probs  /save <file>  /help  /exit
  */
@@ -10,6 +10,7 @@ import { Command, Option } from 'commander';
 import * as readline from 'node:readline';
 import { chatmlTemplate, IM_START, loadChatTemplate, transcriptTemplate } from '../chat/template.js';
 import { ChatSession } from '../chat/session.js';
+import type { ChatMessage } from '../chat/template.js';
 import { ConfigError, LlmtsError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { addSamplerFlags, colourByProb, loadForGeneration, parseOrExit, samplerFromFlags, useColour, type SamplerFlags } from './generate.js';
@@ -19,10 +20,10 @@ const HELP = `commands:
   /system <text>  set the system prompt (/system alone clears it)
   /temp <t>       set the sampling temperature (0 = greedy)
   /probs          toggle colouring each token by its probability
-  /save <file>    save the conversation as JSON
+  /save <file>    save the whole conversation as JSON (also turns dropped from the context)
   /help           this list
   /exit           leave (also Ctrl-D)
-Ctrl-C stops a reply while it is being written.`;
+Ctrl-C stops a reply while it is being written, and cancels the line at the prompt (twice in a row: leave).`;
 
 interface ChatFlags extends SamplerFlags {
   system?: string;
@@ -81,15 +82,25 @@ export async function main(argv: string[], io: ChatIO = { input: process.stdin, 
   const inTTY = (io.input as { isTTY?: boolean }).isTTY === true;
   const rl = readline.createInterface({ input: io.input, output: out, terminal: inTTY && out.isTTY === true });
   let current: AbortController | null = null;
+  // Ctrl-C stops a reply; at the prompt it cancels the line being typed, as shells do, and a second one in a row leaves.
+  let ctrlC = 0;
   rl.on('SIGINT', () => {
-    if (current) current.abort();
-    else rl.close();
+    if (current) return current.abort();
+    if (++ctrlC >= 2) return rl.close();
+    rl.write(null, { ctrl: true, name: 'e' }); // to the end of the line, then delete it all
+    rl.write(null, { ctrl: true, name: 'u' });
+    out.write('^C\n');
+    info('(Ctrl-C again, Ctrl-D or /exit to leave)');
+    rl.prompt();
   });
+  // Messages dropped from the context window: /save writes the whole conversation, not only what still fits.
+  let archived: ChatMessage[] = [];
   info(`llmts chat: ${dir} (${template.kind} template, context ${session.window} tokens, seed ${session.baseSeed}). /help for commands.`);
   rl.setPrompt('> ');
   rl.prompt();
   try {
     for await (const raw of rl) {
+      ctrlC = 0;
       const line = raw.trim();
       if (line === '') {
         rl.prompt();
@@ -106,6 +117,7 @@ export async function main(argv: string[], io: ChatIO = { input: process.stdin, 
               break;
             case '/reset':
               session.reset();
+              archived = [];
               info('[conversation cleared]');
               break;
             case '/system':
@@ -125,9 +137,10 @@ export async function main(argv: string[], io: ChatIO = { input: process.stdin, 
               break;
             case '/save': {
               if (!rest) throw new ConfigError('/save', 'give a file name: /save chat.json');
-              const doc = { model: dir, template: template.kind, seed: session.baseSeed, sampler: session.sampler, ...session.conversation.toJSON() };
+              const conv = session.conversation.toJSON();
+              const doc = { model: dir, template: template.kind, seed: session.baseSeed, sampler: session.sampler, ...conv, messages: [...archived, ...conv.messages] };
               await writeFileAtomic(rest, JSON.stringify(doc, null, 2) + '\n');
-              info(`[saved ${session.conversation.messages.length} messages to ${rest}]`);
+              info(`[saved ${doc.messages.length} messages to ${rest}]`);
               break;
             }
             default:
@@ -144,6 +157,7 @@ export async function main(argv: string[], io: ChatIO = { input: process.stdin, 
       current = new AbortController();
       try {
         const r = session.reply(line, { signal: current.signal });
+        archived.push(...r.dropped);
         if (r.dropped.length > 0) info(`[dropped the ${r.dropped.length} oldest message${r.dropped.length > 1 ? 's' : ''} to fit the ${session.window}-token context]`);
         for await (const ev of r) {
           if (ev.isStopToken) out.write(ev.text);

@@ -4,6 +4,7 @@
  * clear line; anything else is a bug and prints its stack.
  */
 import { LlmtsError } from '../util/errors.js';
+import { lineBreakIfOpen, trackStdoutLine } from './stdout_line.js';
 
 const COMMANDS: Record<string, { file: string; help: string }> = {
   train: { file: './train.js', help: 'pretrain a model on a corpus (default: the embedded corpus)' },
@@ -30,12 +31,13 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`llmts: unknown command '${cmd}'\n\n${usage()}`);
     return 2;
   }
+  trackStdoutLine();
   try {
     const mod = (await import(entry.file)) as { main(argv: string[]): Promise<number> };
     return await mod.main(rest);
   } catch (e) {
     if (e instanceof LlmtsError) {
-      console.error(`llmts ${cmd}: ${e.message}`);
+      console.error(`${lineBreakIfOpen()}llmts ${cmd}: ${e.message}`);
       return 1;
     }
     throw e;

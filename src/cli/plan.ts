@@ -13,8 +13,9 @@ import { tidy } from '../tensor/tensor.js';
 import { AdamW } from '../optim/adamw.js';
 import { clipCoefficient, gradNorm } from '../optim/clip.js';
 import { Rng } from '../util/rng.js';
-import { configFromCommandLine, parseCommandLine, toModelConfig, type TrainConfig } from '../train/config.js';
-import { countParams, flopsPerToken, formatBytes, formatCount, formatFlops, trainingMemory } from '../train/estimate.js';
+import { toModelConfig, type TrainConfig } from '../pretrain/settings.js';
+import { configFromCommandLine, parseTrainArgs } from './train.js';
+import { countParams, flopsPerToken, formatBytes, formatCount, formatFlops, trainingMemory } from '../pretrain/estimate.js';
 import { formatDuration } from '../train/progress.js';
 import type { ModelConfig } from '../model/config.js';
 
@@ -85,7 +86,7 @@ export async function measureStep(m: ModelConfig, c: TrainConfig, steps = 6): Pr
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const cl = parseCommandLine(argv, ['measure', 'help']);
+  const cl = parseTrainArgs(argv, { measure: 'bool' });
   if (cl.flags.has('help')) {
     console.log('usage: llmts plan [--preset=NAME] [--config=FILE.json] [--key=value …] [--measure=false]\n(same settings as llmts train)');
     return 0;
@@ -107,7 +108,7 @@ export async function main(argv: string[]): Promise<number> {
   console.log(lines.join('\n'));
   const free = os.totalmem();
   if (mem.total > 0.8 * free) console.log(`warning     that is more than this machine's ${formatBytes(free)} of memory: lower --batchSize or --blockSize (or use --gradAccum)`);
-  if (cl.flags.get('measure') === 'false' || cl.flags.get('measure') === '0') return 0;
+  if (cl.flags.get('measure') === 'false') return 0;
   const t = await measureStep(m, c);
   const evals = c.evalInterval > 0 ? Math.floor(c.maxSteps / c.evalInterval) + 1 : 1;
   // An evaluation is evalBatches forward passes of one micro-batch: ≈ 1/3 of a training micro-step each.

@@ -4,15 +4,36 @@
  *
  *   llmts train [corpus files, folders, globs, .jsonl …] [--preset=NAME] [--config=FILE.json] [--key=value …]
  *   llmts train --resume[=runs/NAME]        continue a run exactly where it stopped
- *   llmts train --report runs/NAME          (re)write runs/NAME/report.html and exit
+ *   llmts train --report-only runs/NAME     (re)write runs/NAME/report.html and exit
+ *
+ * The settings are the table in src/pretrain/settings.ts; the command line is split by args.ts.
  */
+import fs from 'node:fs';
 import path from 'node:path';
-import { configFromCommandLine, describeFields, parseCommandLine, parseOverrides, PRESETS } from '../train/config.js';
-import { pretrain } from '../train/pretrain.js';
+import { ConfigError } from '../util/errors.js';
+import { buildConfig, parseOverrides } from '../pretrain/config.js';
+import { PRESETS } from '../pretrain/presets.js';
+import { pretrain } from '../pretrain/pretrain.js';
+import { TRAIN_SETTINGS, type TrainConfig } from '../pretrain/settings.js';
 import { getBackend } from '../backend/registry.js';
+import { formatDuration } from '../train/progress.js';
 import { writeReport } from '../train/report.js';
+import { parseCommandLine, type CommandLine, type OwnFlag } from './args.js';
+import { llmtsCommand } from './invocation.js';
 
-const OWN = ['resume', 'report', 'help'];
+const OWN: Record<string, OwnFlag> = { resume: 'path?', 'report-only': 'value' };
+
+/** The command line of `llmts train` / `llmts plan`, split against the settings table. */
+export function parseTrainArgs(argv: readonly string[], own: Record<string, OwnFlag> = OWN): CommandLine {
+  return parseCommandLine(argv, TRAIN_SETTINGS, own);
+}
+
+/** The config of a parsed command line (positionals become `input` unless --input is given). */
+export function configFromCommandLine(cl: CommandLine): TrainConfig {
+  const overrides = parseOverrides(cl.pairs);
+  if (cl.positionals.length && !overrides.input) overrides.input = cl.positionals;
+  return buildConfig({ ...(cl.preset ? { preset: cl.preset } : {}), ...(cl.file ? { file: cl.file } : {}), overrides });
+}
 
 function help(): string {
   const presets = Object.entries(PRESETS)
@@ -20,7 +41,7 @@ function help(): string {
     .join('\n');
   return `usage: llmts train [corpus …] [--preset=NAME] [--config=FILE.json] [--key=value …]
        llmts train --resume[=runs/NAME] [--maxSteps=N …]
-       llmts train --report runs/NAME
+       llmts train --report-only runs/NAME     (re)write runs/NAME/report.html from its metrics.jsonl
 
 Corpus: text files, folders (read recursively), glob patterns ('data/**/*.txt') or JSONL files with a "text"
 field. Without one, the embedded State of the Union addresses (1790-2018) are used.
@@ -28,27 +49,30 @@ field. Without one, the embedded State of the Union addresses (1790-2018) are us
 Presets (--preset=NAME; the default is 'tiny'):
 ${presets}
 
-Settings (--key=value; nanoGPT names such as --n_layer, --max_iters, --learning_rate work too):
-${describeFields()}
+Settings (--key=value or --key value; a bare --flag sets a true/false setting to true; nanoGPT names such as
+--n_layer, --max_iters, --learning_rate work too):
+${TRAIN_SETTINGS.describe()}
 
+Steps count from 1: "step N" (console, metrics.jsonl, evaluations, checkpoints) is the state after N optimizer steps.
 Ctrl-C finishes the current step, writes a checkpoint and exits; --resume continues from it exactly.`;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const cl = parseCommandLine(argv, OWN);
+  const cl = parseTrainArgs(argv);
   if (cl.flags.has('help')) {
     console.log(help());
     return 0;
   }
-  if (cl.flags.has('report')) {
-    const dir = cl.flags.get('report') || cl.positionals[0];
-    if (!dir) {
-      console.error('llmts train --report: give the run folder, e.g. --report runs/NAME');
-      return 2;
-    }
-    console.log(`report: ${writeReport(dir)}`);
+  if (cl.flags.has('report-only')) {
+    console.log(`report: ${writeReport(cl.flags.get('report-only')!)}`);
     return 0;
   }
+  // `--report runs/NAME` once meant "rewrite that run's report"; now --report is the true/false setting, and a run
+  // folder as a corpus input would train on the run's own files.
+  const report = cl.pairs.find(([k]) => k === 'report');
+  const runDir = cl.positionals.find((p) => fs.existsSync(path.join(p, 'metrics.jsonl')));
+  if (report && runDir) throw new ConfigError('report', `'${runDir}' is a run folder; rewrite its report with: llmts train --report-only ${runDir}`);
+
   let r: Awaited<ReturnType<typeof pretrain>>;
   try {
     r = cl.flags.has('resume')
@@ -60,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const out: string[] = [''];
   const why = r.reason === 'done' ? 'finished' : r.reason === 'time-limit' ? 'stopped at the time limit' : 'stopped';
-  out.push(`Training ${why} after ${r.steps} steps in ${Math.round(r.seconds)} s${r.finalValLoss !== null ? `; validation loss ${r.finalValLoss.toFixed(4)}${r.finalValStep !== r.steps ? ` (at step ${r.finalValStep})` : ''}` : ''}.`);
+  out.push(`Training ${why} after ${r.steps} steps (${formatDuration(r.seconds)} of training)${r.finalValLoss !== null ? `; validation loss ${r.finalValLoss.toFixed(4)}${r.finalValStep !== r.steps ? ` (at step ${r.finalValStep})` : ''}` : ''}.`);
   if (r.samples.length) {
     out.push('', 'What it writes now:');
     for (const s of r.samples) out.push(`  ┌ ${JSON.stringify(s.prompt)}`, ...`${s.prompt}${s.text}`.split('\n').map((l) => `  │ ${l}`), '  └');
@@ -68,10 +92,11 @@ export async function main(argv: string[]): Promise<number> {
   out.push('', `checkpoint (a Hugging Face folder): ${r.checkpointDir}`);
   if (r.reportPath) out.push(`report:     ${r.reportPath}  (open it in a browser; works offline)`);
   out.push(`metrics:    ${path.join(r.runDir, 'metrics.jsonl')}`);
+  const llmts = llmtsCommand();
   out.push('', 'Next:');
-  out.push(`  llmts chat ${r.checkpointDir}            talk to it`);
-  out.push(`  llmts generate ${r.checkpointDir} "${(r.config.samplePrompts.find((p) => p.trim() && !/["\n]/.test(p)) ?? 'The').trim()}"  continue a prompt`);
-  if (r.reason !== 'done') out.push(`  llmts train --resume=${r.runDir}   continue training`);
+  out.push(`  ${llmts} chat ${r.checkpointDir}            talk to it`);
+  out.push(`  ${llmts} generate ${r.checkpointDir} "${(r.config.samplePrompts.find((p) => p.trim() && !/["\n]/.test(p)) ?? 'The').trim()}"  continue a prompt`);
+  if (r.reason !== 'done') out.push(`  ${llmts} train --resume=${r.runDir}   continue training`);
   console.log(out.join('\n'));
   return 0;
 }

@@ -13,21 +13,22 @@ import { ConfigError, FileFormatError } from '../util/errors.js';
 import { buildDirAtomic, readJsonFileSync, writeFileAtomic } from '../util/fs.js';
 import { readSafetensors, writeSafetensors } from '../formats/safetensors.js';
 import type { ModelConfig } from '../model/config.js';
-import type { TrainConfig } from './config.js';
 import type { LoopState } from './trainer.js';
 
 export const TRAINER_STATE = 'trainer_state.json';
 export const OPTIMIZER_STATE = 'optimizer.safetensors';
 
 /** Contents of trainer_state.json. */
-export interface TrainerStateFile extends LoopState {
+export interface TrainerStateFile<C extends object = Record<string, unknown>> extends LoopState {
   version: 1;
-  /** The training config of the run. */
-  config: TrainConfig;
-  /** The model config the checkpoint holds (compact copy, for shape checks before loading weights). */
-  model: Pick<ModelConfig, 'family' | 'vocabSize' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'intermediateSize' | 'maxPositions'>;
-  tokenizerHash: string;
-  corpusFingerprint: string;
+  /** The settings of the run (the recipe's config object). */
+  config: C;
+  /** The model config the checkpoint holds (compact copy, for shape checks before loading weights; recipes with a ModelConfig). */
+  model?: Pick<ModelConfig, 'family' | 'vocabSize' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'intermediateSize' | 'maxPositions'>;
+  /** sha256 of the tokenizer (recipes with one). */
+  tokenizerHash?: string;
+  /** Fingerprint of the training data (recipes that read a corpus). */
+  corpusFingerprint?: string;
   savedAt: string;
 }
 

@@ -10,6 +10,7 @@ import path from 'node:path';
 /** One optimizer step. */
 export interface StepRecord {
   type: 'step';
+  /** Steps completed: 1 for the first step (as the console's "step 1/N", evaluations and checkpoints count). */
   step: number;
   /** Mean training loss of the step's micro-batches (nats per token). */
   loss: number;
@@ -66,10 +67,10 @@ export class MetricsLog {
   }
   /**
    * Keep only what was logged up to a checkpoint taken after `done` steps (a resumed run rewrites what the
-   * interrupted run logged past it): step records of steps 0..done−1, other records at ≤ done.
+   * interrupted run logged past it): every record at step ≤ done (a record's step counts the steps completed).
    */
   truncateAfter(done: number): void {
-    const recs = readMetrics(this.file).filter((r) => (r.type === 'step' ? r.step < done : r.step <= done));
+    const recs = readMetrics(this.file).filter((r) => r.step <= done);
     const tmp = `${this.file}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, recs.map((r) => JSON.stringify(r) + '\n').join(''));
     fs.renameSync(tmp, this.file);

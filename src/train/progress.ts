@@ -1,7 +1,7 @@
 /**
  * What the user sees while training: a progress bar (cli-progress) with step, loss, tokens/s, MFU and ETA on a
- * terminal; plain lines every `logInterval` steps when stdout is not a terminal or with --quiet. Messages (evaluations,
- * samples, warnings) print above the bar.
+ * terminal; plain lines every `logInterval` steps when stdout is not a terminal; none with --quiet. Messages
+ * (evaluations, samples, warnings) print above the bar, or as lines.
  */
 import cliProgress from 'cli-progress';
 
@@ -96,8 +96,20 @@ export class BarProgress implements Progress {
   }
 }
 
-/** The bar on a terminal, plain lines otherwise (or when `quiet`). */
+/** --quiet: no bar and no per-step lines; messages (evaluations, samples, warnings) still print. */
+export class QuietProgress implements Progress {
+  constructor(private readonly write: (s: string) => void = (s) => process.stdout.write(s + '\n')) {}
+  start(): void {}
+  update(): void {}
+  log(line: string): void {
+    this.write(line);
+  }
+  stop(): void {}
+}
+
+/** Nothing per step when `quiet`; else the bar on a terminal, plain lines every `logInterval` steps otherwise. */
 export function makeProgress(o: { quiet: boolean; logInterval: number }): Progress {
-  if (!o.quiet && process.stdout.isTTY) return new BarProgress();
+  if (o.quiet) return new QuietProgress();
+  if (process.stdout.isTTY) return new BarProgress();
   return new LineProgress(o.logInterval);
 }

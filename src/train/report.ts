@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { FileFormatError } from '../util/errors.js';
 import { readMetrics, type EvalRecord, type MetricRecord, type SampleRecord, type StepRecord, type WarningRecord } from './metrics.js';
 import { writeFileAtomicSync } from '../util/fs.js';
+import { formatDuration } from './progress.js';
 
 /** The chart.js UMD bundle's source (minified when present). */
 export function chartJsSource(): string {
@@ -104,7 +105,7 @@ th{background:#f6f6f6;white-space:nowrap}pre{white-space:pre-wrap;margin:0;font:
 </style></head><body>
 <h1>${esc(r.title)}</h1>
 <div class="kpi">
-<div><b>${last ? last.step + 1 : 0}</b>steps</div>
+<div><b>${last ? last.step : 0}</b>steps</div>
 <div><b>${last ? last.loss.toFixed(3) : '–'}</b>last training loss</div>
 <div><b>${lastEval ? lastEval.valLoss.toFixed(3) : '–'}</b>last validation loss</div>
 <div><b>${lastEval ? lastEval.valBpb.toFixed(3) : '–'}</b>validation bits/byte</div>
@@ -166,7 +167,7 @@ export function writeReport(runDir: string, extra: { title?: string; summary?: R
         model: JSON.stringify(st.model ?? {}),
         steps: `${st.step ?? '?'} of ${String(st.config?.['maxSteps'] ?? '?')}`,
         'tokens seen': st.tokensSeen ?? '?',
-        'training time (s)': Math.round(st.trainSeconds ?? 0),
+        'training time': formatDuration(st.trainSeconds ?? 0),
         'best validation loss': st.bestValLoss != null ? `${st.bestValLoss.toFixed(4)} at step ${st.bestValStep}` : '–',
         checkpoint: path.dirname(stateFile),
       };

@@ -22,7 +22,7 @@ import { noGrad, tidy } from '../tensor/tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { hashUniform } from '../util/rng.js';
 import type { Batch, BatcherState } from '../data/batcher.js';
-import type { TrainConfig } from './config.js';
+import type { TrainSettings } from './settings.js';
 import { detectDiverged, detectOverfitting, detectStuck, type EvalRecord, type MetricsLog, type SampleRecord, type StepRecord, type WarningRecord } from './metrics.js';
 import type { Progress } from './progress.js';
 import { learningRate } from '../optim/schedule.js';
@@ -42,9 +42,9 @@ export interface BatchSource {
   setState(s: BatcherState): void;
 }
 
-/** The settings the loop reads (a subset of TrainConfig). */
+/** The settings the loop reads (a subset of the loop's settings table, settings.ts). */
 export type LoopConfig = Pick<
-  TrainConfig,
+  TrainSettings,
   | 'seed' | 'maxSteps' | 'gradAccum' | 'lr' | 'minLr' | 'warmupSteps' | 'decaySteps' | 'schedule' | 'beta1' | 'beta2' | 'eps'
   | 'weightDecay' | 'decayOn' | 'gradClip' | 'evalInterval' | 'sampleInterval' | 'checkpointInterval' | 'peakFlops' | 'timeLimit'
 >;
@@ -288,7 +288,7 @@ export class Trainer {
         const mfu = (tps * this.o.flopsPerToken) / c.peakFlops;
         const rec: StepRecord = {
           type: 'step',
-          step: r.step,
+          step: this.state.step, // steps completed, as the console, evaluations and checkpoints count them
           loss: r.loss,
           lr: r.lr,
           gradNorm: r.gradNorm,
@@ -303,11 +303,11 @@ export class Trainer {
         this.o.progress?.update({ done: this.state.step, loss: r.loss, lr: r.lr, tokensPerSec: tps, mfu, eta: meanSec * (c.maxSteps - this.state.step) });
         const div = detectDiverged(r.loss);
         if (div) {
-          this.warn(r.step, 'diverged', div);
+          this.warn(this.state.step, 'diverged', div);
           this.stopReason = 'diverged';
         }
         const stuck = detectStuck(this.steps, this.o.vocabSize, c.warmupSteps);
-        if (stuck) this.warn(r.step, 'stuck', stuck);
+        if (stuck) this.warn(this.state.step, 'stuck', stuck);
 
         const done = this.state.step;
         if (this.due(c.evalInterval, done)) await this.runEval();

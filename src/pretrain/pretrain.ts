@@ -5,8 +5,9 @@
  *      and cached, character-level, GPT-2's, or a folder's);
  *   3. token shards (cached by corpus fingerprint + tokenizer hash) and the train/validation split;
  *   4. the model (fresh from the seed, from --initFrom, or the checkpoint), the batcher and the fixed validation batches;
- *   5. the Trainer loop with its hooks: samples, checkpoints (also on Ctrl-C), metrics.jsonl;
- *   6. report.html and a summary: samples, where the checkpoint is, how to chat with it.
+ *   5. the loop (src/train/run.ts) with the recipe's hooks: samples, checkpoints (also on Ctrl-C), metrics.jsonl,
+ *      report.html;
+ *   6. a summary: samples, where the checkpoint is.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -23,14 +24,13 @@ import { Rng } from '../util/rng.js';
 import { loadCorpus, type Document } from '../data/corpus.js';
 import { corpusFingerprint, prepareTokens, type TokenData } from '../data/shards.js';
 import { Batcher, checkSplitSize, fixedBatches } from '../data/batcher.js';
-import { validateConfig, toModelConfig, type TrainConfig } from './config.js';
-import { checkSameShape, readOptimizerState, readTrainerState, resolveCheckpointDir, saveTrainingCheckpoint, type TrainerStateFile } from './checkpoint.js';
+import { cacheDirOf, validateConfig, toModelConfig, type TrainConfig } from './settings.js';
+import { checkSameShape, readTrainerState, resolveCheckpointDir, saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
 import { countParams, flopsPerToken, formatCount } from './estimate.js';
-import { MetricsLog } from './metrics.js';
-import { makeProgress, formatDuration, type Progress } from './progress.js';
-import { writeReport } from './report.js';
-import { sampleIds } from './sample.js';
-import { Trainer } from './trainer.js';
+import { formatDuration, type Progress } from '../train/progress.js';
+import { runTraining } from '../train/run.js';
+import { sampleIds } from '../train/sample.js';
+import type { Trainer } from '../train/trainer.js';
 
 const EOT = '<|endoftext|>';
 
@@ -63,6 +63,7 @@ export interface PretrainResult {
   /** Step of that evaluation. */
   finalValStep: number | null;
   samples: { prompt: string; text: string }[];
+  /** Seconds spent in training steps, summed over the parts of a resumed run (the report's "training time"). */
   seconds: number;
   config: TrainConfig;
 }
@@ -97,7 +98,7 @@ async function makeTokenizer(c: TrainConfig, docs: Document[], fp: string, log: 
   }
   if (c.tokenizer !== 'bpe') return loadTokenizer(c.tokenizer);
   const key = crypto.createHash('sha256').update(JSON.stringify({ fp, v: c.vocabSize, b: c.tokenizerTrainBytes, eot: EOT })).digest('hex').slice(0, 16);
-  const dir = path.join(c.cacheDir, 'tokenizers', key);
+  const dir = path.join(cacheDirOf(c), 'tokenizers', key);
   if (fs.existsSync(path.join(dir, 'tokenizer.json'))) return loadTokenizer(dir);
   const texts: string[] = [];
   let n = 0;
@@ -117,17 +118,16 @@ async function makeTokenizer(c: TrainConfig, docs: Document[], fp: string, log: 
 /** Run (or resume) a pretraining run. */
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const log = o.log ?? ((s: string) => console.log(s));
-  const tStart = performance.now();
 
   // ---- 1. run folder and config
   let c: TrainConfig;
   let runDir: string;
   let resumeDir: string | null = null;
-  let saved: TrainerStateFile | null = null;
+  let saved: TrainerStateFile<TrainConfig> | null = null;
   if (o.resume !== undefined) {
     const base = o.resume || latestRun(o.overrides?.outDir ?? o.config?.outDir ?? 'runs');
     resumeDir = resolveCheckpointDir(base);
-    saved = readTrainerState(resumeDir);
+    saved = readTrainerState(resumeDir) as TrainerStateFile<TrainConfig>;
     c = validateConfig({ ...saved.config, ...(o.overrides ?? {}), resume: resumeDir });
     runDir = path.basename(resumeDir) === 'checkpoint' ? path.dirname(resumeDir) : resumeDir;
   } else {
@@ -164,7 +164,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     tokenizerHash: tokHash,
     vocabSize: tok.vocabSize,
     valFraction: c.valFraction,
-    cacheDir: c.cacheDir,
+    cacheDir: cacheDirOf(c),
     ...(sep ? { separator: sep } : {}),
   });
   log(
@@ -199,10 +199,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       `backend ${backend.describe()}`,
   );
 
-  // ---- 5. the loop
-  const metrics = new MetricsLog(runDir);
-  if (saved) metrics.truncateAfter(saved.step);
-  const progress = o.progress ?? makeProgress(c);
+  // ---- 5. the loop (src/train/run.ts: metrics.jsonl, progress, Ctrl-C, checkpoints, report)
   const sampleSeed = (step: number, i: number) => (Math.imul(c.seed ^ 0x2545f491, 31) + step * 131 + i) >>> 0;
   const prompts = c.samplePrompts.length ? c.samplePrompts : [''];
   let lastSamples: { prompt: string; text: string }[] = [];
@@ -219,8 +216,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     lastSamples = out;
     return out;
   };
-  const writeCheckpoint = async (t: Trainer) => {
-    const state: TrainerStateFile = {
+  const writeCheckpoint = async (t: Trainer): Promise<string> => {
+    const state: TrainerStateFile<TrainConfig> = {
       version: 1,
       ...t.state,
       config: { ...c, resume: '' },
@@ -245,81 +242,52 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       state,
       moments: await t.optimizer.stateDict(),
     });
+    return ckDir;
   };
-  const trainer = new Trainer({
-    model,
-    batcher,
-    evalBatches,
-    ...(finalEvalBatches ? { finalEvalBatches } : {}),
-    valBytesPerToken: data.val.bytes / Math.max(1, data.val.tokens),
-    config: c,
-    flopsPerToken: fpt,
-    vocabSize: tok.vocabSize,
-    metrics,
-    progress,
-    hooks: {
-      sample,
-      checkpoint: async (t, reason) => {
-        await writeCheckpoint(t);
-        if (reason === 'interrupt') progress.log(`checkpoint written at step ${t.state.step}: ${ckDir}`);
-      },
+  if (saved) log(`resuming ${runDir} at step ${saved.step} of ${c.maxSteps}`);
+  const { trainer, reason, losses, reportPath } = await runTraining({
+    runDir,
+    trainer: {
+      model,
+      batcher,
+      evalBatches,
+      ...(finalEvalBatches ? { finalEvalBatches } : {}),
+      valBytesPerToken: data.val.bytes / Math.max(1, data.val.tokens),
+      config: c,
+      flopsPerToken: fpt,
+      vocabSize: tok.vocabSize,
     },
-    ...(saved ? { state: saved } : {}),
+    display: c,
+    ...(saved ? { resume: { state: saved, dir: resumeDir! } } : {}),
+    saveCheckpoint: writeCheckpoint,
+    sample,
+    ...(o.progress ? { progress: o.progress } : {}),
+    ...(o.haltAfterStep !== undefined ? { haltAfterStep: o.haltAfterStep } : {}),
+    ...(o.handleSigint !== undefined ? { handleSigint: o.handleSigint } : {}),
+    // One measure of training time, here, on the console and in `--report-only`: seconds in optimizer steps, summed over the run's parts.
+    summary: (t, why) => ({
+      parameters: `${formatCount(nParams)} (${model.config.family}, ${c.nLayer}×${c.nEmbd}, ${c.nHead} heads, context ${c.blockSize})`,
+      tokenizer: `${tok.kind}, ${tok.vocabSize} ids`,
+      corpus: `${c.input.length ? c.input.join(', ') : 'State of the Union addresses (embedded)'}: ${formatCount(data.train.tokens)} train / ${formatCount(data.val.tokens)} validation tokens`,
+      steps: `${t.state.step} of ${c.maxSteps} (${why})`,
+      'tokens seen': formatCount(t.state.tokensSeen),
+      'training time': formatDuration(t.state.trainSeconds),
+      'best validation loss': t.state.bestValLoss !== null ? `${t.state.bestValLoss.toFixed(4)} at step ${t.state.bestValStep}` : '–',
+      checkpoint: ckDir,
+      backend: backend.describe(),
+    }),
   });
-  if (saved) {
-    trainer.loadOptimizerState(await readOptimizerState(resumeDir!));
-    log(`resuming ${runDir} at step ${saved.step} of ${c.maxSteps}`);
-  }
-  if (o.haltAfterStep !== undefined) {
-    const step = trainer.step.bind(trainer);
-    trainer.step = async () => {
-      const r = await step();
-      if (trainer.state.step >= o.haltAfterStep!) trainer.requestStop('halt');
-      return r;
-    };
-  }
-  let sigints = 0;
-  const onSigint = () => {
-    sigints++;
-    if (sigints === 1) {
-      trainer.requestStop('interrupted');
-      progress.log('Ctrl-C: finishing this step, then writing a checkpoint (Ctrl-C again to quit without one)');
-    } else process.exit(130);
-  };
-  if (o.handleSigint !== false) process.on('SIGINT', onSigint);
-  let result: Awaited<ReturnType<Trainer['run']>>;
-  try {
-    result = await trainer.run();
-  } finally {
-    if (o.handleSigint !== false) process.off('SIGINT', onSigint);
-  }
 
-  // ---- 6. report and summary
-  let reportPath: string | null = null;
-  const seconds = (performance.now() - tStart) / 1000;
+  // ---- 6. summary
+  const seconds = trainer.state.trainSeconds;
   const lastEval = trainer.state.evals[trainer.state.evals.length - 1];
-  if (c.report) {
-    reportPath = writeReport(runDir, {
-      summary: {
-        parameters: `${formatCount(nParams)} (${model.config.family}, ${c.nLayer}×${c.nEmbd}, ${c.nHead} heads, context ${c.blockSize})`,
-        tokenizer: `${tok.kind}, ${tok.vocabSize} ids`,
-        corpus: `${c.input.length ? c.input.join(', ') : 'State of the Union addresses (embedded)'}: ${formatCount(data.train.tokens)} train / ${formatCount(data.val.tokens)} validation tokens`,
-        steps: `${trainer.state.step} of ${c.maxSteps} (${result.reason})`,
-        'tokens seen': formatCount(trainer.state.tokensSeen),
-        'training time': formatDuration(trainer.state.trainSeconds),
-        'best validation loss': trainer.state.bestValLoss !== null ? `${trainer.state.bestValLoss.toFixed(4)} at step ${trainer.state.bestValStep}` : '–',
-        checkpoint: ckDir,
-        backend: backend.describe(),
-      },
-    });
-  }
   if (!fs.existsSync(path.join(ckDir, 'trainer_state.json'))) throw new FileFormatError('E_NO_CHECKPOINT', ckDir, 'the run ended without writing a checkpoint');
   return {
     runDir,
     checkpointDir: ckDir,
     reportPath,
-    reason: result.reason,
-    losses: result.losses,
+    reason,
+    losses,
     steps: trainer.state.step,
     finalValLoss: lastEval ? lastEval.valLoss : null,
     finalValStep: lastEval ? lastEval.step : null,
