@@ -11,6 +11,10 @@ import { configFromCommandLine, describeFields, parseCommandLine, parseOverrides
 import { pretrain } from '../train/pretrain.js';
 import { getBackend } from '../backend/registry.js';
 import { writeReport } from '../train/report.js';
+import { TrainingDivergedError } from '../util/errors.js';
+import { makeDirSync } from '../util/fs.js';
+import { onStdoutClosed } from './stdout.js';
+import fs from 'node:fs';
 
 const OWN = ['resume', 'report', 'help'];
 
@@ -50,11 +54,38 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   let r: Awaited<ReturnType<typeof pretrain>>;
+  const fresh = cl.flags.has('resume') ? null : configFromCommandLine(cl);
+  const outDir = fresh?.outDir ?? null;
+  if (fresh) for (const d of [fresh.outDir, fresh.cacheDir]) makeDirSync(d); // an unwritable path fails here, named
+  const before = new Set(outDir ? fs.readdirSync(outDir) : []);
+  /** A run that failed before writing anything leaves no empty folder behind. */
+  const removeEmptyRun = () => {
+    if (!outDir || !fs.existsSync(outDir)) return;
+    for (const n of fs.readdirSync(outDir)) {
+      const d = path.join(outDir, n);
+      if (!before.has(n) && fs.statSync(d).isDirectory() && fs.readdirSync(d).length === 0) fs.rmdirSync(d);
+    }
+  };
+  // stdout closed (`| head`): stop as on Ctrl-C once the loop runs (a checkpoint is written), else exit quietly
+  const off = onStdoutClosed(() => {
+    if (process.listenerCount('SIGINT') > 0) {
+      process.emit('SIGINT');
+      return true;
+    }
+    removeEmptyRun();
+    return false;
+  });
   try {
     r = cl.flags.has('resume')
       ? await pretrain({ resume: cl.flags.get('resume') ?? '', overrides: parseOverrides(cl.pairs) })
       : await pretrain({ config: configFromCommandLine(cl) });
+  } catch (e) {
+    removeEmptyRun();
+    // a diverged run still gets its report (from metrics.jsonl and the last good checkpoint)
+    if (e instanceof TrainingDivergedError && e.runDir) console.error(`report: ${writeReport(e.runDir)}`);
+    throw e;
   } finally {
+    off();
     getBackend().dispose(); // worker threads of the wasm backend
   }
 
