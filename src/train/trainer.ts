@@ -11,6 +11,9 @@
  * then evaluation (validation loss and bits per byte), samples and checkpoints at their intervals, via callbacks the
  * caller supplies (the trainer writes no files except through them and the metrics log).
  *
+ * Divergence: a non-finite loss or gradient norm skips the update, logs the step and stops the run with a
+ * TrainingDivergedError (step, last good checkpoint); weights that went non-finite are never checkpointed.
+ *
  * Exact resume: everything a step depends on is either saved (parameters, AdamW moments and step count, the
  * batcher's RNG state) or derived from the step number (learning rate, dropout seeds), so a run restored from a
  * checkpoint takes bit-for-bit the steps an uninterrupted run would have taken.
@@ -360,7 +363,8 @@ export class Trainer {
     const rec: StepRecord = { type: 'step', step: r.step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, tokensPerSec: 0, mfu: 0, elapsed: (performance.now() - startWall) / 1000 };
     this.o.metrics?.append(rec);
     const what = Number.isFinite(r.loss) ? `gradient norm ${r.gradNorm}` : `loss ${r.loss}`;
-    this.warn(r.step, 'diverged', detectDiverged(Number.isFinite(r.loss) ? r.gradNorm : r.loss) ?? what);
+    const msg = detectDiverged(r.loss) ?? `the gradient norm became ${r.gradNorm}: training diverged. Lower the learning rate (--lr) or keep gradient clipping on (--gradClip=1).`;
+    this.warn(r.step, 'diverged', msg);
     throw this.divergedError(r.step, what);
   }
 
