@@ -91,7 +91,10 @@ export function recoverCheckpointDir(dir: string): string[] {
 
 /** The checkpoint folder of a run folder (`<run>/checkpoint`), or the folder itself if it is one. */
 export function resolveCheckpointDir(p: string): string {
-  if (fs.existsSync(path.join(p, TRAINER_STATE))) return p;
+  if (fs.existsSync(path.join(p, TRAINER_STATE))) {
+    recoverCheckpointDir(p); // leftovers beside it
+    return p;
+  }
   const sub = path.join(p, 'checkpoint');
   if (fs.existsSync(p) && fs.statSync(p).isDirectory()) recoverCheckpointDir(sub);
   if (fs.existsSync(path.join(sub, TRAINER_STATE))) return sub;
@@ -113,6 +116,11 @@ export function readTrainerState(ckDir: string): TrainerStateFile {
   for (const k of ['step', 'optimizerStep', 'seed', 'tokensSeen'] as const) if (!count(s[k])) throw bad(k, 'expected a whole number ≥ 0', s[k]);
   if (s.optimizerStep !== s.step) throw bad('optimizerStep', `expected the same as step (${s.step})`, s.optimizerStep);
   if (typeof s.trainSeconds !== 'number' || !(s.trainSeconds >= 0)) throw bad('trainSeconds', 'expected a number ≥ 0', s.trainSeconds);
+  const b = s.batcher as unknown as Record<string, unknown>;
+  if (!count(b['drawn'])) throw bad('batcher.drawn', 'expected a whole number ≥ 0', b['drawn']);
+  const rng = b['rng'] as Record<string, unknown> | null;
+  if (typeof rng !== 'object' || rng === null || typeof rng['hi'] !== 'number' || typeof rng['lo'] !== 'number')
+    throw bad('batcher.rng', 'expected the batcher RNG state {hi, lo, spare}', rng);
   if (!Array.isArray(s.evals)) throw bad('evals', 'expected a list', s.evals);
   if (!Array.isArray(s.recentLosses)) throw bad('recentLosses', 'expected a list', s.recentLosses);
   if (s.bestValLoss !== null && typeof s.bestValLoss !== 'number') throw bad('bestValLoss', 'expected a number or null', s.bestValLoss);
