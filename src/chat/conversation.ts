@@ -93,14 +93,15 @@ export class Conversation {
       const k = rest.indexOf(marks[i]!);
       if (k < 0) ok = false;
       else {
-        ids.push(...encode(rest.slice(0, k)), ...encodePlain(msgs[i]!.content));
+        for (const x of encode(rest.slice(0, k))) ids.push(x); // loops, not push(...): a pasted file can be 1M tokens
+        for (const x of encodePlain(msgs[i]!.content)) ids.push(x);
         rebuilt += rest.slice(0, k) + msgs[i]!.content;
         rest = rest.slice(k + marks[i]!.length);
       }
     }
     // the pieces must add up to the real rendering (a template may transform contents, e.g. `| trim`)
     if (ok && !rest.includes('\uE000') && rebuilt + rest === text) {
-      ids.push(...encode(rest));
+      for (const x of encode(rest)) ids.push(x);
       return { ids, text };
     }
     for (const m of msgs) {

@@ -22,7 +22,8 @@ import type { TextCodec } from '../generate/interfaces.js';
 import { resolveSamplerOptions, type SamplerOptions } from '../generate/sampler.js';
 import { loadTokenizer } from '../tokenizer/io.js';
 import type { TextTokenizer } from '../tokenizer/types.js';
-import { ConfigError } from '../util/errors.js';
+import { ConfigError, FileFormatError } from '../util/errors.js';
+import { readJsonFileSync } from '../util/fs.js';
 
 // ---------------------------------------------------------------- shared with chat.ts
 
@@ -66,27 +67,58 @@ export interface SamplerFlags
   quantize?: QuantKind;
 }
 
-/** Sampler defaults from generation_config.json (do_sample false → greedy, as transformers does). */
-export function generationDefaults(dir: string): SamplerOptions & { eos: number[] } {
+/**
+ * Sampler defaults from generation_config.json, as transformers reads it: `do_sample: false` is greedy
+ * (temperature 0); `do_sample: true` samples with its temperature / top_k / top_p / min_p. Without `do_sample`, a
+ * training checkpoint (trainer_state.json) samples as its training samples did (temperature, topK of the run).
+ * A generation_config.json that is not JSON, or a field of the wrong type, is an error naming the file and field.
+ * `source` says where the settings came from, for the line the CLI prints.
+ */
+export function generationDefaults(dir: string): SamplerOptions & { eos: number[]; source: string } {
   const file = path.join(dir, 'generation_config.json');
-  const out: SamplerOptions & { eos: number[] } = { eos: [] };
-  if (!fs.existsSync(file)) return out;
-  let g: Record<string, unknown>;
-  try {
-    g = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch {
-    return out; // an unreadable generation_config is not worth refusing to generate
+  const out: SamplerOptions & { eos: number[]; source: string } = { eos: [], source: 'built-in defaults' };
+  let g: Record<string, unknown> = {};
+  if (fs.existsSync(file)) {
+    const raw = readJsonFileSync(file, 'a Hugging Face generation_config.json');
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new FileFormatError('E_GENERATION_CONFIG', file, 'expected a JSON object');
+    g = raw as Record<string, unknown>;
   }
+  const num = (k: string, integer = false): number | undefined => {
+    const v = g[k];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v)))
+      throw new ConfigError(k, `expected a ${integer ? 'whole ' : ''}number ≥ 0, got ${JSON.stringify(v)}`, file);
+    return v;
+  };
   const eos = g['eos_token_id'];
   if (typeof eos === 'number') out.eos = [eos];
   else if (Array.isArray(eos)) out.eos = eos.filter((x): x is number => typeof x === 'number');
-  if (g['do_sample'] === true) {
-    if (typeof g['temperature'] === 'number') out.temperature = g['temperature'];
-    if (typeof g['top_k'] === 'number') out.topK = g['top_k'];
-    if (typeof g['top_p'] === 'number') out.topP = g['top_p'];
-    if (typeof g['min_p'] === 'number') out.minP = g['min_p'];
+  const doSample = g['do_sample'];
+  if (doSample !== undefined && doSample !== null && typeof doSample !== 'boolean') throw new ConfigError('do_sample', `expected true or false, got ${JSON.stringify(doSample)}`, file);
+  const temperature = num('temperature'), topK = num('top_k', true), topP = num('top_p'), minP = num('min_p'), rep = num('repetition_penalty');
+  if (doSample === true) {
+    if (temperature !== undefined) out.temperature = temperature;
+    if (topK !== undefined) out.topK = topK;
+    if (topP !== undefined) out.topP = topP;
+    if (minP !== undefined) out.minP = minP;
+    out.source = 'generation_config.json (do_sample: true)';
+  } else if (doSample === false) {
+    out.temperature = 0;
+    out.source = 'generation_config.json (do_sample: false: greedy)';
+  } else {
+    const state = path.join(dir, 'trainer_state.json');
+    if (fs.existsSync(state)) {
+      try {
+        const c = (JSON.parse(fs.readFileSync(state, 'utf8')) as { config?: { temperature?: unknown; topK?: unknown } }).config;
+        if (typeof c?.temperature === 'number' && c.temperature >= 0) out.temperature = c.temperature;
+        if (typeof c?.topK === 'number' && Number.isInteger(c.topK) && c.topK >= 0) out.topK = c.topK;
+        out.source = 'the training run (trainer_state.json: the settings of its samples)';
+      } catch {
+        /* an unreadable trainer state only loses these defaults; resuming reports it */
+      }
+    }
   }
-  if (typeof g['repetition_penalty'] === 'number') out.repetitionPenalty = g['repetition_penalty'];
+  if (rep !== undefined) out.repetitionPenalty = rep;
   return out;
 }
 
@@ -104,6 +136,7 @@ export function samplerFromFlags(f: SamplerFlags, defaults: SamplerOptions): Sam
   set('frequencyPenalty', f.frequencyPenalty);
   set('presencePenalty', f.presencePenalty);
   delete (o as Record<string, unknown>)['eos'];
+  delete (o as Record<string, unknown>)['source'];
   return o;
 }
 
@@ -125,7 +158,7 @@ export interface Loaded {
   model: CausalLM;
   tokenizer: TextTokenizer | null;
   codec: TextCodec | null;
-  defaults: SamplerOptions & { eos: number[] };
+  defaults: SamplerOptions & { eos: number[]; source: string };
   /** Token ids that end generation: generation_config / config eos, and the tokenizer's eos. */
   stopTokens: number[];
 }
@@ -136,10 +169,21 @@ export async function loadForGeneration(dir: string, f: { backend: 'auto' | Back
     throw new ConfigError('model-dir', `${dir} is not a model folder (no config.json)`);
   await initBackend(f.backend, f.threads !== undefined ? { threads: f.threads } : {});
   const model = await loadModel(dir);
+  await checkFiniteWeights(model, dir);
   if (f.quantize) await quantizeModel(model, f.quantize, { dropFloat: true }); // inference only: float32 linears freed
   const tokenizer = await loadTokenizerIfAny(dir);
   const defaults = generationDefaults(dir);
   const V = model.config.vocabSize;
+  // a model may pad its vocabulary past the tokenizer's (nanoGPT: 50304 for 50257); a much smaller tokenizer is the
+  // wrong one, and would fail only when the model first samples an id it cannot decode
+  if (tokenizer && tokenizer.vocabSize < V && V - tokenizer.vocabSize > Math.max(64, 0.01 * V)) {
+    throw new ConfigError(
+      'tokenizer',
+      `the tokenizer has ${tokenizer.vocabSize} ids but the model's vocabulary has ${V} (config.json vocab_size): ` +
+        'they do not belong together; put the tokenizer the model was trained with in the folder',
+      path.join(dir, 'tokenizer.json'),
+    );
+  }
   const stop = new Set<number>(defaults.eos);
   const cfgEos = model.config.eosTokenId;
   for (const e of cfgEos === null ? [] : Array.isArray(cfgEos) ? cfgEos : [cfgEos]) stop.add(e);
@@ -151,6 +195,18 @@ export async function loadForGeneration(dir: string, f: { backend: 'auto' | Back
     defaults,
     stopTokens: [...stop].filter((x) => Number.isInteger(x) && x >= 0 && x < V),
   };
+}
+
+/** Refuse weights holding NaN or ±Infinity (a diverged training run): they would generate garbage silently. */
+async function checkFiniteWeights(model: CausalLM, dir: string): Promise<void> {
+  for (const [name, p] of model.params) {
+    const d = await p.data();
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i]!)) {
+        throw new FileFormatError('E_WEIGHTS_NOT_FINITE', path.join(dir, 'model.safetensors'), `holds ${d[i]} at element ${i}: the model is broken (a diverged training run?); use an earlier checkpoint`, name);
+      }
+    }
+  }
 }
 
 /** Whether to write ANSI colours. */
@@ -244,6 +300,11 @@ export async function main(argv: string[]): Promise<number> {
     ids = L.codec.encode(promptText);
     if (L.tokenizer?.bosId !== undefined && ids[0] !== L.tokenizer.bosId && L.tokenizer.config.extra?.['add_bos_token'] === true)
       ids.unshift(L.tokenizer.bosId);
+  }
+  if (!f.json) {
+    const used = samplerFromFlags(f, L.defaults);
+    const t = used.temperature ?? 1;
+    process.stderr.write(`[sampling: ${t === 0 ? 'greedy' : `temperature ${t}${used.topK ? `, top-k ${used.topK}` : ''}${used.topP !== undefined && used.topP < 1 ? `, top-p ${used.topP}` : ''}`}; defaults from ${L.defaults.source}]\n`);
   }
   const opts: GenerateOptions = {
     ...samplerFromFlags(f, L.defaults),

@@ -5,6 +5,7 @@
  */
 import { LlmtsError } from '../util/errors.js';
 import { lineBreakIfOpen, trackStdoutLine } from './stdout_line.js';
+import { handleClosedStdout } from './stdout.js';
 
 const COMMANDS: Record<string, { file: string; help: string }> = {
   train: { file: './train.js', help: 'pretrain a model on a corpus (default: the embedded corpus)' },
@@ -31,6 +32,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`llmts: unknown command '${cmd}'\n\n${usage()}`);
     return 2;
   }
+  handleClosedStdout();
   trackStdoutLine();
   try {
     const mod = (await import(entry.file)) as { main(argv: string[]): Promise<number> };
@@ -40,6 +42,38 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`${lineBreakIfOpen()}llmts ${cmd}: ${e.message}`);
       return 1;
     }
+    const sys = systemErrorLine(e);
+    if (sys) {
+      console.error(`${lineBreakIfOpen()}llmts ${cmd}: ${sys}`);
+      return 1;
+    }
     throw e;
   }
+}
+
+/** What the file system said, on one line: a path we cannot write (ENOTDIR, EACCES, EROFS, ENOSPC …) is bad input. */
+const SYSTEM_CODES: Record<string, string> = {
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EISDIR: 'is a folder, not a file',
+  EEXIST: 'already exists',
+  ENOENT: 'no such file or folder',
+  ENAMETOOLONG: 'file name too long',
+  EMFILE: 'too many open files',
+  EIO: 'input/output error',
+  ELOOP: 'too many symbolic links',
+};
+
+export function systemErrorLine(e: unknown): string | null {
+  if (!(e instanceof Error)) return null;
+  const x = e as NodeJS.ErrnoException & { dest?: string };
+  const why = x.code ? SYSTEM_CODES[x.code] : undefined;
+  if (!why) return null;
+  const where = x.path ? ` ${x.path}${x.dest ? ` → ${x.dest}` : ''}` : '';
+  const writing = ['ENOTDIR', 'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT'].includes(x.code!) || ['mkdir', 'rename', 'write'].includes(x.syscall ?? '');
+  return `cannot ${x.syscall ?? 'access'}${where}: ${why} (${x.code})${writing ? '. Choose a path you can write to' : ''}.`;
 }

@@ -15,6 +15,7 @@ import { parseCommand } from './parse.js';
 import * as fs from 'node:fs';
 import { loadTokenizer, type EncodeOptions, type TextTokenizer } from '../tokenizer/index.js';
 import { ConfigError, FileFormatError, SpecialTokenError } from '../util/errors.js';
+import { sniffText } from '../data/corpus.js';
 
 const strict = new TextDecoder('utf-8', { fatal: true });
 
@@ -44,13 +45,20 @@ interface Flags {
 
 async function run(textArg: string | undefined, f: Flags): Promise<number> {
   let text: string;
+  let fileBytes: number | undefined;
   if (f.file !== undefined) {
     if (textArg !== undefined) throw new ConfigError('--file', 'give either a text argument or --file, not both');
+    let raw: Buffer;
     try {
-      text = fs.readFileSync(f.file, 'utf8');
+      raw = fs.readFileSync(f.file);
     } catch (e) {
       throw new FileFormatError('E_FILE_MISSING', f.file, `cannot read: ${(e as Error).message}`);
     }
+    const s = sniffText(raw);
+    text = s.text;
+    fileBytes = raw.length;
+    const replaced = Math.round(s.invalidRatio * s.text.length);
+    if (replaced > 0) console.error(`warning: ${f.file}: ${replaced} bytes are not valid UTF-8 and were read as U+FFFD${s.nul ? ` (and ${s.nul} NUL bytes: is it a binary file?)` : ''}`);
   } else if (textArg === undefined || textArg === '-') {
     text = await readStdin();
   } else {
@@ -69,7 +77,7 @@ async function run(textArg: string | undefined, f: Flags): Promise<number> {
     throw e;
   }
   const ms = performance.now() - t0;
-  const bytes = Buffer.byteLength(text, 'utf8');
+  const bytes = fileBytes ?? Buffer.byteLength(text, 'utf8'); // the file's own size, not that of its U+FFFD-decoded text
   const bpt = ids.length ? bytes / ids.length : 0;
   if (f.json) {
     const out: Record<string, unknown> = { tokens: ids.length, bytes, characters: text.length, bytes_per_token: Number(bpt.toFixed(4)), encode_ms: Number(ms.toFixed(3)) };
@@ -81,7 +89,9 @@ async function run(textArg: string | undefined, f: Flags): Promise<number> {
     return 0;
   }
   if (!f.count) {
-    const w = String(Math.max(0, ...ids)).length;
+    let max = 0; // no spread of input-sized arrays: Math.max(...ids) overflows the stack past ~100k ids
+    for (const id of ids) if (id > max) max = id;
+    const w = String(max).length;
     const lines = ids.map((id) => `${String(id).padStart(w)}  ${JSON.stringify(pieceOf(tok, id))}${tok.isSpecial(id) ? '  (special)' : ''}`);
     console.log(lines.join('\n'));
     console.log(`ids: ${JSON.stringify(ids)}`);

@@ -14,6 +14,7 @@ import { Command, Option } from 'commander';
 import { parseCommand } from './parse.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { checkNotEmpty, readTextFile } from '../data/corpus.js';
 import { CharTokenizer, loadTokenizer, parsePatternName, saveTokenizer, trainBpeWithStats, Tokenizer, type TextTokenizer } from '../tokenizer/index.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 
@@ -57,7 +58,10 @@ export function readDocuments(files: readonly string[], maxBytes = Infinity): st
   let n = 0;
   for (const f of files) {
     if (n >= maxBytes) break;
-    const text = fs.readFileSync(f, 'utf8');
+    // the same checks as `llmts train`: binary files refused, invalid UTF-8 counted
+    const text = f.toLowerCase().endsWith('.jsonl')
+      ? fs.readFileSync(f, 'utf8')
+      : readTextFile(f, 0.01, false, (file, n) => console.error(`warning: ${file}: ${n} bytes are not valid UTF-8 and were read as U+FFFD (is it Latin-1? convert it with iconv -f latin1 -t utf-8)`))!;
     const parts: string[] = [];
     if (f.toLowerCase().endsWith('.jsonl')) {
       text.split('\n').forEach((line, i) => {
@@ -128,6 +132,7 @@ async function train(inputs: string[], f: TrainFlags): Promise<number> {
   const files = expandInputs(inputs);
   if (files.length === 0) throw new ConfigError('files', `no text files found in ${inputs.join(', ')}`);
   const docs = readDocuments(files, f.maxBytes ?? Infinity);
+  checkNotEmpty(docs, inputs.join(', '));
   const chars = docs.reduce((s, d) => s + d.length, 0);
   const specials = f.special === false ? [] : f.special.filter((s) => s !== '');
   const config = specials.length ? { bosToken: specials[0], eosToken: specials[0] } : {};

@@ -10,16 +10,18 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from '../util/errors.js';
 import { buildConfig, parseOverrides } from '../pretrain/config.js';
 import { PRESETS } from '../pretrain/presets.js';
 import { pretrain } from '../pretrain/pretrain.js';
-import { TRAIN_SETTINGS, type TrainConfig } from '../pretrain/settings.js';
+import { cacheDirOf, TRAIN_SETTINGS, type TrainConfig } from '../pretrain/settings.js';
 import { getBackend } from '../backend/registry.js';
 import { formatDuration } from '../train/progress.js';
 import { writeReport } from '../train/report.js';
+import { ConfigError, TrainingDivergedError } from '../util/errors.js';
+import { makeDirSync } from '../util/fs.js';
 import { parseCommandLine, type CommandLine, type OwnFlag } from './args.js';
 import { llmtsCommand } from './invocation.js';
+import { onStdoutClosed } from './stdout.js';
 
 const OWN: Record<string, OwnFlag> = { resume: 'path?', 'report-only': 'value' };
 
@@ -74,11 +76,38 @@ export async function main(argv: string[]): Promise<number> {
   if (report && runDir) throw new ConfigError('report', `'${runDir}' is a run folder; rewrite its report with: llmts train --report-only ${runDir}`);
 
   let r: Awaited<ReturnType<typeof pretrain>>;
+  const fresh = cl.flags.has('resume') ? null : configFromCommandLine(cl);
+  const outDir = fresh?.outDir ?? null;
+  if (fresh) for (const d of [fresh.outDir, cacheDirOf(fresh)]) makeDirSync(d); // an unwritable path fails here, named
+  const before = new Set(outDir ? fs.readdirSync(outDir) : []);
+  /** A run that failed before writing anything leaves no empty folder behind. */
+  const removeEmptyRun = () => {
+    if (!outDir || !fs.existsSync(outDir)) return;
+    for (const n of fs.readdirSync(outDir)) {
+      const d = path.join(outDir, n);
+      if (!before.has(n) && fs.statSync(d).isDirectory() && fs.readdirSync(d).length === 0) fs.rmdirSync(d);
+    }
+  };
+  // stdout closed (`| head`): stop as on Ctrl-C once the loop runs (a checkpoint is written), else exit quietly
+  const off = onStdoutClosed(() => {
+    if (process.listenerCount('SIGINT') > 0) {
+      process.emit('SIGINT');
+      return true;
+    }
+    removeEmptyRun();
+    return false;
+  });
   try {
     r = cl.flags.has('resume')
       ? await pretrain({ resume: cl.flags.get('resume') ?? '', overrides: parseOverrides(cl.pairs) })
       : await pretrain({ config: configFromCommandLine(cl) });
+  } catch (e) {
+    removeEmptyRun();
+    // a diverged run still gets its report (from metrics.jsonl and the last good checkpoint)
+    if (e instanceof TrainingDivergedError && e.runDir && fresh?.report !== false) console.error(`report: ${writeReport(e.runDir)}`);
+    throw e;
   } finally {
+    off();
     getBackend().dispose(); // worker threads of the wasm backend
   }
 

@@ -25,6 +25,8 @@ export interface CorpusOptions {
   maxInvalidUtf8?: number;
   /** Stop after this many bytes of text in total (0 = all); useful for quick runs on a big corpus. */
   maxBytes?: number;
+  /** Called for a text file with some (allowed) invalid UTF-8, e.g. a Latin-1 file: how many bytes were replaced. */
+  onInvalidUtf8?: (file: string, replaced: number) => void;
 }
 
 /** File extensions read as JSONL (one JSON object per line). */
@@ -114,8 +116,11 @@ export function sniffText(bytes: Uint8Array): { nul: number; invalidRatio: numbe
   return { nul, invalidRatio: text.length ? bad / text.length : 0, text };
 }
 
-/** Read one text file; a NUL byte or too much invalid UTF-8 is a binary file (error, or null when `skipBinary`). */
-function readTextFile(file: string, maxInvalid: number, skipBinary: boolean): string | null {
+/**
+ * Read one text file; a NUL byte or too much invalid UTF-8 is a binary file (error, or null when `skipBinary`). Some
+ * invalid UTF-8 (up to `maxInvalid`) is decoded as U+FFFD and reported through `onInvalid`.
+ */
+export function readTextFile(file: string, maxInvalid: number, skipBinary: boolean, onInvalid?: (file: string, replaced: number) => void): string | null {
   const bytes = fs.readFileSync(file);
   const s = sniffText(bytes);
   if (s.nul > 0 || s.invalidRatio > maxInvalid) {
@@ -123,7 +128,15 @@ function readTextFile(file: string, maxInvalid: number, skipBinary: boolean): st
     const why = s.nul > 0 ? `${s.nul} NUL bytes` : `${(100 * s.invalidRatio).toFixed(1)}% invalid UTF-8`;
     throw new FileFormatError('E_CORPUS_BINARY', file, `looks binary (${why}), not text. Pass UTF-8 text files, folders of them, or JSONL with a "text" field.`);
   }
+  const replaced = s.invalidRatio * s.text.length;
+  if (replaced > 0 && onInvalid) onInvalid(file, Math.round(replaced));
   return s.text.charCodeAt(0) === 0xfeff ? s.text.slice(1) : s.text;
+}
+
+/** Throw E_CORPUS_EMPTY unless the texts hold some non-blank text (`what` names the inputs). */
+export function checkNotEmpty(texts: readonly string[], what: string): void {
+  if (texts.some((t) => t.trim().length > 0)) return;
+  throw new FileFormatError('E_CORPUS_EMPTY', what, 'the corpus is empty (no text found). Name text files, folders with text files, or JSONL with a "text" field.');
 }
 
 /** Read a JSONL file: every non-blank line must be a JSON object with a string `field`. */
@@ -190,10 +203,10 @@ export function loadCorpus(inputs: readonly string[], opts: CorpusOptions = {}):
       if (seen.has(abs)) return;
       seen.add(abs);
       if (JSONL_EXT.has(path.extname(file).toLowerCase())) {
-        docs.push(...readJsonl(file, field));
+        for (const d of readJsonl(file, field)) docs.push(d); // no spread: a JSONL file may hold millions of lines
         return;
       }
-      const text = readTextFile(file, maxInvalid, fromFolder);
+      const text = readTextFile(file, maxInvalid, fromFolder, opts.onInvalidUtf8);
       if (text !== null) docs.push({ source: file, text });
     };
     for (const input of inputs) {
@@ -221,11 +234,7 @@ export function loadCorpus(inputs: readonly string[], opts: CorpusOptions = {}):
     }
   }
   if (opts.maxBytes && opts.maxBytes > 0) docs = truncateDocs(docs, opts.maxBytes);
-  const total = docs.reduce((n, d) => n + d.text.trim().length, 0);
-  if (total === 0) {
-    const what = inputs.length ? inputs.join(', ') : 'the default corpus';
-    throw new FileFormatError('E_CORPUS_EMPTY', what, 'the corpus is empty (no text found). Name text files, folders with text files, or JSONL with a "text" field.');
-  }
+  checkNotEmpty(docs.map((d) => d.text), inputs.length ? inputs.join(', ') : 'the default corpus');
   return docs;
 }
 

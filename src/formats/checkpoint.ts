@@ -7,7 +7,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { ConfigError, FileFormatError, UnsupportedError } from '../util/errors.js';
-import { isFile, readJsonFile, writeFileAtomic } from '../util/fs.js';
+import { isFile, makeDirSync, readJsonFile, writeFileAtomic } from '../util/fs.js';
 import {
   dtypeSize,
   isSafetensorsDtype,
@@ -171,7 +171,7 @@ export async function saveCheckpointTensors(
   const metadata = options.metadata ?? { format: 'pt' };
   const list: [string, TensorToWrite][] =
     tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors as Record<string, TensorToWrite>);
-  await fsp.mkdir(dir, { recursive: true });
+  makeDirSync(dir);
 
   // Split like huggingface_hub's split_state_dict_into_shards: fill a shard until the next tensor would overflow it.
   const shards: [string, TensorToWrite][][] = [];

@@ -9,7 +9,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { FileFormatError } from '../util/errors.js';
-import { isFile, readJsonFile, writeFileAtomic } from '../util/fs.js';
+import { isFile, makeDirSync, readJsonFile, writeFileAtomic } from '../util/fs.js';
 import type { CharTokenizer } from './char_tokenizer.js';
 import { importVocabAndMerges } from './gpt2_files.js';
 import { fromTokenizerConfigJson, fromTokenizerJson, toTokenizerConfigJson, toTokenizerJson, type WriteOptions } from './hf_json.js';
@@ -47,7 +47,7 @@ export async function loadTokenizer(dirOrName: string): Promise<Tokenizer | Char
 
 /** Write `tokenizer.json` and `tokenizer_config.json` into `dir`. */
 export async function saveTokenizer(tok: TextTokenizer, dir: string, options: WriteOptions = {}): Promise<void> {
-  await fsp.mkdir(dir, { recursive: true });
+  makeDirSync(dir); // not fsp.mkdir recursive: it spins on /proc/nope
   const json = toTokenizerJson(tok, options);
   await writeFileAtomic(path.join(dir, TOKENIZER_FILE), JSON.stringify(json));
   const cfg = toTokenizerConfigJson(tok as TextTokenizer);

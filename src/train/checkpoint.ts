@@ -55,10 +55,49 @@ export async function saveTrainingCheckpoint(a: SaveCheckpointArgs): Promise<voi
   });
 }
 
+/**
+ * Recover a checkpoint folder `dir` after a crash during `buildDirAtomic`: remove `.checkpoint.building-*` folders
+ * (a checkpoint being written when the process died), and if `dir` is missing because the process died between the
+ * two renames of the swap, rename the newest complete `.checkpoint.old-*` (one holding trainer_state.json) back into
+ * place. Leftover `.old-*` folders are removed once `dir` is whole. Returns a line per action, for the log.
+ */
+export function recoverCheckpointDir(dir: string): string[] {
+  const parent = path.dirname(dir);
+  const base = path.basename(dir);
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return [];
+  }
+  const done: string[] = [];
+  for (const n of names.filter((n) => n.startsWith(`.${base}.building-`))) {
+    fs.rmSync(path.join(parent, n), { recursive: true, force: true });
+    done.push(`removed an unfinished checkpoint ${path.join(parent, n)}`);
+  }
+  const olds = names
+    .filter((n) => n.startsWith(`.${base}.old-`) && fs.existsSync(path.join(parent, n, TRAINER_STATE)))
+    .map((n) => ({ n, t: fs.statSync(path.join(parent, n, TRAINER_STATE)).mtimeMs }))
+    .sort((a, b) => b.t - a.t);
+  if (!fs.existsSync(path.join(dir, TRAINER_STATE)) && olds.length) {
+    if (fs.existsSync(dir)) fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(path.join(parent, olds[0]!.n), dir);
+    done.push(`restored the checkpoint ${dir} from ${olds[0]!.n} (a crash interrupted the previous save)`);
+  }
+  for (const n of names.filter((n) => n.startsWith(`.${base}.old-`))) {
+    if (fs.existsSync(path.join(parent, n))) fs.rmSync(path.join(parent, n), { recursive: true, force: true });
+  }
+  return done;
+}
+
 /** The checkpoint folder of a run folder (`<run>/checkpoint`), or the folder itself if it is one. */
 export function resolveCheckpointDir(p: string): string {
-  if (fs.existsSync(path.join(p, TRAINER_STATE))) return p;
+  if (fs.existsSync(path.join(p, TRAINER_STATE))) {
+    recoverCheckpointDir(p); // leftovers beside it
+    return p;
+  }
   const sub = path.join(p, 'checkpoint');
+  if (fs.existsSync(p) && fs.statSync(p).isDirectory()) recoverCheckpointDir(sub);
   if (fs.existsSync(path.join(sub, TRAINER_STATE))) return sub;
   throw new FileFormatError(
     'E_NO_CHECKPOINT',
@@ -73,6 +112,20 @@ export function readTrainerState(ckDir: string): TrainerStateFile {
   const s = readJsonFileSync(file, 'a trainer_state.json written by llmts train') as Partial<TrainerStateFile>;
   if (s.version !== 1 || typeof s.step !== 'number' || !s.batcher || !s.config)
     throw new FileFormatError('E_TRAINER_STATE', file, 'not a trainer state of this version (expected version 1 with step, batcher and config)');
+  const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  const bad = (field: string, want: string, v: unknown) => new FileFormatError('E_TRAINER_STATE', file, `${want}, got ${JSON.stringify(v)}`, field);
+  for (const k of ['step', 'optimizerStep', 'seed', 'tokensSeen'] as const) if (!count(s[k])) throw bad(k, 'expected a whole number ≥ 0', s[k]);
+  if (s.optimizerStep !== s.step) throw bad('optimizerStep', `expected the same as step (${s.step})`, s.optimizerStep);
+  if (typeof s.trainSeconds !== 'number' || !(s.trainSeconds >= 0)) throw bad('trainSeconds', 'expected a number ≥ 0', s.trainSeconds);
+  const b = s.batcher as unknown as Record<string, unknown>;
+  if (!count(b['drawn'])) throw bad('batcher.drawn', 'expected a whole number ≥ 0', b['drawn']);
+  const rng = b['rng'] as Record<string, unknown> | null;
+  if (typeof rng !== 'object' || rng === null || typeof rng['hi'] !== 'number' || typeof rng['lo'] !== 'number')
+    throw bad('batcher.rng', 'expected the batcher RNG state {hi, lo, spare}', rng);
+  if (!Array.isArray(s.evals)) throw bad('evals', 'expected a list', s.evals);
+  if (!Array.isArray(s.recentLosses)) throw bad('recentLosses', 'expected a list', s.recentLosses);
+  if (s.bestValLoss !== null && typeof s.bestValLoss !== 'number') throw bad('bestValLoss', 'expected a number or null', s.bestValLoss);
+  if (typeof s.config !== 'object' || Array.isArray(s.config)) throw bad('config', 'expected an object', s.config);
   return s as TrainerStateFile;
 }
 

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { makeDirSync } from '../util/fs.js';
 
 /** One optimizer step. */
 export interface StepRecord {
@@ -49,7 +50,7 @@ export interface SampleRecord {
 export interface WarningRecord {
   type: 'warning';
   step: number;
-  code: 'overfitting' | 'stuck' | 'diverged';
+  code: 'overfitting' | 'stuck' | 'diverged' | 'exploding';
   message: string;
 }
 
@@ -59,7 +60,7 @@ export type MetricRecord = StepRecord | EvalRecord | SampleRecord | WarningRecor
 export class MetricsLog {
   readonly file: string;
   constructor(runDir: string) {
-    fs.mkdirSync(runDir, { recursive: true });
+    makeDirSync(runDir);
     this.file = path.join(runDir, 'metrics.jsonl');
   }
   append(r: MetricRecord): void {
@@ -132,4 +133,17 @@ export function detectStuck(steps: readonly StepRecord[], vocabSize: number, war
 export function detectDiverged(loss: number): string | null {
   if (Number.isFinite(loss)) return null;
   return `the loss became ${loss}: training diverged. Lower the learning rate (--lr), keep gradient clipping on (--gradClip=1), or add warmup (--warmupSteps).`;
+}
+
+/**
+ * Exploding: a finite loss far above ln(vocab), the loss of a uniform guess (an untrained model starts near it), so
+ * the updates are making the model much worse than guessing: the learning rate is too high or clipping is off.
+ */
+export function detectExploding(loss: number, vocabSize: number, factor = 3): string | null {
+  const uniform = Math.log(Math.max(2, vocabSize));
+  if (!Number.isFinite(loss) || loss <= factor * uniform) return null;
+  return (
+    `the loss (${loss.toFixed(1)}) is far above ln(vocab) = ${uniform.toFixed(3)}, what a uniform guess scores: training is blowing up. ` +
+    'Lower the learning rate (--lr), keep gradient clipping on (--gradClip=1), or add warmup (--warmupSteps).'
+  );
 }

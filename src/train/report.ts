@@ -33,6 +33,11 @@ function scriptJson(v: unknown): string {
   return JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 
+/** A metric for display: `digits` decimals, or the value itself when it is not a finite number (NaN is logged as null). */
+function fixed(v: number | null | undefined, digits: number): string {
+  return typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : v === null || v === undefined ? 'NaN' : String(v);
+}
+
 /** Keep at most `n` points (evenly spaced, always the last) so big runs stay light. */
 function thin<T>(a: T[], n: number): T[] {
   if (a.length <= n) return a;
@@ -78,7 +83,7 @@ export function renderReport(r: ReportInput): string {
         return `<td><pre><b>${esc(p)}</b>${esc(s ? s.text : '')}</pre></td>`;
       });
       const ev = evals.find((e) => e.step === st);
-      return `<tr><th>step ${st}${ev ? `<br><small>val ${ev.valLoss.toFixed(3)}</small>` : ''}</th>${cells.join('')}</tr>`;
+      return `<tr><th>step ${st}${ev ? `<br><small>val ${fixed(ev.valLoss, 3)}</small>` : ''}</th>${cells.join('')}</tr>`;
     })
     .join('\n');
   const summary = Object.entries(r.summary ?? {})
@@ -106,9 +111,9 @@ th{background:#f6f6f6;white-space:nowrap}pre{white-space:pre-wrap;margin:0;font:
 <h1>${esc(r.title)}</h1>
 <div class="kpi">
 <div><b>${last ? last.step : 0}</b>steps</div>
-<div><b>${last ? last.loss.toFixed(3) : '–'}</b>last training loss</div>
-<div><b>${lastEval ? lastEval.valLoss.toFixed(3) : '–'}</b>last validation loss</div>
-<div><b>${lastEval ? lastEval.valBpb.toFixed(3) : '–'}</b>validation bits/byte</div>
+<div><b>${last ? fixed(last.loss, 3) : '–'}</b>last training loss</div>
+<div><b>${lastEval ? fixed(lastEval.valLoss, 3) : '–'}</b>last validation loss</div>
+<div><b>${lastEval ? fixed(lastEval.valBpb, 3) : '–'}</b>validation bits/byte</div>
 </div>
 ${warn}
 <section><h2>Curves</h2><div class="charts">
@@ -168,7 +173,7 @@ export function writeReport(runDir: string, extra: { title?: string; summary?: R
         steps: `${st.step ?? '?'} of ${String(st.config?.['maxSteps'] ?? '?')}`,
         'tokens seen': st.tokensSeen ?? '?',
         'training time': formatDuration(st.trainSeconds ?? 0),
-        'best validation loss': st.bestValLoss != null ? `${st.bestValLoss.toFixed(4)} at step ${st.bestValStep}` : '–',
+        'best validation loss': typeof st.bestValLoss === 'number' ? `${fixed(st.bestValLoss, 4)} at step ${st.bestValStep}` : '–',
         checkpoint: path.dirname(stateFile),
       };
     } catch {

@@ -11,6 +11,9 @@
  * then evaluation (validation loss and bits per byte), samples and checkpoints at their intervals, via callbacks the
  * caller supplies (the trainer writes no files except through them and the metrics log).
  *
+ * Divergence: a non-finite loss or gradient norm skips the update, logs the step and stops the run with a
+ * TrainingDivergedError (step, last good checkpoint); weights that went non-finite are never checkpointed.
+ *
  * Exact resume: everything a step depends on is either saved (parameters, AdamW moments and step count, the
  * batcher's RNG state) or derived from the step number (learning rate, dropout seeds), so a run restored from a
  * checkpoint takes bit-for-bit the steps an uninterrupted run would have taken.
@@ -21,9 +24,11 @@ import { backward } from '../tensor/autograd.js';
 import { noGrad, tidy } from '../tensor/tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { hashUniform } from '../util/rng.js';
+import { ConfigError, TrainingDivergedError } from '../util/errors.js';
+import path from 'node:path';
 import type { Batch, BatcherState } from '../data/batcher.js';
 import type { TrainSettings } from './settings.js';
-import { detectDiverged, detectOverfitting, detectStuck, type EvalRecord, type MetricsLog, type SampleRecord, type StepRecord, type WarningRecord } from './metrics.js';
+import { detectDiverged, detectExploding, detectOverfitting, detectStuck, type EvalRecord, type MetricsLog, type SampleRecord, type StepRecord, type WarningRecord } from './metrics.js';
 import type { Progress } from './progress.js';
 import { learningRate } from '../optim/schedule.js';
 
@@ -105,6 +110,8 @@ export interface StepResult {
   lr: number;
   gradNorm: number;
   seconds: number;
+  /** The loss or the gradient norm was not finite: the update was skipped and the step not counted. */
+  diverged?: boolean;
 }
 
 /** Dropout seed of micro-batch `micro` of step `step`: a hash of (run seed, step, micro), independent of history. */
@@ -124,6 +131,8 @@ export class Trainer {
   private stopReason: string | null = null;
   private steps: StepRecord[] = [];
   private warned = new Set<string>();
+  /** Step of the last checkpoint written (or resumed from): what a diverged run leaves behind. */
+  private lastGoodStep: number | null;
 
   constructor(o: TrainerOptions) {
     this.o = o;
@@ -152,7 +161,11 @@ export class Trainer {
           evals: [],
           recentLosses: [],
         };
+    if (o.state && o.state.step > c.maxSteps) {
+      throw new ConfigError('maxSteps', `the run being resumed is already at step ${o.state.step}, past maxSteps = ${c.maxSteps}; pass --maxSteps greater than ${o.state.step} to train on`);
+    }
     if (o.state) o.batcher.setState(o.state.batcher);
+    this.lastGoodStep = o.state ? o.state.step : null;
   }
 
   /** The learning rate of step `s`. */
@@ -195,6 +208,11 @@ export class Trainer {
       l.dispose();
     }
     const norm = (await gradNorm(this.model.params)) / G;
+    if (!Number.isFinite(lossSum) || !Number.isFinite(norm)) {
+      // never apply a non-finite update: the weights stay those of the last good step
+      this.optimizer.zeroGrad();
+      return { step: s, loss: lossSum / G, lr, gradNorm: norm, seconds: (performance.now() - t0) / 1000, diverged: true };
+    }
     const coef = c.gradClip > 0 ? clipCoefficient(norm, c.gradClip) : 1;
     this.optimizer.step({ lr, gradScale: coef / G });
     this.optimizer.zeroGrad();
@@ -278,6 +296,7 @@ export class Trainer {
           break;
         }
         const r = await this.step();
+        if (r.diverged) await this.diverged(r, startWall);
         // CPU backends resolve every await at once (microtasks only): give the event loop a turn so Ctrl-C (SIGINT)
         // and the progress bar's timers are handled between steps.
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -301,11 +320,8 @@ export class Trainer {
         this.o.metrics?.append(rec);
         const meanSec = recentSec.reduce((a, b) => a + b, 0) / recentSec.length;
         this.o.progress?.update({ done: this.state.step, loss: r.loss, lr: r.lr, tokensPerSec: tps, mfu, eta: meanSec * (c.maxSteps - this.state.step) });
-        const div = detectDiverged(r.loss);
-        if (div) {
-          this.warn(this.state.step, 'diverged', div);
-          this.stopReason = 'diverged';
-        }
+        const exploding = detectExploding(r.loss, this.o.vocabSize);
+        if (exploding) this.warn(this.state.step, 'exploding', exploding);
         const stuck = detectStuck(this.steps, this.o.vocabSize, c.warmupSteps);
         if (stuck) this.warn(this.state.step, 'stuck', stuck);
 
@@ -313,18 +329,43 @@ export class Trainer {
         if (this.due(c.evalInterval, done)) await this.runEval();
         if (this.o.hooks?.sample && this.due(c.sampleInterval, done)) await this.logSamples(done);
         if (this.o.hooks?.checkpoint && done < c.maxSteps && c.checkpointInterval > 0 && done % c.checkpointInterval === 0 && !this.stopRequested) {
-          await this.o.hooks.checkpoint(this, 'interval');
+          await this.checkpoint('interval');
         }
       }
-      if (reason === 'done' && this.state.step >= c.maxSteps) {
-        if (this.o.hooks?.checkpoint) await this.o.hooks.checkpoint(this, 'end');
-      } else {
-        if (this.o.hooks?.checkpoint) await this.o.hooks.checkpoint(this, 'interrupt');
-      }
+      await this.checkpoint(reason === 'done' && this.state.step >= c.maxSteps ? 'end' : 'interrupt');
     } finally {
       this.o.progress?.stop();
     }
     return { reason, losses };
+  }
+
+  /** Write a checkpoint through the hook, unless the weights are no longer finite (then stop: diverged). */
+  private async checkpoint(reason: 'interval' | 'end' | 'interrupt'): Promise<void> {
+    if (!this.o.hooks?.checkpoint) return;
+    for (const [name, p] of this.model.params) {
+      const d = await p.data();
+      for (let i = 0; i < d.length; i++) {
+        if (!Number.isFinite(d[i]!)) {
+          throw this.divergedError(this.state.step - 1, `parameter ${name} holds ${d[i]}`);
+        }
+      }
+    }
+    await this.o.hooks.checkpoint(this, reason);
+    this.lastGoodStep = this.state.step;
+  }
+
+  private divergedError(step: number, what: string): TrainingDivergedError {
+    return new TrainingDivergedError(step, what, this.lastGoodStep, this.o.metrics ? path.dirname(this.o.metrics.file) : undefined);
+  }
+
+  /** Log the step that went non-finite and stop the run with a TrainingDivergedError (no checkpoint is written). */
+  private async diverged(r: StepResult, startWall: number): Promise<never> {
+    const rec: StepRecord = { type: 'step', step: r.step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, tokensPerSec: 0, mfu: 0, elapsed: (performance.now() - startWall) / 1000 };
+    this.o.metrics?.append(rec);
+    const what = Number.isFinite(r.loss) ? `gradient norm ${r.gradNorm}` : `loss ${r.loss}`;
+    const msg = detectDiverged(r.loss) ?? `the gradient norm became ${r.gradNorm}: training diverged. Lower the learning rate (--lr) or keep gradient clipping on (--gradClip=1).`;
+    this.warn(r.step, 'diverged', msg);
+    throw this.divergedError(r.step, what);
   }
 
   private async logSamples(done: number): Promise<void> {

@@ -118,3 +118,25 @@ export class QuantizedModelError extends LlmtsError {
     this.kind = kind;
   }
 }
+
+/**
+ * Training produced a non-finite loss, gradient norm or weights. The run stopped before writing a checkpoint of the
+ * bad weights; `lastGoodStep` is the step of the last checkpoint it wrote (or resumed from), null if none.
+ */
+export class TrainingDivergedError extends LlmtsError {
+  readonly step: number;
+  readonly lastGoodStep: number | null;
+  /** The run folder (where metrics.jsonl is), when the trainer logs metrics. */
+  readonly runDir: string | undefined;
+  constructor(step: number, what: string, lastGoodStep: number | null, runDir?: string) {
+    super(
+      'E_DIVERGED',
+      `training diverged at step ${step} (${what}); ` +
+        (lastGoodStep === null ? 'no checkpoint was written. ' : `the last good checkpoint (step ${lastGoodStep}) is kept. `) +
+        'Try a lower learning rate (--lr), gradient clipping (--gradClip=1) or more warmup (--warmupSteps).',
+    );
+    this.step = step;
+    this.lastGoodStep = lastGoodStep;
+    this.runDir = runDir;
+  }
+}

@@ -22,6 +22,28 @@ export function tempSibling(target: string, tag = 'tmp'): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${tag}-${process.pid}-${tempCounter}-${stamp}`);
 }
 
+/**
+ * `mkdir -p`, one level at a time. Node's `mkdir(…, { recursive: true })` spins forever where mkdir fails with ENOENT
+ * under an existing folder (`/proc/nope`); here every error surfaces (ENOTDIR for a file in the path, ENOENT, EACCES).
+ */
+export function makeDirSync(dir: string): void {
+  const missing: string[] = [];
+  for (let p = path.resolve(dir); ; ) {
+    if (fs.existsSync(p)) break;
+    missing.push(p);
+    const up = path.dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  for (const m of missing.reverse()) {
+    try {
+      fs.mkdirSync(m);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
+
 /** Largest single write() we issue (Linux caps one write at ~2 GiB). */
 const MAX_WRITE = 1 << 30;
 
@@ -78,7 +100,7 @@ function fsyncDirSync(dir: string): void {
  * Creates the parent folder if needed. On failure the temp file is removed and `file` is untouched.
  */
 export async function writeFileAtomic(file: string, data: FileData): Promise<void> {
-  await fsp.mkdir(path.dirname(file), { recursive: true });
+  makeDirSync(path.dirname(file));
   const tmp = tempSibling(file);
   const fh = await fsp.open(tmp, 'wx');
   try {
@@ -96,7 +118,7 @@ export async function writeFileAtomic(file: string, data: FileData): Promise<voi
 
 /** Synchronous `writeFileAtomic` (for exit handlers and other places that cannot await). */
 export function writeFileAtomicSync(file: string, data: FileData): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  makeDirSync(path.dirname(file));
   const tmp = tempSibling(file);
   const fd = fs.openSync(tmp, 'wx');
   let closed = false;
@@ -150,7 +172,7 @@ export async function buildDirAtomic(
   options: BuildDirOptions = {},
 ): Promise<void> {
   const target = path.resolve(dir);
-  await fsp.mkdir(path.dirname(target), { recursive: true });
+  makeDirSync(path.dirname(target));
   const tmp = tempSibling(target, 'building');
   await fsp.mkdir(tmp);
   const had = await exists(target);
@@ -220,7 +242,7 @@ function parseJsonText(text: string, file: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new FileFormatError('E_JSON', file, `not valid JSON (expected ${what}): ${(e as Error).message}`);
+    throw new FileFormatError('E_JSON', file, `not valid JSON (expected ${what}): ${(e as Error).message.replace(/\s+/g, ' ')}`);
   }
 }
 
