@@ -140,13 +140,13 @@ describe('bad input through the CLI: named errors, no stack traces, nothing brok
     const before = md5s(ck);
     fs.rmSync(path.join(run, 'report.html'));
     const r = cli(['train', `--resume=${run}`, '--maxSteps=8', '--checkpointInterval=1']);
-    expectNamedError(r, 'train', /training diverged at step 4 \(loss NaN\); the last good checkpoint \(step 4\) is kept\. Try a lower learning rate/);
+    expectNamedError(r, 'train', /training diverged at step 5 \(loss NaN\); the last good checkpoint \(step 4\) is kept\. Try a lower learning rate/);
     expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('llmts train:'))).toHaveLength(1);
     expect(md5s(ck)).toEqual(before); // untouched: no checkpoint of the NaN step
     expect(leftovers(run)).toEqual([]);
     expect(fs.readFileSync(path.join(run, 'report.html'), 'utf8')).toMatch(/NaN/);
-    // and `train --report` copes with the null loss in metrics.jsonl
-    const rep = cli(['train', '--report', run]);
+    // and `train --report-only` copes with the null loss in metrics.jsonl
+    const rep = cli(['train', '--report-only', run]);
     expect(rep.code, rep.stderr).toBe(0);
     expectNoStack(rep.stderr);
   });

@@ -82,18 +82,18 @@ describe('Trainer: divergence', () => {
       const err = await trainer.run().then(() => null, (e: unknown) => e);
       expect(err).toBeInstanceOf(TrainingDivergedError);
       const d = err as TrainingDivergedError;
-      expect(d.step).toBe(5);
+      expect(d.step).toBe(6); // five good steps, the sixth went NaN
       expect(d.lastGoodStep).toBe(4);
       expect(d.runDir).toBe(dir);
-      expect(d.message).toMatch(/training diverged at step 5 \(loss NaN\); the last good checkpoint \(step 4\) is kept\. Try a lower learning rate/);
+      expect(d.message).toMatch(/training diverged at step 6 \(loss NaN\); the last good checkpoint \(step 4\) is kept\. Try a lower learning rate/);
       expect(saved).toEqual([2, 4]); // no checkpoint at the end or on the way out
       expect(trainer.state.step).toBe(5); // the NaN step was not counted or applied
       const now = await model.params.get('transformer.wte.weight')!.data();
       expect(now.every((x) => Number.isFinite(x))).toBe(true);
       expect(Array.from(weightsAtSave!)).not.toEqual(Array.from(now)); // step 4 was applied after the save: weights moved on
       const recs = readMetrics(path.join(dir, 'metrics.jsonl'));
-      expect(recs.filter((r) => r.type === 'step').map((r) => r.step)).toEqual([0, 1, 2, 3, 4, 5]);
-      expect(recs.find((r) => r.type === 'step' && r.step === 5)).toMatchObject({ loss: null });
+      expect(recs.filter((r) => r.type === 'step').map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(recs.find((r) => r.type === 'step' && r.step === 6)).toMatchObject({ loss: null });
       expect(recs.some((r) => r.type === 'warning' && r.code === 'diverged')).toBe(true);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -103,7 +103,7 @@ describe('Trainer: divergence', () => {
   it('before any checkpoint: says none was written', async () => {
     const { model, wrapped, source, batch } = await setup(0);
     const trainer = new Trainer({ model: wrapped, batcher: source, evalBatches: [batch], valBytesPerToken: 1, config, flopsPerToken: 1, vocabSize: model.config.vocabSize, hooks: { checkpoint: async () => expect.unreachable() } });
-    await expect(trainer.run()).rejects.toThrow(/training diverged at step 0 \(loss NaN\); no checkpoint was written/);
+    await expect(trainer.run()).rejects.toThrow(/training diverged at step 1 \(loss NaN\); no checkpoint was written/);
   });
 
   it('refuses to resume state already past maxSteps', async () => {

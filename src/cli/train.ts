@@ -78,8 +78,8 @@ export async function main(argv: string[]): Promise<number> {
   let r: Awaited<ReturnType<typeof pretrain>>;
   const fresh = cl.flags.has('resume') ? null : configFromCommandLine(cl);
   const outDir = fresh?.outDir ?? null;
+  const before = new Set(outDir && fs.existsSync(outDir) ? fs.readdirSync(outDir) : []);
   if (fresh) for (const d of [fresh.outDir, cacheDirOf(fresh)]) makeDirSync(d); // an unwritable path fails here, named
-  const before = new Set(outDir ? fs.readdirSync(outDir) : []);
   /** A run that failed before writing anything leaves no empty folder behind. */
   const removeEmptyRun = () => {
     if (!outDir || !fs.existsSync(outDir)) return;

@@ -360,12 +360,13 @@ export class Trainer {
 
   /** Log the step that went non-finite and stop the run with a TrainingDivergedError (no checkpoint is written). */
   private async diverged(r: StepResult, startWall: number): Promise<never> {
-    const rec: StepRecord = { type: 'step', step: r.step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, tokensPerSec: 0, mfu: 0, elapsed: (performance.now() - startWall) / 1000 };
+    const n = r.step + 1; // the step it would have completed, as steps are counted everywhere else
+    const rec: StepRecord = { type: 'step', step: n, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, tokensPerSec: 0, mfu: 0, elapsed: (performance.now() - startWall) / 1000 };
     this.o.metrics?.append(rec);
     const what = Number.isFinite(r.loss) ? `gradient norm ${r.gradNorm}` : `loss ${r.loss}`;
     const msg = detectDiverged(r.loss) ?? `the gradient norm became ${r.gradNorm}: training diverged. Lower the learning rate (--lr) or keep gradient clipping on (--gradClip=1).`;
-    this.warn(r.step, 'diverged', msg);
-    throw this.divergedError(r.step, what);
+    this.warn(n, 'diverged', msg);
+    throw this.divergedError(n, what);
   }
 
   private async logSamples(done: number): Promise<void> {
