@@ -189,6 +189,24 @@ describe('bad input through the CLI: named errors, no stack traces, nothing brok
     expect(leftovers(run)).toEqual([]);
   });
 
+  it('char-level: a one-line corpus trains (documents are joined with newlines); a prompt outside its alphabet is named at the start', () => {
+    fs.writeFileSync(path.join(tmp, 'oneline.txt'), 'abcab cabba cab '.repeat(200));
+    const ok = cli(['train', 'oneline.txt', ...TINY, '--maxSteps=1', '--outDir=runs', '--name=oneline', '--samplePrompts=ab']);
+    expect(ok.code, ok.stderr).toBe(0);
+    const bad = cli(['train', 'oneline.txt', ...TINY, '--maxSteps=1', '--outDir=runs', '--name=oneline2', '--samplePrompts=The']);
+    expectNamedError(bad, 'train', /samplePrompts: the prompt "The" cannot be encoded: character "T" .* is not in the character vocabulary/);
+  });
+
+  it('a bare --resume finds a run whose checkpoint/ a kill left as .checkpoint.old-*', () => {
+    const dst = path.join(tmp, 'runs-solo', 'solo');
+    fs.cpSync(path.join(tmp, 'base'), dst, { recursive: true });
+    fs.renameSync(path.join(dst, 'checkpoint'), path.join(dst, '.checkpoint.old-99999-3-z'));
+    const r = cli(['train', '--resume', '--outDir=runs-solo', '--maxSteps=5']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/resuming .* at step 4 of 5/);
+    expect(leftovers(dst)).toEqual([]);
+  });
+
   it('a hand-edited trainer_state.json is validated like any input', () => {
     const run = freshRun('edited');
     const f = path.join(run, 'checkpoint', 'trainer_state.json');
@@ -218,7 +236,7 @@ describe('bad input through the CLI: named errors, no stack traces, nothing brok
     const ck = path.join(freshRun('gencfg'), 'checkpoint');
     const t = cli(['generate', ck, 'The', '--max-tokens', '3']);
     expect(t.code, t.stderr).toBe(0);
-    expect(t.stderr).toMatch(/sampling: temperature 0\.8, top-k 40; defaults from the training run/);
+    expect(t.stderr).toMatch(/sampling: temperature 0\.8, top-k 40; defaults from generation_config\.json \(do_sample: true\)/);
     fs.writeFileSync(path.join(ck, 'generation_config.json'), JSON.stringify({ do_sample: false }));
     const g1 = cli(['generate', ck, 'The', '--max-tokens', '8', '--seed', '1']);
     const g2 = cli(['generate', ck, 'The', '--max-tokens', '8', '--seed', '2']);
@@ -242,5 +260,8 @@ describe('bad input through the CLI: named errors, no stack traces, nothing brok
     const r = cli(['tokenizer', 'train', 'latin1.txt', '--vocab-size', '280', '--out', 'tok-latin1']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/warning: latin1\.txt: 80 bytes are not valid UTF-8/);
+    const t = cli(['train', 'latin1.txt', ...TINY, '--maxSteps=1', '--outDir=runs', '--name=latin1', '--samplePrompts=Le']);
+    expect(t.code, t.stderr).toBe(0);
+    expect(`${t.stdout}${t.stderr}`).toMatch(/warning: latin1\.txt: 80 bytes are not valid UTF-8/);
   });
 });

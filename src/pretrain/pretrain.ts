@@ -13,19 +13,19 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { initBackend } from '../backend/registry.js';
-import { loadConfig, loadModel, saveModel } from '../model/hf/folder.js';
+import { defaultGenerationConfig, loadConfig, loadModel, saveModel } from '../model/hf/folder.js';
 import type { ModelConfig } from '../model/config.js';
 import { initModel } from '../model/init.js';
 import type { CausalLM } from '../model/model.js';
 import { CharTokenizer, loadTokenizer, saveTokenizer, trainBpe, type TextTokenizer } from '../tokenizer/index.js';
 import { toTokenizerJson } from '../tokenizer/hf_json.js';
-import { ConfigError, FileFormatError } from '../util/errors.js';
+import { ConfigError, FileFormatError, LlmtsError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { loadCorpus, type Document } from '../data/corpus.js';
 import { corpusFingerprint, prepareTokens, type TokenData } from '../data/shards.js';
 import { Batcher, checkSplitSize, fixedBatches } from '../data/batcher.js';
 import { cacheDirOf, validateConfig, toModelConfig, type TrainConfig } from './settings.js';
-import { checkSameShape, readTrainerState, resolveCheckpointDir, saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
+import { checkSameShape, readTrainerState, recoverCheckpointDir, resolveCheckpointDir, saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
 import { countParams, flopsPerToken, formatCount } from './estimate.js';
 import { formatDuration, type Progress } from '../train/progress.js';
 import { runTraining } from '../train/run.js';
@@ -82,6 +82,8 @@ function timestamp(): string {
 /** The most recent run folder under `outDir` that holds a checkpoint. */
 export function latestRun(outDir: string): string {
   if (!fs.existsSync(outDir)) throw new ConfigError('resume', `no runs in '${outDir}' to resume; give the run folder: --resume=runs/<name>`);
+  // a run whose last save was interrupted between the two renames keeps its checkpoint as .checkpoint.old-*
+  for (const d of fs.readdirSync(outDir, { withFileTypes: true })) if (d.isDirectory()) recoverCheckpointDir(path.join(outDir, d.name, 'checkpoint'));
   const runs = fs
     .readdirSync(outDir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && fs.existsSync(path.join(outDir, d.name, 'checkpoint', 'trainer_state.json')))
@@ -94,7 +96,8 @@ export function latestRun(outDir: string): string {
 /** Build (or load from the cache) the tokenizer a config asks for. */
 async function makeTokenizer(c: TrainConfig, docs: Document[], fp: string, log: (s: string) => void): Promise<TextTokenizer> {
   if (c.tokenizer === 'char') {
-    return CharTokenizer.fromText(docs.map((d) => d.text).join('\n\n'));
+    // '\n' is always in: documents are joined with '\n\n' in the token shards, even a corpus of one line
+    return CharTokenizer.fromText(`${docs.map((d) => d.text).join('\n\n')}\n`);
   }
   if (c.tokenizer !== 'bpe') return loadTokenizer(c.tokenizer);
   const key = crypto.createHash('sha256').update(JSON.stringify({ fp, v: c.vocabSize, b: c.tokenizerTrainBytes, eot: EOT })).digest('hex').slice(0, 16);
@@ -144,13 +147,26 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
 
   // ---- 2. backend, corpus, tokenizer
   const backend = await initBackend(c.backend, c.threads ? { threads: c.threads } : {});
-  const docs = loadCorpus(c.input, { textField: c.textField, maxBytes: c.maxCorpusBytes });
+  const docs = loadCorpus(c.input, {
+    textField: c.textField,
+    maxBytes: c.maxCorpusBytes,
+    onInvalidUtf8: (file, n) => log(`warning: ${file}: ${n} bytes are not valid UTF-8 and were read as U+FFFD (a Latin-1 file? convert it: iconv -f latin1 -t utf-8)`),
+  });
   const fp = corpusFingerprint(docs);
   if (saved && saved.corpusFingerprint !== fp) {
     log(`warning: the corpus differs from the one this run started with; the resumed run will not match an uninterrupted one`);
   }
   const initDir = resumeDir ?? (c.initFrom ? c.initFrom : null);
   const tok: TextTokenizer = initDir ? await loadTokenizer(initDir) : await makeTokenizer(c, docs, fp, log);
+  for (const p of c.samplePrompts) {
+    try {
+      tok.encode(p, { special: 'plain' });
+    } catch (e) {
+      // a char-level vocabulary has only the corpus's characters: say so now, not at the first samples
+      if (e instanceof LlmtsError) throw new ConfigError('samplePrompts', `the prompt ${JSON.stringify(p)} cannot be encoded: ${e.message}; set --samplePrompts to prompts in the corpus's alphabet`);
+      throw e;
+    }
+  }
   const tokHash = tokenizerHash(tok);
   const bytes = docs.reduce((n, d) => n + d.text.length, 0);
   log(`corpus: ${docs.length} document${docs.length === 1 ? '' : 's'}, ${(bytes / 1e6).toFixed(2)} M characters${c.input.length ? '' : ' (the embedded State of the Union addresses)'}; tokenizer: ${tok.kind}, ${tok.vocabSize} ids`);
@@ -237,7 +253,11 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     };
     await saveTrainingCheckpoint({
       dir: ckDir,
-      saveModel: (d) => saveModel(model, d),
+      // the run's sample settings become the checkpoint's defaults (`llmts generate`/`chat`, transformers' generate)
+      saveModel: (d) =>
+        saveModel(model, d, {
+          generationConfig: { ...defaultGenerationConfig(model.config), do_sample: c.temperature > 0, ...(c.temperature > 0 ? { temperature: c.temperature, top_k: c.topK } : {}) },
+        }),
       saveTokenizer: (d) => saveTokenizer(tok, d),
       state,
       moments: await t.optimizer.stateDict(),

@@ -91,7 +91,8 @@ async function saveFolder(model: CausalLM | RewardModel, config: Record<string, 
   );
 }
 
-function defaultGenerationConfig(c: ModelConfig): Record<string, unknown> {
+/** generation_config.json as transformers writes it from a model config (token ids, no sampling settings). */
+export function defaultGenerationConfig(c: ModelConfig): Record<string, unknown> {
   const g: Record<string, unknown> = { _from_model_config: true };
   if (c.bosTokenId !== null) g['bos_token_id'] = c.bosTokenId;
   if (c.eosTokenId !== null) g['eos_token_id'] = c.eosTokenId;
