@@ -1,12 +1,14 @@
 /**
  * The `ref` backend: every kernel of ../kernels.ts in plain TypeScript over host typed arrays. Slow and obvious on
  * purpose — it is the oracle that every other backend is checked against, and it alone supports `f64`, which the
- * finite-difference gradient checks use.
+ * finite-difference gradient checks use. Every call is checked against ../signatures.ts first (../validate.ts), so
+ * the kernels below assume consistent shapes.
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, View } from '../backend.js';
 import { hostArray } from '../backend.js';
 import { BackendError, ShapeError } from '../../util/errors.js';
 import { KERNELS } from '../kernels.js';
+import { validateKernelCall } from '../validate.js';
 import * as E from './elementwise.js';
 import * as N from './nn.js';
 import type { RefView } from './elementwise.js';
@@ -176,12 +178,14 @@ export class RefBackend implements Backend {
   run(name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void {
     const k = TABLE[name];
     if (!k) throw new BackendError('E_KERNEL', `ref backend has no kernel '${name}'`);
+    validateKernelCall(name, inputs, outputs, attrs);
     const v = (x: View): RefView => ({ data: this.own(x.buf).data!, shape: x.shape });
     k(inputs.map(v), outputs.map(v), attrs);
   }
 
-  supports(name: string): boolean {
-    return name in TABLE;
+  /** Every kernel, for every dtype it stores (the catalogue's dtype rules are checked by the validator). */
+  supports(name: string, dtypes?: readonly DType[]): boolean {
+    return name in TABLE && (!dtypes || dtypes.every((d) => this.dtypes.includes(d)));
   }
 
   sync(): Promise<void> {

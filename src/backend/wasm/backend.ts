@@ -11,6 +11,7 @@
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, View } from '../backend.js';
 import { KERNELS } from '../kernels.js';
+import { validateKernelCall } from '../validate.js';
 import { BackendError, ConfigError, ShapeError } from '../../util/errors.js';
 import { HeapAllocator } from './allocator.js';
 import { loadKernels, type Variant } from './loader.js';
@@ -238,8 +239,9 @@ export class WasmBackend implements Backend {
     return this.mem.buffer.byteLength;
   }
 
-  supports(name: string): boolean {
-    return (KERNELS as readonly string[]).includes(name);
+  /** Every kernel, for f32 and i32 operands (no f64). */
+  supports(name: string, dtypes?: readonly DType[]): boolean {
+    return (KERNELS as readonly string[]).includes(name) && (!dtypes || dtypes.every((d) => d === 'f32' || d === 'i32'));
   }
 
   dispose(): void {
@@ -292,6 +294,7 @@ export class WasmBackend implements Backend {
     this.live();
     const k = (this.kernels as Record<string, (i: readonly View[], o: readonly View[], a: Attrs | undefined) => void>)[name];
     if (!k) throw new BackendError('E_KERNEL', `wasm backend has no kernel '${name}'`);
+    validateKernelCall(name, inputs, outputs, attrs);
     k.call(this, inputs, outputs, attrs);
   }
 
