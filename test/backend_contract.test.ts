@@ -43,6 +43,7 @@ describe('validateKernelCall: one validator, named errors', () => {
     expect(() => validateKernelCall('softmax_backward', [v([2, 3])], [v([2, 3])])).toThrow(/softmax_backward: needs 2 inputs \(y, dy\), got 1/);
     expect(() => validateKernelCall('embedding', [v([5, 4]), v([3], 'f32')], [v([3, 4])])).toThrow(/embedding: input ids is f32, expected i32/);
     expect(() => validateKernelCall('add', [v([3]), v([3], 'f64')], [v([3])])).toThrow(/add: float operands mix f32 and f64/);
+    expect(() => validateKernelCall('write_at', [v([2], 'i32')], [v([8])], { offset: 0 })).toThrow(/write_at: operands mix i32 and f32/);
     expect(() => validateKernelCall('rope', [v([2, 3, 4])], [v([2, 3, 4])], { theta: 1e4 })).toThrow(/rope: input x \[2, 3, 4\] must have rank 4/);
     const err = (() => {
       try {

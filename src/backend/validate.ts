@@ -169,6 +169,24 @@ function checkAttrs(kernel: string, sig: KernelSig, attrs: Attrs): void {
 
 const NO_ATTRS: Attrs = Object.freeze({});
 
+/** The float dtype and the 'any' dtype seen so far in one call (module state: no allocation per call). */
+let seenFloat: DType | null = null, seenAny: DType | null = null;
+
+/** Check that float operands (and 'any' ones, with sameDType) share a dtype across the call. */
+function sameDTypes(name: string, sig: KernelSig, list: readonly OperandSig[], views: readonly View[], perGroup: boolean): void {
+  for (let k = 0; k < views.length; k++) {
+    const rule = (perGroup ? list[k % list.length] : list[Math.min(k, list.length - 1)])!.dtype;
+    const dt = views[k]!.buf.dtype;
+    if (rule === 'float') {
+      if (seenFloat && dt !== seenFloat) throw new BackendError('E_DTYPE', `${name}: float operands mix ${seenFloat} and ${dt}`);
+      seenFloat = dt;
+    } else if (rule === 'any' && sig.sameDType) {
+      if (seenAny && dt !== seenAny) throw new BackendError('E_DTYPE', `${name}: operands mix ${seenAny} and ${dt} (no cast here; copy casts)`);
+      seenAny = dt;
+    }
+  }
+}
+
 /**
  * Check one kernel call against its signature; throws BackendError E_KERNEL (unknown kernel) or E_DTYPE, ShapeError
  * or ConfigError (attributes), each naming the kernel and the operand or attribute.
@@ -179,20 +197,9 @@ export function validateKernelCall(name: string, inputs: readonly View[], output
   checkOperands(name, 'input', sig.inputs, inputs, -1);
   checkOperands(name, 'output', sig.outputs, outputs, sig.outputsPerInput ? inputs.length : -1);
   // every float operand shares one dtype (f32 everywhere, or f64 everywhere on ref), and so do 'any' ones if asked
-  let fl: DType | null = null, any: DType | null = null;
-  for (const [list, views] of [[sig.inputs, inputs], [sig.outputs, outputs]] as const) {
-    for (let k = 0; k < views.length; k++) {
-      const rule = (sig.outputsPerInput && list === sig.outputs ? list[k % list.length] : list[Math.min(k, list.length - 1)])!.dtype;
-      const dt = views[k]!.buf.dtype;
-      if (rule === 'float') {
-        if (fl && dt !== fl) throw new BackendError('E_DTYPE', `${name}: float operands mix ${fl} and ${dt}`);
-        fl = dt;
-      } else if (rule === 'any' && sig.sameDType) {
-        if (any && dt !== any) throw new BackendError('E_DTYPE', `${name}: operands mix ${any} and ${dt} (no cast here; copy casts)`);
-        any = dt;
-      }
-    }
-  }
+  seenFloat = seenAny = null;
+  sameDTypes(name, sig, sig.inputs, inputs, false);
+  sameDTypes(name, sig, sig.outputs, outputs, !!sig.outputsPerInput);
   checkAttrs(name, sig, attrs);
   sig.shapes?.(new Ctx(name, sig, inputs, outputs, attrs));
 }
