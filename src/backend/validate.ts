@@ -51,10 +51,10 @@ export interface ShapeCtx {
   size(s: readonly number[]): number;
   /** A numeric attribute (booleans as 0/1) or its default. */
   num(name: string, dflt?: number): number;
-  /** Throw unless `ok`: "<kernel>: <input|output> <name> [shape] <what>". */
-  check(ok: boolean, side: 'input' | 'output', k: number, what: string): void;
+  /** Throw unless `ok`: "<kernel>: <input|output> <name> [shape] <what>" (a function: built only on failure). */
+  check(ok: boolean, side: 'input' | 'output', k: number, what: string | (() => string)): void;
   /** Throw unless `ok`, with a free message: "<kernel>: <msg>". */
-  require(ok: boolean, msg: string): void;
+  require(ok: boolean, msg: string | (() => string)): void;
 }
 
 export interface KernelSig {
@@ -86,8 +86,13 @@ function operandName(list: readonly OperandSig[], k: number, perGroup: boolean):
   return list[k]?.name ?? `#${k}`;
 }
 
+/** The shape rules' view of a call; one instance, refilled per call (no allocation on the hot path). */
 class Ctx implements ShapeCtx {
-  constructor(readonly kernel: string, private readonly sig: KernelSig, readonly inputs: readonly View[], readonly outputs: readonly View[], readonly attrs: Attrs) {}
+  kernel = '';
+  sig!: KernelSig;
+  inputs: readonly View[] = [];
+  outputs: readonly View[] = [];
+  attrs: Attrs = {};
   i(k: number): readonly number[] {
     return this.inputs[k]!.shape;
   }
@@ -102,34 +107,38 @@ class Ctx implements ShapeCtx {
     if (v === undefined) return dflt ?? NaN;
     return typeof v === 'boolean' ? (v ? 1 : 0) : (v as number);
   }
-  check(ok: boolean, side: 'input' | 'output', k: number, what: string): void {
+  check(ok: boolean, side: 'input' | 'output', k: number, what: string | (() => string)): void {
     if (ok) return;
+    if (typeof what === 'function') what = what();
     const list = side === 'input' ? this.sig.inputs : this.sig.outputs;
     const v = side === 'input' ? this.inputs[k] : this.outputs[k];
     const name = operandName(list, k, side === 'output' && !!this.sig.outputsPerInput);
     throw new ShapeError(`${this.kernel}: ${side} ${name} ${v ? fmt(v.shape) : '(missing)'} ${what}`);
   }
-  require(ok: boolean, msg: string): void {
-    if (!ok) throw new ShapeError(`${this.kernel}: ${msg}`);
+  require(ok: boolean, msg: string | (() => string)): void {
+    if (!ok) throw new ShapeError(`${this.kernel}: ${typeof msg === 'function' ? msg() : msg}`);
   }
 }
 
-function checkOperands(kernel: string, side: 'input' | 'output', list: readonly OperandSig[], views: readonly View[], perGroup: number): void {
+/** Least and most operands a signature list takes (not per-input groups). */
+function bounds(list: readonly OperandSig[]): [number, number] {
   const last = list[list.length - 1];
-  const variadic = !!last?.variadic;
-  const fixed = list.length - (variadic ? 1 : 0);
+  if (last?.variadic) return [list.length - 1 + (last.minCount ?? 1), Infinity];
   let minN = 0;
-  for (let k = 0; k < fixed; k++) if (!list[k]!.optional) minN = k + 1;
+  for (let k = 0; k < list.length; k++) if (!list[k]!.optional) minN = k + 1;
+  return [minN, list.length];
+}
+
+function checkOperands(kernel: string, side: 'input' | 'output', list: readonly OperandSig[], views: readonly View[], perGroup: number, minN: number,
+  maxN: number): void {
   if (perGroup >= 0) {
     if (views.length !== perGroup * list.length) {
       throw new ShapeError(`${kernel}: ${perGroup} inputs need ${perGroup * list.length} ${side}s (${list.map((s) => s.name).join(', ')} each), got ${views.length}`);
     }
-  } else if (variadic) {
-    const need = fixed + (last!.minCount ?? 1);
-    if (views.length < need) throw new ShapeError(`${kernel}: needs at least ${need} ${side}s (${list.map((s) => s.name).join(', ')}…), got ${views.length}`);
-  } else if (views.length < minN || views.length > list.length) {
-    const want = minN === list.length ? `${minN}` : `${minN} to ${list.length}`;
-    throw new ShapeError(`${kernel}: needs ${want} ${side}s (${list.map((s) => (s.optional ? `[${s.name}]` : s.name)).join(', ')}), got ${views.length}`);
+  } else if (views.length < minN || views.length > maxN) {
+    const names = list.map((s) => (s.optional ? `[${s.name}]` : s.name)).join(', ');
+    if (maxN === Infinity) throw new ShapeError(`${kernel}: needs at least ${minN} ${side}s (${names}…), got ${views.length}`);
+    throw new ShapeError(`${kernel}: needs ${minN === maxN ? `${minN}` : `${minN} to ${maxN}`} ${side}s (${names}), got ${views.length}`);
   }
   for (let k = 0; k < views.length; k++) {
     const s = perGroup >= 0 ? list[k % list.length]! : list[Math.min(k, list.length - 1)]!;
@@ -147,12 +156,20 @@ function checkOperands(kernel: string, side: 'input' | 'output', list: readonly 
   }
 }
 
-function checkAttrs(kernel: string, sig: KernelSig, attrs: Attrs): void {
+function checkAttrs(kernel: string, c: Compiled, attrs: Attrs): void {
+  // names first (a cheap pass over the call's keys), then each declared attribute that is present
   for (const key in attrs) {
-    const v = attrs[key];
-    if (v === undefined) continue;
-    const a = sig.attrs[key];
-    if (!a) throw new ConfigError(key, `${kernel}: unknown kernel attribute (expected one of: ${Object.keys(sig.attrs).join(', ') || 'none'})`);
+    if (!c.attrs.has(key) && attrs[key] !== undefined) {
+      throw new ConfigError(key, `${kernel}: unknown kernel attribute (expected one of: ${[...c.attrs.keys()].join(', ') || 'none'})`);
+    }
+  }
+  for (let j = 0; j < c.attrNames.length; j++) {
+    const key = c.attrNames[j]!, v = attrs[key];
+    if (v === undefined) {
+      if (c.attrSigs[j]!.required) throw new ConfigError(key, `${kernel}: kernel attribute is required`);
+      continue;
+    }
+    const a = c.attrSigs[j]!;
     let ok: boolean;
     if (a.type === 'boolean') ok = typeof v === 'boolean' || v === 0 || v === 1;
     else if (a.type === 'numbers') ok = Array.isArray(v) && v.every((x) => typeof x === 'number');
@@ -164,10 +181,27 @@ function checkAttrs(kernel: string, sig: KernelSig, attrs: Attrs): void {
       throw new ConfigError(key, `${kernel}: kernel attribute ${v} outside [${a.min ?? '−∞'}, ${a.max ?? '∞'}]`);
     }
   }
-  for (const key in sig.attrs) if (sig.attrs[key]!.required && attrs[key] === undefined) throw new ConfigError(key, `${kernel}: kernel attribute is required`);
 }
 
 const NO_ATTRS: Attrs = Object.freeze({});
+const CTX = new Ctx();
+
+/** Per kernel: its signature with the operand-count bounds and required attributes worked out once. */
+interface Compiled {
+  sig: KernelSig;
+  inMin: number;
+  inMax: number;
+  outMin: number;
+  outMax: number;
+  attrs: ReadonlyMap<string, AttrSig>;
+  attrNames: readonly string[];
+  attrSigs: readonly AttrSig[];
+}
+const COMPILED = new Map<string, Compiled>(Object.entries(SIGNATURES as Readonly<Record<string, KernelSig>>).map(([name, sig]) => {
+  const [inMin, inMax] = bounds(sig.inputs), [outMin, outMax] = bounds(sig.outputs);
+  const attrNames = Object.keys(sig.attrs);
+  return [name, { sig, inMin, inMax, outMin, outMax, attrs: new Map(Object.entries(sig.attrs)), attrNames, attrSigs: attrNames.map((k) => sig.attrs[k]!) }];
+}));
 
 /** The float dtype and the 'any' dtype seen so far in one call (module state: no allocation per call). */
 let seenFloat: DType | null = null, seenAny: DType | null = null;
@@ -192,16 +226,24 @@ function sameDTypes(name: string, sig: KernelSig, list: readonly OperandSig[], v
  * or ConfigError (attributes), each naming the kernel and the operand or attribute.
  */
 export function validateKernelCall(name: string, inputs: readonly View[], outputs: readonly View[], attrs: Attrs = NO_ATTRS): void {
-  const sig = (SIGNATURES as Readonly<Record<string, KernelSig>>)[name];
-  if (!sig) throw new BackendError('E_KERNEL', `unknown kernel '${name}' (the catalogue is src/backend/kernels.ts)`);
-  checkOperands(name, 'input', sig.inputs, inputs, -1);
-  checkOperands(name, 'output', sig.outputs, outputs, sig.outputsPerInput ? inputs.length : -1);
+  const c = COMPILED.get(name);
+  if (!c) throw new BackendError('E_KERNEL', `unknown kernel '${name}' (the catalogue is src/backend/kernels.ts)`);
+  const sig = c.sig;
+  checkOperands(name, 'input', sig.inputs, inputs, -1, c.inMin, c.inMax);
+  checkOperands(name, 'output', sig.outputs, outputs, sig.outputsPerInput ? inputs.length : -1, c.outMin, c.outMax);
   // every float operand shares one dtype (f32 everywhere, or f64 everywhere on ref), and so do 'any' ones if asked
   seenFloat = seenAny = null;
   sameDTypes(name, sig, sig.inputs, inputs, false);
   sameDTypes(name, sig, sig.outputs, outputs, !!sig.outputsPerInput);
-  checkAttrs(name, sig, attrs);
-  sig.shapes?.(new Ctx(name, sig, inputs, outputs, attrs));
+  checkAttrs(name, c, attrs);
+  if (sig.shapes) {
+    CTX.kernel = name;
+    CTX.sig = sig;
+    CTX.inputs = inputs;
+    CTX.outputs = outputs;
+    CTX.attrs = attrs;
+    sig.shapes(CTX);
+  }
 }
 
 /** Which outputs a call reads before writing (read-modify-write), from the signature: a fallback must copy them in. */
