@@ -24,8 +24,10 @@ const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
 /** Every operand has the size of input 0. */
 function sameSize(c: ShapeCtx): void {
   const n = c.size(c.i(0));
-  for (let k = 1; k < c.inputs.length; k++) c.check(c.size(c.i(k)) === n, 'input', k, () => `must have the ${n} elements of input 0`);
-  for (let k = 0; k < c.outputs.length; k++) c.check(c.size(c.o(k)) === n, 'output', k, () => `must have the ${n} elements of input 0`);
+  for (let k = 1; k < c.inputs.length; k++) c.check(c.size(c.i(k)) === n, 'input', k,
+    () => `must have the ${n} elements of input 0`);
+  for (let k = 0; k < c.outputs.length; k++) c.check(c.size(c.o(k)) === n, 'output', k,
+    () => `must have the ${n} elements of input 0`);
 }
 
 /** NumPy broadcasting of inputs 0 and 1 to output 0's shape. */
@@ -48,9 +50,11 @@ function rowwise(x: number, rowsC: Operands, cols: Operands, rows: Operands): (c
 function rowwiseCheck(c: ShapeCtx, x: number, rowsC: Operands, cols: Operands, rows: Operands): void {
   const xs = c.i(x), C = xs[xs.length - 1]!, NC = c.size(xs), N = C === 0 ? 0 : NC / C;
   const shape = (side: 'input' | 'output', k: number) => (side === 'input' ? c.i(k) : c.o(k));
-  for (const [side, k] of rowsC) c.check(c.size(shape(side, k)) === NC, side, k, () => `must hold N·C = ${N}·${C} elements`);
+  for (const [side, k] of rowsC) c.check(c.size(shape(side, k)) === NC, side, k,
+    () => `must hold N·C = ${N}·${C} elements`);
   for (const [side, k] of cols) c.check(c.size(shape(side, k)) === C, side, k, () => `must hold C = ${C} elements`);
-  for (const [side, k] of rows) c.check(c.size(shape(side, k)) === N, side, k, () => `must hold N = ${N} elements (one per row)`);
+  for (const [side, k] of rows) c.check(c.size(shape(side, k)) === N, side, k,
+    () => `must hold N = ${N} elements (one per row)`);
 }
 
 /** A box of shape `small` at `begin` inside `big`. */
@@ -65,7 +69,8 @@ function box(c: ShapeCtx, big: readonly number[], small: readonly number[], what
 function attnDims(c: ShapeCtx, q: number, k: number, v: number): { B: number; T: number; S: number; Hq: number; Hkv: number; D: number } {
   const [B, T, Hq, D] = c.i(q) as [number, number, number, number];
   const ks = c.i(k), S = ks[1]!, Hkv = ks[2]!;
-  c.check(ks[0] === B && ks[3] === D && Hkv > 0 && Hq % Hkv === 0, 'input', k, () => `must be [B = ${B}, S, Hkv, D = ${D}] with Hq = ${Hq} a multiple of Hkv`);
+  c.check(ks[0] === B && ks[3] === D && Hkv > 0 && Hq % Hkv === 0, 'input', k,
+    () => `must be [B = ${B}, S, Hkv, D = ${D}] with Hq = ${Hq} a multiple of Hkv`);
   c.check(c.i(v).join() === ks.join(), 'input', v, () => `must have k's shape ${fmt(ks)}`);
   return { B, T, S, Hq, Hkv, D };
 }
@@ -74,16 +79,19 @@ function attnDims(c: ShapeCtx, q: number, k: number, v: number): { B: number; T:
 function qkvDims(c: ShapeCtx, k: number): { B: number; T: number; S: number; Hq: number; Hkv: number; D: number } {
   const [B, T, W] = c.i(k) as [number, number, number];
   const Hq = c.num('heads'), Hkv = c.num('kvHeads', Hq), D = W / (Hq + 2 * Hkv);
-  c.check(Hq % Hkv === 0 && Number.isInteger(D) && D >= 1, 'input', k, () => `is not [B, T, (heads + 2·kvHeads)·D] for heads ${Hq}, kvHeads ${Hkv}`);
+  c.check(Hq % Hkv === 0 && Number.isInteger(D) && D >= 1, 'input', k,
+    () => `is not [B, T, (heads + 2·kvHeads)·D] for heads ${Hq}, kvHeads ${Hkv}`);
   return { B, T, S: T, Hq, Hkv, D };
 }
 
 /** Outputs (or inputs) o [B, T, Hq, D], lse [B, Hq, T] and the optional kept probabilities p [B, Hq, T, S]. */
 function attnOut(c: ShapeCtx, side: 'input' | 'output', o: number, lse: number, p: number, d: { B: number; T: number; S: number; Hq: number; D: number }): void {
   const n = side === 'input' ? c.inputs.length : c.outputs.length, sh = (k: number) => (side === 'input' ? c.i(k) : c.o(k));
-  c.check(c.size(sh(o)) === d.B * d.T * d.Hq * d.D, side, o, () => `must hold [B, T, Hq, D] = ${fmt([d.B, d.T, d.Hq, d.D])}`);
+  c.check(c.size(sh(o)) === d.B * d.T * d.Hq * d.D, side, o,
+    () => `must hold [B, T, Hq, D] = ${fmt([d.B, d.T, d.Hq, d.D])}`);
   c.check(c.size(sh(lse)) === d.B * d.Hq * d.T, side, lse, () => `must hold [B, Hq, T] = ${fmt([d.B, d.Hq, d.T])}`);
-  if (n > p) c.check(c.size(sh(p)) === d.B * d.Hq * d.T * d.S, side, p, () => `must hold [B, Hq, T, S] = ${fmt([d.B, d.Hq, d.T, d.S])}`);
+  if (n > p) c.check(c.size(sh(p)) === d.B * d.Hq * d.T * d.S, side, p,
+    () => `must hold [B, Hq, T, S] = ${fmt([d.B, d.Hq, d.T, d.S])}`);
 }
 
 /** x [..., M, K] and packed weights [N, K/per] → out [..., M, N]. */
@@ -91,7 +99,8 @@ function packed(c: ShapeCtx, per: number): { M: number; N: number; K: number } {
   const xs = c.i(0), K = xs[xs.length - 1]!, N = c.i(1)[0]!, M = K === 0 ? 0 : c.size(xs) / K;
   c.check(c.i(1)[1]! * per === K, 'input', 1, () => `must be [N, K/${per}] for K = ${K}`);
   const os = c.o(0);
-  c.check(os[os.length - 1] === N && c.size(os) === M * N, 'output', 0, () => `must be [..., M, N] = [..., ${M}, ${N}]`);
+  c.check(os[os.length - 1] === N && c.size(os) === M * N, 'output', 0,
+    () => `must be [..., M, N] = [..., ${M}, ${N}]`);
   return { M, N, K };
 }
 
@@ -119,7 +128,8 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
     inputs: [F('a')], outputs: [F('out')], attrs: {},
     shapes: (c) => {
       const a = c.i(0), o = c.o(0);
-      c.check(o.length === a.length && o.every((d, k) => d === 1 || d === a[k]), 'output', 0, () => `must have a's rank with each axis equal to a's or 1 (a is ${fmt(a)})`);
+      c.check(o.length === a.length && o.every((d, k) => d === 1 || d === a[k]), 'output', 0,
+        () => `must have a's rank with each axis equal to a's or 1 (a is ${fmt(a)})`);
     },
   },
   transpose: {
@@ -129,7 +139,8 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
       const seen = new Set(perm);
       c.require(perm.length === a.length && seen.size === a.length && perm.every((p) => Number.isInteger(p) && p >= 0 && p < a.length), () =>
         `perm ${fmt(perm)} is not a permutation of the ${a.length} axes of ${fmt(a)}`);
-      c.check(c.o(0).length === a.length && c.o(0).every((d, k) => d === a[perm[k]!]), 'output', 0, () => `must be ${fmt(perm.map((p) => a[p]!))} (a ${fmt(a)} permuted by ${fmt(perm)})`);
+      c.check(c.o(0).length === a.length && c.o(0).every((d, k) => d === a[perm[k]!]), 'output', 0,
+        () => `must be ${fmt(perm.map((p) => a[p]!))} (a ${fmt(a)} permuted by ${fmt(perm)})`);
     },
   },
   slice: { inputs: [A('a')], outputs: [A('out')], sameDType: true, attrs: { begin: numbers({ required: true }) }, shapes: (c) => box(c, c.i(0), c.o(0), 'output') },
@@ -142,7 +153,8 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
       let pos = 0;
       for (let k = 0; k < c.inputs.length; k++) {
         const s = c.i(k);
-        c.check(s.length === r && s.every((d, j) => j === ax || d === os[j]), 'input', k, () => `does not fit the output ${fmt(os)} along axis ${ax}`);
+        c.check(s.length === r && s.every((d, j) => j === ax || d === os[j]), 'input', k,
+          () => `does not fit the output ${fmt(os)} along axis ${ax}`);
         pos += s[ax]!;
       }
       c.require(pos === os[ax], () => `inputs cover ${pos} of the output's ${os[ax]} along axis ${ax}`);
@@ -150,7 +162,8 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
   },
   write_at: {
     inputs: [A('a')], outputs: [A('out')], sameDType: true, attrs: { offset: int({ required: true, min: 0 }) }, reads: [{ output: 0 }],
-    shapes: (c) => c.require(c.num('offset') + c.size(c.i(0)) <= c.size(c.o(0)), () => `${c.size(c.i(0))} elements at offset ${c.num('offset')} do not fit in the output ${fmt(c.o(0))}`),
+    shapes: (c) => c.require(c.num('offset') + c.size(c.i(0)) <= c.size(c.o(0)),
+      () => `${c.size(c.i(0))} elements at offset ${c.num('offset')} do not fit in the output ${fmt(c.o(0))}`),
   },
   matmul: {
     inputs: [F('a', { minRank: 1 }), F('b', { minRank: 1 }), F('bias', { optional: true })], outputs: [F('out', { minRank: 1 })],
@@ -161,12 +174,16 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
       const [ar, ac] = mat(c.i(0)), [br, bc] = mat(c.i(1)), [M, N] = mat(c.o(0));
       const K = tA ? ar : ac;
       c.check((tA ? ac : ar) === M, 'input', 0, () => `${tA ? 'ᵀ ' : ''}must have M = ${M} rows (the output's)`);
-      c.check((tB ? bc : br) === K && (tB ? br : bc) === N, 'input', 1, () => `${tB ? 'ᵀ ' : ''}must be [K = ${K}, N = ${N}]`);
+      c.check((tB ? bc : br) === K && (tB ? br : bc) === N, 'input', 1,
+        () => `${tB ? 'ᵀ ' : ''}must be [K = ${K}, N = ${N}]`);
       const batch = M * N === 0 ? 0 : c.size(c.o(0)) / (M * N);
       const ba = ar * ac === 0 ? 1 : c.size(c.i(0)) / (ar * ac), bb = br * bc === 0 ? 1 : c.size(c.i(1)) / (br * bc);
-      c.check(ba === batch || ba === 1, 'input', 0, () => `has a batch of ${ba}: expected ${batch} (the output's) or 1`);
-      c.check(bb === batch || bb === 1, 'input', 1, () => `has a batch of ${bb}: expected ${batch} (the output's) or 1`);
-      if (c.inputs.length > 2) c.check(c.size(c.i(2)) === N, 'input', 2, () => `must hold the output's N = ${N} columns`);
+      c.check(ba === batch || ba === 1, 'input', 0,
+        () => `has a batch of ${ba}: expected ${batch} (the output's) or 1`);
+      c.check(bb === batch || bb === 1, 'input', 1,
+        () => `has a batch of ${bb}: expected ${batch} (the output's) or 1`);
+      if (c.inputs.length > 2) c.check(c.size(c.i(2)) === N, 'input', 2,
+        () => `must hold the output's N = ${N} columns`);
     },
   },
   matmul_q8: {
@@ -180,11 +197,13 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
   matmul_bf16: { inputs: [F('x', { minRank: 1 }), I('wb', { rank: 2 })], outputs: [F('out', { minRank: 1 })], attrs: {}, shapes: (c) => void packed(c, 2) },
   embedding: {
     inputs: [F('weight', { rank: 2 }), I('ids')], outputs: [F('out')], attrs: {},
-    shapes: (c) => c.check(c.size(c.o(0)) === c.size(c.i(1)) * c.i(0)[1]!, 'output', 0, () => `must be [...ids, C] = [${c.i(1).join(', ')}, ${c.i(0)[1]}]`),
+    shapes: (c) => c.check(c.size(c.o(0)) === c.size(c.i(1)) * c.i(0)[1]!, 'output', 0,
+      () => `must be [...ids, C] = [${c.i(1).join(', ')}, ${c.i(0)[1]}]`),
   },
   embedding_backward: {
     inputs: [F('dy'), I('ids')], outputs: [F('dweight', { rank: 2 })], attrs: { accumulate: bool(false) }, reads: [{ output: 0, when: 'accumulate' }],
-    shapes: (c) => c.check(c.size(c.i(0)) === c.size(c.i(1)) * c.o(0)[1]!, 'input', 0, () => `must be [...ids, C] = [${c.i(1).join(', ')}, ${c.o(0)[1]}]`),
+    shapes: (c) => c.check(c.size(c.i(0)) === c.size(c.i(1)) * c.o(0)[1]!, 'input', 0,
+      () => `must be [...ids, C] = [${c.i(1).join(', ')}, ${c.o(0)[1]}]`),
   },
   layernorm: {
     inputs: [F('x', { minRank: 1 }), F('w'), F('b')], outputs: [F('y'), F('mean'), F('rstd')], attrs: { eps: num({ required: true, min: 0 }) },
@@ -225,7 +244,8 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
       attnOut(c, 'input', 4, 5, 6, d);
       c.check(c.size(c.i(0)) === c.size(c.i(1)), 'input', 0, () => `must have q's shape ${fmt(c.i(1))}`);
       c.check(c.size(c.o(0)) === c.size(c.i(1)), 'output', 0, () => `must have q's shape ${fmt(c.i(1))}`);
-      for (const k of [1, 2]) c.check(c.size(c.o(k)) === c.size(c.i(2)), 'output', k, () => `must have k's shape ${fmt(c.i(2))}`);
+      for (const k of [1, 2]) c.check(c.size(c.o(k)) === c.size(c.i(2)), 'output', k,
+        () => `must have k's shape ${fmt(c.i(2))}`);
     },
   },
   attention_qkv: {
@@ -255,7 +275,8 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
     shapes: (c) => {
       for (let j = 0; j < c.inputs.length; j++) {
         const n = c.size(c.i(j));
-        for (let r = 0; r < 3; r++) c.check(c.size(c.o(3 * j + r)) === n, 'output', 3 * j + r, () => `must have the ${n} elements of grad_${j}`);
+        for (let r = 0; r < 3; r++) c.check(c.size(c.o(3 * j + r)) === n, 'output', 3 * j + r,
+          () => `must have the ${n} elements of grad_${j}`);
       }
     },
   },
@@ -272,8 +293,10 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
       const ls = c.i(0), V = ls[ls.length - 1]!, N = V > 0 ? c.size(ls) / V : 0, topN = c.num('topN', 0);
       c.check(c.size(c.o(0)) === N, 'output', 0, () => `must hold one id per row: N = ${N}`);
       c.check(c.size(c.o(1)) === 2 * N, 'output', 1, () => `must be [N, 2] = [${N}, 2]`);
-      c.require(c.outputs.length === (topN > 0 ? 4 : 2), () => `topN ${topN} needs ${topN > 0 ? 'outputs ids, probs, topIds [N, topN] and topLogprobs [N, topN]' : 'outputs ids and probs only'}`);
-      for (const k of topN > 0 ? [2, 3] : []) c.check(c.size(c.o(k)) === N * topN, 'output', k, () => `must be [N, topN] = [${N}, ${topN}]`);
+      c.require(c.outputs.length === (topN > 0 ? 4 : 2),
+        () => `topN ${topN} needs ${topN > 0 ? 'outputs ids, probs, topIds [N, topN] and topLogprobs [N, topN]' : 'outputs ids and probs only'}`);
+      for (const k of topN > 0 ? [2, 3] : []) c.check(c.size(c.o(k)) === N * topN, 'output', k,
+        () => `must be [N, topN] = [${N}, ${topN}]`);
     },
   },
 };

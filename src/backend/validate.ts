@@ -137,7 +137,9 @@ function checkOperands(kernel: string, side: 'input' | 'output', list: readonly 
     }
   } else if (views.length < minN || views.length > maxN) {
     const names = list.map((s) => (s.optional ? `[${s.name}]` : s.name)).join(', ');
-    if (maxN === Infinity) throw new ShapeError(`${kernel}: needs at least ${minN} ${side}s (${names}…), got ${views.length}`);
+    if (maxN === Infinity) {
+      throw new ShapeError(`${kernel}: needs at least ${minN} ${side}s (${names}…), got ${views.length}`);
+    }
     throw new ShapeError(`${kernel}: needs ${minN === maxN ? `${minN}` : `${minN} to ${maxN}`} ${side}s (${names}), got ${views.length}`);
   }
   for (let k = 0; k < views.length; k++) {
@@ -152,7 +154,9 @@ function checkOperands(kernel: string, side: 'input' | 'output', list: readonly 
       throw new ShapeError(`${kernel}: ${side} ${operandName(list, k, perGroup >= 0)} ${fmt(v.shape)} must have rank ${s.rank ?? `≥ ${s.minRank}`}`);
     }
     const n = prod(v.shape);
-    if (!(n <= v.buf.length)) throw new ShapeError(`${kernel}: ${side} ${operandName(list, k, perGroup >= 0)} ${fmt(v.shape)} (${n} elements) is larger than its buffer of ${v.buf.length}`);
+    if (!(n <= v.buf.length)) {
+      throw new ShapeError(`${kernel}: ${side} ${operandName(list, k, perGroup >= 0)} ${fmt(v.shape)} (${n} elements) is larger than its buffer of ${v.buf.length}`);
+    }
   }
 }
 
@@ -176,7 +180,9 @@ function checkAttrs(kernel: string, c: Compiled, attrs: Attrs): void {
     else if (a.type === 'string') ok = typeof v === 'string';
     else if (typeof v === 'boolean') ok = true;
     else ok = typeof v === 'number' && !Number.isNaN(v) && (a.type === 'number' || Number.isInteger(v));
-    if (!ok) throw new ConfigError(key, `${kernel}: kernel attribute must be ${a.type === 'int' ? 'an integer' : a.type === 'numbers' ? 'a number array' : `a ${a.type}`}, got ${Array.isArray(v) ? 'an array' : String(v)}`);
+    if (!ok) {
+      throw new ConfigError(key, `${kernel}: kernel attribute must be ${a.type === 'int' ? 'an integer' : a.type === 'numbers' ? 'a number array' : `a ${a.type}`}, got ${Array.isArray(v) ? 'an array' : String(v)}`);
+    }
     if (typeof v === 'number' && ((a.min !== undefined && v < a.min) || (a.max !== undefined && v > a.max))) {
       throw new ConfigError(key, `${kernel}: kernel attribute ${v} outside [${a.min ?? '−∞'}, ${a.max ?? '∞'}]`);
     }
@@ -212,10 +218,14 @@ function sameDTypes(name: string, sig: KernelSig, list: readonly OperandSig[], v
     const rule = (perGroup ? list[k % list.length] : list[Math.min(k, list.length - 1)])!.dtype;
     const dt = views[k]!.buf.dtype;
     if (rule === 'float') {
-      if (seenFloat && dt !== seenFloat) throw new BackendError('E_DTYPE', `${name}: float operands mix ${seenFloat} and ${dt}`);
+      if (seenFloat && dt !== seenFloat) {
+        throw new BackendError('E_DTYPE', `${name}: float operands mix ${seenFloat} and ${dt}`);
+      }
       seenFloat = dt;
     } else if (rule === 'any' && sig.sameDType) {
-      if (seenAny && dt !== seenAny) throw new BackendError('E_DTYPE', `${name}: operands mix ${seenAny} and ${dt} (no cast here; copy casts)`);
+      if (seenAny && dt !== seenAny) {
+        throw new BackendError('E_DTYPE', `${name}: operands mix ${seenAny} and ${dt} (no cast here; copy casts)`);
+      }
       seenAny = dt;
     }
   }
