@@ -31,11 +31,14 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /**
  * The backends every cross-backend suite runs on: ref, and wasm (built by `npm ci`). A wasm backend that fails to
- * start is a test failure, not a silent skip — set LLMTS_TEST_BACKENDS=ref to run the oracle alone on purpose.
+ * start is a test failure, not a silent skip — set LLMTS_TEST_BACKENDS=ref to run the oracle alone on purpose, or a
+ * comma list of registered names (LLMTS_TEST_BACKENDS=ref,async-test) to run these suites on a new backend.
  */
 export async function testBackends(): Promise<import('../src/backend/backend.js').Backend[]> {
   const { getBackend, initBackend } = await import('../src/backend/registry.js');
+  const names = (process.env['LLMTS_TEST_BACKENDS'] ?? 'ref,wasm').split(',').map((n) => n.trim()).filter((n) => n);
+  if (names.includes('async-test')) await import('./async_backend.js'); // registers it
   const list = [getBackend('ref')];
-  if (process.env['LLMTS_TEST_BACKENDS'] !== 'ref') list.push(await initBackend('wasm', { setDefault: false }));
+  for (const n of names) if (n !== 'ref') list.push(await initBackend(n, { setDefault: false }));
   return list;
 }

@@ -4,8 +4,9 @@
  * shaped for an asynchronous GPU as well as a synchronous CPU: `run` only enqueues; reading data back is `read`,
  * which returns a Promise, so a GPU queue never stalls inside an op.
  *
- * Every kernel's semantics are written once, in `kernels.ts` (names, inputs, outputs, attributes), and the `ref`
- * backend is their plain-TypeScript oracle. Buffers are dense and row-major; a kernel may assume its inputs and
+ * Every kernel's semantics are written once, in `kernels.ts`, its signature (operands, dtypes, attributes, shape
+ * rules) once in `signatures.ts`, checked by one validator (`validate.ts`); the `ref` backend is their
+ * plain-TypeScript oracle. A backend may implement any subset: `dispatch.ts` runs the rest on `ref`. Buffers are dense and row-major; a kernel may assume its inputs and
  * outputs are contiguous and do not alias unless the kernel says it is in-place.
  */
 
@@ -50,16 +51,36 @@ export interface Backend {
   read(buf: DeviceBuffer): Promise<HostArray>;
   /** Synchronous read, only on backends that can (CPU). Undefined on GPU backends. */
   readSync?(buf: DeviceBuffer): HostArray;
-  /** Enqueue (or run) kernel `name`. Outputs are pre-allocated by the caller with their final shapes. */
+  /**
+   * Enqueue (or run) kernel `name`. Outputs are pre-allocated by the caller with their final shapes. A backend checks
+   * the call with `validateKernelCall` (./validate.ts) before touching memory. Only called when `supports` said yes.
+   */
   run(name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void;
-  /** Whether kernel `name` exists here; callers fall back to `ref` (through host copies) when it does not. */
-  supports(name: string): boolean;
+  /**
+   * Whether this backend runs kernel `name` for inputs of these dtypes (in input order; omitted: for some dtypes),
+   * like ggml's supports_op. Anything it does not support runs on `ref` instead (./dispatch.ts `runKernel`): through
+   * `readSync` on a CPU backend, through `enqueueHost` on one without it. `ref` supports every kernel.
+   */
+  supports(name: string, dtypes?: readonly DType[]): boolean;
+  /**
+   * For backends without `readSync` (GPU): run the host step `step` after all work enqueued so far and before any
+   * work enqueued later — `run`, `write`, `read` and `free` called meanwhile wait for it. `step` reads and writes
+   * buffers through `io`, which acts at once (the queue ahead of it has run). An error thrown by `step` rejects the
+   * next `read` or `sync`. ./host_queue.ts implements the ordering; see docs/BACKENDS.md.
+   */
+  enqueueHost?(step: (io: HostIO) => Promise<void>): void;
   /** Resolves when all enqueued work has finished. */
   sync(): Promise<void>;
   /** Memory statistics in bytes, for error messages and benchmarks. */
   memory(): { inUse: number; peak: number; limit: number };
   /** Release every resource (workers, device). */
   dispose(): void;
+}
+
+/** Buffer access inside a host step (`Backend.enqueueHost`): immediate, unlike the backend's queued methods. */
+export interface HostIO {
+  read(buf: DeviceBuffer): Promise<HostArray>;
+  write(buf: DeviceBuffer, data: HostArray, offset?: number): void;
 }
 
 /** Element size in bytes. */

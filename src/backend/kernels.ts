@@ -1,7 +1,9 @@
 /**
  * The kernel catalogue: every kernel a backend may implement, with its exact semantics. The `ref` backend
  * implements all of them in plain TypeScript and is the oracle; other backends are tested against it by the
- * conformance suite (test/conformance.test.ts), which runs the same cases on every registered backend.
+ * conformance suite (test/conformance.test.ts), which runs the same cases on every registered backend. Each kernel's
+ * signature (operands, dtypes, ranks, attributes with defaults and ranges, shape rules, which outputs it reads) is
+ * declared once in ./signatures.ts and checked by ./validate.ts; a backend may implement any subset (docs/BACKENDS.md).
  *
  * Conventions
  * - Buffers are dense, row-major, contiguous. Shapes come with each View. "N" is the product of leading axes.

@@ -1,15 +1,60 @@
 /**
- * Backend registry: which backends exist, which one is the default. `initBackend('auto')` picks the fastest that
- * works here (wasm, else ref) and makes it the default that new tensors use.
+ * Backend registry: which backends exist, which one is the default. A backend joins by `registerBackend` (a name, a
+ * factory, and the configurations the conformance suite should test); `initBackend('auto')` picks the fastest that
+ * works here (wasm, else ref) and makes it the default that new tensors use. `ref` is built in and always there.
  */
 import type { Backend } from './backend.js';
 import { RefBackend } from './ref/backend.js';
 import { BackendError, ConfigError } from '../util/errors.js';
 
-export type BackendName = 'ref' | 'wasm';
+/** Built-in names; any registered name is accepted too. */
+export type BackendName = 'ref' | 'wasm' | (string & {});
 
+export interface InitOptions {
+  /** Worker threads for the wasm backend (default: the machine's cores). */
+  threads?: number;
+  /** Milliseconds an idle wasm worker spins for the next kernel before sleeping (default 2; WasmBackendOptions). */
+  spinMs?: number;
+  /** Make it the default for new tensors (default true). */
+  setDefault?: boolean;
+}
+
+/** How a backend is made, and how the test suites should exercise it. */
+export interface BackendEntry {
+  name: string;
+  /** Create an instance (options: InitOptions, or a configuration's own options). */
+  create(opts: Readonly<Record<string, unknown>>): Promise<Backend>;
+  /** Configurations the conformance suite runs (default: one, with no options). */
+  testConfigs?: readonly { label: string; opts: Readonly<Record<string, unknown>> }[];
+  /** It implements every kernel of the catalogue (the suite checks `supports` says so). */
+  complete?: boolean;
+}
+
+const entries = new Map<string, BackendEntry>();
 const live = new Map<string, Backend>();
 let current: Backend | null = null;
+
+/** Add a backend (a later registration of the same name replaces the earlier one). */
+export function registerBackend(e: BackendEntry): void {
+  if (e.name === 'auto') throw new ConfigError('backend', "'auto' is not a backend name");
+  entries.set(e.name, e);
+}
+
+/** Every registered backend, ref first. */
+export function registeredBackends(): readonly BackendEntry[] {
+  return [...entries.values()];
+}
+
+registerBackend({ name: 'ref', create: async () => new RefBackend(), complete: true });
+registerBackend({
+  name: 'wasm',
+  complete: true,
+  create: async (opts) => (await import('./wasm/backend.js')).createWasmBackend(opts),
+  testConfigs: [
+    { label: 'wasm (relaxed if available, 2 threads)', opts: { threads: 2 } },
+    { label: 'wasm (SIMD128, 1 thread)', opts: { threads: 1, variant: 'simd' } },
+  ],
+});
 
 /** A backend that is already initialised (or the current default when no name is given). */
 export function getBackend(name?: BackendName): Backend {
@@ -32,36 +77,29 @@ function ensureRef(): Backend {
   return r;
 }
 
-export interface InitOptions {
-  /** Worker threads for the wasm backend (default: the machine's cores). */
-  threads?: number;
-  /** Milliseconds an idle wasm worker spins for the next kernel before sleeping (default 2; WasmBackendOptions). */
-  spinMs?: number;
-  /** Make it the default for new tensors (default true). */
-  setDefault?: boolean;
-}
-
-/** Initialise a backend ('auto': wasm where it works, else ref) and, by default, make it the default one. */
+/** Initialise a registered backend ('auto': wasm where it works, else ref) and, by default, make it the default one. */
 export async function initBackend(name: BackendName | 'auto' = 'auto', opts: InitOptions = {}): Promise<Backend> {
   let b: Backend;
   if (name === 'ref') b = ensureRef();
-  else if (name === 'wasm' || name === 'auto') {
-    const existing = live.get('wasm');
+  else {
+    const key = name === 'auto' ? 'wasm' : name;
+    const entry = entries.get(key);
+    if (!entry) throw new ConfigError('backend', `unknown backend '${String(name)}' (expected ${[...entries.keys()].join(', ')} or auto)`);
+    const existing = live.get(key);
     if (existing) b = existing;
     else {
       try {
-        const mod = await import('./wasm/backend.js');
-        b = await mod.createWasmBackend({
+        b = await entry.create({
           ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
           ...(opts.spinMs !== undefined ? { spinMs: opts.spinMs } : {}),
         });
-        live.set('wasm', b);
+        live.set(key, b);
       } catch (e) {
-        if (name === 'wasm') throw e;
+        if (name !== 'auto') throw e;
         b = ensureRef();
       }
     }
-  } else throw new ConfigError('backend', `unknown backend '${String(name)}' (expected ref, wasm or auto)`);
+  }
   if (opts.setDefault !== false) current = b;
   return b;
 }

@@ -4,12 +4,12 @@
  * new T rows.
  *
  * For one row (B = 1, the decode case) the cache is one preallocated (maxLen, Hkv, D) buffer per layer; a step is
- * written in place (`write_at`) and attention reads a (1, S, Hkv, D) view of its first S positions — no copies of
+ * written in place (`write_at`, through the tensor layer's `applyInPlace`) and attention reads a (1, S, Hkv, D) view of its first S positions — no copies of
  * what is already cached. For B > 1 the cache grows by concatenation.
  */
 import { ShapeError } from '../util/errors.js';
 import { concat } from '../tensor/ops.js';
-import { view } from '../tensor/record.js';
+import { applyInPlace } from '../tensor/record.js';
 import { empty, keep, noGrad, Tensor } from '../tensor/tensor.js';
 
 export class KVCache {
@@ -38,7 +38,7 @@ export class KVCache {
         for (const [store, x] of [[this.k, k], [this.v, v]] as const) {
           let buf = store[layer];
           if (!buf) buf = store[layer] = keep(empty([1, this.maxLen, Hkv, D], { backend: x.backend, dtype: x.dtype }));
-          x.backend.run('write_at', [view(x)], [view(buf)], { offset: this.length * Hkv * D });
+          applyInPlace('write_at', [x], [buf], { offset: this.length * Hkv * D });
           out.push(new Tensor(buf.storage, [1, S, Hkv, D])); // a view of the first S positions
         }
         return [out[0]!, out[1]!];
@@ -74,7 +74,7 @@ export class KVCache {
           if (!old) continue;
           const [, , Hkv, D] = old.shape as [number, number, number, number];
           const grown = keep(empty([1, n, Hkv, D], { backend: old.backend, dtype: old.dtype }));
-          if (this.length > 0) old.backend.run('write_at', [view(new Tensor(old.storage, [1, this.length, Hkv, D]))], [view(grown)], { offset: 0 });
+          if (this.length > 0) applyInPlace('write_at', [new Tensor(old.storage, [1, this.length, Hkv, D])], [grown], { offset: 0 });
           old.dispose();
           store[l] = grown;
         }

@@ -1,11 +1,11 @@
 /**
  * AdamW with PyTorch's semantics (torch.optim.AdamW): decoupled weight decay, bias-corrected moments, ε added to
- * the bias-corrected √v. One fused kernel per parameter updates param, m and v in place; `gradScale` folds the
- * gradient-clipping coefficient into the same pass.
+ * the bias-corrected √v. One fused kernel per parameter updates param, m and v in place (`applyInPlace`: a backend
+ * without `adamw` runs it on ref); `gradScale` folds the gradient-clipping coefficient into the same pass.
  */
 import type { Backend } from '../backend/backend.js';
 import { ConfigError } from '../util/errors.js';
-import { view } from '../tensor/record.js';
+import { applyInPlace } from '../tensor/record.js';
 import { tensor, zeros } from '../tensor/tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -74,9 +74,9 @@ export class AdamW {
       g[0].push(p.grad);
       g[1].push(p, this.m.get(name)!, this.v.get(name)!);
     }
-    for (const [backend, byDecay] of groups) {
+    for (const byDecay of groups.values()) {
       for (const [decay, [grads, outs]] of byDecay) {
-        backend.run('adamw', grads.map(view), outs.map(view), {
+        applyInPlace('adamw', grads, outs, {
           lr,
           beta1: this.beta1,
           beta2: this.beta2,

@@ -2,8 +2,8 @@
  * The bridge between ops and autograd: run a kernel into fresh outputs, and — when gradients are on and an input
  * needs one — attach a Node whose backward looks the op up in the one table of gradient rules (grad_rules.ts).
  */
-import type { Attrs, Backend, DType } from '../backend/backend.js';
-import { getBackend } from '../backend/registry.js';
+import type { Attrs, DType } from '../backend/backend.js';
+import { runKernel } from '../backend/dispatch.js';
 import { BackendError } from '../util/errors.js';
 import { empty, isGradEnabled, Tensor } from './tensor.js';
 import type { Node } from './tensor.js';
@@ -51,8 +51,7 @@ export function apply(
   }
   const dt = inputs.find((t) => t.dtype !== 'i32')?.dtype ?? inputs[0]!.dtype;
   const outputs = outShapes.map((s, i) => empty(s, { backend, dtype: outDtypes?.[i] ?? dt }));
-  if (backend.supports(kernel)) backend.run(kernel, inputs.map(view), outputs.map(view), attrs);
-  else runOnRef(backend, kernel, inputs, outputs, attrs);
+  runKernel(backend, kernel, inputs.map(view), outputs.map(view), attrs);
   if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
     const rule = rules.get(op);
     if (rule) {
@@ -66,22 +65,16 @@ export function apply(
 }
 
 /**
- * Fallback for a kernel the backend lacks: copy the inputs to the ref backend, run there, copy the outputs back.
- * Only for backends that can read synchronously (CPU); a GPU backend must implement every kernel it is used with.
+ * Run kernel `kernel` in place: `targets` are outputs the kernel reads and rewrites (write_at's cache buffer, adamw's
+ * param/m/v), through the same dispatch as `apply` (so a backend without the kernel falls back to ref, in order).
+ * No autograd node: in-place updates are not differentiable (KV cache writes, optimiser steps).
  */
-function runOnRef(backend: Backend, kernel: string, inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: Attrs): void {
-  const ref = getBackend('ref');
-  const readSync = backend.readSync;
-  if (!readSync || !ref.supports(kernel)) throw new BackendError('E_KERNEL', `backend ${backend.name} has no kernel '${kernel}' and cannot fall back to ref`);
-  const toRef = (t: Tensor) => {
-    const b = ref.alloc(t.size, t.dtype);
-    ref.write(b, readSync.call(backend, t.buf).subarray(0, t.size));
-    return { buf: b, shape: t.shape };
-  };
-  const ins = inputs.map(toRef), outs = outputs.map(toRef);
-  ref.run(kernel, ins, outs, attrs);
-  outs.forEach((o, i) => backend.write(outputs[i]!.buf, ref.readSync!(o.buf)));
-  for (const v of [...ins, ...outs]) ref.free(v.buf);
+export function applyInPlace(kernel: string, inputs: readonly Tensor[], targets: readonly Tensor[], attrs: Attrs = {}): void {
+  const backend = (inputs[0] ?? targets[0])!.backend;
+  for (const t of [...inputs, ...targets]) {
+    if (t.backend !== backend) throw new BackendError('E_MIXED_BACKENDS', `${kernel}: operands live on ${backend.name} and ${t.backend.name}; move them to one backend first`);
+  }
+  runKernel(backend, kernel, inputs.map(view), targets.map(view), attrs);
 }
 
 /** Attach a node to an output computed some other way (views, composites). */

@@ -8,6 +8,7 @@
  * disposed. On the `ref` backend the garbage collector would cope anyway; on wasm/webgpu scopes keep the heap flat.
  */
 import type { Backend, DeviceBuffer, DType, HostArray } from '../backend/backend.js';
+import { runKernel } from '../backend/dispatch.js';
 import { getBackend } from '../backend/registry.js';
 import { BackendError, ShapeError } from '../util/errors.js';
 import { fmtShape, size } from '../util/shape.js';
@@ -234,7 +235,7 @@ export function tensor(data: HostArray | readonly number[], shape: readonly numb
 
 export function full(shape: readonly number[], value: number, opts: TensorOptions = {}): Tensor {
   const t = empty(shape, opts);
-  t.backend.run('fill', [], [{ buf: t.buf, shape: t.shape }], { value });
+  runKernel(t.backend, 'fill', [], [{ buf: t.buf, shape: t.shape }], { value });
   return t;
 }
 

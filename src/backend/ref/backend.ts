@@ -1,12 +1,14 @@
 /**
  * The `ref` backend: every kernel of ../kernels.ts in plain TypeScript over host typed arrays. Slow and obvious on
  * purpose — it is the oracle that every other backend is checked against, and it alone supports `f64`, which the
- * finite-difference gradient checks use.
+ * finite-difference gradient checks use. Every call is checked against ../signatures.ts first (../validate.ts), so
+ * the kernels below assume consistent shapes.
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, View } from '../backend.js';
 import { hostArray } from '../backend.js';
-import { BackendError, ShapeError } from '../../util/errors.js';
+import { BackendError, ConfigError } from '../../util/errors.js';
 import { KERNELS } from '../kernels.js';
+import { validateKernelCall } from '../validate.js';
 import * as E from './elementwise.js';
 import * as N from './nn.js';
 import type { RefView } from './elementwise.js';
@@ -25,7 +27,7 @@ const un = (f: (x: number) => number): Kernel => (i, o) => E.unary(i[0]!, o[0]!,
 const flag = (a: Attrs | undefined, k: string, d: boolean): boolean => (a?.[k] === undefined ? d : Boolean(a[k]));
 const arr = (a: Attrs | undefined, k: string): readonly number[] => {
   const v = a?.[k];
-  if (!Array.isArray(v)) throw new Error(`kernel attribute '${k}' must be a number array`);
+  if (!Array.isArray(v)) throw new ConfigError(k, 'kernel attribute must be a number array');
   return v as readonly number[];
 };
 
@@ -71,7 +73,6 @@ const TABLE: Record<string, Kernel> = {
   concat: (i, o, a) => E.concat(i, o[0]!, attrNum(a, 'axis')),
   write_at: (i, o, a) => {
     const src = i[0]!.data, dst = o[0]!.data, off = attrNum(a, 'offset');
-    if (off < 0 || off + src.length > dst.length) throw new RangeError(`write_at: ${src.length} elements at ${off} past ${dst.length}`);
     for (let k = 0; k < src.length; k++) dst[off + k] = src[k]!;
   },
   matmul: (i, o, a) => {
@@ -110,7 +111,6 @@ const TABLE: Record<string, Kernel> = {
   cross_entropy_backward: (i, o, a) => N.crossEntropyBackward(i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, attrNum(a, 'ignoreIndex', -100)),
   dropout: (i, o, a) => N.dropout(i[0]!, o[0]!, attrNum(a, 'p'), attrNum(a, 'seed')),
   adamw: (i, o, a) => {
-    if (o.length !== 3 * i.length) throw new Error(`adamw: ${i.length} gradients need ${3 * i.length} outputs (param, m, v each), got ${o.length}`);
     i.forEach((g, j) =>
       N.adamw(g, o[3 * j]!, o[3 * j + 1]!, o[3 * j + 2]!, attrNum(a, 'lr'), attrNum(a, 'beta1'), attrNum(a, 'beta2'), attrNum(a, 'eps'),
         attrNum(a, 'weightDecay'), attrNum(a, 'step'), attrNum(a, 'gradScale', 1)));
@@ -122,9 +122,6 @@ const TABLE: Record<string, Kernel> = {
   },
   sample: (i, o, a) => {
     const { o: opts, u, topN, penalties } = sampleAttrs(a);
-    const N = u.length;
-    if (topN > 0 && (!o[2] || !o[3] || o[2].data.length !== N * topN || o[3].data.length !== N * topN))
-      throw new ShapeError(`sample: topN ${topN} needs outputs ids [${N}, ${topN}] and logprobs [${N}, ${topN}]`);
     sampleKernel(i[0]!, o[0]!, o[1]!, opts, u, topN > 0 ? { n: topN, ids: o[2]!, logprobs: o[3]! } : undefined, penalties);
   },
   sum_all: (i, o) => {
@@ -177,12 +174,14 @@ export class RefBackend implements Backend {
   run(name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void {
     const k = TABLE[name];
     if (!k) throw new BackendError('E_KERNEL', `ref backend has no kernel '${name}'`);
+    validateKernelCall(name, inputs, outputs, attrs);
     const v = (x: View): RefView => ({ data: this.own(x.buf).data!, shape: x.shape });
     k(inputs.map(v), outputs.map(v), attrs);
   }
 
-  supports(name: string): boolean {
-    return name in TABLE;
+  /** Every kernel, for every dtype it stores (the catalogue's dtype rules are checked by the validator). */
+  supports(name: string, dtypes?: readonly DType[]): boolean {
+    return name in TABLE && (!dtypes || dtypes.every((d) => this.dtypes.includes(d)));
   }
 
   sync(): Promise<void> {

@@ -4,6 +4,7 @@
  */
 import type { Attrs } from '../backend.js';
 import { size, strides } from '../../util/shape.js';
+import { ConfigError } from '../../util/errors.js';
 
 export type Arr = Float32Array | Float64Array | Int32Array;
 export interface RefView {
@@ -169,7 +170,7 @@ export function concat(inputs: readonly RefView[], out: RefView, axis: number): 
 export function attrNum(attrs: Attrs | undefined, key: string, dflt?: number): number {
   const v = attrs?.[key];
   if (v === undefined) {
-    if (dflt === undefined) throw new Error(`kernel attribute '${key}' is required`);
+    if (dflt === undefined) throw new ConfigError(key, 'kernel attribute is required');
     return dflt;
   }
   if (typeof v === 'boolean') return v ? 1 : 0;
