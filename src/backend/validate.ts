@@ -179,11 +179,14 @@ function checkAttrs(kernel: string, c: Compiled, attrs: Attrs): void {
     else if (a.type === 'numbers') ok = Array.isArray(v) && v.every((x) => typeof x === 'number');
     else if (a.type === 'string') ok = typeof v === 'string';
     else if (typeof v === 'boolean') ok = true;
-    else ok = typeof v === 'number' && !Number.isNaN(v) && (a.type === 'number' || Number.isInteger(v));
+    // a NaN factor is IEEE arithmetic, not a malformed call: it makes NaN data, which the training loop reports as
+    // divergence (TrainingDivergedError); a bounded attribute still refuses it below
+    else ok = typeof v === 'number' && (a.type === 'number' || Number.isInteger(v));
     if (!ok) {
       throw new ConfigError(key, `${kernel}: kernel attribute must be ${a.type === 'int' ? 'an integer' : a.type === 'numbers' ? 'a number array' : `a ${a.type}`}, got ${Array.isArray(v) ? 'an array' : String(v)}`);
     }
-    if (typeof v === 'number' && ((a.min !== undefined && v < a.min) || (a.max !== undefined && v > a.max))) {
+    const bounded = a.min !== undefined || a.max !== undefined;
+    if (typeof v === 'number' && bounded && (Number.isNaN(v) || (a.min !== undefined && v < a.min) || (a.max !== undefined && v > a.max))) {
       throw new ConfigError(key, `${kernel}: kernel attribute ${v} outside [${a.min ?? '−∞'}, ${a.max ?? '∞'}]`);
     }
   }
