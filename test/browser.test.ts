@@ -112,7 +112,7 @@ interface PageResult {
   ms: number;
 }
 
-describe.skipIf(!HAVE)('llm.ts in Chromium', () => {
+describe.skipIf(!HAVE)(`llm.ts in Chromium${HAVE ? '' : ' (skipped: Chromium not found; set LLMTS_CHROMIUM or install chromium)'}`, () => {
   let server: http.Server;
   let browser: import('playwright-core').Browser;
   let origin = '';

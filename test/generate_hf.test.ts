@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../src/io/hf_model.js';
 import { generate } from '../src/generate/engine.js';
-import { fixtureDirs, testBackends } from './helpers.js';
+import { fixtureDirs, itFindsFixtures, testBackends } from './helpers.js';
 
 interface Reference {
   input_ids?: number[][];
@@ -28,9 +28,7 @@ function eosIds(eos: number | number[] | null, vocab: number): number[] {
 
 const all = await testBackends();
 
-it('finds fixture folders with greedy references', () => {
-  expect(cases.length).toBeGreaterThan(0);
-});
+itFindsFixtures(cases.length, 'Hugging Face fixture folders with greedy references');
 
 describe.each(all.map((b) => [b.name, b] as const))('generation on the Hugging Face fixtures, %s backend', (_b, backend) => {
   describe.each(cases.map((d) => [path.basename(d), d] as const))('%s', (_name, dir) => {

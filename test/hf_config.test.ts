@@ -10,7 +10,7 @@ import { fromHfConfig, toHfConfig, loadHfConfig, SUPPORTED_ARCHITECTURES } from 
 import type { ModelConfig } from '../src/model/config.js';
 import { ConfigError, UnsupportedError } from '../src/util/errors.js';
 import { readJsonFileSync } from '../src/util/fs.js';
-import { HF_FIXTURES as FIXTURES } from './helpers.js';
+import { HF_FIXTURES as FIXTURES, itFindsFixtures, needFixtures } from './helpers.js';
 
 const fixtureDirs = fs.existsSync(FIXTURES)
   ? fs
@@ -85,7 +85,7 @@ const llamaJson = (): Json => ({
 });
 
 describe('fixture configs', () => {
-  it('finds fixture folders', () => expect(fixtureDirs.length).toBeGreaterThan(0));
+  itFindsFixtures(fixtureDirs.length);
 
   for (const dir of fixtureDirs) {
     const name = path.basename(dir);
@@ -352,8 +352,12 @@ describe('architecture selection', () => {
     expect((e as Error).message).toMatch(/cfg\/config\.json/);
   });
 
-  it('loadHfConfig reads a folder; a missing config.json is a named error', async () => {
-    if (fixtureDirs.length > 0) expect((await loadHfConfig(fixtureDirs[0]!)).hf).toBeDefined();
+  it('loadHfConfig reads a folder', async (ctx) => {
+    needFixtures(ctx, fixtureDirs.length);
+    expect((await loadHfConfig(fixtureDirs[0]!)).hf).toBeDefined();
+  });
+
+  it('loadHfConfig: a missing config.json is a named error', async () => {
     await expect(loadHfConfig(path.join(FIXTURES, 'no-such-folder'))).rejects.toMatchObject({ code: 'E_FILE_MISSING' });
   });
 

@@ -7,6 +7,7 @@
  * On every backend available. Plus the ragged-batch path (mixed lengths in any order = one at a time).
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../src/io/safetensors.js';
@@ -129,7 +130,7 @@ describe('reward model folders', () => {
     const rm = await loadRewardModel(REWARD);
     const r = await tidy(() => rm.rewards(ref.pairs.map((p: { chosen: number[] }) => p.chosen))).data();
     expect(relErr(r, ref.rewards_chosen)).toBeLessThan(1e-5);
-    const dir = fs.mkdtempSync(path.join(fs.realpathSync(process.env['TMPDIR'] ?? '/tmp'), 'llmts-rm-'));
+    const dir = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), 'llmts-rm-'));
     try {
       await saveRewardModel(rm, path.join(dir, 'rm'));
       const cfg = readJson(path.join(dir, 'rm', 'config.json'));

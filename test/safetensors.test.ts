@@ -31,7 +31,7 @@ import {
   type TensorToWrite,
 } from '../src/io/index.js';
 import { FileFormatError, UnsupportedError } from '../src/util/errors.js';
-import { HF_FIXTURES as FIXTURES } from './helpers.js';
+import { HF_FIXTURES as FIXTURES, itFindsFixtures, needFixtures } from './helpers.js';
 
 
 function fixtureFiles(): string[] {
@@ -85,9 +85,7 @@ async function expectFormatError(bytes: Uint8Array, code: string, contains: (str
 }
 
 describe('fixtures', () => {
-  it('finds fixture files', () => {
-    expect(files.length).toBeGreaterThan(0);
-  });
+  itFindsFixtures(files.length, 'safetensors fixture files');
 
   for (const file of files) {
     const rel = path.relative(FIXTURES, file);
@@ -383,11 +381,13 @@ describe('malformed files', () => {
   it('offsets outside the data area (truncated file)', async () => {
     const { header, data } = good();
     await expectFormatError(makeFile(header, data.subarray(0, 20)), 'E_SAFETENSORS_OFFSETS', [/layer\.bias/, /outside the data area/], 'trunc');
-    if (files.length > 0) {
-      const real = fs.readFileSync(files[0]!);
-      const last = (await readSafetensorsHeader(files[0]!)).entries.at(-1)!;
-      await expectFormatError(real.subarray(0, real.byteLength - 100), 'E_SAFETENSORS_OFFSETS', [last.name, /truncated/], 'realtrunc');
-    }
+  });
+
+  it('offsets outside the data area (a real fixture file cut short)', async (ctx) => {
+    needFixtures(ctx, files.length, 'safetensors fixture files');
+    const real = fs.readFileSync(files[0]!);
+    const last = (await readSafetensorsHeader(files[0]!)).entries.at(-1)!;
+    await expectFormatError(real.subarray(0, real.byteLength - 100), 'E_SAFETENSORS_OFFSETS', [last.name, /truncated/], 'realtrunc');
   });
 
   it('overlapping offsets', async () => {
@@ -435,7 +435,8 @@ describe('malformed files', () => {
 describe('checkpoints (single file and sharded)', () => {
   const modelFile = files.find((f) => f.endsWith(`${path.sep}model.safetensors`));
 
-  it('shards a checkpoint, loads it back bit for bit, and replaces layouts cleanly', async () => {
+  it('shards a checkpoint, loads it back bit for bit, and replaces layouts cleanly', async (ctx) => {
+    needFixtures(ctx, modelFile ? 1 : 0, 'model.safetensors fixtures');
     expect(modelFile).toBeDefined();
     const orig = (await readSafetensors(modelFile!)).tensors;
     const dir = path.join(tmp, 'sharded');
@@ -481,7 +482,8 @@ describe('checkpoints (single file and sharded)', () => {
     expect(text.endsWith('}\n')).toBe(true);
   });
 
-  it('missing shard, tensor listed but absent, bad index', async () => {
+  it('missing shard, tensor listed but absent, bad index', async (ctx) => {
+    needFixtures(ctx, modelFile ? 1 : 0, 'model.safetensors fixtures');
     expect(modelFile).toBeDefined();
     const orig = (await readSafetensors(modelFile!)).tensors;
     const total = [...orig.values()].reduce((a, t) => a + t.raw.byteLength, 0);

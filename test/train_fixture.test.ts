@@ -11,7 +11,7 @@ import { shiftTargets } from '../src/model/model.js';
 import { Trainer, type BatchSource, type LoopConfig } from '../src/train/trainer.js';
 import type { Batch } from '../src/data/batcher.js';
 import { Rng } from '../src/util/rng.js';
-import { FIXTURES, HF_FIXTURES, relErr } from './helpers.js';
+import { FIXTURES, HF_FIXTURES, itFindsFixtures, relErr } from './helpers.js';
 
 const ROOT = path.join(FIXTURES, 'training');
 
@@ -37,7 +37,10 @@ class ListSource implements BatchSource {
   }
 }
 
-for (const name of fs.existsSync(ROOT) ? fs.readdirSync(ROOT).filter((d) => fs.existsSync(path.join(ROOT, d, 'reference.json'))) : []) {
+const names = fs.existsSync(ROOT) ? fs.readdirSync(ROOT).filter((d) => fs.existsSync(path.join(ROOT, d, 'reference.json'))) : [];
+itFindsFixtures(names.length, 'training fixture folders');
+
+for (const name of names) {
   describe(`training loop vs PyTorch: ${name}`, () => {
     it('reproduces 12 steps: lr, loss, grad norm and final parameters', async () => {
       const ref = JSON.parse(fs.readFileSync(path.join(ROOT, name, 'reference.json'), 'utf8')) as Ref;
