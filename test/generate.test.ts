@@ -228,9 +228,8 @@ describe('streaming and abort', () => {
   it('abort: a timer can cancel generate() (the loop yields between tokens)', async () => {
     const m = randomBigramModel(64, 1_000_000);
     const signal = AbortSignal.timeout(30);
-    const t0 = Date.now();
     await expect(generate(m, [[1]], { maxTokens: 1_000_000, seed: 1, signal })).rejects.toMatchObject({ name: 'TimeoutError' });
-    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(m.calls.length).toBeLessThan(1_000_000); // stopped by the timer, not by running out of tokens
     const pre = AbortSignal.abort();
     await expect(generate(m, [[1]], { signal: pre })).rejects.toMatchObject({ name: 'AbortError' });
   });

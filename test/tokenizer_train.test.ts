@@ -105,15 +105,13 @@ describe('trainBpe', () => {
     expect(c.encode('1234567').map((i) => c.tokenText(i))).toEqual(['123', '456', '7']);
   });
 
-  it('trains on ~10 MB of State of the Union text to 8,192 tokens in well under a minute', () => {
+  // How long this takes is measured by bench/tokenizer.bench.mjs (case train-sotu-8192), not asserted here.
+  it('trains on ~10 MB of State of the Union text to 8,192 tokens that round-trip and compress English', () => {
     const text = sotu();
     expect(text.length).toBeGreaterThan(10_000_000);
-    const t0 = performance.now();
     const { tokenizer, stats } = trainBpeWithStats(text, { vocabSize: 8192, specialTokens: ['<|endoftext|>'] });
-    const seconds = (performance.now() - t0) / 1000;
     expect(tokenizer.vocabSize).toBe(8192);
     expect(stats.merges).toBeGreaterThanOrEqual(8192 - 257);
-    expect(seconds).toBeLessThan(20);
     const sample = text.slice(5_000_000, 5_200_000);
     const ids = tokenizer.encode(sample);
     expect(tokenizer.decode(ids)).toBe(sample);

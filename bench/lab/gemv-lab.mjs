@@ -8,9 +8,10 @@ import { main } from 'assemblyscript/asc';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const here = dirname(fileURLToPath(import.meta.url));
-const out = '/tmp/gemv_q.wasm';
+const out = join(tmpdir(), 'gemv_q.wasm');
 const { error, stderr } = await main([join(here, 'gemv_q.ts'), '-O3', '--noAssert', '--runtime', 'stub', '--importMemory', '--initialMemory', '12000', '--enable', 'simd', '--enable', 'relaxed-simd', '--outFile', out, '--disableWarning']);
 if (error) { console.error(stderr.toString()); process.exit(1); }
 const memory = new WebAssembly.Memory({ initial: 12000 });

@@ -7,12 +7,13 @@ import { main } from 'assemblyscript/asc';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const here = dirname(fileURLToPath(import.meta.url));
 const [M0, N0, K0] = process.argv.slice(2).map(Number);
 const M = M0 || 60, N = N0 || 240, K = K0 || 256;
 for (const relaxed of [false, true]) {
-  const out = `/tmp/mm_${relaxed ? 'r' : 'p'}.wasm`;
+  const out = join(tmpdir(), `mm_${relaxed ? 'r' : 'p'}.wasm`);
   const { error, stderr } = await main([join(here, 'mm_variants.ts'), '-O3', '--noAssert', '--runtime', 'stub', '--importMemory', '--initialMemory', '256', '--enable', 'simd', ...(relaxed ? ['--enable', 'relaxed-simd'] : []), '--outFile', out, '--disableWarning']);
   if (error) { console.error(stderr.toString()); process.exit(1); }
   const memory = new WebAssembly.Memory({ initial: 256 });

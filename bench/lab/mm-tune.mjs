@@ -7,13 +7,14 @@ import { main } from 'assemblyscript/asc';
 import { mkdirSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const configs = process.argv.slice(2).length ? process.argv.slice(2) : ['256,64,256', '256,32,256', '128,64,512', '256,64,1024'];
 const mods = [];
 for (const cfg of configs) {
   const [KC, MC, NC] = cfg.split(',').map(Number);
-  const dir = `/tmp/mmtune/${KC}_${MC}_${NC}`;
+  const dir = join(tmpdir(), 'mmtune', `${KC}_${MC}_${NC}`);
   mkdirSync(dir, { recursive: true });
   cpSync(join(root, 'src/backend/wasm/assembly'), dir, { recursive: true });
   const src = readFileSync(join(dir, 'matmul.ts'), 'utf8')

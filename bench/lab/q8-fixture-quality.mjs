@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Quality of matmul_q8 on the Hugging Face fixture models (../shared/fixtures/hf): relative logits error
+// Quality of matmul_q8 on the Hugging Face fixture models (test/fixtures/hf): relative logits error
 // ‖Δ‖/‖logits‖ vs float32 and the mean change of the next-token loss over 16 windows of tinyshakespeare bytes (as
 // test/quantize.test.ts, with more windows), wasm backend. To compare two kernel builds, point it at a tree whose
 // dist/ and build/ hold the other one. usage: node bench/lab/q8-fixture-quality.mjs [treeRoot]
@@ -8,14 +8,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(process.argv[2] ?? path.join(here, '../..'));
-const fx = path.join(here, '../../../shared/fixtures/hf');
+const fx = path.join(here, '../../test/fixtures/hf');
 const { initBackend } = await import(path.join(root, 'dist/backend/registry.js'));
 const { loadModel } = await import(path.join(root, 'dist/io/hf_model.js'));
 const { quantizeModel } = await import(path.join(root, 'dist/model/quantize.js'));
 const { shiftTargets } = await import(path.join(root, 'dist/model/model.js'));
 const { noGrad, tidy } = await import(path.join(root, 'dist/tensor/tensor.js'));
 const backend = await initBackend('wasm', { threads: 1 });
-const text = fs.readFileSync(path.join(here, '../../../shared/data/tinyshakespeare.txt')).subarray(0, 1 << 15);
+const text = fs.readFileSync(path.join(here, '../../data/tinyshakespeare.txt')).subarray(0, 1 << 15);
 for (const d of fs.readdirSync(fx).filter((n) => fs.existsSync(path.join(fx, n, 'config.json')))) {
   const model = await loadModel(path.join(fx, d), { backend });
   const T = Math.min(64, model.config.maxPositions), W = 16;

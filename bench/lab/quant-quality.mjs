@@ -4,7 +4,7 @@
 // float32, for q8 and bf16. usage: node bench/lab/quant-quality.mjs <model-dir> [text-file]
 import fs from 'node:fs';
 const dir = process.argv[2];
-const file = process.argv[3] ?? new URL('../../../shared/data/tinyshakespeare.txt', import.meta.url);
+const file = process.argv[3] ?? new URL('../../data/tinyshakespeare.txt', import.meta.url);
 const { initBackend } = await import('../../dist/backend/registry.js');
 const { loadModel } = await import('../../dist/io/hf_model.js');
 const { loadTokenizer } = await import('../../dist/tokenizer/io.js');
