@@ -73,7 +73,7 @@ function generate(spec: TensorSpec, rng: Rng): HostArray {
 /** Run one kernel on a backend with host inputs; returns host outputs. `f64` runs float tensors as float64 (ref). */
 function runOn(be: Backend, c: Case, ins: HostArray[], outInit: (HostArray | null)[], f64: boolean): HostArray[] {
   const dt = (s: TensorSpec): DType => (s.dtype === 'i32' ? 'i32' : f64 ? 'f64' : 'f32');
-  const bufs = [];
+  const bufs: ReturnType<Backend['alloc']>[] = [];
   try {
     const iv = c.inputs.map((s, k) => {
       const b = be.alloc(s.shape.reduce((x, y) => x * y, 1), dt(s));

@@ -169,7 +169,7 @@ describe('GPT-2', () => {
   });
 
   it('reads an explicit n_inner and gelu_pytorch_tanh; architectures alone is enough', () => {
-    const j = { ...gpt2Json(), n_inner: 100, activation_function: 'gelu_pytorch_tanh' };
+    const j: Json = { ...gpt2Json(), n_inner: 100, activation_function: 'gelu_pytorch_tanh' };
     delete j['model_type'];
     const c = fromHfConfig(j, 'cfg/config.json');
     expect(c.intermediateSize).toBe(100);
@@ -236,7 +236,7 @@ describe('Llama family', () => {
   });
 
   it('Llama: transformers-5 rope_parameters, head_dim ≠ hidden/heads, biases', () => {
-    const j = { ...llamaJson(), head_dim: 32, attention_bias: true, mlp_bias: true, num_key_value_heads: null };
+    const j: Json = { ...llamaJson(), head_dim: 32, attention_bias: true, mlp_bias: true, num_key_value_heads: null };
     delete j['rope_theta'];
     j['rope_parameters'] = { rope_theta: 1234.5, rope_type: 'default' };
     const c = fromHfConfig(j, 'cfg/config.json');
@@ -418,7 +418,7 @@ describe('configs made from scratch', () => {
 
   it('records the weights dtype when asked', () => {
     expect(toHfConfig(base, { dtype: 'bfloat16' })['dtype']).toBe('bfloat16');
-    const withTorchDtype = { ...base, hf: { ...toHfConfig(base), torch_dtype: 'float16' } };
+    const withTorchDtype = { ...base, hf: { ...toHfConfig(base), torch_dtype: 'float16' } as Json };
     delete withTorchDtype.hf['dtype'];
     expect(toHfConfig(withTorchDtype)['torch_dtype']).toBe('float16');
     const set = toHfConfig(withTorchDtype, { dtype: 'float32' });

@@ -45,7 +45,7 @@ describe.each(all.map((b) => [b.name, b] as const))('Hugging Face parity on %s',
     });
 
     it('greedy generation ids match (KV-cached decoding)', async (ctx) => {
-      if (!ref.greedy_prompt || !ref.greedy_output) ctx.skip('this fixture has no greedy_prompt / greedy_output in reference.json');
+      if (!ref.greedy_prompt || !ref.greedy_output) return ctx.skip('this fixture has no greedy_prompt / greedy_output in reference.json');
       const model = await loadModel(dir, { backend });
       for (let r = 0; r < ref.greedy_prompt.length; r++) {
         const prompt = ref.greedy_prompt[r]!, want = ref.greedy_output[r]!;

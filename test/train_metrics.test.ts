@@ -46,7 +46,7 @@ describe('metrics log, progress, report', () => {
   it('plain progress lines every N steps', () => {
     const lines: string[] = [];
     const p = new LineProgress(10, (s) => lines.push(s));
-    p.start(30, 0);
+    p.start(30);
     for (let d = 1; d <= 30; d++) p.update({ done: d, loss: 2, lr: 1e-3, tokensPerSec: 4200, mfu: 0.1, eta: 65 });
     expect(lines.length).toBe(4); // 1, 10, 20, 30
     expect(lines[1]).toBe('step 10/30 | loss 2.0000 | lr 1.00e-3 | 4.2k tok/s | MFU 10.0% | ETA 1m05s');
