@@ -34,6 +34,7 @@
 // The quality on trained-like weights and real text is measured in test/quantize.test.ts (fixture models).
 // --batch B (prompt mode) also decodes B copies of the prompt as one batch and reports the aggregate tokens/s.
 const argv = process.argv.slice(2);
+/** The value after flag k, else d. @template {string | number | undefined} D @param {string} k @param {D} d @returns {string | D} */
 const opt = (k, d) => {
   const i = argv.indexOf(k);
   return i >= 0 ? argv[i + 1] : d;
@@ -64,10 +65,16 @@ const { generate } = await import('../dist/generate/engine.js');
 const { Rng } = await import('../dist/util/rng.js');
 const { quantizeModel, dequantizeModel } = await import('../dist/model/quantize.js');
 const { noGrad, tidy } = await import('../dist/tensor/tensor.js');
-const backend = await initBackend(backendName, threads ? { threads: Number(threads) } : {});
+const backend = await initBackend(/** @type {import('../dist/backend/registry.js').BackendName | 'auto'} */ (backendName), threads ? { threads: Number(threads) } : {});
 
 // llama2.c shapes (window 1024, so the 512-token prompt fits), llama2.c's tok/s and the prompt mode's token count
 const { STORIES, storiesConfig: config } = await import('./stories.mjs');
+/**
+ * A stories shape with llama2.c's tok/s (peer), the prompt mode's token count, and the TensorFlow.js runs once made.
+ * @typedef {{ L: number, C: number, H: number, F: number, V: number, peer: number, tokens: number, tfjs?: PeerRun[] }} Shape
+ * @typedef {{ peer: string, tok_s?: number, error?: string }} PeerRun
+ */
+/** @type {Record<string, Shape>} */
 const SHAPES = {
   stories15M: { ...STORIES.stories15M, peer: 214, tokens: 64 },
   stories110M: { ...STORIES.stories110M, peer: 41.7, tokens: 24 },
@@ -82,7 +89,7 @@ for (const name of cases) {
     await runCase(name, s);
   } catch (e) {
     failed++;
-    const row = { bench: 'decode', case: name, backend: backend.name, error: String(e?.message ?? e).slice(0, 300) };
+    const row = { bench: 'decode', case: name, backend: backend.name, error: String(e instanceof Error ? e.message : e).slice(0, 300) };
     console.log(json ? JSON.stringify(row) : `${name}: failed: ${row.error}`);
   }
 }
@@ -94,10 +101,13 @@ process.exit(failed ? 1 : 0);
  * tensors, sampling from the logits read back), run.c's run: BOS and `tokens` tokens. wasm: the full run; cpu (~10
  * tok/s at 15M): 32 tokens, and only at stories15M.
  */
-function tfjsPeers(name, s) {
+function tfjsPeers(/** @type {string} */ name, /** @type {Shape} */ s) {
   if (noPeer) return [];
+  /** @type {PeerRun[]} */
   const out = [];
-  for (const [b, tokens] of [['wasm', runcTokens], ...(name === 'stories15M' ? [['cpu', 32]] : [])]) {
+  /** @type {[string, number][]} */
+  const runs = [['wasm', runcTokens], ...(name === 'stories15M' ? /** @type {[string, number][]} */ ([['cpu', 32]]) : [])];
+  for (const [b, tokens] of runs) {
     const r = spawnSync(process.execPath, [path.join(here, 'peers/tfjs-llama-decode.mjs'), b, s.L, s.C, s.H, s.F, s.V, tokens].map(String), { encoding: 'utf8', timeout: 600_000 });
     const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
     out.push(line ? JSON.parse(line) : { peer: `tfjs-${b}`, error: ((r.stderr || '').split('\n').filter((l) => /Error/.test(l)).pop() ?? 'failed').slice(0, 200) });
@@ -106,11 +116,11 @@ function tfjsPeers(name, s) {
 }
 
 /** FLOPs of one decode step at position pos: 2 per weight of every linear (head included) + attention's 4·L·C·(pos + 1). */
-function flopsPerToken(s, pos) {
+function flopsPerToken(/** @type {Shape} */ s, /** @type {number} */ pos) {
   return 2 * (s.L * (4 * s.C * s.C + 3 * s.C * s.F) + s.V * s.C) + 4 * s.L * s.C * (pos + 1);
 }
 
-async function runCase(name, s) {
+async function runCase(/** @type {string} */ name, /** @type {Shape} */ s) {
   const rng = new Rng(1);
   s.tfjs = modes.includes('runc') ? tfjsPeers(name, s) : [];
   const model = initModel(config(s), rng, { backend });
@@ -121,9 +131,10 @@ async function runCase(name, s) {
   const logitsOf = () => noGrad(() => tidy(() => model.forward(probe, 1, probe.length)).dataSync());
   const ref = logitsOf();
   for (const kind of weightKinds) {
+    /** @type {Record<string, number>} */
     let quality = {};
     if (kind !== 'f32') {
-      const rep = await quantizeModel(model, kind);
+      const rep = await quantizeModel(model, /** @type {'q8' | 'bf16'} */ (kind));
       const got = logitsOf();
       let d = 0, n = 0;
       for (let i = 0; i < ref.length; i++) (d += (got[i] - ref[i]) ** 2), (n += ref[i] ** 2);
@@ -140,6 +151,10 @@ async function runCase(name, s) {
   for (const t of model.params.values()) t.dispose();
 }
 
+/**
+ * @param {string} name @param {Shape} s @param {import('../dist/model/model.js').CausalLM} model @param {number[]} prompt
+ * @param {number} tokens @param {string} kind @param {Record<string, number>} quality @param {string} mode
+ */
 async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
   // The same generate `reps` + 1 times: the first run is the cold one (a fresh process: JavaScript and WebAssembly
   // code still being optimised by V8, memory being grown; reported as cold_tok_s), tok_s is the median of the rest.
@@ -161,7 +176,8 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
   const gflopS = (flops * tokS) / 1e9;
   const bytesPerWeight = kind === 'q8' ? 36 / 32 : kind === 'bf16' ? 2 : 4; // q8: 32 int8 + a float32 scale per block
   const weightGBs = ((s.L * (4 * s.C * s.C + 3 * s.C * s.F) + s.V * s.C) * bytesPerWeight * tokS) / 1e9;
-  const best = (s.tfjs ?? []).filter((q) => q.tok_s).reduce((a, q) => (!a || q.tok_s > a.tok_s ? q : a), null);
+  const best = (s.tfjs ?? []).filter((q) => q.tok_s).reduce((/** @type {PeerRun | null} */ a, q) => (!a || (q.tok_s ?? 0) > (a.tok_s ?? 0) ? q : a), null);
+  /** @type {Record<string, any>} one JSON line of results */
   const row = {
     bench: 'decode', case: `${name}${kind === 'f32' ? '' : ' ' + kind}${mode === 'runc' ? '' : ` prompt${P}`}`, mode, weights: kind,
     backend: backend.name, params: model.numParams(), prompt: P, tokens: n, tok_s: +tokS.toFixed(2),
@@ -170,7 +186,7 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
     peer: mode === 'runc' ? 'llama2.c run.c 2 threads (ANCHORS.md)' : 'llama2.c run.c 2 threads, its default run (BOS, 256 tokens): not the same work',
     peer_tok_s: s.peer, ratio: +(tokS / s.peer).toFixed(3),
     gflop_s: +gflopS.toFixed(2), pct_peak: +((100 * gflopS) / peakGflops()).toFixed(2), weight_gb_s: +weightGBs.toFixed(2),
-    ...(mode === 'runc' && best ? { tfjs_peer: best.peer, tfjs_tok_s: best.tok_s, ratio_vs_tfjs: +(tokS / best.tok_s).toFixed(2) } : {}),
+    ...(mode === 'runc' && best ? { tfjs_peer: best.peer, tfjs_tok_s: best.tok_s, ratio_vs_tfjs: +(tokS / (best.tok_s ?? NaN)).toFixed(2) } : {}),
     ...(mode === 'runc' && s.tfjs?.length ? { tfjs_peers: s.tfjs } : {}),
     ...quality,
   };
@@ -178,7 +194,9 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
   {
     const cache = model.newCache(1);
     noGrad(() => tidy(() => model.forward(Int32Array.from(prompt), 1, P, { cache, lastOnly: true }).dataSync()));
-    const steps = Math.min(tokens, 1024 - P - 1), ts = [];
+    /** @type {number[]} */
+    const ts = [];
+    const steps = Math.min(tokens, 1024 - P - 1);
     for (let i = 0; i < steps; i++) {
       const t0 = performance.now();
       noGrad(() => tidy(() => model.forward(Int32Array.of(c.ids[i % n] ?? 3), 1, 1, { cache, lastOnly: true }).dataSync()));
@@ -205,7 +223,7 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
         ` (${row.gflop_s} GFLOP/s, ${row.pct_peak}% of ${peakGflops()} peak; weights read at ${row.weight_gb_s} GB/s)` +
         (mode === 'runc' ? ` | llama2.c ${s.peer} tok/s → ratio ${row.ratio}` : ` | time to first token ${row.ttft_ms} ms (prefill ${row.prefill_tok_s} tok/s)`) +
         (row.tfjs_peer ? ` | TensorFlow.js ${row.tfjs_peer.replace('tfjs-', '')} ${row.tfjs_tok_s} tok/s (f32) → ×${row.ratio_vs_tfjs}` +
-          (s.tfjs.length > 1 ? ` (${s.tfjs.filter((q) => q !== best).map((q) => `${q.peer} ${q.tok_s ?? 'failed'}`).join(', ')})` : '') : '') +
+          ((s.tfjs?.length ?? 0) > 1 ? ` (${(s.tfjs ?? []).filter((q) => q !== best).map((q) => `${q.peer} ${q.tok_s ?? 'failed'}`).join(', ')})` : '') : '') +
         ` | forward only ${row.forward_tok_s} tok/s` +
         (row.logits_rel_err !== undefined ? ` | logits rel. err ${row.logits_rel_err}, weights ${row.weight_mb} MiB (f32 ${row.f32_weight_mb})` : '') +
         (row.batch ? ` | batch ${row.batch}: ${row.batch_tok_s} tok/s in all` : ''),

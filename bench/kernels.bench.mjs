@@ -22,9 +22,10 @@ const fi = args.indexOf('--filter');
 const FILTER = fi >= 0 ? args[fi + 1] : '';
 const ti = args.indexOf('--threads');
 const NMAX = ti >= 0 ? Number(args[ti + 1]) : os.availableParallelism();
-const PEAK = (t) => peakGflops(t); // ANCHORS.md: OpenBLAS sgemm on this machine (LLMTS_PEAK_GFLOPS overrides)
+const PEAK = (/** @type {number} */ t) => peakGflops(t); // ANCHORS.md: OpenBLAS sgemm on this machine (LLMTS_PEAK_GFLOPS overrides)
 
 // [case, label, M, K, N, transA, transB]
+/** @type {[string, string, number, number, number, boolean, boolean][]} */
 const MATMULS = [
   ['tiny', 'fwd x·Wᵀ (fc)', 1024, 128, 512, false, true],
   ['tiny', 'dx = dy·W (fc)', 1024, 512, 128, false, false],
@@ -39,12 +40,14 @@ const MATMULS = [
   ['decode', 'gemv x·Wᵀ 110M fc', 1, 768, 2048, false, true],
 ];
 // [case, B, T, H, D]
+/** @type {[string, number, number, number, number][]} */
 const ATTN = [
   ['tiny', 8, 128, 4, 32],
   ['small', 4, 256, 6, 64],
   ['gpt2', 4, 64, 12, 64],
 ];
 
+/** n uniform values in [-1, 1) from a seeded LCG. @param {number} n @param {number} seed */
 function randn(n, seed) {
   const a = new Float32Array(n);
   let s = seed >>> 0;
@@ -57,8 +60,10 @@ function randn(n, seed) {
 
 /** Seconds per call after a warm-up, over at least `minTime` seconds: median (and best, kept in lastBest). */
 let lastBest = 0;
+/** @param {() => void} fn */
 function time(fn, minTime = QUICK ? 0.15 : 0.4) {
   fn();
+  /** @type {number[]} */
   const ts = [];
   const t0 = performance.now();
   while (ts.length < 5 || (performance.now() - t0) / 1000 < minTime) {
@@ -68,11 +73,15 @@ function time(fn, minTime = QUICK ? 0.15 : 0.4) {
     if (ts.length >= 200) break;
   }
   ts.sort((x, y) => x - y);
-  lastBest = ts[0];
-  return ts[ts.length >> 1];
+  lastBest = /** @type {number} */ (ts[0]);
+  return /** @type {number} */ (ts[ts.length >> 1]);
 }
 
-/** Plain JavaScript matmul (i-k-j loop over Float32Arrays), the same op. */
+/**
+ * Plain JavaScript matmul (i-k-j loop over Float32Arrays), the same op.
+ * @param {Float32Array} A @param {Float32Array} B @param {Float32Array} C
+ * @param {number} M @param {number} K @param {number} N @param {boolean} tA @param {boolean} tB
+ */
 function jsMatmul(A, B, C, M, K, N, tA, tB) {
   C.fill(0);
   for (let i = 0; i < M; i++) {
@@ -88,22 +97,31 @@ function jsMatmul(A, B, C, M, K, N, tA, tB) {
   }
 }
 
+/**
+ * One result row: matmul / attention rows carry GFLOP/s, memory-bound kernels GB/s.
+ * @typedef {{ bench: string, case: string, kernel: string, shape: string, threads: number, variant: string, ms: number,
+ *   gflop_s?: number, gflop_s_best?: number, pct_peak?: number, gb_s?: number, peer?: string, peer_gflop_s?: number, ratio?: number }} Row
+ */
+/** @type {Row[]} */
 const rows = [];
+/** @param {Row} r */
 function emit(r) {
   rows.push(r);
   if (JSON_OUT) console.log(JSON.stringify(r));
   else if (r.gb_s !== undefined) {
     console.log(`${r.case.padEnd(6)} ${r.kernel.padEnd(22)} ${''.padEnd(22)} ${String(r.threads).padStart(2)}t  ${r.ms.toFixed(2).padStart(7)} ms  ${r.gb_s.toFixed(1).padStart(6)} GB/s`);
   } else {
-    const peer = r.peer_gflop_s !== undefined ? `  plain JS ${r.peer_gflop_s.toFixed(2)} GFLOP/s → ×${r.ratio.toFixed(0)}` : '';
-    console.log(`${r.case.padEnd(6)} ${r.kernel.padEnd(22)} ${r.shape.padEnd(22)} ${String(r.threads).padStart(2)}t  ${r.gflop_s.toFixed(1).padStart(6)} GFLOP/s (best ${r.gflop_s_best.toFixed(1).padStart(5)})  ${r.pct_peak.toFixed(1).padStart(5)}% of sgemm peak${peer}`);
+    const peer = r.peer_gflop_s !== undefined ? `  plain JS ${r.peer_gflop_s.toFixed(2)} GFLOP/s → ×${(r.ratio ?? 0).toFixed(0)}` : '';
+    console.log(`${r.case.padEnd(6)} ${r.kernel.padEnd(22)} ${r.shape.padEnd(22)} ${String(r.threads).padStart(2)}t  ${(r.gflop_s ?? 0).toFixed(1).padStart(6)} GFLOP/s (best ${(r.gflop_s_best ?? 0).toFixed(1).padStart(5)})  ${(r.pct_peak ?? 0).toFixed(1).padStart(5)}% of sgemm peak${peer}`);
   }
 }
 
+/** @type {Map<string, number>} */
 const jsPeer = new Map();
 for (const threads of [...new Set([1, NMAX])]) {
   const be = await createWasmBackend({ threads });
   if (!JSON_OUT) console.log(`# ${be.describe()}`);
+  /** @param {Float32Array} data @param {number[]} shape */
   const up = (data, shape) => {
     const b = be.alloc(data.length, 'f32');
     be.write(b, data);
@@ -148,7 +166,7 @@ for (const threads of [...new Set([1, NMAX])]) {
   }
   // memory-bound kernels at the small case (B·T = 1024, C = 384, V = 4096, 12.3 M parameters): GB/s moved
   const N = 1024, C = 384, V = 4096, P = 12_300_000;
-  const buf = (n, shape, seed = 7) => up(randn(n, seed), shape);
+  const buf = (/** @type {number} */ n, /** @type {number[]} */ shape, seed = 7) => up(randn(n, seed), shape);
   const ids = { buf: be.alloc(N, 'i32'), shape: [N] };
   be.write(ids.buf, Int32Array.from({ length: N }, (_, i) => (i * 7919) % V));
   const x = buf(N * C, [N, C]), w = buf(C, [C]), bb = buf(C, [C]), y = buf(N * C, [N, C]), mean = buf(N, [N]), rstd = { buf: be.alloc(N, 'f32'), shape: [N] };
@@ -158,6 +176,7 @@ for (const threads of [...new Set([1, NMAX])]) {
   const lg = buf(N * V, [N, V]), dl = buf(N * V, [N, V]), loss = buf(N, [N]), lse2 = buf(N, [N]), dls = buf(N, [N]);
   const g = buf(P, [P]), p = buf(P, [P]), m = buf(P, [P]), vv = { buf: be.alloc(P, 'f32'), shape: [P] };
   be.write(vv.buf, new Float32Array(P).fill(0.01));
+  /** @type {[string, () => void, number][]} */
   const MEM = [
     ['layernorm fwd', () => be.run('layernorm', [x, w, bb], [y, mean, rstd], { eps: 1e-5 }), 2 * N * C * 4],
     ['layernorm bwd', () => be.run('layernorm_backward', [y, x, w, mean, rstd], [dx, dw, db]), 3 * N * C * 4],

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const argv = process.argv.slice(2);
+/** The value after flag k, else d. @template {string | number | undefined} D @param {string} k @param {D} d @returns {string | D} */
 const opt = (k, d) => {
   const i = argv.indexOf(k);
   return i >= 0 ? argv[i + 1] : d;
@@ -38,12 +39,17 @@ const multilingual = (() => {
 })();
 
 const ours = await tk.loadTokenizer('gpt2');
+if (!(ours instanceof tk.Tokenizer)) throw new Error('gpt2 should load as a BPE tokenizer');
 const peer = new Tiktoken(gpt2Ranks);
-const mbOf = (s) => Buffer.byteLength(s, 'utf8') / 1e6;
+const mbOf = (/** @type {string} */ s) => Buffer.byteLength(s, 'utf8') / 1e6;
 
+/**
+ * Best of `reps` timed calls (`before` runs untimed before each), and what the last call returned.
+ * @template T @param {() => T} fn @param {() => void} [before] @returns {{ s: number, out: T }}
+ */
 function best(fn, before) {
   let t = Infinity;
-  let out;
+  let out = /** @type {T} */ (/** @type {unknown} */ (undefined));
   for (let r = 0; r < reps; r++) {
     before?.();
     const t0 = performance.now();
@@ -59,7 +65,9 @@ for (let r = 0; r < 3; r++) {
   peer.encode(sotuAll.slice(-100_000), [], []);
 }
 
+/** @type {Record<string, any>[]} one JSON line of results each */
 const rows = [];
+/** @type {[string, string][]} */
 const cases = [
   ['shakespeare', shakespeare],
   ['sotu-2MB', sotuAll.slice(0, 2_000_000)],
@@ -83,6 +91,7 @@ for (const [name, text] of cases) {
   // GPT-4's cl100k_base (split by RegExp, 100k merges recovered from tiktoken ranks) against js-tiktoken's
   const cl = (await import('js-tiktoken/ranks/cl100k_base')).default;
   const ours100 = await tk.loadTokenizer('cl100k_base');
+  if (!(ours100 instanceof tk.Tokenizer)) throw new Error('cl100k_base should load as a BPE tokenizer');
   const peer100 = new Tiktoken(cl);
   const text = shakespeare;
   const mb = mbOf(text);
