@@ -16,7 +16,7 @@ const backend = await initBackend('auto');
 const model = initModel(storiesConfig(STORIES[name]), new Rng(1), { backend });
 await quantizeModel(model, 'q8');
 const rng = new Rng(2);
-const message = (n) => Array.from({ length: n }, () => 3 + rng.int(31000));
+const message = (/** @type {number} */ n) => Array.from({ length: n }, () => 3 + rng.int(31000));
 const opts = { temperature: 0, maxTokens: 24 };
 await generate(model, [message(40)], opts); // warm-up
 const pc = new PromptCache(model);

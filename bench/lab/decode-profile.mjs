@@ -10,12 +10,14 @@ const [L, C, H, F, V] = (process.argv[2] || '6,288,6,768,32000').split(',').map(
 const kind = process.argv[3] || 'q8';
 const backend = await initBackend('wasm', { threads: Number(process.argv[4] || 2) });
 console.log(backend.describe(), kind);
+/** @type {import('../../dist/model/config.js').ModelConfig} */
 const cfg = { family: 'llama', vocabSize: V, hiddenSize: C, numLayers: L, numHeads: H, numKvHeads: H, headDim: C / H,
   intermediateSize: F, maxPositions: 1024, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true,
   attentionBias: false, attentionOutBias: false, mlpBias: false, dropout: 0, bosTokenId: null, eosTokenId: null, padTokenId: null };
 const model = initModel(cfg, new Rng(1), { backend });
-if (kind !== 'f32') await quantizeModel(model, kind);
+if (kind !== 'f32') await quantizeModel(model, /** @type {'q8' | 'bf16'} */ (kind));
 const stats = new Map(); const orig = backend.run.bind(backend); let on = false;
+/** @type {import('../../dist/backend/backend.js').Backend['run']} */
 backend.run = (name, i, o, a) => { const t0 = performance.now(); orig(name, i, o, a); if (!on) return; const dt = performance.now() - t0;
   let key = name; if (name.startsWith('matmul')) key += ` ${i[0].shape.join('x')}·${i[1].shape.join('x')}`;
   const s = stats.get(key) ?? [0, 0]; s[0] += dt; s[1]++; stats.set(key, s); };

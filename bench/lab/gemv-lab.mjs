@@ -16,7 +16,7 @@ const { error, stderr } = await main([join(here, 'gemv_q.ts'), '-O3', '--noAsser
 if (error) { console.error(stderr.toString()); process.exit(1); }
 const memory = new WebAssembly.Memory({ initial: 12000 });
 const { instance } = await WebAssembly.instantiate(readFileSync(out), { env: { memory } });
-const ex = instance.exports;
+const ex = /** @type {Record<string, (...a: number[]) => number>} */ (/** @type {unknown} */ (instance.exports));
 const N = 98304, K = 1024, P = N * K;
 const buf = memory.buffer;
 const W = 1 << 20, X = W + P * 4, Y = X + K * 4, Y2 = Y + N * 4, WB = Y2 + N * 4, WQ = WB + P * 2, SC = WQ + P, XQ = SC + N * 4;
@@ -42,6 +42,7 @@ for (let k = 0; k < K; k++) xq[k] = Math.round(x[k] / xs);
 const y = new Float32Array(buf, Y, N), y2 = new Float32Array(buf, Y2, N);
 ex.gemv_f32(W, X, Y, N, K);
 const ref = y.slice();
+/** @type {[string, number, () => void][]} [label, bytes per weight, call] */
 const cases = [
   ['f32', 4, () => ex.gemv_f32(W, X, Y2, N, K)],
   ['bf16', 2, () => ex.gemv_bf16(WB, X, Y2, N, K)],

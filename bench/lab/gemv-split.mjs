@@ -18,11 +18,11 @@ for (const threads of [1, 2]) {
     be.write(wq, Int32Array.from({ length: N * K / 4 }, (_, i) => Math.imul(i, 0x9e3779b1)));
     be.write(wb, Int32Array.from({ length: N * K / 2 }, (_, i) => 0x3c003c00 ^ (i & 0x00ff00ff)));
     const row = [];
-    for (const [name, ins, bytes] of [
+    for (const [name, ins, bytes] of /** @type {[string, import('../../dist/backend/backend.js').View[], number][]} */ ([
       ['matmul', [{ buf: x, shape: [1, K] }, { buf: w, shape: [N, K] }], N * K * 4],
       ['matmul_q8', [{ buf: x, shape: [1, K] }, { buf: wq, shape: [N, K / 4] }, { buf: sc, shape: [N, K / 32] }], N * K * 1.125],
       ['matmul_bf16', [{ buf: x, shape: [1, K] }, { buf: wb, shape: [N, K / 2] }], N * K * 2],
-    ]) {
+    ])) {
       const outs = [{ buf: o, shape: [1, N] }];
       const attrs = name === 'matmul' ? { transB: true } : undefined;
       const reps = Math.max(20, Math.round(3e8 / bytes));

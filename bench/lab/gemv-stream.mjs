@@ -9,7 +9,10 @@ for (const threads of [1, 2]) {
   const be = await createWasmBackend({ threads });
   const x = be.alloc(K, 'f32'), o = be.alloc(N, 'f32');
   be.write(x, Float32Array.from({ length: K }, (_, i) => Math.sin(i)));
-  const ws = [], qs = [];
+  /** @type {import('../../dist/backend/backend.js').DeviceBuffer[]} */
+  const ws = [];
+  /** @type {[import('../../dist/backend/backend.js').DeviceBuffer, import('../../dist/backend/backend.js').DeviceBuffer][]} */
+  const qs = [];
   for (let c = 0; c < count; c++) {
     const w = be.alloc(N * K, 'f32'); be.write(w, new Float32Array(N * K).fill(0.01)); ws.push(w);
     const wq = be.alloc(N * K / 4, 'i32'), sc = be.alloc(N * K / 32, 'f32');
@@ -17,7 +20,7 @@ for (const threads of [1, 2]) {
   }
   const row = [];
   for (const kind of ['f32', 'q8']) {
-    const call = (c) => kind === 'f32'
+    const call = (/** @type {number} */ c) => kind === 'f32'
       ? be.run('matmul', [{ buf: x, shape: [1, K] }, { buf: ws[c], shape: [N, K] }], [{ buf: o, shape: [1, N] }], { transB: true })
       : be.run('matmul_q8', [{ buf: x, shape: [1, K] }, { buf: qs[c][0], shape: [N, K / 4] }, { buf: qs[c][1], shape: [N, K / 32] }], [{ buf: o, shape: [1, N] }]);
     for (let c = 0; c < count; c++) call(c);

@@ -18,13 +18,14 @@ for (const relaxed of [false, true]) {
   if (error) { console.error(stderr.toString()); process.exit(1); }
   const memory = new WebAssembly.Memory({ initial: 256 });
   const { instance } = await WebAssembly.instantiate(readFileSync(out), { env: { memory } });
-  const ex = instance.exports;
+  const ex = /** @type {Record<string, (...a: number[]) => number>} */ (/** @type {unknown} */ (instance.exports));
   const f = new Float32Array(memory.buffer);
   const A = 1 << 20, AP = 2 << 20, BP = 4 << 20, C = 6 << 20, R = 8 << 20;
   for (let i = 0; i < M * K; i++) f[A / 4 + i] = Math.sin(i);
-  const packA = (MR) => { for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) f[AP / 4 + (Math.floor(i / MR) * K + k) * MR + (i % MR)] = f[A / 4 + i * K + k]; };
-  const packB = (NR) => { for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) f[BP / 4 + (Math.floor(j / NR) * K + k) * NR + (j % NR)] = Math.cos(j * 7 + k); };
-  const variants = [['v1 4×8 A rows', 'v1', 4, 8, A], ['v2 4×8 A packed', 'v2', 4, 8, AP], ['v3 6×8 packed', 'v3', 6, 8, AP], ['v4 5×8 packed', 'v4', 5, 8, AP], ['v5 4×12 packed', 'v5', 4, 12, AP], ['v6 4×8 packed k×2', 'v6', 4, 8, AP], ['v7 4×8 packed rows-outer', 'v7', 4, 8, AP]].filter((v) => !process.env.V || process.env.V.split(',').includes(v[1]));
+  const packA = (/** @type {number} */ MR) => { for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) f[AP / 4 + (Math.floor(i / MR) * K + k) * MR + (i % MR)] = f[A / 4 + i * K + k]; };
+  const packB = (/** @type {number} */ NR) => { for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) f[BP / 4 + (Math.floor(j / NR) * K + k) * NR + (j % NR)] = Math.cos(j * 7 + k); };
+  // [label, export, MR, NR, address of A]
+  const variants = /** @type {[string, string, number, number, number][]} */ ([['v1 4×8 A rows', 'v1', 4, 8, A], ['v2 4×8 A packed', 'v2', 4, 8, AP], ['v3 6×8 packed', 'v3', 6, 8, AP], ['v4 5×8 packed', 'v4', 5, 8, AP], ['v5 4×12 packed', 'v5', 4, 12, AP], ['v6 4×8 packed k×2', 'v6', 4, 8, AP], ['v7 4×8 packed rows-outer', 'v7', 4, 8, AP]]).filter((v) => !process.env.V || process.env.V.split(',').includes(v[1]));
   // validate each variant, then time them interleaved (trial by trial, so a noisy neighbour hurts all alike)
   const best = new Map();
   const errs = new Map();

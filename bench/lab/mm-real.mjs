@@ -5,8 +5,10 @@ import { createWasmBackend } from '../../dist/backend/wasm/backend.js';
 const ti = process.argv.indexOf('--threads');
 const threads = ti >= 0 ? Number(process.argv[ti + 1]) : 1;
 const vi = process.argv.indexOf('--variant');
-const be = await createWasmBackend({ threads, variant: vi >= 0 ? process.argv[vi + 1] : 'auto' });
+const variant = /** @type {'auto' | 'simd' | 'relaxed'} */ (vi >= 0 ? process.argv[vi + 1] : 'auto');
+const be = await createWasmBackend({ threads, variant });
 console.log(be.describe());
+/** @type {[number, number, number, boolean, boolean][]} [M, K, N, transA, transB] */
 const shapes = [
   [1024, 128, 512, false, true], [1024, 512, 128, false, false], [512, 1024, 128, true, false],
   [1024, 384, 1536, false, true], [1024, 1536, 384, false, false], [1536, 1024, 384, true, false],

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const configs = process.argv.slice(2).length ? process.argv.slice(2) : ['256,64,256', '256,32,256', '128,64,512', '256,64,1024'];
+/** @type {{ cfg: string, ex: Record<string, (...a: number[]) => number>, f: Float32Array }[]} */
 const mods = [];
 for (const cfg of configs) {
   const [KC, MC, NC] = cfg.split(',').map(Number);
@@ -25,8 +26,9 @@ for (const cfg of configs) {
   if (error) { console.error(stderr.toString()); process.exit(1); }
   const memory = new WebAssembly.Memory({ initial: 2048 });
   const { instance } = await WebAssembly.instantiate(readFileSync(out), { env: { memory } });
-  mods.push({ cfg, ex: instance.exports, f: new Float32Array(memory.buffer) });
+  mods.push({ cfg, ex: /** @type {Record<string, (...a: number[]) => number>} */ (/** @type {unknown} */ (instance.exports)), f: new Float32Array(memory.buffer) });
 }
+/** @type {[number, number, number, number, number][]} [M, K, N, transA, transB] */
 const shapes = process.env.SHAPES ? JSON.parse(process.env.SHAPES) : [
   [1024, 128, 512, 0, 1], [1024, 512, 128, 0, 0], [512, 1024, 128, 1, 0], [1024, 384, 1536, 0, 1], [1024, 1536, 384, 0, 0],
   [1536, 1024, 384, 1, 0], [256, 768, 3072, 0, 1], [256, 3072, 768, 0, 0], [3072, 256, 768, 1, 0],

@@ -6,12 +6,14 @@
 const { createWasmBackend } = await import('../../dist/backend/wasm/backend.js');
 for (const spinMs of (process.argv[2] || '0,2').split(',').map(Number)) {
   const backend = await createWasmBackend({ threads: 2, spinMs });
-  const pool = backend.pool;
+  // the lab reaches into the backend's private pool and kernel table on purpose
+  const internals = /** @type {{ pool: import('../../dist/backend/wasm/pool.js').WorkerPool, fns: Record<string, (...a: number[]) => void> }} */ (/** @type {unknown} */ (backend));
+  const pool = internals.pool;
   const E = 1 << 17; // floats per chunk (512 KB)
   const buf = backend.alloc(2 * E, 'f32');
-  const f = backend.fns.fill32;
+  const f = /** @type {(...a: number[]) => void} */ (internals.fns['fill32']);
   const idx = 1; // EXPORTS index of fill32 (src/backend/wasm/backend.ts)
-  const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+  const med = (/** @type {number[]} */ a) => /** @type {number} */ ([...a].sort((x, y) => x - y)[a.length >> 1]);
   const one = () => { const t0 = performance.now(); f(buf.ptr, 0, 0, 0, E); return (performance.now() - t0) * 1000; };
   for (let i = 0; i < 50; i++) one();
   console.log(`spinMs ${spinMs}: one chunk on one thread ${med(Array.from({ length: 200 }, one)).toFixed(1)} µs`);

@@ -20,6 +20,8 @@ for (let l = 0; l < L; l++) mats.push([C, C], [C, C], [C, C], [C, C], [F, C], [F
 mats.push([32000, C]);
 const M = Number(process.env.M ?? 1); // rows of x (4: the prefill path of matmul_q8)
 const kinds = process.env.KINDS ? process.env.KINDS.split(',') : ['q8', 'bf16'];
+/** @typedef {{ ex: Record<string, (...a: number[]) => number>, X: number, OUT: number, SCR: number, layout: { N: number, K: number, w: number, sc: number }[], f32: Float32Array }} Inst */
+/** @type {Record<string, Inst>} */
 const inst = {};
 for (const [name, file] of Object.entries(files)) {
   const bytes = mats.reduce((a, [N, K]) => a + N * K * 2 + N * K / 8, 0);
@@ -39,9 +41,10 @@ for (const [name, file] of Object.entries(files)) {
     for (let i = 0; i < m.N * m.K / 32; i++) f32[m.sc / 4 + i] = 0.001 * (0.5 + rnd());
   }
   for (let k = 0; k < 4 * 2048; k++) f32[X / 4 + k] = (rnd() - 0.5) * (rnd() < 0.01 ? 40 : 2);
-  inst[name] = { ex: instance.exports, X, OUT, SCR, layout, f32 };
+  inst[name] = { ex: /** @type {Record<string, (...a: number[]) => number>} */ (/** @type {unknown} */ (instance.exports)), X, OUT, SCR, layout, f32 };
 }
-const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
+const med = (/** @type {number[]} */ a) => /** @type {number} */ (a.slice().sort((x, y) => x - y)[a.length >> 1]);
+/** @param {Inst} I @param {string} kind @param {Inst['layout'][number]} m */
 const call = (I, kind, m) => kind === 'q8'
   ? I.ex.matmul_q8(I.X, m.w, m.sc, I.OUT, M, m.N, m.K, I.SCR, 0, m.N)
   : I.ex.matmul_bf16(I.X, m.w, I.OUT, M, m.N, m.K, I.SCR, 0, m.N);
@@ -55,6 +58,7 @@ for (const kind of kinds) for (const mi of [0, 6, mats.length - 1]) {
 }
 for (const kind of kinds) {
   for (const mi of [0, 4, 6]) {
+    /** @type {Record<string, number[]>} */
     const ts = { old: [], new: [] };
     for (let rep = 0; rep < 21; rep++) for (const v of rep & 1 ? ['new', 'old'] : ['old', 'new']) {
       const I = inst[v], m = I.layout[mi];
@@ -65,7 +69,8 @@ for (const kind of kinds) {
     const m = mats[mi];
     console.log(`${kind} ${m[0]}x${m[1]} in cache: old ${(med(ts.old) * 1000).toFixed(1)}µs new ${(med(ts.new) * 1000).toFixed(1)}µs → ×${(med(ts.old) / med(ts.new)).toFixed(2)}`);
   }
-  const ts = { old: [], new: [] };
+  /** @type {Record<string, number[]>} */
+    const ts = { old: [], new: [] };
   for (let rep = 0; rep < 11; rep++) for (const v of rep & 1 ? ['new', 'old'] : ['old', 'new']) {
     const I = inst[v];
     const t0 = performance.now();

@@ -18,7 +18,7 @@ if (error) { console.error(stderr.toString()); process.exit(1); }
 const memory = new WebAssembly.Memory({ initial: 2600 });
 const { instance } = await WebAssembly.instantiate(readFileSync(out), { env: { memory } });
 unlinkSync(out);
-const ex = instance.exports;
+const ex = /** @type {Record<string, (...a: number[]) => number>} */ (/** @type {unknown} */ (instance.exports));
 const names = (process.argv[2] || 'q8_i16,q8_i16r4,q8_blk16,q8_off,q8_off4,q8_offnc,q8_sign').split(',');
 
 // the token's matrices [N, K]
@@ -64,12 +64,12 @@ for (const mi of [0, 6]) {
   console.log(`rel. error ${m.N}x${m.K}: ${row.join(' | ')}`);
 }
 
-const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
+const med = (/** @type {number[]} */ a) => /** @type {number} */ (a.slice().sort((x, y) => x - y)[a.length >> 1]);
 // (2) in cache: 768×768, 200 calls per sample
 {
   const m = layout[0];
   f32.set(x768, X / 4);
-  const ts = Object.fromEntries(names.map((n) => [n, []]));
+  const ts = Object.fromEntries(names.map((n) => [n, /** @type {number[]} */ ([])]));
   for (let rep = 0; rep < 15; rep++) {
     for (const n of names) {
       const f = ex[n];
@@ -83,7 +83,7 @@ const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
 // (3) one token from DRAM
 {
   const bytes = layout.reduce((a, m) => a + m.N * m.K * 1.125, 0);
-  const ts = Object.fromEntries(names.map((n) => [n, []]));
+  const ts = Object.fromEntries(names.map((n) => [n, /** @type {number[]} */ ([])]));
   for (let rep = 0; rep < 9; rep++) {
     for (const n of names) {
       const f = ex[n];

@@ -25,9 +25,9 @@ const run = () => noGrad(() => tidy(() => {
 }));
 const ref = run();
 const V = model.config.vocabSize;
-const argmax = (l, o) => { let b = 0; for (let i = 1; i < V; i++) if (l[o + i] > l[o + b]) b = i; return b; };
+const argmax = (/** @type {Float32Array} */ l, /** @type {number} */ o) => { let b = 0; for (let i = 1; i < V; i++) if (l[o + i] > l[o + b]) b = i; return b; };
 console.log(`${dir}: ${model.config.family}, ${(model.numParams() / 1e6).toFixed(2)}M params, ${W}×${T} tokens of held-out text; float32 loss ${ref.loss.toFixed(4)}`);
-for (const kind of ['q8', 'bf16']) {
+for (const kind of /** @type {const} */ (['q8', 'bf16'])) {
   await quantizeModel(model, kind);
   const q = run();
   let d = 0, n = 0, agree = 0;

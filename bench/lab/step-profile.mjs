@@ -6,8 +6,11 @@ const { initBackend, initModel, tidy, backward, AdamW, gradNorm, clipCoefficient
 const name = process.argv[2] ?? 'tiny';
 const ti = process.argv.indexOf('--threads');
 const backend = await initBackend('wasm', ti >= 0 ? { threads: Number(process.argv[ti + 1]) } : {});
+/** @type {Record<string, { L: number, C: number, H: number, V: number, T: number, B: number }>} */
 const SHAPES = { tiny: { L: 4, C: 128, H: 4, V: 512, T: 128, B: 8 }, small: { L: 6, C: 384, H: 6, V: 4096, T: 256, B: 4 }, gpt2: { L: 12, C: 768, H: 12, V: 50304, T: 64, B: 4 } };
 const s = SHAPES[name];
+if (!s) throw new Error(`unknown shape ${name}; known: ${Object.keys(SHAPES).join(', ')}`);
+/** @type {import('../../dist/model/config.js').ModelConfig} */
 const cfg = { family: 'gpt2', vocabSize: s.V, hiddenSize: s.C, numLayers: s.L, numHeads: s.H, numKvHeads: s.H, headDim: s.C / s.H, intermediateSize: 4 * s.C, maxPositions: s.T, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true, attentionBias: true, attentionOutBias: true, mlpBias: true, dropout: 0, bosTokenId: null, eosTokenId: null, padTokenId: null };
 const rng = new Rng(1);
 const model = initModel(cfg, rng, { backend });
@@ -17,6 +20,7 @@ const tg = Int32Array.from({ length: s.B * s.T }, () => rng.int(s.V));
 const stats = new Map();
 const orig = backend.run.bind(backend);
 let on = false;
+/** @type {import('../../dist/backend/backend.js').Backend['run']} */
 backend.run = (k, i, o, a) => {
   if (!on) return orig(k, i, o, a);
   const key = k === 'matmul' ? `matmul ${a?.transA ? 'T' : 'N'}${a?.transB ? 'T' : 'N'} [${i[0].shape}]·[${i[1].shape}]${a?.accumulate ? ' acc' : ''}` : k;
@@ -35,7 +39,7 @@ async function step() {
   opt.zeroGrad();
 }
 await step(); await step();
-let best = Infinity, bestStats = null;
+let best = Infinity, bestStats = new Map();
 for (let r = 0; r < 3; r++) {
   stats.clear(); on = true;
   const t0 = performance.now();
