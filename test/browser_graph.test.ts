@@ -79,7 +79,7 @@ function resolveRelative(spec: string, from: string): string {
 }
 
 /** Walk the graph from `entry`; returns the files reached and every Node built-in found, with the chain to it. */
-export function nodeImports(entry: string): { files: string[]; violations: string[]; unresolved: string[] } {
+function nodeImports(entry: string): { files: string[]; violations: string[]; unresolved: string[] } {
   const seen = new Set<string>();
   const violations: string[] = [];
   const unresolved: string[] = [];

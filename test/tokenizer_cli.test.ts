@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { main as tokenizerMain } from '../src/cli/tokenizer.js';
 import { main as tokenizeMain } from '../src/cli/tokenize.js';
-import { loadTokenizer, Tokenizer } from '../src/tokenizer/index.js';
+import { loadTokenizer, type Tokenizer } from '../src/tokenizer/index.js';
 import { LlmtsError } from '../src/util/errors.js';
 import { shakespeare } from './tokenizer_fixtures.js';
 

@@ -234,6 +234,7 @@ describe('malformed files are named errors naming file and field', () => {
     const t = trainBpe('hello world, hello there, world of hello', { vocabSize: 270, specialTokens: ['<|endoftext|>'], minFrequency: 1 });
     good = toTokenizerJson(t) as Record<string, unknown>;
   });
+  // biome-ignore lint/suspicious/noExplicitAny: each case breaks a different path of a parsed tokenizer.json
   const mutate = (f: (j: any) => void): string => {
     const j = structuredClone(good);
     f(j);

@@ -10,7 +10,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import {
   CharTokenizer,
   StreamDecoder,
-  Tokenizer,
+  type Tokenizer,
   SpecialTokenError,
   VocabularyError,
   decodeUtf8,

@@ -4,7 +4,7 @@
  * vocabulary layout; patterns; and the 10 MB → 8,192 speed bar (sotu).
  */
 import { describe, it, expect } from 'vitest';
-import { trainBpe, trainBpeWithStats, encodeUtf8, countWords, type PatternName, Tokenizer } from '../src/tokenizer/index.js';
+import { trainBpe, trainBpeWithStats, encodeUtf8, countWords, type PatternName, type Tokenizer } from '../src/tokenizer/index.js';
 import { EDGE_STRINGS, shakespeare, sotu } from './tokenizer_fixtures.js';
 
 /** Reference: minbpe-style training on distinct words, recounting all pairs each step. */

@@ -53,7 +53,8 @@ describe('HeapAllocator', () => {
     h.free(b, 128);
     expect(h.alloc(128)).toBe(b);
     expect(h.alloc(64)).toBe(a);
-    void x, y;
+    void x;
+    void y;
   });
 
   it('grows through the callback and throws OutOfMemoryError past the limit, saying how much was asked', () => {

@@ -20,7 +20,7 @@ for (const relaxed of [false, true]) {
   const { instance } = await WebAssembly.instantiate(readFileSync(out), { env: { memory } });
   const ex = /** @type {Record<string, (...a: number[]) => number>} */ (/** @type {unknown} */ (instance.exports));
   const f = new Float32Array(memory.buffer);
-  const A = 1 << 20, AP = 2 << 20, BP = 4 << 20, C = 6 << 20, R = 8 << 20;
+  const A = 1 << 20, AP = 2 << 20, BP = 4 << 20, C = 6 << 20;
   for (let i = 0; i < M * K; i++) f[A / 4 + i] = Math.sin(i);
   const packA = (/** @type {number} */ MR) => { for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) f[AP / 4 + (Math.floor(i / MR) * K + k) * MR + (i % MR)] = f[A / 4 + i * K + k]; };
   const packB = (/** @type {number} */ NR) => { for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) f[BP / 4 + (Math.floor(j / NR) * K + k) * NR + (j % NR)] = Math.cos(j * 7 + k); };

@@ -35,7 +35,7 @@ for (const [name, file] of Object.entries(files)) {
   // deterministic fill: int8 weights / bf16 words, positive scales, x with a few outliers
   let s = 12345;
   const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-  const u8 = new Uint8Array(memory.buffer), f32 = new Float32Array(memory.buffer), u16 = new Uint16Array(memory.buffer);
+  const f32 = new Float32Array(memory.buffer), u16 = new Uint16Array(memory.buffer);
   for (const m of layout) {
     for (let i = 0; i < m.N * m.K; i++) u16[m.w / 2 + i] = (0x3c00 + ((rnd() * 512) | 0)) ^ (rnd() < 0.5 ? 0x8000 : 0); // bf16 ±(2⁻⁷…)
     for (let i = 0; i < m.N * m.K / 32; i++) f32[m.sc / 4 + i] = 0.001 * (0.5 + rnd());

@@ -34,7 +34,7 @@ const OUT = p; p += 32000 * 4;
 const SCR = p; p += 1 << 16;
 const layout = mats.map(([N, K]) => { const w = p; p += N * K; const sc = p; p += N * K / 8; return { N, K, w, sc }; });
 if (p > memory.buffer.byteLength) throw new Error(`memory ${p}`);
-const u8 = new Uint8Array(memory.buffer), f32 = new Float32Array(memory.buffer);
+const f32 = new Float32Array(memory.buffer);
 for (const m of layout) {
   const q = new Int8Array(memory.buffer, m.w, m.N * m.K);
   for (let i = 0; i < q.length; i++) q[i] = Math.max(-127, Math.min(127, Math.round(gauss() * 40)));

@@ -27,7 +27,7 @@ const params = V * C + C + L * (2 * C + 4 * C * C + 3 * C * F);
 const rms = (/** @type {T} */ x, /** @type {T} */ g) => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), 1e-5))), g);
 // RoPE tables for every position: cos/sin [S, D/2]
 const maxPos = TOKENS + 1;
-const inv = Array.from({ length: D / 2 }, (_, i) => 1 / Math.pow(10000, (2 * i) / D));
+const inv = Array.from({ length: D / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / D));
 const ang = tf.tensor2d(Array.from({ length: maxPos * (D / 2) }, (_, k) => Math.floor(k / (D / 2)) * inv[k % (D / 2)]), [maxPos, D / 2]);
 const COS = tf.cos(ang), SIN = tf.sin(ang);
 /** x [H, D] at position pos (rotate-half pairs, as Hugging Face Llama). @param {T} x @param {number} pos */

@@ -4,6 +4,6 @@ import { runChecks } from './checks.js';
 
 self.addEventListener('message', (e) => {
   runChecks(e.data)
-    .catch((err) => ({ error: String(err && err.stack ? err.stack : err) }))
+    .catch((err) => ({ error: String(err?.stack ? err.stack : err) }))
     .then((out) => self.postMessage(out));
 }, { once: true });

@@ -22,7 +22,7 @@ function inWorker() {
 }
 
 (q.get('worker') === '1' ? inWorker() : runChecks(params))
-  .catch((e) => ({ error: String(e && e.stack ? e.stack : e) }))
+  .catch((e) => ({ error: String(e?.stack ? e.stack : e) }))
   .then((out) => {
     document.getElementById('log').textContent = JSON.stringify(out, null, 1);
     window.__llmts = { ...out, done: true };
