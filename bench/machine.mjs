@@ -30,13 +30,28 @@ export async function wasmSimdPeak(threads = os.availableParallelism()) {
   for (const relaxed of [true, false]) {
     /** @type {Record<string, string | Uint8Array>} */
     const out = {};
-    const { error } = await main([src, '-O3', '--noAssert', '--runtime', 'stub', '--enable', 'simd', ...(relaxed ? ['--enable', 'relaxed-simd'] : []), '--outFile', 'peak.wasm', '--disableWarning'], {
-      writeFile: (name, data) => {
-        out[name] = data;
+    const { error } = await main(
+      [
+        src,
+        '-O3',
+        '--noAssert',
+        '--runtime',
+        'stub',
+        '--enable',
+        'simd',
+        ...(relaxed ? ['--enable', 'relaxed-simd'] : []),
+        '--outFile',
+        'peak.wasm',
+        '--disableWarning',
+      ],
+      {
+        writeFile: (name, data) => {
+          out[name] = data;
+        },
+        stdout: { write() {} },
+        stderr: { write() {} },
       },
-      stdout: { write() {} },
-      stderr: { write() {} },
-    });
+    );
     const built = /** @type {Uint8Array<ArrayBuffer> | string | undefined} */ (out['peak.wasm']);
     if (!error && built instanceof Uint8Array && WebAssembly.validate(built)) {
       bytes = built;
@@ -61,7 +76,16 @@ export async function wasmSimdPeak(threads = os.availableParallelism()) {
     workers.push(w);
   }
   /** @param {number} n @returns {Promise<number[]>} */
-  const round = (n) => Promise.all(workers.map((w) => new Promise((res) => { w.once('message', res); w.postMessage(n); })));
+  const round = (n) =>
+    Promise.all(
+      workers.map(
+        (w) =>
+          new Promise((res) => {
+            w.once('message', res);
+            w.postMessage(n);
+          }),
+      ),
+    );
   await round(ITERS / 20); // compile and warm
   let best = Infinity;
   for (let trial = 0; trial < 3; trial++) best = Math.min(best, Math.max(...(await round(ITERS))));

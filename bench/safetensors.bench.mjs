@@ -79,9 +79,20 @@ const conv = /** @type {[string, number][]} */ ([
 ]).map(([op, t]) => ({ op, melem_s: f32.length / 1e6 / t }));
 
 for (const r of rows) {
-  const row = { bench: 'safetensors', case: r.op, mb: +MB.toFixed(1), mb_s: +r.mb_s.toFixed(1), peer: r.peer, peer_mb_s: +r.peer_mb_s.toFixed(1), ratio: +(r.mb_s / r.peer_mb_s).toFixed(3) };
+  const row = {
+    bench: 'safetensors',
+    case: r.op,
+    mb: +MB.toFixed(1),
+    mb_s: +r.mb_s.toFixed(1),
+    peer: r.peer,
+    peer_mb_s: +r.peer_mb_s.toFixed(1),
+    ratio: +(r.mb_s / r.peer_mb_s).toFixed(3),
+  };
   if (json) console.log(JSON.stringify(row));
-  else console.log(`${r.op.padEnd(6)} ${MB.toFixed(0)} MB: ${row.mb_s} MB/s | ${r.peer} ${row.peer_mb_s} MB/s → ratio ${row.ratio}`);
+  else
+    console.log(
+      `${r.op.padEnd(6)} ${MB.toFixed(0)} MB: ${row.mb_s} MB/s | ${r.peer} ${row.peer_mb_s} MB/s → ratio ${row.ratio}`,
+    );
 }
 for (const c of conv) {
   const row = { bench: 'safetensors', case: c.op, melem_s: +c.melem_s.toFixed(1) };

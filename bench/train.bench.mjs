@@ -26,12 +26,17 @@ const cases = opt('--cases', 'tiny,small,gpt2').split(',');
 const threads = opt('--threads', undefined);
 const peerList = opt('--peers', undefined)?.split(',');
 
-const { initBackend, initModel, tidy, backward, AdamW, gradNorm, clipCoefficient, Rng } = await import('../dist/index.js');
+const { initBackend, initModel, tidy, backward, AdamW, gradNorm, clipCoefficient, Rng } = await import(
+  '../dist/index.js'
+);
 const backend = await initBackend('auto', threads ? { threads: Number(threads) } : {});
 // The ceiling of any WebAssembly kernel here: 128-bit SIMD multiply-adds on every thread, measured now. llm.c (C,
 // AVX-512) is held to the machine's sgemm peak instead; `pct_wasm_peak` says how much of the reachable peak we use.
 const wasmPeak = await wasmSimdPeak(/** @type {{ threads?: number }} */ (backend).threads ?? 1).catch(() => null);
-if (!json && wasmPeak) console.log(`WebAssembly SIMD128 peak on ${wasmPeak.threads} thread(s): ${wasmPeak.gflop_s.toFixed(1)} GFLOP/s (${wasmPeak.fma ? 'relaxed FMA' : 'mul + add'}; sgemm peak ${peakGflops()})`);
+if (!json && wasmPeak)
+  console.log(
+    `WebAssembly SIMD128 peak on ${wasmPeak.threads} thread(s): ${wasmPeak.gflop_s.toFixed(1)} GFLOP/s (${wasmPeak.fma ? 'relaxed FMA' : 'mul + add'}; sgemm peak ${peakGflops()})`,
+  );
 
 /**
  * A training shape, llm.c's tok/s on it (ANCHORS.md) and how many steps the TensorFlow.js peer times.
@@ -48,20 +53,59 @@ const SHAPES = {
 /** @param {Shape} s @returns {import('../dist/model/config.js').ModelConfig} */
 function config(s) {
   return {
-    family: 'gpt2', vocabSize: s.V, hiddenSize: s.C, numLayers: s.L, numHeads: s.H, numKvHeads: s.H, headDim: s.C / s.H,
-    intermediateSize: 4 * s.C, maxPositions: s.T, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true,
-    attentionBias: true, attentionOutBias: true, mlpBias: true, dropout: 0, bosTokenId: null, eosTokenId: null, padTokenId: null,
+    family: 'gpt2',
+    vocabSize: s.V,
+    hiddenSize: s.C,
+    numLayers: s.L,
+    numHeads: s.H,
+    numKvHeads: s.H,
+    headDim: s.C / s.H,
+    intermediateSize: 4 * s.C,
+    maxPositions: s.T,
+    normEps: 1e-5,
+    ropeTheta: 10000,
+    tieWordEmbeddings: true,
+    attentionBias: true,
+    attentionOutBias: true,
+    mlpBias: true,
+    dropout: 0,
+    bosTokenId: null,
+    eosTokenId: null,
+    padTokenId: null,
   };
 }
 
 /** @param {Shape} s @param {string} tfBackend @returns {PeerRun} */
 function peerRun(s, tfBackend) {
-  const r = spawnSync(process.execPath, [path.join(here, 'peers/tfjs-gpt.mjs'), tfBackend, s.L, s.C, s.H, s.V, s.T, s.B, tfBackend === 'cpu' ? 1 : s.peerSteps].map(String), {
-    encoding: 'utf8', timeout: 600_000,
-  });
-  const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  const r = spawnSync(
+    process.execPath,
+    [
+      path.join(here, 'peers/tfjs-gpt.mjs'),
+      tfBackend,
+      s.L,
+      s.C,
+      s.H,
+      s.V,
+      s.T,
+      s.B,
+      tfBackend === 'cpu' ? 1 : s.peerSteps,
+    ].map(String),
+    {
+      encoding: 'utf8',
+      timeout: 600_000,
+    },
+  );
+  const line = (r.stdout ?? '')
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
   if (line) return JSON.parse(line);
-  const err = (r.stderr || '').split('\n').filter((l) => /Error|error:/.test(l)).pop() ?? (r.error ? String(r.error) : 'timed out');
+  const err =
+    (r.stderr || '')
+      .split('\n')
+      .filter((l) => /Error|error:/.test(l))
+      .pop() ?? (r.error ? String(r.error) : 'timed out');
   return { peer: `tfjs-${tfBackend}`, error: err.trim().slice(0, 200) };
 }
 
@@ -71,7 +115,7 @@ function peers(name, s) {
   if (noPeer) return { best: null, all: [] };
   const all = (peerList ?? (name === 'tiny' ? ['wasm', 'cpu'] : ['wasm'])).map((b) => peerRun(s, b));
   const ok = all.filter((p) => p.tok_s);
-  const best = ok.length ? ok.reduce((a, b) => ((b.tok_s ?? 0) > (a.tok_s ?? 0) ? b : a)) : all[0] ?? null;
+  const best = ok.length ? ok.reduce((a, b) => ((b.tok_s ?? 0) > (a.tok_s ?? 0) ? b : a)) : (all[0] ?? null);
   return { best, all };
 }
 
@@ -111,26 +155,54 @@ for (const name of cases) {
   const { best: p, all: measuredPeers } = peers(name, s);
   /** @type {Record<string, any>} one JSON line of results */
   const row = {
-    case: `train-${name}`, backend: backend.describe(), params: N, B: s.B, T: s.T, ms_per_step: +ms.toFixed(1), tok_s: Math.round(tokS),
-    gflop_s: +gflops.toFixed(1), pct_peak: +((100 * gflops) / peakGflops()).toFixed(1),
-    ...(wasmPeak ? { wasm_peak_gflop_s: +wasmPeak.gflop_s.toFixed(1), pct_wasm_peak: +((100 * gflops) / wasmPeak.gflop_s).toFixed(1) } : {}),
+    case: `train-${name}`,
+    backend: backend.describe(),
+    params: N,
+    B: s.B,
+    T: s.T,
+    ms_per_step: +ms.toFixed(1),
+    tok_s: Math.round(tokS),
+    gflop_s: +gflops.toFixed(1),
+    pct_peak: +((100 * gflops) / peakGflops()).toFixed(1),
+    ...(wasmPeak
+      ? {
+          wasm_peak_gflop_s: +wasmPeak.gflop_s.toFixed(1),
+          pct_wasm_peak: +((100 * gflops) / wasmPeak.gflop_s).toFixed(1),
+        }
+      : {}),
     // what 2× llm.c would need, as a share of the WebAssembly peak
-    ...(wasmPeak ? { pct_wasm_peak_for_2x_llmc: +((100 * 2 * s.llmc * flopsPerTok) / 1e9 / wasmPeak.gflop_s).toFixed(1) } : {}),
+    ...(wasmPeak
+      ? { pct_wasm_peak_for_2x_llmc: +((100 * 2 * s.llmc * flopsPerTok) / 1e9 / wasmPeak.gflop_s).toFixed(1) }
+      : {}),
     first_loss: +first.toFixed(4),
-    peer: p?.peer ?? null, peer_tok_s: p?.tok_s ?? null, ratio_vs_peer: p?.tok_s ? +(tokS / p.tok_s).toFixed(1) : null,
-    llmc_tok_s: s.llmc, ratio_vs_llmc: +(tokS / s.llmc).toFixed(2),
+    peer: p?.peer ?? null,
+    peer_tok_s: p?.tok_s ?? null,
+    ratio_vs_peer: p?.tok_s ? +(tokS / p.tok_s).toFixed(1) : null,
+    llmc_tok_s: s.llmc,
+    ratio_vs_llmc: +(tokS / s.llmc).toFixed(2),
     peers: measuredPeers.map((q) => ({ peer: q.peer, tok_s: q.tok_s ?? null, ...(q.error ? { error: q.error } : {}) })),
   };
   if (p?.error) row.peer_error = p.error;
   if (json) console.log(JSON.stringify(row));
   else {
-    console.log(`${row.case.padEnd(12)} ${N.toLocaleString()} params  B${s.B} T${s.T}  ${row.ms_per_step} ms/step  ${row.tok_s} tok/s  ` +
-      `${row.gflop_s} GFLOP/s (${row.pct_peak}% of ${peakGflops()} sgemm peak` +
-      (wasmPeak ? `, ${row.pct_wasm_peak}% of the ${row.wasm_peak_gflop_s} WebAssembly SIMD peak; 2× llm.c needs ${row.pct_wasm_peak_for_2x_llmc}%` : '') +
-      `)  first loss ${row.first_loss}`);
-    const peerText = row.peer_error ? `failed (${row.peer_error})` : `${row.peer_tok_s ?? '-'} tok/s → ×${row.ratio_vs_peer ?? '-'}`;
-    const others = measuredPeers.filter((q) => q.peer !== row.peer).map((q) => `${q.peer} ${q.tok_s ?? 'failed'} tok/s`).join(', ');
-    console.log(`${''.padEnd(12)} vs ${row.peer ?? 'tfjs (skipped)'}: ${peerText}${others ? ` (${others})` : ''};  vs llm.c (ANCHORS): ${s.llmc} tok/s → ×${row.ratio_vs_llmc}`);
+    console.log(
+      `${row.case.padEnd(12)} ${N.toLocaleString()} params  B${s.B} T${s.T}  ${row.ms_per_step} ms/step  ${row.tok_s} tok/s  ` +
+        `${row.gflop_s} GFLOP/s (${row.pct_peak}% of ${peakGflops()} sgemm peak` +
+        (wasmPeak
+          ? `, ${row.pct_wasm_peak}% of the ${row.wasm_peak_gflop_s} WebAssembly SIMD peak; 2× llm.c needs ${row.pct_wasm_peak_for_2x_llmc}%`
+          : '') +
+        `)  first loss ${row.first_loss}`,
+    );
+    const peerText = row.peer_error
+      ? `failed (${row.peer_error})`
+      : `${row.peer_tok_s ?? '-'} tok/s → ×${row.ratio_vs_peer ?? '-'}`;
+    const others = measuredPeers
+      .filter((q) => q.peer !== row.peer)
+      .map((q) => `${q.peer} ${q.tok_s ?? 'failed'} tok/s`)
+      .join(', ');
+    console.log(
+      `${''.padEnd(12)} vs ${row.peer ?? 'tfjs (skipped)'}: ${peerText}${others ? ` (${others})` : ''};  vs llm.c (ANCHORS): ${s.llmc} tok/s → ×${row.ratio_vs_llmc}`,
+    );
   }
   for (const t of model.params.values()) t.dispose();
   opt.dispose();

@@ -15,7 +15,8 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 
 /** Every .ts / .js file under dir, AssemblyScript kernels excepted (they import nothing from npm). */
 function sources(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((d) => d.isFile() && /\.(ts|js|mjs)$/.test(d.name))
     .map((d) => path.join(d.parentPath, d.name))
     .filter((f) => !f.includes(`${path.sep}assembly${path.sep}`));

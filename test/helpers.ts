@@ -11,8 +11,14 @@ export const HF_FIXTURES = process.env['HF_FIXTURES'] ?? path.join(FIXTURES, 'hf
 export const SHAKESPEARE = path.join(import.meta.dirname, '..', 'data', 'tinyshakespeare.txt');
 
 /** The user pointed the suite at fixtures of their own ($HF_FIXTURES or $LLMTS_FIXTURES), which may hold fewer cases. */
-export const FIXTURES_ELSEWHERE = process.env['HF_FIXTURES'] !== undefined || process.env['LLMTS_FIXTURES'] !== undefined;
-const WHERE = process.env['HF_FIXTURES'] !== undefined ? '$HF_FIXTURES' : process.env['LLMTS_FIXTURES'] !== undefined ? '$LLMTS_FIXTURES' : 'test/fixtures';
+export const FIXTURES_ELSEWHERE =
+  process.env['HF_FIXTURES'] !== undefined || process.env['LLMTS_FIXTURES'] !== undefined;
+const WHERE =
+  process.env['HF_FIXTURES'] !== undefined
+    ? '$HF_FIXTURES'
+    : process.env['LLMTS_FIXTURES'] !== undefined
+      ? '$LLMTS_FIXTURES'
+      : 'test/fixtures';
 
 /**
  * Inside a test that needs fixtures: the shipped ones (test/fixtures) must be there, so finding none fails the test;
@@ -44,7 +50,8 @@ export function fixtureDirs(root = HF_FIXTURES): string[] {
 /** ‖a − b‖ / ‖b‖ (with ‖b‖ floored so all-zero references compare absolutely). */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < a.length; i++) {
     num += (a[i]! - b[i]!) ** 2;
     den += b[i]! ** 2;

@@ -240,7 +240,14 @@ describe('Llama family', () => {
     delete j['rope_theta'];
     j['rope_parameters'] = { rope_theta: 1234.5, rope_type: 'default' };
     const c = fromHfConfig(j, 'cfg/config.json');
-    expect(c).toMatchObject({ headDim: 32, numKvHeads: 6, ropeTheta: 1234.5, attentionBias: true, attentionOutBias: true, mlpBias: true });
+    expect(c).toMatchObject({
+      headDim: 32,
+      numKvHeads: 6,
+      ropeTheta: 1234.5,
+      attentionBias: true,
+      attentionOutBias: true,
+      mlpBias: true,
+    });
     expect(withoutHf(fromHfConfig(toHfConfig(c), 'x'))).toEqual(withoutHf(c));
   });
 
@@ -255,10 +262,17 @@ describe('Llama family', () => {
   it('refuses scaled RoPE, other activations, sliding windows', () => {
     expectUnsupported({ ...llamaJson(), rope_scaling: { type: 'linear', factor: 2 } }, /rope_scaling/, /linear/);
     expectUnsupported({ ...llamaJson(), rope_scaling: { rope_type: 'llama3', factor: 8 } }, /rope_scaling/);
-    expectUnsupported({ ...llamaJson(), rope_parameters: { rope_theta: 1e4, rope_type: 'yarn' } }, /rope_parameters\.rope_type/, /yarn/);
+    expectUnsupported(
+      { ...llamaJson(), rope_parameters: { rope_theta: 1e4, rope_type: 'yarn' } },
+      /rope_parameters\.rope_type/,
+      /yarn/,
+    );
     expectUnsupported({ ...llamaJson(), hidden_act: 'gelu' }, /hidden_act/, /gelu/);
     expectUnsupported({ ...llamaJson(), layer_types: ['full_attention', 'sliding_attention'] }, /layer_types/);
-    expectUnsupported({ ...llamaJson(), rope_parameters: { rope_theta: 1e4, rope_type: 'default', partial_rotary_factor: 0.5 } }, /partial_rotary_factor/);
+    expectUnsupported(
+      { ...llamaJson(), rope_parameters: { rope_theta: 1e4, rope_type: 'default', partial_rotary_factor: 0.5 } },
+      /partial_rotary_factor/,
+    );
   });
 
   it('type checks its fields', () => {
@@ -294,7 +308,14 @@ describe('Llama family', () => {
       eos_token_id: 151645,
     };
     const c = fromHfConfig(j, 'cfg/config.json');
-    expect(c).toMatchObject({ family: 'llama', attentionBias: true, attentionOutBias: false, mlpBias: false, ropeTheta: 1e6, headDim: 16 });
+    expect(c).toMatchObject({
+      family: 'llama',
+      attentionBias: true,
+      attentionOutBias: false,
+      mlpBias: false,
+      ropeTheta: 1e6,
+      headDim: 16,
+    });
     const out = toHfConfig(c);
     expect(out['model_type']).toBe('qwen2');
     expect(out['architectures']).toEqual(['Qwen2ForCausalLM']);
@@ -318,7 +339,15 @@ describe('Llama family', () => {
       sliding_window: null,
     };
     const c = fromHfConfig(j, 'cfg/config.json');
-    expect(c).toMatchObject({ numKvHeads: 1, attentionBias: false, attentionOutBias: false, mlpBias: false, tieWordEmbeddings: false, bosTokenId: 1, eosTokenId: 2 });
+    expect(c).toMatchObject({
+      numKvHeads: 1,
+      attentionBias: false,
+      attentionOutBias: false,
+      mlpBias: false,
+      tieWordEmbeddings: false,
+      bosTokenId: 1,
+      eosTokenId: 2,
+    });
     expect(toHfConfig(c)['model_type']).toBe('mistral');
     expect(withoutHf(fromHfConfig(toHfConfig(c), 'x'))).toEqual(withoutHf(c));
     expectUnsupported({ ...j, sliding_window: 4096 }, /sliding_window/, /4096/);
@@ -341,7 +370,11 @@ describe('architecture selection', () => {
   it('unknown architectures and model types are refused with the supported list', () => {
     expectUnsupported({ model_type: 'bert' }, /model_type/, /bert/, /GPT2LMHeadModel/, /LlamaForCausalLM/);
     expectUnsupported({ architectures: ['GPT2Model'], model_type: 'gpt2' }, /architectures/, /GPT2Model/);
-    expectUnsupported({ architectures: ['LlamaForCausalLM'], model_type: 'qwen2' }, /architectures/, /Qwen2ForCausalLM/);
+    expectUnsupported(
+      { architectures: ['LlamaForCausalLM'], model_type: 'qwen2' },
+      /architectures/,
+      /Qwen2ForCausalLM/,
+    );
     expectUnsupported({ architectures: ['FalconForCausalLM'] }, /FalconForCausalLM/, /MistralForCausalLM/);
   });
 
@@ -362,9 +395,12 @@ describe('architecture selection', () => {
   });
 
   it('lists every supported architecture', () => {
-    expect(Object.values(SUPPORTED_ARCHITECTURES).sort()).toEqual(
-      ['GPT2LMHeadModel', 'LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'],
-    );
+    expect(Object.values(SUPPORTED_ARCHITECTURES).sort()).toEqual([
+      'GPT2LMHeadModel',
+      'LlamaForCausalLM',
+      'MistralForCausalLM',
+      'Qwen2ForCausalLM',
+    ]);
   });
 });
 
@@ -397,8 +433,24 @@ describe('configs made from scratch', () => {
       { ...base, dropout: 0.2, tieWordEmbeddings: true, eosTokenId: [3, 4], bosTokenId: 0, padTokenId: 5 },
       { ...base, attentionBias: true, attentionOutBias: true, mlpBias: true, numKvHeads: 1, headDim: 16 },
       { ...base, attentionBias: true },
-      { ...base, family: 'gpt2', attentionBias: true, attentionOutBias: true, mlpBias: true, intermediateSize: 128, dropout: 0.1 },
-      { ...base, family: 'gpt2', attentionBias: true, attentionOutBias: true, mlpBias: true, intermediateSize: 100, tieWordEmbeddings: false },
+      {
+        ...base,
+        family: 'gpt2',
+        attentionBias: true,
+        attentionOutBias: true,
+        mlpBias: true,
+        intermediateSize: 128,
+        dropout: 0.1,
+      },
+      {
+        ...base,
+        family: 'gpt2',
+        attentionBias: true,
+        attentionOutBias: true,
+        mlpBias: true,
+        intermediateSize: 100,
+        tieWordEmbeddings: false,
+      },
     ];
     for (const v of variants) {
       const out = toHfConfig(v);
@@ -412,7 +464,14 @@ describe('configs made from scratch', () => {
   it('dropout on the Llama family survives in llmts_dropout; GPT-2 writes resid/embd_pdrop', () => {
     expect(toHfConfig({ ...base, dropout: 0.2 })['llmts_dropout']).toBe(0.2);
     expect(toHfConfig(base)['llmts_dropout']).toBeUndefined();
-    const g = toHfConfig({ ...base, family: 'gpt2', attentionBias: true, attentionOutBias: true, mlpBias: true, dropout: 0.3 });
+    const g = toHfConfig({
+      ...base,
+      family: 'gpt2',
+      attentionBias: true,
+      attentionOutBias: true,
+      mlpBias: true,
+      dropout: 0.3,
+    });
     expect([g['resid_pdrop'], g['embd_pdrop'], g['attn_pdrop']]).toEqual([0.3, 0.3, 0]);
   });
 

@@ -32,7 +32,8 @@ describe.each(all.map((b) => [b.name, b] as const))('Hugging Face parity on %s',
   describe.each(dirs.map((d) => [path.basename(d), d]))('%s', (_n, dir) => {
     const ref = JSON.parse(fs.readFileSync(path.join(dir, 'reference.json'), 'utf8')) as Reference;
     const has = (f: string) => fs.existsSync(path.join(dir, f));
-    const B = ref.input_ids.length, T = ref.input_ids[0]!.length;
+    const B = ref.input_ids.length,
+      T = ref.input_ids[0]!.length;
     const ids = Int32Array.from(ref.input_ids.flat());
 
     it('logits match', async (ctx) => {
@@ -45,10 +46,12 @@ describe.each(all.map((b) => [b.name, b] as const))('Hugging Face parity on %s',
     });
 
     it('greedy generation ids match (KV-cached decoding)', async (ctx) => {
-      if (!ref.greedy_prompt || !ref.greedy_output) return ctx.skip('this fixture has no greedy_prompt / greedy_output in reference.json');
+      if (!ref.greedy_prompt || !ref.greedy_output)
+        return ctx.skip('this fixture has no greedy_prompt / greedy_output in reference.json');
       const model = await loadModel(dir, { backend });
       for (let r = 0; r < ref.greedy_prompt.length; r++) {
-        const prompt = ref.greedy_prompt[r]!, want = ref.greedy_output[r]!;
+        const prompt = ref.greedy_prompt[r]!,
+          want = ref.greedy_output[r]!;
         const cache = model.newCache(1);
         const out = [...prompt];
         let next = Int32Array.from(prompt);

@@ -24,7 +24,22 @@ const ALLOWED: Record<string, string[]> = {
   chat: ['util', 'backend', 'tensor', 'model', 'io', 'tokenizer', 'generate'],
   rlhf: ['util', 'backend', 'tensor', 'nn', 'model', 'optim', 'io', 'tokenizer', 'data', 'train', 'generate', 'chat'],
   server: ['util', 'backend', 'tensor', 'model', 'io', 'tokenizer', 'generate', 'chat', 'rlhf'],
-  cli: ['util', 'backend', 'tensor', 'nn', 'model', 'optim', 'io', 'tokenizer', 'data', 'train', 'generate', 'chat', 'rlhf', 'server'],
+  cli: [
+    'util',
+    'backend',
+    'tensor',
+    'nn',
+    'model',
+    'optim',
+    'io',
+    'tokenizer',
+    'data',
+    'train',
+    'generate',
+    'chat',
+    'rlhf',
+    'server',
+  ],
 };
 
 function files(dir: string): string[] {

@@ -2,7 +2,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, expect } from 'vitest';
-import { buildConfig, parseCommandLine, configFromCommandLine, parseOverrides, PRESETS, DEFAULTS, toModelConfig, validateConfig } from '../src/train/config.js';
+import {
+  buildConfig,
+  parseCommandLine,
+  configFromCommandLine,
+  parseOverrides,
+  PRESETS,
+  DEFAULTS,
+  toModelConfig,
+  validateConfig,
+} from '../src/train/config.js';
 import { learningRate } from '../src/optim/schedule.js';
 import { countParams, flopsPerToken } from '../src/train/estimate.js';
 import { ConfigError } from '../src/util/errors.js';
@@ -32,7 +41,17 @@ describe('train config', () => {
   it('shakespeare-char is the nanoGPT CPU recipe', () => {
     const c = buildConfig({ preset: 'shakespeare-char' });
     expect([c.nLayer, c.nHead, c.nEmbd, c.blockSize, c.batchSize, c.maxSteps]).toEqual([4, 4, 128, 64, 12, 2000]);
-    expect([c.beta1, c.beta2, c.weightDecay, c.lr, c.minLr, c.warmupSteps, c.decaySteps, c.gradClip, c.dropout]).toEqual([0.9, 0.99, 0.1, 1e-3, 1e-4, 100, 2000, 1, 0]);
+    expect([
+      c.beta1,
+      c.beta2,
+      c.weightDecay,
+      c.lr,
+      c.minLr,
+      c.warmupSteps,
+      c.decaySteps,
+      c.gradClip,
+      c.dropout,
+    ]).toEqual([0.9, 0.99, 0.1, 1e-3, 1e-4, 100, 2000, 1, 0]);
     expect(c.valFraction).toBe(0.1);
   });
   it('rejects unknown keys and suggests the closest', () => {
@@ -62,15 +81,22 @@ describe('train config', () => {
     expect(configError(() => configFromCommandLine(parseCommandLine(['--lr=0']))).field).toBe('lr');
     expect(configError(() => configFromCommandLine(parseCommandLine(['--lr=-1e-3']))).field).toBe('lr');
     expect(configError(() => configFromCommandLine(parseCommandLine(['--batchSize=0']))).field).toBe('batchSize');
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--blockSize=256', '--maxPositions=128']))).field).toBe('blockSize');
-    expect(configError(() => configFromCommandLine(parseCommandLine(['--nEmbd=100', '--nHead=3']))).message).toMatch(/divisible/);
+    expect(
+      configError(() => configFromCommandLine(parseCommandLine(['--blockSize=256', '--maxPositions=128']))).field,
+    ).toBe('blockSize');
+    expect(configError(() => configFromCommandLine(parseCommandLine(['--nEmbd=100', '--nHead=3']))).message).toMatch(
+      /divisible/,
+    );
     expect(configError(() => configFromCommandLine(parseCommandLine(['--minLr=1', '--lr=0.1']))).field).toBe('minLr');
     expect(configError(() => configFromCommandLine(parseCommandLine(['--dropout=1.5']))).field).toBe('dropout');
     expect(configError(() => configFromCommandLine(parseCommandLine(['--valFraction=0']))).field).toBe('valFraction');
     expect(() => validateConfig({ ...DEFAULTS })).not.toThrow();
   });
   it('parses command lines: positionals, kebab and snake case, bare booleans, own flags', () => {
-    const cl = parseCommandLine(['a.txt', '--batch-size', '4', '--max_iters=10', '--quiet', '--resume', '--preset=tiny', 'b.txt'], ['resume', 'report', 'help']);
+    const cl = parseCommandLine(
+      ['a.txt', '--batch-size', '4', '--max_iters=10', '--quiet', '--resume', '--preset=tiny', 'b.txt'],
+      ['resume', 'report', 'help'],
+    );
     expect(cl.positionals).toEqual(['a.txt', 'b.txt']);
     expect(cl.flags.get('resume')).toBe('');
     const c = configFromCommandLine(cl);
@@ -98,8 +124,11 @@ describe('train config', () => {
 
 describe('learning-rate schedule', () => {
   it('matches the shared training fixture exactly', () => {
-    const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'training/gpt2-tiny/reference.json'), 'utf8')) as { steps: { step: number; lr: number }[] };
-    for (const s of ref.steps) expect(learningRate(s.step, { lr: 3e-3, minLr: 3e-4, warmupSteps: 3, decaySteps: 11 })).toBe(s.lr);
+    const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'training/gpt2-tiny/reference.json'), 'utf8')) as {
+      steps: { step: number; lr: number }[];
+    };
+    for (const s of ref.steps)
+      expect(learningRate(s.step, { lr: 3e-3, minLr: 3e-4, warmupSteps: 3, decaySteps: 11 })).toBe(s.lr);
   });
   it('warms up linearly, decays by cosine to minLr, then stays there', () => {
     const o = { lr: 1e-3, minLr: 1e-4, warmupSteps: 100, decaySteps: 2000 };

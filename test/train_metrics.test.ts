@@ -2,14 +2,37 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, expect } from 'vitest';
-import { detectOverfitting, detectStuck, detectDiverged, MetricsLog, readMetrics, type EvalRecord, type StepRecord } from '../src/train/metrics.js';
+import {
+  detectOverfitting,
+  detectStuck,
+  detectDiverged,
+  MetricsLog,
+  readMetrics,
+  type EvalRecord,
+  type StepRecord,
+} from '../src/train/metrics.js';
 import { LineProgress, formatDuration } from '../src/train/progress.js';
 import { renderReport } from '../src/train/report.js';
 import { countParams, flopsPerToken, trainingMemory } from '../src/train/estimate.js';
 import { toModelConfig, buildConfig } from '../src/train/config.js';
 
-const ev = (step: number, valLoss: number, trainLoss: number): EvalRecord => ({ type: 'eval', step, valLoss, valBpb: valLoss, trainLoss });
-const st = (step: number, loss: number): StepRecord => ({ type: 'step', step, loss, lr: 1e-3, gradNorm: 1, tokensPerSec: 1, mfu: 0, elapsed: 0 });
+const ev = (step: number, valLoss: number, trainLoss: number): EvalRecord => ({
+  type: 'eval',
+  step,
+  valLoss,
+  valBpb: valLoss,
+  trainLoss,
+});
+const st = (step: number, loss: number): StepRecord => ({
+  type: 'step',
+  step,
+  loss,
+  lr: 1e-3,
+  gradNorm: 1,
+  tokensPerSec: 1,
+  mfu: 0,
+  elapsed: 0,
+});
 
 describe('teacher warnings', () => {
   it('overfitting: validation rising while training falls', () => {
@@ -53,7 +76,10 @@ describe('metrics log, progress, report', () => {
     expect(formatDuration(3725)).toBe('1h02m');
   });
   it('escapes sample text and inlines chart.js', () => {
-    const html = renderReport({ title: 't', records: [st(0, 5), ev(1, 4, 4), { type: 'sample', step: 1, prompt: 'a', text: '</script><b>x' }] });
+    const html = renderReport({
+      title: 't',
+      records: [st(0, 5), ev(1, 4, 4), { type: 'sample', step: 1, prompt: 'a', text: '</script><b>x' }],
+    });
     expect(html).toContain('&lt;/script&gt;&lt;b&gt;x');
     expect(html).toContain('Chart.js v4');
     expect(html).not.toMatch(/<script[^>]*src=/);

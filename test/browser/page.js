@@ -16,7 +16,9 @@ function inWorker() {
   return new Promise((resolve, reject) => {
     const w = new Worker(new URL('./checks_worker.js', import.meta.url), { type: 'module' });
     w.addEventListener('message', (e) => resolve(e.data), { once: true });
-    w.addEventListener('error', (e) => reject(new Error(e.message || 'checks_worker.js failed to load')), { once: true });
+    w.addEventListener('error', (e) => reject(new Error(e.message || 'checks_worker.js failed to load')), {
+      once: true,
+    });
     w.postMessage(params);
   });
 }
