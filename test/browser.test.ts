@@ -8,7 +8,7 @@
  * Vite bundle (what most apps ship); a page served without the isolation headers must fall back to one thread and
  * say why.
  *
- * Needs `npm run build` (dist/ and build/*.wasm). Without /usr/bin/chromium (or $LLMTS_CHROMIUM) the suite is
+ * Needs `npm run build` (dist/ and build/*.wasm). Without Chromium on the PATH (or $LLMTS_CHROMIUM) the suite is
  * skipped with a message, unless LLMTS_REQUIRE_BROWSER=1, which makes it fail instead.
  */
 import fs from 'node:fs';
@@ -20,15 +20,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HF_FIXTURES, fixtureDirs } from './helpers.js';
 
 const ROOT = process.cwd();
-const CHROMIUM = process.env['LLMTS_CHROMIUM'] ?? '/usr/bin/chromium';
+/** The first Chromium (or Chrome) executable on the PATH, else ''. */
+function findChromium(): string {
+  const names = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'];
+  for (const dir of (process.env['PATH'] ?? '').split(path.delimiter).filter(Boolean)) {
+    for (const name of names) if (fs.existsSync(path.join(dir, name))) return path.join(dir, name);
+  }
+  return '';
+}
+const CHROMIUM = process.env['LLMTS_CHROMIUM'] ?? findChromium();
 const REQUIRE = process.env['LLMTS_REQUIRE_BROWSER'] === '1';
-const HAVE = fs.existsSync(CHROMIUM);
+const HAVE = CHROMIUM !== '' && fs.existsSync(CHROMIUM);
 const dirs = fixtureDirs();
 const FIXTURE = dirs.find((d) => path.basename(d) === 'llama-tiny') ?? dirs[0];
 const NEW_TOKENS = 8;
 
 if (!HAVE) {
-  const msg = `browser test: ${CHROMIUM} not found (apt-get install -y chromium)`;
+  const msg = `browser test: ${CHROMIUM ? `${CHROMIUM} not found` : 'no chromium on the PATH'} (apt-get install -y chromium, or set LLMTS_CHROMIUM)`;
   if (REQUIRE) throw new Error(`${msg}, and LLMTS_REQUIRE_BROWSER=1`);
   console.warn(`${msg}: skipped; set LLMTS_REQUIRE_BROWSER=1 to make this a failure`);
 }
