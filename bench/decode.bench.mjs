@@ -34,6 +34,7 @@
 // The quality on trained-like weights and real text is measured in test/quantize.test.ts (fixture models).
 // --batch B (prompt mode) also decodes B copies of the prompt as one batch and reports the aggregate tokens/s.
 const argv = process.argv.slice(2);
+/** The value after flag k, else d. @template {string | number | undefined} D @param {string} k @param {D} d @returns {string | D} */
 const opt = (k, d) => {
   const i = argv.indexOf(k);
   return i >= 0 ? argv[i + 1] : d;
@@ -49,7 +50,8 @@ const modes = opt('--modes', 'runc,prompt').split(',');
 const runcTokens = Number(opt('--runc-tokens', 256));
 const reps = Math.max(1, Number(opt('--reps', 3)));
 for (const m of modes) if (!['runc', 'prompt'].includes(m)) throw new Error(`--modes: unknown ${m} (runc, prompt)`);
-for (const w of weightKinds) if (!['f32', 'q8', 'bf16'].includes(w)) throw new Error(`--weights: unknown ${w} (f32, q8, bf16)`);
+for (const w of weightKinds)
+  if (!['f32', 'q8', 'bf16'].includes(w)) throw new Error(`--weights: unknown ${w} (f32, q8, bf16)`);
 
 const noPeer = argv.includes('--no-peer');
 
@@ -64,16 +66,28 @@ const { generate } = await import('../dist/generate/engine.js');
 const { Rng } = await import('../dist/util/rng.js');
 const { quantizeModel, dequantizeModel } = await import('../dist/model/quantize.js');
 const { noGrad, tidy } = await import('../dist/tensor/tensor.js');
-const backend = await initBackend(backendName, threads ? { threads: Number(threads) } : {});
+const backend = await initBackend(
+  /** @type {import('../dist/backend/registry.js').BackendName | 'auto'} */ (backendName),
+  threads ? { threads: Number(threads) } : {},
+);
 
 // llama2.c shapes (window 1024, so the 512-token prompt fits), llama2.c's tok/s and the prompt mode's token count
 const { STORIES, storiesConfig: config } = await import('./stories.mjs');
+/**
+ * A stories shape with llama2.c's tok/s (peer), the prompt mode's token count, and the TensorFlow.js runs once made.
+ * @typedef {{ L: number, C: number, H: number, F: number, V: number, peer: number, tokens: number, tfjs?: PeerRun[] }} Shape
+ * @typedef {{ peer: string, tok_s?: number, error?: string }} PeerRun
+ */
+/** @type {Record<string, Shape>} */
 const SHAPES = {
   stories15M: { ...STORIES.stories15M, peer: 214, tokens: 64 },
   stories110M: { ...STORIES.stories110M, peer: 41.7, tokens: 24 },
 };
 
-if (!json) console.log(`backend ${backend.describe()}, batch 1, weights ${weightKinds.join(' / ')}; runc: BOS + ${runcTokens} tokens (T 1, top-p 0.9); prompt: ${promptLen}-token prompt`);
+if (!json)
+  console.log(
+    `backend ${backend.describe()}, batch 1, weights ${weightKinds.join(' / ')}; runc: BOS + ${runcTokens} tokens (T 1, top-p 0.9); prompt: ${promptLen}-token prompt`,
+  );
 let failed = 0;
 for (const name of cases) {
   const s = SHAPES[name];
@@ -82,7 +96,12 @@ for (const name of cases) {
     await runCase(name, s);
   } catch (e) {
     failed++;
-    const row = { bench: 'decode', case: name, backend: backend.name, error: String(e?.message ?? e).slice(0, 300) };
+    const row = {
+      bench: 'decode',
+      case: name,
+      backend: backend.name,
+      error: String(e instanceof Error ? e.message : e).slice(0, 300),
+    };
     console.log(json ? JSON.stringify(row) : `${name}: failed: ${row.error}`);
   }
 }
@@ -94,23 +113,49 @@ process.exit(failed ? 1 : 0);
  * tensors, sampling from the logits read back), run.c's run: BOS and `tokens` tokens. wasm: the full run; cpu (~10
  * tok/s at 15M): 32 tokens, and only at stories15M.
  */
-function tfjsPeers(name, s) {
+function tfjsPeers(/** @type {string} */ name, /** @type {Shape} */ s) {
   if (noPeer) return [];
+  /** @type {PeerRun[]} */
   const out = [];
-  for (const [b, tokens] of [['wasm', runcTokens], ...(name === 'stories15M' ? [['cpu', 32]] : [])]) {
-    const r = spawnSync(process.execPath, [path.join(here, 'peers/tfjs-llama-decode.mjs'), b, s.L, s.C, s.H, s.F, s.V, tokens].map(String), { encoding: 'utf8', timeout: 600_000 });
-    const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
-    out.push(line ? JSON.parse(line) : { peer: `tfjs-${b}`, error: ((r.stderr || '').split('\n').filter((l) => /Error/.test(l)).pop() ?? 'failed').slice(0, 200) });
+  /** @type {[string, number][]} */
+  const runs = [
+    ['wasm', runcTokens],
+    ...(name === 'stories15M' ? /** @type {[string, number][]} */ ([['cpu', 32]]) : []),
+  ];
+  for (const [b, tokens] of runs) {
+    const r = spawnSync(
+      process.execPath,
+      [path.join(here, 'peers/tfjs-llama-decode.mjs'), b, s.L, s.C, s.H, s.F, s.V, tokens].map(String),
+      { encoding: 'utf8', timeout: 600_000 },
+    );
+    const line = (r.stdout ?? '')
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop();
+    out.push(
+      line
+        ? JSON.parse(line)
+        : {
+            peer: `tfjs-${b}`,
+            error: (
+              (r.stderr || '')
+                .split('\n')
+                .filter((l) => /Error/.test(l))
+                .pop() ?? 'failed'
+            ).slice(0, 200),
+          },
+    );
   }
   return out;
 }
 
 /** FLOPs of one decode step at position pos: 2 per weight of every linear (head included) + attention's 4·L·C·(pos + 1). */
-function flopsPerToken(s, pos) {
+function flopsPerToken(/** @type {Shape} */ s, /** @type {number} */ pos) {
   return 2 * (s.L * (4 * s.C * s.C + 3 * s.C * s.F) + s.V * s.C) + 4 * s.L * s.C * (pos + 1);
 }
 
-async function runCase(name, s) {
+async function runCase(/** @type {string} */ name, /** @type {Shape} */ s) {
   const rng = new Rng(1);
   s.tfjs = modes.includes('runc') ? tfjsPeers(name, s) : [];
   const model = initModel(config(s), rng, { backend });
@@ -121,13 +166,19 @@ async function runCase(name, s) {
   const logitsOf = () => noGrad(() => tidy(() => model.forward(probe, 1, probe.length)).dataSync());
   const ref = logitsOf();
   for (const kind of weightKinds) {
+    /** @type {Record<string, number>} */
     let quality = {};
     if (kind !== 'f32') {
-      const rep = await quantizeModel(model, kind);
+      const rep = await quantizeModel(model, /** @type {'q8' | 'bf16'} */ (kind));
       const got = logitsOf();
-      let d = 0, n = 0;
+      let d = 0,
+        n = 0;
       for (let i = 0; i < ref.length; i++) (d += (got[i] - ref[i]) ** 2), (n += ref[i] ** 2);
-      quality = { logits_rel_err: +Math.sqrt(d / n).toExponential(2), weight_mb: +(rep.bytes / 2 ** 20).toFixed(1), f32_weight_mb: +(rep.floatBytes / 2 ** 20).toFixed(1) };
+      quality = {
+        logits_rel_err: +Math.sqrt(d / n).toExponential(2),
+        weight_mb: +(rep.bytes / 2 ** 20).toFixed(1),
+        f32_weight_mb: +(rep.floatBytes / 2 ** 20).toFixed(1),
+      };
     }
     try {
       for (const mode of modes)
@@ -140,6 +191,10 @@ async function runCase(name, s) {
   for (const t of model.params.values()) t.dispose();
 }
 
+/**
+ * @param {string} name @param {Shape} s @param {import('../dist/model/model.js').CausalLM} model @param {number[]} prompt
+ * @param {number} tokens @param {string} kind @param {Record<string, number>} quality @param {string} mode
+ */
 async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
   // The same generate `reps` + 1 times: the first run is the cold one (a fresh process: JavaScript and WebAssembly
   // code still being optimised by V8, memory being grown; reported as cold_tok_s), tok_s is the median of the rest.
@@ -161,16 +216,36 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
   const gflopS = (flops * tokS) / 1e9;
   const bytesPerWeight = kind === 'q8' ? 36 / 32 : kind === 'bf16' ? 2 : 4; // q8: 32 int8 + a float32 scale per block
   const weightGBs = ((s.L * (4 * s.C * s.C + 3 * s.C * s.F) + s.V * s.C) * bytesPerWeight * tokS) / 1e9;
-  const best = (s.tfjs ?? []).filter((q) => q.tok_s).reduce((a, q) => (!a || q.tok_s > a.tok_s ? q : a), null);
+  const best = (s.tfjs ?? [])
+    .filter((q) => q.tok_s)
+    .reduce((/** @type {PeerRun | null} */ a, q) => (!a || (q.tok_s ?? 0) > (a.tok_s ?? 0) ? q : a), null);
+  /** @type {Record<string, any>} one JSON line of results */
   const row = {
-    bench: 'decode', case: `${name}${kind === 'f32' ? '' : ' ' + kind}${mode === 'runc' ? '' : ` prompt${P}`}`, mode, weights: kind,
-    backend: backend.name, params: model.numParams(), prompt: P, tokens: n, tok_s: +tokS.toFixed(2),
-    tok_s_runs: runs.map((r) => +r.tokS.toFixed(1)), cold_tok_s: +cold.tokS.toFixed(2), ttft_ms: +c.timings.ttft_ms.toFixed(1),
+    bench: 'decode',
+    case: `${name}${kind === 'f32' ? '' : ' ' + kind}${mode === 'runc' ? '' : ` prompt${P}`}`,
+    mode,
+    weights: kind,
+    backend: backend.name,
+    params: model.numParams(),
+    prompt: P,
+    tokens: n,
+    tok_s: +tokS.toFixed(2),
+    tok_s_runs: runs.map((r) => +r.tokS.toFixed(1)),
+    cold_tok_s: +cold.tokS.toFixed(2),
+    ttft_ms: +c.timings.ttft_ms.toFixed(1),
     ...(mode === 'prompt' ? { prefill_tok_s: +(P / (c.timings.prefill_ms / 1000)).toFixed(1) } : {}),
-    peer: mode === 'runc' ? 'llama2.c run.c 2 threads (ANCHORS.md)' : 'llama2.c run.c 2 threads, its default run (BOS, 256 tokens): not the same work',
-    peer_tok_s: s.peer, ratio: +(tokS / s.peer).toFixed(3),
-    gflop_s: +gflopS.toFixed(2), pct_peak: +((100 * gflopS) / peakGflops()).toFixed(2), weight_gb_s: +weightGBs.toFixed(2),
-    ...(mode === 'runc' && best ? { tfjs_peer: best.peer, tfjs_tok_s: best.tok_s, ratio_vs_tfjs: +(tokS / best.tok_s).toFixed(2) } : {}),
+    peer:
+      mode === 'runc'
+        ? 'llama2.c run.c 2 threads (ANCHORS.md)'
+        : 'llama2.c run.c 2 threads, its default run (BOS, 256 tokens): not the same work',
+    peer_tok_s: s.peer,
+    ratio: +(tokS / s.peer).toFixed(3),
+    gflop_s: +gflopS.toFixed(2),
+    pct_peak: +((100 * gflopS) / peakGflops()).toFixed(2),
+    weight_gb_s: +weightGBs.toFixed(2),
+    ...(mode === 'runc' && best
+      ? { tfjs_peer: best.peer, tfjs_tok_s: best.tok_s, ratio_vs_tfjs: +(tokS / (best.tok_s ?? NaN)).toFixed(2) }
+      : {}),
     ...(mode === 'runc' && s.tfjs?.length ? { tfjs_peers: s.tfjs } : {}),
     ...quality,
   };
@@ -178,10 +253,14 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
   {
     const cache = model.newCache(1);
     noGrad(() => tidy(() => model.forward(Int32Array.from(prompt), 1, P, { cache, lastOnly: true }).dataSync()));
-    const steps = Math.min(tokens, 1024 - P - 1), ts = [];
+    /** @type {number[]} */
+    const ts = [];
+    const steps = Math.min(tokens, 1024 - P - 1);
     for (let i = 0; i < steps; i++) {
       const t0 = performance.now();
-      noGrad(() => tidy(() => model.forward(Int32Array.of(c.ids[i % n] ?? 3), 1, 1, { cache, lastOnly: true }).dataSync()));
+      noGrad(() =>
+        tidy(() => model.forward(Int32Array.of(c.ids[i % n] ?? 3), 1, 1, { cache, lastOnly: true }).dataSync()),
+      );
       ts.push(performance.now() - t0);
     }
     cache.reset();
@@ -190,7 +269,11 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
     row.forward_ratio = +(row.forward_tok_s / s.peer).toFixed(3);
   }
   if (batch > 1 && mode === 'prompt') {
-    const rb = await generate(model, Array.from({ length: batch }, () => prompt), { maxTokens: tokens, temperature: 1, topP: 0.9, seed: 1 });
+    const rb = await generate(
+      model,
+      Array.from({ length: batch }, () => prompt),
+      { maxTokens: tokens, temperature: 1, topP: 0.9, seed: 1 },
+    );
     const cb = rb.choices[0];
     const ms = cb.timings.prefill_ms + cb.timings.decode_ms - cb.timings.ttft_ms;
     const nb = rb.choices.reduce((a, c) => a + c.ids.length - 1, 0);
@@ -203,11 +286,22 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
       `${name.padEnd(12)} ${kind.padEnd(4)} ${mode === 'runc' ? `runc (BOS, ${n} tokens)`.padEnd(22) : `prompt ${P}, ${n} tokens`.padEnd(22)} ` +
         `${(row.params / 1e6).toFixed(1)}M params: decode ${row.tok_s} tok/s (median of ${reps}; cold first run ${row.cold_tok_s})` +
         ` (${row.gflop_s} GFLOP/s, ${row.pct_peak}% of ${peakGflops()} peak; weights read at ${row.weight_gb_s} GB/s)` +
-        (mode === 'runc' ? ` | llama2.c ${s.peer} tok/s → ratio ${row.ratio}` : ` | time to first token ${row.ttft_ms} ms (prefill ${row.prefill_tok_s} tok/s)`) +
-        (row.tfjs_peer ? ` | TensorFlow.js ${row.tfjs_peer.replace('tfjs-', '')} ${row.tfjs_tok_s} tok/s (f32) → ×${row.ratio_vs_tfjs}` +
-          (s.tfjs.length > 1 ? ` (${s.tfjs.filter((q) => q !== best).map((q) => `${q.peer} ${q.tok_s ?? 'failed'}`).join(', ')})` : '') : '') +
+        (mode === 'runc'
+          ? ` | llama2.c ${s.peer} tok/s → ratio ${row.ratio}`
+          : ` | time to first token ${row.ttft_ms} ms (prefill ${row.prefill_tok_s} tok/s)`) +
+        (row.tfjs_peer
+          ? ` | TensorFlow.js ${row.tfjs_peer.replace('tfjs-', '')} ${row.tfjs_tok_s} tok/s (f32) → ×${row.ratio_vs_tfjs}` +
+            ((s.tfjs?.length ?? 0) > 1
+              ? ` (${(s.tfjs ?? [])
+                  .filter((q) => q !== best)
+                  .map((q) => `${q.peer} ${q.tok_s ?? 'failed'}`)
+                  .join(', ')})`
+              : '')
+          : '') +
         ` | forward only ${row.forward_tok_s} tok/s` +
-        (row.logits_rel_err !== undefined ? ` | logits rel. err ${row.logits_rel_err}, weights ${row.weight_mb} MiB (f32 ${row.f32_weight_mb})` : '') +
+        (row.logits_rel_err !== undefined
+          ? ` | logits rel. err ${row.logits_rel_err}, weights ${row.weight_mb} MiB (f32 ${row.f32_weight_mb})`
+          : '') +
         (row.batch ? ` | batch ${row.batch}: ${row.batch_tok_s} tok/s in all` : ''),
     );
 }

@@ -22,9 +22,10 @@ const fi = args.indexOf('--filter');
 const FILTER = fi >= 0 ? args[fi + 1] : '';
 const ti = args.indexOf('--threads');
 const NMAX = ti >= 0 ? Number(args[ti + 1]) : os.availableParallelism();
-const PEAK = (t) => peakGflops(t); // ANCHORS.md: OpenBLAS sgemm on this machine (LLMTS_PEAK_GFLOPS overrides)
+const PEAK = (/** @type {number} */ t) => peakGflops(t); // ANCHORS.md: OpenBLAS sgemm on this machine (LLMTS_PEAK_GFLOPS overrides)
 
 // [case, label, M, K, N, transA, transB]
+/** @type {[string, string, number, number, number, boolean, boolean][]} */
 const MATMULS = [
   ['tiny', 'fwd x·Wᵀ (fc)', 1024, 128, 512, false, true],
   ['tiny', 'dx = dy·W (fc)', 1024, 512, 128, false, false],
@@ -39,12 +40,14 @@ const MATMULS = [
   ['decode', 'gemv x·Wᵀ 110M fc', 1, 768, 2048, false, true],
 ];
 // [case, B, T, H, D]
+/** @type {[string, number, number, number, number][]} */
 const ATTN = [
   ['tiny', 8, 128, 4, 32],
   ['small', 4, 256, 6, 64],
   ['gpt2', 4, 64, 12, 64],
 ];
 
+/** n uniform values in [-1, 1) from a seeded LCG. @param {number} n @param {number} seed */
 function randn(n, seed) {
   const a = new Float32Array(n);
   let s = seed >>> 0;
@@ -57,8 +60,10 @@ function randn(n, seed) {
 
 /** Seconds per call after a warm-up, over at least `minTime` seconds: median (and best, kept in lastBest). */
 let lastBest = 0;
+/** @param {() => void} fn */
 function time(fn, minTime = QUICK ? 0.15 : 0.4) {
   fn();
+  /** @type {number[]} */
   const ts = [];
   const t0 = performance.now();
   while (ts.length < 5 || (performance.now() - t0) / 1000 < minTime) {
@@ -68,11 +73,15 @@ function time(fn, minTime = QUICK ? 0.15 : 0.4) {
     if (ts.length >= 200) break;
   }
   ts.sort((x, y) => x - y);
-  lastBest = ts[0];
-  return ts[ts.length >> 1];
+  lastBest = /** @type {number} */ (ts[0]);
+  return /** @type {number} */ (ts[ts.length >> 1]);
 }
 
-/** Plain JavaScript matmul (i-k-j loop over Float32Arrays), the same op. */
+/**
+ * Plain JavaScript matmul (i-k-j loop over Float32Arrays), the same op.
+ * @param {Float32Array} A @param {Float32Array} B @param {Float32Array} C
+ * @param {number} M @param {number} K @param {number} N @param {boolean} tA @param {boolean} tB
+ */
 function jsMatmul(A, B, C, M, K, N, tA, tB) {
   C.fill(0);
   for (let i = 0; i < M; i++) {
@@ -88,22 +97,38 @@ function jsMatmul(A, B, C, M, K, N, tA, tB) {
   }
 }
 
+/**
+ * One result row: matmul / attention rows carry GFLOP/s, memory-bound kernels GB/s.
+ * @typedef {{ bench: string, case: string, kernel: string, shape: string, threads: number, variant: string, ms: number,
+ *   gflop_s?: number, gflop_s_best?: number, pct_peak?: number, gb_s?: number, peer?: string, peer_gflop_s?: number, ratio?: number }} Row
+ */
+/** @type {Row[]} */
 const rows = [];
+/** @param {Row} r */
 function emit(r) {
   rows.push(r);
   if (JSON_OUT) console.log(JSON.stringify(r));
   else if (r.gb_s !== undefined) {
-    console.log(`${r.case.padEnd(6)} ${r.kernel.padEnd(22)} ${''.padEnd(22)} ${String(r.threads).padStart(2)}t  ${r.ms.toFixed(2).padStart(7)} ms  ${r.gb_s.toFixed(1).padStart(6)} GB/s`);
+    console.log(
+      `${r.case.padEnd(6)} ${r.kernel.padEnd(22)} ${''.padEnd(22)} ${String(r.threads).padStart(2)}t  ${r.ms.toFixed(2).padStart(7)} ms  ${r.gb_s.toFixed(1).padStart(6)} GB/s`,
+    );
   } else {
-    const peer = r.peer_gflop_s !== undefined ? `  plain JS ${r.peer_gflop_s.toFixed(2)} GFLOP/s → ×${r.ratio.toFixed(0)}` : '';
-    console.log(`${r.case.padEnd(6)} ${r.kernel.padEnd(22)} ${r.shape.padEnd(22)} ${String(r.threads).padStart(2)}t  ${r.gflop_s.toFixed(1).padStart(6)} GFLOP/s (best ${r.gflop_s_best.toFixed(1).padStart(5)})  ${r.pct_peak.toFixed(1).padStart(5)}% of sgemm peak${peer}`);
+    const peer =
+      r.peer_gflop_s !== undefined
+        ? `  plain JS ${r.peer_gflop_s.toFixed(2)} GFLOP/s → ×${(r.ratio ?? 0).toFixed(0)}`
+        : '';
+    console.log(
+      `${r.case.padEnd(6)} ${r.kernel.padEnd(22)} ${r.shape.padEnd(22)} ${String(r.threads).padStart(2)}t  ${(r.gflop_s ?? 0).toFixed(1).padStart(6)} GFLOP/s (best ${(r.gflop_s_best ?? 0).toFixed(1).padStart(5)})  ${(r.pct_peak ?? 0).toFixed(1).padStart(5)}% of sgemm peak${peer}`,
+    );
   }
 }
 
+/** @type {Map<string, number>} */
 const jsPeer = new Map();
 for (const threads of [...new Set([1, NMAX])]) {
   const be = await createWasmBackend({ threads });
   if (!JSON_OUT) console.log(`# ${be.describe()}`);
+  /** @param {Float32Array} data @param {number[]} shape */
   const up = (data, shape) => {
     const b = be.alloc(data.length, 'f32');
     be.write(b, data);
@@ -121,43 +146,106 @@ for (const threads of [...new Set([1, NMAX])]) {
     const key = `${M}x${K}x${N}${tA}${tB}`;
     if (!jsPeer.has(key) && !NO_PEER) {
       const m = Math.min(M, 64);
-      const A = randn(m * K, 1), B = randn(K * N, 2), C = new Float32Array(m * N);
+      const A = randn(m * K, 1),
+        B = randn(K * N, 2),
+        C = new Float32Array(m * N);
       jsPeer.set(key, (2 * m * N * K) / time(() => jsMatmul(A, B, C, m, K, N, false, tB), 0.2) / 1e9);
     }
     const g = flops / s / 1e9;
     const peer = jsPeer.get(key);
-    emit({ bench: 'kernels', case: cs, kernel: `matmul ${label}`, shape: `${M}×${K}×${N}${tA ? ' Aᵀ' : ''}${tB ? ' Bᵀ' : ''}`, threads, variant: be.variant,
-      ms: s * 1e3, gflop_s: g, gflop_s_best: flops / best / 1e9, pct_peak: (100 * g) / PEAK(threads), ...(peer ? { peer: 'plain-js', peer_gflop_s: peer, ratio: g / peer } : {}) });
+    emit({
+      bench: 'kernels',
+      case: cs,
+      kernel: `matmul ${label}`,
+      shape: `${M}×${K}×${N}${tA ? ' Aᵀ' : ''}${tB ? ' Bᵀ' : ''}`,
+      threads,
+      variant: be.variant,
+      ms: s * 1e3,
+      gflop_s: g,
+      gflop_s_best: flops / best / 1e9,
+      pct_peak: (100 * g) / PEAK(threads),
+      ...(peer ? { peer: 'plain-js', peer_gflop_s: peer, ratio: g / peer } : {}),
+    });
     for (const v of [a, b, c]) be.free(v.buf);
   }
   for (const [cs, B, T, H, D] of ATTN) {
     if (FILTER && !`${cs} attention`.includes(FILTER)) continue;
-    const q = up(randn(B * T * H * D, 3), [B, T, H, D]), k = up(randn(B * T * H * D, 4), [B, T, H, D]), v = up(randn(B * T * H * D, 5), [B, T, H, D]);
-    const o = { buf: be.alloc(B * T * H * D, 'f32'), shape: [B, T, H, D] }, lse = { buf: be.alloc(B * H * T, 'f32'), shape: [B, H, T] };
+    const q = up(randn(B * T * H * D, 3), [B, T, H, D]),
+      k = up(randn(B * T * H * D, 4), [B, T, H, D]),
+      v = up(randn(B * T * H * D, 5), [B, T, H, D]);
+    const o = { buf: be.alloc(B * T * H * D, 'f32'), shape: [B, T, H, D] },
+      lse = { buf: be.alloc(B * H * T, 'f32'), shape: [B, H, T] };
     const attrs = { scale: 1 / Math.sqrt(D), causal: true };
     const pairs = (B * H * T * (T + 1)) / 2;
     const sf = time(() => be.run('attention', [q, k, v], [o, lse], attrs));
     const gf = (4 * pairs * D) / sf / 1e9;
-    emit({ bench: 'kernels', case: cs, kernel: 'attention fwd', shape: `B${B} T${T} H${H} D${D}`, threads, variant: be.variant, ms: sf * 1e3, gflop_s: gf, gflop_s_best: (4 * pairs * D) / lastBest / 1e9, pct_peak: (100 * gf) / PEAK(threads) });
+    emit({
+      bench: 'kernels',
+      case: cs,
+      kernel: 'attention fwd',
+      shape: `B${B} T${T} H${H} D${D}`,
+      threads,
+      variant: be.variant,
+      ms: sf * 1e3,
+      gflop_s: gf,
+      gflop_s_best: (4 * pairs * D) / lastBest / 1e9,
+      pct_peak: (100 * gf) / PEAK(threads),
+    });
     const dO = up(randn(B * T * H * D, 6), [B, T, H, D]);
-    const dq = { buf: be.alloc(B * T * H * D, 'f32'), shape: [B, T, H, D] }, dk = { buf: be.alloc(B * T * H * D, 'f32'), shape: [B, T, H, D] }, dv = { buf: be.alloc(B * T * H * D, 'f32'), shape: [B, T, H, D] };
+    const dq = { buf: be.alloc(B * T * H * D, 'f32'), shape: [B, T, H, D] },
+      dk = { buf: be.alloc(B * T * H * D, 'f32'), shape: [B, T, H, D] },
+      dv = { buf: be.alloc(B * T * H * D, 'f32'), shape: [B, T, H, D] };
     const sb = time(() => be.run('attention_backward', [dO, q, k, v, o, lse], [dq, dk, dv], attrs));
     const gb = (10 * pairs * D) / sb / 1e9;
-    emit({ bench: 'kernels', case: cs, kernel: 'attention bwd', shape: `B${B} T${T} H${H} D${D}`, threads, variant: be.variant, ms: sb * 1e3, gflop_s: gb, gflop_s_best: (10 * pairs * D) / lastBest / 1e9, pct_peak: (100 * gb) / PEAK(threads) });
+    emit({
+      bench: 'kernels',
+      case: cs,
+      kernel: 'attention bwd',
+      shape: `B${B} T${T} H${H} D${D}`,
+      threads,
+      variant: be.variant,
+      ms: sb * 1e3,
+      gflop_s: gb,
+      gflop_s_best: (10 * pairs * D) / lastBest / 1e9,
+      pct_peak: (100 * gb) / PEAK(threads),
+    });
     for (const x of [q, k, v, o, lse, dO, dq, dk, dv]) be.free(x.buf);
   }
   // memory-bound kernels at the small case (B·T = 1024, C = 384, V = 4096, 12.3 M parameters): GB/s moved
-  const N = 1024, C = 384, V = 4096, P = 12_300_000;
-  const buf = (n, shape, seed = 7) => up(randn(n, seed), shape);
+  const N = 1024,
+    C = 384,
+    V = 4096,
+    P = 12_300_000;
+  const buf = (/** @type {number} */ n, /** @type {number[]} */ shape, seed = 7) => up(randn(n, seed), shape);
   const ids = { buf: be.alloc(N, 'i32'), shape: [N] };
-  be.write(ids.buf, Int32Array.from({ length: N }, (_, i) => (i * 7919) % V));
-  const x = buf(N * C, [N, C]), w = buf(C, [C]), bb = buf(C, [C]), y = buf(N * C, [N, C]), mean = buf(N, [N]), rstd = { buf: be.alloc(N, 'f32'), shape: [N] };
+  be.write(
+    ids.buf,
+    Int32Array.from({ length: N }, (_, i) => (i * 7919) % V),
+  );
+  const x = buf(N * C, [N, C]),
+    w = buf(C, [C]),
+    bb = buf(C, [C]),
+    y = buf(N * C, [N, C]),
+    mean = buf(N, [N]),
+    rstd = { buf: be.alloc(N, 'f32'), shape: [N] };
   be.write(rstd.buf, new Float32Array(N).fill(1));
-  const dx = buf(N * C, [N, C]), dw = buf(C, [C]), db = buf(C, [C]);
-  const h = buf(N * 4 * C, [N, 4 * C]), h2 = buf(N * 4 * C, [N, 4 * C]), h3 = buf(N * 4 * C, [N, 4 * C]);
-  const lg = buf(N * V, [N, V]), dl = buf(N * V, [N, V]), loss = buf(N, [N]), lse2 = buf(N, [N]), dls = buf(N, [N]);
-  const g = buf(P, [P]), p = buf(P, [P]), m = buf(P, [P]), vv = { buf: be.alloc(P, 'f32'), shape: [P] };
+  const dx = buf(N * C, [N, C]),
+    dw = buf(C, [C]),
+    db = buf(C, [C]);
+  const h = buf(N * 4 * C, [N, 4 * C]),
+    h2 = buf(N * 4 * C, [N, 4 * C]),
+    h3 = buf(N * 4 * C, [N, 4 * C]);
+  const lg = buf(N * V, [N, V]),
+    dl = buf(N * V, [N, V]),
+    loss = buf(N, [N]),
+    lse2 = buf(N, [N]),
+    dls = buf(N, [N]);
+  const g = buf(P, [P]),
+    p = buf(P, [P]),
+    m = buf(P, [P]),
+    vv = { buf: be.alloc(P, 'f32'), shape: [P] };
   be.write(vv.buf, new Float32Array(P).fill(0.01));
+  /** @type {[string, () => void, number][]} */
   const MEM = [
     ['layernorm fwd', () => be.run('layernorm', [x, w, bb], [y, mean, rstd], { eps: 1e-5 }), 2 * N * C * 4],
     ['layernorm bwd', () => be.run('layernorm_backward', [y, x, w, mean, rstd], [dx, dw, db]), 3 * N * C * 4],
@@ -167,13 +255,27 @@ for (const threads of [...new Set([1, NMAX])]) {
     ['add residual', () => be.run('add', [x, dx], [y]), 3 * N * C * 4],
     ['cross_entropy fwd', () => be.run('cross_entropy', [lg, ids], [loss, lse2]), N * V * 4],
     ['cross_entropy bwd', () => be.run('cross_entropy_backward', [lg, ids, lse2, dls], [dl]), 2 * N * V * 4],
-    ['adamw 12.3M', () => be.run('adamw', [g], [p, m, vv], { lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 1 }), 7 * P * 4],
+    [
+      'adamw 12.3M',
+      () =>
+        be.run('adamw', [g], [p, m, vv], { lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 1 }),
+      7 * P * 4,
+    ],
     ['sumsq 12.3M', () => be.run('sumsq', [g], [loss]), P * 4],
   ];
   for (const [label, fn, bytes] of MEM) {
     if (FILTER && !`small ${label}`.includes(FILTER)) continue;
     const s = time(fn);
-    emit({ bench: 'kernels', case: 'small', kernel: label, shape: '', threads, variant: be.variant, ms: s * 1e3, gb_s: bytes / s / 1e9 });
+    emit({
+      bench: 'kernels',
+      case: 'small',
+      kernel: label,
+      shape: '',
+      threads,
+      variant: be.variant,
+      ms: s * 1e3,
+      gb_s: bytes / s / 1e9,
+    });
   }
   be.dispose();
 }

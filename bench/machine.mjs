@@ -7,9 +7,10 @@ export function peakGflops(threads = os.availableParallelism()) {
   return threads >= 2 ? 330 : 169;
 }
 
+/** @param {Iterable<number>} xs @returns {number} */
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
+  return /** @type {number} */ (s[s.length >> 1]);
 }
 
 /**
@@ -27,14 +28,33 @@ export async function wasmSimdPeak(threads = os.availableParallelism()) {
   let fma = true;
   let bytes = null;
   for (const relaxed of [true, false]) {
+    /** @type {Record<string, string | Uint8Array>} */
     const out = {};
-    const { error } = await main([src, '-O3', '--noAssert', '--runtime', 'stub', '--enable', 'simd', ...(relaxed ? ['--enable', 'relaxed-simd'] : []), '--outFile', 'peak.wasm', '--disableWarning'], {
-      writeFile: (name, data) => (out[name] = data),
-      stdout: { write() {} },
-      stderr: { write() {} },
-    });
-    if (!error && out['peak.wasm'] && WebAssembly.validate(out['peak.wasm'])) {
-      bytes = out['peak.wasm'];
+    const { error } = await main(
+      [
+        src,
+        '-O3',
+        '--noAssert',
+        '--runtime',
+        'stub',
+        '--enable',
+        'simd',
+        ...(relaxed ? ['--enable', 'relaxed-simd'] : []),
+        '--outFile',
+        'peak.wasm',
+        '--disableWarning',
+      ],
+      {
+        writeFile: (name, data) => {
+          out[name] = data;
+        },
+        stdout: { write() {} },
+        stderr: { write() {} },
+      },
+    );
+    const built = /** @type {Uint8Array<ArrayBuffer> | string | undefined} */ (out['peak.wasm']);
+    if (!error && built instanceof Uint8Array && WebAssembly.validate(built)) {
+      bytes = built;
       fma = relaxed;
       break;
     }
@@ -48,13 +68,24 @@ export async function wasmSimdPeak(threads = os.availableParallelism()) {
     const inst = new WebAssembly.Instance(workerData.module, {});
     parentPort.on('message', (n) => { const t0 = performance.now(); inst.exports.fmaPeak(n, 1.0001); parentPort.postMessage(performance.now() - t0); });
     parentPort.postMessage('ready');`;
+  /** @type {import('node:worker_threads').Worker[]} */
   const workers = [];
   for (let t = 0; t < threads; t++) {
     const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: { module } });
     await new Promise((res) => w.once('message', res));
     workers.push(w);
   }
-  const round = (n) => Promise.all(workers.map((w) => new Promise((res) => { w.once('message', res); w.postMessage(n); })));
+  /** @param {number} n @returns {Promise<number[]>} */
+  const round = (n) =>
+    Promise.all(
+      workers.map(
+        (w) =>
+          new Promise((res) => {
+            w.once('message', res);
+            w.postMessage(n);
+          }),
+      ),
+    );
   await round(ITERS / 20); // compile and warm
   let best = Infinity;
   for (let trial = 0; trial < 3; trial++) best = Math.min(best, Math.max(...(await round(ITERS))));

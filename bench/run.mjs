@@ -13,10 +13,15 @@ const args = process.argv.slice(2);
 const firstFlag = args.findIndex((a) => a.startsWith('-'));
 const names = firstFlag < 0 ? args : args.slice(0, firstFlag);
 const flags = firstFlag < 0 ? [] : args.slice(firstFlag);
-const all = fs.readdirSync(here).filter((f) => f.endsWith('.bench.mjs')).sort();
+const all = fs
+  .readdirSync(here)
+  .filter((f) => f.endsWith('.bench.mjs'))
+  .sort();
 const chosen = names.length ? all.filter((f) => names.some((n) => f.startsWith(n))) : all;
 if (!chosen.length) {
-  console.error(`no benchmark matches ${names.join(', ')}; available: ${all.map((f) => f.replace('.bench.mjs', '')).join(', ')}`);
+  console.error(
+    `no benchmark matches ${names.join(', ')}; available: ${all.map((f) => f.replace('.bench.mjs', '')).join(', ')}`,
+  );
   process.exit(2);
 }
 let failed = 0;

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 const argv = process.argv.slice(2);
-const opt = (k, d) => {
+const opt = (/** @type {string} */ k, /** @type {string | number} */ d) => {
   const i = argv.indexOf(k);
   return i >= 0 ? argv[i + 1] : d;
 };
@@ -31,6 +31,7 @@ for (let i = 0; i < nTensors; i++) {
 const bytes = nTensors * per * 4;
 const MB = bytes / 2 ** 20;
 
+/** @param {() => Promise<unknown>} fn */
 async function best(fn, reps = 3) {
   let t = Infinity;
   for (let r = 0; r < reps; r++) {
@@ -56,7 +57,10 @@ const tPeerRead = await best(() => fsp.readFile(peerFile));
 
 const f32 = new Float32Array(8 * 2 ** 20);
 for (let i = 0; i < f32.length; i++) f32[i] = (rng.random() - 0.5) * 8;
-let h16, b16;
+/** @type {Uint16Array} */
+let h16 = new Uint16Array(0);
+/** @type {Uint16Array} */
+let b16 = new Uint16Array(0);
 const tToF16 = await best(async () => void (h16 = io.float32ToF16Array(f32)));
 const tFromF16 = await best(async () => void io.f16ArrayToFloat32(h16));
 const tToBf16 = await best(async () => void (b16 = io.float32ToBf16Array(f32)));
@@ -67,17 +71,28 @@ const rows = [
   { op: 'write', mb_s: MB / tWrite, peer: 'fs.writeFile + fsync', peer_mb_s: MB / tPeerWrite },
   { op: 'read', mb_s: MB / tRead, peer: 'fs.readFile', peer_mb_s: MB / tPeerRead },
 ];
-const conv = [
+const conv = /** @type {[string, number][]} */ ([
   ['f32→f16', tToF16],
   ['f16→f32', tFromF16],
   ['f32→bf16', tToBf16],
   ['bf16→f32', tFromBf16],
-].map(([op, t]) => ({ op, melem_s: f32.length / 1e6 / t }));
+]).map(([op, t]) => ({ op, melem_s: f32.length / 1e6 / t }));
 
 for (const r of rows) {
-  const row = { bench: 'safetensors', case: r.op, mb: +MB.toFixed(1), mb_s: +r.mb_s.toFixed(1), peer: r.peer, peer_mb_s: +r.peer_mb_s.toFixed(1), ratio: +(r.mb_s / r.peer_mb_s).toFixed(3) };
+  const row = {
+    bench: 'safetensors',
+    case: r.op,
+    mb: +MB.toFixed(1),
+    mb_s: +r.mb_s.toFixed(1),
+    peer: r.peer,
+    peer_mb_s: +r.peer_mb_s.toFixed(1),
+    ratio: +(r.mb_s / r.peer_mb_s).toFixed(3),
+  };
   if (json) console.log(JSON.stringify(row));
-  else console.log(`${r.op.padEnd(6)} ${MB.toFixed(0)} MB: ${row.mb_s} MB/s | ${r.peer} ${row.peer_mb_s} MB/s → ratio ${row.ratio}`);
+  else
+    console.log(
+      `${r.op.padEnd(6)} ${MB.toFixed(0)} MB: ${row.mb_s} MB/s | ${r.peer} ${row.peer_mb_s} MB/s → ratio ${row.ratio}`,
+    );
 }
 for (const c of conv) {
   const row = { bench: 'safetensors', case: c.op, melem_s: +c.melem_s.toFixed(1) };

@@ -14,6 +14,7 @@ import { median, peakGflops, wasmSimdPeak } from './machine.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
+/** The value after flag k, else d. @template {string | number | undefined} D @param {string} k @param {D} d @returns {string | D} */
 const opt = (k, d) => {
   const i = argv.indexOf(k);
   return i >= 0 ? argv[i + 1] : d;
@@ -25,43 +26,96 @@ const cases = opt('--cases', 'tiny,small,gpt2').split(',');
 const threads = opt('--threads', undefined);
 const peerList = opt('--peers', undefined)?.split(',');
 
-const { initBackend, initModel, tidy, backward, AdamW, gradNorm, clipCoefficient, Rng } = await import('../dist/index.js');
+const { initBackend, initModel, tidy, backward, AdamW, gradNorm, clipCoefficient, Rng } = await import(
+  '../dist/index.js'
+);
 const backend = await initBackend('auto', threads ? { threads: Number(threads) } : {});
 // The ceiling of any WebAssembly kernel here: 128-bit SIMD multiply-adds on every thread, measured now. llm.c (C,
 // AVX-512) is held to the machine's sgemm peak instead; `pct_wasm_peak` says how much of the reachable peak we use.
-const wasmPeak = await wasmSimdPeak(backend.threads ?? 1).catch(() => null);
-if (!json && wasmPeak) console.log(`WebAssembly SIMD128 peak on ${wasmPeak.threads} thread(s): ${wasmPeak.gflop_s.toFixed(1)} GFLOP/s (${wasmPeak.fma ? 'relaxed FMA' : 'mul + add'}; sgemm peak ${peakGflops()})`);
+const wasmPeak = await wasmSimdPeak(/** @type {{ threads?: number }} */ (backend).threads ?? 1).catch(() => null);
+if (!json && wasmPeak)
+  console.log(
+    `WebAssembly SIMD128 peak on ${wasmPeak.threads} thread(s): ${wasmPeak.gflop_s.toFixed(1)} GFLOP/s (${wasmPeak.fma ? 'relaxed FMA' : 'mul + add'}; sgemm peak ${peakGflops()})`,
+  );
 
+/**
+ * A training shape, llm.c's tok/s on it (ANCHORS.md) and how many steps the TensorFlow.js peer times.
+ * @typedef {{ L: number, C: number, H: number, V: number, T: number, B: number, llmc: number, peerSteps: number }} Shape
+ * @typedef {{ peer: string, tok_s?: number, error?: string }} PeerRun
+ */
+/** @type {Record<string, Shape>} */
 const SHAPES = {
   tiny: { L: 4, C: 128, H: 4, V: 512, T: 128, B: 8, llmc: 4593, peerSteps: 3 },
   small: { L: 6, C: 384, H: 6, V: 4096, T: 256, B: 4, llmc: 397, peerSteps: 1 },
   gpt2: { L: 12, C: 768, H: 12, V: 50304, T: 64, B: 4, llmc: 44, peerSteps: 1 },
 };
 
+/** @param {Shape} s @returns {import('../dist/model/config.js').ModelConfig} */
 function config(s) {
   return {
-    family: 'gpt2', vocabSize: s.V, hiddenSize: s.C, numLayers: s.L, numHeads: s.H, numKvHeads: s.H, headDim: s.C / s.H,
-    intermediateSize: 4 * s.C, maxPositions: s.T, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true,
-    attentionBias: true, attentionOutBias: true, mlpBias: true, dropout: 0, bosTokenId: null, eosTokenId: null, padTokenId: null,
+    family: 'gpt2',
+    vocabSize: s.V,
+    hiddenSize: s.C,
+    numLayers: s.L,
+    numHeads: s.H,
+    numKvHeads: s.H,
+    headDim: s.C / s.H,
+    intermediateSize: 4 * s.C,
+    maxPositions: s.T,
+    normEps: 1e-5,
+    ropeTheta: 10000,
+    tieWordEmbeddings: true,
+    attentionBias: true,
+    attentionOutBias: true,
+    mlpBias: true,
+    dropout: 0,
+    bosTokenId: null,
+    eosTokenId: null,
+    padTokenId: null,
   };
 }
 
+/** @param {Shape} s @param {string} tfBackend @returns {PeerRun} */
 function peerRun(s, tfBackend) {
-  const r = spawnSync(process.execPath, [path.join(here, 'peers/tfjs-gpt.mjs'), tfBackend, s.L, s.C, s.H, s.V, s.T, s.B, tfBackend === 'cpu' ? 1 : s.peerSteps].map(String), {
-    encoding: 'utf8', timeout: 600_000,
-  });
-  const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  const r = spawnSync(
+    process.execPath,
+    [
+      path.join(here, 'peers/tfjs-gpt.mjs'),
+      tfBackend,
+      s.L,
+      s.C,
+      s.H,
+      s.V,
+      s.T,
+      s.B,
+      tfBackend === 'cpu' ? 1 : s.peerSteps,
+    ].map(String),
+    {
+      encoding: 'utf8',
+      timeout: 600_000,
+    },
+  );
+  const line = (r.stdout ?? '')
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
   if (line) return JSON.parse(line);
-  const err = (r.stderr || '').split('\n').filter((l) => /Error|error:/.test(l)).pop() ?? (r.error ? String(r.error) : 'timed out');
+  const err =
+    (r.stderr || '')
+      .split('\n')
+      .filter((l) => /Error|error:/.test(l))
+      .pop() ?? (r.error ? String(r.error) : 'timed out');
   return { peer: `tfjs-${tfBackend}`, error: err.trim().slice(0, 200) };
 }
 
 /** Every TensorFlow.js backend measured for this case, and the best of them (the one the ratio is taken against). */
+/** @param {string} name @param {Shape} s @returns {{ best: PeerRun | null, all: PeerRun[] }} */
 function peers(name, s) {
   if (noPeer) return { best: null, all: [] };
   const all = (peerList ?? (name === 'tiny' ? ['wasm', 'cpu'] : ['wasm'])).map((b) => peerRun(s, b));
   const ok = all.filter((p) => p.tok_s);
-  const best = ok.length ? ok.reduce((a, b) => (b.tok_s > a.tok_s ? b : a)) : all[0] ?? null;
+  const best = ok.length ? ok.reduce((a, b) => ((b.tok_s ?? 0) > (a.tok_s ?? 0) ? b : a)) : (all[0] ?? null);
   return { best, all };
 }
 
@@ -74,9 +128,10 @@ for (const name of cases) {
   const opt = new AdamW(model.params, { lr: 3e-4, betas: [0.9, 0.95], weightDecay: 0.1 });
   const ids = Int32Array.from({ length: s.B * s.T }, () => rng.int(s.V));
   const tg = Int32Array.from({ length: s.B * s.T }, () => rng.int(s.V));
+  /** @type {number[]} */
   const times = [];
   const steps = stepsOpt || (name === 'tiny' ? 10 : 3);
-  let first;
+  let first = NaN;
   for (let i = 0; i <= steps; i++) {
     const t0 = performance.now();
     const loss = tidy(() => {
@@ -98,27 +153,56 @@ for (const name of cases) {
   const flopsPerTok = 6 * N + 12 * s.L * s.C * s.T;
   const gflops = (flopsPerTok * tokS) / 1e9;
   const { best: p, all: measuredPeers } = peers(name, s);
+  /** @type {Record<string, any>} one JSON line of results */
   const row = {
-    case: `train-${name}`, backend: backend.describe(), params: N, B: s.B, T: s.T, ms_per_step: +ms.toFixed(1), tok_s: Math.round(tokS),
-    gflop_s: +gflops.toFixed(1), pct_peak: +((100 * gflops) / peakGflops()).toFixed(1),
-    ...(wasmPeak ? { wasm_peak_gflop_s: +wasmPeak.gflop_s.toFixed(1), pct_wasm_peak: +((100 * gflops) / wasmPeak.gflop_s).toFixed(1) } : {}),
+    case: `train-${name}`,
+    backend: backend.describe(),
+    params: N,
+    B: s.B,
+    T: s.T,
+    ms_per_step: +ms.toFixed(1),
+    tok_s: Math.round(tokS),
+    gflop_s: +gflops.toFixed(1),
+    pct_peak: +((100 * gflops) / peakGflops()).toFixed(1),
+    ...(wasmPeak
+      ? {
+          wasm_peak_gflop_s: +wasmPeak.gflop_s.toFixed(1),
+          pct_wasm_peak: +((100 * gflops) / wasmPeak.gflop_s).toFixed(1),
+        }
+      : {}),
     // what 2× llm.c would need, as a share of the WebAssembly peak
-    ...(wasmPeak ? { pct_wasm_peak_for_2x_llmc: +((100 * 2 * s.llmc * flopsPerTok) / 1e9 / wasmPeak.gflop_s).toFixed(1) } : {}),
+    ...(wasmPeak
+      ? { pct_wasm_peak_for_2x_llmc: +((100 * 2 * s.llmc * flopsPerTok) / 1e9 / wasmPeak.gflop_s).toFixed(1) }
+      : {}),
     first_loss: +first.toFixed(4),
-    peer: p?.peer ?? null, peer_tok_s: p?.tok_s ?? null, ratio_vs_peer: p?.tok_s ? +(tokS / p.tok_s).toFixed(1) : null,
-    llmc_tok_s: s.llmc, ratio_vs_llmc: +(tokS / s.llmc).toFixed(2),
+    peer: p?.peer ?? null,
+    peer_tok_s: p?.tok_s ?? null,
+    ratio_vs_peer: p?.tok_s ? +(tokS / p.tok_s).toFixed(1) : null,
+    llmc_tok_s: s.llmc,
+    ratio_vs_llmc: +(tokS / s.llmc).toFixed(2),
     peers: measuredPeers.map((q) => ({ peer: q.peer, tok_s: q.tok_s ?? null, ...(q.error ? { error: q.error } : {}) })),
   };
   if (p?.error) row.peer_error = p.error;
   if (json) console.log(JSON.stringify(row));
   else {
-    console.log(`${row.case.padEnd(12)} ${N.toLocaleString()} params  B${s.B} T${s.T}  ${row.ms_per_step} ms/step  ${row.tok_s} tok/s  ` +
-      `${row.gflop_s} GFLOP/s (${row.pct_peak}% of ${peakGflops()} sgemm peak` +
-      (wasmPeak ? `, ${row.pct_wasm_peak}% of the ${row.wasm_peak_gflop_s} WebAssembly SIMD peak; 2× llm.c needs ${row.pct_wasm_peak_for_2x_llmc}%` : '') +
-      `)  first loss ${row.first_loss}`);
-    const peerText = row.peer_error ? `failed (${row.peer_error})` : `${row.peer_tok_s ?? '-'} tok/s → ×${row.ratio_vs_peer ?? '-'}`;
-    const others = row.peers.filter((q) => q.peer !== row.peer).map((q) => `${q.peer} ${q.tok_s ?? 'failed'} tok/s`).join(', ');
-    console.log(`${''.padEnd(12)} vs ${row.peer ?? 'tfjs (skipped)'}: ${peerText}${others ? ` (${others})` : ''};  vs llm.c (ANCHORS): ${s.llmc} tok/s → ×${row.ratio_vs_llmc}`);
+    console.log(
+      `${row.case.padEnd(12)} ${N.toLocaleString()} params  B${s.B} T${s.T}  ${row.ms_per_step} ms/step  ${row.tok_s} tok/s  ` +
+        `${row.gflop_s} GFLOP/s (${row.pct_peak}% of ${peakGflops()} sgemm peak` +
+        (wasmPeak
+          ? `, ${row.pct_wasm_peak}% of the ${row.wasm_peak_gflop_s} WebAssembly SIMD peak; 2× llm.c needs ${row.pct_wasm_peak_for_2x_llmc}%`
+          : '') +
+        `)  first loss ${row.first_loss}`,
+    );
+    const peerText = row.peer_error
+      ? `failed (${row.peer_error})`
+      : `${row.peer_tok_s ?? '-'} tok/s → ×${row.ratio_vs_peer ?? '-'}`;
+    const others = measuredPeers
+      .filter((q) => q.peer !== row.peer)
+      .map((q) => `${q.peer} ${q.tok_s ?? 'failed'} tok/s`)
+      .join(', ');
+    console.log(
+      `${''.padEnd(12)} vs ${row.peer ?? 'tfjs (skipped)'}: ${peerText}${others ? ` (${others})` : ''};  vs llm.c (ANCHORS): ${s.llmc} tok/s → ×${row.ratio_vs_llmc}`,
+    );
   }
   for (const t of model.params.values()) t.dispose();
   opt.dispose();

@@ -17,9 +17,23 @@ const out = join(root, 'build');
 mkdirSync(out, { recursive: true });
 
 const common = [
-  entry, '-O3', '--noAssert', '--runtime', 'stub', '--importMemory', '--sharedMemory',
-  '--initialMemory', '2', '--maximumMemory', '65536', '--enable', 'simd', '--enable', 'threads',
-  '--noExportMemory', '--disableWarning',
+  entry,
+  '-O3',
+  '--noAssert',
+  '--runtime',
+  'stub',
+  '--importMemory',
+  '--sharedMemory',
+  '--initialMemory',
+  '2',
+  '--maximumMemory',
+  '65536',
+  '--enable',
+  'simd',
+  '--enable',
+  'threads',
+  '--noExportMemory',
+  '--disableWarning',
 ];
 const variants = [
   { name: 'kernels-simd', flags: [] },

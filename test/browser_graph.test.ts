@@ -29,21 +29,32 @@ function edgesOf(file: string): Edge[] {
   const src = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
   const out: Edge[] = [];
   for (const st of src.statements) {
-    if ((ts.isImportDeclaration(st) || ts.isExportDeclaration(st)) && st.moduleSpecifier && ts.isStringLiteral(st.moduleSpecifier)) {
+    if (
+      (ts.isImportDeclaration(st) || ts.isExportDeclaration(st)) &&
+      st.moduleSpecifier &&
+      ts.isStringLiteral(st.moduleSpecifier)
+    ) {
       // `import type` / `export type` vanish in JavaScript
       const typeOnly = ts.isImportDeclaration(st) ? !!st.importClause?.isTypeOnly : st.isTypeOnly;
       if (!typeOnly) out.push({ spec: st.moduleSpecifier.text, kind: 'static' });
     }
   }
   const visit = (n: ts.Node): void => {
-    if (ts.isNewExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'URL' && n.arguments?.length === 2) {
+    if (
+      ts.isNewExpression(n) &&
+      ts.isIdentifier(n.expression) &&
+      n.expression.text === 'URL' &&
+      n.arguments?.length === 2
+    ) {
       const [a, b] = n.arguments;
-      if (a && ts.isStringLiteral(a) && /\.m?js$/.test(a.text) && b && b.getText(src) === 'import.meta.url') out.push({ spec: a.text, kind: 'url' });
+      if (a && ts.isStringLiteral(a) && /\.m?js$/.test(a.text) && b && b.getText(src) === 'import.meta.url')
+        out.push({ spec: a.text, kind: 'url' });
     }
     if (ts.isCallExpression(n) && n.expression.kind === ts.SyntaxKind.ImportKeyword) {
       const a = n.arguments[0];
       const nodeOnly = !!a && src.text.slice(a.pos, a.getStart(src)).includes('node-only'); // import(/* node-only */ '…')
-      if (a && ts.isStringLiteral(a) && a.text.startsWith('.') && !nodeOnly) out.push({ spec: a.text, kind: 'dynamic' });
+      if (a && ts.isStringLiteral(a) && a.text.startsWith('.') && !nodeOnly)
+        out.push({ spec: a.text, kind: 'dynamic' });
     }
     ts.forEachChild(n, visit);
   };
@@ -63,7 +74,10 @@ function packageEntry(spec: string, from: string): string | null {
       const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as Record<string, unknown>;
       const exp = (pkg['exports'] as Record<string, unknown> | string | undefined) ?? undefined;
       const dot = typeof exp === 'string' ? exp : (exp?.['.'] as Record<string, unknown> | string | undefined);
-      const pick = typeof dot === 'string' ? dot : ((dot?.['import'] ?? dot?.['browser'] ?? dot?.['default']) as string | undefined);
+      const pick =
+        typeof dot === 'string'
+          ? dot
+          : ((dot?.['import'] ?? dot?.['browser'] ?? dot?.['default']) as string | undefined);
       const entry = pick ?? (pkg['module'] as string | undefined) ?? (pkg['main'] as string | undefined) ?? 'index.js';
       return path.join(pkgDir, typeof entry === 'string' ? entry : 'index.js');
     }
@@ -79,7 +93,7 @@ function resolveRelative(spec: string, from: string): string {
 }
 
 /** Walk the graph from `entry`; returns the files reached and every Node built-in found, with the chain to it. */
-export function nodeImports(entry: string): { files: string[]; violations: string[]; unresolved: string[] } {
+function nodeImports(entry: string): { files: string[]; violations: string[]; unresolved: string[] } {
   const seen = new Set<string>();
   const violations: string[] = [];
   const unresolved: string[] = [];
@@ -99,7 +113,13 @@ export function nodeImports(entry: string): { files: string[]; violations: strin
         unresolved.push(`${s} (from ${path.relative(ROOT, file)})`);
         continue;
       }
-      stack.push({ file: target, chain: [...chain, `${e.kind === 'url' ? 'worker ' : e.kind === 'dynamic' ? 'import() ' : ''}${path.relative(ROOT, target)}`] });
+      stack.push({
+        file: target,
+        chain: [
+          ...chain,
+          `${e.kind === 'url' ? 'worker ' : e.kind === 'dynamic' ? 'import() ' : ''}${path.relative(ROOT, target)}`,
+        ],
+      });
     }
   }
   return { files: [...seen].map((f) => path.relative(ROOT, f)), violations, unresolved };

@@ -3,7 +3,13 @@ import { describe, it, expect } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { chatmlTemplate, jinjaTemplate, loadChatTemplate, templateFromTokenizerConfig, type ChatMessage } from '../src/chat/template.js';
+import {
+  chatmlTemplate,
+  jinjaTemplate,
+  loadChatTemplate,
+  templateFromTokenizerConfig,
+  type ChatMessage,
+} from '../src/chat/template.js';
 import { Conversation } from '../src/chat/conversation.js';
 import { ContextOverflowError, FileFormatError } from '../src/util/errors.js';
 
@@ -29,7 +35,8 @@ const STRICT =
 describe('chat templates', () => {
   it('ChatML renders each message between <|im_start|>role\\n and <|im_end|>\\n, plus the generation prompt', () => {
     const t = chatmlTemplate();
-    const want = MSGS.map((m) => `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`).join('') + '<|im_start|>assistant\n';
+    const want =
+      MSGS.map((m) => `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`).join('') + '<|im_start|>assistant\n';
     expect(t.render(MSGS)).toBe(want);
     expect(t.render(MSGS, { addGenerationPrompt: false })).toBe(want.slice(0, -'<|im_start|>assistant\n'.length));
     expect(t.stopStrings).toEqual(['<|im_end|>']);
@@ -47,7 +54,11 @@ describe('chat templates', () => {
   });
 
   it('renders a Qwen2 template from a tokenizer_config.json object (AddedToken-style eos)', () => {
-    const t = templateFromTokenizerConfig({ chat_template: QWEN2, eos_token: { content: '<|im_end|>', special: true }, bos_token: null })!;
+    const t = templateFromTokenizerConfig({
+      chat_template: QWEN2,
+      eos_token: { content: '<|im_end|>', special: true },
+      bos_token: null,
+    })!;
     const noSys = MSGS.slice(1);
     const want =
       '<|im_start|>system\nYou are a helpful assistant<|im_end|>\n' +
@@ -58,7 +69,12 @@ describe('chat templates', () => {
   });
 
   it('named-template lists pick "default"; no chat_template → null', () => {
-    const t = templateFromTokenizerConfig({ chat_template: [{ name: 'tool_use', template: 'X' }, { name: 'default', template: 'D{{ messages|length }}' }] })!;
+    const t = templateFromTokenizerConfig({
+      chat_template: [
+        { name: 'tool_use', template: 'X' },
+        { name: 'default', template: 'D{{ messages|length }}' },
+      ],
+    })!;
     expect(t.render(MSGS)).toBe('D4');
     expect(templateFromTokenizerConfig({})).toBeNull();
   });
@@ -74,7 +90,10 @@ describe('chat templates', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-chat-'));
     try {
       expect((await loadChatTemplate(dir)).kind).toBe('chatml');
-      fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ chat_template: LLAMA3, bos_token: '<|begin_of_text|>' }));
+      fs.writeFileSync(
+        path.join(dir, 'tokenizer_config.json'),
+        JSON.stringify({ chat_template: LLAMA3, bos_token: '<|begin_of_text|>' }),
+      );
       const t = await loadChatTemplate(dir);
       expect(t.kind).toBe('jinja');
       expect(t.render([{ role: 'user', content: 'x' }])).toMatch(/^<\|begin_of_text\|><\|start_header_id\|>user/);
@@ -109,7 +128,8 @@ describe('conversation', () => {
 
   it('drops the oldest turns (never the system prompt or the newest message) and reports them', () => {
     const turns: ChatMessage[] = [];
-    for (let i = 0; i < 6; i++) turns.push({ role: 'user', content: `question ${i}` }, { role: 'assistant', content: `answer ${i}` });
+    for (let i = 0; i < 6; i++)
+      turns.push({ role: 'user', content: `question ${i}` }, { role: 'assistant', content: `answer ${i}` });
     turns.push({ role: 'user', content: 'last question' });
     const sys: ChatMessage = { role: 'system', content: 'sys' };
     const reserve = 20;
@@ -140,7 +160,7 @@ describe('chat session (scripted model)', async () => {
   const { ByteTokenizer, scriptedModel, bytesOf } = await import('./generate_fakes.js');
   // ids 256.. are specials: 256 <|im_start|>, 257 <|im_end|>
   const tok = new ByteTokenizer({ 256: '<|im_start|>', 257: '<|im_end|>' });
-  const specialId = (s: string) => ({ '<|im_start|>': 256, '<|im_end|>': 257 } as Record<string, number>)[s];
+  const specialId = (s: string) => (({ '<|im_start|>': 256, '<|im_end|>': 257 }) as Record<string, number>)[s];
 
   it('ends the reply at the template end-of-turn token and records it in the history', async () => {
     const m = scriptedModel([...bytesOf('Hi!'), 257, 65, 65], 300, 512);
@@ -150,7 +170,10 @@ describe('chat session (scripted model)', async () => {
     for await (const ev of r) shown += ev.text;
     expect(shown).toBe('Hi!');
     expect(r.finishReason).toBe('stop');
-    expect(s.conversation.messages).toEqual([{ role: 'user', content: 'hello' }, { role: 'assistant', content: 'Hi!' }]);
+    expect(s.conversation.messages).toEqual([
+      { role: 'user', content: 'hello' },
+      { role: 'assistant', content: 'Hi!' },
+    ]);
   });
 
   it('without the special token, the end-of-turn text is a stop string', async () => {

@@ -11,7 +11,8 @@ const tok = trainBpe('hello there, how are you? I am fine. system user assistant
   specialTokens: ['<|im_start|>', '<|im_end|>'],
 });
 const codec = tokenizerCodec(tok);
-const start = tok.specialId('<|im_start|>'), end = tok.specialId('<|im_end|>');
+const start = tok.specialId('<|im_start|>'),
+  end = tok.specialId('<|im_end|>');
 const count = (ids: number[], id: number) => ids.filter((x) => x === id).length;
 
 describe('chat prompt encoding', () => {
@@ -29,7 +30,9 @@ describe('chat prompt encoding', () => {
     expect(count(naive, start)).toBe(4);
   });
   it('a template that transforms contents makes special-token text a refused SpecialTokenError', () => {
-    const t = jinjaTemplate("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content | upper }}<|im_end|>\n{% endfor %}<|im_start|>assistant\n");
+    const t = jinjaTemplate(
+      '{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content | upper }}<|im_end|>\n{% endfor %}<|im_start|>assistant\n',
+    );
     const conv = new Conversation();
     conv.addUser(evil);
     expect(() => conv.encode(t, codec.encode, codec.encodePlain!)).toThrow(SpecialTokenError);
@@ -43,7 +46,12 @@ describe('transcript template (base models without chat tokens)', () => {
   it('renders a plain User/Assistant transcript ending with the assistant cue, and stops at the next user turn', async () => {
     const { transcriptTemplate } = await import('../src/chat/template.js');
     const t = transcriptTemplate();
-    const text = t.render([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello.' }, { role: 'user', content: 'Why?' }]);
+    const text = t.render([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello.' },
+      { role: 'user', content: 'Why?' },
+    ]);
     expect(text).toBe('Be brief.\n\nUser: Hi\nAssistant: Hello.\nUser: Why?\nAssistant:');
     expect(t.stopStrings).toContain('\nUser:');
   });

@@ -85,7 +85,8 @@ describe('split and shards', () => {
   });
   it('splits many documents deterministically by whole documents', () => {
     const docs = Array.from({ length: 50 }, (_, i) => ({ source: `d${i}`, text: `doc ${i} `.repeat(10 + i) }));
-    const a = splitCorpus(docs, 0.1), b = splitCorpus(docs, 0.1);
+    const a = splitCorpus(docs, 0.1),
+      b = splitCorpus(docs, 0.1);
     expect(a).toEqual(b);
     expect(a.mode).toBe('documents');
     const total = docs.reduce((n, d) => n + d.text.length, 0);
@@ -97,7 +98,14 @@ describe('split and shards', () => {
   it('writes uint16 shards + meta.json once and reuses them when the fingerprint matches', () => {
     const cacheDir = path.join(dir, 'cache');
     const docs = [{ source: 'x', text }];
-    const first = prepareTokens({ docs, tokenizer: asciiEnc, tokenizerHash: 'ascii', vocabSize: 128, valFraction: 0.1, cacheDir });
+    const first = prepareTokens({
+      docs,
+      tokenizer: asciiEnc,
+      tokenizerHash: 'ascii',
+      vocabSize: 128,
+      valFraction: 0.1,
+      cacheDir,
+    });
     expect(first.reused).toBe(false);
     expect(first.meta.dtype).toBe('uint16');
     expect(first.train.tokens).toBe(900);
@@ -109,24 +117,61 @@ describe('split and shards', () => {
     expect(fs.statSync(path.join(first.dir, meta.train.files[0])).size).toBe(900 * 2);
     let calls = 0;
     const counting = { encode: (s: string) => (s.length > 2 && calls++, asciiEnc.encode(s)) }; // counts documents, not the separator
-    const again = prepareTokens({ docs, tokenizer: counting, tokenizerHash: 'ascii', vocabSize: 128, valFraction: 0.1, cacheDir });
+    const again = prepareTokens({
+      docs,
+      tokenizer: counting,
+      tokenizerHash: 'ascii',
+      vocabSize: 128,
+      valFraction: 0.1,
+      cacheDir,
+    });
     expect(again.reused).toBe(true);
     expect(calls).toBe(0);
     expect(Array.from(again.train.shards[0]!)).toEqual(Array.from(first.train.shards[0]!));
     // another corpus or tokenizer: tokenized again
-    const other = prepareTokens({ docs: [{ source: 'x', text: text + 'z' }], tokenizer: counting, tokenizerHash: 'ascii', vocabSize: 128, valFraction: 0.1, cacheDir });
+    const other = prepareTokens({
+      docs: [{ source: 'x', text: text + 'z' }],
+      tokenizer: counting,
+      tokenizerHash: 'ascii',
+      vocabSize: 128,
+      valFraction: 0.1,
+      cacheDir,
+    });
     expect(other.reused).toBe(false);
-    const otherTok = prepareTokens({ docs, tokenizer: counting, tokenizerHash: 'ascii-2', vocabSize: 128, valFraction: 0.1, cacheDir });
+    const otherTok = prepareTokens({
+      docs,
+      tokenizer: counting,
+      tokenizerHash: 'ascii-2',
+      vocabSize: 128,
+      valFraction: 0.1,
+      cacheDir,
+    });
     expect(otherTok.reused).toBe(false);
     expect(idDType(65535)).toBe('uint16');
     expect(idDType(65536)).toBe('uint32');
   });
   it('uses uint32 for large vocabularies and splits into several shards', () => {
     const docs = [{ source: 'x', text }];
-    const big = prepareTokens({ docs, tokenizer: asciiEnc, tokenizerHash: 'a', vocabSize: 70000, valFraction: 0.1, cacheDir: path.join(dir, 'c2'), shardTokens: 256 });
+    const big = prepareTokens({
+      docs,
+      tokenizer: asciiEnc,
+      tokenizerHash: 'a',
+      vocabSize: 70000,
+      valFraction: 0.1,
+      cacheDir: path.join(dir, 'c2'),
+      shardTokens: 256,
+    });
     expect(big.meta.dtype).toBe('uint32');
     expect(big.train.shards.length).toBe(4);
-    const back = prepareTokens({ docs, tokenizer: asciiEnc, tokenizerHash: 'a', vocabSize: 70000, valFraction: 0.1, cacheDir: path.join(dir, 'c2'), shardTokens: 256 });
+    const back = prepareTokens({
+      docs,
+      tokenizer: asciiEnc,
+      tokenizerHash: 'a',
+      vocabSize: 70000,
+      valFraction: 0.1,
+      cacheDir: path.join(dir, 'c2'),
+      shardTokens: 256,
+    });
     expect(back.reused).toBe(true);
     expect(back.train.shards[3]).toBeInstanceOf(Uint32Array);
     expect(back.train.shards.reduce((n, s) => n + s.length, 0)).toBe(900);
@@ -158,7 +203,12 @@ describe('batcher', () => {
     expect(new Batcher(split, 3, 8, new Rng(43)).next()).not.toEqual(new Batcher(split, 3, 8, new Rng(42)).next());
   });
   it('keeps windows inside one shard', () => {
-    const s2 = { shards: [Uint16Array.from({ length: 20 }, () => 1), Uint16Array.from({ length: 20 }, () => 2)], tokens: 40, bytes: 40, documents: 1 };
+    const s2 = {
+      shards: [Uint16Array.from({ length: 20 }, () => 1), Uint16Array.from({ length: 20 }, () => 2)],
+      tokens: 40,
+      bytes: 40,
+      documents: 1,
+    };
     const b = new Batcher(s2, 8, 10, new Rng(3));
     for (let i = 0; i < 20; i++) {
       const x = b.next();

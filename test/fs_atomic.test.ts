@@ -56,7 +56,11 @@ describe('writeDirAtomic / buildDirAtomic', () => {
     const d = path.join(tmp, 'model');
     await writeDirAtomic(d, { 'config.json': '{}', 'tokenizer.json': 'tok', 'nested/x.txt': 'x' });
     expect(fs.readdirSync(d).sort()).toEqual(['config.json', 'nested', 'tokenizer.json']);
-    await writeDirAtomic(d, { 'config.json': '{"a":1}', 'model.safetensors': new Uint8Array([1]) }, { keep: (n) => n === 'tokenizer.json' });
+    await writeDirAtomic(
+      d,
+      { 'config.json': '{"a":1}', 'model.safetensors': new Uint8Array([1]) },
+      { keep: (n) => n === 'tokenizer.json' },
+    );
     expect(fs.readdirSync(d).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json']);
     expect(fs.readFileSync(path.join(d, 'config.json'), 'utf8')).toBe('{"a":1}');
     expect(fs.readFileSync(path.join(d, 'tokenizer.json'), 'utf8')).toBe('tok');

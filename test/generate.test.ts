@@ -9,7 +9,12 @@ import type { TextCodec } from '../src/generate/interfaces.js';
 import { tokenizerCodec } from '../src/chat/codec.js';
 import { CharTokenizer } from '../src/tokenizer/char_tokenizer.js';
 
-const tok = new ByteTokenizer({ 256: '<eos>', 257: 'hello', 258: Uint8Array.of(0xf0, 0x9f), 259: Uint8Array.of(0x98, 0x80) });
+const tok = new ByteTokenizer({
+  256: '<eos>',
+  257: 'hello',
+  258: Uint8Array.of(0xf0, 0x9f),
+  259: Uint8Array.of(0x98, 0x80),
+});
 const EOS = 256;
 
 async function collect(s: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
@@ -80,7 +85,11 @@ describe('generate: the KV-cached loop', () => {
     expect(full.choices[0]!.ids).toEqual([]);
     expect(full.choices[0]!.finish_reason).toBe('length');
     await expect(generate(m, [Array(11).fill(1)], {})).rejects.toBeInstanceOf(ContextOverflowError);
-    const r2 = await generate(scriptedModel([], 300, 100), [[1, 2]], { temperature: 0, maxTokens: 100, contextLength: 5 });
+    const r2 = await generate(scriptedModel([], 300, 100), [[1, 2]], {
+      temperature: 0,
+      maxTokens: 100,
+      contextLength: 5,
+    });
     expect(r2.choices[0]!.ids.length).toBe(3);
   });
 
@@ -134,7 +143,9 @@ describe('generate: seeds and batches', () => {
     // greedy rows equal their single runs exactly
     const g = await generate(m, prompts, { temperature: 0, maxTokens: 8 });
     for (let i = 0; i < prompts.length; i++)
-      expect(g.choices[i]!.ids).toEqual((await generate(m, [prompts[i]!], { temperature: 0, maxTokens: 8 })).choices[0]!.ids);
+      expect(g.choices[i]!.ids).toEqual(
+        (await generate(m, [prompts[i]!], { temperature: 0, maxTokens: 8 })).choices[0]!.ids,
+      );
   });
 
   it('prompts of equal length decode as one batch; each row equals its run alone; caches are freed', async () => {
@@ -207,7 +218,7 @@ describe('streaming and abort', () => {
 
   it('with a real byte-level BPE tokenizer, streamed pieces are whole characters that join to decode(ids)', async () => {
     const { trainBpe } = await import('../src/tokenizer/index.js');
-    const tk = trainBpe('héllo wörld 世界 😀 ' .repeat(20), { vocabSize: 300 });
+    const tk = trainBpe('héllo wörld 世界 😀 '.repeat(20), { vocabSize: 300 });
     const text = 'wörld 😀世界 héllo 🎉!';
     const ids = tk.encode(text);
     const m = scriptedModel(ids, tk.vocabSize);
@@ -216,7 +227,10 @@ describe('streaming and abort', () => {
     const pieces = events.map((e) => e.text);
     expect(pieces.join('')).toBe(text);
     expect(pieces.some((p) => p === '')).toBe(true); // some token ended inside a character and was held back
-    for (const p of pieces) expect([...p].every((ch) => ch.length === 2 ? ch.codePointAt(0)! > 0xffff : !/[\uD800-\uDFFF]/.test(ch))).toBe(true);
+    for (const p of pieces)
+      expect([...p].every((ch) => (ch.length === 2 ? ch.codePointAt(0)! > 0xffff : !/[\uD800-\uDFFF]/.test(ch)))).toBe(
+        true,
+      );
   });
 
   it('a stop string that starts inside a multi-byte character sequence still matches', async () => {
@@ -242,9 +256,10 @@ describe('streaming and abort', () => {
   it('abort: a timer can cancel generate() (the loop yields between tokens)', async () => {
     const m = randomBigramModel(64, 1_000_000);
     const signal = AbortSignal.timeout(30);
-    const t0 = Date.now();
-    await expect(generate(m, [[1]], { maxTokens: 1_000_000, seed: 1, signal })).rejects.toMatchObject({ name: 'TimeoutError' });
-    expect(Date.now() - t0).toBeLessThan(5000);
+    await expect(generate(m, [[1]], { maxTokens: 1_000_000, seed: 1, signal })).rejects.toMatchObject({
+      name: 'TimeoutError',
+    });
+    expect(m.calls.length).toBeLessThan(1_000_000); // stopped by the timer, not by running out of tokens
     const pre = AbortSignal.abort();
     await expect(generate(m, [[1]], { signal: pre })).rejects.toMatchObject({ name: 'AbortError' });
   });

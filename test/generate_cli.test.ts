@@ -23,9 +23,14 @@ let withTok = '';
 
 /** Run a CLI main, capturing stdout/stderr. */
 async function run(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+  let out = '',
+    err = '';
+  const o = vi
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+  const e = vi
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
   try {
     const code = await fn();
     return { code, out, err };
@@ -38,11 +43,31 @@ async function run(fn: () => Promise<number>): Promise<{ code: number; out: stri
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-gen-cli-'));
   withTok = path.join(tmp, 'model');
-  const tok = trainBpe('', { vocabSize: 259, specialTokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'], config: { eosToken: '<|endoftext|>' } });
+  const tok = trainBpe('', {
+    vocabSize: 259,
+    specialTokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
+    config: { eosToken: '<|endoftext|>' },
+  });
   const config: ModelConfig = {
-    family: 'llama', vocabSize: 259, hiddenSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 2, headDim: 16,
-    intermediateSize: 64, maxPositions: 128, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true,
-    attentionBias: false, attentionOutBias: false, mlpBias: false, dropout: 0, bosTokenId: null, eosTokenId: 256, padTokenId: null,
+    family: 'llama',
+    vocabSize: 259,
+    hiddenSize: 32,
+    numLayers: 1,
+    numHeads: 2,
+    numKvHeads: 2,
+    headDim: 16,
+    intermediateSize: 64,
+    maxPositions: 128,
+    normEps: 1e-5,
+    ropeTheta: 10000,
+    tieWordEmbeddings: true,
+    attentionBias: false,
+    attentionOutBias: false,
+    mlpBias: false,
+    dropout: 0,
+    bosTokenId: null,
+    eosTokenId: 256,
+    padTokenId: null,
   };
   const model = initModel(config, new Rng(3), { std: 0.5, backend: getBackend('ref') });
   await saveModel(model, withTok);
@@ -55,9 +80,29 @@ afterAll(() => {
 
 describe('llmts generate', () => {
   it('--prompt-ids --json on a folder without a tokenizer gives the same ids as the API', async () => {
-    const r = await run(() => generateMain([fixture, '--backend', 'ref', '--prompt-ids', '1,2,3', '--json', '--temperature', '0', '--max-tokens', '6', '--top-logprobs', '2']));
+    const r = await run(() =>
+      generateMain([
+        fixture,
+        '--backend',
+        'ref',
+        '--prompt-ids',
+        '1,2,3',
+        '--json',
+        '--temperature',
+        '0',
+        '--max-tokens',
+        '6',
+        '--top-logprobs',
+        '2',
+      ]),
+    );
     expect(r.code).toBe(0);
-    const j = JSON.parse(r.out) as { ids: number[]; seed: number; finish_reason: string; logprobs: { content: { top_logprobs: unknown[] }[] } };
+    const j = JSON.parse(r.out) as {
+      ids: number[];
+      seed: number;
+      finish_reason: string;
+      logprobs: { content: { top_logprobs: unknown[] }[] };
+    };
     const model = await loadModel(fixture, { backend: getBackend('ref') });
     const api = await generate(model, [[1, 2, 3]], { temperature: 0, maxTokens: 6 });
     expect(j.ids).toEqual(api.choices[0]!.ids);
@@ -67,7 +112,9 @@ describe('llmts generate', () => {
   });
 
   it('a text prompt for a folder without a tokenizer is a named error pointing to --prompt-ids', async () => {
-    await expect(generateMain([fixture, 'hello'])).rejects.toSatisfy((e: unknown) => e instanceof ConfigError && /--prompt-ids/.test(e.message));
+    await expect(generateMain([fixture, 'hello'])).rejects.toSatisfy(
+      (e: unknown) => e instanceof ConfigError && /--prompt-ids/.test(e.message),
+    );
   });
 
   it('unknown flags and bad values are errors', async () => {
@@ -80,20 +127,42 @@ describe('llmts generate', () => {
 
   it('a prompt longer than the context window is a ContextOverflowError', async () => {
     const ids = Array.from({ length: 200 }, (_, i) => i % 200).join(',');
-    await expect(generateMain([fixture, '--backend', 'ref', '--prompt-ids', ids])).rejects.toBeInstanceOf(ContextOverflowError);
+    await expect(generateMain([fixture, '--backend', 'ref', '--prompt-ids', ids])).rejects.toBeInstanceOf(
+      ContextOverflowError,
+    );
   });
 
   it('streams text with a tokenizer; the same --seed repeats it; --show-probs annotates tokens', async () => {
-    const a = await run(() => generateMain([withTok, '--backend', 'ref', 'Hello', '--seed', '5', '--max-tokens', '12', '--json']));
-    const b = await run(() => generateMain([withTok, '--backend', 'ref', 'Hello', '--seed', '5', '--max-tokens', '12', '--json']));
+    const a = await run(() =>
+      generateMain([withTok, '--backend', 'ref', 'Hello', '--seed', '5', '--max-tokens', '12', '--json']),
+    );
+    const b = await run(() =>
+      generateMain([withTok, '--backend', 'ref', 'Hello', '--seed', '5', '--max-tokens', '12', '--json']),
+    );
     const ja = JSON.parse(a.out) as { text: string; seed: number; ids: number[] };
     expect(ja.seed).toBe(5);
     expect(JSON.parse(b.out)).toMatchObject({ text: ja.text, ids: ja.ids });
-    const s = await run(() => generateMain([withTok, '--backend', 'ref', 'Hello', '--seed', '5', '--max-tokens', '12']));
+    const s = await run(() =>
+      generateMain([withTok, '--backend', 'ref', 'Hello', '--seed', '5', '--max-tokens', '12']),
+    );
     expect(s.code).toBe(0);
     expect(s.out.startsWith('Hello')).toBe(true);
     expect(s.err).toMatch(/seed 5/);
-    const p = await run(() => generateMain([withTok, '--backend', 'ref', 'Hello', '--seed', '5', '--max-tokens', '4', '--show-probs', '--top-logprobs', '2']));
+    const p = await run(() =>
+      generateMain([
+        withTok,
+        '--backend',
+        'ref',
+        'Hello',
+        '--seed',
+        '5',
+        '--max-tokens',
+        '4',
+        '--show-probs',
+        '--top-logprobs',
+        '2',
+      ]),
+    );
     expect(p.out).toMatch(/⟨\d\.\d\d⟩/);
     expect(p.err).toMatch(/alternatives/);
   });
@@ -102,19 +171,36 @@ describe('llmts generate', () => {
 describe('llmts chat', () => {
   it('runs a scripted session: replies, commands, dropping old turns, /save', async () => {
     const saved = path.join(tmp, 'chat.json');
-    const lines = ['hi', '/temp 0', '/system be short', 'tell me more about it please', '/probs', 'ok', '/bogus', `/save ${saved}`, '/exit'];
+    const lines = [
+      'hi',
+      '/temp 0',
+      '/system be short',
+      'tell me more about it please',
+      '/probs',
+      'ok',
+      '/bogus',
+      `/save ${saved}`,
+      '/exit',
+    ];
     const input = Readable.from(lines.map((l) => l + '\n'));
     const output = new PassThrough();
     let text = '';
     output.on('data', (c: Buffer) => (text += c.toString()));
-    const code = await chatMain([withTok, '--backend', 'ref', '--max-tokens', '24', '--seed', '1', '--context-length', '100'], { input, output });
+    const code = await chatMain(
+      [withTok, '--backend', 'ref', '--max-tokens', '24', '--seed', '1', '--context-length', '100'],
+      { input, output },
+    );
     expect(code).toBe(0);
     expect(text).toMatch(/chatml template, context 100 tokens, seed 1/);
     expect(text).toMatch(/\[temperature 0\]/);
     expect(text).toMatch(/\[system prompt set\]/);
     expect(text).toMatch(/\[dropped the \d+ oldest messages? to fit the 100-token context\]/);
     expect(text).toMatch(/unknown command \/bogus/);
-    const doc = JSON.parse(fs.readFileSync(saved, 'utf8')) as { system: string; messages: { role: string }[]; sampler: { temperature: number } };
+    const doc = JSON.parse(fs.readFileSync(saved, 'utf8')) as {
+      system: string;
+      messages: { role: string }[];
+      sampler: { temperature: number };
+    };
     expect(doc.system).toBe('be short');
     expect(doc.sampler.temperature).toBe(0);
     expect(doc.messages.at(-1)!.role).toBe('assistant');

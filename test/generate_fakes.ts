@@ -5,7 +5,10 @@ import { Rng } from '../src/util/rng.js';
 
 export class FakeCache {
   rows: number[][];
-  constructor(readonly batch: number, readonly maxLen: number | undefined) {
+  constructor(
+    readonly batch: number,
+    readonly maxLen: number | undefined,
+  ) {
     this.rows = Array.from({ length: batch }, () => []);
   }
   /** Row 0's sequence (batch-1 callers). */

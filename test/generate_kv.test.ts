@@ -6,7 +6,9 @@ import { loadModel } from '../src/model/hf/folder.js';
 import { noGrad, tidy } from '../src/tensor/tensor.js';
 import { fixtureDirs, relErr, testBackends } from './helpers.js';
 
-const cases = (await testBackends()).flatMap((b) => fixtureDirs().map((d) => [`${path.basename(d)} (${b.name})`, d, b] as const));
+const cases = (await testBackends()).flatMap((b) =>
+  fixtureDirs().map((d) => [`${path.basename(d)} (${b.name})`, d, b] as const),
+);
 
 describe.each(cases)('KV cache on %s', (_name, dir, backend) => {
   it('cached logits equal the full recompute at every step', async () => {
@@ -15,7 +17,11 @@ describe.each(cases)('KV cache on %s', (_name, dir, backend) => {
     const seq = [3, 17, 99, 5, 42, 7];
     const cache = model.newCache(1);
     const fwd = async (ids: number[], withCache: boolean, lastOnly: boolean) => {
-      const t = tidy(() => noGrad(() => model.forward(Int32Array.from(ids), 1, ids.length, withCache ? { cache, lastOnly } : { lastOnly })));
+      const t = tidy(() =>
+        noGrad(() =>
+          model.forward(Int32Array.from(ids), 1, ids.length, withCache ? { cache, lastOnly } : { lastOnly }),
+        ),
+      );
       const d = Float32Array.from((await t.data()) as Float32Array);
       t.dispose();
       return d;
@@ -36,7 +42,9 @@ describe.each(cases)('KV cache on %s', (_name, dir, backend) => {
     const t = tidy(() => noGrad(() => model.forward(Int32Array.from(chunk), 1, chunk.length, { cache })));
     const got = Float32Array.from((await t.data()) as Float32Array);
     t.dispose();
-    const full = tidy(() => noGrad(() => model.forward(Int32Array.from([...seq, ...chunk]), 1, seq.length + chunk.length)));
+    const full = tidy(() =>
+      noGrad(() => model.forward(Int32Array.from([...seq, ...chunk]), 1, seq.length + chunk.length)),
+    );
     const all = (await full.data()) as Float32Array;
     full.dispose();
     expect(relErr(got, all.subarray(seq.length * V))).toBeLessThan(1e-5);

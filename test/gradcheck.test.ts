@@ -27,8 +27,19 @@ const f64 = (data: Float64Array, shape: number[], grad: boolean): Tensor =>
 
 function check(name: string, inputs: Input[], fn: (...xs: Tensor[]) => Tensor, tol = 1e-6): void {
   it(name, async () => {
-    const vals = inputs.map((inp) => inp.ints ?? Float64Array.from({ length: inp.shape.reduce((a, b) => a * b, 1) }, () => (inp.init ?? ((r: Rng) => r.normal()))(rng)));
-    const make = (grad: boolean) => inputs.map((inp, i) => (inp.ints ? tensor(inp.ints, inp.shape, { dtype: 'i32', backend: ref }) : f64(vals[i] as Float64Array, inp.shape, grad)));
+    const vals = inputs.map(
+      (inp) =>
+        inp.ints ??
+        Float64Array.from({ length: inp.shape.reduce((a, b) => a * b, 1) }, () =>
+          (inp.init ?? ((r: Rng) => r.normal()))(rng),
+        ),
+    );
+    const make = (grad: boolean) =>
+      inputs.map((inp, i) =>
+        inp.ints
+          ? tensor(inp.ints, inp.shape, { dtype: 'i32', backend: ref })
+          : f64(vals[i] as Float64Array, inp.shape, grad),
+      );
     // output weights R
     const probe = noGrad(() => fn(...make(false)));
     const R = Float64Array.from({ length: probe.size }, () => rng.normal());
@@ -45,13 +56,14 @@ function check(name: string, inputs: Input[], fn: (...xs: Tensor[]) => Tensor, t
       if (inputs[i]!.ints) continue;
       const g = xs[i]!.grad!.dataSync();
       const v = vals[i] as Float64Array;
-      let maxErr = 0, maxRef = 0;
+      let maxErr = 0,
+        maxRef = 0;
       for (let j = 0; j < v.length; j++) {
         const orig = v[j]!;
         v[j] = orig + h;
-        const lp = noGrad(() => (loss(make(false)).dataSync()[0]!));
+        const lp = noGrad(() => loss(make(false)).dataSync()[0]!);
         v[j] = orig - h;
-        const lm = noGrad(() => (loss(make(false)).dataSync()[0]!));
+        const lm = noGrad(() => loss(make(false)).dataSync()[0]!);
         v[j] = orig;
         const num = (lp - lm) / (2 * h);
         maxErr = Math.max(maxErr, Math.abs(num - g[j]!));
@@ -92,37 +104,86 @@ describe('finite-difference gradient checks (float64, ref)', () => {
     const [x, , z] = O.split(a, [3, 2, 4], 1);
     return O.concat([O.mul(z!, z!), x!, z!], 1);
   });
-  for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
-    check(`matmul transA=${tA} transB=${tB}`, [{ shape: tA ? [5, 3] : [3, 5] }, { shape: tB ? [7, 5] : [5, 7] }], (a, b) => O.matmul(a, b, { transA: tA, transB: tB }));
+  for (const [tA, tB] of [
+    [false, false],
+    [false, true],
+    [true, false],
+    [true, true],
+  ] as const) {
+    check(
+      `matmul transA=${tA} transB=${tB}`,
+      [{ shape: tA ? [5, 3] : [3, 5] }, { shape: tB ? [7, 5] : [5, 7] }],
+      (a, b) => O.matmul(a, b, { transA: tA, transB: tB }),
+    );
   }
   check('matmul batched', [{ shape: [2, 3, 5] }, { shape: [2, 5, 4] }], (a, b) => O.matmul(a, b));
-  check('matmul batched with a shared matrix', [{ shape: [2, 3, 5] }, { shape: [4, 5] }], (a, b) => O.matmul(a, b, { transB: true }));
-  check('matmul shared left, batched right, transA', [{ shape: [5, 3] }, { shape: [2, 5, 4] }], (a, b) => O.matmul(a, b, { transA: true }));
-  check('linear (in_out layout, bias)', [{ shape: [2, 3, 5] }, { shape: [5, 4] }, { shape: [4] }], (x, w, b) => O.linear(x, w, b, 'in_out'));
-  check('embedding', [{ shape: [7, 3] }, { shape: [2, 3], ints: Int32Array.from([1, 6, 1, 0, 3, 1]) }], (w, i) => O.embedding(w, i));
+  check('matmul batched with a shared matrix', [{ shape: [2, 3, 5] }, { shape: [4, 5] }], (a, b) =>
+    O.matmul(a, b, { transB: true }),
+  );
+  check('matmul shared left, batched right, transA', [{ shape: [5, 3] }, { shape: [2, 5, 4] }], (a, b) =>
+    O.matmul(a, b, { transA: true }),
+  );
+  check('linear (in_out layout, bias)', [{ shape: [2, 3, 5] }, { shape: [5, 4] }, { shape: [4] }], (x, w, b) =>
+    O.linear(x, w, b, 'in_out'),
+  );
+  check('embedding', [{ shape: [7, 3] }, { shape: [2, 3], ints: Int32Array.from([1, 6, 1, 0, 3, 1]) }], (w, i) =>
+    O.embedding(w, i),
+  );
   check('layerNorm', [{ shape: [3, 7] }, { shape: [7] }, { shape: [7] }], (x, w, b) => O.layerNorm(x, w, b, 1e-5));
   check('rmsNorm', [{ shape: [3, 7] }, { shape: [7] }], (x, w) => O.rmsNorm(x, w, 1e-5));
   check('softmax', [{ shape: [3, 7] }], O.softmax);
   check('rope', [{ shape: [2, 3, 2, 6] }], (x) => O.rope(x, 10000, 2));
-  check('attention (causal, multi-head)', [{ shape: [2, 5, 2, 3] }, { shape: [2, 5, 2, 3] }, { shape: [2, 5, 2, 3] }], (q, k, v) => O.attention(q, k, v));
-  check('attention (grouped-query 4:2, KV-cache offset T < S)', [{ shape: [1, 3, 4, 3] }, { shape: [1, 7, 2, 3] }, { shape: [1, 7, 2, 3] }], (q, k, v) => O.attention(q, k, v));
-  check('attention (not causal)', [{ shape: [1, 4, 2, 3] }, { shape: [1, 5, 1, 3] }, { shape: [1, 5, 1, 3] }], (q, k, v) => O.attention(q, k, v, { causal: false }));
+  check(
+    'attention (causal, multi-head)',
+    [{ shape: [2, 5, 2, 3] }, { shape: [2, 5, 2, 3] }, { shape: [2, 5, 2, 3] }],
+    (q, k, v) => O.attention(q, k, v),
+  );
+  check(
+    'attention (grouped-query 4:2, KV-cache offset T < S)',
+    [{ shape: [1, 3, 4, 3] }, { shape: [1, 7, 2, 3] }, { shape: [1, 7, 2, 3] }],
+    (q, k, v) => O.attention(q, k, v),
+  );
+  check(
+    'attention (not causal)',
+    [{ shape: [1, 4, 2, 3] }, { shape: [1, 5, 1, 3] }, { shape: [1, 5, 1, 3] }],
+    (q, k, v) => O.attention(q, k, v, { causal: false }),
+  );
   check('attentionQKV (fused qkv, multi-head)', [{ shape: [2, 5, 3 * 2 * 3] }], (qkv) => O.attentionQKV(qkv, 2));
   check('attentionQKV (grouped-query 4:2)', [{ shape: [1, 4, (4 + 2 * 2) * 3] }], (qkv) => O.attentionQKV(qkv, 4, 2));
-  check('attentionQKV (not causal)', [{ shape: [1, 4, (2 + 2) * 3] }], (qkv) => O.attentionQKV(qkv, 2, 1, { causal: false }));
+  check('attentionQKV (not causal)', [{ shape: [1, 4, (2 + 2) * 3] }], (qkv) =>
+    O.attentionQKV(qkv, 2, 1, { causal: false }),
+  );
   // a residual stream: x feeds both a LayerNorm and the sum, so layernorm_backward adds into x's gradient in place
-  check('x + layerNorm(x) (gradient accumulated in place)', [{ shape: [2, 3, 7] }, { shape: [7] }, { shape: [7] }], (x, w, b) => O.add(x, O.layerNorm(x, w, b, 1e-5)));
-  check('x + rmsNorm(x) (gradient accumulated in place)', [{ shape: [3, 7] }, { shape: [7] }], (x, w) => O.add(O.rmsNorm(x, w, 1e-5), x));
+  check(
+    'x + layerNorm(x) (gradient accumulated in place)',
+    [{ shape: [2, 3, 7] }, { shape: [7] }, { shape: [7] }],
+    (x, w, b) => O.add(x, O.layerNorm(x, w, b, 1e-5)),
+  );
+  check('x + rmsNorm(x) (gradient accumulated in place)', [{ shape: [3, 7] }, { shape: [7] }], (x, w) =>
+    O.add(O.rmsNorm(x, w, 1e-5), x),
+  );
   // a tied embedding: the head's gradient first, then embedding_backward adds the scattered rows into it
-  check('tied embedding (head gradient + embedding gradient in place)', [{ shape: [6, 4] }, { shape: [5], ints: Int32Array.from([1, 5, 1, 0, 3]) }],
-    (w, i) => O.matmul(O.embedding(w, i), w, { transB: true }));
-  check('crossEntropy (with ignored rows)', [{ shape: [5, 7] }, { shape: [5], ints: Int32Array.from([3, -100, 0, 6, 2]) }], (l, t) => O.crossEntropy(l, t));
+  check(
+    'tied embedding (head gradient + embedding gradient in place)',
+    [{ shape: [6, 4] }, { shape: [5], ints: Int32Array.from([1, 5, 1, 0, 3]) }],
+    (w, i) => O.matmul(O.embedding(w, i), w, { transB: true }),
+  );
+  check(
+    'crossEntropy (with ignored rows)',
+    [{ shape: [5, 7] }, { shape: [5], ints: Int32Array.from([3, -100, 0, 6, 2]) }],
+    (l, t) => O.crossEntropy(l, t),
+  );
   check('dropout', [{ shape: [4, 9] }], (x) => O.dropout(x, 0.3, 99));
 });
 
 describe('autograd bookkeeping', () => {
   it('a residual stream and a tied embedding need no gradient adds (the kernels accumulate in place)', () => {
-    const mk = (shape: number[], grad = true) => f64(Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape, grad);
+    const mk = (shape: number[], grad = true) =>
+      f64(
+        Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+        shape,
+        grad,
+      );
     const [x, w, b, emb] = [mk([2, 3, 5]), mk([5]), mk([5]), mk([7, 5])];
     const ids = tensor(Int32Array.from([1, 4, 6, 1, 0, 2]), [2, 3], { dtype: 'i32', backend: ref });
     const runs: string[] = [];

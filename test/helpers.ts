@@ -1,6 +1,7 @@
 /** Test helpers: where the fixtures are (inside the repository), and relative-error comparisons. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { expect, it, type TestContext } from 'vitest';
 
 /** The reference fixtures the suite needs (test/fixtures: hf, training, rlhf), or `$LLMTS_FIXTURES`. */
 export const FIXTURES = process.env['LLMTS_FIXTURES'] ?? path.join(import.meta.dirname, 'fixtures');
@@ -8,6 +9,34 @@ export const FIXTURES = process.env['LLMTS_FIXTURES'] ?? path.join(import.meta.d
 export const HF_FIXTURES = process.env['HF_FIXTURES'] ?? path.join(FIXTURES, 'hf');
 /** The shipped tinyshakespeare text (data/ at the repository root, also in the npm package). */
 export const SHAKESPEARE = path.join(import.meta.dirname, '..', 'data', 'tinyshakespeare.txt');
+
+/** The user pointed the suite at fixtures of their own ($HF_FIXTURES or $LLMTS_FIXTURES), which may hold fewer cases. */
+export const FIXTURES_ELSEWHERE =
+  process.env['HF_FIXTURES'] !== undefined || process.env['LLMTS_FIXTURES'] !== undefined;
+const WHERE =
+  process.env['HF_FIXTURES'] !== undefined
+    ? '$HF_FIXTURES'
+    : process.env['LLMTS_FIXTURES'] !== undefined
+      ? '$LLMTS_FIXTURES'
+      : 'test/fixtures';
+
+/**
+ * Inside a test that needs fixtures: the shipped ones (test/fixtures) must be there, so finding none fails the test;
+ * fixtures the user pointed elsewhere may lack them, and then the test is reported as skipped, saying why.
+ */
+export function needFixtures(ctx: TestContext, found: number, what = 'Hugging Face fixture folders'): void {
+  if (found > 0) return;
+  if (FIXTURES_ELSEWHERE) ctx.skip(`no ${what} in ${WHERE}`);
+  expect.fail(`no ${what} in ${WHERE}`);
+}
+
+/** The test a fixture-driven file starts with: it fails, or is skipped with the reason, when there are none. */
+export function itFindsFixtures(found: number, what = 'Hugging Face fixture folders'): void {
+  it(`finds ${what}`, (ctx) => {
+    needFixtures(ctx, found, what);
+    expect(found).toBeGreaterThan(0);
+  });
+}
 
 /** Sub-folders of the HF fixtures folder (each is one test case). */
 export function fixtureDirs(root = HF_FIXTURES): string[] {
@@ -21,7 +50,8 @@ export function fixtureDirs(root = HF_FIXTURES): string[] {
 /** ‖a − b‖ / ‖b‖ (with ‖b‖ floored so all-zero references compare absolutely). */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < a.length; i++) {
     num += (a[i]! - b[i]!) ** 2;
     den += b[i]! ** 2;

@@ -10,7 +10,7 @@ import { fromHfConfig, toHfConfig, loadHfConfig, SUPPORTED_ARCHITECTURES } from 
 import type { ModelConfig } from '../src/model/config.js';
 import { ConfigError, UnsupportedError } from '../src/util/errors.js';
 import { readJsonFileSync } from '../src/util/fs.js';
-import { HF_FIXTURES as FIXTURES } from './helpers.js';
+import { HF_FIXTURES as FIXTURES, itFindsFixtures, needFixtures } from './helpers.js';
 
 const fixtureDirs = fs.existsSync(FIXTURES)
   ? fs
@@ -85,7 +85,7 @@ const llamaJson = (): Json => ({
 });
 
 describe('fixture configs', () => {
-  it('finds fixture folders', () => expect(fixtureDirs.length).toBeGreaterThan(0));
+  itFindsFixtures(fixtureDirs.length);
 
   for (const dir of fixtureDirs) {
     const name = path.basename(dir);
@@ -169,7 +169,7 @@ describe('GPT-2', () => {
   });
 
   it('reads an explicit n_inner and gelu_pytorch_tanh; architectures alone is enough', () => {
-    const j = { ...gpt2Json(), n_inner: 100, activation_function: 'gelu_pytorch_tanh' };
+    const j: Json = { ...gpt2Json(), n_inner: 100, activation_function: 'gelu_pytorch_tanh' };
     delete j['model_type'];
     const c = fromHfConfig(j, 'cfg/config.json');
     expect(c.intermediateSize).toBe(100);
@@ -236,11 +236,18 @@ describe('Llama family', () => {
   });
 
   it('Llama: transformers-5 rope_parameters, head_dim ≠ hidden/heads, biases', () => {
-    const j = { ...llamaJson(), head_dim: 32, attention_bias: true, mlp_bias: true, num_key_value_heads: null };
+    const j: Json = { ...llamaJson(), head_dim: 32, attention_bias: true, mlp_bias: true, num_key_value_heads: null };
     delete j['rope_theta'];
     j['rope_parameters'] = { rope_theta: 1234.5, rope_type: 'default' };
     const c = fromHfConfig(j, 'cfg/config.json');
-    expect(c).toMatchObject({ headDim: 32, numKvHeads: 6, ropeTheta: 1234.5, attentionBias: true, attentionOutBias: true, mlpBias: true });
+    expect(c).toMatchObject({
+      headDim: 32,
+      numKvHeads: 6,
+      ropeTheta: 1234.5,
+      attentionBias: true,
+      attentionOutBias: true,
+      mlpBias: true,
+    });
     expect(withoutHf(fromHfConfig(toHfConfig(c), 'x'))).toEqual(withoutHf(c));
   });
 
@@ -255,10 +262,17 @@ describe('Llama family', () => {
   it('refuses scaled RoPE, other activations, sliding windows', () => {
     expectUnsupported({ ...llamaJson(), rope_scaling: { type: 'linear', factor: 2 } }, /rope_scaling/, /linear/);
     expectUnsupported({ ...llamaJson(), rope_scaling: { rope_type: 'llama3', factor: 8 } }, /rope_scaling/);
-    expectUnsupported({ ...llamaJson(), rope_parameters: { rope_theta: 1e4, rope_type: 'yarn' } }, /rope_parameters\.rope_type/, /yarn/);
+    expectUnsupported(
+      { ...llamaJson(), rope_parameters: { rope_theta: 1e4, rope_type: 'yarn' } },
+      /rope_parameters\.rope_type/,
+      /yarn/,
+    );
     expectUnsupported({ ...llamaJson(), hidden_act: 'gelu' }, /hidden_act/, /gelu/);
     expectUnsupported({ ...llamaJson(), layer_types: ['full_attention', 'sliding_attention'] }, /layer_types/);
-    expectUnsupported({ ...llamaJson(), rope_parameters: { rope_theta: 1e4, rope_type: 'default', partial_rotary_factor: 0.5 } }, /partial_rotary_factor/);
+    expectUnsupported(
+      { ...llamaJson(), rope_parameters: { rope_theta: 1e4, rope_type: 'default', partial_rotary_factor: 0.5 } },
+      /partial_rotary_factor/,
+    );
   });
 
   it('type checks its fields', () => {
@@ -294,7 +308,14 @@ describe('Llama family', () => {
       eos_token_id: 151645,
     };
     const c = fromHfConfig(j, 'cfg/config.json');
-    expect(c).toMatchObject({ family: 'llama', attentionBias: true, attentionOutBias: false, mlpBias: false, ropeTheta: 1e6, headDim: 16 });
+    expect(c).toMatchObject({
+      family: 'llama',
+      attentionBias: true,
+      attentionOutBias: false,
+      mlpBias: false,
+      ropeTheta: 1e6,
+      headDim: 16,
+    });
     const out = toHfConfig(c);
     expect(out['model_type']).toBe('qwen2');
     expect(out['architectures']).toEqual(['Qwen2ForCausalLM']);
@@ -318,7 +339,15 @@ describe('Llama family', () => {
       sliding_window: null,
     };
     const c = fromHfConfig(j, 'cfg/config.json');
-    expect(c).toMatchObject({ numKvHeads: 1, attentionBias: false, attentionOutBias: false, mlpBias: false, tieWordEmbeddings: false, bosTokenId: 1, eosTokenId: 2 });
+    expect(c).toMatchObject({
+      numKvHeads: 1,
+      attentionBias: false,
+      attentionOutBias: false,
+      mlpBias: false,
+      tieWordEmbeddings: false,
+      bosTokenId: 1,
+      eosTokenId: 2,
+    });
     expect(toHfConfig(c)['model_type']).toBe('mistral');
     expect(withoutHf(fromHfConfig(toHfConfig(c), 'x'))).toEqual(withoutHf(c));
     expectUnsupported({ ...j, sliding_window: 4096 }, /sliding_window/, /4096/);
@@ -341,7 +370,11 @@ describe('architecture selection', () => {
   it('unknown architectures and model types are refused with the supported list', () => {
     expectUnsupported({ model_type: 'bert' }, /model_type/, /bert/, /GPT2LMHeadModel/, /LlamaForCausalLM/);
     expectUnsupported({ architectures: ['GPT2Model'], model_type: 'gpt2' }, /architectures/, /GPT2Model/);
-    expectUnsupported({ architectures: ['LlamaForCausalLM'], model_type: 'qwen2' }, /architectures/, /Qwen2ForCausalLM/);
+    expectUnsupported(
+      { architectures: ['LlamaForCausalLM'], model_type: 'qwen2' },
+      /architectures/,
+      /Qwen2ForCausalLM/,
+    );
     expectUnsupported({ architectures: ['FalconForCausalLM'] }, /FalconForCausalLM/, /MistralForCausalLM/);
   });
 
@@ -352,15 +385,22 @@ describe('architecture selection', () => {
     expect((e as Error).message).toMatch(/cfg\/config\.json/);
   });
 
-  it('loadHfConfig reads a folder; a missing config.json is a named error', async () => {
-    if (fixtureDirs.length > 0) expect((await loadHfConfig(fixtureDirs[0]!)).hf).toBeDefined();
+  it('loadHfConfig reads a folder', async (ctx) => {
+    needFixtures(ctx, fixtureDirs.length);
+    expect((await loadHfConfig(fixtureDirs[0]!)).hf).toBeDefined();
+  });
+
+  it('loadHfConfig: a missing config.json is a named error', async () => {
     await expect(loadHfConfig(path.join(FIXTURES, 'no-such-folder'))).rejects.toMatchObject({ code: 'E_FILE_MISSING' });
   });
 
   it('lists every supported architecture', () => {
-    expect(Object.values(SUPPORTED_ARCHITECTURES).sort()).toEqual(
-      ['GPT2LMHeadModel', 'LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'],
-    );
+    expect(Object.values(SUPPORTED_ARCHITECTURES).sort()).toEqual([
+      'GPT2LMHeadModel',
+      'LlamaForCausalLM',
+      'MistralForCausalLM',
+      'Qwen2ForCausalLM',
+    ]);
   });
 });
 
@@ -393,8 +433,24 @@ describe('configs made from scratch', () => {
       { ...base, dropout: 0.2, tieWordEmbeddings: true, eosTokenId: [3, 4], bosTokenId: 0, padTokenId: 5 },
       { ...base, attentionBias: true, attentionOutBias: true, mlpBias: true, numKvHeads: 1, headDim: 16 },
       { ...base, attentionBias: true },
-      { ...base, family: 'gpt2', attentionBias: true, attentionOutBias: true, mlpBias: true, intermediateSize: 128, dropout: 0.1 },
-      { ...base, family: 'gpt2', attentionBias: true, attentionOutBias: true, mlpBias: true, intermediateSize: 100, tieWordEmbeddings: false },
+      {
+        ...base,
+        family: 'gpt2',
+        attentionBias: true,
+        attentionOutBias: true,
+        mlpBias: true,
+        intermediateSize: 128,
+        dropout: 0.1,
+      },
+      {
+        ...base,
+        family: 'gpt2',
+        attentionBias: true,
+        attentionOutBias: true,
+        mlpBias: true,
+        intermediateSize: 100,
+        tieWordEmbeddings: false,
+      },
     ];
     for (const v of variants) {
       const out = toHfConfig(v);
@@ -408,13 +464,20 @@ describe('configs made from scratch', () => {
   it('dropout on the Llama family survives in llmts_dropout; GPT-2 writes resid/embd_pdrop', () => {
     expect(toHfConfig({ ...base, dropout: 0.2 })['llmts_dropout']).toBe(0.2);
     expect(toHfConfig(base)['llmts_dropout']).toBeUndefined();
-    const g = toHfConfig({ ...base, family: 'gpt2', attentionBias: true, attentionOutBias: true, mlpBias: true, dropout: 0.3 });
+    const g = toHfConfig({
+      ...base,
+      family: 'gpt2',
+      attentionBias: true,
+      attentionOutBias: true,
+      mlpBias: true,
+      dropout: 0.3,
+    });
     expect([g['resid_pdrop'], g['embd_pdrop'], g['attn_pdrop']]).toEqual([0.3, 0.3, 0]);
   });
 
   it('records the weights dtype when asked', () => {
     expect(toHfConfig(base, { dtype: 'bfloat16' })['dtype']).toBe('bfloat16');
-    const withTorchDtype = { ...base, hf: { ...toHfConfig(base), torch_dtype: 'float16' } };
+    const withTorchDtype = { ...base, hf: { ...toHfConfig(base), torch_dtype: 'float16' } as Json };
     delete withTorchDtype.hf['dtype'];
     expect(toHfConfig(withTorchDtype)['torch_dtype']).toBe('float16');
     const set = toHfConfig(withTorchDtype, { dtype: 'float32' });

@@ -19,10 +19,25 @@ const backends = await testBackends();
 
 function config(family: 'llama' | 'gpt2'): ModelConfig {
   return {
-    family, vocabSize: 300, hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: family === 'llama' ? 2 : 4, headDim: 16,
-    intermediateSize: family === 'llama' ? 96 : 256, maxPositions: 256, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true,
-    attentionBias: family === 'gpt2', attentionOutBias: family === 'gpt2', mlpBias: family === 'gpt2', dropout: 0,
-    bosTokenId: null, eosTokenId: null, padTokenId: null,
+    family,
+    vocabSize: 300,
+    hiddenSize: 64,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: family === 'llama' ? 2 : 4,
+    headDim: 16,
+    intermediateSize: family === 'llama' ? 96 : 256,
+    maxPositions: 256,
+    normEps: 1e-5,
+    ropeTheta: 10000,
+    tieWordEmbeddings: true,
+    attentionBias: family === 'gpt2',
+    attentionOutBias: family === 'gpt2',
+    mlpBias: family === 'gpt2',
+    dropout: 0,
+    bosTokenId: null,
+    eosTokenId: null,
+    padTokenId: null,
   };
 }
 
@@ -48,7 +63,9 @@ describe.each(backends.map((b) => [b.name, b] as const))('prompt cache on %s', (
       const cached = async (p: number[]) => (await generate(model, [p], { ...opts, promptCache: pc })).choices[0]!;
       const same = (a: Awaited<ReturnType<typeof plain>>, b: Awaited<ReturnType<typeof plain>>) => {
         expect(a.ids).toEqual(b.ids);
-        a.logprobs.content.forEach((e, i) => expect(Math.abs(e.logprob - b.logprobs.content[i]!.logprob)).toBeLessThan(1e-4));
+        a.logprobs.content.forEach((e, i) =>
+          expect(Math.abs(e.logprob - b.logprobs.content[i]!.logprob)).toBeLessThan(1e-4),
+        );
       };
       const p1 = [11, 42, 7, 99, 3, 250, 18, 64, 5, 77];
       const r1 = await cached(p1);
@@ -85,7 +102,8 @@ describe.each(backends.map((b) => [b.name, b] as const))('prompt cache on %s', (
     const { stream } = await import('../src/generate/engine.js');
     const p = [5, 6, 7, 8, 9];
     let n = 0;
-    for await (const _ of stream(model, tok, p, { temperature: 0, maxTokens: 20, promptCache: pc })) if (++n === 3) break;
+    for await (const _ of stream(model, tok, p, { temperature: 0, maxTokens: 20, promptCache: pc }))
+      if (++n === 3) break;
     expect(pc.ids.length).toBe(p.length + 2); // three tokens seen, two of them fed back before the consumer left
     const next = [...pc.ids, 40, 41];
     const a = (await generate(model, [next], { temperature: 0, maxTokens: 5, promptCache: pc })).choices[0]!;
@@ -98,11 +116,18 @@ describe.each(backends.map((b) => [b.name, b] as const))('prompt cache on %s', (
 
   it('a chat session prefills each turn after the history the last turn computed', async () => {
     const tok = new ByteTokenizer({ 256: '<|im_start|>', 257: '<|im_end|>' });
-    const specialId = (s: string) => ({ '<|im_start|>': 256, '<|im_end|>': 257 } as Record<string, number>)[s];
+    const specialId = (s: string) => (({ '<|im_start|>': 256, '<|im_end|>': 257 }) as Record<string, number>)[s];
     const model = initModel(config('llama'), new Rng(7), { backend, std: 0.3 });
     const replies: string[][] = [];
     for (const promptCache of [true, false]) {
-      const s = new ChatSession(model, tok, { template: chatmlTemplate(), specialId, seed: 3, sampler: { temperature: 0 }, maxTokens: 8, promptCache });
+      const s = new ChatSession(model, tok, {
+        template: chatmlTemplate(),
+        specialId,
+        seed: 3,
+        sampler: { temperature: 0 },
+        maxTokens: 8,
+        promptCache,
+      });
       expect(s.promptCache !== null).toBe(promptCache);
       const texts: string[] = [];
       const reused: number[] = [];
@@ -157,7 +182,9 @@ describe.each(backends.map((b) => [b.name, b] as const))('prompt cache on %s', (
     expect(T[0]).toBe(p2.length - pc.lastReused);
     const plain = (await generate(model, [p2], { temperature: 0, maxTokens: 4 })).choices[0]!;
     expect(r2.ids).toEqual(plain.ids);
-    r2.logprobs.content.forEach((e, i) => expect(Math.abs(e.logprob - plain.logprobs.content[i]!.logprob)).toBeLessThan(1e-4));
+    r2.logprobs.content.forEach((e, i) =>
+      expect(Math.abs(e.logprob - plain.logprobs.content[i]!.logprob)).toBeLessThan(1e-4),
+    );
     pc.dispose();
     for (const t of model.params.values()) t.dispose();
   });
@@ -165,7 +192,16 @@ describe.each(backends.map((b) => [b.name, b] as const))('prompt cache on %s', (
   it('serves one prompt per call', async () => {
     const model = initModel(config('llama'), new Rng(8), { backend });
     const pc = new PromptCache(model);
-    await expect(generate(model, [[1, 2], [3, 4]], { promptCache: pc })).rejects.toThrow(ConfigError);
+    await expect(
+      generate(
+        model,
+        [
+          [1, 2],
+          [3, 4],
+        ],
+        { promptCache: pc },
+      ),
+    ).rejects.toThrow(ConfigError);
     for (const t of model.params.values()) t.dispose();
   });
 });

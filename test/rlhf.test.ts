@@ -7,6 +7,7 @@
  * On every backend available. Plus the ragged-batch path (mixed lengths in any order = one at a time).
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../src/formats/safetensors.js';
@@ -34,14 +35,16 @@ describe.each(all.map((b) => [b.name, b] as const))('preference training on %s',
     const config = fromHfConfig(readJson(path.join(REWARD, 'config.json')), path.join(REWARD, 'config.json'));
     const file = await readSafetensors(path.join(REWARD, 'model.safetensors'));
     const params = new Map<string, Tensor>();
-    for (const [name, t] of file.tensors) params.set(name, tensor(t.data, t.shape, { backend, requiresGrad: true, name }));
+    for (const [name, t] of file.tensors)
+      params.set(name, tensor(t.data, t.shape, { backend, requiresGrad: true, name }));
     return new RewardModel(config, params);
   }
 
   it('reward model: rewards, Bradley–Terry loss and every gradient match transformers', async () => {
     const ref = readJson(path.join(REWARD, 'reference.json'));
     const rm = await rewardModel();
-    const chosen = ref.pairs.map((p: { chosen: number[] }) => p.chosen), rejected = ref.pairs.map((p: { rejected: number[] }) => p.rejected);
+    const chosen = ref.pairs.map((p: { chosen: number[] }) => p.chosen),
+      rejected = ref.pairs.map((p: { rejected: number[] }) => p.rejected);
     const { loss, rc, rr } = tidy(() => {
       const out = rm.preferenceLoss(chosen, rejected);
       backward(out.loss);
@@ -86,12 +89,18 @@ describe.each(all.map((b) => [b.name, b] as const))('preference training on %s',
     const reference = await loadModel(LLAMA, { backend });
     const policy = await loadModel(LLAMA, { backend });
     const stepped = (await readSafetensors(path.join(LLAMA, 'reference_adamw_step.safetensors'))).tensors;
-    for (const [name, t] of stepped) policy.params.get(name)!.backend.write(policy.params.get(name)!.buf, t.data as Float32Array);
+    for (const [name, t] of stepped)
+      policy.params.get(name)!.backend.write(policy.params.get(name)!.buf, t.data as Float32Array);
     for (const p of policy.params.values()) p.requiresGrad = true;
 
     const pairs = ref.pairs as { prompt: number[]; chosen: number[]; rejected: number[] }[];
-    const logps = await tidy(() => sequenceLogProbs(policy, [...pairs.map((p) => p.prompt), ...pairs.map((p) => p.prompt)],
-      [...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)])).data();
+    const logps = await tidy(() =>
+      sequenceLogProbs(
+        policy,
+        [...pairs.map((p) => p.prompt), ...pairs.map((p) => p.prompt)],
+        [...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)],
+      ),
+    ).data();
     const P = pairs.length;
     ref.per_pair.forEach((r: Record<string, number>, i: number) => {
       expect(Math.abs(logps[i]! - r['policy_chosen_logp']!)).toBeLessThan(1e-4);
@@ -104,8 +113,18 @@ describe.each(all.map((b) => [b.name, b] as const))('preference training on %s',
       return { loss: out.loss, rc: out.rewardsChosen, rr: out.rewardsRejected };
     });
     expect(Math.abs((await loss.item()) - ref.loss)).toBeLessThan(1e-5);
-    expect(relErr(await rc.data(), ref.per_pair.map((r: Record<string, number>) => r['reward_chosen']))).toBeLessThan(1e-3);
-    expect(relErr(await rr.data(), ref.per_pair.map((r: Record<string, number>) => r['reward_rejected']))).toBeLessThan(1e-3);
+    expect(
+      relErr(
+        await rc.data(),
+        ref.per_pair.map((r: Record<string, number>) => r['reward_chosen']),
+      ),
+    ).toBeLessThan(1e-3);
+    expect(
+      relErr(
+        await rr.data(),
+        ref.per_pair.map((r: Record<string, number>) => r['reward_rejected']),
+      ),
+    ).toBeLessThan(1e-3);
     for (const p of reference.params.values()) expect(p.grad).toBeFalsy();
     const grads = (await readSafetensors(path.join(DPO, 'policy_grads.safetensors'))).tensors;
     for (const [name, want] of grads) {
@@ -129,7 +148,7 @@ describe('reward model folders', () => {
     const rm = await loadRewardModel(REWARD);
     const r = await tidy(() => rm.rewards(ref.pairs.map((p: { chosen: number[] }) => p.chosen))).data();
     expect(relErr(r, ref.rewards_chosen)).toBeLessThan(1e-5);
-    const dir = fs.mkdtempSync(path.join(fs.realpathSync(process.env['TMPDIR'] ?? '/tmp'), 'llmts-rm-'));
+    const dir = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), 'llmts-rm-'));
     try {
       await saveRewardModel(rm, path.join(dir, 'rm'));
       const cfg = readJson(path.join(dir, 'rm', 'config.json'));

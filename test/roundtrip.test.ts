@@ -40,7 +40,12 @@ describe.each(fixtureDirs().map((d) => [path.basename(d), d]))('round trip %s', 
     await saveModel(fresh, tmp);
     const back = await loadModel(tmp);
     for (const [name, p] of fresh.params) {
-      expect(Buffer.from(((await back.params.get(name)!.data()) as Float32Array).buffer).equals(Buffer.from(((await p.data()) as Float32Array).buffer)), name).toBe(true);
+      expect(
+        Buffer.from(((await back.params.get(name)!.data()) as Float32Array).buffer).equals(
+          Buffer.from(((await p.data()) as Float32Array).buffer),
+        ),
+        name,
+      ).toBe(true);
     }
     fs.rmSync(tmp, { recursive: true, force: true });
   });

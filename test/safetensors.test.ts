@@ -31,8 +31,7 @@ import {
   type TensorToWrite,
 } from '../src/formats/index.js';
 import { FileFormatError, UnsupportedError } from '../src/util/errors.js';
-import { HF_FIXTURES as FIXTURES } from './helpers.js';
-
+import { HF_FIXTURES as FIXTURES, itFindsFixtures, needFixtures } from './helpers.js';
 
 function fixtureFiles(): string[] {
   if (!fs.existsSync(FIXTURES)) return [];
@@ -64,7 +63,12 @@ function makeFile(header: unknown, data: Uint8Array = new Uint8Array(0), lengthO
   return Buffer.concat([len, h, data]);
 }
 
-async function expectFormatError(bytes: Uint8Array, code: string, contains: (string | RegExp)[], name: string): Promise<FileFormatError> {
+async function expectFormatError(
+  bytes: Uint8Array,
+  code: string,
+  contains: (string | RegExp)[],
+  name: string,
+): Promise<FileFormatError> {
   const file = path.join(tmp, `${name}.safetensors`);
   await fsp.writeFile(file, bytes);
   let err: unknown;
@@ -85,9 +89,7 @@ async function expectFormatError(bytes: Uint8Array, code: string, contains: (str
 }
 
 describe('fixtures', () => {
-  it('finds fixture files', () => {
-    expect(files.length).toBeGreaterThan(0);
-  });
+  itFindsFixtures(files.length, 'safetensors fixture files');
 
   for (const file of files) {
     const rel = path.relative(FIXTURES, file);
@@ -104,7 +106,11 @@ describe('fixtures', () => {
         const base = header.dataStart + e.begin;
         for (let i = 0; i < t.data.length; i += Math.max(1, Math.floor(t.data.length / 97))) {
           const want =
-            e.dtype === 'F32' ? dv.getFloat32(base + 4 * i, true) : e.dtype === 'I32' ? dv.getInt32(base + 4 * i, true) : NaN;
+            e.dtype === 'F32'
+              ? dv.getFloat32(base + 4 * i, true)
+              : e.dtype === 'I32'
+                ? dv.getInt32(base + 4 * i, true)
+                : NaN;
           expect(Object.is(t.data[i], want)).toBe(true);
         }
         expect(Buffer.compare(Buffer.from(t.raw), bytes.subarray(base, base + e.end - e.begin))).toBe(0);
@@ -146,10 +152,10 @@ describe('writer layout (reference serializer test vectors)', () => {
     const out = serializeSafetensors({ 'attn.0': { shape: [1, 2, 3], data: new Float32Array([0, 1, 2, 3, 4, 5]) } });
     // from the reference implementation's own test_serialization
     expect([...out]).toEqual([
-      64, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 46, 48, 34, 58, 123, 34, 100, 116, 121, 112, 101, 34, 58, 34, 70,
-      51, 50, 34, 44, 34, 115, 104, 97, 112, 101, 34, 58, 91, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111,
-      102, 102, 115, 101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 0, 0,
-      64, 64, 0, 0, 128, 64, 0, 0, 160, 64,
+      64, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 46, 48, 34, 58, 123, 34, 100, 116, 121, 112, 101, 34, 58, 34,
+      70, 51, 50, 34, 44, 34, 115, 104, 97, 112, 101, 34, 58, 91, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95,
+      111, 102, 102, 115, 101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0,
+      64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64,
     ]);
   });
 
@@ -181,7 +187,21 @@ describe('writer layout (reference serializer test vectors)', () => {
       raw16: { dtype: 'F16', shape: [1], raw: new Uint8Array([0x01, 0x7c]) }, // a NaN with payload 1
     };
     const st = decodeSafetensors(serializeSafetensors(tensors));
-    expect([...st.tensors.keys()]).toEqual(['i64', 'f64', 'a_f32', 'z_f32', 'i32', 'bf', 'h', 'raw16', 'u16', 'i16', 'i8', 'b_u8', 'a_bool']);
+    expect([...st.tensors.keys()]).toEqual([
+      'i64',
+      'f64',
+      'a_f32',
+      'z_f32',
+      'i32',
+      'bf',
+      'h',
+      'raw16',
+      'u16',
+      'i16',
+      'i8',
+      'b_u8',
+      'a_bool',
+    ]);
     const get = (n: string): StoredTensor => st.tensors.get(n)!;
     expect([...get('b_u8').data]).toEqual([0, 7, 255]);
     expect([...get('a_bool').data]).toEqual([1, 0]);
@@ -199,15 +219,23 @@ describe('writer layout (reference serializer test vectors)', () => {
     expect(get('f64').dtype).toBe('F64');
     expect(Number.isNaN(get('raw16').data[0])).toBe(true);
     // writing the decoded F16 NaN back keeps its payload
-    const again = decodeSafetensors(serializeSafetensors({ x: { dtype: 'F16', shape: [1], data: get('raw16').data as Float32Array } }));
+    const again = decodeSafetensors(
+      serializeSafetensors({ x: { dtype: 'F16', shape: [1], data: get('raw16').data as Float32Array } }),
+    );
     expect([...again.tensors.get('x')!.raw]).toEqual([0x01, 0x7c]);
   });
 
   it('refuses data that does not fit the dtype or shape', () => {
     expect(() => serializeSafetensors({ x: { dtype: 'U8', shape: [1], data: new Int32Array([256]) } })).toThrow(/U8/);
-    expect(() => serializeSafetensors({ x: { dtype: 'I32', shape: [1], data: new Float32Array([1]) } })).toThrow(/float data as I32/);
-    expect(() => serializeSafetensors({ x: { shape: [2, 2], data: new Float32Array(3) } })).toThrow(/4 elements but data has 3/);
-    expect(() => serializeSafetensors({ x: { dtype: 'F16', shape: [2], raw: new Uint8Array(3) } })).toThrow(/needs 4 bytes/);
+    expect(() => serializeSafetensors({ x: { dtype: 'I32', shape: [1], data: new Float32Array([1]) } })).toThrow(
+      /float data as I32/,
+    );
+    expect(() => serializeSafetensors({ x: { shape: [2, 2], data: new Float32Array(3) } })).toThrow(
+      /4 elements but data has 3/,
+    );
+    expect(() => serializeSafetensors({ x: { dtype: 'F16', shape: [2], raw: new Uint8Array(3) } })).toThrow(
+      /needs 4 bytes/,
+    );
     expect(() => serializeSafetensors({ __metadata__: { shape: [1], data: new Float32Array(1) } })).toThrow(/reserved/);
   });
 
@@ -350,12 +378,22 @@ describe('malformed files', () => {
 
   it('header length past the end of the file', async () => {
     const { header, data } = good();
-    await expectFormatError(makeFile(header, data, 10_000n), 'E_SAFETENSORS_HEADER', [/10000/, /past the end/], 'hdrlen');
+    await expectFormatError(
+      makeFile(header, data, 10_000n),
+      'E_SAFETENSORS_HEADER',
+      [/10000/, /past the end/],
+      'hdrlen',
+    );
     await expectFormatError(makeFile(header, data, 2n ** 63n), 'E_SAFETENSORS_HEADER', [/past the end/], 'hdrhuge');
   });
 
   it('header not JSON, not an object, not UTF-8', async () => {
-    await expectFormatError(makeFile('{"a": ', new Uint8Array(0)), 'E_SAFETENSORS_HEADER', [/not valid JSON/], 'badjson');
+    await expectFormatError(
+      makeFile('{"a": ', new Uint8Array(0)),
+      'E_SAFETENSORS_HEADER',
+      [/not valid JSON/],
+      'badjson',
+    );
     await expectFormatError(makeFile('[1, 2]'), 'E_SAFETENSORS_HEADER', [/not a JSON object/], 'array');
     await expectFormatError(makeFile('null'), 'E_SAFETENSORS_HEADER', [/not a JSON object/], 'null');
     const bad = makeFile('{"x":1}');
@@ -375,35 +413,72 @@ describe('malformed files', () => {
   it('shape × dtype size ≠ byte length', async () => {
     const { header, data } = good();
     (header['layer.weight'] as Record<string, unknown>).shape = [2, 3];
-    await expectFormatError(makeFile(header, data), 'E_SAFETENSORS_SIZE', [/layer\.weight/, /24 bytes/, /hold 16/], 'size');
+    await expectFormatError(
+      makeFile(header, data),
+      'E_SAFETENSORS_SIZE',
+      [/layer\.weight/, /24 bytes/, /hold 16/],
+      'size',
+    );
     (header['layer.weight'] as Record<string, unknown>).shape = [2, -2];
     await expectFormatError(makeFile(header, data), 'E_SAFETENSORS_SHAPE', [/layer\.weight/], 'shape');
   });
 
   it('offsets outside the data area (truncated file)', async () => {
     const { header, data } = good();
-    await expectFormatError(makeFile(header, data.subarray(0, 20)), 'E_SAFETENSORS_OFFSETS', [/layer\.bias/, /outside the data area/], 'trunc');
-    if (files.length > 0) {
-      const real = fs.readFileSync(files[0]!);
-      const last = (await readSafetensorsHeader(files[0]!)).entries.at(-1)!;
-      await expectFormatError(real.subarray(0, real.byteLength - 100), 'E_SAFETENSORS_OFFSETS', [last.name, /truncated/], 'realtrunc');
-    }
+    await expectFormatError(
+      makeFile(header, data.subarray(0, 20)),
+      'E_SAFETENSORS_OFFSETS',
+      [/layer\.bias/, /outside the data area/],
+      'trunc',
+    );
+  });
+
+  it('offsets outside the data area (a real fixture file cut short)', async (ctx) => {
+    needFixtures(ctx, files.length, 'safetensors fixture files');
+    const real = fs.readFileSync(files[0]!);
+    const last = (await readSafetensorsHeader(files[0]!)).entries.at(-1)!;
+    await expectFormatError(
+      real.subarray(0, real.byteLength - 100),
+      'E_SAFETENSORS_OFFSETS',
+      [last.name, /truncated/],
+      'realtrunc',
+    );
   });
 
   it('overlapping offsets', async () => {
     const { header, data } = good();
     (header['layer.bias'] as Record<string, unknown>).data_offsets = [8, 16];
-    await expectFormatError(makeFile(header, data.subarray(0, 16)), 'E_SAFETENSORS_OFFSETS', [/layer\.bias/, /overlap/, /layer\.weight/], 'overlap');
+    await expectFormatError(
+      makeFile(header, data.subarray(0, 16)),
+      'E_SAFETENSORS_OFFSETS',
+      [/layer\.bias/, /overlap/, /layer\.weight/],
+      'overlap',
+    );
   });
 
   it('offsets that leave a gap, or trailing bytes', async () => {
     const { header } = good();
     (header['layer.bias'] as Record<string, unknown>).data_offsets = [20, 28];
-    await expectFormatError(makeFile(header, new Uint8Array(28)), 'E_SAFETENSORS_OFFSETS', [/layer\.bias/, /gap/, /\[16, 20\)/], 'gap');
+    await expectFormatError(
+      makeFile(header, new Uint8Array(28)),
+      'E_SAFETENSORS_OFFSETS',
+      [/layer\.bias/, /gap/, /\[16, 20\)/],
+      'gap',
+    );
     const g = good();
-    await expectFormatError(makeFile(g.header, new Uint8Array(32)), 'E_SAFETENSORS_OFFSETS', [/8 trailing bytes/], 'trailing');
+    await expectFormatError(
+      makeFile(g.header, new Uint8Array(32)),
+      'E_SAFETENSORS_OFFSETS',
+      [/8 trailing bytes/],
+      'trailing',
+    );
     (g.header['layer.weight'] as Record<string, unknown>).data_offsets = [16, 0];
-    await expectFormatError(makeFile(g.header, g.data), 'E_SAFETENSORS_OFFSETS', [/layer\.weight/, /end before/], 'reversed');
+    await expectFormatError(
+      makeFile(g.header, g.data),
+      'E_SAFETENSORS_OFFSETS',
+      [/layer\.weight/, /end before/],
+      'reversed',
+    );
     (g.header['layer.weight'] as Record<string, unknown>).data_offsets = [0, '16'];
     await expectFormatError(makeFile(g.header, g.data), 'E_SAFETENSORS_OFFSETS', [/layer\.weight/], 'offstr');
   });
@@ -435,7 +510,8 @@ describe('malformed files', () => {
 describe('checkpoints (single file and sharded)', () => {
   const modelFile = files.find((f) => f.endsWith(`${path.sep}model.safetensors`));
 
-  it('shards a checkpoint, loads it back bit for bit, and replaces layouts cleanly', async () => {
+  it('shards a checkpoint, loads it back bit for bit, and replaces layouts cleanly', async (ctx) => {
+    needFixtures(ctx, modelFile ? 1 : 0, 'model.safetensors fixtures');
     expect(modelFile).toBeDefined();
     const orig = (await readSafetensors(modelFile!)).tensors;
     const dir = path.join(tmp, 'sharded');
@@ -467,7 +543,16 @@ describe('checkpoints (single file and sharded)', () => {
   it('a tensor larger than the shard limit gets a shard of its own', async () => {
     const dir = path.join(tmp, 'big');
     const t = (n: number): TensorToWrite => ({ shape: [n], data: new Float32Array(n) });
-    await saveCheckpointTensors(dir, new Map([['a', t(10)], ['b', t(100)], ['c', t(10)], ['d', t(10)]]), { maxShardBytes: 100 });
+    await saveCheckpointTensors(
+      dir,
+      new Map([
+        ['a', t(10)],
+        ['b', t(100)],
+        ['c', t(10)],
+        ['d', t(10)],
+      ]),
+      { maxShardBytes: 100 },
+    );
     const index = await readSafetensorsIndex(dir);
     // as huggingface_hub splits: the oversized tensor is flushed to its own shard at once
     expect(Object.fromEntries(index.weightMap)).toEqual({
@@ -477,11 +562,16 @@ describe('checkpoints (single file and sharded)', () => {
       d: 'model-00003-of-00003.safetensors',
     });
     const text = fs.readFileSync(path.join(dir, 'model.safetensors.index.json'), 'utf8');
-    expect(text.startsWith('{\n  "metadata": {\n    "total_parameters": 130,\n    "total_size": 520\n  },\n  "weight_map": {\n')).toBe(true);
+    expect(
+      text.startsWith(
+        '{\n  "metadata": {\n    "total_parameters": 130,\n    "total_size": 520\n  },\n  "weight_map": {\n',
+      ),
+    ).toBe(true);
     expect(text.endsWith('}\n')).toBe(true);
   });
 
-  it('missing shard, tensor listed but absent, bad index', async () => {
+  it('missing shard, tensor listed but absent, bad index', async (ctx) => {
+    needFixtures(ctx, modelFile ? 1 : 0, 'model.safetensors fixtures');
     expect(modelFile).toBeDefined();
     const orig = (await readSafetensors(modelFile!)).tensors;
     const total = [...orig.values()].reduce((a, t) => a + t.raw.byteLength, 0);

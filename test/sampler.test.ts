@@ -32,7 +32,8 @@ describe('sampler filters', () => {
   });
 
   it('temperature divides the logits', () => {
-    for (const T of [0.5, 2]) expectDist(samplingDistribution(LOGITS, { temperature: T }), softmax(LOGITS.map((x) => x / T)));
+    for (const T of [0.5, 2])
+      expectDist(samplingDistribution(LOGITS, { temperature: T }), softmax(LOGITS.map((x) => x / T)));
   });
 
   it('temperature 0 is greedy: one-hot at the argmax, lowest id on ties', () => {
@@ -109,17 +110,22 @@ describe('sampler filters', () => {
     const l = Array.from({ length: 32000 }, () => rng.normal() * 0.1);
     const probs = softmax(l);
     const sorted = probs.slice().sort((a, b) => b - a);
-    let before = 0, k = 0;
+    let before = 0,
+      k = 0;
     for (const q of sorted) {
       if (before >= 0.9) break;
       before += q;
       k++;
     }
     const d = samplingDistribution(l, { topP: 0.9 });
-    let nz = 0, minKept = Infinity, maxDropped = 0;
+    let nz = 0,
+      minKept = Infinity,
+      maxDropped = 0;
     for (let i = 0; i < d.length; i++) {
-      if (d[i]! > 0) { nz++; minKept = Math.min(minKept, probs[i]!); }
-      else maxDropped = Math.max(maxDropped, probs[i]!);
+      if (d[i]! > 0) {
+        nz++;
+        minKept = Math.min(minKept, probs[i]!);
+      } else maxDropped = Math.max(maxDropped, probs[i]!);
     }
     expect(Math.abs(nz - k)).toBeLessThanOrEqual(1); // summation order may move the boundary by one token
     expect(minKept).toBeGreaterThanOrEqual(maxDropped);
@@ -136,15 +142,22 @@ describe('sampler filters', () => {
 
   it('repetition penalty divides positive and multiplies negative logits of seen ids', () => {
     const l = [2, -1, 0.5, 1.5];
-    const counts = new Map([[0, 3], [1, 1]]);
+    const counts = new Map([
+      [0, 3],
+      [1, 1],
+    ]);
     const want = softmax([2 / 2, -1 * 2, 0.5, 1.5]);
     expectDist(samplingDistribution(l, { repetitionPenalty: 2 }, counts), want);
   });
 
   it('frequency and presence penalties subtract count·f + p from seen ids (the result rounded to float32)', () => {
     const l = [2, -1, 0.5, 1.5];
-    const counts = new Map([[0, 3], [3, 1]]);
-    const f = 0.4, pr = 0.7;
+    const counts = new Map([
+      [0, 3],
+      [3, 1],
+    ]);
+    const f = 0.4,
+      pr = 0.7;
     const want = softmax([Math.fround(2 - (3 * f + pr)), -1, 0.5, Math.fround(1.5 - (1 * f + pr))]);
     expectDist(samplingDistribution(l, { frequencyPenalty: f, presencePenalty: pr }, counts), want);
   });
@@ -191,7 +204,11 @@ describe('sampleToken', () => {
   it('topN returns the largest entries in order', () => {
     const rng = new Rng(11);
     const v = Array.from({ length: 300 }, () => rng.normal());
-    const want = v.map((x, i) => [x, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 7).map((p) => p[1]);
+    const want = v
+      .map((x, i) => [x, i] as const)
+      .sort((a, b) => b[0] - a[0])
+      .slice(0, 7)
+      .map((p) => p[1]);
     expect(topN(v, 7).map((t) => t.id)).toEqual(want);
   });
 
@@ -234,8 +251,15 @@ describe('sampleToken', () => {
 describe('penalty window and Sampler', () => {
   it('counts the whole sequence by default, the last N with penaltyLastN, nothing with 0', () => {
     const seq = [1, 2, 2, 3, 1, 1];
-    expect([...PenaltyWindow.from(seq, -1).counts].sort()).toEqual([[1, 3], [2, 2], [3, 1]]);
-    expect([...PenaltyWindow.from(seq, 3).counts].sort()).toEqual([[1, 2], [3, 1]]);
+    expect([...PenaltyWindow.from(seq, -1).counts].sort()).toEqual([
+      [1, 3],
+      [2, 2],
+      [3, 1],
+    ]);
+    expect([...PenaltyWindow.from(seq, 3).counts].sort()).toEqual([
+      [1, 2],
+      [3, 1],
+    ]);
     expect(PenaltyWindow.from(seq, 0).counts.size).toBe(0);
   });
 

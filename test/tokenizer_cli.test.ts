@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { main as tokenizerMain } from '../src/cli/tokenizer.js';
 import { main as tokenizeMain } from '../src/cli/tokenize.js';
-import { loadTokenizer, Tokenizer } from '../src/tokenizer/index.js';
+import { loadTokenizer, type Tokenizer } from '../src/tokenizer/index.js';
 import { LlmtsError } from '../src/util/errors.js';
 import { shakespeare } from './tokenizer_fixtures.js';
 
@@ -16,7 +16,10 @@ beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-tokcli-'));
   fs.mkdirSync(path.join(dir, 'corpus'));
   fs.writeFileSync(path.join(dir, 'corpus', 'a.txt'), shakespeare().slice(0, 150_000));
-  fs.writeFileSync(path.join(dir, 'corpus', 'b.jsonl'), ['{"text": "東京は晴れ。 hello there"}', '{"text": "second doc 😀"}'].join('\n'));
+  fs.writeFileSync(
+    path.join(dir, 'corpus', 'b.jsonl'),
+    ['{"text": "東京は晴れ。 hello there"}', '{"text": "second doc 😀"}'].join('\n'),
+  );
   fs.writeFileSync(path.join(dir, 'corpus', 'skip.bin'), 'ignored');
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -36,7 +39,21 @@ describe('llmts tokenizer', () => {
   it('train writes a loadable tokenizer and reports it as JSON', async () => {
     const out = path.join(dir, 'tok');
     const r = await capture(() =>
-      tokenizerMain(['train', path.join(dir, 'corpus'), '--vocab-size', '800', '--out', out, '--pattern', 'llama3', '--special', '<|endoftext|>', '<|im_start|>', '<|im_end|>', '--json']),
+      tokenizerMain([
+        'train',
+        path.join(dir, 'corpus'),
+        '--vocab-size',
+        '800',
+        '--out',
+        out,
+        '--pattern',
+        'llama3',
+        '--special',
+        '<|endoftext|>',
+        '<|im_start|>',
+        '<|im_end|>',
+        '--json',
+      ]),
     );
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out) as Record<string, number | string>;
@@ -50,12 +67,19 @@ describe('llmts tokenizer', () => {
     expect(tok.specialId('<|im_end|>')).toBe(799);
     expect(tok.eosId).toBe(797);
     const info = await capture(() => tokenizerMain(['info', out, '--json']));
-    expect(JSON.parse(info.out)).toMatchObject({ type: 'bpe', vocab_size: 800, pattern: 'cl100k', eos_token: '<|endoftext|>' });
+    expect(JSON.parse(info.out)).toMatchObject({
+      type: 'bpe',
+      vocab_size: 800,
+      pattern: 'cl100k',
+      eos_token: '<|endoftext|>',
+    });
   });
 
   it('train --type char makes a character-level tokenizer', async () => {
     const out = path.join(dir, 'char');
-    const r = await capture(() => tokenizerMain(['train', path.join(dir, 'corpus', 'a.txt'), '--type', 'char', '--no-special', '--out', out]));
+    const r = await capture(() =>
+      tokenizerMain(['train', path.join(dir, 'corpus', 'a.txt'), '--type', 'char', '--no-special', '--out', out]),
+    );
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/character-level tokenizer: \d+ ids/);
     const tok = await loadTokenizer(out);
@@ -63,12 +87,29 @@ describe('llmts tokenizer', () => {
   });
 
   it('bad input is a named error or a usage exit code', async () => {
-    await expect(tokenizerMain(['train', path.join(dir, 'nope.txt'), '--vocab-size', '300', '--out', path.join(dir, 'x')])).rejects.toBeInstanceOf(LlmtsError);
-    await expect(tokenizerMain(['train', path.join(dir, 'corpus'), '--vocab-size', 'lots', '--out', path.join(dir, 'x')])).rejects.toThrow(/--vocab-size/);
-    await expect(tokenizerMain(['train', path.join(dir, 'corpus'), '--out', path.join(dir, 'x')])).rejects.toThrow(/--vocab-size/);
+    await expect(
+      tokenizerMain(['train', path.join(dir, 'nope.txt'), '--vocab-size', '300', '--out', path.join(dir, 'x')]),
+    ).rejects.toBeInstanceOf(LlmtsError);
+    await expect(
+      tokenizerMain(['train', path.join(dir, 'corpus'), '--vocab-size', 'lots', '--out', path.join(dir, 'x')]),
+    ).rejects.toThrow(/--vocab-size/);
+    await expect(tokenizerMain(['train', path.join(dir, 'corpus'), '--out', path.join(dir, 'x')])).rejects.toThrow(
+      /--vocab-size/,
+    );
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
-      expect(await tokenizerMain(['train', path.join(dir, 'corpus'), '--vocab-size', '300', '--out', 'x', '--pattern', 'bogus'])).not.toBe(0);
+      expect(
+        await tokenizerMain([
+          'train',
+          path.join(dir, 'corpus'),
+          '--vocab-size',
+          '300',
+          '--out',
+          'x',
+          '--pattern',
+          'bogus',
+        ]),
+      ).not.toBe(0);
       expect(await tokenizerMain(['frobnicate'])).not.toBe(0);
     } finally {
       err.mockRestore();
@@ -87,7 +128,13 @@ describe('llmts tokenize', () => {
 
   it('--json gives ids, pieces (partial characters as bytes) and bytes/token', async () => {
     const r = await capture(() => tokenizeMain(['東京 hi', '--tokenizer', 'gpt2', '--json']));
-    const j = JSON.parse(r.out) as { ids: number[]; pieces: string[]; tokens: number; bytes: number; bytes_per_token: number };
+    const j = JSON.parse(r.out) as {
+      ids: number[];
+      pieces: string[];
+      tokens: number;
+      bytes: number;
+      bytes_per_token: number;
+    };
     expect(j.tokens).toBe(j.ids.length);
     expect(j.bytes).toBe(9);
     expect(j.pieces.join('')).toContain(' hi');
@@ -97,7 +144,9 @@ describe('llmts tokenize', () => {
 
   it('refuses special tokens unless asked, and reads a tokenizer folder and a file', async () => {
     await expect(tokenizeMain(['a<|endoftext|>', '--tokenizer', 'gpt2'])).rejects.toThrow(/--special/);
-    const allow = await capture(() => tokenizeMain(['a<|endoftext|>', '--tokenizer', 'gpt2', '--special', 'allow', '--json']));
+    const allow = await capture(() =>
+      tokenizeMain(['a<|endoftext|>', '--tokenizer', 'gpt2', '--special', 'allow', '--json']),
+    );
     expect((JSON.parse(allow.out) as { ids: number[] }).ids).toEqual([64, 50256]);
     const f = path.join(dir, 'in.txt');
     fs.writeFileSync(f, 'To be, or not to be');

@@ -42,13 +42,26 @@ async function hfFor(d: string): Promise<HfTokenizer> {
 }
 
 function sameIds(a: TextTokenizer, b: TextTokenizer, texts: string[]): void {
-  for (const t of texts) expect(b.encode(t, { special: 'plain' }), JSON.stringify(t.slice(0, 40))).toEqual(a.encode(t, { special: 'plain' }));
+  for (const t of texts)
+    expect(b.encode(t, { special: 'plain' }), JSON.stringify(t.slice(0, 40))).toEqual(
+      a.encode(t, { special: 'plain' }),
+    );
 }
 
 describe('save and load', () => {
   it('a trained tokenizer round-trips through tokenizer.json + tokenizer_config.json, both merge formats', async () => {
-    const t = trainBpe(shakespeare().slice(0, 200_000), { vocabSize: 700, pattern: 'cl100k', specialTokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'] });
-    t.config = { eosToken: '<|endoftext|>', bosToken: '<|endoftext|>', padToken: '<|endoftext|>', chatTemplate: "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}", modelMaxLength: 256 };
+    const t = trainBpe(shakespeare().slice(0, 200_000), {
+      vocabSize: 700,
+      pattern: 'cl100k',
+      specialTokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
+    });
+    t.config = {
+      eosToken: '<|endoftext|>',
+      bosToken: '<|endoftext|>',
+      padToken: '<|endoftext|>',
+      chatTemplate: '{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}',
+      modelMaxLength: 256,
+    };
     for (const mergesFormat of ['pairs', 'strings'] as const) {
       const d = path.join(dir, `trained-${mergesFormat}`);
       await saveTokenizer(t, d, { mergesFormat });
@@ -79,13 +92,21 @@ describe('save and load', () => {
   });
 
   it("keeps a BOS-adding post_processor (Llama 3 style); our encode never adds BOS, Hugging Face's does", async () => {
-    const t = trainBpe(sotu(100_000, 9), { vocabSize: 500, pattern: 'llama3', specialTokens: ['<|begin_of_text|>', '<|end_of_text|>'] });
+    const t = trainBpe(sotu(100_000, 9), {
+      vocabSize: 500,
+      pattern: 'llama3',
+      specialTokens: ['<|begin_of_text|>', '<|end_of_text|>'],
+    });
     const bos = t.specialId('<|begin_of_text|>');
     const json = toTokenizerJson(t) as Record<string, unknown>;
     json.post_processor = {
       type: 'TemplateProcessing',
       single: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      pair: [
+        { SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { Sequence: { id: 'B', type_id: 1 } },
+      ],
       special_tokens: { '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [bos], tokens: ['<|begin_of_text|>'] } },
     };
     const d = path.join(dir, 'bos-pp');
@@ -102,7 +123,10 @@ describe('save and load', () => {
 
   it('tokens named like Object.prototype members (toString, __proto__) survive save/load and agree with tokenizers.js', async () => {
     const words = ['toString', 'constructor', 'hasOwnProperty', 'valueOf', 'isPrototypeOf'];
-    const corpus = Array.from({ length: 300 }, (_, i) => `${words[i % words.length]} x${words[(i * 7) % words.length]}`).join('\n');
+    const corpus = Array.from(
+      { length: 300 },
+      (_, i) => `${words[i % words.length]} x${words[(i * 7) % words.length]}`,
+    ).join('\n');
     const t = trainBpe(corpus, { vocabSize: 400, minFrequency: 2, specialTokens: ['__proto__'] }); // a special token named __proto__
     for (const w of words) expect(t.encode(w), w).toHaveLength(1);
     words.push('__proto__');
@@ -149,7 +173,11 @@ describe('Hugging Face tokenizers.js reads what we write and agrees', () => {
 
   for (const pattern of ['gpt2', 'cl100k', 'llama3'] as const) {
     it(`trained tokenizer, pattern ${pattern}`, async () => {
-      const t = trainBpe(sotu(400_000, 3) + EDGE_STRINGS.join('\n'), { vocabSize: 2000, pattern, specialTokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'] });
+      const t = trainBpe(sotu(400_000, 3) + EDGE_STRINGS.join('\n'), {
+        vocabSize: 2000,
+        pattern,
+        specialTokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
+      });
       const d = path.join(dir, `hf-${pattern}`);
       await saveTokenizer(t, d);
       const hf = await hfFor(d);
@@ -209,12 +237,17 @@ describe('Hugging Face tokenizers.js reads what we write and agrees', () => {
     const d = path.join(dir, 'hf-gpt2');
     await saveTokenizer(gpt2, d, { mergesFormat: 'strings' });
     const hf = await hfFor(d);
-    for (const s of texts()) expect(hf.encode(s).ids, JSON.stringify(s.slice(0, 40))).toEqual(gpt2.encode(s, { allowed: 'all' }));
+    for (const s of texts())
+      expect(hf.encode(s).ids, JSON.stringify(s.slice(0, 40))).toEqual(gpt2.encode(s, { allowed: 'all' }));
   });
 });
 
 describe('malformed files are named errors naming file and field', () => {
-  async function expectError(files: Record<string, string>, field: RegExp, code = 'E_TOKENIZER_FILE'): Promise<FileFormatError> {
+  async function expectError(
+    files: Record<string, string>,
+    field: RegExp,
+    code = 'E_TOKENIZER_FILE',
+  ): Promise<FileFormatError> {
     const d = fs.mkdtempSync(path.join(dir, 'bad-'));
     for (const [n, c] of Object.entries(files)) fs.writeFileSync(path.join(d, n), c);
     try {
@@ -231,9 +264,14 @@ describe('malformed files are named errors naming file and field', () => {
   }
   let good: Record<string, unknown>;
   beforeAll(() => {
-    const t = trainBpe('hello world, hello there, world of hello', { vocabSize: 270, specialTokens: ['<|endoftext|>'], minFrequency: 1 });
+    const t = trainBpe('hello world, hello there, world of hello', {
+      vocabSize: 270,
+      specialTokens: ['<|endoftext|>'],
+      minFrequency: 1,
+    });
     good = toTokenizerJson(t) as Record<string, unknown>;
   });
+  // biome-ignore lint/suspicious/noExplicitAny: each case breaks a different path of a parsed tokenizer.json
   const mutate = (f: (j: any) => void): string => {
     const j = structuredClone(good);
     f(j);
@@ -245,18 +283,44 @@ describe('malformed files are named errors naming file and field', () => {
     await expectError({ 'tokenizer.json': '[]' }, /root/);
     await expectError({ 'tokenizer.json': mutate((j) => delete j.model) }, /\[model\]/);
     await expectError({ 'tokenizer.json': mutate((j) => (j.model.merges = 'a b')) }, /\[model\.merges\]/);
-    await expectError({ 'tokenizer.json': mutate((j) => j.model.merges.push(['h', 'zzz'])) }, /model\.merges\[\d+\].*zzz/);
+    await expectError(
+      { 'tokenizer.json': mutate((j) => j.model.merges.push(['h', 'zzz'])) },
+      /model\.merges\[\d+\].*zzz/,
+    );
     await expectError({ 'tokenizer.json': mutate((j) => j.model.merges.push('a b c')) }, /model\.merges\[\d+\]/);
     await expectError({ 'tokenizer.json': mutate((j) => (j.model.vocab.h = 'seven')) }, /model\.vocab\["h"\]/);
     await expectError({ 'tokenizer.json': mutate((j) => (j.model.vocab['x y'] = 999)) }, /model\.vocab\["x y"\]/);
     await expectError({ 'tokenizer.json': mutate((j) => delete j.model.vocab['\u0100']) }, /model\.vocab.*0x00/);
     await expectError({ 'tokenizer.json': mutate((j) => (j.added_tokens[0].id = -3)) }, /added_tokens\[0\]\.id/);
     await expectError({ 'tokenizer.json': mutate((j) => (j.added_tokens = {})) }, /\[added_tokens\]/);
-    await expectError({ 'tokenizer.json': mutate((j) => (j.model.type = 'Unigram')) }, /model\.type/, 'E_TOKENIZER_UNSUPPORTED');
-    await expectError({ 'tokenizer.json': mutate((j) => (j.normalizer = { type: 'Lowercase' })) }, /normalizer/, 'E_TOKENIZER_UNSUPPORTED');
-    await expectError({ 'tokenizer.json': mutate((j) => (j.pre_tokenizer = { type: 'Whitespace' })) }, /pre_tokenizer\.type/, 'E_TOKENIZER_UNSUPPORTED');
     await expectError(
-      { 'tokenizer.json': mutate((j) => (j.pre_tokenizer = { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: '(' }, behavior: 'Isolated' }, { type: 'ByteLevel', use_regex: false }] })) },
+      { 'tokenizer.json': mutate((j) => (j.model.type = 'Unigram')) },
+      /model\.type/,
+      'E_TOKENIZER_UNSUPPORTED',
+    );
+    await expectError(
+      { 'tokenizer.json': mutate((j) => (j.normalizer = { type: 'Lowercase' })) },
+      /normalizer/,
+      'E_TOKENIZER_UNSUPPORTED',
+    );
+    await expectError(
+      { 'tokenizer.json': mutate((j) => (j.pre_tokenizer = { type: 'Whitespace' })) },
+      /pre_tokenizer\.type/,
+      'E_TOKENIZER_UNSUPPORTED',
+    );
+    await expectError(
+      {
+        'tokenizer.json': mutate(
+          (j) =>
+            (j.pre_tokenizer = {
+              type: 'Sequence',
+              pretokenizers: [
+                { type: 'Split', pattern: { Regex: '(' }, behavior: 'Isolated' },
+                { type: 'ByteLevel', use_regex: false },
+              ],
+            }),
+        ),
+      },
       /pre_tokenizer\.pattern\[0\].*cannot use split pattern/,
     );
   });
@@ -264,8 +328,14 @@ describe('malformed files are named errors naming file and field', () => {
   it('tokenizer_config.json', async () => {
     const tj = JSON.stringify(good);
     await expectError({ 'tokenizer.json': tj, 'tokenizer_config.json': '{"eos_token": 5}' }, /\[eos_token\]/);
-    await expectError({ 'tokenizer.json': tj, 'tokenizer_config.json': '{"chat_template": {"a": 1}}' }, /\[chat_template\]/);
-    await expectError({ 'tokenizer.json': tj, 'tokenizer_config.json': '{"model_max_length": "big"}' }, /\[model_max_length\]/);
+    await expectError(
+      { 'tokenizer.json': tj, 'tokenizer_config.json': '{"chat_template": {"a": 1}}' },
+      /\[chat_template\]/,
+    );
+    await expectError(
+      { 'tokenizer.json': tj, 'tokenizer_config.json': '{"model_max_length": "big"}' },
+      /\[model_max_length\]/,
+    );
     await expectError({ 'tokenizer.json': tj, 'tokenizer_config.json': '{"bos_token": ' }, /JSON/, 'E_JSON');
   });
 
@@ -274,7 +344,10 @@ describe('malformed files are named errors naming file and field', () => {
     const vocab: Record<string, number> = {};
     const j = good as { model: { vocab: Record<string, number> } };
     Object.assign(vocab, j.model.vocab);
-    await expectError({ 'vocab.json': JSON.stringify(vocab), 'merges.txt': '#version: 0.2\nh e\nnot-a-pair\n' }, /\[line 3\]/);
+    await expectError(
+      { 'vocab.json': JSON.stringify(vocab), 'merges.txt': '#version: 0.2\nh e\nnot-a-pair\n' },
+      /\[line 3\]/,
+    );
     await expectError({ 'vocab.json': JSON.stringify(vocab), 'merges.txt': '#version: 0.2\nq zz\n' }, /\[line 2\].*zz/);
     const empty = fs.mkdtempSync(path.join(dir, 'empty-'));
     await expect(loadTokenizer(empty)).rejects.toMatchObject({ code: 'E_FILE_MISSING' });
@@ -283,7 +356,9 @@ describe('malformed files are named errors naming file and field', () => {
     await expect(importTiktokenFile(tk)).rejects.toThrow(/bad\.tiktoken \[line 2\]/);
     fs.writeFileSync(tk, 'IQ== 0\n');
     await expect(importTiktokenFile(tk)).rejects.toThrow(/single byte/);
-    await expect(importVocabAndMerges(path.join(dir, 'nope.json'), path.join(dir, 'nope.txt'))).rejects.toBeInstanceOf(LlmtsError);
+    await expect(importVocabAndMerges(path.join(dir, 'nope.json'), path.join(dir, 'nope.txt'))).rejects.toBeInstanceOf(
+      LlmtsError,
+    );
   });
 
   it('fromTokenizerJson on an object names the file it is given', () => {

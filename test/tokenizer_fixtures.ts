@@ -7,7 +7,6 @@ import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { SHAKESPEARE } from './helpers.js';
 
-
 export function shakespeare(): string {
   return fs.readFileSync(SHAKESPEARE, 'utf8');
 }
@@ -21,7 +20,10 @@ export function sotuDir(): string {
 /** Speeches joined with blank lines, in file-name (year) order; `every` picks every n-th speech. */
 export function sotu(maxBytes = Infinity, every = 1): string {
   const dir = sotuDir();
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.txt')).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.txt'))
+    .sort();
   const parts: string[] = [];
   let n = 0;
   for (let i = 0; i < files.length; i += every) {
@@ -74,4 +76,13 @@ export const EDGE_STRINGS: string[] = [
 ];
 
 /** Strings with lone surrogates (JavaScript strings can hold them; UTF-8 cannot). */
-export const LONE_SURROGATES: string[] = ['\ud800', '\udfff', 'a\ud83db', '\ude00x', 'x\ud83d', '\ud83d\ud83d\ude00', '😀'.slice(0, 1) + ' ' + '😀'.slice(1), '\udc00\ud800'];
+export const LONE_SURROGATES: string[] = [
+  '\ud800',
+  '\udfff',
+  'a\ud83db',
+  '\ude00x',
+  'x\ud83d',
+  '\ud83d\ud83d\ude00',
+  '😀'.slice(0, 1) + ' ' + '😀'.slice(1),
+  '\udc00\ud800',
+];

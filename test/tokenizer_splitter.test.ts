@@ -57,12 +57,20 @@ for (const [name, pattern, wordEnd] of [
 ] as const) {
   describe(`${name} scanner = its RegExp`, () => {
     it('on corpora and edge strings', () => {
-      for (const t of [shakespeare(), sotu(300_000, 11), ...EDGE_STRINGS, ...LONE_SURROGATES, EDGE_STRINGS.join(''), EDGE_STRINGS.join(' ')]) {
+      for (const t of [
+        shakespeare(),
+        sotu(300_000, 11),
+        ...EDGE_STRINGS,
+        ...LONE_SURROGATES,
+        EDGE_STRINGS.join(''),
+        EDGE_STRINGS.join(' '),
+      ]) {
         expect(firstDiff(byScanner(t, wordEnd), byRegex(t, pattern))).toBeNull();
       }
     });
     it('on random strings over every character class (seeded)', () => {
-      for (const s of randomStrings(name.length, 4000)) expect(firstDiff(byScanner(s, wordEnd), byRegex(s, pattern)), JSON.stringify(s)).toBeNull();
+      for (const s of randomStrings(name.length, 4000))
+        expect(firstDiff(byScanner(s, wordEnd), byRegex(s, pattern)), JSON.stringify(s)).toBeNull();
     });
   });
 }
@@ -72,7 +80,21 @@ describe('pattern translation', () => {
     expect(onigurumaToJs("(?i:'s|'ll)")).toBe("(?:'[sS]|'[lL][lL])");
     expect(onigurumaToJs('\\p{L}++[\\r\\n]*+\\s++$')).toBe('\\p{L}+[\\r\\n]*\\s+$');
     const re = compilePattern(CL100K_PATTERN);
-    expect("I'LL DON'T it's 1234567 \n\n  x".match(re)).toEqual(['I', "'LL", ' DON', "'T", ' it', "'s", ' ', '123', '456', '7', ' \n\n', ' ', ' x']);
+    expect("I'LL DON'T it's 1234567 \n\n  x".match(re)).toEqual([
+      'I',
+      "'LL",
+      ' DON',
+      "'T",
+      ' it',
+      "'s",
+      ' ',
+      '123',
+      '456',
+      '7',
+      ' \n\n',
+      ' ',
+      ' x',
+    ]);
   });
   it('rejects a pattern JavaScript cannot compile, or one that matches nothing', () => {
     expect(() => compilePattern('(', 'f')).toThrow(/f: cannot use split pattern/);

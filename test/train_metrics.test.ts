@@ -2,15 +2,38 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, expect } from 'vitest';
-import { detectOverfitting, detectStuck, detectDiverged, MetricsLog, readMetrics, type EvalRecord, type StepRecord } from '../src/train/metrics.js';
+import {
+  detectOverfitting,
+  detectStuck,
+  detectDiverged,
+  MetricsLog,
+  readMetrics,
+  type EvalRecord,
+  type StepRecord,
+} from '../src/train/metrics.js';
 import { LineProgress, formatDuration } from '../src/train/progress.js';
 import { renderReport } from '../src/train/report.js';
 import { countParams, flopsPerToken, trainingMemory } from '../src/pretrain/estimate.js';
 import { buildConfig } from '../src/pretrain/config.js';
 import { toModelConfig } from '../src/pretrain/settings.js';
 
-const ev = (step: number, valLoss: number, trainLoss: number): EvalRecord => ({ type: 'eval', step, valLoss, valBpb: valLoss, trainLoss });
-const st = (step: number, loss: number): StepRecord => ({ type: 'step', step, loss, lr: 1e-3, gradNorm: 1, tokensPerSec: 1, mfu: 0, elapsed: 0 });
+const ev = (step: number, valLoss: number, trainLoss: number): EvalRecord => ({
+  type: 'eval',
+  step,
+  valLoss,
+  valBpb: valLoss,
+  trainLoss,
+});
+const st = (step: number, loss: number): StepRecord => ({
+  type: 'step',
+  step,
+  loss,
+  lr: 1e-3,
+  gradNorm: 1,
+  tokensPerSec: 1,
+  mfu: 0,
+  elapsed: 0,
+});
 
 describe('teacher warnings', () => {
   it('overfitting: validation rising while training falls', () => {
@@ -47,14 +70,17 @@ describe('metrics log, progress, report', () => {
   it('plain progress lines every N steps', () => {
     const lines: string[] = [];
     const p = new LineProgress(10, (s) => lines.push(s));
-    p.start(30, 0);
+    p.start(30);
     for (let d = 1; d <= 30; d++) p.update({ done: d, loss: 2, lr: 1e-3, tokensPerSec: 4200, mfu: 0.1, eta: 65 });
     expect(lines.length).toBe(4); // 1, 10, 20, 30
     expect(lines[1]).toBe('step 10/30 | loss 2.0000 | lr 1.00e-3 | 4.2k tok/s | MFU 10.0% | ETA 1m05s');
     expect(formatDuration(3725)).toBe('1h02m');
   });
   it('escapes sample text and inlines chart.js', () => {
-    const html = renderReport({ title: 't', records: [st(0, 5), ev(1, 4, 4), { type: 'sample', step: 1, prompt: 'a', text: '</script><b>x' }] });
+    const html = renderReport({
+      title: 't',
+      records: [st(0, 5), ev(1, 4, 4), { type: 'sample', step: 1, prompt: 'a', text: '</script><b>x' }],
+    });
     expect(html).toContain('&lt;/script&gt;&lt;b&gt;x');
     expect(html).toContain('Chart.js v4');
     expect(html).not.toMatch(/<script[^>]*src=/);

@@ -24,7 +24,22 @@ const quiet = { log: () => {}, progress: new LineProgress(1000, () => {}), handl
 
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-train-'));
-  const words = ['the', 'people', 'of', 'states', 'congress', 'shall', 'and', 'we', 'have', 'a', 'nation', 'peace', 'law', 'year'];
+  const words = [
+    'the',
+    'people',
+    'of',
+    'states',
+    'congress',
+    'shall',
+    'and',
+    'we',
+    'have',
+    'a',
+    'nation',
+    'peace',
+    'law',
+    'year',
+  ];
   const rng = new Rng(11);
   const out: string[] = [];
   for (let i = 0; i < 3000; i++) out.push(words[rng.int(words.length)]! + (rng.int(9) === 0 ? '.\n' : ' '));
@@ -36,10 +51,31 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 function cfg(over: Partial<TrainConfig>): TrainConfig {
   return buildConfig({
     overrides: {
-      input: [corpus], tokenizer: 'char', nLayer: 2, nHead: 2, nEmbd: 32, blockSize: 16, batchSize: 4, gradAccum: 2,
-      maxSteps: 10, warmupSteps: 3, lr: 3e-3, minLr: 3e-4, dropout: 0.1, evalInterval: 4, evalBatches: 2, sampleInterval: 5,
-      sampleTokens: 8, samplePrompts: ['the'], checkpointInterval: 0, outDir: path.join(tmp, 'runs'), cacheDir: path.join(tmp, 'cache'),
-      backend: (process.env['TRAIN_TEST_BACKEND'] as 'ref' | 'wasm' | undefined) ?? 'ref', quiet: true, report: true, ...over,
+      input: [corpus],
+      tokenizer: 'char',
+      nLayer: 2,
+      nHead: 2,
+      nEmbd: 32,
+      blockSize: 16,
+      batchSize: 4,
+      gradAccum: 2,
+      maxSteps: 10,
+      warmupSteps: 3,
+      lr: 3e-3,
+      minLr: 3e-4,
+      dropout: 0.1,
+      evalInterval: 4,
+      evalBatches: 2,
+      sampleInterval: 5,
+      sampleTokens: 8,
+      samplePrompts: ['the'],
+      checkpointInterval: 0,
+      outDir: path.join(tmp, 'runs'),
+      cacheDir: path.join(tmp, 'cache'),
+      backend: (process.env['TRAIN_TEST_BACKEND'] as 'ref' | 'wasm' | undefined) ?? 'ref',
+      quiet: true,
+      report: true,
+      ...over,
     },
   });
 }
@@ -65,7 +101,9 @@ describe('pretrain: interrupt and resume', () => {
     const a = fs.readFileSync(path.join(full.checkpointDir, 'model.safetensors'));
     const b = fs.readFileSync(path.join(rest.checkpointDir, 'model.safetensors'));
     expect(Buffer.compare(a, b)).toBe(0);
-    const steps = readMetrics(path.join(rest.runDir, 'metrics.jsonl')).filter((r) => r.type === 'step').map((r) => r.step);
+    const steps = readMetrics(path.join(rest.runDir, 'metrics.jsonl'))
+      .filter((r) => r.type === 'step')
+      .map((r) => r.step);
     expect(steps).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]); // steps completed, as the console counts
     // Resuming a finished run with a larger maxSteps continues it.
     const more = await pretrain({ ...quiet, resume: full.runDir, overrides: { maxSteps: 12 } });
@@ -86,12 +124,23 @@ describe('pretrain: interrupt and resume', () => {
 
   it('refuses to resume or init from a checkpoint of another shape, naming what to change', async () => {
     const full = path.join(tmp, 'runs/full/checkpoint');
-    await expect(pretrain({ ...quiet, config: cfg({ name: 'other', nEmbd: 48, initFrom: full }) })).rejects.toThrow(ConfigError);
-    await expect(pretrain({ ...quiet, config: cfg({ name: 'other', nEmbd: 48, initFrom: full }) })).rejects.toThrow(/--nEmbd=32/);
-    await expect(pretrain({ ...quiet, config: cfg({ name: 'other', family: 'llama', nKvHead: 1, tieEmbeddings: false, initFrom: full }) })).rejects.toThrow(/family/);
+    await expect(pretrain({ ...quiet, config: cfg({ name: 'other', nEmbd: 48, initFrom: full }) })).rejects.toThrow(
+      ConfigError,
+    );
+    await expect(pretrain({ ...quiet, config: cfg({ name: 'other', nEmbd: 48, initFrom: full }) })).rejects.toThrow(
+      /--nEmbd=32/,
+    );
+    await expect(
+      pretrain({
+        ...quiet,
+        config: cfg({ name: 'other', family: 'llama', nKvHead: 1, tieEmbeddings: false, initFrom: full }),
+      }),
+    ).rejects.toThrow(/family/);
     await expect(pretrain({ ...quiet, resume: path.join(tmp, 'nowhere') })).rejects.toThrow(FileFormatError);
     await expect(pretrain({ ...quiet, config: cfg({ name: 'full' }) })).rejects.toThrow(/already holds a run/);
-    await expect(pretrain({ ...quiet, config: cfg({ name: 'big', batchSize: 256, blockSize: 128 }) })).rejects.toThrow(/smaller than one batch/);
+    await expect(pretrain({ ...quiet, config: cfg({ name: 'big', batchSize: 256, blockSize: 128 }) })).rejects.toThrow(
+      /smaller than one batch/,
+    );
   });
 });
 
@@ -106,8 +155,21 @@ describe('no tensor leaks', () => {
     const backend = await initBackend('ref', { setDefault: false });
     const c = cfg({ name: 'leak' });
     const model = initModel(toModelConfig(c, 40), new Rng(1), { backend });
-    const split = { shards: [Uint16Array.from({ length: 2000 }, (_, i) => (i * 7) % 40)], tokens: 2000, bytes: 2000, documents: 1 };
-    const trainer = new Trainer({ model, batcher: new Batcher(split, 4, 16, new Rng(2)), evalBatches: fixedBatches(split, 4, 16, 2, 3), valBytesPerToken: 1, config: c, flopsPerToken: 1, vocabSize: 40 });
+    const split = {
+      shards: [Uint16Array.from({ length: 2000 }, (_, i) => (i * 7) % 40)],
+      tokens: 2000,
+      bytes: 2000,
+      documents: 1,
+    };
+    const trainer = new Trainer({
+      model,
+      batcher: new Batcher(split, 4, 16, new Rng(2)),
+      evalBatches: fixedBatches(split, 4, 16, 2, 3),
+      valBytesPerToken: 1,
+      config: c,
+      flopsPerToken: 1,
+      vocabSize: 40,
+    });
     await trainer.step();
     await trainer.evaluate();
     await sampleIds(model, [1, 2, 3], { maxTokens: 20, temperature: 1, topK: 0, seed: 1 });
@@ -128,32 +190,75 @@ describe('checkpoint layout matches the Hugging Face fixtures', () => {
       const fcfg = JSON.parse(fs.readFileSync(path.join(fixture, 'config.json'), 'utf8')) as Record<string, unknown>;
       const shape: Partial<TrainConfig> =
         family === 'gpt2'
-          ? { nLayer: fcfg['n_layer'] as number, nHead: fcfg['n_head'] as number, nEmbd: fcfg['n_embd'] as number, blockSize: 16, maxPositions: fcfg['n_positions'] as number }
+          ? {
+              nLayer: fcfg['n_layer'] as number,
+              nHead: fcfg['n_head'] as number,
+              nEmbd: fcfg['n_embd'] as number,
+              blockSize: 16,
+              maxPositions: fcfg['n_positions'] as number,
+            }
           : {
-              family: 'llama', nLayer: fcfg['num_hidden_layers'] as number, nHead: fcfg['num_attention_heads'] as number, nKvHead: fcfg['num_key_value_heads'] as number,
-              nEmbd: fcfg['hidden_size'] as number, intermediateSize: fcfg['intermediate_size'] as number, tieEmbeddings: fcfg['tie_word_embeddings'] as boolean,
-              blockSize: 16, maxPositions: fcfg['max_position_embeddings'] as number,
+              family: 'llama',
+              nLayer: fcfg['num_hidden_layers'] as number,
+              nHead: fcfg['num_attention_heads'] as number,
+              nKvHead: fcfg['num_key_value_heads'] as number,
+              nEmbd: fcfg['hidden_size'] as number,
+              intermediateSize: fcfg['intermediate_size'] as number,
+              tieEmbeddings: fcfg['tie_word_embeddings'] as boolean,
+              blockSize: 16,
+              maxPositions: fcfg['max_position_embeddings'] as number,
             };
-      const r = await pretrain({ ...quiet, config: cfg({ name: `layout-${family}`, maxSteps: 1, gradAccum: 1, batchSize: 2, dropout: 0, sampleTokens: 0, report: false, ...shape }) });
+      const r = await pretrain({
+        ...quiet,
+        config: cfg({
+          name: `layout-${family}`,
+          maxSteps: 1,
+          gradAccum: 1,
+          batchSize: 2,
+          dropout: 0,
+          sampleTokens: 0,
+          report: false,
+          ...shape,
+        }),
+      });
       const ours = fs.readdirSync(r.checkpointDir);
       for (const f of ['config.json', 'generation_config.json', 'model.safetensors']) {
         expect(fs.readdirSync(fixture)).toContain(f);
         expect(ours).toContain(f);
       }
-      expect(ours).toEqual(expect.arrayContaining(['tokenizer.json', 'tokenizer_config.json', 'trainer_state.json', 'optimizer.safetensors']));
-      const ocfg = JSON.parse(fs.readFileSync(path.join(r.checkpointDir, 'config.json'), 'utf8')) as Record<string, unknown>;
-      expect(Object.keys(ocfg).sort()).toEqual(expect.arrayContaining(Object.keys(fcfg).filter((k) => k !== 'rope_theta').sort()));
+      expect(ours).toEqual(
+        expect.arrayContaining([
+          'tokenizer.json',
+          'tokenizer_config.json',
+          'trainer_state.json',
+          'optimizer.safetensors',
+        ]),
+      );
+      const ocfg = JSON.parse(fs.readFileSync(path.join(r.checkpointDir, 'config.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      expect(Object.keys(ocfg).sort()).toEqual(
+        expect.arrayContaining(
+          Object.keys(fcfg)
+            .filter((k) => k !== 'rope_theta')
+            .sort(),
+        ),
+      );
       expect(ocfg['architectures']).toEqual(fcfg['architectures']);
       expect(ocfg['model_type']).toBe(fcfg['model_type']);
       const ft = await readSafetensorsHeader(path.join(fixture, 'model.safetensors'));
       const ot = await readSafetensorsHeader(path.join(r.checkpointDir, 'model.safetensors'));
-      const V = ocfg['vocab_size'] as number, FV = fcfg['vocab_size'] as number;
+      const V = ocfg['vocab_size'] as number,
+        FV = fcfg['vocab_size'] as number;
       expect(ot.entries.map((e) => e.name).sort()).toEqual(ft.entries.map((e) => e.name).sort());
       const fByName = new Map(ft.entries.map((e) => [e.name, e]));
       for (const e of ot.entries) {
         const f = fByName.get(e.name)!;
         expect(e.dtype, e.name).toBe(f.dtype);
-        expect(e.shape, e.name).toEqual(f.shape.map((d, i) => (d === FV && i === 0 && /embed|wte|lm_head/.test(e.name) ? V : d)));
+        expect(e.shape, e.name).toEqual(
+          f.shape.map((d, i) => (d === FV && i === 0 && /embed|wte|lm_head/.test(e.name) ? V : d)),
+        );
       }
       const m = await loadModel(r.checkpointDir);
       expect(m.config.family).toBe(family);

@@ -20,7 +20,9 @@ describe('HeapAllocator', () => {
 
   it('aligns to 64 bytes and reuses a freed block of the same size', () => {
     const { h } = mk();
-    const a = h.alloc(10), b = h.alloc(100), c = h.alloc(64);
+    const a = h.alloc(10),
+      b = h.alloc(100),
+      c = h.alloc(64);
     for (const p of [a, b, c]) expect(p % 64).toBe(0);
     expect(b - a).toBe(64);
     expect(c - b).toBe(128);
@@ -31,7 +33,10 @@ describe('HeapAllocator', () => {
 
   it('coalesces neighbours and lowers the top when the last block is freed', () => {
     const { h } = mk();
-    const a = h.alloc(64), b = h.alloc(64), c = h.alloc(64), d = h.alloc(64);
+    const a = h.alloc(64),
+      b = h.alloc(64),
+      c = h.alloc(64),
+      d = h.alloc(64);
     h.free(a, 64);
     h.free(c, 64);
     expect(h.freeBlocks).toBe(2);
@@ -48,12 +53,16 @@ describe('HeapAllocator', () => {
 
   it('picks the best fitting block', () => {
     const { h } = mk();
-    const a = h.alloc(256), x = h.alloc(64), b = h.alloc(128), y = h.alloc(64);
+    const a = h.alloc(256),
+      x = h.alloc(64),
+      b = h.alloc(128),
+      y = h.alloc(64);
     h.free(a, 256);
     h.free(b, 128);
     expect(h.alloc(128)).toBe(b);
     expect(h.alloc(64)).toBe(a);
-    void x, y;
+    void x;
+    void y;
   });
 
   it('grows through the callback and throws OutOfMemoryError past the limit, saying how much was asked', () => {
@@ -74,7 +83,12 @@ describe('HeapAllocator', () => {
 
 describe('layout helpers', () => {
   it('splitRange covers [0, n) with aligned cuts', () => {
-    for (const [n, p, al] of [[100, 2, 16], [7, 4, 1], [3, 8, 4], [1000, 3, 8]] as const) {
+    for (const [n, p, al] of [
+      [100, 2, 16],
+      [7, 4, 1],
+      [3, 8, 4],
+      [1000, 3, 8],
+    ] as const) {
       const r = splitRange(n, p, al);
       expect(r[0]![0]).toBe(0);
       expect(r[r.length - 1]![1]).toBe(n);
@@ -85,8 +99,30 @@ describe('layout helpers', () => {
     }
   });
   it('collapse merges contiguous axes and drops size-1 axes', () => {
-    expect(collapse([2, 3, 4], [[12, 4, 1], [12, 4, 1]]).dims).toEqual([24]);
-    expect(collapse([5, 1, 7], [[7, 7, 1], [0, 0, 1]])).toEqual({ dims: [5, 7], strides: [[7, 1], [0, 1]] });
+    expect(
+      collapse(
+        [2, 3, 4],
+        [
+          [12, 4, 1],
+          [12, 4, 1],
+        ],
+      ).dims,
+    ).toEqual([24]);
+    expect(
+      collapse(
+        [5, 1, 7],
+        [
+          [7, 7, 1],
+          [0, 0, 1],
+        ],
+      ),
+    ).toEqual({
+      dims: [5, 7],
+      strides: [
+        [7, 1],
+        [0, 1],
+      ],
+    });
   });
 });
 
@@ -110,13 +146,31 @@ describe('wasm backend', () => {
     await expect(createWasmBackend({ threads: 2, spinMs: Number.NaN })).rejects.toThrow(ConfigError);
     const b0 = await createWasmBackend({ threads: 2, spinMs: 0 });
     try {
-      const M = 64, K = 256, N = 512; // big enough to split across both threads
+      const M = 64,
+        K = 256,
+        N = 512; // big enough to split across both threads
       const run = (b: WasmBackend) => {
-        const x = b.alloc(M * K, 'f32'), w = b.alloc(N * K, 'f32'), y = b.alloc(M * N, 'f32');
-        b.write(x, Float32Array.from({ length: M * K }, (_, i) => Math.sin(i)));
-        b.write(w, Float32Array.from({ length: N * K }, (_, i) => Math.cos(i * 0.3)));
+        const x = b.alloc(M * K, 'f32'),
+          w = b.alloc(N * K, 'f32'),
+          y = b.alloc(M * N, 'f32');
+        b.write(
+          x,
+          Float32Array.from({ length: M * K }, (_, i) => Math.sin(i)),
+        );
+        b.write(
+          w,
+          Float32Array.from({ length: N * K }, (_, i) => Math.cos(i * 0.3)),
+        );
         const before = b.parallelDispatches;
-        b.run('matmul', [{ buf: x, shape: [M, K] }, { buf: w, shape: [N, K] }], [{ buf: y, shape: [M, N] }], { transB: true });
+        b.run(
+          'matmul',
+          [
+            { buf: x, shape: [M, K] },
+            { buf: w, shape: [N, K] },
+          ],
+          [{ buf: y, shape: [M, N] }],
+          { transB: true },
+        );
         expect(b.parallelDispatches).toBeGreaterThan(before);
         const out = Array.from(b.readSync(y));
         for (const t of [x, w, y]) b.free(t);
@@ -181,10 +235,30 @@ describe('wasm backend', () => {
   });
 
   it('rejects bad ids and mismatched shapes with named errors', () => {
-    const w = be.alloc(10 * 4, 'f32'), ids = be.alloc(3, 'i32'), out = be.alloc(12, 'f32');
+    const w = be.alloc(10 * 4, 'f32'),
+      ids = be.alloc(3, 'i32'),
+      out = be.alloc(12, 'f32');
     be.write(ids, new Int32Array([1, 10, 2]));
-    expect(() => be.run('embedding', [{ buf: w, shape: [10, 4] }, { buf: ids, shape: [3] }], [{ buf: out, shape: [3, 4] }])).toThrow(/token id: 10 at position 1/);
-    expect(() => be.run('matmul', [{ buf: w, shape: [10, 4] }, { buf: w, shape: [10, 4] }], [{ buf: out, shape: [3, 4] }])).toThrow(/matmul/);
+    expect(() =>
+      be.run(
+        'embedding',
+        [
+          { buf: w, shape: [10, 4] },
+          { buf: ids, shape: [3] },
+        ],
+        [{ buf: out, shape: [3, 4] }],
+      ),
+    ).toThrow(/token id: 10 at position 1/);
+    expect(() =>
+      be.run(
+        'matmul',
+        [
+          { buf: w, shape: [10, 4] },
+          { buf: w, shape: [10, 4] },
+        ],
+        [{ buf: out, shape: [3, 4] }],
+      ),
+    ).toThrow(/matmul/);
     expect(() => be.run('nope', [], [])).toThrow(/no kernel 'nope'/);
     for (const b of [w, ids, out]) be.free(b);
   });
@@ -201,7 +275,12 @@ describe('thread-count invariance', () => {
     two.dispose();
   });
 
-  interface Spec { shape: number[]; dtype?: DType; ids?: number; init?: boolean }
+  interface Spec {
+    shape: number[];
+    dtype?: DType;
+    ids?: number;
+    init?: boolean;
+  }
   const cases: [string, Spec[], Spec[], Attrs?][] = [
     ['matmul', [{ shape: [300, 200] }, { shape: [200, 150] }], [{ shape: [300, 150] }]],
     ['matmul', [{ shape: [300, 200] }, { shape: [150, 200] }], [{ shape: [300, 150] }], { transB: true }],
@@ -211,18 +290,52 @@ describe('thread-count invariance', () => {
     ['add', [{ shape: [700, 400] }, { shape: [400] }], [{ shape: [700, 400] }]],
     ['mul', [{ shape: [700, 401] }, { shape: [700, 401] }], [{ shape: [700, 401] }]],
     ['gelu', [{ shape: [300001] }], [{ shape: [300001] }]],
-    ['layernorm', [{ shape: [1024, 130] }, { shape: [130] }, { shape: [130] }], [{ shape: [1024, 130] }, { shape: [1024] }, { shape: [1024] }], { eps: 1e-5 }],
-    ['layernorm_backward', [{ shape: [1024, 130] }, { shape: [1024, 130] }, { shape: [130] }, { shape: [1024] }, { shape: [1024] }], [{ shape: [1024, 130] }, { shape: [130] }, { shape: [130] }]],
-    ['rmsnorm_backward', [{ shape: [1024, 131] }, { shape: [1024, 131] }, { shape: [131] }, { shape: [1024] }], [{ shape: [1024, 131] }, { shape: [131] }]],
+    [
+      'layernorm',
+      [{ shape: [1024, 130] }, { shape: [130] }, { shape: [130] }],
+      [{ shape: [1024, 130] }, { shape: [1024] }, { shape: [1024] }],
+      { eps: 1e-5 },
+    ],
+    [
+      'layernorm_backward',
+      [{ shape: [1024, 130] }, { shape: [1024, 130] }, { shape: [130] }, { shape: [1024] }, { shape: [1024] }],
+      [{ shape: [1024, 130] }, { shape: [130] }, { shape: [130] }],
+    ],
+    [
+      'rmsnorm_backward',
+      [{ shape: [1024, 131] }, { shape: [1024, 131] }, { shape: [131] }, { shape: [1024] }],
+      [{ shape: [1024, 131] }, { shape: [131] }],
+    ],
     ['softmax', [{ shape: [512, 513] }], [{ shape: [512, 513] }]],
-    ['cross_entropy', [{ shape: [256, 1000] }, { shape: [256], dtype: 'i32', ids: 1000 }], [{ shape: [256] }, { shape: [256] }]],
-    ['attention', [{ shape: [2, 64, 4, 16] }, { shape: [2, 64, 2, 16] }, { shape: [2, 64, 2, 16] }], [{ shape: [2, 64, 4, 16] }, { shape: [2, 4, 64] }], { scale: 0.25 }],
+    [
+      'cross_entropy',
+      [{ shape: [256, 1000] }, { shape: [256], dtype: 'i32', ids: 1000 }],
+      [{ shape: [256] }, { shape: [256] }],
+    ],
+    [
+      'attention',
+      [{ shape: [2, 64, 4, 16] }, { shape: [2, 64, 2, 16] }, { shape: [2, 64, 2, 16] }],
+      [{ shape: [2, 64, 4, 16] }, { shape: [2, 4, 64] }],
+      { scale: 0.25 },
+    ],
     ['dropout', [{ shape: [300001] }], [{ shape: [300001] }], { p: 0.1, seed: 3 }],
-    ['adamw', [{ shape: [300001] }], [{ shape: [300001], init: true }, { shape: [300001], init: true }, { shape: [300001], init: true }],
-      { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: 2 }],
+    [
+      'adamw',
+      [{ shape: [300001] }],
+      [
+        { shape: [300001], init: true },
+        { shape: [300001], init: true },
+        { shape: [300001], init: true },
+      ],
+      { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: 2 },
+    ],
     ['transpose', [{ shape: [600, 700] }], [{ shape: [700, 600] }], { perm: [1, 0] }],
     ['sum_to', [{ shape: [1024, 601] }], [{ shape: [1, 601] }]],
-    ['embedding_backward', [{ shape: [1024, 301] }, { shape: [1024], dtype: 'i32', ids: 500 }], [{ shape: [500, 301] }]],
+    [
+      'embedding_backward',
+      [{ shape: [1024, 301] }, { shape: [1024], dtype: 'i32', ids: 500 }],
+      [{ shape: [500, 301] }],
+    ],
   ];
 
   it.each(cases.map((c, i) => [`${c[0]} [${c[1][0]!.shape}]`, i] as const))('%s', (_n, i) => {
@@ -235,7 +348,8 @@ describe('thread-count invariance', () => {
       return Float32Array.from({ length: n }, () => (pos ? 0.5 + rng.random() : rng.normal()));
     };
     const before = two.parallelDispatches;
-    const inData = ins.map(gen), outInit = outs.map((s) => (s.init ? gen(s) : null));
+    const inData = ins.map(gen),
+      outInit = outs.map((s) => (s.init ? gen(s) : null));
     const results = [one, two].map((be) => {
       const iv = ins.map((s, k) => {
         const b = be.alloc(inData[k]!.length, s.dtype ?? 'f32');
@@ -243,7 +357,10 @@ describe('thread-count invariance', () => {
         return { buf: b, shape: s.shape };
       });
       const ov = outs.map((s, k) => {
-        const b = be.alloc(s.shape.reduce((a, c) => a * c, 1), 'f32');
+        const b = be.alloc(
+          s.shape.reduce((a, c) => a * c, 1),
+          'f32',
+        );
         if (outInit[k]) be.write(b, outInit[k]!);
         return { buf: b, shape: s.shape };
       });
@@ -254,9 +371,14 @@ describe('thread-count invariance', () => {
     });
     expect(two.parallelDispatches, 'the 2-thread backend split this kernel').toBeGreaterThan(before);
     for (let k = 0; k < outs.length; k++) {
-      const a = new Uint32Array(results[0]![k]!.buffer), b = new Uint32Array(results[1]![k]!.buffer);
+      const a = new Uint32Array(results[0]![k]!.buffer),
+        b = new Uint32Array(results[1]![k]!.buffer);
       let diff = -1;
-      for (let j = 0; j < a.length; j++) if (a[j] !== b[j]) { diff = j; break; }
+      for (let j = 0; j < a.length; j++)
+        if (a[j] !== b[j]) {
+          diff = j;
+          break;
+        }
       expect(diff, `output ${k} differs first at ${diff}`).toBe(-1);
     }
   });

@@ -10,24 +10,69 @@ const [L, C, H, F, V] = (process.argv[2] || '6,288,6,768,32000').split(',').map(
 const kind = process.argv[3] || 'q8';
 const backend = await initBackend('wasm', { threads: Number(process.argv[4] || 2) });
 console.log(backend.describe(), kind);
-const cfg = { family: 'llama', vocabSize: V, hiddenSize: C, numLayers: L, numHeads: H, numKvHeads: H, headDim: C / H,
-  intermediateSize: F, maxPositions: 1024, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true,
-  attentionBias: false, attentionOutBias: false, mlpBias: false, dropout: 0, bosTokenId: null, eosTokenId: null, padTokenId: null };
+/** @type {import('../../dist/model/config.js').ModelConfig} */
+const cfg = {
+  family: 'llama',
+  vocabSize: V,
+  hiddenSize: C,
+  numLayers: L,
+  numHeads: H,
+  numKvHeads: H,
+  headDim: C / H,
+  intermediateSize: F,
+  maxPositions: 1024,
+  normEps: 1e-5,
+  ropeTheta: 10000,
+  tieWordEmbeddings: true,
+  attentionBias: false,
+  attentionOutBias: false,
+  mlpBias: false,
+  dropout: 0,
+  bosTokenId: null,
+  eosTokenId: null,
+  padTokenId: null,
+};
 const model = initModel(cfg, new Rng(1), { backend });
-if (kind !== 'f32') await quantizeModel(model, kind);
-const stats = new Map(); const orig = backend.run.bind(backend); let on = false;
-backend.run = (name, i, o, a) => { const t0 = performance.now(); orig(name, i, o, a); if (!on) return; const dt = performance.now() - t0;
-  let key = name; if (name.startsWith('matmul')) key += ` ${i[0].shape.join('x')}·${i[1].shape.join('x')}`;
-  const s = stats.get(key) ?? [0, 0]; s[0] += dt; s[1]++; stats.set(key, s); };
+if (kind !== 'f32') await quantizeModel(model, /** @type {'q8' | 'bf16'} */ (kind));
+const stats = new Map();
+const orig = backend.run.bind(backend);
+let on = false;
+/** @type {import('../../dist/backend/backend.js').Backend['run']} */
+backend.run = (name, i, o, a) => {
+  const t0 = performance.now();
+  orig(name, i, o, a);
+  if (!on) return;
+  const dt = performance.now() - t0;
+  let key = name;
+  if (name.startsWith('matmul')) key += ` ${i[0].shape.join('x')}·${i[1].shape.join('x')}`;
+  const s = stats.get(key) ?? [0, 0];
+  s[0] += dt;
+  s[1]++;
+  stats.set(key, s);
+};
 const cache = model.newCache(1);
 const prompt = Int32Array.from({ length: Number(process.env.PROMPT || 64) }, (_, i) => i + 5);
 noGrad(() => tidy(() => model.forward(prompt, 1, prompt.length, { cache, lastOnly: true })));
 const N = Number(process.env.STEPS || 50);
-for (let i = 0; i < 5; i++) { const l = noGrad(() => tidy(() => model.forward(Int32Array.of(7), 1, 1, { cache, lastOnly: true }))); l.dataSync(); l.dispose(); }
-on = true; const t0 = performance.now();
-for (let i = 0; i < N; i++) { const l = noGrad(() => tidy(() => model.forward(Int32Array.of(7), 1, 1, { cache, lastOnly: true }))); l.dataSync(); l.dispose(); }
-const tot = (performance.now() - t0) / N; let ker = 0; for (const [, s] of stats) ker += s[0];
-console.log(`step ${tot.toFixed(3)} ms, kernels ${(ker / N).toFixed(3)} ms, outside kernels ${(tot - ker / N).toFixed(3)} ms`);
-for (const [k, s] of [...stats].sort((a, b) => b[1][0] - a[1][0]).slice(0, 14)) console.log(k.padEnd(44), (s[0] / N).toFixed(3).padStart(8), 'ms', (s[1] / N).toFixed(0).padStart(4));
+for (let i = 0; i < 5; i++) {
+  const l = noGrad(() => tidy(() => model.forward(Int32Array.of(7), 1, 1, { cache, lastOnly: true })));
+  l.dataSync();
+  l.dispose();
+}
+on = true;
+const t0 = performance.now();
+for (let i = 0; i < N; i++) {
+  const l = noGrad(() => tidy(() => model.forward(Int32Array.of(7), 1, 1, { cache, lastOnly: true })));
+  l.dataSync();
+  l.dispose();
+}
+const tot = (performance.now() - t0) / N;
+let ker = 0;
+for (const [, s] of stats) ker += s[0];
+console.log(
+  `step ${tot.toFixed(3)} ms, kernels ${(ker / N).toFixed(3)} ms, outside kernels ${(tot - ker / N).toFixed(3)} ms`,
+);
+for (const [k, s] of [...stats].sort((a, b) => b[1][0] - a[1][0]).slice(0, 14))
+  console.log(k.padEnd(44), (s[0] / N).toFixed(3).padStart(8), 'ms', (s[1] / N).toFixed(0).padStart(4));
 backend.dispose();
 process.exit(0);

@@ -2,9 +2,9 @@
 # nanoGPT's shakespeare-char recipe over several seeds, ours next to nanoGPT's (PyTorch) when PyTorch is importable:
 # the distribution behind the README's "Learning" figures. Each of our runs uses 2 threads, all run at once, so give it
 # 2 cores per seed (the 16-core lent GPU machine ran 7 seeds in 5.5 min; PyTorch ran 10 seeds on the H200 in 3.5 min).
-#   usage: bash bench/lab/recipe-sweep.sh [seeds=1337,1,2,3,4,5,6] [data=../shared/data/tinyshakespeare.txt] [out=runs/sweep]
+#   usage: bash bench/lab/recipe-sweep.sh [seeds=1337,1,2,3,4,5,6] [data=data/tinyshakespeare.txt] [out=runs/sweep]
 set -u
-seeds=${1:-1337,1,2,3,4,5,6}; data=${2:-../shared/data/tinyshakespeare.txt}; out=${3:-runs/sweep}
+seeds=${1:-1337,1,2,3,4,5,6}; data=${2:-data/tinyshakespeare.txt}; out=${3:-runs/sweep}
 here=$(cd "$(dirname "$0")/../.." && pwd); mkdir -p "$out"
 for s in ${seeds//,/ }; do
   node "$here/bin/llmts.js" train --preset=shakespeare-char --input="$data" --seed="$s" --threads=2 --outDir="$out" \

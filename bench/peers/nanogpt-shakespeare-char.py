@@ -4,7 +4,7 @@
 # dependency: run it where PyTorch is, e.g. the lent GPU machine). Prints one JSON line per seed with nanoGPT's own
 # figure at iter 2000 (`val20`: estimate_loss over 20 random validation batches, as the README's CPU command) and a
 # precise one (`val2000`: 2,000 random validation batches from a fixed generator, as our --finalEvalBatches=2000).
-#   python3 nanogpt-shakespeare-char.py ../../../shared/data/tinyshakespeare.txt 1337,1,2 cuda|cpu
+#   python3 bench/peers/nanogpt-shakespeare-char.py data/tinyshakespeare.txt 1337,1,2 cuda|cpu
 import math, sys, json, time, torch, torch.nn as nn, torch.nn.functional as F
 path, seeds, dev = sys.argv[1], [int(s) for s in sys.argv[2].split(',')], sys.argv[3]
 torch.backends.cuda.matmul.allow_tf32 = False; torch.backends.cudnn.allow_tf32 = False

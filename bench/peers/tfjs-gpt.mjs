@@ -1,5 +1,6 @@
 // Copied from ../shared/bench/peers/tfjs-gpt.mjs (the project's reference peer) so that it resolves this package's
 // node_modules. Keep it identical to the shared copy apart from this header.
+// @ts-nocheck: a peer copied verbatim from the shared reference (untyped tfjs code), kept identical to it.
 // TensorFlow.js peer for benchmarks: the same GPT training step (LayerNorm, fused qkv, causal attention, GELU-tanh
 // MLP x4, tied head, softmax cross-entropy, Adam) written with @tensorflow/tfjs 4.22, on one of its backends.
 // usage: node tfjs-gpt.mjs BACKEND L C H V T B [STEPS]     BACKEND: cpu | wasm | webgpu

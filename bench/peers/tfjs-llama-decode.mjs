@@ -14,26 +14,47 @@ if (backend === 'wasm') require('@tensorflow/tfjs-backend-wasm');
 await tf.setBackend(backend);
 await tf.ready();
 const D = C / H;
-const rn = (s) => tf.randomNormal(s, 0, 0.02);
-const P = { emb: rn([V, C]), norm: tf.ones([C]), layers: [] };
+/** @typedef {import('@tensorflow/tfjs').Tensor} T */
+/** @typedef {{ n1: T, wq: T, wk: T, wv: T, wo: T, n2: T, w1: T, w3: T, w2: T }} Layer */
+const rn = (/** @type {number[]} */ s) => tf.randomNormal(s, 0, 0.02);
+const emb = rn([V, C]);
 // the tied head as a transposed copy [C, V]: TensorFlow.js's wasm matMul with transposeB is ~7× slower here
-P.head = tf.transpose(P.emb);
+/** @type {{ emb: T, norm: T, head: T, layers: Layer[] }} */
+const P = { emb, norm: tf.ones([C]), head: tf.transpose(emb), layers: [] };
 for (let l = 0; l < L; l++)
-  P.layers.push({ n1: tf.ones([C]), wq: rn([C, C]), wk: rn([C, C]), wv: rn([C, C]), wo: rn([C, C]), n2: tf.ones([C]), w1: rn([C, F]), w3: rn([C, F]), w2: rn([F, C]) });
+  P.layers.push({
+    n1: tf.ones([C]),
+    wq: rn([C, C]),
+    wk: rn([C, C]),
+    wv: rn([C, C]),
+    wo: rn([C, C]),
+    n2: tf.ones([C]),
+    w1: rn([C, F]),
+    w3: rn([C, F]),
+    w2: rn([F, C]),
+  });
 const params = V * C + C + L * (2 * C + 4 * C * C + 3 * C * F);
-const rms = (x, g) => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), 1e-5))), g);
+const rms = (/** @type {T} */ x, /** @type {T} */ g) =>
+  tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), 1e-5))), g);
 // RoPE tables for every position: cos/sin [S, D/2]
 const maxPos = TOKENS + 1;
-const inv = Array.from({ length: D / 2 }, (_, i) => 1 / Math.pow(10000, (2 * i) / D));
-const ang = tf.tensor2d(Array.from({ length: maxPos * (D / 2) }, (_, k) => Math.floor(k / (D / 2)) * inv[k % (D / 2)]), [maxPos, D / 2]);
-const COS = tf.cos(ang), SIN = tf.sin(ang);
-/** x [H, D] at position pos (rotate-half pairs, as Hugging Face Llama). */
+const inv = Array.from({ length: D / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / D));
+const ang = tf.tensor2d(
+  Array.from({ length: maxPos * (D / 2) }, (_, k) => Math.floor(k / (D / 2)) * inv[k % (D / 2)]),
+  [maxPos, D / 2],
+);
+const COS = tf.cos(ang),
+  SIN = tf.sin(ang);
+/** x [H, D] at position pos (rotate-half pairs, as Hugging Face Llama). @param {T} x @param {number} pos */
 function rope(x, pos) {
-  const c = tf.slice(COS, [pos, 0], [1, D / 2]), s = tf.slice(SIN, [pos, 0], [1, D / 2]);
+  const c = tf.slice(COS, [pos, 0], [1, D / 2]),
+    s = tf.slice(SIN, [pos, 0], [1, D / 2]);
   const [a, b] = tf.split(x, 2, -1);
   return tf.concat([tf.sub(tf.mul(a, c), tf.mul(b, s)), tf.add(tf.mul(b, c), tf.mul(a, s))], -1);
 }
+/** @type {{ k: T | null, v: T | null }[]} */
 const cache = P.layers.map(() => ({ k: null, v: null })); // [H, S, D]
+/** Logits [1, V] for token id at position pos, extending the cache. @param {number} id @param {number} pos */
 function step(id, pos) {
   return tf.tidy(() => {
     let x = tf.gather(P.emb, tf.tensor1d([id], 'int32')); // [1, C]
@@ -43,9 +64,14 @@ function step(id, pos) {
       const k = rope(tf.reshape(tf.matMul(h, p.wk), [H, D]), pos);
       const v = tf.reshape(tf.matMul(h, p.wv), [H, D]);
       const c = cache[l];
-      const k3 = tf.expandDims(k, 1), v3 = tf.expandDims(v, 1);
-      const nk = c.k ? tf.concat([c.k, k3], 1) : k3, nv = c.v ? tf.concat([c.v, v3], 1) : v3;
-      if (c.k) { c.k.dispose(); c.v.dispose(); }
+      const k3 = tf.expandDims(k, 1),
+        v3 = tf.expandDims(v, 1);
+      const nk = c.k ? tf.concat([c.k, k3], 1) : k3,
+        nv = c.v ? tf.concat([c.v, v3], 1) : v3;
+      if (c.k) {
+        c.k.dispose();
+        c.v?.dispose();
+      }
       c.k = tf.keep(nk);
       c.v = tf.keep(nv);
       const att = tf.softmax(tf.mul(tf.matMul(tf.expandDims(q, 1), nk, false, true), 1 / Math.sqrt(D)), -1); // [H, 1, S]
@@ -60,7 +86,8 @@ function step(id, pos) {
 }
 // sampling on the host, temperature 1 (the logits read back, as a user would)
 let seed = 1;
-const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296);
+const rnd = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296;
+/** @param {Iterable<number> & ArrayLike<number>} l */
 function sample(l) {
   let m = -Infinity;
   for (const x of l) if (x > m) m = x;
@@ -71,7 +98,8 @@ function sample(l) {
   for (let i = 0; i < l.length; i++) if ((u -= e[i]) < 0) return i;
   return l.length - 1;
 }
-let id = 1, t0 = 0;
+let id = 1,
+  t0 = 0;
 for (let pos = 0; pos < TOKENS; pos++) {
   if (pos === 1) t0 = performance.now();
   const logits = step(id, pos);

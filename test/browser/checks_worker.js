@@ -2,8 +2,12 @@
 // error) in the answer.
 import { runChecks } from './checks.js';
 
-self.addEventListener('message', (e) => {
-  runChecks(e.data)
-    .catch((err) => ({ error: String(err && err.stack ? err.stack : err) }))
-    .then((out) => self.postMessage(out));
-}, { once: true });
+self.addEventListener(
+  'message',
+  (e) => {
+    runChecks(e.data)
+      .catch((err) => ({ error: String(err?.stack ? err.stack : err) }))
+      .then((out) => self.postMessage(out));
+  },
+  { once: true },
+);

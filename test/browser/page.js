@@ -16,13 +16,15 @@ function inWorker() {
   return new Promise((resolve, reject) => {
     const w = new Worker(new URL('./checks_worker.js', import.meta.url), { type: 'module' });
     w.addEventListener('message', (e) => resolve(e.data), { once: true });
-    w.addEventListener('error', (e) => reject(new Error(e.message || 'checks_worker.js failed to load')), { once: true });
+    w.addEventListener('error', (e) => reject(new Error(e.message || 'checks_worker.js failed to load')), {
+      once: true,
+    });
     w.postMessage(params);
   });
 }
 
 (q.get('worker') === '1' ? inWorker() : runChecks(params))
-  .catch((e) => ({ error: String(e && e.stack ? e.stack : e) }))
+  .catch((e) => ({ error: String(e?.stack ? e.stack : e) }))
   .then((out) => {
     document.getElementById('log').textContent = JSON.stringify(out, null, 1);
     window.__llmts = { ...out, done: true };
