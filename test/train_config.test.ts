@@ -110,7 +110,7 @@ describe('settings tables', () => {
       expect(DEFAULTS[k], k).toEqual(TRAIN_SETTINGS.table[k].default);
     }
     expect(Object.keys(DEFAULTS).sort()).toEqual([...TRAIN_SETTINGS.keys].sort());
-    expect(help).toMatch(/--nLayer=<integer>  Number of Transformer blocks\. \(default 4\) \[also --n_layer, --layers\]/);
+    expect(help).toMatch(/--nLayer=<integer> {2}Number of Transformer blocks\. \(default 4\) \[also --n_layer, --layers\]/);
     expect(TRAIN_SETTINGS.resolveKey('max_iters')).toBe('maxSteps');
     expect(TRAIN_SETTINGS.resolveKey('grad-clip')).toBe('gradClip');
   });
@@ -133,7 +133,7 @@ describe('settings tables', () => {
     expect(configError(() => S.checkRanges({ ...c, beta: 0 })).message).toMatch(/beta: must be > 0/);
     expect(configError(() => S.fromPairs([['loss', 'hinge']])).message).toMatch(/one of 'sigmoid', 'ipo'/);
     expect(configError(() => parseCommandLine(['--epoch=2'], S)).message).toMatch(/Did you mean 'epochs'\? \('llmts dpo --help'/);
-    expect(S.describe()).toMatch(/--packing=<true or false>  Pack sequences\. \(default false\)/);
+    expect(S.describe()).toMatch(/--packing=<true or false> {2}Pack sequences\. \(default false\)/);
   });
   it('--report and --quiet are true/false settings; --resume takes a following folder only when it exists', () => {
     expect(configFromCommandLine(parseTrainArgs(['--report=false'])).report).toBe(false);

@@ -161,6 +161,7 @@ function nucleusSelect(a: Float64Array, n: number, p: number): { t: number; kEq:
   while (hi > lo) {
     // median-of-three pivot
     const x = a[lo]!, y = a[(lo + hi) >>> 1]!, z = a[hi - 1]!;
+    // biome-ignore lint/complexity/useMathMinMax: a median of three, not a min or max
     const v = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
     // three-way partition: [lo, gt) > v, [gt, lt) == v, [lt, hi) < v
     let gt = lo, i = lo, lt = hi;

@@ -88,7 +88,7 @@ export async function loadShardedTensors(dir: string, index?: SafetensorsIndex):
         names[0],
       );
     }
-    let loaded;
+    let loaded: Awaited<ReturnType<typeof readSafetensors>>;
     try {
       loaded = await readSafetensors(shardFile, { names });
     } catch (e) {

@@ -76,7 +76,7 @@ export function dtypeSize(dtype: SafetensorsDtype): number {
 
 /** True for the dtypes this package reads and writes. */
 export function isSafetensorsDtype(x: unknown): x is SafetensorsDtype {
-  return typeof x === 'string' && Object.prototype.hasOwnProperty.call(DTYPES, x);
+  return typeof x === 'string' && Object.hasOwn(DTYPES, x);
 }
 
 /** True for F16, BF16, F32, F64. */

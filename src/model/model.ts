@@ -109,7 +109,7 @@ export class CausalLM {
    */
   hidden(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): Tensor {
     const c = this.config;
-    const C = c.hiddenSize, H = c.numHeads, Hkv = c.numKvHeads, D = c.headDim;
+    const H = c.numHeads, Hkv = c.numKvHeads, D = c.headDim;
     if (ids.length !== B * T) throw new ShapeError(`forward: ${ids.length} ids for B=${B}, T=${T}`);
     const pos0 = opts.cache?.length ?? 0;
     if (pos0 + T > c.maxPositions)

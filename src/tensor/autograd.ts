@@ -8,7 +8,7 @@
 import { ShapeError } from '../util/errors.js';
 import { shapesEqual } from '../util/shape.js';
 import { add } from './ops.js';
-import { full, keep, noGrad, Tensor } from './tensor.js';
+import { full, keep, noGrad, type Tensor } from './tensor.js';
 import type { Node } from './tensor.js';
 
 /** Tensors in reverse topological order (outputs before the inputs they depend on). */

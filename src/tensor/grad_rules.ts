@@ -82,7 +82,7 @@ registerGrad('matmul', (c, dy) => {
  * already has (kernel attr accumulate): then that tensor is the output and comes back as the gradient.
  */
 function accumulating(name: string, inputs: Tensor[], shapes: (readonly number[])[], acc: Tensor | null, attrs = {}): Tensor[] {
-  if (!acc || !acc.backend.supports(name)) {
+  if (!acc?.backend.supports(name)) {
     if (!acc) return kernel(name, inputs, shapes, attrs);
     // a backend without the kernel runs it on ref through apply: add the fresh gradient to acc there
     const out = kernel(name, inputs, shapes, attrs);

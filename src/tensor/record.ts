@@ -5,7 +5,7 @@
 import type { Attrs, DType } from '../backend/backend.js';
 import { runKernel } from '../backend/dispatch.js';
 import { BackendError } from '../util/errors.js';
-import { empty, isGradEnabled, Tensor } from './tensor.js';
+import { empty, isGradEnabled, type Tensor } from './tensor.js';
 import type { Node } from './tensor.js';
 
 /** What a gradient rule sees: the op's inputs, all its outputs (aux outputs like lse included) and attributes. */

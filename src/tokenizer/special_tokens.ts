@@ -44,7 +44,7 @@ export class SpecialMatcher {
     while ((m = re.exec(text)) !== null) {
       const content = m[0];
       const tok = this.byContent.get(content)!;
-      if (allowAll || this.alwaysAllowed.has(content) || (allowed !== null && allowed.has(content))) {
+      if (allowAll || this.alwaysAllowed.has(content) || allowed?.has(content)) {
         if (m.index > segStart) onText(segStart, m.index);
         onSpecial(tok.id);
         segStart = m.index + content.length;

@@ -16,8 +16,8 @@ function mulAdd64(hi: number, lo: number): [number, number] {
   // (hi·2^32 + lo) · (MUL_HI·2^32 + MUL_LO) + INC  mod 2^64
   const a0 = lo & 0xffff, a1 = lo >>> 16;
   const b0 = MUL_LO & 0xffff, b1 = MUL_LO >>> 16;
-  let lo0 = a0 * b0;
-  let mid = a1 * b0 + a0 * b1 + (lo0 >>> 16);
+  const lo0 = a0 * b0;
+  const mid = a1 * b0 + a0 * b1 + (lo0 >>> 16);
   const loRes = ((mid & 0xffff) << 16) | (lo0 & 0xffff);
   let hiRes = a1 * b1 + Math.floor(mid / 65536);
   hiRes = (hiRes + Math.imul(hi, MUL_LO) + Math.imul(lo, MUL_HI)) >>> 0;

@@ -151,7 +151,7 @@ export class Settings<T extends SettingsTable> {
   }
 
   has(key: string): boolean {
-    return Object.prototype.hasOwnProperty.call(this.table, key);
+    return Object.hasOwn(this.table, key);
   }
 
   /** Map a user-written key (camelCase, kebab-case, snake_case, alias) to a key, or throw with the closest one. */

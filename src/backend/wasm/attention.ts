@@ -4,7 +4,7 @@
  * kernel read q, k and v in place), streaming over keys, split by (batch, head); optional kept probabilities.
  */
 import type { Attrs, View } from '../backend.js';
-import { flag, GEMV_PARALLEL_BYTES, MIN_PARALLEL_WORK, num, prod, type WasmCore, type WasmKernel } from './core.js';
+import { flag, GEMV_PARALLEL_BYTES, MIN_PARALLEL_WORK, num, type WasmCore, type WasmKernel } from './core.js';
 
 /**
  * Chunks per thread of attention: one (batch, head) each up to this many, so a worker that wakes late or shares

@@ -53,7 +53,7 @@ for (;;) {
       fns[f](...args);
     } catch (e) {
       Atomics.store(I, ERROR, 1);
-      post({ error: String(e && e.stack ? e.stack : e) });
+      post({ error: String(e?.stack ? e.stack : e) });
     }
     if (Atomics.add(I, DONE, 1) + 1 === count) Atomics.notify(I, DONE);
   }

@@ -51,7 +51,7 @@ class Fields {
   ) {}
 
   private has(key: string): boolean {
-    return Object.prototype.hasOwnProperty.call(this.obj, key) && this.obj[key] !== undefined;
+    return Object.hasOwn(this.obj, key) && this.obj[key] !== undefined;
   }
 
   private bad(key: string, expected: string): ConfigError {
