@@ -34,6 +34,9 @@ export interface RunTrainingOptions {
   saveCheckpoint: (t: Trainer) => Promise<string>;
   /** Samples for the log and the report's sample strip. */
   sample?: TrainerHooks['sample'];
+  /** A recipe's own fields in each step's / evaluation's record (e.g. TRL's metric names). */
+  stepMetrics?: TrainerHooks['stepMetrics'];
+  evalMetrics?: TrainerHooks['evalMetrics'];
   /** The report's "Run" table, once the loop has ended. */
   summary?: (t: Trainer, reason: string) => Record<string, string | number>;
   /** Progress display (default: from `display`). */
@@ -63,6 +66,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     progress,
     hooks: {
       ...(o.sample ? { sample: o.sample } : {}),
+      ...(o.stepMetrics ? { stepMetrics: o.stepMetrics } : {}),
+      ...(o.evalMetrics ? { evalMetrics: o.evalMetrics } : {}),
       checkpoint: async (t, reason) => {
         const dir = await o.saveCheckpoint(t);
         if (reason === 'interrupt') progress.log(`checkpoint written at step ${t.state.step}: ${dir}`);
