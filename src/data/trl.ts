@@ -250,7 +250,7 @@ export function parseTrlJsonl<K extends TrlKind = TrlKind>(content: string, file
         fixed = true;
         out.rows.push(checked);
       } else {
-        if (kind !== out.kind) throw new Bad('', `expected a ${out.kind} row like the rows before it (${TRL_FIELDS[out.kind].join(', ')}), got keys ${describe(Object.keys(row))}`);
+        if (kind !== null && kind !== out.kind) throw new Bad('', `expected a ${out.kind} row like the rows before it (${TRL_FIELDS[out.kind].join(', ')}), got keys ${describe(Object.keys(row))}`);
         out.rows.push(checkRow(row, out.kind, out.form));
       }
       out.lines.push(line);
