@@ -133,7 +133,27 @@ describe('sft', () => {
     expect(r.data.skippedRows).toBe(1);
     expect(r.data.train).toBe(12);
     expect(lines.join('\n')).toMatch(/bad\.jsonl: 1 bad row skipped \(badRows=skip\); line 5 \(messages\[0\]\.role\)/);
-    expect(lines.join('\n')).toMatch(/bad\.jsonl: 1 row with nothing to train on skipped/);
+    expect(lines.join('\n')).toMatch(/bad\.jsonl: 1 row with nothing to train on \(or refused by the chat template\) skipped/);
+  });
+
+  it("uses the model's own Jinja template; a row the template refuses is named by its line", async () => {
+    const own = path.join(tmp, 'own');
+    fs.cpSync(modelDir, own, { recursive: true });
+    const cfgFile = path.join(own, 'tokenizer_config.json');
+    const tc = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
+    tc['chat_template'] =
+      "{% if messages[0]['role'] != 'user' %}{{ raise_exception('the first message must be the user') }}{% endif %}" +
+      "{% for m in messages %}{{ '### ' + m['role'] + ':\\n' + m['content'] + '<|endoftext|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '### assistant:\\n' }}{% endif %}";
+    fs.writeFileSync(cfgFile, JSON.stringify(tc));
+    const rows = [...colorRows(6, 6), { messages: [{ role: 'assistant', content: 'I start.' }, { role: 'user', content: 'ok' }, { role: 'assistant', content: 'fine' }] }];
+    const f = writeJsonl(path.join(tmp, 'own.jsonl'), rows);
+    await expect(sft({ ...quiet, config: cfg({ name: 'own1', model: own, data: [f], maxSteps: 1 }) })).rejects.toThrow(/own\.jsonl \[line 7\]: messages: .*first message must be the user/);
+    const r = await sft({ ...quiet, config: cfg({ name: 'own2', model: own, data: [f], maxSteps: 1, badRows: 'skip', sampleInterval: 1 }) });
+    expect(r.data.train).toBe(6);
+    const sample = readMetrics(path.join(r.runDir, 'metrics.jsonl')).find((x) => x.type === 'sample');
+    expect(sample && sample.type === 'sample' && sample.prompt.endsWith('### assistant:\n')).toBe(true); // the prompt ends at the template's generation prompt
+    const saved = JSON.parse(fs.readFileSync(path.join(r.checkpointDir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    expect(saved['chat_template']).toBe(tc['chat_template']);
   });
 
   it('examples longer than maxLength are truncated and counted; those with no reply left are dropped and counted', async () => {

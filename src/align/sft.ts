@@ -95,8 +95,11 @@ function encodeRows(ds: TrlDataset<'language_modeling' | 'prompt_completion'>, t
     try {
       x = encodeSftRow(row as SftRow, template, codec);
     } catch (e) {
-      if (!(e instanceof ConfigError) || e.field === 'chat_template') throw e;
-      if (c.badRows === 'error') throw new TrlRowError(ds.file, ds.lines[i]!, e.field, e.message.replace(/^[^:]*: /, ''));
+      // a row the template refuses (raise_exception: roles out of order, say) is that row's fault, named by its line
+      const refused = e instanceof FileFormatError && e.code === 'E_TEMPLATE';
+      if (!refused && (!(e instanceof ConfigError) || e.field === 'chat_template')) throw e;
+      const field = e instanceof ConfigError ? e.field : 'messages';
+      if (c.badRows === 'error') throw new TrlRowError(ds.file, ds.lines[i]!, field, refused ? (e as Error).message : (e as Error).message.replace(/^[^:]*: /, ''));
       skipped++;
       return;
     }
@@ -111,7 +114,7 @@ function encodeRows(ds: TrlDataset<'language_modeling' | 'prompt_completion'>, t
     const first = t.example.mask.indexOf(1, 1);
     out.prompts.push({ text: tok.decode(t.example.ids.slice(0, first)), ids: t.example.ids.slice(0, first) });
   });
-  if (skipped) log(`warning: ${ds.file}: ${skipped} row${skipped === 1 ? '' : 's'} with nothing to train on skipped (badRows=skip)`);
+  if (skipped) log(`warning: ${ds.file}: ${skipped} row${skipped === 1 ? '' : 's'} with nothing to train on (or refused by the chat template) skipped (badRows=skip)`);
   return out;
 }
 
