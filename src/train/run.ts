@@ -12,6 +12,9 @@
  *   3. a `BatchSource` (its RNG state goes into checkpoints) and fixed validation batches;
  *   4. `saveCheckpoint`, writing the model folder and trainer_state.json (`TrainerStateFile<YourConfig>`);
  *   5. `runTraining({ runDir, trainer: { model, batcher, evalBatches, config, … }, saveCheckpoint, report })`.
+ *   6. optionally `stepMetrics` / `evalMetrics`: the recipe's own fields in each record of metrics.jsonl (SFT adds
+ *      TRL's names: learning_rate, grad_norm, epoch, num_tokens, mean_token_accuracy, eval_loss); the report plots
+ *      every numeric field.
  * test/train_loop.test.ts drives it with a bigram table that is no GPT.
  */
 import { MetricsLog } from './metrics.js';
