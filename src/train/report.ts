@@ -48,6 +48,23 @@ function thin<T>(a: T[], n: number): T[] {
   return out;
 }
 
+const STEP_FIELDS = new Set(['type', 'step', 'loss', 'lr', 'tokensPerSec', 'mfu', 'elapsed']);
+const EVAL_FIELDS = new Set(['type', 'step', 'valLoss', 'trainLoss']);
+
+/** A chart for every other numeric field of the step and evaluation records (a recipe's own metrics). */
+function otherSeries(steps: StepRecord[], evals: EvalRecord[]): { title: string; x: number[]; y: (number | null)[] }[] {
+  const out: { title: string; x: number[]; y: (number | null)[] }[] = [];
+  for (const [recs, known, what] of [[steps, STEP_FIELDS, ''], [evals, EVAL_FIELDS, ' (evaluation)']] as const) {
+    const keys = new Set<string>();
+    for (const r of recs) for (const [k, v] of Object.entries(r)) if (!known.has(k) && (typeof v === 'number' || v === null)) keys.add(k);
+    for (const k of keys) {
+      const has = (recs as readonly MetricRecord[]).filter((r) => k in r);
+      out.push({ title: `${k}${what}`, x: has.map((r) => r.step), y: has.map((r) => (r as unknown as Record<string, number | null>)[k] ?? null) });
+    }
+  }
+  return out;
+}
+
 export interface ReportInput {
   title: string;
   records: MetricRecord[];
@@ -72,6 +89,7 @@ export function renderReport(r: ReportInput): string {
     evalStep: evals.map((e) => e.step),
     valLoss: evals.map((e) => e.valLoss),
     trainLoss: evals.map((e) => e.trainLoss),
+    other: otherSeries(ts, evals),
   };
   // Sample strip: one column per prompt, one row per checkpoint step.
   const prompts = [...new Set(samples.map((s) => s.prompt))];
@@ -119,6 +137,7 @@ ${warn}
 <section><h2>Curves</h2><div class="charts">
 <div><canvas id="loss"></canvas></div><div><canvas id="lr"></canvas></div>
 <div><canvas id="tps"></canvas></div>
+${data.other.map((_, i) => `<div><canvas id="other${i}"></canvas></div>`).join('\n')}
 </div></section>
 <section><h2>Samples across checkpoints</h2><table>${strip || '<tr><td>no samples</td></tr>'}</table></section>
 <section><h2>Run</h2><table>${summary}</table></section>
@@ -139,6 +158,8 @@ if (typeof Chart !== 'undefined') {
     { label: 'learning rate', data: xy(D.step, D.lr), borderWidth: 1, pointRadius: 0, borderColor: '#3a3' } ] }, options: base('learning rate') });
   new Chart(document.getElementById('tps'), { type: 'line', data: { datasets: [
     { label: 'tokens/s', data: xy(D.step, D.tps), borderWidth: 1, pointRadius: 0, borderColor: '#888' } ] }, options: base('throughput (tokens/s)') });
+  D.other.forEach((o, i) => new Chart(document.getElementById('other' + i), { type: 'line', data: { datasets: [
+    { label: o.title, data: xy(o.x, o.y), borderWidth: 1, pointRadius: o.x.length < 50 ? 2 : 0, borderColor: '#7a4ad0' } ] }, options: base(o.title) }));
 }
 </script>
 </body></html>

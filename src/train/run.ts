@@ -12,6 +12,9 @@
  *   3. a `BatchSource` (its RNG state goes into checkpoints) and fixed validation batches;
  *   4. `saveCheckpoint`, writing the model folder and trainer_state.json (`TrainerStateFile<YourConfig>`);
  *   5. `runTraining({ runDir, trainer: { model, batcher, evalBatches, config, … }, saveCheckpoint, report })`.
+ *   6. optionally `stepMetrics` / `evalMetrics`: the recipe's own fields in each record of metrics.jsonl (SFT adds
+ *      TRL's names: learning_rate, grad_norm, epoch, num_tokens, mean_token_accuracy, eval_loss); the report plots
+ *      every numeric field.
  * test/train_loop.test.ts drives it with a bigram table that is no GPT.
  */
 import { MetricsLog } from './metrics.js';
@@ -34,6 +37,9 @@ export interface RunTrainingOptions {
   saveCheckpoint: (t: Trainer) => Promise<string>;
   /** Samples for the log and the report's sample strip. */
   sample?: TrainerHooks['sample'];
+  /** A recipe's own fields in each step's / evaluation's record (e.g. TRL's metric names). */
+  stepMetrics?: TrainerHooks['stepMetrics'];
+  evalMetrics?: TrainerHooks['evalMetrics'];
   /** The report's "Run" table, once the loop has ended. */
   summary?: (t: Trainer, reason: string) => Record<string, string | number>;
   /** Progress display (default: from `display`). */
@@ -63,6 +69,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     progress,
     hooks: {
       ...(o.sample ? { sample: o.sample } : {}),
+      ...(o.stepMetrics ? { stepMetrics: o.stepMetrics } : {}),
+      ...(o.evalMetrics ? { evalMetrics: o.evalMetrics } : {}),
       checkpoint: async (t, reason) => {
         const dir = await o.saveCheckpoint(t);
         if (reason === 'interrupt') progress.log(`checkpoint written at step ${t.state.step}: ${dir}`);

@@ -81,6 +81,10 @@ export interface TrainerHooks {
   sample?: (step: number) => Promise<{ prompt: string; text: string }[]>;
   /** Write a checkpoint (called at checkpointInterval, at the end, and when stopped). */
   checkpoint?: (trainer: Trainer, reason: 'interval' | 'end' | 'interrupt') => Promise<void>;
+  /** More fields of a step's record in metrics.jsonl (a recipe's own metrics, e.g. TRL's names). */
+  stepMetrics?: (trainer: Trainer, r: StepResult) => Record<string, number>;
+  /** More fields of an evaluation's record in metrics.jsonl. */
+  evalMetrics?: (trainer: Trainer, rec: EvalRecord) => Record<string, number>;
 }
 
 export interface TrainerOptions {
@@ -110,6 +114,8 @@ export interface StepResult {
   lr: number;
   gradNorm: number;
   seconds: number;
+  /** Tokens the step computed on (Σ B·T of its micro-batches; batches may vary in length). */
+  tokens: number;
   /** The loss or the gradient norm was not finite: the update was skipped and the step not counted. */
   diverged?: boolean;
 }
@@ -196,8 +202,10 @@ export class Trainer {
     const lr = this.lrAt(s);
     const t0 = performance.now();
     let lossSum = 0;
+    let tokens = 0;
     for (let micro = 0; micro < G; micro++) {
       const b = this.batcher.next();
+      tokens += b.B * b.T;
       const seed = dropoutSeed(this.state.seed, s, micro);
       const l = tidy(() => {
         const l = this.model.loss(b.ids, b.targets, b.B, b.T, { training: true, dropoutSeed: seed });
@@ -211,7 +219,7 @@ export class Trainer {
     if (!Number.isFinite(lossSum) || !Number.isFinite(norm)) {
       // never apply a non-finite update: the weights stay those of the last good step
       this.optimizer.zeroGrad();
-      return { step: s, loss: lossSum / G, lr, gradNorm: norm, seconds: (performance.now() - t0) / 1000, diverged: true };
+      return { step: s, loss: lossSum / G, lr, gradNorm: norm, seconds: (performance.now() - t0) / 1000, tokens, diverged: true };
     }
     const coef = c.gradClip > 0 ? clipCoefficient(norm, c.gradClip) : 1;
     this.optimizer.step({ lr, gradScale: coef / G });
@@ -221,11 +229,11 @@ export class Trainer {
     this.state.step = s + 1;
     this.state.optimizerStep = this.optimizer.stepCount;
     this.state.batcher = this.batcher.getState();
-    this.state.tokensSeen += G * this.batcher.B * this.batcher.T;
+    this.state.tokensSeen += tokens;
     this.state.trainSeconds += seconds;
     this.state.recentLosses.push(loss);
     if (this.state.recentLosses.length > RECENT) this.state.recentLosses.shift();
-    return { step: s, loss, lr, gradNorm: norm, seconds };
+    return { step: s, loss, lr, gradNorm: norm, seconds, tokens };
   }
 
   /** Mean validation loss over the fixed batches (no dropout, no tape), and bits per byte. */
@@ -260,7 +268,8 @@ export class Trainer {
     const rl = this.state.recentLosses;
     const tail = rl.slice(-Math.min(rl.length, 20));
     const trainLoss = tail.length ? tail.reduce((a, b) => a + b, 0) / tail.length : NaN;
-    const rec: EvalRecord = { type: 'eval', step: done, valLoss, valBpb, trainLoss };
+    const base: EvalRecord = { type: 'eval', step: done, valLoss, valBpb, trainLoss };
+    const rec: EvalRecord = this.o.hooks?.evalMetrics ? { ...base, ...this.o.hooks.evalMetrics(this, base), ...base } : base;
     this.state.evals.push(rec);
     if (this.state.bestValLoss === null || valLoss < this.state.bestValLoss) {
       this.state.bestValLoss = valLoss;
@@ -280,7 +289,6 @@ export class Trainer {
   async run(): Promise<{ reason: 'done' | 'interrupted' | 'time-limit'; losses: Map<number, number> }> {
     const c = this.config;
     const losses = new Map<number, number>();
-    const tokensPerStep = c.gradAccum * this.batcher.B * this.batcher.T;
     const startWall = performance.now();
     const recentSec: number[] = [];
     this.o.progress?.start(c.maxSteps, this.state.step);
@@ -303,7 +311,7 @@ export class Trainer {
         losses.set(r.step, r.loss);
         recentSec.push(r.seconds);
         if (recentSec.length > 20) recentSec.shift();
-        const tps = tokensPerStep / r.seconds;
+        const tps = r.tokens / r.seconds;
         const mfu = (tps * this.o.flopsPerToken) / c.peakFlops;
         const rec: StepRecord = {
           type: 'step',
@@ -315,6 +323,7 @@ export class Trainer {
           mfu,
           elapsed: (performance.now() - startWall) / 1000,
         };
+        if (this.o.hooks?.stepMetrics) Object.assign(rec, this.o.hooks.stepMetrics(this, r), { ...rec }); // the loop's own fields win
         this.steps.push(rec);
         if (this.steps.length > 200) this.steps.shift();
         this.o.metrics?.append(rec);

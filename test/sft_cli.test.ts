@@ -1,0 +1,75 @@
+/**
+ * `llmts sft` as a user runs it: `node bin/llmts.js sft …` in a separate process (dist/ rebuilt first when src/ is
+ * newer): one short run writes metrics.jsonl with TRL's names, report.html and a checkpoint that `llmts chat` loads;
+ * a bad row is one line naming file and line, with no stack trace; --help lists the settings.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readMetrics } from '../src/train/metrics.js';
+import { colorRows, makeTinyModel, writeJsonl } from './sft_helpers.js';
+
+const ROOT = path.resolve('.');
+const BIN = path.join(ROOT, 'bin', 'llmts.js');
+let tmp = '';
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? (e.name === 'assembly' ? 0 : newest(p)) : fs.statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+function llmts(args: string[], input?: string): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: tmp, encoding: 'utf8', timeout: 120_000, ...(input !== undefined ? { input } : {}) });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+beforeAll(async () => {
+  const dist = path.join(ROOT, 'dist', 'cli', 'main.js');
+  if (!fs.existsSync(dist) || newest(path.join(ROOT, 'src')) > fs.statSync(dist).mtimeMs) {
+    execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.json')], { stdio: 'inherit' });
+  }
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-sft-cli-'));
+  await makeTinyModel(path.join(tmp, 'base'));
+  writeJsonl(path.join(tmp, 'chat.jsonl'), colorRows(24, 1));
+}, 300_000);
+afterAll(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('llmts sft on the command line', () => {
+  it('a short run: progress lines, TRL metrics, report, a checkpoint that llmts chat talks to', () => {
+    const r = llmts(['sft', 'base', 'chat.jsonl', '--preset=tiny', '--max_steps=4', '--backend=ref', '--outDir=out', '--name=run', '--learning_rate=2e-3']);
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/^data: language_modeling \(conversational\) rows → 22 training \/ 2 held-out examples/m);
+    expect(r.out).toMatch(/^step 4\/4/m);
+    expect(r.out).toMatch(/Fine-tuning finished after 4 of 4 steps/);
+    const run = path.join(tmp, 'out', 'run');
+    const recs = readMetrics(path.join(run, 'metrics.jsonl')) as unknown as Record<string, unknown>[];
+    const last = recs.filter((x) => x['type'] === 'step').pop()!;
+    for (const k of ['loss', 'learning_rate', 'grad_norm', 'epoch', 'num_tokens', 'mean_token_accuracy']) expect(typeof last[k], k).toBe('number');
+    expect(typeof recs.find((x) => x['type'] === 'eval')!['eval_loss']).toBe('number');
+    expect(fs.existsSync(path.join(run, 'report.html'))).toBe(true);
+    const chat = llmts(['chat', path.join('out', 'run', 'checkpoint'), '--backend', 'ref', '--max-tokens', '4', '--temperature', '0'], 'color red\n');
+    expect(chat.code, chat.out + chat.err).toBe(0);
+    expect(chat.err + chat.out).toMatch(/jinja template/);
+  });
+
+  it('a bad row is one line naming file and line; --help documents the data and the settings', () => {
+    writeJsonl(path.join(tmp, 'bad.jsonl'), [...colorRows(3), { messages: [{ role: 'robot', content: 'x' }] }]);
+    const r = llmts(['sft', 'base', 'bad.jsonl', '--preset=tiny', '--backend=ref', '--outDir=out', '--name=bad']);
+    expect(r.code).toBe(1);
+    expect(r.err.trim()).toBe('llmts sft: bad.jsonl [line 4]: messages[0].role: expected "system", "user" or "assistant", got "robot"');
+    const h = llmts(['sft', '--help']);
+    expect(h.code).toBe(0);
+    for (const s of ['--maxLength=', '--epochs=', '--evalData=', '--badRows=', 'mean_token_accuracy', '{"messages"']) expect(h.out).toContain(s);
+    const none = llmts(['sft']);
+    expect(none.code).toBe(1);
+    expect(none.err).toMatch(/model: give the pretrained model folder/);
+  });
+});
