@@ -44,7 +44,7 @@
 // The quality on trained-like weights and real text is measured in test/quantize.test.ts (fixture models).
 // --batch B (prompt mode) also decodes B copies of the prompt as one batch and reports the aggregate tokens/s.
 import { compareToAnchor, anchorsFor, fmtAnchorValue, processorName } from './anchors.mjs';
-import { exitIfHelp, NO_SGEMM_PEAK, printMachine, processor, sgemmPeak } from './machine.mjs';
+import { exitIfHelp, NO_SGEMM_PEAK, printMachine, processor, sgemmPeak, usageError } from './machine.mjs';
 
 exitIfHelp(import.meta.url);
 const argv = process.argv.slice(2);
@@ -64,10 +64,10 @@ const modes = opt('--modes', 'runc,prompt').split(',');
 const runcTokens = Number(opt('--runc-tokens', 256));
 const reps = Math.max(1, Number(opt('--reps', 3)));
 const topP = Number(opt('--top-p', 1));
-if (!(topP > 0 && topP <= 1)) throw new Error(`--top-p: expected 0 < P ≤ 1, got ${opt('--top-p', '')}`);
-for (const m of modes) if (!['runc', 'prompt'].includes(m)) throw new Error(`--modes: unknown ${m} (runc, prompt)`);
+if (!(topP > 0 && topP <= 1)) usageError(`--top-p: expected 0 < P ≤ 1, got ${opt('--top-p', '')}`);
+for (const m of modes) if (!['runc', 'prompt'].includes(m)) usageError(`--modes: unknown ${m} (runc, prompt)`);
 for (const w of weightKinds)
-  if (!['f32', 'q8', 'bf16'].includes(w)) throw new Error(`--weights: unknown ${w} (f32, q8, bf16)`);
+  if (!['f32', 'q8', 'bf16'].includes(w)) usageError(`--weights: unknown ${w} (f32, q8, bf16)`);
 
 const noPeer = argv.includes('--no-peer');
 
@@ -113,7 +113,7 @@ const SHAPES = {
 
 if (!json) {
   console.log(
-    `backend ${backend.describe()}, batch 1, weights ${weightKinds.join(' / ')}; runc: BOS + ${runcTokens} tokens (T 1, top-p ${topP}) against ${runcLabel}; prompt: ${promptLen}-token prompt`,
+    `backend ${backend.describe()}, batch 1, weights ${weightKinds.join(' / ')}; runc: BOS + ${runcTokens} tokens (T 1, top-p ${topP === 1 ? '1.0' : topP}) against ${runcLabel}; prompt: ${promptLen}-token prompt`,
   );
   if (!sgemm) console.log(`% of sgemm peak omitted: ${NO_SGEMM_PEAK}`);
 }
@@ -267,7 +267,8 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
     ttft_ms: +c.timings.ttft_ms.toFixed(1),
     ...(mode === 'prompt' ? { prefill_tok_s: +(P / (c.timings.prefill_ms / 1000)).toFixed(1) } : {}),
     top_p: topP,
-    peer: runc?.anchor ? `${runcLabel} (${runc.anchor.about}, ${runc.anchor.conditions.threads} threads)` : null,
+    peer: runc?.anchor ? `llama2.c ${runcLabel}, ${runc.anchor.conditions.threads} threads` : null,
+    peer_about: runc?.anchor?.about ?? null,
     peer_tok_s: runc?.anchor?.value ?? null,
     peer_range: runc?.anchor?.range ?? null,
     peer_processor: runc?.processor ?? null,
@@ -299,7 +300,9 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
     cache.reset();
     // mean, as tok_s is (a median would flatter the long-context end of the runc run)
     row.forward_tok_s = +(1000 / (ts.reduce((a, b) => a + b, 0) / ts.length)).toFixed(2);
-    row.forward_ratio = runc?.comparable && runc.anchor ? +(row.forward_tok_s / runc.anchor.value).toFixed(3) : null;
+    // our model alone against run.c's whole run: only where run.c's sampler is cheap (-p 1.0), else null
+    row.forward_ratio =
+      runc?.comparable && runc.anchor && topP === 1 ? +(row.forward_tok_s / runc.anchor.value).toFixed(3) : null;
   }
   if (batch > 1 && mode === 'prompt') {
     const rb = await generate(

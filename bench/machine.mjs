@@ -73,8 +73,7 @@ export function sgemmPeak(threads = os.availableParallelism()) {
   const env = process.env.LLMTS_PEAK_GFLOPS;
   if (env) {
     const g = Number(env);
-    if (!(g > 0))
-      throw new Error(`LLMTS_PEAK_GFLOPS: expected a positive number of GFLOP/s, got ${JSON.stringify(env)}`);
+    if (!(g > 0)) usageError(`LLMTS_PEAK_GFLOPS: expected a positive number of GFLOP/s, got ${JSON.stringify(env)}`);
     return { gflop_s: g, basis: 'LLMTS_PEAK_GFLOPS' };
   }
   const a = anchorFor('sgemm-peak', processor().key, { threads });
@@ -84,6 +83,12 @@ export function sgemmPeak(threads = os.availableParallelism()) {
 /** Why there is no sgemm peak here (for the line a bench prints in place of "% of peak"). */
 export const NO_SGEMM_PEAK =
   'no sgemm peak measured on this processor model (ANCHORS.md has one for Sapphire Rapids only; LLMTS_PEAK_GFLOPS sets one)';
+
+/** A bad flag or environment value: the message on stderr (no stack trace) and exit status 2. @param {string} msg @returns {never} */
+export function usageError(msg) {
+  console.error(`error: ${msg}`);
+  process.exit(2);
+}
 
 /**
  * --help / -h: print the leading comment block of the bench file at `url` (its usage and flags, without comment
