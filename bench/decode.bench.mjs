@@ -1,38 +1,52 @@
 // Decode benchmark: batch 1, float32 / q8 / bf16 weights (src/model/quantize.ts), at llama2.c's stories15M and
 // stories110M shapes (random-initialised Llama-family models; the forward's speed does not depend on the weights'
-// values), next to llama2.c's figures from ../shared/design/ANCHORS.md (run.c, OpenMP, 2 threads, measured on this
-// machine: C is not run here). Two rows per model and weight storage (--modes):
-//   runc     the row compared to llama2.c: run.c's default run. The prompt is the BOS token alone, 256 tokens are
-//            generated (positions 0..255) with temperature 1 and top-p 0.9 (run.c's defaults), and tok/s counts the
-//            tokens after the first over the time after the first, as run.c does (it starts its clock after the
-//            first forward). case: "stories15M q8", mode: "runc".
+// values), next to llama2.c's figures from ../shared/design/ANCHORS.md (run.c, OpenMP, float32; bench/anchors.mjs: C
+// is not run here). A run.c figure is divided only when it was measured on this processor model with the same threads
+// and top-p on random weights; else it is printed as "measured on <processor>" with ratio null. Two rows per model
+// and weight storage (--modes):
+//   runc     the row compared to llama2.c: run.c's run. The prompt is the BOS token alone, 256 tokens are generated
+//            (positions 0..255) with temperature 1 and top-p --top-p, and tok/s counts the tokens after the first
+//            over the time after the first, as run.c does (it starts its clock after the first forward).
+//            --top-p 1.0 (the default): the same work as run.c -p 1.0 (no nucleus: both sample the full
+//            distribution), so the row compares the engines. --top-p 0.9 (run.c's default): on random weights top-p
+//            keeps ~28,000 of 32,000 tokens and run.c qsorts ~30k candidates per token (5–7 ms), so that row mostly
+//            compares the samplers. case: "stories15M q8", mode: "runc".
 //   prompt   long-context decode + prefill, a second figure not comparable to run.c's: a 512-token prompt (--prompt),
 //            then --tokens tokens at positions 512+ with the same sampling. Reports time to first token (prefill of
-//            the prompt + the first sample), prefill tok/s and decode tok/s after the first token.
-//            case: "stories15M q8 prompt512", mode: "prompt".
+//            the prompt + the first sample), prefill tok/s and decode tok/s after the first token. No run.c ratio
+//            (run.c has no figure for this work). case: "stories15M q8 prompt512", mode: "prompt".
 // Each row also reports forward_tok_s: the model alone (KV-cached forward steps at the same positions, the logits
 // read back, no sampler), so tok_s / forward_tok_s says what the sampler and the engine cost per token.
 // (run.c -n 256 runs 256 forwards from BOS, generating 255 tokens; here 256 tokens: the same positions, plus one.)
 // Caveat: a random model's next-token distribution is nearly flat, so top-p 0.9 keeps ~28,000 of 32,000 tokens; a
-// trained model's is peaked. The sampler's cost is measured on the flat (worst) case here (run.c itself would qsort
-// those ~28,000 candidates every token; its 214 tok/s are on trained weights). Sampling runs on the backend (the
-// `sample` kernel, src/generate/device_sample.ts) since no penalty or top alternatives are asked.
+// trained model's is peaked. With --top-p 0.9 the sampler's cost is measured on the flat (worst) case here (the
+// Sapphire Rapids run.c figures of ANCHORS.md are on trained weights: never divided here). Sampling runs on the backend
+// (the `sample` kernel, src/generate/device_sample.ts) since no penalty or top alternatives are asked.
+// Also printed for context, never divided: llama.cpp's figures (node-llama-cpp, GGUF Q8_0 / F32, greedy) "measured on
+// <processor>"; running llama.cpp here as a peer needs GGUF export (not yet).
 // usage: node bench/decode.bench.mjs [--json] [--cases stories15M,stories110M] [--modes runc,prompt] [--prompt 512]
-//          [--tokens N] [--runc-tokens 256] [--backend auto|ref|wasm] [--threads N] [--batch B] [--weights f32,q8,bf16]
-//          [--reps 3] [--no-peer]
+//          [--tokens N] [--runc-tokens 256] [--top-p 1.0] [--backend auto|ref|wasm] [--threads N] [--batch B]
+//          [--weights f32,q8,bf16] [--reps 3] [--no-peer] [--help]
+// --top-p P: 0 < P ≤ 1, the nucleus of every row (default 1.0: no top-p, run.c -p 1.0's work; 0.9: run.c's default).
+// --help, -h: print this and run nothing.
 // Each row runs the same generate reps + 1 times in one process: tok_s is the median of the last reps (steady
 // state, as a chat server or a long session runs); cold_tok_s is the first run of a fresh process, while V8 is
 // still optimising the JavaScript and WebAssembly code (what a one-off `llmts generate` of 256 tokens sees). run.c is
 // compiled ahead of time: its first run is its steady state.
 // --json: one JSON line per row: bench, case, mode, weights, tok_s, tok_s_runs, cold_tok_s, forward_tok_s, gflop_s
-// (2 FLOPs per weight + attention, at the mean decoded position), pct_peak (of the sgemm peak), weight_gb_s, peer,
-// peer_tok_s, ratio (llama2.c), tfjs_peer, tfjs_tok_s, ratio_vs_tfjs (runc rows), ...
+// (2 FLOPs per weight + attention, at the mean decoded position), pct_peak (of the sgemm peak; null off the processor
+// it was measured on), weight_gb_s, top_p, peer, peer_tok_s, peer_range, peer_processor, ratio (llama2.c; null when
+// not comparable), llamacpp_anchors, tfjs_peer, tfjs_tok_s, ratio_vs_tfjs (runc rows), ...; first a machine line.
 // TensorFlow.js (bench/peers/tfjs-llama-decode.mjs, float32) decodes the same model in the same command: wasm (its
 // best; the full run.c run) and cpu (stories15M only, 32 tokens). --no-peer skips it.
 // --weights: the weight storages to run side by side (default all three). For q8/bf16 each row also reports the
 // quality cost on this (random) model: the relative logits error vs float32 over a 64-token prefix (‖Δ‖/‖logits‖).
 // The quality on trained-like weights and real text is measured in test/quantize.test.ts (fixture models).
 // --batch B (prompt mode) also decodes B copies of the prompt as one batch and reports the aggregate tokens/s.
+import { compareToAnchor, anchorsFor, fmtAnchorValue, processorName } from './anchors.mjs';
+import { exitIfHelp, NO_SGEMM_PEAK, printMachine, processor, sgemmPeak, usageError } from './machine.mjs';
+
+exitIfHelp(import.meta.url);
 const argv = process.argv.slice(2);
 /** The value after flag k, else d. @template {string | number | undefined} D @param {string} k @param {D} d @returns {string | D} */
 const opt = (k, d) => {
@@ -49,16 +63,17 @@ const weightKinds = opt('--weights', 'f32,q8,bf16').split(',');
 const modes = opt('--modes', 'runc,prompt').split(',');
 const runcTokens = Number(opt('--runc-tokens', 256));
 const reps = Math.max(1, Number(opt('--reps', 3)));
-for (const m of modes) if (!['runc', 'prompt'].includes(m)) throw new Error(`--modes: unknown ${m} (runc, prompt)`);
+const topP = Number(opt('--top-p', 1));
+if (!(topP > 0 && topP <= 1)) usageError(`--top-p: expected 0 < P ≤ 1, got ${opt('--top-p', '')}`);
+for (const m of modes) if (!['runc', 'prompt'].includes(m)) usageError(`--modes: unknown ${m} (runc, prompt)`);
 for (const w of weightKinds)
-  if (!['f32', 'q8', 'bf16'].includes(w)) throw new Error(`--weights: unknown ${w} (f32, q8, bf16)`);
+  if (!['f32', 'q8', 'bf16'].includes(w)) usageError(`--weights: unknown ${w} (f32, q8, bf16)`);
 
 const noPeer = argv.includes('--no-peer');
 
 const { spawnSync } = await import('node:child_process');
 const path = await import('node:path');
 const { fileURLToPath } = await import('node:url');
-const { peakGflops } = await import('./machine.mjs');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { initBackend } = await import('../dist/backend/registry.js');
 const { initModel } = await import('../dist/model/init.js');
@@ -70,28 +85,43 @@ const backend = await initBackend(
   /** @type {import('../dist/backend/registry.js').BackendName | 'auto'} */ (backendName),
   threads ? { threads: Number(threads) } : {},
 );
+const nThreads = /** @type {{ threads?: number }} */ (backend).threads ?? 1;
+printMachine('decode', nThreads, json);
+const cpu = processor();
+const sgemm = sgemmPeak(nThreads);
+/** The run.c figure the runc rows are held to: same work (top-p 1.0) or run.c's default (0.9) on random weights. */
+const runcQuery = { peer: 'run.c', threads: nThreads, top_p: topP, weights: 'f32', model: 'random' };
+const runcLabel =
+  topP === 1
+    ? 'run.c -p 1.0, same sampler work'
+    : topP === 0.9
+      ? "run.c default top-p 0.9: mostly the samplers' cost on random weights"
+      : `top-p ${topP}: no run.c figure at this top-p`;
 
-// llama2.c shapes (window 1024, so the 512-token prompt fits), llama2.c's tok/s and the prompt mode's token count
+// llama2.c shapes (window 1024, so the 512-token prompt fits) and the prompt mode's token count
 const { STORIES, storiesConfig: config } = await import('./stories.mjs');
 /**
- * A stories shape with llama2.c's tok/s (peer), the prompt mode's token count, and the TensorFlow.js runs once made.
- * @typedef {{ L: number, C: number, H: number, F: number, V: number, peer: number, tokens: number, tfjs?: PeerRun[] }} Shape
+ * A stories shape with the prompt mode's token count, and the TensorFlow.js runs once made.
+ * @typedef {{ L: number, C: number, H: number, F: number, V: number, tokens: number, tfjs?: PeerRun[] }} Shape
  * @typedef {{ peer: string, tok_s?: number, error?: string }} PeerRun
  */
 /** @type {Record<string, Shape>} */
 const SHAPES = {
-  stories15M: { ...STORIES.stories15M, peer: 214, tokens: 64 },
-  stories110M: { ...STORIES.stories110M, peer: 41.7, tokens: 24 },
+  stories15M: { ...STORIES.stories15M, tokens: 64 },
+  stories110M: { ...STORIES.stories110M, tokens: 24 },
 };
 
-if (!json)
+if (!json) {
   console.log(
-    `backend ${backend.describe()}, batch 1, weights ${weightKinds.join(' / ')}; runc: BOS + ${runcTokens} tokens (T 1, top-p 0.9); prompt: ${promptLen}-token prompt`,
+    `backend ${backend.describe()}, batch 1, weights ${weightKinds.join(' / ')}; runc: BOS + ${runcTokens} tokens (T 1, top-p ${topP === 1 ? '1.0' : topP}) against ${runcLabel}; prompt: ${promptLen}-token prompt`,
   );
+  if (!sgemm) console.log(`% of sgemm peak omitted: ${NO_SGEMM_PEAK}`);
+}
 let failed = 0;
 for (const name of cases) {
   const s = SHAPES[name];
   if (!s) throw new Error(`unknown case ${name}; known: ${Object.keys(SHAPES).join(', ')}`);
+  if (!json && modes.includes('runc')) printLlamaCpp(name);
   try {
     await runCase(name, s);
   } catch (e) {
@@ -199,7 +229,7 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
   // The same generate `reps` + 1 times: the first run is the cold one (a fresh process: JavaScript and WebAssembly
   // code still being optimised by V8, memory being grown; reported as cold_tok_s), tok_s is the median of the rest.
   const once = async () => {
-    const r = await generate(model, [prompt], { maxTokens: tokens, temperature: 1, topP: 0.9, seed: 1 });
+    const r = await generate(model, [prompt], { maxTokens: tokens, temperature: 1, topP, seed: 1 });
     const c = r.choices[0];
     const decodeMs = c.timings.prefill_ms + c.timings.decode_ms - c.timings.ttft_ms; // after the first token
     return { c, tokS: (c.ids.length - 1) / (decodeMs / 1000) };
@@ -219,6 +249,8 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
   const best = (s.tfjs ?? [])
     .filter((q) => q.tok_s)
     .reduce((/** @type {PeerRun | null} */ a, q) => (!a || (q.tok_s ?? 0) > (a.tok_s ?? 0) ? q : a), null);
+  // run.c on this processor model, same threads and top-p, random weights: a ratio; else "measured on …", no ratio
+  const runc = mode === 'runc' ? compareToAnchor(`decode-${name}`, cpu.key, runcQuery, tokS) : null;
   /** @type {Record<string, any>} one JSON line of results */
   const row = {
     bench: 'decode',
@@ -234,19 +266,21 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
     cold_tok_s: +cold.tokS.toFixed(2),
     ttft_ms: +c.timings.ttft_ms.toFixed(1),
     ...(mode === 'prompt' ? { prefill_tok_s: +(P / (c.timings.prefill_ms / 1000)).toFixed(1) } : {}),
-    peer:
-      mode === 'runc'
-        ? 'llama2.c run.c 2 threads (ANCHORS.md)'
-        : 'llama2.c run.c 2 threads, its default run (BOS, 256 tokens): not the same work',
-    peer_tok_s: s.peer,
-    ratio: +(tokS / s.peer).toFixed(3),
+    top_p: topP,
+    peer: runc?.anchor ? `llama2.c ${runcLabel}, ${runc.anchor.conditions.threads} threads` : null,
+    peer_about: runc?.anchor?.about ?? null,
+    peer_tok_s: runc?.anchor?.value ?? null,
+    peer_range: runc?.anchor?.range ?? null,
+    peer_processor: runc?.processor ?? null,
+    ratio: runc?.ratio == null ? null : +runc.ratio.toFixed(3),
     gflop_s: +gflopS.toFixed(2),
-    pct_peak: +((100 * gflopS) / peakGflops()).toFixed(2),
+    pct_peak: sgemm ? +((100 * gflopS) / sgemm.gflop_s).toFixed(2) : null,
     weight_gb_s: +weightGBs.toFixed(2),
     ...(mode === 'runc' && best
       ? { tfjs_peer: best.peer, tfjs_tok_s: best.tok_s, ratio_vs_tfjs: +(tokS / (best.tok_s ?? NaN)).toFixed(2) }
       : {}),
     ...(mode === 'runc' && s.tfjs?.length ? { tfjs_peers: s.tfjs } : {}),
+    ...(mode === 'runc' ? { llamacpp_anchors: llamaCppContext(name) } : {}),
     ...quality,
   };
   // the model alone: KV-cached forward steps at the same positions (after the prompt), the logits read back, no sampler
@@ -266,13 +300,15 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
     cache.reset();
     // mean, as tok_s is (a median would flatter the long-context end of the runc run)
     row.forward_tok_s = +(1000 / (ts.reduce((a, b) => a + b, 0) / ts.length)).toFixed(2);
-    row.forward_ratio = +(row.forward_tok_s / s.peer).toFixed(3);
+    // our model alone against run.c's whole run: only where run.c's sampler is cheap (-p 1.0), else null
+    row.forward_ratio =
+      runc?.comparable && runc.anchor && topP === 1 ? +(row.forward_tok_s / runc.anchor.value).toFixed(3) : null;
   }
   if (batch > 1 && mode === 'prompt') {
     const rb = await generate(
       model,
       Array.from({ length: batch }, () => prompt),
-      { maxTokens: tokens, temperature: 1, topP: 0.9, seed: 1 },
+      { maxTokens: tokens, temperature: 1, topP, seed: 1 },
     );
     const cb = rb.choices[0];
     const ms = cb.timings.prefill_ms + cb.timings.decode_ms - cb.timings.ttft_ms;
@@ -285,9 +321,9 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
     console.log(
       `${name.padEnd(12)} ${kind.padEnd(4)} ${mode === 'runc' ? `runc (BOS, ${n} tokens)`.padEnd(22) : `prompt ${P}, ${n} tokens`.padEnd(22)} ` +
         `${(row.params / 1e6).toFixed(1)}M params: decode ${row.tok_s} tok/s (median of ${reps}; cold first run ${row.cold_tok_s})` +
-        ` (${row.gflop_s} GFLOP/s, ${row.pct_peak}% of ${peakGflops()} peak; weights read at ${row.weight_gb_s} GB/s)` +
+        ` (${row.gflop_s} GFLOP/s${sgemm ? `, ${row.pct_peak}% of ${sgemm.gflop_s} sgemm peak` : ''}; weights read at ${row.weight_gb_s} GB/s)` +
         (mode === 'runc'
-          ? ` | llama2.c ${s.peer} tok/s → ratio ${row.ratio}`
+          ? ` | ${runcLabel}: ${runc?.text}`
           : ` | time to first token ${row.ttft_ms} ms (prefill ${row.prefill_tok_s} tok/s)`) +
         (row.tfjs_peer
           ? ` | TensorFlow.js ${row.tfjs_peer.replace('tfjs-', '')} ${row.tfjs_tok_s} tok/s (f32) → ×${row.ratio_vs_tfjs}` +
@@ -304,4 +340,38 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
           : '') +
         (row.batch ? ` | batch ${row.batch}: ${row.batch_tok_s} tok/s in all` : ''),
     );
+}
+
+/**
+ * llama.cpp's figures for this model from ANCHORS.md, for context only (greedy, GGUF; the real peer needs GGUF export:
+ * not yet), never divided: [{ weights, threads, tok_s, processor, about }], this processor's first.
+ * @param {string} name
+ */
+function llamaCppContext(name) {
+  return anchorsFor(`decode-${name}`, { peer: 'llama.cpp' })
+    .sort((a, b) => Number(b.processor === cpu.key) - Number(a.processor === cpu.key))
+    .map((a) => ({
+      weights: a.conditions.weights,
+      threads: a.conditions.threads,
+      tok_s: a.value,
+      processor: processorName(a.processor),
+      about: a.about,
+    }));
+}
+
+/** The llama.cpp context line printed once per case: "llama.cpp Q8_0 800 tok/s, F32 373 (2 threads) measured on …". */
+function printLlamaCpp(/** @type {string} */ name) {
+  /** @type {Map<string, string[]>} */
+  const byWhere = new Map();
+  for (const a of anchorsFor(`decode-${name}`, { peer: 'llama.cpp', threads: nThreads })) {
+    const where = `${processorName(a.processor)}, ${a.about}`;
+    byWhere.set(where, [
+      ...(byWhere.get(where) ?? []),
+      `${a.conditions.weights} ${fmtAnchorValue(a).replace('llama.cpp ', '')}`,
+    ]);
+  }
+  const parts = [...byWhere].map(([where, figs]) => `${figs.join(', ')} measured on ${where}`);
+  console.log(
+    `${name}: llama.cpp (not run here: needs GGUF export; context, no ratio), ${nThreads} thread(s): ${parts.join('; ') || 'no figure'}`,
+  );
 }

@@ -3,16 +3,21 @@
  * Kernel benchmark of the wasm backend: matmul GFLOP/s for the three linear-layer shapes (forward y = x·Wᵀ "NT",
  * input gradient dx = dy·W "NN", weight gradient dW = dyᵀ·x "TN") at the sizes of the tiny / small / gpt2
  * training cases of ../../shared/design/ANCHORS.md, plus fused attention forward/backward, on 1 and N threads.
- * Each figure is printed next to this machine's measured OpenBLAS sgemm peak (169 GFLOP/s on 1 thread, 330 on 2)
- * and against a plain-JavaScript Float32Array matmul timed in the same run.
+ * Each figure is printed as a share of a peak: the OpenBLAS sgemm peak of ANCHORS.md (169 GFLOP/s on 1 thread, 330
+ * on 2) where it was measured on this processor model (LLMTS_PEAK_GFLOPS sets one), else this machine's WebAssembly
+ * SIMD128 peak measured at the start of the run (`peak_basis` says which), and against a plain-JavaScript
+ * Float32Array matmul timed in the same run.
  *
  *   npx tsc -p tsconfig.json --noEmitOnError false && npm run build:wasm
- *   node bench/kernels.bench.mjs [--json] [--quick] [--threads N] [--filter text] [--no-peer]
+ *   node bench/kernels.bench.mjs [--json] [--quick] [--threads N] [--filter text] [--no-peer] [--help]
  * The plain-JS peer runs on at most 64 rows of each shape (its GFLOP/s does not depend on M).
+ * --help, -h: print this and run nothing.
  */
 import os from 'node:os';
-import { createWasmBackend } from '../dist/backend/wasm/backend.js';
-import { peakGflops } from './machine.mjs';
+import { exitIfHelp, printMachine, sgemmPeak, wasmSimdPeak } from './machine.mjs';
+
+exitIfHelp(import.meta.url);
+const { createWasmBackend } = await import('../dist/backend/wasm/backend.js');
 
 const args = process.argv.slice(2);
 const JSON_OUT = args.includes('--json');
@@ -22,7 +27,18 @@ const fi = args.indexOf('--filter');
 const FILTER = fi >= 0 ? args[fi + 1] : '';
 const ti = args.indexOf('--threads');
 const NMAX = ti >= 0 ? Number(args[ti + 1]) : os.availableParallelism();
-const PEAK = (/** @type {number} */ t) => peakGflops(t); // ANCHORS.md: OpenBLAS sgemm on this machine (LLMTS_PEAK_GFLOPS overrides)
+printMachine('kernels', NMAX, JSON_OUT);
+/**
+ * The peak "% of peak" divides by on `t` threads: the sgemm peak on its own processor, else the WebAssembly SIMD128
+ * peak measured now, else null (the row's pct_peak is then left out).
+ * @param {number} t @returns {Promise<{ gflop_s: number, basis: string } | null>}
+ */
+async function peakOn(t) {
+  const sg = sgemmPeak(t);
+  if (sg) return { gflop_s: sg.gflop_s, basis: 'sgemm' };
+  const w = await wasmSimdPeak(t).catch(() => null);
+  return w ? { gflop_s: w.gflop_s, basis: 'wasm-simd' } : null;
+}
 
 // [case, label, M, K, N, transA, transB]
 /** @type {[string, string, number, number, number, boolean, boolean][]} */
@@ -100,7 +116,7 @@ function jsMatmul(A, B, C, M, K, N, tA, tB) {
 /**
  * One result row: matmul / attention rows carry GFLOP/s, memory-bound kernels GB/s.
  * @typedef {{ bench: string, case: string, kernel: string, shape: string, threads: number, variant: string, ms: number,
- *   gflop_s?: number, gflop_s_best?: number, pct_peak?: number, gb_s?: number, peer?: string, peer_gflop_s?: number, ratio?: number }} Row
+ *   gflop_s?: number, gflop_s_best?: number, pct_peak?: number, peak_basis?: string, gb_s?: number, peer?: string, peer_gflop_s?: number, ratio?: number }} Row
  */
 /** @type {Row[]} */
 const rows = [];
@@ -118,7 +134,7 @@ function emit(r) {
         ? `  plain JS ${r.peer_gflop_s.toFixed(2)} GFLOP/s → ×${(r.ratio ?? 0).toFixed(0)}`
         : '';
     console.log(
-      `${r.case.padEnd(6)} ${r.kernel.padEnd(22)} ${r.shape.padEnd(22)} ${String(r.threads).padStart(2)}t  ${(r.gflop_s ?? 0).toFixed(1).padStart(6)} GFLOP/s (best ${(r.gflop_s_best ?? 0).toFixed(1).padStart(5)})  ${(r.pct_peak ?? 0).toFixed(1).padStart(5)}% of sgemm peak${peer}`,
+      `${r.case.padEnd(6)} ${r.kernel.padEnd(22)} ${r.shape.padEnd(22)} ${String(r.threads).padStart(2)}t  ${(r.gflop_s ?? 0).toFixed(1).padStart(6)} GFLOP/s (best ${(r.gflop_s_best ?? 0).toFixed(1).padStart(5)})  ${r.pct_peak === undefined ? 'no peak' : `${r.pct_peak.toFixed(1).padStart(5)}% of ${r.peak_basis === 'sgemm' ? 'sgemm' : 'WebAssembly SIMD'} peak`}${peer}`,
     );
   }
 }
@@ -126,8 +142,14 @@ function emit(r) {
 /** @type {Map<string, number>} */
 const jsPeer = new Map();
 for (const threads of [...new Set([1, NMAX])]) {
+  const peak = await peakOn(threads);
+  /** @param {number} g @returns {{ pct_peak?: number, peak_basis?: string }} */
+  const pct = (g) => (peak ? { pct_peak: (100 * g) / peak.gflop_s, peak_basis: peak.basis } : {});
   const be = await createWasmBackend({ threads });
-  if (!JSON_OUT) console.log(`# ${be.describe()}`);
+  if (!JSON_OUT)
+    console.log(
+      `# ${be.describe()}; ${peak ? `peak ${peak.gflop_s.toFixed(1)} GFLOP/s (${peak.basis === 'sgemm' ? 'OpenBLAS sgemm, ANCHORS.md' : 'WebAssembly SIMD128 measured now: no sgemm peak measured on this processor'})` : 'no peak known'}`,
+    );
   /** @param {Float32Array} data @param {number[]} shape */
   const up = (data, shape) => {
     const b = be.alloc(data.length, 'f32');
@@ -163,7 +185,7 @@ for (const threads of [...new Set([1, NMAX])]) {
       ms: s * 1e3,
       gflop_s: g,
       gflop_s_best: flops / best / 1e9,
-      pct_peak: (100 * g) / PEAK(threads),
+      ...pct(g),
       ...(peer ? { peer: 'plain-js', peer_gflop_s: peer, ratio: g / peer } : {}),
     });
     for (const v of [a, b, c]) be.free(v.buf);
@@ -189,7 +211,7 @@ for (const threads of [...new Set([1, NMAX])]) {
       ms: sf * 1e3,
       gflop_s: gf,
       gflop_s_best: (4 * pairs * D) / lastBest / 1e9,
-      pct_peak: (100 * gf) / PEAK(threads),
+      ...pct(gf),
     });
     const dO = up(randn(B * T * H * D, 6), [B, T, H, D]);
     const dq = { buf: be.alloc(B * T * H * D, 'f32'), shape: [B, T, H, D] },
@@ -207,7 +229,7 @@ for (const threads of [...new Set([1, NMAX])]) {
       ms: sb * 1e3,
       gflop_s: gb,
       gflop_s_best: (10 * pairs * D) / lastBest / 1e9,
-      pct_peak: (100 * gb) / PEAK(threads),
+      ...pct(gb),
     });
     for (const x of [q, k, v, o, lse, dO, dq, dk, dv]) be.free(x.buf);
   }

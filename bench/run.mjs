@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 // Runs every bench/*.bench.mjs in turn (or those named first: `npm run bench -- train decode --json`), passing the
 // flags after the names through to each (`--json`: one JSON object per line; `--cases tiny` and the like).
-// Benchmarks are never part of `npm test`.
+// Benchmarks are never part of `npm test`. Each bench prints the processor, threads used and Node version first, and
+// divides by a C figure of ANCHORS.md only when it was measured on the same processor model (bench/anchors.mjs).
+// usage: node bench/run.mjs [name ...] [flags]     (npm run bench -- [name ...] [flags] builds first)
+//   --help, -h   alone: print this and the benches' names, run nothing; after names (`npm run bench -- decode
+//                --help`): each named bench prints its own usage and flags, and runs nothing.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exitIfHelp } from './machine.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -17,6 +22,7 @@ const all = fs
   .readdirSync(here)
   .filter((f) => f.endsWith('.bench.mjs'))
   .sort();
+if (!names.length) exitIfHelp(import.meta.url, `benches: ${all.map((f) => f.replace('.bench.mjs', '')).join(', ')}`);
 const chosen = names.length ? all.filter((f) => names.some((n) => f.startsWith(n))) : all;
 if (!chosen.length) {
   console.error(

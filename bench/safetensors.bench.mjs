@@ -1,11 +1,16 @@
 // safetensors I/O benchmark: read and write a synthetic float32 checkpoint (~128 MB by default, 64 tensors) with
 // src/formats, and the same bytes with plain fs.readFile / fs.writeFile as the peer (the disk/page-cache ceiling: ratio
 // = our MB/s ÷ peer MB/s, 1.0 means no overhead beyond the bytes). Also F16 / BF16 conversion speed (F32 ↔ 16-bit).
-// usage: node bench/safetensors.bench.mjs [--json] [--mb 128]
+// usage: node bench/safetensors.bench.mjs [--json] [--mb 128] [--help]
+//   --json: one JSON line per figure, after a { bench: "machine" } line.  --mb: the checkpoint's size in MiB.
+//   --help, -h: print this and run nothing.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { exitIfHelp, printMachine } from './machine.mjs';
+
+exitIfHelp(import.meta.url);
 
 const argv = process.argv.slice(2);
 const opt = (/** @type {string} */ k, /** @type {string | number} */ d) => {
@@ -14,6 +19,7 @@ const opt = (/** @type {string} */ k, /** @type {string | number} */ d) => {
 };
 const json = argv.includes('--json');
 const mb = Number(opt('--mb', 128));
+printMachine('safetensors', 1, json);
 
 const io = await import('../dist/formats/index.js');
 const { Rng } = await import('../dist/util/rng.js');

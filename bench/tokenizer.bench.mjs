@@ -4,11 +4,16 @@
 // Union speeches to 8,192 tokens (against a budget of 20 s, which the test suite used to assert; the bench exits
 // with status 1 when it is over); also GPT-4's cl100k_base against js-tiktoken's. Our encode is timed cold: the
 // per-word cache is cleared before every repetition; each figure is the best of --reps runs.
-// usage: node bench/tokenizer.bench.mjs [--json] [--reps 3] [--no-train] [--no-hf]
+// usage: node bench/tokenizer.bench.mjs [--json] [--reps 3] [--no-train] [--no-hf] [--help]
+//   --json: one JSON line per figure, after a { bench: "machine" } line.  --reps: repetitions per figure (best kept).
+//   --no-train: skip BPE training.  --no-hf: skip Hugging Face tokenizers.js.  --help, -h: print this, run nothing.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { exitIfHelp, printMachine } from './machine.mjs';
+
+exitIfHelp(import.meta.url);
 
 const argv = process.argv.slice(2);
 /** The value after flag k, else d. @template {string | number | undefined} D @param {string} k @param {D} d @returns {string | D} */
@@ -18,6 +23,7 @@ const opt = (k, d) => {
 };
 const json = argv.includes('--json');
 const reps = Number(opt('--reps', 3));
+printMachine('tokenizer', 1, json);
 
 const tk = await import('../dist/tokenizer/index.js');
 const { Tiktoken } = await import('js-tiktoken/lite');

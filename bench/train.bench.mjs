@@ -1,16 +1,28 @@
 // Training-step benchmark: forward + backward + AdamW of a GPT (GPT-2 block: LayerNorm, fused qkv, causal attention,
 // GELU MLP ×4, tied head) at the shapes of ../shared/design/ANCHORS.md, on our default backend, against
 // TensorFlow.js (the peer JavaScript users have today) running the same step in the same command, and llm.c's
-// figures from ANCHORS.md (measured on this machine; C is not run here).
+// figures from ANCHORS.md (bench/anchors.mjs; C is not run here). An llm.c figure is divided only when it was measured
+// on this processor model with the same thread count; else it is printed as "measured on <processor>", ratio null.
 // usage: node bench/train.bench.mjs [--json] [--cases tiny,small,gpt2] [--steps N] [--no-peer] [--threads N]
-//                                   [--peers wasm,cpu]
+//                                   [--peers wasm,cpu] [--help]
+//   --json       one JSON line per case (after a { bench: "machine" } line): tok_s, gflop_s, pct_peak (of the sgemm
+//                peak, null off its processor), pct_wasm_peak, peer/peer_tok_s/ratio_vs_peer (TensorFlow.js),
+//                llmc_tok_s, llmc_range, llmc_peer_processor, ratio_vs_llmc (null when not comparable), ...
+//   --cases      the shapes of ANCHORS.md to run          --steps   timed steps (default 10 for tiny, 3 otherwise)
+//   --threads    wasm worker threads (default: all)       --no-peer skip TensorFlow.js
+//   --help, -h   print this and run nothing
+// "% of peak": of the OpenBLAS sgemm peak where ANCHORS.md measured it on this processor (LLMTS_PEAK_GFLOPS sets
+// one), and always of the WebAssembly SIMD128 peak measured at the start of the run.
 // Peers: TensorFlow.js on its wasm backend for every case, and on its cpu backend for tiny only by default (it runs
 // ~85 tok/s there: a small or GPT-2 step would take minutes); --peers wasm,cpu runs both everywhere. The row's `peer`
 // and `ratio_vs_peer` are TensorFlow.js's best backend; `peers` lists each one measured.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { median, peakGflops, wasmSimdPeak } from './machine.mjs';
+import { compareToAnchor } from './anchors.mjs';
+import { exitIfHelp, median, NO_SGEMM_PEAK, printMachine, processor, sgemmPeak, wasmSimdPeak } from './machine.mjs';
+
+exitIfHelp(import.meta.url);
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -30,24 +42,34 @@ const { initBackend, initModel, tidy, backward, AdamW, gradNorm, clipCoefficient
   '../dist/index.js'
 );
 const backend = await initBackend('auto', threads ? { threads: Number(threads) } : {});
+const nThreads = /** @type {{ threads?: number }} */ (backend).threads ?? 1;
+printMachine('train', nThreads, json);
+const cpu = processor();
+// The float32 sgemm peak where it was measured on this processor model (else null: % of the WebAssembly peak only)
+const sgemm = sgemmPeak(nThreads);
 // The ceiling of any WebAssembly kernel here: 128-bit SIMD multiply-adds on every thread, measured now. llm.c (C,
 // AVX-512) is held to the machine's sgemm peak instead; `pct_wasm_peak` says how much of the reachable peak we use.
-const wasmPeak = await wasmSimdPeak(/** @type {{ threads?: number }} */ (backend).threads ?? 1).catch(() => null);
-if (!json && wasmPeak)
+const wasmPeak = await wasmSimdPeak(nThreads).catch(() => null);
+if (!json) {
+  if (wasmPeak)
+    console.log(
+      `WebAssembly SIMD128 peak on ${wasmPeak.threads} thread(s): ${wasmPeak.gflop_s.toFixed(1)} GFLOP/s (${wasmPeak.fma ? 'relaxed FMA' : 'mul + add'})`,
+    );
   console.log(
-    `WebAssembly SIMD128 peak on ${wasmPeak.threads} thread(s): ${wasmPeak.gflop_s.toFixed(1)} GFLOP/s (${wasmPeak.fma ? 'relaxed FMA' : 'mul + add'}; sgemm peak ${peakGflops()})`,
+    sgemm ? `sgemm peak ${sgemm.gflop_s} GFLOP/s (${sgemm.basis})` : `% of sgemm peak omitted: ${NO_SGEMM_PEAK}`,
   );
+}
 
 /**
- * A training shape, llm.c's tok/s on it (ANCHORS.md) and how many steps the TensorFlow.js peer times.
- * @typedef {{ L: number, C: number, H: number, V: number, T: number, B: number, llmc: number, peerSteps: number }} Shape
+ * A training shape (llm.c's tok/s on it: bench/anchors.mjs) and how many steps the TensorFlow.js peer times.
+ * @typedef {{ L: number, C: number, H: number, V: number, T: number, B: number, peerSteps: number }} Shape
  * @typedef {{ peer: string, tok_s?: number, error?: string }} PeerRun
  */
 /** @type {Record<string, Shape>} */
 const SHAPES = {
-  tiny: { L: 4, C: 128, H: 4, V: 512, T: 128, B: 8, llmc: 4593, peerSteps: 3 },
-  small: { L: 6, C: 384, H: 6, V: 4096, T: 256, B: 4, llmc: 397, peerSteps: 1 },
-  gpt2: { L: 12, C: 768, H: 12, V: 50304, T: 64, B: 4, llmc: 44, peerSteps: 1 },
+  tiny: { L: 4, C: 128, H: 4, V: 512, T: 128, B: 8, peerSteps: 3 },
+  small: { L: 6, C: 384, H: 6, V: 4096, T: 256, B: 4, peerSteps: 1 },
+  gpt2: { L: 12, C: 768, H: 12, V: 50304, T: 64, B: 4, peerSteps: 1 },
 };
 
 /** @param {Shape} s @returns {import('../dist/model/config.js').ModelConfig} */
@@ -153,6 +175,9 @@ for (const name of cases) {
   const flopsPerTok = 6 * N + 12 * s.L * s.C * s.T;
   const gflops = (flopsPerTok * tokS) / 1e9;
   const { best: p, all: measuredPeers } = peers(name, s);
+  // llm.c on this processor model, same threads and shape: a ratio; else "measured on <processor>", no ratio
+  const llmc = compareToAnchor(`train-${name}`, cpu.key, { peer: 'llm.c', threads: nThreads, B: s.B, T: s.T }, tokS);
+  const llmcSame = llmc.comparable ? llmc.anchor : null;
   /** @type {Record<string, any>} one JSON line of results */
   const row = {
     case: `train-${name}`,
@@ -163,35 +188,47 @@ for (const name of cases) {
     ms_per_step: +ms.toFixed(1),
     tok_s: Math.round(tokS),
     gflop_s: +gflops.toFixed(1),
-    pct_peak: +((100 * gflops) / peakGflops()).toFixed(1),
+    sgemm_peak_gflop_s: sgemm?.gflop_s ?? null,
+    pct_peak: sgemm ? +((100 * gflops) / sgemm.gflop_s).toFixed(1) : null,
     ...(wasmPeak
       ? {
           wasm_peak_gflop_s: +wasmPeak.gflop_s.toFixed(1),
           pct_wasm_peak: +((100 * gflops) / wasmPeak.gflop_s).toFixed(1),
         }
       : {}),
-    // what 2× llm.c would need, as a share of the WebAssembly peak
+    // what 2× llm.c would need, as a share of the WebAssembly peak (only against an llm.c figure from this processor)
     ...(wasmPeak
-      ? { pct_wasm_peak_for_2x_llmc: +((100 * 2 * s.llmc * flopsPerTok) / 1e9 / wasmPeak.gflop_s).toFixed(1) }
+      ? {
+          pct_wasm_peak_for_2x_llmc: llmcSame
+            ? +((100 * 2 * llmcSame.value * flopsPerTok) / 1e9 / wasmPeak.gflop_s).toFixed(1)
+            : null,
+        }
       : {}),
     first_loss: +first.toFixed(4),
     peer: p?.peer ?? null,
     peer_tok_s: p?.tok_s ?? null,
     ratio_vs_peer: p?.tok_s ? +(tokS / p.tok_s).toFixed(1) : null,
-    llmc_tok_s: s.llmc,
-    ratio_vs_llmc: +(tokS / s.llmc).toFixed(2),
+    llmc_tok_s: llmc.anchor?.value ?? null,
+    llmc_range: llmc.anchor?.range ?? null,
+    llmc_peer_processor: llmc.processor,
+    ratio_vs_llmc: llmc.ratio == null ? null : +llmc.ratio.toFixed(2),
     peers: measuredPeers.map((q) => ({ peer: q.peer, tok_s: q.tok_s ?? null, ...(q.error ? { error: q.error } : {}) })),
   };
   if (p?.error) row.peer_error = p.error;
   if (json) console.log(JSON.stringify(row));
   else {
+    const pctText = [
+      ...(sgemm ? [`${row.pct_peak}% of ${sgemm.gflop_s} sgemm peak`] : []),
+      ...(wasmPeak
+        ? [
+            `${row.pct_wasm_peak}% of the ${row.wasm_peak_gflop_s} WebAssembly SIMD peak` +
+              (row.pct_wasm_peak_for_2x_llmc != null ? `; 2× llm.c needs ${row.pct_wasm_peak_for_2x_llmc}%` : ''),
+          ]
+        : []),
+    ].join(', ');
     console.log(
       `${row.case.padEnd(12)} ${N.toLocaleString()} params  B${s.B} T${s.T}  ${row.ms_per_step} ms/step  ${row.tok_s} tok/s  ` +
-        `${row.gflop_s} GFLOP/s (${row.pct_peak}% of ${peakGflops()} sgemm peak` +
-        (wasmPeak
-          ? `, ${row.pct_wasm_peak}% of the ${row.wasm_peak_gflop_s} WebAssembly SIMD peak; 2× llm.c needs ${row.pct_wasm_peak_for_2x_llmc}%`
-          : '') +
-        `)  first loss ${row.first_loss}`,
+        `${row.gflop_s} GFLOP/s${pctText ? ` (${pctText})` : ''}  first loss ${row.first_loss}`,
     );
     const peerText = row.peer_error
       ? `failed (${row.peer_error})`
@@ -201,7 +238,7 @@ for (const name of cases) {
       .map((q) => `${q.peer} ${q.tok_s ?? 'failed'} tok/s`)
       .join(', ');
     console.log(
-      `${''.padEnd(12)} vs ${row.peer ?? 'tfjs (skipped)'}: ${peerText}${others ? ` (${others})` : ''};  vs llm.c (ANCHORS): ${s.llmc} tok/s → ×${row.ratio_vs_llmc}`,
+      `${''.padEnd(12)} vs ${row.peer ?? 'tfjs (skipped)'}: ${peerText}${others ? ` (${others})` : ''};  vs ${llmc.text}`,
     );
   }
   for (const t of model.params.values()) t.dispose();
