@@ -17,10 +17,10 @@ import { jinjaTemplate, type ChatTemplate } from '../chat/template.js';
 import { readTrlDataset, TrlRowError, type TrlDataset } from '../data/trl.js';
 import { loadModel, saveModel } from '../model/hf/folder.js';
 import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js';
-import { latestRun } from '../pretrain/pretrain.js';
 import { loadTokenizer, saveTokenizer, type TextTokenizer } from '../tokenizer/index.js';
-import { readTrainerState, resolveCheckpointDir, saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
-import { formatDuration, type Progress } from '../train/progress.js';
+import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
+import { openRun, type RecipeOptions, type RecipeResult } from '../train/recipe.js';
+import { formatDuration, } from '../train/progress.js';
 import { runTraining } from '../train/run.js';
 import { sampleIds } from '../train/sample.js';
 import type { Trainer } from '../train/trainer.js';
@@ -35,31 +35,11 @@ export const CHATML_JINJA =
   "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}" +
   "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
-export interface SftOptions {
-  /** The run's settings (a new run). */
-  config?: SftConfig;
-  /** Resume this run folder (or checkpoint folder); its saved config is used, with `overrides` on top. */
-  resume?: string;
-  overrides?: Partial<SftConfig>;
-  log?: (line: string) => void;
-  progress?: Progress;
-  /** Stop (as Ctrl-C does) once this many steps are done; for tests. */
-  haltAfterStep?: number;
-  handleSigint?: boolean;
-}
+export type SftOptions = RecipeOptions<SftConfig>;
 
-export interface SftResult {
-  runDir: string;
-  checkpointDir: string;
-  reportPath: string | null;
-  reason: 'done' | 'interrupted' | 'time-limit';
-  /** Loss of every step taken in this call, by step index. */
-  losses: Map<number, number>;
-  steps: number;
+export interface SftResult extends RecipeResult<SftConfig> {
   maxSteps: number;
   finalEvalLoss: number | null;
-  seconds: number;
-  config: SftConfig;
   /** Training examples, and what was done to the rows. */
   data: { train: number; eval: number; skippedRows: number; truncated: number; dropped: number };
 }
@@ -129,39 +109,22 @@ function readData(file: string, c: SftConfig, log: (s: string) => void): TrlData
   return ds;
 }
 
-function timestamp(): string {
-  const d = new Date();
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `sft-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
-}
-
 /** Run (or resume) a fine-tuning run. */
 export async function sft(o: SftOptions): Promise<SftResult> {
   const log = o.log ?? ((s: string) => console.log(s));
 
   // ---- 1. run folder and config
-  let c: SftConfig;
-  let runDir: string;
-  let resumeDir: string | null = null;
-  let saved: TrainerStateFile<SftConfig> | null = null;
-  if (o.resume !== undefined) {
-    const base = o.resume || latestRun(o.overrides?.outDir ?? o.config?.outDir ?? SFT_DEFAULTS.outDir);
-    resumeDir = resolveCheckpointDir(base);
-    saved = readTrainerState(resumeDir) as TrainerStateFile<SftConfig>;
-    if (typeof saved.config.model !== 'string' || !Array.isArray(saved.config.data))
-      throw new FileFormatError('E_TRAINER_STATE', path.join(resumeDir, 'trainer_state.json'), "not an SFT run (its config has no model and data): resume it with 'llmts train --resume'", 'config');
-    c = validateSftConfig({ ...SFT_DEFAULTS, ...saved.config, ...(o.overrides ?? {}), resume: resumeDir });
-    runDir = path.basename(resumeDir) === 'checkpoint' ? path.dirname(resumeDir) : resumeDir;
-  } else {
-    if (!o.config) throw new ConfigError('config', 'sft needs a config or a run to resume');
-    c = validateSftConfig(o.config);
-    if (c.resume) return sft({ ...o, resume: c.resume, config: undefined, overrides: { ...c, resume: '' } });
-    runDir = path.join(c.outDir, c.name || timestamp());
-    if (fs.existsSync(path.join(runDir, 'checkpoint', 'trainer_state.json'))) {
-      throw new ConfigError('name', `'${runDir}' already holds a run. Continue it with --resume=${runDir}, or choose another --name.`);
-    }
-  }
-  const ckDir = path.join(runDir, 'checkpoint');
+  const run = openRun(o, {
+    command: 'sft',
+    defaultOutDir: SFT_DEFAULTS.outDir,
+    stampPrefix: 'sft-',
+    validate: (c) => validateSftConfig({ ...SFT_DEFAULTS, ...c }),
+    checkSaved: (saved, file) => {
+      if (typeof saved.config.model !== 'string' || !Array.isArray(saved.config.data))
+        throw new FileFormatError('E_TRAINER_STATE', file, "not an SFT run (its config has no model and data): resume it with 'llmts train --resume'", 'config');
+    },
+  });
+  const { config: c, runDir, resumeDir, saved, checkpointDir: ckDir } = run;
 
   // ---- 2. backend, model, tokenizer, chat template (from the checkpoint when resuming)
   const backend = await initBackend(c.backend, c.threads ? { threads: c.threads } : {});

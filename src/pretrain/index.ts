@@ -2,5 +2,5 @@
 export { TRAIN_SETTINGS, DEFAULTS, validateConfig, toModelConfig, cacheDirOf, type TrainConfig } from './settings.js';
 export { PRESETS } from './presets.js';
 export { buildConfig, parseOverrides, readConfigFile, presetConfig } from './config.js';
-export { pretrain, latestRun, tokenizerHash, type PretrainOptions, type PretrainResult } from './pretrain.js';
+export { pretrain, tokenizerHash, type PretrainOptions, type PretrainResult } from './pretrain.js';
 export { countParams, flopsPerToken, trainingMemory, formatCount, formatBytes, formatFlops, type ParamCount, type MemoryEstimate } from './estimate.js';

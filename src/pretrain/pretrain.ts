@@ -25,72 +25,28 @@ import { loadCorpus, type Document } from '../data/corpus.js';
 import { corpusFingerprint, prepareTokens, type TokenData } from '../data/shards.js';
 import { Batcher, checkSplitSize, fixedBatches } from '../data/batcher.js';
 import { cacheDirOf, validateConfig, toModelConfig, type TrainConfig } from './settings.js';
-import { checkSameShape, readTrainerState, recoverCheckpointDir, resolveCheckpointDir, saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
+import { checkSameShape, saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
+import { openRun, type RecipeOptions, type RecipeResult } from '../train/recipe.js';
 import { countParams, flopsPerToken, formatCount } from './estimate.js';
-import { formatDuration, type Progress } from '../train/progress.js';
+import { formatDuration, } from '../train/progress.js';
 import { runTraining } from '../train/run.js';
 import { sampleIds } from '../train/sample.js';
 import type { Trainer } from '../train/trainer.js';
 
 const EOT = '<|endoftext|>';
 
-export interface PretrainOptions {
-  /** The run's settings (a new run). */
-  config?: TrainConfig;
-  /** Resume this run folder (or checkpoint folder); its saved config is used, with `overrides` on top. */
-  resume?: string;
-  /** Settings changed on resume (e.g. a larger maxSteps). */
-  overrides?: Partial<TrainConfig>;
-  /** Where messages go (default console.log). */
-  log?: (line: string) => void;
-  /** Progress display (default: bar on a terminal, lines otherwise). */
-  progress?: Progress;
-  /** Stop (as Ctrl-C does: finish the step, checkpoint) once this many steps are done; for tests. */
-  haltAfterStep?: number;
-  /** Install the SIGINT handler (default true). */
-  handleSigint?: boolean;
-}
+export type PretrainOptions = RecipeOptions<TrainConfig>;
 
-export interface PretrainResult {
-  runDir: string;
-  checkpointDir: string;
-  reportPath: string | null;
-  reason: 'done' | 'interrupted' | 'time-limit';
-  /** Loss of every step taken in this call, by step index. */
-  losses: Map<number, number>;
-  steps: number;
+export interface PretrainResult extends RecipeResult<TrainConfig> {
+  /** The last validation loss, and the step of that evaluation. */
   finalValLoss: number | null;
-  /** Step of that evaluation. */
   finalValStep: number | null;
   samples: { prompt: string; text: string }[];
-  /** Seconds spent in training steps, summed over the parts of a resumed run (the report's "training time"). */
-  seconds: number;
-  config: TrainConfig;
 }
 
 /** sha256 of a tokenizer's tokenizer.json (what its ids mean). */
 export function tokenizerHash(tok: TextTokenizer): string {
   return crypto.createHash('sha256').update(JSON.stringify(toTokenizerJson(tok))).digest('hex');
-}
-
-function timestamp(): string {
-  const d = new Date();
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
-}
-
-/** The most recent run folder under `outDir` that holds a checkpoint. */
-export function latestRun(outDir: string): string {
-  if (!fs.existsSync(outDir)) throw new ConfigError('resume', `no runs in '${outDir}' to resume; give the run folder: --resume=runs/<name>`);
-  // a run whose last save was interrupted between the two renames keeps its checkpoint as .checkpoint.old-*
-  for (const d of fs.readdirSync(outDir, { withFileTypes: true })) if (d.isDirectory()) recoverCheckpointDir(path.join(outDir, d.name, 'checkpoint'));
-  const runs = fs
-    .readdirSync(outDir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && fs.existsSync(path.join(outDir, d.name, 'checkpoint', 'trainer_state.json')))
-    .map((d) => ({ dir: path.join(outDir, d.name), t: fs.statSync(path.join(outDir, d.name, 'checkpoint', 'trainer_state.json')).mtimeMs }))
-    .sort((a, b) => b.t - a.t);
-  if (!runs.length) throw new ConfigError('resume', `no run with a checkpoint in '${outDir}'; give the run folder: --resume=runs/<name>`);
-  return runs[0]!.dir;
 }
 
 /** Build (or load from the cache) the tokenizer a config asks for. */
@@ -123,26 +79,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const log = o.log ?? ((s: string) => console.log(s));
 
   // ---- 1. run folder and config
-  let c: TrainConfig;
-  let runDir: string;
-  let resumeDir: string | null = null;
-  let saved: TrainerStateFile<TrainConfig> | null = null;
-  if (o.resume !== undefined) {
-    const base = o.resume || latestRun(o.overrides?.outDir ?? o.config?.outDir ?? 'runs');
-    resumeDir = resolveCheckpointDir(base);
-    saved = readTrainerState(resumeDir) as TrainerStateFile<TrainConfig>;
-    c = validateConfig({ ...saved.config, ...(o.overrides ?? {}), resume: resumeDir });
-    runDir = path.basename(resumeDir) === 'checkpoint' ? path.dirname(resumeDir) : resumeDir;
-  } else {
-    if (!o.config) throw new ConfigError('config', 'pretrain needs a config or a run to resume');
-    c = o.config;
-    if (c.resume) return pretrain({ ...o, resume: c.resume, config: undefined, overrides: { ...c, resume: '' } });
-    runDir = path.join(c.outDir, c.name || timestamp());
-    if (fs.existsSync(path.join(runDir, 'checkpoint', 'trainer_state.json'))) {
-      throw new ConfigError('name', `'${runDir}' already holds a run. Continue it with --resume=${runDir}, or choose another --name.`);
-    }
-  }
-  const ckDir = path.join(runDir, 'checkpoint');
+  const run = openRun(o, { command: 'pretrain', defaultOutDir: 'runs', stampPrefix: '', validate: validateConfig });
+  const { config: c, runDir, resumeDir, saved, checkpointDir: ckDir } = run;
   fs.mkdirSync(runDir, { recursive: true });
 
   // ---- 2. backend, corpus, tokenizer

@@ -7,3 +7,5 @@ export { MetricsLog, readMetrics, detectOverfitting, detectStuck, detectDiverged
 export { writeReport, renderReport, chartJsSource, type ReportInput } from './report.js';
 export { makeProgress, BarProgress, LineProgress, QuietProgress, formatDuration, type Progress, type ProgressUpdate } from './progress.js';
 export { sampleIds, type SampleOptions, type SamplingModel } from './sample.js';
+export { runTraining } from './run.js';
+export { openRun, latestRun, runStamp, type RecipeOptions, type RecipeResult, type RunSettings, type RunSpec, type OpenedRun } from './recipe.js';
