@@ -83,7 +83,7 @@ describe('llmts reward', () => {
     const ev = r.finalEval!;
     expect(ev['eval_accuracy']).toBeCloseTo(acc, 10); // the trainer's metric is the same measure
     expect(ev['eval_rewards/margins']).toBeGreaterThan(0);
-    expect(typeof ev['eval_reward_length_correlation']).toBe('number');
+    expect(Math.abs(ev['eval_reward_length_correlation']!)).toBeLessThan(0.5); // the '.' preference is not about length
     for (const s of steps(r.runDir)) {
       for (const k of ['loss', 'learning_rate', 'grad_norm', 'epoch', 'num_tokens', 'accuracy', 'rewards/chosen', 'rewards/rejected', 'rewards/margins']) expect(typeof s[k], k).toBe('number');
     }
@@ -94,6 +94,13 @@ describe('llmts reward', () => {
     const acc = r.finalEval!['eval_accuracy']!;
     expect(acc).toBeGreaterThan(0.3);
     expect(acc).toBeLessThan(0.7);
+  }, 120_000);
+
+  it('reward vs length: a reward model trained to prefer longer replies shows it on the held-out replies', async () => {
+    const long = writeJsonl(path.join(tmp, 'train-long.jsonl'), prefRows(120, 1, { longer: true }));
+    const longEval = writeJsonl(path.join(tmp, 'eval-long.jsonl'), prefRows(60, 2, { offset: 1000, longer: true }));
+    const r = await trainRewardModel({ ...quiet, config: rmCfg({ name: 'long', data: [long], evalData: longEval }) });
+    expect(r.finalEval!['eval_reward_length_correlation']).toBeGreaterThan(0.6);
   }, 120_000);
 
   it('margins are read from the rows; ranking rows keep all their pairs in one batch', async () => {
