@@ -65,6 +65,10 @@ describe('llmts reward and llmts dpo on the command line', () => {
     expect(state.config.centerRewardsCoefficient).toBe(0.05);
     const rm = await loadRewardModel(path.join(tmp, 'out', 'rm', 'checkpoint'));
     expect(rm.params.get('score.weight')!.shape).toEqual([1, rm.config.hiddenSize]);
+    const more = llmts(['reward', '--resume=out/rm', '--max_steps=4']);
+    expect(more.code, more.out + more.err).toBe(0);
+    expect(more.out).toMatch(/resuming .*rm at step 3 of 4/);
+    expect(metrics('rm').filter((x) => x['type'] === 'step').map((x) => x['step'])).toEqual([1, 2, 3, 4]);
   });
 
   it('dpo: plain rows, a short run with TRL metrics, a checkpoint that llmts chat talks to, then --resume', () => {
