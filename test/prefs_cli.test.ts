@@ -60,7 +60,8 @@ describe('llmts reward and llmts dpo on the command line', () => {
     for (const k of ['loss', 'learning_rate', 'grad_norm', 'epoch', 'num_tokens', 'accuracy', 'rewards/chosen', 'rewards/rejected', 'rewards/margins']) expect(typeof last[k], k).toBe('number');
     const ev = recs.find((x) => x['type'] === 'eval')!;
     for (const k of ['eval_loss', 'eval_accuracy', 'eval_rewards/margins']) expect(typeof ev[k], k).toBe('number');
-    expect(fs.existsSync(path.join(tmp, 'out', 'rm', 'report.html'))).toBe(true);
+    const html = fs.readFileSync(path.join(tmp, 'out', 'rm', 'report.html'), 'utf8'); // a chart for every term
+    for (const t of ['accuracy', 'rewards/chosen', 'rewards/rejected', 'rewards/margins', 'eval_accuracy (evaluation)', 'eval_rewards/margins (evaluation)']) expect(html, t).toContain(`"${t}"`);
     const state = JSON.parse(fs.readFileSync(path.join(tmp, 'out', 'rm', 'checkpoint', 'trainer_state.json'), 'utf8'));
     expect(state.config.centerRewardsCoefficient).toBe(0.05);
     const rm = await loadRewardModel(path.join(tmp, 'out', 'rm', 'checkpoint'));
