@@ -11,17 +11,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpo, REFERENCE_LOGPS } from '../src/align/dpo.js';
-import { referenceLogps } from '../src/align/dpo_objective.js';
+import { DpoObjective, referenceLogps } from '../src/align/dpo_objective.js';
 import { buildDpoConfig, type DpoConfig } from '../src/align/dpo_settings.js';
 import { PrefBatcher } from '../src/align/pref_batches.js';
 import { encodePreferenceRow, encodePreferenceSets, type PrefPair } from '../src/align/pref_data.js';
 import { trainRewardModel } from '../src/align/reward.js';
+import { RewardObjective } from '../src/align/reward_objective.js';
 import { buildRewardConfig, type RewardConfig } from '../src/align/reward_settings.js';
 import { getBackend } from '../src/backend/registry.js';
 import { chatmlTemplate } from '../src/chat/template.js';
 import { parseTrlJsonl, TrlRowError, type PreferenceRow } from '../src/data/trl.js';
 import { loadModel, loadRewardModel } from '../src/model/hf/folder.js';
 import { sequenceLogProbs } from '../src/model/losses.js';
+import { RewardModel } from '../src/model/reward.js';
+import { Rng } from '../src/util/rng.js';
 import { noGrad } from '../src/tensor/tensor.js';
 import { loadTokenizer } from '../src/tokenizer/index.js';
 import { readMetrics } from '../src/train/metrics.js';
@@ -120,6 +123,41 @@ describe('llmts reward', () => {
     }
     const pref = parseTrlJsonl<'preference'>(JSON.stringify({ prompt: 'x', chosen: ' a.', rejected: ' a!', margin: 1.5 }), 'm.jsonl');
     expect(encodePreferenceSets([pref], chatmlTemplate(), codec, { maxLength: 64, badRows: 'error' }).pairs[0]!.margin).toBe(1.5);
+    const p0 = set.pairs[0]!;
+    const limit = p0.prompt.length + Math.max(p0.chosen.length, p0.rejected.length) - 1; // pair 0 no longer fits
+    const short = encodePreferenceSets([ranking], chatmlTemplate(), codec, { maxLength: limit, badRows: 'error' });
+    const fits = set.pairs.filter((p) => p.prompt.length + Math.max(p.chosen.length, p.rejected.length) <= limit).length;
+    expect(fits).toBeGreaterThan(0);
+    expect(fits).toBeLessThan(set.pairs.length);
+    expect(short.dropped).toBe(set.pairs.length - fits);
+    expect(short.pairs.length).toBe(fits);
+  });
+
+  it('the objectives: margins and centring reach the reward loss; IPO uses per-token means of policy and reference', async () => {
+    const rows = prefRows(3, 9);
+    rows[1]!['margin'] = 2;
+    rows[2]!['margin'] = -0.5;
+    const pairs = (await heldOutPairs(base, rows)).map((p, i) => ({ ...p, group: i, margin: [0, 2, -0.5][i]! }));
+    const lm = await loadModel(base, { backend });
+    const rm = RewardModel.fromCausalLM(lm, new Rng(4));
+    const ids = Int32Array.from([0, 1, 2]);
+    const got = await noGrad(() => new RewardObjective(rm, pairs, 0.3).loss(ids, new Int32Array(3), 3, 1)).item();
+    const rc = await noGrad(() => rm.rewards(pairs.map((p) => [...p.prompt, ...p.chosen]))).data();
+    const rr = await noGrad(() => rm.rewards(pairs.map((p) => [...p.prompt, ...p.rejected]))).data();
+    const ls = (z: number) => -Math.log1p(Math.exp(-z));
+    const want = [0, 1, 2].reduce((a, i) => a - ls(rc[i]! - rr[i]! - pairs[i]!.margin) / 3 + (0.3 * (rc[i]! + rr[i]!) ** 2) / 3, 0);
+    expect(Math.abs(got - want)).toBeLessThan(1e-5);
+
+    const policy = await loadModel(base, { backend });
+    const ref = { chosen: [-20, -21, -22], rejected: [-25, -19, -30] };
+    const ipo = await noGrad(() => new DpoObjective(policy, pairs, ref, { beta: 0.5, lossType: 'ipo', labelSmoothing: 0 }).loss(ids, new Int32Array(3), 3, 1)).item();
+    const lp = await noGrad(() => sequenceLogProbs(policy, [...pairs.map((p) => p.prompt), ...pairs.map((p) => p.prompt)], [...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)])).data();
+    const wantIpo = [0, 1, 2].reduce((a, i) => {
+      const nc = pairs[i]!.chosen.length, nr = pairs[i]!.rejected.length;
+      const x = (lp[i]! - ref.chosen[i]!) / nc - (lp[3 + i]! - ref.rejected[i]!) / nr;
+      return a + (x - 1 / (2 * 0.5)) ** 2 / 3;
+    }, 0);
+    expect(Math.abs(ipo - wantIpo)).toBeLessThan(1e-5);
   });
 
   it('bad input: a bad row names file and line; an SFT file is not preference data', async () => {

@@ -43,7 +43,6 @@ function readRef(dir: string, fingerprint: string, n: number): { chosen: Float64
 
 export const DPO_RECIPE: PrefRecipe<DpoConfig> = {
   command: 'dpo',
-  title: 'DPO',
   defaults: DPO_DEFAULTS,
   validate: validateDpoConfig,
   async prepare({ c, modelDir, resumeDir, backend, tok, pairs, nTrain, fingerprint, log }) {

@@ -47,8 +47,6 @@ export interface PrefModel {
 
 export interface PrefRecipe<C extends PrefConfig> {
   command: 'reward' | 'dpo';
-  /** What the run is called in messages: 'reward model', 'DPO'. */
-  title: string;
   defaults: Readonly<C>;
   validate(c: C): C;
   /**
@@ -145,7 +143,8 @@ export async function runPreference<C extends PrefConfig>(recipe: PrefRecipe<C>,
   if (!train.pairs.length) throw new ConfigError('data', `${c.data.join(', ')}: no usable pairs to train on`);
   if (!held.pairs.length) throw new ConfigError('evalData', `${c.evalData}: no usable pairs to evaluate on`);
   if (dropped) log(`warning: ${dropped} pair${dropped === 1 ? '' : 's'} longer than maxLength = ${maxLength} tokens dropped`);
-  if (skippedRows && c.badRows === 'skip' && enc.skipped) log(`warning: ${enc.skipped} row${enc.skipped === 1 ? '' : 's'} that could not be encoded skipped (badRows=skip)`);
+  const unencodable = skippedRows - trainSets.reduce((n, d) => n + d.skipped.length, 0);
+  if (unencodable) log(`warning: ${unencodable} row${unencodable === 1 ? '' : 's'} that could not be encoded skipped (badRows=skip)`);
   const pairs = [...train.pairs, ...held.pairs];
   const fp = crypto.createHash('sha256').update(JSON.stringify(pairs.map((p) => [p.prompt, p.chosen, p.rejected, p.margin, p.group]))).digest('hex');
   if (saved && saved.corpusFingerprint !== fp) log('warning: the data differ from those this run started with; the resumed run will not match an uninterrupted one');

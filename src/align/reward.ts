@@ -16,7 +16,6 @@ import { REWARD_DEFAULTS, validateRewardConfig, type RewardConfig } from './rewa
 
 export const REWARD_RECIPE: PrefRecipe<RewardConfig> = {
   command: 'reward',
-  title: 'reward model',
   defaults: REWARD_DEFAULTS,
   validate: validateRewardConfig,
   async prepare({ c, modelDir, resumeDir, backend, pairs }) {
