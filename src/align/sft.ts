@@ -55,7 +55,7 @@ interface Encoded {
 }
 
 /** The chat template of a model folder and its Jinja source (ChatML when the folder has none). */
-async function templateOf(dir: string, tok: TextTokenizer): Promise<{ template: ChatTemplate; source: string }> {
+export async function templateOf(dir: string, tok: TextTokenizer): Promise<{ template: ChatTemplate; source: string }> {
   let src = tok.config.chatTemplate;
   if (Array.isArray(src)) src = (src.find((t) => t.name === 'default') ?? src[0])?.template;
   const jinjaFile = path.join(dir, 'chat_template.jinja');

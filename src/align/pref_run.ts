@@ -1,0 +1,254 @@
+/**
+ * The run shared by `llmts reward` and `llmts dpo` (reward.ts, dpo.ts give the model and objective), on the shared
+ * loop (src/train/run.ts) as SFT is (sft.ts):
+ *   1. the run folder (`runs/<name>`), or the checkpoint being resumed, and its saved config;
+ *   2. the model folder's tokenizer and chat template (ChatML when it has none);
+ *   3. the data (pref_data.ts): preference / ranking rows → pairs grouped by prompt, long pairs dropped and counted,
+ *      the held-out split by prompt;
+ *   4. the recipe's model and objective (a reward model, or the DPO policy with its precomputed reference);
+ *   5. batches of whole prompt groups (pref_batches.ts) and fixed held-out batches;
+ *   6. the loop with TRL's metric names in metrics.jsonl, checkpoints as Hugging Face folders with the tokenizer
+ *      and chat template, Ctrl-C and exact resume, report.html.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Backend } from '../backend/backend.js';
+import { initBackend } from '../backend/registry.js';
+import type { ModelConfig } from '../model/config.js';
+import { loadConfig } from '../model/hf/folder.js';
+import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js';
+import { latestRun } from '../pretrain/pretrain.js';
+import { loadTokenizer, saveTokenizer, type TextTokenizer } from '../tokenizer/index.js';
+import { readTrainerState, resolveCheckpointDir, saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
+import { formatDuration, type Progress } from '../train/progress.js';
+import { runTraining } from '../train/run.js';
+import type { Trainer, TrainableModel } from '../train/trainer.js';
+import { ConfigError, FileFormatError } from '../util/errors.js';
+import { PrefBatcher, prefEvalBatches } from './pref_batches.js';
+import { encodePreferenceSets, readPreferenceFile, splitByGroup, type PrefPair, type PrefSet } from './pref_data.js';
+import type { RewardConfig } from './reward_settings.js';
+import { statMetrics, type PrefStats } from './pref_stats.js';
+import { CHATML_JINJA, templateOf } from './sft.js';
+
+/** The settings every preference run has (reward_settings.ts and dpo_settings.ts both hold them). */
+export type PrefConfig = Omit<RewardConfig, 'centerRewardsCoefficient' | 'scoreInitStd'>;
+
+/** A model and objective in the loop: what a recipe's `prepare` returns. */
+export interface PrefModel {
+  objective: TrainableModel & { takeStats(which: 'train' | 'eval'): PrefStats };
+  config: ModelConfig;
+  /** Write the model (weights and config) into a checkpoint folder, with any files of the recipe's own. */
+  save(dir: string): Promise<void>;
+  /** Greedy samples for the log (DPO); none for a reward model. */
+  sample?: () => Promise<{ prompt: string; text: string }[]>;
+  describe: string;
+}
+
+export interface PrefRecipe<C extends PrefConfig> {
+  command: 'reward' | 'dpo';
+  defaults: Readonly<C>;
+  validate(c: C): C;
+  /**
+   * The model and objective: from the starting folder `modelDir` (a new run) or from the checkpoint (`resumeDir`).
+   * `pairs` are the training pairs then the held-out ones; `nTrain` of them train.
+   */
+  prepare(a: { c: C; modelDir: string; resumeDir: string | null; backend: Backend; tok: TextTokenizer; pairs: PrefPair[]; nTrain: number; fingerprint: string; log: (s: string) => void }): Promise<PrefModel>;
+}
+
+export interface PrefOptions<C extends PrefConfig> {
+  config?: C;
+  resume?: string;
+  overrides?: Partial<C>;
+  log?: (line: string) => void;
+  progress?: Progress;
+  haltAfterStep?: number;
+  handleSigint?: boolean;
+}
+
+export interface PrefResult<C> {
+  runDir: string;
+  checkpointDir: string;
+  reportPath: string | null;
+  reason: 'done' | 'interrupted' | 'time-limit';
+  losses: Map<number, number>;
+  steps: number;
+  maxSteps: number;
+  /** The last evaluation's record (eval_loss and TRL's eval_* metrics), or null. */
+  finalEval: Record<string, number> | null;
+  seconds: number;
+  config: C;
+  data: { trainPairs: number; evalPairs: number; trainPrompts: number; evalPrompts: number; skippedRows: number; dropped: number };
+}
+
+function timestamp(command: string): string {
+  const d = new Date();
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${command}-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/** Run (or resume) a preference run with a recipe. */
+export async function runPreference<C extends PrefConfig>(recipe: PrefRecipe<C>, o: PrefOptions<C>): Promise<PrefResult<C>> {
+  const log = o.log ?? ((s: string) => console.log(s));
+
+  // ---- 1. run folder and config
+  let c: C;
+  let runDir: string;
+  let resumeDir: string | null = null;
+  let saved: TrainerStateFile<C> | null = null;
+  if (o.resume !== undefined) {
+    const base = o.resume || latestRun(o.overrides?.outDir ?? o.config?.outDir ?? recipe.defaults.outDir);
+    resumeDir = resolveCheckpointDir(base);
+    saved = readTrainerState(resumeDir) as TrainerStateFile<C>;
+    const sc = saved.config as unknown as Record<string, unknown>;
+    if (sc['command'] !== recipe.command)
+      throw new FileFormatError('E_TRAINER_STATE', path.join(resumeDir, 'trainer_state.json'), `not a '${recipe.command}' run${typeof sc['command'] === 'string' ? ` (an '${sc['command']}' run)` : ''}: resume it with its own command`, 'config');
+    const { command: _, ...rest } = sc;
+    c = recipe.validate({ ...recipe.defaults, ...(rest as Partial<C>), ...(o.overrides ?? {}), resume: resumeDir });
+    runDir = path.basename(resumeDir) === 'checkpoint' ? path.dirname(resumeDir) : resumeDir;
+  } else {
+    if (!o.config) throw new ConfigError('config', `${recipe.command} needs a config or a run to resume`);
+    c = recipe.validate(o.config);
+    if (c.resume) return runPreference(recipe, { ...o, resume: c.resume, config: undefined, overrides: { ...c, resume: '' } });
+    runDir = path.join(c.outDir, c.name || timestamp(recipe.command));
+    if (fs.existsSync(path.join(runDir, 'checkpoint', 'trainer_state.json')))
+      throw new ConfigError('name', `'${runDir}' already holds a run. Continue it with --resume=${runDir}, or choose another --name.`);
+  }
+  const ckDir = path.join(runDir, 'checkpoint');
+
+  // ---- 2. backend, tokenizer, chat template
+  const backend = await initBackend(c.backend, c.threads ? { threads: c.threads } : {});
+  const modelDir = resumeDir ?? c.model;
+  if (!fs.existsSync(path.join(modelDir, 'config.json'))) throw new FileFormatError('E_FILE_MISSING', modelDir, 'no config.json here: expected a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)');
+  const tok = await loadTokenizer(modelDir);
+  const { template, source } = await templateOf(modelDir, tok);
+  const maxPositions = (await loadConfig(modelDir)).maxPositions;
+  const maxLength = c.maxLength || maxPositions;
+  if (maxLength > maxPositions) throw new ConfigError('maxLength', `must be ≤ ${maxPositions}, the positions the model ${c.model} has (0 = all of them)`);
+
+  // ---- 3. data
+  const codec = { encode: (t: string) => tok.encode(t, { allowed: 'all' }), eosId: tok.eosId };
+  const trainSets = c.data.map((f) => readPreferenceFile(f, c.badRows, log));
+  const enc = encodePreferenceSets(trainSets, template, codec, { maxLength, badRows: c.badRows });
+  let train: PrefSet, held: PrefSet;
+  let skippedRows = trainSets.reduce((n, d) => n + d.skipped.length, 0) + enc.skipped;
+  let dropped = enc.dropped;
+  if (c.evalData) {
+    const e = encodePreferenceSets([readPreferenceFile(c.evalData, c.badRows, log)], template, codec, { maxLength, badRows: c.badRows });
+    train = enc;
+    held = e;
+    skippedRows += e.skipped;
+    dropped += e.dropped;
+  } else ({ train, eval: held } = splitByGroup(enc, c.evalFraction));
+  if (!train.pairs.length) throw new ConfigError('data', `${c.data.join(', ')}: no usable pairs to train on`);
+  if (!held.pairs.length) throw new ConfigError('evalData', `${c.evalData}: no usable pairs to evaluate on`);
+  if (dropped) log(`warning: ${dropped} pair${dropped === 1 ? '' : 's'} longer than maxLength = ${maxLength} tokens dropped`);
+  const unencodable = skippedRows - trainSets.reduce((n, d) => n + d.skipped.length, 0);
+  if (unencodable) log(`warning: ${unencodable} row${unencodable === 1 ? '' : 's'} that could not be encoded skipped (badRows=skip)`);
+  const pairs = [...train.pairs, ...held.pairs];
+  const fp = crypto.createHash('sha256').update(JSON.stringify(pairs.map((p) => [p.prompt, p.chosen, p.rejected, p.margin, p.group]))).digest('hex');
+  if (saved && saved.corpusFingerprint !== fp) log('warning: the data differ from those this run started with; the resumed run will not match an uninterrupted one');
+  log(`data: ${trainSets[0]!.kind} (${trainSets[0]!.form}) rows → ${train.pairs.length} training pairs (${train.groups.length} prompts) / ${held.pairs.length} held-out pairs (${held.groups.length} prompts); template ${template.kind}${source === CHATML_JINJA ? ' (ChatML)' : ''}`);
+
+  // ---- 4. model and objective
+  const m = await recipe.prepare({ c, modelDir, resumeDir, backend, tok, pairs, nTrain: train.pairs.length, fingerprint: fp, log });
+
+  // ---- 5. batches
+  const G = c.gradAccum;
+  const maxSteps = c.maxSteps || Math.max(1, Math.ceil((c.epochs * train.groups.length) / (c.batchSize * G)));
+  const batcher = new PrefBatcher(train.pairs, train.groups, c.batchSize, c.seed);
+  const evalSet = prefEvalBatches(held.pairs, held.groups, c.batchSize, train.pairs.length, c.evalBatches);
+  const finalSet = c.finalEvalBatches > c.evalBatches ? prefEvalBatches(held.pairs, held.groups, c.batchSize, train.pairs.length, c.finalEvalBatches) : undefined;
+  const nParams = countParams(m.config).total;
+  log(`model: ${c.model}: ${m.describe}, ${formatCount(nParams)} parameters; ${maxSteps} steps of ${c.batchSize}×${G} prompts; backend ${backend.describe()}`);
+
+  // ---- 6. the loop
+  const writeCheckpoint = async (t: Trainer): Promise<string> => {
+    const state: TrainerStateFile<C> = {
+      version: 1,
+      ...t.state,
+      config: { ...c, resume: '', command: recipe.command } as C,
+      model: {
+        family: m.config.family,
+        vocabSize: m.config.vocabSize,
+        hiddenSize: m.config.hiddenSize,
+        numLayers: m.config.numLayers,
+        numHeads: m.config.numHeads,
+        numKvHeads: m.config.numKvHeads,
+        intermediateSize: m.config.intermediateSize,
+        maxPositions: m.config.maxPositions,
+      },
+      corpusFingerprint: fp,
+      savedAt: new Date().toISOString(),
+    };
+    await saveTrainingCheckpoint({
+      dir: ckDir,
+      saveModel: (d) => m.save(d),
+      // the chat template the model was trained with travels with it
+      saveTokenizer: async (d) => {
+        const before = tok.config.chatTemplate;
+        tok.config.chatTemplate = source;
+        try {
+          await saveTokenizer(tok, d);
+        } finally {
+          tok.config.chatTemplate = before;
+        }
+      },
+      state,
+      moments: await t.optimizer.stateDict(),
+    });
+    return ckDir;
+  };
+  if (saved) log(`resuming ${runDir} at step ${saved.step} of ${maxSteps}`);
+  fs.mkdirSync(runDir, { recursive: true });
+  const kind = recipe.command === 'reward' ? 'reward' : 'dpo';
+  const { trainer, reason, losses, reportPath } = await runTraining({
+    runDir,
+    trainer: {
+      model: m.objective,
+      batcher,
+      evalBatches: evalSet,
+      ...(finalSet ? { finalEvalBatches: finalSet } : {}),
+      valBytesPerToken: 1,
+      config: { ...c, maxSteps },
+      flopsPerToken: flopsPerToken(m.config, maxLength),
+      vocabSize: m.config.vocabSize,
+    },
+    display: c,
+    ...(saved ? { resume: { state: saved, dir: resumeDir! } } : {}),
+    saveCheckpoint: writeCheckpoint,
+    ...(m.sample ? { sample: m.sample } : {}),
+    // TRL's names, beside the loop's own
+    stepMetrics: (_t, r) => ({ learning_rate: r.lr, grad_norm: r.gradNorm, epoch: batcher.epoch, num_tokens: batcher.numTokens, ...statMetrics(m.objective.takeStats('train'), '', kind) }),
+    evalMetrics: (_t, rec) => ({ eval_loss: rec.valLoss, ...statMetrics(m.objective.takeStats('eval'), 'eval_', kind) }),
+    ...(o.progress ? { progress: o.progress } : {}),
+    ...(o.haltAfterStep !== undefined ? { haltAfterStep: o.haltAfterStep } : {}),
+    ...(o.handleSigint !== undefined ? { handleSigint: o.handleSigint } : {}),
+    summary: (t, why) => ({
+      model: `${c.model} (${m.describe}, ${formatCount(nParams)} parameters)`,
+      data: `${c.data.join(', ')}: ${train.pairs.length} training / ${held.pairs.length} held-out pairs; ${skippedRows} bad rows skipped, ${dropped} pairs dropped`,
+      'chat template': source === CHATML_JINJA ? 'ChatML' : template.kind,
+      steps: `${t.state.step} of ${maxSteps} (${why}), epoch ${batcher.epoch.toFixed(2)}`,
+      'training time': formatDuration(t.state.trainSeconds),
+      'best eval loss': t.state.bestValLoss !== null ? `${t.state.bestValLoss.toFixed(4)} at step ${t.state.bestValStep}` : '–',
+      checkpoint: ckDir,
+      backend: backend.describe(),
+    }),
+  });
+
+  const last = trainer.state.evals[trainer.state.evals.length - 1];
+  if (!fs.existsSync(path.join(ckDir, 'trainer_state.json'))) throw new FileFormatError('E_NO_CHECKPOINT', ckDir, 'the run ended without writing a checkpoint');
+  return {
+    runDir,
+    checkpointDir: ckDir,
+    reportPath,
+    reason,
+    losses,
+    steps: trainer.state.step,
+    maxSteps,
+    finalEval: last ? (last as unknown as Record<string, number>) : null,
+    seconds: trainer.state.trainSeconds,
+    config: c,
+    data: { trainPairs: train.pairs.length, evalPairs: held.pairs.length, trainPrompts: train.groups.length, evalPrompts: held.groups.length, skippedRows, dropped },
+  };
+}

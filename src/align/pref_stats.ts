@@ -1,0 +1,67 @@
+/**
+ * Running statistics of preference batches for TRL's metric names, kept apart for training steps and evaluations
+ * and read (and reset) by the metric hooks: mean chosen / rejected reward, margin, accuracy (chosen above
+ * rejected), mean log-probabilities (DPO), and the reward and length of every reply (for the reward-vs-length
+ * correlation on held-out replies).
+ */
+
+export class PrefStats {
+  n = 0;
+  chosen = 0;
+  rejected = 0;
+  correct = 0;
+  logpChosen = 0;
+  logpRejected = 0;
+  /** Per reply: its reward and its length in tokens (evaluations only). */
+  readonly replies: { reward: number; length: number }[] = [];
+
+  /** Add pairs: rewards (P,) each, and optionally log-probs and reply lengths. */
+  add(rc: ArrayLike<number>, rr: ArrayLike<number>, o: { logps?: [ArrayLike<number>, ArrayLike<number>]; lengths?: [number[], number[]] } = {}): void {
+    for (let i = 0; i < rc.length; i++) {
+      this.n++;
+      this.chosen += rc[i]!;
+      this.rejected += rr[i]!;
+      if (rc[i]! > rr[i]!) this.correct++;
+      if (o.logps) {
+        this.logpChosen += o.logps[0][i]!;
+        this.logpRejected += o.logps[1][i]!;
+      }
+      if (o.lengths) this.replies.push({ reward: rc[i]!, length: o.lengths[0][i]! }, { reward: rr[i]!, length: o.lengths[1][i]! });
+    }
+  }
+}
+
+/** Pearson correlation of two equal-length lists (NaN when either is constant or there are fewer than 2). */
+export function pearson(x: readonly number[], y: readonly number[]): number {
+  const n = x.length;
+  if (n < 2 || y.length !== n) return NaN;
+  const mx = x.reduce((a, b) => a + b, 0) / n, my = y.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0, sxx = 0, syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i]! - mx) * (y[i]! - my);
+    sxx += (x[i]! - mx) ** 2;
+    syy += (y[i]! - my) ** 2;
+  }
+  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : NaN;
+}
+
+/** Statistics as TRL-named metrics (`prefix` 'eval_' for evaluations); empty when nothing was measured. */
+export function statMetrics(s: PrefStats, prefix: string, kind: 'reward' | 'dpo'): Record<string, number> {
+  if (!s.n) return {};
+  const m: Record<string, number> = {
+    [`${prefix}rewards/chosen`]: s.chosen / s.n,
+    [`${prefix}rewards/rejected`]: s.rejected / s.n,
+    [`${prefix}rewards/margins`]: (s.chosen - s.rejected) / s.n,
+  };
+  if (kind === 'reward') m[`${prefix}accuracy`] = s.correct / s.n;
+  else {
+    m[`${prefix}rewards/accuracies`] = s.correct / s.n;
+    m[`${prefix}logps/chosen`] = s.logpChosen / s.n;
+    m[`${prefix}logps/rejected`] = s.logpRejected / s.n;
+  }
+  if (s.replies.length >= 2) {
+    const r = pearson(s.replies.map((x) => x.reward), s.replies.map((x) => x.length));
+    if (Number.isFinite(r)) m[`${prefix}reward_length_correlation`] = r;
+  }
+  return m;
+}
