@@ -18,10 +18,10 @@ import { initBackend } from '../backend/registry.js';
 import type { ModelConfig } from '../model/config.js';
 import { loadConfig } from '../model/hf/folder.js';
 import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js';
-import { latestRun } from '../pretrain/pretrain.js';
 import { loadTokenizer, saveTokenizer, type TextTokenizer } from '../tokenizer/index.js';
-import { readTrainerState, resolveCheckpointDir, saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
-import { formatDuration, type Progress } from '../train/progress.js';
+import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
+import { openRun, type RecipeOptions, type RecipeResult } from '../train/recipe.js';
+import { formatDuration, } from '../train/progress.js';
 import { runTraining } from '../train/run.js';
 import type { Trainer, TrainableModel } from '../train/trainer.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
@@ -56,65 +56,35 @@ export interface PrefRecipe<C extends PrefConfig> {
   prepare(a: { c: C; modelDir: string; resumeDir: string | null; backend: Backend; tok: TextTokenizer; pairs: PrefPair[]; nTrain: number; fingerprint: string; log: (s: string) => void }): Promise<PrefModel>;
 }
 
-export interface PrefOptions<C extends PrefConfig> {
-  config?: C;
-  resume?: string;
-  overrides?: Partial<C>;
-  log?: (line: string) => void;
-  progress?: Progress;
-  haltAfterStep?: number;
-  handleSigint?: boolean;
-}
+export type PrefOptions<C extends PrefConfig> = RecipeOptions<C>;
 
-export interface PrefResult<C> {
-  runDir: string;
-  checkpointDir: string;
-  reportPath: string | null;
-  reason: 'done' | 'interrupted' | 'time-limit';
-  losses: Map<number, number>;
-  steps: number;
+export interface PrefResult<C> extends RecipeResult<C> {
   maxSteps: number;
   /** The last evaluation's record (eval_loss and TRL's eval_* metrics), or null. */
   finalEval: Record<string, number> | null;
-  seconds: number;
-  config: C;
   data: { trainPairs: number; evalPairs: number; trainPrompts: number; evalPrompts: number; skippedRows: number; dropped: number };
-}
-
-function timestamp(command: string): string {
-  const d = new Date();
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${command}-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
 }
 
 /** Run (or resume) a preference run with a recipe. */
 export async function runPreference<C extends PrefConfig>(recipe: PrefRecipe<C>, o: PrefOptions<C>): Promise<PrefResult<C>> {
   const log = o.log ?? ((s: string) => console.log(s));
 
-  // ---- 1. run folder and config
-  let c: C;
-  let runDir: string;
-  let resumeDir: string | null = null;
-  let saved: TrainerStateFile<C> | null = null;
-  if (o.resume !== undefined) {
-    const base = o.resume || latestRun(o.overrides?.outDir ?? o.config?.outDir ?? recipe.defaults.outDir);
-    resumeDir = resolveCheckpointDir(base);
-    saved = readTrainerState(resumeDir) as TrainerStateFile<C>;
-    const sc = saved.config as unknown as Record<string, unknown>;
-    if (sc['command'] !== recipe.command)
-      throw new FileFormatError('E_TRAINER_STATE', path.join(resumeDir, 'trainer_state.json'), `not a '${recipe.command}' run${typeof sc['command'] === 'string' ? ` (an '${sc['command']}' run)` : ''}: resume it with its own command`, 'config');
-    const { command: _, ...rest } = sc;
-    c = recipe.validate({ ...recipe.defaults, ...(rest as Partial<C>), ...(o.overrides ?? {}), resume: resumeDir });
-    runDir = path.basename(resumeDir) === 'checkpoint' ? path.dirname(resumeDir) : resumeDir;
-  } else {
-    if (!o.config) throw new ConfigError('config', `${recipe.command} needs a config or a run to resume`);
-    c = recipe.validate(o.config);
-    if (c.resume) return runPreference(recipe, { ...o, resume: c.resume, config: undefined, overrides: { ...c, resume: '' } });
-    runDir = path.join(c.outDir, c.name || timestamp(recipe.command));
-    if (fs.existsSync(path.join(runDir, 'checkpoint', 'trainer_state.json')))
-      throw new ConfigError('name', `'${runDir}' already holds a run. Continue it with --resume=${runDir}, or choose another --name.`);
-  }
-  const ckDir = path.join(runDir, 'checkpoint');
+  // ---- 1. run folder and config (a saved config holds the command that wrote it)
+  const run = openRun(o, {
+    command: recipe.command,
+    defaultOutDir: recipe.defaults.outDir,
+    stampPrefix: `${recipe.command}-`,
+    validate: (c) => {
+      const { command: _, ...rest } = c as C & { command?: unknown };
+      return recipe.validate({ ...recipe.defaults, ...(rest as Partial<C>) } as C);
+    },
+    checkSaved: (saved, file) => {
+      const sc = saved.config as unknown as Record<string, unknown>;
+      if (sc['command'] !== recipe.command)
+        throw new FileFormatError('E_TRAINER_STATE', file, `not a '${recipe.command}' run${typeof sc['command'] === 'string' ? ` (an '${sc['command']}' run)` : ''}: resume it with its own command`, 'config');
+    },
+  });
+  const { config: c, runDir, resumeDir, saved, checkpointDir: ckDir } = run;
 
   // ---- 2. backend, tokenizer, chat template
   const backend = await initBackend(c.backend, c.threads ? { threads: c.threads } : {});
