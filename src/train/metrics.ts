@@ -32,8 +32,8 @@ export interface EvalRecord {
   step: number;
   /** Mean validation loss over the fixed validation batches (nats per token). */
   valLoss: number;
-  /** Bits per byte of the validation text: valLoss · tokens / (bytes · ln 2). */
-  valBpb: number;
+  /** Bits per byte of the validation text: valLoss · tokens / (bytes · ln 2); absent when the data is not text. */
+  valBpb?: number;
   /** Mean training loss over the last steps (for comparison). */
   trainLoss: number;
 }

@@ -131,7 +131,7 @@ th{background:#f6f6f6;white-space:nowrap}pre{white-space:pre-wrap;margin:0;font:
 <div><b>${last ? last.step : 0}</b>steps</div>
 <div><b>${last ? fixed(last.loss, 3) : '–'}</b>last training loss</div>
 <div><b>${lastEval ? fixed(lastEval.valLoss, 3) : '–'}</b>last validation loss</div>
-<div><b>${lastEval ? fixed(lastEval.valBpb, 3) : '–'}</b>validation bits/byte</div>
+${lastEval?.valBpb !== undefined ? `<div><b>${fixed(lastEval.valBpb, 3)}</b>validation bits/byte</div>` : ''}
 </div>
 ${warn}
 <section><h2>Curves</h2><div class="charts">

@@ -94,8 +94,8 @@ export interface TrainerOptions {
   evalBatches: Batch[];
   /** A larger fixed set for the evaluation after the last step (default: evalBatches). */
   finalEvalBatches?: Batch[];
-  /** UTF-8 bytes per token of the validation text, for bits per byte. */
-  valBytesPerToken: number;
+  /** UTF-8 bytes per token of the validation text, for bits per byte (none: the run's data is not text, say pairs). */
+  valBytesPerToken?: number;
   config: LoopConfig;
   /** Training FLOPs per token (for MFU). */
   flopsPerToken: number;
@@ -237,7 +237,7 @@ export class Trainer {
   }
 
   /** Mean validation loss over the fixed batches (no dropout, no tape), and bits per byte. */
-  async evaluate(batches: Batch[] = this.o.evalBatches): Promise<{ valLoss: number; valBpb: number }> {
+  async evaluate(batches: Batch[] = this.o.evalBatches): Promise<{ valLoss: number; valBpb?: number }> {
     let sum = 0;
     for (const b of batches) {
       const l = tidy(() => noGrad(() => this.model.loss(b.ids, b.targets, b.B, b.T, { training: false }))); // intermediates freed
@@ -245,7 +245,8 @@ export class Trainer {
       l.dispose();
     }
     const valLoss = sum / batches.length;
-    return { valLoss, valBpb: valLoss / (this.o.valBytesPerToken * Math.LN2) };
+    const bytes = this.o.valBytesPerToken;
+    return bytes ? { valLoss, valBpb: valLoss / (bytes * Math.LN2) } : { valLoss };
   }
 
   private warn(step: number, code: WarningRecord['code'], message: string): void {
@@ -268,7 +269,7 @@ export class Trainer {
     const rl = this.state.recentLosses;
     const tail = rl.slice(-Math.min(rl.length, 20));
     const trainLoss = tail.length ? tail.reduce((a, b) => a + b, 0) / tail.length : NaN;
-    const base: EvalRecord = { type: 'eval', step: done, valLoss, valBpb, trainLoss };
+    const base: EvalRecord = { type: 'eval', step: done, valLoss, ...(valBpb !== undefined ? { valBpb } : {}), trainLoss };
     const rec: EvalRecord = this.o.hooks?.evalMetrics ? { ...base, ...this.o.hooks.evalMetrics(this, base), ...base } : base;
     this.state.evals.push(rec);
     if (this.state.bestValLoss === null || valLoss < this.state.bestValLoss) {
@@ -276,7 +277,7 @@ export class Trainer {
       this.state.bestValStep = done;
     }
     this.o.metrics?.append(rec);
-    this.o.progress?.log(`step ${done}: val loss ${valLoss.toFixed(4)} (${valBpb.toFixed(3)} bits/byte), train loss ${trainLoss.toFixed(4)}`);
+    this.o.progress?.log(`step ${done}: val loss ${valLoss.toFixed(4)}${valBpb !== undefined ? ` (${valBpb.toFixed(3)} bits/byte)` : ''}, train loss ${trainLoss.toFixed(4)}`);
     const over = detectOverfitting(this.state.evals);
     if (over) this.warn(done, 'overfitting', over);
     return rec;
