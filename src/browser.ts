@@ -49,14 +49,35 @@ export { modelFromHf, rewardModelFromHf, type FromHfOptions } from './model/hf/w
 export { fromHfConfig, toHfConfig } from './model/hf/config.js';
 export * from './formats/safetensors_bytes.js';
 // tokenizer (from tokenizer.json text or object), generation, chat
-export type { DecodeOptions, EncodeOptions, SpecialPolicy, SpecialToken, TextTokenizer, TokenizerConfig } from './tokenizer/types.js';
+export type {
+  DecodeOptions,
+  EncodeOptions,
+  SpecialPolicy,
+  SpecialToken,
+  TextTokenizer,
+  TokenizerConfig,
+} from './tokenizer/types.js';
 export { Tokenizer, type BpeTokenizerSpec, type UnicodeNormalization } from './tokenizer/tokenizer.js';
 export { CharTokenizer } from './tokenizer/char_tokenizer.js';
 export { StreamDecoder, type TokenBytesSource } from './tokenizer/stream_decoder.js';
 export { trainBpe, trainBpeWithStats, countWords, type TrainBpeOptions, type TrainStats } from './tokenizer/trainer.js';
-export { toTokenizerJson, fromTokenizerJson, toTokenizerConfigJson, fromTokenizerConfigJson, type WriteOptions } from './tokenizer/hf_json.js';
+export {
+  toTokenizerJson,
+  fromTokenizerJson,
+  toTokenizerConfigJson,
+  fromTokenizerConfigJson,
+  type WriteOptions,
+} from './tokenizer/hf_json.js';
 export { tokenizerFromJson } from './tokenizer/from_json.js';
-export { PATTERN_NAMES, GPT2_PATTERN, CL100K_PATTERN, LLAMA3_PATTERN, parsePatternName, compilePattern, type PatternName } from './tokenizer/patterns.js';
+export {
+  PATTERN_NAMES,
+  GPT2_PATTERN,
+  CL100K_PATTERN,
+  LLAMA3_PATTERN,
+  parsePatternName,
+  compilePattern,
+  type PatternName,
+} from './tokenizer/patterns.js';
 export { encodeUtf8, decodeUtf8, BYTE_TO_CHAR } from './tokenizer/bytes.js';
 export * from './generate/index.js';
 export * from './chat/index.js';

@@ -41,8 +41,27 @@ export type { QuantKind } from './model/quantize.js';
 export { modelFromHf, rewardModelFromHf } from './model/hf/weights.js';
 export type { FromHfOptions } from './model/hf/weights.js';
 export { tokenizerFromJson } from './tokenizer/from_json.js';
-export { readTrlDataset, parseTrlJsonl, writeTrlDataset, formatTrlJsonl, rankingToPairs, TrlRowError } from './data/trl.js';
-export type { TrlDataset, TrlKind, TrlForm, TrlRow, TrlMessage, TrlText, LanguageModelingRow, PromptCompletionRow, PreferenceRow, UnpairedPreferenceRow, RankingRow } from './data/trl.js';
+export {
+  readTrlDataset,
+  parseTrlJsonl,
+  writeTrlDataset,
+  formatTrlJsonl,
+  rankingToPairs,
+  TrlRowError,
+} from './data/trl.js';
+export type {
+  TrlDataset,
+  TrlKind,
+  TrlForm,
+  TrlRow,
+  TrlMessage,
+  TrlText,
+  LanguageModelingRow,
+  PromptCompletionRow,
+  PreferenceRow,
+  UnpairedPreferenceRow,
+  RankingRow,
+} from './data/trl.js';
 export { sft } from './align/sft.js';
 export type { SftOptions, SftResult } from './align/sft.js';
 export { SFT_SETTINGS, SFT_PRESETS, buildSftConfig, type SftConfig } from './align/sft_settings.js';

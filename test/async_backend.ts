@@ -18,7 +18,11 @@ import { BackendError } from '../src/util/errors.js';
 class Buf implements DeviceBuffer {
   readonly backend = 'async-test';
   freed = false;
-  constructor(readonly length: number, readonly dtype: DType, public data: HostArray | null) {}
+  constructor(
+    readonly length: number,
+    readonly dtype: DType,
+    public data: HostArray | null,
+  ) {}
 }
 
 interface DevView {
@@ -27,14 +31,19 @@ interface DevView {
 }
 type Kernel = (i: DevView[], o: DevView[], a: Attrs) => void;
 
-const unary = (f: (x: number) => number): Kernel => (i, o) => {
-  const x = i[0]!.data, y = o[0]!.data;
-  for (let k = 0; k < y.length; k++) y[k] = f(x[k]!);
-};
+const unary =
+  (f: (x: number) => number): Kernel =>
+  (i, o) => {
+    const x = i[0]!.data,
+      y = o[0]!.data;
+    for (let k = 0; k < y.length; k++) y[k] = f(x[k]!);
+  };
 
 /** out = a + b with NumPy broadcasting (strides 0 along broadcast axes). */
 const add: Kernel = (i, o) => {
-  const os = o[0]!.shape, r = os.length, out = o[0]!.data;
+  const os = o[0]!.shape,
+    r = os.length,
+    out = o[0]!.data;
   const strides = (s: readonly number[]) => {
     const st = new Array<number>(r).fill(0);
     for (let k = s.length - 1, acc = 1; k >= 0; k--) {
@@ -43,9 +52,13 @@ const add: Kernel = (i, o) => {
     }
     return st;
   };
-  const sa = strides(i[0]!.shape), sb = strides(i[1]!.shape), A = i[0]!.data, B = i[1]!.data;
+  const sa = strides(i[0]!.shape),
+    sb = strides(i[1]!.shape),
+    A = i[0]!.data,
+    B = i[1]!.data;
   for (let n = 0; n < out.length; n++) {
-    let ia = 0, ib = 0;
+    let ia = 0,
+      ib = 0;
     for (let k = r - 1, rem = n; k >= 0; k--) {
       const idx = rem % os[k]!;
       rem = (rem - idx) / os[k]!;
@@ -60,7 +73,10 @@ const add: Kernel = (i, o) => {
 const KERNELS: Record<string, { dtypes: readonly DType[]; run: Kernel }> = {
   fill: { dtypes: [], run: (_i, o, a) => void o[0]!.data.fill(a['value'] as number) },
   copy: { dtypes: ['f32', 'i32'], run: unary((x) => x) },
-  scale: { dtypes: ['f32'], run: (i, o, a) => unary((x) => (a['alpha'] as number) * x + ((a['beta'] as number | undefined) ?? 0))(i, o, a) },
+  scale: {
+    dtypes: ['f32'],
+    run: (i, o, a) => unary((x) => (a['alpha'] as number) * x + ((a['beta'] as number | undefined) ?? 0))(i, o, a),
+  },
   neg: { dtypes: ['f32'], run: unary((x) => -x) },
   exp: { dtypes: ['f32'], run: unary(Math.exp) },
   add: { dtypes: ['f32'], run: add },
@@ -104,7 +120,11 @@ export class AsyncTestBackend implements Backend {
 
   write(buf: DeviceBuffer, data: HostArray, offset = 0): void {
     const b = this.own(buf);
-    if (offset < 0 || offset + data.length > b.length) throw new BackendError('E_WRITE', `write of ${data.length} elements at ${offset} past the end of a buffer of ${b.length}`);
+    if (offset < 0 || offset + data.length > b.length)
+      throw new BackendError(
+        'E_WRITE',
+        `write of ${data.length} elements at ${offset} past the end of a buffer of ${b.length}`,
+      );
     const copy = data.slice(); // the caller may reuse its array before the command runs
     this.queue.device(() => this.commands.push(() => this.upload(b, copy, offset)));
   }
@@ -172,7 +192,8 @@ export class AsyncTestBackend implements Backend {
   }
 
   private own(buf: DeviceBuffer): Buf {
-    if (!(buf instanceof Buf)) throw new BackendError('E_FOREIGN_BUFFER', `a ${buf.backend} buffer was passed to the async-test backend`);
+    if (!(buf instanceof Buf))
+      throw new BackendError('E_FOREIGN_BUFFER', `a ${buf.backend} buffer was passed to the async-test backend`);
     if (buf.freed) throw new BackendError('E_FREED', 'async-test backend: use of a freed buffer');
     return buf;
   }

@@ -29,25 +29,58 @@ function v(shape: number[], dtype: DType = 'f32', be?: Backend): View {
 
 describe('validateKernelCall: one validator, named errors', () => {
   it('names the kernel, the operand and what was expected', () => {
-    expect(() => validateKernelCall('matmul', [v([3, 5]), v([4, 7])], [v([3, 7])])).toThrow(/matmul: input b \[4, 7\] must be \[K = 5, N = 7\]/);
-    expect(() => validateKernelCall('layernorm', [v([2, 8]), v([8]), v([7])], [v([2, 8]), v([2]), v([2])], { eps: 1e-5 })).toThrow(/layernorm: input b \[7\] must hold C = 8/);
-    expect(() => validateKernelCall('attention', [v([1, 2, 3, 4]), v([1, 5, 2, 4]), v([1, 5, 2, 4])], [v([1, 2, 3, 4]), v([1, 3, 2])], { scale: 1 }))
-      .toThrow(/attention: input k \[1, 5, 2, 4\] must be \[B = 1, S, Hkv, D = 4\] with Hq = 3 a multiple of Hkv/);
+    expect(() => validateKernelCall('matmul', [v([3, 5]), v([4, 7])], [v([3, 7])])).toThrow(
+      /matmul: input b \[4, 7\] must be \[K = 5, N = 7\]/,
+    );
+    expect(() =>
+      validateKernelCall('layernorm', [v([2, 8]), v([8]), v([7])], [v([2, 8]), v([2]), v([2])], { eps: 1e-5 }),
+    ).toThrow(/layernorm: input b \[7\] must hold C = 8/);
+    expect(() =>
+      validateKernelCall(
+        'attention',
+        [v([1, 2, 3, 4]), v([1, 5, 2, 4]), v([1, 5, 2, 4])],
+        [v([1, 2, 3, 4]), v([1, 3, 2])],
+        { scale: 1 },
+      ),
+    ).toThrow(/attention: input k \[1, 5, 2, 4\] must be \[B = 1, S, Hkv, D = 4\] with Hq = 3 a multiple of Hkv/);
     expect(() => validateKernelCall('concat', [v([2, 3]), v([3, 3])], [v([5, 4])], { axis: 0 })).toThrow(ShapeError);
-    expect(() => validateKernelCall('adamw', [v([4])], [v([4]), v([4])], { lr: 1, beta1: 0.9, beta2: 0.9, eps: 0, weightDecay: 0, step: 1 }))
-      .toThrow(/adamw: 1 inputs need 3 outputs \(param, m, v each\), got 2/);
-    expect(() => validateKernelCall('write_at', [v([5])], [v([8])], { offset: 4 })).toThrow(/write_at: 5 elements at offset 4 do not fit/);
+    expect(() =>
+      validateKernelCall('adamw', [v([4])], [v([4]), v([4])], {
+        lr: 1,
+        beta1: 0.9,
+        beta2: 0.9,
+        eps: 0,
+        weightDecay: 0,
+        step: 1,
+      }),
+    ).toThrow(/adamw: 1 inputs need 3 outputs \(param, m, v each\), got 2/);
+    expect(() => validateKernelCall('write_at', [v([5])], [v([8])], { offset: 4 })).toThrow(
+      /write_at: 5 elements at offset 4 do not fit/,
+    );
   });
 
   it('checks counts, dtypes, ranks and attributes', () => {
-    expect(() => validateKernelCall('softmax_backward', [v([2, 3])], [v([2, 3])])).toThrow(/softmax_backward: needs 2 inputs \(y, dy\), got 1/);
-    expect(() => validateKernelCall('embedding', [v([5, 4]), v([3], 'f32')], [v([3, 4])])).toThrow(/embedding: input ids is f32, expected i32/);
-    expect(() => validateKernelCall('add', [v([3]), v([3], 'f64')], [v([3])])).toThrow(/add: float operands mix f32 and f64/);
-    expect(() => validateKernelCall('write_at', [v([2], 'i32')], [v([8])], { offset: 0 })).toThrow(/write_at: operands mix i32 and f32/);
-    expect(() => validateKernelCall('rope', [v([2, 3, 4])], [v([2, 3, 4])], { theta: 1e4 })).toThrow(/rope: input x \[2, 3, 4\] must have rank 4/);
+    expect(() => validateKernelCall('softmax_backward', [v([2, 3])], [v([2, 3])])).toThrow(
+      /softmax_backward: needs 2 inputs \(y, dy\), got 1/,
+    );
+    expect(() => validateKernelCall('embedding', [v([5, 4]), v([3], 'f32')], [v([3, 4])])).toThrow(
+      /embedding: input ids is f32, expected i32/,
+    );
+    expect(() => validateKernelCall('add', [v([3]), v([3], 'f64')], [v([3])])).toThrow(
+      /add: float operands mix f32 and f64/,
+    );
+    expect(() => validateKernelCall('write_at', [v([2], 'i32')], [v([8])], { offset: 0 })).toThrow(
+      /write_at: operands mix i32 and f32/,
+    );
+    expect(() => validateKernelCall('rope', [v([2, 3, 4])], [v([2, 3, 4])], { theta: 1e4 })).toThrow(
+      /rope: input x \[2, 3, 4\] must have rank 4/,
+    );
     const err = (() => {
       try {
-        validateKernelCall('layernorm', [v([2, 8]), v([8]), v([8])], [v([2, 8]), v([2]), v([2])], { eps: 1e-5, epsilon: 1 });
+        validateKernelCall('layernorm', [v([2, 8]), v([8]), v([8])], [v([2, 8]), v([2]), v([2])], {
+          eps: 1e-5,
+          epsilon: 1,
+        });
       } catch (e) {
         return e;
       }
@@ -55,8 +88,12 @@ describe('validateKernelCall: one validator, named errors', () => {
     })();
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).message).toMatch(/layernorm: unknown kernel attribute/);
-    expect(() => validateKernelCall('layernorm', [v([2, 8]), v([8]), v([8])], [v([2, 8]), v([2]), v([2])])).toThrow(/layernorm: kernel attribute is required/);
-    expect(() => validateKernelCall('dropout', [v([4])], [v([4])], { p: 1.5, seed: 1 })).toThrow(/dropout: kernel attribute 1.5 outside \[0, 1\]/);
+    expect(() => validateKernelCall('layernorm', [v([2, 8]), v([8]), v([8])], [v([2, 8]), v([2]), v([2])])).toThrow(
+      /layernorm: kernel attribute is required/,
+    );
+    expect(() => validateKernelCall('dropout', [v([4])], [v([4])], { p: 1.5, seed: 1 })).toThrow(
+      /dropout: kernel attribute 1.5 outside \[0, 1\]/,
+    );
     expect(() => validateKernelCall('no_such_kernel', [], [])).toThrow(BackendError);
     // valid calls pass
     validateKernelCall('matmul', [v([2, 3, 5]), v([7, 5]), v([7])], [v([2, 3, 7])], { transB: true });
@@ -64,13 +101,19 @@ describe('validateKernelCall: one validator, named errors', () => {
   });
 
   it('every backend checks in run, before touching memory', async () => {
-    const backends: Backend[] = [getBackend('ref'), await initBackend('wasm', { setDefault: false }), new AsyncTestBackend()];
+    const backends: Backend[] = [
+      getBackend('ref'),
+      await initBackend('wasm', { setDefault: false }),
+      new AsyncTestBackend(),
+    ];
     for (const be of backends) {
       const out = v([2, 2], 'f32', be);
       be.write(out.buf, Float32Array.of(1, 2, 3, 4));
       // add is native everywhere; matmul native on ref/wasm and validated by dispatch before the async fallback
       expect(() => runKernel(be, 'add', [v([3], 'f32', be), v([2], 'f32', be)], [out]), be.name).toThrow(ShapeError);
-      expect(() => runKernel(be, 'matmul', [v([2, 3], 'f32', be), v([2, 2], 'f32', be)], [out]), be.name).toThrow(/matmul: input b/);
+      expect(() => runKernel(be, 'matmul', [v([2, 3], 'f32', be), v([2, 2], 'f32', be)], [out]), be.name).toThrow(
+        /matmul: input b/,
+      );
       expect(Array.from(await be.read(out.buf)), be.name).toEqual([1, 2, 3, 4]);
     }
   });
@@ -78,7 +121,9 @@ describe('validateKernelCall: one validator, named errors', () => {
 
 describe('supports(op, dtypes)', () => {
   it('says which kernels run natively for which input dtypes', async () => {
-    const ref = getBackend('ref'), wasm = await initBackend('wasm', { setDefault: false }), gpu = new AsyncTestBackend();
+    const ref = getBackend('ref'),
+      wasm = await initBackend('wasm', { setDefault: false }),
+      gpu = new AsyncTestBackend();
     expect(ref.supports('matmul', ['f64', 'f64'])).toBe(true);
     expect(wasm.supports('matmul', ['f32', 'f32'])).toBe(true);
     expect(wasm.supports('matmul', ['f64', 'f64'])).toBe(false);
@@ -91,7 +136,8 @@ describe('supports(op, dtypes)', () => {
 
 describe('HostStepQueue', () => {
   it('runs device work at once until a host step is pending, then in order behind it', async () => {
-    const q = new HostStepQueue(), log: string[] = [];
+    const q = new HostStepQueue(),
+      log: string[] = [];
     q.device(() => log.push('a'));
     expect(log).toEqual(['a']);
     let release!: () => void;
@@ -128,9 +174,25 @@ describe('HostStepQueue', () => {
 
 describe('a backend without readSync and with six kernels', () => {
   const config: ModelConfig = {
-    family: 'llama', vocabSize: 61, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8,
-    intermediateSize: 48, maxPositions: 64, normEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: false,
-    attentionBias: false, attentionOutBias: false, mlpBias: false, dropout: 0, bosTokenId: null, eosTokenId: null, padTokenId: null,
+    family: 'llama',
+    vocabSize: 61,
+    hiddenSize: 32,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 8,
+    intermediateSize: 48,
+    maxPositions: 64,
+    normEps: 1e-5,
+    ropeTheta: 10000,
+    tieWordEmbeddings: false,
+    attentionBias: false,
+    attentionOutBias: false,
+    mlpBias: false,
+    dropout: 0,
+    bosTokenId: null,
+    eosTokenId: null,
+    padTokenId: null,
   };
   let gpu: AsyncTestBackend;
   beforeAll(() => {
@@ -157,7 +219,7 @@ describe('a backend without readSync and with six kernels', () => {
       results.push({ loss: await loss.item(), grads, params });
       opt.dispose();
     }
-    const [want, got] = results as [typeof results[0], typeof results[0]];
+    const [want, got] = results as [(typeof results)[0], (typeof results)[0]];
     expect(got.loss).toBe(want.loss);
     expect(got.grads.length).toBe(want.grads.length);
     got.grads.forEach((g, k) => expect(relErr(g, want.grads[k]!), `grad ${k}`).toBeLessThan(1e-6));

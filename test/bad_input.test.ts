@@ -15,7 +15,17 @@ import { readSafetensors, writeSafetensors } from '../src/formats/safetensors.js
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'llmts.js');
-const TINY = ['--tokenizer=char', '--nLayer=1', '--nEmbd=16', '--nHead=2', '--blockSize=16', '--batchSize=2', '--evalBatches=1', '--finalEvalBatches=1', '--sampleTokens=4'];
+const TINY = [
+  '--tokenizer=char',
+  '--nLayer=1',
+  '--nEmbd=16',
+  '--nHead=2',
+  '--blockSize=16',
+  '--batchSize=2',
+  '--evalBatches=1',
+  '--finalEvalBatches=1',
+  '--sampleTokens=4',
+];
 
 let tmp = '';
 
@@ -29,13 +39,24 @@ interface Ran {
 /** Run the CLI (or a shell line, when `shell`) in `tmp`, killed after `limitMs`. */
 function cli(args: string[], limitMs = 30_000): Ran {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: tmp, encoding: 'utf8', timeout: limitMs, maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: tmp,
+    encoding: 'utf8',
+    timeout: limitMs,
+    maxBuffer: 64 << 20,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t0 };
 }
 
 function sh(line: string, limitMs = 30_000): Ran {
   const t0 = Date.now();
-  const r = spawnSync('bash', ['-c', line], { cwd: tmp, encoding: 'utf8', timeout: limitMs, env: { ...process.env, NO_COLOR: '1', LLMTS: `${process.execPath} ${BIN}` } });
+  const r = spawnSync('bash', ['-c', line], {
+    cwd: tmp,
+    encoding: 'utf8',
+    timeout: limitMs,
+    env: { ...process.env, NO_COLOR: '1', LLMTS: `${process.execPath} ${BIN}` },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t0 };
 }
 
@@ -59,7 +80,11 @@ function leftovers(dir: string): string[] {
 
 function md5s(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const f of fs.readdirSync(dir).sort()) out[f] = crypto.createHash('md5').update(fs.readFileSync(path.join(dir, f))).digest('hex');
+  for (const f of fs.readdirSync(dir).sort())
+    out[f] = crypto
+      .createHash('md5')
+      .update(fs.readFileSync(path.join(dir, f)))
+      .digest('hex');
   return out;
 }
 
@@ -86,7 +111,12 @@ beforeAll(() => {
   // the CLI runs from dist/: build it when a source file is newer
   const main = path.join(ROOT, 'dist', 'cli', 'main.js');
   const newest = (d: string): number =>
-    Math.max(0, ...fs.readdirSync(d, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(path.join(d, e.name)) : fs.statSync(path.join(d, e.name)).mtimeMs)));
+    Math.max(
+      0,
+      ...fs
+        .readdirSync(d, { withFileTypes: true })
+        .map((e) => (e.isDirectory() ? newest(path.join(d, e.name)) : fs.statSync(path.join(d, e.name)).mtimeMs)),
+    );
   if (!fs.existsSync(main) || newest(path.join(ROOT, 'src')) > fs.statSync(main).mtimeMs) {
     const b = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, encoding: 'utf8' });
     if (b.status !== 0) throw new Error(`npm run build:ts failed:\n${b.stdout}${b.stderr}`);
@@ -95,7 +125,20 @@ beforeAll(() => {
   const text = fs.readFileSync(path.join(ROOT, 'data', 'tinyshakespeare.txt'), 'utf8');
   fs.writeFileSync(path.join(tmp, 'corpus.txt'), text.slice(0, 20_000));
   fs.writeFileSync(path.join(tmp, 'afile'), 'not a folder\n');
-  const r = cli(['train', 'corpus.txt', ...TINY, '--maxSteps=4', '--evalInterval=2', '--checkpointInterval=2', '--outDir=.', '--cacheDir=cache', '--name=base'], 60_000);
+  const r = cli(
+    [
+      'train',
+      'corpus.txt',
+      ...TINY,
+      '--maxSteps=4',
+      '--evalInterval=2',
+      '--checkpointInterval=2',
+      '--outDir=.',
+      '--cacheDir=cache',
+      '--name=base',
+    ],
+    60_000,
+  );
   if (r.code !== 0) throw new Error(`base run failed:\n${r.stdout}\n${r.stderr}`);
 });
 
@@ -108,7 +151,11 @@ describe('bad input through the CLI: named errors, no stack traces, nothing brok
     const a = cli(['frobnicate']);
     expect(a.code).toBe(2);
     expect(a.stderr).toMatch(/unknown command 'frobnicate'/);
-    expectNamedError(cli(['train', 'nope.txt', ...TINY, '--outDir=runs-missing']), 'train', /'nope.txt' does not exist/);
+    expectNamedError(
+      cli(['train', 'nope.txt', ...TINY, '--outDir=runs-missing']),
+      'train',
+      /'nope.txt' does not exist/,
+    );
     expect(fs.readdirSync(path.join(tmp, 'runs-missing'))).toEqual([]); // no empty run folder left behind
     expectNamedError(cli(['train', 'corpus.txt', ...TINY, '--lr=1e6']), 'train', /lr: must be ≤ 10/);
   });
@@ -140,8 +187,17 @@ describe('bad input through the CLI: named errors, no stack traces, nothing brok
     const before = md5s(ck);
     fs.rmSync(path.join(run, 'report.html'));
     const r = cli(['train', `--resume=${run}`, '--maxSteps=8', '--checkpointInterval=1']);
-    expectNamedError(r, 'train', /training diverged at step 5 \(loss NaN\); the last good checkpoint \(step 4\) is kept\. Try a lower learning rate/);
-    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('llmts train:'))).toHaveLength(1);
+    expectNamedError(
+      r,
+      'train',
+      /training diverged at step 5 \(loss NaN\); the last good checkpoint \(step 4\) is kept\. Try a lower learning rate/,
+    );
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('llmts train:')),
+    ).toHaveLength(1);
     expect(md5s(ck)).toEqual(before); // untouched: no checkpoint of the NaN step
     expect(leftovers(run)).toEqual([]);
     expect(fs.readFileSync(path.join(run, 'report.html'), 'utf8')).toMatch(/NaN/);
@@ -152,20 +208,45 @@ describe('bad input through the CLI: named errors, no stack traces, nothing brok
   });
 
   it('a loss far above ln(vocab) gets a warning', () => {
-    const r = cli(['train', 'corpus.txt', ...TINY, '--maxSteps=6', '--lr=10', '--gradClip=0', '--warmupSteps=0', '--outDir=runs', '--cacheDir=cache', '--name=explode']);
+    const r = cli([
+      'train',
+      'corpus.txt',
+      ...TINY,
+      '--maxSteps=6',
+      '--lr=10',
+      '--gradClip=0',
+      '--warmupSteps=0',
+      '--outDir=runs',
+      '--cacheDir=cache',
+      '--name=explode',
+    ]);
     expect(`${r.stdout}${r.stderr}`).toMatch(/warning: the loss \([\d.]+\) is far above ln\(vocab\)/);
   });
 
   it('unwritable output paths: one named line, no hang', () => {
-    expectNamedError(cli(['train', 'corpus.txt', ...TINY, '--maxSteps=2', '--outDir=afile/runs']), 'train', /cannot mkdir .*afile\/runs: a part of the path is a file, not a folder \(ENOTDIR\)/);
-    expectNamedError(cli(['train', 'corpus.txt', ...TINY, '--maxSteps=2', '--outDir=runs', '--cacheDir=afile/cache']), 'train', /ENOTDIR/);
-    expectNamedError(cli(['tokenizer', 'train', 'corpus.txt', '--vocab-size', '300', '--out', 'afile/tok']), 'tokenizer', /ENOTDIR/);
+    expectNamedError(
+      cli(['train', 'corpus.txt', ...TINY, '--maxSteps=2', '--outDir=afile/runs']),
+      'train',
+      /cannot mkdir .*afile\/runs: a part of the path is a file, not a folder \(ENOTDIR\)/,
+    );
+    expectNamedError(
+      cli(['train', 'corpus.txt', ...TINY, '--maxSteps=2', '--outDir=runs', '--cacheDir=afile/cache']),
+      'train',
+      /ENOTDIR/,
+    );
+    expectNamedError(
+      cli(['tokenizer', 'train', 'corpus.txt', '--vocab-size', '300', '--out', 'afile/tok']),
+      'tokenizer',
+      /ENOTDIR/,
+    );
     const proc = cli(['tokenizer', 'train', 'corpus.txt', '--vocab-size', '300', '--out', '/proc/llmts-nope'], 20_000);
     expectNamedError(proc, 'tokenizer', /cannot mkdir \/proc\/llmts-nope/);
   });
 
   it('closing stdout ends train and generate quietly', () => {
-    const t = sh(`$LLMTS train corpus.txt ${TINY.join(' ')} --maxSteps=400 --outDir=runs --cacheDir=cache --name=piped | head -1`);
+    const t = sh(
+      `$LLMTS train corpus.txt ${TINY.join(' ')} --maxSteps=400 --outDir=runs --cacheDir=cache --name=piped | head -1`,
+    );
     expect(t.stdout.split('\n').filter(Boolean)).toHaveLength(1);
     expectNoStack(t.stderr);
     const run = path.join(tmp, 'runs', 'piped');
@@ -191,10 +272,30 @@ describe('bad input through the CLI: named errors, no stack traces, nothing brok
 
   it('char-level: a one-line corpus trains (documents are joined with newlines); a prompt outside its alphabet is named at the start', () => {
     fs.writeFileSync(path.join(tmp, 'oneline.txt'), 'abcab cabba cab '.repeat(200));
-    const ok = cli(['train', 'oneline.txt', ...TINY, '--maxSteps=1', '--outDir=runs', '--name=oneline', '--samplePrompts=ab']);
+    const ok = cli([
+      'train',
+      'oneline.txt',
+      ...TINY,
+      '--maxSteps=1',
+      '--outDir=runs',
+      '--name=oneline',
+      '--samplePrompts=ab',
+    ]);
     expect(ok.code, ok.stderr).toBe(0);
-    const bad = cli(['train', 'oneline.txt', ...TINY, '--maxSteps=1', '--outDir=runs', '--name=oneline2', '--samplePrompts=The']);
-    expectNamedError(bad, 'train', /samplePrompts: the prompt "The" cannot be encoded: character "T" .* is not in the character vocabulary/);
+    const bad = cli([
+      'train',
+      'oneline.txt',
+      ...TINY,
+      '--maxSteps=1',
+      '--outDir=runs',
+      '--name=oneline2',
+      '--samplePrompts=The',
+    ]);
+    expectNamedError(
+      bad,
+      'train',
+      /samplePrompts: the prompt "The" cannot be encoded: character "T" .* is not in the character vocabulary/,
+    );
   });
 
   it('a bare --resume finds a run whose checkpoint/ a kill left as .checkpoint.old-*', () => {
@@ -212,9 +313,17 @@ describe('bad input through the CLI: named errors, no stack traces, nothing brok
     const f = path.join(run, 'checkpoint', 'trainer_state.json');
     const st = JSON.parse(fs.readFileSync(f, 'utf8'));
     fs.writeFileSync(f, JSON.stringify({ ...st, step: -5 }));
-    expectNamedError(cli(['train', `--resume=${run}`]), 'train', /trainer_state\.json \[step\]: expected a whole number ≥ 0, got -5/);
+    expectNamedError(
+      cli(['train', `--resume=${run}`]),
+      'train',
+      /trainer_state\.json \[step\]: expected a whole number ≥ 0, got -5/,
+    );
     fs.writeFileSync(f, JSON.stringify(st));
-    expectNamedError(cli(['train', `--resume=${run}`, '--maxSteps=2']), 'train', /maxSteps: the run being resumed is already at step 4, past maxSteps = 2/);
+    expectNamedError(
+      cli(['train', `--resume=${run}`, '--maxSteps=2']),
+      'train',
+      /maxSteps: the run being resumed is already at step 4, past maxSteps = 2/,
+    );
   });
 
   it('generation refuses NaN weights and a tokenizer that does not fit the model', async () => {
@@ -225,18 +334,35 @@ describe('bad input through the CLI: named errors, no stack traces, nothing brok
     expectNamedError(r, 'generate', /model\.safetensors \[transformer\.wte\.weight\]: holds NaN/);
     expect(r.stdout).toBe('');
     // a BPE model (vocabulary 300) with the character tokenizer (58 ids) in its folder
-    const b = cli(['train', 'corpus.txt', ...TINY.filter((a) => !a.startsWith('--tokenizer')), '--tokenizer=bpe', '--vocabSize=300', '--maxSteps=1', '--outDir=runs', '--cacheDir=cache', '--name=bpe']);
+    const b = cli([
+      'train',
+      'corpus.txt',
+      ...TINY.filter((a) => !a.startsWith('--tokenizer')),
+      '--tokenizer=bpe',
+      '--vocabSize=300',
+      '--maxSteps=1',
+      '--outDir=runs',
+      '--cacheDir=cache',
+      '--name=bpe',
+    ]);
     expect(b.code, b.stderr).toBe(0);
     const bck = path.join(tmp, 'runs', 'bpe', 'checkpoint');
-    for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(tmp, 'base', 'checkpoint', f), path.join(bck, f));
-    expectNamedError(cli(['generate', bck, 'The', '--max-tokens', '5']), 'generate', /tokenizer has \d+ ids but the model's vocabulary has 300/);
+    for (const f of ['tokenizer.json', 'tokenizer_config.json'])
+      fs.copyFileSync(path.join(tmp, 'base', 'checkpoint', f), path.join(bck, f));
+    expectNamedError(
+      cli(['generate', bck, 'The', '--max-tokens', '5']),
+      'generate',
+      /tokenizer has \d+ ids but the model's vocabulary has 300/,
+    );
   });
 
   it('generation_config.json sets the defaults: do_sample false is greedy, an invalid file is refused, the CLI says which', () => {
     const ck = path.join(freshRun('gencfg'), 'checkpoint');
     const t = cli(['generate', ck, 'The', '--max-tokens', '3']);
     expect(t.code, t.stderr).toBe(0);
-    expect(t.stderr).toMatch(/sampling: temperature 0\.8, top-k 40; defaults from generation_config\.json \(do_sample: true\)/);
+    expect(t.stderr).toMatch(
+      /sampling: temperature 0\.8, top-k 40; defaults from generation_config\.json \(do_sample: true\)/,
+    );
     fs.writeFileSync(path.join(ck, 'generation_config.json'), JSON.stringify({ do_sample: false }));
     const g1 = cli(['generate', ck, 'The', '--max-tokens', '8', '--seed', '1']);
     const g2 = cli(['generate', ck, 'The', '--max-tokens', '8', '--seed', '2']);
@@ -245,22 +371,42 @@ describe('bad input through the CLI: named errors, no stack traces, nothing brok
     fs.writeFileSync(path.join(ck, 'generation_config.json'), '{"do_sample": tru');
     expectNamedError(cli(['generate', ck, 'The']), 'generate', /generation_config\.json: not valid JSON/);
     fs.writeFileSync(path.join(ck, 'generation_config.json'), JSON.stringify({ do_sample: true, top_k: 'forty' }));
-    expectNamedError(cli(['generate', ck, 'The']), 'generate', /generation_config\.json: top_k: expected a whole number ≥ 0, got "forty"/);
+    expectNamedError(
+      cli(['generate', ck, 'The']),
+      'generate',
+      /generation_config\.json: top_k: expected a whole number ≥ 0, got "forty"/,
+    );
   });
 
   it('tokenizer train refuses an empty or binary corpus (as train does) and reports Latin-1', () => {
     fs.writeFileSync(path.join(tmp, 'empty.txt'), '');
     fs.writeFileSync(path.join(tmp, 'nul.txt'), Buffer.from([0x41, 0, 0x42, 0, 0x43, 0]));
-    expectNamedError(cli(['tokenizer', 'train', 'empty.txt', '--vocab-size', '300', '--out', 'tok-empty']), 'tokenizer', /the corpus is empty/);
+    expectNamedError(
+      cli(['tokenizer', 'train', 'empty.txt', '--vocab-size', '300', '--out', 'tok-empty']),
+      'tokenizer',
+      /the corpus is empty/,
+    );
     expectNamedError(cli(['train', 'empty.txt', ...TINY, '--outDir=runs']), 'train', /the corpus is empty/);
-    expectNamedError(cli(['tokenizer', 'train', 'nul.txt', '--vocab-size', '300', '--out', 'tok-nul']), 'tokenizer', /looks binary \(3 NUL bytes\)/);
+    expectNamedError(
+      cli(['tokenizer', 'train', 'nul.txt', '--vocab-size', '300', '--out', 'tok-nul']),
+      'tokenizer',
+      /looks binary \(3 NUL bytes\)/,
+    );
     expect(fs.existsSync(path.join(tmp, 'tok-empty'))).toBe(false);
     const latin1 = Buffer.from(`${'Le café est très bon. '.repeat(40)}`, 'latin1'); // é, è as single bytes
     fs.writeFileSync(path.join(tmp, 'latin1.txt'), Buffer.concat([Buffer.from('x'.repeat(20_000)), latin1]));
     const r = cli(['tokenizer', 'train', 'latin1.txt', '--vocab-size', '280', '--out', 'tok-latin1']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/warning: latin1\.txt: 80 bytes are not valid UTF-8/);
-    const t = cli(['train', 'latin1.txt', ...TINY, '--maxSteps=1', '--outDir=runs', '--name=latin1', '--samplePrompts=Le']);
+    const t = cli([
+      'train',
+      'latin1.txt',
+      ...TINY,
+      '--maxSteps=1',
+      '--outDir=runs',
+      '--name=latin1',
+      '--samplePrompts=Le',
+    ]);
     expect(t.code, t.stderr).toBe(0);
     expect(`${t.stdout}${t.stderr}`).toMatch(/warning: latin1\.txt: 80 bytes are not valid UTF-8/);
   });

@@ -17,8 +17,18 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const valid = {
-  version: 1, step: 4, seed: 1, optimizerStep: 4, tokensSeen: 64, trainSeconds: 1.5, evals: [], recentLosses: [1, 2],
-  bestValLoss: null, bestValStep: null, batcher: { rng: { hi: 1, lo: 2, spare: null }, drawn: 4 }, config: { maxSteps: 10 },
+  version: 1,
+  step: 4,
+  seed: 1,
+  optimizerStep: 4,
+  tokensSeen: 64,
+  trainSeconds: 1.5,
+  evals: [],
+  recentLosses: [1, 2],
+  bestValLoss: null,
+  bestValStep: null,
+  batcher: { rng: { hi: 1, lo: 2, spare: null }, drawn: 4 },
+  config: { maxSteps: 10 },
 };
 
 function write(folder: string, state: unknown): void {

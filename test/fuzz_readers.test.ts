@@ -11,7 +11,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import os from 'node:os';
-import { LlmtsError, loadConfig, loadTokenizer, Rng, toTokenizerJson, trainBpe, tokenizerFromJson } from '../src/index.js';
+import {
+  LlmtsError,
+  loadConfig,
+  loadTokenizer,
+  Rng,
+  toTokenizerJson,
+  trainBpe,
+  tokenizerFromJson,
+} from '../src/index.js';
 import { decodeSafetensors, readSafetensors, serializeSafetensors } from '../src/formats/safetensors.js';
 import { fromHfConfig } from '../src/model/hf/config.js';
 
@@ -22,7 +30,8 @@ function named<T>(what: string, f: () => T): T | LlmtsError {
   try {
     return f();
   } catch (e) {
-    if (!(e instanceof LlmtsError)) throw new Error(`${what}: threw ${(e as Error)?.name}: ${(e as Error)?.message}`, { cause: e });
+    if (!(e instanceof LlmtsError))
+      throw new Error(`${what}: threw ${(e as Error)?.name}: ${(e as Error)?.message}`, { cause: e });
     return e;
   }
 }
@@ -38,7 +47,15 @@ function flipBits(rng: Rng, b: Uint8Array, n: number): Uint8Array {
 
 /** A length that lies: small, just past the end, 2^31, 2^40, 2^53, 2^64 − 1. */
 function lyingLength(rng: Rng, size: number): bigint {
-  const picks = [BigInt(rng.int(size + 16)), BigInt(size), BigInt(size + 1), 2n ** 31n, 2n ** 40n, 2n ** 53n, 2n ** 64n - 1n];
+  const picks = [
+    BigInt(rng.int(size + 16)),
+    BigInt(size),
+    BigInt(size + 1),
+    2n ** 31n,
+    2n ** 40n,
+    2n ** 53n,
+    2n ** 64n - 1n,
+  ];
   return picks[rng.int(picks.length)]!;
 }
 
@@ -143,7 +160,9 @@ describe('fuzz: safetensors reader', () => {
     });
     const r = named('2^40', () => decodeSafetensors(b, 'huge.safetensors'));
     expect(r).toBeInstanceOf(LlmtsError);
-    expect((r as LlmtsError).message).toMatch(/huge\.safetensors \[a\.weight\]: data_offsets \[0, 4398046511104\] lie outside the data area/);
+    expect((r as LlmtsError).message).toMatch(
+      /huge\.safetensors \[a\.weight\]: data_offsets \[0, 4398046511104\] lie outside the data area/,
+    );
   });
 });
 
@@ -153,7 +172,9 @@ function mutateJson(rng: Rng, v: unknown, by: () => unknown, depth = 0): unknown
   const entries = Array.isArray(v) ? v.map((x, i) => [i, x] as const) : Object.entries(v as Record<string, unknown>);
   if (!entries.length || (depth > 0 && rng.int(4) === 0)) return by();
   const [k, x] = entries[rng.int(entries.length)]!;
-  const copy: Record<string | number, unknown> | unknown[] = Array.isArray(v) ? [...v] : { ...(v as Record<string, unknown>) };
+  const copy: Record<string | number, unknown> | unknown[] = Array.isArray(v)
+    ? [...v]
+    : { ...(v as Record<string, unknown>) };
   if (rng.int(8) === 0) {
     if (Array.isArray(copy)) copy.splice(Number(k), 1);
     else delete copy[k];
@@ -162,7 +183,27 @@ function mutateJson(rng: Rng, v: unknown, by: () => unknown, depth = 0): unknown
 }
 
 function randomValue(rng: Rng): unknown {
-  const pool: unknown[] = [null, true, -1, 0, 1.5, 2 ** 31, 2 ** 53, 1e308, -1e9, '', 'x', '<|endoftext|>', [], [1, 2], {}, { a: 1 }, 'Ġ', [['a', 'b']], ['a b']];
+  const pool: unknown[] = [
+    null,
+    true,
+    -1,
+    0,
+    1.5,
+    2 ** 31,
+    2 ** 53,
+    1e308,
+    -1e9,
+    '',
+    'x',
+    '<|endoftext|>',
+    [],
+    [1, 2],
+    {},
+    { a: 1 },
+    'Ġ',
+    [['a', 'b']],
+    ['a b'],
+  ];
   return pool[rng.int(pool.length)];
 }
 
@@ -197,7 +238,9 @@ describe('fuzz: tokenizer.json reader', () => {
 describe('fuzz: config.json reader', () => {
   for (const fixture of ['gpt2-tiny', 'llama-tiny']) {
     it(`${fixture}: random field changes and deletions: a config or a named error, 1500 cases`, () => {
-      const json = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'hf', fixture, 'config.json'), 'utf8')) as unknown;
+      const json = JSON.parse(
+        fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'hf', fixture, 'config.json'), 'utf8'),
+      ) as unknown;
       expect(fromHfConfig(json, 'config.json').vocabSize).toBeGreaterThan(0);
       const rng = new Rng(fixture.length);
       let errors = 0;
@@ -207,7 +250,8 @@ describe('fuzz: config.json reader', () => {
         if (r instanceof LlmtsError) errors++;
         else {
           // what it accepts is usable: positive whole sizes
-          for (const k of ['vocabSize', 'hiddenSize', 'numLayers', 'numHeads', 'maxPositions'] as const) expect(Number.isSafeInteger(r[k]) && r[k] > 0, `${k} = ${r[k]}`).toBe(true);
+          for (const k of ['vocabSize', 'hiddenSize', 'numLayers', 'numHeads', 'maxPositions'] as const)
+            expect(Number.isSafeInteger(r[k]) && r[k] > 0, `${k} = ${r[k]}`).toBe(true);
         }
       }
       expect(errors).toBeGreaterThan(100);
@@ -220,7 +264,8 @@ async function namedAsync<T>(what: string, f: () => Promise<T>): Promise<T | Llm
   try {
     return await f();
   } catch (e) {
-    if (!(e instanceof LlmtsError)) throw new Error(`${what}: threw ${(e as Error)?.name}: ${(e as Error)?.message}`, { cause: e });
+    if (!(e instanceof LlmtsError))
+      throw new Error(`${what}: threw ${(e as Error)?.name}: ${(e as Error)?.message}`, { cause: e });
     return e;
   }
 }
@@ -231,7 +276,9 @@ describe('fuzz: the same readers from files on disk', () => {
     try {
       const rng = new Rng(19);
       const st = safetensorsSample();
-      const tokText = new TextEncoder().encode(JSON.stringify(toTokenizerJson(trainBpe(['abc abd abe '.repeat(30)], { vocabSize: 270 }))));
+      const tokText = new TextEncoder().encode(
+        JSON.stringify(toTokenizerJson(trainBpe(['abc abd abe '.repeat(30)], { vocabSize: 270 }))),
+      );
       const cfgText = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'hf', 'gpt2-tiny', 'config.json'));
       for (let i = 0; i < 200; i++) {
         let b = i % 2 ? st.slice(0, rng.int(st.length)) : flipBits(rng, st, 1 + rng.int(4));
@@ -246,12 +293,18 @@ describe('fuzz: the same readers from files on disk', () => {
 
         const tdir = path.join(dir, `t${i}`);
         fs.mkdirSync(tdir);
-        fs.writeFileSync(path.join(tdir, 'tokenizer.json'), i % 2 ? tokText.slice(0, rng.int(tokText.length)) : flipBits(rng, tokText, 1 + rng.int(3)));
+        fs.writeFileSync(
+          path.join(tdir, 'tokenizer.json'),
+          i % 2 ? tokText.slice(0, rng.int(tokText.length)) : flipBits(rng, tokText, 1 + rng.int(3)),
+        );
         await namedAsync(`tokenizer file ${i}`, () => loadTokenizer(tdir));
 
         const cdir = path.join(dir, `c${i}`);
         fs.mkdirSync(cdir);
-        fs.writeFileSync(path.join(cdir, 'config.json'), i % 2 ? cfgText.subarray(0, rng.int(cfgText.length)) : flipBits(rng, cfgText, 1 + rng.int(3)));
+        fs.writeFileSync(
+          path.join(cdir, 'config.json'),
+          i % 2 ? cfgText.subarray(0, rng.int(cfgText.length)) : flipBits(rng, cfgText, 1 + rng.int(3)),
+        );
         await namedAsync(`config file ${i}`, () => loadConfig(cdir));
       }
     } finally {

@@ -107,7 +107,9 @@ describe('generate: the KV-cached loop', () => {
     const m = scriptedModel([chars.encode('b')[0]!], chars.vocabSize);
     const bare = chars as unknown as TextCodec;
     await expect(generate(m, [[0]], { temperature: 0, maxTokens: 1, tokenizer: bare })).rejects.toThrow(ConfigError);
-    await expect(generate(m, [[0]], { temperature: 0, maxTokens: 1, tokenizer: bare })).rejects.toThrow(/tokenizerCodec/);
+    await expect(generate(m, [[0]], { temperature: 0, maxTokens: 1, tokenizer: bare })).rejects.toThrow(
+      /tokenizerCodec/,
+    );
     expect(() => stream(m, bare, 'a')).toThrow(/tokenizerCodec/);
     const r = await generate(m, [[0]], { temperature: 0, maxTokens: 1, tokenizer: tokenizerCodec(chars) });
     expect(r.choices[0]!.text).toBe('b');

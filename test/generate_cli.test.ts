@@ -214,7 +214,12 @@ describe('llmts chat', () => {
     const output = new PassThrough();
     let text = '';
     output.on('data', (c: Buffer) => (text += c.toString()));
-    expect(await chatMain([withTok, '--backend', 'ref', '--max-tokens', '24', '--seed', '1', '--context-length', '100'], { input, output })).toBe(0);
+    expect(
+      await chatMain([withTok, '--backend', 'ref', '--max-tokens', '24', '--seed', '1', '--context-length', '100'], {
+        input,
+        output,
+      }),
+    ).toBe(0);
     expect(text).toMatch(/\[dropped the \d+ oldest messages?/); // the context window lost turns …
     const doc = JSON.parse(fs.readFileSync(saved, 'utf8')) as { messages: { role: string; content: string }[] };
     expect(doc.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']); // … the file did not

@@ -66,7 +66,10 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
  */
 export async function testBackends(): Promise<import('../src/backend/backend.js').Backend[]> {
   const { getBackend, initBackend } = await import('../src/backend/registry.js');
-  const names = (process.env['LLMTS_TEST_BACKENDS'] ?? 'ref,wasm').split(',').map((n) => n.trim()).filter((n) => n);
+  const names = (process.env['LLMTS_TEST_BACKENDS'] ?? 'ref,wasm')
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n);
   if (names.includes('async-test')) await import('./async_backend.js'); // registers it
   const list = [getBackend('ref')];
   for (const n of names) if (n !== 'ref') list.push(await initBackend(n, { setDefault: false }));

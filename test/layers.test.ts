@@ -81,7 +81,8 @@ interface ImportLine {
 
 /** The rule broken by one import, or null. */
 function violation(i: ImportLine): string | null {
-  const from = layerOf(i.file), to = layerOf(i.target);
+  const from = layerOf(i.file),
+    to = layerOf(i.target);
   if (!SITS_ON[from]) return `${i.file}: folder '${from}' has no place in the layer table`;
   if (!SITS_ON[to]) return `${i.file} imports ${i.target}: folder '${to}' has no place in the layer table`;
   if (from === to) return null;
@@ -106,7 +107,10 @@ function sourceFiles(dir: string): string[] {
 function resolve(from: string, spec: string): string {
   const abs = path.resolve(path.dirname(from), spec);
   const ts = abs.replace(/\.js$/, '.ts');
-  return path.relative(SRC, fs.existsSync(ts) ? ts : abs).split(path.sep).join('/');
+  return path
+    .relative(SRC, fs.existsSync(ts) ? ts : abs)
+    .split(path.sep)
+    .join('/');
 }
 
 /** Every relative import of every file under src/: static (import/export … from), side-effect, and dynamic. */

@@ -9,13 +9,22 @@ import { Rng } from '../src/util/rng.js';
 
 type Msg = { role: 'user' | 'assistant'; content: string };
 
-export function prefRows(n: number, seed: number, o: { shuffled?: boolean; plain?: boolean; offset?: number; longer?: boolean } = {}): Record<string, unknown>[] {
+export function prefRows(
+  n: number,
+  seed: number,
+  o: { shuffled?: boolean; plain?: boolean; offset?: number; longer?: boolean } = {},
+): Record<string, unknown>[] {
   const rng = new Rng(seed);
   return Array.from({ length: n }, (_, i) => {
-    const a = COLORS[rng.int(COLORS.length)]!, b = COLORS[rng.int(COLORS.length)]!;
+    const a = COLORS[rng.int(COLORS.length)]!,
+      b = COLORS[rng.int(COLORS.length)]!;
     const prompt = `color ${a} ${i + (o.offset ?? 0)}`;
-    let good = `I like ${b}.`, bad = `I like ${b}!`;
-    if (o.longer) [good, bad] = rng.int(2) ? [`I like ${b} and ${a} a lot.`, `I like ${b}.`] : [`I like ${b} a lot!`, `I like ${b}!`];
+    let good = `I like ${b}.`,
+      bad = `I like ${b}!`;
+    if (o.longer)
+      [good, bad] = rng.int(2)
+        ? [`I like ${b} and ${a} a lot.`, `I like ${b}.`]
+        : [`I like ${b} a lot!`, `I like ${b}!`];
     if (o.shuffled && rng.int(2) === 1) [good, bad] = [bad, good];
     if (o.plain) return { prompt: `${prompt}\n`, chosen: good, rejected: bad };
     const u = (c: string): Msg[] => [{ role: 'user', content: c }];

@@ -22,16 +22,30 @@ function btRef(rc: number[], rr: number[], m: number[], coef: number): number {
 }
 
 /** TRL dpo_trainer.py dpo_loss, x = (πc − πr) − (refc − refr). */
-function dpoRef(pc: number[], pr: number[], rc: number[], rr: number[], type: DpoLossType, beta: number, eps: number): number {
-  return mean(pc.map((_, i) => {
-    const x = pc[i]! - pr[i]! - (rc[i]! - rr[i]!);
-    switch (type) {
-      case 'sigmoid': return -logSigmoid(beta * x) * (1 - eps) - logSigmoid(-beta * x) * eps;
-      case 'robust': return (-logSigmoid(beta * x) * (1 - eps) + logSigmoid(-beta * x) * eps) / (1 - 2 * eps);
-      case 'hinge': return Math.max(0, 1 - beta * x);
-      case 'ipo': return (x - 1 / (2 * beta)) ** 2;
-    }
-  }));
+function dpoRef(
+  pc: number[],
+  pr: number[],
+  rc: number[],
+  rr: number[],
+  type: DpoLossType,
+  beta: number,
+  eps: number,
+): number {
+  return mean(
+    pc.map((_, i) => {
+      const x = pc[i]! - pr[i]! - (rc[i]! - rr[i]!);
+      switch (type) {
+        case 'sigmoid':
+          return -logSigmoid(beta * x) * (1 - eps) - logSigmoid(-beta * x) * eps;
+        case 'robust':
+          return (-logSigmoid(beta * x) * (1 - eps) + logSigmoid(-beta * x) * eps) / (1 - 2 * eps);
+        case 'hinge':
+          return Math.max(0, 1 - beta * x);
+        case 'ipo':
+          return (x - 1 / (2 * beta)) ** 2;
+      }
+    }),
+  );
 }
 
 function vec(xs: number[]): Tensor {
@@ -41,7 +55,8 @@ function vec(xs: number[]): Tensor {
 /** Gradient of f at x by central differences (float64). */
 function numGrad(f: (x: number[]) => number, x: number[], h = 1e-5): number[] {
   return x.map((_, i) => {
-    const a = [...x], b = [...x];
+    const a = [...x],
+      b = [...x];
     a[i]! += h;
     b[i]! -= h;
     return (f(a) - f(b)) / (2 * h);
@@ -57,10 +72,18 @@ const rng = new Rng(7);
 const draw = (n: number, s: number) => f32(Array.from({ length: n }, () => rng.normal() * s));
 
 describe('reward model loss (Bradley–Terry, margin, centring)', () => {
-  for (const [name, coef, withMargin] of [['plain', 0, false], ['margin', 0, true], ['margin + centring 0.01', 0.01, true], ['centring 0.5', 0.5, false]] as const) {
+  for (const [name, coef, withMargin] of [
+    ['plain', 0, false],
+    ['margin', 0, true],
+    ['margin + centring 0.01', 0.01, true],
+    ['centring 0.5', 0.5, false],
+  ] as const) {
     it(`${name}: value and gradients match the float64 formula`, async () => {
-      const rc = draw(6, 1.5), rr = draw(6, 1.5), m = withMargin ? f32([0, 0.5, 1, 2, -0.3, 0.25]) : [0, 0, 0, 0, 0, 0];
-      const tc = vec(rc), tr = vec(rr);
+      const rc = draw(6, 1.5),
+        rr = draw(6, 1.5),
+        m = withMargin ? f32([0, 0.5, 1, 2, -0.3, 0.25]) : [0, 0, 0, 0, 0, 0];
+      const tc = vec(rc),
+        tr = vec(rr);
       const l = tidy(() => {
         const l = bradleyTerryLoss(tc, tr, withMargin ? m : null, coef);
         backward(l);
@@ -68,14 +91,16 @@ describe('reward model loss (Bradley–Terry, margin, centring)', () => {
       });
       const want = btRef(rc, rr, m, coef);
       expect(Math.abs((await l.item()) - want)).toBeLessThan(1e-6 * Math.max(1, Math.abs(want)));
-      const gc = numGrad((x) => btRef(x, rr, m, coef), rc), gr = numGrad((x) => btRef(rc, x, m, coef), rr);
+      const gc = numGrad((x) => btRef(x, rr, m, coef), rc),
+        gr = numGrad((x) => btRef(rc, x, m, coef), rr);
       const got = [...(await tc.grad!.data()), ...(await tr.grad!.data())];
       [...gc, ...gr].forEach((g, i) => expect(Math.abs(got[i]! - g), `d/d${i}`).toBeLessThan(1e-5));
     });
   }
 
   it('the margin and the centring term change the loss the way the formula says', async () => {
-    const rc = [1, 2], rr = [0, 0.5];
+    const rc = [1, 2],
+      rr = [0, 0.5];
     const v = (m: number[] | null, coef: number) => tidy(() => bradleyTerryLoss(vec(rc), vec(rr), m, coef)).item();
     expect(await v([1, 1.5], 0)).toBeGreaterThan(await v(null, 0)); // a required margin makes the same rewards worse
     expect(Math.abs((await v([1, 1.5], 0)) - Math.log(2))).toBeLessThan(1e-6); // rc − rr − m = 0: −log σ(0)
@@ -85,10 +110,20 @@ describe('reward model loss (Bradley–Terry, margin, centring)', () => {
 });
 
 describe('DPO-family losses', () => {
-  const cases: [DpoLossType, number, number][] = [['sigmoid', 0.1, 0], ['sigmoid', 0.5, 0.1], ['robust', 0.1, 0.2], ['hinge', 0.5, 0], ['ipo', 0.1, 0], ['ipo', 1, 0]];
+  const cases: [DpoLossType, number, number][] = [
+    ['sigmoid', 0.1, 0],
+    ['sigmoid', 0.5, 0.1],
+    ['robust', 0.1, 0.2],
+    ['hinge', 0.5, 0],
+    ['ipo', 0.1, 0],
+    ['ipo', 1, 0],
+  ];
   for (const [type, beta, eps] of cases) {
     it(`${type} (β ${beta}, ε ${eps}): value and policy gradients match the float64 formula`, async () => {
-      const pc = draw(8, 4), pr = draw(8, 4), rc = draw(8, 4), rr = draw(8, 4);
+      const pc = draw(8, 4),
+        pr = draw(8, 4),
+        rc = draw(8, 4),
+        rr = draw(8, 4);
       if (type === 'hinge') {
         // keep every pair away from the kink (1 − βx = 0), where the derivative jumps
         for (let i = 0; i < 8; i++) {
@@ -96,7 +131,8 @@ describe('DPO-family losses', () => {
           if (Math.abs(z) < 0.05) pc[i] = Math.fround(pc[i]! + 1);
         }
       }
-      const tc = vec(pc), tr = vec(pr);
+      const tc = vec(pc),
+        tr = vec(pr);
       const l = tidy(() => {
         const l = dpoFamilyLoss(tc, tr, rc, rr, { beta, lossType: type, labelSmoothing: eps });
         backward(l);
@@ -104,18 +140,26 @@ describe('DPO-family losses', () => {
       });
       const want = dpoRef(pc, pr, rc, rr, type, beta, eps);
       expect(Math.abs((await l.item()) - want)).toBeLessThan(2e-6 * Math.max(1, Math.abs(want)));
-      const gc = numGrad((x) => dpoRef(x, pr, rc, rr, type, beta, eps), pc), gr = numGrad((x) => dpoRef(pc, x, rc, rr, type, beta, eps), pr);
+      const gc = numGrad((x) => dpoRef(x, pr, rc, rr, type, beta, eps), pc),
+        gr = numGrad((x) => dpoRef(pc, x, rc, rr, type, beta, eps), pr);
       const got = [...(await tc.grad!.data()), ...(await tr.grad!.data())];
-      [...gc, ...gr].forEach((g, i) => expect(Math.abs(got[i]! - g), `d/d${i}`).toBeLessThan(2e-5 * Math.max(1, Math.abs(g))));
+      [...gc, ...gr].forEach((g, i) =>
+        expect(Math.abs(got[i]! - g), `d/d${i}`).toBeLessThan(2e-5 * Math.max(1, Math.abs(g))),
+      );
     });
   }
 
   it('policy = reference: sigmoid gives ln 2, hinge 1, IPO 1/(4β²); hinge is flat past the margin', async () => {
-    const z = [-3, -7], one = (type: DpoLossType, beta: number) => tidy(() => dpoFamilyLoss(vec(z), vec([-5, -2]), z, [-5, -2], { beta, lossType: type, labelSmoothing: 0 })).item();
+    const z = [-3, -7],
+      one = (type: DpoLossType, beta: number) =>
+        tidy(() =>
+          dpoFamilyLoss(vec(z), vec([-5, -2]), z, [-5, -2], { beta, lossType: type, labelSmoothing: 0 }),
+        ).item();
     expect(await one('sigmoid', 0.1)).toBeCloseTo(Math.LN2, 6);
     expect(await one('hinge', 0.1)).toBeCloseTo(1, 6);
     expect(await one('ipo', 0.5)).toBeCloseTo(1, 6);
-    const tc = vec([10]), tr = vec([0]);
+    const tc = vec([10]),
+      tr = vec([0]);
     const l = tidy(() => {
       const l = dpoFamilyLoss(tc, tr, [0], [0], { beta: 0.5, lossType: 'hinge', labelSmoothing: 0 });
       backward(l);
@@ -126,15 +170,24 @@ describe('DPO-family losses', () => {
   });
 
   it('bad β and ε are named errors', () => {
-    expect(() => dpoFamilyLoss(vec([1]), vec([0]), [0], [0], { beta: 0, lossType: 'sigmoid', labelSmoothing: 0 })).toThrow(/beta: must be > 0/);
-    expect(() => dpoFamilyLoss(vec([1]), vec([0]), [0], [0], { beta: 0.1, lossType: 'robust', labelSmoothing: 0.5 })).toThrow(/labelSmoothing: must be in \[0, 0.5\)/);
+    expect(() =>
+      dpoFamilyLoss(vec([1]), vec([0]), [0], [0], { beta: 0, lossType: 'sigmoid', labelSmoothing: 0 }),
+    ).toThrow(/beta: must be > 0/);
+    expect(() =>
+      dpoFamilyLoss(vec([1]), vec([0]), [0], [0], { beta: 0.1, lossType: 'robust', labelSmoothing: 0.5 }),
+    ).toThrow(/labelSmoothing: must be in \[0, 0.5\)/);
   });
 });
 
 describe('preference statistics', () => {
   it('accuracy, margins and the reward-vs-length correlation', () => {
     const s = new PrefStats();
-    s.add([2, 1, 0], [1, 3, -1], { lengths: [[5, 7, 3], [4, 9, 2]] });
+    s.add([2, 1, 0], [1, 3, -1], {
+      lengths: [
+        [5, 7, 3],
+        [4, 9, 2],
+      ],
+    });
     const m = statMetrics(s, 'eval_', 'reward');
     expect(m['eval_accuracy']).toBeCloseTo(2 / 3, 12);
     expect(m['eval_rewards/margins']).toBeCloseTo((3 - 3) / 3, 12);

@@ -34,7 +34,10 @@ import { makeTinyModel, writeJsonl } from './sft_helpers.js';
 
 let tmp = '';
 let base = '';
-let data = '', heldOut = '', shuffled = '', shuffledHeldOut = '';
+let data = '',
+  heldOut = '',
+  shuffled = '',
+  shuffledHeldOut = '';
 const quiet = { log: () => {}, progress: new LineProgress(1000, () => {}), handleSigint: false };
 const backend = getBackend('ref');
 
@@ -45,13 +48,25 @@ beforeAll(async () => {
   data = writeJsonl(path.join(tmp, 'train.jsonl'), prefRows(120, 1));
   heldOut = writeJsonl(path.join(tmp, 'eval.jsonl'), prefRows(60, 2, { offset: 1000 }));
   shuffled = writeJsonl(path.join(tmp, 'train-shuffled.jsonl'), prefRows(120, 1, { shuffled: true }));
-  shuffledHeldOut = writeJsonl(path.join(tmp, 'eval-shuffled.jsonl'), prefRows(60, 2, { offset: 1000, shuffled: true }));
+  shuffledHeldOut = writeJsonl(
+    path.join(tmp, 'eval-shuffled.jsonl'),
+    prefRows(60, 2, { offset: 1000, shuffled: true }),
+  );
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const common = () => ({ model: base, data: [data], evalData: heldOut, outDir: path.join(tmp, 'runs'), backend: 'ref' as const, quiet: true });
-const rmCfg = (o: Partial<RewardConfig>) => buildRewardConfig({ preset: 'tiny', overrides: { ...common(), maxSteps: 40, ...o } });
-const dpoCfg = (o: Partial<DpoConfig>) => buildDpoConfig({ preset: 'tiny', overrides: { ...common(), maxSteps: 40, ...o } });
+const common = () => ({
+  model: base,
+  data: [data],
+  evalData: heldOut,
+  outDir: path.join(tmp, 'runs'),
+  backend: 'ref' as const,
+  quiet: true,
+});
+const rmCfg = (o: Partial<RewardConfig>) =>
+  buildRewardConfig({ preset: 'tiny', overrides: { ...common(), maxSteps: 40, ...o } });
+const dpoCfg = (o: Partial<DpoConfig>) =>
+  buildDpoConfig({ preset: 'tiny', overrides: { ...common(), maxSteps: 40, ...o } });
 
 /** The held-out pairs in ids, encoded here (ChatML, as the tiny model has no template). */
 async function heldOutPairs(dir: string, rows = prefRows(60, 2, { offset: 1000 })): Promise<PrefPair[]> {
@@ -67,8 +82,10 @@ function accuracy(c: ArrayLike<number>, r: ArrayLike<number>): number {
   return n / c.length;
 }
 
-const steps = (dir: string) => readMetrics(path.join(dir, 'metrics.jsonl')).filter((x) => x.type === 'step') as unknown as Record<string, number>[];
-const evals = (dir: string) => readMetrics(path.join(dir, 'metrics.jsonl')).filter((x) => x.type === 'eval') as unknown as Record<string, number>[];
+const steps = (dir: string) =>
+  readMetrics(path.join(dir, 'metrics.jsonl')).filter((x) => x.type === 'step') as unknown as Record<string, number>[];
+const evals = (dir: string) =>
+  readMetrics(path.join(dir, 'metrics.jsonl')).filter((x) => x.type === 'eval') as unknown as Record<string, number>[];
 
 describe('llmts reward', () => {
   it('learns the preference: held-out accuracy well above 50 %, measured again on the saved *ForSequenceClassification folder', async () => {
@@ -88,12 +105,26 @@ describe('llmts reward', () => {
     expect(ev['eval_rewards/margins']).toBeGreaterThan(0);
     expect(Math.abs(ev['eval_reward_length_correlation']!)).toBeLessThan(0.5); // the '.' preference is not about length
     for (const s of steps(r.runDir)) {
-      for (const k of ['loss', 'learning_rate', 'grad_norm', 'epoch', 'num_tokens', 'accuracy', 'rewards/chosen', 'rewards/rejected', 'rewards/margins']) expect(typeof s[k], k).toBe('number');
+      for (const k of [
+        'loss',
+        'learning_rate',
+        'grad_norm',
+        'epoch',
+        'num_tokens',
+        'accuracy',
+        'rewards/chosen',
+        'rewards/rejected',
+        'rewards/margins',
+      ])
+        expect(typeof s[k], k).toBe('number');
     }
   }, 120_000);
 
   it('shuffled labels (a control): held-out accuracy stays near 50 %', async () => {
-    const r = await trainRewardModel({ ...quiet, config: rmCfg({ name: 'shuffled', data: [shuffled], evalData: shuffledHeldOut }) });
+    const r = await trainRewardModel({
+      ...quiet,
+      config: rmCfg({ name: 'shuffled', data: [shuffled], evalData: shuffledHeldOut }),
+    });
     const acc = r.finalEval!['eval_accuracy']!;
     expect(acc).toBeGreaterThan(0.3);
     expect(acc).toBeLessThan(0.7);
@@ -110,23 +141,43 @@ describe('llmts reward', () => {
     const tok = await loadTokenizer(base);
     const codec = { encode: (t: string) => tok.encode(t, { allowed: 'all' }), eosId: tok.eosId };
     const ranking = parseTrlJsonl<'ranking'>(
-      ['a', 'b', 'c', 'd'].map((p) => JSON.stringify({ prompt: `color ${p}`, completions: [' I like red.', ' I like red!', ' red'], ranking: [0, 2, 1] })).join('\n'),
+      ['a', 'b', 'c', 'd']
+        .map((p) =>
+          JSON.stringify({
+            prompt: `color ${p}`,
+            completions: [' I like red.', ' I like red!', ' red'],
+            ranking: [0, 2, 1],
+          }),
+        )
+        .join('\n'),
       'rank.jsonl',
     );
     const set = encodePreferenceSets([ranking], chatmlTemplate(), codec, { maxLength: 64, badRows: 'error' });
-    expect(set.groups).toEqual([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]);
+    expect(set.groups).toEqual([
+      [0, 1, 2],
+      [3, 4, 5],
+      [6, 7, 8],
+      [9, 10, 11],
+    ]);
     const b = new PrefBatcher(set.pairs, set.groups, 1, 3);
     for (let i = 0; i < 4; i++) {
       const ids = Array.from(b.next().ids);
       expect(ids.length).toBe(3);
       expect(new Set(ids.map((k) => set.pairs[k]!.group)).size).toBe(1);
     }
-    const pref = parseTrlJsonl<'preference'>(JSON.stringify({ prompt: 'x', chosen: ' a.', rejected: ' a!', margin: 1.5 }), 'm.jsonl');
-    expect(encodePreferenceSets([pref], chatmlTemplate(), codec, { maxLength: 64, badRows: 'error' }).pairs[0]!.margin).toBe(1.5);
+    const pref = parseTrlJsonl<'preference'>(
+      JSON.stringify({ prompt: 'x', chosen: ' a.', rejected: ' a!', margin: 1.5 }),
+      'm.jsonl',
+    );
+    expect(
+      encodePreferenceSets([pref], chatmlTemplate(), codec, { maxLength: 64, badRows: 'error' }).pairs[0]!.margin,
+    ).toBe(1.5);
     const p0 = set.pairs[0]!;
     const limit = p0.prompt.length + Math.max(p0.chosen.length, p0.rejected.length) - 1; // pair 0 no longer fits
     const short = encodePreferenceSets([ranking], chatmlTemplate(), codec, { maxLength: limit, badRows: 'error' });
-    const fits = set.pairs.filter((p) => p.prompt.length + Math.max(p.chosen.length, p.rejected.length) <= limit).length;
+    const fits = set.pairs.filter(
+      (p) => p.prompt.length + Math.max(p.chosen.length, p.rejected.length) <= limit,
+    ).length;
     expect(fits).toBeGreaterThan(0);
     expect(fits).toBeLessThan(set.pairs.length);
     expect(short.dropped).toBe(set.pairs.length - fits);
@@ -145,15 +196,32 @@ describe('llmts reward', () => {
     const rc = await noGrad(() => rm.rewards(pairs.map((p) => [...p.prompt, ...p.chosen]))).data();
     const rr = await noGrad(() => rm.rewards(pairs.map((p) => [...p.prompt, ...p.rejected]))).data();
     const ls = (z: number) => -Math.log1p(Math.exp(-z));
-    const want = [0, 1, 2].reduce((a, i) => a - ls(rc[i]! - rr[i]! - pairs[i]!.margin) / 3 + (0.3 * (rc[i]! + rr[i]!) ** 2) / 3, 0);
+    const want = [0, 1, 2].reduce(
+      (a, i) => a - ls(rc[i]! - rr[i]! - pairs[i]!.margin) / 3 + (0.3 * (rc[i]! + rr[i]!) ** 2) / 3,
+      0,
+    );
     expect(Math.abs(got - want)).toBeLessThan(1e-5);
 
     const policy = await loadModel(base, { backend });
     const ref = { chosen: [-20, -21, -22], rejected: [-25, -19, -30] };
-    const ipo = await noGrad(() => new DpoObjective(policy, pairs, ref, { beta: 0.5, lossType: 'ipo', labelSmoothing: 0 }).loss(ids, new Int32Array(3), 3, 1)).item();
-    const lp = await noGrad(() => sequenceLogProbs(policy, [...pairs.map((p) => p.prompt), ...pairs.map((p) => p.prompt)], [...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)])).data();
+    const ipo = await noGrad(() =>
+      new DpoObjective(policy, pairs, ref, { beta: 0.5, lossType: 'ipo', labelSmoothing: 0 }).loss(
+        ids,
+        new Int32Array(3),
+        3,
+        1,
+      ),
+    ).item();
+    const lp = await noGrad(() =>
+      sequenceLogProbs(
+        policy,
+        [...pairs.map((p) => p.prompt), ...pairs.map((p) => p.prompt)],
+        [...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)],
+      ),
+    ).data();
     const wantIpo = [0, 1, 2].reduce((a, i) => {
-      const nc = pairs[i]!.chosen.length, nr = pairs[i]!.rejected.length;
+      const nc = pairs[i]!.chosen.length,
+        nr = pairs[i]!.rejected.length;
       const x = (lp[i]! - ref.chosen[i]!) / nc - (lp[3 + i]! - ref.rejected[i]!) / nr;
       return a + (x - 1 / (2 * 0.5)) ** 2 / 3;
     }, 0);
@@ -161,11 +229,27 @@ describe('llmts reward', () => {
   });
 
   it('bad input: a bad row names file and line; an SFT file is not preference data', async () => {
-    const bad = writeJsonl(path.join(tmp, 'bad.jsonl'), [...prefRows(3, 1), { prompt: [{ role: 'user', content: 'x' }], chosen: [{ role: 'assistant', content: 'y' }] }]);
-    await expect(trainRewardModel({ ...quiet, config: rmCfg({ name: 'bad', data: [bad] }) })).rejects.toThrow(TrlRowError);
-    await expect(trainRewardModel({ ...quiet, config: rmCfg({ name: 'bad2', data: [bad] }) })).rejects.toThrow(/bad\.jsonl.*line 4.*rejected/);
-    const sftFile = writeJsonl(path.join(tmp, 'sft.jsonl'), [{ messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: 'y' }] }]);
-    await expect(trainRewardModel({ ...quiet, config: rmCfg({ name: 'bad3', data: [sftFile] }) })).rejects.toThrow(/needs preference or ranking rows/);
+    const bad = writeJsonl(path.join(tmp, 'bad.jsonl'), [
+      ...prefRows(3, 1),
+      { prompt: [{ role: 'user', content: 'x' }], chosen: [{ role: 'assistant', content: 'y' }] },
+    ]);
+    await expect(trainRewardModel({ ...quiet, config: rmCfg({ name: 'bad', data: [bad] }) })).rejects.toThrow(
+      TrlRowError,
+    );
+    await expect(trainRewardModel({ ...quiet, config: rmCfg({ name: 'bad2', data: [bad] }) })).rejects.toThrow(
+      /bad\.jsonl.*line 4.*rejected/,
+    );
+    const sftFile = writeJsonl(path.join(tmp, 'sft.jsonl'), [
+      {
+        messages: [
+          { role: 'user', content: 'x' },
+          { role: 'assistant', content: 'y' },
+        ],
+      },
+    ]);
+    await expect(trainRewardModel({ ...quiet, config: rmCfg({ name: 'bad3', data: [sftFile] }) })).rejects.toThrow(
+      /needs preference or ranking rows/,
+    );
   });
 });
 
@@ -180,25 +264,61 @@ describe('llmts dpo', () => {
     const pairs = await heldOutPairs(r.checkpointDir);
     const margins = async (dir: string) => {
       const m = await loadModel(dir, { backend });
-      const lp = await noGrad(() => sequenceLogProbs(m, [...pairs.map((p) => p.prompt), ...pairs.map((p) => p.prompt)], [...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)])).data();
+      const lp = await noGrad(() =>
+        sequenceLogProbs(
+          m,
+          [...pairs.map((p) => p.prompt), ...pairs.map((p) => p.prompt)],
+          [...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)],
+        ),
+      ).data();
       return pairs.map((_, i) => lp[i]! - lp[pairs.length + i]!);
     };
-    const before = await margins(base), after = await margins(r.checkpointDir);
+    const before = await margins(base),
+      after = await margins(r.checkpointDir);
     const implicit = after.map((a, i) => 0.1 * (a - before[i]!)); // β·((πc − πr) − (refc − refr))
-    expect(accuracy(implicit, implicit.map(() => 0))).toBeCloseTo(ev['eval_rewards/accuracies']!, 10);
+    expect(
+      accuracy(
+        implicit,
+        implicit.map(() => 0),
+      ),
+    ).toBeCloseTo(ev['eval_rewards/accuracies']!, 10);
     // the reference log-probs the run kept are the starting model's
     const saved = JSON.parse(fs.readFileSync(path.join(r.checkpointDir, REFERENCE_LOGPS), 'utf8'));
     const ref = await referenceLogps(await loadModel(base, { backend }), pairs);
     expect(saved.chosen.slice(120)).toEqual(Array.from(ref.chosen));
     expect(saved.rejected.slice(120)).toEqual(Array.from(ref.rejected));
     for (const s of steps(r.runDir)) {
-      for (const k of ['loss', 'learning_rate', 'grad_norm', 'epoch', 'num_tokens', 'rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins', 'logps/chosen', 'logps/rejected']) expect(typeof s[k], k).toBe('number');
+      for (const k of [
+        'loss',
+        'learning_rate',
+        'grad_norm',
+        'epoch',
+        'num_tokens',
+        'rewards/chosen',
+        'rewards/rejected',
+        'rewards/accuracies',
+        'rewards/margins',
+        'logps/chosen',
+        'logps/rejected',
+      ])
+        expect(typeof s[k], k).toBe('number');
     }
-    for (const k of ['eval_loss', 'eval_rewards/chosen', 'eval_rewards/rejected', 'eval_rewards/margins', 'eval_logps/chosen', 'eval_logps/rejected']) expect(typeof evals(r.runDir)[0]![k], k).toBe('number');
+    for (const k of [
+      'eval_loss',
+      'eval_rewards/chosen',
+      'eval_rewards/rejected',
+      'eval_rewards/margins',
+      'eval_logps/chosen',
+      'eval_logps/rejected',
+    ])
+      expect(typeof evals(r.runDir)[0]![k], k).toBe('number');
   }, 120_000);
 
   it('shuffled labels (a control): held-out rewards/accuracies stay near 50 %', async () => {
-    const r = await dpo({ ...quiet, config: dpoCfg({ name: 'dpo-shuffled', lr: 3e-3, data: [shuffled], evalData: shuffledHeldOut }) });
+    const r = await dpo({
+      ...quiet,
+      config: dpoCfg({ name: 'dpo-shuffled', lr: 3e-3, data: [shuffled], evalData: shuffledHeldOut }),
+    });
     const acc = r.finalEval!['eval_rewards/accuracies']!;
     expect(acc).toBeGreaterThan(0.3);
     expect(acc).toBeLessThan(0.7);
@@ -206,7 +326,16 @@ describe('llmts dpo', () => {
 
   for (const lossType of ['ipo', 'hinge', 'robust'] as const) {
     it(`${lossType}: trains and learns the preference`, async () => {
-      const r = await dpo({ ...quiet, config: dpoCfg({ name: `loss-${lossType}`, lossType, lr: 3e-3, ...(lossType === 'robust' ? { labelSmoothing: 0.1 } : {}), ...(lossType === 'ipo' ? { beta: 0.5 } : {}) }) });
+      const r = await dpo({
+        ...quiet,
+        config: dpoCfg({
+          name: `loss-${lossType}`,
+          lossType,
+          lr: 3e-3,
+          ...(lossType === 'robust' ? { labelSmoothing: 0.1 } : {}),
+          ...(lossType === 'ipo' ? { beta: 0.5 } : {}),
+        }),
+      });
       expect(r.finalEval!['eval_rewards/accuracies']).toBeGreaterThan(0.8);
     }, 120_000);
   }
@@ -219,7 +348,8 @@ describe('llmts dpo', () => {
     const rest = await dpo({ ...quiet, resume: part.runDir });
     expect(rest.steps).toBe(12);
     for (let s = 5; s < 12; s++) expect(rest.losses.get(s), `step ${s}`).toBe(full.losses.get(s));
-    const a = await loadModel(full.checkpointDir, { backend }), b = await loadModel(rest.checkpointDir, { backend });
+    const a = await loadModel(full.checkpointDir, { backend }),
+      b = await loadModel(rest.checkpointDir, { backend });
     for (const [name, p] of a.params) expect(await b.params.get(name)!.data(), name).toEqual(await p.data());
     const ms = (d: string) => steps(d).map((x) => [x['step'], x['loss'], x['rewards/margins']]);
     expect(ms(rest.runDir)).toEqual(ms(full.runDir));

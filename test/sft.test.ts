@@ -38,7 +38,18 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function cfg(over: Partial<SftConfig>): SftConfig {
-  return buildSftConfig({ preset: 'tiny', overrides: { model: modelDir, data: [data], evalData: heldOut, outDir: path.join(tmp, 'runs'), backend: 'ref', quiet: true, ...over } });
+  return buildSftConfig({
+    preset: 'tiny',
+    overrides: {
+      model: modelDir,
+      data: [data],
+      evalData: heldOut,
+      outDir: path.join(tmp, 'runs'),
+      backend: 'ref',
+      quiet: true,
+      ...over,
+    },
+  });
 }
 
 /**
@@ -49,8 +60,12 @@ async function assistantLoss(dir: string): Promise<{ perToken: number; batchMean
   const tok = await loadTokenizer(dir);
   const model = await loadModel(dir, { backend: getBackend('ref') });
   const rows = colorRows(12, 2);
-  const xs = rows.map((r) => encodeSftRow(r, chatmlTemplate(), { encode: (t) => tok.encode(t, { allowed: 'all' }), eosId: tok.eosId }));
-  let sum = 0, n = 0, means = 0;
+  const xs = rows.map((r) =>
+    encodeSftRow(r, chatmlTemplate(), { encode: (t) => tok.encode(t, { allowed: 'all' }), eosId: tok.eosId }),
+  );
+  let sum = 0,
+    n = 0,
+    means = 0;
   const batches = evalBatches(xs, 4, 0, 100);
   for (const b of batches) {
     const count = b.targets.filter((t) => t !== -100).length;
@@ -76,7 +91,8 @@ describe('sft', () => {
     const steps = recs.filter((x) => x.type === 'step') as unknown as Record<string, number>[];
     expect(steps.map((s) => s['step'])).toEqual([...Array(40).keys()].map((i) => i + 1));
     for (const s of steps) {
-      for (const k of ['loss', 'learning_rate', 'grad_norm', 'epoch', 'num_tokens', 'mean_token_accuracy']) expect(typeof s[k], k).toBe('number');
+      for (const k of ['loss', 'learning_rate', 'grad_norm', 'epoch', 'num_tokens', 'mean_token_accuracy'])
+        expect(typeof s[k], k).toBe('number');
       expect(s['learning_rate']).toBe(s['lr']);
       expect(s['mean_token_accuracy']).toBeGreaterThanOrEqual(0);
       expect(s['mean_token_accuracy']).toBeLessThanOrEqual(1);
@@ -91,16 +107,26 @@ describe('sft', () => {
     expect(typeof evals[1]!['eval_mean_token_accuracy']).toBe('number');
 
     // a Hugging Face folder with the tokenizer and the template it was tuned with (ChatML, as Jinja)
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'trainer_state.json', 'optimizer.safetensors']) {
+    for (const f of [
+      'config.json',
+      'model.safetensors',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'trainer_state.json',
+      'optimizer.safetensors',
+    ]) {
       expect(fs.existsSync(path.join(r.checkpointDir, f)), f).toBe(true);
     }
     const t = await loadChatTemplate(r.checkpointDir, () => {
       throw new Error('no template saved');
     });
     expect(t.kind).toBe('jinja');
-    expect(t.render(colorRows(2)[1]!.messages, { addGenerationPrompt: true })).toBe(chatmlTemplate().render(colorRows(2)[1]!.messages, { addGenerationPrompt: true }));
+    expect(t.render(colorRows(2)[1]!.messages, { addGenerationPrompt: true })).toBe(
+      chatmlTemplate().render(colorRows(2)[1]!.messages, { addGenerationPrompt: true }),
+    );
     const html = fs.readFileSync(r.reportPath!, 'utf8');
-    for (const k of ['mean_token_accuracy', 'eval_loss (evaluation)', 'grad_norm', 'num_tokens']) expect(html).toContain(k);
+    for (const k of ['mean_token_accuracy', 'eval_loss (evaluation)', 'grad_norm', 'num_tokens'])
+      expect(html).toContain(k);
   });
 
   it('an interrupted run resumed from its checkpoint takes exactly the steps of an uninterrupted one', async () => {
@@ -123,17 +149,28 @@ describe('sft', () => {
     rows.splice(4, 0, { messages: [{ role: 'tool', content: 'x' }] });
     rows.splice(7, 0, { messages: [{ role: 'user', content: 'no reply' }] });
     const bad = writeJsonl(path.join(tmp, 'bad.jsonl'), rows);
-    await expect(sft({ ...quiet, config: cfg({ name: 'bad', data: [bad], maxSteps: 1 }) })).rejects.toThrow(/bad\.jsonl \[line 5\]: messages\[0\]\.role: expected "system", "user" or "assistant", got "tool"/);
+    await expect(sft({ ...quiet, config: cfg({ name: 'bad', data: [bad], maxSteps: 1 }) })).rejects.toThrow(
+      /bad\.jsonl \[line 5\]: messages\[0\]\.role: expected "system", "user" or "assistant", got "tool"/,
+    );
     const lines: string[] = [];
-    const fixed = writeJsonl(path.join(tmp, 'noreply.jsonl'), rows.filter((_, i) => i !== 4));
+    const fixed = writeJsonl(
+      path.join(tmp, 'noreply.jsonl'),
+      rows.filter((_, i) => i !== 4),
+    );
     await expect(sft({ ...quiet, config: cfg({ name: 'bad3', data: [fixed], maxSteps: 1 }) })).rejects.toSatisfy(
       (x: unknown) => x instanceof TrlRowError && x.line === 7 && /no assistant message/.test(x.message),
     );
-    const r = await sft({ ...quiet, log: (s) => lines.push(s), config: cfg({ name: 'bad4', data: [bad], maxSteps: 2, badRows: 'skip' }) });
+    const r = await sft({
+      ...quiet,
+      log: (s) => lines.push(s),
+      config: cfg({ name: 'bad4', data: [bad], maxSteps: 2, badRows: 'skip' }),
+    });
     expect(r.data.skippedRows).toBe(1);
     expect(r.data.train).toBe(12);
     expect(lines.join('\n')).toMatch(/bad\.jsonl: 1 bad row skipped \(badRows=skip\); line 5 \(messages\[0\]\.role\)/);
-    expect(lines.join('\n')).toMatch(/bad\.jsonl: 1 row with nothing to train on \(or refused by the chat template\) skipped/);
+    expect(lines.join('\n')).toMatch(
+      /bad\.jsonl: 1 row with nothing to train on \(or refused by the chat template\) skipped/,
+    );
   });
 
   it("uses the model's own Jinja template; a row the template refuses is named by its line", async () => {
@@ -145,25 +182,56 @@ describe('sft', () => {
       "{% if messages[0]['role'] != 'user' %}{{ raise_exception('the first message must be the user') }}{% endif %}" +
       "{% for m in messages %}{{ '### ' + m['role'] + ':\\n' + m['content'] + '<|endoftext|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '### assistant:\\n' }}{% endif %}";
     fs.writeFileSync(cfgFile, JSON.stringify(tc));
-    const rows = [...colorRows(6, 6), { messages: [{ role: 'assistant', content: 'I start.' }, { role: 'user', content: 'ok' }, { role: 'assistant', content: 'fine' }] }];
+    const rows = [
+      ...colorRows(6, 6),
+      {
+        messages: [
+          { role: 'assistant', content: 'I start.' },
+          { role: 'user', content: 'ok' },
+          { role: 'assistant', content: 'fine' },
+        ],
+      },
+    ];
     const f = writeJsonl(path.join(tmp, 'own.jsonl'), rows);
-    await expect(sft({ ...quiet, config: cfg({ name: 'own1', model: own, data: [f], maxSteps: 1 }) })).rejects.toThrow(/own\.jsonl \[line 7\]: messages: .*first message must be the user/);
-    const r = await sft({ ...quiet, config: cfg({ name: 'own2', model: own, data: [f], maxSteps: 1, badRows: 'skip', sampleInterval: 1 }) });
+    await expect(sft({ ...quiet, config: cfg({ name: 'own1', model: own, data: [f], maxSteps: 1 }) })).rejects.toThrow(
+      /own\.jsonl \[line 7\]: messages: .*first message must be the user/,
+    );
+    const r = await sft({
+      ...quiet,
+      config: cfg({ name: 'own2', model: own, data: [f], maxSteps: 1, badRows: 'skip', sampleInterval: 1 }),
+    });
     expect(r.data.train).toBe(6);
     const sample = readMetrics(path.join(r.runDir, 'metrics.jsonl')).find((x) => x.type === 'sample');
     expect(sample && sample.type === 'sample' && sample.prompt.endsWith('### assistant:\n')).toBe(true); // the prompt ends at the template's generation prompt
-    const saved = JSON.parse(fs.readFileSync(path.join(r.checkpointDir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    const saved = JSON.parse(fs.readFileSync(path.join(r.checkpointDir, 'tokenizer_config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     expect(saved['chat_template']).toBe(tc['chat_template']);
   });
 
   it('examples longer than maxLength are truncated and counted; those with no reply left are dropped and counted', async () => {
     const long = writeJsonl(path.join(tmp, 'long.jsonl'), [
       ...colorRows(6, 4),
-      { messages: [{ role: 'user', content: 'color red '.repeat(8) }, { role: 'assistant', content: 'I like red.' }] },
-      { messages: [{ role: 'user', content: 'color blue' }, { role: 'assistant', content: 'I like blue. '.repeat(6) }] },
+      {
+        messages: [
+          { role: 'user', content: 'color red '.repeat(8) },
+          { role: 'assistant', content: 'I like red.' },
+        ],
+      },
+      {
+        messages: [
+          { role: 'user', content: 'color blue' },
+          { role: 'assistant', content: 'I like blue. '.repeat(6) },
+        ],
+      },
     ]);
     const lines: string[] = [];
-    const r = await sft({ ...quiet, log: (s) => lines.push(s), config: cfg({ name: 'long', data: [long], maxLength: 24, maxSteps: 2 }) });
+    const r = await sft({
+      ...quiet,
+      log: (s) => lines.push(s),
+      config: cfg({ name: 'long', data: [long], maxLength: 24, maxSteps: 2 }),
+    });
     expect(r.data).toMatchObject({ truncated: 2, dropped: 1, train: 7 });
     expect(lines.join('\n')).toMatch(/2 examples longer than maxLength = 24 tokens truncated/);
     expect(lines.join('\n')).toMatch(/1 example dropped: no assistant \/ completion token left within maxLength = 24/);

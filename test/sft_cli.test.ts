@@ -25,14 +25,23 @@ function newest(dir: string): number {
 }
 
 function llmts(args: string[], input?: string): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: tmp, encoding: 'utf8', timeout: 120_000, ...(input !== undefined ? { input } : {}) });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: tmp,
+    encoding: 'utf8',
+    timeout: 120_000,
+    ...(input !== undefined ? { input } : {}),
+  });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
 beforeAll(async () => {
   const dist = path.join(ROOT, 'dist', 'cli', 'main.js');
   if (!fs.existsSync(dist) || newest(path.join(ROOT, 'src')) > fs.statSync(dist).mtimeMs) {
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.json')], { stdio: 'inherit' });
+    execFileSync(
+      process.execPath,
+      [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.json')],
+      { stdio: 'inherit' },
+    );
   }
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-sft-cli-'));
   await makeTinyModel(path.join(tmp, 'base'));
@@ -44,7 +53,17 @@ afterAll(() => {
 
 describe('llmts sft on the command line', () => {
   it('a short run: progress lines, TRL metrics, report, a checkpoint that llmts chat talks to', () => {
-    const r = llmts(['sft', 'base', 'chat.jsonl', '--preset=tiny', '--max_steps=4', '--backend=ref', '--outDir=out', '--name=run', '--learning_rate=2e-3']);
+    const r = llmts([
+      'sft',
+      'base',
+      'chat.jsonl',
+      '--preset=tiny',
+      '--max_steps=4',
+      '--backend=ref',
+      '--outDir=out',
+      '--name=run',
+      '--learning_rate=2e-3',
+    ]);
     expect(r.code, r.out + r.err).toBe(0);
     expect(r.out).toMatch(/^data: language_modeling \(conversational\) rows → 22 training \/ 2 held-out examples/m);
     expect(r.out).toMatch(/^step 4\/4/m);
@@ -52,10 +71,14 @@ describe('llmts sft on the command line', () => {
     const run = path.join(tmp, 'out', 'run');
     const recs = readMetrics(path.join(run, 'metrics.jsonl')) as unknown as Record<string, unknown>[];
     const last = recs.filter((x) => x['type'] === 'step').pop()!;
-    for (const k of ['loss', 'learning_rate', 'grad_norm', 'epoch', 'num_tokens', 'mean_token_accuracy']) expect(typeof last[k], k).toBe('number');
+    for (const k of ['loss', 'learning_rate', 'grad_norm', 'epoch', 'num_tokens', 'mean_token_accuracy'])
+      expect(typeof last[k], k).toBe('number');
     expect(typeof recs.find((x) => x['type'] === 'eval')!['eval_loss']).toBe('number');
     expect(fs.existsSync(path.join(run, 'report.html'))).toBe(true);
-    const chat = llmts(['chat', path.join('out', 'run', 'checkpoint'), '--backend', 'ref', '--max-tokens', '4', '--temperature', '0'], 'color red\n');
+    const chat = llmts(
+      ['chat', path.join('out', 'run', 'checkpoint'), '--backend', 'ref', '--max-tokens', '4', '--temperature', '0'],
+      'color red\n',
+    );
     expect(chat.code, chat.out + chat.err).toBe(0);
     expect(chat.err + chat.out).toMatch(/jinja template/);
   });
@@ -64,10 +87,13 @@ describe('llmts sft on the command line', () => {
     writeJsonl(path.join(tmp, 'bad.jsonl'), [...colorRows(3), { messages: [{ role: 'robot', content: 'x' }] }]);
     const r = llmts(['sft', 'base', 'bad.jsonl', '--preset=tiny', '--backend=ref', '--outDir=out', '--name=bad']);
     expect(r.code).toBe(1);
-    expect(r.err.trim()).toBe('llmts sft: bad.jsonl [line 4]: messages[0].role: expected "system", "user" or "assistant", got "robot"');
+    expect(r.err.trim()).toBe(
+      'llmts sft: bad.jsonl [line 4]: messages[0].role: expected "system", "user" or "assistant", got "robot"',
+    );
     const h = llmts(['sft', '--help']);
     expect(h.code).toBe(0);
-    for (const s of ['--maxLength=', '--epochs=', '--evalData=', '--badRows=', 'mean_token_accuracy', '{"messages"']) expect(h.out).toContain(s);
+    for (const s of ['--maxLength=', '--epochs=', '--evalData=', '--badRows=', 'mean_token_accuracy', '{"messages"'])
+      expect(h.out).toContain(s);
     const none = llmts(['sft']);
     expect(none.code).toBe(1);
     expect(none.err).toMatch(/model: give the pretrained model folder/);

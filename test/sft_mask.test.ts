@@ -6,12 +6,27 @@
  */
 import { describe, expect, it } from 'vitest';
 import { chatmlTemplate, jinjaTemplate } from '../src/chat/template.js';
-import { encodeSftRow, IGNORE_INDEX, inputsAndTargets, renderWithSpans, truncateExample, type SftExample } from '../src/align/sft_data.js';
+import {
+  encodeSftRow,
+  IGNORE_INDEX,
+  inputsAndTargets,
+  renderWithSpans,
+  truncateExample,
+  type SftExample,
+} from '../src/align/sft_data.js';
 import { epochOrder, evalBatches, padBatch, SftBatcher } from '../src/align/sft_batches.js';
 import { argmaxHits } from '../src/align/sft_objective.js';
 import { ConfigError } from '../src/util/errors.js';
 
-const SPECIALS = ['<|im_start|>', '<|im_end|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>', '</s>', '<|endoftext|>'];
+const SPECIALS = [
+  '<|im_start|>',
+  '<|im_end|>',
+  '<|start_header_id|>',
+  '<|end_header_id|>',
+  '<|eot_id|>',
+  '</s>',
+  '<|endoftext|>',
+];
 const EOS = 1006;
 
 /** One id per character (its code point); a special token's text is one id, 1000 + its index. */
@@ -31,8 +46,9 @@ const codec = { encode, eosId: EOS };
 
 /** Ids and mask built by hand: pieces of [text, counted?]. */
 function expected(pieces: [string, 0 | 1][]): { ids: number[]; mask: number[] } {
-  const ids: number[] = [], mask: number[] = [];
-  for (const [t, m] of pieces) for (const id of encode(t)) (ids.push(id), mask.push(m));
+  const ids: number[] = [],
+    mask: number[] = [];
+  for (const [t, m] of pieces) for (const id of encode(t)) ids.push(id), mask.push(m);
   return { ids, mask };
 }
 const plain = (x: SftExample) => ({ ids: x.ids, mask: [...x.mask] });
@@ -43,7 +59,7 @@ function counted(x: SftExample): string[] {
   const dec = (id: number) => (id >= 1000 ? SPECIALS[id - 1000]! : String.fromCodePoint(id));
   x.ids.forEach((id, i) => {
     if (x.mask[i]) cur += dec(id);
-    else if (cur) (runs.push(cur), (cur = ''));
+    else if (cur) runs.push(cur), (cur = '');
   });
   if (cur) runs.push(cur);
   return runs;
@@ -83,13 +99,30 @@ describe('the loss mask on ChatML', () => {
   });
 
   it('an empty reply still counts its end of turn', () => {
-    const x = encodeSftRow({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: '' }] }, chatmlTemplate(), codec);
+    const x = encodeSftRow(
+      {
+        messages: [
+          { role: 'user', content: 'q' },
+          { role: 'assistant', content: '' },
+        ],
+      },
+      chatmlTemplate(),
+      codec,
+    );
     expect(counted(x)).toEqual(['<|im_end|>']);
   });
 
   it('a conversation without an assistant message is a ConfigError (nothing to learn)', () => {
-    expect(() => encodeSftRow({ messages: [{ role: 'user', content: 'q' }] }, chatmlTemplate(), codec)).toThrow(ConfigError);
-    expect(() => encodeSftRow({ prompt: [{ role: 'user', content: 'q' }], completion: [{ role: 'user', content: 'r' }] }, chatmlTemplate(), codec)).toThrow(/completion/);
+    expect(() => encodeSftRow({ messages: [{ role: 'user', content: 'q' }] }, chatmlTemplate(), codec)).toThrow(
+      ConfigError,
+    );
+    expect(() =>
+      encodeSftRow(
+        { prompt: [{ role: 'user', content: 'q' }], completion: [{ role: 'user', content: 'r' }] },
+        chatmlTemplate(),
+        codec,
+      ),
+    ).toThrow(/completion/);
   });
 });
 
@@ -102,9 +135,15 @@ describe('the loss mask on Jinja templates', () => {
     const x = encodeSftRow(convo, t, codec);
     expect(plain(x)).toEqual(
       expected([
-        ['<|endoftext|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n', 0],
+        [
+          '<|endoftext|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',
+          0,
+        ],
         ['Hello!<|eot_id|>', 1],
-        ['<|start_header_id|>user<|end_header_id|>\n\n2+2?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n', 0],
+        [
+          '<|start_header_id|>user<|end_header_id|>\n\n2+2?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',
+          0,
+        ],
         ['4<|eot_id|>', 1],
       ]),
     );
@@ -118,19 +157,31 @@ describe('the loss mask on Jinja templates', () => {
   });
 
   it('a template that does not render prefix by prefix is a ConfigError naming the chat template', () => {
-    const odd = "{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}{% if messages[-1]['role'] == 'assistant' %}{{ 'END' }}{% endif %}";
-    expect(() => renderWithSpans(convo.messages, jinjaTemplate(odd), () => true)).toThrow(/chat_template.*prefix by prefix/);
+    const odd =
+      "{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}{% if messages[-1]['role'] == 'assistant' %}{{ 'END' }}{% endif %}";
+    expect(() => renderWithSpans(convo.messages, jinjaTemplate(odd), () => true)).toThrow(
+      /chat_template.*prefix by prefix/,
+    );
   });
 });
 
 describe('plain rows', () => {
   it('prompt/completion text: the completion and EOS count, the prompt does not', () => {
     const x = encodeSftRow({ prompt: 'The capital is', completion: ' Paris.' }, chatmlTemplate(), codec);
-    expect(plain(x)).toEqual({ ids: [...encode('The capital is Paris.'), EOS], mask: [...Array(14).fill(0), ...Array(7).fill(1), 1] });
+    expect(plain(x)).toEqual({
+      ids: [...encode('The capital is Paris.'), EOS],
+      mask: [...Array(14).fill(0), ...Array(7).fill(1), 1],
+    });
   });
   it('text: every token and EOS count; without an EOS id nothing is appended', () => {
-    expect(plain(encodeSftRow({ text: 'abc' }, chatmlTemplate(), codec))).toEqual({ ids: [97, 98, 99, EOS], mask: [1, 1, 1, 1] });
-    expect(plain(encodeSftRow({ text: 'abc' }, chatmlTemplate(), { encode }))).toEqual({ ids: [97, 98, 99], mask: [1, 1, 1] });
+    expect(plain(encodeSftRow({ text: 'abc' }, chatmlTemplate(), codec))).toEqual({
+      ids: [97, 98, 99, EOS],
+      mask: [1, 1, 1, 1],
+    });
+    expect(plain(encodeSftRow({ text: 'abc' }, chatmlTemplate(), { encode }))).toEqual({
+      ids: [97, 98, 99],
+      mask: [1, 1, 1],
+    });
   });
 });
 
@@ -152,11 +203,18 @@ describe('truncation, targets and batches', () => {
     expect([b.B, b.T, b.tokens]).toEqual([2, 5, 7]);
     expect([...b.ids]).toEqual([20, 21, 0, 0, 0, 10, 11, 12, 13, 14]);
     expect([...b.targets]).toEqual([21, 22, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX, -100, -100, 13, 14, 15]);
-    expect(evalBatches([x, y, x], 2, 0, 10).map((e) => [e.B, e.T])).toEqual([[2, 5], [1, 5]]);
+    expect(evalBatches([x, y, x], 2, 0, 10).map((e) => [e.B, e.T])).toEqual([
+      [2, 5],
+      [1, 5],
+    ]);
   });
   it('each epoch visits every example once, in an order of its own; a restored batcher draws the same batches', () => {
-    const xs: SftExample[] = Array.from({ length: 10 }, (_, i) => ({ ids: [i, i + 1, i + 2].slice(0, 2 + (i % 2)), mask: Uint8Array.from([0, 1, 1]) }));
-    const o0 = epochOrder(10, 7, 0), o1 = epochOrder(10, 7, 1);
+    const xs: SftExample[] = Array.from({ length: 10 }, (_, i) => ({
+      ids: [i, i + 1, i + 2].slice(0, 2 + (i % 2)),
+      mask: Uint8Array.from([0, 1, 1]),
+    }));
+    const o0 = epochOrder(10, 7, 0),
+      o1 = epochOrder(10, 7, 1);
     expect([...o0].sort((p, q) => p - q)).toEqual([...Array(10).keys()]);
     expect(o1).not.toEqual(o0);
     expect(epochOrder(10, 7, 0)).toEqual(o0);

@@ -38,19 +38,41 @@ function llmts(args: string[]): { code: number; out: string } {
 
 /** A tiny char-level run on `corpus.txt`. */
 const tiny = (name: string, ...more: string[]) => [
-  'train', 'corpus.txt', '--tokenizer=char', '--nLayer=1', '--nHead=2', '--nEmbd=16', '--blockSize=16', '--batchSize=4', '--maxSteps=3',
-  '--evalBatches=1', '--finalEvalBatches=0', '--sampleTokens=4', '--samplePrompts=the', '--backend=ref', '--outDir=out', `--name=${name}`, ...more,
+  'train',
+  'corpus.txt',
+  '--tokenizer=char',
+  '--nLayer=1',
+  '--nHead=2',
+  '--nEmbd=16',
+  '--blockSize=16',
+  '--batchSize=4',
+  '--maxSteps=3',
+  '--evalBatches=1',
+  '--finalEvalBatches=0',
+  '--sampleTokens=4',
+  '--samplePrompts=the',
+  '--backend=ref',
+  '--outDir=out',
+  `--name=${name}`,
+  ...more,
 ];
 
 beforeAll(() => {
   const dist = path.join(ROOT, 'dist', 'cli', 'main.js');
   if (!fs.existsSync(dist) || newest(path.join(ROOT, 'src')) > fs.statSync(dist).mtimeMs) {
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.json')], { stdio: 'inherit' });
+    execFileSync(
+      process.execPath,
+      [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.json')],
+      { stdio: 'inherit' },
+    );
   }
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-train-cli-'));
   const words = ['the', 'people', 'of', 'states', 'congress', 'shall', 'and', 'we', 'have', 'a', 'nation'];
   const rng = new Rng(5);
-  fs.writeFileSync(path.join(tmp, 'corpus.txt'), Array.from({ length: 3000 }, () => words[rng.int(words.length)]).join(' ') + '\n');
+  fs.writeFileSync(
+    path.join(tmp, 'corpus.txt'),
+    Array.from({ length: 3000 }, () => words[rng.int(words.length)]).join(' ') + '\n',
+  );
 }, 300_000);
 afterAll(() => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
@@ -69,7 +91,11 @@ describe('llmts train on the command line', () => {
     // the hint's command works from where it was printed (llmts is not on PATH here)
     const hint = /^ {2}(.+) generate (\S+) "the"/m.exec(r.out);
     expect(hint, r.out).not.toBeNull();
-    const g = spawnSync('sh', ['-c', `${hint![1]} generate ${hint![2]} the --max-tokens 2 --backend ref`], { cwd: tmp, encoding: 'utf8', timeout: 60_000 });
+    const g = spawnSync('sh', ['-c', `${hint![1]} generate ${hint![2]} the --max-tokens 2 --backend ref`], {
+      cwd: tmp,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(g.status, g.stderr).toBe(0);
     expect(g.stdout.startsWith('the')).toBe(true);
   });
@@ -84,7 +110,10 @@ describe('llmts train on the command line', () => {
     expect(logged.find((x) => x.type === 'eval')!.step).toBe(3);
     const time = /after 3 steps \((\S+) of training\)/.exec(r.out)?.[1];
     expect(time, r.out).toBeDefined();
-    const cell = () => /<th>training time<\/th><td>([^<]*)<\/td>/.exec(fs.readFileSync(path.join(tmp, 'out', 'v', 'report.html'), 'utf8'))?.[1];
+    const cell = () =>
+      /<th>training time<\/th><td>([^<]*)<\/td>/.exec(
+        fs.readFileSync(path.join(tmp, 'out', 'v', 'report.html'), 'utf8'),
+      )?.[1];
     expect(cell()).toBe(time);
     // --report-only rewrites the report of a run (from its files), with the same figure
     fs.rmSync(path.join(tmp, 'out', 'v', 'report.html'));

@@ -38,7 +38,17 @@ describe('train config', () => {
   it('shakespeare-char is the nanoGPT CPU recipe', () => {
     const c = buildConfig({ preset: 'shakespeare-char' });
     expect([c.nLayer, c.nHead, c.nEmbd, c.blockSize, c.batchSize, c.maxSteps]).toEqual([4, 4, 128, 64, 12, 2000]);
-    expect([c.beta1, c.beta2, c.weightDecay, c.lr, c.minLr, c.warmupSteps, c.decaySteps, c.gradClip, c.dropout]).toEqual([0.9, 0.99, 0.1, 1e-3, 1e-4, 100, 2000, 1, 0]);
+    expect([
+      c.beta1,
+      c.beta2,
+      c.weightDecay,
+      c.lr,
+      c.minLr,
+      c.warmupSteps,
+      c.decaySteps,
+      c.gradClip,
+      c.dropout,
+    ]).toEqual([0.9, 0.99, 0.1, 1e-3, 1e-4, 100, 2000, 1, 0]);
     expect(c.valFraction).toBe(0.1);
   });
   it('rejects unknown keys and suggests the closest', () => {
@@ -68,15 +78,28 @@ describe('train config', () => {
     expect(configError(() => configFromCommandLine(parseTrainArgs(['--lr=0']))).field).toBe('lr');
     expect(configError(() => configFromCommandLine(parseTrainArgs(['--lr=-1e-3']))).field).toBe('lr');
     expect(configError(() => configFromCommandLine(parseTrainArgs(['--batchSize=0']))).field).toBe('batchSize');
-    expect(configError(() => configFromCommandLine(parseTrainArgs(['--blockSize=256', '--maxPositions=128']))).field).toBe('blockSize');
-    expect(configError(() => configFromCommandLine(parseTrainArgs(['--nEmbd=100', '--nHead=3']))).message).toMatch(/divisible/);
+    expect(
+      configError(() => configFromCommandLine(parseTrainArgs(['--blockSize=256', '--maxPositions=128']))).field,
+    ).toBe('blockSize');
+    expect(configError(() => configFromCommandLine(parseTrainArgs(['--nEmbd=100', '--nHead=3']))).message).toMatch(
+      /divisible/,
+    );
     expect(configError(() => configFromCommandLine(parseTrainArgs(['--minLr=1', '--lr=0.1']))).field).toBe('minLr');
     expect(configError(() => configFromCommandLine(parseTrainArgs(['--dropout=1.5']))).field).toBe('dropout');
     expect(configError(() => configFromCommandLine(parseTrainArgs(['--valFraction=0']))).field).toBe('valFraction');
     expect(() => validateConfig({ ...DEFAULTS })).not.toThrow();
   });
   it('parses command lines: positionals, kebab and snake case, bare booleans, own flags', () => {
-    const cl = parseTrainArgs(['a.txt', '--batch-size', '4', '--max_iters=10', '--quiet', '--resume', '--preset=tiny', 'b.txt']);
+    const cl = parseTrainArgs([
+      'a.txt',
+      '--batch-size',
+      '4',
+      '--max_iters=10',
+      '--quiet',
+      '--resume',
+      '--preset=tiny',
+      'b.txt',
+    ]);
     expect(cl.positionals).toEqual(['a.txt', 'b.txt']);
     expect(cl.flags.get('resume')).toBe('');
     const c = configFromCommandLine(cl);
@@ -110,7 +133,9 @@ describe('settings tables', () => {
       expect(DEFAULTS[k], k).toEqual(TRAIN_SETTINGS.table[k].default);
     }
     expect(Object.keys(DEFAULTS).sort()).toEqual([...TRAIN_SETTINGS.keys].sort());
-    expect(help).toMatch(/--nLayer=<integer> {2}Number of Transformer blocks\. \(default 4\) \[also --n_layer, --layers\]/);
+    expect(help).toMatch(
+      /--nLayer=<integer> {2}Number of Transformer blocks\. \(default 4\) \[also --n_layer, --layers\]/,
+    );
     expect(TRAIN_SETTINGS.resolveKey('max_iters')).toBe('maxSteps');
     expect(TRAIN_SETTINGS.resolveKey('grad-clip')).toBe('gradClip');
   });
@@ -125,14 +150,19 @@ describe('settings tables', () => {
       },
       'llmts dpo',
     );
-    const cl = parseCommandLine(['a.jsonl', '--dpo_beta', '0.5', '--packing', '--loss=ipo', '--epochs=3', 'b.jsonl'], S);
+    const cl = parseCommandLine(
+      ['a.jsonl', '--dpo_beta', '0.5', '--packing', '--loss=ipo', '--epochs=3', 'b.jsonl'],
+      S,
+    );
     const c = S.checkRanges({ ...S.defaults(), ...S.fromPairs(cl.pairs) });
     expect(c).toEqual({ beta: 0.5, epochs: 3, loss: 'ipo', packing: true, files: [] });
     expect(cl.positionals).toEqual(['a.jsonl', 'b.jsonl']);
     expect(configError(() => S.checkRanges({ ...c, epochs: 0 })).message).toMatch(/epochs: must be ≥ 1, got 0/);
     expect(configError(() => S.checkRanges({ ...c, beta: 0 })).message).toMatch(/beta: must be > 0/);
     expect(configError(() => S.fromPairs([['loss', 'hinge']])).message).toMatch(/one of 'sigmoid', 'ipo'/);
-    expect(configError(() => parseCommandLine(['--epoch=2'], S)).message).toMatch(/Did you mean 'epochs'\? \('llmts dpo --help'/);
+    expect(configError(() => parseCommandLine(['--epoch=2'], S)).message).toMatch(
+      /Did you mean 'epochs'\? \('llmts dpo --help'/,
+    );
     expect(S.describe()).toMatch(/--packing=<true or false> {2}Pack sequences\. \(default false\)/);
   });
   it('--report and --quiet are true/false settings; --resume takes a following folder only when it exists', () => {
@@ -157,8 +187,11 @@ describe('settings tables', () => {
 
 describe('learning-rate schedule', () => {
   it('matches the shared training fixture exactly', () => {
-    const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'training/gpt2-tiny/reference.json'), 'utf8')) as { steps: { step: number; lr: number }[] };
-    for (const s of ref.steps) expect(learningRate(s.step, { lr: 3e-3, minLr: 3e-4, warmupSteps: 3, decaySteps: 11 })).toBe(s.lr);
+    const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'training/gpt2-tiny/reference.json'), 'utf8')) as {
+      steps: { step: number; lr: number }[];
+    };
+    for (const s of ref.steps)
+      expect(learningRate(s.step, { lr: 3e-3, minLr: 3e-4, warmupSteps: 3, decaySteps: 11 })).toBe(s.lr);
   });
   it('warms up linearly, decays by cosine to minLr, then stays there', () => {
     const o = { lr: 1e-3, minLr: 1e-4, warmupSteps: 100, decaySteps: 2000 };

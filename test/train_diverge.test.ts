@@ -40,14 +40,31 @@ class Repeat implements BatchSource {
 }
 
 const config: LoopConfig = {
-  seed: 0, maxSteps: 10, gradAccum: 1, lr: 1e-3, minLr: 1e-4, warmupSteps: 0, decaySteps: 10, schedule: 'cosine',
-  beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, decayOn: 'all',
-  gradClip: 1, evalInterval: 0, sampleInterval: 0, checkpointInterval: 2, peakFlops: 1e9, timeLimit: 0,
+  seed: 0,
+  maxSteps: 10,
+  gradAccum: 1,
+  lr: 1e-3,
+  minLr: 1e-4,
+  warmupSteps: 0,
+  decaySteps: 10,
+  schedule: 'cosine',
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+  weightDecay: 0.1,
+  decayOn: 'all',
+  gradClip: 1,
+  evalInterval: 0,
+  sampleInterval: 0,
+  checkpointInterval: 2,
+  peakFlops: 1e9,
+  timeLimit: 0,
 };
 
 async function setup(nanFromStep: number) {
   const model = await loadModel(path.join(HF_FIXTURES, 'gpt2-tiny'));
-  const B = 1, T = 8;
+  const B = 1,
+    T = 8;
   const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7) % model.config.vocabSize);
   const batch = { ids, targets: shiftTargets(ids, B, T), B, T };
   const source = new Repeat(batch);
@@ -70,7 +87,13 @@ describe('Trainer: divergence', () => {
       const saved: number[] = [];
       let weightsAtSave: Float32Array | null = null;
       const trainer = new Trainer({
-        model: wrapped, batcher: source, evalBatches: [batch], valBytesPerToken: 1, config, flopsPerToken: 1, vocabSize: model.config.vocabSize,
+        model: wrapped,
+        batcher: source,
+        evalBatches: [batch],
+        valBytesPerToken: 1,
+        config,
+        flopsPerToken: 1,
+        vocabSize: model.config.vocabSize,
         metrics: new MetricsLog(dir),
         hooks: {
           checkpoint: async (t) => {
@@ -79,13 +102,18 @@ describe('Trainer: divergence', () => {
           },
         },
       });
-      const err = await trainer.run().then(() => null, (e: unknown) => e);
+      const err = await trainer.run().then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(TrainingDivergedError);
       const d = err as TrainingDivergedError;
       expect(d.step).toBe(6); // five good steps, the sixth went NaN
       expect(d.lastGoodStep).toBe(4);
       expect(d.runDir).toBe(dir);
-      expect(d.message).toMatch(/training diverged at step 6 \(loss NaN\); the last good checkpoint \(step 4\) is kept\. Try a lower learning rate/);
+      expect(d.message).toMatch(
+        /training diverged at step 6 \(loss NaN\); the last good checkpoint \(step 4\) is kept\. Try a lower learning rate/,
+      );
       expect(saved).toEqual([2, 4]); // no checkpoint at the end or on the way out
       expect(trainer.state.step).toBe(5); // the NaN step was not counted or applied
       const now = await model.params.get('transformer.wte.weight')!.data();
@@ -102,13 +130,45 @@ describe('Trainer: divergence', () => {
 
   it('before any checkpoint: says none was written', async () => {
     const { model, wrapped, source, batch } = await setup(0);
-    const trainer = new Trainer({ model: wrapped, batcher: source, evalBatches: [batch], valBytesPerToken: 1, config, flopsPerToken: 1, vocabSize: model.config.vocabSize, hooks: { checkpoint: async () => expect.unreachable() } });
+    const trainer = new Trainer({
+      model: wrapped,
+      batcher: source,
+      evalBatches: [batch],
+      valBytesPerToken: 1,
+      config,
+      flopsPerToken: 1,
+      vocabSize: model.config.vocabSize,
+      hooks: { checkpoint: async () => expect.unreachable() },
+    });
     await expect(trainer.run()).rejects.toThrow(/training diverged at step 1 \(loss NaN\); no checkpoint was written/);
   });
 
   it('refuses to resume state already past maxSteps', async () => {
     const { model, wrapped, source, batch } = await setup(99);
-    const state = { step: 12, seed: 0, batcher: source.getState(), optimizerStep: 12, bestValLoss: null, bestValStep: null, tokensSeen: 0, trainSeconds: 0, evals: [], recentLosses: [] };
-    expect(() => new Trainer({ model: wrapped, batcher: source, evalBatches: [batch], valBytesPerToken: 1, config, flopsPerToken: 1, vocabSize: model.config.vocabSize, state })).toThrow(ConfigError);
+    const state = {
+      step: 12,
+      seed: 0,
+      batcher: source.getState(),
+      optimizerStep: 12,
+      bestValLoss: null,
+      bestValStep: null,
+      tokensSeen: 0,
+      trainSeconds: 0,
+      evals: [],
+      recentLosses: [],
+    };
+    expect(
+      () =>
+        new Trainer({
+          model: wrapped,
+          batcher: source,
+          evalBatches: [batch],
+          valBytesPerToken: 1,
+          config,
+          flopsPerToken: 1,
+          vocabSize: model.config.vocabSize,
+          state,
+        }),
+    ).toThrow(ConfigError);
   });
 });

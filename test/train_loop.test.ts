@@ -26,7 +26,10 @@ import { parseCommandLine } from '../src/cli/args.js';
 
 const V = 12;
 /** A "future trainer's" settings: the loop's groups plus one of its own. */
-const TOY = defineSettings({ ...LOOP_SETTINGS, init: float(0.1, 'Scale of the initial table.', { min: 0 }) }, 'llmts toy');
+const TOY = defineSettings(
+  { ...LOOP_SETTINGS, init: float(0.1, 'Scale of the initial table.', { min: 0 }) },
+  'llmts toy',
+);
 type ToyConfig = Values<typeof TOY.table>;
 
 /** logits = table[id]: a bigram model, no GPT anywhere. */
@@ -44,7 +47,12 @@ class Bigram {
 
 let tmp = '';
 let backend: Backend;
-const split: TokenSplit = { shards: [Uint16Array.from({ length: 3000 }, (_, i) => (i * 5 + (i % 7 === 0 ? 1 : 0)) % V)], tokens: 3000, bytes: 3000, documents: 1 };
+const split: TokenSplit = {
+  shards: [Uint16Array.from({ length: 3000 }, (_, i) => (i * 5 + (i % 7 === 0 ? 1 : 0)) % V)],
+  tokens: 3000,
+  bytes: 3000,
+  documents: 1,
+};
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-loop-'));
@@ -75,7 +83,15 @@ async function toyRun(c: ToyConfig, runDir: string, o: { haltAfterStep?: number;
   };
   return runTraining({
     runDir,
-    trainer: { model, batcher, evalBatches: fixedBatches(split, 4, 8, 2, 9, 'validation'), valBytesPerToken: 1, config: c, flopsPerToken: 6 * V * V, vocabSize: V },
+    trainer: {
+      model,
+      batcher,
+      evalBatches: fixedBatches(split, 4, 8, 2, 9, 'validation'),
+      valBytesPerToken: 1,
+      config: c,
+      flopsPerToken: 6 * V * V,
+      vocabSize: V,
+    },
     display: c,
     ...(saved ? { resume: { state: saved, dir: ck } } : {}),
     saveCheckpoint,
@@ -88,7 +104,10 @@ async function toyRun(c: ToyConfig, runDir: string, o: { haltAfterStep?: number;
 
 describe('the training loop drives a model that is no GPT', () => {
   const config = (over: string[]): ToyConfig => {
-    const cl = parseCommandLine(['--lr=0.3', '--max_iters=24', '--warmupSteps=2', '--evalInterval=8', '--checkpointInterval=0', ...over], TOY);
+    const cl = parseCommandLine(
+      ['--lr=0.3', '--max_iters=24', '--warmupSteps=2', '--evalInterval=8', '--checkpointInterval=0', ...over],
+      TOY,
+    );
     return TOY.checkRanges({ ...TOY.defaults(), ...TOY.fromPairs(cl.pairs) });
   };
 
@@ -98,7 +117,9 @@ describe('the training loop drives a model that is no GPT', () => {
     expect(r.reason).toBe('done');
     expect(r.losses.get(23)!).toBeLessThan(0.5 * r.losses.get(0)!);
     const recs = readMetrics(path.join(runDir, 'metrics.jsonl'));
-    expect(recs.filter((x) => x.type === 'step').map((x) => x.step)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+    expect(recs.filter((x) => x.type === 'step').map((x) => x.step)).toEqual(
+      Array.from({ length: 24 }, (_, i) => i + 1),
+    );
     expect(recs.filter((x) => x.type === 'eval').map((x) => x.step)).toEqual([8, 16, 24]);
     expect(fs.readFileSync(r.reportPath!, 'utf8')).toMatch(/bigram 12×12/);
     expect(readTrainerState(path.join(runDir, 'checkpoint')).step).toBe(24);

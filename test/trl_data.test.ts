@@ -8,7 +8,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  formatTrlJsonl, parseTrlJsonl, rankingToPairs, readTrlDataset, TrlRowError, writeTrlDataset, type RankingRow, type TrlKind, type TrlRow,
+  formatTrlJsonl,
+  parseTrlJsonl,
+  rankingToPairs,
+  readTrlDataset,
+  TrlRowError,
+  writeTrlDataset,
+  type RankingRow,
+  type TrlKind,
+  type TrlRow,
 } from '../src/data/trl.js';
 import { FileFormatError } from '../src/util/errors.js';
 
@@ -21,16 +29,83 @@ const sys = (content: string) => ({ role: 'system' as const, content });
 
 /** Two rows of each type and form. */
 const SAMPLES: { kind: TrlKind; form: 'plain' | 'conversational'; rows: TrlRow[] }[] = [
-  { kind: 'language_modeling', form: 'plain', rows: [{ text: 'The sky is blue.' }, { text: 'ünïcødé ☃ "quoted"\nnew line' }] },
-  { kind: 'language_modeling', form: 'conversational', rows: [{ messages: [sys('Be brief.'), u('Hi'), a('Hello!')] }, { messages: [u('2+2?'), a('4'), u('and 3+3?'), a('6')] }] },
-  { kind: 'prompt_completion', form: 'plain', rows: [{ prompt: 'The capital of France is', completion: ' Paris.' }, { prompt: 'x', completion: '' }] },
-  { kind: 'prompt_completion', form: 'conversational', rows: [{ prompt: [u('Capital of France?')], completion: [a('Paris.')] }, { prompt: [sys('s'), u('q')], completion: [a('r')] }] },
-  { kind: 'preference', form: 'plain', rows: [{ prompt: 'The sky is', chosen: ' blue.', rejected: ' green.' }, { prompt: 'p', chosen: 'c', rejected: 'r', margin: 1.5 }] },
-  { kind: 'preference', form: 'conversational', rows: [{ prompt: [u('Sky?')], chosen: [a('Blue.')], rejected: [a('Green.')], margin: -0.25 }, { prompt: [u('q')], chosen: [a('c')], rejected: [a('r')] }] },
-  { kind: 'unpaired_preference', form: 'plain', rows: [{ prompt: 'The sky is', completion: ' blue.', label: true }, { prompt: 'The sky is', completion: ' green.', label: false }] },
-  { kind: 'unpaired_preference', form: 'conversational', rows: [{ prompt: [u('Sky?')], completion: [a('Blue.')], label: true }, { prompt: [u('Sky?')], completion: [a('Green.')], label: false }] },
-  { kind: 'ranking', form: 'plain', rows: [{ prompt: 'Sky:', completions: [' green', ' blue', ' red'], ranking: [1, 2, 0] }, { prompt: 'p', completions: ['x', 'y'], ranking: [0, 1] }] },
-  { kind: 'ranking', form: 'conversational', rows: [{ prompt: [u('Sky?')], completions: [[a('Green')], [a('Blue')]], ranking: [1, 0] }, { prompt: [u('q')], completions: [[a('x')], [a('y')], [a('z')]], ranking: [2, 0, 1] }] },
+  {
+    kind: 'language_modeling',
+    form: 'plain',
+    rows: [{ text: 'The sky is blue.' }, { text: 'ünïcødé ☃ "quoted"\nnew line' }],
+  },
+  {
+    kind: 'language_modeling',
+    form: 'conversational',
+    rows: [
+      { messages: [sys('Be brief.'), u('Hi'), a('Hello!')] },
+      { messages: [u('2+2?'), a('4'), u('and 3+3?'), a('6')] },
+    ],
+  },
+  {
+    kind: 'prompt_completion',
+    form: 'plain',
+    rows: [
+      { prompt: 'The capital of France is', completion: ' Paris.' },
+      { prompt: 'x', completion: '' },
+    ],
+  },
+  {
+    kind: 'prompt_completion',
+    form: 'conversational',
+    rows: [
+      { prompt: [u('Capital of France?')], completion: [a('Paris.')] },
+      { prompt: [sys('s'), u('q')], completion: [a('r')] },
+    ],
+  },
+  {
+    kind: 'preference',
+    form: 'plain',
+    rows: [
+      { prompt: 'The sky is', chosen: ' blue.', rejected: ' green.' },
+      { prompt: 'p', chosen: 'c', rejected: 'r', margin: 1.5 },
+    ],
+  },
+  {
+    kind: 'preference',
+    form: 'conversational',
+    rows: [
+      { prompt: [u('Sky?')], chosen: [a('Blue.')], rejected: [a('Green.')], margin: -0.25 },
+      { prompt: [u('q')], chosen: [a('c')], rejected: [a('r')] },
+    ],
+  },
+  {
+    kind: 'unpaired_preference',
+    form: 'plain',
+    rows: [
+      { prompt: 'The sky is', completion: ' blue.', label: true },
+      { prompt: 'The sky is', completion: ' green.', label: false },
+    ],
+  },
+  {
+    kind: 'unpaired_preference',
+    form: 'conversational',
+    rows: [
+      { prompt: [u('Sky?')], completion: [a('Blue.')], label: true },
+      { prompt: [u('Sky?')], completion: [a('Green.')], label: false },
+    ],
+  },
+  {
+    kind: 'ranking',
+    form: 'plain',
+    rows: [
+      { prompt: 'Sky:', completions: [' green', ' blue', ' red'], ranking: [1, 2, 0] },
+      { prompt: 'p', completions: ['x', 'y'], ranking: [0, 1] },
+    ],
+  },
+  {
+    kind: 'ranking',
+    form: 'conversational',
+    rows: [
+      { prompt: [u('Sky?')], completions: [[a('Green')], [a('Blue')]], ranking: [1, 0] },
+      { prompt: [u('q')], completions: [[a('x')], [a('y')], [a('z')]], ranking: [2, 0, 1] },
+    ],
+  },
 ];
 
 describe('reading TRL datasets', () => {
@@ -48,9 +123,15 @@ describe('reading TRL datasets', () => {
 
   it('reads a file from disk, CRLF line ends too; fields outside the type are ignored and counted', () => {
     const f = path.join(tmp, 'crlf.jsonl');
-    fs.writeFileSync(f, '{"prompt":"a","completion":"b","id":7}\r\n{"prompt":"c","completion":"d","id":8,"source":"x"}\r\n');
+    fs.writeFileSync(
+      f,
+      '{"prompt":"a","completion":"b","id":7}\r\n{"prompt":"c","completion":"d","id":8,"source":"x"}\r\n',
+    );
     const ds = readTrlDataset(f);
-    expect(ds.rows).toEqual([{ prompt: 'a', completion: 'b' }, { prompt: 'c', completion: 'd' }]);
+    expect(ds.rows).toEqual([
+      { prompt: 'a', completion: 'b' },
+      { prompt: 'c', completion: 'd' },
+    ]);
     expect(ds.ignoredFields).toEqual({ id: 2, source: 1 });
   });
 
@@ -76,13 +157,38 @@ describe('bad rows: a TrlRowError with file, line and field', () => {
   const cases: { name: string; row: string; field: string; message: RegExp }[] = [
     { name: 'bad JSON', row: '{"messages": [', field: '', message: /not valid JSON/ },
     { name: 'not an object', row: '[1, 2]', field: '', message: /expected a JSON object/ },
-    { name: 'a role other than system/user/assistant', row: '{"messages":[{"role":"tool","content":"x"}]}', field: 'messages[0].role', message: /expected "system", "user" or "assistant", got "tool"/ },
-    { name: 'content not a string', row: '{"messages":[{"role":"user","content":5}]}', field: 'messages[0].content', message: /expected a string, got 5/ },
+    {
+      name: 'a role other than system/user/assistant',
+      row: '{"messages":[{"role":"tool","content":"x"}]}',
+      field: 'messages[0].role',
+      message: /expected "system", "user" or "assistant", got "tool"/,
+    },
+    {
+      name: 'content not a string',
+      row: '{"messages":[{"role":"user","content":5}]}',
+      field: 'messages[0].content',
+      message: /expected a string, got 5/,
+    },
     { name: 'an empty conversation', row: '{"messages":[]}', field: 'messages', message: /empty conversation/ },
     { name: 'messages not a list', row: '{"messages":"hi"}', field: 'messages', message: /expected a list of/ },
-    { name: 'a message that is not an object', row: '{"messages":["hi"]}', field: 'messages[0]', message: /expected a \{"role", "content"\} message/ },
-    { name: 'a row of another type', row: '{"prompt":"a","completion":"b"}', field: '', message: /expected a language_modeling row/ },
-    { name: 'the plain form in a conversational file', row: '{"text":"a"}', field: 'messages', message: /conversational form/ },
+    {
+      name: 'a message that is not an object',
+      row: '{"messages":["hi"]}',
+      field: 'messages[0]',
+      message: /expected a \{"role", "content"\} message/,
+    },
+    {
+      name: 'a row of another type',
+      row: '{"prompt":"a","completion":"b"}',
+      field: '',
+      message: /expected a language_modeling row/,
+    },
+    {
+      name: 'the plain form in a conversational file',
+      row: '{"text":"a"}',
+      field: 'messages',
+      message: /conversational form/,
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -96,17 +202,83 @@ describe('bad rows: a TrlRowError with file, line and field', () => {
   }
 
   const typed: { name: string; lines: string[]; line: number; field: string; message: RegExp }[] = [
-    { name: 'missing completion', lines: ['{"prompt":"a","completion":"b"}', '{"prompt":"a"}'], line: 2, field: 'completion', message: /missing/ },
-    { name: 'missing prompt', lines: ['{"prompt":"a","chosen":"b","rejected":"c"}', '{"chosen":"b","rejected":"c"}'], line: 2, field: 'prompt', message: /missing/ },
-    { name: 'a list prompt in a plain file', lines: ['{"prompt":"a","completion":"b"}', '{"prompt":[{"role":"user","content":"a"}],"completion":"b"}'], line: 2, field: 'prompt', message: /plain form/ },
-    { name: 'a string completion in a conversational file', lines: ['{"prompt":[{"role":"user","content":"a"}],"completion":"b"}'], line: 1, field: 'completion', message: /conversational form/ },
-    { name: 'margin not a number', lines: ['{"prompt":"a","chosen":"b","rejected":"c","margin":"big"}'], line: 1, field: 'margin', message: /finite number/ },
-    { name: 'label not a boolean', lines: ['{"prompt":"a","completion":"b","label":1}'], line: 1, field: 'label', message: /true or false/ },
-    { name: 'ranking with a repeated index', lines: ['{"prompt":"a","completions":["x","y","z"],"ranking":[0,0,1]}'], line: 1, field: 'ranking[1]', message: /twice.*permutation/ },
-    { name: 'ranking with an index out of range', lines: ['{"prompt":"a","completions":["x","y"],"ranking":[0,2]}'], line: 1, field: 'ranking[1]', message: /index 0\.\.1/ },
-    { name: 'ranking of the wrong length', lines: ['{"prompt":"a","completions":["x","y","z"],"ranking":[0,1]}'], line: 1, field: 'ranking', message: /3 indices/ },
-    { name: 'fewer than two completions', lines: ['{"prompt":"a","completions":["x"],"ranking":[0]}'], line: 1, field: 'completions', message: /at least 2/ },
-    { name: 'no TRL fields at all', lines: ['{"question":"a","answer":"b"}'], line: 1, field: '', message: /no TRL dataset fields/ },
+    {
+      name: 'missing completion',
+      lines: ['{"prompt":"a","completion":"b"}', '{"prompt":"a"}'],
+      line: 2,
+      field: 'completion',
+      message: /missing/,
+    },
+    {
+      name: 'missing prompt',
+      lines: ['{"prompt":"a","chosen":"b","rejected":"c"}', '{"chosen":"b","rejected":"c"}'],
+      line: 2,
+      field: 'prompt',
+      message: /missing/,
+    },
+    {
+      name: 'a list prompt in a plain file',
+      lines: ['{"prompt":"a","completion":"b"}', '{"prompt":[{"role":"user","content":"a"}],"completion":"b"}'],
+      line: 2,
+      field: 'prompt',
+      message: /plain form/,
+    },
+    {
+      name: 'a string completion in a conversational file',
+      lines: ['{"prompt":[{"role":"user","content":"a"}],"completion":"b"}'],
+      line: 1,
+      field: 'completion',
+      message: /conversational form/,
+    },
+    {
+      name: 'margin not a number',
+      lines: ['{"prompt":"a","chosen":"b","rejected":"c","margin":"big"}'],
+      line: 1,
+      field: 'margin',
+      message: /finite number/,
+    },
+    {
+      name: 'label not a boolean',
+      lines: ['{"prompt":"a","completion":"b","label":1}'],
+      line: 1,
+      field: 'label',
+      message: /true or false/,
+    },
+    {
+      name: 'ranking with a repeated index',
+      lines: ['{"prompt":"a","completions":["x","y","z"],"ranking":[0,0,1]}'],
+      line: 1,
+      field: 'ranking[1]',
+      message: /twice.*permutation/,
+    },
+    {
+      name: 'ranking with an index out of range',
+      lines: ['{"prompt":"a","completions":["x","y"],"ranking":[0,2]}'],
+      line: 1,
+      field: 'ranking[1]',
+      message: /index 0\.\.1/,
+    },
+    {
+      name: 'ranking of the wrong length',
+      lines: ['{"prompt":"a","completions":["x","y","z"],"ranking":[0,1]}'],
+      line: 1,
+      field: 'ranking',
+      message: /3 indices/,
+    },
+    {
+      name: 'fewer than two completions',
+      lines: ['{"prompt":"a","completions":["x"],"ranking":[0]}'],
+      line: 1,
+      field: 'completions',
+      message: /at least 2/,
+    },
+    {
+      name: 'no TRL fields at all',
+      lines: ['{"question":"a","answer":"b"}'],
+      line: 1,
+      field: '',
+      message: /no TRL dataset fields/,
+    },
   ];
   for (const c of typed) {
     it(c.name, () => {
@@ -118,7 +290,10 @@ describe('bad rows: a TrlRowError with file, line and field', () => {
   }
 
   it('a file of a type the caller cannot use is an error at its first row, even when skipping bad rows', () => {
-    const e = badRow(['', '{"prompt":"a","chosen":"b","rejected":"c"}'], { expect: ['language_modeling', 'prompt_completion'], onBadRow: 'skip' });
+    const e = badRow(['', '{"prompt":"a","chosen":"b","rejected":"c"}'], {
+      expect: ['language_modeling', 'prompt_completion'],
+      onBadRow: 'skip',
+    });
     expect(e.line).toBe(2);
     expect(e.message).toMatch(/a preference dataset, but this needs language_modeling or prompt_completion rows/);
   });
@@ -126,15 +301,34 @@ describe('bad rows: a TrlRowError with file, line and field', () => {
 
 describe('the skip policy', () => {
   it('skips bad rows, counts them and says which; the type comes from the first valid row', () => {
-    const ds = parseTrlJsonl(['not json', '{"prompt":"a","completion":"b"}', '{"prompt":"c"}', '{"prompt":"d","completion":"e"}', '{"text":"x"}'].join('\n'), 'f.jsonl', { onBadRow: 'skip' });
+    const ds = parseTrlJsonl(
+      [
+        'not json',
+        '{"prompt":"a","completion":"b"}',
+        '{"prompt":"c"}',
+        '{"prompt":"d","completion":"e"}',
+        '{"text":"x"}',
+      ].join('\n'),
+      'f.jsonl',
+      { onBadRow: 'skip' },
+    );
     expect(ds.kind).toBe('prompt_completion');
-    expect(ds.rows).toEqual([{ prompt: 'a', completion: 'b' }, { prompt: 'd', completion: 'e' }]);
+    expect(ds.rows).toEqual([
+      { prompt: 'a', completion: 'b' },
+      { prompt: 'd', completion: 'e' },
+    ]);
     expect(ds.lines).toEqual([2, 4]);
-    expect(ds.skipped.map((s) => [s.line, s.field])).toEqual([[1, ''], [3, 'completion'], [5, '']]);
+    expect(ds.skipped.map((s) => [s.line, s.field])).toEqual([
+      [1, ''],
+      [3, 'completion'],
+      [5, ''],
+    ]);
   });
 
   it('a file with no good row is an error either way', () => {
-    expect(() => parseTrlJsonl('nope\n{"x":1}\n', 'f.jsonl', { onBadRow: 'skip' })).toThrow(/every row was bad \(2 skipped; the first, line 1/);
+    expect(() => parseTrlJsonl('nope\n{"x":1}\n', 'f.jsonl', { onBadRow: 'skip' })).toThrow(
+      /every row was bad \(2 skipped; the first, line 1/,
+    );
     expect(() => parseTrlJsonl('\n\n', 'f.jsonl')).toThrow(/f\.jsonl: no rows/);
   });
 });
@@ -144,14 +338,23 @@ describe('rankings to pairs', () => {
     const row: RankingRow = { prompt: 'p', completions: ['c0', 'c1', 'c2', 'c3'], ranking: [2, 0, 3, 1] }; // c2 > c0 > c3 > c1
     const pairs = rankingToPairs(row);
     expect(pairs.map((x) => [x.chosen, x.rejected])).toEqual([
-      ['c2', 'c0'], ['c2', 'c3'], ['c2', 'c1'], ['c0', 'c3'], ['c0', 'c1'], ['c3', 'c1'],
+      ['c2', 'c0'],
+      ['c2', 'c3'],
+      ['c2', 'c1'],
+      ['c0', 'c3'],
+      ['c0', 'c1'],
+      ['c3', 'c1'],
     ]);
     expect(pairs.every((x) => x.prompt === 'p')).toBe(true);
-    expect(rankingToPairs({ prompt: 'p', completions: ['a', 'b'], ranking: [1, 0] })).toEqual([{ prompt: 'p', chosen: 'b', rejected: 'a' }]);
+    expect(rankingToPairs({ prompt: 'p', completions: ['a', 'b'], ranking: [1, 0] })).toEqual([
+      { prompt: 'p', chosen: 'b', rejected: 'a' },
+    ]);
   });
 
   it('a ranking that is not a permutation is refused', () => {
-    expect(() => rankingToPairs({ prompt: 'p', completions: ['a', 'b', 'c'], ranking: [0, 0, 1] })).toThrow(/not a permutation/);
+    expect(() => rankingToPairs({ prompt: 'p', completions: ['a', 'b', 'c'], ranking: [0, 0, 1] })).toThrow(
+      /not a permutation/,
+    );
   });
 });
 
@@ -170,9 +373,13 @@ describe('writing', () => {
   }
 
   it('puts fields in the type order and refuses rows that would not read back, leaving no file', () => {
-    expect(formatTrlJsonl([{ rejected: 'r', margin: 2, chosen: 'c', prompt: 'p' } as TrlRow])).toBe('{"prompt":"p","chosen":"c","rejected":"r","margin":2}\n');
+    expect(formatTrlJsonl([{ rejected: 'r', margin: 2, chosen: 'c', prompt: 'p' } as TrlRow])).toBe(
+      '{"prompt":"p","chosen":"c","rejected":"r","margin":2}\n',
+    );
     const f = path.join(tmp, 'refused.jsonl');
-    expect(() => writeTrlDataset(f, [{ messages: [{ role: 'tool', content: 'x' }] } as unknown as TrlRow])).toThrow(TrlRowError);
+    expect(() => writeTrlDataset(f, [{ messages: [{ role: 'tool', content: 'x' }] } as unknown as TrlRow])).toThrow(
+      TrlRowError,
+    );
     expect(fs.existsSync(f)).toBe(false);
   });
 });

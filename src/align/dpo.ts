@@ -28,7 +28,12 @@ interface RefFile {
 
 function readRef(dir: string, fingerprint: string, n: number): { chosen: Float64Array; rejected: Float64Array } {
   const file = path.join(dir, REFERENCE_LOGPS);
-  if (!fs.existsSync(file)) throw new FileFormatError('E_FILE_MISSING', file, 'no reference log-probabilities: this checkpoint was not written by llmts dpo, so the run cannot resume');
+  if (!fs.existsSync(file))
+    throw new FileFormatError(
+      'E_FILE_MISSING',
+      file,
+      'no reference log-probabilities: this checkpoint was not written by llmts dpo, so the run cannot resume',
+    );
   let j: RefFile;
   try {
     j = JSON.parse(fs.readFileSync(file, 'utf8')) as RefFile;
@@ -36,8 +41,19 @@ function readRef(dir: string, fingerprint: string, n: number): { chosen: Float64
     throw new FileFormatError('E_JSON', file, `not valid JSON (${(e as Error).message})`);
   }
   if (!Array.isArray(j.chosen) || !Array.isArray(j.rejected) || j.chosen.length !== n || j.rejected.length !== n)
-    throw new FileFormatError('E_REFERENCE', file, `expected "chosen" and "rejected" lists of ${n} log-probabilities, one per pair`, 'chosen');
-  if (j.fingerprint !== fingerprint) throw new FileFormatError('E_REFERENCE', file, 'computed for other data than the run has now: resume with the data the run started with', 'fingerprint');
+    throw new FileFormatError(
+      'E_REFERENCE',
+      file,
+      `expected "chosen" and "rejected" lists of ${n} log-probabilities, one per pair`,
+      'chosen',
+    );
+  if (j.fingerprint !== fingerprint)
+    throw new FileFormatError(
+      'E_REFERENCE',
+      file,
+      'computed for other data than the run has now: resume with the data the run started with',
+      'fingerprint',
+    );
   return { chosen: Float64Array.from(j.chosen), rejected: Float64Array.from(j.rejected) };
 }
 
@@ -52,21 +68,37 @@ export const DPO_RECIPE: PrefRecipe<DpoConfig> = {
     else {
       const t0 = performance.now();
       ref = await referenceLogps(policy, pairs); // the starting model is the reference: computed once, here
-      log(`reference: log-probabilities of ${pairs.length} pairs computed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      log(
+        `reference: log-probabilities of ${pairs.length} pairs computed in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
     }
     for (const p of policy.params.values()) p.requiresGrad = true;
-    const refJson = JSON.stringify({ fingerprint, chosen: Array.from(ref.chosen), rejected: Array.from(ref.rejected) } satisfies RefFile);
+    const refJson = JSON.stringify({
+      fingerprint,
+      chosen: Array.from(ref.chosen),
+      rejected: Array.from(ref.rejected),
+    } satisfies RefFile);
     const stopId = tok.specialTokens.get('<|im_end|>') ?? tok.eosId;
     const first = pairs[nTrain] ?? pairs[0]!;
     return {
-      objective: new DpoObjective(policy, pairs, ref, { beta: c.beta, lossType: c.lossType, labelSmoothing: c.labelSmoothing }),
+      objective: new DpoObjective(policy, pairs, ref, {
+        beta: c.beta,
+        lossType: c.lossType,
+        labelSmoothing: c.labelSmoothing,
+      }),
       config: policy.config,
       save: async (d) => {
         await saveModel(policy, d);
         await writeFileAtomic(path.join(d, REFERENCE_LOGPS), refJson + '\n');
       },
       sample: async () => {
-        const ids = await sampleIds(policy, first.prompt, { maxTokens: 32, temperature: 0, topK: 0, seed: c.seed, ...(stopId !== undefined ? { stopId } : {}) });
+        const ids = await sampleIds(policy, first.prompt, {
+          maxTokens: 32,
+          temperature: 0,
+          topK: 0,
+          seed: c.seed,
+          ...(stopId !== undefined ? { stopId } : {}),
+        });
         return [{ prompt: tok.decode(first.prompt), text: tok.decode(ids) }];
       },
       describe: `${policy.config.family} policy, β ${c.beta}, ${c.lossType} loss`,

@@ -17,13 +17,26 @@ import { constant, dpoFamilyLoss, type DpoLossOptions } from './pref_losses.js';
 import { PrefStats } from './pref_stats.js';
 
 /** Summed log-probabilities of every pair's chosen and rejected completion under `model`, `chunk` pairs at a time. */
-export async function referenceLogps(model: CausalLM, pairs: readonly PrefPair[], chunk = 8): Promise<{ chosen: Float64Array; rejected: Float64Array }> {
+export async function referenceLogps(
+  model: CausalLM,
+  pairs: readonly PrefPair[],
+  chunk = 8,
+): Promise<{ chosen: Float64Array; rejected: Float64Array }> {
   const N = pairs.length;
-  const chosen = new Float64Array(N), rejected = new Float64Array(N);
+  const chosen = new Float64Array(N),
+    rejected = new Float64Array(N);
   for (let s = 0; s < N; s += chunk) {
     const ps = pairs.slice(s, s + chunk);
     const P = ps.length;
-    const t = tidy(() => noGrad(() => sequenceLogProbs(model, [...ps.map((p) => p.prompt), ...ps.map((p) => p.prompt)], [...ps.map((p) => p.chosen), ...ps.map((p) => p.rejected)])));
+    const t = tidy(() =>
+      noGrad(() =>
+        sequenceLogProbs(
+          model,
+          [...ps.map((p) => p.prompt), ...ps.map((p) => p.prompt)],
+          [...ps.map((p) => p.chosen), ...ps.map((p) => p.rejected)],
+        ),
+      ),
+    );
     const v = await t.data(); // (2P,)
     t.dispose();
     for (let i = 0; i < P; i++) {
@@ -52,7 +65,13 @@ export class DpoObjective implements TrainableModel {
     return this.model.params;
   }
 
-  loss(ids: Int32Array, _targets: Int32Array, B: number, _T: number, opts: { training?: boolean; dropoutSeed?: number } = {}): Tensor {
+  loss(
+    ids: Int32Array,
+    _targets: Int32Array,
+    B: number,
+    _T: number,
+    opts: { training?: boolean; dropoutSeed?: number } = {},
+  ): Tensor {
     if (ids.length !== B || B === 0) throw new ShapeError(`dpo loss: ${ids.length} pair indices for B=${B}`);
     const ps = Array.from(ids, (i) => {
       const p = this.pairs[i];
@@ -61,21 +80,34 @@ export class DpoObjective implements TrainableModel {
     });
     const ipo = this.o.lossType === 'ipo';
     const per = (p: PrefPair, which: 'chosen' | 'rejected') => (ipo ? 1 / p[which].length : 1);
-    let lp = sequenceLogProbs(this.model, [...ps.map((p) => p.prompt), ...ps.map((p) => p.prompt)], [...ps.map((p) => p.chosen), ...ps.map((p) => p.rejected)], opts); // (2B,)
+    let lp = sequenceLogProbs(
+      this.model,
+      [...ps.map((p) => p.prompt), ...ps.map((p) => p.prompt)],
+      [...ps.map((p) => p.chosen), ...ps.map((p) => p.rejected)],
+      opts,
+    ); // (2B,)
     if (ipo) lp = O.mul(lp, constant([...ps.map((p) => per(p, 'chosen')), ...ps.map((p) => per(p, 'rejected'))], lp));
-    const pc = O.slice(lp, [0], [B]), pr = O.slice(lp, [B], [B]); // (B,) each
+    const pc = O.slice(lp, [0], [B]),
+      pr = O.slice(lp, [B], [B]); // (B,) each
     const rc = Array.from(ids, (i, k) => this.ref.chosen[i]! * per(ps[k]!, 'chosen'));
     const rr = Array.from(ids, (i, k) => this.ref.rejected[i]! * per(ps[k]!, 'rejected'));
     const loss = dpoFamilyLoss(pc, pr, rc, rr, this.o);
     if (this.model.backend.readSync) {
       const v = lp.dataSync();
       const b = this.o.beta;
-      const lc = v.subarray(0, B), lr = v.subarray(B, 2 * B);
+      const lc = v.subarray(0, B),
+        lr = v.subarray(B, 2 * B);
       const training = opts.training === true;
-      this.stats[training ? 'train' : 'eval'].add(Array.from(lc, (x, k) => b * (x - rc[k]!)), Array.from(lr, (x, k) => b * (x - rr[k]!)), {
-        logps: [lc, lr],
-        ...(training ? {} : { lengths: [ps.map((p) => p.chosen.length), ps.map((p) => p.rejected.length)] as [number[], number[]] }),
-      });
+      this.stats[training ? 'train' : 'eval'].add(
+        Array.from(lc, (x, k) => b * (x - rc[k]!)),
+        Array.from(lr, (x, k) => b * (x - rr[k]!)),
+        {
+          logps: [lc, lr],
+          ...(training
+            ? {}
+            : { lengths: [ps.map((p) => p.chosen.length), ps.map((p) => p.rejected.length)] as [number[], number[]] }),
+        },
+      );
     }
     return loss;
   }

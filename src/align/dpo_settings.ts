@@ -11,13 +11,36 @@ import { DPO_LOSS_TYPES } from './pref_losses.js';
 import { buildFromLayers, checkPrefConfig, prefDataSettings, prefOptimSettings } from './pref_settings.js';
 
 const DPO = group('DPO', {
-  beta: float(0.1, 'β: how far the policy may move from the reference (larger = closer); the implicit reward is β·(log π − log π_ref).', { gt: 0 }),
-  lossType: oneOf(DPO_LOSS_TYPES, 'sigmoid', "'sigmoid' (DPO), 'ipo' (per-token log-probs, (x − 1/2β)²), 'hinge' (SLiC: relu(1 − βx)) or 'robust' (noisy labels, with labelSmoothing).", { aliases: ['loss_type'] }),
-  labelSmoothing: float(0, 'ε: the probability a preference label is flipped (sigmoid: conservative DPO; robust: its unbiased loss); 0 ≤ ε < 0.5.', { min: 0, max: 0.49, aliases: ['label_smoothing'] }),
+  beta: float(
+    0.1,
+    'β: how far the policy may move from the reference (larger = closer); the implicit reward is β·(log π − log π_ref).',
+    { gt: 0 },
+  ),
+  lossType: oneOf(
+    DPO_LOSS_TYPES,
+    'sigmoid',
+    "'sigmoid' (DPO), 'ipo' (per-token log-probs, (x − 1/2β)²), 'hinge' (SLiC: relu(1 − βx)) or 'robust' (noisy labels, with labelSmoothing).",
+    { aliases: ['loss_type'] },
+  ),
+  labelSmoothing: float(
+    0,
+    'ε: the probability a preference label is flipped (sigmoid: conservative DPO; robust: its unbiased loss); 0 ≤ ε < 0.5.',
+    { min: 0, max: 0.49, aliases: ['label_smoothing'] },
+  ),
 });
 
 /** Every setting of `llmts dpo`, in --help order. */
-export const DPO_SETTINGS = defineSettings({ ...RUN_SETTINGS, ...prefDataSettings('llmts dpo'), ...DPO, ...prefOptimSettings(1e-6), ...EVAL_SETTINGS, ...DISPLAY_SETTINGS }, 'llmts dpo');
+export const DPO_SETTINGS = defineSettings(
+  {
+    ...RUN_SETTINGS,
+    ...prefDataSettings('llmts dpo'),
+    ...DPO,
+    ...prefOptimSettings(1e-6),
+    ...EVAL_SETTINGS,
+    ...DISPLAY_SETTINGS,
+  },
+  'llmts dpo',
+);
 
 export type DpoConfig = Values<typeof DPO_SETTINGS.table>;
 
@@ -26,7 +49,17 @@ export const DPO_DEFAULTS: Readonly<DpoConfig> = Object.freeze(DPO_SETTINGS.defa
 export const DPO_PRESETS: Record<string, { help: string; config: Partial<DpoConfig> }> = {
   tiny: {
     help: 'tests and smoke runs: 4 prompts a batch, lr 1e-3, 1 epoch, one evaluation at the end, no interval checkpoints',
-    config: { batchSize: 4, lr: 1e-3, minLr: 1e-4, epochs: 1, evalInterval: 0, evalBatches: 50, finalEvalBatches: 0, checkpointInterval: 0, logInterval: 1 },
+    config: {
+      batchSize: 4,
+      lr: 1e-3,
+      minLr: 1e-4,
+      epochs: 1,
+      evalInterval: 0,
+      evalBatches: 50,
+      finalEvalBatches: 0,
+      checkpointInterval: 0,
+      logInterval: 1,
+    },
   },
   quick: {
     help: 'a small model on a CPU: 1 epoch, lr 5e-6 with 10 warmup steps, 8 prompts a batch',

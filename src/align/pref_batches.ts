@@ -23,10 +23,20 @@ export function pairTokens(p: PrefPair): number {
 }
 
 /** One batch of the pairs `index` (positions in `pairs`), numbered from `offset` in the objective's list. */
-export function pairBatch(pairs: readonly PrefPair[], index: readonly number[], offset: number): Batch & { tokens: number } {
+export function pairBatch(
+  pairs: readonly PrefPair[],
+  index: readonly number[],
+  offset: number,
+): Batch & { tokens: number } {
   const B = index.length;
   const tokens = index.reduce((n, i) => n + pairTokens(pairs[i]!), 0);
-  return { ids: Int32Array.from(index, (i) => i + offset), targets: new Int32Array(B), B, T: Math.max(1, Math.ceil(tokens / B)), tokens };
+  return {
+    ids: Int32Array.from(index, (i) => i + offset),
+    targets: new Int32Array(B),
+    B,
+    T: Math.max(1, Math.ceil(tokens / B)),
+    tokens,
+  };
 }
 
 export class PrefBatcher implements BatchSource {
@@ -94,7 +104,13 @@ export class PrefBatcher implements BatchSource {
 }
 
 /** Fixed held-out batches: the groups in order, `groupsPerBatch` at a time, at most `max` batches. */
-export function prefEvalBatches(pairs: readonly PrefPair[], groups: readonly number[][], groupsPerBatch: number, offset: number, max: number): Batch[] {
+export function prefEvalBatches(
+  pairs: readonly PrefPair[],
+  groups: readonly number[][],
+  groupsPerBatch: number,
+  offset: number,
+  max: number,
+): Batch[] {
   const out: Batch[] = [];
   for (let g = 0; g < groups.length && out.length < max; g += groupsPerBatch) {
     const b = pairBatch(pairs, groups.slice(g, g + groupsPerBatch).flat(), offset);

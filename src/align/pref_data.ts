@@ -13,7 +13,15 @@
  * the held-out split takes whole groups, so no prompt is on both sides.
  */
 import type { ChatTemplate } from '../chat/template.js';
-import { rankingToPairs, readTrlDataset, TrlRowError, type PreferenceRow, type PromptCompletionRow, type RankingRow, type TrlDataset } from '../data/trl.js';
+import {
+  rankingToPairs,
+  readTrlDataset,
+  TrlRowError,
+  type PreferenceRow,
+  type PromptCompletionRow,
+  type RankingRow,
+  type TrlDataset,
+} from '../data/trl.js';
 import { ConfigError } from '../util/errors.js';
 import { encodeSftRow, type SftCodec } from './sft_data.js';
 
@@ -39,7 +47,13 @@ export interface PrefSet {
 }
 
 /** Prompt ids and completion ids of prompt + completion (see the header). */
-function splitReply(prompt: PreferenceRow['prompt'], reply: PreferenceRow['chosen'], template: ChatTemplate, codec: SftCodec, field: string): { prompt: number[]; completion: number[] } {
+function splitReply(
+  prompt: PreferenceRow['prompt'],
+  reply: PreferenceRow['chosen'],
+  template: ChatTemplate,
+  codec: SftCodec,
+  field: string,
+): { prompt: number[]; completion: number[] } {
   const x = encodeSftRow({ prompt, completion: reply } satisfies PromptCompletionRow, template, codec);
   const first = x.mask.indexOf(1);
   const last = x.mask.lastIndexOf(1);
@@ -53,19 +67,31 @@ export function encodePreferenceRow(row: PreferenceRow, template: ChatTemplate, 
   const c = splitReply(row.prompt, row.chosen, template, codec, 'chosen');
   const r = splitReply(row.prompt, row.rejected, template, codec, 'rejected');
   if (c.prompt.length !== r.prompt.length || c.prompt.some((t, i) => t !== r.prompt[i]))
-    throw new ConfigError('prompt', 'the prompt encodes differently before the chosen and the rejected reply (the chat template renders them apart)');
+    throw new ConfigError(
+      'prompt',
+      'the prompt encodes differently before the chosen and the rejected reply (the chat template renders them apart)',
+    );
   return { prompt: c.prompt, chosen: c.completion, rejected: r.completion, margin: row.margin ?? 0, group: -1 };
 }
 
 /** Read a preference or ranking JSONL file (bad rows: a TrlRowError, or skipped and logged with badRows = 'skip'). */
-export function readPreferenceFile(file: string, badRows: 'error' | 'skip', log: (s: string) => void): TrlDataset<'preference' | 'ranking'> {
+export function readPreferenceFile(
+  file: string,
+  badRows: 'error' | 'skip',
+  log: (s: string) => void,
+): TrlDataset<'preference' | 'ranking'> {
   const ds = readTrlDataset<'preference' | 'ranking'>(file, { expect: ['preference', 'ranking'], onBadRow: badRows });
   if (ds.skipped.length) {
     const first = ds.skipped.slice(0, 3).map((s) => `line ${s.line}${s.field ? ` (${s.field})` : ''}: ${s.message}`);
-    log(`warning: ${file}: ${ds.skipped.length} bad row${ds.skipped.length === 1 ? '' : 's'} skipped (badRows=skip); ${first.join('; ')}${ds.skipped.length > 3 ? '; …' : ''}`);
+    log(
+      `warning: ${file}: ${ds.skipped.length} bad row${ds.skipped.length === 1 ? '' : 's'} skipped (badRows=skip); ${first.join('; ')}${ds.skipped.length > 3 ? '; …' : ''}`,
+    );
   }
   const ignored = Object.entries(ds.ignoredFields);
-  if (ignored.length) log(`note: ${file}: fields outside the ${ds.kind} type ignored: ${ignored.map(([k, n]) => `"${k}" (${n} rows)`).join(', ')}`);
+  if (ignored.length)
+    log(
+      `note: ${file}: fields outside the ${ds.kind} type ignored: ${ignored.map(([k, n]) => `"${k}" (${n} rows)`).join(', ')}`,
+    );
   return ds;
 }
 
@@ -74,8 +100,12 @@ export function readPreferenceFile(file: string, badRows: 'error' | 'skip', log:
  * line (badRows = 'skip': skipped and counted in `skipped`). Pairs whose prompt + longer reply exceed maxLength are
  * dropped and counted.
  */
-export function encodePreferenceSets(sets: readonly TrlDataset<'preference' | 'ranking'>[], template: ChatTemplate, codec: SftCodec,
-  o: { maxLength: number; badRows: 'error' | 'skip' }): PrefSet & { skipped: number } {
+export function encodePreferenceSets(
+  sets: readonly TrlDataset<'preference' | 'ranking'>[],
+  template: ChatTemplate,
+  codec: SftCodec,
+  o: { maxLength: number; badRows: 'error' | 'skip' },
+): PrefSet & { skipped: number } {
   const out: PrefSet & { skipped: number } = { pairs: [], groups: [], dropped: 0, skipped: 0 };
   const byPrompt = new Map<string, number>();
   for (const ds of sets) {
@@ -86,7 +116,8 @@ export function encodePreferenceSets(sets: readonly TrlDataset<'preference' | 'r
         pairs = rows.map((r) => encodePreferenceRow(r, template, codec));
       } catch (e) {
         if (!(e instanceof ConfigError) || e.field === 'chat_template') throw e;
-        if (o.badRows === 'error') throw new TrlRowError(ds.file, ds.lines[i]!, e.field, e.message.replace(/^[^:]*: /, ''));
+        if (o.badRows === 'error')
+          throw new TrlRowError(ds.file, ds.lines[i]!, e.field, e.message.replace(/^[^:]*: /, ''));
         out.skipped++;
         return;
       }
@@ -117,7 +148,11 @@ export function encodePreferenceSets(sets: readonly TrlDataset<'preference' | 'r
  */
 export function splitByGroup(set: PrefSet, fraction: number): { train: PrefSet; eval: PrefSet } {
   const G = set.groups.length;
-  if (G < 2) throw new ConfigError('evalFraction', `${G} prompt${G === 1 ? '' : 's'}: too few to hold any out; give more rows or --evalData`);
+  if (G < 2)
+    throw new ConfigError(
+      'evalFraction',
+      `${G} prompt${G === 1 ? '' : 's'}: too few to hold any out; give more rows or --evalData`,
+    );
   const nEval = Math.min(G - 1, Math.max(1, Math.round(G * fraction)));
   const take = (gs: number[][]): PrefSet => {
     const pairs: PrefPair[] = [];

@@ -25,10 +25,17 @@ export function constant(values: ArrayLike<number>, like: Tensor): Tensor {
 }
 
 /** The reward model's loss (see the header): a scalar. `margins` null = all 0. */
-export function bradleyTerryLoss(chosen: Tensor, rejected: Tensor, margins: ArrayLike<number> | null, centerCoef: number): Tensor {
+export function bradleyTerryLoss(
+  chosen: Tensor,
+  rejected: Tensor,
+  margins: ArrayLike<number> | null,
+  centerCoef: number,
+): Tensor {
   const P = chosen.size;
-  if (P === 0 || rejected.size !== P) throw new ShapeError(`bradleyTerryLoss: ${P} chosen and ${rejected.size} rejected rewards (need equal, ≥ 1)`);
-  if (margins && margins.length !== P) throw new ShapeError(`bradleyTerryLoss: ${margins.length} margins for ${P} pairs`);
+  if (P === 0 || rejected.size !== P)
+    throw new ShapeError(`bradleyTerryLoss: ${P} chosen and ${rejected.size} rejected rewards (need equal, ≥ 1)`);
+  if (margins && margins.length !== P)
+    throw new ShapeError(`bradleyTerryLoss: ${margins.length} margins for ${P} pairs`);
   let d = O.sub(chosen, rejected); // (P,)
   if (margins && Array.from(margins).some((m) => m !== 0)) d = O.sub(d, constant(margins, d));
   let loss = logSigmoidLoss(d);
@@ -51,10 +58,18 @@ export interface DpoLossOptions {
  * against the reference's (constants). For IPO the caller passes per-token means, as TRL does. Hinge reads x's values to
  * mask the pairs past the hinge (a backend that reads synchronously: the CPU backends).
  */
-export function dpoFamilyLoss(policyChosen: Tensor, policyRejected: Tensor, refChosen: ArrayLike<number>, refRejected: ArrayLike<number>, o: DpoLossOptions): Tensor {
+export function dpoFamilyLoss(
+  policyChosen: Tensor,
+  policyRejected: Tensor,
+  refChosen: ArrayLike<number>,
+  refRejected: ArrayLike<number>,
+  o: DpoLossOptions,
+): Tensor {
   const P = policyChosen.size;
   if (P === 0 || policyRejected.size !== P || refChosen.length !== P || refRejected.length !== P)
-    throw new ShapeError(`dpoFamilyLoss: ${P} chosen, ${policyRejected.size} rejected, ${refChosen.length}/${refRejected.length} reference log-probs (need equal, ≥ 1)`);
+    throw new ShapeError(
+      `dpoFamilyLoss: ${P} chosen, ${policyRejected.size} rejected, ${refChosen.length}/${refRejected.length} reference log-probs (need equal, ≥ 1)`,
+    );
   if (!(o.beta > 0)) throw new ConfigError('beta', `must be > 0, got ${o.beta}`);
   const eps = o.labelSmoothing;
   if (!(eps >= 0 && eps < 0.5)) throw new ConfigError('labelSmoothing', `must be in [0, 0.5), got ${eps}`);
@@ -67,11 +82,22 @@ export function dpoFamilyLoss(policyChosen: Tensor, policyRejected: Tensor, refC
       return eps > 0 ? O.add(O.scale(l, 1 - eps), O.scale(logSigmoidLoss(O.scale(x, -b)), eps)) : l;
     }
     case 'robust':
-      return O.scale(O.sub(O.scale(logSigmoidLoss(O.scale(x, b)), 1 - eps), O.scale(logSigmoidLoss(O.scale(x, -b)), eps)), 1 / (1 - 2 * eps));
+      return O.scale(
+        O.sub(O.scale(logSigmoidLoss(O.scale(x, b)), 1 - eps), O.scale(logSigmoidLoss(O.scale(x, -b)), eps)),
+        1 / (1 - 2 * eps),
+      );
     case 'hinge': {
       const z = O.add(O.scale(x, -b), constant(new Float32Array(P).fill(1), x)); // (P,) 1 − βx
       const zs = z.dataSync();
-      return O.mean(O.mul(z, constant(Array.from(zs, (v) => (v > 0 ? 1 : 0)), z))); // relu(z) = z · [z > 0]
+      return O.mean(
+        O.mul(
+          z,
+          constant(
+            Array.from(zs, (v) => (v > 0 ? 1 : 0)),
+            z,
+          ),
+        ),
+      ); // relu(z) = z · [z > 0]
     }
     case 'ipo': {
       const y = O.sub(x, constant(new Float32Array(P).fill(1 / (2 * b)), x));

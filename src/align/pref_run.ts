@@ -21,7 +21,7 @@ import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js
 import { loadTokenizer, saveTokenizer, type TextTokenizer } from '../tokenizer/index.js';
 import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
 import { openRun, type RecipeOptions, type RecipeResult } from '../train/recipe.js';
-import { formatDuration, } from '../train/progress.js';
+import { formatDuration } from '../train/progress.js';
 import { runTraining } from '../train/run.js';
 import type { Trainer, TrainableModel } from '../train/trainer.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
@@ -53,7 +53,17 @@ export interface PrefRecipe<C extends PrefConfig> {
    * The model and objective: from the starting folder `modelDir` (a new run) or from the checkpoint (`resumeDir`).
    * `pairs` are the training pairs then the held-out ones; `nTrain` of them train.
    */
-  prepare(a: { c: C; modelDir: string; resumeDir: string | null; backend: Backend; tok: TextTokenizer; pairs: PrefPair[]; nTrain: number; fingerprint: string; log: (s: string) => void }): Promise<PrefModel>;
+  prepare(a: {
+    c: C;
+    modelDir: string;
+    resumeDir: string | null;
+    backend: Backend;
+    tok: TextTokenizer;
+    pairs: PrefPair[];
+    nTrain: number;
+    fingerprint: string;
+    log: (s: string) => void;
+  }): Promise<PrefModel>;
 }
 
 export type PrefOptions<C extends PrefConfig> = RecipeOptions<C>;
@@ -62,11 +72,21 @@ export interface PrefResult<C> extends RecipeResult<C> {
   maxSteps: number;
   /** The last evaluation's record (eval_loss and TRL's eval_* metrics), or null. */
   finalEval: Record<string, number> | null;
-  data: { trainPairs: number; evalPairs: number; trainPrompts: number; evalPrompts: number; skippedRows: number; dropped: number };
+  data: {
+    trainPairs: number;
+    evalPairs: number;
+    trainPrompts: number;
+    evalPrompts: number;
+    skippedRows: number;
+    dropped: number;
+  };
 }
 
 /** Run (or resume) a preference run with a recipe. */
-export async function runPreference<C extends PrefConfig>(recipe: PrefRecipe<C>, o: PrefOptions<C>): Promise<PrefResult<C>> {
+export async function runPreference<C extends PrefConfig>(
+  recipe: PrefRecipe<C>,
+  o: PrefOptions<C>,
+): Promise<PrefResult<C>> {
   const log = o.log ?? ((s: string) => console.log(s));
 
   // ---- 1. run folder and config (a saved config holds the command that wrote it)
@@ -81,7 +101,12 @@ export async function runPreference<C extends PrefConfig>(recipe: PrefRecipe<C>,
     checkSaved: (saved, file) => {
       const sc = saved.config as unknown as Record<string, unknown>;
       if (sc['command'] !== recipe.command)
-        throw new FileFormatError('E_TRAINER_STATE', file, `not a '${recipe.command}' run${typeof sc['command'] === 'string' ? ` (an '${sc['command']}' run)` : ''}: resume it with its own command`, 'config');
+        throw new FileFormatError(
+          'E_TRAINER_STATE',
+          file,
+          `not a '${recipe.command}' run${typeof sc['command'] === 'string' ? ` (an '${sc['command']}' run)` : ''}: resume it with its own command`,
+          'config',
+        );
     },
   });
   const { config: c, runDir, resumeDir, saved, checkpointDir: ckDir } = run;
@@ -89,12 +114,21 @@ export async function runPreference<C extends PrefConfig>(recipe: PrefRecipe<C>,
   // ---- 2. backend, tokenizer, chat template
   const backend = await initBackend(c.backend, c.threads ? { threads: c.threads } : {});
   const modelDir = resumeDir ?? c.model;
-  if (!fs.existsSync(path.join(modelDir, 'config.json'))) throw new FileFormatError('E_FILE_MISSING', modelDir, 'no config.json here: expected a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)');
+  if (!fs.existsSync(path.join(modelDir, 'config.json')))
+    throw new FileFormatError(
+      'E_FILE_MISSING',
+      modelDir,
+      'no config.json here: expected a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)',
+    );
   const tok = await loadTokenizer(modelDir);
   const { template, source } = await templateOf(modelDir, tok);
   const maxPositions = (await loadConfig(modelDir)).maxPositions;
   const maxLength = c.maxLength || maxPositions;
-  if (maxLength > maxPositions) throw new ConfigError('maxLength', `must be ≤ ${maxPositions}, the positions the model ${c.model} has (0 = all of them)`);
+  if (maxLength > maxPositions)
+    throw new ConfigError(
+      'maxLength',
+      `must be ≤ ${maxPositions}, the positions the model ${c.model} has (0 = all of them)`,
+    );
 
   // ---- 3. data
   const codec = { encode: (t: string) => tok.encode(t, { allowed: 'all' }), eosId: tok.eosId };
@@ -104,7 +138,10 @@ export async function runPreference<C extends PrefConfig>(recipe: PrefRecipe<C>,
   let skippedRows = trainSets.reduce((n, d) => n + d.skipped.length, 0) + enc.skipped;
   let dropped = enc.dropped;
   if (c.evalData) {
-    const e = encodePreferenceSets([readPreferenceFile(c.evalData, c.badRows, log)], template, codec, { maxLength, badRows: c.badRows });
+    const e = encodePreferenceSets([readPreferenceFile(c.evalData, c.badRows, log)], template, codec, {
+      maxLength,
+      badRows: c.badRows,
+    });
     train = enc;
     held = e;
     skippedRows += e.skipped;
@@ -112,25 +149,50 @@ export async function runPreference<C extends PrefConfig>(recipe: PrefRecipe<C>,
   } else ({ train, eval: held } = splitByGroup(enc, c.evalFraction));
   if (!train.pairs.length) throw new ConfigError('data', `${c.data.join(', ')}: no usable pairs to train on`);
   if (!held.pairs.length) throw new ConfigError('evalData', `${c.evalData}: no usable pairs to evaluate on`);
-  if (dropped) log(`warning: ${dropped} pair${dropped === 1 ? '' : 's'} longer than maxLength = ${maxLength} tokens dropped`);
+  if (dropped)
+    log(`warning: ${dropped} pair${dropped === 1 ? '' : 's'} longer than maxLength = ${maxLength} tokens dropped`);
   const unencodable = skippedRows - trainSets.reduce((n, d) => n + d.skipped.length, 0);
-  if (unencodable) log(`warning: ${unencodable} row${unencodable === 1 ? '' : 's'} that could not be encoded skipped (badRows=skip)`);
+  if (unencodable)
+    log(`warning: ${unencodable} row${unencodable === 1 ? '' : 's'} that could not be encoded skipped (badRows=skip)`);
   const pairs = [...train.pairs, ...held.pairs];
-  const fp = crypto.createHash('sha256').update(JSON.stringify(pairs.map((p) => [p.prompt, p.chosen, p.rejected, p.margin, p.group]))).digest('hex');
-  if (saved && saved.corpusFingerprint !== fp) log('warning: the data differ from those this run started with; the resumed run will not match an uninterrupted one');
-  log(`data: ${trainSets[0]!.kind} (${trainSets[0]!.form}) rows → ${train.pairs.length} training pairs (${train.groups.length} prompts) / ${held.pairs.length} held-out pairs (${held.groups.length} prompts); template ${template.kind}${source === CHATML_JINJA ? ' (ChatML)' : ''}`);
+  const fp = crypto
+    .createHash('sha256')
+    .update(JSON.stringify(pairs.map((p) => [p.prompt, p.chosen, p.rejected, p.margin, p.group])))
+    .digest('hex');
+  if (saved && saved.corpusFingerprint !== fp)
+    log(
+      'warning: the data differ from those this run started with; the resumed run will not match an uninterrupted one',
+    );
+  log(
+    `data: ${trainSets[0]!.kind} (${trainSets[0]!.form}) rows → ${train.pairs.length} training pairs (${train.groups.length} prompts) / ${held.pairs.length} held-out pairs (${held.groups.length} prompts); template ${template.kind}${source === CHATML_JINJA ? ' (ChatML)' : ''}`,
+  );
 
   // ---- 4. model and objective
-  const m = await recipe.prepare({ c, modelDir, resumeDir, backend, tok, pairs, nTrain: train.pairs.length, fingerprint: fp, log });
+  const m = await recipe.prepare({
+    c,
+    modelDir,
+    resumeDir,
+    backend,
+    tok,
+    pairs,
+    nTrain: train.pairs.length,
+    fingerprint: fp,
+    log,
+  });
 
   // ---- 5. batches
   const G = c.gradAccum;
   const maxSteps = c.maxSteps || Math.max(1, Math.ceil((c.epochs * train.groups.length) / (c.batchSize * G)));
   const batcher = new PrefBatcher(train.pairs, train.groups, c.batchSize, c.seed);
   const evalSet = prefEvalBatches(held.pairs, held.groups, c.batchSize, train.pairs.length, c.evalBatches);
-  const finalSet = c.finalEvalBatches > c.evalBatches ? prefEvalBatches(held.pairs, held.groups, c.batchSize, train.pairs.length, c.finalEvalBatches) : undefined;
+  const finalSet =
+    c.finalEvalBatches > c.evalBatches
+      ? prefEvalBatches(held.pairs, held.groups, c.batchSize, train.pairs.length, c.finalEvalBatches)
+      : undefined;
   const nParams = countParams(m.config).total;
-  log(`model: ${c.model}: ${m.describe}, ${formatCount(nParams)} parameters; ${maxSteps} steps of ${c.batchSize}×${G} prompts; backend ${backend.describe()}`);
+  log(
+    `model: ${c.model}: ${m.describe}, ${formatCount(nParams)} parameters; ${maxSteps} steps of ${c.batchSize}×${G} prompts; backend ${backend.describe()}`,
+  );
 
   // ---- 6. the loop
   const writeCheckpoint = async (t: Trainer): Promise<string> => {
@@ -188,8 +250,17 @@ export async function runPreference<C extends PrefConfig>(recipe: PrefRecipe<C>,
     saveCheckpoint: writeCheckpoint,
     ...(m.sample ? { sample: m.sample } : {}),
     // TRL's names, beside the loop's own
-    stepMetrics: (_t, r) => ({ learning_rate: r.lr, grad_norm: r.gradNorm, epoch: batcher.epoch, num_tokens: batcher.numTokens, ...statMetrics(m.objective.takeStats('train'), '', kind) }),
-    evalMetrics: (_t, rec) => ({ eval_loss: rec.valLoss, ...statMetrics(m.objective.takeStats('eval'), 'eval_', kind) }),
+    stepMetrics: (_t, r) => ({
+      learning_rate: r.lr,
+      grad_norm: r.gradNorm,
+      epoch: batcher.epoch,
+      num_tokens: batcher.numTokens,
+      ...statMetrics(m.objective.takeStats('train'), '', kind),
+    }),
+    evalMetrics: (_t, rec) => ({
+      eval_loss: rec.valLoss,
+      ...statMetrics(m.objective.takeStats('eval'), 'eval_', kind),
+    }),
     ...(o.progress ? { progress: o.progress } : {}),
     ...(o.haltAfterStep !== undefined ? { haltAfterStep: o.haltAfterStep } : {}),
     ...(o.handleSigint !== undefined ? { handleSigint: o.handleSigint } : {}),
@@ -199,14 +270,16 @@ export async function runPreference<C extends PrefConfig>(recipe: PrefRecipe<C>,
       'chat template': source === CHATML_JINJA ? 'ChatML' : template.kind,
       steps: `${t.state.step} of ${maxSteps} (${why}), epoch ${batcher.epoch.toFixed(2)}`,
       'training time': formatDuration(t.state.trainSeconds),
-      'best eval loss': t.state.bestValLoss !== null ? `${t.state.bestValLoss.toFixed(4)} at step ${t.state.bestValStep}` : '–',
+      'best eval loss':
+        t.state.bestValLoss !== null ? `${t.state.bestValLoss.toFixed(4)} at step ${t.state.bestValStep}` : '–',
       checkpoint: ckDir,
       backend: backend.describe(),
     }),
   });
 
   const last = trainer.state.evals[trainer.state.evals.length - 1];
-  if (!fs.existsSync(path.join(ckDir, 'trainer_state.json'))) throw new FileFormatError('E_NO_CHECKPOINT', ckDir, 'the run ended without writing a checkpoint');
+  if (!fs.existsSync(path.join(ckDir, 'trainer_state.json')))
+    throw new FileFormatError('E_NO_CHECKPOINT', ckDir, 'the run ended without writing a checkpoint');
   return {
     runDir,
     checkpointDir: ckDir,
@@ -218,6 +291,13 @@ export async function runPreference<C extends PrefConfig>(recipe: PrefRecipe<C>,
     finalEval: last ? (last as unknown as Record<string, number>) : null,
     seconds: trainer.state.trainSeconds,
     config: c,
-    data: { trainPairs: train.pairs.length, evalPairs: held.pairs.length, trainPrompts: train.groups.length, evalPrompts: held.groups.length, skippedRows, dropped },
+    data: {
+      trainPairs: train.pairs.length,
+      evalPairs: held.pairs.length,
+      trainPrompts: train.groups.length,
+      evalPrompts: held.groups.length,
+      skippedRows,
+      dropped,
+    },
   };
 }

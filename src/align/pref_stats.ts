@@ -16,7 +16,11 @@ export class PrefStats {
   readonly replies: { reward: number; length: number }[] = [];
 
   /** Add pairs: rewards (P,) each, and optionally log-probs and reply lengths. */
-  add(rc: ArrayLike<number>, rr: ArrayLike<number>, o: { logps?: [ArrayLike<number>, ArrayLike<number>]; lengths?: [number[], number[]] } = {}): void {
+  add(
+    rc: ArrayLike<number>,
+    rr: ArrayLike<number>,
+    o: { logps?: [ArrayLike<number>, ArrayLike<number>]; lengths?: [number[], number[]] } = {},
+  ): void {
     for (let i = 0; i < rc.length; i++) {
       this.n++;
       this.chosen += rc[i]!;
@@ -26,7 +30,8 @@ export class PrefStats {
         this.logpChosen += o.logps[0][i]!;
         this.logpRejected += o.logps[1][i]!;
       }
-      if (o.lengths) this.replies.push({ reward: rc[i]!, length: o.lengths[0][i]! }, { reward: rr[i]!, length: o.lengths[1][i]! });
+      if (o.lengths)
+        this.replies.push({ reward: rc[i]!, length: o.lengths[0][i]! }, { reward: rr[i]!, length: o.lengths[1][i]! });
     }
   }
 }
@@ -35,8 +40,11 @@ export class PrefStats {
 export function pearson(x: readonly number[], y: readonly number[]): number {
   const n = x.length;
   if (n < 2 || y.length !== n) return NaN;
-  const mx = x.reduce((a, b) => a + b, 0) / n, my = y.reduce((a, b) => a + b, 0) / n;
-  let sxy = 0, sxx = 0, syy = 0;
+  const mx = x.reduce((a, b) => a + b, 0) / n,
+    my = y.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0,
+    sxx = 0,
+    syy = 0;
   for (let i = 0; i < n; i++) {
     sxy += (x[i]! - mx) * (y[i]! - my);
     sxx += (x[i]! - mx) ** 2;
@@ -60,7 +68,10 @@ export function statMetrics(s: PrefStats, prefix: string, kind: 'reward' | 'dpo'
     m[`${prefix}logps/rejected`] = s.logpRejected / s.n;
   }
   if (s.replies.length >= 2) {
-    const r = pearson(s.replies.map((x) => x.reward), s.replies.map((x) => x.length));
+    const r = pearson(
+      s.replies.map((x) => x.reward),
+      s.replies.map((x) => x.length),
+    );
     if (Number.isFinite(r)) m[`${prefix}reward_length_correlation`] = r;
   }
   return m;

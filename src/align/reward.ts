@@ -20,7 +20,9 @@ export const REWARD_RECIPE: PrefRecipe<RewardConfig> = {
   validate: validateRewardConfig,
   async prepare({ c, modelDir, resumeDir, backend, pairs }) {
     // a new run: the language model's body and a score head drawn from the seed; a resumed one: the checkpoint
-    const rm = resumeDir ? await loadRewardModel(modelDir, { backend }) : RewardModel.fromCausalLM(await loadModel(modelDir, { backend }), new Rng(c.seed), c.scoreInitStd);
+    const rm = resumeDir
+      ? await loadRewardModel(modelDir, { backend })
+      : RewardModel.fromCausalLM(await loadModel(modelDir, { backend }), new Rng(c.seed), c.scoreInitStd);
     for (const p of rm.params.values()) p.requiresGrad = true;
     return {
       objective: new RewardObjective(rm, pairs, c.centerRewardsCoefficient),

@@ -27,7 +27,13 @@ export class RewardObjective implements TrainableModel {
     return this.model.params;
   }
 
-  loss(ids: Int32Array, _targets: Int32Array, B: number, _T: number, opts: { training?: boolean; dropoutSeed?: number } = {}): Tensor {
+  loss(
+    ids: Int32Array,
+    _targets: Int32Array,
+    B: number,
+    _T: number,
+    opts: { training?: boolean; dropoutSeed?: number } = {},
+  ): Tensor {
     if (ids.length !== B || B === 0) throw new ShapeError(`reward loss: ${ids.length} pair indices for B=${B}`);
     const ps = Array.from(ids, (i) => {
       const p = this.pairs[i];
@@ -36,14 +42,23 @@ export class RewardObjective implements TrainableModel {
     });
     const seqs = [...ps.map((p) => [...p.prompt, ...p.chosen]), ...ps.map((p) => [...p.prompt, ...p.rejected])];
     const r = this.model.rewards(seqs, opts); // (2B,) chosen then rejected
-    const rc = O.slice(r, [0], [B]), rr = O.slice(r, [B], [B]); // (B,) each
+    const rc = O.slice(r, [0], [B]),
+      rr = O.slice(r, [B], [B]); // (B,) each
     if (this.model.body.backend.readSync) {
       const v = r.dataSync();
       const training = opts.training === true;
-      this.stats[training ? 'train' : 'eval'].add(v.subarray(0, B), v.subarray(B, 2 * B),
-        training ? {} : { lengths: [ps.map((p) => p.chosen.length), ps.map((p) => p.rejected.length)] });
+      this.stats[training ? 'train' : 'eval'].add(
+        v.subarray(0, B),
+        v.subarray(B, 2 * B),
+        training ? {} : { lengths: [ps.map((p) => p.chosen.length), ps.map((p) => p.rejected.length)] },
+      );
     }
-    return bradleyTerryLoss(rc, rr, ps.map((p) => p.margin), this.centerCoef);
+    return bradleyTerryLoss(
+      rc,
+      rr,
+      ps.map((p) => p.margin),
+      this.centerCoef,
+    );
   }
 
   /** The statistics since the last call, for training steps or evaluations; resets them. */

@@ -9,12 +9,26 @@ import { DISPLAY_SETTINGS, EVAL_SETTINGS, RUN_SETTINGS } from '../train/settings
 import { buildFromLayers, checkPrefConfig, prefDataSettings, prefOptimSettings } from './pref_settings.js';
 
 const REWARD = group('reward model', {
-  centerRewardsCoefficient: float(0.01, 'Weight of the reward-centring term coef · mean((r_chosen + r_rejected)²) (Eisenstein et al. 2023; 0 = off).', { min: 0, aliases: ['center_rewards_coefficient'] }),
+  centerRewardsCoefficient: float(
+    0.01,
+    'Weight of the reward-centring term coef · mean((r_chosen + r_rejected)²) (Eisenstein et al. 2023; 0 = off).',
+    { min: 0, aliases: ['center_rewards_coefficient'] },
+  ),
   scoreInitStd: float(0.02, 'Standard deviation of the new score head (transformers: initializer_range).', { gt: 0 }),
 });
 
 /** Every setting of `llmts reward`, in --help order. */
-export const REWARD_SETTINGS = defineSettings({ ...RUN_SETTINGS, ...prefDataSettings('llmts reward'), ...REWARD, ...prefOptimSettings(1e-5), ...EVAL_SETTINGS, ...DISPLAY_SETTINGS }, 'llmts reward');
+export const REWARD_SETTINGS = defineSettings(
+  {
+    ...RUN_SETTINGS,
+    ...prefDataSettings('llmts reward'),
+    ...REWARD,
+    ...prefOptimSettings(1e-5),
+    ...EVAL_SETTINGS,
+    ...DISPLAY_SETTINGS,
+  },
+  'llmts reward',
+);
 
 export type RewardConfig = Values<typeof REWARD_SETTINGS.table>;
 
@@ -23,7 +37,17 @@ export const REWARD_DEFAULTS: Readonly<RewardConfig> = Object.freeze(REWARD_SETT
 export const REWARD_PRESETS: Record<string, { help: string; config: Partial<RewardConfig> }> = {
   tiny: {
     help: 'tests and smoke runs: 4 prompts a batch, lr 1e-3, 1 epoch, one evaluation at the end, no interval checkpoints',
-    config: { batchSize: 4, lr: 1e-3, minLr: 1e-4, epochs: 1, evalInterval: 0, evalBatches: 50, finalEvalBatches: 0, checkpointInterval: 0, logInterval: 1 },
+    config: {
+      batchSize: 4,
+      lr: 1e-3,
+      minLr: 1e-4,
+      epochs: 1,
+      evalInterval: 0,
+      evalBatches: 50,
+      finalEvalBatches: 0,
+      checkpointInterval: 0,
+      logInterval: 1,
+    },
   },
   quick: {
     help: 'a small model on a CPU: 1 epoch, lr 5e-5 with 10 warmup steps, 8 prompts a batch',
@@ -37,6 +61,8 @@ export function validateRewardConfig(c: RewardConfig): RewardConfig {
   return c;
 }
 
-export function buildRewardConfig(o: { preset?: string; file?: string; overrides?: Partial<RewardConfig> } = {}): RewardConfig {
+export function buildRewardConfig(
+  o: { preset?: string; file?: string; overrides?: Partial<RewardConfig> } = {},
+): RewardConfig {
   return buildFromLayers(REWARD_SETTINGS, REWARD_PRESETS, validateRewardConfig, o);
 }

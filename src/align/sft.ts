@@ -20,7 +20,7 @@ import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js
 import { loadTokenizer, saveTokenizer, type TextTokenizer } from '../tokenizer/index.js';
 import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
 import { openRun, type RecipeOptions, type RecipeResult } from '../train/recipe.js';
-import { formatDuration, } from '../train/progress.js';
+import { formatDuration } from '../train/progress.js';
 import { runTraining } from '../train/run.js';
 import { sampleIds } from '../train/sample.js';
 import type { Trainer } from '../train/trainer.js';
@@ -61,12 +61,23 @@ export async function templateOf(dir: string, tok: TextTokenizer): Promise<{ tem
   const jinjaFile = path.join(dir, 'chat_template.jinja');
   if (src === undefined && fs.existsSync(jinjaFile)) src = fs.readFileSync(jinjaFile, 'utf8');
   const source = typeof src === 'string' ? src : CHATML_JINJA;
-  const o = { source: src === undefined ? 'ChatML (the model folder has no chat_template)' : dir, ...(tok.config.bosToken ? { bosToken: tok.config.bosToken } : {}), ...(tok.config.eosToken ? { eosToken: tok.config.eosToken } : {}) };
+  const o = {
+    source: src === undefined ? 'ChatML (the model folder has no chat_template)' : dir,
+    ...(tok.config.bosToken ? { bosToken: tok.config.bosToken } : {}),
+    ...(tok.config.eosToken ? { eosToken: tok.config.eosToken } : {}),
+  };
   return { template: jinjaTemplate(source, o), source };
 }
 
 /** Encode the rows of a dataset; a row SFT cannot use is a TrlRowError with its line (or skipped and counted). */
-function encodeRows(ds: TrlDataset<'language_modeling' | 'prompt_completion'>, template: ChatTemplate, tok: TextTokenizer, c: SftConfig, maxLength: number, log: (s: string) => void): Encoded {
+function encodeRows(
+  ds: TrlDataset<'language_modeling' | 'prompt_completion'>,
+  template: ChatTemplate,
+  tok: TextTokenizer,
+  c: SftConfig,
+  maxLength: number,
+  log: (s: string) => void,
+): Encoded {
   const codec = { encode: (t: string) => tok.encode(t, { allowed: 'all' }), eosId: tok.eosId };
   const out: Encoded = { examples: [], truncated: 0, dropped: 0, prompts: [] };
   let skipped = 0;
@@ -79,7 +90,13 @@ function encodeRows(ds: TrlDataset<'language_modeling' | 'prompt_completion'>, t
       const refused = e instanceof FileFormatError && e.code === 'E_TEMPLATE';
       if (!refused && (!(e instanceof ConfigError) || e.field === 'chat_template')) throw e;
       const field = e instanceof ConfigError ? e.field : 'messages';
-      if (c.badRows === 'error') throw new TrlRowError(ds.file, ds.lines[i]!, field, refused ? (e as Error).message : (e as Error).message.replace(/^[^:]*: /, ''));
+      if (c.badRows === 'error')
+        throw new TrlRowError(
+          ds.file,
+          ds.lines[i]!,
+          field,
+          refused ? (e as Error).message : (e as Error).message.replace(/^[^:]*: /, ''),
+        );
       skipped++;
       return;
     }
@@ -94,18 +111,33 @@ function encodeRows(ds: TrlDataset<'language_modeling' | 'prompt_completion'>, t
     const first = t.example.mask.indexOf(1, 1);
     out.prompts.push({ text: tok.decode(t.example.ids.slice(0, first)), ids: t.example.ids.slice(0, first) });
   });
-  if (skipped) log(`warning: ${ds.file}: ${skipped} row${skipped === 1 ? '' : 's'} with nothing to train on (or refused by the chat template) skipped (badRows=skip)`);
+  if (skipped)
+    log(
+      `warning: ${ds.file}: ${skipped} row${skipped === 1 ? '' : 's'} with nothing to train on (or refused by the chat template) skipped (badRows=skip)`,
+    );
   return out;
 }
 
-function readData(file: string, c: SftConfig, log: (s: string) => void): TrlDataset<'language_modeling' | 'prompt_completion'> {
-  const ds = readTrlDataset<'language_modeling' | 'prompt_completion'>(file, { expect: ['language_modeling', 'prompt_completion'], onBadRow: c.badRows });
+function readData(
+  file: string,
+  c: SftConfig,
+  log: (s: string) => void,
+): TrlDataset<'language_modeling' | 'prompt_completion'> {
+  const ds = readTrlDataset<'language_modeling' | 'prompt_completion'>(file, {
+    expect: ['language_modeling', 'prompt_completion'],
+    onBadRow: c.badRows,
+  });
   if (ds.skipped.length) {
     const first = ds.skipped.slice(0, 3).map((s) => `line ${s.line}${s.field ? ` (${s.field})` : ''}: ${s.message}`);
-    log(`warning: ${file}: ${ds.skipped.length} bad row${ds.skipped.length === 1 ? '' : 's'} skipped (badRows=skip); ${first.join('; ')}${ds.skipped.length > 3 ? '; …' : ''}`);
+    log(
+      `warning: ${file}: ${ds.skipped.length} bad row${ds.skipped.length === 1 ? '' : 's'} skipped (badRows=skip); ${first.join('; ')}${ds.skipped.length > 3 ? '; …' : ''}`,
+    );
   }
   const ignored = Object.entries(ds.ignoredFields);
-  if (ignored.length) log(`note: ${file}: fields outside the ${ds.kind} type ignored: ${ignored.map(([k, n]) => `"${k}" (${n} rows)`).join(', ')}`);
+  if (ignored.length)
+    log(
+      `note: ${file}: fields outside the ${ds.kind} type ignored: ${ignored.map(([k, n]) => `"${k}" (${n} rows)`).join(', ')}`,
+    );
   return ds;
 }
 
@@ -121,7 +153,12 @@ export async function sft(o: SftOptions): Promise<SftResult> {
     validate: (c) => validateSftConfig({ ...SFT_DEFAULTS, ...c }),
     checkSaved: (saved, file) => {
       if (typeof saved.config.model !== 'string' || !Array.isArray(saved.config.data))
-        throw new FileFormatError('E_TRAINER_STATE', file, "not an SFT run (its config has no model and data): resume it with 'llmts train --resume'", 'config');
+        throw new FileFormatError(
+          'E_TRAINER_STATE',
+          file,
+          "not an SFT run (its config has no model and data): resume it with 'llmts train --resume'",
+          'config',
+        );
     },
   });
   const { config: c, runDir, resumeDir, saved, checkpointDir: ckDir } = run;
@@ -129,12 +166,21 @@ export async function sft(o: SftOptions): Promise<SftResult> {
   // ---- 2. backend, model, tokenizer, chat template (from the checkpoint when resuming)
   const backend = await initBackend(c.backend, c.threads ? { threads: c.threads } : {});
   const modelDir = resumeDir ?? c.model;
-  if (!fs.existsSync(path.join(modelDir, 'config.json'))) throw new FileFormatError('E_FILE_MISSING', modelDir, 'no config.json here: expected a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)');
+  if (!fs.existsSync(path.join(modelDir, 'config.json')))
+    throw new FileFormatError(
+      'E_FILE_MISSING',
+      modelDir,
+      'no config.json here: expected a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)',
+    );
   const tok = await loadTokenizer(modelDir);
   const { template, source } = await templateOf(modelDir, tok);
   const model = await loadModel(modelDir, { backend });
   const maxLength = c.maxLength || model.config.maxPositions;
-  if (maxLength > model.config.maxPositions) throw new ConfigError('maxLength', `must be ≤ ${model.config.maxPositions}, the positions the model ${c.model} has (0 = all of them)`);
+  if (maxLength > model.config.maxPositions)
+    throw new ConfigError(
+      'maxLength',
+      `must be ≤ ${model.config.maxPositions}, the positions the model ${c.model} has (0 = all of them)`,
+    );
 
   // ---- 3. data
   const train = readData(c.data[0]!, c, log);
@@ -150,7 +196,11 @@ export async function sft(o: SftOptions): Promise<SftResult> {
     evalEx = evalEnc.examples;
     evalPrompts = evalEnc.prompts;
   } else {
-    if (trainEx.length < 2) throw new ConfigError('evalFraction', `${trainEx.length} usable row${trainEx.length === 1 ? '' : 's'}: too few to hold any out; give more rows or --evalData`);
+    if (trainEx.length < 2)
+      throw new ConfigError(
+        'evalFraction',
+        `${trainEx.length} usable row${trainEx.length === 1 ? '' : 's'}: too few to hold any out; give more rows or --evalData`,
+      );
     const nEval = Math.min(trainEx.length - 1, Math.max(1, Math.round(trainEx.length * c.evalFraction)));
     evalEx = trainEx.slice(trainEx.length - nEval); // the last rows, as a file's tail: the same split every run
     evalPrompts = prompts.slice(prompts.length - nEval);
@@ -160,12 +210,25 @@ export async function sft(o: SftOptions): Promise<SftResult> {
   if (!evalEx.length) throw new ConfigError('evalData', `${c.evalData}: no usable rows to evaluate on`);
   const truncated = enc.reduce((n, e) => n + e.truncated, 0) + (evalEnc?.truncated ?? 0);
   const dropped = enc.reduce((n, e) => n + e.dropped, 0) + (evalEnc?.dropped ?? 0);
-  if (truncated) log(`warning: ${truncated} example${truncated === 1 ? '' : 's'} longer than maxLength = ${maxLength} tokens truncated (kept from the start)`);
-  if (dropped) log(`warning: ${dropped} example${dropped === 1 ? '' : 's'} dropped: no ${c.completionOnly ? 'assistant / completion ' : ''}token left within maxLength = ${maxLength}`);
+  if (truncated)
+    log(
+      `warning: ${truncated} example${truncated === 1 ? '' : 's'} longer than maxLength = ${maxLength} tokens truncated (kept from the start)`,
+    );
+  if (dropped)
+    log(
+      `warning: ${dropped} example${dropped === 1 ? '' : 's'} dropped: no ${c.completionOnly ? 'assistant / completion ' : ''}token left within maxLength = ${maxLength}`,
+    );
   const skippedRows = [train, ...more].reduce((n, d) => n + d.skipped.length, 0);
-  const fp = crypto.createHash('sha256').update(JSON.stringify([trainEx.map((x) => x.ids), evalEx.map((x) => x.ids)])).digest('hex');
-  if (saved && saved.corpusFingerprint !== fp) log('warning: the data differ from those this run started with; the resumed run will not match an uninterrupted one');
-  const targetsOf = (xs: SftExample[]) => xs.reduce((n, x) => n + x.mask.reduce((a, m, t) => a + (t > 0 ? m : 0), 0), 0);
+  const fp = crypto
+    .createHash('sha256')
+    .update(JSON.stringify([trainEx.map((x) => x.ids), evalEx.map((x) => x.ids)]))
+    .digest('hex');
+  if (saved && saved.corpusFingerprint !== fp)
+    log(
+      'warning: the data differ from those this run started with; the resumed run will not match an uninterrupted one',
+    );
+  const targetsOf = (xs: SftExample[]) =>
+    xs.reduce((n, x) => n + x.mask.reduce((a, m, t) => a + (t > 0 ? m : 0), 0), 0);
   log(
     `data: ${train.kind} (${train.form}) rows → ${trainEx.length} training / ${evalEx.length} held-out examples, ` +
       `${formatCount(targetsOf(trainEx))} training targets of ${formatCount(trainEx.reduce((n, x) => n + x.ids.length - 1, 0))} tokens; template ${template.kind}${source === CHATML_JINJA ? ' (ChatML)' : ''}`,
@@ -178,12 +241,17 @@ export async function sft(o: SftOptions): Promise<SftResult> {
   const padId = tok.eosId ?? 0;
   const batcher = new SftBatcher(trainEx, c.batchSize, maxLength, c.seed, padId);
   const evalSet = evalBatches(evalEx, c.batchSize, padId, c.evalBatches);
-  const finalSet = c.finalEvalBatches > c.evalBatches ? evalBatches(evalEx, c.batchSize, padId, c.finalEvalBatches) : undefined;
-  let evalBytes = 0, evalTargets = 0;
-  for (const b of evalSet) for (const t of b.targets) if (t !== -100) (evalBytes += tok.tokenBytes(t).length), evalTargets++;
+  const finalSet =
+    c.finalEvalBatches > c.evalBatches ? evalBatches(evalEx, c.batchSize, padId, c.finalEvalBatches) : undefined;
+  let evalBytes = 0,
+    evalTargets = 0;
+  for (const b of evalSet)
+    for (const t of b.targets) if (t !== -100) (evalBytes += tok.tokenBytes(t).length), evalTargets++;
   const objective = new SftObjective(model);
   const nParams = countParams(model.config).total;
-  log(`model: ${c.model}: ${model.config.family}, ${formatCount(nParams)} parameters, context ${model.config.maxPositions}; ${maxSteps} steps of ${c.batchSize}×${G} examples; backend ${backend.describe()}`);
+  log(
+    `model: ${c.model}: ${model.config.family}, ${formatCount(nParams)} parameters, context ${model.config.maxPositions}; ${maxSteps} steps of ${c.batchSize}×${G} examples; backend ${backend.describe()}`,
+  );
 
   // ---- 5. the loop
   let lastSamples: { prompt: string; text: string }[] = [];
@@ -191,7 +259,13 @@ export async function sft(o: SftOptions): Promise<SftResult> {
   const sample = async () => {
     const p = evalPrompts[0] ?? prompts[0];
     if (!p) return [];
-    const ids = await sampleIds(model, p.ids, { maxTokens: 48, temperature: 0, topK: 0, seed: c.seed, ...(stopId !== undefined ? { stopId } : {}) });
+    const ids = await sampleIds(model, p.ids, {
+      maxTokens: 48,
+      temperature: 0,
+      topK: 0,
+      seed: c.seed,
+      ...(stopId !== undefined ? { stopId } : {}),
+    });
     lastSamples = [{ prompt: p.text, text: tok.decode(ids) }];
     return lastSamples;
   };
@@ -251,7 +325,12 @@ export async function sft(o: SftOptions): Promise<SftResult> {
     sample,
     // TRL's names (SFTTrainer's logs), beside the loop's own
     stepMetrics: (_t, r) => {
-      const m: Record<string, number> = { learning_rate: r.lr, grad_norm: r.gradNorm, epoch: batcher.epoch, num_tokens: batcher.numTokens };
+      const m: Record<string, number> = {
+        learning_rate: r.lr,
+        grad_norm: r.gradNorm,
+        epoch: batcher.epoch,
+        num_tokens: batcher.numTokens,
+      };
       const acc = objective.takeAccuracy('train');
       if (Number.isFinite(acc)) m['mean_token_accuracy'] = acc;
       return m;
@@ -272,14 +351,16 @@ export async function sft(o: SftOptions): Promise<SftResult> {
       steps: `${t.state.step} of ${maxSteps} (${why}), epoch ${batcher.epoch.toFixed(2)}`,
       'tokens seen': formatCount(t.state.tokensSeen),
       'training time': formatDuration(t.state.trainSeconds),
-      'best eval loss': t.state.bestValLoss !== null ? `${t.state.bestValLoss.toFixed(4)} at step ${t.state.bestValStep}` : '–',
+      'best eval loss':
+        t.state.bestValLoss !== null ? `${t.state.bestValLoss.toFixed(4)} at step ${t.state.bestValStep}` : '–',
       checkpoint: ckDir,
       backend: backend.describe(),
     }),
   });
 
   const lastEval = trainer.state.evals[trainer.state.evals.length - 1];
-  if (!fs.existsSync(path.join(ckDir, 'trainer_state.json'))) throw new FileFormatError('E_NO_CHECKPOINT', ckDir, 'the run ended without writing a checkpoint');
+  if (!fs.existsSync(path.join(ckDir, 'trainer_state.json')))
+    throw new FileFormatError('E_NO_CHECKPOINT', ckDir, 'the run ended without writing a checkpoint');
   return {
     runDir,
     checkpointDir: ckDir,

@@ -18,7 +18,8 @@ export function padBatch(examples: readonly SftExample[], padId: number): Batch 
   const rows = examples.map(inputsAndTargets);
   const B = rows.length;
   const T = Math.max(...rows.map((r) => r.inputs.length));
-  const ids = new Int32Array(B * T).fill(padId), targets = new Int32Array(B * T).fill(IGNORE_INDEX); // (B, T) each
+  const ids = new Int32Array(B * T).fill(padId),
+    targets = new Int32Array(B * T).fill(IGNORE_INDEX); // (B, T) each
   let tokens = 0;
   rows.forEach((r, b) => {
     ids.set(r.inputs, b * T);

@@ -53,7 +53,11 @@ export interface RenderedConversation {
  * Render a conversation and find the spans of the assistant messages whose index passes `train`: each from where the
  * reply starts to the end of its end-of-turn marker (see the header).
  */
-export function renderWithSpans(messages: readonly ChatMessage[], template: ChatTemplate, train: (i: number) => boolean): RenderedConversation {
+export function renderWithSpans(
+  messages: readonly ChatMessage[],
+  template: ChatTemplate,
+  train: (i: number) => boolean,
+): RenderedConversation {
   const text = template.render(messages, { addGenerationPrompt: false });
   const spans: [number, number][] = [];
   for (let i = 0; i < messages.length; i++) {
@@ -120,7 +124,8 @@ export function encodeSftRow(row: SftRow, template: ChatTemplate, codec: SftCode
     return { ids, mask: new Uint8Array(ids.length).fill(1) };
   }
   if ('messages' in row) {
-    if (!row.messages.some((m) => m.role === 'assistant')) throw new ConfigError('messages', 'no assistant message: nothing to train on');
+    if (!row.messages.some((m) => m.role === 'assistant'))
+      throw new ConfigError('messages', 'no assistant message: nothing to train on');
     const r = renderWithSpans(toChat(row.messages), template, () => true);
     return encodeSpans(r.text, r.spans, codec);
   }
@@ -129,10 +134,12 @@ export function encodeSftRow(row: SftRow, template: ChatTemplate, codec: SftCode
     const c = [...codec.encode(row.completion), ...eos];
     return { ids: [...p, ...c], mask: Uint8Array.from([...p.map(() => 0), ...c.map(() => 1)]) };
   }
-  if (typeof row.prompt === 'string' || typeof row.completion === 'string') throw new ConfigError('completion', 'prompt and completion must both be text or both be message lists');
+  if (typeof row.prompt === 'string' || typeof row.completion === 'string')
+    throw new ConfigError('completion', 'prompt and completion must both be text or both be message lists');
   const n = row.prompt.length;
   const msgs = toChat([...row.prompt, ...row.completion]);
-  if (!row.completion.some((m) => m.role === 'assistant')) throw new ConfigError('completion', 'no assistant message in the completion: nothing to train on');
+  if (!row.completion.some((m) => m.role === 'assistant'))
+    throw new ConfigError('completion', 'no assistant message in the completion: nothing to train on');
   const r = renderWithSpans(msgs, template, (i) => i >= n);
   return encodeSpans(r.text, r.spans, codec);
 }

@@ -13,8 +13,13 @@ import { ShapeError } from '../util/errors.js';
 import { IGNORE_INDEX } from './sft_data.js';
 
 /** Counted targets whose logit is the row's largest: (correct, total). */
-export function argmaxHits(logits: ArrayLike<number>, targets: Int32Array, V: number): { correct: number; total: number } {
-  let correct = 0, total = 0;
+export function argmaxHits(
+  logits: ArrayLike<number>,
+  targets: Int32Array,
+  V: number,
+): { correct: number; total: number } {
+  let correct = 0,
+    total = 0;
   for (let i = 0; i < targets.length; i++) {
     const t = targets[i]!;
     if (t === IGNORE_INDEX) continue;
@@ -44,7 +49,8 @@ export class SftObjective implements TrainableModel {
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i]!;
       if (t === IGNORE_INDEX) continue;
-      if (!(t >= 0 && t < V)) throw new ShapeError(`loss: target id ${t} at index ${i} outside the vocabulary [0, ${V})`);
+      if (!(t >= 0 && t < V))
+        throw new ShapeError(`loss: target id ${t} at index ${i} outside the vocabulary [0, ${V})`);
       count++;
     }
     if (count === 0) throw new ShapeError('loss: every target is ignored');

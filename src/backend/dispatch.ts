@@ -27,7 +27,13 @@ function size(shape: readonly number[]): number {
 }
 
 /** Run kernel `name` on `backend` natively when it supports it for these input dtypes, else on ref. */
-export function runKernel(backend: Backend, name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void {
+export function runKernel(
+  backend: Backend,
+  name: string,
+  inputs: readonly View[],
+  outputs: readonly View[],
+  attrs?: Attrs,
+): void {
   if (backend.supports(name, dtypesOf(inputs))) backend.run(name, inputs, outputs, attrs);
   else runOnRef(backend, name, inputs, outputs, attrs);
 }
@@ -43,16 +49,28 @@ export function canFallBack(backend: Backend): boolean {
 }
 
 /** Run on ref through host copies: synchronously (readSync) or as a queued host step (enqueueHost). */
-function runOnRef(backend: Backend, name: string, inputs: readonly View[], outputs: readonly View[], attrs: Attrs | undefined): void {
+function runOnRef(
+  backend: Backend,
+  name: string,
+  inputs: readonly View[],
+  outputs: readonly View[],
+  attrs: Attrs | undefined,
+): void {
   const ref = getBackend('ref');
   if (!canFallBack(backend) || !ref.supports(name)) {
-    throw new BackendError('E_KERNEL', `backend ${backend.name} has no kernel '${name}' and cannot fall back to ref (it has neither readSync nor enqueueHost)`);
+    throw new BackendError(
+      'E_KERNEL',
+      `backend ${backend.name} has no kernel '${name}' and cannot fall back to ref (it has neither readSync nor enqueueHost)`,
+    );
   }
   validateKernelCall(name, inputs, outputs, attrs);
   const reads = outputsRead(name, outputs.length, attrs);
   const readSync = backend.readSync;
   if (readSync) {
-    const host: HostIO = { read: () => Promise.reject(new Error('unused')), write: (b, d, o) => backend.write(b, d, o) };
+    const host: HostIO = {
+      read: () => Promise.reject(new Error('unused')),
+      write: (b, d, o) => backend.write(b, d, o),
+    };
     hostStep(ref, name, inputs, outputs, attrs, reads, (b) => readSync.call(backend, b), host);
     return;
   }
@@ -68,17 +86,27 @@ function runOnRef(backend: Backend, name: string, inputs: readonly View[], outpu
 }
 
 /** ref.run on copies of the views (data from `get`), then the outputs written back through `io`. */
-function hostStep(ref: Backend, name: string, inputs: readonly View[], outputs: readonly View[], attrs: Attrs | undefined, reads: readonly boolean[],
-  get: (buf: View['buf'], v: View) => HostArray, io: HostIO): void {
+function hostStep(
+  ref: Backend,
+  name: string,
+  inputs: readonly View[],
+  outputs: readonly View[],
+  attrs: Attrs | undefined,
+  reads: readonly boolean[],
+  get: (buf: View['buf'], v: View) => HostArray,
+  io: HostIO,
+): void {
   const bufs: View['buf'][] = [];
   try {
     const copy = (v: View, fill: boolean): View => {
-      const n = size(v.shape), b = ref.alloc(n, v.buf.dtype);
+      const n = size(v.shape),
+        b = ref.alloc(n, v.buf.dtype);
       bufs.push(b);
       if (fill && n > 0) ref.write(b, get(v.buf, v).subarray(0, n));
       return { buf: b, shape: v.shape };
     };
-    const ins = inputs.map((v) => copy(v, true)), outs = outputs.map((v, k) => copy(v, reads[k]!));
+    const ins = inputs.map((v) => copy(v, true)),
+      outs = outputs.map((v, k) => copy(v, reads[k]!));
     ref.run(name, ins, outs, attrs);
     outs.forEach((o, k) => {
       if (size(o.shape) > 0) io.write(outputs[k]!.buf, ref.readSync!(o.buf));

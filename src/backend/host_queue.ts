@@ -32,13 +32,15 @@ export class HostStepQueue {
   /** Schedule an asynchronous host step after everything enqueued so far. */
   host(step: () => Promise<void>): void {
     const prev = this.tail ?? Promise.resolve();
-    this.chain(prev.then(async () => {
-      try {
-        await step();
-      } catch (e) {
-        this.failure ??= e;
-      }
-    }));
+    this.chain(
+      prev.then(async () => {
+        try {
+          await step();
+        } catch (e) {
+          this.failure ??= e;
+        }
+      }),
+    );
   }
 
   /** `fn` after everything enqueued so far (a read); rejects with a kept error first. */

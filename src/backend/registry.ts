@@ -64,7 +64,8 @@ export function getBackend(name?: BackendName): Backend {
   }
   if (name === 'ref') return ensureRef();
   const b = live.get(name);
-  if (!b) throw new BackendError('E_BACKEND', `backend '${name}' is not initialised: await initBackend('${name}') first`);
+  if (!b)
+    throw new BackendError('E_BACKEND', `backend '${name}' is not initialised: await initBackend('${name}') first`);
   return b;
 }
 
@@ -84,7 +85,11 @@ export async function initBackend(name: BackendName | 'auto' = 'auto', opts: Ini
   else {
     const key = name === 'auto' ? 'wasm' : name;
     const entry = entries.get(key);
-    if (!entry) throw new ConfigError('backend', `unknown backend '${String(name)}' (expected ${[...entries.keys()].join(', ')} or auto)`);
+    if (!entry)
+      throw new ConfigError(
+        'backend',
+        `unknown backend '${String(name)}' (expected ${[...entries.keys()].join(', ')} or auto)`,
+      );
     const existing = live.get(key);
     if (existing) b = existing;
     else {

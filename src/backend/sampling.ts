@@ -29,7 +29,9 @@ for (let i = 0; i < POW2_NEG.length; i++) POW2_NEG[i] = Math.pow(2, -i);
 /** 2^(−j/256), j = 0..255: the table of `expNonPositive` (also copied into backends that sample on the device). */
 export const EXP_TABLE = new Float64Array(256);
 for (let j = 0; j < 256; j++) EXP_TABLE[j] = Math.pow(2, -j / 256);
-const INV_LN2_256 = 256 / Math.LN2, LN2_256_HI = 0.6931471803691238 / 256, LN2_256_LO = 1.9082149292705877e-10 / 256;
+const INV_LN2_256 = 256 / Math.LN2,
+  LN2_256_HI = 0.6931471803691238 / 256,
+  LN2_256_LO = 1.9082149292705877e-10 / 256;
 
 /**
  * exp(x) for x ≤ 0, to float64 accuracy (relative error < 5e-16 above -700, 0 below), about 2× faster than
@@ -62,17 +64,22 @@ function kthLargest(values: ArrayLike<number>, k: number): number {
   const n = values.length;
   const a = workArray(2, n);
   for (let i = 0; i < n; i++) a[i] = values[i]!;
-  let lo = 0, hi = n - 1;
+  let lo = 0,
+    hi = n - 1;
   const target = k - 1; // index in descending order
   while (lo < hi) {
     const pivot = a[(lo + hi) >>> 1]!;
-    let i = lo, j = hi;
+    let i = lo,
+      j = hi;
     while (i <= j) {
       while (a[i]! > pivot) i++;
       while (a[j]! < pivot) j--;
       if (i <= j) {
-        const t = a[i]!; a[i] = a[j]!; a[j] = t;
-        i++; j--;
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
       }
     }
     if (target <= j) hi = j;
@@ -96,7 +103,8 @@ export function nucleusThreshold(probs: Float64Array, p: number): { t: number; k
   if (n >= BIN_MIN && wmax <= 1) {
     const hi = new Uint32Array(probs.buffer, probs.byteOffset, n * 2);
     binMass.fill(0);
-    let top = 0, bottom = binMass.length;
+    let top = 0,
+      bottom = binMass.length;
     for (let i = 0; i < n; i++) {
       const v = probs[i]!;
       if (v > 0) {
@@ -156,20 +164,32 @@ function nucleusInBins(probs: Float64Array, p: number, top: number, bottom: numb
  * a[0..n), which it reorders.
  */
 function nucleusSelect(a: Float64Array, n: number, p: number): { t: number; kEq: number } {
-  let lo = 0, hi = n; // current range [lo, hi); all values in it are < every value already committed
+  let lo = 0,
+    hi = n; // current range [lo, hi); all values in it are < every value already committed
   let acc = 0; // mass of the committed (larger) values
   while (hi > lo) {
     // median-of-three pivot
-    const x = a[lo]!, y = a[(lo + hi) >>> 1]!, z = a[hi - 1]!;
+    const x = a[lo]!,
+      y = a[(lo + hi) >>> 1]!,
+      z = a[hi - 1]!;
     // biome-ignore lint/complexity/useMathMinMax: a median of three, not a min or max
     const v = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
     // three-way partition: [lo, gt) > v, [gt, lt) == v, [lt, hi) < v
-    let gt = lo, i = lo, lt = hi;
+    let gt = lo,
+      i = lo,
+      lt = hi;
     while (i < lt) {
       const w = a[i]!;
-      if (w > v) { a[i] = a[gt]!; a[gt] = w; gt++; i++; }
-      else if (w < v) { lt--; a[i] = a[lt]!; a[lt] = w; }
-      else i++;
+      if (w > v) {
+        a[i] = a[gt]!;
+        a[gt] = w;
+        gt++;
+        i++;
+      } else if (w < v) {
+        lt--;
+        a[i] = a[lt]!;
+        a[lt] = w;
+      } else i++;
     }
     let mG = 0;
     for (let j = lo; j < gt; j++) mG += a[j]!;
@@ -181,7 +201,10 @@ function nucleusSelect(a: Float64Array, n: number, p: number): { t: number; kEq:
     let before = acc + mG;
     const nEq = lt - gt;
     let k = 0;
-    while (k < nEq && before < p) { before += v; k++; }
+    while (k < nEq && before < p) {
+      before += v;
+      k++;
+    }
     if (before >= p || lt === hi) return { t: v, kEq: k };
     acc = before;
     lo = lt;
@@ -216,9 +239,11 @@ export function rowWeights(l: ArrayLike<number>, o: RowSampling): Weights {
     if (x > max) max = x;
   }
   const invT = 1 / o.temperature;
-  let sum = 0, all = 0;
+  let sum = 0,
+    all = 0;
   const bins = o.topP < 1 && V >= BIN_MIN;
-  let top = 0, bottom = binMass.length;
+  let top = 0,
+    bottom = binMass.length;
   if (bins) {
     binMass.fill(0);
     const hi = new Uint32Array(w.buffer, w.byteOffset, V * 2);
@@ -289,7 +314,8 @@ export function logSumExp(logits: ArrayLike<number>): number {
 
 /** Index of the largest entry (the lowest on ties). */
 export function argmax(l: ArrayLike<number>): number {
-  let best = 0, bv = l[0]!;
+  let best = 0,
+    bv = l[0]!;
   for (let i = 1; i < l.length; i++) {
     const x = l[i]!;
     if (x > bv) {
@@ -317,7 +343,6 @@ export function drawWeighted(w: Float64Array, sum: number, u: number): number {
   }
   return last;
 }
-
 
 /**
  * Sample one row: the id, its probability under the final distribution, and the row's log Σ exp (the model's
@@ -370,7 +395,9 @@ export function penaltiesOn(o: PenaltySettings): boolean {
  * transformers and llama.cpp keep logits). The sampler's step 2, shared by the JavaScript path and every backend.
  */
 export function penalizeRow(row: Float32Array, counts: Iterable<readonly [number, number]>, o: PenaltySettings): void {
-  const r = o.repetitionPenalty, f = o.frequencyPenalty, p = o.presencePenalty;
+  const r = o.repetitionPenalty,
+    f = o.frequencyPenalty,
+    p = o.presencePenalty;
   for (const [id, c] of counts) {
     if (!(id >= 0 && id < row.length) || !(c > 0)) continue;
     let x = row[id]!;
@@ -401,9 +428,11 @@ export const MAX_TOP_N = 20;
 /** Checks of the `sample` kernel's attributes (shared by every backend). */
 export function checkSampleArgs(N: number, V: number, o: RowSampling, u: readonly number[]): void {
   if (!(V > 0)) throw new ShapeError(`sample: rows of ${V} logits`);
-  if (u.length !== N) throw new ConfigError('u', `sample: expected ${N} uniform numbers (one per row), got ${u.length}`);
+  if (u.length !== N)
+    throw new ConfigError('u', `sample: expected ${N} uniform numbers (one per row), got ${u.length}`);
   if (!(o.temperature >= 0)) throw new ConfigError('temperature', `sample: expected ≥ 0, got ${o.temperature}`);
-  if (!Number.isInteger(o.topK) || o.topK < 0) throw new ConfigError('topK', `sample: expected an integer ≥ 0, got ${o.topK}`);
+  if (!Number.isInteger(o.topK) || o.topK < 0)
+    throw new ConfigError('topK', `sample: expected an integer ≥ 0, got ${o.topK}`);
   if (!(o.topP > 0 && o.topP <= 1)) throw new ConfigError('topP', `sample: expected 0 < topP ≤ 1, got ${o.topP}`);
   if (!(o.minP >= 0 && o.minP <= 1)) throw new ConfigError('minP', `sample: expected 0 ≤ minP ≤ 1, got ${o.minP}`);
 }
@@ -414,7 +443,10 @@ export function checkSampleArgs(N: number, V: number, o: RowSampling, u: readonl
  * row n's pairs are counts[countOffsets[n] .. countOffsets[n + 1])), or none).
  */
 export function sampleAttrs(a: Readonly<Record<string, unknown>> | undefined): {
-  o: RowSampling; u: readonly number[]; topN: number; penalties?: SamplePenalties;
+  o: RowSampling;
+  u: readonly number[];
+  topN: number;
+  penalties?: SamplePenalties;
 } {
   const n = (k: string, d: number): number => {
     const v = a?.[k];
@@ -426,17 +458,36 @@ export function sampleAttrs(a: Readonly<Record<string, unknown>> | undefined): {
   if (!Array.isArray(u) || u.some((x) => typeof x !== 'number' || !(x >= 0 && x < 1)))
     throw new ConfigError('u', 'sample: expected an array of uniform numbers in [0, 1), one per row');
   const top = n('topN', 0);
-  if (!Number.isInteger(top) || top < 0 || top > MAX_TOP_N) throw new ConfigError('topN', `sample: expected an integer 0..${MAX_TOP_N}, got ${top}`);
+  if (!Number.isInteger(top) || top < 0 || top > MAX_TOP_N)
+    throw new ConfigError('topN', `sample: expected an integer 0..${MAX_TOP_N}, got ${top}`);
   const o = { temperature: n('temperature', 1), topK: n('topK', 0), topP: n('topP', 1), minP: n('minP', 0) };
-  const flat = a?.counts, offs = a?.countOffsets;
+  const flat = a?.counts,
+    offs = a?.countOffsets;
   if (flat === undefined) return { o, u: u as number[], topN: top };
   const isNums = (x: unknown): x is number[] => Array.isArray(x) && x.every((v) => typeof v === 'number');
-  if (!isNums(flat) || !isNums(offs) || offs.length !== u.length + 1 || offs[0] !== 0 || offs[u.length] !== flat.length ||
-    offs.some((x, i) => i > 0 && (x < offs[i - 1]! || (x - offs[i - 1]!) % 2 !== 0)))
-    throw new ConfigError('counts', `sample: expected flat [id, count, …] pairs with ${u.length + 1} countOffsets (0, …, their length) splitting them by row`);
+  if (
+    !isNums(flat) ||
+    !isNums(offs) ||
+    offs.length !== u.length + 1 ||
+    offs[0] !== 0 ||
+    offs[u.length] !== flat.length ||
+    offs.some((x, i) => i > 0 && (x < offs[i - 1]! || (x - offs[i - 1]!) % 2 !== 0))
+  )
+    throw new ConfigError(
+      'counts',
+      `sample: expected flat [id, count, …] pairs with ${u.length + 1} countOffsets (0, …, their length) splitting them by row`,
+    );
   const counts = Array.from({ length: u.length }, (_, i) => flat.slice(offs[i], offs[i + 1]));
-  const settings = { repetitionPenalty: n('repetitionPenalty', 1), frequencyPenalty: n('frequencyPenalty', 0), presencePenalty: n('presencePenalty', 0) };
-  if (!(settings.repetitionPenalty > 0) || !Number.isFinite(settings.frequencyPenalty) || !Number.isFinite(settings.presencePenalty))
+  const settings = {
+    repetitionPenalty: n('repetitionPenalty', 1),
+    frequencyPenalty: n('frequencyPenalty', 0),
+    presencePenalty: n('presencePenalty', 0),
+  };
+  if (
+    !(settings.repetitionPenalty > 0) ||
+    !Number.isFinite(settings.frequencyPenalty) ||
+    !Number.isFinite(settings.presencePenalty)
+  )
     throw new ConfigError('repetitionPenalty', 'sample: penalties must be finite, the repetition penalty > 0');
   return { o, u: u as number[], topN: top, penalties: { settings, counts } };
 }

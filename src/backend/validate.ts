@@ -129,33 +129,51 @@ function bounds(list: readonly OperandSig[]): [number, number] {
   return [minN, list.length];
 }
 
-function checkOperands(kernel: string, side: 'input' | 'output', list: readonly OperandSig[], views: readonly View[], perGroup: number, minN: number,
-  maxN: number): void {
+function checkOperands(
+  kernel: string,
+  side: 'input' | 'output',
+  list: readonly OperandSig[],
+  views: readonly View[],
+  perGroup: number,
+  minN: number,
+  maxN: number,
+): void {
   if (perGroup >= 0) {
     if (views.length !== perGroup * list.length) {
-      throw new ShapeError(`${kernel}: ${perGroup} inputs need ${perGroup * list.length} ${side}s (${list.map((s) => s.name).join(', ')} each), got ${views.length}`);
+      throw new ShapeError(
+        `${kernel}: ${perGroup} inputs need ${perGroup * list.length} ${side}s (${list.map((s) => s.name).join(', ')} each), got ${views.length}`,
+      );
     }
   } else if (views.length < minN || views.length > maxN) {
     const names = list.map((s) => (s.optional ? `[${s.name}]` : s.name)).join(', ');
     if (maxN === Infinity) {
       throw new ShapeError(`${kernel}: needs at least ${minN} ${side}s (${names}…), got ${views.length}`);
     }
-    throw new ShapeError(`${kernel}: needs ${minN === maxN ? `${minN}` : `${minN} to ${maxN}`} ${side}s (${names}), got ${views.length}`);
+    throw new ShapeError(
+      `${kernel}: needs ${minN === maxN ? `${minN}` : `${minN} to ${maxN}`} ${side}s (${names}), got ${views.length}`,
+    );
   }
   for (let k = 0; k < views.length; k++) {
     const s = perGroup >= 0 ? list[k % list.length]! : list[Math.min(k, list.length - 1)]!;
     const v = views[k]!;
     const dt = v.buf.dtype;
     if ((s.dtype === 'float' && dt !== 'f32' && dt !== 'f64') || (s.dtype === 'i32' && dt !== 'i32')) {
-      throw new BackendError('E_DTYPE', `${kernel}: ${side} ${operandName(list, k, perGroup >= 0)} is ${dt}, expected ${s.dtype === 'float' ? 'f32 or f64' : 'i32'}`);
+      throw new BackendError(
+        'E_DTYPE',
+        `${kernel}: ${side} ${operandName(list, k, perGroup >= 0)} is ${dt}, expected ${s.dtype === 'float' ? 'f32 or f64' : 'i32'}`,
+      );
     }
     const r = v.shape.length;
     if ((s.rank !== undefined && r !== s.rank) || (s.minRank !== undefined && r < s.minRank)) {
-      throw new ShapeError(`${kernel}: ${side} ${operandName(list, k, perGroup >= 0)} ${fmt(v.shape)} must have rank ${s.rank ?? `≥ ${s.minRank}`}`);
+      throw new ShapeError(
+        `${kernel}: ${side} ${operandName(list, k, perGroup >= 0)} ${fmt(v.shape)} must have rank ${s.rank ?? `≥ ${s.minRank}`}`,
+      );
     }
     const n = prod(v.shape);
     if (!(n <= v.buf.length)) {
-      throw new ShapeError(`${kernel}: ${side} ${operandName(list, k, perGroup >= 0)} ${fmt(v.shape)} (${n} elements) is larger than its buffer of ${v.buf.length}`);
+      throw new ShapeError(
+        `${kernel}: ${side} ${operandName(list, k, perGroup >= 0)} ${fmt(v.shape)} (${n} elements) is larger than its buffer of ${v.buf.length}`,
+      );
     }
   }
 }
@@ -164,11 +182,15 @@ function checkAttrs(kernel: string, c: Compiled, attrs: Attrs): void {
   // names first (a cheap pass over the call's keys), then each declared attribute that is present
   for (const key in attrs) {
     if (!c.attrs.has(key) && attrs[key] !== undefined) {
-      throw new ConfigError(key, `${kernel}: unknown kernel attribute (expected one of: ${[...c.attrs.keys()].join(', ') || 'none'})`);
+      throw new ConfigError(
+        key,
+        `${kernel}: unknown kernel attribute (expected one of: ${[...c.attrs.keys()].join(', ') || 'none'})`,
+      );
     }
   }
   for (let j = 0; j < c.attrNames.length; j++) {
-    const key = c.attrNames[j]!, v = attrs[key];
+    const key = c.attrNames[j]!,
+      v = attrs[key];
     if (v === undefined) {
       if (c.attrSigs[j]!.required) throw new ConfigError(key, `${kernel}: kernel attribute is required`);
       continue;
@@ -183,10 +205,17 @@ function checkAttrs(kernel: string, c: Compiled, attrs: Attrs): void {
     // divergence (TrainingDivergedError); a bounded attribute still refuses it below
     else ok = typeof v === 'number' && (a.type === 'number' || Number.isInteger(v));
     if (!ok) {
-      throw new ConfigError(key, `${kernel}: kernel attribute must be ${a.type === 'int' ? 'an integer' : a.type === 'numbers' ? 'a number array' : `a ${a.type}`}, got ${Array.isArray(v) ? 'an array' : String(v)}`);
+      throw new ConfigError(
+        key,
+        `${kernel}: kernel attribute must be ${a.type === 'int' ? 'an integer' : a.type === 'numbers' ? 'a number array' : `a ${a.type}`}, got ${Array.isArray(v) ? 'an array' : String(v)}`,
+      );
     }
     const bounded = a.min !== undefined || a.max !== undefined;
-    if (typeof v === 'number' && bounded && (Number.isNaN(v) || (a.min !== undefined && v < a.min) || (a.max !== undefined && v > a.max))) {
+    if (
+      typeof v === 'number' &&
+      bounded &&
+      (Number.isNaN(v) || (a.min !== undefined && v < a.min) || (a.max !== undefined && v > a.max))
+    ) {
       throw new ConfigError(key, `${kernel}: kernel attribute ${v} outside [${a.min ?? '−∞'}, ${a.max ?? '∞'}]`);
     }
   }
@@ -206,17 +235,39 @@ interface Compiled {
   attrNames: readonly string[];
   attrSigs: readonly AttrSig[];
 }
-const COMPILED = new Map<string, Compiled>(Object.entries(SIGNATURES as Readonly<Record<string, KernelSig>>).map(([name, sig]) => {
-  const [inMin, inMax] = bounds(sig.inputs), [outMin, outMax] = bounds(sig.outputs);
-  const attrNames = Object.keys(sig.attrs);
-  return [name, { sig, inMin, inMax, outMin, outMax, attrs: new Map(Object.entries(sig.attrs)), attrNames, attrSigs: attrNames.map((k) => sig.attrs[k]!) }];
-}));
+const COMPILED = new Map<string, Compiled>(
+  Object.entries(SIGNATURES as Readonly<Record<string, KernelSig>>).map(([name, sig]) => {
+    const [inMin, inMax] = bounds(sig.inputs),
+      [outMin, outMax] = bounds(sig.outputs);
+    const attrNames = Object.keys(sig.attrs);
+    return [
+      name,
+      {
+        sig,
+        inMin,
+        inMax,
+        outMin,
+        outMax,
+        attrs: new Map(Object.entries(sig.attrs)),
+        attrNames,
+        attrSigs: attrNames.map((k) => sig.attrs[k]!),
+      },
+    ];
+  }),
+);
 
 /** The float dtype and the 'any' dtype seen so far in one call (module state: no allocation per call). */
-let seenFloat: DType | null = null, seenAny: DType | null = null;
+let seenFloat: DType | null = null,
+  seenAny: DType | null = null;
 
 /** Check that float operands (and 'any' ones, with sameDType) share a dtype across the call. */
-function sameDTypes(name: string, sig: KernelSig, list: readonly OperandSig[], views: readonly View[], perGroup: boolean): void {
+function sameDTypes(
+  name: string,
+  sig: KernelSig,
+  list: readonly OperandSig[],
+  views: readonly View[],
+  perGroup: boolean,
+): void {
   for (let k = 0; k < views.length; k++) {
     const rule = (perGroup ? list[k % list.length] : list[Math.min(k, list.length - 1)])!.dtype;
     const dt = views[k]!.buf.dtype;
@@ -238,7 +289,12 @@ function sameDTypes(name: string, sig: KernelSig, list: readonly OperandSig[], v
  * Check one kernel call against its signature; throws BackendError E_KERNEL (unknown kernel) or E_DTYPE, ShapeError
  * or ConfigError (attributes), each naming the kernel and the operand or attribute.
  */
-export function validateKernelCall(name: string, inputs: readonly View[], outputs: readonly View[], attrs: Attrs = NO_ATTRS): void {
+export function validateKernelCall(
+  name: string,
+  inputs: readonly View[],
+  outputs: readonly View[],
+  attrs: Attrs = NO_ATTRS,
+): void {
   const c = COMPILED.get(name);
   if (!c) throw new BackendError('E_KERNEL', `unknown kernel '${name}' (the catalogue is src/backend/kernels.ts)`);
   const sig = c.sig;

@@ -31,7 +31,8 @@ export function byteStreamDecoder(tokenBytes: (id: number) => Uint8Array): IdStr
 export function tokenizerCodec(tok: TextTokenizer, o: CodecOptions = {}): TextCodec {
   const specials = o.specials ?? 'all';
   return {
-    encode: (text) => (specials === 'all' ? tok.encode(text, { allowed: 'all' }) : tok.encode(text, { special: 'plain' })),
+    encode: (text) =>
+      specials === 'all' ? tok.encode(text, { allowed: 'all' }) : tok.encode(text, { special: 'plain' }),
     encodePlain: (text) => tok.encode(text, { special: 'plain' }),
     decode: (ids) => tok.decode(ids),
     tokenBytes: (id) => tok.tokenBytes(id),

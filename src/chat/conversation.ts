@@ -40,7 +40,8 @@ export class Conversation {
       this.system = content;
       return;
     }
-    if (role !== 'user' && role !== 'assistant') throw new ConfigError('role', `expected system, user or assistant, got ${JSON.stringify(role)}`);
+    if (role !== 'user' && role !== 'assistant')
+      throw new ConfigError('role', `expected system, user or assistant, got ${JSON.stringify(role)}`);
     if (typeof content !== 'string') throw new ConfigError('content', 'expected a string');
     this.messages.push({ role, content });
   }
@@ -60,7 +61,9 @@ export class Conversation {
 
   /** System message (if any) followed by the turns. */
   all(): ChatMessage[] {
-    return this.system !== null && this.system !== '' ? [{ role: 'system', content: this.system }, ...this.messages] : [...this.messages];
+    return this.system !== null && this.system !== ''
+      ? [{ role: 'system', content: this.system }, ...this.messages]
+      : [...this.messages];
   }
 
   toJSON(): ConversationJson {
@@ -69,7 +72,8 @@ export class Conversation {
 
   static fromJSON(j: unknown): Conversation {
     const o = j as Partial<ConversationJson>;
-    if (!o || typeof o !== 'object' || !Array.isArray(o.messages)) throw new ConfigError('messages', 'expected { system, messages: [...] }');
+    if (!o || typeof o !== 'object' || !Array.isArray(o.messages))
+      throw new ConfigError('messages', 'expected { system, messages: [...] }');
     return new Conversation({ system: typeof o.system === 'string' ? o.system : null, messages: o.messages });
   }
 
@@ -80,12 +84,19 @@ export class Conversation {
    * separately. If a template transforms contents so that the placeholders do not survive, a content that holds
    * special-token text is refused (SpecialTokenError) instead.
    */
-  encode(template: ChatTemplate, encode: (text: string) => number[], encodePlain?: (text: string) => number[]): { ids: number[]; text: string } {
+  encode(
+    template: ChatTemplate,
+    encode: (text: string) => number[],
+    encodePlain?: (text: string) => number[],
+  ): { ids: number[]; text: string } {
     const msgs = this.all();
     const text = template.render(msgs, { addGenerationPrompt: true });
     if (!encodePlain) return { ids: encode(text), text };
     const marks = msgs.map((_, i) => `\uE000${i}\uE001`);
-    let rest = template.render(msgs.map((m, i) => ({ ...m, content: marks[i]! })), { addGenerationPrompt: true });
+    let rest = template.render(
+      msgs.map((m, i) => ({ ...m, content: marks[i]! })),
+      { addGenerationPrompt: true },
+    );
     const ids: number[] = [];
     let rebuilt = '';
     let ok = true;
@@ -105,7 +116,8 @@ export class Conversation {
       return { ids, text };
     }
     for (const m of msgs) {
-      const a = encode(m.content), b = encodePlain(m.content);
+      const a = encode(m.content),
+        b = encodePlain(m.content);
       if (a.length !== b.length || a.some((x, j) => x !== b[j])) {
         const tok = a.find((x) => !b.includes(x));
         throw new SpecialTokenError(`(token id ${tok})`, 0);
@@ -118,15 +130,27 @@ export class Conversation {
    * Drop the oldest turns until prompt + `reserve` tokens fit `window`. Mutates the history; returns the prompt ids
    * and what was dropped.
    */
-  fit(template: ChatTemplate, encode: (text: string) => number[], window: number, reserve: number, encodePlain?: (text: string) => number[]): FitResult {
-    if (!Number.isInteger(window) || window < 1) throw new ConfigError('window', `expected an integer ≥ 1, got ${String(window)}`);
-    if (!Number.isInteger(reserve) || reserve < 0) throw new ConfigError('reserve', `expected an integer ≥ 0, got ${String(reserve)}`);
+  fit(
+    template: ChatTemplate,
+    encode: (text: string) => number[],
+    window: number,
+    reserve: number,
+    encodePlain?: (text: string) => number[],
+  ): FitResult {
+    if (!Number.isInteger(window) || window < 1)
+      throw new ConfigError('window', `expected an integer ≥ 1, got ${String(window)}`);
+    if (!Number.isInteger(reserve) || reserve < 0)
+      throw new ConfigError('reserve', `expected an integer ≥ 0, got ${String(reserve)}`);
     const dropped: ChatMessage[] = [];
     for (;;) {
       const { ids, text } = this.encode(template, encode, encodePlain);
       if (ids.length + reserve <= window) return { ids, text, dropped };
       if (this.messages.length <= 1)
-        throw new ContextOverflowError(ids.length + reserve, window, `the system prompt and the last message (plus ${reserve} tokens for the reply)`);
+        throw new ContextOverflowError(
+          ids.length + reserve,
+          window,
+          `the system prompt and the last message (plus ${reserve} tokens for the reply)`,
+        );
       dropped.push(this.messages.shift()!);
       while (this.messages.length > 1 && this.messages[0]!.role !== 'user') dropped.push(this.messages.shift()!);
     }

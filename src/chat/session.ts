@@ -70,7 +70,8 @@ export class ChatSession<C extends DecoderCache = DecoderCache> {
     this.conversation = new Conversation({ system: options.system ?? null });
     this.sampler = resolveSamplerOptions(options.sampler ?? {});
     this.maxTokens = options.maxTokens ?? 256;
-    if (!Number.isInteger(this.maxTokens) || this.maxTokens < 1) throw new ConfigError('maxTokens', `expected an integer ≥ 1, got ${String(this.maxTokens)}`);
+    if (!Number.isInteger(this.maxTokens) || this.maxTokens < 1)
+      throw new ConfigError('maxTokens', `expected an integer ≥ 1, got ${String(this.maxTokens)}`);
     this.baseSeed = options.seed ?? freshSeed();
     this.window = Math.min(options.contextLength ?? Infinity, model.config.maxPositions);
     const ids = new Set(options.stopTokens ?? []);
@@ -119,7 +120,13 @@ export class ChatSession<C extends DecoderCache = DecoderCache> {
     conv.addUser(userText);
     let fit: FitResult;
     try {
-      fit = conv.fit(this.options.template, (t) => this.codec.encode(t), this.window, this.reserve, this.codec.encodePlain?.bind(this.codec));
+      fit = conv.fit(
+        this.options.template,
+        (t) => this.codec.encode(t),
+        this.window,
+        this.reserve,
+        this.codec.encodePlain?.bind(this.codec),
+      );
     } catch (e) {
       conv.messages.pop(); // the message that did not fit is not kept
       throw e;

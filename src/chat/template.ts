@@ -71,7 +71,8 @@ export function transcriptTemplate(): ChatTemplate {
     render(messages, opts = {}) {
       checkMessages(messages);
       let s = '';
-      for (const m of messages) s += m.role === 'system' ? `${m.content}\n\n` : `${m.role === 'user' ? 'User' : 'Assistant'}: ${m.content}\n`;
+      for (const m of messages)
+        s += m.role === 'system' ? `${m.content}\n\n` : `${m.role === 'user' ? 'User' : 'Assistant'}: ${m.content}\n`;
       if (opts.addGenerationPrompt ?? true) s += 'Assistant:';
       return s;
     },
@@ -79,7 +80,15 @@ export function transcriptTemplate(): ChatTemplate {
 }
 
 /** Markers that end a turn in common chat templates; those that appear in a template's source become stop strings. */
-const END_OF_TURN_MARKERS = ['<|im_end|>', '<|eot_id|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '</s>', '<|end_of_text|>'];
+const END_OF_TURN_MARKERS = [
+  '<|im_end|>',
+  '<|eot_id|>',
+  '<|end|>',
+  '<end_of_turn>',
+  '<|endoftext|>',
+  '</s>',
+  '<|end_of_text|>',
+];
 
 export interface JinjaTemplateOptions {
   bosToken?: string;
@@ -97,7 +106,12 @@ export function jinjaTemplate(text: string, o: JinjaTemplateOptions = {}): ChatT
   try {
     tpl = new Template(text);
   } catch (e) {
-    throw new FileFormatError('E_TEMPLATE', where, `chat_template does not parse as Jinja: ${(e as Error).message}`, 'chat_template');
+    throw new FileFormatError(
+      'E_TEMPLATE',
+      where,
+      `chat_template does not parse as Jinja: ${(e as Error).message}`,
+      'chat_template',
+    );
   }
   const stops = new Set<string>();
   if (o.eosToken) stops.add(o.eosToken);
@@ -116,7 +130,12 @@ export function jinjaTemplate(text: string, o: JinjaTemplateOptions = {}): ChatT
           add_generation_prompt: opts.addGenerationPrompt ?? true,
         });
       } catch (e) {
-        throw new FileFormatError('E_TEMPLATE', where, `chat_template failed to render: ${(e as Error).message}`, 'chat_template');
+        throw new FileFormatError(
+          'E_TEMPLATE',
+          where,
+          `chat_template failed to render: ${(e as Error).message}`,
+          'chat_template',
+        );
       }
     },
   };
@@ -125,7 +144,8 @@ export function jinjaTemplate(text: string, o: JinjaTemplateOptions = {}): ChatT
 /** `bos_token` / `eos_token` in tokenizer_config.json: a string or an AddedToken object { content }. */
 function tokenText(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
-  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string')
+    return (v as { content: string }).content;
   return undefined;
 }
 
@@ -133,7 +153,10 @@ function tokenText(v: unknown): string | undefined {
  * The template a tokenizer_config.json object describes: its `chat_template` (a string, or a list of
  * { name, template } where 'default' is taken), or null when it has none.
  */
-export function templateFromTokenizerConfig(cfg: Record<string, unknown>, file = 'tokenizer_config.json'): ChatTemplate | null {
+export function templateFromTokenizerConfig(
+  cfg: Record<string, unknown>,
+  file = 'tokenizer_config.json',
+): ChatTemplate | null {
   let t = cfg['chat_template'];
   if (t === undefined || t === null) return null;
   if (Array.isArray(t)) {
@@ -141,7 +164,13 @@ export function templateFromTokenizerConfig(cfg: Record<string, unknown>, file =
     const d = named.find((x) => x && x.name === 'default') ?? named[0];
     t = d?.template;
   }
-  if (typeof t !== 'string') throw new FileFormatError('E_TEMPLATE', file, 'chat_template must be a string or a list of { name, template }', 'chat_template');
+  if (typeof t !== 'string')
+    throw new FileFormatError(
+      'E_TEMPLATE',
+      file,
+      'chat_template must be a string or a list of { name, template }',
+      'chat_template',
+    );
   const o: JinjaTemplateOptions = { source: file };
   const bos = tokenText(cfg['bos_token']);
   const eos = tokenText(cfg['eos_token']);
@@ -155,12 +184,16 @@ export function templateFromTokenizerConfig(cfg: Record<string, unknown>, file =
  * chat_template.jinja, as newer transformers write), else `fallback()` (ChatML by default). Node only: file access is
  * imported on call, so this module stays importable in a browser (src/browser.ts).
  */
-export async function loadChatTemplate(dir: string, fallback: () => ChatTemplate = chatmlTemplate): Promise<ChatTemplate> {
+export async function loadChatTemplate(
+  dir: string,
+  fallback: () => ChatTemplate = chatmlTemplate,
+): Promise<ChatTemplate> {
   const path = await import('node:path');
   const { isFile, readJsonFile } = await import(/* node-only */ '../util/fs.js');
   const cfgFile = path.join(dir, 'tokenizer_config.json');
   let cfg: Record<string, unknown> = {};
-  if (await isFile(cfgFile)) cfg = (await readJsonFile(cfgFile, 'a tokenizer config (JSON object)')) as Record<string, unknown>;
+  if (await isFile(cfgFile))
+    cfg = (await readJsonFile(cfgFile, 'a tokenizer config (JSON object)')) as Record<string, unknown>;
   const jinjaFile = path.join(dir, 'chat_template.jinja');
   if (cfg['chat_template'] === undefined && (await isFile(jinjaFile))) {
     const { readFile } = await import('node:fs/promises');

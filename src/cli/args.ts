@@ -39,7 +39,11 @@ export interface CommandLine {
 }
 
 /** Split `argv` against a settings table and the command's own flags (`help` is always one). */
-export function parseCommandLine<T extends SettingsTable>(argv: readonly string[], settings: Settings<T>, own: Record<string, OwnFlag> = {}): CommandLine {
+export function parseCommandLine<T extends SettingsTable>(
+  argv: readonly string[],
+  settings: Settings<T>,
+  own: Record<string, OwnFlag> = {},
+): CommandLine {
   const flags: Record<string, OwnFlag> = { help: 'none', ...own };
   const out: CommandLine = { pairs: [], positionals: [], flags: new Map() };
   for (let i = 0; i < argv.length; i++) {
@@ -74,7 +78,8 @@ export function parseCommandLine<T extends SettingsTable>(argv: readonly string[
       if (ownKind === 'value' && value === undefined) throw new ConfigError(key, `needs a value: --${key}=<value>`);
       if (ownKind === 'bool') {
         value ??= 'true';
-        if (!['true', 'false', '1', '0', 'yes', 'no'].includes(value)) throw new ConfigError(key, `expected true or false, got ${JSON.stringify(value)}`);
+        if (!['true', 'false', '1', '0', 'yes', 'no'].includes(value))
+          throw new ConfigError(key, `expected true or false, got ${JSON.stringify(value)}`);
         value = ['true', '1', 'yes'].includes(value) ? 'true' : 'false';
       }
       out.flags.set(key, value ?? '');

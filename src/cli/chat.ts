@@ -13,7 +13,15 @@ import { ChatSession } from '../chat/session.js';
 import type { ChatMessage } from '../chat/template.js';
 import { ConfigError, LlmtsError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { addSamplerFlags, colourByProb, loadForGeneration, parseOrExit, samplerFromFlags, useColour, type SamplerFlags } from './generate.js';
+import {
+  addSamplerFlags,
+  colourByProb,
+  loadForGeneration,
+  parseOrExit,
+  samplerFromFlags,
+  useColour,
+  type SamplerFlags,
+} from './generate.js';
 
 const HELP = `commands:
   /reset          forget the conversation (keeps the system prompt)
@@ -37,7 +45,10 @@ export interface ChatIO {
   output: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
-export async function main(argv: string[], io: ChatIO = { input: process.stdin, output: process.stdout }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: ChatIO = { input: process.stdin, output: process.stdout },
+): Promise<number> {
   // parse
   const program = addSamplerFlags(
     new Command('llmts chat')
@@ -46,11 +57,14 @@ export async function main(argv: string[], io: ChatIO = { input: process.stdin, 
   )
     .option('--system <text>', 'system prompt')
     .option('--probs', 'colour each token by its probability')
-    .addOption(new Option('--context-length <n>', 'context window in tokens (default: the model’s)').argParser((v) => {
-      const x = Number(v);
-      if (!Number.isInteger(x) || x < 1) throw new ConfigError('--context-length', `expected an integer ≥ 1, got '${v}'`);
-      return x;
-    }));
+    .addOption(
+      new Option('--context-length <n>', 'context window in tokens (default: the model’s)').argParser((v) => {
+        const x = Number(v);
+        if (!Number.isInteger(x) || x < 1)
+          throw new ConfigError('--context-length', `expected an integer ≥ 1, got '${v}'`);
+        return x;
+      }),
+    );
   const code = parseOrExit(program, argv);
   if (code !== null) return code;
   const [dir] = program.processedArgs as [string];
@@ -58,10 +72,13 @@ export async function main(argv: string[], io: ChatIO = { input: process.stdin, 
 
   // load
   const L = await loadForGeneration(dir, f);
-  if (!L.codec || !L.tokenizer) throw new ConfigError('model-dir', `${dir} has no tokenizer (tokenizer.json); chat needs one`);
+  if (!L.codec || !L.tokenizer)
+    throw new ConfigError('model-dir', `${dir} has no tokenizer (tokenizer.json); chat needs one`);
   const tok = L.tokenizer;
   // A model's own template; else ChatML when its tokenizer has ChatML's tokens; else a plain transcript (base models).
-  const template = await loadChatTemplate(dir, () => (tok.specialTokens.has(IM_START) ? chatmlTemplate() : transcriptTemplate()));
+  const template = await loadChatTemplate(dir, () =>
+    tok.specialTokens.has(IM_START) ? chatmlTemplate() : transcriptTemplate(),
+  );
   const session = new ChatSession(L.model, L.codec, {
     template,
     system: f.system ?? null,
@@ -95,7 +112,9 @@ export async function main(argv: string[], io: ChatIO = { input: process.stdin, 
   });
   // Messages dropped from the context window: /save writes the whole conversation, not only what still fits.
   let archived: ChatMessage[] = [];
-  info(`llmts chat: ${dir} (${template.kind} template, context ${session.window} tokens, seed ${session.baseSeed}). /help for commands.`);
+  info(
+    `llmts chat: ${dir} (${template.kind} template, context ${session.window} tokens, seed ${session.baseSeed}). /help for commands.`,
+  );
   rl.setPrompt('> ');
   rl.prompt();
   try {
@@ -126,7 +145,8 @@ export async function main(argv: string[], io: ChatIO = { input: process.stdin, 
               break;
             case '/temp': {
               const t = Number(rest);
-              if (rest === '' || !Number.isFinite(t)) throw new ConfigError('/temp', `expected a number, got '${rest}'`);
+              if (rest === '' || !Number.isFinite(t))
+                throw new ConfigError('/temp', `expected a number, got '${rest}'`);
               session.setSampler({ temperature: t });
               info(`[temperature ${t}]`);
               break;
@@ -138,7 +158,14 @@ export async function main(argv: string[], io: ChatIO = { input: process.stdin, 
             case '/save': {
               if (!rest) throw new ConfigError('/save', 'give a file name: /save chat.json');
               const conv = session.conversation.toJSON();
-              const doc = { model: dir, template: template.kind, seed: session.baseSeed, sampler: session.sampler, ...conv, messages: [...archived, ...conv.messages] };
+              const doc = {
+                model: dir,
+                template: template.kind,
+                seed: session.baseSeed,
+                sampler: session.sampler,
+                ...conv,
+                messages: [...archived, ...conv.messages],
+              };
               await writeFileAtomic(rest, JSON.stringify(doc, null, 2) + '\n');
               info(`[saved ${doc.messages.length} messages to ${rest}]`);
               break;
@@ -158,14 +185,20 @@ export async function main(argv: string[], io: ChatIO = { input: process.stdin, 
       try {
         const r = session.reply(line, { signal: current.signal });
         archived.push(...r.dropped);
-        if (r.dropped.length > 0) info(`[dropped the ${r.dropped.length} oldest message${r.dropped.length > 1 ? 's' : ''} to fit the ${session.window}-token context]`);
+        if (r.dropped.length > 0)
+          info(
+            `[dropped the ${r.dropped.length} oldest message${r.dropped.length > 1 ? 's' : ''} to fit the ${session.window}-token context]`,
+          );
         for await (const ev of r) {
           if (ev.isStopToken) out.write(ev.text);
           else out.write(showProbs && ev.text ? colourByProb(ev.text, Math.exp(ev.logprob), colour) : ev.text);
         }
         out.write('\n');
         if (r.finishReason === 'length') info('[reply cut at the token limit]');
-        else if (r.text.trim() === '') info('[the model ended its reply at once: a base model that was never trained on conversations often does; try /temp 1, or `llmts generate` to continue text]');
+        else if (r.text.trim() === '')
+          info(
+            '[the model ended its reply at once: a base model that was never trained on conversations often does; try /temp 1, or `llmts generate` to continue text]',
+          );
       } catch (e) {
         if (current.signal.aborted) out.write('\n' + (colour ? '\x1b[2m[stopped]\x1b[0m' : '[stopped]') + '\n');
         else if (e instanceof LlmtsError) info(`error: ${e.message}`);

@@ -40,7 +40,12 @@ export function main(argv: string[]): Promise<number> {
       build: buildDpoConfig,
       run: dpo,
       done: 'DPO',
-      next: (r, llmts) => [`checkpoint (a Hugging Face folder): ${r.checkpointDir}`, '', `Next: ${llmts} chat ${r.checkpointDir}    talk to it`, ''],
+      next: (r, llmts) => [
+        `checkpoint (a Hugging Face folder): ${r.checkpointDir}`,
+        '',
+        `Next: ${llmts} chat ${r.checkpointDir}    talk to it`,
+        '',
+      ],
     },
     argv,
   );

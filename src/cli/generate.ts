@@ -40,24 +40,74 @@ export function numberFlag(flag: string, opts: { integer?: boolean } = {}): (v: 
 /** Add the sampler flags to a command. */
 export function addSamplerFlags(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--temperature <t>', 'sampling temperature; 0 = greedy (default: generation_config.json, else 1)').argParser(numberFlag('--temperature')))
-    .addOption(new Option('--top-k <k>', 'keep the k most likely tokens (0 = off)').argParser(numberFlag('--top-k', { integer: true })))
-    .addOption(new Option('--top-p <p>', 'nucleus sampling: keep the most likely tokens up to mass p (1 = off)').argParser(numberFlag('--top-p')))
-    .addOption(new Option('--min-p <p>', 'drop tokens below p × the top probability (0 = off)').argParser(numberFlag('--min-p')))
-    .addOption(new Option('--repetition-penalty <r>', 'HF/CTRL repetition penalty (1 = off)').argParser(numberFlag('--repetition-penalty')))
-    .addOption(new Option('--frequency-penalty <f>', 'OpenAI frequency penalty (0 = off)').argParser(numberFlag('--frequency-penalty')))
-    .addOption(new Option('--presence-penalty <p>', 'OpenAI presence penalty (0 = off)').argParser(numberFlag('--presence-penalty')))
-    .addOption(new Option('--max-tokens <n>', 'most new tokens').argParser(numberFlag('--max-tokens', { integer: true })))
-    .addOption(new Option('--seed <n>', 'seed of the sampler (default: a fresh one, printed so the run can be repeated)').argParser(numberFlag('--seed', { integer: true })))
-    .addOption(new Option('--stop <text>', 'stop when this text is generated (repeatable)').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
+    .addOption(
+      new Option(
+        '--temperature <t>',
+        'sampling temperature; 0 = greedy (default: generation_config.json, else 1)',
+      ).argParser(numberFlag('--temperature')),
+    )
+    .addOption(
+      new Option('--top-k <k>', 'keep the k most likely tokens (0 = off)').argParser(
+        numberFlag('--top-k', { integer: true }),
+      ),
+    )
+    .addOption(
+      new Option('--top-p <p>', 'nucleus sampling: keep the most likely tokens up to mass p (1 = off)').argParser(
+        numberFlag('--top-p'),
+      ),
+    )
+    .addOption(
+      new Option('--min-p <p>', 'drop tokens below p × the top probability (0 = off)').argParser(numberFlag('--min-p')),
+    )
+    .addOption(
+      new Option('--repetition-penalty <r>', 'HF/CTRL repetition penalty (1 = off)').argParser(
+        numberFlag('--repetition-penalty'),
+      ),
+    )
+    .addOption(
+      new Option('--frequency-penalty <f>', 'OpenAI frequency penalty (0 = off)').argParser(
+        numberFlag('--frequency-penalty'),
+      ),
+    )
+    .addOption(
+      new Option('--presence-penalty <p>', 'OpenAI presence penalty (0 = off)').argParser(
+        numberFlag('--presence-penalty'),
+      ),
+    )
+    .addOption(
+      new Option('--max-tokens <n>', 'most new tokens').argParser(numberFlag('--max-tokens', { integer: true })),
+    )
+    .addOption(
+      new Option(
+        '--seed <n>',
+        'seed of the sampler (default: a fresh one, printed so the run can be repeated)',
+      ).argParser(numberFlag('--seed', { integer: true })),
+    )
+    .addOption(
+      new Option('--stop <text>', 'stop when this text is generated (repeatable)').argParser(
+        (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+      ),
+    )
     .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'ref', 'wasm']).default('auto'))
-    .addOption(new Option('--threads <n>', 'worker threads of the wasm backend').argParser(numberFlag('--threads', { integer: true })))
-    .addOption(new Option('--quantize <kind>', 'store the linear weights as q8 (int8 blocks, ~3.6× smaller) or bf16 for faster decoding').choices(['q8', 'bf16']));
+    .addOption(
+      new Option('--threads <n>', 'worker threads of the wasm backend').argParser(
+        numberFlag('--threads', { integer: true }),
+      ),
+    )
+    .addOption(
+      new Option(
+        '--quantize <kind>',
+        'store the linear weights as q8 (int8 blocks, ~3.6× smaller) or bf16 for faster decoding',
+      ).choices(['q8', 'bf16']),
+    );
 }
 
 /** The sampler's own settings (documented in src/generate/sampler.ts) plus the command's. */
 export interface SamplerFlags
-  extends Pick<SamplerOptions, 'temperature' | 'topK' | 'topP' | 'minP' | 'repetitionPenalty' | 'frequencyPenalty' | 'presencePenalty'> {
+  extends Pick<
+    SamplerOptions,
+    'temperature' | 'topK' | 'topP' | 'minP' | 'repetitionPenalty' | 'frequencyPenalty' | 'presencePenalty'
+  > {
   maxTokens?: number;
   seed?: number;
   stop?: string[];
@@ -80,7 +130,8 @@ export function generationDefaults(dir: string): SamplerOptions & { eos: number[
   let g: Record<string, unknown> = {};
   if (fs.existsSync(file)) {
     const raw = readJsonFileSync(file, 'a Hugging Face generation_config.json');
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new FileFormatError('E_GENERATION_CONFIG', file, 'expected a JSON object');
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+      throw new FileFormatError('E_GENERATION_CONFIG', file, 'expected a JSON object');
     g = raw as Record<string, unknown>;
   }
   const num = (k: string, integer = false): number | undefined => {
@@ -94,8 +145,13 @@ export function generationDefaults(dir: string): SamplerOptions & { eos: number[
   if (typeof eos === 'number') out.eos = [eos];
   else if (Array.isArray(eos)) out.eos = eos.filter((x): x is number => typeof x === 'number');
   const doSample = g['do_sample'];
-  if (doSample !== undefined && doSample !== null && typeof doSample !== 'boolean') throw new ConfigError('do_sample', `expected true or false, got ${JSON.stringify(doSample)}`, file);
-  const temperature = num('temperature'), topK = num('top_k', true), topP = num('top_p'), minP = num('min_p'), rep = num('repetition_penalty');
+  if (doSample !== undefined && doSample !== null && typeof doSample !== 'boolean')
+    throw new ConfigError('do_sample', `expected true or false, got ${JSON.stringify(doSample)}`, file);
+  const temperature = num('temperature'),
+    topK = num('top_k', true),
+    topP = num('top_p'),
+    minP = num('min_p'),
+    rep = num('repetition_penalty');
   if (doSample === true) {
     if (temperature !== undefined) out.temperature = temperature;
     if (topK !== undefined) out.topK = topK;
@@ -109,7 +165,8 @@ export function generationDefaults(dir: string): SamplerOptions & { eos: number[
     const state = path.join(dir, 'trainer_state.json');
     if (fs.existsSync(state)) {
       try {
-        const c = (JSON.parse(fs.readFileSync(state, 'utf8')) as { config?: { temperature?: unknown; topK?: unknown } }).config;
+        const c = (JSON.parse(fs.readFileSync(state, 'utf8')) as { config?: { temperature?: unknown; topK?: unknown } })
+          .config;
         if (typeof c?.temperature === 'number' && c.temperature >= 0) out.temperature = c.temperature;
         if (typeof c?.topK === 'number' && Number.isInteger(c.topK) && c.topK >= 0) out.topK = c.topK;
         out.source = 'the training run (trainer_state.json: the settings of its samples)';
@@ -164,7 +221,10 @@ export interface Loaded {
 }
 
 /** Load the model folder: backend, weights, tokenizer (if any), generation defaults. */
-export async function loadForGeneration(dir: string, f: { backend: 'auto' | BackendName; threads?: number; quantize?: QuantKind }): Promise<Loaded> {
+export async function loadForGeneration(
+  dir: string,
+  f: { backend: 'auto' | BackendName; threads?: number; quantize?: QuantKind },
+): Promise<Loaded> {
   if (!fs.existsSync(path.join(dir, 'config.json')))
     throw new ConfigError('model-dir', `${dir} is not a model folder (no config.json)`);
   await initBackend(f.backend, f.threads !== undefined ? { threads: f.threads } : {});
@@ -203,7 +263,12 @@ async function checkFiniteWeights(model: CausalLM, dir: string): Promise<void> {
     const d = await p.data();
     for (let i = 0; i < d.length; i++) {
       if (!Number.isFinite(d[i]!)) {
-        throw new FileFormatError('E_WEIGHTS_NOT_FINITE', path.join(dir, 'model.safetensors'), `holds ${d[i]} at element ${i}: the model is broken (a diverged training run?); use an earlier checkpoint`, name);
+        throw new FileFormatError(
+          'E_WEIGHTS_NOT_FINITE',
+          path.join(dir, 'model.safetensors'),
+          `holds ${d[i]} at element ${i}: the model is broken (a diverged training run?); use an earlier checkpoint`,
+          name,
+        );
       }
     }
   }
@@ -268,7 +333,11 @@ export async function main(argv: string[]): Promise<number> {
   )
     .option('--prompt-ids <ids>', 'prompt as token ids, e.g. 1,2,3 (works without a tokenizer)')
     .option('--show-probs', 'colour each token by its probability (green ≥ 0.5, yellow ≥ 0.2, red below)')
-    .addOption(new Option('--top-logprobs <n>', 'report the n most likely alternatives per token (0..20)').argParser(numberFlag('--top-logprobs', { integer: true })))
+    .addOption(
+      new Option('--top-logprobs <n>', 'report the n most likely alternatives per token (0..20)').argParser(
+        numberFlag('--top-logprobs', { integer: true }),
+      ),
+    )
     .option('--json', 'print one JSON object: text, ids, seed, finish_reason, logprobs')
     .option('--no-eos', 'do not stop at the end-of-sequence token');
   const code = parseOrExit(program, argv);
@@ -283,14 +352,21 @@ export async function main(argv: string[]): Promise<number> {
   let promptText: string | null = null;
   if (ids === null) {
     // from stdin: one trailing newline (as `echo` adds) is not part of the prompt
-    if (promptArg === '-' || (promptArg === undefined && !process.stdin.isTTY)) promptText = (await readStdin()).replace(/\r?\n$/, '');
+    if (promptArg === '-' || (promptArg === undefined && !process.stdin.isTTY))
+      promptText = (await readStdin()).replace(/\r?\n$/, '');
     else if (promptArg !== undefined) promptText = promptArg;
     else throw new ConfigError('prompt', 'no prompt: give a text, - for stdin, or --prompt-ids 1,2,3');
   }
 
-  resolveSamplerOptions({ ...samplerFromFlags(f, {}), ...(f.topLogprobs !== undefined ? { topLogprobs: f.topLogprobs } : {}) }); // bad values fail before loading
+  resolveSamplerOptions({
+    ...samplerFromFlags(f, {}),
+    ...(f.topLogprobs !== undefined ? { topLogprobs: f.topLogprobs } : {}),
+  }); // bad values fail before loading
   const noTokenizer = () =>
-    new ConfigError('prompt', `${dir} has no tokenizer (tokenizer.json), so a text prompt cannot be encoded; give token ids with --prompt-ids 1,2,3`);
+    new ConfigError(
+      'prompt',
+      `${dir} has no tokenizer (tokenizer.json), so a text prompt cannot be encoded; give token ids with --prompt-ids 1,2,3`,
+    );
   if (promptText !== null && fs.existsSync(path.join(dir, 'config.json')) && !hasTokenizer(dir)) throw noTokenizer();
 
   // load
@@ -298,13 +374,19 @@ export async function main(argv: string[]): Promise<number> {
   if (promptText !== null) {
     if (!L.codec) throw noTokenizer();
     ids = L.codec.encode(promptText);
-    if (L.tokenizer?.bosId !== undefined && ids[0] !== L.tokenizer.bosId && L.tokenizer.config.extra?.['add_bos_token'] === true)
+    if (
+      L.tokenizer?.bosId !== undefined &&
+      ids[0] !== L.tokenizer.bosId &&
+      L.tokenizer.config.extra?.['add_bos_token'] === true
+    )
       ids.unshift(L.tokenizer.bosId);
   }
   if (!f.json) {
     const used = samplerFromFlags(f, L.defaults);
     const t = used.temperature ?? 1;
-    process.stderr.write(`[sampling: ${t === 0 ? 'greedy' : `temperature ${t}${used.topK ? `, top-k ${used.topK}` : ''}${used.topP !== undefined && used.topP < 1 ? `, top-p ${used.topP}` : ''}`}; defaults from ${L.defaults.source}]\n`);
+    process.stderr.write(
+      `[sampling: ${t === 0 ? 'greedy' : `temperature ${t}${used.topK ? `, top-k ${used.topK}` : ''}${used.topP !== undefined && used.topP < 1 ? `, top-p ${used.topP}` : ''}`}; defaults from ${L.defaults.source}]\n`,
+    );
   }
   const opts: GenerateOptions = {
     ...samplerFromFlags(f, L.defaults),
@@ -316,7 +398,11 @@ export async function main(argv: string[]): Promise<number> {
   if (f.topLogprobs !== undefined) opts.topLogprobs = f.topLogprobs;
   else if (f.json) opts.topLogprobs = 0;
   if (L.codec) opts.tokenizer = L.codec;
-  if (f.stop?.length && !L.codec) throw new ConfigError('--stop', `${dir} has no tokenizer, so stop strings cannot be matched; use the eos token instead`);
+  if (f.stop?.length && !L.codec)
+    throw new ConfigError(
+      '--stop',
+      `${dir} has no tokenizer, so stop strings cannot be matched; use the eos token instead`,
+    );
 
   // Ctrl-C stops generation and keeps what was produced
   const ac = new AbortController();
@@ -353,7 +439,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function streamToTerminal(L: Loaded, ids: number[], opts: GenerateOptions, f: GenerateFlags, promptText: string | null): Promise<number> {
+async function streamToTerminal(
+  L: Loaded,
+  ids: number[],
+  opts: GenerateOptions,
+  f: GenerateFlags,
+  promptText: string | null,
+): Promise<number> {
   const colour = useColour();
   const events: StreamEvent[] = [];
   const t0 = performance.now();
@@ -389,7 +481,9 @@ async function streamToTerminal(L: Loaded, ids: number[], opts: GenerateOptions,
       if (e.isStopToken) continue;
       const tok = JSON.stringify(L.codec.decode([e.id])).padEnd(20);
       const alts = (e.top ?? []).map((a) => `${JSON.stringify(a.token)} ${Math.exp(a.logprob).toFixed(3)}`).join('  ');
-      process.stderr.write(`${tok}  ${colourByProb(Math.exp(e.logprob).toFixed(3), Math.exp(e.logprob), colour)}  ${alts}\n`);
+      process.stderr.write(
+        `${tok}  ${colourByProb(Math.exp(e.logprob).toFixed(3), Math.exp(e.logprob), colour)}  ${alts}\n`,
+      );
     }
   }
   process.stderr.write(`[seed ${seed}, ${n} tokens, finish ${finish ?? '?'}, ${(n / (ms / 1000)).toFixed(1)} tok/s]\n`);

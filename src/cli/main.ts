@@ -77,6 +77,8 @@ export function systemErrorLine(e: unknown): string | null {
   const why = x.code ? SYSTEM_CODES[x.code] : undefined;
   if (!why) return null;
   const where = x.path ? ` ${x.path}${x.dest ? ` → ${x.dest}` : ''}` : '';
-  const writing = ['ENOTDIR', 'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT'].includes(x.code!) || ['mkdir', 'rename', 'write'].includes(x.syscall ?? '');
+  const writing =
+    ['ENOTDIR', 'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT'].includes(x.code!) ||
+    ['mkdir', 'rename', 'write'].includes(x.syscall ?? '');
   return `cannot ${x.syscall ?? 'access'}${where}: ${why} (${x.code})${writing ? '. Choose a path you can write to' : ''}.`;
 }

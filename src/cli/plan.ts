@@ -15,7 +15,14 @@ import { clipCoefficient, gradNorm } from '../optim/clip.js';
 import { Rng } from '../util/rng.js';
 import { toModelConfig, type TrainConfig } from '../pretrain/settings.js';
 import { configFromCommandLine, parseTrainArgs } from './train.js';
-import { countParams, flopsPerToken, formatBytes, formatCount, formatFlops, trainingMemory } from '../pretrain/estimate.js';
+import {
+  countParams,
+  flopsPerToken,
+  formatBytes,
+  formatCount,
+  formatFlops,
+  trainingMemory,
+} from '../pretrain/estimate.js';
 import { formatDuration } from '../train/progress.js';
 import type { ModelConfig } from '../model/config.js';
 
@@ -88,7 +95,9 @@ export async function measureStep(m: ModelConfig, c: TrainConfig, steps = 6): Pr
 export async function main(argv: string[]): Promise<number> {
   const cl = parseTrainArgs(argv, { measure: 'bool' });
   if (cl.flags.has('help')) {
-    console.log('usage: llmts plan [--preset=NAME] [--config=FILE.json] [--key=value …] [--measure=false]\n(same settings as llmts train)');
+    console.log(
+      'usage: llmts plan [--preset=NAME] [--config=FILE.json] [--key=value …] [--measure=false]\n(same settings as llmts train)',
+    );
     return 0;
   }
   const c = configFromCommandLine(cl);
@@ -107,7 +116,10 @@ export async function main(argv: string[]): Promise<number> {
   ];
   console.log(lines.join('\n'));
   const free = os.totalmem();
-  if (mem.total > 0.8 * free) console.log(`warning     that is more than this machine's ${formatBytes(free)} of memory: lower --batchSize or --blockSize (or use --gradAccum)`);
+  if (mem.total > 0.8 * free)
+    console.log(
+      `warning     that is more than this machine's ${formatBytes(free)} of memory: lower --batchSize or --blockSize (or use --gradAccum)`,
+    );
   if (cl.flags.get('measure') === 'false') return 0;
   const t = await measureStep(m, c);
   const evals = c.evalInterval > 0 ? Math.floor(c.maxSteps / c.evalInterval) + 1 : 1;
@@ -120,6 +132,8 @@ export async function main(argv: string[]): Promise<number> {
     `measured    ${t.stepSeconds.toFixed(3)} s per step (${formatCount(tps)} tokens/s, ${((tps * fpt) / 1e9).toFixed(1)} GFLOP/s, MFU ${((100 * tps * fpt) / c.peakFlops).toFixed(1)}% of ${(c.peakFlops / 1e9).toFixed(0)} GFLOP/s) on ${t.backend}` +
       (t.measuredB < c.batchSize ? ` (timed with ${t.measuredB} rows, scaled)` : ''),
   );
-  console.log(`expected    ${formatDuration(total)} on this machine (${formatDuration(t.stepSeconds * c.maxSteps)} of steps + ${formatDuration(evalSec)} of evaluation)`);
+  console.log(
+    `expected    ${formatDuration(total)} on this machine (${formatDuration(t.stepSeconds * c.maxSteps)} of steps + ${formatDuration(evalSec)} of evaluation)`,
+  );
   return 0;
 }

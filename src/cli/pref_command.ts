@@ -44,7 +44,9 @@ export async function prefMain<T extends SettingsTable>(spec: PrefCommand<T>, ar
     return 0;
   }
   if (cl.flags.has('report-only')) {
-    console.log(`report: ${writeReport(cl.flags.get('report-only')!, { title: `llmts ${spec.command} run: ${path.basename(path.resolve(cl.flags.get('report-only')!))}` })}`);
+    console.log(
+      `report: ${writeReport(cl.flags.get('report-only')!, { title: `llmts ${spec.command} run: ${path.basename(path.resolve(cl.flags.get('report-only')!))}` })}`,
+    );
     return 0;
   }
   const overrides = spec.settings.fromPairs(cl.pairs) as Partial<Values<T>> & Partial<PrefConfig>;
@@ -54,7 +56,13 @@ export async function prefMain<T extends SettingsTable>(spec: PrefCommand<T>, ar
     if (!overrides.model && pos.length) overrides.model = pos.shift()!;
     if (!overrides.data && pos.length) overrides.data = pos;
   }
-  const config = resume ? null : (spec.build({ ...(cl.preset ? { preset: cl.preset } : {}), ...(cl.file ? { file: cl.file } : {}), overrides }) as Values<T> & PrefConfig);
+  const config = resume
+    ? null
+    : (spec.build({
+        ...(cl.preset ? { preset: cl.preset } : {}),
+        ...(cl.file ? { file: cl.file } : {}),
+        overrides,
+      }) as Values<T> & PrefConfig);
   if (config) makeDirSync(config.outDir); // an unwritable path fails here, named
   const off = onStdoutClosed(() => {
     if (process.listenerCount('SIGINT') > 0) {
@@ -65,9 +73,15 @@ export async function prefMain<T extends SettingsTable>(spec: PrefCommand<T>, ar
   });
   let r: PrefResult<Values<T>>;
   try {
-    r = config ? await spec.run({ config }) : await spec.run({ resume: cl.flags.get('resume') ?? '', overrides: overrides as Partial<Values<T> & PrefConfig> });
+    r = config
+      ? await spec.run({ config })
+      : await spec.run({
+          resume: cl.flags.get('resume') ?? '',
+          overrides: overrides as Partial<Values<T> & PrefConfig>,
+        });
   } catch (e) {
-    if (e instanceof TrainingDivergedError && e.runDir && config?.report !== false) console.error(`report: ${writeReport(e.runDir)}`);
+    if (e instanceof TrainingDivergedError && e.runDir && config?.report !== false)
+      console.error(`report: ${writeReport(e.runDir)}`);
     throw e;
   } finally {
     off();

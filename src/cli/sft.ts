@@ -61,7 +61,9 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cl.flags.has('report-only')) {
-    console.log(`report: ${writeReport(cl.flags.get('report-only')!, { title: `llmts sft run: ${path.basename(path.resolve(cl.flags.get('report-only')!))}` })}`);
+    console.log(
+      `report: ${writeReport(cl.flags.get('report-only')!, { title: `llmts sft run: ${path.basename(path.resolve(cl.flags.get('report-only')!))}` })}`,
+    );
     return 0;
   }
   const overrides = SFT_SETTINGS.fromPairs(cl.pairs);
@@ -71,7 +73,9 @@ export async function main(argv: string[]): Promise<number> {
     if (!overrides.model && pos.length) overrides.model = pos.shift()!;
     if (!overrides.data && pos.length) overrides.data = pos;
   }
-  const config = resume ? null : buildSftConfig({ ...(cl.preset ? { preset: cl.preset } : {}), ...(cl.file ? { file: cl.file } : {}), overrides });
+  const config = resume
+    ? null
+    : buildSftConfig({ ...(cl.preset ? { preset: cl.preset } : {}), ...(cl.file ? { file: cl.file } : {}), overrides });
   if (config) makeDirSync(config.outDir); // an unwritable path fails here, named
   const off = onStdoutClosed(() => {
     if (process.listenerCount('SIGINT') > 0) {
@@ -84,7 +88,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     r = config ? await sft({ config }) : await sft({ resume: cl.flags.get('resume') ?? '', overrides });
   } catch (e) {
-    if (e instanceof TrainingDivergedError && e.runDir && config?.report !== false) console.error(`report: ${writeReport(e.runDir)}`);
+    if (e instanceof TrainingDivergedError && e.runDir && config?.report !== false)
+      console.error(`report: ${writeReport(e.runDir)}`);
     throw e;
   } finally {
     off();

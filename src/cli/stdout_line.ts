@@ -11,7 +11,8 @@ export function trackStdoutLine(): void {
   installed = true;
   const write = process.stdout.write.bind(process.stdout) as (...a: unknown[]) => boolean;
   process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
-    const s = typeof chunk === 'string' ? chunk : chunk instanceof Uint8Array ? Buffer.from(chunk).toString('latin1') : '';
+    const s =
+      typeof chunk === 'string' ? chunk : chunk instanceof Uint8Array ? Buffer.from(chunk).toString('latin1') : '';
     if (s.length) atStart = s.endsWith('\n');
     return write(chunk, ...rest);
   }) as typeof process.stdout.write;

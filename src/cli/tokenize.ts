@@ -58,7 +58,10 @@ async function run(textArg: string | undefined, f: Flags): Promise<number> {
     text = s.text;
     fileBytes = raw.length;
     const replaced = Math.round(s.invalidRatio * s.text.length);
-    if (replaced > 0) console.error(`warning: ${f.file}: ${replaced} bytes are not valid UTF-8 and were read as U+FFFD${s.nul ? ` (and ${s.nul} NUL bytes: is it a binary file?)` : ''}`);
+    if (replaced > 0)
+      console.error(
+        `warning: ${f.file}: ${replaced} bytes are not valid UTF-8 and were read as U+FFFD${s.nul ? ` (and ${s.nul} NUL bytes: is it a binary file?)` : ''}`,
+      );
   } else if (textArg === undefined || textArg === '-') {
     text = await readStdin();
   } else {
@@ -72,7 +75,10 @@ async function run(textArg: string | undefined, f: Flags): Promise<number> {
     ids = tok.encode(text, opts);
   } catch (e) {
     if (e instanceof SpecialTokenError) {
-      throw new ConfigError('--special', `the text contains the special token ${JSON.stringify(e.token)} (index ${e.index}); use --special plain to encode it as text, or --special allow to honour it`);
+      throw new ConfigError(
+        '--special',
+        `the text contains the special token ${JSON.stringify(e.token)} (index ${e.index}); use --special plain to encode it as text, or --special allow to honour it`,
+      );
     }
     throw e;
   }
@@ -80,7 +86,13 @@ async function run(textArg: string | undefined, f: Flags): Promise<number> {
   const bytes = fileBytes ?? Buffer.byteLength(text, 'utf8'); // the file's own size, not that of its U+FFFD-decoded text
   const bpt = ids.length ? bytes / ids.length : 0;
   if (f.json) {
-    const out: Record<string, unknown> = { tokens: ids.length, bytes, characters: text.length, bytes_per_token: Number(bpt.toFixed(4)), encode_ms: Number(ms.toFixed(3)) };
+    const out: Record<string, unknown> = {
+      tokens: ids.length,
+      bytes,
+      characters: text.length,
+      bytes_per_token: Number(bpt.toFixed(4)),
+      encode_ms: Number(ms.toFixed(3)),
+    };
     if (!f.count) {
       out.ids = ids;
       out.pieces = ids.map((id) => pieceOf(tok, id));
@@ -92,11 +104,15 @@ async function run(textArg: string | undefined, f: Flags): Promise<number> {
     let max = 0; // no spread of input-sized arrays: Math.max(...ids) overflows the stack past ~100k ids
     for (const id of ids) if (id > max) max = id;
     const w = String(max).length;
-    const lines = ids.map((id) => `${String(id).padStart(w)}  ${JSON.stringify(pieceOf(tok, id))}${tok.isSpecial(id) ? '  (special)' : ''}`);
+    const lines = ids.map(
+      (id) => `${String(id).padStart(w)}  ${JSON.stringify(pieceOf(tok, id))}${tok.isSpecial(id) ? '  (special)' : ''}`,
+    );
     console.log(lines.join('\n'));
     console.log(`ids: ${JSON.stringify(ids)}`);
   }
-  console.log(`${ids.length} tokens, ${bytes} bytes, ${bpt.toFixed(2)} bytes/token (${tok.kind}, vocab ${tok.vocabSize})`);
+  console.log(
+    `${ids.length} tokens, ${bytes} bytes, ${bpt.toFixed(2)} bytes/token (${tok.kind}, vocab ${tok.vocabSize})`,
+  );
   return 0;
 }
 
@@ -109,7 +125,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('--file <path>', 'read the text from a file')
     .option('--json', 'print one JSON object: ids, pieces, tokens, bytes, bytes_per_token')
     .option('--count', 'print only the counts')
-    .addOption(new Option('--special <policy>', 'special-token text in the input: refuse, plain (as text), allow (as special ids)').choices(['refuse', 'plain', 'allow']).default('refuse'))
+    .addOption(
+      new Option(
+        '--special <policy>',
+        'special-token text in the input: refuse, plain (as text), allow (as special ids)',
+      )
+        .choices(['refuse', 'plain', 'allow'])
+        .default('refuse'),
+    )
     .exitOverride()
     .action(async (text: string | undefined, flags: Flags) => {
       code = await run(text, flags);

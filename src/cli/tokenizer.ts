@@ -15,7 +15,15 @@ import { parseCommand } from './parse.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkNotEmpty, readTextFile } from '../data/corpus.js';
-import { CharTokenizer, loadTokenizer, parsePatternName, saveTokenizer, trainBpeWithStats, Tokenizer, type TextTokenizer } from '../tokenizer/index.js';
+import {
+  CharTokenizer,
+  loadTokenizer,
+  parsePatternName,
+  saveTokenizer,
+  trainBpeWithStats,
+  Tokenizer,
+  type TextTokenizer,
+} from '../tokenizer/index.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 
 const TEXT_EXT = new Set(['.txt', '.md', '.jsonl', '.text']);
@@ -23,7 +31,8 @@ const TEXT_EXT = new Set(['.txt', '.md', '.jsonl', '.text']);
 function intFlag(flag: string, min: number): (v: string) => number {
   return (v: string) => {
     const x = Number(v);
-    if (v.trim() === '' || !Number.isInteger(x) || x < min) throw new ConfigError(flag, `expected an integer ≥ ${min}, got '${v}'`);
+    if (v.trim() === '' || !Number.isInteger(x) || x < min)
+      throw new ConfigError(flag, `expected an integer ≥ ${min}, got '${v}'`);
     return x;
   };
 }
@@ -61,7 +70,11 @@ export function readDocuments(files: readonly string[], maxBytes = Infinity): st
     // the same checks as `llmts train`: binary files refused, invalid UTF-8 counted
     const text = f.toLowerCase().endsWith('.jsonl')
       ? fs.readFileSync(f, 'utf8')
-      : readTextFile(f, 0.01, false, (file, n) => console.error(`warning: ${file}: ${n} bytes are not valid UTF-8 and were read as U+FFFD (is it Latin-1? convert it with iconv -f latin1 -t utf-8)`))!;
+      : readTextFile(f, 0.01, false, (file, n) =>
+          console.error(
+            `warning: ${file}: ${n} bytes are not valid UTF-8 and were read as U+FFFD (is it Latin-1? convert it with iconv -f latin1 -t utf-8)`,
+          ),
+        )!;
     const parts: string[] = [];
     if (f.toLowerCase().endsWith('.jsonl')) {
       text.split('\n').forEach((line, i) => {
@@ -73,7 +86,8 @@ export function readDocuments(files: readonly string[], maxBytes = Infinity): st
           throw new FileFormatError('E_JSON', f, `line ${i + 1} is not JSON: ${(e as Error).message}`, `line ${i + 1}`);
         }
         const t = (obj as { text?: unknown }).text;
-        if (typeof t !== 'string') throw new FileFormatError('E_DATASET', f, 'expected a string field "text"', `line ${i + 1}.text`);
+        if (typeof t !== 'string')
+          throw new FileFormatError('E_DATASET', f, 'expected a string field "text"', `line ${i + 1}.text`);
         parts.push(t);
       });
     } else {
@@ -155,7 +169,14 @@ async function train(inputs: string[], f: TrainFlags): Promise<number> {
     });
     if (interactive) process.stderr.write('\n');
     tok = tokenizer;
-    extra = { pattern, merges: stats.merges, words: stats.words, distinct_words: stats.distinctWords, count_seconds: stats.countSeconds, merge_seconds: stats.mergeSeconds };
+    extra = {
+      pattern,
+      merges: stats.merges,
+      words: stats.words,
+      distinct_words: stats.distinctWords,
+      count_seconds: stats.countSeconds,
+      merge_seconds: stats.mergeSeconds,
+    };
   }
   const seconds = (performance.now() - t0) / 1000;
   await saveTokenizer(tok, f.out);
@@ -176,9 +197,14 @@ async function train(inputs: string[], f: TrainFlags): Promise<number> {
   };
   if (f.json) console.log(JSON.stringify(result));
   else {
-    console.log(`trained a ${tok.kind === 'bpe' ? 'byte-level BPE' : 'character-level'} tokenizer: ${tok.vocabSize} ids in ${seconds.toFixed(2)} s`);
-    console.log(`  corpus: ${files.length} file(s), ${docs.length} document(s), ${(chars / 1e6).toFixed(2)} M characters`);
-    if (result.bytes_per_token !== null) console.log(`  ${result.bytes_per_token} bytes/token on the first ${(bytes / 1e6).toFixed(2)} MB`);
+    console.log(
+      `trained a ${tok.kind === 'bpe' ? 'byte-level BPE' : 'character-level'} tokenizer: ${tok.vocabSize} ids in ${seconds.toFixed(2)} s`,
+    );
+    console.log(
+      `  corpus: ${files.length} file(s), ${docs.length} document(s), ${(chars / 1e6).toFixed(2)} M characters`,
+    );
+    if (result.bytes_per_token !== null)
+      console.log(`  ${result.bytes_per_token} bytes/token on the first ${(bytes / 1e6).toFixed(2)} MB`);
     console.log(`  saved to ${result.out} (tokenizer.json, tokenizer_config.json)`);
   }
   return 0;
@@ -188,7 +214,9 @@ async function info(dir: string, f: { json?: boolean }): Promise<number> {
   const tok = await loadTokenizer(dir);
   const d = describeTokenizer(tok);
   if (f.json) console.log(JSON.stringify(d));
-  else for (const [k, v] of Object.entries(d)) console.log(`${k.padEnd(18)} ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  else
+    for (const [k, v] of Object.entries(d))
+      console.log(`${k.padEnd(18)} ${typeof v === 'string' ? v : JSON.stringify(v)}`);
   return 0;
 }
 
@@ -199,14 +227,30 @@ export async function main(argv: string[]): Promise<number> {
     .command('train')
     .description('train a tokenizer on text files / folders / .jsonl and save it as tokenizer.json')
     .argument('<files...>', 'text files, folders, or .jsonl files (field "text")')
-    .addOption(new Option('--vocab-size <n>', 'total vocabulary size (256 bytes + merges + special tokens)').argParser(intFlag('--vocab-size', 1)))
+    .addOption(
+      new Option('--vocab-size <n>', 'total vocabulary size (256 bytes + merges + special tokens)').argParser(
+        intFlag('--vocab-size', 1),
+      ),
+    )
     .requiredOption('--out <dir>', 'output folder')
-    .addOption(new Option('--pattern <name>', 'pre-tokenizer split pattern').choices(['gpt2', 'cl100k', 'llama3']).default('gpt2'))
+    .addOption(
+      new Option('--pattern <name>', 'pre-tokenizer split pattern')
+        .choices(['gpt2', 'cl100k', 'llama3'])
+        .default('gpt2'),
+    )
     .option('--special <tokens...>', 'special tokens (the first is bos/eos)', ['<|endoftext|>'])
     .option('--no-special', 'no special tokens')
     .addOption(new Option('--type <type>', 'tokenizer type').choices(['bpe', 'char']).default('bpe'))
-    .addOption(new Option('--min-frequency <n>', 'stop when the best pair is rarer than this').argParser(intFlag('--min-frequency', 1)).default(2))
-    .addOption(new Option('--max-bytes <n>', 'train on at most this many characters of the corpus').argParser(intFlag('--max-bytes', 1)))
+    .addOption(
+      new Option('--min-frequency <n>', 'stop when the best pair is rarer than this')
+        .argParser(intFlag('--min-frequency', 1))
+        .default(2),
+    )
+    .addOption(
+      new Option('--max-bytes <n>', 'train on at most this many characters of the corpus').argParser(
+        intFlag('--max-bytes', 1),
+      ),
+    )
     .option('--json', 'print one JSON object')
     .action(async (files: string[], flags: TrainFlags) => {
       code = await train(files, flags);

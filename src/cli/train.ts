@@ -73,7 +73,11 @@ export async function main(argv: string[]): Promise<number> {
   // folder as a corpus input would train on the run's own files.
   const report = cl.pairs.find(([k]) => k === 'report');
   const runDir = cl.positionals.find((p) => fs.existsSync(path.join(p, 'metrics.jsonl')));
-  if (report && runDir) throw new ConfigError('report', `'${runDir}' is a run folder; rewrite its report with: llmts train --report-only ${runDir}`);
+  if (report && runDir)
+    throw new ConfigError(
+      'report',
+      `'${runDir}' is a run folder; rewrite its report with: llmts train --report-only ${runDir}`,
+    );
 
   let r: Awaited<ReturnType<typeof pretrain>>;
   const fresh = cl.flags.has('resume') ? null : configFromCommandLine(cl);
@@ -104,7 +108,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     removeEmptyRun();
     // a diverged run still gets its report (from metrics.jsonl and the last good checkpoint)
-    if (e instanceof TrainingDivergedError && e.runDir && fresh?.report !== false) console.error(`report: ${writeReport(e.runDir)}`);
+    if (e instanceof TrainingDivergedError && e.runDir && fresh?.report !== false)
+      console.error(`report: ${writeReport(e.runDir)}`);
     throw e;
   } finally {
     off();
@@ -113,10 +118,13 @@ export async function main(argv: string[]): Promise<number> {
 
   const out: string[] = [''];
   const why = r.reason === 'done' ? 'finished' : r.reason === 'time-limit' ? 'stopped at the time limit' : 'stopped';
-  out.push(`Training ${why} after ${r.steps} steps (${formatDuration(r.seconds)} of training)${r.finalValLoss !== null ? `; validation loss ${r.finalValLoss.toFixed(4)}${r.finalValStep !== r.steps ? ` (at step ${r.finalValStep})` : ''}` : ''}.`);
+  out.push(
+    `Training ${why} after ${r.steps} steps (${formatDuration(r.seconds)} of training)${r.finalValLoss !== null ? `; validation loss ${r.finalValLoss.toFixed(4)}${r.finalValStep !== r.steps ? ` (at step ${r.finalValStep})` : ''}` : ''}.`,
+  );
   if (r.samples.length) {
     out.push('', 'What it writes now:');
-    for (const s of r.samples) out.push(`  ┌ ${JSON.stringify(s.prompt)}`, ...`${s.prompt}${s.text}`.split('\n').map((l) => `  │ ${l}`), '  └');
+    for (const s of r.samples)
+      out.push(`  ┌ ${JSON.stringify(s.prompt)}`, ...`${s.prompt}${s.text}`.split('\n').map((l) => `  │ ${l}`), '  └');
   }
   out.push('', `checkpoint (a Hugging Face folder): ${r.checkpointDir}`);
   if (r.reportPath) out.push(`report:     ${r.reportPath}  (open it in a browser; works offline)`);
@@ -124,7 +132,9 @@ export async function main(argv: string[]): Promise<number> {
   const llmts = llmtsCommand();
   out.push('', 'Next:');
   out.push(`  ${llmts} chat ${r.checkpointDir}            talk to it`);
-  out.push(`  ${llmts} generate ${r.checkpointDir} "${(r.config.samplePrompts.find((p) => p.trim() && !/["\n]/.test(p)) ?? 'The').trim()}"  continue a prompt`);
+  out.push(
+    `  ${llmts} generate ${r.checkpointDir} "${(r.config.samplePrompts.find((p) => p.trim() && !/["\n]/.test(p)) ?? 'The').trim()}"  continue a prompt`,
+  );
   if (r.reason !== 'done') out.push(`  ${llmts} train --resume=${r.runDir}   continue training`);
   console.log(out.join('\n'));
   return 0;

@@ -73,7 +73,8 @@ export class Batcher {
   /** Draw the next batch. */
   next(): Batch {
     const { B, T } = this;
-    const ids = new Int32Array(B * T), targets = new Int32Array(B * T); // (B, T) each
+    const ids = new Int32Array(B * T),
+      targets = new Int32Array(B * T); // (B, T) each
     for (let b = 0; b < B; b++) {
       let w = this.rng.int(this.windows);
       let s = 0;
@@ -101,7 +102,14 @@ export class Batcher {
 }
 
 /** A fixed list of `count` batches drawn with a fixed seed: the same every time it is called (evaluation). */
-export function fixedBatches(split: TokenSplit, B: number, T: number, count: number, seed: number, name = 'validation'): Batch[] {
+export function fixedBatches(
+  split: TokenSplit,
+  B: number,
+  T: number,
+  count: number,
+  seed: number,
+  name = 'validation',
+): Batch[] {
   const b = new Batcher(split, B, T, new Rng(seed), name);
   return Array.from({ length: count }, () => b.next());
 }

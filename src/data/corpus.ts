@@ -65,14 +65,27 @@ export function globToRegExp(glob: string): RegExp {
       const end = glob.indexOf(']', i);
       if (end < 0) re += '\\[';
       else {
-        re += '[' + glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\') + ']';
+        re +=
+          '[' +
+          glob
+            .slice(i + 1, end)
+            .replace(/^!/, '^')
+            .replace(/\\/g, '\\\\') +
+          ']';
         i = end;
       }
     } else if (c === '{') {
       const end = glob.indexOf('}', i);
       if (end < 0) re += '\\{';
       else {
-        re += '(?:' + glob.slice(i + 1, end).split(',').map((s) => s.replace(/[.+^$()|\\]/g, '\\$&').replace(/\*/g, '[^/]*')).join('|') + ')';
+        re +=
+          '(?:' +
+          glob
+            .slice(i + 1, end)
+            .split(',')
+            .map((s) => s.replace(/[.+^$()|\\]/g, '\\$&').replace(/\*/g, '[^/]*'))
+            .join('|') +
+          ')';
         i = end;
       }
     } else re += c.replace(/[.+^$()|\\]/g, '\\$&');
@@ -82,7 +95,9 @@ export function globToRegExp(glob: string): RegExp {
 
 /** Every file below `dir` (recursively, sorted, skipping hidden folders and node_modules). */
 function walk(dir: string, out: string[]): void {
-  const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const entries = fs
+    .readdirSync(dir, { withFileTypes: true })
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) {
@@ -120,13 +135,22 @@ export function sniffText(bytes: Uint8Array): { nul: number; invalidRatio: numbe
  * Read one text file; a NUL byte or too much invalid UTF-8 is a binary file (error, or null when `skipBinary`). Some
  * invalid UTF-8 (up to `maxInvalid`) is decoded as U+FFFD and reported through `onInvalid`.
  */
-export function readTextFile(file: string, maxInvalid: number, skipBinary: boolean, onInvalid?: (file: string, replaced: number) => void): string | null {
+export function readTextFile(
+  file: string,
+  maxInvalid: number,
+  skipBinary: boolean,
+  onInvalid?: (file: string, replaced: number) => void,
+): string | null {
   const bytes = fs.readFileSync(file);
   const s = sniffText(bytes);
   if (s.nul > 0 || s.invalidRatio > maxInvalid) {
     if (skipBinary) return null;
     const why = s.nul > 0 ? `${s.nul} NUL bytes` : `${(100 * s.invalidRatio).toFixed(1)}% invalid UTF-8`;
-    throw new FileFormatError('E_CORPUS_BINARY', file, `looks binary (${why}), not text. Pass UTF-8 text files, folders of them, or JSONL with a "text" field.`);
+    throw new FileFormatError(
+      'E_CORPUS_BINARY',
+      file,
+      `looks binary (${why}), not text. Pass UTF-8 text files, folders of them, or JSONL with a "text" field.`,
+    );
   }
   const replaced = s.invalidRatio * s.text.length;
   if (replaced > 0 && onInvalid) onInvalid(file, Math.round(replaced));
@@ -136,7 +160,11 @@ export function readTextFile(file: string, maxInvalid: number, skipBinary: boole
 /** Throw E_CORPUS_EMPTY unless the texts hold some non-blank text (`what` names the inputs). */
 export function checkNotEmpty(texts: readonly string[], what: string): void {
   if (texts.some((t) => t.trim().length > 0)) return;
-  throw new FileFormatError('E_CORPUS_EMPTY', what, 'the corpus is empty (no text found). Name text files, folders with text files, or JSONL with a "text" field.');
+  throw new FileFormatError(
+    'E_CORPUS_EMPTY',
+    what,
+    'the corpus is empty (no text found). Name text files, folders with text files, or JSONL with a "text" field.',
+  );
 }
 
 /** Read a JSONL file: every non-blank line must be a JSON object with a string `field`. */
@@ -178,7 +206,10 @@ export function defaultCorpusDir(): string {
 /** The embedded default corpus: every State of the Union address (1790 onwards), oldest first, one document each. */
 export function defaultCorpus(): Document[] {
   const dir = defaultCorpusDir();
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.txt')).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.txt'))
+    .sort();
   return files.map((f) => ({ source: `sotu/${f}`, text: fs.readFileSync(path.join(dir, f), 'utf8') }));
 }
 
@@ -224,7 +255,11 @@ export function loadCorpus(inputs: readonly string[], opts: CorpusOptions = {}):
         for (const f of files) add(f, true);
         continue;
       }
-      if (!fs.existsSync(input)) throw new ConfigError('input', `'${input}' does not exist (give a text file, a folder, a glob or a .jsonl file)`);
+      if (!fs.existsSync(input))
+        throw new ConfigError(
+          'input',
+          `'${input}' does not exist (give a text file, a folder, a glob or a .jsonl file)`,
+        );
       const st = fs.statSync(input);
       if (st.isDirectory()) {
         const files: string[] = [];
@@ -234,7 +269,10 @@ export function loadCorpus(inputs: readonly string[], opts: CorpusOptions = {}):
     }
   }
   if (opts.maxBytes && opts.maxBytes > 0) docs = truncateDocs(docs, opts.maxBytes);
-  checkNotEmpty(docs.map((d) => d.text), inputs.length ? inputs.join(', ') : 'the default corpus');
+  checkNotEmpty(
+    docs.map((d) => d.text),
+    inputs.length ? inputs.join(', ') : 'the default corpus',
+  );
   return docs;
 }
 

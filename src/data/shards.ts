@@ -102,7 +102,8 @@ export function splitCorpus(
   valFraction: number,
   positionSplitMaxDocs = 8,
 ): { train: string[]; val: string[]; mode: 'position' | 'documents' } {
-  if (!(valFraction > 0 && valFraction < 1)) throw new ConfigError('valFraction', `must be between 0 and 1 (exclusive), got ${valFraction}`);
+  if (!(valFraction > 0 && valFraction < 1))
+    throw new ConfigError('valFraction', `must be between 0 and 1 (exclusive), got ${valFraction}`);
   if (docs.length <= positionSplitMaxDocs) {
     // Few texts: one stream, split by character position (nanoGPT: data[:int(n*0.9)], data[int(n*0.9):]).
     const whole = docs.map((d) => d.text).join('\n\n');
@@ -120,13 +121,20 @@ export function splitCorpus(
     isVal[i] = 1;
     held += docs[i]!.text.length;
   }
-  const train: string[] = [], val: string[] = [];
+  const train: string[] = [],
+    val: string[] = [];
   docs.forEach((d, i) => (isVal[i] ? val : train).push(d.text));
   return { train, val, mode: 'documents' };
 }
 
 /** Encode texts into one id stream, with `separator` between texts. */
-function encodeTexts(texts: string[], enc: TokenEncoder, separator: number[], dtype: IdDType, onDoc?: () => void): IdArray {
+function encodeTexts(
+  texts: string[],
+  enc: TokenEncoder,
+  separator: number[],
+  dtype: IdDType,
+  onDoc?: () => void,
+): IdArray {
   const parts: ArrayLike<number>[] = [];
   let n = 0;
   texts.forEach((t, i) => {
@@ -167,7 +175,11 @@ function readShard(file: string, dtype: IdDType, expectTokens?: number): IdArray
   const buf = fs.readFileSync(file);
   const width = dtype === 'uint16' ? 2 : 4;
   if (buf.byteLength % width !== 0 || (expectTokens !== undefined && buf.byteLength !== expectTokens * width)) {
-    throw new FileFormatError('E_SHARD', file, `size ${buf.byteLength} bytes does not match meta.json (${expectTokens} ids of ${dtype}); delete the folder to rebuild it`);
+    throw new FileFormatError(
+      'E_SHARD',
+      file,
+      `size ${buf.byteLength} bytes does not match meta.json (${expectTokens} ids of ${dtype}); delete the folder to rebuild it`,
+    );
   }
   // Copy into an aligned buffer (Buffer may share a pool with an odd offset).
   const ab = new ArrayBuffer(buf.byteLength);
@@ -179,7 +191,16 @@ function readShard(file: string, dtype: IdDType, expectTokens?: number): IdArray
 function cacheKey(fp: string, o: PrepareOptions, separator: number[]): string {
   return crypto
     .createHash('sha256')
-    .update(JSON.stringify({ fp, tok: o.tokenizerHash, v: o.valFraction, sep: separator, p: o.positionSplitMaxDocs ?? 8, n: 1 }))
+    .update(
+      JSON.stringify({
+        fp,
+        tok: o.tokenizerHash,
+        v: o.valFraction,
+        sep: separator,
+        p: o.positionSplitMaxDocs ?? 8,
+        n: 1,
+      }),
+    )
     .digest('hex')
     .slice(0, 16);
 }
@@ -208,7 +229,8 @@ function tryLoad(dir: string, fp: string, tokenizerHash: string): TokenData | nu
     if (n !== side.tokens) return null;
     return { shards, tokens: side.tokens, bytes: side.bytes, documents: side.documents };
   };
-  const train = load(meta.train), val = load(meta.val);
+  const train = load(meta.train),
+    val = load(meta.val);
   if (!train || !val) return null;
   return { meta, train, val, dir, reused: true };
 }
@@ -234,11 +256,13 @@ export function prepareTokens(o: PrepareOptions): TokenData {
   const valIds = encodeTexts(split.val, o.tokenizer, separator, dtype, tick);
   for (const ids of [trainIds, valIds]) {
     for (let i = 0; i < ids.length; i++) {
-      if (ids[i]! >= o.vocabSize) throw new ConfigError('vocabSize', `the tokenizer produced id ${ids[i]} ≥ vocabSize ${o.vocabSize}`);
+      if (ids[i]! >= o.vocabSize)
+        throw new ConfigError('vocabSize', `the tokenizer produced id ${ids[i]} ≥ vocabSize ${o.vocabSize}`);
     }
   }
   const size = o.shardTokens ?? 1 << 26;
-  const trainShards = cut(trainIds, size), valShards = cut(valIds, size);
+  const trainShards = cut(trainIds, size),
+    valShards = cut(valIds, size);
   const bytes = (texts: string[]) => texts.reduce((n, t) => n + utf8Bytes(t), 0);
   const meta: ShardMeta = {
     version: 1,
@@ -248,8 +272,18 @@ export function prepareTokens(o: PrepareOptions): TokenData {
     dtype,
     valFraction: o.valFraction,
     splitMode: split.mode,
-    train: { tokens: trainIds.length, bytes: bytes(split.train), documents: split.train.length, files: trainShards.map((_, i) => `train_${String(i).padStart(4, '0')}.bin`) },
-    val: { tokens: valIds.length, bytes: bytes(split.val), documents: split.val.length, files: valShards.map((_, i) => `val_${String(i).padStart(4, '0')}.bin`) },
+    train: {
+      tokens: trainIds.length,
+      bytes: bytes(split.train),
+      documents: split.train.length,
+      files: trainShards.map((_, i) => `train_${String(i).padStart(4, '0')}.bin`),
+    },
+    val: {
+      tokens: valIds.length,
+      bytes: bytes(split.val),
+      documents: split.val.length,
+      files: valShards.map((_, i) => `val_${String(i).padStart(4, '0')}.bin`),
+    },
     createdAt: new Date().toISOString(),
   };
   if (dir) {

@@ -139,11 +139,13 @@ function messages(v: unknown, field: string): TrlMessage[] {
   if (v.length === 0) throw new Bad(field, 'expected at least one message, got an empty conversation');
   return v.map((m, i) => {
     const f = `${field}[${i}]`;
-    if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new Bad(f, `expected a {"role", "content"} message, got ${describe(m)}`);
+    if (typeof m !== 'object' || m === null || Array.isArray(m))
+      throw new Bad(f, `expected a {"role", "content"} message, got ${describe(m)}`);
     const o = m as Record<string, unknown>;
     if (o['role'] !== 'system' && o['role'] !== 'user' && o['role'] !== 'assistant')
       throw new Bad(`${f}.role`, `expected "system", "user" or "assistant", got ${describe(o['role'])}`);
-    if (typeof o['content'] !== 'string') throw new Bad(`${f}.content`, `expected a string, got ${describe(o['content'])}`);
+    if (typeof o['content'] !== 'string')
+      throw new Bad(`${f}.content`, `expected a string, got ${describe(o['content'])}`);
     return { role: o['role'], content: o['content'] };
   });
 }
@@ -151,10 +153,12 @@ function messages(v: unknown, field: string): TrlMessage[] {
 /** A text field in the dataset's form. */
 function text(v: unknown, field: string, form: TrlForm): TrlText {
   if (form === 'plain') {
-    if (typeof v !== 'string') throw new Bad(field, `expected a string (the file is in plain form), got ${describe(v)}`);
+    if (typeof v !== 'string')
+      throw new Bad(field, `expected a string (the file is in plain form), got ${describe(v)}`);
     return v;
   }
-  if (typeof v === 'string') throw new Bad(field, 'expected a list of messages (the file is in conversational form), got a string');
+  if (typeof v === 'string')
+    throw new Bad(field, 'expected a list of messages (the file is in conversational form), got a string');
   return messages(v, field);
 }
 
@@ -165,7 +169,14 @@ function formOf(kind: TrlKind, row: Record<string, unknown>): TrlForm {
 }
 
 function required(row: Record<string, unknown>, field: string, kind: TrlKind): unknown {
-  if (!(field in row)) throw new Bad(field, `missing (a ${kind} row holds ${TRL_FIELDS[kind].filter((f) => f !== 'margin').map((f) => `"${f}"`).join(', ')})`);
+  if (!(field in row))
+    throw new Bad(
+      field,
+      `missing (a ${kind} row holds ${TRL_FIELDS[kind]
+        .filter((f) => f !== 'margin')
+        .map((f) => `"${f}"`)
+        .join(', ')})`,
+    );
   return row[field];
 }
 
@@ -180,15 +191,21 @@ export function checkRow(row: Record<string, unknown>, kind: TrlKind, form: TrlF
         if (typeof row['text'] !== 'string') throw new Bad('text', `expected a string, got ${describe(row['text'])}`);
         return { text: row['text'] };
       }
-      if (!('messages' in row)) throw new Bad('messages', 'missing (the file is in conversational form: {"messages": [...]})');
+      if (!('messages' in row))
+        throw new Bad('messages', 'missing (the file is in conversational form: {"messages": [...]})');
       return { messages: messages(row['messages'], 'messages') };
     }
     case 'prompt_completion':
       return { prompt: text(req('prompt'), 'prompt', form), completion: text(req('completion'), 'completion', form) };
     case 'preference': {
-      const out: PreferenceRow = { prompt: text(req('prompt'), 'prompt', form), chosen: text(req('chosen'), 'chosen', form), rejected: text(req('rejected'), 'rejected', form) };
+      const out: PreferenceRow = {
+        prompt: text(req('prompt'), 'prompt', form),
+        chosen: text(req('chosen'), 'chosen', form),
+        rejected: text(req('rejected'), 'rejected', form),
+      };
       if ('margin' in row) {
-        if (typeof row['margin'] !== 'number' || !Number.isFinite(row['margin'])) throw new Bad('margin', `expected a finite number, got ${describe(row['margin'])}`);
+        if (typeof row['margin'] !== 'number' || !Number.isFinite(row['margin']))
+          throw new Bad('margin', `expected a finite number, got ${describe(row['margin'])}`);
         out.margin = row['margin'];
       }
       return out;
@@ -196,20 +213,28 @@ export function checkRow(row: Record<string, unknown>, kind: TrlKind, form: TrlF
     case 'unpaired_preference': {
       const label = req('label');
       if (typeof label !== 'boolean') throw new Bad('label', `expected true or false, got ${describe(label)}`);
-      return { prompt: text(req('prompt'), 'prompt', form), completion: text(req('completion'), 'completion', form), label };
+      return {
+        prompt: text(req('prompt'), 'prompt', form),
+        completion: text(req('completion'), 'completion', form),
+        label,
+      };
     }
     case 'ranking': {
       const prompt = text(req('prompt'), 'prompt', form);
       const cs = req('completions');
-      if (!Array.isArray(cs) || cs.length < 2) throw new Bad('completions', `expected a list of at least 2 completions, got ${describe(cs)}`);
+      if (!Array.isArray(cs) || cs.length < 2)
+        throw new Bad('completions', `expected a list of at least 2 completions, got ${describe(cs)}`);
       const completions = cs.map((c, i) => text(c, `completions[${i}]`, form));
       const r = req('ranking');
       const K = completions.length;
-      if (!Array.isArray(r) || r.length !== K) throw new Bad('ranking', `expected a list of ${K} indices into completions (best first), got ${describe(r)}`);
+      if (!Array.isArray(r) || r.length !== K)
+        throw new Bad('ranking', `expected a list of ${K} indices into completions (best first), got ${describe(r)}`);
       const seen = new Set<number>();
       r.forEach((x, i) => {
-        if (typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x >= K) throw new Bad(`ranking[${i}]`, `expected an index 0..${K - 1} into completions, got ${describe(x)}`);
-        if (seen.has(x)) throw new Bad(`ranking[${i}]`, `index ${x} appears twice: the ranking must be a permutation of 0..${K - 1}`);
+        if (typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x >= K)
+          throw new Bad(`ranking[${i}]`, `expected an index 0..${K - 1} into completions, got ${describe(x)}`);
+        if (seen.has(x))
+          throw new Bad(`ranking[${i}]`, `index ${x} appears twice: the ranking must be a permutation of 0..${K - 1}`);
         seen.add(x);
       });
       return { prompt, completions, ranking: r as number[] };
@@ -218,9 +243,21 @@ export function checkRow(row: Record<string, unknown>, kind: TrlKind, form: TrlF
 }
 
 /** Parse JSONL text of one TRL type (see the header). `file` names the source in errors. */
-export function parseTrlJsonl<K extends TrlKind = TrlKind>(content: string, file: string, o: ReadTrlOptions = {}): TrlDataset<K> {
+export function parseTrlJsonl<K extends TrlKind = TrlKind>(
+  content: string,
+  file: string,
+  o: ReadTrlOptions = {},
+): TrlDataset<K> {
   const skip = o.onBadRow === 'skip';
-  const out: TrlDataset = { file, kind: 'language_modeling', form: 'plain', rows: [], lines: [], skipped: [], ignoredFields: {} };
+  const out: TrlDataset = {
+    file,
+    kind: 'language_modeling',
+    form: 'plain',
+    rows: [],
+    lines: [],
+    skipped: [],
+    ignoredFields: {},
+  };
   let fixed = false;
   const lines = content.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -234,14 +271,24 @@ export function parseTrlJsonl<K extends TrlKind = TrlKind>(content: string, file
       } catch (e) {
         throw new Bad('', `not valid JSON (${(e as Error).message})`);
       }
-      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Bad('', `expected a JSON object, got ${describe(v)}`);
+      if (typeof v !== 'object' || v === null || Array.isArray(v))
+        throw new Bad('', `expected a JSON object, got ${describe(v)}`);
       const row = v as Record<string, unknown>;
       const kind = detectKind(row);
       if (!fixed) {
-        if (!kind) throw new Bad('', `no TRL dataset fields: expected "messages" or "text", "prompt" + "completion", "chosen" + "rejected", "label" or "completions" + "ranking"; got keys ${describe(Object.keys(row))}`);
+        if (!kind)
+          throw new Bad(
+            '',
+            `no TRL dataset fields: expected "messages" or "text", "prompt" + "completion", "chosen" + "rejected", "label" or "completions" + "ranking"; got keys ${describe(Object.keys(row))}`,
+          );
         if (o.expect && !o.expect.includes(kind)) {
           // the file's type does not fit the command: that is about the file, never a row to skip
-          throw new TrlRowError(file, line, '', `a ${kind} dataset, but this needs ${o.expect.join(' or ')} rows (${o.expect.map((k) => TRL_FIELDS[k].filter((f) => f !== 'margin').join(' + ')).join('; ')})`);
+          throw new TrlRowError(
+            file,
+            line,
+            '',
+            `a ${kind} dataset, but this needs ${o.expect.join(' or ')} rows (${o.expect.map((k) => TRL_FIELDS[k].filter((f) => f !== 'margin').join(' + ')).join('; ')})`,
+          );
         }
         const form = formOf(kind, row);
         const checked = checkRow(row, kind, form);
@@ -250,11 +297,16 @@ export function parseTrlJsonl<K extends TrlKind = TrlKind>(content: string, file
         fixed = true;
         out.rows.push(checked);
       } else {
-        if (kind !== null && kind !== out.kind) throw new Bad('', `expected a ${out.kind} row like the rows before it (${TRL_FIELDS[out.kind].join(', ')}), got keys ${describe(Object.keys(row))}`);
+        if (kind !== null && kind !== out.kind)
+          throw new Bad(
+            '',
+            `expected a ${out.kind} row like the rows before it (${TRL_FIELDS[out.kind].join(', ')}), got keys ${describe(Object.keys(row))}`,
+          );
         out.rows.push(checkRow(row, out.kind, out.form));
       }
       out.lines.push(line);
-      for (const k of Object.keys(row)) if (!TRL_FIELDS[out.kind].includes(k)) out.ignoredFields[k] = (out.ignoredFields[k] ?? 0) + 1;
+      for (const k of Object.keys(row))
+        if (!TRL_FIELDS[out.kind].includes(k)) out.ignoredFields[k] = (out.ignoredFields[k] ?? 0) + 1;
     } catch (e) {
       if (!(e instanceof Bad)) throw e;
       if (!skip) throw new TrlRowError(file, line, e.field, e.message);
@@ -262,7 +314,9 @@ export function parseTrlJsonl<K extends TrlKind = TrlKind>(content: string, file
     }
   }
   if (!out.rows.length) {
-    const why = out.skipped.length ? `every row was bad (${out.skipped.length} skipped; the first, line ${out.skipped[0]!.line}: ${out.skipped[0]!.message})` : 'no rows';
+    const why = out.skipped.length
+      ? `every row was bad (${out.skipped.length} skipped; the first, line ${out.skipped[0]!.line}: ${out.skipped[0]!.message})`
+      : 'no rows';
     throw new FileFormatError('E_TRL_EMPTY', file, `${why}; expected JSON lines of a TRL dataset type`);
   }
   return out as unknown as TrlDataset<K>;
@@ -275,7 +329,15 @@ export function readTrlDataset<K extends TrlKind = TrlKind>(file: string, o: Rea
     content = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new FileFormatError('E_FILE_MISSING', file, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a JSONL file' : `cannot read (${code ?? (e as Error).message})`);
+    throw new FileFormatError(
+      'E_FILE_MISSING',
+      file,
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a folder, not a JSONL file'
+          : `cannot read (${code ?? (e as Error).message})`,
+    );
   }
   return parseTrlJsonl<K>(content, file, o);
 }
@@ -308,9 +370,24 @@ export function writeTrlDataset(file: string, rows: readonly TrlRow[]): void {
  */
 export function rankingToPairs(row: RankingRow): PreferenceRow[] {
   const K = row.completions.length;
-  if (row.ranking.length !== K || new Set(row.ranking).size !== K || row.ranking.some((x) => !Number.isInteger(x) || x < 0 || x >= K))
-    throw new FileFormatError('E_TRL_ROW', '(row)', `ranking ${describe(row.ranking)} is not a permutation of the ${K} completions' indices`, 'ranking');
+  if (
+    row.ranking.length !== K ||
+    new Set(row.ranking).size !== K ||
+    row.ranking.some((x) => !Number.isInteger(x) || x < 0 || x >= K)
+  )
+    throw new FileFormatError(
+      'E_TRL_ROW',
+      '(row)',
+      `ranking ${describe(row.ranking)} is not a permutation of the ${K} completions' indices`,
+      'ranking',
+    );
   const out: PreferenceRow[] = [];
-  for (let i = 0; i < K; i++) for (let j = i + 1; j < K; j++) out.push({ prompt: row.prompt, chosen: row.completions[row.ranking[i]!]!, rejected: row.completions[row.ranking[j]!]! });
+  for (let i = 0; i < K; i++)
+    for (let j = i + 1; j < K; j++)
+      out.push({
+        prompt: row.prompt,
+        chosen: row.completions[row.ranking[i]!]!,
+        rejected: row.completions[row.ranking[j]!]!,
+      });
   return out;
 }

@@ -54,7 +54,12 @@ export async function readSafetensorsIndex(dir: string): Promise<SafetensorsInde
       throw new FileFormatError('E_INDEX', file, `shard must be a file name, got ${JSON.stringify(shard)}`, name);
     }
     if (shard === '' || shard.includes('/') || shard.includes('\\') || shard === '.' || shard === '..') {
-      throw new FileFormatError('E_INDEX', file, `shard ${JSON.stringify(shard)} must be a plain file name in the folder`, name);
+      throw new FileFormatError(
+        'E_INDEX',
+        file,
+        `shard ${JSON.stringify(shard)} must be a plain file name in the folder`,
+        name,
+      );
     }
     weightMap.set(name, shard);
     if (!shards.includes(shard)) shards.push(shard);

@@ -20,7 +20,8 @@ async function readExactly(fh: fsp.FileHandle, into: Uint8Array, position: numbe
   while (off < into.byteLength) {
     const len = Math.min(1 << 30, into.byteLength - off);
     const { bytesRead } = await fh.read(into, off, len, position + off);
-    if (bytesRead === 0) throw fmt('E_SAFETENSORS_TRUNCATED', file, 'file ended early while reading (changed on disk?)');
+    if (bytesRead === 0)
+      throw fmt('E_SAFETENSORS_TRUNCATED', file, 'file ended early while reading (changed on disk?)');
     off += bytesRead;
   }
 }
@@ -82,7 +83,12 @@ export async function readSafetensors(file: string, options: ReadSafetensorsOpti
     for (const e of wanted) {
       const raw = new Uint8Array(e.end - e.begin);
       await readExactly(fh, raw, header.dataStart + e.begin, file);
-      tensors.set(e.name, { dtype: e.dtype, shape: e.shape.slice(), data: decodeTensorBytes(e.dtype, raw, file, e.name), raw });
+      tensors.set(e.name, {
+        dtype: e.dtype,
+        shape: e.shape.slice(),
+        data: decodeTensorBytes(e.dtype, raw, file, e.name),
+        raw,
+      });
     }
     return { file, metadata: header.metadata, tensors };
   } finally {

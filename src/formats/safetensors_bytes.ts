@@ -215,7 +215,12 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
   for (const [name, info] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (typeof info !== 'object' || info === null || Array.isArray(info)) {
-        throw fmt('E_SAFETENSORS_METADATA', file, `__metadata__ must be an object of strings, got ${describe(info)}`, name);
+        throw fmt(
+          'E_SAFETENSORS_METADATA',
+          file,
+          `__metadata__ must be an object of strings, got ${describe(info)}`,
+          name,
+        );
       }
       metadata = {};
       for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
@@ -270,7 +275,12 @@ function isCount(v: unknown): v is number {
 
 function parseEntry(name: string, info: unknown, dataLength: number, file: string): SafetensorsEntry {
   if (typeof info !== 'object' || info === null || Array.isArray(info)) {
-    throw fmt('E_SAFETENSORS_HEADER', file, `entry must be an object {dtype, shape, data_offsets}, got ${describe(info)}`, name);
+    throw fmt(
+      'E_SAFETENSORS_HEADER',
+      file,
+      `entry must be an object {dtype, shape, data_offsets}, got ${describe(info)}`,
+      name,
+    );
   }
   const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
   if (!isSafetensorsDtype(dtype)) {
@@ -283,13 +293,24 @@ function parseEntry(name: string, info: unknown, dataLength: number, file: strin
     );
   }
   if (!Array.isArray(shape) || !shape.every(isCount)) {
-    throw fmt('E_SAFETENSORS_SHAPE', file, `shape must be a list of non-negative integers, got ${describe(shape)}`, name);
+    throw fmt(
+      'E_SAFETENSORS_SHAPE',
+      file,
+      `shape must be a list of non-negative integers, got ${describe(shape)}`,
+      name,
+    );
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
-    throw fmt('E_SAFETENSORS_OFFSETS', file, `data_offsets must be [begin, end] (non-negative integers), got ${describe(offsets)}`, name);
+    throw fmt(
+      'E_SAFETENSORS_OFFSETS',
+      file,
+      `data_offsets must be [begin, end] (non-negative integers), got ${describe(offsets)}`,
+      name,
+    );
   }
   const [begin, end] = offsets as [number, number];
-  if (end < begin) throw fmt('E_SAFETENSORS_OFFSETS', file, `data_offsets [${begin}, ${end}] end before they begin`, name);
+  if (end < begin)
+    throw fmt('E_SAFETENSORS_OFFSETS', file, `data_offsets [${begin}, ${end}] end before they begin`, name);
   if (end > dataLength) {
     throw fmt(
       'E_SAFETENSORS_OFFSETS',
@@ -437,7 +458,11 @@ const INT_RANGE: Partial<Record<SafetensorsDtype, [number, number]>> = {
  * → F64 is exact. Int32 → narrower integer dtypes is range-checked; → I64 sign-extends.
  * `file` and `name` appear in errors.
  */
-export function encodeTensor(name: string, t: TensorToWrite, file = '<buffer>'): { dtype: SafetensorsDtype; shape: number[]; bytes: Uint8Array } {
+export function encodeTensor(
+  name: string,
+  t: TensorToWrite,
+  file = '<buffer>',
+): { dtype: SafetensorsDtype; shape: number[]; bytes: Uint8Array } {
   assertLittleEndian();
   const where = `tensor ${JSON.stringify(name)}`;
   if (!Array.isArray(t.shape) || !t.shape.every(isCount)) {
@@ -448,11 +473,15 @@ export function encodeTensor(name: string, t: TensorToWrite, file = '<buffer>'):
   for (const d of shape) numel *= d;
   const data = t.data;
   if (data === undefined) {
-    if (!t.raw || !t.dtype) throw new ConfigError(name, 'a tensor to write needs `data`, or `raw` with a `dtype`', file);
-    if (!isSafetensorsDtype(t.dtype)) throw new ConfigError(`${name}.dtype`, `unknown dtype ${describe(t.dtype)}`, file);
+    if (!t.raw || !t.dtype)
+      throw new ConfigError(name, 'a tensor to write needs `data`, or `raw` with a `dtype`', file);
+    if (!isSafetensorsDtype(t.dtype))
+      throw new ConfigError(`${name}.dtype`, `unknown dtype ${describe(t.dtype)}`, file);
     const want = numel * DTYPES[t.dtype].size;
     if (t.raw.byteLength !== want) {
-      throw new ShapeError(`${file}: ${where}: shape [${shape.join(', ')}] × ${t.dtype} needs ${want} bytes, raw has ${t.raw.byteLength}`);
+      throw new ShapeError(
+        `${file}: ${where}: shape [${shape.join(', ')}] × ${t.dtype} needs ${want} bytes, raw has ${t.raw.byteLength}`,
+      );
     }
     return { dtype: t.dtype, shape, bytes: t.raw };
   }
@@ -463,7 +492,9 @@ export function encodeTensor(name: string, t: TensorToWrite, file = '<buffer>'):
   const dtype: SafetensorsDtype = t.dtype ?? (data instanceof Float64Array ? 'F64' : isFloatData ? 'F32' : 'I32');
   if (!isSafetensorsDtype(dtype)) throw new ConfigError(`${name}.dtype`, `unknown dtype ${describe(dtype)}`, file);
   if (data.length !== numel) {
-    throw new ShapeError(`${file}: ${where}: shape [${shape.join(', ')}] has ${numel} elements but data has ${data.length}`);
+    throw new ShapeError(
+      `${file}: ${where}: shape [${shape.join(', ')}] has ${numel} elements but data has ${data.length}`,
+    );
   }
   if (DTYPES[dtype].float !== isFloatData) {
     throw new ConfigError(
@@ -491,7 +522,11 @@ export function encodeTensor(name: string, t: TensorToWrite, file = '<buffer>'):
     for (let i = 0; i < ints.length; i++) {
       const v = ints[i]!;
       if (v < r[0] || v > r[1]) {
-        throw new ConfigError(`${name}.dtype`, `value ${v} at element ${i} does not fit in ${dtype} [${r[0]}, ${r[1]}]`, file);
+        throw new ConfigError(
+          `${name}.dtype`,
+          `value ${v} at element ${i} does not fit in ${dtype} [${r[0]}, ${r[1]}]`,
+          file,
+        );
       }
     }
   }
@@ -527,7 +562,8 @@ const UTF8 = new TextEncoder();
 
 /** UTF-8 byte order of names, as Rust compares `String`s. */
 function compareUtf8(a: string, b: string): number {
-  const x = UTF8.encode(a), y = UTF8.encode(b);
+  const x = UTF8.encode(a),
+    y = UTF8.encode(b);
   const n = Math.min(x.length, y.length);
   for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
   return x.length - y.length;
@@ -551,7 +587,8 @@ export function encodeSafetensors(
   if (metadata) {
     const meta: string[] = [];
     for (const [k, v] of Object.entries(metadata)) {
-      if (typeof v !== 'string') throw new ConfigError(`__metadata__.${k}`, `must be a string, got ${describe(v)}`, file);
+      if (typeof v !== 'string')
+        throw new ConfigError(`__metadata__.${k}`, `must be a string, got ${describe(v)}`, file);
       meta.push(`${JSON.stringify(k)}:${JSON.stringify(v)}`);
     }
     parts.push(`"__metadata__":{${meta.join(',')}}`);
@@ -559,7 +596,9 @@ export function encodeSafetensors(
   let offset = 0;
   for (const e of encoded) {
     const end = offset + e.bytes.byteLength;
-    parts.push(`${JSON.stringify(e.name)}:{"dtype":"${e.dtype}","shape":[${e.shape.join(',')}],"data_offsets":[${offset},${end}]}`);
+    parts.push(
+      `${JSON.stringify(e.name)}:{"dtype":"${e.dtype}","shape":[${e.shape.join(',')}],"data_offsets":[${offset},${end}]}`,
+    );
     offset = end;
   }
   const json = UTF8.encode(`{${parts.join(',')}}`);
@@ -571,7 +610,10 @@ export function encodeSafetensors(
 }
 
 /** Serialize tensors to one byte array (see `encodeSafetensors`). */
-export function serializeSafetensors(tensors: TensorsToWrite, metadata: Readonly<Record<string, string>> | null = null): Uint8Array {
+export function serializeSafetensors(
+  tensors: TensorsToWrite,
+  metadata: Readonly<Record<string, string>> | null = null,
+): Uint8Array {
   const chunks = encodeSafetensors(tensors, metadata);
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
   let off = 0;

@@ -25,7 +25,13 @@
 import { ConfigError, ContextOverflowError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import type { DecoderCache, DecoderModel, IdStreamDecoder, LogitsTensor, TextCodec } from './interfaces.js';
-import { resolveSamplerOptions, Sampler, type ResolvedSamplerOptions, type SampleResult, type SamplerOptions } from './sampler.js';
+import {
+  resolveSamplerOptions,
+  Sampler,
+  type ResolvedSamplerOptions,
+  type SampleResult,
+  type SamplerOptions,
+} from './sampler.js';
 import { StopStringMatcher } from './stop.js';
 import { sampleOnDevice, sampleTarget } from './device_sample.js';
 import type { PromptCache, TruncatableCache } from './prompt_cache.js';
@@ -157,14 +163,27 @@ interface ResolvedRunOptions {
 }
 
 function resolveRun(model: DecoderModel, opts: GenerateOptions): ResolvedRunOptions {
-  const { maxTokens = 256, stopTokens = [], stop = [], signal, contextLength, tokenizer, seed: _seed, batch: _batch, promptCache, ...samplerOpts } = opts;
+  const {
+    maxTokens = 256,
+    stopTokens = [],
+    stop = [],
+    signal,
+    contextLength,
+    tokenizer,
+    seed: _seed,
+    batch: _batch,
+    promptCache,
+    ...samplerOpts
+  } = opts;
   const sampler = resolveSamplerOptions(samplerOpts);
-  if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new ConfigError('maxTokens', `expected an integer ≥ 0, got ${String(maxTokens)}`);
+  if (!Number.isInteger(maxTokens) || maxTokens < 0)
+    throw new ConfigError('maxTokens', `expected an integer ≥ 0, got ${String(maxTokens)}`);
   for (const t of stopTokens)
     if (!Number.isInteger(t)) throw new ConfigError('stopTokens', `expected integer token ids, got ${String(t)}`);
   if (!Array.isArray(stop) || stop.some((s) => typeof s !== 'string' || s.length === 0))
     throw new ConfigError('stop', 'expected a list of non-empty strings');
-  if (stop.length > 0 && !tokenizer) throw new ConfigError('stop', 'stop strings need a tokenizer (pass opts.tokenizer) to decode text');
+  if (stop.length > 0 && !tokenizer)
+    throw new ConfigError('stop', 'stop strings need a tokenizer (pass opts.tokenizer) to decode text');
   const maxPos = model.config.maxPositions;
   let window = maxPos;
   if (contextLength !== undefined) {
@@ -172,7 +191,16 @@ function resolveRun(model: DecoderModel, opts: GenerateOptions): ResolvedRunOpti
       throw new ConfigError('contextLength', `expected an integer ≥ 1, got ${String(contextLength)}`);
     window = Math.min(contextLength, maxPos);
   }
-  return { sampler, maxTokens, stopTokens: new Set(stopTokens), stop: [...stop], window, signal, tokenizer: tokenizer === undefined ? undefined : checkCodec(tokenizer), promptCache };
+  return {
+    sampler,
+    maxTokens,
+    stopTokens: new Set(stopTokens),
+    stop: [...stop],
+    window,
+    signal,
+    tokenizer: tokenizer === undefined ? undefined : checkCodec(tokenizer),
+    promptCache,
+  };
 }
 
 /**
@@ -182,14 +210,18 @@ function resolveRun(model: DecoderModel, opts: GenerateOptions): ResolvedRunOpti
 function checkCodec(c: TextCodec): TextCodec {
   const f = (k: string): boolean => typeof (c as unknown as Record<string, unknown> | null)?.[k] === 'function';
   if (f('encode') && f('decode') && f('streamDecoder')) return c;
-  throw new ConfigError('tokenizer', 'expected a TextCodec (encode, decode, streamDecoder); wrap a tokenizer: tokenizerCodec(tok)');
+  throw new ConfigError(
+    'tokenizer',
+    'expected a TextCodec (encode, decode, streamDecoder); wrap a tokenizer: tokenizerCodec(tok)',
+  );
 }
 
 function checkPrompt(prompt: readonly number[], vocab: number, window: number, row: number): void {
   const where = row >= 0 ? `prompt[${row}]` : 'prompt';
   if (prompt.length === 0) throw new ConfigError(where, 'empty prompt: give at least one token (e.g. the BOS token)');
   for (const id of prompt)
-    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new ConfigError(where, `token id ${String(id)} is outside the vocabulary 0..${vocab - 1}`);
+    if (!Number.isInteger(id) || id < 0 || id >= vocab)
+      throw new ConfigError(where, `token id ${String(id)} is outside the vocabulary 0..${vocab - 1}`);
   if (prompt.length > window) throw new ContextOverflowError(prompt.length, window, where);
 }
 
@@ -197,7 +229,9 @@ function checkPrompt(prompt: readonly number[], vocab: number, window: number, r
 function logitsRow(all: ArrayLike<number>, b: number, V: number): ArrayLike<number> {
   if (all.length === V) return all;
   const sub = (all as Float32Array).subarray;
-  return typeof sub === 'function' ? (all as Float32Array).subarray(b * V, (b + 1) * V) : Array.prototype.slice.call(all, b * V, (b + 1) * V) as number[];
+  return typeof sub === 'function'
+    ? (all as Float32Array).subarray(b * V, (b + 1) * V)
+    : (Array.prototype.slice.call(all, b * V, (b + 1) * V) as number[]);
 }
 
 /**
@@ -297,7 +331,12 @@ async function stepRows(t: LogitsTensor, live: readonly (RowState | null)[], V: 
     if (dev) {
       const run = live.find((r) => r)!;
       const u = live.map((r) => (r ? r.drawUniform() : 0));
-      const samples = await sampleOnDevice(dev, run.options, u, live.map((r) => (r ? r.penaltyCounts : new Map<number, number>())));
+      const samples = await sampleOnDevice(
+        dev,
+        run.options,
+        u,
+        live.map((r) => (r ? r.penaltyCounts : new Map<number, number>())),
+      );
       return live.map((r, b) => (r ? r.accept(samples[b]!) : null));
     }
     const all = await t.data();
@@ -308,7 +347,14 @@ async function stepRows(t: LogitsTensor, live: readonly (RowState | null)[], V: 
 }
 
 /** Run a forward pass without the autograd tape, freeing every intermediate tensor. */
-function forwardNoGrad<C extends DecoderCache>(model: DecoderModel<C>, ids: Int32Array, B: number, T: number, cache: C, lastOnly: boolean) {
+function forwardNoGrad<C extends DecoderCache>(
+  model: DecoderModel<C>,
+  ids: Int32Array,
+  B: number,
+  T: number,
+  cache: C,
+  lastOnly: boolean,
+) {
   return tidy(() => noGrad(() => model.forward(ids, B, T, lastOnly ? { cache, lastOnly } : { cache })));
 }
 
@@ -373,7 +419,9 @@ async function decodeBatch<C extends DecoderCache>(
   run: ResolvedRunOptions,
   rngs: readonly Rng[],
 ): Promise<RowStep[][]> {
-  const B = prompts.length, P = prompts[0]!.length, V = model.config.vocabSize;
+  const B = prompts.length,
+    P = prompts[0]!.length,
+    V = model.config.vocabSize;
   const room = Math.min(run.maxTokens, run.window - P);
   const steps: RowStep[][] = prompts.map(() => []);
   if (room <= 0) return steps;
@@ -391,7 +439,11 @@ async function decodeBatch<C extends DecoderCache>(
     const last = new Int32Array(B);
     for (;;) {
       let live = 0;
-      const stepped = await stepRows(logits, rows.map((r) => (r.finish ? null : r)), V);
+      const stepped = await stepRows(
+        logits,
+        rows.map((r) => (r.finish ? null : r)),
+        V,
+      );
       for (let b = 0; b < B; b++) {
         const row = rows[b]!;
         const step = stepped[b];
@@ -434,9 +486,12 @@ export async function generate<C extends DecoderCache>(
   opts: GenerateOptions = {},
 ): Promise<GenerateResult> {
   const rows: (readonly number[])[] =
-    promptIds.length > 0 && typeof promptIds[0] === 'number' ? [promptIds as readonly number[]] : [...(promptIds as readonly (readonly number[])[])];
+    promptIds.length > 0 && typeof promptIds[0] === 'number'
+      ? [promptIds as readonly number[]]
+      : [...(promptIds as readonly (readonly number[])[])];
   if (rows.length === 0) throw new ConfigError('prompt', 'no prompts given');
-  if (opts.promptCache && rows.length > 1) throw new ConfigError('promptCache', `a prompt cache serves one prompt per call, got ${rows.length}`);
+  if (opts.promptCache && rows.length > 1)
+    throw new ConfigError('promptCache', `a prompt cache serves one prompt per call, got ${rows.length}`);
   const run = resolveRun(model, opts);
   rows.forEach((p, r) => {
     if (!Array.isArray(p)) throw new ConfigError(`prompt[${r}]`, 'expected an array of token ids');
@@ -465,7 +520,12 @@ export async function generate<C extends DecoderCache>(
         perRow[0]!.push(n.value);
       }
     } else {
-      perRow = await decodeBatch(model, members.map((r) => rows[r]!), run, members.map((r) => rngs[r]!));
+      perRow = await decodeBatch(
+        model,
+        members.map((r) => rows[r]!),
+        run,
+        members.map((r) => rngs[r]!),
+      );
     }
     const totalMs = performance.now() - t0;
     members.forEach((r, k) => (choices[r] = toChoice(r, rows[r]!, perRow[k]!, run, totalMs)));
@@ -474,7 +534,13 @@ export async function generate<C extends DecoderCache>(
 }
 
 /** One row's steps → an OpenAI-style choice. */
-function toChoice(index: number, prompt: readonly number[], steps: readonly RowStep[], run: ResolvedRunOptions, totalMs: number): Choice {
+function toChoice(
+  index: number,
+  prompt: readonly number[],
+  steps: readonly RowStep[],
+  run: ResolvedRunOptions,
+  totalMs: number,
+): Choice {
   const ids: number[] = [];
   const content: TokenLogprobEntry[] = [];
   let text = '';
@@ -554,7 +620,8 @@ export function stream<C extends DecoderCache>(
           }
           const st = n.value;
           const ev: StreamEvent = { text: st.text, id: st.id, logprob: st.sample.logprob, prob: st.sample.prob };
-          if (st.sample.top.length > 0) ev.top = st.sample.top.map((a) => ({ id: a.id, token: tokenizer.decode([a.id]), logprob: a.logprob }));
+          if (st.sample.top.length > 0)
+            ev.top = st.sample.top.map((a) => ({ id: a.id, token: tokenizer.decode([a.id]), logprob: a.logprob }));
           if (st.finish) ev.finishReason = st.finish;
           if (st.stopToken) ev.isStopToken = true;
           yield ev;

@@ -59,7 +59,8 @@ export class PromptCache<C extends TruncatableCache = TruncatableCache> {
     if (prompt.length === 0) throw new ConfigError('prompt', 'empty prompt');
     const window = this.model.config.maxPositions;
     // a size for `capacity` positions with room to grow into, at most the window
-    const size = (need: number) => Math.min(window, Math.max(need, INITIAL_POSITIONS, Math.ceil(this.capacity * GROWTH)));
+    const size = (need: number) =>
+      Math.min(window, Math.max(need, INITIAL_POSITIONS, Math.ceil(this.capacity * GROWTH)));
     if (this.cache && this.capacity < capacity && typeof this.cache.reserve === 'function') {
       this.capacity = size(capacity);
       this.cache.reserve(this.capacity); // keeps the cached positions
@@ -69,7 +70,10 @@ export class PromptCache<C extends TruncatableCache = TruncatableCache> {
       let cache = this.model.newCache(1, cap);
       if (typeof (cache as Partial<TruncatableCache>).truncate !== 'function') {
         cache.reset();
-        throw new ConfigError('promptCache', "this model's KV cache cannot be cut back (no truncate()); generate without a prompt cache");
+        throw new ConfigError(
+          'promptCache',
+          "this model's KV cache cannot be cut back (no truncate()); generate without a prompt cache",
+        );
       }
       if (typeof cache.reserve !== 'function' && cap < window) {
         // a cache that cannot grow is made for the whole window

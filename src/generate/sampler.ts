@@ -26,7 +26,17 @@
  */
 import { ConfigError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
-import { argmax, drawWeighted, logSumExp, MAX_TOP_N, penaltiesOn, penalizeRow, rowWeights, sampleRow, topN } from '../backend/sampling.js';
+import {
+  argmax,
+  drawWeighted,
+  logSumExp,
+  MAX_TOP_N,
+  penaltiesOn,
+  penalizeRow,
+  rowWeights,
+  sampleRow,
+  topN,
+} from '../backend/sampling.js';
 
 export { expNonPositive, nucleusThreshold, drawWeighted, topN } from '../backend/sampling.js';
 
@@ -100,19 +110,32 @@ export function resolveSamplerOptions(o: SamplerOptions = {}): ResolvedSamplerOp
   const r: ResolvedSamplerOptions = { ...SAMPLER_DEFAULTS };
   for (const [k, v] of Object.entries(o)) {
     if (v === undefined) continue;
-    if (!(k in SAMPLER_DEFAULTS)) throw new ConfigError(k, `unknown sampler setting (known: ${Object.keys(SAMPLER_DEFAULTS).join(', ')})`);
+    if (!(k in SAMPLER_DEFAULTS))
+      throw new ConfigError(k, `unknown sampler setting (known: ${Object.keys(SAMPLER_DEFAULTS).join(', ')})`);
     (r as unknown as Record<string, unknown>)[k] = v;
   }
-  if (!isNum(r.temperature) || r.temperature < 0) throw new ConfigError('temperature', `expected a number ≥ 0, got ${String(r.temperature)}`);
-  if (!Number.isInteger(r.topK) || r.topK < 0) throw new ConfigError('topK', `expected an integer ≥ 0 (0 disables), got ${String(r.topK)}`);
-  if (!isNum(r.topP) || !(r.topP > 0 && r.topP <= 1)) throw new ConfigError('topP', `expected 0 < topP ≤ 1, got ${String(r.topP)}`);
-  if (!isNum(r.minP) || r.minP < 0 || r.minP > 1) throw new ConfigError('minP', `expected 0 ≤ minP ≤ 1, got ${String(r.minP)}`);
+  if (!isNum(r.temperature) || r.temperature < 0)
+    throw new ConfigError('temperature', `expected a number ≥ 0, got ${String(r.temperature)}`);
+  if (!Number.isInteger(r.topK) || r.topK < 0)
+    throw new ConfigError('topK', `expected an integer ≥ 0 (0 disables), got ${String(r.topK)}`);
+  if (!isNum(r.topP) || !(r.topP > 0 && r.topP <= 1))
+    throw new ConfigError('topP', `expected 0 < topP ≤ 1, got ${String(r.topP)}`);
+  if (!isNum(r.minP) || r.minP < 0 || r.minP > 1)
+    throw new ConfigError('minP', `expected 0 ≤ minP ≤ 1, got ${String(r.minP)}`);
   if (!isNum(r.repetitionPenalty) || r.repetitionPenalty <= 0)
-    throw new ConfigError('repetitionPenalty', `expected a number > 0 (1 disables), got ${String(r.repetitionPenalty)}`);
-  if (!isNum(r.frequencyPenalty)) throw new ConfigError('frequencyPenalty', `expected a finite number, got ${String(r.frequencyPenalty)}`);
-  if (!isNum(r.presencePenalty)) throw new ConfigError('presencePenalty', `expected a finite number, got ${String(r.presencePenalty)}`);
+    throw new ConfigError(
+      'repetitionPenalty',
+      `expected a number > 0 (1 disables), got ${String(r.repetitionPenalty)}`,
+    );
+  if (!isNum(r.frequencyPenalty))
+    throw new ConfigError('frequencyPenalty', `expected a finite number, got ${String(r.frequencyPenalty)}`);
+  if (!isNum(r.presencePenalty))
+    throw new ConfigError('presencePenalty', `expected a finite number, got ${String(r.presencePenalty)}`);
   if (!Number.isInteger(r.penaltyLastN) || r.penaltyLastN < -1)
-    throw new ConfigError('penaltyLastN', `expected an integer ≥ -1 (-1: whole sequence, 0: off), got ${String(r.penaltyLastN)}`);
+    throw new ConfigError(
+      'penaltyLastN',
+      `expected an integer ≥ -1 (-1: whole sequence, 0: off), got ${String(r.penaltyLastN)}`,
+    );
   if (!Number.isInteger(r.topLogprobs) || r.topLogprobs < 0 || r.topLogprobs > MAX_TOP_LOGPROBS)
     throw new ConfigError('topLogprobs', `expected an integer in 0..${MAX_TOP_LOGPROBS}, got ${String(r.topLogprobs)}`);
   return r;
@@ -194,7 +217,11 @@ export function samplingDistribution(
 }
 
 /** The logits after the penalties (step 2): the row itself when no penalty applies, else a working copy. */
-function penalised(logits: ArrayLike<number>, o: ResolvedSamplerOptions, counts: ReadonlyMap<number, number>): ArrayLike<number> {
+function penalised(
+  logits: ArrayLike<number>,
+  o: ResolvedSamplerOptions,
+  counts: ReadonlyMap<number, number>,
+): ArrayLike<number> {
   if (!penaltiesApply(o, counts)) return logits;
   const V = logits.length;
   if (penaltyRow.length !== V) penaltyRow = new Float32Array(V);
@@ -235,7 +262,8 @@ export function sampleToken(
   const o = resolved(opts);
   const l = penalised(logits, o, counts);
   const r = sampleRow(l, o, o.temperature === 0 ? 0 : rng.random());
-  const id = r.id, prob = r.prob;
+  const id = r.id,
+    prob = r.prob;
   const lse = l === logits ? r.lse : logSumExp(logits);
   const top = o.topLogprobs > 0 ? topN(logits, o.topLogprobs).map((t) => ({ id: t.id, logprob: t.logprob - lse })) : [];
   return { id, prob, logprob: logits[id]! - lse, top };
@@ -245,7 +273,10 @@ export function sampleToken(
 export class Sampler {
   readonly options: ResolvedSamplerOptions;
   private readonly window: PenaltyWindow;
-  constructor(opts: SamplerOptions, readonly rng: Rng) {
+  constructor(
+    opts: SamplerOptions,
+    readonly rng: Rng,
+  ) {
     this.options = resolved(opts);
     this.window = new PenaltyWindow(this.options.penaltyLastN);
   }

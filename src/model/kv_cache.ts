@@ -20,7 +20,11 @@ export class KVCache {
 
   private capacity: number;
 
-  constructor(readonly numLayers: number, readonly batch: number, maxLen: number) {
+  constructor(
+    readonly numLayers: number,
+    readonly batch: number,
+    maxLen: number,
+  ) {
     this.capacity = maxLen;
     this.k = new Array<Tensor | null>(numLayers).fill(null);
     this.v = new Array<Tensor | null>(numLayers).fill(null);
@@ -35,7 +39,10 @@ export class KVCache {
     return noGrad(() => {
       if (B === 1) {
         const out: Tensor[] = [];
-        for (const [store, x] of [[this.k, k], [this.v, v]] as const) {
+        for (const [store, x] of [
+          [this.k, k],
+          [this.v, v],
+        ] as const) {
           let buf = store[layer];
           if (!buf) buf = store[layer] = keep(empty([1, this.maxLen, Hkv, D], { backend: x.backend, dtype: x.dtype }));
           applyInPlace('write_at', [x], [buf], { offset: this.length * Hkv * D });
@@ -43,7 +50,8 @@ export class KVCache {
         }
         return [out[0]!, out[1]!];
       }
-      const pk = this.k[layer] ?? null, pv = this.v[layer] ?? null;
+      const pk = this.k[layer] ?? null,
+        pv = this.v[layer] ?? null;
       const nk = keep(pk ? concat([pk, k], 1) : concat([k], 1));
       const nv = keep(pv ? concat([pv, v], 1) : concat([v], 1));
       pk?.dispose();
@@ -74,7 +82,8 @@ export class KVCache {
           if (!old) continue;
           const [, , Hkv, D] = old.shape as [number, number, number, number];
           const grown = keep(empty([1, n, Hkv, D], { backend: old.backend, dtype: old.dtype }));
-          if (this.length > 0) applyInPlace('write_at', [new Tensor(old.storage, [1, this.length, Hkv, D])], [grown], { offset: 0 });
+          if (this.length > 0)
+            applyInPlace('write_at', [new Tensor(old.storage, [1, this.length, Hkv, D])], [grown], { offset: 0 });
           old.dispose();
           store[l] = grown;
         }

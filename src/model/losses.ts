@@ -24,9 +24,14 @@ export function logSigmoidLoss(d: Tensor): Tensor {
  * prompt ++ completion minus its last token; only the completion's positions count (the others are masked with the
  * cross-entropy's ignore index). Pairs of equal total length run as one batch.
  */
-export function sequenceLogProbs(model: CausalLM, prompts: readonly ArrayLike<number>[], completions: readonly ArrayLike<number>[],
-  opts: TrainingOptions = {}): Tensor {
-  if (prompts.length !== completions.length) throw new ShapeError(`sequenceLogProbs: ${prompts.length} prompts but ${completions.length} completions`);
+export function sequenceLogProbs(
+  model: CausalLM,
+  prompts: readonly ArrayLike<number>[],
+  completions: readonly ArrayLike<number>[],
+  opts: TrainingOptions = {},
+): Tensor {
+  if (prompts.length !== completions.length)
+    throw new ShapeError(`sequenceLogProbs: ${prompts.length} prompts but ${completions.length} completions`);
   const IGNORE = -100;
   const full = prompts.map((p, i) => {
     const c = completions[i]!;
@@ -38,10 +43,12 @@ export function sequenceLogProbs(model: CausalLM, prompts: readonly ArrayLike<nu
   const inputs = full.map((s) => s.slice(0, -1));
   const groups = groupByLength(inputs, 'sequence');
   const parts = groups.map((g) => {
-    const B = g.index.length, T = g.T;
+    const B = g.index.length,
+      T = g.T;
     const targets = new Int32Array(B * T).fill(IGNORE);
     g.index.forEach((i, b) => {
-      const s = full[i]!, start = prompts[i]!.length - 1; // the first predicted completion token is at position start
+      const s = full[i]!,
+        start = prompts[i]!.length - 1; // the first predicted completion token is at position start
       for (let t = start; t < T; t++) targets[b * T + t] = s[t + 1]!;
     });
     const logits = model.forward(g.ids, B, T, opts); // (B, T, V)

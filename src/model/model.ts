@@ -96,7 +96,8 @@ export class CausalLM {
   /** ids: row-major (B, T). Returns logits (B, T, V), or (B, 1, V) with lastOnly. */
   forward(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): Tensor {
     const c = this.config;
-    if (this.head === 'none') throw new ConfigError('head', "this model has no language-model head (head: 'none'); use hidden()");
+    if (this.head === 'none')
+      throw new ConfigError('head', "this model has no language-model head (head: 'none'); use hidden()");
     let x = this.hidden(ids, B, T, opts); // (B, T, C)
     if (opts.lastOnly && T > 1) x = O.slice(x, [0, T - 1, 0], [B, 1, c.hiddenSize]); // (B, 1, C)
     const head = c.tieWordEmbeddings ? embeddingName(c) : 'lm_head.weight';
@@ -109,26 +110,37 @@ export class CausalLM {
    */
   hidden(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): Tensor {
     const c = this.config;
-    const H = c.numHeads, Hkv = c.numKvHeads, D = c.headDim;
+    const H = c.numHeads,
+      Hkv = c.numKvHeads,
+      D = c.headDim;
     if (ids.length !== B * T) throw new ShapeError(`forward: ${ids.length} ids for B=${B}, T=${T}`);
     const pos0 = opts.cache?.length ?? 0;
     if (pos0 + T > c.maxPositions)
       throw new ShapeError(`forward: ${pos0 + T} positions exceed the model's context window of ${c.maxPositions}`);
     for (let i = 0; i < ids.length; i++) {
-      if (!(ids[i]! >= 0 && ids[i]! < c.vocabSize)) throw new ShapeError(`forward: token id ${ids[i]} at index ${i} outside the vocabulary [0, ${c.vocabSize})`);
+      if (!(ids[i]! >= 0 && ids[i]! < c.vocabSize))
+        throw new ShapeError(`forward: token id ${ids[i]} at index ${i} outside the vocabulary [0, ${c.vocabSize})`);
     }
     // quantised weights have no gradient: refuse training (and forwards that record gradients)
     const quant = this.quantized.values().next().value?.kind ?? this.fused.values().next().value?.weight.kind;
     if (quant && (opts.training || isGradEnabled()))
-      throw new QuantizedModelError(quant, opts.training ? 'training' : 'a forward with gradients on (wrap inference in noGrad)');
+      throw new QuantizedModelError(
+        quant,
+        opts.training ? 'training' : 'a forward with gradients on (wrap inference in noGrad)',
+      );
     const drop = opts.training && c.dropout > 0 ? c.dropout : 0;
     let seedCounter = (opts.dropoutSeed ?? 0) >>> 0;
-    const dropout = (t: Tensor) => (drop > 0 ? O.dropout(t, drop, (seedCounter = (Math.imul(seedCounter, 1664525) + 1013904223) >>> 0)) : t);
+    const dropout = (t: Tensor) =>
+      drop > 0 ? O.dropout(t, drop, (seedCounter = (Math.imul(seedCounter, 1664525) + 1013904223) >>> 0)) : t;
 
     const tok = idsTensor(ids, [B, T], this.p(embeddingName(c)));
     let x = O.embedding(this.p(embeddingName(c)), tok); // (B, T, C)
     if (c.family === 'gpt2') {
-      const pos = idsTensor(Array.from({ length: T }, (_, t) => pos0 + t), [T], x);
+      const pos = idsTensor(
+        Array.from({ length: T }, (_, t) => pos0 + t),
+        [T],
+        x,
+      );
       x = O.add(x, O.embedding(this.p('transformer.wpe.weight'), pos)); // (B, T, C) + (T, C)
     }
     x = dropout(x);
@@ -188,7 +200,10 @@ export class CausalLM {
         const gu = this.fused.get(pre + 'mlp.gate_up');
         const [g, u] = gu
           ? (fusedLinear(h, gu) as [Tensor, Tensor])
-          : [this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')), this.linear(h, pre + 'mlp.up_proj.weight', this.opt(pre + 'mlp.up_proj.bias'))]; // (B, T, F)
+          : [
+              this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')),
+              this.linear(h, pre + 'mlp.up_proj.weight', this.opt(pre + 'mlp.up_proj.bias')),
+            ]; // (B, T, F)
         m = this.linear(O.swiglu(g, u), pre + 'mlp.down_proj.weight', this.opt(pre + 'mlp.down_proj.bias'));
       }
       x = O.add(x, dropout(m));
@@ -204,14 +219,21 @@ export class CausalLM {
    * Mean next-token cross-entropy over the targets that are not `ignoreIndex`. `targets` (B, T) are already
    * aligned with the inputs: targets[b, t] is the token that should follow ids[b, ..t].
    */
-  loss(ids: Int32Array, targets: Int32Array, B: number, T: number, opts: ForwardOptions & { ignoreIndex?: number } = {}): Tensor {
+  loss(
+    ids: Int32Array,
+    targets: Int32Array,
+    B: number,
+    T: number,
+    opts: ForwardOptions & { ignoreIndex?: number } = {},
+  ): Tensor {
     const ignore = opts.ignoreIndex ?? -100;
     if (targets.length !== B * T) throw new ShapeError(`loss: ${targets.length} targets for B=${B}, T=${T}`);
     let count = 0;
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i]!;
       if (t === ignore) continue;
-      if (!(t >= 0 && t < this.config.vocabSize)) throw new ShapeError(`loss: target id ${t} at index ${i} outside the vocabulary [0, ${this.config.vocabSize})`);
+      if (!(t >= 0 && t < this.config.vocabSize))
+        throw new ShapeError(`loss: target id ${t} at index ${i} outside the vocabulary [0, ${this.config.vocabSize})`);
       count++;
     }
     if (count === 0) throw new ShapeError('loss: every target is ignored');

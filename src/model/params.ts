@@ -24,10 +24,14 @@ export type HeadKind = 'lm' | 'none';
 
 /** Every trainable parameter of a config, in checkpoint order. */
 export function paramSpecs(c: ModelConfig, head: HeadKind = 'lm'): ParamSpec[] {
-  const C = c.hiddenSize, V = c.vocabSize, F = c.intermediateSize;
-  const qd = c.numHeads * c.headDim, kvd = c.numKvHeads * c.headDim;
+  const C = c.hiddenSize,
+    V = c.vocabSize,
+    F = c.intermediateSize;
+  const qd = c.numHeads * c.headDim,
+    kvd = c.numKvHeads * c.headDim;
   const out: ParamSpec[] = [];
-  const w = (name: string, shape: number[], residual = false) => out.push({ name, shape, init: 'normal', decay: true, residual });
+  const w = (name: string, shape: number[], residual = false) =>
+    out.push({ name, shape, init: 'normal', decay: true, residual });
   const b = (name: string, n: number) => out.push({ name, shape: [n], init: 'zeros', decay: false });
   const g = (name: string, n: number) => out.push({ name, shape: [n], init: 'ones', decay: false });
   if (c.family === 'gpt2') {

@@ -47,8 +47,10 @@ export function fusedLinear(x: Tensor, f: FusedLinear): Tensor[] {
 
 /** y = x·Wᵀ (+ b) over the last axis of x, W quantised. (…, K) → (…, N) */
 export function quantLinear(x: Tensor, w: QuantWeight, b: Tensor | null): Tensor {
-  const K = x.shape[x.rank - 1]!, N = w.outFeatures;
-  if (K !== w.inFeatures) throw new ShapeError(`quantLinear: input width ${K} does not match a quantised weight [${N}, ${w.inFeatures}]`);
+  const K = x.shape[x.rank - 1]!,
+    N = w.outFeatures;
+  if (K !== w.inFeatures)
+    throw new ShapeError(`quantLinear: input width ${K} does not match a quantised weight [${N}, ${w.inFeatures}]`);
   const x2 = O.reshape(x, [-1, K]); // (M, K)
   const M = x2.shape[0]!;
   let y =

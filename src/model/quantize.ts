@@ -48,7 +48,8 @@ export interface QuantizeReport {
 
 /** Q8_0: w [N, K] row-major (K % 32 = 0) → packed int8 (as i32 [N, K/4]) and scales [N, K/32]. */
 export function quantizeQ8(w: Float32Array, N: number, K: number): { data: Int32Array; scales: Float32Array } {
-  if (K % Q8_BLOCK !== 0) throw new ConfigError('inFeatures', `q8 needs the input width to be a multiple of ${Q8_BLOCK}, got ${K}`);
+  if (K % Q8_BLOCK !== 0)
+    throw new ConfigError('inFeatures', `q8 needs the input width to be a multiple of ${Q8_BLOCK}, got ${K}`);
   const data = new Int32Array((N * K) / 4);
   const q = new Int8Array(data.buffer); // little-endian bytes: q[n·K + k] is byte k mod 4 of data[n, k/4]
   const nb = K / Q8_BLOCK;
@@ -82,13 +83,20 @@ export function quantizeBf16(w: Float32Array, N: number, K: number): Int32Array 
 }
 
 /** The float32 matrix each quantised form stands for (for error measurements and tests). [N, K] */
-export function dequantize(kind: QuantKind, data: Int32Array, scales: Float32Array | null, N: number, K: number): Float32Array {
+export function dequantize(
+  kind: QuantKind,
+  data: Int32Array,
+  scales: Float32Array | null,
+  N: number,
+  K: number,
+): Float32Array {
   const out = new Float32Array(N * K);
   if (kind === 'q8') {
     const q = new Int8Array(data.buffer, data.byteOffset, N * K);
     for (let i = 0; i < N * K; i++) out[i] = q[i]! * scales![Math.floor(i / Q8_BLOCK)]!;
   } else {
-    const h = new Uint16Array(data.buffer, data.byteOffset, N * K), u = new Uint32Array(out.buffer);
+    const h = new Uint16Array(data.buffer, data.byteOffset, N * K),
+      u = new Uint32Array(out.buffer);
     for (let i = 0; i < N * K; i++) u[i] = h[i]! << 16;
   }
   return out;
@@ -112,8 +120,13 @@ export function linearWeights(model: CausalLM): { name: string; layout: 'out_in'
  * Quantise a model's linear weights in place (model.quantized); its forward then uses the quantised kernels.
  * Quantising twice, or with another kind, first drops the previous quantised weights.
  */
-export async function quantizeModel(model: CausalLM, kind: QuantKind, opts: QuantizeOptions = {}): Promise<QuantizeReport> {
-  if (kind !== 'q8' && kind !== 'bf16') throw new ConfigError('quantize', `expected 'q8' or 'bf16', got ${JSON.stringify(kind)}`);
+export async function quantizeModel(
+  model: CausalLM,
+  kind: QuantKind,
+  opts: QuantizeOptions = {},
+): Promise<QuantizeReport> {
+  if (kind !== 'q8' && kind !== 'bf16')
+    throw new ConfigError('quantize', `expected 'q8' or 'bf16', got ${JSON.stringify(kind)}`);
   dequantizeModel(model);
   const report: QuantizeReport = { kind, quantized: [], skipped: [], bytes: 0, floatBytes: 0, fused: [] };
   const backend = model.backend;
@@ -121,7 +134,9 @@ export async function quantizeModel(model: CausalLM, kind: QuantKind, opts: Quan
   const groups = opts.fuse !== false ? fusionGroups(model.config) : new Map<string, FusionGroup>();
   const pending = new Map<string, HostQuant>(); // parts of a group not complete yet, still on the host
   const upload = (h: HostQuant): QuantWeight => ({
-    kind, outFeatures: h.N, inFeatures: h.K,
+    kind,
+    outFeatures: h.N,
+    inFeatures: h.K,
     data: keep(tensor(h.data, [h.N, h.data.length / h.N], { backend })),
     scales: h.scales ? keep(tensor(h.scales, [h.N, h.K / Q8_BLOCK], { backend })) : null,
   });
@@ -136,7 +151,8 @@ export async function quantizeModel(model: CausalLM, kind: QuantKind, opts: Quan
     }
     let w: Float32Array = Float32Array.from(await t.data());
     if (layout === 'in_out') w = transpose(w, r, c); // [in, out] → [out, in]
-    const h: HostQuant = kind === 'q8' ? { N, K, ...quantizeQ8(w, N, K) } : { N, K, data: quantizeBf16(w, N, K), scales: null };
+    const h: HostQuant =
+      kind === 'q8' ? { N, K, ...quantizeQ8(w, N, K) } : { N, K, data: quantizeBf16(w, N, K), scales: null };
     report.bytes += h.data.byteLength + (h.scales?.byteLength ?? 0);
     report.floatBytes += N * K * 4;
     report.quantized.push(name);
@@ -198,15 +214,28 @@ function fusionGroups(c: CausalLM['config']): Map<string, FusionGroup> {
 }
 
 /** The parts (quantised on the host, same input width) as one FusedLinear: their rows concatenated, uploaded once. */
-async function fused(model: CausalLM, names: readonly string[], hs: readonly HostQuant[], upload: (h: HostQuant) => QuantWeight): Promise<FusedLinear> {
+async function fused(
+  model: CausalLM,
+  names: readonly string[],
+  hs: readonly HostQuant[],
+  upload: (h: HostQuant) => QuantWeight,
+): Promise<FusedLinear> {
   const cat = <A extends Int32Array | Float32Array>(arrays: A[], out: A): A => {
     let o = 0;
-    for (const a of arrays) (out.set(a, o), (o += a.length));
+    for (const a of arrays) out.set(a, o), (o += a.length);
     return out;
   };
   const N = hs.reduce((n, h) => n + h.N, 0);
-  const data = cat(hs.map((h) => h.data), new Int32Array(hs.reduce((n, h) => n + h.data.length, 0)));
-  const scales = hs[0]!.scales ? cat(hs.map((h) => h.scales!), new Float32Array(hs.reduce((n, h) => n + h.scales!.length, 0))) : null;
+  const data = cat(
+    hs.map((h) => h.data),
+    new Int32Array(hs.reduce((n, h) => n + h.data.length, 0)),
+  );
+  const scales = hs[0]!.scales
+    ? cat(
+        hs.map((h) => h.scales!),
+        new Float32Array(hs.reduce((n, h) => n + h.scales!.length, 0)),
+      )
+    : null;
   // biases (Qwen-style q/k/v biases): concatenated, zeros for a part without one
   const biases = names.map((n) => model.params.get(n.replace(/\.weight$/, '.bias')) ?? null);
   let bias: Tensor | null = null;

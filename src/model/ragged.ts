@@ -40,7 +40,13 @@ export function groupByLength(seqs: readonly ArrayLike<number>[], what = 'sequen
 export function inCallerOrder(groups: readonly LengthGroup[], parts: readonly Tensor[]): Tensor {
   const N = groups.reduce((n, g) => n + g.index.length, 0);
   const order = groups.flatMap((g) => g.index); // order[k]: the sequence in row k of the concatenation
-  const all = parts.length === 1 ? parts[0]! : O.concat(parts.map((p) => O.reshape(p, [p.size])), 0); // (N,)
+  const all =
+    parts.length === 1
+      ? parts[0]!
+      : O.concat(
+          parts.map((p) => O.reshape(p, [p.size])),
+          0,
+        ); // (N,)
   if (order.every((i, k) => i === k)) return O.reshape(all, [N]);
   const rowOf = new Array<number>(N);
   order.forEach((i, k) => (rowOf[i] = k));

@@ -35,7 +35,9 @@ export class RewardModel {
     const score = params.get(SCORE_WEIGHT);
     if (!score) throw new ConfigError(SCORE_WEIGHT, 'missing: a reward model needs a score head [1, hidden_size]');
     if (score.rank !== 2 || score.shape[0] !== 1 || score.shape[1] !== config.hiddenSize)
-      throw new ShapeError(`${SCORE_WEIGHT}: shape [${score.shape}] but a reward model with hidden_size ${config.hiddenSize} needs [1, ${config.hiddenSize}]`);
+      throw new ShapeError(
+        `${SCORE_WEIGHT}: shape [${score.shape}] but a reward model with hidden_size ${config.hiddenSize} needs [1, ${config.hiddenSize}]`,
+      );
     const body = new Map([...params].filter(([n]) => n !== SCORE_WEIGHT && n !== 'lm_head.weight'));
     this.config = config;
     this.body = new CausalLM(config, body, { head: 'none' });
@@ -70,12 +72,17 @@ export class RewardModel {
    * Bradley–Terry loss of preference pairs: mean over pairs of −log σ(r(chosen) − r(rejected)), a scalar tensor on
    * the tape (call backward on it). Also returns the two reward vectors (P,) for logging (accuracy, margins).
    */
-  preferenceLoss(chosen: readonly ArrayLike<number>[], rejected: readonly ArrayLike<number>[],
-    opts: TrainingOptions = {}): { loss: Tensor; chosen: Tensor; rejected: Tensor } {
+  preferenceLoss(
+    chosen: readonly ArrayLike<number>[],
+    rejected: readonly ArrayLike<number>[],
+    opts: TrainingOptions = {},
+  ): { loss: Tensor; chosen: Tensor; rejected: Tensor } {
     const P = chosen.length;
-    if (P === 0 || rejected.length !== P) throw new ShapeError(`preferenceLoss: ${P} chosen and ${rejected.length} rejected sequences (need equal, ≥ 1)`);
+    if (P === 0 || rejected.length !== P)
+      throw new ShapeError(`preferenceLoss: ${P} chosen and ${rejected.length} rejected sequences (need equal, ≥ 1)`);
     const r = this.rewards([...chosen, ...rejected], opts); // (2P,)
-    const rc = O.slice(r, [0], [P]), rr = O.slice(r, [P], [P]); // (P,) each
+    const rc = O.slice(r, [0], [P]),
+      rr = O.slice(r, [P], [P]); // (P,) each
     return { loss: logSigmoidLoss(O.sub(rc, rr)), chosen: rc, rejected: rr };
   }
 }

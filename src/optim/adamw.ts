@@ -34,7 +34,10 @@ export class AdamW {
   private readonly v = new Map<string, Tensor>();
   private readonly decays: Map<string, boolean>;
 
-  constructor(readonly params: Map<string, Tensor>, opts: AdamWOptions) {
+  constructor(
+    readonly params: Map<string, Tensor>,
+    opts: AdamWOptions,
+  ) {
     const [b1, b2] = opts.betas ?? [0.9, 0.999];
     const checks: [string, number, boolean][] = [
       ['lr', opts.lr, opts.lr >= 0],
@@ -43,7 +46,8 @@ export class AdamW {
       ['eps', opts.eps ?? 1e-8, (opts.eps ?? 1e-8) >= 0],
       ['weightDecay', opts.weightDecay ?? 0.01, (opts.weightDecay ?? 0.01) >= 0],
     ];
-    for (const [k, val, ok] of checks) if (!ok || !Number.isFinite(val)) throw new ConfigError(`adamw.${k}`, `invalid value ${val}`);
+    for (const [k, val, ok] of checks)
+      if (!ok || !Number.isFinite(val)) throw new ConfigError(`adamw.${k}`, `invalid value ${val}`);
     this.lr = opts.lr;
     this.beta1 = b1;
     this.beta2 = b2;
@@ -110,9 +114,16 @@ export class AdamW {
   /** Restore moments and the step count written by stateDict. */
   loadStateDict(state: Record<string, Float32Array>, stepCount: number): void {
     for (const [name, p] of this.params) {
-      for (const [suffix, map] of [['exp_avg', this.m], ['exp_avg_sq', this.v]] as const) {
+      for (const [suffix, map] of [
+        ['exp_avg', this.m],
+        ['exp_avg_sq', this.v],
+      ] as const) {
         const d = state[`${name}.${suffix}`];
-        if (!d || d.length !== p.size) throw new ConfigError(`${name}.${suffix}`, `optimizer state missing or of the wrong size (expected ${p.size} values)`);
+        if (!d || d.length !== p.size)
+          throw new ConfigError(
+            `${name}.${suffix}`,
+            `optimizer state missing or of the wrong size (expected ${p.size} values)`,
+          );
         map.get(name)!.dispose();
         map.set(name, tensor(d, p.shape, { backend: p.backend }));
       }

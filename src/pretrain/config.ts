@@ -11,14 +11,19 @@ import { DEFAULTS, TRAIN_SETTINGS, validateConfig, type TrainConfig } from './se
 /** A preset by name (ConfigError with the list when unknown). */
 export function presetConfig(name: string): Partial<TrainConfig> {
   const p = PRESETS[name];
-  if (!p) throw new ConfigError('preset', `unknown preset '${name}'. Presets: ${Object.keys(PRESETS).join(', ')} (closest: '${closestKey(name, Object.keys(PRESETS))}')`);
+  if (!p)
+    throw new ConfigError(
+      'preset',
+      `unknown preset '${name}'. Presets: ${Object.keys(PRESETS).join(', ')} (closest: '${closestKey(name, Object.keys(PRESETS))}')`,
+    );
   return p.config;
 }
 
 /** Read a JSON config file: an object of settings (same names and types as the command line), and its preset if any. */
 export function readConfigFile(file: string): Partial<TrainConfig> & { preset?: string } {
   const { values, extra } = TRAIN_SETTINGS.readFile(file, ['preset']);
-  if (extra['preset'] !== undefined && typeof extra['preset'] !== 'string') throw new ConfigError('preset', `expected a preset name, got ${JSON.stringify(extra['preset'])}`, file);
+  if (extra['preset'] !== undefined && typeof extra['preset'] !== 'string')
+    throw new ConfigError('preset', `expected a preset name, got ${JSON.stringify(extra['preset'])}`, file);
   return extra['preset'] !== undefined ? { ...values, preset: extra['preset'] as string } : values;
 }
 
@@ -31,6 +36,11 @@ export function parseOverrides(pairs: ReadonlyArray<readonly [string, string]>):
 export function buildConfig(o: { preset?: string; file?: string; overrides?: Partial<TrainConfig> } = {}): TrainConfig {
   const { preset: filePreset, ...fromFile } = o.file ? readConfigFile(o.file) : {};
   const presetName = o.preset ?? filePreset;
-  const c: TrainConfig = { ...DEFAULTS, ...(presetName ? presetConfig(presetName) : {}), ...fromFile, ...(o.overrides ?? {}) };
+  const c: TrainConfig = {
+    ...DEFAULTS,
+    ...(presetName ? presetConfig(presetName) : {}),
+    ...fromFile,
+    ...(o.overrides ?? {}),
+  };
   return validateConfig(c);
 }

@@ -18,9 +18,15 @@ export interface ParamCount {
 
 /** Parameters of a decoder with this config (exact for both families as this package builds them). */
 export function countParams(c: ModelConfig): ParamCount {
-  const C = c.hiddenSize, I = c.intermediateSize, L = c.numLayers, V = c.vocabSize;
-  const kvC = c.numKvHeads * c.headDim, qC = c.numHeads * c.headDim;
-  let block: number, finalNorm: number, positions = 0;
+  const C = c.hiddenSize,
+    I = c.intermediateSize,
+    L = c.numLayers,
+    V = c.vocabSize;
+  const kvC = c.numKvHeads * c.headDim,
+    qC = c.numHeads * c.headDim;
+  let block: number,
+    finalNorm: number,
+    positions = 0;
   if (c.family === 'gpt2') {
     // ln_1 (2C) + c_attn (C·3C + 3C) + c_proj (C·C + C) + ln_2 (2C) + c_fc (C·I + I) + mlp c_proj (I·C + C)
     block = 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + 2 * C + (C * I + I) + (I * C + C);
@@ -67,7 +73,10 @@ export function trainingMemory(c: ModelConfig, B: number, T: number): MemoryEsti
   const mlp = c.intermediateSize / C; // 4 for GPT-2
   const perLayerTok = (11 + 2 * mlp) * C + 2 * c.numHeads * T;
   const actFloats = B * T * (c.numLayers * perLayerTok + 2 * c.vocabSize + 4 * C);
-  const params = 4 * n, grads = 4 * n, adam = 8 * n, activations = 4 * actFloats;
+  const params = 4 * n,
+    grads = 4 * n,
+    adam = 8 * n,
+    activations = 4 * actFloats;
   return { params, grads, adam, activations, total: params + grads + adam + activations };
 }
 

@@ -3,4 +3,13 @@ export { TRAIN_SETTINGS, DEFAULTS, validateConfig, toModelConfig, cacheDirOf, ty
 export { PRESETS } from './presets.js';
 export { buildConfig, parseOverrides, readConfigFile, presetConfig } from './config.js';
 export { pretrain, tokenizerHash, type PretrainOptions, type PretrainResult } from './pretrain.js';
-export { countParams, flopsPerToken, trainingMemory, formatCount, formatBytes, formatFlops, type ParamCount, type MemoryEstimate } from './estimate.js';
+export {
+  countParams,
+  flopsPerToken,
+  trainingMemory,
+  formatCount,
+  formatBytes,
+  formatFlops,
+  type ParamCount,
+  type MemoryEstimate,
+} from './estimate.js';

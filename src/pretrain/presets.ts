@@ -46,7 +46,20 @@ export const PRESETS: Record<string, { help: string; config: Partial<TrainConfig
   },
   small: {
     help: '12M parameters: 6 layers × 384 wide, 6 heads, context 256, BPE 4096 (an hour or more on a CPU)',
-    config: { nLayer: 6, nHead: 6, nEmbd: 384, blockSize: 256, batchSize: 4, gradAccum: 4, vocabSize: 4096, lr: 6e-4, minLr: 6e-5, warmupSteps: 200, maxSteps: 5000, dropout: 0.1 },
+    config: {
+      nLayer: 6,
+      nHead: 6,
+      nEmbd: 384,
+      blockSize: 256,
+      batchSize: 4,
+      gradAccum: 4,
+      vocabSize: 4096,
+      lr: 6e-4,
+      minLr: 6e-5,
+      warmupSteps: 200,
+      maxSteps: 5000,
+      dropout: 0.1,
+    },
   },
   'llama-tiny': {
     help: 'the tiny run with the Llama block: RMSNorm, SwiGLU, RoPE, 2 key/value heads',

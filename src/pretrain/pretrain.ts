@@ -28,7 +28,7 @@ import { cacheDirOf, validateConfig, toModelConfig, type TrainConfig } from './s
 import { checkSameShape, saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
 import { openRun, type RecipeOptions, type RecipeResult } from '../train/recipe.js';
 import { countParams, flopsPerToken, formatCount } from './estimate.js';
-import { formatDuration, } from '../train/progress.js';
+import { formatDuration } from '../train/progress.js';
 import { runTraining } from '../train/run.js';
 import { sampleIds } from '../train/sample.js';
 import type { Trainer } from '../train/trainer.js';
@@ -46,17 +46,29 @@ export interface PretrainResult extends RecipeResult<TrainConfig> {
 
 /** sha256 of a tokenizer's tokenizer.json (what its ids mean). */
 export function tokenizerHash(tok: TextTokenizer): string {
-  return crypto.createHash('sha256').update(JSON.stringify(toTokenizerJson(tok))).digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(JSON.stringify(toTokenizerJson(tok)))
+    .digest('hex');
 }
 
 /** Build (or load from the cache) the tokenizer a config asks for. */
-async function makeTokenizer(c: TrainConfig, docs: Document[], fp: string, log: (s: string) => void): Promise<TextTokenizer> {
+async function makeTokenizer(
+  c: TrainConfig,
+  docs: Document[],
+  fp: string,
+  log: (s: string) => void,
+): Promise<TextTokenizer> {
   if (c.tokenizer === 'char') {
     // '\n' is always in: documents are joined with '\n\n' in the token shards, even a corpus of one line
     return CharTokenizer.fromText(`${docs.map((d) => d.text).join('\n\n')}\n`);
   }
   if (c.tokenizer !== 'bpe') return loadTokenizer(c.tokenizer);
-  const key = crypto.createHash('sha256').update(JSON.stringify({ fp, v: c.vocabSize, b: c.tokenizerTrainBytes, eot: EOT })).digest('hex').slice(0, 16);
+  const key = crypto
+    .createHash('sha256')
+    .update(JSON.stringify({ fp, v: c.vocabSize, b: c.tokenizerTrainBytes, eot: EOT }))
+    .digest('hex')
+    .slice(0, 16);
   const dir = path.join(cacheDirOf(c), 'tokenizers', key);
   if (fs.existsSync(path.join(dir, 'tokenizer.json'))) return loadTokenizer(dir);
   const texts: string[] = [];
@@ -68,8 +80,14 @@ async function makeTokenizer(c: TrainConfig, docs: Document[], fp: string, log: 
     n += t.length;
   }
   const t0 = performance.now();
-  const tok = trainBpe(texts, { vocabSize: c.vocabSize, specialTokens: [EOT], config: { bosToken: EOT, eosToken: EOT } });
-  log(`trained a BPE tokenizer: ${tok.vocabSize} tokens on ${(n / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const tok = trainBpe(texts, {
+    vocabSize: c.vocabSize,
+    specialTokens: [EOT],
+    config: { bosToken: EOT, eosToken: EOT },
+  });
+  log(
+    `trained a BPE tokenizer: ${tok.vocabSize} tokens on ${(n / 1e6).toFixed(1)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
   await saveTokenizer(tok, dir);
   return tok;
 }
@@ -88,11 +106,16 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const docs = loadCorpus(c.input, {
     textField: c.textField,
     maxBytes: c.maxCorpusBytes,
-    onInvalidUtf8: (file, n) => log(`warning: ${file}: ${n} bytes are not valid UTF-8 and were read as U+FFFD (a Latin-1 file? convert it: iconv -f latin1 -t utf-8)`),
+    onInvalidUtf8: (file, n) =>
+      log(
+        `warning: ${file}: ${n} bytes are not valid UTF-8 and were read as U+FFFD (a Latin-1 file? convert it: iconv -f latin1 -t utf-8)`,
+      ),
   });
   const fp = corpusFingerprint(docs);
   if (saved && saved.corpusFingerprint !== fp) {
-    log(`warning: the corpus differs from the one this run started with; the resumed run will not match an uninterrupted one`);
+    log(
+      `warning: the corpus differs from the one this run started with; the resumed run will not match an uninterrupted one`,
+    );
   }
   const initDir = resumeDir ?? (c.initFrom ? c.initFrom : null);
   const tok: TextTokenizer = initDir ? await loadTokenizer(initDir) : await makeTokenizer(c, docs, fp, log);
@@ -101,13 +124,19 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       tok.encode(p, { special: 'plain' });
     } catch (e) {
       // a char-level vocabulary has only the corpus's characters: say so now, not at the first samples
-      if (e instanceof LlmtsError) throw new ConfigError('samplePrompts', `the prompt ${JSON.stringify(p)} cannot be encoded: ${e.message}; set --samplePrompts to prompts in the corpus's alphabet`);
+      if (e instanceof LlmtsError)
+        throw new ConfigError(
+          'samplePrompts',
+          `the prompt ${JSON.stringify(p)} cannot be encoded: ${e.message}; set --samplePrompts to prompts in the corpus's alphabet`,
+        );
       throw e;
     }
   }
   const tokHash = tokenizerHash(tok);
   const bytes = docs.reduce((n, d) => n + d.text.length, 0);
-  log(`corpus: ${docs.length} document${docs.length === 1 ? '' : 's'}, ${(bytes / 1e6).toFixed(2)} M characters${c.input.length ? '' : ' (the embedded State of the Union addresses)'}; tokenizer: ${tok.kind}, ${tok.vocabSize} ids`);
+  log(
+    `corpus: ${docs.length} document${docs.length === 1 ? '' : 's'}, ${(bytes / 1e6).toFixed(2)} M characters${c.input.length ? '' : ' (the embedded State of the Union addresses)'}; tokenizer: ${tok.kind}, ${tok.vocabSize} ids`,
+  );
 
   // ---- 3. token shards
   const sep = tok.eosId !== undefined ? [tok.eosId] : undefined;
@@ -140,12 +169,16 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     // nanoGPT's bias=False: zero biases that never train (no gradient, so AdamW and the clipping norm skip them)
     for (const [name, p] of model.params) if (name.endsWith('.bias')) p.requiresGrad = false;
   }
-  if (c.blockSize > model.config.maxPositions) throw new ConfigError('blockSize', `must be ≤ the model's ${model.config.maxPositions} positions`);
+  if (c.blockSize > model.config.maxPositions)
+    throw new ConfigError('blockSize', `must be ≤ the model's ${model.config.maxPositions} positions`);
   const batcher = new Batcher(data.train, c.batchSize, c.blockSize, new Rng(c.seed).fork(), 'train');
   const evalSeed = (c.seed ^ 0x5f3759df) >>> 0;
   const evalBatches = fixedBatches(data.val, c.batchSize, c.blockSize, c.evalBatches, evalSeed, 'validation');
   // The final evaluation's batches start with the interval ones (same seed), so its figure extends theirs.
-  const finalEvalBatches = c.finalEvalBatches > c.evalBatches ? fixedBatches(data.val, c.batchSize, c.blockSize, c.finalEvalBatches, evalSeed, 'validation') : undefined;
+  const finalEvalBatches =
+    c.finalEvalBatches > c.evalBatches
+      ? fixedBatches(data.val, c.batchSize, c.blockSize, c.finalEvalBatches, evalSeed, 'validation')
+      : undefined;
   const fpt = flopsPerToken(model.config, c.blockSize);
   const nParams = countParams(model.config).total;
   log(
@@ -164,7 +197,13 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       const p = prompts[i]!;
       let ids = tok.encode(p, { special: 'plain' });
       if (!ids.length) ids = sep ?? tok.encode('\n');
-      const newIds = await sampleIds(model, ids, { maxTokens: c.sampleTokens, temperature: c.temperature, topK: c.topK, seed: sampleSeed(step, i), ...(tok.eosId !== undefined ? { stopId: tok.eosId } : {}) });
+      const newIds = await sampleIds(model, ids, {
+        maxTokens: c.sampleTokens,
+        temperature: c.temperature,
+        topK: c.topK,
+        seed: sampleSeed(step, i),
+        ...(tok.eosId !== undefined ? { stopId: tok.eosId } : {}),
+      });
       out.push({ prompt: p, text: tok.decode(newIds) });
     }
     lastSamples = out;
@@ -194,7 +233,11 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       // the run's sample settings become the checkpoint's defaults (`llmts generate`/`chat`, transformers' generate)
       saveModel: (d) =>
         saveModel(model, d, {
-          generationConfig: { ...defaultGenerationConfig(model.config), do_sample: c.temperature > 0, ...(c.temperature > 0 ? { temperature: c.temperature, top_k: c.topK } : {}) },
+          generationConfig: {
+            ...defaultGenerationConfig(model.config),
+            do_sample: c.temperature > 0,
+            ...(c.temperature > 0 ? { temperature: c.temperature, top_k: c.topK } : {}),
+          },
         }),
       saveTokenizer: (d) => saveTokenizer(tok, d),
       state,
@@ -230,7 +273,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       steps: `${t.state.step} of ${c.maxSteps} (${why})`,
       'tokens seen': formatCount(t.state.tokensSeen),
       'training time': formatDuration(t.state.trainSeconds),
-      'best validation loss': t.state.bestValLoss !== null ? `${t.state.bestValLoss.toFixed(4)} at step ${t.state.bestValStep}` : '–',
+      'best validation loss':
+        t.state.bestValLoss !== null ? `${t.state.bestValLoss.toFixed(4)} at step ${t.state.bestValStep}` : '–',
       checkpoint: ckDir,
       backend: backend.describe(),
     }),
@@ -239,7 +283,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   // ---- 6. summary
   const seconds = trainer.state.trainSeconds;
   const lastEval = trainer.state.evals[trainer.state.evals.length - 1];
-  if (!fs.existsSync(path.join(ckDir, 'trainer_state.json'))) throw new FileFormatError('E_NO_CHECKPOINT', ckDir, 'the run ended without writing a checkpoint');
+  if (!fs.existsSync(path.join(ckDir, 'trainer_state.json')))
+    throw new FileFormatError('E_NO_CHECKPOINT', ckDir, 'the run ended without writing a checkpoint');
   return {
     runDir,
     checkpointDir: ckDir,

@@ -10,35 +10,72 @@ import { DISPLAY_SETTINGS, EVAL_SETTINGS, OPTIM_SETTINGS, RUN_SETTINGS } from '.
 import type { ModelConfig } from '../model/config.js';
 
 const DATA = group('data', {
-  input: strings([], "Corpus: text files, folders (recursively), glob patterns or JSONL files; [] = the embedded State of the Union corpus; 'shakespeare' = the shipped tinyshakespeare.", { aliases: ['data', 'corpus'] }),
+  input: strings(
+    [],
+    "Corpus: text files, folders (recursively), glob patterns or JSONL files; [] = the embedded State of the Union corpus; 'shakespeare' = the shipped tinyshakespeare.",
+    { aliases: ['data', 'corpus'] },
+  ),
   textField: str('text', 'JSONL field holding the text.'),
   maxCorpusBytes: int(0, 'Use only the first this many characters of the corpus (0 = all).', { min: 0 }),
-  valFraction: float(0.1, 'Fraction held out for validation (the last 10% of a single text, as nanoGPT splits tinyshakespeare).', { gt: 0, max: 0.9 }),
-  tokenizer: str('bpe', "Tokenizer: 'bpe' (train a byte-level BPE on the corpus), 'char' (one id per character), 'gpt2', or a folder with tokenizer.json."),
-  vocabSize: int(2048, "Vocabulary size of a BPE trained on the corpus (ignored for 'char', 'gpt2' and folders).", { min: 257, max: 1 << 20, aliases: ['vocab_size'] }),
-  tokenizerTrainBytes: int(2_000_000, 'Characters of the corpus used to train the BPE (0 = all; a few MB is plenty).', { min: 0 }),
+  valFraction: float(
+    0.1,
+    'Fraction held out for validation (the last 10% of a single text, as nanoGPT splits tinyshakespeare).',
+    { gt: 0, max: 0.9 },
+  ),
+  tokenizer: str(
+    'bpe',
+    "Tokenizer: 'bpe' (train a byte-level BPE on the corpus), 'char' (one id per character), 'gpt2', or a folder with tokenizer.json.",
+  ),
+  vocabSize: int(2048, "Vocabulary size of a BPE trained on the corpus (ignored for 'char', 'gpt2' and folders).", {
+    min: 257,
+    max: 1 << 20,
+    aliases: ['vocab_size'],
+  }),
+  tokenizerTrainBytes: int(2_000_000, 'Characters of the corpus used to train the BPE (0 = all; a few MB is plenty).', {
+    min: 0,
+  }),
   cacheDir: str('', "Folder of the tokenizer and token-shard cache ('' = `<outDir>/.cache`)."),
 });
 
 const MODEL = group('model', {
-  family: oneOf(['gpt2', 'llama'], 'gpt2', "Architecture family: 'gpt2' (LayerNorm, GELU, learned positions) or 'llama' (RMSNorm, SwiGLU, RoPE)."),
+  family: oneOf(
+    ['gpt2', 'llama'],
+    'gpt2',
+    "Architecture family: 'gpt2' (LayerNorm, GELU, learned positions) or 'llama' (RMSNorm, SwiGLU, RoPE).",
+  ),
   nLayer: int(4, 'Number of Transformer blocks.', { min: 1, max: 1000, aliases: ['n_layer', 'layers'] }),
   nHead: int(4, 'Number of attention (query) heads.', { min: 1, aliases: ['n_head', 'heads'] }),
-  nKvHead: int(0, 'Key/value heads for grouped-query attention (0 = nHead; llama only).', { min: 0, aliases: ['n_kv_head'] }),
+  nKvHead: int(0, 'Key/value heads for grouped-query attention (0 = nHead; llama only).', {
+    min: 0,
+    aliases: ['n_kv_head'],
+  }),
   nEmbd: int(128, 'Width of the residual stream.', { min: 1, aliases: ['n_embd', 'width'] }),
-  intermediateSize: int(0, 'Hidden width of the MLP (0 = 4·nEmbd for gpt2, ≈ 8/3·nEmbd rounded up to 32 for llama).', { min: 0 }),
-  blockSize: int(128, 'Context length: tokens per training sequence (T).', { min: 1, aliases: ['block_size', 'context'] }),
+  intermediateSize: int(0, 'Hidden width of the MLP (0 = 4·nEmbd for gpt2, ≈ 8/3·nEmbd rounded up to 32 for llama).', {
+    min: 0,
+  }),
+  blockSize: int(128, 'Context length: tokens per training sequence (T).', {
+    min: 1,
+    aliases: ['block_size', 'context'],
+  }),
   maxPositions: int(0, 'Positions the model accepts (0 = blockSize).', { min: 0 }),
   dropout: float(0, 'Dropout probability while training (0 = off).', { min: 0, max: 0.99 }),
   tieEmbeddings: bool(true, 'Output head tied to the token embedding (always for gpt2).'),
-  bias: bool(true, "Train biases; false = nanoGPT's bias=False (biases stay zero, no gradient, still a standard GPT-2 folder)."),
+  bias: bool(
+    true,
+    "Train biases; false = nanoGPT's bias=False (biases stay zero, no gradient, still a standard GPT-2 folder).",
+  ),
   ropeTheta: float(10000, 'RoPE base (llama only).', { gt: 0 }),
-  initFrom: str('', "Start from this Hugging Face folder's weights instead of random ones ('' = from scratch).", { aliases: ['init_from'] }),
+  initFrom: str('', "Start from this Hugging Face folder's weights instead of random ones ('' = from scratch).", {
+    aliases: ['init_from'],
+  }),
 });
 
 const SAMPLES = group('samples', {
   sampleTokens: int(120, 'Tokens generated per sample.', { min: 0, aliases: ['max_new_tokens'] }),
-  samplePrompts: strings(['The', 'Fellow-Citizens of the Senate and House of Representatives:'], "Prompts of the samples ('' starts from the vocabulary's separator)."),
+  samplePrompts: strings(
+    ['The', 'Fellow-Citizens of the Senate and House of Representatives:'],
+    "Prompts of the samples ('' starts from the vocabulary's separator).",
+  ),
   temperature: float(0.8, 'Sampling temperature (0 = greedy).', { min: 0 }),
   topK: int(40, 'Keep only the k most likely tokens when sampling (0 = all).', { min: 0, aliases: ['top_k'] }),
 });
@@ -68,19 +105,37 @@ function largestDivisor(n: number, atMost: number): number {
 /** Type and range of every field (from the table), then the checks between fields; throws the first ConfigError. */
 export function validateConfig(c: TrainConfig): TrainConfig {
   TRAIN_SETTINGS.checkRanges(c);
-  if (c.nEmbd % c.nHead !== 0) throw new ConfigError('nHead', `nEmbd (${c.nEmbd}) must be divisible by nHead (${c.nHead}); try nHead=${largestDivisor(c.nEmbd, c.nHead)}`);
+  if (c.nEmbd % c.nHead !== 0)
+    throw new ConfigError(
+      'nHead',
+      `nEmbd (${c.nEmbd}) must be divisible by nHead (${c.nHead}); try nHead=${largestDivisor(c.nEmbd, c.nHead)}`,
+    );
   const kv = c.nKvHead || c.nHead;
   if (c.nHead % kv !== 0) throw new ConfigError('nKvHead', `nHead (${c.nHead}) must be a multiple of nKvHead (${kv})`);
-  if (c.family === 'gpt2' && c.nKvHead && c.nKvHead !== c.nHead) throw new ConfigError('nKvHead', `the gpt2 family has no grouped-query attention; use family=llama or nKvHead=0`);
-  if (c.family === 'gpt2' && !c.tieEmbeddings) throw new ConfigError('tieEmbeddings', 'the gpt2 family always ties its head to the embedding; use family=llama for an untied head');
-  if (c.family === 'llama' && (c.nEmbd / c.nHead) % 2 !== 0) throw new ConfigError('nHead', `RoPE needs an even head width; nEmbd/nHead = ${c.nEmbd / c.nHead}`);
-  if (c.maxPositions && c.blockSize > c.maxPositions) throw new ConfigError('blockSize', `blockSize (${c.blockSize}) must be ≤ maxPositions (${c.maxPositions}), the positions the model has`);
+  if (c.family === 'gpt2' && c.nKvHead && c.nKvHead !== c.nHead)
+    throw new ConfigError('nKvHead', `the gpt2 family has no grouped-query attention; use family=llama or nKvHead=0`);
+  if (c.family === 'gpt2' && !c.tieEmbeddings)
+    throw new ConfigError(
+      'tieEmbeddings',
+      'the gpt2 family always ties its head to the embedding; use family=llama for an untied head',
+    );
+  if (c.family === 'llama' && (c.nEmbd / c.nHead) % 2 !== 0)
+    throw new ConfigError('nHead', `RoPE needs an even head width; nEmbd/nHead = ${c.nEmbd / c.nHead}`);
+  if (c.maxPositions && c.blockSize > c.maxPositions)
+    throw new ConfigError(
+      'blockSize',
+      `blockSize (${c.blockSize}) must be ≤ maxPositions (${c.maxPositions}), the positions the model has`,
+    );
   if (c.minLr > c.lr) throw new ConfigError('minLr', `must be ≤ lr (${c.lr}), got ${c.minLr}`);
   return c;
 }
 
 /** The model's ModelConfig for a training config and a vocabulary. */
-export function toModelConfig(c: TrainConfig, vocabSize: number, special: { bos?: number | null; eos?: number | null } = {}): ModelConfig {
+export function toModelConfig(
+  c: TrainConfig,
+  vocabSize: number,
+  special: { bos?: number | null; eos?: number | null } = {},
+): ModelConfig {
   const headDim = c.nEmbd / c.nHead;
   const llama = c.family === 'llama';
   const inter = c.intermediateSize || (llama ? 32 * Math.ceil(Math.round((8 * c.nEmbd) / 3) / 32) : 4 * c.nEmbd);

@@ -25,8 +25,13 @@ export interface DpoOutput {
 }
 
 /** The DPO loss of `policy` against `reference` on preference pairs (β > 0, TRL's default 0.1). */
-export function dpoLoss(policy: CausalLM, reference: CausalLM, pairs: readonly PreferencePair[], beta = 0.1,
-  opts: TrainingOptions = {}): DpoOutput {
+export function dpoLoss(
+  policy: CausalLM,
+  reference: CausalLM,
+  pairs: readonly PreferencePair[],
+  beta = 0.1,
+  opts: TrainingOptions = {},
+): DpoOutput {
   const P = pairs.length;
   if (P === 0) throw new ShapeError('dpoLoss: no preference pairs');
   if (!(beta > 0)) throw new ShapeError(`dpoLoss: beta must be > 0 (got ${beta})`);
@@ -35,7 +40,8 @@ export function dpoLoss(policy: CausalLM, reference: CausalLM, pairs: readonly P
   const pi = sequenceLogProbs(policy, prompts, completions, opts); // (2P,) chosen then rejected
   const ref = noGrad(() => sequenceLogProbs(reference, prompts, completions)); // (2P,)
   const ratio = O.sub(pi, ref); // (2P,)  log π − log π_ref
-  const rc = O.slice(ratio, [0], [P]), rr = O.slice(ratio, [P], [P]); // (P,) each
+  const rc = O.slice(ratio, [0], [P]),
+    rr = O.slice(ratio, [P], [P]); // (P,) each
   const loss = logSigmoidLoss(O.scale(O.sub(rc, rr), beta));
   const [rewardsChosen, rewardsRejected] = noGrad(() => [O.scale(rc, beta), O.scale(rr, beta)]);
   return { loss, rewardsChosen: rewardsChosen!, rewardsRejected: rewardsRejected! };

@@ -40,8 +40,12 @@ function order(root: Tensor): Tensor[] {
  * Backpropagate from `root` (a scalar unless `seed` gives dL/droot). Leaves with requiresGrad get `.grad` added to.
  */
 export function backward(root: Tensor, seed?: Tensor): void {
-  if (!root.requiresGrad) throw new ShapeError('backward: the tensor does not depend on anything that requires a gradient');
-  if (!seed && root.size !== 1) throw new ShapeError(`backward: root must be a scalar (got ${root.size} elements) or a seed gradient must be given`);
+  if (!root.requiresGrad)
+    throw new ShapeError('backward: the tensor does not depend on anything that requires a gradient');
+  if (!seed && root.size !== 1)
+    throw new ShapeError(
+      `backward: root must be a scalar (got ${root.size} elements) or a seed gradient must be given`,
+    );
   noGrad(() => {
     const grads = new Map<Tensor, Tensor>();
     const uses = new Map<Tensor, number>(); // how many entries of `grads` hold a gradient tensor
@@ -105,8 +109,18 @@ export function backward(root: Tensor, seed?: Tensor): void {
         const into = (i: number): Tensor | null => {
           const inp = node.inputs[i];
           const prev = inp ? grads.get(inp) : undefined;
-          if (!inp || !prev || prev === seed || prev === g || prev.kept || uses.get(prev) !== 1 || prev.storage.refs !== 1) return null;
-          if (prev.dtype !== inp.dtype || prev.backend !== inp.backend || !shapesEqual(prev.shape, inp.shape)) return null;
+          if (
+            !inp ||
+            !prev ||
+            prev === seed ||
+            prev === g ||
+            prev.kept ||
+            uses.get(prev) !== 1 ||
+            prev.storage.refs !== 1
+          )
+            return null;
+          if (prev.dtype !== inp.dtype || prev.backend !== inp.backend || !shapesEqual(prev.shape, inp.shape))
+            return null;
           grads.delete(inp);
           uses.delete(prev);
           return prev;

@@ -14,10 +14,17 @@ import * as O from './ops_forward.js';
 const need = (ctx: OpContext, i: number): boolean => ctx.inputs[i]!.requiresGrad;
 const num = (ctx: OpContext, k: string): number => ctx.attrs[k] as number;
 /** Run a kernel with the tape off (rules always run so) into fresh outputs. */
-const kernel = (name: string, inputs: Tensor[], shapes: (readonly number[])[], attrs = {}): Tensor[] => apply(name, name, inputs, shapes, attrs);
+const kernel = (name: string, inputs: Tensor[], shapes: (readonly number[])[], attrs = {}): Tensor[] =>
+  apply(name, name, inputs, shapes, attrs);
 
-registerGrad('add', (c, dy) => [need(c, 0) ? O.sumTo(dy, c.inputs[0]!.shape) : null, need(c, 1) ? O.sumTo(dy, c.inputs[1]!.shape) : null]);
-registerGrad('sub', (c, dy) => [need(c, 0) ? O.sumTo(dy, c.inputs[0]!.shape) : null, need(c, 1) ? O.sumTo(O.neg(dy), c.inputs[1]!.shape) : null]);
+registerGrad('add', (c, dy) => [
+  need(c, 0) ? O.sumTo(dy, c.inputs[0]!.shape) : null,
+  need(c, 1) ? O.sumTo(dy, c.inputs[1]!.shape) : null,
+]);
+registerGrad('sub', (c, dy) => [
+  need(c, 0) ? O.sumTo(dy, c.inputs[0]!.shape) : null,
+  need(c, 1) ? O.sumTo(O.neg(dy), c.inputs[1]!.shape) : null,
+]);
 registerGrad('mul', (c, dy) => {
   const [a, b] = c.inputs as [Tensor, Tensor];
   return [need(c, 0) ? O.sumTo(O.mul(dy, b), a.shape) : null, need(c, 1) ? O.sumTo(O.mul(dy, a), b.shape) : null];
@@ -25,7 +32,10 @@ registerGrad('mul', (c, dy) => {
 registerGrad('div', (c, dy) => {
   const [a, b] = c.inputs as [Tensor, Tensor];
   const y = c.outputs[0]!;
-  return [need(c, 0) ? O.sumTo(O.div(dy, b), a.shape) : null, need(c, 1) ? O.sumTo(O.neg(O.div(O.mul(dy, y), b)), b.shape) : null];
+  return [
+    need(c, 0) ? O.sumTo(O.div(dy, b), a.shape) : null,
+    need(c, 1) ? O.sumTo(O.neg(O.div(O.mul(dy, y), b)), b.shape) : null,
+  ];
 });
 registerGrad('scale', (c, dy) => [O.scale(dy, num(c, 'alpha'))]);
 registerGrad('exp', (c, dy) => [O.mul(dy, c.outputs[0]!)]);
@@ -54,13 +64,19 @@ registerGrad('transpose', (c, dy) => {
 registerGrad('slice', (c, dy) => kernel('pad_slice', [dy], [c.inputs[0]!.shape], { begin: c.attrs['begin'] }));
 registerGrad('concat', (c, dy) => {
   const ax = num(c, 'axis');
-  return O.split(dy, c.inputs.map((x) => x.shape[ax]!), ax);
+  return O.split(
+    dy,
+    c.inputs.map((x) => x.shape[ax]!),
+    ax,
+  );
 });
 
 registerGrad('matmul', (c, dy) => {
   const [a, b] = c.inputs as [Tensor, Tensor];
-  const tA = Boolean(c.attrs['transA']), tB = Boolean(c.attrs['transB']);
-  let da: Tensor | null = null, db: Tensor | null = null;
+  const tA = Boolean(c.attrs['transA']),
+    tB = Boolean(c.attrs['transB']);
+  let da: Tensor | null = null,
+    db: Tensor | null = null;
   if (need(c, 0)) {
     // C = op(A)·op(B)
     da = !tA ? O.matmul(dy, b, { transB: !tB }) : O.matmul(b, dy, { transA: tB, transB: true });
@@ -81,7 +97,13 @@ registerGrad('matmul', (c, dy) => {
  * Run a backward kernel whose first output (`accumulated` input's gradient) can be added into the gradient that input
  * already has (kernel attr accumulate): then that tensor is the output and comes back as the gradient.
  */
-function accumulating(name: string, inputs: Tensor[], shapes: (readonly number[])[], acc: Tensor | null, attrs = {}): Tensor[] {
+function accumulating(
+  name: string,
+  inputs: Tensor[],
+  shapes: (readonly number[])[],
+  acc: Tensor | null,
+  attrs = {},
+): Tensor[] {
   if (!acc?.backend.supports(name)) {
     if (!acc) return kernel(name, inputs, shapes, attrs);
     // a backend without the kernel runs it on ref through apply: add the fresh gradient to acc there
@@ -97,7 +119,9 @@ function accumulating(name: string, inputs: Tensor[], shapes: (readonly number[]
 }
 
 registerGrad('embedding', (c, dy, into) => [
-  need(c, 0) ? accumulating('embedding_backward', [dy, c.inputs[1]!], [c.inputs[0]!.shape], into?.(0) ?? null)[0]! : null,
+  need(c, 0)
+    ? accumulating('embedding_backward', [dy, c.inputs[1]!], [c.inputs[0]!.shape], into?.(0) ?? null)[0]!
+    : null,
   null,
 ]);
 registerGrad('layernorm', (c, dy, into) => {

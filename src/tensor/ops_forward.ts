@@ -53,7 +53,8 @@ export const silu = (a: Tensor): Tensor => unary('silu', a);
 
 /** silu(gate)·up, the Llama MLP's gated activation, fused. */
 export function swiglu(gate: Tensor, up: Tensor): Tensor {
-  if (!shapesEqual(gate.shape, up.shape)) throw new ShapeError(`swiglu: gate ${fmtShape(gate.shape)} vs up ${fmtShape(up.shape)}`);
+  if (!shapesEqual(gate.shape, up.shape))
+    throw new ShapeError(`swiglu: gate ${fmtShape(gate.shape)} vs up ${fmtShape(up.shape)}`);
   return apply('swiglu', 'swiglu', [gate, up], [gate.shape])[0]!;
 }
 
@@ -66,7 +67,8 @@ export function sumTo(a: Tensor, shape: readonly number[]): Tensor {
   const r = a.rank;
   const padded = [...new Array<number>(r - shape.length).fill(1), ...shape];
   padded.forEach((d, k) => {
-    if (d !== 1 && d !== a.shape[k]) throw new ShapeError(`sumTo: cannot reduce ${fmtShape(a.shape)} to ${fmtShape(shape)}`);
+    if (d !== 1 && d !== a.shape[k])
+      throw new ShapeError(`sumTo: cannot reduce ${fmtShape(a.shape)} to ${fmtShape(shape)}`);
   });
   const s = apply('sum_to', 'sum_to', [a], [padded])[0]!;
   return padded.length === shape.length ? s : reshape(s, shape);
@@ -74,10 +76,18 @@ export function sumTo(a: Tensor, shape: readonly number[]): Tensor {
 
 /** Sum over axes (all by default). */
 export function sum(a: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
-  const ax = axes === undefined ? a.shape.map((_, i) => i) : (typeof axes === 'number' ? [axes] : axes).map((x) => normAxis(x, a.rank));
+  const ax =
+    axes === undefined
+      ? a.shape.map((_, i) => i)
+      : (typeof axes === 'number' ? [axes] : axes).map((x) => normAxis(x, a.rank));
   const kept = a.shape.map((d, i) => (ax.includes(i) ? 1 : d));
   const s = sumTo(a, kept);
-  return keepDims ? s : reshape(s, a.shape.filter((_, i) => !ax.includes(i)));
+  return keepDims
+    ? s
+    : reshape(
+        s,
+        a.shape.filter((_, i) => !ax.includes(i)),
+      );
 }
 
 /** Mean over axes (all by default). */
@@ -111,7 +121,8 @@ export function reshape(a: Tensor, shape: readonly number[]): Tensor {
 
 /** Permute axes: out.shape[k] = a.shape[perm[k]]. */
 export function transpose(a: Tensor, perm: readonly number[]): Tensor {
-  if (perm.length !== a.rank || [...perm].sort().some((p, i) => p !== i)) throw new ShapeError(`transpose: bad permutation [${perm}] for rank ${a.rank}`);
+  if (perm.length !== a.rank || [...perm].sort().some((p, i) => p !== i))
+    throw new ShapeError(`transpose: bad permutation [${perm}] for rank ${a.rank}`);
   return apply('transpose', 'transpose', [a], [perm.map((p) => a.shape[p]!)], { perm })[0]!;
 }
 
@@ -128,7 +139,8 @@ export function slice(a: Tensor, begin: readonly number[], sizes: readonly numbe
  */
 export function split(a: Tensor, sizes: readonly number[], axis = -1): Tensor[] {
   const ax = normAxis(axis, a.rank);
-  if (sizes.reduce((x, y) => x + y, 0) !== a.shape[ax]) throw new ShapeError(`split: sizes [${sizes}] do not add up to axis ${ax} of ${fmtShape(a.shape)}`);
+  if (sizes.reduce((x, y) => x + y, 0) !== a.shape[ax])
+    throw new ShapeError(`split: sizes [${sizes}] do not add up to axis ${ax} of ${fmtShape(a.shape)}`);
   let pos = 0;
   const parts = noGrad(() =>
     sizes.map((n) => {
@@ -146,7 +158,12 @@ export function split(a: Tensor, sizes: readonly number[], axis = -1): Tensor[] 
       backward: () => {
         throw new Error('split: backwardMulti is used');
       },
-      backwardMulti: (dys) => [concat(dys.map((d, i) => d ?? zeros(parts[i]!.shape, { backend: a.backend, dtype: a.dtype })), ax)],
+      backwardMulti: (dys) => [
+        concat(
+          dys.map((d, i) => d ?? zeros(parts[i]!.shape, { backend: a.backend, dtype: a.dtype })),
+          ax,
+        ),
+      ],
     };
     for (const p of parts) {
       p.node = node;
@@ -161,7 +178,8 @@ export function concat(xs: readonly Tensor[], axis = -1): Tensor {
   const a = xs[0]!;
   const ax = normAxis(axis, a.rank);
   for (const x of xs) {
-    if (x.rank !== a.rank || x.shape.some((d, k) => k !== ax && d !== a.shape[k])) throw new ShapeError(`concat: ${fmtShape(x.shape)} does not fit ${fmtShape(a.shape)} along axis ${ax}`);
+    if (x.rank !== a.rank || x.shape.some((d, k) => k !== ax && d !== a.shape[k]))
+      throw new ShapeError(`concat: ${fmtShape(x.shape)} does not fit ${fmtShape(a.shape)} along axis ${ax}`);
   }
   const shape = a.shape.map((d, k) => (k === ax ? xs.reduce((s, x) => s + x.shape[ax]!, 0) : d));
   return apply('concat', 'concat', xs, [shape], { axis: ax })[0]!;
@@ -181,15 +199,24 @@ export interface MatmulOptions {
  * 2-D matrix shared across the batch. Returns [..., M, N].
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  const transA = opts.transA ?? false, transB = opts.transB ?? false;
-  if (a.rank < 2 || b.rank < 2) throw new ShapeError(`matmul: needs rank ≥ 2, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  const transA = opts.transA ?? false,
+    transB = opts.transB ?? false;
+  if (a.rank < 2 || b.rank < 2)
+    throw new ShapeError(`matmul: needs rank ≥ 2, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
   const [ar, ac] = a.shape.slice(-2) as [number, number];
   const [br, bc] = b.shape.slice(-2) as [number, number];
-  const M = transA ? ac : ar, K = transA ? ar : ac;
-  const Kb = transB ? bc : br, N = transB ? br : bc;
-  if (K !== Kb) throw new ShapeError(`matmul: inner sizes differ: ${fmtShape(a.shape)}${transA ? 'ᵀ' : ''} · ${fmtShape(b.shape)}${transB ? 'ᵀ' : ''}`);
-  const batchA = a.shape.slice(0, -2), batchB = b.shape.slice(0, -2);
-  const nA = size(batchA), nB = size(batchB);
+  const M = transA ? ac : ar,
+    K = transA ? ar : ac;
+  const Kb = transB ? bc : br,
+    N = transB ? br : bc;
+  if (K !== Kb)
+    throw new ShapeError(
+      `matmul: inner sizes differ: ${fmtShape(a.shape)}${transA ? 'ᵀ' : ''} · ${fmtShape(b.shape)}${transB ? 'ᵀ' : ''}`,
+    );
+  const batchA = a.shape.slice(0, -2),
+    batchB = b.shape.slice(0, -2);
+  const nA = size(batchA),
+    nB = size(batchB);
   let batch: readonly number[];
   if (nB === 1) batch = batchA;
   else if (nA === 1) batch = batchB;
@@ -208,7 +235,8 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: 'out_in' 
   const inF = x.shape[x.rank - 1]!;
   const [w0, w1] = w.shape as [number, number];
   const outF = layout === 'out_in' ? w0 : w1;
-  if ((layout === 'out_in' ? w1 : w0) !== inF) throw new ShapeError(`linear: input width ${inF} does not match weight ${fmtShape(w.shape)} (${layout})`);
+  if ((layout === 'out_in' ? w1 : w0) !== inF)
+    throw new ShapeError(`linear: input width ${inF} does not match weight ${fmtShape(w.shape)} (${layout})`);
   const x2 = reshape(x, [-1, inF]); // (N, in)
   const y = matmul(x2, w, { transB: layout === 'out_in', bias: b }); // (N, out), bias added in the kernel
   return reshape(y, [...x.shape.slice(0, -1), outF]);
@@ -225,7 +253,8 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
 /** LayerNorm over the last axis. */
 export function layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number): Tensor {
   const C = x.shape[x.rank - 1]!;
-  if (w.size !== C || b.size !== C) throw new ShapeError(`layerNorm: weight/bias of ${w.size}/${b.size} for width ${C}`);
+  if (w.size !== C || b.size !== C)
+    throw new ShapeError(`layerNorm: weight/bias of ${w.size}/${b.size} for width ${C}`);
   // x keeps its shape (the kernel treats the leading axes as rows), so x's gradient lands on x itself and a
   // residual stream's two gradients can be summed in place (layernorm_backward accumulate)
   const rows = x.shape.slice(0, -1);
@@ -246,7 +275,8 @@ export function softmax(x: Tensor): Tensor {
 
 /** Rotary position embedding on x [B, T, H, D], positions offset + t (Hugging Face "rotate half" layout). */
 export function rope(x: Tensor, theta: number, offset = 0): Tensor {
-  if (x.rank !== 4 || x.shape[3]! % 2 !== 0) throw new ShapeError(`rope: expects [B, T, H, D] with even D, got ${fmtShape(x.shape)}`);
+  if (x.rank !== 4 || x.shape[3]! % 2 !== 0)
+    throw new ShapeError(`rope: expects [B, T, H, D] with even D, got ${fmtShape(x.shape)}`);
   return apply('rope', 'rope', [x], [x.shape], { theta, offset, inverse: false })[0]!;
 }
 
@@ -277,7 +307,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const [B, T, Hq, D] = q.shape as [number, number, number, number];
   const [Bk, S, Hkv, Dk] = k.shape as [number, number, number, number];
   if (q.rank !== 4 || k.rank !== 4 || !shapesEqual(k.shape, v.shape) || B !== Bk || D !== Dk || Hq % Hkv !== 0)
-    throw new ShapeError(`attention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not fit`);
+    throw new ShapeError(
+      `attention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not fit`,
+    );
   const attrs = { scale: opts.scale ?? 1 / Math.sqrt(D), causal: opts.causal ?? true, qOffset: opts.qOffset ?? S - T };
   const keep = keepProbs([q, k, v], B * Hq * T * S);
   return apply('attention', 'attention', [q, k, v], [q.shape, [B, Hq, T], ...(keep ? [[B, Hq, T, S]] : [])], attrs)[0]!;
@@ -288,14 +320,36 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
  * side by side on the last axis) → [B, T, H, D]. Same as splitting qkv and calling `attention`, without the copies:
  * the kernel reads q, k, v in place and its backward writes dq, dk, dv into one dqkv of qkv's shape.
  */
-export function attentionQKV(qkv: Tensor, heads: number, kvHeads = heads, opts: Omit<AttentionOptions, 'qOffset'> = {}): Tensor {
+export function attentionQKV(
+  qkv: Tensor,
+  heads: number,
+  kvHeads = heads,
+  opts: Omit<AttentionOptions, 'qOffset'> = {},
+): Tensor {
   const [B, T, W] = qkv.shape as [number, number, number];
   const D = W / (heads + 2 * kvHeads);
-  if (qkv.rank !== 3 || !Number.isInteger(heads) || !Number.isInteger(kvHeads) || heads < 1 || kvHeads < 1 || heads % kvHeads !== 0 || !Number.isInteger(D) || D < 1)
-    throw new ShapeError(`attentionQKV: qkv ${fmtShape(qkv.shape)} is not [B, T, (heads + 2·kvHeads)·D] for heads ${heads}, kvHeads ${kvHeads}`);
+  if (
+    qkv.rank !== 3 ||
+    !Number.isInteger(heads) ||
+    !Number.isInteger(kvHeads) ||
+    heads < 1 ||
+    kvHeads < 1 ||
+    heads % kvHeads !== 0 ||
+    !Number.isInteger(D) ||
+    D < 1
+  )
+    throw new ShapeError(
+      `attentionQKV: qkv ${fmtShape(qkv.shape)} is not [B, T, (heads + 2·kvHeads)·D] for heads ${heads}, kvHeads ${kvHeads}`,
+    );
   const attrs = { heads, kvHeads, scale: opts.scale ?? 1 / Math.sqrt(D), causal: opts.causal ?? true, qOffset: 0 };
   const keep = keepProbs([qkv], B * heads * T * T);
-  return apply('attention_qkv', 'attention_qkv', [qkv], [[B, T, heads, D], [B, heads, T], ...(keep ? [[B, heads, T, T]] : [])], attrs)[0]!;
+  return apply(
+    'attention_qkv',
+    'attention_qkv',
+    [qkv],
+    [[B, T, heads, D], [B, heads, T], ...(keep ? [[B, heads, T, T]] : [])],
+    attrs,
+  )[0]!;
 }
 
 /**
@@ -304,8 +358,11 @@ export function attentionQKV(qkv: Tensor, heads: number, kvHeads = heads, opts: 
 export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = -100): Tensor {
   const V = logits.shape[logits.rank - 1]!;
   const N = logits.size / V;
-  if (targets.size !== N || targets.dtype !== 'i32') throw new ShapeError(`crossEntropy: ${N} rows of logits but targets ${fmtShape(targets.shape)} (${targets.dtype})`);
-  return apply('cross_entropy', 'cross_entropy', [reshape(logits, [N, V]), reshape(targets, [N])], [[N], [N]], { ignoreIndex })[0]!;
+  if (targets.size !== N || targets.dtype !== 'i32')
+    throw new ShapeError(`crossEntropy: ${N} rows of logits but targets ${fmtShape(targets.shape)} (${targets.dtype})`);
+  return apply('cross_entropy', 'cross_entropy', [reshape(logits, [N, V]), reshape(targets, [N])], [[N], [N]], {
+    ignoreIndex,
+  })[0]!;
 }
 
 /** Inverted dropout with a counter-based mask: the same (seed, p) drops the same elements on every backend. */
@@ -317,5 +374,8 @@ export function dropout(x: Tensor, p: number, seed: number): Tensor {
 
 /** An i32 tensor of ids on the backend of `like`. */
 export function ids(data: Int32Array | readonly number[], shape: readonly number[], like?: Tensor): Tensor {
-  return tensor(data instanceof Int32Array ? data : Int32Array.from(data), shape, { dtype: 'i32', ...(like ? { backend: like.backend } : {}) });
+  return tensor(data instanceof Int32Array ? data : Int32Array.from(data), shape, {
+    dtype: 'i32',
+    ...(like ? { backend: like.backend } : {}),
+  });
 }

@@ -47,7 +47,11 @@ export function apply(
 ): Tensor[] {
   const backend = inputs[0]!.backend;
   for (const t of inputs) {
-    if (t.backend !== backend) throw new BackendError('E_MIXED_BACKENDS', `${op}: inputs live on ${backend.name} and ${t.backend.name}; move them to one backend first`);
+    if (t.backend !== backend)
+      throw new BackendError(
+        'E_MIXED_BACKENDS',
+        `${op}: inputs live on ${backend.name} and ${t.backend.name}; move them to one backend first`,
+      );
   }
   const dt = inputs.find((t) => t.dtype !== 'i32')?.dtype ?? inputs[0]!.dtype;
   const outputs = outShapes.map((s, i) => empty(s, { backend, dtype: outDtypes?.[i] ?? dt }));
@@ -69,16 +73,30 @@ export function apply(
  * param/m/v), through the same dispatch as `apply` (so a backend without the kernel falls back to ref, in order).
  * No autograd node: in-place updates are not differentiable (KV cache writes, optimiser steps).
  */
-export function applyInPlace(kernel: string, inputs: readonly Tensor[], targets: readonly Tensor[], attrs: Attrs = {}): void {
+export function applyInPlace(
+  kernel: string,
+  inputs: readonly Tensor[],
+  targets: readonly Tensor[],
+  attrs: Attrs = {},
+): void {
   const backend = (inputs[0] ?? targets[0])!.backend;
   for (const t of [...inputs, ...targets]) {
-    if (t.backend !== backend) throw new BackendError('E_MIXED_BACKENDS', `${kernel}: operands live on ${backend.name} and ${t.backend.name}; move them to one backend first`);
+    if (t.backend !== backend)
+      throw new BackendError(
+        'E_MIXED_BACKENDS',
+        `${kernel}: operands live on ${backend.name} and ${t.backend.name}; move them to one backend first`,
+      );
   }
   runKernel(backend, kernel, inputs.map(view), targets.map(view), attrs);
 }
 
 /** Attach a node to an output computed some other way (views, composites). */
-export function attach(out: Tensor, op: string, inputs: readonly Tensor[], backward: (dy: Tensor) => (Tensor | null)[]): Tensor {
+export function attach(
+  out: Tensor,
+  op: string,
+  inputs: readonly Tensor[],
+  backward: (dy: Tensor) => (Tensor | null)[],
+): Tensor {
   if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
     out.node = { op, inputs, backward };
     out.requiresGrad = true;

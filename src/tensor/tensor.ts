@@ -16,7 +16,10 @@ import { fmtShape, size } from '../util/shape.js';
 /** Refcounted device memory shared by views. */
 export class Storage {
   refs = 0;
-  constructor(readonly backend: Backend, readonly buf: DeviceBuffer) {}
+  constructor(
+    readonly backend: Backend,
+    readonly buf: DeviceBuffer,
+  ) {}
   retain(): void {
     this.refs++;
   }
@@ -64,7 +67,8 @@ export class Tensor {
   kept = false;
 
   constructor(storage: Storage, shape: readonly number[]) {
-    if (size(shape) > storage.buf.length) throw new ShapeError(`shape ${fmtShape(shape)} larger than its buffer (${storage.buf.length})`);
+    if (size(shape) > storage.buf.length)
+      throw new ShapeError(`shape ${fmtShape(shape)} larger than its buffer (${storage.buf.length})`);
     this.storage = storage;
     this.shape = shape;
     storage.retain();
@@ -101,7 +105,11 @@ export class Tensor {
   dataSync(): HostArray {
     this.assertLive();
     const r = this.backend.readSync;
-    if (!r) throw new BackendError('E_SYNC_READ', `backend ${this.backend.name} cannot read synchronously; use await t.data()`);
+    if (!r)
+      throw new BackendError(
+        'E_SYNC_READ',
+        `backend ${this.backend.name} cannot read synchronously; use await t.data()`,
+      );
     const d = r.call(this.backend, this.buf);
     return d.length === this.size ? d : d.subarray(0, this.size);
   }
@@ -125,7 +133,8 @@ export class Tensor {
   }
 
   assertLive(): void {
-    if (this.disposed) throw new BackendError('E_DISPOSED', `tensor #${this.id}${this.name ? ` (${this.name})` : ''} was disposed`);
+    if (this.disposed)
+      throw new BackendError('E_DISPOSED', `tensor #${this.id}${this.name ? ` (${this.name})` : ''} was disposed`);
   }
 
   toString(): string {
@@ -221,13 +230,25 @@ export function empty(shape: readonly number[], opts: TensorOptions = {}): Tenso
 }
 
 /** A tensor holding `data` (copied), of the given shape. */
-export function tensor(data: HostArray | readonly number[], shape: readonly number[], opts: TensorOptions = {}): Tensor {
+export function tensor(
+  data: HostArray | readonly number[],
+  shape: readonly number[],
+  opts: TensorOptions = {},
+): Tensor {
   const dtype = opts.dtype ?? (data instanceof Int32Array ? 'i32' : data instanceof Float64Array ? 'f64' : 'f32');
   if (data.length !== size(shape)) throw new ShapeError(`tensor: ${data.length} values for shape ${fmtShape(shape)}`);
   const t = empty(shape, { ...opts, dtype });
   let host: HostArray;
-  if (Array.isArray(data) || (data as HostArray).constructor !== (dtype === 'f32' ? Float32Array : dtype === 'f64' ? Float64Array : Int32Array)) {
-    host = dtype === 'f32' ? Float32Array.from(data as ArrayLike<number>) : dtype === 'f64' ? Float64Array.from(data as ArrayLike<number>) : Int32Array.from(data as ArrayLike<number>);
+  if (
+    Array.isArray(data) ||
+    (data as HostArray).constructor !== (dtype === 'f32' ? Float32Array : dtype === 'f64' ? Float64Array : Int32Array)
+  ) {
+    host =
+      dtype === 'f32'
+        ? Float32Array.from(data as ArrayLike<number>)
+        : dtype === 'f64'
+          ? Float64Array.from(data as ArrayLike<number>)
+          : Int32Array.from(data as ArrayLike<number>);
   } else host = data as HostArray;
   if (host.length > 0) t.backend.write(t.buf, host);
   return t;

@@ -70,7 +70,10 @@ export class BpeModel {
     }
     for (let byte = 0; byte < 256; byte++) {
       if (this.byteToId[byte] === -1) {
-        fail('model.vocab', `no token for the single byte 0x${byte.toString(16).padStart(2, '0')}; a byte-level vocabulary needs all 256`);
+        fail(
+          'model.vocab',
+          `no token for the single byte 0x${byte.toString(16).padStart(2, '0')}; a byte-level vocabulary needs all 256`,
+        );
       }
     }
     const n = merges.length;
@@ -82,9 +85,11 @@ export class BpeModel {
       const [a, b] = merges[r]!;
       const ka = keys[a];
       const kb = keys[b];
-      if (ka === undefined || kb === undefined) fail(`model.merges[${r}]`, `merge (${a}, ${b}) refers to an id that is not an ordinary token`);
+      if (ka === undefined || kb === undefined)
+        fail(`model.merges[${r}]`, `merge (${a}, ${b}) refers to an id that is not an ordinary token`);
       const res = this.bytesToId.get(ka + kb);
-      if (res === undefined) fail(`model.merges[${r}]`, `merge (${a}, ${b}) makes a token that is not in the vocabulary`);
+      if (res === undefined)
+        fail(`model.merges[${r}]`, `merge (${a}, ${b}) makes a token that is not in the vocabulary`);
       this.mergeLeft[r] = a;
       this.mergeRight[r] = b;
       this.mergeResult[r] = res;

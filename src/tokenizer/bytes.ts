@@ -70,7 +70,13 @@ export function encodeUtf8(s: string): Uint8Array {
 
 /** True if bytes[i..i+3) is a WTF-8 encoded surrogate: ED A0..BF 80..BF. */
 function isSurrogateTriple(bytes: Uint8Array, i: number, end: number): boolean {
-  return i + 2 < end && bytes[i] === 0xed && bytes[i + 1]! >= 0xa0 && bytes[i + 1]! <= 0xbf && (bytes[i + 2]! & 0xc0) === 0x80;
+  return (
+    i + 2 < end &&
+    bytes[i] === 0xed &&
+    bytes[i + 1]! >= 0xa0 &&
+    bytes[i + 1]! <= 0xbf &&
+    (bytes[i + 2]! & 0xc0) === 0x80
+  );
 }
 
 /**

@@ -27,7 +27,10 @@ export class CharTokenizer implements TextTokenizer {
   private readonly bytesCache = new Map<number, Uint8Array>();
 
   /** A vocabulary of the distinct characters of `text` (sorted by code point), then `specialTokens`. */
-  static fromText(text: string, options: { specialTokens?: readonly string[]; config?: TokenizerConfig } = {}): CharTokenizer {
+  static fromText(
+    text: string,
+    options: { specialTokens?: readonly string[]; config?: TokenizerConfig } = {},
+  ): CharTokenizer {
     const chars = [...new Set(Array.from(text))].sort(byCodePoint);
     return new CharTokenizer(chars, options.specialTokens ?? [], options.config);
   }
@@ -37,7 +40,8 @@ export class CharTokenizer implements TextTokenizer {
     this.chars = [...chars];
     this.idOf = new Map();
     this.chars.forEach((c, i) => {
-      if (Array.from(c).length !== 1) throw new VocabularyError(`character-level vocabulary entry ${i} is ${JSON.stringify(c)}, not one character`);
+      if (Array.from(c).length !== 1)
+        throw new VocabularyError(`character-level vocabulary entry ${i} is ${JSON.stringify(c)}, not one character`);
       if (this.idOf.has(c)) throw new VocabularyError(`character ${JSON.stringify(c)} appears twice in the vocabulary`);
       this.idOf.set(c, i);
     });
@@ -45,7 +49,8 @@ export class CharTokenizer implements TextTokenizer {
     this.specialMap = new Map();
     this.specialById = new Map();
     for (const s of specialTokens) {
-      if (s.length === 0 || this.specialMap.has(s)) throw new VocabularyError(`special token ${JSON.stringify(s)} is empty or repeated`);
+      if (s.length === 0 || this.specialMap.has(s))
+        throw new VocabularyError(`special token ${JSON.stringify(s)} is empty or repeated`);
       const id = this.chars.length + this.specialList.length;
       this.specialList.push({ id, content: s, special: true });
       this.specialMap.set(s, id);
@@ -130,7 +135,10 @@ export class CharTokenizer implements TextTokenizer {
         continue;
       }
       const sp = this.specialById.get(id);
-      if (sp === undefined) throw new VocabularyError(`token id ${id} at index ${i} is not in the vocabulary (ids are 0..${this.vocabSize - 1})`);
+      if (sp === undefined)
+        throw new VocabularyError(
+          `token id ${id} at index ${i} is not in the vocabulary (ids are 0..${this.vocabSize - 1})`,
+        );
       if (!skip) s += sp;
     }
     return s;
@@ -140,7 +148,8 @@ export class CharTokenizer implements TextTokenizer {
     let b = this.bytesCache.get(id);
     if (b === undefined) {
       const s = this.chars[id] ?? this.specialById.get(id);
-      if (s === undefined || !Number.isInteger(id)) throw new VocabularyError(`token id ${id} is not in the vocabulary (ids are 0..${this.vocabSize - 1})`);
+      if (s === undefined || !Number.isInteger(id))
+        throw new VocabularyError(`token id ${id} is not in the vocabulary (ids are 0..${this.vocabSize - 1})`);
       b = encodeUtf8(s);
       this.bytesCache.set(id, b);
     }

@@ -21,6 +21,7 @@ function parsed(json: unknown, file: string): unknown {
 
 /** `tokenizerJson`: tokenizer.json's text or parsed object; `tokenizerConfig`: the same for tokenizer_config.json. */
 export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig?: unknown): Tokenizer | CharTokenizer {
-  const config = tokenizerConfig === undefined ? {} : fromTokenizerConfigJson(parsed(tokenizerConfig, 'tokenizer_config.json'));
+  const config =
+    tokenizerConfig === undefined ? {} : fromTokenizerConfigJson(parsed(tokenizerConfig, 'tokenizer_config.json'));
   return fromTokenizerJson(parsed(tokenizerJson, 'tokenizer.json'), 'tokenizer.json', config);
 }

@@ -22,11 +22,20 @@ export interface Gpt2FilesOptions {
 }
 
 /** Build a spec from a parsed vocab.json object and the text of merges.txt. */
-export function specFromVocabAndMerges(vocab: unknown, mergesText: string, options: Gpt2FilesOptions = {}): BpeTokenizerSpec {
+export function specFromVocabAndMerges(
+  vocab: unknown,
+  mergesText: string,
+  options: Gpt2FilesOptions = {},
+): BpeTokenizerSpec {
   const vocabFile = options.vocabFile ?? 'vocab.json';
   const mergesFile = options.mergesFile ?? 'merges.txt';
   if (typeof vocab !== 'object' || vocab === null || Array.isArray(vocab)) {
-    throw new FileFormatError('E_TOKENIZER_FILE', vocabFile, 'expected a JSON object mapping token strings to ids', 'vocab');
+    throw new FileFormatError(
+      'E_TOKENIZER_FILE',
+      vocabFile,
+      'expected a JSON object mapping token strings to ids',
+      'vocab',
+    );
   }
   const tokenBytes: (Uint8Array | undefined)[] = [];
   const idOf = new Map<string, number>();
@@ -34,10 +43,20 @@ export function specFromVocabAndMerges(vocab: unknown, mergesText: string, optio
   const raw: { id: number; key: string }[] = [];
   for (const [key, id] of Object.entries(vocab as Record<string, unknown>)) {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0x7fffffff) {
-      throw new FileFormatError('E_TOKENIZER_FILE', vocabFile, `token ${JSON.stringify(key)} has id ${JSON.stringify(id)}; expected a non-negative integer`, `vocab[${JSON.stringify(key)}]`);
+      throw new FileFormatError(
+        'E_TOKENIZER_FILE',
+        vocabFile,
+        `token ${JSON.stringify(key)} has id ${JSON.stringify(id)}; expected a non-negative integer`,
+        `vocab[${JSON.stringify(key)}]`,
+      );
     }
     if (seenIds.has(id)) {
-      throw new FileFormatError('E_TOKENIZER_FILE', vocabFile, `id ${id} is used by two tokens`, `vocab[${JSON.stringify(key)}]`);
+      throw new FileFormatError(
+        'E_TOKENIZER_FILE',
+        vocabFile,
+        `id ${id} is used by two tokens`,
+        `vocab[${JSON.stringify(key)}]`,
+      );
     }
     seenIds.add(id);
     idOf.set(key, id);
@@ -58,14 +77,24 @@ export function specFromVocabAndMerges(vocab: unknown, mergesText: string, optio
     if (line === '' || (ln === 0 && line.startsWith('#version'))) continue;
     const parts = line.split(' ');
     if (parts.length !== 2 || !parts[0] || !parts[1]) {
-      throw new FileFormatError('E_TOKENIZER_FILE', mergesFile, `expected "left right", got ${JSON.stringify(line)}`, `line ${ln + 1}`);
+      throw new FileFormatError(
+        'E_TOKENIZER_FILE',
+        mergesFile,
+        `expected "left right", got ${JSON.stringify(line)}`,
+        `line ${ln + 1}`,
+      );
     }
     const a = idOf.get(parts[0]);
     const b = idOf.get(parts[1]);
     const joined = idOf.get(parts[0] + parts[1]);
     if (a === undefined || b === undefined || joined === undefined) {
       const missing = a === undefined ? parts[0] : b === undefined ? parts[1] : parts[0] + parts[1];
-      throw new FileFormatError('E_TOKENIZER_FILE', mergesFile, `token ${JSON.stringify(missing)} is not in ${path.basename(vocabFile)}`, `line ${ln + 1}`);
+      throw new FileFormatError(
+        'E_TOKENIZER_FILE',
+        mergesFile,
+        `token ${JSON.stringify(missing)} is not in ${path.basename(vocabFile)}`,
+        `line ${ln + 1}`,
+      );
     }
     merges.push([a, b]);
     produced.add(joined);
@@ -87,20 +116,33 @@ export function specFromVocabAndMerges(vocab: unknown, mergesText: string, optio
     pattern: options.pattern ?? 'gpt2',
     ...(options.config ? { config: options.config } : {}),
     fail: (field, message) => {
-      throw new FileFormatError('E_TOKENIZER_FILE', field.startsWith('model.merges') ? mergesFile : vocabFile, message, field);
+      throw new FileFormatError(
+        'E_TOKENIZER_FILE',
+        field.startsWith('model.merges') ? mergesFile : vocabFile,
+        message,
+        field,
+      );
     },
   };
 }
 
 /** Import GPT-2-style `vocab.json` + `merges.txt` files. */
-export async function importVocabAndMerges(vocabFile: string, mergesFile: string, options: Omit<Gpt2FilesOptions, 'vocabFile' | 'mergesFile'> = {}): Promise<Tokenizer> {
+export async function importVocabAndMerges(
+  vocabFile: string,
+  mergesFile: string,
+  options: Omit<Gpt2FilesOptions, 'vocabFile' | 'mergesFile'> = {},
+): Promise<Tokenizer> {
   const vocab = await readJsonFile(vocabFile, 'a GPT-2 vocab.json (token string → id)');
   let mergesText: string;
   try {
     mergesText = await fsp.readFile(mergesFile, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new FileFormatError(code === 'ENOENT' ? 'E_FILE_MISSING' : 'E_FILE_READ', mergesFile, `cannot read merges.txt: ${(e as Error).message}`);
+    throw new FileFormatError(
+      code === 'ENOENT' ? 'E_FILE_MISSING' : 'E_FILE_READ',
+      mergesFile,
+      `cannot read merges.txt: ${(e as Error).message}`,
+    );
   }
   return new Tokenizer(specFromVocabAndMerges(vocab, mergesText, { ...options, vocabFile, mergesFile }));
 }

@@ -48,7 +48,14 @@ function table(): Uint8Array {
   for (let c = 0; c < 65536; c++) {
     if (c >= 0xd800 && c <= 0xdfff) continue; // surrogates: OTHER when unpaired; pairs are looked up as code points
     if (c < 128) {
-      t[c] = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) ? LETTER : c >= 48 && c <= 57 ? NUMBER : c === 32 || (c >= 9 && c <= 13) ? SPACE : OTHER;
+      t[c] =
+        (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+          ? LETTER
+          : c >= 48 && c <= 57
+            ? NUMBER
+            : c === 32 || (c >= 9 && c <= 13)
+              ? SPACE
+              : OTHER;
     } else {
       t[c] = classify(String.fromCharCode(c));
     }

@@ -28,7 +28,15 @@ function isObj(v: unknown): v is Json {
 }
 
 function addedTokenJson(t: SpecialToken): Json {
-  return { id: t.id, content: t.content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: t.special };
+  return {
+    id: t.id,
+    content: t.content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: t.special,
+  };
 }
 
 export interface WriteOptions {
@@ -59,13 +67,23 @@ export function toTokenizerJson(tok: TextTokenizer, options: WriteOptions = {}):
     merges.push(options.mergesFormat === 'strings' ? `${a} ${b}` : [a, b]);
   }
   const gpt2Only = tok.splitPatterns.length === 1 && tok.splitPatterns[0] === GPT2_PATTERN;
-  const byteLevel = (useRegex: boolean): Json => ({ type: 'ByteLevel', add_prefix_space: tok.addPrefixSpace, trim_offsets: true, use_regex: useRegex });
+  const byteLevel = (useRegex: boolean): Json => ({
+    type: 'ByteLevel',
+    add_prefix_space: tok.addPrefixSpace,
+    trim_offsets: true,
+    use_regex: useRegex,
+  });
   const preTokenizer = gpt2Only
     ? byteLevel(true)
     : {
         type: 'Sequence',
         pretokenizers: [
-          ...tok.splitPatterns.map((p) => ({ type: 'Split', pattern: { Regex: p }, behavior: 'Isolated', invert: false })),
+          ...tok.splitPatterns.map((p) => ({
+            type: 'Split',
+            pattern: { Regex: p },
+            behavior: 'Isolated',
+            invert: false,
+          })),
           byteLevel(false),
         ],
       };
@@ -76,7 +94,10 @@ export function toTokenizerJson(tok: TextTokenizer, options: WriteOptions = {}):
     added_tokens: [...tok.specialTokenList].sort((a, b) => a.id - b.id).map(addedTokenJson),
     normalizer: tok.normalizer ? { type: tok.normalizer } : null,
     pre_tokenizer: preTokenizer,
-    post_processor: tok.postProcessor !== undefined ? tok.postProcessor : { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+    post_processor:
+      tok.postProcessor !== undefined
+        ? tok.postProcessor
+        : { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {
       type: 'BPE',
@@ -113,7 +134,11 @@ function charToJson(tok: CharTokenizer): Json {
 }
 
 /** Read a parsed tokenizer.json. `file` names the file in errors. */
-export function fromTokenizerJson(json: unknown, file = 'tokenizer.json', config: TokenizerConfig = {}): Tokenizer | CharTokenizer {
+export function fromTokenizerJson(
+  json: unknown,
+  file = 'tokenizer.json',
+  config: TokenizerConfig = {},
+): Tokenizer | CharTokenizer {
   const bad = (field: string, msg: string): never => {
     throw new FileFormatError('E_TOKENIZER_FILE', file, msg, field);
   };
@@ -127,14 +152,17 @@ export function fromTokenizerJson(json: unknown, file = 'tokenizer.json', config
   const normalizer = readNormalizer(json.normalizer, unsupported);
   const type = model.type ?? (model.merges !== undefined ? 'BPE' : undefined);
   if (type === 'WordLevel') return charFromJson(json, model, added, file, config, bad, unsupported);
-  if (type !== 'BPE') return unsupported('model.type', `model type ${JSON.stringify(model.type)} is not supported (expected "BPE")`);
+  if (type !== 'BPE')
+    return unsupported('model.type', `model type ${JSON.stringify(model.type)} is not supported (expected "BPE")`);
 
-  if (model.byte_fallback === true) unsupported('model.byte_fallback', 'byte_fallback BPE (SentencePiece-style) is not supported; only byte-level BPE');
+  if (model.byte_fallback === true)
+    unsupported('model.byte_fallback', 'byte_fallback BPE (SentencePiece-style) is not supported; only byte-level BPE');
   for (const f of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) {
     const v = model[f];
     if (v !== null && v !== undefined && v !== '') unsupported(`model.${f}`, `${JSON.stringify(v)} is not supported`);
   }
-  if (model.dropout !== null && model.dropout !== undefined && model.dropout !== 0) unsupported('model.dropout', 'BPE dropout is not supported');
+  if (model.dropout !== null && model.dropout !== undefined && model.dropout !== 0)
+    unsupported('model.dropout', 'BPE dropout is not supported');
   const vocab = model.vocab;
   if (!isObj(vocab)) return bad('model.vocab', 'expected an object mapping token strings to ids');
   const specialIds = new Map(added.map((t) => [t.id, t]));
@@ -149,7 +177,10 @@ export function fromTokenizerJson(json: unknown, file = 'tokenizer.json', config
     if (specialIds.has(n)) continue;
     const b = byteLevelToBytes(s);
     if (b === null || b.length === 0) {
-      bad(`model.vocab[${JSON.stringify(s)}]`, 'not a byte-level token string (GPT-2 byte-to-character table) and not an added token');
+      bad(
+        `model.vocab[${JSON.stringify(s)}]`,
+        'not a byte-level token string (GPT-2 byte-to-character table) and not an added token',
+      );
     }
     if (tokenBytes[n] !== undefined) bad(`model.vocab[${JSON.stringify(s)}]`, `id ${n} is used twice`);
     tokenBytes[n] = b!;
@@ -168,7 +199,10 @@ export function fromTokenizerJson(json: unknown, file = 'tokenizer.json', config
     const a = idOf.get(pair[0]);
     const b = idOf.get(pair[1]);
     if (a === undefined || b === undefined) {
-      return bad(`model.merges[${i}]`, `token ${JSON.stringify(a === undefined ? pair[0] : pair[1])} is not in model.vocab`);
+      return bad(
+        `model.merges[${i}]`,
+        `token ${JSON.stringify(a === undefined ? pair[0] : pair[1])} is not in model.vocab`,
+      );
     }
     merges.push([a, b]);
   });
@@ -185,7 +219,9 @@ export function fromTokenizerJson(json: unknown, file = 'tokenizer.json', config
     ...(normalizer ? { normalizer } : {}),
     ignoreMerges: model.ignore_merges === true,
     // keep a post-processor that does more than the default ByteLevel one (e.g. adds a BOS token)
-    ...(isObj(json.post_processor) && json.post_processor.type !== 'ByteLevel' ? { postProcessor: json.post_processor } : {}),
+    ...(isObj(json.post_processor) && json.post_processor.type !== 'ByteLevel'
+      ? { postProcessor: json.post_processor }
+      : {}),
     config,
     fail: (field, msg) => bad(field, msg),
   };
@@ -198,11 +234,16 @@ const NORMALIZERS = ['NFC', 'NFD', 'NFKC', 'NFKD'] as const;
 function readNormalizer(n: unknown, unsupported: (f: string, m: string) => never): UnicodeNormalization | undefined {
   if (n === null || n === undefined) return undefined;
   let v = n;
-  if (isObj(v) && v.type === 'Sequence' && Array.isArray(v.normalizers) && v.normalizers.length <= 1) v = v.normalizers[0] ?? null;
+  if (isObj(v) && v.type === 'Sequence' && Array.isArray(v.normalizers) && v.normalizers.length <= 1)
+    v = v.normalizers[0] ?? null;
   if (v === null) return undefined;
   const type = isObj(v) ? v.type : undefined;
-  if (typeof type === 'string' && (NORMALIZERS as readonly string[]).includes(type)) return type as UnicodeNormalization;
-  return unsupported('normalizer', `normalizer ${JSON.stringify(type ?? n)} is not supported (only none, NFC, NFD, NFKC, NFKD)`);
+  if (typeof type === 'string' && (NORMALIZERS as readonly string[]).includes(type))
+    return type as UnicodeNormalization;
+  return unsupported(
+    'normalizer',
+    `normalizer ${JSON.stringify(type ?? n)} is not supported (only none, NFC, NFD, NFKC, NFKD)`,
+  );
 }
 
 function readAddedTokens(v: unknown, bad: (f: string, m: string) => never): SpecialToken[] {
@@ -210,8 +251,10 @@ function readAddedTokens(v: unknown, bad: (f: string, m: string) => never): Spec
   if (!Array.isArray(v)) return bad('added_tokens', 'expected an array');
   return v.map((t, i) => {
     if (!isObj(t)) return bad(`added_tokens[${i}]`, 'expected an object');
-    if (typeof t.id !== 'number' || !Number.isInteger(t.id) || t.id < 0) return bad(`added_tokens[${i}].id`, `expected a non-negative integer, got ${JSON.stringify(t.id)}`);
-    if (typeof t.content !== 'string' || t.content === '') return bad(`added_tokens[${i}].content`, 'expected a non-empty string');
+    if (typeof t.id !== 'number' || !Number.isInteger(t.id) || t.id < 0)
+      return bad(`added_tokens[${i}].id`, `expected a non-negative integer, got ${JSON.stringify(t.id)}`);
+    if (typeof t.content !== 'string' || t.content === '')
+      return bad(`added_tokens[${i}].content`, 'expected a non-empty string');
     return { id: t.id, content: t.content, special: t.special !== false };
   });
 }
@@ -249,12 +292,19 @@ function readPreTokenizer(
       if (isObj(p) && typeof p.Regex === 'string') src = p.Regex;
       else if (isObj(p) && typeof p.String === 'string') src = p.String.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
       else return bad(`${field}.pattern`, 'expected {"Regex": "..."} or {"String": "..."}');
-      if (v.behavior !== 'Isolated') unsupported(`${field}.behavior`, `Split behavior ${JSON.stringify(v.behavior)} is not supported (only "Isolated")`);
+      if (v.behavior !== 'Isolated')
+        unsupported(
+          `${field}.behavior`,
+          `Split behavior ${JSON.stringify(v.behavior)} is not supported (only "Isolated")`,
+        );
       if (v.invert === true) unsupported(`${field}.invert`, 'inverted Split is not supported');
       patterns.push(src);
       return;
     }
-    return unsupported(`${field}.type`, `pre-tokenizer ${JSON.stringify(v.type)} is not supported (expected ByteLevel or Split)`);
+    return unsupported(
+      `${field}.type`,
+      `pre-tokenizer ${JSON.stringify(v.type)} is not supported (expected ByteLevel or Split)`,
+    );
   });
   if (!byteLevelSeen) unsupported('pre_tokenizer', 'no ByteLevel pre-tokenizer: only byte-level BPE is supported');
   return { patterns, addPrefixSpace };
@@ -271,22 +321,33 @@ function charFromJson(
 ): CharTokenizer {
   const pt = json.pre_tokenizer;
   if (!isObj(pt) || pt.type !== 'Split' || !isObj(pt.pattern) || pt.pattern.Regex !== CHAR_SPLIT_PATTERN) {
-    unsupported('pre_tokenizer', `a WordLevel model is only read as a character-level tokenizer (Split on ${JSON.stringify(CHAR_SPLIT_PATTERN)})`);
+    unsupported(
+      'pre_tokenizer',
+      `a WordLevel model is only read as a character-level tokenizer (Split on ${JSON.stringify(CHAR_SPLIT_PATTERN)})`,
+    );
   }
   const vocab = model.vocab;
   if (!isObj(vocab)) return bad('model.vocab', 'expected an object mapping characters to ids');
   const specialIds = new Map(added.map((t) => [t.id, t]));
   const chars: string[] = [];
   for (const [c, id] of Object.entries(vocab)) {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) bad(`model.vocab[${JSON.stringify(c)}]`, `id ${JSON.stringify(id)} is not a non-negative integer`);
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
+      bad(`model.vocab[${JSON.stringify(c)}]`, `id ${JSON.stringify(id)} is not a non-negative integer`);
     if (specialIds.has(id as number)) continue;
-    if (Array.from(c).length !== 1) bad(`model.vocab[${JSON.stringify(c)}]`, 'a character-level vocabulary entry must be one character');
+    if (Array.from(c).length !== 1)
+      bad(`model.vocab[${JSON.stringify(c)}]`, 'a character-level vocabulary entry must be one character');
     chars[id as number] = c;
   }
-  for (let i = 0; i < chars.length; i++) if (chars[i] === undefined) bad('model.vocab', `character ids must be 0..${chars.length - 1} without gaps; ${i} is missing`);
+  for (let i = 0; i < chars.length; i++)
+    if (chars[i] === undefined)
+      bad('model.vocab', `character ids must be 0..${chars.length - 1} without gaps; ${i} is missing`);
   const specials = [...added].sort((a, b) => a.id - b.id);
   specials.forEach((s, k) => {
-    if (s.id !== chars.length + k) bad(`added_tokens`, `special token ${JSON.stringify(s.content)} has id ${s.id}; expected ${chars.length + k} (right after the characters)`);
+    if (s.id !== chars.length + k)
+      bad(
+        `added_tokens`,
+        `special token ${JSON.stringify(s.content)} has id ${s.id}; expected ${chars.length + k} (right after the characters)`,
+      );
   });
   return new CharTokenizer(
     chars,
@@ -305,7 +366,15 @@ function tokenField(v: unknown, field: string, bad: (f: string, m: string) => ne
   return bad(field, `expected a string or {"content": "..."}, got ${JSON.stringify(v)}`);
 }
 
-const CONFIG_KEYS = new Set(['bos_token', 'eos_token', 'pad_token', 'unk_token', 'chat_template', 'model_max_length', 'added_tokens_decoder']);
+const CONFIG_KEYS = new Set([
+  'bos_token',
+  'eos_token',
+  'pad_token',
+  'unk_token',
+  'chat_template',
+  'model_max_length',
+  'added_tokens_decoder',
+]);
 
 /** Read a parsed tokenizer_config.json. */
 export function fromTokenizerConfigJson(json: unknown, file = 'tokenizer_config.json'): TokenizerConfig {
@@ -325,13 +394,20 @@ export function fromTokenizerConfigJson(json: unknown, file = 'tokenizer_config.
   const ct = json.chat_template;
   if (ct !== undefined && ct !== null) {
     if (typeof ct === 'string') cfg.chatTemplate = ct;
-    else if (Array.isArray(ct) && ct.every((t) => isObj(t) && typeof t.name === 'string' && typeof t.template === 'string')) {
-      cfg.chatTemplate = ct.map((t) => ({ name: (t as Json).name as string, template: (t as Json).template as string }));
+    else if (
+      Array.isArray(ct) &&
+      ct.every((t) => isObj(t) && typeof t.name === 'string' && typeof t.template === 'string')
+    ) {
+      cfg.chatTemplate = ct.map((t) => ({
+        name: (t as Json).name as string,
+        template: (t as Json).template as string,
+      }));
     } else bad('chat_template', 'expected a string or a list of {"name", "template"}');
   }
   const mml = json.model_max_length;
   if (mml !== undefined && mml !== null) {
-    if (typeof mml !== 'number' || !(mml > 0)) bad('model_max_length', `expected a positive number, got ${JSON.stringify(mml)}`);
+    if (typeof mml !== 'number' || !(mml > 0))
+      bad('model_max_length', `expected a positive number, got ${JSON.stringify(mml)}`);
     // Hugging Face writes 1e30 for "no limit"
     if ((mml as number) < 2 ** 53) cfg.modelMaxLength = mml as number;
   }
@@ -348,7 +424,14 @@ export function toTokenizerConfigJson(tok: TextTokenizer & { specialTokenList?: 
   for (const [k, v] of Object.entries(c.extra ?? {})) out[k] = v;
   const decoder = Object.create(null) as Json;
   for (const s of tok.specialTokenList ?? []) {
-    decoder[String(s.id)] = { content: s.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: s.special };
+    decoder[String(s.id)] = {
+      content: s.content,
+      lstrip: false,
+      normalized: false,
+      rstrip: false,
+      single_word: false,
+      special: s.special,
+    };
   }
   out.added_tokens_decoder = decoder;
   if (c.bosToken !== undefined) out.bos_token = c.bosToken;

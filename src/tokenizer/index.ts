@@ -9,16 +9,51 @@
  *   await saveTokenizer(bpe, 'out/tok');
  *   const sd = new StreamDecoder(tok); for (const id of ids) process.stdout.write(sd.push(id)); sd.flush();
  */
-export type { DecodeOptions, EncodeOptions, SpecialPolicy, SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
+export type {
+  DecodeOptions,
+  EncodeOptions,
+  SpecialPolicy,
+  SpecialToken,
+  TextTokenizer,
+  TokenizerConfig,
+} from './types.js';
 export { Tokenizer, type BpeTokenizerSpec, type UnicodeNormalization } from './tokenizer.js';
 export { CharTokenizer } from './char_tokenizer.js';
 export { StreamDecoder, type TokenBytesSource } from './stream_decoder.js';
 export { trainBpe, trainBpeWithStats, countWords, type TrainBpeOptions, type TrainStats } from './trainer.js';
 export { loadTokenizer, saveTokenizer, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE } from './io.js';
-export { loadPretrained, fromJsTiktoken, isPretrainedName, PRETRAINED_NAMES, gpt2Config, type PretrainedName } from './pretrained.js';
+export {
+  loadPretrained,
+  fromJsTiktoken,
+  isPretrainedName,
+  PRETRAINED_NAMES,
+  gpt2Config,
+  type PretrainedName,
+} from './pretrained.js';
 export { importVocabAndMerges, specFromVocabAndMerges } from './gpt2_files.js';
-export { importTiktokenFile, parseTiktokenRanks, parseJsTiktokenRanks, formatTiktokenRanks, specFromRanks, type RankedToken } from './tiktoken_files.js';
-export { toTokenizerJson, fromTokenizerJson, toTokenizerConfigJson, fromTokenizerConfigJson, type WriteOptions } from './hf_json.js';
-export { PATTERN_NAMES, GPT2_PATTERN, CL100K_PATTERN, LLAMA3_PATTERN, parsePatternName, compilePattern, type PatternName } from './patterns.js';
+export {
+  importTiktokenFile,
+  parseTiktokenRanks,
+  parseJsTiktokenRanks,
+  formatTiktokenRanks,
+  specFromRanks,
+  type RankedToken,
+} from './tiktoken_files.js';
+export {
+  toTokenizerJson,
+  fromTokenizerJson,
+  toTokenizerConfigJson,
+  fromTokenizerConfigJson,
+  type WriteOptions,
+} from './hf_json.js';
+export {
+  PATTERN_NAMES,
+  GPT2_PATTERN,
+  CL100K_PATTERN,
+  LLAMA3_PATTERN,
+  parsePatternName,
+  compilePattern,
+  type PatternName,
+} from './patterns.js';
 export { encodeUtf8, decodeUtf8, BYTE_TO_CHAR } from './bytes.js';
 export { SpecialTokenError, VocabularyError } from '../util/errors.js';

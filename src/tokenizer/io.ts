@@ -12,7 +12,13 @@ import { FileFormatError } from '../util/errors.js';
 import { isFile, makeDirSync, readJsonFile, writeFileAtomic } from '../util/fs.js';
 import type { CharTokenizer } from './char_tokenizer.js';
 import { importVocabAndMerges } from './gpt2_files.js';
-import { fromTokenizerConfigJson, fromTokenizerJson, toTokenizerConfigJson, toTokenizerJson, type WriteOptions } from './hf_json.js';
+import {
+  fromTokenizerConfigJson,
+  fromTokenizerJson,
+  toTokenizerConfigJson,
+  toTokenizerJson,
+  type WriteOptions,
+} from './hf_json.js';
 import { isPretrainedName, loadPretrained } from './pretrained.js';
 import type { Tokenizer } from './tokenizer.js';
 import type { TextTokenizer } from './types.js';
@@ -30,14 +36,17 @@ export async function loadTokenizer(dirOrName: string): Promise<Tokenizer | Char
     tokFile = dirOrName;
   }
   const cfgFile = path.join(dir, TOKENIZER_CONFIG_FILE);
-  const config = (await isFile(cfgFile)) ? fromTokenizerConfigJson(await readJsonFile(cfgFile, 'a Hugging Face tokenizer_config.json'), cfgFile) : {};
+  const config = (await isFile(cfgFile))
+    ? fromTokenizerConfigJson(await readJsonFile(cfgFile, 'a Hugging Face tokenizer_config.json'), cfgFile)
+    : {};
   if (await isFile(tokFile)) {
     const json = await readJsonFile(tokFile, 'a Hugging Face tokenizer.json');
     return fromTokenizerJson(json, tokFile, config);
   }
   const vocabFile = path.join(dir, 'vocab.json');
   const mergesFile = path.join(dir, 'merges.txt');
-  if ((await isFile(vocabFile)) && (await isFile(mergesFile))) return importVocabAndMerges(vocabFile, mergesFile, { config });
+  if ((await isFile(vocabFile)) && (await isFile(mergesFile)))
+    return importVocabAndMerges(vocabFile, mergesFile, { config });
   throw new FileFormatError(
     'E_FILE_MISSING',
     tokFile,

@@ -40,7 +40,10 @@ export function namedPattern(name: PatternName): string {
 /** Parse a user-given pattern name (CLI flag, option); throws ConfigError naming `field`. */
 export function parsePatternName(value: string, field = 'pattern'): PatternName {
   if ((PATTERN_NAMES as readonly string[]).includes(value)) return value as PatternName;
-  throw new ConfigError(field, `unknown pre-tokenizer pattern ${JSON.stringify(value)}; expected one of ${PATTERN_NAMES.join(', ')}`);
+  throw new ConfigError(
+    field,
+    `unknown pre-tokenizer pattern ${JSON.stringify(value)}; expected one of ${PATTERN_NAMES.join(', ')}`,
+  );
 }
 
 /** Both cases of an ASCII letter inside a character class, or the character itself. */

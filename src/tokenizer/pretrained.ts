@@ -28,7 +28,10 @@ interface JsTiktokenBundle {
 const specCache = new Map<string, BpeTokenizerSpec>();
 
 /** A tiktoken encoding from js-tiktoken's bundled ranks (`js-tiktoken/ranks/<name>`). */
-export async function fromJsTiktoken(name: 'gpt2' | 'cl100k_base' | 'o200k_base', config: TokenizerConfig = {}): Promise<Tokenizer> {
+export async function fromJsTiktoken(
+  name: 'gpt2' | 'cl100k_base' | 'o200k_base',
+  config: TokenizerConfig = {},
+): Promise<Tokenizer> {
   const cached = specCache.get(name);
   if (cached) return new Tokenizer({ ...cached, config: structuredClone(config) });
   let mod: { default: JsTiktokenBundle };
@@ -46,8 +49,13 @@ export async function fromJsTiktoken(name: 'gpt2' | 'cl100k_base' | 'o200k_base'
   const b = mod.default;
   const file = `js-tiktoken/ranks/${name}`;
   // cl100k's bundled pattern is the JavaScript spelling of our 'cl100k' pattern (same splits; tested)
-  const pattern: PatternName | { patterns: string[] } = name === 'gpt2' ? 'gpt2' : name === 'cl100k_base' ? 'cl100k' : { patterns: [b.pat_str] };
-  const spec = specFromRanks(parseJsTiktokenRanks(b.bpe_ranks, file), { pattern, specialTokens: b.special_tokens, file });
+  const pattern: PatternName | { patterns: string[] } =
+    name === 'gpt2' ? 'gpt2' : name === 'cl100k_base' ? 'cl100k' : { patterns: [b.pat_str] };
+  const spec = specFromRanks(parseJsTiktokenRanks(b.bpe_ranks, file), {
+    pattern,
+    specialTokens: b.special_tokens,
+    file,
+  });
   specCache.set(name, spec);
   return new Tokenizer({ ...spec, config: structuredClone(config) });
 }
@@ -65,12 +73,19 @@ export async function gpt2FromJsTiktoken(): Promise<Tokenizer> {
 /** A tokenizer by name ('gpt2', 'cl100k_base', 'o200k_base'). */
 export async function loadPretrained(name: string): Promise<Tokenizer> {
   if (!isPretrainedName(name)) {
-    throw new ConfigError('tokenizer', `no built-in tokenizer named ${JSON.stringify(name)} (have: ${PRETRAINED_NAMES.join(', ')})`);
+    throw new ConfigError(
+      'tokenizer',
+      `no built-in tokenizer named ${JSON.stringify(name)} (have: ${PRETRAINED_NAMES.join(', ')})`,
+    );
   }
   try {
-    return name === 'gpt2' ? await gpt2FromJsTiktoken() : await fromJsTiktoken(name, { eosToken: '<|endoftext|>', bosToken: '<|endoftext|>' });
+    return name === 'gpt2'
+      ? await gpt2FromJsTiktoken()
+      : await fromJsTiktoken(name, { eosToken: '<|endoftext|>', bosToken: '<|endoftext|>' });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
   }
-  throw new UnsupportedError(`the '${name}' tokenizer needs the npm package js-tiktoken installed (a dependency of llmts)`);
+  throw new UnsupportedError(
+    `the '${name}' tokenizer needs the npm package js-tiktoken installed (a dependency of llmts)`,
+  );
 }

@@ -28,7 +28,12 @@ export class SpecialMatcher {
    * Walk `text`: `onText(a, b)` for each stretch text[a..b) to encode as ordinary text (non-empty), `onSpecial(id)`
    * for each honoured special token, in order.
    */
-  split(text: string, options: EncodeOptions | undefined, onText: (start: number, end: number) => void, onSpecial: (id: number) => void): void {
+  split(
+    text: string,
+    options: EncodeOptions | undefined,
+    onText: (start: number, end: number) => void,
+    onSpecial: (id: number) => void,
+  ): void {
     const re = this.re;
     if (re === null) {
       if (text.length) onText(0, text.length);

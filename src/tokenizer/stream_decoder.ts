@@ -61,7 +61,13 @@ export class StreamDecoder {
   private emit(): string {
     let cut = completePrefixLength(this.buf, this.len);
     // hold a trailing WTF-8 high surrogate (ED A0..AF xx): its low half may come next
-    if (cut >= 3 && this.buf[cut - 3] === 0xed && this.buf[cut - 2]! >= 0xa0 && this.buf[cut - 2]! <= 0xaf && (this.buf[cut - 1]! & 0xc0) === 0x80) {
+    if (
+      cut >= 3 &&
+      this.buf[cut - 3] === 0xed &&
+      this.buf[cut - 2]! >= 0xa0 &&
+      this.buf[cut - 2]! <= 0xaf &&
+      (this.buf[cut - 1]! & 0xc0) === 0x80
+    ) {
       cut -= 3;
     }
     if (cut === 0) return '';

@@ -34,7 +34,12 @@ export function parseTiktokenRanks(text: string, file = 'ranks.tiktoken'): Ranke
     const bytes = parts.length === 2 ? fromBase64(parts[0]!) : null;
     const rank = parts.length === 2 ? Number(parts[1]) : NaN;
     if (bytes === null || bytes.length === 0 || !Number.isInteger(rank) || rank < 0) {
-      throw new FileFormatError('E_TOKENIZER_FILE', file, `expected "<base64 token> <rank>", got ${JSON.stringify(line.slice(0, 80))}`, `line ${ln + 1}`);
+      throw new FileFormatError(
+        'E_TOKENIZER_FILE',
+        file,
+        `expected "<base64 token> <rank>", got ${JSON.stringify(line.slice(0, 80))}`,
+        `line ${ln + 1}`,
+      );
     }
     out.push({ bytes, rank });
   }
@@ -50,10 +55,12 @@ export function parseJsTiktokenRanks(bpeRanks: string, file = 'js-tiktoken ranks
     if (line === '') continue;
     const [, offsetStr, ...tokens] = line.split(' ');
     const offset = Number(offsetStr);
-    if (!Number.isInteger(offset)) throw new FileFormatError('E_TOKENIZER_FILE', file, 'expected "<tag> <first rank> <base64>…"', `line ${ln + 1}`);
+    if (!Number.isInteger(offset))
+      throw new FileFormatError('E_TOKENIZER_FILE', file, 'expected "<tag> <first rank> <base64>…"', `line ${ln + 1}`);
     tokens.forEach((t, i) => {
       const bytes = fromBase64(t);
-      if (bytes === null || bytes.length === 0) throw new FileFormatError('E_TOKENIZER_FILE', file, `bad base64 token ${JSON.stringify(t)}`, `line ${ln + 1}`);
+      if (bytes === null || bytes.length === 0)
+        throw new FileFormatError('E_TOKENIZER_FILE', file, `bad base64 token ${JSON.stringify(t)}`, `line ${ln + 1}`);
       out.push({ bytes, rank: offset + i });
     });
   }
@@ -91,7 +98,12 @@ export function specFromRanks(ranks: readonly RankedToken[], options: TiktokenOp
   }
   const byteId = new Int32Array(256).fill(-1);
   for (const t of sorted) if (t.bytes.length === 1) byteId[t.bytes[0]!] = t.rank;
-  for (let b = 0; b < 256; b++) if (byteId[b]! < 0) bad('ranks', `no token for the single byte 0x${b.toString(16).padStart(2, '0')}; a byte-level vocabulary needs all 256`);
+  for (let b = 0; b < 256; b++)
+    if (byteId[b]! < 0)
+      bad(
+        'ranks',
+        `no token for the single byte 0x${b.toString(16).padStart(2, '0')}; a byte-level vocabulary needs all 256`,
+      );
   // Fast path: merge with the pair table built so far (ids, no strings); a token must come out as exactly two
   // earlier tokens. Where it does not, fall back to tiktoken's own rule (ranks of concatenations).
   const table = new PairTable(sorted.length);
@@ -119,14 +131,22 @@ export function specFromRanks(ranks: readonly RankedToken[], options: TiktokenOp
     if (ids.length === 2) pair = [ids[0]!, ids[1]!];
     else {
       const parts = bpeBelowRank(t.bytes, t.rank, rankOf);
-      if (parts.length !== 2) bad(`rank ${t.rank}`, `token cannot be made by merging two lower-ranked tokens (BPE gives ${parts.length} parts)`);
+      if (parts.length !== 2)
+        bad(
+          `rank ${t.rank}`,
+          `token cannot be made by merging two lower-ranked tokens (BPE gives ${parts.length} parts)`,
+        );
       pair = [rankOf.get(parts[0]!)!, rankOf.get(parts[1]!)!];
     }
     if (table.get(pair[0], pair[1]) < 0) table.set(pair[0], pair[1], merges.length);
     merges.push(pair);
     mergeResult.push(t.rank);
   }
-  const specialTokens: SpecialToken[] = Object.entries(options.specialTokens ?? {}).map(([content, id]) => ({ id, content, special: true }));
+  const specialTokens: SpecialToken[] = Object.entries(options.specialTokens ?? {}).map(([content, id]) => ({
+    id,
+    content,
+    special: true,
+  }));
   return {
     tokenBytes,
     merges,
@@ -156,13 +176,20 @@ function bpeBelowRank(bytes: Uint8Array, maxRank: number, rankOf: Map<string, nu
 }
 
 /** Import a tiktoken rank file. */
-export async function importTiktokenFile(file: string, options: Omit<TiktokenOptions, 'file'> = {}): Promise<Tokenizer> {
+export async function importTiktokenFile(
+  file: string,
+  options: Omit<TiktokenOptions, 'file'> = {},
+): Promise<Tokenizer> {
   let text: string;
   try {
     text = await fsp.readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new FileFormatError(code === 'ENOENT' ? 'E_FILE_MISSING' : 'E_FILE_READ', file, `cannot read tiktoken rank file: ${(e as Error).message}`);
+    throw new FileFormatError(
+      code === 'ENOENT' ? 'E_FILE_MISSING' : 'E_FILE_READ',
+      file,
+      `cannot read tiktoken rank file: ${(e as Error).message}`,
+    );
   }
   return new Tokenizer(specFromRanks(parseTiktokenRanks(text, file), { ...options, file }));
 }

@@ -82,7 +82,10 @@ export class Tokenizer implements TextTokenizer {
 
   constructor(spec: BpeTokenizerSpec) {
     const fail = spec.fail;
-    this.model = new BpeModel(spec.tokenBytes, spec.merges, { ignoreMerges: spec.ignoreMerges ?? false, ...(fail ? { fail } : {}) });
+    this.model = new BpeModel(spec.tokenBytes, spec.merges, {
+      ignoreMerges: spec.ignoreMerges ?? false,
+      ...(fail ? { fail } : {}),
+    });
     const pattern = spec.pattern ?? 'gpt2';
     if (typeof pattern === 'string') {
       this.patternName = pattern;
@@ -125,7 +128,8 @@ export class Tokenizer implements TextTokenizer {
       const prevId = this.specialMap.get(t.content);
       if (prevId !== undefined && prevId !== t.id) bad(`content is already special token ${prevId}`);
       const prev = this.specialById.get(t.id);
-      if (prev && prev.content !== t.content) bad(`id ${t.id} is already special token ${JSON.stringify(prev.content)}`);
+      if (prev && prev.content !== t.content)
+        bad(`id ${t.id} is already special token ${JSON.stringify(prev.content)}`);
       if (prevId !== undefined) return;
       const tok = { id: t.id, content: t.content, special: t.special };
       this.specials.push(tok);
@@ -170,7 +174,9 @@ export class Tokenizer implements TextTokenizer {
   specialId(token: string): number {
     const id = this.specialMap.get(token);
     if (id === undefined) {
-      throw new VocabularyError(`no special token ${JSON.stringify(token)} (have: ${[...this.specialMap.keys()].join(', ') || 'none'})`);
+      throw new VocabularyError(
+        `no special token ${JSON.stringify(token)} (have: ${[...this.specialMap.keys()].join(', ') || 'none'})`,
+      );
     }
     return id;
   }

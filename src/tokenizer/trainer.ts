@@ -47,7 +47,11 @@ export interface TrainStats {
 }
 
 /** Count the words of `texts` under `pattern`, skipping special-token text (it is never merged into anything). */
-export function countWords(texts: Iterable<string>, pattern: PatternName, specialTokens: readonly string[] = []): { counts: Map<string, number>; total: number } {
+export function countWords(
+  texts: Iterable<string>,
+  pattern: PatternName,
+  specialTokens: readonly string[] = [],
+): { counts: Map<string, number>; total: number } {
   const counter = countSpans(texts, pattern, specialTokens);
   const counts = new Map<string, number>();
   counter.words.forEach((w, i) => counts.set(w, counter.counts[i]!));
@@ -89,14 +93,21 @@ export function trainBpe(corpus: string | Iterable<string>, options: TrainBpeOpt
   return trainBpeWithStats(corpus, options).tokenizer;
 }
 
-export function trainBpeWithStats(corpus: string | Iterable<string>, options: TrainBpeOptions): { tokenizer: Tokenizer; stats: TrainStats } {
+export function trainBpeWithStats(
+  corpus: string | Iterable<string>,
+  options: TrainBpeOptions,
+): { tokenizer: Tokenizer; stats: TrainStats } {
   const specials = [...new Set(options.specialTokens ?? [])];
   const vocabSize = options.vocabSize;
   if (!Number.isInteger(vocabSize) || vocabSize < 256 + specials.length) {
-    throw new ConfigError('vocabSize', `must be an integer ≥ 256 + the number of special tokens (${256 + specials.length}), got ${vocabSize}`);
+    throw new ConfigError(
+      'vocabSize',
+      `must be an integer ≥ 256 + the number of special tokens (${256 + specials.length}), got ${vocabSize}`,
+    );
   }
   if (vocabSize > 1 << 24) throw new ConfigError('vocabSize', `must be at most ${1 << 24}, got ${vocabSize}`);
-  for (const s of specials) if (s.length === 0) throw new ConfigError('specialTokens', 'a special token cannot be empty');
+  for (const s of specials)
+    if (s.length === 0) throw new ConfigError('specialTokens', 'a special token cannot be empty');
   const minFrequency = options.minFrequency ?? 2;
   const pattern = options.pattern ?? 'gpt2';
   const texts = typeof corpus === 'string' ? [corpus] : corpus;

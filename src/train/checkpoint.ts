@@ -24,7 +24,17 @@ export interface TrainerStateFile<C extends object = Record<string, unknown>> ex
   /** The settings of the run (the recipe's config object). */
   config: C;
   /** The model config the checkpoint holds (compact copy, for shape checks before loading weights; recipes with a ModelConfig). */
-  model?: Pick<ModelConfig, 'family' | 'vocabSize' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'intermediateSize' | 'maxPositions'>;
+  model?: Pick<
+    ModelConfig,
+    | 'family'
+    | 'vocabSize'
+    | 'hiddenSize'
+    | 'numLayers'
+    | 'numHeads'
+    | 'numKvHeads'
+    | 'intermediateSize'
+    | 'maxPositions'
+  >;
   /** sha256 of the tokenizer (recipes with one). */
   tokenizerHash?: string;
   /** Fingerprint of the training data (recipes that read a corpus). */
@@ -51,7 +61,10 @@ export async function saveTrainingCheckpoint(a: SaveCheckpointArgs): Promise<voi
     await writeFileAtomic(path.join(tmp, TRAINER_STATE), JSON.stringify(a.state, null, 1) + '\n');
     const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
     for (const [k, v] of Object.entries(a.moments)) tensors[k] = { shape: [v.length], data: v };
-    await writeSafetensors(path.join(tmp, OPTIMIZER_STATE), tensors, { format: 'pt', step: String(a.state.optimizerStep) });
+    await writeSafetensors(path.join(tmp, OPTIMIZER_STATE), tensors, {
+      format: 'pt',
+      step: String(a.state.optimizerStep),
+    });
   });
 }
 
@@ -111,12 +124,19 @@ export function readTrainerState(ckDir: string): TrainerStateFile {
   const file = path.join(ckDir, TRAINER_STATE);
   const s = readJsonFileSync(file, 'a trainer_state.json written by llmts train') as Partial<TrainerStateFile>;
   if (s.version !== 1 || typeof s.step !== 'number' || !s.batcher || !s.config)
-    throw new FileFormatError('E_TRAINER_STATE', file, 'not a trainer state of this version (expected version 1 with step, batcher and config)');
+    throw new FileFormatError(
+      'E_TRAINER_STATE',
+      file,
+      'not a trainer state of this version (expected version 1 with step, batcher and config)',
+    );
   const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-  const bad = (field: string, want: string, v: unknown) => new FileFormatError('E_TRAINER_STATE', file, `${want}, got ${JSON.stringify(v)}`, field);
-  for (const k of ['step', 'optimizerStep', 'seed', 'tokensSeen'] as const) if (!count(s[k])) throw bad(k, 'expected a whole number ≥ 0', s[k]);
+  const bad = (field: string, want: string, v: unknown) =>
+    new FileFormatError('E_TRAINER_STATE', file, `${want}, got ${JSON.stringify(v)}`, field);
+  for (const k of ['step', 'optimizerStep', 'seed', 'tokensSeen'] as const)
+    if (!count(s[k])) throw bad(k, 'expected a whole number ≥ 0', s[k]);
   if (s.optimizerStep !== s.step) throw bad('optimizerStep', `expected the same as step (${s.step})`, s.optimizerStep);
-  if (typeof s.trainSeconds !== 'number' || !(s.trainSeconds >= 0)) throw bad('trainSeconds', 'expected a number ≥ 0', s.trainSeconds);
+  if (typeof s.trainSeconds !== 'number' || !(s.trainSeconds >= 0))
+    throw bad('trainSeconds', 'expected a number ≥ 0', s.trainSeconds);
   const b = s.batcher as unknown as Record<string, unknown>;
   if (!count(b['drawn'])) throw bad('batcher.drawn', 'expected a whole number ≥ 0', b['drawn']);
   const rng = b['rng'] as Record<string, unknown> | null;
@@ -124,7 +144,8 @@ export function readTrainerState(ckDir: string): TrainerStateFile {
     throw bad('batcher.rng', 'expected the batcher RNG state {hi, lo, spare}', rng);
   if (!Array.isArray(s.evals)) throw bad('evals', 'expected a list', s.evals);
   if (!Array.isArray(s.recentLosses)) throw bad('recentLosses', 'expected a list', s.recentLosses);
-  if (s.bestValLoss !== null && typeof s.bestValLoss !== 'number') throw bad('bestValLoss', 'expected a number or null', s.bestValLoss);
+  if (s.bestValLoss !== null && typeof s.bestValLoss !== 'number')
+    throw bad('bestValLoss', 'expected a number or null', s.bestValLoss);
   if (typeof s.config !== 'object' || Array.isArray(s.config)) throw bad('config', 'expected an object', s.config);
   return s as TrainerStateFile;
 }
@@ -132,11 +153,17 @@ export function readTrainerState(ckDir: string): TrainerStateFile {
 /** Read optimizer.safetensors as moments by name. */
 export async function readOptimizerState(ckDir: string): Promise<Record<string, Float32Array>> {
   const file = path.join(ckDir, OPTIMIZER_STATE);
-  if (!fs.existsSync(file)) throw new FileFormatError('E_FILE_MISSING', file, 'optimizer state missing: the checkpoint cannot resume exactly (use --initFrom to start a new run from its weights)');
+  if (!fs.existsSync(file))
+    throw new FileFormatError(
+      'E_FILE_MISSING',
+      file,
+      'optimizer state missing: the checkpoint cannot resume exactly (use --initFrom to start a new run from its weights)',
+    );
   const st = await readSafetensors(file);
   const out: Record<string, Float32Array> = {};
   for (const [name, t] of st.tensors) {
-    if (!(t.data instanceof Float32Array)) throw new FileFormatError('E_OPTIMIZER_STATE', file, 'moments must be F32', name);
+    if (!(t.data instanceof Float32Array))
+      throw new FileFormatError('E_OPTIMIZER_STATE', file, 'moments must be F32', name);
     out[name] = t.data;
   }
   return out;
@@ -166,6 +193,9 @@ export function checkSameShape(found: ModelConfig, want: ModelConfig, source: st
     }
   }
   if (want.maxPositions > found.maxPositions) {
-    throw new ConfigError('blockSize', `the checkpoint ${source} has ${found.maxPositions} positions; blockSize must be ≤ ${found.maxPositions}`);
+    throw new ConfigError(
+      'blockSize',
+      `the checkpoint ${source} has ${found.maxPositions} positions; blockSize must be ≤ ${found.maxPositions}`,
+    );
   }
 }

@@ -101,7 +101,8 @@ export function detectOverfitting(evals: readonly EvalRecord[], window = 2, tole
   if (evals.length < window + 1) return null;
   const best = Math.min(...evals.slice(0, evals.length - window).map((e) => e.valLoss));
   const last = evals.slice(-window - 1);
-  let valUp = true, trainDown = true;
+  let valUp = true,
+    trainDown = true;
   for (let i = 1; i < last.length; i++) {
     if (!(last[i]!.valLoss > last[i - 1]!.valLoss && last[i]!.valLoss > best + tolerance)) valUp = false;
     if (!(last[i]!.trainLoss < last[i - 1]!.trainLoss)) trainDown = false;
@@ -116,7 +117,13 @@ export function detectOverfitting(evals: readonly EvalRecord[], window = 2, tole
 }
 
 /** Stuck: after the warmup, the recent mean training loss is still within `margin` of ln(vocab) (uniform guessing). */
-export function detectStuck(steps: readonly StepRecord[], vocabSize: number, warmupSteps: number, margin = 0.1, window = 20): string | null {
+export function detectStuck(
+  steps: readonly StepRecord[],
+  vocabSize: number,
+  warmupSteps: number,
+  margin = 0.1,
+  window = 20,
+): string | null {
   const after = steps.filter((s) => s.step >= Math.max(warmupSteps, 1) + window);
   if (after.length < window) return null;
   const recent = after.slice(-window);

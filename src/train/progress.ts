@@ -28,7 +28,9 @@ export interface Progress {
 export function formatDuration(s: number): string {
   if (!Number.isFinite(s) || s < 0) return '?';
   s = Math.round(s);
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    sec = s % 60;
   if (h) return `${h}h${String(m).padStart(2, '0')}m`;
   if (m) return `${m}m${String(sec).padStart(2, '0')}s`;
   return `${sec}s`;
@@ -57,7 +59,9 @@ export class LineProgress implements Progress {
   update(u: ProgressUpdate): void {
     if (u.done % this.every !== 0 && u.done !== this.total && u.done !== 1) return;
     const f = fields(u);
-    this.write(`step ${u.done}/${this.total} | loss ${f.loss} | lr ${f.lr} | ${f.tps} tok/s | MFU ${f.mfu} | ETA ${f.etaS}`);
+    this.write(
+      `step ${u.done}/${this.total} | loss ${f.loss} | lr ${f.lr} | ${f.tps} tok/s | MFU ${f.mfu} | ETA ${f.etaS}`,
+    );
   }
   log(line: string): void {
     this.write(line);

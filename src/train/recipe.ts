@@ -71,15 +71,24 @@ export function runStamp(prefix = ''): string {
 
 /** The most recent run folder under `outDir` that holds a checkpoint (a save a kill interrupted is recovered first). */
 export function latestRun(outDir: string): string {
-  if (!fs.existsSync(outDir)) throw new ConfigError('resume', `no runs in '${outDir}' to resume; give the run folder: --resume=runs/<name>`);
+  if (!fs.existsSync(outDir))
+    throw new ConfigError('resume', `no runs in '${outDir}' to resume; give the run folder: --resume=runs/<name>`);
   // a run whose last save was interrupted between the two renames keeps its checkpoint as .checkpoint.old-*
-  for (const d of fs.readdirSync(outDir, { withFileTypes: true })) if (d.isDirectory()) recoverCheckpointDir(path.join(outDir, d.name, 'checkpoint'));
+  for (const d of fs.readdirSync(outDir, { withFileTypes: true }))
+    if (d.isDirectory()) recoverCheckpointDir(path.join(outDir, d.name, 'checkpoint'));
   const runs = fs
     .readdirSync(outDir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && fs.existsSync(path.join(outDir, d.name, 'checkpoint', 'trainer_state.json')))
-    .map((d) => ({ dir: path.join(outDir, d.name), t: fs.statSync(path.join(outDir, d.name, 'checkpoint', 'trainer_state.json')).mtimeMs }))
+    .map((d) => ({
+      dir: path.join(outDir, d.name),
+      t: fs.statSync(path.join(outDir, d.name, 'checkpoint', 'trainer_state.json')).mtimeMs,
+    }))
     .sort((a, b) => b.t - a.t);
-  if (!runs.length) throw new ConfigError('resume', `no run with a checkpoint in '${outDir}'; give the run folder: --resume=runs/<name>`);
+  if (!runs.length)
+    throw new ConfigError(
+      'resume',
+      `no run with a checkpoint in '${outDir}'; give the run folder: --resume=runs/<name>`,
+    );
   return runs[0]!.dir;
 }
 
@@ -115,7 +124,10 @@ export function openRun<C extends RunSettings>(o: RecipeOptions<C>, spec: RunSpe
     const config = spec.validate(o.config!);
     const runDir = path.join(config.outDir, config.name || runStamp(spec.stampPrefix));
     if (fs.existsSync(path.join(runDir, 'checkpoint', 'trainer_state.json'))) {
-      throw new ConfigError('name', `'${runDir}' already holds a run. Continue it with --resume=${runDir}, or choose another --name.`);
+      throw new ConfigError(
+        'name',
+        `'${runDir}' already holds a run. Continue it with --resume=${runDir}, or choose another --name.`,
+      );
     }
     return { config, runDir, checkpointDir: path.join(runDir, 'checkpoint'), resumeDir: null, saved: null };
   }

@@ -7,7 +7,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { FileFormatError } from '../util/errors.js';
-import { readMetrics, type EvalRecord, type MetricRecord, type SampleRecord, type StepRecord, type WarningRecord } from './metrics.js';
+import {
+  readMetrics,
+  type EvalRecord,
+  type MetricRecord,
+  type SampleRecord,
+  type StepRecord,
+  type WarningRecord,
+} from './metrics.js';
 import { writeFileAtomicSync } from '../util/fs.js';
 import { formatDuration } from './progress.js';
 
@@ -21,7 +28,11 @@ export function chartJsSource(): string {
     const p = path.join(dir, f);
     if (fs.existsSync(p)) return fs.readFileSync(p, 'utf8');
   }
-  throw new FileFormatError('E_CHARTJS', dir, 'chart.js UMD bundle (dist/chart.umd.js) not found; reinstall the package');
+  throw new FileFormatError(
+    'E_CHARTJS',
+    dir,
+    'chart.js UMD bundle (dist/chart.umd.js) not found; reinstall the package',
+  );
 }
 
 function esc(s: string): string {
@@ -30,12 +41,19 @@ function esc(s: string): string {
 
 /** JSON safe to put inside a <script> element. */
 function scriptJson(v: unknown): string {
-  return JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(v)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /** A metric for display: `digits` decimals, or the value itself when it is not a finite number (NaN is logged as null). */
 function fixed(v: number | null | undefined, digits: number): string {
-  return typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : v === null || v === undefined ? 'NaN' : String(v);
+  return typeof v === 'number' && Number.isFinite(v)
+    ? v.toFixed(digits)
+    : v === null || v === undefined
+      ? 'NaN'
+      : String(v);
 }
 
 /** Keep at most `n` points (evenly spaced, always the last) so big runs stay light. */
@@ -54,12 +72,20 @@ const EVAL_FIELDS = new Set(['type', 'step', 'valLoss', 'trainLoss']);
 /** A chart for every other numeric field of the step and evaluation records (a recipe's own metrics). */
 function otherSeries(steps: StepRecord[], evals: EvalRecord[]): { title: string; x: number[]; y: (number | null)[] }[] {
   const out: { title: string; x: number[]; y: (number | null)[] }[] = [];
-  for (const [recs, known, what] of [[steps, STEP_FIELDS, ''], [evals, EVAL_FIELDS, ' (evaluation)']] as const) {
+  for (const [recs, known, what] of [
+    [steps, STEP_FIELDS, ''],
+    [evals, EVAL_FIELDS, ' (evaluation)'],
+  ] as const) {
     const keys = new Set<string>();
-    for (const r of recs) for (const [k, v] of Object.entries(r)) if (!known.has(k) && (typeof v === 'number' || v === null)) keys.add(k);
+    for (const r of recs)
+      for (const [k, v] of Object.entries(r)) if (!known.has(k) && (typeof v === 'number' || v === null)) keys.add(k);
     for (const k of keys) {
       const has = (recs as readonly MetricRecord[]).filter((r) => k in r);
-      out.push({ title: `${k}${what}`, x: has.map((r) => r.step), y: has.map((r) => (r as unknown as Record<string, number | null>)[k] ?? null) });
+      out.push({
+        title: `${k}${what}`,
+        x: has.map((r) => r.step),
+        y: has.map((r) => (r as unknown as Record<string, number | null>)[k] ?? null),
+      });
     }
   }
   return out;
@@ -170,9 +196,17 @@ if (typeof Chart !== 'undefined') {
  * Write `report.html` for a run folder from its `metrics.jsonl` (and `trainer_state.json`'s config when present).
  * Returns the report's path.
  */
-export function writeReport(runDir: string, extra: { title?: string; summary?: Record<string, string | number> } = {}): string {
+export function writeReport(
+  runDir: string,
+  extra: { title?: string; summary?: Record<string, string | number> } = {},
+): string {
   const metricsFile = path.join(runDir, 'metrics.jsonl');
-  if (!fs.existsSync(metricsFile)) throw new FileFormatError('E_NO_METRICS', runDir, 'no metrics.jsonl here; is this a training run folder (runs/<name>)?');
+  if (!fs.existsSync(metricsFile))
+    throw new FileFormatError(
+      'E_NO_METRICS',
+      runDir,
+      'no metrics.jsonl here; is this a training run folder (runs/<name>)?',
+    );
   const records = readMetrics(metricsFile);
   let config: Record<string, unknown> | undefined;
   let summary = extra.summary;
@@ -194,20 +228,27 @@ export function writeReport(runDir: string, extra: { title?: string; summary?: R
         steps: `${st.step ?? '?'} of ${String(st.config?.['maxSteps'] ?? '?')}`,
         'tokens seen': st.tokensSeen ?? '?',
         'training time': formatDuration(st.trainSeconds ?? 0),
-        'best validation loss': typeof st.bestValLoss === 'number' ? `${fixed(st.bestValLoss, 4)} at step ${st.bestValStep}` : '–',
+        'best validation loss':
+          typeof st.bestValLoss === 'number' ? `${fixed(st.bestValLoss, 4)} at step ${st.bestValStep}` : '–',
         checkpoint: path.dirname(stateFile),
       };
     } catch {
       /* report without settings */
     }
   }
-  const html = renderReport({ title: extra.title ?? `llmts training run: ${path.basename(path.resolve(runDir))}`, records, config, ...(summary ? { summary } : {}) });
+  const html = renderReport({
+    title: extra.title ?? `llmts training run: ${path.basename(path.resolve(runDir))}`,
+    records,
+    config,
+    ...(summary ? { summary } : {}),
+  });
   const out = path.join(runDir, 'report.html');
   writeFileAtomicSync(out, html);
   return out;
 }
 
 function findState(runDir: string): string | null {
-  for (const p of [path.join(runDir, 'checkpoint', 'trainer_state.json'), path.join(runDir, 'trainer_state.json')]) if (fs.existsSync(p)) return p;
+  for (const p of [path.join(runDir, 'checkpoint', 'trainer_state.json'), path.join(runDir, 'trainer_state.json')])
+    if (fs.existsSync(p)) return p;
   return null;
 }

@@ -102,6 +102,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   } finally {
     if (o.handleSigint !== false) process.off('SIGINT', onSigint);
   }
-  const reportPath = o.display.report ? writeReport(o.runDir, o.summary ? { summary: o.summary(trainer, result.reason) } : {}) : null;
+  const reportPath = o.display.report
+    ? writeReport(o.runDir, o.summary ? { summary: o.summary(trainer, result.reason) } : {})
+    : null;
   return { trainer, reason: result.reason, losses: result.losses, reportPath };
 }

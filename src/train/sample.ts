@@ -28,7 +28,11 @@ export interface SampleOptions {
 }
 
 /** Continue `prompt` ids; returns the new ids. */
-export async function sampleIds<C extends { length: number; reset(): void; dispose?(): void }>(model: SamplingModel<C>, prompt: readonly number[], o: SampleOptions): Promise<number[]> {
+export async function sampleIds<C extends { length: number; reset(): void; dispose?(): void }>(
+  model: SamplingModel<C>,
+  prompt: readonly number[],
+  o: SampleOptions,
+): Promise<number[]> {
   const W = model.config.maxPositions;
   const rng = new Rng(o.seed);
   const opts = { temperature: o.temperature, topK: o.topK };

@@ -28,14 +28,30 @@ import { ConfigError, TrainingDivergedError } from '../util/errors.js';
 import path from 'node:path';
 import type { Batch, BatcherState } from '../data/batcher.js';
 import type { TrainSettings } from './settings.js';
-import { detectDiverged, detectExploding, detectOverfitting, detectStuck, type EvalRecord, type MetricsLog, type SampleRecord, type StepRecord, type WarningRecord } from './metrics.js';
+import {
+  detectDiverged,
+  detectExploding,
+  detectOverfitting,
+  detectStuck,
+  type EvalRecord,
+  type MetricsLog,
+  type SampleRecord,
+  type StepRecord,
+  type WarningRecord,
+} from './metrics.js';
 import type { Progress } from './progress.js';
 import { learningRate } from '../optim/schedule.js';
 
 /** What the trainer needs from a model. */
 export interface TrainableModel {
   readonly params: Map<string, Tensor>;
-  loss(ids: Int32Array, targets: Int32Array, B: number, T: number, opts?: { training?: boolean; dropoutSeed?: number }): Tensor;
+  loss(
+    ids: Int32Array,
+    targets: Int32Array,
+    B: number,
+    T: number,
+    opts?: { training?: boolean; dropoutSeed?: number },
+  ): Tensor;
 }
 
 /** Where training batches come from (the data Batcher, or a fixed list in tests); its state goes into checkpoints. */
@@ -50,8 +66,25 @@ export interface BatchSource {
 /** The settings the loop reads (a subset of the loop's settings table, settings.ts). */
 export type LoopConfig = Pick<
   TrainSettings,
-  | 'seed' | 'maxSteps' | 'gradAccum' | 'lr' | 'minLr' | 'warmupSteps' | 'decaySteps' | 'schedule' | 'beta1' | 'beta2' | 'eps'
-  | 'weightDecay' | 'decayOn' | 'gradClip' | 'evalInterval' | 'sampleInterval' | 'checkpointInterval' | 'peakFlops' | 'timeLimit'
+  | 'seed'
+  | 'maxSteps'
+  | 'gradAccum'
+  | 'lr'
+  | 'minLr'
+  | 'warmupSteps'
+  | 'decaySteps'
+  | 'schedule'
+  | 'beta1'
+  | 'beta2'
+  | 'eps'
+  | 'weightDecay'
+  | 'decayOn'
+  | 'gradClip'
+  | 'evalInterval'
+  | 'sampleInterval'
+  | 'checkpointInterval'
+  | 'peakFlops'
+  | 'timeLimit'
 >;
 
 /** The part of `trainer_state.json` the loop owns. */
@@ -168,7 +201,10 @@ export class Trainer {
           recentLosses: [],
         };
     if (o.state && o.state.step > c.maxSteps) {
-      throw new ConfigError('maxSteps', `the run being resumed is already at step ${o.state.step}, past maxSteps = ${c.maxSteps}; pass --maxSteps greater than ${o.state.step} to train on`);
+      throw new ConfigError(
+        'maxSteps',
+        `the run being resumed is already at step ${o.state.step}, past maxSteps = ${c.maxSteps}; pass --maxSteps greater than ${o.state.step} to train on`,
+      );
     }
     if (o.state) o.batcher.setState(o.state.batcher);
     this.lastGoodStep = o.state ? o.state.step : null;
@@ -177,7 +213,13 @@ export class Trainer {
   /** The learning rate of step `s`. */
   lrAt(s: number): number {
     const c = this.config;
-    return learningRate(s, { lr: c.lr, minLr: c.minLr, warmupSteps: c.warmupSteps, decaySteps: c.decaySteps || c.maxSteps, kind: c.schedule });
+    return learningRate(s, {
+      lr: c.lr,
+      minLr: c.minLr,
+      warmupSteps: c.warmupSteps,
+      decaySteps: c.decaySteps || c.maxSteps,
+      kind: c.schedule,
+    });
   }
 
   /** Restore AdamW moments (by parameter name) saved with a checkpoint. */
@@ -219,7 +261,15 @@ export class Trainer {
     if (!Number.isFinite(lossSum) || !Number.isFinite(norm)) {
       // never apply a non-finite update: the weights stay those of the last good step
       this.optimizer.zeroGrad();
-      return { step: s, loss: lossSum / G, lr, gradNorm: norm, seconds: (performance.now() - t0) / 1000, tokens, diverged: true };
+      return {
+        step: s,
+        loss: lossSum / G,
+        lr,
+        gradNorm: norm,
+        seconds: (performance.now() - t0) / 1000,
+        tokens,
+        diverged: true,
+      };
     }
     const coef = c.gradClip > 0 ? clipCoefficient(norm, c.gradClip) : 1;
     this.optimizer.step({ lr, gradScale: coef / G });
@@ -269,15 +319,25 @@ export class Trainer {
     const rl = this.state.recentLosses;
     const tail = rl.slice(-Math.min(rl.length, 20));
     const trainLoss = tail.length ? tail.reduce((a, b) => a + b, 0) / tail.length : NaN;
-    const base: EvalRecord = { type: 'eval', step: done, valLoss, ...(valBpb !== undefined ? { valBpb } : {}), trainLoss };
-    const rec: EvalRecord = this.o.hooks?.evalMetrics ? { ...base, ...this.o.hooks.evalMetrics(this, base), ...base } : base;
+    const base: EvalRecord = {
+      type: 'eval',
+      step: done,
+      valLoss,
+      ...(valBpb !== undefined ? { valBpb } : {}),
+      trainLoss,
+    };
+    const rec: EvalRecord = this.o.hooks?.evalMetrics
+      ? { ...base, ...this.o.hooks.evalMetrics(this, base), ...base }
+      : base;
     this.state.evals.push(rec);
     if (this.state.bestValLoss === null || valLoss < this.state.bestValLoss) {
       this.state.bestValLoss = valLoss;
       this.state.bestValStep = done;
     }
     this.o.metrics?.append(rec);
-    this.o.progress?.log(`step ${done}: val loss ${valLoss.toFixed(4)}${valBpb !== undefined ? ` (${valBpb.toFixed(3)} bits/byte)` : ''}, train loss ${trainLoss.toFixed(4)}`);
+    this.o.progress?.log(
+      `step ${done}: val loss ${valLoss.toFixed(4)}${valBpb !== undefined ? ` (${valBpb.toFixed(3)} bits/byte)` : ''}, train loss ${trainLoss.toFixed(4)}`,
+    );
     const over = detectOverfitting(this.state.evals);
     if (over) this.warn(done, 'overfitting', over);
     return rec;
@@ -329,7 +389,14 @@ export class Trainer {
         if (this.steps.length > 200) this.steps.shift();
         this.o.metrics?.append(rec);
         const meanSec = recentSec.reduce((a, b) => a + b, 0) / recentSec.length;
-        this.o.progress?.update({ done: this.state.step, loss: r.loss, lr: r.lr, tokensPerSec: tps, mfu, eta: meanSec * (c.maxSteps - this.state.step) });
+        this.o.progress?.update({
+          done: this.state.step,
+          loss: r.loss,
+          lr: r.lr,
+          tokensPerSec: tps,
+          mfu,
+          eta: meanSec * (c.maxSteps - this.state.step),
+        });
         const exploding = detectExploding(r.loss, this.o.vocabSize);
         if (exploding) this.warn(this.state.step, 'exploding', exploding);
         const stuck = detectStuck(this.steps, this.o.vocabSize, c.warmupSteps);
@@ -338,7 +405,13 @@ export class Trainer {
         const done = this.state.step;
         if (this.due(c.evalInterval, done)) await this.runEval();
         if (this.o.hooks?.sample && this.due(c.sampleInterval, done)) await this.logSamples(done);
-        if (this.o.hooks?.checkpoint && done < c.maxSteps && c.checkpointInterval > 0 && done % c.checkpointInterval === 0 && !this.stopRequested) {
+        if (
+          this.o.hooks?.checkpoint &&
+          done < c.maxSteps &&
+          c.checkpointInterval > 0 &&
+          done % c.checkpointInterval === 0 &&
+          !this.stopRequested
+        ) {
           await this.checkpoint('interval');
         }
       }
@@ -365,16 +438,32 @@ export class Trainer {
   }
 
   private divergedError(step: number, what: string): TrainingDivergedError {
-    return new TrainingDivergedError(step, what, this.lastGoodStep, this.o.metrics ? path.dirname(this.o.metrics.file) : undefined);
+    return new TrainingDivergedError(
+      step,
+      what,
+      this.lastGoodStep,
+      this.o.metrics ? path.dirname(this.o.metrics.file) : undefined,
+    );
   }
 
   /** Log the step that went non-finite and stop the run with a TrainingDivergedError (no checkpoint is written). */
   private async diverged(r: StepResult, startWall: number): Promise<never> {
     const n = r.step + 1; // the step it would have completed, as steps are counted everywhere else
-    const rec: StepRecord = { type: 'step', step: n, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, tokensPerSec: 0, mfu: 0, elapsed: (performance.now() - startWall) / 1000 };
+    const rec: StepRecord = {
+      type: 'step',
+      step: n,
+      loss: r.loss,
+      lr: r.lr,
+      gradNorm: r.gradNorm,
+      tokensPerSec: 0,
+      mfu: 0,
+      elapsed: (performance.now() - startWall) / 1000,
+    };
     this.o.metrics?.append(rec);
     const what = Number.isFinite(r.loss) ? `gradient norm ${r.gradNorm}` : `loss ${r.loss}`;
-    const msg = detectDiverged(r.loss) ?? `the gradient norm became ${r.gradNorm}: training diverged. Lower the learning rate (--lr) or keep gradient clipping on (--gradClip=1).`;
+    const msg =
+      detectDiverged(r.loss) ??
+      `the gradient norm became ${r.gradNorm}: training diverged. Lower the learning rate (--lr) or keep gradient clipping on (--gradClip=1).`;
     this.warn(n, 'diverged', msg);
     throw this.divergedError(n, what);
   }

@@ -114,7 +114,10 @@ export class VocabularyError extends LlmtsError {
 export class QuantizedModelError extends LlmtsError {
   readonly kind: string;
   constructor(kind: string, what = 'training') {
-    super('E_QUANTIZED', `this model's linear weights are quantised (${kind}) for inference only; ${what} needs the float32 model (load it again without --quantize)`);
+    super(
+      'E_QUANTIZED',
+      `this model's linear weights are quantised (${kind}) for inference only; ${what} needs the float32 model (load it again without --quantize)`,
+    );
     this.kind = kind;
   }
 }
@@ -132,7 +135,9 @@ export class TrainingDivergedError extends LlmtsError {
     super(
       'E_DIVERGED',
       `training diverged at step ${step} (${what}); ` +
-        (lastGoodStep === null ? 'no checkpoint was written. ' : `the last good checkpoint (step ${lastGoodStep}) is kept. `) +
+        (lastGoodStep === null
+          ? 'no checkpoint was written. '
+          : `the last good checkpoint (step ${lastGoodStep}) is kept. `) +
         'Try a lower learning rate (--lr), gradient clipping (--gradClip=1) or more warmup (--warmupSteps).',
     );
     this.step = step;

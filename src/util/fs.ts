@@ -242,7 +242,11 @@ function parseJsonText(text: string, file: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new FileFormatError('E_JSON', file, `not valid JSON (expected ${what}): ${(e as Error).message.replace(/\s+/g, ' ')}`);
+    throw new FileFormatError(
+      'E_JSON',
+      file,
+      `not valid JSON (expected ${what}): ${(e as Error).message.replace(/\s+/g, ' ')}`,
+    );
   }
 }
 

@@ -14,8 +14,10 @@ const INC_LO = 0xf767814f;
 /** 64-bit multiply-add on (hi, lo) pairs, mod 2^64. */
 function mulAdd64(hi: number, lo: number): [number, number] {
   // (hi·2^32 + lo) · (MUL_HI·2^32 + MUL_LO) + INC  mod 2^64
-  const a0 = lo & 0xffff, a1 = lo >>> 16;
-  const b0 = MUL_LO & 0xffff, b1 = MUL_LO >>> 16;
+  const a0 = lo & 0xffff,
+    a1 = lo >>> 16;
+  const b0 = MUL_LO & 0xffff,
+    b1 = MUL_LO >>> 16;
   const lo0 = a0 * b0;
   const mid = a1 * b0 + a0 * b1 + (lo0 >>> 16);
   const loRes = ((mid & 0xffff) << 16) | (lo0 & 0xffff);
@@ -56,7 +58,8 @@ export class Rng {
 
   /** Uniform 32-bit unsigned integer. */
   nextU32(): number {
-    const oldHi = this.hi, oldLo = this.lo;
+    const oldHi = this.hi,
+      oldLo = this.lo;
     [this.hi, this.lo] = mulAdd64(oldHi, oldLo);
     // xorshifted = ((old >> 18) ^ old) >> 27, as 32 bits; rot = old >> 59
     const xhi = (oldHi >>> 18) ^ oldHi;
@@ -68,7 +71,8 @@ export class Rng {
 
   /** Uniform float in [0, 1) with 53 random bits. */
   random(): number {
-    const a = this.nextU32() >>> 5, b = this.nextU32() >>> 6;
+    const a = this.nextU32() >>> 5,
+      b = this.nextU32() >>> 6;
     return (a * 67108864 + b) / 9007199254740992;
   }
 

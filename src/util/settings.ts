@@ -60,33 +60,63 @@ export type Setting = NumberSetting | BoolSetting | StringSetting | StringsSetti
 export type SettingsTable = Record<string, Setting>;
 
 /** The value type of one setting. */
-export type ValueOf<S> = S extends EnumSetting<infer V>
-  ? V
-  : S extends NumberSetting
-    ? number
-    : S extends BoolSetting
-      ? boolean
-      : S extends StringsSetting
-        ? string[]
-        : S extends StringSetting
-          ? string
-          : never;
+export type ValueOf<S> =
+  S extends EnumSetting<infer V>
+    ? V
+    : S extends NumberSetting
+      ? number
+      : S extends BoolSetting
+        ? boolean
+        : S extends StringsSetting
+          ? string[]
+          : S extends StringSetting
+            ? string
+            : never;
 /** The settings object a table describes. */
 export type Values<T extends SettingsTable> = { -readonly [K in keyof T]: ValueOf<T[K]> };
 
 type Opts = Range & { aliases?: readonly string[] };
 /** An integer setting. */
-export const int = (dflt: number, help: string, o: Opts = {}): NumberSetting => ({ kind: 'int', default: dflt, help, ...o });
+export const int = (dflt: number, help: string, o: Opts = {}): NumberSetting => ({
+  kind: 'int',
+  default: dflt,
+  help,
+  ...o,
+});
 /** A number setting. */
-export const float = (dflt: number, help: string, o: Opts = {}): NumberSetting => ({ kind: 'float', default: dflt, help, ...o });
+export const float = (dflt: number, help: string, o: Opts = {}): NumberSetting => ({
+  kind: 'float',
+  default: dflt,
+  help,
+  ...o,
+});
 /** A true/false setting (a bare `--flag` means true). */
-export const bool = (dflt: boolean, help: string, o: { aliases?: readonly string[] } = {}): BoolSetting => ({ kind: 'bool', default: dflt, help, ...o });
+export const bool = (dflt: boolean, help: string, o: { aliases?: readonly string[] } = {}): BoolSetting => ({
+  kind: 'bool',
+  default: dflt,
+  help,
+  ...o,
+});
 /** A string setting. */
-export const str = (dflt: string, help: string, o: { aliases?: readonly string[] } = {}): StringSetting => ({ kind: 'string', default: dflt, help, ...o });
+export const str = (dflt: string, help: string, o: { aliases?: readonly string[] } = {}): StringSetting => ({
+  kind: 'string',
+  default: dflt,
+  help,
+  ...o,
+});
 /** A list of strings (`a,b` or a JSON array on the command line). */
-export const strings = (dflt: readonly string[], help: string, o: { aliases?: readonly string[] } = {}): StringsSetting => ({ kind: 'strings', default: dflt, help, ...o });
+export const strings = (
+  dflt: readonly string[],
+  help: string,
+  o: { aliases?: readonly string[] } = {},
+): StringsSetting => ({ kind: 'strings', default: dflt, help, ...o });
 /** One of a fixed set of strings. */
-export function oneOf<const V extends string>(values: readonly V[], dflt: NoInfer<V>, help: string, o: { aliases?: readonly string[] } = {}): EnumSetting<V> {
+export function oneOf<const V extends string>(
+  values: readonly V[],
+  dflt: NoInfer<V>,
+  help: string,
+  o: { aliases?: readonly string[] } = {},
+): EnumSetting<V> {
   return { kind: 'enum', values, default: dflt, help, ...o };
 }
 /** Mark every setting of `t` as listed under `title` in --help. */
@@ -97,7 +127,13 @@ export function group<T extends SettingsTable>(title: string, t: T): T {
 /** "an integer", "one of 'a', 'b'", … */
 export function kindName(s: Setting): string {
   if (s.kind === 'enum') return `one of ${s.values.map((k) => `'${k}'`).join(', ')}`;
-  return { int: 'an integer', float: 'a number', bool: 'true or false', string: 'a string', strings: 'a list of strings' }[s.kind];
+  return {
+    int: 'an integer',
+    float: 'a number',
+    bool: 'true or false',
+    string: 'a string',
+    strings: 'a list of strings',
+  }[s.kind];
 }
 
 /** Levenshtein distance, for "did you mean". */
@@ -112,7 +148,8 @@ function editDistance(a: string, b: string): number {
 
 /** The closest of `keys` to `key` (case-insensitive edit distance). */
 export function closestKey(key: string, keys: readonly string[]): string {
-  let best = keys[0] ?? '', bestD = Infinity;
+  let best = keys[0] ?? '',
+    bestD = Infinity;
   const k = key.toLowerCase();
   for (const c of keys) {
     const d = editDistance(k, c.toLowerCase());
@@ -162,7 +199,11 @@ export class Settings<T extends SettingsTable> {
     const camel = raw.replace(/[-_]([a-z0-9])/g, (_, c: string) => c.toUpperCase());
     if (this.has(camel)) return camel as keyof T & string;
     const s = closestKey(raw, [...this.keys, ...this.aliases.keys()]);
-    throw new ConfigError(raw, `unknown setting. Did you mean '${this.aliases.get(s) ?? s}'? ('${this.command} --help' lists them all)`, file);
+    throw new ConfigError(
+      raw,
+      `unknown setting. Did you mean '${this.aliases.get(s) ?? s}'? ('${this.command} --help' lists them all)`,
+      file,
+    );
   }
 
   /**
@@ -182,7 +223,8 @@ export class Settings<T extends SettingsTable> {
         case 'float': {
           let n: number;
           if (typeof value === 'number') n = value;
-          else if (typeof value === 'string' && !json && NUMBER.test(value.trim().replace(/_/g, ''))) n = Number(value.trim().replace(/_/g, ''));
+          else if (typeof value === 'string' && !json && NUMBER.test(value.trim().replace(/_/g, '')))
+            n = Number(value.trim().replace(/_/g, ''));
           else return bad();
           if (!Number.isFinite(n) || (s.kind === 'int' && !Number.isInteger(n))) bad();
           return n;
@@ -236,7 +278,8 @@ export class Settings<T extends SettingsTable> {
     } catch (e) {
       throw new ConfigError('config', `cannot read '${file}' as JSON: ${(e as Error).message}`);
     }
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('config', `'${file}' must hold a JSON object of settings`);
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+      throw new ConfigError('config', `'${file}' must hold a JSON object of settings`);
     const values: Record<string, unknown> = {};
     const extra: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {

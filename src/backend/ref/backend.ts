@@ -22,8 +22,14 @@ export interface RefBuffer extends DeviceBuffer {
 
 type Kernel = (i: RefView[], o: RefView[], a: Attrs | undefined) => void;
 
-const bin = (f: (x: number, y: number) => number): Kernel => (i, o) => E.broadcastBinary(i[0]!, i[1]!, o[0]!, f);
-const un = (f: (x: number) => number): Kernel => (i, o) => E.unary(i[0]!, o[0]!, f);
+const bin =
+  (f: (x: number, y: number) => number): Kernel =>
+  (i, o) =>
+    E.broadcastBinary(i[0]!, i[1]!, o[0]!, f);
+const un =
+  (f: (x: number) => number): Kernel =>
+  (i, o) =>
+    E.unary(i[0]!, o[0]!, f);
 const flag = (a: Attrs | undefined, k: string, d: boolean): boolean => (a?.[k] === undefined ? d : Boolean(a[k]));
 const arr = (a: Attrs | undefined, k: string): readonly number[] => {
   const v = a?.[k];
@@ -34,7 +40,8 @@ const arr = (a: Attrs | undefined, k: string): readonly number[] => {
 const TABLE: Record<string, Kernel> = {
   fill: (_i, o, a) => o[0]!.data.fill(attrNum(a, 'value')),
   copy: (i, o) => {
-    const s = i[0]!.data, d = o[0]!.data;
+    const s = i[0]!.data,
+      d = o[0]!.data;
     for (let k = 0; k < d.length; k++) d[k] = s[k]!;
   },
   add: bin((x, y) => x + y),
@@ -42,7 +49,8 @@ const TABLE: Record<string, Kernel> = {
   mul: bin((x, y) => x * y),
   div: bin((x, y) => x / y),
   scale: (i, o, a) => {
-    const al = attrNum(a, 'alpha'), be = attrNum(a, 'beta', 0);
+    const al = attrNum(a, 'alpha'),
+      be = attrNum(a, 'beta', 0);
     E.unary(i[0]!, o[0]!, (x) => al * x + be);
   },
   exp: un(Math.exp),
@@ -57,7 +65,11 @@ const TABLE: Record<string, Kernel> = {
   silu_backward: (i, o) => E.broadcastBinary(i[0]!, i[1]!, o[0]!, (x, dy) => dy * E.siluGrad(x)),
   swiglu: (i, o) => E.broadcastBinary(i[0]!, i[1]!, o[0]!, (g, u) => E.silu(g) * u),
   swiglu_backward: (i, o) => {
-    const G = i[0]!.data, U = i[1]!.data, D = i[2]!.data, dg = o[0]!.data, du = o[1]!.data;
+    const G = i[0]!.data,
+      U = i[1]!.data,
+      D = i[2]!.data,
+      dg = o[0]!.data,
+      du = o[1]!.data;
     for (let k = 0; k < G.length; k++) {
       dg[k] = D[k]! * U[k]! * E.siluGrad(G[k]!);
       du[k] = D[k]! * E.silu(G[k]!);
@@ -72,11 +84,21 @@ const TABLE: Record<string, Kernel> = {
   },
   concat: (i, o, a) => E.concat(i, o[0]!, attrNum(a, 'axis')),
   write_at: (i, o, a) => {
-    const src = i[0]!.data, dst = o[0]!.data, off = attrNum(a, 'offset');
+    const src = i[0]!.data,
+      dst = o[0]!.data,
+      off = attrNum(a, 'offset');
     for (let k = 0; k < src.length; k++) dst[off + k] = src[k]!;
   },
   matmul: (i, o, a) => {
-    N.matmul(i[0]!, i[1]!, o[0]!, flag(a, 'transA', false), flag(a, 'transB', false), flag(a, 'accumulate', false), attrNum(a, 'alpha', 1));
+    N.matmul(
+      i[0]!,
+      i[1]!,
+      o[0]!,
+      flag(a, 'transA', false),
+      flag(a, 'transB', false),
+      flag(a, 'accumulate', false),
+      attrNum(a, 'alpha', 1),
+    );
     if (i[2]) N.addBias(o[0]!, i[2]);
   },
   matmul_q8: (i, o) => N.matmulQ8(i[0]!, i[1]!, i[2]!, o[0]!),
@@ -84,36 +106,98 @@ const TABLE: Record<string, Kernel> = {
   embedding: (i, o) => N.embedding(i[0]!, i[1]!, o[0]!),
   embedding_backward: (i, o, a) => N.embeddingBackward(i[0]!, i[1]!, o[0]!, flag(a, 'accumulate', false)),
   layernorm: (i, o, a) => N.layernorm(i[0]!, i[1]!, i[2]!, o[0]!, o[1]!, o[2]!, attrNum(a, 'eps')),
-  layernorm_backward: (i, o, a) => N.layernormBackward(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, o[0]!, o[1]!, o[2]!, flag(a, 'accumulate', false)),
+  layernorm_backward: (i, o, a) =>
+    N.layernormBackward(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, o[0]!, o[1]!, o[2]!, flag(a, 'accumulate', false)),
   rmsnorm: (i, o, a) => N.rmsnorm(i[0]!, i[1]!, o[0]!, o[1]!, attrNum(a, 'eps')),
-  rmsnorm_backward: (i, o, a) => N.rmsnormBackward(i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, o[1]!, flag(a, 'accumulate', false)),
+  rmsnorm_backward: (i, o, a) =>
+    N.rmsnormBackward(i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, o[1]!, flag(a, 'accumulate', false)),
   softmax: (i, o) => N.softmax(i[0]!, o[0]!),
   softmax_backward: (i, o) => N.softmaxBackward(i[0]!, i[1]!, o[0]!),
   rope: (i, o, a) => N.rope(i[0]!, o[0]!, attrNum(a, 'theta'), attrNum(a, 'offset', 0), flag(a, 'inverse', false)),
   attention: (i, o, a) => {
-    const T = i[0]!.shape[1]!, S = i[1]!.shape[1]!;
-    N.attention(i[0]!, i[1]!, i[2]!, o[0]!, o[1]!, attrNum(a, 'scale'), flag(a, 'causal', true), attrNum(a, 'qOffset', S - T), o[2]);
+    const T = i[0]!.shape[1]!,
+      S = i[1]!.shape[1]!;
+    N.attention(
+      i[0]!,
+      i[1]!,
+      i[2]!,
+      o[0]!,
+      o[1]!,
+      attrNum(a, 'scale'),
+      flag(a, 'causal', true),
+      attrNum(a, 'qOffset', S - T),
+      o[2],
+    );
   },
   attention_backward: (i, o, a) => {
-    const T = i[1]!.shape[1]!, S = i[2]!.shape[1]!;
-    N.attentionBackward(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, i[5]!, o[0]!, o[1]!, o[2]!,
-      attrNum(a, 'scale'), flag(a, 'causal', true), attrNum(a, 'qOffset', S - T), i[6]);
+    const T = i[1]!.shape[1]!,
+      S = i[2]!.shape[1]!;
+    N.attentionBackward(
+      i[0]!,
+      i[1]!,
+      i[2]!,
+      i[3]!,
+      i[4]!,
+      i[5]!,
+      o[0]!,
+      o[1]!,
+      o[2]!,
+      attrNum(a, 'scale'),
+      flag(a, 'causal', true),
+      attrNum(a, 'qOffset', S - T),
+      i[6],
+    );
   },
   attention_qkv: (i, o, a) => {
     const Hq = attrNum(a, 'heads');
-    N.attentionQKV(i[0]!, o[0]!, o[1]!, Hq, attrNum(a, 'kvHeads', Hq), attrNum(a, 'scale'), flag(a, 'causal', true), attrNum(a, 'qOffset', 0), o[2]);
+    N.attentionQKV(
+      i[0]!,
+      o[0]!,
+      o[1]!,
+      Hq,
+      attrNum(a, 'kvHeads', Hq),
+      attrNum(a, 'scale'),
+      flag(a, 'causal', true),
+      attrNum(a, 'qOffset', 0),
+      o[2],
+    );
   },
   attention_qkv_backward: (i, o, a) => {
     const Hq = attrNum(a, 'heads');
-    N.attentionQKVBackward(i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, Hq, attrNum(a, 'kvHeads', Hq), attrNum(a, 'scale'), flag(a, 'causal', true), attrNum(a, 'qOffset', 0), i[4]);
+    N.attentionQKVBackward(
+      i[0]!,
+      i[1]!,
+      i[2]!,
+      i[3]!,
+      o[0]!,
+      Hq,
+      attrNum(a, 'kvHeads', Hq),
+      attrNum(a, 'scale'),
+      flag(a, 'causal', true),
+      attrNum(a, 'qOffset', 0),
+      i[4],
+    );
   },
   cross_entropy: (i, o, a) => N.crossEntropy(i[0]!, i[1]!, o[0]!, o[1]!, attrNum(a, 'ignoreIndex', -100)),
-  cross_entropy_backward: (i, o, a) => N.crossEntropyBackward(i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, attrNum(a, 'ignoreIndex', -100)),
+  cross_entropy_backward: (i, o, a) =>
+    N.crossEntropyBackward(i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, attrNum(a, 'ignoreIndex', -100)),
   dropout: (i, o, a) => N.dropout(i[0]!, o[0]!, attrNum(a, 'p'), attrNum(a, 'seed')),
   adamw: (i, o, a) => {
     i.forEach((g, j) =>
-      N.adamw(g, o[3 * j]!, o[3 * j + 1]!, o[3 * j + 2]!, attrNum(a, 'lr'), attrNum(a, 'beta1'), attrNum(a, 'beta2'), attrNum(a, 'eps'),
-        attrNum(a, 'weightDecay'), attrNum(a, 'step'), attrNum(a, 'gradScale', 1)));
+      N.adamw(
+        g,
+        o[3 * j]!,
+        o[3 * j + 1]!,
+        o[3 * j + 2]!,
+        attrNum(a, 'lr'),
+        attrNum(a, 'beta1'),
+        attrNum(a, 'beta2'),
+        attrNum(a, 'eps'),
+        attrNum(a, 'weightDecay'),
+        attrNum(a, 'step'),
+        attrNum(a, 'gradScale', 1),
+      ),
+    );
   },
   sumsq: (i, o) => {
     let s = 0;
@@ -122,7 +206,15 @@ const TABLE: Record<string, Kernel> = {
   },
   sample: (i, o, a) => {
     const { o: opts, u, topN, penalties } = sampleAttrs(a);
-    sampleKernel(i[0]!, o[0]!, o[1]!, opts, u, topN > 0 ? { n: topN, ids: o[2]!, logprobs: o[3]! } : undefined, penalties);
+    sampleKernel(
+      i[0]!,
+      o[0]!,
+      o[1]!,
+      opts,
+      u,
+      topN > 0 ? { n: topN, ids: o[2]!, logprobs: o[3]! } : undefined,
+      penalties,
+    );
   },
   sum_all: (i, o) => {
     let s = 0;
@@ -157,7 +249,11 @@ export class RefBackend implements Backend {
 
   write(buf: DeviceBuffer, data: HostArray, offset = 0): void {
     const b = this.own(buf);
-    if (offset + data.length > b.length) throw new BackendError('E_WRITE', `write of ${data.length} elements at ${offset} past the end of a buffer of ${b.length}`);
+    if (offset + data.length > b.length)
+      throw new BackendError(
+        'E_WRITE',
+        `write of ${data.length} elements at ${offset} past the end of a buffer of ${b.length}`,
+      );
     const d = b.data!;
     if (d.constructor === data.constructor) (d as Float32Array).set(data as Float32Array, offset);
     else for (let i = 0; i < data.length; i++) d[offset + i] = data[i]!;
@@ -196,7 +292,8 @@ export class RefBackend implements Backend {
 
   private own(buf: DeviceBuffer): RefBuffer {
     const b = buf as RefBuffer;
-    if (buf.backend !== 'ref') throw new BackendError('E_FOREIGN_BUFFER', `a ${buf.backend} buffer was passed to the ref backend`);
+    if (buf.backend !== 'ref')
+      throw new BackendError('E_FOREIGN_BUFFER', `a ${buf.backend} buffer was passed to the ref backend`);
     if (!b.data) throw new BackendError('E_FREED', 'use of a freed buffer');
     return b;
   }

@@ -14,7 +14,9 @@ export interface RefView {
 
 /** out = f(a, b) with NumPy broadcasting of a and b to out.shape. */
 export function broadcastBinary(a: RefView, b: RefView, out: RefView, f: (x: number, y: number) => number): void {
-  const o = out.data, A = a.data, B = b.data;
+  const o = out.data,
+    A = a.data,
+    B = b.data;
   const n = o.length;
   if (A.length === n && B.length === n) {
     for (let i = 0; i < n; i++) o[i] = f(A[i]!, B[i]!);
@@ -27,9 +29,11 @@ export function broadcastBinary(a: RefView, b: RefView, out: RefView, f: (x: num
     return;
   }
   const rank = out.shape.length;
-  const sa = bcastStrides(a.shape, out.shape), sb = bcastStrides(b.shape, out.shape);
+  const sa = bcastStrides(a.shape, out.shape),
+    sb = bcastStrides(b.shape, out.shape);
   const idx = new Array<number>(rank).fill(0);
-  let ia = 0, ib = 0;
+  let ia = 0,
+    ib = 0;
   for (let i = 0; i < n; i++) {
     o[i] = f(A[ia]!, B[ib]!);
     for (let k = rank - 1; k >= 0; k--) {
@@ -63,7 +67,8 @@ export function bcastStrides(shape: readonly number[], out: readonly number[]): 
 }
 
 export function unary(a: RefView, out: RefView, f: (x: number) => number): void {
-  const A = a.data, o = out.data;
+  const A = a.data,
+    o = out.data;
   for (let i = 0; i < o.length; i++) o[i] = f(A[i]!);
 }
 
@@ -116,7 +121,8 @@ export function transpose(a: RefView, out: RefView, perm: readonly number[]): vo
   // stride in a for each axis of out
   const s = perm.map((p) => sa[p]!);
   const idx = new Array<number>(rank).fill(0);
-  const A = a.data, o = out.data;
+  const A = a.data,
+    o = out.data;
   let ia = 0;
   for (let i = 0; i < o.length; i++) {
     o[i] = A[ia]!;
@@ -143,7 +149,8 @@ export function copyBox(big: RefView, small: RefView, begin: readonly number[], 
   const outerShape = small.shape.slice(0, rank - 1);
   const outer = size(outerShape);
   const idx = new Array<number>(Math.max(rank - 1, 0)).fill(0);
-  const B = big.data, S = small.data;
+  const B = big.data,
+    S = small.data;
   for (let r = 0; r < outer; r++) {
     let off = begin[rank - 1]!;
     for (let k = 0; k < rank - 1; k++) off += (begin[k]! + idx[k]!) * sb[k]!;

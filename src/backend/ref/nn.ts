@@ -18,15 +18,21 @@ function mat(v: RefView): [number, number, number] {
 // q = the bytes of wq (4 per i32, little-endian)
 export function matmulQ8(x: RefView, wq: RefView, scales: RefView, out: RefView): void {
   const [N, K4] = [wq.shape[0]!, wq.shape[1]!];
-  const K = K4 * 4, nb = K / 32, M = out.data.length / N;
-  const X = x.data, W = wq.data, S = scales.data, O = out.data;
+  const K = K4 * 4,
+    nb = K / 32,
+    M = out.data.length / N;
+  const X = x.data,
+    W = wq.data,
+    S = scales.data,
+    O = out.data;
   const xq = new Int32Array(K);
   const f = Math.fround;
   for (let m = 0; m < M; m++) {
     // the row rounded to integers in [−8191, 8191], one float32 scale
     let amax = 0;
     for (let k = 0; k < K; k++) amax = Math.max(amax, Math.abs(f(X[m * K + k]!)));
-    const dx = f(amax / 8191), id = dx === 0 ? 0 : f(1 / dx);
+    const dx = f(amax / 8191),
+      id = dx === 0 ? 0 : f(1 / dx);
     for (let k = 0; k < K; k++) {
       const v = f(f(X[m * K + k]!) * id);
       let r = Math.round(v);
@@ -51,9 +57,13 @@ export function matmulQ8(x: RefView, wq: RefView, scales: RefView, out: RefView)
 // bf16 weights: w[n, k] = float32 with upper bits u16 (k mod 2) of wb[n, k/2]; out[m, n] = Σ_k x[m, k]·w[n, k]
 export function matmulBf16(x: RefView, wb: RefView, out: RefView): void {
   const [N, K2] = [wb.shape[0]!, wb.shape[1]!];
-  const K = K2 * 2, M = out.data.length / N;
-  const X = x.data, W = wb.data, O = out.data;
-  const u = new Uint32Array(1), f = new Float32Array(u.buffer);
+  const K = K2 * 2,
+    M = out.data.length / N;
+  const X = x.data,
+    W = wb.data,
+    O = out.data;
+  const u = new Uint32Array(1),
+    f = new Float32Array(u.buffer);
   const w = new Float64Array(K);
   for (let n = 0; n < N; n++) {
     for (let k = 0; k < K; k++) {
@@ -70,12 +80,22 @@ export function matmulBf16(x: RefView, wb: RefView, out: RefView): void {
 }
 
 // out[b] = alpha·op(a[b])·op(b[b]) (+ out[b])
-export function matmul(a: RefView, b: RefView, out: RefView, transA: boolean, transB: boolean, accumulate: boolean, alpha: number): void {
+export function matmul(
+  a: RefView,
+  b: RefView,
+  out: RefView,
+  transA: boolean,
+  transB: boolean,
+  accumulate: boolean,
+  alpha: number,
+): void {
   const [ba, ar, ac] = mat(a);
   const [bb, br, bc] = mat(b);
   const [bo, M, N] = mat(out);
   const K = transA ? ar : ac;
-  const A = a.data, B = b.data, O = out.data;
+  const A = a.data,
+    B = b.data,
+    O = out.data;
   for (let p = 0; p < bo; p++) {
     const aOff = (ba === 1 ? 0 : p) * ar * ac;
     const bOff = (bb === 1 ? 0 : p) * br * bc;
@@ -101,7 +121,8 @@ export function addBias(out: RefView, bias: RefView): void {
 }
 
 export function embedding(w: RefView, ids: RefView, out: RefView): void {
-  const C = w.shape[1]!, V = w.shape[0]!;
+  const C = w.shape[1]!,
+    V = w.shape[0]!;
   for (let n = 0; n < ids.data.length; n++) {
     const id = ids.data[n]!;
     if (id < 0 || id >= V) throw new ConfigError('embedding: token id', `${id} at position ${n} is outside [0, ${V})`);
@@ -118,8 +139,17 @@ export function embeddingBackward(dy: RefView, ids: RefView, dw: RefView, accumu
   }
 }
 
-export function layernorm(x: RefView, w: RefView, b: RefView, y: RefView, mean: RefView, rstd: RefView, eps: number): void {
-  const C = x.shape[x.shape.length - 1]!, N = x.data.length / C;
+export function layernorm(
+  x: RefView,
+  w: RefView,
+  b: RefView,
+  y: RefView,
+  mean: RefView,
+  rstd: RefView,
+  eps: number,
+): void {
+  const C = x.shape[x.shape.length - 1]!,
+    N = x.data.length / C;
   const X = x.data;
   for (let n = 0; n < N; n++) {
     const o = n * C;
@@ -136,14 +166,28 @@ export function layernorm(x: RefView, w: RefView, b: RefView, y: RefView, mean: 
   }
 }
 
-export function layernormBackward(dy: RefView, x: RefView, w: RefView, mean: RefView, rstd: RefView, dx: RefView, dw: RefView, db: RefView, accumulate = false): void {
-  const C = x.shape[x.shape.length - 1]!, N = x.data.length / C;
+export function layernormBackward(
+  dy: RefView,
+  x: RefView,
+  w: RefView,
+  mean: RefView,
+  rstd: RefView,
+  dx: RefView,
+  dw: RefView,
+  db: RefView,
+  accumulate = false,
+): void {
+  const C = x.shape[x.shape.length - 1]!,
+    N = x.data.length / C;
   dw.data.fill(0);
   db.data.fill(0);
   for (let n = 0; n < N; n++) {
-    const o = n * C, m = mean.data[n]!, r = rstd.data[n]!;
+    const o = n * C,
+      m = mean.data[n]!,
+      r = rstd.data[n]!;
     // dxhat = dy·w; dx = r·(dxhat − mean(dxhat) − xhat·mean(dxhat·xhat))
-    let s1 = 0, s2 = 0;
+    let s1 = 0,
+      s2 = 0;
     for (let c = 0; c < C; c++) {
       const xh = (x.data[o + c]! - m) * r;
       const g = dy.data[o + c]! * w.data[c]!;
@@ -163,7 +207,8 @@ export function layernormBackward(dy: RefView, x: RefView, w: RefView, mean: Ref
 }
 
 export function rmsnorm(x: RefView, w: RefView, y: RefView, rstd: RefView, eps: number): void {
-  const C = x.shape[x.shape.length - 1]!, N = x.data.length / C;
+  const C = x.shape[x.shape.length - 1]!,
+    N = x.data.length / C;
   for (let n = 0; n < N; n++) {
     const o = n * C;
     let ss = 0;
@@ -175,11 +220,21 @@ export function rmsnorm(x: RefView, w: RefView, y: RefView, rstd: RefView, eps: 
   }
 }
 
-export function rmsnormBackward(dy: RefView, x: RefView, w: RefView, rstd: RefView, dx: RefView, dw: RefView, accumulate = false): void {
-  const C = x.shape[x.shape.length - 1]!, N = x.data.length / C;
+export function rmsnormBackward(
+  dy: RefView,
+  x: RefView,
+  w: RefView,
+  rstd: RefView,
+  dx: RefView,
+  dw: RefView,
+  accumulate = false,
+): void {
+  const C = x.shape[x.shape.length - 1]!,
+    N = x.data.length / C;
   dw.data.fill(0);
   for (let n = 0; n < N; n++) {
-    const o = n * C, r = rstd.data[n]!;
+    const o = n * C,
+      r = rstd.data[n]!;
     let s = 0;
     for (let c = 0; c < C; c++) {
       const g = dy.data[o + c]! * w.data[c]!;
@@ -195,7 +250,8 @@ export function rmsnormBackward(dy: RefView, x: RefView, w: RefView, rstd: RefVi
 }
 
 export function softmax(x: RefView, y: RefView): void {
-  const C = x.shape[x.shape.length - 1]!, N = x.data.length / C;
+  const C = x.shape[x.shape.length - 1]!,
+    N = x.data.length / C;
   for (let n = 0; n < N; n++) {
     const o = n * C;
     let mx = -Infinity;
@@ -207,7 +263,8 @@ export function softmax(x: RefView, y: RefView): void {
 }
 
 export function softmaxBackward(y: RefView, dy: RefView, dx: RefView): void {
-  const C = y.shape[y.shape.length - 1]!, N = y.data.length / C;
+  const C = y.shape[y.shape.length - 1]!,
+    N = y.data.length / C;
   for (let n = 0; n < N; n++) {
     const o = n * C;
     let s = 0;
@@ -233,10 +290,12 @@ export function rope(x: RefView, y: RefView, theta: number, offset: number, inve
       const p = offset + t;
       for (let i = 0; i < half; i++) {
         const ang = Math.fround(p * inv[i]!);
-        const c = Math.fround(Math.cos(ang)), s = sign * Math.fround(Math.sin(ang));
+        const c = Math.fround(Math.cos(ang)),
+          s = sign * Math.fround(Math.sin(ang));
         for (let h = 0; h < H; h++) {
           const o = ((b * T + t) * H + h) * D;
-          const x1 = x.data[o + i]!, x2 = x.data[o + i + half]!;
+          const x1 = x.data[o + i]!,
+            x2 = x.data[o + i + half]!;
           y.data[o + i] = x1 * c - x2 * s;
           y.data[o + i + half] = x2 * c + x1 * s;
         }
@@ -244,15 +303,35 @@ export function rope(x: RefView, y: RefView, theta: number, offset: number, inve
     }
 }
 
-interface AttnDims { B: number; T: number; S: number; Hq: number; Hkv: number; D: number; group: number }
+interface AttnDims {
+  B: number;
+  T: number;
+  S: number;
+  Hq: number;
+  Hkv: number;
+  D: number;
+  group: number;
+}
 function attnDims(q: RefView, k: RefView): AttnDims {
   const [B, T, Hq, D] = q.shape as [number, number, number, number];
-  const S = k.shape[1]!, Hkv = k.shape[2]!;
+  const S = k.shape[1]!,
+    Hkv = k.shape[2]!;
   return { B, T, S, Hq, Hkv, D, group: Hq / Hkv };
 }
 
 /** Scores of one query row against every visible key; returns the number of visible keys. */
-function scoresRow(q: RefView, k: RefView, d: AttnDims, b: number, t: number, h: number, scale: number, causal: boolean, qOffset: number, out: Float64Array): number {
+function scoresRow(
+  q: RefView,
+  k: RefView,
+  d: AttnDims,
+  b: number,
+  t: number,
+  h: number,
+  scale: number,
+  causal: boolean,
+  qOffset: number,
+  out: Float64Array,
+): number {
   const kvh = Math.floor(h / d.group);
   const qo = ((b * d.T + t) * d.Hq + h) * d.D;
   const visible = causal ? Math.min(d.S, qOffset + t + 1) : d.S;
@@ -265,7 +344,17 @@ function scoresRow(q: RefView, k: RefView, d: AttnDims, b: number, t: number, h:
   return visible;
 }
 
-export function attention(q: RefView, k: RefView, v: RefView, o: RefView, lse: RefView, scale: number, causal: boolean, qOffset: number, prob?: RefView): void {
+export function attention(
+  q: RefView,
+  k: RefView,
+  v: RefView,
+  o: RefView,
+  lse: RefView,
+  scale: number,
+  causal: boolean,
+  qOffset: number,
+  prob?: RefView,
+): void {
   const d = attnDims(q, k);
   const sc = new Float64Array(d.S);
   for (let b = 0; b < d.B; b++)
@@ -275,7 +364,7 @@ export function attention(q: RefView, k: RefView, v: RefView, o: RefView, lse: R
         let mx = -Infinity;
         for (let s = 0; s < n; s++) mx = Math.max(mx, sc[s]!);
         let sum = 0;
-        for (let s = 0; s < n; s++) sum += (sc[s] = Math.exp(sc[s]! - mx));
+        for (let s = 0; s < n; s++) sum += sc[s] = Math.exp(sc[s]! - mx);
         const oo = ((b * d.T + t) * d.Hq + h) * d.D;
         const kvh = Math.floor(h / d.group);
         for (let i = 0; i < d.D; i++) {
@@ -292,8 +381,21 @@ export function attention(q: RefView, k: RefView, v: RefView, o: RefView, lse: R
       }
 }
 
-export function attentionBackward(dO: RefView, q: RefView, k: RefView, v: RefView, o: RefView, lse: RefView,
-  dq: RefView, dk: RefView, dv: RefView, scale: number, causal: boolean, qOffset: number, prob?: RefView): void {
+export function attentionBackward(
+  dO: RefView,
+  q: RefView,
+  k: RefView,
+  v: RefView,
+  o: RefView,
+  lse: RefView,
+  dq: RefView,
+  dk: RefView,
+  dv: RefView,
+  scale: number,
+  causal: boolean,
+  qOffset: number,
+  prob?: RefView,
+): void {
   const d = attnDims(q, k);
   dq.data.fill(0);
   dk.data.fill(0);
@@ -346,18 +448,43 @@ function splitQKV(qkv: RefView, Hq: number, Hkv: number): [RefView, RefView, Ref
 }
 
 /** attention on the q, k, v parts of a fused qkv [B, T, (Hq + 2·Hkv)·D] (keys = the same T positions). */
-export function attentionQKV(qkv: RefView, o: RefView, lse: RefView, Hq: number, Hkv: number, scale: number, causal: boolean, qOffset: number, prob?: RefView): void {
+export function attentionQKV(
+  qkv: RefView,
+  o: RefView,
+  lse: RefView,
+  Hq: number,
+  Hkv: number,
+  scale: number,
+  causal: boolean,
+  qOffset: number,
+  prob?: RefView,
+): void {
   const [q, k, v] = splitQKV(qkv, Hq, Hkv);
   attention(q, k, v, o, lse, scale, causal, qOffset, prob);
 }
 
 /** attention_backward for attentionQKV: dqkv holds dq, dk, dv side by side in qkv's layout. */
-export function attentionQKVBackward(dO: RefView, qkv: RefView, o: RefView, lse: RefView, dqkv: RefView,
-  Hq: number, Hkv: number, scale: number, causal: boolean, qOffset: number, prob?: RefView): void {
+export function attentionQKVBackward(
+  dO: RefView,
+  qkv: RefView,
+  o: RefView,
+  lse: RefView,
+  dqkv: RefView,
+  Hq: number,
+  Hkv: number,
+  scale: number,
+  causal: boolean,
+  qOffset: number,
+  prob?: RefView,
+): void {
   const [q, k, v] = splitQKV(qkv, Hq, Hkv);
-  const grads = [q, k, v].map((x) => ({ data: new (x.data.constructor as new (n: number) => RefView['data'])(x.data.length), shape: x.shape }));
+  const grads = [q, k, v].map((x) => ({
+    data: new (x.data.constructor as new (n: number) => RefView['data'])(x.data.length),
+    shape: x.shape,
+  }));
   attentionBackward(dO, q, k, v, o, lse, grads[0]!, grads[1]!, grads[2]!, scale, causal, qOffset, prob);
-  const W = qkv.shape[2]!, rows = qkv.data.length / W;
+  const W = qkv.shape[2]!,
+    rows = qkv.data.length / W;
   let col = 0;
   for (const g of grads) {
     const w = g.data.length / rows;
@@ -366,8 +493,15 @@ export function attentionQKVBackward(dO: RefView, qkv: RefView, o: RefView, lse:
   }
 }
 
-export function crossEntropy(logits: RefView, targets: RefView, loss: RefView, lse: RefView, ignoreIndex: number): void {
-  const V = logits.shape[logits.shape.length - 1]!, N = logits.data.length / V;
+export function crossEntropy(
+  logits: RefView,
+  targets: RefView,
+  loss: RefView,
+  lse: RefView,
+  ignoreIndex: number,
+): void {
+  const V = logits.shape[logits.shape.length - 1]!,
+    N = logits.data.length / V;
   for (let n = 0; n < N; n++) {
     const o = n * V;
     let mx = -Infinity;
@@ -385,15 +519,25 @@ export function crossEntropy(logits: RefView, targets: RefView, loss: RefView, l
   }
 }
 
-export function crossEntropyBackward(logits: RefView, targets: RefView, lse: RefView, dloss: RefView, dlogits: RefView, ignoreIndex: number): void {
-  const V = logits.shape[logits.shape.length - 1]!, N = logits.data.length / V;
+export function crossEntropyBackward(
+  logits: RefView,
+  targets: RefView,
+  lse: RefView,
+  dloss: RefView,
+  dlogits: RefView,
+  ignoreIndex: number,
+): void {
+  const V = logits.shape[logits.shape.length - 1]!,
+    N = logits.data.length / V;
   for (let n = 0; n < N; n++) {
-    const o = n * V, t = targets.data[n]!;
+    const o = n * V,
+      t = targets.data[n]!;
     if (t === ignoreIndex) {
       for (let c = 0; c < V; c++) dlogits.data[o + c] = 0;
       continue;
     }
-    const g = dloss.data[n]!, L = lse.data[n]!;
+    const g = dloss.data[n]!,
+      L = lse.data[n]!;
     for (let c = 0; c < V; c++) dlogits.data[o + c] = g * Math.exp(logits.data[o + c]! - L);
     dlogits.data[o + t] -= g;
   }
@@ -404,11 +548,27 @@ export function dropout(x: RefView, y: RefView, p: number, seed: number): void {
   for (let i = 0; i < x.data.length; i++) y.data[i] = hashUniform(seed, i) >= p ? x.data[i]! * scale : 0;
 }
 
-export function adamw(grad: RefView, param: RefView, m: RefView, v: RefView,
-  lr: number, b1: number, b2: number, eps: number, wd: number, step: number, gradScale: number): void {
-  const bc1 = 1 - Math.pow(b1, step), bc2 = 1 - Math.pow(b2, step);
-  const stepSize = lr / bc1, bc2s = Math.sqrt(bc2);
-  const P = param.data, M = m.data, Vv = v.data, G = grad.data;
+export function adamw(
+  grad: RefView,
+  param: RefView,
+  m: RefView,
+  v: RefView,
+  lr: number,
+  b1: number,
+  b2: number,
+  eps: number,
+  wd: number,
+  step: number,
+  gradScale: number,
+): void {
+  const bc1 = 1 - Math.pow(b1, step),
+    bc2 = 1 - Math.pow(b2, step);
+  const stepSize = lr / bc1,
+    bc2s = Math.sqrt(bc2);
+  const P = param.data,
+    M = m.data,
+    Vv = v.data,
+    G = grad.data;
   for (let i = 0; i < P.length; i++) {
     const g = G[i]! * gradScale;
     P[i] = P[i]! * (1 - lr * wd);

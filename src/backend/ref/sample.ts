@@ -3,7 +3,14 @@
  * most likely alternatives, by the backend-neutral arithmetic of src/backend/sampling.ts.
  */
 import {
-  checkSampleArgs, logSumExp, penalizeRow, rowPenaltyPairs, sampleRow, topN, type RowSampling, type SamplePenalties,
+  checkSampleArgs,
+  logSumExp,
+  penalizeRow,
+  rowPenaltyPairs,
+  sampleRow,
+  topN,
+  type RowSampling,
+  type SamplePenalties,
 } from '../sampling.js';
 
 type Out = { data: { [i: number]: number } };
@@ -12,14 +19,24 @@ type Out = { data: { [i: number]: number } };
  * The `sample` kernel on host arrays: rows of `logits` (…, V) → ids (N) and (prob, logprob) pairs (N, 2); with
  * topN > 0 also the n most likely ids per row (N, n) and their log-probabilities (N, n).
  */
-export function sampleKernel(logits: { data: ArrayLike<number>; shape: readonly number[] }, ids: Out, probs: Out, o: RowSampling,
-  u: readonly number[], top?: { n: number; ids: Out; logprobs: Out }, penalties?: SamplePenalties): void {
+export function sampleKernel(
+  logits: { data: ArrayLike<number>; shape: readonly number[] },
+  ids: Out,
+  probs: Out,
+  o: RowSampling,
+  u: readonly number[],
+  top?: { n: number; ids: Out; logprobs: Out },
+  penalties?: SamplePenalties,
+): void {
   const V = logits.shape[logits.shape.length - 1]!;
   const N = V === 0 ? 0 : logits.data.length / V;
   checkSampleArgs(N, V, o, u);
   const all = logits.data as Float32Array;
   for (let n = 0; n < N; n++) {
-    const row = typeof all.subarray === 'function' ? all.subarray(n * V, (n + 1) * V) : Array.prototype.slice.call(all, n * V, (n + 1) * V) as number[];
+    const row =
+      typeof all.subarray === 'function'
+        ? all.subarray(n * V, (n + 1) * V)
+        : (Array.prototype.slice.call(all, n * V, (n + 1) * V) as number[]);
     // step 2: the penalties on a copy; the model's log-probabilities (reported) stay those of the row itself
     const pairs = rowPenaltyPairs(penalties, n);
     let l: ArrayLike<number> = row;

@@ -22,7 +22,11 @@ export class HeapAllocator {
    * @param limit  one past the last usable byte address
    * @param ensure called with the highest address that must be backed by memory, before it is handed out
    */
-  constructor(base: number, private readonly limit: number, private readonly ensure: (end: number) => void) {
+  constructor(
+    base: number,
+    private readonly limit: number,
+    private readonly ensure: (end: number) => void,
+  ) {
     this.top = roundUp(base);
   }
 
@@ -96,13 +100,15 @@ export class HeapAllocator {
     const size = Math.max(ALIGN, roundUp(bytes));
     this.used -= size;
     // insertion point: first block with start > ptr
-    let lo = 0, hi = this.starts.length;
+    let lo = 0,
+      hi = this.starts.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (this.starts[mid]! < ptr) lo = mid + 1;
       else hi = mid;
     }
-    let start = ptr, end = ptr + size;
+    let start = ptr,
+      end = ptr + size;
     // merge with the previous block
     if (lo > 0 && this.starts[lo - 1]! + this.sizes[lo - 1]! === start) {
       lo--;

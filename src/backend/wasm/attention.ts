@@ -12,18 +12,27 @@ import { flag, GEMV_PARALLEL_BYTES, MIN_PARALLEL_WORK, num, type WasmCore, type 
  */
 const ATTN_CHUNKS_PER_THREAD = 16;
 
-interface Dims { B: number; T: number; S: number; Hq: number; Hkv: number; D: number }
+interface Dims {
+  B: number;
+  T: number;
+  S: number;
+  Hq: number;
+  Hkv: number;
+  D: number;
+}
 
 /** B, T, S, Hq, Hkv, D of q [B, T, Hq, D] and k [B, S, Hkv, D]. */
 function attnDims(q: View, k: View): Dims {
   const [B, T, Hq, D] = q.shape as [number, number, number, number];
-  const S = k.shape[1]!, Hkv = k.shape[2]!;
+  const S = k.shape[1]!,
+    Hkv = k.shape[2]!;
   return { B, T, S, Hq, Hkv, D };
 }
 
 /** B, T, Hq, Hkv, D of a fused qkv [B, T, (Hq + 2·Hkv)·D] from the heads/kvHeads attributes (S = T). */
 function qkvDims(qkv: View, a: Attrs | undefined): Dims {
-  const Hq = num(a, 'heads'), Hkv = num(a, 'kvHeads', Hq);
+  const Hq = num(a, 'heads'),
+    Hkv = num(a, 'kvHeads', Hq);
   const [B, T, W] = qkv.shape as [number, number, number];
   const D = W / (Hq + 2 * Hkv);
   return { B, T, S: T, Hq, Hkv, D };
@@ -34,14 +43,46 @@ function attnScratch(be: WasmCore, S: number, D: number): void {
 }
 
 /** Attention forward on q/k/v addresses with token row strides qRow (q) and kRow (k, v), in elements. */
-function attnForward(be: WasmCore, pq: number, pk: number, pv: number, o: readonly View[], a: Attrs | undefined,
-  d: Dims, qRow: number, kRow: number): void {
-  const causal = flag(a, 'causal', true), qOffset = num(a, 'qOffset', d.S - d.T);
+function attnForward(
+  be: WasmCore,
+  pq: number,
+  pk: number,
+  pv: number,
+  o: readonly View[],
+  a: Attrs | undefined,
+  d: Dims,
+  qRow: number,
+  kRow: number,
+): void {
+  const causal = flag(a, 'causal', true),
+    qOffset = num(a, 'qOffset', d.S - d.T);
   const prob = probs(be, o[2]);
   attnScratch(be, d.S, d.D);
   // decoding (T < 4) streams the cached keys and values like a gemv streams weights: split by their bytes
-  const work = d.T < 4 ? (d.B * d.Hkv * d.S * d.D * 8 >= GEMV_PARALLEL_BYTES ? MIN_PARALLEL_WORK * be.threads : 0) : d.B * d.Hq * d.T * d.S * d.D * 4;
-  const head = [pq, pk, pv, be.p(o[0]!), be.p(o[1]!), prob, d.T, d.S, d.Hq, d.Hkv, d.D, qRow, kRow, num(a, 'scale'), causal ? 1 : 0, qOffset];
+  const work =
+    d.T < 4
+      ? d.B * d.Hkv * d.S * d.D * 8 >= GEMV_PARALLEL_BYTES
+        ? MIN_PARALLEL_WORK * be.threads
+        : 0
+      : d.B * d.Hq * d.T * d.S * d.D * 4;
+  const head = [
+    pq,
+    pk,
+    pv,
+    be.p(o[0]!),
+    be.p(o[1]!),
+    prob,
+    d.T,
+    d.S,
+    d.Hq,
+    d.Hkv,
+    d.D,
+    qRow,
+    kRow,
+    num(a, 'scale'),
+    causal ? 1 : 0,
+    qOffset,
+  ];
   be.par('attention', d.B * d.Hq, work, 1, (lo, hi, s) => [...head, s, lo, hi], ATTN_CHUNKS_PER_THREAD);
 }
 
@@ -51,14 +92,50 @@ function probs(be: WasmCore, p: View | undefined): number {
 }
 
 /** Attention backward; dq/dk/dv share the row strides of q and k/v. */
-function attnBackward(be: WasmCore, dO: View, pq: number, pk: number, pv: number, out: View, lse: View, p: View | undefined, pdq: number, pdk: number, pdv: number,
-  a: Attrs | undefined, d: Dims, qRow: number, kRow: number): void {
-  const causal = flag(a, 'causal', true), qOffset = num(a, 'qOffset', d.S - d.T);
+function attnBackward(
+  be: WasmCore,
+  dO: View,
+  pq: number,
+  pk: number,
+  pv: number,
+  out: View,
+  lse: View,
+  p: View | undefined,
+  pdq: number,
+  pdk: number,
+  pdv: number,
+  a: Attrs | undefined,
+  d: Dims,
+  qRow: number,
+  kRow: number,
+): void {
+  const causal = flag(a, 'causal', true),
+    qOffset = num(a, 'qOffset', d.S - d.T);
   const prob = probs(be, p);
   attnScratch(be, d.S, d.D);
   const work = d.B * d.Hq * d.T * d.S * d.D * 10;
-  const head = [be.p(dO), pq, pk, pv, be.p(out), be.p(lse), prob, pdq, pdk, pdv,
-    d.T, d.S, d.Hq, d.Hkv, d.D, qRow, kRow, num(a, 'scale'), causal ? 1 : 0, qOffset];
+  const head = [
+    be.p(dO),
+    pq,
+    pk,
+    pv,
+    be.p(out),
+    be.p(lse),
+    prob,
+    pdq,
+    pdk,
+    pdv,
+    d.T,
+    d.S,
+    d.Hq,
+    d.Hkv,
+    d.D,
+    qRow,
+    kRow,
+    num(a, 'scale'),
+    causal ? 1 : 0,
+    qOffset,
+  ];
   be.par('attention_backward', d.B * d.Hkv, work, 1, (lo, hi, s) => [...head, s, lo, hi], ATTN_CHUNKS_PER_THREAD);
 }
 
@@ -67,7 +144,9 @@ export const ATTENTION: Record<string, WasmKernel> = {
     const x = i[0]!;
     const [B, T, H, D] = x.shape as [number, number, number, number];
     const half = D / 2;
-    const theta = num(a, 'theta'), offset = num(a, 'offset', 0), sign = flag(a, 'inverse', false) ? -1 : 1;
+    const theta = num(a, 'theta'),
+      offset = num(a, 'offset', 0),
+      sign = flag(a, 'inverse', false) ? -1 : 1;
     // cos/sin tables [T, D/2] in float32 as transformers computes them (inv_freq, angle rounded to f32); the last
     // table is kept, so the 2·layers rope calls of one decode step compute it once
     const key = `${theta}|${D}|${offset}|${T}|${sign}`;
@@ -100,18 +179,39 @@ export const ATTENTION: Record<string, WasmKernel> = {
   attention_backward(be, i, o, a) {
     const [dO, q, k, v, out, lse] = i as [View, View, View, View, View, View];
     const d = attnDims(q, k);
-    attnBackward(be, dO, be.p(q), be.p(k), be.p(v), out, lse, i[6], be.p(o[0]!), be.p(o[1]!), be.p(o[2]!), a, d, d.Hq * d.D, d.Hkv * d.D);
+    attnBackward(
+      be,
+      dO,
+      be.p(q),
+      be.p(k),
+      be.p(v),
+      out,
+      lse,
+      i[6],
+      be.p(o[0]!),
+      be.p(o[1]!),
+      be.p(o[2]!),
+      a,
+      d,
+      d.Hq * d.D,
+      d.Hkv * d.D,
+    );
   },
   attention_qkv(be, i, o, a) {
     const qkv = i[0]!;
     const d = qkvDims(qkv, a);
-    const pq = be.p(qkv), row = (d.Hq + 2 * d.Hkv) * d.D;
+    const pq = be.p(qkv),
+      row = (d.Hq + 2 * d.Hkv) * d.D;
     attnForward(be, pq, pq + d.Hq * d.D * 4, pq + (d.Hq + d.Hkv) * d.D * 4, o, a, d, row, row);
   },
   attention_qkv_backward(be, i, o, a) {
     const [dO, qkv, out, lse] = i as [View, View, View, View];
     const d = qkvDims(qkv, a);
-    const pq = be.p(qkv), pd = be.p(o[0]!), row = (d.Hq + 2 * d.Hkv) * d.D, ko = d.Hq * d.D * 4, vo = (d.Hq + d.Hkv) * d.D * 4;
+    const pq = be.p(qkv),
+      pd = be.p(o[0]!),
+      row = (d.Hq + 2 * d.Hkv) * d.D,
+      ko = d.Hq * d.D * 4,
+      vo = (d.Hq + d.Hkv) * d.D * 4;
     attnBackward(be, dO, pq, pq + ko, pq + vo, out, lse, i[4], pd, pd + ko, pd + vo, a, d, row, row);
   },
 };

@@ -44,7 +44,15 @@ export interface WasmBackendOptions {
 }
 
 /** Every kernel the backend has, by catalogue name. */
-const KERNEL_TABLE: Readonly<Record<string, WasmKernel>> = { ...ELEMENTWISE, ...MOVEMENT, ...REDUCE, ...MATMUL, ...NORM, ...ATTENTION, ...SAMPLE };
+const KERNEL_TABLE: Readonly<Record<string, WasmKernel>> = {
+  ...ELEMENTWISE,
+  ...MOVEMENT,
+  ...REDUCE,
+  ...MATMUL,
+  ...NORM,
+  ...ATTENTION,
+  ...SAMPLE,
+};
 
 export class WasmBackend extends WasmCore implements Backend {
   readonly name = 'wasm';
@@ -108,15 +116,27 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
     // Node: the cores it may use; a browser (or Deno, Bun): navigator.hardwareConcurrency
     const isNode = typeof process !== 'undefined' && !!process.versions?.node;
     const os = isNode ? await import('node:os').catch(() => null) : null;
-    threads = Math.min(MAX_THREADS, os ? (os.availableParallelism?.() ?? os.cpus().length) : (globalThis.navigator?.hardwareConcurrency ?? 1));
+    threads = Math.min(
+      MAX_THREADS,
+      os ? (os.availableParallelism?.() ?? os.cpus().length) : (globalThis.navigator?.hardwareConcurrency ?? 1),
+    );
   }
-  if (!Number.isInteger(threads) || threads < 1) throw new ConfigError('threads', `must be a positive integer, got ${threads}`);
-  if (opts.spinMs !== undefined && !(opts.spinMs >= 0 && opts.spinMs < Infinity)) throw new ConfigError('spinMs', `must be a number of milliseconds ≥ 0, got ${opts.spinMs}`);
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new ConfigError('threads', `must be a positive integer, got ${threads}`);
+  if (opts.spinMs !== undefined && !(opts.spinMs >= 0 && opts.spinMs < Infinity))
+    throw new ConfigError('spinMs', `must be a number of milliseconds ≥ 0, got ${opts.spinMs}`);
   const { module, variant } = await loadKernels(opts.variant ?? 'auto');
   const initialMiB = opts.initialMiB ?? 16;
   const initial = Math.max(2, Math.ceil((initialMiB * 2 ** 20) / PAGE) + Math.ceil((threads * SCRATCH_BYTES) / PAGE));
   const memory = new WebAssembly.Memory({ initial, maximum: MAX_PAGES, shared: true });
-  const instance = await WebAssembly.instantiate(module, { env: { memory, abort: () => { throw new BackendError('E_WASM_ABORT', 'wasm kernel aborted'); } } });
+  const instance = await WebAssembly.instantiate(module, {
+    env: {
+      memory,
+      abort: () => {
+        throw new BackendError('E_WASM_ABORT', 'wasm kernel aborted');
+      },
+    },
+  });
   const pool = await WorkerPool.create(threads - 1, module, memory, EXPORTS, opts.spinMs);
   return new WasmBackend(memory, instance, pool, variant);
 }

@@ -17,12 +17,40 @@ import { collapse, forEachOuter, splitRange } from './layout.js';
 
 /** Kernel exports of the module, in the order the pool indexes them. */
 export const EXPORTS = [
-  'unary', 'fill32', 'cast', 'binary', 'swiglu_backward', 'dropout', 'adamw', 'sum_to', 'sum_f64', 'strided_copy',
-  'transpose2d', 'embedding', 'embedding_backward', 'layernorm', 'layernorm_backward', 'layernorm_dw', 'rmsnorm',
-  'rmsnorm_backward', 'rmsnorm_dw',
-  'softmax', 'softmax_backward', 'cross_entropy', 'cross_entropy_backward', 'rope', 'attention', 'attention_backward',
-  'matmul', 'attention_scratch_bytes', 'col_sum', 'gemv_nt', 'matmul_q8', 'matmul_bf16',
-  'sample_row', 'sample_scratch_bytes',
+  'unary',
+  'fill32',
+  'cast',
+  'binary',
+  'swiglu_backward',
+  'dropout',
+  'adamw',
+  'sum_to',
+  'sum_f64',
+  'strided_copy',
+  'transpose2d',
+  'embedding',
+  'embedding_backward',
+  'layernorm',
+  'layernorm_backward',
+  'layernorm_dw',
+  'rmsnorm',
+  'rmsnorm_backward',
+  'rmsnorm_dw',
+  'softmax',
+  'softmax_backward',
+  'cross_entropy',
+  'cross_entropy_backward',
+  'rope',
+  'attention',
+  'attention_backward',
+  'matmul',
+  'attention_scratch_bytes',
+  'col_sum',
+  'gemv_nt',
+  'matmul_q8',
+  'matmul_bf16',
+  'sample_row',
+  'sample_scratch_bytes',
 ] as const;
 export type ExportName = (typeof EXPORTS)[number];
 export const EXPORT_INDEX = new Map<string, number>(EXPORTS.map((n, i) => [n, i]));
@@ -47,7 +75,12 @@ export const PARTIALS = 1024;
 export class WasmBuffer implements DeviceBuffer {
   readonly backend = 'wasm';
   freed = false;
-  constructor(readonly length: number, readonly dtype: DType, readonly ptr: number, readonly bytes: number) {}
+  constructor(
+    readonly length: number,
+    readonly dtype: DType,
+    readonly ptr: number,
+    readonly bytes: number,
+  ) {}
 }
 
 /** One kernel: the backend, its input and output views, its attributes (already validated). */
@@ -104,7 +137,10 @@ export class WasmCore {
     readonly pool: WorkerPool,
     readonly variant: Variant,
   ) {
-    this.fns = Object.fromEntries(EXPORTS.map((n) => [n, instance.exports[n] as KernelFn])) as Record<ExportName, KernelFn>;
+    this.fns = Object.fromEntries(EXPORTS.map((n) => [n, instance.exports[n] as KernelFn])) as Record<
+      ExportName,
+      KernelFn
+    >;
     this.refreshViews();
     this.heap = new HeapAllocator(HEAP_BASE, MAX_PAGES * PAGE, (end) => this.ensureMemory(end));
     this.ensureScratch(SCRATCH_BYTES);
@@ -149,8 +185,10 @@ export class WasmCore {
   }
 
   alloc(length: number, dtype: DType): WasmBuffer {
-    if (dtype !== 'f32' && dtype !== 'i32') throw new BackendError('E_DTYPE', `wasm backend stores f32 and i32, not ${dtype}`);
-    if (!Number.isInteger(length) || length < 0) throw new ShapeError(`wasm backend: cannot allocate ${length} elements`);
+    if (dtype !== 'f32' && dtype !== 'i32')
+      throw new BackendError('E_DTYPE', `wasm backend stores f32 and i32, not ${dtype}`);
+    if (!Number.isInteger(length) || length < 0)
+      throw new ShapeError(`wasm backend: cannot allocate ${length} elements`);
     this.live();
     const bytes = length * 4;
     const ptr = this.heap.alloc(bytes);
@@ -166,7 +204,10 @@ export class WasmCore {
   write(buf: DeviceBuffer, data: HostArray, offset = 0): void {
     const b = this.own(buf);
     if (offset < 0 || offset + data.length > b.length) {
-      throw new BackendError('E_WRITE', `write of ${data.length} elements at ${offset} past the end of a buffer of ${b.length}`);
+      throw new BackendError(
+        'E_WRITE',
+        `write of ${data.length} elements at ${offset} past the end of a buffer of ${b.length}`,
+      );
     }
     this.refreshViews();
     const view = b.dtype === 'i32' ? this.i32 : this.f32;
@@ -185,7 +226,8 @@ export class WasmCore {
   }
 
   own(buf: DeviceBuffer): WasmBuffer {
-    if (!(buf instanceof WasmBuffer)) throw new BackendError('E_FOREIGN_BUFFER', `a ${buf.backend} buffer was passed to the wasm backend`);
+    if (!(buf instanceof WasmBuffer))
+      throw new BackendError('E_FOREIGN_BUFFER', `a ${buf.backend} buffer was passed to the wasm backend`);
     if (buf.freed) throw new BackendError('E_FREED', 'wasm backend: use of a freed buffer');
     return buf;
   }
@@ -194,17 +236,20 @@ export class WasmCore {
   p(v: View): number {
     const b = this.own(v.buf);
     const n = prod(v.shape);
-    if (n > b.length) throw new ShapeError(`wasm backend: view of shape [${v.shape}] (${n} elements) on a buffer of ${b.length}`);
+    if (n > b.length)
+      throw new ShapeError(`wasm backend: view of shape [${v.shape}] (${n} elements) on a buffer of ${b.length}`);
     return b.ptr;
   }
 
   /** Token ids at address p (n of them) must be in [0, V) (or equal `ignore`): kernels index tables with them. */
   checkIds(p: number, n: number, V: number, ignore: number | null, what: string): void {
     this.refreshViews();
-    const ids = this.i32, base = p >>> 2;
+    const ids = this.i32,
+      base = p >>> 2;
     for (let k = 0; k < n; k++) {
       const id = ids[base + k]!;
-      if ((id < 0 || id >= V) && id !== ignore) throw new ConfigError(what, `${id} at position ${k} is outside [0, ${V})`);
+      if ((id < 0 || id >= V) && id !== ignore)
+        throw new ConfigError(what, `${id} at position ${k} is outside [0, ${V})`);
     }
   }
 
@@ -215,14 +260,26 @@ export class WasmCore {
    * scratch)` gives a chunk's full argument list, ending (scratch, lo, hi). Chunks are taken dynamically by the
    * threads (a few per thread), each with its own scratch.
    */
-  par(fn: ExportName, n: number, work: number, align: number, args: (lo: number, hi: number, scratch: number) => number[], perThread = CHUNKS_PER_THREAD): void {
-    const threads = work >= MIN_PARALLEL_WORK ? Math.min(this.threads, Math.max(1, Math.floor(work / (MIN_PARALLEL_WORK / 2)))) : 1;
+  par(
+    fn: ExportName,
+    n: number,
+    work: number,
+    align: number,
+    args: (lo: number, hi: number, scratch: number) => number[],
+    perThread = CHUNKS_PER_THREAD,
+  ): void {
+    const threads =
+      work >= MIN_PARALLEL_WORK ? Math.min(this.threads, Math.max(1, Math.floor(work / (MIN_PARALLEL_WORK / 2)))) : 1;
     if (threads <= 1 || n <= align) {
       this.fns[fn](...args(0, n, this.scratch[0]!));
       return;
     }
     const ranges = splitRange(n, threads * perThread, align);
-    this.pool.run(EXPORT_INDEX.get(fn)!, this.fns[fn], ranges.map(([lo, hi]) => args(lo, hi, 0)));
+    this.pool.run(
+      EXPORT_INDEX.get(fn)!,
+      this.fns[fn],
+      ranges.map(([lo, hi]) => args(lo, hi, 0)),
+    );
   }
 
   /** Like `par` with args ending (scratch, lo, hi). */
@@ -235,7 +292,12 @@ export class WasmCore {
    * range is cut into chunks of about total/(threads·CHUNKS_PER_THREAD) elements (multiples of 16), and all chunks
    * go to the pool together. `cost`: work per element. Returns the chunks in the order they were made.
    */
-  multi(fn: ExportName, parts: readonly { n: number; head: number[] }[], cost: number, chunkArgs?: (c: number) => number[]): number[][] {
+  multi(
+    fn: ExportName,
+    parts: readonly { n: number; head: number[] }[],
+    cost: number,
+    chunkArgs?: (c: number) => number[],
+  ): number[][] {
     const total = parts.reduce((s, p) => s + p.n, 0);
     const threads = total * cost >= MIN_PARALLEL_WORK ? this.threads : 1;
     const target = threads > 1 ? Math.max(1024, Math.ceil(total / (threads * CHUNKS_PER_THREAD) / 16) * 16) : Infinity;
@@ -246,14 +308,16 @@ export class WasmCore {
         chunks.push([...p.head, ...(chunkArgs ? chunkArgs(chunks.length) : []), 0, lo, hi]);
       }
     }
-    const idx = EXPORT_INDEX.get(fn)!, f = this.fns[fn];
+    const idx = EXPORT_INDEX.get(fn)!,
+      f = this.fns[fn];
     if (threads <= 1) {
       for (const c of chunks) {
         c[c.length - 3] = this.scratch[0]!;
         f(...c);
       }
     } else {
-      for (let c0 = 0; c0 < chunks.length; c0 += MAX_POOL_CHUNKS) this.pool.run(idx, f, chunks.slice(c0, c0 + MAX_POOL_CHUNKS));
+      for (let c0 = 0; c0 < chunks.length; c0 += MAX_POOL_CHUNKS)
+        this.pool.run(idx, f, chunks.slice(c0, c0 + MAX_POOL_CHUNKS));
     }
     return chunks;
   }
@@ -262,16 +326,36 @@ export class WasmCore {
   strided(ps: number, pd: number, dims: readonly number[], ss: readonly number[], ds: readonly number[]): void {
     if (prod(dims) === 0) return;
     const c = collapse(dims, [ss, ds]);
-    if (c.dims.length === 2 && c.strides[0]![1] !== 1 && c.strides[0]![0] === 1 && c.strides[1]![1] === 1 && c.strides[1]![0] === c.dims[1]) {
+    if (
+      c.dims.length === 2 &&
+      c.strides[0]![1] !== 1 &&
+      c.strides[0]![0] === 1 &&
+      c.strides[1]![1] === 1 &&
+      c.strides[1]![0] === c.dims[1]
+    ) {
       // plain 2-D transpose: dst [R, Cn] = src [Cn, R]ᵀ; src is [Cn rows, R cols]
-      const R = c.dims[0]!, Cn = c.dims[1]!;
+      const R = c.dims[0]!,
+        Cn = c.dims[1]!;
       this.range('transpose2d', Cn, R * Cn, 8, [ps, pd, Cn, R]);
       return;
     }
     forEachOuter(c, (off, d, s) => {
       const [a, b] = s as [number[], number[]];
-      this.range('strided_copy', d[0]!, d[0]! * d[1]! * d[2]! * d[3]!, 1,
-        [ps + off[0]! * 4, pd + off[1]! * 4, d[1]!, d[2]!, d[3]!, a[0]!, a[1]!, a[2]!, a[3]!, b[0]!, b[1]!, b[2]!, b[3]!]);
+      this.range('strided_copy', d[0]!, d[0]! * d[1]! * d[2]! * d[3]!, 1, [
+        ps + off[0]! * 4,
+        pd + off[1]! * 4,
+        d[1]!,
+        d[2]!,
+        d[3]!,
+        a[0]!,
+        a[1]!,
+        a[2]!,
+        a[3]!,
+        b[0]!,
+        b[1]!,
+        b[2]!,
+        b[3]!,
+      ]);
     });
   }
 }

@@ -18,42 +18,94 @@ function unary(be: WasmCore, op: number, i: readonly View[], o: readonly View[],
 
 /** out = op(a, b) with NumPy broadcasting to out's shape (shapes validated). */
 export function binary(be: WasmCore, op: number, i: readonly View[], o: readonly View[]): void {
-  const a = i[0]!, b = i[1]!, out = o[0]!;
+  const a = i[0]!,
+    b = i[1]!,
+    out = o[0]!;
   const os = out.shape;
-  const pa = be.p(a), pb = be.p(b), po = be.p(out);
+  const pa = be.p(a),
+    pb = be.p(b),
+    po = be.p(out);
   const n = prod(os);
   if (n === 0) return;
   const cost = op >= 4 ? 12 : 1;
   const c = collapse(os, [broadcastStrides(a.shape, os), broadcastStrides(b.shape, os), rowStrides(os)]);
   if (c.dims.length === 1) {
     // one contiguous run (same shapes, or one side a scalar): split by element ranges
-    const sa = c.strides[0]![0]!, sb = c.strides[1]![0]!;
-    be.par('binary', n, n * cost, 16, (lo, hi, s) =>
-      [op, pa + lo * sa * 4, pb + lo * sb * 4, po + lo * 4, 1, 1, hi - lo, 0, 0, 0, sa, 0, 0, 0, sb, s, 0, 1]);
+    const sa = c.strides[0]![0]!,
+      sb = c.strides[1]![0]!;
+    be.par('binary', n, n * cost, 16, (lo, hi, s) => [
+      op,
+      pa + lo * sa * 4,
+      pb + lo * sb * 4,
+      po + lo * 4,
+      1,
+      1,
+      hi - lo,
+      0,
+      0,
+      0,
+      sa,
+      0,
+      0,
+      0,
+      sb,
+      s,
+      0,
+      1,
+    ]);
     return;
   }
   forEachOuter(c, (off, d, s) => {
     const [sa, sb] = s as [number[], number[]];
     const inner = d[1]! * d[2]! * d[3]!;
-    be.par('binary', d[0]!, d[0]! * inner * cost, 1, (lo, hi, sc) =>
-      [op, pa + off[0]! * 4, pb + off[1]! * 4, po + off[2]! * 4, d[1]!, d[2]!, d[3]!, sa[0]!, sa[1]!, sa[2]!, sa[3]!, sb[0]!, sb[1]!, sb[2]!, sb[3]!, sc, lo, hi]);
+    be.par('binary', d[0]!, d[0]! * inner * cost, 1, (lo, hi, sc) => [
+      op,
+      pa + off[0]! * 4,
+      pb + off[1]! * 4,
+      po + off[2]! * 4,
+      d[1]!,
+      d[2]!,
+      d[3]!,
+      sa[0]!,
+      sa[1]!,
+      sa[2]!,
+      sa[3]!,
+      sb[0]!,
+      sb[1]!,
+      sb[2]!,
+      sb[3]!,
+      sc,
+      lo,
+      hi,
+    ]);
   });
 }
 
-const bin = (op: number): WasmKernel => (be, i, o) => binary(be, op, i, o);
-const un = (name: string): WasmKernel => (be, i, o) => unary(be, UNARY_OPS[name]!, i, o);
+const bin =
+  (op: number): WasmKernel =>
+  (be, i, o) =>
+    binary(be, op, i, o);
+const un =
+  (name: string): WasmKernel =>
+  (be, i, o) =>
+    unary(be, UNARY_OPS[name]!, i, o);
 
 export const ELEMENTWISE: Record<string, WasmKernel> = {
   fill(be, _i, o, a) {
-    const out = o[0]!, n = prod(out.shape), v = num(a, 'value');
+    const out = o[0]!,
+      n = prod(out.shape),
+      v = num(a, 'value');
     let bits: number;
     if (out.buf.dtype === 'i32') bits = v | 0;
     else bits = new Int32Array(new Float32Array([v]).buffer)[0]!;
     be.range('fill32', n, n, 16, [be.p(out), bits]);
   },
   copy(be, i, o) {
-    const a = i[0]!, out = o[0]!, n = prod(out.shape);
-    const pa = be.p(a), po = be.p(out);
+    const a = i[0]!,
+      out = o[0]!,
+      n = prod(out.shape);
+    const pa = be.p(a),
+      po = be.p(out);
     if (a.buf.dtype === out.buf.dtype) {
       be.refreshViews();
       if (pa !== po) be.u8.copyWithin(po, pa, pa + n * 4);
@@ -61,15 +113,30 @@ export const ELEMENTWISE: Record<string, WasmKernel> = {
       be.range('cast', n, n, 16, [a.buf.dtype === 'f32' ? 0 : 1, pa, po]);
     }
   },
-  add: bin(0), sub: bin(1), mul: bin(2), div: bin(3), gelu_backward: bin(4), silu_backward: bin(5), swiglu: bin(6),
+  add: bin(0),
+  sub: bin(1),
+  mul: bin(2),
+  div: bin(3),
+  gelu_backward: bin(4),
+  silu_backward: bin(5),
+  swiglu: bin(6),
   scale: (be, i, o, a) => unary(be, 0, i, o, num(a, 'alpha'), num(a, 'beta', 0)),
-  exp: un('exp'), log: un('log'), neg: un('neg'), sqrt: un('sqrt'), rsqrt: un('rsqrt'), square: un('square'), gelu: un('gelu'), silu: un('silu'),
+  exp: un('exp'),
+  log: un('log'),
+  neg: un('neg'),
+  sqrt: un('sqrt'),
+  rsqrt: un('rsqrt'),
+  square: un('square'),
+  gelu: un('gelu'),
+  silu: un('silu'),
   swiglu_backward(be, i, o) {
     const n = prod(o[0]!.shape);
     be.range('swiglu_backward', n, n * 8, 16, [be.p(i[0]!), be.p(i[1]!), be.p(i[2]!), be.p(o[0]!), be.p(o[1]!)]);
   },
   dropout(be, i, o, a) {
-    const n = prod(o[0]!.shape), p = num(a, 'p'), seed = num(a, 'seed');
+    const n = prod(o[0]!.shape),
+      p = num(a, 'p'),
+      seed = num(a, 'seed');
     const thr = p <= 0 ? 0 : Math.ceil(p * 4294967296);
     const dropAll = thr >= 4294967296 ? 1 : 0;
     be.range('dropout', n, n * 4, 16, [be.p(i[0]!), be.p(o[0]!), seed | 0, dropAll ? 0 : thr, dropAll, 1 / (1 - p)]);

@@ -64,8 +64,13 @@ export function forEachOuter(c: Strided, fn: (offsets: number[], dims: number[],
   const r = c.dims.length;
   if (r <= 4) {
     // pad in the middle: the outermost axis stays first (kernels split it across threads), the innermost last
-    const pad = (x: number[], fill: number) => (r === 1 ? [fill, fill, fill, x[0]!] : [x[0]!, ...new Array<number>(4 - r).fill(fill), ...x.slice(1)]);
-    fn(c.strides.map(() => 0), pad(c.dims, 1), c.strides.map((s) => pad(s, 0)));
+    const pad = (x: number[], fill: number) =>
+      r === 1 ? [fill, fill, fill, x[0]!] : [x[0]!, ...new Array<number>(4 - r).fill(fill), ...x.slice(1)];
+    fn(
+      c.strides.map(() => 0),
+      pad(c.dims, 1),
+      c.strides.map((s) => pad(s, 0)),
+    );
     return;
   }
   const outer = c.dims.slice(0, r - 4);

@@ -4,7 +4,16 @@
  * products over weight rows (gemv), and the quantised linears matmul_q8 and matmul_bf16 (gemv-shaped).
  */
 import type { View } from '../backend.js';
-import { EXPORT_INDEX, flag, GEMV_PARALLEL_BYTES, MIN_PARALLEL_WORK, num, prod, type WasmCore, type WasmKernel } from './core.js';
+import {
+  EXPORT_INDEX,
+  flag,
+  GEMV_PARALLEL_BYTES,
+  MIN_PARALLEL_WORK,
+  num,
+  prod,
+  type WasmCore,
+  type WasmKernel,
+} from './core.js';
 import { binary } from './elementwise.js';
 import { splitRange } from './layout.js';
 
@@ -15,7 +24,9 @@ const GEMV_CHUNKS_PER_THREAD = 4;
 
 /** M, N, K of a quantised linear: x [..., M, K], packed weights [N, K/per], out [..., M, N]. */
 function quantDims(x: View, w: View): { M: number; N: number; K: number } {
-  const K = x.shape[x.shape.length - 1]!, N = w.shape[0]!, M = prod(x.shape) / K;
+  const K = x.shape[x.shape.length - 1]!,
+    N = w.shape[0]!,
+    M = prod(x.shape) / K;
   return { M, N, K };
 }
 
@@ -23,25 +34,48 @@ function quantDims(x: View, w: View): { M: number; N: number; K: number } {
  * A decode-shaped kernel (args end with scratch, lo, hi over N output columns): split by columns when the work is
  * big enough to be worth a second thread (`bytes`: weight bytes × rows of x; each chunk a multiple of 8 columns).
  */
-function gemv(be: WasmCore, fn: 'gemv_nt' | 'matmul_q8' | 'matmul_bf16', N: number, bytes: number, head: number[]): void {
+function gemv(
+  be: WasmCore,
+  fn: 'gemv_nt' | 'matmul_q8' | 'matmul_bf16',
+  N: number,
+  bytes: number,
+  head: number[],
+): void {
   if (bytes < GEMV_PARALLEL_BYTES || be.threads <= 1 || N < 16) {
     be.fns[fn](...head, be.scratch[0]!, 0, N);
     return;
   }
   const ranges = splitRange(N, be.threads * GEMV_CHUNKS_PER_THREAD, 8);
-  be.pool.run(EXPORT_INDEX.get(fn)!, be.fns[fn], ranges.map(([lo, hi]) => [...head, 0, lo, hi]));
+  be.pool.run(
+    EXPORT_INDEX.get(fn)!,
+    be.fns[fn],
+    ranges.map(([lo, hi]) => [...head, 0, lo, hi]),
+  );
 }
 
 /** out = alpha·op(a)·op(b) (+ out), shapes validated: picks gemv, one thread, or a batch/row/column split. */
-function product(be: WasmCore, a: View, b: View, out: View, transA: boolean, transB: boolean, accumulate: boolean, alpha: number): void {
+function product(
+  be: WasmCore,
+  a: View,
+  b: View,
+  out: View,
+  transA: boolean,
+  transB: boolean,
+  accumulate: boolean,
+  alpha: number,
+): void {
   const mat = (s: readonly number[]): [number, number] => [s.length >= 2 ? s[s.length - 2]! : 1, s[s.length - 1]!];
-  const [ar, ac] = mat(a.shape), [br, bc] = mat(b.shape), [M, N] = mat(out.shape);
+  const [ar, ac] = mat(a.shape),
+    [br, bc] = mat(b.shape),
+    [M, N] = mat(out.shape);
   let m = transA ? ac : ar;
   const K = transA ? ar : ac;
   let batch = M * N === 0 ? 0 : prod(out.shape) / (M * N);
-  const ba = ar * ac === 0 ? 1 : prod(a.shape) / (ar * ac), bb = br * bc === 0 ? 1 : prod(b.shape) / (br * bc);
+  const ba = ar * ac === 0 ? 1 : prod(a.shape) / (ar * ac),
+    bb = br * bc === 0 ? 1 : prod(b.shape) / (br * bc);
   if (batch === 0) return;
-  let bsA = ba === 1 ? 0 : M * K, bsB = bb === 1 ? 0 : K * N;
+  let bsA = ba === 1 ? 0 : M * K,
+    bsB = bb === 1 ? 0 : K * N;
   const bsC = M * N;
   // a batch of row blocks times one shared matrix is one tall matrix
   if (batch > 1 && bsB === 0 && !transA && bsA === M * K) {
@@ -49,7 +83,9 @@ function product(be: WasmCore, a: View, b: View, out: View, transA: boolean, tra
     batch = 1;
     bsA = 0;
   }
-  const pa = be.p(a), pb = be.p(b), pc = be.p(out);
+  const pa = be.p(a),
+    pb = be.p(b),
+    pc = be.p(out);
   if (batch === 1 && transB && !transA && m <= GEMV_MAX_ROWS) {
     // x·Wᵀ for a few rows (decode): dot products over contiguous weight rows, columns split across threads
     gemv(be, 'gemv_nt', N, N * K * 4 * m, [pa, pb, pc, m, N, K, alpha, accumulate ? 1 : 0]);
@@ -73,7 +109,11 @@ function product(be: WasmCore, a: View, b: View, out: View, transA: boolean, tra
     return;
   }
   const ranges = splitRange(total, threads * 2, align);
-  be.pool.run(EXPORT_INDEX.get('matmul')!, be.fns.matmul, ranges.map(([lo, hi]) => [...head, split, 0, lo, hi]));
+  be.pool.run(
+    EXPORT_INDEX.get('matmul')!,
+    be.fns.matmul,
+    ranges.map(([lo, hi]) => [...head, split, 0, lo, hi]),
+  );
 }
 
 export const MATMUL: Record<string, WasmKernel> = {
@@ -82,12 +122,23 @@ export const MATMUL: Record<string, WasmKernel> = {
     const bias = i[2];
     if (bias) {
       // out = bias on every row (or out += bias), then the product accumulates onto it: no separate add pass
-      const out = o[0]!, N = out.shape[out.shape.length - 1] ?? 1, rows = N === 0 ? 0 : prod(out.shape) / N;
+      const out = o[0]!,
+        N = out.shape[out.shape.length - 1] ?? 1,
+        rows = N === 0 ? 0 : prod(out.shape) / N;
       if (accumulate) binary(be, 0, [out, { buf: bias.buf, shape: [N] }], [out]);
       else be.strided(be.p(bias), be.p(out), [rows, N], [0, 1], [N, 1]);
       accumulate = true;
     }
-    product(be, i[0]!, i[1]!, o[0]!, flag(a, 'transA', false), flag(a, 'transB', false), accumulate, num(a, 'alpha', 1));
+    product(
+      be,
+      i[0]!,
+      i[1]!,
+      o[0]!,
+      flag(a, 'transA', false),
+      flag(a, 'transB', false),
+      accumulate,
+      num(a, 'alpha', 1),
+    );
   },
   matmul_q8(be, i, o) {
     const [x, wq, sc] = i as [View, View, View];

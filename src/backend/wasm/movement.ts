@@ -8,18 +8,30 @@ import { rowStrides } from './layout.js';
 
 export const MOVEMENT: Record<string, WasmKernel> = {
   transpose(be, i, o, a) {
-    const x = i[0]!, out = o[0]!, perm = nums(a, 'perm');
+    const x = i[0]!,
+      out = o[0]!,
+      perm = nums(a, 'perm');
     const sa = rowStrides(x.shape);
-    be.strided(be.p(x), be.p(out), out.shape, perm.map((pk) => sa[pk]!), rowStrides(out.shape));
+    be.strided(
+      be.p(x),
+      be.p(out),
+      out.shape,
+      perm.map((pk) => sa[pk]!),
+      rowStrides(out.shape),
+    );
   },
   slice(be, i, o, a) {
-    const x = i[0]!, out = o[0]!, begin = nums(a, 'begin');
+    const x = i[0]!,
+      out = o[0]!,
+      begin = nums(a, 'begin');
     const sa = rowStrides(x.shape);
     const off = begin.reduce((acc, b, k) => acc + b * sa[k]!, 0);
     be.strided(be.p(x) + off * 4, be.p(out), out.shape, sa, rowStrides(out.shape));
   },
   pad_slice(be, i, o, a) {
-    const x = i[0]!, out = o[0]!, begin = nums(a, 'begin');
+    const x = i[0]!,
+      out = o[0]!,
+      begin = nums(a, 'begin');
     const po = be.p(out);
     const n = prod(out.shape);
     be.range('fill32', n, n, 16, [po, 0]);
@@ -28,7 +40,8 @@ export const MOVEMENT: Record<string, WasmKernel> = {
     be.strided(be.p(x), po + off * 4, x.shape, rowStrides(x.shape), so);
   },
   concat(be, i, o, a) {
-    const out = o[0]!, r = out.shape.length;
+    const out = o[0]!,
+      r = out.shape.length;
     const axis = num(a, 'axis') < 0 ? num(a, 'axis') + r : num(a, 'axis');
     const so = rowStrides(out.shape);
     let pos = 0;
@@ -39,8 +52,12 @@ export const MOVEMENT: Record<string, WasmKernel> = {
     }
   },
   write_at(be, i, o, a) {
-    const x = i[0]!, out = o[0]!, n = prod(x.shape), off = num(a, 'offset');
-    const ps = be.p(x), pd = be.p(out) + off * 4;
+    const x = i[0]!,
+      out = o[0]!,
+      n = prod(x.shape),
+      off = num(a, 'offset');
+    const ps = be.p(x),
+      pd = be.p(out) + off * 4;
     be.refreshViews();
     be.u8.copyWithin(pd, ps, ps + n * 4);
   },

@@ -9,7 +9,14 @@ import { flag, MIN_PARALLEL_WORK, num, prod, type WasmCore, type WasmKernel } fr
  * Norm backward: dx by rows; dw (and db) in the same pass on one thread, or by a column-split *_dw pass on
  * several (same summation order, so the result does not depend on the thread count).
  */
-function normBackward(be: WasmCore, fn: 'layernorm_backward' | 'rmsnorm_backward', N: number, C: number, head: number[], dwArgs: number[]): void {
+function normBackward(
+  be: WasmCore,
+  fn: 'layernorm_backward' | 'rmsnorm_backward',
+  N: number,
+  C: number,
+  head: number[],
+  dwArgs: number[],
+): void {
   const work = N * C * 6;
   const threads = work >= MIN_PARALLEL_WORK && N >= 2 ? Math.min(be.threads, N) : 1;
   if (threads <= 1) {
@@ -23,56 +30,133 @@ function normBackward(be: WasmCore, fn: 'layernorm_backward' | 'rmsnorm_backward
 
 export const NORM: Record<string, WasmKernel> = {
   embedding(be, i, o) {
-    const w = i[0]!, ids = i[1]!, out = o[0]!;
-    const V = w.shape[0]!, C = w.shape[1]!, N = prod(ids.shape);
+    const w = i[0]!,
+      ids = i[1]!,
+      out = o[0]!;
+    const V = w.shape[0]!,
+      C = w.shape[1]!,
+      N = prod(ids.shape);
     const pids = be.p(ids);
     be.checkIds(pids, N, V, null, 'embedding: token id');
     be.range('embedding', N, N * C, 1, [be.p(w), pids, be.p(out), C]);
   },
   embedding_backward(be, i, o, a) {
-    const dy = i[0]!, ids = i[1]!, dw = o[0]!;
-    const V = dw.shape[0]!, C = dw.shape[1]!, N = prod(ids.shape);
+    const dy = i[0]!,
+      ids = i[1]!,
+      dw = o[0]!;
+    const V = dw.shape[0]!,
+      C = dw.shape[1]!,
+      N = prod(ids.shape);
     const pids = be.p(ids);
     be.checkIds(pids, N, V, null, 'embedding_backward: token id');
-    be.range('embedding_backward', C, V * C + N * C, 16, [be.p(dy), pids, be.p(dw), V, C, N, flag(a, 'accumulate', false) ? 1 : 0]);
+    be.range('embedding_backward', C, V * C + N * C, 16, [
+      be.p(dy),
+      pids,
+      be.p(dw),
+      V,
+      C,
+      N,
+      flag(a, 'accumulate', false) ? 1 : 0,
+    ]);
   },
   layernorm(be, i, o, a) {
-    const x = i[0]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
-    be.range('layernorm', N, N * C * 4, 1, [be.p(x), be.p(i[1]!), be.p(i[2]!), be.p(o[0]!), be.p(o[1]!), be.p(o[2]!), C, num(a, 'eps')]);
+    const x = i[0]!,
+      C = x.shape[x.shape.length - 1]!,
+      N = prod(x.shape) / C;
+    be.range('layernorm', N, N * C * 4, 1, [
+      be.p(x),
+      be.p(i[1]!),
+      be.p(i[2]!),
+      be.p(o[0]!),
+      be.p(o[1]!),
+      be.p(o[2]!),
+      C,
+      num(a, 'eps'),
+    ]);
   },
   layernorm_backward(be, i, o, a) {
-    const x = i[1]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
-    const head = [be.p(i[0]!), be.p(x), be.p(i[2]!), be.p(i[3]!), be.p(i[4]!), be.p(o[0]!), be.p(o[1]!), be.p(o[2]!), C,
-      flag(a, 'accumulate', false) ? 1 : 0];
-    normBackward(be, 'layernorm_backward', N, C, head, [be.p(i[0]!), be.p(x), be.p(i[3]!), be.p(i[4]!), be.p(o[1]!), be.p(o[2]!)]);
+    const x = i[1]!,
+      C = x.shape[x.shape.length - 1]!,
+      N = prod(x.shape) / C;
+    const head = [
+      be.p(i[0]!),
+      be.p(x),
+      be.p(i[2]!),
+      be.p(i[3]!),
+      be.p(i[4]!),
+      be.p(o[0]!),
+      be.p(o[1]!),
+      be.p(o[2]!),
+      C,
+      flag(a, 'accumulate', false) ? 1 : 0,
+    ];
+    normBackward(be, 'layernorm_backward', N, C, head, [
+      be.p(i[0]!),
+      be.p(x),
+      be.p(i[3]!),
+      be.p(i[4]!),
+      be.p(o[1]!),
+      be.p(o[2]!),
+    ]);
   },
   rmsnorm(be, i, o, a) {
-    const x = i[0]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
+    const x = i[0]!,
+      C = x.shape[x.shape.length - 1]!,
+      N = prod(x.shape) / C;
     be.range('rmsnorm', N, N * C * 3, 1, [be.p(x), be.p(i[1]!), be.p(o[0]!), be.p(o[1]!), C, num(a, 'eps')]);
   },
   rmsnorm_backward(be, i, o, a) {
-    const x = i[1]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
-    const head = [be.p(i[0]!), be.p(x), be.p(i[2]!), be.p(i[3]!), be.p(o[0]!), be.p(o[1]!), C, flag(a, 'accumulate', false) ? 1 : 0];
+    const x = i[1]!,
+      C = x.shape[x.shape.length - 1]!,
+      N = prod(x.shape) / C;
+    const head = [
+      be.p(i[0]!),
+      be.p(x),
+      be.p(i[2]!),
+      be.p(i[3]!),
+      be.p(o[0]!),
+      be.p(o[1]!),
+      C,
+      flag(a, 'accumulate', false) ? 1 : 0,
+    ];
     normBackward(be, 'rmsnorm_backward', N, C, head, [be.p(i[0]!), be.p(x), be.p(i[3]!), be.p(o[1]!)]);
   },
   softmax(be, i, o) {
-    const x = i[0]!, C = x.shape[x.shape.length - 1]!, N = prod(x.shape) / C;
+    const x = i[0]!,
+      C = x.shape[x.shape.length - 1]!,
+      N = prod(x.shape) / C;
     be.range('softmax', N, N * C * 8, 1, [be.p(x), be.p(o[0]!), C]);
   },
   softmax_backward(be, i, o) {
-    const y = i[0]!, C = y.shape[y.shape.length - 1]!, N = prod(y.shape) / C;
+    const y = i[0]!,
+      C = y.shape[y.shape.length - 1]!,
+      N = prod(y.shape) / C;
     be.range('softmax_backward', N, N * C * 3, 1, [be.p(y), be.p(i[1]!), be.p(o[0]!), C]);
   },
   cross_entropy(be, i, o, a) {
-    const lg = i[0]!, V = lg.shape[lg.shape.length - 1]!, N = prod(lg.shape) / V, ignore = num(a, 'ignoreIndex', -100);
+    const lg = i[0]!,
+      V = lg.shape[lg.shape.length - 1]!,
+      N = prod(lg.shape) / V,
+      ignore = num(a, 'ignoreIndex', -100);
     const pt = be.p(i[1]!);
     be.checkIds(pt, N, V, ignore, 'cross_entropy: target');
     be.range('cross_entropy', N, N * V * 6, 1, [be.p(lg), pt, be.p(o[0]!), be.p(o[1]!), V, ignore]);
   },
   cross_entropy_backward(be, i, o, a) {
-    const lg = i[0]!, V = lg.shape[lg.shape.length - 1]!, N = prod(lg.shape) / V, ignore = num(a, 'ignoreIndex', -100);
+    const lg = i[0]!,
+      V = lg.shape[lg.shape.length - 1]!,
+      N = prod(lg.shape) / V,
+      ignore = num(a, 'ignoreIndex', -100);
     const pt = be.p(i[1]!);
     be.checkIds(pt, N, V, ignore, 'cross_entropy_backward: target');
-    be.range('cross_entropy_backward', N, N * V * 6, 1, [be.p(lg), pt, be.p(i[2]!), be.p(i[3]!), be.p(o[0]!), V, ignore]);
+    be.range('cross_entropy_backward', N, N * V * 6, 1, [
+      be.p(lg),
+      pt,
+      be.p(i[2]!),
+      be.p(i[3]!),
+      be.p(o[0]!),
+      V,
+      ignore,
+    ]);
   },
 };

@@ -21,7 +21,13 @@
 import { BackendError } from '../../util/errors.js';
 
 /** Word indices in the command block. */
-const GEN = 0, TICKET = 1, DONE = 2, FN = 3, NARGS = 4, ERROR = 5, EXIT = 6;
+const GEN = 0,
+  TICKET = 1,
+  DONE = 2,
+  FN = 3,
+  NARGS = 4,
+  ERROR = 5,
+  EXIT = 6;
 /** Words 16.. hold each thread's scratch address (thread 0 = main). */
 const SCRATCH = 16;
 /** Most threads a pool runs (main included); a default thread count is capped to it. */
@@ -71,7 +77,13 @@ export class WorkerPool {
   }
 
   /** Start `n` workers (n may be 0) on the given module and shared memory; idle workers spin `spinMs` before sleeping. */
-  static async create(n: number, module: WebAssembly.Module, memory: WebAssembly.Memory, names: readonly string[], spinMs = DEFAULT_SPIN_MS): Promise<WorkerPool> {
+  static async create(
+    n: number,
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    names: readonly string[],
+    spinMs = DEFAULT_SPIN_MS,
+  ): Promise<WorkerPool> {
     const ctlBytes = ARGS_OFFSET + MAX_CHUNKS * MAX_ARGS * 8;
     const ctl = typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(ctlBytes) : new ArrayBuffer(ctlBytes);
     const workers: WorkerLike[] = [];
@@ -83,12 +95,25 @@ export class WorkerPool {
       const url = new URL('./worker.js', import.meta.url);
       const ready: Promise<void>[] = [];
       for (let w = 0; w < n; w++) {
-        const data = { module, memory, names, ctl, argsOffset: ARGS_OFFSET, maxArgs: MAX_ARGS, spin: spinMs, scratchWord: SCRATCH + w + 1 };
+        const data = {
+          module,
+          memory,
+          names,
+          ctl,
+          argsOffset: ARGS_OFFSET,
+          maxArgs: MAX_ARGS,
+          spin: spinMs,
+          scratchWord: SCRATCH + w + 1,
+        };
         const wk = wt ? new wt.Worker(url, { workerData: data }) : startWebWorker(data);
         ready.push(
           new Promise<void>((resolve, reject) => {
-            wk.once('message', (m) => (m === 'ready' ? resolve() : reject(new BackendError('E_WORKER', `wasm worker: ${String(m)}`))));
-            wk.once('error', (e) => reject(new BackendError('E_WORKER', `wasm worker failed to start: ${(e as Error).message}`)));
+            wk.once('message', (m) =>
+              m === 'ready' ? resolve() : reject(new BackendError('E_WORKER', `wasm worker: ${String(m)}`)),
+            );
+            wk.once('error', (e) =>
+              reject(new BackendError('E_WORKER', `wasm worker failed to start: ${(e as Error).message}`)),
+            );
           }),
         );
         workers.push(wk as unknown as WorkerLike);
@@ -138,11 +163,13 @@ export class WorkerPool {
       return;
     }
     if (n > MAX_CHUNKS) throw new BackendError('E_INTERNAL', `wasm pool: ${n} chunks (max ${MAX_CHUNKS})`);
-    const I = this.I, A = this.A;
+    const I = this.I,
+      A = this.A;
     const na = chunks[0]!.length;
     if (na > MAX_ARGS) throw new BackendError('E_INTERNAL', `wasm pool: too many kernel arguments (${na})`);
     for (let c = 0; c < n; c++) {
-      const args = chunks[c]!, base = c * MAX_ARGS;
+      const args = chunks[c]!,
+        base = c * MAX_ARGS;
       for (let i = 0; i < na; i++) A[base + i] = args[i]!;
     }
     I[FN] = index;
@@ -174,7 +201,10 @@ export class WorkerPool {
     }
     if (Atomics.load(I, ERROR) !== 0) {
       Atomics.store(I, ERROR, 0);
-      mainErr ??= new BackendError('E_WORKER', `wasm worker failed in a kernel${this.errors.length ? `: ${this.errors.join('; ')}` : ''}`);
+      mainErr ??= new BackendError(
+        'E_WORKER',
+        `wasm worker failed in a kernel${this.errors.length ? `: ${this.errors.join('; ')}` : ''}`,
+      );
     }
     if (mainErr) throw mainErr;
   }
@@ -192,7 +222,8 @@ export class WorkerPool {
 /** Why Web Workers cannot share this page's memory, or null when they can. */
 function webThreadsMissing(): string | null {
   if (typeof Worker !== 'function') return 'no Web Workers here';
-  if (!globalThis.crossOriginIsolated) return 'page is not cross-origin isolated; serve it with COOP same-origin + COEP require-corp';
+  if (!globalThis.crossOriginIsolated)
+    return 'page is not cross-origin isolated; serve it with COOP same-origin + COEP require-corp';
   if (typeof SharedArrayBuffer !== 'function') return 'no SharedArrayBuffer here';
   return null;
 }
@@ -201,7 +232,9 @@ function webThreadsMissing(): string | null {
 function startWebWorker(data: Record<string, unknown>): WorkerLike {
   const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   const wrap = (ev: string, fn: (m: unknown) => void) => (e: Event) =>
-    fn(ev === 'message' ? (e as MessageEvent).data : new Error((e as ErrorEvent).message || 'worker.js failed to load'));
+    fn(
+      ev === 'message' ? (e as MessageEvent).data : new Error((e as ErrorEvent).message || 'worker.js failed to load'),
+    );
   w.postMessage(data);
   return {
     on: (ev, fn) => w.addEventListener(ev, wrap(ev, fn)),

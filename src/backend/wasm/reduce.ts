@@ -25,8 +25,10 @@ function sumAll(be: WasmCore, ins: readonly View[], out: View, sq: boolean): voi
 
 export const REDUCE: Record<string, WasmKernel> = {
   sum_to(be, i, o) {
-    const a = i[0]!, out = o[0]!;
-    const pa = be.p(a), po = be.p(out);
+    const a = i[0]!,
+      out = o[0]!;
+    const pa = be.p(a),
+      po = be.p(out);
     const no = prod(out.shape);
     be.fns.fill32(po, 0, 0, 0, no);
     if (prod(a.shape) === 0) return;
@@ -38,18 +40,49 @@ export const REDUCE: Record<string, WasmKernel> = {
       return;
     }
     forEachOuter(c, (off, d, s) => {
-      be.fns.sum_to(pa + off[0]! * 4, po + off[1]! * 4, d[1]!, d[2]!, d[3]!, s[1]![0]!, s[1]![1]!, s[1]![2]!, s[1]![3]!, 0, 0, d[0]!);
+      be.fns.sum_to(
+        pa + off[0]! * 4,
+        po + off[1]! * 4,
+        d[1]!,
+        d[2]!,
+        d[3]!,
+        s[1]![0]!,
+        s[1]![1]!,
+        s[1]![2]!,
+        s[1]![3]!,
+        0,
+        0,
+        d[0]!,
+      );
     });
   },
   sumsq: (be, i, o) => sumAll(be, i, o[0]!, true),
   sum_all: (be, i, o) => sumAll(be, i, o[0]!, false),
   adamw(be, i, o, a) {
-    const lr = num(a, 'lr'), b1 = num(a, 'beta1'), b2 = num(a, 'beta2'), eps = num(a, 'eps');
-    const wd = num(a, 'weightDecay'), step = num(a, 'step'), gs = num(a, 'gradScale', 1);
-    const stepSize = lr / (1 - Math.pow(b1, step)), invBc2s = 1 / Math.sqrt(1 - Math.pow(b2, step));
+    const lr = num(a, 'lr'),
+      b1 = num(a, 'beta1'),
+      b2 = num(a, 'beta2'),
+      eps = num(a, 'eps');
+    const wd = num(a, 'weightDecay'),
+      step = num(a, 'step'),
+      gs = num(a, 'gradScale', 1);
+    const stepSize = lr / (1 - Math.pow(b1, step)),
+      invBc2s = 1 / Math.sqrt(1 - Math.pow(b2, step));
     const parts = i.map((g, j) => ({
       n: prod(g.shape),
-      head: [be.p(g), be.p(o[3 * j]!), be.p(o[3 * j + 1]!), be.p(o[3 * j + 2]!), 1 - lr * wd, b1, b2, eps, stepSize, invBc2s, gs],
+      head: [
+        be.p(g),
+        be.p(o[3 * j]!),
+        be.p(o[3 * j + 1]!),
+        be.p(o[3 * j + 2]!),
+        1 - lr * wd,
+        b1,
+        b2,
+        eps,
+        stepSize,
+        invBc2s,
+        gs,
+      ],
     }));
     be.multi('adamw', parts, 4);
   },

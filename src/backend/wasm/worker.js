@@ -15,12 +15,25 @@ if (isNode) {
 }
 
 const { module, memory, names, ctl, argsOffset, maxArgs, spin, scratchWord } = data;
-const instance = new WebAssembly.Instance(module, { env: { memory, abort: () => { throw new Error('wasm abort'); } } });
+const instance = new WebAssembly.Instance(module, {
+  env: {
+    memory,
+    abort: () => {
+      throw new Error('wasm abort');
+    },
+  },
+});
 const fns = names.map((n) => instance.exports[n]);
 const I = new Int32Array(ctl, 0, argsOffset / 4);
 const A = new Float64Array(ctl, argsOffset);
 // word indices (pool.ts)
-const GEN = 0, TICKET = 1, DONE = 2, FN = 3, NARGS = 4, ERROR = 5, EXIT = 6;
+const GEN = 0,
+  TICKET = 1,
+  DONE = 2,
+  FN = 3,
+  NARGS = 4,
+  ERROR = 5,
+  EXIT = 6;
 const args = [];
 
 post('ready');
@@ -42,9 +55,11 @@ for (;;) {
   if (Atomics.load(I, EXIT) !== 0) break;
   for (;;) {
     const t = Atomics.add(I, TICKET, 1);
-    const count = (t >>> 12) & 0xfff, idx = t & 0xfff;
+    const count = (t >>> 12) & 0xfff,
+      idx = t & 0xfff;
     if (idx >= count) break;
-    const f = I[FN], na = I[NARGS];
+    const f = I[FN],
+      na = I[NARGS];
     args.length = na;
     const base = idx * maxArgs;
     for (let i = 0; i < na; i++) args[i] = A[base + i];

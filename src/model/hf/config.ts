@@ -101,7 +101,8 @@ class Fields {
     if (!this.has(key)) return def;
     const v = this.obj[key];
     if (v === null) return null;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw this.bad(key, 'a token id (integer ≥ 0) or null');
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+      throw this.bad(key, 'a token id (integer ≥ 0) or null');
     return v;
   }
 
@@ -154,11 +155,18 @@ function modelTypeOf(f: Fields): string {
   if (f.present('model_type')) {
     type = f.str('model_type', '');
     if (!(type in SUPPORTED_ARCHITECTURES)) {
-      throw unsupported(f.file, 'model_type', type, `supported: ${Object.keys(SUPPORTED_ARCHITECTURES).join(', ')} (${supportedList})`);
+      throw unsupported(
+        f.file,
+        'model_type',
+        type,
+        `supported: ${Object.keys(SUPPORTED_ARCHITECTURES).join(', ')} (${supportedList})`,
+      );
     }
   }
   if (arch !== null) {
-    const archType = Object.keys(SUPPORTED_ARCHITECTURES).find((t) => SUPPORTED_ARCHITECTURES[t] === arch || SEQUENCE_CLASSIFICATION_ARCHITECTURES[t] === arch);
+    const archType = Object.keys(SUPPORTED_ARCHITECTURES).find(
+      (t) => SUPPORTED_ARCHITECTURES[t] === arch || SEQUENCE_CLASSIFICATION_ARCHITECTURES[t] === arch,
+    );
     if (archType === undefined || (type !== null && archType !== type)) {
       throw unsupported(
         f.file,
@@ -225,10 +233,61 @@ function fromGpt2(f: Fields): ModelConfig {
 }
 
 /** transformers defaults per Llama-family model type. */
-const LLAMA_DEFAULTS: Record<string, { vocab: number; hidden: number; inter: number; layers: number; heads: number; kv: number | null; maxPos: number; eps: number; bos: number | null; eos: number | null; sliding: number | null }> = {
-  llama: { vocab: 32000, hidden: 4096, inter: 11008, layers: 32, heads: 32, kv: null, maxPos: 2048, eps: 1e-6, bos: 1, eos: 2, sliding: null },
-  qwen2: { vocab: 151936, hidden: 4096, inter: 22016, layers: 32, heads: 32, kv: 32, maxPos: 32768, eps: 1e-6, bos: null, eos: null, sliding: 4096 },
-  mistral: { vocab: 32000, hidden: 4096, inter: 14336, layers: 32, heads: 32, kv: 8, maxPos: 4096 * 32, eps: 1e-6, bos: 1, eos: 2, sliding: 4096 },
+const LLAMA_DEFAULTS: Record<
+  string,
+  {
+    vocab: number;
+    hidden: number;
+    inter: number;
+    layers: number;
+    heads: number;
+    kv: number | null;
+    maxPos: number;
+    eps: number;
+    bos: number | null;
+    eos: number | null;
+    sliding: number | null;
+  }
+> = {
+  llama: {
+    vocab: 32000,
+    hidden: 4096,
+    inter: 11008,
+    layers: 32,
+    heads: 32,
+    kv: null,
+    maxPos: 2048,
+    eps: 1e-6,
+    bos: 1,
+    eos: 2,
+    sliding: null,
+  },
+  qwen2: {
+    vocab: 151936,
+    hidden: 4096,
+    inter: 22016,
+    layers: 32,
+    heads: 32,
+    kv: 32,
+    maxPos: 32768,
+    eps: 1e-6,
+    bos: null,
+    eos: null,
+    sliding: 4096,
+  },
+  mistral: {
+    vocab: 32000,
+    hidden: 4096,
+    inter: 14336,
+    layers: 32,
+    heads: 32,
+    kv: 8,
+    maxPos: 4096 * 32,
+    eps: 1e-6,
+    bos: 1,
+    eos: 2,
+    sliding: 4096,
+  },
 };
 
 /** RoPE θ from `rope_parameters` (transformers 5) or `rope_theta` (older), refusing scaled RoPE variants. */
@@ -244,19 +303,29 @@ function ropeThetaOf(f: Fields): number {
     if (p.present('rope_theta')) {
       const v = params['rope_theta'];
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-        throw new ConfigError('rope_parameters.rope_theta', `expected a positive number, got ${JSON.stringify(v)}`, f.file);
+        throw new ConfigError(
+          'rope_parameters.rope_theta',
+          `expected a positive number, got ${JSON.stringify(v)}`,
+          f.file,
+        );
       }
       theta = v;
     }
     if (p.present('partial_rotary_factor') && params['partial_rotary_factor'] !== 1) {
-      throw unsupported(f.file, 'rope_parameters.partial_rotary_factor', params['partial_rotary_factor'], 'RoPE rotates the whole head');
+      throw unsupported(
+        f.file,
+        'rope_parameters.partial_rotary_factor',
+        params['partial_rotary_factor'],
+        'RoPE rotates the whole head',
+      );
     }
   }
   const scaling = f.objOrNull('rope_scaling');
   if (scaling) {
     const s = new Fields(scaling, f.file);
     const type = s.str('rope_type', s.str('type', 'default'));
-    if (type !== 'default') throw unsupported(f.file, 'rope_scaling', scaling, "only 'default' RoPE is implemented (no scaling)");
+    if (type !== 'default')
+      throw unsupported(f.file, 'rope_scaling', scaling, "only 'default' RoPE is implemented (no scaling)");
     if (s.present('rope_theta')) theta = s.num('rope_theta', theta, Number.MIN_VALUE);
   }
   if (f.present('partial_rotary_factor') && f.raw('partial_rotary_factor') !== 1) {
@@ -273,13 +342,21 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
   const heads = f.int('num_attention_heads', d.heads);
   const kvHeads = f.intOrNull('num_key_value_heads', d.kv ?? heads);
   if (heads % kvHeads !== 0) {
-    throw new ConfigError('num_key_value_heads', `num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`, f.file);
+    throw new ConfigError(
+      'num_key_value_heads',
+      `num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`,
+      f.file,
+    );
   }
   let headDim: number;
   if (f.present('head_dim')) headDim = f.int('head_dim', 0);
   else {
     if (hidden % heads !== 0) {
-      throw new ConfigError('num_attention_heads', `hidden_size ${hidden} is not divisible by num_attention_heads ${heads} (and no head_dim)`, f.file);
+      throw new ConfigError(
+        'num_attention_heads',
+        `hidden_size ${hidden} is not divisible by num_attention_heads ${heads} (and no head_dim)`,
+        f.file,
+      );
     }
     headDim = hidden / heads;
   }
@@ -289,9 +366,11 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
   // Sliding-window attention (Mistral, Qwen2 with use_sliding_window) is not implemented.
   const layerTypes = f.raw('layer_types');
   if (layerTypes !== undefined && layerTypes !== null) {
-    if (!Array.isArray(layerTypes)) throw new ConfigError('layer_types', `expected a list, got ${JSON.stringify(layerTypes)}`, f.file);
+    if (!Array.isArray(layerTypes))
+      throw new ConfigError('layer_types', `expected a list, got ${JSON.stringify(layerTypes)}`, f.file);
     const other = layerTypes.find((t) => t !== 'full_attention');
-    if (other !== undefined) throw unsupported(f.file, 'layer_types', other, "only 'full_attention' layers are implemented");
+    if (other !== undefined)
+      throw unsupported(f.file, 'layer_types', other, "only 'full_attention' layers are implemented");
   }
   const useSliding = type === 'mistral' || (type === 'qwen2' && f.bool('use_sliding_window', false));
   if (useSliding) {
@@ -349,7 +428,11 @@ function deepCopy<T>(x: T): T {
  */
 export function fromHfConfig(json: unknown, file: string): ModelConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new ConfigError('config', `expected a JSON object, got ${json === null ? 'null' : Array.isArray(json) ? 'a list' : typeof json}`, file);
+    throw new ConfigError(
+      'config',
+      `expected a JSON object, got ${json === null ? 'null' : Array.isArray(json) ? 'a list' : typeof json}`,
+      file,
+    );
   }
   const f = new Fields(json as Json, file);
   const type = modelTypeOf(f);
@@ -452,7 +535,8 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
   const inter = checkInt(cfg, 'intermediateSize');
   const maxPos = checkInt(cfg, 'maxPositions');
   if (!(cfg.normEps > 0)) throw new ConfigError('normEps', `expected a positive number, got ${cfg.normEps}`);
-  if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw new ConfigError('dropout', `expected a number in [0, 1), got ${cfg.dropout}`);
+  if (!(cfg.dropout >= 0 && cfg.dropout < 1))
+    throw new ConfigError('dropout', `expected a number in [0, 1), got ${cfg.dropout}`);
   const hf = cfg.hf ? deepCopy(cfg.hf) : null;
   const hfType = hf && typeof hf['model_type'] === 'string' ? (hf['model_type'] as string) : null;
   let out: Json;
@@ -468,7 +552,9 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
     ];
     for (const [k, want] of fixed) {
       if (cfg[k] !== want) {
-        throw new UnsupportedError(`toHfConfig: GPT-2 needs ${k} = ${JSON.stringify(want)}, got ${JSON.stringify(cfg[k])}`);
+        throw new UnsupportedError(
+          `toHfConfig: GPT-2 needs ${k} = ${JSON.stringify(want)}, got ${JSON.stringify(cfg[k])}`,
+        );
       }
     }
     out = hf && hfType === 'gpt2' ? hf : { ...(hf ?? {}), ...gpt2Base() };
@@ -491,7 +577,8 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
     });
     if (!(hf && hfType === 'gpt2')) out['attn_pdrop'] = 0.0;
   } else if (cfg.family === 'llama') {
-    if (heads % kvHeads !== 0) throw new ConfigError('numKvHeads', `numHeads ${heads} is not a multiple of numKvHeads ${kvHeads}`);
+    if (heads % kvHeads !== 0)
+      throw new ConfigError('numKvHeads', `numHeads ${heads} is not a multiple of numKvHeads ${kvHeads}`);
     if (headDim % 2 !== 0) throw new ConfigError('headDim', `RoPE needs an even headDim, got ${headDim}`);
     if (!(cfg.ropeTheta > 0)) throw new ConfigError('ropeTheta', `expected a positive number, got ${cfg.ropeTheta}`);
     const type = llamaTypeFor(cfg, hfType);
@@ -521,7 +608,8 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
       if (out['rope_scaling'] !== undefined) out['rope_scaling'] = null;
     } else {
       const oldParams = out['rope_parameters'];
-      const keepParams = typeof oldParams === 'object' && oldParams !== null && !Array.isArray(oldParams) ? (oldParams as Json) : {};
+      const keepParams =
+        typeof oldParams === 'object' && oldParams !== null && !Array.isArray(oldParams) ? (oldParams as Json) : {};
       out['rope_parameters'] = { ...keepParams, rope_theta: cfg.ropeTheta, rope_type: 'default' };
       delete out['rope_theta'];
       delete out['rope_scaling'];
@@ -536,7 +624,10 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
     if (cfg.dropout > 0) out['llmts_dropout'] = cfg.dropout;
     else delete out['llmts_dropout'];
   } else {
-    throw new ConfigError('family', `expected 'gpt2' or 'llama', got ${JSON.stringify((cfg as { family: unknown }).family)}`);
+    throw new ConfigError(
+      'family',
+      `expected 'gpt2' or 'llama', got ${JSON.stringify((cfg as { family: unknown }).family)}`,
+    );
   }
 
   if (options.dtype) {

@@ -63,17 +63,30 @@ export async function saveModel(model: CausalLM, dir: string, opts: SaveOptions 
  * Save a reward model as transformers saves `*ForSequenceClassification` with one label (architectures, id2label,
  * label2id; `score.weight` next to the body's tensors), atomically. No generation_config.json: it does not generate.
  */
-export async function saveRewardModel(model: RewardModel, dir: string, opts: Omit<SaveOptions, 'generationConfig'> = {}): Promise<void> {
+export async function saveRewardModel(
+  model: RewardModel,
+  dir: string,
+  opts: Omit<SaveOptions, 'generationConfig'> = {},
+): Promise<void> {
   const config = toHfConfig(model.config);
   const type = String(config['model_type']);
   config['architectures'] = [SEQUENCE_CLASSIFICATION_ARCHITECTURES[type] ?? `${type}ForSequenceClassification`];
   config['id2label'] = { '0': 'LABEL_0' };
   config['label2id'] = { LABEL_0: 0 };
-  const sorted = Object.fromEntries(Object.keys(config).sort().map((k) => [k, config[k]]));
+  const sorted = Object.fromEntries(
+    Object.keys(config)
+      .sort()
+      .map((k) => [k, config[k]]),
+  );
   await saveFolder(model, sorted, dir, opts);
 }
 
-async function saveFolder(model: CausalLM | RewardModel, config: Record<string, unknown>, dir: string, opts: SaveOptions): Promise<void> {
+async function saveFolder(
+  model: CausalLM | RewardModel,
+  config: Record<string, unknown>,
+  dir: string,
+  opts: SaveOptions,
+): Promise<void> {
   const dtypes = storedDtypesOf(model);
   const tensors = new Map<string, TensorToWrite>();
   for (const [name, p] of model.params) {
@@ -84,10 +97,21 @@ async function saveFolder(model: CausalLM | RewardModel, config: Record<string, 
     async (tmp) => {
       await saveCheckpointTensors(tmp, tensors);
       await writeFileAtomic(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-      if (opts.generationConfig) await writeFileAtomic(path.join(tmp, 'generation_config.json'), JSON.stringify(opts.generationConfig, null, 2) + '\n');
+      if (opts.generationConfig)
+        await writeFileAtomic(
+          path.join(tmp, 'generation_config.json'),
+          JSON.stringify(opts.generationConfig, null, 2) + '\n',
+        );
       for (const [n, d] of Object.entries(opts.extraFiles ?? {})) await writeFileAtomic(path.join(tmp, n), d);
     },
-    { keep: opts.keep ?? ((n) => /^(tokenizer(_config)?\.json|special_tokens_map\.json|vocab\.json|merges\.txt|chat_template\.jinja)$/.test(n)) },
+    {
+      keep:
+        opts.keep ??
+        ((n) =>
+          /^(tokenizer(_config)?\.json|special_tokens_map\.json|vocab\.json|merges\.txt|chat_template\.jinja)$/.test(
+            n,
+          )),
+    },
   );
 }
 

@@ -47,11 +47,17 @@ export function modelFromHf(
 ): CausalLM {
   const { where, cfg, stored } = checkpointInputs(config, weights, opts);
   if (stored.has(SCORE_WEIGHT)) {
-    throw new FileFormatError('E_UNKNOWN_TENSOR', where, `holds '${SCORE_WEIGHT}': this is a reward model (a sequence classifier), not a language model — load it with loadRewardModel`, SCORE_WEIGHT);
+    throw new FileFormatError(
+      'E_UNKNOWN_TENSOR',
+      where,
+      `holds '${SCORE_WEIGHT}': this is a reward model (a sequence classifier), not a language model — load it with loadRewardModel`,
+      SCORE_WEIGHT,
+    );
   }
   const { params, dtypes } = paramsFromStored(paramSpecs(cfg), stored, where, cfg, opts.backend ?? getBackend());
   if (cfg.tieWordEmbeddings && stored.has('lm_head.weight')) {
-    const a = stored.get('lm_head.weight')!.data, b = stored.get(embeddingName(cfg))!.data;
+    const a = stored.get('lm_head.weight')!.data,
+      b = stored.get(embeddingName(cfg))!.data;
     if (a.length !== b.length) throw new ShapeError('lm_head.weight does not match the tied embedding');
   }
   const model = new CausalLM(cfg, params);
@@ -71,23 +77,43 @@ export function rewardModelFromHf(
 ): RewardModel {
   const { where, cfg, stored } = checkpointInputs(config, weights, opts);
   if (!stored.has(SCORE_WEIGHT)) {
-    throw new FileFormatError('E_MISSING_TENSOR', where, `tensor '${SCORE_WEIGHT}' is missing: this is not a reward model (a language model? start a reward model from it with RewardModel.fromCausalLM)`, SCORE_WEIGHT);
+    throw new FileFormatError(
+      'E_MISSING_TENSOR',
+      where,
+      `tensor '${SCORE_WEIGHT}' is missing: this is not a reward model (a language model? start a reward model from it with RewardModel.fromCausalLM)`,
+      SCORE_WEIGHT,
+    );
   }
   const labels = labelCount(cfg.hf ?? {});
-  if (labels !== 1) throw new FileFormatError('E_TENSOR_SHAPE', where, `a reward model has one label; config.json has ${labels}`, SCORE_WEIGHT);
-  const specs: ParamSpec[] = [...paramSpecs(cfg, 'none'), { name: SCORE_WEIGHT, shape: [1, cfg.hiddenSize], init: 'normal', decay: true }];
-  const { params, dtypes } = paramsFromStored(specs, stored, where, cfg, opts.backend ?? getBackend(), ['lm_head.weight']);
+  if (labels !== 1)
+    throw new FileFormatError(
+      'E_TENSOR_SHAPE',
+      where,
+      `a reward model has one label; config.json has ${labels}`,
+      SCORE_WEIGHT,
+    );
+  const specs: ParamSpec[] = [
+    ...paramSpecs(cfg, 'none'),
+    { name: SCORE_WEIGHT, shape: [1, cfg.hiddenSize], init: 'normal', decay: true },
+  ];
+  const { params, dtypes } = paramsFromStored(specs, stored, where, cfg, opts.backend ?? getBackend(), [
+    'lm_head.weight',
+  ]);
   const model = new RewardModel(cfg, params);
   storedDtypes.set(model, dtypes);
   return model;
 }
 
 /** The config (parsed from config.json's object unless it is one already) and the stored tensors (decoded from bytes). */
-function checkpointInputs(config: ModelConfig | Record<string, unknown>, weights: Uint8Array | ReadonlyMap<string, StoredTensor>,
-  opts: FromHfOptions): { where: string; cfg: ModelConfig; stored: ReadonlyMap<string, StoredTensor> } {
+function checkpointInputs(
+  config: ModelConfig | Record<string, unknown>,
+  weights: Uint8Array | ReadonlyMap<string, StoredTensor>,
+  opts: FromHfOptions,
+): { where: string; cfg: ModelConfig; stored: ReadonlyMap<string, StoredTensor> } {
   const where = opts.source ?? '<memory>';
   const cfg = isModelConfig(config) ? config : fromHfConfig(config, `${where}/config.json`);
-  const stored = weights instanceof Uint8Array ? decodeSafetensors(weights, `${where}/model.safetensors`).tensors : weights;
+  const stored =
+    weights instanceof Uint8Array ? decodeSafetensors(weights, `${where}/model.safetensors`).tensors : weights;
   return { where, cfg, stored };
 }
 
@@ -102,24 +128,49 @@ function labelCount(json: Record<string, unknown>): number {
  * The tensors `specs` name, checked (present, exact shape, floating point) and put on the backend; any other tensor
  * is refused except buffers transformers also writes and the names in `alsoAllowed` (ignored).
  */
-function paramsFromStored(specs: readonly ParamSpec[], stored: ReadonlyMap<string, StoredTensor>, where: string, cfg: ModelConfig,
-  backend: Backend, alsoAllowed: readonly string[] = []): { params: Map<string, Tensor>; dtypes: Map<string, SafetensorsDtype> } {
+function paramsFromStored(
+  specs: readonly ParamSpec[],
+  stored: ReadonlyMap<string, StoredTensor>,
+  where: string,
+  cfg: ModelConfig,
+  backend: Backend,
+  alsoAllowed: readonly string[] = [],
+): { params: Map<string, Tensor>; dtypes: Map<string, SafetensorsDtype> } {
   const params = new Map<string, Tensor>();
   const dtypes = new Map<string, SafetensorsDtype>();
   for (const spec of specs) {
     const t = stored.get(spec.name);
     // A tied head may also be stored (some exporters write it); an untied one must be.
-    if (!t) throw new FileFormatError('E_MISSING_TENSOR', where, `tensor '${spec.name}' is missing from the checkpoint (a ${cfg.family} model with this config.json needs it)`, spec.name);
+    if (!t)
+      throw new FileFormatError(
+        'E_MISSING_TENSOR',
+        where,
+        `tensor '${spec.name}' is missing from the checkpoint (a ${cfg.family} model with this config.json needs it)`,
+        spec.name,
+      );
     if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i]))
-      throw new FileFormatError('E_TENSOR_SHAPE', where, `shape [${t.shape}] but config.json implies [${spec.shape}]`, spec.name);
-    if (!(t.data instanceof Float32Array)) throw new FileFormatError('E_TENSOR_DTYPE', where, `dtype ${t.dtype} is not a floating-point type`, spec.name);
+      throw new FileFormatError(
+        'E_TENSOR_SHAPE',
+        where,
+        `shape [${t.shape}] but config.json implies [${spec.shape}]`,
+        spec.name,
+      );
+    if (!(t.data instanceof Float32Array))
+      throw new FileFormatError('E_TENSOR_DTYPE', where, `dtype ${t.dtype} is not a floating-point type`, spec.name);
     params.set(spec.name, tensor(t.data, spec.shape, { backend, requiresGrad: true, name: spec.name }));
     dtypes.set(spec.name, t.dtype);
   }
   const known = new Set([...specs.map((s) => s.name), ...alsoAllowed]);
   if (cfg.tieWordEmbeddings) known.add('lm_head.weight');
-  const extra = [...stored.keys()].filter((k) => !known.has(k) && !/(^|\.)(attn\.bias|attn\.masked_bias|rotary_emb\.inv_freq)$/.test(k));
-  if (extra.length) throw new FileFormatError('E_UNKNOWN_TENSOR', where, `tensors this ${cfg.family} config does not use: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`);
+  const extra = [...stored.keys()].filter(
+    (k) => !known.has(k) && !/(^|\.)(attn\.bias|attn\.masked_bias|rotary_emb\.inv_freq)$/.test(k),
+  );
+  if (extra.length)
+    throw new FileFormatError(
+      'E_UNKNOWN_TENSOR',
+      where,
+      `tensors this ${cfg.family} config does not use: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`,
+    );
   return { params, dtypes };
 }
 
