@@ -20,8 +20,14 @@ import { loadConfig } from '../model/hf/folder.js';
 import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js';
 import { loadTokenizer, saveTokenizer, type TextTokenizer } from '../tokenizer/index.js';
 import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
-import { openRun, type RecipeOptions, type RecipeResult } from '../train/recipe.js';
-import { formatDuration } from '../train/progress.js';
+import {
+  loopSummary,
+  modelShape,
+  openRun,
+  recipeResult,
+  type RecipeOptions,
+  type RecipeResult,
+} from '../train/recipe.js';
 import { runTraining } from '../train/run.js';
 import type { Trainer, TrainableModel } from '../train/trainer.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
@@ -200,16 +206,7 @@ export async function runPreference<C extends PrefConfig>(
       version: 1,
       ...t.state,
       config: { ...c, resume: '', command: recipe.command } as C,
-      model: {
-        family: m.config.family,
-        vocabSize: m.config.vocabSize,
-        hiddenSize: m.config.hiddenSize,
-        numLayers: m.config.numLayers,
-        numHeads: m.config.numHeads,
-        numKvHeads: m.config.numKvHeads,
-        intermediateSize: m.config.intermediateSize,
-        maxPositions: m.config.maxPositions,
-      },
+      model: modelShape(m.config),
       corpusFingerprint: fp,
       savedAt: new Date().toISOString(),
     };
@@ -234,7 +231,7 @@ export async function runPreference<C extends PrefConfig>(
   if (saved) log(`resuming ${runDir} at step ${saved.step} of ${maxSteps}`);
   fs.mkdirSync(runDir, { recursive: true });
   const kind = recipe.command === 'reward' ? 'reward' : 'dpo';
-  const { trainer, reason, losses, reportPath } = await runTraining({
+  const done = await runTraining({
     runDir,
     trainer: {
       model: m.objective,
@@ -269,28 +266,16 @@ export async function runPreference<C extends PrefConfig>(
       data: `${c.data.join(', ')}: ${train.pairs.length} training / ${held.pairs.length} held-out pairs; ${skippedRows} bad rows skipped, ${dropped} pairs dropped`,
       'chat template': source === CHATML_JINJA ? 'ChatML' : template.kind,
       steps: `${t.state.step} of ${maxSteps} (${why}), epoch ${batcher.epoch.toFixed(2)}`,
-      'training time': formatDuration(t.state.trainSeconds),
-      'best eval loss':
-        t.state.bestValLoss !== null ? `${t.state.bestValLoss.toFixed(4)} at step ${t.state.bestValStep}` : '–',
-      checkpoint: ckDir,
-      backend: backend.describe(),
+      ...loopSummary(t, ckDir, backend),
     }),
   });
 
+  const { trainer } = done;
   const last = trainer.state.evals[trainer.state.evals.length - 1];
-  if (!fs.existsSync(path.join(ckDir, 'trainer_state.json')))
-    throw new FileFormatError('E_NO_CHECKPOINT', ckDir, 'the run ended without writing a checkpoint');
   return {
-    runDir,
-    checkpointDir: ckDir,
-    reportPath,
-    reason,
-    losses,
-    steps: trainer.state.step,
+    ...recipeResult(run, done, c),
     maxSteps,
     finalEval: last ? (last as unknown as Record<string, number>) : null,
-    seconds: trainer.state.trainSeconds,
-    config: c,
     data: {
       trainPairs: train.pairs.length,
       evalPairs: held.pairs.length,

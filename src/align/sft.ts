@@ -19,8 +19,14 @@ import { loadModel, saveModel } from '../model/hf/folder.js';
 import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js';
 import { loadTokenizer, saveTokenizer, type TextTokenizer } from '../tokenizer/index.js';
 import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
-import { openRun, type RecipeOptions, type RecipeResult } from '../train/recipe.js';
-import { formatDuration } from '../train/progress.js';
+import {
+  loopSummary,
+  modelShape,
+  openRun,
+  recipeResult,
+  type RecipeOptions,
+  type RecipeResult,
+} from '../train/recipe.js';
 import { runTraining } from '../train/run.js';
 import { sampleIds } from '../train/sample.js';
 import type { Trainer } from '../train/trainer.js';
@@ -274,16 +280,7 @@ export async function sft(o: SftOptions): Promise<SftResult> {
       version: 1,
       ...t.state,
       config: { ...c, resume: '' },
-      model: {
-        family: model.config.family,
-        vocabSize: model.config.vocabSize,
-        hiddenSize: model.config.hiddenSize,
-        numLayers: model.config.numLayers,
-        numHeads: model.config.numHeads,
-        numKvHeads: model.config.numKvHeads,
-        intermediateSize: model.config.intermediateSize,
-        maxPositions: model.config.maxPositions,
-      },
+      model: modelShape(model.config),
       corpusFingerprint: fp,
       savedAt: new Date().toISOString(),
     };
@@ -307,7 +304,7 @@ export async function sft(o: SftOptions): Promise<SftResult> {
   };
   if (saved) log(`resuming ${runDir} at step ${saved.step} of ${maxSteps}`);
   fs.mkdirSync(runDir, { recursive: true });
-  const { trainer, reason, losses, reportPath } = await runTraining({
+  const done = await runTraining({
     runDir,
     trainer: {
       model: objective,
@@ -350,28 +347,16 @@ export async function sft(o: SftOptions): Promise<SftResult> {
       'chat template': source === CHATML_JINJA ? 'ChatML' : template.kind,
       steps: `${t.state.step} of ${maxSteps} (${why}), epoch ${batcher.epoch.toFixed(2)}`,
       'tokens seen': formatCount(t.state.tokensSeen),
-      'training time': formatDuration(t.state.trainSeconds),
-      'best eval loss':
-        t.state.bestValLoss !== null ? `${t.state.bestValLoss.toFixed(4)} at step ${t.state.bestValStep}` : '–',
-      checkpoint: ckDir,
-      backend: backend.describe(),
+      ...loopSummary(t, ckDir, backend),
     }),
   });
 
+  const { trainer } = done;
   const lastEval = trainer.state.evals[trainer.state.evals.length - 1];
-  if (!fs.existsSync(path.join(ckDir, 'trainer_state.json')))
-    throw new FileFormatError('E_NO_CHECKPOINT', ckDir, 'the run ended without writing a checkpoint');
   return {
-    runDir,
-    checkpointDir: ckDir,
-    reportPath,
-    reason,
-    losses,
-    steps: trainer.state.step,
+    ...recipeResult(run, done, c),
     maxSteps,
     finalEvalLoss: lastEval ? lastEval.valLoss : null,
-    seconds: trainer.state.trainSeconds,
-    config: c,
     data: { train: trainEx.length, eval: evalEx.length, skippedRows, truncated, dropped },
   };
 }

@@ -19,16 +19,22 @@ import { initModel } from '../model/init.js';
 import type { CausalLM } from '../model/model.js';
 import { CharTokenizer, loadTokenizer, saveTokenizer, trainBpe, type TextTokenizer } from '../tokenizer/index.js';
 import { toTokenizerJson } from '../tokenizer/hf_json.js';
-import { ConfigError, FileFormatError, LlmtsError } from '../util/errors.js';
+import { ConfigError, LlmtsError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { loadCorpus, type Document } from '../data/corpus.js';
 import { corpusFingerprint, prepareTokens, type TokenData } from '../data/shards.js';
 import { Batcher, checkSplitSize, fixedBatches } from '../data/batcher.js';
 import { cacheDirOf, validateConfig, toModelConfig, type TrainConfig } from './settings.js';
 import { checkSameShape, saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
-import { openRun, type RecipeOptions, type RecipeResult } from '../train/recipe.js';
+import {
+  loopSummary,
+  modelShape,
+  openRun,
+  recipeResult,
+  type RecipeOptions,
+  type RecipeResult,
+} from '../train/recipe.js';
 import { countParams, flopsPerToken, formatCount } from './estimate.js';
-import { formatDuration } from '../train/progress.js';
 import { runTraining } from '../train/run.js';
 import { sampleIds } from '../train/sample.js';
 import type { Trainer } from '../train/trainer.js';
@@ -214,16 +220,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       version: 1,
       ...t.state,
       config: { ...c, resume: '' },
-      model: {
-        family: model.config.family,
-        vocabSize: model.config.vocabSize,
-        hiddenSize: model.config.hiddenSize,
-        numLayers: model.config.numLayers,
-        numHeads: model.config.numHeads,
-        numKvHeads: model.config.numKvHeads,
-        intermediateSize: model.config.intermediateSize,
-        maxPositions: model.config.maxPositions,
-      },
+      model: modelShape(model.config),
       tokenizerHash: tokHash,
       corpusFingerprint: fp,
       savedAt: new Date().toISOString(),
@@ -246,7 +243,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     return ckDir;
   };
   if (saved) log(`resuming ${runDir} at step ${saved.step} of ${c.maxSteps}`);
-  const { trainer, reason, losses, reportPath } = await runTraining({
+  const done = await runTraining({
     runDir,
     trainer: {
       model,
@@ -272,30 +269,16 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       corpus: `${c.input.length ? c.input.join(', ') : 'State of the Union addresses (embedded)'}: ${formatCount(data.train.tokens)} train / ${formatCount(data.val.tokens)} validation tokens`,
       steps: `${t.state.step} of ${c.maxSteps} (${why})`,
       'tokens seen': formatCount(t.state.tokensSeen),
-      'training time': formatDuration(t.state.trainSeconds),
-      'best validation loss':
-        t.state.bestValLoss !== null ? `${t.state.bestValLoss.toFixed(4)} at step ${t.state.bestValStep}` : '–',
-      checkpoint: ckDir,
-      backend: backend.describe(),
+      ...loopSummary(t, ckDir, backend, 'validation'),
     }),
   });
 
   // ---- 6. summary
-  const seconds = trainer.state.trainSeconds;
-  const lastEval = trainer.state.evals[trainer.state.evals.length - 1];
-  if (!fs.existsSync(path.join(ckDir, 'trainer_state.json')))
-    throw new FileFormatError('E_NO_CHECKPOINT', ckDir, 'the run ended without writing a checkpoint');
+  const lastEval = done.trainer.state.evals[done.trainer.state.evals.length - 1];
   return {
-    runDir,
-    checkpointDir: ckDir,
-    reportPath,
-    reason,
-    losses,
-    steps: trainer.state.step,
+    ...recipeResult(run, done, c),
     finalValLoss: lastEval ? lastEval.valLoss : null,
     finalValStep: lastEval ? lastEval.step : null,
     samples: lastSamples,
-    seconds,
-    config: c,
   };
 }

@@ -6,9 +6,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from '../util/errors.js';
+import type { Backend } from '../backend/backend.js';
+import type { ModelConfig } from '../model/config.js';
+import { ConfigError, FileFormatError } from '../util/errors.js';
 import { readTrainerState, recoverCheckpointDir, resolveCheckpointDir, type TrainerStateFile } from './checkpoint.js';
-import type { Progress } from './progress.js';
+import { formatDuration, type Progress } from './progress.js';
+import type { RunTrainingResult } from './run.js';
+import type { Trainer } from './trainer.js';
 
 /** The options of a recipe with settings `C`. */
 export interface RecipeOptions<C> {
@@ -138,4 +142,47 @@ export function openRun<C extends RunSettings>(o: RecipeOptions<C>, spec: RunSpe
   const config = spec.validate({ ...saved.config, ...(overrides ?? {}), resume: resumeDir });
   const runDir = path.basename(resumeDir) === 'checkpoint' ? path.dirname(resumeDir) : resumeDir;
   return { config, runDir, checkpointDir: path.join(runDir, 'checkpoint'), resumeDir, saved };
+}
+
+/** The compact model shape a checkpoint's trainer_state.json keeps (for shape checks before loading weights). */
+export function modelShape(c: ModelConfig): NonNullable<TrainerStateFile['model']> {
+  const { family, vocabSize, hiddenSize, numLayers, numHeads, numKvHeads, intermediateSize, maxPositions } = c;
+  return { family, vocabSize, hiddenSize, numLayers, numHeads, numKvHeads, intermediateSize, maxPositions };
+}
+
+/** The rows every recipe's report summary ends with: training time, best evaluation, checkpoint, backend. */
+export function loopSummary(
+  t: Trainer,
+  checkpointDir: string,
+  backend: Backend,
+  evalName = 'eval',
+): Record<string, string> {
+  return {
+    'training time': formatDuration(t.state.trainSeconds),
+    [`best ${evalName} loss`]:
+      t.state.bestValLoss !== null ? `${t.state.bestValLoss.toFixed(4)} at step ${t.state.bestValStep}` : '–',
+    checkpoint: checkpointDir,
+    backend: backend.describe(),
+  };
+}
+
+/** The fields every recipe returns, once the loop has ended (a run that wrote no checkpoint is an error). */
+export function recipeResult<C>(
+  run: { runDir: string; checkpointDir: string },
+  done: RunTrainingResult,
+  config: C,
+): RecipeResult<C> {
+  if (!fs.existsSync(path.join(run.checkpointDir, 'trainer_state.json')))
+    throw new FileFormatError('E_NO_CHECKPOINT', run.checkpointDir, 'the run ended without writing a checkpoint');
+  const { trainer, reason, losses, reportPath } = done;
+  return {
+    runDir: run.runDir,
+    checkpointDir: run.checkpointDir,
+    reportPath,
+    reason,
+    losses,
+    steps: trainer.state.step,
+    seconds: trainer.state.trainSeconds,
+    config,
+  };
 }
