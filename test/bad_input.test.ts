@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensors, writeSafetensors } from '../src/formats/safetensors.js';
+import { ensureCliBuilt } from './helpers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'llmts.js');
@@ -108,19 +109,7 @@ function freshRun(name: string): string {
 }
 
 beforeAll(() => {
-  // the CLI runs from dist/: build it when a source file is newer
-  const main = path.join(ROOT, 'dist', 'cli', 'main.js');
-  const newest = (d: string): number =>
-    Math.max(
-      0,
-      ...fs
-        .readdirSync(d, { withFileTypes: true })
-        .map((e) => (e.isDirectory() ? newest(path.join(d, e.name)) : fs.statSync(path.join(d, e.name)).mtimeMs)),
-    );
-  if (!fs.existsSync(main) || newest(path.join(ROOT, 'src')) > fs.statSync(main).mtimeMs) {
-    const b = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, encoding: 'utf8' });
-    if (b.status !== 0) throw new Error(`npm run build:ts failed:\n${b.stdout}${b.stderr}`);
-  }
+  ensureCliBuilt(); // the CLI runs from dist/
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-bad-'));
   const text = fs.readFileSync(path.join(ROOT, 'data', 'tinyshakespeare.txt'), 'utf8');
   fs.writeFileSync(path.join(tmp, 'corpus.txt'), text.slice(0, 20_000));

@@ -1,4 +1,5 @@
 /** Test helpers: where the fixtures are (inside the repository), and relative-error comparisons. */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it, type TestContext } from 'vitest';
@@ -74,4 +75,24 @@ export async function testBackends(): Promise<import('../src/backend/backend.js'
   const list = [getBackend('ref')];
   for (const n of names) if (n !== 'ref') list.push(await initBackend(n, { setDefault: false }));
   return list;
+}
+
+/** Newest modification time of the files below `dir` (the AssemblyScript sources are built apart, by build:wasm). */
+function newestMtime(dir: string): number {
+  let t = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? (e.name === 'assembly' ? 0 : newestMtime(p)) : fs.statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** The CLI runs from dist/ (bin/llmts.js): compile src/ first when a source file is newer than dist/cli/main.js. */
+export function ensureCliBuilt(): void {
+  const root = path.join(import.meta.dirname, '..');
+  const main = path.join(root, 'dist', 'cli', 'main.js');
+  if (fs.existsSync(main) && newestMtime(path.join(root, 'src')) <= fs.statSync(main).mtimeMs) return;
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building dist/ for the CLI tests failed:\n${r.stdout}${r.stderr}`);
 }

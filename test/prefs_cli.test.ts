@@ -4,7 +4,7 @@
  * (a reward model that loadRewardModel loads; a causal LM that `llmts chat` talks to); a bad row is one line naming
  * file and line, with no stack trace; --help lists the settings and the presets.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,19 +13,11 @@ import { loadRewardModel } from '../src/model/hf/folder.js';
 import { readMetrics } from '../src/train/metrics.js';
 import { prefRows } from './prefs_helpers.js';
 import { makeTinyModel, writeJsonl } from './sft_helpers.js';
+import { ensureCliBuilt } from './helpers.js';
 
 const ROOT = path.resolve('.');
 const BIN = path.join(ROOT, 'bin', 'llmts.js');
 let tmp = '';
-
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? (e.name === 'assembly' ? 0 : newest(p)) : fs.statSync(p).mtimeMs);
-  }
-  return t;
-}
 
 function llmts(args: string[], input?: string): { code: number; out: string; err: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], {
@@ -38,14 +30,7 @@ function llmts(args: string[], input?: string): { code: number; out: string; err
 }
 
 beforeAll(async () => {
-  const dist = path.join(ROOT, 'dist', 'cli', 'main.js');
-  if (!fs.existsSync(dist) || newest(path.join(ROOT, 'src')) > fs.statSync(dist).mtimeMs) {
-    execFileSync(
-      process.execPath,
-      [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.json')],
-      { stdio: 'inherit' },
-    );
-  }
+  ensureCliBuilt();
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-prefs-cli-'));
   await makeTinyModel(path.join(tmp, 'base'));
   writeJsonl(path.join(tmp, 'prefs.jsonl'), prefRows(40, 1));

@@ -2,27 +2,20 @@
  * `llmts train` (and a `generate` error) as a user runs them: `node bin/llmts.js …` in a separate process, from a
  * folder outside the package. bin/llmts.js runs dist/, so dist/ is rebuilt first when src/ is newer.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMetrics } from '../src/train/metrics.js';
 import { Rng } from '../src/util/rng.js';
+import { ensureCliBuilt } from './helpers.js';
 
 const ROOT = path.resolve('.');
 const BIN = path.join(ROOT, 'bin', 'llmts.js');
 let tmp = '';
 
 /** Newest modification time under a folder. */
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? (e.name === 'assembly' ? 0 : newest(p)) : fs.statSync(p).mtimeMs);
-  }
-  return t;
-}
 
 /** Run `node bin/llmts.js args` in `tmp`; stdout and stderr go to one file, in the order they were written, as on a terminal. */
 function llmts(args: string[]): { code: number; out: string } {
@@ -58,14 +51,7 @@ const tiny = (name: string, ...more: string[]) => [
 ];
 
 beforeAll(() => {
-  const dist = path.join(ROOT, 'dist', 'cli', 'main.js');
-  if (!fs.existsSync(dist) || newest(path.join(ROOT, 'src')) > fs.statSync(dist).mtimeMs) {
-    execFileSync(
-      process.execPath,
-      [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.json')],
-      { stdio: 'inherit' },
-    );
-  }
+  ensureCliBuilt();
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-train-cli-'));
   const words = ['the', 'people', 'of', 'states', 'congress', 'shall', 'and', 'we', 'have', 'a', 'nation'];
   const rng = new Rng(5);
