@@ -8,7 +8,13 @@ import { ConfigError } from '../util/errors.js';
 import { defineSettings, float, group, oneOf, type Values } from '../util/settings.js';
 import { DISPLAY_SETTINGS, EVAL_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
 import { DPO_LOSS_TYPES } from './pref_losses.js';
-import { buildFromLayers, checkPrefConfig, prefDataSettings, prefOptimSettings } from './pref_settings.js';
+import {
+  buildFromLayers,
+  checkPrefConfig,
+  PREF_TINY_PRESET,
+  prefDataSettings,
+  prefOptimSettings,
+} from './pref_settings.js';
 
 const DPO = group('DPO', {
   beta: float(
@@ -47,20 +53,7 @@ export type DpoConfig = Values<typeof DPO_SETTINGS.table>;
 export const DPO_DEFAULTS: Readonly<DpoConfig> = Object.freeze(DPO_SETTINGS.defaults());
 
 export const DPO_PRESETS: Record<string, { help: string; config: Partial<DpoConfig> }> = {
-  tiny: {
-    help: 'tests and smoke runs: 4 prompts a batch, lr 1e-3, 1 epoch, one evaluation at the end, no interval checkpoints',
-    config: {
-      batchSize: 4,
-      lr: 1e-3,
-      minLr: 1e-4,
-      epochs: 1,
-      evalInterval: 0,
-      evalBatches: 50,
-      finalEvalBatches: 0,
-      checkpointInterval: 0,
-      logInterval: 1,
-    },
-  },
+  tiny: PREF_TINY_PRESET,
   quick: {
     help: 'a small model on a CPU: 1 epoch, lr 5e-6 with 10 warmup steps, 8 prompts a batch',
     config: { epochs: 1, lr: 5e-6, minLr: 5e-7, warmupSteps: 10, batchSize: 8 },

@@ -12,13 +12,11 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Backend } from '../backend/backend.js';
-import { initBackend } from '../backend/registry.js';
 import type { ModelConfig } from '../model/config.js';
 import { loadConfig } from '../model/hf/folder.js';
 import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js';
-import { loadTokenizer, saveTokenizer, type TextTokenizer } from '../tokenizer/index.js';
+import { saveTokenizer, type TextTokenizer } from '../tokenizer/index.js';
 import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
 import {
   loopSummary,
@@ -35,7 +33,7 @@ import { PrefBatcher, prefEvalBatches } from './pref_batches.js';
 import { encodePreferenceSets, readPreferenceFile, splitByGroup, type PrefPair, type PrefSet } from './pref_data.js';
 import type { RewardConfig } from './reward_settings.js';
 import { statMetrics, type PrefStats } from './pref_stats.js';
-import { CHATML_JINJA, templateOf } from './sft.js';
+import { CHATML_JINJA, openModelFolder } from './sft.js';
 
 /** The settings every preference run has (reward_settings.ts and dpo_settings.ts both hold them). */
 export type PrefConfig = Omit<RewardConfig, 'centerRewardsCoefficient' | 'scoreInitStd'>;
@@ -118,16 +116,7 @@ export async function runPreference<C extends PrefConfig>(
   const { config: c, runDir, resumeDir, saved, checkpointDir: ckDir } = run;
 
   // ---- 2. backend, tokenizer, chat template
-  const backend = await initBackend(c.backend, c.threads ? { threads: c.threads } : {});
-  const modelDir = resumeDir ?? c.model;
-  if (!fs.existsSync(path.join(modelDir, 'config.json')))
-    throw new FileFormatError(
-      'E_FILE_MISSING',
-      modelDir,
-      'no config.json here: expected a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)',
-    );
-  const tok = await loadTokenizer(modelDir);
-  const { template, source } = await templateOf(modelDir, tok);
+  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
   const maxPositions = (await loadConfig(modelDir)).maxPositions;
   const maxLength = c.maxLength || maxPositions;
   if (maxLength > maxPositions)

@@ -116,3 +116,19 @@ export function buildFromLayers<T extends SettingsTable>(
   }
   return validate({ ...S.defaults(), ...preset, ...fromFile, ...(o.overrides ?? {}) });
 }
+
+/** The `tiny` preset of `reward` and `dpo`: tests and smoke runs. */
+export const PREF_TINY_PRESET = {
+  help: 'tests and smoke runs: 4 prompts a batch, lr 1e-3, 1 epoch, one evaluation at the end, no interval checkpoints',
+  config: {
+    batchSize: 4,
+    lr: 1e-3,
+    minLr: 1e-4,
+    epochs: 1,
+    evalInterval: 0,
+    evalBatches: 50,
+    finalEvalBatches: 0,
+    checkpointInterval: 0,
+    logInterval: 1,
+  },
+} as const;

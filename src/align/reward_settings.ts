@@ -6,7 +6,13 @@
  */
 import { defineSettings, float, group, type Values } from '../util/settings.js';
 import { DISPLAY_SETTINGS, EVAL_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
-import { buildFromLayers, checkPrefConfig, prefDataSettings, prefOptimSettings } from './pref_settings.js';
+import {
+  buildFromLayers,
+  checkPrefConfig,
+  PREF_TINY_PRESET,
+  prefDataSettings,
+  prefOptimSettings,
+} from './pref_settings.js';
 
 const REWARD = group('reward model', {
   centerRewardsCoefficient: float(
@@ -35,20 +41,7 @@ export type RewardConfig = Values<typeof REWARD_SETTINGS.table>;
 export const REWARD_DEFAULTS: Readonly<RewardConfig> = Object.freeze(REWARD_SETTINGS.defaults());
 
 export const REWARD_PRESETS: Record<string, { help: string; config: Partial<RewardConfig> }> = {
-  tiny: {
-    help: 'tests and smoke runs: 4 prompts a batch, lr 1e-3, 1 epoch, one evaluation at the end, no interval checkpoints',
-    config: {
-      batchSize: 4,
-      lr: 1e-3,
-      minLr: 1e-4,
-      epochs: 1,
-      evalInterval: 0,
-      evalBatches: 50,
-      finalEvalBatches: 0,
-      checkpointInterval: 0,
-      logInterval: 1,
-    },
-  },
+  tiny: PREF_TINY_PRESET,
   quick: {
     help: 'a small model on a CPU: 1 epoch, lr 5e-5 with 10 warmup steps, 8 prompts a batch',
     config: { epochs: 1, lr: 5e-5, minLr: 5e-6, warmupSteps: 10, batchSize: 8 },

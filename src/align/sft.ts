@@ -13,6 +13,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { initBackend } from '../backend/registry.js';
+import type { Backend } from '../backend/backend.js';
 import { jinjaTemplate, type ChatTemplate } from '../chat/template.js';
 import { readTrlDataset, TrlRowError, type TrlDataset } from '../data/trl.js';
 import { loadModel, saveModel } from '../model/hf/folder.js';
@@ -73,6 +74,26 @@ export async function templateOf(dir: string, tok: TextTokenizer): Promise<{ tem
     ...(tok.config.eosToken ? { eosToken: tok.config.eosToken } : {}),
   };
   return { template: jinjaTemplate(source, o), source };
+}
+
+/**
+ * What an alignment run starts from: the backend, and the model folder (the starting model of a new run, or the
+ * checkpoint being resumed) with its tokenizer and chat template.
+ */
+export async function openModelFolder(
+  c: { backend: SftConfig['backend']; threads: number; model: string },
+  resumeDir: string | null,
+): Promise<{ backend: Backend; modelDir: string; tok: TextTokenizer; template: ChatTemplate; source: string }> {
+  const backend = await initBackend(c.backend, c.threads ? { threads: c.threads } : {});
+  const modelDir = resumeDir ?? c.model;
+  if (!fs.existsSync(path.join(modelDir, 'config.json')))
+    throw new FileFormatError(
+      'E_FILE_MISSING',
+      modelDir,
+      'no config.json here: expected a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)',
+    );
+  const tok = await loadTokenizer(modelDir);
+  return { backend, modelDir, tok, ...(await templateOf(modelDir, tok)) };
 }
 
 /** Encode the rows of a dataset; a row SFT cannot use is a TrlRowError with its line (or skipped and counted). */
@@ -170,16 +191,7 @@ export async function sft(o: SftOptions): Promise<SftResult> {
   const { config: c, runDir, resumeDir, saved, checkpointDir: ckDir } = run;
 
   // ---- 2. backend, model, tokenizer, chat template (from the checkpoint when resuming)
-  const backend = await initBackend(c.backend, c.threads ? { threads: c.threads } : {});
-  const modelDir = resumeDir ?? c.model;
-  if (!fs.existsSync(path.join(modelDir, 'config.json')))
-    throw new FileFormatError(
-      'E_FILE_MISSING',
-      modelDir,
-      'no config.json here: expected a Hugging Face model folder (config.json, model.safetensors, tokenizer.json)',
-    );
-  const tok = await loadTokenizer(modelDir);
-  const { template, source } = await templateOf(modelDir, tok);
+  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
   const model = await loadModel(modelDir, { backend });
   const maxLength = c.maxLength || model.config.maxPositions;
   if (maxLength > model.config.maxPositions)
