@@ -397,6 +397,14 @@ function cases(): Case[] {
     outputs: [{ shape: [8], dtype: 'i32', gen: 'normal' }],
     attrs: { offset: 5 },
   });
+  // a batch of rows into a preallocated [B, maxLen, …] cache: 3 blocks of 2·4, 40 apart (the B > 1 KV cache)
+  cs.push({
+    name: 'write_at 3 blocks',
+    kernel: 'write_at',
+    inputs: [f([3, 2, 4])],
+    outputs: [f([3, 10, 4], 'normal')],
+    attrs: { offset: 12, blocks: 3, blockStride: 40 },
+  });
   cs.push({
     name: 'concat axis 0',
     kernel: 'concat',
@@ -698,6 +706,20 @@ function cases(): Case[] {
       attrs: { theta: 10000, offset: off, inverse: inv },
     });
   }
+  // left-padded rows: positions count from each row's first real token (padding clamps to 0)
+  for (const [B, T, H, D, off, inv, rowStart] of [
+    [3, 6, 2, 8, 0, false, [0, 2, 5]],
+    [3, 1, 2, 8, 7, true, [0, 3, 7]],
+    [2, 5, 4, 64, 4, false, [1, 0]],
+  ] as const) {
+    cs.push({
+      name: `rope [${B},${T},${H},${D}] off ${off} rowStart [${rowStart}]${inv ? ' inverse' : ''}`,
+      kernel: 'rope',
+      inputs: [f([B, T, H, D])],
+      outputs: [f([B, T, H, D])],
+      attrs: { theta: 10000, offset: off, inverse: inv, rowStart: [...rowStart] },
+    });
+  }
 
   // attention: [B, T, S, Hq, Hkv, D, causal, qOffset?]
   const at: [number, number, number, number, number, number, boolean, number | undefined][] = [
@@ -740,6 +762,27 @@ function cases(): Case[] {
         );
         return [ins[0]!, ins[1]!, ins[2]!, ins[3]!, Float32Array.from(o!), Float32Array.from(lse!)];
       },
+    });
+  }
+
+  // left-padded rows (rowStart): row b ignores keys before rowStart[b]; padding query rows that see no key get o = 0,
+  // lse = −∞. Prefill (T = S, the blocked path), decode against a preallocated cache longer than the keys written
+  // (qOffset given: the keys past it are never read), a few tokens, not causal
+  const padded: [number, number, number, number, number, number, boolean, number | undefined, number[]][] = [
+    [3, 37, 37, 4, 2, 16, true, undefined, [0, 5, 36]],
+    [3, 1, 50, 4, 2, 16, true, 20, [0, 7, 20]],
+    [2, 3, 40, 6, 2, 12, true, 30, [4, 0]],
+    [2, 7, 7, 2, 1, 5, false, undefined, [3, 0]],
+    [4, 64, 64, 4, 4, 16, true, undefined, [0, 17, 1, 63]],
+  ];
+  for (const [B, T, S, Hq, Hkv, D, causal, qOffset, rowStart] of padded) {
+    const attrs: Attrs = { scale: 1 / Math.sqrt(D), causal, rowStart, ...(qOffset !== undefined ? { qOffset } : {}) };
+    cs.push({
+      name: `attention [B${B} T${T} S${S} Hq${Hq} Hkv${Hkv} D${D}${causal ? '' : ' full'}${qOffset !== undefined ? ` qOffset ${qOffset}` : ''}] rowStart [${rowStart}]`,
+      kernel: 'attention',
+      inputs: [f([B, T, Hq, D]), f([B, S, Hkv, D]), f([B, S, Hkv, D])],
+      outputs: [f([B, T, Hq, D]), f([B, Hq, T])],
+      attrs,
     });
   }
 
@@ -1013,6 +1056,60 @@ for (const cand of candidates) {
     it(cand.complete ? 'supports every kernel' : 'runs every kernel (natively or on ref)', (ctx) => {
       if (!be) return ctx.skip(`${cand.label} unavailable: ${why}`);
       for (const k of KERNELS) expect(cand.complete ? be.supports(k) : canRun(be, k), k).toBe(true);
+    });
+
+    // a ragged batch, left-padded: each row's output equals that row run alone without padding (ref in float64)
+    it.for([1, 6] as const)('padded attention = unpadded rows (T = %i per row beyond the prompt)', async (T, ctx) => {
+      if (!be) return ctx.skip(`${cand.label} unavailable: ${why}`);
+      const Hq = 4,
+        Hkv = 2,
+        D = 16,
+        lens = [9, 4, 1], // real keys per row; the batch holds S = 9 positions, row b left-padded by 9 − lens[b]
+        S = 9,
+        B = lens.length,
+        rng = new Rng(77 + T);
+      const gen = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+      const q = gen(B * T * Hq * D),
+        k = gen(B * S * Hkv * D),
+        v = gen(B * S * Hkv * D);
+      const rowStart = lens.map((n) => S - n);
+      const qOffset = S - T; // the last T positions are queries (T = 1: a decode step)
+      const pad: Case = {
+        name: '',
+        kernel: 'attention',
+        inputs: [f([B, T, Hq, D]), f([B, S, Hkv, D]), f([B, S, Hkv, D])],
+        outputs: [f([B, T, Hq, D]), f([B, Hq, T])],
+        attrs: { scale: 0.25, rowStart, qOffset },
+      };
+      const [o] = await runOn(be, pad, [q, k, v], [null, null], false);
+      for (let b = 0; b < B; b++) {
+        const n = lens[b]!,
+          s0 = rowStart[b]!,
+          t0 = Math.max(0, s0 - qOffset); // query rows before t0 are padding themselves
+        if (T - t0 <= 0) continue;
+        const row: Case = {
+          name: '',
+          kernel: 'attention',
+          inputs: [f([1, T - t0, Hq, D]), f([1, n, Hkv, D]), f([1, n, Hkv, D])],
+          outputs: [f([1, T - t0, Hq, D]), f([1, Hq, T - t0])],
+          attrs: { scale: 0.25 },
+        };
+        const part = (a: Float32Array, from: number, len: number) => a.slice(from, from + len);
+        const [want] = await runOn(
+          ref64,
+          row,
+          [
+            part(q, (b * T + t0) * Hq * D, (T - t0) * Hq * D),
+            part(k, (b * S + s0) * Hkv * D, n * Hkv * D),
+            part(v, (b * S + s0) * Hkv * D, n * Hkv * D),
+          ],
+          [null, null],
+          true,
+        );
+        const got = (o as Float32Array).slice((b * T + t0) * Hq * D, (b + 1) * T * Hq * D);
+        const { ratio, at } = worst(got, want!, false);
+        expect(ratio, `row ${b} at ${at}`).toBeLessThanOrEqual(1);
+      }
     });
 
     it.for(ALL.map((c, i) => [c.name, i] as const))('%s', async ([, i], ctx) => {

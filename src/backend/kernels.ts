@@ -36,6 +36,8 @@
  * - concat:      (a_0, …, a_n) → (out); {axis}                 concatenation along axis
  * - write_at:    (a) → (out) read-modify-write; {offset}       out[offset : offset + a.length] = a (flat element
  *                                                              offset; the rest of out is untouched: KV caches)
+ *                {blocks = n > 1, blockStride}: a is n equal blocks of m = a.length / n elements; block j goes to
+ *                out[offset + j·blockStride : … + m] (a batch of rows into a preallocated [B, maxLen, …] cache)
  *
  * Linear algebra
  * - matmul:      (a, b[, bias]) → (out); {transA=false, transB=false, accumulate=false, alpha=1}
@@ -78,12 +80,16 @@
  *                angle = p · theta^(−2i/D) (inv_freq computed in float32 as transformers does);
  *                y[i] = x[i]·cos − x[i+D/2]·sin,  y[i+D/2] = x[i+D/2]·cos + x[i]·sin.
  *                inverse=true rotates by −angle (the gradient of rope).
+ *                {rowStart: B integers} (left-padded rows): row b's position is max(0, offset + t − rowStart[b]), so
+ *                positions count from each row's first real token (padding positions clamp to 0).
  * - attention:   (q [B, T, Hq, D], k [B, S, Hkv, D], v [B, S, Hkv, D]) → (o [B, T, Hq, D], lse [B, Hq, T]);
  *                {scale, causal=true, qOffset = S − T}
  *                Query head h reads key/value head ⌊h / (Hq/Hkv)⌋ (grouped-query attention). Query row t sits at
  *                position qOffset + t and, if causal, attends to key positions s ≤ qOffset + t.
  *                o = softmax(scale·q·kᵀ)·v; lse = log Σ exp(scale·q·kᵀ) per row (kept for the backward pass).
  *                A fast backend must not materialise a T×S matrix per head for long T (stream over keys).
+ *                {rowStart: B integers ≤ S} (left-padded rows, forward only, no p): row b also ignores the keys
+ *                s < rowStart[b] (its padding); a query row that then sees no key gets o = 0, lse = −∞.
  * - attention_backward: (do, q, k, v, o, lse) → (dq, dk, dv); same attrs.
  *                Kept probabilities (short sequences): attention may take a third output p [B, Hq, T, S], filled with
  *                softmax(scale·q·kᵀ) per row (0 at masked keys; all 0 for a row that sees no key), and

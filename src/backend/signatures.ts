@@ -151,6 +151,18 @@ function packed(c: ShapeCtx, per: number): { M: number; N: number; K: number } {
 }
 
 const ATTN_ATTRS = { scale: num({ required: true }), causal: bool(true), qOffset: int() };
+/** Left-padded rows (forward only): row b's keys before rowStart[b] are padding (ragged batches). */
+const ATTN_FWD_ATTRS = { ...ATTN_ATTRS, rowStart: numbers() };
+
+/** rowStart, when given: B integers, each in [0, max]. */
+function rowStartCheck(c: ShapeCtx, B: number, max: number): void {
+  const rs = c.attrs['rowStart'] as readonly number[] | undefined;
+  if (rs === undefined) return;
+  c.require(
+    rs.length === B && rs.every((x) => Number.isInteger(x) && x >= 0 && x <= max),
+    () => `rowStart must hold B = ${B} integers in [0, ${max}], got [${rs.join(', ')}]`,
+  );
+}
 const QKV_ATTRS = {
   heads: int({ required: true, min: 1 }),
   kvHeads: int({ min: 1 }),
@@ -276,13 +288,29 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
     inputs: [A('a')],
     outputs: [A('out')],
     sameDType: true,
-    attrs: { offset: int({ required: true, min: 0 }) },
+    attrs: {
+      offset: int({ required: true, min: 0 }),
+      blocks: int({ default: 1, min: 1 }),
+      blockStride: int({ min: 0 }),
+    },
     reads: [{ output: 0 }],
-    shapes: (c) =>
+    shapes: (c) => {
+      const n = c.size(c.i(0)),
+        blocks = c.num('blocks', 1),
+        per = n / blocks,
+        stride = c.num('blockStride', per),
+        end = c.num('offset') + (blocks - 1) * stride + per;
+      c.require(Number.isInteger(per), () => `${n} elements do not split into ${blocks} equal blocks`);
       c.require(
-        c.num('offset') + c.size(c.i(0)) <= c.size(c.o(0)),
-        () => `${c.size(c.i(0))} elements at offset ${c.num('offset')} do not fit in the output ${fmt(c.o(0))}`,
-      ),
+        blocks === 1 || stride >= per,
+        () => `blockStride ${stride} is shorter than a block of ${per} elements (blocks would overlap)`,
+      );
+      c.require(
+        end <= c.size(c.o(0)),
+        () =>
+          `${blocks} block(s) of ${per} elements at offset ${c.num('offset')}, ${stride} apart, do not fit in the output ${fmt(c.o(0))}`,
+      );
+    },
   },
   matmul: {
     inputs: [F('a', { minRank: 1 }), F('b', { minRank: 1 }), F('bias', { optional: true })],
@@ -432,17 +460,31 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
   rope: {
     inputs: [F('x', { rank: 4 })],
     outputs: [F('y')],
-    attrs: { theta: num({ required: true, min: 0 }), offset: int({ default: 0, min: 0 }), inverse: bool(false) },
+    attrs: {
+      theta: num({ required: true, min: 0 }),
+      offset: int({ default: 0, min: 0 }),
+      inverse: bool(false),
+      rowStart: numbers(),
+    },
     shapes: (c) => {
       c.check(c.i(0)[3]! % 2 === 0, 'input', 0, 'must have an even head dimension D (rotate half)');
       sameSize(c);
+      rowStartCheck(c, c.i(0)[0]!, Number.MAX_SAFE_INTEGER);
     },
   },
   attention: {
     inputs: [F('q', { rank: 4 }), F('k', { rank: 4 }), F('v', { rank: 4 })],
     outputs: [F('o'), F('lse'), F('p', { optional: true })],
-    attrs: ATTN_ATTRS,
-    shapes: (c) => attnOut(c, 'output', 0, 1, 2, attnDims(c, 0, 1, 2)),
+    attrs: ATTN_FWD_ATTRS,
+    shapes: (c) => {
+      const d = attnDims(c, 0, 1, 2);
+      attnOut(c, 'output', 0, 1, 2, d);
+      rowStartCheck(c, d.B, d.S);
+      c.require(
+        c.attrs['rowStart'] === undefined || c.outputs.length < 3,
+        'rowStart (padded rows) is forward-only: no kept probabilities p',
+      );
+    },
   },
   attention_backward: {
     inputs: [

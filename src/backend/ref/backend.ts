@@ -86,8 +86,11 @@ const TABLE: Record<string, Kernel> = {
   write_at: (i, o, a) => {
     const src = i[0]!.data,
       dst = o[0]!.data,
-      off = attrNum(a, 'offset');
-    for (let k = 0; k < src.length; k++) dst[off + k] = src[k]!;
+      off = attrNum(a, 'offset'),
+      blocks = attrNum(a, 'blocks', 1),
+      per = src.length / blocks,
+      stride = attrNum(a, 'blockStride', per);
+    for (let j = 0; j < blocks; j++) for (let k = 0; k < per; k++) dst[off + j * stride + k] = src[j * per + k]!;
   },
   matmul: (i, o, a) => {
     N.matmul(
@@ -113,7 +116,15 @@ const TABLE: Record<string, Kernel> = {
     N.rmsnormBackward(i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, o[1]!, flag(a, 'accumulate', false)),
   softmax: (i, o) => N.softmax(i[0]!, o[0]!),
   softmax_backward: (i, o) => N.softmaxBackward(i[0]!, i[1]!, o[0]!),
-  rope: (i, o, a) => N.rope(i[0]!, o[0]!, attrNum(a, 'theta'), attrNum(a, 'offset', 0), flag(a, 'inverse', false)),
+  rope: (i, o, a) =>
+    N.rope(
+      i[0]!,
+      o[0]!,
+      attrNum(a, 'theta'),
+      attrNum(a, 'offset', 0),
+      flag(a, 'inverse', false),
+      a?.['rowStart'] as readonly number[] | undefined,
+    ),
   attention: (i, o, a) => {
     const T = i[0]!.shape[1]!,
       S = i[1]!.shape[1]!;
@@ -127,6 +138,7 @@ const TABLE: Record<string, Kernel> = {
       flag(a, 'causal', true),
       attrNum(a, 'qOffset', S - T),
       o[2],
+      a?.['rowStart'] as readonly number[] | undefined,
     );
   },
   attention_backward: (i, o, a) => {

@@ -280,14 +280,22 @@ export function ropeInvFreq(theta: number, D: number): Float32Array {
   return f;
 }
 
-export function rope(x: RefView, y: RefView, theta: number, offset: number, inverse: boolean): void {
+/** rowStart (left-padded rows): row b's positions count from its first real token, rowStart[b] (padding: 0). */
+export function rope(
+  x: RefView,
+  y: RefView,
+  theta: number,
+  offset: number,
+  inverse: boolean,
+  rowStart?: readonly number[],
+): void {
   const [B, T, H, D] = x.shape as [number, number, number, number];
   const half = D / 2;
   const inv = ropeInvFreq(theta, D);
   const sign = inverse ? -1 : 1;
   for (let b = 0; b < B; b++)
     for (let t = 0; t < T; t++) {
-      const p = offset + t;
+      const p = rowStart ? Math.max(0, offset + t - rowStart[b]!) : offset + t;
       for (let i = 0; i < half; i++) {
         const ang = Math.fround(p * inv[i]!);
         const c = Math.fround(Math.cos(ang)),
@@ -319,7 +327,10 @@ function attnDims(q: RefView, k: RefView): AttnDims {
   return { B, T, S, Hq, Hkv, D, group: Hq / Hkv };
 }
 
-/** Scores of one query row against every visible key; returns the number of visible keys. */
+/**
+ * Scores of one query row against every visible key (out[s] for s in [start, n)); returns n, the end of the visible
+ * keys. Keys before `start` (a left-padded row's padding) are not visible.
+ */
 function scoresRow(
   q: RefView,
   k: RefView,
@@ -331,11 +342,12 @@ function scoresRow(
   causal: boolean,
   qOffset: number,
   out: Float64Array,
+  start = 0,
 ): number {
   const kvh = Math.floor(h / d.group);
   const qo = ((b * d.T + t) * d.Hq + h) * d.D;
   const visible = causal ? Math.min(d.S, qOffset + t + 1) : d.S;
-  for (let s = 0; s < visible; s++) {
+  for (let s = start; s < visible; s++) {
     const ko = ((b * d.S + s) * d.Hkv + kvh) * d.D;
     let dot = 0;
     for (let i = 0; i < d.D; i++) dot += q.data[qo + i]! * k.data[ko + i]!;
@@ -354,29 +366,32 @@ export function attention(
   causal: boolean,
   qOffset: number,
   prob?: RefView,
+  rowStart?: readonly number[],
 ): void {
   const d = attnDims(q, k);
   const sc = new Float64Array(d.S);
   for (let b = 0; b < d.B; b++)
     for (let h = 0; h < d.Hq; h++)
       for (let t = 0; t < d.T; t++) {
-        const n = scoresRow(q, k, d, b, t, h, scale, causal, qOffset, sc);
+        const s0 = rowStart?.[b] ?? 0; // keys before s0: this row's left padding
+        const n = scoresRow(q, k, d, b, t, h, scale, causal, qOffset, sc, s0);
+        const seen = n > s0;
         let mx = -Infinity;
-        for (let s = 0; s < n; s++) mx = Math.max(mx, sc[s]!);
+        for (let s = s0; s < n; s++) mx = Math.max(mx, sc[s]!);
         let sum = 0;
-        for (let s = 0; s < n; s++) sum += sc[s] = Math.exp(sc[s]! - mx);
+        for (let s = s0; s < n; s++) sum += sc[s] = Math.exp(sc[s]! - mx);
         const oo = ((b * d.T + t) * d.Hq + h) * d.D;
         const kvh = Math.floor(h / d.group);
         for (let i = 0; i < d.D; i++) {
           let acc = 0;
-          for (let s = 0; s < n; s++) acc += sc[s]! * v.data[((b * d.S + s) * d.Hkv + kvh) * d.D + i]!;
-          o.data[oo + i] = n > 0 ? acc / sum : 0;
+          for (let s = s0; s < n; s++) acc += sc[s]! * v.data[((b * d.S + s) * d.Hkv + kvh) * d.D + i]!;
+          o.data[oo + i] = seen ? acc / sum : 0;
         }
-        lse.data[(b * d.Hq + h) * d.T + t] = n > 0 ? mx + Math.log(sum) : -Infinity;
+        lse.data[(b * d.Hq + h) * d.T + t] = seen ? mx + Math.log(sum) : -Infinity;
         if (prob) {
           // the probabilities, kept for the backward pass: P [b, h, t, s], 0 where masked
           const po = ((b * d.Hq + h) * d.T + t) * d.S;
-          for (let s = 0; s < d.S; s++) prob.data[po + s] = s < n ? sc[s]! / sum : 0;
+          for (let s = 0; s < d.S; s++) prob.data[po + s] = s >= s0 && s < n ? sc[s]! / sum : 0;
         }
       }
 }

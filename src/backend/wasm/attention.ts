@@ -4,7 +4,15 @@
  * kernel read q, k and v in place), streaming over keys, split by (batch, head); optional kept probabilities.
  */
 import type { Attrs, View } from '../backend.js';
-import { flag, GEMV_PARALLEL_BYTES, MIN_PARALLEL_WORK, num, type WasmCore, type WasmKernel } from './core.js';
+import {
+  flag,
+  GEMV_PARALLEL_BYTES,
+  MIN_PARALLEL_WORK,
+  num,
+  type WasmBuffer,
+  type WasmCore,
+  type WasmKernel,
+} from './core.js';
 
 /**
  * Chunks per thread of attention: one (batch, head) each up to this many, so a worker that wakes late or shares
@@ -58,6 +66,14 @@ function attnForward(
     qOffset = num(a, 'qOffset', d.S - d.T);
   const prob = probs(be, o[2]);
   attnScratch(be, d.S, d.D);
+  // left-padded rows: their first real key per row, as B int32 in the heap (0: no padding anywhere)
+  const starts = a?.['rowStart'] as readonly number[] | undefined;
+  let startBuf: WasmBuffer | null = null;
+  if (starts) {
+    startBuf = be.alloc(d.B, 'i32');
+    be.refreshViews();
+    be.i32.set(starts, startBuf.ptr >>> 2);
+  }
   // decoding (T < 4) streams the cached keys and values like a gemv streams weights: split by their bytes
   const work =
     d.T < 4
@@ -82,8 +98,13 @@ function attnForward(
     num(a, 'scale'),
     causal ? 1 : 0,
     qOffset,
+    startBuf ? startBuf.ptr : 0,
   ];
-  be.par('attention', d.B * d.Hq, work, 1, (lo, hi, s) => [...head, s, lo, hi], ATTN_CHUNKS_PER_THREAD);
+  try {
+    be.par('attention', d.B * d.Hq, work, 1, (lo, hi, s) => [...head, s, lo, hi], ATTN_CHUNKS_PER_THREAD);
+  } finally {
+    if (startBuf) be.free(startBuf);
+  }
 }
 
 /** Address of the optional kept-probabilities view p [B, Hq, T, S] (0 when absent). */
@@ -147,29 +168,34 @@ export const ATTENTION: Record<string, WasmKernel> = {
     const theta = num(a, 'theta'),
       offset = num(a, 'offset', 0),
       sign = flag(a, 'inverse', false) ? -1 : 1;
+    const starts = a?.['rowStart'] as readonly number[] | undefined;
     // cos/sin tables [T, D/2] in float32 as transformers computes them (inv_freq, angle rounded to f32); the last
-    // table is kept, so the 2·layers rope calls of one decode step compute it once
-    const key = `${theta}|${D}|${offset}|${T}|${sign}`;
+    // table is kept, so the 2·layers rope calls of one decode step compute it once. Left-padded rows (rowStart):
+    // one table row per (b, t), Tt = B·T rows, so the kernel's row index bt % Tt is the row itself
+    const Tt = starts ? B * T : T;
+    const posOf = (r: number): number =>
+      starts ? Math.max(0, offset + (r % T) - starts[Math.floor(r / T)]!) : offset + r;
+    const key = `${theta}|${D}|${offset}|${T}|${sign}${starts ? `|${starts.join(',')}` : ''}`;
     let tbl = be.ropeTable?.key === key ? be.ropeTable.buf : null;
     if (!tbl) {
       if (be.ropeTable) be.free(be.ropeTable.buf);
       be.ropeTable = null;
-      tbl = be.alloc(2 * T * half, 'f32');
+      tbl = be.alloc(2 * Tt * half, 'f32');
       be.refreshViews();
       const base = tbl.ptr >>> 2;
       const inv = new Float32Array(half);
       for (let k = 0; k < half; k++) inv[k] = 1 / Math.pow(theta, Math.fround((2 * k) / D));
-      for (let t = 0; t < T; t++) {
-        const pos = offset + t;
+      for (let t = 0; t < Tt; t++) {
+        const pos = posOf(t);
         for (let k = 0; k < half; k++) {
           const ang = Math.fround(pos * inv[k]!);
           be.f32[base + t * half + k] = Math.cos(ang);
-          be.f32[base + T * half + t * half + k] = sign * Math.fround(Math.sin(ang));
+          be.f32[base + Tt * half + t * half + k] = sign * Math.fround(Math.sin(ang));
         }
       }
       be.ropeTable = { key, buf: tbl };
     }
-    be.range('rope', B * T, B * T * H * D * 2, 1, [be.p(x), be.p(o[0]!), tbl.ptr, tbl.ptr + T * half * 4, T, H, D]);
+    be.range('rope', B * T, B * T * H * D * 2, 1, [be.p(x), be.p(o[0]!), tbl.ptr, tbl.ptr + Tt * half * 4, Tt, H, D]);
   },
   attention(be, i, o, a) {
     const [q, k, v] = i as [View, View, View];

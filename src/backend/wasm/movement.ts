@@ -55,10 +55,14 @@ export const MOVEMENT: Record<string, WasmKernel> = {
     const x = i[0]!,
       out = o[0]!,
       n = prod(x.shape),
-      off = num(a, 'offset');
+      off = num(a, 'offset'),
+      blocks = num(a, 'blocks', 1),
+      per = n / blocks,
+      stride = num(a, 'blockStride', per);
     const ps = be.p(x),
       pd = be.p(out) + off * 4;
     be.refreshViews();
-    be.u8.copyWithin(pd, ps, ps + n * 4);
+    // block j of the input to out[offset + j·blockStride …] (one block: the plain contiguous write)
+    for (let j = 0; j < blocks; j++) be.u8.copyWithin(pd + j * stride * 4, ps + j * per * 4, ps + (j + 1) * per * 4);
   },
 };

@@ -160,10 +160,9 @@ function attendRow(pq: usize, kb: usize, vb: usize, kStride: usize, D: i32, n: i
 }
 
 export function attention(q: usize, k: usize, v: usize, o: usize, lse: usize, prob: usize, T: i32, S: i32, Hq: i32, Hkv: i32, D: i32,
-  qRow: i32, kRow: i32, scale: f32, causal: bool, qOffset: i32, scratch: usize, lo: i32, hi: i32): void {
+  qRow: i32, kRow: i32, scale: f32, causal: bool, qOffset: i32, starts: usize, scratch: usize, lo: i32, hi: i32): void {
   const group = Hq / Hkv;
   const oRow = Hq * D;
-  const nAll = T > 0 ? visible(T - 1, S, causal, qOffset) : 0;
   const Sp = (S + 7) & ~7, Dp = (D + 7) & ~7;
   const tmp = scratch;
   const kp = scratch + 128;
@@ -173,9 +172,15 @@ export function attention(q: usize, k: usize, v: usize, o: usize, lse: usize, pr
   const pp = sb + (<usize>(R * Sp) << 2);
   const inv = pp + (<usize>(R * Sp) << 2); // R floats: 1 / Σ exp per row
   const sv = f32x4.splat(scale), one = f32x4.splat(1);
+  const Sall = S, qOffAll = qOffset;
   for (let bh = lo; bh < hi; bh++) {
     const b = bh / Hq, h = bh % Hq, kvh = h / group;
-    const kb = k + (<usize>(b * S * kRow + kvh * D) << 2), vb = v + (<usize>(b * S * kRow + kvh * D) << 2);
+    // a left-padded row (starts: B int32, 0 = none) sees keys from its first real one: the keys, S and the query
+    // offset shift by it, so the rest is the unpadded kernel on keys [ks, S) (kept probabilities are not allowed)
+    const ks = starts ? load<i32>(starts + (<usize>b << 2)) : 0;
+    const S = Sall - ks, qOffset = qOffAll - ks;
+    const nAll = T > 0 ? visible(T - 1, S, causal, qOffset) : 0;
+    const kb = k + (<usize>((b * Sall + ks) * kRow + kvh * D) << 2), vb = v + (<usize>((b * Sall + ks) * kRow + kvh * D) << 2);
     if (T < 4) {
       for (let t = 0; t < T; t++) {
         const qr = <usize>((b * T + t) * qRow + h * D) << 2, ro = <usize>(((b * T + t) * Hq + h) * D) << 2;
