@@ -3,12 +3,19 @@
  * far. Appending a step's (B, T, Hkv, D) makes the next forward attend to S + T positions while computing only the
  * new T rows.
  *
- * For one row (B = 1, the decode case) the cache is one preallocated (maxLen, Hkv, D) buffer per layer; a step is
- * written in place (`write_at`, through the tensor layer's `applyInPlace`) and attention reads a (1, S, Hkv, D) view of its first S positions — no copies of
- * what is already cached. For B > 1 the cache grows by concatenation.
+ * The cache is one preallocated (B, maxLen, Hkv, D) buffer per layer for keys and one for values; a step is written
+ * in place (`write_at`, through the tensor layer's `applyInPlace`; for B > 1 one call writes each row's T positions as
+ * a block, `maxLen` positions apart), so nothing already cached is copied. For one row (B = 1, the decode case)
+ * attention reads a (1, S, Hkv, D) view of the first S positions; for B > 1 it reads the whole (B, maxLen, Hkv, D)
+ * buffer with its queries placed at `length` (attention's qOffset), so the causal mask keeps it from the positions
+ * not written yet (the kernels never read them).
+ *
+ * Ragged batches (src/generate/batch.ts): `rowStart[b]` is where row b's real tokens start in a left-padded batch;
+ * the model then numbers positions from there and attention ignores the padding (the kernels' rowStart). `keepRows`
+ * drops finished rows, so they stop costing work.
  */
 import { ShapeError } from '../util/errors.js';
-import { concat } from '../tensor/ops.js';
+import { embedding, ids as idsTensor } from '../tensor/ops.js';
 import { applyInPlace } from '../tensor/record.js';
 import { empty, keep, noGrad, Tensor } from '../tensor/tensor.js';
 
@@ -19,15 +26,38 @@ export class KVCache {
   length = 0;
 
   private capacity: number;
+  private rows: number;
+  private starts: number[] | null;
 
+  /** rowStart: per row, the index of its first real token in a left-padded batch (absent or all 0: no padding). */
   constructor(
     readonly numLayers: number,
-    readonly batch: number,
+    batch: number,
     maxLen: number,
+    rowStart?: readonly number[],
   ) {
+    if (!Number.isInteger(batch) || batch < 1) throw new ShapeError(`KVCache: batch ${batch} is not an integer ≥ 1`);
+    if (rowStart !== undefined) {
+      if (rowStart.length !== batch || rowStart.some((s) => !Number.isInteger(s) || s < 0 || s >= maxLen))
+        throw new ShapeError(
+          `KVCache: rowStart must hold ${batch} integers in [0, ${maxLen}), got [${rowStart.join(', ')}]`,
+        );
+    }
     this.capacity = maxLen;
+    this.rows = batch;
+    this.starts = rowStart && rowStart.some((s) => s > 0) ? [...rowStart] : null;
     this.k = new Array<Tensor | null>(numLayers).fill(null);
     this.v = new Array<Tensor | null>(numLayers).fill(null);
+  }
+
+  /** Number of rows (it shrinks when `keepRows` drops some). */
+  get batch(): number {
+    return this.rows;
+  }
+
+  /** Per row, where its real tokens start (left padding); null when no row is padded. */
+  get rowStart(): readonly number[] | null {
+    return this.starts;
   }
 
   /** Append this step's keys/values of `layer`; returns the full (B, S + T, Hkv, D) keys and values. */
@@ -37,32 +67,56 @@ export class KVCache {
     const S = this.length + T;
     if (S > this.maxLen) throw new ShapeError(`KVCache: ${S} positions exceed the cache's ${this.maxLen}`);
     return noGrad(() => {
-      if (B === 1) {
-        const out: Tensor[] = [];
-        for (const [store, x] of [
-          [this.k, k],
-          [this.v, v],
-        ] as const) {
-          let buf = store[layer];
-          if (!buf) buf = store[layer] = keep(empty([1, this.maxLen, Hkv, D], { backend: x.backend, dtype: x.dtype }));
+      const out: Tensor[] = [];
+      const row = this.maxLen * Hkv * D; // elements per row of a buffer
+      for (const [store, x] of [
+        [this.k, k],
+        [this.v, v],
+      ] as const) {
+        let buf = store[layer];
+        if (!buf) buf = store[layer] = keep(empty([B, this.maxLen, Hkv, D], { backend: x.backend, dtype: x.dtype }));
+        if (B === 1) {
           applyInPlace('write_at', [x], [buf], { offset: this.length * Hkv * D });
           out.push(new Tensor(buf.storage, [1, S, Hkv, D])); // a view of the first S positions
+        } else {
+          // each row's T positions land `row` elements apart: one call for the batch
+          applyInPlace('write_at', [x], [buf], { offset: this.length * Hkv * D, blocks: B, blockStride: row });
+          out.push(buf); // (B, maxLen, Hkv, D): the caller places its queries at `length` (qOffset)
         }
-        return [out[0]!, out[1]!];
       }
-      const pk = this.k[layer] ?? null,
-        pv = this.v[layer] ?? null;
-      const nk = keep(pk ? concat([pk, k], 1) : concat([k], 1));
-      const nv = keep(pv ? concat([pv, v], 1) : concat([v], 1));
-      pk?.dispose();
-      pv?.dispose();
-      this.k[layer] = nk;
-      this.v[layer] = nv;
-      return [nk, nv];
+      return [out[0]!, out[1]!];
     });
   }
 
-  /** Positions the cache can hold (B = 1: the size of its buffers; `reserve` grows it). */
+  /**
+   * Keep only these rows (indices into the current rows, in the order given): a gather of their cached positions
+   * into smaller buffers, one per layer, so finished rows stop costing work. Their rowStart follows them.
+   */
+  keepRows(rows: readonly number[]): void {
+    if (rows.length === 0 || rows.some((r) => !Number.isInteger(r) || r < 0 || r >= this.rows))
+      throw new ShapeError(`KVCache.keepRows: rows [${rows.join(', ')}] are not rows of a batch of ${this.rows}`);
+    if (rows.length === this.rows && rows.every((r, i) => r === i)) return;
+    noGrad(() => {
+      for (const store of [this.k, this.v]) {
+        for (let l = 0; l < store.length; l++) {
+          const old = store[l];
+          if (!old) continue;
+          const [B, L, Hkv, D] = old.shape as [number, number, number, number];
+          // rows of the flattened buffer (B, L·Hkv·D) gathered by index: the embedding kernel is a row gather
+          const picked = embedding(new Tensor(old.storage, [B, L * Hkv * D]), idsTensor(rows, [rows.length], old));
+          store[l] = keep(new Tensor(picked.storage, [rows.length, L, Hkv, D]));
+          old.dispose();
+        }
+      }
+    });
+    if (this.starts) {
+      const s = rows.map((r) => this.starts![r]!);
+      this.starts = s.some((x) => x > 0) ? s : null;
+    }
+    this.rows = rows.length;
+  }
+
+  /** Positions the cache can hold (the size of its buffers; `reserve` grows it for B = 1). */
   get maxLen(): number {
     return this.capacity;
   }

@@ -28,6 +28,12 @@ export interface ForwardOptions {
   training?: boolean;
   /** Seed of this forward's dropout masks (derive it from the run seed and the step for exact resumes). */
   dropoutSeed?: number;
+  /**
+   * Left-padded rows of a ragged batch (no cache; with a cache, give it to `newCache`): row b's real tokens start
+   * at index rowStart[b]. Its positions count from there (position 0 = its first real token) and no row attends to
+   * its padding; the outputs at padding positions are meaningless. Inference only.
+   */
+  rowStart?: readonly number[];
 }
 
 /** The forward options that matter to a loss (dropout while training), for the sequence-level losses and heads. */
@@ -88,9 +94,12 @@ export class CausalLM {
     return n;
   }
 
-  /** A cache for incremental decoding of `batch` rows (up to maxLen positions; default the model's window). */
-  newCache(batch: number, maxLen = this.config.maxPositions): KVCache {
-    return new KVCache(this.config.numLayers, batch, maxLen);
+  /**
+   * A cache for incremental decoding of `batch` rows (up to maxLen positions; default the model's window). A
+   * ragged batch gives `rowStart`: per row, where its real tokens start in the left-padded prompt.
+   */
+  newCache(batch: number, maxLen = this.config.maxPositions, rowStart?: readonly number[]): KVCache {
+    return new KVCache(this.config.numLayers, batch, maxLen, rowStart);
   }
 
   /** ids: row-major (B, T). Returns logits (B, T, V), or (B, 1, V) with lastOnly. */
@@ -128,6 +137,7 @@ export class CausalLM {
         quant,
         opts.training ? 'training' : 'a forward with gradients on (wrap inference in noGrad)',
       );
+    const rowStart = this.rowStarts(B, pos0 + T, opts);
     const drop = opts.training && c.dropout > 0 ? c.dropout : 0;
     let seedCounter = (opts.dropoutSeed ?? 0) >>> 0;
     const dropout = (t: Tensor) =>
@@ -136,13 +146,24 @@ export class CausalLM {
     const tok = idsTensor(ids, [B, T], this.p(embeddingName(c)));
     let x = O.embedding(this.p(embeddingName(c)), tok); // (B, T, C)
     if (c.family === 'gpt2') {
-      const pos = idsTensor(
-        Array.from({ length: T }, (_, t) => pos0 + t),
-        [T],
-        x,
-      );
-      x = O.add(x, O.embedding(this.p('transformer.wpe.weight'), pos)); // (B, T, C) + (T, C)
+      const pos = rowStart
+        ? idsTensor(
+            Array.from({ length: B * T }, (_, i) => Math.max(0, pos0 + (i % T) - rowStart[Math.floor(i / T)]!)),
+            [B, T],
+            x,
+          ) // each row's positions count from its first real token
+        : idsTensor(
+            Array.from({ length: T }, (_, t) => pos0 + t),
+            [T],
+            x,
+          );
+      x = O.add(x, O.embedding(this.p('transformer.wpe.weight'), pos)); // (B, T, C) + (T, C) or (B, T, C)
     }
+    // attention over the cache: queries at position pos0 (for B > 1 the keys are the cache's whole buffer)
+    const attnOpts: O.AttentionOptions = {
+      ...(opts.cache ? { qOffset: pos0 } : {}),
+      ...(rowStart ? { rowStart } : {}),
+    };
     x = dropout(x);
 
     for (let l = 0; l < c.numLayers; l++) {
@@ -152,10 +173,11 @@ export class CausalLM {
         const pre = `transformer.h.${l}.`;
         const h = O.layerNorm(x, this.p(pre + 'ln_1.weight'), this.p(pre + 'ln_1.bias'), c.normEps);
         const qkv = this.linear(h, pre + 'attn.c_attn.weight', this.p(pre + 'attn.c_attn.bias'), 'in_out'); // (B, T, (H + 2Hkv)·D)
-        if (opts.cache) {
+        if (opts.cache || rowStart) {
           const [q, k, v] = O.split(qkv, [H * D, Hkv * D, Hkv * D], -1);
-          const [kc, vc] = opts.cache.append(l, O.reshape(k!, [B, T, Hkv, D]), O.reshape(v!, [B, T, Hkv, D])); // (B, S, Hkv, D)
-          a = O.attention(O.reshape(q!, [B, T, H, D]), kc, vc);
+          let [kc, vc] = [O.reshape(k!, [B, T, Hkv, D]), O.reshape(v!, [B, T, Hkv, D])];
+          if (opts.cache) [kc, vc] = opts.cache.append(l, kc, vc); // (B, S, Hkv, D)
+          a = O.attention(O.reshape(q!, [B, T, H, D]), kc, vc, attnOpts);
         } else {
           a = O.attentionQKV(qkv, H, Hkv); // (B, T, H, D): q, k, v read in place, no split
         }
@@ -170,11 +192,11 @@ export class CausalLM {
               this.linear(h, pre + 'self_attn.k_proj.weight', this.opt(pre + 'self_attn.k_proj.bias')),
               this.linear(h, pre + 'self_attn.v_proj.weight', this.opt(pre + 'self_attn.v_proj.bias')),
             ];
-        q = O.rope(O.reshape(q, [B, T, H, D]), c.ropeTheta, pos0);
-        k = O.rope(O.reshape(k, [B, T, Hkv, D]), c.ropeTheta, pos0);
+        q = O.rope(O.reshape(q, [B, T, H, D]), c.ropeTheta, pos0, rowStart ?? undefined);
+        k = O.rope(O.reshape(k, [B, T, Hkv, D]), c.ropeTheta, pos0, rowStart ?? undefined);
         v = O.reshape(v, [B, T, Hkv, D]);
         if (opts.cache) [k, v] = opts.cache.append(l, k, v); // (B, S, Hkv, D)
-        a = O.attention(q, k, v);
+        a = O.attention(q, k, v, attnOpts);
       }
       a = O.reshape(a, [B, T, H * D]); // (B, T, H·D)
       let o: Tensor;
@@ -213,6 +235,17 @@ export class CausalLM {
     return c.family === 'gpt2'
       ? O.layerNorm(x, this.p('transformer.ln_f.weight'), this.p('transformer.ln_f.bias'), c.normEps)
       : O.rmsNorm(x, this.p('model.norm.weight'), c.normEps); // (B, T, C)
+  }
+
+  /** The left padding of this forward (from opts or the cache), checked; null when no row is padded. */
+  private rowStarts(B: number, end: number, opts: ForwardOptions): readonly number[] | null {
+    if (opts.rowStart && opts.cache)
+      throw new ConfigError('rowStart', 'a cached forward takes its rowStart from the cache (newCache(B, maxLen, rowStart))');
+    const rs = opts.rowStart ?? opts.cache?.rowStart ?? null;
+    if (!rs || rs.every((s) => s === 0)) return null;
+    if (rs.length !== B || rs.some((s) => !Number.isInteger(s) || s < 0 || s >= end))
+      throw new ShapeError(`forward: rowStart must hold B = ${B} integers in [0, ${end}), got [${rs.join(', ')}]`);
+    return rs;
   }
 
   /**

@@ -4,7 +4,7 @@
  * from these same ops. Fused ops (layernorm, attention, cross-entropy) have their own kernels and small rules instead
  * of being composed from primitives. Import ./ops.ts, not this file: it registers the rules, so no op runs without them.
  */
-import { ShapeError } from '../util/errors.js';
+import { ShapeError, UnsupportedError } from '../util/errors.js';
 import { broadcastShapes, fmtShape, normAxis, shapesEqual, size } from '../util/shape.js';
 import { apply, attach } from './record.js';
 import { isGradEnabled, noGrad, Tensor, tensor, zeros } from './tensor.js';
@@ -274,10 +274,14 @@ export function softmax(x: Tensor): Tensor {
 }
 
 /** Rotary position embedding on x [B, T, H, D], positions offset + t (Hugging Face "rotate half" layout). */
-export function rope(x: Tensor, theta: number, offset = 0): Tensor {
+/**
+ * Rotary embedding of x [B, T, H, D] at positions offset + t; with `rowStart` (left-padded rows of a ragged batch)
+ * row b's positions count from its first real token: max(0, offset + t − rowStart[b]).
+ */
+export function rope(x: Tensor, theta: number, offset = 0, rowStart?: readonly number[]): Tensor {
   if (x.rank !== 4 || x.shape[3]! % 2 !== 0)
     throw new ShapeError(`rope: expects [B, T, H, D] with even D, got ${fmtShape(x.shape)}`);
-  return apply('rope', 'rope', [x], [x.shape], { theta, offset, inverse: false })[0]!;
+  return apply('rope', 'rope', [x], [x.shape], { theta, offset, inverse: false, ...(rowStart ? { rowStart } : {}) })[0]!;
 }
 
 /**
@@ -297,6 +301,11 @@ export interface AttentionOptions {
   causal?: boolean;
   /** Position of query row 0 among the keys (default S − T: queries are the last T positions). */
   qOffset?: number;
+  /**
+   * Left-padded rows of a ragged batch: row b ignores the keys before rowStart[b] (its padding). Inference only
+   * (no gradient through it).
+   */
+  rowStart?: readonly number[];
 }
 
 /**
@@ -310,7 +319,17 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     throw new ShapeError(
       `attention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not fit`,
     );
-  const attrs = { scale: opts.scale ?? 1 / Math.sqrt(D), causal: opts.causal ?? true, qOffset: opts.qOffset ?? S - T };
+  const attrs = {
+    scale: opts.scale ?? 1 / Math.sqrt(D),
+    causal: opts.causal ?? true,
+    qOffset: opts.qOffset ?? S - T,
+    ...(opts.rowStart ? { rowStart: opts.rowStart } : {}),
+  };
+  if (opts.rowStart) {
+    if (isGradEnabled() && [q, k, v].some((t) => t.requiresGrad))
+      throw new UnsupportedError('attention: padded rows (rowStart) are inference only; wrap the forward in noGrad');
+    return apply('attention', 'attention', [q, k, v], [q.shape, [B, Hq, T]], attrs)[0]!;
+  }
   const keep = keepProbs([q, k, v], B * Hq * T * S);
   return apply('attention', 'attention', [q, k, v], [q.shape, [B, Hq, T], ...(keep ? [[B, Hq, T, S]] : [])], attrs)[0]!;
 }
