@@ -45,7 +45,7 @@ export class KVCache {
     }
     this.capacity = maxLen;
     this.rows = batch;
-    this.starts = rowStart && rowStart.some((s) => s > 0) ? [...rowStart] : null;
+    this.starts = rowStart?.some((s) => s > 0) ? [...rowStart] : null;
     this.k = new Array<Tensor | null>(numLayers).fill(null);
     this.v = new Array<Tensor | null>(numLayers).fill(null);
   }

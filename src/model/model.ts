@@ -124,8 +124,11 @@ export class CausalLM {
       D = c.headDim;
     if (ids.length !== B * T) throw new ShapeError(`forward: ${ids.length} ids for B=${B}, T=${T}`);
     const pos0 = opts.cache?.length ?? 0;
-    if (pos0 + T > c.maxPositions)
-      throw new ShapeError(`forward: ${pos0 + T} positions exceed the model's context window of ${c.maxPositions}`);
+    const rowStart = this.rowStarts(B, pos0 + T, opts);
+    // a left-padded batch: the row with the least padding reaches the highest position
+    const end = pos0 + T - (rowStart ? Math.min(...rowStart) : 0);
+    if (end > c.maxPositions)
+      throw new ShapeError(`forward: ${end} positions exceed the model's context window of ${c.maxPositions}`);
     for (let i = 0; i < ids.length; i++) {
       if (!(ids[i]! >= 0 && ids[i]! < c.vocabSize))
         throw new ShapeError(`forward: token id ${ids[i]} at index ${i} outside the vocabulary [0, ${c.vocabSize})`);
@@ -137,7 +140,6 @@ export class CausalLM {
         quant,
         opts.training ? 'training' : 'a forward with gradients on (wrap inference in noGrad)',
       );
-    const rowStart = this.rowStarts(B, pos0 + T, opts);
     const drop = opts.training && c.dropout > 0 ? c.dropout : 0;
     let seedCounter = (opts.dropoutSeed ?? 0) >>> 0;
     const dropout = (t: Tensor) =>
@@ -240,7 +242,10 @@ export class CausalLM {
   /** The left padding of this forward (from opts or the cache), checked; null when no row is padded. */
   private rowStarts(B: number, end: number, opts: ForwardOptions): readonly number[] | null {
     if (opts.rowStart && opts.cache)
-      throw new ConfigError('rowStart', 'a cached forward takes its rowStart from the cache (newCache(B, maxLen, rowStart))');
+      throw new ConfigError(
+        'rowStart',
+        'a cached forward takes its rowStart from the cache (newCache(B, maxLen, rowStart))',
+      );
     const rs = opts.rowStart ?? opts.cache?.rowStart ?? null;
     if (!rs || rs.every((s) => s === 0)) return null;
     if (rs.length !== B || rs.some((s) => !Number.isInteger(s) || s < 0 || s >= end))

@@ -281,7 +281,12 @@ export function softmax(x: Tensor): Tensor {
 export function rope(x: Tensor, theta: number, offset = 0, rowStart?: readonly number[]): Tensor {
   if (x.rank !== 4 || x.shape[3]! % 2 !== 0)
     throw new ShapeError(`rope: expects [B, T, H, D] with even D, got ${fmtShape(x.shape)}`);
-  return apply('rope', 'rope', [x], [x.shape], { theta, offset, inverse: false, ...(rowStart ? { rowStart } : {}) })[0]!;
+  return apply('rope', 'rope', [x], [x.shape], {
+    theta,
+    offset,
+    inverse: false,
+    ...(rowStart ? { rowStart } : {}),
+  })[0]!;
 }
 
 /**
