@@ -90,6 +90,24 @@ describe.each(cases)('sampleBatch on %s', (_name, dir, backend) => {
     expect(worst).toBeLessThan(2e-5);
   });
 
+  it('generate() decodes prompts of different lengths as one padded batch, each row as it decodes alone', async () => {
+    const model = await loadModel(dir, { backend });
+    const ps = prompts(model.config.vocabSize, lens).map((p) => [...p]);
+    // every sampler setting on: top-k, top-p, a penalty and the top alternatives
+    const o = { seed: 3, maxTokens: 9, temperature: 0.9, topK: 40, topP: 0.95, repetitionPenalty: 1.3, topLogprobs: 2 };
+    const batched = await generate(model, ps, o);
+    const alone = await generate(model, ps, { ...o, batch: false });
+    expect(batched.choices.map((c) => c.ids)).toEqual(alone.choices.map((c) => c.ids));
+    for (let r = 0; r < ps.length; r++) {
+      const a = batched.choices[r]!.logprobs.content,
+        b = alone.choices[r]!.logprobs.content;
+      for (let t = 0; t < a.length; t++) {
+        expect(a[t]!.logprob).toBeCloseTo(b[t]!.logprob, 5);
+        expect(a[t]!.top_logprobs.map((x) => x.id)).toEqual(b[t]!.top_logprobs.map((x) => x.id));
+      }
+    }
+  });
+
   it('a stop token ends its row (kept as the last id); the other rows go on', async () => {
     const model = await loadModel(dir, { backend });
     const ps = prompts(model.config.vocabSize, lens);

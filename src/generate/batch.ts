@@ -14,32 +14,14 @@
  *
  * A row ends at a stop token (kept as its last id, with its log-probability: the policy chose to stop), at
  * `maxTokens`, or at the context window. Finished rows ride along masked until a quarter of the batch has finished,
- * then the cache keeps only the live rows (KVCache.keepRows), so they stop costing work. As nanochat's engine.py,
- * the engine sees token ids only.
+ * then the cache keeps only the live rows (KVCache.keepRows), so they stop costing work. The loop is generate()'s
+ * batch loop (./engine.ts decodeBatch); this file chooses the batches and the sampler settings. As nanochat's
+ * engine.py, the engine sees token ids only.
  */
-import { ConfigError, ContextOverflowError } from '../util/errors.js';
+import { ConfigError, ContextOverflowError, UnsupportedError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { noGrad, tidy } from '../tensor/tensor.js';
-import { sampleOnDevice, sampleTarget } from './device_sample.js';
-import { freshSeed } from './engine.js';
-import type { LogitsTensor } from './interfaces.js';
-import { resolveSamplerOptions, Sampler, type SampleResult } from './sampler.js';
-
-/** A cache a ragged batch can use: rows may be dropped, and it remembers each row's left padding. */
-export interface BatchCache {
-  readonly length: number;
-  keepRows(rows: readonly number[]): void;
-  reset(): void;
-}
-
-/** What batched sampling needs from a model (CausalLM satisfies it). */
-export interface BatchDecoderModel<C extends BatchCache = BatchCache> {
-  config: { vocabSize: number; maxPositions: number };
-  /** ids (B, T); with a cache the positions follow its `length`, and the cache's rowStart applies. */
-  forward(ids: Int32Array, B: number, T: number, opts?: { cache?: C; lastOnly?: boolean }): LogitsTensor;
-  /** rowStart[b]: where row b's real tokens start in the left-padded batch. */
-  newCache(batch: number, maxLen?: number, rowStart?: readonly number[]): C;
-}
+import { decodeBatch, freshSeed, resolveRun } from './engine.js';
+import type { DecoderCache, DecoderModel } from './interfaces.js';
 
 export interface SampleBatchOptions {
   /** Most new tokens per row (default 256); the context window may end a row earlier ('length'). */
@@ -62,7 +44,7 @@ export interface SampleBatchOptions {
 export interface BatchProgress {
   /** Tokens drawn so far, over all rows. */
   tokens: number;
-  /** Rows finished so far, of `rows`. */
+  /** Rows done so far (counted as their batch ends), of `rows`. */
   finished: number;
   rows: number;
   /** Rows in the forward that produced this step (live ones, and finished ones still riding along). */
@@ -78,35 +60,18 @@ export interface BatchSample {
   finishReason: 'stop' | 'length';
 }
 
-/** One row while it decodes. */
-interface Row {
-  index: number;
-  prompt: Int32Array;
-  room: number;
-  sampler: Sampler;
-  ids: number[];
-  logprobs: number[];
-  finish: 'stop' | 'length' | null;
-}
-
-/** Let timers and signals run between steps. */
-function yieldToLoop(): Promise<void> {
-  return new Promise((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)));
-}
-
 /**
  * Sample a continuation of every prompt (token ids), batched. Returns one result per prompt, in the given order.
- * Rejects with `signal.reason` when aborted.
+ * Rejects with `signal.reason` when aborted. The model's cache must take left padding (CausalLM's does) unless the
+ * prompts of each batch have equal lengths.
  */
-export async function sampleBatch<C extends BatchCache>(
-  model: BatchDecoderModel<C>,
+export async function sampleBatch<C extends DecoderCache>(
+  model: DecoderModel<C>,
   prompts: readonly Int32Array[],
   options: SampleBatchOptions = {},
 ): Promise<BatchSample[]> {
   const { maxTokens = 256, temperature = 1, stopTokens = [], batchSize = 16, signal, onStep } = options;
   if (!Array.isArray(prompts) || prompts.length === 0) throw new ConfigError('prompts', 'no prompts given');
-  if (!Number.isInteger(maxTokens) || maxTokens < 0)
-    throw new ConfigError('maxTokens', `expected an integer ≥ 0, got ${String(maxTokens)}`);
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new ConfigError('batchSize', `expected an integer ≥ 1, got ${String(batchSize)}`);
   const V = model.config.vocabSize,
@@ -114,152 +79,49 @@ export async function sampleBatch<C extends BatchCache>(
   for (const t of stopTokens)
     if (!Number.isInteger(t) || t < 0 || t >= V)
       throw new ConfigError('stopTokens', `expected token ids in 0..${V - 1}, got ${String(t)}`);
-  prompts.forEach((p, r) => {
+  const rows = prompts.map((p, r) => {
     if (!(p instanceof Int32Array)) throw new ConfigError(`prompts[${r}]`, 'expected an Int32Array of token ids');
     if (p.length === 0) throw new ConfigError(`prompts[${r}]`, 'empty prompt: give at least one token (e.g. BOS)');
     for (const id of p)
       if (id < 0 || id >= V)
         throw new ConfigError(`prompts[${r}]`, `token id ${id} is outside the vocabulary 0..${V - 1}`);
     if (p.length > window) throw new ContextOverflowError(p.length, window, `prompts[${r}]`);
+    return Array.from(p);
   });
-  // temperature-only: the sampler's other settings stay off (checked like generate()'s)
-  const o = resolveSamplerOptions({ temperature, topK: 0, topP: 1, minP: 0 });
+  // temperature-only: top-k, top-p, min-p and the penalties stay off (checked as generate() checks them)
+  const run = resolveRun(model, { maxTokens, temperature, topK: 0, topP: 1, minP: 0, stopTokens, signal });
   const seed = options.seed ?? freshSeed();
   if (!Number.isSafeInteger(seed)) throw new ConfigError('seed', `expected an integer, got ${String(seed)}`);
   const master = new Rng(seed);
-  const rows: Row[] = prompts.map((prompt, index) => ({
-    index,
-    prompt,
-    room: Math.min(maxTokens, window - prompt.length),
-    sampler: new Sampler(o, master.fork()), // row r: the r-th fork, whatever batch it lands in
-    ids: [],
-    logprobs: [],
-    finish: null,
-  }));
-  for (const r of rows) if (r.room <= 0) r.finish = 'length';
-  // similar lengths together (less padding); the order does not change any row's draws
-  const order = rows.filter((r) => !r.finish).sort((a, b) => a.prompt.length - b.prompt.length || a.index - b.index);
-  const stops = new Set(stopTokens);
-  const progress = { tokens: 0, finished: rows.length - order.length, rows: rows.length, batch: 0 };
+  const rngs = rows.map(() => master.fork()); // row r: the r-th fork, whatever batch it lands in
+  // similar lengths together (less padding); the order changes no row's draws
+  const order = rows.map((_, r) => r).sort((a, b) => rows[a]!.length - rows[b]!.length || a - b);
+  const out: BatchSample[] = new Array(rows.length);
+  const progress: BatchProgress = { tokens: 0, finished: 0, rows: rows.length, batch: 0 };
   for (let i = 0; i < order.length; i += batchSize) {
-    await decodeRagged(model, order.slice(i, i + batchSize), o.temperature, stops, V, window, signal, (n, b) => {
-      progress.tokens += n;
-      progress.finished = rows.filter((r) => r.finish).length;
-      progress.batch = b;
-      onStep?.({ ...progress });
+    const part = order.slice(i, i + batchSize);
+    const steps = await decodeBatch(
+      model,
+      part.map((r) => rows[r]!),
+      run,
+      part.map((r) => rngs[r]!),
+      (drawn, batch) => {
+        progress.tokens += drawn;
+        progress.batch = batch;
+        onStep?.({ ...progress });
+      },
+    );
+    if (!steps) throw new UnsupportedError("sampleBatch: this model's cache takes no left padding (rowStart)");
+    part.forEach((r, k) => {
+      const st = steps[k]!;
+      out[r] = {
+        ids: Int32Array.from(st, (s) => s.id),
+        // the probability under softmax(logits / T) is the draw's own; greedy reports the model's
+        logprobs: Float32Array.from(st, (s) => (temperature > 0 ? Math.log(s.sample.prob) : s.sample.logprob)),
+        finishReason: st.at(-1)?.finish ?? 'length',
+      };
+      progress.finished++;
     });
   }
-  return rows.map((r) => ({
-    ids: Int32Array.from(r.ids),
-    logprobs: Float32Array.from(r.logprobs),
-    finishReason: r.finish ?? 'length',
-  }));
-}
-
-/** Decode one batch of rows to the end, left-padded to its longest prompt. */
-async function decodeRagged<C extends BatchCache>(
-  model: BatchDecoderModel<C>,
-  batch: Row[],
-  temperature: number,
-  stops: ReadonlySet<number>,
-  V: number,
-  window: number,
-  signal: AbortSignal | undefined,
-  step: (tokens: number, batch: number) => void,
-): Promise<void> {
-  signal?.throwIfAborted();
-  const Pmax = Math.max(...batch.map((r) => r.prompt.length));
-  const steps = Math.max(...batch.map((r) => r.room));
-  let live = [...batch]; // the rows of the cache, in its row order
-  const rowStart = live.map((r) => Pmax - r.prompt.length);
-  const cache = model.newCache(live.length, Pmax + steps, rowStart);
-  try {
-    // prefill: (B, Pmax), left-padded with each row's first token (padding is never attended to) → (B, 1, V)
-    const ids = new Int32Array(live.length * Pmax);
-    live.forEach((r, b) => {
-      ids.fill(r.prompt[0]!, b * Pmax, b * Pmax + rowStart[b]!);
-      ids.set(r.prompt, b * Pmax + rowStart[b]!);
-    });
-    let logits = forwardNoGrad(model, ids, live.length, Pmax, cache, true);
-    for (let j = 1; ; j++) {
-      const samples = await drawRows(
-        logits,
-        live.map((r) => (r.finish ? null : r)),
-        V,
-      );
-      let drawn = 0;
-      live.forEach((r, b) => {
-        const s = samples[b];
-        if (!s) return;
-        drawn++;
-        r.ids.push(s.id);
-        r.logprobs.push(temperature > 0 ? Math.log(s.prob) : s.logprob);
-        if (stops.has(s.id)) r.finish = 'stop';
-        else if (r.ids.length >= r.room) r.finish = 'length';
-      });
-      step(drawn, live.length);
-      const open = live.filter((r) => !r.finish).length;
-      if (open === 0) return;
-      if (signal) {
-        await yieldToLoop();
-        signal.throwIfAborted();
-      }
-      // the next forward writes cache position Pmax + j − 1, i.e. row position P + j − 1: a finished row that
-      // would pass the window must go (a live row's room keeps it inside), and so do finished rows once they
-      // are a quarter of the batch (one gather per layer instead of their work on every step)
-      const past = live.some((r) => r.finish && r.prompt.length + j - 1 >= window);
-      if (past || open <= live.length * 0.75) {
-        const keep = live.flatMap((r, b) => (r.finish ? [] : [b]));
-        cache.keepRows(keep);
-        live = keep.map((b) => live[b]!);
-      }
-      // decode: (B', 1) → (B', 1, V); a finished row riding along is fed its last token, its logits ignored
-      logits = forwardNoGrad(
-        model,
-        Int32Array.from(live, (r) => r.ids[r.ids.length - 1]!),
-        live.length,
-        1,
-        cache,
-        false,
-      );
-    }
-  } finally {
-    cache.reset();
-  }
-}
-
-/** Run a forward pass without the autograd tape, freeing every intermediate tensor. */
-function forwardNoGrad<C extends BatchCache>(
-  model: BatchDecoderModel<C>,
-  ids: Int32Array,
-  B: number,
-  T: number,
-  cache: C,
-  lastOnly: boolean,
-): LogitsTensor {
-  return tidy(() => noGrad(() => model.forward(ids, B, T, lastOnly ? { cache, lastOnly } : { cache })));
-}
-
-/**
- * One token for each live row (`live[b]` null: finished, skipped) from logits (B, 1, V), then free the logits: on
- * the device with the `sample` kernel where the backend has it, else on the host (the same draw from the same coin).
- */
-async function drawRows(t: LogitsTensor, live: readonly (Row | null)[], V: number): Promise<(SampleResult | null)[]> {
-  try {
-    const dev = sampleTarget(t);
-    const first = live.find((r) => r)!;
-    if (dev) {
-      const u = live.map((r) => (r ? r.sampler.drawUniform() : 0));
-      const s = await sampleOnDevice(dev, first.sampler.options, u);
-      return live.map((r, b) => (r ? s[b]! : null));
-    }
-    const all = await t.data();
-    const row = (b: number): ArrayLike<number> =>
-      all instanceof Float32Array
-        ? all.subarray(b * V, (b + 1) * V)
-        : Array.prototype.slice.call(all, b * V, (b + 1) * V);
-    return live.map((r, b) => (r ? r.sampler.sample(row(b)) : null));
-  } finally {
-    t.dispose();
-  }
+  return out;
 }

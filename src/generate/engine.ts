@@ -8,9 +8,11 @@
  * decoded text, which may span tokens; the stop string is not emitted), or at the context window (finish_reason
  * 'length'). A prompt that alone exceeds the window is a ContextOverflowError.
  *
- * Batched prompts: rows with the same prompt length decode together as one batch (one (B, 1) forward per step, the
- * weights read once for all rows; finished rows ride along until all are done); rows of different lengths run one
- * at a time, each with its own cache (a left-padded batch would need an attention mask the model does not take).
+ * Batched prompts decode together as one batch (one (B, 1) forward per step, the weights read once for all rows):
+ * prompts of different lengths are left-padded to the longest, the cache telling the model where each row starts
+ * (its positions count from there and attention skips the padding; src/model/kv_cache.ts rowStart). Finished rows
+ * ride along until a quarter of the batch is done, then the cache keeps only the live rows. A model whose cache takes
+ * no padding (test doubles) decodes each length apart: equal lengths as one batch, the others one at a time.
  *
  * Randomness: `seed` seeds a master Rng; row r samples with the r-th `fork()` of it, so row 0 of a batch equals the
  * same prompt run alone. No seed → a fresh one from `crypto.getRandomValues`, returned in the result so the run can
@@ -139,7 +141,8 @@ function yieldToLoop(): Promise<void> {
   return new Promise((r) => (typeof setImmediate === 'function' ? setImmediate(r) : setTimeout(r, 0)));
 }
 
-interface RowStep {
+/** One sampled token of a row. @internal */
+export interface RowStep {
   id: number;
   sample: SampleResult;
   /** Text released by this token (stop strings and partial characters held back). */
@@ -151,7 +154,8 @@ interface RowStep {
   prefillMs?: number;
 }
 
-interface ResolvedRunOptions {
+/** @internal */
+export interface ResolvedRunOptions {
   sampler: ResolvedSamplerOptions;
   maxTokens: number;
   stopTokens: Set<number>;
@@ -162,7 +166,8 @@ interface ResolvedRunOptions {
   promptCache: PromptCache<TruncatableCache> | undefined;
 }
 
-function resolveRun(model: DecoderModel, opts: GenerateOptions): ResolvedRunOptions {
+/** generate()'s options, checked and resolved. @internal */
+export function resolveRun(model: DecoderModel, opts: GenerateOptions): ResolvedRunOptions {
   const {
     maxTokens = 256,
     stopTokens = [],
@@ -408,61 +413,104 @@ async function* decodeRow<C extends DecoderCache>(
   }
 }
 
+/** A cache that can drop rows (KVCache.keepRows): finished rows then stop costing work. */
+interface RowDroppingCache extends DecoderCache {
+  keepRows(rows: readonly number[]): void;
+}
+function canDropRows(c: DecoderCache): c is RowDroppingCache {
+  return typeof (c as Partial<RowDroppingCache>).keepRows === 'function';
+}
+
+/** Progress of a batch after a step: tokens drawn in it, rows in the forward that produced it. */
+export type BatchStepHook = (drawn: number, batch: number) => void;
+
 /**
- * The decoding loop for B prompts of the same length, as one batch: one (B, P) prefill, then (B, 1) steps, so the
- * weights are read once per step for all rows. A row that has finished keeps being fed its last token (its logits
- * are ignored) until every row is done. Returns each row's steps; the first step of each carries the timings.
+ * The decoding loop for B prompts as one batch: one (B, Pmax) prefill, then (B, 1) steps, so the weights are read
+ * once per step for all rows. Prompts of different lengths are left-padded to the longest (the cache's rowStart:
+ * each row's positions count from its first real token and no row attends to padding); a model whose cache does not
+ * take rowStart (reports it back) gets null, and the caller decodes the lengths apart. A finished row rides along
+ * fed its last token (its logits ignored) until a quarter of the batch has finished, or until its next position
+ * would pass the window; then a cache that can (KVCache.keepRows) keeps only the live rows. Returns each row's
+ * steps; the first step of each carries the timings.
+ * @internal shared by generate() and sampleBatch() (./batch.ts)
  */
-async function decodeBatch<C extends DecoderCache>(
+export async function decodeBatch<C extends DecoderCache>(
   model: DecoderModel<C>,
   prompts: readonly (readonly number[])[],
   run: ResolvedRunOptions,
   rngs: readonly Rng[],
-): Promise<RowStep[][]> {
-  const B = prompts.length,
-    P = prompts[0]!.length,
-    V = model.config.vocabSize;
-  const room = Math.min(run.maxTokens, run.window - P);
+  onStep?: BatchStepHook,
+): Promise<RowStep[][] | null> {
+  const V = model.config.vocabSize,
+    maxPos = model.config.maxPositions;
   const steps: RowStep[][] = prompts.map(() => []);
-  if (room <= 0) return steps;
+  // rows with room for a token (a prompt that fills the window ends at once: 'length')
+  const rooms = prompts.map((p) => Math.min(run.maxTokens, run.window - p.length));
+  const active = prompts.flatMap((_, b) => (rooms[b]! > 0 ? [b] : []));
+  if (active.length === 0) return steps;
   const signal = run.signal;
   signal?.throwIfAborted();
-  const rows = prompts.map((p, b) => new RowState(run, rngs[b]!, p, room));
-  const cache = model.newCache(B, P + room);
+  const P = Math.max(...active.map((b) => prompts[b]!.length));
+  const rowStart = active.map((b) => P - prompts[b]!.length);
+  const padded = rowStart.some((s) => s > 0);
+  const cache = model.newCache(
+    active.length,
+    P + Math.max(...active.map((b) => rooms[b]!)),
+    padded ? rowStart : undefined,
+  );
+  if (padded && !(cache as { rowStart?: unknown }).rowStart) {
+    cache.reset();
+    return null;
+  }
+  const rows = active.map((b) => ({ b, state: new RowState(run, rngs[b]!, prompts[b]!, rooms[b]!) }));
+  let live = rows; // the cache's rows, in its order
   const t0 = performance.now();
   try {
-    // prefill: (B, P) → (B, 1, V)
-    const ids = new Int32Array(B * P);
-    prompts.forEach((p, b) => ids.set(p, b * P));
-    let logits = forwardNoGrad(model, ids, B, P, cache, true);
+    // prefill: (B, P), each row left-padded with its first token (never attended to) → (B, 1, V)
+    const ids = new Int32Array(live.length * P);
+    live.forEach(({ b }, k) => {
+      ids.fill(prompts[b]![0]!, k * P, k * P + rowStart[k]!);
+      ids.set(prompts[b]!, k * P + rowStart[k]!);
+    });
+    let logits = forwardNoGrad(model, ids, live.length, P, cache, true);
     const prefillMs = performance.now() - t0;
-    const last = new Int32Array(B);
-    for (;;) {
-      let live = 0;
+    for (let j = 1; ; j++) {
       const stepped = await stepRows(
         logits,
-        rows.map((r) => (r.finish ? null : r)),
+        live.map((r) => (r.state.finish ? null : r.state)),
         V,
       );
-      for (let b = 0; b < B; b++) {
-        const row = rows[b]!;
-        const step = stepped[b];
-        if (!step) continue;
-        if (row.n === 1) {
+      let drawn = 0,
+        open = 0;
+      live.forEach(({ b, state }, k) => {
+        const step = stepped[k];
+        if (!step) return;
+        drawn++;
+        if (state.n === 1) {
           step.ttftMs = performance.now() - t0;
           step.prefillMs = prefillMs;
         }
         steps[b]!.push(step);
-        last[b] = step.id;
-        if (!row.finish) live++;
-      }
-      if (live === 0) return steps;
+        if (!state.finish) open++;
+      });
+      onStep?.(drawn, live.length);
+      if (open === 0) return steps;
       if (signal) {
         await yieldToLoop();
         signal.throwIfAborted();
       }
-      // decode: (B, 1) → (B, 1, V)
-      logits = forwardNoGrad(model, last, B, 1, cache, false);
+      // the next forward writes cache position P + j − 1, i.e. P_b + j − 1 of row b
+      if (canDropRows(cache)) {
+        const past = live.some((r) => r.state.finish && prompts[r.b]!.length + j - 1 >= maxPos);
+        if (past || open <= live.length * 0.75) {
+          const keep = live.flatMap((r, k) => (r.state.finish ? [] : [k]));
+          cache.keepRows(keep);
+          live = keep.map((k) => live[k]!);
+        }
+      }
+      // decode: (B', 1) → (B', 1, V); a finished row riding along is fed its last token
+      const last = Int32Array.from(live, (r) => steps[r.b]!.at(-1)!.id);
+      logits = forwardNoGrad(model, last, live.length, 1, cache, false);
     }
   } finally {
     cache.reset();
@@ -508,6 +556,16 @@ export async function generate<C extends DecoderCache>(
     const key = opts.batch === false ? -1 - r : p.length;
     groups.set(key, [...(groups.get(key) ?? []), r]);
   });
+  // prompts of different lengths: one left-padded batch, where the model's cache takes the padding
+  if (opts.batch !== false && groups.size > 1) {
+    const t0 = performance.now();
+    const perRow = await decodeBatch(model, rows, run, rngs);
+    if (perRow) {
+      const totalMs = performance.now() - t0;
+      rows.forEach((p, r) => (choices[r] = toChoice(r, p, perRow[r]!, run, totalMs)));
+      return { seed, choices };
+    }
+  }
   for (const members of groups.values()) {
     const t0 = performance.now();
     let perRow: RowStep[][];
@@ -520,12 +578,12 @@ export async function generate<C extends DecoderCache>(
         perRow[0]!.push(n.value);
       }
     } else {
-      perRow = await decodeBatch(
+      perRow = (await decodeBatch(
         model,
         members.map((r) => rows[r]!),
         run,
         members.map((r) => rngs[r]!),
-      );
+      ))!; // equal lengths: no padding, never null
     }
     const totalMs = performance.now() - t0;
     members.forEach((r, k) => (choices[r] = toChoice(r, rows[r]!, perRow[k]!, run, totalMs)));

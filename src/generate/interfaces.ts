@@ -25,7 +25,11 @@ export interface DecoderModel<C extends DecoderCache = DecoderCache> {
    * follow the cache's `length` positions and are appended to it.
    */
   forward(ids: Int32Array, B: number, T: number, opts?: { cache?: C; lastOnly?: boolean }): LogitsTensor;
-  newCache(batch: number, maxLen?: number): C;
+  /**
+   * A cache for `batch` rows. rowStart (ragged batches): per row, where its real tokens start in the left-padded
+   * prompt; a cache that takes it reports it back as `rowStart` (CausalLM's KVCache), else the engine does not pad.
+   */
+  newCache(batch: number, maxLen?: number, rowStart?: readonly number[]): C;
 }
 
 /** Turns ids into text a piece at a time, never splitting a character (held bytes are released by later ids). */
