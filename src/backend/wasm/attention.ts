@@ -74,10 +74,12 @@ function attnForward(
     be.refreshViews();
     be.i32.set(starts, startBuf.ptr >>> 2);
   }
-  // decoding (T < 4) streams the cached keys and values like a gemv streams weights: split by their bytes
+  // decoding (T < 4) streams the cached keys and values like a gemv streams weights: split by their bytes (the keys
+  // it sees: a preallocated batch cache passes its whole buffer, the causal mask ending at qOffset + T)
+  const seen = causal ? Math.max(0, Math.min(d.S, qOffset + d.T)) : d.S;
   const work =
     d.T < 4
-      ? d.B * d.Hkv * d.S * d.D * 8 >= GEMV_PARALLEL_BYTES
+      ? d.B * d.Hkv * seen * d.D * 8 >= GEMV_PARALLEL_BYTES
         ? MIN_PARALLEL_WORK * be.threads
         : 0
       : d.B * d.Hq * d.T * d.S * d.D * 4;
