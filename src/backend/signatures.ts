@@ -305,10 +305,10 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
         blocks === 1 || stride >= per,
         () => `blockStride ${stride} is shorter than a block of ${per} elements (blocks would overlap)`,
       );
-      c.require(
-        end <= c.size(c.o(0)),
-        () =>
-          `${blocks} block(s) of ${per} elements at offset ${c.num('offset')}, ${stride} apart, do not fit in the output ${fmt(c.o(0))}`,
+      c.require(end <= c.size(c.o(0)), () =>
+        blocks === 1
+          ? `${n} elements at offset ${c.num('offset')} do not fit in the output ${fmt(c.o(0))}`
+          : `${blocks} blocks of ${per} elements at offset ${c.num('offset')}, ${stride} apart, do not fit in the output ${fmt(c.o(0))}`,
       );
     },
   },
