@@ -9,7 +9,7 @@ import { sampleBatch } from '../src/generate/batch.js';
 import { loadModel } from '../src/model/hf/folder.js';
 import type { CausalLM } from '../src/model/model.js';
 import { noGrad, tidy } from '../src/tensor/tensor.js';
-import { ConfigError, ContextOverflowError } from '../src/util/errors.js';
+import { ConfigError, ContextOverflowError, UnsupportedError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 import { fixtureDirs, relErr, testBackends } from './helpers.js';
 
@@ -144,6 +144,14 @@ describe('sampleBatch: input, progress, cancel', () => {
     const ps = prompts(V, [3, 5, 8]);
     await sampleBatch(model, ps, { seed: 1, maxTokens: 4, onStep: (p) => steps.push(p.tokens) });
     expect(steps).toEqual([3, 6, 9, 12]);
+    // padded forwards: inference only, rowStart checked
+    const ids = Int32Array.of(1, 2, 3, 4, 5, 6);
+    expect(() => tidy(() => model.forward(ids, 2, 3, { rowStart: [0, 1] }))).toThrow(UnsupportedError);
+    expect(() => tidy(() => noGrad(() => model.forward(ids, 2, 3, { rowStart: [0] })))).toThrow(/rowStart/);
+    expect(() => tidy(() => noGrad(() => model.forward(ids, 2, 3, { rowStart: [0, 3] })))).toThrow(/rowStart/);
+    const cache = model.newCache(2, 8, [0, 1]);
+    expect(() => tidy(() => noGrad(() => model.forward(ids, 2, 3, { cache, rowStart: [0, 1] })))).toThrow(ConfigError);
+    expect(() => model.newCache(2, 8, [0, 8])).toThrow(/rowStart/);
     const ac = new AbortController();
     const run = sampleBatch(model, ps, {
       seed: 1,

@@ -133,6 +133,7 @@ describe('finite-difference gradient checks (float64, ref)', () => {
   check('rmsNorm', [{ shape: [3, 7] }, { shape: [7] }], (x, w) => O.rmsNorm(x, w, 1e-5));
   check('softmax', [{ shape: [3, 7] }], O.softmax);
   check('rope', [{ shape: [2, 3, 2, 6] }], (x) => O.rope(x, 10000, 2));
+  check('rope, left-padded rows (rowStart)', [{ shape: [2, 3, 2, 6] }], (x) => O.rope(x, 10000, 2, [0, 3]));
   check(
     'attention (causal, multi-head)',
     [{ shape: [2, 5, 2, 3] }, { shape: [2, 5, 2, 3] }, { shape: [2, 5, 2, 3] }],

@@ -247,10 +247,10 @@ export class CausalLM {
         'a cached forward takes its rowStart from the cache (newCache(B, maxLen, rowStart))',
       );
     const rs = opts.rowStart ?? opts.cache?.rowStart ?? null;
-    if (!rs || rs.every((s) => s === 0)) return null;
+    if (!rs) return null;
     if (rs.length !== B || rs.some((s) => !Number.isInteger(s) || s < 0 || s >= end))
       throw new ShapeError(`forward: rowStart must hold B = ${B} integers in [0, ${end}), got [${rs.join(', ')}]`);
-    return rs;
+    return rs.every((s) => s === 0) ? null : rs;
   }
 
   /**
