@@ -9,7 +9,9 @@
 // usage: node bench/batch.bench.mjs [--json] [--cases stories15M] [--n 1,4,16] [--tokens 32] [--prompt-max 48]
 //          [--backend auto|ref|wasm] [--threads N] [--no-peer] [--help]
 // --help, -h: print this and run nothing.
-// --json: one JSON line per row: bench, case, n, tokens, tok_s, ms_per_seq, peer ("generate one at a time"),
+// CPU time per sequence (process.cpuUsage, every thread, spinning workers included) is printed beside the wall time:
+// on a loaded machine it moves less than the wall time.
+// --json: one JSON line per row: bench, case, n, tokens, tok_s, ms_per_seq, cpu_ms_per_seq, peer ("generate one at a time"),
 // peer_tok_s, ratio (tok_s / peer_tok_s); first a machine line.
 // One warm-up call runs first (V8 and the kernels' tables); each row is one run (the machine is shared: short).
 import { exitIfHelp, printMachine, usageError } from './machine.mjs';
@@ -64,8 +66,11 @@ for (const name of cases) {
   for (const n of ns) {
     const prompts = promptsFor(n);
     let t0 = performance.now();
+    const c0 = process.cpuUsage();
     await sampleBatch(model, prompts, { maxTokens: tokens, seed: 1, batchSize: n });
     const ms = performance.now() - t0;
+    const c1 = process.cpuUsage(c0);
+    const cpuMs = (c1.user + c1.system) / 1000;
     const tokS = (n * tokens) / (ms / 1000);
     let peerTokS = null;
     if (!noPeer) {
@@ -84,6 +89,7 @@ for (const name of cases) {
       tokens,
       tok_s: Math.round(tokS * 10) / 10,
       ms_per_seq: Math.round((ms / n) * 10) / 10,
+      cpu_ms_per_seq: Math.round((cpuMs / n) * 10) / 10,
       peer: noPeer ? null : 'generate one at a time',
       peer_tok_s: peerTokS === null ? null : Math.round(peerTokS * 10) / 10,
       ratio: peerTokS === null ? null : Math.round((tokS / peerTokS) * 100) / 100,
@@ -91,7 +97,7 @@ for (const name of cases) {
     if (json) console.log(JSON.stringify(row));
     else
       console.log(
-        `${name} N=${String(n).padStart(2)}: ${row.tok_s.toFixed(1).padStart(7)} tok/s, ${row.ms_per_seq.toFixed(1)} ms per sequence` +
+        `${name} N=${String(n).padStart(2)}: ${row.tok_s.toFixed(1).padStart(7)} tok/s, ${row.ms_per_seq.toFixed(1)} ms per sequence (CPU ${row.cpu_ms_per_seq} ms)` +
           (peerTokS === null ? '' : `; one at a time ${row.peer_tok_s} tok/s (×${row.ratio})`),
       );
   }
