@@ -41,7 +41,9 @@ const SITS_ON: Record<string, readonly string[]> = {
   // today's name of the align layer (DPO); it becomes align/
   rlhf: ['pretrain', 'generate', 'chat'],
   feedback: ['align'],
-  server: ['align', 'rlhf', 'feedback'],
+  // seeing inside a model: attention maps, the logit lens, the offline page of `llmts inspect`
+  inspect: ['chat'],
+  server: ['align', 'rlhf', 'feedback', 'inspect'],
   cli: ['server'],
   // src/index.ts, src/browser.ts: the package's entry points
   entry: ['server'],

@@ -297,6 +297,11 @@ export interface AttentionOptions {
   causal?: boolean;
   /** Position of query row 0 among the keys (default S − T: queries are the last T positions). */
   qOffset?: number;
+  /**
+   * Receives the attention probabilities p [B, Hq, T, S] (softmax(scale·q·kᵀ), 0 at masked keys): the kernel's optional
+   * output, written only when asked (model inspection), so the ordinary forward never materialises a T×S matrix.
+   */
+  probs?: (p: Tensor) => void;
 }
 
 /**
@@ -311,8 +316,16 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
       `attention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not fit`,
     );
   const attrs = { scale: opts.scale ?? 1 / Math.sqrt(D), causal: opts.causal ?? true, qOffset: opts.qOffset ?? S - T };
-  const keep = keepProbs([q, k, v], B * Hq * T * S);
-  return apply('attention', 'attention', [q, k, v], [q.shape, [B, Hq, T], ...(keep ? [[B, Hq, T, S]] : [])], attrs)[0]!;
+  const keep = opts.probs !== undefined || keepProbs([q, k, v], B * Hq * T * S);
+  const out = apply(
+    'attention',
+    'attention',
+    [q, k, v],
+    [q.shape, [B, Hq, T], ...(keep ? [[B, Hq, T, S]] : [])],
+    attrs,
+  );
+  opts.probs?.(out[2]!);
+  return out[0]!;
 }
 
 /**
@@ -342,14 +355,16 @@ export function attentionQKV(
       `attentionQKV: qkv ${fmtShape(qkv.shape)} is not [B, T, (heads + 2·kvHeads)·D] for heads ${heads}, kvHeads ${kvHeads}`,
     );
   const attrs = { heads, kvHeads, scale: opts.scale ?? 1 / Math.sqrt(D), causal: opts.causal ?? true, qOffset: 0 };
-  const keep = keepProbs([qkv], B * heads * T * T);
-  return apply(
+  const keep = opts.probs !== undefined || keepProbs([qkv], B * heads * T * T);
+  const out = apply(
     'attention_qkv',
     'attention_qkv',
     [qkv],
     [[B, T, heads, D], [B, heads, T], ...(keep ? [[B, heads, T, T]] : [])],
     attrs,
-  )[0]!;
+  );
+  opts.probs?.(out[2]!);
+  return out[0]!;
 }
 
 /**
