@@ -9,6 +9,7 @@
  *   backend ─▶ tensor ─▶ model (+ formats: the Hugging Face mapping lives in model/hf) ─▶ optim
  *   model ─▶ generate (ids and a codec interface only: no tokenizer) ─▶ chat (+ tokenizer)
  *   model + optim + data + generate ─▶ train;   train + generate + chat ─▶ align (rlhf today) ─▶ feedback
+ *   chat ─▶ inspect (attention maps, logit lens, the inspection page) ─▶ server
  *   everything ─▶ server ─▶ cli;   src/index.ts and src/browser.ts (the entry points) re-export the library
  *
  * A folder under src/ that is not in the table fails the test: a new layer is placed here on purpose.

@@ -243,7 +243,7 @@ export function inspectPageScript(): void {
     return { n, probs: w.slice(0, n).map((x) => x / sum) };
   }
   const dist = $('dist') as HTMLTableElement;
-  const SHOWN = 40;
+  const SHOWN = 20;
   function drawDist(): void {
     const temperature = Number(tempIn.value),
       topK = Math.max(0, Math.floor(Number(topKIn.value) || 0)),
