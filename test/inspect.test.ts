@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, View, Attrs } from '../src/backend/backend.js';
 import { logSumExp } from '../src/backend/sampling.js';
+import { ConfigError } from '../src/util/errors.js';
 import { readSafetensors } from '../src/formats/safetensors.js';
 import { inspectIds } from '../src/inspect/inspect.js';
 import { inspectionHtml } from '../src/inspect/page.js';
@@ -335,6 +336,11 @@ describe('the page', () => {
     // the script is a plain function the page calls: no helper of the test transform leaks into it
     expect(html).toMatch(/<script>\(function inspectPageScript\(\) \{/);
     expect(html).not.toMatch(/__name|__vite|import\(/);
+    // a text too long for one page is refused before anything is built, saying how long a text fits
+    expect(() => inspectionHtml({ ...ins, numLayers: 1 << 20 })).toThrow(ConfigError);
+    expect(() => inspectionHtml({ ...ins, numLayers: 1 << 20 })).toThrow(
+      /= 150994944 attention weights.*inspect at most 2 tokens of this model/,
+    );
   });
 });
 

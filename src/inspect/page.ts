@@ -5,6 +5,7 @@
  * element (every '<' escaped, so no token can close it); the script (./page_client.ts) writes every model string with
  * textContent. The static text of the page is ours; nothing from the model goes through HTML.
  */
+import { ConfigError } from '../util/errors.js';
 import { scriptJson } from '../util/html.js';
 import type { Inspection } from './inspect.js';
 import { inspectPageScript, type PageData } from './page_client.js';
@@ -28,9 +29,20 @@ function base64(a: ArrayBufferView): string {
   return btoa(s);
 }
 
+/** The most attention weights (layers · heads · T²) a page carries: 16 M, 32 MiB as uint16 (~43 MB of base64). */
+export const PAGE_MAX_ATTENTION = 1 << 24;
+
 /** The page's data: attention quantised to uint16 (p·65535: steps of 1.5e-5), the lens rounded to 5 digits. */
 export function pageData(ins: Inspection, o: PageOptions = {}): PageData {
   const T = ins.ids.length;
+  const n = ins.numLayers * ins.numHeads * T * T;
+  if (n > PAGE_MAX_ATTENTION) {
+    const most = Math.floor(Math.sqrt(PAGE_MAX_ATTENTION / (ins.numLayers * ins.numHeads)));
+    throw new ConfigError(
+      'text',
+      `${T} tokens make ${ins.numLayers} layers × ${ins.numHeads} heads × ${T}² = ${n} attention weights, more than one page holds (${PAGE_MAX_ATTENTION}): inspect at most ${most} tokens of this model`,
+    );
+  }
   const q = new Uint16Array(ins.numLayers * ins.numHeads * T * T); // (L, H, T, T)
   ins.attention.forEach((a, l) => {
     for (let i = 0; i < a.length; i++) q[l * a.length + i] = Math.round(Math.min(1, Math.max(0, a[i]!)) * 65535);
