@@ -376,6 +376,12 @@ describe('llmts inspect', () => {
     expect(html).not.toMatch(/<img src=x>/); // the text only as escaped JSON
   });
 
+  it('honours special-token text the person typed, as llmts generate does', () => {
+    const r = cli('run', '<|im_start|>', '-o', 'special.html', '--backend', 'ref');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^1 token, 2 layers/);
+  });
+
   it('bad input is one line naming what is wrong', () => {
     for (const [args, want] of [
       [['nowhere', 'hi'], /no config\.json here or in checkpoint/],

@@ -104,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
   const ins = await inspectText(L.model, L.codec, text, {
     topk: f.topk,
     residual: false,
+    specials: 'all', // typed by the person running the command, as `llmts generate`
     ...(bos !== undefined ? { bos } : {}),
   });
   const s = samplerFromFlags(f, L.defaults);
@@ -121,7 +122,7 @@ export async function main(argv: string[]): Promise<number> {
     return `${JSON.stringify(ins.vocab.get(last.ids[i]!))} ${(last.probs[i]! * 100).toFixed(1)}%`;
   });
   console.log(
-    `${T} tokens, ${ins.numLayers} layers × ${ins.numHeads} heads, in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    `${T} token${T === 1 ? '' : 's'}, ${ins.numLayers} layers × ${ins.numHeads} heads, in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   );
   console.log(`next token: ${top.join(', ')}`);
   console.log(

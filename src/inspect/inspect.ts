@@ -152,14 +152,17 @@ export async function inspectIds(
   }
 }
 
-/** Encode `text` with the codec (special-token text stays text) and inspect it. */
+/**
+ * Encode `text` with the codec and inspect it. Special-token text (`<|im_start|>`) stays ordinary characters unless
+ * `specials: 'all'` (trusted text: what the person running the command typed, a rendered chat template).
+ */
 export async function inspectText(
   model: CausalLM,
   codec: TextCodec,
   text: string,
-  opts: InspectOptions & { bos?: number } = {},
+  opts: InspectOptions & { bos?: number; specials?: 'all' | 'none' } = {},
 ): Promise<Inspection> {
-  const ids = codec.encodePlain ? codec.encodePlain(text) : codec.encode(text);
+  const ids = opts.specials === 'all' || !codec.encodePlain ? codec.encode(text) : codec.encodePlain(text);
   if (opts.bos !== undefined && ids[0] !== opts.bos) ids.unshift(opts.bos);
   return inspectIds(model, ids, codec, opts);
 }
