@@ -84,3 +84,5 @@ export * from './chat/index.js';
 // utilities
 export { Rng } from './util/rng.js';
 export * from './util/errors.js';
+// seeing inside: captured attention and residuals, the logit lens, the inspection page (no Node built-in)
+export * from './inspect/index.js';

@@ -9,6 +9,7 @@
  *   backend ─▶ tensor ─▶ model (+ formats: the Hugging Face mapping lives in model/hf) ─▶ optim
  *   model ─▶ generate (ids and a codec interface only: no tokenizer) ─▶ chat (+ tokenizer)
  *   model + optim + data + generate ─▶ train;   train + generate + chat ─▶ align (rlhf today) ─▶ feedback
+ *   chat ─▶ inspect (attention maps, logit lens, the inspection page) ─▶ server
  *   everything ─▶ server ─▶ cli;   src/index.ts and src/browser.ts (the entry points) re-export the library
  *
  * A folder under src/ that is not in the table fails the test: a new layer is placed here on purpose.
@@ -41,7 +42,9 @@ const SITS_ON: Record<string, readonly string[]> = {
   // today's name of the align layer (DPO); it becomes align/
   rlhf: ['pretrain', 'generate', 'chat'],
   feedback: ['align'],
-  server: ['align', 'rlhf', 'feedback'],
+  // seeing inside a model: attention maps, the logit lens, the offline page of `llmts inspect`
+  inspect: ['chat'],
+  server: ['align', 'rlhf', 'feedback', 'inspect'],
   cli: ['server'],
   // src/index.ts, src/browser.ts: the package's entry points
   entry: ['server'],

@@ -27,6 +27,17 @@ export function byteStreamDecoder(tokenBytes: (id: number) => Uint8Array): IdStr
   };
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** How one token shows on its own: its text when its bytes are whole UTF-8, else its bytes in hex, e.g. <e6 9d>. */
+export function tokenPiece(bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return `<${Array.from(bytes, (x) => x.toString(16).padStart(2, '0')).join(' ')}>`;
+  }
+}
+
 /** Wrap a tokenizer for the engine. */
 export function tokenizerCodec(tok: TextTokenizer, o: CodecOptions = {}): TextCodec {
   const specials = o.specials ?? 'all';

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   chat: { file: './chat.js', help: 'chat with a model in the terminal' },
   tokenizer: { file: './tokenizer.js', help: 'train or inspect a tokenizer (llmts tokenizer train …)' },
   tokenize: { file: './tokenize.js', help: 'print the token ids and pieces of a text' },
+  inspect: { file: './inspect.js', help: 'look inside a model on a text: attention maps and the logit lens (HTML)' },
 };
 
 function usage(): string {

@@ -16,17 +16,11 @@ import * as fs from 'node:fs';
 import { loadTokenizer, type EncodeOptions, type TextTokenizer } from '../tokenizer/index.js';
 import { ConfigError, FileFormatError, SpecialTokenError } from '../util/errors.js';
 import { sniffText } from '../data/corpus.js';
-
-const strict = new TextDecoder('utf-8', { fatal: true });
+import { tokenPiece } from '../chat/codec.js';
 
 /** How a token shows: its text if its bytes are whole UTF-8, else its bytes in hex. */
 export function pieceOf(tok: TextTokenizer, id: number): string {
-  const b = tok.tokenBytes(id);
-  try {
-    return strict.decode(b);
-  } catch {
-    return `<${Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ')}>`;
-  }
+  return tokenPiece(tok.tokenBytes(id));
 }
 
 async function readStdin(): Promise<string> {

@@ -34,6 +34,23 @@ export interface ForwardOptions {
    * its padding; the outputs at padding positions are meaningless. Inference only.
    */
   rowStart?: readonly number[];
+  /** Record what happens inside (model inspection, src/inspect): off by default, and then nothing extra is computed. */
+  capture?: ForwardCapture;
+}
+
+/**
+ * What a forward records on request: pass the arrays to fill (an absent one is not recorded). The tensors are pushed in
+ * layer order and belong to the caller's scope (return them from the `tidy` that ran the forward to keep them).
+ */
+export interface ForwardCapture {
+  /**
+   * Each layer's attention probabilities (B, H, T, S): softmax(q·kᵀ/√D) over the S = cached + T key positions, 0 at
+   * masked keys; query head h reads key/value head ⌊h·Hkv/H⌋ (grouped-query). Written by the attention kernel's
+   * optional output only when asked, so the ordinary forward never materialises them.
+   */
+  attention?: Tensor[];
+  /** The residual stream: the embedding output (positions added), then x after each block: L + 1 tensors (B, T, C). */
+  residual?: Tensor[];
 }
 
 /** The forward options that matter to a loss (dropout while training), for the sequence-level losses and heads. */
@@ -109,8 +126,34 @@ export class CausalLM {
       throw new ConfigError('head', "this model has no language-model head (head: 'none'); use hidden()");
     let x = this.hidden(ids, B, T, opts); // (B, T, C)
     if (opts.lastOnly && T > 1) x = O.slice(x, [0, T - 1, 0], [B, 1, c.hiddenSize]); // (B, 1, C)
-    const head = c.tieWordEmbeddings ? embeddingName(c) : 'lm_head.weight';
-    return this.linear(x, head, null); // (B, T, V)
+    return this.lmHead(x); // (B, T, V)
+  }
+
+  /** The language-model head on final hidden states: (B, T, C) → logits (B, T, V). */
+  private lmHead(x: Tensor): Tensor {
+    return this.linear(x, this.config.tieWordEmbeddings ? embeddingName(this.config) : 'lm_head.weight', null);
+  }
+
+  /** The final norm (GPT-2's ln_f, Llama's norm) on the residual stream: (B, T, C) → (B, T, C). */
+  private finalNorm(x: Tensor): Tensor {
+    const c = this.config;
+    return c.family === 'gpt2'
+      ? O.layerNorm(x, this.p('transformer.ln_f.weight'), this.p('transformer.ln_f.bias'), c.normEps)
+      : O.rmsNorm(x, this.p('model.norm.weight'), c.normEps);
+  }
+
+  /**
+   * The logit lens (nostalgebraist 2020): read a residual-stream tensor (B, T, C) (any layer's, from
+   * `ForwardCapture.residual`) through the final norm and the language-model head → logits (B, T, V). At the last
+   * block's output these are forward()'s own logits.
+   */
+  lensLogits(residual: Tensor): Tensor {
+    if (this.head === 'none') throw new ConfigError('head', "this model has no language-model head (head: 'none')");
+    if (residual.rank !== 3 || residual.shape[2] !== this.config.hiddenSize)
+      throw new ShapeError(
+        `lensLogits: expected a residual (B, T, ${this.config.hiddenSize}), got [${residual.shape}]`,
+      );
+    return this.lmHead(this.finalNorm(residual));
   }
 
   /**
@@ -161,12 +204,15 @@ export class CausalLM {
           );
       x = O.add(x, O.embedding(this.p('transformer.wpe.weight'), pos)); // (B, T, C) + (T, C) or (B, T, C)
     }
+    x = dropout(x);
+    const cap = opts.capture;
+    cap?.residual?.push(x);
     // attention over the cache: queries at position pos0 (for B > 1 the keys are the cache's whole buffer)
     const attnOpts: O.AttentionOptions = {
       ...(opts.cache ? { qOffset: pos0 } : {}),
       ...(rowStart ? { rowStart } : {}),
+      ...(cap?.attention ? { probs: (p: Tensor) => cap.attention!.push(p) } : {}),
     };
-    x = dropout(x);
 
     for (let l = 0; l < c.numLayers; l++) {
       // ---- attention
@@ -181,7 +227,7 @@ export class CausalLM {
           if (opts.cache) [kc, vc] = opts.cache.append(l, kc, vc); // (B, S, Hkv, D)
           a = O.attention(O.reshape(q!, [B, T, H, D]), kc, vc, attnOpts);
         } else {
-          a = O.attentionQKV(qkv, H, Hkv); // (B, T, H, D): q, k, v read in place, no split
+          a = O.attentionQKV(qkv, H, Hkv, attnOpts); // (B, T, H, D): q, k, v read in place, no split
         }
       } else {
         const pre = `model.layers.${l}.`;
@@ -231,12 +277,11 @@ export class CausalLM {
         m = this.linear(O.swiglu(g, u), pre + 'mlp.down_proj.weight', this.opt(pre + 'mlp.down_proj.bias'));
       }
       x = O.add(x, dropout(m));
+      cap?.residual?.push(x);
     }
     opts.cache?.advance(T);
 
-    return c.family === 'gpt2'
-      ? O.layerNorm(x, this.p('transformer.ln_f.weight'), this.p('transformer.ln_f.bias'), c.normEps)
-      : O.rmsNorm(x, this.p('model.norm.weight'), c.normEps); // (B, T, C)
+    return this.finalNorm(x); // (B, T, C)
   }
 
   /** The left padding of this forward (from opts or the cache), checked; null when no row is padded. */

@@ -308,9 +308,14 @@ export interface AttentionOptions {
   qOffset?: number;
   /**
    * Left-padded rows of a ragged batch: row b ignores the keys before rowStart[b] (its padding). Inference only
-   * (no gradient through it).
+   * (no gradient through it, and no captured probabilities).
    */
   rowStart?: readonly number[];
+  /**
+   * Receives the attention probabilities p [B, Hq, T, S] (softmax(scale·q·kᵀ), 0 at masked keys): the kernel's optional
+   * output, written only when asked (model inspection), so the ordinary forward never materialises a T×S matrix.
+   */
+  probs?: (p: Tensor) => void;
 }
 
 /**
@@ -333,10 +338,19 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   if (opts.rowStart) {
     if (isGradEnabled() && [q, k, v].some((t) => t.requiresGrad))
       throw new UnsupportedError('attention: padded rows (rowStart) are inference only; wrap the forward in noGrad');
+    if (opts.probs) throw new UnsupportedError('attention: padded rows (rowStart) cannot capture probabilities');
     return apply('attention', 'attention', [q, k, v], [q.shape, [B, Hq, T]], attrs)[0]!;
   }
-  const keep = keepProbs([q, k, v], B * Hq * T * S);
-  return apply('attention', 'attention', [q, k, v], [q.shape, [B, Hq, T], ...(keep ? [[B, Hq, T, S]] : [])], attrs)[0]!;
+  const keep = opts.probs !== undefined || keepProbs([q, k, v], B * Hq * T * S);
+  const out = apply(
+    'attention',
+    'attention',
+    [q, k, v],
+    [q.shape, [B, Hq, T], ...(keep ? [[B, Hq, T, S]] : [])],
+    attrs,
+  );
+  opts.probs?.(out[2]!);
+  return out[0]!;
 }
 
 /**
@@ -366,14 +380,16 @@ export function attentionQKV(
       `attentionQKV: qkv ${fmtShape(qkv.shape)} is not [B, T, (heads + 2·kvHeads)·D] for heads ${heads}, kvHeads ${kvHeads}`,
     );
   const attrs = { heads, kvHeads, scale: opts.scale ?? 1 / Math.sqrt(D), causal: opts.causal ?? true, qOffset: 0 };
-  const keep = keepProbs([qkv], B * heads * T * T);
-  return apply(
+  const keep = opts.probs !== undefined || keepProbs([qkv], B * heads * T * T);
+  const out = apply(
     'attention_qkv',
     'attention_qkv',
     [qkv],
     [[B, T, heads, D], [B, heads, T], ...(keep ? [[B, heads, T, T]] : [])],
     attrs,
-  )[0]!;
+  );
+  opts.probs?.(out[2]!);
+  return out[0]!;
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   type WarningRecord,
 } from './metrics.js';
 import { writeFileAtomicSync } from '../util/fs.js';
+import { scriptJson } from '../util/html.js';
 import { formatDuration } from './progress.js';
 
 /** The chart.js UMD bundle's source (minified when present). */
@@ -37,14 +38,6 @@ export function chartJsSource(): string {
 
 function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
-
-/** JSON safe to put inside a <script> element. */
-function scriptJson(v: unknown): string {
-  return JSON.stringify(v)
-    .replace(/</g, '\\u003c')
-    .replace(/\u2028/g, '\\u2028')
-    .replace(/\u2029/g, '\\u2029');
 }
 
 /** A metric for display: `digits` decimals, or the value itself when it is not a finite number (NaN is logged as null). */
