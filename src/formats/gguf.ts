@@ -399,7 +399,10 @@ class Writer {
     const want = t === 'string' ? 'string' : t === 'bool' ? 'boolean' : 'number';
     if (typeof v !== want && !(typeof v === 'bigint' && (t === 'u64' || t === 'i64')))
       throw new UnsupportedError(`GGUF writer: '${key}' is ${t} but holds ${typeof v} ${String(v)}`);
-    if (t === 'string') return this.string(v as string);
+    if (t === 'string') {
+      this.string(v as string);
+      return;
+    }
     const size = SCALAR_SIZE[t];
     this.room(size);
     const p = this.n,
@@ -407,27 +410,38 @@ class Writer {
     this.n += size;
     switch (t) {
       case 'u8':
-        return dv.setUint8(p, v as number);
+        dv.setUint8(p, v as number);
+        return;
       case 'i8':
-        return dv.setInt8(p, v as number);
+        dv.setInt8(p, v as number);
+        return;
       case 'u16':
-        return dv.setUint16(p, v as number, true);
+        dv.setUint16(p, v as number, true);
+        return;
       case 'i16':
-        return dv.setInt16(p, v as number, true);
+        dv.setInt16(p, v as number, true);
+        return;
       case 'u32':
-        return dv.setUint32(p, v as number, true);
+        dv.setUint32(p, v as number, true);
+        return;
       case 'i32':
-        return dv.setInt32(p, v as number, true);
+        dv.setInt32(p, v as number, true);
+        return;
       case 'f32':
-        return dv.setFloat32(p, v as number, true);
+        dv.setFloat32(p, v as number, true);
+        return;
       case 'f64':
-        return dv.setFloat64(p, v as number, true);
+        dv.setFloat64(p, v as number, true);
+        return;
       case 'bool':
-        return dv.setUint8(p, v ? 1 : 0);
+        dv.setUint8(p, v ? 1 : 0);
+        return;
       case 'u64':
-        return dv.setBigUint64(p, BigInt(v as number | bigint), true);
+        dv.setBigUint64(p, BigInt(v as number | bigint), true);
+        return;
       case 'i64':
-        return dv.setBigInt64(p, BigInt(v as number | bigint), true);
+        dv.setBigInt64(p, BigInt(v as number | bigint), true);
+        return;
     }
   }
   pad(alignment: number): void {
