@@ -17,6 +17,7 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   chat: { file: './chat.js', help: 'chat with a model in the terminal' },
   tokenizer: { file: './tokenizer.js', help: 'train or inspect a tokenizer (llmts tokenizer train …)' },
   tokenize: { file: './tokenize.js', help: 'print the token ids and pieces of a text' },
+  export: { file: './export.js', help: 'write a model as a GGUF file (llama.cpp, ollama, LM Studio)' },
 };
 
 function usage(): string {
