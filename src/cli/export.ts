@@ -74,7 +74,10 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<model>', 'a model folder (config.json, model.safetensors, tokenizer.json) or a .gguf file')
     .addOption(new Option('--format <format>', 'the file format').choices(['gguf']).default('gguf'))
     .addOption(
-      new Option('--type <type>', "matrix type: f32, f16, q8_0 (vectors stay f32); 'source' keeps a .gguf input's types")
+      new Option(
+        '--type <type>',
+        "matrix type: f32, f16, q8_0 (vectors stay f32); 'source' keeps a .gguf input's types",
+      )
         .choices(GGUF_EXPORT_TYPES as string[])
         .default('f16'),
     )

@@ -166,7 +166,10 @@ export function tokenizerFromGguf(g: Pick<GgufFile, 'metadata' | 'file'>): Token
     const a = idOf.get(m.slice(0, sp)),
       b = idOf.get(m.slice(sp + 1));
     if (sp < 0 || a === undefined || b === undefined)
-      return bad(`tokenizer.ggml.merges[${i}]`, `${JSON.stringify(m.slice(0, 40))} is not two tokens of the vocabulary`);
+      return bad(
+        `tokenizer.ggml.merges[${i}]`,
+        `${JSON.stringify(m.slice(0, 40))} is not two tokens of the vocabulary`,
+      );
     return [a, b];
   });
   const config: TokenizerConfig = {};

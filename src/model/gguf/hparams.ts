@@ -101,6 +101,9 @@ export function hparamsFromGguf(
       n_head: heads,
       layer_norm_epsilon: dec(num('attention.layer_norm_epsilon')!),
       activation_function: 'gelu_new',
+      resid_pdrop: 0, // GGUF is for inference: no dropout (transformers' GPT-2 default is 0.1)
+      embd_pdrop: 0,
+      attn_pdrop: 0,
     });
   } else {
     const hidden = num('embedding_length')!;
