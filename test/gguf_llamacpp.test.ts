@@ -1,0 +1,244 @@
+/**
+ * What `llmts export` writes runs in llama.cpp itself (node-llama-cpp 3.21.1's prebuilt CPU binary, one instance for
+ * the file): the fixtures of test/fixtures/hf (given a byte-level tokenizer of their 256 ids) and a Llama trained
+ * here with a BPE tokenizer. llama.cpp and llm.ts pick the same greedy ids from f32 and f16 files; from q8_0 files
+ * the same first tokens, with next-token probabilities within Q8_0_MAX_DP of llm.ts's float32 model (llama.cpp also
+ * rounds the activations to 8 bits in its q8_0 matrix products, so its error is larger than the weights' alone).
+ * llama.cpp's own tokenizer, read from the GGUF, encodes a held-out text to llm.ts's ids.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { generate, initBackend, loadModel, loadTokenizer, tidy, Tokenizer, type CausalLM } from '../src/index.js';
+import { main } from '../src/cli/main.js';
+import { saveGguf } from '../src/model/gguf/file.js';
+import { saveTokenizer } from '../src/tokenizer/io.js';
+import { tokenizerToGguf } from '../src/tokenizer/gguf.js';
+import { buildConfig } from '../src/pretrain/config.js';
+import { pretrain } from '../src/pretrain/pretrain.js';
+import { LineProgress } from '../src/train/progress.js';
+import { HF_FIXTURES, SHAKESPEARE } from './helpers.js';
+
+/** Largest |p_llama.cpp − p_llm.ts| of any token over the first 8 steps of a q8_0 file (measured 3e-5 to 1.5e-3). */
+const Q8_0_MAX_DP = 5e-3;
+const STEPS = 24;
+
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-gguf-cpp-'));
+let llama: Llama;
+
+beforeAll(async () => {
+  await initBackend('ref');
+  llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+}, 60_000);
+afterAll(async () => {
+  await llama?.dispose();
+  fs.rmSync(TMP, { recursive: true, force: true });
+});
+
+/** llama.cpp's greedy continuation of `prompt` and its next-token distribution at each step. */
+async function llamaCppGreedy(
+  file: string,
+  prompt: number[],
+  n: number,
+): Promise<{ ids: number[]; probs: Map<number, number>[] }> {
+  const model = await llama.loadModel({ modelPath: file });
+  const ctx = await model.createContext({ contextSize: 64, threads: 1 });
+  const ids: number[] = [];
+  const probs: Map<number, number>[] = [];
+  try {
+    for await (const r of ctx.getSequence().evaluateWithMetadata(prompt, { probabilities: true }, { temperature: 0 })) {
+      ids.push(r.token);
+      probs.push(r.probabilities);
+      if (ids.length >= n) break;
+    }
+  } finally {
+    await ctx.dispose();
+    await model.dispose();
+  }
+  return { ids, probs };
+}
+
+/** llm.ts's greedy continuation (no stop token: every step compared). */
+async function ours(model: CausalLM, prompt: number[], n: number): Promise<number[]> {
+  const r = await generate(model, [prompt], { maxTokens: n, temperature: 0, stopTokens: [] });
+  return r.choices[0]!.ids;
+}
+
+/** llm.ts's next-token probabilities after each prefix of `seq` from position `from` − 1 on: [steps][V]. */
+async function ourProbs(model: CausalLM, seq: number[], from: number): Promise<Float64Array[]> {
+  const V = model.config.vocabSize;
+  const logits = tidy(() => model.forward(new Int32Array(seq), 1, seq.length));
+  const d = (await logits.data()) as Float32Array;
+  logits.dispose();
+  const out: Float64Array[] = [];
+  for (let t = from - 1; t < seq.length; t++) {
+    const row = d.subarray(t * V, (t + 1) * V);
+    let mx = -Infinity;
+    for (const x of row) mx = Math.max(mx, x);
+    const e = Float64Array.from(row, (x) => Math.exp(x - mx));
+    const s = e.reduce((a, b) => a + b, 0);
+    out.push(e.map((x) => x / s));
+  }
+  return out;
+}
+
+/** Largest |Δp| over the vocabulary and the first `steps` steps. */
+function maxDp(theirs: Map<number, number>[], mine: Float64Array[], steps: number): number {
+  let m = 0;
+  for (let s = 0; s < steps; s++)
+    for (let v = 0; v < mine[s]!.length; v++) m = Math.max(m, Math.abs((theirs[s]!.get(v) ?? 0) - mine[s]![v]!));
+  return m;
+}
+
+const byteTokenizer = () =>
+  new Tokenizer({ tokenBytes: Array.from({ length: 256 }, (_, i) => new Uint8Array([i])), merges: [] });
+
+/** Export through the command line, in process; returns what it printed. */
+async function exportCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+  try {
+    const code = await main(['export', ...args]);
+    return { code, out: log.mock.calls.flat().join('\n'), err: error.mock.calls.flat().join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+describe('llama.cpp runs our GGUF files', () => {
+  for (const name of ['llama-tiny', 'gpt2-tiny']) {
+    it(`${name} (test/fixtures/hf): same greedy ids as llm.ts in f32 and f16; q8_0 close`, async () => {
+      const model = await loadModel(path.join(HF_FIXTURES, name));
+      const tok = byteTokenizer();
+      const meta = tokenizerToGguf(tok, model.config.vocabSize, { eos: 2 });
+      const prompt = tok.encode('Hello, world');
+      const report: string[] = [];
+      for (const type of ['f32', 'f16', 'q8_0'] as const) {
+        const file = path.join(TMP, `${name}-${type}.gguf`);
+        await saveGguf(model, file, { type, metadata: meta });
+        const cpp = await llamaCppGreedy(file, prompt, STEPS);
+        if (type === 'q8_0') {
+          const mine = await ours(model, prompt, STEPS);
+          const agree = mine.findIndex((id, i) => id !== cpp.ids[i]);
+          const dp = maxDp(cpp.probs, await ourProbs(model, [...prompt, ...cpp.ids], prompt.length), 8);
+          report.push(`${type}: first ${agree < 0 ? STEPS : agree} ids agree, max |Δp| ${dp.toExponential(2)}`);
+          expect(cpp.ids.slice(0, 4)).toEqual(mine.slice(0, 4));
+          expect(dp).toBeLessThan(Q8_0_MAX_DP);
+        } else {
+          const back = await loadModel(file); // the very weights llama.cpp has (f16: rounded)
+          expect(cpp.ids, type).toEqual(await ours(back, prompt, STEPS));
+          const dp = maxDp(cpp.probs, await ourProbs(back, [...prompt, ...cpp.ids], prompt.length), STEPS);
+          report.push(`${type}: ${STEPS} ids equal, max |Δp| ${dp.toExponential(2)}`);
+          expect(dp).toBeLessThan(1e-3);
+        }
+      }
+      console.log(`${name}: ${report.join('; ')}`);
+    }, 120_000);
+  }
+
+  describe('a Llama trained here with a BPE tokenizer, exported by `llmts export`', () => {
+    let checkpoint = '';
+    beforeAll(async () => {
+      const corpus = path.join(TMP, 'corpus.txt');
+      fs.writeFileSync(corpus, fs.readFileSync(SHAKESPEARE, 'utf8').slice(0, 200_000));
+      const config = buildConfig({
+        overrides: {
+          input: [corpus],
+          tokenizer: 'bpe',
+          vocabSize: 384,
+          family: 'llama',
+          nLayer: 2,
+          nHead: 4,
+          nKvHead: 2,
+          nEmbd: 64,
+          blockSize: 64,
+          batchSize: 8,
+          gradAccum: 1,
+          maxSteps: 120,
+          warmupSteps: 10,
+          lr: 3e-3,
+          minLr: 3e-4,
+          evalInterval: 0,
+          evalBatches: 1,
+          finalEvalBatches: 1,
+          sampleTokens: 4,
+          sampleInterval: 0,
+          checkpointInterval: 0,
+          outDir: path.join(TMP, 'runs'),
+          cacheDir: path.join(TMP, 'cache'),
+          backend: 'wasm',
+          quiet: true,
+          report: false,
+        },
+      });
+      const quiet = { log: () => {}, progress: new LineProgress(1000, () => {}), handleSigint: false };
+      const r = await pretrain({ ...quiet, config });
+      checkpoint = path.join(r.runDir, 'checkpoint');
+      await initBackend('ref');
+    }, 240_000);
+
+    it('llama.cpp tokenizes a held-out text to our ids and continues it greedily as llm.ts does (f32, f16, q8_0)', async () => {
+      const tok = await loadTokenizer(checkpoint);
+      const held = fs.readFileSync(SHAKESPEARE, 'utf8').slice(300_000, 301_500); // not in the training slice
+      const model = await loadModel(checkpoint);
+      for (const type of ['f32', 'f16', 'q8_0'] as const) {
+        const file = path.join(TMP, `trained-${type}.gguf`);
+        const r = await exportCli([checkpoint, '--format', 'gguf', '--type', type, '-o', file]);
+        expect(r.code, r.err).toBe(0);
+        expect(r.out).toMatch(
+          new RegExp(`wrote .*trained-${type}\\.gguf: llama architecture, .* tokenizer of 384 ids`),
+        );
+        const gg = await llama.loadModel({ modelPath: file });
+        try {
+          expect(gg.tokenize(held, false), 'llama.cpp tokenizer').toEqual(tok.encode(held));
+        } finally {
+          await gg.dispose();
+        }
+        const prompt = tok.encode('ROMEO:\nWhat light');
+        const cpp = await llamaCppGreedy(file, prompt, STEPS);
+        if (type === 'q8_0') {
+          const mine = await ours(model, prompt, STEPS);
+          expect(cpp.ids.slice(0, 4)).toEqual(mine.slice(0, 4));
+          const dp = maxDp(cpp.probs, await ourProbs(model, [...prompt, ...cpp.ids], prompt.length), 8);
+          console.log(
+            `trained q8_0: max |Δp| ${dp.toExponential(2)}; llama.cpp: ${JSON.stringify(tok.decode(cpp.ids))}`,
+          );
+          expect(dp).toBeLessThan(Q8_0_MAX_DP);
+        } else expect(cpp.ids, type).toEqual(await ours(await loadModel(file), prompt, STEPS));
+      }
+    }, 180_000);
+
+    it('GGUF → llm.ts → GGUF gives back the same tensors bit for bit (export --type source)', async () => {
+      for (const type of ['f16', 'q8_0'] as const) {
+        const first = path.join(TMP, `trained-${type}.gguf`);
+        const again = path.join(TMP, `again-${type}.gguf`);
+        const r = await exportCli([first, '--type', 'source', '-o', again, '--name', 'checkpoint']);
+        expect(r.code, r.err).toBe(0);
+        expect(Buffer.compare(fs.readFileSync(again), fs.readFileSync(first)), type).toBe(0);
+      }
+    }, 60_000);
+
+    it('a folder without a tokenizer, or with a character-level one, is refused in one line', async () => {
+      const bare = path.join(HF_FIXTURES, 'llama-tiny');
+      const r = await exportCli([bare, '-o', path.join(TMP, 'x.gguf')]);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(
+        /llmts export: tokenizer: .*has no tokenizer \(tokenizer\.json\): a GGUF file must carry one/,
+      );
+      const charDir = path.join(TMP, 'char');
+      fs.cpSync(bare, charDir, { recursive: true });
+      const { CharTokenizer } = await import('../src/index.js');
+      await saveTokenizer(
+        new CharTokenizer(Array.from({ length: 256 }, (_, i) => String.fromCharCode(i + 0x100))),
+        charDir,
+      );
+      const c = await exportCli([charDir, '-o', path.join(TMP, 'y.gguf')]);
+      expect(c.code).toBe(1);
+      expect(c.err).toMatch(/llmts export: a character-level tokenizer cannot go into a GGUF file/);
+      expect(fs.existsSync(path.join(TMP, 'y.gguf'))).toBe(false);
+    });
+  });
+});
