@@ -11,11 +11,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { generate, initBackend, loadModel, loadTokenizer, tidy, Tokenizer, type CausalLM } from '../src/index.js';
+import {
+  generate,
+  initBackend,
+  initModel,
+  loadModel,
+  loadTokenizer,
+  Rng,
+  tensor,
+  tidy,
+  Tokenizer,
+  trainBpe,
+  CausalLM,
+} from '../src/index.js';
+import { getBackend } from '../src/backend/registry.js';
+import { fromHfConfig } from '../src/model/hf/config.js';
 import { main } from '../src/cli/main.js';
 import { saveGguf } from '../src/model/gguf/file.js';
 import { saveTokenizer } from '../src/tokenizer/io.js';
-import { tokenizerToGguf } from '../src/tokenizer/gguf.js';
+import { QWEN2_PATTERN, tokenizerToGguf } from '../src/tokenizer/gguf.js';
 import { buildConfig } from '../src/pretrain/config.js';
 import { pretrain } from '../src/pretrain/pretrain.js';
 import { LineProgress } from '../src/train/progress.js';
@@ -138,6 +152,57 @@ describe('llama.cpp runs our GGUF files', () => {
       console.log(`${name}: ${report.join('; ')}`);
     }, 120_000);
   }
+
+  it("a Qwen2 (q/k/v biases) as llama.cpp's qwen2, with Qwen2's pre-tokenizer: same greedy ids and token ids", async () => {
+    const cfg = fromHfConfig({
+      model_type: 'qwen2',
+      vocab_size: 320,
+      hidden_size: 64,
+      intermediate_size: 128,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      max_position_embeddings: 64,
+      tie_word_embeddings: true,
+    });
+    const init = initModel(cfg, new Rng(7), { backend: getBackend('ref'), std: 0.15 });
+    const params = new Map(
+      [...init.params].map(([name, p]) =>
+        name.endsWith('.bias') // init's biases are zero: make them matter
+          ? [
+              name,
+              tensor(
+                Float32Array.from({ length: p.size }, (_, i) => Math.sin(i + name.length)),
+                p.shape,
+              ),
+            ]
+          : [name, p],
+      ),
+    );
+    const model = new CausalLM(cfg, params);
+    const text = fs.readFileSync(SHAKESPEARE, 'utf8').slice(0, 30_000);
+    const digits = Array.from({ length: 400 }, (_, i) => `${1600 + (i % 40)} `).join('');
+    const cl100k = trainBpe([text, digits], { vocabSize: 320, specialTokens: ['<|endoftext|>'], pattern: 'cl100k' });
+    const tok = new Tokenizer({ ...cl100k.toSpec(), pattern: { patterns: [QWEN2_PATTERN] } }); // digits one by one
+    const meta = tokenizerToGguf(tok, 320, { eos: 256 });
+    expect(meta.get('tokenizer.ggml.pre')!.value).toBe('qwen2');
+    const file = path.join(TMP, 'qwen2-f32.gguf');
+    await saveGguf(model, file, { type: 'f32', metadata: meta });
+    const back = await loadModel(file);
+    expect(back.config.attentionBias && !back.config.attentionOutBias).toBe(true);
+    const held = "In 1603, 42 players said: 'Wherefore?' (THOU ART) — done.\n\n  End";
+    const gg = await llama.loadModel({ modelPath: file });
+    try {
+      expect(gg.tokenize(held, false)).toEqual(tok.encode(held));
+      expect(tok.encode('1603').length).toBeGreaterThan(cl100k.encode('1603').length); // Qwen2's digit rule in play
+    } finally {
+      await gg.dispose();
+    }
+    const prompt = tok.encode('ROMEO:');
+    const cpp = await llamaCppGreedy(file, prompt, STEPS);
+    expect(cpp.ids).toEqual(await ours(back, prompt, STEPS));
+    expect(maxDp(cpp.probs, await ourProbs(back, [...prompt, ...cpp.ids], prompt.length), STEPS)).toBeLessThan(1e-3);
+  }, 60_000);
 
   describe('a Llama trained here with a BPE tokenizer, exported by `llmts export`', () => {
     let checkpoint = '';

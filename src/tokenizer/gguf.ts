@@ -5,7 +5,7 @@
  *   tokenizer.ggml.model        "gpt2" (byte-level BPE; "llama" SentencePiece and others are refused)
  *   tokenizer.ggml.pre          the pre-tokenizer (split pattern): "gpt-2" ⇄ our 'gpt2'; "llama-bpe" ⇄ 'llama3'
  *                               (cl100k's pattern with ignore_merges); "dbrx" ⇄ 'cl100k' (the same pattern, merges
- *                               always applied)
+ *                               always applied); "qwen2" ⇄ Qwen2's pattern (cl100k's with single digits)
  *   tokenizer.ggml.tokens       string[]: byte-level strings ('Ġthe') for ordinary tokens, the text of special tokens
  *   tokenizer.ggml.token_type   i32[]: 1 normal, 3 control (special), 4 user-defined (added, not special), 5 unused
  *   tokenizer.ggml.merges       string[] "left right" in priority order
@@ -27,15 +27,21 @@ import type { SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
 /** llama.cpp's token types (llama_token_type). */
 export const TOKEN_TYPE = { normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 } as const;
 
+/** Qwen2's split pattern (its tokenizer.json): cl100k's, with digits one by one. llama.cpp's pre "qwen2". */
+export const QWEN2_PATTERN =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
 /** tokenizer.ggml.pre for each of our patterns (cl100k = Llama 3's pattern; llama.cpp's llama3 also ignores merges). */
-function preOf(pattern: PatternName | null, ignoreMerges: boolean): string | null {
+function preOf(pattern: PatternName | null, ignoreMerges: boolean, split: readonly string[]): string | null {
+  if (pattern === null) return split.length === 1 && split[0] === QWEN2_PATTERN && !ignoreMerges ? 'qwen2' : null;
   if (pattern === 'gpt2') return ignoreMerges ? null : 'gpt-2';
   if (pattern === 'cl100k' || pattern === 'llama3') return ignoreMerges ? 'llama-bpe' : 'dbrx';
   return null;
 }
 
 /** Our pattern and ignore_merges for a tokenizer.ggml.pre. */
-const PRE: Readonly<Record<string, { pattern: PatternName; ignoreMerges: boolean }>> = {
+const PRE: Readonly<Record<string, { pattern: PatternName | { patterns: string[] }; ignoreMerges: boolean }>> = {
+  qwen2: { pattern: { patterns: [QWEN2_PATTERN] }, ignoreMerges: false },
   'gpt-2': { pattern: 'gpt2', ignoreMerges: false },
   'llama-bpe': { pattern: 'llama3', ignoreMerges: true },
   llama3: { pattern: 'llama3', ignoreMerges: true },
@@ -55,7 +61,7 @@ export function tokenizerToGguf(
     throw new UnsupportedError(
       'a character-level tokenizer cannot go into a GGUF file: llama.cpp reads byte-level BPE ("gpt2") vocabularies; train the model with a BPE tokenizer (llmts tokenizer train) to export it',
     );
-  const pre = preOf(tok.patternName, tok.model.ignoreMerges);
+  const pre = preOf(tok.patternName, tok.model.ignoreMerges, tok.splitPatterns);
   if (pre === null)
     throw new UnsupportedError(
       `the tokenizer's split pattern (${tok.patternName ?? 'from a file'}${tok.model.ignoreMerges ? ', ignore_merges' : ''}) has no llama.cpp pre-tokenizer; GPT-2's and Llama 3's (cl100k) are exported`,

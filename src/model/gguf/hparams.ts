@@ -1,7 +1,7 @@
 /**
  * ModelConfig ⇄ the hyper-parameters of a GGUF file (llama.cpp's LLM_KV names, `{arch}.` prefixed):
  *
- *   general.architecture              "llama" | "gpt2"
+ *   general.architecture              "llama" | "qwen2" | "gpt2"
  *   {arch}.context_length             maxPositions          {arch}.embedding_length      hiddenSize
  *   {arch}.block_count                numLayers             {arch}.feed_forward_length   intermediateSize
  *   {arch}.attention.head_count       numHeads              {arch}.attention.head_count_kv  numKvHeads (llama)
@@ -17,6 +17,7 @@ import { ConfigError, UnsupportedError } from '../../util/errors.js';
 import type { GgufValue } from '../../formats/gguf.js';
 import type { ModelConfig } from '../config.js';
 import { fromHfConfig } from '../hf/config.js';
+import { ggufArchitecture } from './tensors.js';
 
 /** general.file_type (llama_ftype) of a file whose matrices are all of one type. */
 export const FILE_TYPE = { F32: 0, F16: 1, Q8_0: 7, BF16: 32 } as const;
@@ -26,7 +27,7 @@ const f32 = (value: number): GgufValue => ({ type: 'f32', value });
 
 /** The hyper-parameter keys of a config (general.architecture included). */
 export function hparamsToGguf(c: ModelConfig): Map<string, GgufValue> {
-  const a = c.family;
+  const a = ggufArchitecture(c);
   const m = new Map<string, GgufValue>([['general.architecture', { type: 'string', value: a }]]);
   m.set(`${a}.vocab_size`, u32(c.vocabSize));
   m.set(`${a}.context_length`, u32(c.maxPositions));
@@ -38,13 +39,13 @@ export function hparamsToGguf(c: ModelConfig): Map<string, GgufValue> {
     m.set('gpt2.attention.layer_norm_epsilon', f32(c.normEps));
     return m;
   }
-  m.set('llama.attention.head_count_kv', u32(c.numKvHeads));
-  m.set('llama.rope.freq_base', f32(c.ropeTheta));
-  m.set('llama.rope.dimension_count', u32(c.headDim));
-  m.set('llama.attention.layer_norm_rms_epsilon', f32(c.normEps));
+  m.set(`${a}.attention.head_count_kv`, u32(c.numKvHeads));
+  m.set(`${a}.rope.freq_base`, f32(c.ropeTheta));
+  m.set(`${a}.rope.dimension_count`, u32(c.headDim));
+  m.set(`${a}.attention.layer_norm_rms_epsilon`, f32(c.normEps));
   if (c.headDim * c.numHeads !== c.hiddenSize) {
-    m.set('llama.attention.key_length', u32(c.headDim));
-    m.set('llama.attention.value_length', u32(c.headDim));
+    m.set(`${a}.attention.key_length`, u32(c.headDim));
+    m.set(`${a}.attention.value_length`, u32(c.headDim));
   }
   return m;
 }
@@ -66,8 +67,8 @@ export function hparamsFromGguf(
   const hasOutput = names.has('output.weight');
   const arch = meta.get('general.architecture')?.value;
   if (typeof arch !== 'string') throw new ConfigError('general.architecture', 'missing or not a string', file);
-  if (arch !== 'llama' && arch !== 'gpt2')
-    throw new UnsupportedError(`${file}: architecture "${arch}" is not supported (llama and gpt2 are)`);
+  if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'gpt2')
+    throw new UnsupportedError(`${file}: architecture "${arch}" is not supported (llama, qwen2 and gpt2 are)`);
   const num = (key: string, required = true): number | undefined => {
     const v = meta.get(`${arch}.${key}`);
     if (v === undefined) {
@@ -114,11 +115,14 @@ export function hparamsFromGguf(
     const ropeDims = num('rope.dimension_count', false);
     if (ropeDims !== undefined && ropeDims !== headDim)
       throw new UnsupportedError(`${file}: partial RoPE (rope.dimension_count ${ropeDims} < head size ${headDim})`);
-    if (meta.has('llama.rope.scaling.type') || meta.has('llama.rope.scaling.factor'))
-      throw new UnsupportedError(`${file}: RoPE scaling (llama.rope.scaling.*) is not supported`);
+    if (meta.has(`${arch}.rope.scaling.type`) || meta.has(`${arch}.rope.scaling.factor`))
+      throw new UnsupportedError(`${file}: RoPE scaling (${arch}.rope.scaling.*) is not supported`);
+    const qwen = arch === 'qwen2';
+    if (qwen && !names.has('blk.0.attn_q.bias'))
+      throw new UnsupportedError(`${file}: a qwen2 model without q/k/v biases is not supported`);
     Object.assign(hf, {
-      model_type: 'llama',
-      architectures: ['LlamaForCausalLM'],
+      model_type: arch,
+      architectures: [qwen ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
       max_position_embeddings: num('context_length'),
       hidden_size: hidden,
       num_hidden_layers: num('block_count'),
@@ -128,8 +132,7 @@ export function hparamsFromGguf(
       head_dim: headDim,
       rms_norm_eps: dec(num('attention.layer_norm_rms_epsilon')!),
       rope_theta: dec(num('rope.freq_base', false) ?? 10000),
-      attention_bias: names.has('blk.0.attn_q.bias'),
-      mlp_bias: names.has('blk.0.ffn_gate.bias'),
+      ...(qwen ? {} : { attention_bias: names.has('blk.0.attn_q.bias'), mlp_bias: names.has('blk.0.ffn_gate.bias') }),
     });
   }
   return fromHfConfig(hf, `${file} (GGUF hyper-parameters)`);

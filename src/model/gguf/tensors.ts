@@ -1,6 +1,6 @@
 /**
- * Our parameters (Hugging Face names and layouts, src/model/params.ts) ⇄ llama.cpp's tensors, for its `llama` and
- * `gpt2` architectures, as convert_hf_to_gguf.py writes them (gguf-py/gguf/tensor_mapping.py for the names):
+ * Our parameters (Hugging Face names and layouts, src/model/params.ts) ⇄ llama.cpp's tensors, for its `llama`,
+ * `qwen2` (the llama names, q/k/v biases, and rotate-half RoPE, so no permutation) and `gpt2` architectures, as convert_hf_to_gguf.py writes them (gguf-py/gguf/tensor_mapping.py for the names):
  *
  *   llama                                        gpt2
  *   model.embed_tokens          token_embd       transformer.wte                token_embd
@@ -41,9 +41,15 @@ export interface TensorMapping {
 const SAME: Layout = { kind: 'same' };
 const T: Layout = { kind: 'transpose' };
 
-/** The llama.cpp architecture name of a config. */
-export function ggufArchitecture(c: ModelConfig): 'llama' | 'gpt2' {
-  return c.family;
+export type GgufArchitecture = 'llama' | 'qwen2' | 'gpt2';
+
+/**
+ * The llama.cpp architecture of a config: Llama-family models with q/k/v biases and no o_proj bias (Qwen2) are its
+ * `qwen2`; the rest of the family (Llama, Mistral without a sliding window, biases or not) its `llama`.
+ */
+export function ggufArchitecture(c: ModelConfig): GgufArchitecture {
+  if (c.family === 'gpt2') return 'gpt2';
+  return c.attentionBias && !c.attentionOutBias ? 'qwen2' : 'llama';
 }
 
 /** Every parameter of `c` with its llama.cpp name and layout, in our checkpoint order. */
@@ -73,8 +79,9 @@ export function tensorMappings(c: ModelConfig): TensorMapping[] {
     m('transformer.ln_f.bias', 'output_norm.bias');
   } else {
     if (c.headDim % 2 !== 0) throw new UnsupportedError(`llama.cpp's RoPE needs an even head size, got ${c.headDim}`);
-    const q: Layout = { kind: 'rope', heads: c.numHeads },
-      k: Layout = { kind: 'rope', heads: c.numKvHeads };
+    const neox = ggufArchitecture(c) === 'qwen2'; // llama.cpp rotates halves there too: rows stay as they are
+    const q: Layout = neox ? SAME : { kind: 'rope', heads: c.numHeads },
+      k: Layout = neox ? SAME : { kind: 'rope', heads: c.numKvHeads };
     m('model.embed_tokens.weight', 'token_embd.weight');
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}.`,

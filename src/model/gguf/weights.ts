@@ -1,5 +1,5 @@
 /**
- * A model from a parsed GGUF file, and the tensors and hyper-parameters of a GGUF file from a model. No file access
+ * A model (llama.cpp architectures llama, qwen2, gpt2) from a parsed GGUF file, and the tensors and hyper-parameters of a GGUF file from a model. No file access
  * (./file.ts reads and writes files), so this runs in a browser too.
  *
  *   modelFromGguf(parseGguf(bytes))                    → CausalLM (tensors decoded to float32, layouts undone)
@@ -24,7 +24,7 @@ import type { SafetensorsDtype, StoredTensor } from '../../formats/safetensors_b
 import type { CausalLM } from '../model.js';
 import { modelFromHf } from '../hf/weights.js';
 import { FILE_TYPE, hparamsFromGguf, hparamsToGguf } from './hparams.js';
-import { ggufShape, missingTensor, relayout, tensorMappings } from './tensors.js';
+import { ggufArchitecture, ggufShape, missingTensor, relayout, tensorMappings } from './tensors.js';
 
 /** The matrix type of an export: `--type` of `llmts export`. 'source': each tensor as the GGUF it came from. */
 export type GgufExportType = 'f32' | 'f16' | 'q8_0' | 'source';
@@ -83,10 +83,10 @@ export interface ToGgufOptions {
 /** The chunks of a GGUF file holding `model` (its hyper-parameters, tensors, and `opts.metadata`). */
 export async function ggufFromModel(model: CausalLM, opts: ToGgufOptions): Promise<Uint8Array[]> {
   const c = model.config;
-  if (c.family === 'llama' && c.attentionBias !== c.attentionOutBias)
-    throw new UnsupportedError(
-      'a Llama-family model with q/k/v biases and no o_proj bias (Qwen2) is not exported: llama.cpp reads it as its qwen2 architecture, not written here',
-    );
+  if (c.family === 'llama' && !c.attentionBias && c.attentionOutBias)
+    throw new UnsupportedError('a Llama-family model with an o_proj bias and no q/k/v biases has no llama.cpp layout');
+  if (ggufArchitecture(c) === 'qwen2' && c.mlpBias)
+    throw new UnsupportedError('a Qwen2 model with MLP biases has no llama.cpp layout (its qwen2 reads none)');
   const src = sourceTypes.get(model);
   if (opts.type === 'source' && !src)
     throw new UnsupportedError("type 'source' needs a model read from a GGUF file (use f32, f16 or q8_0)");
