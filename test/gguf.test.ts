@@ -278,6 +278,21 @@ describe('model and tokenizer through GGUF', () => {
     const model = await loadModel(path.join(HF_FIXTURES, 'llama-tiny'));
     const file = path.join(TMP, 'tiny.gguf');
     await saveGguf(model, file, { type: 'f16', metadata: tokenizerToGguf(byteTok(), 256, { bos: 1, eos: 2 }) });
+    // an independent reader sees llama.cpp's keys
+    const hf = (await hfGguf(file, { allowLocalFile: true })).metadata as Record<string, unknown>;
+    expect(hf['general.architecture']).toBe('llama');
+    expect(hf['general.file_type']).toBe(1);
+    expect([hf['llama.context_length'], hf['llama.embedding_length'], hf['llama.block_count']]).toEqual([128, 64, 2]);
+    expect([
+      hf['llama.attention.head_count'],
+      hf['llama.attention.head_count_kv'],
+      hf['llama.feed_forward_length'],
+    ]).toEqual([4, 2, 160]);
+    expect(hf['llama.attention.layer_norm_rms_epsilon']).toBeCloseTo(1e-5, 10);
+    expect(hf['llama.rope.freq_base']).toBe(10000);
+    expect(hf['tokenizer.ggml.model']).toBe('gpt2');
+    expect((hf['tokenizer.ggml.tokens'] as string[]).slice(32, 35)).toEqual(['Ġ', '!', '"']);
+    expect([hf['tokenizer.ggml.bos_token_id'], hf['tokenizer.ggml.eos_token_id']]).toEqual([1, 2]);
     const back = await loadModel(file);
     expect(back.config.numKvHeads).toBe(2);
     expect(back.config.eosTokenId).toBe(2);
