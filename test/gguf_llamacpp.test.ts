@@ -38,6 +38,9 @@ import { HF_FIXTURES, SHAKESPEARE } from './helpers.js';
 /** Largest |p_llama.cpp − p_llm.ts| of any token over the first 8 steps of a q8_0 file (measured 3e-5 to 1.5e-3). */
 const Q8_0_MAX_DP = 5e-3;
 const STEPS = 24;
+const CHAT_TEMPLATE =
+  "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-gguf-cpp-'));
 let llama: Llama;
@@ -242,6 +245,7 @@ describe('llama.cpp runs our GGUF files', () => {
       const quiet = { log: () => {}, progress: new LineProgress(1000, () => {}), handleSigint: false };
       const r = await pretrain({ ...quiet, config });
       checkpoint = path.join(r.runDir, 'checkpoint');
+      fs.writeFileSync(path.join(checkpoint, 'chat_template.jinja'), CHAT_TEMPLATE); // exported as tokenizer.chat_template
       await initBackend('ref');
     }, 240_000);
 
@@ -259,6 +263,8 @@ describe('llama.cpp runs our GGUF files', () => {
         const gg = await llama.loadModel({ modelPath: file });
         try {
           expect(gg.tokenize(held, false), 'llama.cpp tokenizer').toEqual(tok.encode(held));
+          expect(gg.fileInfo.metadata.tokenizer.chat_template).toBe(CHAT_TEMPLATE);
+          expect(gg.fileInfo.metadata.general.architecture).toBe('llama');
         } finally {
           await gg.dispose();
         }
