@@ -271,7 +271,7 @@ export function parseGguf(bytes: Uint8Array, file = '<memory>'): GgufFile {
     if (end > dataLength)
       throw bad(
         file,
-        `data run to ${end} but the data section has ${dataLength} bytes (truncated file?)`,
+        `its data run to byte ${end} of the data section, which has ${dataLength} (truncated file?)`,
         t.name,
         'E_GGUF_TRUNCATED',
       );
