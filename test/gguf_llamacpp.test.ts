@@ -131,6 +131,21 @@ async function exportCli(args: string[]): Promise<{ code: number; out: string; e
   }
 }
 
+/** A command in process (`--json --backend ref` added), with what it wrote to stdout. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string }> {
+  const chunks: string[] = [];
+  const write = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => {
+    chunks.push(String(c));
+    return true;
+  });
+  try {
+    const code = await main([...args, '--json', '--backend', 'ref']);
+    return { code, stdout: chunks.join('') };
+  } finally {
+    write.mockRestore();
+  }
+}
+
 describe('llama.cpp runs our GGUF files', () => {
   for (const name of ['llama-tiny', 'gpt2-tiny']) {
     it(`${name} (test/fixtures/hf): same greedy ids as llm.ts in f32 and f16; q8_0 close`, async () => {
@@ -337,6 +352,17 @@ describe('llama.cpp runs our GGUF files', () => {
         } else {
           const back = await loadModel(file);
           expect(cpp.ids, type).toEqual(await ours(back, prompt, STEPS));
+          // and `llmts generate` takes the .gguf file as a model (its tokenizer too)
+          const g = await cli([
+            'generate',
+            file,
+            'ROMEO:\nWhat light',
+            '--temperature',
+            '0',
+            '--max-tokens',
+            `${STEPS}`,
+          ]);
+          expect(JSON.parse(g.stdout).ids, 'llmts generate model.gguf').toEqual(cpp.ids);
           const dp = maxDp(cpp.probs, await ourProbs(back, [...prompt, ...cpp.ids], prompt.length), STEPS);
           expect(dp, type).toBeLessThan(1e-3);
           console.log(`trained ${type}: ${STEPS} ids equal, max |Δp| ${dp.toExponential(2)}`);
