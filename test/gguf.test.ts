@@ -24,6 +24,7 @@ import {
 } from '../src/index.js';
 import { decodeGgufTensor, ggufTensorBytes, parseGguf, serializeGguf, type GgufValue } from '../src/formats/gguf.js';
 import { decodeGgml, encodeGgml } from '../src/formats/gguf_types.js';
+import { readGgufFile, readGgufHeader } from '../src/formats/gguf_file.js';
 import { fromF16Bits, toF16Bits } from '../src/formats/half.js';
 import { ggufFromModel, modelFromGguf } from '../src/model/gguf/weights.js';
 import { relayout, tensorMappings } from '../src/model/gguf/tensors.js';
@@ -144,6 +145,26 @@ describe('GGUF container', () => {
       const q = sub % 2 === 0 ? byte & 15 : byte >> 4;
       expect(got[i]).toBeCloseTo(f16(0.02) * sc[sub]! * q - f16(0.01) * mn[sub]!, 5);
     }
+  });
+
+  it('readGgufHeader reads a header past its first MiB piece by piece, and only the header', async () => {
+    const tokens = Array.from({ length: 100_000 }, (_, i) => `tok${i}`); // ~1.7 MB of metadata
+    const x = new Float32Array(1 << 18).fill(0.25); // 1 MiB of data after it
+    const bytes = concat(
+      serializeGguf(
+        [['tokenizer.ggml.tokens', { type: 'array', itemType: 'string', value: tokens }]],
+        [{ name: 'w', shape: [512, 512], type: 'F32', raw: encodeGgml('F32', x) }],
+      ),
+    );
+    const file = path.join(TMP, 'big-header.gguf');
+    fs.writeFileSync(file, bytes);
+    const h = await readGgufHeader(file);
+    expect(h.metadata.get('tokenizer.ggml.tokens')!.value).toEqual(tokens);
+    expect(h.tensors).toEqual(parseGguf(bytes).tensors);
+    expect(h.bytes.length).toBeLessThan(bytes.length);
+    expect(decodeGgufTensor(await readGgufFile(file), h.tensors[0]!)).toEqual(x);
+    fs.writeFileSync(file, bytes.subarray(0, 1_500_000));
+    await expect(readGgufHeader(file)).rejects.toThrow(/big-header\.gguf.*truncated/);
   });
 
   it('hostile files are named errors before any allocation', () => {

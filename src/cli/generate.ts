@@ -336,7 +336,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = addSamplerFlags(
     new Command('llmts generate')
       .description('continue a prompt with a model (streams the text)')
-      .argument('<model-dir>', 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json) or .gguf file')
+      .argument('<model-dir>', 'model folder (config.json, model.safetensors, tokenizer.json) or .gguf file')
       .argument('[prompt]', "prompt text, or '-' to read it from stdin"),
   )
     .option('--prompt-ids <ids>', 'prompt as token ids, e.g. 1,2,3 (works without a tokenizer)')

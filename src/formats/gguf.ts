@@ -119,16 +119,19 @@ class Cursor {
   pos = 0;
   private readonly dv: DataView;
   private readonly utf8 = new TextDecoder('utf-8', { fatal: true });
+  /** `b` may be the first bytes of a file of `total` bytes (a header read): limits use the whole file's size. */
   constructor(
     readonly b: Uint8Array,
     readonly file: string,
+    readonly total = b.byteLength,
   ) {
     this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
   get left(): number {
-    return this.b.byteLength - this.pos;
+    return this.total - this.pos;
   }
   need(n: number, what: string): void {
+    if (n <= this.left && this.pos + n > this.b.byteLength) throw new NeedMoreBytes(this.pos + n);
     if (n > this.left)
       throw bad(
         this.file,
@@ -205,10 +208,26 @@ class Cursor {
   }
 }
 
+/** Thrown while parsing the first bytes of a file (parseGgufHeader) when the header goes on past them. */
+export class NeedMoreBytes extends Error {
+  constructor(readonly atLeast: number) {
+    super(`the GGUF header goes on past byte ${atLeast}`);
+  }
+}
+
+/**
+ * Parse and check the header of a GGUF file of `fileSize` bytes from its first bytes `prefix` (metadata and tensor
+ * infos; tensor extents are checked against `fileSize`). Throws NeedMoreBytes when the header runs past the prefix:
+ * read more and call again (./gguf_file.ts does). The result's `bytes` is the prefix: no tensor data.
+ */
+export function parseGgufHeader(prefix: Uint8Array, fileSize: number, file = '<memory>'): GgufFile {
+  return parseGguf(prefix, file, fileSize);
+}
+
 /** Parse and check a GGUF file held in memory. Tensor data are not decoded (decodeGgufTensor / ggufTensorBytes). */
-export function parseGguf(bytes: Uint8Array, file = '<memory>'): GgufFile {
-  const c = new Cursor(bytes, file);
-  if (bytes.byteLength < 4 || c.u32('magic') !== GGUF_MAGIC)
+export function parseGguf(bytes: Uint8Array, file = '<memory>', fileSize = bytes.byteLength): GgufFile {
+  const c = new Cursor(bytes, file, fileSize);
+  if (fileSize < 4 || c.u32('magic') !== GGUF_MAGIC)
     throw bad(file, 'not a GGUF file (the first 4 bytes are not "GGUF")', undefined, 'E_GGUF_MAGIC');
   const version = c.u32('version');
   if (version === 1)
@@ -262,7 +281,7 @@ export function parseGguf(bytes: Uint8Array, file = '<memory>'): GgufFile {
     tensors.push({ name, shape: ne.reverse(), typeId, type: ggmlTypeOf(typeId), offset, byteLength });
   }
   const dataOffset = Math.ceil(c.pos / alignment) * alignment;
-  const dataLength = bytes.byteLength - Math.min(dataOffset, bytes.byteLength);
+  const dataLength = fileSize - Math.min(dataOffset, fileSize);
   const sorted = [...tensors].sort((a, b) => a.offset - b.offset);
   let end = 0;
   for (const t of sorted) {

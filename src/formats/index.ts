@@ -8,3 +8,4 @@ export * from './safetensors.js';
 export * from './checkpoint.js';
 export * from './gguf.js';
 export * from './gguf_types.js';
+export * from './gguf_file.js';

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { FileFormatError } from '../util/errors.js';
 import { isFile, makeDirSync, readJsonFile, writeFileAtomic } from '../util/fs.js';
 import type { CharTokenizer } from './char_tokenizer.js';
-import { parseGguf } from '../formats/gguf.js';
+import { readGgufHeader } from '../formats/gguf_file.js';
 import { importVocabAndMerges } from './gpt2_files.js';
 import { tokenizerFromGguf } from './gguf.js';
 import {
@@ -33,7 +33,7 @@ export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 export async function loadTokenizer(dirOrName: string): Promise<Tokenizer | CharTokenizer> {
   if (isPretrainedName(dirOrName) && !(await exists(dirOrName))) return loadPretrained(dirOrName);
   if (dirOrName.toLowerCase().endsWith('.gguf') && (await isFile(dirOrName)))
-    return tokenizerFromGguf(parseGguf(await fsp.readFile(dirOrName), dirOrName));
+    return tokenizerFromGguf(await readGgufHeader(dirOrName));
   let dir = dirOrName;
   let tokFile = path.join(dir, TOKENIZER_FILE);
   if (await isFile(dirOrName)) {

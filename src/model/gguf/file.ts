@@ -3,9 +3,7 @@
  * `loadModel('model.gguf')` (../hf/folder.ts) comes here, so every command that takes a model folder takes a GGUF
  * file too (its tokenizer: `loadTokenizer('model.gguf')`, src/tokenizer/io.ts).
  */
-import fsp from 'node:fs/promises';
-import { parseGguf, type GgufFile } from '../../formats/gguf.js';
-import { FileFormatError } from '../../util/errors.js';
+import { readGgufFile, readGgufHeader } from '../../formats/gguf_file.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import type { ModelConfig } from '../config.js';
 import type { CausalLM } from '../model.js';
@@ -17,25 +15,14 @@ export function isGgufPath(p: string): boolean {
   return p.toLowerCase().endsWith('.gguf');
 }
 
-/** Read and check a GGUF file (the whole file is read into memory). */
-export async function readGgufFile(file: string): Promise<GgufFile> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await fsp.readFile(file);
-  } catch (e) {
-    throw new FileFormatError('E_FILE_MISSING', file, `cannot read the GGUF file: ${(e as Error).message}`);
-  }
-  return parseGguf(bytes, file);
-}
-
 /** A CausalLM from a GGUF file. */
 export async function loadGgufModel(file: string, opts: FromGgufOptions = {}): Promise<CausalLM> {
   return modelFromGguf(await readGgufFile(file), opts);
 }
 
-/** The ModelConfig of a GGUF file. */
+/** The ModelConfig of a GGUF file (its header only is read). */
 export async function loadGgufConfig(file: string): Promise<ModelConfig> {
-  const g = await readGgufFile(file);
+  const g = await readGgufHeader(file);
   const embd = g.tensors.find((t) => t.name === 'token_embd.weight');
   return hparamsFromGguf(g.metadata, file, new Set(g.tensors.map((t) => t.name)), embd?.shape[0] ?? 0);
 }

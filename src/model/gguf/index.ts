@@ -6,4 +6,4 @@
 export { modelFromGguf, ggufFromModel, GGUF_EXPORT_TYPES, type GgufExportType, type ToGgufOptions } from './weights.js';
 export { hparamsFromGguf, hparamsToGguf, FILE_TYPE } from './hparams.js';
 export { tensorMappings, relayout, type TensorMapping, type Layout } from './tensors.js';
-export { isGgufPath, readGgufFile, loadGgufModel, loadGgufConfig, saveGguf } from './file.js';
+export { isGgufPath, loadGgufModel, loadGgufConfig, saveGguf } from './file.js';
