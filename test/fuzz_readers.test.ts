@@ -322,16 +322,19 @@ describe('fuzz: GGUF reader (container, model, tokenizer)', () => {
   /** A whole GGUF file: a 1-layer Llama of 262 ids with Q8_0 matrices and F32 vectors, a BPE tokenizer with merges. */
   async function ggufSample(): Promise<Uint8Array> {
     const tok = trainBpe(['the cat sat on the mat; the cat ate'.repeat(4)], { vocabSize: 262, specialTokens: ['<s>'] });
-    const cfg = fromHfConfig({
-      model_type: 'llama',
-      vocab_size: 262,
-      hidden_size: 32,
-      intermediate_size: 64,
-      num_hidden_layers: 1,
-      num_attention_heads: 2,
-      num_key_value_heads: 1,
-      max_position_embeddings: 16,
-    });
+    const cfg = fromHfConfig(
+      {
+        model_type: 'llama',
+        vocab_size: 262,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 1,
+        max_position_embeddings: 16,
+      },
+      'test config',
+    );
     const model = initModel(cfg, new Rng(1), { backend: getBackend('ref') });
     const chunks = await ggufFromModel(model, { type: 'q8_0', metadata: tokenizerToGguf(tok, 262) });
     return new Uint8Array(Buffer.concat(chunks));

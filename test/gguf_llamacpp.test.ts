@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
+import { getLlama, LlamaLogLevel, type Llama, type Token } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   generate,
@@ -71,7 +71,9 @@ async function llamaCppGreedy(
   const ids: number[] = [];
   const probs: Map<number, number>[] = [];
   try {
-    for await (const r of ctx.getSequence().evaluateWithMetadata(prompt, { probabilities: true }, { temperature: 0 })) {
+    for await (const r of ctx
+      .getSequence()
+      .evaluateWithMetadata(prompt as Token[], { probabilities: true }, { temperature: 0 })) {
       ids.push(r.token);
       probs.push(r.probabilities);
       if (ids.length >= n) break;
@@ -178,17 +180,20 @@ describe('llama.cpp runs our GGUF files', () => {
   }
 
   it("a Qwen2 (q/k/v biases) as llama.cpp's qwen2, with Qwen2's pre-tokenizer: same greedy ids and token ids", async () => {
-    const cfg = fromHfConfig({
-      model_type: 'qwen2',
-      vocab_size: 320,
-      hidden_size: 64,
-      intermediate_size: 128,
-      num_hidden_layers: 2,
-      num_attention_heads: 4,
-      num_key_value_heads: 2,
-      max_position_embeddings: 64,
-      tie_word_embeddings: true,
-    });
+    const cfg = fromHfConfig(
+      {
+        model_type: 'qwen2',
+        vocab_size: 320,
+        hidden_size: 64,
+        intermediate_size: 128,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        max_position_embeddings: 64,
+        tie_word_embeddings: true,
+      },
+      'test config',
+    );
     const init = initModel(cfg, new Rng(7), { backend: getBackend('ref'), std: 0.15 });
     const params = new Map(
       [...init.params].map(([name, p]) =>
@@ -230,16 +235,19 @@ describe('llama.cpp runs our GGUF files', () => {
 
   it('Q4_0 and Q4_K files (random blocks) read here as llama.cpp reads them: same first ids, close probabilities', async () => {
     // a Llama whose rows are 256 wide (Q4_K's super-block); every matrix random Q4_K or Q4_0 blocks, norms F32
-    const cfg = fromHfConfig({
-      model_type: 'llama',
-      vocab_size: 256,
-      hidden_size: 256,
-      intermediate_size: 256,
-      num_hidden_layers: 1,
-      num_attention_heads: 4,
-      num_key_value_heads: 4,
-      max_position_embeddings: 64,
-    });
+    const cfg = fromHfConfig(
+      {
+        model_type: 'llama',
+        vocab_size: 256,
+        hidden_size: 256,
+        intermediate_size: 256,
+        num_hidden_layers: 1,
+        num_attention_heads: 4,
+        num_key_value_heads: 4,
+        max_position_embeddings: 64,
+      },
+      'test config',
+    );
     const rng = new Rng(9);
     const blocks = (type: 'Q4_K' | 'Q4_0', n: number): Uint8Array => {
       const [per, bytes] = type === 'Q4_K' ? [256, 144] : [32, 18];
