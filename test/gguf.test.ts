@@ -25,7 +25,7 @@ import {
 import { decodeGgufTensor, ggufTensorBytes, parseGguf, serializeGguf, type GgufValue } from '../src/formats/gguf.js';
 import { decodeGgml, encodeGgml } from '../src/formats/gguf_types.js';
 import { readGgufFile, readGgufHeader } from '../src/formats/gguf_file.js';
-import { fromF16Bits, toF16Bits } from '../src/formats/half.js';
+import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../src/formats/half.js';
 import { ggufFromModel, modelFromGguf } from '../src/model/gguf/weights.js';
 import { relayout, tensorMappings } from '../src/model/gguf/tensors.js';
 import { saveGguf } from '../src/model/gguf/file.js';
@@ -100,9 +100,11 @@ describe('GGUF container', () => {
     const g = parseGguf(sampleFile());
     const a = decodeGgufTensor(g, g.tensors[0]!);
     const b = decodeGgufTensor(g, g.tensors[1]!);
+    const c = decodeGgufTensor(g, g.tensors[2]!);
     const d = decodeGgufTensor(g, g.tensors[3]!);
     for (let i = 0; i < a.length; i++) {
       expect(b[i]).toBe(fromF16Bits(toF16Bits(a[i]!)));
+      expect(c[i]).toBe(fromBf16Bits(toBf16Bits(a[i]!)));
       // ggml-quants.c quantize_row_q8_0_ref: d = amax/127 stored as f16; |x − q·d| ≤ d/2 (+ f16 rounding of d)
       const blk = a.subarray(i - (i % 32), i - (i % 32) + 32);
       const amax = Math.max(...Array.from(blk, Math.abs));
