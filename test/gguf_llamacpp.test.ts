@@ -148,6 +148,25 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string }> {
   }
 }
 
+/** A random model of `cfg` (std 0.15, so its distributions are peaked) whose biases are not zero. */
+function randomModelWithBiases(cfg: ReturnType<typeof fromHfConfig>): CausalLM {
+  const init = initModel(cfg, new Rng(7), { backend: getBackend('ref'), std: 0.15 });
+  const params = new Map(
+    [...init.params].map(([name, p]) =>
+      name.endsWith('.bias') // init's biases are zero: make them matter
+        ? [
+            name,
+            tensor(
+              Float32Array.from({ length: p.size }, (_, i) => Math.sin(i + name.length)),
+              p.shape,
+            ),
+          ]
+        : [name, p],
+    ),
+  );
+  return new CausalLM(cfg, params);
+}
+
 describe('llama.cpp runs our GGUF files', () => {
   for (const name of ['llama-tiny', 'gpt2-tiny']) {
     it(`${name} (test/fixtures/hf): same greedy ids as llm.ts in f32 and f16; q8_0 close`, async () => {
@@ -194,21 +213,7 @@ describe('llama.cpp runs our GGUF files', () => {
       },
       'test config',
     );
-    const init = initModel(cfg, new Rng(7), { backend: getBackend('ref'), std: 0.15 });
-    const params = new Map(
-      [...init.params].map(([name, p]) =>
-        name.endsWith('.bias') // init's biases are zero: make them matter
-          ? [
-              name,
-              tensor(
-                Float32Array.from({ length: p.size }, (_, i) => Math.sin(i + name.length)),
-                p.shape,
-              ),
-            ]
-          : [name, p],
-      ),
-    );
-    const model = new CausalLM(cfg, params);
+    const model = randomModelWithBiases(cfg);
     const text = fs.readFileSync(SHAKESPEARE, 'utf8').slice(0, 30_000);
     const digits = Array.from({ length: 400 }, (_, i) => `${1600 + (i % 40)} `).join('');
     const cl100k = trainBpe([text, digits], { vocabSize: 320, specialTokens: ['<|endoftext|>'], pattern: 'cl100k' });
@@ -231,6 +236,32 @@ describe('llama.cpp runs our GGUF files', () => {
     const cpp = await llamaCppGreedy(file, prompt, STEPS);
     expect(cpp.ids).toEqual(await ours(back, prompt, STEPS));
     expect(maxDp(cpp.probs, await ourProbs(back, [...prompt, ...cpp.ids], prompt.length), STEPS)).toBeLessThan(1e-3);
+  }, 60_000);
+
+  it("a Llama with attention biases (llama.cpp's llama, biases permuted with their rows): same greedy ids", async () => {
+    const cfg = fromHfConfig(
+      {
+        model_type: 'llama',
+        vocab_size: 256,
+        hidden_size: 64,
+        intermediate_size: 128,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        max_position_embeddings: 64,
+        attention_bias: true,
+      },
+      'test config',
+    );
+    const model = randomModelWithBiases(cfg);
+    const file = path.join(TMP, 'llama-bias-f32.gguf');
+    await saveGguf(model, file, { type: 'f32', metadata: tokenizerToGguf(byteTokenizer(), 256, { eos: 2 }) });
+    const back = await loadModel(file);
+    expect(back.config.attentionBias && back.config.attentionOutBias).toBe(true);
+    const prompt = byteTokenizer().encode('Hello, world');
+    const cpp = await llamaCppGreedy(file, prompt, STEPS);
+    expect(cpp.ids).toEqual(await ours(model, prompt, STEPS));
+    expect(maxDp(cpp.probs, await ourProbs(model, [...prompt, ...cpp.ids], prompt.length), STEPS)).toBeLessThan(1e-3);
   }, 60_000);
 
   it('Q4_0 and Q4_K files (random blocks) read here as llama.cpp reads them: same first ids, close probabilities', async () => {
