@@ -96,6 +96,30 @@ describe('GGUF container', () => {
     expect(hf.tensorDataOffset).toBe(BigInt(g.dataOffset));
   });
 
+  it('general.alignment other than 32 is honoured both ways (and read so by @huggingface/gguf)', async () => {
+    const x = new Float32Array(5).fill(1.5);
+    const bytes = concat(
+      serializeGguf(
+        [['general.alignment', { type: 'u32', value: 256 }]],
+        [
+          { name: 'a', shape: [5], type: 'F32', raw: encodeGgml('F32', x) },
+          { name: 'b', shape: [5], type: 'F32', raw: encodeGgml('F32', x) },
+        ],
+      ),
+    );
+    const g = parseGguf(bytes);
+    expect([g.alignment, g.dataOffset % 256, g.tensors[1]!.offset]).toEqual([256, 0, 256]);
+    expect(decodeGgufTensor(g, g.tensors[1]!)).toEqual(x);
+    const file = path.join(TMP, 'align.gguf');
+    fs.writeFileSync(file, bytes);
+    const hf = await hfGguf(file, { allowLocalFile: true });
+    expect(hf.tensorInfos.map((t) => Number(t.offset))).toEqual([0, 256]);
+    expect(Number(hf.tensorDataOffset)).toBe(g.dataOffset);
+    const odd = bytes.slice();
+    new DataView(odd.buffer).setUint32(24 + 8 + 17 + 4, 48, true); // after the key and its type: the value
+    expect(() => parseGguf(odd, 'odd.gguf')).toThrow(/odd\.gguf \[general\.alignment\]: expected a u32 power of two/);
+  });
+
   it('F32/F16/BF16 decode to the stored values; Q8_0 within half a step of each block, and re-encodes to the same bytes', () => {
     const g = parseGguf(sampleFile());
     const a = decodeGgufTensor(g, g.tensors[0]!);

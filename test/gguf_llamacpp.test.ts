@@ -419,6 +419,23 @@ describe('llama.cpp runs our GGUF files', () => {
       }
     }, 60_000);
 
+    it('export --help prints and runs nothing', async () => {
+      const chunks: string[] = [];
+      const write = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => {
+        chunks.push(String(c));
+        return true;
+      });
+      let code: number;
+      try {
+        code = await main(['export', checkpoint, '--help', '-o', path.join(TMP, 'help.gguf')]);
+      } finally {
+        write.mockRestore();
+      }
+      expect(code).toBe(0);
+      expect(chunks.join('')).toMatch(/--type <type>[\s\S]*f32, f16, q8_0/);
+      expect(fs.existsSync(path.join(TMP, 'help.gguf'))).toBe(false);
+    });
+
     it('a folder without a tokenizer, or with a character-level one, is refused in one line', async () => {
       const bare = path.join(HF_FIXTURES, 'llama-tiny');
       const r = await exportCli([bare, '-o', path.join(TMP, 'x.gguf')]);
