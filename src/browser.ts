@@ -48,6 +48,10 @@ export { dpoLoss, type PreferencePair, type DpoOutput } from './rlhf/dpo.js';
 export { modelFromHf, rewardModelFromHf, type FromHfOptions } from './model/hf/weights.js';
 export { fromHfConfig, toHfConfig } from './model/hf/config.js';
 export * from './formats/safetensors_bytes.js';
+// GGUF (llama.cpp's files) from and to bytes
+export { parseGguf, serializeGguf, decodeGgufTensor, type GgufFile, type GgufValue } from './formats/gguf.js';
+export { modelFromGguf, ggufFromModel } from './model/gguf/weights.js';
+export { tokenizerFromGguf, tokenizerToGguf } from './tokenizer/gguf.js';
 // tokenizer (from tokenizer.json text or object), generation, chat
 export type {
   DecodeOptions,

@@ -42,6 +42,12 @@ export type { QuantKind } from './model/quantize.js';
 export { modelFromHf, rewardModelFromHf } from './model/hf/weights.js';
 export type { FromHfOptions } from './model/hf/weights.js';
 export { tokenizerFromJson } from './tokenizer/from_json.js';
+export { parseGguf, serializeGguf, decodeGgufTensor, ggufTensorBytes, ggufGet } from './formats/gguf.js';
+export type { GgufFile, GgufValue, GgufTensorInfo, GgufTensorToWrite } from './formats/gguf.js';
+export { modelFromGguf, ggufFromModel, type GgufExportType } from './model/gguf/weights.js';
+export { loadGgufModel, saveGguf } from './model/gguf/file.js';
+export { readGgufFile, readGgufHeader } from './formats/gguf_file.js';
+export { tokenizerFromGguf, tokenizerToGguf } from './tokenizer/gguf.js';
 export {
   readTrlDataset,
   parseTrlJsonl,

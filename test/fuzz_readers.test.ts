@@ -4,7 +4,7 @@
  * thousands of cases each reader must either return a result or throw one of the package's named errors
  * (LlmtsError): never a RangeError / TypeError / SyntaxError, and never an allocation larger than the file justifies
  * (a header claiming 2^40 elements is refused before anything is allocated).
- * GGUF joins here once a GGUF reader exists.
+ * GGUF too: its container (lying counts, lengths, offsets and types), and the model and tokenizer read from it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,6 +22,11 @@ import {
 } from '../src/index.js';
 import { decodeSafetensors, readSafetensors, serializeSafetensors } from '../src/formats/safetensors.js';
 import { fromHfConfig } from '../src/model/hf/config.js';
+import { decodeGgufTensor, parseGguf } from '../src/formats/gguf.js';
+import { ggufFromModel, modelFromGguf } from '../src/model/gguf/weights.js';
+import { tokenizerFromGguf, tokenizerToGguf } from '../src/tokenizer/gguf.js';
+import { initModel } from '../src/model/init.js';
+import { getBackend } from '../src/backend/registry.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -311,4 +316,65 @@ describe('fuzz: the same readers from files on disk', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('fuzz: GGUF reader (container, model, tokenizer)', () => {
+  /** A whole GGUF file: a 1-layer Llama of 262 ids with Q8_0 matrices and F32 vectors, a BPE tokenizer with merges. */
+  async function ggufSample(): Promise<Uint8Array> {
+    const tok = trainBpe(['the cat sat on the mat; the cat ate'.repeat(4)], { vocabSize: 262, specialTokens: ['<s>'] });
+    const cfg = fromHfConfig(
+      {
+        model_type: 'llama',
+        vocab_size: 262,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 1,
+        max_position_embeddings: 16,
+      },
+      'test config',
+    );
+    const model = initModel(cfg, new Rng(1), { backend: getBackend('ref') });
+    const chunks = await ggufFromModel(model, { type: 'q8_0', metadata: tokenizerToGguf(tok, 262) });
+    return new Uint8Array(Buffer.concat(chunks));
+  }
+
+  /** Parse, decode every tensor, build the model and the tokenizer: a result or a named error, bounded memory. */
+  function readAll(b: Uint8Array, what: string): LlmtsError | null {
+    const r = named(what, () => {
+      const g = parseGguf(b, what);
+      let held = 0;
+      for (const t of g.tensors) {
+        const d = named(`${what} ${t.name}`, () => decodeGgufTensor(g, t));
+        if (!(d instanceof LlmtsError)) held += d.byteLength;
+      }
+      expect(held).toBeLessThanOrEqual(8 * b.length);
+      named(`${what} tokenizer`, () => tokenizerFromGguf(g));
+      named(`${what} model`, () => modelFromGguf(g, { backend: getBackend('ref') }));
+      return g;
+    });
+    return r instanceof LlmtsError ? r : null;
+  }
+
+  it('random truncations, bit flips and lying u64 counts: a result or a named error, 600 cases', async () => {
+    const good = await ggufSample();
+    expect(readAll(good, 'good')).toBeNull();
+    const rng = new Rng(14);
+    let errors = 0;
+    for (let i = 0; i < 600; i++) {
+      let b: Uint8Array;
+      const kind = i % 3;
+      if (kind === 0) b = good.slice(0, rng.int(good.length + 1));
+      else if (kind === 1) b = flipBits(rng, good, 1 + rng.int(8));
+      else {
+        // a u64 somewhere in the header (counts, string lengths, dims, offsets) replaced by a lie
+        b = good.slice();
+        const at = rng.int(Math.min(good.length, 4096) - 8);
+        new DataView(b.buffer).setBigUint64(at, lyingLength(rng, b.length), true);
+      }
+      if (readAll(b, `gguf case ${i} (${['truncate', 'flip', 'u64'][kind]})`)) errors++;
+    }
+    expect(errors).toBeGreaterThan(200);
+  }, 60_000);
 });

@@ -5,7 +5,7 @@
  *   util ─▶ backend (contract, kernel catalogue, sampling math, registry) ─▶ backend/{ref, wasm, webgpu}
  *           (siblings never import each other; of the backend root only registry.ts imports them, and nothing above
  *           the backend layer imports a backend's own folder: code picks a backend through the registry)
- *   util ─▶ formats (bytes ⇄ named arrays)     util ─▶ tokenizer ─▶ data
+ *   util ─▶ formats (bytes ⇄ named arrays)     util + formats (GGUF metadata) ─▶ tokenizer ─▶ data
  *   backend ─▶ tensor ─▶ model (+ formats: the Hugging Face mapping lives in model/hf) ─▶ optim
  *   model ─▶ generate (ids and a codec interface only: no tokenizer) ─▶ chat (+ tokenizer)
  *   model + optim + data + generate ─▶ train;   train + generate + chat ─▶ align (rlhf today) ─▶ feedback
@@ -28,7 +28,8 @@ const SITS_ON: Record<string, readonly string[]> = {
   'backend/wasm': ['backend'],
   'backend/webgpu': ['backend'],
   formats: ['util'],
-  tokenizer: ['util'],
+  // a tokenizer can live in a GGUF file's metadata (tokenizer/gguf.ts reads it with formats/gguf.ts)
+  tokenizer: ['util', 'formats'],
   data: ['tokenizer'],
   tensor: ['backend'],
   model: ['tensor', 'formats'],

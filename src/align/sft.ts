@@ -86,7 +86,7 @@ export async function openModelFolder(
 ): Promise<{ backend: Backend; modelDir: string; tok: TextTokenizer; template: ChatTemplate; source: string }> {
   const backend = await initBackend(c.backend, c.threads ? { threads: c.threads } : {});
   const modelDir = resumeDir ?? c.model;
-  if (!fs.existsSync(path.join(modelDir, 'config.json')))
+  if (!modelDir.toLowerCase().endsWith('.gguf') && !fs.existsSync(path.join(modelDir, 'config.json')))
     throw new FileFormatError(
       'E_FILE_MISSING',
       modelDir,

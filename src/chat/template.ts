@@ -188,6 +188,13 @@ export async function loadChatTemplate(
   dir: string,
   fallback: () => ChatTemplate = chatmlTemplate,
 ): Promise<ChatTemplate> {
+  if (dir.toLowerCase().endsWith('.gguf')) {
+    // a GGUF file: tokenizer.chat_template and the special tokens of its tokenizer metadata
+    const { loadTokenizer } = await import(/* node-only */ '../tokenizer/io.js');
+    const c = (await loadTokenizer(dir)).config;
+    const cfg = { chat_template: c.chatTemplate, bos_token: c.bosToken, eos_token: c.eosToken };
+    return templateFromTokenizerConfig(cfg, `${dir} [tokenizer.chat_template]`) ?? fallback();
+  }
   const path = await import('node:path');
   const { isFile, readJsonFile } = await import(/* node-only */ '../util/fs.js');
   const cfgFile = path.join(dir, 'tokenizer_config.json');

@@ -53,7 +53,7 @@ export async function main(
   const program = addSamplerFlags(
     new Command('llmts chat')
       .description('chat with a model in the terminal')
-      .argument('<model-dir>', 'Hugging Face model folder with a tokenizer'),
+      .argument('<model-dir>', 'Hugging Face model folder with a tokenizer, or a .gguf file'),
   )
     .option('--system <text>', 'system prompt')
     .option('--probs', 'colour each token by its probability')

@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { initBackend, type BackendName } from '../backend/registry.js';
 import { quantizeModel, type QuantKind } from '../model/quantize.js';
 import { loadModel } from '../model/hf/folder.js';
+import { isGgufPath } from '../model/gguf/file.js';
 import type { CausalLM } from '../model/model.js';
 import { tokenizerCodec } from '../chat/codec.js';
 import { generate, stream, type GenerateOptions, type StreamEvent } from '../generate/engine.js';
@@ -200,15 +201,22 @@ export function samplerFromFlags(f: SamplerFlags, defaults: SamplerOptions): Sam
 /** Tokenizer files a model folder may hold. */
 const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'tokenizer.model', 'tiktoken.model'];
 
-/** Whether a model folder holds a tokenizer. */
+/** Whether a model folder holds a tokenizer (a GGUF file: whether it has tokenizer metadata is known on reading). */
 export function hasTokenizer(dir: string): boolean {
+  if (isGgufPath(dir)) return true;
   return TOKENIZER_FILES.some((f) => fs.existsSync(path.join(dir, f)));
 }
 
 /** The folder's tokenizer, or null when it has none. */
 export async function loadTokenizerIfAny(dir: string): Promise<TextTokenizer | null> {
   if (!hasTokenizer(dir)) return null;
-  return loadTokenizer(dir);
+  try {
+    return await loadTokenizer(dir);
+  } catch (e) {
+    // a GGUF file without tokenizer metadata (the weights alone)
+    if (e instanceof FileFormatError && e.code === 'E_GGUF_TOKENIZER' && e.part === 'tokenizer.ggml.model') return null;
+    throw e;
+  }
 }
 
 export interface Loaded {
@@ -225,8 +233,8 @@ export async function loadForGeneration(
   dir: string,
   f: { backend: 'auto' | BackendName; threads?: number; quantize?: QuantKind },
 ): Promise<Loaded> {
-  if (!fs.existsSync(path.join(dir, 'config.json')))
-    throw new ConfigError('model-dir', `${dir} is not a model folder (no config.json)`);
+  if (!isGgufPath(dir) && !fs.existsSync(path.join(dir, 'config.json')))
+    throw new ConfigError('model-dir', `${dir} is not a model folder (no config.json) nor a .gguf file`);
   await initBackend(f.backend, f.threads !== undefined ? { threads: f.threads } : {});
   const model = await loadModel(dir);
   await checkFiniteWeights(model, dir);
@@ -328,7 +336,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = addSamplerFlags(
     new Command('llmts generate')
       .description('continue a prompt with a model (streams the text)')
-      .argument('<model-dir>', 'Hugging Face model folder (config.json, model.safetensors, tokenizer.json)')
+      .argument('<model-dir>', 'model folder (config.json, model.safetensors, tokenizer.json) or .gguf file')
       .argument('[prompt]', "prompt text, or '-' to read it from stdin"),
   )
     .option('--prompt-ids <ids>', 'prompt as token ids, e.g. 1,2,3 (works without a tokenizer)')

@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   tokenizer: { file: './tokenizer.js', help: 'train or inspect a tokenizer (llmts tokenizer train …)' },
   tokenize: { file: './tokenize.js', help: 'print the token ids and pieces of a text' },
   inspect: { file: './inspect.js', help: 'look inside a model on a text: attention maps and the logit lens (HTML)' },
+  export: { file: './export.js', help: 'write a model as a GGUF file (llama.cpp, ollama, LM Studio)' },
 };
 
 function usage(): string {

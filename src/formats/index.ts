@@ -6,3 +6,6 @@
 export * from './half.js';
 export * from './safetensors.js';
 export * from './checkpoint.js';
+export * from './gguf.js';
+export * from './gguf_types.js';
+export * from './gguf_file.js';

@@ -3,6 +3,7 @@
  *  - `loadTokenizer('gpt2')`: GPT-2's tokenizer from npm package files (pretrained.ts).
  *  - `loadTokenizer(dir)`: a Hugging Face folder: `tokenizer.json` (+ `tokenizer_config.json` if present), or
  *    GPT-2-style `vocab.json` + `merges.txt`. A path to a tokenizer.json file works too.
+ *  - `loadTokenizer('model.gguf')`: the tokenizer in a GGUF file's metadata (./gguf.ts).
  *  - `saveTokenizer(tok, dir)`: writes `tokenizer.json` and `tokenizer_config.json` into `dir` (created if needed;
  *    other files there are left alone), each atomically (temp file + rename).
  */
@@ -11,7 +12,9 @@ import * as path from 'node:path';
 import { FileFormatError } from '../util/errors.js';
 import { isFile, makeDirSync, readJsonFile, writeFileAtomic } from '../util/fs.js';
 import type { CharTokenizer } from './char_tokenizer.js';
+import { readGgufHeader } from '../formats/gguf_file.js';
 import { importVocabAndMerges } from './gpt2_files.js';
+import { tokenizerFromGguf } from './gguf.js';
 import {
   fromTokenizerConfigJson,
   fromTokenizerJson,
@@ -29,6 +32,8 @@ export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 /** Load a tokenizer by name ('gpt2') or from a folder (or a tokenizer.json path). */
 export async function loadTokenizer(dirOrName: string): Promise<Tokenizer | CharTokenizer> {
   if (isPretrainedName(dirOrName) && !(await exists(dirOrName))) return loadPretrained(dirOrName);
+  if (dirOrName.toLowerCase().endsWith('.gguf') && (await isFile(dirOrName)))
+    return tokenizerFromGguf(await readGgufHeader(dirOrName));
   let dir = dirOrName;
   let tokFile = path.join(dir, TOKENIZER_FILE);
   if (await isFile(dirOrName)) {

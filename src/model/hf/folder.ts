@@ -16,19 +16,22 @@ import { loadCheckpointTensors, saveCheckpointTensors } from '../../formats/chec
 import { fromHfConfig, SEQUENCE_CLASSIFICATION_ARCHITECTURES, toHfConfig } from './config.js';
 import { modelFromHf, rewardModelFromHf, storedDtypesOf } from './weights.js';
 import type { TensorToWrite } from '../../formats/safetensors.js';
+import { isGgufPath, loadGgufConfig, loadGgufModel } from '../gguf/file.js';
 
 export interface LoadOptions {
   backend?: Backend;
 }
 
-/** Read a model's config.json only. */
+/** Read a model's config.json only (or a GGUF file's hyper-parameters). */
 export async function loadConfig(dir: string): Promise<ModelConfig> {
+  if (isGgufPath(dir)) return loadGgufConfig(dir);
   const file = path.join(dir, 'config.json');
   return fromHfConfig(await readJsonFile(file, 'a Hugging Face config.json'), file);
 }
 
-/** Load a Hugging Face model folder onto a backend (default: the current one). */
+/** Load a Hugging Face model folder (or a GGUF file: a path ending in .gguf) onto a backend (default: the current one). */
 export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<CausalLM> {
+  if (isGgufPath(dir)) return loadGgufModel(dir, opts);
   const config = await loadConfig(dir);
   const stored = await loadCheckpointTensors(dir);
   return modelFromHf(config, stored, { ...opts, source: dir });

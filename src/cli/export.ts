@@ -1,0 +1,92 @@
+/**
+ * `llmts export`: a model folder (or a GGUF file) as a GGUF file that llama.cpp, ollama and LM Studio run.
+ *
+ *   llmts export runs/<name>/checkpoint --format gguf --type q8_0 -o model.gguf
+ *
+ * The file holds llama.cpp's tensor names and layouts for its `llama` or `gpt2` architecture, the hyper-parameters,
+ * the tokenizer (byte-level BPE: tokens, merges, token types, special ids) and the chat template (src/model/gguf/,
+ * src/tokenizer/gguf.ts). A model without a tokenizer, or with a character-level one, is refused: llama.cpp could
+ * not run it. The file is written atomically (temp file + rename).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { initBackend } from '../backend/registry.js';
+import { loadModel } from '../model/hf/folder.js';
+import { isGgufPath, saveGguf } from '../model/gguf/file.js';
+import { GGUF_EXPORT_TYPES, type GgufExportType } from '../model/gguf/weights.js';
+import { loadTokenizer } from '../tokenizer/io.js';
+import { tokenizerToGguf } from '../tokenizer/gguf.js';
+import { ConfigError } from '../util/errors.js';
+import { hasTokenizer } from './generate.js';
+import { parseCommand } from './parse.js';
+
+interface Flags {
+  format: 'gguf';
+  type: GgufExportType;
+  output?: string;
+  tokenizer?: string;
+  name?: string;
+}
+
+async function run(model: string, f: Flags): Promise<number> {
+  const t0 = performance.now();
+  if (!fs.existsSync(model)) throw new ConfigError('model', `${model} does not exist (a model folder or a .gguf file)`);
+  const gguf = isGgufPath(model);
+  if (!gguf && !fs.existsSync(path.join(model, 'config.json')))
+    throw new ConfigError('model', `${model} is not a model folder (no config.json) nor a .gguf file`);
+  const tokSource = f.tokenizer ?? model;
+  if (!f.tokenizer && !gguf && !hasTokenizer(model))
+    throw new ConfigError(
+      'tokenizer',
+      `${model} has no tokenizer (tokenizer.json): a GGUF file must carry one for llama.cpp; add it to the folder or pass --tokenizer <folder|gpt2>`,
+    );
+  if (f.type === 'source' && !gguf) throw new ConfigError('--type', "'source' keeps the types of a .gguf input");
+  await initBackend('ref'); // the weights are only read and re-encoded
+  const m = await loadModel(model);
+  const tok = await loadTokenizer(tokSource);
+  const jinja = path.join(gguf ? path.dirname(tokSource) : tokSource, 'chat_template.jinja');
+  if (tok.config.chatTemplate === undefined && !gguf && fs.existsSync(jinja))
+    tok.config.chatTemplate = fs.readFileSync(jinja, 'utf8');
+  const c = m.config;
+  const meta = tokenizerToGguf(tok, c.vocabSize, {
+    bos: c.bosTokenId,
+    eos: Array.isArray(c.eosTokenId) ? (c.eosTokenId[0] ?? null) : c.eosTokenId,
+    pad: c.padTokenId,
+  });
+  const name = f.name ?? path.basename(path.resolve(model)).replace(/\.gguf$/i, '');
+  meta.set('general.name', { type: 'string', value: name });
+  const out = f.output ?? `${name}-${f.type}.gguf`;
+  await saveGguf(m, out, { type: f.type, metadata: meta });
+  const mb = fs.statSync(out).size / 2 ** 20;
+  console.log(
+    `wrote ${out}: ${c.family === 'gpt2' ? 'gpt2' : 'llama'} architecture, ${m.params.size} tensors, ${f.type}, ` +
+      `${mb.toFixed(1)} MiB, tokenizer of ${tok.vocabSize} ids${tok.config.chatTemplate ? ' + chat template' : ''} ` +
+      `(${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = new Command('llmts export')
+    .description('write a model as a GGUF file for llama.cpp, ollama and LM Studio')
+    .argument('<model>', 'a model folder (config.json, model.safetensors, tokenizer.json) or a .gguf file')
+    .addOption(new Option('--format <format>', 'the file format').choices(['gguf']).default('gguf'))
+    .addOption(
+      new Option(
+        '--type <type>',
+        "matrix type: f32, f16, q8_0 (vectors stay f32); 'source' keeps a .gguf input's types",
+      )
+        .choices(GGUF_EXPORT_TYPES as string[])
+        .default('f16'),
+    )
+    .option('-o, --output <file>', 'the GGUF file to write (default: <model name>-<type>.gguf here)')
+    .option('--tokenizer <dir|name>', "the tokenizer to embed (default: the model's own)")
+    .option('--name <name>', 'general.name (default: the model folder name)')
+    .exitOverride()
+    .action(async (model: string, flags: Flags) => {
+      code = await run(model, flags);
+    });
+  return (await parseCommand(program, argv)) ?? code;
+}

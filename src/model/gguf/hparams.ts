@@ -1,0 +1,139 @@
+/**
+ * ModelConfig ⇄ the hyper-parameters of a GGUF file (llama.cpp's LLM_KV names, `{arch}.` prefixed):
+ *
+ *   general.architecture              "llama" | "qwen2" | "gpt2"
+ *   {arch}.context_length             maxPositions          {arch}.embedding_length      hiddenSize
+ *   {arch}.block_count                numLayers             {arch}.feed_forward_length   intermediateSize
+ *   {arch}.attention.head_count       numHeads              {arch}.attention.head_count_kv  numKvHeads (llama)
+ *   {arch}.attention.layer_norm_rms_epsilon (llama) / layer_norm_epsilon (gpt2)   normEps
+ *   {arch}.rope.freq_base, rope.dimension_count, attention.key_length / value_length   ropeTheta, headDim (llama)
+ *   {arch}.vocab_size                 vocabSize
+ *
+ * Reading builds the Hugging Face config.json these describe and goes through `fromHfConfig`, so a GGUF model gets
+ * the same checks and defaults as a folder. GGUF keeps epsilons and θ as float32: they are read back to 7
+ * significant digits (1e-5 stays 1e-5, not 9.99999974e-6).
+ */
+import { ConfigError, UnsupportedError } from '../../util/errors.js';
+import type { GgufValue } from '../../formats/gguf.js';
+import type { ModelConfig } from '../config.js';
+import { fromHfConfig } from '../hf/config.js';
+import { ggufArchitecture } from './tensors.js';
+
+/** general.file_type (llama_ftype) of a file whose matrices are all of one type. */
+export const FILE_TYPE = { F32: 0, F16: 1, Q8_0: 7, BF16: 32 } as const;
+
+const u32 = (value: number): GgufValue => ({ type: 'u32', value });
+const f32 = (value: number): GgufValue => ({ type: 'f32', value });
+
+/** The hyper-parameter keys of a config (general.architecture included). */
+export function hparamsToGguf(c: ModelConfig): Map<string, GgufValue> {
+  const a = ggufArchitecture(c);
+  const m = new Map<string, GgufValue>([['general.architecture', { type: 'string', value: a }]]);
+  m.set(`${a}.vocab_size`, u32(c.vocabSize));
+  m.set(`${a}.context_length`, u32(c.maxPositions));
+  m.set(`${a}.embedding_length`, u32(c.hiddenSize));
+  m.set(`${a}.block_count`, u32(c.numLayers));
+  m.set(`${a}.feed_forward_length`, u32(c.intermediateSize));
+  m.set(`${a}.attention.head_count`, u32(c.numHeads));
+  if (a === 'gpt2') {
+    m.set('gpt2.attention.layer_norm_epsilon', f32(c.normEps));
+    return m;
+  }
+  m.set(`${a}.attention.head_count_kv`, u32(c.numKvHeads));
+  m.set(`${a}.rope.freq_base`, f32(c.ropeTheta));
+  m.set(`${a}.rope.dimension_count`, u32(c.headDim));
+  m.set(`${a}.attention.layer_norm_rms_epsilon`, f32(c.normEps));
+  if (c.headDim * c.numHeads !== c.hiddenSize) {
+    m.set(`${a}.attention.key_length`, u32(c.headDim));
+    m.set(`${a}.attention.value_length`, u32(c.headDim));
+  }
+  return m;
+}
+
+/** A float32 field read back as the decimal it was written from (7 significant digits). */
+const dec = (x: number) => Number(x.toPrecision(7));
+
+/**
+ * The ModelConfig of a GGUF file's metadata and tensor names (`output.weight` absent: the head is tied to
+ * token_embd; `blk.0.attn_q.bias`, `blk.0.ffn_gate.bias`: Llama biases). The tokenizer's special ids become
+ * config.json's bos/eos/pad; `vocabRows` is token_embd's row count.
+ */
+export function hparamsFromGguf(
+  meta: ReadonlyMap<string, GgufValue>,
+  file: string,
+  names: ReadonlySet<string>,
+  vocabRows: number,
+): ModelConfig {
+  const hasOutput = names.has('output.weight');
+  const arch = meta.get('general.architecture')?.value;
+  if (typeof arch !== 'string') throw new ConfigError('general.architecture', 'missing or not a string', file);
+  if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'gpt2')
+    throw new UnsupportedError(`${file}: architecture "${arch}" is not supported (llama, qwen2 and gpt2 are)`);
+  const num = (key: string, required = true): number | undefined => {
+    const v = meta.get(`${arch}.${key}`);
+    if (v === undefined) {
+      if (required) throw new ConfigError(`${arch}.${key}`, 'missing', file);
+      return undefined;
+    }
+    if (v.type === 'array' || typeof v.value !== 'number')
+      throw new ConfigError(`${arch}.${key}`, `expected a number, got ${v.type}`, file);
+    return v.value;
+  };
+  const id = (key: string): number | null => {
+    const v = meta.get(`tokenizer.ggml.${key}`)?.value;
+    return typeof v === 'number' && v < vocabRows ? v : null;
+  };
+  const hf: Record<string, unknown> = {
+    vocab_size: num('vocab_size', false) ?? vocabRows,
+    tie_word_embeddings: !hasOutput,
+    bos_token_id: id('bos_token_id'),
+    eos_token_id: id('eos_token_id'),
+    pad_token_id: id('padding_token_id'),
+  };
+  const heads = num('attention.head_count')!;
+  if (arch === 'gpt2') {
+    Object.assign(hf, {
+      model_type: 'gpt2',
+      architectures: ['GPT2LMHeadModel'],
+      n_positions: num('context_length'),
+      n_embd: num('embedding_length'),
+      n_layer: num('block_count'),
+      n_inner: num('feed_forward_length'),
+      n_head: heads,
+      layer_norm_epsilon: dec(num('attention.layer_norm_epsilon')!),
+      activation_function: 'gelu_new',
+      resid_pdrop: 0, // GGUF is for inference: no dropout (transformers' GPT-2 default is 0.1)
+      embd_pdrop: 0,
+      attn_pdrop: 0,
+    });
+  } else {
+    const hidden = num('embedding_length')!;
+    const headDim = num('attention.key_length', false) ?? num('rope.dimension_count', false) ?? hidden / heads;
+    const vLen = num('attention.value_length', false);
+    if (vLen !== undefined && vLen !== headDim)
+      throw new UnsupportedError(`${file}: key_length ${headDim} ≠ value_length ${vLen} is not supported`);
+    const ropeDims = num('rope.dimension_count', false);
+    if (ropeDims !== undefined && ropeDims !== headDim)
+      throw new UnsupportedError(`${file}: partial RoPE (rope.dimension_count ${ropeDims} < head size ${headDim})`);
+    if (meta.has(`${arch}.rope.scaling.type`) || meta.has(`${arch}.rope.scaling.factor`))
+      throw new UnsupportedError(`${file}: RoPE scaling (${arch}.rope.scaling.*) is not supported`);
+    const qwen = arch === 'qwen2';
+    if (qwen && !names.has('blk.0.attn_q.bias'))
+      throw new UnsupportedError(`${file}: a qwen2 model without q/k/v biases is not supported`);
+    Object.assign(hf, {
+      model_type: arch,
+      architectures: [qwen ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
+      max_position_embeddings: num('context_length'),
+      hidden_size: hidden,
+      num_hidden_layers: num('block_count'),
+      intermediate_size: num('feed_forward_length'),
+      num_attention_heads: heads,
+      num_key_value_heads: num('attention.head_count_kv', false) ?? heads,
+      head_dim: headDim,
+      rms_norm_eps: dec(num('attention.layer_norm_rms_epsilon')!),
+      rope_theta: dec(num('rope.freq_base', false) ?? 10000),
+      ...(qwen ? {} : { attention_bias: names.has('blk.0.attn_q.bias'), mlp_bias: names.has('blk.0.ffn_gate.bias') }),
+    });
+  }
+  return fromHfConfig(hf, `${file} (GGUF hyper-parameters)`);
+}

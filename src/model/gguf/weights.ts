@@ -1,0 +1,119 @@
+/**
+ * A model (llama.cpp architectures llama, qwen2, gpt2) from a parsed GGUF file, and the tensors and hyper-parameters of a GGUF file from a model. No file access
+ * (./file.ts reads and writes files), so this runs in a browser too.
+ *
+ *   modelFromGguf(parseGguf(bytes))                    → CausalLM (tensors decoded to float32, layouts undone)
+ *   ggufFromModel(model, { type: 'q8_0', metadata })  → the chunks of a GGUF file llama.cpp loads
+ *
+ * Types written, as convert_hf_to_gguf.py's --outtype: vectors (norms, biases) always F32; matrices in the chosen type
+ * ('f32', 'f16', 'q8_0'; a Q8_0 matrix whose rows are not a multiple of 32 falls back to F16). A model read from
+ * GGUF remembers each tensor's type, and `type: 'source'` writes each back as it was read, so GGUF → llm.ts → GGUF
+ * gives back the same tensor bytes (F32, F16, BF16 and Q8_0: Q8_0 re-quantises to the same blocks).
+ */
+import type { Backend } from '../../backend/backend.js';
+import { FileFormatError, UnsupportedError } from '../../util/errors.js';
+import {
+  decodeGgufTensor,
+  serializeGguf,
+  type GgufFile,
+  type GgufTensorToWrite,
+  type GgufValue,
+} from '../../formats/gguf.js';
+import { encodeGgml, ggmlBlockSize, type GgmlType, type GgmlWriteType } from '../../formats/gguf_types.js';
+import type { SafetensorsDtype, StoredTensor } from '../../formats/safetensors_bytes.js';
+import type { CausalLM } from '../model.js';
+import { modelFromHf } from '../hf/weights.js';
+import { FILE_TYPE, hparamsFromGguf, hparamsToGguf } from './hparams.js';
+import { ggufArchitecture, ggufShape, missingTensor, relayout, tensorMappings } from './tensors.js';
+
+/** The matrix type of an export: `--type` of `llmts export`. 'source': each tensor as the GGUF it came from. */
+export type GgufExportType = 'f32' | 'f16' | 'q8_0' | 'source';
+export const GGUF_EXPORT_TYPES: readonly GgufExportType[] = ['f32', 'f16', 'q8_0', 'source'];
+
+/** The GGUF type each parameter of a model read from GGUF had. */
+const sourceTypes = new WeakMap<CausalLM, Map<string, GgmlType>>();
+
+export interface FromGgufOptions {
+  backend?: Backend;
+}
+
+/** A CausalLM from a parsed GGUF file (llama or gpt2 architecture). */
+export function modelFromGguf(g: GgufFile, opts: FromGgufOptions = {}): CausalLM {
+  const byName = new Map(g.tensors.map((t) => [t.name, t]));
+  const embd = byName.get('token_embd.weight');
+  if (!embd) throw missingTensor(g.file, 'token_embd.weight', String(g.metadata.get('general.architecture')?.value));
+  const cfg = hparamsFromGguf(g.metadata, g.file, new Set(byName.keys()), embd.shape[0]!);
+  const stored = new Map<string, StoredTensor>();
+  const types = new Map<string, GgmlType>();
+  const used = new Set<string>();
+  for (const m of tensorMappings(cfg)) {
+    const t = byName.get(m.gguf);
+    if (!t) throw missingTensor(g.file, m.gguf, cfg.family);
+    used.add(m.gguf);
+    // the parameter's shape is checked by modelFromHf; here only that the GGUF shape is the one it implies
+    const data = decodeGgufTensor(g, t);
+    const shape = m.layout.kind === 'transpose' ? [t.shape[1]!, t.shape[0]!] : t.shape;
+    if (m.layout.kind === 'rope' && t.shape[0]! % (m.layout.heads * 2) !== 0)
+      throw new FileFormatError('E_TENSOR_SHAPE', g.file, `${t.shape[0]} rows for ${m.layout.heads} heads`, m.gguf);
+    if (m.layout.kind === 'transpose' && t.shape.length !== 2)
+      throw new FileFormatError('E_TENSOR_SHAPE', g.file, `expected a matrix, got [${t.shape}]`, m.gguf);
+    const values = relayout(data, shape, m.layout, false);
+    const dtype: SafetensorsDtype = t.type === 'F16' ? 'F16' : t.type === 'BF16' ? 'BF16' : 'F32';
+    stored.set(m.hf, { dtype, shape, data: values, raw: new Uint8Array(values.buffer) });
+    types.set(m.hf, t.type!);
+  }
+  const extra = g.tensors.filter((t) => !used.has(t.name)).map((t) => t.name);
+  if (extra.length)
+    throw new FileFormatError(
+      'E_UNKNOWN_TENSOR',
+      g.file,
+      `tensors a ${cfg.family} model of these hyper-parameters does not use: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`,
+    );
+  const model = modelFromHf(cfg, stored, { source: g.file, ...(opts.backend ? { backend: opts.backend } : {}) });
+  sourceTypes.set(model, types);
+  return model;
+}
+
+export interface ToGgufOptions {
+  type: GgufExportType;
+  /** More metadata (general.name, the tokenizer's keys from tokenizerToGguf, …), written after the hyper-parameters. */
+  metadata?: ReadonlyMap<string, GgufValue>;
+}
+
+/** The chunks of a GGUF file holding `model` (its hyper-parameters, tensors, and `opts.metadata`). */
+export async function ggufFromModel(model: CausalLM, opts: ToGgufOptions): Promise<Uint8Array[]> {
+  const c = model.config;
+  if (c.family === 'llama' && !c.attentionBias && c.attentionOutBias)
+    throw new UnsupportedError('a Llama-family model with an o_proj bias and no q/k/v biases has no llama.cpp layout');
+  if (ggufArchitecture(c) === 'qwen2' && c.mlpBias)
+    throw new UnsupportedError('a Qwen2 model with MLP biases has no llama.cpp layout (its qwen2 reads none)');
+  const src = sourceTypes.get(model);
+  if (opts.type === 'source' && !src)
+    throw new UnsupportedError("type 'source' needs a model read from a GGUF file (use f32, f16 or q8_0)");
+  const tensors: GgufTensorToWrite[] = [];
+  const matrixTypes = new Set<GgmlType>();
+  for (const m of tensorMappings(c)) {
+    const p = model.params.get(m.hf);
+    if (!p) throw new UnsupportedError(`the model has no parameter '${m.hf}' (quantised? export before --quantize)`);
+    const data = (await p.data()) as Float32Array;
+    const shape = ggufShape(p.shape, m.layout);
+    const values = relayout(data, p.shape, m.layout, true);
+    let type: GgmlWriteType;
+    if (opts.type === 'source') {
+      const t = src!.get(m.hf)!;
+      if (t !== 'F32' && t !== 'F16' && t !== 'BF16' && t !== 'Q8_0')
+        throw new UnsupportedError(`'${m.hf}' was read as ${t}, which is not written (F32, F16, BF16, Q8_0 are)`);
+      type = t;
+    } else if (shape.length === 1) type = 'F32';
+    else type = opts.type === 'f32' ? 'F32' : opts.type === 'f16' ? 'F16' : 'Q8_0';
+    if (type === 'Q8_0' && shape[shape.length - 1]! % ggmlBlockSize('Q8_0') !== 0) type = 'F16';
+    if (shape.length > 1) matrixTypes.add(type);
+    tensors.push({ name: m.gguf, shape, type, raw: encodeGgml(type, values) });
+  }
+  const meta = hparamsToGguf(c);
+  const only = matrixTypes.size === 1 ? [...matrixTypes][0]! : matrixTypes.has('Q8_0') ? 'Q8_0' : 'F16';
+  meta.set('general.file_type', { type: 'u32', value: FILE_TYPE[only as keyof typeof FILE_TYPE] ?? 1 });
+  if (only === 'Q8_0') meta.set('general.quantization_version', { type: 'u32', value: 2 });
+  for (const [k, v] of opts.metadata ?? []) meta.set(k, v);
+  return serializeGguf(meta, tensors);
+}
