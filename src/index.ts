@@ -72,3 +72,17 @@ export { dpo, type DpoOptions, type DpoResult } from './align/dpo.js';
 export { DPO_SETTINGS, DPO_PRESETS, buildDpoConfig, type DpoConfig } from './align/dpo_settings.js';
 export { bradleyTerryLoss, dpoFamilyLoss, DPO_LOSS_TYPES, type DpoLossType } from './align/pref_losses.js';
 export { encodePreferenceRow, type PrefPair } from './align/pref_data.js';
+export {
+  loadOracle,
+  OracleError,
+  type CompareItem,
+  type CompareMeta,
+  type LoadedOracle,
+  type Oracle,
+  type OracleModule,
+  type OracleOptions,
+  type ReplyMeta,
+  type ScoreItem,
+  type Verdict,
+} from './align/oracle.js';
+export { OracleProcess, type OracleProcessOptions } from './align/oracle_process.js';
