@@ -18,14 +18,17 @@ interface Speech {
   lines: string[];
 }
 
-/** The speeches of a tinyshakespeare-style text. */
-export function speeches(text: string): Speech[] {
-  const out: Speech[] = [];
+/**
+ * The blocks of a tinyshakespeare-style text, in order: a speech, or null for a block that is not one (no
+ * "Speaker:" line, or nothing said), so that the speeches around it are not taken for a turn and its answer.
+ */
+export function speeches(text: string): (Speech | null)[] {
+  const out: (Speech | null)[] = [];
   for (const block of text.replace(/\r\n/g, '\n').split(/\n\s*\n/)) {
     const lines = block.split('\n').map((l) => l.trim());
     const m = /^([A-Z][A-Za-z' ]*):$/.exec(lines[0] ?? '');
     const body = lines.slice(1).filter((l) => l);
-    if (m && body.length) out.push({ speaker: m[1]!, lines: body });
+    out.push(m && body.length ? { speaker: m[1]!, lines: body } : null);
   }
   return out;
 }
@@ -52,11 +55,13 @@ function generate(): TaskItem[] {
   const seen = new Set<string>();
   const items: TaskItem[] = [];
   for (let i = 0; i + 1 < ss.length; i++) {
-    if (ss[i]!.speaker === ss[i + 1]!.speaker) continue;
-    const prompt = opening(ss[i]!);
+    const a = ss[i],
+      b = ss[i + 1];
+    if (!a || !b || a.speaker === b.speaker) continue;
+    const prompt = opening(a);
     if (seen.has(prompt)) continue;
     seen.add(prompt);
-    items.push({ key: prompt, prompt: [{ role: 'user', content: prompt }], demonstration: opening(ss[i + 1]!) });
+    items.push({ key: prompt, prompt: [{ role: 'user', content: prompt }], demonstration: opening(b) });
   }
   return items;
 }
