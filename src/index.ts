@@ -86,3 +86,23 @@ export {
   type Verdict,
 } from './align/oracle.js';
 export { OracleProcess, type OracleProcessOptions } from './align/oracle_process.js';
+export {
+  getTask,
+  TASKS,
+  taskDemonstrations,
+  taskPrompts,
+  type AlignTask,
+  type TaskItem,
+  type TaskSplit,
+} from './align/tasks/index.js';
+export {
+  FEEDBACK_TYPES,
+  parseSamples,
+  rateSamples,
+  readSamples,
+  type BatchRater,
+  type FeedbackType,
+  type RateOptions,
+  type RateResult,
+  type SampleRow,
+} from './align/rate.js';
