@@ -383,6 +383,11 @@ describe('the rater process (OracleProcess)', () => {
     expect(String(err)).toMatch(/exited \(code 3\).*rater: giving up/);
     await expect(p.score([{ prompt: conv('q'), reply: 'x' }])).rejects.toThrow(OracleError);
     await p.close();
+    // a crash in the first of several batches in flight: every batch fails, none goes unhandled
+    const q = await OracleProcess.start(crash, {}, { batchSize: 1, echo: () => {} });
+    const many = Array.from({ length: 5 }, (_, k) => ({ prompt: conv('q'), reply: k ? 'x' : 'boom' }));
+    await expect(q.score(many)).rejects.toThrow(/exited \(code 3\)/);
+    await q.close();
 
     const cases: [string, string, RegExp][] = [
       [

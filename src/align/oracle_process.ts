@@ -188,7 +188,9 @@ export class OracleProcess {
     const jobs: Promise<unknown>[] = [];
     for (let i = 0; i < items.length; i += this.batchSize) {
       const chunk = items.slice(i, i + this.batchSize);
-      jobs.push(this.request(op, { items: chunk }, i));
+      const job = this.request(op, { items: chunk }, i);
+      job.catch(() => {}); // awaited below, in order; a later batch failing first must not go unhandled
+      jobs.push(job);
     }
     for (const [k, j] of jobs.entries()) {
       const res = (await j) as Wire[];
