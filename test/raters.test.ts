@@ -430,6 +430,20 @@ describe('the rater process (OracleProcess)', () => {
     await expect(loadOracle(path.join(tmp, 'missing.mjs'))).rejects.toThrow(/missing\.mjs: no such file/);
   });
 
+  it('a rater that stops answering: killed after timeoutMs, an OracleError naming the file', async () => {
+    const f = writeRater(
+      'hang.mjs',
+      `export const makeOracle = () => ({ name: 'h', score: () => new Promise(() => {}), compare: () => 'a' });`,
+    );
+    const p = await OracleProcess.start(f, {}, { timeoutMs: 2000, echo: () => {} });
+    const t0 = performance.now();
+    await expect(p.score([{ prompt: conv('q'), reply: 'x' }])).rejects.toThrow(
+      /hang\.mjs: the rater gave no answer for 2\.0 s \(killed\)/,
+    );
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    await p.close();
+  });
+
   it("what a rater prints goes to stderr (the echo), never this process's stdout", async () => {
     const f = writeRater(
       'chatty.mjs',

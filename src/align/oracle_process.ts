@@ -88,6 +88,11 @@ export interface OracleProcessOptions {
   batchSize?: number;
   /** Where the rater's own output goes (default: this process's stderr). */
   echo?: (chunk: string) => void;
+  /**
+   * The longest the rater may go without answering while a batch waits, in ms (default: no limit). Past it the
+   * process is killed and every waiting call fails with an OracleError.
+   */
+  timeoutMs?: number;
 }
 
 export class OracleProcess {
@@ -100,6 +105,8 @@ export class OracleProcess {
   private exited: string | null = null;
   private readonly exitPromise: Promise<void>;
   private readonly batchSize: number;
+  private readonly timeoutMs: number;
+  private watchdog: NodeJS.Timeout | null = null;
 
   private constructor(
     /** The rater file, as the caller named it. */
@@ -107,6 +114,7 @@ export class OracleProcess {
     o: OracleProcessOptions,
   ) {
     this.batchSize = Math.max(1, Math.floor(o.batchSize ?? DEFAULT_BATCH));
+    this.timeoutMs = o.timeoutMs ?? 0;
     const echo = o.echo ?? ((s: string) => process.stderr.write(s));
     this.child = spawn(process.execPath, ['--input-type=module', '-e', RUNNER], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -209,6 +217,7 @@ export class OracleProcess {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { what: op, offset, resolve, reject });
+      if (!this.watchdog) this.arm();
       this.child.send({ id, op, ...body }, (e) => {
         if (e) this.fail(`could not send to the rater process: ${e.message}`);
       });
@@ -219,6 +228,7 @@ export class OracleProcess {
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
+    this.arm();
     if (m.ok) p.resolve(m.result);
     else {
       const where = m.index !== undefined ? ` (request ${p.offset + m.index} of this call)` : '';
@@ -226,9 +236,22 @@ export class OracleProcess {
     }
   }
 
+  /** (Re)start the no-answer timer while requests wait; stop it when none do. */
+  private arm(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
+    if (this.timeoutMs > 0 && this.pending.size > 0 && this.exited === null)
+      this.watchdog = setTimeout(() => {
+        this.fail(`the rater gave no answer for ${(this.timeoutMs / 1000).toFixed(1)} s (killed)`);
+        this.child.kill('SIGKILL');
+      }, this.timeoutMs);
+  }
+
   /** The child is gone (or unreachable): every waiting request fails with the reason and its last output. */
   private fail(why: string): void {
     if (this.exited !== null) return;
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
     const tail = this.tail.trim().split('\n').slice(-3).join(' | ');
     this.exited = `${why}${tail ? `; its last output: ${tail}` : ''}`;
     for (const p of this.pending.values())

@@ -3,7 +3,7 @@
  * JSONL — the only thing the trainers read (issue 11).
  *
  *   llmts rate --oracle raters/sotu-desk.mjs samples.jsonl [-o feedback.jsonl] [--type ranking|preference|kto]
- *              [--seed S] [--threshold X]
+ *              [--seed S] [--threshold X] [--timeout SECONDS]
  *
  * samples.jsonl: `{"prompt": [messages…], "completions": [replies…], "finish_reasons"?: ["stop"|"length", …]}`.
  * The feedback goes to stdout unless -o names a file (written atomically); progress and the summary go to stderr.
@@ -21,6 +21,7 @@ interface RateFlags {
   type: FeedbackType;
   seed: number;
   threshold?: number;
+  timeout: number;
 }
 
 function numberFlag(flag: string, integer: boolean): (v: string) => number {
@@ -44,7 +45,7 @@ async function rate(samplesFile: string, f: RateFlags): Promise<number> {
       process.stderr.write(`rate: ${done}/${total} prompts\n`);
     }
   };
-  const oracle = await OracleProcess.start(f.oracle, { seed: f.seed });
+  const oracle = await OracleProcess.start(f.oracle, { seed: f.seed }, { timeoutMs: f.timeout * 1000 });
   let res: Awaited<ReturnType<typeof rateSamples>>;
   try {
     res = await rateSamples(oracle, samples, {
@@ -107,6 +108,11 @@ export async function main(argv: string[]): Promise<number> {
       new Option('--threshold <x>', "kto: label = score > x (default: above the prompt's mean score)").argParser(
         numberFlag('--threshold', false),
       ),
+    )
+    .addOption(
+      new Option('--timeout <s>', 'fail when the rater gives no answer for this many seconds (0: no limit)')
+        .argParser(numberFlag('--timeout', false))
+        .default(600),
     )
     .exitOverride()
     .action(async (samples: string, flags: RateFlags) => {
