@@ -188,7 +188,8 @@ describe('llmts rate', () => {
   it('--help prints the options and runs nothing', () => {
     const r = llmts(['rate', '--help']);
     expect(r.code).toBe(0);
-    for (const o of ['--oracle', '--type', '--seed', '--threshold', '--timeout', '-o, --output']) expect(r.out).toContain(o);
+    for (const o of ['--oracle', '--type', '--seed', '--threshold', '--timeout', '-o, --output'])
+      expect(r.out).toContain(o);
     expect(llmts(['--help']).out).toMatch(/rate\s+rate sampled replies/);
   });
 });
