@@ -80,3 +80,37 @@ export { DPO_SETTINGS, DPO_PRESETS, buildDpoConfig, type DpoConfig } from './ali
 export { bradleyTerryLoss, dpoFamilyLoss, DPO_LOSS_TYPES, type DpoLossType } from './align/pref_losses.js';
 export { encodePreferenceRow, type PrefPair } from './align/pref_data.js';
 export * from './inspect/index.js';
+export {
+  loadOracle,
+  OracleError,
+  type CompareItem,
+  type CompareMeta,
+  type LoadedOracle,
+  type Oracle,
+  type OracleModule,
+  type OracleOptions,
+  type ReplyMeta,
+  type ScoreItem,
+  type Verdict,
+} from './align/oracle.js';
+export { OracleProcess, type OracleProcessOptions } from './align/oracle_process.js';
+export {
+  getTask,
+  TASKS,
+  taskDemonstrations,
+  taskPrompts,
+  type AlignTask,
+  type TaskItem,
+  type TaskSplit,
+} from './align/tasks/index.js';
+export {
+  FEEDBACK_TYPES,
+  parseSamples,
+  rateSamples,
+  readSamples,
+  type BatchRater,
+  type FeedbackType,
+  type RateOptions,
+  type RateResult,
+  type SampleRow,
+} from './align/rate.js';

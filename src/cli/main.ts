@@ -12,6 +12,8 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   sft: { file: './sft.js', help: 'fine-tune a model on conversations or prompt/completion pairs (TRL JSONL)' },
   reward: { file: './reward.js', help: 'train a reward model on preference pairs (TRL JSONL)' },
   dpo: { file: './dpo.js', help: 'align a fine-tuned model to preference pairs with DPO (TRL JSONL)' },
+  rate: { file: './rate.js', help: 'rate sampled replies with a rater module; write feedback as TRL JSONL' },
+  align: { file: './align.js', help: "alignment tasks: a task's prompts or SFT demonstrations (llmts align data …)" },
   plan: { file: './plan.js', help: 'print parameters, FLOPs, memory and expected time of a training config' },
   generate: { file: './generate.js', help: 'continue a prompt with a model' },
   chat: { file: './chat.js', help: 'chat with a model in the terminal' },
