@@ -1,5 +1,6 @@
 /**
- * The command line shared by `llmts reward` and `llmts dpo` (reward.ts, dpo.ts hold their help text):
+ * The command line shared by `llmts reward`, `llmts dpo` and `llmts kto` (reward.ts, dpo.ts, kto.ts hold their
+ * help text):
  *
  *   llmts <cmd> <model-dir> <prefs.jsonl …> [--preset=NAME] [--config=FILE.json] [--key=value …]
  *   llmts <cmd> --resume[=runs/NAME]          continue a run exactly where it stopped
@@ -20,7 +21,7 @@ import { onStdoutClosed } from './stdout.js';
 const OWN: Record<string, OwnFlag> = { resume: 'path?', 'report-only': 'value' };
 
 export interface PrefCommand<T extends SettingsTable> {
-  command: 'reward' | 'dpo';
+  command: 'reward' | 'dpo' | 'kto';
   settings: Settings<T>;
   help: () => string;
   build: (o: { preset?: string; file?: string; overrides?: Partial<Values<T>> }) => Values<T>;
