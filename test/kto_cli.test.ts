@@ -63,7 +63,7 @@ describe('llmts kto on the command line', () => {
       /^data: unpaired_preference \(plain\) rows → 36 training rows \(18 desirable, 18 undesirable; 18 prompts, 5 fixed batches\) \/ 4 held-out rows/m,
     );
     expect(r.out).toMatch(/^reference: log-probabilities of 40 rows and their 40 KL pairs computed/m);
-    expect(r.out).toMatch(/KTO finished after 3 of 3 steps/);
+    expect(r.out).toMatch(/KTO finished after 3 of 3 steps.*held-out reward margin -?\d/);
     const recs = readMetrics(path.join(tmp, 'out', 'kto', 'metrics.jsonl')) as unknown as Record<string, unknown>[];
     const last = recs.filter((x) => x['type'] === 'step').pop()!;
     for (const k of [

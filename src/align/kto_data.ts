@@ -240,7 +240,8 @@ export function loadKtoData(a: PrefDataArgs<KtoConfig>): PrefRunData<KtoRow> {
     batcher: new PrefBatcher(train.rows, trainBatches, 1, c.seed, rowTokens),
     evalBatches,
     ...(finalEvalBatches ? { finalEvalBatches } : {}),
-    batchesPerEpoch: trainBatches.length,
+    epochUnits: trainBatches.length,
+    unitsPerBatch: 1,
     unit: 'rows',
     noun: 'rows',
     counts: {

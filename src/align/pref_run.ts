@@ -60,8 +60,9 @@ export interface PrefRunData<I> {
   batcher: BatchSource & { readonly epoch: number; readonly numTokens: number };
   evalBatches: Batch[];
   finalEvalBatches?: Batch[];
-  /** Micro-batches in one epoch (may be fractional). */
-  batchesPerEpoch: number;
+  /** One epoch is `epochUnits` units (prompt groups; KTO: fixed batches), `unitsPerBatch` of them a micro-batch. */
+  epochUnits: number;
+  unitsPerBatch: number;
   /** What batchSize counts ('prompts', 'rows') and what an item is called ('pairs', 'rows'), for the log. */
   unit: string;
   noun: string;
@@ -187,7 +188,7 @@ export async function runPreference<C extends PrefConfig, I>(
   });
 
   const G = c.gradAccum;
-  const maxSteps = c.maxSteps || Math.max(1, Math.ceil((c.epochs * data.batchesPerEpoch) / G));
+  const maxSteps = c.maxSteps || Math.max(1, Math.ceil((c.epochs * data.epochUnits) / (data.unitsPerBatch * G)));
   const batcher = data.batcher;
   const nParams = countParams(m.config).total;
   log(
@@ -319,7 +320,8 @@ export function loadPairData(a: PrefDataArgs): PrefRunData<PrefPair> {
     batcher: new PrefBatcher(train.pairs, train.groups, c.batchSize, c.seed),
     evalBatches,
     ...(finalEvalBatches ? { finalEvalBatches } : {}),
-    batchesPerEpoch: train.groups.length / c.batchSize,
+    epochUnits: train.groups.length,
+    unitsPerBatch: c.batchSize,
     unit: 'prompts',
     noun: 'pairs',
     counts: {

@@ -91,10 +91,12 @@ export async function prefMain<T extends SettingsTable>(spec: PrefCommand<T>, ar
   const why = r.reason === 'done' ? 'finished' : r.reason === 'time-limit' ? 'stopped at the time limit' : 'stopped';
   const ev = r.finalEval;
   const acc = ev ? (ev['eval_accuracy'] ?? ev['eval_rewards/accuracies']) : undefined;
+  // KTO has no pairs, so no accuracy: its held-out rewards/margins says how far apart the two kinds moved
+  const margin = spec.command === 'kto' && ev ? ev['eval_rewards/margins'] : undefined;
   const llmts = llmtsCommand();
   const out = [
     '',
-    `${spec.done} ${why} after ${r.steps} of ${r.maxSteps} steps (${formatDuration(r.seconds)} of training)${ev ? `; eval loss ${Number(ev['eval_loss']).toFixed(4)}` : ''}${acc !== undefined ? `, held-out accuracy ${(acc * 100).toFixed(1)} %` : ''}.`,
+    `${spec.done} ${why} after ${r.steps} of ${r.maxSteps} steps (${formatDuration(r.seconds)} of training)${ev ? `; eval loss ${Number(ev['eval_loss']).toFixed(4)}` : ''}${acc !== undefined ? `, held-out accuracy ${(acc * 100).toFixed(1)} %` : ''}${margin !== undefined ? `, held-out reward margin ${margin.toFixed(4)} (desirable − undesirable)` : ''}.`,
     '',
     ...spec.next(r, llmts),
     ...(r.reportPath ? [`report:     ${r.reportPath}  (open it in a browser; works offline)`] : []),
