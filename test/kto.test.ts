@@ -261,6 +261,7 @@ describe('llmts kto', () => {
     expect(r.reason).toBe('done');
     expect(r.data).toMatchObject({ trainPairs: 160, evalPairs: 60, trainPrompts: 160, evalPrompts: 30 });
     expect(r.losses.get(0)).toBeCloseTo(0.5, 5); // step 0: policy = reference, z0 = 0: each row 1 − σ(0)
+    expect(Math.abs(steps(r.runDir)[0]!['kl']!)).toBeLessThan(1e-4); // …and the mismatched pairs' log-ratio is 0
     const rows = await encodeRows(r.checkpointDir, ktoRows(30, 2, { offset: 1000, both: true }));
     const logps = async (dir: string) =>
       noGrad(() =>
