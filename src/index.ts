@@ -78,6 +78,20 @@ export { REWARD_SETTINGS, REWARD_PRESETS, buildRewardConfig, type RewardConfig }
 export { dpo, type DpoOptions, type DpoResult } from './align/dpo.js';
 export { DPO_SETTINGS, DPO_PRESETS, buildDpoConfig, type DpoConfig } from './align/dpo_settings.js';
 export { bradleyTerryLoss, dpoFamilyLoss, DPO_LOSS_TYPES, type DpoLossType } from './align/pref_losses.js';
+export { kto, type KtoOptions, type KtoResult } from './align/kto.js';
+export { KTO_SETTINGS, KTO_PRESETS, buildKtoConfig, type KtoConfig } from './align/kto_settings.js';
+export { ktoLoss, klReferencePoint, type KtoLossOptions } from './align/kto_loss.js';
+export { judgePairs, wilsonInterval, Z95, type Judge, type Verdict, type PairJudgement } from './align/eval/judge.js';
+export {
+  bestIndex,
+  bestOfN,
+  bestOfNKl,
+  distinctRatio,
+  eosRate,
+  preferenceProbability,
+  calibrationBins,
+  type CalibrationBin,
+} from './align/eval/stats.js';
 export { encodePreferenceRow, type PrefPair } from './align/pref_data.js';
 export * from './inspect/index.js';
 export {

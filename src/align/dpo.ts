@@ -10,61 +10,90 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadModel, saveModel } from '../model/hf/folder.js';
+import type { CausalLM } from '../model/model.js';
+import type { TextTokenizer } from '../tokenizer/index.js';
 import { sampleIds } from '../train/sample.js';
 import { FileFormatError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { DpoObjective, referenceLogps } from './dpo_objective.js';
 import { DPO_DEFAULTS, validateDpoConfig, type DpoConfig } from './dpo_settings.js';
-import { runPreference, type PrefOptions, type PrefRecipe, type PrefResult } from './pref_run.js';
+import { loadPairData, runPreference, type PrefOptions, type PrefRecipe, type PrefResult } from './pref_run.js';
+import { statMetrics } from './pref_stats.js';
 
 /** The reference log-probabilities' file in a DPO checkpoint. */
 export const REFERENCE_LOGPS = 'reference_logps.json';
 
-interface RefFile {
-  fingerprint: string;
-  chosen: number[];
-  rejected: number[];
-}
-
-function readRef(dir: string, fingerprint: string, n: number): { chosen: Float64Array; rejected: Float64Array } {
+/**
+ * Read the reference log-probabilities a checkpoint keeps (REFERENCE_LOGPS): one list of `n` numbers per key
+ * (DPO: chosen, rejected; KTO: completion, kl), computed for the data whose fingerprint is `fingerprint`.
+ */
+export function readReferenceLogps<K extends string>(
+  dir: string,
+  fingerprint: string,
+  n: number,
+  keys: readonly K[],
+  command: string,
+): Record<K, Float64Array> {
   const file = path.join(dir, REFERENCE_LOGPS);
   if (!fs.existsSync(file))
     throw new FileFormatError(
       'E_FILE_MISSING',
       file,
-      'no reference log-probabilities: this checkpoint was not written by llmts dpo, so the run cannot resume',
+      `no reference log-probabilities: this checkpoint was not written by llmts ${command}, so the run cannot resume`,
     );
-  let j: RefFile;
+  let j: Record<string, unknown>;
   try {
-    j = JSON.parse(fs.readFileSync(file, 'utf8')) as RefFile;
+    j = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch (e) {
     throw new FileFormatError('E_JSON', file, `not valid JSON (${(e as Error).message})`);
   }
-  if (!Array.isArray(j.chosen) || !Array.isArray(j.rejected) || j.chosen.length !== n || j.rejected.length !== n)
-    throw new FileFormatError(
-      'E_REFERENCE',
-      file,
-      `expected "chosen" and "rejected" lists of ${n} log-probabilities, one per pair`,
-      'chosen',
-    );
-  if (j.fingerprint !== fingerprint)
+  for (const k of keys) {
+    const v = j[k];
+    if (!Array.isArray(v) || v.length !== n || v.some((x) => typeof x !== 'number'))
+      throw new FileFormatError(
+        'E_REFERENCE',
+        file,
+        `expected ${keys.map((x) => `"${x}"`).join(' and ')} lists of ${n} log-probabilities, one per ${command === 'dpo' ? 'pair' : 'row'}`,
+        k,
+      );
+  }
+  if (j['fingerprint'] !== fingerprint)
     throw new FileFormatError(
       'E_REFERENCE',
       file,
       'computed for other data than the run has now: resume with the data the run started with',
       'fingerprint',
     );
-  return { chosen: Float64Array.from(j.chosen), rejected: Float64Array.from(j.rejected) };
+  return Object.fromEntries(keys.map((k) => [k, Float64Array.from(j[k] as number[])])) as Record<K, Float64Array>;
+}
+
+/** A greedy reply of the policy to a prompt (ids), for the training log. */
+export async function greedyReply(
+  policy: CausalLM,
+  tok: TextTokenizer,
+  prompt: number[],
+  seed: number,
+): Promise<{ prompt: string; text: string }[]> {
+  const stopId = tok.specialTokens.get('<|im_end|>') ?? tok.eosId;
+  const ids = await sampleIds(policy, prompt, {
+    maxTokens: 32,
+    temperature: 0,
+    topK: 0,
+    seed,
+    ...(stopId !== undefined ? { stopId } : {}),
+  });
+  return [{ prompt: tok.decode(prompt), text: tok.decode(ids) }];
 }
 
 export const DPO_RECIPE: PrefRecipe<DpoConfig> = {
   command: 'dpo',
   defaults: DPO_DEFAULTS,
   validate: validateDpoConfig,
-  async prepare({ c, modelDir, resumeDir, backend, tok, pairs, nTrain, fingerprint, log }) {
+  loadData: loadPairData,
+  async prepare({ c, modelDir, resumeDir, backend, tok, items: pairs, nTrain, fingerprint, log }) {
     const policy = await loadModel(modelDir, { backend });
     let ref: { chosen: Float64Array; rejected: Float64Array };
-    if (resumeDir) ref = readRef(resumeDir, fingerprint, pairs.length);
+    if (resumeDir) ref = readReferenceLogps(resumeDir, fingerprint, pairs.length, ['chosen', 'rejected'], 'dpo');
     else {
       const t0 = performance.now();
       ref = await referenceLogps(policy, pairs); // the starting model is the reference: computed once, here
@@ -77,30 +106,22 @@ export const DPO_RECIPE: PrefRecipe<DpoConfig> = {
       fingerprint,
       chosen: Array.from(ref.chosen),
       rejected: Array.from(ref.rejected),
-    } satisfies RefFile);
-    const stopId = tok.specialTokens.get('<|im_end|>') ?? tok.eosId;
+    });
     const first = pairs[nTrain] ?? pairs[0]!;
+    const objective = new DpoObjective(policy, pairs, ref, {
+      beta: c.beta,
+      lossType: c.lossType,
+      labelSmoothing: c.labelSmoothing,
+    });
     return {
-      objective: new DpoObjective(policy, pairs, ref, {
-        beta: c.beta,
-        lossType: c.lossType,
-        labelSmoothing: c.labelSmoothing,
-      }),
+      objective,
+      metrics: (which, prefix) => statMetrics(objective.takeStats(which), prefix, 'dpo'),
       config: policy.config,
       save: async (d) => {
         await saveModel(policy, d);
         await writeFileAtomic(path.join(d, REFERENCE_LOGPS), refJson + '\n');
       },
-      sample: async () => {
-        const ids = await sampleIds(policy, first.prompt, {
-          maxTokens: 32,
-          temperature: 0,
-          topK: 0,
-          seed: c.seed,
-          ...(stopId !== undefined ? { stopId } : {}),
-        });
-        return [{ prompt: tok.decode(first.prompt), text: tok.decode(ids) }];
-      },
+      sample: () => greedyReply(policy, tok, first.prompt, c.seed),
       describe: `${policy.config.family} policy, β ${c.beta}, ${c.lossType} loss`,
     };
   },

@@ -22,14 +22,18 @@ export function pairTokens(p: PrefPair): number {
   return 2 * p.prompt.length + p.chosen.length + p.rejected.length;
 }
 
-/** One batch of the pairs `index` (positions in `pairs`), numbered from `offset` in the objective's list. */
-export function pairBatch(
-  pairs: readonly PrefPair[],
+/**
+ * One batch of the items `index` (positions in `pairs`), numbered from `offset` in the objective's list; `tokensOf`
+ * counts an item's tokens (pairs: `pairTokens`; KTO's rows: kto_data.ts `rowTokens`).
+ */
+export function pairBatch<P = PrefPair>(
+  pairs: readonly P[],
   index: readonly number[],
   offset: number,
+  tokensOf: (p: P) => number = pairTokens as unknown as (p: P) => number,
 ): Batch & { tokens: number } {
   const B = index.length;
-  const tokens = index.reduce((n, i) => n + pairTokens(pairs[i]!), 0);
+  const tokens = index.reduce((n, i) => n + tokensOf(pairs[i]!), 0);
   return {
     ids: Int32Array.from(index, (i) => i + offset),
     targets: new Int32Array(B),
@@ -39,7 +43,8 @@ export function pairBatch(
   };
 }
 
-export class PrefBatcher implements BatchSource {
+/** Batches of whole groups (see the header); `P` is the item type (a pair, or a KTO row with its `tokensOf`). */
+export class PrefBatcher<P = PrefPair> implements BatchSource {
   /** Prompt groups per batch. */
   readonly B: number;
   readonly T = 1;
@@ -50,10 +55,11 @@ export class PrefBatcher implements BatchSource {
   private realTokens = 0;
 
   constructor(
-    private readonly pairs: readonly PrefPair[],
+    private readonly pairs: readonly P[],
     private readonly groups: readonly number[][],
     groupsPerBatch: number,
     private readonly seed: number,
+    private readonly tokensOf: (p: P) => number = pairTokens as unknown as (p: P) => number,
   ) {
     if (!groups.length) throw new ConfigError('data', 'no training pairs');
     this.B = groupsPerBatch;
@@ -86,7 +92,7 @@ export class PrefBatcher implements BatchSource {
   }
 
   next(): Batch {
-    const b = pairBatch(this.pairs, this.indicesOf(this.drawnCount), 0);
+    const b = pairBatch(this.pairs, this.indicesOf(this.drawnCount), 0, this.tokensOf);
     this.drawnCount++;
     this.realTokens += b.tokens;
     return { ids: b.ids, targets: b.targets, B: b.B, T: b.T };
@@ -99,21 +105,23 @@ export class PrefBatcher implements BatchSource {
   setState(s: BatcherState): void {
     this.drawnCount = s.drawn;
     this.realTokens = 0;
-    for (let k = 0; k < s.drawn; k++) for (const i of this.indicesOf(k)) this.realTokens += pairTokens(this.pairs[i]!);
+    for (let k = 0; k < s.drawn; k++)
+      for (const i of this.indicesOf(k)) this.realTokens += this.tokensOf(this.pairs[i]!);
   }
 }
 
 /** Fixed held-out batches: the groups in order, `groupsPerBatch` at a time, at most `max` batches. */
-export function prefEvalBatches(
-  pairs: readonly PrefPair[],
+export function prefEvalBatches<P = PrefPair>(
+  pairs: readonly P[],
   groups: readonly number[][],
   groupsPerBatch: number,
   offset: number,
   max: number,
+  tokensOf: (p: P) => number = pairTokens as unknown as (p: P) => number,
 ): Batch[] {
   const out: Batch[] = [];
   for (let g = 0; g < groups.length && out.length < max; g += groupsPerBatch) {
-    const b = pairBatch(pairs, groups.slice(g, g + groupsPerBatch).flat(), offset);
+    const b = pairBatch(pairs, groups.slice(g, g + groupsPerBatch).flat(), offset, tokensOf);
     out.push({ ids: b.ids, targets: b.targets, B: b.B, T: b.T });
   }
   return out;

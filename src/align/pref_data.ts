@@ -21,6 +21,7 @@ import {
   type PromptCompletionRow,
   type RankingRow,
   type TrlDataset,
+  type TrlKind,
 } from '../data/trl.js';
 import { ConfigError } from '../util/errors.js';
 import { encodeSftRow, type SftCodec } from './sft_data.js';
@@ -46,8 +47,8 @@ export interface PrefSet {
   dropped: number;
 }
 
-/** Prompt ids and completion ids of prompt + completion (see the header). */
-function splitReply(
+/** Prompt ids and completion ids of prompt + completion (see the header; KTO's rows are encoded the same way). */
+export function splitReply(
   prompt: PreferenceRow['prompt'],
   reply: PreferenceRow['chosen'],
   template: ChatTemplate,
@@ -80,7 +81,17 @@ export function readPreferenceFile(
   badRows: 'error' | 'skip',
   log: (s: string) => void,
 ): TrlDataset<'preference' | 'ranking'> {
-  const ds = readTrlDataset<'preference' | 'ranking'>(file, { expect: ['preference', 'ranking'], onBadRow: badRows });
+  return readTrlFile(file, ['preference', 'ranking'], badRows, log);
+}
+
+/** Read a TRL JSONL file of the types `expect`, logging skipped bad rows and ignored fields. */
+export function readTrlFile<K extends TrlKind>(
+  file: string,
+  expect: readonly K[],
+  badRows: 'error' | 'skip',
+  log: (s: string) => void,
+): TrlDataset<K> {
+  const ds = readTrlDataset<K>(file, { expect, onBadRow: badRows });
   if (ds.skipped.length) {
     const first = ds.skipped.slice(0, 3).map((s) => `line ${s.line}${s.field ? ` (${s.field})` : ''}: ${s.message}`);
     log(
@@ -142,18 +153,23 @@ export function encodePreferenceSets(
   return out;
 }
 
+/** How many of G prompt groups the held-out split takes: the last `fraction` (at least one, leaving at least one). */
+export function heldOutGroupCount(G: number, fraction: number): number {
+  if (G < 2)
+    throw new ConfigError(
+      'evalFraction',
+      `${G} prompt${G === 1 ? '' : 's'}: too few to hold any out; give more rows or --evalData`,
+    );
+  return Math.min(G - 1, Math.max(1, Math.round(G * fraction)));
+}
+
 /**
  * Split grouped pairs into training and held-out sets: the last `fraction` of the groups (at least one, and at
  * least one left to train on), whole groups only. Indices in the returned sets are renumbered from 0.
  */
 export function splitByGroup(set: PrefSet, fraction: number): { train: PrefSet; eval: PrefSet } {
   const G = set.groups.length;
-  if (G < 2)
-    throw new ConfigError(
-      'evalFraction',
-      `${G} prompt${G === 1 ? '' : 's'}: too few to hold any out; give more rows or --evalData`,
-    );
-  const nEval = Math.min(G - 1, Math.max(1, Math.round(G * fraction)));
+  const nEval = heldOutGroupCount(G, fraction);
   const take = (gs: number[][]): PrefSet => {
     const pairs: PrefPair[] = [];
     const groups = gs.map((g, gi) => g.map((i) => (pairs.push({ ...set.pairs[i]!, group: gi }), pairs.length - 1)));

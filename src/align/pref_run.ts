@@ -1,12 +1,12 @@
 /**
- * The run shared by `llmts reward` and `llmts dpo` (reward.ts, dpo.ts give the model and objective), on the shared
- * loop (src/train/run.ts) as SFT is (sft.ts):
+ * The run shared by `llmts reward`, `llmts dpo` and `llmts kto` (reward.ts, dpo.ts, kto.ts give the data, the model
+ * and the objective), on the shared loop (src/train/run.ts) as SFT is (sft.ts):
  *   1. the run folder (`runs/<name>`), or the checkpoint being resumed, and its saved config;
  *   2. the model folder's tokenizer and chat template (ChatML when it has none);
- *   3. the data (pref_data.ts): preference / ranking rows → pairs grouped by prompt, long pairs dropped and counted,
- *      the held-out split by prompt;
- *   4. the recipe's model and objective (a reward model, or the DPO policy with its precomputed reference);
- *   5. batches of whole prompt groups (pref_batches.ts) and fixed held-out batches;
+ *   3. the recipe's data (`loadPairData` here for pairs: preference / ranking rows → pairs grouped by prompt, long
+ *      pairs dropped and counted, the held-out split by prompt; kto_data.ts for KTO's unpaired rows);
+ *   4. the recipe's model and objective (a reward model, or the DPO / KTO policy with its precomputed reference);
+ *   5. the recipe's batches (whole prompt groups, pref_batches.ts; KTO's fixed batches) and fixed held-out batches;
  *   6. the loop with TRL's metric names in metrics.jsonl, checkpoints as Hugging Face folders with the tokenizer
  *      and chat template, Ctrl-C and exact resume, report.html.
  */
@@ -27,20 +27,55 @@ import {
   type RecipeResult,
 } from '../train/recipe.js';
 import { runTraining } from '../train/run.js';
-import type { Trainer, TrainableModel } from '../train/trainer.js';
+import type { Batch } from '../data/batcher.js';
+import type { ChatTemplate } from '../chat/template.js';
+import type { BatchSource, Trainer, TrainableModel } from '../train/trainer.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 import { PrefBatcher, prefEvalBatches } from './pref_batches.js';
 import { encodePreferenceSets, readPreferenceFile, splitByGroup, type PrefPair, type PrefSet } from './pref_data.js';
 import type { RewardConfig } from './reward_settings.js';
-import { statMetrics, type PrefStats } from './pref_stats.js';
 import { CHATML_JINJA, openModelFolder } from './sft.js';
+import type { SftCodec } from './sft_data.js';
 
 /** The settings every preference run has (reward_settings.ts and dpo_settings.ts both hold them). */
 export type PrefConfig = Omit<RewardConfig, 'centerRewardsCoefficient' | 'scoreInitStd'>;
 
+/** What a recipe's `loadData` gets. */
+export interface PrefDataArgs<C extends PrefConfig = PrefConfig> {
+  c: C;
+  template: ChatTemplate;
+  codec: SftCodec;
+  /** Tokens of prompt + reply at most (the setting, or the model's context). */
+  maxLength: number;
+  log: (s: string) => void;
+}
+
+/** A run's data as the loop sees them (`loadPairData` for pairs; kto_data.ts for KTO's rows). */
+export interface PrefRunData<I> {
+  /** The training items, then the held-out ones (batches hold indices into this list). */
+  items: I[];
+  nTrain: number;
+  /** sha256 of the encoded items: a resumed run checks it. */
+  fingerprint: string;
+  batcher: BatchSource & { readonly epoch: number; readonly numTokens: number };
+  evalBatches: Batch[];
+  finalEvalBatches?: Batch[];
+  /** One epoch is `epochUnits` units (prompt groups; KTO: fixed batches), `unitsPerBatch` of them a micro-batch. */
+  epochUnits: number;
+  unitsPerBatch: number;
+  /** What batchSize counts ('prompts', 'rows') and what an item is called ('pairs', 'rows'), for the log. */
+  unit: string;
+  noun: string;
+  counts: PrefResult<unknown>['data'];
+  /** The log line that says what was read. */
+  describe: string;
+}
+
 /** A model and objective in the loop: what a recipe's `prepare` returns. */
 export interface PrefModel {
-  objective: TrainableModel & { takeStats(which: 'train' | 'eval'): PrefStats };
+  objective: TrainableModel;
+  /** TRL-named metrics since the last call for training steps or evaluations (`prefix` '' or 'eval_'); resets them. */
+  metrics(which: 'train' | 'eval', prefix: string): Record<string, number>;
   config: ModelConfig;
   /** Write the model (weights and config) into a checkpoint folder, with any files of the recipe's own. */
   save(dir: string): Promise<void>;
@@ -49,13 +84,15 @@ export interface PrefModel {
   describe: string;
 }
 
-export interface PrefRecipe<C extends PrefConfig> {
-  command: 'reward' | 'dpo';
+export interface PrefRecipe<C extends PrefConfig, I = PrefPair> {
+  command: 'reward' | 'dpo' | 'kto';
   defaults: Readonly<C>;
   validate(c: C): C;
+  /** Read, encode and split the data, and make the batches (`loadPairData` for pairs). */
+  loadData(a: PrefDataArgs<C>): PrefRunData<I>;
   /**
    * The model and objective: from the starting folder `modelDir` (a new run) or from the checkpoint (`resumeDir`).
-   * `pairs` are the training pairs then the held-out ones; `nTrain` of them train.
+   * `items` are the training items (pairs, or KTO's rows) then the held-out ones; `nTrain` of them train.
    */
   prepare(a: {
     c: C;
@@ -63,7 +100,7 @@ export interface PrefRecipe<C extends PrefConfig> {
     resumeDir: string | null;
     backend: Backend;
     tok: TextTokenizer;
-    pairs: PrefPair[];
+    items: I[];
     nTrain: number;
     fingerprint: string;
     log: (s: string) => void;
@@ -76,6 +113,7 @@ export interface PrefResult<C> extends RecipeResult<C> {
   maxSteps: number;
   /** The last evaluation's record (eval_loss and TRL's eval_* metrics), or null. */
   finalEval: Record<string, number> | null;
+  /** Counts of the data (pairs; for KTO, rows). */
   data: {
     trainPairs: number;
     evalPairs: number;
@@ -87,8 +125,8 @@ export interface PrefResult<C> extends RecipeResult<C> {
 }
 
 /** Run (or resume) a preference run with a recipe. */
-export async function runPreference<C extends PrefConfig>(
-  recipe: PrefRecipe<C>,
+export async function runPreference<C extends PrefConfig, I>(
+  recipe: PrefRecipe<C, I>,
   o: PrefOptions<C>,
 ): Promise<PrefResult<C>> {
   const log = o.log ?? ((s: string) => console.log(s));
@@ -125,42 +163,16 @@ export async function runPreference<C extends PrefConfig>(
       `must be ≤ ${maxPositions}, the positions the model ${c.model} has (0 = all of them)`,
     );
 
-  // ---- 3. data
+  // ---- 3. data, and 5. batches (the recipe's: pairs grouped by prompt, or KTO's rows)
   const codec = { encode: (t: string) => tok.encode(t, { allowed: 'all' }), eosId: tok.eosId };
-  const trainSets = c.data.map((f) => readPreferenceFile(f, c.badRows, log));
-  const enc = encodePreferenceSets(trainSets, template, codec, { maxLength, badRows: c.badRows });
-  let train: PrefSet, held: PrefSet;
-  let skippedRows = trainSets.reduce((n, d) => n + d.skipped.length, 0) + enc.skipped;
-  let dropped = enc.dropped;
-  if (c.evalData) {
-    const e = encodePreferenceSets([readPreferenceFile(c.evalData, c.badRows, log)], template, codec, {
-      maxLength,
-      badRows: c.badRows,
-    });
-    train = enc;
-    held = e;
-    skippedRows += e.skipped;
-    dropped += e.dropped;
-  } else ({ train, eval: held } = splitByGroup(enc, c.evalFraction));
-  if (!train.pairs.length) throw new ConfigError('data', `${c.data.join(', ')}: no usable pairs to train on`);
-  if (!held.pairs.length) throw new ConfigError('evalData', `${c.evalData}: no usable pairs to evaluate on`);
-  if (dropped)
-    log(`warning: ${dropped} pair${dropped === 1 ? '' : 's'} longer than maxLength = ${maxLength} tokens dropped`);
-  const unencodable = skippedRows - trainSets.reduce((n, d) => n + d.skipped.length, 0);
-  if (unencodable)
-    log(`warning: ${unencodable} row${unencodable === 1 ? '' : 's'} that could not be encoded skipped (badRows=skip)`);
-  const pairs = [...train.pairs, ...held.pairs];
-  const fp = crypto
-    .createHash('sha256')
-    .update(JSON.stringify(pairs.map((p) => [p.prompt, p.chosen, p.rejected, p.margin, p.group])))
-    .digest('hex');
+  const data = recipe.loadData({ c, template, codec, maxLength, log });
+  const fp = data.fingerprint;
   if (saved && saved.corpusFingerprint !== fp)
     log(
       'warning: the data differ from those this run started with; the resumed run will not match an uninterrupted one',
     );
-  log(
-    `data: ${trainSets[0]!.kind} (${trainSets[0]!.form}) rows → ${train.pairs.length} training pairs (${train.groups.length} prompts) / ${held.pairs.length} held-out pairs (${held.groups.length} prompts); template ${template.kind}${source === CHATML_JINJA ? ' (ChatML)' : ''}`,
-  );
+  log(`${data.describe}; template ${template.kind}${source === CHATML_JINJA ? ' (ChatML)' : ''}`);
+  const counts = data.counts;
 
   // ---- 4. model and objective
   const m = await recipe.prepare({
@@ -169,24 +181,18 @@ export async function runPreference<C extends PrefConfig>(
     resumeDir,
     backend,
     tok,
-    pairs,
-    nTrain: train.pairs.length,
+    items: data.items,
+    nTrain: data.nTrain,
     fingerprint: fp,
     log,
   });
 
-  // ---- 5. batches
   const G = c.gradAccum;
-  const maxSteps = c.maxSteps || Math.max(1, Math.ceil((c.epochs * train.groups.length) / (c.batchSize * G)));
-  const batcher = new PrefBatcher(train.pairs, train.groups, c.batchSize, c.seed);
-  const evalSet = prefEvalBatches(held.pairs, held.groups, c.batchSize, train.pairs.length, c.evalBatches);
-  const finalSet =
-    c.finalEvalBatches > c.evalBatches
-      ? prefEvalBatches(held.pairs, held.groups, c.batchSize, train.pairs.length, c.finalEvalBatches)
-      : undefined;
+  const maxSteps = c.maxSteps || Math.max(1, Math.ceil((c.epochs * data.epochUnits) / (data.unitsPerBatch * G)));
+  const batcher = data.batcher;
   const nParams = countParams(m.config).total;
   log(
-    `model: ${c.model}: ${m.describe}, ${formatCount(nParams)} parameters; ${maxSteps} steps of ${c.batchSize}×${G} prompts; backend ${backend.describe()}`,
+    `model: ${c.model}: ${m.describe}, ${formatCount(nParams)} parameters; ${maxSteps} steps of ${c.batchSize}×${G} ${data.unit}; backend ${backend.describe()}`,
   );
 
   // ---- 6. the loop
@@ -219,14 +225,13 @@ export async function runPreference<C extends PrefConfig>(
   };
   if (saved) log(`resuming ${runDir} at step ${saved.step} of ${maxSteps}`);
   fs.mkdirSync(runDir, { recursive: true });
-  const kind = recipe.command === 'reward' ? 'reward' : 'dpo';
   const done = await runTraining({
     runDir,
     trainer: {
       model: m.objective,
       batcher,
-      evalBatches: evalSet,
-      ...(finalSet ? { finalEvalBatches: finalSet } : {}),
+      evalBatches: data.evalBatches,
+      ...(data.finalEvalBatches ? { finalEvalBatches: data.finalEvalBatches } : {}),
       config: { ...c, maxSteps },
       flopsPerToken: flopsPerToken(m.config, maxLength),
       vocabSize: m.config.vocabSize,
@@ -241,18 +246,18 @@ export async function runPreference<C extends PrefConfig>(
       grad_norm: r.gradNorm,
       epoch: batcher.epoch,
       num_tokens: batcher.numTokens,
-      ...statMetrics(m.objective.takeStats('train'), '', kind),
+      ...m.metrics('train', ''),
     }),
     evalMetrics: (_t, rec) => ({
       eval_loss: rec.valLoss,
-      ...statMetrics(m.objective.takeStats('eval'), 'eval_', kind),
+      ...m.metrics('eval', 'eval_'),
     }),
     ...(o.progress ? { progress: o.progress } : {}),
     ...(o.haltAfterStep !== undefined ? { haltAfterStep: o.haltAfterStep } : {}),
     ...(o.handleSigint !== undefined ? { handleSigint: o.handleSigint } : {}),
     summary: (t, why) => ({
       model: `${c.model} (${m.describe}, ${formatCount(nParams)} parameters)`,
-      data: `${c.data.join(', ')}: ${train.pairs.length} training / ${held.pairs.length} held-out pairs; ${skippedRows} bad rows skipped, ${dropped} pairs dropped`,
+      data: `${c.data.join(', ')}: ${counts.trainPairs} training / ${counts.evalPairs} held-out ${data.noun}; ${counts.skippedRows} bad rows skipped, ${counts.dropped} ${data.noun} dropped`,
       'chat template': source === CHATML_JINJA ? 'ChatML' : template.kind,
       steps: `${t.state.step} of ${maxSteps} (${why}), epoch ${batcher.epoch.toFixed(2)}`,
       ...loopSummary(t, ckDir, backend),
@@ -265,7 +270,61 @@ export async function runPreference<C extends PrefConfig>(
     ...recipeResult(run, done, c),
     maxSteps,
     finalEval: last ? (last as unknown as Record<string, number>) : null,
-    data: {
+    data: counts,
+  };
+}
+
+/**
+ * The data of `llmts reward` and `llmts dpo` (pref_data.ts, pref_batches.ts): preference / ranking rows → pairs
+ * grouped by prompt, long pairs dropped and counted, the held-out split by prompt; batches of whole prompt groups
+ * and fixed held-out batches.
+ */
+export function loadPairData(a: PrefDataArgs): PrefRunData<PrefPair> {
+  const { c, template, codec, maxLength, log } = a;
+  const trainSets = c.data.map((f) => readPreferenceFile(f, c.badRows, log));
+  const enc = encodePreferenceSets(trainSets, template, codec, { maxLength, badRows: c.badRows });
+  let train: PrefSet, held: PrefSet;
+  let skippedRows = trainSets.reduce((n, d) => n + d.skipped.length, 0) + enc.skipped;
+  let dropped = enc.dropped;
+  if (c.evalData) {
+    const e = encodePreferenceSets([readPreferenceFile(c.evalData, c.badRows, log)], template, codec, {
+      maxLength,
+      badRows: c.badRows,
+    });
+    train = enc;
+    held = e;
+    skippedRows += e.skipped;
+    dropped += e.dropped;
+  } else ({ train, eval: held } = splitByGroup(enc, c.evalFraction));
+  if (!train.pairs.length) throw new ConfigError('data', `${c.data.join(', ')}: no usable pairs to train on`);
+  if (!held.pairs.length) throw new ConfigError('evalData', `${c.evalData}: no usable pairs to evaluate on`);
+  if (dropped)
+    log(`warning: ${dropped} pair${dropped === 1 ? '' : 's'} longer than maxLength = ${maxLength} tokens dropped`);
+  const unencodable = skippedRows - trainSets.reduce((n, d) => n + d.skipped.length, 0);
+  if (unencodable)
+    log(`warning: ${unencodable} row${unencodable === 1 ? '' : 's'} that could not be encoded skipped (badRows=skip)`);
+  const pairs = [...train.pairs, ...held.pairs];
+  const fingerprint = crypto
+    .createHash('sha256')
+    .update(JSON.stringify(pairs.map((p) => [p.prompt, p.chosen, p.rejected, p.margin, p.group])))
+    .digest('hex');
+  const evalBatches = prefEvalBatches(held.pairs, held.groups, c.batchSize, train.pairs.length, c.evalBatches);
+  const finalEvalBatches =
+    c.finalEvalBatches > c.evalBatches
+      ? prefEvalBatches(held.pairs, held.groups, c.batchSize, train.pairs.length, c.finalEvalBatches)
+      : undefined;
+  return {
+    items: pairs,
+    nTrain: train.pairs.length,
+    fingerprint,
+    batcher: new PrefBatcher(train.pairs, train.groups, c.batchSize, c.seed),
+    evalBatches,
+    ...(finalEvalBatches ? { finalEvalBatches } : {}),
+    epochUnits: train.groups.length,
+    unitsPerBatch: c.batchSize,
+    unit: 'prompts',
+    noun: 'pairs',
+    counts: {
       trainPairs: train.pairs.length,
       evalPairs: held.pairs.length,
       trainPrompts: train.groups.length,
@@ -273,5 +332,6 @@ export async function runPreference<C extends PrefConfig>(
       skippedRows,
       dropped,
     },
+    describe: `data: ${trainSets[0]!.kind} (${trainSets[0]!.form}) rows → ${train.pairs.length} training pairs (${train.groups.length} prompts) / ${held.pairs.length} held-out pairs (${held.groups.length} prompts)`,
   };
 }

@@ -19,7 +19,8 @@ import {
 } from '../util/settings.js';
 import { OPTIM_SETTINGS } from '../train/settings.js';
 
-export function prefDataSettings(command: string) {
+/** `dataHelp`: what the data are, when not preference pairs (KTO's unpaired rows). */
+export function prefDataSettings(command: string, dataHelp?: string) {
   return group('model and data', {
     model: str(
       '',
@@ -28,7 +29,8 @@ export function prefDataSettings(command: string) {
     ),
     data: strings(
       [],
-      `Preference data: TRL JSONL files of {"prompt","chosen","rejected"} rows (optional "margin") or {"prompt","completions","ranking"} rows (the positional arguments after the model).`,
+      dataHelp ??
+        `Preference data: TRL JSONL files of {"prompt","chosen","rejected"} rows (optional "margin") or {"prompt","completions","ranking"} rows (the positional arguments after the model).`,
       { aliases: ['train_file'] },
     ),
     evalData: str('', "Held-out JSONL file ('' = hold out the last evalFraction of the prompts).", {
@@ -53,14 +55,19 @@ export function prefDataSettings(command: string) {
   });
 }
 
-export function prefOptimSettings(lr: number) {
+/** `batch`: batchSize's default and what it counts, when not 4 prompts (KTO: rows). */
+export function prefOptimSettings(lr: number, batch?: { default: number; help: string }) {
   return {
     ...OPTIM_SETTINGS,
     ...group('optimisation', {
-      batchSize: int(4, 'Prompts per micro-batch: each brings all its pairs (a ranking row its C(K,2) pairs).', {
-        min: 1,
-        aliases: ['batch_size', 'per_device_train_batch_size'],
-      }),
+      batchSize: int(
+        batch?.default ?? 4,
+        batch?.help ?? 'Prompts per micro-batch: each brings all its pairs (a ranking row its C(K,2) pairs).',
+        {
+          min: 1,
+          aliases: ['batch_size', 'per_device_train_batch_size'],
+        },
+      ),
       maxSteps: int(
         0,
         'Optimizer steps to take (0 = epochs × training prompts / (batchSize · gradAccum), rounded up).',

@@ -2,7 +2,7 @@
  * Running statistics of preference batches for TRL's metric names, kept apart for training steps and evaluations
  * and read (and reset) by the metric hooks: mean chosen / rejected reward, margin, accuracy (chosen above
  * rejected), mean log-probabilities (DPO), and the reward and length of every reply (for the reward-vs-length
- * correlation on held-out replies).
+ * correlation on held-out replies). KTO's unpaired rows have their own (KtoStats, ktoMetrics).
  */
 
 export class PrefStats {
@@ -74,5 +74,64 @@ export function statMetrics(s: PrefStats, prefix: string, kind: 'reward' | 'dpo'
     );
     if (Number.isFinite(r)) m[`${prefix}reward_length_correlation`] = r;
   }
+  return m;
+}
+
+/**
+ * KTO's running statistics (kto_objective.ts), for TRL's KTOTrainer metric names: rewards β·(log π − log π_ref) and
+ * log-probabilities of the desirable ("chosen") and undesirable ("rejected") rows apart, with their counts, and the
+ * KL reference point of each batch.
+ */
+export class KtoStats {
+  nChosen = 0;
+  nRejected = 0;
+  rewardChosen = 0;
+  rewardRejected = 0;
+  logpChosen = 0;
+  logpRejected = 0;
+  kl = 0;
+  batches = 0;
+
+  /** Add a batch: each row's reward and log-prob (B,), its label, and the batch's reference point z0. */
+  add(rewards: ArrayLike<number>, logps: ArrayLike<number>, desirable: readonly boolean[], z0: number): void {
+    for (let i = 0; i < rewards.length; i++) {
+      if (desirable[i]) {
+        this.nChosen++;
+        this.rewardChosen += rewards[i]!;
+        this.logpChosen += logps[i]!;
+      } else {
+        this.nRejected++;
+        this.rewardRejected += rewards[i]!;
+        this.logpRejected += logps[i]!;
+      }
+    }
+    this.kl += z0;
+    this.batches++;
+  }
+}
+
+/**
+ * KTO statistics as TRL-named metrics: rewards/chosen, rewards/rejected (means over the rows of each kind; absent
+ * when there were none), rewards/margins (their difference, a missing side counting 0, as TRL), logps/chosen,
+ * logps/rejected, kl (the mean reference point), count/chosen, count/rejected. Empty when nothing was measured.
+ */
+export function ktoMetrics(s: KtoStats, prefix: string): Record<string, number> {
+  if (!s.batches) return {};
+  const m: Record<string, number> = {
+    [`${prefix}kl`]: s.kl / s.batches,
+    [`${prefix}count/chosen`]: s.nChosen,
+    [`${prefix}count/rejected`]: s.nRejected,
+  };
+  const rc = s.nChosen ? s.rewardChosen / s.nChosen : NaN,
+    rr = s.nRejected ? s.rewardRejected / s.nRejected : NaN;
+  if (s.nChosen) {
+    m[`${prefix}rewards/chosen`] = rc;
+    m[`${prefix}logps/chosen`] = s.logpChosen / s.nChosen;
+  }
+  if (s.nRejected) {
+    m[`${prefix}rewards/rejected`] = rr;
+    m[`${prefix}logps/rejected`] = s.logpRejected / s.nRejected;
+  }
+  m[`${prefix}rewards/margins`] = (s.nChosen ? rc : 0) - (s.nRejected ? rr : 0);
   return m;
 }

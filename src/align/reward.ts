@@ -10,7 +10,8 @@
 import { loadModel, loadRewardModel, saveRewardModel } from '../model/hf/folder.js';
 import { RewardModel } from '../model/reward.js';
 import { Rng } from '../util/rng.js';
-import { runPreference, type PrefOptions, type PrefRecipe, type PrefResult } from './pref_run.js';
+import { statMetrics } from './pref_stats.js';
+import { loadPairData, runPreference, type PrefOptions, type PrefRecipe, type PrefResult } from './pref_run.js';
 import { RewardObjective } from './reward_objective.js';
 import { REWARD_DEFAULTS, validateRewardConfig, type RewardConfig } from './reward_settings.js';
 
@@ -18,14 +19,17 @@ export const REWARD_RECIPE: PrefRecipe<RewardConfig> = {
   command: 'reward',
   defaults: REWARD_DEFAULTS,
   validate: validateRewardConfig,
-  async prepare({ c, modelDir, resumeDir, backend, pairs }) {
+  loadData: loadPairData,
+  async prepare({ c, modelDir, resumeDir, backend, items: pairs }) {
     // a new run: the language model's body and a score head drawn from the seed; a resumed one: the checkpoint
     const rm = resumeDir
       ? await loadRewardModel(modelDir, { backend })
       : RewardModel.fromCausalLM(await loadModel(modelDir, { backend }), new Rng(c.seed), c.scoreInitStd);
     for (const p of rm.params.values()) p.requiresGrad = true;
+    const objective = new RewardObjective(rm, pairs, c.centerRewardsCoefficient);
     return {
-      objective: new RewardObjective(rm, pairs, c.centerRewardsCoefficient),
+      objective,
+      metrics: (which, prefix) => statMetrics(objective.takeStats(which), prefix, 'reward'),
       config: rm.config,
       save: (d) => saveRewardModel(rm, d),
       describe: `${rm.config.family} reward model (score head on the last token)`,

@@ -1,5 +1,6 @@
 /**
- * The command line shared by `llmts reward` and `llmts dpo` (reward.ts, dpo.ts hold their help text):
+ * The command line shared by `llmts reward`, `llmts dpo` and `llmts kto` (reward.ts, dpo.ts, kto.ts hold their
+ * help text):
  *
  *   llmts <cmd> <model-dir> <prefs.jsonl …> [--preset=NAME] [--config=FILE.json] [--key=value …]
  *   llmts <cmd> --resume[=runs/NAME]          continue a run exactly where it stopped
@@ -20,7 +21,7 @@ import { onStdoutClosed } from './stdout.js';
 const OWN: Record<string, OwnFlag> = { resume: 'path?', 'report-only': 'value' };
 
 export interface PrefCommand<T extends SettingsTable> {
-  command: 'reward' | 'dpo';
+  command: 'reward' | 'dpo' | 'kto';
   settings: Settings<T>;
   help: () => string;
   build: (o: { preset?: string; file?: string; overrides?: Partial<Values<T>> }) => Values<T>;
@@ -90,10 +91,12 @@ export async function prefMain<T extends SettingsTable>(spec: PrefCommand<T>, ar
   const why = r.reason === 'done' ? 'finished' : r.reason === 'time-limit' ? 'stopped at the time limit' : 'stopped';
   const ev = r.finalEval;
   const acc = ev ? (ev['eval_accuracy'] ?? ev['eval_rewards/accuracies']) : undefined;
+  // KTO has no pairs, so no accuracy: its held-out rewards/margins says how far apart the two kinds moved
+  const margin = spec.command === 'kto' && ev ? ev['eval_rewards/margins'] : undefined;
   const llmts = llmtsCommand();
   const out = [
     '',
-    `${spec.done} ${why} after ${r.steps} of ${r.maxSteps} steps (${formatDuration(r.seconds)} of training)${ev ? `; eval loss ${Number(ev['eval_loss']).toFixed(4)}` : ''}${acc !== undefined ? `, held-out accuracy ${(acc * 100).toFixed(1)} %` : ''}.`,
+    `${spec.done} ${why} after ${r.steps} of ${r.maxSteps} steps (${formatDuration(r.seconds)} of training)${ev ? `; eval loss ${Number(ev['eval_loss']).toFixed(4)}` : ''}${acc !== undefined ? `, held-out accuracy ${(acc * 100).toFixed(1)} %` : ''}${margin !== undefined ? `, held-out reward margin ${margin.toFixed(4)} (desirable − undesirable)` : ''}.`,
     '',
     ...spec.next(r, llmts),
     ...(r.reportPath ? [`report:     ${r.reportPath}  (open it in a browser; works offline)`] : []),
