@@ -71,4 +71,6 @@ export { REWARD_SETTINGS, REWARD_PRESETS, buildRewardConfig, type RewardConfig }
 export { dpo, type DpoOptions, type DpoResult } from './align/dpo.js';
 export { DPO_SETTINGS, DPO_PRESETS, buildDpoConfig, type DpoConfig } from './align/dpo_settings.js';
 export { bradleyTerryLoss, dpoFamilyLoss, DPO_LOSS_TYPES, type DpoLossType } from './align/pref_losses.js';
+export { ppo, type PpoOptions, type PpoResult } from './align/ppo.js';
+export { PPO_SETTINGS, PPO_PRESETS, buildPpoConfig, type PpoConfig } from './align/ppo_settings.js';
 export { encodePreferenceRow, type PrefPair } from './align/pref_data.js';

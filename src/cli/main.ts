@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   sft: { file: './sft.js', help: 'fine-tune a model on conversations or prompt/completion pairs (TRL JSONL)' },
   reward: { file: './reward.js', help: 'train a reward model on preference pairs (TRL JSONL)' },
   dpo: { file: './dpo.js', help: 'align a fine-tuned model to preference pairs with DPO (TRL JSONL)' },
+  ppo: { file: './ppo.js', help: 'align a fine-tuned model to a reward model with PPO and a KL leash' },
   plan: { file: './plan.js', help: 'print parameters, FLOPs, memory and expected time of a training config' },
   generate: { file: './generate.js', help: 'continue a prompt with a model' },
   chat: { file: './chat.js', help: 'chat with a model in the terminal' },

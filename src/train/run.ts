@@ -48,6 +48,8 @@ export interface RunTrainingOptions {
   haltAfterStep?: number;
   /** Install the SIGINT handler (default true). */
   handleSigint?: boolean;
+  /** Work before each step that may be asynchronous (PPO samples its next batch of rollouts here). */
+  beforeStep?: (t: Trainer) => Promise<void>;
 }
 
 export interface RunTrainingResult {
@@ -79,6 +81,14 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     ...(o.resume ? { state: o.resume.state } : {}),
   });
   if (o.resume) trainer.loadOptimizerState(await readOptimizerState(o.resume.dir));
+  if (o.beforeStep) {
+    const before = o.beforeStep;
+    const step = trainer.step.bind(trainer);
+    trainer.step = async () => {
+      await before(trainer);
+      return step();
+    };
+  }
   if (o.haltAfterStep !== undefined) {
     const step = trainer.step.bind(trainer);
     trainer.step = async () => {
