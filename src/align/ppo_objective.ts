@@ -63,7 +63,7 @@ export function prepareBatch(index: number, rollouts: Rollout[], o: PpoBatchOpti
   if (!rollouts.length) throw new ShapeError('prepareBatch: no rollouts');
   const kls = rollouts.map((r) => klPerToken(r.logprobs, r.refLogprobs, o.klEstimator));
   const scores = rollouts.map((r) => r.score - (r.ended ? 0 : o.missingEosPenalty));
-  const rewards = rollouts.map((r, i) => shapedRewards(kls[i]!, o.klCoef, scores[i]!));
+  const rewards = kls.map((_, i) => shapedRewards(kls[i]!, o.klCoef, scores[i]!));
   const g = rollouts.map((r, i) => gae(rewards[i]!, r.values, o.gamma, o.lam));
   const adv = o.whitenAdvantages ? whiten(g.map((x) => x.advantages)) : g.map((x) => x.advantages);
   const klSum = kls.map(sum);
