@@ -73,4 +73,16 @@ export { DPO_SETTINGS, DPO_PRESETS, buildDpoConfig, type DpoConfig } from './ali
 export { bradleyTerryLoss, dpoFamilyLoss, DPO_LOSS_TYPES, type DpoLossType } from './align/pref_losses.js';
 export { ppo, type PpoOptions, type PpoResult } from './align/ppo.js';
 export { PPO_SETTINGS, PPO_PRESETS, buildPpoConfig, type PpoConfig } from './align/ppo_settings.js';
+export { ppoLoss, prepareBatch, type PpoBatch } from './align/ppo_objective.js';
+export {
+  gae,
+  whiten,
+  klPerToken,
+  shapedRewards,
+  AdaptiveKlController,
+  FixedKlController,
+  type KlController,
+  type KlEstimator,
+} from './align/rl_math.js';
+export { engineReplySampler, scoreRollouts, replyLogprobs, type ReplySampler, type Rollout } from './align/rollout.js';
 export { encodePreferenceRow, type PrefPair } from './align/pref_data.js';

@@ -199,6 +199,10 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
   });
   objective.batch = pstate?.batch ?? null;
   const batcher = new PpoBatcher(c.seed, c.batchSize, c.miniBatchSize, c.ppoEpochs);
+  batcher.lengthOf = (i) => {
+    const r = objective.batch?.rollouts[i];
+    return r ? r.prompt.length + r.reply.length - 1 : 1;
+  };
   const nBatches = Math.ceil(c.totalEpisodes / c.batchSize);
   const maxSteps = c.maxSteps || nBatches * batcher.stepsPerBatch;
   const sampler = (o.sampler ?? engineReplySampler)(policy);

@@ -7,7 +7,8 @@
  *   e = ⌊(s mod S) / (N/M)⌋, and the M rollouts of minibatch m of that epoch's seeded shuffle (TRL shuffles the batch
  *   anew each PPO epoch).
  *
- * `PpoBatcher` is the loop's BatchSource: a batch's ids are rollout indices within batch k (B = M, T = 1).
+ * `PpoBatcher` is the loop's BatchSource: a batch's ids are rollout indices within batch k (B = M; T = the longest
+ * prompt + reply among them when `lengthOf` is set, so the loop's tokens per second count what the step computed).
  */
 import type { Batch, BatcherState } from '../data/batcher.js';
 import type { BatchSource } from '../train/trainer.js';
@@ -44,6 +45,8 @@ export function batchPrompts(seed: number, k: number, N: number, nPrompts: numbe
 export class PpoBatcher implements BatchSource {
   readonly B: number;
   readonly T = 1;
+  /** The length (prompt + reply) of rollout i of the current batch, for the batch's T. */
+  lengthOf: ((i: number) => number) | null = null;
   /** Optimizer steps per batch of rollouts. */
   readonly stepsPerBatch: number;
   private drawn = 0;
@@ -72,7 +75,9 @@ export class PpoBatcher implements BatchSource {
       m = j % perEpoch;
     const perm = permutation(this.N, derivedSeed(this.seed, 2, k * this.epochs + e));
     this.drawn++;
-    return { ids: perm.slice(m * this.B, (m + 1) * this.B), targets: new Int32Array(this.B), B: this.B, T: 1 };
+    const ids = perm.slice(m * this.B, (m + 1) * this.B);
+    const T = this.lengthOf ? Math.max(...Array.from(ids, this.lengthOf)) : 1;
+    return { ids, targets: new Int32Array(this.B), B: this.B, T };
   }
 
   getState(): BatcherState {
