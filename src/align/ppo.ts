@@ -286,7 +286,7 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
       ],
       config: { ...c, maxSteps },
       flopsPerToken: flopsPerToken(policy.config, maxPositions),
-      vocabSize: policy.config.vocabSize,
+      vocabSize: 0, // PPO's loss is no cross-entropy over the vocabulary: no "stuck at ln(vocab)" warnings
     },
     display: c,
     ...(saved ? { resume: { state: saved, dir: resumeDir! } } : {}),

@@ -127,6 +127,18 @@ const OPTIM = group('optimisation', {
   weightDecay: float(0, 'AdamW decoupled weight decay.', { min: 0, aliases: ['weight_decay'] }),
 });
 
+// PPO evaluates on the held-out reference replies (one fixed set, no batches to choose), at the end by default: its
+// eval_loss measures drift from the reference, which PPO is expected to grow, not a held-out loss to minimise
+const { evalBatches: _evalBatches, finalEvalBatches: _finalEvalBatches, ...EVAL_LOOP } = EVAL_SETTINGS;
+const EVAL = group('evaluation and checkpoints', {
+  ...EVAL_LOOP,
+  evalInterval: int(
+    0,
+    "Score the held-out reference replies every this many steps, and at the end (0 = only at the end); eval_loss is the policy's per-token cross-entropy on them, which grows as the policy leaves the reference.",
+    { min: 0, aliases: ['eval_interval'] },
+  ),
+});
+
 /** Every setting of `llmts ppo`, in --help order. */
 export const PPO_SETTINGS = defineSettings(
   {
@@ -136,7 +148,7 @@ export const PPO_SETTINGS = defineSettings(
     ...ROLLOUT,
     ...PPO,
     ...OPTIM,
-    ...EVAL_SETTINGS,
+    ...EVAL,
     ...DISPLAY_SETTINGS,
   },
   'llmts ppo',
