@@ -193,16 +193,19 @@ describe('llmts ppo', () => {
       minLr: 2e-4,
     };
     const full = await ppo({ ...quiet, config: cfg({ name: 'full', ...over }) });
-    const part = await ppo({ ...quiet, config: cfg({ name: 'part', ...over }), haltAfterStep: 6 });
-    expect(part.reason).toBe('interrupted');
-    expect(part.steps).toBe(6); // batch 1, epoch 1: mid-batch
-    const rest = await ppo({ ...quiet, resume: part.runDir });
-    expect(rest.reason).toBe('done');
-    expect([...rest.losses.keys()]).toEqual([6, 7, 8, 9, 10, 11]);
-    for (let i = 0; i < 12; i++) expect((i < 6 ? part : rest).losses.get(i), `step ${i}`).toBe(full.losses.get(i));
     const strip = (d: string) =>
       readMetrics(path.join(d, 'metrics.jsonl')).map((x) => ({ ...x, tokensPerSec: 0, mfu: 0, elapsed: 0 }));
-    expect(strip(rest.runDir)).toEqual(strip(full.runDir));
+    // stopped mid-batch (batch 1, epoch 1: the batch of rollouts comes from the checkpoint), and at a batch boundary
+    for (const at of [6, 4]) {
+      const part = await ppo({ ...quiet, config: cfg({ name: `part${at}`, ...over }), haltAfterStep: at });
+      expect(part.reason).toBe('interrupted');
+      expect(part.steps).toBe(at);
+      const rest = await ppo({ ...quiet, resume: part.runDir });
+      expect(rest.reason).toBe('done');
+      expect([...rest.losses.keys()]).toEqual(Array.from({ length: 12 - at }, (_, i) => at + i));
+      for (let i = 0; i < 12; i++) expect((i < at ? part : rest).losses.get(i), `step ${i}`).toBe(full.losses.get(i));
+      expect(strip(rest.runDir)).toEqual(strip(full.runDir));
+    }
     const beta = steps(full.runDir).map((x) => x['objective/kl_coef']);
     expect(new Set(beta).size).toBeGreaterThan(1); // the adaptive controller moved β
   }, 60000);
