@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PPO_STATE, ppo, VALUE_MODEL_DIR } from '../src/align/ppo.js';
 import { buildPpoConfig, type PpoConfig } from '../src/align/ppo_settings.js';
 import { klPerToken } from '../src/align/rl_math.js';
+import { readPrompts } from '../src/align/rl_prompts.js';
 import { engineReplySampler, replyLogprobs, scoreRollouts } from '../src/align/rollout.js';
 import { getBackend } from '../src/backend/registry.js';
 import { chatmlTemplate } from '../src/chat/template.js';
@@ -68,6 +69,29 @@ async function promptIds(c: string, start = ''): Promise<number[]> {
   const t = chatmlTemplate().render([{ role: 'user', content: `color ${c}` }], { addGenerationPrompt: true });
   return tok.encode(t + start, { allowed: 'all' });
 }
+
+describe('prompt-only rows', () => {
+  it('conversational prompts end at the generation prompt, plain ones are the text; other fields are noted, long prompts dropped', async () => {
+    const tok = await loadTokenizer(sftDir);
+    const encode = (t: string) => tok.encode(t, { allowed: 'all' });
+    const f = writeJsonl(path.join(tmp, 'mixed.jsonl'), [
+      { prompt: [{ role: 'user', content: 'color red' }] },
+      { prompt: 'color blue\n', completion: 'I like blue.' },
+      { prompt: 'color '.repeat(40) },
+    ]);
+    const lines: string[] = [];
+    const r = readPrompts([f], chatmlTemplate(), encode, {
+      badRows: 'error',
+      maxPromptLength: 30,
+      log: (s) => lines.push(s),
+    });
+    expect(r.prompts.map((p) => p.ids)).toEqual([await promptIds('red'), encode('color blue\n')]);
+    expect(r.prompts[0]!.text.endsWith('<|im_start|>assistant\n')).toBe(true);
+    expect(r).toMatchObject({ dropped: 1, skipped: 0, form: 'mixed' });
+    expect(lines.join('\n')).toMatch(/"completion" \(1 row\)/);
+    expect(lines.join('\n')).toMatch(/1 prompt longer than 30 tokens dropped/);
+  });
+});
 
 describe('rollouts: sampling and scoring are one distribution', () => {
   it('sampled frequencies match exp(scored log-probs) under logits / T, not under logits / 1', async () => {

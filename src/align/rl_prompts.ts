@@ -56,6 +56,7 @@ export function readPrompts(
   const forms = new Set<'plain' | 'conversational'>();
   let skipped = 0,
     dropped = 0;
+  const ignored = new Map<string, number>();
   for (const file of files) {
     if (!fs.existsSync(file)) throw new FileFormatError('E_FILE_MISSING', file, 'no such prompt file');
     const lines = fs.readFileSync(file, 'utf8').split('\n');
@@ -91,6 +92,7 @@ export function readPrompts(
           dropped++;
           return;
         }
+        for (const k of Object.keys(row)) if (k !== 'prompt') ignored.set(k, (ignored.get(k) ?? 0) + 1);
         prompts.push({ text, ids });
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
@@ -99,6 +101,10 @@ export function readPrompts(
       }
     });
   }
+  if (ignored.size)
+    o.log?.(
+      `note: fields other than "prompt" ignored: ${[...ignored].map(([k, n]) => `"${k}" (${n} row${n === 1 ? '' : 's'})`).join(', ')}`,
+    );
   if (skipped) o.log?.(`warning: ${skipped} bad prompt row${skipped === 1 ? '' : 's'} skipped (badRows=skip)`);
   if (dropped)
     o.log?.(
