@@ -284,7 +284,7 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
           T: 1,
         },
       ],
-      config: { ...c, maxSteps },
+      config: { ...c, gradAccum: 1, maxSteps }, // one optimizer step per minibatch of rollouts
       flopsPerToken: flopsPerToken(policy.config, maxPositions),
       vocabSize: 0, // PPO's loss is no cross-entropy over the vocabulary: no "stuck at ln(vocab)" warnings
     },

@@ -54,7 +54,7 @@ const ROLLOUT = group('rollouts', {
   ),
   batchSize: int(16, 'Rollouts per batch: sampled with one policy, then learned from for ppoEpochs epochs.', {
     min: 1,
-    aliases: ['batch_size', 'local_rollout_forward_batch_size'],
+    aliases: ['batch_size'],
   }),
   miniBatchSize: int(4, 'Rollouts per optimizer step (batchSize must be a multiple).', {
     min: 1,
@@ -139,14 +139,17 @@ const EVAL = group('evaluation and checkpoints', {
   ),
 });
 
+// the loop's optimiser settings without its batch ones: a PPO step is one minibatch of rollouts (no accumulation)
+const { batchSize: _batchSize, gradAccum: _gradAccum, maxSteps: _maxSteps, ...OPTIM_LOOP } = OPTIM_SETTINGS;
+
 /** Every setting of `llmts ppo`, in --help order. */
 export const PPO_SETTINGS = defineSettings(
   {
     ...RUN_SETTINGS,
     ...DATA,
-    ...OPTIM_SETTINGS,
     ...ROLLOUT,
     ...PPO,
+    ...OPTIM_LOOP,
     ...OPTIM,
     ...EVAL,
     ...DISPLAY_SETTINGS,
@@ -198,11 +201,6 @@ export function validatePpoConfig(c: PpoConfig): PpoConfig {
     throw new ConfigError(
       'miniBatchSize',
       `batchSize (${c.batchSize}) must be a multiple of it, got ${c.miniBatchSize}`,
-    );
-  if (c.gradAccum !== 1)
-    throw new ConfigError(
-      'gradAccum',
-      'PPO takes one optimizer step per minibatch: use --miniBatchSize, leave gradAccum 1',
     );
   if (c.minLr > c.lr) throw new ConfigError('minLr', `must be ≤ lr (${c.lr}), got ${c.minLr}`);
   return c;
