@@ -202,7 +202,27 @@ describe('llmts ppo', () => {
     const vcfg = JSON.parse(fs.readFileSync(path.join(ck, VALUE_MODEL_DIR, 'config.json'), 'utf8'));
     expect(vcfg.architectures[0]).toMatch(/ForSequenceClassification$/);
     expect(JSON.parse(fs.readFileSync(path.join(ck, PPO_STATE), 'utf8')).klCoef).toBe(0.05);
-    await loadModel(ck, { backend });
+    // measured again on the saved policy: its replies to held-out prompts score higher than the SFT model's
+    const reward = await loadRewardModel(rmDir, { backend });
+    const heldOut = await Promise.all(['red', 'blue', 'green', 'black'].map((c) => promptIds(c)));
+    const imEnd = (await loadTokenizer(sftDir)).specialTokens.get('<|im_end|>')!;
+    const meanScore = async (dir: string) => {
+      const m = await loadModel(dir, { backend });
+      const ps = Array.from({ length: 32 }, (_, i) => heldOut[i % 4]!);
+      const rs = await engineReplySampler(m).sample(ps, {
+        maxTokens: 12,
+        temperature: 1,
+        stopTokens: [imEnd],
+        seed: 77,
+      });
+      const sc = await noGrad(() =>
+        reward.rewards(rs.map((r, i) => [...ps[i]!, ...(r.ids.length ? r.ids : [imEnd])])),
+      ).data();
+      return Array.from(sc).reduce((a, b) => a + b, 0) / sc.length;
+    };
+    const before = await meanScore(sftDir),
+      after = await meanScore(ck);
+    expect(after).toBeGreaterThan(before + 1);
     expect(fs.existsSync(path.join(r.runDir, 'report.html'))).toBe(true);
   }, 60000);
 
