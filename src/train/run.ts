@@ -14,7 +14,8 @@
  *   5. `runTraining({ runDir, trainer: { model, batcher, evalBatches, config, … }, saveCheckpoint, report })`.
  *   6. optionally `stepMetrics` / `evalMetrics`: the recipe's own fields in each record of metrics.jsonl (SFT adds
  *      TRL's names: learning_rate, grad_norm, epoch, num_tokens, mean_token_accuracy, eval_loss); the report plots
- *      every numeric field.
+ *      every numeric field;
+ *   7. optionally `beforeStep`: asynchronous work before each step (PPO samples its next batch of rollouts there).
  * test/train_loop.test.ts drives it with a bigram table that is no GPT.
  */
 import { MetricsLog } from './metrics.js';
