@@ -92,6 +92,20 @@ export {
   calibrationBins,
   type CalibrationBin,
 } from './align/eval/stats.js';
+export { ppo, type PpoOptions, type PpoResult } from './align/ppo.js';
+export { PPO_SETTINGS, PPO_PRESETS, buildPpoConfig, type PpoConfig } from './align/ppo_settings.js';
+export { ppoLoss, prepareBatch, type PpoBatch } from './align/ppo_objective.js';
+export {
+  gae,
+  whiten,
+  klPerToken,
+  shapedRewards,
+  AdaptiveKlController,
+  FixedKlController,
+  type KlController,
+  type KlEstimator,
+} from './align/rl_math.js';
+export { engineReplySampler, scoreRollouts, replyLogprobs, type ReplySampler, type Rollout } from './align/rollout.js';
 export { encodePreferenceRow, type PrefPair } from './align/pref_data.js';
 export * from './inspect/index.js';
 export {

@@ -14,7 +14,8 @@
  *   5. `runTraining({ runDir, trainer: { model, batcher, evalBatches, config, … }, saveCheckpoint, report })`.
  *   6. optionally `stepMetrics` / `evalMetrics`: the recipe's own fields in each record of metrics.jsonl (SFT adds
  *      TRL's names: learning_rate, grad_norm, epoch, num_tokens, mean_token_accuracy, eval_loss); the report plots
- *      every numeric field.
+ *      every numeric field;
+ *   7. optionally `beforeStep`: asynchronous work before each step (PPO samples its next batch of rollouts there).
  * test/train_loop.test.ts drives it with a bigram table that is no GPT.
  */
 import { MetricsLog } from './metrics.js';
@@ -48,6 +49,8 @@ export interface RunTrainingOptions {
   haltAfterStep?: number;
   /** Install the SIGINT handler (default true). */
   handleSigint?: boolean;
+  /** Work before each step that may be asynchronous (PPO samples its next batch of rollouts here). */
+  beforeStep?: (t: Trainer) => Promise<void>;
 }
 
 export interface RunTrainingResult {
@@ -79,6 +82,14 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     ...(o.resume ? { state: o.resume.state } : {}),
   });
   if (o.resume) trainer.loadOptimizerState(await readOptimizerState(o.resume.dir));
+  if (o.beforeStep) {
+    const before = o.beforeStep;
+    const step = trainer.step.bind(trainer);
+    trainer.step = async () => {
+      await before(trainer);
+      return step();
+    };
+  }
   if (o.haltAfterStep !== undefined) {
     const step = trainer.step.bind(trainer);
     trainer.step = async () => {

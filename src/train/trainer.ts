@@ -132,7 +132,7 @@ export interface TrainerOptions {
   config: LoopConfig;
   /** Training FLOPs per token (for MFU). */
   flopsPerToken: number;
-  /** Vocabulary size (for the "stuck at ln(vocab)" warning). */
+  /** Vocabulary size (for the "stuck at ln(vocab)" warning); 0: the loss is no cross-entropy (PPO's), no such checks. */
   vocabSize: number;
   metrics?: MetricsLog;
   progress?: Progress;
@@ -397,9 +397,9 @@ export class Trainer {
           mfu,
           eta: meanSec * (c.maxSteps - this.state.step),
         });
-        const exploding = detectExploding(r.loss, this.o.vocabSize);
+        const exploding = this.o.vocabSize > 0 ? detectExploding(r.loss, this.o.vocabSize) : null;
         if (exploding) this.warn(this.state.step, 'exploding', exploding);
-        const stuck = detectStuck(this.steps, this.o.vocabSize, c.warmupSteps);
+        const stuck = this.o.vocabSize > 0 ? detectStuck(this.steps, this.o.vocabSize, c.warmupSteps) : null;
         if (stuck) this.warn(this.state.step, 'stuck', stuck);
 
         const done = this.state.step;

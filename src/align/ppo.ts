@@ -1,0 +1,340 @@
+/**
+ * PPO with a KL leash (what `llmts ppo` runs), TRL's PPOTrainer on the shared loop (src/train/run.ts):
+ *
+ *   1. the run folder (`runs/<name>`), or the checkpoint being resumed, and its saved config;
+ *   2. the models: the policy (the SFT folder, or the checkpoint), the frozen reference (the SFT folder), the frozen
+ *      reward model (`rewardModel`), and the value model (a trained copy of the reward model, or a value head on the
+ *      policy's body);
+ *   3. the prompts (rl_prompts.ts), the last evalFraction held out; the reference's replies to the held-out prompts,
+ *      sampled once with the run seed, are the evaluation set (eval_loss: the policy's per-token cross-entropy on
+ *      them, which rises as the policy leaves the reference);
+ *   4. before the first step of each batch: N rollouts (rollout.ts) → KL-shaped rewards, GAE, whitened advantages
+ *      (ppo_objective.ts `prepareBatch`); the adaptive controller then moves β;
+ *   5. each step: one minibatch of M rollouts, the clipped policy + value loss, one AdamW step over the policy and
+ *      value parameters; ppoEpochs passes over each batch (ppo_batches.ts);
+ *   6. metrics.jsonl with TRL's names (objective/kl, objective/scores, objective/rlhf_reward,
+ *      objective/non_score_reward, objective/entropy, policy/approxkl_avg, policy/clipfrac_avg, loss/policy_avg,
+ *      loss/value_avg, val/clipfrac_avg, val/ratio, val/num_eos_tokens, reply_length, eos_rate, objective/kl_coef),
+ *      checkpoints as a causal-LM folder with its chat template plus `value_model/` and `ppo_state.json` (β and the
+ *      batch of rollouts being learned from, so a run stopped mid-batch resumes exactly), Ctrl-C, report.html.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig, loadModel, loadRewardModel, saveModel, saveRewardModel } from '../model/hf/folder.js';
+import type { CausalLM } from '../model/model.js';
+import { RewardModel, SCORE_WEIGHT } from '../model/reward.js';
+import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js';
+import { tensor } from '../tensor/tensor.js';
+import { saveTokenizer } from '../tokenizer/index.js';
+import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
+import {
+  loopSummary,
+  modelShape,
+  openRun,
+  recipeResult,
+  type RecipeOptions,
+  type RecipeResult,
+} from '../train/recipe.js';
+import { runTraining } from '../train/run.js';
+import { sampleIds } from '../train/sample.js';
+import type { Trainer } from '../train/trainer.js';
+import { ConfigError, FileFormatError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { Rng } from '../util/rng.js';
+import { batchPrompts, derivedSeed, PpoBatcher } from './ppo_batches.js';
+import { PpoObjective, prepareBatch, type PpoBatch } from './ppo_objective.js';
+import { PPO_DEFAULTS, validatePpoConfig, type PpoConfig } from './ppo_settings.js';
+import { AdaptiveKlController, FixedKlController, type KlController } from './rl_math.js';
+import { readPrompts } from './rl_prompts.js';
+import { engineReplySampler, scoreRollouts, type PromptReply, type ReplySampler } from './rollout.js';
+import { CHATML_JINJA, openModelFolder } from './sft.js';
+
+/** PPO's own file in a checkpoint: β and the batch of rollouts being learned from. */
+export const PPO_STATE = 'ppo_state.json';
+/** The value model's folder in a checkpoint. */
+export const VALUE_MODEL_DIR = 'value_model';
+
+interface PpoStateFile {
+  version: 1;
+  klCoef: number;
+  batch: PpoBatch | null;
+}
+
+export type PpoOptions = RecipeOptions<PpoConfig> & {
+  /** Where replies are sampled (default: the generation engine on the policy). */
+  sampler?: (policy: CausalLM) => ReplySampler;
+};
+
+export interface PpoResult extends RecipeResult<PpoConfig> {
+  maxSteps: number;
+  /** objective/* of the last batch of rollouts. */
+  lastBatch: Record<string, number> | null;
+  finalEvalLoss: number | null;
+  data: { trainPrompts: number; evalPrompts: number; skippedRows: number; dropped: number };
+}
+
+function readState(dir: string): PpoStateFile {
+  const file = path.join(dir, PPO_STATE);
+  if (!fs.existsSync(file))
+    throw new FileFormatError('E_FILE_MISSING', file, 'no PPO state: this checkpoint was not written by llmts ppo');
+  try {
+    const j = JSON.parse(fs.readFileSync(file, 'utf8')) as PpoStateFile;
+    if (j.version !== 1 || typeof j.klCoef !== 'number') throw new Error('expected version 1 and a klCoef');
+    return j;
+  } catch (e) {
+    throw new FileFormatError('E_JSON', file, `not a PPO state file (${(e as Error).message})`);
+  }
+}
+
+/** The value model: a trained copy of the reward model, or a score head on the policy's body (sharing it). */
+async function openValueModel(c: PpoConfig, policy: CausalLM, resumeDir: string | null): Promise<RewardModel> {
+  const backend = policy.backend;
+  const dir = resumeDir ? path.join(resumeDir, VALUE_MODEL_DIR) : c.rewardModel;
+  if (c.valueModel === 'reward') return loadRewardModel(dir, { backend });
+  let score: Float32Array;
+  if (resumeDir)
+    score = (await (await loadRewardModel(dir, { backend })).params.get(SCORE_WEIGHT)!.data()) as Float32Array;
+  else {
+    const rng = new Rng(derivedSeed(c.seed, 4, 0));
+    score = Float32Array.from({ length: policy.config.hiddenSize }, () => rng.normal() * 0.02);
+  }
+  const w = tensor(score, [1, policy.config.hiddenSize], { backend, requiresGrad: true, name: SCORE_WEIGHT });
+  return new RewardModel(policy.config, new Map([...policy.params, [SCORE_WEIGHT, w]]));
+}
+
+/** Run (or resume) PPO. */
+export async function ppo(o: PpoOptions): Promise<PpoResult> {
+  const log = o.log ?? ((s: string) => console.log(s));
+
+  // ---- 1. run folder and config
+  const run = openRun(o, {
+    command: 'ppo',
+    defaultOutDir: PPO_DEFAULTS.outDir,
+    stampPrefix: 'ppo-',
+    validate: (c) => {
+      const { command: _, ...rest } = c as PpoConfig & { command?: unknown };
+      return validatePpoConfig({ ...PPO_DEFAULTS, ...(rest as Partial<PpoConfig>) });
+    },
+    checkSaved: (saved, file) => {
+      const sc = saved.config as unknown as Record<string, unknown>;
+      if (sc['command'] !== 'ppo')
+        throw new FileFormatError('E_TRAINER_STATE', file, 'not a ppo run: resume it with its own command', 'config');
+    },
+  });
+  const { config: c, runDir, resumeDir, saved, checkpointDir: ckDir } = run;
+
+  // ---- 2. models
+  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
+  if (!backend.readSync)
+    throw new ConfigError(
+      'backend',
+      `PPO needs a CPU backend (ref or wasm): ${backend.describe()} cannot read back synchronously`,
+    );
+  const policy = await loadModel(modelDir, { backend });
+  const reference = await loadModel(c.model, { backend });
+  if (!fs.existsSync(path.join(c.rewardModel, 'config.json')))
+    throw new FileFormatError('E_FILE_MISSING', c.rewardModel, 'no config.json here: expected a reward model folder');
+  const reward = await loadRewardModel(c.rewardModel, { backend });
+  if (reward.config.vocabSize !== policy.config.vocabSize)
+    throw new ConfigError(
+      'rewardModel',
+      `${c.rewardModel} has a vocabulary of ${reward.config.vocabSize} tokens but the policy ${policy.config.vocabSize}: train the reward model from the same SFT model`,
+    );
+  const value = await openValueModel(c, policy, resumeDir);
+  for (const p of policy.params.values()) p.requiresGrad = true;
+  for (const p of value.params.values()) p.requiresGrad = true;
+  const pstate = resumeDir ? readState(resumeDir) : null;
+  const kl: KlController =
+    c.targetKl > 0
+      ? new AdaptiveKlController(pstate?.klCoef ?? c.klCoef, c.targetKl, c.horizon)
+      : new FixedKlController(pstate?.klCoef ?? c.klCoef);
+
+  // ---- 3. prompts, the held-out split, the stop tokens, the evaluation replies
+  const maxPositions = (await loadConfig(modelDir)).maxPositions;
+  const encode = (t: string) => tok.encode(t, { allowed: 'all' });
+  const read = readPrompts(c.data, template, encode, { badRows: c.badRows, maxPromptLength: maxPositions - 1, log });
+  const all = read.prompts;
+  if (all.length < 2)
+    throw new ConfigError(
+      'data',
+      `${c.data.join(', ')}: ${all.length} usable prompt(s); PPO needs at least 2 (one is held out)`,
+    );
+  const nHeld = Math.max(1, Math.floor(all.length * c.evalFraction));
+  const train = all.slice(0, all.length - nHeld),
+    held = all.slice(all.length - nHeld);
+  const stopTokens = [
+    ...new Set(
+      [
+        tok.eosId,
+        ...template.stopStrings
+          .map((s) => encode(s))
+          .filter((ids) => ids.length === 1)
+          .map((ids) => ids[0]),
+      ].filter((x): x is number => x !== undefined),
+    ),
+  ];
+  if (!stopTokens.length)
+    throw new ConfigError('model', `${modelDir}: the tokenizer has no EOS token and the template no stop token`);
+  const sampling = { maxTokens: c.responseLength, temperature: c.temperature, stopTokens };
+  const evalPrompts = Array.from(
+    { length: Math.min(c.evalReplies, held.length * 4) },
+    (_, i) => held[i % held.length]!,
+  );
+  const evalReplies: PromptReply[] = (
+    await engineReplySampler(reference).sample(
+      evalPrompts.map((p) => p.ids),
+      { ...sampling, seed: derivedSeed(c.seed, 5, 0) },
+    )
+  ).map((r, i) => ({ prompt: evalPrompts[i]!.ids, reply: r.ids.length ? r.ids : [stopTokens[0]!] }));
+  log(
+    `data: ${read.form} prompts → ${train.length} training / ${held.length} held-out (${evalReplies.length} reference replies to score); template ${template.kind}${source === CHATML_JINJA ? ' (ChatML)' : ''}; stop tokens ${stopTokens.join(', ')}`,
+  );
+
+  // ---- 4./5. rollouts, objective, batches
+  const objective = new PpoObjective(policy, value, evalReplies, {
+    cliprange: c.cliprange,
+    cliprangeValue: c.cliprangeValue,
+    vfCoef: c.vfCoef,
+    temperature: c.temperature,
+  });
+  objective.batch = pstate?.batch ?? null;
+  const batcher = new PpoBatcher(c.seed, c.batchSize, c.miniBatchSize, c.ppoEpochs);
+  batcher.lengthOf = (i) => {
+    const r = objective.batch?.rollouts[i];
+    return r ? r.prompt.length + r.reply.length - 1 : 1;
+  };
+  const nBatches = Math.ceil(c.totalEpisodes / c.batchSize);
+  const maxSteps = c.maxSteps || nBatches * batcher.stepsPerBatch;
+  const sampler = (o.sampler ?? engineReplySampler)(policy);
+  const models = { policy, reference, value, reward };
+  const rollouts = async (k: number): Promise<PpoBatch> => {
+    const idx = batchPrompts(c.seed, k, c.batchSize, train.length);
+    const replies = await sampler.sample(
+      idx.map((i) => train[i]!.ids),
+      { ...sampling, seed: derivedSeed(c.seed, 3, k) },
+    );
+    const items = replies.map((r, i) => ({
+      prompt: train[idx[i]!]!.ids,
+      // a reply of no tokens (the window was full) is scored as the stop token alone
+      reply: r.ids.length ? r.ids : [stopTokens[0]!],
+      ended: r.ended,
+      promptIndex: idx[i]!,
+    }));
+    const scored = await scoreRollouts(models, items, c.temperature);
+    const b = prepareBatch(k, scored, {
+      klCoef: kl.value,
+      klEstimator: c.klEstimator,
+      gamma: c.gamma,
+      lam: c.lam,
+      missingEosPenalty: c.missingEosPenalty,
+      whitenAdvantages: c.whitenAdvantages,
+    });
+    kl.update(b.meanKl, c.batchSize);
+    return b;
+  };
+  const nParams = countParams(policy.config).total;
+  log(
+    `model: ${c.model}: ${policy.config.family} policy, ${formatCount(nParams)} parameters; value model ${c.valueModel === 'reward' ? `from ${c.rewardModel}` : "a head on the policy's body"}; ${maxSteps} steps (${nBatches} batches of ${c.batchSize} rollouts, ${c.ppoEpochs} epochs of ${c.batchSize / c.miniBatchSize} minibatches); backend ${backend.describe()}`,
+  );
+
+  // ---- 6. the loop
+  const writeCheckpoint = async (t: Trainer): Promise<string> => {
+    const state: TrainerStateFile<PpoConfig> = {
+      version: 1,
+      ...t.state,
+      config: { ...c, resume: '', command: 'ppo' } as PpoConfig,
+      model: modelShape(policy.config),
+      savedAt: new Date().toISOString(),
+    };
+    const ps: PpoStateFile = { version: 1, klCoef: kl.value, batch: objective.batch };
+    await saveTrainingCheckpoint({
+      dir: ckDir,
+      saveModel: async (d) => {
+        await saveModel(policy, d);
+        await saveRewardModel(value, path.join(d, VALUE_MODEL_DIR));
+        await writeFileAtomic(path.join(d, PPO_STATE), JSON.stringify(ps) + '\n');
+      },
+      saveTokenizer: async (d) => {
+        const before = tok.config.chatTemplate;
+        tok.config.chatTemplate = source;
+        try {
+          await saveTokenizer(tok, d);
+        } finally {
+          tok.config.chatTemplate = before;
+        }
+      },
+      state,
+      moments: await t.optimizer.stateDict(),
+    });
+    return ckDir;
+  };
+  if (saved) log(`resuming ${runDir} at step ${saved.step} of ${maxSteps}`);
+  fs.mkdirSync(runDir, { recursive: true });
+  const first = held[0]!;
+  const done = await runTraining({
+    runDir,
+    trainer: {
+      model: objective,
+      batcher,
+      evalBatches: [
+        {
+          ids: Int32Array.from(evalReplies, (_, i) => i),
+          targets: new Int32Array(evalReplies.length),
+          B: evalReplies.length,
+          T: 1,
+        },
+      ],
+      config: { ...c, gradAccum: 1, maxSteps }, // one optimizer step per minibatch of rollouts
+      flopsPerToken: flopsPerToken(policy.config, maxPositions),
+      vocabSize: 0, // PPO's loss is no cross-entropy over the vocabulary: no "stuck at ln(vocab)" warnings
+    },
+    display: c,
+    ...(saved ? { resume: { state: saved, dir: resumeDir! } } : {}),
+    saveCheckpoint: writeCheckpoint,
+    beforeStep: async (t) => {
+      const k = batcher.nextBatchIndex;
+      if (objective.batch?.index === k) return;
+      const t0 = performance.now();
+      objective.batch = await rollouts(k);
+      t.state.trainSeconds += (performance.now() - t0) / 1000; // sampling and scoring are part of training time
+    },
+    sample: async () => {
+      const ids = await sampleIds(policy, first.ids, {
+        maxTokens: c.responseLength,
+        temperature: 0,
+        topK: 0,
+        seed: c.seed,
+        stopId: stopTokens[stopTokens.length - 1]!,
+      });
+      return [{ prompt: first.text, text: tok.decode(ids) }];
+    },
+    stepMetrics: (_t, r) => ({
+      learning_rate: r.lr,
+      grad_norm: r.gradNorm,
+      episode: (Math.floor(r.step / batcher.stepsPerBatch) + 1) * c.batchSize,
+      ...(objective.batch?.stats ?? {}),
+      ...objective.takeStats(),
+    }),
+    evalMetrics: (_t, rec) => ({ eval_loss: rec.valLoss }),
+    ...(o.progress ? { progress: o.progress } : {}),
+    ...(o.haltAfterStep !== undefined ? { haltAfterStep: o.haltAfterStep } : {}),
+    ...(o.handleSigint !== undefined ? { handleSigint: o.handleSigint } : {}),
+    summary: (t, why) => ({
+      model: `${c.model} (${policy.config.family}, ${formatCount(nParams)} parameters)`,
+      'reward model': c.rewardModel,
+      data: `${c.data.join(', ')}: ${train.length} training / ${held.length} held-out prompts; ${read.skipped} bad rows skipped, ${read.dropped} prompts dropped`,
+      'chat template': source === CHATML_JINJA ? 'ChatML' : template.kind,
+      steps: `${t.state.step} of ${maxSteps} (${why}), ${Math.ceil(t.state.step / batcher.stepsPerBatch)} batches of rollouts`,
+      'KL coefficient': `${kl.value.toPrecision(4)}${c.targetKl > 0 ? ` (adaptive, target ${c.targetKl})` : ' (fixed)'}`,
+      ...loopSummary(t, ckDir, backend),
+    }),
+  });
+  const last = done.trainer.state.evals[done.trainer.state.evals.length - 1];
+  return {
+    ...recipeResult(run, done, c),
+    maxSteps,
+    lastBatch: objective.batch?.stats ?? null,
+    finalEvalLoss: last ? last.valLoss : null,
+    data: { trainPrompts: train.length, evalPrompts: held.length, skippedRows: read.skipped, dropped: read.dropped },
+  };
+}
