@@ -330,6 +330,36 @@ describe('llmts serve: bounded work', () => {
     }
   });
 
+  it('a request that waits past the wait bound gets 503; a waiting one runs when the running one ends', async () => {
+    const busy = createServer({ served: slowed(served, 4), port: 0, maxWaitMs: 150 });
+    const c = clientFor(await busy.listen());
+    try {
+      const first = await c.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 200, stream: true });
+      const it = first[Symbol.asyncIterator]();
+      await it.next();
+      const e = await c.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 2 }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(OpenAI.InternalServerError);
+      expect((e as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
+      expect((e as InstanceType<typeof OpenAI.APIError>).code).toBe('server_busy');
+      first.controller.abort();
+    } finally {
+      await busy.close();
+    }
+    const fair = createServer({ served: slowed(served, 4), port: 0 });
+    const c2 = clientFor(await fair.listen());
+    try {
+      const first = await c2.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 200, stream: true });
+      await first[Symbol.asyncIterator]().next();
+      const waiting = c2.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 2 });
+      for (let i = 0; i < 200 && fair.state.queue.stats.waiting === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(fair.state.queue.stats).toMatchObject({ active: 1, waiting: 1 });
+      first.controller.abort(); // the running one ends: the waiting one gets its turn
+      expect((await waiting).choices.length).toBe(1);
+    } finally {
+      await fair.close();
+    }
+  });
+
   it('a client that disconnects mid-stream stops its generation (tokens stop being produced)', async () => {
     const srv = createServer({ served: slowed(served, 5), port: 0 });
     const c = clientFor(await srv.listen());
