@@ -42,10 +42,9 @@ const clients = num('--clients', 8);
 const maxTokens = num('--max-tokens', 64);
 const layers = num('--layers', 2);
 const embd = num('--embd', 64);
-const backend = str('--backend', 'auto');
+const backend = str('--backend', 'auto') ?? 'auto';
 const threads = str('--threads', undefined);
-if (!['auto', 'ref', 'wasm'].includes(backend ?? ''))
-  usageError(`--backend: expected auto, ref or wasm, got ${backend}`);
+if (!['auto', 'ref', 'wasm'].includes(backend)) usageError(`--backend: expected auto, ref or wasm, got ${backend}`);
 
 const { spawn } = await import('node:child_process');
 const fs = await import('node:fs');
@@ -78,6 +77,7 @@ await saveModel(initModel(cfg, new Rng(1), { backend: getBackend('ref') }), dir)
 await saveTokenizer(tok, dir);
 
 // ---------------------------------------------------------------- the server (a child process)
+/** @type {string[]} */
 const args = [path.join(here, '..', 'bin', 'llmts.js'), 'serve', dir, '--port', '0', '--quiet', '--backend', backend];
 if (threads) args.push('--threads', threads);
 const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -139,8 +139,12 @@ async function request(k) {
     buf = '',
     error = null;
   const dec = new TextDecoder();
-  for await (const chunk of res.body) {
-    buf += dec.decode(chunk, { stream: true });
+  if (!res.body) return { status: 0, error: 'no body' };
+  const reader = res.body.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value, { stream: true });
     let i;
     while ((i = buf.indexOf('\n\n')) >= 0) {
       const ev = buf.slice(0, i);
