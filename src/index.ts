@@ -72,3 +72,6 @@ export { dpo, type DpoOptions, type DpoResult } from './align/dpo.js';
 export { DPO_SETTINGS, DPO_PRESETS, buildDpoConfig, type DpoConfig } from './align/dpo_settings.js';
 export { bradleyTerryLoss, dpoFamilyLoss, DPO_LOSS_TYPES, type DpoLossType } from './align/pref_losses.js';
 export { encodePreferenceRow, type PrefPair } from './align/pref_data.js';
+export { createServer, type LlmServer, type ServerOptions } from './server/server.js';
+export { chatStops, type ServedModel } from './server/served_model.js';
+export { HttpError, type Route, type RouteContext } from './server/routes.js';
