@@ -214,6 +214,21 @@ describe('llmts serve: the OpenAI API through the official client', () => {
     expect(t2.usage!.prompt_tokens_details!.cached_tokens).toBeGreaterThanOrEqual(t1.usage!.prompt_tokens);
   });
 
+  it('keeps a conversation’s cache while another conversation (same system prompt) comes in between', async () => {
+    const a1 = [{ role: 'user' as const, content: 'color green and white' }];
+    const b1 = [{ role: 'user' as const, content: 'color black' }];
+    const ra = await client.chat.completions.create({ model: MODEL, messages: a1, seed: 2, max_tokens: 10 });
+    const rb = await client.chat.completions.create({ model: MODEL, messages: b1, seed: 2, max_tokens: 10 });
+    expect(rb.usage!.prompt_tokens_details!.cached_tokens).toBeLessThan(rb.usage!.prompt_tokens / 2 + 1);
+    const a2 = [
+      ...a1,
+      { role: 'assistant' as const, content: ra.choices[0]!.message.content! },
+      { role: 'user' as const, content: 'color pink' },
+    ];
+    const r2 = await client.chat.completions.create({ model: MODEL, messages: a2, seed: 2, max_tokens: 10 });
+    expect(r2.usage!.prompt_tokens_details!.cached_tokens).toBeGreaterThanOrEqual(ra.usage!.prompt_tokens);
+  });
+
   it('answers /v1/completions (text and token-id prompts, legacy logprobs, streaming)', async () => {
     const r = await client.completions.create({ model: MODEL, prompt: 'color', max_tokens: 8, seed: 2, logprobs: 2 });
     expect(r.object).toBe('text_completion');
@@ -313,11 +328,24 @@ describe('llmts serve: errors in OpenAI’s shape and classes', () => {
 });
 
 describe('llmts serve: bounded work', () => {
+  // the tests below act while a long reply is being generated: the greedy reply to HI must not end early
+  it('(precondition) the greedy reply to the test prompt runs the full 200 tokens', async () => {
+    const r = await client.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 200, temperature: 0 });
+    expect(r.choices[0]!.finish_reason).toBe('length');
+    expect(r.usage!.completion_tokens).toBe(200);
+  });
+
   it('a full queue answers 429 (RateLimitError) while one request generates', async () => {
     const busy = createServer({ served: slowed(served, 4), port: 0, maxQueue: 0 });
     const c = clientFor(await busy.listen());
     try {
-      const first = await c.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 150, stream: true });
+      const first = await c.chat.completions.create({
+        model: MODEL,
+        messages: HI,
+        max_tokens: 150,
+        stream: true,
+        temperature: 0,
+      });
       const it = first[Symbol.asyncIterator]();
       await it.next(); // generating now
       const e = await c.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 2 }).catch((x: unknown) => x);
@@ -334,7 +362,13 @@ describe('llmts serve: bounded work', () => {
     const busy = createServer({ served: slowed(served, 4), port: 0, maxWaitMs: 150 });
     const c = clientFor(await busy.listen());
     try {
-      const first = await c.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 200, stream: true });
+      const first = await c.chat.completions.create({
+        model: MODEL,
+        messages: HI,
+        max_tokens: 200,
+        stream: true,
+        temperature: 0,
+      });
       const it = first[Symbol.asyncIterator]();
       await it.next();
       const e = await c.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 2 }).catch((x: unknown) => x);
@@ -348,7 +382,13 @@ describe('llmts serve: bounded work', () => {
     const fair = createServer({ served: slowed(served, 4), port: 0 });
     const c2 = clientFor(await fair.listen());
     try {
-      const first = await c2.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 200, stream: true });
+      const first = await c2.chat.completions.create({
+        model: MODEL,
+        messages: HI,
+        max_tokens: 200,
+        stream: true,
+        temperature: 0,
+      });
       await first[Symbol.asyncIterator]().next();
       const waiting = c2.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 2 });
       for (let i = 0; i < 200 && fair.state.queue.stats.waiting === 0; i++) await new Promise((r) => setTimeout(r, 10));
@@ -364,7 +404,13 @@ describe('llmts serve: bounded work', () => {
     const srv = createServer({ served: slowed(served, 5), port: 0 });
     const c = clientFor(await srv.listen());
     try {
-      const s = await c.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 200, stream: true });
+      const s = await c.chat.completions.create({
+        model: MODEL,
+        messages: HI,
+        max_tokens: 200,
+        stream: true,
+        temperature: 0,
+      });
       let got = 0;
       const t0 = performance.now();
       for await (const _ of s) if (++got >= 5) break; // leaving the loop aborts the request
@@ -397,7 +443,13 @@ describe('llmts serve: bounded work', () => {
     }
     const srv2 = createServer({ served: slowed(served, 4), port: 0 });
     const c2 = clientFor(await srv2.listen());
-    const s = await c2.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 200, stream: true });
+    const s = await c2.chat.completions.create({
+      model: MODEL,
+      messages: HI,
+      max_tokens: 200,
+      stream: true,
+      temperature: 0,
+    });
     const it = s[Symbol.asyncIterator]();
     await it.next();
     const closed = srv2.close();
