@@ -74,4 +74,5 @@ export { bradleyTerryLoss, dpoFamilyLoss, DPO_LOSS_TYPES, type DpoLossType } fro
 export { encodePreferenceRow, type PrefPair } from './align/pref_data.js';
 export { createServer, type LlmServer, type ServerOptions } from './server/server.js';
 export { chatStops, type ServedModel } from './server/served_model.js';
+export type { ChatCompletionRecord } from './server/server_state.js';
 export { HttpError, type Route, type RouteContext } from './server/routes.js';

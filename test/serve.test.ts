@@ -12,6 +12,7 @@ import type { DecoderModel } from '../src/generate/interfaces.js';
 import { loadServedModel } from '../src/cli/serve.js';
 import { createServer, type LlmServer } from '../src/server/server.js';
 import { chatStops, type ServedModel } from '../src/server/served_model.js';
+import type { ChatCompletionRecord } from '../src/server/server_state.js';
 import { noGrad, tidy } from '../src/tensor/tensor.js';
 import { makeTinyModel } from './sft_helpers.js';
 
@@ -26,6 +27,7 @@ let served: ServedModel;
 let server: LlmServer;
 let client: OpenAI;
 let MODEL: string;
+const records: ChatCompletionRecord[] = [];
 
 /** A client that never retries (429/503 must reach the test). */
 const clientFor = (url: string, apiKey = 'none') => new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 0 });
@@ -75,7 +77,7 @@ beforeAll(async () => {
   fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, chat_template: TEMPLATE }));
   served = await loadServedModel(dir, { backend: 'ref', modelName: 'tiny' });
   MODEL = served.name;
-  server = createServer({ served, port: 0, maxTokens: 200 });
+  server = createServer({ served, port: 0, maxTokens: 200, onChatCompletion: (r) => void records.push(r) });
   client = clientFor(await server.listen());
 });
 
@@ -160,6 +162,13 @@ describe('llmts serve: the OpenAI API through the official client', () => {
       expect(e.top_logprobs[0]!.logprob).toBeCloseTo(row[best]! - lse, 4);
       expect(e.top_logprobs[0]!.logprob).toBeGreaterThanOrEqual(e.top_logprobs[2]!.logprob);
     });
+    // the record a feedback store gets: the conversation, the seed, the same tokens and log-probs
+    const rec = records.find((x) => x.id === r.id)!;
+    expect(rec.messages).toEqual(HI);
+    expect(rec.fingerprint).toBe(r.system_fingerprint);
+    expect(rec.choices[0]!.seed).toBe(3);
+    expect(rec.choices[0]!.text).toBe(r.choices[0]!.message.content);
+    expect(rec.choices[0]!.tokens).toEqual(content.map((e, t) => ({ id: ids[t], logprob: e.logprob })));
   });
 
   it('repeats a reply exactly for the same seed, and n > 1 gives choice i the reply of seed + i', async () => {

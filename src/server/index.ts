@@ -4,4 +4,5 @@ export { chatStops, type ServedModel } from './served_model.js';
 export { HttpError, type Route, type RouteContext } from './routes.js';
 export { GenerationQueue, type QueueOptions, type QueueStats } from './queue.js';
 export { PromptCachePool } from './cache_pool.js';
+export type { ChatCompletionRecord, ServerCounters } from './server_state.js';
 export { sendJson, sendError, errorBody } from './respond.js';

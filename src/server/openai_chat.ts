@@ -16,7 +16,7 @@
  */
 import { Conversation } from '../chat/conversation.js';
 import type { ChatMessage } from '../chat/template.js';
-import { MAX_TOP_LOGPROBS } from '../generate/sampler.js';
+import { MAX_TOP_LOGPROBS, type ResolvedSamplerOptions } from '../generate/sampler.js';
 import { baseSeed, checkModel, checkPromptFits, choiceSampler, responseId, usageOf } from './openai_common.js';
 import { Body, badParam, readSampling, SAMPLING_FIELDS } from './openai_params.js';
 import { asHttpError, sendJson } from './respond.js';
@@ -145,6 +145,32 @@ export function chatRoute(state: ServerState): Route {
     const created = Math.floor(Date.now() / 1000);
     const head = { id, created, model, system_fingerprint: served.fingerprint, seed };
 
+    const record = async (outcomes: readonly ChoiceOutcome[]) => {
+      if (!state.onChatCompletion) return;
+      try {
+        await state.onChatCompletion({
+          id,
+          created,
+          model,
+          fingerprint: served.fingerprint,
+          messages: conv.all(),
+          sampler: sampler as ResolvedSamplerOptions,
+          maxTokens: req.maxTokens,
+          stop: req.stop,
+          choices: outcomes.map((o, index) => ({
+            index,
+            seed: specs[index]!.seed,
+            text: o.text,
+            finishReason: o.finishReason,
+            tokens: o.tokens,
+          })),
+          usage: usageOf(prompt.length, outcomes),
+        });
+      } catch (e) {
+        state.log(`onChatCompletion failed for ${id}: ${(e as Error)?.stack ?? String(e)}`);
+      }
+    };
+
     await state.queue.run(ctx.signal, async () => {
       const env: ChoiceEnv = {
         served,
@@ -166,6 +192,7 @@ export function chatRoute(state: ServerState): Route {
           })),
           usage: usageOf(prompt.length, outcomes),
         });
+        await record(outcomes);
         return;
       }
       const { res } = ctx;
@@ -203,6 +230,7 @@ export function chatRoute(state: ServerState): Route {
           ctx.signal,
         );
       endSse(res);
+      await record(outcomes);
     });
     return true;
   };

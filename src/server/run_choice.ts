@@ -41,6 +41,8 @@ export interface ChoiceOutcome {
   cachedTokens: number;
   /** Every token's entry, when logprobs were asked. */
   logprobs: TokenLogprobEntry[];
+  /** Every generated token (the stop token aside) with the model's log-probability of it, asked or not. */
+  tokens: { id: number; logprob: number }[];
   /** The wall-time bound ended it. */
   timedOut: boolean;
 }
@@ -84,6 +86,7 @@ export async function runChoice(
     completionTokens: 0,
     cachedTokens: 0,
     logprobs: [],
+    tokens: [],
     timedOut: false,
   };
   try {
@@ -107,6 +110,7 @@ export async function runChoice(
       let entry: TokenLogprobEntry | null = null;
       if (!ev.isStopToken) {
         out.completionTokens++;
+        out.tokens.push({ id: ev.id, logprob: ev.logprob });
         if (spec.logprobs) {
           const top: TopLogprob[] = (ev.top ?? []).map((a) => ({
             ...tokenOf(codec, a.id),

@@ -28,7 +28,7 @@ import { GenerationQueue } from './queue.js';
 import { asHttpError, sendError } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
 import type { ServedModel } from './served_model.js';
-import type { ServerState } from './server_state.js';
+import type { ChatCompletionRecord, ServerState } from './server_state.js';
 
 export interface ServerOptions {
   served: ServedModel;
@@ -56,6 +56,12 @@ export interface ServerOptions {
   routes?: readonly Route[];
   /** Serve the minimal chat page at / (default true). */
   page?: boolean;
+  /**
+   * Called after each chat completion answered in full, inside the request's turn (the next request waits for it):
+   * the conversation, fingerprint, sampler settings, and each choice's seed, text and token log-probs. A hook that
+   * throws is logged; the client already has its answer.
+   */
+  onChatCompletion?: (r: ChatCompletionRecord) => void | Promise<void>;
   /** One line per request (method, path, status, time) and for server errors; default none. */
   log?: (line: string) => void;
 }
@@ -146,6 +152,8 @@ export function createServer(o: ServerOptions): LlmServer {
     pool: new PromptCachePool(o.served.model, o.promptCacheSlots ?? 4),
     limits: { maxTokens: o.maxTokens ?? 1024, maxN: o.maxN ?? 8, timeoutMs: o.timeoutMs ?? 300_000 },
     counters: { requests: 0, tokens: 0, cancelled: 0 },
+    onChatCompletion: o.onChatCompletion ?? null,
+    log,
   };
   let closing = false;
   const active = new Set<AbortController>();
