@@ -367,7 +367,7 @@ describe('llmts serve: bounded work', () => {
     }
   });
 
-  it('a request that waits past the wait bound gets 503; a waiting one runs when the running one ends', async () => {
+  it('a request that waits past the wait bound gets 503; a waiting client that leaves leaves the queue; a waiting one runs when the running one ends', async () => {
     const busy = createServer({ served: slowed(served, 4), port: 0, maxWaitMs: 150 });
     const c = clientFor(await busy.listen());
     try {
@@ -401,6 +401,17 @@ describe('llmts serve: bounded work', () => {
       await first[Symbol.asyncIterator]().next();
       const waiting = c2.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 2 });
       for (let i = 0; i < 200 && fair.state.queue.stats.waiting === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(fair.state.queue.stats).toMatchObject({ active: 1, waiting: 1 });
+      // a waiting client that goes away leaves the queue without running
+      const leaver = new AbortController();
+      const left = c2.chat.completions
+        .create({ model: MODEL, messages: HI, max_tokens: 2 }, { signal: leaver.signal })
+        .catch((x: unknown) => x);
+      for (let i = 0; i < 200 && fair.state.queue.stats.waiting < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(fair.state.queue.stats.waiting).toBe(2);
+      leaver.abort();
+      expect(await left).toBeInstanceOf(OpenAI.APIUserAbortError);
+      for (let i = 0; i < 200 && fair.state.queue.stats.waiting > 1; i++) await new Promise((r) => setTimeout(r, 10));
       expect(fair.state.queue.stats).toMatchObject({ active: 1, waiting: 1 });
       first.controller.abort(); // the running one ends: the waiting one gets its turn
       expect((await waiting).choices.length).toBe(1);
