@@ -16,7 +16,7 @@
  */
 import { Conversation } from '../chat/conversation.js';
 import type { ChatMessage } from '../chat/template.js';
-import { MAX_TOP_LOGPROBS, type ResolvedSamplerOptions } from '../generate/sampler.js';
+import { MAX_TOP_LOGPROBS } from '../generate/sampler.js';
 import { baseSeed, checkModel, checkPromptFits, choiceSampler, responseId, usageOf } from './openai_common.js';
 import { Body, badParam, readSampling, SAMPLING_FIELDS } from './openai_params.js';
 import { asHttpError, sendJson } from './respond.js';
@@ -154,7 +154,7 @@ export function chatRoute(state: ServerState): Route {
           model,
           fingerprint: served.fingerprint,
           messages: conv.all(),
-          sampler: sampler as ResolvedSamplerOptions,
+          sampler,
           maxTokens: req.maxTokens,
           stop: req.stop,
           choices: outcomes.map((o, index) => ({

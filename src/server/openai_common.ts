@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { freshSeed } from '../generate/engine.js';
-import { resolveSamplerOptions, type SamplerOptions } from '../generate/sampler.js';
+import { resolveSamplerOptions, type ResolvedSamplerOptions, type SamplerOptions } from '../generate/sampler.js';
 import { ConfigError } from '../util/errors.js';
 import { badParam, type Body } from './openai_params.js';
 import { HttpError } from './routes.js';
@@ -45,7 +45,7 @@ export function checkPromptFits(tokens: number, served: ServedModel, param: stri
 }
 
 /** The request's sampler settings over the model's defaults, checked. */
-export function choiceSampler(served: ServedModel, req: SamplerOptions, topLogprobs: number): SamplerOptions {
+export function choiceSampler(served: ServedModel, req: SamplerOptions, topLogprobs: number): ResolvedSamplerOptions {
   const o: SamplerOptions = { ...served.defaults, ...req, topLogprobs };
   try {
     return resolveSamplerOptions(o);
