@@ -196,6 +196,8 @@ export function chatRoute(state: ServerState): Route {
         return;
       }
       const { res } = ctx;
+      // a client that stops reading holds a write at most until the wall-time bound, then the rest is buffered
+      const sendUntil = AbortSignal.any([ctx.signal, AbortSignal.timeout(limits.timeoutMs)]);
       const usageNull = req.includeUsage ? { usage: null } : {};
       const chunk = (choices: unknown[]) => ({ ...head, object: 'chat.completion.chunk', choices, ...usageNull });
       startSse(res);
@@ -203,7 +205,7 @@ export function chatRoute(state: ServerState): Route {
         await sendSse(
           res,
           chunk([{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]),
-          ctx.signal,
+          sendUntil,
         );
         const o = await runChoice(env, specs[index]!, ctx.signal, async (t) => {
           if (t.text === '' && !t.entry) return;
@@ -217,17 +219,17 @@ export function chatRoute(state: ServerState): Route {
                 finish_reason: null,
               },
             ]),
-            ctx.signal,
+            sendUntil,
           );
         });
         outcomes.push(o);
-        await sendSse(res, chunk([{ index, delta: {}, logprobs: null, finish_reason: o.finishReason }]), ctx.signal);
+        await sendSse(res, chunk([{ index, delta: {}, logprobs: null, finish_reason: o.finishReason }]), sendUntil);
       }
       if (req.includeUsage)
         await sendSse(
           res,
           { ...head, object: 'chat.completion.chunk', choices: [], usage: usageOf(prompt.length, outcomes) },
-          ctx.signal,
+          sendUntil,
         );
       endSse(res);
       await record(outcomes);

@@ -134,6 +134,8 @@ export function completionsRoute(state: ServerState): Route {
         return;
       }
       const { res } = ctx;
+      // a client that stops reading holds a write at most until the wall-time bound, then the rest is buffered
+      const sendUntil = AbortSignal.any([ctx.signal, AbortSignal.timeout(limits.timeoutMs)]);
       const usageNull = req.includeUsage ? { usage: null } : {};
       startSse(res);
       for (let index = 0; index < specs.length; index++) {
@@ -145,18 +147,18 @@ export function completionsRoute(state: ServerState): Route {
           await sendSse(
             res,
             { ...head, choices: [{ text: t.text, index, logprobs: lp, finish_reason: null }], ...usageNull },
-            ctx.signal,
+            sendUntil,
           );
         });
         outcomes.push(o);
         await sendSse(
           res,
           { ...head, choices: [{ text: '', index, logprobs: null, finish_reason: o.finishReason }], ...usageNull },
-          ctx.signal,
+          sendUntil,
         );
       }
       if (req.includeUsage)
-        await sendSse(res, { ...head, choices: [], usage: usageOf(promptTokens, outcomes) }, ctx.signal);
+        await sendSse(res, { ...head, choices: [], usage: usageOf(promptTokens, outcomes) }, sendUntil);
       endSse(res);
     });
     return true;

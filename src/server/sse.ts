@@ -16,10 +16,13 @@ export function startSse(res: ServerResponse): void {
   res.flushHeaders();
 }
 
-/** Write one event; resolves when the socket can take more (or at once when the client has gone). */
+/**
+ * Write one event; resolves when the socket can take more, or at once when `signal` has aborted (the client has
+ * gone, or the request's time is up: the event is then buffered, not waited for).
+ */
 export function sendSse(res: ServerResponse, data: unknown, signal: AbortSignal): Promise<void> {
-  if (res.destroyed || signal.aborted) return Promise.resolve();
-  if (res.write(`data: ${JSON.stringify(data)}\n\n`)) return Promise.resolve();
+  if (res.destroyed) return Promise.resolve();
+  if (res.write(`data: ${JSON.stringify(data)}\n\n`) || signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done);
