@@ -142,3 +142,7 @@ export {
   type RateResult,
   type SampleRow,
 } from './align/rate.js';
+export { createServer, type LlmServer, type ServerOptions } from './server/server.js';
+export { chatStops, type ServedModel } from './server/served_model.js';
+export type { ChatCompletionRecord } from './server/server_state.js';
+export { HttpError, type Route, type RouteContext } from './server/routes.js';

@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   plan: { file: './plan.js', help: 'print parameters, FLOPs, memory and expected time of a training config' },
   generate: { file: './generate.js', help: 'continue a prompt with a model' },
   chat: { file: './chat.js', help: 'chat with a model in the terminal' },
+  serve: { file: './serve.js', help: "serve a model with OpenAI's API and a chat page (HTTP)" },
   tokenizer: { file: './tokenizer.js', help: 'train or inspect a tokenizer (llmts tokenizer train …)' },
   tokenize: { file: './tokenize.js', help: 'print the token ids and pieces of a text' },
   inspect: { file: './inspect.js', help: 'look inside a model on a text: attention maps and the logit lens (HTML)' },

@@ -1,0 +1,203 @@
+/**
+ * `llmts serve <model-dir|run-dir>`: serve a model over HTTP with OpenAI's API (src/server/), and a chat page at /.
+ *
+ *   llmts serve runs/my-run --port 8080
+ *   curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \
+ *        -d '{"model": "my-run", "messages": [{"role": "user", "content": "Hi"}], "stream": true}'
+ *
+ * Read top to bottom: parse, load (the folder, or a run folder's checkpoint/), build the server, listen, print the
+ * URL, wait for Ctrl-C (or SIGTERM), close cleanly. Requests generate one at a time through a queue.
+ */
+import { Command, Option } from 'commander';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { getBackend } from '../backend/registry.js';
+import { chatmlTemplate, IM_START, loadChatTemplate, transcriptTemplate } from '../chat/template.js';
+import type { QuantKind } from '../model/quantize.js';
+import type { ServedModel } from '../server/served_model.js';
+import { createServer } from '../server/server.js';
+import { ConfigError } from '../util/errors.js';
+import { loadForGeneration, numberFlag, parseOrExit } from './generate.js';
+
+interface ServeFlags {
+  host: string;
+  port: number;
+  apiKey?: string;
+  modelName?: string;
+  maxQueue: number;
+  maxTokens: number;
+  maxWait: number;
+  timeout: number;
+  cacheSlots: number;
+  backend: 'auto' | 'ref' | 'wasm';
+  threads?: number;
+  quantize?: QuantKind;
+  quiet?: boolean;
+}
+
+/** The model folder of a path: itself, or a run folder's checkpoint/. */
+export function modelFolderOf(dir: string): string {
+  if (fs.existsSync(path.join(dir, 'config.json'))) return dir;
+  const ck = path.join(dir, 'checkpoint');
+  if (fs.existsSync(path.join(ck, 'config.json'))) return ck;
+  throw new ConfigError(
+    'model-dir',
+    `${dir} is neither a model folder (config.json) nor a run folder (checkpoint/config.json)`,
+  );
+}
+
+/** The weights' fingerprint: sha256 over the folder's *.safetensors files (in name order), as `fp_` + 16 hex digits. */
+async function weightsFingerprint(dir: string): Promise<string> {
+  const h = createHash('sha256');
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.safetensors') && f !== 'optimizer.safetensors')
+    .sort();
+  for (const f of files) for await (const c of fs.createReadStream(path.join(dir, f))) h.update(c as Buffer);
+  return `fp_${h.digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * Load a model folder (or a run folder's checkpoint) for serving: weights on the chosen backend, its tokenizer, its
+ * chat template (the folder's own Jinja template; else ChatML where the tokenizer has ChatML's tokens; else a plain
+ * transcript), its end-of-sequence ids and sampling defaults (generation_config.json).
+ */
+export async function loadServedModel(
+  dir: string,
+  f: { backend: 'auto' | 'ref' | 'wasm'; threads?: number; quantize?: QuantKind; modelName?: string },
+): Promise<ServedModel> {
+  const folder = modelFolderOf(dir);
+  const L = await loadForGeneration(folder, f);
+  const tok = L.tokenizer;
+  if (!L.codec || !tok)
+    throw new ConfigError('model-dir', `${folder} has no tokenizer (tokenizer.json); serving needs one`);
+  const template = await loadChatTemplate(folder, () =>
+    tok.specialTokens.has(IM_START) ? chatmlTemplate() : transcriptTemplate(),
+  );
+  const { eos: _eos, source: _source, ...defaults } = L.defaults;
+  const abs = path.resolve(folder);
+  const name =
+    f.modelName ?? (path.basename(abs) === 'checkpoint' ? path.basename(path.dirname(abs)) : path.basename(abs));
+  return {
+    name,
+    model: L.model,
+    codec: L.codec,
+    template,
+    eosTokens: L.stopTokens,
+    specialId: (s) => tok.specialTokens.get(s),
+    defaults,
+    bosId: tok.bosId !== undefined && tok.config.extra?.['add_bos_token'] === true ? tok.bosId : null,
+    fingerprint: await weightsFingerprint(folder),
+    created: Math.floor(Date.now() / 1000),
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  // parse
+  const int = (flag: string, min: number) => (v: string) => {
+    const x = numberFlag(flag, { integer: true })(v);
+    if (x < min) throw new ConfigError(flag, `expected an integer ≥ ${min}, got '${v}'`);
+    return x;
+  };
+  const program = new Command('llmts serve')
+    .description(
+      "serve a model with OpenAI's API (/v1/chat/completions, /v1/completions, /v1/models, /health) and a chat page at /; " +
+        'requests generate one at a time through a queue',
+    )
+    .argument('<model-dir|run-dir>', 'Hugging Face model folder with a tokenizer, or a run folder (its checkpoint/)')
+    .addOption(new Option('--host <host>', 'interface to bind (0.0.0.0: every interface)').default('127.0.0.1'))
+    .addOption(new Option('--port <n>', 'port (0: any free port)').argParser(int('--port', 0)).default(8080))
+    .addOption(
+      new Option('--api-key <key>', 'require Authorization: Bearer <key> on API requests').env('LLMTS_API_KEY'),
+    )
+    .addOption(new Option('--model-name <name>', "the model's id in the API (default: the folder's name)"))
+    .addOption(
+      new Option('--max-queue <n>', 'requests that may wait behind the running one; more get 429')
+        .argParser(int('--max-queue', 0))
+        .default(16),
+    )
+    .addOption(
+      new Option('--max-tokens <n>', 'most new tokens per reply (and the default)')
+        .argParser(int('--max-tokens', 1))
+        .default(1024),
+    )
+    .addOption(
+      new Option('--max-wait <s>', 'longest wait for a turn in seconds; past it 503')
+        .argParser(int('--max-wait', 1))
+        .default(120),
+    )
+    .addOption(
+      new Option('--timeout <s>', "wall time of one request's generation in seconds (the reply ends there)")
+        .argParser(int('--timeout', 1))
+        .default(300),
+    )
+    .addOption(
+      new Option('--cache-slots <n>', "prompt caches kept for conversations' next turns (0: none)")
+        .argParser(int('--cache-slots', 0))
+        .default(4),
+    )
+    .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'ref', 'wasm']).default('auto'))
+    .addOption(new Option('--threads <n>', 'worker threads of the wasm backend').argParser(int('--threads', 1)))
+    .addOption(
+      new Option('--quantize <kind>', 'store the linear weights as q8 or bf16 for faster decoding').choices([
+        'q8',
+        'bf16',
+      ]),
+    )
+    .option('--quiet', 'no line per request');
+  const code = parseOrExit(program, argv);
+  if (code !== null) return code;
+  const [dir] = program.processedArgs as [string];
+  const f = program.opts<ServeFlags>();
+
+  // load
+  const served = await loadServedModel(dir, f);
+
+  // serve
+  const err = (s: string) => process.stderr.write(`${s}\n`);
+  const server = createServer({
+    served,
+    host: f.host,
+    port: f.port,
+    apiKey: f.apiKey ?? null,
+    maxQueue: f.maxQueue,
+    maxTokens: f.maxTokens,
+    maxWaitMs: f.maxWait * 1000,
+    timeoutMs: f.timeout * 1000,
+    promptCacheSlots: f.cacheSlots,
+    ...(f.quiet ? {} : { log: err }),
+  });
+  let url: string;
+  try {
+    url = await server.listen();
+  } catch (e) {
+    const x = e as NodeJS.ErrnoException;
+    if (x.code === 'EADDRINUSE' || x.code === 'EACCES' || x.code === 'EADDRNOTAVAIL')
+      throw new ConfigError(
+        '--port',
+        `cannot listen on ${f.host}:${f.port}: ${x.code} (choose another --port or --host)`,
+      );
+    throw e;
+  }
+  console.log(`llmts serve: ${url}/ (chat page), OpenAI API at ${url}/v1`);
+  console.log(
+    `model '${served.name}' (${served.template.kind} template, context ${served.model.config.maxPositions} tokens, ` +
+      `${getBackend().describe()}); ${f.apiKey ? 'API key required; ' : ''}Ctrl-C stops`,
+  );
+  if (f.host !== '127.0.0.1' && f.host !== 'localhost' && f.host !== '::1' && !f.apiKey)
+    err(`warning: listening on ${f.host} without --api-key: anyone who can reach this port can use the model`);
+
+  // wait for Ctrl-C / SIGTERM, then close cleanly
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      err('llmts serve: closing');
+      void server.close().then(resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  return 0;
+}

@@ -1,0 +1,239 @@
+/**
+ * OpenAI's `POST /v1/chat/completions` (https://platform.openai.com/docs/api-reference/chat/create).
+ *
+ * The messages go through the model's chat template (its Jinja `chat_template`, or ChatML): the template's own text
+ * is encoded with special tokens honoured, each message's content as plain text, so a client cannot forge a role
+ * marker by typing it (src/chat/conversation.ts `encode`). The reply ends at eos, at the template's end-of-turn
+ * marker, at a `stop` string, at `max_completion_tokens` / `max_tokens`, at the context window, or at the server's
+ * wall-time bound (the last three: finish_reason 'length').
+ *
+ * Supported: messages (system/developer first, then user and assistant turns; text content, as a string or text
+ * parts), stream (+ stream_options.include_usage), temperature, top_p, max_tokens / max_completion_tokens, stop, seed,
+ * n, logprobs + top_logprobs, presence_penalty, frequency_penalty; llama-server's top_k, min_p, repetition_penalty.
+ * Refused with a 400 naming the field: tools and function calling, JSON response formats, logit_bias, other roles.
+ * Choice i samples with seed + i (the response's extra `seed` field says which seed was used, also when drawn fresh); with n > 1 the choices are generated one after another (a stream sends each
+ * choice's chunks in turn, by index).
+ */
+import { Conversation } from '../chat/conversation.js';
+import type { ChatMessage } from '../chat/template.js';
+import { MAX_TOP_LOGPROBS } from '../generate/sampler.js';
+import { baseSeed, checkModel, checkPromptFits, choiceSampler, responseId, usageOf } from './openai_common.js';
+import { Body, badParam, readSampling, SAMPLING_FIELDS } from './openai_params.js';
+import { asHttpError, sendJson } from './respond.js';
+import { HttpError, type Route, type RouteContext } from './routes.js';
+import { runChoice, type ChoiceEnv, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
+import { chatStops } from './served_model.js';
+import type { ServerState } from './server_state.js';
+import { endSse, sendSse, startSse } from './sse.js';
+
+export const CHAT_PATH = '/v1/chat/completions';
+
+const CHAT_FIELDS = [
+  ...SAMPLING_FIELDS,
+  'messages',
+  'max_completion_tokens',
+  'logprobs',
+  'top_logprobs',
+  'tools',
+  'tool_choice',
+  'functions',
+  'function_call',
+  'response_format',
+];
+
+/** The text of a message's content: a string, or a list of text parts. */
+function contentText(c: unknown, i: number): string {
+  if (typeof c === 'string') return c;
+  if (Array.isArray(c)) {
+    let s = '';
+    c.forEach((p: unknown, j) => {
+      const part = p as { type?: unknown; text?: unknown } | null;
+      if (part?.type !== 'text' || typeof part.text !== 'string')
+        throw badParam(
+          `messages[${i}].content[${j}]`,
+          'only text content parts ({ "type": "text", "text": … }) are supported by this model',
+        );
+      s += part.text;
+    });
+    return s;
+  }
+  throw badParam(`messages[${i}].content`, 'expected a string or a list of text parts');
+}
+
+/** OpenAI messages → the conversation (system first, then user/assistant turns). */
+export function readMessages(v: unknown): Conversation {
+  if (!Array.isArray(v) || v.length === 0) throw badParam('messages', "'messages' must be a non-empty list");
+  let system: string | null = null;
+  const turns: ChatMessage[] = [];
+  v.forEach((m: unknown, i) => {
+    if (!m || typeof m !== 'object' || Array.isArray(m)) throw badParam(`messages[${i}]`, 'expected an object');
+    const { role, content } = m as { role?: unknown; content?: unknown };
+    if (role === 'system' || role === 'developer') {
+      if (i !== 0)
+        throw badParam(`messages[${i}].role`, 'a system (or developer) message is supported only as the first message');
+      system = contentText(content, i);
+    } else if (role === 'user' || role === 'assistant') {
+      turns.push({ role, content: contentText(content, i) });
+    } else
+      throw badParam(
+        `messages[${i}].role`,
+        `unsupported role ${JSON.stringify(role)}: expected system, developer, user or assistant`,
+      );
+  });
+  return new Conversation({ system, messages: turns });
+}
+
+/** Refuse what this server cannot do (tools, JSON modes), naming the field. */
+function refuseUnsupported(b: Body): void {
+  const tools = b.get('tools');
+  if (tools !== undefined && (!Array.isArray(tools) || tools.length > 0))
+    throw badParam('tools', 'tools (function calling) are not supported by this server');
+  const tc = b.get('tool_choice');
+  if (tc !== undefined && tc !== 'none')
+    throw badParam('tool_choice', 'tools (function calling) are not supported by this server');
+  if (b.get('functions') !== undefined || b.get('function_call') !== undefined)
+    throw badParam(
+      b.get('functions') !== undefined ? 'functions' : 'function_call',
+      'function calling is not supported',
+    );
+  const rf = b.get('response_format') as { type?: unknown } | undefined;
+  if (rf !== undefined && (typeof rf !== 'object' || rf.type !== 'text'))
+    throw badParam('response_format', 'only { "type": "text" } is supported by this server');
+}
+
+/** The chat completions route. */
+export function chatRoute(state: ServerState): Route {
+  return async (ctx: RouteContext) => {
+    if (ctx.url.pathname !== CHAT_PATH) return false;
+    if (ctx.method !== 'POST') {
+      ctx.res.setHeader('Allow', 'POST');
+      throw new HttpError(405, `${ctx.method} is not allowed on ${CHAT_PATH}; use POST`, 'invalid_request_error');
+    }
+    const b = new Body(await ctx.json(), CHAT_FIELDS);
+    const { served, limits } = state;
+    const model = checkModel(b, served);
+    refuseUnsupported(b);
+    const conv = readMessages(b.get('messages'));
+    const req = readSampling(b, limits, ['max_completion_tokens', 'max_tokens']);
+    const logprobs = b.bool('logprobs') ?? false;
+    const topLogprobs = b.number('top_logprobs', { min: 0, max: MAX_TOP_LOGPROBS, integer: true });
+    if (topLogprobs !== undefined && !logprobs) throw badParam('top_logprobs', "'top_logprobs' needs 'logprobs': true");
+    let prompt: number[];
+    try {
+      prompt = conv.encode(
+        served.template,
+        (t) => served.codec.encode(t),
+        served.codec.encodePlain?.bind(served.codec),
+      ).ids;
+    } catch (e) {
+      throw asHttpError(e, 'messages');
+    }
+    checkPromptFits(prompt.length, served, 'messages');
+    const sampler = choiceSampler(served, req.sampler, logprobs ? (topLogprobs ?? 0) : 0);
+    const stops = chatStops(served);
+    const seed = baseSeed(req.seed);
+    const specs: ChoiceSpec[] = Array.from({ length: req.n }, (_, i) => ({
+      prompt,
+      sampler,
+      maxTokens: req.maxTokens,
+      stopTokens: stops.tokens,
+      stop: [...stops.strings, ...req.stop],
+      seed: seed + i,
+      logprobs,
+    }));
+    const id = responseId('chatcmpl');
+    const created = Math.floor(Date.now() / 1000);
+    const head = { id, created, model, system_fingerprint: served.fingerprint, seed };
+
+    const record = async (outcomes: readonly ChoiceOutcome[]) => {
+      if (!state.onChatCompletion) return;
+      try {
+        await state.onChatCompletion({
+          id,
+          created,
+          model,
+          fingerprint: served.fingerprint,
+          messages: conv.all(),
+          sampler,
+          maxTokens: req.maxTokens,
+          stop: req.stop,
+          choices: outcomes.map((o, index) => ({
+            index,
+            seed: specs[index]!.seed,
+            text: o.text,
+            finishReason: o.finishReason,
+            tokens: o.tokens,
+          })),
+          usage: usageOf(prompt.length, outcomes),
+        });
+      } catch (e) {
+        state.log(`onChatCompletion failed for ${id}: ${(e as Error)?.stack ?? String(e)}`);
+      }
+    };
+
+    await state.queue.run(ctx.signal, async () => {
+      const env: ChoiceEnv = {
+        served,
+        pool: state.pool,
+        deadline: performance.now() + limits.timeoutMs,
+        onProduced: () => state.counters.tokens++,
+      };
+      const outcomes: ChoiceOutcome[] = [];
+      if (!req.stream) {
+        for (const spec of specs) outcomes.push(await runChoice(env, spec, ctx.signal, () => {}));
+        sendJson(ctx.res, 200, {
+          ...head,
+          object: 'chat.completion',
+          choices: outcomes.map((o, index) => ({
+            index,
+            message: { role: 'assistant', content: o.text, refusal: null },
+            logprobs: logprobs ? { content: o.logprobs, refusal: null } : null,
+            finish_reason: o.finishReason,
+          })),
+          usage: usageOf(prompt.length, outcomes),
+        });
+        await record(outcomes);
+        return;
+      }
+      const { res } = ctx;
+      // a client that stops reading holds a write at most until the wall-time bound, then the rest is buffered
+      const sendUntil = AbortSignal.any([ctx.signal, AbortSignal.timeout(limits.timeoutMs)]);
+      const usageNull = req.includeUsage ? { usage: null } : {};
+      const chunk = (choices: unknown[]) => ({ ...head, object: 'chat.completion.chunk', choices, ...usageNull });
+      startSse(res);
+      for (let index = 0; index < specs.length; index++) {
+        await sendSse(
+          res,
+          chunk([{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]),
+          sendUntil,
+        );
+        const o = await runChoice(env, specs[index]!, ctx.signal, async (t) => {
+          if (t.text === '' && !t.entry) return;
+          await sendSse(
+            res,
+            chunk([
+              {
+                index,
+                delta: { content: t.text },
+                logprobs: t.entry ? { content: [t.entry], refusal: null } : null,
+                finish_reason: null,
+              },
+            ]),
+            sendUntil,
+          );
+        });
+        outcomes.push(o);
+        await sendSse(res, chunk([{ index, delta: {}, logprobs: null, finish_reason: o.finishReason }]), sendUntil);
+      }
+      if (req.includeUsage)
+        await sendSse(
+          res,
+          { ...head, object: 'chat.completion.chunk', choices: [], usage: usageOf(prompt.length, outcomes) },
+          sendUntil,
+        );
+      endSse(res);
+      await record(outcomes);
+    });
+    return true;
+  };
+}

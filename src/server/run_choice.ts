@@ -1,0 +1,138 @@
+/**
+ * One choice of a request: a prompt (token ids) streamed through the engine (src/generate/engine.ts `stream`) with
+ * a prompt cache from the pool, each token handed to the route as it comes (text, and its OpenAI log-prob entry),
+ * and what the route's response needs at the end (text, finish reason, token counts, cached prompt tokens).
+ *
+ * Bounds: the client's signal stops it (a client that disconnects stops its generation: the engine checks the signal
+ * between tokens and the route's `onToken` may await backpressure); the request's deadline ends it like max_tokens
+ * does (finish_reason 'length'); so does the model's context window (the engine's own rule).
+ */
+import { stream, type FinishReason, type TokenLogprobEntry, type TopLogprob } from '../generate/engine.js';
+import type { TextCodec } from '../generate/interfaces.js';
+import type { SamplerOptions } from '../generate/sampler.js';
+import type { PromptCachePool } from './cache_pool.js';
+import type { ServedModel } from './served_model.js';
+
+export interface ChoiceSpec {
+  prompt: readonly number[];
+  /** The resolved sampler settings (topLogprobs: alternatives per token when `logprobs`). */
+  sampler: SamplerOptions;
+  maxTokens: number;
+  stopTokens: readonly number[];
+  stop: readonly string[];
+  seed: number;
+  /** Report each token's log-prob entry. */
+  logprobs: boolean;
+}
+
+/** One generated token as the route sees it. */
+export interface ChoiceToken {
+  /** Text this token made showable ('' while a character or a possible stop string is held back). */
+  text: string;
+  /** Its log-prob entry (OpenAI's `logprobs.content[i]`), or null when logprobs were not asked or it is a stop token. */
+  entry: TokenLogprobEntry | null;
+}
+
+export interface ChoiceOutcome {
+  text: string;
+  finishReason: FinishReason;
+  completionTokens: number;
+  /** Prompt tokens whose keys and values came from the prompt cache (OpenAI's `cached_tokens`). */
+  cachedTokens: number;
+  /** Every token's entry, when logprobs were asked. */
+  logprobs: TokenLogprobEntry[];
+  /** Every generated token (the stop token aside) with the model's log-probability of it, asked or not. */
+  tokens: { id: number; logprob: number }[];
+  /** The wall-time bound ended it. */
+  timedOut: boolean;
+}
+
+/** What a choice runs with. */
+export interface ChoiceEnv {
+  served: ServedModel;
+  pool: PromptCachePool;
+  /** performance.now() after which the request's generation ends (finish 'length'). */
+  deadline: number;
+  /** Counts every token produced (the server's statistics). */
+  onProduced(): void;
+}
+
+/** OpenAI's token string and bytes of one id. */
+function tokenOf(codec: TextCodec, id: number): { token: string; bytes: number[] } {
+  const token = codec.decode([id]);
+  const bytes = codec.tokenBytes ? Array.from(codec.tokenBytes(id)) : Array.from(new TextEncoder().encode(token));
+  return { token, bytes };
+}
+
+class Deadline extends Error {}
+
+/** Run one choice; rejects with the signal's reason when the client goes away. */
+export async function runChoice(
+  env: ChoiceEnv,
+  spec: ChoiceSpec,
+  signal: AbortSignal,
+  onToken: (t: ChoiceToken) => void | Promise<void>,
+): Promise<ChoiceOutcome> {
+  const { served } = env;
+  const codec = served.codec;
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => ac.abort(new Deadline()), Math.max(0, env.deadline - performance.now()));
+  const pc = env.pool.pick(spec.prompt);
+  const out: ChoiceOutcome = {
+    text: '',
+    finishReason: 'length',
+    completionTokens: 0,
+    cachedTokens: 0,
+    logprobs: [],
+    tokens: [],
+    timedOut: false,
+  };
+  try {
+    signal.throwIfAborted();
+    const s = stream(served.model, codec, spec.prompt, {
+      ...spec.sampler,
+      maxTokens: spec.maxTokens,
+      stopTokens: spec.stopTokens,
+      stop: spec.stop,
+      seed: spec.seed,
+      signal: ac.signal,
+      ...(pc ? { promptCache: pc } : {}),
+    });
+    let first = true;
+    for await (const ev of s) {
+      if (first) {
+        out.cachedTokens = pc ? pc.lastReused : 0;
+        first = false;
+      }
+      env.onProduced();
+      let entry: TokenLogprobEntry | null = null;
+      if (!ev.isStopToken) {
+        out.completionTokens++;
+        out.tokens.push({ id: ev.id, logprob: ev.logprob });
+        if (spec.logprobs) {
+          const top: TopLogprob[] = (ev.top ?? []).map((a) => ({
+            ...tokenOf(codec, a.id),
+            id: a.id,
+            logprob: a.logprob,
+          }));
+          entry = { ...tokenOf(codec, ev.id), id: ev.id, logprob: ev.logprob, prob: ev.prob, top_logprobs: top };
+          out.logprobs.push(entry);
+        }
+      }
+      out.text += ev.text;
+      await onToken({ text: ev.text, entry });
+      if (ev.finishReason) out.finishReason = ev.finishReason;
+    }
+    if (s.finishReason) out.finishReason = s.finishReason;
+  } catch (e) {
+    if (!(ac.signal.reason instanceof Deadline) || signal.aborted) throw e;
+    out.timedOut = true;
+    out.finishReason = 'length';
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+  }
+  return out;
+}

@@ -1,0 +1,486 @@
+// `llmts serve` (src/server/): the official `openai` npm client against a server on an ephemeral port, serving a tiny
+// model with a tokenizer and a Jinja chat template. Replies are checked against the engine run directly (same prompt,
+// same seed), log-probs against a teacher-forced forward of prompt + reply, errors against the client's error classes.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Conversation } from '../src/chat/conversation.js';
+import { stream } from '../src/generate/engine.js';
+import type { DecoderModel } from '../src/generate/interfaces.js';
+import { loadServedModel } from '../src/cli/serve.js';
+import { createServer, type LlmServer } from '../src/server/server.js';
+import { chatStops, type ServedModel } from '../src/server/served_model.js';
+import type { ChatCompletionRecord } from '../src/server/server_state.js';
+import { noGrad, tidy } from '../src/tensor/tensor.js';
+import { makeTinyModel } from './sft_helpers.js';
+
+// A ChatML template that adds a default system prompt (as Qwen2's does): the server must render the model's own one.
+const TEMPLATE =
+  "{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are tiny.<|im_end|>\\n' }}{% endif %}" +
+  "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+let dir: string;
+let served: ServedModel;
+let server: LlmServer;
+let client: OpenAI;
+let MODEL: string;
+const records: ChatCompletionRecord[] = [];
+
+/** A client that never retries (429/503 must reach the test). */
+const clientFor = (url: string, apiKey = 'none') => new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 0 });
+
+/** The model made slow (a few ms per forward, spun), so a test can act while a reply is being generated. */
+function slowed(s: ServedModel, ms: number): ServedModel {
+  const m = s.model;
+  const model: DecoderModel = {
+    config: m.config,
+    newCache: (b, n) => m.newCache(b, n),
+    forward(ids, B, T, o) {
+      const t = performance.now() + ms;
+      while (performance.now() < t);
+      return m.forward(ids, B, T, o);
+    },
+  };
+  return { ...s, model };
+}
+
+/** The prompt ids the server should build: the template rendered, contents encoded as plain text. */
+function promptIds(messages: { role: 'system' | 'user' | 'assistant'; content: string }[]): number[] {
+  const sys = messages[0]?.role === 'system' ? messages[0].content : null;
+  const conv = new Conversation({ system: sys, messages: messages.filter((m) => m.role !== 'system') });
+  return conv.encode(served.template, (t) => served.codec.encode(t), served.codec.encodePlain?.bind(served.codec)).ids;
+}
+
+/** The reply the engine gives for these messages with this seed (no server in between). */
+async function engineReply(messages: { role: 'user'; content: string }[], seed: number, maxTokens: number) {
+  const stops = chatStops(served);
+  let text = '';
+  for await (const ev of stream(served.model, served.codec, promptIds(messages), {
+    ...served.defaults,
+    maxTokens,
+    stopTokens: stops.tokens,
+    stop: stops.strings,
+    seed,
+  }))
+    text += ev.text;
+  return text;
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-serve-'));
+  await makeTinyModel(dir, { context: 256 });
+  const cfgFile = path.join(dir, 'tokenizer_config.json');
+  const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
+  fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, chat_template: TEMPLATE }));
+  served = await loadServedModel(dir, { backend: 'ref', modelName: 'tiny' });
+  MODEL = served.name;
+  server = createServer({ served, port: 0, maxTokens: 200, onChatCompletion: (r) => void records.push(r) });
+  client = clientFor(await server.listen());
+});
+
+afterAll(async () => {
+  await server?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const HI = [{ role: 'user' as const, content: 'color red' }];
+
+describe('llmts serve: the OpenAI API through the official client', () => {
+  it('answers a chat completion with the reply the engine gives for the model’s own template and that seed', async () => {
+    const r = await client.chat.completions.create({ model: MODEL, messages: HI, seed: 7, max_tokens: 24 });
+    expect(r.object).toBe('chat.completion');
+    expect(r.id).toMatch(/^chatcmpl-/);
+    expect(r.model).toBe('tiny');
+    expect(r.system_fingerprint).toMatch(/^fp_[0-9a-f]{16}$/);
+    const c = r.choices[0]!;
+    expect(c.message.role).toBe('assistant');
+    expect(['stop', 'length']).toContain(c.finish_reason);
+    expect(c.message.content).toBe(await engineReply(HI, 7, 24));
+    // the Jinja template's default system prompt is in the prompt: rendered by hand here
+    const byHand =
+      '<|im_start|>system\nYou are tiny.<|im_end|>\n<|im_start|>user\ncolor red<|im_end|>\n<|im_start|>assistant\n';
+    expect(r.usage!.prompt_tokens).toBe(served.codec.encode(byHand).length);
+    expect(r.usage!.total_tokens).toBe(r.usage!.prompt_tokens + r.usage!.completion_tokens);
+    expect(r.usage!.completion_tokens).toBeGreaterThan(0);
+  });
+
+  it('streams the same reply as SSE chunks, role first, finish_reason last, usage in the final chunk', async () => {
+    const s = await client.chat.completions.create({
+      model: MODEL,
+      messages: HI,
+      seed: 7,
+      max_tokens: 24,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
+    for await (const ch of s) chunks.push(ch);
+    expect(chunks[0]!.choices[0]!.delta.role).toBe('assistant');
+    const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
+    const whole = await client.chat.completions.create({ model: MODEL, messages: HI, seed: 7, max_tokens: 24 });
+    expect(text).toBe(whole.choices[0]!.message.content);
+    const finish = chunks.filter((c) => c.choices[0]?.finish_reason);
+    expect(finish.map((c) => c.choices[0]!.finish_reason)).toEqual([whole.choices[0]!.finish_reason]);
+    const last = chunks[chunks.length - 1]!;
+    expect(last.choices).toEqual([]);
+    expect(last.usage).toMatchObject({
+      prompt_tokens: whole.usage!.prompt_tokens,
+      completion_tokens: whole.usage!.completion_tokens,
+    });
+    expect(chunks.every((c) => c.id === chunks[0]!.id && c.object === 'chat.completion.chunk')).toBe(true);
+  });
+
+  it('returns logprobs equal to log_softmax of a teacher-forced forward over prompt + reply, with top alternatives', async () => {
+    const r = await client.chat.completions.create({
+      model: MODEL,
+      messages: HI,
+      seed: 3,
+      max_tokens: 12,
+      logprobs: true,
+      top_logprobs: 3,
+    });
+    const content = r.choices[0]!.logprobs!.content!;
+    expect(content.length).toBe(r.usage!.completion_tokens);
+    const ids = content.map((e) => (e as unknown as { id: number }).id);
+    const prompt = promptIds(HI);
+    const all = [...prompt, ...ids];
+    const V = served.model.config.vocabSize;
+    const logits = tidy(() => noGrad(() => served.model.forward(Int32Array.from(all), 1, all.length)));
+    const x = await logits.data();
+    logits.dispose();
+    content.forEach((e, t) => {
+      const row = Array.from(x).slice((prompt.length - 1 + t) * V, (prompt.length + t) * V);
+      const max = Math.max(...row);
+      const lse = max + Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0));
+      expect(e.logprob).toBeCloseTo(row[ids[t]!]! - lse, 4);
+      expect(e.token).toBe(served.codec.decode([ids[t]!]));
+      expect(e.top_logprobs.length).toBe(3);
+      const best = [...row.keys()].sort((a, b) => row[b]! - row[a]!)[0]!;
+      expect(e.top_logprobs[0]!.logprob).toBeCloseTo(row[best]! - lse, 4);
+      expect(e.top_logprobs[0]!.logprob).toBeGreaterThanOrEqual(e.top_logprobs[2]!.logprob);
+    });
+    // the record a feedback store gets: the conversation, the seed, the same tokens and log-probs
+    const rec = records.find((x) => x.id === r.id)!;
+    expect(rec.messages).toEqual(HI);
+    expect(rec.fingerprint).toBe(r.system_fingerprint);
+    expect(rec.choices[0]!.seed).toBe(3);
+    expect(rec.choices[0]!.text).toBe(r.choices[0]!.message.content);
+    expect(rec.choices[0]!.tokens).toEqual(content.map((e, t) => ({ id: ids[t], logprob: e.logprob })));
+  });
+
+  it('repeats a reply exactly for the same seed, and n > 1 gives choice i the reply of seed + i', async () => {
+    const ask = (seed: number, n = 1) =>
+      client.chat.completions.create({ model: MODEL, messages: HI, seed, n, max_tokens: 16, temperature: 1 });
+    const a = await ask(11),
+      b = await ask(11),
+      c = await ask(12);
+    expect(a.choices[0]!.message.content).toBe(b.choices[0]!.message.content);
+    expect(a.choices[0]!.message.content).not.toBe(c.choices[0]!.message.content);
+    const three = await ask(11, 3);
+    expect(three.choices.map((x) => x.index)).toEqual([0, 1, 2]);
+    expect(three.choices[0]!.message.content).toBe(a.choices[0]!.message.content);
+    expect(three.choices[1]!.message.content).toBe(c.choices[0]!.message.content);
+    expect(three.usage!.completion_tokens).toBe(
+      a.usage!.completion_tokens + c.usage!.completion_tokens + (await ask(13)).usage!.completion_tokens,
+    );
+  });
+
+  it('stops before a stop string (finish_reason stop) and the reply is the unstopped one cut there', async () => {
+    const full = await client.chat.completions.create({
+      model: MODEL,
+      messages: HI,
+      seed: 5,
+      max_tokens: 40,
+      temperature: 1,
+    });
+    const text = full.choices[0]!.message.content!;
+    expect(text.length).toBeGreaterThan(8);
+    const stop = text.slice(5, 8);
+    const cut = await client.chat.completions.create({
+      model: MODEL,
+      messages: HI,
+      seed: 5,
+      max_tokens: 40,
+      temperature: 1,
+      stop: [stop],
+    });
+    expect(cut.choices[0]!.finish_reason).toBe('stop');
+    expect(cut.choices[0]!.message.content).toBe(text.slice(0, text.indexOf(stop)));
+  });
+
+  it('serves a conversation’s next turn from the prompt cache (usage.prompt_tokens_details.cached_tokens)', async () => {
+    const t1 = await client.chat.completions.create({ model: MODEL, messages: HI, seed: 1, max_tokens: 10 });
+    const turn2 = [
+      ...HI,
+      { role: 'assistant' as const, content: t1.choices[0]!.message.content! },
+      { role: 'user' as const, content: 'color blue' },
+    ];
+    const t2 = await client.chat.completions.create({ model: MODEL, messages: turn2, seed: 1, max_tokens: 10 });
+    expect(t2.usage!.prompt_tokens).toBe(promptIds(turn2).length);
+    expect(t2.usage!.prompt_tokens_details!.cached_tokens).toBeGreaterThanOrEqual(t1.usage!.prompt_tokens);
+  });
+
+  it('keeps a conversation’s cache while another conversation (same system prompt) comes in between', async () => {
+    const a1 = [{ role: 'user' as const, content: 'color green and white' }];
+    const b1 = [{ role: 'user' as const, content: 'color black' }];
+    const ra = await client.chat.completions.create({ model: MODEL, messages: a1, seed: 2, max_tokens: 10 });
+    const rb = await client.chat.completions.create({ model: MODEL, messages: b1, seed: 2, max_tokens: 10 });
+    expect(rb.usage!.prompt_tokens_details!.cached_tokens).toBeLessThan(rb.usage!.prompt_tokens / 2 + 1);
+    const a2 = [
+      ...a1,
+      { role: 'assistant' as const, content: ra.choices[0]!.message.content! },
+      { role: 'user' as const, content: 'color pink' },
+    ];
+    const r2 = await client.chat.completions.create({ model: MODEL, messages: a2, seed: 2, max_tokens: 10 });
+    expect(r2.usage!.prompt_tokens_details!.cached_tokens).toBeGreaterThanOrEqual(ra.usage!.prompt_tokens);
+  });
+
+  it('answers /v1/completions (text and token-id prompts, legacy logprobs, streaming)', async () => {
+    const r = await client.completions.create({ model: MODEL, prompt: 'color', max_tokens: 8, seed: 2, logprobs: 2 });
+    expect(r.object).toBe('text_completion');
+    const c = r.choices[0]!;
+    expect(c.logprobs!.tokens!.length).toBe(r.usage!.completion_tokens);
+    expect(c.logprobs!.tokens!.join('')).toBe(c.text);
+    expect(c.logprobs!.text_offset![0]).toBe('color'.length);
+    expect(Object.keys(c.logprobs!.top_logprobs![0]!).length).toBeLessThanOrEqual(2);
+    const ids = served.codec.encode('color');
+    const byIds = await client.completions.create({ model: MODEL, prompt: ids, max_tokens: 8, seed: 2 });
+    expect(byIds.choices[0]!.text).toBe(c.text);
+    const s = await client.completions.create({ model: MODEL, prompt: 'color', max_tokens: 8, seed: 2, stream: true });
+    let text = '';
+    for await (const ch of s) text += ch.choices[0]?.text ?? '';
+    expect(text).toBe(c.text);
+  });
+
+  it('lists the model, answers /health and serves the page with a strict CSP', async () => {
+    const list = await client.models.list();
+    expect(list.data.map((m) => m.id)).toEqual(['tiny']);
+    expect((await client.models.retrieve('tiny')).id).toBe('tiny');
+    const h = (await (await fetch(`${server.url}/health`)).json()) as { status: string; queue: { active: number } };
+    expect(h.status).toBe('ok');
+    const page = await fetch(`${server.url}/`);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await page.text()).toContain('/app/chat.js');
+    const js = await (await fetch(`${server.url}/app/chat.js`)).text();
+    expect(js).toContain('textContent');
+    expect(js).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
+  });
+});
+
+describe('llmts serve: errors in OpenAI’s shape and classes', () => {
+  it('bad fields are BadRequestError (400) naming the param; an unknown model is NotFoundError (404)', async () => {
+    const bad = async (body: Record<string, unknown>, param: string) => {
+      const e = await client.chat.completions.create({ model: MODEL, messages: HI, ...body } as never).then(
+        () => null,
+        (x: unknown) => x,
+      );
+      expect(e).toBeInstanceOf(OpenAI.BadRequestError);
+      expect((e as InstanceType<typeof OpenAI.BadRequestError>).param).toBe(param);
+    };
+    await bad({ temperature: 5 }, 'temperature');
+    await bad({ messages: [] }, 'messages');
+    await bad({ messages: [{ role: 'tool', content: 'x' }] }, 'messages[0].role');
+    await bad({ max_tokens: 10_000 }, 'max_tokens');
+    await bad({ top_logprobs: 2 }, 'top_logprobs');
+    await bad({ stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop');
+    await bad({ tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools');
+    await bad({ frobnicate: 1 }, 'frobnicate');
+    await bad({ messages: [{ role: 'user', content: 'x '.repeat(300) }] }, 'messages');
+    const nf = await client.chat.completions.create({ model: 'gpt-4o', messages: HI }).catch((x: unknown) => x);
+    expect(nf).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((nf as InstanceType<typeof OpenAI.NotFoundError>).code).toBe('model_not_found');
+  });
+
+  it('unknown routes are 404, wrong methods 405, a bad JSON body 400, a body over the limit 413', async () => {
+    const small = createServer({ served, port: 0, maxBodyBytes: 2000 });
+    const url = await small.listen();
+    try {
+      const r404 = await fetch(`${url}/v1/nothing`);
+      expect(r404.status).toBe(404);
+      expect(((await r404.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+      const r405 = await fetch(`${url}/v1/chat/completions`);
+      expect(r405.status).toBe(405);
+      expect(r405.headers.get('allow')).toBe('POST');
+      const post = (body: string) =>
+        fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+      expect((await post('{"model": ')).status).toBe(400);
+      const big = await post(JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(5000) }] }));
+      expect(big.status).toBe(413);
+      expect(((await big.json()) as { error: { code: string } }).error.code).toBe('request_too_large');
+      const e = await clientFor(url)
+        .chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'y'.repeat(5000) }] })
+        .catch((x: unknown) => x);
+      expect((e as InstanceType<typeof OpenAI.APIError>).status).toBe(413);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('with --api-key: no or a wrong key is AuthenticationError (401); the right key works; /health stays open', async () => {
+    const locked = createServer({ served, port: 0, apiKey: 'sesame' });
+    const url = await locked.listen();
+    try {
+      for (const key of ['wrong', 'sesame-'])
+        await expect(clientFor(url, key).models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+      const bare = await fetch(`${url}/v1/models`);
+      expect(bare.status).toBe(401);
+      const ok = await clientFor(url, 'sesame').chat.completions.create({ model: MODEL, messages: HI, max_tokens: 2 });
+      expect(ok.choices.length).toBe(1);
+      expect((await fetch(`${url}/health`)).status).toBe(200);
+    } finally {
+      await locked.close();
+    }
+  });
+});
+
+describe('llmts serve: bounded work', () => {
+  // the tests below act while a long reply is being generated: the greedy reply to HI must not end early
+  it('(precondition) the greedy reply to the test prompt runs the full 200 tokens', async () => {
+    const r = await client.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 200, temperature: 0 });
+    expect(r.choices[0]!.finish_reason).toBe('length');
+    expect(r.usage!.completion_tokens).toBe(200);
+  });
+
+  it('a full queue answers 429 (RateLimitError) while one request generates', async () => {
+    const busy = createServer({ served: slowed(served, 4), port: 0, maxQueue: 0 });
+    const c = clientFor(await busy.listen());
+    try {
+      const first = await c.chat.completions.create({
+        model: MODEL,
+        messages: HI,
+        max_tokens: 150,
+        stream: true,
+        temperature: 0,
+      });
+      const it = first[Symbol.asyncIterator]();
+      await it.next(); // generating now
+      const e = await c.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 2 }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(OpenAI.RateLimitError);
+      expect((e as InstanceType<typeof OpenAI.RateLimitError>).code).toBe('queue_full');
+      first.controller.abort();
+      expect(busy.state.queue.stats.refused).toBe(1);
+    } finally {
+      await busy.close();
+    }
+  });
+
+  it('a request that waits past the wait bound gets 503; a waiting client that leaves leaves the queue; a waiting one runs when the running one ends', async () => {
+    const busy = createServer({ served: slowed(served, 4), port: 0, maxWaitMs: 150 });
+    const c = clientFor(await busy.listen());
+    try {
+      const first = await c.chat.completions.create({
+        model: MODEL,
+        messages: HI,
+        max_tokens: 200,
+        stream: true,
+        temperature: 0,
+      });
+      const it = first[Symbol.asyncIterator]();
+      await it.next();
+      const e = await c.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 2 }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(OpenAI.InternalServerError);
+      expect((e as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
+      expect((e as InstanceType<typeof OpenAI.APIError>).code).toBe('server_busy');
+      first.controller.abort();
+    } finally {
+      await busy.close();
+    }
+    const fair = createServer({ served: slowed(served, 4), port: 0 });
+    const c2 = clientFor(await fair.listen());
+    try {
+      const first = await c2.chat.completions.create({
+        model: MODEL,
+        messages: HI,
+        max_tokens: 200,
+        stream: true,
+        temperature: 0,
+      });
+      await first[Symbol.asyncIterator]().next();
+      const waiting = c2.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 2 });
+      for (let i = 0; i < 200 && fair.state.queue.stats.waiting === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(fair.state.queue.stats).toMatchObject({ active: 1, waiting: 1 });
+      // a waiting client that goes away leaves the queue without running
+      const leaver = new AbortController();
+      const left = c2.chat.completions
+        .create({ model: MODEL, messages: HI, max_tokens: 2 }, { signal: leaver.signal })
+        .catch((x: unknown) => x);
+      for (let i = 0; i < 200 && fair.state.queue.stats.waiting < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(fair.state.queue.stats.waiting).toBe(2);
+      leaver.abort();
+      expect(await left).toBeInstanceOf(OpenAI.APIUserAbortError);
+      for (let i = 0; i < 200 && fair.state.queue.stats.waiting > 1; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(fair.state.queue.stats).toMatchObject({ active: 1, waiting: 1 });
+      first.controller.abort(); // the running one ends: the waiting one gets its turn
+      expect((await waiting).choices.length).toBe(1);
+    } finally {
+      await fair.close();
+    }
+  });
+
+  it('a client that disconnects mid-stream stops its generation (tokens stop being produced)', async () => {
+    const srv = createServer({ served: slowed(served, 5), port: 0 });
+    const c = clientFor(await srv.listen());
+    try {
+      const s = await c.chat.completions.create({
+        model: MODEL,
+        messages: HI,
+        max_tokens: 200,
+        stream: true,
+        temperature: 0,
+      });
+      let got = 0;
+      const t0 = performance.now();
+      for await (const _ of s) if (++got >= 5) break; // leaving the loop aborts the request
+      const perToken = (performance.now() - t0) / srv.state.counters.tokens; // the pace on this (shared) machine
+      const atBreak = srv.state.counters.tokens;
+      // the server sees the connection close, and the generation ends with it
+      for (let i = 0; i < 500 && srv.state.counters.cancelled === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(srv.state.counters.cancelled).toBe(1);
+      const atCancel = srv.state.counters.tokens;
+      await new Promise((r) => setTimeout(r, Math.max(300, 15 * perToken))); // ≥ 15 more tokens' time if it kept going
+      expect(srv.state.counters.tokens).toBe(atCancel);
+      expect(atCancel - atBreak).toBeLessThanOrEqual(3);
+      expect(atCancel).toBeLessThan(30);
+      expect(srv.state.queue.stats.active).toBe(0);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('the wall-time bound ends a reply with finish_reason length; closing ends a running stream with 503', async () => {
+    const srv = createServer({ served: slowed(served, 4), port: 0, timeoutMs: 100 });
+    const c = clientFor(await srv.listen());
+    try {
+      const r = await c.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 200, temperature: 0 });
+      expect(r.choices[0]!.finish_reason).toBe('length');
+      expect(r.usage!.completion_tokens).toBeGreaterThan(0);
+      expect(r.usage!.completion_tokens).toBeLessThan(60);
+    } finally {
+      await srv.close();
+    }
+    const srv2 = createServer({ served: slowed(served, 4), port: 0 });
+    const c2 = clientFor(await srv2.listen());
+    const s = await c2.chat.completions.create({
+      model: MODEL,
+      messages: HI,
+      max_tokens: 200,
+      stream: true,
+      temperature: 0,
+    });
+    const it = s[Symbol.asyncIterator]();
+    await it.next();
+    const closed = srv2.close();
+    let err: unknown = null;
+    try {
+      while (!(await it.next()).done);
+    } catch (e) {
+      err = e;
+    }
+    await closed;
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(String((err as Error).message)).toMatch(/shutting down/);
+  });
+});
