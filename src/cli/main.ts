@@ -17,10 +17,7 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   chat: { file: './chat.js', help: 'chat with a model in the terminal' },
   tokenizer: { file: './tokenizer.js', help: 'train or inspect a tokenizer (llmts tokenizer train …)' },
   tokenize: { file: './tokenize.js', help: 'print the token ids and pieces of a text' },
-  feedback: {
-    file: './feedback.js',
-    help: 'export the feedback store as TRL JSONL (llmts feedback export …), or count it',
-  },
+  feedback: { file: './feedback.js', help: 'export the feedback store as TRL JSONL, or count it (stats)' },
 };
 
 function usage(): string {
