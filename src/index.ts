@@ -72,3 +72,27 @@ export { dpo, type DpoOptions, type DpoResult } from './align/dpo.js';
 export { DPO_SETTINGS, DPO_PRESETS, buildDpoConfig, type DpoConfig } from './align/dpo_settings.js';
 export { bradleyTerryLoss, dpoFamilyLoss, DPO_LOSS_TYPES, type DpoLossType } from './align/pref_losses.js';
 export { encodePreferenceRow, type PrefPair } from './align/pref_data.js';
+export {
+  FeedbackStore,
+  exportFeedback,
+  feedbackStats,
+  checkpointHash,
+  FeedbackInputError,
+  UnknownRecordError,
+  FeedbackDatabaseError,
+  EXPORT_TYPES,
+  FLAG_REASONS,
+  JUDGMENT_KINDS,
+  SCHEMA_VERSION,
+  type ExportType,
+  type ExportResult,
+  type FeedbackStats,
+  type Judgment,
+  type JudgmentInput,
+  type JudgmentKind,
+  type ReplyInput,
+  type TokenLogprob,
+  type Message as FeedbackMessage,
+  type Conversation as FeedbackConversation,
+} from './feedback/index.js';
+export { feedbackRoute, replyRecorder, type FeedbackRouteOptions } from './server/feedback_api.js';

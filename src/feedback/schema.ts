@@ -18,10 +18,32 @@
  *   a killed process) and a busy timeout.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { makeDirSync, tempSibling } from '../util/fs.js';
 import { FeedbackDatabaseError } from './errors.js';
+
+let driver: typeof Database | undefined;
+
+/**
+ * better-sqlite3, loaded on first use: it is a native module, and the rest of the library (which never opens a
+ * store) does not need it to load. A platform where it did not build gets a named error here, not at `import 'llmts'`.
+ */
+export function sqliteDriver(): typeof Database {
+  if (!driver) {
+    try {
+      driver = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+    } catch (e) {
+      throw new FeedbackDatabaseError(
+        'E_FEEDBACK_SQLITE',
+        'better-sqlite3',
+        `the SQLite driver did not load (${(e as Error).message.split('\n')[0]}); the feedback store needs its native module: run 'npm rebuild better-sqlite3'`,
+      );
+    }
+  }
+  return driver;
+}
 
 /** 'llmf' as a big-endian int32: the application_id of a feedback database. */
 export const APPLICATION_ID = 0x6c6c6d66;
@@ -149,7 +171,7 @@ export function createDatabaseFile(file: string, init: (db: Database.Database) =
   makeDirSync(path.dirname(path.resolve(file)));
   const tmp = tempSibling(file, 'creating');
   try {
-    const db = new Database(tmp);
+    const db = new (sqliteDriver())(tmp);
     try {
       init(db);
     } finally {
@@ -182,6 +204,7 @@ export interface OpenOptions {
 /** Open (creating or migrating as needed) a feedback database file; see the header. */
 export function openDatabase(file: string, o: OpenOptions = {}): Database.Database {
   const migrations = o.migrations ?? MIGRATIONS;
+  const Driver = sqliteDriver();
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(file);
@@ -201,7 +224,7 @@ export function openDatabase(file: string, o: OpenOptions = {}): Database.Databa
   }
   let db: Database.Database;
   try {
-    db = new Database(file, { fileMustExist: true });
+    db = new Driver(file, { fileMustExist: true });
     configure(db);
   } catch (e) {
     throw new FeedbackDatabaseError(
