@@ -3,6 +3,7 @@
  * stdout it writes, the rows read back as the alignment commands read them, the counts, --help, and bad input as one
  * line with exit code 1 (no database created, no file written).
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,8 +11,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readTrlDataset } from '../src/data/trl.js';
 import { main } from '../src/cli/main.js';
 import { exportFeedback } from '../src/feedback/export.js';
+import { feedbackStats } from '../src/feedback/stats.js';
 import { FeedbackStore } from '../src/feedback/store.js';
+import { replyRecorder } from '../src/server/feedback_api.js';
 import { buildScenario, fakeClock } from './feedback_helpers.js';
+import { makeTinyModel } from './sft_helpers.js';
 
 let dir: string;
 let db: string;
@@ -123,4 +127,38 @@ describe('llmts feedback', () => {
     expect(n.err).toMatch(/not a SQLite database/);
     expect(n.err.trim().split('\n')).toHaveLength(1);
   });
+});
+
+describe('the exported files train', () => {
+  it('llmts sft and llmts dpo take the exported sft and preference files of replies by a real checkpoint', async () => {
+    const model = path.join(dir, 'tiny');
+    await makeTinyModel(model);
+    const file = path.join(dir, 'tiny-feedback.db');
+    const store = FeedbackStore.open(file);
+    const record = replyRecorder(store, model);
+    const c = store.createConversation();
+    for (const [i, color] of ['red', 'blue', 'green', 'pink'].entries()) {
+      const u = store.addMessage({ conversationId: c.id, parentId: null, role: 'user', content: `color ${color}` });
+      const a = record({ parentId: u.id, content: `I like ${color}!`, seed: i });
+      const b = record({ parentId: u.id, content: `I like ${color}?`, seed: 100 + i });
+      store.addJudgment({ kind: 'choice', rater: 'oracle:dot', messageIds: [a.id, b.id], value: i % 2 ? 'a' : 'b' });
+      store.addJudgment({ kind: 'edit', rater: 'oracle:dot', messageId: a.id, content: `I like ${color}.` });
+    }
+    const weights = fs.readFileSync(path.join(model, 'model.safetensors'));
+    const hash = crypto.createHash('sha256').update(weights).digest('hex');
+    expect(feedbackStats(store).byCheckpoint).toEqual([{ hash, path: model, replies: 8, judgments: 8 }]);
+    store.close();
+    const prefs = path.join(dir, 'tiny-prefs.jsonl');
+    const fixes = path.join(dir, 'tiny-sft.jsonl');
+    expect((await llmts('feedback', 'export', '--db', file, '--type', 'preference', '-o', prefs)).code).toBe(0);
+    expect((await llmts('feedback', 'export', '--db', file, '--type', 'sft', '-o', fixes)).code).toBe(0);
+    const runs = path.join(dir, 'runs');
+    const common = ['--preset=tiny', '--maxSteps=2', '--backend=ref', `--outDir=${runs}`, '--report=false'];
+    const d = await llmts('dpo', model, prefs, `--evalData=${prefs}`, '--name=fb-dpo', ...common);
+    expect(d.code, d.err).toBe(0);
+    expect(fs.existsSync(path.join(runs, 'fb-dpo', 'checkpoint', 'model.safetensors'))).toBe(true);
+    const s = await llmts('sft', model, fixes, `--evalData=${fixes}`, '--name=fb-sft', ...common);
+    expect(s.code, s.err).toBe(0);
+    expect(fs.existsSync(path.join(runs, 'fb-sft', 'checkpoint', 'model.safetensors'))).toBe(true);
+  }, 60_000);
 });
