@@ -481,4 +481,16 @@ describe('message trees and judgments', () => {
     ).toMatchObject({ code: 'E_FEEDBACK_TREE', field: 'parent_id' });
     expect({ j: store.allJudgments().length, m: store.allMessages().size }).toEqual(before);
   });
+
+  it('reads one snapshot for an export while another connection (the server) writes', () => {
+    const server = FeedbackStore.open(path.join(dir, 'scenario.db'), { create: false });
+    const rows = store.snapshot(() => {
+      const first = exportFeedback(store, 'kto').rows.length;
+      server.addJudgment({ kind: 'thumbs', rater: 'erin', messageId: x.a2.id, value: 'up' }); // committed meanwhile
+      expect(exportFeedback(store, 'kto').rows.length).toBe(first);
+      return first;
+    });
+    expect(exportFeedback(store, 'kto').rows.length).toBe(rows + 1);
+    server.close();
+  });
 });

@@ -66,6 +66,10 @@ export function currentJudgments(all: readonly Judgment[]): { judgments: Judgmen
 
 /** Export the store as rows of one TRL type (see the header). */
 export function exportFeedback(store: FeedbackStore, type: ExportType, o: ExportOptions = {}): ExportResult {
+  return store.snapshot(() => exportSnapshot(store, type, o));
+}
+
+function exportSnapshot(store: FeedbackStore, type: ExportType, o: ExportOptions): ExportResult {
   if (!(EXPORT_TYPES as readonly string[]).includes(type))
     throw new FeedbackInputError(
       'E_FEEDBACK_FIELD',

@@ -27,6 +27,10 @@ export interface FeedbackStats {
 }
 
 export function feedbackStats(store: FeedbackStore): FeedbackStats {
+  return store.snapshot(() => countAll(store));
+}
+
+function countAll(store: FeedbackStore): FeedbackStats {
   const db = store.db;
   const one = (sql: string): number => (db.prepare(sql).get() as { n: number }).n;
   const byKind = Object.fromEntries(JUDGMENT_KINDS.map((k) => [k, 0])) as Record<JudgmentKind, number>;

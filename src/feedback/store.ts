@@ -207,6 +207,14 @@ export class FeedbackStore {
     this.db.close();
   }
 
+  /**
+   * Run `read` on one consistent snapshot of the database (one read transaction: a writer in another process —
+   * the server — cannot slip a judgment in between two of its queries).
+   */
+  snapshot<T>(read: () => T): T {
+    return this.db.transaction(read)();
+  }
+
   private stamp(): string {
     return this.now().toISOString();
   }

@@ -196,11 +196,11 @@ export function feedbackRoute(store: FeedbackStore, o: FeedbackRouteOptions = {}
       methods: {
         GET: async (_ctx, id) => [
           200,
-          {
+          store.snapshot(() => ({
             conversation: conversationJson(store.conversation(id)),
             messages: store.messagesOf(id).map(messageJson),
             judgments: store.judgmentsOf(id).map(judgmentJson),
-          },
+          })),
         ],
       },
     },
