@@ -126,6 +126,12 @@ describe('llmts feedback', () => {
     expect(n.code).toBe(1);
     expect(n.err).toMatch(/not a SQLite database/);
     expect(n.err.trim().split('\n')).toHaveLength(1);
+    const w = await llmts('feedback', 'export', '--db', db, '--type', 'kto', '-o', '/proc/llmts-nope/kto.jsonl');
+    expect(w.code).toBe(1);
+    expect(w.err.trim()).toMatch(/^llmts feedback: cannot mkdir \/proc\/llmts-nope.*Choose a path you can write to\.$/);
+    const none = await llmts('feedback');
+    expect(none.code).toBe(1);
+    expect(none.err).toMatch(/export \[options\] +write the judgments as TRL JSONL/);
   });
 });
 

@@ -186,7 +186,11 @@ export function createDatabaseFile(file: string, init: (db: Database.Database) =
     try {
       fs.linkSync(tmp, file);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        // a file system without hard links: rename (still atomic; only the race with another creator is lost)
+        if (fs.existsSync(file)) throw e;
+        fs.renameSync(tmp, file);
+      }
     }
     fsyncDir(path.dirname(path.resolve(file)));
   } finally {
