@@ -74,7 +74,9 @@ describe('llmts feedback', () => {
     ]);
     const pref = await llmts('feedback', 'export', '--db', db, '--type', 'preference');
     expect(pref.out).toBe(fs.readFileSync(path.join(dir, 'out', 'preference.jsonl'), 'utf8'));
-    expect(pref.err).toMatch(/7 preference rows \(from superseded 1, edit 3, choice 1, tie skipped 1/);
+    expect(pref.err).toMatch(
+      /7 preference rows \(from edit 3, choice 1, tie skipped 1, both_bad skipped 1, ranking 1, ranking pairs 3, superseded 1\)/,
+    );
     // one rater's judgments: carol's correction is her last word (dave's correction of it is dave's)
     const carol = await llmts('feedback', 'export', '--db', db, '--type', 'sft', '--rater', 'carol');
     expect(carol.code, carol.err).toBe(0);

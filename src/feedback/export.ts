@@ -18,6 +18,7 @@
  *   ranking (one set of replies) only a rater's latest judgment counts (the earlier ones stay in the store,
  *   counted as superseded). Edits all count: each is a new reply. Different raters' judgments are separate rows.
  * - Flags are not training rows: they are kept for review (and show in `llmts feedback stats`).
+ * - Rows come in the order the judgments were made (a ranking's pairs together); nothing is deduplicated.
  */
 import { rankingToPairs, type RankingRow, type TrlMessage, type TrlRow } from '../data/trl.js';
 import { FeedbackInputError } from './errors.js';
@@ -107,7 +108,6 @@ function exportSnapshot(store: FeedbackStore, type: ExportType, o: ExportOptions
   const count = (k: string, n = 1) => {
     counts[k] = (counts[k] ?? 0) + n;
   };
-  if (superseded) count('superseded', superseded);
   const rows: TrlRow[] = [];
 
   switch (type) {
@@ -173,5 +173,6 @@ function exportSnapshot(store: FeedbackStore, type: ExportType, o: ExportOptions
       break;
     }
   }
+  if (superseded) count('superseded', superseded);
   return { type, rows, counts };
 }
