@@ -482,6 +482,28 @@ describe('message trees and judgments', () => {
     expect({ j: store.allJudgments().length, m: store.allMessages().size }).toEqual(before);
   });
 
+  it('writes a batch of judgments (an oracle) in one transaction: all of them, or none naming the bad one', () => {
+    const before = store.allJudgments().length;
+    const batch: JudgmentInput[] = [
+      { kind: 'thumbs', rater: 'oracle:dot', messageId: x.a1.id, value: 'down' },
+      { kind: 'choice', rater: 'oracle:dot', messageIds: [x.a2.id, x.a3.id], value: 'a' },
+      { kind: 'thumbs', rater: 'oracle:dot', messageId: 4242, value: 'up' },
+    ];
+    const e = thrown(() => store.addJudgments(batch));
+    expect(e).toBeInstanceOf(UnknownRecordError);
+    expect(e).toMatchObject({ code: 'E_UNKNOWN_MESSAGE', field: 'judgments[2].message_id' });
+    const e2 = thrown(() => store.addJudgments([batch[0]!, { ...batch[1]!, value: 'c' } as JudgmentInput]));
+    expect(e2).toMatchObject({ code: 'E_FEEDBACK_FIELD', field: 'judgments[1].value' });
+    expect(e2.message).toMatch(/^judgments\[1\]\.value: expected "a", "b", "tie", "both_bad"; got "c"$/);
+    expect(store.allJudgments().length).toBe(before);
+    const done = store.addJudgments(batch.slice(0, 2));
+    expect(done.map((j) => [j.kind, j.value])).toEqual([
+      ['thumbs', 'down'],
+      ['choice', 'a'],
+    ]);
+    expect(store.allJudgments().length).toBe(before + 2);
+  });
+
   it('reads one snapshot for an export while another connection (the server) writes', () => {
     const server = FeedbackStore.open(path.join(dir, 'scenario.db'), { create: false });
     const rows = store.snapshot(() => {

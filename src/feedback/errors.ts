@@ -17,11 +17,20 @@ export class FeedbackInputError extends LlmtsError {
 
 /** An id that names no conversation, message or judgment in the store. */
 export class UnknownRecordError extends FeedbackInputError {
-  readonly id: number;
+  readonly what: 'conversation' | 'message' | 'judgment' | 'checkpoint';
+  readonly id: number | string;
   constructor(what: 'conversation' | 'message' | 'judgment' | 'checkpoint', field: string, id: number | string) {
     super(`E_UNKNOWN_${what.toUpperCase()}`, field, `no ${what} with id ${JSON.stringify(id)} in the feedback store`);
-    this.id = typeof id === 'number' ? id : Number.NaN;
+    this.what = what;
+    this.id = id;
   }
+}
+
+/** The same error about a field inside `where` (the k-th action of a batch): `judgments[3].message_id`. */
+export function inField(e: FeedbackInputError, where: string): FeedbackInputError {
+  const field = `${where}.${e.field}`;
+  if (e instanceof UnknownRecordError) return new UnknownRecordError(e.what, field, e.id);
+  return new FeedbackInputError(e.code, field, e.message.slice(e.field.length + 2));
 }
 
 /** The database file itself: missing, not SQLite, not a feedback store, or of a newer schema. */

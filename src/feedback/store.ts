@@ -13,7 +13,7 @@
  */
 import type Database from 'better-sqlite3';
 import { checkpointHash } from './checkpoint_hash.js';
-import { FeedbackInputError, UnknownRecordError } from './errors.js';
+import { FeedbackInputError, inField, UnknownRecordError } from './errors.js';
 import { openDatabase, type OpenOptions } from './schema.js';
 import {
   CHOICES,
@@ -417,6 +417,31 @@ export class FeedbackStore {
 
   /** Record one feedback action (one transaction); returns the judgment as stored. */
   addJudgment(input: JudgmentInput): Judgment {
+    const write = this.checkJudgment(input);
+    return this.db.transaction(write)();
+  }
+
+  /**
+   * Record many feedback actions in one transaction (an oracle rating a batch: one commit, one sync, instead of one
+   * per judgment): all are checked first, and either all are written or, on a bad one, none. The judged messages
+   * must exist before the batch (an edit of a correction made in the same batch is refused as unknown).
+   */
+  addJudgments(inputs: readonly JudgmentInput[]): Judgment[] {
+    if (!Array.isArray(inputs)) throw bad('E_FEEDBACK_FIELD', 'judgments', `expected a list, got ${show(inputs)}`);
+    const writes = inputs.map((x, k) => this.checkJudgment(x, `judgments[${k}]`));
+    return this.db.transaction(() => writes.map((w) => w()))();
+  }
+
+  /** Check one action (errors name `where` for a batch); returns the function that writes it (in a transaction). */
+  private checkJudgment(input: JudgmentInput, where?: string): () => Judgment {
+    try {
+      return this.checkOne(input);
+    } catch (e) {
+      throw where !== undefined && e instanceof FeedbackInputError ? inField(e, where) : e;
+    }
+  }
+
+  private checkOne(input: JudgmentInput): () => Judgment {
     if (typeof input !== 'object' || input === null)
       throw bad('E_FEEDBACK_FIELD', 'judgment', `expected an object, got ${show(input)}`);
     const kind = oneOf(input.kind, JUDGMENT_KINDS, 'kind');
@@ -489,7 +514,7 @@ export class FeedbackStore {
         break;
       }
     }
-    return this.db.transaction(() => {
+    return () => {
       const ts = this.stamp();
       let editMessageId: number | null = null;
       if (edit) {
@@ -516,7 +541,7 @@ export class FeedbackStore {
       );
       items.forEach((it, pos) => this.q.insertItem.run(id, pos, it.messageId, it.rank));
       return this.judgment(id);
-    })();
+    };
   }
 
   /** A judgment by id (UnknownRecordError if none). */
