@@ -149,6 +149,18 @@ describe('feedback API', () => {
     expect(rank.json).toMatchObject({ message_ids: [r1.id, r2.id, r3.id], ranking: [2, 0, 1] });
     expect((await call('GET', `/api/judgments/${rank.json.id}`)).json).toEqual(rank.json);
 
+    // a scripted rater posts a batch: one transaction
+    const batch = await post({ judgments: [{ kind: 'thumbs', rater: 'oracle:len', message_id: r3.id, value: 'up' }] });
+    expect(batch.status).toBe(400); // not at /api/judgments
+    const ok = await call('POST', '/api/judgments/batch', {
+      judgments: [{ kind: 'thumbs', rater: 'oracle:len', message_id: r3.id, value: 'up' }],
+    });
+    expect(ok.status).toBe(201);
+    expect(ok.json).toMatchObject({
+      object: 'list',
+      data: [{ kind: 'thumbs', rater: 'oracle:len', message_id: r3.id }],
+    });
+
     const got = await call('GET', `/api/conversations/${cid}`);
     expect(got.json.conversation).toMatchObject({ id: cid, message_count: 5 });
     expect(got.json.messages.map((x: { content: string }) => x.content)).toEqual([
@@ -164,6 +176,7 @@ describe('feedback API', () => {
       'edit',
       'choice',
       'ranking',
+      'thumbs',
     ]);
     const list = await call('GET', '/api/conversations?limit=10');
     expect(list.json).toMatchObject({ object: 'list', data: [{ id: cid, message_count: 5 }] });
@@ -177,7 +190,10 @@ describe('feedback API', () => {
       { prompt: p, chosen: a('Hello there!'), rejected: a('Go away') },
       { prompt: p, chosen: a('Hi'), rejected: a('Go away') },
     ]);
-    expect(exportFeedback(store, 'kto').rows).toEqual([{ prompt: p, completion: a('Go away'), label: false }]);
+    expect(exportFeedback(store, 'kto').rows).toEqual([
+      { prompt: p, completion: a('Go away'), label: false },
+      { prompt: p, completion: a('Hello there!'), label: true },
+    ]);
     expect(exportFeedback(store, 'sft').rows).toEqual([{ messages: [...p, ...a('Hi! How can I help?')] }]);
   });
 
@@ -250,6 +266,28 @@ describe('feedback API', () => {
       ],
       ['GET', '/api/conversations/999', undefined, 404, 'conversation_id', 'E_UNKNOWN_CONVERSATION'],
       ['GET', '/api/judgments/999', undefined, 404, 'judgment_id', 'E_UNKNOWN_JUDGMENT'],
+      [
+        'POST',
+        '/api/judgments/batch',
+        {
+          judgments: [
+            { kind: 'flag', rater: 'o', message_id: u.id, reasons: ['pii'] },
+            { kind: 'flag', rater: 'o', message_id: 999, reasons: ['pii'] },
+          ],
+        },
+        404,
+        'judgments[1].message_id',
+        'E_UNKNOWN_MESSAGE',
+      ],
+      [
+        'POST',
+        '/api/judgments/batch',
+        { judgments: [{ kind: 'flag', rater: 'o', msg: 1 }] },
+        400,
+        'judgments[0].msg',
+        null,
+      ],
+      ['POST', '/api/judgments/batch', { judgments: [] }, 400, 'judgments', null],
       ['GET', '/api/conversations?limit=0', undefined, 400, 'limit', null],
       ['DELETE', `/api/conversations/${c.id}`, undefined, 405, null, 'method_not_allowed'],
       ['GET', '/api/nothing-here', undefined, 404, null, 'not_found'],

@@ -11,6 +11,8 @@
  *                                                 "author"?}                                   → 201 message
  *   GET  /api/messages/:id                       message
  *   POST /api/judgments                          one feedback action (below)                 → 201 judgment
+ *   POST /api/judgments/batch                    {"judgments": [≤ 1000 actions]}: one transaction, all or none
+ *                                                (a scripted rater)          → 201 {"object": "list", "data"}
  *   GET  /api/judgments/:id                      judgment
  *
  * A judgment body is {"kind", "rater", …}: thumbs {"message_id", "value": "up"|"down", "reasons"?}; flag
@@ -91,6 +93,9 @@ export function replyRecorder(
   const checkpointHash = store.registerCheckpoint(checkpointDir);
   return (reply) => store.recordReply({ ...reply, checkpointHash });
 }
+
+/** Most judgments one batch may hold. */
+export const MAX_BATCH = 1000;
 
 const JUDGMENT_FIELDS: Record<string, readonly string[]> = {
   thumbs: ['message_id', 'value', 'reasons'],
@@ -230,6 +235,33 @@ export function feedbackRoute(store: FeedbackStore, o: FeedbackRouteOptions = {}
           const out: Record<string, unknown> = judgmentJson(j);
           if (j.editMessageId !== null) out['message'] = messageJson(store.message(j.editMessageId));
           return [201, out];
+        },
+      },
+    },
+    {
+      pattern: /^\/judgments\/batch$/,
+      methods: {
+        POST: async (ctx) => {
+          const body = object(await ctx.json());
+          onlyFields(body, ['judgments'], 'a batch');
+          const list = body['judgments'];
+          if (!Array.isArray(list) || list.length === 0 || list.length > MAX_BATCH)
+            throw new HttpError(
+              400,
+              `judgments: expected a list of 1 to ${MAX_BATCH} judgments`,
+              'invalid_request_error',
+              'judgments',
+            );
+          const inputs = list.map((x, k) => {
+            try {
+              return judgmentInput(x);
+            } catch (e) {
+              if (e instanceof HttpError)
+                throw new HttpError(400, `judgments[${k}]: ${e.message}`, e.type, `judgments[${k}].${e.param ?? ''}`);
+              throw e;
+            }
+          });
+          return [201, { object: 'list', data: store.addJudgments(inputs).map(judgmentJson) }];
         },
       },
     },
