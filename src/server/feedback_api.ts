@@ -11,8 +11,8 @@
  *                                                 "author"?}                                   → 201 message
  *   GET  /api/messages/:id                       message
  *   POST /api/judgments                          one feedback action (below)                 → 201 judgment
- *   POST /api/judgments/batch                    {"judgments": [≤ 1000 actions]}: one transaction, all or none
- *                                                (a scripted rater)          → 201 {"object": "list", "data"}
+ *   POST /api/judgments/batch                    {"judgments": [≤ 1000 actions]} (a scripted rater): one
+ *                                                transaction, all or none     → 201 {"object": "list", "data"}
  *   GET  /api/judgments/:id                      judgment
  *
  * A judgment body is {"kind", "rater", …}: thumbs {"message_id", "value": "up"|"down", "reasons"?}; flag
@@ -21,6 +21,7 @@
  * "ranking": [indices into message_ids, best first]}. Unknown fields are refused, naming them.
  *
  * Model replies are not posted here: the server records a finished generation with `replyRecorder(store, dir)`.
+ * A 201 is sent only after the action's transaction has committed: an acknowledged judgment survives a crash.
  */
 import { FeedbackInputError, UnknownRecordError } from '../feedback/errors.js';
 import type { FeedbackStore } from '../feedback/store.js';
