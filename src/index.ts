@@ -146,3 +146,27 @@ export { createServer, type LlmServer, type ServerOptions } from './server/serve
 export { chatStops, type ServedModel } from './server/served_model.js';
 export type { ChatCompletionRecord } from './server/server_state.js';
 export { HttpError, type Route, type RouteContext } from './server/routes.js';
+export {
+  FeedbackStore,
+  exportFeedback,
+  feedbackStats,
+  checkpointHash,
+  FeedbackInputError,
+  UnknownRecordError,
+  FeedbackDatabaseError,
+  EXPORT_TYPES,
+  FLAG_REASONS,
+  JUDGMENT_KINDS,
+  SCHEMA_VERSION,
+  type ExportType,
+  type ExportResult,
+  type FeedbackStats,
+  type Judgment,
+  type JudgmentInput,
+  type JudgmentKind,
+  type ReplyInput,
+  type TokenLogprob,
+  type Message as FeedbackMessage,
+  type Conversation as FeedbackConversation,
+} from './feedback/index.js';
+export { feedbackRoute, replyRecorder, type FeedbackRouteOptions } from './server/feedback_api.js';

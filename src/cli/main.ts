@@ -24,6 +24,7 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   tokenize: { file: './tokenize.js', help: 'print the token ids and pieces of a text' },
   inspect: { file: './inspect.js', help: 'look inside a model on a text: attention maps and the logit lens (HTML)' },
   export: { file: './export.js', help: 'write a model as a GGUF file (llama.cpp, ollama, LM Studio)' },
+  feedback: { file: './feedback.js', help: 'export the feedback store as TRL JSONL, or count it (stats)' },
 };
 
 function usage(): string {
