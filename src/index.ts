@@ -81,7 +81,7 @@ export { bradleyTerryLoss, dpoFamilyLoss, DPO_LOSS_TYPES, type DpoLossType } fro
 export { kto, type KtoOptions, type KtoResult } from './align/kto.js';
 export { KTO_SETTINGS, KTO_PRESETS, buildKtoConfig, type KtoConfig } from './align/kto_settings.js';
 export { ktoLoss, klReferencePoint, type KtoLossOptions } from './align/kto_loss.js';
-export { judgePairs, wilsonInterval, Z95, type Judge, type Verdict, type PairJudgement } from './align/eval/judge.js';
+export { judgePairs, wilsonInterval, Z95, type Judge, type PairJudgement } from './align/eval/judge.js';
 export {
   bestIndex,
   bestOfN,

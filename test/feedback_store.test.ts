@@ -492,7 +492,7 @@ describe('message trees and judgments', () => {
     const e = thrown(() => store.addJudgments(batch));
     expect(e).toBeInstanceOf(UnknownRecordError);
     expect(e).toMatchObject({ code: 'E_UNKNOWN_MESSAGE', field: 'judgments[2].message_id' });
-    const e2 = thrown(() => store.addJudgments([batch[0]!, { ...batch[1]!, value: 'c' } as JudgmentInput]));
+    const e2 = thrown(() => store.addJudgments([batch[0]!, { ...batch[1]!, value: 'c' } as unknown as JudgmentInput]));
     expect(e2).toMatchObject({ code: 'E_FEEDBACK_FIELD', field: 'judgments[1].value' });
     expect(e2.message).toMatch(/^judgments\[1\]\.value: expected "a", "b", "tie", "both_bad"; got "c"$/);
     expect(store.allJudgments().length).toBe(before);

@@ -17,8 +17,10 @@
 import { ConfigError, ShapeError } from '../../util/errors.js';
 import type { Rng } from '../../util/rng.js';
 
-/** A rater's verdict on (a, b): a is better, b is better, or neither. */
-export type Verdict = 'a' | 'b' | 'tie';
+import type { Verdict } from '../oracle.js';
+
+/** A rater's verdict on (a, b): a is better, b is better, or neither (oracle.ts). */
+export type { Verdict };
 
 /** What the evaluation needs of a rater. `P` is the prompt (the conversation so far). */
 export interface Judge<P = unknown> {
