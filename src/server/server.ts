@@ -3,7 +3,7 @@
  * model, one generation at a time, OpenAI's routes and error shapes).
  *
  * A request goes through: shutdown check → API key (when set) → the routes in order — /health, /v1/models,
- * /v1/chat/completions, /v1/completions, then `options.routes` (the feedback API and app mount there), then the
+ * /v1/chat/completions, /v1/completions, /v1/inspect (./inspect_route.ts: the views of `llmts inspect`), then `options.routes` (the feedback API and app mount there), then the
  * minimal chat page — and a 404 in OpenAI's error shape when none answers. A route's error is answered with its
  * status as OpenAI's error object (./respond.ts).
  *
@@ -23,6 +23,7 @@ import { isPagePath, pageRoute } from './app_route.js';
 import { PromptCachePool } from './cache_pool.js';
 import { chatRoute } from './openai_chat.js';
 import { completionsRoute } from './openai_completions.js';
+import { inspectRoute } from './inspect_route.js';
 import { healthRoute, modelsRoute } from './openai_models.js';
 import { GenerationQueue } from './queue.js';
 import { asHttpError, sendError } from './respond.js';
@@ -162,6 +163,7 @@ export function createServer(o: ServerOptions): LlmServer {
     modelsRoute(state),
     chatRoute(state),
     completionsRoute(state),
+    inspectRoute(state),
     ...(o.routes ?? []),
     ...(o.page === false ? [] : [pageRoute()]),
   ];
