@@ -4,6 +4,11 @@
 // is not run here). A run.c figure is divided only when it was measured on this processor model with the same threads
 // and top-p on random weights; else it is printed as "measured on <processor>" with ratio null. Two rows per model
 // and weight storage (--modes):
+//   llamacpp llama.cpp itself on the same weights (bench/peers/llamacpp.mjs): the model is written as the GGUF file
+//            `llmts export --format gguf` writes (f32 → F32, q8 → Q8_0; bf16 has no row), node-llama-cpp's prebuilt
+//            CPU binary decodes it in its own process on the same threads, greedy, from the first 64 ids of the
+//            prompt, --tokens tokens; llm.ts decodes the same ids greedily; the two alternate --reps times and each
+//            side's best is kept. ratio = llm.ts / llama.cpp, for decode and prefill. case: "stories15M q8 llamacpp".
 //   runc     the row compared to llama2.c: run.c's run. The prompt is the BOS token alone, 256 tokens are generated
 //            (positions 0..255) with temperature 1 and top-p --top-p, and tok/s counts the tokens after the first
 //            over the time after the first, as run.c does (it starts its clock after the first forward).
@@ -22,9 +27,9 @@
 // trained model's is peaked. With --top-p 0.9 the sampler's cost is measured on the flat (worst) case here (the
 // Sapphire Rapids run.c figures of ANCHORS.md are on trained weights: never divided here). Sampling runs on the backend
 // (the `sample` kernel, src/generate/device_sample.ts) since no penalty or top alternatives are asked.
-// Also printed for context, never divided: llama.cpp's figures (node-llama-cpp, GGUF Q8_0 / F32, greedy) "measured on
-// <processor>"; running llama.cpp here as a peer needs GGUF export (not yet).
-// usage: node bench/decode.bench.mjs [--json] [--cases stories15M,stories110M] [--modes runc,prompt] [--prompt 512]
+// Without the llamacpp mode, llama.cpp's figures of ANCHORS.md are printed for context, never divided.
+// bench/llamacpp.mjs prints the llama.cpp rows alone as one table (f32 / q8 × both models).
+// usage: node bench/decode.bench.mjs [--json] [--cases stories15M,stories110M] [--modes llamacpp,runc,prompt] [--prompt 512]
 //          [--tokens N] [--runc-tokens 256] [--top-p 1.0] [--backend auto|ref|wasm] [--threads N] [--batch B]
 //          [--weights f32,q8,bf16] [--reps 3] [--no-peer] [--help]
 // --top-p P: 0 < P ≤ 1, the nucleus of every row (default 1.0: no top-p, run.c -p 1.0's work; 0.9: run.c's default).
@@ -60,12 +65,13 @@ const threads = opt('--threads', undefined);
 const backendName = opt('--backend', 'auto');
 const batch = Number(opt('--batch', 1));
 const weightKinds = opt('--weights', 'f32,q8,bf16').split(',');
-const modes = opt('--modes', 'runc,prompt').split(',');
+const modes = opt('--modes', 'llamacpp,runc,prompt').split(',');
 const runcTokens = Number(opt('--runc-tokens', 256));
 const reps = Math.max(1, Number(opt('--reps', 3)));
 const topP = Number(opt('--top-p', 1));
 if (!(topP > 0 && topP <= 1)) usageError(`--top-p: expected 0 < P ≤ 1, got ${opt('--top-p', '')}`);
-for (const m of modes) if (!['runc', 'prompt'].includes(m)) usageError(`--modes: unknown ${m} (runc, prompt)`);
+for (const m of modes)
+  if (!['llamacpp', 'runc', 'prompt'].includes(m)) usageError(`--modes: unknown ${m} (llamacpp, runc, prompt)`);
 for (const w of weightKinds)
   if (!['f32', 'q8', 'bf16'].includes(w)) usageError(`--weights: unknown ${w} (f32, q8, bf16)`);
 
@@ -81,6 +87,7 @@ const { generate } = await import('../dist/generate/engine.js');
 const { Rng } = await import('../dist/util/rng.js');
 const { quantizeModel, dequantizeModel } = await import('../dist/model/quantize.js');
 const { noGrad, tidy } = await import('../dist/tensor/tensor.js');
+const { compareWithLlamaCpp, writeGgufForPeer } = await import('./peers/llamacpp.mjs');
 const backend = await initBackend(
   /** @type {import('../dist/backend/registry.js').BackendName | 'auto'} */ (backendName),
   threads ? { threads: Number(threads) } : {},
@@ -121,7 +128,7 @@ let failed = 0;
 for (const name of cases) {
   const s = SHAPES[name];
   if (!s) throw new Error(`unknown case ${name}; known: ${Object.keys(SHAPES).join(', ')}`);
-  if (!json && modes.includes('runc')) printLlamaCpp(name);
+  if (!json && modes.includes('runc') && !modes.includes('llamacpp')) printLlamaCpp(name);
   try {
     await runCase(name, s);
   } catch (e) {
@@ -195,6 +202,32 @@ async function runCase(/** @type {string} */ name, /** @type {Shape} */ s) {
   const probe = Int32Array.from(prompt.slice(0, 64));
   const logitsOf = () => noGrad(() => tidy(() => model.forward(probe, 1, probe.length)).dataSync());
   const ref = logitsOf();
+  // llama.cpp's files, written from the float32 weights before any quantisation
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const tmp = modes.includes('llamacpp') ? fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-decode-gguf-')) : '';
+  /** @type {Map<string, string>} */
+  const ggufs = new Map();
+  try {
+    for (const kind of modes.includes('llamacpp') ? weightKinds.filter((k) => k !== 'bf16') : []) {
+      const file = path.join(tmp, `${name}-${kind}.gguf`);
+      await writeGgufForPeer(model, file, kind === 'q8' ? 'q8_0' : 'f32');
+      ggufs.set(kind, file);
+    }
+    await runKinds(name, s, model, prompt, tokens, ref, logitsOf, ggufs);
+  } finally {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  for (const t of model.params.values()) t.dispose();
+}
+
+/**
+ * Every weight kind and mode of one case.
+ * @param {string} name @param {Shape} s @param {import('../dist/model/model.js').CausalLM} model @param {number[]} prompt
+ * @param {number} tokens @param {ArrayLike<number>} ref @param {() => ArrayLike<number>} logitsOf
+ * @param {Map<string, string>} ggufs
+ */
+async function runKinds(name, s, model, prompt, tokens, ref, logitsOf, ggufs) {
   for (const kind of weightKinds) {
     /** @type {Record<string, number>} */
     let quality = {};
@@ -212,13 +245,49 @@ async function runCase(/** @type {string} */ name, /** @type {Shape} */ s) {
     }
     try {
       for (const mode of modes)
-        if (mode === 'runc') await runVariant(name, s, model, [1], runcTokens, kind, quality, mode);
+        if (mode === 'llamacpp') await runLlamaCpp(name, model, prompt.slice(0, 64), tokens, kind, ggufs.get(kind));
+        else if (mode === 'runc') await runVariant(name, s, model, [1], runcTokens, kind, quality, mode);
         else await runVariant(name, s, model, prompt, tokens, kind, quality, mode);
     } finally {
       dequantizeModel(model);
     }
   }
-  for (const t of model.params.values()) t.dispose();
+}
+
+/**
+ * The llamacpp row: llama.cpp on the GGUF of the same weights against llm.ts, greedy, alternating.
+ * @param {string} name @param {import('../dist/model/model.js').CausalLM} model @param {number[]} prompt
+ * @param {number} tokens @param {string} kind @param {string | undefined} file
+ */
+async function runLlamaCpp(name, model, prompt, tokens, kind, file) {
+  /** @type {Record<string, any>} */
+  const row = {
+    bench: 'decode',
+    case: `${name}${kind === 'f32' ? '' : ` ${kind}`} llamacpp`,
+    mode: 'llamacpp',
+    weights: kind,
+    backend: backend.name,
+    prompt: prompt.length,
+    tokens,
+  };
+  if (!file) row.error = `no GGUF type for ${kind} weights (llama.cpp rows: f32, q8)`;
+  else
+    try {
+      Object.assign(row, { gguf: kind === 'q8' ? 'q8_0' : 'f32', threads: nThreads });
+      Object.assign(row, await compareWithLlamaCpp(model, file, prompt, tokens, nThreads, reps));
+    } catch (e) {
+      row.error = String(e instanceof Error ? e.message : e).slice(0, 300);
+    }
+  if (json) console.log(JSON.stringify(row));
+  else
+    console.log(
+      `${name.padEnd(12)} ${kind.padEnd(4)} ${`llamacpp (greedy, ${prompt.length} + ${tokens})`.padEnd(22)} ` +
+        (row.error
+          ? `no row: ${row.error}`
+          : `decode ${row.decode_tok_s} tok/s vs llama.cpp ${row.llamacpp_decode_tok_s} (${row.gguf}, ${nThreads} threads) → ×${row.decode_ratio}` +
+            ` | prefill ${row.prefill_tok_s} vs ${row.llamacpp_prefill_tok_s} tok/s → ×${row.prefill_ratio}` +
+            ` | runs ${row.decode_runs.join(', ')} / ${row.llamacpp_decode_runs.join(', ')} | first ${row.ids_agree}/${tokens} greedy ids agree`),
+    );
 }
 
 /**
@@ -343,8 +412,8 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
 }
 
 /**
- * llama.cpp's figures for this model from ANCHORS.md, for context only (greedy, GGUF; the real peer needs GGUF export:
- * not yet), never divided: [{ weights, threads, tok_s, processor, about }], this processor's first.
+ * llama.cpp's figures for this model from ANCHORS.md, for context only (greedy, GGUF; the llamacpp mode runs the real
+ * peer), never divided: [{ weights, threads, tok_s, processor, about }], this processor's first.
  * @param {string} name
  */
 function llamaCppContext(name) {
@@ -372,6 +441,6 @@ function printLlamaCpp(/** @type {string} */ name) {
   }
   const parts = [...byWhere].map(([where, figs]) => `${figs.join(', ')} measured on ${where}`);
   console.log(
-    `${name}: llama.cpp (not run here: needs GGUF export; context, no ratio), ${nThreads} thread(s): ${parts.join('; ') || 'no figure'}`,
+    `${name}: llama.cpp (not run: --modes llamacpp runs it; ANCHORS.md context, no ratio), ${nThreads} thread(s): ${parts.join('; ') || 'no figure'}`,
   );
 }

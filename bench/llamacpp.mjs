@@ -12,11 +12,9 @@
 // usage: node bench/llamacpp.mjs [flags]          (after `npm run build`)
 //   --cases stories15M,stories110M   --weights f32,q8   --prompt 64   --tokens N (default 128 at 15M, 48 at 110M)
 //   --reps 2   --threads N (default: the backend's)   --backend auto|wasm|…   --json (one JSON line per row)
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { exitIfHelp, printMachine, usageError } from './machine.mjs';
 import { STORIES, storiesConfig } from './stories.mjs';
 
@@ -38,15 +36,11 @@ for (const k of kinds) if (!['f32', 'q8'].includes(k)) usageError(`--weights: un
 /** @type {Record<string, number>} */
 const DEFAULT_TOKENS = { stories15M: 128, stories110M: 48 };
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const { initBackend } = await import('../dist/backend/registry.js');
 const { initModel } = await import('../dist/model/init.js');
-const { generate } = await import('../dist/generate/engine.js');
 const { Rng } = await import('../dist/util/rng.js');
 const { quantizeModel, dequantizeModel } = await import('../dist/model/quantize.js');
-const { saveGguf } = await import('../dist/model/gguf/file.js');
-const { tokenizerToGguf } = await import('../dist/tokenizer/gguf.js');
-const { Tokenizer } = await import('../dist/tokenizer/tokenizer.js');
+const { compareWithLlamaCpp, writeGgufForPeer } = await import('./peers/llamacpp.mjs');
 const threadsFlag = opt('--threads', undefined);
 const backend = await initBackend(
   /** @type {import('../dist/backend/registry.js').BackendName | 'auto'} */ (opt('--backend', 'auto')),
@@ -59,8 +53,6 @@ if (!json)
     `llm.ts ${backend.describe()} against llama.cpp (node-llama-cpp, prebuilt CPU binary), ${threads} thread(s) each, greedy, ${promptLen}-token prompt, best of ${reps} alternating runs`,
   );
 
-// a byte-level vocabulary padded to the model's rows: llama.cpp needs a tokenizer in the file, never uses it here
-const byteTok = new Tokenizer({ tokenBytes: Array.from({ length: 256 }, (_, i) => new Uint8Array([i])), merges: [] });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-llamacpp-bench-'));
 /** @type {Record<string, any>[]} */
 const rows = [];
@@ -71,10 +63,9 @@ try {
     const rng = new Rng(1);
     const model = initModel(storiesConfig(s), rng, { backend });
     const prompt = Array.from({ length: promptLen }, () => 3 + rng.int(s.V - 3));
-    const meta = tokenizerToGguf(byteTok, s.V, { bos: 1, eos: 2 });
     for (const kind of kinds) {
       const file = path.join(tmp, `${name}-${kind}.gguf`);
-      await saveGguf(model, file, { type: kind === 'q8' ? 'q8_0' : 'f32', metadata: meta });
+      await writeGgufForPeer(model, file, kind === 'q8' ? 'q8_0' : 'f32');
       if (kind === 'q8') await quantizeModel(model, 'q8');
       try {
         rows.push(await compare(name, kind, model, file, prompt, tokens));
@@ -98,31 +89,6 @@ process.exit(rows.some((r) => r.error) ? 1 : 0);
  * @param {string} file @param {number[]} prompt @param {number} tokens
  */
 async function compare(name, kind, model, file, prompt, tokens) {
-  const ours = async () => {
-    const r = await generate(model, [prompt], { maxTokens: tokens, temperature: 0, stopTokens: [] });
-    const c = r.choices[0];
-    const t = c.timings;
-    return {
-      prefill: prompt.length / (t.ttft_ms / 1000),
-      decode: (c.ids.length - 1) / ((t.prefill_ms + t.decode_ms - t.ttft_ms) / 1000),
-      ids: c.ids,
-    };
-  };
-  const peer = () => {
-    const r = spawnSync(
-      process.execPath,
-      [path.join(here, 'peers/llamacpp-decode.mjs'), file, String(threads), String(tokens), prompt.join(',')],
-      { encoding: 'utf8', timeout: 600_000 },
-    );
-    const line = (r.stdout ?? '')
-      .trim()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .pop();
-    const o = line ? JSON.parse(line) : { error: (r.stderr || `exit ${r.status}`).trim().slice(-300) };
-    if (o.error) throw new Error(`llama.cpp: ${o.error}`);
-    return { prefill: o.prefill_tok_s, decode: o.decode_tok_s, ids: /** @type {number[]} */ (o.ids) };
-  };
   /** @type {Record<string, any>} */
   const row = {
     bench: 'llamacpp',
@@ -134,32 +100,7 @@ async function compare(name, kind, model, file, prompt, tokens) {
     tokens,
   };
   try {
-    await ours(); // warm-up: V8 and the WebAssembly code still being optimised, memory grown
-    /** @type {{ prefill: number, decode: number, ids: number[] }[]} */
-    const mine = [];
-    /** @type {{ prefill: number, decode: number, ids: number[] }[]} */
-    const theirs = [];
-    for (let i = 0; i < reps; i++) {
-      mine.push(await ours());
-      theirs.push(peer());
-    }
-    const best = (/** @type {typeof mine} */ xs, /** @type {'prefill' | 'decode'} */ k) =>
-      Math.max(...xs.map((x) => x[k]));
-    const a = mine[0].ids;
-    const b = theirs[0].ids;
-    let agree = 0;
-    while (agree < Math.min(a.length, b.length) && a[agree] === b[agree]) agree++;
-    Object.assign(row, {
-      decode_tok_s: +best(mine, 'decode').toFixed(1),
-      llamacpp_decode_tok_s: +best(theirs, 'decode').toFixed(1),
-      decode_ratio: +(best(mine, 'decode') / best(theirs, 'decode')).toFixed(2),
-      prefill_tok_s: +best(mine, 'prefill').toFixed(0),
-      llamacpp_prefill_tok_s: +best(theirs, 'prefill').toFixed(0),
-      prefill_ratio: +(best(mine, 'prefill') / best(theirs, 'prefill')).toFixed(2),
-      ids_agree: agree,
-      decode_runs: mine.map((m) => +m.decode.toFixed(1)),
-      llamacpp_decode_runs: theirs.map((m) => +m.decode.toFixed(1)),
-    });
+    Object.assign(row, await compareWithLlamaCpp(model, file, prompt, tokens, threads, reps));
   } catch (e) {
     row.error = String(e instanceof Error ? e.message : e).slice(0, 300);
   }

@@ -68,9 +68,12 @@ for (let i = 0; i < N; i++) {
 }
 const tot = (performance.now() - t0) / N;
 let ker = 0;
-for (const [, s] of stats) ker += s[0];
+let calls = 0;
+for (const [, s] of stats) (ker += s[0]), (calls += s[1]);
+// host-side: the step's wall time minus the time inside backend.run (JavaScript building the step: tensors, shapes,
+// the tape-free op calls, dispatch), over `calls` kernel calls per token
 console.log(
-  `step ${tot.toFixed(3)} ms, kernels ${(ker / N).toFixed(3)} ms, outside kernels ${(tot - ker / N).toFixed(3)} ms`,
+  `step ${tot.toFixed(3)} ms, kernels ${(ker / N).toFixed(3)} ms, host-side (outside kernels) ${(tot - ker / N).toFixed(3)} ms per token, ${(calls / N).toFixed(0)} kernel calls per token (${(((tot - ker / N) / (calls / N)) * 1000).toFixed(1)} µs each)`,
 );
 for (const [k, s] of [...stats].sort((a, b) => b[1][0] - a[1][0]).slice(0, 14))
   console.log(k.padEnd(44), (s[0] / N).toFixed(3).padStart(8), 'ms', (s[1] / N).toFixed(0).padStart(4));
