@@ -9,6 +9,11 @@
 // every run is printed. Prefill: prompt tokens / time to the first id; decode: (tokens − 1) / time from the first id
 // to the last. ratio = llm.ts / llama.cpp (> 1: llm.ts faster). ids: how many of the first greedy ids agree (random
 // weights give near ties, so 8-bit rows may part early; f32 rows should agree throughout).
+// On a shared machine: llama.cpp's threads meet at a barrier after every operation and wait there spinning, so when
+// other processes hold the cores each barrier waits for a descheduled thread and its 2-thread rate collapses
+// (measured: 15M Q8_0 at 1–5 tok/s here under a load of 10, 800 on a quiet Zen 5 in ANCHORS.md); llm.ts's workers
+// spin 2 ms, then sleep. --threads 1 (no barrier on either side) compares the engines on a loaded machine; ratios at
+// 2 threads hold only on a quiet one.
 // usage: node bench/llamacpp.mjs [flags]          (after `npm run build`)
 //   --cases stories15M,stories110M   --weights f32,q8   --prompt 64   --tokens N (default 128 at 15M, 48 at 110M)
 //   --reps 2   --threads N (default: the backend's)   --backend auto|wasm|…   --json (one JSON line per row)
