@@ -3,7 +3,7 @@
 // (random weights: speed does not depend on the values). Each model is exported to GGUF as `llmts export --format
 // gguf` does (src/model/gguf: f32, or q8_0 for the 8-bit row) and llama.cpp (node-llama-cpp's prebuilt CPU binary,
 // bench/peers/llamacpp-decode.mjs, in its own process) decodes that file; llm.ts decodes the same weights (8-bit:
-// its own q8 — 32 int8 and a scale per block, the same block as Q8_0) from the same prompt ids, greedy, the same
+// its own q8 — 32 int8 and a float32 scale per block, Q8_0's blocks with an f16 scale) from the same prompt ids, greedy, the same
 // token count, on the same thread count. The two sides alternate (llm.ts, llama.cpp, llm.ts, …) --reps times after
 // one untimed warm-up of llm.ts; each side's best run is kept (on a shared machine, the least disturbed one) and
 // every run is printed. Prefill: prompt tokens / time to the first id; decode: (tokens − 1) / time from the first id
