@@ -247,7 +247,7 @@ function sumTo(ctx: GpuContext, x: KView, out: KView, n: number): void {
     .u32(...padLeft(red, 1))
     .u32(...padLeft(redStrides, 0))
     .u32(count);
-  const R = 1 + 3 * MAX_RANK;
+  const R = 1 + 2 * MAX_RANK;
   const code = `${storage(1, 'X', 'f32', false)}${storage(2, 'Y', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${INDEX}
