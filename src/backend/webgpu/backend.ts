@@ -88,7 +88,10 @@ export class WebGpuBackend implements Backend {
     const b = this.own(buf);
     b.freed = true;
     this.inUse -= Math.max(4, b.length * 4);
-    this.queue.device(() => this.ctx.release(b.gpu));
+    this.queue.device(() => {
+      b.released = true;
+      this.ctx.release(b.gpu);
+    });
   }
 
   write(buf: DeviceBuffer, data: HostArray, offset = 0): void {

@@ -27,7 +27,10 @@ export const WG = 256;
 
 export class GpuBuf implements DeviceBuffer {
   readonly backend = 'webgpu';
+  /** free() was called (later calls are errors); its release waits in the queue behind earlier work. */
   freed = false;
+  /** The GPU buffer was released (a host step queued before the free may still read it until then). */
+  released = false;
   constructor(
     readonly length: number,
     readonly dtype: DType,
@@ -166,7 +169,7 @@ export class GpuContext {
 
   /** Copy `b` out after all work recorded so far (copy to a staging buffer, submit, mapAsync). */
   async download(b: GpuBuf): Promise<HostArray> {
-    if (b.freed) throw new BackendError('E_FREED', 'webgpu backend: read of a freed buffer');
+    if (b.released) throw new BackendError('E_FREED', 'webgpu backend: read of a freed buffer');
     const bytes = b.length * 4;
     const out: HostArray = b.dtype === 'i32' ? new Int32Array(b.length) : new Float32Array(b.length);
     if (bytes === 0) return out;
