@@ -6,7 +6,6 @@
  */
 import type { Attrs } from '../backend.js';
 import { size } from '../../util/shape.js';
-import { bcastStrides } from '../ref/elementwise.js';
 import { BUILTINS, FLAT_GROUP, type GpuContext, Params, WG, grid, storage, wgslType } from './core.js';
 import type { KView } from './kview.js';
 
@@ -162,6 +161,15 @@ function stridesOf(shape: readonly number[]): number[] {
     acc *= shape[k]!;
   }
   return s;
+}
+
+/** Strides of `shape` as broadcast to `out` (0 along broadcast axes), aligned to out's rank (NumPy rules). */
+function bcastStrides(shape: readonly number[], out: readonly number[]): number[] {
+  const st = stridesOf(shape);
+  const r = new Array<number>(out.length).fill(0);
+  const off = out.length - shape.length;
+  for (let k = 0; k < shape.length; k++) r[off + k] = shape[k] === 1 ? 0 : st[k]!;
+  return r;
 }
 
 /** Pad an out-aligned shape/stride list to MAX_RANK on the left (size-1 axes, stride 0). */
