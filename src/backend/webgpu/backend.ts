@@ -6,8 +6,8 @@
  *
  * Native kernels: ./elementwise.ts (fill, copy, scale, unary maps, broadcasting binary ops, swiglu, transpose,
  * sum_to), ./matmul.ts, ./norm.ts (layernorm, rmsnorm, softmax, cross-entropy, forward and backward),
- * ./optim.ts (adamw). Everything else (attention, rope, embedding, slicing, dropout, sampling, quantised matmuls,
- * global sums) falls back to ref. docs/BACKENDS.md lists the coverage.
+ * ./movement.ts (slice, pad_slice, concat, write_at, embedding and its backward), ./optim.ts (adamw). Everything
+ * else (attention, rope, dropout, sampling, quantised matmuls, global sums) falls back to ref. docs/BACKENDS.md lists the coverage.
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } from '../backend.js';
 import { HostStepQueue } from '../host_queue.js';
@@ -18,6 +18,7 @@ import { requestWebGpuDevice } from './device.js';
 import { ELEMENTWISE_KERNELS, runElementwise } from './elementwise.js';
 import type { KView } from './kview.js';
 import { runMatmul } from './matmul.js';
+import { MOVEMENT_KERNELS, runMovement } from './movement.js';
 import { NORM_KERNELS, runNorm } from './norm.js';
 import { runAdamw } from './optim.js';
 import type { GpuDeviceLike } from './types.js';
@@ -27,6 +28,7 @@ export const WEBGPU_KERNELS: ReadonlySet<string> = new Set<string>([
   ...ELEMENTWISE_KERNELS,
   'matmul',
   ...NORM_KERNELS,
+  ...MOVEMENT_KERNELS,
   'adamw',
 ]);
 
@@ -129,6 +131,7 @@ export class WebGpuBackend implements Backend {
       if (name === 'matmul') runMatmul(this.ctx, ins, outs, at);
       else if (name === 'adamw') runAdamw(this.ctx, ins, outs, at);
       else if ((NORM_KERNELS as readonly string[]).includes(name)) runNorm(this.ctx, name, ins, outs, at);
+      else if ((MOVEMENT_KERNELS as readonly string[]).includes(name)) runMovement(this.ctx, name, ins, outs, at);
       else runElementwise(this.ctx, name, ins, outs, at);
     });
   }
