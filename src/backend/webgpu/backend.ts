@@ -7,14 +7,14 @@
  * Native kernels: ./elementwise.ts (fill, copy, scale, unary maps, broadcasting binary ops, swiglu, transpose,
  * sum_to), ./matmul.ts, ./norm.ts (layernorm, rmsnorm, softmax, cross-entropy, forward and backward),
  * ./movement.ts (slice, pad_slice, concat, write_at, embedding and its backward), ./optim.ts (adamw),
- * ./attention.ts (attention forward). Everything else (attention backward, the fused-qkv attention, rope, dropout,
+ * ./attention.ts (attention and the fused-qkv form, forward and backward). Everything else (rope, dropout,
  * sampling, quantised matmuls, global sums) falls back to ref. docs/BACKENDS.md lists the coverage.
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } from '../backend.js';
 import { HostStepQueue } from '../host_queue.js';
 import { validateKernelCall } from '../validate.js';
 import { BackendError, OutOfMemoryError } from '../../util/errors.js';
-import { runAttention } from './attention.js';
+import { ATTENTION_KERNELS, runAttention } from './attention.js';
 import { GpuBuf, GpuContext, USAGE } from './core.js';
 import { requestWebGpuDevice } from './device.js';
 import { ELEMENTWISE_KERNELS, runElementwise } from './elementwise.js';
@@ -31,7 +31,7 @@ export const WEBGPU_KERNELS: ReadonlySet<string> = new Set<string>([
   'matmul',
   ...NORM_KERNELS,
   ...MOVEMENT_KERNELS,
-  'attention',
+  ...ATTENTION_KERNELS,
   'adamw',
 ]);
 
@@ -133,7 +133,7 @@ export class WebGpuBackend implements Backend {
     this.queue.device(() => {
       if (name === 'matmul') runMatmul(this.ctx, ins, outs, at);
       else if (name === 'adamw') runAdamw(this.ctx, ins, outs, at);
-      else if (name === 'attention') runAttention(this.ctx, ins, outs, at);
+      else if (name.startsWith('attention')) runAttention(this.ctx, name, ins, outs, at);
       else if ((NORM_KERNELS as readonly string[]).includes(name)) runNorm(this.ctx, name, ins, outs, at);
       else if ((MOVEMENT_KERNELS as readonly string[]).includes(name)) runMovement(this.ctx, name, ins, outs, at);
       else runElementwise(this.ctx, name, ins, outs, at);
