@@ -7,7 +7,7 @@
  * Native kernels: ./elementwise.ts (fill, copy, scale, unary maps, broadcasting binary ops, swiglu, transpose,
  * sum_to), ./matmul.ts, ./norm.ts (layernorm, rmsnorm, softmax, cross-entropy, forward and backward),
  * ./movement.ts (slice, pad_slice, concat, write_at, embedding and its backward), ./optim.ts (adamw),
- * ./attention.ts (attention and the fused-qkv form, forward and backward). Everything else (rope, dropout,
+ * ./attention.ts (attention and the fused-qkv form, forward and backward), ./rope.ts. Everything else (dropout,
  * sampling, quantised matmuls, global sums) falls back to ref. docs/BACKENDS.md lists the coverage.
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } from '../backend.js';
@@ -23,6 +23,7 @@ import { runMatmul } from './matmul.js';
 import { MOVEMENT_KERNELS, runMovement } from './movement.js';
 import { NORM_KERNELS, runNorm } from './norm.js';
 import { runAdamw } from './optim.js';
+import { runRope } from './rope.js';
 import type { GpuDeviceLike } from './types.js';
 
 /** Every kernel this backend runs natively. */
@@ -32,6 +33,7 @@ export const WEBGPU_KERNELS: ReadonlySet<string> = new Set<string>([
   ...NORM_KERNELS,
   ...MOVEMENT_KERNELS,
   ...ATTENTION_KERNELS,
+  'rope',
   'adamw',
 ]);
 
@@ -133,6 +135,7 @@ export class WebGpuBackend implements Backend {
     this.queue.device(() => {
       if (name === 'matmul') runMatmul(this.ctx, ins, outs, at);
       else if (name === 'adamw') runAdamw(this.ctx, ins, outs, at);
+      else if (name === 'rope') runRope(this.ctx, ins, outs, at);
       else if (name.startsWith('attention')) runAttention(this.ctx, name, ins, outs, at);
       else if ((NORM_KERNELS as readonly string[]).includes(name)) runNorm(this.ctx, name, ins, outs, at);
       else if ((MOVEMENT_KERNELS as readonly string[]).includes(name)) runMovement(this.ctx, name, ins, outs, at);

@@ -147,6 +147,20 @@ export class GpuContext {
     this.dispatches++;
   }
 
+  /** A read-only storage buffer holding `data`, for the work recorded next (destroyed after its submit). */
+  constBuffer(data: Float32Array): GpuBufferLike {
+    const b = this.device.createBuffer({
+      size: Math.max(4, data.byteLength),
+      usage: USAGE.STORAGE,
+      mappedAtCreation: true,
+    });
+    new Float32Array(b.getMappedRange()).set(data);
+    b.unmap();
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    this.doomed.push(b);
+    return b;
+  }
+
   /** Submit what is recorded (queue.submit), then destroy what waited for it. */
   flush(): void {
     if (!this.encoder) return;
