@@ -7,8 +7,8 @@
  * Native kernels: ./elementwise.ts (fill, copy, scale, unary maps, broadcasting binary ops, swiglu, transpose,
  * sum_to), ./matmul.ts, ./norm.ts (layernorm, rmsnorm, softmax, cross-entropy, forward and backward),
  * ./movement.ts (slice, pad_slice, concat, write_at, embedding and its backward), ./optim.ts (adamw),
- * ./attention.ts (attention and the fused-qkv form, forward and backward), ./rope.ts. Everything else (dropout,
- * sampling, quantised matmuls, global sums) falls back to ref. docs/BACKENDS.md lists the coverage.
+ * ./attention.ts (attention and the fused-qkv form, forward and backward), ./rope.ts, ./reduce.ts (sumsq, sum_all),
+ * dropout. Everything else (sampling, the quantised matmuls) falls back to ref. docs/BACKENDS.md lists the coverage.
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } from '../backend.js';
 import { HostStepQueue } from '../host_queue.js';
@@ -23,6 +23,7 @@ import { runMatmul } from './matmul.js';
 import { MOVEMENT_KERNELS, runMovement } from './movement.js';
 import { NORM_KERNELS, runNorm } from './norm.js';
 import { runAdamw } from './optim.js';
+import { REDUCE_KERNELS, runReduce } from './reduce.js';
 import { runRope } from './rope.js';
 import type { GpuDeviceLike } from './types.js';
 
@@ -34,6 +35,7 @@ export const WEBGPU_KERNELS: ReadonlySet<string> = new Set<string>([
   ...MOVEMENT_KERNELS,
   ...ATTENTION_KERNELS,
   'rope',
+  ...REDUCE_KERNELS,
   'adamw',
 ]);
 
@@ -136,6 +138,7 @@ export class WebGpuBackend implements Backend {
       if (name === 'matmul') runMatmul(this.ctx, ins, outs, at);
       else if (name === 'adamw') runAdamw(this.ctx, ins, outs, at);
       else if (name === 'rope') runRope(this.ctx, ins, outs, at);
+      else if (name === 'sumsq' || name === 'sum_all') runReduce(this.ctx, name, ins, outs);
       else if (name.startsWith('attention')) runAttention(this.ctx, name, ins, outs, at);
       else if ((NORM_KERNELS as readonly string[]).includes(name)) runNorm(this.ctx, name, ins, outs, at);
       else if ((MOVEMENT_KERNELS as readonly string[]).includes(name)) runMovement(this.ctx, name, ins, outs, at);

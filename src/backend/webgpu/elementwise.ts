@@ -55,6 +55,7 @@ export const ELEMENTWISE_KERNELS = [
   'swiglu_backward',
   'transpose',
   'sum_to',
+  'dropout',
 ] as const;
 
 function elementGroups(n: number): number[] {
@@ -145,6 +146,10 @@ export function runElementwise(
       perm.map((p) => st[p]!),
       'copy',
     );
+    return;
+  }
+  if (name === 'dropout') {
+    dropout(ctx, ins[0]!, out, n, a['p'] as number, a['seed'] as number);
     return;
   }
   if (name === 'sum_to') {
@@ -275,4 +280,31 @@ function sumTo(ctx: GpuContext, x: KView, out: KView, n: number): void {
   Y[i] = s;
 }`;
   ctx.dispatch(code, p, [x.b.gpu, out.b.gpu], elementGroups(n));
+}
+
+/**
+ * dropout: keep = hashUniform(seed, i) ≥ p (src/util/rng.ts, ported in u32 arithmetic), i.e. the hash's integer
+ * x ≥ ⌈p·2³²⌉, decided exactly as ref (the threshold computed on the host in float64); kept values × 1/(1 − p).
+ */
+function dropout(ctx: GpuContext, x: KView, out: KView, n: number, p: number, seed: number): void {
+  const thr = Math.ceil(p * 4294967296);
+  const never = thr > 0xffffffff;
+  const params = new Params()
+    .u32(n, never ? 0 : thr, never ? 1 : 0)
+    .i32(seed)
+    .f32(1 / (1 - p));
+  const code = `${storage(1, 'X', 'f32', false)}${storage(2, 'Y', 'f32', true)}
+@compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
+  ${INDEX}
+  if (i >= pu(0u)) { return; }
+  var h = ((i ^ 0x9e3779b9u) * 0x85ebca6bu) ^ pu(3u);
+  h ^= h >> 16u;
+  h *= 0x7feb352du;
+  h ^= h >> 15u;
+  h *= 0x846ca68bu;
+  h ^= h >> 16u;
+  let keep = pu(2u) == 0u && h >= pu(1u);
+  Y[i] = select(0.0, X[i] * pf(4u), keep);
+}`;
+  ctx.dispatch(code, params, [x.b.gpu, out.b.gpu], elementGroups(n));
 }
