@@ -35,7 +35,7 @@ if (!HAVE) {
   console.warn(`${msg}: skipped`);
 }
 
-export const CHROMIUM_WEBGPU_ARGS = [
+const CHROMIUM_WEBGPU_ARGS = [
   '--enable-unsafe-webgpu',
   '--no-sandbox',
   '--no-first-run',

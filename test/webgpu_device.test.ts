@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { initBackend, registeredBackends } from '../src/backend/registry.js';
-import { createWebGpuBackend } from '../src/backend/webgpu/backend.js';
+import { KERNELS } from '../src/backend/kernels.js';
+import { createWebGpuBackend, WEBGPU_KERNELS } from '../src/backend/webgpu/backend.js';
 import { BackendError } from '../src/util/errors.js';
 
 describe('webgpu backend without WebGPU', () => {
@@ -30,6 +31,11 @@ describe('webgpu backend without WebGPU', () => {
       code: 'E_NO_ADAPTER',
       message: expect.stringMatching(/found no adapter/),
     });
+  });
+
+  it('its native kernels are catalogue kernels; only sample and the quantised matmuls fall back', () => {
+    expect([...WEBGPU_KERNELS].filter((k) => !(KERNELS as readonly string[]).includes(k))).toEqual([]);
+    expect(KERNELS.filter((k) => !WEBGPU_KERNELS.has(k))).toEqual(['matmul_q8', 'matmul_bf16', 'sample']);
   });
 
   it("'auto' does not pick it", async () => {
