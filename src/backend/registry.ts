@@ -55,6 +55,13 @@ registerBackend({
     { label: 'wasm (SIMD128, 1 thread)', opts: { threads: 1, variant: 'simd' } },
   ],
 });
+// WebGPU (a browser's navigator.gpu): opt-in, never 'auto' yet. No Node configuration: Node has no WebGPU here, so
+// conformance runs it in Chromium (test/webgpu_browser.test.ts).
+registerBackend({
+  name: 'webgpu',
+  create: async (opts) => (await import('./webgpu/backend.js')).createWebGpuBackend(opts),
+  testConfigs: [],
+});
 
 /** A backend that is already initialised (or the current default when no name is given). */
 export function getBackend(name?: BackendName): Backend {

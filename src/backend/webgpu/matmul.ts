@@ -1,0 +1,96 @@
+/**
+ * matmul on WebGPU: out[p] = alpha·op(a[p])·op(b[p]) (+ out) (+ bias) for each batch p (../kernels.ts), as a tiled
+ * WGSL kernel: a 16×16 workgroup computes a 32×32 block of out (2×2 per thread), staging 32×16 tiles of op(a) and
+ * 16×32 of op(b) in workgroup memory; transA / transB change only how a tile is loaded, so one generated shader per
+ * layout (NN, NT, TN, TT), bias and accumulate. Batches run on the grid's z axis; a shared (batch 1) operand reads
+ * offset 0.
+ */
+import type { Attrs } from '../backend.js';
+import { size } from '../../util/shape.js';
+import type { GpuContext } from './core.js';
+import { Params, storage } from './core.js';
+import type { KView } from './kview.js';
+
+const T = 16; // threads per side
+const BM = 32; // output block rows (and columns)
+const BK = 16;
+
+function shader(transA: boolean, transB: boolean, bias: boolean, accumulate: boolean): string {
+  // params: M, N, K, aBatch (elements, 0 if shared), bBatch, oBatch, alpha
+  const aAt = transA ? 'A[aOff + k * M + i]' : 'A[aOff + i * K + k]';
+  const bAt = transB ? 'B[bOff + j * K + k]' : 'B[bOff + k * N + j]';
+  return `${storage(1, 'A', 'f32', false)}${storage(2, 'B', 'f32', false)}${bias ? storage(3, 'BIAS', 'f32', false) : ''}${storage(bias ? 4 : 3, 'O', 'f32', true)}
+var<workgroup> As: array<array<f32, ${BK}>, ${BM}>;
+var<workgroup> Bs: array<array<f32, ${BM}>, ${BK}>;
+@compute @workgroup_size(${T}, ${T}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = pu(0u);
+  let N = pu(1u);
+  let K = pu(2u);
+  let aOff = wid.z * pu(3u);
+  let bOff = wid.z * pu(4u);
+  let oOff = wid.z * pu(5u);
+  let row0 = wid.y * ${BM}u;
+  let col0 = wid.x * ${BM}u;
+  var acc: array<f32, 4>;
+  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+    // each thread loads 2 elements of each tile
+    for (var r = 0u; r < 2u; r++) {
+      let li = lid.y + r * ${T}u; // tile row 0..31
+      let lk = lid.x;             // tile col 0..15
+      let i = row0 + li;
+      let k = k0 + lk;
+      As[li][lk] = select(0.0, ${aAt}, i < M && k < K);
+      let kk = k0 + lid.y;
+      let j = col0 + lid.x + r * ${T}u;
+      Bs[lid.y][lid.x + r * ${T}u] = select(0.0, ${bAt.replace(/\bk\b/g, 'kk')}, j < N && kk < K);
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < ${BK}u; k++) {
+      let a0 = As[lid.y][k];
+      let a1 = As[lid.y + ${T}u][k];
+      let b0 = Bs[k][lid.x];
+      let b1 = Bs[k][lid.x + ${T}u];
+      acc[0] += a0 * b0;
+      acc[1] += a0 * b1;
+      acc[2] += a1 * b0;
+      acc[3] += a1 * b1;
+    }
+    workgroupBarrier();
+  }
+  let alpha = pf(6u);
+  for (var q = 0u; q < 4u; q++) {
+    let i = row0 + lid.y + (q / 2u) * ${T}u;
+    let j = col0 + lid.x + (q % 2u) * ${T}u;
+    if (i < M && j < N) {
+      let o = oOff + i * N + j;
+      var v = alpha * acc[q];
+      ${accumulate ? 'v += O[o];' : ''}
+      ${bias ? 'v += BIAS[j];' : ''}
+      O[o] = v;
+    }
+  }
+}`;
+}
+
+export function runMatmul(ctx: GpuContext, ins: readonly KView[], outs: readonly KView[], a: Attrs): void {
+  const transA = a['transA'] === true,
+    transB = a['transB'] === true,
+    accumulate = a['accumulate'] === true,
+    alpha = (a['alpha'] as number | undefined) ?? 1;
+  const A = ins[0]!,
+    B = ins[1]!,
+    bias = ins[2],
+    O = outs[0]!;
+  const r = O.shape.length;
+  const M = O.shape[r - 2]!,
+    N = O.shape[r - 1]!;
+  const aShape = A.shape,
+    K = transA ? aShape[aShape.length - 2]! : aShape[aShape.length - 1]!;
+  const batches = size(O.shape) / Math.max(1, M * N);
+  if (M * N === 0 || batches === 0) return;
+  const aB = size(A.shape) / (M * K || 1) === 1 ? 0 : M * K;
+  const bB = size(B.shape) / (K * N || 1) === 1 ? 0 : K * N;
+  const p = new Params().u32(M, N, K, aB, bB, M * N).f32(alpha);
+  const bufs = [A.b.gpu, B.b.gpu, ...(bias ? [bias.b.gpu] : []), O.b.gpu];
+  ctx.dispatch(shader(transA, transB, !!bias, accumulate), p, bufs, [Math.ceil(N / BM), Math.ceil(M / BM), batches]);
+}

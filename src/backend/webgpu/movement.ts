@@ -1,0 +1,167 @@
+/**
+ * Data movement on WebGPU (../kernels.ts): slice, pad_slice, concat, write_at, and the embedding lookup and its
+ * gradient. The first four are one strided copy (`boxCopy`): for each index of a box, dst[dstBase + Σ idx·dstStride]
+ * = src[srcBase + Σ idx·srcStride], any dtype. embedding_backward gives each thread one column and adds the rows of
+ * dy in order (ref's order: no atomics, deterministic).
+ */
+import type { Attrs } from '../backend.js';
+import { size } from '../../util/shape.js';
+import { BUILTINS, FLAT_GROUP, type GpuContext, Params, WG, grid, storage, wgslType } from './core.js';
+import { MAX_RANK, runElementwise } from './elementwise.js';
+import type { KView } from './kview.js';
+
+export const MOVEMENT_KERNELS = [
+  'slice',
+  'pad_slice',
+  'concat',
+  'write_at',
+  'embedding',
+  'embedding_backward',
+] as const;
+
+function stridesOf(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  for (let k = shape.length - 1, acc = 1; k >= 0; k--) {
+    s[k] = acc;
+    acc *= shape[k]!;
+  }
+  return s;
+}
+
+const pad = (xs: readonly number[], fill: number) => [...new Array<number>(MAX_RANK - xs.length).fill(fill), ...xs];
+
+/** dst[dstBase + Σ idx·dstSt] = src[srcBase + Σ idx·srcSt] over the box `shape`. */
+function boxCopy(
+  ctx: GpuContext,
+  src: KView,
+  dst: KView,
+  shape: readonly number[],
+  srcSt: readonly number[],
+  srcBase: number,
+  dstSt: readonly number[],
+  dstBase: number,
+): void {
+  const n = size(shape);
+  if (n === 0) return;
+  if (shape.length > MAX_RANK) throw new Error(`webgpu: rank ${shape.length} > ${MAX_RANK}`);
+  const t = wgslType(dst.b.dtype);
+  const p = new Params()
+    .u32(n, srcBase, dstBase)
+    .u32(...pad(shape, 1))
+    .u32(...pad(srcSt, 0))
+    .u32(...pad(dstSt, 0));
+  const code = `${storage(1, 'X', t, false)}${storage(2, 'Y', t, true)}
+@compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
+  ${FLAT_GROUP}
+  let i = grp * ${WG}u + lid;
+  if (i >= pu(0u)) { return; }
+  var rem = i;
+  var so = pu(1u);
+  var d = pu(2u);
+  for (var k = ${MAX_RANK - 1}; k >= 0; k--) {
+    let e = pu(3u + u32(k));
+    let idx = rem % e;
+    rem = rem / e;
+    so += idx * pu(${3 + MAX_RANK}u + u32(k));
+    d += idx * pu(${3 + 2 * MAX_RANK}u + u32(k));
+  }
+  Y[d] = X[so];
+}`;
+  ctx.dispatch(code, p, [src.b.gpu, dst.b.gpu], grid(Math.ceil(n / WG)));
+}
+
+const dot = (a: readonly number[], b: readonly number[]) => a.reduce((s, x, k) => s + x * b[k]!, 0);
+
+export function runMovement(
+  ctx: GpuContext,
+  name: string,
+  ins: readonly KView[],
+  outs: readonly KView[],
+  a: Attrs,
+): void {
+  const out = outs[0]!;
+  switch (name) {
+    case 'slice': {
+      const x = ins[0]!,
+        st = stridesOf(x.shape),
+        begin = a['begin'] as readonly number[];
+      boxCopy(ctx, x, out, out.shape, st, dot(begin, st), stridesOf(out.shape), 0);
+      return;
+    }
+    case 'pad_slice': {
+      const x = ins[0]!,
+        st = stridesOf(out.shape),
+        begin = a['begin'] as readonly number[];
+      runElementwise(ctx, 'fill', [], [out], { value: 0 });
+      boxCopy(ctx, x, out, x.shape, stridesOf(x.shape), 0, st, dot(begin, st));
+      return;
+    }
+    case 'concat': {
+      const axis = a['axis'] as number,
+        st = stridesOf(out.shape);
+      let pos = 0;
+      for (const x of ins) {
+        boxCopy(ctx, x, out, x.shape, stridesOf(x.shape), 0, st, pos * st[axis]!);
+        pos += x.shape[axis]!;
+      }
+      return;
+    }
+    case 'write_at': {
+      const x = ins[0]!,
+        n = size(x.shape),
+        blocks = (a['blocks'] as number | undefined) ?? 1,
+        per = n / blocks,
+        stride = (a['blockStride'] as number | undefined) ?? per;
+      boxCopy(ctx, x, out, [blocks, per], [per, 1], 0, [stride, 1], a['offset'] as number);
+      return;
+    }
+    case 'embedding': {
+      // an id outside [0, V) gives a row of NaN (ref throws; the model checks ids before the kernel)
+      const w = ins[0]!,
+        idv = ins[1]!,
+        V = w.shape[0]!,
+        C = w.shape[1]!,
+        n = size(idv.shape) * C;
+      if (n === 0) return;
+      const code = `${storage(1, 'W', 'f32', false)}${storage(2, 'IDS', 'i32', false)}${storage(3, 'Y', 'f32', true)}
+@compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
+  ${FLAT_GROUP}
+  let i = grp * ${WG}u + lid;
+  if (i >= pu(0u)) { return; }
+  let C = pu(1u);
+  let id = IDS[i / C];
+  if (id < 0 || u32(id) >= pu(2u)) { Y[i] = pf(3u); return; }
+  Y[i] = W[u32(id) * C + i % C];
+}`;
+      const p = new Params().u32(n, C, V).f32(Number.NaN);
+      ctx.dispatch(code, p, [w.b.gpu, idv.b.gpu, out.b.gpu], grid(Math.ceil(n / WG)));
+      return;
+    }
+    case 'embedding_backward': {
+      const dy = ins[0]!,
+        idv = ins[1]!,
+        V = out.shape[0]!,
+        C = out.shape[1]!,
+        N = size(idv.shape);
+      if (V * C === 0) return;
+      const acc = a['accumulate'] === true;
+      // ids outside [0, V) are skipped (ref would index past dw)
+      const code = `${storage(1, 'DY', 'f32', false)}${storage(2, 'IDS', 'i32', false)}${storage(3, 'DW', 'f32', true)}
+@compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
+  ${FLAT_GROUP}
+  let c = grp * ${WG}u + lid;
+  let C = pu(1u);
+  let V = pu(2u);
+  if (c >= C) { return; }
+  ${acc ? '' : 'for (var v = 0u; v < V; v++) { DW[v * C + c] = 0.0; }'}
+  for (var n = 0u; n < pu(0u); n++) {
+    let id = IDS[n];
+    if (id >= 0 && u32(id) < V) { DW[u32(id) * C + c] += DY[n * C + c]; }
+  }
+}`;
+      ctx.dispatch(code, new Params().u32(N, C, V), [dy.b.gpu, idv.b.gpu, out.b.gpu], grid(Math.ceil(C / WG)));
+      return;
+    }
+  }
+  throw new Error(`webgpu movement: no kernel ${name}`);
+}

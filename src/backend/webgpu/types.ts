@@ -1,0 +1,95 @@
+/**
+ * The part of the WebGPU API this backend uses, declared here: TypeScript's lib.dom has no WebGPU types yet and
+ * the package takes no dependency for them (@webgpu/types). Structural, so the browser's real objects fit. Usage and
+ * map-mode flags are numbers from the spec (GPUBufferUsage, GPUMapMode), named in ./core.ts.
+ */
+
+export interface GpuBufferLike {
+  readonly size: number;
+  mapAsync(mode: number, offset?: number, size?: number): Promise<void>;
+  getMappedRange(offset?: number, size?: number): ArrayBuffer;
+  unmap(): void;
+  destroy(): void;
+}
+
+export interface GpuBindGroupLayoutLike {
+  readonly label?: string;
+}
+
+export interface GpuComputePipelineLike {
+  getBindGroupLayout(index: number): GpuBindGroupLayoutLike;
+}
+
+export interface GpuComputePassLike {
+  setPipeline(p: GpuComputePipelineLike): void;
+  setBindGroup(index: number, group: unknown): void;
+  dispatchWorkgroups(x: number, y?: number, z?: number): void;
+  end(): void;
+}
+
+export interface GpuCommandEncoderLike {
+  beginComputePass(desc?: object): GpuComputePassLike;
+  copyBufferToBuffer(src: GpuBufferLike, srcOffset: number, dst: GpuBufferLike, dstOffset: number, size: number): void;
+  finish(): unknown;
+}
+
+export interface GpuQueueLike {
+  submit(buffers: unknown[]): void;
+  writeBuffer(
+    buf: GpuBufferLike,
+    offset: number,
+    data: ArrayBufferView | ArrayBuffer,
+    dataOffset?: number,
+    size?: number,
+  ): void;
+  onSubmittedWorkDone(): Promise<void>;
+}
+
+export interface GpuErrorLike {
+  readonly message: string;
+}
+
+export interface GpuLimitsLike {
+  readonly maxBufferSize: number;
+  readonly maxStorageBufferBindingSize: number;
+  readonly maxStorageBuffersPerShaderStage: number;
+  readonly maxComputeWorkgroupsPerDimension: number;
+  readonly maxComputeWorkgroupStorageSize: number;
+  readonly maxComputeInvocationsPerWorkgroup: number;
+}
+
+export interface GpuDeviceLike {
+  readonly queue: GpuQueueLike;
+  readonly limits: GpuLimitsLike;
+  readonly lost: Promise<{ reason: string; message: string }>;
+  createBuffer(desc: { size: number; usage: number; mappedAtCreation?: boolean; label?: string }): GpuBufferLike;
+  createShaderModule(desc: { code: string; label?: string }): unknown;
+  createComputePipeline(desc: {
+    layout: 'auto';
+    compute: { module: unknown; entryPoint: string };
+    label?: string;
+  }): GpuComputePipelineLike;
+  createBindGroup(desc: {
+    layout: GpuBindGroupLayoutLike;
+    entries: { binding: number; resource: { buffer: GpuBufferLike } }[];
+  }): unknown;
+  createCommandEncoder(): GpuCommandEncoderLike;
+  pushErrorScope(filter: 'validation' | 'out-of-memory' | 'internal'): void;
+  popErrorScope(): Promise<GpuErrorLike | null>;
+  addEventListener(type: 'uncapturederror', fn: (e: { error: GpuErrorLike }) => void): void;
+  destroy(): void;
+}
+
+export interface GpuAdapterLike {
+  readonly limits: GpuLimitsLike;
+  readonly features: ReadonlySet<string>;
+  readonly info?: { vendor?: string; architecture?: string; device?: string; description?: string };
+  requestDevice(desc?: {
+    requiredLimits?: Record<string, number>;
+    requiredFeatures?: string[];
+  }): Promise<GpuDeviceLike>;
+}
+
+export interface GpuLike {
+  requestAdapter(opts?: { powerPreference?: 'high-performance' | 'low-power' }): Promise<GpuAdapterLike | null>;
+}
