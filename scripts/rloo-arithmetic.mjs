@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** @param {string} p */
 const dist = (p) => import(path.join(root, 'dist', p));
 const { arithmetic } = await dist('align/tasks/arithmetic.js');
 const { taskDemonstrations, taskPrompts } = await dist('align/tasks/index.js');
@@ -28,12 +29,14 @@ const { loadTokenizer, saveTokenizer, trainBpe } = await dist('tokenizer/index.j
 const { Rng } = await dist('util/rng.js');
 
 const args = process.argv.slice(2);
+/** @type {(k: string, d: number) => number} */
 const flag = (k, d) => Number(args.find((a) => a.startsWith(`--${k}=`))?.split('=')[1] ?? d);
 const out = path.resolve(args.find((a) => !a.startsWith('--')) ?? 'runs/o4');
 fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(out, { recursive: true });
 const t0 = performance.now();
 const quiet = { log: () => {}, handleSigint: false };
+/** @type {(file: string, rows: unknown[]) => string} */
 const jsonl = (file, rows) => (fs.writeFileSync(file, rows.map((r) => JSON.stringify(r) + '\n').join('')), file);
 
 // data: the task's train demonstrations (SFT), its train prompts (RLOO), its held-out prompts (evaluation only)
@@ -41,13 +44,17 @@ const demos = taskDemonstrations(arithmetic);
 const sftFile = jsonl(path.join(out, 'sft.jsonl'), demos);
 const promptsFile = jsonl(
   path.join(out, 'prompts.jsonl'),
-  taskPrompts(arithmetic, 'train').map((p) => ({ prompt: p })),
+  taskPrompts(arithmetic, 'train').map((/** @type {unknown} */ p) => ({ prompt: p })),
 );
 const held = taskPrompts(arithmetic, 'heldout');
 
 // base model: byte-level tokenizer + small GPT-2 from random weights
 const backend = await initBackend('wasm');
-const text = demos.map((r) => r.messages.map((m) => `${m.role}\n${m.content}`).join('\n')).join('\n');
+const text = demos
+  .map((/** @type {{ messages: { role: string; content: string }[] }} */ r) =>
+    r.messages.map((m) => `${m.role}\n${m.content}`).join('\n'),
+  )
+  .join('\n');
 const tok = trainBpe([text], {
   vocabSize: 259,
   specialTokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
@@ -88,13 +95,17 @@ const s = await sft({
 const tSft = performance.now();
 
 const reward = await loadRewardFunction(path.join(root, 'raters', 'arithmetic.mjs'));
+/** @param {string} dir */
 async function exactMatch(dir) {
   const model = await loadModel(dir, { backend });
   const t = await loadTokenizer(dir);
   const { template } = await templateOf(dir, t);
-  const encode = (x) => t.encode(x, { allowed: 'all' });
+  const encode = (/** @type {string} */ x) => t.encode(x, { allowed: 'all' });
   const stops = stopTokensOf(t, template.stopStrings, encode);
-  const ids = held.map((p) => Int32Array.from(encode(template.render(p, { addGenerationPrompt: true }))));
+  const ids = held.map((/** @type {unknown} */ p) =>
+    Int32Array.from(encode(template.render(p, { addGenerationPrompt: true }))),
+  );
+  /** @type {Record<string, number>} */
   const res = {};
   for (const [name, temperature] of [
     ['greedy', 0],
@@ -129,6 +140,7 @@ const r = await rloo({
 });
 const tRloo = performance.now();
 const after = await exactMatch(r.checkpointDir);
+/** @type {(a: number, b: number) => number} */
 const sec = (a, b) => Math.round((b - a) / 100) / 10;
 console.log(
   JSON.stringify(
