@@ -13,7 +13,7 @@ const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** @param {string} p */
 const dist = (p) => import(path.join(root, 'dist', p));
 const { arithmetic } = await dist('align/tasks/arithmetic.js');
-const { taskDemonstrations, taskPrompts } = await dist('align/tasks/index.js');
+const { demonstrationRow } = await dist('align/tasks/task.js');
 const { sft } = await dist('align/sft.js');
 const { buildSftConfig } = await dist('align/sft_settings.js');
 const { rloo, stopTokensOf } = await dist('align/rloo.js');
@@ -40,13 +40,13 @@ const quiet = { log: () => {}, handleSigint: false };
 const jsonl = (file, rows) => (fs.writeFileSync(file, rows.map((r) => JSON.stringify(r) + '\n').join('')), file);
 
 // data: the task's train demonstrations (SFT), its train prompts (RLOO), its held-out prompts (evaluation only)
-const demos = taskDemonstrations(arithmetic);
+const demos = arithmetic.items('train').map(demonstrationRow);
 const sftFile = jsonl(path.join(out, 'sft.jsonl'), demos);
 const promptsFile = jsonl(
   path.join(out, 'prompts.jsonl'),
-  taskPrompts(arithmetic, 'train').map((/** @type {unknown} */ p) => ({ prompt: p })),
+  arithmetic.items('train').map((/** @type {{ prompt: unknown }} */ x) => ({ prompt: x.prompt })),
 );
-const held = taskPrompts(arithmetic, 'heldout');
+const held = arithmetic.items('heldout').map((/** @type {{ prompt: unknown }} */ x) => x.prompt);
 
 // base model: byte-level tokenizer + small GPT-2 from random weights
 const backend = await initBackend('wasm');
@@ -111,7 +111,7 @@ async function exactMatch(dir) {
     ['greedy', 0],
     ['sampled', 1],
   ]) {
-    const r = await sampleBatch(model, ids, { maxTokens: 16, temperature, stopTokens: stops, seed: 7, batchSize: 64 });
+    const r = await sampleBatch(model, ids, { maxTokens: 24, temperature, stopTokens: stops, seed: 7, batchSize: 64 });
     let right = 0;
     for (let i = 0; i < held.length; i++)
       right += await reward.score(held[i], t.decode(Array.from(r[i].ids).filter((x) => !stops.includes(x))));

@@ -1,15 +1,19 @@
 /**
  * `llmts rloo` as a user runs it: `node bin/llmts.js rloo …` in a separate process (dist/ rebuilt first when src/
  * is newer), on a tiny model with a reward function module: a short run writes metrics.jsonl with TRL's names and a
- * checkpoint; --resume continues it; a reward file of the wrong shape, or none at all, is one line naming it; a
- * rater module (makeOracle) works as a reward; --help lists the settings and the presets.
+ * checkpoint; --resume continues it; a reward model folder and a rater module work as rewards; a reward file of
+ * the wrong shape, or none at all, is one line naming it; --help lists the settings and the presets.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getBackend } from '../src/backend/registry.js';
+import { loadModel, saveRewardModel } from '../src/model/hf/folder.js';
+import { RewardModel } from '../src/model/reward.js';
 import { readMetrics } from '../src/train/metrics.js';
+import { Rng } from '../src/util/rng.js';
 import { ensureCliBuilt } from './helpers.js';
 import { promptRows } from './ppo_helpers.js';
 import { makeTinyModel, writeJsonl } from './sft_helpers.js';
@@ -28,6 +32,12 @@ beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-rloo-cli-'));
   await makeTinyModel(path.join(tmp, 'base'));
   writeJsonl(path.join(tmp, 'prompts.jsonl'), promptRows(20));
+  const rm = RewardModel.fromCausalLM(
+    await loadModel(path.join(tmp, 'base'), { backend: getBackend('ref') }),
+    new Rng(2),
+    0.5,
+  );
+  await saveRewardModel(rm, path.join(tmp, 'rm'));
   // a verifiable reward: 1 when the reply names the colour the user asked about
   fs.writeFileSync(
     path.join(tmp, 'colour.mjs'),
@@ -86,6 +96,13 @@ describe('llmts rloo on the command line', () => {
     expect(more.code, more.out + more.err).toBe(0);
     expect(more.out).toMatch(/resuming .*fn at step 8 of 12/);
     expect(more.out).toMatch(/RLOO finished after 12 of 12 steps/);
+  });
+
+  it('a reward model folder is a reward too', () => {
+    const r = run('rm', ['--rewardModel=rm', '--total_episodes=8']);
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/reward model rm/);
+    expect(r.out).toMatch(/RLOO finished after 4 of 4 steps/);
   });
 
   it('a rater module (makeOracle) is a reward too', () => {

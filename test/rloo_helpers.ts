@@ -112,19 +112,18 @@ export async function makeToyArithmetic(
       rlooK: 4,
       batchSize: 32,
       miniBatchSize: 16,
-      ppoEpochs: 2,
+      ppoEpochs: 4,
       totalEpisodes: 32 * 40,
       responseLength: 6,
       klCoef: 0.01,
-      normalizeAdvantage: true,
-      lr: 5e-4,
-      minLr: 5e-4,
+      lr: 3e-4,
+      minLr: 3e-4,
     },
   };
 }
 
 /** Exact match over the held-out prompts, `samples` replies each at temperature 1 (seeded). */
-export async function exactMatchRate(toy: ToyArithmetic, dir: string, samples = 8): Promise<number> {
+export async function exactMatchRate(toy: ToyArithmetic, dir: string, samples = 16): Promise<number> {
   const model = await loadModel(dir, { backend: getBackend('ref') });
   const tok = await loadTokenizer(dir);
   const reward = await loadRewardFunction(toy.rater);
