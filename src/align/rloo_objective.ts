@@ -84,12 +84,12 @@ export interface RlooBatch {
   stats: Record<string, number>;
 }
 
-const mean = (xs: ArrayLike<number>) => {
+const sum = (xs: ArrayLike<number>) => {
   let s = 0;
   for (let i = 0; i < xs.length; i++) s += xs[i]!;
-  return xs.length ? s / xs.length : 0;
+  return s;
 };
-const sum = (xs: ArrayLike<number>) => mean(xs) * xs.length;
+const mean = (xs: ArrayLike<number>) => (xs.length ? sum(xs) / xs.length : 0);
 
 /** KL-shaped rewards, leave-one-out advantages and metrics of a batch (see the header). */
 export function prepareRlooBatch(index: number, rollouts: RlooRollout[], o: RlooBatchOptions): RlooBatch {
