@@ -136,7 +136,7 @@ export async function exactMatchRate(toy: ToyArithmetic, dir: string, samples = 
   let right = 0;
   for (let i = 0; i < items.length; i++) {
     const ids = Array.from(out[i]!.ids).filter((id) => !toy.stopTokens.includes(id));
-    right += await reward.score(items[i]!.messages, tok.decode(ids));
+    right += await reward.score(items[i]!.messages!, tok.decode(ids));
   }
   return right / items.length;
 }

@@ -16,7 +16,7 @@ export interface RlPrompt {
   text: string;
   ids: number[];
   /** The conversation (a plain prompt is one user turn of its text): what a reward function receives. */
-  messages: TrlMessage[];
+  messages?: TrlMessage[];
 }
 
 export interface ReadPromptsResult {

@@ -214,7 +214,9 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
     for (const x of items) {
       const ids = x.ended && stops.has(x.reply[x.reply.length - 1]!) ? x.reply.slice(0, -1) : x.reply;
       out.push(
-        await rewardFn!.score(x.p.messages, tok.decode([...ids]), { finishReason: x.ended ? 'stop' : 'length' }),
+        await rewardFn!.score(x.p.messages ?? [{ role: 'user', content: x.p.text }], tok.decode([...ids]), {
+          finishReason: x.ended ? 'stop' : 'length',
+        }),
       );
     }
     return out;
