@@ -170,3 +170,9 @@ export {
   type Conversation as FeedbackConversation,
 } from './feedback/index.js';
 export { feedbackRoute, replyRecorder, type FeedbackRouteOptions } from './server/feedback_api.js';
+// RLOO (issue 11)
+export { rloo, type RlooOptions, type RlooResult } from './align/rloo.js';
+export { RLOO_SETTINGS, RLOO_PRESETS, buildRlooConfig, type RlooConfig } from './align/rloo_settings.js';
+export { rlooAdvantages, rlooLoss, prepareRlooBatch, type RlooBatch } from './align/rloo_objective.js';
+export { loadRewardFunction, RewardFunctionError, type RewardFunction } from './align/reward_fn.js';
+export { batchReplySampler } from './align/batch_sampler.js';

@@ -1,6 +1,6 @@
 /**
- * The reinforcement-learning arithmetic of PPO (and of RLOO to come), on host arrays in float64, as TRL's
- * PPOTrainer computes it (trl/trainer/ppo_trainer.py, utils.py), from the papers:
+ * The reinforcement-learning arithmetic of PPO (RLOO reuses its KL estimates and clipped term), on host arrays in
+ * float64, as TRL's PPOTrainer computes it (trl/trainer/ppo_trainer.py, utils.py), from the papers:
  *
  * - per-token KL estimates of the policy π against the frozen reference π_ref on the sampled tokens (Schulman,
  *   "Approximating KL divergence"): k1 = log π − log π_ref (unbiased, may be negative per token),

@@ -1,5 +1,5 @@
 /**
- * Prompts for on-policy training (PPO; RLOO to come): TRL's prompt-only JSONL rows, `{"prompt": "text"}` (plain) or
+ * Prompts for on-policy training (PPO, RLOO): TRL's prompt-only JSONL rows, `{"prompt": "text"}` (plain) or
  * `{"prompt": [{"role", "content"}, …]}` (conversational; the last message is the user's). A conversational prompt is
  * rendered with the model's chat template through its generation prompt (where `llmts chat` would start the reply);
  * a plain one is encoded as it is. Other fields of a row (a completion, say) are ignored and counted. A bad row is a
@@ -15,6 +15,8 @@ import { ConfigError, FileFormatError } from '../util/errors.js';
 export interface RlPrompt {
   text: string;
   ids: number[];
+  /** The conversation (a plain prompt is one user turn of its text): what a reward function receives. */
+  messages?: TrlMessage[];
 }
 
 export interface ReadPromptsResult {
@@ -73,13 +75,16 @@ export function readPrompts(
           throw new ConfigError('', 'expected a JSON object {"prompt": …}');
         const p = (row as Record<string, unknown>)['prompt'];
         let text: string;
+        let messages: TrlMessage[];
         if (typeof p === 'string') {
           if (!p) throw new ConfigError('prompt', 'empty');
           text = p;
+          messages = [{ role: 'user', content: p }];
           forms.add('plain');
         } else if (Array.isArray(p)) {
           const ms = checkMessages(p, 'prompt');
           text = template.render(ms, { addGenerationPrompt: true });
+          messages = ms;
           forms.add('conversational');
         } else
           throw new ConfigError(
@@ -93,7 +98,7 @@ export function readPrompts(
           return;
         }
         for (const k of Object.keys(row)) if (k !== 'prompt') ignored.set(k, (ignored.get(k) ?? 0) + 1);
-        prompts.push({ text, ids });
+        prompts.push({ text, ids, messages });
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
         if (o.badRows === 'error') throw new TrlRowError(file, i + 1, e.field, e.message.replace(/^[^:]*: /, ''));

@@ -1,5 +1,5 @@
 /**
- * Rollouts for on-policy training (PPO; RLOO to come), as TRL's PPOTrainer makes them:
+ * Rollouts for on-policy training (PPO, and RLOO: rloo.ts), as TRL's PPOTrainer makes them:
  *
  *   1. sample a reply to each prompt from the policy with temperature only (no top-k / top-p / penalties), stopping at
  *      a stop token (EOS, the template's end-of-turn marker; kept as the reply's last token: the policy chose to stop)

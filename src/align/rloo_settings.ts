@@ -1,0 +1,217 @@
+/**
+ * The settings of `llmts rloo`: the loop's groups (src/train/settings.ts) and RLOO's own with TRL's RLOOConfig names
+ * and defaults where TRL has them (rloo_k 2, kl_coef 0.05, cliprange 0.2, num_ppo_epochs 4, normalize_advantage
+ * false, temperature 0.7, missing_eos_penalty), and the reward: a reward function module (`--reward FILE.mjs`,
+ * a verifiable reward such as raters/arithmetic.mjs) or a reward model folder (`--rewardModel DIR`).
+ * Presets: `tiny` (tests, seconds), `arithmetic` (the O4 proof on a small model, minutes on a CPU).
+ */
+import { ConfigError } from '../util/errors.js';
+import { bool, defineSettings, float, group, int, oneOf, str, strings, type Values } from '../util/settings.js';
+import { DISPLAY_SETTINGS, EVAL_SETTINGS, OPTIM_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
+import { buildFromLayers } from './pref_settings.js';
+
+const DATA = group('models and data', {
+  model: str(
+    '',
+    "The fine-tuned policy to start from, also the frozen reference: a Hugging Face folder (an 'llmts sft' checkpoint; the first positional argument).",
+    { aliases: ['model_name_or_path', 'sft_model_path'] },
+  ),
+  reward: str(
+    '',
+    'The reward function: an ES module exporting reward(prompt, reply) → number, or a rater module exporting makeOracle (its score is the reward). prompt is the conversation [{role, content}, …], reply a string.',
+    { aliases: ['reward_fn'] },
+  ),
+  rewardModel: str(
+    '',
+    "Or a reward model: a *ForSequenceClassification folder (an 'llmts reward' checkpoint) scoring prompt ++ reply.",
+    { aliases: ['reward_model_path'] },
+  ),
+  data: strings(
+    [],
+    'Prompts: TRL prompt-only JSONL files of {"prompt": "..."} or {"prompt": [messages]} rows (the positional arguments after the model).',
+    { aliases: ['train_file'] },
+  ),
+  evalFraction: float(
+    0.1,
+    "Fraction of the prompts held out (the file's last ones, at least one): the reference's replies to them are the evaluation set.",
+    { gt: 0, max: 0.5 },
+  ),
+  evalReplies: int(32, 'Held-out replies (sampled once from the reference) the evaluation scores the policy on.', {
+    min: 1,
+  }),
+  badRows: oneOf(
+    ['error', 'skip'],
+    'error',
+    "A malformed row: 'error' (stop, naming file and line) or 'skip' (count it, list it in the log).",
+  ),
+});
+
+const ROLLOUT = group('rollouts', {
+  rlooK: int(2, 'Replies sampled per prompt (k ≥ 2): each one’s baseline is the mean reward of the other k − 1.', {
+    min: 2,
+    aliases: ['rloo_k'],
+  }),
+  totalEpisodes: int(
+    512,
+    'Replies to sample and learn from in all (the run takes totalEpisodes / batchSize batches).',
+    {
+      min: 1,
+      aliases: ['total_episodes'],
+    },
+  ),
+  batchSize: int(32, 'Replies per batch (batchSize / rlooK prompts, rlooK replies each), learned from for ppoEpochs.', {
+    min: 2,
+    aliases: ['batch_size'],
+  }),
+  miniBatchSize: int(8, 'Replies per optimizer step (batchSize must be a multiple).', {
+    min: 1,
+    aliases: ['mini_batch_size'],
+  }),
+  ppoEpochs: int(4, 'Passes over each batch of replies, in a new order each time.', {
+    min: 1,
+    aliases: ['num_ppo_epochs'],
+  }),
+  responseLength: int(32, 'Most tokens a reply may have (a reply without a stop token by then has no EOS).', {
+    min: 1,
+    aliases: ['response_length', 'max_new_tokens'],
+  }),
+  temperature: float(0.7, 'Sampling temperature; the log-probabilities are scored under the same logits / T.', {
+    gt: 0,
+  }),
+  samplerBatch: int(32, 'Rows the batched sampler decodes in one forward (results do not depend on it).', { min: 1 }),
+  missingEosPenalty: float(
+    0,
+    "Subtracted from the score of a reply that did not end with a stop token (TRL's missing_eos_penalty).",
+    { min: 0, aliases: ['missing_eos_penalty'] },
+  ),
+});
+
+const RLOO = group('RLOO', {
+  klCoef: float(0.05, 'β of the sequence-level KL penalty: reward = score − β·Σ_t KL_t(π‖π_ref).', {
+    min: 0,
+    aliases: ['kl_coef'],
+  }),
+  klEstimator: oneOf(
+    ['k1', 'k3'],
+    'k1',
+    "'k1': log π − log π_ref (unbiased); 'k3': (r − 1) − log r with r = π_ref/π (unbiased, never negative).",
+    { aliases: ['kl_estimator'] },
+  ),
+  cliprange: float(0.2, 'ε of the clipped sequence-level policy ratio.', { gt: 0 }),
+  normalizeAdvantage: bool(
+    false,
+    'Normalise the advantages over the batch ((A − mean)/std; TRL normalize_advantage).',
+    {
+      aliases: ['normalize_advantage'],
+    },
+  ),
+});
+
+const OPTIM = group('optimisation', {
+  maxSteps: int(0, 'Optimizer steps (0 = totalEpisodes / batchSize batches × ppoEpochs × batchSize / miniBatchSize).', {
+    min: 0,
+    aliases: ['max_steps', 'steps'],
+  }),
+  lr: float(3e-6, 'Peak learning rate (after warmup).', { gt: 0, max: 10, aliases: ['learning_rate'] }),
+  minLr: float(3e-6, 'Learning rate at the end of the decay (TRL keeps it constant: minLr = lr).', {
+    min: 0,
+    aliases: ['min_lr'],
+  }),
+  warmupSteps: int(0, 'Steps of linear warmup.', { min: 0, aliases: ['warmup_steps'] }),
+  beta2: float(0.999, 'AdamW β2.', { min: 0, max: 0.999999, aliases: ['adam_beta2'] }),
+  weightDecay: float(0, 'AdamW decoupled weight decay.', { min: 0, aliases: ['weight_decay'] }),
+});
+
+// as PPO: one fixed evaluation set (the reference's held-out replies), scored at the end by default
+const { evalBatches: _evalBatches, finalEvalBatches: _finalEvalBatches, ...EVAL_LOOP } = EVAL_SETTINGS;
+const EVAL = group('evaluation and checkpoints', {
+  ...EVAL_LOOP,
+  evalInterval: int(
+    0,
+    "Score the held-out reference replies every this many steps, and at the end (0 = only at the end); eval_loss is the policy's per-token cross-entropy on them, which grows as the policy leaves the reference.",
+    { min: 0, aliases: ['eval_interval'] },
+  ),
+});
+
+const { batchSize: _batchSize, gradAccum: _gradAccum, maxSteps: _maxSteps, ...OPTIM_LOOP } = OPTIM_SETTINGS;
+
+/** Every setting of `llmts rloo`, in --help order. */
+export const RLOO_SETTINGS = defineSettings(
+  { ...RUN_SETTINGS, ...DATA, ...ROLLOUT, ...RLOO, ...OPTIM_LOOP, ...OPTIM, ...EVAL, ...DISPLAY_SETTINGS },
+  'llmts rloo',
+);
+
+export type RlooConfig = Values<typeof RLOO_SETTINGS.table>;
+
+export const RLOO_DEFAULTS: Readonly<RlooConfig> = Object.freeze(RLOO_SETTINGS.defaults());
+
+export const RLOO_PRESETS: Record<string, { help: string; config: Partial<RlooConfig> }> = {
+  tiny: {
+    help: 'tests and smoke runs: 4 prompts × 2 replies of ≤ 8 tokens a batch, 2 epochs of 2 minibatches, lr 1e-3',
+    config: {
+      totalEpisodes: 32,
+      batchSize: 8,
+      miniBatchSize: 4,
+      ppoEpochs: 2,
+      responseLength: 8,
+      temperature: 1,
+      lr: 1e-3,
+      minLr: 1e-3,
+      evalInterval: 0,
+      evalReplies: 8,
+      sampleInterval: 0,
+      checkpointInterval: 0,
+      logInterval: 1,
+    },
+  },
+  arithmetic: {
+    help: 'the O4 proof (exact-match reward) on a small SFT model: 16 prompts × 4 replies a batch, 4 epochs of 2 minibatches, lr 3e-4, β 0.02',
+    config: {
+      rlooK: 4,
+      totalEpisodes: 4096,
+      batchSize: 64,
+      miniBatchSize: 32,
+      ppoEpochs: 4,
+      responseLength: 24,
+      temperature: 1,
+      missingEosPenalty: 1,
+      klCoef: 0.02,
+      lr: 3e-4,
+      minLr: 3e-4,
+      samplerBatch: 64,
+      evalInterval: 0,
+      evalReplies: 32,
+      sampleInterval: 0,
+      checkpointInterval: 0,
+      logInterval: 8,
+    },
+  },
+};
+
+export function validateRlooConfig(c: RlooConfig): RlooConfig {
+  RLOO_SETTINGS.checkRanges(c);
+  const usage = 'llmts rloo <sft-dir> --reward <reward.mjs> <prompts.jsonl …>';
+  if (!c.model) throw new ConfigError('model', `give the policy folder: ${usage}`);
+  if (!c.reward && !c.rewardModel)
+    throw new ConfigError('reward', `give a reward function module (--reward FILE.mjs) or --rewardModel DIR: ${usage}`);
+  if (c.reward && c.rewardModel) throw new ConfigError('reward', 'give either --reward or --rewardModel, not both');
+  if (!c.data.length) throw new ConfigError('data', `give the prompts: ${usage}`);
+  if (c.batchSize % c.rlooK !== 0)
+    throw new ConfigError(
+      'batchSize',
+      `must be a multiple of rlooK (${c.rlooK}): each prompt gets rlooK replies, got ${c.batchSize}`,
+    );
+  if (c.batchSize % c.miniBatchSize !== 0)
+    throw new ConfigError(
+      'miniBatchSize',
+      `batchSize (${c.batchSize}) must be a multiple of it, got ${c.miniBatchSize}`,
+    );
+  if (c.minLr > c.lr) throw new ConfigError('minLr', `must be ≤ lr (${c.lr}), got ${c.minLr}`);
+  return c;
+}
+
+export function buildRlooConfig(
+  o: { preset?: string; file?: string; overrides?: Partial<RlooConfig> } = {},
+): RlooConfig {
+  return buildFromLayers(RLOO_SETTINGS, RLOO_PRESETS, validateRlooConfig, o);
+}
