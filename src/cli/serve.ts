@@ -5,8 +5,14 @@
  *   curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \
  *        -d '{"model": "my-run", "messages": [{"role": "user", "content": "Hi"}], "stream": true}'
  *
- * Read top to bottom: parse, load (the folder, or a run folder's checkpoint/), build the server, listen, print the
- * URL, wait for Ctrl-C (or SIGTERM), close cleanly. Requests generate one at a time through a queue.
+ * Read top to bottom: parse, load (the folder, or a run folder's checkpoint/), open the feedback store, build the
+ * server, listen, print the URL, wait for Ctrl-C (or SIGTERM), close cleanly. Requests generate one at a time through
+ * a queue.
+ *
+ * The feedback store (src/feedback/, SQLite): `--db FILE`, by default `feedback.sqlite` in the model folder, `--no-db`
+ * for none. With it the server mounts the feedback API at /api (src/server/feedback_api.ts) and records each chat
+ * completion that names its stored user message (`"llmts": {"parent_id"}`, src/server/reply_link.ts) — what the chat
+ * page at / does; `llmts feedback export --db FILE` turns the judgments into training rows.
  */
 import { Command, Option } from 'commander';
 import { createHash } from 'node:crypto';
@@ -16,6 +22,9 @@ import { getBackend } from '../backend/registry.js';
 import { chatmlTemplate, IM_START, loadChatTemplate, transcriptTemplate } from '../chat/template.js';
 import type { QuantKind } from '../model/quantize.js';
 import type { ServedModel } from '../server/served_model.js';
+import { FeedbackStore } from '../feedback/store.js';
+import { feedbackRoute, replyRecorder } from '../server/feedback_api.js';
+import { replyLinker } from '../server/reply_link.js';
 import { createServer } from '../server/server.js';
 import { ConfigError } from '../util/errors.js';
 import { loadForGeneration, numberFlag, parseOrExit } from './generate.js';
@@ -34,6 +43,8 @@ interface ServeFlags {
   threads?: number;
   quantize?: QuantKind;
   quiet?: boolean;
+  /** The feedback store's file; false: --no-db. */
+  db?: string | false;
 }
 
 /** The model folder of a path: itself, or a run folder's checkpoint/. */
@@ -145,6 +156,8 @@ export async function main(argv: string[]): Promise<number> {
         'bf16',
       ]),
     )
+    .addOption(new Option('--db <file>', 'the feedback store (SQLite; default: feedback.sqlite in the model folder)'))
+    .addOption(new Option('--no-db', 'no feedback store: the page chats but keeps nothing'))
     .option('--quiet', 'no line per request');
   const code = parseOrExit(program, argv);
   if (code !== null) return code;
@@ -154,9 +167,15 @@ export async function main(argv: string[]): Promise<number> {
   // load
   const served = await loadServedModel(dir, f);
 
+  // the feedback store: the API at /api and the page's replies recorded
+  const folder = modelFolderOf(dir);
+  const dbFile = f.db === false ? null : (f.db ?? path.join(folder, 'feedback.sqlite'));
+  const store = dbFile === null ? null : FeedbackStore.open(dbFile);
+
   // serve
   const err = (s: string) => process.stderr.write(`${s}\n`);
   const server = createServer({
+    ...(store ? { routes: [feedbackRoute(store)], replyLinker: replyLinker(store, replyRecorder(store, folder)) } : {}),
     served,
     host: f.host,
     port: f.port,
@@ -181,6 +200,7 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   console.log(`llmts serve: ${url}/ (chat page), OpenAI API at ${url}/v1`);
+  console.log(store ? `feedback store: ${dbFile} (API at ${url}/api)` : 'feedback store: none (--no-db)');
   console.log(
     `model '${served.name}' (${served.template.kind} template, context ${served.model.config.maxPositions} tokens, ` +
       `${getBackend().describe()}); ${f.apiKey ? 'API key required; ' : ''}Ctrl-C stops`,
@@ -194,7 +214,10 @@ export async function main(argv: string[]): Promise<number> {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       err('llmts serve: closing');
-      void server.close().then(resolve);
+      void server.close().then(() => {
+        store?.close();
+        resolve();
+      });
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

@@ -28,6 +28,7 @@ import { healthRoute, modelsRoute } from './openai_models.js';
 import { GenerationQueue } from './queue.js';
 import { asHttpError, sendError } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
+import type { ReplyLinker } from './reply_link.js';
 import type { ServedModel } from './served_model.js';
 import type { ChatCompletionRecord, ServerState } from './server_state.js';
 
@@ -63,6 +64,11 @@ export interface ServerOptions {
    * throws is logged; the client already has its answer.
    */
   onChatCompletion?: (r: ChatCompletionRecord) => void | Promise<void>;
+  /**
+   * Records chat completions that name a stored user message (`"llmts": {"parent_id"}`) in the feedback store before
+   * the response ends, and answers with the stored ids (./reply_link.ts). Without it such a field is ignored.
+   */
+  replyLinker?: ReplyLinker | null;
   /** One line per request (method, path, status, time) and for server errors; default none. */
   log?: (line: string) => void;
 }
@@ -154,6 +160,7 @@ export function createServer(o: ServerOptions): LlmServer {
     limits: { maxTokens: o.maxTokens ?? 1024, maxN: o.maxN ?? 8, timeoutMs: o.timeoutMs ?? 300_000 },
     counters: { requests: 0, tokens: 0, cancelled: 0 },
     onChatCompletion: o.onChatCompletion ?? null,
+    replyLinker: o.replyLinker ?? null,
     log,
   };
   let closing = false;
