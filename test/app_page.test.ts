@@ -12,8 +12,10 @@ import { main } from '../src/cli/main.js';
 import { loadServedModel } from '../src/cli/serve.js';
 import { FeedbackStore } from '../src/feedback/store.js';
 import { feedbackRoute, replyRecorder } from '../src/server/feedback_api.js';
+import { compareRoute } from '../src/server/compare_route.js';
 import { replyLinker } from '../src/server/reply_link.js';
 import { createServer, type LlmServer } from '../src/server/server.js';
+import { fakeCheckpoint } from './feedback_helpers.js';
 import { FakeModel } from './generate_fakes.js';
 import { makeTinyModel } from './sft_helpers.js';
 
@@ -66,11 +68,23 @@ describe.skipIf(!HAVE)('the chat page records feedback (Chromium)', () => {
     });
     db = path.join(dir, 'feedback.sqlite');
     store = FeedbackStore.open(db);
+    // Compare's candidate: a model that only ever says 'z'
+    const zModel = new FakeModel({ vocabSize: V, maxPositions: 256 }, () => {
+      const logits = new Float32Array(V).fill(-30);
+      logits[served.codec.encodePlain!('z')[0]!] = 30;
+      return logits;
+    });
+    const base = { served: { ...served, model }, dir: modelDir };
+    const candidate = {
+      served: { ...served, name: 'zed', model: zModel },
+      dir: fakeCheckpoint(path.join(dir, 'z'), 'z'),
+    };
     server = createServer({
-      served: { ...served, model },
+      served: base.served,
       port: 0,
       routes: [feedbackRoute(store)],
       replyLinker: replyLinker(store, replyRecorder(store, modelDir)),
+      stateRoutes: (state) => [compareRoute(state, store, base, candidate)],
     });
     await server.listen();
     const { chromium } = await import('playwright-core');
@@ -199,4 +213,35 @@ describe.skipIf(!HAVE)('the chat page records feedback (Chromium)', () => {
     expect(prefs).toContainEqual({ prompt, chosen: as('Blue, like the sky.'), rejected: as(first!) }); // the edit
     expect(prefs).toContainEqual({ prompt, chosen: as(b!), rejected: as('Blue, like the sky.') }); // the choice
   }, 90_000);
+
+  it('Compare: both checkpoints answer blind, the choice is recorded and the score shown', async () => {
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    await page.goto(`${server.url}/`);
+    await page.waitForSelector('#compare-toggle:not([hidden])');
+    await page.fill('#rater', 'bea');
+    await page.fill('#max-tokens', '4');
+    await page.click('#compare-toggle');
+    expect(await page.isHidden('#log')).toBe(true);
+    await page.fill('#compare-input', 'pick a letter');
+    await page.click('#compare-go');
+    await page.waitForSelector('.verdict', { timeout: 20_000 });
+    const sides = await page.$$eval('#compare-pair .side .text', (els) => els.map((e) => e.textContent));
+    expect(sides).toContain('zzzz');
+    await page.click('button[aria-label="compare: 1 is better"]');
+    await page.waitForFunction(() => /win rate/.test(document.getElementById('compare-stats')?.textContent ?? ''));
+    const stats = await page.textContent('#compare-stats');
+    const candidateFirst = sides[0] === 'zzzz';
+    expect(stats).toBe(
+      candidateFirst
+        ? 'zed vs tiny: 1 wins, 0 losses, 0 ties, 0 both bad · win rate 100% (95% CI 21%–100%)'
+        : 'zed vs tiny: 0 wins, 1 losses, 0 ties, 0 both bad · win rate 0% (95% CI 0%–79%)',
+    );
+    const j = store.allJudgments().at(-1)!;
+    expect([j.kind, j.rater, j.value]).toEqual(['choice', 'bea', 'a']);
+    expect(store.message(j.items[0]!.messageId).content).toBe(sides[0]);
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 60_000);
 });

@@ -24,6 +24,7 @@ import type { QuantKind } from '../model/quantize.js';
 import type { ServedModel } from '../server/served_model.js';
 import { FeedbackStore } from '../feedback/store.js';
 import { feedbackRoute, replyRecorder } from '../server/feedback_api.js';
+import { compareRoute } from '../server/compare_route.js';
 import { replyLinker } from '../server/reply_link.js';
 import { createServer } from '../server/server.js';
 import { ConfigError } from '../util/errors.js';
@@ -45,6 +46,8 @@ interface ServeFlags {
   quiet?: boolean;
   /** The feedback store's file; false: --no-db. */
   db?: string | false;
+  /** A second checkpoint for the page's blind Compare view. */
+  compare?: string;
 }
 
 /** The model folder of a path: itself, or a run folder's checkpoint/. */
@@ -158,6 +161,12 @@ export async function main(argv: string[]): Promise<number> {
     )
     .addOption(new Option('--db <file>', 'the feedback store (SQLite; default: feedback.sqlite in the model folder)'))
     .addOption(new Option('--no-db', 'no feedback store: the page chats but keeps nothing'))
+    .addOption(
+      new Option(
+        '--compare <dir>',
+        "a second model or run folder: the page's Compare view asks both, blind, for a choice",
+      ),
+    )
     .option('--quiet', 'no line per request');
   const code = parseOrExit(program, argv);
   if (code !== null) return code;
@@ -171,11 +180,17 @@ export async function main(argv: string[]): Promise<number> {
   const folder = modelFolderOf(dir);
   const dbFile = f.db === false ? null : (f.db ?? path.join(folder, 'feedback.sqlite'));
   const store = dbFile === null ? null : FeedbackStore.open(dbFile);
+  if (f.compare && !store)
+    throw new ConfigError('--compare', 'Compare records its choices in the feedback store: drop --no-db');
+  const candidate = f.compare ? { served: await loadServedModel(f.compare, f), dir: modelFolderOf(f.compare) } : null;
 
   // serve
   const err = (s: string) => process.stderr.write(`${s}\n`);
   const server = createServer({
     ...(store ? { routes: [feedbackRoute(store)], replyLinker: replyLinker(store, replyRecorder(store, folder)) } : {}),
+    ...(store && candidate
+      ? { stateRoutes: (state) => [compareRoute(state, store, { served, dir: folder }, candidate)] }
+      : {}),
     served,
     host: f.host,
     port: f.port,

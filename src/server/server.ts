@@ -56,6 +56,8 @@ export interface ServerOptions {
   promptCacheSlots?: number;
   /** More routes, tried after the OpenAI ones (the feedback API, the app). */
   routes?: readonly Route[];
+  /** Routes built on the server's state (its queue, limits, prompt caches), tried after `routes`: Compare. */
+  stateRoutes?: (state: ServerState) => readonly Route[];
   /** Serve the minimal chat page at / (default true). */
   page?: boolean;
   /**
@@ -172,6 +174,7 @@ export function createServer(o: ServerOptions): LlmServer {
     completionsRoute(state),
     inspectRoute(state),
     ...(o.routes ?? []),
+    ...(o.stateRoutes?.(state) ?? []),
     ...(o.page === false ? [] : [pageRoute()]),
   ];
   let url: string | null = null;

@@ -7,6 +7,7 @@
 export const CHAT_JS = String.raw`// The chat page: conversations in a sidebar, replies streamed from /v1/chat/completions and recorded in the feedback
 // store (the request's "llmts": {"parent_id"} names the stored user message; the response names the stored reply).
 // Model output is untrusted: it is only ever set as textContent, never as HTML.
+import { setupCompare } from '/app/compare.js';
 import { replyActions, replyText } from '/app/feedback.js';
 
 const $ = (id) => document.getElementById(id);
@@ -52,7 +53,7 @@ async function loadModel() {
   const res = await fetch('/api/conversations?limit=1', { headers: headers() });
   app.feedback = res.ok;
   document.body.classList.toggle('no-feedback', !app.feedback);
-  if (app.feedback) refreshSidebar();
+  if (app.feedback) { refreshSidebar(); setupCompare(app); }
   else $('conversations').textContent = 'This server keeps no feedback (--no-db).';
 }
 
@@ -182,7 +183,12 @@ async function chat(text) {
   render();
   const live = log.lastElementChild.querySelector('.text');
   const r = await streamReply(app.turns.length - 2, (s) => { live.textContent = s; live.scrollIntoView({ block: 'end' }); });
-  if (r) a.replies[0] = r; else a.replies[0].meta = 'stopped';
+  if (r) a.replies[0] = r;
+  else {
+    // no reply: the turn is taken back (a stored user turn without a reply stays a leaf of the tree)
+    app.turns.length -= 2;
+    if (!input.value) input.value = text;
+  }
   render();
   if (app.feedback) refreshSidebar();
 }

@@ -1,5 +1,5 @@
 /**
- * The chat page served at `/` (HTML and CSS; the scripts are ./chat_js.ts and ./feedback_js.ts): a sidebar of the
+ * The chat page served at `/` (HTML and CSS; the scripts are ./chat_js.ts, ./feedback_js.ts and ./compare_js.ts): a sidebar of the
  * feedback store's conversations, the chat with streamed replies, under each reply the feedback controls, and a panel
  * that shows a clicked token's probability and alternatives. No framework, no CDN: it works offline. Kept as string
  * modules so they ship in dist/ with the compiled code (no asset copying). Model output is untrusted text: the
@@ -25,6 +25,7 @@ export const INDEX_HTML = `<!doctype html>
   <label>max tokens <input id="max-tokens" type="number" min="1" step="1" value="256"></label>
   <label id="key-label" hidden>API key <input id="key" type="password" autocomplete="off"></label>
   <button id="reset" type="button">New chat</button>
+  <button id="compare-toggle" type="button" aria-pressed="false" hidden>Compare</button>
 </header>
 <div id="layout">
 <nav id="sidebar" aria-label="conversations">
@@ -40,6 +41,13 @@ export const INDEX_HTML = `<!doctype html>
     <button id="send" type="submit">Send</button>
     <button id="stop" type="button" disabled>Stop</button>
   </form>
+  <section id="compare" hidden aria-label="compare two checkpoints">
+    <h2>Compare two checkpoints, blind</h2>
+    <textarea id="compare-input" rows="3" aria-label="prompt for both checkpoints" placeholder="A prompt both checkpoints answer"></textarea>
+    <button id="compare-go" type="button">Ask both</button>
+    <div id="compare-pair"></div>
+    <p id="compare-stats"></p>
+  </section>
   <p id="status" role="status"></p>
 </div>
 <aside id="tokens" hidden aria-label="token probabilities">
@@ -88,6 +96,9 @@ header input[type=number] { width: 5rem; }
 button.primary { font-weight: 600; }
 form { display: flex; gap: .5rem; padding: .75rem 0; position: sticky; bottom: 0; background: Canvas; }
 form textarea { flex: 1; font: inherit; }
+#compare textarea { width: 100%; font: inherit; }
+#compare h2 { font-size: 1rem; }
+[hidden] { display: none !important; }
 #status { font-size: .8rem; opacity: .8; min-height: 1em; }
 #tokens { width: 16rem; flex: none; border-left: 1px solid #8884; padding-left: .75rem; font-size: .85rem; }
 #tokens table { border-collapse: collapse; }
