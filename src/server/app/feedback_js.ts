@@ -171,8 +171,8 @@ export function replyActions(app, turn, i) {
   }
   if (stored) {
     bar.append(
-      button('👍', 'thumbs up', () => judge(app, { kind: 'thumbs', message_id: r.id, value: 'up' }), 'up'),
-      button('👎', 'thumbs down', () => open(reasonsPanel('Thumbs down: why? (optional)', 0, async (reasons) => {
+      button('▲ Good', 'thumbs up', () => judge(app, { kind: 'thumbs', message_id: r.id, value: 'up' }), 'up'),
+      button('▼ Bad', 'thumbs down', () => open(reasonsPanel('Thumbs down: why? (optional)', 0, async (reasons) => {
         if (await judge(app, { kind: 'thumbs', message_id: r.id, value: 'down', reasons })) open(null);
       }, () => open(null))), 'down'),
       button('⚑ Flag', 'flag this reply', () => open(reasonsPanel('Flag: what is wrong?', 1, async (reasons) => {
