@@ -12,7 +12,9 @@
  * The feedback store (src/feedback/, SQLite): `--db FILE`, by default `feedback.sqlite` in the model folder, `--no-db`
  * for none. With it the server mounts the feedback API at /api (src/server/feedback_api.ts) and records each chat
  * completion that names its stored user message (`"llmts": {"parent_id"}`, src/server/reply_link.ts) — what the chat
- * page at / does; `llmts feedback export --db FILE` turns the judgments into training rows.
+ * page at / does; `llmts feedback export --db FILE` turns the judgments into training rows, and the page's "Improve
+ * the model" trains on them in the background (src/server/improve_job.ts, runs under --runs-dir). `--compare DIR`
+ * keeps a second checkpoint for the page's blind Compare view (src/server/compare_route.ts).
  */
 import { Command, Option } from 'commander';
 import { createHash } from 'node:crypto';
@@ -25,6 +27,7 @@ import type { ServedModel } from '../server/served_model.js';
 import { FeedbackStore } from '../feedback/store.js';
 import { feedbackRoute, replyRecorder } from '../server/feedback_api.js';
 import { compareRoute } from '../server/compare_route.js';
+import { ImproveJob, improveRoute } from '../server/improve_job.js';
 import { replyLinker } from '../server/reply_link.js';
 import { createServer } from '../server/server.js';
 import { ConfigError } from '../util/errors.js';
@@ -48,6 +51,7 @@ interface ServeFlags {
   db?: string | false;
   /** A second checkpoint for the page's blind Compare view. */
   compare?: string;
+  runsDir: string;
 }
 
 /** The model folder of a path: itself, or a run folder's checkpoint/. */
@@ -167,6 +171,9 @@ export async function main(argv: string[]): Promise<number> {
         "a second model or run folder: the page's Compare view asks both, blind, for a choice",
       ),
     )
+    .addOption(
+      new Option('--runs-dir <dir>', 'where "Improve the model" on the page writes its training runs').default('runs'),
+    )
     .option('--quiet', 'no line per request');
   const code = parseOrExit(program, argv);
   if (code !== null) return code;
@@ -184,10 +191,17 @@ export async function main(argv: string[]): Promise<number> {
     throw new ConfigError('--compare', 'Compare records its choices in the feedback store: drop --no-db');
   const candidate = f.compare ? { served: await loadServedModel(f.compare, f), dir: modelFolderOf(f.compare) } : null;
 
+  const improve = store ? new ImproveJob({ store, modelDir: folder, outDir: f.runsDir, backend: f.backend }) : null;
+
   // serve
   const err = (s: string) => process.stderr.write(`${s}\n`);
   const server = createServer({
-    ...(store ? { routes: [feedbackRoute(store)], replyLinker: replyLinker(store, replyRecorder(store, folder)) } : {}),
+    ...(store && improve
+      ? {
+          routes: [feedbackRoute(store), improveRoute(improve)],
+          replyLinker: replyLinker(store, replyRecorder(store, folder)),
+        }
+      : {}),
     ...(store && candidate
       ? { stateRoutes: (state) => [compareRoute(state, store, { served, dir: folder }, candidate)] }
       : {}),
@@ -229,6 +243,7 @@ export async function main(argv: string[]): Promise<number> {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       err('llmts serve: closing');
+      improve?.stop();
       void server.close().then(() => {
         store?.close();
         resolve();

@@ -9,6 +9,7 @@ export const CHAT_JS = String.raw`// The chat page: conversations in a sidebar, 
 // Model output is untrusted: it is only ever set as textContent, never as HTML.
 import { setupCompare } from '/app/compare.js';
 import { replyActions, replyText } from '/app/feedback.js';
+import { setupImprove } from '/app/improve.js';
 
 const $ = (id) => document.getElementById(id);
 const log = $('log'), input = $('input'), send = $('send'), stop = $('stop'), status = $('status');
@@ -53,7 +54,7 @@ async function loadModel() {
   const res = await fetch('/api/conversations?limit=1', { headers: headers() });
   app.feedback = res.ok;
   document.body.classList.toggle('no-feedback', !app.feedback);
-  if (app.feedback) { refreshSidebar(); setupCompare(app); }
+  if (app.feedback) { refreshSidebar(); setupCompare(app); setupImprove(app); }
   else $('conversations').textContent = 'This server keeps no feedback (--no-db).';
 }
 

@@ -1,5 +1,5 @@
 /**
- * The chat page served at `/` (HTML and CSS; the scripts are ./chat_js.ts, ./feedback_js.ts and ./compare_js.ts): a sidebar of the
+ * The chat page served at `/` (HTML and CSS; the scripts are ./chat_js.ts, ./feedback_js.ts, ./compare_js.ts and ./improve_js.ts): a sidebar of the
  * feedback store's conversations, the chat with streamed replies, under each reply the feedback controls, and a panel
  * that shows a clicked token's probability and alternatives. No framework, no CDN: it works offline. Kept as string
  * modules so they ship in dist/ with the compiled code (no asset copying). Model output is untrusted text: the
@@ -31,6 +31,13 @@ export const INDEX_HTML = `<!doctype html>
 <nav id="sidebar" aria-label="conversations">
   <h2>Conversations</h2>
   <ul id="conversations"></ul>
+  <details id="improve" hidden><summary>Improve the model</summary>
+    <p class="hint">SFT on your corrections, then DPO on your choices, in the background.</p>
+    <label>steps <input id="improve-steps" type="number" min="1" max="10000" value="50"></label>
+    <button id="improve-go" type="button">Improve</button>
+    <p id="improve-state" role="status"></p>
+    <pre id="improve-log"></pre>
+  </details>
 </nav>
 <div id="chat">
   <details id="system-box"><summary>System prompt</summary>
@@ -96,6 +103,9 @@ header input[type=number] { width: 5rem; }
 button.primary { font-weight: 600; }
 form { display: flex; gap: .5rem; padding: .75rem 0; position: sticky; bottom: 0; background: Canvas; }
 form textarea { flex: 1; font: inherit; }
+#improve { margin-top: 1rem; font-size: .85rem; }
+#improve input { width: 4rem; }
+#improve-log { font-size: .7rem; max-height: 14rem; overflow: auto; white-space: pre-wrap; }
 #compare textarea { width: 100%; font: inherit; }
 #compare h2 { font-size: 1rem; }
 [hidden] { display: none !important; }
