@@ -13,10 +13,12 @@ import { loadServedModel } from '../src/cli/serve.js';
 import { FeedbackStore } from '../src/feedback/store.js';
 import { feedbackRoute, replyRecorder } from '../src/server/feedback_api.js';
 import { compareRoute } from '../src/server/compare_route.js';
+import { ImproveJob, improveRoute } from '../src/server/improve_job.js';
 import { replyLinker } from '../src/server/reply_link.js';
 import { createServer, type LlmServer } from '../src/server/server.js';
 import { fakeCheckpoint } from './feedback_helpers.js';
 import { FakeModel } from './generate_fakes.js';
+import { ensureCliBuilt } from './helpers.js';
 import { makeTinyModel } from './sft_helpers.js';
 
 function findChromium(): string {
@@ -82,7 +84,10 @@ describe.skipIf(!HAVE)('the chat page records feedback (Chromium)', () => {
     server = createServer({
       served: base.served,
       port: 0,
-      routes: [feedbackRoute(store)],
+      routes: [
+        feedbackRoute(store),
+        improveRoute(new ImproveJob({ store, modelDir, outDir: path.join(dir, 'runs'), backend: 'ref' })),
+      ],
       replyLinker: replyLinker(store, replyRecorder(store, modelDir)),
       stateRoutes: (state) => [compareRoute(state, store, base, candidate)],
     });
@@ -244,4 +249,26 @@ describe.skipIf(!HAVE)('the chat page records feedback (Chromium)', () => {
     expect(problems).toEqual([]);
     await page.close();
   }, 60_000);
+
+  it('Improve the model: trains on the feedback in the background and shows its log until the checkpoint', async () => {
+    ensureCliBuilt();
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/`);
+    await page.waitForSelector('#improve:not([hidden])');
+    await page.click('#improve summary');
+    await page.fill('#improve-steps', '1');
+    await page.click('#improve-go');
+    await page.waitForFunction(
+      () => /^(done|failed)/.test(document.getElementById('improve-state')?.textContent ?? ''),
+      null,
+      {
+        timeout: 120_000,
+      },
+    );
+    const state = await page.textContent('#improve-state');
+    expect(state, await page.textContent('#improve-log')).toMatch(/^done: .*-dpo[/\\]checkpoint$/);
+    expect(await page.textContent('#improve-log')).toContain('$ llmts sft');
+    expect(fs.existsSync(path.join(state!.slice('done: '.length), 'model.safetensors'))).toBe(true);
+    await page.close();
+  }, 180_000);
 });
