@@ -266,7 +266,7 @@ describe.skipIf(!HAVE)('the chat page records feedback (Chromium)', () => {
       },
     );
     const state = await page.textContent('#improve-state');
-    expect(state, await page.textContent('#improve-log')).toMatch(/^done: .*-dpo[/\\]checkpoint$/);
+    expect(state, (await page.textContent('#improve-log')) ?? '').toMatch(/^done: .*-dpo[/\\]checkpoint$/);
     expect(await page.textContent('#improve-log')).toContain('$ llmts sft');
     expect(fs.existsSync(path.join(state!.slice('done: '.length), 'model.safetensors'))).toBe(true);
     await page.close();
