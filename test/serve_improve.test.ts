@@ -10,6 +10,7 @@ import { FeedbackStore } from '../src/feedback/store.js';
 import { feedbackRoute, replyRecorder } from '../src/server/feedback_api.js';
 import { ImproveJob, improveRoute } from '../src/server/improve_job.js';
 import { createServer, type LlmServer } from '../src/server/server.js';
+import { switchServedModel } from '../src/server/switch_model.js';
 import { ensureCliBuilt } from './helpers.js';
 import { makeTinyModel } from './sft_helpers.js';
 
@@ -25,8 +26,16 @@ beforeAll(async () => {
   modelDir = path.join(tmp, 'tiny');
   await makeTinyModel(modelDir);
   store = FeedbackStore.open(path.join(tmp, 'f.sqlite'));
-  const job = new ImproveJob({ store, modelDir, outDir: path.join(tmp, 'runs'), backend: 'ref', name: () => 'imp' });
   const served = await loadServedModel(modelDir, { backend: 'ref', modelName: 'tiny' });
+  const job = new ImproveJob({
+    store,
+    modelDir,
+    outDir: path.join(tmp, 'runs'),
+    backend: 'ref',
+    name: () => 'imp',
+    switchTo: async (dir) =>
+      switchServedModel(server.state, await loadServedModel(dir, { backend: 'ref', modelName: 'tiny' }), 2),
+  });
   server = createServer({ served, port: 0, routes: [feedbackRoute(store), improveRoute(job)] });
   url = await server.listen();
 }, 120_000);
@@ -88,4 +97,24 @@ describe('POST /api/improve', () => {
       'I like blue.',
     ]);
   }, 180_000);
+
+  it('switches the server to the improved checkpoint: same model name, the new weights’ fingerprint', async () => {
+    const ask = async () => {
+      const r = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'color red' }], max_tokens: 2 }),
+      });
+      expect(r.status).toBe(200);
+      return ((await r.json()) as { system_fingerprint: string }).system_fingerprint;
+    };
+    const before = await ask();
+    const r = await fetch(`${url}/api/improve/switch`, { method: 'POST' });
+    expect(r.status).toBe(200);
+    const j = (await r.json()) as { serving: string; checkpoint: string };
+    expect(j.serving).toBe(j.checkpoint);
+    const after = await ask();
+    expect(after).toMatch(/^fp_[0-9a-f]{16}$/);
+    expect(after).not.toBe(before);
+  }, 60_000);
 });

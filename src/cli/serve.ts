@@ -30,6 +30,7 @@ import { compareRoute } from '../server/compare_route.js';
 import { ImproveJob, improveRoute } from '../server/improve_job.js';
 import { replyLinker } from '../server/reply_link.js';
 import { createServer } from '../server/server.js';
+import { switchServedModel } from '../server/switch_model.js';
 import { ConfigError } from '../util/errors.js';
 import { loadForGeneration, numberFlag, parseOrExit } from './generate.js';
 
@@ -191,7 +192,21 @@ export async function main(argv: string[]): Promise<number> {
     throw new ConfigError('--compare', 'Compare records its choices in the feedback store: drop --no-db');
   const candidate = f.compare ? { served: await loadServedModel(f.compare, f), dir: modelFolderOf(f.compare) } : null;
 
-  const improve = store ? new ImproveJob({ store, modelDir: folder, outDir: f.runsDir, backend: f.backend }) : null;
+  // the replies' recorder follows the served checkpoint ("Improve the model" may switch it)
+  let record = store ? replyRecorder(store, folder) : null;
+  const improve = store
+    ? new ImproveJob({
+        store,
+        modelDir: folder,
+        outDir: f.runsDir,
+        backend: f.backend,
+        switchTo: async (dir) => {
+          const next = await loadServedModel(dir, { ...f, modelName: served.name });
+          await switchServedModel(server.state, next, f.cacheSlots);
+          record = replyRecorder(store, dir);
+        },
+      })
+    : null;
 
   // serve
   const err = (s: string) => process.stderr.write(`${s}\n`);
@@ -199,7 +214,7 @@ export async function main(argv: string[]): Promise<number> {
     ...(store && improve
       ? {
           routes: [feedbackRoute(store), improveRoute(improve)],
-          replyLinker: replyLinker(store, replyRecorder(store, folder)),
+          replyLinker: replyLinker(store, (r) => record!(r)),
         }
       : {}),
     ...(store && candidate

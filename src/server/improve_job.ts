@@ -8,12 +8,15 @@
  *   3. `llmts dpo <the SFT checkpoint, else the model> preference.jsonl` when there are pairs (run `<name>-dpo`)
  *
  * Each command runs as `node bin/llmts.js …` with `--maxSteps`, `--backend` and `--report=false`; its output lines
- * are the job's log. The result is the last run's checkpoint folder: serve it (or `--compare` it against the old
- * one). The server does not switch to it by itself.
+ * are the job's log. The result is the last run's checkpoint folder; the server switches to it when asked
+ * (`/api/improve/switch`), not by itself.
  *
  *   POST /api/improve  {"steps"?: 1..10000 (default 50)}  → 202 the job; 409 while one runs; 400 with nothing to learn
  *   GET  /api/improve  → {"object": "feedback.improve", "state": "idle"|"running"|"done"|"failed", "log": [lines],
- *                         "rows": {"sft", "preference"}, "checkpoint": folder|null}
+ *                         "rows": {"sft", "preference"}, "checkpoint": folder|null, "serving": folder|null,
+ *                         "can_switch"}
+ *   POST /api/improve/switch → 200: the server serves the finished job's checkpoint from the next request on
+ *                         (./switch_model.ts; replies are recorded under its hash); 409 before one finished
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -35,6 +38,8 @@ export interface ImproveOptions {
   bin?: string;
   /** The job's name (default `improve-` and the start time); the runs are `<name>-sft`, `<name>-dpo`. */
   name?: () => string;
+  /** Serve a finished job's checkpoint (POST /api/improve/switch); absent: the route answers 501. */
+  switchTo?: (checkpoint: string) => Promise<void>;
 }
 
 type JobState = 'idle' | 'running' | 'done' | 'failed';
@@ -47,6 +52,8 @@ export class ImproveJob {
   log: string[] = [];
   rows = { sft: 0, preference: 0 };
   checkpoint: string | null = null;
+  /** The checkpoint the server was switched to, if it was. */
+  serving: string | null = null;
   private child: ChildProcess | null = null;
   private stopped = false;
 
@@ -142,6 +149,16 @@ export class ImproveJob {
     this.state = 'done';
   }
 
+  /** Serve the finished job's checkpoint (only that folder: a web client names no path). */
+  async switchToResult(): Promise<void> {
+    if (!this.o.switchTo) throw new HttpError(501, 'this server cannot switch models', 'invalid_request_error');
+    if (this.state !== 'done' || !this.checkpoint)
+      throw new HttpError(409, 'no finished improvement to serve', 'invalid_request_error');
+    await this.o.switchTo(this.checkpoint);
+    this.serving = this.checkpoint;
+    this.say(`now serving ${this.checkpoint}`);
+  }
+
   /** End a running command (the server is closing). */
   stop(): void {
     this.stopped = true;
@@ -155,6 +172,8 @@ export class ImproveJob {
       log: this.log,
       rows: this.rows,
       checkpoint: this.checkpoint,
+      serving: this.serving,
+      can_switch: this.o.switchTo !== undefined,
     };
   }
 }
@@ -166,6 +185,13 @@ export function improveRoute(job: ImproveJob): Route {
     ctx.res.end(JSON.stringify(body));
   };
   return async (ctx) => {
+    if (ctx.url.pathname === '/api/improve/switch') {
+      if (ctx.method !== 'POST')
+        throw new HttpError(405, `${ctx.method} is not allowed on /api/improve/switch; use POST`);
+      await job.switchToResult();
+      send(ctx, 200, job.toJson());
+      return true;
+    }
     if (ctx.url.pathname !== '/api/improve') return false;
     if (ctx.method === 'GET') {
       send(ctx, 200, job.toJson());

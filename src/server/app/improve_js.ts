@@ -9,6 +9,7 @@ const $ = (id) => document.getElementById(id);
 function show(job) {
   $('improve-state').textContent = job.state + (job.checkpoint && job.state === 'done' ? ': ' + job.checkpoint : '');
   $('improve-log').textContent = job.log.slice(-40).join('\n');
+  $('improve-switch').hidden = !(job.can_switch && job.state === 'done' && job.serving !== job.checkpoint);
 }
 
 async function poll(app) {
@@ -18,7 +19,7 @@ async function poll(app) {
     show(job);
     if (job.state !== 'running') {
       $('improve-go').disabled = false;
-      if (job.state === 'done') app.say('improved: serve ' + job.checkpoint + ' (or --compare it with this one)');
+      if (job.state === 'done') app.say('improved: ' + job.checkpoint + ' (Serve it, or --compare it with this one)');
       return;
     }
     await new Promise((r) => setTimeout(r, 1000));
@@ -37,6 +38,13 @@ export async function setupImprove(app) {
       $('improve').open = true;
       poll(app);
     } catch (e) { app.say(String(e.message ?? e), true); $('improve-go').disabled = false; }
+  });
+  $('improve-switch').addEventListener('click', async () => {
+    try {
+      const j = await app.api('POST', '/api/improve/switch', {});
+      show(j);
+      app.say('now serving ' + j.serving);
+    } catch (e) { app.say(String(e.message ?? e), true); }
   });
   if (job.state === 'running') { $('improve-go').disabled = true; poll(app); }
 }

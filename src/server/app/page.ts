@@ -36,6 +36,7 @@ export const INDEX_HTML = `<!doctype html>
     <label>steps <input id="improve-steps" type="number" min="1" max="10000" value="50"></label>
     <button id="improve-go" type="button">Improve</button>
     <p id="improve-state" role="status"></p>
+    <button id="improve-switch" type="button" hidden>Serve it</button>
     <pre id="improve-log"></pre>
   </details>
 </nav>
