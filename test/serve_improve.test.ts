@@ -109,7 +109,20 @@ describe('POST /api/improve', () => {
       return ((await r.json()) as { system_fingerprint: string }).system_fingerprint;
     };
     const before = await ask();
-    const r = await fetch(`${url}/api/improve/switch`, { method: 'POST' });
+    // a page of another origin may send a form or text/plain without asking: refused
+    const form = await fetch(`${url}/api/improve/switch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'a=1',
+    });
+    expect(form.status).toBe(415);
+    expect((await fetch(`${url}/api/improve`, { method: 'POST', body: '{"steps": 2}' })).status).toBe(415);
+    expect(await ask()).toBe(before);
+    const r = await fetch(`${url}/api/improve/switch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(r.status).toBe(200);
     const j = (await r.json()) as { serving: string; checkpoint: string };
     expect(j.serving).toBe(j.checkpoint);
