@@ -170,3 +170,9 @@ export {
   type Conversation as FeedbackConversation,
 } from './feedback/index.js';
 export { feedbackRoute, replyRecorder, type FeedbackRouteOptions } from './server/feedback_api.js';
+
+// the chat page's feedback loop (issue 12): replies linked to the store, blind Compare, Improve the model
+export { replyLinker, type ReplyLinker, type ReplyLinkAnswer } from './server/reply_link.js';
+export { compareRoute, compareStats, wilson, type CompareSide } from './server/compare_route.js';
+export { ImproveJob, improveRoute, type ImproveOptions } from './server/improve_job.js';
+export { switchServedModel } from './server/switch_model.js';

@@ -3,7 +3,7 @@
  * model, one generation at a time, OpenAI's routes and error shapes).
  *
  * A request goes through: shutdown check → API key (when set) → the routes in order — /health, /v1/models,
- * /v1/chat/completions, /v1/completions, /v1/inspect (./inspect_route.ts: the views of `llmts inspect`), then `options.routes` (the feedback API and app mount there), then the
+ * /v1/chat/completions, /v1/completions, /v1/inspect (./inspect_route.ts: the views of `llmts inspect`), then `options.routes` (the feedback API and app mount there) and `options.stateRoutes` (Compare), then the
  * minimal chat page — and a 404 in OpenAI's error shape when none answers. A route's error is answered with its
  * status as OpenAI's error object (./respond.ts).
  *
