@@ -75,7 +75,10 @@ function fail(param: string, message: string, status = 400): HttpError {
   return new HttpError(status, `${param}: ${message}`, 'invalid_request_error', param);
 }
 
-/** The compare routes (see the header); `base` is the server's own model, `candidate` the --compare one. */
+/**
+ * The compare routes (see the header); `base` is the model the server started with (it stays the base after
+ * "Improve the model" switched the server), `candidate` the --compare one.
+ */
 export function compareRoute(
   state: ServerState,
   store: FeedbackStore,
@@ -85,7 +88,7 @@ export function compareRoute(
   const sides = [base, candidate].map((s) => ({
     ...s,
     hash: store.registerCheckpoint(s.dir),
-    pool: s.served === state.served ? state.pool : new PromptCachePool(s.served.model, 1),
+    pool: new PromptCachePool(s.served.model, 1), // its own: the server's may be switched to another model
   }));
   const send = (ctx: RouteContext, status: number, body: unknown) => {
     const text = JSON.stringify(body);

@@ -25,6 +25,7 @@ import { HttpError, type Route, type RouteContext } from './routes.js';
 import { runChoice, type ChoiceEnv, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
 import { chatStops } from './served_model.js';
 import type { ServerState } from './server_state.js';
+import { checkStillServed } from './switch_model.js';
 import { endSse, sendSse, startSse } from './sse.js';
 
 export const CHAT_PATH = '/v1/chat/completions';
@@ -194,6 +195,7 @@ export function chatRoute(state: ServerState): Route {
     };
 
     await state.queue.run(ctx.signal, async () => {
+      checkStillServed(state, served);
       const env: ChoiceEnv = {
         served,
         pool: state.pool,

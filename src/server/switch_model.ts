@@ -5,6 +5,7 @@
  * weights.
  */
 import { PromptCachePool } from './cache_pool.js';
+import { HttpError } from './routes.js';
 import type { ServedModel } from './served_model.js';
 import type { ServerState } from './server_state.js';
 
@@ -15,4 +16,19 @@ export async function switchServedModel(state: ServerState, next: ServedModel, s
     state.served = next;
     state.pool = new PromptCachePool(next.model, slots);
   });
+}
+
+/**
+ * A request that read the served model before it waited for its turn checks here, at its turn, that the model was
+ * not switched meanwhile (its prompt was built for the old one, the prompt caches now hold the new one's): 503.
+ */
+export function checkStillServed(state: ServerState, served: ServedModel): void {
+  if (state.served !== served)
+    throw new HttpError(
+      503,
+      'the served model was switched while this request waited; send it again',
+      'server_error',
+      null,
+      'model_switched',
+    );
 }
