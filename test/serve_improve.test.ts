@@ -130,4 +130,27 @@ describe('POST /api/improve', () => {
     expect(after).toMatch(/^fp_[0-9a-f]{16}$/);
     expect(after).not.toBe(before);
   }, 60_000);
+
+  it('a request that waited across a switch answers 503 model_switched; the next one is served', async () => {
+    const chat = (max: number) =>
+      fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'color red' }], max_tokens: max }),
+      });
+    const next = await loadServedModel(modelDir, { backend: 'ref', modelName: 'tiny' });
+    // hold the queue (as a long reply would) while the switch and then a request line up behind it
+    let release!: () => void;
+    const held = server.state.queue.run(new AbortController().signal, () => new Promise<void>((r) => (release = r)));
+    const switched = switchServedModel(server.state, next, 2);
+    const waited = chat(2);
+    await new Promise((r) => setTimeout(r, 100)); // the request has arrived and waits behind the switch
+    release();
+    await held;
+    await switched;
+    const w = await waited;
+    expect(w.status).toBe(503);
+    expect(((await w.json()) as { error: { code: string } }).error.code).toBe('model_switched');
+    expect((await chat(2)).status).toBe(200);
+  }, 60_000);
 });
