@@ -77,8 +77,10 @@ await saveModel(initModel(cfg, new Rng(1), { backend: getBackend('ref') }), dir)
 await saveTokenizer(tok, dir);
 
 // ---------------------------------------------------------------- the server (a child process)
+// --no-db: no feedback store (the bench's requests name no stored message, so none would be recorded anyway)
 /** @type {string[]} */
-const args = [path.join(here, '..', 'bin', 'llmts.js'), 'serve', dir, '--port', '0', '--quiet', '--backend', backend];
+const args = [path.join(here, '..', 'bin', 'llmts.js'), 'serve', dir, '--port', '0', '--quiet', '--no-db'];
+args.push('--backend', backend);
 if (threads) args.push('--threads', threads);
 const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
 let childErr = '';

@@ -176,3 +176,9 @@ export { RLOO_SETTINGS, RLOO_PRESETS, buildRlooConfig, type RlooConfig } from '.
 export { rlooAdvantages, rlooLoss, prepareRlooBatch, type RlooBatch } from './align/rloo_objective.js';
 export { loadRewardFunction, RewardFunctionError, type RewardFunction } from './align/reward_fn.js';
 export { batchReplySampler } from './align/batch_sampler.js';
+
+// the chat page's feedback loop (issue 12): replies linked to the store, blind Compare, Improve the model
+export { replyLinker, type ReplyLinker, type ReplyLinkAnswer } from './server/reply_link.js';
+export { compareRoute, compareStats, wilson, type CompareSide } from './server/compare_route.js';
+export { ImproveJob, improveRoute, type ImproveOptions } from './server/improve_job.js';
+export { switchServedModel } from './server/switch_model.js';

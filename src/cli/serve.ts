@@ -5,8 +5,16 @@
  *   curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \
  *        -d '{"model": "my-run", "messages": [{"role": "user", "content": "Hi"}], "stream": true}'
  *
- * Read top to bottom: parse, load (the folder, or a run folder's checkpoint/), build the server, listen, print the
- * URL, wait for Ctrl-C (or SIGTERM), close cleanly. Requests generate one at a time through a queue.
+ * Read top to bottom: parse, load (the folder, or a run folder's checkpoint/), open the feedback store, build the
+ * server, listen, print the URL, wait for Ctrl-C (or SIGTERM), close cleanly. Requests generate one at a time through
+ * a queue.
+ *
+ * The feedback store (src/feedback/, SQLite): `--db FILE`, by default `feedback.sqlite` in the model folder, `--no-db`
+ * for none. With it the server mounts the feedback API at /api (src/server/feedback_api.ts) and records each chat
+ * completion that names its stored user message (`"llmts": {"parent_id"}`, src/server/reply_link.ts) — what the chat
+ * page at / does; `llmts feedback export --db FILE` turns the judgments into training rows, and the page's "Improve
+ * the model" trains on them in the background (src/server/improve_job.ts, runs under --runs-dir). `--compare DIR`
+ * keeps a second checkpoint for the page's blind Compare view (src/server/compare_route.ts).
  */
 import { Command, Option } from 'commander';
 import { createHash } from 'node:crypto';
@@ -16,7 +24,13 @@ import { getBackend } from '../backend/registry.js';
 import { chatmlTemplate, IM_START, loadChatTemplate, transcriptTemplate } from '../chat/template.js';
 import type { QuantKind } from '../model/quantize.js';
 import type { ServedModel } from '../server/served_model.js';
+import { FeedbackStore } from '../feedback/store.js';
+import { feedbackRoute, replyRecorder } from '../server/feedback_api.js';
+import { compareRoute } from '../server/compare_route.js';
+import { ImproveJob, improveRoute } from '../server/improve_job.js';
+import { replyLinker } from '../server/reply_link.js';
 import { createServer } from '../server/server.js';
+import { switchServedModel } from '../server/switch_model.js';
 import { ConfigError } from '../util/errors.js';
 import { loadForGeneration, numberFlag, parseOrExit } from './generate.js';
 
@@ -34,6 +48,11 @@ interface ServeFlags {
   threads?: number;
   quantize?: QuantKind;
   quiet?: boolean;
+  /** The feedback store's file; false: --no-db. */
+  db?: string | false;
+  /** A second checkpoint for the page's blind Compare view. */
+  compare?: string;
+  runsDir: string;
 }
 
 /** The model folder of a path: itself, or a run folder's checkpoint/. */
@@ -145,6 +164,17 @@ export async function main(argv: string[]): Promise<number> {
         'bf16',
       ]),
     )
+    .addOption(new Option('--db <file>', 'the feedback store (SQLite; default: feedback.sqlite in the model folder)'))
+    .addOption(new Option('--no-db', 'no feedback store: the page chats but keeps nothing'))
+    .addOption(
+      new Option(
+        '--compare <dir>',
+        "a second model or run folder: the page's Compare view asks both, blind, for a choice",
+      ),
+    )
+    .addOption(
+      new Option('--runs-dir <dir>', 'where "Improve the model" on the page writes its training runs').default('runs'),
+    )
     .option('--quiet', 'no line per request');
   const code = parseOrExit(program, argv);
   if (code !== null) return code;
@@ -154,9 +184,42 @@ export async function main(argv: string[]): Promise<number> {
   // load
   const served = await loadServedModel(dir, f);
 
+  // the feedback store: the API at /api and the page's replies recorded
+  const folder = modelFolderOf(dir);
+  const dbFile = f.db === false ? null : (f.db ?? path.join(folder, 'feedback.sqlite'));
+  const store = dbFile === null ? null : FeedbackStore.open(dbFile);
+  if (f.compare && !store)
+    throw new ConfigError('--compare', 'Compare records its choices in the feedback store: drop --no-db');
+  const candidate = f.compare ? { served: await loadServedModel(f.compare, f), dir: modelFolderOf(f.compare) } : null;
+
+  // the replies' recorder follows the served checkpoint ("Improve the model" may switch it)
+  let record = store ? replyRecorder(store, folder) : null;
+  const improve = store
+    ? new ImproveJob({
+        store,
+        modelDir: folder,
+        outDir: f.runsDir,
+        backend: f.backend,
+        switchTo: async (dir) => {
+          const next = await loadServedModel(dir, { ...f, modelName: served.name });
+          await switchServedModel(server.state, next, f.cacheSlots);
+          record = replyRecorder(store, dir);
+        },
+      })
+    : null;
+
   // serve
   const err = (s: string) => process.stderr.write(`${s}\n`);
   const server = createServer({
+    ...(store && improve
+      ? {
+          routes: [feedbackRoute(store), improveRoute(improve)],
+          replyLinker: replyLinker(store, (r) => record!(r)),
+        }
+      : {}),
+    ...(store && candidate
+      ? { stateRoutes: (state) => [compareRoute(state, store, { served, dir: folder }, candidate)] }
+      : {}),
     served,
     host: f.host,
     port: f.port,
@@ -181,6 +244,7 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   console.log(`llmts serve: ${url}/ (chat page), OpenAI API at ${url}/v1`);
+  console.log(store ? `feedback store: ${dbFile} (API at ${url}/api)` : 'feedback store: none (--no-db)');
   console.log(
     `model '${served.name}' (${served.template.kind} template, context ${served.model.config.maxPositions} tokens, ` +
       `${getBackend().describe()}); ${f.apiKey ? 'API key required; ' : ''}Ctrl-C stops`,
@@ -194,7 +258,11 @@ export async function main(argv: string[]): Promise<number> {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       err('llmts serve: closing');
-      void server.close().then(resolve);
+      improve?.stop();
+      void server.close().then(() => {
+        store?.close();
+        resolve();
+      });
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

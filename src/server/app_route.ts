@@ -1,9 +1,13 @@
 /**
- * The web page's files (./app/page.ts): `GET /` and `/app/*`, with a Content-Security-Policy that allows scripts and
+ * The web page's files (./app/: page.ts, chat_js.ts, feedback_js.ts, compare_js.ts, improve_js.ts): `GET /` and `/app/*`, with a Content-Security-Policy that allows scripts and
  * styles from this origin only and no framing, so the page runs no script but its own. Public even with --api-key
  * (the page asks for the key and sends it with each API call).
  */
-import { CHAT_CSS, CHAT_JS, INDEX_HTML } from './app/page.js';
+import { CHAT_JS } from './app/chat_js.js';
+import { COMPARE_JS } from './app/compare_js.js';
+import { FEEDBACK_JS } from './app/feedback_js.js';
+import { IMPROVE_JS } from './app/improve_js.js';
+import { CHAT_CSS, ICON_SVG, INDEX_HTML } from './app/page.js';
 import type { Route } from './routes.js';
 
 const CSP =
@@ -12,6 +16,10 @@ const CSP =
 const FILES: Record<string, { type: string; body: string }> = {
   '/': { type: 'text/html; charset=utf-8', body: INDEX_HTML },
   '/app/chat.js': { type: 'text/javascript; charset=utf-8', body: CHAT_JS },
+  '/app/feedback.js': { type: 'text/javascript; charset=utf-8', body: FEEDBACK_JS },
+  '/app/compare.js': { type: 'text/javascript; charset=utf-8', body: COMPARE_JS },
+  '/app/improve.js': { type: 'text/javascript; charset=utf-8', body: IMPROVE_JS },
+  '/app/icon.svg': { type: 'image/svg+xml', body: ICON_SVG },
   '/app/chat.css': { type: 'text/css; charset=utf-8', body: CHAT_CSS },
 };
 

@@ -19,11 +19,13 @@ import type { ChatMessage } from '../chat/template.js';
 import { MAX_TOP_LOGPROBS } from '../generate/sampler.js';
 import { baseSeed, checkModel, checkPromptFits, choiceSampler, responseId, usageOf } from './openai_common.js';
 import { Body, badParam, readSampling, SAMPLING_FIELDS } from './openai_params.js';
+import type { ReplyLinkAnswer } from './reply_link.js';
 import { asHttpError, sendJson } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
 import { runChoice, type ChoiceEnv, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
 import { chatStops } from './served_model.js';
 import type { ServerState } from './server_state.js';
+import { checkStillServed } from './switch_model.js';
 import { endSse, sendSse, startSse } from './sse.js';
 
 export const CHAT_PATH = '/v1/chat/completions';
@@ -39,6 +41,7 @@ const CHAT_FIELDS = [
   'functions',
   'function_call',
   'response_format',
+  'llmts',
 ];
 
 /** The text of a message's content: a string, or a list of text parts. */
@@ -129,6 +132,9 @@ export function chatRoute(state: ServerState): Route {
       throw asHttpError(e, 'messages');
     }
     checkPromptFits(prompt.length, served, 'messages');
+    // the feedback store's link (./reply_link.ts): checked now, recorded before the response ends
+    const link = b.get('llmts');
+    const plan = link !== undefined && state.replyLinker ? state.replyLinker.check(link, conv.all()) : null;
     const sampler = choiceSampler(served, req.sampler, logprobs ? (topLogprobs ?? 0) : 0);
     const stops = chatStops(served);
     const seed = baseSeed(req.seed);
@@ -171,7 +177,25 @@ export function chatRoute(state: ServerState): Route {
       }
     };
 
+    const linkReplies = (outcomes: readonly ChoiceOutcome[]): ReplyLinkAnswer | null => {
+      if (!plan || !state.replyLinker) return null;
+      const choices = outcomes.map((o, index) => ({
+        text: o.text,
+        seed: specs[index]!.seed,
+        logprobs: o.logprobs.length
+          ? o.logprobs.map((e) => ({
+              token: e.token,
+              logprob: e.logprob,
+              bytes: e.bytes,
+              top_logprobs: e.top_logprobs,
+            }))
+          : o.tokens.map((t) => ({ token: served.codec.decode([t.id]), logprob: t.logprob })),
+      }));
+      return state.replyLinker.record(plan, { ...sampler, max_tokens: req.maxTokens, stop: req.stop }, choices);
+    };
+
     await state.queue.run(ctx.signal, async () => {
+      checkStillServed(state, served);
       const env: ChoiceEnv = {
         served,
         pool: state.pool,
@@ -181,6 +205,7 @@ export function chatRoute(state: ServerState): Route {
       const outcomes: ChoiceOutcome[] = [];
       if (!req.stream) {
         for (const spec of specs) outcomes.push(await runChoice(env, spec, ctx.signal, () => {}));
+        const linked = linkReplies(outcomes);
         sendJson(ctx.res, 200, {
           ...head,
           object: 'chat.completion',
@@ -191,6 +216,7 @@ export function chatRoute(state: ServerState): Route {
             finish_reason: o.finishReason,
           })),
           usage: usageOf(prompt.length, outcomes),
+          ...(linked ? { llmts: linked } : {}),
         });
         await record(outcomes);
         return;
@@ -231,6 +257,14 @@ export function chatRoute(state: ServerState): Route {
           { ...head, object: 'chat.completion.chunk', choices: [], usage: usageOf(prompt.length, outcomes) },
           sendUntil,
         );
+      let linked: ReplyLinkAnswer | null = null;
+      try {
+        linked = linkReplies(outcomes);
+      } catch (e) {
+        state.log(`recording ${id} in the feedback store failed: ${(e as Error)?.stack ?? String(e)}`);
+      }
+      if (linked)
+        await sendSse(res, { ...head, object: 'chat.completion.chunk', choices: [], llmts: linked }, sendUntil);
       endSse(res);
       await record(outcomes);
     });

@@ -19,6 +19,7 @@ import { HttpError, type Route, type RouteContext } from './routes.js';
 import { runChoice, type ChoiceEnv, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
 import type { ServedModel } from './served_model.js';
 import type { ServerState } from './server_state.js';
+import { checkStillServed } from './switch_model.js';
 import { endSse, sendSse, startSse } from './sse.js';
 
 export const COMPLETIONS_PATH = '/v1/completions';
@@ -112,6 +113,7 @@ export function completionsRoute(state: ServerState): Route {
     const promptTokens = prompts.reduce((a, p) => a + p.ids.length, 0);
 
     await state.queue.run(ctx.signal, async () => {
+      checkStillServed(state, served);
       const env: ChoiceEnv = {
         served,
         pool: state.pool,

@@ -3,7 +3,7 @@
  * model, one generation at a time, OpenAI's routes and error shapes).
  *
  * A request goes through: shutdown check → API key (when set) → the routes in order — /health, /v1/models,
- * /v1/chat/completions, /v1/completions, /v1/inspect (./inspect_route.ts: the views of `llmts inspect`), then `options.routes` (the feedback API and app mount there), then the
+ * /v1/chat/completions, /v1/completions, /v1/inspect (./inspect_route.ts: the views of `llmts inspect`), then `options.routes` (the feedback API and app mount there) and `options.stateRoutes` (Compare), then the
  * minimal chat page — and a 404 in OpenAI's error shape when none answers. A route's error is answered with its
  * status as OpenAI's error object (./respond.ts).
  *
@@ -28,6 +28,7 @@ import { healthRoute, modelsRoute } from './openai_models.js';
 import { GenerationQueue } from './queue.js';
 import { asHttpError, sendError } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
+import type { ReplyLinker } from './reply_link.js';
 import type { ServedModel } from './served_model.js';
 import type { ChatCompletionRecord, ServerState } from './server_state.js';
 
@@ -55,6 +56,8 @@ export interface ServerOptions {
   promptCacheSlots?: number;
   /** More routes, tried after the OpenAI ones (the feedback API, the app). */
   routes?: readonly Route[];
+  /** Routes built on the server's state (its queue, limits, prompt caches), tried after `routes`: Compare. */
+  stateRoutes?: (state: ServerState) => readonly Route[];
   /** Serve the minimal chat page at / (default true). */
   page?: boolean;
   /**
@@ -63,6 +66,11 @@ export interface ServerOptions {
    * throws is logged; the client already has its answer.
    */
   onChatCompletion?: (r: ChatCompletionRecord) => void | Promise<void>;
+  /**
+   * Records chat completions that name a stored user message (`"llmts": {"parent_id"}`) in the feedback store before
+   * the response ends, and answers with the stored ids (./reply_link.ts). Without it such a field is ignored.
+   */
+  replyLinker?: ReplyLinker | null;
   /** One line per request (method, path, status, time) and for server errors; default none. */
   log?: (line: string) => void;
 }
@@ -154,6 +162,7 @@ export function createServer(o: ServerOptions): LlmServer {
     limits: { maxTokens: o.maxTokens ?? 1024, maxN: o.maxN ?? 8, timeoutMs: o.timeoutMs ?? 300_000 },
     counters: { requests: 0, tokens: 0, cancelled: 0 },
     onChatCompletion: o.onChatCompletion ?? null,
+    replyLinker: o.replyLinker ?? null,
     log,
   };
   let closing = false;
@@ -165,6 +174,7 @@ export function createServer(o: ServerOptions): LlmServer {
     completionsRoute(state),
     inspectRoute(state),
     ...(o.routes ?? []),
+    ...(o.stateRoutes?.(state) ?? []),
     ...(o.page === false ? [] : [pageRoute()]),
   ];
   let url: string | null = null;

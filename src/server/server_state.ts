@@ -8,6 +8,7 @@ import type { ResolvedSamplerOptions } from '../generate/sampler.js';
 import type { PromptCachePool } from './cache_pool.js';
 import type { RequestLimits } from './openai_params.js';
 import type { GenerationQueue } from './queue.js';
+import type { ReplyLinker } from './reply_link.js';
 import type { ServedModel } from './served_model.js';
 
 export interface ServerLimits extends RequestLimits {
@@ -60,6 +61,8 @@ export interface ServerState {
   counters: ServerCounters;
   /** Called after each chat completion answered in full (a store of conversations hooks in here). */
   onChatCompletion: ((r: ChatCompletionRecord) => void | Promise<void>) | null;
+  /** The feedback store's link for chat completions that carry `llmts` (./reply_link.ts); null: not recorded. */
+  replyLinker: ReplyLinker | null;
   /** Server errors (a hook that threw). */
   log: (line: string) => void;
 }

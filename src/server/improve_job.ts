@@ -1,0 +1,226 @@
+/**
+ * "Improve the model": training on the collected feedback, in child processes, while the server keeps serving.
+ * One job at a time; the page starts it and polls its progress.
+ *
+ *   1. export the store as it is now: corrections → `sft.jsonl`, edits / choices / rankings → `preference.jsonl`
+ *      (src/feedback/export.ts), into `<outDir>/<name>/`
+ *   2. `llmts sft <model> sft.jsonl` when there are corrections (run `<name>-sft`)
+ *   3. `llmts dpo <the SFT checkpoint, else the model> preference.jsonl` when there are pairs (run `<name>-dpo`)
+ *
+ * Each command runs as `node bin/llmts.js …` with `--maxSteps`, `--backend` and `--report=false`; its output lines
+ * are the job's log. The result is the last run's checkpoint folder; the server switches to it when asked
+ * (`/api/improve/switch`), not by itself.
+ *
+ *   POST /api/improve  {"steps"?: 1..10000 (default 50)}  → 202 the job; 409 while one runs; 400 with nothing to learn
+ *   GET  /api/improve  → {"object": "feedback.improve", "state": "idle"|"running"|"done"|"failed", "log": [lines],
+ *                         "rows": {"sft", "preference"}, "checkpoint": folder|null, "serving": folder|null,
+ *                         "can_switch"}
+ *   (both POSTs: Content-Type application/json only, else 415)
+ *   POST /api/improve/switch → 200: the server serves the finished job's checkpoint from the next request on
+ *                         (./switch_model.ts; replies are recorded under its hash); 409 before one finished
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { exportFeedback } from '../feedback/export.js';
+import type { FeedbackStore } from '../feedback/store.js';
+import { HttpError, type Route, type RouteContext } from './routes.js';
+
+export interface ImproveOptions {
+  store: FeedbackStore;
+  /** The served model's folder (what SFT starts from). */
+  modelDir: string;
+  /** Where the run folders go (e.g. the model folder's parent `runs/`). */
+  outDir: string;
+  /** Compute backend of the training commands (default auto). */
+  backend?: 'auto' | 'ref' | 'wasm';
+  /** The llmts entry point (default this package's bin/llmts.js). */
+  bin?: string;
+  /** The job's name (default `improve-` and the start time); the runs are `<name>-sft`, `<name>-dpo`. */
+  name?: () => string;
+  /** Serve a finished job's checkpoint (POST /api/improve/switch); absent: the route answers 501. */
+  switchTo?: (checkpoint: string) => Promise<void>;
+}
+
+type JobState = 'idle' | 'running' | 'done' | 'failed';
+
+/** Most log lines kept (the oldest go first). */
+const MAX_LOG = 400;
+
+export class ImproveJob {
+  state: JobState = 'idle';
+  log: string[] = [];
+  rows = { sft: 0, preference: 0 };
+  checkpoint: string | null = null;
+  /** The checkpoint the server was switched to, if it was. */
+  serving: string | null = null;
+  private child: ChildProcess | null = null;
+  private stopped = false;
+
+  constructor(private readonly o: ImproveOptions) {}
+
+  private say(line: string): void {
+    this.log.push(line);
+    if (this.log.length > MAX_LOG) this.log.splice(0, this.log.length - MAX_LOG);
+  }
+
+  /** Export the rows and start the commands; throws HttpError 409 / 400 when it cannot start. */
+  start(steps: number): void {
+    if (this.state === 'running')
+      throw new HttpError(409, 'an improvement is already running', 'invalid_request_error');
+    const sft = exportFeedback(this.o.store, 'sft').rows;
+    const prefs = exportFeedback(this.o.store, 'preference').rows;
+    if (sft.length === 0 && prefs.length === 0)
+      throw new HttpError(
+        400,
+        'nothing to learn from yet: edit a reply (a correction) or choose between two replies first',
+        'invalid_request_error',
+      );
+    const name = this.o.name?.() ?? `improve-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const dir = path.join(this.o.outDir, name);
+    fs.mkdirSync(dir, { recursive: true });
+    const write = (file: string, rows: readonly unknown[]) => {
+      fs.writeFileSync(path.join(dir, file), rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      return path.join(dir, file);
+    };
+    this.state = 'running';
+    this.log = [];
+    this.checkpoint = null;
+    this.rows = { sft: sft.length, preference: prefs.length };
+    this.say(`exported ${sft.length} sft rows and ${prefs.length} preference pairs to ${dir}`);
+    const common = [
+      `--maxSteps=${steps}`,
+      `--backend=${this.o.backend ?? 'auto'}`,
+      `--outDir=${this.o.outDir}`,
+      '--report=false',
+    ];
+    const plan: { args: string[]; checkpoint: string }[] = [];
+    let base = this.o.modelDir;
+    if (sft.length) {
+      const data = write('sft.jsonl', sft);
+      plan.push({ args: ['sft', base, data, `--evalData=${data}`, `--name=${name}-sft`, ...common], checkpoint: '' });
+      base = path.join(this.o.outDir, `${name}-sft`, 'checkpoint');
+      plan.at(-1)!.checkpoint = base;
+    }
+    if (prefs.length) {
+      const data = write('preference.jsonl', prefs);
+      plan.push({
+        args: ['dpo', base, data, `--evalData=${data}`, `--name=${name}-dpo`, ...common],
+        checkpoint: path.join(this.o.outDir, `${name}-dpo`, 'checkpoint'),
+      });
+    }
+    void this.run(plan);
+  }
+
+  private async run(plan: { args: string[]; checkpoint: string }[]): Promise<void> {
+    const bin = this.o.bin ?? fileURLToPath(new URL('../../bin/llmts.js', import.meta.url));
+    for (const step of plan) {
+      if (this.stopped) return;
+      this.say(`$ llmts ${step.args.join(' ')}`);
+      const code = await new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, [bin, ...step.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+        this.child = child;
+        let partial = '';
+        const onData = (d: Buffer) => {
+          const lines = (partial + d.toString()).split(/\r?\n|\r/);
+          partial = lines.pop()!;
+          for (const l of lines) if (l.trim()) this.say(l);
+        };
+        child.stdout.on('data', onData);
+        child.stderr.on('data', onData);
+        child.on('error', (e) => {
+          this.say(`cannot start: ${e.message}`);
+          resolve(-1);
+        });
+        child.on('close', (c) => {
+          if (partial.trim()) this.say(partial);
+          resolve(c);
+        });
+      });
+      this.child = null;
+      if (code !== 0) {
+        this.say(`llmts ${step.args[0]} failed (exit ${code})`);
+        this.state = 'failed';
+        return;
+      }
+      this.checkpoint = step.checkpoint;
+    }
+    this.say(`done: the improved checkpoint is ${this.checkpoint}`);
+    this.state = 'done';
+  }
+
+  /** Serve the finished job's checkpoint (only that folder: a web client names no path). */
+  async switchToResult(): Promise<void> {
+    if (!this.o.switchTo) throw new HttpError(501, 'this server cannot switch models', 'invalid_request_error');
+    if (this.state !== 'done' || !this.checkpoint)
+      throw new HttpError(409, 'no finished improvement to serve', 'invalid_request_error');
+    await this.o.switchTo(this.checkpoint);
+    this.serving = this.checkpoint;
+    this.say(`now serving ${this.checkpoint}`);
+  }
+
+  /** End a running command (the server is closing). */
+  stop(): void {
+    this.stopped = true;
+    this.child?.kill('SIGTERM');
+  }
+
+  toJson() {
+    return {
+      object: 'feedback.improve',
+      state: this.state,
+      log: this.log,
+      rows: this.rows,
+      checkpoint: this.checkpoint,
+      serving: this.serving,
+      can_switch: this.o.switchTo !== undefined,
+    };
+  }
+}
+
+/**
+ * These two POSTs start processes and change the served model, so they take only `Content-Type: application/json`
+ * (415 otherwise): a page of another origin can send a form or text/plain without asking, but not JSON.
+ */
+function needJson(ctx: RouteContext): void {
+  if (!/^application\/json\b/i.test(ctx.req.headers['content-type'] ?? ''))
+    throw new HttpError(415, `POST ${ctx.url.pathname} takes Content-Type: application/json`, 'invalid_request_error');
+}
+
+/** The improve routes (see the header). */
+export function improveRoute(job: ImproveJob): Route {
+  const send = (ctx: RouteContext, status: number, body: unknown) => {
+    ctx.res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    ctx.res.end(JSON.stringify(body));
+  };
+  return async (ctx) => {
+    if (ctx.url.pathname === '/api/improve/switch') {
+      if (ctx.method !== 'POST')
+        throw new HttpError(405, `${ctx.method} is not allowed on /api/improve/switch; use POST`);
+      needJson(ctx);
+      await job.switchToResult();
+      send(ctx, 200, job.toJson());
+      return true;
+    }
+    if (ctx.url.pathname !== '/api/improve') return false;
+    if (ctx.method === 'GET') {
+      send(ctx, 200, job.toJson());
+      return true;
+    }
+    if (ctx.method !== 'POST')
+      throw new HttpError(405, `${ctx.method} is not allowed on /api/improve; it takes GET, POST`);
+    needJson(ctx);
+    const body = (await ctx.json()) as Record<string, unknown>;
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new HttpError(400, 'expected a JSON object as the body');
+    for (const k of Object.keys(body))
+      if (k !== 'steps') throw new HttpError(400, `unknown field ${JSON.stringify(k)}; expected steps`, undefined, k);
+    const steps = body['steps'] ?? 50;
+    if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < 1 || steps > 10_000)
+      throw new HttpError(400, 'steps: expected an integer 1..10000', 'invalid_request_error', 'steps');
+    job.start(steps);
+    send(ctx, 202, job.toJson());
+    return true;
+  };
+}
