@@ -8,12 +8,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { raterFile } from '../src/align/tasks/task.js';
 import { alignVerify, flipPreferences, spread, TIMING_FIELDS, type VerifyFigures } from '../src/align/verify.js';
 import type { PreferenceRow } from '../src/data/trl.js';
 import { ConfigError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
+import { ensureCliBuilt } from './helpers.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-verify-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -52,7 +54,7 @@ describe('align verify (quick)', () => {
       seed: 3,
       quick: true,
       out: path.join(tmp, 'a'),
-      cacheDir: path.join(tmp, 'cache'),
+      cacheDir: path.join(tmp, 'sft-cache'),
       log: quiet,
     });
     const f = first.figures;
@@ -111,7 +113,7 @@ describe('align verify (quick)', () => {
       seed: 3,
       quick: true,
       out: path.join(tmp, 'b'),
-      cacheDir: path.join(tmp, 'cache'),
+      cacheDir: path.join(tmp, 'sft-cache'),
       log: quiet,
     });
     expect(again.figures.sft_cached).toBe(true);
@@ -134,11 +136,43 @@ describe('align verify (quick)', () => {
       seed: 3,
       quick: true,
       out: path.join(tmp, 'c'),
-      cacheDir: path.join(tmp, 'cache'),
+      cacheDir: path.join(tmp, 'sft-cache'),
       log: quiet,
     });
     await expect(run).rejects.toThrow(ConfigError);
     await expect(run).rejects.toThrow(/--oracle.*0 non-tied pairs/);
+  });
+});
+
+describe('llmts align verify', () => {
+  beforeAll(() => ensureCliBuilt());
+  const llmts = (args: string[]) => {
+    const r = spawnSync(process.execPath, [path.resolve('bin', 'llmts.js'), 'align', 'verify', ...args], {
+      cwd: tmp,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+  };
+
+  it('--json prints one JSON object with the figures (SFT from the cache next to --out)', () => {
+    const r = llmts(['--task', 'sotu-desk', '--seed', '3', '--quick', '--json', '--out', 'cli']);
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const f = JSON.parse(lines[0]!) as VerifyFigures;
+    for (const k of KEYS) expect(typeof f[k], k).toBe('number');
+    expect(f.sft_cached).toBe(true);
+    expect(r.err).toContain('align verify: evaluate done');
+  });
+
+  it('refuses a bad seed and an unknown task by name', () => {
+    const s = llmts(['--task', 'sotu-desk', '--seed', 'x']);
+    expect(s.code).not.toBe(0);
+    expect(s.err).toContain('--seed');
+    const t = llmts(['--task', 'nope']);
+    expect(t.code).not.toBe(0);
+    expect(t.err).toContain('nope');
   });
 });
 
