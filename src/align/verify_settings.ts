@@ -4,6 +4,16 @@
  * proof must not be tuned to the rater it is judged by (other raters of the same interface, with other domains and
  * noisy labels, go through this same command). They are not command-line settings on purpose: the command takes a
  * task, a rater and a seed, nothing else to turn.
+ *
+ * Choices in FULL, and why (each the same for any rater):
+ * - every train prompt is sampled and rated (4 replies → up to C(4,2) = 6 pairs each): more distinct prompts, one
+ *   epoch of the reward model and of DPO over them, rather than two epochs over half as many;
+ * - PPO has no missing-EOS penalty: the penalty tells the policy something the rater may want (ending with EOS),
+ *   which is exactly what the proof must not do — with it, PPO against a reward model of flipped labels still beat
+ *   SFT 58 % on sotu-desk, from the EOS term alone; without it that control sits at 52 % and PPO still learns to end
+ *   its replies (EOS 99 %) because the rater's feedback says so;
+ * - DPO at β 0.1 (the DPO paper's) with a small learning rate (2e-5): at 5e-5 and two epochs its KL from SFT grew to
+ *   4.4 nats and its replies shortened and repeated (distinct 0.76), winning less than at 2e-5 (KL 1.2).
  */
 export interface VerifySettings {
   /** The tiny model trained from scratch on the task: a byte-level BPE of `vocabSize` and a GPT-2 of this shape. */
