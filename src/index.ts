@@ -170,3 +170,12 @@ export {
   type Conversation as FeedbackConversation,
 } from './feedback/index.js';
 export { feedbackRoute, replyRecorder, type FeedbackRouteOptions } from './server/feedback_api.js';
+// align verify: the whole alignment proof in one call (src/align/verify.ts), its fixed settings
+export {
+  alignVerify,
+  flipPreferences,
+  type VerifyFigures,
+  type VerifyOptions,
+  type VerifyResult,
+} from './align/verify.js';
+export { FULL as VERIFY_FULL, QUICK as VERIFY_QUICK, type VerifySettings } from './align/verify_settings.js';
