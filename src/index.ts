@@ -182,3 +182,12 @@ export { replyLinker, type ReplyLinker, type ReplyLinkAnswer } from './server/re
 export { compareRoute, compareStats, wilson, type CompareSide } from './server/compare_route.js';
 export { ImproveJob, improveRoute, type ImproveOptions } from './server/improve_job.js';
 export { switchServedModel } from './server/switch_model.js';
+// align verify: the whole alignment proof in one call (src/align/verify.ts), its fixed settings
+export {
+  alignVerify,
+  flipPreferences,
+  type VerifyFigures,
+  type VerifyOptions,
+  type VerifyResult,
+} from './align/verify.js';
+export { FULL as VERIFY_FULL, QUICK as VERIFY_QUICK, type VerifySettings } from './align/verify_settings.js';

@@ -6,10 +6,18 @@
  * prompts: TRL prompt-only rows `{"prompt": [messages…]}` (conversations ending with a user turn); sft: the train
  * prompts' demonstrations as `{"messages": …}` rows (held-out prompts have none: they are for evaluation only).
  * Written to stdout unless -o names a file (atomically).
+ *
+ *   llmts align verify --task NAME [--oracle FILE] [--seed S] [--json] [--out DIR] [--quick]
+ *
+ * The whole proof (src/align/verify.ts): SFT (cached) → replies → the rater's feedback file → reward model → PPO →
+ * DPO → held-out win rates against SFT, with the controls; verify.json and report.html in the output folder
+ * (default runs/align-verify/TASK-sSEED[-quick]); --json prints the figures as one JSON object on stdout.
  */
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { getTask, TASKS, taskDemonstrations, taskPrompts } from '../align/tasks/index.js';
-import { TASK_SPLITS, type TaskSplit } from '../align/tasks/task.js';
+import { raterFile, TASK_SPLITS, type TaskSplit } from '../align/tasks/task.js';
+import { alignVerify } from '../align/verify.js';
 import { formatTrlJsonl, writeTrlDataset } from '../data/trl.js';
 import { ConfigError } from '../util/errors.js';
 import { writeFileAtomicSync } from '../util/fs.js';
@@ -48,11 +56,51 @@ function data(f: DataFlags): number {
   return 0;
 }
 
+interface VerifyFlags {
+  task: string;
+  oracle?: string;
+  seed: string;
+  json?: boolean;
+  out?: string;
+  quick?: boolean;
+}
+
+async function verify(f: VerifyFlags): Promise<number> {
+  const task = getTask(f.task, '--task');
+  const seed = Number(f.seed);
+  if (!Number.isInteger(seed) || seed < 0)
+    throw new ConfigError('--seed', `expected a whole number ≥ 0, got ${f.seed}`);
+  const out = f.out ?? path.join('runs', 'align-verify', `${task.name}-s${seed}${f.quick ? '-quick' : ''}`);
+  const r = await alignVerify({
+    task,
+    oracle: f.oracle ?? raterFile(task.name),
+    seed,
+    out,
+    ...(f.quick ? { quick: true } : {}),
+  });
+  const x = r.figures;
+  if (f.json) process.stdout.write(`${JSON.stringify(x)}\n`);
+  else {
+    const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
+    console.log(
+      [
+        `align verify: ${x.task}, rater ${x.oracle}, seed ${x.seed} (${x.mode}): ${x.pairs} pairs, ${x.heldout_prompts} held-out prompts`,
+        `  RM accuracy ${pct(x.rm_accuracy)} · PPO win ${pct(x.ppo_win_rate)} (CI low ${pct(x.ppo_win_rate_ci_low)}, KL ${x.ppo_kl.toFixed(3)}) · DPO win ${pct(x.dpo_win_rate)} (KL ${x.dpo_kl.toFixed(3)}) · best-of-n ${pct(x.bon_win_rate)}`,
+        `  controls: A/A ${pct(x.aa_win_rate)} · flipped RM ${pct(x.shuffled_rm_accuracy)} · flipped PPO ${pct(x.shuffled_ppo_win_rate)} · distinct ${x.distinct_ratio.toFixed(3)} (SFT ${x.distinct_ratio_sft.toFixed(3)}) · EOS ${pct(x.eos_rate)}`,
+        `  wall ${x.wall_s} s (${Object.entries(x.seconds)
+          .map(([k, v]) => `${k} ${v} s`)
+          .join(', ')})`,
+        `  ${r.jsonPath}`,
+        `  ${r.reportPath}`,
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
-  const program = new Command('llmts align')
-    .description('alignment tasks (and, to come, the alignment proof)')
-    .exitOverride();
+  const program = new Command('llmts align').description('alignment tasks and the alignment proof').exitOverride();
   program
     .command('data')
     .description("write a task's prompts or SFT demonstrations as TRL JSONL")
@@ -70,6 +118,20 @@ export async function main(argv: string[]): Promise<number> {
     .option('-o, --output <file>', 'write here (atomically) instead of stdout')
     .action((flags: DataFlags) => {
       code = data(flags);
+    });
+  program
+    .command('verify')
+    .description(
+      'the alignment proof on a tiny model: SFT → rated replies → reward model → PPO → DPO → held-out win rates and controls',
+    )
+    .addOption(new Option('--task <name>', 'the task').choices(Object.keys(TASKS)).makeOptionMandatory())
+    .option('--oracle <file>', "the rater module (default: the task's public rater, raters/TASK.mjs)")
+    .option('--seed <n>', 'the seed of every random draw', '1')
+    .option('--json', 'print the figures as one JSON object on stdout')
+    .option('--out <dir>', 'output folder (default runs/align-verify/TASK-sSEED)')
+    .option('--quick', 'the QUICK settings (a smoke run; the figures mean nothing)')
+    .action(async (flags: VerifyFlags) => {
+      code = await verify(flags);
     });
   program.commands.forEach((c) => c.exitOverride());
   return (await parseCommand(program, argv)) ?? code;

@@ -1,0 +1,205 @@
+/**
+ * `llmts align verify` in QUICK mode on sotu-desk with its public rater (raters/sotu-desk.mjs): the figures the issue
+ * names are there and in range, the same seed gives the same figures (the timings aside; the second run takes SFT
+ * from the cache), the feedback the trainers read is what the rater said and the flipped control file is that
+ * feedback with about half of its pairs swapped (and nothing else changed), and a rater that prefers nothing is
+ * refused by name. The label-flip helper is checked on its own.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { raterFile } from '../src/align/tasks/task.js';
+import { alignVerify, flipPreferences, spread, TIMING_FIELDS, type VerifyFigures } from '../src/align/verify.js';
+import type { PreferenceRow } from '../src/data/trl.js';
+import { ConfigError } from '../src/util/errors.js';
+import { Rng } from '../src/util/rng.js';
+import { ensureCliBuilt } from './helpers.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-verify-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const quiet = () => {};
+
+const KEYS = [
+  'rm_accuracy',
+  'ppo_win_rate',
+  'ppo_win_rate_ci_low',
+  'ppo_kl',
+  'dpo_win_rate',
+  'dpo_kl',
+  'bon_win_rate',
+  'aa_win_rate',
+  'shuffled_ppo_win_rate',
+  'shuffled_rm_accuracy',
+  'distinct_ratio',
+  'eos_rate',
+  'wall_s',
+] as const;
+
+const withoutTimings = (f: VerifyFigures) => {
+  const o: Record<string, unknown> = { ...f };
+  for (const k of TIMING_FIELDS) delete o[k];
+  return o;
+};
+
+describe('align verify (quick)', () => {
+  const oracle = raterFile('sotu-desk');
+  let first: Awaited<ReturnType<typeof alignVerify>>;
+
+  it('runs the pipeline and reports every figure', async () => {
+    first = await alignVerify({
+      task: 'sotu-desk',
+      oracle,
+      seed: 3,
+      quick: true,
+      out: path.join(tmp, 'a'),
+      cacheDir: path.join(tmp, 'sft-cache'),
+      log: quiet,
+    });
+    const f = first.figures;
+    for (const k of KEYS) expect(typeof f[k], k).toBe('number');
+    for (const k of KEYS)
+      if (k !== 'ppo_kl' && k !== 'dpo_kl' && k !== 'wall_s') expect(f[k], k).toBeGreaterThanOrEqual(0);
+    for (const k of ['rm_accuracy', 'ppo_win_rate', 'dpo_win_rate', 'bon_win_rate', 'aa_win_rate', 'eos_rate'] as const)
+      expect(f[k], k).toBeLessThanOrEqual(1);
+    expect(f.ppo_win_rate_ci_low).toBeLessThanOrEqual(f.ppo_win_rate);
+    // KL of a policy from SFT estimated on its own samples: non-negative in expectation, so not far below 0
+    expect(f.ppo_kl).toBeGreaterThan(-0.5);
+    expect(f.oracle).toBe('sotu-desk-concise-correct');
+    expect(f.sft_cached).toBe(false);
+    expect(Object.keys(f.seconds)).toEqual(['sft', 'sample', 'rate', 'reward', 'ppo', 'dpo', 'controls', 'evaluate']);
+    expect(Object.keys(f.policies).sort()).toEqual(['bon', 'dpo', 'ppo', 'ppo_flipped', 'sft', 'sft_aa']);
+    expect(f.heldout_prompts).toBeGreaterThan(10);
+    expect(JSON.parse(fs.readFileSync(first.jsonPath, 'utf8'))).toEqual(f);
+    const html = fs.readFileSync(first.reportPath, 'utf8');
+    expect(html).toContain('Controls');
+    expect(html).toContain('objective/kl');
+    expect(first.table.length).toBeGreaterThan(0);
+  });
+
+  it('the trainers read the rater’s feedback; the flipped file swaps about half the pairs and nothing else', () => {
+    const read = (f: string) =>
+      fs
+        .readFileSync(path.join(tmp, 'a', f), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as PreferenceRow);
+    const fb = read('feedback.jsonl'),
+      fl = read('feedback-flipped.jsonl');
+    expect(fb.length).toBe(first.figures.pairs);
+    expect(fl.length).toBe(fb.length);
+    let swapped = 0;
+    fb.forEach((r, i) => {
+      const s = fl[i]!;
+      expect(s.prompt).toEqual(r.prompt);
+      if (JSON.stringify(s.chosen) === JSON.stringify(r.chosen)) expect(s.rejected).toEqual(r.rejected);
+      else {
+        expect(s.chosen).toEqual(r.rejected);
+        expect(s.rejected).toEqual(r.chosen);
+        swapped++;
+      }
+    });
+    // Binomial(n, ½): within 4 standard deviations
+    const n = fb.length;
+    expect(Math.abs(swapped - n / 2)).toBeLessThanOrEqual(4 * Math.sqrt(n / 4) + 1);
+    expect(swapped).toBeGreaterThan(0);
+  });
+
+  it('the same seed gives the same figures (SFT from the cache)', async () => {
+    const again = await alignVerify({
+      task: 'sotu-desk',
+      oracle,
+      seed: 3,
+      quick: true,
+      out: path.join(tmp, 'b'),
+      cacheDir: path.join(tmp, 'sft-cache'),
+      log: quiet,
+    });
+    expect(again.figures.sft_cached).toBe(true);
+    expect(JSON.stringify(withoutTimings(again.figures))).toBe(JSON.stringify(withoutTimings(first.figures)));
+    expect(again.table).toEqual(first.table);
+    expect(fs.readFileSync(path.join(tmp, 'b', 'feedback.jsonl'), 'utf8')).toBe(
+      fs.readFileSync(path.join(tmp, 'a', 'feedback.jsonl'), 'utf8'),
+    );
+  });
+
+  it('a rater that prefers nothing (every pair a tie) is refused by name', async () => {
+    const tie = path.join(tmp, 'tie.mjs');
+    fs.writeFileSync(
+      tie,
+      "export function makeOracle() { return { name: 'tie', score: () => 0, compare: () => 'tie' }; }\n",
+    );
+    const run = alignVerify({
+      task: 'sotu-desk',
+      oracle: tie,
+      seed: 3,
+      quick: true,
+      out: path.join(tmp, 'c'),
+      cacheDir: path.join(tmp, 'sft-cache'),
+      log: quiet,
+    });
+    await expect(run).rejects.toThrow(ConfigError);
+    await expect(run).rejects.toThrow(/--oracle.*0 non-tied pairs/);
+  });
+});
+
+describe('llmts align verify', () => {
+  beforeAll(() => ensureCliBuilt());
+  const llmts = (args: string[]) => {
+    const r = spawnSync(process.execPath, [path.resolve('bin', 'llmts.js'), 'align', 'verify', ...args], {
+      cwd: tmp,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+  };
+
+  it('--json prints one JSON object with the figures (SFT from the cache next to --out)', () => {
+    const r = llmts(['--task', 'sotu-desk', '--seed', '3', '--quick', '--json', '--out', 'cli']);
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const f = JSON.parse(lines[0]!) as VerifyFigures;
+    for (const k of KEYS) expect(typeof f[k], k).toBe('number');
+    expect(f.sft_cached).toBe(true);
+    expect(r.err).toContain('align verify: evaluate done');
+  });
+
+  it('refuses a bad seed and an unknown task by name', () => {
+    const s = llmts(['--task', 'sotu-desk', '--seed', 'x']);
+    expect(s.code).not.toBe(0);
+    expect(s.err).toContain('--seed');
+    const t = llmts(['--task', 'nope']);
+    expect(t.code).not.toBe(0);
+    expect(t.err).toContain('nope');
+  });
+});
+
+describe('flipPreferences', () => {
+  const rows: PreferenceRow[] = Array.from({ length: 2000 }, (_, i) => ({
+    prompt: [{ role: 'user', content: `q${i}` }],
+    chosen: [{ role: 'assistant', content: `good ${i}` }],
+    rejected: [{ role: 'assistant', content: `bad ${i}` }],
+    margin: i,
+  }));
+
+  it('swaps chosen and rejected with probability p, keeping the margin', () => {
+    const { rows: out, flipped } = flipPreferences(rows, new Rng(7));
+    const n = flipped.filter(Boolean).length;
+    expect(Math.abs(n - 1000)).toBeLessThan(4 * Math.sqrt(500)); // Binomial(2000, ½), 4 σ
+    out.forEach((r, i) => {
+      const [c, w] = flipped[i] ? ['bad', 'good'] : ['good', 'bad'];
+      expect((r.chosen[0] as { content: string }).content).toBe(`${c} ${i}`);
+      expect((r.rejected[0] as { content: string }).content).toBe(`${w} ${i}`);
+      expect(r.margin).toBe(i);
+    });
+    expect(flipPreferences(rows, new Rng(7), 0).flipped.some(Boolean)).toBe(false);
+    expect(flipPreferences(rows, new Rng(7), 1).flipped.every(Boolean)).toBe(true);
+  });
+
+  it('spread picks k items evenly, in order', () => {
+    expect(spread([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 5)).toEqual([0, 2, 4, 6, 8]);
+    expect(spread([1, 2], 5)).toEqual([1, 2]);
+  });
+});
