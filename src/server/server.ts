@@ -23,7 +23,7 @@ import { isPagePath, pageRoute } from './app_route.js';
 import { PromptCachePool } from './cache_pool.js';
 import { chatRoute } from './openai_chat.js';
 import { completionsRoute } from './openai_completions.js';
-import { inspectRoute } from './inspect_route.js';
+import { INSPECT_PATH, inspectRoute } from './inspect_route.js';
 import { healthRoute, modelsRoute } from './openai_models.js';
 import { GenerationQueue } from './queue.js';
 import { asHttpError, sendError } from './respond.js';
@@ -204,7 +204,10 @@ export function createServer(o: ServerOptions): LlmServer {
     };
     try {
       const path = target.pathname;
-      const isPublic = (method === 'GET' || method === 'HEAD') && (path === '/health' || isPagePath(path));
+      // an inspection page by its id: the unguessable id made by an authorised POST is the key (a new tab sends no header)
+      const isPublic =
+        (method === 'GET' || method === 'HEAD') &&
+        (path === '/health' || isPagePath(path) || path.startsWith(`${INSPECT_PATH}/`));
       if (closing && path !== '/health')
         throw new HttpError(503, 'the server is shutting down', 'server_error', null, 'shutting_down');
       if (o.apiKey && !isPublic && !keyMatches(req.headers.authorization, o.apiKey)) {

@@ -16,7 +16,7 @@ const log = $('log'), input = $('input'), send = $('send'), stop = $('stop'), st
 const app = {
   model: null, feedback: false, conversationId: null, turns: [], controller: null,
   rater: () => $('rater').value.trim() || 'web',
-  api, stream: streamReply, render, say, refreshSidebar,
+  api, stream: streamReply, render, say, refreshSidebar, messages: (i) => messagesUpTo(i),
 };
 // turns: {role: 'system'|'user', id, content} | {role: 'assistant', parentId, replies: [{id, content, logprobs, meta, editOf}], shown, pending}
 

@@ -1,7 +1,7 @@
 /**
  * The page's feedback script (/app/feedback.js): under each reply thumbs, flag with Open-Assistant's reasons, edit
- * (a correction: SFT data), regenerate then choose A / B / tie / both bad (a preference pair), rank K replies; and
- * the token view (each token's probability and the alternatives the model weighed, from the reply's logprobs). Each
+ * (a correction: SFT data), regenerate then choose A / B / tie / both bad (a preference pair), rank K replies, Inspect
+ * (the views of `llmts inspect` for this reply, from POST /v1/inspect, in a new tab); and the token view (each token's probability and the alternatives the model weighed, from the reply's logprobs). Each
  * action is one POST /api/judgments (src/server/feedback_api.ts). Model output only ever goes into textContent.
  */
 export const FEEDBACK_JS = `// The feedback controls under a reply: thumbs, flag with reasons, edit (a correction), regenerate then choose A/B,
@@ -194,6 +194,15 @@ export function replyActions(app, turn, i) {
     turn.pending = app.feedback && nr.id !== null && turn.replies[a].id !== null ? [a, turn.shown] : null;
     app.render();
   }, 'regen'));
+  // look inside this reply: POST /v1/inspect (format "link") and open the page in a tab opened now, on the click
+  bar.append(button('Inspect', 'look inside: attention maps, logit lens, next-token distribution', async () => {
+    const w = window.open('', '_blank');
+    try {
+      const j = await app.api('POST', '/v1/inspect', { model: app.model, messages: app.messages(i - 1), reply: r.content, format: 'link' });
+      if (w) w.location.href = j.url; else window.open(j.url, '_blank');
+      app.say('the inspection opened in a new tab');
+    } catch (e) { w?.close(); app.say(String(e.message ?? e), true); }
+  }, 'inspect'));
   const rankable = turn.replies.filter((x) => x.id !== null).length;
   if (app.feedback && rankable >= 2)
     bar.append(button('Rank', 'rank all ' + rankable + ' replies', () => open(rankPanel(app, turn, () => open(null))), 'rank'));
