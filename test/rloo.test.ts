@@ -227,7 +227,7 @@ describe('RLOO on a toy arithmetic task', () => {
           reward: toy.rater,
           data: [toy.promptsFile],
           outDir: path.join(tmp, 'runs'),
-          backend: 'ref',
+          backend: 'wasm',
           quiet: true,
           ...toy.rloo,
         },
