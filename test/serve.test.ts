@@ -294,7 +294,7 @@ describe('llmts serve: errors in OpenAI’s shape and classes', () => {
     expect((nf as InstanceType<typeof OpenAI.NotFoundError>).code).toBe('model_not_found');
   });
 
-  it('unknown routes are 404, wrong methods 405, a bad JSON body 400, a body over the limit 413', async () => {
+  it('unknown routes are 404, wrong methods 405, a bad JSON body 400, a body over the limit 413, not JSON 415', async () => {
     const small = createServer({ served, port: 0, maxBodyBytes: 2000 });
     const url = await small.listen();
     try {
@@ -314,6 +314,24 @@ describe('llmts serve: errors in OpenAI’s shape and classes', () => {
         .chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'y'.repeat(5000) }] })
         .catch((x: unknown) => x);
       expect((e as InstanceType<typeof OpenAI.APIError>).status).toBe(413);
+      // bodies are JSON only: what a page of another origin may send without a preflight (a form, text/plain, no
+      // type) is 415 before anything runs; application/json with parameters is fine
+      const ok = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 });
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', '']) {
+        const r = await fetch(`${url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: type ? { 'Content-Type': type } : {},
+          body: type ? ok : new Blob([ok]),
+        });
+        expect(r.status, type).toBe(415);
+        expect(((await r.json()) as { error: { code: string } }).error.code).toBe('unsupported_media_type');
+      }
+      const withCharset = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json; charset=utf-8' },
+        body: ok,
+      });
+      expect(withCharset.status).toBe(200);
     } finally {
       await small.close();
     }

@@ -94,8 +94,26 @@ class ClientGone extends Error {
   }
 }
 
-/** The request body as JSON, at most `limit` bytes (413 beyond; 400 when it is not JSON). */
+/**
+ * The request body as JSON, at most `limit` bytes (413 beyond; 400 when it is not JSON; 415 unless the request says
+ * `Content-Type: application/json`). The media type is required so that a page of another origin, which may send a
+ * form or text/plain to this server without the browser asking first (no CORS preflight), cannot post judgments,
+ * start generations or change anything: a cross-origin JSON request is preflighted, and this server allows none.
+ */
 function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const type = req.headers['content-type'] ?? '';
+  if (!/^application\/json\s*(;|$)/i.test(type)) {
+    req.resume(); // discard the body
+    return Promise.reject(
+      new HttpError(
+        415,
+        `this server takes request bodies as JSON only: send Content-Type: application/json${type ? ` (not ${type.slice(0, 80)})` : ''}`,
+        'invalid_request_error',
+        null,
+        'unsupported_media_type',
+      ),
+    );
+  }
   const tooLarge = () =>
     new HttpError(
       413,
