@@ -60,6 +60,11 @@ describe('POST /api/improve', () => {
     expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/nothing to learn from yet/);
     expect((await start({ steps: 0 })).status).toBe(400);
     expect((await start({ step: 2 })).status).toBe(400);
+    for (const lr of [0, 2, '1e-3']) {
+      const bad = await start({ steps: 2, lr });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: { param: string } }).error.param).toBe('lr');
+    }
   });
 
   it('trains SFT on the corrections then DPO on the choices, and names the checkpoint', async () => {

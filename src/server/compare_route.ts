@@ -4,7 +4,7 @@
  * names withheld), and the person's choice is an ordinary `choice` judgment on the two sibling replies. The running
  * score is read back from the store.
  *
- *   POST /api/compare   {"parent_id", "temperature"?, "max_tokens"?}
+ *   POST /api/compare   {"parent_id", "temperature"?, "max_tokens"?, "seed"? (default: drawn)}
  *                       → 201 {"object": "feedback.comparison", "parent_id", "seed", "message_ids": [x, y],
  *                              "replies": [text x, text y]}  — both recorded (each with its own checkpoint's hash),
  *                              generated with the same seed, in the queue; the order is drawn per request
@@ -112,8 +112,8 @@ export function compareRoute(
     const body = (await ctx.json()) as Record<string, unknown>;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw fail('body', 'expected a JSON object');
     for (const k of Object.keys(body))
-      if (!['parent_id', 'temperature', 'max_tokens'].includes(k))
-        throw fail(k, 'unknown field; expected parent_id, temperature, max_tokens');
+      if (!['parent_id', 'temperature', 'max_tokens', 'seed'].includes(k))
+        throw fail(k, 'unknown field; expected parent_id, temperature, max_tokens, seed');
     const parentId = body['parent_id'];
     if (typeof parentId !== 'number' || !Number.isSafeInteger(parentId) || parentId < 1)
       throw fail('parent_id', `expected the id of a stored user message, got ${JSON.stringify(parentId)}`);
@@ -141,7 +141,10 @@ export function compareRoute(
       system,
       messages: path.filter((m) => m.role !== 'system').map((m) => ({ role: m.role, content: m.content })),
     });
-    const seed = freshSeed();
+    const asked = body['seed'];
+    if (asked !== undefined && (typeof asked !== 'number' || !Number.isSafeInteger(asked) || asked < 0))
+      throw fail('seed', 'expected a non-negative integer');
+    const seed = asked ?? freshSeed();
     const texts = await state.queue.run(ctx.signal, async () => {
       const out: string[] = [];
       for (const s of sides) {

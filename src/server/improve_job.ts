@@ -11,7 +11,8 @@
  * are the job's log. The result is the last run's checkpoint folder; the server switches to it when asked
  * (`/api/improve/switch`), not by itself.
  *
- *   POST /api/improve  {"steps"?: 1..10000 (default 50)}  → 202 the job; 409 while one runs; 400 with nothing to learn
+ *   POST /api/improve  {"steps"?: 1..10000 (default 50), "lr"?: (0, 1] (default: each command's own)}
+ *                      → 202 the job; 409 while one runs; 400 with nothing to learn
  *   GET  /api/improve  → {"object": "feedback.improve", "state": "idle"|"running"|"done"|"failed", "log": [lines],
  *                         "rows": {"sft", "preference"}, "checkpoint": folder|null, "serving": folder|null,
  *                         "can_switch"}
@@ -66,7 +67,7 @@ export class ImproveJob {
   }
 
   /** Export the rows and start the commands; throws HttpError 409 / 400 when it cannot start. */
-  start(steps: number): void {
+  start(steps: number, lr?: number): void {
     if (this.state === 'running')
       throw new HttpError(409, 'an improvement is already running', 'invalid_request_error');
     const sft = exportFeedback(this.o.store, 'sft').rows;
@@ -94,6 +95,7 @@ export class ImproveJob {
       `--backend=${this.o.backend ?? 'auto'}`,
       `--outDir=${this.o.outDir}`,
       '--report=false',
+      ...(lr === undefined ? [] : [`--lr=${lr}`, `--minLr=${lr / 10}`]),
     ];
     const plan: { args: string[]; checkpoint: string }[] = [];
     let base = this.o.modelDir;
@@ -215,11 +217,15 @@ export function improveRoute(job: ImproveJob): Route {
     if (typeof body !== 'object' || body === null || Array.isArray(body))
       throw new HttpError(400, 'expected a JSON object as the body');
     for (const k of Object.keys(body))
-      if (k !== 'steps') throw new HttpError(400, `unknown field ${JSON.stringify(k)}; expected steps`, undefined, k);
+      if (k !== 'steps' && k !== 'lr')
+        throw new HttpError(400, `unknown field ${JSON.stringify(k)}; expected steps, lr`, undefined, k);
     const steps = body['steps'] ?? 50;
     if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < 1 || steps > 10_000)
       throw new HttpError(400, 'steps: expected an integer 1..10000', 'invalid_request_error', 'steps');
-    job.start(steps);
+    const lr = body['lr'];
+    if (lr !== undefined && (typeof lr !== 'number' || !(lr > 0 && lr <= 1)))
+      throw new HttpError(400, 'lr: expected a number in (0, 1]', 'invalid_request_error', 'lr');
+    job.start(steps, lr);
     send(ctx, 202, job.toJson());
     return true;
   };
