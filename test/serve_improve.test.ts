@@ -1,5 +1,6 @@
 // "Improve the model" (src/server/improve_job.ts) over HTTP: with nothing to learn it refuses (400); with a correction
-// and a choice in the store it exports them, runs `llmts sft` then `llmts dpo` (2 steps each, in child processes),
+// a choice and thumbs in the store it exports them, runs `llmts sft`, `llmts dpo` then `llmts kto` (2 steps each, in
+// child processes),
 // refuses a second start while running (409), and ends with a checkpoint folder the server could serve.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -67,7 +68,7 @@ describe('POST /api/improve', () => {
     }
   });
 
-  it('trains SFT on the corrections then DPO on the choices, and names the checkpoint', async () => {
+  it('trains SFT on the corrections, DPO on the choices, then KTO on the thumbs, and names the checkpoint', async () => {
     const record = replyRecorder(store, modelDir);
     const c = store.createConversation();
     for (const color of ['red', 'blue']) {
@@ -76,10 +77,12 @@ describe('POST /api/improve', () => {
       const b = record({ parentId: u.id, content: `I like ${color}!`, seed: 2 });
       store.addJudgment({ kind: 'choice', rater: 'ann', messageIds: [a.id, b.id], value: 'b' });
       store.addJudgment({ kind: 'edit', rater: 'ann', messageId: a.id, content: `I like ${color}.` });
+      store.addJudgment({ kind: 'thumbs', rater: 'bob', messageId: b.id, value: 'up' });
+      store.addJudgment({ kind: 'thumbs', rater: 'bob', messageId: a.id, value: 'down' });
     }
     const r = await start();
     expect(r.status).toBe(202);
-    expect(await r.json()).toMatchObject({ state: 'running', rows: { sft: 2, preference: 4 } });
+    expect(await r.json()).toMatchObject({ state: 'running', rows: { sft: 2, preference: 4, kto: 4 } });
     expect((await start()).status).toBe(409);
     let job: { state: string; log: string[]; checkpoint: string | null };
     for (;;) {
@@ -89,9 +92,10 @@ describe('POST /api/improve', () => {
     }
     expect(job.state, job.log.join('\n')).toBe('done');
     const runs = path.join(tmp, 'runs');
-    expect(job.checkpoint).toBe(path.join(runs, 'imp-dpo', 'checkpoint'));
+    expect(job.checkpoint).toBe(path.join(runs, 'imp-kto', 'checkpoint'));
     expect(job.log.some((l) => l.startsWith(`$ llmts sft ${modelDir} `))).toBe(true);
     expect(job.log.some((l) => l.startsWith(`$ llmts dpo ${path.join(runs, 'imp-sft', 'checkpoint')} `))).toBe(true);
+    expect(job.log.some((l) => l.startsWith(`$ llmts kto ${path.join(runs, 'imp-dpo', 'checkpoint')} `))).toBe(true);
     expect(fs.existsSync(path.join(job.checkpoint!, 'model.safetensors'))).toBe(true);
     const sft = fs
       .readFileSync(path.join(runs, 'imp', 'sft.jsonl'), 'utf8')

@@ -163,7 +163,7 @@ describe('the loop: a rater’s feedback through the API → Improve → the new
       // 2. Improve the model: DPO on the choices, in a child process
       const started = await post(url, '/api/improve', { steps: 40, lr: 2e-4 });
       // each correction is an sft row and a preference of the correction over the original
-      expect(started.rows).toEqual({ sft: corrected, preference: decided + corrected });
+      expect(started.rows).toEqual({ sft: corrected, preference: decided + corrected, kto: 0 });
       let state: { state: string; log: string[]; checkpoint: string | null };
       for (;;) {
         state = await (await fetch(`${url}/api/improve`)).json();

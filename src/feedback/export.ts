@@ -1,6 +1,6 @@
 /**
  * The feedback store as training data: TRL's dataset types (src/data/trl.ts), conversational form, which `llmts
- * sft`, `reward` and `dpo` (and KTO to come) read. The prompt of a judged reply is the path from the root of its
+ * sft`, `reward`, `dpo` and `kto` read. The prompt of a judged reply is the path from the root of its
  * tree to the message it answers, as it happened.
  *
  *   --type        rows                                              from

@@ -6,6 +6,8 @@
  *      (src/feedback/export.ts), into `<outDir>/<name>/`
  *   2. `llmts sft <model> sft.jsonl` when there are corrections (run `<name>-sft`)
  *   3. `llmts dpo <the SFT checkpoint, else the model> preference.jsonl` when there are pairs (run `<name>-dpo`)
+ *   4. `llmts kto <the last checkpoint> kto.jsonl` when there are at least 2 thumbs (unpaired judgments: thumbs
+ *      up/down, both replies of a "both bad" choice) (run `<name>-kto`)
  *
  * Each command runs as `node bin/llmts.js …` with `--maxSteps`, `--backend` and `--report=false`; its output lines
  * are the job's log. The result is the last run's checkpoint folder; the server switches to it when asked
@@ -52,7 +54,7 @@ const MAX_LOG = 400;
 export class ImproveJob {
   state: JobState = 'idle';
   log: string[] = [];
-  rows = { sft: 0, preference: 0 };
+  rows = { sft: 0, preference: 0, kto: 0 };
   checkpoint: string | null = null;
   /** The checkpoint the server was switched to, if it was. */
   serving: string | null = null;
@@ -72,10 +74,11 @@ export class ImproveJob {
       throw new HttpError(409, 'an improvement is already running', 'invalid_request_error');
     const sft = exportFeedback(this.o.store, 'sft').rows;
     const prefs = exportFeedback(this.o.store, 'preference').rows;
-    if (sft.length === 0 && prefs.length === 0)
+    const thumbs = exportFeedback(this.o.store, 'kto').rows;
+    if (sft.length === 0 && prefs.length === 0 && thumbs.length < 2)
       throw new HttpError(
         400,
-        'nothing to learn from yet: edit a reply (a correction) or choose between two replies first',
+        'nothing to learn from yet: edit a reply (a correction), choose between two replies, or judge two replies (thumbs) first',
         'invalid_request_error',
       );
     const name = this.o.name?.() ?? `improve-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -88,8 +91,8 @@ export class ImproveJob {
     this.state = 'running';
     this.log = [];
     this.checkpoint = null;
-    this.rows = { sft: sft.length, preference: prefs.length };
-    this.say(`exported ${sft.length} sft rows and ${prefs.length} preference pairs to ${dir}`);
+    this.rows = { sft: sft.length, preference: prefs.length, kto: thumbs.length };
+    this.say(`exported ${sft.length} sft rows, ${prefs.length} preference pairs and ${thumbs.length} thumbs to ${dir}`);
     const common = [
       `--maxSteps=${steps}`,
       `--backend=${this.o.backend ?? 'auto'}`,
@@ -110,6 +113,16 @@ export class ImproveJob {
       plan.push({
         args: ['dpo', base, data, `--evalData=${data}`, `--name=${name}-dpo`, ...common],
         checkpoint: path.join(this.o.outDir, `${name}-dpo`, 'checkpoint'),
+      });
+      base = path.join(this.o.outDir, `${name}-dpo`, 'checkpoint');
+    }
+    if (thumbs.length === 1)
+      this.say('KTO skipped: one thumbs judgment; KTO needs at least 2 (its KL estimate pairs rows)');
+    if (thumbs.length >= 2) {
+      const data = write('kto.jsonl', thumbs);
+      plan.push({
+        args: ['kto', base, data, `--evalData=${data}`, `--name=${name}-kto`, ...common],
+        checkpoint: path.join(this.o.outDir, `${name}-kto`, 'checkpoint'),
       });
     }
     void this.run(plan);
