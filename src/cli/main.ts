@@ -13,7 +13,10 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   reward: { file: './reward.js', help: 'train a reward model on preference pairs (TRL JSONL)' },
   dpo: { file: './dpo.js', help: 'align a fine-tuned model to preference pairs with DPO (TRL JSONL)' },
   rate: { file: './rate.js', help: 'rate sampled replies with a rater module; write feedback as TRL JSONL' },
-  align: { file: './align.js', help: "alignment tasks: a task's prompts or SFT demonstrations (llmts align data …)" },
+  align: {
+    file: './align.js',
+    help: "alignment tasks: a task's data (llmts align data …) and the whole proof (llmts align verify …)",
+  },
   kto: { file: './kto.js', help: 'align a fine-tuned model to unpaired thumbs up / down with KTO (TRL JSONL)' },
   ppo: { file: './ppo.js', help: 'align a fine-tuned model to a reward model with PPO and a KL leash' },
   rloo: { file: './rloo.js', help: 'align a fine-tuned model to a reward function with RLOO (k replies per prompt)' },
