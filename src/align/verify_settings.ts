@@ -14,6 +14,19 @@
  *   its replies (EOS 99 %) because the rater's feedback says so;
  * - DPO at β 0.1 (the DPO paper's) with a small learning rate (2e-5): at 5e-5 and two epochs its KL from SFT grew to
  *   4.4 nats and its replies shortened and repeated (distinct 0.76), winning less than at 2e-5 (KL 1.2); two epochs at 2e-5 drifted as far (KL 4.2) for 56 % against one epoch's 57 %.
+ *
+ * Tried against these (sotu-desk, O1, seed 1) and not kept, since none beat them:
+ * - reward-model lr 1e-3 (from 3e-4; it takes ~140 steps of 8 prompts): RM 79.6 % (78.9), PPO 62.4 % at KL 2.40
+ *   (62.0 at 1.58), DPO 57.0 % (same), best-of-4 61.6 % (63.7), controls 47.9 / 50.8 / 50.6 % — within noise;
+ * - SFT 8 epochs (from 4) with that RM lr: SFT's own replies hold more right facts (its mean gold score 0.44 → 1.13),
+ *   but the bars are win rates against SFT, and against that stronger SFT every one fell: RM 77.2 %, PPO 58.6 %
+ *   (KL 2.0), DPO 54.4 % (KL 0.16), best-of-4 61.6 %; controls A/A 50.0, flipped 48.7 / 49.1 %; whole run 282 s
+ *   on the 2 cores when no one else used them (the same settings take 3× that under a load of ~9);
+ * - a 128-wide model (479 K parameters) with that RM lr: SFT gold score up as above (samples 1.23 mean), RM 75.9 %;
+ *   DPO then ran out of the 4 GiB WebAssembly heap at its 19th step (the stages share one process and one heap);
+ * - a 96-wide model on half the prompts (700): RM 74.0 % on its 300 held-out pairs (stopped there).
+ * So on this seed the reward model's ~79 % did not rise with its learning rate, with width (each time with a stronger
+ * SFT or fewer pairs beside it) or with a better SFT; what limits it is still open.
  */
 export interface VerifySettings {
   /** The tiny model trained from scratch on the task: a byte-level BPE of `vocabSize` and a GPT-2 of this shape. */
