@@ -123,6 +123,7 @@ export const DPO_RECIPE: PrefRecipe<DpoConfig> = {
       },
       sample: () => greedyReply(policy, tok, first.prompt, c.seed),
       describe: `${policy.config.family} policy, β ${c.beta}, ${c.lossType} loss`,
+      models: [policy],
     };
   },
 };

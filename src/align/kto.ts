@@ -56,6 +56,7 @@ export const KTO_RECIPE: PrefRecipe<KtoConfig, KtoRow> = {
       },
       sample: () => greedyReply(policy, tok, first.prompt, c.seed),
       describe: `${policy.config.family} policy, β ${c.beta}, λ_D ${c.desirableWeight}, λ_U ${c.undesirableWeight}`,
+      models: [policy],
     };
   },
 };

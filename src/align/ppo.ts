@@ -32,6 +32,7 @@ import {
   modelShape,
   openRun,
   recipeResult,
+  releaseRun,
   type RecipeOptions,
   type RecipeResult,
 } from '../train/recipe.js';
@@ -330,11 +331,13 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
     }),
   });
   const last = done.trainer.state.evals[done.trainer.state.evals.length - 1];
-  return {
+  const result = {
     ...recipeResult(run, done, c),
     maxSteps,
     lastBatch: objective.batch?.stats ?? null,
     finalEvalLoss: last ? last.valLoss : null,
     data: { trainPrompts: train.length, evalPrompts: held.length, skippedRows: read.skipped, dropped: read.dropped },
   };
+  releaseRun(done, [policy, reference, reward, value]);
+  return result;
 }

@@ -23,12 +23,14 @@ import {
   modelShape,
   openRun,
   recipeResult,
+  releaseRun,
   type RecipeOptions,
   type RecipeResult,
 } from '../train/recipe.js';
 import { runTraining } from '../train/run.js';
 import type { Batch } from '../data/batcher.js';
 import type { ChatTemplate } from '../chat/template.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { BatchSource, Trainer, TrainableModel } from '../train/trainer.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 import { PrefBatcher, prefEvalBatches } from './pref_batches.js';
@@ -82,6 +84,8 @@ export interface PrefModel {
   /** Greedy samples for the log (DPO); none for a reward model. */
   sample?: () => Promise<{ prompt: string; text: string }[]>;
   describe: string;
+  /** The models whose parameters the run frees when it ends (releaseRun). */
+  models: readonly { params: Map<string, Tensor> }[];
 }
 
 export interface PrefRecipe<C extends PrefConfig, I = PrefPair> {
@@ -266,12 +270,14 @@ export async function runPreference<C extends PrefConfig, I>(
 
   const { trainer } = done;
   const last = trainer.state.evals[trainer.state.evals.length - 1];
-  return {
+  const result = {
     ...recipeResult(run, done, c),
     maxSteps,
     finalEval: last ? (last as unknown as Record<string, number>) : null,
     data: counts,
   };
+  releaseRun(done, m.models);
+  return result;
 }
 
 /**

@@ -33,6 +33,7 @@ export const REWARD_RECIPE: PrefRecipe<RewardConfig> = {
       config: rm.config,
       save: (d) => saveRewardModel(rm, d),
       describe: `${rm.config.family} reward model (score head on the last token)`,
+      models: [rm],
     };
   },
 };

@@ -34,6 +34,7 @@ import {
   modelShape,
   openRun,
   recipeResult,
+  releaseRun,
   type RecipeOptions,
   type RecipeResult,
 } from '../train/recipe.js';
@@ -361,11 +362,13 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
     }),
   });
   const last = done.trainer.state.evals[done.trainer.state.evals.length - 1];
-  return {
+  const result = {
     ...recipeResult(run, done, c),
     maxSteps,
     lastBatch: objective.batch?.stats ?? null,
     finalEvalLoss: last ? last.valLoss : null,
     data: { trainPrompts: train.length, evalPrompts: held.length, skippedRows: rd.skipped, dropped: rd.dropped },
   };
+  releaseRun(done, [policy, reference, rewardModel]);
+  return result;
 }

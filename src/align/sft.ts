@@ -25,6 +25,7 @@ import {
   modelShape,
   openRun,
   recipeResult,
+  releaseRun,
   type RecipeOptions,
   type RecipeResult,
 } from '../train/recipe.js';
@@ -365,10 +366,12 @@ export async function sft(o: SftOptions): Promise<SftResult> {
 
   const { trainer } = done;
   const lastEval = trainer.state.evals[trainer.state.evals.length - 1];
-  return {
+  const result = {
     ...recipeResult(run, done, c),
     maxSteps,
     finalEvalLoss: lastEval ? lastEval.valLoss : null,
     data: { train: trainEx.length, eval: evalEx.length, skippedRows, truncated, dropped },
   };
+  releaseRun(done, [model]);
+  return result;
 }

@@ -23,7 +23,8 @@
  *   (KL 2.0), DPO 54.4 % (KL 0.16), best-of-4 61.6 %; controls A/A 50.0, flipped 48.7 / 49.1 %; whole run 282 s
  *   on the 2 cores when no one else used them (the same settings take 3× that under a load of ~9);
  * - a 128-wide model (479 K parameters) with that RM lr: SFT gold score up as above (samples 1.23 mean), RM 75.9 %;
- *   DPO then ran out of the 4 GiB WebAssembly heap at its 19th step (the stages share one process and one heap);
+ *   DPO then ran out of the 4 GiB WebAssembly heap at its 19th step (the stages share one process and one heap,
+ *   and the trainers did not free their models and AdamW state; they do now: releaseRun, test/release.test.ts);
  * - a 96-wide model on half the prompts (700): RM 74.0 % on its 300 held-out pairs (stopped there).
  * So on this seed the reward model's ~79 % did not rise with its learning rate, with width (each time with a stronger
  * SFT or fewer pairs beside it) or with a better SFT; what limits it is still open.

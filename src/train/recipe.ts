@@ -13,6 +13,7 @@ import { readTrainerState, recoverCheckpointDir, resolveCheckpointDir, type Trai
 import { formatDuration, type Progress } from './progress.js';
 import type { RunTrainingResult } from './run.js';
 import type { Trainer } from './trainer.js';
+import type { Tensor } from '../tensor/tensor.js';
 
 /** The options of a recipe with settings `C`. */
 export interface RecipeOptions<C> {
@@ -185,4 +186,18 @@ export function recipeResult<C>(
     seconds: trainer.state.trainSeconds,
     config,
   };
+}
+
+/**
+ * Free what a finished run holds on its backend: the optimizer's moments and the parameters (with their gradients)
+ * of the models it trained or scored with. A trainer calls it after its result is built and before it returns, so
+ * that runs one after another in one process (`align verify`: SFT, reward model, PPO, DPO …) do not pile up device
+ * memory (a WebAssembly heap is at most 4 GiB). Shared tensors are freed once (Tensor.dispose is idempotent).
+ */
+export function releaseRun(
+  done: RunTrainingResult,
+  models: readonly ({ params: Map<string, Tensor> } | null | undefined)[],
+): void {
+  done.trainer.optimizer.dispose();
+  for (const m of models) if (m) for (const t of m.params.values()) t.dispose();
 }
