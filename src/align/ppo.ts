@@ -25,7 +25,6 @@ import type { CausalLM } from '../model/model.js';
 import { RewardModel, SCORE_WEIGHT } from '../model/reward.js';
 import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js';
 import { tensor } from '../tensor/tensor.js';
-import { saveTokenizer } from '../tokenizer/index.js';
 import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
 import {
   loopSummary,
@@ -48,7 +47,7 @@ import { PPO_DEFAULTS, validatePpoConfig, type PpoConfig } from './ppo_settings.
 import { AdaptiveKlController, FixedKlController, type KlController } from './rl_math.js';
 import { readPrompts } from './rl_prompts.js';
 import { engineReplySampler, scoreRollouts, type PromptReply, type ReplySampler } from './rollout.js';
-import { CHATML_JINJA, openModelFolder } from './sft.js';
+import { CHATML_JINJA, openModelFolder, saveTokenizerWithTemplate } from './sft.js';
 
 /** PPO's own file in a checkpoint: β and the batch of rollouts being learned from. */
 export const PPO_STATE = 'ppo_state.json';
@@ -255,15 +254,7 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
         await saveRewardModel(value, path.join(d, VALUE_MODEL_DIR));
         await writeFileAtomic(path.join(d, PPO_STATE), JSON.stringify(ps) + '\n');
       },
-      saveTokenizer: async (d) => {
-        const before = tok.config.chatTemplate;
-        tok.config.chatTemplate = source;
-        try {
-          await saveTokenizer(tok, d);
-        } finally {
-          tok.config.chatTemplate = before;
-        }
-      },
+      saveTokenizer: (d) => saveTokenizerWithTemplate(tok, source, d),
       state,
       moments: await t.optimizer.stateDict(),
     });

@@ -24,6 +24,7 @@ import {
   gae,
   klPerToken,
   shapedRewards,
+  StatsMean,
   whiten,
   type KlEstimator,
 } from './rl_math.js';
@@ -185,22 +186,6 @@ export function ppoLoss(
       'val/ratio_var': n > 1 ? (r2Sum - n * rMean * rMean) / (n - 1) : 0,
     },
   };
-}
-
-/** Mean of each statistic over the steps since the last call. */
-class StatsMean {
-  private sums = new Map<string, number>();
-  private n = 0;
-  add(s: object): void {
-    for (const [k, v] of Object.entries(s)) this.sums.set(k, (this.sums.get(k) ?? 0) + (v as number));
-    this.n++;
-  }
-  take(): Record<string, number> {
-    const out = Object.fromEntries([...this.sums].map(([k, v]) => [k, v / this.n]));
-    this.sums.clear();
-    this.n = 0;
-    return out;
-  }
 }
 
 export class PpoObjective implements TrainableModel {

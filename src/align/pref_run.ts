@@ -16,7 +16,7 @@ import type { Backend } from '../backend/backend.js';
 import type { ModelConfig } from '../model/config.js';
 import { loadConfig } from '../model/hf/folder.js';
 import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js';
-import { saveTokenizer, type TextTokenizer } from '../tokenizer/index.js';
+import type { TextTokenizer } from '../tokenizer/index.js';
 import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
 import {
   loopSummary,
@@ -36,7 +36,7 @@ import { ConfigError, FileFormatError } from '../util/errors.js';
 import { PrefBatcher, prefEvalBatches } from './pref_batches.js';
 import { encodePreferenceSets, readPreferenceFile, splitByGroup, type PrefPair, type PrefSet } from './pref_data.js';
 import type { RewardConfig } from './reward_settings.js';
-import { CHATML_JINJA, openModelFolder } from './sft.js';
+import { CHATML_JINJA, openModelFolder, saveTokenizerWithTemplate } from './sft.js';
 import type { SftCodec } from './sft_data.js';
 
 /** The settings every preference run has (reward_settings.ts and dpo_settings.ts both hold them). */
@@ -213,15 +213,7 @@ export async function runPreference<C extends PrefConfig, I>(
       dir: ckDir,
       saveModel: (d) => m.save(d),
       // the chat template the model was trained with travels with it
-      saveTokenizer: async (d) => {
-        const before = tok.config.chatTemplate;
-        tok.config.chatTemplate = source;
-        try {
-          await saveTokenizer(tok, d);
-        } finally {
-          tok.config.chatTemplate = before;
-        }
-      },
+      saveTokenizer: (d) => saveTokenizerWithTemplate(tok, source, d),
       state,
       moments: await t.optimizer.stateDict(),
     });

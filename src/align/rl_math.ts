@@ -136,3 +136,19 @@ export function clippedValueTerm(
   const b = (vc - ret) ** 2;
   return { loss: 0.5 * Math.max(a, b), clipped: b > a };
 }
+
+/** Mean of each statistic over the steps since the last call. */
+export class StatsMean {
+  private sums = new Map<string, number>();
+  private n = 0;
+  add(s: object): void {
+    for (const [k, v] of Object.entries(s)) this.sums.set(k, (this.sums.get(k) ?? 0) + (v as number));
+    this.n++;
+  }
+  take(): Record<string, number> {
+    const out = Object.fromEntries([...this.sums].map(([k, v]) => [k, v / this.n]));
+    this.sums.clear();
+    this.n = 0;
+    return out;
+  }
+}

@@ -27,7 +27,6 @@ import type { CausalLM } from '../model/model.js';
 import type { RewardModel } from '../model/reward.js';
 import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
-import { saveTokenizer } from '../tokenizer/index.js';
 import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
 import {
   loopSummary,
@@ -50,7 +49,7 @@ import { readPrompts, type RlPrompt } from './rl_prompts.js';
 import { prepareRlooBatch, RlooObjective, type RlooBatch, type RlooRollout } from './rloo_objective.js';
 import { RLOO_DEFAULTS, validateRlooConfig, type RlooConfig } from './rloo_settings.js';
 import { perItem, replyLogprobs, type PromptReply, type ReplySampler } from './rollout.js';
-import { CHATML_JINJA, openModelFolder } from './sft.js';
+import { CHATML_JINJA, openModelFolder, saveTokenizerWithTemplate } from './sft.js';
 
 /** RLOO's own file in a checkpoint: the batch of rollouts being learned from. */
 export const RLOO_STATE = 'rloo_state.json';
@@ -286,15 +285,7 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
         await saveModel(policy, d);
         await writeFileAtomic(path.join(d, RLOO_STATE), JSON.stringify(rs) + '\n');
       },
-      saveTokenizer: async (d) => {
-        const before = tok.config.chatTemplate;
-        tok.config.chatTemplate = source;
-        try {
-          await saveTokenizer(tok, d);
-        } finally {
-          tok.config.chatTemplate = before;
-        }
-      },
+      saveTokenizer: (d) => saveTokenizerWithTemplate(tok, source, d),
       state,
       moments: await t.optimizer.stateDict(),
     });

@@ -22,7 +22,7 @@ import * as O from '../tensor/ops.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import type { TrainableModel } from '../train/trainer.js';
 import { ConfigError, ShapeError } from '../util/errors.js';
-import { clippedPolicyTerm, klPerToken, type KlEstimator } from './rl_math.js';
+import { clippedPolicyTerm, klPerToken, StatsMean, type KlEstimator } from './rl_math.js';
 import { replyLogprobs, type PromptReply } from './rollout.js';
 
 /** A sampled and scored reply of an RLOO batch. */
@@ -205,22 +205,6 @@ export function rlooLoss(
       'val/ratio_var': R > 1 ? (r2Sum - R * rMean * rMean) / (R - 1) : 0,
     },
   };
-}
-
-/** Mean of each statistic over the steps since the last call. */
-class StatsMean {
-  private sums = new Map<string, number>();
-  private n = 0;
-  add(s: object): void {
-    for (const [k, v] of Object.entries(s)) this.sums.set(k, (this.sums.get(k) ?? 0) + (v as number));
-    this.n++;
-  }
-  take(): Record<string, number> {
-    const out = Object.fromEntries([...this.sums].map(([k, v]) => [k, v / this.n]));
-    this.sums.clear();
-    this.n = 0;
-    return out;
-  }
 }
 
 /**

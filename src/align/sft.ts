@@ -77,6 +77,17 @@ export async function templateOf(dir: string, tok: TextTokenizer): Promise<{ tem
   return { template: jinjaTemplate(source, o), source };
 }
 
+/** Save the tokenizer into a checkpoint folder with the chat template the run used (`source`) as its template. */
+export async function saveTokenizerWithTemplate(tok: TextTokenizer, source: string, dir: string): Promise<void> {
+  const before = tok.config.chatTemplate;
+  tok.config.chatTemplate = source;
+  try {
+    await saveTokenizer(tok, dir);
+  } finally {
+    tok.config.chatTemplate = before;
+  }
+}
+
 /**
  * What an alignment run starts from: the backend, and the model folder (the starting model of a new run, or the
  * checkpoint being resumed) with its tokenizer and chat template.
@@ -301,15 +312,7 @@ export async function sft(o: SftOptions): Promise<SftResult> {
       dir: ckDir,
       saveModel: (d) => saveModel(model, d),
       // the template the model was tuned with travels with it: `llmts chat` and transformers render the same prompt
-      saveTokenizer: async (d) => {
-        const before = tok.config.chatTemplate;
-        tok.config.chatTemplate = source;
-        try {
-          await saveTokenizer(tok, d);
-        } finally {
-          tok.config.chatTemplate = before;
-        }
-      },
+      saveTokenizer: (d) => saveTokenizerWithTemplate(tok, source, d),
       state,
       moments: await t.optimizer.stateDict(),
     });
