@@ -446,7 +446,7 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
         },
       }),
     });
-  const dpoRun = (name: string, beta: number) =>
+  const dpoRun = (name: string, beta: number, referenceFrom = '') =>
     dpo({
       ...quietRun,
       config: buildDpoConfig({
@@ -460,6 +460,7 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
           lossType: 'sigmoid',
           ...dpoSettings,
           beta,
+          referenceFrom,
           evalInterval: 0,
           sampleInterval: 0,
         },
@@ -478,7 +479,7 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
   // DPO at the further β, after everything the other figures come from
   const dpoExtra: { beta: number; dir: string; rewardsAccuracy: number }[] = [];
   for (const beta of extraBetas) {
-    const r = await dpoRun(dpoName(beta), beta);
+    const r = await dpoRun(dpoName(beta), beta, dpoR.checkpointDir); // the main run's reference log-probabilities
     dpoExtra.push({ beta, dir: r.checkpointDir, rewardsAccuracy: r.finalEval?.['eval_rewards/accuracies'] ?? NaN });
   }
   lap('dpo_betas');

@@ -141,7 +141,10 @@ export function renderVerifyReport(r: VerifyReportInput): string {
     .join('');
   const bonRow = `<tr><th>best-of-${r.settings.evaluate.bestOf} (analytic KL)</th><td>${num(f.bon_kl_bound)}</td><td>${num(Math.sqrt(f.bon_kl_bound))}</td><td>${pct(f.bon_win_rate)}</td><td></td><td></td></tr>`;
   const curveChart = {
-    ppo: f.ppo_curve.map((c) => ({ x: c.sqrt_kl, y: c.win_rate, label: `step ${c.step}` })),
+    ppo: [
+      { x: 0, y: 0.5, label: 'SFT (step 0)' },
+      ...f.ppo_curve.map((c) => ({ x: c.sqrt_kl, y: c.win_rate, label: `step ${c.step}` })),
+    ],
     dpo: f.dpo_betas.map((d) => ({ x: d.sqrt_kl, y: d.win_rate, label: `β ${d.beta}` })),
     bon: [{ x: Math.sqrt(f.bon_kl_bound), y: f.bon_win_rate, label: `best-of-${r.settings.evaluate.bestOf}` }],
     cal: cal.bins.map((b) => ({ x: b.p_mean, y: b.freq, n: b.n })),
@@ -168,14 +171,16 @@ ${f.heldout_prompts} held-out prompts. Wall ${f.wall_s} s (${esc(seconds)})${f.s
 <section><h2>Win rate against √KL</h2><div class="charts"><div><canvas id="wkl"></canvas></div></div>
 <p>best-of-n at its analytic KL bound log n − (n − 1)/n; A/A at 0.</p></section>
 <section><h2>Gold win rate against √KL: PPO checkpoints, DPO at each β, best-of-n</h2>
-<div class="charts"><div><canvas id="curve"></canvas></div><div><canvas id="cal"></canvas></div></div>
+<div class="charts"><div><canvas id="curve"></canvas></div></div>
 <table><tr><th></th><th>KL(π‖SFT)</th><th>√KL</th><th>win rate vs SFT</th><th>95 % CI</th><th>rewards/accuracies</th></tr>${curveRows}${betaRows}${bonRow}</table>
 <p>Every point is judged against SFT's reply by the rater's <code>compare</code> on the same held-out prompts, its
-KL estimated on its own replies; best-of-n sits at its analytic KL bound.</p></section>
+KL estimated on its own replies; PPO's line starts at SFT itself (√KL 0, 50 %); best-of-n sits at its analytic KL
+bound.</p></section>
 <section><h2>Reward model calibration (held-out pairs)</h2>
 <p>${cal.pairs} held-out pairs (accuracy ${pct(cal.accuracy)}), each counted in both orders: predicted
 P(first ≻ second) = σ(r<sub>first</sub> − r<sub>second</sub>) against how often the rater preferred the first.
 Expected calibration error ${num(cal.ece)}.</p>
+<div class="charts"><div><canvas id="cal"></canvas></div></div>
 <table><tr><th>predicted</th><th>mean predicted</th><th>observed frequency</th><th>n</th></tr>${calRows}</table></section>
 <section><h2>PPO curves</h2><div class="charts">
 ${curves.map((_, i) => `<div><canvas id="c${i}"></canvas></div>`).join('\n')}
