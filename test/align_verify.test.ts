@@ -109,7 +109,10 @@ describe('align verify (quick)', () => {
     // PPO: QUICK takes 2 batches × 2 minibatches = 4 steps, checkpointed every ⌈4 / curvePoints⌉ = 2
     expect(QUICK.ppo.curvePoints).toBe(2);
     expect(f.ppo_curve.map((c) => c.step)).toEqual([2, 4]);
-    expect(fs.existsSync(path.join(tmp, 'a', 'ppo-curve', 'step-000002', 'config.json'))).toBe(true);
+    const kept = path.join(tmp, 'a', 'ppo-curve', 'step-000002');
+    expect(fs.existsSync(path.join(kept, 'model.safetensors'))).toBe(true);
+    expect(fs.existsSync(path.join(kept, 'optimizer.safetensors'))).toBe(false); // the policy alone is kept
+    expect(fs.readdirSync(path.join(tmp, 'a', 'ppo-curve'))).toEqual(['step-000002']); // the last is the run's own
     const last = f.ppo_curve[1]!;
     expect([last.win_rate, last.kl, last.win_rate_ci_low]).toEqual([f.ppo_win_rate, f.ppo_kl, f.ppo_win_rate_ci_low]);
     for (const c of [...f.ppo_curve, ...f.dpo_betas]) {

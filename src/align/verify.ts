@@ -28,6 +28,7 @@ import path from 'node:path';
 import { initBackend } from '../backend/registry.js';
 import { type PreferenceRow, type TrlMessage, writeTrlDataset } from '../data/trl.js';
 import { loadRewardModel } from '../model/hf/folder.js';
+import { OPTIMIZER_STATE } from '../train/checkpoint.js';
 import { LineProgress } from '../train/progress.js';
 import { ConfigError } from '../util/errors.js';
 import { writeFileAtomicSync } from '../util/fs.js';
@@ -38,7 +39,7 @@ import { bestIndex, bestOfNKl, calibrationBins, distinctRatio, eosRate, preferen
 import { type Judge, judgePairs, type PairJudgement } from './eval/judge.js';
 import type { CompareMeta } from './oracle.js';
 import { OracleProcess } from './oracle_process.js';
-import { ppo, VALUE_MODEL_DIR } from './ppo.js';
+import { PPO_STATE, ppo, VALUE_MODEL_DIR } from './ppo.js';
 import { derivedSeed } from './ppo_batches.js';
 import { buildPpoConfig } from './ppo_settings.js';
 import { rateSamples, readSamples } from './rate.js';
@@ -422,7 +423,9 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
     if (step >= ppoSteps) return; // the final policy is the run's own checkpoint
     const to = path.join(curveDir, `step-${String(step).padStart(6, '0')}`);
     fs.rmSync(to, { recursive: true, force: true });
-    fs.cpSync(dir, to, { recursive: true, filter: (f) => path.basename(f) !== VALUE_MODEL_DIR });
+    // the policy alone: not its value model, AdamW moments or batch of rollouts
+    const skip = new Set([VALUE_MODEL_DIR, OPTIMIZER_STATE, PPO_STATE]);
+    fs.cpSync(dir, to, { recursive: true, filter: (f) => f === dir || !skip.has(path.basename(f)) });
     curveCheckpoints.push({ step, dir: to });
   };
   const ppoRun = (name: string, rewardModel: string, curve = false) =>
