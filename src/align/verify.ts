@@ -544,6 +544,7 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
     maxLength: S.model.context,
     evalFraction: S.reward.evalFraction,
   });
+  for (const t of rmModel.params.values()) t.dispose();
   const judgeProc = await OracleProcess.start(o.oracle, { seed: derivedSeed(o.seed, 22, 0) });
   const judged: Record<string, PairJudgement> = {};
   const curveJudged: PairJudgement[] = [],
