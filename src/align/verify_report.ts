@@ -203,6 +203,7 @@ if (typeof Chart !== 'undefined') {
     { label: 'DPO at each β', data: K.dpo, showLine: true, pointRadius: 4, borderColor: '#3a3', backgroundColor: '#3a3' },
     { label: 'best-of-n (analytic KL)', data: K.bon, pointRadius: 6, pointStyle: 'triangle', backgroundColor: '#4a7bd0' } ] },
     options: { ...base('gold win rate vs SFT against √KL(π‖SFT)', '√KL (√nats)'),
+      scales: { x: { type: 'linear', min: 0, title: { display: true, text: '√KL (√nats)' } }, y: { grace: '10%' } },
       plugins: { title: { display: true, text: 'gold win rate vs SFT against √KL(π‖SFT)' },
         tooltip: { callbacks: { label: (c) => c.raw.label + ': ' + (100 * c.raw.y).toFixed(1) + ' % at √KL ' + c.raw.x.toFixed(3) } } } } });
   new Chart(document.getElementById('cal'), { type: 'scatter', data: { datasets: [
