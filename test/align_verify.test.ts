@@ -3,7 +3,10 @@
  * names are there and in range, the same seed gives the same figures (the timings aside; the second run takes SFT
  * from the cache), the feedback the trainers read is what the rater said and the flipped control file is that
  * feedback with about half of its pairs swapped (and nothing else changed), and a rater that prefers nothing is
- * refused by name. The label-flip helper is checked on its own.
+ * refused by name. The pipeline runs QUICK with one further DPO β, so the curves are there too: PPO's checkpoints
+ * along the run (the last one the final policy's figures), DPO at each β (the main one's figures among them), the
+ * reward model's calibration on its held-out pairs (its bins account for every pair in both orders, and agree with
+ * its accuracy). The label-flip helper and the calibration figure are checked on their own.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,7 +14,15 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { raterFile } from '../src/align/tasks/task.js';
-import { alignVerify, flipPreferences, spread, TIMING_FIELDS, type VerifyFigures } from '../src/align/verify.js';
+import {
+  alignVerify,
+  flipPreferences,
+  rmCalibration,
+  spread,
+  TIMING_FIELDS,
+  type VerifyFigures,
+} from '../src/align/verify.js';
+import { QUICK, type VerifySettings } from '../src/align/verify_settings.js';
 import type { PreferenceRow } from '../src/data/trl.js';
 import { ConfigError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
@@ -20,6 +31,8 @@ import { ensureCliBuilt } from './helpers.js';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-verify-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const quiet = () => {};
+/** QUICK with one further DPO β (QUICK itself has none, to stay quick). */
+const settings: VerifySettings = { ...QUICK, dpo: { ...QUICK.dpo, extraBetas: [0.5] } };
 
 const KEYS = [
   'rm_accuracy',
@@ -53,6 +66,7 @@ describe('align verify (quick)', () => {
       oracle,
       seed: 3,
       quick: true,
+      settings,
       out: path.join(tmp, 'a'),
       cacheDir: path.join(tmp, 'sft-cache'),
       log: quiet,
@@ -68,14 +82,63 @@ describe('align verify (quick)', () => {
     expect(f.ppo_kl).toBeGreaterThan(-0.5);
     expect(f.oracle).toBe('sotu-desk-concise-correct');
     expect(f.sft_cached).toBe(false);
-    expect(Object.keys(f.seconds)).toEqual(['sft', 'sample', 'rate', 'reward', 'ppo', 'dpo', 'controls', 'evaluate']);
+    expect(Object.keys(f.seconds)).toEqual([
+      'sft',
+      'sample',
+      'rate',
+      'reward',
+      'ppo',
+      'dpo',
+      'controls',
+      'dpo_betas',
+      'evaluate',
+    ]);
     expect(Object.keys(f.policies).sort()).toEqual(['bon', 'dpo', 'ppo', 'ppo_flipped', 'sft', 'sft_aa']);
     expect(f.heldout_prompts).toBeGreaterThan(10);
     expect(JSON.parse(fs.readFileSync(first.jsonPath, 'utf8'))).toEqual(f);
     const html = fs.readFileSync(first.reportPath, 'utf8');
     expect(html).toContain('Controls');
     expect(html).toContain('objective/kl');
+    expect(html).toContain('Reward model calibration');
+    expect(html).toContain('PPO checkpoints');
     expect(first.table.length).toBeGreaterThan(0);
+  });
+
+  it('reports the curves: PPO checkpoints, DPO at each β, the reward model’s calibration', () => {
+    const f = first.figures;
+    // PPO: QUICK takes 2 batches × 2 minibatches = 4 steps, checkpointed every ⌈4 / curvePoints⌉ = 2
+    expect(QUICK.ppo.curvePoints).toBe(2);
+    expect(f.ppo_curve.map((c) => c.step)).toEqual([2, 4]);
+    const kept = path.join(tmp, 'a', 'ppo-curve', 'step-000002');
+    expect(fs.existsSync(path.join(kept, 'model.safetensors'))).toBe(true);
+    expect(fs.existsSync(path.join(kept, 'optimizer.safetensors'))).toBe(false); // the policy alone is kept
+    expect(fs.readdirSync(path.join(tmp, 'a', 'ppo-curve'))).toEqual(['step-000002']); // the last is the run's own
+    const last = f.ppo_curve[1]!;
+    expect([last.win_rate, last.kl, last.win_rate_ci_low]).toEqual([f.ppo_win_rate, f.ppo_kl, f.ppo_win_rate_ci_low]);
+    for (const c of [...f.ppo_curve, ...f.dpo_betas]) {
+      expect(c.sqrt_kl).toBe(Math.sqrt(Math.max(0, c.kl)));
+      expect(c.win_rate).toBeGreaterThanOrEqual(c.win_rate_ci_low);
+      expect(c.win_rate).toBeLessThanOrEqual(c.win_rate_ci_high);
+      expect(c.kl).toBeGreaterThan(-0.5);
+    }
+    // DPO: the main β's figures and the further one's, by β
+    expect(f.dpo_betas.map((d) => d.beta)).toEqual([0.1, 0.5]);
+    const main = f.dpo_betas[0]!;
+    expect([main.win_rate, main.kl, main.rewards_accuracy]).toEqual([f.dpo_win_rate, f.dpo_kl, f.dpo_rewards_accuracy]);
+    expect(f.dpo_betas[1]!.rewards_accuracy).toBeGreaterThanOrEqual(0);
+    expect(fs.existsSync(path.join(tmp, 'a', 'dpo-beta0.5'))).toBe(true);
+    // calibration: every held-out pair twice (once as 1, once as 0), mirrored bins; its accuracy is the trainer's
+    const cal = f.rm_calibration;
+    expect(cal.pairs).toBeGreaterThan(0);
+    expect(cal.bins.reduce((n, b) => n + b.n, 0)).toBe(2 * cal.pairs);
+    expect(cal.bins.reduce((n, b) => n + b.n * b.freq, 0)).toBeCloseTo(cal.pairs, 9);
+    for (const b of cal.bins) {
+      expect(b.p_mean).toBeGreaterThanOrEqual(b.low);
+      expect(b.p_mean).toBeLessThanOrEqual(b.high);
+    }
+    expect(cal.ece).toBeGreaterThanOrEqual(0);
+    expect(cal.ece).toBeLessThanOrEqual(1);
+    expect(cal.accuracy).toBeCloseTo(f.rm_accuracy, 9);
   });
 
   it('the trainers read the rater’s feedback; the flipped file swaps about half the pairs and nothing else', () => {
@@ -112,6 +175,7 @@ describe('align verify (quick)', () => {
       oracle,
       seed: 3,
       quick: true,
+      settings,
       out: path.join(tmp, 'b'),
       cacheDir: path.join(tmp, 'sft-cache'),
       log: quiet,
@@ -196,6 +260,27 @@ describe('flipPreferences', () => {
     });
     expect(flipPreferences(rows, new Rng(7), 0).flipped.some(Boolean)).toBe(false);
     expect(flipPreferences(rows, new Rng(7), 1).flipped.every(Boolean)).toBe(true);
+  });
+
+  it('rmCalibration counts each pair in both orders (worked by hand)', () => {
+    // σ(2) = 0.881 and σ(−1) = 0.269 with outcome 1; their mirrors 0.119 and 0.731 with outcome 0
+    const s = (x: number) => 1 / (1 + Math.exp(-x));
+    const c = rmCalibration([2, 0], [0, 1], 2);
+    expect(c.pairs).toBe(2);
+    expect(c.accuracy).toBe(0.5);
+    expect(c.bins.map((b) => b.n)).toEqual([2, 2]);
+    expect(c.bins[0]!.p_mean).toBeCloseTo((s(-1) + s(-2)) / 2, 12);
+    expect(c.bins[0]!.freq).toBe(0.5);
+    expect(c.bins[1]!.p_mean).toBeCloseTo((s(2) + s(1)) / 2, 12);
+    expect(c.bins[1]!.freq).toBe(0.5);
+    expect(c.ece).toBeCloseTo(0.5 * Math.abs((s(-1) + s(-2)) / 2 - 0.5) + 0.5 * Math.abs((s(2) + s(1)) / 2 - 0.5), 12);
+    // a perfectly separating, confident model: all mass in the extreme bins, ECE near 0; empty bins left out
+    const sure = rmCalibration([20, 20], [0, 0], 10);
+    expect(sure.bins.map((b) => [b.low, b.n, b.freq])).toEqual([
+      [0, 2, 0],
+      [0.9, 2, 1],
+    ]);
+    expect(sure.ece).toBeLessThan(1e-8);
   });
 
   it('spread picks k items evenly, in order', () => {

@@ -357,4 +357,24 @@ describe('llmts dpo', () => {
     const rm = await trainRewardModel({ ...quiet, config: rmCfg({ name: 'short', maxSteps: 1 }) });
     await expect(dpo({ ...quiet, resume: rm.runDir })).rejects.toThrow(/not a 'dpo' run \(an 'reward' run\)/);
   }, 120_000);
+
+  it('referenceFrom: another run’s reference log-probabilities give the same steps bit for bit; other data or another model is refused', async () => {
+    const a = await dpo({ ...quiet, config: dpoCfg({ name: 'ref-a', maxSteps: 4, lr: 3e-3 }) });
+    // β 0.5 with a's reference, and computed afresh: the same losses, the same reference file
+    const b = await dpo({
+      ...quiet,
+      config: dpoCfg({ name: 'ref-b', maxSteps: 4, lr: 3e-3, beta: 0.5, referenceFrom: a.checkpointDir }),
+    });
+    const c = await dpo({ ...quiet, config: dpoCfg({ name: 'ref-c', maxSteps: 4, lr: 3e-3, beta: 0.5 }) });
+    expect(b.losses.size).toBe(4);
+    for (let s = 0; s < 4; s++) expect(b.losses.get(s), `step ${s}`).toBe(c.losses.get(s));
+    expect(b.losses.get(3)).not.toBe(a.losses.get(3)); // β mattered (at step 0 the loss is ln 2 for any β)
+    const refFile = (r: { checkpointDir: string }) =>
+      fs.readFileSync(path.join(r.checkpointDir, REFERENCE_LOGPS), 'utf8');
+    expect(refFile(b)).toBe(refFile(c));
+    const refuse = (o: Partial<DpoConfig>) =>
+      dpo({ ...quiet, config: dpoCfg({ name: 'ref-bad', maxSteps: 1, referenceFrom: a.checkpointDir, ...o }) });
+    await expect(refuse({ data: [shuffled] })).rejects.toThrow(/referenceFrom.*other data/);
+    await expect(refuse({ model: a.checkpointDir })).rejects.toThrow(/referenceFrom.*its reference is/);
+  }, 120_000);
 });

@@ -13,7 +13,8 @@ import { loadModel, saveModel } from '../model/hf/folder.js';
 import type { CausalLM } from '../model/model.js';
 import type { TextTokenizer } from '../tokenizer/index.js';
 import { sampleIds } from '../train/sample.js';
-import { FileFormatError } from '../util/errors.js';
+import { readTrainerState } from '../train/checkpoint.js';
+import { ConfigError, FileFormatError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { DpoObjective, referenceLogps } from './dpo_objective.js';
 import { DPO_DEFAULTS, validateDpoConfig, type DpoConfig } from './dpo_settings.js';
@@ -67,6 +68,28 @@ export function readReferenceLogps<K extends string>(
   return Object.fromEntries(keys.map((k) => [k, Float64Array.from(j[k] as number[])])) as Record<K, Float64Array>;
 }
 
+/**
+ * The reference log-probabilities of another DPO run's checkpoint (`referenceFrom`): that run must have started from
+ * `model` (the reference is the starting model) and read the same pairs (the fingerprint); anything else is a
+ * ConfigError naming the setting.
+ */
+export function reusedReferenceLogps(
+  dir: string,
+  model: string,
+  fingerprint: string,
+  n: number,
+): { chosen: Float64Array; rejected: Float64Array } {
+  try {
+    const saved = readTrainerState(dir).config as { command?: unknown; model?: unknown };
+    if (saved.command !== 'dpo') throw new Error(`not an 'llmts dpo' checkpoint (a ${String(saved.command)} run)`);
+    if (typeof saved.model !== 'string' || path.resolve(saved.model) !== path.resolve(model))
+      throw new Error(`its reference is ${String(saved.model)}, not ${model}`);
+    return readReferenceLogps(dir, fingerprint, n, ['chosen', 'rejected'], 'dpo');
+  } catch (e) {
+    throw new ConfigError('referenceFrom', `${dir}: ${(e as Error).message}`);
+  }
+}
+
 /** A greedy reply of the policy to a prompt (ids), for the training log. */
 export async function greedyReply(
   policy: CausalLM,
@@ -94,7 +117,10 @@ export const DPO_RECIPE: PrefRecipe<DpoConfig> = {
     const policy = await loadModel(modelDir, { backend });
     let ref: { chosen: Float64Array; rejected: Float64Array };
     if (resumeDir) ref = readReferenceLogps(resumeDir, fingerprint, pairs.length, ['chosen', 'rejected'], 'dpo');
-    else {
+    else if (c.referenceFrom) {
+      ref = reusedReferenceLogps(c.referenceFrom, c.model, fingerprint, pairs.length);
+      log(`reference: log-probabilities of ${pairs.length} pairs from ${c.referenceFrom}`);
+    } else {
       const t0 = performance.now();
       ref = await referenceLogps(policy, pairs); // the starting model is the reference: computed once, here
       log(

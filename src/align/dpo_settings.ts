@@ -5,7 +5,7 @@
  * seconds) and `quick`.
  */
 import { ConfigError } from '../util/errors.js';
-import { defineSettings, float, group, oneOf, type Values } from '../util/settings.js';
+import { defineSettings, float, group, oneOf, str, type Values } from '../util/settings.js';
 import { DISPLAY_SETTINGS, EVAL_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
 import { DPO_LOSS_TYPES } from './pref_losses.js';
 import {
@@ -32,6 +32,10 @@ const DPO = group('DPO', {
     0,
     'ε: the probability a preference label is flipped (sigmoid: conservative DPO; robust: its unbiased loss); 0 ≤ ε < 0.5.',
     { min: 0, max: 0.49, aliases: ['label_smoothing'] },
+  ),
+  referenceFrom: str(
+    '',
+    "The checkpoint of an earlier 'llmts dpo' run from the same model on the same data: use its reference log-probabilities instead of computing them again (a sweep over β); the model and the data are checked.",
   ),
 });
 

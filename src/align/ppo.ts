@@ -64,6 +64,11 @@ interface PpoStateFile {
 export type PpoOptions = RecipeOptions<PpoConfig> & {
   /** Where replies are sampled (default: the generation engine on the policy). */
   sampler?: (policy: CausalLM) => ReplySampler;
+  /**
+   * Called after each checkpoint is written (at checkpointInterval, at the end, when stopped) with its folder and
+   * step, before the next step overwrites it: `align verify` keeps copies of the policy along the run this way.
+   */
+  onCheckpoint?: (dir: string, step: number) => void | Promise<void>;
 };
 
 export interface PpoResult extends RecipeResult<PpoConfig> {
@@ -263,6 +268,7 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
       state,
       moments: await t.optimizer.stateDict(),
     });
+    if (o.onCheckpoint) await o.onCheckpoint(ckDir, t.state.step);
     return ckDir;
   };
   if (saved) log(`resuming ${runDir} at step ${saved.step} of ${maxSteps}`);

@@ -12,7 +12,12 @@
  *   6. evaluation on held-out prompts the trainers never saw: one reply each from SFT, PPO, DPO, flipped-PPO, SFT
  *      under another sampling seed (A/A), and best-of-n SFT replies under the reward model, each judged against SFT's
  *      reply by the rater's `compare` (eval/judge.ts: order drawn per pair, ties half, Wilson interval), with the
- *      KL of each trained policy from SFT on its own replies, distinct-reply ratios and EOS rates.
+ *      KL of each trained policy from SFT on its own replies, distinct-reply ratios and EOS rates;
+ *   7. the curves: the PPO run's intermediate checkpoints (`ppo.curvePoints`) and DPO at the further β of
+ *      `dpo.extraBetas` (trained after the controls) evaluated the same way — gold win rate against √KL — and the
+ *      reward model's calibration on its held-out pairs (predicted P(chosen ≻ rejected) = σ(r_c − r_r) in bins
+ *      against the observed frequency, with the expected calibration error). Their judgements come after every
+ *      other call to the rater, so a rater with randomness of its own gives the other figures unchanged.
  *
  * Every random draw comes from `seed` (derivedSeed streams); the same seed gives the same figures bit for bit (the
  * seconds aside). Output folder: verify.json, report.html, heldout-replies.jsonl (each policy's reply to each held-out
@@ -24,17 +29,18 @@ import path from 'node:path';
 import { initBackend } from '../backend/registry.js';
 import { type PreferenceRow, type TrlMessage, writeTrlDataset } from '../data/trl.js';
 import { loadRewardModel } from '../model/hf/folder.js';
+import { OPTIMIZER_STATE } from '../train/checkpoint.js';
 import { LineProgress } from '../train/progress.js';
 import { ConfigError } from '../util/errors.js';
 import { writeFileAtomicSync } from '../util/fs.js';
 import { Rng } from '../util/rng.js';
 import { dpo } from './dpo.js';
 import { buildDpoConfig } from './dpo_settings.js';
-import { bestIndex, bestOfNKl, distinctRatio, eosRate } from './eval/stats.js';
+import { bestIndex, bestOfNKl, calibrationBins, distinctRatio, eosRate, preferenceProbability } from './eval/stats.js';
 import { type Judge, judgePairs, type PairJudgement } from './eval/judge.js';
 import type { CompareMeta } from './oracle.js';
 import { OracleProcess } from './oracle_process.js';
-import { ppo } from './ppo.js';
+import { PPO_STATE, ppo, VALUE_MODEL_DIR } from './ppo.js';
 import { derivedSeed } from './ppo_batches.js';
 import { buildPpoConfig } from './ppo_settings.js';
 import { rateSamples, readSamples } from './rate.js';
@@ -44,6 +50,8 @@ import { sft } from './sft.js';
 import { buildSftConfig } from './sft_settings.js';
 import { type AlignTask, demonstrationRow, getTask, type TaskItem } from './tasks/index.js';
 import {
+  closePolicy,
+  heldOutPairRewards,
   openPolicy,
   type OpenPolicy,
   promptIds,
@@ -88,6 +96,25 @@ export interface PolicyFigures {
   mean_words: number;
 }
 
+/** One bin of the reward model's calibration: pairs whose predicted probability fell in [low, high). */
+export interface CalibrationFigure {
+  low: number;
+  high: number;
+  /** Mean predicted probability, observed frequency, predictions in the bin. */
+  p_mean: number;
+  freq: number;
+  n: number;
+}
+
+/** A policy on the win rate against √KL curve. */
+export interface CurvePoint {
+  kl: number;
+  sqrt_kl: number;
+  win_rate: number;
+  win_rate_ci_low: number;
+  win_rate_ci_high: number;
+}
+
 /** What `align verify --json` prints (snake_case, as the issue names them). */
 export interface VerifyFigures {
   task: string;
@@ -118,6 +145,17 @@ export interface VerifyFigures {
   eos_rate: number;
   eos_rate_sft: number;
   policies: Record<string, PolicyFigures>;
+  /**
+   * The reward model on its held-out pairs: each pair counted in both orders — predicted σ(r_c − r_r) with outcome 1
+   * and σ(r_r − r_c) with outcome 0 (the rater chose the first reply; its ties are not in the feedback), so the
+   * bins are mirror images and the ECE is that of the model's confidence in the reply it ranks higher. Empty bins
+   * are left out; `pairs` held-out pairs, `accuracy` the share with r_c > r_r.
+   */
+  rm_calibration: { bins: CalibrationFigure[]; ece: number; pairs: number; accuracy: number };
+  /** PPO's checkpoints along the run (the last is the final policy, `ppo`), judged against SFT as it is. */
+  ppo_curve: (CurvePoint & { step: number })[];
+  /** DPO at each β (the main run's and `dpo.extraBetas`), by β; rewards_accuracy on its held-out pairs. */
+  dpo_betas: (CurvePoint & { beta: number; rewards_accuracy: number })[];
   wall_s: number;
   /** Seconds per stage (sft is ~0 when cached). */
   seconds: Record<string, number>;
@@ -180,6 +218,39 @@ function processJudge(proc: OracleProcess): Judge<TrlMessage[]> {
 
 const round = (x: number) => Math.round(x * 10) / 10;
 
+/** A policy's point on the win rate against √KL plot. */
+function curvePoint(kl: number, j: PairJudgement): CurvePoint {
+  return {
+    kl,
+    sqrt_kl: Math.sqrt(Math.max(0, kl)),
+    win_rate: j.winRate,
+    win_rate_ci_low: j.ci.low,
+    win_rate_ci_high: j.ci.high,
+  };
+}
+
+/** The reward model's calibration on pairs scored (r_c, r_r): see `VerifyFigures.rm_calibration`. */
+export function rmCalibration(
+  chosen: readonly number[],
+  rejected: readonly number[],
+  bins: number,
+): VerifyFigures['rm_calibration'] {
+  const p = chosen.map((c, i) => preferenceProbability(c, rejected[i]!));
+  const cal = calibrationBins(
+    [...p, ...rejected.map((r, i) => preferenceProbability(r, chosen[i]!))],
+    [...p.map(() => 1), ...p.map(() => 0)],
+    bins,
+  );
+  return {
+    bins: cal.bins
+      .filter((b) => b.n > 0)
+      .map((b) => ({ low: b.low, high: b.high, p_mean: b.predicted, freq: b.observed, n: b.n })),
+    ece: cal.ece,
+    pairs: p.length,
+    accuracy: chosen.filter((c, i) => c > rejected[i]!).length / chosen.length,
+  };
+}
+
 /** Run the proof (see the header). */
 export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
   const t0 = performance.now();
@@ -202,8 +273,11 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
   const progress = new LineProgress(1e9, () => {});
   const quietRun = { progress, handleSigint: false, log: (s: string) => log(`  ${s}`) };
   const common = { backend: S.backend, seed: o.seed, quiet: true, outDir: out, checkpointInterval: 0 } as const;
-  for (const d of ['reward', 'ppo', 'dpo', 'reward-flipped', 'ppo-flipped'])
+  const dpoName = (beta: number) => `dpo-beta${beta}`;
+  for (const d of ['reward', 'ppo', 'dpo', 'reward-flipped', 'ppo-flipped', 'ppo-curve'])
     fs.rmSync(path.join(out, d), { recursive: true, force: true });
+  for (const e of fs.readdirSync(out))
+    if (e.startsWith('dpo-beta')) fs.rmSync(path.join(out, e), { recursive: true, force: true });
 
   const train = spread(task.items('train'), S.sample.prompts);
   const heldout: TaskItem[] = spread(task.items('heldout'), S.evaluate.prompts);
@@ -338,9 +412,27 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
         },
       }),
     });
-  const ppoRun = (name: string, rewardModel: string) =>
+  const { curvePoints, ...ppoSettings } = S.ppo;
+  const { extraBetas, ...dpoSettings } = S.dpo;
+  // the main PPO run checkpoints every ⌈steps / curvePoints⌉ steps; each checkpoint's policy is copied aside
+  const ppoSteps =
+    Math.ceil(S.ppo.totalEpisodes / S.ppo.batchSize) * ((S.ppo.ppoEpochs * S.ppo.batchSize) / S.ppo.miniBatchSize);
+  const curveInterval = curvePoints > 1 ? Math.ceil(ppoSteps / curvePoints) : 0;
+  const curveDir = path.join(out, 'ppo-curve');
+  const curveCheckpoints: { step: number; dir: string }[] = [];
+  const keepCheckpoint = (dir: string, step: number) => {
+    if (step >= ppoSteps) return; // the final policy is the run's own checkpoint
+    const to = path.join(curveDir, `step-${String(step).padStart(6, '0')}`);
+    fs.rmSync(to, { recursive: true, force: true });
+    // the policy alone: not its value model, AdamW moments or batch of rollouts
+    const skip = new Set([VALUE_MODEL_DIR, OPTIMIZER_STATE, PPO_STATE]);
+    fs.cpSync(dir, to, { recursive: true, filter: (f) => f === dir || !skip.has(path.basename(f)) });
+    curveCheckpoints.push({ step, dir: to });
+  };
+  const ppoRun = (name: string, rewardModel: string, curve = false) =>
     ppo({
       ...quietRun,
+      ...(curve ? { onCheckpoint: keepCheckpoint } : {}),
       config: buildPpoConfig({
         overrides: {
           ...common,
@@ -350,8 +442,29 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
           data: [promptsFile],
           responseLength: S.sample.maxTokens,
           temperature: 1,
-          ...S.ppo,
+          ...ppoSettings,
           minLr: S.ppo.lr,
+          evalInterval: 0,
+          sampleInterval: 0,
+          ...(curve ? { checkpointInterval: curveInterval } : {}),
+        },
+      }),
+    });
+  const dpoRun = (name: string, beta: number, referenceFrom = '') =>
+    dpo({
+      ...quietRun,
+      config: buildDpoConfig({
+        overrides: {
+          ...common,
+          name,
+          model: sftDir,
+          data: [feedback],
+          maxLength: S.model.context,
+          evalFraction: S.reward.evalFraction,
+          lossType: 'sigmoid',
+          ...dpoSettings,
+          beta,
+          referenceFrom,
           evalInterval: 0,
           sampleInterval: 0,
         },
@@ -360,29 +473,20 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
   const rm = await rewardRun('reward', feedback);
   const rmAccuracy = rm.finalEval?.['eval_accuracy'] ?? NaN;
   lap('reward');
-  const ppoR = await ppoRun('ppo', rm.checkpointDir);
+  const ppoR = await ppoRun('ppo', rm.checkpointDir, true);
   lap('ppo');
-  const dpoR = await dpo({
-    ...quietRun,
-    config: buildDpoConfig({
-      overrides: {
-        ...common,
-        name: 'dpo',
-        model: sftDir,
-        data: [feedback],
-        maxLength: S.model.context,
-        evalFraction: S.reward.evalFraction,
-        lossType: 'sigmoid',
-        ...S.dpo,
-        evalInterval: 0,
-        sampleInterval: 0,
-      },
-    }),
-  });
+  const dpoR = await dpoRun('dpo', S.dpo.beta);
   lap('dpo');
   const rmFlipped = await rewardRun('reward-flipped', flippedFile);
   const ppoFlipped = await ppoRun('ppo-flipped', rmFlipped.checkpointDir);
   lap('controls');
+  // DPO at the further β, after everything the other figures come from
+  const dpoExtra: { beta: number; dir: string; rewardsAccuracy: number }[] = [];
+  for (const beta of extraBetas) {
+    const r = await dpoRun(dpoName(beta), beta, dpoR.checkpointDir); // the main run's reference log-probabilities
+    dpoExtra.push({ beta, dir: r.checkpointDir, rewardsAccuracy: r.finalEval?.['eval_rewards/accuracies'] ?? NaN });
+  }
+  lap('dpo_betas');
 
   // ---- 5. evaluation on the held-out prompts
   const hIds = heldout.map((t) => promptIds(ref, t.prompt));
@@ -417,14 +521,36 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
     ['dpo', dpoR.checkpointDir],
     ['ppo_flipped', ppoFlipped.checkpointDir],
   ];
-  for (const [name, dir] of policies) {
+  // a policy's replies (the same sampling seeds for every policy) and its KL from SFT on them
+  const evalPolicy = async (dir: string): Promise<{ replies: TextReply[]; kl: number }> => {
     const p: OpenPolicy = await openPolicy(dir, S.backend);
-    replies[name] = await sampleReplies(p, heldIds, N, (k) => evalSeed(1000 + k));
-    const lr = await replyLogRatios(p, ref.model, heldIds, replies[name]!);
-    kls[name] = lr.reduce((a, b) => a + b, 0) / lr.length;
+    const rs = await sampleReplies(p, heldIds, N, (k) => evalSeed(1000 + k));
+    const lr = await replyLogRatios(p, ref.model, heldIds, rs);
+    closePolicy(p);
+    return { replies: rs, kl: lr.reduce((a, b) => a + b, 0) / lr.length };
+  };
+  for (const [name, dir] of policies) {
+    const e = await evalPolicy(dir);
+    replies[name] = e.replies;
+    kls[name] = e.kl;
   }
+  // the curves' policies: PPO's checkpoints before its last step, DPO at the further β
+  const curveEvals: { step: number; replies: TextReply[]; kl: number }[] = [];
+  for (const c of curveCheckpoints)
+    if (c.step < ppoR.steps) curveEvals.push({ step: c.step, ...(await evalPolicy(c.dir)) });
+  const betaEvals: { beta: number; rewardsAccuracy: number; replies: TextReply[]; kl: number }[] = [];
+  for (const d of dpoExtra)
+    betaEvals.push({ beta: d.beta, rewardsAccuracy: d.rewardsAccuracy, ...(await evalPolicy(d.dir)) });
+  // the reward model's held-out pairs, for its calibration
+  const heldPairs = await heldOutPairRewards(rmModel, ref, feedback, {
+    maxLength: S.model.context,
+    evalFraction: S.reward.evalFraction,
+  });
+  for (const t of rmModel.params.values()) t.dispose();
   const judgeProc = await OracleProcess.start(o.oracle, { seed: derivedSeed(o.seed, 22, 0) });
   const judged: Record<string, PairJudgement> = {};
+  const curveJudged: PairJudgement[] = [],
+    betaJudged: PairJudgement[] = [];
   const gold: Record<string, number> = {};
   try {
     const judge = processJudge(judgeProc);
@@ -447,6 +573,20 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
       );
       gold[name] = s.reduce((a, b) => a + b, 0) / s.length;
     }
+    // the curves' judgements, after every other call to the rater (see the header)
+    const vsSft = (a: TextReply[], rng: Rng) =>
+      judgePairs(
+        judge,
+        prompts,
+        a.map((r) => r.text),
+        replies['sft']!.map((r) => r.text),
+        rng,
+        { meta: (i) => ({ A: a[i]!, B: replies['sft']![i]! }) },
+      );
+    for (const [i, c] of curveEvals.entries())
+      curveJudged.push(await vsSft(c.replies, new Rng(derivedSeed(o.seed, 24, i))));
+    for (const [i, c] of betaEvals.entries())
+      betaJudged.push(await vsSft(c.replies, new Rng(derivedSeed(o.seed, 25, i))));
   } finally {
     await judgeProc.close();
   }
@@ -492,6 +632,23 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
     eos_rate: pf['ppo']!.eos_rate,
     eos_rate_sft: pf['sft']!.eos_rate,
     policies: pf,
+    rm_calibration: rmCalibration(heldPairs.chosen, heldPairs.rejected, S.reward.calibrationBins),
+    ppo_curve: [
+      ...curveEvals.map((c, i) => ({ step: c.step, ...curvePoint(c.kl, curveJudged[i]!) })),
+      { step: ppoR.steps, ...curvePoint(kls['ppo']!, judged['ppo']!) },
+    ],
+    dpo_betas: [
+      {
+        beta: S.dpo.beta,
+        ...curvePoint(kls['dpo']!, judged['dpo']!),
+        rewards_accuracy: dpoR.finalEval?.['eval_rewards/accuracies'] ?? NaN,
+      },
+      ...betaEvals.map((b, i) => ({
+        beta: b.beta,
+        ...curvePoint(b.kl, betaJudged[i]!),
+        rewards_accuracy: b.rewardsAccuracy,
+      })),
+    ].sort((a, b) => a.beta - b.beta),
     wall_s: 0,
     seconds,
     sft_cached: sftCached,

@@ -6,6 +6,9 @@
  *
  * KL(π ‖ π_ref) = E_{y∼π}[log π(y|x) − log π_ref(y|x)]: the mean over prompts of the summed per-token log-ratio of
  * the reply π sampled (k1, unbiased; Schulman 2020, "Approximating KL divergence"), both scored at temperature 1.
+ *
+ * The reward model's held-out pairs (for its calibration) are the ones its trainer held out: the feedback file read,
+ * encoded and split by prompt group exactly as `llmts reward` does (pref_run.ts `loadPairData`).
  */
 import fs from 'node:fs';
 import type { Backend } from '../backend/backend.js';
@@ -20,6 +23,7 @@ import { noGrad, tidy } from '../tensor/tensor.js';
 import { saveTokenizer, trainBpe, type TextTokenizer } from '../tokenizer/index.js';
 import { ConfigError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
+import { encodePreferenceSets, readPreferenceFile, splitByGroup } from './pref_data.js';
 import { RewardInput } from './reward_input.js';
 import { engineReplySampler, type PromptReply, replyLogprobs } from './rollout.js';
 import { openModelFolder } from './sft.js';
@@ -82,6 +86,11 @@ export async function openPolicy(dir: string, backend: VerifySettings['backend']
   ];
   if (!stopTokens.length) throw new ConfigError('model', `${dir}: no EOS token and no stop token in the template`);
   return { model, tok: o.tok, template: o.template, stopTokens, backend: o.backend };
+}
+
+/** Free a policy's parameters (an evaluated checkpoint), so that opening the next one does not pile up the heap. */
+export function closePolicy(p: OpenPolicy): void {
+  for (const t of p.model.params.values()) t.dispose();
 }
 
 /** A conversation's ids through the generation prompt. */
@@ -181,4 +190,36 @@ export async function rewardScores(
     t.dispose();
   }
   return out;
+}
+
+/**
+ * The reward model's scores of the chosen and the rejected reply of each held-out pair of `feedback` (see the
+ * header): `p` is the folder the reward model was trained from (its tokenizer and template), `maxLength` and
+ * `evalFraction` the reward run's.
+ */
+export async function heldOutPairRewards(
+  rm: RewardModel,
+  p: OpenPolicy,
+  feedback: string,
+  o: { maxLength: number; evalFraction: number; chunk?: number },
+): Promise<{ chosen: number[]; rejected: number[] }> {
+  const codec = { encode: (t: string) => p.tok.encode(t, { allowed: 'all' }), eosId: p.tok.eosId };
+  const enc = encodePreferenceSets([readPreferenceFile(feedback, 'error', () => {})], p.template, codec, {
+    maxLength: o.maxLength,
+    badRows: 'error',
+  });
+  const held = splitByGroup(enc, o.evalFraction).eval.pairs;
+  const chunk = o.chunk ?? 16;
+  const chosen: number[] = [],
+    rejected: number[] = [];
+  for (let s = 0; s < held.length; s += chunk) {
+    const ps = held.slice(s, s + chunk);
+    const seqs = [...ps.map((x) => [...x.prompt, ...x.chosen]), ...ps.map((x) => [...x.prompt, ...x.rejected])];
+    const t = tidy(() => noGrad(() => rm.rewards(seqs)));
+    const r = Array.from(await t.data());
+    t.dispose();
+    chosen.push(...r.slice(0, ps.length));
+    rejected.push(...r.slice(ps.length));
+  }
+  return { chosen, rejected };
 }

@@ -1,8 +1,9 @@
 /**
  * The offline HTML report of `llmts align verify` (verify.ts): the headline figures beside the issue's thresholds,
  * the controls, PPO's curves (objective/kl, objective/scores, objective/rlhf_reward, eos_rate, … from its
- * metrics.jsonl), each policy's win rate against SFT plotted against √KL, the reward model's accuracy, and a
- * fixed-prompt table of replies. Charts are the training report's chart.js bundle, inlined (nothing is fetched).
+ * metrics.jsonl), each policy's win rate against SFT plotted against √KL, the reward model's accuracy and its
+ * calibration (a reliability diagram and table with the ECE), gold win rate against √KL along PPO's checkpoints with
+ * DPO at each β and best-of-n at its analytic KL, and a fixed-prompt table of replies. Charts are the training report's chart.js bundle, inlined (nothing is fetched).
  */
 import path from 'node:path';
 import { readMetrics, type StepRecord } from '../train/metrics.js';
@@ -119,6 +120,35 @@ export function renderVerifyReport(r: VerifyReportInput): string {
         `<tr><td><pre>${esc(t.prompt)}</pre></td>${names.map((n) => `<td><pre>${esc(t.replies[n] ?? '')}</pre></td>`).join('')}</tr>`,
     )
     .join('');
+  const cal = f.rm_calibration;
+  const calRows = cal.bins
+    .map(
+      (b) =>
+        `<tr><td>${num(b.low, 2)} – ${num(b.high, 2)}</td><td>${num(b.p_mean)}</td><td>${num(b.freq)}</td><td>${b.n}</td></tr>`,
+    )
+    .join('');
+  const curveRows = f.ppo_curve
+    .map(
+      (c) =>
+        `<tr><th>PPO step ${c.step}</th><td>${num(c.kl)}</td><td>${num(c.sqrt_kl)}</td><td>${pct(c.win_rate)}</td><td>${pct(c.win_rate_ci_low)} – ${pct(c.win_rate_ci_high)}</td><td></td></tr>`,
+    )
+    .join('');
+  const betaRows = f.dpo_betas
+    .map(
+      (d) =>
+        `<tr><th>DPO β ${d.beta}</th><td>${num(d.kl)}</td><td>${num(d.sqrt_kl)}</td><td>${pct(d.win_rate)}</td><td>${pct(d.win_rate_ci_low)} – ${pct(d.win_rate_ci_high)}</td><td>${pct(d.rewards_accuracy)}</td></tr>`,
+    )
+    .join('');
+  const bonRow = `<tr><th>best-of-${r.settings.evaluate.bestOf} (analytic KL)</th><td>${num(f.bon_kl_bound)}</td><td>${num(Math.sqrt(f.bon_kl_bound))}</td><td>${pct(f.bon_win_rate)}</td><td></td><td></td></tr>`;
+  const curveChart = {
+    ppo: [
+      { x: 0, y: 0.5, label: 'SFT (step 0)' },
+      ...f.ppo_curve.map((c) => ({ x: c.sqrt_kl, y: c.win_rate, label: `step ${c.step}` })),
+    ],
+    dpo: f.dpo_betas.map((d) => ({ x: d.sqrt_kl, y: d.win_rate, label: `β ${d.beta}` })),
+    bon: [{ x: Math.sqrt(f.bon_kl_bound), y: f.bon_win_rate, label: `best-of-${r.settings.evaluate.bestOf}` }],
+    cal: cal.bins.map((b) => ({ x: b.p_mean, y: b.freq, n: b.n })),
+  };
   const seconds = Object.entries(f.seconds)
     .map(([k, v]) => `${k} ${v} s`)
     .join(', ');
@@ -140,13 +170,25 @@ ${f.heldout_prompts} held-out prompts. Wall ${f.wall_s} s (${esc(seconds)})${f.s
 <tr><th></th><th>win rate vs SFT</th><th>95 % CI</th><th>KL(π‖SFT)</th><th>gold score</th><th>distinct</th><th>EOS</th><th>words</th></tr>${policyRows}</table></section>
 <section><h2>Win rate against √KL</h2><div class="charts"><div><canvas id="wkl"></canvas></div></div>
 <p>best-of-n at its analytic KL bound log n − (n − 1)/n; A/A at 0.</p></section>
+<section><h2>Gold win rate against √KL: PPO checkpoints, DPO at each β, best-of-n</h2>
+<div class="charts"><div><canvas id="curve"></canvas></div></div>
+<table><tr><th></th><th>KL(π‖SFT)</th><th>√KL</th><th>win rate vs SFT</th><th>95 % CI</th><th>rewards/accuracies</th></tr>${curveRows}${betaRows}${bonRow}</table>
+<p>Every point is judged against SFT's reply by the rater's <code>compare</code> on the same held-out prompts, its
+KL estimated on its own replies; PPO's line starts at SFT itself (√KL 0, 50 %); best-of-n sits at its analytic KL
+bound.</p></section>
+<section><h2>Reward model calibration (held-out pairs)</h2>
+<p>${cal.pairs} held-out pairs (accuracy ${pct(cal.accuracy)}), each counted in both orders: predicted
+P(first ≻ second) = σ(r<sub>first</sub> − r<sub>second</sub>) against how often the rater preferred the first.
+Expected calibration error ${num(cal.ece)}.</p>
+<div class="charts"><div><canvas id="cal"></canvas></div></div>
+<table><tr><th>predicted</th><th>mean predicted</th><th>observed frequency</th><th>n</th></tr>${calRows}</table></section>
 <section><h2>PPO curves</h2><div class="charts">
 ${curves.map((_, i) => `<div><canvas id="c${i}"></canvas></div>`).join('\n')}
 </div></section>
 <section><h2>Replies to fixed held-out prompts</h2><table><tr><th>prompt</th>${names.map((n) => `<th>${esc(n)}</th>`).join('')}</tr>${table}</table></section>
 <script>${chartJsSource()}</script>
 <script>
-const C = ${scriptJson(curves)}, P = ${scriptJson(points)};
+const C = ${scriptJson(curves)}, P = ${scriptJson(points)}, K = ${scriptJson(curveChart)};
 const base = (title, xt) => ({ animation: false, maintainAspectRatio: false, plugins: { title: { display: true, text: title } },
   scales: { x: { type: 'linear', title: { display: true, text: xt } } } });
 if (typeof Chart !== 'undefined') {
@@ -156,6 +198,20 @@ if (typeof Chart !== 'undefined') {
   new Chart(document.getElementById('wkl'), { type: 'scatter', data: { datasets: P.map((p, i) => ({ label: p.name,
     data: [{ x: p.x, y: p.y }], pointRadius: 6, backgroundColor: ['#4a7bd0', '#d0694a', '#3a3', '#888', '#a4a'][i % 5] })) },
     options: base('win rate vs SFT against √KL(π‖SFT)', '√KL (√nats)') });
+  new Chart(document.getElementById('curve'), { type: 'scatter', data: { datasets: [
+    { label: 'PPO checkpoints', data: K.ppo, showLine: true, pointRadius: 4, borderColor: '#d0694a', backgroundColor: '#d0694a' },
+    { label: 'DPO at each β', data: K.dpo, showLine: true, pointRadius: 4, borderColor: '#3a3', backgroundColor: '#3a3' },
+    { label: 'best-of-n (analytic KL)', data: K.bon, pointRadius: 6, pointStyle: 'triangle', backgroundColor: '#4a7bd0' } ] },
+    options: { ...base('gold win rate vs SFT against √KL(π‖SFT)', '√KL (√nats)'),
+      scales: { x: { type: 'linear', min: 0, title: { display: true, text: '√KL (√nats)' } }, y: { grace: '10%' } },
+      plugins: { title: { display: true, text: 'gold win rate vs SFT against √KL(π‖SFT)' },
+        tooltip: { callbacks: { label: (c) => c.raw.label + ': ' + (100 * c.raw.y).toFixed(1) + ' % at √KL ' + c.raw.x.toFixed(3) } } } } });
+  new Chart(document.getElementById('cal'), { type: 'scatter', data: { datasets: [
+    { label: 'observed frequency', data: K.cal, showLine: true, pointRadius: 4, borderColor: '#7a4ad0', backgroundColor: '#7a4ad0' },
+    { label: 'perfect calibration', data: [{ x: 0, y: 0 }, { x: 1, y: 1 }], showLine: true, pointRadius: 0, borderDash: [4, 4], borderColor: '#888' } ] },
+    options: { ...base('reward model calibration (held-out pairs)', 'predicted P(first ≻ second)'),
+      scales: { x: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'predicted P(first ≻ second)' } },
+        y: { min: 0, max: 1, title: { display: true, text: 'observed frequency' } } } } });
 }
 </script>
 </body></html>

@@ -39,7 +39,15 @@ export interface VerifySettings {
   /** Replies sampled from SFT per train prompt (at most `prompts` train prompts), at temperature 1. */
   sample: { prompts: number; perPrompt: number; maxTokens: number };
   /** The reward model (`llmts reward` from the SFT folder) on every pair the rater's `compare` did not tie. */
-  reward: { epochs: number; batchSize: number; lr: number; minLr: number; evalFraction: number };
+  reward: {
+    epochs: number;
+    batchSize: number;
+    lr: number;
+    minLr: number;
+    evalFraction: number;
+    /** Equal-width bins of predicted P(chosen ≻ rejected) in the calibration of its held-out pairs. */
+    calibrationBins: number;
+  };
   /** PPO (`llmts ppo`) from SFT against the reward model, on the same train prompts. */
   ppo: {
     totalEpisodes: number;
@@ -49,9 +57,22 @@ export interface VerifySettings {
     lr: number;
     klCoef: number;
     missingEosPenalty: number;
+    /**
+     * Policies on the gold win rate against √KL curve: the run checkpoints every ⌈steps / curvePoints⌉ steps and
+     * each checkpoint (the last is the final policy) is evaluated on the held-out prompts as the final one is.
+     */
+    curvePoints: number;
   };
   /** DPO (`llmts dpo`, sigmoid loss) from SFT on the same pairs. */
-  dpo: { beta: number; epochs: number; batchSize: number; lr: number; minLr: number };
+  dpo: {
+    beta: number;
+    epochs: number;
+    batchSize: number;
+    lr: number;
+    minLr: number;
+    /** Further DPO runs, the same but for β, after the main one (the report's DPO at 3 β): win rate and KL of each. */
+    extraBetas: readonly number[];
+  };
   /** Evaluation: one reply per held-out prompt (at most `prompts`) and policy, best-of-`bestOf` under the RM. */
   evaluate: { prompts: number; bestOf: number };
   /** Prompts of the fixed table of replies in the report. */
@@ -64,7 +85,7 @@ export const FULL: Readonly<VerifySettings> = Object.freeze({
   backend: 'wasm',
   sft: { rows: 100000, epochs: 4, batchSize: 16, lr: 2e-3, minLr: 2e-4, warmupSteps: 20 },
   sample: { prompts: 100000, perPrompt: 4, maxTokens: 32 },
-  reward: { epochs: 1, batchSize: 8, lr: 3e-4, minLr: 3e-5, evalFraction: 0.1 },
+  reward: { epochs: 1, batchSize: 8, lr: 3e-4, minLr: 3e-5, evalFraction: 0.1, calibrationBins: 10 },
   ppo: {
     totalEpisodes: 1024,
     batchSize: 32,
@@ -73,8 +94,9 @@ export const FULL: Readonly<VerifySettings> = Object.freeze({
     lr: 5e-5,
     klCoef: 0.05,
     missingEosPenalty: 0,
+    curvePoints: 4,
   },
-  dpo: { beta: 0.1, epochs: 1, batchSize: 8, lr: 2e-5, minLr: 2e-6 },
+  dpo: { beta: 0.1, epochs: 1, batchSize: 8, lr: 2e-5, minLr: 2e-6, extraBetas: [0.03, 0.3] },
   evaluate: { prompts: 400, bestOf: 4 },
   tablePrompts: 12,
 });
@@ -85,7 +107,7 @@ export const QUICK: Readonly<VerifySettings> = Object.freeze({
   backend: 'wasm',
   sft: { rows: 480, epochs: 2, batchSize: 8, lr: 3e-3, minLr: 3e-4, warmupSteps: 0 },
   sample: { prompts: 24, perPrompt: 4, maxTokens: 16 },
-  reward: { epochs: 1, batchSize: 4, lr: 1e-3, minLr: 1e-4, evalFraction: 0.25 },
+  reward: { epochs: 1, batchSize: 4, lr: 1e-3, minLr: 1e-4, evalFraction: 0.25, calibrationBins: 5 },
   ppo: {
     totalEpisodes: 16,
     batchSize: 8,
@@ -94,8 +116,9 @@ export const QUICK: Readonly<VerifySettings> = Object.freeze({
     lr: 1e-4,
     klCoef: 0.05,
     missingEosPenalty: 0,
+    curvePoints: 2,
   },
-  dpo: { beta: 0.1, epochs: 1, batchSize: 4, lr: 1e-4, minLr: 1e-5 },
+  dpo: { beta: 0.1, epochs: 1, batchSize: 4, lr: 1e-4, minLr: 1e-5, extraBetas: [] },
   evaluate: { prompts: 24, bestOf: 4 },
   tablePrompts: 4,
 });
