@@ -1,0 +1,48 @@
+/**
+ * The command line shared by `llmts ppo` and `llmts rloo` (ppo.ts, rloo.ts hold their help text):
+ * recipe_command.ts's, closing with the last batch of rollouts and the held-out loss:
+ *
+ *   llmts <cmd> <sft-dir> <reward …> <prompts.jsonl …> [--preset=NAME] [--config=FILE.json] [--key=value …]
+ *   llmts <cmd> --resume[=runs/NAME]          continue a run exactly where it stopped
+ *   llmts <cmd> --report-only runs/NAME       (re)write runs/NAME/report.html and exit
+ */
+import type { RecipeOptions, RecipeResult } from '../train/recipe.js';
+import type { Settings, SettingsTable, Values } from '../util/settings.js';
+import { recipeMain } from './recipe_command.js';
+
+/** What `llmts ppo` / `llmts rloo` report of a run (src/align/ppo.ts's and rloo.ts's results have it). */
+export interface RlCommandResult<C> extends RecipeResult<C> {
+  maxSteps: number;
+  /** objective/* of the last batch of rollouts. */
+  lastBatch: Record<string, number> | null;
+  finalEvalLoss: number | null;
+}
+
+export interface RlCommand<T extends SettingsTable> {
+  command: 'ppo' | 'rloo';
+  settings: Settings<T>;
+  help: () => string;
+  build: (o: { preset?: string; file?: string; overrides?: Partial<Values<T>> }) => Values<T>;
+  run: (o: RecipeOptions<Values<T>>) => Promise<RlCommandResult<Values<T>>>;
+  /** The algorithm's name, first word of the closing line ('PPO'). */
+  done: string;
+}
+
+export function rlMain<T extends SettingsTable>(spec: RlCommand<T>, argv: string[]): Promise<number> {
+  return recipeMain(
+    {
+      ...spec,
+      outcome: (r) => {
+        const b = r.lastBatch;
+        return `${b ? `; last batch: score ${b['objective/scores']!.toFixed(3)}, KL ${b['objective/kl']!.toFixed(3)} nats, EOS ${(b['eos_rate']! * 100).toFixed(0)} %` : ''}${r.finalEvalLoss !== null ? `; eval loss ${r.finalEvalLoss.toFixed(4)}` : ''}`;
+      },
+      next: (r, llmts) => [
+        `checkpoint (a Hugging Face folder): ${r.checkpointDir}`,
+        '',
+        `Next: ${llmts} chat ${r.checkpointDir}    talk to it`,
+        '',
+      ],
+    },
+    argv,
+  );
+}
