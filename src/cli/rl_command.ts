@@ -6,24 +6,17 @@
  *   llmts <cmd> --resume[=runs/NAME]          continue a run exactly where it stopped
  *   llmts <cmd> --report-only runs/NAME       (re)write runs/NAME/report.html and exit
  */
-import type { RecipeOptions, RecipeResult } from '../train/recipe.js';
+import type { RlResult } from '../align/rl_loop.js';
+import type { RecipeOptions } from '../train/recipe.js';
 import type { Settings, SettingsTable, Values } from '../util/settings.js';
 import { recipeMain } from './recipe_command.js';
-
-/** What `llmts ppo` / `llmts rloo` report of a run (src/align/ppo.ts's and rloo.ts's results have it). */
-export interface RlCommandResult<C> extends RecipeResult<C> {
-  maxSteps: number;
-  /** objective/* of the last batch of rollouts. */
-  lastBatch: Record<string, number> | null;
-  finalEvalLoss: number | null;
-}
 
 export interface RlCommand<T extends SettingsTable> {
   command: 'ppo' | 'rloo';
   settings: Settings<T>;
   help: () => string;
   build: (o: { preset?: string; file?: string; overrides?: Partial<Values<T>> }) => Values<T>;
-  run: (o: RecipeOptions<Values<T>>) => Promise<RlCommandResult<Values<T>>>;
+  run: (o: RecipeOptions<Values<T>>) => Promise<RlResult<Values<T>>>;
   /** The algorithm's name, first word of the closing line ('PPO'). */
   done: string;
 }
