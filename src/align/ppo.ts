@@ -34,6 +34,7 @@ import { PpoObjective, prepareBatch, type PpoBatch } from './ppo_objective.js';
 import { PPO_DEFAULTS, validatePpoConfig, type PpoConfig } from './ppo_settings.js';
 import { AdaptiveKlController, FixedKlController, type KlController } from './rl_math.js';
 import { openRlData } from './rl_data.js';
+import { RewardInput } from './reward_input.js';
 import { rlBatcher, runRlLoop, type RlResult } from './rl_loop.js';
 import { engineReplySampler, scoreRollouts, type ReplySampler } from './rollout.js';
 import { CHATML_JINJA, openModelFolder } from './sft.js';
@@ -161,6 +162,8 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
   const maxSteps = c.maxSteps || nBatches * batcher.stepsPerBatch;
   const sampler = (o.sampler ?? engineReplySampler)(policy);
   const models = { policy, reference, value, reward };
+  // the reward model reads each reply as text, encoded as in its training (reward_input.ts)
+  const rewardInput = new RewardInput(tok, template, stopTokens);
   const rollouts = async (k: number): Promise<PpoBatch> => {
     const idx = batchPrompts(c.seed, k, c.batchSize, train.length);
     const replies = await sampler.sample(
@@ -174,7 +177,9 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
       ended: r.ended,
       promptIndex: idx[i]!,
     }));
-    const scored = await scoreRollouts(models, items, c.temperature);
+    const scored = await scoreRollouts(models, items, c.temperature, (x) =>
+      rewardInput.ids(train[x.promptIndex]!, x.prompt, x.reply),
+    );
     const b = prepareBatch(k, scored, {
       klCoef: kl.value,
       klEstimator: c.klEstimator,

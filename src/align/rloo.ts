@@ -38,6 +38,7 @@ import { rlBatcher, runRlLoop, type RlResult } from './rl_loop.js';
 import type { RlPrompt } from './rl_prompts.js';
 import { prepareRlooBatch, RlooObjective, type RlooBatch, type RlooRollout } from './rloo_objective.js';
 import { RLOO_DEFAULTS, validateRlooConfig, type RlooConfig } from './rloo_settings.js';
+import { RewardInput } from './reward_input.js';
 import { perItem, replyLogprobs, type PromptReply, type ReplySampler } from './rollout.js';
 import { CHATML_JINJA, openModelFolder } from './sft.js';
 
@@ -140,7 +141,6 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
     reference: batchReplySampler(reference, c.samplerBatch),
     log,
   });
-  const stops = new Set(stopTokens);
   log(
     `data: ${rd.form} prompts → ${train.length} training / ${held.length} held-out (${evalReplies.length} reference replies to score); template ${template.kind}${source === CHATML_JINJA ? ' (ChatML)' : ''}; stop tokens ${stopTokens.join(', ')}; reward ${rewardFn ? `${rewardFn.name} (${c.reward})` : `model ${c.rewardModel}`}`,
   );
@@ -153,25 +153,25 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
   const maxSteps = c.maxSteps || nBatches * batcher.stepsPerBatch;
   const sampler = (o.sampler ?? ((m: CausalLM) => batchReplySampler(m, c.samplerBatch)))(policy);
   const nPrompts = c.batchSize / c.rlooK;
+  // a reward model reads each reply as text, encoded as in its training (reward_input.ts)
+  const rewardInput = new RewardInput(tok, template, stopTokens);
   const scoreOf = async (items: readonly (PromptReply & { ended: boolean; p: RlPrompt })[]): Promise<number[]> => {
     if (rewardModel) {
       const m = rewardModel;
       const out: number[] = [];
       for (let s = 0; s < items.length; s += 16) {
         const part = items.slice(s, s + 16);
-        out.push(...Array.from(await read(() => m.rewards(part.map((x) => [...x.prompt, ...x.reply])))));
+        out.push(...Array.from(await read(() => m.rewards(part.map((x) => rewardInput.ids(x.p, x.prompt, x.reply))))));
       }
       return out;
     }
     const out: number[] = [];
-    for (const x of items) {
-      const ids = x.ended && stops.has(x.reply[x.reply.length - 1]!) ? x.reply.slice(0, -1) : x.reply;
+    for (const x of items)
       out.push(
-        await rewardFn!.score(x.p.messages ?? [{ role: 'user', content: x.p.text }], tok.decode([...ids]), {
+        await rewardFn!.score(x.p.messages ?? [{ role: 'user', content: x.p.text }], rewardInput.text(x.reply), {
           finishReason: x.ended ? 'stop' : 'length',
         }),
       );
-    }
     return out;
   };
   const rollouts = async (k: number): Promise<RlooBatch> => {

@@ -205,6 +205,8 @@ export async function scoreRollouts(
   m: ScoringModels,
   items: readonly (PromptReply & { ended: boolean; promptIndex: number })[],
   temperature: number,
+  /** What the reward model reads for an item (reward_input.ts); default: prompt ++ reply ids as sampled. */
+  rewardIds: (x: PromptReply & { promptIndex: number }) => number[] = (x) => [...x.prompt, ...x.reply],
   chunk = 16,
 ): Promise<Rollout[]> {
   const out: Rollout[] = [];
@@ -213,7 +215,7 @@ export async function scoreRollouts(
     const lp = perItem(await read(() => replyLogprobs(m.policy, part, temperature)), part);
     const rl = perItem(await read(() => replyLogprobs(m.reference, part, temperature)), part);
     const vs = perItem(await read(() => replyValues(m.value, part)), part);
-    const sc = await read(() => m.reward.rewards(part.map((x) => [...x.prompt, ...x.reply])));
+    const sc = await read(() => m.reward.rewards(part.map(rewardIds)));
     part.forEach((x, i) =>
       out.push({
         prompt: [...x.prompt],

@@ -15,7 +15,8 @@
  *      KL of each trained policy from SFT on its own replies, distinct-reply ratios and EOS rates.
  *
  * Every random draw comes from `seed` (derivedSeed streams); the same seed gives the same figures bit for bit (the
- * seconds aside). Output folder: verify.json, report.html, and the stages' run folders.
+ * seconds aside). Output folder: verify.json, report.html, heldout-replies.jsonl (each policy's reply to each held-out
+ * prompt), and the stages' run folders.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -404,9 +405,10 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
   const rmModel = await loadRewardModel(rm.checkpointDir, { backend: ref.backend });
   const scores = await rewardScores(
     rmModel,
+    ref,
+    prompts.flatMap((m) => Array.from({ length: B }, () => m)),
     heldIds.flatMap((ids) => Array.from({ length: B }, () => ids)),
     many,
-    ref.stopTokens[0]!,
   );
   const best = bestIndex(heldIds.map((_, i) => scores.slice(i * B, (i + 1) * B)));
   replies['bon'] = best.map((b, i) => many[i * B + b]!);
@@ -501,6 +503,16 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
   const jsonPath = path.join(out, 'verify.json');
   const reportPath = path.join(out, 'report.html');
   figures.wall_s = round((performance.now() - t0) / 1000);
+  // every held-out reply of every policy, for reading the judgements behind the figures
+  writeFileAtomicSync(
+    path.join(out, 'heldout-replies.jsonl'),
+    held
+      .map(
+        (t, i) =>
+          `${JSON.stringify({ prompt: t.prompt, replies: Object.fromEntries(Object.entries(replies).map(([k, rs]) => [k, { text: rs[i]!.text, ended: rs[i]!.ended }])) })}\n`,
+      )
+      .join(''),
+  );
   writeVerifyReport(reportPath, { figures, table, ppoRunDir: ppoR.runDir, settings: S });
   writeFileAtomicSync(jsonPath, `${JSON.stringify(figures, null, 2)}\n`);
   return {

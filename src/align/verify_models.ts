@@ -20,6 +20,7 @@ import { noGrad, tidy } from '../tensor/tensor.js';
 import { saveTokenizer, trainBpe, type TextTokenizer } from '../tokenizer/index.js';
 import { ConfigError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
+import { RewardInput } from './reward_input.js';
 import { engineReplySampler, type PromptReply, replyLogprobs } from './rollout.js';
 import { openModelFolder } from './sft.js';
 import type { VerifySettings } from './verify_settings.js';
@@ -156,19 +157,24 @@ export async function replyLogRatios(
   return out;
 }
 
-/** The reward model's score of each prompt ++ reply, `chunk` per forward. */
+/**
+ * The reward model's score of each reply to its prompt, `chunk` per forward: each reply read as text and encoded as
+ * in the reward model's training (reward_input.ts), as PPO scores its rollouts.
+ */
 export async function rewardScores(
   rm: RewardModel,
-  prompts: readonly (readonly number[])[],
+  p: OpenPolicy,
+  prompts: readonly (readonly TrlMessage[])[],
+  promptIdsOf: readonly (readonly number[])[],
   replies: readonly TextReply[],
-  stop: number,
   chunk = 32,
 ): Promise<number[]> {
+  const input = new RewardInput(p.tok, p.template, p.stopTokens);
   const out: number[] = [];
   for (let s = 0; s < replies.length; s += chunk) {
     const seqs = replies.slice(s, s + chunk).map((r, i) => {
-      const x = asItem(prompts[s + i]!, r, stop);
-      return [...x.prompt, ...x.reply];
+      const x = asItem(promptIdsOf[s + i]!, r, p.stopTokens[0]!);
+      return input.ids({ text: '', messages: [...prompts[s + i]!] }, x.prompt, x.reply);
     });
     const t = tidy(() => noGrad(() => rm.rewards(seqs)));
     out.push(...Array.from(await t.data()));
