@@ -1,3 +1,19 @@
+/**
+ * The loop of the RL trainers (ppo.ts, rloo.ts) on the shared loop (src/train/run.ts), once their models, prompts
+ * (rl_data.ts) and objective are set up:
+ *
+ *   - the batcher: ppo_batches.ts's PpoBatcher (ppoEpochs passes over each batch of batchSize rollouts, in
+ *     minibatches of miniBatchSize), each rollout as long as its prompt and reply;
+ *   - before the first step of each batch, its rollouts (the trainer's `rollouts(k)`; sampling and scoring count as
+ *     training time); one optimizer step per minibatch;
+ *   - the evaluation: one batch naming the reference's replies to the held-out prompts (the objective's eval_loss is
+ *     the policy's per-token cross-entropy on them);
+ *   - TRL's step metrics (learning_rate, grad_norm, episode, the batch's objective/*, the step's policy/* and loss/*);
+ *   - the checkpoint: a causal-LM folder with its chat template, the trainer state, and the trainer's own files
+ *     (`saveOwn`: its state file, PPO's value model) so that a run stopped mid-batch resumes exactly;
+ *   - the sample: the greedy reply to the first held-out prompt;
+ *   - the result, and the models and optimizer freed (releaseRun).
+ */
 import fs from 'node:fs';
 import { saveModel } from '../model/hf/folder.js';
 import type { CausalLM } from '../model/model.js';
