@@ -10,7 +10,7 @@ import path from 'node:path';
 import { loadRewardFunction } from '../src/align/reward_fn.js';
 import { readPrompts, type RlPrompt } from '../src/align/rl_prompts.js';
 import type { RlooConfig } from '../src/align/rloo_settings.js';
-import { stopTokensOf } from '../src/align/rloo.js';
+import { stopTokensOf } from '../src/align/rl_data.js';
 import { sft } from '../src/align/sft.js';
 import { templateOf } from '../src/align/sft.js';
 import { buildSftConfig } from '../src/align/sft_settings.js';

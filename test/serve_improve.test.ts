@@ -125,7 +125,11 @@ describe('POST /api/improve', () => {
       body: 'a=1',
     });
     expect(form.status).toBe(415);
-    expect((await fetch(`${url}/api/improve`, { method: 'POST', body: '{"steps": 2}' })).status).toBe(415);
+    const text = await fetch(`${url}/api/improve`, { method: 'POST', body: '{"steps": 2}' }); // text/plain
+    expect(text.status).toBe(415);
+    // refused where the server reads every body (server.ts), the one place that holds bodies to JSON
+    for (const r of [form, text])
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('unsupported_media_type');
     expect(await ask()).toBe(before);
     const r = await fetch(`${url}/api/improve/switch`, {
       method: 'POST',

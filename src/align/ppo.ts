@@ -5,14 +5,14 @@
  *   2. the models: the policy (the SFT folder, or the checkpoint), the frozen reference (the SFT folder), the frozen
  *      reward model (`rewardModel`), and the value model (a trained copy of the reward model, or a value head on the
  *      policy's body);
- *   3. the prompts (rl_prompts.ts), the last evalFraction held out; the reference's replies to the held-out prompts,
+ *   3. the prompts (rl_data.ts), the last evalFraction held out; the reference's replies to the held-out prompts,
  *      sampled once with the run seed, are the evaluation set (eval_loss: the policy's per-token cross-entropy on
  *      them, which rises as the policy leaves the reference);
  *   4. before the first step of each batch: N rollouts (rollout.ts) → KL-shaped rewards, GAE, whitened advantages
  *      (ppo_objective.ts `prepareBatch`); the adaptive controller then moves β;
  *   5. each step: one minibatch of M rollouts, the clipped policy + value loss, one AdamW step over the policy and
  *      value parameters; ppoEpochs passes over each batch (ppo_batches.ts);
- *   6. metrics.jsonl with TRL's names (objective/kl, objective/scores, objective/rlhf_reward,
+ *   6. the loop (rl_loop.ts): metrics.jsonl with TRL's names (objective/kl, objective/scores, objective/rlhf_reward,
  *      objective/non_score_reward, objective/entropy, policy/approxkl_avg, policy/clipfrac_avg, loss/policy_avg,
  *      loss/value_avg, val/clipfrac_avg, val/ratio, val/num_eos_tokens, reply_length, eos_rate, objective/kl_coef),
  *      checkpoints as a causal-LM folder with its chat template plus `value_model/` and `ppo_state.json` (β and the
@@ -20,35 +20,24 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig, loadModel, loadRewardModel, saveModel, saveRewardModel } from '../model/hf/folder.js';
+import { loadConfig, loadModel, loadRewardModel, saveRewardModel } from '../model/hf/folder.js';
 import type { CausalLM } from '../model/model.js';
 import { RewardModel, SCORE_WEIGHT } from '../model/reward.js';
-import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js';
+import { countParams, formatCount } from '../pretrain/estimate.js';
 import { tensor } from '../tensor/tensor.js';
-import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
-import {
-  loopSummary,
-  modelShape,
-  openRun,
-  recipeResult,
-  releaseRun,
-  type RecipeOptions,
-  type RecipeResult,
-} from '../train/recipe.js';
-import { runTraining } from '../train/run.js';
-import { sampleIds } from '../train/sample.js';
-import type { Trainer } from '../train/trainer.js';
+import { openRun, type RecipeOptions } from '../train/recipe.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { Rng } from '../util/rng.js';
-import { batchPrompts, derivedSeed, PpoBatcher } from './ppo_batches.js';
+import { batchPrompts, derivedSeed } from './ppo_batches.js';
 import { PpoObjective, prepareBatch, type PpoBatch } from './ppo_objective.js';
 import { PPO_DEFAULTS, validatePpoConfig, type PpoConfig } from './ppo_settings.js';
 import { AdaptiveKlController, FixedKlController, type KlController } from './rl_math.js';
-import { readPrompts } from './rl_prompts.js';
+import { openRlData } from './rl_data.js';
 import { RewardInput } from './reward_input.js';
-import { engineReplySampler, scoreRollouts, type PromptReply, type ReplySampler } from './rollout.js';
-import { CHATML_JINJA, openModelFolder, saveTokenizerWithTemplate } from './sft.js';
+import { rlBatcher, runRlLoop, type RlResult } from './rl_loop.js';
+import { engineReplySampler, scoreRollouts, type ReplySampler } from './rollout.js';
+import { CHATML_JINJA, openModelFolder } from './sft.js';
 
 /** PPO's own file in a checkpoint: β and the batch of rollouts being learned from. */
 export const PPO_STATE = 'ppo_state.json';
@@ -71,13 +60,7 @@ export type PpoOptions = RecipeOptions<PpoConfig> & {
   onCheckpoint?: (dir: string, step: number) => void | Promise<void>;
 };
 
-export interface PpoResult extends RecipeResult<PpoConfig> {
-  maxSteps: number;
-  /** objective/* of the last batch of rollouts. */
-  lastBatch: Record<string, number> | null;
-  finalEvalLoss: number | null;
-  data: { trainPrompts: number; evalPrompts: number; skippedRows: number; dropped: number };
-}
+export type PpoResult = RlResult<PpoConfig>;
 
 function readState(dir: string): PpoStateFile {
   const file = path.join(dir, PPO_STATE);
@@ -127,7 +110,7 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
         throw new FileFormatError('E_TRAINER_STATE', file, 'not a ppo run: resume it with its own command', 'config');
     },
   });
-  const { config: c, runDir, resumeDir, saved, checkpointDir: ckDir } = run;
+  const { config: c, resumeDir } = run;
 
   // ---- 2. models
   const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
@@ -157,41 +140,16 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
 
   // ---- 3. prompts, the held-out split, the stop tokens, the evaluation replies
   const maxPositions = (await loadConfig(modelDir)).maxPositions;
-  const encode = (t: string) => tok.encode(t, { allowed: 'all' });
-  const read = readPrompts(c.data, template, encode, { badRows: c.badRows, maxPromptLength: maxPositions - 1, log });
-  const all = read.prompts;
-  if (all.length < 2)
-    throw new ConfigError(
-      'data',
-      `${c.data.join(', ')}: ${all.length} usable prompt(s); PPO needs at least 2 (one is held out)`,
-    );
-  const nHeld = Math.max(1, Math.floor(all.length * c.evalFraction));
-  const train = all.slice(0, all.length - nHeld),
-    held = all.slice(all.length - nHeld);
-  const stopTokens = [
-    ...new Set(
-      [
-        tok.eosId,
-        ...template.stopStrings
-          .map((s) => encode(s))
-          .filter((ids) => ids.length === 1)
-          .map((ids) => ids[0]),
-      ].filter((x): x is number => x !== undefined),
-    ),
-  ];
-  if (!stopTokens.length)
-    throw new ConfigError('model', `${modelDir}: the tokenizer has no EOS token and the template no stop token`);
-  const sampling = { maxTokens: c.responseLength, temperature: c.temperature, stopTokens };
-  const evalPrompts = Array.from(
-    { length: Math.min(c.evalReplies, held.length * 4) },
-    (_, i) => held[i % held.length]!,
-  );
-  const evalReplies: PromptReply[] = (
-    await engineReplySampler(reference).sample(
-      evalPrompts.map((p) => p.ids),
-      { ...sampling, seed: derivedSeed(c.seed, 5, 0) },
-    )
-  ).map((r, i) => ({ prompt: evalPrompts[i]!.ids, reply: r.ids.length ? r.ids : [stopTokens[0]!] }));
+  const { read, train, held, stopTokens, sampling, evalReplies } = await openRlData({
+    c,
+    trainer: 'PPO',
+    modelDir,
+    maxPositions,
+    tok,
+    template,
+    reference: engineReplySampler(reference),
+    log,
+  });
   log(
     `data: ${read.form} prompts → ${train.length} training / ${held.length} held-out (${evalReplies.length} reference replies to score); template ${template.kind}${source === CHATML_JINJA ? ' (ChatML)' : ''}; stop tokens ${stopTokens.join(', ')}`,
   );
@@ -204,11 +162,7 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
     temperature: c.temperature,
   });
   objective.batch = pstate?.batch ?? null;
-  const batcher = new PpoBatcher(c.seed, c.batchSize, c.miniBatchSize, c.ppoEpochs);
-  batcher.lengthOf = (i) => {
-    const r = objective.batch?.rollouts[i];
-    return r ? r.prompt.length + r.reply.length - 1 : 1;
-  };
+  const batcher = rlBatcher(c, objective);
   const nBatches = Math.ceil(c.totalEpisodes / c.batchSize);
   const maxSteps = c.maxSteps || nBatches * batcher.stepsPerBatch;
   const sampler = (o.sampler ?? engineReplySampler)(policy);
@@ -248,80 +202,25 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
   );
 
   // ---- 6. the loop
-  const writeCheckpoint = async (t: Trainer): Promise<string> => {
-    const state: TrainerStateFile<PpoConfig> = {
-      version: 1,
-      ...t.state,
-      config: { ...c, resume: '', command: 'ppo' } as PpoConfig,
-      model: modelShape(policy.config),
-      savedAt: new Date().toISOString(),
-    };
-    const ps: PpoStateFile = { version: 1, klCoef: kl.value, batch: objective.batch };
-    await saveTrainingCheckpoint({
-      dir: ckDir,
-      saveModel: async (d) => {
-        await saveModel(policy, d);
-        await saveRewardModel(value, path.join(d, VALUE_MODEL_DIR));
-        await writeFileAtomic(path.join(d, PPO_STATE), JSON.stringify(ps) + '\n');
-      },
-      saveTokenizer: (d) => saveTokenizerWithTemplate(tok, source, d),
-      state,
-      moments: await t.optimizer.stateDict(),
-    });
-    if (o.onCheckpoint) await o.onCheckpoint(ckDir, t.state.step);
-    return ckDir;
-  };
-  if (saved) log(`resuming ${runDir} at step ${saved.step} of ${maxSteps}`);
-  fs.mkdirSync(runDir, { recursive: true });
-  const first = held[0]!;
-  const done = await runTraining({
-    runDir,
-    trainer: {
-      model: objective,
-      batcher,
-      evalBatches: [
-        {
-          ids: Int32Array.from(evalReplies, (_, i) => i),
-          targets: new Int32Array(evalReplies.length),
-          B: evalReplies.length,
-          T: 1,
-        },
-      ],
-      config: { ...c, gradAccum: 1, maxSteps }, // one optimizer step per minibatch of rollouts
-      flopsPerToken: flopsPerToken(policy.config, maxPositions),
-      vocabSize: 0, // PPO's loss is no cross-entropy over the vocabulary: no "stuck at ln(vocab)" warnings
+  return runRlLoop({
+    command: 'ppo',
+    options: o,
+    run,
+    policy,
+    tok,
+    source,
+    objective,
+    batcher,
+    maxSteps,
+    maxPositions,
+    evalReplies,
+    sample: { prompt: held[0]!, stopId: stopTokens[stopTokens.length - 1]! },
+    rollouts,
+    saveOwn: async (d) => {
+      const ps: PpoStateFile = { version: 1, klCoef: kl.value, batch: objective.batch };
+      await saveRewardModel(value, path.join(d, VALUE_MODEL_DIR));
+      await writeFileAtomic(path.join(d, PPO_STATE), JSON.stringify(ps) + '\n');
     },
-    display: c,
-    ...(saved ? { resume: { state: saved, dir: resumeDir! } } : {}),
-    saveCheckpoint: writeCheckpoint,
-    beforeStep: async (t) => {
-      const k = batcher.nextBatchIndex;
-      if (objective.batch?.index === k) return;
-      const t0 = performance.now();
-      objective.batch = await rollouts(k);
-      t.state.trainSeconds += (performance.now() - t0) / 1000; // sampling and scoring are part of training time
-    },
-    sample: async () => {
-      const ids = await sampleIds(policy, first.ids, {
-        maxTokens: c.responseLength,
-        temperature: 0,
-        topK: 0,
-        seed: c.seed,
-        stopId: stopTokens[stopTokens.length - 1]!,
-      });
-      return [{ prompt: first.text, text: tok.decode(ids) }];
-    },
-    stepMetrics: (_t, r) => ({
-      learning_rate: r.lr,
-      grad_norm: r.gradNorm,
-      episode: (Math.floor(r.step / batcher.stepsPerBatch) + 1) * c.batchSize,
-      ...(objective.batch?.stats ?? {}),
-      ...objective.takeStats(),
-    }),
-    evalMetrics: (_t, rec) => ({ eval_loss: rec.valLoss }),
-    ...(o.progress ? { progress: o.progress } : {}),
-    ...(o.haltAfterStep !== undefined ? { haltAfterStep: o.haltAfterStep } : {}),
-    ...(o.handleSigint !== undefined ? { handleSigint: o.handleSigint } : {}),
     summary: (t, why) => ({
       model: `${c.model} (${policy.config.family}, ${formatCount(nParams)} parameters)`,
       'reward model': c.rewardModel,
@@ -329,17 +228,10 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
       'chat template': source === CHATML_JINJA ? 'ChatML' : template.kind,
       steps: `${t.state.step} of ${maxSteps} (${why}), ${Math.ceil(t.state.step / batcher.stepsPerBatch)} batches of rollouts`,
       'KL coefficient': `${kl.value.toPrecision(4)}${c.targetKl > 0 ? ` (adaptive, target ${c.targetKl})` : ' (fixed)'}`,
-      ...loopSummary(t, ckDir, backend),
     }),
-  });
-  const last = done.trainer.state.evals[done.trainer.state.evals.length - 1];
-  const result = {
-    ...recipeResult(run, done, c),
-    maxSteps,
-    lastBatch: objective.batch?.stats ?? null,
-    finalEvalLoss: last ? last.valLoss : null,
     data: { trainPrompts: train.length, evalPrompts: held.length, skippedRows: read.skipped, dropped: read.dropped },
-  };
-  releaseRun(done, [policy, reference, reward, value]);
-  return result;
+    release: [policy, reference, reward, value],
+    ...(o.onCheckpoint ? { onCheckpoint: o.onCheckpoint } : {}),
+    log,
+  });
 }

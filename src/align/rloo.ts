@@ -6,7 +6,7 @@
  *   2. the models: the policy (the SFT folder, or the checkpoint), the frozen reference (the SFT folder), and the
  *      reward: a reward function module (reward_fn.ts; a verifiable reward such as raters/arithmetic.mjs) or a frozen
  *      reward model; no value model;
- *   3. the prompts (rl_prompts.ts), the last evalFraction held out; the reference's replies to the held-out prompts
+ *   3. the prompts (rl_data.ts), the last evalFraction held out; the reference's replies to the held-out prompts
  *      are the evaluation set (eval_loss: the policy's per-token cross-entropy on them), as PPO's;
  *   4. before the first step of each batch: batchSize / rlooK prompts (ppo_batches.ts's order), rlooK replies to
  *      each from the batched KV-cached sampler (batch_sampler.ts, temperature only), scored by the policy and the
@@ -14,7 +14,7 @@
  *      leave-one-out advantages (rloo_objective.ts `prepareRlooBatch`);
  *   5. each step: one minibatch of replies, the clipped sequence-level ratio loss, one AdamW step; ppoEpochs passes
  *      over each batch (ppo_batches.ts's PpoBatcher);
- *   6. metrics.jsonl with TRL's names (objective/kl, objective/scores, objective/rlhf_reward,
+ *   6. the loop (rl_loop.ts): metrics.jsonl with TRL's names (objective/kl, objective/scores, objective/rlhf_reward,
  *      objective/non_score_reward, objective/entropy, policy/approxkl_avg, policy/clipfrac_avg, loss/policy_avg,
  *      val/ratio, val/ratio_var, val/num_eos_tokens, reply_length, eos_rate), checkpoints as a causal-LM folder with its
  *      chat template plus `rloo_state.json` (the batch being learned from, so a run stopped mid-batch resumes exactly),
@@ -22,35 +22,25 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig, loadModel, loadRewardModel, saveModel } from '../model/hf/folder.js';
+import { loadConfig, loadModel, loadRewardModel } from '../model/hf/folder.js';
 import type { CausalLM } from '../model/model.js';
 import type { RewardModel } from '../model/reward.js';
-import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js';
+import { countParams, formatCount } from '../pretrain/estimate.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
-import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
-import {
-  loopSummary,
-  modelShape,
-  openRun,
-  recipeResult,
-  releaseRun,
-  type RecipeOptions,
-  type RecipeResult,
-} from '../train/recipe.js';
-import { runTraining } from '../train/run.js';
-import { sampleIds } from '../train/sample.js';
-import type { Trainer } from '../train/trainer.js';
+import { openRun, type RecipeOptions } from '../train/recipe.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { batchReplySampler } from './batch_sampler.js';
-import { batchPrompts, derivedSeed, PpoBatcher } from './ppo_batches.js';
+import { batchPrompts, derivedSeed } from './ppo_batches.js';
 import { loadRewardFunction, type RewardFunction } from './reward_fn.js';
-import { readPrompts, type RlPrompt } from './rl_prompts.js';
+import { openRlData } from './rl_data.js';
+import { rlBatcher, runRlLoop, type RlResult } from './rl_loop.js';
+import type { RlPrompt } from './rl_prompts.js';
 import { prepareRlooBatch, RlooObjective, type RlooBatch, type RlooRollout } from './rloo_objective.js';
 import { RLOO_DEFAULTS, validateRlooConfig, type RlooConfig } from './rloo_settings.js';
 import { RewardInput } from './reward_input.js';
 import { perItem, replyLogprobs, type PromptReply, type ReplySampler } from './rollout.js';
-import { CHATML_JINJA, openModelFolder, saveTokenizerWithTemplate } from './sft.js';
+import { CHATML_JINJA, openModelFolder } from './sft.js';
 
 /** RLOO's own file in a checkpoint: the batch of rollouts being learned from. */
 export const RLOO_STATE = 'rloo_state.json';
@@ -65,13 +55,7 @@ export type RlooOptions = RecipeOptions<RlooConfig> & {
   sampler?: (policy: CausalLM) => ReplySampler;
 };
 
-export interface RlooResult extends RecipeResult<RlooConfig> {
-  maxSteps: number;
-  /** objective/* of the last batch of rollouts. */
-  lastBatch: Record<string, number> | null;
-  finalEvalLoss: number | null;
-  data: { trainPrompts: number; evalPrompts: number; skippedRows: number; dropped: number };
-}
+export type RlooResult = RlResult<RlooConfig>;
 
 function readState(dir: string): RlooStateFile {
   const file = path.join(dir, RLOO_STATE);
@@ -93,25 +77,6 @@ async function read(fn: () => Tensor): Promise<ArrayLike<number>> {
   return d;
 }
 
-/** The stop tokens of a model folder: EOS and the template's one-token stop strings. */
-export function stopTokensOf(
-  tok: { eosId?: number | undefined },
-  stopStrings: readonly string[],
-  encode: (s: string) => number[],
-): number[] {
-  return [
-    ...new Set(
-      [
-        tok.eosId,
-        ...stopStrings
-          .map((s) => encode(s))
-          .filter((ids) => ids.length === 1)
-          .map((ids) => ids[0]),
-      ].filter((x): x is number => x !== undefined),
-    ),
-  ];
-}
-
 /** Run (or resume) RLOO. */
 export async function rloo(o: RlooOptions): Promise<RlooResult> {
   const log = o.log ?? ((s: string) => console.log(s));
@@ -131,7 +96,7 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
         throw new FileFormatError('E_TRAINER_STATE', file, 'not an rloo run: resume it with its own command', 'config');
     },
   });
-  const { config: c, runDir, resumeDir, saved, checkpointDir: ckDir } = run;
+  const { config: c, resumeDir } = run;
 
   // ---- 2. models and the reward (the reward module first: a bad file fails before any model loads)
   const rewardFn: RewardFunction | null = c.reward ? await loadRewardFunction(c.reward, { seed: c.seed }) : null;
@@ -159,31 +124,23 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
 
   // ---- 3. prompts, the held-out split, the stop tokens, the evaluation replies
   const maxPositions = (await loadConfig(modelDir)).maxPositions;
-  const encode = (t: string) => tok.encode(t, { allowed: 'all' });
-  const rd = readPrompts(c.data, template, encode, { badRows: c.badRows, maxPromptLength: maxPositions - 1, log });
-  const all = rd.prompts;
-  if (all.length < 2)
-    throw new ConfigError(
-      'data',
-      `${c.data.join(', ')}: ${all.length} usable prompt(s); RLOO needs at least 2 (one is held out)`,
-    );
-  const nHeld = Math.max(1, Math.floor(all.length * c.evalFraction));
-  const train = all.slice(0, all.length - nHeld),
-    held = all.slice(all.length - nHeld);
-  const stopTokens = stopTokensOf(tok, template.stopStrings, encode);
-  if (!stopTokens.length)
-    throw new ConfigError('model', `${modelDir}: the tokenizer has no EOS token and the template no stop token`);
-  const sampling = { maxTokens: c.responseLength, temperature: c.temperature, stopTokens };
-  const evalPrompts = Array.from(
-    { length: Math.min(c.evalReplies, held.length * 4) },
-    (_, i) => held[i % held.length]!,
-  );
-  const evalReplies: PromptReply[] = (
-    await batchReplySampler(reference, c.samplerBatch).sample(
-      evalPrompts.map((p) => p.ids),
-      { ...sampling, seed: derivedSeed(c.seed, 5, 0) },
-    )
-  ).map((r, i) => ({ prompt: evalPrompts[i]!.ids, reply: r.ids.length ? r.ids : [stopTokens[0]!] }));
+  const {
+    read: rd,
+    train,
+    held,
+    stopTokens,
+    sampling,
+    evalReplies,
+  } = await openRlData({
+    c,
+    trainer: 'RLOO',
+    modelDir,
+    maxPositions,
+    tok,
+    template,
+    reference: batchReplySampler(reference, c.samplerBatch),
+    log,
+  });
   log(
     `data: ${rd.form} prompts → ${train.length} training / ${held.length} held-out (${evalReplies.length} reference replies to score); template ${template.kind}${source === CHATML_JINJA ? ' (ChatML)' : ''}; stop tokens ${stopTokens.join(', ')}; reward ${rewardFn ? `${rewardFn.name} (${c.reward})` : `model ${c.rewardModel}`}`,
   );
@@ -191,11 +148,7 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
   // ---- 4./5. rollouts, objective, batches
   const objective = new RlooObjective(policy, evalReplies, { cliprange: c.cliprange, temperature: c.temperature });
   objective.batch = pstate?.batch ?? null;
-  const batcher = new PpoBatcher(c.seed, c.batchSize, c.miniBatchSize, c.ppoEpochs);
-  batcher.lengthOf = (i) => {
-    const r = objective.batch?.rollouts[i];
-    return r ? r.prompt.length + r.reply.length - 1 : 1;
-  };
+  const batcher = rlBatcher(c, objective);
   const nBatches = Math.ceil(c.totalEpisodes / c.batchSize);
   const maxSteps = c.maxSteps || nBatches * batcher.stepsPerBatch;
   const sampler = (o.sampler ?? ((m: CausalLM) => batchReplySampler(m, c.samplerBatch)))(policy);
@@ -270,78 +223,24 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
   );
 
   // ---- 6. the loop
-  const writeCheckpoint = async (t: Trainer): Promise<string> => {
-    const state: TrainerStateFile<RlooConfig> = {
-      version: 1,
-      ...t.state,
-      config: { ...c, resume: '', command: 'rloo' } as RlooConfig,
-      model: modelShape(policy.config),
-      savedAt: new Date().toISOString(),
-    };
-    const rs: RlooStateFile = { version: 1, batch: objective.batch };
-    await saveTrainingCheckpoint({
-      dir: ckDir,
-      saveModel: async (d) => {
-        await saveModel(policy, d);
-        await writeFileAtomic(path.join(d, RLOO_STATE), JSON.stringify(rs) + '\n');
-      },
-      saveTokenizer: (d) => saveTokenizerWithTemplate(tok, source, d),
-      state,
-      moments: await t.optimizer.stateDict(),
-    });
-    return ckDir;
-  };
-  if (saved) log(`resuming ${runDir} at step ${saved.step} of ${maxSteps}`);
-  fs.mkdirSync(runDir, { recursive: true });
-  const first = held[0]!;
-  const done = await runTraining({
-    runDir,
-    trainer: {
-      model: objective,
-      batcher,
-      evalBatches: [
-        {
-          ids: Int32Array.from(evalReplies, (_, i) => i),
-          targets: new Int32Array(evalReplies.length),
-          B: evalReplies.length,
-          T: 1,
-        },
-      ],
-      config: { ...c, gradAccum: 1, maxSteps }, // one optimizer step per minibatch of replies
-      flopsPerToken: flopsPerToken(policy.config, maxPositions),
-      vocabSize: 0, // RLOO's loss is no cross-entropy over the vocabulary
+  return runRlLoop({
+    command: 'rloo',
+    options: o,
+    run,
+    policy,
+    tok,
+    source,
+    objective,
+    batcher,
+    maxSteps,
+    maxPositions,
+    evalReplies,
+    sample: { prompt: held[0]!, stopId: stopTokens[stopTokens.length - 1]! },
+    rollouts,
+    saveOwn: async (d) => {
+      const rs: RlooStateFile = { version: 1, batch: objective.batch };
+      await writeFileAtomic(path.join(d, RLOO_STATE), JSON.stringify(rs) + '\n');
     },
-    display: c,
-    ...(saved ? { resume: { state: saved, dir: resumeDir! } } : {}),
-    saveCheckpoint: writeCheckpoint,
-    beforeStep: async (t) => {
-      const k = batcher.nextBatchIndex;
-      if (objective.batch?.index === k) return;
-      const t0 = performance.now();
-      objective.batch = await rollouts(k);
-      t.state.trainSeconds += (performance.now() - t0) / 1000; // sampling and scoring are part of training time
-    },
-    sample: async () => {
-      const ids = await sampleIds(policy, first.ids, {
-        maxTokens: c.responseLength,
-        temperature: 0,
-        topK: 0,
-        seed: c.seed,
-        stopId: stopTokens[stopTokens.length - 1]!,
-      });
-      return [{ prompt: first.text, text: tok.decode(ids) }];
-    },
-    stepMetrics: (_t, r) => ({
-      learning_rate: r.lr,
-      grad_norm: r.gradNorm,
-      episode: (Math.floor(r.step / batcher.stepsPerBatch) + 1) * c.batchSize,
-      ...(objective.batch?.stats ?? {}),
-      ...objective.takeStats(),
-    }),
-    evalMetrics: (_t, rec) => ({ eval_loss: rec.valLoss }),
-    ...(o.progress ? { progress: o.progress } : {}),
-    ...(o.haltAfterStep !== undefined ? { haltAfterStep: o.haltAfterStep } : {}),
-    ...(o.handleSigint !== undefined ? { handleSigint: o.handleSigint } : {}),
     summary: (t, why) => ({
       model: `${c.model} (${policy.config.family}, ${formatCount(nParams)} parameters)`,
       reward: rewardFn ? `${rewardFn.name} (${c.reward})` : `reward model ${c.rewardModel}`,
@@ -349,17 +248,9 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
       'chat template': source === CHATML_JINJA ? 'ChatML' : template.kind,
       steps: `${t.state.step} of ${maxSteps} (${why}), ${Math.ceil(t.state.step / batcher.stepsPerBatch)} batches of ${nPrompts} prompts × ${c.rlooK} replies`,
       'KL coefficient': `${c.klCoef} (${c.klEstimator}, sequence-level)`,
-      ...loopSummary(t, ckDir, backend),
     }),
-  });
-  const last = done.trainer.state.evals[done.trainer.state.evals.length - 1];
-  const result = {
-    ...recipeResult(run, done, c),
-    maxSteps,
-    lastBatch: objective.batch?.stats ?? null,
-    finalEvalLoss: last ? last.valLoss : null,
     data: { trainPrompts: train.length, evalPrompts: held.length, skippedRows: rd.skipped, dropped: rd.dropped },
-  };
-  releaseRun(done, [policy, reference, rewardModel]);
-  return result;
+    release: [policy, reference, rewardModel],
+    log,
+  });
 }

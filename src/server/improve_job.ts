@@ -18,9 +18,11 @@
  *   GET  /api/improve  → {"object": "feedback.improve", "state": "idle"|"running"|"done"|"failed", "log": [lines],
  *                         "rows": {"sft", "preference"}, "checkpoint": folder|null, "serving": folder|null,
  *                         "can_switch"}
- *   (both POSTs: Content-Type application/json only, else 415)
- *   POST /api/improve/switch → 200: the server serves the finished job's checkpoint from the next request on
- *                         (./switch_model.ts; replies are recorded under its hash); 409 before one finished
+ *   (both POSTs: Content-Type application/json only, else 415, as every body the server reads (server.ts):
+ *   they start processes and change the served model, and a page of another origin can send a form or text/plain
+ *   without asking, but not JSON)
+ *   POST /api/improve/switch  {} → 200: the server serves the finished job's checkpoint from the next request on
+ *                               (./switch_model.ts; replies are recorded under its hash); 409 before one finished
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -194,15 +196,6 @@ export class ImproveJob {
   }
 }
 
-/**
- * These two POSTs start processes and change the served model, so they take only `Content-Type: application/json`
- * (415 otherwise): a page of another origin can send a form or text/plain without asking, but not JSON.
- */
-function needJson(ctx: RouteContext): void {
-  if (!/^application\/json\b/i.test(ctx.req.headers['content-type'] ?? ''))
-    throw new HttpError(415, `POST ${ctx.url.pathname} takes Content-Type: application/json`, 'invalid_request_error');
-}
-
 /** The improve routes (see the header). */
 export function improveRoute(job: ImproveJob): Route {
   const send = (ctx: RouteContext, status: number, body: unknown) => {
@@ -213,7 +206,7 @@ export function improveRoute(job: ImproveJob): Route {
     if (ctx.url.pathname === '/api/improve/switch') {
       if (ctx.method !== 'POST')
         throw new HttpError(405, `${ctx.method} is not allowed on /api/improve/switch; use POST`);
-      needJson(ctx);
+      await ctx.json(); // its body ({}) says nothing: reading it is what holds the switch to JSON only (415)
       await job.switchToResult();
       send(ctx, 200, job.toJson());
       return true;
@@ -225,7 +218,6 @@ export function improveRoute(job: ImproveJob): Route {
     }
     if (ctx.method !== 'POST')
       throw new HttpError(405, `${ctx.method} is not allowed on /api/improve; it takes GET, POST`);
-    needJson(ctx);
     const body = (await ctx.json()) as Record<string, unknown>;
     if (typeof body !== 'object' || body === null || Array.isArray(body))
       throw new HttpError(400, 'expected a JSON object as the body');
