@@ -225,6 +225,30 @@ export function cases(): Case[] {
     inputs: [f([5, 7], { big: 2 }), f([7])],
     outputs: [f([5, 7])],
   });
+  for (const [shape, y] of [
+    [
+      [3, 66],
+      [3, 33],
+    ],
+    [
+      [2, 3, 10],
+      [2, 3, 5],
+    ],
+    [
+      [1, 1, 1536],
+      [1, 1, 768],
+    ],
+    [
+      [64, 2062],
+      [64, 1031],
+    ],
+  ] as const)
+    cs.push({
+      name: `swiglu_fused [${shape}]`,
+      kernel: 'swiglu_fused',
+      inputs: [f([...shape], { big: 2 })],
+      outputs: [f([...y])],
+    });
   cs.push({
     name: 'swiglu_backward',
     kernel: 'swiglu_backward',

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // One KV-cached decode step of a Llama model (default stories15M), per kernel: where the time goes, and how much is
-// JavaScript outside the kernels. usage: node bench/lab/decode-profile.mjs [L,C,H,F,V] [f32|q8|bf16] [threads]
+// JavaScript outside the kernels. usage: node bench/lab/decode-profile.mjs [L,C,H,F,V] [f32|f32-unfused|q8|bf16] [threads]
+// f32 fuses q/k/v and gate/up as decoding does (fuseModel); f32-unfused runs the plain parameters.
 const { initBackend } = await import('../../dist/backend/registry.js');
 const { initModel } = await import('../../dist/model/init.js');
 const { tidy, noGrad } = await import('../../dist/tensor/tensor.js');
 const { Rng } = await import('../../dist/util/rng.js');
-const { quantizeModel } = await import('../../dist/model/quantize.js');
+const { fuseModel, quantizeModel } = await import('../../dist/model/quantize.js');
 const [L, C, H, F, V] = (process.argv[2] || '6,288,6,768,32000').split(',').map(Number);
 const kind = process.argv[3] || 'q8';
 const backend = await initBackend('wasm', { threads: Number(process.argv[4] || 2) });
@@ -33,7 +34,8 @@ const cfg = {
   padTokenId: null,
 };
 const model = initModel(cfg, new Rng(1), { backend });
-if (kind !== 'f32') await quantizeModel(model, /** @type {'q8' | 'bf16'} */ (kind));
+if (kind === 'f32') await fuseModel(model);
+else if (kind !== 'f32-unfused') await quantizeModel(model, /** @type {'q8' | 'bf16'} */ (kind));
 const stats = new Map();
 const orig = backend.run.bind(backend);
 let on = false;

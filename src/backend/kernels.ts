@@ -26,6 +26,9 @@
  * - silu_backward: (x, dy) → (dx)
  * - swiglu:      (gate, up) → (y)                              silu(gate)·up (Llama MLP)
  * - swiglu_backward: (gate, up, dy) → (dgate, dup)
+ * - swiglu_fused: (gu [..., 2F]) → (y [..., F])                 y = silu(gu[..., :F])·gu[..., F:]: the output of one
+ *                                                              matmul over the gate and up weights stacked by rows
+ *                                                              (a fused gate/up linear), no split
  * - sum_to:      (a) → (out)                                   out has a's rank, each axis equal to a's or 1;
  *                                                              sums a over the axes where out is 1 (reduction
  *                                                              for `sum(axes)` and for broadcast gradients)
@@ -152,6 +155,7 @@ export const KERNELS = [
   'silu_backward',
   'swiglu',
   'swiglu_backward',
+  'swiglu_fused',
   'sum_to',
   'transpose',
   'slice',

@@ -17,7 +17,7 @@ import { isGradEnabled, type Tensor } from '../tensor/tensor.js';
 import type { ModelConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { embeddingName, paramSpecs, type HeadKind } from './params.js';
-import { fusedLinear, quantLinear, type FusedLinear, type QuantWeight } from './quant_linear.js';
+import { fusedLinear, fusedOutput, quantLinear, type FusedLinear, type QuantWeight } from './quant_linear.js';
 
 export interface ForwardOptions {
   /** Incremental decoding: attend to the cached positions too, and append this step's keys/values. */
@@ -74,8 +74,9 @@ export class CausalLM {
    */
   readonly quantized = new Map<string, QuantWeight>();
   /**
-   * Quantised linears fused by input (filled by quantizeModel): Llama's q/k/v as `model.layers.{l}.self_attn.qkv`,
-   * gate/up as `model.layers.{l}.mlp.gate_up`. Their parts are then absent from `quantized`.
+   * Quantised linears fused by input (filled by quantizeModel, or in float32 by fuseModel): Llama's q/k/v as
+   * `model.layers.{l}.self_attn.qkv`, gate/up as `model.layers.{l}.mlp.gate_up`. Their parts are then absent from
+   * `quantized`.
    */
   readonly fused = new Map<string, FusedLinear>();
 
@@ -268,13 +269,13 @@ export class CausalLM {
         const pre = `model.layers.${l}.`;
         const h = O.rmsNorm(x, this.p(pre + 'post_attention_layernorm.weight'), c.normEps);
         const gu = this.fused.get(pre + 'mlp.gate_up');
-        const [g, u] = gu
-          ? (fusedLinear(h, gu) as [Tensor, Tensor])
-          : [
+        const f = gu
+          ? O.swigluFused(fusedOutput(h, gu)) // (B, T, 2F) read in place: no split
+          : O.swiglu(
               this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')),
               this.linear(h, pre + 'mlp.up_proj.weight', this.opt(pre + 'mlp.up_proj.bias')),
-            ]; // (B, T, F)
-        m = this.linear(O.swiglu(g, u), pre + 'mlp.down_proj.weight', this.opt(pre + 'mlp.down_proj.bias'));
+            ); // (B, T, F)
+        m = this.linear(f, pre + 'mlp.down_proj.weight', this.opt(pre + 'mlp.down_proj.bias'));
       }
       x = O.add(x, dropout(m));
       cap?.residual?.push(x);

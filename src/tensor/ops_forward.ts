@@ -58,6 +58,14 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   return apply('swiglu', 'swiglu', [gate, up], [gate.shape])[0]!;
 }
 
+/** swiglu over a fused gate/up output: gu (…, 2F) → silu(gu[…, :F])·gu[…, F:] (…, F), with no split. */
+export function swigluFused(gu: Tensor): Tensor {
+  const W = gu.shape[gu.rank - 1];
+  if (W === undefined || W % 2 !== 0)
+    throw new ShapeError(`swigluFused: expected gate and up side by side [..., 2·F], got ${fmtShape(gu.shape)}`);
+  return apply('swiglu_fused', 'swiglu_fused', [gu], [[...gu.shape.slice(0, -1), W / 2]])[0]!;
+}
+
 // ---------------------------------------------------------------- reductions
 
 /** Sum onto `shape` (same rank; each axis equal or 1). The gradient of broadcasting. */

@@ -64,6 +64,13 @@ const TABLE: Record<string, Kernel> = {
   silu: un(E.silu),
   silu_backward: (i, o) => E.broadcastBinary(i[0]!, i[1]!, o[0]!, (x, dy) => dy * E.siluGrad(x)),
   swiglu: (i, o) => E.broadcastBinary(i[0]!, i[1]!, o[0]!, (g, u) => E.silu(g) * u),
+  swiglu_fused: (i, o) => {
+    const G = i[0]!.data,
+      y = o[0]!.data,
+      F = i[0]!.shape[i[0]!.shape.length - 1]! / 2;
+    for (let r = 0; r * F < y.length; r++)
+      for (let j = 0; j < F; j++) y[r * F + j] = E.silu(G[2 * r * F + j]!) * G[2 * r * F + F + j]!;
+  },
   swiglu_backward: (i, o) => {
     const G = i[0]!.data,
       U = i[1]!.data,
