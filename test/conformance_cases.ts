@@ -729,6 +729,21 @@ export function cases(): Case[] {
       attrs: { theta: 10000, offset: off, inverse: inv, rowStart: [...rowStart] },
     });
   }
+  // rope_qkv: a fused qkv [B, T, (Hq + 2·Hkv)·D] → rotated q, k and v (decode: T = 1 at an offset; GQA; padded rows)
+  for (const [B, T, Hq, Hkv, D, off, rowStart] of [
+    [1, 1, 6, 6, 48, 17, undefined],
+    [2, 5, 4, 2, 8, 0, undefined],
+    [3, 4, 2, 1, 6, 3, [0, 2, 3]],
+    [1, 70, 8, 8, 64, 0, undefined],
+  ] as const) {
+    cs.push({
+      name: `rope_qkv [${B},${T},(${Hq}+2·${Hkv})·${D}] off ${off}${rowStart ? ` rowStart [${rowStart}]` : ''}`,
+      kernel: 'rope_qkv',
+      inputs: [f([B, T, (Hq + 2 * Hkv) * D])],
+      outputs: [f([B, T, Hq, D]), f([B, T, Hkv, D]), f([B, T, Hkv, D])],
+      attrs: { heads: Hq, kvHeads: Hkv, theta: 10000, offset: off, ...(rowStart ? { rowStart: [...rowStart] } : {}) },
+    });
+  }
 
   // attention: [B, T, S, Hq, Hkv, D, causal, qOffset?]
   const at: [number, number, number, number, number, number, boolean, number | undefined][] = [

@@ -85,6 +85,10 @@
  *                inverse=true rotates by −angle (the gradient of rope).
  *                {rowStart: B integers} (left-padded rows): row b's position is max(0, offset + t − rowStart[b]), so
  *                positions count from each row's first real token (padding positions clamp to 0).
+ * - rope_qkv:    (qkv [B, T, (Hq + 2·Hkv)·D]) → (q [B, T, Hq, D], k [B, T, Hkv, D], v [B, T, Hkv, D]);
+ *                {heads = Hq, kvHeads = Hq, theta, offset=0, rowStart}   a fused q/k/v projection's output split into
+ *                its parts with q and k rotated: q = rope(qkv[..., :Hq·D]), k = rope(next Hkv·D), v = the last Hkv·D
+ *                (rope as above; one call for the two ropes and three slices of a Llama decode step)
  * - attention:   (q [B, T, Hq, D], k [B, S, Hkv, D], v [B, S, Hkv, D]) → (o [B, T, Hq, D], lse [B, Hq, T]);
  *                {scale, causal=true, qOffset = S − T}
  *                Query head h reads key/value head ⌊h / (Hq/Hkv)⌋ (grouped-query attention). Query row t sits at
@@ -174,6 +178,7 @@ export const KERNELS = [
   'softmax',
   'softmax_backward',
   'rope',
+  'rope_qkv',
   'attention',
   'attention_backward',
   'attention_qkv',

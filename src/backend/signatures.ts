@@ -489,6 +489,30 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
       rowStartCheck(c, c.i(0)[0]!, Number.MAX_SAFE_INTEGER);
     },
   },
+  rope_qkv: {
+    inputs: [F('qkv', { rank: 3 })],
+    outputs: [F('q', { rank: 4 }), F('k', { rank: 4 }), F('v', { rank: 4 })],
+    attrs: {
+      heads: int({ required: true, min: 1 }),
+      kvHeads: int({ min: 1 }),
+      theta: num({ required: true, min: 0 }),
+      offset: int({ default: 0, min: 0 }),
+      rowStart: numbers(),
+    },
+    shapes: (c) => {
+      const d = qkvDims(c, 0);
+      c.check(d.D % 2 === 0, 'input', 0, 'must have an even head dimension D (rotate half)');
+      for (const [k, H] of [
+        [0, d.Hq],
+        [1, d.Hkv],
+        [2, d.Hkv],
+      ] as const) {
+        const want = [d.B, d.T, H, d.D];
+        c.check(c.o(k).join() === want.join(), 'output', k, () => `must be ${fmt(want)}`);
+      }
+      rowStartCheck(c, d.B, Number.MAX_SAFE_INTEGER);
+    },
+  },
   attention: {
     inputs: [F('q', { rank: 4 }), F('k', { rank: 4 }), F('v', { rank: 4 })],
     outputs: [F('o'), F('lse'), F('p', { optional: true })],

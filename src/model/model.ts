@@ -17,7 +17,7 @@ import { isGradEnabled, type Tensor } from '../tensor/tensor.js';
 import type { ModelConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { embeddingName, paramSpecs, type HeadKind } from './params.js';
-import { fusedLinear, fusedOutput, quantLinear, type FusedLinear, type QuantWeight } from './quant_linear.js';
+import { fusedOutput, quantLinear, type FusedLinear, type QuantWeight } from './quant_linear.js';
 
 export interface ForwardOptions {
   /** Incremental decoding: attend to the cached positions too, and append this step's keys/values. */
@@ -234,16 +234,17 @@ export class CausalLM {
         const pre = `model.layers.${l}.`;
         const h = O.rmsNorm(x, this.p(pre + 'input_layernorm.weight'), c.normEps);
         const qkv = this.fused.get(pre + 'self_attn.qkv');
+        const proj = (n: string, heads: number) =>
+          O.reshape(this.linear(h, `${pre}self_attn.${n}_proj.weight`, this.opt(`${pre}self_attn.${n}_proj.bias`)), [
+            B,
+            T,
+            heads,
+            D,
+          ]);
+        const rot = (t: Tensor) => O.rope(t, c.ropeTheta, pos0, rowStart ?? undefined);
         let [q, k, v] = qkv
-          ? (fusedLinear(h, qkv) as [Tensor, Tensor, Tensor])
-          : [
-              this.linear(h, pre + 'self_attn.q_proj.weight', this.opt(pre + 'self_attn.q_proj.bias')),
-              this.linear(h, pre + 'self_attn.k_proj.weight', this.opt(pre + 'self_attn.k_proj.bias')),
-              this.linear(h, pre + 'self_attn.v_proj.weight', this.opt(pre + 'self_attn.v_proj.bias')),
-            ];
-        q = O.rope(O.reshape(q, [B, T, H, D]), c.ropeTheta, pos0, rowStart ?? undefined);
-        k = O.rope(O.reshape(k, [B, T, Hkv, D]), c.ropeTheta, pos0, rowStart ?? undefined);
-        v = O.reshape(v, [B, T, Hkv, D]);
+          ? O.ropeQKV(fusedOutput(h, qkv), H, Hkv, c.ropeTheta, pos0, rowStart ?? undefined) // one kernel, no split
+          : [rot(proj('q', H)), rot(proj('k', Hkv)), proj('v', Hkv)]; // (B, T, H, D), (B, T, Hkv, D) ×2
         if (opts.cache) [k, v] = opts.cache.append(l, k, v); // (B, S, Hkv, D)
         a = O.attention(q, k, v, attnOpts);
       }

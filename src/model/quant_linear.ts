@@ -43,12 +43,10 @@ export interface FusedLinear {
   sizes: number[];
 }
 
-/** The parts of a fused linear: x (…, K) → one (…, N_i) per part. */
-export function fusedLinear(x: Tensor, f: FusedLinear): Tensor[] {
-  return O.split(fusedOutput(x, f), f.sizes, -1);
-}
-
-/** A fused linear's output unsplit: x (…, K) → (…, ΣN_i), the parts side by side (e.g. for O.swigluFused). */
+/**
+ * A fused linear's output: x (…, K) → (…, ΣN_i), the parts side by side, read in place by the kernel that takes it
+ * (O.ropeQKV for q/k/v, O.swigluFused for gate/up) rather than split.
+ */
 export function fusedOutput(x: Tensor, f: FusedLinear): Tensor {
   return quantLinear(x, f.weight, f.bias);
 }
