@@ -744,6 +744,21 @@ export function cases(): Case[] {
       attrs: { heads: Hq, kvHeads: Hkv, theta: 10000, offset: off, ...(rowStart ? { rowStart: [...rowStart] } : {}) },
     });
   }
+  // rope_qkv_cache: the same, k and v into [B, L, Hkv, D] caches at `offset` (the rest of each cache kept)
+  for (const [B, T, Hq, Hkv, D, L, off, rowStart] of [
+    [1, 1, 6, 6, 48, 40, 17, undefined],
+    [1, 5, 4, 2, 8, 9, 4, undefined],
+    [3, 1, 4, 2, 8, 12, 7, undefined],
+    [3, 2, 2, 1, 6, 10, 3, [0, 2, 4]],
+  ] as const) {
+    cs.push({
+      name: `rope_qkv_cache [${B},${T},(${Hq}+2·${Hkv})·${D}] L ${L} off ${off}${rowStart ? ` rowStart [${rowStart}]` : ''}`,
+      kernel: 'rope_qkv_cache',
+      inputs: [f([B, T, (Hq + 2 * Hkv) * D])],
+      outputs: [f([B, T, Hq, D]), f([B, L, Hkv, D], 'normal'), f([B, L, Hkv, D], 'normal')],
+      attrs: { heads: Hq, kvHeads: Hkv, theta: 10000, offset: off, ...(rowStart ? { rowStart: [...rowStart] } : {}) },
+    });
+  }
 
   // attention: [B, T, S, Hq, Hkv, D, causal, qOffset?]
   const at: [number, number, number, number, number, number, boolean, number | undefined][] = [

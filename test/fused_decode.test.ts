@@ -1,6 +1,7 @@
 // The fused decode path (issue 17): rope_qkv and swiglu_fused give exactly what the split-then-rope / split-then-swiglu
-// ops give, on each backend; and a KV-cached Llama decode step with fused linears (fuseModel, or q8 quantisation)
-// issues 13 kernel calls per layer + 3 (embedding, final norm, head) where the plain float32 model issues 17 per layer.
+// ops give, on each backend; a KV-cached Llama decode step with fused linears (fuseModel, or q8 quantisation) issues
+// 11 kernel calls per layer + 3 (embedding, final norm, head) where the plain float32 model issues 17 per layer
+// (rope_qkv_cache: q/k rotated and k/v appended in one); and a left-padded batch decodes alike fused and plain.
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
 import type { ModelConfig } from '../src/model/config.js';
@@ -56,7 +57,7 @@ describe.each(all.map((b) => [b.name, b] as const))('fused decode kernels, %s ba
     }
   });
 
-  it('a decode step: 17 kernel calls per layer + 3 plain, 13 fused (f32 and q8)', async () => {
+  it('a decode step: 17 kernel calls per layer + 3 plain, 11 fused (f32 and q8); a padded batch decodes alike', async () => {
     const cfg: ModelConfig = {
       family: 'llama',
       vocabSize: 64,
@@ -93,12 +94,25 @@ describe.each(all.map((b) => [b.name, b] as const))('fused decode kernels, %s ba
       }
       return { calls: names.length, names };
     };
+    // two rows, the second left-padded by 2: prefill then 3 steps, every step's logits
+    const batch = (): number[] => {
+      const cache = model.newCache(2, 16, [0, 2]);
+      const out: number[] = [];
+      out.push(
+        ...noGrad(() => tidy(() => model.forward(Int32Array.of(5, 6, 7, 8, 0, 0, 9, 10), 2, 4, { cache }).dataSync())),
+      );
+      for (const ids of [Int32Array.of(11, 12), Int32Array.of(13, 14), Int32Array.of(15, 16)])
+        out.push(...noGrad(() => tidy(() => model.forward(ids, 2, 1, { cache }).dataSync())));
+      return out;
+    };
     expect(callsPerStep().calls).toBe(17 * 3 + 3);
+    const plain = batch();
     await fuseModel(model);
     const fused = callsPerStep();
-    expect(fused.calls).toBe(13 * 3 + 3);
-    expect(fused.names.filter((n) => n === 'slice')).toEqual([]);
+    expect(fused.calls).toBe(11 * 3 + 3);
+    expect(fused.names.filter((n) => n === 'slice' || n === 'write_at' || n === 'rope')).toEqual([]);
+    expect(batch()).toEqual(plain);
     await quantizeModel(model, 'q8');
-    expect(callsPerStep().calls).toBe(13 * 3 + 3);
+    expect(callsPerStep().calls).toBe(11 * 3 + 3);
   });
 });

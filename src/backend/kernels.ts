@@ -89,6 +89,9 @@
  *                {heads = Hq, kvHeads = Hq, theta, offset=0, rowStart}   a fused q/k/v projection's output split into
  *                its parts with q and k rotated: q = rope(qkv[..., :Hq·D]), k = rope(next Hkv·D), v = the last Hkv·D
  *                (rope as above; one call for the two ropes and three slices of a Llama decode step)
+ * - rope_qkv_cache: (qkv) → (q [B, T, Hq, D], kc [B, L, Hkv, D], vc [B, L, Hkv, D]) kc, vc read-modify-write;
+ *                {as rope_qkv}   rope_qkv with k and v written into a KV cache instead of fresh outputs:
+ *                kc[b, offset + t] = k[b, t], vc[b, offset + t] = v[b, t] (offset + T ≤ L); the rest of kc, vc untouched
  * - attention:   (q [B, T, Hq, D], k [B, S, Hkv, D], v [B, S, Hkv, D]) → (o [B, T, Hq, D], lse [B, Hq, T]);
  *                {scale, causal=true, qOffset = S − T}
  *                Query head h reads key/value head ⌊h / (Hq/Hkv)⌋ (grouped-query attention). Query row t sits at
@@ -179,6 +182,7 @@ export const KERNELS = [
   'softmax_backward',
   'rope',
   'rope_qkv',
+  'rope_qkv_cache',
   'attention',
   'attention_backward',
   'attention_qkv',

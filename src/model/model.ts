@@ -242,10 +242,16 @@ export class CausalLM {
             D,
           ]);
         const rot = (t: Tensor) => O.rope(t, c.ropeTheta, pos0, rowStart ?? undefined);
-        let [q, k, v] = qkv
-          ? O.ropeQKV(fusedOutput(h, qkv), H, Hkv, c.ropeTheta, pos0, rowStart ?? undefined) // one kernel, no split
-          : [rot(proj('q', H)), rot(proj('k', Hkv)), proj('v', Hkv)]; // (B, T, H, D), (B, T, Hkv, D) ×2
-        if (opts.cache) [k, v] = opts.cache.append(l, k, v); // (B, S, Hkv, D)
+        let q: Tensor, k: Tensor, v: Tensor;
+        if (qkv && opts.cache) {
+          // one kernel: q and k rotated, k and v appended to the cache (B, S, Hkv, D), no split
+          [q, k, v] = opts.cache.appendQKV(l, fusedOutput(h, qkv), H, Hkv, c.ropeTheta);
+        } else {
+          [q, k, v] = qkv
+            ? O.ropeQKV(fusedOutput(h, qkv), H, Hkv, c.ropeTheta, pos0, rowStart ?? undefined) // one kernel, no split
+            : [rot(proj('q', H)), rot(proj('k', Hkv)), proj('v', Hkv)]; // (B, T, H, D), (B, T, Hkv, D) ×2
+          if (opts.cache) [k, v] = opts.cache.append(l, k, v); // (B, S, Hkv, D)
+        }
         a = O.attention(q, k, v, attnOpts);
       }
       a = O.reshape(a, [B, T, H * D]); // (B, T, H·D)

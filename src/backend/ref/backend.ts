@@ -21,6 +21,7 @@ export interface RefBuffer extends DeviceBuffer {
 }
 
 type Kernel = (i: RefView[], o: RefView[], a: Attrs | undefined) => void;
+const rs = (a: Attrs | undefined) => a?.['rowStart'] as readonly number[] | undefined;
 
 const bin =
   (f: (x: number, y: number) => number): Kernel =>
@@ -132,21 +133,10 @@ const TABLE: Record<string, Kernel> = {
       flag(a, 'inverse', false),
       a?.['rowStart'] as readonly number[] | undefined,
     ),
-  rope_qkv: (i, o, a) => {
-    const x = i[0]!.data,
-      [q, k, v] = o as [RefView, RefView, RefView];
-    const [B, T] = i[0]!.shape as [number, number],
-      nq = q.data.length / (B * T),
-      nk = k.data.length / (B * T),
-      W = nq + 2 * nk;
-    for (let r = 0; r < B * T; r++) {
-      q.data.set(x.subarray(r * W, r * W + nq), r * nq);
-      k.data.set(x.subarray(r * W + nq, r * W + nq + nk), r * nk);
-      v.data.set(x.subarray(r * W + nq + nk, (r + 1) * W), r * nk);
-    }
-    const rs = a?.['rowStart'] as readonly number[] | undefined;
-    for (const y of [q, k]) N.rope(y, y, attrNum(a, 'theta'), attrNum(a, 'offset', 0), false, rs); // in place
-  },
+  rope_qkv: (i, o, a) =>
+    N.ropeQKV(i[0]!, o[0]!, o[1]!, o[2]!, attrNum(a, 'theta'), attrNum(a, 'offset', 0), false, rs(a)),
+  rope_qkv_cache: (i, o, a) =>
+    N.ropeQKV(i[0]!, o[0]!, o[1]!, o[2]!, attrNum(a, 'theta'), attrNum(a, 'offset', 0), true, rs(a)),
   attention: (i, o, a) => {
     const T = i[0]!.shape[1]!,
       S = i[1]!.shape[1]!;

@@ -199,6 +199,58 @@ function ropeTable(be: WasmCore, a: Attrs | undefined, B: number, T: number, D: 
   return [tbl.ptr, tbl.ptr + Tt * half * 4, Tt];
 }
 
+/**
+ * rope_qkv(_cache): q and k rotated straight from their columns of the fused rows (row stride W), v copied out; with
+ * `cache`, k and v go to row b's positions offset … offset + T − 1 of the [B, L, Hkv, D] caches (one rope call per
+ * row b then, its table rows and cache rows found by pointer).
+ */
+function ropeQKV(be: WasmCore, i: readonly View[], o: readonly View[], a: Attrs | undefined, cache: boolean): void {
+  const [B, T, W] = i[0]!.shape as [number, number, number];
+  const [Hq, D] = [o[0]!.shape[2]!, o[0]!.shape[3]!];
+  const [L, Hkv] = [o[1]!.shape[1]!, o[1]!.shape[2]!];
+  const [cosT, sinT, Tt] = ropeTable(be, a, B, T, D, 1) as [number, number, number];
+  const px = be.p(i[0]!),
+    pk = be.p(o[1]!),
+    pv = be.p(o[2]!),
+    nk = Hkv * D;
+  be.range('rope', B * T, B * T * Hq * D * 2, 1, [px, be.p(o[0]!), cosT, sinT, Tt, Hq, D, W]);
+  const at = cache ? num(a, 'offset', 0) : 0,
+    rowK = cache ? L * nk : T * nk; // elements between two rows b of the k / v outputs
+  if (!cache || B === 1) {
+    be.range('rope', B * T, B * T * nk * 2, 1, [px + Hq * D * 4, pk + at * nk * 4, cosT, sinT, Tt, Hkv, D, W]);
+  } else {
+    // rows b are L positions apart in the cache: row by row, each reading its own table rows (Tt = B·T: padded rows)
+    const perRow = Tt === T ? 0 : T * (D / 2) * 4;
+    for (let b = 0; b < B; b++)
+      be.range('rope', T, T * nk * 2, 1, [
+        px + (b * T * W + Hq * D) * 4,
+        pk + (b * rowK + at * nk) * 4,
+        cosT + b * perRow,
+        sinT + b * perRow,
+        T,
+        Hkv,
+        D,
+        W,
+      ]);
+  }
+  // v: d0 = B rows, d1 = T positions, d3 = Hkv·D contiguous elements
+  be.range('strided_copy', B, B * T * nk, 1, [
+    px + (Hq + Hkv) * D * 4,
+    pv + at * nk * 4,
+    T,
+    1,
+    nk,
+    T * W,
+    W,
+    0,
+    1,
+    rowK,
+    nk,
+    0,
+    1,
+  ]);
+}
+
 export const ATTENTION: Record<string, WasmKernel> = {
   rope(be, i, o, a) {
     const x = i[0]!;
@@ -206,31 +258,8 @@ export const ATTENTION: Record<string, WasmKernel> = {
     const t = ropeTable(be, a, B, T, D, flag(a, 'inverse', false) ? -1 : 1);
     be.range('rope', B * T, B * T * H * D * 2, 1, [be.p(x), be.p(o[0]!), ...t, H, D, H * D]);
   },
-  rope_qkv(be, i, o, a) {
-    // q and k rotated straight from their columns of the fused rows (row stride W), v copied out: one call
-    const [B, T, W] = i[0]!.shape as [number, number, number];
-    const [Hq, Hkv, D] = [o[0]!.shape[2]!, o[1]!.shape[2]!, o[0]!.shape[3]!];
-    const t = ropeTable(be, a, B, T, D, 1);
-    const px = be.p(i[0]!);
-    be.range('rope', B * T, B * T * Hq * D * 2, 1, [px, be.p(o[0]!), ...t, Hq, D, W]);
-    be.range('rope', B * T, B * T * Hkv * D * 2, 1, [px + Hq * D * 4, be.p(o[1]!), ...t, Hkv, D, W]);
-    const n = Hkv * D;
-    be.range('strided_copy', B * T, B * T * n, 1, [
-      px + (Hq + Hkv) * D * 4,
-      be.p(o[2]!),
-      1,
-      1,
-      n,
-      W,
-      0,
-      0,
-      1,
-      n,
-      0,
-      0,
-      1,
-    ]);
-  },
+  rope_qkv: (be, i, o, a) => ropeQKV(be, i, o, a, false),
+  rope_qkv_cache: (be, i, o, a) => ropeQKV(be, i, o, a, true),
   attention(be, i, o, a) {
     const [q, k, v] = i as [View, View, View];
     const d = attnDims(q, k);
