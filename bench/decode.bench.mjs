@@ -1,5 +1,5 @@
-// Decode benchmark: batch 1, float32 / q8 / bf16 weights (src/model/quantize.ts), at llama2.c's stories15M and
-// stories110M shapes (random-initialised Llama-family models; the forward's speed does not depend on the weights'
+// Decode benchmark: batch 1, float32 (fused q/k/v and gate/up: fuseModel, as `llmts generate` decodes) / q8 / bf16
+// weights (src/model/quantize.ts), at llama2.c's stories15M and stories110M shapes (random-initialised Llama-family models; the forward's speed does not depend on the weights'
 // values), next to llama2.c's figures from ../shared/design/ANCHORS.md (run.c, OpenMP, float32; bench/anchors.mjs: C
 // is not run here). A run.c figure is divided only when it was measured on this processor model with the same threads
 // and top-p on random weights; else it is printed as "measured on <processor>" with ratio null. Two rows per model
@@ -85,7 +85,7 @@ const { initBackend } = await import('../dist/backend/registry.js');
 const { initModel } = await import('../dist/model/init.js');
 const { generate } = await import('../dist/generate/engine.js');
 const { Rng } = await import('../dist/util/rng.js');
-const { quantizeModel, dequantizeModel } = await import('../dist/model/quantize.js');
+const { fuseModel, quantizeModel, dequantizeModel } = await import('../dist/model/quantize.js');
 const { noGrad, tidy } = await import('../dist/tensor/tensor.js');
 const { compareWithLlamaCpp, writeGgufForPeer } = await import('./peers/llamacpp.mjs');
 const backend = await initBackend(
@@ -242,7 +242,7 @@ async function runKinds(name, s, model, prompt, tokens, ref, logitsOf, ggufs) {
         weight_mb: +(rep.bytes / 2 ** 20).toFixed(1),
         f32_weight_mb: +(rep.floatBytes / 2 ** 20).toFixed(1),
       };
-    }
+    } else await fuseModel(model); // as `llmts generate` decodes float32: q/k/v and gate/up fused (same logits)
     try {
       for (const mode of modes)
         if (mode === 'llamacpp') await runLlamaCpp(name, model, prompt.slice(0, 64), tokens, kind, ggufs.get(kind));

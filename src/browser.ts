@@ -90,3 +90,5 @@ export { Rng } from './util/rng.js';
 export * from './util/errors.js';
 // seeing inside: captured attention and residuals, the logit lens, the inspection page (no Node built-in)
 export * from './inspect/index.js';
+// float32 decoding with fused q/k/v and gate/up linears (issue 17)
+export { fuseModel } from './model/quantize.js';

@@ -191,3 +191,5 @@ export {
   type VerifyResult,
 } from './align/verify.js';
 export { FULL as VERIFY_FULL, QUICK as VERIFY_QUICK, type VerifySettings } from './align/verify_settings.js';
+// float32 decoding with fused q/k/v and gate/up linears (issue 17)
+export { fuseModel } from './model/quantize.js';

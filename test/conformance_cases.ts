@@ -225,6 +225,30 @@ export function cases(): Case[] {
     inputs: [f([5, 7], { big: 2 }), f([7])],
     outputs: [f([5, 7])],
   });
+  for (const [shape, y] of [
+    [
+      [3, 66],
+      [3, 33],
+    ],
+    [
+      [2, 3, 10],
+      [2, 3, 5],
+    ],
+    [
+      [1, 1, 1536],
+      [1, 1, 768],
+    ],
+    [
+      [64, 2062],
+      [64, 1031],
+    ],
+  ] as const)
+    cs.push({
+      name: `swiglu_fused [${shape}]`,
+      kernel: 'swiglu_fused',
+      inputs: [f([...shape], { big: 2 })],
+      outputs: [f([...y])],
+    });
   cs.push({
     name: 'swiglu_backward',
     kernel: 'swiglu_backward',
@@ -703,6 +727,36 @@ export function cases(): Case[] {
       inputs: [f([B, T, H, D])],
       outputs: [f([B, T, H, D])],
       attrs: { theta: 10000, offset: off, inverse: inv, rowStart: [...rowStart] },
+    });
+  }
+  // rope_qkv: a fused qkv [B, T, (Hq + 2·Hkv)·D] → rotated q, k and v (decode: T = 1 at an offset; GQA; padded rows)
+  for (const [B, T, Hq, Hkv, D, off, rowStart] of [
+    [1, 1, 6, 6, 48, 17, undefined],
+    [2, 5, 4, 2, 8, 0, undefined],
+    [3, 4, 2, 1, 6, 3, [0, 2, 3]],
+    [1, 70, 8, 8, 64, 0, undefined],
+  ] as const) {
+    cs.push({
+      name: `rope_qkv [${B},${T},(${Hq}+2·${Hkv})·${D}] off ${off}${rowStart ? ` rowStart [${rowStart}]` : ''}`,
+      kernel: 'rope_qkv',
+      inputs: [f([B, T, (Hq + 2 * Hkv) * D])],
+      outputs: [f([B, T, Hq, D]), f([B, T, Hkv, D]), f([B, T, Hkv, D])],
+      attrs: { heads: Hq, kvHeads: Hkv, theta: 10000, offset: off, ...(rowStart ? { rowStart: [...rowStart] } : {}) },
+    });
+  }
+  // rope_qkv_cache: the same, k and v into [B, L, Hkv, D] caches at `offset` (the rest of each cache kept)
+  for (const [B, T, Hq, Hkv, D, L, off, rowStart] of [
+    [1, 1, 6, 6, 48, 40, 17, undefined],
+    [1, 5, 4, 2, 8, 9, 4, undefined],
+    [3, 1, 4, 2, 8, 12, 7, undefined],
+    [3, 2, 2, 1, 6, 10, 3, [0, 2, 4]],
+  ] as const) {
+    cs.push({
+      name: `rope_qkv_cache [${B},${T},(${Hq}+2·${Hkv})·${D}] L ${L} off ${off}${rowStart ? ` rowStart [${rowStart}]` : ''}`,
+      kernel: 'rope_qkv_cache',
+      inputs: [f([B, T, (Hq + 2 * Hkv) * D])],
+      outputs: [f([B, T, Hq, D]), f([B, L, Hkv, D], 'normal'), f([B, L, Hkv, D], 'normal')],
+      attrs: { heads: Hq, kvHeads: Hkv, theta: 10000, offset: off, ...(rowStart ? { rowStart: [...rowStart] } : {}) },
     });
   }
 

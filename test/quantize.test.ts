@@ -10,7 +10,14 @@ import { generate } from '../src/generate/engine.js';
 import { CausalLM, shiftTargets } from '../src/model/model.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { paramSpecs } from '../src/model/params.js';
-import { dequantize, dequantizeModel, quantizeBf16, quantizeModel, quantizeQ8 } from '../src/model/quantize.js';
+import {
+  dequantize,
+  dequantizeModel,
+  fuseModel,
+  quantizeBf16,
+  quantizeModel,
+  quantizeQ8,
+} from '../src/model/quantize.js';
 import { noGrad, tensor, tidy } from '../src/tensor/tensor.js';
 import { QuantizedModelError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
@@ -188,6 +195,29 @@ describe.each(all.map((b) => [b.name, b] as const))('fused q/k/v and gate/up lin
       expect(relErr(logits(model, ids), want)).toBeGreaterThan(0); // float32 again
     });
   }
+  it('f32 (fuseModel): identical logits to the plain float32 model, training refused until dequantizeModel', async () => {
+    const model = build();
+    const want = logits(model, ids),
+      wantSteps = decode(model);
+    const rep = await fuseModel(model);
+    expect(rep.kind).toBe('f32');
+    expect(rep.fused).toEqual([
+      'model.layers.0.self_attn.qkv',
+      'model.layers.0.mlp.gate_up',
+      'model.layers.1.self_attn.qkv',
+      'model.layers.1.mlp.gate_up',
+    ]);
+    expect(model.quantized.size).toBe(0); // o_proj, down_proj and the head stay plain parameters
+    const gu = model.fused.get('model.layers.0.mlp.gate_up')!;
+    expect([gu.weight.kind, gu.weight.data.dtype, gu.weight.data.shape]).toEqual(['f32', 'f32', [192, 64]]);
+    expect(Array.from(logits(model, ids))).toEqual(Array.from(want));
+    expect(decode(model)).toEqual(wantSteps);
+    const t = ids.subarray(0, 4);
+    expect(() => model.loss(t, shiftTargets(t, 1, 4), 1, 4, { training: true })).toThrow(QuantizedModelError);
+    dequantizeModel(model);
+    expect(model.fused.size).toBe(0);
+    expect(Array.from(logits(model, ids))).toEqual(Array.from(want));
+  });
 });
 
 it.skipIf(all.length < 2)(

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // One KV-cached decode step of a Llama model (default stories15M), per kernel: where the time goes, and how much is
-// JavaScript outside the kernels. usage: node bench/lab/decode-profile.mjs [L,C,H,F,V] [f32|q8|bf16] [threads]
+// JavaScript outside the kernels. usage: node bench/lab/decode-profile.mjs [L,C,H,F,V] [f32|f32-unfused|q8|bf16] [threads]
+// f32 fuses q/k/v and gate/up as decoding does (fuseModel); f32-unfused runs the plain parameters.
 const { initBackend } = await import('../../dist/backend/registry.js');
 const { initModel } = await import('../../dist/model/init.js');
 const { tidy, noGrad } = await import('../../dist/tensor/tensor.js');
 const { Rng } = await import('../../dist/util/rng.js');
-const { quantizeModel } = await import('../../dist/model/quantize.js');
+const { fuseModel, quantizeModel } = await import('../../dist/model/quantize.js');
 const [L, C, H, F, V] = (process.argv[2] || '6,288,6,768,32000').split(',').map(Number);
 const kind = process.argv[3] || 'q8';
 const backend = await initBackend('wasm', { threads: Number(process.argv[4] || 2) });
@@ -33,7 +34,8 @@ const cfg = {
   padTokenId: null,
 };
 const model = initModel(cfg, new Rng(1), { backend });
-if (kind !== 'f32') await quantizeModel(model, /** @type {'q8' | 'bf16'} */ (kind));
+if (kind === 'f32') await fuseModel(model);
+else if (kind !== 'f32-unfused') await quantizeModel(model, /** @type {'q8' | 'bf16'} */ (kind));
 const stats = new Map();
 const orig = backend.run.bind(backend);
 let on = false;
@@ -61,10 +63,16 @@ for (let i = 0; i < 5; i++) {
 }
 on = true;
 const t0 = performance.now();
+/** Per step: wall time minus the time inside backend.run (ms). On a loaded machine the mean is mostly descheduling;
+ * the median and the least of the steps say more about the JavaScript itself. */
+const hostPerStep = [];
 for (let i = 0; i < N; i++) {
+  const ts = performance.now();
+  const k0 = [...stats.values()].reduce((a, s) => a + s[0], 0);
   const l = noGrad(() => tidy(() => model.forward(Int32Array.of(7), 1, 1, { cache, lastOnly: true })));
   l.dataSync();
   l.dispose();
+  hostPerStep.push(performance.now() - ts - ([...stats.values()].reduce((a, s) => a + s[0], 0) - k0));
 }
 const tot = (performance.now() - t0) / N;
 let ker = 0;
@@ -74,6 +82,10 @@ for (const [, s] of stats) (ker += s[0]), (calls += s[1]);
 // the tape-free op calls, dispatch), over `calls` kernel calls per token
 console.log(
   `step ${tot.toFixed(3)} ms, kernels ${(ker / N).toFixed(3)} ms, host-side (outside kernels) ${(tot - ker / N).toFixed(3)} ms per token, ${(calls / N).toFixed(0)} kernel calls per token (${(((tot - ker / N) / (calls / N)) * 1000).toFixed(1)} µs each)`,
+);
+hostPerStep.sort((a, b) => a - b);
+console.log(
+  `host-side per step: median ${hostPerStep[N >> 1].toFixed(3)} ms, least ${hostPerStep[0].toFixed(3)} ms (of ${N} steps)`,
 );
 for (const [k, s] of [...stats].sort((a, b) => b[1][0] - a[1][0]).slice(0, 14))
   console.log(k.padEnd(44), (s[0] / N).toFixed(3).padStart(8), 'ms', (s[1] / N).toFixed(0).padStart(4));

@@ -26,6 +26,9 @@
  * - silu_backward: (x, dy) → (dx)
  * - swiglu:      (gate, up) → (y)                              silu(gate)·up (Llama MLP)
  * - swiglu_backward: (gate, up, dy) → (dgate, dup)
+ * - swiglu_fused: (gu [..., 2F]) → (y [..., F])                 y = silu(gu[..., :F])·gu[..., F:]: the output of one
+ *                                                              matmul over the gate and up weights stacked by rows
+ *                                                              (a fused gate/up linear), no split
  * - sum_to:      (a) → (out)                                   out has a's rank, each axis equal to a's or 1;
  *                                                              sums a over the axes where out is 1 (reduction
  *                                                              for `sum(axes)` and for broadcast gradients)
@@ -82,6 +85,13 @@
  *                inverse=true rotates by −angle (the gradient of rope).
  *                {rowStart: B integers} (left-padded rows): row b's position is max(0, offset + t − rowStart[b]), so
  *                positions count from each row's first real token (padding positions clamp to 0).
+ * - rope_qkv:    (qkv [B, T, (Hq + 2·Hkv)·D]) → (q [B, T, Hq, D], k [B, T, Hkv, D], v [B, T, Hkv, D]);
+ *                {heads = Hq, kvHeads = Hq, theta, offset=0, rowStart}   a fused q/k/v projection's output split into
+ *                its parts with q and k rotated: q = rope(qkv[..., :Hq·D]), k = rope(next Hkv·D), v = the last Hkv·D
+ *                (rope as above; one call for the two ropes and three slices of a Llama decode step)
+ * - rope_qkv_cache: (qkv) → (q [B, T, Hq, D], kc [B, L, Hkv, D], vc [B, L, Hkv, D]) kc, vc read-modify-write;
+ *                {as rope_qkv}   rope_qkv with k and v written into a KV cache instead of fresh outputs:
+ *                kc[b, offset + t] = k[b, t], vc[b, offset + t] = v[b, t] (offset + T ≤ L); the rest of kc, vc untouched
  * - attention:   (q [B, T, Hq, D], k [B, S, Hkv, D], v [B, S, Hkv, D]) → (o [B, T, Hq, D], lse [B, Hq, T]);
  *                {scale, causal=true, qOffset = S − T}
  *                Query head h reads key/value head ⌊h / (Hq/Hkv)⌋ (grouped-query attention). Query row t sits at
@@ -152,6 +162,7 @@ export const KERNELS = [
   'silu_backward',
   'swiglu',
   'swiglu_backward',
+  'swiglu_fused',
   'sum_to',
   'transpose',
   'slice',
@@ -170,6 +181,8 @@ export const KERNELS = [
   'softmax',
   'softmax_backward',
   'rope',
+  'rope_qkv',
+  'rope_qkv_cache',
   'attention',
   'attention_backward',
   'attention_qkv',

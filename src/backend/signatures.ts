@@ -163,6 +163,35 @@ function rowStartCheck(c: ShapeCtx, B: number, max: number): void {
     () => `rowStart must hold B = ${B} integers in [0, ${max}], got [${rs.join(', ')}]`,
   );
 }
+const ROPE_QKV_ATTRS = {
+  heads: int({ required: true, min: 1 }),
+  kvHeads: int({ min: 1 }),
+  theta: num({ required: true, min: 0 }),
+  offset: int({ default: 0, min: 0 }),
+  rowStart: numbers(),
+};
+/** rope_qkv's outputs q [B, T, Hq, D], k and v [B, T, Hkv, D]; rope_qkv_cache's caches [B, L ≥ offset + T, Hkv, D]. */
+function ropeQkvShapes(c: ShapeCtx, cache: boolean): void {
+  const d = qkvDims(c, 0);
+  c.check(d.D % 2 === 0, 'input', 0, 'must have an even head dimension D (rotate half)');
+  const q = [d.B, d.T, d.Hq, d.D];
+  c.check(c.o(0).join() === q.join(), 'output', 0, () => `must be ${fmt(q)}`);
+  for (const k of [1, 2]) {
+    const os = c.o(k);
+    if (cache)
+      c.check(
+        os[0] === d.B && os[1]! >= c.num('offset', 0) + d.T && os[2] === d.Hkv && os[3] === d.D,
+        'output',
+        k,
+        () => `must be a cache [B = ${d.B}, L ≥ offset + T = ${c.num('offset', 0) + d.T}, Hkv = ${d.Hkv}, D = ${d.D}]`,
+      );
+    else {
+      const want = [d.B, d.T, d.Hkv, d.D];
+      c.check(os.join() === want.join(), 'output', k, () => `must be ${fmt(want)}`);
+    }
+  }
+  rowStartCheck(c, d.B, Number.MAX_SAFE_INTEGER);
+}
 const QKV_ATTRS = {
   heads: int({ required: true, min: 1 }),
   kvHeads: int({ min: 1 }),
@@ -207,6 +236,23 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
     outputs: [F('dgate'), F('dup')],
     attrs: {},
     shapes: sameSize,
+  },
+  swiglu_fused: {
+    inputs: [F('gu', { minRank: 1 })],
+    outputs: [F('y', { minRank: 1 })],
+    attrs: {},
+    shapes: (c) => {
+      const gs = c.i(0),
+        W = gs[gs.length - 1]!;
+      c.check(W % 2 === 0, 'input', 0, () => `must have an even last axis [..., 2·F], got ${fmt(gs)}`);
+      const ys = c.o(0);
+      c.check(
+        ys.length === gs.length && ys.every((d, k) => d === (k === gs.length - 1 ? W / 2 : gs[k])),
+        'output',
+        0,
+        () => `must be [..., F] = ${fmt([...gs.slice(0, -1), W / 2])}`,
+      );
+    },
   },
   sum_to: {
     inputs: [F('a')],
@@ -471,6 +517,19 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
       sameSize(c);
       rowStartCheck(c, c.i(0)[0]!, Number.MAX_SAFE_INTEGER);
     },
+  },
+  rope_qkv: {
+    inputs: [F('qkv', { rank: 3 })],
+    outputs: [F('q', { rank: 4 }), F('k', { rank: 4 }), F('v', { rank: 4 })],
+    attrs: ROPE_QKV_ATTRS,
+    shapes: (c) => ropeQkvShapes(c, false),
+  },
+  rope_qkv_cache: {
+    inputs: [F('qkv', { rank: 3 })],
+    outputs: [F('q', { rank: 4 }), F('kc', { rank: 4 }), F('vc', { rank: 4 })],
+    attrs: ROPE_QKV_ATTRS,
+    reads: [{ output: 1 }, { output: 2 }],
+    shapes: (c) => ropeQkvShapes(c, true),
   },
   attention: {
     inputs: [F('q', { rank: 4 }), F('k', { rank: 4 }), F('v', { rank: 4 })],

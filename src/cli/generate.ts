@@ -13,7 +13,7 @@ import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend, type BackendName } from '../backend/registry.js';
-import { quantizeModel, type QuantKind } from '../model/quantize.js';
+import { fuseModel, quantizeModel, type QuantKind } from '../model/quantize.js';
 import { loadModel } from '../model/hf/folder.js';
 import { isGgufPath } from '../model/gguf/file.js';
 import type { CausalLM } from '../model/model.js';
@@ -238,7 +238,9 @@ export async function loadForGeneration(
   await initBackend(f.backend, f.threads !== undefined ? { threads: f.threads } : {});
   const model = await loadModel(dir);
   await checkFiniteWeights(model, dir);
-  if (f.quantize) await quantizeModel(model, f.quantize, { dropFloat: true }); // inference only: float32 linears freed
+  if (f.quantize)
+    await quantizeModel(model, f.quantize, { dropFloat: true }); // inference only: float32 linears freed
+  else await fuseModel(model, { dropFloat: true }); // float32: q/k/v and gate/up as one matmul each (fewer kernels)
   const tokenizer = await loadTokenizerIfAny(dir);
   const defaults = generationDefaults(dir);
   const V = model.config.vocabSize;

@@ -63,29 +63,69 @@ export class KVCache {
   /** Append this step's keys/values of `layer`; returns the full (B, S + T, Hkv, D) keys and values. */
   append(layer: number, k: Tensor, v: Tensor): [Tensor, Tensor] {
     const [B, T, Hkv, D] = k.shape as [number, number, number, number];
+    const S = this.check(B, T);
+    return noGrad(() => {
+      const bufs = this.buffers(layer, B, Hkv, D, k);
+      const row = this.maxLen * Hkv * D; // elements per row of a buffer
+      bufs.forEach((buf, i) =>
+        B === 1
+          ? applyInPlace('write_at', [i ? v : k], [buf], { offset: this.length * Hkv * D })
+          : // each row's T positions land `row` elements apart: one call for the batch
+            applyInPlace('write_at', [i ? v : k], [buf], {
+              offset: this.length * Hkv * D,
+              blocks: B,
+              blockStride: row,
+            }),
+      );
+      return this.views(bufs, S);
+    });
+  }
+
+  /**
+   * A fused q/k/v projection's step of `layer`, qkv (B, T, (H + 2·Hkv)·D): q and k rotated (positions from `length`,
+   * the cache's rowStart), k and v appended, in one kernel (`rope_qkv_cache`). Returns q (B, T, H, D) and the full
+   * keys and values as `append` does.
+   */
+  appendQKV(layer: number, qkv: Tensor, H: number, Hkv: number, theta: number): [Tensor, Tensor, Tensor] {
+    const [B, T, W] = qkv.shape as [number, number, number];
+    const D = W / (H + 2 * Hkv);
+    if (!Number.isInteger(D)) throw new ShapeError(`KVCache.appendQKV: width ${W} is not (${H} + 2·${Hkv})·D`);
+    const S = this.check(B, T);
+    return noGrad(() => {
+      const bufs = this.buffers(layer, B, Hkv, D, qkv);
+      const q = empty([B, T, H, D], { backend: qkv.backend, dtype: qkv.dtype });
+      applyInPlace('rope_qkv_cache', [qkv], [q, ...bufs], {
+        heads: H,
+        kvHeads: Hkv,
+        theta,
+        offset: this.length,
+        ...(this.starts ? { rowStart: this.starts } : {}),
+      });
+      return [q, ...this.views(bufs, S)];
+    });
+  }
+
+  /** Checks a step of B rows and T positions against the cache; returns S, the positions after it. */
+  private check(B: number, T: number): number {
     if (B !== this.batch) throw new ShapeError(`KVCache: batch ${B} but the cache was made for ${this.batch}`);
     const S = this.length + T;
     if (S > this.maxLen) throw new ShapeError(`KVCache: ${S} positions exceed the cache's ${this.maxLen}`);
-    return noGrad(() => {
-      const out: Tensor[] = [];
-      const row = this.maxLen * Hkv * D; // elements per row of a buffer
-      for (const [store, x] of [
-        [this.k, k],
-        [this.v, v],
-      ] as const) {
-        let buf = store[layer];
-        if (!buf) buf = store[layer] = keep(empty([B, this.maxLen, Hkv, D], { backend: x.backend, dtype: x.dtype }));
-        if (B === 1) {
-          applyInPlace('write_at', [x], [buf], { offset: this.length * Hkv * D });
-          out.push(new Tensor(buf.storage, [1, S, Hkv, D])); // a view of the first S positions
-        } else {
-          // each row's T positions land `row` elements apart: one call for the batch
-          applyInPlace('write_at', [x], [buf], { offset: this.length * Hkv * D, blocks: B, blockStride: row });
-          out.push(buf); // (B, maxLen, Hkv, D): the caller places its queries at `length` (qOffset)
-        }
-      }
-      return [out[0]!, out[1]!];
-    });
+    return S;
+  }
+
+  /** The (B, maxLen, Hkv, D) key and value buffers of `layer`, allocated on first use. */
+  private buffers(layer: number, B: number, Hkv: number, D: number, like: Tensor): [Tensor, Tensor] {
+    const make = () => keep(empty([B, this.maxLen, Hkv, D], { backend: like.backend, dtype: like.dtype }));
+    return [(this.k[layer] ??= make()), (this.v[layer] ??= make())];
+  }
+
+  /**
+   * What attention reads after a step ending at S: for one row a (1, S, Hkv, D) view of the first S positions; for
+   * B > 1 the whole (B, maxLen, Hkv, D) buffers (the caller places its queries at `length`: qOffset).
+   */
+  private views(bufs: [Tensor, Tensor], S: number): [Tensor, Tensor] {
+    if (bufs[0].shape[0] !== 1) return bufs;
+    return bufs.map((b) => new Tensor(b.storage, [1, S, b.shape[2]!, b.shape[3]!])) as [Tensor, Tensor];
   }
 
   /**

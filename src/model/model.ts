@@ -17,7 +17,7 @@ import { isGradEnabled, type Tensor } from '../tensor/tensor.js';
 import type { ModelConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { embeddingName, paramSpecs, type HeadKind } from './params.js';
-import { fusedLinear, quantLinear, type FusedLinear, type QuantWeight } from './quant_linear.js';
+import { fusedOutput, quantLinear, type FusedLinear, type QuantWeight } from './quant_linear.js';
 
 export interface ForwardOptions {
   /** Incremental decoding: attend to the cached positions too, and append this step's keys/values. */
@@ -74,8 +74,9 @@ export class CausalLM {
    */
   readonly quantized = new Map<string, QuantWeight>();
   /**
-   * Quantised linears fused by input (filled by quantizeModel): Llama's q/k/v as `model.layers.{l}.self_attn.qkv`,
-   * gate/up as `model.layers.{l}.mlp.gate_up`. Their parts are then absent from `quantized`.
+   * Quantised linears fused by input (filled by quantizeModel, or in float32 by fuseModel): Llama's q/k/v as
+   * `model.layers.{l}.self_attn.qkv`, gate/up as `model.layers.{l}.mlp.gate_up`. Their parts are then absent from
+   * `quantized`.
    */
   readonly fused = new Map<string, FusedLinear>();
 
@@ -233,17 +234,24 @@ export class CausalLM {
         const pre = `model.layers.${l}.`;
         const h = O.rmsNorm(x, this.p(pre + 'input_layernorm.weight'), c.normEps);
         const qkv = this.fused.get(pre + 'self_attn.qkv');
-        let [q, k, v] = qkv
-          ? (fusedLinear(h, qkv) as [Tensor, Tensor, Tensor])
-          : [
-              this.linear(h, pre + 'self_attn.q_proj.weight', this.opt(pre + 'self_attn.q_proj.bias')),
-              this.linear(h, pre + 'self_attn.k_proj.weight', this.opt(pre + 'self_attn.k_proj.bias')),
-              this.linear(h, pre + 'self_attn.v_proj.weight', this.opt(pre + 'self_attn.v_proj.bias')),
-            ];
-        q = O.rope(O.reshape(q, [B, T, H, D]), c.ropeTheta, pos0, rowStart ?? undefined);
-        k = O.rope(O.reshape(k, [B, T, Hkv, D]), c.ropeTheta, pos0, rowStart ?? undefined);
-        v = O.reshape(v, [B, T, Hkv, D]);
-        if (opts.cache) [k, v] = opts.cache.append(l, k, v); // (B, S, Hkv, D)
+        const proj = (n: string, heads: number) =>
+          O.reshape(this.linear(h, `${pre}self_attn.${n}_proj.weight`, this.opt(`${pre}self_attn.${n}_proj.bias`)), [
+            B,
+            T,
+            heads,
+            D,
+          ]);
+        const rot = (t: Tensor) => O.rope(t, c.ropeTheta, pos0, rowStart ?? undefined);
+        let q: Tensor, k: Tensor, v: Tensor;
+        if (qkv && opts.cache) {
+          // one kernel: q and k rotated, k and v appended to the cache (B, S, Hkv, D), no split
+          [q, k, v] = opts.cache.appendQKV(l, fusedOutput(h, qkv), H, Hkv, c.ropeTheta);
+        } else {
+          [q, k, v] = qkv
+            ? O.ropeQKV(fusedOutput(h, qkv), H, Hkv, c.ropeTheta, pos0, rowStart ?? undefined) // one kernel, no split
+            : [rot(proj('q', H)), rot(proj('k', Hkv)), proj('v', Hkv)]; // (B, T, H, D), (B, T, Hkv, D) ×2
+          if (opts.cache) [k, v] = opts.cache.append(l, k, v); // (B, S, Hkv, D)
+        }
         a = O.attention(q, k, v, attnOpts);
       }
       a = O.reshape(a, [B, T, H * D]); // (B, T, H·D)
@@ -268,13 +276,13 @@ export class CausalLM {
         const pre = `model.layers.${l}.`;
         const h = O.rmsNorm(x, this.p(pre + 'post_attention_layernorm.weight'), c.normEps);
         const gu = this.fused.get(pre + 'mlp.gate_up');
-        const [g, u] = gu
-          ? (fusedLinear(h, gu) as [Tensor, Tensor])
-          : [
+        const f = gu
+          ? O.swigluFused(fusedOutput(h, gu)) // (B, T, 2F) read in place: no split
+          : O.swiglu(
               this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')),
               this.linear(h, pre + 'mlp.up_proj.weight', this.opt(pre + 'mlp.up_proj.bias')),
-            ]; // (B, T, F)
-        m = this.linear(O.swiglu(g, u), pre + 'mlp.down_proj.weight', this.opt(pre + 'mlp.down_proj.bias'));
+            ); // (B, T, F)
+        m = this.linear(f, pre + 'mlp.down_proj.weight', this.opt(pre + 'mlp.down_proj.bias'));
       }
       x = O.add(x, dropout(m));
       cap?.residual?.push(x);

@@ -1,7 +1,8 @@
 /**
- * A linear layer over quantised weights (inference only): y = x·Wᵀ + b with W stored as Q8_0 int8 blocks or
- * bfloat16, through the `matmul_q8` / `matmul_bf16` kernels (src/backend/kernels.ts). No gradient: a model that
- * holds quantised weights refuses training (CausalLM.forward throws QuantizedModelError).
+ * A linear layer over inference-only weights: y = x·Wᵀ + b with W stored as Q8_0 int8 blocks or bfloat16, through
+ * the `matmul_q8` / `matmul_bf16` kernels (src/backend/kernels.ts), or as a float32 copy [out, in] (the float32
+ * fused linears of `fuseModel`, src/model/quantize.ts). No gradient: a model that holds such weights refuses
+ * training (CausalLM.forward throws QuantizedModelError).
  */
 import { ShapeError } from '../util/errors.js';
 import { apply } from '../tensor/record.js';
@@ -9,15 +10,17 @@ import * as O from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export type QuantKind = 'q8' | 'bf16';
+/** How a stored inference weight holds its numbers: quantised, or float32 (a fused copy, not quantised). */
+export type WeightKind = QuantKind | 'f32';
 
-/** One quantised weight matrix, always [out, in] (GPT-2's Conv1D [in, out] weights are transposed when quantised). */
+/** One stored weight matrix, always [out, in] (GPT-2's Conv1D [in, out] weights are transposed when stored). */
 export interface QuantWeight {
-  kind: QuantKind;
+  kind: WeightKind;
   /** N: rows of W (output features). */
   outFeatures: number;
   /** K: columns of W (input features). */
   inFeatures: number;
-  /** i32 [N, K/4] (q8: four int8 each) or [N, K/2] (bf16: two each). */
+  /** i32 [N, K/4] (q8: four int8 each) or [N, K/2] (bf16: two each); f32 [N, K] for 'f32'. */
   data: Tensor;
   /** q8: f32 [N, K/32], one scale per block of 32 weights; bf16: null. */
   scales: Tensor | null;
@@ -40,9 +43,12 @@ export interface FusedLinear {
   sizes: number[];
 }
 
-/** The parts of a fused linear: x (…, K) → one (…, N_i) per part. */
-export function fusedLinear(x: Tensor, f: FusedLinear): Tensor[] {
-  return O.split(quantLinear(x, f.weight, f.bias), f.sizes, -1);
+/**
+ * A fused linear's output: x (…, K) → (…, ΣN_i), the parts side by side, read in place by the kernel that takes it
+ * (O.ropeQKV for q/k/v, O.swigluFused for gate/up) rather than split.
+ */
+export function fusedOutput(x: Tensor, f: FusedLinear): Tensor {
+  return quantLinear(x, f.weight, f.bias);
 }
 
 /** y = x·Wᵀ (+ b) over the last axis of x, W quantised. (…, K) → (…, N) */
@@ -51,6 +57,7 @@ export function quantLinear(x: Tensor, w: QuantWeight, b: Tensor | null): Tensor
     N = w.outFeatures;
   if (K !== w.inFeatures)
     throw new ShapeError(`quantLinear: input width ${K} does not match a quantised weight [${N}, ${w.inFeatures}]`);
+  if (w.kind === 'f32') return O.linear(x, w.data, b); // [out, in] float32: the ordinary matmul, bias fused
   const x2 = O.reshape(x, [-1, K]); // (M, K)
   const M = x2.shape[0]!;
   let y =

@@ -17,9 +17,9 @@ import { ConfigError } from '../util/errors.js';
 import { keep, tensor, type Tensor } from '../tensor/tensor.js';
 import type { CausalLM } from './model.js';
 import { embeddingName } from './params.js';
-import type { FusedLinear, QuantKind, QuantWeight } from './quant_linear.js';
+import type { FusedLinear, QuantKind, QuantWeight, WeightKind } from './quant_linear.js';
 
-export type { QuantKind, QuantWeight } from './quant_linear.js';
+export type { QuantKind, QuantWeight, WeightKind } from './quant_linear.js';
 
 export const Q8_BLOCK = 32;
 
@@ -34,8 +34,9 @@ export interface QuantizeOptions {
 }
 
 export interface QuantizeReport {
-  kind: QuantKind;
-  /** Parameter names now quantised. */
+  /** 'f32' for fuseModel (float32 fused groups, nothing quantised). */
+  kind: WeightKind;
+  /** Parameter names now quantised (fuseModel: now stored in a fused group). */
   quantized: string[];
   /** 2-D linear weights left in float32, with why. */
   skipped: { name: string; reason: string }[];
@@ -127,6 +128,27 @@ export async function quantizeModel(
 ): Promise<QuantizeReport> {
   if (kind !== 'q8' && kind !== 'bf16')
     throw new ConfigError('quantize', `expected 'q8' or 'bf16', got ${JSON.stringify(kind)}`);
+  return storeLinears(model, kind, opts);
+}
+
+/**
+ * Float32 decoding's counterpart of quantisation's fusion: each group of a Llama block's linears that read the same
+ * input (q/k/v, gate/up; see FusedLinear in ./quant_linear.ts) becomes one float32 matrix [ΣN, K], their rows one
+ * after another, in model.fused. A decode step then runs one matmul per group instead of two or three, and the MLP
+ * reads the gate/up output in place (swiglu_fused): fewer kernel calls per token, each output row computed as in its
+ * own matrix. Other linears stay as they are. Like quantisation it is for inference: the model refuses training
+ * until `dequantizeModel`. The copies cost the grouped weights' memory once more unless `dropFloat` frees the
+ * originals (then the model can no longer be saved). GPT-2 (already fused: c_attn) is left unchanged.
+ */
+export async function fuseModel(model: CausalLM, opts: Omit<QuantizeOptions, 'fuse'> = {}): Promise<QuantizeReport> {
+  return storeLinears(model, 'f32', { ...opts, fuse: true });
+}
+
+/**
+ * quantizeModel and fuseModel: store the linears as `kind` (after dropping any stored before), fusing the groups
+ * unless opts.fuse is false. For 'f32' only the groups' members are stored (the rest stay plain parameters).
+ */
+async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOptions): Promise<QuantizeReport> {
   dequantizeModel(model);
   const report: QuantizeReport = { kind, quantized: [], skipped: [], bytes: 0, floatBytes: 0, fused: [] };
   const backend = model.backend;
@@ -141,10 +163,12 @@ export async function quantizeModel(
     scales: h.scales ? keep(tensor(h.scales, [h.N, h.K / Q8_BLOCK], { backend })) : null,
   });
   for (const { name, layout } of linearWeights(model)) {
+    const g = groups.get(name);
+    if (kind === 'f32' && !g) continue; // float32 and not fused: the parameter itself serves
     const t = model.params.get(name)!;
     const [r, c] = t.shape as [number, number];
     const [N, K] = layout === 'out_in' ? [r, c] : [c, r];
-    const need = kind === 'q8' ? Q8_BLOCK : 2;
+    const need = kind === 'q8' ? Q8_BLOCK : kind === 'bf16' ? 2 : 1;
     if (K % need !== 0) {
       report.skipped.push({ name, reason: `input width ${K} is not a multiple of ${need}` });
       continue;
@@ -152,7 +176,11 @@ export async function quantizeModel(
     let w: Float32Array = Float32Array.from(await t.data());
     if (layout === 'in_out') w = transpose(w, r, c); // [in, out] → [out, in]
     const h: HostQuant =
-      kind === 'q8' ? { N, K, ...quantizeQ8(w, N, K) } : { N, K, data: quantizeBf16(w, N, K), scales: null };
+      kind === 'q8'
+        ? { N, K, ...quantizeQ8(w, N, K) }
+        : kind === 'bf16'
+          ? { N, K, data: quantizeBf16(w, N, K), scales: null }
+          : { N, K, data: w, scales: null };
     report.bytes += h.data.byteLength + (h.scales?.byteLength ?? 0);
     report.floatBytes += N * K * 4;
     report.quantized.push(name);
@@ -160,7 +188,6 @@ export async function quantizeModel(
       // nothing reads this float32 weight any more: free its memory (the Map entry stays for numParams/config checks)
       t.dispose();
     }
-    const g = groups.get(name);
     if (!g) {
       model.quantized.set(name, upload(h));
       continue;
@@ -176,16 +203,16 @@ export async function quantizeModel(
     model.fused.set(g.key, await fused(model, g.parts, hs, upload));
     report.fused.push(g.key);
   }
-  // parts of a group that never completed (another part skipped): quantised alone
+  // parts of a group that never completed (another part skipped): stored alone
   for (const [name, h] of pending) model.quantized.set(name, upload(h));
   return report;
 }
 
-/** One linear quantised on the host: [N, K] as q8 (data + scales) or bf16 (data). */
+/** One linear prepared on the host: [N, K] as q8 (data + scales), bf16 (data) or f32 (data, [out, in]). */
 interface HostQuant {
   N: number;
   K: number;
-  data: Int32Array;
+  data: Int32Array | Float32Array;
   scales: Float32Array | null;
 }
 
@@ -220,15 +247,16 @@ async function fused(
   hs: readonly HostQuant[],
   upload: (h: HostQuant) => QuantWeight,
 ): Promise<FusedLinear> {
-  const cat = <A extends Int32Array | Float32Array>(arrays: A[], out: A): A => {
+  const cat = <A extends Int32Array | Float32Array>(arrays: readonly A[], out: A): A => {
     let o = 0;
     for (const a of arrays) out.set(a, o), (o += a.length);
     return out;
   };
   const N = hs.reduce((n, h) => n + h.N, 0);
+  const len = hs.reduce((n, h) => n + h.data.length, 0);
   const data = cat(
     hs.map((h) => h.data),
-    new Int32Array(hs.reduce((n, h) => n + h.data.length, 0)),
+    hs[0]!.data instanceof Float32Array ? new Float32Array(len) : new Int32Array(len), // f32 rows stay float
   );
   const scales = hs[0]!.scales
     ? cat(

@@ -50,6 +50,10 @@ registerGrad('square', (c, dy) => [O.mul(O.scale(dy, 2), c.inputs[0]!)]);
 registerGrad('gelu', (c, dy) => kernel('gelu_backward', [c.inputs[0]!, dy], [dy.shape]));
 registerGrad('silu', (c, dy) => kernel('silu_backward', [c.inputs[0]!, dy], [dy.shape]));
 registerGrad('swiglu', (c, dy) => kernel('swiglu_backward', [c.inputs[0]!, c.inputs[1]!, dy], [dy.shape, dy.shape]));
+registerGrad('swiglu_fused', (c, dy) => {
+  const [g, u] = O.split(c.inputs[0]!, [dy.shape[dy.rank - 1]!, dy.shape[dy.rank - 1]!], -1) as [Tensor, Tensor];
+  return [O.concat(kernel('swiglu_backward', [g, u, dy], [dy.shape, dy.shape]), -1)];
+});
 
 registerGrad('sum_to', (c, dy) => {
   const a = c.inputs[0]!;

@@ -58,6 +58,14 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   return apply('swiglu', 'swiglu', [gate, up], [gate.shape])[0]!;
 }
 
+/** swiglu over a fused gate/up output: gu (…, 2F) → silu(gu[…, :F])·gu[…, F:] (…, F), with no split. */
+export function swigluFused(gu: Tensor): Tensor {
+  const W = gu.shape[gu.rank - 1];
+  if (W === undefined || W % 2 !== 0)
+    throw new ShapeError(`swigluFused: expected gate and up side by side [..., 2·F], got ${fmtShape(gu.shape)}`);
+  return apply('swiglu_fused', 'swiglu_fused', [gu], [[...gu.shape.slice(0, -1), W / 2]])[0]!;
+}
+
 // ---------------------------------------------------------------- reductions
 
 /** Sum onto `shape` (same rank; each axis equal or 1). The gradient of broadcasting. */
@@ -287,6 +295,36 @@ export function rope(x: Tensor, theta: number, offset = 0, rowStart?: readonly n
     inverse: false,
     ...(rowStart ? { rowStart } : {}),
   })[0]!;
+}
+
+/**
+ * A fused q/k/v projection (B, T, (H + 2·Hkv)·D) → q (B, T, H, D) and k (B, T, Hkv, D) rotated as `rope` does, and
+ * v (B, T, Hkv, D): one `rope_qkv` kernel instead of three slices and two ropes. When gradients are being recorded it
+ * takes that composed path instead (split, reshape, rope: each op with its gradient rule), with the same values.
+ */
+export function ropeQKV(
+  qkv: Tensor,
+  H: number,
+  Hkv: number,
+  theta: number,
+  offset = 0,
+  rowStart?: readonly number[],
+): [Tensor, Tensor, Tensor] {
+  const [B, T, W] = qkv.shape as [number, number, number];
+  const D = W / (H + 2 * Hkv);
+  if (qkv.rank !== 3 || !Number.isInteger(D) || D % 2 !== 0)
+    throw new ShapeError(`ropeQKV: expects [B, T, (${H} + 2·${Hkv})·D] with an even D, got ${fmtShape(qkv.shape)}`);
+  if (isGradEnabled() && qkv.requiresGrad) {
+    const [q, k, v] = split(qkv, [H * D, Hkv * D, Hkv * D], -1);
+    return [
+      rope(reshape(q!, [B, T, H, D]), theta, offset, rowStart),
+      rope(reshape(k!, [B, T, Hkv, D]), theta, offset, rowStart),
+      reshape(v!, [B, T, Hkv, D]),
+    ];
+  }
+  const attrs = { heads: H, kvHeads: Hkv, theta, offset, ...(rowStart ? { rowStart } : {}) };
+  const shapes = [H, Hkv, Hkv].map((h) => [B, T, h, D]);
+  return apply('rope_qkv', 'rope_qkv', [qkv], shapes, attrs) as [Tensor, Tensor, Tensor];
 }
 
 /**

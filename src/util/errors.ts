@@ -110,13 +110,18 @@ export class VocabularyError extends LlmtsError {
   }
 }
 
-/** A model whose linear weights were quantised for inference (src/model/quantize.ts) was used for training. */
+/**
+ * A model whose linear weights were quantised, or fused by fuseModel, for inference (src/model/quantize.ts) was used
+ * for training.
+ */
 export class QuantizedModelError extends LlmtsError {
   readonly kind: string;
   constructor(kind: string, what = 'training') {
     super(
       'E_QUANTIZED',
-      `this model's linear weights are quantised (${kind}) for inference only; ${what} needs the float32 model (load it again without --quantize)`,
+      kind === 'f32'
+        ? `this model's linear weights are fused copies (fuseModel) for inference only; ${what} needs the plain float32 model (dequantizeModel, or load it again)`
+        : `this model's linear weights are quantised (${kind}) for inference only; ${what} needs the float32 model (load it again without --quantize)`,
     );
     this.kind = kind;
   }

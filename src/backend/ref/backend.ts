@@ -21,6 +21,7 @@ export interface RefBuffer extends DeviceBuffer {
 }
 
 type Kernel = (i: RefView[], o: RefView[], a: Attrs | undefined) => void;
+const rs = (a: Attrs | undefined) => a?.['rowStart'] as readonly number[] | undefined;
 
 const bin =
   (f: (x: number, y: number) => number): Kernel =>
@@ -64,6 +65,13 @@ const TABLE: Record<string, Kernel> = {
   silu: un(E.silu),
   silu_backward: (i, o) => E.broadcastBinary(i[0]!, i[1]!, o[0]!, (x, dy) => dy * E.siluGrad(x)),
   swiglu: (i, o) => E.broadcastBinary(i[0]!, i[1]!, o[0]!, (g, u) => E.silu(g) * u),
+  swiglu_fused: (i, o) => {
+    const G = i[0]!.data,
+      y = o[0]!.data,
+      F = i[0]!.shape[i[0]!.shape.length - 1]! / 2;
+    for (let r = 0; r * F < y.length; r++)
+      for (let j = 0; j < F; j++) y[r * F + j] = E.silu(G[2 * r * F + j]!) * G[2 * r * F + F + j]!;
+  },
   swiglu_backward: (i, o) => {
     const G = i[0]!.data,
       U = i[1]!.data,
@@ -125,6 +133,10 @@ const TABLE: Record<string, Kernel> = {
       flag(a, 'inverse', false),
       a?.['rowStart'] as readonly number[] | undefined,
     ),
+  rope_qkv: (i, o, a) =>
+    N.ropeQKV(i[0]!, o[0]!, o[1]!, o[2]!, attrNum(a, 'theta'), attrNum(a, 'offset', 0), false, rs(a)),
+  rope_qkv_cache: (i, o, a) =>
+    N.ropeQKV(i[0]!, o[0]!, o[1]!, o[2]!, attrNum(a, 'theta'), attrNum(a, 'offset', 0), true, rs(a)),
   attention: (i, o, a) => {
     const T = i[0]!.shape[1]!,
       S = i[1]!.shape[1]!;

@@ -311,6 +311,43 @@ export function rope(
     }
 }
 
+/**
+ * rope_qkv / rope_qkv_cache: the fused rows qkv [B, T, (Hq + 2·Hkv)·D] split into q [B, T, Hq, D] and k, v, q and k
+ * rotated. `cache`: k and v go to kc, vc [B, L, Hkv, D] at positions offset … offset + T − 1 of each row; else kc, vc
+ * are [B, T, Hkv, D].
+ */
+export function ropeQKV(
+  x: RefView,
+  q: RefView,
+  kc: RefView,
+  vc: RefView,
+  theta: number,
+  offset: number,
+  cache: boolean,
+  rowStart?: readonly number[],
+): void {
+  const [B, T] = x.shape as [number, number];
+  const [, , Hq, D] = q.shape as [number, number, number, number];
+  const [, L, Hkv] = kc.shape as [number, number, number];
+  const nq = Hq * D,
+    nk = Hkv * D,
+    W = nq + 2 * nk;
+  const k = { data: new Float64Array(B * T * nk), shape: [B, T, Hkv, D] };
+  for (let r = 0; r < B * T; r++) {
+    q.data.set(x.data.subarray(r * W, r * W + nq), r * nq);
+    k.data.set(x.data.subarray(r * W + nq, r * W + nq + nk), r * nk);
+  }
+  rope(q, q, theta, offset, false, rowStart); // in place: each pair is read before it is written
+  rope(k, k, theta, offset, false, rowStart);
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++) {
+      const r = b * T + t,
+        at = cache ? (b * L + offset + t) * nk : r * nk;
+      kc.data.set(k.data.subarray(r * nk, (r + 1) * nk), at);
+      vc.data.set(x.data.subarray(r * W + nq + nk, (r + 1) * W), at);
+    }
+}
+
 interface AttnDims {
   B: number;
   T: number;

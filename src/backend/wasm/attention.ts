@@ -1,6 +1,6 @@
 /**
- * The wasm backend's attention kernels (./assembly/attention.ts): rope (a cos/sin table per shape, kept for the
- * layers of one step), attention and its backward over separate q, k, v or one fused qkv (row strides let the
+ * The wasm backend's attention kernels (./assembly/attention.ts): rope and rope_qkv (a cos/sin table per shape, kept
+ * for the layers of one step; rope_qkv rotates q and k in place of a fused qkv's rows), attention and its backward over separate q, k, v or one fused qkv (row strides let the
  * kernel read q, k and v in place), streaming over keys, split by (batch, head); optional kept probabilities.
  */
 import type { Attrs, View } from '../backend.js';
@@ -162,43 +162,104 @@ function attnBackward(
   be.par('attention_backward', d.B * d.Hkv, work, 1, (lo, hi, s) => [...head, s, lo, hi], ATTN_CHUNKS_PER_THREAD);
 }
 
+/**
+ * The cos/sin tables [Tt, D/2] of a rope call, in float32 as transformers computes them (inv_freq, angle rounded to
+ * f32), sin times `sign` (−1: the inverse rotation); returns the kernel's (cos, sin, Tt) arguments. The last table is
+ * kept, so the 2·layers rope calls of one decode step compute it once. Left-padded rows (rowStart): one table row per
+ * (b, t), Tt = B·T rows, so the kernel's row index bt % Tt is the row itself.
+ */
+function ropeTable(be: WasmCore, a: Attrs | undefined, B: number, T: number, D: number, sign: number): number[] {
+  const half = D / 2;
+  const theta = num(a, 'theta'),
+    offset = num(a, 'offset', 0);
+  const starts = a?.['rowStart'] as readonly number[] | undefined;
+  const Tt = starts ? B * T : T;
+  const posOf = (r: number): number =>
+    starts ? Math.max(0, offset + (r % T) - starts[Math.floor(r / T)]!) : offset + r;
+  const key = `${theta}|${D}|${offset}|${T}|${sign}${starts ? `|${starts.join(',')}` : ''}`;
+  let tbl = be.ropeTable?.key === key ? be.ropeTable.buf : null;
+  if (!tbl) {
+    if (be.ropeTable) be.free(be.ropeTable.buf);
+    be.ropeTable = null;
+    tbl = be.alloc(2 * Tt * half, 'f32');
+    be.refreshViews();
+    const base = tbl.ptr >>> 2;
+    const inv = new Float32Array(half);
+    for (let k = 0; k < half; k++) inv[k] = 1 / Math.pow(theta, Math.fround((2 * k) / D));
+    for (let t = 0; t < Tt; t++) {
+      const pos = posOf(t);
+      for (let k = 0; k < half; k++) {
+        const ang = Math.fround(pos * inv[k]!);
+        be.f32[base + t * half + k] = Math.cos(ang);
+        be.f32[base + Tt * half + t * half + k] = sign * Math.fround(Math.sin(ang));
+      }
+    }
+    be.ropeTable = { key, buf: tbl };
+  }
+  return [tbl.ptr, tbl.ptr + Tt * half * 4, Tt];
+}
+
+/**
+ * rope_qkv(_cache): q and k rotated straight from their columns of the fused rows (row stride W), v copied out; with
+ * `cache`, k and v go to row b's positions offset … offset + T − 1 of the [B, L, Hkv, D] caches (one rope call per
+ * row b then, its table rows and cache rows found by pointer).
+ */
+function ropeQKV(be: WasmCore, i: readonly View[], o: readonly View[], a: Attrs | undefined, cache: boolean): void {
+  const [B, T, W] = i[0]!.shape as [number, number, number];
+  const [Hq, D] = [o[0]!.shape[2]!, o[0]!.shape[3]!];
+  const [L, Hkv] = [o[1]!.shape[1]!, o[1]!.shape[2]!];
+  const [cosT, sinT, Tt] = ropeTable(be, a, B, T, D, 1) as [number, number, number];
+  const px = be.p(i[0]!),
+    pk = be.p(o[1]!),
+    pv = be.p(o[2]!),
+    nk = Hkv * D;
+  be.range('rope', B * T, B * T * Hq * D * 2, 1, [px, be.p(o[0]!), cosT, sinT, Tt, Hq, D, W]);
+  const at = cache ? num(a, 'offset', 0) : 0,
+    rowK = cache ? L * nk : T * nk; // elements between two rows b of the k / v outputs
+  if (!cache || B === 1) {
+    be.range('rope', B * T, B * T * nk * 2, 1, [px + Hq * D * 4, pk + at * nk * 4, cosT, sinT, Tt, Hkv, D, W]);
+  } else {
+    // rows b are L positions apart in the cache: row by row, each reading its own table rows (Tt = B·T: padded rows)
+    const perRow = Tt === T ? 0 : T * (D / 2) * 4;
+    for (let b = 0; b < B; b++)
+      be.range('rope', T, T * nk * 2, 1, [
+        px + (b * T * W + Hq * D) * 4,
+        pk + (b * rowK + at * nk) * 4,
+        cosT + b * perRow,
+        sinT + b * perRow,
+        T,
+        Hkv,
+        D,
+        W,
+      ]);
+  }
+  // v: d0 = B rows, d1 = T positions, d3 = Hkv·D contiguous elements
+  be.range('strided_copy', B, B * T * nk, 1, [
+    px + (Hq + Hkv) * D * 4,
+    pv + at * nk * 4,
+    T,
+    1,
+    nk,
+    T * W,
+    W,
+    0,
+    1,
+    rowK,
+    nk,
+    0,
+    1,
+  ]);
+}
+
 export const ATTENTION: Record<string, WasmKernel> = {
   rope(be, i, o, a) {
     const x = i[0]!;
     const [B, T, H, D] = x.shape as [number, number, number, number];
-    const half = D / 2;
-    const theta = num(a, 'theta'),
-      offset = num(a, 'offset', 0),
-      sign = flag(a, 'inverse', false) ? -1 : 1;
-    const starts = a?.['rowStart'] as readonly number[] | undefined;
-    // cos/sin tables [T, D/2] in float32 as transformers computes them (inv_freq, angle rounded to f32); the last
-    // table is kept, so the 2·layers rope calls of one decode step compute it once. Left-padded rows (rowStart):
-    // one table row per (b, t), Tt = B·T rows, so the kernel's row index bt % Tt is the row itself
-    const Tt = starts ? B * T : T;
-    const posOf = (r: number): number =>
-      starts ? Math.max(0, offset + (r % T) - starts[Math.floor(r / T)]!) : offset + r;
-    const key = `${theta}|${D}|${offset}|${T}|${sign}${starts ? `|${starts.join(',')}` : ''}`;
-    let tbl = be.ropeTable?.key === key ? be.ropeTable.buf : null;
-    if (!tbl) {
-      if (be.ropeTable) be.free(be.ropeTable.buf);
-      be.ropeTable = null;
-      tbl = be.alloc(2 * Tt * half, 'f32');
-      be.refreshViews();
-      const base = tbl.ptr >>> 2;
-      const inv = new Float32Array(half);
-      for (let k = 0; k < half; k++) inv[k] = 1 / Math.pow(theta, Math.fround((2 * k) / D));
-      for (let t = 0; t < Tt; t++) {
-        const pos = posOf(t);
-        for (let k = 0; k < half; k++) {
-          const ang = Math.fround(pos * inv[k]!);
-          be.f32[base + t * half + k] = Math.cos(ang);
-          be.f32[base + Tt * half + t * half + k] = sign * Math.fround(Math.sin(ang));
-        }
-      }
-      be.ropeTable = { key, buf: tbl };
-    }
-    be.range('rope', B * T, B * T * H * D * 2, 1, [be.p(x), be.p(o[0]!), tbl.ptr, tbl.ptr + Tt * half * 4, Tt, H, D]);
+    const t = ropeTable(be, a, B, T, D, flag(a, 'inverse', false) ? -1 : 1);
+    be.range('rope', B * T, B * T * H * D * 2, 1, [be.p(x), be.p(o[0]!), ...t, H, D, H * D]);
   },
+  rope_qkv: (be, i, o, a) => ropeQKV(be, i, o, a, false),
+  rope_qkv_cache: (be, i, o, a) => ropeQKV(be, i, o, a, true),
   attention(be, i, o, a) {
     const [q, k, v] = i as [View, View, View];
     const d = attnDims(q, k);

@@ -1,6 +1,7 @@
 /**
  * The wasm backend's elementwise kernels (./assembly/elementwise.ts): fill, copy/cast, unary maths, broadcast binary
- * ops (add … div, the activation backwards, swiglu), swiglu_backward, dropout. Each splits its element range across
+ * ops (add … div, the activation backwards, swiglu), swiglu_fused (swiglu over a fused gate/up row), swiglu_backward,
+ * dropout. Each splits its element range across
  * threads when the work is big enough (./core.ts `range`/`par`).
  */
 import type { View } from '../backend.js';
@@ -129,6 +130,36 @@ export const ELEMENTWISE: Record<string, WasmKernel> = {
   square: un('square'),
   gelu: un('gelu'),
   silu: un('silu'),
+  swiglu_fused(be, i, o) {
+    // the binary kernel's swiglu (op 6) with gate and up read as two column ranges of gu's rows: row stride 2F
+    const gu = i[0]!,
+      y = o[0]!;
+    const F = gu.shape[gu.shape.length - 1]! / 2,
+      M = F === 0 ? 0 : prod(y.shape) / F;
+    if (M === 0) return;
+    const pg = be.p(gu),
+      py = be.p(y);
+    be.par('binary', M, M * F * 12, 1, (lo, hi, s) => [
+      6,
+      pg,
+      pg + F * 4,
+      py,
+      1,
+      1,
+      F,
+      2 * F,
+      0,
+      0,
+      1,
+      2 * F,
+      0,
+      0,
+      1,
+      s,
+      lo,
+      hi,
+    ]);
+  },
   swiglu_backward(be, i, o) {
     const n = prod(o[0]!.shape);
     be.range('swiglu_backward', n, n * 8, 16, [be.p(i[0]!), be.p(i[1]!), be.p(i[2]!), be.p(o[0]!), be.p(o[1]!)]);

@@ -382,16 +382,17 @@ export function cross_entropy_backward(logits: usize, targets: usize, lse: usize
 
 /**
  * RoPE, rotate-half layout, x [B, T, H, D] with tables cos/sin [T, D/2] prepared by the caller (offset and
- * direction folded in). Rows (b·T + t) in [lo, hi).
+ * direction folded in); y [B, T, H, D]. x's rows (b·T + t) are xs elements apart (H·D, or a fused qkv's width when
+ * x points at its q or k columns). Rows in [lo, hi).
  */
-export function rope(x: usize, y: usize, cosT: usize, sinT: usize, T: i32, H: i32, D: i32, scratch: usize, lo: i32, hi: i32): void {
+export function rope(x: usize, y: usize, cosT: usize, sinT: usize, T: i32, H: i32, D: i32, xs: i32, scratch: usize, lo: i32, hi: i32): void {
   const half = D >> 1;
   const hb = <usize>half << 2;
   for (let bt = lo; bt < hi; bt++) {
     const t = bt % T;
     const pc = cosT + <usize>(t * half) * 4, ps = sinT + <usize>(t * half) * 4;
     for (let h = 0; h < H; h++) {
-      const px = x + (<usize>((bt * H + h) * D) << 2), py = y + (<usize>((bt * H + h) * D) << 2);
+      const px = x + (<usize>(bt * xs + h * D) << 2), py = y + (<usize>((bt * H + h) * D) << 2);
       let i = 0;
       for (; i + 4 <= half; i += 4) {
         const o = <usize>i << 2;
