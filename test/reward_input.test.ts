@@ -78,6 +78,20 @@ for (const [name, template] of [
       expect(input.ids({ text: '', messages }, promptIds, reply)).toEqual(want);
     });
 
+    it('a re-encoded reply longer than the window is cut to fit, its end marker kept', () => {
+      const reply = [...enc('Ronald Reagan gave the 1987 address.'), EOS];
+      const want = trained('Ronald Reagan gave the 1987 address.');
+      const max = want.length - 3;
+      const cut = new RewardInput(tok, template, [EOS, IM_END], max).ids({ text: '', messages }, promptIds, reply);
+      expect(cut.length).toBe(max);
+      expect(cut.slice(0, -1)).toEqual(want.slice(0, max - 1));
+      expect(cut.at(-1)).toBe(IM_END);
+      // a window that fits leaves it whole
+      expect(
+        new RewardInput(tok, template, [EOS, IM_END], want.length).ids({ text: '', messages }, promptIds, reply),
+      ).toEqual(want);
+    });
+
     it('a non-canonical split of a word reads as the canonical one', () => {
       const canonical = enc('Reagan');
       const split = [...'Reagan'].flatMap((ch) => enc(ch));

@@ -168,7 +168,7 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
   const sampler = (o.sampler ?? engineReplySampler)(policy);
   const models = { policy, reference, value, reward };
   // the reward model reads each reply as text, encoded as in its training (reward_input.ts)
-  const rewardInput = new RewardInput(tok, template, stopTokens);
+  const rewardInput = new RewardInput(tok, template, stopTokens, reward.config.maxPositions);
   const rollouts = async (k: number): Promise<PpoBatch> => {
     const idx = batchPrompts(c.seed, k, c.batchSize, train.length);
     const replies = await sampler.sample(

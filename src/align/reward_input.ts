@@ -33,10 +33,15 @@ export class RewardInput {
   private readonly stops: Set<number>;
   private readonly codec: { encode: (t: string) => number[]; eosId: number | undefined };
 
+  /**
+   * `maxLength`: the reward model's context window. A re-encoded reply can be longer than the sampled one (an end
+   * marker added to a reply cut at the limit, "�" as 3 tokens): then the reply is cut to fit, its end marker kept.
+   */
   constructor(
     private readonly tok: TextTokenizer,
     private readonly template: ChatTemplate,
     stopTokens: readonly number[],
+    private readonly maxLength = Number.POSITIVE_INFINITY,
   ) {
     this.stops = new Set(stopTokens);
     this.codec = { encode: (t) => tok.encode(t, { allowed: 'all' }), eosId: tok.eosId };
@@ -58,7 +63,10 @@ export class RewardInput {
       const s = prompt.messages
         ? splitReply(prompt.messages, [{ role: 'assistant', content: text }], this.template, this.codec, 'reply')
         : splitReply(prompt.text, text, this.template, this.codec, 'reply');
-      return [...s.prompt, ...s.completion];
+      const room = this.maxLength - s.prompt.length;
+      if (s.completion.length <= room) return [...s.prompt, ...s.completion];
+      if (room < 1) return [...promptIds, ...reply].slice(0, this.maxLength);
+      return [...s.prompt, ...s.completion.slice(0, room - 1), s.completion[s.completion.length - 1]!];
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       return [...promptIds, ...reply];

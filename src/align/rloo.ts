@@ -154,7 +154,7 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
   const sampler = (o.sampler ?? ((m: CausalLM) => batchReplySampler(m, c.samplerBatch)))(policy);
   const nPrompts = c.batchSize / c.rlooK;
   // a reward model reads each reply as text, encoded as in its training (reward_input.ts)
-  const rewardInput = new RewardInput(tok, template, stopTokens);
+  const rewardInput = new RewardInput(tok, template, stopTokens, rewardModel?.config.maxPositions);
   const scoreOf = async (items: readonly (PromptReply & { ended: boolean; p: RlPrompt })[]): Promise<number[]> => {
     if (rewardModel) {
       const m = rewardModel;

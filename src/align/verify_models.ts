@@ -178,7 +178,7 @@ export async function rewardScores(
   replies: readonly TextReply[],
   chunk = 32,
 ): Promise<number[]> {
-  const input = new RewardInput(p.tok, p.template, p.stopTokens);
+  const input = new RewardInput(p.tok, p.template, p.stopTokens, rm.config.maxPositions);
   const out: number[] = [];
   for (let s = 0; s < replies.length; s += chunk) {
     const seqs = replies.slice(s, s + chunk).map((r, i) => {
