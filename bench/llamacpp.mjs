@@ -44,7 +44,7 @@ const DEFAULT_TOKENS = { stories15M: 128, stories110M: 48 };
 const { initBackend } = await import('../dist/backend/registry.js');
 const { initModel } = await import('../dist/model/init.js');
 const { Rng } = await import('../dist/util/rng.js');
-const { quantizeModel, dequantizeModel } = await import('../dist/model/quantize.js');
+const { fuseModel, quantizeModel, dequantizeModel } = await import('../dist/model/quantize.js');
 const { compareWithLlamaCpp, writeGgufForPeer } = await import('./peers/llamacpp.mjs');
 const threadsFlag = opt('--threads', undefined);
 const backend = await initBackend(
@@ -71,11 +71,13 @@ try {
     for (const kind of kinds) {
       const file = path.join(tmp, `${name}-${kind}.gguf`);
       await writeGgufForPeer(model, file, kind === 'q8' ? 'q8_0' : 'f32');
+      // as `llmts generate` decodes: q8, or float32 with q/k/v and gate/up fused (the same logits)
       if (kind === 'q8') await quantizeModel(model, 'q8');
+      else await fuseModel(model);
       try {
         rows.push(await compare(name, kind, model, file, prompt, tokens));
       } finally {
-        if (kind === 'q8') dequantizeModel(model);
+        dequantizeModel(model);
         fs.rmSync(file, { force: true });
       }
     }

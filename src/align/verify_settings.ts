@@ -6,28 +6,37 @@
  * task, a rater and a seed, nothing else to turn.
  *
  * Choices in FULL, and why (each the same for any rater):
- * - every train prompt is sampled and rated (4 replies → up to C(4,2) = 6 pairs each): more distinct prompts, one
- *   epoch of the reward model and of DPO over them, rather than two epochs over half as many;
+ * - every train prompt is sampled and rated (4 replies → up to C(4,2) = 6 pairs each): more distinct prompts rather
+ *   than more epochs over half as many;
+ * - the reward model takes 3 epochs over those pairs (1 epoch: 78.9 % held-out accuracy; 3: 81.0 %; 5: 81.5 %, its
+ *   held-out loss rising from the 3rd);
  * - PPO has no missing-EOS penalty: the penalty tells the policy something the rater may want (ending with EOS),
  *   which is exactly what the proof must not do — with it, PPO against a reward model of flipped labels still beat
- *   SFT 58 % on sotu-desk, from the EOS term alone; without it that control sits at 52 % and PPO still learns to end
- *   its replies (EOS 99 %) because the rater's feedback says so;
- * - DPO at β 0.1 (the DPO paper's) with a small learning rate (2e-5): at 5e-5 and two epochs its KL from SFT grew to
- *   4.4 nats and its replies shortened and repeated (distinct 0.76), winning less than at 2e-5 (KL 1.2); two epochs at 2e-5 drifted as far (KL 4.2) for 56 % against one epoch's 57 %.
+ *   SFT 58 % on sotu-desk, from the EOS term alone; without it PPO still learns to end its replies (EOS 99–100 %)
+ *   because the rater's feedback says so. 2048 episodes at lr 5e-5: its gold win rate is flat along the run (62 % at
+ *   KL 2.1 after a quarter of it, 64 % at KL 3.5 at the end), the reward model being what it learns from;
+ * - DPO at β 0.1 (the DPO paper's), 3 epochs at lr 1e-4: 63.0 % at KL 4.2, where 1 epoch at 2e-5 gave 57.0 % at
+ *   KL 1.2; β 0.3 and 1 beside it (58.8 % at KL 2.3, 57.9 % at KL 0.7) for the report's curve.
  *
- * Tried against these (sotu-desk, O1, seed 1) and not kept, since none beat them:
- * - reward-model lr 1e-3 (from 3e-4; it takes ~140 steps of 8 prompts): RM 79.6 % (78.9), PPO 62.4 % at KL 2.40
- *   (62.0 at 1.58), DPO 57.0 % (same), best-of-4 61.6 % (63.7), controls 47.9 / 50.8 / 50.6 % — within noise;
- * - SFT 8 epochs (from 4) with that RM lr: SFT's own replies hold more right facts (its mean gold score 0.44 → 1.13),
- *   but the bars are win rates against SFT, and against that stronger SFT every one fell: RM 77.2 %, PPO 58.6 %
- *   (KL 2.0), DPO 54.4 % (KL 0.16), best-of-4 61.6 %; controls A/A 50.0, flipped 48.7 / 49.1 %; whole run 282 s
- *   on the 2 cores when no one else used them (the same settings take 3× that under a load of ~9);
- * - a 128-wide model (479 K parameters) with that RM lr: SFT gold score up as above (samples 1.23 mean), RM 75.9 %;
- *   DPO then ran out of the 4 GiB WebAssembly heap at its 19th step (the stages share one process and one heap,
- *   and the trainers did not free their models and AdamW state; they do now: releaseRun, test/release.test.ts);
- * - a 96-wide model on half the prompts (700): RM 74.0 % on its 300 held-out pairs (stopped there).
- * So on this seed the reward model's ~79 % did not rise with its learning rate, with width (each time with a stronger
- * SFT or fewer pairs beside it) or with a better SFT; what limits it is still open.
+ * What the win rates are made of (sotu-desk, seed 1, each policy's held-out replies scored by the rater's terms):
+ * SFT's replies are gibberish 14.5 % of the time, one sentence ending with EOS 75 %, over 12 words 23 %, right 12 %;
+ * PPO's 4.0 / 97.5 / 1.5 / 12.5 %. PPO learns every term a reward model of this size can read — the form — and so
+ * wins where SFT's form fails and ties where both are well formed and equally right or wrong, which caps its win rate
+ * in the mid-60s. The reward model reads form (held-out pairs decided by gibberish: 84.5 % right, by the one-sentence
+ * term 87 %, by length 77 %) but not facts (pairs decided by the right answer alone: 55 %, chance); a 141 K-parameter
+ * model trained from scratch does not know which president gave the 1987 address. The 85 / 70 / 65 % bars need that.
+ *
+ * Tried against these (sotu-desk, O1, seed 1) and not kept:
+ * - SFT 10 epochs (from 4): SFT's replies are right 36 % of the time (12 %), gibberish 3 %, and against that
+ *   stronger SFT everything fell: RM 71.6 % (pairs decided by the answer alone: 61 %), PPO 57.5 %, DPO 57.6 %,
+ *   best-of-4 62 %, and flipped-label PPO 41 % (outside its 50 ± 7); SFT 8 epochs likewise (RM 77.2 %, PPO 58.6 %);
+ * - reward model: lr 1e-3 (79.6 % at 1 epoch, 81.9 % at 3 with weight decay 0.1), batches of 4 prompts (82.2 %),
+ *   16 (80.4 %), no margin term (81.5 %): all within a point or two of 81 %;
+ * - PPO at lr 1e-4: 63.0–64.5 % at KL 3.9–4.9, no better than 5e-5 for a KL nearer the 5-nat limit;
+ * - wider models (96 / 128 wide, with a stronger SFT beside them): RM 74–76 %.
+ * Measured with the reward model reading sampled replies as it was trained (reward_input.ts); before that fix it
+ * read PPO's and best-of-n's raw sampled ids (EOS where its training replies ended in <|im_end|>, byte tokens where
+ * they held U+FFFD), and the same run gave PPO 64.5 % at KL 3.9, best-of-4 63.3 % — within noise of after.
  */
 export interface VerifySettings {
   /** The tiny model trained from scratch on the task: a byte-level BPE of `vocabSize` and a GPT-2 of this shape. */
@@ -85,9 +94,9 @@ export const FULL: Readonly<VerifySettings> = Object.freeze({
   backend: 'wasm',
   sft: { rows: 100000, epochs: 4, batchSize: 16, lr: 2e-3, minLr: 2e-4, warmupSteps: 20 },
   sample: { prompts: 100000, perPrompt: 4, maxTokens: 32 },
-  reward: { epochs: 1, batchSize: 8, lr: 3e-4, minLr: 3e-5, evalFraction: 0.1, calibrationBins: 10 },
+  reward: { epochs: 3, batchSize: 8, lr: 3e-4, minLr: 3e-5, evalFraction: 0.1, calibrationBins: 10 },
   ppo: {
-    totalEpisodes: 1024,
+    totalEpisodes: 2048,
     batchSize: 32,
     miniBatchSize: 8,
     ppoEpochs: 4,
@@ -96,7 +105,7 @@ export const FULL: Readonly<VerifySettings> = Object.freeze({
     missingEosPenalty: 0,
     curvePoints: 4,
   },
-  dpo: { beta: 0.1, epochs: 1, batchSize: 8, lr: 2e-5, minLr: 2e-6, extraBetas: [0.03, 0.3] },
+  dpo: { beta: 0.1, epochs: 3, batchSize: 8, lr: 1e-4, minLr: 1e-5, extraBetas: [0.3, 1] },
   evaluate: { prompts: 400, bestOf: 4 },
   tablePrompts: 12,
 });
