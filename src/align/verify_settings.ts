@@ -14,7 +14,12 @@
  *   which is exactly what the proof must not do — with it, PPO against a reward model of flipped labels still beat
  *   SFT 58 % on sotu-desk, from the EOS term alone; without it PPO still learns to end its replies (EOS 99–100 %)
  *   because the rater's feedback says so. 2048 episodes at lr 5e-5: its gold win rate is flat along the run (62 % at
- *   KL 2.1 after a quarter of it, 64 % at KL 3.5 at the end), the reward model being what it learns from;
+ *   KL 2.1 after a quarter of it, 64 % at KL 3.5 at the end at β 0.05), the reward model being what it learns from;
+ * - PPO's KL coefficient β 0.15 (fixed): at 0.05, seed 2's flipped-label control — PPO against a reward model of
+ *   noise — drifted to KL 10.8 nats and gibberish (win rate 29.6 %, far outside 50 ± 7) while the real run won
+ *   65.6 % at KL 2.7; at 0.15 the same seed gives 65.5 % at KL 2.2 and the control 47.1 %. The adaptive controller
+ *   (target 3 nats, horizon 320) did not hold the leash: β fell while KL was under target early on, the real run
+ *   ended at KL 5.0 and the control at 32 %. A leash the noise cannot pull far is what the control asks for;
  * - DPO at β 0.1 (the DPO paper's), 3 epochs at lr 1e-4: 63.0 % at KL 4.2, where 1 epoch at 2e-5 gave 57.0 % at
  *   KL 1.2; β 0.3 and 1 beside it (58.8 % at KL 2.3, 57.9 % at KL 0.7) for the report's curve.
  *
@@ -101,7 +106,7 @@ export const FULL: Readonly<VerifySettings> = Object.freeze({
     miniBatchSize: 8,
     ppoEpochs: 4,
     lr: 5e-5,
-    klCoef: 0.05,
+    klCoef: 0.15,
     missingEosPenalty: 0,
     curvePoints: 4,
   },
