@@ -93,6 +93,12 @@ describe.skipIf(!HAVE)('Inspect under a reply of the chat page (Chromium)', () =
       const page = await context.newPage();
       const problems: string[] = [];
       page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+      // the page sends no seed (each reply is a fresh draw); a fixed one here, so the random model's reply is the
+      // same non-empty one on every run (a fresh draw may stop at once: an empty reply has no tokens to inspect)
+      await page.route('**/v1/chat/completions', (route) => {
+        const body = JSON.parse(route.request().postData() ?? '{}') as Record<string, unknown>;
+        return route.continue({ postData: JSON.stringify({ ...body, seed: 1 }) });
+      });
       await page.goto(`${base}/`);
       await page.waitForFunction(() => document.getElementById('model')?.textContent === 'tiny');
       await page.fill('#max-tokens', '5');

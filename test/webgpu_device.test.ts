@@ -33,9 +33,12 @@ describe('webgpu backend without WebGPU', () => {
     });
   });
 
-  it('its native kernels are catalogue kernels; only sample and the quantised matmuls fall back', () => {
+  it('its native kernels are catalogue kernels; only sample, the quantised matmuls and the fused decode kernels fall back', () => {
     expect([...WEBGPU_KERNELS].filter((k) => !(KERNELS as readonly string[]).includes(k))).toEqual([]);
-    expect(KERNELS.filter((k) => !WEBGPU_KERNELS.has(k))).toEqual(['matmul_q8', 'matmul_bf16', 'sample']);
+    // the fused decode kernels (issue 17: swiglu_fused, rope_qkv, rope_qkv_cache) have no WGSL yet (docs/BACKENDS.md)
+    expect(KERNELS.filter((k) => !WEBGPU_KERNELS.has(k)).sort()).toEqual(
+      ['matmul_q8', 'matmul_bf16', 'sample', 'swiglu_fused', 'rope_qkv', 'rope_qkv_cache'].sort(),
+    );
   });
 
   it("'auto' does not pick it", async () => {
