@@ -25,7 +25,7 @@ import type { CausalLM } from '../model/model.js';
 import { RewardModel, SCORE_WEIGHT } from '../model/reward.js';
 import { countParams, formatCount } from '../pretrain/estimate.js';
 import { tensor } from '../tensor/tensor.js';
-import { openRun, type RecipeOptions } from '../train/recipe.js';
+import type { RecipeOptions } from '../train/recipe.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { Rng } from '../util/rng.js';
@@ -35,7 +35,7 @@ import { PPO_DEFAULTS, validatePpoConfig, type PpoConfig } from './ppo_settings.
 import { AdaptiveKlController, FixedKlController, type KlController } from './rl_math.js';
 import { openRlData } from './rl_data.js';
 import { RewardInput } from './reward_input.js';
-import { rlBatcher, runRlLoop, type RlResult } from './rl_loop.js';
+import { openRlRun, rlBatcher, runRlLoop, type RlResult } from './rl_loop.js';
 import { engineReplySampler, scoreRollouts, type ReplySampler } from './rollout.js';
 import { CHATML_JINJA, openModelFolder } from './sft.js';
 
@@ -96,20 +96,7 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
   const log = o.log ?? ((s: string) => console.log(s));
 
   // ---- 1. run folder and config
-  const run = openRun(o, {
-    command: 'ppo',
-    defaultOutDir: PPO_DEFAULTS.outDir,
-    stampPrefix: 'ppo-',
-    validate: (c) => {
-      const { command: _, ...rest } = c as PpoConfig & { command?: unknown };
-      return validatePpoConfig({ ...PPO_DEFAULTS, ...(rest as Partial<PpoConfig>) });
-    },
-    checkSaved: (saved, file) => {
-      const sc = saved.config as unknown as Record<string, unknown>;
-      if (sc['command'] !== 'ppo')
-        throw new FileFormatError('E_TRAINER_STATE', file, 'not a ppo run: resume it with its own command', 'config');
-    },
-  });
+  const run = openRlRun(o, 'ppo', PPO_DEFAULTS, validatePpoConfig);
   const { config: c, resumeDir } = run;
 
   // ---- 2. models

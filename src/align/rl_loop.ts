@@ -16,6 +16,7 @@
  */
 import fs from 'node:fs';
 import { saveModel } from '../model/hf/folder.js';
+import { FileFormatError } from '../util/errors.js';
 import type { CausalLM } from '../model/model.js';
 import { flopsPerToken } from '../pretrain/estimate.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -24,10 +25,12 @@ import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoi
 import {
   loopSummary,
   modelShape,
+  openRun,
   recipeResult,
   releaseRun,
   type OpenedRun,
   type RecipeOptions,
+  type RunSettings,
   type RecipeResult,
 } from '../train/recipe.js';
 import { runTraining } from '../train/run.js';
@@ -81,6 +84,36 @@ export function rlBatcher(c: RlLoopConfig, objective: RlObjective<RlBatch>): Ppo
     return r ? r.prompt.length + r.reply.length - 1 : 1;
   };
   return batcher;
+}
+
+/**
+ * Open the run folder of an RL trainer (`openRun`): new runs named `<command>-<stamp>` under the defaults' outDir,
+ * the config checked by `validate` over the defaults, and a resumed run refused unless `command` wrote it.
+ */
+export function openRlRun<C extends RlLoopConfig & RunSettings>(
+  o: RecipeOptions<C>,
+  command: 'ppo' | 'rloo',
+  defaults: C,
+  validate: (c: C) => C,
+): OpenedRun<C> {
+  return openRun<C>(o, {
+    command,
+    defaultOutDir: defaults.outDir,
+    stampPrefix: `${command}-`,
+    validate: (c) => {
+      const { command: _, ...rest } = c as C & { command?: unknown };
+      return validate({ ...defaults, ...(rest as Partial<C>) });
+    },
+    checkSaved: (saved, file) => {
+      if ((saved.config as unknown as Record<string, unknown>)['command'] !== command)
+        throw new FileFormatError(
+          'E_TRAINER_STATE',
+          file,
+          `not ${command === 'ppo' ? 'a' : 'an'} ${command} run: resume it with its own command`,
+          'config',
+        );
+    },
+  });
 }
 
 export interface RlLoop<C extends RlLoopConfig, B extends RlBatch> {

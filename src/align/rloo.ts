@@ -27,14 +27,14 @@ import type { CausalLM } from '../model/model.js';
 import type { RewardModel } from '../model/reward.js';
 import { countParams, formatCount } from '../pretrain/estimate.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
-import { openRun, type RecipeOptions } from '../train/recipe.js';
+import type { RecipeOptions } from '../train/recipe.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { batchReplySampler } from './batch_sampler.js';
 import { batchPrompts, derivedSeed } from './ppo_batches.js';
 import { loadRewardFunction, type RewardFunction } from './reward_fn.js';
 import { openRlData } from './rl_data.js';
-import { rlBatcher, runRlLoop, type RlResult } from './rl_loop.js';
+import { openRlRun, rlBatcher, runRlLoop, type RlResult } from './rl_loop.js';
 import type { RlPrompt } from './rl_prompts.js';
 import { prepareRlooBatch, RlooObjective, type RlooBatch, type RlooRollout } from './rloo_objective.js';
 import { RLOO_DEFAULTS, validateRlooConfig, type RlooConfig } from './rloo_settings.js';
@@ -82,20 +82,7 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
   const log = o.log ?? ((s: string) => console.log(s));
 
   // ---- 1. run folder and config
-  const run = openRun(o, {
-    command: 'rloo',
-    defaultOutDir: RLOO_DEFAULTS.outDir,
-    stampPrefix: 'rloo-',
-    validate: (c) => {
-      const { command: _, ...rest } = c as RlooConfig & { command?: unknown };
-      return validateRlooConfig({ ...RLOO_DEFAULTS, ...(rest as Partial<RlooConfig>) });
-    },
-    checkSaved: (saved, file) => {
-      const sc = saved.config as unknown as Record<string, unknown>;
-      if (sc['command'] !== 'rloo')
-        throw new FileFormatError('E_TRAINER_STATE', file, 'not an rloo run: resume it with its own command', 'config');
-    },
-  });
+  const run = openRlRun(o, 'rloo', RLOO_DEFAULTS, validateRlooConfig);
   const { config: c, resumeDir } = run;
 
   // ---- 2. models and the reward (the reward module first: a bad file fails before any model loads)

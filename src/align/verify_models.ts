@@ -25,6 +25,7 @@ import { ConfigError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { encodePreferenceSets, readPreferenceFile, splitByGroup } from './pref_data.js';
 import { RewardInput } from './reward_input.js';
+import { stopTokensOf } from './rl_data.js';
 import { engineReplySampler, type PromptReply, replyLogprobs } from './rollout.js';
 import { openModelFolder } from './sft.js';
 import type { VerifySettings } from './verify_settings.js';
@@ -73,17 +74,7 @@ export async function openPolicy(dir: string, backend: VerifySettings['backend']
   const model = await loadModel(dir, { backend: o.backend });
   const encode = (t: string) => o.tok.encode(t, { allowed: 'all' });
   // the stop tokens as `llmts ppo` takes them: EOS and the template's one-token stop strings
-  const stopTokens = [
-    ...new Set(
-      [
-        o.tok.eosId,
-        ...o.template.stopStrings
-          .map(encode)
-          .filter((ids) => ids.length === 1)
-          .map((ids) => ids[0]),
-      ].filter((x): x is number => x !== undefined),
-    ),
-  ];
+  const stopTokens = stopTokensOf(o.tok, o.template.stopStrings, encode);
   if (!stopTokens.length) throw new ConfigError('model', `${dir}: no EOS token and no stop token in the template`);
   return { model, tok: o.tok, template: o.template, stopTokens, backend: o.backend };
 }
