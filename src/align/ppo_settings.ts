@@ -112,7 +112,8 @@ const PPO = group('PPO', {
   whitenAdvantages: bool(true, 'Whiten the advantages over the batch (TRL always does).'),
 });
 
-const OPTIM = group('optimisation', {
+/** The RL trainers' optimisation settings (PPO's and RLOO's: rloo_settings.ts takes them from here). */
+export const RL_OPTIM = group('optimisation', {
   maxSteps: int(0, 'Optimizer steps (0 = totalEpisodes / batchSize batches × ppoEpochs × batchSize / miniBatchSize).', {
     min: 0,
     aliases: ['max_steps', 'steps'],
@@ -130,7 +131,8 @@ const OPTIM = group('optimisation', {
 // PPO evaluates on the held-out reference replies (one fixed set, no batches to choose), at the end by default: its
 // eval_loss measures drift from the reference, which PPO is expected to grow, not a held-out loss to minimise
 const { evalBatches: _evalBatches, finalEvalBatches: _finalEvalBatches, ...EVAL_LOOP } = EVAL_SETTINGS;
-const EVAL = group('evaluation and checkpoints', {
+/** The RL trainers' evaluation settings (PPO's and RLOO's). */
+export const RL_EVAL = group('evaluation and checkpoints', {
   ...EVAL_LOOP,
   evalInterval: int(
     0,
@@ -141,6 +143,7 @@ const EVAL = group('evaluation and checkpoints', {
 
 // the loop's optimiser settings without its batch ones: a PPO step is one minibatch of rollouts (no accumulation)
 const { batchSize: _batchSize, gradAccum: _gradAccum, maxSteps: _maxSteps, ...OPTIM_LOOP } = OPTIM_SETTINGS;
+export const RL_OPTIM_LOOP = OPTIM_LOOP;
 
 /** Every setting of `llmts ppo`, in --help order. */
 export const PPO_SETTINGS = defineSettings(
@@ -149,9 +152,9 @@ export const PPO_SETTINGS = defineSettings(
     ...DATA,
     ...ROLLOUT,
     ...PPO,
-    ...OPTIM_LOOP,
-    ...OPTIM,
-    ...EVAL,
+    ...RL_OPTIM_LOOP,
+    ...RL_OPTIM,
+    ...RL_EVAL,
     ...DISPLAY_SETTINGS,
   },
   'llmts ppo',

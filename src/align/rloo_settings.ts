@@ -7,7 +7,8 @@
  */
 import { ConfigError } from '../util/errors.js';
 import { bool, defineSettings, float, group, int, oneOf, str, strings, type Values } from '../util/settings.js';
-import { DISPLAY_SETTINGS, EVAL_SETTINGS, OPTIM_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
+import { DISPLAY_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
+import { RL_EVAL, RL_OPTIM, RL_OPTIM_LOOP } from './ppo_settings.js';
 import { buildFromLayers } from './pref_settings.js';
 
 const DATA = group('models and data', {
@@ -107,37 +108,11 @@ const RLOO = group('RLOO', {
   ),
 });
 
-const OPTIM = group('optimisation', {
-  maxSteps: int(0, 'Optimizer steps (0 = totalEpisodes / batchSize batches × ppoEpochs × batchSize / miniBatchSize).', {
-    min: 0,
-    aliases: ['max_steps', 'steps'],
-  }),
-  lr: float(3e-6, 'Peak learning rate (after warmup).', { gt: 0, max: 10, aliases: ['learning_rate'] }),
-  minLr: float(3e-6, 'Learning rate at the end of the decay (TRL keeps it constant: minLr = lr).', {
-    min: 0,
-    aliases: ['min_lr'],
-  }),
-  warmupSteps: int(0, 'Steps of linear warmup.', { min: 0, aliases: ['warmup_steps'] }),
-  beta2: float(0.999, 'AdamW β2.', { min: 0, max: 0.999999, aliases: ['adam_beta2'] }),
-  weightDecay: float(0, 'AdamW decoupled weight decay.', { min: 0, aliases: ['weight_decay'] }),
-});
-
-// as PPO: one fixed evaluation set (the reference's held-out replies), scored at the end by default
-const { evalBatches: _evalBatches, finalEvalBatches: _finalEvalBatches, ...EVAL_LOOP } = EVAL_SETTINGS;
-const EVAL = group('evaluation and checkpoints', {
-  ...EVAL_LOOP,
-  evalInterval: int(
-    0,
-    "Score the held-out reference replies every this many steps, and at the end (0 = only at the end); eval_loss is the policy's per-token cross-entropy on them, which grows as the policy leaves the reference.",
-    { min: 0, aliases: ['eval_interval'] },
-  ),
-});
-
-const { batchSize: _batchSize, gradAccum: _gradAccum, maxSteps: _maxSteps, ...OPTIM_LOOP } = OPTIM_SETTINGS;
+// optimisation and evaluation: PPO's (ppo_settings.ts)
 
 /** Every setting of `llmts rloo`, in --help order. */
 export const RLOO_SETTINGS = defineSettings(
-  { ...RUN_SETTINGS, ...DATA, ...ROLLOUT, ...RLOO, ...OPTIM_LOOP, ...OPTIM, ...EVAL, ...DISPLAY_SETTINGS },
+  { ...RUN_SETTINGS, ...DATA, ...ROLLOUT, ...RLOO, ...RL_OPTIM_LOOP, ...RL_OPTIM, ...RL_EVAL, ...DISPLAY_SETTINGS },
   'llmts rloo',
 );
 
