@@ -33,7 +33,7 @@ import { batchPrompts, derivedSeed } from './ppo_batches.js';
 import { PpoObjective, prepareBatch, type PpoBatch } from './ppo_objective.js';
 import { PPO_DEFAULTS, validatePpoConfig, type PpoConfig } from './ppo_settings.js';
 import { AdaptiveKlController, FixedKlController, type KlController } from './rl_math.js';
-import { openRlData } from './rl_data.js';
+import { openRewardModel, openRlData } from './rl_data.js';
 import { RewardInput } from './reward_input.js';
 import { openRlRun, rlBatcher, runRlLoop, type RlResult } from './rl_loop.js';
 import { engineReplySampler, scoreRollouts, type ReplySampler } from './rollout.js';
@@ -108,14 +108,7 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
     );
   const policy = await loadModel(modelDir, { backend });
   const reference = await loadModel(c.model, { backend });
-  if (!fs.existsSync(path.join(c.rewardModel, 'config.json')))
-    throw new FileFormatError('E_FILE_MISSING', c.rewardModel, 'no config.json here: expected a reward model folder');
-  const reward = await loadRewardModel(c.rewardModel, { backend });
-  if (reward.config.vocabSize !== policy.config.vocabSize)
-    throw new ConfigError(
-      'rewardModel',
-      `${c.rewardModel} has a vocabulary of ${reward.config.vocabSize} tokens but the policy ${policy.config.vocabSize}: train the reward model from the same SFT model`,
-    );
+  const reward = await openRewardModel(c.rewardModel, backend, policy);
   const value = await openValueModel(c, policy, resumeDir);
   for (const p of policy.params.values()) p.requiresGrad = true;
   for (const p of value.params.values()) p.requiresGrad = true;

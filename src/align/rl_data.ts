@@ -6,10 +6,17 @@
  *   - the stop tokens: EOS and the chat template's one-token stop strings (a reply ends at any of them);
  *   - the sampling of the rollouts: responseLength tokens at most, temperature only;
  *   - the evaluation set: the reference's replies to the held-out prompts (each prompt up to 4 times, evalReplies in
- *     all), sampled once with the run seed; a reply of no tokens is scored as the first stop token alone.
+ *     all), sampled once with the run seed; a reply of no tokens is scored as the first stop token alone;
+ *   - the reward model folder (openRewardModel), checked against the policy's vocabulary.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Backend } from '../backend/backend.js';
 import type { ChatTemplate } from '../chat/template.js';
-import { ConfigError } from '../util/errors.js';
+import { loadRewardModel } from '../model/hf/folder.js';
+import type { CausalLM } from '../model/model.js';
+import type { RewardModel } from '../model/reward.js';
+import { ConfigError, FileFormatError } from '../util/errors.js';
 import { derivedSeed } from './ppo_batches.js';
 import { readPrompts, type ReadPromptsResult, type RlPrompt } from './rl_prompts.js';
 import type { PromptReply, ReplySampler, ReplySamplingOptions } from './rollout.js';
@@ -35,6 +42,19 @@ export interface RlData {
   sampling: Omit<ReplySamplingOptions, 'seed'>;
   /** The reference's replies to the held-out prompts. */
   evalReplies: PromptReply[];
+}
+
+/** A reward model folder for `policy` (`--rewardModel`): a named error when it is missing or has another vocabulary. */
+export async function openRewardModel(dir: string, backend: Backend, policy: CausalLM): Promise<RewardModel> {
+  if (!fs.existsSync(path.join(dir, 'config.json')))
+    throw new FileFormatError('E_FILE_MISSING', dir, 'no config.json here: expected a reward model folder');
+  const reward = await loadRewardModel(dir, { backend });
+  if (reward.config.vocabSize !== policy.config.vocabSize)
+    throw new ConfigError(
+      'rewardModel',
+      `${dir} has a vocabulary of ${reward.config.vocabSize} tokens but the policy ${policy.config.vocabSize}: train the reward model from the same SFT model`,
+    );
+  return reward;
 }
 
 /** The stop tokens of a model folder: EOS and the template's one-token stop strings. */

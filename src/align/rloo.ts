@@ -22,7 +22,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig, loadModel, loadRewardModel } from '../model/hf/folder.js';
+import { loadConfig, loadModel } from '../model/hf/folder.js';
 import type { CausalLM } from '../model/model.js';
 import type { RewardModel } from '../model/reward.js';
 import { countParams, formatCount } from '../pretrain/estimate.js';
@@ -33,7 +33,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { batchReplySampler } from './batch_sampler.js';
 import { batchPrompts, derivedSeed } from './ppo_batches.js';
 import { loadRewardFunction, type RewardFunction } from './reward_fn.js';
-import { openRlData } from './rl_data.js';
+import { openRewardModel, openRlData } from './rl_data.js';
 import { openRlRun, rlBatcher, runRlLoop, type RlResult } from './rl_loop.js';
 import type { RlPrompt } from './rl_prompts.js';
 import { prepareRlooBatch, RlooObjective, type RlooBatch, type RlooRollout } from './rloo_objective.js';
@@ -96,16 +96,7 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
   const policy = await loadModel(modelDir, { backend });
   const reference = await loadModel(c.model, { backend });
   let rewardModel: RewardModel | null = null;
-  if (!rewardFn) {
-    if (!fs.existsSync(path.join(c.rewardModel, 'config.json')))
-      throw new FileFormatError('E_FILE_MISSING', c.rewardModel, 'no config.json here: expected a reward model folder');
-    rewardModel = await loadRewardModel(c.rewardModel, { backend });
-    if (rewardModel.config.vocabSize !== policy.config.vocabSize)
-      throw new ConfigError(
-        'rewardModel',
-        `${c.rewardModel} has a vocabulary of ${rewardModel.config.vocabSize} tokens but the policy ${policy.config.vocabSize}: train the reward model from the same SFT model`,
-      );
-  }
+  if (!rewardFn) rewardModel = await openRewardModel(c.rewardModel, backend, policy);
   for (const p of policy.params.values()) p.requiresGrad = true;
   const pstate = resumeDir ? readState(resumeDir) : null;
 
