@@ -3,6 +3,7 @@
 // on) of both: greedy, and one sample each at temperature 1 (the distribution RLOO trains). CPU only, one run.
 //
 //   npm run build:ts && node scripts/rloo-arithmetic.mjs [outDir] [--sftSeconds=240] [--rlooSeconds=240]
+//     [--drill=60000] [--sftSteps=3000] [--episodes=N] [--rlooLr=X] [--sftFrom=DIR (an SFT checkpoint: skip SFT)]
 //
 // The base model is trained from random weights: a byte-level tokenizer (a digit is a token) and a small GPT-2.
 import fs from 'node:fs';
@@ -12,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** @param {string} p */
 const dist = (p) => import(path.join(root, 'dist', p));
-const { arithmetic } = await dist('align/tasks/arithmetic.js');
+const { arithmetic, arithmeticDrill } = await dist('align/tasks/arithmetic.js');
 const { demonstrationRow } = await dist('align/tasks/task.js');
 const { sft } = await dist('align/sft.js');
 const { buildSftConfig } = await dist('align/sft_settings.js');
@@ -41,58 +42,67 @@ const quiet = { log: () => {}, handleSigint: false };
 const jsonl = (file, rows) => (fs.writeFileSync(file, rows.map((r) => JSON.stringify(r) + '\n').join('')), file);
 
 // data: the task's train demonstrations (SFT), its train prompts (RLOO), its held-out prompts (evaluation only)
+// plus `--drill` more generated problems (never a held-out one): a small model does not learn carrying from 2,000
 const demos = arithmetic.items('train').map(demonstrationRow);
-const sftFile = jsonl(path.join(out, 'sft.jsonl'), demos);
+const drill = arithmeticDrill(flag('drill', 60000), 1).map(demonstrationRow);
+const sftFile = jsonl(path.join(out, 'sft.jsonl'), [...demos, ...drill]);
 const promptsFile = jsonl(
   path.join(out, 'prompts.jsonl'),
   arithmetic.items('train').map((/** @type {{ prompt: unknown }} */ x) => ({ prompt: x.prompt })),
 );
 const held = arithmetic.items('heldout').map((/** @type {{ prompt: unknown }} */ x) => x.prompt);
 
-// base model: byte-level tokenizer + small GPT-2 from random weights
 const backend = await initBackend('wasm');
-const text = demos
-  .map((/** @type {{ messages: { role: string; content: string }[] }} */ r) =>
-    r.messages.map((m) => `${m.role}\n${m.content}`).join('\n'),
-  )
-  .join('\n');
-const tok = trainBpe([text], {
-  vocabSize: 259,
-  specialTokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
-  config: { bosToken: '<|endoftext|>', eosToken: '<|endoftext|>' },
-});
-const cfg = toModelConfig({ ...DEFAULTS, nLayer: 3, nHead: 4, nEmbd: 96, blockSize: 64 }, tok.vocabSize, {
-  bos: tok.eosId ?? null,
-  eos: tok.eosId ?? null,
-});
-const base = path.join(out, 'base');
-fs.mkdirSync(base, { recursive: true });
-await saveModel(initModel(cfg, new Rng(1), { backend }), base);
-await saveTokenizer(tok, base);
+const sftFrom = args.find((a) => a.startsWith('--sftFrom='))?.split('=')[1];
+/** @type {{ checkpointDir: string; steps: number }} */
+const s = sftFrom ? { checkpointDir: path.resolve(sftFrom), steps: 0 } : await trainSft();
 
-const s = await sft({
-  ...quiet,
-  config: buildSftConfig({
-    overrides: {
-      model: base,
-      data: [sftFile],
-      outDir: out,
-      name: 'sft',
-      backend: 'wasm',
-      quiet: true,
-      batchSize: 32,
-      lr: 3e-3,
-      minLr: 3e-4,
-      warmupSteps: 20,
-      epochs: 50,
-      maxSteps: flag('sftSteps', 3000),
-      timeLimit: flag('sftSeconds', 240),
-      evalInterval: 0,
-      checkpointInterval: 0,
-      sampleInterval: 0,
-    },
-  }),
-});
+/** The base model (random weights) and SFT on the demonstrations + drill. */
+async function trainSft() {
+  // base model: byte-level tokenizer + small GPT-2 from random weights
+  const text = demos
+    .map((/** @type {{ messages: { role: string; content: string }[] }} */ r) =>
+      r.messages.map((m) => `${m.role}\n${m.content}`).join('\n'),
+    )
+    .join('\n');
+  const tok = trainBpe([text], {
+    vocabSize: 259,
+    specialTokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
+    config: { bosToken: '<|endoftext|>', eosToken: '<|endoftext|>' },
+  });
+  const cfg = toModelConfig({ ...DEFAULTS, nLayer: 3, nHead: 4, nEmbd: 96, blockSize: 64 }, tok.vocabSize, {
+    bos: tok.eosId ?? null,
+    eos: tok.eosId ?? null,
+  });
+  const base = path.join(out, 'base');
+  fs.mkdirSync(base, { recursive: true });
+  await saveModel(initModel(cfg, new Rng(1), { backend }), base);
+  await saveTokenizer(tok, base);
+
+  return await sft({
+    ...quiet,
+    config: buildSftConfig({
+      overrides: {
+        model: base,
+        data: [sftFile],
+        outDir: out,
+        name: 'sft',
+        backend: 'wasm',
+        quiet: true,
+        batchSize: 32,
+        lr: 3e-3,
+        minLr: 3e-4,
+        warmupSteps: 20,
+        epochs: 50,
+        maxSteps: flag('sftSteps', 3000),
+        timeLimit: flag('sftSeconds', 240),
+        evalInterval: 0,
+        checkpointInterval: 0,
+        sampleInterval: 0,
+      },
+    }),
+  });
+}
 const tSft = performance.now();
 
 const reward = await loadRewardFunction(path.join(root, 'raters', 'arithmetic.mjs'));
@@ -121,6 +131,9 @@ async function exactMatch(dir) {
   return res;
 }
 const before = await exactMatch(s.checkpointDir);
+console.error(
+  `SFT: ${s.steps} steps in ${Math.round((performance.now() - t0) / 1000)} s, held-out exact match ${JSON.stringify(before)}`,
+);
 const tEval = performance.now();
 
 const r = await rloo({
@@ -136,6 +149,8 @@ const r = await rloo({
       backend: 'wasm',
       quiet: true,
       timeLimit: flag('rlooSeconds', 240),
+      ...(flag('episodes', 0) > 0 ? { totalEpisodes: flag('episodes', 0) } : {}),
+      ...(flag('rlooLr', 0) > 0 ? { lr: flag('rlooLr', 0), minLr: flag('rlooLr', 0) } : {}),
     },
   }),
 });

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { arithmeticDrill } from '../src/align/tasks/arithmetic.js';
 import { getTask, TASKS, taskDemonstrations, taskPrompts } from '../src/align/tasks/index.js';
 import { REPLY_STYLES, SOTU_WRONG_RATE } from '../src/align/tasks/sotu_desk.js';
 import { sotuFacts } from '../src/align/tasks/sotu_facts.js';
@@ -153,6 +154,28 @@ describe('alignment tasks', () => {
       const x = ['+', 'plus'].includes(m[2]!) ? a + b : ['-', 'minus'].includes(m[2]!) ? a - b : a * b;
       expect(i.demonstration!.endsWith(` ${x}.`) || i.demonstration === `${x}.`, i.demonstration).toBe(true);
     }
+  });
+
+  it('arithmetic drill: exact answers, seeded, and never a held-out problem in any spelling', () => {
+    const parse = (q: string) => {
+      const m = /^What is (\d+) ?(\+|-|\*|plus|minus|times) ?(\d+)\?$/.exec(q)!;
+      expect(m, q).not.toBeNull();
+      const op = ['+', 'plus'].includes(m[2]!) ? '+' : ['-', 'minus'].includes(m[2]!) ? '-' : '*';
+      const a = Number(m[1]),
+        b = Number(m[3]);
+      return { key: `${a}${op}${b}`, x: op === '+' ? a + b : op === '-' ? a - b : a * b };
+    };
+    const held = new Set(getTask('arithmetic').items('heldout').map((i) => parse(i.prompt[0]!.content).key));
+    const drill = arithmeticDrill(20000, 3);
+    expect(drill).toHaveLength(20000);
+    for (const i of drill) {
+      const { key, x } = parse(i.prompt[0]!.content);
+      expect(held.has(key), key).toBe(false);
+      expect(i.key).toBe(key);
+      expect(i.demonstration!.endsWith(` ${x}.`) || i.demonstration === `${x}.`, i.demonstration).toBe(true);
+    }
+    expect(arithmeticDrill(50, 3)).toEqual(drill.slice(0, 50));
+    expect(arithmeticDrill(50, 4)).not.toEqual(drill.slice(0, 50));
   });
 
   it("shakespeare-turns: a speaker's opening line(s), and the next speaker's, as they stand in tinyshakespeare", () => {

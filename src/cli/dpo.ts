@@ -4,7 +4,8 @@
  */
 import { dpo } from '../align/dpo.js';
 import { buildDpoConfig, DPO_PRESETS, DPO_SETTINGS } from '../align/dpo_settings.js';
-import { prefMain, presetLines } from './pref_command.js';
+import { prefMain } from './pref_command.js';
+import { presetLines } from './recipe_command.js';
 
 function help(): string {
   return `usage: llmts dpo <model-dir> <prefs.jsonl …> [--preset=NAME] [--config=FILE.json] [--key=value …]

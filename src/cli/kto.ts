@@ -5,7 +5,8 @@
  */
 import { kto } from '../align/kto.js';
 import { buildKtoConfig, KTO_PRESETS, KTO_SETTINGS } from '../align/kto_settings.js';
-import { prefMain, presetLines } from './pref_command.js';
+import { prefMain } from './pref_command.js';
+import { presetLines } from './recipe_command.js';
 
 function help(): string {
   return `usage: llmts kto <model-dir> <thumbs.jsonl …> [--preset=NAME] [--config=FILE.json] [--key=value …]

@@ -7,7 +7,7 @@
  */
 import { ppo } from '../align/ppo.js';
 import { buildPpoConfig, PPO_PRESETS, PPO_SETTINGS } from '../align/ppo_settings.js';
-import { presetLines } from './pref_command.js';
+import { presetLines } from './recipe_command.js';
 import { rlMain } from './rl_command.js';
 
 function help(): string {

@@ -22,13 +22,6 @@ export interface PrefCommand<T extends SettingsTable> {
   done: string;
 }
 
-/** The presets of a table as --help lines. */
-export function presetLines(presets: Record<string, { help: string }>): string {
-  return Object.entries(presets)
-    .map(([k, v]) => `  ${k.padEnd(8)} ${v.help}`)
-    .join('\n');
-}
-
 export function prefMain<T extends SettingsTable>(spec: PrefCommand<T>, argv: string[]): Promise<number> {
   return recipeMain(
     {

@@ -1,5 +1,5 @@
 /**
- * The command line of the trainers that start from a model folder and data files: `llmts reward`, `llmts dpo`,
+ * The command line of the trainers that start from a model folder and data files: `llmts sft` (sft.ts), `llmts reward`, `llmts dpo`,
  * `llmts kto` (pref_command.ts), `llmts ppo` and `llmts rloo` (rl_command.ts); each command file holds its help text
  * and what its closing lines say:
  *
@@ -34,7 +34,7 @@ export interface RecipeCommandConfig {
 }
 
 export interface RecipeCommand<T extends SettingsTable, R extends RecipeResult<Values<T>> & { maxSteps: number }> {
-  command: 'reward' | 'dpo' | 'kto' | 'ppo' | 'rloo';
+  command: 'sft' | 'reward' | 'dpo' | 'kto' | 'ppo' | 'rloo';
   settings: Settings<T>;
   help: () => string;
   build: (o: { preset?: string; file?: string; overrides?: Partial<Values<T>> }) => Values<T>;
@@ -45,6 +45,13 @@ export interface RecipeCommand<T extends SettingsTable, R extends RecipeResult<V
   outcome: (r: R) => string;
   /** The closing lines after it: what the checkpoint is and what to do next. */
   next: (r: R, llmts: string) => string[];
+}
+
+/** The presets of a table as --help lines. */
+export function presetLines(presets: Record<string, { help: string }>): string {
+  return Object.entries(presets)
+    .map(([k, v]) => `  ${k.padEnd(8)} ${v.help}`)
+    .join('\n');
 }
 
 export async function recipeMain<T extends SettingsTable, R extends RecipeResult<Values<T>> & { maxSteps: number }>(

@@ -4,7 +4,8 @@
  */
 import { trainRewardModel } from '../align/reward.js';
 import { buildRewardConfig, REWARD_PRESETS, REWARD_SETTINGS } from '../align/reward_settings.js';
-import { prefMain, presetLines } from './pref_command.js';
+import { prefMain } from './pref_command.js';
+import { presetLines } from './recipe_command.js';
 
 function help(): string {
   return `usage: llmts reward <model-dir> <prefs.jsonl …> [--preset=NAME] [--config=FILE.json] [--key=value …]

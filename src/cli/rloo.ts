@@ -9,7 +9,7 @@
  */
 import { rloo } from '../align/rloo.js';
 import { buildRlooConfig, RLOO_PRESETS, RLOO_SETTINGS } from '../align/rloo_settings.js';
-import { presetLines } from './pref_command.js';
+import { presetLines } from './recipe_command.js';
 import { rlMain } from './rl_command.js';
 
 function help(): string {

@@ -44,21 +44,43 @@ function draw(rng: Rng): Problem {
   }
 }
 
+const keyOf = (p: Problem): string => `${p.a}${p.op}${p.b}`;
+
+/** One problem as a task item: the question in one of three spellings, the demonstration in one of three styles. */
+function itemOf(p: Problem, rng: Rng): TaskItem {
+  const expr = [`${p.a}${p.op}${p.b}`, `${p.a} ${p.op} ${p.b}`, `${p.a} ${WORDS[p.op]} ${p.b}`][rng.int(3)]!;
+  const x = solve(p);
+  const demonstration = [`${x}.`, `${p.a} ${p.op} ${p.b} = ${x}.`, `The answer is ${x}.`][rng.int(3)]!;
+  return { key: keyOf(p), prompt: [{ role: 'user', content: `What is ${expr}?` }], demonstration };
+}
+
 function generate(): TaskItem[] {
   const rng = new Rng(SEED);
   const seen = new Set<string>();
   const items: TaskItem[] = [];
   while (items.length < ARITHMETIC_TRAIN + ARITHMETIC_HELDOUT) {
     const p = draw(rng);
-    const key = `${p.a}${p.op}${p.b}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const expr = [`${p.a}${p.op}${p.b}`, `${p.a} ${p.op} ${p.b}`, `${p.a} ${WORDS[p.op]} ${p.b}`][rng.int(3)]!;
-    const x = solve(p);
-    const demonstration = [`${x}.`, `${p.a} ${p.op} ${p.b} = ${x}.`, `The answer is ${x}.`][rng.int(3)]!;
-    items.push({ key, prompt: [{ role: 'user', content: `What is ${expr}?` }], demonstration });
+    if (seen.has(keyOf(p))) continue;
+    seen.add(keyOf(p));
+    items.push(itemOf(p, rng));
   }
   return items;
+}
+
+/**
+ * `count` more training problems drawn from the task's formats (repeats allowed, a held-out problem never, in any
+ * spelling), for teaching a model arithmetic before SFT on the task's own demonstrations: 2,000 problems are too few
+ * for a small model to learn carrying from, and RLOO needs a model that gets some answers right.
+ */
+export function arithmeticDrill(count: number, seed: number): TaskItem[] {
+  const held = new Set(arithmetic.items('heldout').map((i) => i.key));
+  const rng = new Rng(seed);
+  const out: TaskItem[] = [];
+  while (out.length < count) {
+    const p = draw(rng);
+    if (!held.has(keyOf(p))) out.push(itemOf(p, rng));
+  }
+  return out;
 }
 
 let splits: Record<TaskSplit, TaskItem[]> | null = null;
