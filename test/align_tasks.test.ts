@@ -165,7 +165,11 @@ describe('alignment tasks', () => {
         b = Number(m[3]);
       return { key: `${a}${op}${b}`, x: op === '+' ? a + b : op === '-' ? a - b : a * b };
     };
-    const held = new Set(getTask('arithmetic').items('heldout').map((i) => parse(i.prompt[0]!.content).key));
+    const held = new Set(
+      getTask('arithmetic')
+        .items('heldout')
+        .map((i) => parse(i.prompt[0]!.content).key),
+    );
     const drill = arithmeticDrill(20000, 3);
     expect(drill).toHaveLength(20000);
     for (const i of drill) {
