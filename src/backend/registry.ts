@@ -8,7 +8,10 @@ import { RefBackend } from './ref/backend.js';
 import { BackendError, ConfigError } from '../util/errors.js';
 
 /** Built-in names; any registered name is accepted too. */
-export type BackendName = 'ref' | 'wasm' | (string & {});
+export type BackendName = 'ref' | 'wasm' | 'webgpu' | (string & {});
+
+/** What `--backend` accepts on every command (the train settings and the generate / serve / inspect flags). */
+export const BACKEND_CHOICES = ['auto', 'wasm', 'webgpu', 'ref'] as const;
 
 export interface InitOptions {
   /** Worker threads for the wasm backend (default: the machine's cores). */
