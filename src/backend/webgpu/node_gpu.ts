@@ -64,7 +64,18 @@ export function vulkanEnvFor(
  * Run `fn` with the Vulkan environment of vulkanEnvFor set (without the SwiftShader driver when `software` is false),
  * then put the environment back as it was.
  */
-export async function withVulkanEnv<T>(fn: (addedDriver: string | null) => Promise<T>, software = true): Promise<T> {
+export function withVulkanEnv<T>(fn: (addedDriver: string | null) => Promise<T>, software = true): Promise<T> {
+  // one at a time: a second request must not see (or put back) the first one's temporary variables
+  const run = envLock.then(() => inVulkanEnv(fn, software));
+  envLock = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  return run;
+}
+let envLock: Promise<void> = Promise.resolve();
+
+async function inVulkanEnv<T>(fn: (addedDriver: string | null) => Promise<T>, software: boolean): Promise<T> {
   const env = vulkanEnvFor(process.env, process.platform);
   const addDriver = software ? env.addDriver : null,
     needsXdg = env.needsXdg;
