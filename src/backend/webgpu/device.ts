@@ -60,21 +60,16 @@ async function highPerformanceAdapter(gpu: GpuLike): Promise<GpuAdapterLike | nu
   return gpu.requestAdapter({ powerPreference: 'high-performance' });
 }
 
-/** The gpu object and its adapter: given / navigator.gpu, else (Node) the `webgpu` package under ./node_gpu.ts's Vulkan environment. */
+/** The gpu object and its adapter: given / navigator.gpu, else (Node) the `webgpu` package in ./node_gpu.ts's Vulkan environment. */
 async function findAdapter(given?: unknown): Promise<{ gpu: GpuLike; adapter: GpuAdapterLike | null; where: string }> {
   const gpu = gpuEntry(given);
   if (gpu) return { gpu, adapter: await highPerformanceAdapter(gpu), where: 'navigator.gpu.requestAdapter()' };
   if (!isNode) throw noWebGpu();
-  const { loadNodeWebGpu, withVulkanEnv, SWIFTSHADER_ICD } = await import('./node_gpu.js');
+  const { dawnSearched, loadNodeWebGpu, withVulkanEnv } = await import('./node_gpu.js');
   const mod = await loadNodeWebGpu();
   return withVulkanEnv(async (added) => {
     const g = mod.create([]);
-    const adapter = await highPerformanceAdapter(g);
-    const where =
-      process.platform === 'linux'
-        ? `Dawn (the webgpu package) ${added ? `with ${added} added` : `without ${SWIFTSHADER_ICD} (${process.env['VK_ICD_FILENAMES'] || process.env['VK_DRIVER_FILES'] || process.env['VK_ADD_DRIVER_FILES'] ? 'the environment names its own Vulkan drivers' : 'not installed: apt-get install chromium'})`}`
-        : 'Dawn (the webgpu package)';
-    return { gpu: g, adapter, where };
+    return { gpu: g, adapter: await highPerformanceAdapter(g), where: dawnSearched(added) };
   });
 }
 

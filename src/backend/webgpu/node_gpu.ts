@@ -106,3 +106,15 @@ export function mayHaveGpu(platform: string = process.platform): boolean {
     return false;
   }
 }
+
+/** Where Dawn looked, for E_NO_ADAPTER: on Linux, the Vulkan loader and drivers, and what to install. */
+export function dawnSearched(addedDriver: string | null): string {
+  if (process.platform !== 'linux') return 'Dawn (the webgpu package)';
+  const named = ['VK_ICD_FILENAMES', 'VK_DRIVER_FILES', 'VK_ADD_DRIVER_FILES'].find((k) => !!process.env[k]);
+  const drivers = addedDriver
+    ? `the system's Vulkan drivers and ${addedDriver}`
+    : named
+      ? `the Vulkan drivers ${named} names`
+      : `the system's Vulkan drivers (no ${SWIFTSHADER_ICD}: apt-get install chromium)`;
+  return `Dawn (the webgpu package), through the Vulkan loader libvulkan.so.1 (Debian: libvulkan1) and ${drivers},`;
+}
