@@ -1,6 +1,7 @@
 /**
  * What the library reaches at run time is installed with it: every package that src/ imports, dynamically imports or
- * resolves is one of package.json's `dependencies` (a devDependency such as gpt-3-encoder is for tests and benches only).
+ * resolves is one of package.json's `dependencies` (a devDependency such as gpt-3-encoder is for tests and benches only);
+ * the one optional dependency, `webgpu` (Dawn, a native binding of 132 MB), is loaded by name and checked apart.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,6 +12,7 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
   name: string;
   dependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
 };
 
 /** Every .ts / .js file under dir, AssemblyScript kernels excepted (they import nothing from npm). */
@@ -66,5 +68,13 @@ describe('run-time dependencies', () => {
       }
     }
     expect(missing).toEqual([]);
+  });
+
+  // The webgpu backend loads Dawn in Node by a variable name (browser bundlers must not follow it), so the scan
+  // above cannot see it: src/backend/webgpu/node_gpu.ts names the package and version, package.json must agree.
+  it("the webgpu package that Node's webgpu backend loads is an optional dependency, at the version it names", async () => {
+    const { NODE_WEBGPU_PACKAGE, NODE_WEBGPU_VERSION } = await import('../src/backend/webgpu/node_gpu.js');
+    expect(pkg.optionalDependencies?.[NODE_WEBGPU_PACKAGE]).toBe(NODE_WEBGPU_VERSION);
+    expect(pkg.dependencies?.[NODE_WEBGPU_PACKAGE]).toBeUndefined();
   });
 });

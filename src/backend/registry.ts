@@ -1,14 +1,17 @@
 /**
  * Backend registry: which backends exist, which one is the default. A backend joins by `registerBackend` (a name, a
  * factory, and the configurations the conformance suite should test); `initBackend('auto')` picks the fastest that
- * works here (wasm, else ref) and makes it the default that new tensors use. `ref` is built in and always there.
+ * works here (webgpu on a GPU in Node, else wasm, else ref) and makes it the default that new tensors use. `ref` is built in and always there.
  */
 import type { Backend } from './backend.js';
 import { RefBackend } from './ref/backend.js';
 import { BackendError, ConfigError } from '../util/errors.js';
 
 /** Built-in names; any registered name is accepted too. */
-export type BackendName = 'ref' | 'wasm' | (string & {});
+export type BackendName = 'ref' | 'wasm' | 'webgpu' | (string & {});
+
+/** What `--backend` accepts on every command (the train settings and the generate / serve / inspect flags). */
+export const BACKEND_CHOICES = ['auto', 'wasm', 'webgpu', 'ref'] as const;
 
 export interface InitOptions {
   /** Worker threads for the wasm backend (default: the machine's cores). */
@@ -55,8 +58,10 @@ registerBackend({
     { label: 'wasm (SIMD128, 1 thread)', opts: { threads: 1, variant: 'simd' } },
   ],
 });
-// WebGPU (a browser's navigator.gpu): opt-in, never 'auto' yet. No Node configuration: Node has no WebGPU here, so
-// conformance runs it in Chromium (test/webgpu_browser.test.ts).
+// WebGPU: a browser's navigator.gpu, or in Node the optional `webgpu` package (Dawn; with Chromium's SwiftShader as
+// the software adapter where there is no GPU: webgpu/node_gpu.ts). 'auto' picks it only for a hardware adapter in
+// Node. The conformance suite runs it in Node through test/webgpu_node.test.ts (which skips, saying why, where Dawn
+// finds no adapter) and in Chromium through test/webgpu_browser.test.ts, not through its own configurations here.
 registerBackend({
   name: 'webgpu',
   create: async (opts) => (await import('./webgpu/backend.js')).createWebGpuBackend(opts),
@@ -85,34 +90,46 @@ function ensureRef(): Backend {
   return r;
 }
 
-/** Initialise a registered backend ('auto': wasm where it works, else ref) and, by default, make it the default one. */
+/** 'auto' picks webgpu in Node where Dawn offers a hardware adapter (webgpu/device.ts hasHardwareWebGpu), never SwiftShader. */
+let autoWebGpu: Promise<boolean> | null = null;
+async function autoPicksWebGpu(): Promise<boolean> {
+  if (!entries.has('webgpu')) return false;
+  autoWebGpu ??= import('./webgpu/device.js').then((m) => m.hasHardwareWebGpu()); // once per process
+  return autoWebGpu;
+}
+
+/**
+ * Initialise a registered backend and, by default, make it the default one. 'auto': webgpu on a hardware adapter
+ * (Node with a GPU and the `webgpu` package), else wasm where it works, else ref.
+ */
 export async function initBackend(name: BackendName | 'auto' = 'auto', opts: InitOptions = {}): Promise<Backend> {
-  let b: Backend;
+  let b: Backend | null = null;
   if (name === 'ref') b = ensureRef();
+  else if (name !== 'auto') b = await create(name, opts);
   else {
-    const key = name === 'auto' ? 'wasm' : name;
-    const entry = entries.get(key);
-    if (!entry)
-      throw new ConfigError(
-        'backend',
-        `unknown backend '${String(name)}' (expected ${[...entries.keys()].join(', ')} or auto)`,
-      );
-    const existing = live.get(key);
-    if (existing) b = existing;
-    else {
-      try {
-        b = await entry.create({
-          ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
-          ...(opts.spinMs !== undefined ? { spinMs: opts.spinMs } : {}),
-        });
-        live.set(key, b);
-      } catch (e) {
-        if (name !== 'auto') throw e;
-        b = ensureRef();
-      }
+    // auto: each candidate in turn, ref last; a failure here is a reason to try the next one
+    for (const key of [...((await autoPicksWebGpu()) ? ['webgpu'] : []), 'wasm']) {
+      b = await create(key, opts).catch(() => null);
+      if (b) break;
     }
+    b ??= ensureRef();
   }
   if (opts.setDefault !== false) current = b;
+  return b;
+}
+
+/** The live instance of a registered backend, created on first use. */
+async function create(key: string, opts: InitOptions): Promise<Backend> {
+  const entry = entries.get(key);
+  if (!entry)
+    throw new ConfigError('backend', `unknown backend '${key}' (expected ${[...entries.keys()].join(', ')} or auto)`);
+  const existing = live.get(key);
+  if (existing) return existing;
+  const b = await entry.create({
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    ...(opts.spinMs !== undefined ? { spinMs: opts.spinMs } : {}),
+  });
+  live.set(key, b);
   return b;
 }
 

@@ -12,7 +12,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { initBackend, type BackendName } from '../backend/registry.js';
+import { initBackend, type BackendName, BACKEND_CHOICES } from '../backend/registry.js';
 import { fuseModel, quantizeModel, type QuantKind } from '../model/quantize.js';
 import { loadModel } from '../model/hf/folder.js';
 import { isGgufPath } from '../model/gguf/file.js';
@@ -89,7 +89,7 @@ export function addSamplerFlags(cmd: Command): Command {
         (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
       ),
     )
-    .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'ref', 'wasm']).default('auto'))
+    .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_CHOICES).default('auto'))
     .addOption(
       new Option('--threads <n>', 'worker threads of the wasm backend').argParser(
         numberFlag('--threads', { integer: true }),

@@ -9,6 +9,7 @@
  *
  * Read top to bottom: parse, validate, load (the model folder, or a run folder's checkpoint/), inspect, write.
  */
+import { BACKEND_CHOICES } from '../backend/registry.js';
 import { Command, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -24,7 +25,7 @@ interface InspectFlags {
   temperature?: number;
   topK?: number;
   topP?: number;
-  backend: 'auto' | 'ref' | 'wasm';
+  backend: (typeof BACKEND_CHOICES)[number];
   threads?: number;
 }
 
@@ -70,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
       new Option('--top-k <k>', 'their starting top-k (0 = off)').argParser(numberFlag('--top-k', { integer: true })),
     )
     .addOption(new Option('--top-p <p>', 'their starting top-p (1 = off)').argParser(numberFlag('--top-p')))
-    .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'ref', 'wasm']).default('auto'))
+    .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_CHOICES).default('auto'))
     .addOption(
       new Option('--threads <n>', 'worker threads of the wasm backend').argParser(
         numberFlag('--threads', { integer: true }),

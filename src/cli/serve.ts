@@ -20,7 +20,7 @@ import { Command, Option } from 'commander';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { getBackend } from '../backend/registry.js';
+import { getBackend, BACKEND_CHOICES } from '../backend/registry.js';
 import { chatmlTemplate, IM_START, loadChatTemplate, transcriptTemplate } from '../chat/template.js';
 import type { QuantKind } from '../model/quantize.js';
 import type { ServedModel } from '../server/served_model.js';
@@ -44,7 +44,7 @@ interface ServeFlags {
   maxWait: number;
   timeout: number;
   cacheSlots: number;
-  backend: 'auto' | 'ref' | 'wasm';
+  backend: (typeof BACKEND_CHOICES)[number];
   threads?: number;
   quantize?: QuantKind;
   quiet?: boolean;
@@ -84,7 +84,7 @@ async function weightsFingerprint(dir: string): Promise<string> {
  */
 export async function loadServedModel(
   dir: string,
-  f: { backend: 'auto' | 'ref' | 'wasm'; threads?: number; quantize?: QuantKind; modelName?: string },
+  f: { backend: (typeof BACKEND_CHOICES)[number]; threads?: number; quantize?: QuantKind; modelName?: string },
 ): Promise<ServedModel> {
   const folder = modelFolderOf(dir);
   const L = await loadForGeneration(folder, f);
@@ -156,7 +156,7 @@ export async function main(argv: string[]): Promise<number> {
         .argParser(int('--cache-slots', 0))
         .default(4),
     )
-    .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'ref', 'wasm']).default('auto'))
+    .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_CHOICES).default('auto'))
     .addOption(new Option('--threads <n>', 'worker threads of the wasm backend').argParser(int('--threads', 1)))
     .addOption(
       new Option('--quantize <kind>', 'store the linear weights as q8 or bf16 for faster decoding').choices([

@@ -27,6 +27,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { BACKEND_CHOICES } from '../backend/registry.js';
 import { fileURLToPath } from 'node:url';
 import { exportFeedback } from '../feedback/export.js';
 import type { FeedbackStore } from '../feedback/store.js';
@@ -39,7 +40,7 @@ export interface ImproveOptions {
   /** Where the run folders go (e.g. the model folder's parent `runs/`). */
   outDir: string;
   /** Compute backend of the training commands (default auto). */
-  backend?: 'auto' | 'ref' | 'wasm';
+  backend?: (typeof BACKEND_CHOICES)[number];
   /** The llmts entry point (default this package's bin/llmts.js). */
   bin?: string;
   /** The job's name (default `improve-` and the start time); the runs are `<name>-sft`, `<name>-dpo`. */

@@ -4,6 +4,7 @@
  * (`train` for pretraining, and the SFT / reward / PPO / DPO commands) spreads these groups into its own table, so
  * the loop's names, defaults, ranges and help are the same everywhere.
  */
+import { BACKEND_CHOICES } from '../backend/registry.js';
 import { bool, float, group, int, oneOf, str, type Values } from '../util/settings.js';
 
 /** The run: where it goes, its seed, where it computes. */
@@ -12,9 +13,10 @@ export const RUN_SETTINGS = group('run', {
   outDir: str('runs', 'Folder holding run folders.', { aliases: ['out_dir'] }),
   seed: int(1337, 'Seed of everything random: initialisation, batches, dropout masks, samples.', { min: 0 }),
   backend: oneOf(
-    ['auto', 'wasm', 'ref'],
+    BACKEND_CHOICES,
     'auto',
-    "Compute backend: 'auto' (WASM SIMD when it works, else the plain TypeScript reference), 'wasm' or 'ref'.",
+    "Compute backend: 'auto' (WebGPU on a GPU, else WASM SIMD when it works, else the plain TypeScript reference), " +
+      "'wasm', 'webgpu' (in Node: the optional webgpu package; SwiftShader where there is no GPU) or 'ref'.",
   ),
   threads: int(0, 'Worker threads for the WASM backend (0 = one per core).', { min: 0, max: 256 }),
 });

@@ -1,6 +1,6 @@
 /**
  * The webgpu backend: kernels in WGSL on a WebGPU device (a browser's `navigator.gpu`; in Chromium on Linux,
- * `--enable-unsafe-webgpu`, SwiftShader when there is no GPU). Buffers stay on the device; kernels are recorded into
+ * `--enable-unsafe-webgpu`, SwiftShader when there is no GPU; in Node the `webgpu` package, ./node_gpu.ts). Buffers stay on the device; kernels are recorded into
  * one command encoder and submitted when something needs results; `read` is the only wait. It has no `readSync`:
  * a kernel it does not implement runs on ref as a queued host step (`enqueueHost`, ordered by ../host_queue.ts).
  *
@@ -40,7 +40,7 @@ export const WEBGPU_KERNELS: ReadonlySet<string> = new Set<string>([
 ]);
 
 export interface WebGpuBackendOptions {
-  /** A WebGPU `gpu` object (default: navigator.gpu). */
+  /** A WebGPU `gpu` object (default: navigator.gpu, else in Node the `webgpu` package's). */
   gpu?: unknown;
 }
 
@@ -61,10 +61,17 @@ export class WebGpuBackend implements Backend {
     write: (buf, data, offset) => this.ctx.upload(buf as GpuBuf, data, offset ?? 0),
   };
 
+  /** The `gpu` object the device came from (Dawn's instance in Node lives while it is referenced; dispose drops it). */
+  private gpu: unknown;
+
   constructor(
     device: GpuDeviceLike,
     private readonly adapterName: string,
+    /** The adapter is WebGPU on the CPU (SwiftShader, lavapipe): correct, not fast. */
+    readonly software = false,
+    gpu: unknown = null,
   ) {
+    this.gpu = gpu;
     this.ctx = new GpuContext(device);
     device.addEventListener('uncapturederror', (e) => {
       this.deviceError ??= new BackendError('E_WEBGPU', `webgpu backend: device error: ${e.error.message}`);
@@ -170,6 +177,7 @@ export class WebGpuBackend implements Backend {
   dispose(): void {
     this.disposed = true;
     this.ctx.device.destroy();
+    this.gpu = null;
   }
 
   private throwDeviceError(): void {
@@ -188,8 +196,11 @@ export class WebGpuBackend implements Backend {
   }
 }
 
-/** Create the webgpu backend on the first adapter WebGPU offers (BackendError E_NO_WEBGPU / E_NO_ADAPTER if none). */
+/**
+ * Create the webgpu backend on the adapter WebGPU offers for `high-performance` (navigator.gpu, or in Node the
+ * `webgpu` package: ./device.ts); BackendError E_NO_WEBGPU / E_NO_ADAPTER if none.
+ */
 export async function createWebGpuBackend(opts: Readonly<Record<string, unknown>> = {}): Promise<WebGpuBackend> {
-  const { device, adapterName } = await requestWebGpuDevice((opts as WebGpuBackendOptions).gpu);
-  return new WebGpuBackend(device, adapterName);
+  const { device, adapterName, software, gpu } = await requestWebGpuDevice((opts as WebGpuBackendOptions).gpu);
+  return new WebGpuBackend(device, adapterName, software, gpu);
 }

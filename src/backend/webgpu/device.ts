@@ -1,8 +1,9 @@
 /**
- * Finding a WebGPU device: `navigator.gpu` (a browser; Chromium needs `--enable-unsafe-webgpu` where WebGPU is not
- * on by default, e.g. Linux, where SwiftShader is its software adapter), or a `gpu` object passed in (a Node
- * binding such as the `webgpu` package's `create([])`, not a dependency of this package). Each way it can fail is a
- * named BackendError that says what was missing and what to do.
+ * Finding a WebGPU device: a `gpu` object passed in, else `navigator.gpu` (a browser; Chromium needs
+ * `--enable-unsafe-webgpu` where WebGPU is not on by default, e.g. Linux, where SwiftShader is its software adapter),
+ * else, in Node, the `webgpu` package (Dawn; ./node_gpu.ts says how it finds a Vulkan driver on Linux). Each way it
+ * can fail is a named BackendError that says what was missing and what to do. The adapter is named, and said to be a
+ * software one (SwiftShader, lavapipe, WARP: correct, not fast) where it is.
  */
 import { BackendError } from '../../util/errors.js';
 import type { GpuAdapterLike, GpuDeviceLike, GpuLike } from './types.js';
@@ -10,34 +11,75 @@ import type { GpuAdapterLike, GpuDeviceLike, GpuLike } from './types.js';
 export interface WebGpuDevice {
   device: GpuDeviceLike;
   adapter: GpuAdapterLike;
-  /** "vendor architecture (description)" of the adapter, for describe(). */
+  /** "vendor architecture (description)" of the adapter, ", software" where it is one, for describe(). */
   adapterName: string;
+  /** A CPU implementation of WebGPU (see isSoftwareAdapter). */
+  software: boolean;
+  /** The `gpu` object the device came from: Dawn's instance lives as long as this is referenced. */
+  gpu: GpuLike;
 }
 
-/** The `gpu` entry point: the one given, else `navigator.gpu`. */
-export function gpuEntry(given?: unknown): GpuLike {
-  if (given) return given as GpuLike;
+function navigatorGpu(): GpuLike | null {
   const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
-  if (!nav?.gpu) {
-    const where =
-      typeof window === 'undefined' ? 'here (no navigator.gpu in this runtime: Node has none)' : 'in this page';
-    throw new BackendError(
-      'E_NO_WEBGPU',
-      `webgpu backend: WebGPU is not available ${where}. In Chromium on Linux start it with --enable-unsafe-webgpu; ` +
-        'WebGPU also needs a secure context (https or localhost). In Node pass a gpu object: initBackend is not wired to one yet.',
-    );
-  }
-  return nav.gpu as GpuLike;
+  return (nav?.gpu as GpuLike | undefined) ?? null;
+}
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+/** The `gpu` entry point where no Node binding is needed: the one given, else `navigator.gpu`, else null. */
+export function gpuEntry(given?: unknown): GpuLike | null {
+  return given ? (given as GpuLike) : navigatorGpu();
+}
+
+function noWebGpu(): BackendError {
+  return new BackendError(
+    'E_NO_WEBGPU',
+    'webgpu backend: WebGPU is not available in this page. In Chromium on Linux start it with --enable-unsafe-webgpu; ' +
+      'WebGPU also needs a secure context (https or localhost).',
+  );
+}
+
+/** SwiftShader, lavapipe/llvmpipe, WARP, or an adapter that says it is a fallback: WebGPU on the CPU. */
+export function isSoftwareAdapter(adapter: GpuAdapterLike): boolean {
+  const info = adapter.info ?? {};
+  if (info.isFallbackAdapter || adapter.isFallbackAdapter) return true;
+  const text = [info.vendor, info.architecture, info.device, info.description].join(' ');
+  return /swiftshader|lavapipe|llvmpipe|softpipe|microsoft basic render|\bwarp\b/i.test(text);
+}
+
+/** "vendor architecture (description)", "unnamed adapter" where the adapter says nothing. */
+export function adapterLabel(adapter: GpuAdapterLike): string {
+  const info = adapter.info ?? {};
+  const name =
+    [info.vendor, info.architecture].filter(Boolean).join(' ') + (info.description ? ` (${info.description})` : '');
+  return name || 'unnamed adapter';
+}
+
+/** An adapter from `gpu` (null where it offers none). */
+async function highPerformanceAdapter(gpu: GpuLike): Promise<GpuAdapterLike | null> {
+  return gpu.requestAdapter({ powerPreference: 'high-performance' });
+}
+
+/** The gpu object and its adapter: given / navigator.gpu, else (Node) the `webgpu` package in ./node_gpu.ts's Vulkan environment. */
+async function findAdapter(given?: unknown): Promise<{ gpu: GpuLike; adapter: GpuAdapterLike | null; where: string }> {
+  const gpu = gpuEntry(given);
+  if (gpu) return { gpu, adapter: await highPerformanceAdapter(gpu), where: 'navigator.gpu.requestAdapter()' };
+  if (!isNode) throw noWebGpu();
+  const { dawnSearched, loadNodeWebGpu, withVulkanEnv } = await import('./node_gpu.js');
+  const mod = await loadNodeWebGpu();
+  return withVulkanEnv(async (added) => {
+    const g = mod.create([]);
+    return { gpu: g, adapter: await highPerformanceAdapter(g), where: dawnSearched(added) };
+  });
 }
 
 /** Request an adapter and a device with the adapter's largest buffer limits. */
 export async function requestWebGpuDevice(given?: unknown): Promise<WebGpuDevice> {
-  const gpu = gpuEntry(given);
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  const { gpu, adapter, where } = await findAdapter(given);
   if (!adapter)
     throw new BackendError(
       'E_NO_ADAPTER',
-      'webgpu backend: navigator.gpu.requestAdapter() found no adapter (no GPU driver, and no software adapter such as SwiftShader or lavapipe)',
+      `webgpu backend: ${where} found no adapter (no GPU driver, and no software adapter such as SwiftShader)`,
     );
   const l = adapter.limits;
   const device = await adapter.requestDevice({
@@ -48,8 +90,24 @@ export async function requestWebGpuDevice(given?: unknown): Promise<WebGpuDevice
       maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
     },
   });
-  const info = adapter.info ?? {};
-  const adapterName =
-    [info.vendor, info.architecture].filter(Boolean).join(' ') + (info.description ? ` (${info.description})` : '');
-  return { device, adapter, adapterName: adapterName || 'unnamed adapter' };
+  const software = isSoftwareAdapter(adapter);
+  return { device, adapter, gpu, software, adapterName: adapterLabel(adapter) + (software ? ', software' : '') };
+}
+
+/**
+ * For `auto` in Node: whether Dawn offers a hardware adapter here (a GPU, not SwiftShader or lavapipe). Cheap where
+ * there is no GPU (no Dawn is loaded without a GPU device node: ./node_gpu.ts mayHaveGpu), ~40 ms where it looks;
+ * false in a browser (auto keeps wasm there) and wherever the `webgpu` package does not load.
+ */
+export async function hasHardwareWebGpu(): Promise<boolean> {
+  if (!isNode || navigatorGpu()) return false;
+  const { loadNodeWebGpu, mayHaveGpu, withVulkanEnv } = await import('./node_gpu.js');
+  if (!mayHaveGpu()) return false;
+  try {
+    const mod = await loadNodeWebGpu();
+    const adapter = await withVulkanEnv(async () => highPerformanceAdapter(mod.create([])), false);
+    return !!adapter && !isSoftwareAdapter(adapter);
+  } catch {
+    return false;
+  }
 }

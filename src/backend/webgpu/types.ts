@@ -83,7 +83,15 @@ export interface GpuDeviceLike {
 export interface GpuAdapterLike {
   readonly limits: GpuLimitsLike;
   readonly features: ReadonlySet<string>;
-  readonly info?: { vendor?: string; architecture?: string; device?: string; description?: string };
+  readonly info?: {
+    vendor?: string;
+    architecture?: string;
+    device?: string;
+    description?: string;
+    /** In GPUAdapterInfo since 2024 (Dawn has it); older browsers had it on the adapter. */
+    isFallbackAdapter?: boolean;
+  };
+  readonly isFallbackAdapter?: boolean;
   requestDevice(desc?: {
     requiredLimits?: Record<string, number>;
     requiredFeatures?: string[];
