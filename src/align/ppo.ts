@@ -100,7 +100,7 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
   const { config: c, resumeDir } = run;
 
   // ---- 2. models
-  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
+  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir, true);
   if (!backend.readSync)
     throw new ConfigError(
       'backend',

@@ -87,7 +87,7 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
 
   // ---- 2. models and the reward (the reward module first: a bad file fails before any model loads)
   const rewardFn: RewardFunction | null = c.reward ? await loadRewardFunction(c.reward, { seed: c.seed }) : null;
-  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
+  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir, true);
   if (!backend.readSync)
     throw new ConfigError(
       'backend',

@@ -20,6 +20,11 @@ export interface InitOptions {
   spinMs?: number;
   /** Make it the default for new tensors (default true). */
   setDefault?: boolean;
+  /**
+   * 'auto' picks only a backend that reads back synchronously (ref, wasm): for trainers that decide on the host
+   * inside a step (PPO's and RLOO's clipping, KTO's reference point). A named backend is taken as given.
+   */
+  hostReads?: boolean;
 }
 
 /** How a backend is made, and how the test suites should exercise it. */
@@ -108,7 +113,7 @@ export async function initBackend(name: BackendName | 'auto' = 'auto', opts: Ini
   else if (name !== 'auto') b = await create(name, opts);
   else {
     // auto: each candidate in turn, ref last; a failure here is a reason to try the next one
-    for (const key of [...((await autoPicksWebGpu()) ? ['webgpu'] : []), 'wasm']) {
+    for (const key of [...(!opts.hostReads && (await autoPicksWebGpu()) ? ['webgpu'] : []), 'wasm']) {
       b = await create(key, opts).catch(() => null);
       if (b) break;
     }
