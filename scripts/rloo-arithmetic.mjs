@@ -1,10 +1,13 @@
-// The O4 proof of issue 11: SFT a small model on the `arithmetic` task's demonstrations, then RLOO with the task's
+// The O4 proof of issue 11: SFT a small model on the `arithmetic` task's demonstrations plus a drill of 60,000 more
+// generated problems (arithmeticDrill: never a held-out problem), then RLOO (the `arithmetic` preset) with the task's
 // exact-match rater as the reward, and print held-out exact match (the task's 500 held-out prompts, never trained
 // on) of both: greedy, and one sample each at temperature 1 (the distribution RLOO trains). CPU only, one run.
 //
-//   npm run build:ts && node scripts/rloo-arithmetic.mjs [outDir] [--sftSeconds=240] [--rlooSeconds=240]
-//     [--drill=60000] [--sftSteps=3000] [--episodes=N] [--rlooLr=X] [--sftFrom=DIR (an SFT checkpoint: skip SFT)]
+//   npm run build:ts && node scripts/rloo-arithmetic.mjs [outDir] [--drill=60000] [--sftSteps=4000]
+//     [--episodes=N (default: the preset's)] [--rlooLr=X] [--sftSeconds=1200] [--rlooSeconds=1200]
+//     [--sftFrom=DIR (an SFT checkpoint: skip SFT)]
 //
+// Steps and episodes decide the result (the same on any machine); the seconds are only caps.
 // The base model is trained from random weights: a byte-level tokenizer (a digit is a token) and a small GPT-2.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -94,8 +97,8 @@ async function trainSft() {
         minLr: 3e-4,
         warmupSteps: 20,
         epochs: 50,
-        maxSteps: flag('sftSteps', 3000),
-        timeLimit: flag('sftSeconds', 240),
+        maxSteps: flag('sftSteps', 4000),
+        timeLimit: flag('sftSeconds', 1200),
         evalInterval: 0,
         checkpointInterval: 0,
         sampleInterval: 0,
@@ -148,7 +151,7 @@ const r = await rloo({
       name: 'rloo',
       backend: 'wasm',
       quiet: true,
-      timeLimit: flag('rlooSeconds', 240),
+      timeLimit: flag('rlooSeconds', 1200),
       ...(flag('episodes', 0) > 0 ? { totalEpisodes: flag('episodes', 0) } : {}),
       ...(flag('rlooLr', 0) > 0 ? { lr: flag('rlooLr', 0), minLr: flag('rlooLr', 0) } : {}),
     },

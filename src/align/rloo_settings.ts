@@ -140,10 +140,10 @@ export const RLOO_PRESETS: Record<string, { help: string; config: Partial<RlooCo
     },
   },
   arithmetic: {
-    help: 'the O4 proof (exact-match reward) on a small SFT model: 16 prompts × 4 replies a batch, 4 epochs of 2 minibatches, lr 3e-4, β 0.02',
+    help: 'the O4 proof (exact-match reward) on a small SFT model: 16 prompts × 4 replies a batch, 4 epochs of 2 minibatches, lr 1e-4, β 0.02',
     config: {
       rlooK: 4,
-      totalEpisodes: 4096,
+      totalEpisodes: 16384,
       batchSize: 64,
       miniBatchSize: 32,
       ppoEpochs: 4,
@@ -151,8 +151,10 @@ export const RLOO_PRESETS: Record<string, { help: string; config: Partial<RlooCo
       temperature: 1,
       missingEosPenalty: 1,
       klCoef: 0.02,
-      lr: 3e-4,
-      minLr: 3e-4,
+      // 3e-4 moved the policy 0.2–1 nats per minibatch (clipfrac ~0.5) and took held-out exact match from 37.6 % to
+      // 21 %; 1e-4: 37.6 → 39.8 % greedy, 23.6 → 27.2 % sampled (scripts/rloo-arithmetic.mjs)
+      lr: 1e-4,
+      minLr: 1e-4,
       samplerBatch: 64,
       evalInterval: 0,
       evalReplies: 32,

@@ -32,6 +32,12 @@
  * model trained from scratch does not know which president gave the 1987 address. The 85 / 70 / 65 % bars need that.
  *
  * Tried against these (sotu-desk, O1, seed 1) and not kept:
+ * - SFT 2 epochs (from 4): RM 83.6 %, PPO 69.9 % (CI low 65.2) at KL 2.0, DPO 68.6 % (rewards/accuracies 85.9 %),
+ *   best-of-4 68.1 % — but the flipped-label control broke: PPO against the reward model of noise won 59.1 % (outside
+ *   50 ± 7). Its replies were shorter than SFT's (5.0 words, 8.1) and ended with EOS more often (99 %, 91 %): the
+ *   per-token KL penalty, summed over a reply, costs less for short replies that end, and a weak SFT's unfinished
+ *   replies are exactly what this rater punishes — a gain the labels did not teach. SFT 3 epochs: RM 82.1 %, PPO
+ *   64.3 %, DPO 61.4 %, flipped PPO 49.9 % (no better than 4 epochs). Kept at 4 (seed 1 each);
  * - SFT 10 epochs (from 4): SFT's replies are right 36 % of the time (12 %), gibberish 3 %, and against that
  *   stronger SFT everything fell: RM 71.6 % (pairs decided by the answer alone: 61 %), PPO 57.5 %, DPO 57.6 %,
  *   best-of-4 62 %, and flipped-label PPO 41 % (outside its 50 ± 7); SFT 8 epochs likewise (RM 77.2 %, PPO 58.6 %);
