@@ -65,7 +65,7 @@ async function findAdapter(given?: unknown): Promise<{ gpu: GpuLike; adapter: Gp
   const gpu = gpuEntry(given);
   if (gpu) return { gpu, adapter: await highPerformanceAdapter(gpu), where: 'navigator.gpu.requestAdapter()' };
   if (!isNode) throw noWebGpu();
-  const { dawnSearched, loadNodeWebGpu, withVulkanEnv } = await import('./node_gpu.js');
+  const { dawnSearched, loadNodeWebGpu, withVulkanEnv } = await import(/* node-only */ './node_gpu.js');
   const mod = await loadNodeWebGpu();
   return withVulkanEnv(async (added) => {
     const g = mod.create([]);
@@ -101,7 +101,7 @@ export async function requestWebGpuDevice(given?: unknown): Promise<WebGpuDevice
  */
 export async function hasHardwareWebGpu(): Promise<boolean> {
   if (!isNode || navigatorGpu()) return false;
-  const { loadNodeWebGpu, mayHaveGpu, withVulkanEnv } = await import('./node_gpu.js');
+  const { loadNodeWebGpu, mayHaveGpu, withVulkanEnv } = await import(/* node-only */ './node_gpu.js');
   if (!mayHaveGpu()) return false;
   try {
     const mod = await loadNodeWebGpu();
