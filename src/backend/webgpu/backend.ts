@@ -4,11 +4,12 @@
  * one command encoder and submitted when something needs results; `read` is the only wait. It has no `readSync`:
  * a kernel it does not implement runs on ref as a queued host step (`enqueueHost`, ordered by ../host_queue.ts).
  *
- * Native kernels: ./elementwise.ts (fill, copy, scale, unary maps, broadcasting binary ops, swiglu, transpose,
- * sum_to), ./matmul.ts, ./norm.ts (layernorm, rmsnorm, softmax, cross-entropy, forward and backward),
+ * Native kernels: ./elementwise.ts (fill, copy, scale, unary maps, broadcasting binary ops, swiglu, swiglu_fused,
+ * transpose, sum_to), ./matmul.ts, ./matmul_quant.ts (matmul_q8, matmul_bf16), ./norm.ts (layernorm, rmsnorm, softmax, cross-entropy, forward and backward),
  * ./movement.ts (slice, pad_slice, concat, write_at, embedding and its backward), ./optim.ts (adamw),
- * ./attention.ts (attention and the fused-qkv form, forward and backward), ./rope.ts, ./reduce.ts (sumsq, sum_all),
- * dropout. Everything else (sampling, the quantised matmuls) falls back to ref. docs/BACKENDS.md lists the coverage.
+ * ./attention.ts (attention and the fused-qkv form, forward and backward), ./rope.ts (rope, rope_qkv,
+ * rope_qkv_cache), ./reduce.ts (sumsq, sum_all), dropout. `sample` alone falls back to ref: its ids must equal ref's
+ * float64 sampler exactly and WGSL has no f64. docs/BACKENDS.md lists the coverage.
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } from '../backend.js';
 import { HostStepQueue } from '../host_queue.js';
@@ -20,21 +21,25 @@ import { requestWebGpuDevice } from './device.js';
 import { ELEMENTWISE_KERNELS, runElementwise } from './elementwise.js';
 import type { KView } from './kview.js';
 import { runMatmul } from './matmul.js';
+import { QUANT_KERNELS, runMatmulQuant } from './matmul_quant.js';
 import { MOVEMENT_KERNELS, runMovement } from './movement.js';
 import { NORM_KERNELS, runNorm } from './norm.js';
 import { runAdamw } from './optim.js';
 import { REDUCE_KERNELS, runReduce } from './reduce.js';
-import { runRope } from './rope.js';
+import { runRope, runRopeQkv } from './rope.js';
 import type { GpuDeviceLike } from './types.js';
 
 /** Every kernel this backend runs natively. */
 export const WEBGPU_KERNELS: ReadonlySet<string> = new Set<string>([
   ...ELEMENTWISE_KERNELS,
   'matmul',
+  ...QUANT_KERNELS,
   ...NORM_KERNELS,
   ...MOVEMENT_KERNELS,
   ...ATTENTION_KERNELS,
   'rope',
+  'rope_qkv',
+  'rope_qkv_cache',
   ...REDUCE_KERNELS,
   'adamw',
 ]);
@@ -143,8 +148,11 @@ export class WebGpuBackend implements Backend {
     const at = { ...attrs };
     this.queue.device(() => {
       if (name === 'matmul') runMatmul(this.ctx, ins, outs, at);
+      else if (name === 'matmul_q8' || name === 'matmul_bf16') runMatmulQuant(this.ctx, name, ins, outs);
       else if (name === 'adamw') runAdamw(this.ctx, ins, outs, at);
       else if (name === 'rope') runRope(this.ctx, ins, outs, at);
+      else if (name === 'rope_qkv' || name === 'rope_qkv_cache')
+        runRopeQkv(this.ctx, ins, outs, at, name === 'rope_qkv_cache');
       else if (name === 'sumsq' || name === 'sum_all') runReduce(this.ctx, name, ins, outs);
       else if (name.startsWith('attention')) runAttention(this.ctx, name, ins, outs, at);
       else if ((NORM_KERNELS as readonly string[]).includes(name)) runNorm(this.ctx, name, ins, outs, at);
