@@ -17,9 +17,11 @@ import type { WebGpuBackend } from '../src/backend/webgpu/backend.js';
 import { createWebGpuBackend } from '../src/backend/webgpu/backend.js';
 import { isSoftwareAdapter } from '../src/backend/webgpu/device.js';
 import { SWIFTSHADER_ICD, vulkanEnvFor } from '../src/backend/webgpu/node_gpu.js';
+import { cases, generate, ref64, runOn, worst } from './conformance_cases.js';
 import { describeConformance } from './conformance_suite.js';
 import { ensureCliBuilt } from './helpers.js';
 import { describeHfParity } from './hf_parity_suite.js';
+import { Rng } from '../src/util/rng.js';
 
 const REQUIRE = process.env['LLMTS_REQUIRE_WEBGPU'] === '1';
 const envBefore = { vk: process.env['VK_ADD_DRIVER_FILES'], xdg: process.env['XDG_RUNTIME_DIR'] };
@@ -69,6 +71,26 @@ describe('webgpu in Node: finding an adapter', () => {
 });
 
 describeConformance({ label: 'webgpu (Node)', make: () => createWebGpuBackend(), complete: false, optional: true });
+
+// issue 13's kernels run in WGSL, not as host steps on ref (the conformance suite above would pass either way)
+describe('webgpu in Node: the decode kernels run on the device', () => {
+  const kernels = ['swiglu_fused', 'rope_qkv', 'rope_qkv_cache', 'matmul_q8', 'matmul_bf16'];
+  it.for(kernels)('%s: native, no host step, ref within tolerance', async (k, ctx) => {
+    if (!be) return ctx.skip(why);
+    const c = cases().find((x) => x.kernel === k)!;
+    const rng = new Rng(5);
+    let ins = c.inputs.map((s) => generate(s, rng));
+    if (c.prep) ins = await c.prep(ins);
+    const inits = c.outputs.map((s) => (s.gen ? generate(s, rng) : null));
+    const before = { ...be.counts };
+    const got = await runOn(be, c, ins, inits, false);
+    expect(be.counts.native - before.native).toBe(1);
+    expect(be.counts.hostSteps - before.hostSteps).toBe(0);
+    const want = await runOn(ref64, c, ins, inits, true);
+    for (let o = 0; o < want.length; o++)
+      expect(worst(got[o]!, want[o]!, false).ratio, `output ${o}`).toBeLessThanOrEqual(1);
+  });
+});
 
 if (be) describeHfParity('webgpu (Node)', be);
 else describe.skip(`Hugging Face parity on webgpu (Node): ${why}`, () => it('skipped', () => {}));
