@@ -92,6 +92,32 @@ describe('webgpu in Node: the decode kernels run on the device', () => {
   });
 });
 
+describe('webgpu in Node: sample', () => {
+  // greedy on the device (ids exact, log-probabilities within tolerance); other settings as one host step, exact
+  it.for([
+    ['greedy', true],
+    ['top-p', false],
+  ] as const)('%s: on the device = %s, ref within tolerance', async ([, device], ctx) => {
+    if (!be) return ctx.skip(why);
+    const c = cases().find(
+      (x) =>
+        x.kernel === 'sample' &&
+        x.inputs[0]!.shape[2] === 5000 &&
+        x.attrs?.['temperature'] === (device ? 0 : 1) &&
+        x.attrs?.['topP'] === (device ? undefined : 0.9),
+    )!;
+    const rng = new Rng(9);
+    const ins = c.inputs.map((s) => generate(s, rng));
+    const before = { ...be.counts };
+    const got = await runOn(be, c, ins, [null, null], false);
+    expect(be.counts.native - before.native).toBe(device ? 1 : 0);
+    expect(be.counts.hostSteps - before.hostSteps).toBe(device ? 0 : 1);
+    const want = await runOn(ref64, c, ins, [null, null], true);
+    expect([...got[0]!]).toEqual([...want[0]!]);
+    expect(worst(got[1]!, want[1]!, false).ratio).toBeLessThanOrEqual(1);
+  });
+});
+
 if (be) describeHfParity('webgpu (Node)', be);
 else describe.skip(`Hugging Face parity on webgpu (Node): ${why}`, () => it('skipped', () => {}));
 

@@ -8,13 +8,17 @@
  * transpose, sum_to), ./matmul.ts, ./matmul_quant.ts (matmul_q8, matmul_bf16), ./norm.ts (layernorm, rmsnorm, softmax, cross-entropy, forward and backward),
  * ./movement.ts (slice, pad_slice, concat, write_at, embedding and its backward), ./optim.ts (adamw),
  * ./attention.ts (attention and the fused-qkv form, forward and backward), ./rope.ts (rope, rope_qkv,
- * rope_qkv_cache), ./reduce.ts (sumsq, sum_all), dropout. `sample` alone falls back to ref: its ids must equal ref's
- * float64 sampler exactly and WGSL has no f64. docs/BACKENDS.md lists the coverage.
+ * rope_qkv_cache), ./reduce.ts (sumsq, sum_all), dropout, ./sample.ts (greedy `sample`). `sample` with any other
+ * setting runs ref's sampler as a host step inside `run`: its ids must equal ref's float64 draw exactly and WGSL has
+ * no f64. docs/BACKENDS.md lists the coverage.
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } from '../backend.js';
 import { HostStepQueue } from '../host_queue.js';
+import { sampleKernel } from '../sample_rows.js';
+import { sampleAttrs } from '../sampling.js';
 import { validateKernelCall } from '../validate.js';
 import { BackendError, OutOfMemoryError } from '../../util/errors.js';
+import { size } from '../../util/shape.js';
 import { ATTENTION_KERNELS, runAttention } from './attention.js';
 import { GpuBuf, GpuContext, USAGE } from './core.js';
 import { requestWebGpuDevice } from './device.js';
@@ -27,6 +31,7 @@ import { NORM_KERNELS, runNorm } from './norm.js';
 import { runAdamw } from './optim.js';
 import { REDUCE_KERNELS, runReduce } from './reduce.js';
 import { runRope, runRopeQkv } from './rope.js';
+import { runSampleGreedy, sampleOnDevice } from './sample.js';
 import type { GpuDeviceLike } from './types.js';
 
 /** Every kernel this backend runs natively. */
@@ -42,6 +47,7 @@ export const WEBGPU_KERNELS: ReadonlySet<string> = new Set<string>([
   'rope_qkv_cache',
   ...REDUCE_KERNELS,
   'adamw',
+  'sample',
 ]);
 
 export interface WebGpuBackendOptions {
@@ -142,12 +148,17 @@ export class WebGpuBackend implements Backend {
   run(name: string, inputs: readonly View[], outputs: readonly View[], attrs: Attrs = {}): void {
     if (!WEBGPU_KERNELS.has(name)) throw new BackendError('E_KERNEL', `webgpu backend has no kernel '${name}'`);
     validateKernelCall(name, inputs, outputs, attrs);
+    if (name === 'sample' && !sampleOnDevice(outputs.length, attrs)) {
+      this.sampleOnHost(inputs, outputs, attrs);
+      return;
+    }
     this.counts.native++;
     const ins: KView[] = inputs.map((v) => ({ b: this.own(v.buf), shape: [...v.shape] }));
     const outs: KView[] = outputs.map((v) => ({ b: this.own(v.buf), shape: [...v.shape] }));
     const at = { ...attrs };
     this.queue.device(() => {
       if (name === 'matmul') runMatmul(this.ctx, ins, outs, at);
+      else if (name === 'sample') runSampleGreedy(this.ctx, ins, outs);
       else if (name === 'matmul_q8' || name === 'matmul_bf16') runMatmulQuant(this.ctx, name, ins, outs);
       else if (name === 'adamw') runAdamw(this.ctx, ins, outs, at);
       else if (name === 'rope') runRope(this.ctx, ins, outs, at);
@@ -158,6 +169,32 @@ export class WebGpuBackend implements Backend {
       else if ((NORM_KERNELS as readonly string[]).includes(name)) runNorm(this.ctx, name, ins, outs, at);
       else if ((MOVEMENT_KERNELS as readonly string[]).includes(name)) runMovement(this.ctx, name, ins, outs, at);
       else runElementwise(this.ctx, name, ins, outs, at);
+    });
+  }
+
+  /** `sample` with settings WGSL cannot reproduce exactly (./sample.ts): ref's sampler on the logits, as a host step. */
+  private sampleOnHost(inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
+    for (const v of [...inputs, ...outputs]) this.own(v.buf);
+    const { o, u, topN, penalties } = sampleAttrs(attrs);
+    const x = inputs[0]!,
+      outs = outputs.map((v) => ({
+        buf: v.buf,
+        data: v.buf.dtype === 'i32' ? new Int32Array(size(v.shape)) : new Float32Array(size(v.shape)),
+      }));
+    this.enqueueHost(async (io) => {
+      const n = size(x.shape);
+      const logits = { data: (await io.read(x.buf)).subarray(0, n), shape: x.shape };
+      const [ids, probs, topIds, topLp] = outs;
+      sampleKernel(
+        logits,
+        ids!,
+        probs!,
+        o,
+        u,
+        topN > 0 ? { n: topN, ids: topIds!, logprobs: topLp! } : undefined,
+        penalties,
+      );
+      for (const v of outs) io.write(v.buf, v.data);
     });
   }
 
