@@ -70,7 +70,7 @@ describe('webgpu in Node: finding an adapter', () => {
   });
 });
 
-describeConformance({ label: 'webgpu (Node)', make: () => createWebGpuBackend(), complete: false, optional: true });
+describeConformance({ label: 'webgpu (Node)', make: () => createWebGpuBackend(), complete: true, optional: true });
 
 // issue 13's kernels run in WGSL, not as host steps on ref (the conformance suite above would pass either way)
 describe('webgpu in Node: the decode kernels run on the device', () => {
