@@ -97,7 +97,7 @@ export class WebGpuBackend implements Backend {
   }
 
   describe(): string {
-    return `webgpu (${this.adapterName}; ${WEBGPU_KERNELS.size} kernels native, the rest on ref)`;
+    return `webgpu (${this.adapterName}; ${WEBGPU_KERNELS.size} kernels native, sample beyond greedy on ref)`;
   }
 
   alloc(length: number, dtype: DType): DeviceBuffer {
