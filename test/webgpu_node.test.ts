@@ -19,8 +19,12 @@ import { isSoftwareAdapter } from '../src/backend/webgpu/device.js';
 import { SWIFTSHADER_ICD, vulkanEnvFor } from '../src/backend/webgpu/node_gpu.js';
 import { cases, generate, ref64, runOn, worst } from './conformance_cases.js';
 import { describeConformance } from './conformance_suite.js';
-import { ensureCliBuilt } from './helpers.js';
+import { ensureCliBuilt, fixtureDirs } from './helpers.js';
 import { describeHfParity } from './hf_parity_suite.js';
+import type { Backend } from '../src/backend/backend.js';
+import { getBackend } from '../src/backend/registry.js';
+import { generate as generateText } from '../src/generate/engine.js';
+import { loadModel } from '../src/model/hf/folder.js';
 import { Rng } from '../src/util/rng.js';
 
 const REQUIRE = process.env['LLMTS_REQUIRE_WEBGPU'] === '1';
@@ -115,6 +119,32 @@ describe('webgpu in Node: sample', () => {
     const want = await runOn(ref64, c, ins, [null, null], true);
     expect([...got[0]!]).toEqual([...want[0]!]);
     expect(worst(got[1]!, want[1]!, false).ratio).toBeLessThanOrEqual(1);
+  });
+});
+
+// decoding on the device: greedy generation takes no host step at all (the KV cache, the fused decode kernels and the
+// sample kernel all run in WGSL); seeded top-p sampling draws ref's ids (ref's sampler on the read-back logits)
+describe('webgpu in Node: generation', () => {
+  const llama = fixtureDirs().find((d) => path.basename(d) === 'llama-tiny');
+  it.for([
+    ['greedy', { temperature: 0 }],
+    ['top-p 0.9, seeded', { temperature: 0.9, topP: 0.9, seed: 7 }],
+  ] as const)('%s: the ids of ref, host steps only when sampling', async ([, opts], ctx) => {
+    if (!be) return ctx.skip(why);
+    if (!llama) return ctx.skip('no llama-tiny fixture');
+    const prompt = [1, 5, 9, 2];
+    const run = async (backend: Backend) => {
+      const model = await loadModel(llama, { backend });
+      const r = await generateText(model, [prompt], { ...opts, maxTokens: 6 });
+      return r.choices[0]!.ids;
+    };
+    const want = await run(getBackend('ref'));
+    const before = { ...be.counts };
+    const got = await run(be);
+    expect(got).toEqual(want);
+    const hostSteps = be.counts.hostSteps - before.hostSteps;
+    if (opts.temperature === 0) expect(hostSteps).toBe(0);
+    else expect(hostSteps).toBeGreaterThan(0);
   });
 });
 
