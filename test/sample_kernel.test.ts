@@ -1,4 +1,4 @@
-// The `sample` kernel (src/backend/ref/sample.ts on src/backend/sampling.ts, src/backend/wasm/assembly/sample.ts) against the JavaScript sampler:
+// The `sample` kernel (src/backend/sample_rows.ts on src/backend/sampling.ts, src/backend/wasm/assembly/sample.ts) against the JavaScript sampler:
 // on every test backend it draws exactly the id sampleToken draws from the same row and coin (flat and peaked rows,
 // ties, -Infinity entries, every filter, the binned top-p path), its draws follow the sampling distribution, and
 // generate() takes the same tokens whether it samples on the device (topLogprobs 0) or on the host (topLogprobs 1).

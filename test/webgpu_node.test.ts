@@ -17,9 +17,15 @@ import type { WebGpuBackend } from '../src/backend/webgpu/backend.js';
 import { createWebGpuBackend } from '../src/backend/webgpu/backend.js';
 import { isSoftwareAdapter } from '../src/backend/webgpu/device.js';
 import { SWIFTSHADER_ICD, vulkanEnvFor } from '../src/backend/webgpu/node_gpu.js';
+import { cases, generate, ref64, runOn, worst } from './conformance_cases.js';
 import { describeConformance } from './conformance_suite.js';
-import { ensureCliBuilt } from './helpers.js';
+import { ensureCliBuilt, fixtureDirs } from './helpers.js';
 import { describeHfParity } from './hf_parity_suite.js';
+import type { Backend } from '../src/backend/backend.js';
+import { getBackend } from '../src/backend/registry.js';
+import { generate as generateText } from '../src/generate/engine.js';
+import { loadModel } from '../src/model/hf/folder.js';
+import { Rng } from '../src/util/rng.js';
 
 const REQUIRE = process.env['LLMTS_REQUIRE_WEBGPU'] === '1';
 const envBefore = { vk: process.env['VK_ADD_DRIVER_FILES'], xdg: process.env['XDG_RUNTIME_DIR'] };
@@ -68,7 +74,79 @@ describe('webgpu in Node: finding an adapter', () => {
   });
 });
 
-describeConformance({ label: 'webgpu (Node)', make: () => createWebGpuBackend(), complete: false, optional: true });
+describeConformance({ label: 'webgpu (Node)', make: () => createWebGpuBackend(), complete: true, optional: true });
+
+// issue 13's kernels run in WGSL, not as host steps on ref (the conformance suite above would pass either way)
+describe('webgpu in Node: the decode kernels run on the device', () => {
+  const kernels = ['swiglu_fused', 'rope_qkv', 'rope_qkv_cache', 'matmul_q8', 'matmul_bf16'];
+  it.for(kernels)('%s: native, no host step, ref within tolerance', async (k, ctx) => {
+    if (!be) return ctx.skip(why);
+    const c = cases().find((x) => x.kernel === k)!;
+    const rng = new Rng(5);
+    let ins = c.inputs.map((s) => generate(s, rng));
+    if (c.prep) ins = await c.prep(ins);
+    const inits = c.outputs.map((s) => (s.gen ? generate(s, rng) : null));
+    const before = { ...be.counts };
+    const got = await runOn(be, c, ins, inits, false);
+    expect(be.counts.native - before.native).toBe(1);
+    expect(be.counts.hostSteps - before.hostSteps).toBe(0);
+    const want = await runOn(ref64, c, ins, inits, true);
+    for (let o = 0; o < want.length; o++)
+      expect(worst(got[o]!, want[o]!, false).ratio, `output ${o}`).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('webgpu in Node: sample', () => {
+  // greedy on the device (ids exact, log-probabilities within tolerance); other settings as one host step, exact
+  it.for([
+    ['greedy', true],
+    ['top-p', false],
+  ] as const)('%s: on the device = %s, ref within tolerance', async ([, device], ctx) => {
+    if (!be) return ctx.skip(why);
+    const c = cases().find(
+      (x) =>
+        x.kernel === 'sample' &&
+        x.inputs[0]!.shape[2] === 5000 &&
+        x.attrs?.['temperature'] === (device ? 0 : 1) &&
+        x.attrs?.['topP'] === (device ? undefined : 0.9),
+    )!;
+    const rng = new Rng(9);
+    const ins = c.inputs.map((s) => generate(s, rng));
+    const before = { ...be.counts };
+    const got = await runOn(be, c, ins, [null, null], false);
+    expect(be.counts.native - before.native).toBe(device ? 1 : 0);
+    expect(be.counts.hostSteps - before.hostSteps).toBe(device ? 0 : 1);
+    const want = await runOn(ref64, c, ins, [null, null], true);
+    expect([...got[0]!]).toEqual([...want[0]!]);
+    expect(worst(got[1]!, want[1]!, false).ratio).toBeLessThanOrEqual(1);
+  });
+});
+
+// decoding on the device: greedy generation takes no host step at all (the KV cache, the fused decode kernels and the
+// sample kernel all run in WGSL); seeded top-p sampling draws ref's ids (ref's sampler on the read-back logits)
+describe('webgpu in Node: generation', () => {
+  const llama = fixtureDirs().find((d) => path.basename(d) === 'llama-tiny');
+  it.for([
+    ['greedy', { temperature: 0 }],
+    ['top-p 0.9, seeded', { temperature: 0.9, topP: 0.9, seed: 7 }],
+  ] as const)('%s: the ids of ref, host steps only when sampling', async ([, opts], ctx) => {
+    if (!be) return ctx.skip(why);
+    if (!llama) return ctx.skip('no llama-tiny fixture');
+    const prompt = [1, 5, 9, 2];
+    const run = async (backend: Backend) => {
+      const model = await loadModel(llama, { backend });
+      const r = await generateText(model, [prompt], { ...opts, maxTokens: 6 });
+      return r.choices[0]!.ids;
+    };
+    const want = await run(getBackend('ref'));
+    const before = { ...be.counts };
+    const got = await run(be);
+    expect(got).toEqual(want);
+    const hostSteps = be.counts.hostSteps - before.hostSteps;
+    if (opts.temperature === 0) expect(hostSteps).toBe(0);
+    else expect(hostSteps).toBeGreaterThan(0);
+  });
+});
 
 if (be) describeHfParity('webgpu (Node)', be);
 else describe.skip(`Hugging Face parity on webgpu (Node): ${why}`, () => it('skipped', () => {}));

@@ -1,7 +1,7 @@
 /**
  * The sampler's arithmetic on one row of logits, backend-neutral: the definition of the `sample` kernel
  * (src/backend/kernels.ts), with the checks and attribute parsing every backend shares. The JavaScript sampler
- * (src/generate/sampler.ts) and the `ref` kernel (src/backend/ref/sample.ts) use it as is; the `wasm` backend takes
+ * (src/generate/sampler.ts) and the `ref` kernel (src/backend/sample_rows.ts) use it as is; the `wasm` backend takes
  * its table and checks from here and ports the arithmetic operation for operation to WebAssembly
  * (src/backend/wasm/assembly/sample.ts), which therefore draws the same ids from the same logits and uniform number.
  *

@@ -14,7 +14,7 @@ import * as N from './nn.js';
 import type { RefView } from './elementwise.js';
 import { attrNum } from './elementwise.js';
 import { sampleAttrs } from '../sampling.js';
-import { sampleKernel } from './sample.js';
+import { sampleKernel } from '../sample_rows.js';
 
 export interface RefBuffer extends DeviceBuffer {
   data: HostArray | null;

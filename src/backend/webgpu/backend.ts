@@ -4,39 +4,50 @@
  * one command encoder and submitted when something needs results; `read` is the only wait. It has no `readSync`:
  * a kernel it does not implement runs on ref as a queued host step (`enqueueHost`, ordered by ../host_queue.ts).
  *
- * Native kernels: ./elementwise.ts (fill, copy, scale, unary maps, broadcasting binary ops, swiglu, transpose,
- * sum_to), ./matmul.ts, ./norm.ts (layernorm, rmsnorm, softmax, cross-entropy, forward and backward),
+ * Native kernels: ./elementwise.ts (fill, copy, scale, unary maps, broadcasting binary ops, swiglu, swiglu_fused,
+ * transpose, sum_to), ./matmul.ts, ./matmul_quant.ts (matmul_q8, matmul_bf16), ./norm.ts (layernorm, rmsnorm, softmax, cross-entropy, forward and backward),
  * ./movement.ts (slice, pad_slice, concat, write_at, embedding and its backward), ./optim.ts (adamw),
- * ./attention.ts (attention and the fused-qkv form, forward and backward), ./rope.ts, ./reduce.ts (sumsq, sum_all),
- * dropout. Everything else (sampling, the quantised matmuls) falls back to ref. docs/BACKENDS.md lists the coverage.
+ * ./attention.ts (attention and the fused-qkv form, forward and backward), ./rope.ts (rope, rope_qkv,
+ * rope_qkv_cache), ./reduce.ts (sumsq, sum_all), dropout, ./sample.ts (greedy `sample`). `sample` with any other
+ * setting runs ref's sampler as a host step inside `run`: its ids must equal ref's float64 draw exactly and WGSL has
+ * no f64. docs/BACKENDS.md lists the coverage.
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } from '../backend.js';
 import { HostStepQueue } from '../host_queue.js';
+import { sampleKernel } from '../sample_rows.js';
+import { sampleAttrs } from '../sampling.js';
 import { validateKernelCall } from '../validate.js';
 import { BackendError, OutOfMemoryError } from '../../util/errors.js';
+import { size } from '../../util/shape.js';
 import { ATTENTION_KERNELS, runAttention } from './attention.js';
 import { GpuBuf, GpuContext, USAGE } from './core.js';
 import { requestWebGpuDevice } from './device.js';
 import { ELEMENTWISE_KERNELS, runElementwise } from './elementwise.js';
 import type { KView } from './kview.js';
 import { runMatmul } from './matmul.js';
+import { QUANT_KERNELS, runMatmulQuant } from './matmul_quant.js';
 import { MOVEMENT_KERNELS, runMovement } from './movement.js';
 import { NORM_KERNELS, runNorm } from './norm.js';
 import { runAdamw } from './optim.js';
 import { REDUCE_KERNELS, runReduce } from './reduce.js';
-import { runRope } from './rope.js';
+import { runRope, runRopeQkv } from './rope.js';
+import { runSampleGreedy, sampleOnDevice } from './sample.js';
 import type { GpuDeviceLike } from './types.js';
 
 /** Every kernel this backend runs natively. */
 export const WEBGPU_KERNELS: ReadonlySet<string> = new Set<string>([
   ...ELEMENTWISE_KERNELS,
   'matmul',
+  ...QUANT_KERNELS,
   ...NORM_KERNELS,
   ...MOVEMENT_KERNELS,
   ...ATTENTION_KERNELS,
   'rope',
+  'rope_qkv',
+  'rope_qkv_cache',
   ...REDUCE_KERNELS,
   'adamw',
+  'sample',
 ]);
 
 export interface WebGpuBackendOptions {
@@ -86,7 +97,7 @@ export class WebGpuBackend implements Backend {
   }
 
   describe(): string {
-    return `webgpu (${this.adapterName}; ${WEBGPU_KERNELS.size} kernels native, the rest on ref)`;
+    return `webgpu (${this.adapterName}; ${WEBGPU_KERNELS.size} kernels native, sample beyond greedy on ref)`;
   }
 
   alloc(length: number, dtype: DType): DeviceBuffer {
@@ -137,19 +148,53 @@ export class WebGpuBackend implements Backend {
   run(name: string, inputs: readonly View[], outputs: readonly View[], attrs: Attrs = {}): void {
     if (!WEBGPU_KERNELS.has(name)) throw new BackendError('E_KERNEL', `webgpu backend has no kernel '${name}'`);
     validateKernelCall(name, inputs, outputs, attrs);
+    if (name === 'sample' && !sampleOnDevice(outputs.length, attrs)) {
+      this.sampleOnHost(inputs, outputs, attrs);
+      return;
+    }
     this.counts.native++;
     const ins: KView[] = inputs.map((v) => ({ b: this.own(v.buf), shape: [...v.shape] }));
     const outs: KView[] = outputs.map((v) => ({ b: this.own(v.buf), shape: [...v.shape] }));
     const at = { ...attrs };
     this.queue.device(() => {
       if (name === 'matmul') runMatmul(this.ctx, ins, outs, at);
+      else if (name === 'sample') runSampleGreedy(this.ctx, ins, outs);
+      else if (name === 'matmul_q8' || name === 'matmul_bf16') runMatmulQuant(this.ctx, name, ins, outs);
       else if (name === 'adamw') runAdamw(this.ctx, ins, outs, at);
       else if (name === 'rope') runRope(this.ctx, ins, outs, at);
+      else if (name === 'rope_qkv' || name === 'rope_qkv_cache')
+        runRopeQkv(this.ctx, ins, outs, at, name === 'rope_qkv_cache');
       else if (name === 'sumsq' || name === 'sum_all') runReduce(this.ctx, name, ins, outs);
       else if (name.startsWith('attention')) runAttention(this.ctx, name, ins, outs, at);
       else if ((NORM_KERNELS as readonly string[]).includes(name)) runNorm(this.ctx, name, ins, outs, at);
       else if ((MOVEMENT_KERNELS as readonly string[]).includes(name)) runMovement(this.ctx, name, ins, outs, at);
       else runElementwise(this.ctx, name, ins, outs, at);
+    });
+  }
+
+  /** `sample` with settings WGSL cannot reproduce exactly (./sample.ts): ref's sampler on the logits, as a host step. */
+  private sampleOnHost(inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
+    for (const v of [...inputs, ...outputs]) this.own(v.buf);
+    const { o, u, topN, penalties } = sampleAttrs(attrs);
+    const x = inputs[0]!,
+      outs = outputs.map((v) => ({
+        buf: v.buf,
+        data: v.buf.dtype === 'i32' ? new Int32Array(size(v.shape)) : new Float32Array(size(v.shape)),
+      }));
+    this.enqueueHost(async (io) => {
+      const n = size(x.shape);
+      const logits = { data: (await io.read(x.buf)).subarray(0, n), shape: x.shape };
+      const [ids, probs, topIds, topLp] = outs;
+      sampleKernel(
+        logits,
+        ids!,
+        probs!,
+        o,
+        u,
+        topN > 0 ? { n: topN, ids: topIds!, logprobs: topLp! } : undefined,
+        penalties,
+      );
+      for (const v of outs) io.write(v.buf, v.data);
     });
   }
 

@@ -1,6 +1,6 @@
 /**
  * Elementwise WGSL kernels (../kernels.ts): fill, copy (with casts), scale, the unary maps, the broadcasting binary
- * ops (add/sub/mul/div, gelu_backward, silu_backward, swiglu), swiglu_backward, and the index kernels transpose and
+ * ops (add/sub/mul/div, gelu_backward, silu_backward, swiglu), swiglu_backward, swiglu_fused, and the index kernels transpose and
  * sum_to. One thread per output element on a 2-D grid of 256-thread workgroups (./core.ts `grid`).
  * Broadcasting: out's shape and each input's strides along out's axes (0 where broadcast), up to MAX_RANK axes.
  */
@@ -53,6 +53,7 @@ export const ELEMENTWISE_KERNELS = [
   ...Object.keys(UNARY),
   ...Object.keys(BINARY),
   'swiglu_backward',
+  'swiglu_fused',
   'transpose',
   'sum_to',
   'dropout',
@@ -130,6 +131,21 @@ export function runElementwise(
 }`;
     const bufs = [...ins.map((v) => v.b.gpu), outs[0]!.b.gpu, outs[1]!.b.gpu];
     ctx.dispatch(code, new Params().u32(n), bufs, elementGroups(n));
+    return;
+  }
+  if (name === 'swiglu_fused') {
+    // gu [R, 2F] → y [R, F]: y[r, j] = silu(gu[r, j])·gu[r, F + j] (gate and up halves of one fused linear's rows)
+    const F = out.shape[out.shape.length - 1]!;
+    const code = `${HELPERS}${storage(1, 'GU', 'f32', false)}${storage(2, 'Y', 'f32', true)}
+@compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
+  ${INDEX}
+  if (i >= pu(0u)) { return; }
+  let F = pu(1u);
+  let o = (i / F) * 2u * F + i % F;
+  let g = GU[o];
+  Y[i] = g * sigm(g) * GU[o + F];
+}`;
+    ctx.dispatch(code, new Params().u32(n, F), [ins[0]!.b.gpu, out.b.gpu], elementGroups(n));
     return;
   }
   if (name === 'transpose') {

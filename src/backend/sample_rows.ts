@@ -1,6 +1,7 @@
 /**
- * The `ref` backend's `sample` kernel: rows of logits on host arrays → sampled ids, their probabilities and the
- * most likely alternatives, by the backend-neutral arithmetic of src/backend/sampling.ts.
+ * The `sample` kernel on host arrays: rows of logits → sampled ids, their probabilities and the most likely
+ * alternatives, by the backend-neutral arithmetic of ./sampling.ts. The `ref` backend's kernel, and the webgpu
+ * backend's host path for settings WGSL cannot reproduce exactly (./webgpu/sample.ts).
  */
 import {
   checkSampleArgs,
@@ -11,7 +12,7 @@ import {
   topN,
   type RowSampling,
   type SamplePenalties,
-} from '../sampling.js';
+} from './sampling.js';
 
 type Out = { data: { [i: number]: number } };
 

@@ -1,0 +1,107 @@
+/**
+ * The quantised linears on WebGPU (../kernels.ts `matmul_q8`, `matmul_bf16`): out [M, N] ≈ x [M, K]·Wᵀ with W packed in
+ * i32 words and unpacked in WGSL. Inference only (decode: M small), so one thread per output element, looping over K
+ * in the weight row's order; no tiling.
+ *
+ * matmul_q8 (llama.cpp's Q8_0 layout): two dispatches. First, one workgroup per row of x finds max |x| (a tree
+ * reduction in workgroup memory), dx = max/8191, id = 1/dx (0 if dx = 0), and rounds the row to integers
+ * xq = clamp(round(x·id), ±8191) (WGSL's round is half-to-even, as the catalogue says) into a scratch [M, K] i32
+ * buffer, dx into [M]. Then out[m, n] = dx[m]·Σ_b scales[n, b]·(Σ over the block's 32 k of xq·q, an exact i32 sum),
+ * q = the signed byte k mod 4 of wq[n, k/4] (extractBits on i32 sign-extends; byte 0 is the lowest).
+ * matmul_bf16: w[n, 2j] = the f32 with upper bits the low u16 of wb[n, j], w[n, 2j+1] from its high u16;
+ * out[m, n] = Σ_k x[m, k]·w[n, k] in f32.
+ */
+import { size } from '../../util/shape.js';
+import { BUILTINS, FLAT_GROUP, type GpuContext, Params, USAGE, WG, grid, storage } from './core.js';
+import type { KView } from './kview.js';
+
+export const QUANT_KERNELS = ['matmul_q8', 'matmul_bf16'] as const;
+
+/** x [M, K] → XQ [M, K] i32, DX [M] f32. One workgroup per row. params: K */
+const QUANTISE = `${storage(1, 'X', 'f32', false)}${storage(2, 'XQ', 'i32', true)}${storage(3, 'DX', 'f32', true)}
+var<workgroup> red: array<f32, ${WG}>;
+@compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
+  ${FLAT_GROUP}
+  let K = pu(0u);
+  let m = grp;
+  var mx = 0.0;
+  for (var k = lid; k < K; k += ${WG}u) { mx = max(mx, abs(X[m * K + k])); }
+  red[lid] = mx;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s /= 2u) {
+    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+    workgroupBarrier();
+  }
+  let dx = red[0] / 8191.0;
+  let id = select(1.0 / dx, 0.0, dx == 0.0);
+  for (var k = lid; k < K; k += ${WG}u) {
+    XQ[m * K + k] = i32(clamp(round(X[m * K + k] * id), -8191.0, 8191.0));
+  }
+  if (lid == 0u) { DX[m] = dx; }
+}`;
+
+/** params: n = M·N, N, K */
+const Q8 = `${storage(1, 'XQ', 'i32', false)}${storage(2, 'DX', 'f32', false)}${storage(3, 'WQ', 'i32', false)}${storage(4, 'S', 'f32', false)}${storage(5, 'O', 'f32', true)}
+@compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
+  ${FLAT_GROUP}
+  let e = grp * ${WG}u + lid;
+  if (e >= pu(0u)) { return; }
+  let N = pu(1u);
+  let K = pu(2u);
+  let m = e / N;
+  let n = e % N;
+  let nb = K / 32u;
+  var s = 0.0;
+  for (var b = 0u; b < nb; b++) {
+    var d = 0i;
+    for (var j = 0u; j < 8u; j++) {
+      let w = WQ[n * (K / 4u) + b * 8u + j];
+      let x0 = m * K + b * 32u + j * 4u;
+      for (var t = 0u; t < 4u; t++) { d += XQ[x0 + t] * extractBits(w, 8u * t, 8u); }
+    }
+    s += S[n * nb + b] * f32(d);
+  }
+  O[e] = DX[m] * s;
+}`;
+
+/** params: n = M·N, N, K */
+const BF16 = `${storage(1, 'X', 'f32', false)}${storage(2, 'WB', 'i32', false)}${storage(3, 'O', 'f32', true)}
+@compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
+  ${FLAT_GROUP}
+  let e = grp * ${WG}u + lid;
+  if (e >= pu(0u)) { return; }
+  let N = pu(1u);
+  let K = pu(2u);
+  let m = e / N;
+  let n = e % N;
+  let K2 = K / 2u;
+  var s = 0.0;
+  for (var j = 0u; j < K2; j++) {
+    let w = bitcast<u32>(WB[n * K2 + j]);
+    s += X[m * K + 2u * j] * bitcast<f32>(w << 16u);
+    s += X[m * K + 2u * j + 1u] * bitcast<f32>(w & 0xffff0000u);
+  }
+  O[e] = s;
+}`;
+
+export function runMatmulQuant(ctx: GpuContext, name: string, ins: readonly KView[], outs: readonly KView[]): void {
+  const x = ins[0]!,
+    w = ins[1]!,
+    o = outs[0]!;
+  const N = w.shape[0]!,
+    K = x.shape[x.shape.length - 1]!,
+    M = size(x.shape) / Math.max(1, K),
+    n = M * N;
+  if (n === 0) return;
+  const groups = grid(Math.ceil(n / WG));
+  if (name === 'matmul_bf16') {
+    ctx.dispatch(BF16, new Params().u32(n, N, K), [x.b.gpu, w.b.gpu, o.b.gpu], groups);
+    return;
+  }
+  const xq = ctx.createBuffer(M * K * 4, USAGE.STORAGE),
+    dx = ctx.createBuffer(M * 4, USAGE.STORAGE);
+  ctx.dispatch(QUANTISE, new Params().u32(K), [x.b.gpu, xq, dx], grid(M));
+  ctx.dispatch(Q8, new Params().u32(n, N, K), [xq, dx, w.b.gpu, ins[2]!.b.gpu, o.b.gpu], groups);
+  ctx.release(xq);
+  ctx.release(dx);
+}
