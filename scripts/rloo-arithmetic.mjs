@@ -5,7 +5,7 @@
 //
 //   npm run build:ts && node scripts/rloo-arithmetic.mjs [outDir] [--drill=60000] [--sftSteps=4000]
 //     [--episodes=N (default: the preset's)] [--rlooLr=X] [--sftSeconds=1200] [--rlooSeconds=1200]
-//     [--sftFrom=DIR (an SFT checkpoint: skip SFT)]
+//     [--sftFrom=DIR (an SFT checkpoint: skip SFT)] [--rloo.KEY=VALUE (any RLOO setting)]
 //
 // Steps and episodes decide the result (the same on any machine); the seconds are only caps.
 // The base model is trained from random weights: a byte-level tokenizer (a digit is a token) and a small GPT-2.
@@ -56,6 +56,15 @@ const promptsFile = jsonl(
 const held = arithmetic.items('heldout').map((/** @type {{ prompt: unknown }} */ x) => x.prompt);
 
 const backend = await initBackend('wasm');
+// --rloo.KEY=VALUE: any other RLOO setting (numbers and true/false), e.g. --rloo.rlooK=8 --rloo.normalizeAdvantage=true
+const rlooSet = Object.fromEntries(
+  args
+    .filter((a) => a.startsWith('--rloo.'))
+    .map((a) => {
+      const [k, v] = a.slice('--rloo.'.length).split('=');
+      return [k, v === 'true' ? true : v === 'false' ? false : Number(v)];
+    }),
+);
 const sftFrom = args.find((a) => a.startsWith('--sftFrom='))?.split('=')[1];
 /** @type {{ checkpointDir: string; steps: number }} */
 const s = sftFrom ? { checkpointDir: path.resolve(sftFrom), steps: 0 } : await trainSft();
@@ -154,6 +163,7 @@ const r = await rloo({
       timeLimit: flag('rlooSeconds', 1200),
       ...(flag('episodes', 0) > 0 ? { totalEpisodes: flag('episodes', 0) } : {}),
       ...(flag('rlooLr', 0) > 0 ? { lr: flag('rlooLr', 0), minLr: flag('rlooLr', 0) } : {}),
+      ...rlooSet,
     },
   }),
 });
