@@ -4,7 +4,7 @@
 // on) of both: greedy, and one sample each at temperature 1 (the distribution RLOO trains). CPU only, one run.
 //
 //   npm run build:ts && node scripts/rloo-arithmetic.mjs [outDir] [--drill=60000] [--sftSteps=4000]
-//     [--episodes=N (default: the preset's)] [--rlooLr=X] [--sftSeconds=1200] [--rlooSeconds=1200]
+//     [--episodes=N (default: the preset's)] [--rlooLr=X] [--sftSeconds=3600] [--rlooSeconds=3600]
 //     [--sftFrom=DIR (an SFT checkpoint: skip SFT)] [--rloo.KEY=VALUE (any RLOO setting)]
 //
 // Steps and episodes decide the result (the same on any machine); the seconds are only caps.
@@ -107,7 +107,7 @@ async function trainSft() {
         warmupSteps: 20,
         epochs: 50,
         maxSteps: flag('sftSteps', 4000),
-        timeLimit: flag('sftSeconds', 1200),
+        timeLimit: flag('sftSeconds', 3600),
         evalInterval: 0,
         checkpointInterval: 0,
         sampleInterval: 0,
@@ -160,7 +160,7 @@ const r = await rloo({
       name: 'rloo',
       backend: 'wasm',
       quiet: true,
-      timeLimit: flag('rlooSeconds', 1200),
+      timeLimit: flag('rlooSeconds', 3600),
       ...(flag('episodes', 0) > 0 ? { totalEpisodes: flag('episodes', 0) } : {}),
       ...(flag('rlooLr', 0) > 0 ? { lr: flag('rlooLr', 0), minLr: flag('rlooLr', 0) } : {}),
       ...rlooSet,
