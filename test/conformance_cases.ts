@@ -98,6 +98,27 @@ export async function runOn(
   }
 }
 
+/**
+ * Case `i` of cases() on `be` and on ref in float64, from the same inputs (drawn from Rng(1000 + i), then the
+ * case's prep; outputs the case initialises drawn after them): the worst error of each output against ref's.
+ */
+export async function compareCase(
+  be: Backend,
+  c: Case,
+  i: number,
+): Promise<{ ratio: number; at: number; got: number; want: number }[]> {
+  const rng = new Rng(1000 + i);
+  let ins = c.inputs.map((s) => generate(s, rng));
+  if (c.prep) ins = await c.prep(ins);
+  const inits = c.outputs.map((s) => (s.gen ? generate(s, rng) : null));
+  const want = await runOn(ref64, c, ins, inits, true);
+  const got = await runOn(be, c, ins, inits, false);
+  return want.map((w, k) => {
+    const { ratio, at } = worst(got[k]!, w, c.kernel === 'dropout');
+    return { ratio, at, got: got[k]![at] ?? Number.NaN, want: w[at] ?? Number.NaN };
+  });
+}
+
 export function convert(a: HostArray, dt: DType): HostArray {
   if (dt === 'f64') return a instanceof Float64Array ? a : Float64Array.from(a);
   if (dt === 'f32') return a instanceof Float32Array ? a : Float32Array.from(a);

@@ -8,7 +8,7 @@ import type { Backend } from '../src/backend/backend.js';
 import { canRun } from '../src/backend/dispatch.js';
 import { KERNELS } from '../src/backend/kernels.js';
 import { Rng } from '../src/util/rng.js';
-import { type Case, cases, f, ref64, generate, runOn, worst } from './conformance_cases.js';
+import { type Case, cases, compareCase, f, ref64, runOn, worst } from './conformance_cases.js';
 
 export interface Candidate {
   label: string;
@@ -106,17 +106,10 @@ export function describeConformance(cand: Candidate): void {
     it.for(ALL.map((c, i) => [c.name, i] as const))('%s', async ([, i], ctx) => {
       if (!be) return ctx.skip(`${cand.label} unavailable: ${why}`);
       const c = ALL[i]!;
-      const rng = new Rng(1000 + i);
-      let ins = c.inputs.map((s) => generate(s, rng));
-      if (c.prep) ins = await c.prep(ins);
-      const inits = c.outputs.map((s) => (s.gen ? generate(s, rng) : null));
-      const want = await runOn(ref64, c, ins, inits, true);
-      const got = await runOn(be, c, ins, inits, false);
-      for (let k = 0; k < want.length; k++) {
-        const { ratio, at } = worst(got[k]!, want[k]!, c.kernel === 'dropout');
+      for (const [k, { ratio, at, got, want }] of (await compareCase(be, c, i)).entries()) {
         if (process.env.CONFORMANCE_REPORT)
           console.log(`[${cand.label}] ${c.name} out${k}: ${ratio.toFixed(3)} of tolerance`);
-        expect(ratio, `output ${k} at ${at}: got ${got[k]![at]} want ${want[k]![at]}`).toBeLessThanOrEqual(1);
+        expect(ratio, `output ${k} at ${at}: got ${got} want ${want}`).toBeLessThanOrEqual(1);
       }
     });
   });

@@ -5,7 +5,7 @@
 import { dpo } from '../align/dpo.js';
 import { buildDpoConfig, DPO_PRESETS, DPO_SETTINGS } from '../align/dpo_settings.js';
 import { prefMain } from './pref_command.js';
-import { presetLines } from './recipe_command.js';
+import { chatNext, presetLines } from './recipe_command.js';
 
 function help(): string {
   return `usage: llmts dpo <model-dir> <prefs.jsonl …> [--preset=NAME] [--config=FILE.json] [--key=value …]
@@ -41,12 +41,7 @@ export function main(argv: string[]): Promise<number> {
       build: buildDpoConfig,
       run: dpo,
       done: 'DPO',
-      next: (r, llmts) => [
-        `checkpoint (a Hugging Face folder): ${r.checkpointDir}`,
-        '',
-        `Next: ${llmts} chat ${r.checkpointDir}    talk to it`,
-        '',
-      ],
+      next: chatNext,
     },
     argv,
   );

@@ -6,7 +6,7 @@
 import { kto } from '../align/kto.js';
 import { buildKtoConfig, KTO_PRESETS, KTO_SETTINGS } from '../align/kto_settings.js';
 import { prefMain } from './pref_command.js';
-import { presetLines } from './recipe_command.js';
+import { chatNext, presetLines } from './recipe_command.js';
 
 function help(): string {
   return `usage: llmts kto <model-dir> <thumbs.jsonl …> [--preset=NAME] [--config=FILE.json] [--key=value …]
@@ -50,12 +50,7 @@ export function main(argv: string[]): Promise<number> {
       build: buildKtoConfig,
       run: kto,
       done: 'KTO',
-      next: (r, llmts) => [
-        `checkpoint (a Hugging Face folder): ${r.checkpointDir}`,
-        '',
-        `Next: ${llmts} chat ${r.checkpointDir}    talk to it`,
-        '',
-      ],
+      next: chatNext,
     },
     argv,
   );

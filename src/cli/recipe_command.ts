@@ -54,6 +54,16 @@ export function presetLines(presets: Record<string, { help: string }>): string {
     .join('\n');
 }
 
+/** The closing lines of a trainer whose checkpoint is a causal LM: where it is, and how to talk to it. */
+export function chatNext(r: { checkpointDir: string }, llmts: string): string[] {
+  return [
+    `checkpoint (a Hugging Face folder): ${r.checkpointDir}`,
+    '',
+    `Next: ${llmts} chat ${r.checkpointDir}    talk to it`,
+    '',
+  ];
+}
+
 export async function recipeMain<T extends SettingsTable, R extends RecipeResult<Values<T>> & { maxSteps: number }>(
   spec: RecipeCommand<T, R>,
   argv: string[],

@@ -9,7 +9,7 @@
 import type { RlResult } from '../align/rl_loop.js';
 import type { RecipeOptions } from '../train/recipe.js';
 import type { Settings, SettingsTable, Values } from '../util/settings.js';
-import { recipeMain } from './recipe_command.js';
+import { chatNext, recipeMain } from './recipe_command.js';
 
 export interface RlCommand<T extends SettingsTable> {
   command: 'ppo' | 'rloo';
@@ -29,12 +29,7 @@ export function rlMain<T extends SettingsTable>(spec: RlCommand<T>, argv: string
         const b = r.lastBatch;
         return `${b ? `; last batch: score ${b['objective/scores']!.toFixed(3)}, KL ${b['objective/kl']!.toFixed(3)} nats, EOS ${(b['eos_rate']! * 100).toFixed(0)} %` : ''}${r.finalEvalLoss !== null ? `; eval loss ${r.finalEvalLoss.toFixed(4)}` : ''}`;
       },
-      next: (r, llmts) => [
-        `checkpoint (a Hugging Face folder): ${r.checkpointDir}`,
-        '',
-        `Next: ${llmts} chat ${r.checkpointDir}    talk to it`,
-        '',
-      ],
+      next: chatNext,
     },
     argv,
   );

@@ -9,7 +9,7 @@
  */
 import { sft } from '../align/sft.js';
 import { buildSftConfig, SFT_PRESETS, SFT_SETTINGS } from '../align/sft_settings.js';
-import { presetLines, recipeMain } from './recipe_command.js';
+import { chatNext, presetLines, recipeMain } from './recipe_command.js';
 
 function help(): string {
   return `usage: llmts sft <model-dir> <data.jsonl …> [--preset=NAME] [--config=FILE.json] [--key=value …]
@@ -51,12 +51,7 @@ export function main(argv: string[]): Promise<number> {
       run: sft,
       done: 'Fine-tuning',
       outcome: (r) => (r.finalEvalLoss !== null ? `; eval loss ${r.finalEvalLoss.toFixed(4)}` : ''),
-      next: (r, llmts) => [
-        `checkpoint (a Hugging Face folder): ${r.checkpointDir}`,
-        '',
-        `Next: ${llmts} chat ${r.checkpointDir}    talk to it`,
-        '',
-      ],
+      next: chatNext,
     },
     argv,
   );

@@ -136,22 +136,12 @@ export class KVCache {
     if (rows.length === 0 || rows.some((r) => !Number.isInteger(r) || r < 0 || r >= this.rows))
       throw new ShapeError(`KVCache.keepRows: rows [${rows.join(', ')}] are not rows of a batch of ${this.rows}`);
     if (rows.length === this.rows && rows.every((r, i) => r === i)) return;
-    // in a scope: the views and the gathered tensor are freed, only the kept buffers survive
-    tidy(() =>
-      noGrad(() => {
-        for (const store of [this.k, this.v]) {
-          for (let l = 0; l < store.length; l++) {
-            const old = store[l];
-            if (!old) continue;
-            const [B, L, Hkv, D] = old.shape as [number, number, number, number];
-            // rows of the flattened buffer (B, L·Hkv·D) gathered by index: the embedding kernel is a row gather
-            const picked = embedding(new Tensor(old.storage, [B, L * Hkv * D]), idsTensor(rows, [rows.length], old));
-            store[l] = keep(new Tensor(picked.storage, [rows.length, L, Hkv, D]));
-            old.dispose();
-          }
-        }
-      }),
-    );
+    this.replaceBuffers((old) => {
+      const [B, L, Hkv, D] = old.shape as [number, number, number, number];
+      // rows of the flattened buffer (B, L·Hkv·D) gathered by index: the embedding kernel is a row gather
+      const picked = embedding(new Tensor(old.storage, [B, L * Hkv * D]), idsTensor(rows, [rows.length], old));
+      return new Tensor(picked.storage, [rows.length, L, Hkv, D]);
+    });
     if (this.starts) {
       const s = rows.map((r) => this.starts![r]!);
       this.starts = s.some((x) => x > 0) ? s : null;
@@ -172,23 +162,32 @@ export class KVCache {
   reserve(n: number): void {
     if (n <= this.capacity) return;
     if (this.batch !== 1) throw new ShapeError('KVCache.reserve: only for a single row');
+    this.replaceBuffers((old) => {
+      const [, , Hkv, D] = old.shape as [number, number, number, number];
+      const grown = empty([1, n, Hkv, D], { backend: old.backend, dtype: old.dtype });
+      if (this.length > 0)
+        applyInPlace('write_at', [new Tensor(old.storage, [1, this.length, Hkv, D])], [grown], { offset: 0 });
+      return grown;
+    });
+    this.capacity = n;
+  }
+
+  /**
+   * Every layer's k and v buffer replaced by `make(old)`, the old one freed. In a scope: views and temporaries made
+   * on the way are freed too, only the new buffers survive (views made outside one would keep the old buffers alive).
+   */
+  private replaceBuffers(make: (old: Tensor) => Tensor): void {
     tidy(() =>
       noGrad(() => {
-        for (const store of [this.k, this.v]) {
+        for (const store of [this.k, this.v])
           for (let l = 0; l < store.length; l++) {
             const old = store[l];
             if (!old) continue;
-            const [, , Hkv, D] = old.shape as [number, number, number, number];
-            const grown = keep(empty([1, n, Hkv, D], { backend: old.backend, dtype: old.dtype }));
-            if (this.length > 0)
-              applyInPlace('write_at', [new Tensor(old.storage, [1, this.length, Hkv, D])], [grown], { offset: 0 });
+            store[l] = keep(make(old));
             old.dispose();
-            store[l] = grown;
           }
-        }
       }),
     );
-    this.capacity = n;
   }
 
   /** Called by the model after all layers appended a step of T positions. */

@@ -4,8 +4,7 @@
  * Results go to window.__webgpu for test/webgpu_browser.test.ts to judge. `?kernels=a,b` runs only those kernels (a quick check while developing).
  */
 import { createWebGpuBackend } from '../../src/backend/webgpu/backend.js';
-import { Rng } from '../../src/util/rng.js';
-import { cases, generate, ref64, runOn, worst } from '../conformance_cases.js';
+import { cases, compareCase } from '../conformance_cases.js';
 
 export interface CaseResult {
   name: string;
@@ -44,16 +43,7 @@ async function main(): Promise<void> {
     );
     const r: CaseResult = { name: c.name, kernel: c.kernel, native, outputs: [] };
     try {
-      const rng = new Rng(1000 + i);
-      let ins = c.inputs.map((s) => generate(s, rng));
-      if (c.prep) ins = await c.prep(ins);
-      const inits = c.outputs.map((s) => (s.gen ? generate(s, rng) : null));
-      const want = await runOn(ref64, c, ins, inits, true);
-      const got = await runOn(be, c, ins, inits, false);
-      for (let k = 0; k < want.length; k++) {
-        const { ratio, at } = worst(got[k]!, want[k]!, c.kernel === 'dropout');
-        r.outputs.push({ ratio, at, got: got[k]![at] ?? Number.NaN, want: want[k]![at] ?? Number.NaN });
-      }
+      r.outputs = await compareCase(be, c, i);
     } catch (e) {
       r.error = (e as Error).message;
     }
