@@ -19,6 +19,7 @@ export { CausalLM, shiftTargets } from './model/model.js';
 export type { ForwardOptions } from './model/model.js';
 export type { ForwardCapture } from './model/model.js';
 export { KVCache } from './model/kv_cache.js';
+export { setDecodeGraphs } from './model/decode_graph.js';
 export { initModel } from './model/init.js';
 export { RewardModel, SCORE_WEIGHT } from './model/reward.js';
 export { logSigmoidLoss, sequenceLogProbs } from './model/losses.js';

@@ -37,21 +37,25 @@ const model = initModel(cfg, new Rng(1), { backend });
 if (kind === 'f32') await fuseModel(model);
 else if (kind !== 'f32-unfused') await quantizeModel(model, /** @type {'q8' | 'bf16'} */ (kind));
 const stats = new Map();
-const orig = backend.run.bind(backend);
 let on = false;
-/** @type {import('../../dist/backend/backend.js').Backend['run']} */
-backend.run = (name, i, o, a) => {
-  const t0 = performance.now();
-  orig(name, i, o, a);
-  if (!on) return;
-  const dt = performance.now() - t0;
-  let key = name;
-  if (name.startsWith('matmul')) key += ` ${i[0].shape.join('x')}·${i[1].shape.join('x')}`;
-  const s = stats.get(key) ?? [0, 0];
-  s[0] += dt;
-  s[1]++;
-  stats.set(key, s);
-};
+/** `run` and `runReplay` (a decode graph's unchanged calls: src/model/decode_graph.ts) timed per kernel. */
+const timed = (/** @type {import('../../dist/backend/backend.js').Backend['run']} */ orig) =>
+  /** @type {import('../../dist/backend/backend.js').Backend['run']} */ (
+    (name, i, o, a) => {
+      const t0 = performance.now();
+      orig(name, i, o, a);
+      if (!on) return;
+      const dt = performance.now() - t0;
+      let key = name;
+      if (name.startsWith('matmul')) key += ` ${i[0].shape.join('x')}·${i[1].shape.join('x')}`;
+      const s = stats.get(key) ?? [0, 0];
+      s[0] += dt;
+      s[1]++;
+      stats.set(key, s);
+    }
+  );
+backend.run = timed(backend.run.bind(backend));
+if (backend.runReplay) backend.runReplay = timed(backend.runReplay.bind(backend));
 const cache = model.newCache(1);
 const prompt = Int32Array.from({ length: Number(process.env.PROMPT || 64) }, (_, i) => i + 5);
 noGrad(() => tidy(() => model.forward(prompt, 1, prompt.length, { cache, lastOnly: true })));

@@ -57,6 +57,12 @@ export interface Backend {
    */
   run(name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void;
   /**
+   * Optional: `run` without `validateKernelCall`, for a call identical (kernel, buffers, shapes, attributes) to one
+   * `run` has accepted — a decode graph's replay (src/model/decode_graph.ts), where checking ~70 unchanged calls a
+   * token costs more than a small model's kernels.
+   */
+  runReplay?(name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void;
+  /**
    * Whether this backend runs kernel `name` for inputs of these dtypes (in input order; omitted: for some dtypes),
    * like ggml's supports_op. Anything it does not support runs on `ref` instead (./dispatch.ts `runKernel`): through
    * `readSync` on a CPU backend, through `enqueueHost` on one without it. `ref` supports every kernel.

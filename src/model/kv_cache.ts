@@ -18,12 +18,15 @@ import { ShapeError } from '../util/errors.js';
 import { embedding, ids as idsTensor } from '../tensor/ops.js';
 import { applyInPlace } from '../tensor/record.js';
 import { empty, keep, noGrad, Tensor, tidy } from '../tensor/tensor.js';
+import { DecodeGraphSlot } from './decode_graph.js';
 
 export class KVCache {
   private k: (Tensor | null)[];
   private v: (Tensor | null)[];
   /** Number of positions cached. */
   length = 0;
+  /** The recorded decode step replayed by CausalLM.forward (./decode_graph.ts); dropped when the buffers change. */
+  readonly graph = new DecodeGraphSlot();
 
   private capacity: number;
   private rows: number;
@@ -177,6 +180,7 @@ export class KVCache {
    * on the way are freed too, only the new buffers survive (views made outside one would keep the old buffers alive).
    */
   private replaceBuffers(make: (old: Tensor) => Tensor): void {
+    this.graph.drop();
     tidy(() =>
       noGrad(() => {
         for (const store of [this.k, this.v])
@@ -204,6 +208,7 @@ export class KVCache {
 
   /** Forget everything (free the memory). */
   reset(): void {
+    this.graph.drop();
     for (const t of [...this.k, ...this.v]) t?.dispose();
     this.k.fill(null);
     this.v.fill(null);

@@ -125,9 +125,37 @@ export class CausalLM {
     const c = this.config;
     if (this.head === 'none')
       throw new ConfigError('head', "this model has no language-model head (head: 'none'); use hidden()");
+    const cache = opts.cache;
+    if (cache && T === 1 && !opts.training && !opts.capture && !opts.rowStart && !isGradEnabled())
+      return this.decodeStep(ids, B, cache);
     let x = this.hidden(ids, B, T, opts); // (B, T, C)
     if (opts.lastOnly && T > 1) x = O.slice(x, [0, T - 1, 0], [B, 1, c.hiddenSize]); // (B, 1, C)
     return this.lmHead(x); // (B, T, V)
+  }
+
+  /**
+   * One KV-cached decode step (T = 1, inference): replayed from the cache's decode graph when one is ready
+   * (./decode_graph.ts), else the plain forward, recorded. Steps a replay cannot take (ids outside the vocabulary, a
+   * full cache) run the plain forward, which says what is wrong.
+   */
+  private decodeStep(ids: Int32Array, B: number, cache: KVCache): Tensor {
+    const plain = () => this.lmHead(this.hidden(ids, B, 1, { cache }));
+    const V = this.config.vocabSize;
+    for (let i = 0; i < ids.length; i++) if (!(ids[i]! >= 0 && ids[i]! < V)) return plain();
+    const end = cache.length + 1 - (cache.rowStart ? Math.min(...cache.rowStart) : 0);
+    if (ids.length !== B || cache.length + 1 > cache.maxLen || end > this.config.maxPositions) return plain();
+    const { out, replayed } = cache.graph.step(this.backend, ids, B, cache.length, this.weightTensors(), plain);
+    if (replayed) cache.advance(1);
+    return out;
+  }
+
+  /** Every weight tensor a forward may read, in a fixed order (a decode graph is valid while these stay). */
+  private weightTensors(): Tensor[] {
+    const w = [...this.params.values()];
+    for (const q of this.quantized.values()) w.push(q.data, ...(q.scales ? [q.scales] : []));
+    for (const f of this.fused.values())
+      w.push(f.weight.data, ...(f.weight.scales ? [f.weight.scales] : []), ...(f.bias ? [f.bias] : []));
+    return w;
   }
 
   /** The language-model head on final hidden states: (B, T, C) → logits (B, T, V). */

@@ -102,6 +102,11 @@ export class WasmBackend extends WasmCore implements Backend {
     k(this, inputs, outputs, attrs);
   }
 
+  runReplay(name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void {
+    this.live();
+    KERNEL_TABLE[name]!(this, inputs, outputs, attrs);
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
