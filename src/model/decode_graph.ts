@@ -100,7 +100,7 @@ function record(
   };
   target.run = (name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void => {
     const v = (x: View) => ({ ref: ref(x.buf), shape: [...x.shape] });
-    rec.ops.push({ kind: 'run', name, inputs: inputs.map(v), outputs: outputs.map(v), attrs });
+    rec.ops.push({ kind: 'run', name, inputs: inputs.map(v), outputs: outputs.map(v), attrs: attrs && { ...attrs } });
     inside = true;
     try {
       orig.run.call(backend, name, inputs, outputs, attrs);
