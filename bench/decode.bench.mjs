@@ -192,6 +192,16 @@ function flopsPerToken(/** @type {Shape} */ s, /** @type {number} */ pos) {
   return 2 * (s.L * (4 * s.C * s.C + 3 * s.C * s.F) + s.V * s.C) + 4 * s.L * s.C * (pos + 1);
 }
 
+/**
+ * A tensor's elements, then the tensor freed: an asynchronous read, as a GPU backend (webgpu) has no dataSync.
+ * @param {import('../dist/tensor/tensor.js').Tensor} t
+ */
+async function readFree(t) {
+  const d = await t.data();
+  t.dispose();
+  return d;
+}
+
 async function runCase(/** @type {string} */ name, /** @type {Shape} */ s) {
   const rng = new Rng(1);
   s.tfjs = modes.includes('runc') ? tfjsPeers(name, s) : [];
@@ -200,8 +210,8 @@ async function runCase(/** @type {string} */ name, /** @type {Shape} */ s) {
   const tokens = Number(opt('--tokens', s.tokens));
   // float32 logits of a 64-token prefix: the reference for the quantised variants' error
   const probe = Int32Array.from(prompt.slice(0, 64));
-  const logitsOf = () => noGrad(() => tidy(() => model.forward(probe, 1, probe.length)).dataSync());
-  const ref = logitsOf();
+  const logitsOf = () => readFree(noGrad(() => tidy(() => model.forward(probe, 1, probe.length))));
+  const ref = await logitsOf();
   // llama.cpp's files, written from the float32 weights before any quantisation
   const fs = await import('node:fs');
   const os = await import('node:os');
@@ -233,7 +243,7 @@ async function runKinds(name, s, model, prompt, tokens, ref, logitsOf, ggufs) {
     let quality = {};
     if (kind !== 'f32') {
       const rep = await quantizeModel(model, /** @type {'q8' | 'bf16'} */ (kind));
-      const got = logitsOf();
+      const got = await logitsOf();
       let d = 0,
         n = 0;
       for (let i = 0; i < ref.length; i++) (d += (got[i] - ref[i]) ** 2), (n += ref[i] ** 2);
@@ -355,14 +365,14 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
   // the model alone: KV-cached forward steps at the same positions (after the prompt), the logits read back, no sampler
   {
     const cache = model.newCache(1);
-    noGrad(() => tidy(() => model.forward(Int32Array.from(prompt), 1, P, { cache, lastOnly: true }).dataSync()));
+    await readFree(noGrad(() => tidy(() => model.forward(Int32Array.from(prompt), 1, P, { cache, lastOnly: true }))));
     /** @type {number[]} */
     const ts = [];
     const steps = Math.min(tokens, 1024 - P - 1);
     for (let i = 0; i < steps; i++) {
       const t0 = performance.now();
-      noGrad(() =>
-        tidy(() => model.forward(Int32Array.of(c.ids[i % n] ?? 3), 1, 1, { cache, lastOnly: true }).dataSync()),
+      await readFree(
+        noGrad(() => tidy(() => model.forward(Int32Array.of(c.ids[i % n] ?? 3), 1, 1, { cache, lastOnly: true }))),
       );
       ts.push(performance.now() - t0);
     }
