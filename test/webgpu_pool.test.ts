@@ -12,7 +12,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { sizeClass } from '../src/backend/webgpu/buffer_pool.js';
 import type { GpuBuf } from '../src/backend/webgpu/core.js';
-import { createWebGpuBackend, type WebGpuBackend } from '../src/backend/webgpu/backend.js';
+import { createWebGpuBackend, WebGpuBackend } from '../src/backend/webgpu/backend.js';
+import { requestWebGpuDevice } from '../src/backend/webgpu/device.js';
+import type { GpuDeviceLike } from '../src/backend/webgpu/types.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { initModel } from '../src/model/init.js';
 import { shiftTargets } from '../src/model/model.js';
@@ -227,6 +229,56 @@ describe('webgpu buffer pool: out of memory', () => {
     small.free(b);
     await small.sync();
     expect(small.alloc(175_000, 'f32')).toBeDefined(); // b's buffer, from the pool
+  });
+
+  it('a createBuffer the device refuses (reported later, by an error scope): the pool emptied, the next sync throws', async (ctx) => {
+    if (!be) return ctx.skip(why);
+    // the real device, but its next out-of-memory scope reports an error (SwiftShader cannot be made to run out)
+    const { device } = await requestWebGpuDevice();
+    let refuse = false;
+    const d = device as GpuDeviceLike;
+    const wrapped: GpuDeviceLike = {
+      queue: d.queue,
+      limits: d.limits,
+      lost: d.lost,
+      createBuffer: (x) => d.createBuffer(x),
+      createShaderModule: (x) => d.createShaderModule(x),
+      createComputePipeline: (x) => d.createComputePipeline(x),
+      createBindGroup: (x) => d.createBindGroup(x),
+      createCommandEncoder: () => d.createCommandEncoder(),
+      pushErrorScope: (f) => d.pushErrorScope(f),
+      popErrorScope: async () => {
+        const e = await d.popErrorScope();
+        if (!refuse) return e;
+        refuse = false;
+        return { message: 'out of memory (test)' };
+      },
+      addEventListener: (t, fn) => d.addEventListener(t, fn),
+      destroy: () => d.destroy(),
+    };
+    const g = new WebGpuBackend(wrapped, 'wrapped device', true);
+    made.push(g);
+    const a = g.alloc(1000, 'f32');
+    g.free(a);
+    await g.sync();
+    expect(g.memory().pooled).toBe(4096);
+    refuse = true;
+    const b = g.alloc(300_000, 'f32'); // a new buffer (no idle one of its class): the device "refuses" it
+    const asked = sizeClass(1_200_000); // what createBuffer was asked for: the request's size class
+    expect(asked).toBe(1_310_720);
+    const err = await g.sync().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(OutOfMemoryError);
+    expect((err as OutOfMemoryError).requestedBytes).toBe(asked);
+    expect((err as OutOfMemoryError).pooledBytes).toBe(4096); // what the pool held, now released
+    expect((err as Error).message).toMatch(
+      /allocating 1\.3 MiB \(1310720 bytes; 1\.1 MiB in use, 0\.0 MiB pooled, limit .* \(not reached: the device refused createBuffer, and the pool was emptied\)\)/,
+    );
+    expect(g.memory().pooled).toBe(0);
+    await expect(g.sync()).resolves.toBeUndefined(); // reported once
+    g.free(b);
   });
 
   it('rejects a memory budget that is not a positive number', async () => {

@@ -106,11 +106,12 @@ export class WebGpuBackend implements Backend {
     this.budget = opts.memoryBudget ?? Number.POSITIVE_INFINITY;
     // WebGPU reports a failed createBuffer later (an error scope): the pool is emptied at once, so that the caller's
     // retry (a smaller batch, or the same step again) starts without it, and the next read/sync throws the error
+    // (`size`: the bytes createBuffer asked for, the request's size class)
     this.ctx.onOutOfMemory = (size) => {
       const pooled = this.ctx.pool?.empty() ?? 0;
       this.deviceError ??= new OutOfMemoryError('webgpu', size, this.inUse, this.limit(), {
         pooledBytes: pooled,
-        limitName: 'the device refused createBuffer; the pool was emptied',
+        limitName: 'not reached: the device refused createBuffer, and the pool was emptied',
       });
     };
     device.addEventListener('uncapturederror', (e) => {
@@ -181,6 +182,7 @@ export class WebGpuBackend implements Backend {
     const b = this.own(buf);
     return this.queue.after(async () => {
       const out = await this.ctx.download(b);
+      await this.ctx.scopesAnswered();
       this.throwDeviceError();
       return out;
     });
@@ -252,6 +254,7 @@ export class WebGpuBackend implements Backend {
     await this.queue.settled();
     this.ctx.flush();
     await this.ctx.device.queue.onSubmittedWorkDone();
+    await this.ctx.scopesAnswered();
     this.throwDeviceError();
   }
 

@@ -117,6 +117,8 @@ export class GpuContext {
    * asynchronously, through an 'out-of-memory' error scope around createBuffer).
    */
   onOutOfMemory: ((size: number) => void) | null = null;
+  /** Out-of-memory scopes not answered yet. */
+  private readonly scopes = new Set<Promise<void>>();
 
   constructor(
     readonly device: GpuDeviceLike,
@@ -132,14 +134,22 @@ export class GpuContext {
     const watch = this.onOutOfMemory !== null && (usage & USAGE.STORAGE) !== 0;
     if (watch) this.device.pushErrorScope('out-of-memory');
     const b = this.device.createBuffer({ size, usage, ...(mappedAtCreation ? { mappedAtCreation } : {}) });
-    if (watch)
-      this.device.popErrorScope().then(
+    if (watch) {
+      const p = this.device.popErrorScope().then(
         (e) => {
           if (e) this.onOutOfMemory?.(size);
         },
         () => {},
       );
+      this.scopes.add(p);
+      void p.then(() => this.scopes.delete(p));
+    }
     return b;
+  }
+
+  /** Resolves when every out-of-memory scope opened so far has answered (a read or sync reports what they found). */
+  async scopesAnswered(): Promise<void> {
+    while (this.scopes.size > 0) await Promise.all([...this.scopes]);
   }
 
   /** The bytes a request of `bytes` holds on the device: its size class with the pool, else 4-byte aligned. */
