@@ -59,16 +59,33 @@ export class BackendError extends LlmtsError {
 /** Out of memory in a backend; says how much was needed and how much there is. */
 export class OutOfMemoryError extends BackendError {
   readonly requestedBytes: number;
+  readonly inUseBytes: number;
   readonly limitBytes: number;
-  constructor(backend: string, requestedBytes: number, inUseBytes: number, limitBytes: number) {
+  /** Bytes a caching allocator held idle when this was thrown (webgpu's buffer pool), 0 where there is none. */
+  readonly pooledBytes: number;
+  /**
+   * `detail`: what the cache held (`pooledBytes`, said in the message where given) and which limit it is (`limitName`,
+   * e.g. 'maxBufferSize').
+   */
+  constructor(
+    backend: string,
+    requestedBytes: number,
+    inUseBytes: number,
+    limitBytes: number,
+    detail: { pooledBytes?: number; limitName?: string } = {},
+  ) {
     const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    const pooled = detail.pooledBytes !== undefined ? `, ${mb(detail.pooledBytes)} pooled` : '';
+    const name = detail.limitName ? ` (${detail.limitName})` : '';
     super(
       'E_OOM',
-      `${backend} backend: out of memory allocating ${mb(requestedBytes)} (${mb(inUseBytes)} in use, limit ${mb(limitBytes)}). ` +
+      `${backend} backend: out of memory allocating ${mb(requestedBytes)} (${requestedBytes} bytes; ${mb(inUseBytes)} in use${pooled}, limit ${mb(limitBytes)}${name}). ` +
         'Reduce the batch size, the context length or the model size.',
     );
     this.requestedBytes = requestedBytes;
+    this.inUseBytes = inUseBytes;
     this.limitBytes = limitBytes;
+    this.pooledBytes = detail.pooledBytes ?? 0;
   }
 }
 

@@ -10,7 +10,8 @@
  * ./attention.ts (attention and the fused-qkv form, forward and backward), ./rope.ts (rope, rope_qkv,
  * rope_qkv_cache), ./reduce.ts (sumsq, sum_all), dropout, ./sample.ts (greedy `sample`). `sample` with any other
  * setting runs ref's sampler as a host step inside `run`: its ids must equal ref's float64 draw exactly and WGSL has
- * no f64. docs/BACKENDS.md lists the coverage.
+ * no f64. docs/BACKENDS.md lists the coverage. Buffers come from a caching pool (./buffer_pool.ts; `pool: false` turns
+ * it off), within an optional `memoryBudget`.
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } from '../backend.js';
 import { HostStepQueue } from '../host_queue.js';
@@ -53,7 +54,21 @@ export const WEBGPU_KERNELS: ReadonlySet<string> = new Set<string>([
 export interface WebGpuBackendOptions {
   /** A WebGPU `gpu` object (default: navigator.gpu, else in Node the `webgpu` package's). */
   gpu?: unknown;
+  /**
+   * Keep freed buffers for reuse (./buffer_pool.ts; default true). false: every buffer is made with createBuffer and
+   * destroyed when freed, as before the pool, for comparison.
+   */
+  pool?: boolean;
+  /**
+   * Bytes of storage buffers (live tensors and pooled ones, at their rounded sizes) this backend may hold; past it,
+   * alloc empties the pool and tries once more, then throws OutOfMemoryError. Default: no budget (only maxBufferSize
+   * per buffer; WebGPU does not say how much memory a device has).
+   */
+  memoryBudget?: number;
 }
+
+/** Usage of every tensor buffer. */
+const STORAGE_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
 
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu';
@@ -64,6 +79,9 @@ export class WebGpuBackend implements Backend {
   private readonly ctx: GpuContext;
   private inUse = 0;
   private peak = 0;
+  /** Device bytes of live tensor buffers (rounded to the pool's size classes). */
+  private held = 0;
+  private readonly budget: number;
   /** The first asynchronous device error (validation, out of memory, device lost), reported by the next read/sync. */
   private deviceError: Error | null = null;
   private disposed = false;
@@ -81,9 +99,21 @@ export class WebGpuBackend implements Backend {
     /** The adapter is WebGPU on the CPU (SwiftShader, lavapipe): correct, not fast. */
     readonly software = false,
     gpu: unknown = null,
+    opts: Pick<WebGpuBackendOptions, 'pool' | 'memoryBudget'> = {},
   ) {
     this.gpu = gpu;
-    this.ctx = new GpuContext(device);
+    this.ctx = new GpuContext(device, opts.pool ?? true);
+    this.budget = opts.memoryBudget ?? Number.POSITIVE_INFINITY;
+    // WebGPU reports a failed createBuffer later (an error scope): the pool is emptied at once, so that the caller's
+    // retry (a smaller batch, or the same step again) starts without it, and the next read/sync throws the error
+    // (`size`: the bytes createBuffer asked for, the request's size class)
+    this.ctx.onOutOfMemory = (size) => {
+      const pooled = this.ctx.pool?.empty() ?? 0;
+      this.deviceError ??= new OutOfMemoryError('webgpu', size, this.inUse, this.limit(), {
+        pooledBytes: pooled,
+        limitName: 'not reached: the device refused createBuffer, and the pool was emptied',
+      });
+    };
     device.addEventListener('uncapturederror', (e) => {
       this.deviceError ??= new BackendError('E_WEBGPU', `webgpu backend: device error: ${e.error.message}`);
     });
@@ -103,10 +133,25 @@ export class WebGpuBackend implements Backend {
   alloc(length: number, dtype: DType): DeviceBuffer {
     if (dtype === 'f64') throw new BackendError('E_DTYPE', 'webgpu backend: f64 buffers exist on the ref backend only');
     const bytes = Math.max(4, length * 4);
-    const limit = this.ctx.device.limits.maxBufferSize;
-    if (bytes > limit) throw new OutOfMemoryError('webgpu', bytes, this.inUse, limit);
-    const gpu = this.ctx.createBuffer(bytes, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST);
+    const maxBuffer = this.ctx.device.limits.maxBufferSize;
+    if (bytes > maxBuffer)
+      throw new OutOfMemoryError('webgpu', bytes, this.inUse, maxBuffer, {
+        pooledBytes: this.pooledBytes(),
+        limitName: "the device's maxBufferSize",
+      });
+    if (this.budget < Number.POSITIVE_INFINITY && !this.ctx.canReuse(bytes, STORAGE_USAGE)) {
+      const size = this.ctx.sizeFor(bytes);
+      // PyTorch's way: past the budget, release the cache and try once more
+      if (this.held + this.pooledBytes() + size > this.budget) this.emptyCache();
+      if (this.held + this.pooledBytes() + size > this.budget)
+        throw new OutOfMemoryError('webgpu', bytes, this.inUse, this.budget, {
+          pooledBytes: this.pooledBytes(),
+          limitName: 'memoryBudget',
+        });
+    }
+    const gpu = this.ctx.createBuffer(bytes, STORAGE_USAGE);
     this.inUse += bytes;
+    this.held += gpu.size;
     this.peak = Math.max(this.peak, this.inUse);
     return new GpuBuf(length, dtype, gpu);
   }
@@ -115,6 +160,7 @@ export class WebGpuBackend implements Backend {
     const b = this.own(buf);
     b.freed = true;
     this.inUse -= Math.max(4, b.length * 4);
+    this.held -= b.gpu.size;
     this.queue.device(() => {
       b.released = true;
       this.ctx.release(b.gpu);
@@ -136,6 +182,7 @@ export class WebGpuBackend implements Backend {
     const b = this.own(buf);
     return this.queue.after(async () => {
       const out = await this.ctx.download(b);
+      await this.ctx.scopesAnswered();
       this.throwDeviceError();
       return out;
     });
@@ -207,16 +254,49 @@ export class WebGpuBackend implements Backend {
     await this.queue.settled();
     this.ctx.flush();
     await this.ctx.device.queue.onSubmittedWorkDone();
+    await this.ctx.scopesAnswered();
     this.throwDeviceError();
   }
 
-  memory(): { inUse: number; peak: number; limit: number } {
-    return { inUse: this.inUse, peak: this.peak, limit: this.ctx.device.limits.maxBufferSize };
+  /**
+   * Bytes of live tensors (as asked for) and their peak; `limit`: the memory budget where one was set, else the
+   * device's maxBufferSize (the largest one buffer may be); `pooled`: bytes the buffer pool holds idle (uniform and
+   * staging buffers included), reusable, released by emptyCache.
+   */
+  memory(): { inUse: number; peak: number; limit: number; pooled: number } {
+    return { inUse: this.inUse, peak: this.peak, limit: this.limit(), pooled: this.pooledBytes() };
   }
 
-  /** Dispatches and submits recorded so far (tests check the work ran on the device). */
-  stats(): { dispatches: number; submits: number } {
-    return { dispatches: this.ctx.dispatches, submits: this.ctx.submits };
+  /**
+   * Dispatches and submits recorded so far (tests check the work ran on the device); `buffersCreated`: every
+   * device.createBuffer call (storage, scratch, uniform, staging); `poolHits`/`poolMisses`: requests the pool served
+   * from idle buffers / with a new one (0 with `pool: false`).
+   */
+  stats(): { dispatches: number; submits: number; buffersCreated: number; poolHits: number; poolMisses: number } {
+    const p = this.ctx.pool;
+    return {
+      dispatches: this.ctx.dispatches,
+      submits: this.ctx.submits,
+      buffersCreated: this.ctx.created,
+      poolHits: p?.hits ?? 0,
+      poolMisses: p?.misses ?? 0,
+    };
+  }
+
+  /**
+   * Destroy every buffer the pool holds idle (PyTorch's torch.cuda.empty_cache()); the bytes released. Buffers freed
+   * while recorded work still uses them join the pool after that work is submitted, so a sync() first releases all.
+   */
+  emptyCache(): number {
+    return this.ctx.pool?.empty() ?? 0;
+  }
+
+  private pooledBytes(): number {
+    return this.ctx.pool?.pooledBytes ?? 0;
+  }
+
+  private limit(): number {
+    return Number.isFinite(this.budget) ? this.budget : this.ctx.device.limits.maxBufferSize;
   }
 
   dispose(): void {
@@ -246,6 +326,12 @@ export class WebGpuBackend implements Backend {
  * `webgpu` package: ./device.ts); BackendError E_NO_WEBGPU / E_NO_ADAPTER if none.
  */
 export async function createWebGpuBackend(opts: Readonly<Record<string, unknown>> = {}): Promise<WebGpuBackend> {
-  const { device, adapterName, software, gpu } = await requestWebGpuDevice((opts as WebGpuBackendOptions).gpu);
-  return new WebGpuBackend(device, adapterName, software, gpu);
+  const o = opts as WebGpuBackendOptions;
+  if (o.memoryBudget !== undefined && !(o.memoryBudget > 0))
+    throw new BackendError(
+      'E_OPTION',
+      `webgpu backend: memoryBudget must be a positive number of bytes, not ${o.memoryBudget}`,
+    );
+  const { device, adapterName, software, gpu } = await requestWebGpuDevice(o.gpu);
+  return new WebGpuBackend(device, adapterName, software, gpu, { pool: o.pool, memoryBudget: o.memoryBudget });
 }

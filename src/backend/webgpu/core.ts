@@ -6,10 +6,14 @@
  *
  * Ordering: dispatches in one compute pass see each other's writes in order; `queue.writeBuffer` runs before any
  * command buffer submitted after it, so a write first submits what is recorded (flush). Buffers freed while recorded
- * work may use them are destroyed after the next submit.
+ * work may use them are destroyed after the next submit — or, with the buffer pool (./buffer_pool.ts, the default),
+ * kept for reuse after the next submit: storage buffers, scratch, the uniform parameter blocks (written with
+ * `queue.writeBuffer` into an idle pooled buffer, which lands before this encoder and after every earlier user) and
+ * the readback staging buffers (back to the pool once unmapped).
  */
 import type { DeviceBuffer, DType, HostArray } from '../backend.js';
 import { BackendError } from '../../util/errors.js';
+import { BufferPool, pooledSize } from './buffer_pool.js';
 import type {
   GpuBufferLike,
   GpuCommandEncoderLike,
@@ -95,22 +99,86 @@ export class GpuContext {
   private readonly pipelines = new Map<string, GpuComputePipelineLike>();
   private encoder: GpuCommandEncoderLike | null = null;
   private pass: GpuComputePassLike | null = null;
-  /** Uniform buffers and freed buffers the recorded work uses: destroyed after it is submitted. */
+  /** Uniform buffers and freed buffers the recorded work uses: destroyed after it is submitted (no pool). */
   private doomed: GpuBufferLike[] = [];
+  /** Pooled buffers the recorded work uses: back to the pool after it is submitted. */
+  private recycled: GpuBufferLike[] = [];
+  /** The buffer pool; null with `pool: false` (every buffer made new and destroyed). */
+  readonly pool: BufferPool | null;
+  /** Largest buffer a size class may round up to (a binding must fit maxStorageBufferBindingSize). */
+  private readonly cap: number;
   /** Dispatches recorded since the backend started (tests and describe). */
   dispatches = 0;
   submits = 0;
+  /** device.createBuffer calls so far, of every kind (storage, scratch, uniform, staging). */
+  created = 0;
+  /**
+   * Called when the device reports that a storage buffer of `size` bytes could not be made (WebGPU says so
+   * asynchronously, through an 'out-of-memory' error scope around createBuffer).
+   */
+  onOutOfMemory: ((size: number) => void) | null = null;
+  /** Out-of-memory scopes not answered yet. */
+  private readonly scopes = new Set<Promise<void>>();
 
-  constructor(readonly device: GpuDeviceLike) {}
-
-  createBuffer(bytes: number, usage: number): GpuBufferLike {
-    return this.device.createBuffer({ size: Math.max(4, Math.ceil(bytes / 4) * 4), usage });
+  constructor(
+    readonly device: GpuDeviceLike,
+    pooled = true,
+  ) {
+    this.pool = pooled ? new BufferPool((size, usage) => this.make(size, usage)) : null;
+    this.cap = Math.min(device.limits.maxBufferSize, device.limits.maxStorageBufferBindingSize);
   }
 
-  /** Destroy `b` once the work recorded so far has been submitted. */
+  /** A new GPU buffer of `size` bytes (storage buffers inside an out-of-memory error scope). */
+  private make(size: number, usage: number, mappedAtCreation = false): GpuBufferLike {
+    this.created++;
+    const watch = this.onOutOfMemory !== null && (usage & USAGE.STORAGE) !== 0;
+    if (watch) this.device.pushErrorScope('out-of-memory');
+    const b = this.device.createBuffer({ size, usage, ...(mappedAtCreation ? { mappedAtCreation } : {}) });
+    if (watch) {
+      const p = this.device.popErrorScope().then(
+        (e) => {
+          if (e) this.onOutOfMemory?.(size);
+        },
+        () => {},
+      );
+      this.scopes.add(p);
+      void p.then(() => this.scopes.delete(p));
+    }
+    return b;
+  }
+
+  /** Resolves when every out-of-memory scope opened so far has answered (a read or sync reports what they found). */
+  async scopesAnswered(): Promise<void> {
+    while (this.scopes.size > 0) await Promise.all([...this.scopes]);
+  }
+
+  /** The bytes a request of `bytes` holds on the device: its size class with the pool, else 4-byte aligned. */
+  sizeFor(bytes: number): number {
+    return this.pool ? pooledSize(bytes, this.cap) : Math.max(4, Math.ceil(bytes / 4) * 4);
+  }
+
+  /** A buffer for `bytes` of `usage`: from the pool (or new) with the pool, else new. */
+  createBuffer(bytes: number, usage: number): GpuBufferLike {
+    if (this.pool) return this.pool.take(bytes, usage, this.cap);
+    return this.make(Math.max(4, Math.ceil(bytes / 4) * 4), usage);
+  }
+
+  /** Whether a request of `bytes` for `usage` would be served by an idle pooled buffer (no new device memory). */
+  canReuse(bytes: number, usage: number): boolean {
+    return this.pool?.has(bytes, usage, this.cap) ?? false;
+  }
+
+  /** Destroy (or, with the pool, give back) `b` once the work recorded so far has been submitted. */
   release(b: GpuBufferLike): void {
-    if (this.encoder) this.doomed.push(b);
+    if (this.pool?.owns(b)) {
+      if (this.encoder) this.recycled.push(b);
+      else this.pool.give(b);
+    } else if (this.encoder) this.doomed.push(b);
     else b.destroy();
+  }
+
+  private openEncoder(): void {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
   }
 
   private pipeline(code: string): GpuComputePipelineLike {
@@ -130,34 +198,44 @@ export class GpuContext {
   dispatch(code: string, params: Params, buffers: readonly GpuBufferLike[], groups: readonly number[]): void {
     const words = new Uint32Array(Math.max(4, Math.ceil(params.words.length / 4) * 4));
     words.set(params.words);
-    const uni = this.device.createBuffer({ size: words.byteLength, usage: USAGE.UNIFORM, mappedAtCreation: true });
-    new Uint32Array(uni.getMappedRange()).set(words);
-    uni.unmap();
+    const uni = this.pool ? this.pooledWith(words, USAGE.UNIFORM) : this.mappedWith(words, USAGE.UNIFORM);
     const pipe = this.pipeline(prelude(words.length / 4) + code);
     const group = this.device.createBindGroup({
       layout: pipe.getBindGroupLayout(0),
       entries: [uni, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } })),
     });
-    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
-    if (!this.pass) this.pass = this.encoder.beginComputePass();
+    this.openEncoder();
+    if (!this.pass) this.pass = this.encoder!.beginComputePass();
     this.pass.setPipeline(pipe);
     this.pass.setBindGroup(0, group);
     this.pass.dispatchWorkgroups(groups[0] ?? 1, groups[1] ?? 1, groups[2] ?? 1);
-    this.doomed.push(uni);
+    this.release(uni);
     this.dispatches++;
   }
 
-  /** A read-only storage buffer holding `data`, for the work recorded next (destroyed after its submit). */
+  /** A read-only storage buffer holding `data`, for the work recorded next (released after its submit). */
   constBuffer(data: Float32Array): GpuBufferLike {
-    const b = this.device.createBuffer({
-      size: Math.max(4, data.byteLength),
-      usage: USAGE.STORAGE,
-      mappedAtCreation: true,
-    });
-    new Float32Array(b.getMappedRange()).set(data);
+    const b = this.pool ? this.pooledWith(data, USAGE.STORAGE) : this.mappedWith(data, USAGE.STORAGE);
+    this.openEncoder();
+    this.release(b);
+    return b;
+  }
+
+  /** A new buffer holding `data` (mappedAtCreation: a write before any later submit, into memory nothing else uses). */
+  private mappedWith(data: Uint32Array | Float32Array, usage: number): GpuBufferLike {
+    const b = this.make(Math.max(4, data.byteLength), usage, true);
+    new Uint8Array(b.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     b.unmap();
-    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
-    this.doomed.push(b);
+    return b;
+  }
+
+  /**
+   * A pooled buffer holding `data`, written with queue.writeBuffer: the buffer is idle (every earlier user was
+   * submitted, ./buffer_pool.ts), so the write lands after them and before the encoder that will use it.
+   */
+  private pooledWith(data: Uint32Array | Float32Array, usage: number): GpuBufferLike {
+    const b = this.pool!.take(data.byteLength, usage | USAGE.COPY_DST, this.cap);
+    if (data.byteLength > 0) this.device.queue.writeBuffer(b, 0, data);
     return b;
   }
 
@@ -171,6 +249,8 @@ export class GpuContext {
     this.pass = null;
     for (const b of this.doomed) b.destroy();
     this.doomed = [];
+    for (const b of this.recycled) this.pool!.give(b);
+    this.recycled = [];
   }
 
   /** Host data into `b` at element `offset`, after the work recorded so far. */
@@ -188,18 +268,22 @@ export class GpuContext {
     const out: HostArray = b.dtype === 'i32' ? new Int32Array(b.length) : new Float32Array(b.length);
     if (bytes === 0) return out;
     const staging = this.createBuffer(bytes, USAGE.MAP_READ | USAGE.COPY_DST);
-    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    this.openEncoder();
     this.pass?.end();
     this.pass = null;
-    this.encoder.copyBufferToBuffer(b.gpu, 0, staging, 0, bytes);
+    this.encoder!.copyBufferToBuffer(b.gpu, 0, staging, 0, bytes);
     this.flush();
+    let done = false;
     try {
       await staging.mapAsync(MAP_MODE_READ, 0, bytes);
       const view = staging.getMappedRange(0, bytes);
       (out as Float32Array).set(b.dtype === 'i32' ? (new Int32Array(view) as never) : new Float32Array(view));
       staging.unmap();
+      done = true;
     } finally {
-      staging.destroy();
+      // unmapped after a finished copy: idle, reusable at once; after a failure, in an unknown state: destroyed
+      if (done && this.pool) this.pool.give(staging);
+      else staging.destroy();
     }
     return out;
   }

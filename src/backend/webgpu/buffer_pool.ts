@@ -1,0 +1,107 @@
+/**
+ * A caching allocator for WebGPU buffers, after PyTorch's CUDA caching allocator: a buffer that is no longer needed is
+ * kept, by usage and size class, and handed out again instead of a new `device.createBuffer` (and a `destroy`), which
+ * cost far more than a dispatch on a real GPU. Sizes are rounded up to a class so that reuse happens:
+ *
+ *   below 1 MiB: to a multiple of 256 B (PyTorch rounds to 512 B; 256 B is WebGPU's storage and uniform offset
+ *                alignment, so nothing smaller is useful, and a small tensor wastes at most 255 B);
+ *   from 1 MiB:  to the next 1/8 step of its power of two (1 MiB, 1.125 MiB, … 2 MiB, 2.25 MiB, …): at most 12.5 %
+ *                wasted, and a tensor whose size moves a little (a new batch's length) still lands on a kept buffer.
+ *                (PyTorch's `roundup_power2_divisions` = 8; it also splits large segments, which WebGPU cannot: a
+ *                binding may take a range, but a kernel here binds whole buffers.)
+ *
+ * THE HAZARD, which the caller handles: `queue.writeBuffer` (and the staging write of `mappedAtCreation`) runs before
+ * any command buffer submitted after it, so a buffer still read by recorded, unsubmitted work must not be handed out
+ * and written. `give` must only see a buffer whose users have all been submitted (./core.ts GpuContext.release keeps
+ * it until the open encoder is submitted). Work already submitted is no hazard: queue operations run in order.
+ */
+import type { GpuBufferLike } from './types.js';
+
+const SMALL = 2 ** 20;
+const SMALL_STEP = 256;
+
+/** The size class of a request of `bytes` (see the header): 256 B steps below 1 MiB, 1/8 power-of-two steps above. */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(SMALL_STEP, bytes);
+  if (b < SMALL) return Math.ceil(b / SMALL_STEP) * SMALL_STEP;
+  const step = 2 ** Math.floor(Math.log2(b)) / 8;
+  return Math.ceil(b / step) * step;
+}
+
+/** The bytes a pooled request holds: its class, or its exact 4-byte-aligned size where the class would pass `cap`. */
+export function pooledSize(bytes: number, cap = Number.POSITIVE_INFINITY): number {
+  const exact = Math.max(4, Math.ceil(bytes / 4) * 4);
+  const cls = sizeClass(exact);
+  return cls > cap ? exact : cls;
+}
+
+function keyOf(bytes: number, usage: number, cap: number): string {
+  return `${usage}:${pooledSize(bytes, cap)}`;
+}
+
+export class BufferPool {
+  /** Idle buffers by `usage:size`. */
+  private readonly idle = new Map<string, GpuBufferLike[]>();
+  /** The key of every buffer this pool made (to know, at release, that a buffer is poolable and where it goes). */
+  private readonly keys = new WeakMap<GpuBufferLike, string>();
+  /** Bytes held idle. */
+  pooledBytes = 0;
+  /** Requests served from the pool / by a new buffer. */
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    /** Create a GPU buffer of exactly `size` bytes. */
+    private readonly create: (size: number, usage: number) => GpuBufferLike,
+  ) {}
+
+  /**
+   * A buffer of at least `bytes` for `usage`: an idle one of its class, else a new one. `cap`: the largest size a
+   * buffer may have (a request under it whose class is over it gets its own exact size, 4-byte aligned).
+   */
+  take(bytes: number, usage: number, cap = Number.POSITIVE_INFINITY): GpuBufferLike {
+    const key = keyOf(bytes, usage, cap);
+    const b = this.idle.get(key)?.pop();
+    if (b) {
+      this.pooledBytes -= b.size;
+      this.hits++;
+      return b;
+    }
+    this.misses++;
+    const made = this.create(pooledSize(bytes, cap), usage);
+    this.keys.set(made, key);
+    return made;
+  }
+
+  /** Whether `take` would hand out an idle buffer (no new device memory). */
+  has(bytes: number, usage: number, cap = Number.POSITIVE_INFINITY): boolean {
+    return (this.idle.get(keyOf(bytes, usage, cap))?.length ?? 0) > 0;
+  }
+
+  /** Whether `b` came from this pool (and may be given back). */
+  owns(b: GpuBufferLike): boolean {
+    return this.keys.has(b);
+  }
+
+  /** Keep `b` for reuse. Only once every use of it has been submitted (see the header). */
+  give(b: GpuBufferLike): void {
+    const key = this.keys.get(b);
+    if (key === undefined) {
+      b.destroy();
+      return;
+    }
+    let list = this.idle.get(key);
+    if (!list) this.idle.set(key, (list = []));
+    list.push(b);
+    this.pooledBytes += b.size;
+  }
+
+  /** Destroy every idle buffer (PyTorch's `torch.cuda.empty_cache()`); the bytes released. */
+  empty(): number {
+    const freed = this.pooledBytes;
+    for (const list of this.idle.values()) for (const b of list) b.destroy();
+    this.idle.clear();
+    this.pooledBytes = 0;
+    return freed;
+  }
+}
