@@ -234,7 +234,7 @@ async function runCase(/** @type {string} */ name, /** @type {Shape} */ s) {
 /**
  * Every weight kind and mode of one case.
  * @param {string} name @param {Shape} s @param {import('../dist/model/model.js').CausalLM} model @param {number[]} prompt
- * @param {number} tokens @param {ArrayLike<number>} ref @param {() => ArrayLike<number>} logitsOf
+ * @param {number} tokens @param {ArrayLike<number>} ref @param {() => Promise<ArrayLike<number>>} logitsOf
  * @param {Map<string, string>} ggufs
  */
 async function runKinds(name, s, model, prompt, tokens, ref, logitsOf, ggufs) {
