@@ -95,8 +95,21 @@ export const FLAT_GROUP = 'let grp = wid.y * nwg.x + wid.x;';
 export const BUILTINS =
   '@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32';
 
+/**
+ * One kernel call's dispatches, kept for replays (a decode graph's unchanged calls: src/model/decode_graph.ts): the
+ * pipelines, bind groups and workgroup counts, and the buffers the call made for itself (its parameter blocks,
+ * scratch, tables), held until `dropCall`. A replay records the same dispatches again without building anything.
+ */
+export interface CapturedCall {
+  ready: boolean;
+  dispatches: { pipe: GpuComputePipelineLike; group: unknown; groups: readonly number[] }[];
+  owned: GpuBufferLike[];
+}
+
 export class GpuContext {
   private readonly pipelines = new Map<string, GpuComputePipelineLike>();
+  /** The call being captured (`captureCall`): what it dispatches and the buffers it makes are kept there. */
+  private capturing: CapturedCall | null = null;
   private encoder: GpuCommandEncoderLike | null = null;
   private pass: GpuComputePassLike | null = null;
   /** Uniform buffers and freed buffers the recorded work uses: destroyed after it is submitted (no pool). */
@@ -159,8 +172,11 @@ export class GpuContext {
 
   /** A buffer for `bytes` of `usage`: from the pool (or new) with the pool, else new. */
   createBuffer(bytes: number, usage: number): GpuBufferLike {
-    if (this.pool) return this.pool.take(bytes, usage, this.cap);
-    return this.make(Math.max(4, Math.ceil(bytes / 4) * 4), usage);
+    const b = this.pool
+      ? this.pool.take(bytes, usage, this.cap)
+      : this.make(Math.max(4, Math.ceil(bytes / 4) * 4), usage);
+    this.capturing?.owned.push(b);
+    return b;
   }
 
   /** Whether a request of `bytes` for `usage` would be served by an idle pooled buffer (no new device memory). */
@@ -170,6 +186,7 @@ export class GpuContext {
 
   /** Destroy (or, with the pool, give back) `b` once the work recorded so far has been submitted. */
   release(b: GpuBufferLike): void {
+    if (this.capturing?.owned.includes(b)) return; // kept by the captured call until dropCall
     if (this.pool?.owns(b)) {
       if (this.encoder) this.recycled.push(b);
       else this.pool.give(b);
@@ -209,15 +226,49 @@ export class GpuContext {
     this.pass.setPipeline(pipe);
     this.pass.setBindGroup(0, group);
     this.pass.dispatchWorkgroups(groups[0] ?? 1, groups[1] ?? 1, groups[2] ?? 1);
-    this.release(uni);
+    if (this.capturing) {
+      this.capturing.owned.push(uni);
+      this.capturing.dispatches.push({ pipe, group, groups: [...groups] });
+    } else this.release(uni);
     this.dispatches++;
+  }
+
+  /** Run `fn` (one kernel call's dispatches) capturing them into `c` for `replayCall`. */
+  captureCall(c: CapturedCall, fn: () => void): void {
+    this.capturing = c;
+    try {
+      fn();
+    } finally {
+      this.capturing = null;
+    }
+    c.ready = true;
+  }
+
+  /** Record a captured call's dispatches again: the same pipelines and bind groups, nothing built. */
+  replayCall(c: CapturedCall): void {
+    this.openEncoder();
+    if (!this.pass) this.pass = this.encoder!.beginComputePass();
+    for (const d of c.dispatches) {
+      this.pass.setPipeline(d.pipe);
+      this.pass.setBindGroup(0, d.group);
+      this.pass.dispatchWorkgroups(d.groups[0] ?? 1, d.groups[1] ?? 1, d.groups[2] ?? 1);
+      this.dispatches++;
+    }
+  }
+
+  /** Give back what a captured call kept (after the work recorded so far is submitted). */
+  dropCall(c: CapturedCall): void {
+    for (const b of c.owned.splice(0)) this.release(b);
+    c.dispatches.length = 0;
+    c.ready = false;
   }
 
   /** A read-only storage buffer holding `data`, for the work recorded next (released after its submit). */
   constBuffer(data: Float32Array): GpuBufferLike {
     const b = this.pool ? this.pooledWith(data, USAGE.STORAGE) : this.mappedWith(data, USAGE.STORAGE);
     this.openEncoder();
-    this.release(b);
+    if (this.capturing) this.capturing.owned.push(b);
+    else this.release(b);
     return b;
   }
 
