@@ -213,20 +213,32 @@ function peerRun(s, tfBackend) {
   return peerResult(r, `tfjs-${tfBackend}`);
 }
 
+/** Why PyTorch cannot run here (no interpreter, no torch), else null; asked once. @type {string | null | undefined} */
+let torchMissing;
+/** @returns {string | null} */
+function torchAbsent() {
+  if (torchMissing !== undefined) return torchMissing;
+  const r = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8', timeout: 120_000 });
+  torchMissing =
+    r.error && /ENOENT/.test(String(r.error))
+      ? `absent: no ${python} here`
+      : r.status !== 0
+        ? `absent: ${python} cannot import torch (${(r.stderr || String(r.error ?? '')).trim().split('\n').pop()?.slice(0, 120)})`
+        : null;
+  return torchMissing;
+}
+
 /** PyTorch, fp32 eager, on CUDA (bench/peers/torch-gpt.py), at a shape it names; absent where python/torch is not. */
 /** @param {string} name @param {number} steps @returns {PeerRun} */
 function torchRun(name, steps) {
-  if (!(name in GPU_SHAPES) || name === 'micro')
-    return { peer: 'pytorch', error: `absent: torch-gpt.py has no shape ${name}` };
+  const missing = torchAbsent();
+  if (missing) return { peer: 'pytorch', error: missing };
+  if (!(name in GPU_SHAPES) || name === 'micro') return { peer: 'pytorch', error: `torch-gpt.py has no shape ${name}` };
   const r = spawnSync(python, [torchPeer, '--shapes', name, '--modes', 'fp32', '--steps', String(Math.max(3, steps))], {
     encoding: 'utf8',
     timeout: peerTimeoutS * 1000,
   });
-  if (r.error && /ENOENT/.test(String(r.error))) return { peer: 'pytorch', error: `absent: no ${python} here` };
-  const p = peerResult(r, 'pytorch');
-  if (p.error && /No module named .torch/.test(p.error))
-    return { peer: 'pytorch', error: 'absent: torch not installed' };
-  return p;
+  return peerResult(r, 'pytorch');
 }
 
 /** Every peer measured for this case, and the fastest of them (the one ratio_vs_peer is taken against). */
