@@ -36,6 +36,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compareToAnchor } from './anchors.mjs';
+import { CPU_SHAPES, GPU_SHAPES } from './train_shapes.mjs';
 import {
   exitIfHelp,
   median,
@@ -104,26 +105,8 @@ if (!json && !onGpu) {
   );
 }
 
-/**
- * A training shape (llm.c's tok/s on it: bench/anchors.mjs) and how many steps the TensorFlow.js peer times.
- * @typedef {{ L: number, C: number, H: number, V: number, T: number, B: number, peerSteps: number }} Shape
- * @typedef {{ peer: string, tok_s?: number, error?: string }} PeerRun
- */
-/** @type {Record<string, Shape>} the CPU shapes of ANCHORS.md */
-const CPU_SHAPES = {
-  tiny: { L: 4, C: 128, H: 4, V: 512, T: 128, B: 8, peerSteps: 3 },
-  small: { L: 6, C: 384, H: 6, V: 4096, T: 256, B: 4, peerSteps: 1 },
-  gpt2: { L: 12, C: 768, H: 12, V: 50304, T: 64, B: 4, peerSteps: 1 },
-  micro: { L: 1, C: 32, H: 2, V: 64, T: 16, B: 2, peerSteps: 1 },
-};
-/** @type {Record<string, Shape>} the GPU shapes of ANCHORS.md, named as bench/peers/torch-gpt.py's SHAPES */
-const GPU_SHAPES = {
-  tiny: { L: 4, C: 128, H: 4, V: 512, T: 128, B: 8, peerSteps: 10 },
-  'tiny-b64': { L: 4, C: 128, H: 4, V: 512, T: 128, B: 64, peerSteps: 10 },
-  small: { L: 6, C: 384, H: 6, V: 4096, T: 256, B: 64, peerSteps: 5 },
-  gpt2: { L: 12, C: 768, H: 12, V: 50304, T: 1024, B: 16, peerSteps: 3 },
-  micro: CPU_SHAPES.micro,
-};
+/** @typedef {import('./train_shapes.mjs').Shape} Shape */
+/** @typedef {{ peer: string, tok_s?: number, error?: string }} PeerRun a peer's figure, or why there is none */
 const SHAPES = onGpu ? GPU_SHAPES : CPU_SHAPES;
 const cases = opt('--cases', onGpu ? 'tiny,tiny-b64,small,gpt2' : 'tiny,small,gpt2').split(',');
 for (const name of cases)
@@ -307,6 +290,8 @@ for (const name of cases) {
   const { N, ms, first } = m;
   const tokS = (s.B * s.T) / (ms / 1e3);
   const gflops = (flopsPerTok(N) * tokS) / 1e9;
+  // with --json, our figure on stderr before the peers run: a caller that stops a slow peer still has it (run.sh's log)
+  if (json) console.error(`train-${name}: ${Math.round(tokS)} tok/s, ${ms.toFixed(3)} ms/step (peers next)`);
   const { best: p, all: measuredPeers } = peers(name, s, steps);
   // llm.c on this processor model, same threads and shape: a ratio; else "measured on <processor>", no ratio (CPU only)
   const llmc = onGpu

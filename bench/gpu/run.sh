@@ -9,7 +9,8 @@
 #   3. a correctness smoke: `llmts train` for 4 steps on wasm and on webgpu from the same seed; the losses compared
 #   4. bench/train.bench.mjs --backend webgpu --json, one case per command (tiny, tiny-b64, small, then gpt2 if at
 #      least 150 s are left), each under its own timeout, against PyTorch fp32 (bench/peers/torch-gpt.py) and TF.js
-#      webgpu (gpt2: PyTorch only; TF.js runs out of device memory there, ANCHORS.md)
+#      webgpu (gpt2: PyTorch only; TF.js runs out of device memory there, ANCHORS.md); each peer gets 35% of the
+#      case's time, and our own figure goes to run.log before the peers start
 # Writes under $OUT (else .gpu/out): run.log (everything), train.jsonl (the bench's JSON lines), summary.txt (one
 # line a case: ours, PyTorch's and TF.js's tok/s, the ratios), adapter.txt, smoke.txt.
 # usage: bash bench/gpu/run.sh [--quick] [--budget S] [--cases a,b] [--steps N] [--no-smoke]
@@ -134,7 +135,7 @@ for c in "${list[@]}"; do
   [ "$limit" -gt "$((l - 10))" ] && limit=$((l - 10))
   say "bench $c (limit ${limit}s)"
   timeout -k 5 "$limit" node bench/train.bench.mjs --backend webgpu --cases "$c" --json \
-    --peer-timeout "$((limit / 2))" ${steps:+--steps "$steps"} "${peers[@]}" 2>>"$log" | tee -a "$out/train.jsonl" | tee -a "$log" >/dev/null
+    --peer-timeout "$((limit * 35 / 100))" ${steps:+--steps "$steps"} "${peers[@]}" 2>>"$log" | tee -a "$out/train.jsonl" | tee -a "$log" >/dev/null
   rc=${PIPESTATUS[0]}
   [ "$rc" = 0 ] || say "bench $c exited with $rc$([ "$rc" = 124 ] && echo ' (timed out)')"
 done
