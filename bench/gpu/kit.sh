@@ -116,5 +116,5 @@ the device tool once with:
 
 It writes \$OUT/train.jsonl (the bench's JSON lines), \$OUT/summary.txt and \$OUT/run.log, stops itself after
 ~8.5 minutes, and gpt2 is skipped when little time is left. Then call give_back. \`bash bench/gpu/run.sh --help\`
-lists its flags (--quick: tiny only, for a SwiftShader rehearsal).
+lists its flags (--quick: a rehearsal on SwiftShader, the micro case only).
 MSG
