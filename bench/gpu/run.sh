@@ -131,13 +131,21 @@ for c in "${list[@]}"; do
     *) limit=120 need=30 peers=() ;;
   esac
   l=$(left)
-  if [ "$l" -lt "$need" ]; then say "bench $c skipped: ${l}s left, it needs ${need}s"; continue; fi
+  if [ "$l" -lt "$need" ]; then
+    say "bench $c skipped: ${l}s left, it needs ${need}s"
+    echo "{\"case\":\"train-$c\",\"error\":\"skipped by run.sh: ${l} s left of the budget, it needs ${need} s\"}" >> "$out/train.jsonl"
+    continue
+  fi
   [ "$limit" -gt "$((l - 10))" ] && limit=$((l - 10))
   say "bench $c (limit ${limit}s)"
   timeout -k 5 "$limit" node bench/train.bench.mjs --backend webgpu --cases "$c" --json \
     --peer-timeout "$((limit * 35 / 100))" ${steps:+--steps "$steps"} "${peers[@]}" 2>>"$log" | tee -a "$out/train.jsonl" | tee -a "$log" >/dev/null
   rc=${PIPESTATUS[0]}
-  [ "$rc" = 0 ] || say "bench $c exited with $rc$([ "$rc" = 124 ] && echo ' (timed out)')"
+  if [ "$rc" != 0 ]; then
+    say "bench $c exited with $rc$([ "$rc" = 124 ] && echo " (timed out after ${limit}s)")"
+    grep -q "\"case\":\"train-$c\"" "$out/train.jsonl" ||
+      echo "{\"case\":\"train-$c\",\"error\":\"run.sh: the bench exited with $rc$([ "$rc" = 124 ] && echo " (timed out after ${limit} s; our figure, if measured, is in run.log)")\"}" >> "$out/train.jsonl"
+  fi
 done
 
 # summary: ours against each peer, per case
@@ -146,7 +154,7 @@ const rows = require("fs").readFileSync(process.argv[1], "utf8").split("\n").fil
 const b = rows.find((r) => r.bench === "backend");
 console.log(`backend: ${b ? b.describe : "(none)"}`);
 for (const r of rows.filter((r) => r.case)) {
-  if (r.error) { console.log(`${r.case.padEnd(15)} B${r.B} T${r.T}  failed: ${r.error}`); continue; }
+  if (r.error) { console.log(`${r.case.padEnd(15)} ${r.B ? `B${r.B} T${r.T}  ` : ""}failed: ${r.error}`); continue; }
   const ps = (r.peers || []).map((p) => p.tok_s ? `${p.peer} ${p.tok_s} tok/s (ours ×${p.ratio_vs})` : `${p.peer}: ${p.error}`);
   console.log(`${r.case.padEnd(15)} B${r.B} T${r.T}  ${r.tok_s} tok/s, ${r.ms_per_step} ms/step, ${r.gflop_s} GFLOP/s, first loss ${r.first_loss}  |  ${ps.join("  |  ") || "no peers"}`);
 }' "$out/train.jsonl" | tee "$out/summary.txt" | tee -a "$log"
