@@ -142,7 +142,9 @@ for (const name of cases) {
     console.log(json ? JSON.stringify(row) : `${name}: failed: ${row.error}`);
   }
 }
-// worker threads of a backend must not keep the script alive
+// worker threads of a backend must not keep the script alive (and webgpu's device must be destroyed first: Dawn's
+// exit otherwise waits)
+backend.dispose();
 process.exit(failed ? 1 : 0);
 
 /**

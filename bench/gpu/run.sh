@@ -11,7 +11,8 @@
 #      least 150 s are left), each under its own timeout, against PyTorch fp32 (bench/peers/torch-gpt.py) and TF.js
 #      webgpu (gpt2: PyTorch only; TF.js runs out of device memory there, ANCHORS.md); each peer gets 35% of the
 #      case's time, and our own figure goes to run.log before the peers start
-# Writes under $OUT (else .gpu/out): run.log (everything), train.jsonl (the bench's JSON lines), summary.txt (one
+#   5. decode: bench/decode.bench.mjs on webgpu, then on wasm (all cores), stories110M f32 and q8, if 60 s are left
+# Writes under $OUT (else .gpu/out): run.log (everything), train.jsonl (the bench's JSON lines), decode.jsonl, summary.txt (one
 # line a case: ours, PyTorch's and TF.js's tok/s, the ratios), adapter.txt, smoke.txt.
 # usage: bash bench/gpu/run.sh [--quick] [--budget S] [--cases a,b] [--steps N] [--no-smoke]
 #   --quick     a rehearsal on a software adapter (SwiftShader): a 1-layer × 32 smoke model, bench case `micro` only
@@ -64,6 +65,7 @@ say "node $(node --version) at $(command -v node)"
 if [ -e node_modules ]; then say "node_modules already here: kept"
 else tar xJf .gpu/nm.tar.xz || { say "could not unpack .gpu/nm.tar.xz"; exit 1; }; fi
 tar xJf .gpu/app.tar.xz || { say "could not unpack .gpu/app.tar.xz"; exit 1; }
+export PATH="$PATH:/sbin:/usr/sbin" # ldconfig
 if ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1 '; then say "Vulkan loader: the system's"
 elif [ "$(id -u)" = 0 ]; then
   for f in .gpu/debs/*.deb; do dpkg -x "$f" /; done
@@ -146,6 +148,18 @@ for c in "${list[@]}"; do
     grep -q "\"case\":\"train-$c\"" "$out/train.jsonl" ||
       echo "{\"case\":\"train-$c\",\"error\":\"run.sh: the bench exited with $rc$([ "$rc" = 124 ] && echo " (timed out after ${limit} s; our figure, if measured, is in run.log)")\"}" >> "$out/train.jsonl"
   fi
+done
+
+# 5. decode (issue 13: stories110M on the GPU against the CPU backend), when at least 60 s are left: the decode bench
+#    on webgpu, then on wasm with every core, 48 tokens after a 64-token prompt, f32 and q8, one rep each
+if [ "$quick" = 1 ]; then dcase=stories15M dtok=4; else dcase=stories110M dtok=48; fi
+for be in webgpu wasm; do
+  l=$(left)
+  if [ "$l" -lt 60 ]; then say "decode on $be skipped: ${l}s left"; continue; fi
+  limit=$((l - 10)); [ "$limit" -gt 120 ] && limit=120; [ "$quick" = 1 ] && [ "$limit" -gt 60 ] && limit=60
+  say "decode $dcase on $be (limit ${limit}s)"
+  timeout -k 5 "$limit" node bench/decode.bench.mjs --backend "$be" --cases "$dcase" --modes prompt --prompt 64 \
+    --tokens "$dtok" --weights f32,q8 --no-peer --reps 1 --json 2>>"$log" | tee -a "$out/decode.jsonl" | tee -a "$log" >/dev/null
 done
 
 # summary: ours against each peer, per case
