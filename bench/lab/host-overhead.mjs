@@ -17,28 +17,9 @@ const backend = await initBackend(
   /** @type {import('../../dist/backend/registry.js').BackendName} */ (process.argv[4] || 'wasm'),
   { threads: Number(process.argv[3] || 1) },
 );
-/** @type {import('../../dist/model/config.js').ModelConfig} */
-const cfg = {
-  family: 'llama',
-  vocabSize: 32,
-  hiddenSize: 32,
-  numLayers: 6,
-  numHeads: 2,
-  numKvHeads: 2,
-  headDim: 16,
-  intermediateSize: 32,
-  maxPositions: 1024,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  tieWordEmbeddings: true,
-  attentionBias: false,
-  attentionOutBias: false,
-  mlpBias: false,
-  dropout: 0,
-  bosTokenId: null,
-  eosTokenId: null,
-  padTokenId: null,
-};
+const { storiesConfig } = await import('../stories.mjs');
+// stories15M's 6 layers and call structure at widths of 32 (q8 needs rows of ≥ 32); no EOS, so every step runs
+const cfg = { ...storiesConfig({ L: 6, C: 32, H: 2, F: 32, V: 32 }), eosTokenId: null };
 const model = initModel(cfg, new Rng(1), { backend });
 if (kind === 'f32') await fuseModel(model);
 else await quantizeModel(model, /** @type {'q8'} */ (kind));
