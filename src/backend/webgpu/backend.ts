@@ -78,7 +78,7 @@ export class WebGpuBackend implements Backend {
   private readonly queue = new HostStepQueue();
   private readonly ctx: GpuContext;
   /** runReplay's captured calls, by the caller's (a decode graph's) inputs array; given back when it is collected. */
-  private readonly captured = new WeakMap<readonly View[], CapturedCall>();
+  private readonly captured = new WeakMap<readonly View[], { call: CapturedCall; plain: () => void }>();
   private readonly capturedGone = new FinalizationRegistry<CapturedCall>((c) => {
     if (!this.disposed) this.queue.device(() => this.ctx.dropCall(c));
   });
@@ -224,17 +224,29 @@ export class WebGpuBackend implements Backend {
     this.counts.native++;
     let c = this.captured.get(inputs);
     if (!c) {
-      const call: CapturedCall = { ready: false, dispatches: [], owned: [] };
-      this.captured.set(inputs, (c = call));
-      this.capturedGone.register(inputs, call);
       const ins: KView[] = inputs.map((v) => ({ b: this.own(v.buf), shape: [...v.shape] }));
       const outs: KView[] = outputs.map((v) => ({ b: this.own(v.buf), shape: [...v.shape] }));
       const at = { ...attrs };
-      this.queue.device(() => this.ctx.captureCall(call, () => this.dispatchKernel(name, ins, outs, at)));
+      const entry = {
+        call: { ready: false, dispatches: [], owned: [] } as CapturedCall,
+        // a capture that failed (an error in the kernel's setup) leaves the call unready: run it plainly instead
+        plain: () => this.dispatchKernel(name, ins, outs, at),
+      };
+      this.captured.set(inputs, (c = entry));
+      this.capturedGone.register(inputs, entry.call);
+      this.queue.device(() => {
+        try {
+          this.ctx.captureCall(entry.call, entry.plain);
+        } catch (e) {
+          this.ctx.dropCall(entry.call);
+          this.captured.delete(inputs);
+          throw e;
+        }
+      });
       return;
     }
-    const call = c;
-    this.queue.device(() => this.ctx.replayCall(call));
+    const { call, plain } = c;
+    this.queue.device(() => (call.ready ? this.ctx.replayCall(call) : plain()));
   }
 
   /** One kernel call's dispatches (the queue has reached it). */
