@@ -208,9 +208,10 @@ function compile(backend: Backend, a: Recording, b: Recording): Replay[] | strin
     if (x.length !== y.length || x.dtype !== y.dtype) return `temporary ${i} changed size`;
     if (i !== b.result && !b.deferred.has(i)) return `temporary ${i} outlives the step`;
   }
-  const bufOf = (r: Ref, result: DeviceBuffer): DeviceBuffer =>
+  // a replay's buffer for a recorded one: the same, B's temporary, or (the result) the fresh buffer of that replay
+  const bufOf = <R extends DeviceBuffer | null>(r: Ref, result: R): DeviceBuffer | R =>
     'buf' in r ? r.buf : r.tmp === b.result ? result : b.allocs[r.tmp]!;
-  const fixed = (r: Ref): DeviceBuffer | null => ('buf' in r ? r.buf : r.tmp === b.result ? null : b.allocs[r.tmp]!);
+  const fixed = (r: Ref): DeviceBuffer | null => bufOf(r, null);
   const out: Replay[] = [];
   for (let i = 0; i < b.ops.length; i++) {
     const x = a.ops[i]!,

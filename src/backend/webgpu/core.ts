@@ -92,6 +92,10 @@ export function grid(groups: number): [number, number] {
 
 /** WGSL: the flat workgroup id of a 2-D grid from `grid`. */
 export const FLAT_GROUP = 'let grp = wid.y * nwg.x + wid.x;';
+/** WGSL: one thread per element, `e` its index, past parameter 0 (the element count) nothing to do. */
+export const FLAT_ELEMENT = `${FLAT_GROUP}
+  let e = grp * ${WG}u + lid;
+  if (e >= pu(0u)) { return; }`;
 export const BUILTINS =
   '@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32';
 

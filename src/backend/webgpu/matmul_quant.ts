@@ -12,7 +12,7 @@
  * out[m, n] = Σ_k x[m, k]·w[n, k] in f32.
  */
 import { size } from '../../util/shape.js';
-import { BUILTINS, FLAT_GROUP, type GpuContext, Params, USAGE, WG, grid, storage } from './core.js';
+import { BUILTINS, FLAT_ELEMENT, FLAT_GROUP, type GpuContext, Params, USAGE, WG, grid, storage } from './core.js';
 import type { KView } from './kview.js';
 
 export const QUANT_KERNELS = ['matmul_q8', 'matmul_bf16'] as const;
@@ -43,9 +43,7 @@ var<workgroup> red: array<f32, ${WG}>;
 /** params: n = M·N, N, K */
 const Q8 = `${storage(1, 'XQ', 'i32', false)}${storage(2, 'DX', 'f32', false)}${storage(3, 'WQ', 'i32', false)}${storage(4, 'S', 'f32', false)}${storage(5, 'O', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
-  ${FLAT_GROUP}
-  let e = grp * ${WG}u + lid;
-  if (e >= pu(0u)) { return; }
+  ${FLAT_ELEMENT}
   let N = pu(1u);
   let K = pu(2u);
   let m = e / N;
@@ -67,9 +65,7 @@ const Q8 = `${storage(1, 'XQ', 'i32', false)}${storage(2, 'DX', 'f32', false)}${
 /** params: n = M·N, N, K */
 const BF16 = `${storage(1, 'X', 'f32', false)}${storage(2, 'WB', 'i32', false)}${storage(3, 'O', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
-  ${FLAT_GROUP}
-  let e = grp * ${WG}u + lid;
-  if (e >= pu(0u)) { return; }
+  ${FLAT_ELEMENT}
   let N = pu(1u);
   let K = pu(2u);
   let m = e / N;

@@ -8,14 +8,12 @@
  * the dispatch.
  */
 import type { Attrs } from '../backend.js';
-import { BUILTINS, FLAT_GROUP, type GpuContext, Params, WG, grid, storage } from './core.js';
+import { BUILTINS, FLAT_ELEMENT, type GpuContext, Params, WG, grid, storage } from './core.js';
 import type { KView } from './kview.js';
 
 const CODE = `${storage(1, 'X', 'f32', false)}${storage(2, 'CS', 'f32', false)}${storage(3, 'Y', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
-  ${FLAT_GROUP}
-  let e = grp * ${WG}u + lid;
-  if (e >= pu(0u)) { return; }
+  ${FLAT_ELEMENT}
   let D = pu(1u);
   let H = pu(2u);
   let half = D / 2u;
@@ -38,9 +36,7 @@ const CODE = `${storage(1, 'X', 'f32', false)}${storage(2, 'CS', 'f32', false)}$
  */
 const QKV_CODE = `${storage(1, 'X', 'f32', false)}${storage(2, 'CS', 'f32', false)}${storage(3, 'Y', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
-  ${FLAT_GROUP}
-  let e = grp * ${WG}u + lid;
-  if (e >= pu(0u)) { return; }
+  ${FLAT_ELEMENT}
   let D = pu(1u);
   let H = pu(2u);
   let W = pu(3u);
