@@ -727,6 +727,10 @@ export function cases(): Case[] {
     [1, 4, 2, 6, 0, true],
     [1, 3, 1, 64, 100, false],
     [4, 64, 8, 32, 0, false],
+    // wasm keeps one table of positions and points into it: grown far, then read near the start; past its last row
+    [1, 2, 2, 8, 1000, false],
+    [1, 3, 2, 8, 5, false],
+    [1, 2, 1, 8, 70000, false],
   ] as const) {
     cs.push({
       name: `rope [${B},${T},${H},${D}] off ${off}${inv ? ' inverse' : ''}`,

@@ -156,6 +156,46 @@ describe.each(backends.map((b) => [b.name, b] as const))('decode graphs, %s back
     swapped.dispose();
   });
 
+  it('up to a full cache, replays skip every check (the moving calls checked at the last position) and stay exact', async () => {
+    const model = initModel(config('llama'), new Rng(10), { backend });
+    await quantizeModel(model, 'q8');
+    const steps = ids1(13, 5); // 3 prompt positions + 13 steps: the 16-position cache full
+    setDecodeGraphs(false);
+    const want: number[][] = [];
+    let cache = model.newCache(1, 16);
+    await run(model, [1, 2, 3], 1, cache);
+    for (const ids of steps) want.push(await step(model, ids, cache));
+    cache.dispose();
+    setDecodeGraphs(true);
+    cache = model.newCache(1, 16);
+    await run(model, [1, 2, 3], 1, cache);
+    const checked = backend.run;
+    let runs = 0;
+    (backend as { run: Backend['run'] }).run = (...a) => {
+      runs++;
+      checked.apply(backend, a);
+    };
+    const got: number[][] = [];
+    const runsPerStep: number[] = [];
+    try {
+      for (const ids of steps) {
+        const r0 = runs;
+        got.push(await step(model, ids, cache));
+        runsPerStep.push(runs - r0);
+      }
+    } finally {
+      delete (backend as { run?: unknown }).run;
+    }
+    expect(got).toEqual(want);
+    expect(cache.length).toBe(16);
+    // recorded twice through `run`, then replayed: with runReplay/runUnchecked (wasm, webgpu) `run` is never called
+    expect(runsPerStep[0]).toBeGreaterThan(20);
+    const replayed = runsPerStep.slice(2);
+    if (backend.runReplay && backend.runUnchecked) expect(replayed.every((n) => n === 0)).toBe(true);
+    else expect(replayed.every((n) => n > 0)).toBe(true);
+    cache.dispose();
+  });
+
   it('bad steps still get the plain forward’s errors while a graph is ready', async () => {
     const model = initModel(config('llama'), new Rng(8), { backend });
     const cache = model.newCache(1, 8);

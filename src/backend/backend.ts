@@ -59,9 +59,16 @@ export interface Backend {
   /**
    * Optional: `run` without `validateKernelCall`, for a call identical (kernel, buffers, shapes, attributes) to one
    * `run` has accepted — a decode graph's replay (src/model/decode_graph.ts), where checking ~70 unchanged calls a
-   * token costs more than a small model's kernels.
+   * token costs more than a small model's kernels. The caller passes the same `inputs` array each time it repeats the
+   * call, so a backend may capture what the call did the first time and repeat that (wasm: its WebAssembly calls;
+   * webgpu: its dispatches).
    */
   runReplay?(name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void;
+  /**
+   * Optional: `run` without `validateKernelCall`, for a call its caller has already checked — a decode graph's calls
+   * whose shapes and attributes move with the position, validated at both ends of the positions it may replay.
+   */
+  runUnchecked?(name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void;
   /**
    * Whether this backend runs kernel `name` for inputs of these dtypes (in input order; omitted: for some dtypes),
    * like ggml's supports_op. Anything it does not support runs on `ref` instead (./dispatch.ts `runKernel`): through

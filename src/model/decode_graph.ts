@@ -21,6 +21,7 @@
  * `LLMTS_DECODE_GRAPH=0` turns graphs off (for comparisons).
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, View } from '../backend/backend.js';
+import { validateKernelCall } from '../backend/validate.js';
 import { Storage, Tensor, tidy } from '../tensor/tensor.js';
 
 /** A buffer in a recorded call: one allocated during the step (by allocation order), or one that outlives it. */
@@ -197,8 +198,8 @@ function diffAttrs(a: Attrs | undefined, b: Attrs | undefined): ((dp: number) =>
 /** One replayable call: given the steps since B, the token ids and the fresh result buffer. */
 type Replay = (dp: number, ids: Int32Array, result: DeviceBuffer) => void;
 
-/** The replay of B's calls, or why A and B differ. */
-function compile(backend: Backend, a: Recording, b: Recording): Replay[] | string {
+/** The replay of B's calls (at most `maxDp` steps past B), or why A and B differ. */
+function compile(backend: Backend, a: Recording, b: Recording, maxDp: number): Replay[] | string {
   if (a.ops.length !== b.ops.length) return `${a.ops.length} calls, then ${b.ops.length}`;
   if (a.allocs.length !== b.allocs.length) return `${a.allocs.length} temporaries, then ${b.allocs.length}`;
   if (a.result !== b.result) return 'the result is another temporary';
@@ -273,7 +274,20 @@ function compile(backend: Backend, a: Recording, b: Recording): Replay[] | strin
     } else {
       const mk = (vs: typeof ins, dp: number, res: DeviceBuffer): View[] =>
         vs.map((v) => ({ buf: bufOf(v.ref, res), shape: v.shape.map((n) => at(n, dp)) }));
-      out.push((dp, _, res) => backend.run(name, mk(ins, dp, res), mk(outs, dp, res), attrs(dp)));
+      // `run` checked it at B's position; checked here at the last one a replay may reach, it holds in between (the
+      // checks are equalities and bounds on numbers affine in the position, sizes products of them): unchecked then
+      let ok = false;
+      if (backend.runUnchecked && maxDp >= 0) {
+        try {
+          const res = b.allocs[b.result]!;
+          validateKernelCall(name, mk(ins, maxDp, res), mk(outs, maxDp, res), attrs(maxDp));
+          ok = true;
+        } catch {
+          // not valid that far: checked at every replay
+        }
+      }
+      const exec = ok ? backend.runUnchecked!.bind(backend) : backend.run.bind(backend);
+      out.push((dp, _, res) => exec(name, mk(ins, dp, res), mk(outs, dp, res), attrs(dp)));
     }
   }
   return out;
@@ -289,6 +303,8 @@ class Graph {
     /** B's position. */
     readonly position: number,
     readonly batch: number,
+    /** The last position it may replay (its calls that move with the position were checked up to it). */
+    readonly maxPosition: number,
     /** The weights the recording read, to check that they are still the model's. */
     private readonly weights: readonly Tensor[],
   ) {}
@@ -337,18 +353,21 @@ export class DecodeGraphSlot {
   /**
    * One decode step of B rows at `position` (the cache's length before it): replayed when a graph is ready and
    * still valid, else run by `plain` (recorded while fewer than 3 recordings have failed). `weights`: the model's
-   * weight tensors in a fixed order (the graph is dropped when they change).
+   * weight tensors in a fixed order (the graph is dropped when they change). `maxPosition`: the last position this
+   * cache may be asked to step at (its capacity, the model's context), past which a replay is never asked for.
    */
   step(
     backend: Backend,
     ids: Int32Array,
     B: number,
     position: number,
+    maxPosition: number,
     weights: readonly Tensor[],
     plain: () => Tensor,
   ): { out: Tensor; replayed: boolean } {
     const g = this.graph;
     if (g) {
+      if (position > g.maxPosition) return { out: plain(), replayed: false };
       if (g.batch === B && g.valid(weights)) return { out: g.replay(ids, position), replayed: true };
       this.drop();
     }
@@ -362,7 +381,7 @@ export class DecodeGraphSlot {
       return { out, replayed: false };
     }
     this.last = null;
-    const calls = rec.impure ?? compile(backend, prev, rec);
+    const calls = rec.impure ?? compile(backend, prev, rec, maxPosition - position);
     if (typeof calls === 'string') {
       for (const i of rec.deferred) backend.free(rec.allocs[i]!);
       this.fail(calls);
@@ -378,6 +397,7 @@ export class DecodeGraphSlot {
       { length: res.length, dtype: res.dtype, shape: [...out.shape] },
       position,
       B,
+      maxPosition,
       weights,
     );
     return { out, replayed: false };

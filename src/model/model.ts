@@ -142,9 +142,19 @@ export class CausalLM {
     const plain = () => this.lmHead(this.hidden(ids, B, 1, { cache }));
     const V = this.config.vocabSize;
     for (let i = 0; i < ids.length; i++) if (!(ids[i]! >= 0 && ids[i]! < V)) return plain();
-    const end = cache.length + 1 - (cache.rowStart ? Math.min(...cache.rowStart) : 0);
-    if (ids.length !== B || cache.length + 1 > cache.maxLen || end > this.config.maxPositions) return plain();
-    const { out, replayed } = cache.graph.step(this.backend, ids, B, cache.length, this.weightTensors(), plain);
+    const first = cache.rowStart ? Math.min(...cache.rowStart) : 0;
+    // the last position a step may start at: the cache's capacity, and the model's context counted from the first row
+    const maxPosition = Math.min(cache.maxLen, this.config.maxPositions + first) - 1;
+    if (ids.length !== B || cache.length > maxPosition) return plain();
+    const { out, replayed } = cache.graph.step(
+      this.backend,
+      ids,
+      B,
+      cache.length,
+      maxPosition,
+      this.weightTensors(),
+      plain,
+    );
     if (replayed) cache.advance(1);
     return out;
   }

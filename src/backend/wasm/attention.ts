@@ -20,6 +20,9 @@ import {
  */
 const ATTN_CHUNKS_PER_THREAD = 16;
 
+/** Positions the shared rope table grows to (65,536 rows of D/2 cos and sin: 32 MiB at D = 128). */
+const MAX_ROPE_ROWS = 1 << 16;
+
 interface Dims {
   B: number;
   T: number;
@@ -164,39 +167,64 @@ function attnBackward(
 
 /**
  * The cos/sin tables [Tt, D/2] of a rope call, in float32 as transformers computes them (inv_freq, angle rounded to
- * f32), sin times `sign` (−1: the inverse rotation); returns the kernel's (cos, sin, Tt) arguments. The last table is
- * kept, so the 2·layers rope calls of one decode step compute it once. Left-padded rows (rowStart): one table row per
- * (b, t), Tt = B·T rows, so the kernel's row index bt % Tt is the row itself.
+ * f32), sin times `sign` (−1: the inverse rotation); returns the kernel's (cos, sin, Tt) arguments. Rows are
+ * positions: one table for positions 0 … n − 1 is kept (grown by doubling), and a call at `offset` points into it,
+ * so the rope calls of every decode step share one table and none is rebuilt. Left-padded rows (rowStart): a table
+ * of one row per (b, t), Tt = B·T rows, so the kernel's row index bt % Tt is the row itself (kept for the layers of
+ * one step), and so do positions past MAX_ROPE_ROWS.
  */
 function ropeTable(be: WasmCore, a: Attrs | undefined, B: number, T: number, D: number, sign: number): number[] {
+  be.hostSide(); // the table is the host's: a captured call would keep pointing at one the next key replaces
   const half = D / 2;
   const theta = num(a, 'theta'),
     offset = num(a, 'offset', 0);
   const starts = a?.['rowStart'] as readonly number[] | undefined;
-  const Tt = starts ? B * T : T;
-  const posOf = (r: number): number =>
-    starts ? Math.max(0, offset + (r % T) - starts[Math.floor(r / T)]!) : offset + r;
-  const key = `${theta}|${D}|${offset}|${T}|${sign}${starts ? `|${starts.join(',')}` : ''}`;
-  let tbl = be.ropeTable?.key === key ? be.ropeTable.buf : null;
-  if (!tbl) {
-    if (be.ropeTable) be.free(be.ropeTable.buf);
-    be.ropeTable = null;
-    tbl = be.alloc(2 * Tt * half, 'f32');
-    be.refreshViews();
-    const base = tbl.ptr >>> 2;
-    const inv = new Float32Array(half);
-    for (let k = 0; k < half; k++) inv[k] = 1 / Math.pow(theta, Math.fround((2 * k) / D));
-    for (let t = 0; t < Tt; t++) {
-      const pos = posOf(t);
-      for (let k = 0; k < half; k++) {
-        const ang = Math.fround(pos * inv[k]!);
-        be.f32[base + t * half + k] = Math.cos(ang);
-        be.f32[base + Tt * half + t * half + k] = sign * Math.fround(Math.sin(ang));
-      }
-    }
-    be.ropeTable = { key, buf: tbl };
+  if (!starts && offset + T <= MAX_ROPE_ROWS) {
+    const key = `${theta}|${D}|${sign}`;
+    const kept = be.ropeTable;
+    let rows = kept?.key === key ? kept.rows : 0;
+    if (offset + T > rows) rows = build(be, key, Math.max(offset + T, 2 * rows, 64), half, theta, sign, (r) => r);
+    const ptr = be.ropeTable!.buf.ptr + offset * half * 4;
+    return [ptr, ptr + rows * half * 4, T];
   }
-  return [tbl.ptr, tbl.ptr + Tt * half * 4, Tt];
+  // a table for this call alone: its rows' own positions (left padding), or positions past the shared table's
+  const key = `${theta}|${D}|${offset}|${T}|${sign}|${starts ? starts.join(',') : ''}`;
+  const Tt = starts ? B * T : T;
+  const posOf = starts
+    ? (r: number) => Math.max(0, offset + (r % T) - starts[Math.floor(r / T)]!)
+    : (r: number) => offset + r;
+  if (be.ropeTable?.key !== key) build(be, key, Tt, half, theta, sign, posOf);
+  const ptr = be.ropeTable!.buf.ptr;
+  return [ptr, ptr + Tt * half * 4, Tt];
+}
+
+/** Replace the kept rope table by one of `rows` rows (row r at position posOf(r)); returns rows. */
+function build(
+  be: WasmCore,
+  key: string,
+  rows: number,
+  half: number,
+  theta: number,
+  sign: number,
+  posOf: (r: number) => number,
+): number {
+  if (be.ropeTable) be.free(be.ropeTable.buf);
+  be.ropeTable = null;
+  const tbl = be.alloc(2 * rows * half, 'f32');
+  be.refreshViews();
+  const base = tbl.ptr >>> 2;
+  const inv = new Float32Array(half);
+  for (let k = 0; k < half; k++) inv[k] = 1 / Math.pow(theta, Math.fround((2 * k) / (2 * half)));
+  for (let t = 0; t < rows; t++) {
+    const pos = posOf(t);
+    for (let k = 0; k < half; k++) {
+      const ang = Math.fround(pos * inv[k]!);
+      be.f32[base + t * half + k] = Math.cos(ang);
+      be.f32[base + rows * half + t * half + k] = sign * Math.fround(Math.sin(ang));
+    }
+  }
+  be.ropeTable = { key, rows, buf: tbl };
+  return rows;
 }
 
 /**

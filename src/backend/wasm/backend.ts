@@ -25,6 +25,7 @@ import { REDUCE } from './reduce.js';
 import { MATMUL } from './matmul.js';
 import { NORM } from './norm.js';
 import { ATTENTION } from './attention.js';
+import { captureKernel, replayKernel, type WasmCapture } from './capture.js';
 import { SAMPLE } from './sample.js';
 
 export { WasmBuffer } from './core.js';
@@ -57,6 +58,8 @@ const KERNEL_TABLE: Readonly<Record<string, WasmKernel>> = {
 export class WasmBackend extends WasmCore implements Backend {
   readonly name = 'wasm';
   readonly dtypes: readonly DType[] = ['f32', 'i32'];
+  /** runReplay's captures, by the caller's inputs array (dropped with it). */
+  private readonly captured = new WeakMap<readonly View[], WasmCapture>();
 
   /** Kernels split across worker threads so far. */
   get parallelDispatches(): number {
@@ -102,7 +105,29 @@ export class WasmBackend extends WasmCore implements Backend {
     k(this, inputs, outputs, attrs);
   }
 
+  /**
+   * `run` for a call identical to one `run` accepted, issued again with the same `inputs` array (a decode graph's
+   * unchanged calls): the first time its WebAssembly calls are captured (./capture.ts), later times made again
+   * straight from the capture, nothing converted or checked. A kernel that uses memory from JavaScript, or a capture
+   * older than the scratch, runs as `runUnchecked`.
+   */
   runReplay(name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void {
+    this.live();
+    const k = KERNEL_TABLE[name]!;
+    const c = this.captured.get(inputs);
+    if (c && c.epoch === this.epoch) {
+      if (c.impure) k(this, inputs, outputs, attrs);
+      else replayKernel(this, c);
+      return;
+    }
+    this.captured.set(
+      inputs,
+      captureKernel(this, () => k(this, inputs, outputs, attrs)),
+    );
+  }
+
+  /** `run` without `validateKernelCall`, for a call its caller has checked (a decode graph's moving calls). */
+  runUnchecked(name: string, inputs: readonly View[], outputs: readonly View[], attrs?: Attrs): void {
     this.live();
     KERNEL_TABLE[name]!(this, inputs, outputs, attrs);
   }

@@ -12,6 +12,7 @@ import type { Attrs, DeviceBuffer, DType, HostArray, View } from '../backend.js'
 import { BackendError, ConfigError, ShapeError } from '../../util/errors.js';
 import { HeapAllocator } from './allocator.js';
 import type { Variant } from './loader.js';
+import type { WasmCapture } from './capture.js';
 import type { KernelFn, WorkerPool } from './pool.js';
 import { collapse, forEachOuter, splitRange } from './layout.js';
 
@@ -117,15 +118,20 @@ export class WasmCore {
   f32!: Float32Array;
   i32!: Int32Array;
   u8!: Uint8Array;
-  readonly fns: Record<ExportName, KernelFn>;
+  /** The module's kernel exports (swapped for recording ones while a call is captured: ./capture.ts). */
+  fns: Record<ExportName, KernelFn>;
   readonly heap: HeapAllocator;
   scratch: number[] = [];
   private scratchBytes = 0;
   /** float64 partial sums, one per chunk (sumsq, sum_all). */
   readonly partials: number;
   protected disposed = false;
+  /** The kernel call being captured (./capture.ts), or null. */
+  capture: WasmCapture | null = null;
+  /** Bumped whenever the per-thread scratch moves: captured calls point at it (./capture.ts). */
+  epoch = 0;
   /** The last rope cos/sin table (./attention.ts). */
-  ropeTable: { key: string; buf: WasmBuffer } | null = null;
+  ropeTable: { key: string; rows: number; buf: WasmBuffer } | null = null;
   /** The sample kernel's exp table (2^(−j/256) as float64, copied from ref's), allocated on first use (./sample.ts). */
   expTablePtr = 0;
   /** The sample kernel's penalised copy of a row (allocated when penalties are first asked). */
@@ -154,7 +160,16 @@ export class WasmCore {
 
   // ---- memory ---------------------------------------------------------------------------------------------------
 
+  /**
+   * A kernel is about to use memory from JavaScript (views, allocation): a capture of it could not repeat that
+   * (./capture.ts). Called by refreshViews, alloc and free; a kernel reading state kept on the host calls it itself.
+   */
+  hostSide(): void {
+    if (this.capture) this.capture.impure = true;
+  }
+
   refreshViews(): void {
+    this.hostSide();
     const buf = this.mem.buffer;
     if (this.u8 && this.u8.buffer === buf && this.u8.byteLength === buf.byteLength) return;
     this.f32 = new Float32Array(buf);
@@ -179,6 +194,7 @@ export class WasmCore {
     const size = Math.max(bytes, this.scratchBytes);
     for (const p of this.scratch) this.heap.free(p, this.scratchBytes);
     this.scratch = [];
+    this.epoch++;
     for (let t = 0; t < this.threads; t++) this.scratch.push(this.heap.alloc(size));
     this.scratchBytes = size;
     this.pool.setScratch(this.scratch);
@@ -190,6 +206,7 @@ export class WasmCore {
     if (!Number.isInteger(length) || length < 0)
       throw new ShapeError(`wasm backend: cannot allocate ${length} elements`);
     this.live();
+    this.hostSide();
     const bytes = length * 4;
     const ptr = this.heap.alloc(bytes);
     return new WasmBuffer(length, dtype, ptr, bytes);
@@ -197,6 +214,7 @@ export class WasmCore {
 
   free(buf: DeviceBuffer): void {
     const b = this.own(buf);
+    this.hostSide();
     b.freed = true;
     this.heap.free(b.ptr, b.bytes);
   }

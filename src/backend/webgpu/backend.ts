@@ -200,6 +200,11 @@ export class WebGpuBackend implements Backend {
   run(name: string, inputs: readonly View[], outputs: readonly View[], attrs: Attrs = {}): void {
     if (!WEBGPU_KERNELS.has(name)) throw new BackendError('E_KERNEL', `webgpu backend has no kernel '${name}'`);
     validateKernelCall(name, inputs, outputs, attrs);
+    this.runUnchecked(name, inputs, outputs, attrs);
+  }
+
+  /** `run` without `validateKernelCall`, for a call its caller has checked (a decode graph's moving calls). */
+  runUnchecked(name: string, inputs: readonly View[], outputs: readonly View[], attrs: Attrs = {}): void {
     if (name === 'sample' && !sampleOnDevice(outputs.length, attrs)) {
       this.sampleOnHost(inputs, outputs, attrs);
       return;
