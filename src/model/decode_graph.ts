@@ -13,6 +13,12 @@
  *   replay (position q)      writes the new token ids, patches the positions, runs the calls; the logits land in a
  *                            fresh buffer the caller owns, as a plain forward's do
  *
+ * Checks: a call that does not move is replayed through `Backend.runReplay` (unchecked; the same `inputs` array each
+ * time, so a backend may capture it: wasm its WebAssembly calls, webgpu its dispatches); a call that moves is checked
+ * once more at compile time, at the last position the graph may replay (the cache's capacity, the model's context),
+ * and then replayed through `Backend.runUnchecked` — its checks are equalities and bounds on numbers affine in the
+ * position, so what holds at B's position and at the last one holds in between. Backends without them get `run`.
+ *
  * Bit-identical to the plain forward by construction (the same kernels on the same buffers), and checked by
  * test/decode_graph.test.ts. The graph lives on the KVCache it was recorded with (buffers replaced, rows dropped or a
  * reset dispose it) and is replayed only while the model's weights are the same tensors. Anything a recording cannot
