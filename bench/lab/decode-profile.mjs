@@ -38,7 +38,10 @@ if (kind === 'f32') await fuseModel(model);
 else if (kind !== 'f32-unfused') await quantizeModel(model, /** @type {'q8' | 'bf16'} */ (kind));
 const stats = new Map();
 let on = false;
-/** `run` and `runReplay` (a decode graph's unchanged calls: src/model/decode_graph.ts) timed per kernel. */
+/**
+ * `run`, `runReplay` (a decode graph's unchanged calls: src/model/decode_graph.ts) and `runUnchecked` (its calls that
+ * move with the position) timed per kernel.
+ */
 const timed = (/** @type {import('../../dist/backend/backend.js').Backend['run']} */ orig) =>
   /** @type {import('../../dist/backend/backend.js').Backend['run']} */ (
     (name, i, o, a) => {
@@ -56,6 +59,7 @@ const timed = (/** @type {import('../../dist/backend/backend.js').Backend['run']
   );
 backend.run = timed(backend.run.bind(backend));
 if (backend.runReplay) backend.runReplay = timed(backend.runReplay.bind(backend));
+if (backend.runUnchecked) backend.runUnchecked = timed(backend.runUnchecked.bind(backend));
 const cache = model.newCache(1);
 const prompt = Int32Array.from({ length: Number(process.env.PROMPT || 64) }, (_, i) => i + 5);
 noGrad(() => tidy(() => model.forward(prompt, 1, prompt.length, { cache, lastOnly: true })));
