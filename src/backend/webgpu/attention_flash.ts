@@ -4,7 +4,8 @@
  * the q/k/v layouts (separate q, k, v, or the fused qkv read through row stride and base column) are
  * ./attention_params.ts's; grouped-query heads, causal from qOffset, rowStart (forward) as ./attention.ts. The head
  * size D is built into each shader; a thread's own row (q, its accumulator) lives in registers, the shared tiles in
- * `var<workgroup>` memory (at most 16 KiB, WebGPU's guaranteed minimum).
+ * `var<workgroup>` memory (at most 16 KiB, WebGPU's guaranteed minimum). Rows are vec4 lanes when D is a multiple of
+ * 4 (one workgroup-memory read and one dot() per 4 columns), f32 otherwise.
  * - forward: a workgroup per (b, query head, tile of BR query rows), a thread per query row. Key tiles of `kvTile(D)`
  *   rows: K and V loaded cooperatively, then each row's scores, online softmax (running max m and sum l, the
  *   accumulator rescaled by exp(m_old − m_new)), o = acc / l and lse = m + log l at the end. Causal: the key loop ends
@@ -39,8 +40,36 @@ export function qTile(D: number): number {
   return Math.max(1, Math.min(32, Math.floor(WG_FLOATS / (2 * D + 2))));
 }
 
-/** WGSL: `for` over the D columns (D is a shader constant). */
-const cols = (D: number, body: string) => `for (var i = 0u; i < ${D}u; i++) { ${body} }`;
+/**
+ * A row of D floats as DW = D / W lanes of type `ty`: vec4<f32> when D is a multiple of 4 (one shared-memory read
+ * and one dot() per 4 columns), else f32. `dot` multiplies two lanes into a scalar; global buffers stay f32 arrays,
+ * read and written through `ld<X>` / `st<X>` (functions from `laneIo`).
+ */
+interface Lanes {
+  W: 1 | 4;
+  DW: number;
+  ty: string;
+  dot: (a: string, b: string) => string;
+}
+
+function lanesOf(D: number): Lanes {
+  return D % 4 === 0
+    ? { W: 4, DW: D / 4, ty: 'vec4<f32>', dot: (a, b) => `dot(${a}, ${b})` }
+    : { W: 1, DW: D, ty: 'f32', dot: (a, b) => `(${a} * ${b})` };
+}
+
+/** WGSL: lane readers `ldX(o)` of the f32 buffers `reads` and writers `stX(o, x)` of `writes` (o: the first float). */
+function laneIo(L: Lanes, reads: string[], writes: string[]): string {
+  const at = (X: string, k: number) => `${X}[o${k ? ` + ${k}u` : ''}]`;
+  const ld = (X: string) =>
+    `fn ld${X}(o: u32) -> ${L.ty} { return ${L.W === 4 ? `vec4<f32>(${[0, 1, 2, 3].map((k) => at(X, k)).join(', ')})` : at(X, 0)}; }`;
+  const st = (X: string) =>
+    `fn st${X}(o: u32, x: ${L.ty}) { ${L.W === 4 ? ['x', 'y', 'z', 'w'].map((c, k) => `${at(X, k)} = x.${c};`).join(' ') : `${at(X, 0)} = x;`} }`;
+  return `${[...reads.map(ld), ...writes.map(st)].join('\n')}\n`;
+}
+
+/** WGSL: `for` over the DW lanes of a row (i the lane, i·W its first column). */
+const cols = (L: Lanes, body: string) => `for (var i = 0u; i < ${L.DW}u; i++) { ${body} }`;
 
 /** WGSL: a query tile's workgroup (b, h, tile), its thread's row t (live: t < T) and the keys [0, hi) the tile sees. */
 function queryTile(D: number): string {
@@ -69,17 +98,17 @@ function queryTile(D: number): string {
 }
 
 /** WGSL: K and V rows [kt, kt + BC) ∩ [.., hi) of (b, kvh) into Ks, Vs (zeros past hi), between barriers. */
-function loadKV(D: number, BC: number): string {
+function loadKV(D: number, L: Lanes, BC: number): string {
   return `
     workgroupBarrier();
-    for (var e = lid; e < ${BC * D}u; e += ${BR}u) {
-      let s = kt + i32(e / ${D}u);
-      var kx = 0.0;
-      var vx = 0.0;
+    for (var e = lid; e < ${BC * L.DW}u; e += ${BR}u) {
+      let s = kt + i32(e / ${L.DW}u);
+      var kx = ${L.ty}();
+      var vx = ${L.ty}();
       if (s < hi) {
-        let ro = (b * S + u32(s)) * kvStride + kvh * ${D}u + e % ${D}u;
-        kx = K[ro + kBase];
-        vx = V[ro + vBase];
+        let ro = (b * S + u32(s)) * kvStride + kvh * ${D}u + (e % ${L.DW}u) * ${L.W}u;
+        kx = ldK(ro + kBase);
+        vx = ldV(ro + vBase);
       }
       Ks[e] = kx;
       Vs[e] = vx;
@@ -89,39 +118,40 @@ function loadKV(D: number, BC: number): string {
 
 /** The forward shader: (Q, K, V) → (O, LSE). */
 export function flashForward(D: number): string {
-  const BC = kvTile(D);
-  return `${storage(1, 'Q', 'f32', false)}${storage(2, 'K', 'f32', false)}${storage(3, 'V', 'f32', false)}${storage(4, 'O', 'f32', true)}${storage(5, 'LSE', 'f32', true)}
-var<workgroup> Ks: array<f32, ${BC * D}>;
-var<workgroup> Vs: array<f32, ${BC * D}>;
+  const BC = kvTile(D),
+    L = lanesOf(D);
+  return `${storage(1, 'Q', 'f32', false)}${storage(2, 'K', 'f32', false)}${storage(3, 'V', 'f32', false)}${storage(4, 'O', 'f32', true)}${storage(5, 'LSE', 'f32', true)}${laneIo(L, ['Q', 'K', 'V'], ['O'])}
+var<workgroup> Ks: array<${L.ty}, ${BC * L.DW}>;
+var<workgroup> Vs: array<${L.ty}, ${BC * L.DW}>;
 @compute @workgroup_size(${BR}) fn main(${BUILTINS}) {${HEAD}${queryTile(D)}
   let s0 = i32(pu(16u + b)); // rowStart: keys before it are padding
-  var q: array<f32, ${D}>;
-  if (live) { ${cols(D, 'q[i] = Q[qo + i];')} }
-  var acc: array<f32, ${D}>;
+  var q: array<${L.ty}, ${L.DW}>;
+  if (live) { ${cols(L, `q[i] = ldQ(qo + i * ${L.W}u);`)} }
+  var acc: array<${L.ty}, ${L.DW}>;
   var m = -3.0e38; // finite: WGSL may assume no infinities in arithmetic
   var l = 0.0;
-  for (var kt = s0; kt < hi; kt += ${BC}) {${loadKV(D, BC)}
+  for (var kt = s0; kt < hi; kt += ${BC}) {${loadKV(D, L, BC)}
     if (live) {
       var sc: array<f32, ${BC}>;
       var mt = m;
       for (var j = 0; j < ${BC}; j++) {
         if (kt + j < n) {
-          let ko = u32(j) * ${D}u;
+          let ko = u32(j) * ${L.DW}u;
           var d = 0.0;
-          ${cols(D, 'd += q[i] * Ks[ko + i];')}
+          ${cols(L, `d += ${L.dot('q[i]', 'Ks[ko + i]')};`)}
           sc[j] = d * scale;
           mt = max(mt, sc[j]);
         }
       }
       let alpha = exp(m - mt);
       l *= alpha;
-      ${cols(D, 'acc[i] *= alpha;')}
+      ${cols(L, 'acc[i] *= alpha;')}
       for (var j = 0; j < ${BC}; j++) {
         if (kt + j < n) {
           let p = exp(sc[j] - mt);
           l += p;
-          let vo = u32(j) * ${D}u;
-          ${cols(D, 'acc[i] += p * Vs[vo + i];')}
+          let vo = u32(j) * ${L.DW}u;
+          ${cols(L, 'acc[i] += p * Vs[vo + i];')}
         }
       }
       m = mt;
@@ -130,7 +160,7 @@ var<workgroup> Vs: array<f32, ${BC * D}>;
   if (live) {
     let seen = n > s0;
     LSE[r] = select(pf(15u), m + log(l), seen);
-    if (seen) { ${cols(D, 'O[go + i] = acc[i] / l;')} } else { ${cols(D, 'O[go + i] = 0.0;')} }
+    if (seen) { ${cols(L, `stO(go + i * ${L.W}u, acc[i] / l);`)} } else { ${cols(L, `stO(go + i * ${L.W}u, ${L.ty}());`)} }
   }
 }`;
 }
@@ -147,7 +177,7 @@ export function flashDi(D: number): string {
   let b = r / (T * Hq);
   let go = ((b * T + t) * Hq + h) * ${D}u;
   var d = 0.0;
-  ${cols(D, 'd += DO[go + i] * O[go + i];')}
+  for (var i = 0u; i < ${D}u; i++) { d += DO[go + i] * O[go + i]; }
   DI[r] = d;
 }`;
 }
@@ -156,36 +186,37 @@ const BWD_IN = `${storage(1, 'DO', 'f32', false)}${storage(2, 'Q', 'f32', false)
 
 /** dQ: (DO, Q, K, V, LSE, DI) → DQ, a workgroup per query tile looping over key tiles. */
 export function flashDq(D: number): string {
-  const BC = kvTile(D);
-  return `${BWD_IN}${storage(7, 'DQ', 'f32', true)}
-var<workgroup> Ks: array<f32, ${BC * D}>;
-var<workgroup> Vs: array<f32, ${BC * D}>;
+  const BC = kvTile(D),
+    L = lanesOf(D);
+  return `${BWD_IN}${storage(7, 'DQ', 'f32', true)}${laneIo(L, ['DO', 'Q', 'K', 'V'], ['DQ'])}
+var<workgroup> Ks: array<${L.ty}, ${BC * L.DW}>;
+var<workgroup> Vs: array<${L.ty}, ${BC * L.DW}>;
 @compute @workgroup_size(${BR}) fn main(${BUILTINS}) {${HEAD}${queryTile(D)}
-  var q: array<f32, ${D}>;
-  var g: array<f32, ${D}>;
+  var q: array<${L.ty}, ${L.DW}>;
+  var g: array<${L.ty}, ${L.DW}>;
   var lse = 0.0;
   var di = 0.0;
   if (live) {
-    ${cols(D, 'q[i] = Q[qo + i]; g[i] = DO[go + i];')}
+    ${cols(L, `q[i] = ldQ(qo + i * ${L.W}u); g[i] = ldDO(go + i * ${L.W}u);`)}
     lse = LSE[r];
     di = DI[r];
   }
-  var acc: array<f32, ${D}>;
-  for (var kt = 0; kt < hi; kt += ${BC}) {${loadKV(D, BC)}
+  var acc: array<${L.ty}, ${L.DW}>;
+  for (var kt = 0; kt < hi; kt += ${BC}) {${loadKV(D, L, BC)}
     if (live) {
       for (var j = 0; j < ${BC}; j++) {
         if (kt + j < n) {
-          let ko = u32(j) * ${D}u;
+          let ko = u32(j) * ${L.DW}u;
           var qk = 0.0;
           var dp = 0.0;
-          ${cols(D, 'qk += q[i] * Ks[ko + i]; dp += g[i] * Vs[ko + i];')}
+          ${cols(L, `qk += ${L.dot('q[i]', 'Ks[ko + i]')}; dp += ${L.dot('g[i]', 'Vs[ko + i]')};`)}
           let ds = exp(qk * scale - lse) * (dp - di) * scale;
-          ${cols(D, 'acc[i] += ds * Ks[ko + i];')}
+          ${cols(L, 'acc[i] += ds * Ks[ko + i];')}
         }
       }
     }
   }
-  if (live) { ${cols(D, 'DQ[qo + i] = acc[i];')} }
+  if (live) { ${cols(L, `stDQ(qo + i * ${L.W}u, acc[i]);`)} }
 }`;
 }
 
@@ -194,10 +225,11 @@ var<workgroup> Vs: array<f32, ${BC * D}>;
  * workgroup per (b, kv head, key tile), a thread per key row, over the group's query heads and their query tiles.
  */
 export function flashDkv(D: number, fused: boolean): string {
-  const BQ = qTile(D);
-  return `${BWD_IN}${storage(7, 'DK', 'f32', true)}${fused ? '' : storage(8, 'DV', 'f32', true)}
-var<workgroup> Qs: array<f32, ${BQ * D}>;
-var<workgroup> Gs: array<f32, ${BQ * D}>;
+  const BQ = qTile(D),
+    L = lanesOf(D);
+  return `${BWD_IN}${storage(7, 'DK', 'f32', true)}${fused ? '' : storage(8, 'DV', 'f32', true)}${laneIo(L, ['DO', 'Q', 'K', 'V'], fused ? ['DK'] : ['DK', 'DV'])}
+var<workgroup> Qs: array<${L.ty}, ${BQ * L.DW}>;
+var<workgroup> Gs: array<${L.ty}, ${BQ * L.DW}>;
 var<workgroup> Ls: array<f32, ${BQ}>;
 var<workgroup> Ds: array<f32, ${BQ}>;
 @compute @workgroup_size(${BK}) fn main(${BUILTINS}) {${HEAD}
@@ -211,24 +243,25 @@ var<workgroup> Ds: array<f32, ${BQ}>;
   let s = sA + lid;
   let live = s < S;
   let ko = (b * S + s) * kvStride + kvh * ${D}u;
-  var k: array<f32, ${D}>;
-  var v: array<f32, ${D}>;
-  if (live) { ${cols(D, 'k[i] = K[ko + kBase + i]; v[i] = V[ko + vBase + i];')} }
-  var dk: array<f32, ${D}>;
-  var dv: array<f32, ${D}>;
+  var k: array<${L.ty}, ${L.DW}>;
+  var v: array<${L.ty}, ${L.DW}>;
+  if (live) { ${cols(L, `k[i] = ldK(ko + kBase + i * ${L.W}u); v[i] = ldV(ko + vBase + i * ${L.W}u);`)} }
+  var dk: array<${L.ty}, ${L.DW}>;
+  var dv: array<${L.ty}, ${L.DW}>;
   // causal: query rows before the tile's first key's first viewer see none of its keys
   var tmin = 0u;
   if (causal) { tmin = u32(clamp(i32(sA) - qOffset, 0, i32(T))); }
   for (var h = kvh * group; h < (kvh + 1u) * group; h++) {
     for (var tq = tmin; tq < T; tq += ${BQ}u) {
       workgroupBarrier();
-      for (var e = lid; e < ${BQ * D}u; e += ${BK}u) {
-        let t = tq + e / ${D}u;
-        var qx = 0.0;
-        var gx = 0.0;
+      for (var e = lid; e < ${BQ * L.DW}u; e += ${BK}u) {
+        let t = tq + e / ${L.DW}u;
+        let c = (e % ${L.DW}u) * ${L.W}u;
+        var qx = ${L.ty}();
+        var gx = ${L.ty}();
         if (t < T) {
-          qx = Q[(b * T + t) * qStride + qBase + h * ${D}u + e % ${D}u];
-          gx = DO[((b * T + t) * Hq + h) * ${D}u + e % ${D}u];
+          qx = ldQ((b * T + t) * qStride + qBase + h * ${D}u + c);
+          gx = ldDO(((b * T + t) * Hq + h) * ${D}u + c);
         }
         Qs[e] = qx;
         Gs[e] = gx;
@@ -250,19 +283,19 @@ var<workgroup> Ds: array<f32, ${BQ}>;
           let t = tq + j;
           if (t >= T) { break; }
           if (causal && i32(s) > qOffset + i32(t)) { continue; }
-          let qo = j * ${D}u;
+          let qo = j * ${L.DW}u;
           var qk = 0.0;
           var dp = 0.0;
-          ${cols(D, 'qk += Qs[qo + i] * k[i]; dp += Gs[qo + i] * v[i];')}
+          ${cols(L, `qk += ${L.dot('Qs[qo + i]', 'k[i]')}; dp += ${L.dot('Gs[qo + i]', 'v[i]')};`)}
           let p = exp(qk * scale - Ls[j]);
           let ds = p * (dp - Ds[j]) * scale;
-          ${cols(D, 'dv[i] += p * Gs[qo + i]; dk[i] += ds * Qs[qo + i];')}
+          ${cols(L, 'dv[i] += p * Gs[qo + i]; dk[i] += ds * Qs[qo + i];')}
         }
       }
     }
   }
   if (live) {
-    ${cols(D, `DK[ko + kBase + i] = dk[i]; ${fused ? 'DK' : 'DV'}[ko + vBase + i] = dv[i];`)}
+    ${cols(L, `stDK(ko + kBase + i * ${L.W}u, dk[i]); st${fused ? 'DK' : 'DV'}(ko + vBase + i * ${L.W}u, dv[i]);`)}
   }
 }`;
 }
