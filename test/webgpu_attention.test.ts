@@ -5,7 +5,8 @@
  * qOffset, a negative one (rows that see no key: o = 0, lse = −∞), rowStart (left padding, alone and with qOffset),
  * not causal, GQA and MQA, separate q, k, v and the fused qkv, forward and backward. Scale 1 in a few cases: scores of
  * several units, so a tile's running max moves and the rescaling of the accumulator matters. Each case also runs on
- * the row kernels (flashAttention.minT = Infinity), which must pass the same check (the case itself is sound).
+ * the row kernels (flashAttention.minT = Infinity), which must pass the same check (the case itself is sound),
+ * and each backward case also with dK and dV in two passes (flashAttention.splitKV).
  *
  * Skipped where Node finds no WebGPU adapter (as ./webgpu_node.test.ts).
  */
@@ -117,19 +118,24 @@ function fusedCases([B, T, Hq, Hkv, D, causal, scale]: (typeof fused)[number]): 
 
 const all = [...separate.flatMap(casesOf), ...padded.flatMap(casesOf), ...fused.flatMap(fusedCases)];
 
-/** Outputs of `c` on the webgpu backend with the tiled kernels on (`flash`) or off, and on ref in float64. */
-async function run(c: Case, i: number, flash: boolean): Promise<{ got: HostArray[]; want: HostArray[] }> {
+/** Outputs of `c` on the webgpu backend (tiled kernels, tiled with dK/dV split, or the row kernels) and on ref in float64. */
+async function run(
+  c: Case,
+  i: number,
+  mode: 'tiled' | 'split' | 'rows',
+): Promise<{ got: HostArray[]; want: HostArray[] }> {
   const rng = new Rng(3000 + i);
   let ins = c.inputs.map((s) => generate(s, rng));
   if (c.prep) ins = await c.prep(ins);
   const inits = c.outputs.map(() => null);
   const want = await runOn(ref64, c, ins, inits, true);
-  const before = flashAttention.minT;
-  flashAttention.minT = flash ? before : Number.POSITIVE_INFINITY;
+  const before = { ...flashAttention };
+  if (mode === 'rows') flashAttention.minT = Number.POSITIVE_INFINITY;
+  flashAttention.splitKV = mode === 'split';
   try {
     return { got: await runOn(be!, c, ins, inits, false), want };
   } finally {
-    flashAttention.minT = before;
+    Object.assign(flashAttention, before);
   }
 }
 
@@ -151,15 +157,17 @@ describe('webgpu tiled attention', () => {
     async ([, i], ctx) => {
       if (!be) return ctx.skip(why);
       const c = all[i]!;
-      const tiled = await run(c, i, true);
-      const rows = await run(c, i, false);
-      for (let o = 0; o < tiled.want.length; o++) {
-        const w = worst(tiled.got[o]!, tiled.want[o]!, false);
-        expect(
-          w.ratio,
-          `output ${o} at ${w.at}: ${tiled.got[o]![w.at]} vs ${tiled.want[o]![w.at]}`,
-        ).toBeLessThanOrEqual(1);
-        expect(worst(rows.got[o]!, rows.want[o]!, false).ratio, `row kernels, output ${o}`).toBeLessThanOrEqual(1);
+      const modes = c.kernel.endsWith('_backward')
+        ? (['tiled', 'split', 'rows'] as const)
+        : (['tiled', 'rows'] as const);
+      for (const mode of modes) {
+        const { got, want } = await run(c, i, mode);
+        for (let o = 0; o < want.length; o++) {
+          const w = worst(got[o]!, want[o]!, false);
+          expect(w.ratio, `${mode}, output ${o} at ${w.at}: ${got[o]![w.at]} vs ${want[o]![w.at]}`).toBeLessThanOrEqual(
+            1,
+          );
+        }
       }
     },
   );

@@ -25,7 +25,14 @@ import type { GpuBufferLike } from './types.js';
  * Query rows from which a call without kept P takes the tiled kernels (./attention_flash.ts); tests and the lab
  * (bench/lab/webgpu-attention.mjs) set it to Infinity to time or check the row kernels on the same shapes.
  */
-export const flashAttention = { minT: 16 };
+export const flashAttention = {
+  minT: 16,
+  /**
+   * dK and dV in two passes (a thread holding k, v, dk, then k, dv) instead of one (k, v, dk, dv: 4·D floats, more
+   * than a GPU thread's registers from D = 64): for measuring on a GPU (the lab's `split` argument); both are tested.
+   */
+  splitKV: false,
+};
 
 const WGA = 64;
 
@@ -202,7 +209,7 @@ export function runAttention(
       GpuBufferLike,
       GpuBufferLike,
     ];
-    runFlashBackward(ctx, d, p, { dO, q, k, v, o, lse }, dq.b.gpu, dk.b.gpu, dv.b.gpu);
+    runFlashBackward(ctx, d, p, { dO, q, k, v, o, lse }, dq.b.gpu, dk.b.gpu, dv.b.gpu, flashAttention.splitKV);
     return;
   }
   ctx.dispatch(backwardQ(d.D, keepP), p, [...ib, dq.b.gpu], rows);

@@ -223,16 +223,24 @@ var<workgroup> Vs: array<${L.ty}, ${BC * L.DW}>;
 /**
  * dK and dV: (DO, Q, K, V, LSE, DI) → DK, DV (`fused`: one binding DK holding both, the fused qkv gradient), a
  * workgroup per (b, kv head, key tile), a thread per key row, over the group's query heads and their query tiles.
+ * `part` 'k' or 'v': only that gradient (one output binding DX), the thread holding 3 rows (k, v, dk) or 2 (k, dv)
+ * instead of 4 — a second pass over the tiles for fewer registers (`flashAttention.splitKV`).
  */
-export function flashDkv(D: number, fused: boolean): string {
+export function flashDkv(D: number, fused: boolean, part: 'kv' | 'k' | 'v' = 'kv'): string {
   const BQ = qTile(D),
     L = lanesOf(D);
-  return `${BWD_IN}${storage(7, 'DK', 'f32', true)}${fused ? '' : storage(8, 'DV', 'f32', true)}${laneIo(L, ['DO', 'Q', 'K', 'V'], fused ? ['DK'] : ['DK', 'DV'])}
+  const wk = part !== 'v',
+    wv = part !== 'k';
+  const outs = part === 'kv' ? (fused ? ['DK'] : ['DK', 'DV']) : ['DX'];
+  const decl = outs.map((X, n) => storage(7 + n, X, 'f32', true)).join('');
+  const [kOut, vOut] = part === 'kv' ? ['DK', fused ? 'DK' : 'DV'] : ['DX', 'DX'];
+  return `${BWD_IN}${decl}${laneIo(L, ['DO', 'Q', 'K', 'V'], outs)}
 var<workgroup> Qs: array<${L.ty}, ${BQ * L.DW}>;
 var<workgroup> Gs: array<${L.ty}, ${BQ * L.DW}>;
 var<workgroup> Ls: array<f32, ${BQ}>;
 var<workgroup> Ds: array<f32, ${BQ}>;
 @compute @workgroup_size(${BK}) fn main(${BUILTINS}) {${HEAD}
+  ${wk ? '' : '_ = arrayLength(&V); // bound, unused by dV'}
   ${FLAT_GROUP}
   let nt = (S + ${BK - 1}u) / ${BK}u;
   let tile = grp % nt;
@@ -244,10 +252,10 @@ var<workgroup> Ds: array<f32, ${BQ}>;
   let live = s < S;
   let ko = (b * S + s) * kvStride + kvh * ${D}u;
   var k: array<${L.ty}, ${L.DW}>;
-  var v: array<${L.ty}, ${L.DW}>;
-  if (live) { ${cols(L, `k[i] = ldK(ko + kBase + i * ${L.W}u); v[i] = ldV(ko + vBase + i * ${L.W}u);`)} }
-  var dk: array<${L.ty}, ${L.DW}>;
-  var dv: array<${L.ty}, ${L.DW}>;
+  ${wk ? `var v: array<${L.ty}, ${L.DW}>;` : ''}
+  if (live) { ${cols(L, `k[i] = ldK(ko + kBase + i * ${L.W}u);${wk ? ` v[i] = ldV(ko + vBase + i * ${L.W}u);` : ''}`)} }
+  ${wk ? `var dk: array<${L.ty}, ${L.DW}>;` : ''}
+  ${wv ? `var dv: array<${L.ty}, ${L.DW}>;` : ''}
   // causal: query rows before the tile's first key's first viewer see none of its keys
   var tmin = 0u;
   if (causal) { tmin = u32(clamp(i32(sA) - qOffset, 0, i32(T))); }
@@ -285,17 +293,17 @@ var<workgroup> Ds: array<f32, ${BQ}>;
           if (causal && i32(s) > qOffset + i32(t)) { continue; }
           let qo = j * ${L.DW}u;
           var qk = 0.0;
-          var dp = 0.0;
-          ${cols(L, `qk += ${L.dot('Qs[qo + i]', 'k[i]')}; dp += ${L.dot('Gs[qo + i]', 'v[i]')};`)}
+          ${wk ? 'var dp = 0.0;' : ''}
+          ${cols(L, `qk += ${L.dot('Qs[qo + i]', 'k[i]')};${wk ? ` dp += ${L.dot('Gs[qo + i]', 'v[i]')};` : ''}`)}
           let p = exp(qk * scale - Ls[j]);
-          let ds = p * (dp - Ds[j]) * scale;
-          ${cols(L, 'dv[i] += p * Gs[qo + i]; dk[i] += ds * Qs[qo + i];')}
+          ${wk ? 'let ds = p * (dp - Ds[j]) * scale;' : ''}
+          ${cols(L, `${wv ? 'dv[i] += p * Gs[qo + i];' : ''}${wk ? ' dk[i] += ds * Qs[qo + i];' : ''}`)}
         }
       }
     }
   }
   if (live) {
-    ${cols(L, `stDK(ko + kBase + i * ${L.W}u, dk[i]); st${fused ? 'DK' : 'DV'}(ko + vBase + i * ${L.W}u, dv[i]);`)}
+    ${cols(L, `${wk ? `st${kOut}(ko + kBase + i * ${L.W}u, dk[i]);` : ''}${wv ? ` st${vOut}(ko + vBase + i * ${L.W}u, dv[i]);` : ''}`)}
   }
 }`;
 }
@@ -315,8 +323,8 @@ export function runFlashForward(
 }
 
 /**
- * Backward without kept P: Di into scratch, then dQ and dK/dV. `dq`, `dk`, `dv` the same buffer for the fused qkv
- * gradient (its layout in `d`).
+ * Backward without kept P: Di into scratch, then dQ and dK/dV (`split`: dK, then dV, two passes with fewer registers
+ * a thread). `dq`, `dk`, `dv` the same buffer for the fused qkv gradient (its layout in `d`).
  */
 export function runFlashBackward(
   ctx: GpuContext,
@@ -333,13 +341,20 @@ export function runFlashBackward(
   dq: GpuBufferLike,
   dk: GpuBufferLike,
   dv: GpuBufferLike,
+  split = false,
 ): void {
   const rows = d.B * d.Hq * d.T;
   const di = ctx.createBuffer(rows * 4, USAGE.STORAGE);
   ctx.dispatch(flashDi(d.D), p, [ins.dO, ins.o, di], grid(Math.ceil(rows / WGD)));
   const bwd = [ins.dO, ins.q, ins.k, ins.v, ins.lse, di];
   ctx.dispatch(flashDq(d.D), p, [...bwd, dq], grid(d.B * d.Hq * Math.ceil(d.T / BR)));
-  const fused = dk === dv;
-  ctx.dispatch(flashDkv(d.D, fused), p, [...bwd, dk, ...(fused ? [] : [dv])], grid(d.B * d.Hkv * Math.ceil(d.S / BK)));
+  const keyTiles = grid(d.B * d.Hkv * Math.ceil(d.S / BK));
+  if (split) {
+    ctx.dispatch(flashDkv(d.D, false, 'k'), p, [...bwd, dk], keyTiles);
+    ctx.dispatch(flashDkv(d.D, false, 'v'), p, [...bwd, dv], keyTiles);
+  } else {
+    const fused = dk === dv;
+    ctx.dispatch(flashDkv(d.D, fused), p, [...bwd, dk, ...(fused ? [] : [dv])], keyTiles);
+  }
   ctx.release(di);
 }
