@@ -29,7 +29,8 @@ export const flashAttention = {
   minT: 16,
   /**
    * dK and dV in two passes (a thread holding k, v, dk, then k, dv) instead of one (k, v, dk, dv: 4·D floats, more
-   * than a GPU thread's registers from D = 64): for measuring on a GPU (the lab's `split` argument); both are tested.
+   * than a GPU thread's registers from D = 64): off until a GPU says which is faster (bench/lab/webgpu-attention.mjs
+   * times both); both are tested.
    */
   splitKV: false,
 };
