@@ -1,9 +1,13 @@
 /**
  * Attention on WebGPU (../kernels.ts `attention`, `attention_qkv` and their backward passes), grouped-query heads,
  * causal masking from qOffset, left padding (rowStart, forward), kept probabilities P when asked or given. q, k, v
- * are read through a layout (row stride and base column), so the fused projection qkv [B, T, (Hq + 2·Hkv)·D] is the
- * same kernel on one buffer. The head size D is built into each shader (a row's q and its accumulator live in
- * registers). No T×S matrix unless P is asked for.
+ * are read through a layout (row stride and base column, ./attention_params.ts), so the fused projection
+ * qkv [B, T, (Hq + 2·Hkv)·D] is the same kernel on one buffer. The head size D is built into each shader (a row's q
+ * and its accumulator live in registers). No T×S matrix unless P is asked for.
+ *
+ * Two families: with T ≥ `flashAttention.minT` query rows and no kept P, the tiled kernels of ./attention_flash.ts
+ * (K/V and Q/dO tiles in workgroup memory, online softmax; prefill and training); otherwise (decode, a few tokens
+ * against a cache, kept P) the row kernels here:
  * - forward: a thread per query row (b, h, t); two passes over the visible keys: the running max and sum give lse,
  *   then o = Σ exp(score − lse)·v (and P).
  * - backward: dq a thread per query row (Σ_s ds·k·scale); dk and dv a thread per key row (b, s, kv head), summing
@@ -11,27 +15,27 @@
  *   ds = p·(do·v − do·o).
  */
 import type { Attrs } from '../backend.js';
-import { type GpuContext, Params, grid, storage } from './core.js';
+import { runFlashBackward, runFlashForward } from './attention_flash.js';
+import { HEAD, dimsOf, params } from './attention_params.js';
+import { type GpuContext, grid, storage } from './core.js';
 import type { KView } from './kview.js';
+import type { GpuBufferLike } from './types.js';
+
+/**
+ * Query rows from which a call without kept P takes the tiled kernels (./attention_flash.ts); tests and the lab
+ * (bench/lab/webgpu-attention.mjs) set it to Infinity to time or check the row kernels on the same shapes.
+ */
+export const flashAttention = {
+  minT: 16,
+  /**
+   * dK and dV in two passes (a thread holding k, v, dk, then k, dv) instead of one (k, v, dk, dv: 4·D floats, more
+   * than a GPU thread's registers from D = 64): off until a GPU says which is faster (bench/lab/webgpu-attention.mjs
+   * times both); both are tested.
+   */
+  splitKV: false,
+};
 
 const WGA = 64;
-
-/** WGSL: the shared parameter names (see `params`) and the q/k/v element offsets of a row. */
-const HEAD = `
-  let B = pu(0u);
-  let T = pu(1u);
-  let S = pu(2u);
-  let Hq = pu(3u);
-  let Hkv = pu(4u);
-  let group = pu(5u);
-  let scale = pf(6u);
-  let causal = pu(7u) != 0u;
-  let qOffset = pi(8u);
-  let qStride = pu(10u);
-  let kvStride = pu(11u);
-  let qBase = pu(12u);
-  let kBase = pu(13u);
-  let vBase = pu(14u);`;
 
 function rowId(): string {
   return `@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32`;
@@ -163,51 +167,6 @@ ${dotq(D)}
 }`;
 }
 
-interface Dims {
-  B: number;
-  T: number;
-  S: number;
-  Hq: number;
-  Hkv: number;
-  D: number;
-  /** Row strides and base columns of q and of k/v in their buffers. */
-  qStride: number;
-  kvStride: number;
-  qBase: number;
-  kBase: number;
-  vBase: number;
-}
-
-function params(d: Dims, a: Attrs, defaultOffset: number, rowStart?: readonly number[]): Params {
-  const causal = a['causal'] !== false,
-    qOffset = (a['qOffset'] as number | undefined) ?? defaultOffset;
-  return new Params()
-    .u32(d.B, d.T, d.S, d.Hq, d.Hkv, d.Hq / d.Hkv)
-    .f32(a['scale'] as number)
-    .u32(causal ? 1 : 0)
-    .i32(qOffset)
-    .u32(d.B * d.Hq * d.T, d.qStride, d.kvStride, d.qBase, d.kBase, d.vBase)
-    .f32(Number.NEGATIVE_INFINITY)
-    .u32(...(rowStart ?? new Array<number>(d.B).fill(0)));
-}
-
-function dimsOf(name: string, ins: readonly KView[], a: Attrs): Dims {
-  if (name.startsWith('attention_qkv')) {
-    const qkv = ins[name === 'attention_qkv' ? 0 : 1]!;
-    const [B, T, W] = qkv.shape as [number, number, number];
-    const Hq = a['heads'] as number,
-      Hkv = (a['kvHeads'] as number | undefined) ?? Hq,
-      D = W / (Hq + 2 * Hkv);
-    return { B, T, S: T, Hq, Hkv, D, qStride: W, kvStride: W, qBase: 0, kBase: Hq * D, vBase: (Hq + Hkv) * D };
-  }
-  const q = ins[name === 'attention' ? 0 : 1]!,
-    k = ins[name === 'attention' ? 1 : 2]!;
-  const [B, T, Hq, D] = q.shape as [number, number, number, number];
-  const S = k.shape[1]!,
-    Hkv = k.shape[2]!;
-  return { B, T, S, Hq, Hkv, D, qStride: Hq * D, kvStride: Hkv * D, qBase: 0, kBase: 0, vBase: 0 };
-}
-
 export const ATTENTION_KERNELS = [
   'attention',
   'attention_qkv',
@@ -231,7 +190,9 @@ export function runAttention(
     const p = params(d, a, defaultOffset, a['rowStart'] as readonly number[] | undefined);
     const src = qkv ? [ins[0]!, ins[0]!, ins[0]!] : ins.slice(0, 3);
     const bufs = [...src, ...outs].map((v) => v.b.gpu);
-    ctx.dispatch(forward(d.D, outs.length > 2), p, bufs, rows);
+    if (outs.length === 2 && d.T >= flashAttention.minT)
+      runFlashForward(ctx, d, p, bufs[0]!, bufs[1]!, bufs[2]!, bufs[3]!, bufs[4]!);
+    else ctx.dispatch(forward(d.D, outs.length > 2), p, bufs, rows);
     return;
   }
   // attention_backward: (do, q, k, v, o, lse[, p]) → (dq, dk, dv); attention_qkv_backward: (do, qkv, o, lse[, p]) → (dqkv)
@@ -240,6 +201,18 @@ export function runAttention(
   const inputs = qkv ? [ins[0]!, ins[1]!, ins[1]!, ins[1]!, ...ins.slice(2)] : [...ins];
   const ib = inputs.map((v) => v.b.gpu);
   const [dq, dk, dv] = qkv ? [outs[0]!, outs[0]!, outs[0]!] : [outs[0]!, outs[1]!, outs[2]!];
+  if (!keepP && d.T >= flashAttention.minT) {
+    const [dO, q, k, v, o, lse] = ib as [
+      GpuBufferLike,
+      GpuBufferLike,
+      GpuBufferLike,
+      GpuBufferLike,
+      GpuBufferLike,
+      GpuBufferLike,
+    ];
+    runFlashBackward(ctx, d, p, { dO, q, k, v, o, lse }, dq.b.gpu, dk.b.gpu, dv.b.gpu, flashAttention.splitKV);
+    return;
+  }
   ctx.dispatch(backwardQ(d.D, keepP), p, [...ib, dq.b.gpu], rows);
   const keyRows = grid(Math.ceil((d.B * d.S * d.Hkv) / WGA));
   ctx.dispatch(backwardKV(d.D, keepP, 'k'), p, [...ib, dk.b.gpu], keyRows);
