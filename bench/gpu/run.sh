@@ -11,8 +11,10 @@
 #      least 150 s are left), each under its own timeout, against PyTorch fp32 (bench/peers/torch-gpt.py) and TF.js
 #      webgpu (gpt2: PyTorch only; TF.js runs out of device memory there, ANCHORS.md); each peer gets 35% of the
 #      case's time, and our own figure goes to run.log before the peers start
-#   5. decode: bench/decode.bench.mjs on webgpu, then on wasm (all cores), stories110M f32 and q8, if 60 s are left
-# Writes under $OUT (else .gpu/out): run.log (everything), train.jsonl (the bench's JSON lines), decode.jsonl, summary.txt (one
+#   5. labs: tiled (flash) attention against the row kernels at B16 T1024 H12 D64 (bench/lab/webgpu-attention.mjs)
+#   6. decode: bench/decode.bench.mjs on webgpu, then on wasm (all cores), stories110M f32 and q8, if 60 s are left
+# Writes under $OUT (else .gpu/out): run.log (everything), train.jsonl (the bench's JSON lines), decode.jsonl,
+# attention.txt, summary.txt (one
 # line a case: ours, PyTorch's and TF.js's tok/s, the ratios), adapter.txt, smoke.txt.
 # usage: bash bench/gpu/run.sh [--quick] [--budget S] [--cases a,b] [--steps N] [--no-smoke]
 #   --quick     a rehearsal on a software adapter (SwiftShader): a 1-layer × 32 smoke model, bench case `micro` only
@@ -150,7 +152,17 @@ for c in "${list[@]}"; do
   fi
 done
 
-# 5. decode (issue 13: stories110M on the GPU against the CPU backend), when at least 60 s are left: the decode bench
+# 5. labs, when at least 40 s are left: the tiled (flash) attention kernels against the row kernels at GPT-2's shape
+#    (bench/lab/webgpu-attention.mjs: forward, backward, backward with dK/dV split), into attention.txt
+if [ "$quick" = 1 ]; then ashape=1,32,2,16; else ashape=16,1024,12,64; fi
+l=$(left)
+if [ "$l" -lt 40 ]; then say "attention lab skipped: ${l}s left"
+else
+  say "attention lab $ashape"
+  stage 45 node bench/lab/webgpu-attention.mjs "$ashape" 3 | tee "$out/attention.txt" >/dev/null
+fi
+
+# 6. decode (issue 13: stories110M on the GPU against the CPU backend), when at least 60 s are left: the decode bench
 #    on webgpu, then on wasm with every core, 48 tokens after a 64-token prompt, f32 and q8, one rep each
 if [ "$quick" = 1 ]; then dcase=stories15M dtok=4; else dcase=stories110M dtok=48; fi
 for be in webgpu wasm; do
