@@ -70,7 +70,8 @@ export function captureKernel(be: WasmCore, kernel: () => void): WasmCapture {
   const fns = be.fns;
   const pool = be.pool;
   const run = pool.run;
-  // an own property shadowing the prototype's method while capturing, removed afterwards
+  const own = Object.hasOwn(pool, 'run');
+  // an own property shadowing the pool's method while capturing, put back afterwards
   pool.run = (index: number, f: KernelFn, chunks: readonly (readonly number[])[]): void => {
     const real = original.get(f) ?? f;
     cap.steps.push({ pool: true, index, f: real, chunks: chunks.map((c) => c.slice()) });
@@ -83,7 +84,8 @@ export function captureKernel(be: WasmCore, kernel: () => void): WasmCapture {
   } finally {
     be.fns = fns;
     be.capture = null;
-    delete (pool as { run?: unknown }).run;
+    if (own) pool.run = run;
+    else delete (pool as { run?: unknown }).run;
   }
   // scratch reallocated while capturing: the calls before it point at the old scratch
   if (be.epoch !== cap.epoch) cap.impure = true;
