@@ -22,6 +22,8 @@ function randn(rng: Rng, n: number): Float32Array {
   return a;
 }
 
+const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
+
 function buf(be: WasmBackend, data: Float32Array | Int32Array, shape: number[]): View {
   const b = be.alloc(data.length, data instanceof Int32Array ? 'i32' : 'f32');
   be.write(b, data);
@@ -68,21 +70,9 @@ describe.each([
     '%s: every replay computes what run computes on the inputs of the moment',
     (name, inShapes, outShapes, attrs) => {
       const rng = new Rng(3);
-      const ins = inShapes.map((s) =>
-        buf(
-          be,
-          randn(
-            rng,
-            s.reduce((a, b) => a * b, 1),
-          ),
-          [...s],
-        ),
-      );
+      const ins = inShapes.map((s) => buf(be, randn(rng, numel(s)), [...s]));
       const outs = outShapes.map((s) => ({
-        buf: be.alloc(
-          s.reduce((a, b) => a * b, 1),
-          'f32',
-        ),
+        buf: be.alloc(numel(s), 'f32'),
         shape: [...s],
       }));
       const a: Attrs = { ...attrs };

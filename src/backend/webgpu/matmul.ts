@@ -3,13 +3,24 @@
  * WGSL kernel: a 16×16 workgroup computes a 32×32 block of out (2×2 per thread), staging 32×16 tiles of op(a) and
  * 16×32 of op(b) in workgroup memory; transA / transB change only how a tile is loaded, so one generated shader per
  * layout (NN, NT, TN, TT), bias and accumulate. Batches run on the grid's z axis; a shared (batch 1) operand reads
- * offset 0.
+ * offset 0. Products with both M and N above `tiledMatmul.min` (training, prefill) take the register-blocked kernel of
+ * ./matmul_tiled.ts instead.
  */
 import type { Attrs } from '../backend.js';
 import { size } from '../../util/shape.js';
 import type { GpuContext } from './core.js';
 import { Params, storage } from './core.js';
 import type { KView } from './kview.js';
+import { tiledMatmulShader, tileOf } from './matmul_tiled.js';
+
+/**
+ * The register-blocked kernel (./matmul_tiled.ts): taken when M and N are both greater than `min` (smaller products,
+ * decode's few rows, keep the 32×32 kernel, which wastes less of a block on them), with `rows`×`rows` outputs a
+ * thread (4: 64×64 blocks; 8: 128×128, more reuse but 64 accumulators a thread — which is faster on a given GPU is
+ * for bench/lab/webgpu-matmul.mjs to say; no GPU has measured it yet). Settable for comparisons (min Infinity = always
+ * the 32×32 kernel).
+ */
+export const tiledMatmul: { min: number; rows: 4 | 8 } = { min: 32, rows: 4 };
 
 const T = 16; // threads per side
 const BM = 32; // output block rows (and columns)
@@ -92,5 +103,12 @@ export function runMatmul(ctx: GpuContext, ins: readonly KView[], outs: readonly
   const bB = size(B.shape) / (K * N || 1) === 1 ? 0 : K * N;
   const p = new Params().u32(M, N, K, aB, bB, M * N).f32(alpha);
   const bufs = [A.b.gpu, B.b.gpu, ...(bias ? [bias.b.gpu] : []), O.b.gpu];
+  if (M > tiledMatmul.min && N > tiledMatmul.min) {
+    const R = tiledMatmul.rows,
+      side = tileOf(R);
+    const code = tiledMatmulShader(R, transA, transB, !!bias, accumulate);
+    ctx.dispatch(code, p, bufs, [Math.ceil(N / side), Math.ceil(M / side), batches]);
+    return;
+  }
   ctx.dispatch(shader(transA, transB, !!bias, accumulate), p, bufs, [Math.ceil(N / BM), Math.ceil(M / BM), batches]);
 }
