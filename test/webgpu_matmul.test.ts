@@ -76,10 +76,10 @@ describe('webgpu register-blocked matmul', () => {
       const want = await runOn(ref64, c, ins, inits, true);
       const before = { ...tiledMatmul };
       const kernels = [
-        { min: before.min, rows: 4 },
-        { min: before.min, rows: 8 },
-        { min: Number.POSITIVE_INFINITY, rows: 4 },
-      ] as const;
+        { min: before.min, big: Number.POSITIVE_INFINITY }, // 4×4 a thread
+        { min: before.min, big: 0 }, // 8×8 a thread
+        { min: Number.POSITIVE_INFINITY, big: 0 }, // the 32×32 kernel
+      ];
       for (const k of kernels) {
         Object.assign(tiledMatmul, k);
         try {

@@ -11,10 +11,11 @@
 #      least 150 s are left), each under its own timeout, against PyTorch fp32 (bench/peers/torch-gpt.py) and TF.js
 #      webgpu (gpt2: PyTorch only; TF.js runs out of device memory there, ANCHORS.md); each peer gets 35% of the
 #      case's time, and our own figure goes to run.log before the peers start
-#   5. labs: tiled (flash) attention against the row kernels at B16 T1024 H12 D64 (bench/lab/webgpu-attention.mjs)
+#   5. labs: the matmul kernels at M16384 K768 N3072 (bench/lab/webgpu-matmul.mjs), tiled (flash) attention against
+#      the row kernels at B16 T1024 H12 D64 (bench/lab/webgpu-attention.mjs)
 #   6. decode: bench/decode.bench.mjs on webgpu, then on wasm (all cores), stories110M f32 and q8, if 60 s are left
 # Writes under $OUT (else .gpu/out): run.log (everything), train.jsonl (the bench's JSON lines), decode.jsonl,
-# attention.txt, summary.txt (one
+# matmul.txt, attention.txt, summary.txt (one
 # line a case: ours, PyTorch's and TF.js's tok/s, the ratios), adapter.txt, smoke.txt.
 # usage: bash bench/gpu/run.sh [--quick] [--budget S] [--cases a,b] [--steps N] [--no-smoke]
 #   --quick     a rehearsal on a software adapter (SwiftShader): a 1-layer × 32 smoke model, bench case `micro` only
@@ -152,15 +153,17 @@ for c in "${list[@]}"; do
   fi
 done
 
-# 5. labs, when at least 40 s are left: the tiled (flash) attention kernels against the row kernels at GPT-2's shape
-#    (bench/lab/webgpu-attention.mjs: forward, backward, backward with dK/dV split), into attention.txt
-if [ "$quick" = 1 ]; then ashape=1,32,2,16; else ashape=16,1024,12,64; fi
-l=$(left)
-if [ "$l" -lt 40 ]; then say "attention lab skipped: ${l}s left"
-else
-  say "attention lab $ashape"
-  stage 45 node bench/lab/webgpu-attention.mjs "$ashape" 3 | tee "$out/attention.txt" >/dev/null
-fi
+# 5. labs, each when at least 40 s are left, at GPT-2's training shapes: the matmul kernels (32×32, 64×64 and 128×128
+#    blocks; bench/lab/webgpu-matmul.mjs, M = B16·T1024, K 768, N 3072: an MLP's up-projection) into matmul.txt; the
+#    tiled (flash) attention kernels against the row kernels (bench/lab/webgpu-attention.mjs) into attention.txt
+if [ "$quick" = 1 ]; then mshape=256,64,192 ashape=1,32,2,16; else mshape=16384,768,3072 ashape=16,1024,12,64; fi
+for lab in matmul attention; do
+  l=$(left)
+  if [ "$l" -lt 40 ]; then say "$lab lab skipped: ${l}s left"; continue; fi
+  shape=$mshape; [ "$lab" = attention ] && shape=$ashape
+  say "$lab lab $shape"
+  stage 45 node "bench/lab/webgpu-$lab.mjs" "$shape" 3 | tee "$out/$lab.txt" >/dev/null
+done
 
 # 6. decode (issue 13: stories110M on the GPU against the CPU backend), when at least 60 s are left: the decode bench
 #    on webgpu, then on wasm with every core, 48 tokens after a 64-token prompt, f32 and q8, one rep each

@@ -36,12 +36,12 @@ const products = [
   ['dY·W (NN)', () => be.run('matmul', [V(dy, [M, N]), V(w, [N, K])], [V(dx, [M, K])], {}), dx],
   ['dYᵀ·x (TN)', () => be.run('matmul', [V(dy, [M, N]), V(x, [M, K])], [V(dw, [N, K])], { transA: true }), dw],
 ];
-const tiledMin = tiledMatmul.min;
+const { min: tiledMin, big: tiledBig } = tiledMatmul;
 const kernels = /** @type {const} */ (['32x32', '64x64', '128x128']);
 /** @param {(typeof kernels)[number]} k */
 const use = (k) => {
   tiledMatmul.min = k === '32x32' ? Number.POSITIVE_INFINITY : tiledMin;
-  tiledMatmul.rows = k === '128x128' ? 8 : 4;
+  tiledMatmul.big = k === '128x128' ? 0 : Number.POSITIVE_INFINITY;
 };
 let diff = 0;
 for (const [, call, out] of products) {
@@ -69,7 +69,7 @@ for (let r = 0; r < reps; r++)
       best[name] ??= {};
       best[name][k] = Math.min(best[name][k] ?? Infinity, performance.now() - t0);
     }
-use('64x64'); // the default
+Object.assign(tiledMatmul, { min: tiledMin, big: tiledBig });
 const gf = (/** @type {number} */ ms) => ((2 * M * N * K) / (ms * 1e6)).toFixed(1);
 console.log(`webgpu matmul M${M} K${K} N${N} on ${be.describe()}, best of ${reps}`);
 for (const [name] of products) {

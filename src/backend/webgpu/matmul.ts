@@ -14,13 +14,13 @@ import type { KView } from './kview.js';
 import { tiledMatmulShader, tileOf } from './matmul_tiled.js';
 
 /**
- * The register-blocked kernel (./matmul_tiled.ts): taken when M and N are both greater than `min` (smaller products,
- * decode's few rows, keep the 32×32 kernel, which wastes less of a block on them), with `rows`×`rows` outputs a
- * thread (4: 64×64 blocks; 8: 128×128, more reuse but 64 accumulators a thread — which is faster on a given GPU is
- * for bench/lab/webgpu-matmul.mjs to say; no GPU has measured it yet). Settable for comparisons (min Infinity = always
- * the 32×32 kernel).
+ * The register-blocked kernels (./matmul_tiled.ts), taken when M and N are both greater than `min` (smaller products,
+ * decode's few rows, keep the 32×32 kernel, which wastes less of a block on them): 8×8 outputs a thread in 128×128
+ * blocks when both are at least `big`, else 4×4 in 64×64. On SwiftShader the 8×8 kernel is ×4–4.7 and the 4×4 ×2.3
+ * the 32×32's speed at M512 K256 N384 (bench/lab/webgpu-matmul.mjs); no GPU has measured them yet. Settable for
+ * comparisons (min Infinity: always 32×32; big Infinity: never 8×8; big 0: 8×8 above min).
  */
-export const tiledMatmul: { min: number; rows: 4 | 8 } = { min: 32, rows: 4 };
+export const tiledMatmul = { min: 32, big: 128 };
 
 const T = 16; // threads per side
 const BM = 32; // output block rows (and columns)
@@ -104,7 +104,7 @@ export function runMatmul(ctx: GpuContext, ins: readonly KView[], outs: readonly
   const p = new Params().u32(M, N, K, aB, bB, M * N).f32(alpha);
   const bufs = [A.b.gpu, B.b.gpu, ...(bias ? [bias.b.gpu] : []), O.b.gpu];
   if (M > tiledMatmul.min && N > tiledMatmul.min) {
-    const R = tiledMatmul.rows,
+    const R = M >= tiledMatmul.big && N >= tiledMatmul.big ? 8 : 4,
       side = tileOf(R);
     const code = tiledMatmulShader(R, transA, transB, !!bias, accumulate);
     ctx.dispatch(code, p, bufs, [Math.ceil(N / side), Math.ceil(M / side), batches]);
