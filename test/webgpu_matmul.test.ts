@@ -58,7 +58,19 @@ function caseOf([ba, bb, M, N, K, tA, tB, bias, acc, alpha]: Shape): Case {
   };
 }
 
+// x·Wᵀ for a few rows (decode): the matrix-vector kernel (src/backend/webgpu/matmul_gemv.ts), K not a multiple of
+// its 32 lanes, N not of its 8 columns a workgroup
+const gemvShapes: Shape[] = [
+  [0, 0, 1, 77, 100, false, true, false, false, 1],
+  [0, 0, 2, 9, 31, false, true, true, false, 1], // bias, K under one lane sweep
+  [0, 0, 4, 300, 65, false, true, false, true, 0.5], // accumulate, alpha
+  [0, 0, 3, 1000, 288, false, true, true, true, 1],
+  [2, 2, 1, 40, 48, false, true, false, false, 1], // batched x and W
+  [2, 0, 4, 33, 16, false, true, false, false, 1], // batched x, one W
+];
+
 const cases = shapes.map(caseOf);
+const gemvCases = gemvShapes.map(caseOf);
 
 describe('webgpu register-blocked matmul', () => {
   it('every shape here takes the register-blocked kernel', () => {
@@ -88,6 +100,34 @@ describe('webgpu register-blocked matmul', () => {
           expect(
             w.ratio,
             `${JSON.stringify(k)}, at ${w.at}: ${got[0]![w.at]} vs ${want[0]![w.at]}`,
+          ).toBeLessThanOrEqual(1);
+        } finally {
+          Object.assign(tiledMatmul, before);
+        }
+      }
+    },
+  );
+});
+
+describe('webgpu matrix-vector x·Wᵀ', () => {
+  it.for(gemvCases.map((c, i) => [c.name, i] as const))(
+    '%s: ref within tolerance (matrix-vector and 32×32 kernels)',
+    async ([, i], ctx) => {
+      if (!be) return ctx.skip(why);
+      const c = gemvCases[i]!;
+      const rng = new Rng(8000 + i);
+      const ins = c.inputs.map((s) => generate(s, rng));
+      const inits = c.outputs.map((s) => (s.gen ? generate(s, rng) : null));
+      const want = await runOn(ref64, c, ins, inits, true);
+      const before = { ...tiledMatmul };
+      for (const gemvRows of [before.gemvRows, 0]) {
+        tiledMatmul.gemvRows = gemvRows;
+        try {
+          const got = await runOn(be, c, ins, inits, false);
+          const w = worst(got[0]!, want[0]!, false);
+          expect(
+            w.ratio,
+            `gemvRows ${gemvRows}, at ${w.at}: ${got[0]![w.at]} vs ${want[0]![w.at]}`,
           ).toBeLessThanOrEqual(1);
         } finally {
           Object.assign(tiledMatmul, before);

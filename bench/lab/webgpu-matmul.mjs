@@ -4,7 +4,8 @@
 // alternating in one process (best of `reps` each), for
 // a training step's three products of a linear layer at M rows (tokens), K in, N out: forward x·Wᵀ (NT), the input's
 // gradient dY·W (NN) and the weight's gradient dYᵀ·x (TN). Each call is followed by a sync, so a time is the device's
-// work plus one submit; GFLOP/s = 2·M·N·K / time. Checks first that the kernels give the same outputs.
+// work plus one submit; GFLOP/s = 2·M·N·K / time. Checks first that the kernels give the same outputs. With M ≤ 4
+// (decode) it times x·Wᵀ alone, the matrix-vector kernel (matmul_gemv.ts) against the 32×32 one.
 // usage: node bench/lab/webgpu-matmul.mjs [M,K,N=1024,768,768] [reps=3]   (after npm run build)
 // On SwiftShader (no GPU: Vulkan on the CPU) this is only a rough signal; bench/gpu/run.sh runs it on a GPU.
 const { createWebGpuBackend } = await import('../../dist/backend/webgpu/backend.js');
@@ -36,12 +37,16 @@ const products = [
   ['dY·W (NN)', () => be.run('matmul', [V(dy, [M, N]), V(w, [N, K])], [V(dx, [M, K])], {}), dx],
   ['dYᵀ·x (TN)', () => be.run('matmul', [V(dy, [M, N]), V(x, [M, K])], [V(dw, [N, K])], { transA: true }), dw],
 ];
-const { min: tiledMin, big: tiledBig } = tiledMatmul;
-const kernels = /** @type {const} */ (['32x32', '64x64', '128x128']);
-/** @param {(typeof kernels)[number]} k */
+const { min: tiledMin, big: tiledBig, gemvRows } = tiledMatmul;
+// a few rows (decode): x·Wᵀ only, the matrix-vector kernel against the 32×32 one
+const decode = M <= gemvRows;
+if (decode) products.splice(1);
+const kernels = decode ? ['32x32', 'gemv'] : ['32x32', '64x64', '128x128'];
+/** @param {string} k */
 const use = (k) => {
   tiledMatmul.min = k === '32x32' ? Number.POSITIVE_INFINITY : tiledMin;
   tiledMatmul.big = k === '128x128' ? 0 : Number.POSITIVE_INFINITY;
+  tiledMatmul.gemvRows = k === 'gemv' ? gemvRows : 0;
 };
 let diff = 0;
 for (const [, call, out] of products) {
@@ -69,7 +74,7 @@ for (let r = 0; r < reps; r++)
       best[name] ??= {};
       best[name][k] = Math.min(best[name][k] ?? Infinity, performance.now() - t0);
     }
-Object.assign(tiledMatmul, { min: tiledMin, big: tiledBig });
+Object.assign(tiledMatmul, { min: tiledMin, big: tiledBig, gemvRows });
 const gf = (/** @type {number} */ ms) => ((2 * M * N * K) / (ms * 1e6)).toFixed(1);
 console.log(`webgpu matmul M${M} K${K} N${N} on ${be.describe()}, best of ${reps}`);
 for (const [name] of products) {

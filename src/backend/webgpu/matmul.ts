@@ -4,13 +4,14 @@
  * 16×32 of op(b) in workgroup memory; transA / transB change only how a tile is loaded, so one generated shader per
  * layout (NN, NT, TN, TT), bias and accumulate. Batches run on the grid's z axis; a shared (batch 1) operand reads
  * offset 0. Products with both M and N above `tiledMatmul.min` (training, prefill) take the register-blocked kernel of
- * ./matmul_tiled.ts instead.
+ * ./matmul_tiled.ts instead, and x·Wᵀ for a few rows of x (decode) the matrix-vector kernel of ./matmul_gemv.ts.
  */
 import type { Attrs } from '../backend.js';
 import { size } from '../../util/shape.js';
 import type { GpuContext } from './core.js';
 import { Params, storage } from './core.js';
 import type { KView } from './kview.js';
+import { GEMV_COLUMNS, GEMV_ROWS, gemvShader } from './matmul_gemv.js';
 import { tiledMatmulShader, tileOf } from './matmul_tiled.js';
 
 /**
@@ -18,9 +19,10 @@ import { tiledMatmulShader, tileOf } from './matmul_tiled.js';
  * decode's few rows, keep the 32×32 kernel, which wastes less of a block on them): 8×8 outputs a thread in 128×128
  * blocks when both are at least `big`, else 4×4 in 64×64. On SwiftShader the 8×8 kernel is ×4–4.7 and the 4×4 ×2.3
  * the 32×32's speed at M512 K256 N384 (bench/lab/webgpu-matmul.mjs); no GPU has measured them yet. Settable for
- * comparisons (min Infinity: always 32×32; big Infinity: never 8×8; big 0: 8×8 above min).
+ * comparisons (min Infinity: always 32×32; big Infinity: never 8×8; big 0: 8×8 above min). x·Wᵀ with at most
+ * `gemvRows` rows of x (decode) takes the matrix-vector kernel of ./matmul_gemv.ts (0: never).
  */
-export const tiledMatmul = { min: 32, big: 128 };
+export const tiledMatmul = { min: 32, big: 128, gemvRows: GEMV_ROWS };
 
 const T = 16; // threads per side
 const BM = 32; // output block rows (and columns)
@@ -103,6 +105,10 @@ export function runMatmul(ctx: GpuContext, ins: readonly KView[], outs: readonly
   const bB = size(B.shape) / (K * N || 1) === 1 ? 0 : K * N;
   const p = new Params().u32(M, N, K, aB, bB, M * N).f32(alpha);
   const bufs = [A.b.gpu, B.b.gpu, ...(bias ? [bias.b.gpu] : []), O.b.gpu];
+  if (!transA && transB && M <= tiledMatmul.gemvRows && Math.ceil(N / GEMV_COLUMNS) <= 65535) {
+    ctx.dispatch(gemvShader(!!bias, accumulate), p, bufs, [Math.ceil(N / GEMV_COLUMNS), 1, batches]);
+    return;
+  }
   if (M > tiledMatmul.min && N > tiledMatmul.min) {
     const R = M >= tiledMatmul.big && N >= tiledMatmul.big ? 8 : 4,
       side = tileOf(R);
