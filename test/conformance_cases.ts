@@ -314,6 +314,10 @@ export function cases(): Case[] {
       [1024, 601],
       [1, 601],
     ],
+    [
+      [4, 300, 33],
+      [1, 1, 33],
+    ],
   ];
   for (const [a, o] of sums)
     cs.push({ name: `sum_to [${a}]→[${o}]`, kernel: 'sum_to', inputs: [f(a)], outputs: [f(o)] });

@@ -1,12 +1,14 @@
 /**
  * Elementwise WGSL kernels (../kernels.ts): fill, copy (with casts), scale, the unary maps, the broadcasting binary
  * ops (add/sub/mul/div, gelu_backward, silu_backward, swiglu), swiglu_backward, swiglu_fused, and the index kernels transpose and
- * sum_to. One thread per output element on a 2-D grid of 256-thread workgroups (./core.ts `grid`).
+ * sum_to. One thread per output element on a 2-D grid of 256-thread workgroups (./core.ts `grid`); sum_to over
+ * many leading rows onto the trailing axes (a bias's gradient) is ./colsum.ts's two-pass column sum.
  * Broadcasting: out's shape and each input's strides along out's axes (0 where broadcast), up to MAX_RANK axes.
  */
 import type { Attrs } from '../backend.js';
 import { size } from '../../util/shape.js';
 import { BUILTINS, FLAT_GROUP, type GpuContext, Params, WG, grid, storage, wgslType } from './core.js';
+import { CHUNK, columnSums } from './colsum.js';
 import type { KView } from './kview.js';
 
 export const MAX_RANK = 6;
@@ -263,6 +265,16 @@ function indexMap(
  */
 function sumTo(ctx: GpuContext, x: KView, out: KView, n: number): void {
   const r = x.shape.length;
+  // the leading axes summed away, the trailing ones kept (a bias's gradient): column sums, in two passes when long
+  let lead = 0;
+  while (lead < r && out.shape[lead] === 1) lead++;
+  if (x.shape.slice(lead).every((d, k) => d === out.shape[lead + k])) {
+    const rows = x.shape.slice(0, lead).reduce((a, d) => a * d, 1);
+    if (rows > 2 * CHUNK) {
+      columnSums(ctx, storage(1, 'X', 'f32', false), 1, ['X[o]'], [x.b.gpu], [out.b.gpu], rows, n);
+      return;
+    }
+  }
   if (r > MAX_RANK) throw new Error(`webgpu: rank ${r} > ${MAX_RANK}`);
   const st = stridesOf(x.shape);
   const keptStrides = x.shape.map((d, k) => (out.shape[k] === 1 && d !== 1 ? 0 : st[k]!));

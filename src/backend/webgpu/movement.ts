@@ -1,8 +1,8 @@
 /**
  * Data movement on WebGPU (../kernels.ts): slice, pad_slice, concat, write_at, and the embedding lookup and its
  * gradient. The first four are one strided copy (`boxCopy`): for each index of a box, dst[dstBase + Σ idx·dstStride]
- * = src[srcBase + Σ idx·srcStride], any dtype. embedding_backward gives each thread one column and adds the rows of
- * dy in order (ref's order: no atomics, deterministic).
+ * = src[srcBase + Σ idx·srcStride], any dtype. embedding_backward gives each thread one column of one class of rows
+ * (v mod G) and adds the rows of dy in order (ref's order: no atomics, deterministic).
  */
 import type { Attrs } from '../backend.js';
 import { size } from '../../util/shape.js';
@@ -145,21 +145,28 @@ export function runMovement(
         N = size(idv.shape);
       if (V * C === 0) return;
       const acc = a['accumulate'] === true;
-      // ids outside [0, V) are skipped (ref would index past dw)
+      // a thread per (column c, id class g): the rows v ≡ g (mod G) of column c, each token's dy added in token order
+      // (ref's order), so no two threads touch one element; G classes make ~64k threads (a thread per column alone
+      // would leave a GPU idle, each waiting on N loads in turn). ids outside [0, V) are skipped (ref would index
+      // past dw).
+      const G = Math.max(1, Math.min(V, Math.ceil(65536 / C)));
       const code = `${storage(1, 'DY', 'f32', false)}${storage(2, 'IDS', 'i32', false)}${storage(3, 'DW', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${FLAT_GROUP}
-  let c = grp * ${WG}u + lid;
+  let e = grp * ${WG}u + lid;
   let C = pu(1u);
   let V = pu(2u);
-  if (c >= C) { return; }
-  ${acc ? '' : 'for (var v = 0u; v < V; v++) { DW[v * C + c] = 0.0; }'}
+  let G = pu(3u);
+  if (e >= C * G) { return; }
+  let c = e % C;
+  let g = e / C;
+  ${acc ? '' : 'for (var v = g; v < V; v += G) { DW[v * C + c] = 0.0; }'}
   for (var n = 0u; n < pu(0u); n++) {
     let id = IDS[n];
-    if (id >= 0 && u32(id) < V) { DW[u32(id) * C + c] += DY[n * C + c]; }
+    if (id >= 0 && u32(id) < V && u32(id) % G == g) { DW[u32(id) * C + c] += DY[n * C + c]; }
   }
 }`;
-      ctx.dispatch(code, new Params().u32(N, C, V), [dy.b.gpu, idv.b.gpu, out.b.gpu], grid(Math.ceil(C / WG)));
+      ctx.dispatch(code, new Params().u32(N, C, V, G), [dy.b.gpu, idv.b.gpu, out.b.gpu], grid(Math.ceil((C * G) / WG)));
       return;
     }
   }

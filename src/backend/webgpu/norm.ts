@@ -2,10 +2,11 @@
  * Row kernels on WebGPU (../kernels.ts): layernorm, rmsnorm and their backward passes, softmax and its backward,
  * cross-entropy and its backward. One 256-thread workgroup per row of the last axis: threads stride over the row,
  * then a tree reduction in workgroup memory (sums in float32, like the wasm backend's lanes). The weight gradients
- * (dw, db) are column sums over rows: a second dispatch, one thread per column, rows in order.
+ * (dw, db) are column sums over rows (./colsum.ts: one thread per column, or past 256 rows two passes over chunks).
  */
 import type { Attrs } from '../backend.js';
 import { BUILTINS, FLAT_GROUP, type GpuContext, Params, WG, grid, storage } from './core.js';
+import { columnSums } from './colsum.js';
 import type { KView } from './kview.js';
 
 export const NORM_KERNELS = [
@@ -69,30 +70,6 @@ function rowsCols(v: KView): [number, number] {
   return [C === 0 ? 0 : n / C, C];
 }
 
-/** Column sums over N rows: out_k[c] = Σ_n term_k(n, c); `terms` are WGSL expressions in n, c, o = n·C + c. */
-function columnSums(ctx: GpuContext, decls: string, terms: string[], bufs: KView[], N: number, C: number): void {
-  const code = `${decls}
-@compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
-  ${FLAT_GROUP}
-  let c = grp * ${WG}u + lid;
-  let N = pu(0u);
-  let C = pu(1u);
-  if (c >= C) { return; }
-  ${terms.map((_, k) => `var s${k} = 0.0;`).join('\n  ')}
-  for (var n = 0u; n < N; n++) {
-    let o = n * C + c;
-    ${terms.map((t, k) => `s${k} += ${t};`).join('\n    ')}
-  }
-  ${terms.map((_, k) => `OUT${k}[c] = s${k};`).join('\n  ')}
-}`;
-  ctx.dispatch(
-    code,
-    new Params().u32(N, C),
-    bufs.map((v) => v.b.gpu),
-    grid(Math.ceil(C / WG)),
-  );
-}
-
 export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], outs: readonly KView[], a: Attrs): void {
   const [N, C] = rowsCols(ins[0]!);
   if (N === 0 || C === 0) return;
@@ -143,9 +120,11 @@ export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], ou
       run(code, new Params().u32(N, C), [...ins, outs[0]!]);
       columnSums(
         ctx,
-        f(1, 'DY') + f(2, 'X') + f(3, 'MEAN') + f(4, 'RSTD') + f(5, 'OUT0', true) + f(6, 'OUT1', true),
+        f(1, 'DY') + f(2, 'X') + f(3, 'MEAN') + f(4, 'RSTD'),
+        4,
         ['DY[o] * (X[o] - MEAN[n]) * RSTD[n]', 'DY[o]'],
-        [ins[0]!, ins[1]!, ins[3]!, ins[4]!, outs[1]!, outs[2]!],
+        [ins[0]!, ins[1]!, ins[3]!, ins[4]!].map((v) => v.b.gpu),
+        [outs[1]!, outs[2]!].map((v) => v.b.gpu),
         N,
         C,
       );
@@ -179,9 +158,11 @@ export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], ou
       run(code, new Params().u32(N, C), [...ins, outs[0]!]);
       columnSums(
         ctx,
-        f(1, 'DY') + f(2, 'X') + f(3, 'RSTD') + f(4, 'OUT0', true),
+        f(1, 'DY') + f(2, 'X') + f(3, 'RSTD'),
+        3,
         ['DY[o] * X[o] * RSTD[n]'],
-        [ins[0]!, ins[1]!, ins[3]!, outs[1]!],
+        [ins[0]!, ins[1]!, ins[3]!].map((v) => v.b.gpu),
+        [outs[1]!.b.gpu],
         N,
         C,
       );
