@@ -10,6 +10,7 @@ import { size } from '../../util/shape.js';
 import type { GpuContext } from './core.js';
 import { Params, storage } from './core.js';
 import type { KView } from './kview.js';
+import { wgsl } from './wgsl_memo.js';
 
 const T = 16; // threads per side
 const BM = 32; // output block rows (and columns)
@@ -92,5 +93,8 @@ export function runMatmul(ctx: GpuContext, ins: readonly KView[], outs: readonly
   const bB = size(B.shape) / (K * N || 1) === 1 ? 0 : K * N;
   const p = new Params().u32(M, N, K, aB, bB, M * N).f32(alpha);
   const bufs = [A.b.gpu, B.b.gpu, ...(bias ? [bias.b.gpu] : []), O.b.gpu];
-  ctx.dispatch(shader(transA, transB, !!bias, accumulate), p, bufs, [Math.ceil(N / BM), Math.ceil(M / BM), batches]);
+  const code = wgsl(`matmul:${transA}:${transB}:${!!bias}:${accumulate}`, () =>
+    shader(transA, transB, !!bias, accumulate),
+  );
+  ctx.dispatch(code, p, bufs, [Math.ceil(N / BM), Math.ceil(M / BM), batches]);
 }
