@@ -14,8 +14,10 @@
 // backend, 4 times, then one sync: µs per dispatch of validation, kernel wrappers and GpuContext.dispatch, with the
 // device idle while they are recorded. (On SwiftShader the first Dawn call after the device went idle can stall for
 // milliseconds; the step's record time has that stall in both builds, the backend-alone figure leaves it out.)
-// Median of the timed steps (the first ones, which compile shaders, untimed), rounds alternating between builds.
-// usage: node bench/lab/webgpu-host.mjs [--shape calls|micro|tiny|…] [--steps N] [--rounds R] [--base DIR]
+// Median of the timed steps (the first ones, which compile shaders, untimed), rounds alternating between builds. Run
+// it with node --expose-gc: each step then starts after a full garbage collection (see step()); without, a 30–50 ms
+// pause lands in some steps' recording and the medians wander. VERBOSE=1 prints every step's record/in-dispatch ms.
+// usage: node --expose-gc bench/lab/webgpu-host.mjs [--shape calls|micro|tiny|…] [--steps N] [--rounds R] [--base DIR]
 //   (after npm run build) --shape: calls (default: tiny's 4 layers and calls, widths 32, B2 T16), or a shape of
 //   ../train_shapes.mjs GPU_SHAPES (tiny B8 T128 takes ~1 min a step on SwiftShader: for a GPU)
 //   --base DIR   also run the build in DIR (a copy of dist/ from another commit, inside this repository so that it
@@ -88,6 +90,12 @@ async function load(dir) {
   async function step() {
     const st0 = backend.stats();
     t.inDispatch = 0;
+    // a full collection first where --expose-gc allows: waiting on SwiftShader polls (setImmediate) and leaves tens of
+    // MB of garbage, whose 30–50 ms mark-compact would otherwise land in some steps' recording at random
+    globalThis.gc?.();
+    // SwiftShader: the first Dawn call after the device went idle can stall for milliseconds; taken here, apart
+    const ts = performance.now();
+    ctx.device.createCommandEncoder();
     const t0 = performance.now();
     const loss = lib.tidy(() => {
       const l = model.loss(ids, tg, s.B, s.T);
@@ -105,6 +113,7 @@ async function load(dir) {
     return {
       record: t1 - t0,
       wait: t2 - t1,
+      stall: t0 - ts,
       inDispatch: t.inDispatch,
       dispatches: st1.dispatches - st0.dispatches,
       submits: st1.submits - st0.submits,
@@ -142,6 +151,7 @@ async function load(dir) {
       backend.free = free;
     }
     await backend.sync();
+    globalThis.gc?.();
     // one call first, untimed: the first Dawn call after the device went idle can stall for milliseconds (SwiftShader)
     const [n0, i0, o0, a0] = calls[0] ?? [];
     if (n0) run(n0, i0, o0, a0);
@@ -184,12 +194,14 @@ for (const r of runs) {
   const rs = results.get(r.dir) ?? [];
   const rec = median(rs.map((x) => x.record)),
     wait = median(rs.map((x) => x.wait)),
-    inD = median(rs.map((x) => x.inDispatch));
+    inD = median(rs.map((x) => x.inDispatch)),
+    stall = median(rs.map((x) => x.stall));
   const d = rs[0]?.dispatches ?? 0;
   console.log(
     `  ${(path.relative(process.cwd(), r.dir) || '.').padEnd(14)} ${d} dispatches, ${rs[0]?.submits} submits, ` +
       `${rs[0]?.hostSteps} host steps; record ${(rec * 1000).toFixed(0)} µs/step = ${((rec * 1000) / d).toFixed(2)} µs/dispatch ` +
       `(in GpuContext.dispatch ${((inD * 1000) / d).toFixed(2)} µs/dispatch); wait ${wait.toFixed(1)} ms; ` +
+      `first Dawn call after idle ${(stall * 1000).toFixed(0)} µs (apart); ` +
       `last loss ${rs[rs.length - 1]?.loss.toFixed(5)}`,
   );
   const rp = replays.get(r.dir) ?? [];
@@ -200,5 +212,11 @@ for (const r of runs) {
       `${(rr * 1000).toFixed(0)} µs per step's calls = ${((rr * 1000) / rd).toFixed(2)} µs/dispatch`,
   );
 }
+if (process.env.VERBOSE)
+  for (const r of runs)
+    console.log(
+      r.dir,
+      (results.get(r.dir) ?? []).map((x) => `${x.record.toFixed(1)}/${x.inDispatch.toFixed(1)}`).join(' '),
+    );
 for (const r of runs) r.backend.dispose();
 process.exit(0);

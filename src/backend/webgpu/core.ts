@@ -198,6 +198,8 @@ export class GpuContext {
   private capturing: CapturedCall | null = null;
   private encoder: GpuCommandEncoderLike | null = null;
   private pass: GpuComputePassLike | null = null;
+  /** The pipeline the open pass has set last (a dispatch of the same kernel does not set it again). */
+  private passPipe: GpuComputePipelineLike | null = null;
   /** Freed buffers the recorded work uses: destroyed after it is submitted (no pool). */
   private doomed: GpuBufferLike[] = [];
   /** Pooled buffers the recorded work uses: back to the pool after it is submitted. */
@@ -299,7 +301,11 @@ export class GpuContext {
 
   private openPass(): GpuComputePassLike {
     this.openEncoder();
-    return (this.pass ??= this.encoder!.beginComputePass());
+    if (!this.pass) {
+      this.pass = this.encoder!.beginComputePass();
+      this.passPipe = null;
+    }
+    return this.pass;
   }
 
   private openEncoder(): void {
@@ -435,7 +441,7 @@ export class GpuContext {
       group = this.group(k.layout, this.ring!, slots, buffers);
     }
     const pass = this.openPass();
-    pass.setPipeline(k.pipe);
+    if (this.passPipe !== k.pipe) pass.setPipeline((this.passPipe = k.pipe));
     ZERO_OFFSET[0] = offset;
     pass.setBindGroup(0, group, ZERO_OFFSET);
     pass.dispatchWorkgroups(groups[0] ?? 1, groups[1] ?? 1, groups[2] ?? 1);
@@ -458,7 +464,7 @@ export class GpuContext {
     const pass = this.openPass();
     ZERO_OFFSET[0] = 0;
     for (const d of c.dispatches) {
-      pass.setPipeline(d.pipe);
+      if (this.passPipe !== d.pipe) pass.setPipeline((this.passPipe = d.pipe));
       pass.setBindGroup(0, d.group, ZERO_OFFSET);
       pass.dispatchWorkgroups(d.groups[0] ?? 1, d.groups[1] ?? 1, d.groups[2] ?? 1);
       this.dispatches++;
