@@ -3,9 +3,9 @@
  * is no GPU; skipped, saying why, where Dawn finds no adapter, as in ./webgpu_node.test.ts; LLMTS_REQUIRE_WEBGPU=1
  * makes that a failure):
  *  - a few training steps of a tiny model give bit-identical losses with the pool on and off, and from the third step
- *    on a step makes no new GPU buffer with the pool (it makes hundreds without);
- *  - the hazard: a buffer (or uniform block) freed while unsubmitted work reads it is not handed out and written
- *    before that work is submitted;
+ *    on a step makes no new GPU buffer with the pool (it makes dozens without: every tensor);
+ *  - the hazard: a buffer freed while unsubmitted work reads it is not handed out and written before that work is
+ *    submitted; dispatches recorded together keep their own parameters;
  *  - out of memory: past maxBufferSize or a memory budget, OutOfMemoryError names the bytes asked, in use, pooled
  *    and the limit; past the budget the pool is emptied and the allocation tried once more first.
  */
@@ -129,7 +129,7 @@ describe('webgpu buffer pool: training', () => {
     expect(on.losses).toEqual(without.losses); // bit-identical: the same kernels on the same data
     expect(on.losses[4]!).toBeLessThan(on.losses[0]!); // it trained
     expect(on.created.slice(2)).toEqual([0, 0, 0]);
-    expect(Math.min(...without.created)).toBeGreaterThan(100); // a dispatch's uniform block at least
+    expect(Math.min(...without.created)).toBeGreaterThan(50); // every tensor and scratch buffer of the step
     expect(be.memory().pooled).toBeGreaterThan(0);
     expect(off.memory().pooled).toBe(0);
     expect(off.stats().poolHits).toBe(0);
@@ -158,8 +158,8 @@ describe('webgpu buffer pool: a freed buffer is not reused before the work readi
     expect(be.stats().submits).toBe(submits);
     be.free(a);
     const c = be.alloc(n, 'f32');
-    // A is not in the pool yet. (A host write submits what is recorded before writing, so the result below would be
-    // right even if it were: this identity is what catches a pool that takes A in too early.)
+    // A is not in the pool yet. (A host write goes through a staging buffer and a copy recorded after the scale, so the
+    // result below would be right even if it were: this identity is what catches a pool that takes A in too early.)
     expect((c as GpuBuf).gpu).not.toBe((a as GpuBuf).gpu);
     be.write(c, new Float32Array(n).fill(-5));
     const got = await be.read(o);
@@ -172,13 +172,13 @@ describe('webgpu buffer pool: a freed buffer is not reused before the work readi
     for (const b of [c, d, o]) be.free(b);
   });
 
-  it('uniform blocks: two dispatches recorded together keep their own parameters', async (ctx) => {
+  it('parameters: dispatches recorded together keep their own (each its slot of the uniform ring)', async (ctx) => {
     if (!be) return ctx.skip(why);
     const n = 64;
     const x = be.alloc(n, 'f32'),
       ys = [0, 1, 2, 3].map(() => be.alloc(n, 'f32'));
     be.write(x, new Float32Array(n).fill(1));
-    await be.sync(); // the pool now holds idle uniform blocks: each dispatch below must take a different one
+    await be.sync(); // the ring was written for the last command buffer: each dispatch below must get its own slot
     const submits = be.stats().submits;
     ys.forEach((y, k) => be.run('scale', [{ buf: x, shape: [n] }], [{ buf: y, shape: [n] }], { alpha: k + 2 }));
     expect(be.stats().submits).toBe(submits);
@@ -245,6 +245,8 @@ describe('webgpu buffer pool: out of memory', () => {
       lost: d.lost,
       createBuffer: (x) => d.createBuffer(x),
       createShaderModule: (x) => d.createShaderModule(x),
+      createBindGroupLayout: (x) => d.createBindGroupLayout(x),
+      createPipelineLayout: (x) => d.createPipelineLayout(x),
       createComputePipeline: (x) => d.createComputePipeline(x),
       createBindGroup: (x) => d.createBindGroup(x),
       createCommandEncoder: () => d.createCommandEncoder(),

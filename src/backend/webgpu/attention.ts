@@ -20,6 +20,7 @@ import { HEAD, dimsOf, params } from './attention_params.js';
 import { type GpuContext, grid, storage } from './core.js';
 import type { KView } from './kview.js';
 import type { GpuBufferLike } from './types.js';
+import { wgsl } from './wgsl_memo.js';
 
 /**
  * Query rows from which a call without kept P takes the tiled kernels (./attention_flash.ts); tests and the lab
@@ -192,7 +193,13 @@ export function runAttention(
     const bufs = [...src, ...outs].map((v) => v.b.gpu);
     if (outs.length === 2 && d.T >= flashAttention.minT)
       runFlashForward(ctx, d, p, bufs[0]!, bufs[1]!, bufs[2]!, bufs[3]!, bufs[4]!);
-    else ctx.dispatch(forward(d.D, outs.length > 2), p, bufs, rows);
+    else
+      ctx.dispatch(
+        wgsl(`attention:${d.D}:${outs.length > 2}`, () => forward(d.D, outs.length > 2)),
+        p,
+        bufs,
+        rows,
+      );
     return;
   }
   // attention_backward: (do, q, k, v, o, lse[, p]) → (dq, dk, dv); attention_qkv_backward: (do, qkv, o, lse[, p]) → (dqkv)
@@ -213,8 +220,23 @@ export function runAttention(
     runFlashBackward(ctx, d, p, { dO, q, k, v, o, lse }, dq.b.gpu, dk.b.gpu, dv.b.gpu, flashAttention.splitKV);
     return;
   }
-  ctx.dispatch(backwardQ(d.D, keepP), p, [...ib, dq.b.gpu], rows);
+  ctx.dispatch(
+    wgsl(`attention-dq:${d.D}:${keepP}`, () => backwardQ(d.D, keepP)),
+    p,
+    [...ib, dq.b.gpu],
+    rows,
+  );
   const keyRows = grid(Math.ceil((d.B * d.S * d.Hkv) / WGA));
-  ctx.dispatch(backwardKV(d.D, keepP, 'k'), p, [...ib, dk.b.gpu], keyRows);
-  ctx.dispatch(backwardKV(d.D, keepP, 'v'), p, [...ib, dv.b.gpu], keyRows);
+  ctx.dispatch(
+    wgsl(`attention-dk:${d.D}:${keepP}`, () => backwardKV(d.D, keepP, 'k')),
+    p,
+    [...ib, dk.b.gpu],
+    keyRows,
+  );
+  ctx.dispatch(
+    wgsl(`attention-dv:${d.D}:${keepP}`, () => backwardKV(d.D, keepP, 'v')),
+    p,
+    [...ib, dv.b.gpu],
+    keyRows,
+  );
 }

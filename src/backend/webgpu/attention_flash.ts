@@ -21,6 +21,7 @@
 import { BUILTINS, FLAT_GROUP, type GpuContext, type Params, USAGE, grid, storage } from './core.js';
 import { type Dims, HEAD } from './attention_params.js';
 import type { GpuBufferLike } from './types.js';
+import { wgsl } from './wgsl_memo.js';
 
 /** Query rows per workgroup (forward, dQ) and key rows per workgroup (dK/dV): one thread each. */
 export const BR = 64;
@@ -319,7 +320,12 @@ export function runFlashForward(
   o: GpuBufferLike,
   lse: GpuBufferLike,
 ): void {
-  ctx.dispatch(flashForward(d.D), p, [q, k, v, o, lse], grid(d.B * d.Hq * Math.ceil(d.T / BR)));
+  ctx.dispatch(
+    wgsl(`flash-fwd:${d.D}`, () => flashForward(d.D)),
+    p,
+    [q, k, v, o, lse],
+    grid(d.B * d.Hq * Math.ceil(d.T / BR)),
+  );
 }
 
 /**
@@ -345,16 +351,41 @@ export function runFlashBackward(
 ): void {
   const rows = d.B * d.Hq * d.T;
   const di = ctx.createBuffer(rows * 4, USAGE.STORAGE);
-  ctx.dispatch(flashDi(d.D), p, [ins.dO, ins.o, di], grid(Math.ceil(rows / WGD)));
+  ctx.dispatch(
+    wgsl(`flash-di:${d.D}`, () => flashDi(d.D)),
+    p,
+    [ins.dO, ins.o, di],
+    grid(Math.ceil(rows / WGD)),
+  );
   const bwd = [ins.dO, ins.q, ins.k, ins.v, ins.lse, di];
-  ctx.dispatch(flashDq(d.D), p, [...bwd, dq], grid(d.B * d.Hq * Math.ceil(d.T / BR)));
+  ctx.dispatch(
+    wgsl(`flash-dq:${d.D}`, () => flashDq(d.D)),
+    p,
+    [...bwd, dq],
+    grid(d.B * d.Hq * Math.ceil(d.T / BR)),
+  );
   const keyTiles = grid(d.B * d.Hkv * Math.ceil(d.S / BK));
   if (split) {
-    ctx.dispatch(flashDkv(d.D, false, 'k'), p, [...bwd, dk], keyTiles);
-    ctx.dispatch(flashDkv(d.D, false, 'v'), p, [...bwd, dv], keyTiles);
+    ctx.dispatch(
+      wgsl(`flash-dk:${d.D}`, () => flashDkv(d.D, false, 'k')),
+      p,
+      [...bwd, dk],
+      keyTiles,
+    );
+    ctx.dispatch(
+      wgsl(`flash-dv:${d.D}`, () => flashDkv(d.D, false, 'v')),
+      p,
+      [...bwd, dv],
+      keyTiles,
+    );
   } else {
     const fused = dk === dv;
-    ctx.dispatch(flashDkv(d.D, fused), p, [...bwd, dk, ...(fused ? [] : [dv])], keyTiles);
+    ctx.dispatch(
+      wgsl(`flash-dkv:${d.D}:${fused}`, () => flashDkv(d.D, fused)),
+      p,
+      [...bwd, dk, ...(fused ? [] : [dv])],
+      keyTiles,
+    );
   }
   ctx.release(di);
 }

@@ -320,15 +320,24 @@ export class WebGpuBackend implements Backend {
 
   /**
    * Dispatches and submits recorded so far (tests check the work ran on the device); `buffersCreated`: every
-   * device.createBuffer call (storage, scratch, uniform, staging); `poolHits`/`poolMisses`: requests the pool served
+   * device.createBuffer call (storage, scratch, uniform, staging); `bindGroupsCreated`: every device.createBindGroup
+   * call (the other dispatches found theirs in ./core.ts's cache); `poolHits`/`poolMisses`: requests the pool served
    * from idle buffers / with a new one (0 with `pool: false`).
    */
-  stats(): { dispatches: number; submits: number; buffersCreated: number; poolHits: number; poolMisses: number } {
+  stats(): {
+    dispatches: number;
+    submits: number;
+    buffersCreated: number;
+    bindGroupsCreated: number;
+    poolHits: number;
+    poolMisses: number;
+  } {
     const p = this.ctx.pool;
     return {
       dispatches: this.ctx.dispatches,
       submits: this.ctx.submits,
       buffersCreated: this.ctx.created,
+      bindGroupsCreated: this.ctx.bindGroupsCreated,
       poolHits: p?.hits ?? 0,
       poolMisses: p?.misses ?? 0,
     };

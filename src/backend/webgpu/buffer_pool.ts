@@ -10,6 +10,10 @@
  *                (PyTorch's `roundup_power2_divisions` = 8; it also splits large segments, which WebGPU cannot: a
  *                binding may take a range, but a kernel here binds whole buffers.)
  *
+ * Of the idle buffers of a class, `take` hands out the one made first, whatever order they came back in: a loop whose
+ * steps allocate and free alike (training) then gives each tensor the same buffer step after step, so the bind
+ * groups ./core.ts caches by buffer are found again instead of made anew.
+ *
  * THE HAZARD, which the caller handles: `queue.writeBuffer` (and the staging write of `mappedAtCreation`) runs before
  * any command buffer submitted after it, so a buffer still read by recorded, unsubmitted work must not be handed out
  * and written. `give` must only see a buffer whose users have all been submitted (./core.ts GpuContext.release keeps
@@ -40,8 +44,11 @@ function keyOf(bytes: number, usage: number, cap: number): string {
 }
 
 export class BufferPool {
-  /** Idle buffers by `usage:size`. */
+  /** Idle buffers by `usage:size`, each list the latest made first (taken from the end: the earliest made). */
   private readonly idle = new Map<string, GpuBufferLike[]>();
+  /** The order in which this pool made its buffers. */
+  private readonly serial = new WeakMap<GpuBufferLike, number>();
+  private made = 0;
   /** The key of every buffer this pool made (to know, at release, that a buffer is poolable and where it goes). */
   private readonly keys = new WeakMap<GpuBufferLike, string>();
   /** Bytes held idle. */
@@ -53,6 +60,8 @@ export class BufferPool {
   constructor(
     /** Create a GPU buffer of exactly `size` bytes. */
     private readonly create: (size: number, usage: number) => GpuBufferLike,
+    /** Destroy a GPU buffer (the caller's hook: ./core.ts forgets the bind groups naming it first). */
+    private readonly destroy: (b: GpuBufferLike) => void = (b) => b.destroy(),
   ) {}
 
   /**
@@ -70,6 +79,7 @@ export class BufferPool {
     this.misses++;
     const made = this.create(pooledSize(bytes, cap), usage);
     this.keys.set(made, key);
+    this.serial.set(made, this.made++);
     return made;
   }
 
@@ -87,19 +97,24 @@ export class BufferPool {
   give(b: GpuBufferLike): void {
     const key = this.keys.get(b);
     if (key === undefined) {
-      b.destroy();
+      this.destroy(b);
       return;
     }
     let list = this.idle.get(key);
     if (!list) this.idle.set(key, (list = []));
-    list.push(b);
+    // in place by serial, descending (lists are short): which idle buffer `take` hands out depends on which are idle,
+    // not on the order they came back in
+    const n = this.serial.get(b)!;
+    let at = list.length;
+    while (at > 0 && this.serial.get(list[at - 1]!)! < n) at--;
+    list.splice(at, 0, b);
     this.pooledBytes += b.size;
   }
 
   /** Destroy every idle buffer (PyTorch's `torch.cuda.empty_cache()`); the bytes released. */
   empty(): number {
     const freed = this.pooledBytes;
-    for (const list of this.idle.values()) for (const b of list) b.destroy();
+    for (const list of this.idle.values()) for (const b of list) this.destroy(b);
     this.idle.clear();
     this.pooledBytes = 0;
     return freed;

@@ -9,10 +9,12 @@
  *   pass 2: a thread per column:          out_k[c] = Σ_chunk part_k[chunk, c]              (chunks in order)
  *
  * `terms` are WGSL expressions in n (row), c (column) and o = n·C + c over the input bindings 1 … nIn that `inputs`
- * declares; the outputs are bound after them. The floats differ from a sequential sum's by rounding only.
+ * declares; the outputs are bound after them. `key` names the terms and inputs (the shaders are built once per key:
+ * ./wgsl_memo.ts). The floats differ from a sequential sum's by rounding only.
  */
 import { BUILTINS, FLAT_GROUP, type GpuContext, Params, USAGE, WG, grid, storage } from './core.js';
 import type { GpuBufferLike } from './types.js';
+import { wgsl } from './wgsl_memo.js';
 
 /** Rows a first-pass thread sums. */
 export const CHUNK = 128;
@@ -20,6 +22,7 @@ export const CHUNK = 128;
 /** Column sums of `terms` over N rows into `outs` (one f32 buffer of C per term). */
 export function columnSums(
   ctx: GpuContext,
+  key: string,
   inputs: string,
   nIn: number,
   terms: readonly string[],
@@ -35,7 +38,9 @@ export function columnSums(
   }`;
   const outDecls = terms.map((_, k) => storage(nIn + 1 + k, `OUT${k}`, 'f32', true)).join('');
   if (N <= 2 * CHUNK) {
-    const code = `${inputs}${outDecls}
+    const code = wgsl(
+      `${key}:one`,
+      () => `${inputs}${outDecls}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${FLAT_GROUP}
   let c = grp * ${WG}u + lid;
@@ -43,13 +48,16 @@ export function columnSums(
   if (c >= C) { return; }
   ${sums('0u', 'pu(0u)')}
   ${terms.map((_, k) => `OUT${k}[c] = s${k};`).join('\n  ')}
-}`;
+}`,
+    );
     ctx.dispatch(code, new Params().u32(N, C), [...ins, ...outs], grid(Math.ceil(C / WG)));
     return;
   }
   const chunks = Math.ceil(N / CHUNK);
   const part = ctx.createBuffer(terms.length * chunks * C * 4, USAGE.STORAGE);
-  const first = `${inputs}${storage(nIn + 1, 'PART', 'f32', true)}
+  const first = wgsl(
+    `${key}:first`,
+    () => `${inputs}${storage(nIn + 1, 'PART', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${FLAT_GROUP}
   let e = grp * ${WG}u + lid;
@@ -61,10 +69,13 @@ export function columnSums(
   let ch = e / C;
   ${sums(`ch * ${CHUNK}u`, `min(N, (ch + 1u) * ${CHUNK}u)`)}
   ${terms.map((_, k) => `PART[(${k}u * chunks + ch) * C + c] = s${k};`).join('\n  ')}
-}`;
+}`,
+  );
   const p = new Params().u32(N, C, chunks);
   ctx.dispatch(first, p, [...ins, part], grid(Math.ceil((chunks * C) / WG)));
-  const second = `${storage(1, 'PART', 'f32', false)}${terms.map((_, k) => storage(2 + k, `OUT${k}`, 'f32', true)).join('')}
+  const second = wgsl(
+    `${key}:second`,
+    () => `${storage(1, 'PART', 'f32', false)}${terms.map((_, k) => storage(2 + k, `OUT${k}`, 'f32', true)).join('')}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${FLAT_GROUP}
   let c = grp * ${WG}u + lid;
@@ -78,7 +89,8 @@ export function columnSums(
   OUT${k}[c] = s${k};`,
     )
     .join('\n  ')}
-}`;
+}`,
+  );
   ctx.dispatch(second, p, [part, ...outs], grid(Math.ceil(C / WG)));
   ctx.release(part);
 }

@@ -10,6 +10,7 @@ import { size } from '../../util/shape.js';
 import { BUILTINS, FLAT_GROUP, type GpuContext, Params, WG, grid, storage, wgslType } from './core.js';
 import { CHUNK, columnSums } from './colsum.js';
 import type { KView } from './kview.js';
+import { wgsl } from './wgsl_memo.js';
 
 export const MAX_RANK = 6;
 
@@ -82,24 +83,30 @@ export function runElementwise(
     const p = new Params().u32(n);
     if (t === 'i32') p.i32(a['value'] as number);
     else p.f32(a['value'] as number);
-    const code = `${storage(1, 'y', t, true)}
+    const code = wgsl(
+      `fill:${t}`,
+      () => `${storage(1, 'y', t, true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${INDEX}
   if (i >= pu(0u)) { return; }
   y[i] = ${t === 'i32' ? 'pi(1u)' : 'pf(1u)'};
-}`;
+}`,
+    );
     ctx.dispatch(code, p, [out.b.gpu], elementGroups(n));
     return;
   }
   if (name === 'copy') {
     const ti = wgslType(ins[0]!.b.dtype),
       to = wgslType(out.b.dtype);
-    const code = `${storage(1, 'x', ti, false)}${storage(2, 'y', to, true)}
+    const code = wgsl(
+      `copy:${ti}:${to}`,
+      () => `${storage(1, 'x', ti, false)}${storage(2, 'y', to, true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${INDEX}
   if (i >= pu(0u)) { return; }
   y[i] = ${ti === to ? 'x[i]' : `${to}(x[i])`};
-}`;
+}`,
+    );
     ctx.dispatch(code, new Params().u32(n), [ins[0]!.b.gpu, out.b.gpu], elementGroups(n));
     return;
   }
@@ -107,13 +114,16 @@ export function runElementwise(
     const body = name === 'scale' ? 'pf(1u) * x + pf(2u)' : UNARY[name]!;
     const p = new Params().u32(n);
     if (name === 'scale') p.f32(a['alpha'] as number, (a['beta'] as number | undefined) ?? 0);
-    const code = `${storage(1, 'X', 'f32', false)}${storage(2, 'Y', 'f32', true)}
+    const code = wgsl(
+      `unary:${name}`,
+      () => `${storage(1, 'X', 'f32', false)}${storage(2, 'Y', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${INDEX}
   if (i >= pu(0u)) { return; }
   let x = X[i];
   Y[i] = ${body};
-}`;
+}`,
+    );
     ctx.dispatch(code, p, [ins[0]!.b.gpu, out.b.gpu], elementGroups(n));
     return;
   }
@@ -122,7 +132,9 @@ export function runElementwise(
     return;
   }
   if (name === 'swiglu_backward') {
-    const code = `${HELPERS}${storage(1, 'G', 'f32', false)}${storage(2, 'U', 'f32', false)}${storage(3, 'D', 'f32', false)}${storage(4, 'DG', 'f32', true)}${storage(5, 'DU', 'f32', true)}
+    const code = wgsl(
+      'swiglu_backward',
+      () => `${HELPERS}${storage(1, 'G', 'f32', false)}${storage(2, 'U', 'f32', false)}${storage(3, 'D', 'f32', false)}${storage(4, 'DG', 'f32', true)}${storage(5, 'DU', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${INDEX}
   if (i >= pu(0u)) { return; }
@@ -130,7 +142,8 @@ export function runElementwise(
   let d = D[i];
   DG[i] = d * U[i] * silu_grad(g);
   DU[i] = d * g * sigm(g);
-}`;
+}`,
+    );
     const bufs = [...ins.map((v) => v.b.gpu), outs[0]!.b.gpu, outs[1]!.b.gpu];
     ctx.dispatch(code, new Params().u32(n), bufs, elementGroups(n));
     return;
@@ -138,7 +151,9 @@ export function runElementwise(
   if (name === 'swiglu_fused') {
     // gu [R, 2F] → y [R, F]: y[r, j] = silu(gu[r, j])·gu[r, F + j] (gate and up halves of one fused linear's rows)
     const F = out.shape[out.shape.length - 1]!;
-    const code = `${HELPERS}${storage(1, 'GU', 'f32', false)}${storage(2, 'Y', 'f32', true)}
+    const code = wgsl(
+      'swiglu_fused',
+      () => `${HELPERS}${storage(1, 'GU', 'f32', false)}${storage(2, 'Y', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${INDEX}
   if (i >= pu(0u)) { return; }
@@ -146,7 +161,8 @@ export function runElementwise(
   let o = (i / F) * 2u * F + i % F;
   let g = GU[o];
   Y[i] = g * sigm(g) * GU[o + F];
-}`;
+}`,
+    );
     ctx.dispatch(code, new Params().u32(n, F), [ins[0]!.b.gpu, out.b.gpu], elementGroups(n));
     return;
   }
@@ -221,7 +237,9 @@ function binary(ctx: GpuContext, body: string, A: KView, B: KView, out: KView, n
     .u32(...padLeft(out.shape, 1))
     .u32(...padLeft(bcastStrides(A.shape, out.shape), 0))
     .u32(...padLeft(bcastStrides(B.shape, out.shape), 0));
-  const code = `${HELPERS}${storage(1, 'A', 'f32', false)}${storage(2, 'B', 'f32', false)}${storage(3, 'Y', 'f32', true)}
+  const code = wgsl(
+    `binary:${body}`,
+    () => `${HELPERS}${storage(1, 'A', 'f32', false)}${storage(2, 'B', 'f32', false)}${storage(3, 'Y', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${INDEX}
   if (i >= pu(0u)) { return; }
@@ -229,7 +247,8 @@ function binary(ctx: GpuContext, body: string, A: KView, B: KView, out: KView, n
   let a = A[oa];
   let b = B[ob];
   Y[i] = ${body};
-}`;
+}`,
+  );
   ctx.dispatch(code, p, [A.b.gpu, B.b.gpu, out.b.gpu], elementGroups(n));
 }
 
@@ -249,13 +268,16 @@ function indexMap(
     .u32(n)
     .u32(...padLeft(shape, 1))
     .u32(...padLeft(xStrides, 0));
-  const code = `${storage(1, 'X', t, false)}${storage(2, 'Y', t, true)}
+  const code = wgsl(
+    `index:${t}`,
+    () => `${storage(1, 'X', t, false)}${storage(2, 'Y', t, true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${INDEX}
   if (i >= pu(0u)) { return; }
   ${offsetCode(false)}
   Y[i] = X[oa];
-}`;
+}`,
+  );
   ctx.dispatch(code, p, [x.b.gpu, out.b.gpu], elementGroups(n));
 }
 
@@ -271,7 +293,7 @@ function sumTo(ctx: GpuContext, x: KView, out: KView, n: number): void {
   if (x.shape.slice(lead).every((d, k) => d === out.shape[lead + k])) {
     const rows = x.shape.slice(0, lead).reduce((a, d) => a * d, 1);
     if (rows > 2 * CHUNK) {
-      columnSums(ctx, storage(1, 'X', 'f32', false), 1, ['X[o]'], [x.b.gpu], [out.b.gpu], rows, n);
+      columnSums(ctx, 'sum_to:columns', storage(1, 'X', 'f32', false), 1, ['X[o]'], [x.b.gpu], [out.b.gpu], rows, n);
       return;
     }
   }
@@ -289,7 +311,9 @@ function sumTo(ctx: GpuContext, x: KView, out: KView, n: number): void {
     .u32(...padLeft(redStrides, 0))
     .u32(count);
   const R = 1 + 2 * MAX_RANK;
-  const code = `${storage(1, 'X', 'f32', false)}${storage(2, 'Y', 'f32', true)}
+  const code = wgsl(
+    'sum_to',
+    () => `${storage(1, 'X', 'f32', false)}${storage(2, 'Y', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${INDEX}
   if (i >= pu(0u)) { return; }
@@ -306,7 +330,8 @@ function sumTo(ctx: GpuContext, x: KView, out: KView, n: number): void {
     s += X[off];
   }
   Y[i] = s;
-}`;
+}`,
+  );
   ctx.dispatch(code, p, [x.b.gpu, out.b.gpu], elementGroups(n));
 }
 
@@ -321,7 +346,9 @@ function dropout(ctx: GpuContext, x: KView, out: KView, n: number, p: number, se
     .u32(n, never ? 0 : thr, never ? 1 : 0)
     .i32(seed)
     .f32(1 / (1 - p));
-  const code = `${storage(1, 'X', 'f32', false)}${storage(2, 'Y', 'f32', true)}
+  const code = wgsl(
+    'dropout',
+    () => `${storage(1, 'X', 'f32', false)}${storage(2, 'Y', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${INDEX}
   if (i >= pu(0u)) { return; }
@@ -333,6 +360,7 @@ function dropout(ctx: GpuContext, x: KView, out: KView, n: number, p: number, se
   h ^= h >> 16u;
   let keep = pu(2u) == 0u && h >= pu(1u);
   Y[i] = select(0.0, X[i] * pf(4u), keep);
-}`;
+}`,
+  );
   ctx.dispatch(code, params, [x.b.gpu, out.b.gpu], elementGroups(n));
 }

@@ -13,6 +13,7 @@ import { Params, storage } from './core.js';
 import type { KView } from './kview.js';
 import { GEMV_COLUMNS, GEMV_ROWS, gemvShader } from './matmul_gemv.js';
 import { tiledMatmulShader, tileOf } from './matmul_tiled.js';
+import { wgsl } from './wgsl_memo.js';
 
 /**
  * The register-blocked kernels (./matmul_tiled.ts), taken when M and N are both greater than `min` (smaller products,
@@ -106,15 +107,21 @@ export function runMatmul(ctx: GpuContext, ins: readonly KView[], outs: readonly
   const p = new Params().u32(M, N, K, aB, bB, M * N).f32(alpha);
   const bufs = [A.b.gpu, B.b.gpu, ...(bias ? [bias.b.gpu] : []), O.b.gpu];
   if (!transA && transB && M <= tiledMatmul.gemvRows && Math.ceil(N / GEMV_COLUMNS) <= 65535) {
-    ctx.dispatch(gemvShader(!!bias, accumulate), p, bufs, [Math.ceil(N / GEMV_COLUMNS), 1, batches]);
+    const code = wgsl(`matmul-gemv:${!!bias}:${accumulate}`, () => gemvShader(!!bias, accumulate));
+    ctx.dispatch(code, p, bufs, [Math.ceil(N / GEMV_COLUMNS), 1, batches]);
     return;
   }
   if (M > tiledMatmul.min && N > tiledMatmul.min) {
     const R = M >= tiledMatmul.big && N >= tiledMatmul.big ? 8 : 4,
       side = tileOf(R);
-    const code = tiledMatmulShader(R, transA, transB, !!bias, accumulate);
+    const code = wgsl(`matmul-tiled:${R}:${transA}:${transB}:${!!bias}:${accumulate}`, () =>
+      tiledMatmulShader(R, transA, transB, !!bias, accumulate),
+    );
     ctx.dispatch(code, p, bufs, [Math.ceil(N / side), Math.ceil(M / side), batches]);
     return;
   }
-  ctx.dispatch(shader(transA, transB, !!bias, accumulate), p, bufs, [Math.ceil(N / BM), Math.ceil(M / BM), batches]);
+  const code = wgsl(`matmul:${transA}:${transB}:${!!bias}:${accumulate}`, () =>
+    shader(transA, transB, !!bias, accumulate),
+  );
+  ctx.dispatch(code, p, bufs, [Math.ceil(N / BM), Math.ceil(M / BM), batches]);
 }

@@ -9,6 +9,7 @@ import { size } from '../../util/shape.js';
 import { BUILTINS, FLAT_GROUP, type GpuContext, Params, WG, grid, storage, wgslType } from './core.js';
 import { MAX_RANK, runElementwise } from './elementwise.js';
 import type { KView } from './kview.js';
+import { wgsl } from './wgsl_memo.js';
 
 export const MOVEMENT_KERNELS = [
   'slice',
@@ -50,7 +51,9 @@ function boxCopy(
     .u32(...pad(shape, 1))
     .u32(...pad(srcSt, 0))
     .u32(...pad(dstSt, 0));
-  const code = `${storage(1, 'X', t, false)}${storage(2, 'Y', t, true)}
+  const code = wgsl(
+    `box:${t}`,
+    () => `${storage(1, 'X', t, false)}${storage(2, 'Y', t, true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${FLAT_GROUP}
   let i = grp * ${WG}u + lid;
@@ -66,7 +69,8 @@ function boxCopy(
     d += idx * pu(${3 + 2 * MAX_RANK}u + u32(k));
   }
   Y[d] = X[so];
-}`;
+}`,
+  );
   ctx.dispatch(code, p, [src.b.gpu, dst.b.gpu], grid(Math.ceil(n / WG)));
 }
 
@@ -123,7 +127,9 @@ export function runMovement(
         C = w.shape[1]!,
         n = size(idv.shape) * C;
       if (n === 0) return;
-      const code = `${storage(1, 'W', 'f32', false)}${storage(2, 'IDS', 'i32', false)}${storage(3, 'Y', 'f32', true)}
+      const code = wgsl(
+        'embedding',
+        () => `${storage(1, 'W', 'f32', false)}${storage(2, 'IDS', 'i32', false)}${storage(3, 'Y', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${FLAT_GROUP}
   let i = grp * ${WG}u + lid;
@@ -132,7 +138,8 @@ export function runMovement(
   let id = IDS[i / C];
   if (id < 0 || u32(id) >= pu(2u)) { Y[i] = pf(3u); return; }
   Y[i] = W[u32(id) * C + i % C];
-}`;
+}`,
+      );
       const p = new Params().u32(n, C, V).f32(Number.NaN);
       ctx.dispatch(code, p, [w.b.gpu, idv.b.gpu, out.b.gpu], grid(Math.ceil(n / WG)));
       return;
@@ -150,7 +157,9 @@ export function runMovement(
       // would leave a GPU idle, each waiting on N loads in turn). ids outside [0, V) are skipped (ref would index
       // past dw).
       const G = Math.max(1, Math.min(V, Math.ceil(65536 / C)));
-      const code = `${storage(1, 'DY', 'f32', false)}${storage(2, 'IDS', 'i32', false)}${storage(3, 'DW', 'f32', true)}
+      const code = wgsl(
+        `embedding_backward:${acc}`,
+        () => `${storage(1, 'DY', 'f32', false)}${storage(2, 'IDS', 'i32', false)}${storage(3, 'DW', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${FLAT_GROUP}
   let e = grp * ${WG}u + lid;
@@ -165,7 +174,8 @@ export function runMovement(
     let id = IDS[n];
     if (id >= 0 && u32(id) < V && u32(id) % G == g) { DW[u32(id) * C + c] += DY[n * C + c]; }
   }
-}`;
+}`,
+      );
       ctx.dispatch(code, new Params().u32(N, C, V, G), [dy.b.gpu, idv.b.gpu, out.b.gpu], grid(Math.ceil((C * G) / WG)));
       return;
     }

@@ -8,6 +8,7 @@ import type { Attrs } from '../backend.js';
 import { BUILTINS, FLAT_GROUP, type GpuContext, Params, WG, grid, storage } from './core.js';
 import { columnSums } from './colsum.js';
 import type { KView } from './kview.js';
+import { wgsl } from './wgsl_memo.js';
 
 export const NORM_KERNELS = [
   'layernorm',
@@ -85,9 +86,10 @@ export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], ou
   const acc = a['accumulate'] === true;
   switch (name) {
     case 'layernorm': {
-      const code = rowKernel(
-        f(1, 'X') + f(2, 'W') + f(3, 'Bb') + f(4, 'Y', true) + f(5, 'MEAN', true) + f(6, 'RSTD', true),
-        `var s = 0.0;
+      const code = wgsl(`${name}:${acc}`, () =>
+        rowKernel(
+          f(1, 'X') + f(2, 'W') + f(3, 'Bb') + f(4, 'Y', true) + f(5, 'MEAN', true) + f(6, 'RSTD', true),
+          `var s = 0.0;
   ${EACH} { s += X[o + c]; }
   let mean = wsum(s, lid) / f32(C);
   var v = 0.0;
@@ -96,15 +98,17 @@ export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], ou
   let r = 1.0 / sqrt(vr + pf(2u));
   ${EACH} { Y[o + c] = (X[o + c] - mean) * r * W[c] + Bb[c]; }
   if (lid == 0u) { MEAN[row] = mean; RSTD[row] = r; }`,
+        ),
       );
       run(code, new Params().u32(N, C).f32(a['eps'] as number), [...ins, ...outs]);
       return;
     }
     case 'layernorm_backward': {
       // ins: dy, x, w, mean, rstd; outs: dx, dw, db
-      const code = rowKernel(
-        f(1, 'DY') + f(2, 'X') + f(3, 'W') + f(4, 'MEAN') + f(5, 'RSTD') + f(6, 'DX', true),
-        `let m = MEAN[row];
+      const code = wgsl(`${name}:${acc}`, () =>
+        rowKernel(
+          f(1, 'DY') + f(2, 'X') + f(3, 'W') + f(4, 'MEAN') + f(5, 'RSTD') + f(6, 'DX', true),
+          `let m = MEAN[row];
   let r = RSTD[row];
   var s1 = 0.0;
   var s2 = 0.0;
@@ -116,10 +120,12 @@ export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], ou
     let d = r * (DY[o + c] * W[c] - m1 - xh * m2);
     DX[o + c] = ${acc ? 'DX[o + c] + d' : 'd'};
   }`,
+        ),
       );
       run(code, new Params().u32(N, C), [...ins, outs[0]!]);
       columnSums(
         ctx,
+        'layernorm_backward:columns',
         f(1, 'DY') + f(2, 'X') + f(3, 'MEAN') + f(4, 'RSTD'),
         4,
         ['DY[o] * (X[o] - MEAN[n]) * RSTD[n]', 'DY[o]'],
@@ -131,22 +137,25 @@ export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], ou
       return;
     }
     case 'rmsnorm': {
-      const code = rowKernel(
-        f(1, 'X') + f(2, 'W') + f(3, 'Y', true) + f(4, 'RSTD', true),
-        `var s = 0.0;
+      const code = wgsl(`${name}:${acc}`, () =>
+        rowKernel(
+          f(1, 'X') + f(2, 'W') + f(3, 'Y', true) + f(4, 'RSTD', true),
+          `var s = 0.0;
   ${EACH} { let x = X[o + c]; s += x * x; }
   let r = 1.0 / sqrt(wsum(s, lid) / f32(C) + pf(2u));
   ${EACH} { Y[o + c] = W[c] * (X[o + c] * r); }
   if (lid == 0u) { RSTD[row] = r; }`,
+        ),
       );
       run(code, new Params().u32(N, C).f32(a['eps'] as number), [...ins, ...outs]);
       return;
     }
     case 'rmsnorm_backward': {
       // ins: dy, x, w, rstd; outs: dx, dw
-      const code = rowKernel(
-        f(1, 'DY') + f(2, 'X') + f(3, 'W') + f(4, 'RSTD') + f(5, 'DX', true),
-        `let r = RSTD[row];
+      const code = wgsl(`${name}:${acc}`, () =>
+        rowKernel(
+          f(1, 'DY') + f(2, 'X') + f(3, 'W') + f(4, 'RSTD') + f(5, 'DX', true),
+          `let r = RSTD[row];
   var s = 0.0;
   ${EACH} { s += DY[o + c] * W[c] * X[o + c]; }
   let m = wsum(s, lid) / f32(C);
@@ -154,10 +163,12 @@ export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], ou
     let d = r * (DY[o + c] * W[c] - X[o + c] * r * r * m);
     DX[o + c] = ${acc ? 'DX[o + c] + d' : 'd'};
   }`,
+        ),
       );
       run(code, new Params().u32(N, C), [...ins, outs[0]!]);
       columnSums(
         ctx,
+        'rmsnorm_backward:columns',
         f(1, 'DY') + f(2, 'X') + f(3, 'RSTD'),
         3,
         ['DY[o] * X[o] * RSTD[n]'],
@@ -169,35 +180,40 @@ export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], ou
       return;
     }
     case 'softmax': {
-      const code = rowKernel(
-        f(1, 'X') + f(2, 'Y', true),
-        `var mx = -3.0e38;
+      const code = wgsl(`${name}:${acc}`, () =>
+        rowKernel(
+          f(1, 'X') + f(2, 'Y', true),
+          `var mx = -3.0e38;
   ${EACH} { mx = max(mx, X[o + c]); }
   let m = wmax(mx, lid);
   var s = 0.0;
   ${EACH} { s += exp(X[o + c] - m); }
   let t = wsum(s, lid);
   ${EACH} { Y[o + c] = exp(X[o + c] - m) / t; }`,
+        ),
       );
       run(code, new Params().u32(N, C), [...ins, ...outs]);
       return;
     }
     case 'softmax_backward': {
-      const code = rowKernel(
-        f(1, 'Yv') + f(2, 'DY') + f(3, 'DX', true),
-        `var s = 0.0;
+      const code = wgsl(`${name}:${acc}`, () =>
+        rowKernel(
+          f(1, 'Yv') + f(2, 'DY') + f(3, 'DX', true),
+          `var s = 0.0;
   ${EACH} { s += Yv[o + c] * DY[o + c]; }
   let t = wsum(s, lid);
   ${EACH} { DX[o + c] = Yv[o + c] * (DY[o + c] - t); }`,
+        ),
       );
       run(code, new Params().u32(N, C), [...ins, ...outs]);
       return;
     }
     case 'cross_entropy': {
       // a target outside [0, V) that is not ignoreIndex gives loss NaN (ref throws; a GPU kernel cannot)
-      const code = rowKernel(
-        f(1, 'X') + storage(2, 'TG', 'i32', false) + f(3, 'LOSS', true) + f(4, 'LSE', true),
-        `var mx = -3.0e38;
+      const code = wgsl(`${name}:${acc}`, () =>
+        rowKernel(
+          f(1, 'X') + storage(2, 'TG', 'i32', false) + f(3, 'LOSS', true) + f(4, 'LSE', true),
+          `var mx = -3.0e38;
   ${EACH} { mx = max(mx, X[o + c]); }
   let m = wmax(mx, lid);
   var s = 0.0;
@@ -210,6 +226,7 @@ export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], ou
     else if (t < 0 || u32(t) >= C) { LOSS[row] = pf(3u); }
     else { LOSS[row] = l - X[o + u32(t)]; }
   }`,
+        ),
       );
       const p = new Params()
         .u32(N, C)
@@ -220,9 +237,10 @@ export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], ou
     }
     case 'cross_entropy_backward': {
       // ins: logits, targets, lse, dloss
-      const code = rowKernel(
-        f(1, 'X') + storage(2, 'TG', 'i32', false) + f(3, 'LSE') + f(4, 'DL') + f(5, 'DX', true),
-        `let t = TG[row];
+      const code = wgsl(`${name}:${acc}`, () =>
+        rowKernel(
+          f(1, 'X') + storage(2, 'TG', 'i32', false) + f(3, 'LSE') + f(4, 'DL') + f(5, 'DX', true),
+          `let t = TG[row];
   let ign = t == pi(2u);
   let g = DL[row];
   let L = LSE[row];
@@ -231,6 +249,7 @@ export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], ou
     if (i32(c) == t) { d -= g; }
     DX[o + c] = select(d, 0.0, ign);
   }`,
+        ),
       );
       run(code, new Params().u32(N, C).i32((a['ignoreIndex'] as number | undefined) ?? -100), [...ins, ...outs]);
       return;

@@ -8,6 +8,7 @@ import { size } from '../../util/shape.js';
 import { type GpuContext, Params, WG, storage } from './core.js';
 import { runElementwise } from './elementwise.js';
 import type { KView } from './kview.js';
+import { wgsl } from './wgsl_memo.js';
 
 export const REDUCE_KERNELS = ['sumsq', 'sum_all'] as const;
 
@@ -29,7 +30,7 @@ var<workgroup> red: array<f32, ${WG}>;
 }
 
 export function runReduce(ctx: GpuContext, name: string, ins: readonly KView[], outs: readonly KView[]): void {
-  const code = shader(name === 'sumsq');
+  const code = wgsl(name, () => shader(name === 'sumsq'));
   ins.forEach((x, k) => {
     ctx.dispatch(code, new Params().u32(size(x.shape), k > 0 ? 1 : 0), [x.b.gpu, outs[0]!.b.gpu], [1]);
   });

@@ -16,13 +16,20 @@ export interface GpuBindGroupLayoutLike {
   readonly label?: string;
 }
 
+/** A buffer binding of a bind group layout (visibility: GPUShaderStage flags, COMPUTE = 4). */
+export interface GpuBindGroupLayoutEntryLike {
+  binding: number;
+  visibility: number;
+  buffer: { type: 'uniform' | 'storage' | 'read-only-storage'; hasDynamicOffset?: boolean };
+}
+
 export interface GpuComputePipelineLike {
   getBindGroupLayout(index: number): GpuBindGroupLayoutLike;
 }
 
 export interface GpuComputePassLike {
   setPipeline(p: GpuComputePipelineLike): void;
-  setBindGroup(index: number, group: unknown): void;
+  setBindGroup(index: number, group: unknown, dynamicOffsets?: readonly number[]): void;
   dispatchWorkgroups(x: number, y?: number, z?: number): void;
   end(): void;
 }
@@ -64,14 +71,17 @@ export interface GpuDeviceLike {
   readonly lost: Promise<{ reason: string; message: string }>;
   createBuffer(desc: { size: number; usage: number; mappedAtCreation?: boolean; label?: string }): GpuBufferLike;
   createShaderModule(desc: { code: string; label?: string }): unknown;
+  createBindGroupLayout(desc: { entries: GpuBindGroupLayoutEntryLike[] }): GpuBindGroupLayoutLike;
+  createPipelineLayout(desc: { bindGroupLayouts: GpuBindGroupLayoutLike[] }): unknown;
   createComputePipeline(desc: {
-    layout: 'auto';
+    /** 'auto', or a pipeline layout from createPipelineLayout. */
+    layout: unknown;
     compute: { module: unknown; entryPoint: string };
     label?: string;
   }): GpuComputePipelineLike;
   createBindGroup(desc: {
     layout: GpuBindGroupLayoutLike;
-    entries: { binding: number; resource: { buffer: GpuBufferLike } }[];
+    entries: { binding: number; resource: { buffer: GpuBufferLike; offset?: number; size?: number } }[];
   }): unknown;
   createCommandEncoder(): GpuCommandEncoderLike;
   pushErrorScope(filter: 'validation' | 'out-of-memory' | 'internal'): void;
