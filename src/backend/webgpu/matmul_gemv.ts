@@ -17,10 +17,32 @@ export const GEMV_ROWS = 4;
 /** Output columns a workgroup computes (32 threads each). */
 export const GEMV_COLUMNS = 8;
 
+/**
+ * WGSL shared by the matrix-vector kernels (this one, ./matmul_quant.ts's): the workgroup memory, and the sum of the
+ * 32 lanes' `part[m]` of each column by halving, then `store` (WGSL using m, j and the sum `v0`) by lane 0, for each
+ * of the M rows. Expects t (local index), lane = t % 32, j (the column, maybe ≥ N), M and N; uniform control flow.
+ */
+export const GEMV_MEMORY = 'var<workgroup> red: array<f32, 256>;';
+export function reduceLanes(store: string): string {
+  return `for (var m = 0u; m < M; m++) {
+    red[t] = part[m];
+    workgroupBarrier();
+    for (var h = 16u; h > 0u; h = h / 2u) {
+      if (lane < h) { red[t] += red[t + h]; }
+      workgroupBarrier();
+    }
+    if (lane == 0u && j < N) {
+      let v0 = red[t];
+      ${store}
+    }
+    workgroupBarrier();
+  }`;
+}
+
 /** WGSL of the x·Wᵀ matrix-vector kernel, with bias and accumulate built in or not. */
 export function gemvShader(bias: boolean, accumulate: boolean): string {
   return `${storage(1, 'A', 'f32', false)}${storage(2, 'B', 'f32', false)}${bias ? storage(3, 'BIAS', 'f32', false) : ''}${storage(bias ? 4 : 3, 'O', 'f32', true)}
-var<workgroup> red: array<f32, 256>;
+${GEMV_MEMORY}
 @compute @workgroup_size(256) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let M = pu(0u);
   let N = pu(1u);
@@ -39,21 +61,10 @@ var<workgroup> red: array<f32, 256>;
     }
   }
   let alpha = pf(6u);
-  for (var m = 0u; m < M; m++) {
-    red[t] = part[m];
-    workgroupBarrier();
-    for (var h = 16u; h > 0u; h = h / 2u) {
-      if (lane < h) { red[t] += red[t + h]; }
-      workgroupBarrier();
-    }
-    if (lane == 0u && j < N) {
-      let o = oOff + m * N + j;
-      var v = alpha * red[t];
+  ${reduceLanes(`let o = oOff + m * N + j;
+      var v = alpha * v0;
       ${accumulate ? 'v += O[o];' : ''}
       ${bias ? 'v += BIAS[j];' : ''}
-      O[o] = v;
-    }
-    workgroupBarrier();
-  }
+      O[o] = v;`)}
 }`;
 }

@@ -1,7 +1,8 @@
 /**
  * The quantised linears on WebGPU (../kernels.ts `matmul_q8`, `matmul_bf16`): out [M, N] ≈ x [M, K]·Wᵀ with W packed in
- * i32 words and unpacked in WGSL. Inference only (decode: M small), so one thread per output element, looping over K
- * in the weight row's order; no tiling.
+ * i32 words and unpacked in WGSL. Inference only: decode's few rows (M ≤ 4) in the matrix-vector form (a column's
+ * row read by 32 lanes together, `Q8_GEMV`, `BF16_GEMV`), more rows one thread per output element, looping over K in
+ * the weight row's order; no tiling.
  *
  * matmul_q8 (llama.cpp's Q8_0 layout): two dispatches. First, one workgroup per row of x finds max |x| (a tree
  * reduction in workgroup memory), dx = max/8191, id = 1/dx (0 if dx = 0), and rounds the row to integers
@@ -14,6 +15,7 @@
 import { size } from '../../util/shape.js';
 import { BUILTINS, FLAT_ELEMENT, FLAT_GROUP, type GpuContext, Params, USAGE, WG, grid, storage } from './core.js';
 import type { KView } from './kview.js';
+import { GEMV_COLUMNS, GEMV_MEMORY, GEMV_ROWS, reduceLanes } from './matmul_gemv.js';
 
 export const QUANT_KERNELS = ['matmul_q8', 'matmul_bf16'] as const;
 
@@ -80,6 +82,63 @@ const BF16 = `${storage(1, 'X', 'f32', false)}${storage(2, 'WB', 'i32', false)}$
   O[e] = s;
 }`;
 
+/**
+ * Decode (M ≤ GEMV_ROWS): the matrix-vector form, as ./matmul_gemv.ts — a workgroup of 8 output columns, 32 lanes a
+ * column walking its row of packed words together (word w = lane, lane + 32, …: contiguous reads, where a thread per
+ * output reads rows K bytes apart), the lanes' partial sums halved in workgroup memory. q8: a word's 4 bytes are in
+ * one 32-block, so a lane adds S[n, block]·(its 4-term i32 dot) — the blocks' exact i32 sums regrouped, the same
+ * products summed in another order. params: M, N, K.
+ */
+const Q8_GEMV = `${storage(1, 'XQ', 'i32', false)}${storage(2, 'DX', 'f32', false)}${storage(3, 'WQ', 'i32', false)}${storage(4, 'S', 'f32', false)}${storage(5, 'O', 'f32', true)}
+${GEMV_MEMORY}
+@compute @workgroup_size(256) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let M = pu(0u);
+  let N = pu(1u);
+  let K = pu(2u);
+  let lane = t % 32u;
+  let j = wid.x * ${GEMV_COLUMNS}u + t / 32u;
+  let K4 = K / 4u;
+  var part: array<f32, ${GEMV_ROWS}>;
+  if (j < N) {
+    for (var w = lane; w < K4; w += 32u) {
+      let word = WQ[j * K4 + w];
+      let sc = S[j * (K / 32u) + w / 8u];
+      for (var m = 0u; m < M; m++) {
+        let x0 = m * K + w * 4u;
+        var d = 0i;
+        for (var b = 0u; b < 4u; b++) { d += XQ[x0 + b] * extractBits(word, 8u * b, 8u); }
+        part[m] += sc * f32(d);
+      }
+    }
+  }
+  ${reduceLanes('O[m * N + j] = DX[m] * v0;')}
+}`;
+
+/** matmul_bf16 in the matrix-vector form (see Q8_GEMV). params: M, N, K. */
+const BF16_GEMV = `${storage(1, 'X', 'f32', false)}${storage(2, 'WB', 'i32', false)}${storage(3, 'O', 'f32', true)}
+${GEMV_MEMORY}
+@compute @workgroup_size(256) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let M = pu(0u);
+  let N = pu(1u);
+  let K = pu(2u);
+  let lane = t % 32u;
+  let j = wid.x * ${GEMV_COLUMNS}u + t / 32u;
+  let K2 = K / 2u;
+  var part: array<f32, ${GEMV_ROWS}>;
+  if (j < N) {
+    for (var i = lane; i < K2; i += 32u) {
+      let w = bitcast<u32>(WB[j * K2 + i]);
+      let lo = bitcast<f32>(w << 16u);
+      let hi = bitcast<f32>(w & 0xffff0000u);
+      for (var m = 0u; m < M; m++) { part[m] += X[m * K + 2u * i] * lo + X[m * K + 2u * i + 1u] * hi; }
+    }
+  }
+  ${reduceLanes('O[m * N + j] = v0;')}
+}`;
+
+/** Rows of x up to which the quantised products take the matrix-vector kernels (settable: 0 = never, for tests). */
+export const quantGemv = { rows: GEMV_ROWS };
+
 export function runMatmulQuant(ctx: GpuContext, name: string, ins: readonly KView[], outs: readonly KView[]): void {
   const x = ins[0]!,
     w = ins[1]!,
@@ -90,14 +149,19 @@ export function runMatmulQuant(ctx: GpuContext, name: string, ins: readonly KVie
     n = M * N;
   if (n === 0) return;
   const groups = grid(Math.ceil(n / WG));
+  const gemv = M <= quantGemv.rows && Math.ceil(N / GEMV_COLUMNS) <= 65535;
+  const columns = [Math.ceil(N / GEMV_COLUMNS)];
   if (name === 'matmul_bf16') {
-    ctx.dispatch(BF16, new Params().u32(n, N, K), [x.b.gpu, w.b.gpu, o.b.gpu], groups);
+    if (gemv) ctx.dispatch(BF16_GEMV, new Params().u32(M, N, K), [x.b.gpu, w.b.gpu, o.b.gpu], columns);
+    else ctx.dispatch(BF16, new Params().u32(n, N, K), [x.b.gpu, w.b.gpu, o.b.gpu], groups);
     return;
   }
   const xq = ctx.createBuffer(M * K * 4, USAGE.STORAGE),
     dx = ctx.createBuffer(M * 4, USAGE.STORAGE);
   ctx.dispatch(QUANTISE, new Params().u32(K), [x.b.gpu, xq, dx], grid(M));
-  ctx.dispatch(Q8, new Params().u32(n, N, K), [xq, dx, w.b.gpu, ins[2]!.b.gpu, o.b.gpu], groups);
+  const bufs = [xq, dx, w.b.gpu, ins[2]!.b.gpu, o.b.gpu];
+  if (gemv) ctx.dispatch(Q8_GEMV, new Params().u32(M, N, K), bufs, columns);
+  else ctx.dispatch(Q8, new Params().u32(n, N, K), bufs, groups);
   ctx.release(xq);
   ctx.release(dx);
 }
