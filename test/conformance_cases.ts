@@ -1024,6 +1024,7 @@ export function cases(): Case[] {
   for (const sizes of [
     [5, 1, 33],
     [1001, 300001, 7, 70000],
+    [300, 2, 257, 1, 9000], // an odd count: pairs, then one alone (webgpu)
   ]) {
     cs.push({
       name: `adamw ${sizes.length} tensors [${sizes}]`,
@@ -1040,6 +1041,8 @@ export function cases(): Case[] {
     for (const shapes of [
       [[3], [1], [5, 7]],
       [[1 << 19], [33], [300001], [2, 64]],
+      // more than one dispatch's 7 inputs (webgpu), chunk edges: 2048, 2049
+      [[2048], [9], [2049], [4, 1000], [1], [6000], [7], [2047], [3, 3], [5000]],
     ]) {
       cs.push({ name: `${k} ${shapes.length} tensors`, kernel: k, inputs: shapes.map((s) => f(s)), outputs: [f([1])] });
     }
