@@ -36,7 +36,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compareToAnchor } from './anchors.mjs';
-import { CPU_SHAPES, GPU_SHAPES } from './train_shapes.mjs';
+import { CPU_SHAPES, GPU_SHAPES, gptConfig } from './train_shapes.mjs';
 import {
   exitIfHelp,
   median,
@@ -116,31 +116,6 @@ for (const name of cases)
 /** @param {string} name @returns {number} */
 const stepsFor = (name) =>
   stepsOpt || (onGpu ? (name === 'gpt2' ? 3 : 10) : name === 'small' || name === 'gpt2' ? 3 : 10);
-
-/** @param {Shape} s @returns {import('../dist/model/config.js').ModelConfig} */
-function config(s) {
-  return {
-    family: 'gpt2',
-    vocabSize: s.V,
-    hiddenSize: s.C,
-    numLayers: s.L,
-    numHeads: s.H,
-    numKvHeads: s.H,
-    headDim: s.C / s.H,
-    intermediateSize: 4 * s.C,
-    maxPositions: s.T,
-    normEps: 1e-5,
-    ropeTheta: 10000,
-    tieWordEmbeddings: true,
-    attentionBias: true,
-    attentionOutBias: true,
-    mlpBias: true,
-    dropout: 0,
-    bosTokenId: null,
-    eosTokenId: null,
-    padTokenId: null,
-  };
-}
 
 /** The last JSON line a peer printed, else its error (the last error-looking line of stderr, or why it stopped). */
 /** @param {import('node:child_process').SpawnSyncReturns<string>} r @param {string} peer @returns {PeerRun} */
@@ -239,7 +214,7 @@ function peers(name, s, steps) {
 /** @param {Shape} s @param {number} steps */
 async function measure(s, steps) {
   const rng = new Rng(1);
-  const model = initModel(config(s), rng, { backend });
+  const model = initModel(gptConfig(s), rng, { backend });
   const N = model.numParams();
   const opt = new AdamW(model.params, { lr: 3e-4, betas: [0.9, 0.95], weightDecay: 0.1 });
   const ids = Int32Array.from({ length: s.B * s.T }, () => rng.int(s.V));

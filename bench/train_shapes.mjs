@@ -21,3 +21,33 @@ export const GPU_SHAPES = {
   gpt2: { L: 12, C: 768, H: 12, V: 50304, T: 1024, B: 16, peerSteps: 3 },
   micro: CPU_SHAPES.micro,
 };
+
+/**
+ * The GPT-2-style model of a shape (as llm.c's and the peers': LayerNorm, fused qkv with biases, GELU MLP ×4, tied
+ * head, no dropout).
+ * @param {Pick<Shape, 'L' | 'C' | 'H' | 'V' | 'T'>} s
+ * @returns {import('../dist/model/config.js').ModelConfig}
+ */
+export function gptConfig(s) {
+  return {
+    family: 'gpt2',
+    vocabSize: s.V,
+    hiddenSize: s.C,
+    numLayers: s.L,
+    numHeads: s.H,
+    numKvHeads: s.H,
+    headDim: s.C / s.H,
+    intermediateSize: 4 * s.C,
+    maxPositions: s.T,
+    normEps: 1e-5,
+    ropeTheta: 10000,
+    tieWordEmbeddings: true,
+    attentionBias: true,
+    attentionOutBias: true,
+    mlpBias: true,
+    dropout: 0,
+    bosTokenId: null,
+    eosTokenId: null,
+    padTokenId: null,
+  };
+}

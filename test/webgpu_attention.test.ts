@@ -10,23 +10,16 @@
  *
  * Skipped where Node finds no WebGPU adapter (as ./webgpu_node.test.ts).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Attrs, HostArray } from '../src/backend/backend.js';
 import { flashAttention } from '../src/backend/webgpu/attention.js';
 import { BR, kvTile, qTile } from '../src/backend/webgpu/attention_flash.js';
-import type { WebGpuBackend } from '../src/backend/webgpu/backend.js';
-import { createWebGpuBackend } from '../src/backend/webgpu/backend.js';
 import { Rng } from '../src/util/rng.js';
 import { type Case, f, generate, ref64, runOn, worst } from './conformance_cases.js';
+import { webgpuMaker } from './webgpu_backend.js';
 
-let be: WebGpuBackend | null = null;
-let why = '';
-try {
-  be = await createWebGpuBackend();
-} catch (e) {
-  why = (e as Error).message;
-}
-afterAll(() => be?.dispose());
+const gpu = webgpuMaker('webgpu tiled attention');
+const be = await gpu.make();
 
 // [B, T, S, Hq, Hkv, D, causal, qOffset?, rowStart?, scale?]
 type Shape = [number, number, number, number, number, number, boolean, number?, number[]?, number?];
@@ -155,7 +148,7 @@ describe('webgpu tiled attention', () => {
   it.for(all.map((c, i) => [c.name, i] as const))(
     '%s: ref within tolerance (tiled and row kernels)',
     async ([, i], ctx) => {
-      if (!be) return ctx.skip(why);
+      if (!be) return ctx.skip(gpu.why);
       const c = all[i]!;
       const modes = c.kernel.endsWith('_backward')
         ? (['tiled', 'split', 'rows'] as const)

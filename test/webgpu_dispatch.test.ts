@@ -9,9 +9,9 @@
  *    buffer handed to another tensor gives that tensor's results; a destroyed buffer's groups leave the cache;
  *  - a host write while work is recorded is ordered after it without a submit.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DeviceBuffer } from '../src/backend/backend.js';
-import { createWebGpuBackend, type WebGpuBackend } from '../src/backend/webgpu/backend.js';
+import type { WebGpuBackend } from '../src/backend/webgpu/backend.js';
 import { type GpuBuf, type GpuContext, Params, storage } from '../src/backend/webgpu/core.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { initModel } from '../src/model/init.js';
@@ -20,26 +20,11 @@ import { AdamW } from '../src/optim/adamw.js';
 import { backward } from '../src/tensor/autograd.js';
 import { tidy } from '../src/tensor/tensor.js';
 import { Rng } from '../src/util/rng.js';
+import { webgpuMaker } from './webgpu_backend.js';
 
-const REQUIRE = process.env['LLMTS_REQUIRE_WEBGPU'] === '1';
-const made: WebGpuBackend[] = [];
-let why = '';
-async function make(opts: Record<string, unknown> = {}): Promise<WebGpuBackend | null> {
-  try {
-    const be = await createWebGpuBackend(opts);
-    made.push(be);
-    return be;
-  } catch (e) {
-    why = (e as Error).message;
-    if (REQUIRE) throw new Error(`${why}, and LLMTS_REQUIRE_WEBGPU=1`);
-    return null;
-  }
-}
+const gpu = webgpuMaker('webgpu dispatch');
+const make = gpu.make;
 const be = await make();
-if (!be) console.warn(`webgpu dispatch: ${why}: skipped`);
-afterAll(() => {
-  for (const b of made) b.dispose();
-});
 
 /** The backend's GpuContext (private: these tests look at its caches). */
 const ctxOf = (b: WebGpuBackend) => (b as unknown as { ctx: GpuContext }).ctx;
@@ -54,7 +39,7 @@ const scale = (b: WebGpuBackend, x: DeviceBuffer, y: DeviceBuffer, n: number, al
 
 describe('webgpu dispatch: the uniform ring', () => {
   it('1500 dispatches in one go, each with its own parameters: one submit midway, then a larger ring', async (ctx) => {
-    if (!be) return ctx.skip(why);
+    if (!be) return ctx.skip(gpu.why);
     const n = 40;
     const bufs = [be.alloc(n, 'f32'), be.alloc(n, 'f32')];
     const x0 = Float32Array.from({ length: n }, (_, i) => i);
@@ -77,7 +62,7 @@ describe('webgpu dispatch: the uniform ring', () => {
   });
 
   it('parameter blocks of more than one slot (over 64 words), between one-slot ones in one command buffer', async (ctx) => {
-    if (!be) return ctx.skip(why);
+    if (!be) return ctx.skip(gpu.why);
     const c = ctxOf(be);
     // Y[i] = parameter word 1 + i (as f32) for i < parameter word 0
     const code = `${storage(1, 'Y', 'f32', true)}
@@ -96,7 +81,7 @@ describe('webgpu dispatch: the uniform ring', () => {
   });
 
   it('a host write while work is recorded: ordered after that work, without a submit', async (ctx) => {
-    if (!be) return ctx.skip(why);
+    if (!be) return ctx.skip(gpu.why);
     const n = 300;
     const x = be.alloc(n, 'f32'),
       y = be.alloc(n, 'f32'),
@@ -169,9 +154,9 @@ async function train(backend: WebGpuBackend, steps: number): Promise<{ losses: n
 
 describe('webgpu dispatch: the bind group cache', () => {
   it('a steady training loop creates no bind group after its first step; losses equal a run without the pool', async (ctx) => {
-    if (!be) return ctx.skip(why);
+    if (!be) return ctx.skip(gpu.why);
     const off = await make({ pool: false });
-    if (!off) return ctx.skip(why);
+    if (!off) return ctx.skip(gpu.why);
     const on = await train(be, 5);
     const without = await train(off, 5);
     console.info(`bind groups created per step: pool on ${on.groups.join(' ')}; pool off ${without.groups.join(' ')}`);
@@ -182,7 +167,7 @@ describe('webgpu dispatch: the bind group cache', () => {
   });
 
   it('a pooled buffer handed to another tensor: its cached group serves that tensor, results right', async (ctx) => {
-    if (!be) return ctx.skip(why);
+    if (!be) return ctx.skip(gpu.why);
     const n = 70;
     await be.sync();
     be.emptyCache();
@@ -214,7 +199,7 @@ describe('webgpu dispatch: the bind group cache', () => {
 
   it("a destroyed buffer's bind groups leave the cache (no pool; and emptyCache with it)", async (ctx) => {
     const off = await make({ pool: false });
-    if (!off || !be) return ctx.skip(why);
+    if (!off || !be) return ctx.skip(gpu.why);
     for (const [b, drop] of [
       [off, () => {}],
       [be, () => be.emptyCache()],

@@ -7,22 +7,15 @@
  *
  * Skipped where Node finds no WebGPU adapter (as ./webgpu_node.test.ts).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Attrs } from '../src/backend/backend.js';
-import type { WebGpuBackend } from '../src/backend/webgpu/backend.js';
-import { createWebGpuBackend } from '../src/backend/webgpu/backend.js';
 import { tiledMatmul } from '../src/backend/webgpu/matmul.js';
 import { Rng } from '../src/util/rng.js';
 import { type Case, f, generate, ref64, runOn, worst } from './conformance_cases.js';
+import { webgpuMaker } from './webgpu_backend.js';
 
-let be: WebGpuBackend | null = null;
-let why = '';
-try {
-  be = await createWebGpuBackend();
-} catch (e) {
-  why = (e as Error).message;
-}
-afterAll(() => be?.dispose());
+const gpu = webgpuMaker('webgpu matmul');
+const be = await gpu.make();
 
 // [batch of a (0: none), batch of b (0: none), M, N, K, transA, transB, bias, accumulate, alpha]
 type Shape = [number, number, number, number, number, boolean, boolean, boolean, boolean, number];
@@ -72,6 +65,28 @@ const gemvShapes: Shape[] = [
 const cases = shapes.map(caseOf);
 const gemvCases = gemvShapes.map(caseOf);
 
+/**
+ * Case `c` (inputs from Rng(seed)) against ref in float64, once under each kernel selection in `settings` (each
+ * assigned to tiledMatmul for the run, then undone): every one within the conformance tolerance.
+ */
+async function check(c: Case, seed: number, settings: Partial<typeof tiledMatmul>[]): Promise<void> {
+  const rng = new Rng(seed);
+  const ins = c.inputs.map((s) => generate(s, rng));
+  const inits = c.outputs.map((s) => (s.gen ? generate(s, rng) : null));
+  const want = await runOn(ref64, c, ins, inits, true);
+  const before = { ...tiledMatmul };
+  for (const k of settings) {
+    Object.assign(tiledMatmul, k);
+    try {
+      const got = await runOn(be!, c, ins, inits, false);
+      const w = worst(got[0]!, want[0]!, false);
+      expect(w.ratio, `${JSON.stringify(k)}, at ${w.at}: ${got[0]![w.at]} vs ${want[0]![w.at]}`).toBeLessThanOrEqual(1);
+    } finally {
+      Object.assign(tiledMatmul, before);
+    }
+  }
+}
+
 describe('webgpu register-blocked matmul', () => {
   it('every shape here takes the register-blocked kernel', () => {
     for (const [, , M, N] of shapes) expect(Math.min(M, N)).toBeGreaterThan(tiledMatmul.min);
@@ -80,31 +95,12 @@ describe('webgpu register-blocked matmul', () => {
   it.for(cases.map((c, i) => [c.name, i] as const))(
     '%s: ref within tolerance (4×4 and 8×8 a thread, and the 32×32 kernel)',
     async ([, i], ctx) => {
-      if (!be) return ctx.skip(why);
-      const c = cases[i]!;
-      const rng = new Rng(7000 + i);
-      const ins = c.inputs.map((s) => generate(s, rng));
-      const inits = c.outputs.map((s) => (s.gen ? generate(s, rng) : null));
-      const want = await runOn(ref64, c, ins, inits, true);
-      const before = { ...tiledMatmul };
-      const kernels = [
-        { min: before.min, big: Number.POSITIVE_INFINITY }, // 4×4 a thread
-        { min: before.min, big: 0 }, // 8×8 a thread
-        { min: Number.POSITIVE_INFINITY, big: 0 }, // the 32×32 kernel
-      ];
-      for (const k of kernels) {
-        Object.assign(tiledMatmul, k);
-        try {
-          const got = await runOn(be, c, ins, inits, false);
-          const w = worst(got[0]!, want[0]!, false);
-          expect(
-            w.ratio,
-            `${JSON.stringify(k)}, at ${w.at}: ${got[0]![w.at]} vs ${want[0]![w.at]}`,
-          ).toBeLessThanOrEqual(1);
-        } finally {
-          Object.assign(tiledMatmul, before);
-        }
-      }
+      if (!be) return ctx.skip(gpu.why);
+      await check(cases[i]!, 7000 + i, [
+        { big: Number.POSITIVE_INFINITY }, // 4×4 a thread
+        { big: 0 }, // 8×8 a thread
+        { min: Number.POSITIVE_INFINITY }, // the 32×32 kernel
+      ]);
     },
   );
 });
@@ -113,26 +109,8 @@ describe('webgpu matrix-vector x·Wᵀ', () => {
   it.for(gemvCases.map((c, i) => [c.name, i] as const))(
     '%s: ref within tolerance (matrix-vector and 32×32 kernels)',
     async ([, i], ctx) => {
-      if (!be) return ctx.skip(why);
-      const c = gemvCases[i]!;
-      const rng = new Rng(8000 + i);
-      const ins = c.inputs.map((s) => generate(s, rng));
-      const inits = c.outputs.map((s) => (s.gen ? generate(s, rng) : null));
-      const want = await runOn(ref64, c, ins, inits, true);
-      const before = { ...tiledMatmul };
-      for (const gemvRows of [before.gemvRows, 0]) {
-        tiledMatmul.gemvRows = gemvRows;
-        try {
-          const got = await runOn(be, c, ins, inits, false);
-          const w = worst(got[0]!, want[0]!, false);
-          expect(
-            w.ratio,
-            `gemvRows ${gemvRows}, at ${w.at}: ${got[0]![w.at]} vs ${want[0]![w.at]}`,
-          ).toBeLessThanOrEqual(1);
-        } finally {
-          Object.assign(tiledMatmul, before);
-        }
-      }
+      if (!be) return ctx.skip(gpu.why);
+      await check(gemvCases[i]!, 8000 + i, [{}, { gemvRows: 0 }]);
     },
   );
 });

@@ -9,7 +9,7 @@
  *  - out of memory: past maxBufferSize or a memory budget, OutOfMemoryError names the bytes asked, in use, pooled
  *    and the limit; past the budget the pool is emptied and the allocation tried once more first.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sizeClass } from '../src/backend/webgpu/buffer_pool.js';
 import type { GpuBuf } from '../src/backend/webgpu/core.js';
 import { createWebGpuBackend, WebGpuBackend } from '../src/backend/webgpu/backend.js';
@@ -24,27 +24,11 @@ import { backward } from '../src/tensor/autograd.js';
 import { tidy } from '../src/tensor/tensor.js';
 import { OutOfMemoryError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
+import { webgpuMaker } from './webgpu_backend.js';
 
-const REQUIRE = process.env['LLMTS_REQUIRE_WEBGPU'] === '1';
-const made: WebGpuBackend[] = [];
-let why = '';
-/** A new webgpu backend with `opts`, or null (why set) where Dawn offers no adapter. */
-async function make(opts: Record<string, unknown> = {}): Promise<WebGpuBackend | null> {
-  try {
-    const be = await createWebGpuBackend(opts);
-    made.push(be);
-    return be;
-  } catch (e) {
-    why = (e as Error).message;
-    if (REQUIRE) throw new Error(`${why}, and LLMTS_REQUIRE_WEBGPU=1`);
-    return null;
-  }
-}
+const gpu = webgpuMaker('webgpu pool');
+const make = gpu.make;
 const be = await make();
-if (!be) console.warn(`webgpu pool: ${why}: skipped`);
-afterAll(() => {
-  for (const b of made) b.dispose();
-});
 
 describe('buffer pool size classes', () => {
   it('256 B steps below 1 MiB, 1/8 power-of-two steps from 1 MiB', () => {
@@ -117,9 +101,9 @@ async function train(backend: WebGpuBackend, steps: number): Promise<{ losses: n
 
 describe('webgpu buffer pool: training', () => {
   it('the same losses with the pool on and off; no new GPU buffer per step after the second', async (ctx) => {
-    if (!be) return ctx.skip(why);
+    if (!be) return ctx.skip(gpu.why);
     const off = await make({ pool: false });
-    if (!off) return ctx.skip(why);
+    if (!off) return ctx.skip(gpu.why);
     const on = await train(be, 5);
     const without = await train(off, 5);
     console.info(
@@ -142,7 +126,7 @@ describe('webgpu buffer pool: training', () => {
 
 describe('webgpu buffer pool: a freed buffer is not reused before the work reading it is submitted', () => {
   it('storage: a dispatch reading A (unsubmitted), free A, alloc and write the same size: the result is from A', async (ctx) => {
-    if (!be) return ctx.skip(why);
+    if (!be) return ctx.skip(gpu.why);
     await be.sync();
     be.emptyCache(); // so that the only idle buffer of A's class below is A's
     const n = 1000;
@@ -173,7 +157,7 @@ describe('webgpu buffer pool: a freed buffer is not reused before the work readi
   });
 
   it('parameters: dispatches recorded together keep their own (each its slot of the uniform ring)', async (ctx) => {
-    if (!be) return ctx.skip(why);
+    if (!be) return ctx.skip(gpu.why);
     const n = 64;
     const x = be.alloc(n, 'f32'),
       ys = [0, 1, 2, 3].map(() => be.alloc(n, 'f32'));
@@ -189,7 +173,7 @@ describe('webgpu buffer pool: a freed buffer is not reused before the work readi
 
 describe('webgpu buffer pool: out of memory', () => {
   it("past the device's maxBufferSize: OutOfMemoryError naming the bytes asked and the limit", (ctx) => {
-    if (!be) return ctx.skip(why);
+    if (!be) return ctx.skip(gpu.why);
     const max = be.memory().limit;
     const n = Math.floor(max / 4) + 1;
     let err: unknown = null;
@@ -208,7 +192,7 @@ describe('webgpu buffer pool: out of memory', () => {
 
   it('past a memory budget: the pool is emptied and the allocation tried again, then OutOfMemoryError', async (ctx) => {
     const small = await make({ memoryBudget: 2 ** 20 });
-    if (!small) return ctx.skip(why);
+    if (!small) return ctx.skip(gpu.why);
     expect(small.memory().limit).toBe(2 ** 20);
     const a = small.alloc(150_000, 'f32'); // 600,000 B: class 600,064
     small.free(a);
@@ -234,7 +218,7 @@ describe('webgpu buffer pool: out of memory', () => {
   });
 
   it('a createBuffer the device refuses (reported later, by an error scope): the pool emptied, the next sync throws', async (ctx) => {
-    if (!be) return ctx.skip(why);
+    if (!be) return ctx.skip(gpu.why);
     // the real device, but its next out-of-memory scope reports an error (SwiftShader cannot be made to run out)
     const { device } = await requestWebGpuDevice();
     let refuse = false;
@@ -261,7 +245,7 @@ describe('webgpu buffer pool: out of memory', () => {
       destroy: () => d.destroy(),
     };
     const g = new WebGpuBackend(wrapped, 'wrapped device', true);
-    made.push(g);
+    gpu.adopt(g);
     const a = g.alloc(1000, 'f32');
     g.free(a);
     await g.sync();

@@ -4,22 +4,15 @@
  * the conformance suite starts from fresh (zeroed) buffers, where a kernel that forgot to clear would still pass.
  * Against ref, at the conformance tolerance. Skipped where Node finds no WebGPU adapter (as ./webgpu_node.test.ts).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Attrs, Backend, HostArray } from '../src/backend/backend.js';
 import { runKernel } from '../src/backend/dispatch.js';
-import type { WebGpuBackend } from '../src/backend/webgpu/backend.js';
-import { createWebGpuBackend } from '../src/backend/webgpu/backend.js';
 import { Rng } from '../src/util/rng.js';
 import { ref64, worst } from './conformance_cases.js';
+import { webgpuMaker } from './webgpu_backend.js';
 
-let be: WebGpuBackend | null = null;
-let why = '';
-try {
-  be = await createWebGpuBackend();
-} catch (e) {
-  why = (e as Error).message;
-}
-afterAll(() => be?.dispose());
+const gpu = webgpuMaker('webgpu reductions');
+const be = await gpu.make();
 
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
@@ -75,7 +68,7 @@ describe('webgpu row reductions onto outputs that hold something', () => {
     ],
   ];
   it.for(cases)('%s', async ([, kernel, ins, outShape, attrs], ctx) => {
-    if (!be) return ctx.skip(why);
+    if (!be) return ctx.skip(gpu.why);
     const init = Float32Array.from({ length: numel(outShape) }, (_, i) => 1000 + (i % 17));
     const want = await run(ref64, true, kernel, ins, { init, shape: outShape }, attrs);
     const got = await run(be, false, kernel, ins, { init, shape: outShape }, attrs);

@@ -5,39 +5,13 @@
 const { initBackend, initModel, tidy, backward, AdamW, gradNorm, clipCoefficient, Rng } = await import(
   '../../dist/index.js'
 );
+const { CPU_SHAPES, gptConfig } = await import('../train_shapes.mjs');
 const name = process.argv[2] ?? 'tiny';
 const ti = process.argv.indexOf('--threads');
 const backend = await initBackend('wasm', ti >= 0 ? { threads: Number(process.argv[ti + 1]) } : {});
-/** @type {Record<string, { L: number, C: number, H: number, V: number, T: number, B: number }>} */
-const SHAPES = {
-  tiny: { L: 4, C: 128, H: 4, V: 512, T: 128, B: 8 },
-  small: { L: 6, C: 384, H: 6, V: 4096, T: 256, B: 4 },
-  gpt2: { L: 12, C: 768, H: 12, V: 50304, T: 64, B: 4 },
-};
-const s = SHAPES[name];
-if (!s) throw new Error(`unknown shape ${name}; known: ${Object.keys(SHAPES).join(', ')}`);
-/** @type {import('../../dist/model/config.js').ModelConfig} */
-const cfg = {
-  family: 'gpt2',
-  vocabSize: s.V,
-  hiddenSize: s.C,
-  numLayers: s.L,
-  numHeads: s.H,
-  numKvHeads: s.H,
-  headDim: s.C / s.H,
-  intermediateSize: 4 * s.C,
-  maxPositions: s.T,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  tieWordEmbeddings: true,
-  attentionBias: true,
-  attentionOutBias: true,
-  mlpBias: true,
-  dropout: 0,
-  bosTokenId: null,
-  eosTokenId: null,
-  padTokenId: null,
-};
+const s = CPU_SHAPES[name];
+if (!s) throw new Error(`unknown shape ${name}; known: ${Object.keys(CPU_SHAPES).join(', ')}`);
+const cfg = gptConfig(s);
 const rng = new Rng(1);
 const model = initModel(cfg, rng, { backend });
 const opt = new AdamW(model.params, { lr: 3e-4, betas: [0.9, 0.95], weightDecay: 0.1 });

@@ -24,7 +24,7 @@
 //                finds node_modules), alternating rounds with this one in one process: an A/B.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { GPU_SHAPES } from '../train_shapes.mjs';
+import { GPU_SHAPES, gptConfig } from '../train_shapes.mjs';
 
 const argv = process.argv.slice(2);
 /** @param {string} k @param {string} d */
@@ -58,31 +58,7 @@ async function load(dir) {
     t.inDispatch += performance.now() - t0;
   };
   const rng = new lib.Rng(1);
-  const model = lib.initModel(
-    {
-      family: 'gpt2',
-      vocabSize: s.V,
-      hiddenSize: s.C,
-      numLayers: s.L,
-      numHeads: s.H,
-      numKvHeads: s.H,
-      headDim: s.C / s.H,
-      intermediateSize: 4 * s.C,
-      maxPositions: s.T,
-      normEps: 1e-5,
-      ropeTheta: 10000,
-      tieWordEmbeddings: true,
-      attentionBias: true,
-      attentionOutBias: true,
-      mlpBias: true,
-      dropout: 0,
-      bosTokenId: null,
-      eosTokenId: null,
-      padTokenId: null,
-    },
-    rng,
-    { backend },
-  );
+  const model = lib.initModel(gptConfig(s), rng, { backend });
   const adam = new lib.AdamW(model.params, { lr: 3e-4, betas: [0.9, 0.95], weightDecay: 0.1 });
   const ids = Int32Array.from({ length: s.B * s.T }, () => rng.int(s.V));
   const tg = Int32Array.from({ length: s.B * s.T }, () => rng.int(s.V));

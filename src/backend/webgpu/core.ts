@@ -175,7 +175,7 @@ function storageSignature(code: string): string {
 }
 
 /** The uniform ring's dynamic offset, passed to setBindGroup without a new array per dispatch. */
-const ZERO_OFFSET = [0];
+const DYNAMIC_OFFSET = [0];
 
 export class GpuContext {
   /** Kernels by parameter slots, then by WGSL source (without the prelude). */
@@ -442,8 +442,8 @@ export class GpuContext {
     }
     const pass = this.openPass();
     if (this.passPipe !== k.pipe) pass.setPipeline((this.passPipe = k.pipe));
-    ZERO_OFFSET[0] = offset;
-    pass.setBindGroup(0, group, ZERO_OFFSET);
+    DYNAMIC_OFFSET[0] = offset;
+    pass.setBindGroup(0, group, DYNAMIC_OFFSET);
     pass.dispatchWorkgroups(groups[0] ?? 1, groups[1] ?? 1, groups[2] ?? 1);
     this.dispatches++;
   }
@@ -462,10 +462,10 @@ export class GpuContext {
   /** Record a captured call's dispatches again: the same pipelines and bind groups, nothing built. */
   replayCall(c: CapturedCall): void {
     const pass = this.openPass();
-    ZERO_OFFSET[0] = 0;
+    DYNAMIC_OFFSET[0] = 0;
     for (const d of c.dispatches) {
       if (this.passPipe !== d.pipe) pass.setPipeline((this.passPipe = d.pipe));
-      pass.setBindGroup(0, d.group, ZERO_OFFSET);
+      pass.setBindGroup(0, d.group, DYNAMIC_OFFSET);
       pass.dispatchWorkgroups(d.groups[0] ?? 1, d.groups[1] ?? 1, d.groups[2] ?? 1);
       this.dispatches++;
     }

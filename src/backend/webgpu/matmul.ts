@@ -9,10 +9,11 @@
 import type { Attrs } from '../backend.js';
 import { size } from '../../util/shape.js';
 import type { GpuContext } from './core.js';
-import { Params, storage } from './core.js';
+import { Params } from './core.js';
 import type { KView } from './kview.js';
 import { GEMV_COLUMNS, GEMV_ROWS, gemvShader } from './matmul_gemv.js';
 import { tiledMatmulShader, tileOf } from './matmul_tiled.js';
+import { MATMUL_PARAMS, matmulBindings, storeOutput } from './matmul_wgsl.js';
 import { wgsl } from './wgsl_memo.js';
 
 /**
@@ -33,16 +34,11 @@ function shader(transA: boolean, transB: boolean, bias: boolean, accumulate: boo
   // params: M, N, K, aBatch (elements, 0 if shared), bBatch, oBatch, alpha
   const aAt = transA ? 'A[aOff + k * M + i]' : 'A[aOff + i * K + k]';
   const bAt = transB ? 'B[bOff + j * K + k]' : 'B[bOff + k * N + j]';
-  return `${storage(1, 'A', 'f32', false)}${storage(2, 'B', 'f32', false)}${bias ? storage(3, 'BIAS', 'f32', false) : ''}${storage(bias ? 4 : 3, 'O', 'f32', true)}
+  return `${matmulBindings(bias)}
 var<workgroup> As: array<array<f32, ${BK}>, ${BM}>;
 var<workgroup> Bs: array<array<f32, ${BM}>, ${BK}>;
 @compute @workgroup_size(${T}, ${T}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let M = pu(0u);
-  let N = pu(1u);
-  let K = pu(2u);
-  let aOff = wid.z * pu(3u);
-  let bOff = wid.z * pu(4u);
-  let oOff = wid.z * pu(5u);
+  ${MATMUL_PARAMS}
   let row0 = wid.y * ${BM}u;
   let col0 = wid.x * ${BM}u;
   var acc: array<f32, 4>;
@@ -71,16 +67,11 @@ var<workgroup> Bs: array<array<f32, ${BM}>, ${BK}>;
     }
     workgroupBarrier();
   }
-  let alpha = pf(6u);
   for (var q = 0u; q < 4u; q++) {
     let i = row0 + lid.y + (q / 2u) * ${T}u;
     let j = col0 + lid.x + (q % 2u) * ${T}u;
     if (i < M && j < N) {
-      let o = oOff + i * N + j;
-      var v = alpha * acc[q];
-      ${accumulate ? 'v += O[o];' : ''}
-      ${bias ? 'v += BIAS[j];' : ''}
-      O[o] = v;
+      ${storeOutput('acc[q]', bias, accumulate)}
     }
   }
 }`;

@@ -10,7 +10,7 @@
  *   thread t: column j = 8·workgroup + t / 32, lane = t % 32
  *   part[m] = Σ_{k ≡ lane (mod 32)} x[m, k]·W[j, k]       out[m, j] = alpha·Σ_lane part[m] (+ out) (+ bias[j])
  */
-import { storage } from './core.js';
+import { matmulBindings, storeOutput } from './matmul_wgsl.js';
 
 /** Rows of x up to which an x·Wᵀ product takes this kernel. */
 export const GEMV_ROWS = 4;
@@ -18,13 +18,25 @@ export const GEMV_ROWS = 4;
 export const GEMV_COLUMNS = 8;
 
 /**
- * WGSL shared by the matrix-vector kernels (this one, ./matmul_quant.ts's): the workgroup memory, and the sum of the
- * 32 lanes' `part[m]` of each column by halving, then `store` (WGSL using m, j and the sum `v0`) by lane 0, for each
- * of the M rows. Expects t (local index), lane = t % 32, j (the column, maybe ≥ N), M and N; uniform control flow.
+ * A matrix-vector kernel (this file's, ./matmul_quant.ts's): `decls` its bindings; `row` the WGSL that adds column
+ * j's products into part[m] for the M rows, lane by lane (k = lane, lane + 32, …; runs only for j < N); `store` what
+ * lane 0 writes for row m once the 32 lanes' sum `v0` is formed by halving in workgroup memory. In scope for both:
+ * wid, t (local index), lane, j, M, N, K. params: M, N, K, then the kernel's own.
  */
-export const GEMV_MEMORY = 'var<workgroup> red: array<f32, 256>;';
-export function reduceLanes(store: string): string {
-  return `for (var m = 0u; m < M; m++) {
+export function gemvKernel(decls: string, row: string, store: string): string {
+  return `${decls}
+var<workgroup> red: array<f32, 256>;
+@compute @workgroup_size(256) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let M = pu(0u);
+  let N = pu(1u);
+  let K = pu(2u);
+  let lane = t % 32u;
+  let j = wid.x * ${GEMV_COLUMNS}u + t / 32u;
+  var part: array<f32, ${GEMV_ROWS}>;
+  if (j < N) {
+    ${row}
+  }
+  for (var m = 0u; m < M; m++) {
     red[t] = part[m];
     workgroupBarrier();
     for (var h = 16u; h > 0u; h = h / 2u) {
@@ -36,35 +48,22 @@ export function reduceLanes(store: string): string {
       ${store}
     }
     workgroupBarrier();
-  }`;
+  }
+}`;
 }
 
-/** WGSL of the x·Wᵀ matrix-vector kernel, with bias and accumulate built in or not. */
+/** WGSL of the x·Wᵀ matrix-vector kernel, with bias and accumulate built in or not (params as ./matmul.ts's). */
 export function gemvShader(bias: boolean, accumulate: boolean): string {
-  return `${storage(1, 'A', 'f32', false)}${storage(2, 'B', 'f32', false)}${bias ? storage(3, 'BIAS', 'f32', false) : ''}${storage(bias ? 4 : 3, 'O', 'f32', true)}
-${GEMV_MEMORY}
-@compute @workgroup_size(256) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let M = pu(0u);
-  let N = pu(1u);
-  let K = pu(2u);
-  let aOff = wid.z * pu(3u);
-  let bOff = wid.z * pu(4u);
-  let oOff = wid.z * pu(5u);
-  let lane = t % 32u;
-  let j = wid.x * ${GEMV_COLUMNS}u + t / 32u;
-  var part: array<f32, ${GEMV_ROWS}>;
-  if (j < N) {
-    let w0 = bOff + j * K;
+  return gemvKernel(
+    matmulBindings(bias),
+    `let aOff = wid.z * pu(3u);
+    let w0 = wid.z * pu(4u) + j * K;
     for (var k = lane; k < K; k += 32u) {
       let w = B[w0 + k];
       for (var m = 0u; m < M; m++) { part[m] += A[aOff + m * K + k] * w; }
-    }
-  }
-  let alpha = pf(6u);
-  ${reduceLanes(`let o = oOff + m * N + j;
-      var v = alpha * v0;
-      ${accumulate ? 'v += O[o];' : ''}
-      ${bias ? 'v += BIAS[j];' : ''}
-      O[o] = v;`)}
-}`;
+    }`,
+    `let i = m;
+      let oOff = wid.z * pu(5u);
+      ${storeOutput('v0', bias, accumulate)}`,
+  );
 }

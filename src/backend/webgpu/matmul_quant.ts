@@ -15,7 +15,7 @@
 import { size } from '../../util/shape.js';
 import { BUILTINS, FLAT_ELEMENT, FLAT_GROUP, type GpuContext, Params, USAGE, WG, grid, storage } from './core.js';
 import type { KView } from './kview.js';
-import { GEMV_COLUMNS, GEMV_MEMORY, GEMV_ROWS, reduceLanes } from './matmul_gemv.js';
+import { GEMV_COLUMNS, GEMV_ROWS, gemvKernel } from './matmul_gemv.js';
 
 export const QUANT_KERNELS = ['matmul_q8', 'matmul_bf16'] as const;
 
@@ -89,17 +89,9 @@ const BF16 = `${storage(1, 'X', 'f32', false)}${storage(2, 'WB', 'i32', false)}$
  * one 32-block, so a lane adds S[n, block]·(its 4-term i32 dot) — the blocks' exact i32 sums regrouped, the same
  * products summed in another order. params: M, N, K.
  */
-const Q8_GEMV = `${storage(1, 'XQ', 'i32', false)}${storage(2, 'DX', 'f32', false)}${storage(3, 'WQ', 'i32', false)}${storage(4, 'S', 'f32', false)}${storage(5, 'O', 'f32', true)}
-${GEMV_MEMORY}
-@compute @workgroup_size(256) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let M = pu(0u);
-  let N = pu(1u);
-  let K = pu(2u);
-  let lane = t % 32u;
-  let j = wid.x * ${GEMV_COLUMNS}u + t / 32u;
-  let K4 = K / 4u;
-  var part: array<f32, ${GEMV_ROWS}>;
-  if (j < N) {
+const Q8_GEMV = gemvKernel(
+  `${storage(1, 'XQ', 'i32', false)}${storage(2, 'DX', 'f32', false)}${storage(3, 'WQ', 'i32', false)}${storage(4, 'S', 'f32', false)}${storage(5, 'O', 'f32', true)}`,
+  `let K4 = K / 4u;
     for (var w = lane; w < K4; w += 32u) {
       let word = WQ[j * K4 + w];
       let sc = S[j * (K / 32u) + w / 8u];
@@ -109,32 +101,22 @@ ${GEMV_MEMORY}
         for (var b = 0u; b < 4u; b++) { d += XQ[x0 + b] * extractBits(word, 8u * b, 8u); }
         part[m] += sc * f32(d);
       }
-    }
-  }
-  ${reduceLanes('O[m * N + j] = DX[m] * v0;')}
-}`;
+    }`,
+  'O[m * N + j] = DX[m] * v0;',
+);
 
 /** matmul_bf16 in the matrix-vector form (see Q8_GEMV). params: M, N, K. */
-const BF16_GEMV = `${storage(1, 'X', 'f32', false)}${storage(2, 'WB', 'i32', false)}${storage(3, 'O', 'f32', true)}
-${GEMV_MEMORY}
-@compute @workgroup_size(256) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let M = pu(0u);
-  let N = pu(1u);
-  let K = pu(2u);
-  let lane = t % 32u;
-  let j = wid.x * ${GEMV_COLUMNS}u + t / 32u;
-  let K2 = K / 2u;
-  var part: array<f32, ${GEMV_ROWS}>;
-  if (j < N) {
+const BF16_GEMV = gemvKernel(
+  `${storage(1, 'X', 'f32', false)}${storage(2, 'WB', 'i32', false)}${storage(3, 'O', 'f32', true)}`,
+  `let K2 = K / 2u;
     for (var i = lane; i < K2; i += 32u) {
       let w = bitcast<u32>(WB[j * K2 + i]);
       let lo = bitcast<f32>(w << 16u);
       let hi = bitcast<f32>(w & 0xffff0000u);
       for (var m = 0u; m < M; m++) { part[m] += X[m * K + 2u * i] * lo + X[m * K + 2u * i + 1u] * hi; }
-    }
-  }
-  ${reduceLanes('O[m * N + j] = v0;')}
-}`;
+    }`,
+  'O[m * N + j] = v0;',
+);
 
 /** Rows of x up to which the quantised products take the matrix-vector kernels (settable: 0 = never, for tests). */
 export const quantGemv = { rows: GEMV_ROWS };

@@ -17,7 +17,7 @@
  * k order, as the 32×32 kernel does (the same floats: bench/lab/webgpu-matmul.mjs checks). Parameters as
  * ./matmul.ts: M, N, K, the three batch strides, alpha.
  */
-import { storage } from './core.js';
+import { MATMUL_PARAMS, matmulBindings, storeOutput } from './matmul_wgsl.js';
 
 /** Threads per side of a workgroup. */
 const TPS = 16;
@@ -44,16 +44,11 @@ export function tiledMatmulShader(
   for (let g = 0; g < G; g++) inner.push(`let b${g} = Bs[k * ${V}u + lid.x * ${G}u + ${g}u];`);
   for (let q = 0; q < R; q++)
     for (let g = 0; g < G; g++) inner.push(`acc[${q * G + g}] += a${q >> 2}.${'xyzw'[q & 3]} * b${g};`);
-  return `${storage(1, 'A', 'f32', false)}${storage(2, 'B', 'f32', false)}${bias ? storage(3, 'BIAS', 'f32', false) : ''}${storage(bias ? 4 : 3, 'O', 'f32', true)}
+  return `${matmulBindings(bias)}
 var<workgroup> As: array<vec4<f32>, ${vecs}>;
 var<workgroup> Bs: array<vec4<f32>, ${vecs}>;
 @compute @workgroup_size(${TPS}, ${TPS}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let M = pu(0u);
-  let N = pu(1u);
-  let K = pu(2u);
-  let aOff = wid.z * pu(3u);
-  let bOff = wid.z * pu(4u);
-  let oOff = wid.z * pu(5u);
+  ${MATMUL_PARAMS}
   let row0 = wid.y * ${TILE}u;
   let col0 = wid.x * ${TILE}u;
   var acc: array<vec4<f32>, ${R * G}>;
@@ -83,18 +78,13 @@ var<workgroup> Bs: array<vec4<f32>, ${vecs}>;
     }
     workgroupBarrier();
   }
-  let alpha = pf(6u);
   for (var q = 0u; q < ${R}u; q++) {
     let i = row0 + lid.y * ${R}u + q;
     if (i >= M) { break; }
     for (var c = 0u; c < ${R}u; c++) {
       let j = col0 + lid.x * ${R}u + c;
       if (j < N) {
-        let o = oOff + i * N + j;
-        var v = alpha * acc[q * ${G}u + c / 4u][c % 4u];
-        ${accumulate ? 'v += O[o];' : ''}
-        ${bias ? 'v += BIAS[j];' : ''}
-        O[o] = v;
+        ${storeOutput(`acc[q * ${G}u + c / 4u][c % 4u]`, bias, accumulate)}
       }
     }
   }
