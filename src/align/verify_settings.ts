@@ -41,6 +41,18 @@
  * - SFT 10 epochs (from 4): SFT's replies are right 36 % of the time (12 %), gibberish 3 %, and against that
  *   stronger SFT everything fell: RM 71.6 % (pairs decided by the answer alone: 61 %), PPO 57.5 %, DPO 57.6 %,
  *   best-of-4 62 %, and flipped-label PPO 41 % (outside its 50 ± 7); SFT 8 epochs likewise (RM 77.2 %, PPO 58.6 %);
+ * - an SFT that knows the facts (stop 25, seed 1; DPO's extra β skipped): 40 epochs (SFT 90 s) → SFT's held-out
+ *   replies right 70 % (its samples on train prompts 84 %), gibberish 1 %; yet the reward model from it checks no
+ *   facts — held-out pairs decided by the answer alone 53 % (its own training pairs of that kind 72 %; 10 epochs at
+ *   lr 3e-4 or 1e-3 fit 96–97 % of them, reach 55–65 % held out, and lower its held-out accuracy to 66–68 %) — and
+ *   RM 74.0 %, PPO 53.8 % at KL 2.0 (right 67 %, one sentence with EOS 97 %), DPO 51.3 %, best-of-4 56 %. The same
+ *   with 4 layers (SFT 154 s; whole run 337 s): SFT right 73 %, answer-decided pairs 62.5 % held out (77 % in
+ *   training), RM 75.2 %, PPO 54.6 % (right 73 %, unchanged), DPO 55.1 %. Knowledge in the policy does not become
+ *   a fact check in the reward model from ~700 answer-decided pairs; what PPO gains is form, and a well-formed SFT
+ *   leaves less of it (PPO against SFT on held-out prompts: 59 pairs won and 12 lost on form, 32 won and 42 lost on
+ *   the answer, 246 ties). The reward model's score head reads one position, the end of the reply; a fact check
+ *   needs the policy's prediction at the answer compared with the answer given, a circuit these models do not learn
+ *   from so few pairs;
  * - reward model: lr 1e-3 (79.6 % at 1 epoch, 81.9 % at 3 with weight decay 0.1), batches of 4 prompts (82.2 %),
  *   16 (80.4 %), no margin term (81.5 %): all within a point or two of 81 %;
  * - PPO at lr 1e-4: 63.0–64.5 % at KL 3.9–4.9, no better than 5e-5 for a KL nearer the 5-nat limit;
