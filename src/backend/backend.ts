@@ -86,6 +86,12 @@ export interface Backend {
   sync(): Promise<void>;
   /** Memory statistics in bytes, for error messages and benchmarks. */
   memory(): { inUse: number; peak: number; limit: number };
+  /**
+   * Optional: the largest one tensor may be, in bytes, where that is below what memory allows (webgpu: a kernel binds
+   * each tensor whole, so min(maxBufferSize, maxStorageBufferBindingSize): 2 GiB − 4 on an H200). Work that would make
+   * a bigger tensor splits it: the model's loss computes the logits and cross-entropy in row chunks under it.
+   */
+  readonly maxTensorBytes?: number;
   /** Release every resource (workers, device). */
   dispose(): void;
 }

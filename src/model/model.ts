@@ -366,9 +366,35 @@ export class CausalLM {
       count++;
     }
     if (count === 0) throw new ShapeError('loss: every target is ignored');
-    const logits = this.forward(ids, B, T, opts); // (B, T, V)
-    const ce = O.crossEntropy(logits, idsTensor(targets, [B * T], logits), ignore); // (B·T)
-    return O.scale(O.sum(ce), 1 / count);
+    const rows = this.lossChunkRows(B * T);
+    if (rows >= B * T) {
+      const logits = this.forward(ids, B, T, opts); // (B, T, V)
+      const ce = O.crossEntropy(logits, idsTensor(targets, [B * T], logits), ignore); // (B·T)
+      return O.scale(O.sum(ce), 1 / count);
+    }
+    // logits over the backend's largest tensor (GPT-2 at B16 T1024: 3.3 GB, a GPU binds ≤ 2 GiB): head and
+    // cross-entropy on `rows` positions at a time, the sums added
+    if (this.head === 'none')
+      throw new ConfigError('head', "this model has no language-model head (head: 'none'); use hidden()");
+    const C = this.config.hiddenSize;
+    const x = O.reshape(this.hidden(ids, B, T, opts), [B * T, C]); // (B·T, C)
+    let total: Tensor | null = null;
+    for (let r0 = 0; r0 < B * T; r0 += rows) {
+      const n = Math.min(rows, B * T - r0);
+      const logits = this.lmHead(O.slice(x, [r0, 0], [n, C])); // (n, V)
+      const ce = O.crossEntropy(logits, idsTensor(targets.subarray(r0, r0 + n), [n], logits), ignore); // (n)
+      const s = O.sum(ce);
+      total = total ? O.add(total, s) : s;
+    }
+    return O.scale(total!, 1 / count);
+  }
+
+  /** Positions whose logits fit one tensor of the backend (`Backend.maxTensorBytes`); ≥ n when all of them do. */
+  private lossChunkRows(n: number): number {
+    const cap = this.backend.maxTensorBytes;
+    const rowBytes = this.config.vocabSize * 4;
+    if (cap === undefined || n * rowBytes <= cap) return n;
+    return Math.max(1, Math.floor(cap / rowBytes));
   }
 }
 

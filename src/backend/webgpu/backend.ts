@@ -135,14 +135,27 @@ export class WebGpuBackend implements Backend {
     return `webgpu (${this.adapterName}; ${WEBGPU_KERNELS.size} kernels native, sample beyond greedy on ref)`;
   }
 
+  /** The device's limits (those requested: the adapter's largest). */
+  get limits(): GpuDeviceLike['limits'] {
+    return this.ctx.device.limits;
+  }
+
+  /** A kernel binds each tensor whole: the largest tensor is the smaller of the buffer and binding limits. */
+  get maxTensorBytes(): number {
+    return Math.min(this.limits.maxBufferSize, this.limits.maxStorageBufferBindingSize);
+  }
+
   alloc(length: number, dtype: DType): DeviceBuffer {
     if (dtype === 'f64') throw new BackendError('E_DTYPE', 'webgpu backend: f64 buffers exist on the ref backend only');
     const bytes = Math.max(4, length * 4);
-    const maxBuffer = this.ctx.device.limits.maxBufferSize;
-    if (bytes > maxBuffer)
-      throw new OutOfMemoryError('webgpu', bytes, this.inUse, maxBuffer, {
+    const maxTensor = Math.min(this.limits.maxBufferSize, this.limits.maxStorageBufferBindingSize);
+    if (bytes > maxTensor)
+      throw new OutOfMemoryError('webgpu', bytes, this.inUse, maxTensor, {
         pooledBytes: this.pooledBytes(),
-        limitName: "the device's maxBufferSize",
+        limitName:
+          maxTensor < this.ctx.device.limits.maxBufferSize
+            ? "the device's maxStorageBufferBindingSize (one tensor's limit)"
+            : "the device's maxBufferSize",
       });
     if (this.budget < Number.POSITIVE_INFINITY && !this.ctx.canReuse(bytes, STORAGE_USAGE)) {
       const size = this.ctx.sizeFor(bytes);
