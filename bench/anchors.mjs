@@ -12,10 +12,15 @@ export const PROCESSORS = {
   'AuthenticAMD/26/2': 'AMD EPYC (Zen 5, AVX-512, 2 vCPU)',
   // 2026-11-28: ANCHORS.md names it only "Sapphire Rapids (2 cores, AVX-512)". Assumed identity: GenuineIntel family 6
   // model 143 (0x8F), the model number of Sapphire Rapids Xeons; a Sapphire Rapids reporting another model misses.
+  // (llm.c measured 2026-12-05 on GenuineIntel/6/167 agrees with its figures within 5 %: probably the same kind of
+  // machine, but its identity was not read, so its figures stay keyed here.)
   'GenuineIntel/6/143': 'Sapphire Rapids (2 cores, AVX-512)',
+  /** 2026-12-05: /proc/cpuinfo says GenuineIntel, cpu family 6, model 167, "Intel(R) Xeon(R) Processor" (under KVM). */
+  'GenuineIntel/6/167': 'Intel Xeon (family 6 model 167, AVX-512, VNNI, AMX, 2 vCPU)',
 };
 const EPYC = 'AuthenticAMD/26/2';
 const SPR = 'GenuineIntel/6/143';
+const XEON = 'GenuineIntel/6/167';
 
 /**
  * One C figure. work: what was measured ("train-tiny", "decode-stories15M", "sgemm-peak"); peer: who ran it; value:
@@ -75,6 +80,29 @@ for (const [work, B, T, two, one] of TRAIN_SPR)
       about: LLMC,
     });
 
+/** @type {[string, number, number, [number, number], [number, number]][]} */
+const TRAIN_XEON = [
+  // work, B, T, 2 threads, 1 thread: the range of the per-run medians over 3 runs, interleaved with llm.ts (2026-12-05)
+  ['train-tiny', 8, 128, [4525, 4893], [3082, 3331]],
+  ['train-small', 4, 256, [395, 410], [242, 255]],
+  ['train-gpt2', 4, 64, [44.2, 44.8], [22.1, 23.4]],
+];
+for (const [work, B, T, two, one] of TRAIN_XEON)
+  for (const [threads, range] of /** @type {[number, [number, number]][]} */ ([
+    [2, two],
+    [1, one],
+  ]))
+    ANCHORS.push({
+      work,
+      peer: 'llm.c',
+      processor: XEON,
+      date: '2026-12-05',
+      ...mid(...range),
+      unit: 'tok/s',
+      conditions: { threads, B, T },
+      about: `${LLMC}, random-init checkpoint, steps 2+ of "took X ms"`,
+    });
+
 // Decode, batch 1, float32 weights, tokens/s: llama2.c's run.c (OpenMP) from BOS, 256 steps, temperature 1.
 /** @type {[string, number, { value: number, range?: [number, number] }, string][]} */
 const RUNC_EPYC = [
@@ -94,6 +122,27 @@ for (const [work, topP, fig, about] of RUNC_EPYC)
     conditions: { threads: 2, top_p: topP, weights: 'f32', model: 'random' },
     about: `llama2.c ${about}, random weights, OpenMP`,
   });
+/** @type {[string, [number, number], [number, number]][]} */
+const RUNC_XEON = [
+  // work, 2 threads, 1 thread: run.c -t 1.0 -p 1.0 -n 256, its "achieved tok/s", 9 runs in 3 rounds (2026-12-05)
+  ['decode-stories15M', [741, 797], [362, 405]],
+  ['decode-stories110M', [50.7, 62.5], [27.6, 29.9]],
+];
+for (const [work, two, one] of RUNC_XEON)
+  for (const [threads, range] of /** @type {[number, [number, number]][]} */ ([
+    [2, two],
+    [1, one],
+  ]))
+    ANCHORS.push({
+      work,
+      peer: 'run.c',
+      processor: XEON,
+      date: '2026-12-05',
+      ...mid(...range),
+      unit: 'tok/s',
+      conditions: { threads, top_p: 1, weights: 'f32', model: 'random' },
+      about: 'llama2.c run.c -p 1.0: no top-p, the same sampler work as ours, random weights, OpenMP',
+    });
 /** @type {[string, number, number][]} */
 const RUNC_SPR = [
   // work, 2 threads, 1 thread

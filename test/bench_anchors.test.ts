@@ -9,6 +9,7 @@ import { processor } from '../bench/machine.mjs';
 
 const EPYC = 'AuthenticAMD/26/2';
 const SPR = 'GenuineIntel/6/143';
+const XEON = 'GenuineIntel/6/167';
 const tiny = { peer: 'llm.c', threads: 2, B: 8, T: 128 };
 
 describe('bench anchors', () => {
@@ -36,6 +37,22 @@ describe('bench anchors', () => {
     expect(c.anchor).toBeNull();
     expect(c.ratio).toBeNull();
     expect(c.text).toMatch(/^no run\.c figure for .*top-p 0\.5/);
+  });
+
+  it('the Xeon of 2026-12-05 (family 6 model 167) has llm.c and run.c figures at 2 and 1 threads, for its own use', () => {
+    for (const threads of [2, 1]) {
+      const train = anchorFor('train-gpt2', XEON, { peer: 'llm.c', threads, B: 4, T: 64 });
+      expect(train?.date).toBe('2026-12-05');
+      expect(train!.range![0]).toBeLessThanOrEqual(train!.value);
+      const q = { peer: 'run.c', threads, top_p: 1, weights: 'f32', model: 'random' };
+      expect(compareToAnchor('decode-stories110M', XEON, q, 50).comparable).toBe(true);
+    }
+    // run.c's default top-p 0.9 was not measured there
+    expect(anchorFor('decode-stories15M', XEON, { peer: 'run.c', threads: 2, top_p: 0.9 })).toBeNull();
+    // elsewhere the Xeon's 1-thread figure is printed, never divided
+    const other = compareToAnchor('train-tiny', EPYC, { ...tiny, threads: 1 }, 6000);
+    expect(other.ratio).toBeNull();
+    expect(other.anchor?.processor).toBe(XEON);
   });
 
   it('the processor the benches print has a key of vendor/family/model and a thread count', () => {
