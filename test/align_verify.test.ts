@@ -17,6 +17,7 @@ import { raterFile } from '../src/align/tasks/task.js';
 import {
   alignVerify,
   flipPreferences,
+  accuracyByMargin,
   rmCalibration,
   spread,
   TIMING_FIELDS,
@@ -138,6 +139,11 @@ describe('align verify (quick)', () => {
     }
     expect(cal.ece).toBeGreaterThanOrEqual(0);
     expect(cal.ece).toBeLessThanOrEqual(1);
+    // by margin: the same pairs, the same accuracy overall, weakest preferences first
+    const byM = f.rm_accuracy_by_margin;
+    expect(byM.reduce((n, g) => n + g.n, 0)).toBe(cal.pairs);
+    expect(byM.reduce((n, g) => n + g.n * g.accuracy, 0)).toBeCloseTo(cal.pairs * cal.accuracy, 9);
+    for (let i = 1; i < byM.length; i++) expect(byM[i]!.low).toBeGreaterThan(byM[i - 1]!.high);
     expect(cal.accuracy).toBeCloseTo(f.rm_accuracy, 9);
   });
 
@@ -281,6 +287,26 @@ describe('flipPreferences', () => {
       [0.9, 2, 1],
     ]);
     expect(sure.ece).toBeLessThan(1e-8);
+  });
+
+  it('accuracyByMargin groups pairs by margin, never splitting one (worked by hand)', () => {
+    // margins 3 1 2 1 0.5 1 2: sorted 0.5 1 1 1 2 2 3; groups of ⌈7/3⌉ = 3 → [0.5 1 1] would split the 1s → [0.5 1 1 1]
+    const m = [3, 1, 2, 1, 0.5, 1, 2];
+    const right = [true, false, true, true, true, false, false];
+    const g = accuracyByMargin(
+      right.map((r) => (r ? 1 : 0)),
+      right.map(() => 0.5),
+      m,
+    );
+    expect(g).toEqual([
+      { low: 0.5, high: 1, n: 4, accuracy: 2 / 4 }, // ids 4 ✓, 1 ✗, 3 ✓, 5 ✗
+      { low: 2, high: 3, n: 3, accuracy: 2 / 3 }, // ids 2 ✓, 6 ✗, 0 ✓
+    ]);
+    // one margin for all (a rater without margins: 0): one group; distinct margins: exact thirds
+    expect(accuracyByMargin([1, 0, 1], [0, 1, 0], [0, 0, 0])).toEqual([{ low: 0, high: 0, n: 3, accuracy: 2 / 3 }]);
+    expect(accuracyByMargin([1, 1, 0, 0, 1, 1], [0, 0, 1, 1, 0, 0], [6, 5, 4, 3, 2, 1]).map((x) => x.n)).toEqual([
+      2, 2, 2,
+    ]);
   });
 
   it('spread picks k items evenly, in order', () => {

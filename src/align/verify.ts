@@ -152,6 +152,13 @@ export interface VerifyFigures {
    * are left out; `pairs` held-out pairs, `accuracy` the share with r_c > r_r.
    */
   rm_calibration: { bins: CalibrationFigure[]; ece: number; pairs: number; accuracy: number };
+  /**
+   * The reward model's held-out accuracy by how strongly the rater preferred: the pairs sorted by their feedback
+   * `margin` (the rater's score difference) and cut into up to 3 groups of near-equal size (weak, middle, strong
+   * preferences), pairs of equal margin always in one group (`accuracyByMargin`). A reward model that reads only
+   * some of what the rater scores shows it here (sotu-desk: chance on the pairs the right answer alone decides).
+   */
+  rm_accuracy_by_margin: MarginGroup[];
   /** PPO's checkpoints along the run (the last is the final policy, `ppo`), judged against SFT as it is. */
   ppo_curve: (CurvePoint & { step: number })[];
   /** DPO at each β (the main run's and `dpo.extraBetas`), by β; rewards_accuracy on its held-out pairs. */
@@ -227,6 +234,42 @@ function curvePoint(kl: number, j: PairJudgement): CurvePoint {
     win_rate_ci_low: j.ci.low,
     win_rate_ci_high: j.ci.high,
   };
+}
+
+/** Held-out pairs whose feedback margin lies in [low, high]: `n` of them, `accuracy` the share with r_c > r_r. */
+export interface MarginGroup {
+  low: number;
+  high: number;
+  n: number;
+  accuracy: number;
+}
+
+/**
+ * Pairs scored (r_c, r_r) with margins m, grouped by margin: sorted by m, cut into up to `groups` runs of
+ * ⌈n / groups⌉ pairs, each cut moved past the pairs that share the margin at it (a margin is never split).
+ */
+export function accuracyByMargin(
+  chosen: readonly number[],
+  rejected: readonly number[],
+  margin: readonly number[],
+  groups = 3,
+): MarginGroup[] {
+  const order = margin.map((_, i) => i).sort((a, b) => margin[a]! - margin[b]! || a - b);
+  const size = Math.ceil(order.length / groups);
+  const out: MarginGroup[] = [];
+  for (let s = 0; s < order.length; ) {
+    let e = Math.min(order.length, s + size);
+    while (e < order.length && margin[order[e]!] === margin[order[e - 1]!]) e++;
+    const idx = order.slice(s, e);
+    out.push({
+      low: margin[idx[0]!]!,
+      high: margin[idx.at(-1)!]!,
+      n: idx.length,
+      accuracy: idx.filter((i) => chosen[i]! > rejected[i]!).length / idx.length,
+    });
+    s = e;
+  }
+  return out;
 }
 
 /** The reward model's calibration on pairs scored (r_c, r_r): see `VerifyFigures.rm_calibration`. */
@@ -633,6 +676,7 @@ export async function alignVerify(o: VerifyOptions): Promise<VerifyResult> {
     eos_rate_sft: pf['sft']!.eos_rate,
     policies: pf,
     rm_calibration: rmCalibration(heldPairs.chosen, heldPairs.rejected, S.reward.calibrationBins),
+    rm_accuracy_by_margin: accuracyByMargin(heldPairs.chosen, heldPairs.rejected, heldPairs.margin),
     ppo_curve: [
       ...curveEvals.map((c, i) => ({ step: c.step, ...curvePoint(c.kl, curveJudged[i]!) })),
       { step: ppoR.steps, ...curvePoint(kls['ppo']!, judged['ppo']!) },

@@ -193,7 +193,7 @@ export async function heldOutPairRewards(
   p: OpenPolicy,
   feedback: string,
   o: { maxLength: number; evalFraction: number; chunk?: number },
-): Promise<{ chosen: number[]; rejected: number[] }> {
+): Promise<{ chosen: number[]; rejected: number[]; margin: number[] }> {
   const codec = { encode: (t: string) => p.tok.encode(t, { allowed: 'all' }), eosId: p.tok.eosId };
   const enc = encodePreferenceSets([readPreferenceFile(feedback, 'error', () => {})], p.template, codec, {
     maxLength: o.maxLength,
@@ -203,6 +203,7 @@ export async function heldOutPairRewards(
   const chunk = o.chunk ?? 16;
   const chosen: number[] = [],
     rejected: number[] = [];
+  const margin = held.map((x) => x.margin);
   for (let s = 0; s < held.length; s += chunk) {
     const ps = held.slice(s, s + chunk);
     const seqs = [...ps.map((x) => [...x.prompt, ...x.chosen]), ...ps.map((x) => [...x.prompt, ...x.rejected])];
@@ -212,5 +213,5 @@ export async function heldOutPairRewards(
     chosen.push(...r.slice(0, ps.length));
     rejected.push(...r.slice(ps.length));
   }
-  return { chosen, rejected };
+  return { chosen, rejected, margin };
 }

@@ -2,8 +2,9 @@
  * The offline HTML report of `llmts align verify` (verify.ts): the headline figures beside the issue's thresholds,
  * the controls, PPO's curves (objective/kl, objective/scores, objective/rlhf_reward, eos_rate, … from its
  * metrics.jsonl), each policy's win rate against SFT plotted against √KL, the reward model's accuracy and its
- * calibration (a reliability diagram and table with the ECE), gold win rate against √KL along PPO's checkpoints with
- * DPO at each β and best-of-n at its analytic KL, and a fixed-prompt table of replies. Charts are the training report's chart.js bundle, inlined (nothing is fetched).
+ * calibration (a reliability diagram and table with the ECE, and its accuracy by the rater's margin), gold win rate
+ * against √KL along PPO's checkpoints with DPO at each β and best-of-n at its analytic KL, and a fixed-prompt table of
+ * replies. Charts are the training report's chart.js bundle, inlined (nothing is fetched).
  */
 import path from 'node:path';
 import { readMetrics, type StepRecord } from '../train/metrics.js';
@@ -127,6 +128,9 @@ export function renderVerifyReport(r: VerifyReportInput): string {
         `<tr><td>${num(b.low, 2)} – ${num(b.high, 2)}</td><td>${num(b.p_mean)}</td><td>${num(b.freq)}</td><td>${b.n}</td></tr>`,
     )
     .join('');
+  const marginRows = f.rm_accuracy_by_margin
+    .map((g) => `<tr><td>${num(g.low, 2)} – ${num(g.high, 2)}</td><td>${g.n}</td><td>${pct(g.accuracy)}</td></tr>`)
+    .join('');
   const curveRows = f.ppo_curve
     .map(
       (c) =>
@@ -181,7 +185,9 @@ bound.</p></section>
 P(first ≻ second) = σ(r<sub>first</sub> − r<sub>second</sub>) against how often the rater preferred the first.
 Expected calibration error ${num(cal.ece)}.</p>
 <div class="charts"><div><canvas id="cal"></canvas></div></div>
-<table><tr><th>predicted</th><th>mean predicted</th><th>observed frequency</th><th>n</th></tr>${calRows}</table></section>
+<table><tr><th>predicted</th><th>mean predicted</th><th>observed frequency</th><th>n</th></tr>${calRows}</table>
+<p>Accuracy by how strongly the rater preferred (the feedback's margin, weakest first; equal margins stay together):</p>
+<table><tr><th>margin</th><th>pairs</th><th>accuracy</th></tr>${marginRows}</table></section>
 <section><h2>PPO curves</h2><div class="charts">
 ${curves.map((_, i) => `<div><canvas id="c${i}"></canvas></div>`).join('\n')}
 </div></section>
