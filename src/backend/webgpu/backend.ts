@@ -142,18 +142,23 @@ export class WebGpuBackend implements Backend {
 
   /** A kernel binds each tensor whole: the largest tensor is the smaller of the buffer and binding limits. */
   get maxTensorBytes(): number {
+    return this.tensorLimit();
+  }
+
+  /** The device's largest tensor (alloc's check: the device's, whatever `maxTensorBytes` is made to say). */
+  private tensorLimit(): number {
     return Math.min(this.limits.maxBufferSize, this.limits.maxStorageBufferBindingSize);
   }
 
   alloc(length: number, dtype: DType): DeviceBuffer {
     if (dtype === 'f64') throw new BackendError('E_DTYPE', 'webgpu backend: f64 buffers exist on the ref backend only');
     const bytes = Math.max(4, length * 4);
-    const maxTensor = Math.min(this.limits.maxBufferSize, this.limits.maxStorageBufferBindingSize);
+    const maxTensor = this.tensorLimit();
     if (bytes > maxTensor)
       throw new OutOfMemoryError('webgpu', bytes, this.inUse, maxTensor, {
         pooledBytes: this.pooledBytes(),
         limitName:
-          maxTensor < this.ctx.device.limits.maxBufferSize
+          maxTensor < this.limits.maxBufferSize
             ? "the device's maxStorageBufferBindingSize (one tensor's limit)"
             : "the device's maxBufferSize",
       });
