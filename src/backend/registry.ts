@@ -67,8 +67,8 @@ registerBackend({
 // the software adapter where there is no GPU: webgpu/node_gpu.ts). 'auto' picks it only for a hardware adapter in
 // Node. The conformance suite runs it in Node through test/webgpu_node.test.ts (which skips, saying why, where Dawn
 // finds no adapter) and in Chromium through test/webgpu_browser.test.ts, not through its own configurations here.
-// Complete: every catalogue kernel is accepted by its `run` (sample beyond greedy reads the logits back and runs
-// ref's float64 sampler as a host step there, webgpu/sample.ts).
+// Complete: every catalogue kernel is accepted by its `run` (sample beyond greedy runs ref's float64 sampler as a host
+// step there, on the device's top-k candidates or on the read-back logits: webgpu/sample.ts).
 registerBackend({
   name: 'webgpu',
   complete: true,

@@ -1,7 +1,8 @@
 /**
  * The `sample` kernel on host arrays: rows of logits → sampled ids, their probabilities and the most likely
  * alternatives, by the backend-neutral arithmetic of ./sampling.ts. The `ref` backend's kernel, and the webgpu
- * backend's host path for settings WGSL cannot reproduce exactly (./webgpu/sample.ts).
+ * backend's host path for settings it does not select candidates for on the device (./webgpu/sample.ts; for those,
+ * ./sample_candidates.ts runs the same `sampleRow` on the candidates).
  */
 import {
   checkSampleArgs,

@@ -4,6 +4,7 @@
  * (src/generate/sampler.ts) and the `ref` kernel (src/backend/sample_rows.ts) use it as is; the `wasm` backend takes
  * its table and checks from here and ports the arithmetic operation for operation to WebAssembly
  * (src/backend/wasm/assembly/sample.ts), which therefore draws the same ids from the same logits and uniform number.
+ * The webgpu backend runs `sampleRow` as is on a row's top-k candidates selected on the device (./sample_candidates.ts).
  *
  * For temperature T > 0, top-k k, top-p p, min-p q (the sampler's steps 4–8, on already-penalised logits l):
  *   m = max l;  w_i = exp((l_i − m)/T) for l_i ≥ (k-th largest l), else 0       (float64, `expNonPositive`)
@@ -225,8 +226,12 @@ export interface Weights {
  * every generated token. One pass takes the exponentials, the total mass, the top-k cut and (large vocabularies,
  * top-p < 1) the mass bins of the nucleus search; each later filter works on the weights and their running sum
  * instead of renormalising (same distribution; few passes over V, no allocation).
+ * `fromLength`: the length of the row `l` was taken from, when `l` is that row's top-k candidates (every id with a
+ * nonzero weight, in id order: ./sample_candidates.ts); it picks the nucleus search the full row takes (mass bins
+ * from BIN_MIN on), whose sums run in another order, so that the candidates give the full row's weights bit for bit.
+ * (`lse` is then that of the candidates only.)
  */
-export function rowWeights(l: ArrayLike<number>, o: RowSampling): Weights {
+export function rowWeights(l: ArrayLike<number>, o: RowSampling, fromLength = l.length): Weights {
   const V = l.length;
   const w = workArray(0, V);
   // top-k on the logits (temperature > 0 does not change their order)
@@ -241,7 +246,7 @@ export function rowWeights(l: ArrayLike<number>, o: RowSampling): Weights {
   const invT = 1 / o.temperature;
   let sum = 0,
     all = 0;
-  const bins = o.topP < 1 && V >= BIN_MIN;
+  const bins = o.topP < 1 && fromLength >= BIN_MIN;
   let top = 0,
     bottom = binMass.length;
   if (bins) {
@@ -347,10 +352,16 @@ export function drawWeighted(w: Float64Array, sum: number, u: number): number {
 /**
  * Sample one row: the id, its probability under the final distribution, and the row's log Σ exp (the model's
  * normaliser at temperature 1, so logprob(id) = l[id] − lse). `u` is the uniform number (unused at T = 0).
+ * `fromLength`: as rowWeights' (l the top-k candidates of a row that long: the id is then an index into l).
  */
-export function sampleRow(l: ArrayLike<number>, o: RowSampling, u: number): { id: number; prob: number; lse: number } {
+export function sampleRow(
+  l: ArrayLike<number>,
+  o: RowSampling,
+  u: number,
+  fromLength = l.length,
+): { id: number; prob: number; lse: number } {
   if (o.temperature === 0) return { id: argmax(l), prob: 1, lse: logSumExp(l) };
-  const d = rowWeights(l, o);
+  const d = rowWeights(l, o, fromLength);
   const id = drawWeighted(d.w, d.sum, u);
   return { id, prob: d.w[id]! / d.sum, lse: Number.isNaN(d.lse) ? logSumExp(l) : d.lse };
 }

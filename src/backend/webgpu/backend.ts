@@ -8,13 +8,15 @@
  * transpose, sum_to), ./matmul.ts, ./matmul_quant.ts (matmul_q8, matmul_bf16), ./norm.ts (layernorm, rmsnorm, softmax, cross-entropy, forward and backward),
  * ./movement.ts (slice, pad_slice, concat, write_at, embedding and its backward), ./optim.ts (adamw),
  * ./attention.ts (attention and the fused-qkv form, forward and backward), ./rope.ts (rope, rope_qkv,
- * rope_qkv_cache), ./reduce.ts (sumsq, sum_all), dropout, ./sample.ts (greedy `sample`). `sample` with any other
- * setting runs ref's sampler as a host step inside `run`: its ids must equal ref's float64 draw exactly and WGSL has
- * no f64. docs/BACKENDS.md lists the coverage. Buffers come from a caching pool (./buffer_pool.ts; `pool: false` turns
+ * rope_qkv_cache), ./reduce.ts (sumsq, sum_all), dropout, ./sample.ts (`sample`: greedy all in WGSL; top-k as the
+ * candidates selected in WGSL, ./sample_topk.ts, then ref's float64 draw on them as a host step; any other setting
+ * ref's sampler on the read-back logits as a host step: its ids must equal ref's float64 draw exactly and WGSL has
+ * no f64). docs/BACKENDS.md lists the coverage. Buffers come from a caching pool (./buffer_pool.ts; `pool: false` turns
  * it off), within an optional `memoryBudget`.
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } from '../backend.js';
 import { HostStepQueue } from '../host_queue.js';
+import { candidateCap, candidateStride, sampleCandidates } from '../sample_candidates.js';
 import { sampleKernel } from '../sample_rows.js';
 import { sampleAttrs } from '../sampling.js';
 import { validateKernelCall } from '../validate.js';
@@ -32,7 +34,8 @@ import { NORM_KERNELS, runNorm } from './norm.js';
 import { runAdamw } from './optim.js';
 import { REDUCE_KERNELS, runReduce } from './reduce.js';
 import { runRope, runRopeQkv } from './rope.js';
-import { runSampleGreedy, sampleOnDevice } from './sample.js';
+import { SAMPLE_TOPK_MAX, runSampleGreedy, samplePlan } from './sample.js';
+import { runSampleTopK } from './sample_topk.js';
 import type { GpuDeviceLike } from './types.js';
 
 /** Every kernel this backend runs natively. */
@@ -73,8 +76,12 @@ const STORAGE_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu';
   readonly dtypes: readonly DType[] = ['f32', 'i32'];
-  /** Native kernel calls and host steps (fallbacks) so far. */
-  readonly counts = { native: 0, hostSteps: 0 };
+  /**
+   * Native kernel calls and host steps (fallbacks) so far; of `sample`'s rows drawn on the host (./sample.ts), those
+   * drawn from the device's top-k candidates and those from their full read-back rows, and the bytes those host
+   * steps read back.
+   */
+  readonly counts = { native: 0, hostSteps: 0, sampleCandidateRows: 0, sampleFullRows: 0, sampleBytesRead: 0 };
   private readonly queue = new HostStepQueue();
   private readonly ctx: GpuContext;
   /** runReplay's captured calls, by the caller's (a decode graph's) inputs array; given back when it is collected. */
@@ -132,7 +139,7 @@ export class WebGpuBackend implements Backend {
   }
 
   describe(): string {
-    return `webgpu (${this.adapterName}; ${WEBGPU_KERNELS.size} kernels native, sample beyond greedy on ref)`;
+    return `webgpu (${this.adapterName}; ${WEBGPU_KERNELS.size} kernels native, sample's float64 draw on ref)`;
   }
 
   /** The device's limits (those requested: the adapter's largest). */
@@ -223,9 +230,16 @@ export class WebGpuBackend implements Backend {
 
   /** `run` without `validateKernelCall`, for a call its caller has checked (a decode graph's moving calls). */
   runUnchecked(name: string, inputs: readonly View[], outputs: readonly View[], attrs: Attrs = {}): void {
-    if (name === 'sample' && !sampleOnDevice(outputs.length, attrs)) {
-      this.sampleOnHost(inputs, outputs, attrs);
-      return;
+    if (name === 'sample') {
+      const plan = samplePlan(outputs.length, attrs);
+      if (plan === 'host') {
+        this.sampleOnHost(inputs, outputs, attrs);
+        return;
+      }
+      if (plan === 'topk') {
+        this.sampleTopK(inputs, outputs, attrs);
+        return;
+      }
     }
     this.counts.native++;
     const ins: KView[] = inputs.map((v) => ({ b: this.own(v.buf), shape: [...v.shape] }));
@@ -293,16 +307,12 @@ export class WebGpuBackend implements Backend {
     for (const v of [...inputs, ...outputs]) this.own(v.buf);
     const { o, u, topN, penalties } = sampleAttrs(attrs);
     const x = inputs[0]!,
-      outs = outputs.map((v) => ({
-        buf: v.buf,
-        data: v.buf.dtype === 'i32' ? new Int32Array(size(v.shape)) : new Float32Array(size(v.shape)),
-      }));
+      outs = sampleOutputs(outputs);
     this.enqueueHost(async (io) => {
-      const n = size(x.shape);
-      const logits = { data: (await io.read(x.buf)).subarray(0, n), shape: x.shape };
       const [ids, probs, topIds, topLp] = outs;
-      sampleKernel(
-        logits,
+      await this.sampleFull(
+        io,
+        x,
         ids!,
         probs!,
         o,
@@ -312,6 +322,45 @@ export class WebGpuBackend implements Backend {
       );
       for (const v of outs) io.write(v.buf, v.data);
     });
+  }
+
+  /** ref's sampler on the read-back rows of `x` (in a host step), counted. */
+  private async sampleFull(io: HostIO, x: View, ...rest: SampleArgs): Promise<void> {
+    const n = size(x.shape);
+    const logits = { data: (await io.read(x.buf)).subarray(0, n), shape: x.shape };
+    this.counts.sampleBytesRead += n * 4;
+    this.counts.sampleFullRows += rest[3].length;
+    sampleKernel(logits, ...rest);
+  }
+
+  /**
+   * `sample` at temperature > 0 with top-k (./sample.ts): each row's candidates selected on the device
+   * (./sample_topk.ts), then, as a host step, only they are read back and ref's float64 sampler draws from them
+   * (../sample_candidates.ts); a row with more candidates than its slot holds makes it the full rows' draw instead.
+   */
+  private sampleTopK(inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
+    for (const v of [...inputs, ...outputs]) this.own(v.buf);
+    const { o, u, topN } = sampleAttrs(attrs);
+    const x = inputs[0]!,
+      xb = this.own(x.buf),
+      V = x.shape[x.shape.length - 1]!,
+      N = V === 0 ? 0 : size(x.shape) / V,
+      outs = sampleOutputs(outputs);
+    const cap = candidateCap(o.topK, SAMPLE_TOPK_MAX),
+      words = N * candidateStride(cap);
+    const slots = this.alloc(words, 'i32') as GpuBuf;
+    this.counts.native++;
+    this.queue.device(() => runSampleTopK(this.ctx, xb.gpu, slots.gpu, N, V, o.topK, cap));
+    this.enqueueHost(async (io) => {
+      const w = (await io.read(slots)) as Int32Array;
+      this.counts.sampleBytesRead += words * 4;
+      const [ids, probs, topIds, topLp] = outs;
+      const top = topN > 0 ? { n: topN, ids: topIds!, logprobs: topLp! } : undefined;
+      if (sampleCandidates(w, V, cap, ids!, probs!, o, u, top)) this.counts.sampleCandidateRows += N;
+      else await this.sampleFull(io, x, ids!, probs!, o, u, top);
+      for (const v of outs) io.write(v.buf, v.data);
+    });
+    this.free(slots);
   }
 
   enqueueHost(step: (io: HostIO) => Promise<void>): void {
@@ -397,6 +446,17 @@ export class WebGpuBackend implements Backend {
     if (buf.freed) throw new BackendError('E_FREED', 'webgpu backend: use of a freed buffer');
     return buf;
   }
+}
+
+/** sampleKernel's arguments after the logits. */
+type SampleArgs = Parameters<typeof sampleKernel> extends [unknown, ...infer R] ? R : never;
+
+/** Host arrays for `sample`'s outputs, written back to their buffers after the host step. */
+function sampleOutputs(outputs: readonly View[]): { buf: DeviceBuffer; data: Int32Array | Float32Array }[] {
+  return outputs.map((v) => ({
+    buf: v.buf,
+    data: v.buf.dtype === 'i32' ? new Int32Array(size(v.shape)) : new Float32Array(size(v.shape)),
+  }));
 }
 
 /**

@@ -1,23 +1,40 @@
 /**
- * The `sample` kernel on WebGPU (../kernels.ts). Greedy rows (temperature 0, no topN, no penalties: a decode step's
- * usual call) run in WGSL, so decoding reads back one id per token: one workgroup per row finds the argmax (the
- * largest logit, the lowest id among equals, as ref's `argmax`) and lse = max + log Σ exp(l − max) by tree reductions
- * in workgroup memory, then writes ids[n] and probs[n] = (1, l[id] − lse). Exact for the id (comparisons only); the
- * log-probability is float32 arithmetic, within the conformance tolerance of ref's float64.
+ * The `sample` kernel on WebGPU (../kernels.ts): what runs where. Its ids must equal ref's exactly, and ref draws with
+ * float64 sums in id order (../sampling.ts), which WGSL (no f64) cannot do; comparisons it can do exactly.
  *
- * Every other setting (temperature > 0 with top-k/top-p/min-p, topN, penalties) must give ref's ids exactly, and ref
- * draws with float64 sums in id order: WGSL has no f64, so those calls run ref's `sampleKernel` on the host as a
- * queued host step of the backend (the logits are read back), counted in the backend's `counts.hostSteps`.
+ * - Greedy (temperature 0, no topN, no penalties: a decode step's usual call): all in WGSL, below, so decoding reads
+ *   back one id per token. One workgroup per row finds the argmax (the largest logit, the lowest id among equals, as
+ *   ref's `argmax`) and lse = max + log Σ exp(l − max) by tree reductions in workgroup memory, then writes ids[n]
+ *   and probs[n] = (1, l[id] − lse). Exact for the id (comparisons only); the log-probability is float32
+ *   arithmetic, within the conformance tolerance of ref's float64.
+ * - Top-k (temperature > 0, 0 < topK ≤ SAMPLE_TOPK_MAX, topN ≤ topK, no penalties; any top-p and min-p): the device
+ *   selects each row's candidates {i : l_i ≥ the k-th largest l} in id order, with the row's float32 lse
+ *   (./sample_topk.ts, exact: comparisons on the logits' bits); a host step reads back only those
+ *   (`candidateStride(cap)` words a row, cap = min(1024, max(64, 2k)): about 8·cap bytes instead of 4·V) and runs
+ *   ref's float64 sampler on them (../sample_candidates.ts, which says why the ids are ref's bit for bit). A row
+ *   with more candidates than its slot holds (ties at the threshold) makes that call read the full rows back and
+ *   run ref's `sampleKernel` instead. The backend's `counts` say which: sampleCandidateRows / sampleFullRows, and
+ *   sampleBytesRead, the bytes these host steps read back.
+ * - Everything else (top-p or min-p without top-k, topK > SAMPLE_TOPK_MAX, topN > topK, penalties): the logits are
+ *   read back and ref's `sampleKernel` runs on the host as a queued host step.
+ * The last two are host steps of the backend (`counts.hostSteps`); the top-k one also one native call.
  */
 import type { Attrs } from '../backend.js';
 import { penaltiesOn, sampleAttrs } from '../sampling.js';
 import { BUILTINS, FLAT_GROUP, type GpuContext, Params, WG, grid, storage } from './core.js';
 import type { KView } from './kview.js';
 
-/** Whether a `sample` call runs in WGSL (greedy, no topN, no penalties that change a logit). */
-export function sampleOnDevice(nOutputs: number, a: Attrs): boolean {
+/** The largest top-k whose candidates the device selects. */
+export const SAMPLE_TOPK_MAX = 1024;
+
+/** Where a `sample` call runs (see above): all in WGSL, top-k candidates in WGSL then the draw on the host, or on the host. */
+export type SamplePlan = 'greedy' | 'topk' | 'host';
+
+export function samplePlan(nOutputs: number, a: Attrs): SamplePlan {
   const { o, topN, penalties } = sampleAttrs(a);
-  return o.temperature === 0 && topN === 0 && nOutputs === 2 && !(penalties && penaltiesOn(penalties.settings));
+  if (penalties && penaltiesOn(penalties.settings)) return 'host';
+  if (o.temperature === 0) return topN === 0 && nOutputs === 2 ? 'greedy' : 'host';
+  return o.topK > 0 && o.topK <= SAMPLE_TOPK_MAX && topN <= o.topK ? 'topk' : 'host';
 }
 
 /** logits [N, V] → ids [N] i32, probs [N, 2]. One workgroup per row. params: V */
