@@ -10,21 +10,27 @@
  *   final parameters, together  ‖Δ‖/‖ref‖      < 1e-2   (measured: llama-tiny 1.4e-3, gpt2-tiny 6.5e-4)
  *
  * The same steps on a float32 webgpu backend meet ./train_fixture.test.ts's float32 tolerance (1e-5 loss, 2e-5 grad
- * norm, 1e-5 parameters), which the f16 path must miss by 5× or more — the f16 rounding is really on. (LLMTS_F16_LOG=1
- * prints the errors.) Skipped where Node finds no WebGPU adapter; the fixture folders missing ($LLMTS_FIXTURES elsewhere) skip too.
+ * norm, 1e-5 parameters), which the f16 path must miss (grad norm, parameters) by 5× or more — the f16 rounding is
+ * really on (LLMTS_F16_LOG=1 prints the errors). A loss scale of 2^24 overflows the f16 backward and backs off (not
+ * on f32). Then `llmts train --precision f16`: refused on wasm by name; on webgpu the backend line says f16 and the
+ * checkpoint holds the loss scale. Skipped where Node finds no WebGPU adapter; without the fixture folders
+ * ($LLMTS_FIXTURES elsewhere) the fixture tests skip too.
  */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../src/formats/safetensors.js';
-import { itFindsFixtures, relErr } from './helpers.js';
+import { ensureCliBuilt, itFindsFixtures, relErr } from './helpers.js';
 import { fixtureTrainer, TRAINING_ROOT, trainingFixtures } from './train_fixture_run.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/backend.js';
 import { webgpuMaker } from './webgpu_backend.js';
 
 /** The f16 path's tolerances against PyTorch float32 (docs/BACKENDS.md); measured maxima in the comments. */
-export const F16_LOSS_TOL = 1e-3; // llama-tiny 2.0e-4, gpt2-tiny 1.4e-5
-export const F16_GRAD_NORM_TOL = 2e-2; // llama-tiny 3.4e-3, gpt2-tiny 2.0e-4
-export const F16_PARAM_TOL = 1e-2; // llama-tiny 1.4e-3, gpt2-tiny 6.5e-4
+const F16_LOSS_TOL = 1e-3; // llama-tiny 2.0e-4, gpt2-tiny 1.4e-5
+const F16_GRAD_NORM_TOL = 2e-2; // llama-tiny 3.4e-3, gpt2-tiny 2.0e-4
+const F16_PARAM_TOL = 1e-2; // llama-tiny 1.4e-3, gpt2-tiny 6.5e-4
 /** The float32 path's tolerances (./train_fixture.test.ts: loss, grad norm, parameters), which f16 must miss. */
 const F32_TOL = { loss: 1e-5, gradNorm: 2e-5, params: 1e-5 };
 
@@ -108,5 +114,46 @@ describe.skipIf(!be16 || names.length === 0)('loss scaling on the webgpu f16 pat
     expect(f16.scale).toBe(S / 2 ** f16.skipped);
     expect(f16.step).toBe(1);
     expect(f32).toEqual({ skipped: 0, scale: S, step: 1 });
+  });
+});
+
+describe('llmts train --precision f16', () => {
+  const train = (dir: string, args: string[]) =>
+    spawnSync(
+      process.execPath,
+      [
+        path.join(import.meta.dirname, '..', 'bin', 'llmts.js'),
+        'train',
+        'corpus.txt',
+        ...['--tokenizer=char', '--nLayer=1', '--nEmbd=16', '--nHead=2', '--blockSize=16', '--batchSize=2'],
+        ...['--evalBatches=1', '--finalEvalBatches=1', '--sampleTokens=4', '--maxSteps=3', '--report=false'],
+        ...args,
+      ],
+      { cwd: dir, encoding: 'utf8', timeout: 100_000, env: { ...process.env, NO_COLOR: '1' } },
+    );
+
+  it('on wasm: refused with the precision ConfigError; on webgpu: f16 matmuls, loss scale in the checkpoint', async (ctx) => {
+    ensureCliBuilt();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-f16-cli-'));
+    try {
+      fs.writeFileSync(
+        path.join(dir, 'corpus.txt'),
+        fs.readFileSync(path.join(import.meta.dirname, '..', 'data', 'tinyshakespeare.txt'), 'utf8').slice(0, 20000),
+      );
+      const refused = train(dir, ['--backend=wasm', '--precision=f16', '--name=wasm']);
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toContain('precision: f16 matmuls are a webgpu backend setting');
+      if (!be16) return ctx.skip(gpu.why);
+      const r = train(dir, ['--backend=webgpu', '--precision=f16', '--name=f16']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain('matmul operands f16, f32 accumulation');
+      const state = JSON.parse(
+        fs.readFileSync(path.join(dir, 'runs', 'f16', 'checkpoint', 'trainer_state.json'), 'utf8'),
+      );
+      expect(state.lossScale).toEqual({ scale: 65536, goodSteps: 3 });
+      expect(state.config.precision).toBe('f16');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
