@@ -9,6 +9,9 @@
  *  - products: against a float64 product of the f16-rounded operands (tight: f32 accumulation error only), and
  *    measurably far from the float32 backend's result (so the rounding really happens);
  *  - the spelled-out cases: 65519 → 65504, 65520 → inf, −70000 → −inf, 1e-6 → 17·2^-24, 2^-25 → 0, 3·2^-25 → 2^-23.
+ *  - why the loop scales the loss: a weight gradient Xᵀ·dY with dY ≈ 1e-8 (a mean over many tokens) is lost in f16
+ *    (relative error 1.0), and found again to f16's rounding (3e-4) with dY scaled by 2^16 and the result unscaled;
+ *  - how it is chosen: ref / wasm / `llmts train --backend wasm --precision f16` refuse it by name.
  *
  * Skipped where Node finds no WebGPU adapter (as ./webgpu_node.test.ts).
  */
@@ -22,6 +25,7 @@ import { type Tensor, tensor } from '../src/tensor/tensor.js';
 import { ConfigError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 import { createWebGpuBackend, type WebGpuBackend } from '../src/backend/webgpu/backend.js';
+import { relErr } from './helpers.js';
 import { webgpuMaker } from './webgpu_backend.js';
 
 const gpu = webgpuMaker('webgpu f16 matmul');
@@ -226,6 +230,51 @@ describe.skipIf(!be16)('webgpu f16 matmul: products against float64 of the round
         // the float32 kernel misses the operands' rounding (up to 2^-11 a term; measured ≥ 1e-4): 50× that bound
         expect(e32, `float32 result vs the f16 oracle`).toBeGreaterThan(5e-5);
       });
+});
+
+describe.skipIf(!be16)('webgpu f16 matmul: why the loop scales the loss', () => {
+  it('a weight gradient Xᵀ·dY with per-token dY ≈ 1e-8 flushes to zero in f16; scaled by 2^16 it is back', async () => {
+    // dY as a mean loss over many tokens gives it: below half f16's smallest subnormal (2^-25 ≈ 3e-8) → 0
+    const M = 64,
+      K = 48,
+      N = 40;
+    const rng = new Rng(11);
+    const x = Float32Array.from({ length: K * M }, () => rng.normal()),
+      dy = Float32Array.from({ length: K * N }, () => rng.normal() * 1e-8);
+    const want = new Float64Array(M * N);
+    for (let i = 0; i < M; i++)
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += x[k * M + i]! * dy[k * N + j]!;
+        want[i * N + j] = s;
+      }
+    const sel = KERNELS['tiled 4×4']!;
+    const plain = await product(be16!, sel, x, [K, M], dy, [K, N], true, false);
+    const S = 2 ** 16;
+    const scaled = await product(
+      be16!,
+      sel,
+      x,
+      [K, M],
+      dy.map((v) => v * S),
+      [K, N],
+      true,
+      false,
+    );
+    const f32 = await product(be32!, sel, x, [K, M], dy, [K, N], true, false);
+    const err = (got: Float32Array, div = 1) =>
+      relErr(
+        Array.from(got, (v) => v / div),
+        want,
+      );
+    if (process.env['LLMTS_F16_LOG'])
+      console.log(
+        `dY ≈ 1e-8: f32 ${err(f32).toExponential(2)}, f16 ${err(plain).toExponential(2)}, f16 scaled ${err(scaled, S).toExponential(2)}`,
+      );
+    expect(err(f32)).toBeLessThan(1e-5);
+    expect(err(plain), 'unscaled: all of it lost (measured 1.0)').toBeGreaterThan(0.9);
+    expect(err(scaled, S), 'scaled by 2^16, then unscaled: f16 rounding only (measured 3e-4)').toBeLessThan(2e-3);
+  });
 });
 
 describe('webgpu f16 matmul: how it is chosen', () => {

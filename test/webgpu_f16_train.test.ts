@@ -152,6 +152,13 @@ describe('llmts train --precision f16', () => {
       );
       expect(state.lossScale).toEqual({ scale: 65536, goodSteps: 3 });
       expect(state.config.precision).toBe('f16');
+      const steps = fs
+        .readFileSync(path.join(dir, 'runs', 'f16', 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; lossScale?: number })
+        .filter((m) => m.type === 'step');
+      expect(steps.map((m) => m.lossScale)).toEqual([65536, 65536, 65536]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -435,6 +435,7 @@ export class Trainer {
           tokensPerSec: tps,
           mfu,
           elapsed: (performance.now() - startWall) / 1000,
+          ...(r.lossScale !== undefined ? { lossScale: r.lossScale } : {}),
         };
         if (this.o.hooks?.stepMetrics) Object.assign(rec, this.o.hooks.stepMetrics(this, r), { ...rec }); // the loop's own fields win
         this.steps.push(rec);
