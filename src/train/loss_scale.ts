@@ -1,11 +1,12 @@
 /**
  * Dynamic loss scaling, as PyTorch's torch.amp.GradScaler: with f16 matmul operands (the webgpu backend's f16 path,
  * src/backend/webgpu/matmul_wgsl.ts) the backward products take the output gradient as an f16 operand, and the
- * per-token gradients of a mean loss over B·T tokens (dlogits ≈ p/(B·T): ≈ 1e-6·p at B16 T1024) fall below f16's
+ * per-token gradients of a mean loss over B·T tokens (dlogits ≈ p/(B·T): ≈ 6e-5·p at B16 T1024) fall below f16's
  * smallest subnormal (6e-8) and flush to zero. So backward is seeded with S instead of 1 (every gradient is S times
- * the true one: a power of two, so exactly, barring overflow), and the optimizer unscales (AdamW's gradScale, the
- * clipping norm divided by S). When a gradient comes out non-finite (S too large: an f16 operand overflowed past
- * 65504), the step is skipped and S halved; after `growthInterval` good steps in a row S doubles.
+ * the true one: exactly, barring overflow, while S is a power of two, as the defaults keep it), and the optimizer
+ * unscales (AdamW's gradScale, the clipping norm divided by S). When a gradient comes out non-finite (S too large: an
+ * f16 operand overflowed past 65504), the step is skipped and S halved; after `growthInterval` good steps in a row S
+ * doubles.
  *
  *   init 2^16, growth ×2 every 2000 good steps, backoff ×0.5 on inf/NaN (GradScaler's defaults)
  *

@@ -4,7 +4,7 @@
  * validation batches. Each optimizer step:
  *
  *   lr = schedule(step)                                         warmup + cosine (schedule.ts)
- *   for each of G micro-batches:  loss(training, dropoutSeed(seed, step, micro)) → backward seeded with S (grads accumulate)
+ *   for each of G micro-batches:  loss(training, dropoutSeed(seed, step, micro)) → backward, seed S (grads accumulate)
  *   norm = ‖Σ grads‖ / (G·S);  scale = min(1, clip / (norm + 1e-6)) / (G·S)   (clip_grad_norm_ on the mean gradient)
  *   AdamW step with (lr, gradScale = scale);  zero grads
  *
@@ -27,10 +27,9 @@
 import { AdamW } from '../optim/adamw.js';
 import { clipCoefficient, gradNorm } from '../optim/clip.js';
 import { backward } from '../tensor/autograd.js';
-import { noGrad, tidy } from '../tensor/tensor.js';
+import { full, noGrad, tidy } from '../tensor/tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { hashUniform } from '../util/rng.js';
-import { full } from '../tensor/tensor.js';
 import { LossScaler, type LossScalerOptions, type LossScaleState } from './loss_scale.js';
 import { ConfigError, TrainingDivergedError } from '../util/errors.js';
 import path from 'node:path';
@@ -290,7 +289,7 @@ export class Trainer {
       lossSum += await l.item();
       l.dispose();
     }
-    const norm = (await gradNorm(this.model.params)) / G / S; // S a power of two: dividing is exact
+    const norm = (await gradNorm(this.model.params)) / G / S; // exact for S a power of two (the default's are)
     const scaled = this.scaler ? { lossScale: S } : {};
     if (this.scaler && Number.isFinite(lossSum) && this.scaler.update(Number.isFinite(norm)) === 'skip') {
       // the scale was too large (an f16 operand overflowed): no update, the step is taken again with the next batch
