@@ -2,91 +2,20 @@
  * The training loop against PyTorch: twelve steps of warmup + cosine, global-norm clipping and AdamW from the shared
  * fixture checkpoints reproduce the recorded losses, grad norms and final parameters (test/fixtures/training).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it, expect } from 'vitest';
-import { loadModel } from '../src/model/hf/folder.js';
 import { readSafetensors } from '../src/formats/safetensors.js';
-import { shiftTargets } from '../src/model/model.js';
-import { Trainer, type BatchSource, type LoopConfig } from '../src/train/trainer.js';
-import type { Batch } from '../src/data/batcher.js';
-import { Rng } from '../src/util/rng.js';
-import { FIXTURES, HF_FIXTURES, itFindsFixtures, relErr } from './helpers.js';
+import { itFindsFixtures, relErr } from './helpers.js';
+import { fixtureTrainer, TRAINING_ROOT, trainingFixtures } from './train_fixture_run.js';
 
-const ROOT = path.join(FIXTURES, 'training');
-
-interface Ref {
-  batches: number[][][];
-  adamw: { betas: [number, number]; eps: number; weight_decay: number };
-  clip_grad_norm: number;
-  steps: { step: number; lr: number; loss: number; grad_norm_before_clip: number }[];
-}
-
-/** The fixture's batches in order (HF labels = input ids: targets shifted inside each row, last one ignored). */
-class ListSource implements BatchSource {
-  i = 0;
-  constructor(
-    readonly list: Batch[],
-    readonly B: number,
-    readonly T: number,
-  ) {}
-  next(): Batch {
-    return this.list[this.i++]!;
-  }
-  getState() {
-    return { rng: new Rng(0).getState(), drawn: this.i };
-  }
-  setState(s: { drawn: number }) {
-    this.i = s.drawn;
-  }
-}
-
-const names = fs.existsSync(ROOT)
-  ? fs.readdirSync(ROOT).filter((d) => fs.existsSync(path.join(ROOT, d, 'reference.json')))
-  : [];
+const ROOT = TRAINING_ROOT;
+const names = trainingFixtures();
 itFindsFixtures(names.length, 'training fixture folders');
 
 for (const name of names) {
   describe(`training loop vs PyTorch: ${name}`, () => {
     it('reproduces 12 steps: lr, loss, grad norm and final parameters', async () => {
-      const ref = JSON.parse(fs.readFileSync(path.join(ROOT, name, 'reference.json'), 'utf8')) as Ref;
-      const model = await loadModel(path.join(HF_FIXTURES, name));
-      const B = ref.batches[0]!.length,
-        T = ref.batches[0]![0]!.length;
-      const list = ref.batches.map((b) => {
-        const ids = Int32Array.from(b.flat());
-        return { ids, targets: shiftTargets(ids, B, T), B, T };
-      });
-      const config: LoopConfig = {
-        seed: 0,
-        maxSteps: 12,
-        gradAccum: 1,
-        lr: 3e-3,
-        minLr: 3e-4,
-        warmupSteps: 3,
-        decaySteps: 11,
-        schedule: 'cosine',
-        beta1: ref.adamw.betas[0],
-        beta2: ref.adamw.betas[1],
-        eps: ref.adamw.eps,
-        weightDecay: ref.adamw.weight_decay,
-        decayOn: 'all',
-        gradClip: ref.clip_grad_norm,
-        evalInterval: 0,
-        sampleInterval: 0,
-        checkpointInterval: 0,
-        peakFlops: 1e9,
-        timeLimit: 0,
-      };
-      const trainer = new Trainer({
-        model,
-        batcher: new ListSource(list, B, T),
-        evalBatches: [list[0]!],
-        valBytesPerToken: 1,
-        config,
-        flopsPerToken: 1,
-        vocabSize: model.config.vocabSize,
-      });
+      const { ref, model, trainer } = await fixtureTrainer(name);
       for (const s of ref.steps) {
         expect(trainer.lrAt(s.step)).toBe(s.lr);
         const r = await trainer.step();

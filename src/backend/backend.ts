@@ -41,6 +41,12 @@ export interface Backend {
   describe(): string;
   /** dtypes this backend stores. */
   readonly dtypes: readonly DType[];
+  /**
+   * Optional: the operand precision of its matmul kernels where it is not float32 — 'f16' (the webgpu backend's
+   * f16 path: operands rounded to binary16, f32 accumulation). Absent or 'f32': exact float32 products. The training
+   * loop turns on dynamic loss scaling when it is 'f16' (src/train/loss_scale.ts).
+   */
+  readonly matmulPrecision?: 'f32' | 'f16';
   /** Allocate an uninitialised (may hold garbage) buffer of `length` elements. */
   alloc(length: number, dtype: DType): DeviceBuffer;
   /** Return a buffer's memory. Using it afterwards is an error. */

@@ -25,6 +25,11 @@ export interface InitOptions {
    * inside a step (PPO's and RLOO's clipping, KTO's reference point). A named backend is taken as given.
    */
   hostReads?: boolean;
+  /**
+   * The matmul precision (webgpu only): 'f32' (default) or 'f16' — operands rounded to binary16, f32 accumulation
+   * (webgpu/matmul_wgsl.ts). 'f16' with ref or wasm is a ConfigError; with 'auto' it takes webgpu or fails.
+   */
+  matmulPrecision?: 'f32' | 'f16';
 }
 
 /** How a backend is made, and how the test suites should exercise it. */
@@ -112,6 +117,21 @@ async function autoPicksWebGpu(): Promise<boolean> {
  */
 export async function initBackend(name: BackendName | 'auto' = 'auto', opts: InitOptions = {}): Promise<Backend> {
   let b: Backend | null = null;
+  if (opts.matmulPrecision === 'f16') {
+    // the f16 path exists on webgpu only: say so rather than train in float32 under an f16 flag
+    if (name !== 'webgpu' && name !== 'auto')
+      throw new ConfigError(
+        'precision',
+        `f16 matmuls are a webgpu backend setting; the ${name} backend computes in float32 only (use --backend webgpu, or --precision f32)`,
+      );
+    if (name === 'auto' && !(await autoPicksWebGpu()))
+      throw new ConfigError(
+        'precision',
+        "f16 matmuls need the webgpu backend, and 'auto' found no WebGPU GPU here (--backend webgpu runs it on a software adapter, slowly)",
+      );
+    name = 'webgpu';
+  } else if (opts.matmulPrecision !== undefined && opts.matmulPrecision !== 'f32')
+    throw new ConfigError('precision', `expected f32 or f16, got ${JSON.stringify(opts.matmulPrecision)}`);
   if (name === 'ref') b = ensureRef();
   else if (name !== 'auto') b = await create(name, opts);
   else {
@@ -132,10 +152,18 @@ async function create(key: string, opts: InitOptions): Promise<Backend> {
   if (!entry)
     throw new ConfigError('backend', `unknown backend '${key}' (expected ${[...entries.keys()].join(', ')} or auto)`);
   const existing = live.get(key);
-  if (existing) return existing;
+  if (existing) {
+    if (opts.matmulPrecision !== undefined && opts.matmulPrecision !== (existing.matmulPrecision ?? 'f32'))
+      throw new ConfigError(
+        'precision',
+        `the ${key} backend is already initialised with ${existing.matmulPrecision ?? 'f32'} matmuls; one process has one ${key} backend`,
+      );
+    return existing;
+  }
   const b = await entry.create({
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
     ...(opts.spinMs !== undefined ? { spinMs: opts.spinMs } : {}),
+    ...(opts.matmulPrecision !== undefined ? { matmulPrecision: opts.matmulPrecision } : {}),
   });
   live.set(key, b);
   return b;

@@ -108,7 +108,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   fs.mkdirSync(runDir, { recursive: true });
 
   // ---- 2. backend, corpus, tokenizer
-  const backend = await initBackend(c.backend, c.threads ? { threads: c.threads } : {});
+  const backend = await initBackend(c.backend, {
+    ...(c.threads ? { threads: c.threads } : {}),
+    ...(c.precision === 'f16' ? { matmulPrecision: 'f16' as const } : {}),
+  });
   const docs = loadCorpus(c.input, {
     textField: c.textField,
     maxBytes: c.maxCorpusBytes,

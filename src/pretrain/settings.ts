@@ -80,9 +80,27 @@ const SAMPLES = group('samples', {
   topK: int(40, 'Keep only the k most likely tokens when sampling (0 = all).', { min: 0, aliases: ['top_k'] }),
 });
 
+const PRECISION = group('precision', {
+  precision: oneOf(
+    ['f32', 'f16'],
+    'f32',
+    "Matmul precision: 'f32', or 'f16' (webgpu only: the linear layers' products take f16-rounded operands with f32 " +
+      'accumulation, f32 master weights, dynamic loss scaling; docs/BACKENDS.md).',
+  ),
+});
+
 /** Every setting of `llmts train` / `llmts plan`, in --help order. */
 export const TRAIN_SETTINGS = defineSettings(
-  { ...RUN_SETTINGS, ...DATA, ...MODEL, ...OPTIM_SETTINGS, ...EVAL_SETTINGS, ...SAMPLES, ...DISPLAY_SETTINGS },
+  {
+    ...RUN_SETTINGS,
+    ...PRECISION,
+    ...DATA,
+    ...MODEL,
+    ...OPTIM_SETTINGS,
+    ...EVAL_SETTINGS,
+    ...SAMPLES,
+    ...DISPLAY_SETTINGS,
+  },
   'llmts train',
 );
 
@@ -127,6 +145,11 @@ export function validateConfig(c: TrainConfig): TrainConfig {
       `blockSize (${c.blockSize}) must be ≤ maxPositions (${c.maxPositions}), the positions the model has`,
     );
   if (c.minLr > c.lr) throw new ConfigError('minLr', `must be ≤ lr (${c.lr}), got ${c.minLr}`);
+  if (c.precision === 'f16' && (c.backend === 'wasm' || c.backend === 'ref'))
+    throw new ConfigError(
+      'precision',
+      `f16 matmuls are a webgpu backend setting; the ${c.backend} backend computes in float32 only (use --backend webgpu)`,
+    );
   return c;
 }
 

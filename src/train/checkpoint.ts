@@ -144,6 +144,12 @@ export function readTrainerState(ckDir: string): TrainerStateFile {
     throw bad('batcher.rng', 'expected the batcher RNG state {hi, lo, spare}', rng);
   if (!Array.isArray(s.evals)) throw bad('evals', 'expected a list', s.evals);
   if (!Array.isArray(s.recentLosses)) throw bad('recentLosses', 'expected a list', s.recentLosses);
+  if (s.lossScale !== undefined) {
+    const ls = s.lossScale as unknown as Record<string, unknown> | null;
+    if (typeof ls !== 'object' || ls === null || typeof ls['scale'] !== 'number' || !(ls['scale'] > 0))
+      throw bad('lossScale', 'expected the loss scaler state {scale > 0, goodSteps}', ls);
+    if (!count(ls['goodSteps'])) throw bad('lossScale.goodSteps', 'expected a whole number ≥ 0', ls['goodSteps']);
+  }
   if (s.bestValLoss !== null && typeof s.bestValLoss !== 'number')
     throw bad('bestValLoss', 'expected a number or null', s.bestValLoss);
   if (typeof s.config !== 'object' || Array.isArray(s.config)) throw bad('config', 'expected an object', s.config);

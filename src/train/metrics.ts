@@ -24,6 +24,8 @@ export interface StepRecord {
   mfu: number;
   /** Seconds since the run (or the resumed part of it) started. */
   elapsed: number;
+  /** The loss scale the step's backward was seeded with (only while loss scaling is on: f16 matmuls). */
+  lossScale?: number;
 }
 
 /** One evaluation. */

@@ -4,9 +4,15 @@
  * validation batches. Each optimizer step:
  *
  *   lr = schedule(step)                                         warmup + cosine (schedule.ts)
- *   for each of G micro-batches:  loss(training, dropoutSeed(seed, step, micro)) → backward (grads accumulate)
- *   norm = ‖Σ grads‖ / G;  scale = min(1, clip / (norm + 1e-6)) / G   (clip_grad_norm_ on the mean gradient)
+ *   for each of G micro-batches:  loss(training, dropoutSeed(seed, step, micro)) → backward, seed S (grads accumulate)
+ *   norm = ‖Σ grads‖ / (G·S);  scale = min(1, clip / (norm + 1e-6)) / (G·S)   (clip_grad_norm_ on the mean gradient)
  *   AdamW step with (lr, gradScale = scale);  zero grads
+ *
+ * S is the loss scale: 1 (scaling off: the seed is the plain backward's) unless the model's backend multiplies in f16
+ * (Backend.matmulPrecision 'f16', the webgpu f16 path) or `lossScaling` asks for it; then dynamic loss scaling
+ * (loss_scale.ts, as torch.amp.GradScaler): a step whose gradient is not finite while the loss is finite is skipped —
+ * no update, the step number, schedule and dropout seeds stay, its batch is consumed — and S halved; S doubles
+ * after 2000 good steps in a row. The clipping norm and AdamW see the unscaled gradient.
  *
  * then evaluation (validation loss and bits per byte), samples and checkpoints at their intervals, via callbacks the
  * caller supplies (the trainer writes no files except through them and the metrics log).
@@ -21,9 +27,10 @@
 import { AdamW } from '../optim/adamw.js';
 import { clipCoefficient, gradNorm } from '../optim/clip.js';
 import { backward } from '../tensor/autograd.js';
-import { noGrad, tidy } from '../tensor/tensor.js';
+import { full, noGrad, tidy } from '../tensor/tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { hashUniform } from '../util/rng.js';
+import { LossScaler, type LossScalerOptions, type LossScaleState } from './loss_scale.js';
 import { ConfigError, TrainingDivergedError } from '../util/errors.js';
 import path from 'node:path';
 import type { Batch, BatcherState } from '../data/batcher.js';
@@ -95,8 +102,10 @@ export interface LoopState {
   seed: number;
   /** Batcher RNG state and batches drawn (the data position). */
   batcher: BatcherState;
-  /** AdamW's step count (equals `step`). */
+  /** AdamW's step count (equals `step`: a step skipped by loss scaling counts in neither). */
   optimizerStep: number;
+  /** The dynamic loss scale and its good-step count (loss_scale.ts), while loss scaling is on; absent when off. */
+  lossScale?: LossScaleState;
   bestValLoss: number | null;
   bestValStep: number | null;
   /** Training tokens consumed. */
@@ -139,6 +148,12 @@ export interface TrainerOptions {
   hooks?: TrainerHooks;
   /** Restore this state (resume); the optimizer moments are restored separately with `loadOptimizerState`. */
   state?: LoopState;
+  /**
+   * Dynamic loss scaling (loss_scale.ts): default on exactly when a parameter lives on a backend whose matmuls take
+   * f16 operands (Backend.matmulPrecision 'f16'); true (GradScaler's defaults) or the scaler's options turn it on
+   * anyway, false off.
+   */
+  lossScaling?: boolean | LossScalerOptions;
 }
 
 export interface StepResult {
@@ -151,6 +166,13 @@ export interface StepResult {
   tokens: number;
   /** The loss or the gradient norm was not finite: the update was skipped and the step not counted. */
   diverged?: boolean;
+  /**
+   * Loss scaling found a non-finite gradient at scale `lossScale` (the loss finite): the update was skipped, the step
+   * not counted (the next call takes the same step number with the next batch), and the scale halved.
+   */
+  skipped?: boolean;
+  /** The loss scale this step's backward was seeded with (present while loss scaling is on). */
+  lossScale?: number;
 }
 
 /** Dropout seed of micro-batch `micro` of step `step`: a hash of (run seed, step, micro), independent of history. */
@@ -172,6 +194,8 @@ export class Trainer {
   private warned = new Set<string>();
   /** Step of the last checkpoint written (or resumed from): what a diverged run leaves behind. */
   private lastGoodStep: number | null;
+  /** Dynamic loss scaling, when on (TrainerOptions.lossScaling). */
+  readonly scaler: LossScaler | null;
 
   constructor(o: TrainerOptions) {
     this.o = o;
@@ -208,6 +232,11 @@ export class Trainer {
     }
     if (o.state) o.batcher.setState(o.state.batcher);
     this.lastGoodStep = o.state ? o.state.step : null;
+    const f16 = [...o.model.params.values()].some((p) => p.backend.matmulPrecision === 'f16');
+    const ls = o.lossScaling ?? f16;
+    this.scaler = ls === false ? null : new LossScaler(ls === true ? {} : ls, this.state.lossScale);
+    if (this.scaler) this.state.lossScale = this.scaler.getState();
+    else delete this.state.lossScale;
   }
 
   /** The learning rate of step `s`. */
@@ -245,19 +274,33 @@ export class Trainer {
     const t0 = performance.now();
     let lossSum = 0;
     let tokens = 0;
+    const S = this.scaler?.scale ?? 1;
     for (let micro = 0; micro < G; micro++) {
       const b = this.batcher.next();
       tokens += b.B * b.T;
       const seed = dropoutSeed(this.state.seed, s, micro);
       const l = tidy(() => {
         const l = this.model.loss(b.ids, b.targets, b.B, b.T, { training: true, dropoutSeed: seed });
-        backward(l);
+        // loss scaling: d(S·loss) = S·d(loss), every gradient S times larger (the tape stays the loss's)
+        if (this.scaler) backward(l, full(l.shape, S, { backend: l.backend, dtype: l.dtype }));
+        else backward(l);
         return l;
       });
       lossSum += await l.item();
       l.dispose();
     }
-    const norm = (await gradNorm(this.model.params)) / G;
+    const norm = (await gradNorm(this.model.params)) / G / S; // exact for S a power of two (the default's are)
+    const scaled = this.scaler ? { lossScale: S } : {};
+    if (this.scaler && Number.isFinite(lossSum) && this.scaler.update(Number.isFinite(norm)) === 'skip') {
+      // the scale was too large (an f16 operand overflowed): no update, the step is taken again with the next batch
+      this.optimizer.zeroGrad();
+      const seconds = (performance.now() - t0) / 1000;
+      this.state.lossScale = this.scaler.getState();
+      this.state.batcher = this.batcher.getState();
+      this.state.tokensSeen += tokens;
+      this.state.trainSeconds += seconds;
+      return { step: s, loss: lossSum / G, lr, gradNorm: norm, seconds, tokens, skipped: true, ...scaled };
+    }
     if (!Number.isFinite(lossSum) || !Number.isFinite(norm)) {
       // never apply a non-finite update: the weights stay those of the last good step
       this.optimizer.zeroGrad();
@@ -269,10 +312,11 @@ export class Trainer {
         seconds: (performance.now() - t0) / 1000,
         tokens,
         diverged: true,
+        ...scaled,
       };
     }
     const coef = c.gradClip > 0 ? clipCoefficient(norm, c.gradClip) : 1;
-    this.optimizer.step({ lr, gradScale: coef / G });
+    this.optimizer.step({ lr, gradScale: coef / G / S });
     this.optimizer.zeroGrad();
     const seconds = (performance.now() - t0) / 1000;
     const loss = lossSum / G;
@@ -283,7 +327,8 @@ export class Trainer {
     this.state.trainSeconds += seconds;
     this.state.recentLosses.push(loss);
     if (this.state.recentLosses.length > RECENT) this.state.recentLosses.shift();
-    return { step: s, loss, lr, gradNorm: norm, seconds, tokens };
+    if (this.scaler) this.state.lossScale = this.scaler.getState();
+    return { step: s, loss, lr, gradNorm: norm, seconds, tokens, ...scaled };
   }
 
   /** Mean validation loss over the fixed batches (no dropout, no tape), and bits per byte. */
@@ -366,6 +411,12 @@ export class Trainer {
         }
         const r = await this.step();
         if (r.diverged) await this.diverged(r, startWall);
+        if (r.skipped) {
+          this.o.progress?.log(
+            `step ${r.step + 1}: a gradient was not finite at loss scale ${r.lossScale}: update skipped, scale now ${this.scaler?.scale}`,
+          );
+          continue;
+        }
         // CPU backends resolve every await at once (microtasks only): give the event loop a turn so Ctrl-C (SIGINT)
         // and the progress bar's timers are handled between steps.
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -383,6 +434,7 @@ export class Trainer {
           tokensPerSec: tps,
           mfu,
           elapsed: (performance.now() - startWall) / 1000,
+          ...(r.lossScale !== undefined ? { lossScale: r.lossScale } : {}),
         };
         if (this.o.hooks?.stepMetrics) Object.assign(rec, this.o.hooks.stepMetrics(this, r), { ...rec }); // the loop's own fields win
         this.steps.push(rec);

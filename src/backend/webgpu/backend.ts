@@ -11,7 +11,8 @@
  * rope_qkv_cache), ./reduce.ts (sumsq, sum_all), dropout, ./sample.ts (`sample`: greedy all in WGSL; top-k as the
  * candidates selected in WGSL, ./sample_topk.ts, then ref's float64 draw on them as a host step; any other setting
  * ref's sampler on the read-back logits as a host step: its ids must equal ref's float64 draw exactly and WGSL has
- * no f64). docs/BACKENDS.md lists the coverage. Buffers come from a caching pool (./buffer_pool.ts; `pool: false` turns
+ * no f64). `matmulPrecision: 'f16'` makes the matmul kernels round their operands to binary16 (f32 accumulation;
+ * ./matmul_wgsl.ts). docs/BACKENDS.md lists the coverage. Buffers come from a caching pool (./buffer_pool.ts; `pool: false` turns
  * it off), within an optional `memoryBudget`.
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } from '../backend.js';
@@ -20,7 +21,7 @@ import { candidateCap, candidateStride, sampleCandidates } from '../sample_candi
 import { sampleKernel } from '../sample_rows.js';
 import { sampleAttrs } from '../sampling.js';
 import { validateKernelCall } from '../validate.js';
-import { BackendError, OutOfMemoryError } from '../../util/errors.js';
+import { BackendError, ConfigError, OutOfMemoryError } from '../../util/errors.js';
 import { size } from '../../util/shape.js';
 import { ATTENTION_KERNELS, runAttention } from './attention.js';
 import { type CapturedCall, GpuBuf, GpuContext, USAGE } from './core.js';
@@ -28,6 +29,7 @@ import { requestWebGpuDevice } from './device.js';
 import { ELEMENTWISE_KERNELS, runElementwise } from './elementwise.js';
 import type { KView } from './kview.js';
 import { runMatmul } from './matmul.js';
+import { MATMUL_PRECISIONS, type MatmulPrecision } from './matmul_wgsl.js';
 import { QUANT_KERNELS, runMatmulQuant } from './matmul_quant.js';
 import { MOVEMENT_KERNELS, runMovement } from './movement.js';
 import { NORM_KERNELS, runNorm } from './norm.js';
@@ -68,6 +70,13 @@ export interface WebGpuBackendOptions {
    * per buffer; WebGPU does not say how much memory a device has).
    */
   memoryBudget?: number;
+  /**
+   * The matmul kernels' operand precision (./matmul_wgsl.ts): 'f32' (default) or 'f16' — every `matmul` call (the
+   * linear layers, forward and backward, and the LM head) rounds its operands to binary16 as it loads them and
+   * accumulates in f32, the numerics of mixed-precision (autocast) training on tensor cores; attention, norms and
+   * the optimizer stay f32. docs/BACKENDS.md, "f16 path".
+   */
+  matmulPrecision?: MatmulPrecision;
 }
 
 /** Usage of every tensor buffer. */
@@ -82,6 +91,8 @@ export class WebGpuBackend implements Backend {
    * steps read back.
    */
   readonly counts = { native: 0, hostSteps: 0, sampleCandidateRows: 0, sampleFullRows: 0, sampleBytesRead: 0 };
+  /** The matmul kernels' operand precision (WebGpuBackendOptions.matmulPrecision). */
+  readonly matmulPrecision: MatmulPrecision;
   private readonly queue = new HostStepQueue();
   private readonly ctx: GpuContext;
   /** runReplay's captured calls, by the caller's (a decode graph's) inputs array; given back when it is collected. */
@@ -111,9 +122,10 @@ export class WebGpuBackend implements Backend {
     /** The adapter is WebGPU on the CPU (SwiftShader, lavapipe): correct, not fast. */
     readonly software = false,
     gpu: unknown = null,
-    opts: Pick<WebGpuBackendOptions, 'pool' | 'memoryBudget'> = {},
+    opts: Pick<WebGpuBackendOptions, 'pool' | 'memoryBudget' | 'matmulPrecision'> = {},
   ) {
     this.gpu = gpu;
+    this.matmulPrecision = opts.matmulPrecision ?? 'f32';
     this.ctx = new GpuContext(device, opts.pool ?? true);
     this.budget = opts.memoryBudget ?? Number.POSITIVE_INFINITY;
     // WebGPU reports a failed createBuffer later (an error scope): the pool is emptied at once, so that the caller's
@@ -139,7 +151,8 @@ export class WebGpuBackend implements Backend {
   }
 
   describe(): string {
-    return `webgpu (${this.adapterName}; ${WEBGPU_KERNELS.size} kernels native, sample's float64 draw on ref)`;
+    const f16 = this.matmulPrecision === 'f16' ? '; matmul operands f16, f32 accumulation' : '';
+    return `webgpu (${this.adapterName}; ${WEBGPU_KERNELS.size} kernels native, sample's float64 draw on ref${f16})`;
   }
 
   /** The device's limits (those requested: the adapter's largest). */
@@ -288,7 +301,7 @@ export class WebGpuBackend implements Backend {
 
   /** One kernel call's dispatches (the queue has reached it). */
   private dispatchKernel(name: string, ins: KView[], outs: KView[], at: Attrs): void {
-    if (name === 'matmul') runMatmul(this.ctx, ins, outs, at);
+    if (name === 'matmul') runMatmul(this.ctx, ins, outs, at, this.matmulPrecision);
     else if (name === 'sample') runSampleGreedy(this.ctx, ins, outs);
     else if (name === 'matmul_q8' || name === 'matmul_bf16') runMatmulQuant(this.ctx, name, ins, outs);
     else if (name === 'adamw') runAdamw(this.ctx, ins, outs, at);
@@ -470,6 +483,15 @@ export async function createWebGpuBackend(opts: Readonly<Record<string, unknown>
       'E_OPTION',
       `webgpu backend: memoryBudget must be a positive number of bytes, not ${o.memoryBudget}`,
     );
+  if (o.matmulPrecision !== undefined && !MATMUL_PRECISIONS.includes(o.matmulPrecision))
+    throw new ConfigError(
+      'matmulPrecision',
+      `webgpu backend: expected one of ${MATMUL_PRECISIONS.join(', ')}, got ${JSON.stringify(o.matmulPrecision)}`,
+    );
   const { device, adapterName, software, gpu } = await requestWebGpuDevice(o.gpu);
-  return new WebGpuBackend(device, adapterName, software, gpu, { pool: o.pool, memoryBudget: o.memoryBudget });
+  return new WebGpuBackend(device, adapterName, software, gpu, {
+    pool: o.pool,
+    memoryBudget: o.memoryBudget,
+    matmulPrecision: o.matmulPrecision,
+  });
 }

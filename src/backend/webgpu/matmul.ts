@@ -5,6 +5,8 @@
  * layout (NN, NT, TN, TT), bias and accumulate. Batches run on the grid's z axis; a shared (batch 1) operand reads
  * offset 0. Products with both M and N above `tiledMatmul.min` (training, prefill) take the register-blocked kernel of
  * ./matmul_tiled.ts instead, and x·Wᵀ for a few rows of x (decode) the matrix-vector kernel of ./matmul_gemv.ts.
+ * Every one of them comes in the backend's matmul precision: 'f32', or 'f16' (operands rounded to binary16 as they
+ * are loaded, f32 accumulation: ./matmul_wgsl.ts).
  */
 import type { Attrs } from '../backend.js';
 import { size } from '../../util/shape.js';
@@ -13,7 +15,14 @@ import { Params } from './core.js';
 import type { KView } from './kview.js';
 import { GEMV_COLUMNS, GEMV_ROWS, gemvShader } from './matmul_gemv.js';
 import { tiledMatmulShader, tileOf } from './matmul_tiled.js';
-import { MATMUL_PARAMS, matmulBindings, storeOutput } from './matmul_wgsl.js';
+import {
+  MATMUL_PARAMS,
+  type MatmulPrecision,
+  matmulBindings,
+  operand,
+  precisionHelpers,
+  storeOutput,
+} from './matmul_wgsl.js';
 import { wgsl } from './wgsl_memo.js';
 
 /**
@@ -30,11 +39,17 @@ const T = 16; // threads per side
 const BM = 32; // output block rows (and columns)
 const BK = 16;
 
-function shader(transA: boolean, transB: boolean, bias: boolean, accumulate: boolean): string {
+function shader(
+  transA: boolean,
+  transB: boolean,
+  bias: boolean,
+  accumulate: boolean,
+  precision: MatmulPrecision,
+): string {
   // params: M, N, K, aBatch (elements, 0 if shared), bBatch, oBatch, alpha
-  const aAt = transA ? 'A[aOff + k * M + i]' : 'A[aOff + i * K + k]';
-  const bAt = transB ? 'B[bOff + j * K + k]' : 'B[bOff + k * N + j]';
-  return `${matmulBindings(bias)}
+  const aAt = operand(transA ? 'A[aOff + k * M + i]' : 'A[aOff + i * K + k]', precision);
+  const bAt = operand(transB ? 'B[bOff + j * K + k]' : 'B[bOff + k * N + j]', precision);
+  return `${matmulBindings(bias)}${precisionHelpers(precision)}
 var<workgroup> As: array<array<f32, ${BK}>, ${BM}>;
 var<workgroup> Bs: array<array<f32, ${BM}>, ${BK}>;
 @compute @workgroup_size(${T}, ${T}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -77,7 +92,17 @@ var<workgroup> Bs: array<array<f32, ${BM}>, ${BK}>;
 }`;
 }
 
-export function runMatmul(ctx: GpuContext, ins: readonly KView[], outs: readonly KView[], a: Attrs): void {
+/**
+ * Record one matmul call's dispatch. `precision` (the backend's matmul precision): 'f16' takes the kernels that
+ * round each operand element to binary16 as they load it (./matmul_wgsl.ts f16r), each memoised apart from the f32 one.
+ */
+export function runMatmul(
+  ctx: GpuContext,
+  ins: readonly KView[],
+  outs: readonly KView[],
+  a: Attrs,
+  precision: MatmulPrecision = 'f32',
+): void {
   const transA = a['transA'] === true,
     transB = a['transB'] === true,
     accumulate = a['accumulate'] === true,
@@ -98,21 +123,23 @@ export function runMatmul(ctx: GpuContext, ins: readonly KView[], outs: readonly
   const p = new Params().u32(M, N, K, aB, bB, M * N).f32(alpha);
   const bufs = [A.b.gpu, B.b.gpu, ...(bias ? [bias.b.gpu] : []), O.b.gpu];
   if (!transA && transB && M <= tiledMatmul.gemvRows && Math.ceil(N / GEMV_COLUMNS) <= 65535) {
-    const code = wgsl(`matmul-gemv:${!!bias}:${accumulate}`, () => gemvShader(!!bias, accumulate));
+    const code = wgsl(`matmul-gemv:${!!bias}:${accumulate}:${precision}`, () =>
+      gemvShader(!!bias, accumulate, precision),
+    );
     ctx.dispatch(code, p, bufs, [Math.ceil(N / GEMV_COLUMNS), 1, batches]);
     return;
   }
   if (M > tiledMatmul.min && N > tiledMatmul.min) {
     const R = M >= tiledMatmul.big && N >= tiledMatmul.big ? 8 : 4,
       side = tileOf(R);
-    const code = wgsl(`matmul-tiled:${R}:${transA}:${transB}:${!!bias}:${accumulate}`, () =>
-      tiledMatmulShader(R, transA, transB, !!bias, accumulate),
+    const code = wgsl(`matmul-tiled:${R}:${transA}:${transB}:${!!bias}:${accumulate}:${precision}`, () =>
+      tiledMatmulShader(R, transA, transB, !!bias, accumulate, precision),
     );
     ctx.dispatch(code, p, bufs, [Math.ceil(N / side), Math.ceil(M / side), batches]);
     return;
   }
-  const code = wgsl(`matmul:${transA}:${transB}:${!!bias}:${accumulate}`, () =>
-    shader(transA, transB, !!bias, accumulate),
+  const code = wgsl(`matmul:${transA}:${transB}:${!!bias}:${accumulate}:${precision}`, () =>
+    shader(transA, transB, !!bias, accumulate, precision),
   );
   ctx.dispatch(code, p, bufs, [Math.ceil(N / BM), Math.ceil(M / BM), batches]);
 }

@@ -10,7 +10,7 @@
  *   thread t: column j = 8·workgroup + t / 32, lane = t % 32
  *   part[m] = Σ_{k ≡ lane (mod 32)} x[m, k]·W[j, k]       out[m, j] = alpha·Σ_lane part[m] (+ out) (+ bias[j])
  */
-import { matmulBindings, storeOutput } from './matmul_wgsl.js';
+import { type MatmulPrecision, matmulBindings, operand, precisionHelpers, storeOutput } from './matmul_wgsl.js';
 
 /** Rows of x up to which an x·Wᵀ product takes this kernel. */
 export const GEMV_ROWS = 4;
@@ -52,15 +52,18 @@ var<workgroup> red: array<f32, 256>;
 }`;
 }
 
-/** WGSL of the x·Wᵀ matrix-vector kernel, with bias and accumulate built in or not (params as ./matmul.ts's). */
-export function gemvShader(bias: boolean, accumulate: boolean): string {
+/**
+ * WGSL of the x·Wᵀ matrix-vector kernel, with bias and accumulate built in or not, in a matmul precision (params as
+ * ./matmul.ts's).
+ */
+export function gemvShader(bias: boolean, accumulate: boolean, precision: MatmulPrecision = 'f32'): string {
   return gemvKernel(
-    matmulBindings(bias),
+    matmulBindings(bias) + precisionHelpers(precision),
     `let aOff = wid.z * pu(3u);
     let w0 = wid.z * pu(4u) + j * K;
     for (var k = lane; k < K; k += 32u) {
-      let w = B[w0 + k];
-      for (var m = 0u; m < M; m++) { part[m] += A[aOff + m * K + k] * w; }
+      let w = ${operand('B[w0 + k]', precision)};
+      for (var m = 0u; m < M; m++) { part[m] += ${operand('A[aOff + m * K + k]', precision)} * w; }
     }`,
     `let i = m;
       let oOff = wid.z * pu(5u);

@@ -17,7 +17,14 @@
  * k order, as the 32×32 kernel does (the same floats: bench/lab/webgpu-matmul.mjs checks). Parameters as
  * ./matmul.ts: M, N, K, the three batch strides, alpha.
  */
-import { MATMUL_PARAMS, matmulBindings, storeOutput } from './matmul_wgsl.js';
+import {
+  MATMUL_PARAMS,
+  type MatmulPrecision,
+  matmulBindings,
+  operand,
+  precisionHelpers,
+  storeOutput,
+} from './matmul_wgsl.js';
 
 /** Threads per side of a workgroup. */
 const TPS = 16;
@@ -25,13 +32,14 @@ const TPS = 16;
 /** Output block side of the kernel with R×R outputs a thread. */
 export const tileOf = (R: 4 | 8): number => TPS * R;
 
-/** WGSL of the register-blocked kernel (R×R outputs a thread) for one layout, bias and accumulate. */
+/** WGSL of the register-blocked kernel (R×R outputs a thread) for one layout, bias, accumulate and precision. */
 export function tiledMatmulShader(
   R: 4 | 8,
   transA: boolean,
   transB: boolean,
   bias: boolean,
   accumulate: boolean,
+  precision: MatmulPrecision = 'f32',
 ): string {
   const TILE = tileOf(R),
     BK = 1024 / TILE,
@@ -44,7 +52,7 @@ export function tiledMatmulShader(
   for (let g = 0; g < G; g++) inner.push(`let b${g} = Bs[k * ${V}u + lid.x * ${G}u + ${g}u];`);
   for (let q = 0; q < R; q++)
     for (let g = 0; g < G; g++) inner.push(`acc[${q * G + g}] += a${q >> 2}.${'xyzw'[q & 3]} * b${g};`);
-  return `${matmulBindings(bias)}
+  return `${matmulBindings(bias)}${precisionHelpers(precision)}
 var<workgroup> As: array<vec4<f32>, ${vecs}>;
 var<workgroup> Bs: array<vec4<f32>, ${vecs}>;
 @compute @workgroup_size(${TPS}, ${TPS}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -61,7 +69,7 @@ var<workgroup> Bs: array<vec4<f32>, ${vecs}>;
       let i = row0 + li;
       let ka = k0 + lk;
       var av = 0.0;
-      if (i < M && ka < K) { av = A[aOff + ${transA ? 'ka * M + i' : 'i * K + ka'}]; }
+      if (i < M && ka < K) { av = ${operand(`A[aOff + ${transA ? 'ka * M + i' : 'i * K + ka'}]`, precision)}; }
       As[lk * ${V}u + li / 4u][li % 4u] = av;
       // op(b)[k0 + lkb, col0 + lj]: along n for a row-major b, along k for a transposed one
       let lj = ${transB ? `e / ${BK}u` : `e % ${TILE}u`};
@@ -69,7 +77,7 @@ var<workgroup> Bs: array<vec4<f32>, ${vecs}>;
       let j = col0 + lj;
       let kb = k0 + lkb;
       var bv = 0.0;
-      if (j < N && kb < K) { bv = B[bOff + ${transB ? 'j * K + kb' : 'kb * N + j'}]; }
+      if (j < N && kb < K) { bv = ${operand(`B[bOff + ${transB ? 'j * K + kb' : 'kb * N + j'}]`, precision)}; }
       Bs[lkb * ${V}u + lj / 4u][lj % 4u] = bv;
     }
     workgroupBarrier();
