@@ -5,6 +5,8 @@
  * its table and checks from here and ports the arithmetic operation for operation to WebAssembly
  * (src/backend/wasm/assembly/sample.ts), which therefore draws the same ids from the same logits and uniform number.
  * The webgpu backend runs `sampleRow` as is on a row's top-k candidates selected on the device (./sample_candidates.ts).
+ * At plain temperature it draws in float32 on the device and certifies the id against a bound on its distance to
+ * the float64 sums here (./sample_certified.ts), redrawing with `sampleKernel` when it cannot.
  *
  * For temperature T > 0, top-k k, top-p p, min-p q (the sampler's steps 4–8, on already-penalised logits l):
  *   m = max l;  w_i = exp((l_i − m)/T) for l_i ≥ (k-th largest l), else 0       (float64, `expNonPositive`)

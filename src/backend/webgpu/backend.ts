@@ -9,7 +9,8 @@
  * ./movement.ts (slice, pad_slice, concat, write_at, embedding and its backward), ./optim.ts (adamw),
  * ./attention.ts (attention and the fused-qkv form, forward and backward), ./rope.ts (rope, rope_qkv,
  * rope_qkv_cache), ./reduce.ts (sumsq, sum_all), dropout, ./sample.ts (`sample`: greedy all in WGSL; top-k as the
- * candidates selected in WGSL, ./sample_topk.ts, then ref's float64 draw on them as a host step; any other setting
+ * candidates selected in WGSL, ./sample_topk.ts, then ref's float64 draw on them as a host step; plain temperature
+ * drawn in WGSL, ./sample_certified.ts, and certified equal to ref's draw on the host, else redrawn; any other setting
  * ref's sampler on the read-back logits as a host step: its ids must equal ref's float64 draw exactly and WGSL has
  * no f64). `matmulPrecision: 'f16'` makes the matmul kernels round their operands to binary16 (f32 accumulation;
  * ./matmul_wgsl.ts). docs/BACKENDS.md lists the coverage. Buffers come from a caching pool (./buffer_pool.ts; `pool: false` turns
@@ -18,6 +19,7 @@
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } from '../backend.js';
 import { HostStepQueue } from '../host_queue.js';
 import { candidateCap, candidateStride, sampleCandidates } from '../sample_candidates.js';
+import { CERT_WORDS, certConstants, certifyRows } from '../sample_certified.js';
 import { sampleKernel } from '../sample_rows.js';
 import { sampleAttrs } from '../sampling.js';
 import { validateKernelCall } from '../validate.js';
@@ -37,6 +39,7 @@ import { runAdamw } from './optim.js';
 import { REDUCE_KERNELS, runReduce } from './reduce.js';
 import { runRope, runRopeQkv } from './rope.js';
 import { SAMPLE_TOPK_MAX, runSampleGreedy, samplePlan } from './sample.js';
+import { runSampleCertified } from './sample_certified.js';
 import { runSampleTopK } from './sample_topk.js';
 import type { GpuDeviceLike } from './types.js';
 
@@ -87,10 +90,21 @@ export class WebGpuBackend implements Backend {
   readonly dtypes: readonly DType[] = ['f32', 'i32'];
   /**
    * Native kernel calls and host steps (fallbacks) so far; of `sample`'s rows drawn on the host (./sample.ts), those
-   * drawn from the device's top-k candidates and those from their full read-back rows, and the bytes those host
-   * steps read back.
+   * drawn from the device's top-k candidates and those from their full read-back rows; the rows drawn on the device
+   * at plain temperature and certified, and the calls whose rows were not all certified (redrawn from the full rows);
+   * and the bytes those host steps read back.
    */
-  readonly counts = { native: 0, hostSteps: 0, sampleCandidateRows: 0, sampleFullRows: 0, sampleBytesRead: 0 };
+  readonly counts = {
+    native: 0,
+    hostSteps: 0,
+    sampleCandidateRows: 0,
+    sampleCertifiedRows: 0,
+    sampleCertFallbacks: 0,
+    sampleFullRows: 0,
+    sampleBytesRead: 0,
+  };
+  /** A test hook: the factor on the certified draw's bound (../sample_certified.ts); 1 — anything lower is unsound. */
+  sampleCertSlack = 1;
   /** The matmul kernels' operand precision (WebGpuBackendOptions.matmulPrecision). */
   readonly matmulPrecision: MatmulPrecision;
   private readonly queue = new HostStepQueue();
@@ -244,13 +258,19 @@ export class WebGpuBackend implements Backend {
   /** `run` without `validateKernelCall`, for a call its caller has checked (a decode graph's moving calls). */
   runUnchecked(name: string, inputs: readonly View[], outputs: readonly View[], attrs: Attrs = {}): void {
     if (name === 'sample') {
-      const plan = samplePlan(outputs.length, attrs);
+      const x = inputs[0]!,
+        V = x.shape[x.shape.length - 1] ?? 0;
+      const plan = samplePlan(outputs.length, attrs, V, V === 0 ? 0 : size(x.shape) / V);
       if (plan === 'host') {
         this.sampleOnHost(inputs, outputs, attrs);
         return;
       }
       if (plan === 'topk') {
         this.sampleTopK(inputs, outputs, attrs);
+        return;
+      }
+      if (plan === 'certified') {
+        this.sampleCertified(inputs, outputs, attrs);
         return;
       }
     }
@@ -374,6 +394,40 @@ export class WebGpuBackend implements Backend {
       for (const v of outs) io.write(v.buf, v.data);
     });
     this.free(slots);
+  }
+
+  /**
+   * `sample` at plain temperature (./sample.ts): the draw in WGSL (./sample_certified.ts), then, as a host step, 48
+   * bytes a row read back and certified equal to ref's draw (../sample_certified.ts); a row not certified makes it
+   * the full rows' draw instead.
+   */
+  private sampleCertified(inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
+    for (const v of [...inputs, ...outputs]) this.own(v.buf);
+    const { o, u } = sampleAttrs(attrs);
+    const x = inputs[0]!,
+      xb = this.own(x.buf),
+      V = x.shape[x.shape.length - 1]!,
+      N = size(x.shape) / V,
+      outs = sampleOutputs(outputs);
+    const c = certConstants(o.temperature, V),
+      words = N * CERT_WORDS;
+    const res = this.alloc(words, 'i32') as GpuBuf;
+    this.counts.native++;
+    this.queue.device(() => runSampleCertified(this.ctx, xb.gpu, res.gpu, N, V, c, u));
+    const slack = this.sampleCertSlack;
+    this.enqueueHost(async (io) => {
+      const w = (await io.read(res)) as Int32Array;
+      this.counts.sampleBytesRead += words * 4;
+      const [ids, probs] = outs;
+      const bits = new Uint32Array(w.buffer, w.byteOffset, words);
+      if (certifyRows(bits, V, o, u, ids!, probs!, slack)) this.counts.sampleCertifiedRows += N;
+      else {
+        this.counts.sampleCertFallbacks++;
+        await this.sampleFull(io, x, ids!, probs!, o, u);
+      }
+      for (const v of outs) io.write(v.buf, v.data);
+    });
+    this.free(res);
   }
 
   enqueueHost(step: (io: HostIO) => Promise<void>): void {

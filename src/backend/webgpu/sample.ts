@@ -15,26 +15,40 @@
  *   with more candidates than its slot holds (ties at the threshold) makes that call read the full rows back and
  *   run ref's `sampleKernel` instead. The backend's `counts` say which: sampleCandidateRows / sampleFullRows, and
  *   sampleBytesRead, the bytes these host steps read back.
- * - Everything else (top-p or min-p without top-k, topK > SAMPLE_TOPK_MAX, topN > topK, penalties): the logits are
- *   read back and ref's `sampleKernel` runs on the host as a queued host step.
- * The last two are host steps of the backend (`counts.hostSteps`); the top-k one also one native call.
+ * - Plain temperature (temperature ≥ 0.01, topK 0, topP 1, minP 0, no topN, no penalties: the default settings;
+ *   rows ≤ SAMPLE_CERT_MAX_V long, ≤ SAMPLE_CERT_MAX_ROWS of them): the draw runs in WGSL on float32 weights with
+ *   exact integer prefix sums and a rigorous bound on their distance to ref's float64 sums
+ *   (./sample_certified.ts); a host step reads back 48 bytes a row and checks that u·Σ lies farther than the bound
+ *   from the drawn id's interval ends (../sample_certified.ts), which makes the id ref's. If any row of the call
+ *   is not certified, the call reads the full rows back and runs ref's `sampleKernel`. Counts:
+ *   sampleCertifiedRows, sampleCertFallbacks (calls redrawn from the full rows; their rows in sampleFullRows).
+ * - Everything else (top-p or min-p without top-k, topK > SAMPLE_TOPK_MAX, topN > topK, topN without top-k,
+ *   penalties): the logits are read back and ref's `sampleKernel` runs on the host as a queued host step.
+ * The last three are host steps of the backend (`counts.hostSteps`); the top-k and certified ones also one native call.
  */
 import type { Attrs } from '../backend.js';
 import { penaltiesOn, sampleAttrs } from '../sampling.js';
 import { BUILTINS, FLAT_GROUP, type GpuContext, Params, WG, grid, storage } from './core.js';
 import type { KView } from './kview.js';
+import { SAMPLE_CERT_MAX_ROWS, SAMPLE_CERT_MAX_V, SAMPLE_CERT_MIN_T } from './sample_certified.js';
 
 /** The largest top-k whose candidates the device selects. */
 export const SAMPLE_TOPK_MAX = 1024;
 
-/** Where a `sample` call runs (see above): all in WGSL, top-k candidates in WGSL then the draw on the host, or on the host. */
-export type SamplePlan = 'greedy' | 'topk' | 'host';
+/**
+ * Where a `sample` call runs (see above): all in WGSL, top-k candidates in WGSL then the draw on the host, a
+ * certified draw in WGSL, or on the host. `V` and `N`: the row length and count.
+ */
+export type SamplePlan = 'greedy' | 'topk' | 'certified' | 'host';
 
-export function samplePlan(nOutputs: number, a: Attrs): SamplePlan {
+export function samplePlan(nOutputs: number, a: Attrs, V = 0, N = 0): SamplePlan {
   const { o, topN, penalties } = sampleAttrs(a);
   if (penalties && penaltiesOn(penalties.settings)) return 'host';
   if (o.temperature === 0) return topN === 0 && nOutputs === 2 ? 'greedy' : 'host';
-  return o.topK > 0 && o.topK <= SAMPLE_TOPK_MAX && topN <= o.topK ? 'topk' : 'host';
+  if (o.topK > 0) return o.topK <= SAMPLE_TOPK_MAX && topN <= o.topK ? 'topk' : 'host';
+  // T ≥ SAMPLE_CERT_MIN_T: a flushed subnormal (l − m) then moves y by < 2^−126·100, far inside the bound's C0
+  const plain = o.temperature >= SAMPLE_CERT_MIN_T && o.topP === 1 && o.minP === 0 && topN === 0 && nOutputs === 2;
+  return plain && V > 0 && V <= SAMPLE_CERT_MAX_V && N <= SAMPLE_CERT_MAX_ROWS ? 'certified' : 'host';
 }
 
 /** logits [N, V] → ids [N] i32, probs [N, 2]. One workgroup per row. params: V */
