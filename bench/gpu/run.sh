@@ -12,11 +12,12 @@
 #      webgpu (gpt2: PyTorch only; TF.js runs out of device memory there, ANCHORS.md); each peer gets 35% of the
 #      case's time, and our own figure goes to run.log before the peers start
 #   5. labs: host µs a dispatch recording tiny's step, the matmul kernels at M16384 K768 N3072 and at M1 K768 N32000 (bench/lab/webgpu-matmul.mjs),
-#      f16 tensor-core tiles at 4096³ (bench/lab/webgpu-tensorcore.mjs), tiled
+#      f16 tensor-core tiles at 4096³ (bench/lab/webgpu-tensorcore.mjs), the sample paths against ref
+#      (bench/lab/webgpu-sample-check.mjs), tiled
 #      (flash) attention against the row kernels at B16 T1024 H12 D64 (bench/lab/webgpu-attention.mjs)
 #   6. decode: bench/decode.bench.mjs on webgpu, then on wasm (all cores), stories110M f32 and q8, if 60 s are left
 # Writes under $OUT (else .gpu/out): run.log (everything), train.jsonl (the bench's JSON lines), decode.jsonl,
-# host.txt, matmul.txt, tensorcore.txt, gemv.txt, attention.txt, summary.txt (one
+# host.txt, matmul.txt, tensorcore.txt, sample.txt, gemv.txt, attention.txt, summary.txt (one
 # line a case: ours, PyTorch's and TF.js's tok/s, the ratios), adapter.txt, smoke.txt.
 # usage: bash bench/gpu/run.sh [--quick] [--budget S] [--cases a,b] [--steps N] [--no-smoke]
 #   --quick     a rehearsal on a software adapter (SwiftShader): a 1-layer × 32 smoke model, bench case `micro` only
@@ -160,9 +161,11 @@ done
 #    matmul.txt; the matrix-vector kernel against the 32×32 one at stories110M's head in decode (M 1, K 768, N 32000)
 #    into gemv.txt; the tiled (flash) attention kernels against the row kernels (bench/lab/webgpu-attention.mjs) at
 #    GPT-2's B16 T1024 H12 D64 into attention.txt; f16 subgroup-matrix (tensor-core) matmuls at 4096³
-#    (bench/lab/webgpu-tensorcore.mjs, written without the hardware: compiles? right? TFLOP/s) into tensorcore.txt
-if [ "$quick" = 1 ]; then labs="host:calls matmul:256,64,192 tensorcore:256,256,256 gemv:1,64,500 attention:1,32,2,16"
-else labs="host:tiny matmul:16384,768,3072 tensorcore:4096,4096,4096 gemv:1,768,32000 attention:16,1024,12,64"; fi
+#    (bench/lab/webgpu-tensorcore.mjs, written without the hardware: compiles? right? TFLOP/s) into tensorcore.txt;
+#    the sample paths (greedy, certified temperature draws, top-k candidates, the full row) against ref's ids at
+#    V 50257, with each call's time (bench/lab/webgpu-sample-check.mjs) into sample.txt
+if [ "$quick" = 1 ]; then labs="host:calls matmul:256,64,192 tensorcore:256,256,256 sample:2000 gemv:1,64,500 attention:1,32,2,16"
+else labs="host:tiny matmul:16384,768,3072 tensorcore:4096,4096,4096 sample:50257 gemv:1,768,32000 attention:16,1024,12,64"; fi
 for spec in $labs; do
   name=${spec%%:*} shape=${spec#*:}
   l=$(left)
@@ -172,6 +175,7 @@ for spec in $labs; do
     host) stage 45 node --expose-gc bench/lab/webgpu-host.mjs --shape "$shape" --steps 6 --rounds 1 ;;
     gemv) stage 45 node bench/lab/webgpu-matmul.mjs "$shape" 3 ;;
     tensorcore) stage 45 node bench/lab/webgpu-tensorcore.mjs "$shape" 20 ;;
+    sample) stage 45 node bench/lab/webgpu-sample-check.mjs "$shape" 100 ;;
     *) stage 45 node "bench/lab/webgpu-$name.mjs" "$shape" 3 ;;
   esac | tee "$out/$name.txt" >/dev/null
 done
