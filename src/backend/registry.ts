@@ -111,6 +111,14 @@ async function autoPicksWebGpu(): Promise<boolean> {
   return autoWebGpu;
 }
 
+/** The error for f16 matmuls asked of a backend without them (ref, wasm): they are a webgpu setting. */
+export function f16NeedsWebGpu(backend: string): ConfigError {
+  return new ConfigError(
+    'precision',
+    `f16 matmuls are a webgpu backend setting; the ${backend} backend computes in float32 only (use --backend webgpu, or --precision f32)`,
+  );
+}
+
 /**
  * Initialise a registered backend and, by default, make it the default one. 'auto': webgpu on a hardware adapter
  * (Node with a GPU and the `webgpu` package), else wasm where it works, else ref.
@@ -119,11 +127,7 @@ export async function initBackend(name: BackendName | 'auto' = 'auto', opts: Ini
   let b: Backend | null = null;
   if (opts.matmulPrecision === 'f16') {
     // the f16 path exists on webgpu only: say so rather than train in float32 under an f16 flag
-    if (name !== 'webgpu' && name !== 'auto')
-      throw new ConfigError(
-        'precision',
-        `f16 matmuls are a webgpu backend setting; the ${name} backend computes in float32 only (use --backend webgpu, or --precision f32)`,
-      );
+    if (name !== 'webgpu' && name !== 'auto') throw f16NeedsWebGpu(name);
     if (name === 'auto' && !(await autoPicksWebGpu()))
       throw new ConfigError(
         'precision',

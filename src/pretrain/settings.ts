@@ -5,6 +5,7 @@
  * Layers, as nanoGPT's `configurator.py`: defaults ← preset (presets.ts) ← JSON file ← command line.
  */
 import { ConfigError } from '../util/errors.js';
+import { f16NeedsWebGpu } from '../backend/registry.js';
 import { bool, defineSettings, float, group, int, oneOf, str, strings, type Values } from '../util/settings.js';
 import { DISPLAY_SETTINGS, EVAL_SETTINGS, OPTIM_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
 import type { ModelConfig } from '../model/config.js';
@@ -145,11 +146,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
       `blockSize (${c.blockSize}) must be ≤ maxPositions (${c.maxPositions}), the positions the model has`,
     );
   if (c.minLr > c.lr) throw new ConfigError('minLr', `must be ≤ lr (${c.lr}), got ${c.minLr}`);
-  if (c.precision === 'f16' && (c.backend === 'wasm' || c.backend === 'ref'))
-    throw new ConfigError(
-      'precision',
-      `f16 matmuls are a webgpu backend setting; the ${c.backend} backend computes in float32 only (use --backend webgpu)`,
-    );
+  if (c.precision === 'f16' && (c.backend === 'wasm' || c.backend === 'ref')) throw f16NeedsWebGpu(c.backend);
   return c;
 }
 

@@ -41,7 +41,7 @@ import { runRope, runRopeQkv } from './rope.js';
 import { SAMPLE_TOPK_MAX, runSampleGreedy, samplePlan } from './sample.js';
 import { runSampleCertified } from './sample_certified.js';
 import { runSampleTopK } from './sample_topk.js';
-import type { GpuDeviceLike } from './types.js';
+import type { GpuBufferLike, GpuDeviceLike } from './types.js';
 
 /** Every kernel this backend runs natively. */
 export const WEBGPU_KERNELS: ReadonlySet<string> = new Set<string>([
@@ -372,28 +372,22 @@ export class WebGpuBackend implements Backend {
    * (../sample_candidates.ts); a row with more candidates than its slot holds makes it the full rows' draw instead.
    */
   private sampleTopK(inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
-    for (const v of [...inputs, ...outputs]) this.own(v.buf);
     const { o, u, topN } = sampleAttrs(attrs);
     const x = inputs[0]!,
-      xb = this.own(x.buf),
       V = x.shape[x.shape.length - 1]!,
       N = V === 0 ? 0 : size(x.shape) / V,
-      outs = sampleOutputs(outputs);
-    const cap = candidateCap(o.topK, SAMPLE_TOPK_MAX),
-      words = N * candidateStride(cap);
-    const slots = this.alloc(words, 'i32') as GpuBuf;
-    this.counts.native++;
-    this.queue.device(() => runSampleTopK(this.ctx, xb.gpu, slots.gpu, N, V, o.topK, cap));
-    this.enqueueHost(async (io) => {
-      const w = (await io.read(slots)) as Int32Array;
-      this.counts.sampleBytesRead += words * 4;
-      const [ids, probs, topIds, topLp] = outs;
-      const top = topN > 0 ? { n: topN, ids: topIds!, logprobs: topLp! } : undefined;
-      if (sampleCandidates(w, V, cap, ids!, probs!, o, u, top)) this.counts.sampleCandidateRows += N;
-      else await this.sampleFull(io, x, ids!, probs!, o, u, top);
-      for (const v of outs) io.write(v.buf, v.data);
-    });
-    this.free(slots);
+      cap = candidateCap(o.topK, SAMPLE_TOPK_MAX);
+    this.sampleReduced(
+      inputs,
+      outputs,
+      N * candidateStride(cap),
+      (logits, slots) => runSampleTopK(this.ctx, logits, slots, N, V, o.topK, cap),
+      async (w, [ids, probs, topIds, topLp], io) => {
+        const top = topN > 0 ? { n: topN, ids: topIds!, logprobs: topLp! } : undefined;
+        if (sampleCandidates(w, V, cap, ids!, probs!, o, u, top)) this.counts.sampleCandidateRows += N;
+        else await this.sampleFull(io, x, ids!, probs!, o, u, top);
+      },
+    );
   }
 
   /**
@@ -402,29 +396,51 @@ export class WebGpuBackend implements Backend {
    * the full rows' draw instead.
    */
   private sampleCertified(inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
-    for (const v of [...inputs, ...outputs]) this.own(v.buf);
     const { o, u } = sampleAttrs(attrs);
     const x = inputs[0]!,
-      xb = this.own(x.buf),
       V = x.shape[x.shape.length - 1]!,
       N = size(x.shape) / V,
-      outs = sampleOutputs(outputs);
-    const c = certConstants(o.temperature, V),
+      c = certConstants(o.temperature, V),
+      slack = this.sampleCertSlack,
       words = N * CERT_WORDS;
+    this.sampleReduced(
+      inputs,
+      outputs,
+      words,
+      (logits, res) => runSampleCertified(this.ctx, logits, res, N, V, c, u),
+      async (w, [ids, probs], io) => {
+        const bits = new Uint32Array(w.buffer, w.byteOffset, words);
+        if (certifyRows(bits, V, o, u, ids!, probs!, slack)) this.counts.sampleCertifiedRows += N;
+        else {
+          this.counts.sampleCertFallbacks++;
+          await this.sampleFull(io, x, ids!, probs!, o, u);
+        }
+      },
+    );
+  }
+
+  /**
+   * A `sample` reduced on the device: `dispatch` writes `words` i32 words a call from the logits (one native call),
+   * then a host step reads them back and `draw` fills the outputs' host arrays (falling back to `sampleFull` where it
+   * must), which are written to their buffers.
+   */
+  private sampleReduced(
+    inputs: readonly View[],
+    outputs: readonly View[],
+    words: number,
+    dispatch: (logits: GpuBufferLike, out: GpuBufferLike) => void,
+    draw: (w: Int32Array, outs: SampleOut[], io: HostIO) => Promise<void>,
+  ): void {
+    for (const v of [...inputs, ...outputs]) this.own(v.buf);
+    const xb = this.own(inputs[0]!.buf),
+      outs = sampleOutputs(outputs);
     const res = this.alloc(words, 'i32') as GpuBuf;
     this.counts.native++;
-    this.queue.device(() => runSampleCertified(this.ctx, xb.gpu, res.gpu, N, V, c, u));
-    const slack = this.sampleCertSlack;
+    this.queue.device(() => dispatch(xb.gpu, res.gpu));
     this.enqueueHost(async (io) => {
       const w = (await io.read(res)) as Int32Array;
       this.counts.sampleBytesRead += words * 4;
-      const [ids, probs] = outs;
-      const bits = new Uint32Array(w.buffer, w.byteOffset, words);
-      if (certifyRows(bits, V, o, u, ids!, probs!, slack)) this.counts.sampleCertifiedRows += N;
-      else {
-        this.counts.sampleCertFallbacks++;
-        await this.sampleFull(io, x, ids!, probs!, o, u);
-      }
+      await draw(w, outs, io);
       for (const v of outs) io.write(v.buf, v.data);
     });
     this.free(res);
@@ -518,8 +534,11 @@ export class WebGpuBackend implements Backend {
 /** sampleKernel's arguments after the logits. */
 type SampleArgs = Parameters<typeof sampleKernel> extends [unknown, ...infer R] ? R : never;
 
-/** Host arrays for `sample`'s outputs, written back to their buffers after the host step. */
-function sampleOutputs(outputs: readonly View[]): { buf: DeviceBuffer; data: Int32Array | Float32Array }[] {
+/** A host array for one of `sample`'s outputs, written back to its buffer after the host step. */
+type SampleOut = { buf: DeviceBuffer; data: Int32Array | Float32Array };
+
+/** Host arrays for `sample`'s outputs. */
+function sampleOutputs(outputs: readonly View[]): SampleOut[] {
   return outputs.map((v) => ({
     buf: v.buf,
     data: v.buf.dtype === 'i32' ? new Int32Array(size(v.shape)) : new Float32Array(size(v.shape)),
