@@ -9,7 +9,9 @@
  * ./movement.ts (slice, pad_slice, concat, write_at, embedding and its backward), ./optim.ts (adamw),
  * ./attention.ts (attention and the fused-qkv form, forward and backward), ./rope.ts (rope, rope_qkv,
  * rope_qkv_cache), ./reduce.ts (sumsq, sum_all), dropout, ./sample.ts (`sample`: greedy all in WGSL; top-k as the
- * candidates selected in WGSL, ./sample_topk.ts, then ref's float64 draw on them as a host step; plain temperature
+ * candidates selected in WGSL, ./sample_topk.ts, then ref's float64 draw on them as a host step; top-p / min-p
+ * without top-k: the 1024 largest logits and the rest's bounded mass selected in WGSL, then ref's draw on them where
+ * the host certifies it ref's (../sample_nucleus.ts), else redrawn; plain temperature
  * drawn in WGSL, ./sample_certified.ts, and certified equal to ref's draw on the host, else redrawn; any other setting
  * ref's sampler on the read-back logits as a host step: its ids must equal ref's float64 draw exactly and WGSL has
  * no f64). `matmulPrecision: 'f16'` makes the matmul kernels round their operands to binary16 (f32 accumulation;
@@ -20,6 +22,7 @@ import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } fro
 import { HostStepQueue } from '../host_queue.js';
 import { candidateCap, candidateStride, sampleCandidates } from '../sample_candidates.js';
 import { CERT_WORDS, certConstants, certifyRows } from '../sample_certified.js';
+import { nucleusConstants, nucleusStride, sampleNucleus } from '../sample_nucleus.js';
 import { sampleKernel } from '../sample_rows.js';
 import { sampleAttrs } from '../sampling.js';
 import { validateKernelCall } from '../validate.js';
@@ -40,7 +43,7 @@ import { REDUCE_KERNELS, runReduce } from './reduce.js';
 import { runRope, runRopeQkv } from './rope.js';
 import { SAMPLE_TOPK_MAX, runSampleGreedy, samplePlan } from './sample.js';
 import { runSampleCertified } from './sample_certified.js';
-import { runSampleTopK } from './sample_topk.js';
+import { runSampleTopK, runSampleTopKTail } from './sample_topk.js';
 import type { GpuBufferLike, GpuDeviceLike } from './types.js';
 
 /** Every kernel this backend runs natively. */
@@ -92,7 +95,8 @@ export class WebGpuBackend implements Backend {
    * Native kernel calls and host steps (fallbacks) so far; of `sample`'s rows drawn on the host (./sample.ts), those
    * drawn from the device's top-k candidates and those from their full read-back rows; the rows drawn on the device
    * at plain temperature and certified, and the calls whose rows were not all certified (redrawn from the full rows);
-   * and the bytes those host steps read back.
+   * and the bytes those host steps read back; the rows with top-p / min-p without top-k drawn from the device's
+   * candidates and certified (../sample_nucleus.ts), and the calls whose rows were not all certified.
    */
   readonly counts = {
     native: 0,
@@ -102,6 +106,8 @@ export class WebGpuBackend implements Backend {
     sampleCertFallbacks: 0,
     sampleFullRows: 0,
     sampleBytesRead: 0,
+    sampleNucleusRows: 0,
+    sampleNucleusFallbacks: 0,
   };
   /** A test hook: the factor on the certified draw's bound (../sample_certified.ts); 1 — anything lower is unsound. */
   sampleCertSlack = 1;
@@ -269,6 +275,10 @@ export class WebGpuBackend implements Backend {
         this.sampleTopK(inputs, outputs, attrs);
         return;
       }
+      if (plan === 'nucleus') {
+        this.sampleNucleus(inputs, outputs, attrs);
+        return;
+      }
       if (plan === 'certified') {
         this.sampleCertified(inputs, outputs, attrs);
         return;
@@ -386,6 +396,35 @@ export class WebGpuBackend implements Backend {
         const top = topN > 0 ? { n: topN, ids: topIds!, logprobs: topLp! } : undefined;
         if (sampleCandidates(w, V, cap, ids!, probs!, o, u, top)) this.counts.sampleCandidateRows += N;
         else await this.sampleFull(io, x, ids!, probs!, o, u, top);
+      },
+    );
+  }
+
+  /**
+   * `sample` with top-p and/or min-p but no top-k the device selects (./sample.ts): each row's SAMPLE_TOPK_MAX
+   * largest logits and the rest's mass selected on the device (./sample_topk.ts), then, as a host step, only they
+   * are read back, certified and drawn from by ref's float64 sampler (../sample_nucleus.ts); a row not certified
+   * makes it the full rows' draw instead.
+   */
+  private sampleNucleus(inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
+    const { o, u, topN } = sampleAttrs(attrs);
+    const x = inputs[0]!,
+      V = x.shape[x.shape.length - 1]!,
+      N = size(x.shape) / V,
+      cap = SAMPLE_TOPK_MAX,
+      c = nucleusConstants(o.temperature, V);
+    this.sampleReduced(
+      inputs,
+      outputs,
+      N * nucleusStride(cap),
+      (logits, slots) => runSampleTopKTail(this.ctx, logits, slots, N, V, cap, c),
+      async (w, [ids, probs, topIds, topLp], io) => {
+        const top = topN > 0 ? { n: topN, ids: topIds!, logprobs: topLp! } : undefined;
+        if (sampleNucleus(w, V, cap, ids!, probs!, o, u, top)) this.counts.sampleNucleusRows += N;
+        else {
+          this.counts.sampleNucleusFallbacks++;
+          await this.sampleFull(io, x, ids!, probs!, o, u, top);
+        }
       },
     );
   }

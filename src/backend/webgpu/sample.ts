@@ -22,9 +22,19 @@
  *   from the drawn id's interval ends (../sample_certified.ts), which makes the id ref's. If any row of the call
  *   is not certified, the call reads the full rows back and runs ref's `sampleKernel`. Counts:
  *   sampleCertifiedRows, sampleCertFallbacks (calls redrawn from the full rows; their rows in sampleFullRows).
- * - Everything else (top-p or min-p without top-k, topK > SAMPLE_TOPK_MAX, topN > topK, topN without top-k,
- *   penalties): the logits are read back and ref's `sampleKernel` runs on the host as a queued host step.
- * The last three are host steps of the backend (`counts.hostSteps`); the top-k and certified ones also one native call.
+ * - Top-p and/or min-p without a top-k the device selects (temperature ≥ 0.01, topK 0 or > SAMPLE_TOPK_MAX, any
+ *   topN, no penalties; rows ≤ SAMPLE_CERT_MAX_V): the device selects each row's SAMPLE_TOPK_MAX largest logits as
+ *   top-k does, and sums the weights of the rest of the row with a rigorous bound (./sample_topk.ts
+ *   `runSampleTopKTail`); a host step reads back only those (8 KiB a row) and certifies that ref's nucleus / min-p
+ *   cut lies inside the candidates for every row sum the bound allows, then runs ref's sampler on them
+ *   (../sample_nucleus.ts: ids and probabilities ref's bit for bit). If any row of the call is not certified (a
+ *   flat row whose nucleus passes the candidates, p too close to a prefix mass, ties at the cap), the call reads
+ *   the full rows back and runs ref's `sampleKernel`. Counts: sampleNucleusRows, sampleNucleusFallbacks (calls
+ *   redrawn from the full rows; their rows in sampleFullRows).
+ * - Everything else (temperature 0 with topN, 0 < topK ≤ SAMPLE_TOPK_MAX with topN > topK, topN at plain
+ *   temperature, top-p / min-p below temperature 0.01, penalties): the logits are read back and ref's
+ *   `sampleKernel` runs on the host as a queued host step.
+ * The last four are host steps of the backend (`counts.hostSteps`); the top-k and certified ones also one native call.
  */
 import type { Attrs } from '../backend.js';
 import { penaltiesOn, sampleAttrs } from '../sampling.js';
@@ -36,16 +46,20 @@ import { SAMPLE_CERT_MAX_ROWS, SAMPLE_CERT_MAX_V, SAMPLE_CERT_MIN_T } from './sa
 export const SAMPLE_TOPK_MAX = 1024;
 
 /**
- * Where a `sample` call runs (see above): all in WGSL, top-k candidates in WGSL then the draw on the host, a
- * certified draw in WGSL, or on the host. `V` and `N`: the row length and count.
+ * Where a `sample` call runs (see above): all in WGSL, top-k candidates in WGSL then the draw on the host, the top
+ * SAMPLE_TOPK_MAX candidates and the tail's mass in WGSL then a certified draw on the host, a certified draw in WGSL,
+ * or on the host. `V` and `N`: the row length and count.
  */
-export type SamplePlan = 'greedy' | 'topk' | 'certified' | 'host';
+export type SamplePlan = 'greedy' | 'topk' | 'nucleus' | 'certified' | 'host';
 
 export function samplePlan(nOutputs: number, a: Attrs, V = 0, N = 0): SamplePlan {
   const { o, topN, penalties } = sampleAttrs(a);
   if (penalties && penaltiesOn(penalties.settings)) return 'host';
   if (o.temperature === 0) return topN === 0 && nOutputs === 2 ? 'greedy' : 'host';
-  if (o.topK > 0) return o.topK <= SAMPLE_TOPK_MAX && topN <= o.topK ? 'topk' : 'host';
+  if (o.topK > 0 && o.topK <= SAMPLE_TOPK_MAX) return topN <= o.topK ? 'topk' : 'host';
+  const filtered = o.topP < 1 || o.minP > 0;
+  if (filtered && o.temperature >= SAMPLE_CERT_MIN_T && V > 0 && V <= SAMPLE_CERT_MAX_V) return 'nucleus';
+  if (o.topK > 0) return 'host';
   // T ≥ SAMPLE_CERT_MIN_T: a flushed subnormal (l − m) then moves y by < 2^−126·100, far inside the bound's C0
   const plain = o.temperature >= SAMPLE_CERT_MIN_T && o.topP === 1 && o.minP === 0 && topN === 0 && nOutputs === 2;
   return plain && V > 0 && V <= SAMPLE_CERT_MAX_V && N <= SAMPLE_CERT_MAX_ROWS ? 'certified' : 'host';
