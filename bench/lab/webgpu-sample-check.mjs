@@ -3,10 +3,11 @@
 // accuracy, which only a real GPU can show): for each setting, `draws` calls on one row of V logits already on the
 // device — flat (uniform in ±3) and peaked (normal·1.5 plus a few logits 6–14 above, like a trained model's row) —
 // against ref's float64 `sampleKernel` on the same row and uniform number. Prints the ids that differ (must be 0),
-// the rows drawn on the device (top-k candidates; certified plain-temperature draws) and those that fell back to the
-// full row, the bytes read back a call, and the median wall time of a call (run → ids read), which on a GPU is the
+// the rows drawn on the device (top-k candidates; certified plain-temperature draws; certified top-p / min-p
+// candidates) and those that fell back to the full row, the bytes read back a call, and the median wall time of a call (run → ids read), which on a GPU is the
 // per-token cost of sampling in decode. Settings: greedy; plain temperature 1 and 0.7 (certified in WGSL); top-k 40 +
-// top-p 0.9 (candidates in WGSL); top-p 0.9 alone (the full row read back: the old path, for comparison).
+// top-p 0.9 (candidates in WGSL); top-p 0.9 alone and min-p 0.05 alone (the 1024 largest logits and the tail's
+// bounded sum in WGSL, certified on the host: src/backend/sample_nucleus.ts; a flat row falls back to the full row).
 // usage: node bench/lab/webgpu-sample-check.mjs [V=50257] [draws=100]   (after npm run build)
 const { createWebGpuBackend } = await import('../../dist/backend/webgpu/backend.js');
 const { sampleKernel } = await import('../../dist/backend/sample_rows.js');
@@ -30,10 +31,19 @@ const settings = [
   ['temperature 1', { temperature: 1, topK: 0, topP: 1, minP: 0 }],
   ['temperature 0.7', { temperature: 0.7, topK: 0, topP: 1, minP: 0 }],
   ['top-k 40, top-p 0.9', { temperature: 1, topK: 40, topP: 0.9, minP: 0 }],
-  ['top-p 0.9 (full row)', { temperature: 1, topK: 0, topP: 0.9, minP: 0 }],
+  ['top-p 0.9', { temperature: 1, topK: 0, topP: 0.9, minP: 0 }],
+  ['min-p 0.05', { temperature: 1, topK: 0, topP: 1, minP: 0.05 }],
 ];
 const counts = /** @type {Record<string, number>} */ (/** @type {unknown} */ (be.counts));
-const keys = ['sampleCandidateRows', 'sampleCertifiedRows', 'sampleCertFallbacks', 'sampleFullRows', 'sampleBytesRead'];
+const keys = [
+  'sampleCandidateRows',
+  'sampleCertifiedRows',
+  'sampleNucleusRows',
+  'sampleCertFallbacks',
+  'sampleNucleusFallbacks',
+  'sampleFullRows',
+  'sampleBytesRead',
+];
 let wrongAll = 0;
 for (const kind of /** @type {const} */ (['flat', 'peaked'])) {
   const x = row(kind);
@@ -67,7 +77,7 @@ for (const kind of /** @type {const} */ (['flat', 'peaked'])) {
     const d = Object.fromEntries(keys.map((k) => [k, (counts[k] ?? 0) - /** @type {number} */ (before[k])]));
     times.sort((a, b) => a - b);
     console.log(
-      `${kind.padEnd(6)} ${name.padEnd(21)} wrong ids ${wrong}/${draws} | device rows: candidates ${d.sampleCandidateRows}, certified ${d.sampleCertifiedRows} | fallbacks ${d.sampleCertFallbacks}, full rows ${d.sampleFullRows} | ${Math.round(d.sampleBytesRead / draws)} B read a call | ${times[times.length >> 1]?.toFixed(3)} ms a call (median)`,
+      `${kind.padEnd(6)} ${name.padEnd(21)} wrong ids ${wrong}/${draws} | device rows: candidates ${d.sampleCandidateRows}, certified ${d.sampleCertifiedRows}, nucleus ${d.sampleNucleusRows} | fallbacks ${d.sampleCertFallbacks + d.sampleNucleusFallbacks}, full rows ${d.sampleFullRows} | ${Math.round(d.sampleBytesRead / draws)} B read a call | ${times[times.length >> 1]?.toFixed(3)} ms a call (median)`,
     );
   }
   for (const b of [bx, ids, pr]) be.free(b);
