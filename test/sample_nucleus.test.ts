@@ -109,6 +109,20 @@ describe('sample_nucleus: certified rows draw ref ids and probabilities bit for 
     expect(certified).toBeGreaterThan(100);
   });
 
+  it('top-k past the slot (1 024 < k < V): only the tail’s upper bound holds (ref cuts the rest)', () => {
+    const rng = new Rng(8);
+    const V = 20000,
+      x = zipfRows(rng, 6, V, 1.5);
+    let certified = 0;
+    for (const p of [0.5, 0.6, 0.7])
+      for (const k of [1500, 3000]) {
+        const t = run(x, 6, V, o(p, 0, 1, k), [0.999, 0.6]);
+        expect(t.wrong, `top-p ${p} top-k ${k}`).toBe(0);
+        certified += t.certified;
+      }
+    expect(certified).toBeGreaterThan(0);
+  });
+
   it('top-p on the nucleus boundaries: p at a prefix mass of ref own weights is certified only when it is safe', () => {
     const rng = new Rng(4);
     const V = 8000,
