@@ -3,7 +3,9 @@
 // row it certifies draws ref's id and probability bit for bit (ref's `sampleKernel` on the full row), over peaked,
 // flat, tied, signed-zero, -Infinity, subnormal-weight rows, V below and above 4096, top-p near 1, min-p alone and
 // with top-p, top-k past the slot; rows whose nucleus passes the candidates are refused; and without the tail's
-// mass, or with its bound shrunk, wrong draws get through (so the bound is what makes it exact).
+// mass, or with its bound shrunk, wrong draws get through (so the bound is what makes it exact). Mutations of
+// src/backend/sample_nucleus.ts that these tests catch (tried): no largest-tail-weight check (the tie across the
+// slot's edge), the tail's lower bound kept with top-k past the slot (that test).
 import { describe, expect, it } from 'vitest';
 import { sampleNucleus } from '../src/backend/sample_nucleus.js';
 import { sampleKernel } from '../src/backend/sample_rows.js';
