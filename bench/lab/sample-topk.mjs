@@ -3,7 +3,8 @@
 // token, ref's sampleKernel on the full row vs sampleCandidates on the row's top-k candidates (what the device
 // selects), alternating in one process, median of 30 × 20 draws, ids checked equal; (2) where Dawn finds an adapter
 // (SwiftShader without a GPU: bytes only, its time means nothing), the bytes the sample host step reads back per
-// token without top-k (the full row) and with it (the candidates), from the backend's counts.
+// token without top-k (this row is flat for top-p 0.9: the 1024 candidates of ./sample-nucleus.mjs's path, not
+// certified, then the full row) and with it (the candidates), from the backend's counts.
 //   node bench/lab/sample-topk.mjs [k=40,1024]
 const { sampleKernel } = await import('../../dist/backend/sample_rows.js');
 const { candidateCap, candidateStride, sampleCandidates } = await import('../../dist/backend/sample_candidates.js');
