@@ -20,6 +20,7 @@ import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } fro
 import { HostStepQueue } from '../host_queue.js';
 import { candidateCap, candidateStride, sampleCandidates } from '../sample_candidates.js';
 import { CERT_WORDS, certConstants, certifyRows } from '../sample_certified.js';
+import { penaltyIndex, penaltySelectK, sampleCandidatesPenalized } from '../sample_penalized.js';
 import { sampleKernel } from '../sample_rows.js';
 import { sampleAttrs } from '../sampling.js';
 import { validateKernelCall } from '../validate.js';
@@ -40,6 +41,7 @@ import { REDUCE_KERNELS, runReduce } from './reduce.js';
 import { runRope, runRopeQkv } from './rope.js';
 import { SAMPLE_TOPK_MAX, runSampleGreedy, samplePlan } from './sample.js';
 import { runSampleCertified } from './sample_certified.js';
+import { runSamplePenaltyMask } from './sample_penalty.js';
 import { runSampleTopK } from './sample_topk.js';
 import type { GpuBufferLike, GpuDeviceLike } from './types.js';
 
@@ -92,7 +94,8 @@ export class WebGpuBackend implements Backend {
    * Native kernel calls and host steps (fallbacks) so far; of `sample`'s rows drawn on the host (./sample.ts), those
    * drawn from the device's top-k candidates and those from their full read-back rows; the rows drawn on the device
    * at plain temperature and certified, and the calls whose rows were not all certified (redrawn from the full rows);
-   * and the bytes those host steps read back.
+   * the rows with penalties drawn from the candidates of their masked copies (./sample_penalty.ts; also counted in
+   * sampleCandidateRows); and the bytes those host steps read back.
    */
   readonly counts = {
     native: 0,
@@ -101,6 +104,7 @@ export class WebGpuBackend implements Backend {
     sampleCertifiedRows: 0,
     sampleCertFallbacks: 0,
     sampleFullRows: 0,
+    sampleDevicePenaltyRows: 0,
     sampleBytesRead: 0,
   };
   /** A test hook: the factor on the certified draw's bound (../sample_certified.ts); 1 — anything lower is unsound. */
@@ -273,6 +277,10 @@ export class WebGpuBackend implements Backend {
         this.sampleCertified(inputs, outputs, attrs);
         return;
       }
+      if (plan === 'penalized') {
+        this.samplePenalized(inputs, outputs, attrs);
+        return;
+      }
     }
     this.counts.native++;
     const ins: KView[] = inputs.map((v) => ({ b: this.own(v.buf), shape: [...v.shape] }));
@@ -417,6 +425,43 @@ export class WebGpuBackend implements Backend {
         }
       },
     );
+  }
+
+  /**
+   * `sample` with penalties and a top-k (or temperature 0; ./sample.ts): the logits copied, each row's seen ids masked
+   * to −∞ in the copy and their raw logits gathered (./sample_penalty.ts), the copy's candidates selected
+   * (./sample_topk.ts); then, as a host step, the candidates and the gathered logits are read back and ref's float64
+   * sampler draws from them with the seen ids' penalised logits (../sample_penalized.ts, which says why that is ref's
+   * draw); a slot that overflowed makes it the full rows' draw instead.
+   */
+  private samplePenalized(inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
+    const { o, u, topN, penalties } = sampleAttrs(attrs);
+    const x = inputs[0]!,
+      V = x.shape[x.shape.length - 1]!,
+      N = V === 0 ? 0 : size(x.shape) / V,
+      k = penaltySelectK(o, topN),
+      cap = candidateCap(k, SAMPLE_TOPK_MAX),
+      index = penaltyIndex(penalties, N, V),
+      slots = N * candidateStride(cap);
+    this.own(x.buf);
+    const copy = this.alloc(Math.max(1, N * V), 'f32') as GpuBuf;
+    this.sampleReduced(
+      inputs,
+      outputs,
+      slots + index.flat.length,
+      (logits, res) => {
+        runSamplePenaltyMask(this.ctx, logits, copy.gpu, N * V, index.flat, res, slots);
+        runSampleTopK(this.ctx, copy.gpu, res, N, V, k, cap);
+      },
+      async (w, [ids, probs, topIds, topLp], io) => {
+        const top = topN > 0 ? { n: topN, ids: topIds!, logprobs: topLp! } : undefined;
+        if (sampleCandidatesPenalized(w, V, cap, slots, index, penalties!, ids!, probs!, o, u, top)) {
+          this.counts.sampleCandidateRows += N;
+          this.counts.sampleDevicePenaltyRows += N;
+        } else await this.sampleFull(io, x, ids!, probs!, o, u, top, penalties);
+      },
+    );
+    this.free(copy);
   }
 
   /**

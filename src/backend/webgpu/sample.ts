@@ -27,6 +27,7 @@
  * The last three are host steps of the backend (`counts.hostSteps`); the top-k and certified ones also one native call.
  */
 import type { Attrs } from '../backend.js';
+import { penaltySelectK } from '../sample_penalized.js';
 import { penaltiesOn, sampleAttrs } from '../sampling.js';
 import { BUILTINS, FLAT_GROUP, type GpuContext, Params, WG, grid, storage } from './core.js';
 import type { KView } from './kview.js';
@@ -39,11 +40,14 @@ export const SAMPLE_TOPK_MAX = 1024;
  * Where a `sample` call runs (see above): all in WGSL, top-k candidates in WGSL then the draw on the host, a
  * certified draw in WGSL, or on the host. `V` and `N`: the row length and count.
  */
-export type SamplePlan = 'greedy' | 'topk' | 'certified' | 'host';
+export type SamplePlan = 'greedy' | 'topk' | 'certified' | 'penalized' | 'host';
 
 export function samplePlan(nOutputs: number, a: Attrs, V = 0, N = 0): SamplePlan {
   const { o, topN, penalties } = sampleAttrs(a);
-  if (penalties && penaltiesOn(penalties.settings)) return 'host';
+  if (penalties && penaltiesOn(penalties.settings) && penalties.counts.some((c) => c.length > 0)) {
+    const k = penaltySelectK(o, topN);
+    return k > 0 && k <= SAMPLE_TOPK_MAX ? 'penalized' : 'host';
+  }
   if (o.temperature === 0) return topN === 0 && nOutputs === 2 ? 'greedy' : 'host';
   if (o.topK > 0) return o.topK <= SAMPLE_TOPK_MAX && topN <= o.topK ? 'topk' : 'host';
   // T ≥ SAMPLE_CERT_MIN_T: a flushed subnormal (l − m) then moves y by < 2^−126·100, far inside the bound's C0
