@@ -79,7 +79,7 @@ function onRef(c: Case, p: PenaltySettings, counts: number[][]): Result {
 const lpTol = (lp: number, V: number) => 1e-5 * Math.max(1, Math.abs(lp)) + 2e-6 * Math.log(V);
 
 /** The webgpu draw equals ref's (ids, probabilities, top ids exactly; log-probabilities to float32); the counters' change. */
-async function expectRef(g: WebGpuBackend, c: Case, p: PenaltySettings, counts: number[][]) {
+async function expectRef(g: WebGpuBackend, c: Case, p: PenaltySettings, counts: number[][], exactProb = true) {
   const before = { ...g.counts };
   const got = await onGpu(g, c, p, counts);
   const d = Object.fromEntries(Object.entries(g.counts).map(([k, v]) => [k, v - before[k as keyof typeof before]]));
@@ -89,7 +89,13 @@ async function expectRef(g: WebGpuBackend, c: Case, p: PenaltySettings, counts: 
   expect([...got.logits], `${label}: the logits unchanged`).toEqual([...x]);
   expect([...got.ids], label).toEqual([...want.ids]);
   for (let r = 0; r < N; r++) {
-    expect(got.pr[2 * r], label).toBe(want.pr[2 * r]);
+    // the certified plain-temperature draw's probability is float32 (as without penalties); the others ref's
+    if (exactProb) expect(got.pr[2 * r], label).toBe(want.pr[2 * r]);
+    // (its f32 ratio of integer sums, whose terms were truncated: < V of 2^31·Σw below)
+    else
+      expect(Math.abs(got.pr[2 * r]! - want.pr[2 * r]!), label).toBeLessThanOrEqual(
+        want.pr[2 * r]! * (1e-5 + V * 2 ** -31) + 1e-9,
+      );
     const lp = want.pr[2 * r + 1]!;
     // ref's logprob is that of the raw row: l[id] − lse(l)
     const row = x.subarray(r * V, (r + 1) * V);
@@ -164,7 +170,7 @@ describe.skipIf(!be)(`webgpu sample with penalties ${be ? '' : `(skipped: ${make
           const { d } = await expectRef(g, c, p, counts);
           const k = penaltySelectK(o, n),
             cap = candidateCap(k, SAMPLE_TOPK_MAX);
-          const seen = counts.map((r, i) => {
+          const seen = counts.map((r) => {
             const s = new Set<number>();
             for (let j = 0; j + 1 < r.length; j += 2) if (r[j]! >= 0 && r[j]! < V && r[j + 1]! > 0) s.add(r[j]!);
             return s.size;
@@ -255,6 +261,68 @@ describe.skipIf(!be)(`webgpu sample with penalties ${be ? '' : `(skipped: ${make
     expect(d['sampleFullRows']).toBe(N);
   });
 
+  for (const V of [300, 5000, 50000])
+    it.for(PENALTIES)(`V ${V}, plain temperature: the certified draw on the penalised copy, %o`, async (p) => {
+      const rng = new Rng(V * 13 + Math.round(p.repetitionPenalty * 10) + Math.round(p.presencePenalty * 10));
+      const N = 3;
+      let certified = 0;
+      for (const T of [1, 0.7])
+        for (const shift of [0, -25]) {
+          // peaked rows (a model's next-token row: a few logits well above the rest), as the certified tests'
+          const x = logitRows(rng, N, V, 1).map((v) => v + shift);
+          for (let j = 0; j < 5 * N; j++)
+            x[Math.floor(j / 5) * V + Math.floor(rng.random() * V)]! += 14 + 8 * rng.random();
+          const counts = seenPairs(rng, x, N, V, 3);
+          const u = Array.from({ length: N }, () => rng.random());
+          const o = { temperature: T, topK: 0, topP: 1, minP: 0 };
+          const { d } = await expectRef(g, { x, N, V, o, u, n: 0 }, p, counts, false);
+          const M = counts
+            .map((r) => {
+              const s = new Set<number>();
+              for (let j = 0; j + 1 < r.length; j += 2) if (r[j]! >= 0 && r[j]! < V && r[j + 1]! > 0) s.add(r[j]!);
+              return s.size;
+            })
+            .reduce((a, b) => a + b, 0);
+          if (d['sampleCertFallbacks'] === 0) {
+            certified++;
+            expect(d['sampleDevicePenaltyRows'], `${V} T ${T}`).toBe(N);
+            expect(d['sampleCertifiedRows']).toBe(N);
+            expect(d['sampleFullRows']).toBe(0);
+            expect(d['sampleBytesRead']).toBe(N * 16 + M * 4 + N * 48);
+          } else expect(d['sampleFullRows']).toBe(N);
+          expect(d['native']).toBe(2);
+          expect(d['hostSteps']).toBe(2);
+        }
+      // a fallback is rare here (u within the bound of an interval's end, or a draw from the low bulk)
+      expect(certified).toBeGreaterThanOrEqual(3);
+    });
+
+  it('plain temperature: a tail id made to win by the penalties, its raw logprob reported', async () => {
+    const V = 4000,
+      N = 2,
+      rng = new Rng(21);
+    const x = logitRows(rng, N, V, 1);
+    x[33] = -20;
+    x[V + 3999] = -15;
+    const p = { repetitionPenalty: 1, frequencyPenalty: -10, presencePenalty: -30 };
+    for (let t = 0; t < 4; t++) {
+      const c = { x, N, V, o: { temperature: 1, topK: 0, topP: 1, minP: 0 }, u: [rng.random(), rng.random()], n: 0 };
+      const { got, d } = await expectRef(
+        g,
+        c,
+        p,
+        [
+          [33, 1],
+          [3999, 2],
+        ],
+        false,
+      );
+      expect([...got.ids]).toEqual([33, 3999]);
+      expect(got.pr[1]).toBeLessThan(-15);
+      expect(d['sampleDevicePenaltyRows']).toBe(N);
+    }
+  });
+
   it('settings without a top-k (or past SAMPLE_TOPK_MAX) still sample on the host, ref’s draw', async () => {
     const V = 500,
       N = 2,
@@ -262,7 +330,7 @@ describe.skipIf(!be)(`webgpu sample with penalties ${be ? '' : `(skipped: ${make
     const x = logitRows(rng, N, V, 2);
     const p = { repetitionPenalty: 1.3, frequencyPenalty: 0.1, presencePenalty: 0.2 };
     for (const o of [
-      { temperature: 0.8, topK: 0, topP: 1, minP: 0 },
+      { temperature: 0.005, topK: 0, topP: 1, minP: 0 },
       { temperature: 0.8, topK: 0, topP: 0.9, minP: 0 },
       { temperature: 0.8, topK: SAMPLE_TOPK_MAX + 1, topP: 1, minP: 0 },
     ]) {

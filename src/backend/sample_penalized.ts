@@ -103,6 +103,89 @@ export function penalizedSeen(
 }
 
 /**
+ * log(exp(lseC) + Σ exp(v)) in float64: the lse of a row from its masked copy's (lseC; −∞: no mass) and the
+ * masked entries' values — positive terms, no cancellation. NaN where there is no mass at all.
+ */
+export function lseWith(lseC: number, v: ArrayLike<number>): number {
+  let mx = lseC;
+  for (let j = 0; j < v.length; j++) mx = Math.max(mx, v[j]!);
+  if (mx === -Infinity) return NaN;
+  let sum = Math.exp(lseC - mx);
+  for (let j = 0; j < v.length; j++) sum += Math.exp(v[j]! - mx);
+  return mx + Math.log(sum);
+}
+
+/** The lse of a masked copy (its slot's word 1, float32 bits), −∞ where the row's every id was seen (no mass). */
+function maskedLse(words: Int32Array, base: number, index: PenaltyIndex, n: number, V: number): number {
+  if (index.start[n + 1]! - index.start[n]! === V) return -Infinity;
+  return new Float32Array(words.buffer, words.byteOffset + (base + 1) * 4, 1)[0]!;
+}
+
+/**
+ * The first phase of the certified plain-temperature draw with penalties (./webgpu/sample_penalty.ts): from the
+ * masked copies' slots (N of `stride` words, the lse at word 1) and the gathered raw logits (at word `gatherAt`),
+ * the seen ids' penalised logits (to write into the copy) and each row's raw and penalised lse; null where some
+ * row's is not finite (the caller samples the full rows).
+ */
+export function penalizedSeenAll(
+  words: Int32Array,
+  stride: number,
+  gatherAt: number,
+  index: PenaltyIndex,
+  p: SamplePenalties,
+  N: number,
+  V: number,
+): { pen: Float32Array; lseRaw: Float64Array; lsePen: Float64Array } | null {
+  const bits = new Float32Array(words.buffer, words.byteOffset, words.length);
+  const raw = bits.subarray(gatherAt, gatherAt + index.flat.length);
+  const pen = new Float32Array(index.flat.length),
+    lseRaw = new Float64Array(N),
+    lsePen = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    const s = index.start[n]!,
+      e = index.start[n + 1]!,
+      lseC = maskedLse(words, n * stride, index, n, V);
+    const pn = penalizedSeen(p, p.settings, index, n, V, raw);
+    pen.set(pn, s);
+    lseRaw[n] = lseWith(lseC, raw.subarray(s, e));
+    lsePen[n] = lseWith(lseC, pn);
+    if (!Number.isFinite(lseRaw[n]!) || !Number.isFinite(lsePen[n]!)) return null;
+  }
+  return { pen, lseRaw, lsePen };
+}
+
+/**
+ * The reported log-probabilities of a certified draw on the penalised rows made the raw rows' (`probs` (N, 2) as
+ * certifyRows wrote them: logprob = l'_j − lse(l') in float32): l_j − lse(l) — the gathered raw logit for a seen
+ * j, else l_j = l'_j and the logprob shifts by lse(l') − lse(l) (both from penalizedSeenAll).
+ */
+export function rawLogprobs(
+  ids: { data: { [i: number]: number } },
+  probs: Out,
+  index: PenaltyIndex,
+  raw: Float32Array,
+  lse: { lseRaw: Float64Array; lsePen: Float64Array },
+  N: number,
+  V: number,
+): void {
+  for (let n = 0; n < N; n++) {
+    const j = ids.data[n]!,
+      f = n * V + j;
+    let lo = index.start[n]!,
+      hi = index.start[n + 1]!;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (index.flat[mid]! < f) lo = mid + 1;
+      else hi = mid;
+    }
+    const seen = lo < index.start[n + 1]! && index.flat[lo] === f;
+    probs.data[2 * n + 1] = seen
+      ? raw[lo]! - lse.lseRaw[n]!
+      : probs.data[2 * n + 1]! + (lse.lsePen[n]! - lse.lseRaw[n]!);
+  }
+}
+
+/**
  * Sample every row from its masked-copy candidates (`words`: N slots of candidateStride(cap) words, then at word
  * `gatherAt` the raw logits of index.flat, as float32 bits) with the penalties: ids (N), probs (N, 2) =
  * (probability under the penalised distribution, raw logit − raw lse), with `top` the raw row's n largest as
@@ -133,16 +216,10 @@ export function sampleCandidatesPenalized(
       s = index.start[n]!,
       m = index.start[n + 1]! - s;
     // every id seen: the copy is all −∞, its lse NaN (no mass)
-    const lseC = m === V ? -Infinity : bits[base + 1]!;
+    const lseC = maskedLse(words, base, index, n, V);
     if (!(c >= 1 && c <= cap) || !(Number.isFinite(lseC) || m === V)) return false;
     const pen = penalizedSeen(p, p.settings, index, n, V, raw);
-    // the raw row's lse: the masked copy's and the seen ids' (positive terms)
-    let mx = lseC;
-    for (let j = 0; j < m; j++) mx = Math.max(mx, raw[s + j]!);
-    if (mx === -Infinity) return false; // no mass at all
-    let sum = Math.exp(lseC - mx);
-    for (let j = 0; j < m; j++) sum += Math.exp(raw[s + j]! - mx);
-    const lse = mx + Math.log(sum);
+    const lse = lseWith(lseC, raw.subarray(s, s + m));
     if (!Number.isFinite(lse)) return false;
     // L: candidates ∪ S in id order (S's values replace a masked candidate's)
     const cIds = words.subarray(base + 2, base + 2 + c),

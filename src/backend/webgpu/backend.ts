@@ -20,7 +20,13 @@ import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } fro
 import { HostStepQueue } from '../host_queue.js';
 import { candidateCap, candidateStride, sampleCandidates } from '../sample_candidates.js';
 import { CERT_WORDS, certConstants, certifyRows } from '../sample_certified.js';
-import { penaltyIndex, penaltySelectK, sampleCandidatesPenalized } from '../sample_penalized.js';
+import {
+  penalizedSeenAll,
+  penaltyIndex,
+  penaltySelectK,
+  rawLogprobs,
+  sampleCandidatesPenalized,
+} from '../sample_penalized.js';
 import { sampleKernel } from '../sample_rows.js';
 import { sampleAttrs } from '../sampling.js';
 import { validateKernelCall } from '../validate.js';
@@ -41,7 +47,7 @@ import { REDUCE_KERNELS, runReduce } from './reduce.js';
 import { runRope, runRopeQkv } from './rope.js';
 import { SAMPLE_TOPK_MAX, runSampleGreedy, samplePlan } from './sample.js';
 import { runSampleCertified } from './sample_certified.js';
-import { runSamplePenaltyMask } from './sample_penalty.js';
+import { runSamplePenaltyMask, runSamplePenaltyScatter } from './sample_penalty.js';
 import { runSampleTopK } from './sample_topk.js';
 import type { GpuBufferLike, GpuDeviceLike } from './types.js';
 
@@ -281,6 +287,10 @@ export class WebGpuBackend implements Backend {
         this.samplePenalized(inputs, outputs, attrs);
         return;
       }
+      if (plan === 'penalized-certified') {
+        this.samplePenalizedCertified(inputs, outputs, attrs);
+        return;
+      }
     }
     this.counts.native++;
     const ins: KView[] = inputs.map((v) => ({ b: this.own(v.buf), shape: [...v.shape] }));
@@ -462,6 +472,70 @@ export class WebGpuBackend implements Backend {
       },
     );
     this.free(copy);
+  }
+
+  /**
+   * `sample` with penalties at plain temperature (./sample.ts), in two phases: the logits copied, the seen ids masked
+   * in the copy and their raw logits gathered, the masked copy's lse (./sample_penalty.ts, ./sample_topk.ts with one
+   * candidate a row); a host step reads back those (16 bytes a row, 4 a seen id), computes the seen ids' penalised
+   * logits (penalizeRow's arithmetic) and writes them into the copy; the certified draw runs on it
+   * (./sample_certified.ts) and a second host step certifies it and makes the logprobs the raw rows'
+   * (../sample_penalized.ts). One more host round trip than without penalties; a row not certified (or a
+   * non-finite lse) makes it the full rows' draw.
+   */
+  private samplePenalizedCertified(inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
+    const { o, u, penalties } = sampleAttrs(attrs);
+    for (const v of [...inputs, ...outputs]) this.own(v.buf);
+    const x = inputs[0]!,
+      xb = this.own(x.buf),
+      V = x.shape[x.shape.length - 1]!,
+      N = size(x.shape) / V,
+      index = penaltyIndex(penalties, N, V),
+      M = index.flat.length,
+      stride = candidateStride(1),
+      c = certConstants(o.temperature, V),
+      slack = this.sampleCertSlack,
+      outs = sampleOutputs(outputs);
+    const copy = this.alloc(N * V, 'f32') as GpuBuf,
+      first = this.alloc(N * stride + M, 'i32') as GpuBuf,
+      values = this.alloc(Math.max(1, M), 'f32') as GpuBuf,
+      res = this.alloc(N * CERT_WORDS, 'i32') as GpuBuf;
+    let seen: ReturnType<typeof penalizedSeenAll> = null,
+      raw = new Float32Array(0);
+    this.counts.native += 2;
+    this.queue.device(() => {
+      runSamplePenaltyMask(this.ctx, xb.gpu, copy.gpu, N * V, index.flat, first.gpu, N * stride);
+      runSampleTopK(this.ctx, copy.gpu, first.gpu, N, V, 1, 1);
+    });
+    this.enqueueHost(async (io) => {
+      const w = (await io.read(first)) as Int32Array;
+      this.counts.sampleBytesRead += (N * stride + M) * 4;
+      seen = penalizedSeenAll(w, stride, N * stride, index, penalties!, N, V);
+      raw = new Float32Array(w.buffer, w.byteOffset + N * stride * 4, M).slice();
+      if (seen) io.write(values, seen.pen);
+    });
+    this.queue.device(() => {
+      runSamplePenaltyScatter(this.ctx, index.flat, values.gpu, copy.gpu);
+      runSampleCertified(this.ctx, copy.gpu, res.gpu, N, V, c, u);
+    });
+    this.enqueueHost(async (io) => {
+      const [ids, probs] = outs;
+      let done = false;
+      if (seen) {
+        const w = (await io.read(res)) as Int32Array;
+        this.counts.sampleBytesRead += N * CERT_WORDS * 4;
+        const bits = new Uint32Array(w.buffer, w.byteOffset, N * CERT_WORDS);
+        if (certifyRows(bits, V, o, u, ids!, probs!, slack)) {
+          rawLogprobs(ids!, probs!, index, raw, seen, N, V);
+          this.counts.sampleCertifiedRows += N;
+          this.counts.sampleDevicePenaltyRows += N;
+          done = true;
+        } else this.counts.sampleCertFallbacks++;
+      }
+      if (!done) await this.sampleFull(io, x, ids!, probs!, o, u, undefined, penalties);
+      for (const v of outs) io.write(v.buf, v.data);
+    });
+    for (const b of [copy, first, values, res]) this.free(b);
   }
 
   /**

@@ -40,13 +40,15 @@ export const SAMPLE_TOPK_MAX = 1024;
  * Where a `sample` call runs (see above): all in WGSL, top-k candidates in WGSL then the draw on the host, a
  * certified draw in WGSL, or on the host. `V` and `N`: the row length and count.
  */
-export type SamplePlan = 'greedy' | 'topk' | 'certified' | 'penalized' | 'host';
+export type SamplePlan = 'greedy' | 'topk' | 'certified' | 'penalized' | 'penalized-certified' | 'host';
 
 export function samplePlan(nOutputs: number, a: Attrs, V = 0, N = 0): SamplePlan {
   const { o, topN, penalties } = sampleAttrs(a);
   if (penalties && penaltiesOn(penalties.settings) && penalties.counts.some((c) => c.length > 0)) {
     const k = penaltySelectK(o, topN);
-    return k > 0 && k <= SAMPLE_TOPK_MAX ? 'penalized' : 'host';
+    if (k > 0 && k <= SAMPLE_TOPK_MAX) return 'penalized';
+    const { counts: _c, countOffsets: _o, ...plain } = a;
+    return samplePlan(nOutputs, plain, V, N) === 'certified' ? 'penalized-certified' : 'host';
   }
   if (o.temperature === 0) return topN === 0 && nOutputs === 2 ? 'greedy' : 'host';
   if (o.topK > 0) return o.topK <= SAMPLE_TOPK_MAX && topN <= o.topK ? 'topk' : 'host';
