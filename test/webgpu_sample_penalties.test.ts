@@ -381,9 +381,37 @@ describe.skipIf(!be)(`webgpu sample with penalties ${be ? '' : `(skipped: ${make
         const before = { ...g.counts };
         const got = await run(g);
         expect(got.ids).toEqual(want.ids);
+        // the reported logprobs and alternatives: the raw rows' (as ref's), to float32
+        const lps = (c: typeof got) =>
+          c.logprobs.content.map((e) => [e.logprob, e.prob, ...e.top_logprobs.map((t) => t.logprob)]);
+        const [a, b] = [lps(got), lps(want)];
+        expect(a.length).toBe(b.length);
+        for (let i = 0; i < a.length; i++)
+          for (let j = 0; j < b[i]!.length; j++) expect(Math.abs(a[i]![j]! - b[i]![j]!)).toBeLessThanOrEqual(1e-4);
+        expect(got.logprobs.content.map((e) => e.top_logprobs.map((t) => t.id))).toEqual(
+          want.logprobs.content.map((e) => e.top_logprobs.map((t) => t.id)),
+        );
         expect(g.counts.sampleDevicePenaltyRows - before.sampleDevicePenaltyRows).toBe(want.ids.length);
         expect(g.counts.sampleFullRows - before.sampleFullRows).toBe(0);
       }
     },
   );
+
+  it.skipIf(!llama)('generate() with penalties at plain temperature on webgpu: ref’s tokens', async () => {
+    const prompt = [1, 5, 9, 2, 5, 5];
+    const opts = { temperature: 0.8, seed: 11, maxTokens: 10, repetitionPenalty: 1.5, presencePenalty: 0.5 };
+    const run = async (backend: Backend) => {
+      const model = await loadModel(llama!, { backend });
+      return (await generate(model, [prompt], opts)).choices[0]!;
+    };
+    const want = await run(getBackend('ref'));
+    const before = { ...g.counts };
+    const got = await run(g);
+    expect(got.ids).toEqual(want.ids);
+    const dev = g.counts.sampleDevicePenaltyRows - before.sampleDevicePenaltyRows,
+      full = g.counts.sampleFullRows - before.sampleFullRows;
+    console.log(`generate, plain temperature with penalties: ${dev} rows certified on the device, ${full} redrawn`);
+    expect(dev + full).toBe(want.ids.length);
+    expect(dev).toBeGreaterThan(0);
+  });
 });
