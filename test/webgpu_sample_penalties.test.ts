@@ -246,6 +246,28 @@ describe.skipIf(!be)(`webgpu sample with penalties ${be ? '' : `(skipped: ${make
     }
   });
 
+  it('bytes read a token at V = 50 000 with 100 seen ids: top-k 40, plain temperature, the full row (before)', async () => {
+    const V = 50000,
+      rng = new Rng(31);
+    const x = logitRows(rng, 1, V, 1);
+    for (let j = 0; j < 5; j++) x[Math.floor(rng.random() * V)]! += 16;
+    const counts = [Array.from({ length: 100 }, (_, j) => [(j * 997) % V, 1 + (j % 3)]).flat()];
+    const p = { repetitionPenalty: 1.3, frequencyPenalty: 0.2, presencePenalty: 0.1 };
+    const bytes: Record<string, number> = {};
+    for (const [name, o] of [
+      ['top-k 40', { temperature: 0.8, topK: 40, topP: 1, minP: 0 }],
+      ['plain T', { temperature: 0.8, topK: 0, topP: 1, minP: 0 }],
+      ['full row (top-p only)', { temperature: 0.8, topK: 0, topP: 0.95, minP: 0 }],
+    ] as const) {
+      const { d } = await expectRef(g, { x, N: 1, V, o, u: [0.4], n: 0 }, p, counts, name !== 'plain T');
+      bytes[name] = d['sampleBytesRead']!;
+      console.log(`${name}: ${d['sampleBytesRead']} B read back a token`);
+    }
+    expect(bytes['top-k 40']).toBe(candidateStride(candidateCap(40, SAMPLE_TOPK_MAX)) * 4 + 100 * 4);
+    expect(bytes['plain T']).toBe(16 + 100 * 4 + 48);
+    expect(bytes['full row (top-p only)']).toBe(V * 4);
+  });
+
   it('a tie past the slot: that call reads the full rows, ref’s draw', async () => {
     const V = 5000,
       N = 2,

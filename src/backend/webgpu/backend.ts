@@ -10,7 +10,8 @@
  * ./attention.ts (attention and the fused-qkv form, forward and backward), ./rope.ts (rope, rope_qkv,
  * rope_qkv_cache), ./reduce.ts (sumsq, sum_all), dropout, ./sample.ts (`sample`: greedy all in WGSL; top-k as the
  * candidates selected in WGSL, ./sample_topk.ts, then ref's float64 draw on them as a host step; plain temperature
- * drawn in WGSL, ./sample_certified.ts, and certified equal to ref's draw on the host, else redrawn; any other setting
+ * drawn in WGSL, ./sample_certified.ts, and certified equal to ref's draw on the host, else redrawn; with penalties
+ * the same on a device copy whose seen ids are masked, then penalised, ./sample_penalty.ts; any other setting
  * ref's sampler on the read-back logits as a host step: its ids must equal ref's float64 draw exactly and WGSL has
  * no f64). `matmulPrecision: 'f16'` makes the matmul kernels round their operands to binary16 (f32 accumulation;
  * ./matmul_wgsl.ts). docs/BACKENDS.md lists the coverage. Buffers come from a caching pool (./buffer_pool.ts; `pool: false` turns

@@ -22,9 +22,20 @@
  *   from the drawn id's interval ends (../sample_certified.ts), which makes the id ref's. If any row of the call
  *   is not certified, the call reads the full rows back and runs ref's `sampleKernel`. Counts:
  *   sampleCertifiedRows, sampleCertFallbacks (calls redrawn from the full rows; their rows in sampleFullRows).
- * - Everything else (top-p or min-p without top-k, topK > SAMPLE_TOPK_MAX, topN > topK, topN without top-k,
- *   penalties): the logits are read back and ref's `sampleKernel` runs on the host as a queued host step.
- * The last three are host steps of the backend (`counts.hostSteps`); the top-k and certified ones also one native call.
+ * - Penalties (some row with (id, count) pairs): the raw row must stay (the reported logprob and topN are of it), so
+ *   the device works on a copy of the logits with each row's seen ids masked to −∞ and their raw logits gathered
+ *   (./sample_penalty.ts). Top-k, or temperature 0 (`penaltySelectK`: k = max(topK, topN), or max(1, topN), ≤
+ *   SAMPLE_TOPK_MAX; any top-p, min-p, topN): the copy's candidates are selected (./sample_topk.ts) and a host
+ *   step reads back them and the gathered logits, and draws with ref's float64 sampler from candidates ∪ seen ids,
+ *   the seen ids' logits penalised by `penalizeRow` itself (../sample_penalized.ts says why it is ref's draw): no
+ *   extra round trip. Plain temperature (as above): two phases — a host step reads back the masked copy's lse (16
+ *   bytes a row) and the gathered logits, writes the penalised ones into the copy, the certified draw runs on it
+ *   and a second host step certifies it as above: one extra round trip. Count: sampleDevicePenaltyRows.
+ * - Everything else (top-p or min-p without top-k, topK > SAMPLE_TOPK_MAX, topN > topK, topN without top-k; with
+ *   penalties, the same and temperatures below 0.01): the logits are read back and ref's `sampleKernel` runs on
+ *   the host as a queued host step.
+ * The last four are host steps of the backend (`counts.hostSteps`); the top-k and certified ones also one native
+ * call (two with penalties at plain temperature).
  */
 import type { Attrs } from '../backend.js';
 import { penaltySelectK } from '../sample_penalized.js';
