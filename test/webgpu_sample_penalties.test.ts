@@ -125,7 +125,10 @@ function seenPairs(rng: Rng, x: Float32Array, N: number, V: number, top: number)
       for (const id of order.slice(0, Math.min(top, V))) flat.push(id, 1 + Math.floor(rng.random() * 40));
       for (let j = 0; j < 6; j++) flat.push(Math.floor(rng.random() * V), 1 + Math.floor(rng.random() * 3));
       flat.push(order[0]!, 2); // a repeated pair: penalised twice
-      if (r === 1) flat.push(-1, 3, V + 2, 1, order[1 % V]!, 0); // invalid: ignored
+      if (r === 1) {
+        flat.push(-1, 3, V + 2, 1, order[1 % V]!, 0); // invalid: ignored
+        flat.push(...out[0]!.slice(0, 6)); // row 0's first ids, seen here too
+      }
     } else if (!(N >= 3 && r === N - 1)) {
       // the tail: penalties that boost (r < 1 on negatives, negative f / p) can make one of them win
       for (const id of order.slice(-Math.min(5, V))) flat.push(id, 1 + Math.floor(rng.random() * 5));

@@ -26,7 +26,7 @@ function row(kind) {
     for (let k = 0; k < 1 + Math.floor(rng.random() * 6); k++) x[Math.floor(rng.random() * V)] = 6 + rng.random() * 8;
   return x;
 }
-/** @type {[string, { temperature: number, topK: number, topP: number, minP: number }][]} */
+/** @type {[string, { temperature: number, topK: number, topP: number, minP: number }, boolean?][]} */
 const settings = [
   ['greedy', { temperature: 0, topK: 0, topP: 1, minP: 0 }],
   ['temperature 1', { temperature: 1, topK: 0, topP: 1, minP: 0 }],
@@ -38,7 +38,10 @@ const settings = [
   ['temp. 1 + penalties', { temperature: 1, topK: 0, topP: 1, minP: 0 }, true],
 ];
 const penalty = { repetitionPenalty: 1.3, frequencyPenalty: 0.2, presencePenalty: 0.1 };
-/** 100 seen ids of row `x`: its 10 largest and 90 spread over the row, counts 1–3. */
+/**
+ * 100 seen ids of row `x`: its 10 largest and 90 spread over the row, counts 1–3.
+ * @param {Float32Array} x
+ */
 function seen(x) {
   const top = Array.from(x.keys())
     .sort((a, b) => x[b] - x[a])

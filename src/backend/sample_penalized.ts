@@ -27,6 +27,7 @@
  * Read back per row: the candidate slot (../sample_candidates.ts layout) and 4 bytes per seen id.
  */
 import {
+  checkSampleArgs,
   type PenaltySettings,
   penalizeRow,
   type RowSampling,
@@ -207,6 +208,7 @@ export function sampleCandidatesPenalized(
 ): boolean {
   const N = u.length,
     stride = candidateStride(cap);
+  checkSampleArgs(N, V, o, u);
   const bits = new Float32Array(words.buffer, words.byteOffset, words.length);
   const raw = bits.subarray(gatherAt, gatherAt + index.flat.length);
   const rows: { id: number; prob: number; lp: number; top: { id: number; lp: number }[] }[] = [];
