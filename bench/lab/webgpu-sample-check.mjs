@@ -7,7 +7,10 @@
 // candidates) and those that fell back to the full row, the bytes read back a call, and the median wall time of a call (run → ids read), which on a GPU is the
 // per-token cost of sampling in decode. Settings: greedy; plain temperature 1 and 0.7 (certified in WGSL); top-k 40 +
 // top-p 0.9 (candidates in WGSL); top-p 0.9 alone and min-p 0.05 alone (the 1024 largest logits and the tail's
-// bounded sum in WGSL, certified on the host: src/backend/sample_nucleus.ts; a flat row falls back to the full row).
+// bounded sum in WGSL, certified on the host: src/backend/sample_nucleus.ts; a flat row falls back to the full row);
+// and with penalties (repetition 1.3, frequency 0.2, presence 0.1 on 100 seen ids, the row's top ids among them):
+// greedy, top-k 40 (the masked copy's candidates, no extra round trip) and temperature 1 (certified, one extra
+// round trip).
 // usage: node bench/lab/webgpu-sample-check.mjs [V=50257] [draws=100]   (after npm run build)
 const { createWebGpuBackend } = await import('../../dist/backend/webgpu/backend.js');
 const { sampleKernel } = await import('../../dist/backend/sample_rows.js');
@@ -25,7 +28,7 @@ function row(kind) {
     for (let k = 0; k < 1 + Math.floor(rng.random() * 6); k++) x[Math.floor(rng.random() * V)] = 6 + rng.random() * 8;
   return x;
 }
-/** @type {[string, { temperature: number, topK: number, topP: number, minP: number }][]} */
+/** @type {[string, { temperature: number, topK: number, topP: number, minP: number }, boolean?][]} */
 const settings = [
   ['greedy', { temperature: 0, topK: 0, topP: 1, minP: 0 }],
   ['temperature 1', { temperature: 1, topK: 0, topP: 1, minP: 0 }],
@@ -33,7 +36,23 @@ const settings = [
   ['top-k 40, top-p 0.9', { temperature: 1, topK: 40, topP: 0.9, minP: 0 }],
   ['top-p 0.9', { temperature: 1, topK: 0, topP: 0.9, minP: 0 }],
   ['min-p 0.05', { temperature: 1, topK: 0, topP: 1, minP: 0.05 }],
+  ['greedy + penalties', { temperature: 0, topK: 0, topP: 1, minP: 0 }, true],
+  ['top-k 40 + penalties', { temperature: 1, topK: 40, topP: 0.9, minP: 0 }, true],
+  ['temp. 1 + penalties', { temperature: 1, topK: 0, topP: 1, minP: 0 }, true],
 ];
+const penalty = { repetitionPenalty: 1.3, frequencyPenalty: 0.2, presencePenalty: 0.1 };
+/**
+ * 100 seen ids of row `x`: its 10 largest and 90 spread over the row, counts 1–3.
+ * @param {Float32Array} x
+ */
+function seen(x) {
+  const top = Array.from(x.keys())
+    .sort((a, b) => x[b] - x[a])
+    .slice(0, 10);
+  const ids = new Set(top);
+  for (let j = 0; ids.size < 100; j++) ids.add((j * 7919) % V);
+  return [...ids].flatMap((id, j) => [id, 1 + (j % 3)]);
+}
 const counts = /** @type {Record<string, number>} */ (/** @type {unknown} */ (be.counts));
 const keys = [
   'sampleCandidateRows',
@@ -42,6 +61,7 @@ const keys = [
   'sampleCertFallbacks',
   'sampleNucleusFallbacks',
   'sampleFullRows',
+  'sampleDevicePenaltyRows',
   'sampleBytesRead',
 ];
 let wrongAll = 0;
@@ -51,7 +71,9 @@ for (const kind of /** @type {const} */ (['flat', 'peaked'])) {
     ids = be.alloc(1, 'i32'),
     pr = be.alloc(2, 'f32');
   be.write(bx, x);
-  for (const [name, o] of settings) {
+  const flat = seen(x);
+  for (const [name, o, pen] of settings) {
+    const pa = pen ? { ...penalty, counts: flat, countOffsets: [0, flat.length] } : {};
     const before = Object.fromEntries(keys.map((k) => [k, counts[k] ?? 0]));
     const times = [];
     let wrong = 0;
@@ -65,19 +87,20 @@ for (const kind of /** @type {const} */ (['flat', 'peaked'])) {
           { buf: ids, shape: [1] },
           { buf: pr, shape: [1, 2] },
         ],
-        { ...o, u },
+        { ...o, ...pa, u },
       );
       const got = /** @type {Int32Array} */ (await be.read(ids))[0];
       times.push(performance.now() - t0);
       const want = new Int32Array(1);
-      sampleKernel({ data: x, shape: [1, V] }, { data: want }, { data: new Float32Array(2) }, o, u);
+      const p = pen ? { settings: penalty, counts: [flat] } : undefined;
+      sampleKernel({ data: x, shape: [1, V] }, { data: want }, { data: new Float32Array(2) }, o, u, undefined, p);
       if (got !== want[0]) wrong++;
     }
     wrongAll += wrong;
     const d = Object.fromEntries(keys.map((k) => [k, (counts[k] ?? 0) - /** @type {number} */ (before[k])]));
     times.sort((a, b) => a - b);
     console.log(
-      `${kind.padEnd(6)} ${name.padEnd(21)} wrong ids ${wrong}/${draws} | device rows: candidates ${d.sampleCandidateRows}, certified ${d.sampleCertifiedRows}, nucleus ${d.sampleNucleusRows} | fallbacks ${d.sampleCertFallbacks + d.sampleNucleusFallbacks}, full rows ${d.sampleFullRows} | ${Math.round(d.sampleBytesRead / draws)} B read a call | ${times[times.length >> 1]?.toFixed(3)} ms a call (median)`,
+      `${kind.padEnd(6)} ${name.padEnd(21)} wrong ids ${wrong}/${draws} | device rows: candidates ${d.sampleCandidateRows}, certified ${d.sampleCertifiedRows}, nucleus ${d.sampleNucleusRows}, with penalties ${d.sampleDevicePenaltyRows} | fallbacks ${d.sampleCertFallbacks + d.sampleNucleusFallbacks}, full rows ${d.sampleFullRows} | ${Math.round(d.sampleBytesRead / draws)} B read a call | ${times[times.length >> 1]?.toFixed(3)} ms a call (median)`,
     );
   }
   for (const b of [bx, ids, pr]) be.free(b);

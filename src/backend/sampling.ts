@@ -4,7 +4,8 @@
  * (src/generate/sampler.ts) and the `ref` kernel (src/backend/sample_rows.ts) use it as is; the `wasm` backend takes
  * its table and checks from here and ports the arithmetic operation for operation to WebAssembly
  * (src/backend/wasm/assembly/sample.ts), which therefore draws the same ids from the same logits and uniform number.
- * The webgpu backend runs `sampleRow` as is on a row's top-k candidates selected on the device (./sample_candidates.ts),
+ * The webgpu backend runs `sampleRow` as is on a row's top-k candidates selected on the device (./sample_candidates.ts;
+ * with penalties, on the candidates of a copy with the seen ids masked, plus those ids penalised: ./sample_penalized.ts),
  * and with top-p / min-p on its 1024 largest logits where it certifies the result ref's (./sample_nucleus.ts).
  * At plain temperature it draws in float32 on the device and certifies the id against a bound on its distance to
  * the float64 sums here (./sample_certified.ts), redrawing with `sampleKernel` when it cannot.

@@ -12,7 +12,8 @@
  * candidates selected in WGSL, ./sample_topk.ts, then ref's float64 draw on them as a host step; top-p / min-p
  * without top-k: the 1024 largest logits and the rest's bounded mass selected in WGSL, then ref's draw on them where
  * the host certifies it ref's (../sample_nucleus.ts), else redrawn; plain temperature
- * drawn in WGSL, ./sample_certified.ts, and certified equal to ref's draw on the host, else redrawn; any other setting
+ * drawn in WGSL, ./sample_certified.ts, and certified equal to ref's draw on the host, else redrawn; with penalties
+ * the same on a device copy whose seen ids are masked, then penalised, ./sample_penalty.ts; any other setting
  * ref's sampler on the read-back logits as a host step: its ids must equal ref's float64 draw exactly and WGSL has
  * no f64). `matmulPrecision: 'f16'` makes the matmul kernels round their operands to binary16 (f32 accumulation;
  * ./matmul_wgsl.ts). docs/BACKENDS.md lists the coverage. Buffers come from a caching pool (./buffer_pool.ts; `pool: false` turns
@@ -23,6 +24,13 @@ import { HostStepQueue } from '../host_queue.js';
 import { candidateCap, candidateStride, sampleCandidates } from '../sample_candidates.js';
 import { CERT_WORDS, certConstants, certifyRows } from '../sample_certified.js';
 import { nucleusConstants, nucleusStride, sampleNucleus } from '../sample_nucleus.js';
+import {
+  penalizedSeenAll,
+  penaltyIndex,
+  penaltySelectK,
+  rawLogprobs,
+  sampleCandidatesPenalized,
+} from '../sample_penalized.js';
 import { sampleKernel } from '../sample_rows.js';
 import { sampleAttrs } from '../sampling.js';
 import { validateKernelCall } from '../validate.js';
@@ -43,6 +51,7 @@ import { REDUCE_KERNELS, runReduce } from './reduce.js';
 import { runRope, runRopeQkv } from './rope.js';
 import { SAMPLE_TOPK_MAX, runSampleGreedy, samplePlan } from './sample.js';
 import { runSampleCertified } from './sample_certified.js';
+import { runSamplePenaltyMask, runSamplePenaltyScatter } from './sample_penalty.js';
 import { runSampleTopK, runSampleTopKTail } from './sample_topk.js';
 import type { GpuBufferLike, GpuDeviceLike } from './types.js';
 
@@ -95,8 +104,10 @@ export class WebGpuBackend implements Backend {
    * Native kernel calls and host steps (fallbacks) so far; of `sample`'s rows drawn on the host (./sample.ts), those
    * drawn from the device's top-k candidates and those from their full read-back rows; the rows drawn on the device
    * at plain temperature and certified, and the calls whose rows were not all certified (redrawn from the full rows);
-   * and the bytes those host steps read back; the rows with top-p / min-p without top-k drawn from the device's
-   * candidates and certified (../sample_nucleus.ts), and the calls whose rows were not all certified.
+   * the rows with penalties drawn from the candidates of their masked copies (./sample_penalty.ts; also counted in
+   * sampleCandidateRows or sampleCertifiedRows); the bytes those host steps read back; the rows with top-p / min-p
+   * without top-k drawn from the device's candidates and certified (../sample_nucleus.ts), and the calls whose rows
+   * were not all certified.
    */
   readonly counts = {
     native: 0,
@@ -105,6 +116,7 @@ export class WebGpuBackend implements Backend {
     sampleCertifiedRows: 0,
     sampleCertFallbacks: 0,
     sampleFullRows: 0,
+    sampleDevicePenaltyRows: 0,
     sampleBytesRead: 0,
     sampleNucleusRows: 0,
     sampleNucleusFallbacks: 0,
@@ -283,6 +295,14 @@ export class WebGpuBackend implements Backend {
         this.sampleCertified(inputs, outputs, attrs);
         return;
       }
+      if (plan === 'penalized') {
+        this.samplePenalized(inputs, outputs, attrs);
+        return;
+      }
+      if (plan === 'penalized-certified') {
+        this.samplePenalizedCertified(inputs, outputs, attrs);
+        return;
+      }
     }
     this.counts.native++;
     const ins: KView[] = inputs.map((v) => ({ b: this.own(v.buf), shape: [...v.shape] }));
@@ -456,6 +476,107 @@ export class WebGpuBackend implements Backend {
         }
       },
     );
+  }
+
+  /**
+   * `sample` with penalties and a top-k (or temperature 0; ./sample.ts): the logits copied, each row's seen ids masked
+   * to −∞ in the copy and their raw logits gathered (./sample_penalty.ts), the copy's candidates selected
+   * (./sample_topk.ts); then, as a host step, the candidates and the gathered logits are read back and ref's float64
+   * sampler draws from them with the seen ids' penalised logits (../sample_penalized.ts, which says why that is ref's
+   * draw); a slot that overflowed makes it the full rows' draw instead.
+   */
+  private samplePenalized(inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
+    const { o, u, topN, penalties } = sampleAttrs(attrs);
+    const x = inputs[0]!,
+      V = x.shape[x.shape.length - 1]!,
+      N = V === 0 ? 0 : size(x.shape) / V,
+      k = penaltySelectK(o, topN),
+      cap = candidateCap(k, SAMPLE_TOPK_MAX),
+      index = penaltyIndex(penalties, N, V),
+      slots = N * candidateStride(cap);
+    this.own(x.buf);
+    const copy = this.alloc(Math.max(1, N * V), 'f32') as GpuBuf;
+    this.sampleReduced(
+      inputs,
+      outputs,
+      slots + index.flat.length,
+      (logits, res) => {
+        runSamplePenaltyMask(this.ctx, logits, copy.gpu, N * V, index.flat, res, slots);
+        runSampleTopK(this.ctx, copy.gpu, res, N, V, k, cap);
+      },
+      async (w, [ids, probs, topIds, topLp], io) => {
+        const top = topN > 0 ? { n: topN, ids: topIds!, logprobs: topLp! } : undefined;
+        if (sampleCandidatesPenalized(w, V, cap, slots, index, penalties!, ids!, probs!, o, u, top)) {
+          this.counts.sampleCandidateRows += N;
+          this.counts.sampleDevicePenaltyRows += N;
+        } else await this.sampleFull(io, x, ids!, probs!, o, u, top, penalties);
+      },
+    );
+    this.free(copy);
+  }
+
+  /**
+   * `sample` with penalties at plain temperature (./sample.ts), in two phases: the logits copied, the seen ids masked
+   * in the copy and their raw logits gathered, the masked copy's lse (./sample_penalty.ts, ./sample_topk.ts with one
+   * candidate a row); a host step reads back those (16 bytes a row, 4 a seen id), computes the seen ids' penalised
+   * logits (penalizeRow's arithmetic) and writes them into the copy; the certified draw runs on it
+   * (./sample_certified.ts) and a second host step certifies it and makes the logprobs the raw rows'
+   * (../sample_penalized.ts). One more host round trip than without penalties; a row not certified (or a
+   * non-finite lse) makes it the full rows' draw.
+   */
+  private samplePenalizedCertified(inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
+    const { o, u, penalties } = sampleAttrs(attrs);
+    for (const v of [...inputs, ...outputs]) this.own(v.buf);
+    const x = inputs[0]!,
+      xb = this.own(x.buf),
+      V = x.shape[x.shape.length - 1]!,
+      N = size(x.shape) / V,
+      index = penaltyIndex(penalties, N, V),
+      M = index.flat.length,
+      stride = candidateStride(1),
+      c = certConstants(o.temperature, V),
+      slack = this.sampleCertSlack,
+      outs = sampleOutputs(outputs);
+    const copy = this.alloc(N * V, 'f32') as GpuBuf,
+      first = this.alloc(N * stride + M, 'i32') as GpuBuf,
+      values = this.alloc(Math.max(1, M), 'f32') as GpuBuf,
+      res = this.alloc(N * CERT_WORDS, 'i32') as GpuBuf;
+    let seen: ReturnType<typeof penalizedSeenAll> = null,
+      raw = new Float32Array(0);
+    this.counts.native += 2;
+    this.queue.device(() => {
+      runSamplePenaltyMask(this.ctx, xb.gpu, copy.gpu, N * V, index.flat, first.gpu, N * stride);
+      runSampleTopK(this.ctx, copy.gpu, first.gpu, N, V, 1, 1);
+    });
+    this.enqueueHost(async (io) => {
+      const w = (await io.read(first)) as Int32Array;
+      this.counts.sampleBytesRead += (N * stride + M) * 4;
+      seen = penalizedSeenAll(w, stride, N * stride, index, penalties!, N, V);
+      raw = new Float32Array(w.buffer, w.byteOffset + N * stride * 4, M).slice();
+      if (seen) io.write(values, seen.pen);
+    });
+    this.queue.device(() => {
+      runSamplePenaltyScatter(this.ctx, index.flat, values.gpu, copy.gpu);
+      runSampleCertified(this.ctx, copy.gpu, res.gpu, N, V, c, u);
+    });
+    this.enqueueHost(async (io) => {
+      const [ids, probs] = outs;
+      let done = false;
+      if (seen) {
+        const w = (await io.read(res)) as Int32Array;
+        this.counts.sampleBytesRead += N * CERT_WORDS * 4;
+        const bits = new Uint32Array(w.buffer, w.byteOffset, N * CERT_WORDS);
+        if (certifyRows(bits, V, o, u, ids!, probs!, slack)) {
+          rawLogprobs(ids!, probs!, index, raw, seen, N, V);
+          this.counts.sampleCertifiedRows += N;
+          this.counts.sampleDevicePenaltyRows += N;
+          done = true;
+        } else this.counts.sampleCertFallbacks++;
+      }
+      if (!done) await this.sampleFull(io, x, ids!, probs!, o, u, undefined, penalties);
+      for (const v of outs) io.write(v.buf, v.data);
+    });
+    for (const b of [copy, first, values, res]) this.free(b);
   }
 
   /**

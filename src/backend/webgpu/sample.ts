@@ -31,12 +31,24 @@
  *   flat row whose nucleus passes the candidates, p too close to a prefix mass, ties at the cap), the call reads
  *   the full rows back and runs ref's `sampleKernel`. Counts: sampleNucleusRows, sampleNucleusFallbacks (calls
  *   redrawn from the full rows; their rows in sampleFullRows).
+ * - Penalties (some row with (id, count) pairs): the raw row must stay (the reported logprob and topN are of it), so
+ *   the device works on a copy of the logits with each row's seen ids masked to −∞ and their raw logits gathered
+ *   (./sample_penalty.ts). Top-k, or temperature 0 (`penaltySelectK`: k = max(topK, topN), or max(1, topN), ≤
+ *   SAMPLE_TOPK_MAX; any top-p, min-p, topN): the copy's candidates are selected (./sample_topk.ts) and a host
+ *   step reads back them and the gathered logits, and draws with ref's float64 sampler from candidates ∪ seen ids,
+ *   the seen ids' logits penalised by `penalizeRow` itself (../sample_penalized.ts says why it is ref's draw): no
+ *   extra round trip. Plain temperature (as above): two phases — a host step reads back the masked copy's lse (16
+ *   bytes a row) and the gathered logits, writes the penalised ones into the copy, the certified draw runs on it
+ *   and a second host step certifies it as above: one extra round trip. Count: sampleDevicePenaltyRows.
  * - Everything else (temperature 0 with topN, 0 < topK ≤ SAMPLE_TOPK_MAX with topN > topK, topN at plain
- *   temperature, top-p / min-p below temperature 0.01, penalties): the logits are read back and ref's
- *   `sampleKernel` runs on the host as a queued host step.
- * The last four are host steps of the backend (`counts.hostSteps`); the top-k and certified ones also one native call.
+ *   temperature, top-p / min-p below temperature 0.01 or in rows longer than SAMPLE_CERT_MAX_V; with penalties:
+ *   top-p or min-p without top-k, topK > SAMPLE_TOPK_MAX, topN without top-k, temperatures below 0.01): the logits
+ *   are read back and ref's `sampleKernel` runs on the host as a queued host step.
+ * All but greedy are host steps of the backend (`counts.hostSteps`); all but the last also one native call (two
+ * with penalties at plain temperature).
  */
 import type { Attrs } from '../backend.js';
+import { penaltySelectK } from '../sample_penalized.js';
 import { penaltiesOn, sampleAttrs } from '../sampling.js';
 import { BUILTINS, FLAT_GROUP, type GpuContext, Params, WG, grid, storage } from './core.js';
 import type { KView } from './kview.js';
@@ -50,11 +62,16 @@ export const SAMPLE_TOPK_MAX = 1024;
  * SAMPLE_TOPK_MAX candidates and the tail's mass in WGSL then a certified draw on the host, a certified draw in WGSL,
  * or on the host. `V` and `N`: the row length and count.
  */
-export type SamplePlan = 'greedy' | 'topk' | 'nucleus' | 'certified' | 'host';
+export type SamplePlan = 'greedy' | 'topk' | 'nucleus' | 'certified' | 'penalized' | 'penalized-certified' | 'host';
 
 export function samplePlan(nOutputs: number, a: Attrs, V = 0, N = 0): SamplePlan {
   const { o, topN, penalties } = sampleAttrs(a);
-  if (penalties && penaltiesOn(penalties.settings)) return 'host';
+  if (penalties && penaltiesOn(penalties.settings) && penalties.counts.some((c) => c.length > 0)) {
+    const k = penaltySelectK(o, topN);
+    if (k > 0 && k <= SAMPLE_TOPK_MAX) return 'penalized';
+    const { counts: _c, countOffsets: _o, ...plain } = a;
+    return samplePlan(nOutputs, plain, V, N) === 'certified' ? 'penalized-certified' : 'host';
+  }
   if (o.temperature === 0) return topN === 0 && nOutputs === 2 ? 'greedy' : 'host';
   if (o.topK > 0 && o.topK <= SAMPLE_TOPK_MAX) return topN <= o.topK ? 'topk' : 'host';
   const filtered = o.topP < 1 || o.minP > 0;
