@@ -174,6 +174,8 @@ class CountingDevice implements GpuDeviceLike {
   readonly liveSet = new Set<CountingBuffer>();
   private readonly scopes: Scope[] = [];
   private readonly listeners: ((e: { error: GpuErrorLike }) => void)[] = [];
+  /** The one command encoder handed out (recording is a no-op). */
+  private readonly encoder: GpuCommandEncoderLike;
 
   constructor(
     readonly limits: GpuLimitsLike,
@@ -182,14 +184,13 @@ class CountingDevice implements GpuDeviceLike {
     private readonly onPeak?: (live: ReadonlySet<CountingBuffer>) => void,
   ) {
     this.lost = new Promise((r) => (this.resolveLost = r));
-    const stats_ = stats;
-    const pass: GpuComputePassLike = { ...NOOP_PASS, dispatchWorkgroups: () => void stats_.dispatches++ };
+    const pass: GpuComputePassLike = { ...NOOP_PASS, dispatchWorkgroups: () => void stats.dispatches++ };
     this.queue = {
-      submit: () => void stats_.submits++,
-      writeBuffer: (_b, _o, data, _dataOffset, size) => {
-        // `size` counts elements of a typed array (bytes of an ArrayBuffer or DataView)
+      submit: () => void stats.submits++,
+      writeBuffer: (_b, _o, data, dataOffset = 0, size) => {
+        // `dataOffset` and `size` count elements of a typed array (bytes of an ArrayBuffer)
         const unit = ArrayBuffer.isView(data) ? ((data as Float32Array).BYTES_PER_ELEMENT ?? 1) : 1;
-        stats_.bytesWritten += size !== undefined ? size * unit : data.byteLength;
+        stats.bytesWritten += (size ?? data.byteLength / unit - dataOffset) * unit;
       },
       onSubmittedWorkDone: async () => {},
     };
@@ -199,8 +200,6 @@ class CountingDevice implements GpuDeviceLike {
       finish: () => ({}),
     };
   }
-
-  private readonly encoder: GpuCommandEncoderLike;
 
   createBuffer(desc: { size: number; usage: number; mappedAtCreation?: boolean }): GpuBufferLike {
     const s = this.stats;
