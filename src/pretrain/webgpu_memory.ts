@@ -1,12 +1,11 @@
 /**
  * The device memory a training step needs on the webgpu backend, planned without a GPU: the real backend on the
  * counting WebGPU device (../backend/webgpu/counting_gpu.ts: no memory held, no shader run, every createBuffer
- * counted), the real model, and `steps` real training steps (forward, backward, gradient norm, AdamW, as `llmts plan`
+ * counted; made through ../backend/registry.ts createCountingWebGpu), the real model, and `steps` real training steps (forward, backward, gradient norm, AdamW, as `llmts plan`
  * times them). The figures are the backend's own allocations, exact for its allocation order (docs/BACKENDS.md,
  * "Memory"); bench/lab/webgpu-memory.mjs splits them by what holds them.
  */
-import { createWebGpuBackend } from '../backend/webgpu/backend.js';
-import { CountingGpu, type CountingGpuOptions } from '../backend/webgpu/counting_gpu.js';
+import { createCountingWebGpu } from '../backend/registry.js';
 import type { ModelConfig } from '../model/config.js';
 import { initModel } from '../model/init.js';
 import { AdamW } from '../optim/adamw.js';
@@ -31,10 +30,9 @@ export async function planWebGpuStep(
   m: ModelConfig,
   B: number,
   T: number,
-  opts: { steps?: number; gpu?: CountingGpuOptions } = {},
+  opts: { steps?: number; gpu?: Parameters<typeof createCountingWebGpu>[0] } = {},
 ): Promise<WebGpuStepPlan> {
-  const gpu = new CountingGpu(opts.gpu);
-  const backend = await createWebGpuBackend({ gpu });
+  const { backend, stats } = await createCountingWebGpu(opts.gpu);
   try {
     const model = initModel(m, new Rng(1), { backend });
     const opt = new AdamW(model.params, { lr: 1e-3, weightDecay: 0.1 });
@@ -54,7 +52,8 @@ export async function planWebGpuStep(
       await backend.sync();
     }
     const mem = backend.memory();
-    const plan = { devicePeak: gpu.stats.peak, tensorPeak: mem.peak, between: mem.inUse, buffers: gpu.stats.created };
+    const d = stats();
+    const plan = { devicePeak: d.peak, tensorPeak: mem.peak, between: mem.inUse, buffers: d.created };
     opt.dispose();
     for (const p of model.params.values()) p.dispose();
     return plan;
