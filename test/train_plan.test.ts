@@ -16,4 +16,22 @@ describe('llmts plan', () => {
     expect(out).toMatch(/855 MFLOP per token/);
     expect(out).toMatch(/AdamW moments 949\.4 MiB/);
   });
+
+  it('with --backend webgpu: the device memory a step needs, planned on the counting device', async () => {
+    const lines: string[] = [];
+    const log = console.log;
+    console.log = (s: string) => lines.push(String(s));
+    try {
+      expect(await main(['--preset=tiny', '--backend=webgpu', '--measure=false', '--batchSize=4'])).toBe(0);
+    } finally {
+      console.log = log;
+    }
+    const out = lines.join('\n');
+    const m = /webgpu\s+([\d.]+) MiB of device buffers at a step's peak \(live tensors ([\d.]+) MiB/.exec(out);
+    expect(m, out).not.toBeNull();
+    // the device holds the live tensors' peak and more (size classes, idle pooled buffers, scratch), not much more
+    const [device, tensors] = [Number(m![1]), Number(m![2])];
+    expect(device).toBeGreaterThanOrEqual(tensors);
+    expect(device).toBeLessThan(1.5 * tensors);
+  });
 });

@@ -4,6 +4,7 @@
  * works here (webgpu on a GPU in Node, else wasm, else ref) and makes it the default that new tensors use. `ref` is built in and always there.
  */
 import type { Backend } from './backend.js';
+import type { CountingGpuOptions, CountingStats } from './webgpu/counting_gpu.js';
 import { RefBackend } from './ref/backend.js';
 import { BackendError, ConfigError } from '../util/errors.js';
 
@@ -80,6 +81,20 @@ registerBackend({
   create: async (opts) => (await import('./webgpu/backend.js')).createWebGpuBackend(opts),
   testConfigs: [],
 });
+
+/**
+ * A webgpu backend on a counting device (webgpu/counting_gpu.ts: no memory held, no shader run, every createBuffer
+ * counted; for planning memory without a GPU), made fresh: neither the live webgpu backend nor the default. `stats`:
+ * the device's figures (peak, live, buffers made).
+ */
+export async function createCountingWebGpu(
+  opts: CountingGpuOptions = {},
+): Promise<{ backend: Backend; stats: () => CountingStats }> {
+  const { CountingGpu } = await import('./webgpu/counting_gpu.js');
+  const gpu = new CountingGpu(opts);
+  const backend = await (await import('./webgpu/backend.js')).createWebGpuBackend({ gpu });
+  return { backend, stats: () => gpu.stats };
+}
 
 /** A backend that is already initialised (or the current default when no name is given). */
 export function getBackend(name?: BackendName): Backend {

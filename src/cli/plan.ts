@@ -1,7 +1,9 @@
 /**
  * `llmts plan`: what a training config costs before running it: parameters, training FLOPs per token
  * (≈ 6·N + 12·L·C·T), training memory (parameters + gradients + two AdamW moments + activations), and the expected
- * wall time on this machine, from timing real training steps of the model on random token ids.
+ * wall time on this machine, from timing real training steps of the model on random token ids. With
+ * `--backend webgpu`, also the device memory a step needs there, planned on a counting device without a GPU
+ * (../pretrain/webgpu_memory.ts).
  *
  *   llmts plan [--preset=NAME] [--config=FILE.json] [--key=value …] [--measure=false]
  */
@@ -120,6 +122,14 @@ export async function main(argv: string[]): Promise<number> {
     console.log(
       `warning     that is more than this machine's ${formatBytes(free)} of memory: lower --batchSize or --blockSize (or use --gradAccum)`,
     );
+  if (c.backend === 'webgpu') {
+    const { planWebGpuStep } = await import('../pretrain/webgpu_memory.js');
+    const g = await planWebGpuStep(m, c.batchSize, c.blockSize);
+    console.log(
+      `webgpu      ${formatBytes(g.devicePeak)} of device buffers at a step's peak (live tensors ${formatBytes(g.tensorPeak)}, ` +
+        `${formatBytes(g.between)} between steps), planned on a counting device: the real step, no GPU used`,
+    );
+  }
   if (cl.flags.get('measure') === 'false') return 0;
   const t = await measureStep(m, c);
   const evals = c.evalInterval > 0 ? Math.floor(c.maxSteps / c.evalInterval) + 1 : 1;

@@ -16,8 +16,11 @@
  *
  * THE HAZARD, which the caller handles: `queue.writeBuffer` (and the staging write of `mappedAtCreation`) runs before
  * any command buffer submitted after it, so a buffer still read by recorded, unsubmitted work must not be handed out
- * and written. `give` must only see a buffer whose users have all been submitted (./core.ts GpuContext.release keeps
- * it until the open encoder is submitted). Work already submitted is no hazard: queue operations run in order.
+ * and written that way. `give` must only see a buffer that is either no longer used by unsubmitted work or whose
+ * class is never written by a queue write while work is recorded (./core.ts GpuContext.release: uniform, constant and
+ * upload-staging buffers wait for the open encoder's submit; tensor storage and scratch, written next by recorded
+ * dispatches and copies, which run in order after the earlier users, come back at once). Work already submitted is
+ * no hazard: queue operations run in order.
  */
 import type { GpuBufferLike } from './types.js';
 
@@ -86,6 +89,12 @@ export class BufferPool {
   /** Whether `take` would hand out an idle buffer (no new device memory). */
   has(bytes: number, usage: number, cap = Number.POSITIVE_INFINITY): boolean {
     return (this.idle.get(keyOf(bytes, usage, cap))?.length ?? 0) > 0;
+  }
+
+  /** The usage `b` was made for (0 for a buffer this pool did not make). */
+  usageOf(b: GpuBufferLike): number {
+    const key = this.keys.get(b);
+    return key === undefined ? 0 : Number(key.slice(0, key.indexOf(':')));
   }
 
   /** Whether `b` came from this pool (and may be given back). */
