@@ -12,7 +12,9 @@
  * candidates selected in WGSL, ./sample_topk.ts, then ref's float64 draw on them as a host step; top-p / min-p
  * without top-k: the 1024 largest logits and the rest's bounded mass selected in WGSL, then ref's draw on them where
  * the host certifies it ref's (../sample_nucleus.ts), else redrawn; plain temperature
- * drawn in WGSL, ./sample_certified.ts, and certified equal to ref's draw on the host, else redrawn; with penalties
+ * drawn in WGSL, ./sample_certified.ts, and certified equal to ref's draw on the host, else redrawn; top
+ * alternatives at plain temperature or greedy: the topN candidates selected in WGSL beside that draw (or the argmax),
+ * ../sample_topn.ts; with penalties
  * the same on a device copy whose seen ids are masked, then penalised, ./sample_penalty.ts; any other setting
  * ref's sampler on the read-back logits as a host step: its ids must equal ref's float64 draw exactly and WGSL has
  * no f64). `matmulPrecision: 'f16'` makes the matmul kernels round their operands to binary16 (f32 accumulation;
@@ -32,6 +34,7 @@ import {
   sampleCandidatesPenalized,
 } from '../sample_penalized.js';
 import { sampleKernel } from '../sample_rows.js';
+import { sampleTopN, topNCap } from '../sample_topn.js';
 import { sampleAttrs } from '../sampling.js';
 import { validateKernelCall } from '../validate.js';
 import { BackendError, ConfigError, OutOfMemoryError } from '../../util/errors.js';
@@ -102,8 +105,8 @@ export class WebGpuBackend implements Backend {
   readonly dtypes: readonly DType[] = ['f32', 'i32'];
   /**
    * Native kernel calls and host steps (fallbacks) so far; of `sample`'s rows drawn on the host (./sample.ts), those
-   * drawn from the device's top-k candidates and those from their full read-back rows; the rows drawn on the device
-   * at plain temperature and certified, and the calls whose rows were not all certified (redrawn from the full rows);
+   * drawn from the device's top-k candidates (greedy rows with topN among them) and those from their full read-back
+   * rows; the rows drawn on the device at plain temperature (with topN or not) and certified, and the calls whose rows were not all certified (redrawn from the full rows);
    * the rows with penalties drawn from the candidates of their masked copies (./sample_penalty.ts; also counted in
    * sampleCandidateRows or sampleCertifiedRows); the bytes those host steps read back; the rows with top-p / min-p
    * without top-k drawn from the device's candidates and certified (../sample_nucleus.ts), and the calls whose rows
@@ -295,6 +298,10 @@ export class WebGpuBackend implements Backend {
         this.sampleCertified(inputs, outputs, attrs);
         return;
       }
+      if (plan === 'topn') {
+        this.sampleTopN(inputs, outputs, attrs);
+        return;
+      }
       if (plan === 'penalized') {
         this.samplePenalized(inputs, outputs, attrs);
         return;
@@ -473,6 +480,46 @@ export class WebGpuBackend implements Backend {
         else {
           this.counts.sampleCertFallbacks++;
           await this.sampleFull(io, x, ids!, probs!, o, u);
+        }
+      },
+    );
+  }
+
+  /**
+   * `sample` with top alternatives at temperature 0 or plain temperature (./sample.ts): each row's candidates for
+   * k = topN selected on the device (./sample_topk.ts) and, at plain temperature, the certified draw
+   * (./sample_certified.ts) into the same buffer before them; then, as one host step, both read back, the draw
+   * certified (../sample_certified.ts) and the alternatives (and at temperature 0 the argmax) taken from the
+   * candidates (../sample_topn.ts); a row not certified or a slot that overflowed makes it the full rows' draw.
+   */
+  private sampleTopN(inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
+    const { o, u, topN } = sampleAttrs(attrs);
+    const x = inputs[0]!,
+      V = x.shape[x.shape.length - 1]!,
+      N = size(x.shape) / V,
+      greedy = o.temperature === 0,
+      cap = topNCap(topN),
+      base = greedy ? 0 : N * CERT_WORDS,
+      c = certConstants(greedy ? 1 : o.temperature, V),
+      slack = this.sampleCertSlack;
+    this.sampleReduced(
+      inputs,
+      outputs,
+      base + N * candidateStride(cap),
+      (logits, res) => {
+        if (!greedy) runSampleCertified(this.ctx, logits, res, N, V, c, u);
+        runSampleTopK(this.ctx, logits, res, N, V, topN, cap, base);
+      },
+      async (w, [ids, probs, topIds, topLp], io) => {
+        const top = { n: topN, ids: topIds!, logprobs: topLp! };
+        const drawn =
+          greedy || certifyRows(new Uint32Array(w.buffer, w.byteOffset, base), V, o, u, ids!, probs!, slack);
+        if (drawn && sampleTopN(w, base, N, cap, top, ids!, probs!, greedy)) {
+          if (greedy) this.counts.sampleCandidateRows += N;
+          else this.counts.sampleCertifiedRows += N;
+        } else {
+          if (!greedy) this.counts.sampleCertFallbacks++;
+          await this.sampleFull(io, x, ids!, probs!, o, u, top);
         }
       },
     );

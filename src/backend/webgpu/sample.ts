@@ -40,8 +40,19 @@
  *   extra round trip. Plain temperature (as above): two phases — a host step reads back the masked copy's lse (16
  *   bytes a row) and the gathered logits, writes the penalised ones into the copy, the certified draw runs on it
  *   and a second host step certifies it as above: one extra round trip. Count: sampleDevicePenaltyRows.
- * - Everything else (temperature 0 with topN, 0 < topK ≤ SAMPLE_TOPK_MAX with topN > topK, topN at plain
- *   temperature, top-p / min-p below temperature 0.01 or in rows longer than SAMPLE_CERT_MAX_V; with penalties:
+ * - The top alternatives (topN ≥ 1, no penalties) at temperature 0, or at plain temperature (as above, with topN; rows
+ *   ≤ SAMPLE_CERT_MAX_V, ≤ SAMPLE_CERT_MAX_ROWS): the device selects each row's candidates for k = topN as top-k
+ *   does (ids in id order, the row's float32 lse; a slot of `topNCap(topN)` candidates) and, at plain temperature,
+ *   draws as above into the same buffer (the certified words first, the slots after); one host step reads back
+ *   both (48 + 8 + 8·cap bytes a row at plain temperature, 8 + 8·cap at temperature 0: 136 and 88 at topN 5, 376
+ *   and 328 at topN 20, instead of 4·V), certifies the draw as above and writes ref's alternatives and, at
+ *   temperature 0, ref's argmax (../sample_topn.ts says why they are ref's); the drawn id's logprob is l − the
+ *   selection's lse where it is among the candidates (then equal to its alternative's, as in ref). A row not
+ *   certified, or with ties at the topN-th place past the slot, makes the call read the full rows and run ref's
+ *   `sampleKernel`. Counts: sampleCertifiedRows (plain temperature) or sampleCandidateRows (temperature 0);
+ *   sampleCertFallbacks (plain-temperature calls redrawn from the full rows).
+ * - Everything else (0 < topK ≤ SAMPLE_TOPK_MAX with topN > topK, top-p / min-p below temperature 0.01 or in rows
+ *   longer than SAMPLE_CERT_MAX_V, topN at temperatures in (0, 0.01) or in longer rows; with penalties:
  *   top-p or min-p without top-k, topK > SAMPLE_TOPK_MAX, topN without top-k, temperatures below 0.01): the logits
  *   are read back and ref's `sampleKernel` runs on the host as a queued host step.
  * All but greedy are host steps of the backend (`counts.hostSteps`); all but the last also one native call (two
@@ -60,9 +71,18 @@ export const SAMPLE_TOPK_MAX = 1024;
 /**
  * Where a `sample` call runs (see above): all in WGSL, top-k candidates in WGSL then the draw on the host, the top
  * SAMPLE_TOPK_MAX candidates and the tail's mass in WGSL then a certified draw on the host, a certified draw in WGSL,
- * or on the host. `V` and `N`: the row length and count.
+ * the top alternatives' candidates in WGSL (with the certified draw, or the argmax at temperature 0: 'topn'), or on
+ * the host. `V` and `N`: the row length and count.
  */
-export type SamplePlan = 'greedy' | 'topk' | 'nucleus' | 'certified' | 'penalized' | 'penalized-certified' | 'host';
+export type SamplePlan =
+  | 'greedy'
+  | 'topk'
+  | 'nucleus'
+  | 'certified'
+  | 'topn'
+  | 'penalized'
+  | 'penalized-certified'
+  | 'host';
 
 export function samplePlan(nOutputs: number, a: Attrs, V = 0, N = 0): SamplePlan {
   const { o, topN, penalties } = sampleAttrs(a);
@@ -72,14 +92,18 @@ export function samplePlan(nOutputs: number, a: Attrs, V = 0, N = 0): SamplePlan
     const { counts: _c, countOffsets: _o, ...plain } = a;
     return samplePlan(nOutputs, plain, V, N) === 'certified' ? 'penalized-certified' : 'host';
   }
-  if (o.temperature === 0) return topN === 0 && nOutputs === 2 ? 'greedy' : 'host';
+  if (o.temperature === 0) {
+    if (topN === 0) return nOutputs === 2 ? 'greedy' : 'host';
+    return nOutputs === 4 && V > 0 ? 'topn' : 'host';
+  }
   if (o.topK > 0 && o.topK <= SAMPLE_TOPK_MAX) return topN <= o.topK ? 'topk' : 'host';
   const filtered = o.topP < 1 || o.minP > 0;
   if (filtered && o.temperature >= SAMPLE_CERT_MIN_T && V > 0 && V <= SAMPLE_CERT_MAX_V) return 'nucleus';
   if (o.topK > 0) return 'host';
   // T ≥ SAMPLE_CERT_MIN_T: a flushed subnormal (l − m) then moves y by < 2^−126·100, far inside the bound's C0
-  const plain = o.temperature >= SAMPLE_CERT_MIN_T && o.topP === 1 && o.minP === 0 && topN === 0 && nOutputs === 2;
-  return plain && V > 0 && V <= SAMPLE_CERT_MAX_V && N <= SAMPLE_CERT_MAX_ROWS ? 'certified' : 'host';
+  const plain = o.temperature >= SAMPLE_CERT_MIN_T && o.topP === 1 && o.minP === 0 && nOutputs === (topN ? 4 : 2);
+  if (!(plain && V > 0 && V <= SAMPLE_CERT_MAX_V && N <= SAMPLE_CERT_MAX_ROWS)) return 'host';
+  return topN === 0 ? 'certified' : 'topn';
 }
 
 /** logits [N, V] → ids [N] i32, probs [N, 2]. One workgroup per row. params: V */

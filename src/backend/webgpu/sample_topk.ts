@@ -22,7 +22,8 @@ import type { GpuBufferLike } from './types.js';
 
 /**
  * logits [N, V] (as u32 bits) → slots [N, H + 2·cap] (u32), H = 2 header words (count, lse), or with `tail` 4: also
- * the tail sums (../sample_nucleus.ts). params: V, k (1 ≤ k ≤ V), cap, then with `tail` invT, C0, C1 (f32).
+ * the tail sums (../sample_nucleus.ts). params: V, k (1 ≤ k ≤ V), cap, then without `tail` the first slot's word
+ * offset in the output, with `tail` invT, C0, C1 (f32).
  */
 const select = (tail: boolean): string => {
   const H = tail ? 4 : 2;
@@ -41,7 +42,7 @@ fn unkey(k: u32) -> u32 { return select(~k, k & 0x7fffffffu, (k & 0x80000000u) !
   let K = pu(1u);
   let C = pu(2u);
   let r = grp * V;
-  let o = grp * (${H}u + 2u * C);
+  let o = ${tail ? '' : 'pu(3u) + '}grp * (${H}u + 2u * C);
   var prefix = 0u;
   var mask = 0u;
   var rank = K;
@@ -136,7 +137,8 @@ const SELECT_TAIL = select(true);
 
 /**
  * Record the selection: `logits` rows of V (N = rows), top-k `k` (clamped to V), `cap` candidates a slot; `out` holds
- * N · candidateStride(cap) words.
+ * N · candidateStride(cap) words from word `offset` on (0; the top alternatives at plain temperature put them after
+ * the certified draw's words, ./sample.ts).
  */
 export function runSampleTopK(
   ctx: GpuContext,
@@ -146,11 +148,12 @@ export function runSampleTopK(
   V: number,
   k: number,
   cap: number,
+  offset = 0,
 ): void {
   if (N === 0 || V === 0) return;
-  if (!(out.size >= N * candidateStride(cap) * 4))
+  if (!(out.size >= (offset + N * candidateStride(cap)) * 4))
     throw new BackendError('E_SAMPLE', `webgpu sample: ${out.size} bytes for ${N} rows of ${cap} candidates`);
-  ctx.dispatch(SELECT, new Params().u32(V, Math.min(k, V), cap), [logits, out], grid(N));
+  ctx.dispatch(SELECT, new Params().u32(V, Math.min(k, V), cap, offset), [logits, out], grid(N));
 }
 
 /**
