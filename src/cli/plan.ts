@@ -118,7 +118,8 @@ export async function main(argv: string[]): Promise<number> {
   ];
   console.log(lines.join('\n'));
   const free = os.totalmem();
-  if (mem.total > 0.8 * free)
+  // on webgpu the step's memory is the device's (the line below), not this machine's
+  if (c.backend !== 'webgpu' && mem.total > 0.8 * free)
     console.log(
       `warning     that is more than this machine's ${formatBytes(free)} of memory: lower --batchSize or --blockSize (or use --gradAccum)`,
     );
