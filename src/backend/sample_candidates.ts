@@ -62,17 +62,33 @@ export function sampleCandidates(
       lse = bits[base + 1]!;
     const rowIds = words.subarray(base + 2, base + 2 + c),
       l = bits.subarray(base + 2 + cap, base + 2 + cap + c);
-    const r = sampleRow(l, o, u[n]!, V);
-    ids.data[n] = rowIds[r.id]!;
-    probs.data[2 * n] = r.prob;
-    probs.data[2 * n + 1] = l[r.id]! - lse;
-    if (top && top.n > 0) {
-      const t = topN(l, top.n);
-      for (let k = 0; k < top.n; k++) {
-        top.ids.data[n * top.n + k] = t[k] ? rowIds[t[k]!.id]! : -1;
-        top.logprobs.data[n * top.n + k] = t[k] ? t[k]!.logprob - lse : -Infinity;
-      }
-    }
+    writeCandidateDraw(n, l, rowIds, lse, sampleRow(l, o, u[n]!, V), ids, probs, top);
   }
   return true;
+}
+
+/**
+ * Row n's outputs from a draw `r` on its candidates (logits `l`, their ids `rowIds`, the row's lse): the id, (prob,
+ * logprob), and with `top` the n largest candidates as log-probabilities (ref's `topN` order; −1 / −∞ past them).
+ */
+export function writeCandidateDraw(
+  n: number,
+  l: Float32Array,
+  rowIds: Int32Array,
+  lse: number,
+  r: { id: number; prob: number },
+  ids: Out,
+  probs: Out,
+  top?: { n: number; ids: Out; logprobs: Out },
+): void {
+  ids.data[n] = rowIds[r.id]!;
+  probs.data[2 * n] = r.prob;
+  probs.data[2 * n + 1] = l[r.id]! - lse;
+  if (top && top.n > 0) {
+    const t = topN(l, top.n);
+    for (let k = 0; k < top.n; k++) {
+      top.ids.data[n * top.n + k] = t[k] ? rowIds[t[k]!.id]! : -1;
+      top.logprobs.data[n * top.n + k] = t[k] ? t[k]!.logprob - lse : -Infinity;
+    }
+  }
 }

@@ -37,9 +37,9 @@
  * Layout of one row (32-bit words, `nucleusStride(cap)` = 4 + 2·cap): [count, lse, S̃, Ã (f32 bits), ids[cap],
  * logits[cap] (f32 bits)], as ./sample_candidates.ts's with the two tail sums after lse.
  */
-import { candidateStride } from './sample_candidates.js';
+import { candidateStride, writeCandidateDraw } from './sample_candidates.js';
 import { certConstants } from './sample_certified.js';
-import { checkSampleArgs, expNonPositive, sampleRow, topN, type RowSampling } from './sampling.js';
+import { checkSampleArgs, expNonPositive, sampleRow, type RowSampling } from './sampling.js';
 
 type Out = { data: { [i: number]: number } };
 
@@ -168,17 +168,7 @@ export function sampleNucleus(
     const { base, c, l } = row(n),
       lse = bits[base + 1]!,
       rowIds = words.subarray(base + 4, base + 4 + c);
-    const r = sampleRow(l, { ...o, topP: topPs[n]! }, u[n]!, V);
-    ids.data[n] = rowIds[r.id]!;
-    probs.data[2 * n] = r.prob;
-    probs.data[2 * n + 1] = l[r.id]! - lse;
-    if (top && top.n > 0) {
-      const t = topN(l, top.n);
-      for (let k = 0; k < top.n; k++) {
-        top.ids.data[n * top.n + k] = t[k] ? rowIds[t[k]!.id]! : -1;
-        top.logprobs.data[n * top.n + k] = t[k] ? t[k]!.logprob - lse : -Infinity;
-      }
-    }
+    writeCandidateDraw(n, l, rowIds, lse, sampleRow(l, { ...o, topP: topPs[n]! }, u[n]!, V), ids, probs, top);
   }
   return true;
 }
