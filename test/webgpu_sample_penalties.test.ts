@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
 import { getBackend } from '../src/backend/registry.js';
 import { candidateCap, candidateStride } from '../src/backend/sample_candidates.js';
+import { nucleusStride } from '../src/backend/sample_nucleus.js';
 import { penaltySelectK } from '../src/backend/sample_penalized.js';
 import { sampleKernel } from '../src/backend/sample_rows.js';
 import { logSumExp, type PenaltySettings, penalizeRow, type RowSampling } from '../src/backend/sampling.js';
@@ -249,7 +250,7 @@ describe.skipIf(!be)(`webgpu sample with penalties ${be ? '' : `(skipped: ${make
     }
   });
 
-  it('bytes read a token at V = 50 000 with 100 seen ids: top-k 40, plain temperature, the full row (before)', async () => {
+  it('bytes read a token at V = 50 000 with 100 seen ids: top-k 40, plain temperature, top-p only', async () => {
     const V = 50000,
       rng = new Rng(31);
     const x = logitRows(rng, 1, V, 1);
@@ -260,7 +261,7 @@ describe.skipIf(!be)(`webgpu sample with penalties ${be ? '' : `(skipped: ${make
     for (const [name, o] of [
       ['top-k 40', { temperature: 0.8, topK: 40, topP: 1, minP: 0 }],
       ['plain T', { temperature: 0.8, topK: 0, topP: 1, minP: 0 }],
-      ['full row (top-p only)', { temperature: 0.8, topK: 0, topP: 0.95, minP: 0 }],
+      ['top-p only', { temperature: 0.8, topK: 0, topP: 0.95, minP: 0 }],
     ] as const) {
       const { d } = await expectRef(g, { x, N: 1, V, o, u: [0.4], n: 0 }, p, counts, name !== 'plain T');
       bytes[name] = d['sampleBytesRead']!;
@@ -268,7 +269,7 @@ describe.skipIf(!be)(`webgpu sample with penalties ${be ? '' : `(skipped: ${make
     }
     expect(bytes['top-k 40']).toBe(candidateStride(candidateCap(40, SAMPLE_TOPK_MAX)) * 4 + 100 * 4);
     expect(bytes['plain T']).toBe(16 + 100 * 4 + 48);
-    expect(bytes['full row (top-p only)']).toBe(V * 4);
+    expect(bytes['top-p only']).toBe(nucleusStride(SAMPLE_TOPK_MAX) * 4 + 100 * 4); // was V · 4 (the full row)
   });
 
   it('a tie past the slot: that call reads the full rows, ref’s draw', async () => {
@@ -348,7 +349,7 @@ describe.skipIf(!be)(`webgpu sample with penalties ${be ? '' : `(skipped: ${make
     }
   });
 
-  it('settings without a top-k (or past SAMPLE_TOPK_MAX) still sample on the host, ref’s draw', async () => {
+  it('settings past SAMPLE_TOPK_MAX or below temperature 0.01 still sample on the host, ref’s draw', async () => {
     const V = 500,
       N = 2,
       rng = new Rng(4);
@@ -356,8 +357,9 @@ describe.skipIf(!be)(`webgpu sample with penalties ${be ? '' : `(skipped: ${make
     const p = { repetitionPenalty: 1.3, frequencyPenalty: 0.1, presencePenalty: 0.2 };
     for (const o of [
       { temperature: 0.005, topK: 0, topP: 1, minP: 0 },
-      { temperature: 0.8, topK: 0, topP: 0.9, minP: 0 },
+      { temperature: 0.005, topK: 0, topP: 0.9, minP: 0 },
       { temperature: 0.8, topK: SAMPLE_TOPK_MAX + 1, topP: 1, minP: 0 },
+      { temperature: 0.8, topK: SAMPLE_TOPK_MAX + 1, topP: 0.9, minP: 0 },
     ]) {
       const { d } = await expectRef(g, { x, N, V, o, u: [0.2, 0.9], n: 0 }, p, [
         [1, 2, 3, 4],

@@ -34,6 +34,13 @@
  * row's nucleus search) it gives ref's id and probability. A row whose candidates are the whole row (V ≤ cap) needs no certificate.
  * With 0 < topK < V (topK > cap) ref's tail is cut further: only the upper bound holds, the lower is taken as 0.
  *
+ * `tail` (penalties, ./sample_penalized_nucleus.ts): `l` is then a superset of the device's candidates (their
+ * values and the seen ids' penalised ones), every entry outside it < `tail.thr` (the smallest candidate logit of the
+ * masked copy), and the sums are relative to the copy's max `tail.max` ≤ the max m of `l`. The tail's weights
+ * relative to m are those relative to tail.max times F = exp((tail.max − m)/T): with d = (tail.max − m)/T ≥ −600
+ * (else not certified) ref's exponents stay above −680 (its weights normal, each within 3e−13 of exact: exponent
+ * error ≤ 680·3·2^−53) and float64's exp(d) is within 3e−13 of F, so both bounds are scaled by exp(d)·(1 ± 1e−12).
+ *
  * Layout of one row (32-bit words, `nucleusStride(cap)` = 4 + 2·cap): [count, lse, S̃, Ã (f32 bits), ids[cap],
  * logits[cap] (f32 bits)], as ./sample_candidates.ts's with the two tail sums after lse.
  */
@@ -69,6 +76,7 @@ export function certifyNucleus(
   ts: number,
   ta: number,
   tailScale = 1,
+  tail?: { thr: number; max: number },
 ): number | null {
   const c = l.length;
   if (!(c >= 1 && c < V && o.temperature > 0 && ts >= 0 && ta >= 0 && ts < Infinity && ta < Infinity)) return null;
@@ -79,8 +87,15 @@ export function certifyNucleus(
     if (x > max) max = x;
     if (x < min) min = x;
   }
-  if (!(Number.isFinite(max) && min > -Infinity)) return null;
+  if (tail) min = tail.thr;
+  if (!(Number.isFinite(max) && min > -Infinity && min <= max)) return null;
   const invT = 1 / o.temperature;
+  // the device's sums are relative to tail.max (≤ max): scaled by f = exp((tail.max − max)/T), see above
+  const d = tail ? (tail.max - max) * invT : 0;
+  if (!(d <= 0 && d >= -600)) return null;
+  const f = d === 0 ? 1 : Math.exp(d),
+    fHi = d === 0 ? 1 : f * (1 + 1e-12),
+    fLo = d === 0 ? 1 : f * (1 - 1e-12);
   const v = new Float64Array(c);
   let n = 0,
     sumC = 0;
@@ -97,9 +112,9 @@ export function certifyNucleus(
   // the tail's mass (ref's float64 weights) and ref's p
   const h = Math.ceil(V / 256) + 10,
     gh = (h * U32) / (1 - h * U32);
-  const hiT = (ts + ((ts + ta) / (1 - gh) + V * 2 ** -114 - ts) * tailScale) * (1 + 1e-12);
+  const hiT = (ts + ((ts + ta) / (1 - gh) + V * 2 ** -114 - ts) * tailScale) * (1 + 1e-12) * fHi;
   const exactTail = o.topK === 0 || o.topK >= V;
-  const loT = exactTail ? Math.max(0, (ts + (ts / (1 + gh) - ta / (1 - gh) - ts) * tailScale) * (1 - 1e-12)) : 0;
+  const loT = exactTail ? Math.max(0, (ts + (ts / (1 + gh) - ta / (1 - gh) - ts) * tailScale) * (1 - 1e-12) * fLo) : 0;
   const g = (V + 16) * 2 ** -52,
     G = (V + 16) * 2 ** -51;
   const pLo = o.topP * (sumC * (1 - g) + loT) * (1 - g) * (1 - 2 ** -52),

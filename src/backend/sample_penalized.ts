@@ -209,54 +209,48 @@ export function sampleCandidatesPenalized(
   const N = u.length,
     stride = candidateStride(cap);
   checkSampleArgs(N, V, o, u);
-  const bits = new Float32Array(words.buffer, words.byteOffset, words.length);
-  const raw = bits.subarray(gatherAt, gatherAt + index.flat.length);
-  const rows: { id: number; prob: number; lp: number; top: { id: number; lp: number }[] }[] = [];
+  const rows: PenalizedRowDraw[] = [];
   for (let n = 0; n < N; n++) {
-    const base = n * stride,
-      c = words[base]!,
-      s = index.start[n]!,
-      m = index.start[n + 1]! - s;
-    // every id seen: the copy is all −∞, its lse NaN (no mass)
-    const lseC = maskedLse(words, base, index, n, V);
-    if (!(c >= 1 && c <= cap) || !(Number.isFinite(lseC) || m === V)) return false;
-    const pen = penalizedSeen(p, p.settings, index, n, V, raw);
-    const lse = lseWith(lseC, raw.subarray(s, s + m));
-    if (!Number.isFinite(lse)) return false;
-    // L: candidates ∪ S in id order (S's values replace a masked candidate's)
-    const cIds = words.subarray(base + 2, base + 2 + c),
-      cL = bits.subarray(base + 2 + cap, base + 2 + cap + c);
-    const lIds: number[] = [],
-      lPen: number[] = [],
-      lRaw: number[] = [];
-    let a = 0,
-      b = 0;
-    while (a < c || b < m) {
-      const ca = a < c ? cIds[a]! : Infinity,
-        sb = b < m ? index.flat[s + b]! - n * V : Infinity;
-      if (sb <= ca) {
-        lIds.push(sb);
-        lPen.push(pen[b]!);
-        lRaw.push(raw[s + b]!);
-        b++;
-        if (sb === ca) a++;
-      } else {
-        lIds.push(ca);
-        lPen.push(cL[a]!);
-        lRaw.push(cL[a]!);
-        a++;
-      }
-    }
-    const r = sampleRow(Float32Array.from(lPen), o, u[n]!, V);
-    const t = top && top.n > 0 ? topN(Float32Array.from(lRaw), top.n) : [];
-    rows.push({
-      id: lIds[r.id]!,
-      prob: r.prob,
-      lp: lRaw[r.id]! - lse,
-      top: t.map((e) => ({ id: lIds[e.id]!, lp: e.logprob - lse })),
-    });
+    const L = penalizedList(words, n * stride, 2, cap, gatherAt, index, p, n, V);
+    if (!L) return false;
+    rows.push(penalizedDraw(L, sampleRow(L.lPen, o, u[n]!, V), top));
   }
-  for (let n = 0; n < N; n++) {
+  writePenalizedRows(rows, ids, probs, top);
+  return true;
+}
+
+/** One row's draw on L: its id, probability, raw logprob and raw top alternatives (ids of the full row). */
+export interface PenalizedRowDraw {
+  id: number;
+  prob: number;
+  lp: number;
+  top: { id: number; lp: number }[];
+}
+
+/** The draw `r` (an index into L) made the full row's: id, raw logprob l_id − lse(l), the raw row's top alternatives. */
+export function penalizedDraw(
+  L: PenalizedList,
+  r: { id: number; prob: number },
+  top?: { n: number },
+): PenalizedRowDraw {
+  const { lIds, lRaw, lse } = L;
+  const t = top && top.n > 0 ? topN(lRaw, top.n) : [];
+  return {
+    id: lIds[r.id]!,
+    prob: r.prob,
+    lp: lRaw[r.id]! - lse,
+    top: t.map((e) => ({ id: lIds[e.id]!, lp: e.logprob - lse })),
+  };
+}
+
+/** Every row's draw written to the outputs (ids, probs (N, 2), the top alternatives padded with −1 / −∞). */
+export function writePenalizedRows(
+  rows: readonly PenalizedRowDraw[],
+  ids: Out,
+  probs: Out,
+  top?: { n: number; ids: Out; logprobs: Out },
+): void {
+  for (let n = 0; n < rows.length; n++) {
     const r = rows[n]!;
     ids.data[n] = r.id;
     probs.data[2 * n] = r.prob;
@@ -267,5 +261,71 @@ export function sampleCandidatesPenalized(
         top.logprobs.data[n * top.n + k] = r.top[k]?.lp ?? -Infinity;
       }
   }
-  return true;
+}
+
+/** L = the masked copy's candidates ∪ the seen ids S of one row, in id order, with l' and l values; the raw lse. */
+export interface PenalizedList {
+  lIds: number[];
+  lPen: Float32Array;
+  lRaw: Float32Array;
+  lse: number;
+  /** The candidates' count and the smallest candidate logit (the masked copy's threshold). */
+  c: number;
+  thr: number;
+}
+
+/**
+ * Row n's L from its slot at word `base` (`H` header words: count, lse, …; then cap ids, cap logits) and the
+ * gathered raw logits (from word `gatherAt`), S's values penalised by `penalizedSeen`; null where the slot
+ * overflowed or the raw lse is not finite (the caller samples the full rows).
+ */
+export function penalizedList(
+  words: Int32Array,
+  base: number,
+  H: number,
+  cap: number,
+  gatherAt: number,
+  index: PenaltyIndex,
+  p: SamplePenalties,
+  n: number,
+  V: number,
+): PenalizedList | null {
+  const bits = new Float32Array(words.buffer, words.byteOffset, words.length);
+  const raw = bits.subarray(gatherAt, gatherAt + index.flat.length);
+  const c = words[base]!,
+    s = index.start[n]!,
+    m = index.start[n + 1]! - s;
+  // every id seen: the copy is all −∞, its lse NaN (no mass)
+  const lseC = maskedLse(words, base, index, n, V);
+  if (!(c >= 1 && c <= cap) || !(Number.isFinite(lseC) || m === V)) return null;
+  const pen = penalizedSeen(p, p.settings, index, n, V, raw);
+  const lse = lseWith(lseC, raw.subarray(s, s + m));
+  if (!Number.isFinite(lse)) return null;
+  // L: candidates ∪ S in id order (S's values replace a masked candidate's)
+  const cIds = words.subarray(base + H, base + H + c),
+    cL = bits.subarray(base + H + cap, base + H + cap + c);
+  const lIds: number[] = [],
+    lPen: number[] = [],
+    lRaw: number[] = [];
+  let a = 0,
+    b = 0,
+    thr = Infinity;
+  for (let j = 0; j < c; j++) thr = Math.min(thr, cL[j]!);
+  while (a < c || b < m) {
+    const ca = a < c ? cIds[a]! : Infinity,
+      sb = b < m ? index.flat[s + b]! - n * V : Infinity;
+    if (sb <= ca) {
+      lIds.push(sb);
+      lPen.push(pen[b]!);
+      lRaw.push(raw[s + b]!);
+      b++;
+      if (sb === ca) a++;
+    } else {
+      lIds.push(ca);
+      lPen.push(cL[a]!);
+      lRaw.push(cL[a]!);
+      a++;
+    }
+  }
+  return { lIds, lPen: Float32Array.from(lPen), lRaw: Float32Array.from(lRaw), lse, c, thr };
 }

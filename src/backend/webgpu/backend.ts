@@ -33,6 +33,7 @@ import {
   rawLogprobs,
   sampleCandidatesPenalized,
 } from '../sample_penalized.js';
+import { sampleNucleusPenalized } from '../sample_penalized_nucleus.js';
 import { sampleKernel } from '../sample_rows.js';
 import { sampleTopN, topNCap } from '../sample_topn.js';
 import { sampleAttrs } from '../sampling.js';
@@ -108,7 +109,7 @@ export class WebGpuBackend implements Backend {
    * drawn from the device's top-k candidates (greedy rows with topN among them) and those from their full read-back
    * rows; the rows drawn on the device at plain temperature (with topN or not) and certified, and the calls whose rows were not all certified (redrawn from the full rows);
    * the rows with penalties drawn from the candidates of their masked copies (./sample_penalty.ts; also counted in
-   * sampleCandidateRows or sampleCertifiedRows); the bytes those host steps read back; the rows with top-p / min-p
+   * sampleCandidateRows, sampleCertifiedRows or sampleNucleusRows); the bytes those host steps read back; the rows with top-p / min-p
    * without top-k drawn from the device's candidates and certified (../sample_nucleus.ts), and the calls whose rows
    * were not all certified.
    */
@@ -308,6 +309,10 @@ export class WebGpuBackend implements Backend {
       }
       if (plan === 'penalized-certified') {
         this.samplePenalizedCertified(inputs, outputs, attrs);
+        return;
+      }
+      if (plan === 'penalized-nucleus') {
+        this.samplePenalizedNucleus(inputs, outputs, attrs);
         return;
       }
     }
@@ -557,6 +562,46 @@ export class WebGpuBackend implements Backend {
           this.counts.sampleCandidateRows += N;
           this.counts.sampleDevicePenaltyRows += N;
         } else await this.sampleFull(io, x, ids!, probs!, o, u, top, penalties);
+      },
+    );
+    this.free(copy);
+  }
+
+  /**
+   * `sample` with penalties and top-p and/or min-p but no top-k (./sample.ts): the logits copied, each row's seen ids
+   * masked in the copy and their raw logits gathered (./sample_penalty.ts), the copy's SAMPLE_TOPK_MAX largest and
+   * tail sums selected (./sample_topk.ts `runSampleTopKTail`); then, as a host step, those and the gathered logits
+   * are read back, certified and drawn from by ref's float64 sampler with the seen ids penalised
+   * (../sample_penalized_nucleus.ts); a row not certified makes it the full rows' draw instead.
+   */
+  private samplePenalizedNucleus(inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
+    const { o, u, topN, penalties } = sampleAttrs(attrs);
+    const x = inputs[0]!,
+      V = x.shape[x.shape.length - 1]!,
+      N = size(x.shape) / V,
+      cap = SAMPLE_TOPK_MAX,
+      c = nucleusConstants(o.temperature, V),
+      index = penaltyIndex(penalties, N, V),
+      slots = N * nucleusStride(cap);
+    this.own(x.buf);
+    const copy = this.alloc(Math.max(1, N * V), 'f32') as GpuBuf;
+    this.sampleReduced(
+      inputs,
+      outputs,
+      slots + index.flat.length,
+      (logits, res) => {
+        runSamplePenaltyMask(this.ctx, logits, copy.gpu, N * V, index.flat, res, slots);
+        runSampleTopKTail(this.ctx, copy.gpu, res, N, V, cap, c);
+      },
+      async (w, [ids, probs, topIds, topLp], io) => {
+        const top = topN > 0 ? { n: topN, ids: topIds!, logprobs: topLp! } : undefined;
+        if (sampleNucleusPenalized(w, V, cap, slots, index, penalties!, ids!, probs!, o, u, top)) {
+          this.counts.sampleNucleusRows += N;
+          this.counts.sampleDevicePenaltyRows += N;
+        } else {
+          this.counts.sampleNucleusFallbacks++;
+          await this.sampleFull(io, x, ids!, probs!, o, u, top, penalties);
+        }
       },
     );
     this.free(copy);

@@ -39,7 +39,12 @@
  *   the seen ids' logits penalised by `penalizeRow` itself (../sample_penalized.ts says why it is ref's draw): no
  *   extra round trip. Plain temperature (as above): two phases — a host step reads back the masked copy's lse (16
  *   bytes a row) and the gathered logits, writes the penalised ones into the copy, the certified draw runs on it
- *   and a second host step certifies it as above: one extra round trip. Count: sampleDevicePenaltyRows.
+ *   and a second host step certifies it as above: one extra round trip. Top-p and/or min-p without top-k (topK 0,
+ *   temperature ≥ 0.01, topN ≤ SAMPLE_TOPK_MAX, rows ≤ SAMPLE_CERT_MAX_V): the copy's SAMPLE_TOPK_MAX largest and its
+ *   tail sums (as 'nucleus' above, on the copy); a host step reads back them and the gathered logits and certifies
+ *   ref's nucleus on candidates ∪ seen ids with the seen ids penalised (../sample_penalized_nucleus.ts, bounds
+ *   rescaled where a penalised seen id is the new max), else the full rows. Counts: sampleDevicePenaltyRows (and
+ *   sampleNucleusRows / sampleNucleusFallbacks as above).
  * - The top alternatives (topN ≥ 1, no penalties) at temperature 0, or at plain temperature (as above, with topN; rows
  *   ≤ SAMPLE_CERT_MAX_V, ≤ SAMPLE_CERT_MAX_ROWS): the device selects each row's candidates for k = topN as top-k
  *   does (ids in id order, the row's float32 lse; a slot of `topNCap(topN)` candidates) and, at plain temperature,
@@ -53,7 +58,7 @@
  *   sampleCertFallbacks (plain-temperature calls redrawn from the full rows).
  * - Everything else (0 < topK ≤ SAMPLE_TOPK_MAX with topN > topK, top-p / min-p below temperature 0.01 or in rows
  *   longer than SAMPLE_CERT_MAX_V, topN at temperatures in (0, 0.01) or in longer rows; with penalties:
- *   top-p or min-p without top-k, topK > SAMPLE_TOPK_MAX, topN without top-k, temperatures below 0.01): the logits
+ *   topK > SAMPLE_TOPK_MAX, topN without top-k or top-p / min-p, temperatures below 0.01): the logits
  *   are read back and ref's `sampleKernel` runs on the host as a queued host step.
  * All but greedy are host steps of the backend (`counts.hostSteps`); all but the last also one native call (two
  * with penalties at plain temperature).
@@ -82,6 +87,7 @@ export type SamplePlan =
   | 'topn'
   | 'penalized'
   | 'penalized-certified'
+  | 'penalized-nucleus'
   | 'host';
 
 export function samplePlan(nOutputs: number, a: Attrs, V = 0, N = 0): SamplePlan {
@@ -89,6 +95,9 @@ export function samplePlan(nOutputs: number, a: Attrs, V = 0, N = 0): SamplePlan
   if (penalties && penaltiesOn(penalties.settings) && penalties.counts.some((c) => c.length > 0)) {
     const k = penaltySelectK(o, topN);
     if (k > 0 && k <= SAMPLE_TOPK_MAX) return 'penalized';
+    const filtered = o.topP < 1 || o.minP > 0;
+    if (k === 0 && o.topK === 0 && filtered && o.temperature >= SAMPLE_CERT_MIN_T && topN <= SAMPLE_TOPK_MAX)
+      if (V > 0 && V <= SAMPLE_CERT_MAX_V) return 'penalized-nucleus';
     const { counts: _c, countOffsets: _o, ...plain } = a;
     return samplePlan(nOutputs, plain, V, N) === 'certified' ? 'penalized-certified' : 'host';
   }
