@@ -53,7 +53,7 @@ import { NORM_KERNELS, runNorm } from './norm.js';
 import { runAdamw } from './optim.js';
 import { REDUCE_KERNELS, runReduce } from './reduce.js';
 import { runRope, runRopeQkv } from './rope.js';
-import { SAMPLE_TOPK_MAX, runSampleGreedy, samplePlan } from './sample.js';
+import { SAMPLE_TOPK_MAX, type SamplePlan, runSampleGreedy, samplePlan } from './sample.js';
 import { runSampleCertified } from './sample_certified.js';
 import { runSamplePenaltyMask, runSamplePenaltyScatter } from './sample_penalty.js';
 import { runSampleTopK, runSampleTopKTail } from './sample_topk.js';
@@ -277,42 +277,29 @@ export class WebGpuBackend implements Backend {
     this.runUnchecked(name, inputs, outputs, attrs);
   }
 
+  /** The `sample` plans that do not dispatch the greedy kernel, and the method each runs (./sample.ts). */
+  private readonly samplers: Record<
+    Exclude<SamplePlan, 'greedy'>,
+    (this: WebGpuBackend, inputs: readonly View[], outputs: readonly View[], attrs: Attrs) => void
+  > = {
+    host: this.sampleOnHost,
+    topk: this.sampleTopK,
+    nucleus: this.sampleNucleus,
+    certified: this.sampleCertified,
+    topn: this.sampleTopN,
+    penalized: this.samplePenalized,
+    'penalized-certified': this.samplePenalizedCertified,
+    'penalized-nucleus': this.samplePenalizedNucleus,
+  };
+
   /** `run` without `validateKernelCall`, for a call its caller has checked (a decode graph's moving calls). */
   runUnchecked(name: string, inputs: readonly View[], outputs: readonly View[], attrs: Attrs = {}): void {
     if (name === 'sample') {
       const x = inputs[0]!,
         V = x.shape[x.shape.length - 1] ?? 0;
       const plan = samplePlan(outputs.length, attrs, V, V === 0 ? 0 : size(x.shape) / V);
-      if (plan === 'host') {
-        this.sampleOnHost(inputs, outputs, attrs);
-        return;
-      }
-      if (plan === 'topk') {
-        this.sampleTopK(inputs, outputs, attrs);
-        return;
-      }
-      if (plan === 'nucleus') {
-        this.sampleNucleus(inputs, outputs, attrs);
-        return;
-      }
-      if (plan === 'certified') {
-        this.sampleCertified(inputs, outputs, attrs);
-        return;
-      }
-      if (plan === 'topn') {
-        this.sampleTopN(inputs, outputs, attrs);
-        return;
-      }
-      if (plan === 'penalized') {
-        this.samplePenalized(inputs, outputs, attrs);
-        return;
-      }
-      if (plan === 'penalized-certified') {
-        this.samplePenalizedCertified(inputs, outputs, attrs);
-        return;
-      }
-      if (plan === 'penalized-nucleus') {
-        this.samplePenalizedNucleus(inputs, outputs, attrs);
+      if (plan !== 'greedy') {
+        this.samplers[plan].call(this, inputs, outputs, attrs);
         return;
       }
     }
