@@ -4,7 +4,9 @@
 // - read: each of T threads sweeps its 1/T of an `mb` MB buffer (a model's float32 weights: stories15M 60.8 MB,
 //   stories110M 438 MB), nothing but loads and adds: WebAssembly SIMD128 (bench/lab/read_ceiling.ts `readSum`, one
 //   worker and one memory per thread) against native code with the widest vectors the C compiler targets here
-//   (bench/lab/read_ceiling.c, `cc -O3 -march=native`: AVX-512 on an AVX-512 CPU), the two alternating, best of each.
+//   (bench/lab/read_ceiling.c, `cc -O3 -march=native`: AVX-512 on an AVX-512 CPU), the two alternating, best of each;
+//   on x86-64 the same C built for 128-bit SSE vectors only (`-march=x86-64-v2`), SIMD128's width: what the width
+//   alone costs a loop that consumes every byte it reads.
 //   A decode step reads every weight once, so tokens/s ≤ GB/s ÷ model bytes for any engine, run.c and llm.ts alike.
 // - int8: `dotI8`, data in L1, i8 weights × i16 activations through i32x4.dot_i16x8_s (WebAssembly's only 8-bit
 //   product path; no VNNI): an upper bound on an 8-bit matrix-vector product in WebAssembly, as multiply-adds/s.
@@ -59,14 +61,32 @@ if (error || !(out['rc.wasm'] instanceof Uint8Array))
 const module = await WebAssembly.compile(/** @type {Uint8Array<ArrayBuffer>} */ (out['rc.wasm']));
 
 let native = argv.includes('--no-native') ? null : path.join(os.tmpdir(), `llmts-read-ceiling-${process.pid}`);
+// the same C at WebAssembly SIMD128's width: 128-bit SSE vectors only (x86-64-v2: SSE4.2, no AVX), so the two native
+// columns say what the vector width alone costs a loop that consumes every byte (on other processors: not built)
+let native128 = native && process.arch === 'x64' ? `${native}-128` : null;
 if (native) {
   try {
     execFileSync('cc', ['-O3', '-march=native', '-pthread', path.join(here, 'read_ceiling.c'), '-o', native]);
   } catch (e) {
     console.log(`native side skipped: cc failed (${/** @type {Error} */ (e).message.split('\n')[0]})`);
-    native = null;
+    native = native128 = null;
   }
 }
+if (native128) {
+  try {
+    execFileSync('cc', ['-O3', '-march=x86-64-v2', '-pthread', path.join(here, 'read_ceiling.c'), '-o', native128]);
+  } catch (e) {
+    console.log(`native 128-bit column skipped: cc failed (${/** @type {Error} */ (e).message.split('\n')[0]})`);
+    native128 = null;
+  }
+}
+/** GB/s of one native run. @param {string} exe @param {number} T @param {number} mb @param {number} passes */
+const nativeRun = (exe, T, mb, passes) =>
+  Number(
+    execFileSync(exe, [String(T), String(mb), String(passes), String(rounds)])
+      .toString()
+      .split(' ')[2],
+  );
 
 const code = `const { parentPort, workerData } = await import('node:worker_threads');
   const { module, bytes } = workerData;
@@ -117,29 +137,26 @@ async function wasmBest(threads, bytes, job) {
 }
 
 console.log('\nread ceiling (GB/s; best of each, wasm and native alternating):');
-console.log('threads  MB      wasm SIMD128   native (cc -march=native)   tok/s bound (wasm / native)');
+console.log(
+  'threads  MB      wasm SIMD128   native (cc -march=native)   native 128-bit (SSE4.2)   tok/s bound (wasm / native)',
+);
 for (const T of threadsList)
   for (const mb of mbs) {
     const per = Math.floor((mb * 1e6) / T / 128) * 128;
     const passes = Math.max(1, Math.round(400e6 / (per * T)));
     let wasm = 0,
-      nat = 0;
+      nat = 0,
+      nat128 = 0;
     for (let rep = 0; rep < 2; rep++) {
       const ms = await wasmBest(T, per, ['read', per, passes]);
       wasm = Math.max(wasm, (per * T * passes) / (ms / 1e3) / 1e9);
-      if (native)
-        nat = Math.max(
-          nat,
-          Number(
-            execFileSync(native, [String(T), String(mb), String(passes), String(rounds)])
-              .toString()
-              .split(' ')[2],
-          ),
-        );
+      if (native) nat = Math.max(nat, nativeRun(native, T, mb, passes));
+      if (native128) nat128 = Math.max(nat128, nativeRun(native128, T, mb, passes));
     }
     const b = mb * 1e6;
+    const col = (/** @type {string | null} */ exe, /** @type {number} */ v) => (exe ? v.toFixed(1).padStart(8) : '     —  ');
     console.log(
-      `${String(T).padEnd(8)} ${String(mb).padEnd(7)} ${wasm.toFixed(1).padStart(8)}       ${native ? nat.toFixed(1).padStart(8) : '     —  '}                    ${((wasm * 1e9) / b).toFixed(1)} / ${native ? ((nat * 1e9) / b).toFixed(1) : '—'}`,
+      `${String(T).padEnd(8)} ${String(mb).padEnd(7)} ${wasm.toFixed(1).padStart(8)}       ${col(native, nat)}                    ${col(native128, nat128)}                  ${((wasm * 1e9) / b).toFixed(1)} / ${native ? ((nat * 1e9) / b).toFixed(1) : '—'}`,
     );
   }
 console.log('\nint8 multiply-adds in WebAssembly (i32x4.dot_i16x8_s, data in L1; 4096 weights a sweep):');
@@ -151,4 +168,4 @@ for (const T of threadsList) {
     `${T} thread(s): ${gmac.toFixed(1)} G multiply-adds/s → at most ${((gmac * 1e9) / 110e6).toFixed(0)} tok/s for stories110M's ~110M products a token (15M: ${((gmac * 1e9) / 15.2e6).toFixed(0)})`,
   );
 }
-if (native) fs.rmSync(native, { force: true });
+for (const exe of [native, native128]) if (exe) fs.rmSync(exe, { force: true });
