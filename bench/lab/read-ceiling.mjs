@@ -154,7 +154,8 @@ for (const T of threadsList)
       if (native128) nat128 = Math.max(nat128, nativeRun(native128, T, mb, passes));
     }
     const b = mb * 1e6;
-    const col = (/** @type {string | null} */ exe, /** @type {number} */ v) => (exe ? v.toFixed(1).padStart(8) : '     —  ');
+    const col = (/** @type {string | null} */ exe, /** @type {number} */ v) =>
+      exe ? v.toFixed(1).padStart(8) : '     —  ';
     console.log(
       `${String(T).padEnd(8)} ${String(mb).padEnd(7)} ${wasm.toFixed(1).padStart(8)}       ${col(native, nat)}                    ${col(native128, nat128)}                  ${((wasm * 1e9) / b).toFixed(1)} / ${native ? ((nat * 1e9) / b).toFixed(1) : '—'}`,
     );
