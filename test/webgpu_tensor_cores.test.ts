@@ -31,6 +31,8 @@ import {
   castCompare,
   castValues,
   DAWN_F16_TOGGLES,
+  f16BitsOf,
+  f16Value,
   gateTensorCores,
   TC_CHECKS,
   TC_FEATURES,
@@ -202,6 +204,15 @@ describe('tensor cores: the gate decides', () => {
     expect(s.status).toBe('on');
     expect(worst).toBeGreaterThan(0); // the noise is there, and below a tenth of the tolerance
     expect(worst).toBeLessThan(0.1);
+  });
+
+  it("the gate's own binary16 rounding is src/formats/half.ts's, bit for bit and in value", () => {
+    const x = castValues(20000);
+    for (const v of x) {
+      expect(f16BitsOf(v)).toBe(f32BitsToF16Bits(f32ToBits(v)));
+      expect(Object.is(f16Value(f16BitsOf(v)), fromF16Bits(toF16Bits(v)))).toBe(true);
+    }
+    expect(f16BitsOf(Number.NaN) & 0x7c00).toBe(0x7c00);
   });
 
   it('the cast oracle itself: castValues round as f32BitsToF16Bits (and a wrong bit is found)', () => {

@@ -6,8 +6,8 @@
  *
  *   1. compile the product kernels in each spelling of `SPELLINGS` (both Dawn spellings of the subgroup-matrix
  *      builtins), inside a validation error scope; keep the first that compiles — none: off, with the compiler's words;
- *   2. the cast kernel on `CAST_VALUES` (f16's range and past it, ties, subnormals): bit for bit
- *      src/formats/half.ts's f32BitsToF16Bits, else off;
+ *   2. the cast kernel on `castValues()` (f16's range and past it, ties, subnormals): bit for bit
+ *      src/formats/half.ts's f32BitsToF16Bits (restated here as `f16BitsOf`), else off;
  *   3. the products of `TC_CHECKS` (every layout, alpha, bias, accumulate, ragged M/N/K, batched and shared
  *      operands) through the tensor-core path and through the emulated f16 kernel (./matmul_wgsl.ts f16r), each
  *      against the float64 product of the f16-rounded operands and against each other, within `tcTolerance`;
@@ -19,9 +19,51 @@
  * does not compile) and the backend with its device (./backend.ts). No randomness of Math.random: the check data
  * come from a seeded Rng.
  */
-import { f32BitsToF16Bits, f32ToBits, fromF16Bits, toF16Bits } from '../../formats/half.js';
 import { Rng } from '../../util/rng.js';
 import { SPELLINGS, type TcSpelling } from './matmul_tc_wgsl.js';
+
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+
+/**
+ * The binary16 bits of x rounded to float32 then to binary16, round to nearest even (NaN keeps its top payload bits):
+ * src/formats/half.ts's f32BitsToF16Bits, restated here because this layer does not import formats/
+ * (test/webgpu_tensor_cores.test.ts checks that they agree).
+ */
+export function f16BitsOf(x: number): number {
+  F32[0] = x;
+  const u = U32[0]!;
+  const sign = (u >>> 16) & 0x8000,
+    exp = (u >>> 23) & 0xff,
+    mant = u & 0x7fffff;
+  if (exp === 0xff) return mant === 0 ? sign | 0x7c00 : sign | 0x7c00 | (mant >>> 13 || 0x200);
+  const e = exp - 112;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    const full = mant | 0x800000,
+      shift = 14 - e;
+    let m = full >>> shift;
+    const rem = full & ((1 << shift) - 1),
+      half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (m & 1) === 1)) m += 1;
+    return sign | m;
+  }
+  let h = sign | (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1) === 1)) h += 1;
+  return h;
+}
+
+/** The value of binary16 bits h. */
+export function f16Value(h: number): number {
+  const e = (h >>> 10) & 0x1f,
+    f = h & 0x3ff,
+    sg = h & 0x8000 ? -1 : 1;
+  if (e === 0) return sg * f * 2 ** -24;
+  if (e === 0x1f) return f ? Number.NaN : sg * Number.POSITIVE_INFINITY;
+  return sg * (1 + f / 1024) * 2 ** (e - 15);
+}
 
 /** The device features the tensor-core kernels need (all three requested together, never required). */
 export const TC_FEATURES = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'] as const;
@@ -144,7 +186,7 @@ export function tcCheckData(c: TcCheck, seed = 13): TcCheckData {
 /** The float64 oracle of check `c`: out and the scale Σ|terms| of each element (operands rounded to binary16). */
 export function tcOracle(c: TcCheck, d: TcCheckData): { out: Float64Array; scale: Float64Array } {
   const { M, K, N } = c;
-  const h = (x: number) => fromF16Bits(toF16Bits(x));
+  const h = (x: number) => f16Value(f16BitsOf(x));
   const out = new Float64Array(c.batches * M * N),
     scale = new Float64Array(out.length);
   for (let p = 0; p < c.batches; p++) {
@@ -257,7 +299,7 @@ export function castValues(n = 2048): Float32Array {
 /** Null if `bits` are f32BitsToF16Bits of each of `x`; else the first that is not. */
 export function castCompare(x: Float32Array, bits: Uint16Array): string | null {
   for (let i = 0; i < x.length; i++) {
-    const want = f32BitsToF16Bits(f32ToBits(x[i]!));
+    const want = f16BitsOf(x[i]!);
     if (bits[i] !== want)
       return `cast kernel: ${x[i]} gave binary16 bits 0x${bits[i]?.toString(16)}, expected 0x${want.toString(16)}`;
   }
