@@ -10,6 +10,8 @@
  *    before); f16 asks for the toggles, and for the three features only where the adapter has all of them;
  *  - the plan (padding, grid, threshold, layouts, shared operands) and the WGSL generators (both spellings, every
  *    layout, bias, accumulate: deterministic, directives first, one multiply-accumulate per result tile, bindings);
+ *  - createWebGpuBackend on a counting device that offers the features (its kernels compute nothing): off, never
+ *    wrong; a device lost during the self-check: made again without the features;
  *  - on a WebGPU adapter (SwiftShader here): the real self-check with the 'twin' product kernel (the tensor-core
  *    kernel's plan, cast, padding, batch offsets and epilogue, with plain WGSL for the subgroup-matrix operations) →
  *    on, and the same backend's products at GPT-2-like ragged shapes equal the emulated f16 kernel's to f32 noise;
@@ -43,7 +45,8 @@ import {
   tcTolerance,
   tensorCoreOffer,
 } from '../src/backend/webgpu/tensor_cores.js';
-import type { GpuAdapterLike, GpuLike } from '../src/backend/webgpu/types.js';
+import type { GpuAdapterLike, GpuDeviceLike, GpuLike } from '../src/backend/webgpu/types.js';
+import { createWebGpuBackend } from '../src/backend/webgpu/backend.js';
 import { f32BitsToF16Bits, f32ToBits, fromF16Bits, toF16Bits } from '../src/formats/half.js';
 import { matmul } from '../src/tensor/ops.js';
 import { type Tensor, tensor } from '../src/tensor/tensor.js';
@@ -224,8 +227,11 @@ describe('tensor cores: the gate decides', () => {
   });
 });
 
-/** A fake gpu whose adapter has `features`; records the requestDevice descriptors. */
-function fakeGpu(features: string[], seen: unknown[]): GpuLike {
+/**
+ * A fake gpu whose adapter has `features` and gives counting devices (no shader runs: every read is zeros); records
+ * the requestDevice descriptors; `made` sees each device.
+ */
+function fakeGpu(features: string[], seen: unknown[], made?: (d: GpuDeviceLike) => void): GpuLike {
   return {
     async requestAdapter(): Promise<GpuAdapterLike> {
       const inner = (await new CountingGpu().requestAdapter())!;
@@ -235,7 +241,9 @@ function fakeGpu(features: string[], seen: unknown[]): GpuLike {
         info: { vendor: 'fake', architecture: 'tensor cores' },
         requestDevice: async (desc) => {
           seen.push(desc);
-          return inner.requestDevice(desc);
+          const d = await inner.requestDevice(desc);
+          made?.(d);
+          return d;
         },
       };
     },
@@ -265,6 +273,44 @@ describe('tensor cores: device creation', () => {
       // no requiredFeatures key at all where none are asked: the f32 descriptor is the one it always was
       if (want.length === 0) expect(Object.keys(seen[0]!)).toEqual(['requiredLimits']);
       else expect(seen[0]!['requiredFeatures']).toEqual(want);
+    }
+  });
+});
+
+describe('tensor cores: createWebGpuBackend on a device that offers them', () => {
+  it('kernels that compute nothing (a counting device: every read is zeros): off, never a wrong answer', async () => {
+    const seen: Record<string, unknown>[] = [];
+    const be = await createWebGpuBackend({ gpu: fakeGpu([...TC_FEATURES], seen), matmulPrecision: 'f16' });
+    try {
+      expect(seen[0]!['requiredFeatures']).toEqual([...TC_FEATURES]);
+      expect(be.tensorCores.status).toBe('off');
+      expect(be.tensorCores.reason).toContain('cast kernel');
+      expect(be.describe()).toContain('tensor cores off: cast kernel');
+    } finally {
+      be.dispose();
+    }
+  });
+
+  it('a device lost during the self-check: off, and the backend made again on a device without the features', async () => {
+    const seen: Record<string, unknown>[] = [];
+    let n = 0;
+    const be = await createWebGpuBackend({
+      gpu: fakeGpu([...TC_FEATURES], seen, (d) => {
+        if (n++ === 0) setTimeout(() => d.destroy(), 0);
+      }),
+      matmulPrecision: 'f16',
+    });
+    try {
+      expect(seen).toHaveLength(2);
+      expect(seen[0]!['requiredFeatures']).toEqual([...TC_FEATURES]);
+      expect(Object.keys(seen[1]!)).toEqual(['requiredLimits']);
+      expect(be.tensorCores.status).toBe('off');
+      expect(be.tensorCores.reason).toMatch(/\(the device was lost: made again without tensor cores\)$/);
+      // the new backend works (a counting device: zeros, but no error)
+      const A = tensor(new Float32Array(16).fill(1), [4, 4], { backend: be });
+      await matmul(A, A).data();
+    } finally {
+      be.dispose();
     }
   });
 });

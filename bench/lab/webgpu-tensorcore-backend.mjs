@@ -9,9 +9,12 @@
 //  (c) times x·Wᵀ at M16384 K768 N3072 (GPT-2's MLP up-projection over B16·T1024) through the backend: tensor cores,
 //      the emulated f16 kernel, and a float32 backend, alternating, best of `reps` (each a batch of 5 calls and a
 //      sync); TFLOP/s = 2·M·N·K / time.
+//  (d) with tensor cores on, other tilings (2x2, 2x4, 4x2 result tiles a subgroup) of the same product, timed and
+//      compared with the self-checked tiling's output.
 // Where the path is not on, (b) and (c) still run the emulated and f32 kernels and say so: nothing is skipped silently.
 // usage: node bench/lab/webgpu-tensorcore-backend.mjs [M,K,N for (c)=16384,768,3072] [reps=3] [M for (b)=1024] [tiles=4x4]
-//        (after npm run build; on SwiftShader use small shapes: 256,64,192 1 128). `tiles`: result tiles a subgroup
+//        (after npm run build; on SwiftShader use small shapes: 256,64,192 1 128, and LLMTS_TC_TWIN=1 to rehearse the
+//        tensor-core branches with the plain-WGSL twin kernel). `tiles`: result tiles a subgroup
 //        (tensorCoreMatmul.rm × rn), set before the backend is made, so its self-check compiles and checks that tiling.
 const { createWebGpuBackend } = await import('../../dist/backend/webgpu/backend.js');
 const { tensorCoreMatmul } = await import('../../dist/backend/webgpu/matmul_tc_wgsl.js');
@@ -27,6 +30,13 @@ tensorCoreMatmul.rn = RN;
 
 const t0 = performance.now();
 const be = await createWebGpuBackend({ matmulPrecision: 'f16' });
+// a rehearsal on an adapter without subgroup matrices (run.sh --quick): the self-check again with the plain-WGSL twin
+// of the product kernel, so every branch below runs (the twin is correct and slow: its numbers mean nothing)
+if (process.env.LLMTS_TC_TWIN === '1' && be.tensorCores.status !== 'on') {
+  const { TC_FEATURES } = await import('../../dist/backend/webgpu/tensor_cores.js');
+  await be.checkTensorCores([...TC_FEATURES], undefined, undefined, ['twin']);
+  console.log('LLMTS_TC_TWIN=1: the twin kernel stands in for the subgroup-matrix one (a rehearsal)');
+}
 console.log(`backend: ${be.describe()}; tiles a subgroup ${RM}x${RN}`);
 console.log(
   `tensor cores: ${be.tensorCores.status}${be.tensorCores.spelling ? ` (${be.tensorCores.spelling})` : ''}: ${be.tensorCores.reason}`,
@@ -187,6 +197,41 @@ const h = (/** @type {number} */ x) => fromF16Bits(toF16Bits(x));
     `tensor cores ${on ? 'on' : 'not on'}; speed-up over the emulated f16 kernel ×${(best[1] / best[0]).toFixed(2)}, over f32 ×${(best[2] / best[0]).toFixed(2)}`,
   );
   be32.dispose();
+  // (d) with tensor cores on: other tilings of the product kernel (not self-checked: compared here with the checked
+  //     tiling's output on the same inputs), last, since a tiling that does not compile breaks the backend
+  if (on) {
+    const ref = /** @type {Float32Array} */ ((await be.read(s16.y)).slice());
+    for (const [rm, rn] of [
+      [2, 2],
+      [2, 4],
+      [4, 2],
+    ]) {
+      try {
+        tensorCoreMatmul.rm = rm;
+        tensorCoreMatmul.rn = rn;
+        call(s16);
+        const got = /** @type {Float32Array} */ (await be.read(s16.y));
+        let d = 0;
+        for (let i = 0; i < got.length; i += 97) d = Math.max(d, Math.abs(got[i] - ref[i]));
+        let ms = Number.POSITIVE_INFINITY;
+        for (let r = 0; r < reps; r++) {
+          const t = performance.now();
+          for (let q = 0; q < 5; q++) call(s16);
+          await be.sync();
+          ms = Math.min(ms, (performance.now() - t) / 5);
+        }
+        console.log(
+          `tiling ${rm}x${rn}: ${ms.toFixed(2)} ms, ${(flop / ms / 1e9).toFixed(1)} TFLOP/s; max |Δ| against ${RM}x${RN} ${d.toExponential(2)}`,
+        );
+      } catch (e) {
+        console.log(`tiling ${rm}x${rn}: failed: ${/** @type {Error} */ (e).message.split('\n')[0]}`);
+        break;
+      } finally {
+        tensorCoreMatmul.rm = RM;
+        tensorCoreMatmul.rn = RN;
+      }
+    }
+  }
 }
 be.dispose();
 process.exit(0);

@@ -301,7 +301,7 @@ export function castCompare(x: Float32Array, bits: Uint16Array): string | null {
   for (let i = 0; i < x.length; i++) {
     const want = f16BitsOf(x[i]!);
     if (bits[i] !== want)
-      return `cast kernel: ${x[i]} gave binary16 bits 0x${bits[i]?.toString(16)}, expected 0x${want.toString(16)}`;
+      return `cast kernel: ${Object.is(x[i], -0) ? '-0' : x[i]} gave binary16 bits 0x${bits[i]?.toString(16)}, expected 0x${want.toString(16)}`;
   }
   return null;
 }
