@@ -115,7 +115,7 @@ fi
 # 2b. the backend's tensor cores (f16 path): verdict, numerics, one timing; 45 s at most, before the long stages
 if [ "$tc" = 1 ]; then
   # --quick (a software adapter): the twin kernel stands in for the subgroup-matrix one, so every branch runs
-  if [ "$quick" = 1 ]; then tcargs=(256,64,192 1 128); twin=1; else tcargs=(16384,768,3072 3 1024); twin=0; fi
+  if [ "$quick" = 1 ]; then tcargs=(256,64,192 1 64); twin=1; else tcargs=(16384,768,3072 3 1024); twin=0; fi
   say "tensor cores in the backend: ${tcargs[*]}$([ "$twin" = 1 ] && echo ', twin kernel (rehearsal)')"
   LLMTS_TC_TWIN=$twin stage 45 node bench/lab/webgpu-tensorcore-backend.mjs "${tcargs[@]}" > "$out/tensorcore-backend.txt"
   tc_rc=$?
