@@ -114,7 +114,8 @@ the device tool once with:
        command: "bash bench/gpu/run.sh"
        timeout_s: 570
 
-It writes \$OUT/train.jsonl (the bench's JSON lines), \$OUT/summary.txt and \$OUT/run.log, stops itself after
+It writes \$OUT/train.jsonl (the bench's JSON lines), \$OUT/summary.txt, \$OUT/tensorcore-backend.txt (the f16
+path's tensor cores: verdict, numerics, timing) and \$OUT/run.log, stops itself after
 ~8.5 minutes, and gpt2 is skipped when little time is left. Then call give_back. \`bash bench/gpu/run.sh --help\`
 lists its flags (--quick: a rehearsal on SwiftShader, the micro case only).
 MSG

@@ -6,6 +6,9 @@
 #      (.gpu/app.tar.xz); the Vulkan loader debs (.gpu/debs) into / when no libvulkan.so.1 is there (root only);
 #      VK_DRIVER_FILES to the NVIDIA ICD where it exists and none is named, XDG_RUNTIME_DIR (../shared/design/GPU.md)
 #   2. the GPU (nvidia-smi), torch's version, the WebGPU adapter (name, features, limits) through dist's device code
+#   2b. the f16 path's tensor cores in the backend (bench/lab/webgpu-tensorcore-backend.mjs, 45 s at most, --no-tc
+#      skips it): the self-check's verdict (describe()), numerics at GPT-2 shapes against float64 and the emulated f16
+#      kernel, x·Wᵀ at M16384 K768 N3072 timed on tensor cores / emulated f16 / f32, into tensorcore-backend.txt
 #   3. a correctness smoke: `llmts train` for 4 steps on wasm and on webgpu from the same seed; the losses compared
 #   4. bench/train.bench.mjs --backend webgpu --json, one case per command (tiny, tiny-b64, small, then gpt2 if at
 #      least 150 s are left), each under its own timeout, against PyTorch fp32 (bench/peers/torch-gpt.py) and TF.js
@@ -17,15 +20,16 @@
 #      (flash) attention against the row kernels at B16 T1024 H12 D64 (bench/lab/webgpu-attention.mjs)
 #   6. decode: bench/decode.bench.mjs on webgpu, then on wasm (all cores), stories110M f32 and q8, if 60 s are left
 # Writes under $OUT (else .gpu/out): run.log (everything), train.jsonl (the bench's JSON lines), decode.jsonl,
-# host.txt, matmul.txt, tensorcore.txt, sample.txt, gemv.txt, attention.txt, summary.txt (one
+# host.txt, matmul.txt, tensorcore.txt, tensorcore-backend.txt, sample.txt, gemv.txt, attention.txt, summary.txt (one
 # line a case: ours, PyTorch's and TF.js's tok/s, the ratios), adapter.txt, smoke.txt.
-# usage: bash bench/gpu/run.sh [--quick] [--budget S] [--cases a,b] [--steps N] [--no-smoke]
+# usage: bash bench/gpu/run.sh [--quick] [--budget S] [--cases a,b] [--steps N] [--no-smoke] [--no-tc]
 #   --quick     a rehearsal on a software adapter (SwiftShader): a 1-layer × 32 smoke model, bench case `micro` only
 #   --budget S  seconds the whole run may take (default 510: inside run's 570 s timeout_s)
 #   --cases     bench cases (default tiny,tiny-b64,small,gpt2)   --steps N   timed steps per case (default: the bench's)
+#   --no-tc     skip stage 2b (the backend's tensor-core check and timing)
 set -uo pipefail
 t0=$(date +%s)
-budget=510 quick=0 smoke=1 cases='' steps=''
+budget=510 quick=0 smoke=1 tc=1 cases='' steps=''
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -33,6 +37,7 @@ while [ $# -gt 0 ]; do
     --cases) cases=$2; shift ;;
     --steps) steps=$2; shift ;;
     --no-smoke) smoke=0 ;;
+    --no-tc) tc=0 ;;
     -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown flag $1" >&2; exit 2 ;;
   esac
@@ -106,6 +111,16 @@ if [ "$adapter_rc" != 0 ] || ! grep -q '^adapter:' "$out/adapter.txt"; then
   say "no WebGPU adapter (see run.log): stopping before the smoke and the bench"
   exit 1
 fi
+
+# 2b. the backend's tensor cores (f16 path): verdict, numerics, one timing; 45 s at most, before the long stages
+if [ "$tc" = 1 ]; then
+  # --quick (a software adapter): the twin kernel stands in for the subgroup-matrix one, so every branch runs
+  if [ "$quick" = 1 ]; then tcargs=(256,64,192 1 64); twin=1; else tcargs=(16384,768,3072 3 1024); twin=0; fi
+  say "tensor cores in the backend: ${tcargs[*]}$([ "$twin" = 1 ] && echo ', twin kernel (rehearsal)')"
+  LLMTS_TC_TWIN=$twin stage 45 node bench/lab/webgpu-tensorcore-backend.mjs "${tcargs[@]}" > "$out/tensorcore-backend.txt"
+  tc_rc=$?
+  [ "$tc_rc" = 0 ] || say "tensor-core stage exited with $tc_rc (its output so far is in tensorcore-backend.txt)"
+else say "tensor-core stage skipped (--no-tc)"; fi
 
 # 3. smoke: the same 4 training steps on wasm and on webgpu
 if [ "$smoke" = 1 ]; then

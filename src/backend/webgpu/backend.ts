@@ -18,7 +18,8 @@
  * the same on a device copy whose seen ids are masked, then penalised, ./sample_penalty.ts; any other setting
  * ref's sampler on the read-back logits as a host step: its ids must equal ref's float64 draw exactly and WGSL has
  * no f64). `matmulPrecision: 'f16'` makes the matmul kernels round their operands to binary16 (f32 accumulation;
- * ./matmul_wgsl.ts). docs/BACKENDS.md lists the coverage. Buffers come from a caching pool (./buffer_pool.ts; `pool: false` turns
+ * ./matmul_wgsl.ts), on tensor cores (./matmul_tc.ts) where the device offers subgroup matrices and the self-check
+ * of ./tensor_cores.ts passes at creation (`tensorCores`, and describe(), say which). docs/BACKENDS.md lists the coverage. Buffers come from a caching pool (./buffer_pool.ts; `pool: false` turns
  * it off), within an optional `memoryBudget`.
  */
 import type { Attrs, Backend, DeviceBuffer, DType, HostArray, HostIO, View } from '../backend.js';
@@ -41,11 +42,22 @@ import { validateKernelCall } from '../validate.js';
 import { BackendError, ConfigError, OutOfMemoryError } from '../../util/errors.js';
 import { size } from '../../util/shape.js';
 import { ATTENTION_KERNELS, runAttention } from './attention.js';
-import { type CapturedCall, GpuBuf, GpuContext, USAGE } from './core.js';
+import { type CapturedCall, GpuBuf, GpuContext, grid, Params, USAGE } from './core.js';
 import { requestWebGpuDevice } from './device.js';
 import { ELEMENTWISE_KERNELS, runElementwise } from './elementwise.js';
 import type { KView } from './kview.js';
-import { runMatmul } from './matmul.js';
+import { runMatmul, type TcUse } from './matmul.js';
+import { tcCastCode, tcProductCode } from './matmul_tc.js';
+import { type TcSpelling, tensorCoreMatmul } from './matmul_tc_wgsl.js';
+import {
+  gateTensorCores,
+  type TcCheck,
+  type TcCheckData,
+  type TensorCoreProbe,
+  type TensorCoreState,
+  tensorCoreNote,
+  tensorCoreOffer,
+} from './tensor_cores.js';
 import { MATMUL_PRECISIONS, type MatmulPrecision } from './matmul_wgsl.js';
 import { QUANT_KERNELS, runMatmulQuant } from './matmul_quant.js';
 import { MOVEMENT_KERNELS, runMovement } from './movement.js';
@@ -129,6 +141,15 @@ export class WebGpuBackend implements Backend {
   sampleCertSlack = 1;
   /** The matmul kernels' operand precision (WebGpuBackendOptions.matmulPrecision). */
   readonly matmulPrecision: MatmulPrecision;
+  /**
+   * The f16 path's tensor cores (./tensor_cores.ts): 'absent' until `checkTensorCores` ran and found them offered,
+   * then 'on' (the self-check passed) or 'off' with the reason. Never 'on' for 'f32'.
+   */
+  tensorCores: TensorCoreState = { status: 'absent', spelling: null, reason: 'not asked (matmul precision f32)' };
+  /** matmul calls recorded on the tensor-core kernels (./matmul_tc.ts). */
+  tensorCoreCalls = 0;
+  /** The self-check's switch: the path every matmul call takes while it runs (null: the usual choice). */
+  private tcForce: { tc: TcSpelling } | 'emulated' | null = null;
   private readonly queue = new HostStepQueue();
   private readonly ctx: GpuContext;
   /** runReplay's captured calls, by the caller's (a decode graph's) inputs array; given back when it is collected. */
@@ -162,6 +183,8 @@ export class WebGpuBackend implements Backend {
   ) {
     this.gpu = gpu;
     this.matmulPrecision = opts.matmulPrecision ?? 'f32';
+    if (this.matmulPrecision === 'f16')
+      this.tensorCores = { status: 'absent', spelling: null, reason: 'not checked on this device' };
     this.ctx = new GpuContext(device, opts.pool ?? true);
     this.budget = opts.memoryBudget ?? Number.POSITIVE_INFINITY;
     // WebGPU reports a failed createBuffer later (an error scope): the pool is emptied at once, so that the caller's
@@ -187,7 +210,10 @@ export class WebGpuBackend implements Backend {
   }
 
   describe(): string {
-    const f16 = this.matmulPrecision === 'f16' ? '; matmul operands f16, f32 accumulation' : '';
+    const f16 =
+      this.matmulPrecision === 'f16'
+        ? `; matmul operands f16, f32 accumulation; ${tensorCoreNote(this.tensorCores)}`
+        : '';
     return `webgpu (${this.adapterName}; ${WEBGPU_KERNELS.size} kernels native, sample's float64 draw on ref${f16})`;
   }
 
@@ -350,8 +376,9 @@ export class WebGpuBackend implements Backend {
 
   /** One kernel call's dispatches (the queue has reached it). */
   private dispatchKernel(name: string, ins: KView[], outs: KView[], at: Attrs): void {
-    if (name === 'matmul') runMatmul(this.ctx, ins, outs, at, this.matmulPrecision);
-    else if (name === 'sample') runSampleGreedy(this.ctx, ins, outs);
+    if (name === 'matmul') {
+      if (runMatmul(this.ctx, ins, outs, at, this.matmulPrecision, this.tcUse())) this.tensorCoreCalls++;
+    } else if (name === 'sample') runSampleGreedy(this.ctx, ins, outs);
     else if (name === 'matmul_q8' || name === 'matmul_bf16') runMatmulQuant(this.ctx, name, ins, outs);
     else if (name === 'adamw') runAdamw(this.ctx, ins, outs, at);
     else if (name === 'rope') runRope(this.ctx, ins, outs, at);
@@ -362,6 +389,105 @@ export class WebGpuBackend implements Backend {
     else if ((NORM_KERNELS as readonly string[]).includes(name)) runNorm(this.ctx, name, ins, outs, at);
     else if ((MOVEMENT_KERNELS as readonly string[]).includes(name)) runMovement(this.ctx, name, ins, outs, at);
     else runElementwise(this.ctx, name, ins, outs, at);
+  }
+
+  /** The tensor-core kernels a matmul call may take now (the self-check's forced path while it runs). */
+  private tcUse(): TcUse | null {
+    const f = this.tcForce;
+    if (f === 'emulated') return null;
+    if (f) return { spelling: f.tc, sel: { ...tensorCoreMatmul, min: 1, minK: 1 } };
+    const t = this.tensorCores;
+    return t.status === 'on' && t.spelling ? { spelling: t.spelling, sel: tensorCoreMatmul } : null;
+  }
+
+  /**
+   * Decide whether the f16 path uses tensor cores on this device (./tensor_cores.ts): absent unless the device was
+   * made with TC_FEATURES (`features`), else the self-check. Runs before the backend is handed out (createWebGpuBackend);
+   * `probe` and `spellings` are for tests (the 'twin' spelling runs on any adapter).
+   */
+  async checkTensorCores(
+    features: readonly string[],
+    configs?: Parameters<typeof tensorCoreOffer>[1],
+    probe: TensorCoreProbe = this.tcProbe(),
+    spellings?: readonly TcSpelling[],
+  ): Promise<TensorCoreState> {
+    if (this.matmulPrecision !== 'f16') return this.tensorCores;
+    const offer = tensorCoreOffer(new Set(features), configs);
+    this.ctx.device.pushErrorScope('validation');
+    let state = await gateTensorCores(offer, probe, spellings);
+    const scoped = await this.ctx.device.popErrorScope().catch((e: Error) => e);
+    if (scoped && state.status === 'on')
+      state = { status: 'off', spelling: null, reason: `device error during the self-check: ${scoped.message}` };
+    this.tensorCores = state;
+    return state;
+  }
+
+  /** The self-check's device side: compile, cast and run through this backend's own kernels. */
+  private tcProbe(): TensorCoreProbe {
+    const ctx = this.ctx;
+    return {
+      compile: async (s) => {
+        for (const bias of [false, true])
+          for (const acc of [false, true]) {
+            const why = await ctx.compileChecked(tcProductCode(s, tensorCoreMatmul.rm, tensorCoreMatmul.rn, bias, acc));
+            if (why) return why;
+          }
+        return (await ctx.compileChecked(tcCastCode(false))) ?? (await ctx.compileChecked(tcCastCode(true)));
+      },
+      cast: async (x) => {
+        const n = x.length,
+          cp = n + (n % 2);
+        const X = this.alloc(n, 'f32'),
+          H = this.alloc(cp / 2, 'f32');
+        try {
+          this.write(X, x);
+          const p = new Params().u32(1, n, cp, cp / 2, 0);
+          const [gx, gy] = grid(Math.ceil(cp / 2 / 256));
+          const xb = this.own(X).gpu,
+            hb = this.own(H).gpu;
+          this.queue.device(() => ctx.dispatch(tcCastCode(false), p, [xb, hb], [gx, gy, 1]));
+          const got = (await this.read(H)) as Float32Array;
+          return new Uint16Array(got.buffer, got.byteOffset, n).slice();
+        } finally {
+          this.free(X);
+          this.free(H);
+        }
+      },
+      run: (c, d, path) => this.tcCheckRun(c, d, path),
+    };
+  }
+
+  /** One self-check product through the path `path` (forced), read back. */
+  private async tcCheckRun(c: TcCheck, d: TcCheckData, path: { tc: TcSpelling } | 'emulated'): Promise<Float32Array> {
+    const pre = c.batches > 1 ? [c.batches] : [];
+    const bufs: DeviceBuffer[] = [];
+    const put = (x: Float32Array, shape: number[]): View => {
+      const buf = this.alloc(x.length, 'f32');
+      bufs.push(buf);
+      this.write(buf, x);
+      return { buf, shape };
+    };
+    try {
+      const A = put(d.a, [...pre, ...(c.transA ? [c.K, c.M] : [c.M, c.K])]);
+      const B = put(d.b, [...(c.bShared ? [] : pre), ...(c.transB ? [c.N, c.K] : [c.K, c.N])]);
+      const ins = [A, B, ...(d.bias ? [put(d.bias, [c.N])] : [])];
+      const O = put(d.prev, [...pre, c.M, c.N]);
+      const before = this.tensorCoreCalls;
+      this.tcForce = path;
+      this.run('matmul', ins, [O], {
+        transA: c.transA,
+        transB: c.transB,
+        alpha: c.alpha,
+        accumulate: c.accumulate,
+      });
+      const out = (await this.read(O.buf)) as Float32Array;
+      if (path !== 'emulated' && this.tensorCoreCalls === before)
+        throw new BackendError('E_TENSOR_CORES', `check '${c.name}' did not take the tensor-core path`);
+      return out;
+    } finally {
+      this.tcForce = null;
+      for (const b of bufs) this.free(b);
+    }
   }
 
   /** `sample` with settings WGSL cannot reproduce exactly (./sample.ts): ref's sampler on the logits, as a host step. */
@@ -800,10 +926,36 @@ export async function createWebGpuBackend(opts: Readonly<Record<string, unknown>
       'matmulPrecision',
       `webgpu backend: expected one of ${MATMUL_PRECISIONS.join(', ')}, got ${JSON.stringify(o.matmulPrecision)}`,
     );
-  const { device, adapterName, software, gpu } = await requestWebGpuDevice(o.gpu);
-  return new WebGpuBackend(device, adapterName, software, gpu, {
+  const f16 = o.matmulPrecision === 'f16';
+  const { device, adapter, adapterName, software, gpu, features } = await requestWebGpuDevice(o.gpu, { f16 });
+  const be = new WebGpuBackend(device, adapterName, software, gpu, {
     pool: o.pool,
     memoryBudget: o.memoryBudget,
     matmulPrecision: o.matmulPrecision,
   });
+  // the f16 path: tensor cores only where the device has the features and the self-check passes (./tensor_cores.ts)
+  if (!f16) return be;
+  const s = await be.checkTensorCores(features, adapter.info?.subgroupMatrixConfigs);
+  if (s.status !== 'off' || !(await lostSoon(device))) return be;
+  // a kernel that took the device down with it: a new device, without the features, the emulated f16 kernels
+  be.dispose();
+  const d = await requestWebGpuDevice(o.gpu, { f16: false });
+  const again = new WebGpuBackend(d.device, d.adapterName, d.software, d.gpu, {
+    pool: o.pool,
+    memoryBudget: o.memoryBudget,
+    matmulPrecision: o.matmulPrecision,
+  });
+  again.tensorCores = { ...s, reason: `${s.reason} (the device was lost: made again without tensor cores)` };
+  return again;
+}
+
+/** Whether `device` is lost, or is within `ms` (a failed self-check may have lost it: the loss is reported late). */
+async function lostSoon(device: GpuDeviceLike, ms = 50): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const later = new Promise<boolean>((r) => {
+    timer = setTimeout(() => r(false), ms);
+  });
+  const lost = await Promise.race([device.lost.then(() => true), later]);
+  clearTimeout(timer);
+  return lost;
 }

@@ -163,6 +163,15 @@ interface BindLayout {
   storage: number;
 }
 
+/**
+ * `code` after the parameter block's prelude, its leading `enable …;` directives (which WGSL wants before any
+ * declaration) first. Code without directives is the prelude and the code, as it always was.
+ */
+export function withPrelude(code: string, slots: number): string {
+  const m = /^(?:enable [^;]+;\s*)+/.exec(code);
+  return m ? m[0] + prelude((slots * SLOT) / 16) + code.slice(m[0].length) : prelude((slots * SLOT) / 16) + code;
+}
+
 /** `@binding(k) var<storage, read|read_write>` declarations of group 0. */
 const STORAGE_DECL = /@binding\((\d+)\)\s*var<storage,\s*(read_write|read)>/g;
 
@@ -332,7 +341,7 @@ export class GpuContext {
     let k = bySlots.get(code);
     if (!k) {
       const layout = this.layoutFor(storageSignature(code));
-      const module = this.device.createShaderModule({ code: prelude((slots * SLOT) / 16) + code });
+      const module = this.device.createShaderModule({ code: withPrelude(code, slots) });
       const pipe = this.device.createComputePipeline({
         layout: layout.pipeline,
         compute: { module, entryPoint: 'main' },
@@ -340,6 +349,38 @@ export class GpuContext {
       bySlots.set(code, (k = { pipe, layout }));
     }
     return k;
+  }
+
+  /**
+   * Compile `code` (a parameter block of `slots` slots) inside a validation error scope, with the shader's
+   * compilation messages: the first error's text if it does not compile (nothing kept, no device error raised),
+   * else null, and the pipeline is cached for `dispatch`. For kernels that an adapter may refuse (./tensor_cores.ts).
+   */
+  async compileChecked(code: string, slots = 1): Promise<string | null> {
+    const bySlots = (this.kernels[slots] ??= new Map());
+    if (bySlots.has(code)) return null;
+    const layout = this.layoutFor(storageSignature(code));
+    this.device.pushErrorScope('validation');
+    let pipe: GpuComputePipelineLike | null = null,
+      thrown: string | null = null,
+      messages: string | null = null;
+    try {
+      const module = this.device.createShaderModule({ code: withPrelude(code, slots) }) as {
+        getCompilationInfo?: () => Promise<{
+          messages: readonly { type: string; message: string; lineNum?: number }[];
+        }>;
+      };
+      const info = await module.getCompilationInfo?.();
+      const errs = (info?.messages ?? []).filter((m) => m.type === 'error');
+      if (errs.length) messages = errs.map((m) => `${m.lineNum ?? '?'}: ${m.message}`).join('; ');
+      pipe = this.device.createComputePipeline({ layout: layout.pipeline, compute: { module, entryPoint: 'main' } });
+    } catch (e) {
+      thrown = (e as Error).message;
+    }
+    const scoped = await this.device.popErrorScope();
+    const why = messages ?? thrown ?? scoped?.message ?? null;
+    if (why === null && pipe) bySlots.set(code, { pipe, layout });
+    return why === null && !pipe ? 'no pipeline' : why;
   }
 
   private layoutFor(sig: string): BindLayout {

@@ -3,9 +3,12 @@
  * `--enable-unsafe-webgpu` where WebGPU is not on by default, e.g. Linux, where SwiftShader is its software adapter),
  * else, in Node, the `webgpu` package (Dawn; ./node_gpu.ts says how it finds a Vulkan driver on Linux). Each way it
  * can fail is a named BackendError that says what was missing and what to do. The adapter is named, and said to be a
- * software one (SwiftShader, lavapipe, WARP: correct, not fast) where it is.
+ * software one (SwiftShader, lavapipe, WARP: correct, not fast) where it is. For the f16 matmul path (`f16`), Dawn's
+ * instance gets the toggles that open shader-f16 and subgroup matrices on NVIDIA, and the device the tensor-core
+ * features where the adapter has them all (./tensor_cores.ts); otherwise nothing is asked that was not before.
  */
 import { BackendError } from '../../util/errors.js';
+import { DAWN_F16_TOGGLES, TC_FEATURES } from './tensor_cores.js';
 import type { GpuAdapterLike, GpuDeviceLike, GpuLike } from './types.js';
 
 export interface WebGpuDevice {
@@ -17,6 +20,24 @@ export interface WebGpuDevice {
   software: boolean;
   /** The `gpu` object the device came from: Dawn's instance lives as long as this is referenced. */
   gpu: GpuLike;
+  /** The optional features requested with the device (TC_FEATURES when the f16 path asked and the adapter has them; else none). */
+  features: readonly string[];
+}
+
+/** How to ask for the device: `f16` (the f16 matmul path) opens the tensor-core features where they are. */
+export interface DeviceRequest {
+  f16?: boolean;
+}
+
+/**
+ * The flags of Dawn's instance (Node's `webgpu` package create([...])): none for the default f32 path, the toggles
+ * that open shader-f16 and subgroup matrices on NVIDIA (DAWN_F16_TOGGLES) for the f16 path.
+ */
+export const dawnFlags = (req: DeviceRequest = {}): string[] => (req.f16 ? [DAWN_F16_TOGGLES] : []);
+
+/** The optional features to request: all of TC_FEATURES when `req.f16` and the adapter has them all, else none. */
+export function optionalFeatures(adapter: GpuAdapterLike, req: DeviceRequest = {}): string[] {
+  return req.f16 && TC_FEATURES.every((f) => adapter.features.has(f)) ? [...TC_FEATURES] : [];
 }
 
 function navigatorGpu(): GpuLike | null {
@@ -61,27 +82,34 @@ async function highPerformanceAdapter(gpu: GpuLike): Promise<GpuAdapterLike | nu
 }
 
 /** The gpu object and its adapter: given / navigator.gpu, else (Node) the `webgpu` package in ./node_gpu.ts's Vulkan environment. */
-async function findAdapter(given?: unknown): Promise<{ gpu: GpuLike; adapter: GpuAdapterLike | null; where: string }> {
+async function findAdapter(
+  given: unknown,
+  req: DeviceRequest,
+): Promise<{ gpu: GpuLike; adapter: GpuAdapterLike | null; where: string }> {
   const gpu = gpuEntry(given);
   if (gpu) return { gpu, adapter: await highPerformanceAdapter(gpu), where: 'navigator.gpu.requestAdapter()' };
   if (!isNode) throw noWebGpu();
   const { dawnSearched, loadNodeWebGpu, withVulkanEnv } = await import(/* node-only */ './node_gpu.js');
   const mod = await loadNodeWebGpu();
   return withVulkanEnv(async (added) => {
-    const g = mod.create([]);
+    const g = mod.create(dawnFlags(req));
     return { gpu: g, adapter: await highPerformanceAdapter(g), where: dawnSearched(added) };
   });
 }
 
-/** Request an adapter and a device with the adapter's largest buffer limits. */
-export async function requestWebGpuDevice(given?: unknown): Promise<WebGpuDevice> {
-  const { gpu, adapter, where } = await findAdapter(given);
+/**
+ * Request an adapter and a device with the adapter's largest buffer limits; with `req.f16`, Dawn's f16 toggles (Node)
+ * and the tensor-core features where the adapter has them (never required: without them the device is as before).
+ */
+export async function requestWebGpuDevice(given?: unknown, req: DeviceRequest = {}): Promise<WebGpuDevice> {
+  const { gpu, adapter, where } = await findAdapter(given, req);
   if (!adapter)
     throw new BackendError(
       'E_NO_ADAPTER',
       `webgpu backend: ${where} found no adapter (no GPU driver, and no software adapter such as SwiftShader)`,
     );
   const l = adapter.limits;
+  const features = optionalFeatures(adapter, req);
   const device = await adapter.requestDevice({
     requiredLimits: {
       maxBufferSize: l.maxBufferSize,
@@ -89,9 +117,17 @@ export async function requestWebGpuDevice(given?: unknown): Promise<WebGpuDevice
       maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
       maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
     },
+    ...(features.length ? { requiredFeatures: features } : {}),
   });
   const software = isSoftwareAdapter(adapter);
-  return { device, adapter, gpu, software, adapterName: adapterLabel(adapter) + (software ? ', software' : '') };
+  return {
+    device,
+    adapter,
+    gpu,
+    software,
+    features,
+    adapterName: adapterLabel(adapter) + (software ? ', software' : ''),
+  };
 }
 
 /**

@@ -6,7 +6,9 @@
  * offset 0. Products with both M and N above `tiledMatmul.min` (training, prefill) take the register-blocked kernel of
  * ./matmul_tiled.ts instead, and x·Wᵀ for a few rows of x (decode) the matrix-vector kernel of ./matmul_gemv.ts.
  * Every one of them comes in the backend's matmul precision: 'f32', or 'f16' (operands rounded to binary16 as they
- * are loaded, f32 accumulation: ./matmul_wgsl.ts).
+ * are loaded, f32 accumulation: ./matmul_wgsl.ts). Under 'f16' with tensor cores on (./tensor_cores.ts), products
+ * that ./matmul_tc_wgsl.ts's `tcPlan` accepts (M and N at least `tensorCoreMatmul.min`) take the subgroup-matrix
+ * kernels of ./matmul_tc.ts instead (same operand rounding, f32 accumulation and epilogue).
  */
 import type { Attrs } from '../backend.js';
 import { size } from '../../util/shape.js';
@@ -14,6 +16,8 @@ import type { GpuContext } from './core.js';
 import { Params } from './core.js';
 import type { KView } from './kview.js';
 import { GEMV_COLUMNS, GEMV_ROWS, gemvShader } from './matmul_gemv.js';
+import { runTensorCoreMatmul } from './matmul_tc.js';
+import { type TcSpelling, tcPlan, type tensorCoreMatmul } from './matmul_tc_wgsl.js';
 import { tiledMatmulShader, tileOf } from './matmul_tiled.js';
 import {
   MATMUL_PARAMS,
@@ -92,9 +96,16 @@ var<workgroup> Bs: array<array<f32, ${BM}>, ${BK}>;
 }`;
 }
 
+/** The tensor-core kernels a call may take: the spelling that passed the self-check, and the plan's selection. */
+export interface TcUse {
+  spelling: TcSpelling;
+  sel: typeof tensorCoreMatmul;
+}
+
 /**
  * Record one matmul call's dispatch. `precision` (the backend's matmul precision): 'f16' takes the kernels that
- * round each operand element to binary16 as they load it (./matmul_wgsl.ts f16r), each memoised apart from the f32 one.
+ * round each operand element to binary16 as they load it (./matmul_wgsl.ts f16r), each memoised apart from the f32
+ * one; `tc` (f16 only, tensor cores on): products tcPlan accepts go to ./matmul_tc.ts. Returns whether they did.
  */
 export function runMatmul(
   ctx: GpuContext,
@@ -102,7 +113,8 @@ export function runMatmul(
   outs: readonly KView[],
   a: Attrs,
   precision: MatmulPrecision = 'f32',
-): void {
+  tc: TcUse | null = null,
+): boolean {
   const transA = a['transA'] === true,
     transB = a['transB'] === true,
     accumulate = a['accumulate'] === true,
@@ -117,9 +129,17 @@ export function runMatmul(
   const aShape = A.shape,
     K = transA ? aShape[aShape.length - 2]! : aShape[aShape.length - 1]!;
   const batches = size(O.shape) / Math.max(1, M * N);
-  if (M * N === 0 || batches === 0) return;
+  if (M * N === 0 || batches === 0) return false;
   const aB = size(A.shape) / (M * K || 1) === 1 ? 0 : M * K;
   const bB = size(B.shape) / (K * N || 1) === 1 ? 0 : K * N;
+  if (tc && precision === 'f16') {
+    const cap = Math.min(ctx.device.limits.maxBufferSize, ctx.device.limits.maxStorageBufferBindingSize);
+    const plan = tcPlan(M, N, K, transA, transB, batches, aB === 0, bB === 0, cap, tc.sel);
+    if (plan) {
+      runTensorCoreMatmul(ctx, plan, tc.spelling, A, B, bias, O, accumulate, alpha);
+      return true;
+    }
+  }
   const p = new Params().u32(M, N, K, aB, bB, M * N).f32(alpha);
   const bufs = [A.b.gpu, B.b.gpu, ...(bias ? [bias.b.gpu] : []), O.b.gpu];
   if (!transA && transB && M <= tiledMatmul.gemvRows && Math.ceil(N / GEMV_COLUMNS) <= 65535) {
@@ -127,7 +147,7 @@ export function runMatmul(
       gemvShader(!!bias, accumulate, precision),
     );
     ctx.dispatch(code, p, bufs, [Math.ceil(N / GEMV_COLUMNS), 1, batches]);
-    return;
+    return false;
   }
   if (M > tiledMatmul.min && N > tiledMatmul.min) {
     const R = M >= tiledMatmul.big && N >= tiledMatmul.big ? 8 : 4,
@@ -136,10 +156,11 @@ export function runMatmul(
       tiledMatmulShader(R, transA, transB, !!bias, accumulate, precision),
     );
     ctx.dispatch(code, p, bufs, [Math.ceil(N / side), Math.ceil(M / side), batches]);
-    return;
+    return false;
   }
   const code = wgsl(`matmul:${transA}:${transB}:${!!bias}:${accumulate}:${precision}`, () =>
     shader(transA, transB, !!bias, accumulate, precision),
   );
   ctx.dispatch(code, p, bufs, [Math.ceil(N / BM), Math.ceil(M / BM), batches]);
+  return false;
 }

@@ -100,6 +100,14 @@ export interface GpuAdapterLike {
     description?: string;
     /** In GPUAdapterInfo since 2024 (Dawn has it); older browsers had it on the adapter. */
     isFallbackAdapter?: boolean;
+    /** Dawn, with `chromium-experimental-subgroup-matrix`: the subgroup-matrix shapes and types (./tensor_cores.ts). */
+    subgroupMatrixConfigs?: readonly {
+      componentType?: string;
+      resultComponentType?: string;
+      M?: number;
+      N?: number;
+      K?: number;
+    }[];
   };
   readonly isFallbackAdapter?: boolean;
   requestDevice(desc?: {
