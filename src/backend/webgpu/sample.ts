@@ -5,7 +5,8 @@
  * - Greedy (temperature 0, no topN, no penalties: a decode step's usual call): all in WGSL, below, so decoding reads
  *   back one id per token. One workgroup per row finds the argmax (the largest logit, the lowest id among equals, as
  *   ref's `argmax`) and lse = max + log Σ exp(l − max) by tree reductions in workgroup memory, then writes ids[n]
- *   and probs[n] = (1, l[id] − lse). Exact for the id (comparisons only); the log-probability is float32
+ *   and probs[n] = (1, l[id] − lse). Exact for the id (comparisons only, on the logits' bits as order-preserving
+ *   keys, so subnormals are not flushed to zero); the log-probability is float32
  *   arithmetic, within the conformance tolerance of ref's float64.
  * - Top-k (temperature > 0, 0 < topK ≤ SAMPLE_TOPK_MAX, topN ≤ topK, no penalties; any top-p and min-p): the device
  *   selects each row's candidates {i : l_i ≥ the k-th largest l} in id order, with the row's float32 lse
@@ -115,37 +116,48 @@ export function samplePlan(nOutputs: number, a: Attrs, V = 0, N = 0): SamplePlan
   return topN === 0 ? 'certified' : 'topn';
 }
 
-/** logits [N, V] → ids [N] i32, probs [N, 2]. One workgroup per row. params: V */
-const GREEDY = `${storage(1, 'L', 'f32', false)}${storage(2, 'IDS', 'i32', true)}${storage(3, 'PR', 'f32', true)}
-var<workgroup> bv: array<f32, ${WG}>;
+/**
+ * logits [N, V] → ids [N] i32, probs [N, 2]. One workgroup per row. params: V
+ * The logits are read as u32 bits and compared as order-preserving keys (sign set: all bits flipped; else the sign
+ * bit set; −0 given +0's key, equal as numbers as in ref): float comparisons would flush subnormals to zero on some
+ * adapters (SwiftShader does), making [0, 1e-40]'s argmax id 0 where ref's is 1. NaN keys are 0: never above a number.
+ */
+const GREEDY = `@group(0) @binding(1) var<storage, read> L: array<u32>;
+${storage(2, 'IDS', 'i32', true)}${storage(3, 'PR', 'f32', true)}
+var<workgroup> bk: array<u32, ${WG}>;
 var<workgroup> bi: array<u32, ${WG}>;
 var<workgroup> sm: array<f32, ${WG}>;
+fn key(b: u32) -> u32 {
+  if ((b & 0x7fffffffu) > 0x7f800000u) { return 0u; }
+  let k = select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+  return select(k, 0x80000000u, k == 0x7fffffffu);
+}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${FLAT_GROUP}
   let V = pu(0u);
   let r = grp * V;
-  var v = 0.0;         // set by the thread's first entry
+  var kv = 0u;          // set by the thread's first entry
   var id = 0xffffffffu; // no entry yet: loses every comparison below
   for (var k = lid; k < V; k += ${WG}u) {
-    let x = L[r + k];
-    if (id == 0xffffffffu || x > v) { v = x; id = k; }
+    let x = key(L[r + k]);
+    if (id == 0xffffffffu || x > kv) { kv = x; id = k; }
   }
-  bv[lid] = v;
+  bk[lid] = kv;
   bi[lid] = id;
   workgroupBarrier();
   for (var s = ${WG / 2}u; s > 0u; s /= 2u) {
     if (lid < s) {
-      let v2 = bv[lid + s];
+      let k2 = bk[lid + s];
       let i2 = bi[lid + s];
-      let take = bi[lid] == 0xffffffffu || v2 > bv[lid] || (v2 == bv[lid] && i2 < bi[lid]);
-      if (i2 != 0xffffffffu && take) { bv[lid] = v2; bi[lid] = i2; }
+      let take = bi[lid] == 0xffffffffu || k2 > bk[lid] || (k2 == bk[lid] && i2 < bi[lid]);
+      if (i2 != 0xffffffffu && take) { bk[lid] = k2; bi[lid] = i2; }
     }
     workgroupBarrier();
   }
-  let mx = bv[0];
   let best = bi[0];
+  let mx = bitcast<f32>(L[r + best]);
   var acc = 0.0;
-  for (var k = lid; k < V; k += ${WG}u) { acc += exp(L[r + k] - mx); }
+  for (var k = lid; k < V; k += ${WG}u) { acc += exp(bitcast<f32>(L[r + k]) - mx); }
   sm[lid] = acc;
   workgroupBarrier();
   for (var s = ${WG / 2}u; s > 0u; s /= 2u) {
@@ -156,7 +168,7 @@ var<workgroup> sm: array<f32, ${WG}>;
     let n = r / V;
     IDS[n] = i32(best);
     PR[2u * n] = 1.0;
-    PR[2u * n + 1u] = L[r + best] - (mx + log(sm[0]));
+    PR[2u * n + 1u] = mx - (mx + log(sm[0]));
   }
 }`;
 
