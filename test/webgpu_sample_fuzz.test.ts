@@ -1,17 +1,17 @@
 // A seeded randomized differential test of webgpu's `sample` (src/backend/webgpu/sample.ts) against ref's
 // `sampleKernel` (src/backend/sample_rows.ts), across every device plan at once: for a fixed set of seeds it draws
-// settings (temperature 0, 0.005, 0.01, 0.3, 0.7, 1, 1.5; topK 0, 1, 2, 40, 1000, 1024, 1025, 5000, V; topP 1, 0.5, 0.9,
-// 0.95, 0.999; minP 0, 0.05, 0.2; penalties off or repetition 1.3, frequency 0.2, presence 0.1 on 1–150 seen ids, the
-// row's top ids among them, some given twice; topN 0, 1, 5, 20; N 1–3 rows) and rows of V 37, 1000, 3000, 32000, 50257
-// (flat, peaked, Zipf-like, constant; ties at the max and at the top-k boundary, ±0, −Infinity, ±1e30, subnormals;
-// a fifth of the uniform numbers on ref's own draw boundaries, ±1 ulp), runs both on the same rows and uniform
-// numbers (./sample_fuzz_cases.ts) and holds webgpu to ref: ids and top alternatives' ids equal; the probability
-// equal as float32 where the plan draws with ref's float64 sampler (topk, nucleus, penalized, penalized-nucleus, host,
-// and any call that fell back to the full rows), within float32 where the draw is the certified WGSL one (certified,
-// topn and penalized-certified: their probability is a float32 ratio, docs/BACKENDS.md); log-probabilities within
-// the conformance tolerance where the device's float32 lse enters, else equal. Which plan ran (`samplePlan`, as the
-// backend picks it) is tallied, and the fuzz must exercise every plan. The case it found (greedy on subnormal logits)
-// has its own test. Skipped where Dawn finds no adapter.
+// settings (temperature 0, 0.005, 0.01, 0.3, 0.7, 1, 1.5; topK 0, 1, 2, 40, 1000, 1024, 1025, 5000, V; topP 1, 0.5,
+// 0.9, 0.95, 0.999; minP 0, 0.05, 0.2; penalties off or repetition 1.3, frequency 0.2, presence 0.1 on 1–150 seen ids,
+// the row's top ids among them, some given twice; topN 0, 1, 5, 20; N 1–3 rows) and rows of V 37, 1000, 3000, 32000,
+// 50257 (flat, peaked, Zipf-like, constant; ties at the max and at the top-k boundary, ±0, −Infinity, ±1e30,
+// subnormals; a fifth of the uniform numbers, half at the default settings, on ref's own draw boundaries, ±1 ulp), runs
+// both on the same rows and uniform numbers (./sample_fuzz_cases.ts) and holds webgpu to ref: ids and top alternatives'
+// ids equal; the probability equal as float32 where the plan draws with ref's float64 sampler (topk, nucleus,
+// penalized, penalized-nucleus, host, and any call that fell back to the full rows), within float32 where the draw is
+// the certified WGSL one (certified, topn and penalized-certified: their probability is a float32 ratio,
+// docs/BACKENDS.md); log-probabilities within the conformance tolerance where the device's float32 lse enters, else
+// equal. Which plan ran (`samplePlan`, as the backend picks it) is tallied, and the fuzz must exercise every plan. The
+// case it found (greedy on subnormal logits) has its own test. Skipped where Dawn finds no adapter.
 import { describe, expect, it } from 'vitest';
 import type { SamplePlan } from '../src/backend/webgpu/sample.js';
 import { Rng } from '../src/util/rng.js';
