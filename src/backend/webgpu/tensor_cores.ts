@@ -68,7 +68,7 @@ export function f16Value(h: number): number {
 /** The device features the tensor-core kernels need (all three requested together, never required). */
 export const TC_FEATURES = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'] as const;
 
-/** Dawn instance toggles that open the features on NVIDIA (../shared/design/GPU.md): Node's `webgpu` create([...]). */
+/** Dawn instance toggles that open the features on NVIDIA (docs/BACKENDS.md, "The f16 path"): Node's `webgpu` create([...]). */
 export const DAWN_F16_TOGGLES = 'enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia';
 
 /** A subgroup-matrix configuration as Dawn's adapter.info.subgroupMatrixConfigs lists it. */
