@@ -82,14 +82,14 @@ describe('tensor cores: the gate decides', () => {
     const calls: string[] = [];
     const s = await gateTensorCores(null, fakeProbe({ calls }));
     expect(s.status).toBe('on');
-    expect(s.spelling).toBe('bool');
-    expect(calls[0]).toBe('compile bool');
+    expect(s.spelling).toBe('template');
+    expect(calls[0]).toBe('compile template');
     expect(calls.filter((c) => c.startsWith('run')).length).toBe(2 * TC_CHECKS.length);
   });
 
   it('the first spelling does not compile: the second is used', async () => {
-    const s = await gateTensorCores(null, fakeProbe({ compile: (t) => (t === 'bool' ? 'unresolved call' : null) }));
-    expect(s).toMatchObject({ status: 'on', spelling: 'template' });
+    const s = await gateTensorCores(null, fakeProbe({ compile: (t) => (t === 'template' ? 'unresolved call' : null) }));
+    expect(s).toMatchObject({ status: 'on', spelling: 'bool' });
   });
 
   it('no spelling compiles: off, with each compiler message', async () => {
@@ -449,7 +449,7 @@ describe.skipIf(!be16)('tensor cores on a WebGPU adapter', () => {
     const be = (await gpu.make({ matmulPrecision: 'f16' }))!;
     const s = await be.checkTensorCores([...TC_FEATURES]);
     expect(s.status).toBe('off');
-    expect(s.reason).toMatch(/do not compile \(bool spelling: .+ \| template spelling: .+\)/);
+    expect(s.reason).toMatch(/do not compile \(template spelling: .+ \| bool spelling: .+\)/);
     expect(be.describe()).toContain('tensor cores off: the kernels do not compile');
     const A = tensor(new Float32Array(100 * 100).fill(1), [100, 100], { backend: be });
     const C = matmul(A, A);

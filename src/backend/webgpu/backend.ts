@@ -429,7 +429,9 @@ export class WebGpuBackend implements Backend {
       compile: async (s) => {
         for (const bias of [false, true])
           for (const acc of [false, true]) {
-            const why = await ctx.compileChecked(tcProductCode(s, tensorCoreMatmul.rm, tensorCoreMatmul.rn, bias, acc));
+            const why = await ctx.compileChecked(
+              tcProductCode(s, tensorCoreMatmul.rm, tensorCoreMatmul.rn, bias, acc, tensorCoreMatmul.wg),
+            );
             if (why) return why;
           }
         return (await ctx.compileChecked(tcCastCode(false))) ?? (await ctx.compileChecked(tcCastCode(true)));

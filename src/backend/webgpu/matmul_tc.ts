@@ -6,12 +6,28 @@
  */
 import { grid, Params, type GpuContext, USAGE } from './core.js';
 import type { KView } from './kview.js';
-import { CAST_WORKGROUP, castShader, type TcPlan, type TcSpelling, tensorCoreShader } from './matmul_tc_wgsl.js';
+import {
+  CAST_WORKGROUP,
+  castShader,
+  TC_WORKGROUP,
+  type TcPlan,
+  type TcSpelling,
+  tensorCoreShader,
+} from './matmul_tc_wgsl.js';
 import { wgsl } from './wgsl_memo.js';
 
-/** The product kernel's WGSL (memoised) for a spelling, tiling, bias and accumulate. */
-export function tcProductCode(s: TcSpelling, rm: number, rn: number, bias: boolean, accumulate: boolean): string {
-  return wgsl(`matmul-tc:${s}:${rm}:${rn}:${bias}:${accumulate}`, () => tensorCoreShader(s, rm, rn, bias, accumulate));
+/** The product kernel's WGSL (memoised) for a spelling, tiling, bias, accumulate and workgroup size. */
+export function tcProductCode(
+  s: TcSpelling,
+  rm: number,
+  rn: number,
+  bias: boolean,
+  accumulate: boolean,
+  wg = TC_WORKGROUP,
+): string {
+  return wgsl(`matmul-tc:${s}:${rm}:${rn}:${bias}:${accumulate}:${wg}`, () =>
+    tensorCoreShader(s, rm, rn, bias, accumulate, wg),
+  );
 }
 
 /** The cast kernel's WGSL (memoised) for a layout. */
@@ -54,7 +70,7 @@ export function runTensorCoreMatmul(
     )
     .f32(alpha)
     .u32(plan.Kp, plan.Np);
-  const code = tcProductCode(spelling, plan.rm, plan.rn, !!bias, accumulate);
+  const code = tcProductCode(spelling, plan.rm, plan.rn, !!bias, accumulate, plan.wg);
   ctx.dispatch(code, p, [ah, bh, ...(bias ? [bias.b.gpu] : []), O.b.gpu], plan.grid);
   ctx.release(ah);
   ctx.release(bh);

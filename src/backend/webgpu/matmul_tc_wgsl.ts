@@ -20,11 +20,13 @@
  *   params: M, N, K, aBatch, bBatch (f16 elements of the padded operands, 0 if shared), oBatch, alpha, Kp, Np
  *   grid: [Np / 16RN, Mp / 16RM, batches]
  *
- * Dawn's spelling of the builtins: `SPELLINGS`. 'bool' is what Dawn's tint tests use today
- * (`subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&A, offset, col_major, stride)`,
- * `subgroupMatrixStore(&C, offset, value, col_major, stride)`); 'template' is the earlier guess of
- * bench/lab/webgpu-tensorcore.mjs (`subgroupMatrixLoad<T, row_major>(&A, offset, stride)`). The backend compiles
- * both and keeps the one that compiles (./tensor_cores.ts). WRITTEN WITHOUT THE HARDWARE: nothing here has run on a
+ * Dawn's spelling of the builtins: `SPELLINGS`. 'template' (`subgroupMatrixLoad<T, row_major>(&A, offset, stride)`,
+ * `subgroupMatrixStore<row_major>(&C, offset, value, stride)`) is the current one: the Dawn of the `webgpu` package
+ * (0.6.2) compiles it without a message; 'bool' (`subgroupMatrixLoad<T>(&A, offset, col_major, stride)`, the form of
+ * Dawn's older tint tests) still compiles there, with a "use of deprecated builtin" warning on every load and store.
+ * The backend tries them in that order and keeps the first that compiles (./tensor_cores.ts). Dawn's null backend
+ * (no GPU; it offers subgroup matrices under allow_unsafe_apis) compiles and validates both, and the backend's
+ * dispatches of them (test/webgpu_tensor_cores.test.ts). WRITTEN WITHOUT THE HARDWARE: nothing here has run on a
  * tensor core; the self-check of ./tensor_cores.ts decides whether it is used.
  */
 import { MATMUL_PARAMS, matmulBindings, storeOutput } from './matmul_wgsl.js';
@@ -36,7 +38,7 @@ import { MATMUL_PARAMS, matmulBindings, storeOutput } from './matmul_wgsl.js';
  * the batch offsets and the epilogue — everything but the subgroup-matrix builtins themselves.
  */
 export type TcSpelling = 'bool' | 'template' | 'twin';
-export const SPELLINGS: readonly TcSpelling[] = ['bool', 'template'];
+export const SPELLINGS: readonly TcSpelling[] = ['template', 'bool'];
 
 /** Side of a subgroup-matrix tile (16×16×16 f16 → f32, the configuration NVIDIA offers). */
 export const TILE = 16;
@@ -48,9 +50,12 @@ export const CAST_WORKGROUP = 256;
 /**
  * When a matmul call takes the tensor-core kernels (with them on): M and N both at least `min`, K at least `minK`
  * (below, the cast passes cost more than they save; decode's few rows keep the matrix-vector kernel). `rm` × `rn`:
- * result tiles a subgroup (a block of 16rm × 16rn outputs). Settable for comparisons (min Infinity: never).
+ * result tiles a subgroup (a block of 16rm × 16rn outputs). `wg`: invocations of the product kernel's workgroup,
+ * TC_WORKGROUP (one 32-wide subgroup); Dawn refuses a subgroup-matrix kernel whose workgroup is not a multiple of
+ * the adapter's largest subgroup, so only a test on Dawn's null backend (subgroups up to 128) sets it otherwise, to
+ * compile and validate the kernel there. Settable for comparisons (min Infinity: never).
  */
-export const tensorCoreMatmul = { min: 64, minK: 16, rm: 4, rn: 4 };
+export const tensorCoreMatmul = { min: 64, minK: 16, rm: 4, rn: 4, wg: TC_WORKGROUP };
 
 /** What one call dispatches on the tensor-core path. */
 export interface TcPlan {
@@ -62,6 +67,8 @@ export interface TcPlan {
   Kp: number;
   rm: number;
   rn: number;
+  /** Invocations a workgroup of the product kernel (tensorCoreMatmul.wg). */
+  wg: number;
   /** Workgroups of the product kernel: [x (column blocks), y (row blocks), batches]. */
   grid: [number, number, number];
   /** The cast of op(a): op(a) is [M, K]; a is stored [K, M] when `trans`. Words of one padded batch: Mp·Kp/2. */
@@ -110,6 +117,7 @@ export function tcPlan(
     Kp,
     rm,
     rn,
+    wg: sel.wg,
     grid,
     castA: { R: M, C: K, Rp: Mp, Cp: Kp, trans: transA, batches: aBatches },
     castB: { R: K, C: N, Rp: Kp, Cp: Np, trans: transB, batches: bBatches },
@@ -197,10 +205,18 @@ export function tileStore(s: TcSpelling, buf: string, off: string, v: string, st
 }
 
 /**
- * The product kernel: RM×RN result tiles a subgroup, in spelling `s`, with bias and accumulate as asked. A and B are
- * the cast kernel's padded binary16 arrays (bindings as the emulated kernels': A, B, BIAS when `bias`, O).
+ * The product kernel: RM×RN result tiles a subgroup, in spelling `s`, with bias and accumulate as asked, `wg`
+ * invocations a workgroup (tensorCoreMatmul.wg). A and B are the cast kernel's padded binary16 arrays (bindings as
+ * the emulated kernels': A, B, BIAS when `bias`, O).
  */
-export function tensorCoreShader(s: TcSpelling, RM: number, RN: number, bias: boolean, accumulate: boolean): string {
+export function tensorCoreShader(
+  s: TcSpelling,
+  RM: number,
+  RN: number,
+  bias: boolean,
+  accumulate: boolean,
+  wg = TC_WORKGROUP,
+): string {
   if (s === 'twin') return twinShader(RM, RN, bias, accumulate);
   const bindings = matmulBindings(bias)
     .replace('var<storage, read> A: array<f32>', 'var<storage, read> A: array<f16>')
@@ -219,7 +235,7 @@ export function tensorCoreShader(s: TcSpelling, RM: number, RN: number, bias: bo
     for (let j = 0; j < RN; j++)
       out.push(`${tileStore(s, 'Cs', '0u', `c${i}_${j}`, `${TILE}u`)}
   workgroupBarrier();
-  for (var e = t; e < ${TILE * TILE}u; e += ${TC_WORKGROUP}u) {
+  for (var e = t; e < ${TILE * TILE}u; e += ${wg}u) {
     let i = row0 + ${TILE * i}u + e / ${TILE}u;
     let j = col0 + ${TILE * j}u + e % ${TILE}u;
     if (i < M && j < N) {
@@ -230,7 +246,7 @@ export function tensorCoreShader(s: TcSpelling, RM: number, RN: number, bias: bo
   return `enable f16;
 enable chromium_experimental_subgroup_matrix;
 ${bindings}var<workgroup> Cs: array<f32, ${TILE * TILE}>;
-@compute @workgroup_size(${TC_WORKGROUP}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+@compute @workgroup_size(${wg}) fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   ${MATMUL_PARAMS}
   let Kp = pu(7u);
   let Np = pu(8u);
