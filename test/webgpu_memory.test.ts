@@ -6,7 +6,7 @@
  *    `memory().peak` is equal, and so are the device bytes held at most (the real device's createBuffer and destroy
  *    calls counted by a wrapper) and the number of buffers made;
  *  - a mid-size GPT's training step stays within an analytic bound: live tensors (the backend's peak) at most
- *    weights, gradients and AdamW's moments (4·N floats), 19·C floats a token and layer of activations and backward
+ *    weights, gradients and AdamW's moments (4·N floats), 17·C floats a token and layer of activations and backward
  *    temporaries, two B·T·V tensors (the logits, kept for the backward, and their gradient), 8·C a token more, and
  *    the attention probabilities where they are small enough to keep (L·B·H·T², ops_forward KEEP_PROBS_MAX); the
  *    device's peak (tensors at their pooled size classes, idle pooled buffers, scratch, uniforms, staging) at most 1.1×
@@ -178,7 +178,7 @@ describe('counting WebGPU device', () => {
       const BT = B * T;
       // attention keeps its probabilities P (B·H·T² a layer) for the backward where they are small (KEEP_PROBS_MAX)
       const P = B * H * T * T <= KEEP_PROBS_MAX ? L * B * H * T * T : 0;
-      const bound = 4 * (4 * N + 19 * L * C * BT + 2 * BT * V + 8 * C * BT + P);
+      const bound = 4 * (4 * N + 17 * L * C * BT + 2 * BT * V + 8 * C * BT + P);
       const peak = be.memory().peak,
         device = gpu.stats.peak;
       console.info(

@@ -13,7 +13,7 @@ import type { Backend } from '../backend/backend.js';
 import { ConfigError, QuantizedModelError, ShapeError } from '../util/errors.js';
 import * as O from '../tensor/ops.js';
 import { ids as idsTensor } from '../tensor/ops.js';
-import { isGradEnabled, type Tensor } from '../tensor/tensor.js';
+import { freeData, isGradEnabled, type Tensor } from '../tensor/tensor.js';
 import type { ModelConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { embeddingName, paramSpecs, type HeadKind } from './params.js';
@@ -245,6 +245,19 @@ export class CausalLM {
     }
     x = dropout(x);
     const cap = opts.capture;
+    // x + dropout(y) for a projection's output y. While the tape records, y (and its dropout) would otherwise be
+    // kept to the end of the step though no gradient rule reads them (matmul's reads its inputs, dropout's and add's
+    // only shapes and the seed): 2·C floats a token and layer, given back as soon as the add is recorded.
+    const early = isGradEnabled() && !cap;
+    const residual = (r: Tensor, y: Tensor): Tensor => {
+      const d = dropout(y);
+      const out = O.add(r, d);
+      if (early) {
+        freeData(y);
+        if (d !== y) freeData(d);
+      }
+      return out;
+    };
     cap?.residual?.push(x);
     // attention over the cache: queries at position pos0 (for B > 1 the keys are the cache's whole buffer)
     const attnOpts: O.AttentionOptions = {
@@ -301,7 +314,7 @@ export class CausalLM {
         const pre = `model.layers.${l}.self_attn.`;
         o = this.linear(a, pre + 'o_proj.weight', this.opt(pre + 'o_proj.bias'));
       }
-      x = O.add(x, dropout(o));
+      x = residual(x, o);
 
       // ---- feed-forward
       let m: Tensor;
@@ -322,7 +335,7 @@ export class CausalLM {
             ); // (B, T, F)
         m = this.linear(f, pre + 'mlp.down_proj.weight', this.opt(pre + 'mlp.down_proj.bias'));
       }
-      x = O.add(x, dropout(m));
+      x = residual(x, m);
       cap?.residual?.push(x);
     }
     opts.cache?.advance(T);

@@ -16,6 +16,8 @@ import { fmtShape, size } from '../util/shape.js';
 /** Refcounted device memory shared by views. */
 export class Storage {
   refs = 0;
+  /** Freed before its last view went (freeData): the views stay, for autograd's graph, but hold no memory. */
+  freedEarly = false;
   constructor(
     readonly backend: Backend,
     readonly buf: DeviceBuffer,
@@ -24,7 +26,13 @@ export class Storage {
     this.refs++;
   }
   release(): void {
-    if (--this.refs === 0) this.backend.free(this.buf);
+    if (--this.refs === 0 && !this.freedEarly) this.backend.free(this.buf);
+  }
+  /** Give the memory back now, whatever views remain (see freeData). Idempotent. */
+  freeNow(): void {
+    if (this.freedEarly || this.refs === 0) return;
+    this.freedEarly = true;
+    this.backend.free(this.buf);
   }
 }
 
@@ -135,11 +143,30 @@ export class Tensor {
   assertLive(): void {
     if (this.disposed)
       throw new BackendError('E_DISPOSED', `tensor #${this.id}${this.name ? ` (${this.name})` : ''} was disposed`);
+    if (this.storage.freedEarly)
+      throw new BackendError(
+        'E_FREED',
+        `tensor #${this.id}${this.name ? ` (${this.name})` : ''} ${fmtShape(this.shape)}: its memory was given back ` +
+          'after its last use (freeData), so nothing may read it any more',
+      );
   }
 
   toString(): string {
     return `Tensor(${fmtShape(this.shape)}, ${this.dtype}, ${this.backend.name})`;
   }
+}
+
+/**
+ * Give back the memory of `t` (and of every view sharing it) now, before its scope ends, keeping the tensors and
+ * their autograd nodes: for an intermediate whose last reader has been recorded and that no gradient rule reads —
+ * the rules of its own op and of its consumers use only their inputs' shapes, or other tensors (a projection's
+ * output once the residual add has it: matmul's rule reads its inputs, add's only shapes). Anything that reads it
+ * afterwards (a kernel, data(), a gradient rule that does need it) throws BackendError E_FREED rather than reading
+ * reused memory. Scopes and dispose then free nothing twice. On an asynchronous backend the free is ordered after the
+ * work already recorded, as any dispose is.
+ */
+export function freeData(t: Tensor): void {
+  t.storage.freeNow();
 }
 
 // ---------------------------------------------------------------- scopes
