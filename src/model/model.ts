@@ -13,7 +13,7 @@ import type { Backend } from '../backend/backend.js';
 import { ConfigError, QuantizedModelError, ShapeError } from '../util/errors.js';
 import * as O from '../tensor/ops.js';
 import { ids as idsTensor } from '../tensor/ops.js';
-import { freeData, isGradEnabled, type Tensor } from '../tensor/tensor.js';
+import { freeData, isGradEnabled, type Tensor, tidy } from '../tensor/tensor.js';
 import type { ModelConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { embeddingName, paramSpecs, type HeadKind } from './params.js';
@@ -266,7 +266,7 @@ export class CausalLM {
       ...(cap?.attention ? { probs: (p: Tensor) => cap.attention!.push(p) } : {}),
     };
 
-    for (let l = 0; l < c.numLayers; l++) {
+    const layer = (l: number, x: Tensor): Tensor => {
       // ---- attention
       let a: Tensor;
       if (c.family === 'gpt2') {
@@ -337,6 +337,20 @@ export class CausalLM {
       }
       x = residual(x, m);
       cap?.residual?.push(x);
+      return x;
+    };
+    // Inference over several positions (a prompt's prefill, a scoring pass): each layer in a scope of its own, so the
+    // forward holds one layer's temporaries at a time, not every layer's (they are kept to the end only for the
+    // backward, or for a capture). The residual stream before a layer goes once the layer has read it.
+    const scoped = T > 1 && !cap && !isGradEnabled();
+    for (let l = 0; l < c.numLayers; l++) {
+      if (!scoped) {
+        x = layer(l, x);
+        continue;
+      }
+      const prev = x;
+      x = tidy(() => layer(l, prev));
+      prev.dispose();
     }
     opts.cache?.advance(T);
 
