@@ -12,7 +12,8 @@
  *  - the backend on that device: its self-check compiles the first spelling and is then turned off by the cast check
  *    (zeros: no shader ran), never a wrong "on";
  *  - the self-check's products through the backend's tensor-core path (every layout, alpha, bias, accumulate,
- *    batched, shared operand, ragged) record and submit without a validation error (bind group layouts against `array<f16>` bindings, binding sizes of
+ *    batched, shared operand, ragged) and two training steps of a small GPT on the f16 path, forward and backward,
+ *    record and submit without a validation error (bind group layouts against `array<f16>` bindings, binding sizes of
  *    the padded scratch, the grid); with the workgroup Dawn refuses (32 < the null adapter's 128-wide subgroups) the
  *    same call is a named device error.
  * The null adapter's subgroups are 4–128 wide; Dawn wants a subgroup-matrix kernel's workgroup to be a multiple of the
@@ -31,6 +32,13 @@ import {
   tcCheckData,
 } from '../src/backend/webgpu/tensor_cores.js';
 import type { GpuLike } from '../src/backend/webgpu/types.js';
+import type { ModelConfig } from '../src/model/config.js';
+import { initModel } from '../src/model/init.js';
+import { shiftTargets } from '../src/model/model.js';
+import { AdamW } from '../src/optim/adamw.js';
+import { backward } from '../src/tensor/autograd.js';
+import { tidy } from '../src/tensor/tensor.js';
+import { Rng } from '../src/util/rng.js';
 
 interface Messages {
   messages: readonly { type: string; message: string }[];
@@ -173,6 +181,60 @@ describe.skipIf(!found.gpu)("tensor-core kernels through Dawn's compiler (null b
         await expect(run(c, tcCheckData(c), { tc: 'template' })).rejects.toThrow(
           /webgpu backend: device error: [\s\S]*maxSubgroupSize/,
         );
+      } finally {
+        tensorCoreMatmul.wg = saved.wg;
+      }
+    });
+
+    it('a training step of a small GPT on the f16 path, tensor cores forced on: its products through them, no device error', async () => {
+      tensorCoreMatmul.wg = NULL_WG;
+      const be = await backend();
+      be.tensorCores = { status: 'on', spelling: 'template', reason: 'forced by the test' };
+      try {
+        const C = 64,
+          V = 128,
+          B = 4,
+          T = 64;
+        const cfg: ModelConfig = {
+          family: 'gpt2',
+          vocabSize: V,
+          hiddenSize: C,
+          numLayers: 2,
+          numHeads: 4,
+          numKvHeads: 4,
+          headDim: 16,
+          intermediateSize: 4 * C,
+          maxPositions: T,
+          normEps: 1e-5,
+          ropeTheta: 10000,
+          tieWordEmbeddings: true,
+          attentionBias: true,
+          attentionOutBias: true,
+          mlpBias: true,
+          dropout: 0,
+          bosTokenId: null,
+          eosTokenId: null,
+          padTokenId: null,
+        };
+        const model = initModel(cfg, new Rng(3), { backend: be });
+        const opt = new AdamW(model.params, { lr: 1e-3 });
+        const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 11) % V);
+        for (let s = 0; s < 2; s++) {
+          const l = tidy(() => {
+            const l = model.loss(ids, shiftTargets(ids, B, T), B, T);
+            backward(l);
+            return l;
+          });
+          await l.item(); // zeros on the null device: only that it ran without a device error matters
+          l.dispose();
+          opt.step({ gradScale: 1 });
+          opt.zeroGrad();
+          await be.sync();
+        }
+        // forward (qkv, projection, MLP, head) and backward (both operands' gradients) products, every step
+        expect(be.tensorCoreCalls).toBeGreaterThanOrEqual(2 * 2 * (2 * 4 + 1));
+        opt.dispose();
+        for (const p of model.params.values()) p.dispose();
       } finally {
         tensorCoreMatmul.wg = saved.wg;
       }
