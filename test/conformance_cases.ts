@@ -993,6 +993,14 @@ export function cases(): Case[] {
         return [ins[0]!, ins[1]!, Float32Array.from(lse!), ins[3]!];
       },
     });
+    // the same over its own logits (read-modify-write output); any lse will do for the kernel's arithmetic
+    cs.push({
+      name: `cross_entropy_backward_inplace ${name}`,
+      kernel: 'cross_entropy_backward_inplace',
+      inputs: [tg, f([N], { range: [0.5, 2] }), f([N])],
+      outputs: [f([N, V], { big: 3 })],
+      attrs,
+    });
   }
 
   for (const [n, p, seed] of [

@@ -8,7 +8,9 @@
  *    the freed tensor throws E_FREED.
  *  - model level: a GPT-2 and a Llama training forward hold exactly 2·C floats a token and layer less after the
  *    forward than the same forward with freeing off (a `capture`, which turns it off), the loss and every gradient
- *    bit for bit equal — also with dropout (its output freed too).
+ *    bit for bit equal — also with dropout (its output freed too);
+ *  - takeData: the loss's backward over its own logits (crossEntropy gradInPlace, as model.loss runs it) gives the
+ *    gradients of a separate dlogits buffer bit for bit, and the logits read E_FREED afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
@@ -44,8 +46,8 @@ describe('freeData', () => {
       freeData(v);
       expect(held - be.memory().inUse).toBeGreaterThanOrEqual(64 * 32 * 4);
       freeData(y); // idempotent
-      expect(() => y.dataSync()).toThrow(/E_FREED|memory was given back/);
-      expect(() => O.add(v, v)).toThrow(/was given back after its last use/);
+      expect(() => y.dataSync()).toThrow(/memory was given back \(freeData\) after its last use/);
+      expect(() => O.add(v, v)).toThrow(/was given back \(freeData\) after its last use/);
       // the other tensors are untouched
       expect(a.dataSync().length).toBe(64 * 32);
       return null;
@@ -71,7 +73,7 @@ describe('freeData', () => {
       });
     const want = run('none');
     expect(run('proj')).toEqual(want);
-    expect(() => run('wrong')).toThrow(/was given back after its last use/);
+    expect(() => run('wrong')).toThrow(/was given back \(freeData\) after its last use/);
   });
 });
 
@@ -148,3 +150,48 @@ function check(be: Backend, family: 'gpt2' | 'llama', dropout: number): number {
   for (const p of model.params.values()) p.dispose();
   return off.held - on.held;
 }
+
+describe("the loss's backward writes the logits' gradient over the logits", () => {
+  for (const family of ['gpt2', 'llama'] as const)
+    it(`${family}: the same gradients as a separate dlogits buffer, bit for bit; the logits then read E_FREED`, () => {
+      const c = cfg(family, 0);
+      const model = initModel(c, new Rng(11), { backend: be });
+      const [B, T] = [2, 16];
+      const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 17 + 3) % c.vocabSize);
+      const targets = shiftTargets(ids, B, T);
+      targets[5] = -100;
+      const grads = (inPlace: boolean) =>
+        tidy(() => {
+          const logits = model.forward(ids, B, T, { training: true });
+          const ce = O.crossEntropy(logits, O.ids(targets, [B * T], logits), -100, { gradInPlace: inPlace });
+          const l = O.scale(O.sum(ce), 1 / (B * T - B - 1));
+          backward(l);
+          if (inPlace) expect(() => logits.dataSync()).toThrow(/handed to another tensor \(takeData\)/);
+          else expect(logits.dataSync().length).toBe(B * T * c.vocabSize);
+          const out = [...model.params.values()].map((p) => Array.from(p.grad!.dataSync()));
+          for (const p of model.params.values()) {
+            p.grad!.dispose();
+            p.grad = null;
+          }
+          return { loss: l.dataSync()[0]!, out };
+        });
+      const separate = grads(false),
+        over = grads(true);
+      expect(over.loss).toBe(separate.loss);
+      expect(over.out).toEqual(separate.out);
+      // and model.loss (which takes this path) agrees with both
+      const viaLoss = tidy(() => {
+        const l = model.loss(ids, targets, B, T, { training: true });
+        backward(l);
+        const out = [...model.params.values()].map((p) => Array.from(p.grad!.dataSync()));
+        for (const p of model.params.values()) {
+          p.grad!.dispose();
+          p.grad = null;
+        }
+        return { loss: l.dataSync()[0]!, out };
+      });
+      expect(viaLoss.loss).toBe(separate.loss);
+      expect(viaLoss.out).toEqual(separate.out);
+      for (const p of model.params.values()) p.dispose();
+    });
+});

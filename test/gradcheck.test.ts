@@ -179,6 +179,12 @@ describe('finite-difference gradient checks (float64, ref)', () => {
     [{ shape: [5, 7] }, { shape: [5], ints: Int32Array.from([3, -100, 0, 6, 2]) }],
     (l, t) => O.crossEntropy(l, t),
   );
+  // the gradient written over the logits (an intermediate, as the causal LM's loss has them)
+  check(
+    'crossEntropy with its gradient in place (with ignored rows)',
+    [{ shape: [5, 7] }, { shape: [5], ints: Int32Array.from([3, -100, 0, 6, 2]) }],
+    (l, t) => O.crossEntropy(O.scale(l, 1.5), t, -100, { gradInPlace: true }),
+  );
   check('dropout', [{ shape: [4, 9] }], (x) => O.dropout(x, 0.3, 99));
 });
 

@@ -114,6 +114,10 @@
  *                loss[n] = lse[n] − logits[n, targets[n]]; loss[n] = 0 where targets[n] = ignoreIndex.
  * - cross_entropy_backward: (logits, targets, lse, dloss [N]) → (dlogits [N, V]); {ignoreIndex=-100}
  *                dlogits[n] = dloss[n]·(softmax(logits[n]) − onehot(targets[n])), 0 for ignored rows.
+ * - cross_entropy_backward_inplace: (targets, lse, dloss [N]) → (logits [N, V] read-modify-write); {ignoreIndex=-100}
+ *                cross_entropy_backward with dlogits written over the logits they come from (each element read
+ *                once, before it is written): the loss's backward without a second B·T·V buffer, where nothing
+ *                else reads the logits any more (src/tensor/grad_rules.ts, attr gradInPlace of cross_entropy).
  * - dropout:     (x) → (y); {p, seed}                          y[i] = keep ? x[i]/(1−p) : 0,
  *                keep = hashUniform(seed, i) ≥ p (src/util/rng.ts). Its gradient is the same kernel on dy.
  *
@@ -189,6 +193,7 @@ export const KERNELS = [
   'attention_qkv_backward',
   'cross_entropy',
   'cross_entropy_backward',
+  'cross_entropy_backward_inplace',
   'dropout',
   'adamw',
   'sumsq',

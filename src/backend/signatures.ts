@@ -613,6 +613,19 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
       ],
     ),
   },
+  cross_entropy_backward_inplace: {
+    inputs: [I('targets'), F('lse'), F('dloss')],
+    outputs: [F('logits', { minRank: 1 })],
+    attrs: { ignoreIndex: int({ default: -100 }) },
+    reads: [{ output: 0 }],
+    shapes: (c) => {
+      const xs = c.o(0),
+        V = xs[xs.length - 1]!,
+        N = V === 0 ? 0 : c.size(xs) / V;
+      for (const k of [0, 1, 2])
+        c.check(c.size(c.i(k)) === N, 'input', k, () => `must hold N = ${N} elements (one per row of the logits)`);
+    },
+  },
   dropout: {
     inputs: [F('x')],
     outputs: [F('y')],

@@ -396,7 +396,8 @@ export class CausalLM {
     const rows = this.lossChunkRows(B * T);
     if (rows >= B * T) {
       const logits = this.forward(ids, B, T, opts); // (B, T, V)
-      const ce = O.crossEntropy(logits, idsTensor(targets, [B * T], logits), ignore); // (B·T)
+      // nothing but the loss reads these logits: its backward writes their gradient over them
+      const ce = O.crossEntropy(logits, idsTensor(targets, [B * T], logits), ignore, { gradInPlace: true }); // (B·T)
       return O.scale(O.sum(ce), 1 / count);
     }
     // logits over the backend's largest tensor (GPT-2 at B16 T1024: 3.3 GB, a GPU binds ≤ 2 GiB): head and
@@ -409,7 +410,9 @@ export class CausalLM {
     for (let r0 = 0; r0 < B * T; r0 += rows) {
       const n = Math.min(rows, B * T - r0);
       const logits = this.lmHead(O.slice(x, [r0, 0], [n, C])); // (n, V)
-      const ce = O.crossEntropy(logits, idsTensor(targets.subarray(r0, r0 + n), [n], logits), ignore); // (n)
+      const ce = O.crossEntropy(logits, idsTensor(targets.subarray(r0, r0 + n), [n], logits), ignore, {
+        gradInPlace: true,
+      }); // (n)
       const s = O.sum(ce);
       total = total ? O.add(total, s) : s;
     }

@@ -5,10 +5,10 @@
  * (./ops_forward.ts); ./ops.ts imports this table and the forward ops together, so neither imports the other.
  */
 import { shapesEqual } from '../util/shape.js';
-import { apply, registerGrad, view } from './record.js';
+import { apply, applyInPlace, registerGrad, view } from './record.js';
 import type { OpContext } from './record.js';
 import type { Tensor } from './tensor.js';
-import { empty, zeros } from './tensor.js';
+import { empty, takeData, zeros } from './tensor.js';
 import * as O from './ops_forward.js';
 
 const need = (ctx: OpContext, i: number): boolean => ctx.inputs[i]!.requiresGrad;
@@ -152,5 +152,12 @@ registerGrad('attention_qkv', (c, dy) => {
 registerGrad('cross_entropy', (c, dy) => {
   const [logits, targets] = c.inputs as [Tensor, Tensor];
   return [kernel('cross_entropy_backward', [logits, targets, c.outputs[1]!, dy], [logits.shape], c.attrs)[0]!, null];
+});
+// crossEntropy(…, { gradInPlace: true }): the logits' memory becomes their gradient (the logits read E_FREED after)
+registerGrad('cross_entropy_over_logits', (c, dy) => {
+  const [logits, targets] = c.inputs as [Tensor, Tensor];
+  const g = takeData(logits);
+  applyInPlace('cross_entropy_backward_inplace', [targets, c.outputs[1]!, dy], [g], c.attrs);
+  return [g, null];
 });
 registerGrad('dropout', (c, dy) => kernel('dropout', [dy], [dy.shape], c.attrs));

@@ -433,12 +433,20 @@ export function attentionQKV(
 /**
  * Per-row softmax cross-entropy: logits [N, V], targets i32 [N] → loss [N] (0 where target = ignoreIndex).
  */
-export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = -100): Tensor {
+export function crossEntropy(
+  logits: Tensor,
+  targets: Tensor,
+  ignoreIndex = -100,
+  opts: { gradInPlace?: boolean } = {},
+): Tensor {
   const V = logits.shape[logits.rank - 1]!;
   const N = logits.size / V;
   if (targets.size !== N || targets.dtype !== 'i32')
     throw new ShapeError(`crossEntropy: ${N} rows of logits but targets ${fmtShape(targets.shape)} (${targets.dtype})`);
-  return apply('cross_entropy', 'cross_entropy', [reshape(logits, [N, V]), reshape(targets, [N])], [[N], [N]], {
+  // gradInPlace: the backward writes dlogits over the logits (their memory handed over, takeData): for a caller
+  // whose logits nothing else reads once the loss has them (the causal LM's loss), one B·T·V buffer fewer
+  const op = opts.gradInPlace ? 'cross_entropy_over_logits' : 'cross_entropy';
+  return apply(op, 'cross_entropy', [reshape(logits, [N, V]), reshape(targets, [N])], [[N], [N]], {
     ignoreIndex,
   })[0]!;
 }

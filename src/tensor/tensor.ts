@@ -16,8 +16,11 @@ import { fmtShape, size } from '../util/shape.js';
 /** Refcounted device memory shared by views. */
 export class Storage {
   refs = 0;
-  /** Freed before its last view went (freeData): the views stay, for autograd's graph, but hold no memory. */
-  freedEarly = false;
+  /**
+   * Gone before its last view went: given back (freeData) or handed to another tensor (takeData). The views stay,
+   * for autograd's graph, but hold no memory of their own.
+   */
+  gone: 'freed' | 'moved' | null = null;
   constructor(
     readonly backend: Backend,
     readonly buf: DeviceBuffer,
@@ -26,13 +29,19 @@ export class Storage {
     this.refs++;
   }
   release(): void {
-    if (--this.refs === 0 && !this.freedEarly) this.backend.free(this.buf);
+    if (--this.refs === 0 && !this.gone) this.backend.free(this.buf);
   }
   /** Give the memory back now, whatever views remain (see freeData). Idempotent. */
   freeNow(): void {
-    if (this.freedEarly || this.refs === 0) return;
-    this.freedEarly = true;
+    if (this.gone || this.refs === 0) return;
+    this.gone = 'freed';
     this.backend.free(this.buf);
+  }
+  /** A new Storage that owns this memory from now on (see takeData); this one keeps its views and nothing else. */
+  handOver(): Storage {
+    if (this.gone || this.refs === 0) throw new BackendError('E_FREED', 'takeData: the memory is no longer there');
+    this.gone = 'moved';
+    return new Storage(this.backend, this.buf);
   }
 }
 
@@ -143,11 +152,12 @@ export class Tensor {
   assertLive(): void {
     if (this.disposed)
       throw new BackendError('E_DISPOSED', `tensor #${this.id}${this.name ? ` (${this.name})` : ''} was disposed`);
-    if (this.storage.freedEarly)
+    if (this.storage.gone)
       throw new BackendError(
         'E_FREED',
-        `tensor #${this.id}${this.name ? ` (${this.name})` : ''} ${fmtShape(this.shape)}: its memory was given back ` +
-          'after its last use (freeData), so nothing may read it any more',
+        `tensor #${this.id}${this.name ? ` (${this.name})` : ''} ${fmtShape(this.shape)}: its memory was ` +
+          (this.storage.gone === 'freed' ? 'given back (freeData)' : 'handed to another tensor (takeData)') +
+          ' after its last use, so nothing may read it any more',
       );
   }
 
@@ -167,6 +177,17 @@ export class Tensor {
  */
 export function freeData(t: Tensor): void {
   t.storage.freeNow();
+}
+
+/**
+ * A new tensor of `t`'s shape that owns `t`'s memory, contents as they are, for a kernel to overwrite in place: `t`
+ * and every view of it keep their autograd nodes but throw BackendError E_FREED if anything reads them afterwards
+ * (the cross-entropy's backward writes the logits' gradient over the logits this way, where nothing else reads
+ * them). The new tensor is freed as any other.
+ */
+export function takeData(t: Tensor): Tensor {
+  t.assertLive();
+  return new Tensor(t.storage.handOver(), t.shape);
 }
 
 // ---------------------------------------------------------------- scopes

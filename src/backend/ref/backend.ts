@@ -205,6 +205,9 @@ const TABLE: Record<string, Kernel> = {
   cross_entropy: (i, o, a) => N.crossEntropy(i[0]!, i[1]!, o[0]!, o[1]!, attrNum(a, 'ignoreIndex', -100)),
   cross_entropy_backward: (i, o, a) =>
     N.crossEntropyBackward(i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, attrNum(a, 'ignoreIndex', -100)),
+  // each element read before it is written, so the logits can be the output
+  cross_entropy_backward_inplace: (i, o, a) =>
+    N.crossEntropyBackward(o[0]!, i[0]!, i[1]!, i[2]!, o[0]!, attrNum(a, 'ignoreIndex', -100)),
   dropout: (i, o, a) => N.dropout(i[0]!, o[0]!, attrNum(a, 'p'), attrNum(a, 'seed')),
   adamw: (i, o, a) => {
     i.forEach((g, j) =>

@@ -3,6 +3,7 @@
  * table: they index memory), layernorm, rmsnorm, softmax and their backwards, cross-entropy and its backward. One
  * row per chunk; norm backwards sum dw/db by a separate column-split pass when threaded.
  */
+import type { Attrs, View } from '../backend.js';
 import { flag, MIN_PARALLEL_WORK, num, prod, type WasmCore, type WasmKernel } from './core.js';
 
 /**
@@ -143,20 +144,29 @@ export const NORM: Record<string, WasmKernel> = {
     be.range('cross_entropy', N, N * V * 6, 1, [be.p(lg), pt, be.p(o[0]!), be.p(o[1]!), V, ignore]);
   },
   cross_entropy_backward(be, i, o, a) {
-    const lg = i[0]!,
-      V = lg.shape[lg.shape.length - 1]!,
-      N = prod(lg.shape) / V,
-      ignore = num(a, 'ignoreIndex', -100);
-    const pt = be.p(i[1]!);
-    be.checkIds(pt, N, V, ignore, 'cross_entropy_backward: target');
-    be.range('cross_entropy_backward', N, N * V * 6, 1, [
-      be.p(lg),
-      pt,
-      be.p(i[2]!),
-      be.p(i[3]!),
-      be.p(o[0]!),
-      V,
-      ignore,
-    ]);
+    ceBackward(be, i[0]!, i[1]!, i[2]!, i[3]!, o[0]!, a, 'cross_entropy_backward');
+  },
+  // the same export with dlogits = logits: expRow reads each vector of a row before it stores over it
+  cross_entropy_backward_inplace(be, i, o, a) {
+    ceBackward(be, o[0]!, i[0]!, i[1]!, i[2]!, o[0]!, a, 'cross_entropy_backward_inplace');
   },
 };
+
+/** dlogits = dloss·(softmax(logits) − onehot(targets)) by rows, split across the pool (dlogits may be logits). */
+function ceBackward(
+  be: WasmCore,
+  lg: View,
+  tg: View,
+  lse: View,
+  dl: View,
+  out: View,
+  a: Attrs | undefined,
+  what: string,
+): void {
+  const V = lg.shape[lg.shape.length - 1]!,
+    N = prod(lg.shape) / V,
+    ignore = num(a, 'ignoreIndex', -100);
+  const pt = be.p(tg);
+  be.checkIds(pt, N, V, ignore, `${what}: target`);
+  be.range('cross_entropy_backward', N, N * V * 6, 1, [be.p(lg), pt, be.p(lse), be.p(dl), be.p(out), V, ignore]);
+}

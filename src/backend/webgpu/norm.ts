@@ -19,6 +19,7 @@ export const NORM_KERNELS = [
   'softmax_backward',
   'cross_entropy',
   'cross_entropy_backward',
+  'cross_entropy_backward_inplace',
 ] as const;
 
 /** WGSL: workgroup sum and max of one value per thread (call in uniform control flow). */
@@ -72,7 +73,8 @@ function rowsCols(v: KView): [number, number] {
 }
 
 export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], outs: readonly KView[], a: Attrs): void {
-  const [N, C] = rowsCols(ins[0]!);
+  // the in-place backward's [N, V] is its read-modify-write output (the logits); every other kernel's, its first input
+  const [N, C] = rowsCols(name === 'cross_entropy_backward_inplace' ? outs[0]! : ins[0]!);
   if (N === 0 || C === 0) return;
   const rows = grid(N);
   const f = (b: number, n: string, w = false) => storage(b, n, 'f32', w);
@@ -248,6 +250,26 @@ export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], ou
     var d = g * exp(X[o + c] - L);
     if (i32(c) == t) { d -= g; }
     DX[o + c] = select(d, 0.0, ign);
+  }`,
+        ),
+      );
+      run(code, new Params().u32(N, C).i32((a['ignoreIndex'] as number | undefined) ?? -100), [...ins, ...outs]);
+      return;
+    }
+    case 'cross_entropy_backward_inplace': {
+      // ins: targets, lse, dloss; outs: the logits, overwritten by dlogits (each element read, then written, by one
+      // thread: one binding, read_write, as WebGPU allows no second binding of the same buffer in a dispatch)
+      const code = wgsl(name, () =>
+        rowKernel(
+          storage(1, 'TG', 'i32', false) + f(2, 'LSE') + f(3, 'DL') + f(4, 'X', true),
+          `let t = TG[row];
+  let ign = t == pi(2u);
+  let g = DL[row];
+  let L = LSE[row];
+  ${EACH} {
+    var d = g * exp(X[o + c] - L);
+    if (i32(c) == t) { d -= g; }
+    X[o + c] = select(d, 0.0, ign);
   }`,
         ),
       );
