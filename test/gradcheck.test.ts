@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { getBackend } from '../src/backend/registry.js';
 import { backward } from '../src/tensor/autograd.js';
 import * as O from '../src/tensor/ops.js';
+import { linearOfActivation } from '../src/tensor/recompute.js';
 import { noGrad, tensor, tidy } from '../src/tensor/tensor.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { Rng } from '../src/util/rng.js';
@@ -186,6 +187,17 @@ describe('finite-difference gradient checks (float64, ref)', () => {
     (l, t) => O.crossEntropy(O.scale(l, 1.5), t, -100, { gradInPlace: true }),
   );
   check('dropout', [{ shape: [4, 9] }], (x) => O.dropout(x, 0.3, 99));
+  // the MLP's activation recomputed in the backward (src/tensor/recompute.ts), both layouts, with and without bias
+  check(
+    'linearOfActivation gelu (W [in, out], bias)',
+    [{ shape: [2, 3, 6] }, { shape: [6, 5] }, { shape: [5] }],
+    (x, w, b) => linearOfActivation('gelu', [x], w, b, 'in_out'),
+  );
+  check(
+    'linearOfActivation swiglu (W [out, in], no bias)',
+    [{ shape: [4, 6] }, { shape: [4, 6] }, { shape: [3, 6] }],
+    (g, u, w) => linearOfActivation('swiglu', [g, u], w, null, 'out_in'),
+  );
 });
 
 describe('autograd bookkeeping', () => {

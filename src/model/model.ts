@@ -13,6 +13,7 @@ import type { Backend } from '../backend/backend.js';
 import { ConfigError, QuantizedModelError, ShapeError } from '../util/errors.js';
 import * as O from '../tensor/ops.js';
 import { ids as idsTensor } from '../tensor/ops.js';
+import { linearOfActivation } from '../tensor/recompute.js';
 import { freeData, isGradEnabled, type Tensor, tidy } from '../tensor/tensor.js';
 import type { ModelConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
@@ -36,6 +37,12 @@ export interface ForwardOptions {
   rowStart?: readonly number[];
   /** Record what happens inside (model inspection, src/inspect): off by default, and then nothing extra is computed. */
   capture?: ForwardCapture;
+  /**
+   * While gradients are recorded: compute the MLP's activation (GPT-2's GELU output, 4·C floats a token and layer;
+   * Llama's SwiGLU output, F) again in the backward instead of keeping it (src/tensor/recompute.ts). Default true;
+   * false keeps it, for one activation pass less a layer. The loss and gradients are the same either way.
+   */
+  recompute?: boolean;
 }
 
 /**
@@ -249,6 +256,8 @@ export class CausalLM {
     // kept to the end of the step though no gradient rule reads them (matmul's reads its inputs, dropout's and add's
     // only shapes and the seed): 2·C floats a token and layer, given back as soon as the add is recorded.
     const early = isGradEnabled() && !cap;
+    // the MLP's activation recomputed in the backward rather than kept (src/tensor/recompute.ts)
+    const recompute = early && opts.recompute !== false;
     const residual = (r: Tensor, y: Tensor): Tensor => {
       const d = dropout(y);
       const out = O.add(r, d);
@@ -321,19 +330,30 @@ export class CausalLM {
       if (c.family === 'gpt2') {
         const pre = `transformer.h.${l}.`;
         const h = O.layerNorm(x, this.p(pre + 'ln_2.weight'), this.p(pre + 'ln_2.bias'), c.normEps);
-        const f = O.gelu(this.linear(h, pre + 'mlp.c_fc.weight', this.p(pre + 'mlp.c_fc.bias'), 'in_out')); // (B, T, F)
-        m = this.linear(f, pre + 'mlp.c_proj.weight', this.p(pre + 'mlp.c_proj.bias'), 'in_out');
+        const u = this.linear(h, pre + 'mlp.c_fc.weight', this.p(pre + 'mlp.c_fc.bias'), 'in_out'); // (B, T, F)
+        m = recompute
+          ? linearOfActivation(
+              'gelu',
+              [u],
+              this.p(pre + 'mlp.c_proj.weight'),
+              this.p(pre + 'mlp.c_proj.bias'),
+              'in_out',
+            )
+          : this.linear(O.gelu(u), pre + 'mlp.c_proj.weight', this.p(pre + 'mlp.c_proj.bias'), 'in_out');
       } else {
         const pre = `model.layers.${l}.`;
         const h = O.rmsNorm(x, this.p(pre + 'post_attention_layernorm.weight'), c.normEps);
         const gu = this.fused.get(pre + 'mlp.gate_up');
-        const f = gu
-          ? O.swigluFused(fusedOutput(h, gu)) // (B, T, 2F) read in place: no split
-          : O.swiglu(
-              this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')),
-              this.linear(h, pre + 'mlp.up_proj.weight', this.opt(pre + 'mlp.up_proj.bias')),
-            ); // (B, T, F)
-        m = this.linear(f, pre + 'mlp.down_proj.weight', this.opt(pre + 'mlp.down_proj.bias'));
+        const down = pre + 'mlp.down_proj.weight';
+        if (gu)
+          m = this.linear(O.swigluFused(fusedOutput(h, gu)), down, this.opt(pre + 'mlp.down_proj.bias')); // (B, T, 2F) read in place
+        else {
+          const g = this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')),
+            u = this.linear(h, pre + 'mlp.up_proj.weight', this.opt(pre + 'mlp.up_proj.bias')); // (B, T, F) ×2
+          m = recompute
+            ? linearOfActivation('swiglu', [g, u], this.p(down), this.opt(pre + 'mlp.down_proj.bias'))
+            : this.linear(O.swiglu(g, u), down, this.opt(pre + 'mlp.down_proj.bias'));
+        }
       }
       x = residual(x, m);
       cap?.residual?.push(x);

@@ -63,16 +63,17 @@ export interface MemoryEstimate {
 }
 
 /**
- * Bytes of float32 training memory for micro-batch B × T. Activations per layer per token ≈ 17·C floats (norm inputs
- * and outputs, q/k/v, attention output, MLP hidden before and after the activation, residuals; not the two
- * projections' outputs, which the model gives back once the residual add has them) plus 2·heads·T (attention scores
- * and probabilities); the logits add V per token (the loss's backward writes their gradient over them).
+ * Bytes of float32 training memory for micro-batch B × T. Activations per layer per token ≈ 9·C floats (norm inputs
+ * and outputs, q/k/v, attention output, residuals) plus the MLP's input to its activation (GPT-2: F = 4·C; Llama:
+ * gate and up, 2·F) — not the activation's output (recomputed in the backward) nor the two projections' outputs (given
+ * back once the residual add has them) — plus 2·heads·T (attention scores and probabilities); the logits add V per
+ * token (the loss's backward writes their gradient over them).
  */
 export function trainingMemory(c: ModelConfig, B: number, T: number): MemoryEstimate {
   const n = countParams(c).total;
   const C = c.hiddenSize;
-  const mlp = c.intermediateSize / C; // 4 for GPT-2
-  const perLayerTok = (9 + 2 * mlp) * C + 2 * c.numHeads * T;
+  const mlpKept = c.family === 'llama' ? 2 * c.intermediateSize : c.intermediateSize;
+  const perLayerTok = 9 * C + mlpKept + 2 * c.numHeads * T;
   const actFloats = B * T * (c.numLayers * perLayerTok + c.vocabSize + 4 * C);
   const params = 4 * n,
     grads = 4 * n,
