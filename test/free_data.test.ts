@@ -23,6 +23,7 @@ import { backward } from '../src/tensor/autograd.js';
 import * as O from '../src/tensor/ops.js';
 import { freeData, tensor, tidy } from '../src/tensor/tensor.js';
 import { Rng } from '../src/util/rng.js';
+import { smallModelConfig } from './helpers.js';
 
 let be: WasmBackend;
 beforeAll(async () => {
@@ -77,30 +78,8 @@ describe('freeData', () => {
   });
 });
 
-function cfg(family: 'gpt2' | 'llama', dropout: number): ModelConfig {
-  const C = 32;
-  return {
-    family,
-    vocabSize: 96,
-    hiddenSize: C,
-    numLayers: 3,
-    numHeads: 4,
-    numKvHeads: family === 'llama' ? 2 : 4,
-    headDim: 8,
-    intermediateSize: family === 'llama' ? 80 : 4 * C,
-    maxPositions: 32,
-    normEps: 1e-5,
-    ropeTheta: 10000,
-    tieWordEmbeddings: family === 'gpt2',
-    attentionBias: family === 'gpt2',
-    attentionOutBias: family === 'gpt2',
-    mlpBias: family === 'gpt2',
-    dropout,
-    bosTokenId: null,
-    eosTokenId: null,
-    padTokenId: null,
-  };
-}
+const cfg = (family: 'gpt2' | 'llama', dropout: number): ModelConfig =>
+  smallModelConfig(family, { intermediateSize: family === 'llama' ? 80 : 128, dropout });
 
 describe('the model gives back its projection outputs while the tape records', () => {
   for (const [family, dropout] of [

@@ -96,3 +96,38 @@ export function ensureCliBuilt(): void {
   const r = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`building dist/ for the CLI tests failed:\n${r.stdout}${r.stderr}`);
 }
+
+/**
+ * A small ModelConfig of `family` for tests: GPT-2's block (biases, tied head, GELU MLP of 4·C) or Llama's (no
+ * biases, SwiGLU of `intermediateSize`, grouped keys/values: half the heads), dropout 0, then `over` on top.
+ */
+export function smallModelConfig(
+  family: 'gpt2' | 'llama',
+  over: Partial<import('../src/model/config.js').ModelConfig> = {},
+): import('../src/model/config.js').ModelConfig {
+  const C = over.hiddenSize ?? 32,
+    H = over.numHeads ?? 4;
+  const gpt2 = family === 'gpt2';
+  return {
+    family,
+    vocabSize: 96,
+    hiddenSize: C,
+    numLayers: 3,
+    numHeads: H,
+    numKvHeads: gpt2 ? H : H / 2,
+    headDim: C / H,
+    intermediateSize: gpt2 ? 4 * C : (5 * C) / 2,
+    maxPositions: 32,
+    normEps: 1e-5,
+    ropeTheta: 10000,
+    tieWordEmbeddings: gpt2,
+    attentionBias: gpt2,
+    attentionOutBias: gpt2,
+    mlpBias: gpt2,
+    dropout: 0,
+    bosTokenId: null,
+    eosTokenId: null,
+    padTokenId: null,
+    ...over,
+  };
+}

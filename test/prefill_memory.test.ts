@@ -13,31 +13,10 @@ import type { ModelConfig } from '../src/model/config.js';
 import { initModel } from '../src/model/init.js';
 import { noGrad, tidy } from '../src/tensor/tensor.js';
 import { Rng } from '../src/util/rng.js';
+import { smallModelConfig } from './helpers.js';
 
-function cfg(family: 'gpt2' | 'llama', L: number): ModelConfig {
-  const C = 64;
-  return {
-    family,
-    vocabSize: 128,
-    hiddenSize: C,
-    numLayers: L,
-    numHeads: 4,
-    numKvHeads: family === 'llama' ? 2 : 4,
-    headDim: 16,
-    intermediateSize: family === 'llama' ? 160 : 4 * C,
-    maxPositions: 128,
-    normEps: 1e-5,
-    ropeTheta: 10000,
-    tieWordEmbeddings: family === 'gpt2',
-    attentionBias: family === 'gpt2',
-    attentionOutBias: family === 'gpt2',
-    mlpBias: family === 'gpt2',
-    dropout: 0,
-    bosTokenId: null,
-    eosTokenId: null,
-    padTokenId: null,
-  };
-}
+const cfg = (family: 'gpt2' | 'llama', L: number): ModelConfig =>
+  smallModelConfig(family, { hiddenSize: 64, vocabSize: 128, numLayers: L, maxPositions: 128 });
 
 const T = 96;
 const ids = Int32Array.from({ length: 2 * T }, (_, i) => (i * 29 + 3) % 128);

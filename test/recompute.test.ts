@@ -20,6 +20,7 @@ import * as O from '../src/tensor/ops.js';
 import { linearOfActivation } from '../src/tensor/recompute.js';
 import { tensor, tidy } from '../src/tensor/tensor.js';
 import { Rng } from '../src/util/rng.js';
+import { smallModelConfig } from './helpers.js';
 
 let wasm: WasmBackend;
 beforeAll(async () => {
@@ -27,30 +28,8 @@ beforeAll(async () => {
 });
 afterAll(() => wasm.dispose());
 
-function cfg(family: 'gpt2' | 'llama', dropout: number): ModelConfig {
-  const C = 32;
-  return {
-    family,
-    vocabSize: 80,
-    hiddenSize: C,
-    numLayers: 3,
-    numHeads: 4,
-    numKvHeads: family === 'llama' ? 2 : 4,
-    headDim: 8,
-    intermediateSize: family === 'llama' ? 72 : 4 * C,
-    maxPositions: 32,
-    normEps: 1e-5,
-    ropeTheta: 10000,
-    tieWordEmbeddings: family === 'gpt2',
-    attentionBias: family === 'gpt2',
-    attentionOutBias: family === 'gpt2',
-    mlpBias: family === 'gpt2',
-    dropout,
-    bosTokenId: null,
-    eosTokenId: null,
-    padTokenId: null,
-  };
-}
+const cfg = (family: 'gpt2' | 'llama', dropout: number): ModelConfig =>
+  smallModelConfig(family, { vocabSize: 80, intermediateSize: family === 'llama' ? 72 : 128, dropout });
 
 /** Loss and gradients of one training step with `recompute`, and the bytes held after the forward. */
 function step(be: Backend, c: ModelConfig, recompute: boolean) {

@@ -39,6 +39,7 @@ import { AdamW } from '../src/optim/adamw.js';
 import { backward } from '../src/tensor/autograd.js';
 import { tidy } from '../src/tensor/tensor.js';
 import { Rng } from '../src/util/rng.js';
+import { smallModelConfig } from './helpers.js';
 
 interface Messages {
   messages: readonly { type: string; message: string }[];
@@ -195,27 +196,12 @@ describe.skipIf(!found.gpu)("tensor-core kernels through Dawn's compiler (null b
           V = 128,
           B = 4,
           T = 64;
-        const cfg: ModelConfig = {
-          family: 'gpt2',
-          vocabSize: V,
+        const cfg: ModelConfig = smallModelConfig('gpt2', {
           hiddenSize: C,
+          vocabSize: V,
           numLayers: 2,
-          numHeads: 4,
-          numKvHeads: 4,
-          headDim: 16,
-          intermediateSize: 4 * C,
           maxPositions: T,
-          normEps: 1e-5,
-          ropeTheta: 10000,
-          tieWordEmbeddings: true,
-          attentionBias: true,
-          attentionOutBias: true,
-          mlpBias: true,
-          dropout: 0,
-          bosTokenId: null,
-          eosTokenId: null,
-          padTokenId: null,
-        };
+        });
         const model = initModel(cfg, new Rng(3), { backend: be });
         const opt = new AdamW(model.params, { lr: 1e-3 });
         const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 11) % V);
