@@ -237,11 +237,17 @@ export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], ou
       run(code, p, [...ins, ...outs]);
       return;
     }
-    case 'cross_entropy_backward': {
-      // ins: logits, targets, lse, dloss
+    case 'cross_entropy_backward':
+    case 'cross_entropy_backward_inplace': {
+      // out of place — ins: logits X, targets, lse, dloss; out: DX. In place — ins: targets, lse, dloss; out: the
+      // logits X, overwritten by dlogits (each element read, then written, by one thread; one read_write binding, as
+      // WebGPU allows no second binding of the same buffer in a dispatch)
+      const inPlace = name === 'cross_entropy_backward_inplace';
       const code = wgsl(`${name}:${acc}`, () =>
         rowKernel(
-          f(1, 'X') + storage(2, 'TG', 'i32', false) + f(3, 'LSE') + f(4, 'DL') + f(5, 'DX', true),
+          inPlace
+            ? storage(1, 'TG', 'i32', false) + f(2, 'LSE') + f(3, 'DL') + f(4, 'X', true)
+            : f(1, 'X') + storage(2, 'TG', 'i32', false) + f(3, 'LSE') + f(4, 'DL') + f(5, 'DX', true),
           `let t = TG[row];
   let ign = t == pi(2u);
   let g = DL[row];
@@ -249,27 +255,7 @@ export function runNorm(ctx: GpuContext, name: string, ins: readonly KView[], ou
   ${EACH} {
     var d = g * exp(X[o + c] - L);
     if (i32(c) == t) { d -= g; }
-    DX[o + c] = select(d, 0.0, ign);
-  }`,
-        ),
-      );
-      run(code, new Params().u32(N, C).i32((a['ignoreIndex'] as number | undefined) ?? -100), [...ins, ...outs]);
-      return;
-    }
-    case 'cross_entropy_backward_inplace': {
-      // ins: targets, lse, dloss; outs: the logits, overwritten by dlogits (each element read, then written, by one
-      // thread: one binding, read_write, as WebGPU allows no second binding of the same buffer in a dispatch)
-      const code = wgsl(name, () =>
-        rowKernel(
-          storage(1, 'TG', 'i32', false) + f(2, 'LSE') + f(3, 'DL') + f(4, 'X', true),
-          `let t = TG[row];
-  let ign = t == pi(2u);
-  let g = DL[row];
-  let L = LSE[row];
-  ${EACH} {
-    var d = g * exp(X[o + c] - L);
-    if (i32(c) == t) { d -= g; }
-    X[o + c] = select(d, 0.0, ign);
+    ${inPlace ? 'X' : 'DX'}[o + c] = select(d, 0.0, ign);
   }`,
         ),
       );
