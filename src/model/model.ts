@@ -331,28 +331,23 @@ export class CausalLM {
         const pre = `transformer.h.${l}.`;
         const h = O.layerNorm(x, this.p(pre + 'ln_2.weight'), this.p(pre + 'ln_2.bias'), c.normEps);
         const u = this.linear(h, pre + 'mlp.c_fc.weight', this.p(pre + 'mlp.c_fc.bias'), 'in_out'); // (B, T, F)
+        const [proj, projBias] = [pre + 'mlp.c_proj.weight', this.p(pre + 'mlp.c_proj.bias')];
         m = recompute
-          ? linearOfActivation(
-              'gelu',
-              [u],
-              this.p(pre + 'mlp.c_proj.weight'),
-              this.p(pre + 'mlp.c_proj.bias'),
-              'in_out',
-            )
-          : this.linear(O.gelu(u), pre + 'mlp.c_proj.weight', this.p(pre + 'mlp.c_proj.bias'), 'in_out');
+          ? linearOfActivation('gelu', [u], this.p(proj), projBias, 'in_out')
+          : this.linear(O.gelu(u), proj, projBias, 'in_out');
       } else {
         const pre = `model.layers.${l}.`;
         const h = O.rmsNorm(x, this.p(pre + 'post_attention_layernorm.weight'), c.normEps);
         const gu = this.fused.get(pre + 'mlp.gate_up');
-        const down = pre + 'mlp.down_proj.weight';
+        const [down, downBias] = [pre + 'mlp.down_proj.weight', this.opt(pre + 'mlp.down_proj.bias')];
         if (gu)
-          m = this.linear(O.swigluFused(fusedOutput(h, gu)), down, this.opt(pre + 'mlp.down_proj.bias')); // (B, T, 2F) read in place
+          m = this.linear(O.swigluFused(fusedOutput(h, gu)), down, downBias); // (B, T, 2F) read in place
         else {
           const g = this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')),
             u = this.linear(h, pre + 'mlp.up_proj.weight', this.opt(pre + 'mlp.up_proj.bias')); // (B, T, F) ×2
           m = recompute
-            ? linearOfActivation('swiglu', [g, u], this.p(down), this.opt(pre + 'mlp.down_proj.bias'))
-            : this.linear(O.swiglu(g, u), down, this.opt(pre + 'mlp.down_proj.bias'));
+            ? linearOfActivation('swiglu', [g, u], this.p(down), downBias)
+            : this.linear(O.swiglu(g, u), down, downBias);
         }
       }
       x = residual(x, m);

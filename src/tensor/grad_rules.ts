@@ -75,23 +75,45 @@ registerGrad('concat', (c, dy) => {
   );
 });
 
-registerGrad('matmul', (c, dy) => {
-  const [a, b] = c.inputs as [Tensor, Tensor];
-  const tA = Boolean(c.attrs['transA']),
-    tB = Boolean(c.attrs['transB']);
+/**
+ * The gradients of C = op(A)·op(B) for dC = dy: dA (when `needA`) and dB (when `needB`), each summed over the batch
+ * axes it was broadcast along. Matmul's rule, and ./recompute.ts's product over a recomputed activation.
+ */
+export function matmulGrads(
+  a: Tensor,
+  b: Tensor,
+  dy: Tensor,
+  tA: boolean,
+  tB: boolean,
+  needA: boolean,
+  needB: boolean,
+): [Tensor | null, Tensor | null] {
   let da: Tensor | null = null,
     db: Tensor | null = null;
-  if (need(c, 0)) {
-    // C = op(A)·op(B)
+  if (needA) {
     da = !tA ? O.matmul(dy, b, { transB: !tB }) : O.matmul(b, dy, { transA: tB, transB: true });
     if (!shapesEqual(da.shape, a.shape)) da = O.sumTo(da, [...new Array<number>(da.rank - a.rank).fill(1), ...a.shape]);
     if (da.rank !== a.rank) da = O.reshape(da, a.shape);
   }
-  if (need(c, 1)) {
+  if (needB) {
     db = !tB ? O.matmul(a, dy, { transA: !tA }) : O.matmul(dy, a, { transA: true, transB: tA });
     if (!shapesEqual(db.shape, b.shape)) db = O.sumTo(db, [...new Array<number>(db.rank - b.rank).fill(1), ...b.shape]);
     if (db.rank !== b.rank) db = O.reshape(db, b.shape);
   }
+  return [da, db];
+}
+
+registerGrad('matmul', (c, dy) => {
+  const [a, b] = c.inputs as [Tensor, Tensor];
+  const [da, db] = matmulGrads(
+    a,
+    b,
+    dy,
+    Boolean(c.attrs['transA']),
+    Boolean(c.attrs['transB']),
+    need(c, 0),
+    need(c, 1),
+  );
   // a fused bias [N]: the column sums of dy
   const bias = c.inputs[2];
   return bias ? [da, db, need(c, 2) ? O.sumTo(dy, bias.shape) : null] : [da, db];

@@ -13,6 +13,7 @@
  * (test/recompute.test.ts); it costs one more activation pass a layer in the backward.
  */
 import { ShapeError } from '../util/errors.js';
+import { matmulGrads } from './grad_rules.js';
 import { apply, attach } from './record.js';
 import * as O from './ops_forward.js';
 import { freeData, noGrad, type Tensor } from './tensor.js';
@@ -50,15 +51,12 @@ export function linearOfActivation(
     const f = activation(act, xs); // (…, K), again
     const a = O.reshape(f, [-1, K]),
       d = O.reshape(dy, [-1, N]); // (M, K), (M, N)
-    // as matmul's rule for a·op(W): dW first (it reads f), then f goes
-    const dw = w.requiresGrad
-      ? !transB
-        ? O.matmul(a, d, { transA: true }) // (K, N)
-        : O.matmul(d, a, { transA: true, transB: false }) // (N, K)
-      : null;
+    // matmul's rule for a·op(W): dW first (it reads f), then f goes
+    const [, dw] = matmulGrads(a, w, d, false, transB, false, w.requiresGrad);
     freeData(f);
     const needX = xs.some((x) => x.requiresGrad);
-    const df = needX ? O.reshape(O.matmul(d, w, { transB: !transB }), xs[0]!.shape) : null; // (…, K)
+    const da = needX ? matmulGrads(a, w, d, false, transB, true, false)[0] : null; // (M, K)
+    const df = da ? O.reshape(da, xs[0]!.shape) : null; // (…, K)
     let dxs: (Tensor | null)[] = xs.map(() => null);
     if (df) {
       dxs =

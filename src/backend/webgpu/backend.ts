@@ -658,28 +658,15 @@ export class WebGpuBackend implements Backend {
       V = x.shape[x.shape.length - 1]!,
       N = V === 0 ? 0 : size(x.shape) / V,
       k = penaltySelectK(o, topN),
-      cap = candidateCap(k, SAMPLE_TOPK_MAX),
-      index = penaltyIndex(penalties, N, V),
-      slots = N * candidateStride(cap);
-    this.own(x.buf);
-    const copy = this.alloc(Math.max(1, N * V), 'f32') as GpuBuf;
-    this.sampleReduced(
-      inputs,
-      outputs,
-      slots + index.flat.length,
-      (logits, res) => {
-        runSamplePenaltyMask(this.ctx, logits, copy.gpu, N * V, index.flat, res, slots);
-        runSampleTopK(this.ctx, copy.gpu, res, N, V, k, cap);
+      cap = candidateCap(k, SAMPLE_TOPK_MAX);
+    this.samplePenaltyMasked(inputs, outputs, attrs, N * candidateStride(cap), {
+      select: (copy, res) => runSampleTopK(this.ctx, copy, res, N, V, k, cap),
+      draw: (w, slots, index, ids, probs, top) =>
+        sampleCandidatesPenalized(w, V, cap, slots, index, penalties!, ids, probs, o, u, top),
+      drawn: () => {
+        this.counts.sampleCandidateRows += N;
       },
-      async (w, [ids, probs, topIds, topLp], io) => {
-        const top = topN > 0 ? { n: topN, ids: topIds!, logprobs: topLp! } : undefined;
-        if (sampleCandidatesPenalized(w, V, cap, slots, index, penalties!, ids!, probs!, o, u, top)) {
-          this.counts.sampleCandidateRows += N;
-          this.counts.sampleDevicePenaltyRows += N;
-        } else await this.sampleFull(io, x, ids!, probs!, o, u, top, penalties);
-      },
-    );
-    this.free(copy);
+    });
   }
 
   /**
@@ -690,14 +677,54 @@ export class WebGpuBackend implements Backend {
    * (../sample_penalized_nucleus.ts); a row not certified makes it the full rows' draw instead.
    */
   private samplePenalizedNucleus(inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
-    const { o, u, topN, penalties } = sampleAttrs(attrs);
+    const { o, u, penalties } = sampleAttrs(attrs);
     const x = inputs[0]!,
       V = x.shape[x.shape.length - 1]!,
       N = size(x.shape) / V,
       cap = SAMPLE_TOPK_MAX,
-      c = nucleusConstants(o.temperature, V),
-      index = penaltyIndex(penalties, N, V),
-      slots = N * nucleusStride(cap);
+      c = nucleusConstants(o.temperature, V);
+    this.samplePenaltyMasked(inputs, outputs, attrs, N * nucleusStride(cap), {
+      select: (copy, res) => runSampleTopKTail(this.ctx, copy, res, N, V, cap, c),
+      draw: (w, slots, index, ids, probs, top) =>
+        sampleNucleusPenalized(w, V, cap, slots, index, penalties!, ids, probs, o, u, top),
+      drawn: () => {
+        this.counts.sampleNucleusRows += N;
+      },
+      fellBack: () => {
+        this.counts.sampleNucleusFallbacks++;
+      },
+    });
+  }
+
+  /**
+   * The two penalty paths' shared plumbing: the logits copied and each row's seen ids masked in the copy, their raw
+   * logits gathered after the `slots` words of the selection (./sample_penalty.ts); `select` then picks from the copy;
+   * as a host step `draw` samples from what was read back, else (false: a row not certified) the full rows' draw.
+   */
+  private samplePenaltyMasked(
+    inputs: readonly View[],
+    outputs: readonly View[],
+    attrs: Attrs,
+    slots: number,
+    path: {
+      select: (copy: GpuBufferLike, res: GpuBufferLike) => void;
+      draw: (
+        w: Int32Array,
+        slots: number,
+        index: ReturnType<typeof penaltyIndex>,
+        ids: SampleOut,
+        probs: SampleOut,
+        top: { n: number; ids: SampleOut; logprobs: SampleOut } | undefined,
+      ) => boolean;
+      drawn: () => void;
+      fellBack?: () => void;
+    },
+  ): void {
+    const { o, u, topN, penalties } = sampleAttrs(attrs);
+    const x = inputs[0]!,
+      V = x.shape[x.shape.length - 1]!,
+      N = V === 0 ? 0 : size(x.shape) / V,
+      index = penaltyIndex(penalties, N, V);
     this.own(x.buf);
     const copy = this.alloc(Math.max(1, N * V), 'f32') as GpuBuf;
     this.sampleReduced(
@@ -706,15 +733,15 @@ export class WebGpuBackend implements Backend {
       slots + index.flat.length,
       (logits, res) => {
         runSamplePenaltyMask(this.ctx, logits, copy.gpu, N * V, index.flat, res, slots);
-        runSampleTopKTail(this.ctx, copy.gpu, res, N, V, cap, c);
+        path.select(copy.gpu, res);
       },
       async (w, [ids, probs, topIds, topLp], io) => {
         const top = topN > 0 ? { n: topN, ids: topIds!, logprobs: topLp! } : undefined;
-        if (sampleNucleusPenalized(w, V, cap, slots, index, penalties!, ids!, probs!, o, u, top)) {
-          this.counts.sampleNucleusRows += N;
+        if (path.draw(w, slots, index, ids!, probs!, top)) {
+          path.drawn();
           this.counts.sampleDevicePenaltyRows += N;
         } else {
-          this.counts.sampleNucleusFallbacks++;
+          path.fellBack?.();
           await this.sampleFull(io, x, ids!, probs!, o, u, top, penalties);
         }
       },

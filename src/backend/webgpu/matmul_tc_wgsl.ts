@@ -26,7 +26,7 @@
  * Dawn's older tint tests) still compiles there, with a "use of deprecated builtin" warning on every load and store.
  * The backend tries them in that order and keeps the first that compiles (./tensor_cores.ts). Dawn's null backend
  * (no GPU; it offers subgroup matrices under allow_unsafe_apis) compiles and validates both, and the backend's
- * dispatches of them (test/webgpu_tensor_cores.test.ts). WRITTEN WITHOUT THE HARDWARE: nothing here has run on a
+ * dispatches of them (test/webgpu_tc_dawn_null.test.ts). WRITTEN WITHOUT THE HARDWARE: nothing here has run on a
  * tensor core; the self-check of ./tensor_cores.ts decides whether it is used.
  */
 import { MATMUL_PARAMS, matmulBindings, storeOutput } from './matmul_wgsl.js';
