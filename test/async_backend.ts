@@ -13,6 +13,7 @@ import { hostArray } from '../src/backend/backend.js';
 import { HostStepQueue } from '../src/backend/host_queue.js';
 import { registerBackend } from '../src/backend/registry.js';
 import { validateKernelCall } from '../src/backend/validate.js';
+import { RefBackend, type RefBuffer } from '../src/backend/ref/backend.js';
 import { BackendError } from '../src/util/errors.js';
 
 class Buf implements DeviceBuffer {
@@ -82,8 +83,20 @@ const KERNELS: Record<string, { dtypes: readonly DType[]; run: Kernel }> = {
   add: { dtypes: ['f32'], run: add },
 };
 
+export interface AsyncTestOptions {
+  /**
+   * Every kernel ref has (f32 and i32), each run by ref's own code as an encoded command, instead of six native
+   * kernels and host steps: then the backend computes exactly what ref computes (the same fused paths are chosen,
+   * the same arithmetic runs), and only its reads differ — asynchronous, no readSync (test/staged_loss.test.ts).
+   */
+  allKernels?: boolean;
+}
+
+const refBackend = new RefBackend();
+
 export class AsyncTestBackend implements Backend {
   readonly name = 'async-test';
+  constructor(private readonly opts: AsyncTestOptions = {}) {}
   readonly dtypes: readonly DType[] = ['f32', 'i32'];
   /** Native kernel calls and host steps so far (tests check both paths ran). */
   readonly counts = { native: 0, hostSteps: 0 };
@@ -102,7 +115,9 @@ export class AsyncTestBackend implements Backend {
   };
 
   describe(): string {
-    return 'async-test (no readSync; 6 kernels, the rest on ref)';
+    return this.opts.allKernels
+      ? 'async-test (no readSync; every ref kernel, as commands)'
+      : 'async-test (no readSync; 6 kernels, the rest on ref)';
   }
 
   alloc(length: number, dtype: DType): DeviceBuffer {
@@ -135,11 +150,17 @@ export class AsyncTestBackend implements Backend {
   }
 
   supports(name: string, dtypes?: readonly DType[]): boolean {
+    if (this.opts.allKernels)
+      return refBackend.supports(name) && (!dtypes || dtypes.every((d) => this.dtypes.includes(d)));
     const k = KERNELS[name];
     return !!k && (!dtypes || name === 'fill' || dtypes.every((d) => k.dtypes.includes(d)));
   }
 
   run(name: string, inputs: readonly View[], outputs: readonly View[], attrs: Attrs = {}): void {
+    if (this.opts.allKernels) {
+      this.runOnRef(name, inputs, outputs, attrs);
+      return;
+    }
     const k = KERNELS[name];
     if (!k) throw new BackendError('E_KERNEL', `async-test backend has no kernel '${name}'`);
     validateKernelCall(name, inputs, outputs, attrs);
@@ -151,6 +172,26 @@ export class AsyncTestBackend implements Backend {
       return { data: x.b.data!.subarray(0, n), shape: x.shape };
     };
     this.queue.device(() => this.commands.push(() => k.run(ins.map(view), outs.map(view), attrs)));
+  }
+
+  /** allKernels: ref's kernel on this backend's memory, encoded as a command (ref's views share the arrays). */
+  private runOnRef(name: string, inputs: readonly View[], outputs: readonly View[], attrs: Attrs): void {
+    validateKernelCall(name, inputs, outputs, attrs);
+    this.counts.native++;
+    const bufs = [...inputs, ...outputs].map((v) => ({ b: this.own(v.buf), shape: [...v.shape] }));
+    this.queue.device(() =>
+      this.commands.push(() => {
+        const views = bufs.map(({ b, shape }): View => {
+          const n = Math.max(
+            1,
+            shape.reduce((p, d) => p * d, 1),
+          );
+          const buf: RefBuffer = { backend: 'ref', length: n, dtype: b.dtype, data: b.data!.subarray(0, n) };
+          return { buf, shape };
+        });
+        refBackend.run(name, views.slice(0, inputs.length), views.slice(inputs.length), attrs);
+      }),
+    );
   }
 
   enqueueHost(step: (io: HostIO) => Promise<void>): void {

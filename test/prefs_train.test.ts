@@ -7,6 +7,7 @@
  * of an uninterrupted one. Ranking rows put all their pairs in one batch; bad rows are named errors.
  */
 import fs from 'node:fs';
+import { resolveLossSync } from '../src/train/staged_loss.js';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -192,7 +193,9 @@ describe('llmts reward', () => {
     const lm = await loadModel(base, { backend });
     const rm = RewardModel.fromCausalLM(lm, new Rng(4));
     const ids = Int32Array.from([0, 1, 2]);
-    const got = await noGrad(() => new RewardObjective(rm, pairs, 0.3).loss(ids, new Int32Array(3), 3, 1)).item();
+    const got = await noGrad(() =>
+      resolveLossSync(new RewardObjective(rm, pairs, 0.3).loss(ids, new Int32Array(3), 3, 1)),
+    ).item();
     const rc = await noGrad(() => rm.rewards(pairs.map((p) => [...p.prompt, ...p.chosen]))).data();
     const rr = await noGrad(() => rm.rewards(pairs.map((p) => [...p.prompt, ...p.rejected]))).data();
     const ls = (z: number) => -Math.log1p(Math.exp(-z));
@@ -205,11 +208,13 @@ describe('llmts reward', () => {
     const policy = await loadModel(base, { backend });
     const ref = { chosen: [-20, -21, -22], rejected: [-25, -19, -30] };
     const ipo = await noGrad(() =>
-      new DpoObjective(policy, pairs, ref, { beta: 0.5, lossType: 'ipo', labelSmoothing: 0 }).loss(
-        ids,
-        new Int32Array(3),
-        3,
-        1,
+      resolveLossSync(
+        new DpoObjective(policy, pairs, ref, { beta: 0.5, lossType: 'ipo', labelSmoothing: 0 }).loss(
+          ids,
+          new Int32Array(3),
+          3,
+          1,
+        ),
       ),
     ).item();
     const lp = await noGrad(() =>

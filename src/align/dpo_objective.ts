@@ -10,6 +10,7 @@ import type { CausalLM } from '../model/model.js';
 import { sequenceLogProbs } from '../model/losses.js';
 import * as O from '../tensor/ops.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
+import { staged, type LossResult } from '../train/staged_loss.js';
 import type { TrainableModel } from '../train/trainer.js';
 import { ShapeError } from '../util/errors.js';
 import type { PrefPair } from './pref_data.js';
@@ -71,7 +72,7 @@ export class DpoObjective implements TrainableModel {
     B: number,
     _T: number,
     opts: { training?: boolean; dropoutSeed?: number } = {},
-  ): Tensor {
+  ): LossResult {
     if (ids.length !== B || B === 0) throw new ShapeError(`dpo loss: ${ids.length} pair indices for B=${B}`);
     const ps = Array.from(ids, (i) => {
       const p = this.pairs[i];
@@ -91,16 +92,16 @@ export class DpoObjective implements TrainableModel {
       pr = O.slice(lp, [B], [B]); // (B,) each
     const rc = Array.from(ids, (i, k) => this.ref.chosen[i]! * per(ps[k]!, 'chosen'));
     const rr = Array.from(ids, (i, k) => this.ref.rejected[i]! * per(ps[k]!, 'rejected'));
-    const loss = dpoFamilyLoss(pc, pr, rc, rr, this.o);
-    if (this.model.backend.readSync) {
-      const v = lp.dataSync();
+    // the metrics (and hinge's mask) read the log-probabilities back first (staged_loss.ts)
+    return staged([lp], ([v]) => {
+      const lc = Array.prototype.slice.call(v!, 0, B) as number[],
+        lr = Array.prototype.slice.call(v!, B, 2 * B) as number[];
+      const loss = dpoFamilyLoss(pc, pr, rc, rr, this.o, { chosen: lc, rejected: lr });
       const b = this.o.beta;
-      const lc = v.subarray(0, B),
-        lr = v.subarray(B, 2 * B);
       const training = opts.training === true;
       this.stats[training ? 'train' : 'eval'].add(
-        Array.from(lc, (x, k) => b * (x - rc[k]!)),
-        Array.from(lr, (x, k) => b * (x - rr[k]!)),
+        lc.map((x, k) => b * (x - rc[k]!)),
+        lr.map((x, k) => b * (x - rr[k]!)),
         {
           logps: [lc, lr],
           ...(training
@@ -108,8 +109,8 @@ export class DpoObjective implements TrainableModel {
             : { lengths: [ps.map((p) => p.chosen.length), ps.map((p) => p.rejected.length)] as [number[], number[]] }),
         },
       );
-    }
-    return loss;
+      return loss;
+    });
   }
 
   /** The statistics since the last call, for training steps or evaluations; resets them. */

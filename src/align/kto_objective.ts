@@ -6,14 +6,15 @@
  *      src/model/losses.ts `sequenceLogProbs`) → the KTO loss against the reference's, with z0 detached.
  * The reference's log-probabilities of every matched and mismatched pair were computed once before training
  * (`ktoReferenceLogps`): the frozen starting model is never run again. Rewards β·(log π − log π_ref), log-probs and
- * z0 are accumulated for TRL's metrics (pref_stats.ts KtoStats); reading z0 needs a backend that reads
- * synchronously (the CPU backends), as DPO's hinge does.
+ * z0 are accumulated for TRL's metrics (pref_stats.ts KtoStats). z0 and the metrics are read back from the device (a
+ * StagedLoss, src/train/staged_loss.ts), so KTO trains on every backend.
  */
 import { sequenceLogProbs } from '../model/losses.js';
 import type { CausalLM } from '../model/model.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
+import { staged, type LossResult } from '../train/staged_loss.js';
 import type { TrainableModel } from '../train/trainer.js';
-import { ShapeError, UnsupportedError } from '../util/errors.js';
+import { ShapeError } from '../util/errors.js';
 import { referenceLogps } from './dpo_objective.js';
 import type { KtoRow } from './kto_data.js';
 import { klReferencePoint, ktoLoss, type KtoLossOptions } from './kto_loss.js';
@@ -49,10 +50,6 @@ export class KtoObjective implements TrainableModel {
       throw new ShapeError(
         `KtoObjective: ${ref.completion.length} / ${ref.kl.length} reference log-probs for ${rows.length} rows`,
       );
-    if (!model.backend.readSync)
-      throw new UnsupportedError(
-        `llmts kto needs a backend that reads synchronously (ref, wasm) for its KL reference point; ${model.backend.name} does not`,
-      );
   }
 
   get params(): Map<string, Tensor> {
@@ -65,48 +62,50 @@ export class KtoObjective implements TrainableModel {
     B: number,
     _T: number,
     opts: { training?: boolean; dropoutSeed?: number } = {},
-  ): Tensor {
+  ): LossResult {
     if (ids.length !== B || B < 2) throw new ShapeError(`kto loss: ${ids.length} row indices for B=${B} (need ≥ 2)`);
     const rs = Array.from(ids, (i) => {
       const r = this.rows[i];
       if (!r) throw new ShapeError(`kto loss: row index ${i} outside [0, ${this.rows.length})`);
       return r;
     });
-    // 1. the reference point, from the mismatched pairs, detached
+    // 1. the reference point, from the mismatched pairs, detached (read back: staged_loss.ts)
     const pk = tidy(() =>
       noGrad(() =>
-        Float64Array.from(
-          sequenceLogProbs(
-            this.model,
-            rs.map((r) => r.prompt),
-            rs.map((r) => r.kl),
-            opts,
-          ).dataSync(),
+        sequenceLogProbs(
+          this.model,
+          rs.map((r) => r.prompt),
+          rs.map((r) => r.kl),
+          opts,
         ),
       ),
-    ); // (B,) a copy: the tensor is freed when tidy returns
-    const z0 = klReferencePoint(
-      pk,
-      Array.from(ids, (i) => this.ref.kl[i]!),
-    );
-    // 2. the rows' log-probabilities on the tape, and the loss
-    const lp = sequenceLogProbs(
-      this.model,
-      rs.map((r) => r.prompt),
-      rs.map((r) => r.completion),
-      opts,
-    ); // (B,)
-    const ref = Array.from(ids, (i) => this.ref.completion[i]!);
-    const desirable = rs.map((r) => r.desirable);
-    const loss = ktoLoss(lp, ref, desirable, z0, this.o);
-    const v = Float64Array.from(lp.dataSync());
-    this.stats[opts.training === true ? 'train' : 'eval'].add(
-      Array.from(v, (x, k) => this.o.beta * (x - ref[k]!)),
-      v,
-      desirable,
-      z0,
-    );
-    return loss;
+    ); // (B,) its forward's intermediates freed now
+    return staged([pk], ([pkv]) => {
+      const z0 = klReferencePoint(
+        pkv!,
+        Array.from(ids, (i) => this.ref.kl[i]!),
+      );
+      // 2. the rows' log-probabilities on the tape, and the loss; their values for the metrics
+      const lp = sequenceLogProbs(
+        this.model,
+        rs.map((r) => r.prompt),
+        rs.map((r) => r.completion),
+        opts,
+      ); // (B,)
+      const ref = Array.from(ids, (i) => this.ref.completion[i]!);
+      const desirable = rs.map((r) => r.desirable);
+      const loss = ktoLoss(lp, ref, desirable, z0, this.o);
+      return staged([lp], ([lpv]) => {
+        const v = Float64Array.from(lpv!);
+        this.stats[opts.training === true ? 'train' : 'eval'].add(
+          Array.from(v, (x, k) => this.o.beta * (x - ref[k]!)),
+          v,
+          desirable,
+          z0,
+        );
+        return loss;
+      });
+    });
   }
 
   /** The statistics since the last call, for training steps or evaluations; resets them. */

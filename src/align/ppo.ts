@@ -26,7 +26,7 @@ import { RewardModel, SCORE_WEIGHT } from '../model/reward.js';
 import { countParams, formatCount } from '../pretrain/estimate.js';
 import { tensor } from '../tensor/tensor.js';
 import type { RecipeOptions } from '../train/recipe.js';
-import { ConfigError, FileFormatError } from '../util/errors.js';
+import { FileFormatError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { Rng } from '../util/rng.js';
 import { batchPrompts, derivedSeed } from './ppo_batches.js';
@@ -100,12 +100,7 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
   const { config: c, resumeDir } = run;
 
   // ---- 2. models
-  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir, true);
-  if (!backend.readSync)
-    throw new ConfigError(
-      'backend',
-      `PPO needs a CPU backend (ref or wasm): ${backend.describe()} cannot read back synchronously`,
-    );
+  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
   const policy = await loadModel(modelDir, { backend });
   const reference = await loadModel(c.model, { backend });
   const reward = await openRewardModel(c.rewardModel, backend, policy);

@@ -8,7 +8,8 @@
  *   policy loss plus vf_coef × the clipped value loss, each a mean over the minibatch's reply tokens. Which branch of
  *   each max() wins is decided on the host from the values (rl_math.ts); a token whose clipped branch wins contributes
  *   a constant (clip's gradient is 0 there), the others −A·ρ and ½(V − R)², so the tensor's value and gradient are
- *   exactly those of the definitions.
+ *   exactly those of the definitions. The objective reads those values back first (a StagedLoss,
+ *   src/train/staged_loss.ts), so PPO trains on every backend, the GPU's included.
  * - `PpoObjective`: the TrainableModel the loop drives; a training batch's ids are rollout indices of the current
  *   batch, an evaluation batch's are indices of the held-out replies (the policy's per-token cross-entropy on them).
  */
@@ -16,6 +17,7 @@ import type { CausalLM } from '../model/model.js';
 import type { RewardModel } from '../model/reward.js';
 import * as O from '../tensor/ops.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
+import { staged, type LossResult } from '../train/staged_loss.js';
 import type { TrainableModel } from '../train/trainer.js';
 import { ConfigError, ShapeError } from '../util/errors.js';
 import {
@@ -116,27 +118,40 @@ export interface PpoStepStats {
   'val/ratio_var': number;
 }
 
+/** The values of `logp` and `vpred` as read back (the objective's StagedLoss reads them on any backend). */
+export interface PpoReadValues {
+  logp: ArrayLike<number>;
+  vpred: ArrayLike<number>;
+}
+
 function host(t: Tensor): ArrayLike<number> {
   if (!t.backend.readSync)
-    throw new ConfigError('backend', 'PPO decides its clipping on the host: use a CPU backend (ref or wasm)');
+    throw new ConfigError(
+      'backend',
+      `ppoLoss decides its clipping on the host: pass the values of logp and vpred read from ${t.backend.name} (PpoObjective does)`,
+    );
   return t.dataSync();
 }
 
 /**
  * The PPO loss of a minibatch (see the header): `logp` (n,) new log-probabilities of the reply tokens, `vpred` (n,)
- * value predictions, both on the tape. Returns the scalar loss tensor and the statistics.
+ * value predictions, both on the tape; `read`, their values (read synchronously where omitted: CPU backends).
+ * Returns the scalar loss tensor and the statistics.
  */
 export function ppoLoss(
   logp: Tensor,
   vpred: Tensor,
   tok: PpoTokens,
   o: PpoLossOptions,
+  read?: PpoReadValues,
 ): { loss: Tensor; stats: PpoStepStats } {
   const n = logp.size;
   if (vpred.size !== n || tok.advantages.length !== n || tok.oldLogprobs.length !== n || tok.returns.length !== n)
     throw new ShapeError(`ppoLoss: ${n} log-probs, ${vpred.size} values, ${tok.advantages.length} advantages`);
-  const lp = host(logp),
-    v = host(vpred);
+  if (read && (read.logp.length !== n || read.vpred.length !== n))
+    throw new ShapeError(`ppoLoss: ${read.logp.length} / ${read.vpred.length} values read for ${n} tokens`);
+  const lp = read?.logp ?? host(logp),
+    v = read?.vpred ?? host(vpred);
   const wPg = new Float64Array(n),
     wVf = new Float64Array(n);
   let constant = 0,
@@ -209,7 +224,7 @@ export class PpoObjective implements TrainableModel {
     for (const [k, t] of value.params) if (!mine.has(t)) this.params.set(`value/${k}`, t);
   }
 
-  loss(ids: Int32Array, _targets: Int32Array, B: number, _T: number, opts: { training?: boolean } = {}): Tensor {
+  loss(ids: Int32Array, _targets: Int32Array, B: number, _T: number, opts: { training?: boolean } = {}): LossResult {
     if (ids.length !== B || B === 0) throw new ShapeError(`ppo loss: ${ids.length} indices for B=${B}`);
     if (!opts.training) {
       const items = Array.from(ids, (i) => this.evalReplies[i]!);
@@ -227,19 +242,18 @@ export class PpoObjective implements TrainableModel {
     // no dropout: the ratio compares the same distribution the rollouts were scored under
     const logp = replyLogprobs(this.policy, rs, this.o.temperature); // (n,)
     const vpred = replyValues(this.value, rs); // (n,)
-    const { loss, stats } = ppoLoss(
-      logp,
-      vpred,
-      {
-        advantages: flat((i) => b.advantages[i]!),
-        oldLogprobs: flat((i) => b.rollouts[i]!.logprobs),
-        oldValues: flat((i) => b.rollouts[i]!.values),
-        returns: flat((i) => b.returns[i]!),
-      },
-      this.o,
-    );
-    this.stats.add(stats);
-    return loss;
+    const tok = {
+      advantages: flat((i) => b.advantages[i]!),
+      oldLogprobs: flat((i) => b.rollouts[i]!.logprobs),
+      oldValues: flat((i) => b.rollouts[i]!.values),
+      returns: flat((i) => b.returns[i]!),
+    };
+    // the clipping is decided on the host from the values: read them (staged_loss.ts), then build the loss
+    return staged([logp, vpred], ([lp, v]) => {
+      const { loss, stats } = ppoLoss(logp, vpred, tok, this.o, { logp: lp!, vpred: v! });
+      this.stats.add(stats);
+      return loss;
+    });
   }
 
   /** The minibatch statistics since the last call (means), for the step's record. */

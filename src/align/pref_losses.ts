@@ -53,10 +53,21 @@ export interface DpoLossOptions {
   labelSmoothing: number;
 }
 
+function hostValues(t: Tensor): ArrayLike<number> {
+  if (!t.backend.readSync)
+    throw new ConfigError(
+      'backend',
+      `the hinge loss masks on the host: pass the policy log-probabilities read from ${t.backend.name} (DpoObjective does)`,
+    );
+  return t.dataSync();
+}
+
 /**
  * The DPO-family loss (see the header) of policy log-probabilities `policyChosen`, `policyRejected` (P,) on the tape
- * against the reference's (constants). For IPO the caller passes per-token means, as TRL does. Hinge reads x's values to
- * mask the pairs past the hinge (a backend that reads synchronously: the CPU backends).
+ * against the reference's (constants). For IPO the caller passes per-token means, as TRL does. Hinge masks the pairs
+ * past the hinge on the host, from `values` (the policy log-probabilities as read back: DpoObjective reads them on any
+ * backend) or, where omitted, from a synchronous read (CPU backends): pair i counts where 1 − β·x_i > 0, x_i computed
+ * in float64 from those values.
  */
 export function dpoFamilyLoss(
   policyChosen: Tensor,
@@ -64,6 +75,7 @@ export function dpoFamilyLoss(
   refChosen: ArrayLike<number>,
   refRejected: ArrayLike<number>,
   o: DpoLossOptions,
+  values?: { chosen: ArrayLike<number>; rejected: ArrayLike<number> },
 ): Tensor {
   const P = policyChosen.size;
   if (P === 0 || policyRejected.size !== P || refChosen.length !== P || refRejected.length !== P)
@@ -88,16 +100,12 @@ export function dpoFamilyLoss(
       );
     case 'hinge': {
       const z = O.add(O.scale(x, -b), constant(new Float32Array(P).fill(1), x)); // (P,) 1 − βx
-      const zs = z.dataSync();
-      return O.mean(
-        O.mul(
-          z,
-          constant(
-            Array.from(zs, (v) => (v > 0 ? 1 : 0)),
-            z,
-          ),
-        ),
-      ); // relu(z) = z · [z > 0]
+      const c = values?.chosen ?? hostValues(policyChosen),
+        r = values?.rejected ?? hostValues(policyRejected);
+      if (c.length !== P || r.length !== P)
+        throw new ShapeError(`dpoFamilyLoss: ${c.length}/${r.length} values read for ${P} pairs`);
+      const mask = Array.from({ length: P }, (_, i) => (1 - b * (c[i]! - r[i]! - refDiff[i]!) > 0 ? 1 : 0));
+      return O.mean(O.mul(z, constant(mask, z))); // relu(z) = z · [z > 0]
     }
     case 'ipo': {
       const y = O.sub(x, constant(new Float32Array(P).fill(1 / (2 * b)), x));

@@ -158,7 +158,7 @@ export async function runPreference<C extends PrefConfig, I>(
   const { config: c, runDir, resumeDir, saved, checkpointDir: ckDir } = run;
 
   // ---- 2. backend, tokenizer, chat template
-  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir, recipe.command === 'kto');
+  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
   const maxPositions = (await loadConfig(modelDir)).maxPositions;
   const maxLength = c.maxLength || maxPositions;
   if (maxLength > maxPositions)

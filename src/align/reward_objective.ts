@@ -2,11 +2,12 @@
  * The reward model's objective in the training loop: a batch of pair indices (pref_batches.ts) → the rewards of
  * prompt + chosen and prompt + rejected (src/model/reward.ts, the score of the last token) → the Bradley–Terry loss
  * with margins and reward centring (pref_losses.ts). Rewards, accuracy and (on evaluations) each reply's reward and
- * length are accumulated for TRL's metrics (pref_stats.ts), read synchronously (CPU backends; others report none).
+ * length are accumulated for TRL's metrics (pref_stats.ts), read back from the device (a StagedLoss, on any backend).
  */
 import type { RewardModel } from '../model/reward.js';
 import * as O from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { staged, type LossResult } from '../train/staged_loss.js';
 import type { TrainableModel } from '../train/trainer.js';
 import { ShapeError } from '../util/errors.js';
 import type { PrefPair } from './pref_data.js';
@@ -33,7 +34,7 @@ export class RewardObjective implements TrainableModel {
     B: number,
     _T: number,
     opts: { training?: boolean; dropoutSeed?: number } = {},
-  ): Tensor {
+  ): LossResult {
     if (ids.length !== B || B === 0) throw new ShapeError(`reward loss: ${ids.length} pair indices for B=${B}`);
     const ps = Array.from(ids, (i) => {
       const p = this.pairs[i];
@@ -44,21 +45,22 @@ export class RewardObjective implements TrainableModel {
     const r = this.model.rewards(seqs, opts); // (2B,) chosen then rejected
     const rc = O.slice(r, [0], [B]),
       rr = O.slice(r, [B], [B]); // (B,) each
-    if (this.model.body.backend.readSync) {
-      const v = r.dataSync();
-      const training = opts.training === true;
-      this.stats[training ? 'train' : 'eval'].add(
-        v.subarray(0, B),
-        v.subarray(B, 2 * B),
-        training ? {} : { lengths: [ps.map((p) => p.chosen.length), ps.map((p) => p.rejected.length)] },
-      );
-    }
-    return bradleyTerryLoss(
+    const loss = bradleyTerryLoss(
       rc,
       rr,
       ps.map((p) => p.margin),
       this.centerCoef,
     );
+    // the metrics read the rewards back (staged_loss.ts)
+    return staged([r], ([v]) => {
+      const training = opts.training === true;
+      this.stats[training ? 'train' : 'eval'].add(
+        Array.prototype.slice.call(v!, 0, B) as number[],
+        Array.prototype.slice.call(v!, B, 2 * B) as number[],
+        training ? {} : { lengths: [ps.map((p) => p.chosen.length), ps.map((p) => p.rejected.length)] },
+      );
+      return loss;
+    });
   }
 
   /** The statistics since the last call, for training steps or evaluations; resets them. */

@@ -28,7 +28,7 @@ import type { RewardModel } from '../model/reward.js';
 import { countParams, formatCount } from '../pretrain/estimate.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import type { RecipeOptions } from '../train/recipe.js';
-import { ConfigError, FileFormatError } from '../util/errors.js';
+import { FileFormatError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { batchReplySampler } from './batch_sampler.js';
 import { batchPrompts, derivedSeed } from './ppo_batches.js';
@@ -87,12 +87,7 @@ export async function rloo(o: RlooOptions): Promise<RlooResult> {
 
   // ---- 2. models and the reward (the reward module first: a bad file fails before any model loads)
   const rewardFn: RewardFunction | null = c.reward ? await loadRewardFunction(c.reward, { seed: c.seed }) : null;
-  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir, true);
-  if (!backend.readSync)
-    throw new ConfigError(
-      'backend',
-      `RLOO needs a CPU backend (ref or wasm): ${backend.describe()} cannot read back synchronously`,
-    );
+  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
   const policy = await loadModel(modelDir, { backend });
   const reference = await loadModel(c.model, { backend });
   let rewardModel: RewardModel | null = null;

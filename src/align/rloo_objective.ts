@@ -20,6 +20,7 @@
 import type { CausalLM } from '../model/model.js';
 import * as O from '../tensor/ops.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
+import { staged, type LossResult } from '../train/staged_loss.js';
 import type { TrainableModel } from '../train/trainer.js';
 import { ConfigError, ShapeError } from '../util/errors.js';
 import { clippedPolicyTerm, klPerToken, StatsMean, type KlEstimator } from './rl_math.js';
@@ -136,14 +137,18 @@ export interface RlooStepStats {
 
 function host(t: Tensor): ArrayLike<number> {
   if (!t.backend.readSync)
-    throw new ConfigError('backend', 'RLOO decides its clipping on the host: use a CPU backend (ref or wasm)');
+    throw new ConfigError(
+      'backend',
+      `rlooLoss decides its clipping on the host: pass the values of logp read from ${t.backend.name} (RlooObjective does)`,
+    );
   return t.dataSync();
 }
 
 /**
  * The RLOO loss of a minibatch (see the header): `logp` (n,) the new log-probabilities of every reply token (on the
  * tape), `lengths[i]` the token count of reply i (Σ = n), `advantages[i]` and `oldLogprobSums[i]` = Σ_t log π_old
- * per reply. Returns the scalar loss and the statistics.
+ * per reply; `read`, logp's values (read synchronously where omitted: CPU backends). Returns the scalar loss and the
+ * statistics.
  */
 export function rlooLoss(
   logp: Tensor,
@@ -151,6 +156,7 @@ export function rlooLoss(
   advantages: ArrayLike<number>,
   oldLogprobSums: ArrayLike<number>,
   cliprange: number,
+  read?: ArrayLike<number>,
 ): { loss: Tensor; stats: RlooStepStats } {
   const R = lengths.length,
     n = logp.size;
@@ -167,7 +173,8 @@ export function rlooLoss(
   });
   const like = (x: ArrayLike<number>, shape: number[]) =>
     tensor(logp.dtype === 'f64' ? Float64Array.from(x) : Float32Array.from(x), shape, { backend: logp.backend });
-  const lp = host(logp);
+  if (read && read.length !== n) throw new ShapeError(`rlooLoss: ${read.length} values read for ${n} log-probs`);
+  const lp = read ?? host(logp);
   const w = new Float64Array(R);
   let constant = 0,
     lossSum = 0,
@@ -224,7 +231,7 @@ export class RlooObjective implements TrainableModel {
     this.params = policy.params;
   }
 
-  loss(ids: Int32Array, _targets: Int32Array, B: number, _T: number, opts: { training?: boolean } = {}): Tensor {
+  loss(ids: Int32Array, _targets: Int32Array, B: number, _T: number, opts: { training?: boolean } = {}): LossResult {
     if (ids.length !== B || B === 0) throw new ShapeError(`rloo loss: ${ids.length} indices for B=${B}`);
     if (!opts.training) {
       const items = Array.from(ids, (i) => this.evalReplies[i]!);
@@ -239,15 +246,19 @@ export class RlooObjective implements TrainableModel {
     });
     // no dropout: the ratio compares the same distribution the rollouts were scored under
     const logp = replyLogprobs(this.policy, rs, this.o.temperature); // (n,)
-    const { loss, stats } = rlooLoss(
-      logp,
-      rs.map((r) => r.reply.length),
-      Array.from(ids, (i) => b.advantages[i]!),
-      rs.map((r) => sum(r.logprobs)),
-      this.o.cliprange,
-    );
-    this.stats.add(stats);
-    return loss;
+    // the clipping is decided on the host from the values: read them (staged_loss.ts), then build the loss
+    return staged([logp], ([lp]) => {
+      const { loss, stats } = rlooLoss(
+        logp,
+        rs.map((r) => r.reply.length),
+        Array.from(ids, (i) => b.advantages[i]!),
+        rs.map((r) => sum(r.logprobs)),
+        this.o.cliprange,
+        lp,
+      );
+      this.stats.add(stats);
+      return loss;
+    });
   }
 
   /** The minibatch statistics since the last call (means), for the step's record. */

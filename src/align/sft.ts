@@ -95,9 +95,8 @@ export async function saveTokenizerWithTemplate(tok: TextTokenizer, source: stri
 export async function openModelFolder(
   c: { backend: SftConfig['backend']; threads: number; model: string },
   resumeDir: string | null,
-  hostReads = false,
 ): Promise<{ backend: Backend; modelDir: string; tok: TextTokenizer; template: ChatTemplate; source: string }> {
-  const backend = await initBackend(c.backend, { ...(c.threads ? { threads: c.threads } : {}), hostReads });
+  const backend = await initBackend(c.backend, c.threads ? { threads: c.threads } : {});
   const modelDir = resumeDir ?? c.model;
   if (!modelDir.toLowerCase().endsWith('.gguf') && !fs.existsSync(path.join(modelDir, 'config.json')))
     throw new FileFormatError(

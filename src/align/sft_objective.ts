@@ -2,12 +2,16 @@
  * The SFT objective for the training loop: a causal LM's mean next-token cross-entropy over the targets that are not
  * -100 (the masked prompt, template and padding positions), exactly `CausalLM.loss`, plus TRL's
  * `mean_token_accuracy`: the fraction of counted targets that are the logits' argmax, kept apart for training steps
- * and evaluations and read (and reset) by the metric hooks. The accuracy reads the logits synchronously (CPU
- * backends); a backend that cannot reports none.
+ * and evaluations and read (and reset) by the metric hooks. A CPU backend's logits are read synchronously and
+ * counted on the host (`argmaxHits`); elsewhere (a GPU) each row's argmax is taken on the device — the `sample`
+ * kernel at temperature 0, whose tie rule (lowest id) is argmaxHits's — and only the B·T ids are read back, a
+ * StagedLoss (src/train/staged_loss.ts).
  */
 import type { CausalLM, ForwardOptions } from '../model/model.js';
 import * as O from '../tensor/ops.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { apply } from '../tensor/record.js';
+import { noGrad, type Tensor } from '../tensor/tensor.js';
+import { staged, type LossResult } from '../train/staged_loss.js';
 import type { TrainableModel } from '../train/trainer.js';
 import { ShapeError } from '../util/errors.js';
 import { IGNORE_INDEX } from './sft_data.js';
@@ -42,7 +46,7 @@ export class SftObjective implements TrainableModel {
     return this.model.params;
   }
 
-  loss(ids: Int32Array, targets: Int32Array, B: number, T: number, opts: ForwardOptions = {}): Tensor {
+  loss(ids: Int32Array, targets: Int32Array, B: number, T: number, opts: ForwardOptions = {}): LossResult {
     const V = this.model.config.vocabSize;
     if (targets.length !== B * T) throw new ShapeError(`loss: ${targets.length} targets for B=${B}, T=${T}`);
     let count = 0;
@@ -55,14 +59,34 @@ export class SftObjective implements TrainableModel {
     }
     if (count === 0) throw new ShapeError('loss: every target is ignored');
     const logits = this.model.forward(ids, B, T, opts); // (B, T, V)
+    const a = this.acc[opts.training ? 'train' : 'eval'];
     if (this.model.backend.readSync) {
       const h = argmaxHits(logits.dataSync(), targets, V);
-      const a = this.acc[opts.training ? 'train' : 'eval'];
       a.correct += h.correct;
       a.total += h.total;
     }
     const ce = O.crossEntropy(logits, O.ids(targets, [B * T], logits), IGNORE_INDEX); // (B·T)
-    return O.scale(O.sum(ce), 1 / count);
+    const loss = O.scale(O.sum(ce), 1 / count);
+    if (this.model.backend.readSync) return loss;
+    const N = B * T;
+    const [am] = noGrad(() =>
+      apply(
+        'sample',
+        'sample',
+        [O.reshape(logits, [N, V])],
+        [[N], [N, 2]],
+        { temperature: 0, u: new Array<number>(N).fill(0) },
+        ['i32', 'f32'],
+      ),
+    ); // (N,) each row's argmax, lowest id on ties
+    return staged([am!], ([v]) => {
+      for (let i = 0; i < N; i++) {
+        if (targets[i] === IGNORE_INDEX) continue;
+        a.total++;
+        if (v![i] === targets[i]) a.correct++;
+      }
+      return loss;
+    });
   }
 
   /** Token accuracy since the last call, for training steps or evaluations (NaN when none was measured); resets it. */

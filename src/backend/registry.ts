@@ -22,11 +22,6 @@ export interface InitOptions {
   /** Make it the default for new tensors (default true). */
   setDefault?: boolean;
   /**
-   * 'auto' picks only a backend that reads back synchronously (ref, wasm): for trainers that decide on the host
-   * inside a step (PPO's and RLOO's clipping, KTO's reference point). A named backend is taken as given.
-   */
-  hostReads?: boolean;
-  /**
    * The matmul precision (webgpu only): 'f32' (default) or 'f16' — operands rounded to binary16, f32 accumulation
    * (webgpu/matmul_wgsl.ts). 'f16' with ref or wasm is a ConfigError; with 'auto' it takes webgpu or fails.
    */
@@ -155,7 +150,7 @@ export async function initBackend(name: BackendName | 'auto' = 'auto', opts: Ini
   else if (name !== 'auto') b = await create(name, opts);
   else {
     // auto: each candidate in turn, ref last; a failure here is a reason to try the next one
-    for (const key of [...(!opts.hostReads && (await autoPicksWebGpu()) ? ['webgpu'] : []), 'wasm']) {
+    for (const key of [...((await autoPicksWebGpu()) ? ['webgpu'] : []), 'wasm']) {
       b = await create(key, opts).catch(() => null);
       if (b) break;
     }

@@ -212,28 +212,51 @@ function collect(x: unknown, out: Set<Tensor>): void {
 }
 
 /**
+ * A scope entered by several synchronous `run`s with awaits between them (a loss built around a read from the
+ * device, src/train/staged_loss.ts): every tensor created inside any run, and not kept, is disposed by `close`
+ * unless it is among `close`'s results. Unlike separate tidy calls, tensors made in one run keep their autograd
+ * nodes for the next. The scope is on the stack only while a run executes, so other work during the awaits (a
+ * server's requests) is not collected into it.
+ */
+export class Scope {
+  private readonly tensors: Tensor[] = [];
+  private closed = false;
+
+  run<T>(fn: () => T): T {
+    if (this.closed) throw new Error('Scope.run after close');
+    scopes.push(this.tensors);
+    try {
+      return fn();
+    } finally {
+      scopes.pop();
+    }
+  }
+
+  /** Dispose the scope's tensors except those in `result` (a tensor, or inside an array / plain object), which leave the tape and move to the enclosing scope. */
+  close<T>(result: T): T {
+    this.closed = true;
+    const ret = new Set<Tensor>();
+    collect(result, ret);
+    const parent = currentScope();
+    for (const t of this.tensors) {
+      if (ret.has(t)) {
+        t.node = null; // returned tensors leave the tape: what made them is freed
+        parent?.push(t);
+      } else if (!t.kept) t.dispose();
+    }
+    this.tensors.length = 0;
+    return result;
+  }
+}
+
+/**
  * Run fn in a scope: every tensor created inside and not returned (as a tensor, or inside an array / plain object)
- * is disposed when fn returns. Returned tensors move to the enclosing scope. fn must be synchronous.
+ * is disposed when fn returns. Returned tensors move to the enclosing scope. fn must be synchronous (a scope
+ * around awaits: Scope).
  */
 export function tidy<T>(fn: () => T): T {
-  const scope: Tensor[] = [];
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } finally {
-    scopes.pop();
-  }
-  const ret = new Set<Tensor>();
-  collect(result, ret);
-  const parent = currentScope();
-  for (const t of scope) {
-    if (ret.has(t)) {
-      t.node = null; // returned tensors leave the tape: what made them is freed
-      parent?.push(t);
-    } else if (!t.kept) t.dispose();
-  }
-  return result;
+  const scope = new Scope();
+  return scope.close(scope.run(fn)); // a throw leaves the scope's tensors as they are, as before
 }
 
 // ---------------------------------------------------------------- grad mode

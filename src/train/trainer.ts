@@ -27,8 +27,9 @@
 import { AdamW } from '../optim/adamw.js';
 import { clipCoefficient, gradNorm } from '../optim/clip.js';
 import { backward } from '../tensor/autograd.js';
-import { full, noGrad, tidy } from '../tensor/tensor.js';
+import { full, noGrad, Scope } from '../tensor/tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { resolveLoss, type LossResult } from './staged_loss.js';
 import { hashUniform } from '../util/rng.js';
 import { LossScaler, type LossScalerOptions, type LossScaleState } from './loss_scale.js';
 import { ConfigError, TrainingDivergedError } from '../util/errors.js';
@@ -49,7 +50,10 @@ import {
 import type { Progress } from './progress.js';
 import { learningRate } from '../optim/schedule.js';
 
-/** What the trainer needs from a model. */
+/**
+ * What the trainer needs from a model. `loss` returns the loss tensor, or a StagedLoss (staged_loss.ts) when it must
+ * read values from the device before it can finish (PPO's clipping, KTO's reference point, metrics).
+ */
 export interface TrainableModel {
   readonly params: Map<string, Tensor>;
   loss(
@@ -58,7 +62,7 @@ export interface TrainableModel {
     B: number,
     T: number,
     opts?: { training?: boolean; dropoutSeed?: number },
-  ): Tensor;
+  ): LossResult;
 }
 
 /** Where training batches come from (the data Batcher, or a fixed list in tests); its state goes into checkpoints. */
@@ -279,13 +283,16 @@ export class Trainer {
       const b = this.batcher.next();
       tokens += b.B * b.T;
       const seed = dropoutSeed(this.state.seed, s, micro);
-      const l = tidy(() => {
-        const l = this.model.loss(b.ids, b.targets, b.B, b.T, { training: true, dropoutSeed: seed });
+      // the forward (and any staged reads, staged_loss.ts) on one tape in one scope; intermediates freed at close
+      const scope = new Scope();
+      const r = scope.run(() => this.model.loss(b.ids, b.targets, b.B, b.T, { training: true, dropoutSeed: seed }));
+      const l = await resolveLoss(r, scope);
+      scope.run(() => {
         // loss scaling: d(S·loss) = S·d(loss), every gradient S times larger (the tape stays the loss's)
         if (this.scaler) backward(l, full(l.shape, S, { backend: l.backend, dtype: l.dtype }));
         else backward(l);
-        return l;
       });
+      scope.close(l);
       lossSum += await l.item();
       l.dispose();
     }
@@ -335,7 +342,9 @@ export class Trainer {
   async evaluate(batches: Batch[] = this.o.evalBatches): Promise<{ valLoss: number; valBpb?: number }> {
     let sum = 0;
     for (const b of batches) {
-      const l = tidy(() => noGrad(() => this.model.loss(b.ids, b.targets, b.B, b.T, { training: false }))); // intermediates freed
+      const scope = new Scope();
+      const r = scope.run(() => noGrad(() => this.model.loss(b.ids, b.targets, b.B, b.T, { training: false })));
+      const l = scope.close(await resolveLoss(r, scope, noGrad)); // intermediates freed
       sum += await l.item();
       l.dispose();
     }
