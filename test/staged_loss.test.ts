@@ -15,7 +15,6 @@
  * backend it cannot read; thenLoss composes.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { dpo } from '../src/align/dpo.js';
@@ -37,9 +36,8 @@ import { Scope, tensor } from '../src/tensor/tensor.js';
 import { readMetrics } from '../src/train/metrics.js';
 import { resolveLoss, resolveLossSync, staged, thenLoss } from '../src/train/staged_loss.js';
 import { AsyncTestBackend } from './async_backend.js';
-import { makeProbeRewardModel, makeSftPolicy, promptRows, quiet } from './ppo_helpers.js';
-import { prefRows } from './prefs_helpers.js';
-import { colorRows, makeTinyModel, writeJsonl } from './sft_helpers.js';
+import { quiet } from './ppo_helpers.js';
+import { makeTrainerFixtures, type TrainerFixtures } from './trainer_fixtures.js';
 
 const swap = vi.hoisted(() => ({ onAsync: false, calls: 0 }));
 vi.mock('../src/backend/registry.js', async (importOriginal) => {
@@ -113,35 +111,11 @@ describe('the pieces', () => {
 
 // ------------------------------------------------------------------------- every trainer, on ref and without readSync
 
-let tmp = '',
-  sftDir = '',
-  rmDir = '',
-  prompts = '',
-  base = '',
-  pairs = '',
-  pairsEval = '',
-  thumbs = '',
-  chats = '';
+let f: TrainerFixtures;
 beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-staged-'));
-  sftDir = await makeSftPolicy(tmp, 30);
-  rmDir = (await makeProbeRewardModel(sftDir, path.join(tmp, 'rm'))).dir;
-  prompts = writeJsonl(path.join(tmp, 'prompts.jsonl'), promptRows(24));
-  base = path.join(tmp, 'base');
-  await makeTinyModel(base);
-  pairs = writeJsonl(path.join(tmp, 'pairs.jsonl'), prefRows(24, 1));
-  chats = writeJsonl(path.join(tmp, 'chats.jsonl'), colorRows(48, 5));
-  pairsEval = writeJsonl(path.join(tmp, 'pairs-eval.jsonl'), prefRows(8, 2, { offset: 1000 }));
-  thumbs = writeJsonl(
-    path.join(tmp, 'thumbs.jsonl'),
-    prefRows(24, 3).map((r, i) => ({
-      prompt: r['prompt'],
-      completion: r[i % 3 ? 'chosen' : 'rejected'],
-      label: !!(i % 3),
-    })),
-  );
+  f = await makeTrainerFixtures('staged', 24);
 }, 60000);
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+afterAll(() => fs.rmSync(f.tmp, { recursive: true, force: true }));
 
 /** The run's metrics without the clock's fields. */
 const records = (dir: string) =>
@@ -169,7 +143,7 @@ async function both(
   return ra;
 }
 
-const common = () => ({ outDir: path.join(tmp, 'runs'), backend: 'ref' as const, quiet: true });
+const common = () => ({ outDir: path.join(f.tmp, 'runs'), backend: 'ref' as const, quiet: true });
 const metric = (rs: Record<string, unknown>[], key: string) =>
   rs.filter((r) => r['type'] === 'step' && typeof r[key] === 'number').map((r) => r[key] as number);
 
@@ -180,7 +154,7 @@ describe('trainers that read back inside a step, on a backend without readSync',
         ...quiet,
         config: buildSftConfig({
           preset: 'tiny',
-          overrides: { ...common(), name, model: base, data: [chats], maxSteps: 6, evalInterval: 3 },
+          overrides: { ...common(), name, model: f.base, data: [f.chats], maxSteps: 6, evalInterval: 3 },
         }),
       }),
     );
@@ -196,7 +170,7 @@ describe('trainers that read back inside a step, on a backend without readSync',
         ...quiet,
         config: buildPpoConfig({
           preset: 'tiny',
-          overrides: { ...common(), name, model: sftDir, rewardModel: rmDir, data: [prompts], totalEpisodes: 16 },
+          overrides: { ...common(), name, model: f.sftDir, rewardModel: f.rmDir, data: [f.prompts], totalEpisodes: 16 },
         }),
       }),
     );
@@ -209,7 +183,7 @@ describe('trainers that read back inside a step, on a backend without readSync',
         ...quiet,
         config: buildRlooConfig({
           preset: 'tiny',
-          overrides: { ...common(), name, model: sftDir, rewardModel: rmDir, data: [prompts], totalEpisodes: 16 },
+          overrides: { ...common(), name, model: f.sftDir, rewardModel: f.rmDir, data: [f.prompts], totalEpisodes: 16 },
         }),
       }),
     );
@@ -221,7 +195,7 @@ describe('trainers that read back inside a step, on a backend without readSync',
         ...quiet,
         config: buildKtoConfig({
           preset: 'tiny',
-          overrides: { ...common(), name, model: base, data: [thumbs], maxSteps: 4 },
+          overrides: { ...common(), name, model: f.base, data: [f.thumbs], maxSteps: 4 },
         }),
       }),
     );
@@ -237,9 +211,9 @@ describe('trainers that read back inside a step, on a backend without readSync',
           overrides: {
             ...common(),
             name,
-            model: base,
-            data: [pairs],
-            evalData: pairsEval,
+            model: f.base,
+            data: [f.pairs],
+            evalData: f.pairsEval,
             maxSteps: 4,
             lossType: 'hinge',
             beta: 2,
@@ -253,7 +227,7 @@ describe('trainers that read back inside a step, on a backend without readSync',
         ...quiet,
         config: buildRewardConfig({
           preset: 'tiny',
-          overrides: { ...common(), name, model: base, data: [pairs], evalData: pairsEval, maxSteps: 4 },
+          overrides: { ...common(), name, model: f.base, data: [f.pairs], evalData: f.pairsEval, maxSteps: 4 },
         }),
       }),
     );

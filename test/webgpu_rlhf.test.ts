@@ -6,7 +6,6 @@
  * threw. Skipped where Node finds no WebGPU adapter (SwiftShader here: slow, so the runs are a few steps).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpo } from '../src/align/dpo.js';
@@ -20,44 +19,20 @@ import { buildRlooConfig } from '../src/align/rloo_settings.js';
 import { sft } from '../src/align/sft.js';
 import { buildSftConfig } from '../src/align/sft_settings.js';
 import { readMetrics } from '../src/train/metrics.js';
-import { makeProbeRewardModel, makeSftPolicy, promptRows, quiet } from './ppo_helpers.js';
-import { prefRows } from './prefs_helpers.js';
-import { colorRows, makeTinyModel, writeJsonl } from './sft_helpers.js';
+import { quiet } from './ppo_helpers.js';
+import { makeTrainerFixtures, type TrainerFixtures } from './trainer_fixtures.js';
 import { webgpuMaker } from './webgpu_backend.js';
 
 const gpu = webgpuMaker('webgpu RLHF trainers');
 const have = (await gpu.make()) !== null;
 const itGpu = have ? it : it.skip;
 
-let tmp = '',
-  sftDir = '',
-  rmDir = '',
-  prompts = '',
-  base = '',
-  pairs = '',
-  thumbs = '',
-  chats = '';
+let f: TrainerFixtures | null = null;
 beforeAll(async () => {
-  if (!have) return;
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-webgpu-rlhf-'));
-  sftDir = await makeSftPolicy(tmp, 30);
-  rmDir = (await makeProbeRewardModel(sftDir, path.join(tmp, 'rm'))).dir;
-  prompts = writeJsonl(path.join(tmp, 'prompts.jsonl'), promptRows(16));
-  base = path.join(tmp, 'base');
-  await makeTinyModel(base);
-  pairs = writeJsonl(path.join(tmp, 'pairs.jsonl'), prefRows(16, 1));
-  chats = writeJsonl(path.join(tmp, 'chats.jsonl'), colorRows(24, 5));
-  thumbs = writeJsonl(
-    path.join(tmp, 'thumbs.jsonl'),
-    prefRows(16, 3).map((r, i) => ({
-      prompt: r['prompt'],
-      completion: r[i % 3 ? 'chosen' : 'rejected'],
-      label: !!(i % 3),
-    })),
-  );
+  if (have) f = await makeTrainerFixtures('webgpu-rlhf', 16);
 }, 60000);
 afterAll(() => {
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  if (f) fs.rmSync(f.tmp, { recursive: true, force: true });
 });
 
 const steps = (dir: string) =>
@@ -79,27 +54,27 @@ async function onBoth(
 
 let runs = 0;
 const common = (backend: 'ref' | 'webgpu') => ({
-  outDir: path.join(tmp, 'runs'),
+  outDir: path.join(f!.tmp, 'runs'),
   name: `${backend}-${runs++}`,
   backend,
   quiet: true,
 });
 
 describe('RLHF trainers on webgpu', () => {
+  /** The RL trainers' shared settings over their `tiny` presets: 8 episodes from the SFT policy and probe RM. */
+  const rl = (backend: 'ref' | 'webgpu') => ({
+    preset: 'tiny',
+    overrides: { ...common(backend), model: f!.sftDir, rewardModel: f!.rmDir, data: [f!.prompts], totalEpisodes: 8 },
+  });
+
   itGpu(
-    'PPO: rollouts sampled on the device, the clipping decided from values read back; the steps of ref',
+    'PPO and RLOO: rollouts sampled on the device, the clipping decided from values read back; the steps of ref',
     async () => {
-      const [a, b] = await onBoth((backend) =>
-        ppo({
-          ...quiet,
-          config: buildPpoConfig({
-            preset: 'tiny',
-            overrides: { ...common(backend), model: sftDir, rewardModel: rmDir, data: [prompts], totalEpisodes: 8 },
-          }),
-        }),
-      );
+      const [a, b] = await onBoth((backend) => ppo({ ...quiet, config: buildPpoConfig(rl(backend)) }));
       expect(b.map((r) => r['policy/clipfrac_avg'])).toEqual(a.map((r) => r['policy/clipfrac_avg']));
       expect(b.map((r) => r['val/clipfrac_avg'])).toEqual(a.map((r) => r['val/clipfrac_avg']));
+      const [c, d] = await onBoth((backend) => rloo({ ...quiet, config: buildRlooConfig(rl(backend)) }));
+      expect(d.map((r) => r['policy/clipfrac_avg'])).toEqual(c.map((r) => r['policy/clipfrac_avg']));
     },
     300000,
   );
@@ -112,30 +87,13 @@ describe('RLHF trainers on webgpu', () => {
           ...quiet,
           config: buildSftConfig({
             preset: 'tiny',
-            overrides: { ...common(backend), model: base, data: [chats], maxSteps: 3 },
+            overrides: { ...common(backend), model: f!.base, data: [f!.chats], maxSteps: 3 },
           }),
         }),
       );
       const acc = (rs: Record<string, number>[]) => rs.map((r) => r['mean_token_accuracy']);
       expect(acc(b).every((x) => typeof x === 'number')).toBe(true);
       acc(b).forEach((x, i) => expect(Math.abs(x! - acc(a)[i]!)).toBeLessThan(0.02)); // an argmax tie may round apart
-    },
-    300000,
-  );
-
-  itGpu(
-    'RLOO: the steps of ref',
-    async () => {
-      const [a, b] = await onBoth((backend) =>
-        rloo({
-          ...quiet,
-          config: buildRlooConfig({
-            preset: 'tiny',
-            overrides: { ...common(backend), model: sftDir, rewardModel: rmDir, data: [prompts], totalEpisodes: 8 },
-          }),
-        }),
-      );
-      expect(b.map((r) => r['policy/clipfrac_avg'])).toEqual(a.map((r) => r['policy/clipfrac_avg']));
     },
     300000,
   );
@@ -148,7 +106,7 @@ describe('RLHF trainers on webgpu', () => {
           ...quiet,
           config: buildKtoConfig({
             preset: 'tiny',
-            overrides: { ...common(backend), model: base, data: [thumbs], maxSteps: 3 },
+            overrides: { ...common(backend), model: f!.base, data: [f!.thumbs], maxSteps: 3 },
           }),
         }),
       );
@@ -165,7 +123,14 @@ describe('RLHF trainers on webgpu', () => {
           ...quiet,
           config: buildDpoConfig({
             preset: 'tiny',
-            overrides: { ...common(backend), model: base, data: [pairs], maxSteps: 3, lossType: 'hinge', beta: 2 },
+            overrides: {
+              ...common(backend),
+              model: f!.base,
+              data: [f!.pairs],
+              maxSteps: 3,
+              lossType: 'hinge',
+              beta: 2,
+            },
           }),
         }),
       );
