@@ -92,7 +92,7 @@ export function rlBatcher(c: RlLoopConfig, objective: RlObjective<RlBatch>): Ppo
  */
 export function openRlRun<C extends RlLoopConfig & RunSettings>(
   o: RecipeOptions<C>,
-  command: 'ppo' | 'rloo',
+  command: 'ppo' | 'rloo' | 'grpo',
   defaults: C,
   validate: (c: C) => C,
 ): OpenedRun<C> {
@@ -109,7 +109,7 @@ export function openRlRun<C extends RlLoopConfig & RunSettings>(
         throw new FileFormatError(
           'E_TRAINER_STATE',
           file,
-          `not ${command === 'ppo' ? 'a' : 'an'} ${command} run: resume it with its own command`,
+          `not ${command === 'rloo' ? 'an' : 'a'} ${command} run: resume it with its own command`,
           'config',
         );
     },
@@ -117,7 +117,7 @@ export function openRlRun<C extends RlLoopConfig & RunSettings>(
 }
 
 export interface RlLoop<C extends RlLoopConfig, B extends RlBatch> {
-  command: 'ppo' | 'rloo';
+  command: 'ppo' | 'rloo' | 'grpo';
   options: RecipeOptions<C>;
   run: OpenedRun<C>;
   policy: CausalLM;

@@ -1,6 +1,6 @@
 /**
  * RLOO (what `llmts rloo` runs): REINFORCE with a leave-one-out baseline (Ahmadian et al. 2024), TRL's RLOOTrainer,
- * on the shared loop (src/train/run.ts) and PPO's rollout machinery (rollout.ts, ppo_batches.ts):
+ * a group trainer (group_rl.ts: the shared loop, src/train/run.ts, and PPO's rollout machinery):
  *
  *   1. the run folder (`runs/<name>`), or the checkpoint being resumed, and its saved config;
  *   2. the models: the policy (the SFT folder, or the checkpoint), the frozen reference (the SFT folder), and the
@@ -20,210 +20,39 @@
  *      chat template plus `rloo_state.json` (the batch being learned from, so a run stopped mid-batch resumes exactly),
  *      Ctrl-C, report.html.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { loadConfig, loadModel } from '../model/hf/folder.js';
-import type { CausalLM } from '../model/model.js';
-import type { RewardModel } from '../model/reward.js';
-import { countParams, formatCount } from '../pretrain/estimate.js';
-import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
-import type { RecipeOptions } from '../train/recipe.js';
-import { FileFormatError } from '../util/errors.js';
-import { writeFileAtomic } from '../util/fs.js';
-import { batchReplySampler } from './batch_sampler.js';
-import { batchPrompts, derivedSeed } from './ppo_batches.js';
-import { loadRewardFunction, type RewardFunction } from './reward_fn.js';
-import { openRewardModel, openRlData } from './rl_data.js';
-import { openRlRun, rlBatcher, runRlLoop, type RlResult } from './rl_loop.js';
-import type { RlPrompt } from './rl_prompts.js';
-import { prepareRlooBatch, RlooObjective, type RlooBatch, type RlooRollout } from './rloo_objective.js';
+import type { RlResult } from './rl_loop.js';
+import { prepareRlooBatch, RlooObjective, type RlooBatch } from './rloo_objective.js';
 import { RLOO_DEFAULTS, validateRlooConfig, type RlooConfig } from './rloo_settings.js';
-import { RewardInput } from './reward_input.js';
-import { perItem, replyLogprobs, type PromptReply, type ReplySampler } from './rollout.js';
-import { CHATML_JINJA, openModelFolder } from './sft.js';
+import { runGroupRl, type GroupRlOptions, type GroupRlSpec } from './group_rl.js';
 
 /** RLOO's own file in a checkpoint: the batch of rollouts being learned from. */
 export const RLOO_STATE = 'rloo_state.json';
 
-interface RlooStateFile {
-  version: 1;
-  batch: RlooBatch | null;
-}
-
-export type RlooOptions = RecipeOptions<RlooConfig> & {
-  /** Where replies are sampled (default: the batched KV-cached sampler on the policy). */
-  sampler?: (policy: CausalLM) => ReplySampler;
-};
+export type RlooOptions = GroupRlOptions<RlooConfig>;
 
 export type RlooResult = RlResult<RlooConfig>;
 
-function readState(dir: string): RlooStateFile {
-  const file = path.join(dir, RLOO_STATE);
-  if (!fs.existsSync(file))
-    throw new FileFormatError('E_FILE_MISSING', file, 'no RLOO state: this checkpoint was not written by llmts rloo');
-  try {
-    const j = JSON.parse(fs.readFileSync(file, 'utf8')) as RlooStateFile;
-    if (j.version !== 1) throw new Error('expected version 1');
-    return j;
-  } catch (e) {
-    throw new FileFormatError('E_JSON', file, `not an RLOO state file (${(e as Error).message})`);
-  }
-}
-
-async function read(fn: () => Tensor): Promise<ArrayLike<number>> {
-  const t = tidy(() => noGrad(fn));
-  const d = (await t.data()) as Float32Array;
-  t.dispose();
-  return d;
-}
-
-/** Run (or resume) RLOO. */
-export async function rloo(o: RlooOptions): Promise<RlooResult> {
-  const log = o.log ?? ((s: string) => console.log(s));
-
-  // ---- 1. run folder and config
-  const run = openRlRun(o, 'rloo', RLOO_DEFAULTS, validateRlooConfig);
-  const { config: c, resumeDir } = run;
-
-  // ---- 2. models and the reward (the reward module first: a bad file fails before any model loads)
-  const rewardFn: RewardFunction | null = c.reward ? await loadRewardFunction(c.reward, { seed: c.seed }) : null;
-  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
-  const policy = await loadModel(modelDir, { backend });
-  const reference = await loadModel(c.model, { backend });
-  let rewardModel: RewardModel | null = null;
-  if (!rewardFn) rewardModel = await openRewardModel(c.rewardModel, backend, policy);
-  for (const p of policy.params.values()) p.requiresGrad = true;
-  const pstate = resumeDir ? readState(resumeDir) : null;
-
-  // ---- 3. prompts, the held-out split, the stop tokens, the evaluation replies
-  const maxPositions = (await loadConfig(modelDir)).maxPositions;
-  const {
-    read: rd,
-    train,
-    held,
-    stopTokens,
-    sampling,
-    evalReplies,
-  } = await openRlData({
-    c,
-    trainer: 'RLOO',
-    modelDir,
-    maxPositions,
-    tok,
-    template,
-    reference: batchReplySampler(reference, c.samplerBatch),
-    log,
-  });
-  log(
-    `data: ${rd.form} prompts → ${train.length} training / ${held.length} held-out (${evalReplies.length} reference replies to score); template ${template.kind}${source === CHATML_JINJA ? ' (ChatML)' : ''}; stop tokens ${stopTokens.join(', ')}; reward ${rewardFn ? `${rewardFn.name} (${c.reward})` : `model ${c.rewardModel}`}`,
-  );
-
-  // ---- 4./5. rollouts, objective, batches
-  const objective = new RlooObjective(policy, evalReplies, { cliprange: c.cliprange, temperature: c.temperature });
-  objective.batch = pstate?.batch ?? null;
-  const batcher = rlBatcher(c, objective);
-  const nBatches = Math.ceil(c.totalEpisodes / c.batchSize);
-  const maxSteps = c.maxSteps || nBatches * batcher.stepsPerBatch;
-  const sampler = (o.sampler ?? ((m: CausalLM) => batchReplySampler(m, c.samplerBatch)))(policy);
-  const nPrompts = c.batchSize / c.rlooK;
-  // a reward model reads each reply as text, encoded as in its training (reward_input.ts)
-  const rewardInput = new RewardInput(tok, template, stopTokens, rewardModel?.config.maxPositions);
-  const scoreOf = async (items: readonly (PromptReply & { ended: boolean; p: RlPrompt })[]): Promise<number[]> => {
-    if (rewardModel) {
-      const m = rewardModel;
-      const out: number[] = [];
-      for (let s = 0; s < items.length; s += 16) {
-        const part = items.slice(s, s + 16);
-        out.push(...Array.from(await read(() => m.rewards(part.map((x) => rewardInput.ids(x.p, x.prompt, x.reply))))));
-      }
-      return out;
-    }
-    const out: number[] = [];
-    for (const x of items)
-      out.push(
-        await rewardFn!.score(x.p.messages ?? [{ role: 'user', content: x.p.text }], rewardInput.text(x.reply), {
-          finishReason: x.ended ? 'stop' : 'length',
-        }),
-      );
-    return out;
-  };
-  const rollouts = async (k: number): Promise<RlooBatch> => {
-    // prompt j of the batch gets rollouts j·K … j·K + K − 1 (rloo_objective.ts's layout)
-    const idx = batchPrompts(c.seed, k, nPrompts, train.length).flatMap((i) =>
-      Array.from({ length: c.rlooK }, () => i),
-    );
-    const replies = await sampler.sample(
-      idx.map((i) => train[i]!.ids),
-      { ...sampling, seed: derivedSeed(c.seed, 3, k) },
-    );
-    const items = replies.map((r, i) => ({
-      prompt: train[idx[i]!]!.ids,
-      // a reply of no tokens (the window was full) is scored as the stop token alone
-      reply: r.ids.length ? r.ids : [stopTokens[0]!],
-      ended: r.ended,
-      promptIndex: idx[i]!,
-      p: train[idx[i]!]!,
-    }));
-    const scored: RlooRollout[] = [];
-    for (let s = 0; s < items.length; s += 16) {
-      const part = items.slice(s, s + 16);
-      const lp = perItem(await read(() => replyLogprobs(policy, part, c.temperature)), part);
-      const rl = perItem(await read(() => replyLogprobs(reference, part, c.temperature)), part);
-      const sc = await scoreOf(part);
-      part.forEach((x, i) =>
-        scored.push({
-          prompt: [...x.prompt],
-          reply: [...x.reply],
-          promptIndex: x.promptIndex,
-          ended: x.ended,
-          logprobs: lp[i]!,
-          refLogprobs: rl[i]!,
-          score: sc[i]!,
-        }),
-      );
-    }
-    return prepareRlooBatch(k, scored, {
+const RLOO_SPEC: GroupRlSpec<RlooConfig, RlooBatch> = {
+  command: 'rloo',
+  trainer: 'RLOO',
+  stateFile: RLOO_STATE,
+  defaults: RLOO_DEFAULTS,
+  validate: validateRlooConfig,
+  k: (c) => c.rlooK,
+  objective: (policy, evalReplies, c) =>
+    new RlooObjective(policy, evalReplies, { cliprange: c.cliprange, temperature: c.temperature }),
+  prepare: (k, scored, c) =>
+    prepareRlooBatch(k, scored, {
       k: c.rlooK,
       klCoef: c.klCoef,
       klEstimator: c.klEstimator,
       missingEosPenalty: c.missingEosPenalty,
       normalizeAdvantage: c.normalizeAdvantage,
-    });
-  };
-  const nParams = countParams(policy.config).total;
-  log(
-    `model: ${c.model}: ${policy.config.family} policy, ${formatCount(nParams)} parameters; ${maxSteps} steps (${nBatches} batches of ${nPrompts} prompts × ${c.rlooK} replies, ${c.ppoEpochs} epochs of ${c.batchSize / c.miniBatchSize} minibatches); backend ${backend.describe()}`,
-  );
-
-  // ---- 6. the loop
-  return runRlLoop({
-    command: 'rloo',
-    options: o,
-    run,
-    policy,
-    tok,
-    source,
-    objective,
-    batcher,
-    maxSteps,
-    maxPositions,
-    evalReplies,
-    sample: { prompt: held[0]!, stopId: stopTokens[stopTokens.length - 1]! },
-    rollouts,
-    saveOwn: async (d) => {
-      const rs: RlooStateFile = { version: 1, batch: objective.batch };
-      await writeFileAtomic(path.join(d, RLOO_STATE), JSON.stringify(rs) + '\n');
-    },
-    summary: (t, why) => ({
-      model: `${c.model} (${policy.config.family}, ${formatCount(nParams)} parameters)`,
-      reward: rewardFn ? `${rewardFn.name} (${c.reward})` : `reward model ${c.rewardModel}`,
-      data: `${c.data.join(', ')}: ${train.length} training / ${held.length} held-out prompts; ${rd.skipped} bad rows skipped, ${rd.dropped} prompts dropped`,
-      'chat template': source === CHATML_JINJA ? 'ChatML' : template.kind,
-      steps: `${t.state.step} of ${maxSteps} (${why}), ${Math.ceil(t.state.step / batcher.stepsPerBatch)} batches of ${nPrompts} prompts × ${c.rlooK} replies`,
-      'KL coefficient': `${c.klCoef} (${c.klEstimator}, sequence-level)`,
     }),
-    data: { trainPrompts: train.length, evalPrompts: held.length, skippedRows: rd.skipped, dropped: rd.dropped },
-    release: [policy, reference, rewardModel],
-    log,
-  });
+  klLine: (c) => `${c.klCoef} (${c.klEstimator}, sequence-level)`,
+};
+
+/** Run (or resume) RLOO. */
+export function rloo(o: RlooOptions): Promise<RlooResult> {
+  return runGroupRl(RLOO_SPEC, o);
 }

@@ -24,21 +24,11 @@ import { staged, type LossResult } from '../train/staged_loss.js';
 import type { TrainableModel } from '../train/trainer.js';
 import { ConfigError, ShapeError } from '../util/errors.js';
 import { clippedPolicyTerm, klPerToken, StatsMean, type KlEstimator } from './rl_math.js';
+import type { GroupRollout } from './group_rl.js';
 import { replyLogprobs, type PromptReply } from './rollout.js';
 
-/** A sampled and scored reply of an RLOO batch. */
-export interface RlooRollout extends PromptReply {
-  /** The prompt's index in the run's training prompts. */
-  promptIndex: number;
-  /** A stop token ended the reply. */
-  ended: boolean;
-  /** log π_old of each reply token (logits / T). */
-  logprobs: number[];
-  /** log π_ref of each reply token (logits / T). */
-  refLogprobs: number[];
-  /** The reward function's score of the reply. */
-  score: number;
-}
+/** A sampled and scored reply of an RLOO batch (group_rl.ts's). */
+export type RlooRollout = GroupRollout;
 
 /** Leave-one-out advantages of `rewards` grouped k by k (k consecutive replies per prompt): A_i = r_i − mean_{j≠i} r_j. */
 export function rlooAdvantages(rewards: ArrayLike<number>, k: number): Float64Array {

@@ -34,7 +34,7 @@ export interface RecipeCommandConfig {
 }
 
 export interface RecipeCommand<T extends SettingsTable, R extends RecipeResult<Values<T>> & { maxSteps: number }> {
-  command: 'sft' | 'reward' | 'dpo' | 'kto' | 'ppo' | 'rloo';
+  command: 'sft' | 'reward' | 'dpo' | 'kto' | 'ppo' | 'rloo' | 'grpo';
   settings: Settings<T>;
   help: () => string;
   build: (o: { preset?: string; file?: string; overrides?: Partial<Values<T>> }) => Values<T>;

@@ -12,7 +12,7 @@ import type { Settings, SettingsTable, Values } from '../util/settings.js';
 import { chatNext, recipeMain } from './recipe_command.js';
 
 export interface RlCommand<T extends SettingsTable> {
-  command: 'ppo' | 'rloo';
+  command: 'ppo' | 'rloo' | 'grpo';
   settings: Settings<T>;
   help: () => string;
   build: (o: { preset?: string; file?: string; overrides?: Partial<Values<T>> }) => Values<T>;
