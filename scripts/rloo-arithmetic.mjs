@@ -2,10 +2,11 @@
 // generated problems (arithmeticDrill: never a held-out problem), then RLOO (the `arithmetic` preset) with the task's
 // exact-match rater as the reward, and print held-out exact match (the task's 500 held-out prompts, never trained
 // on) of both: greedy, and one sample each at temperature 1 (the distribution RLOO trains). CPU only, one run.
+// --trainer=grpo runs GRPO's `arithmetic` preset instead (the same SFT, the same reward and evaluation).
 //
-//   npm run build:ts && node scripts/rloo-arithmetic.mjs [outDir] [--drill=60000] [--sftSteps=4000]
-//     [--episodes=N (default: the preset's)] [--rlooLr=X] [--sftSeconds=3600] [--rlooSeconds=3600]
-//     [--sftFrom=DIR (an SFT checkpoint: skip SFT)] [--rloo.KEY=VALUE (any RLOO setting)]
+//   npm run build:ts && node scripts/rloo-arithmetic.mjs [outDir] [--trainer=rloo|grpo] [--drill=60000]
+//     [--sftSteps=4000] [--episodes=N (default: the preset's)] [--rlooLr=X] [--sftSeconds=3600] [--rlooSeconds=3600]
+//     [--sftFrom=DIR (an SFT checkpoint: skip SFT)] [--rloo.KEY=VALUE (any setting of the trainer)]
 //
 // Steps and episodes decide the result (the same on any machine); the seconds are only caps.
 // The base model is trained from random weights: a byte-level tokenizer (a digit is a token) and a small GPT-2.
@@ -21,6 +22,8 @@ const { demonstrationRow } = await dist('align/tasks/task.js');
 const { sft } = await dist('align/sft.js');
 const { buildSftConfig } = await dist('align/sft_settings.js');
 const { rloo } = await dist('align/rloo.js');
+const { grpo } = await dist('align/grpo.js');
+const { buildGrpoConfig } = await dist('align/grpo_settings.js');
 const { stopTokensOf } = await dist('align/rl_data.js');
 const { buildRlooConfig } = await dist('align/rloo_settings.js');
 const { templateOf } = await dist('align/sft.js');
@@ -37,6 +40,8 @@ const args = process.argv.slice(2);
 /** @type {(k: string, d: number) => number} */
 const flag = (k, d) => Number(args.find((a) => a.startsWith(`--${k}=`))?.split('=')[1] ?? d);
 const out = path.resolve(args.find((a) => !a.startsWith('--')) ?? 'runs/o4');
+const trainer = args.find((a) => a.startsWith('--trainer='))?.split('=')[1] ?? 'rloo';
+if (trainer !== 'rloo' && trainer !== 'grpo') throw new Error(`--trainer: expected rloo or grpo, got ${trainer}`);
 fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(out, { recursive: true });
 const t0 = performance.now();
@@ -148,16 +153,16 @@ console.error(
 );
 const tEval = performance.now();
 
-const r = await rloo({
+const r = await (trainer === 'grpo' ? grpo : rloo)({
   ...quiet,
-  config: buildRlooConfig({
+  config: (trainer === 'grpo' ? buildGrpoConfig : buildRlooConfig)({
     preset: 'arithmetic',
     overrides: {
       model: s.checkpointDir,
       reward: path.join(root, 'raters', 'arithmetic.mjs'),
       data: [promptsFile],
       outDir: out,
-      name: 'rloo',
+      name: trainer,
       backend: 'wasm',
       quiet: true,
       timeLimit: flag('rlooSeconds', 3600),
@@ -176,14 +181,15 @@ console.log(
     {
       heldout_prompts: held.length,
       sft_exact_match: before,
-      rloo_exact_match: after,
+      trainer,
+      [`${trainer}_exact_match`]: after,
       sft_steps: s.steps,
-      rloo_steps: r.steps,
-      rloo_last_batch: r.lastBatch,
+      [`${trainer}_steps`]: r.steps,
+      [`${trainer}_last_batch`]: r.lastBatch,
       seconds: {
         sft: sec(t0, tSft),
         eval: sec(tSft, tEval),
-        rloo: sec(tEval, tRloo),
+        [trainer]: sec(tEval, tRloo),
         total: sec(t0, performance.now()),
       },
     },

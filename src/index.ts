@@ -11,7 +11,7 @@
 export type { Backend, DType, HostArray } from './backend/backend.js';
 export { initBackend, getBackend, setBackend } from './backend/registry.js';
 export type { BackendName } from './backend/registry.js';
-export { Tensor, tensor, zeros, full, empty, tidy, noGrad, keep } from './tensor/tensor.js';
+export { Tensor, tensor, zeros, full, empty, tidy, Scope, noGrad, keep } from './tensor/tensor.js';
 export * as ops from './tensor/ops.js';
 export { backward } from './tensor/autograd.js';
 export type { ModelConfig, ModelFamily } from './model/config.js';
@@ -175,6 +175,17 @@ export { feedbackRoute, replyRecorder, type FeedbackRouteOptions } from './serve
 export { rloo, type RlooOptions, type RlooResult } from './align/rloo.js';
 export { RLOO_SETTINGS, RLOO_PRESETS, buildRlooConfig, type RlooConfig } from './align/rloo_settings.js';
 export { rlooAdvantages, rlooLoss, prepareRlooBatch, type RlooBatch } from './align/rloo_objective.js';
+export { grpo, type GrpoOptions, type GrpoResult } from './align/grpo.js';
+export { GRPO_SETTINGS, GRPO_PRESETS, buildGrpoConfig, type GrpoConfig } from './align/grpo_settings.js';
+export { grpoAdvantages, grpoLoss, prepareGrpoBatch, type GrpoBatch } from './align/grpo_objective.js';
+export {
+  resolveLoss,
+  resolveLossSync,
+  staged,
+  thenLoss,
+  type LossResult,
+  type StagedLoss,
+} from './train/staged_loss.js';
 export { loadRewardFunction, RewardFunctionError, type RewardFunction } from './align/reward_fn.js';
 export { batchReplySampler } from './align/batch_sampler.js';
 

@@ -19,6 +19,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { dpo } from '../src/align/dpo.js';
 import { buildDpoConfig } from '../src/align/dpo_settings.js';
+import { grpo } from '../src/align/grpo.js';
+import { buildGrpoConfig } from '../src/align/grpo_settings.js';
 import { kto } from '../src/align/kto.js';
 import { buildKtoConfig } from '../src/align/kto_settings.js';
 import { ppo } from '../src/align/ppo.js';
@@ -187,6 +189,27 @@ describe('trainers that read back inside a step, on a backend without readSync',
         }),
       }),
     );
+  }, 60000);
+
+  it('GRPO (β > 0): the same', async () => {
+    const rs = await both('grpo', (name) =>
+      grpo({
+        ...quiet,
+        config: buildGrpoConfig({
+          preset: 'tiny',
+          overrides: {
+            ...common(),
+            name,
+            model: f.sftDir,
+            rewardModel: f.rmDir,
+            data: [f.prompts],
+            totalEpisodes: 16,
+            beta: 0.04,
+          },
+        }),
+      }),
+    );
+    expect(metric(rs, 'clip_ratio/region_mean').length).toBeGreaterThan(0);
   }, 60000);
 
   it('KTO: the same reference point z0 (read back each step), losses and metrics', async () => {

@@ -1,5 +1,5 @@
 /**
- * The trainers that decide on the host inside a step — PPO and RLOO (clipping, on rollouts sampled on the device),
+ * The trainers that decide on the host inside a step — PPO, RLOO and GRPO (clipping, on rollouts sampled on the device),
  * KTO (its reference point z0), DPO's hinge, SFT's token accuracy (argmaxes on the device) — run with `--backend webgpu` through their commands' functions, and take the
  * steps they take on ref: the same losses to float32 rounding (relative 1e-4; measured ≤ 1e-6), the same clip
  * fractions. Until staged losses (src/train/staged_loss.ts) PPO and RLOO refused webgpu by name and KTO's objective
@@ -10,6 +10,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpo } from '../src/align/dpo.js';
 import { buildDpoConfig } from '../src/align/dpo_settings.js';
+import { grpo } from '../src/align/grpo.js';
+import { buildGrpoConfig } from '../src/align/grpo_settings.js';
 import { kto } from '../src/align/kto.js';
 import { buildKtoConfig } from '../src/align/kto_settings.js';
 import { ppo } from '../src/align/ppo.js';
@@ -68,13 +70,20 @@ describe('RLHF trainers on webgpu', () => {
   });
 
   itGpu(
-    'PPO and RLOO: rollouts sampled on the device, the clipping decided from values read back; the steps of ref',
+    'PPO, RLOO and GRPO: rollouts sampled on the device, the clipping decided from values read back; the steps of ref',
     async () => {
       const [a, b] = await onBoth((backend) => ppo({ ...quiet, config: buildPpoConfig(rl(backend)) }));
       expect(b.map((r) => r['policy/clipfrac_avg'])).toEqual(a.map((r) => r['policy/clipfrac_avg']));
       expect(b.map((r) => r['val/clipfrac_avg'])).toEqual(a.map((r) => r['val/clipfrac_avg']));
       const [c, d] = await onBoth((backend) => rloo({ ...quiet, config: buildRlooConfig(rl(backend)) }));
       expect(d.map((r) => r['policy/clipfrac_avg'])).toEqual(c.map((r) => r['policy/clipfrac_avg']));
+      const [e, g] = await onBoth((backend) =>
+        grpo({
+          ...quiet,
+          config: buildGrpoConfig({ ...rl(backend), overrides: { ...rl(backend).overrides, beta: 0.04 } }),
+        }),
+      );
+      expect(g.map((r) => r['clip_ratio/region_mean'])).toEqual(e.map((r) => r['clip_ratio/region_mean']));
     },
     300000,
   );

@@ -111,16 +111,20 @@ export class AdaptiveKlController implements KlController {
   }
 }
 
-/** One token's clipped policy loss, and whether clipping took the gradient away (TRL's pg_clipfrac counts it). */
+/**
+ * One token's clipped policy loss max(−A·ρ, −A·clip(ρ, 1 − ε, 1 + ε_high)), and whether clipping took the gradient
+ * away (TRL's pg_clipfrac counts it). ε_high defaults to ε (DAPO's clip-higher sets it apart).
+ */
 export function clippedPolicyTerm(
   advantage: number,
   logp: number,
   oldLogp: number,
   cliprange: number,
+  cliprangeHigh = cliprange,
 ): { loss: number; clipped: boolean; ratio: number } {
   const ratio = Math.exp(logp - oldLogp);
   const a = -advantage * ratio;
-  const b = -advantage * Math.min(1 + cliprange, Math.max(1 - cliprange, ratio));
+  const b = -advantage * Math.min(1 + cliprangeHigh, Math.max(1 - cliprange, ratio));
   return { loss: Math.max(a, b), clipped: b > a, ratio };
 }
 

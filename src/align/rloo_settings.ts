@@ -6,12 +6,24 @@
  * Presets: `tiny` (tests, seconds), `arithmetic` (the O4 proof on a small model, minutes on a CPU).
  */
 import { ConfigError } from '../util/errors.js';
-import { bool, defineSettings, float, group, int, oneOf, str, strings, type Values } from '../util/settings.js';
+import {
+  bool,
+  defineSettings,
+  float,
+  group,
+  int,
+  oneOf,
+  str,
+  strings,
+  type SettingsTable,
+  type Values,
+} from '../util/settings.js';
 import { DISPLAY_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
 import { RL_EVAL, RL_OPTIM, RL_OPTIM_LOOP } from './ppo_settings.js';
 import { buildFromLayers } from './pref_settings.js';
 
-const DATA = group('models and data', {
+/** The models and data of a group trainer (RLOO, GRPO). */
+export const GROUP_RL_DATA = group('models and data', {
   model: str(
     '',
     "The fine-tuned policy to start from, also the frozen reference: a Hugging Face folder (an 'llmts sft' checkpoint; the first positional argument).",
@@ -47,45 +59,67 @@ const DATA = group('models and data', {
   ),
 });
 
-const ROLLOUT = group('rollouts', {
-  rlooK: int(2, 'Replies sampled per prompt (k ≥ 2): each one’s baseline is the mean reward of the other k − 1.', {
-    min: 2,
-    aliases: ['rloo_k'],
-  }),
-  totalEpisodes: int(
-    512,
-    'Replies to sample and learn from in all (the run takes totalEpisodes / batchSize batches).',
-    {
+/**
+ * The rollout settings of a group trainer: `k`, its replies-per-prompt setting (first in --help), then the shared
+ * ones; `epochs`, the default and TRL name of ppoEpochs (RLOO's num_ppo_epochs 4, GRPO's num_iterations 1).
+ */
+export function groupRollouts<K extends SettingsTable>(
+  k: K,
+  epochs: { default: number; alias: string },
+  temperature: number,
+) {
+  return group('rollouts', {
+    ...k,
+    totalEpisodes: int(
+      512,
+      'Replies to sample and learn from in all (the run takes totalEpisodes / batchSize batches).',
+      {
+        min: 1,
+        aliases: ['total_episodes'],
+      },
+    ),
+    batchSize: int(32, 'Replies per batch (batchSize / k prompts, k replies each), learned from for ppoEpochs.', {
+      min: 2,
+      aliases: ['batch_size'],
+    }),
+    miniBatchSize: int(8, 'Replies per optimizer step (batchSize must be a multiple).', {
       min: 1,
-      aliases: ['total_episodes'],
-    },
-  ),
-  batchSize: int(32, 'Replies per batch (batchSize / rlooK prompts, rlooK replies each), learned from for ppoEpochs.', {
-    min: 2,
-    aliases: ['batch_size'],
-  }),
-  miniBatchSize: int(8, 'Replies per optimizer step (batchSize must be a multiple).', {
-    min: 1,
-    aliases: ['mini_batch_size'],
-  }),
-  ppoEpochs: int(4, 'Passes over each batch of replies, in a new order each time.', {
-    min: 1,
-    aliases: ['num_ppo_epochs'],
-  }),
-  responseLength: int(32, 'Most tokens a reply may have (a reply without a stop token by then has no EOS).', {
-    min: 1,
-    aliases: ['response_length', 'max_new_tokens'],
-  }),
-  temperature: float(0.7, 'Sampling temperature; the log-probabilities are scored under the same logits / T.', {
-    gt: 0,
-  }),
-  samplerBatch: int(32, 'Rows the batched sampler decodes in one forward (results do not depend on it).', { min: 1 }),
-  missingEosPenalty: float(
-    0,
-    "Subtracted from the score of a reply that did not end with a stop token (TRL's missing_eos_penalty).",
-    { min: 0, aliases: ['missing_eos_penalty'] },
-  ),
-});
+      aliases: ['mini_batch_size'],
+    }),
+    ppoEpochs: int(epochs.default, 'Passes over each batch of replies, in a new order each time.', {
+      min: 1,
+      aliases: [epochs.alias],
+    }),
+    responseLength: int(32, 'Most tokens a reply may have (a reply without a stop token by then has no EOS).', {
+      min: 1,
+      aliases: ['response_length', 'max_new_tokens', 'max_completion_length'],
+    }),
+    temperature: float(
+      temperature,
+      'Sampling temperature; the log-probabilities are scored under the same logits / T.',
+      {
+        gt: 0,
+      },
+    ),
+    samplerBatch: int(32, 'Rows the batched sampler decodes in one forward (results do not depend on it).', { min: 1 }),
+    missingEosPenalty: float(
+      0,
+      "Subtracted from the score of a reply that did not end with a stop token (TRL's missing_eos_penalty).",
+      { min: 0, aliases: ['missing_eos_penalty'] },
+    ),
+  });
+}
+
+const ROLLOUT = groupRollouts(
+  {
+    rlooK: int(2, 'Replies sampled per prompt (k ≥ 2): each one’s baseline is the mean reward of the other k − 1.', {
+      min: 2,
+      aliases: ['rloo_k'],
+    }),
+  },
+  { default: 4, alias: 'num_ppo_epochs' },
+  0.7,
+);
 
 const RLOO = group('RLOO', {
   klCoef: float(0.05, 'β of the sequence-level KL penalty: reward = score − β·Σ_t KL_t(π‖π_ref).', {
@@ -112,7 +146,16 @@ const RLOO = group('RLOO', {
 
 /** Every setting of `llmts rloo`, in --help order. */
 export const RLOO_SETTINGS = defineSettings(
-  { ...RUN_SETTINGS, ...DATA, ...ROLLOUT, ...RLOO, ...RL_OPTIM_LOOP, ...RL_OPTIM, ...RL_EVAL, ...DISPLAY_SETTINGS },
+  {
+    ...RUN_SETTINGS,
+    ...GROUP_RL_DATA,
+    ...ROLLOUT,
+    ...RLOO,
+    ...RL_OPTIM_LOOP,
+    ...RL_OPTIM,
+    ...RL_EVAL,
+    ...DISPLAY_SETTINGS,
+  },
   'llmts rloo',
 );
 
@@ -168,18 +211,22 @@ export const RLOO_PRESETS: Record<string, { help: string; config: Partial<RlooCo
   },
 };
 
-export function validateRlooConfig(c: RlooConfig): RlooConfig {
-  RLOO_SETTINGS.checkRanges(c);
-  const usage = 'llmts rloo <sft-dir> --reward <reward.mjs> <prompts.jsonl …>';
+/** The checks every group trainer's settings take: a policy, one reward, prompts, and batches of whole groups. */
+export function checkGroupConfig(
+  c: Pick<RlooConfig, 'model' | 'reward' | 'rewardModel' | 'data' | 'batchSize' | 'miniBatchSize' | 'lr' | 'minLr'>,
+  command: 'rloo' | 'grpo',
+  k: { name: string; value: number },
+): void {
+  const usage = `llmts ${command} <sft-dir> --reward <reward.mjs> <prompts.jsonl …>`;
   if (!c.model) throw new ConfigError('model', `give the policy folder: ${usage}`);
   if (!c.reward && !c.rewardModel)
     throw new ConfigError('reward', `give a reward function module (--reward FILE.mjs) or --rewardModel DIR: ${usage}`);
   if (c.reward && c.rewardModel) throw new ConfigError('reward', 'give either --reward or --rewardModel, not both');
   if (!c.data.length) throw new ConfigError('data', `give the prompts: ${usage}`);
-  if (c.batchSize % c.rlooK !== 0)
+  if (c.batchSize % k.value !== 0)
     throw new ConfigError(
       'batchSize',
-      `must be a multiple of rlooK (${c.rlooK}): each prompt gets rlooK replies, got ${c.batchSize}`,
+      `must be a multiple of ${k.name} (${k.value}): each prompt gets ${k.name} replies, got ${c.batchSize}`,
     );
   if (c.batchSize % c.miniBatchSize !== 0)
     throw new ConfigError(
@@ -187,6 +234,11 @@ export function validateRlooConfig(c: RlooConfig): RlooConfig {
       `batchSize (${c.batchSize}) must be a multiple of it, got ${c.miniBatchSize}`,
     );
   if (c.minLr > c.lr) throw new ConfigError('minLr', `must be ≤ lr (${c.lr}), got ${c.minLr}`);
+}
+
+export function validateRlooConfig(c: RlooConfig): RlooConfig {
+  RLOO_SETTINGS.checkRanges(c);
+  checkGroupConfig(c, 'rloo', { name: 'rlooK', value: c.rlooK });
   return c;
 }
 

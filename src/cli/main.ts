@@ -20,6 +20,10 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   kto: { file: './kto.js', help: 'align a fine-tuned model to unpaired thumbs up / down with KTO (TRL JSONL)' },
   ppo: { file: './ppo.js', help: 'align a fine-tuned model to a reward model with PPO and a KL leash' },
   rloo: { file: './rloo.js', help: 'align a fine-tuned model to a reward function with RLOO (k replies per prompt)' },
+  grpo: {
+    file: './grpo.js',
+    help: 'align a fine-tuned model to a reward function with GRPO (group-relative advantages, per-token clipping)',
+  },
   plan: { file: './plan.js', help: 'print parameters, FLOPs, memory and expected time of a training config' },
   generate: { file: './generate.js', help: 'continue a prompt with a model' },
   chat: { file: './chat.js', help: 'chat with a model in the terminal' },

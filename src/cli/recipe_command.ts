@@ -1,6 +1,6 @@
 /**
  * The command line of the trainers that start from a model folder and data files: `llmts sft` (sft.ts), `llmts reward`, `llmts dpo`,
- * `llmts kto` (pref_command.ts), `llmts ppo` and `llmts rloo` (rl_command.ts); each command file holds its help text
+ * `llmts kto` (pref_command.ts), `llmts ppo`, `llmts rloo` and `llmts grpo` (rl_command.ts); each command file holds its help text
  * and what its closing lines say:
  *
  *   llmts <cmd> <model-dir> <data.jsonl …> [--preset=NAME] [--config=FILE.json] [--key=value …]

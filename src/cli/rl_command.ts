@@ -1,5 +1,5 @@
 /**
- * The command line shared by `llmts ppo` and `llmts rloo` (ppo.ts, rloo.ts hold their help text):
+ * The command line shared by `llmts ppo`, `llmts rloo` and `llmts grpo` (ppo.ts, rloo.ts, grpo.ts hold their help text):
  * recipe_command.ts's, closing with the last batch of rollouts and the held-out loss:
  *
  *   llmts <cmd> <sft-dir> <reward …> <prompts.jsonl …> [--preset=NAME] [--config=FILE.json] [--key=value …]
