@@ -159,7 +159,7 @@ const r = await (trainer === 'grpo' ? grpo : rloo)({
     preset: 'arithmetic',
     overrides: {
       model: s.checkpointDir,
-      reward: path.join(root, 'raters', 'arithmetic.mjs'),
+      reward: [path.join(root, 'raters', 'arithmetic.mjs')],
       data: [promptsFile],
       outDir: out,
       name: trainer,

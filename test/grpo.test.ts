@@ -92,7 +92,7 @@ describe('GRPO arithmetic (float64 definitions)', () => {
     );
   });
 
-  it('grpoLoss: value and gradient of every loss type by central differences (float64), β > 0, ε_high ≠ ε', () => {
+  it('grpoLoss: value and gradient of every loss type by central differences (float64), β > 0, ε_high ≠ ε, truncated replies masked or not', () => {
     const rng = new Rng(9);
     const lengths = [3, 1, 4, 2, 5];
     const n = lengths.reduce((s, x) => s + x, 0);
@@ -113,8 +113,9 @@ describe('GRPO arithmetic (float64 definitions)', () => {
       }
       return -1;
     };
-    const definition = (v: ArrayLike<number>, type: GrpoLossType) => {
+    const definition = (v: ArrayLike<number>, type: GrpoLossType, counted = lengths.map(() => true)) => {
       const per = Array.from({ length: n }, (_, t) => {
+        if (!counted[replyOf(t)]) return 0; // TRL's completion mask: a masked reply's tokens are 0
         const A = adv[replyOf(t)]!;
         const rho = Math.exp(v[t]! - old[t]!);
         const c = Math.min(1 + epsHigh, Math.max(1 - eps, rho));
@@ -131,24 +132,35 @@ describe('GRPO arithmetic (float64 definitions)', () => {
         return L / lengths.length;
       }
       const s = per.reduce((a, x) => a + x, 0);
-      return type === 'dr_grpo' ? s / (lengths.length * maxLen) : s / n;
+      const active = lengths.reduce((a, L, i) => a + (counted[i] ? L : 0), 0);
+      return type === 'dr_grpo' ? s / (lengths.length * maxLen) : s / Math.max(active, 1);
     };
-    for (const type of GRPO_LOSS_TYPES) {
+    // every loss type, with every reply counted, then with two left out (maskTruncatedCompletions)
+    const masked = [true, false, true, true, false];
+    for (const [type, counted] of [
+      ...GRPO_LOSS_TYPES.map((t) => [t, undefined] as const),
+      ...GRPO_LOSS_TYPES.map((t) => [t, masked] as const),
+    ]) {
       const x = tensor(lp, [n], { dtype: 'f64', backend: ref, requiresGrad: true });
       const o = { epsilon: eps, epsilonHigh: epsHigh, beta, lossType: type, responseLength: maxLen };
+      const def = (v: ArrayLike<number>, t: GrpoLossType) => definition(v, t, counted);
       let value = 0,
         host = 0,
         region = 0;
       tidy(() => {
-        const r = grpoLoss(x, { lengths, advantages: adv, oldLogprobs: old, refLogprobs: refLp }, o);
+        const r = grpoLoss(
+          x,
+          { lengths, advantages: adv, oldLogprobs: old, refLogprobs: refLp, ...(counted ? { counted } : {}) },
+          o,
+        );
         value = r.loss.dataSync()[0]!;
         host = r.value;
         region = r.stats['clip_ratio/region_mean'];
         backward(r.loss);
         return [];
       });
-      expect(value, type).toBeCloseTo(definition(lp, type), 12);
-      expect(host, type).toBeCloseTo(definition(lp, type), 12);
+      expect(value, type).toBeCloseTo(def(lp, type), 12);
+      expect(host, type).toBeCloseTo(def(lp, type), 12);
       expect(region).toBeGreaterThan(0);
       expect(region).toBeLessThan(1);
       const g = x.grad!.dataSync();
@@ -156,11 +168,13 @@ describe('GRPO arithmetic (float64 definitions)', () => {
       for (let j = 0; j < n; j++) {
         const v = Float64Array.from(lp);
         v[j] = lp[j]! + h;
-        const up = definition(v, type);
+        const up = def(v, type);
         v[j] = lp[j]! - h;
-        expect(g[j]!, `${type} d/d${j}`).toBeCloseTo((up - definition(v, type)) / (2 * h), 6);
+        expect(g[j]!, `${type} d/d${j}`).toBeCloseTo((up - def(v, type)) / (2 * h), 6);
+        if (counted && !counted[replyOf(j)]) expect(g[j]).toBe(0);
       }
     }
+    expect(definition(lp, 'dapo', masked)).not.toBeCloseTo(definition(lp, 'dapo'), 3); // the mask matters here
     // TRL's clip ratios: low where ρ < 1 − ε with A < 0, high where ρ > 1 + ε_high with A > 0
     let low = 0,
       high = 0;
@@ -208,7 +222,7 @@ describe('GRPO on the toy arithmetic task', () => {
       preset: 'tiny',
       overrides: {
         model: toy.sftDir,
-        reward: toy.rater,
+        reward: [toy.rater],
         data: [toy.promptsFile],
         outDir: path.join(tmp, 'runs'),
         backend: 'wasm',

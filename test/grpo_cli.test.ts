@@ -1,8 +1,9 @@
 /**
  * `llmts grpo` as a user runs it: `node bin/llmts.js grpo …` in a separate process (dist/ rebuilt first when src/
  * is newer), on a tiny model with a reward function module: a short run writes metrics.jsonl with TRL's GRPO names
- * and a checkpoint with grpo_state.json; --resume continues it (an rloo run is refused); settings that cannot make
- * whole groups are one line naming the setting; --help lists GRPO's settings and presets.
+ * and a checkpoint with grpo_state.json; --resume continues it (an rloo run is refused); several reward functions
+ * are summed with their weights, each one a metric; settings that cannot make whole groups are one line naming the
+ * setting; --help lists GRPO's settings and presets.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,6 +29,10 @@ beforeAll(async () => {
   await makeTinyModel(path.join(tmp, 'base'));
   writeJsonl(path.join(tmp, 'prompts.jsonl'), promptRows(20));
   // a verifiable reward: 1 when the reply names the colour the user asked about
+  fs.writeFileSync(
+    path.join(tmp, 'short.mjs'),
+    'export const reward = (prompt, reply) => (reply.length < 12 ? 1 : 0);\n',
+  );
   fs.writeFileSync(
     path.join(tmp, 'colour.mjs'),
     'export function reward(prompt, reply) {\n  const c = prompt.at(-1).content.split(" ")[1];\n  return reply.includes(c) ? 1 : 0;\n}\n',
@@ -82,6 +87,28 @@ describe('llmts grpo on the command line', () => {
     const other = llmts(['rloo', '--resume=out/fn']);
     expect(other.code).toBe(1);
     expect(other.err).toMatch(/not an rloo run: resume it with its own command/);
+  });
+
+  it('several reward functions are summed with their weights; each one is a metric', () => {
+    const r = run('two', ['--total_episodes=8', '--reward=colour.mjs,short.mjs', '--reward_weights=1,0.5']);
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/reward colour\.mjs \(colour\.mjs, weight 1\) \+ short\.mjs \(short\.mjs, weight 0\.5\)/);
+    const steps = (
+      readMetrics(path.join(tmp, 'out', 'two', 'metrics.jsonl')) as unknown as Record<string, number>[]
+    ).filter((x) => (x['type'] as unknown) === 'step');
+    const s = steps[0]!;
+    for (const k of [
+      'rewards/colour.mjs/mean',
+      'rewards/colour.mjs/std',
+      'rewards/short.mjs/mean',
+      'rewards/short.mjs/std',
+    ])
+      expect(typeof s[k], k).toBe('number');
+    // the batch's reward is the weighted sum of the functions' means
+    expect(s['reward']).toBeCloseTo(s['rewards/colour.mjs/mean']! + 0.5 * s['rewards/short.mjs/mean']!, 12);
+    const bad = run('bad', ['--reward=colour.mjs,short.mjs', '--rewardWeights=1']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/rewardWeights: one weight per reward function: 2 functions, 1 weight/);
   });
 
   it('settings that cannot make whole groups are one line naming the setting; --help lists settings and presets', () => {

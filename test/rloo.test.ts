@@ -224,7 +224,7 @@ describe('RLOO on a toy arithmetic task', () => {
         preset: 'tiny',
         overrides: {
           model: toy.sftDir,
-          reward: toy.rater,
+          reward: [toy.rater],
           data: [toy.promptsFile],
           outDir: path.join(tmp, 'runs'),
           backend: 'wasm',

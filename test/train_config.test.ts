@@ -11,7 +11,7 @@ import { countParams, flopsPerToken } from '../src/pretrain/estimate.js';
 import { ConfigError } from '../src/util/errors.js';
 import { FIXTURES } from './helpers.js';
 import { TRAIN_SETTINGS } from '../src/pretrain/settings.js';
-import { bool, defineSettings, float, int, oneOf, strings } from '../src/util/settings.js';
+import { bool, defineSettings, float, int, numbers, oneOf, strings } from '../src/util/settings.js';
 import { parseCommandLine } from '../src/cli/args.js';
 
 function configError(fn: () => unknown): ConfigError {
@@ -164,6 +164,20 @@ describe('settings tables', () => {
       /Did you mean 'epochs'\? \('llmts dpo --help'/,
     );
     expect(S.describe()).toMatch(/--packing=<true or false> {2}Pack sequences\. \(default false\)/);
+  });
+  it('lists of numbers: "1,0.5" and "[1, 0.5]" on the command line, [1, 0.5] in a file; anything else named', () => {
+    const S = defineSettings({ weights: numbers([], 'Weights.'), files: strings([], 'Files.') }, 'llmts x');
+    expect(S.coerce('weights', '1,0.5')).toEqual([1, 0.5]);
+    expect(S.coerce('weights', '[1, -2e-3]')).toEqual([1, -0.002]);
+    expect(S.coerce('weights', '')).toEqual([]);
+    expect(S.coerce('weights', [3, 4], 'f.json', true)).toEqual([3, 4]);
+    for (const bad of ['1,a', '1,,2', 'NaN'])
+      expect(configError(() => S.coerce('weights', bad)).message).toMatch(/weights: expected a list of numbers/);
+    expect(configError(() => S.coerce('weights', '1,2', 'f.json', true)).message).toMatch(/a list of numbers/);
+    expect(configError(() => S.coerce('weights', [1, Infinity], 'f.json', true)).message).toMatch(/a list of numbers/);
+    // one string where a list of strings is expected, in a file (a setting that used to be one string): a list of one
+    expect(S.coerce('files', 'a.mjs', 'f.json', true)).toEqual(['a.mjs']);
+    expect(S.describe()).toMatch(/--weights=<list of numbers> {2}Weights\. \(default \[\]\)/);
   });
   it('--report and --quiet are true/false settings; --resume takes a following folder only when it exists', () => {
     expect(configFromCommandLine(parseTrainArgs(['--report=false'])).report).toBe(false);

@@ -4,8 +4,9 @@
  *
  *   1. the run folder (`runs/<name>`), or the checkpoint being resumed, and its saved config;
  *   2. the models: the policy (the SFT folder, or the checkpoint), the frozen reference (the SFT folder), and the
- *      reward: a reward function module (reward_fn.ts; a verifiable reward such as raters/arithmetic.mjs) or a frozen
- *      reward model;
+ *      reward: reward function modules (reward_fn.ts; a verifiable reward such as raters/arithmetic.mjs), several
+ *      summed with rewardWeights as TRL's reward_funcs (each one's mean and std are metrics, rewards/<name>/mean),
+ *      or a frozen reward model;
  *   3. the prompts (rl_data.ts), the last evalFraction held out; the reference's replies to the held-out prompts
  *      are the evaluation set (eval_loss: the policy's per-token cross-entropy on them), as PPO's;
  *   4. before the first step of each batch: batchSize / k prompts (ppo_batches.ts's order), k replies to each from
@@ -65,7 +66,8 @@ export type GroupRlConfig = RlLoopConfig &
   RunSettings &
   RlDataConfig & {
     model: string;
-    reward: string;
+    reward: string[];
+    rewardWeights: number[];
     rewardModel: string;
     backend: 'auto' | 'wasm' | 'webgpu' | 'ref';
     threads: number;
@@ -142,12 +144,26 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
   const K = spec.k(c);
 
   // ---- 2. models and the reward (the reward module first: a bad file fails before any model loads)
-  const rewardFn: RewardFunction | null = c.reward ? await loadRewardFunction(c.reward, { seed: c.seed }) : null;
+  const rewardFns: RewardFunction[] = [];
+  for (const f of c.reward) rewardFns.push(await loadRewardFunction(f, { seed: c.seed }));
+  const weights = c.rewardWeights.length ? c.rewardWeights : rewardFns.map(() => 1);
+  // each function's metric name: its own, made unique by position where two share one
+  const fnNames = rewardFns.map((f, i) =>
+    rewardFns.filter((g) => g.name === f.name).length > 1 ? `${f.name}_${i}` : f.name,
+  );
+  const rewardLine = rewardFns.length
+    ? rewardFns
+        .map(
+          (f, i) =>
+            `${f.name} (${c.reward[i]}${weights[i] !== 1 || rewardFns.length > 1 ? `, weight ${weights[i]}` : ''})`,
+        )
+        .join(' + ')
+    : `model ${c.rewardModel}`;
   const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
   const policy = await loadModel(modelDir, { backend });
   const reference = await loadModel(c.model, { backend });
   let rewardModel: RewardModel | null = null;
-  if (!rewardFn) rewardModel = await openRewardModel(c.rewardModel, backend, policy);
+  if (!rewardFns.length) rewardModel = await openRewardModel(c.rewardModel, backend, policy);
   for (const p of policy.params.values()) p.requiresGrad = true;
   const pstate = resumeDir ? readState<B>(resumeDir, spec) : null;
 
@@ -171,7 +187,7 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
     log,
   });
   log(
-    `data: ${rd.form} prompts → ${train.length} training / ${held.length} held-out (${evalReplies.length} reference replies to score); template ${template.kind}${source === CHATML_JINJA ? ' (ChatML)' : ''}; stop tokens ${stopTokens.join(', ')}; reward ${rewardFn ? `${rewardFn.name} (${c.reward})` : `model ${c.rewardModel}`}`,
+    `data: ${rd.form} prompts → ${train.length} training / ${held.length} held-out (${evalReplies.length} reference replies to score); template ${template.kind}${source === CHATML_JINJA ? ' (ChatML)' : ''}; stop tokens ${stopTokens.join(', ')}; reward ${rewardLine}`,
   );
 
   // ---- 4./5. rollouts, objective, batches
@@ -184,7 +200,10 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
   const nPrompts = c.batchSize / K;
   // a reward model reads each reply as text, encoded as in its training (reward_input.ts)
   const rewardInput = new RewardInput(tok, template, stopTokens, rewardModel?.config.maxPositions);
-  const scoreOf = async (items: readonly (PromptReply & { ended: boolean; p: RlPrompt })[]): Promise<number[]> => {
+  /** Each item's reward, and each reward function's scores (one row per function; none for a reward model). */
+  const scoreOf = async (
+    items: readonly (PromptReply & { ended: boolean; p: RlPrompt })[],
+  ): Promise<{ total: number[]; perFn: number[][] }> => {
     if (rewardModel) {
       const m = rewardModel;
       const out: number[] = [];
@@ -192,16 +211,18 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
         const part = items.slice(s, s + 16);
         out.push(...Array.from(await read(() => m.rewards(part.map((x) => rewardInput.ids(x.p, x.prompt, x.reply))))));
       }
-      return out;
+      return { total: out, perFn: [] };
     }
-    const out: number[] = [];
-    for (const x of items)
-      out.push(
-        await rewardFn!.score(x.p.messages ?? [{ role: 'user', content: x.p.text }], rewardInput.text(x.reply), {
-          finishReason: x.ended ? 'stop' : 'length',
-        }),
-      );
-    return out;
+    const perFn: number[][] = rewardFns.map(() => []);
+    for (const x of items) {
+      const prompt = x.p.messages ?? [{ role: 'user' as const, content: x.p.text }];
+      const text = rewardInput.text(x.reply);
+      for (let f = 0; f < rewardFns.length; f++)
+        perFn[f]!.push(await rewardFns[f]!.score(prompt, text, { finishReason: x.ended ? 'stop' : 'length' }));
+    }
+    // the weighted sum, in the functions' order (TRL: (rewards_per_func · weights).sum)
+    const total = items.map((_, i) => perFn.reduce((s, row, f) => s + weights[f]! * row[i]!, 0));
+    return { total, perFn };
   };
   const rollouts = async (k: number): Promise<B> => {
     // prompt j of the batch gets rollouts j·K … j·K + K − 1 (the objectives' layout)
@@ -219,11 +240,13 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
       p: train[idx[i]!]!,
     }));
     const scored: GroupRollout[] = [];
+    const perFn: number[][] = rewardFns.map(() => []);
     for (let s = 0; s < items.length; s += 16) {
       const part = items.slice(s, s + 16);
       const lp = perItem(await read(() => replyLogprobs(policy, part, c.temperature)), part);
       const rl = perItem(await read(() => replyLogprobs(reference, part, c.temperature)), part);
-      const sc = await scoreOf(part);
+      const { total: sc, perFn: fs_ } = await scoreOf(part);
+      fs_.forEach((row, f) => perFn[f]!.push(...row));
       part.forEach((x, i) =>
         scored.push({
           prompt: [...x.prompt],
@@ -236,7 +259,16 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
         }),
       );
     }
-    return spec.prepare(k, scored, c);
+    const b = spec.prepare(k, scored, c);
+    // several reward functions: each one's mean and std over the batch (TRL's rewards/<name>/mean, /std)
+    if (rewardFns.length > 1)
+      perFn.forEach((row, f) => {
+        const m = row.reduce((a, x) => a + x, 0) / row.length;
+        b.stats[`rewards/${fnNames[f]}/mean`] = m;
+        b.stats[`rewards/${fnNames[f]}/std`] =
+          row.length > 1 ? Math.sqrt(row.reduce((a, x) => a + (x - m) ** 2, 0) / (row.length - 1)) : 0;
+      });
+    return b;
   };
   const nParams = countParams(policy.config).total;
   log(
@@ -264,7 +296,7 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
     },
     summary: (t, why) => ({
       model: `${c.model} (${policy.config.family}, ${formatCount(nParams)} parameters)`,
-      reward: rewardFn ? `${rewardFn.name} (${c.reward})` : `reward model ${c.rewardModel}`,
+      reward: rewardFns.length ? rewardLine : `reward model ${c.rewardModel}`,
       data: `${c.data.join(', ')}: ${train.length} training / ${held.length} held-out prompts; ${rd.skipped} bad rows skipped, ${rd.dropped} prompts dropped`,
       'chat template': source === CHATML_JINJA ? 'ChatML' : template.kind,
       steps: `${t.state.step} of ${maxSteps} (${why}), ${Math.ceil(t.state.step / batcher.stepsPerBatch)} batches of ${nPrompts} prompts × ${K} replies`,

@@ -35,6 +35,7 @@ const GRPO_SPEC: GroupRlSpec<GrpoConfig, GrpoBatch> = {
       beta: c.beta,
       lossType: c.lossType,
       responseLength: c.responseLength,
+      maskTruncated: c.maskTruncatedCompletions,
       temperature: c.temperature,
     }),
   prepare: (k, scored, c) =>

@@ -123,6 +123,8 @@ export interface GrpoLossOptions {
   lossType: GrpoLossType;
   /** max_completion_length, for 'dr_grpo''s constant normaliser. */
   responseLength: number;
+  /** Leave replies without a stop token out of the loss (TRL's mask_truncated_completions; GrpoObjective only). */
+  maskTruncated?: boolean;
 }
 
 /** What `grpoLoss` needs per reply of the minibatch (flat over tokens where per token, in the tensor's order). */
@@ -135,6 +137,11 @@ export interface GrpoTokens {
   oldLogprobs: ArrayLike<number>;
   /** log π_ref of every token (n). */
   refLogprobs: ArrayLike<number>;
+  /**
+   * Which replies count (default all): maskTruncatedCompletions leaves out those without a stop token (DAPO), as
+   * TRL zeroes their completion mask — no loss, no place in the token counts, the clip ratios or the KL.
+   */
+  counted?: readonly boolean[];
 }
 
 /** The minibatch's statistics under TRL's names (token means). */
@@ -155,21 +162,28 @@ function host(t: Tensor): ArrayLike<number> {
   return t.dataSync();
 }
 
-/** Each token's weight in the aggregate (see the header's lossType). */
-function tokenWeights(lengths: readonly number[], n: number, o: GrpoLossOptions): Float64Array {
+/** Each token's weight in the aggregate (see the header's lossType); a reply not `counted` weighs 0. */
+function tokenWeights(
+  lengths: readonly number[],
+  counted: readonly boolean[],
+  n: number,
+  o: GrpoLossOptions,
+): Float64Array {
   const R = lengths.length;
+  const active = lengths.reduce((s, L, i) => s + (counted[i] ? L : 0), 0);
   const w = new Float64Array(n);
   let at = 0;
-  for (const L of lengths) {
-    const v =
-      o.lossType === 'grpo'
+  lengths.forEach((L, i) => {
+    const v = !counted[i]
+      ? 0
+      : o.lossType === 'grpo'
         ? 1 / (Math.max(L, 1) * R)
         : o.lossType === 'dr_grpo'
           ? 1 / (R * o.responseLength)
-          : 1 / Math.max(n, 1);
+          : 1 / Math.max(active, 1);
     w.fill(v, at, at + L);
     at += L;
-  }
+  });
   return w;
 }
 
@@ -197,7 +211,9 @@ export function grpoLoss(
     );
   if (read && read.length !== n) throw new ShapeError(`grpoLoss: ${read.length} values read for ${n} log-probs`);
   const lp = read ?? host(logp);
-  const w = tokenWeights(tok.lengths, n, o);
+  const counted = tok.counted ?? tok.lengths.map(() => true);
+  if (counted.length !== R) throw new ShapeError(`grpoLoss: ${counted.length} counted flags for ${R} replies`);
+  const w = tokenWeights(tok.lengths, counted, n, o);
   const u = new Float64Array(n); // the ratio's coefficient where the unclipped branch wins
   let constant = 0,
     value = 0,
@@ -205,9 +221,15 @@ export function grpoLoss(
     low = 0,
     high = 0,
     klSum = 0,
+    active = 0,
     t = 0;
   tok.lengths.forEach((L, i) => {
     const A = tok.advantages[i]!;
+    if (!counted[i]) {
+      t += L; // weight 0: neither loss nor gradient
+      return;
+    }
+    active += L;
     for (let j = 0; j < L; j++, t++) {
       const p = clippedPolicyTerm(A, lp[t]!, tok.oldLogprobs[t]!, o.epsilon, o.epsilonHigh);
       if (p.clipped) constant += w[t]! * p.loss;
@@ -230,7 +252,7 @@ export function grpoLoss(
     const k3 = O.sub(O.sub(O.exp(d), d), like(new Float64Array(n).fill(1))); // exp(d) − d − 1
     loss = O.add(loss, O.sum(O.mul(k3, like(Float64Array.from(w, (x) => o.beta * x)))));
   }
-  const N = Math.max(n, 1);
+  const N = Math.max(active, 1);
   return {
     loss: O.scale(loss, 1, constant),
     value,
@@ -281,6 +303,7 @@ export class GrpoObjective implements TrainableModel {
       advantages: Array.from(ids, (i) => b.advantages[i]!),
       oldLogprobs: rs.flatMap((r) => r.logprobs),
       refLogprobs: rs.flatMap((r) => r.refLogprobs),
+      ...(this.o.maskTruncated ? { counted: rs.map((r) => r.ended) } : {}),
     };
     // the clipping is decided on the host from the values: read them (staged_loss.ts), then build the loss
     return staged([logp], ([lp]) => {

@@ -6,7 +6,7 @@
  */
 import { DISPLAY_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
 import { ConfigError } from '../util/errors.js';
-import { defineSettings, float, group, int, oneOf, type Values } from '../util/settings.js';
+import { bool, defineSettings, float, group, int, oneOf, type Values } from '../util/settings.js';
 import { GRPO_LOSS_TYPES, GRPO_SCALE_REWARDS } from './grpo_objective.js';
 import { RL_EVAL, RL_OPTIM, RL_OPTIM_LOOP } from './ppo_settings.js';
 import { buildFromLayers } from './pref_settings.js';
@@ -40,6 +40,11 @@ const GRPO = group('GRPO', {
     'dapo',
     "How the per-token losses are averaged: 'dapo' and 'bnpo' over all tokens of the minibatch, 'grpo' over each reply's tokens then over replies (length-biased), 'dr_grpo' summed / (replies × responseLength).",
     { aliases: ['loss_type'] },
+  ),
+  maskTruncatedCompletions: bool(
+    false,
+    'Leave replies that hit responseLength without a stop token out of the loss (DAPO; their rewards still shape their groups).',
+    { aliases: ['mask_truncated_completions'] },
   ),
   scaleRewards: oneOf(
     GRPO_SCALE_REWARDS,

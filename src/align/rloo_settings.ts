@@ -15,6 +15,7 @@ import {
   oneOf,
   str,
   strings,
+  numbers,
   type SettingsTable,
   type Values,
 } from '../util/settings.js';
@@ -29,11 +30,14 @@ export const GROUP_RL_DATA = group('models and data', {
     "The fine-tuned policy to start from, also the frozen reference: a Hugging Face folder (an 'llmts sft' checkpoint; the first positional argument).",
     { aliases: ['model_name_or_path', 'sft_model_path'] },
   ),
-  reward: str(
-    '',
-    'The reward function: an ES module exporting reward(prompt, reply) → number, or a rater module exporting makeOracle (its score is the reward). prompt is the conversation [{role, content}, …], reply a string.',
-    { aliases: ['reward_fn'] },
+  reward: strings(
+    [],
+    'Reward functions: ES modules exporting reward(prompt, reply) → number, or rater modules exporting makeOracle (its score is the reward); prompt is the conversation [{role, content}, …], reply a string. Several (a,b or a JSON list) are summed, weighted by rewardWeights (TRL reward_funcs).',
+    { aliases: ['reward_fn', 'reward_funcs'] },
   ),
+  rewardWeights: numbers([], 'One weight per reward function (default: all 1; TRL reward_weights).', {
+    aliases: ['reward_weights'],
+  }),
   rewardModel: str(
     '',
     "Or a reward model: a *ForSequenceClassification folder (an 'llmts reward' checkpoint) scoring prompt ++ reply.",
@@ -213,15 +217,27 @@ export const RLOO_PRESETS: Record<string, { help: string; config: Partial<RlooCo
 
 /** The checks every group trainer's settings take: a policy, one reward, prompts, and batches of whole groups. */
 export function checkGroupConfig(
-  c: Pick<RlooConfig, 'model' | 'reward' | 'rewardModel' | 'data' | 'batchSize' | 'miniBatchSize' | 'lr' | 'minLr'>,
+  c: Pick<
+    RlooConfig,
+    'model' | 'reward' | 'rewardWeights' | 'rewardModel' | 'data' | 'batchSize' | 'miniBatchSize' | 'lr' | 'minLr'
+  >,
   command: 'rloo' | 'grpo',
   k: { name: string; value: number },
 ): void {
   const usage = `llmts ${command} <sft-dir> --reward <reward.mjs> <prompts.jsonl …>`;
+  // one module named as a string (the code API, and runs saved before rewards became a list) is a list of one
+  if (typeof (c.reward as unknown) === 'string')
+    c.reward = (c.reward as unknown as string) ? [c.reward as unknown as string] : [];
   if (!c.model) throw new ConfigError('model', `give the policy folder: ${usage}`);
-  if (!c.reward && !c.rewardModel)
+  if (!c.reward.length && !c.rewardModel)
     throw new ConfigError('reward', `give a reward function module (--reward FILE.mjs) or --rewardModel DIR: ${usage}`);
-  if (c.reward && c.rewardModel) throw new ConfigError('reward', 'give either --reward or --rewardModel, not both');
+  if (c.reward.length && c.rewardModel)
+    throw new ConfigError('reward', 'give either --reward or --rewardModel, not both');
+  if (c.rewardWeights.length && c.rewardWeights.length !== c.reward.length)
+    throw new ConfigError(
+      'rewardWeights',
+      `one weight per reward function: ${c.reward.length} function${c.reward.length === 1 ? '' : 's'}, ${c.rewardWeights.length} weight${c.rewardWeights.length === 1 ? '' : 's'}`,
+    );
   if (!c.data.length) throw new ConfigError('data', `give the prompts: ${usage}`);
   if (c.batchSize % k.value !== 0)
     throw new ConfigError(

@@ -23,12 +23,15 @@ Shao et al. 2024, DeepSeekMath), as TRL's GRPOTrainer: --numGenerations replies 
 policy (temperature only, batched with a KV cache); each reply's advantage is its reward minus its group's mean
 reward, divided by the group's std (--scaleRewards=group; batch or none); every token of the reply takes it in the
 clipped per-token surrogate, clip(ρ, 1 − epsilon, 1 + epsilonHigh), plus --beta × the k3 KL to the frozen reference
-(β 0 by default, as TRL), averaged by --lossType (dapo; grpo, bnpo, dr_grpo), over --ppoEpochs (TRL's
-num_iterations, 1) passes of each batch in minibatches. No value model.
+(β 0 by default, as TRL), averaged by --lossType (dapo; grpo, bnpo, dr_grpo; --maskTruncatedCompletions leaves out
+replies cut off without a stop token), over --ppoEpochs (TRL's num_iterations, 1) passes of each batch in
+minibatches. No value model.
 
 The reward is a verifiable function (--reward FILE.mjs: an ES module exporting reward(prompt, reply) → number, or a
 rater module exporting makeOracle, whose score is used; prompt is the conversation [{role, content}, …], reply the
-decoded reply without its stop token), or a reward model (--rewardModel DIR, an 'llmts reward' checkpoint).
+decoded reply without its stop token; several, --reward=a.mjs,b.mjs, are summed with --rewardWeights, each one's
+mean and std logged as rewards/<name>/mean and /std), or a reward model (--rewardModel DIR, an 'llmts reward'
+checkpoint).
 
 The prompts are TRL prompt-only JSONL: {"prompt": "text"} or {"prompt": [{"role": "user", "content": "..."}]}
 (rendered with the chat template through the generation prompt). The last evalFraction of them are held out: the

@@ -27,7 +27,9 @@ mean reward of the other k − 1 replies to the same prompt; the loss is the cli
 
 The reward is a verifiable function (--reward FILE.mjs: an ES module exporting reward(prompt, reply) → number, or a
 rater module exporting makeOracle, whose score is used; prompt is the conversation [{role, content}, …], reply the
-decoded reply without its stop token), or a reward model (--rewardModel DIR, an 'llmts reward' checkpoint).
+decoded reply without its stop token; several, --reward=a.mjs,b.mjs, are summed with --rewardWeights, each one's
+mean and std logged as rewards/<name>/mean and /std), or a reward model (--rewardModel DIR, an 'llmts reward'
+checkpoint).
 
 The prompts are TRL prompt-only JSONL: {"prompt": "text"} or {"prompt": [{"role": "user", "content": "..."}]}
 (rendered with the chat template through the generation prompt). The last evalFraction of them are held out: the

@@ -51,12 +51,16 @@ export interface StringsSetting extends Common {
   kind: 'strings';
   default: readonly string[];
 }
+export interface NumbersSetting extends Common {
+  kind: 'numbers';
+  default: readonly number[];
+}
 export interface EnumSetting<V extends string = string> extends Common {
   kind: 'enum';
   values: readonly V[];
   default: V;
 }
-export type Setting = NumberSetting | BoolSetting | StringSetting | StringsSetting | EnumSetting;
+export type Setting = NumberSetting | BoolSetting | StringSetting | StringsSetting | NumbersSetting | EnumSetting;
 export type SettingsTable = Record<string, Setting>;
 
 /** The value type of one setting. */
@@ -69,9 +73,11 @@ export type ValueOf<S> =
         ? boolean
         : S extends StringsSetting
           ? string[]
-          : S extends StringSetting
-            ? string
-            : never;
+          : S extends NumbersSetting
+            ? number[]
+            : S extends StringSetting
+              ? string
+              : never;
 /** The settings object a table describes. */
 export type Values<T extends SettingsTable> = { -readonly [K in keyof T]: ValueOf<T[K]> };
 
@@ -110,6 +116,12 @@ export const strings = (
   help: string,
   o: { aliases?: readonly string[] } = {},
 ): StringsSetting => ({ kind: 'strings', default: dflt, help, ...o });
+/** A list of finite numbers ("1,0.5" on the command line, [1, 0.5] in a file). */
+export const numbers = (
+  dflt: readonly number[],
+  help: string,
+  o: { aliases?: readonly string[] } = {},
+): NumbersSetting => ({ kind: 'numbers', default: dflt, help, ...o });
 /** One of a fixed set of strings. */
 export function oneOf<const V extends string>(
   values: readonly V[],
@@ -133,6 +145,7 @@ export function kindName(s: Setting): string {
     bool: 'true or false',
     string: 'a string',
     strings: 'a list of strings',
+    numbers: 'a list of numbers',
   }[s.kind];
 }
 
@@ -237,8 +250,20 @@ export class Settings<T extends SettingsTable> {
           return bad();
         case 'string':
           return typeof value === 'string' ? value : bad();
+        case 'numbers': {
+          const ok = (a: unknown[]) => a.every((x) => typeof x === 'number' && Number.isFinite(x));
+          if (Array.isArray(value)) return ok(value) ? value : bad();
+          if (typeof value !== 'string' || json) return bad();
+          const t = value.trim();
+          if (t === '' || t === '[]') return [];
+          const parts = t.startsWith('[') && t.endsWith(']') ? t.slice(1, -1).split(',') : t.split(',');
+          if (!parts.every((x) => NUMBER.test(x.trim().replace(/_/g, '')))) return bad();
+          const a = parts.map((x) => Number(x.trim().replace(/_/g, '')));
+          return ok(a) ? a : bad();
+        }
         case 'strings':
           if (Array.isArray(value) && value.every((x) => typeof x === 'string')) return value;
+          if (typeof value === 'string' && json) return value === '' ? [] : [value]; // one item, as a list
           if (typeof value === 'string' && !json) {
             if (value.trim().startsWith('[')) {
               try {
