@@ -182,7 +182,6 @@ export {
   resolveLoss,
   resolveLossSync,
   staged,
-  thenLoss,
   type LossResult,
   type StagedLoss,
 } from './train/staged_loss.js';

@@ -22,7 +22,7 @@
 import type { CausalLM } from '../model/model.js';
 import * as O from '../tensor/ops.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
-import { staged, type LossResult } from '../train/staged_loss.js';
+import { readOnHost, staged, type LossResult } from '../train/staged_loss.js';
 import type { TrainableModel } from '../train/trainer.js';
 import { ConfigError, ShapeError } from '../util/errors.js';
 import type { GroupRollout } from './group_rl.js';
@@ -153,15 +153,6 @@ export interface GrpoStepStats {
   'loss/policy_avg': number;
 }
 
-function host(t: Tensor): ArrayLike<number> {
-  if (!t.backend.readSync)
-    throw new ConfigError(
-      'backend',
-      `grpoLoss decides its clipping on the host: pass the values of logp read from ${t.backend.name} (GrpoObjective does)`,
-    );
-  return t.dataSync();
-}
-
 /** Each token's weight in the aggregate (see the header's lossType); a reply not `counted` weighs 0. */
 function tokenWeights(
   lengths: readonly number[],
@@ -210,7 +201,7 @@ export function grpoLoss(
       `grpoLoss: ${R} replies of ${tok.lengths.reduce((s, x) => s + x, 0)} tokens, ${n} log-probs, ${tok.advantages.length} advantages, ${tok.oldLogprobs.length} old / ${tok.refLogprobs.length} reference log-probs`,
     );
   if (read && read.length !== n) throw new ShapeError(`grpoLoss: ${read.length} values read for ${n} log-probs`);
-  const lp = read ?? host(logp);
+  const lp = read ?? readOnHost(logp, 'grpoLoss decides its clipping', 'pass the values of logp (GrpoObjective does)');
   const counted = tok.counted ?? tok.lengths.map(() => true);
   if (counted.length !== R) throw new ShapeError(`grpoLoss: ${counted.length} counted flags for ${R} replies`);
   const w = tokenWeights(tok.lengths, counted, n, o);

@@ -17,9 +17,9 @@ import type { CausalLM } from '../model/model.js';
 import type { RewardModel } from '../model/reward.js';
 import * as O from '../tensor/ops.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
-import { staged, type LossResult } from '../train/staged_loss.js';
+import { readOnHost, staged, type LossResult } from '../train/staged_loss.js';
 import type { TrainableModel } from '../train/trainer.js';
-import { ConfigError, ShapeError } from '../util/errors.js';
+import { ShapeError } from '../util/errors.js';
 import {
   clippedPolicyTerm,
   clippedValueTerm,
@@ -124,15 +124,6 @@ export interface PpoReadValues {
   vpred: ArrayLike<number>;
 }
 
-function host(t: Tensor): ArrayLike<number> {
-  if (!t.backend.readSync)
-    throw new ConfigError(
-      'backend',
-      `ppoLoss decides its clipping on the host: pass the values of logp and vpred read from ${t.backend.name} (PpoObjective does)`,
-    );
-  return t.dataSync();
-}
-
 /**
  * The PPO loss of a minibatch (see the header): `logp` (n,) new log-probabilities of the reply tokens, `vpred` (n,)
  * value predictions, both on the tape; `read`, their values (read synchronously where omitted: CPU backends).
@@ -150,8 +141,12 @@ export function ppoLoss(
     throw new ShapeError(`ppoLoss: ${n} log-probs, ${vpred.size} values, ${tok.advantages.length} advantages`);
   if (read && (read.logp.length !== n || read.vpred.length !== n))
     throw new ShapeError(`ppoLoss: ${read.logp.length} / ${read.vpred.length} values read for ${n} tokens`);
-  const lp = read?.logp ?? host(logp),
-    v = read?.vpred ?? host(vpred);
+  const lp =
+      read?.logp ??
+      readOnHost(logp, 'ppoLoss decides its clipping', 'pass the values of logp and vpred (PpoObjective does)'),
+    v =
+      read?.vpred ??
+      readOnHost(vpred, 'ppoLoss decides its clipping', 'pass the values of logp and vpred (PpoObjective does)');
   const wPg = new Float64Array(n),
     wVf = new Float64Array(n);
   let constant = 0,

@@ -14,6 +14,7 @@
 import { logSigmoidLoss } from '../model/losses.js';
 import * as O from '../tensor/ops.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
+import { readOnHost } from '../train/staged_loss.js';
 import { ConfigError, ShapeError } from '../util/errors.js';
 
 export const DPO_LOSS_TYPES = ['sigmoid', 'ipo', 'hinge', 'robust'] as const;
@@ -51,15 +52,6 @@ export interface DpoLossOptions {
   lossType: DpoLossType;
   /** ε of sigmoid (conservative DPO) and robust; 0 ≤ ε < 0.5. */
   labelSmoothing: number;
-}
-
-function hostValues(t: Tensor): ArrayLike<number> {
-  if (!t.backend.readSync)
-    throw new ConfigError(
-      'backend',
-      `the hinge loss masks on the host: pass the policy log-probabilities read from ${t.backend.name} (DpoObjective does)`,
-    );
-  return t.dataSync();
 }
 
 /**
@@ -100,8 +92,12 @@ export function dpoFamilyLoss(
       );
     case 'hinge': {
       const z = O.add(O.scale(x, -b), constant(new Float32Array(P).fill(1), x)); // (P,) 1 − βx
-      const c = values?.chosen ?? hostValues(policyChosen),
-        r = values?.rejected ?? hostValues(policyRejected);
+      const c =
+          values?.chosen ??
+          readOnHost(policyChosen, 'the hinge loss masks', 'pass the policy log-probabilities (DpoObjective does)'),
+        r =
+          values?.rejected ??
+          readOnHost(policyRejected, 'the hinge loss masks', 'pass the policy log-probabilities (DpoObjective does)');
       if (c.length !== P || r.length !== P)
         throw new ShapeError(`dpoFamilyLoss: ${c.length}/${r.length} values read for ${P} pairs`);
       const mask = Array.from({ length: P }, (_, i) => (1 - b * (c[i]! - r[i]! - refDiff[i]!) > 0 ? 1 : 0));

@@ -20,7 +20,7 @@
 import type { CausalLM } from '../model/model.js';
 import * as O from '../tensor/ops.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
-import { staged, type LossResult } from '../train/staged_loss.js';
+import { readOnHost, staged, type LossResult } from '../train/staged_loss.js';
 import type { TrainableModel } from '../train/trainer.js';
 import { ConfigError, ShapeError } from '../util/errors.js';
 import { clippedPolicyTerm, klPerToken, StatsMean, type KlEstimator } from './rl_math.js';
@@ -125,15 +125,6 @@ export interface RlooStepStats {
   'val/ratio_var': number;
 }
 
-function host(t: Tensor): ArrayLike<number> {
-  if (!t.backend.readSync)
-    throw new ConfigError(
-      'backend',
-      `rlooLoss decides its clipping on the host: pass the values of logp read from ${t.backend.name} (RlooObjective does)`,
-    );
-  return t.dataSync();
-}
-
 /**
  * The RLOO loss of a minibatch (see the header): `logp` (n,) the new log-probabilities of every reply token (on the
  * tape), `lengths[i]` the token count of reply i (Σ = n), `advantages[i]` and `oldLogprobSums[i]` = Σ_t log π_old
@@ -164,7 +155,7 @@ export function rlooLoss(
   const like = (x: ArrayLike<number>, shape: number[]) =>
     tensor(logp.dtype === 'f64' ? Float64Array.from(x) : Float32Array.from(x), shape, { backend: logp.backend });
   if (read && read.length !== n) throw new ShapeError(`rlooLoss: ${read.length} values read for ${n} log-probs`);
-  const lp = read ?? host(logp);
+  const lp = read ?? readOnHost(logp, 'rlooLoss decides its clipping', 'pass the values of logp (RlooObjective does)');
   const w = new Float64Array(R);
   let constant = 0,
     lossSum = 0,

@@ -64,10 +64,8 @@ export class SftObjective implements TrainableModel {
       const h = argmaxHits(logits.dataSync(), targets, V);
       a.correct += h.correct;
       a.total += h.total;
+      return this.crossEntropy(logits, targets, B, T, count);
     }
-    const ce = O.crossEntropy(logits, O.ids(targets, [B * T], logits), IGNORE_INDEX); // (B·T)
-    const loss = O.scale(O.sum(ce), 1 / count);
-    if (this.model.backend.readSync) return loss;
     const N = B * T;
     const [am] = noGrad(() =>
       apply(
@@ -79,6 +77,7 @@ export class SftObjective implements TrainableModel {
         ['i32', 'f32'],
       ),
     ); // (N,) each row's argmax, lowest id on ties
+    const loss = this.crossEntropy(logits, targets, B, T, count);
     return staged([am!], ([v]) => {
       for (let i = 0; i < N; i++) {
         if (targets[i] === IGNORE_INDEX) continue;
@@ -87,6 +86,12 @@ export class SftObjective implements TrainableModel {
       }
       return loss;
     });
+  }
+
+  /** The mean cross-entropy over the `count` targets that are not ignored. */
+  private crossEntropy(logits: Tensor, targets: Int32Array, B: number, T: number, count: number): Tensor {
+    const ce = O.crossEntropy(logits, O.ids(targets, [B * T], logits), IGNORE_INDEX); // (B·T)
+    return O.scale(O.sum(ce), 1 / count);
   }
 
   /** Token accuracy since the last call, for training steps or evaluations (NaN when none was measured); resets it. */

@@ -34,24 +34,21 @@ export function staged(
   return { reads, finish };
 }
 
-/** `r`, then `f` applied to its tensor once it is one (staging passes through). */
-export function thenLoss(r: LossResult, f: (loss: Tensor) => LossResult): LossResult {
-  if (r instanceof Tensor) return f(r);
-  return staged(r.reads, (v) => thenLoss(r.finish(v), f));
+/**
+ * `t`'s values read synchronously (a CPU backend), for a loss function called without the values it would otherwise
+ * be handed; elsewhere a ConfigError saying what to do: `fix`, e.g. "pass the values of logp (PpoObjective does)".
+ */
+export function readOnHost(t: Tensor, what: string, fix: string): ArrayLike<number> {
+  if (!t.backend.readSync)
+    throw new ConfigError('backend', `${what} on the host, and ${t.backend.name} cannot read synchronously: ${fix}`);
+  return t.dataSync();
 }
 
 /** Resolve `r` with synchronous reads (a CPU backend's; a clear error elsewhere). */
 export function resolveLossSync(r: LossResult): Tensor {
   while (!(r instanceof Tensor)) {
     const s: StagedLoss = r;
-    const values = s.reads.map((t) => {
-      if (!t.backend.readSync)
-        throw new ConfigError(
-          'backend',
-          `this loss reads values back from the device, and ${t.backend.name} cannot read synchronously: resolve it with resolveLoss (await)`,
-        );
-      return t.dataSync();
-    });
+    const values = s.reads.map((t) => readOnHost(t, 'this loss reads values', 'resolve it with resolveLoss (await)'));
     r = s.finish(values);
   }
   return r;
