@@ -39,6 +39,18 @@ export type { ForwardOptions } from './model/model.js';
 export { KVCache } from './model/kv_cache.js';
 export { initModel } from './model/init.js';
 export { quantizeModel, dequantizeModel } from './model/quantize.js';
+export {
+  addLora,
+  loadLora,
+  mergeLora,
+  loraParams,
+  loraKeys,
+  linearModules,
+  targetModules,
+  ALL_LINEAR,
+  type LoraOptions,
+  type LoraWeight,
+} from './model/lora.js';
 export type { QuantKind } from './model/quantize.js';
 // preference training: reward model, sequence log-probabilities, DPO
 export { RewardModel, SCORE_WEIGHT } from './model/reward.js';

@@ -39,6 +39,19 @@ export * from './chat/index.js';
 export { learningRate, makeSchedule } from './optim/schedule.js';
 export type { ScheduleOptions } from './optim/schedule.js';
 export { quantizeModel, dequantizeModel } from './model/quantize.js';
+export {
+  addLora,
+  loadLora,
+  mergeLora,
+  loraParams,
+  loraKeys,
+  linearModules,
+  targetModules,
+  ALL_LINEAR,
+  type LoraOptions,
+  type LoraWeight,
+} from './model/lora.js';
+export { readAdapterConfig, setAdapterBase, isAdapterFolder, type AdapterConfig } from './model/hf/adapter.js';
 export type { QuantKind } from './model/quantize.js';
 export { modelFromHf, rewardModelFromHf } from './model/hf/weights.js';
 export type { FromHfOptions } from './model/hf/weights.js';

@@ -68,6 +68,37 @@ describe('llmts sft on the command line', () => {
     expect(chat.err + chat.out).toMatch(/jinja template/);
   });
 
+  it('--use_peft: a LoRA adapter checkpoint that chat, generate and export load (the base merged in)', () => {
+    const r = llmts([
+      'sft',
+      'base',
+      'chat.jsonl',
+      '--preset=tiny',
+      '--max_steps=3',
+      '--backend=ref',
+      '--outDir=out',
+      '--name=lora',
+      '--use_peft',
+      '--lora_r=4',
+      '--lora_target_modules=c_attn,c_fc',
+      '--learning_rate=1e-2',
+    ]);
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/^LoRA: r 4, α 32, dropout 0\.05 on 2 layers \(c_attn, c_fc\): /m);
+    const ck = path.join('out', 'lora', 'checkpoint');
+    expect(fs.readdirSync(path.join(tmp, ck)).sort()).toEqual(
+      expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors', 'config.json', 'tokenizer.json']),
+    );
+    expect(fs.existsSync(path.join(tmp, ck, 'model.safetensors'))).toBe(false);
+    const chat = llmts(['chat', ck, '--backend', 'ref', '--max-tokens', '4', '--temperature', '0'], 'color red\n');
+    expect(chat.code, chat.out + chat.err).toBe(0);
+    const gen = llmts(['generate', ck, 'color', '--max-tokens', '3', '--temperature', '0', '--backend', 'ref']);
+    expect(gen.code, gen.out + gen.err).toBe(0);
+    const gguf = llmts(['export', ck, '--format', 'gguf', '--type', 'f32', '-o', 'lora.gguf']);
+    expect(gguf.code, gguf.out + gguf.err).toBe(0);
+    expect(fs.statSync(path.join(tmp, 'lora.gguf')).size).toBeGreaterThan(10_000);
+  });
+
   it('a bad row is one line naming file and line; --help documents the data and the settings', () => {
     writeJsonl(path.join(tmp, 'bad.jsonl'), [...colorRows(3), { messages: [{ role: 'robot', content: 'x' }] }]);
     const r = llmts(['sft', 'base', 'bad.jsonl', '--preset=tiny', '--backend=ref', '--outDir=out', '--name=bad']);

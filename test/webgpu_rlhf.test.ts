@@ -108,6 +108,29 @@ describe('RLHF trainers on webgpu', () => {
   );
 
   itGpu(
+    'LoRA (usePeft): SFT with adapter dropout and GRPO with the reference as the policy without adapters; the steps of ref',
+    async () => {
+      const peft = { usePeft: true, loraR: 4, loraDropout: 0.1, lr: 1e-2 };
+      await onBoth((backend) =>
+        sft({
+          ...quiet,
+          config: buildSftConfig({
+            preset: 'tiny',
+            overrides: { ...common(backend), model: f!.base, data: [f!.chats], maxSteps: 3, ...peft },
+          }),
+        }),
+      );
+      await onBoth((backend) =>
+        grpo({
+          ...quiet,
+          config: buildGrpoConfig({ ...rl(backend), overrides: { ...rl(backend).overrides, beta: 0.04, ...peft } }),
+        }),
+      );
+    },
+    300000,
+  );
+
+  itGpu(
     'KTO: z0 read back each step; the steps of ref',
     async () => {
       const [a, b] = await onBoth((backend) =>

@@ -9,7 +9,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadModel, saveModel } from '../model/hf/folder.js';
+import { saveModel } from '../model/hf/folder.js';
+import { loadPolicy } from './peft.js';
 import type { CausalLM } from '../model/model.js';
 import type { TextTokenizer } from '../tokenizer/index.js';
 import { sampleIds } from '../train/sample.js';
@@ -113,8 +114,8 @@ export const DPO_RECIPE: PrefRecipe<DpoConfig> = {
   defaults: DPO_DEFAULTS,
   validate: validateDpoConfig,
   loadData: loadPairData,
-  async prepare({ c, modelDir, resumeDir, backend, tok, items: pairs, nTrain, fingerprint, log }) {
-    const policy = await loadModel(modelDir, { backend });
+  async prepare({ c, resumeDir, backend, tok, items: pairs, nTrain, fingerprint, log }) {
+    const policy = await loadPolicy(c, c.model, resumeDir, backend, log);
     let ref: { chosen: Float64Array; rejected: Float64Array };
     if (resumeDir) ref = readReferenceLogps(resumeDir, fingerprint, pairs.length, ['chosen', 'rejected'], 'dpo');
     else if (c.referenceFrom) {
@@ -127,7 +128,6 @@ export const DPO_RECIPE: PrefRecipe<DpoConfig> = {
         `reference: log-probabilities of ${pairs.length} pairs computed in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       );
     }
-    for (const p of policy.params.values()) p.requiresGrad = true;
     const refJson = JSON.stringify({
       fingerprint,
       chosen: Array.from(ref.chosen),

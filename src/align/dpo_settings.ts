@@ -5,6 +5,7 @@
  * seconds) and `quick`.
  */
 import { ConfigError } from '../util/errors.js';
+import { PEFT_SETTINGS } from './peft.js';
 import { defineSettings, float, group, oneOf, str, type Values } from '../util/settings.js';
 import { DISPLAY_SETTINGS, EVAL_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
 import { DPO_LOSS_TYPES } from './pref_losses.js';
@@ -45,6 +46,7 @@ export const DPO_SETTINGS = defineSettings(
     ...RUN_SETTINGS,
     ...prefDataSettings('llmts dpo'),
     ...DPO,
+    ...PEFT_SETTINGS,
     ...prefOptimSettings(1e-6),
     ...EVAL_SETTINGS,
     ...DISPLAY_SETTINGS,

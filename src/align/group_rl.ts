@@ -22,7 +22,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, loadModel } from '../model/hf/folder.js';
-import type { CausalLM } from '../model/model.js';
+import { CausalLM } from '../model/model.js';
 import type { RewardModel } from '../model/reward.js';
 import { countParams, formatCount } from '../pretrain/estimate.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
@@ -46,6 +46,7 @@ import type { RlPrompt } from './rl_prompts.js';
 import { RewardInput } from './reward_input.js';
 import { perItem, replyLogprobs, type PromptReply, type ReplySampler } from './rollout.js';
 import { CHATML_JINJA, openModelFolder } from './sft.js';
+import { loadPolicy, type PeftValues } from './peft.js';
 
 /** A sampled and scored reply of a group batch. */
 export interface GroupRollout extends PromptReply {
@@ -64,7 +65,8 @@ export interface GroupRollout extends PromptReply {
 /** The settings every group trainer has (RlooConfig and GrpoConfig do). */
 export type GroupRlConfig = RlLoopConfig &
   RunSettings &
-  RlDataConfig & {
+  RlDataConfig &
+  PeftValues & {
     model: string;
     reward: string[];
     rewardWeights: number[];
@@ -160,11 +162,14 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
         .join(' + ')
     : `model ${c.rewardModel}`;
   const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
-  const policy = await loadModel(modelDir, { backend });
-  const reference = await loadModel(c.model, { backend });
+  const policy = await loadPolicy(c, c.model, resumeDir, backend, log);
+  // with LoRA the reference is the policy without its adapters (PEFT's disable_adapter): the frozen weights are
+  // c.model's, shared, not loaded twice
+  const reference = policy.lora.size
+    ? new CausalLM(policy.config, policy.params)
+    : await loadModel(c.model, { backend });
   let rewardModel: RewardModel | null = null;
   if (!rewardFns.length) rewardModel = await openRewardModel(c.rewardModel, backend, policy);
-  for (const p of policy.params.values()) p.requiresGrad = true;
   const pstate = resumeDir ? readState<B>(resumeDir, spec) : null;
 
   // ---- 3. prompts, the held-out split, the stop tokens, the evaluation replies

@@ -271,7 +271,7 @@ export class GrpoObjective implements TrainableModel {
     private readonly evalReplies: readonly PromptReply[],
     private readonly o: GrpoLossOptions & { temperature: number },
   ) {
-    this.params = policy.params;
+    this.params = policy.trainableParams(); // the LoRA adapters when there are adapters
   }
 
   loss(ids: Int32Array, _targets: Int32Array, B: number, _T: number, opts: { training?: boolean } = {}): LossResult {

@@ -4,6 +4,7 @@
  * epsilon 0.2, epsilon_high = epsilon, loss_type dapo, scale_rewards group, num_iterations 1, temperature 1).
  * Presets: `tiny` (tests, seconds), `arithmetic` (the O4 task on a small model, minutes on a CPU).
  */
+import { PEFT_SETTINGS } from './peft.js';
 import { DISPLAY_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
 import { ConfigError } from '../util/errors.js';
 import { bool, defineSettings, float, group, int, oneOf, type Values } from '../util/settings.js';
@@ -65,6 +66,7 @@ export const GRPO_SETTINGS = defineSettings(
     ...GRPO,
     ...RL_OPTIM_LOOP,
     ...RL_OPTIM,
+    ...PEFT_SETTINGS,
     ...RL_EVAL,
     ...DISPLAY_SETTINGS,
   },

@@ -9,7 +9,8 @@
  * which `llmts chat` loads.
  */
 import path from 'node:path';
-import { loadModel, saveModel } from '../model/hf/folder.js';
+import { saveModel } from '../model/hf/folder.js';
+import { loadPolicy } from './peft.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { greedyReply, readReferenceLogps, REFERENCE_LOGPS } from './dpo.js';
 import { loadKtoData, type KtoRow } from './kto_data.js';
@@ -23,8 +24,8 @@ export const KTO_RECIPE: PrefRecipe<KtoConfig, KtoRow> = {
   defaults: KTO_DEFAULTS,
   validate: validateKtoConfig,
   loadData: loadKtoData,
-  async prepare({ c, modelDir, resumeDir, backend, tok, items: rows, nTrain, fingerprint, log }) {
-    const policy = await loadModel(modelDir, { backend });
+  async prepare({ c, resumeDir, backend, tok, items: rows, nTrain, fingerprint, log }) {
+    const policy = await loadPolicy(c, c.model, resumeDir, backend, log);
     let ref: KtoReference;
     if (resumeDir) ref = readReferenceLogps(resumeDir, fingerprint, rows.length, ['completion', 'kl'], 'kto');
     else {
@@ -34,7 +35,6 @@ export const KTO_RECIPE: PrefRecipe<KtoConfig, KtoRow> = {
         `reference: log-probabilities of ${rows.length} rows and their ${rows.length} KL pairs computed in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       );
     }
-    for (const p of policy.params.values()) p.requiresGrad = true;
     const refJson = JSON.stringify({
       fingerprint,
       completion: Array.from(ref.completion),

@@ -53,7 +53,7 @@ export class KtoObjective implements TrainableModel {
   }
 
   get params(): Map<string, Tensor> {
-    return this.model.params;
+    return this.model.trainableParams(); // the LoRA adapters' A and B when there are adapters
   }
 
   loss(

@@ -6,6 +6,7 @@
  */
 import { DISPLAY_SETTINGS, EVAL_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
 import { ConfigError } from '../util/errors.js';
+import { PEFT_SETTINGS } from './peft.js';
 import { defineSettings, float, group, type Values } from '../util/settings.js';
 import {
   buildFromLayers,
@@ -39,6 +40,7 @@ export const KTO_SETTINGS = defineSettings(
       'Unpaired preference data: TRL JSONL files of {"prompt","completion","label": true|false} rows (thumbs up / down), or {"prompt","chosen","rejected"} rows, each unpaired into a desirable and an undesirable row (the positional arguments after the model).',
     ),
     ...KTO,
+    ...PEFT_SETTINGS,
     ...prefOptimSettings(1e-6, {
       default: 8,
       help: "Rows per micro-batch (≥ 2; TRL's default 8): the rows are shuffled once and cut into fixed batches; each row's KL pair is its prompt with the previous row's completion.",

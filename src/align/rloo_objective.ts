@@ -209,7 +209,7 @@ export class RlooObjective implements TrainableModel {
     private readonly evalReplies: readonly PromptReply[],
     private readonly o: { cliprange: number; temperature: number },
   ) {
-    this.params = policy.params;
+    this.params = policy.trainableParams(); // the LoRA adapters when there are adapters
   }
 
   loss(ids: Int32Array, _targets: Int32Array, B: number, _T: number, opts: { training?: boolean } = {}): LossResult {

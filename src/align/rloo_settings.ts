@@ -5,6 +5,7 @@
  * a verifiable reward such as raters/arithmetic.mjs) or a reward model folder (`--rewardModel DIR`).
  * Presets: `tiny` (tests, seconds), `arithmetic` (the O4 proof on a small model, minutes on a CPU).
  */
+import { PEFT_SETTINGS } from './peft.js';
 import { ConfigError } from '../util/errors.js';
 import {
   bool,
@@ -157,6 +158,7 @@ export const RLOO_SETTINGS = defineSettings(
     ...RLOO,
     ...RL_OPTIM_LOOP,
     ...RL_OPTIM,
+    ...PEFT_SETTINGS,
     ...RL_EVAL,
     ...DISPLAY_SETTINGS,
   },

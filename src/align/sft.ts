@@ -16,7 +16,8 @@ import { initBackend } from '../backend/registry.js';
 import type { Backend } from '../backend/backend.js';
 import { jinjaTemplate, type ChatTemplate } from '../chat/template.js';
 import { readTrlDataset, TrlRowError, type TrlDataset } from '../data/trl.js';
-import { loadModel, saveModel } from '../model/hf/folder.js';
+import { saveModel } from '../model/hf/folder.js';
+import { loadPolicy } from './peft.js';
 import { countParams, flopsPerToken, formatCount } from '../pretrain/estimate.js';
 import { loadTokenizer, saveTokenizer, type TextTokenizer } from '../tokenizer/index.js';
 import { saveTrainingCheckpoint, type TrainerStateFile } from '../train/checkpoint.js';
@@ -203,8 +204,8 @@ export async function sft(o: SftOptions): Promise<SftResult> {
   const { config: c, runDir, resumeDir, saved, checkpointDir: ckDir } = run;
 
   // ---- 2. backend, model, tokenizer, chat template (from the checkpoint when resuming)
-  const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
-  const model = await loadModel(modelDir, { backend });
+  const { backend, tok, template, source } = await openModelFolder(c, resumeDir);
+  const model = await loadPolicy(c, c.model, resumeDir, backend, log);
   const maxLength = c.maxLength || model.config.maxPositions;
   if (maxLength > model.config.maxPositions)
     throw new ConfigError(

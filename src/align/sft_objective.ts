@@ -43,7 +43,7 @@ export class SftObjective implements TrainableModel {
   constructor(readonly model: CausalLM) {}
 
   get params(): Map<string, Tensor> {
-    return this.model.params;
+    return this.model.trainableParams(); // the LoRA adapters' A and B when there are adapters
   }
 
   loss(ids: Int32Array, targets: Int32Array, B: number, T: number, opts: ForwardOptions = {}): LossResult {

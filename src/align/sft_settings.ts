@@ -18,6 +18,7 @@ import {
   type Values,
 } from '../util/settings.js';
 import { DISPLAY_SETTINGS, EVAL_SETTINGS, OPTIM_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
+import { PEFT_SETTINGS } from './peft.js';
 
 const DATA = group('model and data', {
   model: str(
@@ -71,7 +72,7 @@ const OPTIM = {
 
 /** Every setting of `llmts sft`, in --help order. */
 export const SFT_SETTINGS = defineSettings(
-  { ...RUN_SETTINGS, ...DATA, ...OPTIM, ...EVAL_SETTINGS, ...DISPLAY_SETTINGS },
+  { ...RUN_SETTINGS, ...DATA, ...OPTIM, ...PEFT_SETTINGS, ...EVAL_SETTINGS, ...DISPLAY_SETTINGS },
   'llmts sft',
 );
 

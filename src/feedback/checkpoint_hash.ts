@@ -1,12 +1,14 @@
 /**
  * A checkpoint's identity in the feedback store: the sha256 (hex) of its weights, `model.safetensors` (a sharded
- * checkpoint: its shards in the order of `model.safetensors.index.json`, hashed as one stream). Computed once per
+ * checkpoint: its shards in the order of `model.safetensors.index.json`, hashed as one stream; a LoRA adapter folder:
+ * its base model's weight files, then adapter_model.safetensors). Computed once per
  * checkpoint and process: the result is remembered under the file's path, size, modification time and inode, so the
  * server hashes a 500 MB model at start-up, not at every reply, and a checkpoint rewritten in place is hashed again.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ADAPTER_WEIGHTS, isAdapterFolder, readAdapterConfig } from '../model/hf/adapter.js';
 import { FileFormatError } from '../util/errors.js';
 import { readJsonFileSync } from '../util/fs.js';
 
@@ -21,6 +23,10 @@ export function weightFiles(checkpoint: string): string[] {
     throw new FileFormatError('E_FILE_MISSING', checkpoint, 'no such checkpoint folder or weights file');
   }
   if (st.isFile()) return [checkpoint];
+  // a LoRA adapter folder: the base model's weights, then the adapters (both make the model that replies)
+  const adapter = path.join(checkpoint, ADAPTER_WEIGHTS);
+  if (isAdapterFolder(checkpoint) && fs.existsSync(adapter))
+    return [...weightFiles(readAdapterConfig(checkpoint).base), adapter];
   const single = path.join(checkpoint, 'model.safetensors');
   if (fs.existsSync(single)) return [single];
   const index = path.join(checkpoint, 'model.safetensors.index.json');

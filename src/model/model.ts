@@ -19,6 +19,7 @@ import type { ModelConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { embeddingName, paramSpecs, type HeadKind } from './params.js';
 import { fusedOutput, quantLinear, type FusedLinear, type QuantWeight } from './quant_linear.js';
+import { loraDelta, loraParams, type LoraOptions, type LoraWeight } from './lora.js';
 
 export interface ForwardOptions {
   /** Incremental decoding: attend to the cached positions too, and append this step's keys/values. */
@@ -86,6 +87,15 @@ export class CausalLM {
    * `quantized`.
    */
   readonly fused = new Map<string, FusedLinear>();
+  /**
+   * LoRA adapters by the weight they adapt (./lora.ts: addLora, loadLora, mergeLora): `linear()` adds s·(x·Aᵀ)·Bᵀ.
+   * Empty = a plain model. While there are adapters only they train (`trainableParams`), the weights stay frozen.
+   */
+  readonly lora = new Map<string, LoraWeight>();
+  /** The hyper-parameters of the adapters in `lora` (null when there are none). */
+  loraOptions: LoraOptions | null = null;
+  /** Dropout on the adapters' inputs during the current training forward (set by hidden()). */
+  private loraDrop: ((t: Tensor) => Tensor) | null = null;
 
   constructor(config: ModelConfig, params: Map<string, Tensor>, options: CausalLMOptions = {}) {
     this.config = config;
@@ -109,7 +119,23 @@ export class CausalLM {
   /** y = x·Wᵀ + b for weight `name` (layout as stored in the checkpoint); the quantised form when there is one. */
   private linear(x: Tensor, name: string, b: Tensor | null, layout: 'out_in' | 'in_out' = 'out_in'): Tensor {
     const q = this.quantized.get(name);
-    return q ? quantLinear(x, q, b) : O.linear(x, this.p(name), b, layout);
+    const y = q ? quantLinear(x, q, b) : O.linear(x, this.p(name), b, layout);
+    const l = this.lora.get(name);
+    if (!l) return y;
+    const d = loraDelta(x, l, this.loraDrop ?? undefined);
+    const out = O.add(y, d); // (…, out)
+    // while the tape records: the two terms' memory back now (matmul's and scale's rules read their inputs, add's
+    // only shapes), or LoRA would keep twice each projection's output to the end of the step
+    if (isGradEnabled()) freeData(y), freeData(d);
+    return out;
+  }
+
+  /**
+   * What trains: the LoRA adapters' A and B by PEFT name while the model has adapters (the weights frozen), else
+   * every parameter.
+   */
+  trainableParams(): Map<string, Tensor> {
+    return this.lora.size ? loraParams(this) : this.params;
   }
 
   /** Number of parameters (each tied matrix counted once). */
@@ -172,6 +198,7 @@ export class CausalLM {
     for (const q of this.quantized.values()) w.push(q.data, ...(q.scales ? [q.scales] : []));
     for (const f of this.fused.values())
       w.push(f.weight.data, ...(f.weight.scales ? [f.weight.scales] : []), ...(f.bias ? [f.bias] : []));
+    for (const l of this.lora.values()) w.push(l.A, l.B);
     return w;
   }
 
@@ -208,9 +235,6 @@ export class CausalLM {
    */
   hidden(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): Tensor {
     const c = this.config;
-    const H = c.numHeads,
-      Hkv = c.numKvHeads,
-      D = c.headDim;
     if (ids.length !== B * T) throw new ShapeError(`forward: ${ids.length} ids for B=${B}, T=${T}`);
     const pos0 = opts.cache?.length ?? 0;
     const rowStart = this.rowStarts(B, pos0 + T, opts);
@@ -233,6 +257,33 @@ export class CausalLM {
     let seedCounter = (opts.dropoutSeed ?? 0) >>> 0;
     const dropout = (t: Tensor) =>
       drop > 0 ? O.dropout(t, drop, (seedCounter = (Math.imul(seedCounter, 1664525) + 1013904223) >>> 0)) : t;
+    // LoRA's own dropout on each adapter's input (PEFT's lora_dropout), its masks seeded from the same counter
+    const loraP = opts.training && this.loraOptions ? this.loraOptions.dropout : 0;
+    this.loraDrop =
+      loraP > 0
+        ? (t: Tensor) => O.dropout(t, loraP, (seedCounter = (Math.imul(seedCounter, 1664525) + 1013904223) >>> 0))
+        : null;
+    try {
+      return this.body(ids, B, T, opts, rowStart, pos0, dropout);
+    } finally {
+      this.loraDrop = null;
+    }
+  }
+
+  /** hidden()'s layers, once the inputs are checked: ids (B, T) → final normalised states (B, T, C). */
+  private body(
+    ids: Int32Array,
+    B: number,
+    T: number,
+    opts: ForwardOptions,
+    rowStart: readonly number[] | null,
+    pos0: number,
+    dropout: (t: Tensor) => Tensor,
+  ): Tensor {
+    const c = this.config;
+    const H = c.numHeads,
+      Hkv = c.numKvHeads,
+      D = c.headDim;
 
     const tok = idsTensor(ids, [B, T], this.p(embeddingName(c)));
     let x = O.embedding(this.p(embeddingName(c)), tok); // (B, T, C)
@@ -332,9 +383,10 @@ export class CausalLM {
         const h = O.layerNorm(x, this.p(pre + 'ln_2.weight'), this.p(pre + 'ln_2.bias'), c.normEps);
         const u = this.linear(h, pre + 'mlp.c_fc.weight', this.p(pre + 'mlp.c_fc.bias'), 'in_out'); // (B, T, F)
         const [proj, projBias] = [pre + 'mlp.c_proj.weight', this.p(pre + 'mlp.c_proj.bias')];
-        m = recompute
-          ? linearOfActivation('gelu', [u], this.p(proj), projBias, 'in_out')
-          : this.linear(O.gelu(u), proj, projBias, 'in_out');
+        m =
+          recompute && !this.lora.has(proj)
+            ? linearOfActivation('gelu', [u], this.p(proj), projBias, 'in_out')
+            : this.linear(O.gelu(u), proj, projBias, 'in_out');
       } else {
         const pre = `model.layers.${l}.`;
         const h = O.rmsNorm(x, this.p(pre + 'post_attention_layernorm.weight'), c.normEps);
@@ -345,9 +397,10 @@ export class CausalLM {
         else {
           const g = this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')),
             u = this.linear(h, pre + 'mlp.up_proj.weight', this.opt(pre + 'mlp.up_proj.bias')); // (B, T, F) ×2
-          m = recompute
-            ? linearOfActivation('swiglu', [g, u], this.p(down), downBias)
-            : this.linear(O.swiglu(g, u), down, downBias);
+          m =
+            recompute && !this.lora.has(down)
+              ? linearOfActivation('swiglu', [g, u], this.p(down), downBias)
+              : this.linear(O.swiglu(g, u), down, downBias);
         }
       }
       x = residual(x, m);

@@ -149,6 +149,11 @@ export async function fuseModel(model: CausalLM, opts: Omit<QuantizeOptions, 'fu
  * unless opts.fuse is false. For 'f32' only the groups' members are stored (the rest stay plain parameters).
  */
 async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOptions): Promise<QuantizeReport> {
+  if (model.lora.size)
+    throw new ConfigError(
+      'lora',
+      `the model has LoRA adapters: merge them into its weights first (mergeLora) to ${kind === 'f32' ? 'fuse' : 'quantise'} it`,
+    );
   dequantizeModel(model);
   const report: QuantizeReport = { kind, quantized: [], skipped: [], bytes: 0, floatBytes: 0, fused: [] };
   const backend = model.backend;

@@ -192,12 +192,17 @@ export function recipeResult<C>(
  * Free what a finished run holds on its backend: the optimizer's moments and the parameters (with their gradients)
  * of the models it trained or scored with. A trainer calls it after its result is built and before it returns, so
  * that runs one after another in one process (`align verify`: SFT, reward model, PPO, DPO …) do not pile up device
- * memory (a WebAssembly heap is at most 4 GiB). Shared tensors are freed once (Tensor.dispose is idempotent).
+ * memory (a WebAssembly heap is at most 4 GiB). Shared tensors are freed once (Tensor.dispose is idempotent); a
+ * model's LoRA adapters go with it.
  */
 export function releaseRun(
   done: RunTrainingResult,
-  models: readonly ({ params: Map<string, Tensor> } | null | undefined)[],
+  models: readonly ({ params: Map<string, Tensor>; trainableParams?: () => Map<string, Tensor> } | null | undefined)[],
 ): void {
   done.trainer.optimizer.dispose();
-  for (const m of models) if (m) for (const t of m.params.values()) t.dispose();
+  for (const m of models) {
+    if (!m) continue;
+    for (const t of m.params.values()) t.dispose();
+    if (m.trainableParams) for (const t of m.trainableParams().values()) t.dispose(); // LoRA adapters
+  }
 }

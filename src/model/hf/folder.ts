@@ -6,6 +6,7 @@
  * dtype it was loaded with (float32 for fresh models), so a load → save round trip is bit for bit. Building the model
  * from tensors already in memory is ./weights.ts (browser-safe).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Backend } from '../../backend/backend.js';
 import { buildDirAtomic, readJsonFile, writeFileAtomic } from '../../util/fs.js';
@@ -15,26 +16,81 @@ import type { RewardModel } from '../reward.js';
 import { loadCheckpointTensors, saveCheckpointTensors } from '../../formats/checkpoint.js';
 import { fromHfConfig, SEQUENCE_CLASSIFICATION_ARCHITECTURES, toHfConfig } from './config.js';
 import { modelFromHf, rewardModelFromHf, storedDtypesOf } from './weights.js';
-import type { TensorToWrite } from '../../formats/safetensors.js';
+import { writeSafetensors, type TensorToWrite } from '../../formats/safetensors.js';
 import { isGgufPath, loadGgufConfig, loadGgufModel } from '../gguf/file.js';
+import { loadLora, mergeLora } from '../lora.js';
+import { readSafetensors } from '../../formats/safetensors.js';
+import { FileFormatError } from '../../util/errors.js';
+import {
+  ADAPTER_CONFIG,
+  ADAPTER_WEIGHTS,
+  adapterBaseOf,
+  adapterConfigJson,
+  adapterTensors,
+  isAdapterFolder,
+  readAdapterConfig,
+  setAdapterBase,
+} from './adapter.js';
 
 export interface LoadOptions {
   backend?: Backend;
+  /**
+   * A LoRA adapter folder (./adapter.ts): 'merge' (default) folds the adapters into the base model's weights, a plain
+   * model for inference or as a new run's start; 'attach' keeps them apart and trainable (resuming a LoRA run).
+   */
+  adapters?: 'merge' | 'attach';
 }
 
-/** Read a model's config.json only (or a GGUF file's hyper-parameters). */
+/** Adapter folders may sit on adapter folders (DPO's adapters on an SFT's): this deep at most. */
+const MAX_ADAPTER_DEPTH = 8;
+
+/** Read a model's config.json only (or a GGUF file's hyper-parameters); an adapter folder without one: its base's. */
 export async function loadConfig(dir: string): Promise<ModelConfig> {
   if (isGgufPath(dir)) return loadGgufConfig(dir);
   const file = path.join(dir, 'config.json');
+  if (!fs.existsSync(file) && isAdapterFolder(dir)) return loadConfig(readAdapterConfig(dir).base);
   return fromHfConfig(await readJsonFile(file, 'a Hugging Face config.json'), file);
 }
 
-/** Load a Hugging Face model folder (or a GGUF file: a path ending in .gguf) onto a backend (default: the current one). */
-export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<CausalLM> {
-  if (isGgufPath(dir)) return loadGgufModel(dir, opts);
+/**
+ * Load a Hugging Face model folder (or a GGUF file: a path ending in .gguf) onto a backend (default: the current one).
+ * A LoRA adapter folder loads its base model and puts the adapters on it (merged unless `adapters: 'attach'`).
+ */
+export async function loadModel(dir: string, opts: LoadOptions = {}, depth = 0): Promise<CausalLM> {
+  if (isGgufPath(dir)) return loadGgufModel(dir, opts.backend ? { backend: opts.backend } : {});
+  if (isAdapterFolder(dir)) {
+    if (depth >= MAX_ADAPTER_DEPTH)
+      throw new FileFormatError(
+        'E_ADAPTER_CONFIG',
+        path.join(dir, ADAPTER_CONFIG),
+        `adapters on adapters more than ${MAX_ADAPTER_DEPTH} deep (a loop of base_model_name_or_path?)`,
+        'base_model_name_or_path',
+      );
+    const { base } = readAdapterConfig(dir);
+    const model = await loadModel(base, { ...opts, adapters: 'merge' }, depth + 1);
+    const weights = path.join(dir, ADAPTER_WEIGHTS);
+    if (!fs.existsSync(weights))
+      throw new FileFormatError('E_FILE_MISSING', weights, `the adapter folder ${dir} has no ${ADAPTER_WEIGHTS}`);
+    const st = await readSafetensors(weights);
+    const tensors = new Map<string, { shape: readonly number[]; data: Float32Array }>();
+    for (const [name, t] of st.tensors) {
+      if (!(t.data instanceof Float32Array))
+        throw new FileFormatError(
+          'E_ADAPTER_WEIGHTS',
+          weights,
+          `expected floating-point weights, got ${t.dtype}`,
+          name,
+        );
+      tensors.set(name, { shape: t.shape, data: t.data });
+    }
+    loadLora(model, readAdapterConfig(dir, model.config).lora, tensors, weights);
+    setAdapterBase(model, base);
+    if ((opts.adapters ?? 'merge') === 'merge') mergeLora(model);
+    return model;
+  }
   const config = await loadConfig(dir);
   const stored = await loadCheckpointTensors(dir);
-  return modelFromHf(config, stored, { ...opts, source: dir });
+  return modelFromHf(config, stored, { ...(opts.backend ? { backend: opts.backend } : {}), source: dir });
 }
 
 /**
@@ -60,6 +116,21 @@ export interface SaveOptions {
 export async function saveModel(model: CausalLM, dir: string, opts: SaveOptions = {}): Promise<void> {
   const gen = opts.generationConfig ?? defaultGenerationConfig(model.config);
   await saveFolder(model, toHfConfig(model.config), dir, { ...opts, generationConfig: gen });
+}
+
+/**
+ * A model with LoRA adapters is saved as an adapter folder: adapter_config.json (naming the base folder) and
+ * adapter_model.safetensors in place of model.safetensors, beside config.json and generation_config.json.
+ */
+async function adapterFiles(model: CausalLM): Promise<Map<string, TensorToWrite>> {
+  const base = adapterBaseOf(model);
+  if (!base)
+    throw new FileFormatError(
+      'E_ADAPTER_CONFIG',
+      ADAPTER_CONFIG,
+      'the base model folder of these adapters is unknown (setAdapterBase): it is written into adapter_config.json',
+    );
+  return adapterTensors(model);
 }
 
 /**
@@ -91,14 +162,20 @@ async function saveFolder(
   opts: SaveOptions,
 ): Promise<void> {
   const dtypes = storedDtypesOf(model);
+  const adapter = 'lora' in model && model.lora.size ? model : null;
   const tensors = new Map<string, TensorToWrite>();
-  for (const [name, p] of model.params) {
-    tensors.set(name, { dtype: dtypes?.get(name) ?? 'F32', shape: p.shape, data: (await p.data()) as Float32Array });
-  }
+  if (adapter) for (const [k, v] of await adapterFiles(adapter)) tensors.set(k, v);
+  else
+    for (const [name, p] of model.params)
+      tensors.set(name, { dtype: dtypes?.get(name) ?? 'F32', shape: p.shape, data: (await p.data()) as Float32Array });
   await buildDirAtomic(
     dir,
     async (tmp) => {
-      await saveCheckpointTensors(tmp, tensors);
+      if (adapter) {
+        await writeSafetensors(path.join(tmp, ADAPTER_WEIGHTS), tensors, { format: 'pt' });
+        const j = adapterConfigJson(adapter, adapterBaseOf(adapter)!);
+        await writeFileAtomic(path.join(tmp, ADAPTER_CONFIG), JSON.stringify(j, null, 2) + '\n');
+      } else await saveCheckpointTensors(tmp, tensors);
       await writeFileAtomic(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
       if (opts.generationConfig)
         await writeFileAtomic(
