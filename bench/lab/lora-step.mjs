@@ -26,13 +26,13 @@ if (argv.includes('--child')) {
   const s = CPU_SHAPES[opt('--case', 'small')];
   const mode = opt('--mode', 'full');
   const dist = (/** @type {string} */ p) => import(new URL(`../../dist/${p}`, import.meta.url).href);
-  const { initBackend, initModel, tidy, backward, AdamW, gradNorm, clipCoefficient, Rng, addLora } = await dist(
-    'index.js',
-  );
+  const { initBackend, initModel, tidy, backward, AdamW, gradNorm, clipCoefficient, Rng, addLora } =
+    await dist('index.js');
   const backend = await initBackend('wasm', threads ? { threads: Number(threads) } : {});
   const rng = new Rng(1);
   const model = initModel(gptConfig(s), rng, { backend });
-  if (mode === 'lora') addLora(model, { r, alpha: 2 * r, dropout: 0, targetModules: ['all-linear'], rslora: false }, rng);
+  if (mode === 'lora')
+    addLora(model, { r, alpha: 2 * r, dropout: 0, targetModules: ['all-linear'], rslora: false }, rng);
   const trainable = model.trainableParams();
   let nTrain = 0;
   for (const t of trainable.values()) nTrain += t.size;
