@@ -5,6 +5,7 @@
 // about 4N of the 6N FLOPs a token, and hold r·(in + out) a layer of gradients and moments instead of N.
 // usage: npm run build:ts && node bench/lab/lora-step.mjs [--cases small,gpt2] [--steps 3] [--r 16] [--threads N]
 import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { exitIfHelp, median, printMachine } from '../machine.mjs';
 import { CPU_SHAPES, gptConfig } from '../train_shapes.mjs';
@@ -66,7 +67,7 @@ if (argv.includes('--child')) {
   process.exit(0);
 }
 
-printMachine();
+printMachine('lora-step', threads ? Number(threads) : os.availableParallelism(), false);
 const here = fileURLToPath(import.meta.url);
 for (const name of opt('--cases', 'small,gpt2').split(',')) {
   const s = CPU_SHAPES[name];
