@@ -18,6 +18,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PPO_STATE, ppo, VALUE_MODEL_DIR } from '../src/align/ppo.js';
 import { buildPpoConfig, type PpoConfig } from '../src/align/ppo_settings.js';
+import { readSafetensors } from '../src/formats/safetensors.js';
 import { klPerToken } from '../src/align/rl_math.js';
 import { readPrompts } from '../src/align/rl_prompts.js';
 import { engineReplySampler, replyLogprobs, scoreRollouts } from '../src/align/rollout.js';
@@ -257,6 +258,34 @@ describe('llmts ppo', () => {
     }
     const beta = steps(full.runDir).map((x) => x['objective/kl_coef']);
     expect(new Set(beta).size).toBeGreaterThan(1); // the adaptive controller moved β
+  }, 60000);
+
+  it('with usePeft: the adapters and the value head train (the body frozen, the reference the policy without adapters); exact resume', async () => {
+    const over = {
+      totalEpisodes: 24,
+      valueModel: 'policy' as const,
+      usePeft: true,
+      loraR: 4,
+      loraDropout: 0,
+      lr: 5e-3,
+      minLr: 5e-3,
+    };
+    const lines: string[] = [];
+    const full = await ppo({ ...quiet, log: (l) => lines.push(l), config: cfg({ name: 'lora-full', ...over }) });
+    expect(lines.join('\n')).toMatch(/^LoRA: r 4, α 32, dropout 0 on \d+ layers/m);
+    const s = steps(full.runDir);
+    expect(s[0]!['objective/kl']).toBe(0); // the adapters start at B = 0: the policy is its reference
+    expect(s.at(-1)!['objective/kl']).not.toBe(0); // and they moved
+    const ck = path.join(full.runDir, 'checkpoint');
+    expect(fs.existsSync(path.join(ck, 'adapter_model.safetensors'))).toBe(true);
+    expect(fs.existsSync(path.join(ck, 'model.safetensors'))).toBe(false);
+    const moments = (await readSafetensors(path.join(ck, 'optimizer.safetensors'))).tensors;
+    const names = [...moments.keys()].map((k) => k.replace(/\.exp_avg(_sq)?$/, ''));
+    expect(names.every((n) => /\.lora_[AB]\.weight$/.test(n) || n === 'value/score.weight')).toBe(true);
+    expect(names).toContain('value/score.weight');
+    const part = await ppo({ ...quiet, config: cfg({ name: 'lora-part', ...over }), haltAfterStep: 6 });
+    const rest = await ppo({ ...quiet, resume: part.runDir });
+    for (let i = 0; i < 12; i++) expect((i < 6 ? part : rest).losses.get(i), `step ${i}`).toBe(full.losses.get(i));
   }, 60000);
 
   it('a bad prompt row stops the run naming file and line; badRows=skip counts it', async () => {

@@ -1,5 +1,5 @@
 /**
- * LoRA for the fine-tuning commands (sft, dpo, kto): TRL's PEFT settings (`--usePeft --loraR 16 --loraAlpha 32
+ * LoRA for the fine-tuning commands (sft, dpo, kto, ppo, rloo, grpo): TRL's PEFT settings (`--usePeft --loraR 16 --loraAlpha 32
  * --loraDropout 0.05 --loraTargetModules all-linear`, also under TRL's names use_peft, lora_r, …) and the policy a run
  * trains: the starting model with fresh adapters (a new run), or the checkpoint's base with its adapters attached
  * (a resumed one). The math is src/model/lora.ts, the folder format src/model/hf/adapter.ts.

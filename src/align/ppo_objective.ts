@@ -214,7 +214,8 @@ export class PpoObjective implements TrainableModel {
     private readonly evalReplies: readonly PromptReply[],
     private readonly o: PpoLossOptions & { temperature: number },
   ) {
-    this.params = new Map(policy.params);
+    // the policy's trainable tensors (its LoRA adapters when it has them), then the value model's own
+    this.params = new Map(policy.trainableParams());
     const mine = new Set(policy.params.values());
     for (const [k, t] of value.params) if (!mine.has(t)) this.params.set(`value/${k}`, t);
   }

@@ -4,6 +4,7 @@
  * cliprange_value 0.2, vf_coef 0.1, num_ppo_epochs 4, temperature 0.7, missing_eos_penalty), and the adaptive KL
  * controller of Ziegler et al. 2019 (target, horizon) that older TRL versions had. Presets: `tiny` (tests, seconds).
  */
+import { PEFT_SETTINGS } from './peft.js';
 import { ConfigError } from '../util/errors.js';
 import { bool, defineSettings, float, group, int, oneOf, str, strings, type Values } from '../util/settings.js';
 import { DISPLAY_SETTINGS, EVAL_SETTINGS, OPTIM_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
@@ -154,6 +155,7 @@ export const PPO_SETTINGS = defineSettings(
     ...PPO,
     ...RL_OPTIM_LOOP,
     ...RL_OPTIM,
+    ...PEFT_SETTINGS,
     ...RL_EVAL,
     ...DISPLAY_SETTINGS,
   },
