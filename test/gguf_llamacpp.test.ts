@@ -33,7 +33,8 @@ import { modelFromGguf } from '../src/model/gguf/weights.js';
 import { hparamsToGguf } from '../src/model/gguf/hparams.js';
 import { tensorMappings } from '../src/model/gguf/tensors.js';
 import { main } from '../src/cli/main.js';
-import { saveGguf } from '../src/model/gguf/file.js';
+import { saveGguf, saveGgufLora } from '../src/model/gguf/file.js';
+import { addLora } from '../src/model/lora.js';
 import { saveTokenizer } from '../src/tokenizer/io.js';
 import { QWEN2_PATTERN, tokenizerToGguf } from '../src/tokenizer/gguf.js';
 import { buildConfig } from '../src/pretrain/config.js';
@@ -65,9 +66,10 @@ async function llamaCppGreedy(
   file: string,
   prompt: number[],
   n: number,
+  lora?: string,
 ): Promise<{ ids: number[]; probs: Map<number, number>[] }> {
   const model = await llama.loadModel({ modelPath: file });
-  const ctx = await model.createContext({ contextSize: 64, threads: 1 });
+  const ctx = await model.createContext({ contextSize: 64, threads: 1, ...(lora ? { lora } : {}) });
   const ids: number[] = [];
   const probs: Map<number, number>[] = [];
   try {
@@ -195,6 +197,44 @@ describe('llama.cpp runs our GGUF files', () => {
         }
       }
       console.log(`${name}: ${report.join('; ')}`);
+    }, 120_000);
+  }
+
+  for (const name of ['llama-tiny', 'gpt2-tiny']) {
+    it(`${name}: LoRA adapters as llama.cpp's adapter file (--lora) on the base's GGUF: the adapted model's ids and probabilities`, async () => {
+      // the fixture's config with peaked distributions (random weights of std 0.15), so that the adapters show
+      const cfg = (await loadModel(path.join(HF_FIXTURES, name))).config;
+      const model = initModel(cfg, new Rng(7), { backend: getBackend('ref'), std: 0.15 });
+      const plain = initModel(cfg, new Rng(7), { backend: getBackend('ref'), std: 0.15 });
+      // rsLoRA on one of them: llama.cpp's α / r must come out as α / √r
+      addLora(
+        model,
+        { r: 4, alpha: 8, dropout: 0, targetModules: ['all-linear'], rslora: name === 'gpt2-tiny' },
+        new Rng(3),
+      );
+      const rng = new Rng(4);
+      for (const l of model.lora.values())
+        l.B.backend.write(
+          l.B.buf,
+          Float32Array.from({ length: l.B.size }, () => rng.normal() * 0.2),
+        );
+      const tok = byteTokenizer();
+      const meta = tokenizerToGguf(tok, model.config.vocabSize, { eos: 2 });
+      const prompt = tok.encode('Hello, world');
+      const base = path.join(TMP, `${name}-base.gguf`),
+        adapter = path.join(TMP, `${name}-lora.gguf`);
+      await saveGguf(model, base, { type: 'f32', metadata: meta }); // the frozen weights: the base
+      await saveGgufLora(model, adapter);
+      const cpp = await llamaCppGreedy(base, prompt, STEPS, adapter);
+      const mine = await ourProbs(model, [...prompt, ...cpp.ids], prompt.length);
+      const dp = maxDp(cpp.probs, mine, STEPS);
+      // the adapters matter: without them the distributions are far from the adapted model's
+      const apart = maxDp(cpp.probs, await ourProbs(plain, [...prompt, ...cpp.ids], prompt.length), STEPS);
+      console.log(`${name} + LoRA in llama.cpp: max |Δp| ${dp.toExponential(2)} (the base alone: ${apart.toFixed(3)})`);
+      // llama.cpp's greedy pick is ours at every step, up to a near-tie (its arithmetic is not ours: |Δp| ≲ 3e-4)
+      cpp.ids.forEach((id, i) => expect(mine[i]![id]!, `step ${i}`).toBeGreaterThan(Math.max(...mine[i]!) - 1e-3));
+      expect(dp).toBeLessThan(1e-3);
+      expect(apart).toBeGreaterThan(0.1);
     }, 120_000);
   }
 

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseGguf } from '../src/formats/gguf.js';
 import { readMetrics } from '../src/train/metrics.js';
 import { colorRows, makeTinyModel, writeJsonl } from './sft_helpers.js';
 import { ensureCliBuilt } from './helpers.js';
@@ -97,6 +98,20 @@ describe('llmts sft on the command line', () => {
     const gguf = llmts(['export', ck, '--format', 'gguf', '--type', 'f32', '-o', 'lora.gguf']);
     expect(gguf.code, gguf.out + gguf.err).toBe(0);
     expect(fs.statSync(path.join(tmp, 'lora.gguf')).size).toBeGreaterThan(10_000);
+    const ad = llmts(['export', ck, '--adapter', '--type', 'f32', '-o', 'adapter.gguf']);
+    expect(ad.code, ad.out + ad.err).toBe(0);
+    expect(ad.out).toMatch(/wrote adapter\.gguf: a llama\.cpp LoRA adapter \(2 layers, r 4, α 32\), f32/);
+    const g = parseGguf(new Uint8Array(fs.readFileSync(path.join(tmp, 'adapter.gguf'))));
+    expect(g.metadata.get('general.type')?.value).toBe('adapter');
+    expect(g.tensors.map((t) => t.name).sort()).toEqual([
+      'blk.0.attn_qkv.weight.lora_a',
+      'blk.0.attn_qkv.weight.lora_b',
+      'blk.0.ffn_up.weight.lora_a',
+      'blk.0.ffn_up.weight.lora_b',
+    ]);
+    const notAdapter = llmts(['export', 'base', '--adapter', '-o', 'x.gguf']);
+    expect(notAdapter.code).toBe(1);
+    expect(notAdapter.err).toMatch(/base is not a LoRA adapter folder \(no adapter_config\.json\)/);
   });
 
   it('a bad row is one line naming file and line; --help documents the data and the settings', () => {

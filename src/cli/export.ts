@@ -6,14 +6,18 @@
  * The file holds llama.cpp's tensor names and layouts for its `llama` or `gpt2` architecture, the hyper-parameters,
  * the tokenizer (byte-level BPE: tokens, merges, token types, special ids) and the chat template (src/model/gguf/,
  * src/tokenizer/gguf.ts). A model without a tokenizer, or with a character-level one, is refused: llama.cpp could
- * not run it. The file is written atomically (temp file + rename).
+ * not run it. The file is written atomically (temp file + rename). A LoRA adapter folder (a `--usePeft` run) is exported
+ * with its adapters merged; with `--adapter`, its adapters alone as llama.cpp's adapter file (src/model/gguf/lora.ts):
+ *
+ *   llmts export runs/<lora-run>/checkpoint --adapter --type f32 -o adapter.gguf   # llama-cli -m base.gguf --lora adapter.gguf
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { initBackend } from '../backend/registry.js';
 import { loadModel } from '../model/hf/folder.js';
-import { isGgufPath, saveGguf } from '../model/gguf/file.js';
+import { isGgufPath, saveGguf, saveGgufLora } from '../model/gguf/file.js';
+import { isAdapterFolder, readAdapterConfig } from '../model/hf/adapter.js';
 import { GGUF_EXPORT_TYPES, type GgufExportType } from '../model/gguf/weights.js';
 import { loadTokenizer } from '../tokenizer/io.js';
 import { tokenizerToGguf } from '../tokenizer/gguf.js';
@@ -27,9 +31,38 @@ interface Flags {
   output?: string;
   tokenizer?: string;
   name?: string;
+  adapter?: boolean;
+}
+
+/** `--adapter`: an adapter folder's LoRA adapters alone, as llama.cpp's adapter file (`llama-cli --lora`). */
+async function runAdapter(model: string, f: Flags): Promise<number> {
+  const t0 = performance.now();
+  if (!isAdapterFolder(model))
+    throw new ConfigError(
+      '--adapter',
+      `${model} is not a LoRA adapter folder (no adapter_config.json): --adapter writes a run's adapters, trained with --usePeft`,
+    );
+  if (f.type !== 'f32' && f.type !== 'f16')
+    throw new ConfigError('--type', `an adapter file is written in f32 or f16, not ${f.type}`);
+  await initBackend('ref');
+  const m = await loadModel(model, { adapters: 'attach' });
+  const name = f.name ?? path.basename(path.resolve(model));
+  const out = f.output ?? `${name}-lora-${f.type}.gguf`;
+  await saveGgufLora(m, out, {
+    type: f.type,
+    metadata: new Map([['general.name', { type: 'string', value: name }]]),
+  });
+  const o = m.loraOptions!;
+  console.log(
+    `wrote ${out}: a llama.cpp LoRA adapter (${m.lora.size} layers, r ${o.r}, α ${o.alpha}${o.rslora ? ', rsLoRA' : ''}), ${f.type}, ` +
+      `${(fs.statSync(out).size / 2 ** 20).toFixed(1)} MiB (${((performance.now() - t0) / 1000).toFixed(1)} s); ` +
+      `its base: export ${readAdapterConfig(model).base} and load both (llama-cli -m base.gguf --lora ${out})`,
+  );
+  return 0;
 }
 
 async function run(model: string, f: Flags): Promise<number> {
+  if (f.adapter) return runAdapter(model, f);
   const t0 = performance.now();
   if (!fs.existsSync(model)) throw new ConfigError('model', `${model} does not exist (a model folder or a .gguf file)`);
   const gguf = isGgufPath(model);
@@ -84,6 +117,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('-o, --output <file>', 'the GGUF file to write (default: <model name>-<type>.gguf here)')
     .option('--tokenizer <dir|name>', "the tokenizer to embed (default: the model's own)")
     .option('--name <name>', 'general.name (default: the model folder name)')
+    .option(
+      '--adapter',
+      "a LoRA adapter folder (--usePeft runs): write only its adapters, as llama.cpp's adapter file for --lora (--type f32 or f16); without it the adapters are merged into a whole model",
+    )
     .exitOverride()
     .action(async (model: string, flags: Flags) => {
       code = await run(model, flags);

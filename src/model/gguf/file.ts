@@ -9,6 +9,8 @@ import type { ModelConfig } from '../config.js';
 import type { CausalLM } from '../model.js';
 import { hparamsFromGguf } from './hparams.js';
 import { ggufFromModel, modelFromGguf, type FromGgufOptions, type ToGgufOptions } from './weights.js';
+import { ggufFromLora } from './lora.js';
+import type { GgufValue } from '../../formats/gguf.js';
 
 /** Whether a path names a GGUF file (by its extension). */
 export function isGgufPath(p: string): boolean {
@@ -30,4 +32,13 @@ export async function loadGgufConfig(file: string): Promise<ModelConfig> {
 /** Write `model` as a GGUF file, atomically (temp file + rename). */
 export async function saveGguf(model: CausalLM, file: string, opts: ToGgufOptions): Promise<void> {
   await writeFileAtomic(file, await ggufFromModel(model, opts));
+}
+
+/** Write `model`'s LoRA adapters as a llama.cpp adapter file (`--lora`), atomically (./lora.ts). */
+export async function saveGgufLora(
+  model: CausalLM,
+  file: string,
+  opts: { type?: 'f32' | 'f16'; metadata?: ReadonlyMap<string, GgufValue> } = {},
+): Promise<void> {
+  await writeFileAtomic(file, await ggufFromLora(model, opts));
 }
