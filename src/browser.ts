@@ -63,6 +63,7 @@ export * from './formats/safetensors_bytes.js';
 // GGUF (llama.cpp's files) from and to bytes
 export { parseGguf, serializeGguf, decodeGgufTensor, type GgufFile, type GgufValue } from './formats/gguf.js';
 export { modelFromGguf, ggufFromModel } from './model/gguf/weights.js';
+export { ggufFromLora } from './model/gguf/lora.js';
 export { tokenizerFromGguf, tokenizerToGguf } from './tokenizer/gguf.js';
 // tokenizer (from tokenizer.json text or object), generation, chat
 export type {

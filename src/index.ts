@@ -59,7 +59,8 @@ export { tokenizerFromJson } from './tokenizer/from_json.js';
 export { parseGguf, serializeGguf, decodeGgufTensor, ggufTensorBytes, ggufGet } from './formats/gguf.js';
 export type { GgufFile, GgufValue, GgufTensorInfo, GgufTensorToWrite } from './formats/gguf.js';
 export { modelFromGguf, ggufFromModel, type GgufExportType } from './model/gguf/weights.js';
-export { loadGgufModel, saveGguf } from './model/gguf/file.js';
+export { loadGgufModel, saveGguf, saveGgufLora } from './model/gguf/file.js';
+export { ggufFromLora } from './model/gguf/lora.js';
 export { readGgufFile, readGgufHeader } from './formats/gguf_file.js';
 export { tokenizerFromGguf, tokenizerToGguf } from './tokenizer/gguf.js';
 export {
