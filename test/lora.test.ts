@@ -298,20 +298,7 @@ describe('sft, dpo and kto with usePeft', () => {
     heldOut = writeJsonl(path.join(tmp, 'eval.jsonl'), colorRows(12, 2));
     const pre = await sft({
       ...quiet,
-      config: buildSftConfig({
-        preset: 'tiny',
-        overrides: {
-          model: raw,
-          data: [data],
-          evalData: heldOut,
-          outDir: path.join(tmp, 'runs'),
-          backend: 'ref',
-          quiet: true,
-          lr: 1e-2,
-          maxSteps: 6,
-          name: 'base',
-        },
-      }),
+      config: cfg({ model: raw, usePeft: false, lr: 1e-2, maxSteps: 6, name: 'base' }),
     });
     base = path.join(pre.runDir, 'checkpoint');
     baseEvalLoss = pre.finalEvalLoss!;
