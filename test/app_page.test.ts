@@ -250,13 +250,14 @@ describe.skipIf(!HAVE)('the chat page records feedback (Chromium)', () => {
     await page.close();
   }, 60_000);
 
-  it('Improve the model: trains on the feedback in the background and shows its log until the checkpoint', async () => {
+  it('Improve the model (LoRA ticked): trains adapters on the feedback in the background and shows its log until the checkpoint', async () => {
     ensureCliBuilt();
     const page = await browser.newPage();
     await page.goto(`${server.url}/`);
     await page.waitForSelector('#improve:not([hidden])');
     await page.click('#improve summary');
     await page.fill('#improve-steps', '1');
+    await page.check('#improve-lora');
     await page.click('#improve-go');
     await page.waitForFunction(
       () => /^(done|failed)/.test(document.getElementById('improve-state')?.textContent ?? ''),
@@ -267,8 +268,8 @@ describe.skipIf(!HAVE)('the chat page records feedback (Chromium)', () => {
     );
     const state = await page.textContent('#improve-state');
     expect(state, (await page.textContent('#improve-log')) ?? '').toMatch(/^done: .*-dpo[/\\]checkpoint$/);
-    expect(await page.textContent('#improve-log')).toContain('$ llmts sft');
-    expect(fs.existsSync(path.join(state!.slice('done: '.length), 'model.safetensors'))).toBe(true);
+    expect(await page.textContent('#improve-log')).toMatch(/\$ llmts sft .*--usePeft/);
+    expect(fs.existsSync(path.join(state!.slice('done: '.length), 'adapter_model.safetensors'))).toBe(true);
     await page.close();
   }, 180_000);
 });

@@ -20,6 +20,7 @@ let modelDir: string;
 let store: FeedbackStore;
 let server: LlmServer;
 let url: string;
+let jobs = 0;
 
 beforeAll(async () => {
   ensureCliBuilt();
@@ -33,7 +34,7 @@ beforeAll(async () => {
     modelDir,
     outDir: path.join(tmp, 'runs'),
     backend: 'ref',
-    name: () => 'imp',
+    name: () => (jobs++ === 0 ? 'imp' : `imp${jobs}`),
     switchTo: async (dir) =>
       switchServedModel(server.state, await loadServedModel(dir, { backend: 'ref', modelName: 'tiny' }), 2),
   });
@@ -66,6 +67,9 @@ describe('POST /api/improve', () => {
       expect(bad.status).toBe(400);
       expect(((await bad.json()) as { error: { param: string } }).error.param).toBe('lr');
     }
+    const badLora = await start({ steps: 2, lora: 'yes' });
+    expect(badLora.status).toBe(400);
+    expect(((await badLora.json()) as { error: { param: string } }).error.param).toBe('lora');
   });
 
   it('trains SFT on the corrections, DPO on the choices, then KTO on the thumbs, and names the checkpoint', async () => {
@@ -143,6 +147,35 @@ describe('POST /api/improve', () => {
     expect(after).toMatch(/^fp_[0-9a-f]{16}$/);
     expect(after).not.toBe(before);
   }, 60_000);
+
+  it('with lora: the runs train LoRA adapters (10× each lr), each on the last; the server serves the adapter folder', async () => {
+    const r = await start({ steps: 2, lora: true });
+    expect(r.status).toBe(202);
+    let job: { state: string; log: string[]; checkpoint: string | null };
+    for (;;) {
+      job = (await (await fetch(`${url}/api/improve`)).json()) as typeof job;
+      if (job.state !== 'running') break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    expect(job.state, job.log.join('\n')).toBe('done');
+    const sftLine = job.log.find((l) => l.startsWith('$ llmts sft '))!;
+    expect(sftLine).toContain('--usePeft');
+    expect(sftLine).toContain('--lr=0.0002'); // SFT's 2e-5 × 10
+    expect(fs.existsSync(path.join(job.checkpoint!, 'adapter_model.safetensors'))).toBe(true);
+    expect(fs.existsSync(path.join(job.checkpoint!, 'model.safetensors'))).toBe(false);
+    const sw = await fetch(`${url}/api/improve/switch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(sw.status).toBe(200);
+    const chat = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'color red' }], max_tokens: 2 }),
+    });
+    expect(chat.status).toBe(200);
+  }, 180_000);
 
   it('a request that waited across a switch answers 503 model_switched; the next one is served', async () => {
     const chat = (max: number) =>

@@ -13,7 +13,9 @@
  * are the job's log. The result is the last run's checkpoint folder; the server switches to it when asked
  * (`/api/improve/switch`), not by itself.
  *
- *   POST /api/improve  {"steps"?: 1..10000 (default 50), "lr"?: (0, 1] (default: each command's own)}
+ *   POST /api/improve  {"steps"?: 1..10000 (default 50), "lr"?: (0, 1] (default: each command's own),
+ *                       "lora"?: boolean (default false: LoRA adapters, --usePeft, at 10× each command's own lr
+ *                       unless lr is given; each run's adapters sit on the previous run's)}
  *                      → 202 the job; 409 while one runs; 400 with nothing to learn
  *   GET  /api/improve  → {"object": "feedback.improve", "state": "idle"|"running"|"done"|"failed", "log": [lines],
  *                         "rows": {"sft", "preference"}, "checkpoint": folder|null, "serving": folder|null,
@@ -32,6 +34,9 @@ import { fileURLToPath } from 'node:url';
 import { exportFeedback } from '../feedback/export.js';
 import type { FeedbackStore } from '../feedback/store.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
+import { DPO_DEFAULTS } from '../align/dpo_settings.js';
+import { KTO_DEFAULTS } from '../align/kto_settings.js';
+import { SFT_DEFAULTS } from '../align/sft_settings.js';
 
 export interface ImproveOptions {
   store: FeedbackStore;
@@ -50,6 +55,9 @@ export interface ImproveOptions {
 }
 
 type JobState = 'idle' | 'running' | 'done' | 'failed';
+
+/** With LoRA and no lr asked for, each command runs at this many times its own default (adapters want more). */
+const LORA_LR_FACTOR = 10;
 
 /** Most log lines kept (the oldest go first). */
 const MAX_LOG = 400;
@@ -72,7 +80,7 @@ export class ImproveJob {
   }
 
   /** Export the rows and start the commands; throws HttpError 409 / 400 when it cannot start. */
-  start(steps: number, lr?: number): void {
+  start(steps: number, lr?: number, lora = false): void {
     if (this.state === 'running')
       throw new HttpError(409, 'an improvement is already running', 'invalid_request_error');
     const sft = exportFeedback(this.o.store, 'sft').rows;
@@ -96,23 +104,29 @@ export class ImproveJob {
     this.checkpoint = null;
     this.rows = { sft: sft.length, preference: prefs.length, kto: thumbs.length };
     this.say(`exported ${sft.length} sft rows, ${prefs.length} preference pairs and ${thumbs.length} thumbs to ${dir}`);
-    const common = [
+    const lrArgs = (own: number) => {
+      const l = lr ?? (lora ? own * LORA_LR_FACTOR : undefined);
+      return l === undefined ? [] : [`--lr=${l}`, `--minLr=${l / 10}`];
+    };
+    const shared = [
       `--maxSteps=${steps}`,
       `--backend=${this.o.backend ?? 'auto'}`,
       `--outDir=${this.o.outDir}`,
       '--report=false',
-      ...(lr === undefined ? [] : [`--lr=${lr}`, `--minLr=${lr / 10}`]),
+      ...(lora ? ['--usePeft'] : []),
     ];
     const plan: { args: string[]; checkpoint: string }[] = [];
     let base = this.o.modelDir;
     if (sft.length) {
       const data = write('sft.jsonl', sft);
+      const common = [...shared, ...lrArgs(SFT_DEFAULTS.lr)];
       plan.push({ args: ['sft', base, data, `--evalData=${data}`, `--name=${name}-sft`, ...common], checkpoint: '' });
       base = path.join(this.o.outDir, `${name}-sft`, 'checkpoint');
       plan.at(-1)!.checkpoint = base;
     }
     if (prefs.length) {
       const data = write('preference.jsonl', prefs);
+      const common = [...shared, ...lrArgs(DPO_DEFAULTS.lr)];
       plan.push({
         args: ['dpo', base, data, `--evalData=${data}`, `--name=${name}-dpo`, ...common],
         checkpoint: path.join(this.o.outDir, `${name}-dpo`, 'checkpoint'),
@@ -123,6 +137,7 @@ export class ImproveJob {
       this.say('KTO skipped: one thumbs judgment; KTO needs at least 2 (its KL estimate pairs rows)');
     if (thumbs.length >= 2) {
       const data = write('kto.jsonl', thumbs);
+      const common = [...shared, ...lrArgs(KTO_DEFAULTS.lr)];
       plan.push({
         args: ['kto', base, data, `--evalData=${data}`, `--name=${name}-kto`, ...common],
         checkpoint: path.join(this.o.outDir, `${name}-kto`, 'checkpoint'),
@@ -223,15 +238,18 @@ export function improveRoute(job: ImproveJob): Route {
     if (typeof body !== 'object' || body === null || Array.isArray(body))
       throw new HttpError(400, 'expected a JSON object as the body');
     for (const k of Object.keys(body))
-      if (k !== 'steps' && k !== 'lr')
-        throw new HttpError(400, `unknown field ${JSON.stringify(k)}; expected steps, lr`, undefined, k);
+      if (k !== 'steps' && k !== 'lr' && k !== 'lora')
+        throw new HttpError(400, `unknown field ${JSON.stringify(k)}; expected steps, lr, lora`, undefined, k);
     const steps = body['steps'] ?? 50;
     if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < 1 || steps > 10_000)
       throw new HttpError(400, 'steps: expected an integer 1..10000', 'invalid_request_error', 'steps');
     const lr = body['lr'];
     if (lr !== undefined && (typeof lr !== 'number' || !(lr > 0 && lr <= 1)))
       throw new HttpError(400, 'lr: expected a number in (0, 1]', 'invalid_request_error', 'lr');
-    job.start(steps, lr);
+    const lora = body['lora'] ?? false;
+    if (typeof lora !== 'boolean')
+      throw new HttpError(400, 'lora: expected true or false', 'invalid_request_error', 'lora');
+    job.start(steps, lr, lora);
     send(ctx, 202, job.toJson());
     return true;
   };

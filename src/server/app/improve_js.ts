@@ -34,7 +34,7 @@ export async function setupImprove(app) {
   $('improve-go').addEventListener('click', async () => {
     $('improve-go').disabled = true;
     try {
-      show(await app.api('POST', '/api/improve', { steps: Number($('improve-steps').value) }));
+      show(await app.api('POST', '/api/improve', { steps: Number($('improve-steps').value), lora: $('improve-lora').checked }));
       $('improve').open = true;
       poll(app);
     } catch (e) { app.say(String(e.message ?? e), true); $('improve-go').disabled = false; }

@@ -34,6 +34,7 @@ export const INDEX_HTML = `<!doctype html>
   <details id="improve" hidden><summary>Improve the model</summary>
     <p class="hint">SFT on your corrections, then DPO on your choices, in the background.</p>
     <label>steps <input id="improve-steps" type="number" min="1" max="10000" value="50"></label>
+    <label title="train small LoRA adapters instead of every weight: faster, far smaller checkpoints"><input id="improve-lora" type="checkbox"> LoRA</label>
     <button id="improve-go" type="button">Improve</button>
     <p id="improve-state" role="status"></p>
     <button id="improve-switch" type="button" hidden>Serve it</button>
