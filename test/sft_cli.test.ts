@@ -109,6 +109,24 @@ describe('llmts sft on the command line', () => {
       'blk.0.ffn_up.weight.lora_a',
       'blk.0.ffn_up.weight.lora_b',
     ]);
+    // merged into a Hugging Face folder: the same greedy reply as the adapter folder; a .gguf converted back
+    const hf = llmts(['export', ck, '--format', 'hf', '-o', 'merged']);
+    expect(hf.code, hf.out + hf.err).toBe(0);
+    expect(hf.out).toMatch(
+      /wrote merged: a Hugging Face gpt2 folder, \d+ tensors \(LoRA adapters merged\), tokenizer of \d+ ids \+ chat template/,
+    );
+    expect(fs.existsSync(path.join(tmp, 'merged', 'model.safetensors'))).toBe(true);
+    expect(fs.existsSync(path.join(tmp, 'merged', 'adapter_config.json'))).toBe(false);
+    const greedy = (dir: string) => {
+      const g = llmts(['generate', dir, 'color', '--max-tokens', '6', '--temperature', '0', '--backend', 'ref']);
+      expect(g.code, g.err).toBe(0);
+      expect(g.out.length).toBeGreaterThan('color'.length);
+      return g.out;
+    };
+    expect(greedy('merged')).toBe(greedy(ck));
+    const back = llmts(['export', 'lora.gguf', '--format', 'hf', '-o', 'from-gguf']);
+    expect(back.code, back.out + back.err).toBe(0);
+    expect(llmts(['export', ck, '--format', 'hf', '-o', 'merged']).err).toMatch(/merged exists: give a new folder/);
     const notAdapter = llmts(['export', 'base', '--adapter', '-o', 'x.gguf']);
     expect(notAdapter.code).toBe(1);
     expect(notAdapter.err).toMatch(/base is not a LoRA adapter folder \(no adapter_config\.json\)/);

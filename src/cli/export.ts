@@ -10,23 +10,26 @@
  * with its adapters merged; with `--adapter`, its adapters alone as llama.cpp's adapter file (src/model/gguf/lora.ts):
  *
  *   llmts export runs/<lora-run>/checkpoint --adapter --type f32 -o adapter.gguf   # llama-cli -m base.gguf --lora adapter.gguf
+ *
+ * `--format hf` writes a Hugging Face folder instead: an adapter folder merged (PEFT's merge_and_unload), a .gguf
+ * converted.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { initBackend } from '../backend/registry.js';
-import { loadModel } from '../model/hf/folder.js';
+import { loadModel, saveModel } from '../model/hf/folder.js';
 import { isGgufPath, saveGguf, saveGgufLora } from '../model/gguf/file.js';
 import { isAdapterFolder, readAdapterConfig } from '../model/hf/adapter.js';
 import { GGUF_EXPORT_TYPES, type GgufExportType } from '../model/gguf/weights.js';
-import { loadTokenizer } from '../tokenizer/io.js';
+import { loadTokenizer, saveTokenizer } from '../tokenizer/io.js';
 import { tokenizerToGguf } from '../tokenizer/gguf.js';
 import { ConfigError } from '../util/errors.js';
 import { hasTokenizer } from './generate.js';
 import { parseCommand } from './parse.js';
 
 interface Flags {
-  format: 'gguf';
+  format: 'gguf' | 'hf';
   type: GgufExportType;
   output?: string;
   tokenizer?: string;
@@ -61,7 +64,44 @@ async function runAdapter(model: string, f: Flags): Promise<number> {
   return 0;
 }
 
+/**
+ * `--format hf`: the model as a Hugging Face folder — a LoRA adapter folder merged into its base (PEFT's
+ * merge_and_unload + save_pretrained), or a .gguf file converted — with its tokenizer, chat template and generation
+ * config.
+ */
+async function runHf(model: string, f: Flags): Promise<number> {
+  const t0 = performance.now();
+  if (!f.output) throw new ConfigError('--output', 'the folder to write the Hugging Face model into (-o <folder>)');
+  if (fs.existsSync(f.output))
+    throw new ConfigError('--output', `${f.output} exists: give a new folder (nothing is overwritten)`);
+  if (f.adapter) throw new ConfigError('--adapter', "writes llama.cpp's adapter file: use it with --format gguf");
+  await initBackend('ref');
+  const m = await loadModel(model); // an adapter folder: merged into its base
+  const gen = path.join(model, 'generation_config.json');
+  const generationConfig =
+    !isGgufPath(model) && fs.existsSync(gen)
+      ? (JSON.parse(fs.readFileSync(gen, 'utf8')) as Record<string, unknown>)
+      : undefined;
+  await saveModel(m, f.output, generationConfig ? { generationConfig } : {});
+  const tokSource = f.tokenizer ?? model;
+  let tokLine = 'no tokenizer';
+  if (f.tokenizer || hasTokenizer(model)) {
+    const tok = await loadTokenizer(tokSource);
+    const jinja = path.join(isGgufPath(tokSource) ? path.dirname(tokSource) : tokSource, 'chat_template.jinja');
+    if (tok.config.chatTemplate === undefined && fs.existsSync(jinja))
+      tok.config.chatTemplate = fs.readFileSync(jinja, 'utf8');
+    await saveTokenizer(tok, f.output);
+    tokLine = `tokenizer of ${tok.vocabSize} ids${tok.config.chatTemplate ? ' + chat template' : ''}`;
+  }
+  console.log(
+    `wrote ${f.output}: a Hugging Face ${m.config.family} folder, ${m.params.size} tensors${isAdapterFolder(model) ? ' (LoRA adapters merged)' : ''}, ` +
+      `${tokLine} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
+  return 0;
+}
+
 async function run(model: string, f: Flags): Promise<number> {
+  if (f.format === 'hf') return runHf(model, f);
   if (f.adapter) return runAdapter(model, f);
   const t0 = performance.now();
   if (!fs.existsSync(model)) throw new ConfigError('model', `${model} does not exist (a model folder or a .gguf file)`);
@@ -103,9 +143,18 @@ async function run(model: string, f: Flags): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const program = new Command('llmts export')
-    .description('write a model as a GGUF file for llama.cpp, ollama and LM Studio')
+    .description(
+      'write a model as a GGUF file for llama.cpp, ollama and LM Studio (or as a Hugging Face folder: --format hf)',
+    )
     .argument('<model>', 'a model folder (config.json, model.safetensors, tokenizer.json) or a .gguf file')
-    .addOption(new Option('--format <format>', 'the file format').choices(['gguf']).default('gguf'))
+    .addOption(
+      new Option(
+        '--format <format>',
+        'gguf (a file for llama.cpp), or hf: a Hugging Face folder (-o <folder>; a LoRA adapter folder merged into its base, a .gguf converted)',
+      )
+        .choices(['gguf', 'hf'])
+        .default('gguf'),
+    )
     .addOption(
       new Option(
         '--type <type>',
