@@ -3,7 +3,10 @@
 // child process of its own so that its peak resident memory is its own. LoRA (src/model/lora.ts) skips the frozen
 // weights' gradients (a matmul of the backward per linear), their AdamW moments and their update: it should take
 // about 4N of the 6N FLOPs a token, and hold r·(in + out) a layer of gradients and moments instead of N.
+// With --decode: greedy KV-cached decoding instead (what RL's rollouts and chat do), with the adapters attached (each
+// adapted linear two more kernel calls a token) against the same model merged (W + s·B·A: the plain model's speed).
 // usage: npm run build:ts && node bench/lab/lora-step.mjs [--cases small,gpt2] [--steps 3] [--r 16] [--threads N]
+//                                                         [--decode [--tokens 64]]
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +29,32 @@ if (argv.includes('--child')) {
   // one mode of one case: print one JSON line
   const s = CPU_SHAPES[opt('--case', 'small')];
   const mode = opt('--mode', 'full');
+  if (mode === 'attached' || mode === 'merged') {
+    const { initBackend, initModel, Rng, addLora, mergeLora, generate } = await import(
+      new URL('../../dist/index.js', import.meta.url).href
+    );
+    const backend = await initBackend('wasm', threads ? { threads: Number(threads) } : {});
+    const rng = new Rng(1);
+    const model = initModel(gptConfig({ ...s, T: Math.max(s.T, 128) }), rng, { backend });
+    addLora(model, { r, alpha: 2 * r, dropout: 0, targetModules: ['all-linear'], rslora: false }, rng);
+    for (const l of model.lora.values())
+      backend.write(
+        l.B.buf,
+        Float32Array.from({ length: l.B.size }, () => rng.normal() * 0.01),
+      );
+    if (mode === 'merged') mergeLora(model);
+    const n = Number(opt('--tokens', '64'));
+    const prompt = Array.from({ length: 8 }, () => rng.int(s.V));
+    await generate(model, [prompt], { maxTokens: 8, temperature: 0, stopTokens: [] }); // warm-up
+    const times = [];
+    for (let i = 0; i < steps; i++) {
+      const t0 = performance.now();
+      await generate(model, [prompt], { maxTokens: n, temperature: 0, stopTokens: [] });
+      times.push(performance.now() - t0);
+    }
+    console.log(JSON.stringify({ ms: median(times), tokens: n, backend: backend.describe() }));
+    process.exit(0);
+  }
   const dist = (/** @type {string} */ p) => import(new URL(`../../dist/${p}`, import.meta.url).href);
   const { initBackend, initModel, tidy, backward, AdamW, gradNorm, clipCoefficient, Rng, addLora } =
     await dist('index.js');
@@ -69,18 +98,38 @@ if (argv.includes('--child')) {
 
 printMachine('lora-step', threads ? Number(threads) : os.availableParallelism(), false);
 const here = fileURLToPath(import.meta.url);
+/** One child run of `mode` on case `name`, its JSON line. @param {string} name @param {string} mode */
+const child = (name, mode) => {
+  const args = [here, '--child', '--case', name, '--mode', mode, '--steps', String(steps), '--r', String(r)];
+  if (threads) args.push('--threads', threads);
+  args.push('--tokens', opt('--tokens', '64'));
+  const p = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  if (p.status !== 0) throw new Error(`${name} ${mode}: ${p.stderr.slice(-500)}`);
+  return JSON.parse(p.stdout.trim().split('\n').pop() ?? '{}');
+};
+if (argv.includes('--decode')) {
+  for (const name of opt('--cases', 'small,gpt2').split(',')) {
+    const s = CPU_SHAPES[name];
+    if (!s) throw new Error(`unknown case ${name}; one of ${Object.keys(CPU_SHAPES).join(', ')}`);
+    const m = child(name, 'merged'),
+      a = child(name, 'attached');
+    for (const [k, x] of [
+      ['merged', m],
+      ['attached', a],
+    ])
+      console.log(
+        `${name.padEnd(5)} decode, LoRA r${r} ${k.padEnd(8)}: ${((x.tokens / x.ms) * 1e3).toFixed(1)} tok/s (${x.backend})`,
+      );
+    console.log(`${name.padEnd(5)} attached ÷ merged: ${(m.ms / a.ms).toFixed(2)}× the speed`);
+  }
+  process.exit(0);
+}
 for (const name of opt('--cases', 'small,gpt2').split(',')) {
   const s = CPU_SHAPES[name];
   if (!s) throw new Error(`unknown case ${name}; one of ${Object.keys(CPU_SHAPES).join(', ')}`);
   /** @type {Record<string, { ms: number, N: number, trainable: number, rss_mib: number, backend: string }>} */
   const res = {};
-  for (const mode of ['full', 'lora']) {
-    const args = [here, '--child', '--case', name, '--mode', mode, '--steps', String(steps), '--r', String(r)];
-    if (threads) args.push('--threads', threads);
-    const p = spawnSync(process.execPath, args, { encoding: 'utf8' });
-    if (p.status !== 0) throw new Error(`${name} ${mode}: ${p.stderr.slice(-500)}`);
-    res[mode] = JSON.parse(p.stdout.trim().split('\n').pop() ?? '{}');
-  }
+  for (const mode of ['full', 'lora']) res[mode] = child(name, mode);
   const tokens = s.B * s.T;
   const attn = 12 * s.L * s.C * s.T;
   for (const mode of ['full', 'lora']) {

@@ -21,6 +21,7 @@
 import { ConfigError, ShapeError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import * as O from '../tensor/ops.js';
+import { applyInPlace } from '../tensor/record.js';
 import { freeData, isGradEnabled, noGrad, tensor, tidy, type Tensor } from '../tensor/tensor.js';
 import type { ModelConfig } from './config.js';
 import type { CausalLM } from './model.js';
@@ -214,6 +215,18 @@ export function loraDelta(x: Tensor, l: LoraWeight, drop: (t: Tensor) => Tensor 
   const d = O.scale(z, l.scale);
   if (isGradEnabled()) freeData(z); // no rule reads it (matmul's reads its inputs, scale's none)
   return d;
+}
+
+/**
+ * The adapter's term added into a linear layer's output in place, for inference (no tape): y += s·(x·Aᵀ)·Bᵀ, in two
+ * kernel calls (the second accumulates into y, scaled) instead of loraDelta's four and an add — a decode step of a
+ * small model is bound by its kernel calls. y (…, out) must be the layer's own fresh output.
+ */
+export function loraAccumulate(y: Tensor, x: Tensor, l: LoraWeight): void {
+  const r = l.A.shape[0]!,
+    out = l.B.shape[0]!;
+  const h = O.reshape(O.linear(x, l.A, null), [-1, r]); // (N, r)
+  applyInPlace('matmul', [h, l.B], [O.reshape(y, [-1, out])], { transB: true, accumulate: true, alpha: l.scale });
 }
 
 /**

@@ -19,7 +19,7 @@ import type { ModelConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { embeddingName, paramSpecs, type HeadKind } from './params.js';
 import { fusedOutput, quantLinear, type FusedLinear, type QuantWeight } from './quant_linear.js';
-import { loraDelta, loraParams, type LoraOptions, type LoraWeight } from './lora.js';
+import { loraAccumulate, loraDelta, loraParams, type LoraOptions, type LoraWeight } from './lora.js';
 
 export interface ForwardOptions {
   /** Incremental decoding: attend to the cached positions too, and append this step's keys/values. */
@@ -122,6 +122,10 @@ export class CausalLM {
     const y = q ? quantLinear(x, q, b) : O.linear(x, this.p(name), b, layout);
     const l = this.lora.get(name);
     if (!l) return y;
+    if (!isGradEnabled()) {
+      loraAccumulate(y, x, l); // inference: two kernel calls, y += s·(x·Aᵀ)·Bᵀ in place
+      return y;
+    }
     const d = loraDelta(x, l, this.loraDrop ?? undefined);
     const out = O.add(y, d); // (…, out)
     // while the tape records: the two terms' memory back now (matmul's and scale's rules read their inputs, add's
