@@ -128,9 +128,10 @@ export class CausalLM {
     }
     const d = loraDelta(x, l, this.loraDrop ?? undefined);
     const out = O.add(y, d); // (…, out)
-    // while the tape records: the two terms' memory back now (matmul's and scale's rules read their inputs, add's
-    // only shapes), or LoRA would keep twice each projection's output to the end of the step
-    if (isGradEnabled()) freeData(y), freeData(d);
+    // the tape records: the two terms' memory back now (matmul's and scale's rules read their inputs, add's only
+    // shapes), or LoRA would keep twice each projection's output to the end of the step
+    freeData(y);
+    freeData(d);
     return out;
   }
 
