@@ -17,6 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpo } from '../src/align/dpo.js';
 import { buildDpoConfig } from '../src/align/dpo_settings.js';
 import { kto } from '../src/align/kto.js';
+import { trainRewardModel } from '../src/align/reward.js';
+import { buildRewardConfig } from '../src/align/reward_settings.js';
 import { buildKtoConfig } from '../src/align/kto_settings.js';
 import { sft } from '../src/align/sft.js';
 import { buildSftConfig, type SftConfig } from '../src/align/sft_settings.js';
@@ -24,13 +26,14 @@ import { getBackend } from '../src/backend/registry.js';
 import { checkpointHash } from '../src/feedback/checkpoint_hash.js';
 import { readSafetensors } from '../src/formats/safetensors.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, setAdapterBase } from '../src/model/hf/adapter.js';
-import { loadModel, saveModel } from '../src/model/hf/folder.js';
+import { loadModel, loadRewardModel, saveModel } from '../src/model/hf/folder.js';
 import { addLora, linearModules, loraParams, loraScale, mergeLora, type LoraOptions } from '../src/model/lora.js';
 import type { CausalLM } from '../src/model/model.js';
 import { shiftTargets } from '../src/model/model.js';
 import { quantizeModel } from '../src/model/quantize.js';
 import { backward } from '../src/tensor/autograd.js';
 import { noGrad, tidy } from '../src/tensor/tensor.js';
+import { readMetrics } from '../src/train/metrics.js';
 import { LineProgress } from '../src/train/progress.js';
 import { Rng } from '../src/util/rng.js';
 import { fixtureDirs, itFindsFixtures, relErr } from './helpers.js';
@@ -358,6 +361,59 @@ describe('sft, dpo and kto with usePeft', () => {
     const a = (await readSafetensors(path.join(full.runDir, 'checkpoint', ADAPTER_WEIGHTS))).tensors;
     const b = (await readSafetensors(path.join(rest.runDir, 'checkpoint', ADAPTER_WEIGHTS))).tensors;
     for (const [k, t] of a) expect(b.get(k)!.data, k).toEqual(t.data);
+  });
+
+  it('reward with usePeft: the adapters and the score head train; a SEQ_CLS adapter folder that loadRewardModel reads (merged = attached); exact resume', async () => {
+    const pairs = writeJsonl(path.join(tmp, 'rm-pairs.jsonl'), prefRows(60, 1));
+    const held = writeJsonl(path.join(tmp, 'rm-held.jsonl'), prefRows(24, 2, { offset: 1000 }));
+    const rcfg = (over: Record<string, unknown>) =>
+      buildRewardConfig({
+        preset: 'tiny',
+        overrides: {
+          model: base,
+          data: [pairs],
+          evalData: held,
+          outDir: path.join(tmp, 'runs'),
+          backend: 'ref',
+          quiet: true,
+          usePeft: true,
+          loraR: 4,
+          loraDropout: 0,
+          lr: 1e-2,
+          maxSteps: 8,
+          ...over,
+        },
+      });
+    const lines: string[] = [];
+    const full = await trainRewardModel({ ...quiet, log: (l) => lines.push(l), config: rcfg({ name: 'lrm' }) });
+    expect(lines.join('\n')).toMatch(/^LoRA: r 4, α 32, dropout 0 on 8 layers .*: [\d.]+ K trainable parameters/m);
+    const evals = readMetrics(path.join(full.runDir, 'metrics.jsonl')).filter(
+      (x) => x.type === 'eval',
+    ) as unknown as Record<string, number>[];
+    expect(evals.at(-1)!['eval_accuracy']).toBeGreaterThan(0.9); // held-out pairs ranked right
+    const ck = path.join(full.runDir, 'checkpoint');
+    const cfgJson = JSON.parse(fs.readFileSync(path.join(ck, ADAPTER_CONFIG), 'utf8'));
+    expect(cfgJson).toMatchObject({ task_type: 'SEQ_CLS', modules_to_save: ['score'] });
+    const st = (await readSafetensors(path.join(ck, ADAPTER_WEIGHTS))).tensors;
+    expect(st.get('base_model.model.score.weight')!.shape).toEqual([1, 64]);
+    const moments = (await readSafetensors(path.join(ck, 'optimizer.safetensors'))).tensors;
+    expect([...moments.keys()].every((k) => /(\.lora_[AB]\.weight|^score\.weight)\.exp_avg(_sq)?$/.test(k))).toBe(true);
+    const seqs = [
+      [1, 5, 9, 12],
+      [3, 4, 40, 7, 8],
+    ];
+    const merged = await loadRewardModel(ck, { backend });
+    const attached = await loadRewardModel(ck, { backend, adapters: 'attach' });
+    expect(merged.body.lora.size).toBe(0);
+    const rw = (m: typeof merged) => tidy(() => noGrad(() => m.rewards(seqs))).dataSync();
+    expect(relErr(rw(merged), rw(attached))).toBeLessThan(1e-5);
+    // a language model's loader refuses it, by name
+    await expect(loadModel(ck, { backend })).rejects.toThrow(
+      /a reward model's adapters \(task_type SEQ_CLS\): load it with loadRewardModel/,
+    );
+    const part = await trainRewardModel({ ...quiet, config: rcfg({ name: 'lrm-part' }), haltAfterStep: 3 });
+    const rest = await trainRewardModel({ ...quiet, resume: part.runDir });
+    for (let i = 0; i < 8; i++) expect((i < 3 ? part : rest).losses.get(i), `step ${i}`).toBe(full.losses.get(i));
   });
 
   it('dpo and kto train adapters on top of an adapter checkpoint: their first loss is ln 2 (policy = reference)', async () => {

@@ -1,5 +1,5 @@
 /**
- * LoRA for the fine-tuning commands (sft, dpo, kto, ppo, rloo, grpo): TRL's PEFT settings (`--usePeft --loraR 16 --loraAlpha 32
+ * LoRA for the fine-tuning commands (sft, reward, dpo, kto, ppo, rloo, grpo): TRL's PEFT settings (`--usePeft --loraR 16 --loraAlpha 32
  * --loraDropout 0.05 --loraTargetModules all-linear`, also under TRL's names use_peft, lora_r, …) and the policy a run
  * trains: the starting model with fresh adapters (a new run), or the checkpoint's base with its adapters attached
  * (a resumed one). The math is src/model/lora.ts, the folder format src/model/hf/adapter.ts.
@@ -7,7 +7,9 @@
 import type { Backend } from '../backend/backend.js';
 import { formatCount } from '../pretrain/estimate.js';
 import { isAdapterFolder, setAdapterBase } from '../model/hf/adapter.js';
-import { loadModel } from '../model/hf/folder.js';
+import { loadModel, loadRewardModel } from '../model/hf/folder.js';
+import type { RewardModel } from '../model/reward.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { addLora, ALL_LINEAR, targetModules, type LoraOptions } from '../model/lora.js';
 import type { CausalLM } from '../model/model.js';
 import { Rng } from '../util/rng.js';
@@ -83,16 +85,48 @@ export async function loadPolicy(
   }
   const trainable = model.trainableParams();
   for (const p of trainable.values()) p.requiresGrad = true;
-  if (model.lora.size) {
-    const o = model.loraOptions!;
-    let n = 0;
-    for (const p of trainable.values()) n += p.size;
-    const mods = targetModules(model.config, o.targetModules);
-    const names = [...new Set(mods.map((m) => m.module.split('.').pop()!))];
-    log(
-      `LoRA: r ${o.r}, α ${o.alpha}${o.rslora ? ' (rsLoRA)' : ''}, dropout ${o.dropout} on ${mods.length} layers (${names.join(', ')}): ` +
-        `${formatCount(n)} trainable parameters of ${formatCount(model.numParams())} (${((100 * n) / model.numParams()).toFixed(2)} %)`,
-    );
-  }
+  logLora(model, trainable, model.numParams(), log);
   return model;
+}
+
+/**
+ * The reward model a `llmts reward` run trains: the checkpoint (its adapters attached) when resuming; else `lm`'s
+ * body with a score head (`makeRm`), and with usePeft fresh adapters on the body (their base `modelDir`): then the
+ * adapters and the score head train, the body's weights frozen.
+ */
+export async function loadRewardPolicy(
+  c: PeftValues & { seed: number },
+  modelDir: string,
+  resumeDir: string | null,
+  backend: Backend,
+  makeRm: (lm: CausalLM) => RewardModel,
+  log: (s: string) => void,
+): Promise<RewardModel> {
+  const rm = resumeDir
+    ? await loadRewardModel(resumeDir, { backend, adapters: 'attach' })
+    : makeRm(await loadModel(modelDir, { backend }));
+  if (!resumeDir && c.usePeft) {
+    addLora(rm.body, loraOptionsOf(c), new Rng((c.seed ^ 0x4c6f5241) >>> 0));
+    setAdapterBase(rm.body, modelDir);
+  }
+  const trainable = rm.trainableParams();
+  for (const p of trainable.values()) p.requiresGrad = true;
+  let all = 0;
+  for (const p of rm.params.values()) all += p.size;
+  logLora(rm.body, trainable, all, log);
+  return rm;
+}
+
+/** The log line that says what trains, when `model` has adapters. */
+function logLora(model: CausalLM, trainable: Map<string, Tensor>, total: number, log: (s: string) => void): void {
+  if (!model.lora.size) return;
+  const o = model.loraOptions!;
+  let n = 0;
+  for (const p of trainable.values()) n += p.size;
+  const mods = targetModules(model.config, o.targetModules);
+  const names = [...new Set(mods.map((m) => m.module.split('.').pop()!))];
+  log(
+    `LoRA: r ${o.r}, α ${o.alpha}${o.rslora ? ' (rsLoRA)' : ''}, dropout ${o.dropout} on ${mods.length} layers (${names.join(', ')}): ` +
+      `${formatCount(n)} trainable parameters of ${formatCount(total)} (${((100 * n) / total).toFixed(2)} %)`,
+  );
 }

@@ -7,7 +7,8 @@
  * reply length over the held-out replies: a reward model that pays for length shows it). The checkpoint is a
  * `*ForSequenceClassification` folder that `loadRewardModel` loads.
  */
-import { loadModel, loadRewardModel, saveRewardModel } from '../model/hf/folder.js';
+import { saveRewardModel } from '../model/hf/folder.js';
+import { loadRewardPolicy } from './peft.js';
 import { RewardModel } from '../model/reward.js';
 import { Rng } from '../util/rng.js';
 import { statMetrics } from './pref_stats.js';
@@ -20,12 +21,17 @@ export const REWARD_RECIPE: PrefRecipe<RewardConfig> = {
   defaults: REWARD_DEFAULTS,
   validate: validateRewardConfig,
   loadData: loadPairData,
-  async prepare({ c, modelDir, resumeDir, backend, items: pairs }) {
-    // a new run: the language model's body and a score head drawn from the seed; a resumed one: the checkpoint
-    const rm = resumeDir
-      ? await loadRewardModel(modelDir, { backend })
-      : RewardModel.fromCausalLM(await loadModel(modelDir, { backend }), new Rng(c.seed), c.scoreInitStd);
-    for (const p of rm.params.values()) p.requiresGrad = true;
+  async prepare({ c, resumeDir, backend, items: pairs, log }) {
+    // a new run: the language model's body and a score head drawn from the seed (and fresh LoRA adapters on the body
+    // with usePeft); a resumed one: the checkpoint
+    const rm = await loadRewardPolicy(
+      c,
+      c.model,
+      resumeDir,
+      backend,
+      (lm) => RewardModel.fromCausalLM(lm, new Rng(c.seed), c.scoreInitStd),
+      log,
+    );
     const objective = new RewardObjective(rm, pairs, c.centerRewardsCoefficient);
     return {
       objective,

@@ -25,7 +25,7 @@ export class RewardObjective implements TrainableModel {
   ) {}
 
   get params(): Map<string, Tensor> {
-    return this.model.params;
+    return this.model.trainableParams(); // the body's LoRA adapters and the score head when there are adapters
   }
 
   loss(

@@ -4,6 +4,7 @@
  * as issue 11 asks; 0 = off) and the score head's initial standard deviation. Presets: `tiny` (tests, seconds) and
  * `quick`.
  */
+import { PEFT_SETTINGS } from './peft.js';
 import { defineSettings, float, group, type Values } from '../util/settings.js';
 import { DISPLAY_SETTINGS, EVAL_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
 import {
@@ -30,6 +31,7 @@ export const REWARD_SETTINGS = defineSettings(
     ...prefDataSettings('llmts reward'),
     ...REWARD,
     ...prefOptimSettings(1e-5),
+    ...PEFT_SETTINGS,
     ...EVAL_SETTINGS,
     ...DISPLAY_SETTINGS,
   },

@@ -16,6 +16,7 @@ import type { ModelConfig } from './config.js';
 import { logSigmoidLoss } from './losses.js';
 import { CausalLM, type TrainingOptions } from './model.js';
 import { groupByLength, inCallerOrder } from './ragged.js';
+import { loraParams, mergeLora } from './lora.js';
 
 /** Name of the score head's weight [1, C] (transformers' `score = nn.Linear(hidden, num_labels, bias=False)`). */
 export const SCORE_WEIGHT = 'score.weight';
@@ -53,6 +54,21 @@ export class RewardModel {
     const w = Float32Array.from({ length: C }, () => rng.normal() * std);
     const score = tensor(w, [1, C], { backend: lm.backend, requiresGrad: true, name: SCORE_WEIGHT });
     return new RewardModel(lm.config, new Map([...lm.params, [SCORE_WEIGHT, score]]));
+  }
+
+  /**
+   * What trains: the body's LoRA adapters (by PEFT name) and the score head while the body has adapters (the body's
+   * weights frozen), else every parameter.
+   */
+  trainableParams(): Map<string, Tensor> {
+    if (!this.body.lora.size) return this.params;
+    return new Map([...loraParams(this.body), [SCORE_WEIGHT, this.params.get(SCORE_WEIGHT)!]]);
+  }
+
+  /** Fold the body's LoRA adapters into its weights (lora.ts mergeLora), `params` following. */
+  mergeLora(): void {
+    mergeLora(this.body);
+    for (const [k, t] of this.body.params) this.params.set(k, t);
   }
 
   /** Rewards of whole sequences (token ids, each at least one token, any lengths): (N,), in the order given. */

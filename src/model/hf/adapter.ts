@@ -20,6 +20,11 @@ import type { TensorToWrite } from '../../formats/safetensors.js';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+/** A reward model's score head in its adapter file (PEFT's modules_to_save, SEQ_CLS): trained whole, saved whole. */
+export const SCORE_ADAPTER_KEY = 'base_model.model.score.weight';
+
+/** What an adapter folder adapts: a language model, or a reward model (a sequence classifier with its score head). */
+export type AdapterTask = 'CAUSAL_LM' | 'SEQ_CLS';
 
 /** Whether a folder is a LoRA adapter folder (it has adapter_config.json). */
 export function isAdapterFolder(dir: string): boolean {
@@ -33,6 +38,8 @@ export interface AdapterConfig {
   base: string;
   /** base_model_name_or_path as written. */
   baseAsWritten: string;
+  /** task_type: SEQ_CLS for a reward model (its score head in the adapter file), else CAUSAL_LM. */
+  task: AdapterTask;
 }
 
 /**
@@ -58,7 +65,13 @@ export function readAdapterConfig(dir: string, config?: ModelConfig): AdapterCon
   const unsupported: [string, (v: unknown) => boolean, string][] = [
     ['use_dora', (v) => v === true, 'DoRA adapters are not supported'],
     ['bias', (v) => v !== undefined && v !== 'none', "only bias 'none' is supported (the adapter trains no biases)"],
-    ['modules_to_save', (v) => Array.isArray(v) && v.length > 0, 'fully trained extra modules are not supported'],
+    [
+      'modules_to_save',
+      // a sequence classifier's head (PEFT adds `score` / `classifier` to SEQ_CLS adapters) is the one module read whole
+      (v) =>
+        Array.isArray(v) && v.some((m) => !(j['task_type'] === 'SEQ_CLS' && (m === 'score' || m === 'classifier'))),
+      "fully trained extra modules are not supported (a SEQ_CLS adapter's score head is)",
+    ],
     [
       'rank_pattern',
       (v) => !!v && typeof v === 'object' && Object.keys(v).length > 0,
@@ -110,11 +123,19 @@ export function readAdapterConfig(dir: string, config?: ModelConfig): AdapterCon
     lora: { r, alpha, dropout, targetModules: targets, rslora: j['use_rslora'] === true },
     base,
     baseAsWritten: written,
+    task: j['task_type'] === 'SEQ_CLS' ? 'SEQ_CLS' : 'CAUSAL_LM',
   };
 }
 
-/** adapter_config.json for a model's adapters, as PEFT writes it (`base`: the base model folder). */
-export function adapterConfigJson(model: CausalLM, base: string): Record<string, unknown> {
+/**
+ * adapter_config.json for a model's adapters, as PEFT writes it (`base`: the base model folder; SEQ_CLS: a reward
+ * model's body, its score head saved whole).
+ */
+export function adapterConfigJson(
+  model: CausalLM,
+  base: string,
+  task: AdapterTask = 'CAUSAL_LM',
+): Record<string, unknown> {
   const o = model.loraOptions!;
   // 'all-linear' is written as PEFT writes it after resolving: the layers' own names
   const targets = o.targetModules.includes(ALL_LINEAR)
@@ -132,13 +153,13 @@ export function adapterConfigJson(model: CausalLM, base: string): Record<string,
     layers_to_transform: null,
     lora_alpha: o.alpha,
     lora_dropout: o.dropout,
-    modules_to_save: null,
+    modules_to_save: task === 'SEQ_CLS' ? ['score'] : null,
     peft_type: 'LORA',
     r: o.r,
     rank_pattern: {},
     revision: null,
     target_modules: targets,
-    task_type: 'CAUSAL_LM',
+    task_type: task,
     use_dora: false,
     use_rslora: o.rslora,
   };

@@ -12,7 +12,6 @@ import type { Backend } from '../../backend/backend.js';
 import { buildDirAtomic, readJsonFile, writeFileAtomic } from '../../util/fs.js';
 import type { ModelConfig } from '../config.js';
 import type { CausalLM } from '../model.js';
-import type { RewardModel } from '../reward.js';
 import { loadCheckpointTensors, saveCheckpointTensors } from '../../formats/checkpoint.js';
 import { fromHfConfig, SEQUENCE_CLASSIFICATION_ARCHITECTURES, toHfConfig } from './config.js';
 import { modelFromHf, rewardModelFromHf, storedDtypesOf } from './weights.js';
@@ -29,8 +28,11 @@ import {
   adapterTensors,
   isAdapterFolder,
   readAdapterConfig,
+  SCORE_ADAPTER_KEY,
   setAdapterBase,
 } from './adapter.js';
+import { RewardModel, SCORE_WEIGHT } from '../reward.js';
+import { tensor } from '../../tensor/tensor.js';
 
 export interface LoadOptions {
   backend?: Backend;
@@ -66,24 +68,17 @@ export async function loadModel(dir: string, opts: LoadOptions = {}, depth = 0):
         `adapters on adapters more than ${MAX_ADAPTER_DEPTH} deep (a loop of base_model_name_or_path?)`,
         'base_model_name_or_path',
       );
-    const { base } = readAdapterConfig(dir);
+    const { base, task } = readAdapterConfig(dir);
+    if (task === 'SEQ_CLS')
+      throw new FileFormatError(
+        'E_ADAPTER_CONFIG',
+        path.join(dir, ADAPTER_CONFIG),
+        "a reward model's adapters (task_type SEQ_CLS): load it with loadRewardModel",
+        'task_type',
+      );
     const model = await loadModel(base, { ...opts, adapters: 'merge' }, depth + 1);
-    const weights = path.join(dir, ADAPTER_WEIGHTS);
-    if (!fs.existsSync(weights))
-      throw new FileFormatError('E_FILE_MISSING', weights, `the adapter folder ${dir} has no ${ADAPTER_WEIGHTS}`);
-    const st = await readSafetensors(weights);
-    const tensors = new Map<string, { shape: readonly number[]; data: Float32Array }>();
-    for (const [name, t] of st.tensors) {
-      if (!(t.data instanceof Float32Array))
-        throw new FileFormatError(
-          'E_ADAPTER_WEIGHTS',
-          weights,
-          `expected floating-point weights, got ${t.dtype}`,
-          name,
-        );
-      tensors.set(name, { shape: t.shape, data: t.data });
-    }
-    loadLora(model, readAdapterConfig(dir, model.config).lora, tensors, weights);
+    const { tensors, file } = await readAdapterWeights(dir);
+    loadLora(model, readAdapterConfig(dir, model.config).lora, tensors, file);
     setAdapterBase(model, base);
     if ((opts.adapters ?? 'merge') === 'merge') mergeLora(model);
     return model;
@@ -93,11 +88,66 @@ export async function loadModel(dir: string, opts: LoadOptions = {}, depth = 0):
   return modelFromHf(config, stored, { ...(opts.backend ? { backend: opts.backend } : {}), source: dir });
 }
 
+/** An adapter folder's adapter_model.safetensors, float tensors by name. */
+async function readAdapterWeights(
+  dir: string,
+): Promise<{ tensors: Map<string, { shape: readonly number[]; data: Float32Array }>; file: string }> {
+  const file = path.join(dir, ADAPTER_WEIGHTS);
+  if (!fs.existsSync(file))
+    throw new FileFormatError('E_FILE_MISSING', file, `the adapter folder ${dir} has no ${ADAPTER_WEIGHTS}`);
+  const st = await readSafetensors(file);
+  const tensors = new Map<string, { shape: readonly number[]; data: Float32Array }>();
+  for (const [name, t] of st.tensors) {
+    if (!(t.data instanceof Float32Array))
+      throw new FileFormatError('E_ADAPTER_WEIGHTS', file, `expected floating-point weights, got ${t.dtype}`, name);
+    tensors.set(name, { shape: t.shape, data: t.data });
+  }
+  return { tensors, file };
+}
+
+/**
+ * A reward model's adapter folder (task_type SEQ_CLS): the base language model's body, the adapters on it, and the
+ * score head from the adapter file (saved whole, PEFT's modules_to_save).
+ */
+async function loadRewardAdapters(dir: string, opts: LoadOptions): Promise<RewardModel> {
+  const { base, task } = readAdapterConfig(dir);
+  if (task !== 'SEQ_CLS')
+    throw new FileFormatError(
+      'E_ADAPTER_CONFIG',
+      path.join(dir, ADAPTER_CONFIG),
+      "a language model's adapters (task_type CAUSAL_LM), not a reward model's: load it with loadModel",
+      'task_type',
+    );
+  const lm = await loadModel(base, { ...opts, adapters: 'merge' }, 1);
+  const { tensors, file } = await readAdapterWeights(dir);
+  const score = tensors.get(SCORE_ADAPTER_KEY);
+  if (!score)
+    throw new FileFormatError(
+      'E_MISSING_TENSOR',
+      file,
+      `the score head '${SCORE_ADAPTER_KEY}' is missing`,
+      SCORE_ADAPTER_KEY,
+    );
+  tensors.delete(SCORE_ADAPTER_KEY);
+  const params = new Map(lm.params);
+  params.set(
+    SCORE_WEIGHT,
+    tensor(score.data, score.shape, { backend: lm.backend, requiresGrad: true, name: SCORE_WEIGHT }),
+  );
+  const rm = new RewardModel(lm.config, params);
+  loadLora(rm.body, readAdapterConfig(dir, lm.config).lora, tensors, file);
+  setAdapterBase(rm.body, base);
+  if ((opts.adapters ?? 'merge') === 'merge') rm.mergeLora();
+  return rm;
+}
+
 /**
  * Load a reward model folder (transformers' *ForSequenceClassification, one label: config.json + model.safetensors
- * with `score.weight`). A language-model folder is refused with a named error (start one with RewardModel.fromCausalLM).
+ * with `score.weight`), or a reward model's LoRA adapter folder (SEQ_CLS). A language-model folder is refused with a
+ * named error (start one with RewardModel.fromCausalLM).
  */
 export async function loadRewardModel(dir: string, opts: LoadOptions = {}): Promise<RewardModel> {
+  if (isAdapterFolder(dir)) return loadRewardAdapters(dir, opts);
   const config = await loadConfig(dir);
   const stored = await loadCheckpointTensors(dir);
   return rewardModelFromHf(config, stored, { ...opts, source: dir });
@@ -162,10 +212,16 @@ async function saveFolder(
   opts: SaveOptions,
 ): Promise<void> {
   const dtypes = storedDtypesOf(model);
-  const adapter = 'lora' in model && model.lora.size ? model : null;
+  const lm = model instanceof RewardModel ? model.body : model;
+  const adapter = lm.lora.size ? lm : null;
+  const task = lm === model ? 'CAUSAL_LM' : 'SEQ_CLS';
   const tensors = new Map<string, TensorToWrite>();
-  if (adapter) for (const [k, v] of await adapterFiles(adapter)) tensors.set(k, v);
-  else
+  if (adapter) {
+    for (const [k, v] of await adapterFiles(adapter)) tensors.set(k, v);
+    const score = model.params.get(SCORE_WEIGHT);
+    if (task === 'SEQ_CLS' && score)
+      tensors.set(SCORE_ADAPTER_KEY, { dtype: 'F32', shape: score.shape, data: (await score.data()) as Float32Array });
+  } else
     for (const [name, p] of model.params)
       tensors.set(name, { dtype: dtypes?.get(name) ?? 'F32', shape: p.shape, data: (await p.data()) as Float32Array });
   await buildDirAtomic(
@@ -173,7 +229,7 @@ async function saveFolder(
     async (tmp) => {
       if (adapter) {
         await writeSafetensors(path.join(tmp, ADAPTER_WEIGHTS), tensors, { format: 'pt' });
-        const j = adapterConfigJson(adapter, adapterBaseOf(adapter)!);
+        const j = adapterConfigJson(adapter, adapterBaseOf(adapter)!, task);
         await writeFileAtomic(path.join(tmp, ADAPTER_CONFIG), JSON.stringify(j, null, 2) + '\n');
       } else await saveCheckpointTensors(tmp, tensors);
       await writeFileAtomic(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
