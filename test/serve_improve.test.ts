@@ -55,6 +55,19 @@ const start = (body: unknown = { steps: 2 }) =>
     body: JSON.stringify(body),
   });
 
+/** The job once it is no longer running (polled as the page polls). */
+async function finished(): Promise<{ state: string; log: string[]; checkpoint: string | null }> {
+  for (;;) {
+    const job = (await (await fetch(`${url}/api/improve`)).json()) as {
+      state: string;
+      log: string[];
+      checkpoint: string | null;
+    };
+    if (job.state !== 'running') return job;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+}
+
 describe('POST /api/improve', () => {
   it('refuses with nothing to learn and with bad steps', async () => {
     const r = await start();
@@ -88,12 +101,7 @@ describe('POST /api/improve', () => {
     expect(r.status).toBe(202);
     expect(await r.json()).toMatchObject({ state: 'running', rows: { sft: 2, preference: 4, kto: 4 } });
     expect((await start()).status).toBe(409);
-    let job: { state: string; log: string[]; checkpoint: string | null };
-    for (;;) {
-      job = (await (await fetch(`${url}/api/improve`)).json()) as typeof job;
-      if (job.state !== 'running') break;
-      await new Promise((res) => setTimeout(res, 250));
-    }
+    const job = await finished();
     expect(job.state, job.log.join('\n')).toBe('done');
     const runs = path.join(tmp, 'runs');
     expect(job.checkpoint).toBe(path.join(runs, 'imp-kto', 'checkpoint'));
@@ -151,12 +159,7 @@ describe('POST /api/improve', () => {
   it('with lora: the runs train LoRA adapters (10× each lr), each on the last; the server serves the adapter folder', async () => {
     const r = await start({ steps: 2, lora: true });
     expect(r.status).toBe(202);
-    let job: { state: string; log: string[]; checkpoint: string | null };
-    for (;;) {
-      job = (await (await fetch(`${url}/api/improve`)).json()) as typeof job;
-      if (job.state !== 'running') break;
-      await new Promise((res) => setTimeout(res, 250));
-    }
+    const job = await finished();
     expect(job.state, job.log.join('\n')).toBe('done');
     const sftLine = job.log.find((l) => l.startsWith('$ llmts sft '))!;
     expect(sftLine).toContain('--usePeft');

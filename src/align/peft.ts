@@ -79,13 +79,8 @@ export async function loadPolicy(
     backend,
     adapters: resumeDir && isAdapterFolder(resumeDir) ? 'attach' : 'merge',
   });
-  if (!resumeDir && c.usePeft) {
-    addLora(model, loraOptionsOf(c), new Rng((c.seed ^ 0x4c6f5241) >>> 0)); // 'LoRA': apart from the data's stream
-    setAdapterBase(model, modelDir);
-  }
-  const trainable = model.trainableParams();
-  for (const p of trainable.values()) p.requiresGrad = true;
-  logLora(model, trainable, model.numParams(), log);
+  if (!resumeDir && c.usePeft) freshAdapters(model, c, modelDir);
+  logLora(model, trainable(model), model.numParams(), log);
   return model;
 }
 
@@ -105,16 +100,24 @@ export async function loadRewardPolicy(
   const rm = resumeDir
     ? await loadRewardModel(resumeDir, { backend, adapters: 'attach' })
     : makeRm(await loadModel(modelDir, { backend }));
-  if (!resumeDir && c.usePeft) {
-    addLora(rm.body, loraOptionsOf(c), new Rng((c.seed ^ 0x4c6f5241) >>> 0));
-    setAdapterBase(rm.body, modelDir);
-  }
-  const trainable = rm.trainableParams();
-  for (const p of trainable.values()) p.requiresGrad = true;
+  if (!resumeDir && c.usePeft) freshAdapters(rm.body, c, modelDir);
   let all = 0;
   for (const p of rm.params.values()) all += p.size;
-  logLora(rm.body, trainable, all, log);
+  logLora(rm.body, trainable(rm), all, log);
   return rm;
+}
+
+/** Fresh adapters of the run's settings on `model`, seeded from the run seed, their base `base`. */
+function freshAdapters(model: CausalLM, c: PeftValues & { seed: number }, base: string): void {
+  addLora(model, loraOptionsOf(c), new Rng((c.seed ^ 0x4c6f5241) >>> 0)); // 'LoRA': apart from the data's stream
+  setAdapterBase(model, base);
+}
+
+/** What trains of a model, each tensor requiring gradients now. */
+function trainable(model: { trainableParams(): Map<string, Tensor> }): Map<string, Tensor> {
+  const t = model.trainableParams();
+  for (const p of t.values()) p.requiresGrad = true;
+  return t;
 }
 
 /** The log line that says what trains, when `model` has adapters. */
