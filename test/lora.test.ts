@@ -256,7 +256,11 @@ describe('LoRA: bad input', () => {
     await expect(loadModel(d, { backend })).rejects.toThrow(
       /adapter_model\.safetensors: .*lora_A\.weight' has shape \[4,32\], expected \[8,32\]/,
     );
-    edit(d, (j) => ((j['r'] = 4), (j['modules_to_save'] = ['lm_head'])));
+    edit(d, (j) => ((j['r'] = 4), (j['target_modules'] = ['c_attn'])));
+    await expect(loadModel(d, { backend })).rejects.toThrow(
+      /'base_model\.model\.transformer\.h\.0\.attn\.c_proj\.lora_A\.weight' and \d+ more belong to no target module/,
+    );
+    edit(d, (j) => ((j['target_modules'] = ['c_attn', 'c_proj', 'c_fc']), (j['modules_to_save'] = ['lm_head'])));
     await expect(loadModel(d, { backend })).rejects.toThrow(
       /\[modules_to_save\]: fully trained extra modules are not supported/,
     );

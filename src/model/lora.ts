@@ -142,7 +142,14 @@ export function loadLora(
   source: string,
 ): void {
   checkOptions(o);
-  const used = new Set<string>();
+  const wanted = new Set(
+    targetModules(model.config, o.targetModules).flatMap((m) => Object.values(loraKeys(m.module))),
+  );
+  const extra = [...tensors.keys()].filter((k) => !wanted.has(k));
+  if (extra.length)
+    throw new ShapeError(
+      `${source}: '${extra[0]}'${extra.length > 1 ? ` and ${extra.length - 1} more` : ''} belong to no target module of the adapter config (only LoRA A/B weights of the targets are read)`,
+    );
   attach(model, o, (m) => {
     const k = loraKeys(m.module);
     const get = (key: string, shape: number[]) => {
@@ -151,18 +158,10 @@ export function loadLora(
         throw new ShapeError(`${source}: missing '${key}' (the adapter config targets ${m.module} at rank ${o.r})`);
       if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1])
         throw new ShapeError(`${source}: '${key}' has shape [${t.shape}], expected [${shape}] (rank ${o.r})`);
-      used.add(key);
       return t.data;
     };
     return { A: get(k.A, [o.r, m.in]), B: get(k.B, [m.out, o.r]) };
   });
-  const extra = [...tensors.keys()].filter((k) => !used.has(k));
-  if (extra.length) {
-    removeLora(model);
-    throw new ShapeError(
-      `${source}: '${extra[0]}'${extra.length > 1 ? ` and ${extra.length - 1} more` : ''} belong to no target module of the adapter config (only LoRA A/B weights of the targets are read)`,
-    );
-  }
 }
 
 function attach(
@@ -176,8 +175,9 @@ function attach(
   const mods = targetModules(model.config, o.targetModules);
   const backend = model.backend;
   const s = loraScale(o);
-  for (const m of mods) {
-    const { A, B } = init(m);
+  const values = mods.map(init); // every module's values first: a bad one leaves the model as it was
+  for (const [i, m] of mods.entries()) {
+    const { A, B } = values[i]!;
     model.lora.set(m.weight, {
       A: tensor(A, [o.r, m.in], { backend, requiresGrad: true, name: loraKeys(m.module).A }),
       B: tensor(B, [m.out, o.r], { backend, requiresGrad: true, name: loraKeys(m.module).B }),
