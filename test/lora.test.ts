@@ -204,6 +204,14 @@ describe('LoRA against the Hugging Face fixtures', () => {
         const peftOnly = await loadModel(out, { backend });
         const w = tidy(() => noGrad(() => peftOnly.forward(ids, B, T)));
         expect(await w.data()).toEqual(await y.data());
+        // target_modules as a regular expression (PEFT matches the whole module name)
+        fs.writeFileSync(
+          path.join(out, ADAPTER_CONFIG),
+          JSON.stringify({ ...cfg, target_modules: '.*\\.(c_attn|q_proj|v_proj)' }),
+        );
+        const byRegex = await loadModel(out, { backend });
+        const v = tidy(() => noGrad(() => byRegex.forward(ids, B, T)));
+        expect(await v.data()).toEqual(await y.data());
         // a relative base path counts from the adapter folder
         cfg.base_model_name_or_path = path.relative(out, dir);
         fs.writeFileSync(path.join(out, ADAPTER_CONFIG), JSON.stringify(cfg));

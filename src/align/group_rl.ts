@@ -21,8 +21,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig, loadModel } from '../model/hf/folder.js';
-import { CausalLM } from '../model/model.js';
+import { loadConfig } from '../model/hf/folder.js';
+import type { CausalLM } from '../model/model.js';
 import type { RewardModel } from '../model/reward.js';
 import { countParams, formatCount } from '../pretrain/estimate.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
@@ -46,7 +46,7 @@ import type { RlPrompt } from './rl_prompts.js';
 import { RewardInput } from './reward_input.js';
 import { perItem, replyLogprobs, type PromptReply, type ReplySampler } from './rollout.js';
 import { CHATML_JINJA, openModelFolder } from './sft.js';
-import { loadPolicy, type PeftValues } from './peft.js';
+import { loadPolicy, referenceOf, type PeftValues } from './peft.js';
 
 /** A sampled and scored reply of a group batch. */
 export interface GroupRollout extends PromptReply {
@@ -163,11 +163,7 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
     : `model ${c.rewardModel}`;
   const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
   const policy = await loadPolicy(c, c.model, resumeDir, backend, log);
-  // with LoRA the reference is the policy without its adapters (PEFT's disable_adapter): the frozen weights are
-  // c.model's, shared, not loaded twice
-  const reference = policy.lora.size
-    ? new CausalLM(policy.config, policy.params)
-    : await loadModel(c.model, { backend });
+  const reference = await referenceOf(policy, c.model, backend);
   let rewardModel: RewardModel | null = null;
   if (!rewardFns.length) rewardModel = await openRewardModel(c.rewardModel, backend, policy);
   const pstate = resumeDir ? readState<B>(resumeDir, spec) : null;

@@ -9,7 +9,7 @@ import { DISPLAY_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
 import { ConfigError } from '../util/errors.js';
 import { bool, defineSettings, float, group, int, oneOf, type Values } from '../util/settings.js';
 import { GRPO_LOSS_TYPES, GRPO_SCALE_REWARDS } from './grpo_objective.js';
-import { RL_EVAL, RL_OPTIM, RL_OPTIM_LOOP } from './ppo_settings.js';
+import { RL_EVAL, RL_OPTIM, RL_OPTIM_LOOP, RL_TINY_PRESET } from './ppo_settings.js';
 import { buildFromLayers } from './pref_settings.js';
 import { checkGroupConfig, GROUP_RL_DATA, groupRollouts } from './rloo_settings.js';
 
@@ -80,21 +80,7 @@ export const GRPO_DEFAULTS: Readonly<GrpoConfig> = Object.freeze(GRPO_SETTINGS.d
 export const GRPO_PRESETS: Record<string, { help: string; config: Partial<GrpoConfig> }> = {
   tiny: {
     help: 'tests and smoke runs: 2 prompts × 4 replies of ≤ 8 tokens a batch, 2 epochs of 2 minibatches, lr 1e-3',
-    config: {
-      numGenerations: 4,
-      totalEpisodes: 32,
-      batchSize: 8,
-      miniBatchSize: 4,
-      ppoEpochs: 2,
-      responseLength: 8,
-      lr: 1e-3,
-      minLr: 1e-3,
-      evalInterval: 0,
-      evalReplies: 8,
-      sampleInterval: 0,
-      checkpointInterval: 0,
-      logInterval: 1,
-    },
+    config: { ...RL_TINY_PRESET, numGenerations: 4 }, // temperature 1: GRPO's default too
   },
   arithmetic: {
     help: 'the O4 task (exact-match reward) on a small SFT model: 16 prompts × 8 replies a batch, 4 epochs of 2 minibatches, lr 1e-4, β 0.02',

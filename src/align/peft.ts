@@ -11,7 +11,7 @@ import { loadModel, loadRewardModel } from '../model/hf/folder.js';
 import type { RewardModel } from '../model/reward.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { addLora, ALL_LINEAR, targetModules, type LoraOptions } from '../model/lora.js';
-import type { CausalLM } from '../model/model.js';
+import { CausalLM } from '../model/model.js';
 import { Rng } from '../util/rng.js';
 import { bool, float, group, int, strings } from '../util/settings.js';
 
@@ -82,6 +82,15 @@ export async function loadPolicy(
   if (!resumeDir && c.usePeft) freshAdapters(model, c, modelDir);
   logLora(model, trainable(model), model.numParams(), log);
   return model;
+}
+
+/**
+ * The frozen reference of an RL run (PPO, RLOO, GRPO): with LoRA the policy without its adapters — a model on the
+ * same frozen tensors, PEFT's disable_adapter, so the weights are held once; else the starting model `modelDir`,
+ * loaded again.
+ */
+export async function referenceOf(policy: CausalLM, modelDir: string, backend: Backend): Promise<CausalLM> {
+  return policy.lora.size ? new CausalLM(policy.config, policy.params) : loadModel(modelDir, { backend });
 }
 
 /**

@@ -20,8 +20,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig, loadModel, loadRewardModel, saveRewardModel } from '../model/hf/folder.js';
-import { CausalLM } from '../model/model.js';
+import { loadConfig, loadRewardModel, saveRewardModel } from '../model/hf/folder.js';
+import type { CausalLM } from '../model/model.js';
 import { RewardModel, SCORE_WEIGHT } from '../model/reward.js';
 import { countParams, formatCount } from '../pretrain/estimate.js';
 import { tensor } from '../tensor/tensor.js';
@@ -38,7 +38,7 @@ import { RewardInput } from './reward_input.js';
 import { openRlRun, rlBatcher, runRlLoop, type RlResult } from './rl_loop.js';
 import { engineReplySampler, scoreRollouts, type ReplySampler } from './rollout.js';
 import { CHATML_JINJA, openModelFolder } from './sft.js';
-import { loadPolicy } from './peft.js';
+import { loadPolicy, referenceOf } from './peft.js';
 
 /** PPO's own file in a checkpoint: β and the batch of rollouts being learned from. */
 export const PPO_STATE = 'ppo_state.json';
@@ -103,10 +103,7 @@ export async function ppo(o: PpoOptions): Promise<PpoResult> {
   // ---- 2. models
   const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
   const policy = await loadPolicy(c, c.model, resumeDir, backend, log);
-  // with LoRA the reference is the policy without its adapters (the frozen weights held once)
-  const reference = policy.lora.size
-    ? new CausalLM(policy.config, policy.params)
-    : await loadModel(c.model, { backend });
+  const reference = await referenceOf(policy, c.model, backend);
   const reward = await openRewardModel(c.rewardModel, backend, policy);
   const value = await openValueModel(c, policy, resumeDir);
   // the value model trains whole, except a body it shares with a LoRA policy: frozen there, only its score head trains

@@ -166,25 +166,27 @@ export type PpoConfig = Values<typeof PPO_SETTINGS.table>;
 
 export const PPO_DEFAULTS: Readonly<PpoConfig> = Object.freeze(PPO_SETTINGS.defaults());
 
+/** The `tiny` preset's settings PPO, RLOO and GRPO share (tests and smoke runs): 32 episodes in batches of 8, replies of ≤ 8 tokens at temperature 1, 2 epochs of 2 minibatches, lr 1e-3, no interval evaluations, samples or checkpoints. */
+export const RL_TINY_PRESET = {
+  totalEpisodes: 32,
+  batchSize: 8,
+  miniBatchSize: 4,
+  ppoEpochs: 2,
+  responseLength: 8,
+  temperature: 1,
+  lr: 1e-3,
+  minLr: 1e-3,
+  evalInterval: 0,
+  evalReplies: 8,
+  sampleInterval: 0,
+  checkpointInterval: 0,
+  logInterval: 1,
+};
+
 export const PPO_PRESETS: Record<string, { help: string; config: Partial<PpoConfig> }> = {
   tiny: {
     help: 'tests and smoke runs: 8 rollouts a batch of 8-token replies, 2 epochs of 2 minibatches, lr 1e-3, eval at the end',
-    config: {
-      totalEpisodes: 32,
-      batchSize: 8,
-      miniBatchSize: 4,
-      ppoEpochs: 2,
-      responseLength: 8,
-      temperature: 1,
-      missingEosPenalty: 1,
-      lr: 1e-3,
-      minLr: 1e-3,
-      evalInterval: 0,
-      evalReplies: 8,
-      sampleInterval: 0,
-      checkpointInterval: 0,
-      logInterval: 1,
-    },
+    config: { ...RL_TINY_PRESET, missingEosPenalty: 1 },
   },
 };
 

@@ -21,7 +21,7 @@ import {
   type Values,
 } from '../util/settings.js';
 import { DISPLAY_SETTINGS, RUN_SETTINGS } from '../train/settings.js';
-import { RL_EVAL, RL_OPTIM, RL_OPTIM_LOOP } from './ppo_settings.js';
+import { RL_EVAL, RL_OPTIM, RL_OPTIM_LOOP, RL_TINY_PRESET } from './ppo_settings.js';
 import { buildFromLayers } from './pref_settings.js';
 
 /** The models and data of a group trainer (RLOO, GRPO). */
@@ -172,21 +172,7 @@ export const RLOO_DEFAULTS: Readonly<RlooConfig> = Object.freeze(RLOO_SETTINGS.d
 export const RLOO_PRESETS: Record<string, { help: string; config: Partial<RlooConfig> }> = {
   tiny: {
     help: 'tests and smoke runs: 4 prompts × 2 replies of ≤ 8 tokens a batch, 2 epochs of 2 minibatches, lr 1e-3',
-    config: {
-      totalEpisodes: 32,
-      batchSize: 8,
-      miniBatchSize: 4,
-      ppoEpochs: 2,
-      responseLength: 8,
-      temperature: 1,
-      lr: 1e-3,
-      minLr: 1e-3,
-      evalInterval: 0,
-      evalReplies: 8,
-      sampleInterval: 0,
-      checkpointInterval: 0,
-      logInterval: 1,
-    },
+    config: RL_TINY_PRESET,
   },
   arithmetic: {
     help: 'the O4 proof (exact-match reward) on a small SFT model: 16 prompts × 8 replies a batch, normalised advantages, 4 epochs of 2 minibatches, lr 1e-4, β 0.02, 81,920 episodes',

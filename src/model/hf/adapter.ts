@@ -33,7 +33,8 @@ export function isAdapterFolder(dir: string): boolean {
 
 /** An adapter folder's settings: the adapters' hyper-parameters and the base model's folder. */
 export interface AdapterConfig {
-  lora: LoraOptions;
+  /** The adapters' hyper-parameters on a model of `config` (a regular-expression target_modules resolved on it). */
+  loraFor: (config: ModelConfig) => LoraOptions;
   /** The base model folder, resolved (it exists). */
   base: string;
   /** base_model_name_or_path as written. */
@@ -42,11 +43,8 @@ export interface AdapterConfig {
   task: AdapterTask;
 }
 
-/**
- * Read and check `dir/adapter_config.json`. `config` (when known) resolves a regular-expression target_modules
- * into module names.
- */
-export function readAdapterConfig(dir: string, config?: ModelConfig): AdapterConfig {
+/** Read and check `dir/adapter_config.json`. */
+export function readAdapterConfig(dir: string): AdapterConfig {
   const file = path.join(dir, ADAPTER_CONFIG);
   const j = readJsonFileSync(file, 'a PEFT adapter_config.json (LoRA)') as Record<string, unknown>;
   const bad = (field: string, msg: string) => new FileFormatError('E_ADAPTER_CONFIG', file, msg, field);
@@ -85,23 +83,26 @@ export function readAdapterConfig(dir: string, config?: ModelConfig): AdapterCon
     ['layers_to_transform', (v) => v !== undefined && v !== null, 'adapters on some layers only are not supported'],
   ];
   for (const [k, isBad, msg] of unsupported) if (isBad(j[k])) throw bad(k, `${msg} (got ${JSON.stringify(j[k])})`);
-  let targets: string[];
+  // target_modules: names, 'all-linear', or (PEFT) a regular expression the whole module name must match, resolved
+  // against the model's layers once its config is known (the base's)
   const t = j['target_modules'];
-  if (Array.isArray(t) && t.length && t.every((x) => typeof x === 'string')) targets = t as string[];
-  else if (t === ALL_LINEAR) targets = [ALL_LINEAR];
+  let targetsFor: (config: ModelConfig) => string[];
+  if (Array.isArray(t) && t.length && t.every((x) => typeof x === 'string')) targetsFor = () => t as string[];
+  else if (t === ALL_LINEAR) targetsFor = () => [ALL_LINEAR];
   else if (typeof t === 'string') {
-    // PEFT reads a string as a regular expression that the whole module name must match
-    if (!config) throw bad('target_modules', 'a regular expression needs the model config to resolve');
     let re: RegExp;
     try {
       re = new RegExp(`^(?:${t})$`);
     } catch {
       throw bad('target_modules', `not a valid regular expression: ${JSON.stringify(t)}`);
     }
-    targets = linearModules(config)
-      .map((m) => m.module)
-      .filter((m) => re.test(m));
-    if (!targets.length) throw bad('target_modules', `${JSON.stringify(t)} matches no linear layer of the model`);
+    targetsFor = (config) => {
+      const names = linearModules(config)
+        .map((m) => m.module)
+        .filter((m) => re.test(m));
+      if (!names.length) throw bad('target_modules', `${JSON.stringify(t)} matches no linear layer of the model`);
+      return names;
+    };
   } else
     throw bad(
       'target_modules',
@@ -120,7 +121,7 @@ export function readAdapterConfig(dir: string, config?: ModelConfig): AdapterCon
       `the base model ${JSON.stringify(written)} is not a model folder here (looked in ${candidates.join(', ')}): put the base model's folder there, or write its path into this field`,
     );
   return {
-    lora: { r, alpha, dropout, targetModules: targets, rslora: j['use_rslora'] === true },
+    loraFor: (config) => ({ r, alpha, dropout, targetModules: targetsFor(config), rslora: j['use_rslora'] === true }),
     base,
     baseAsWritten: written,
     task: j['task_type'] === 'SEQ_CLS' ? 'SEQ_CLS' : 'CAUSAL_LM',

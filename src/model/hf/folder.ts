@@ -68,7 +68,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}, depth = 0):
         `adapters on adapters more than ${MAX_ADAPTER_DEPTH} deep (a loop of base_model_name_or_path?)`,
         'base_model_name_or_path',
       );
-    const { base, task } = readAdapterConfig(dir);
+    const { base, task, loraFor } = readAdapterConfig(dir);
     if (task === 'SEQ_CLS')
       throw new FileFormatError(
         'E_ADAPTER_CONFIG',
@@ -78,7 +78,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}, depth = 0):
       );
     const model = await loadModel(base, { ...opts, adapters: 'merge' }, depth + 1);
     const { tensors, file } = await readAdapterWeights(dir);
-    loadLora(model, readAdapterConfig(dir, model.config).lora, tensors, file);
+    loadLora(model, loraFor(model.config), tensors, file);
     setAdapterBase(model, base);
     if ((opts.adapters ?? 'merge') === 'merge') mergeLora(model);
     return model;
@@ -110,7 +110,7 @@ async function readAdapterWeights(
  * score head from the adapter file (saved whole, PEFT's modules_to_save).
  */
 async function loadRewardAdapters(dir: string, opts: LoadOptions): Promise<RewardModel> {
-  const { base, task } = readAdapterConfig(dir);
+  const { base, task, loraFor } = readAdapterConfig(dir);
   if (task !== 'SEQ_CLS')
     throw new FileFormatError(
       'E_ADAPTER_CONFIG',
@@ -135,7 +135,7 @@ async function loadRewardAdapters(dir: string, opts: LoadOptions): Promise<Rewar
     tensor(score.data, score.shape, { backend: lm.backend, requiresGrad: true, name: SCORE_WEIGHT }),
   );
   const rm = new RewardModel(lm.config, params);
-  loadLora(rm.body, readAdapterConfig(dir, lm.config).lora, tensors, file);
+  loadLora(rm.body, loraFor(lm.config), tensors, file);
   setAdapterBase(rm.body, base);
   if ((opts.adapters ?? 'merge') === 'merge') rm.mergeLora();
   return rm;
