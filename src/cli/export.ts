@@ -25,6 +25,7 @@ import { GGUF_EXPORT_TYPES, type GgufExportType } from '../model/gguf/weights.js
 import { loadTokenizer, saveTokenizer } from '../tokenizer/io.js';
 import { tokenizerToGguf } from '../tokenizer/gguf.js';
 import { ConfigError } from '../util/errors.js';
+import { readJsonFileSync } from '../util/fs.js';
 import { hasTokenizer } from './generate.js';
 import { parseCommand } from './parse.js';
 
@@ -80,7 +81,7 @@ async function runHf(model: string, f: Flags): Promise<number> {
   const gen = path.join(model, 'generation_config.json');
   const generationConfig =
     !isGgufPath(model) && fs.existsSync(gen)
-      ? (JSON.parse(fs.readFileSync(gen, 'utf8')) as Record<string, unknown>)
+      ? (readJsonFileSync(gen, 'a Hugging Face generation_config.json') as Record<string, unknown>)
       : undefined;
   await saveModel(m, f.output, generationConfig ? { generationConfig } : {});
   const tokSource = f.tokenizer ?? model;
