@@ -758,6 +758,37 @@ export function cases(): Case[] {
       attrs: { theta: 10000, offset: off, inverse: inv, rowStart: [...rowStart] },
     });
   }
+  // a scaled RoPE's own inverse frequencies (Llama 3's llama3 scaling): they replace θ^(−2i/D); two different arrays
+  // of one length in a row (wasm keys its kept table by the array)
+  const scaledFreqs = (D: number, k: number) =>
+    Array.from({ length: D / 2 }, (_, i) => 10000 ** ((-2 * i) / D) / (1 + k * i));
+  for (const [B, T, H, D, off, inv, k] of [
+    [2, 5, 3, 8, 3, false, 1],
+    [2, 5, 3, 8, 3, false, 3],
+    [1, 4, 2, 64, 900, true, 2],
+  ] as const) {
+    cs.push({
+      name: `rope [${B},${T},${H},${D}] off ${off} invFreq #${k}${inv ? ' inverse' : ''}`,
+      kernel: 'rope',
+      inputs: [f([B, T, H, D])],
+      outputs: [f([B, T, H, D])],
+      attrs: { theta: 10000, invFreq: scaledFreqs(D, k), offset: off, inverse: inv },
+    });
+  }
+  cs.push({
+    name: 'rope_qkv [2,3,(4+2·2)·8] off 5 invFreq',
+    kernel: 'rope_qkv',
+    inputs: [f([2, 3, 64])],
+    outputs: [f([2, 3, 4, 8]), f([2, 3, 2, 8]), f([2, 3, 2, 8])],
+    attrs: { heads: 4, kvHeads: 2, theta: 10000, invFreq: scaledFreqs(8, 1), offset: 5 },
+  });
+  cs.push({
+    name: 'rope_qkv_cache [1,1,(4+2·2)·8] L 12 off 7 invFreq',
+    kernel: 'rope_qkv_cache',
+    inputs: [f([1, 1, 64])],
+    outputs: [f([1, 1, 4, 8]), f([1, 12, 2, 8], 'normal'), f([1, 12, 2, 8], 'normal')],
+    attrs: { heads: 4, kvHeads: 2, theta: 10000, invFreq: scaledFreqs(8, 2), offset: 7 },
+  });
   // rope_qkv: a fused qkv [B, T, (Hq + 2·Hkv)·D] → rotated q, k and v (decode: T = 1 at an offset; GQA; padded rows)
   for (const [B, T, Hq, Hkv, D, off, rowStart] of [
     [1, 1, 6, 6, 48, 17, undefined],

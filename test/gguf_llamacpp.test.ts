@@ -304,6 +304,101 @@ describe('llama.cpp runs our GGUF files', () => {
     expect(maxDp(cpp.probs, await ourProbs(model, [...prompt, ...cpp.ids], prompt.length), STEPS)).toBeLessThan(1e-3);
   }, 60_000);
 
+  /** A tiny Llama-family config (byte vocabulary) with `extra` fields. */
+  const tiny = (extra: Record<string, unknown>) =>
+    fromHfConfig(
+      {
+        model_type: 'llama',
+        vocab_size: 256,
+        hidden_size: 64,
+        intermediate_size: 128,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        max_position_embeddings: 64,
+        ...extra,
+      },
+      'test config',
+    );
+
+  /** Export `model` as f32 GGUF, read it back, and compare llama.cpp's greedy run with ours; returns both. */
+  async function againstLlamaCpp(model: CausalLM, name: string) {
+    const file = path.join(TMP, `${name}.gguf`);
+    await saveGguf(model, file, { type: 'f32', metadata: tokenizerToGguf(byteTokenizer(), 256, { eos: 2 }) });
+    const back = await loadModel(file);
+    const prompt = byteTokenizer().encode('Hello, world');
+    const cpp = await llamaCppGreedy(file, prompt, STEPS);
+    const mine = await ourProbs(back, [...prompt, ...cpp.ids], prompt.length);
+    const dp = maxDp(cpp.probs, mine, STEPS);
+    // llama.cpp's greedy pick is ours at every step, up to a near-tie (its arithmetic is not ours: |Δp| ≲ 4e-4)
+    cpp.ids.forEach((id, i) => expect(mine[i]![id]!, `step ${i}`).toBeGreaterThan(Math.max(...mine[i]!) - 1e-3));
+    expect(dp).toBeLessThan(1e-3);
+    return { file, back, prompt, cpp, dp };
+  }
+
+  it("a Qwen3 (per-head q/k RMSNorm, head_dim 32 ≠ hidden/heads) as llama.cpp's qwen3: same greedy ids; with attention biases refused by name", async () => {
+    const cfg = tiny({ model_type: 'qwen3', head_dim: 32, tie_word_embeddings: true });
+    expect(cfg.qkNorm).toBe(true);
+    const model = initModel(cfg, new Rng(7), { backend: getBackend('ref'), std: 0.15 });
+    // the norms' gains away from 1, so that a misplaced or missing norm shows
+    for (const [name, p] of model.params)
+      if (/[qk]_norm/.test(name))
+        p.backend.write(
+          p.buf,
+          Float32Array.from({ length: p.size }, (_, i) => 1 + 0.5 * Math.sin(i + name.length)),
+        );
+    const r = await againstLlamaCpp(model, 'qwen3');
+    expect(parseGguf(fs.readFileSync(r.file), r.file).metadata.get('general.architecture')?.value).toBe('qwen3');
+    expect(r.back.config.qkNorm && r.back.config.headDim === 32).toBe(true);
+    // without the norms llama.cpp's distributions are far away
+    const noNorm = new CausalLM({ ...cfg, qkNorm: false }, model.params);
+    const apart = maxDp(r.cpp.probs, await ourProbs(noNorm, [...r.prompt, ...r.cpp.ids], r.prompt.length), STEPS);
+    expect(apart).toBeGreaterThan(0.05);
+    console.log(`qwen3 in llama.cpp: max |Δp| ${r.dp.toExponential(2)} (without q/k norms: ${apart.toFixed(3)})`);
+    // llama.cpp's qwen3 reads no attention biases (transformers' Qwen3 allows them: attention_bias)
+    const biased = initModel(tiny({ model_type: 'qwen3', attention_bias: true }), new Rng(7), {
+      backend: getBackend('ref'),
+    });
+    await expect(saveGguf(biased, path.join(TMP, 'qwen3-bias.gguf'), { type: 'f32' })).rejects.toThrow(
+      /Qwen3 model with attention biases has no llama\.cpp layout/,
+    );
+  }, 60_000);
+
+  it("a Llama 3 scaled RoPE (rope_type llama3) as llama.cpp's rope_freqs tensor, and linear scaling as its rope.scaling keys: same greedy ids; the scaling matters", async () => {
+    // θ 100, head size 32: wavelengths 2π … 2π·100^(15/16); original context 64 with low 1, high 8: the first
+    // frequency is kept, the next eight blended, the rest divided by 4
+    const llama3 = {
+      rope_type: 'llama3',
+      factor: 4,
+      low_freq_factor: 1,
+      high_freq_factor: 8,
+      original_max_position_embeddings: 64,
+    };
+    const cfg = tiny({ head_dim: 32, rope_theta: 100, rope_scaling: llama3 });
+    const model = initModel(cfg, new Rng(7), { backend: getBackend('ref'), std: 0.15 });
+    const r = await againstLlamaCpp(model, 'llama3-rope');
+    // read back as llama3 parameters (the context fixed at Llama 3's 8192: the same frequencies)
+    expect(r.back.config.ropeScaling).toMatchObject({ type: 'llama3', factor: 4, originalMaxPositions: 8192 });
+    const sameFreqs = (r.back.ropeFreqs as { invFreq: number[] }).invFreq;
+    (model.ropeFreqs as { invFreq: number[] }).invFreq.forEach((f, i) =>
+      expect(Math.abs(sameFreqs[i]! - f) / f, `frequency ${i}`).toBeLessThan(1e-6),
+    );
+    // the scaling matters: the same weights with plain RoPE are far from what llama.cpp computed
+    const plain = new CausalLM({ ...cfg, ropeScaling: undefined }, model.params);
+    const apart = maxDp(r.cpp.probs, await ourProbs(plain, [...r.prompt, ...r.cpp.ids], r.prompt.length), STEPS);
+    expect(apart).toBeGreaterThan(0.05);
+
+    const linear = initModel(tiny({ rope_scaling: { rope_type: 'linear', factor: 4 } }), new Rng(7), {
+      backend: getBackend('ref'),
+      std: 0.15,
+    });
+    const l = await againstLlamaCpp(linear, 'linear-rope');
+    expect(l.back.config.ropeScaling).toEqual({ type: 'linear', factor: 4 });
+    console.log(
+      `scaled RoPE in llama.cpp: llama3 max |Δp| ${r.dp.toExponential(2)} (plain RoPE: ${apart.toFixed(3)}), linear ${l.dp.toExponential(2)}`,
+    );
+  }, 60_000);
+
   it('Q4_0 and Q4_K files (random blocks) read here as llama.cpp reads them: same first ids, close probabilities', async () => {
     // a Llama whose rows are 256 wide (Q4_K's super-block); every matrix random Q4_K or Q4_0 blocks, norms F32
     const cfg = fromHfConfig(

@@ -140,6 +140,13 @@ describe('finite-difference gradient checks (float64, ref)', () => {
   check('softmax', [{ shape: [3, 7] }], O.softmax);
   check('rope', [{ shape: [2, 3, 2, 6] }], (x) => O.rope(x, 10000, 2));
   check('rope, left-padded rows (rowStart)', [{ shape: [2, 3, 2, 6] }], (x) => O.rope(x, 10000, 2, [0, 3]));
+  check('rope, a scaled RoPE (its own inverse frequencies, Llama 3)', [{ shape: [2, 3, 2, 6] }], (x) =>
+    O.rope(x, { theta: 10000, invFreq: [1, 0.3, 0.007] }, 5),
+  );
+  // Qwen3's q/k norm: RMSNorm over each head's D of a [B, T, H, D] projection, then the rotation
+  check('rope(rmsNorm over heads) (Qwen3 q/k norm)', [{ shape: [2, 3, 2, 6] }, { shape: [6], init: pos }], (x, w) =>
+    O.rope(O.rmsNorm(x, w, 1e-6), 10000, 1),
+  );
   check(
     'attention (causal, multi-head)',
     [{ shape: [2, 5, 2, 3] }, { shape: [2, 5, 2, 3] }, { shape: [2, 5, 2, 3] }],

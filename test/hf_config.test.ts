@@ -259,9 +259,8 @@ describe('Llama family', () => {
     expect(fromHfConfig({ ...llamaJson(), rope_scaling: null }, 'x').ropeTheta).toBe(500000);
   });
 
-  it('refuses scaled RoPE, other activations, sliding windows', () => {
-    expectUnsupported({ ...llamaJson(), rope_scaling: { type: 'linear', factor: 2 } }, /rope_scaling/, /linear/);
-    expectUnsupported({ ...llamaJson(), rope_scaling: { rope_type: 'llama3', factor: 8 } }, /rope_scaling/);
+  it('refuses RoPE types it does not run (llama3 and linear it does: test/model_families.test.ts), other activations, sliding windows', () => {
+    expectUnsupported({ ...llamaJson(), rope_scaling: { type: 'dynamic', factor: 2 } }, /rope_scaling/, /dynamic/);
     expectUnsupported(
       { ...llamaJson(), rope_parameters: { rope_theta: 1e4, rope_type: 'yarn' } },
       /rope_parameters\.rope_type/,
@@ -400,6 +399,7 @@ describe('architecture selection', () => {
       'LlamaForCausalLM',
       'MistralForCausalLM',
       'Qwen2ForCausalLM',
+      'Qwen3ForCausalLM',
     ]);
   });
 });

@@ -167,13 +167,24 @@ const ROPE_QKV_ATTRS = {
   heads: int({ required: true, min: 1 }),
   kvHeads: int({ min: 1 }),
   theta: num({ required: true, min: 0 }),
+  invFreq: numbers(),
   offset: int({ default: 0, min: 0 }),
   rowStart: numbers(),
 };
+/** invFreq, when given: D/2 finite positive numbers (a scaled RoPE's inverse frequencies). */
+function invFreqCheck(c: ShapeCtx, D: number): void {
+  const f = c.attrs['invFreq'] as readonly number[] | undefined;
+  if (!f) return;
+  c.require(
+    f.length === D / 2 && f.every((x) => Number.isFinite(x) && x > 0),
+    () => `invFreq must hold D/2 = ${D / 2} finite positive numbers, got ${f.length}`,
+  );
+}
 /** rope_qkv's outputs q [B, T, Hq, D], k and v [B, T, Hkv, D]; rope_qkv_cache's caches [B, L ≥ offset + T, Hkv, D]. */
 function ropeQkvShapes(c: ShapeCtx, cache: boolean): void {
   const d = qkvDims(c, 0);
   c.check(d.D % 2 === 0, 'input', 0, 'must have an even head dimension D (rotate half)');
+  invFreqCheck(c, d.D);
   const q = [d.B, d.T, d.Hq, d.D];
   c.check(c.o(0).join() === q.join(), 'output', 0, () => `must be ${fmt(q)}`);
   for (const k of [1, 2]) {
@@ -508,12 +519,14 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
     outputs: [F('y')],
     attrs: {
       theta: num({ required: true, min: 0 }),
+      invFreq: numbers(),
       offset: int({ default: 0, min: 0 }),
       inverse: bool(false),
       rowStart: numbers(),
     },
     shapes: (c) => {
       c.check(c.i(0)[3]! % 2 === 0, 'input', 0, 'must have an even head dimension D (rotate half)');
+      invFreqCheck(c, c.i(0)[3]!);
       sameSize(c);
       rowStartCheck(c, c.i(0)[0]!, Number.MAX_SAFE_INTEGER);
     },

@@ -1,9 +1,10 @@
 /**
  * The one decoder-only Transformer config. It covers the GPT-2 family (learned positions, LayerNorm, GELU, fused
  * qkv with Conv1D [in, out] weights, tied head) and the Llama family (RoPE, RMSNorm, SwiGLU, grouped-query
- * attention, tied or untied head), including Qwen2-style q/k/v biases. `fromHfConfig` (src/model/hf/config.ts) maps a
+ * attention, tied or untied head), including Qwen2-style q/k/v biases, Qwen3's per-head q/k norms and Llama 3's scaled RoPE. `fromHfConfig` (src/model/hf/config.ts) maps a
  * Hugging Face `config.json` onto it and refuses what it cannot represent.
  */
+import type { RopeScaling } from './rope.js';
 
 export type ModelFamily = 'gpt2' | 'llama';
 
@@ -30,6 +31,13 @@ export interface ModelConfig {
   normEps: number;
   /** RoPE base θ (Llama family). */
   ropeTheta: number;
+  /** A scaled RoPE (Llama 3's `llama3`, linear, a GGUF's rope_freqs factors); absent: plain RoPE. src/model/rope.ts. */
+  ropeScaling?: RopeScaling;
+  /**
+   * RMSNorm on each query and key head (over headDim, weights `self_attn.q_norm` / `k_norm`) before RoPE: Qwen3.
+   * Absent: false.
+   */
+  qkNorm?: boolean;
   /** Output head shares the token-embedding matrix. */
   tieWordEmbeddings: boolean;
   /** Biases on q/k/v projections (GPT-2: always; Qwen2: true; Llama: false). */

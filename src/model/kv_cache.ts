@@ -15,7 +15,7 @@
  * drops finished rows, so they stop costing work.
  */
 import { ShapeError } from '../util/errors.js';
-import { embedding, ids as idsTensor } from '../tensor/ops.js';
+import { embedding, ids as idsTensor, ropeFreqAttrs, type RopeFreqs } from '../tensor/ops.js';
 import { applyInPlace } from '../tensor/record.js';
 import { empty, keep, noGrad, Tensor, tidy } from '../tensor/tensor.js';
 import { DecodeGraphSlot } from './decode_graph.js';
@@ -89,7 +89,7 @@ export class KVCache {
    * the cache's rowStart), k and v appended, in one kernel (`rope_qkv_cache`). Returns q (B, T, H, D) and the full
    * keys and values as `append` does.
    */
-  appendQKV(layer: number, qkv: Tensor, H: number, Hkv: number, theta: number): [Tensor, Tensor, Tensor] {
+  appendQKV(layer: number, qkv: Tensor, H: number, Hkv: number, freqs: RopeFreqs): [Tensor, Tensor, Tensor] {
     const [B, T, W] = qkv.shape as [number, number, number];
     const D = W / (H + 2 * Hkv);
     if (!Number.isInteger(D)) throw new ShapeError(`KVCache.appendQKV: width ${W} is not (${H} + 2·${Hkv})·D`);
@@ -100,7 +100,7 @@ export class KVCache {
       applyInPlace('rope_qkv_cache', [qkv], [q, ...bufs], {
         heads: H,
         kvHeads: Hkv,
-        theta,
+        ...ropeFreqAttrs(freqs),
         offset: this.length,
         ...(this.starts ? { rowStart: this.starts } : {}),
       });

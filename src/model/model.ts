@@ -12,7 +12,7 @@
 import type { Backend } from '../backend/backend.js';
 import { ConfigError, QuantizedModelError, ShapeError } from '../util/errors.js';
 import * as O from '../tensor/ops.js';
-import { ids as idsTensor } from '../tensor/ops.js';
+import { ids as idsTensor, type RopeFreqs } from '../tensor/ops.js';
 import { linearOfActivation } from '../tensor/recompute.js';
 import { freeData, isGradEnabled, type Tensor, tidy } from '../tensor/tensor.js';
 import type { ModelConfig } from './config.js';
@@ -20,6 +20,7 @@ import { KVCache } from './kv_cache.js';
 import { embeddingName, paramSpecs, type HeadKind } from './params.js';
 import { fusedOutput, quantLinear, type FusedLinear, type QuantWeight } from './quant_linear.js';
 import { loraAccumulate, loraDelta, loraParams, type LoraOptions, type LoraWeight } from './lora.js';
+import { ropeFreqsOf } from './rope.js';
 
 export interface ForwardOptions {
   /** Incremental decoding: attend to the cached positions too, and append this step's keys/values. */
@@ -92,6 +93,8 @@ export class CausalLM {
    * Empty = a plain model. While there are adapters only they train (`trainableParams`), the weights stay frozen.
    */
   readonly lora = new Map<string, LoraWeight>();
+  /** What the rope calls rotate by: θ, or a scaled RoPE's inverse frequencies (computed once). */
+  readonly ropeFreqs: RopeFreqs;
   /** The hyper-parameters of the adapters in `lora` (null when there are none). */
   loraOptions: LoraOptions | null = null;
   /** Dropout on the adapters' inputs during the current training forward (set by hidden()). */
@@ -108,6 +111,7 @@ export class CausalLM {
     }
     this.params = params;
     this.backend = params.values().next().value!.backend;
+    this.ropeFreqs = ropeFreqsOf(config);
   }
 
   private p(name: string): Tensor {
@@ -357,15 +361,18 @@ export class CausalLM {
             heads,
             D,
           ]);
-        const rot = (t: Tensor) => O.rope(t, c.ropeTheta, pos0, rowStart ?? undefined);
+        // Qwen3: RMSNorm over each head's D before the rotation
+        const norm = (t: Tensor, n: string) =>
+          c.qkNorm ? O.rmsNorm(t, this.p(`${pre}self_attn.${n}_norm.weight`), c.normEps) : t;
+        const rot = (t: Tensor, n: string) => O.rope(norm(t, n), this.ropeFreqs, pos0, rowStart ?? undefined);
         let q: Tensor, k: Tensor, v: Tensor;
         if (qkv && opts.cache) {
           // one kernel: q and k rotated, k and v appended to the cache (B, S, Hkv, D), no split
-          [q, k, v] = opts.cache.appendQKV(l, fusedOutput(h, qkv), H, Hkv, c.ropeTheta);
+          [q, k, v] = opts.cache.appendQKV(l, fusedOutput(h, qkv), H, Hkv, this.ropeFreqs);
         } else {
           [q, k, v] = qkv
-            ? O.ropeQKV(fusedOutput(h, qkv), H, Hkv, c.ropeTheta, pos0, rowStart ?? undefined) // one kernel, no split
-            : [rot(proj('q', H)), rot(proj('k', Hkv)), proj('v', Hkv)]; // (B, T, H, D), (B, T, Hkv, D) ×2
+            ? O.ropeQKV(fusedOutput(h, qkv), H, Hkv, this.ropeFreqs, pos0, rowStart ?? undefined) // one kernel, no split
+            : [rot(proj('q', H), 'q'), rot(proj('k', Hkv), 'k'), proj('v', Hkv)]; // (B, T, H, D), (B, T, Hkv, D) ×2
           if (opts.cache) [k, v] = opts.cache.append(l, k, v); // (B, S, Hkv, D)
         }
         a = O.attention(q, k, v, attnOpts);

@@ -68,6 +68,10 @@ export function paramSpecs(c: ModelConfig, head: HeadKind = 'lm'): ParamSpec[] {
       if (c.attentionBias) b(p + 'self_attn.v_proj.bias', kvd);
       w(p + 'self_attn.o_proj.weight', [C, qd], true);
       if (c.attentionOutBias) b(p + 'self_attn.o_proj.bias', C);
+      if (c.qkNorm) {
+        g(p + 'self_attn.q_norm.weight', c.headDim);
+        g(p + 'self_attn.k_norm.weight', c.headDim);
+      }
       g(p + 'post_attention_layernorm.weight', C);
       w(p + 'mlp.gate_proj.weight', [F, C]);
       if (c.mlpBias) b(p + 'mlp.gate_proj.bias', F);

@@ -234,10 +234,10 @@ function fusionGroups(c: CausalLM['config']): Map<string, FusionGroup> {
   if (c.family !== 'llama') return byPart;
   for (let l = 0; l < c.numLayers; l++) {
     const pre = `model.layers.${l}.`;
-    for (const [key, parts] of [
-      ['self_attn.qkv', ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj']],
-      ['mlp.gate_up', ['mlp.gate_proj', 'mlp.up_proj']],
-    ] as const) {
+    const groups: [string, string[]][] = [['mlp.gate_up', ['mlp.gate_proj', 'mlp.up_proj']]];
+    // Qwen3's q and k are normalised per head before RoPE: their projections stay apart (the fused kernel ropes at once)
+    if (!c.qkNorm) groups.unshift(['self_attn.qkv', ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj']]);
+    for (const [key, parts] of groups) {
       const g = { key: pre + key, parts: parts.map((p) => `${pre}${p}.weight`) };
       for (const p of g.parts) byPart.set(p, g);
     }

@@ -281,16 +281,28 @@ export function softmax(x: Tensor): Tensor {
   return apply('softmax', 'softmax', [x], [x.shape])[0]!;
 }
 
-/** Rotary position embedding on x [B, T, H, D], positions offset + t (Hugging Face "rotate half" layout). */
 /**
- * Rotary embedding of x [B, T, H, D] at positions offset + t; with `rowStart` (left-padded rows of a ragged batch)
- * row b's positions count from its first real token: max(0, offset + t − rowStart[b]).
+ * A rope call's frequencies: the base θ (inv_freq[i] = θ^(−2i/D)), or θ with the D/2 inverse frequencies of a scaled
+ * RoPE (Llama 3's llama3 scaling, linear scaling, a GGUF's rope_freqs: src/model/rope.ts computes them).
  */
-export function rope(x: Tensor, theta: number, offset = 0, rowStart?: readonly number[]): Tensor {
+export type RopeFreqs = number | { readonly theta: number; readonly invFreq?: readonly number[] };
+
+/** The kernel attrs of a RopeFreqs. */
+export function ropeFreqAttrs(f: RopeFreqs): { theta: number; invFreq?: readonly number[] } {
+  if (typeof f === 'number') return { theta: f };
+  return f.invFreq ? { theta: f.theta, invFreq: f.invFreq } : { theta: f.theta };
+}
+
+/**
+ * Rotary embedding of x [B, T, H, D] at positions offset + t (Hugging Face "rotate half" layout); with `rowStart`
+ * (left-padded rows of a ragged batch) row b's positions count from its first real token: max(0, offset + t −
+ * rowStart[b]).
+ */
+export function rope(x: Tensor, freqs: RopeFreqs, offset = 0, rowStart?: readonly number[]): Tensor {
   if (x.rank !== 4 || x.shape[3]! % 2 !== 0)
     throw new ShapeError(`rope: expects [B, T, H, D] with even D, got ${fmtShape(x.shape)}`);
   return apply('rope', 'rope', [x], [x.shape], {
-    theta,
+    ...ropeFreqAttrs(freqs),
     offset,
     inverse: false,
     ...(rowStart ? { rowStart } : {}),
@@ -306,7 +318,7 @@ export function ropeQKV(
   qkv: Tensor,
   H: number,
   Hkv: number,
-  theta: number,
+  freqs: RopeFreqs,
   offset = 0,
   rowStart?: readonly number[],
 ): [Tensor, Tensor, Tensor] {
@@ -317,12 +329,12 @@ export function ropeQKV(
   if (isGradEnabled() && qkv.requiresGrad) {
     const [q, k, v] = split(qkv, [H * D, Hkv * D, Hkv * D], -1);
     return [
-      rope(reshape(q!, [B, T, H, D]), theta, offset, rowStart),
-      rope(reshape(k!, [B, T, Hkv, D]), theta, offset, rowStart),
+      rope(reshape(q!, [B, T, H, D]), freqs, offset, rowStart),
+      rope(reshape(k!, [B, T, Hkv, D]), freqs, offset, rowStart),
       reshape(v!, [B, T, Hkv, D]),
     ];
   }
-  const attrs = { heads: H, kvHeads: Hkv, theta, offset, ...(rowStart ? { rowStart } : {}) };
+  const attrs = { heads: H, kvHeads: Hkv, ...ropeFreqAttrs(freqs), offset, ...(rowStart ? { rowStart } : {}) };
   const shapes = [H, Hkv, Hkv].map((h) => [B, T, h, D]);
   return apply('rope_qkv', 'rope_qkv', [qkv], shapes, attrs) as [Tensor, Tensor, Tensor];
 }

@@ -15,6 +15,7 @@ import type { RefView } from './elementwise.js';
 import { attrNum } from './elementwise.js';
 import { sampleAttrs } from '../sampling.js';
 import { sampleKernel } from '../sample_rows.js';
+import { ropeInvFreq } from '../rope_freqs.js';
 
 export interface RefBuffer extends DeviceBuffer {
   data: HostArray | null;
@@ -128,15 +129,15 @@ const TABLE: Record<string, Kernel> = {
     N.rope(
       i[0]!,
       o[0]!,
-      attrNum(a, 'theta'),
+      ropeInvFreq(a, i[0]!.shape[3]!),
       attrNum(a, 'offset', 0),
       flag(a, 'inverse', false),
       a?.['rowStart'] as readonly number[] | undefined,
     ),
   rope_qkv: (i, o, a) =>
-    N.ropeQKV(i[0]!, o[0]!, o[1]!, o[2]!, attrNum(a, 'theta'), attrNum(a, 'offset', 0), false, rs(a)),
+    N.ropeQKV(i[0]!, o[0]!, o[1]!, o[2]!, ropeInvFreq(a, o[0]!.shape[3]!), attrNum(a, 'offset', 0), false, rs(a)),
   rope_qkv_cache: (i, o, a) =>
-    N.ropeQKV(i[0]!, o[0]!, o[1]!, o[2]!, attrNum(a, 'theta'), attrNum(a, 'offset', 0), true, rs(a)),
+    N.ropeQKV(i[0]!, o[0]!, o[1]!, o[2]!, ropeInvFreq(a, o[0]!.shape[3]!), attrNum(a, 'offset', 0), true, rs(a)),
   attention: (i, o, a) => {
     const T = i[0]!.shape[1]!,
       S = i[1]!.shape[1]!;

@@ -273,25 +273,17 @@ export function softmaxBackward(y: RefView, dy: RefView, dx: RefView): void {
   }
 }
 
-/** inv_freq[i] = 1 / theta^(2i/D), rounded to float32 as transformers computes it. */
-export function ropeInvFreq(theta: number, D: number): Float32Array {
-  const f = new Float32Array(D / 2);
-  for (let i = 0; i < D / 2; i++) f[i] = 1 / Math.pow(theta, Math.fround((2 * i) / D));
-  return f;
-}
-
 /** rowStart (left-padded rows): row b's positions count from its first real token, rowStart[b] (padding: 0). */
 export function rope(
   x: RefView,
   y: RefView,
-  theta: number,
+  inv: Float32Array,
   offset: number,
   inverse: boolean,
   rowStart?: readonly number[],
 ): void {
   const [B, T, H, D] = x.shape as [number, number, number, number];
   const half = D / 2;
-  const inv = ropeInvFreq(theta, D);
   const sign = inverse ? -1 : 1;
   for (let b = 0; b < B; b++)
     for (let t = 0; t < T; t++) {
@@ -321,7 +313,7 @@ export function ropeQKV(
   q: RefView,
   kc: RefView,
   vc: RefView,
-  theta: number,
+  inv: Float32Array,
   offset: number,
   cache: boolean,
   rowStart?: readonly number[],
@@ -337,8 +329,8 @@ export function ropeQKV(
     q.data.set(x.data.subarray(r * W, r * W + nq), r * nq);
     k.data.set(x.data.subarray(r * W + nq, r * W + nq + nk), r * nk);
   }
-  rope(q, q, theta, offset, false, rowStart); // in place: each pair is read before it is written
-  rope(k, k, theta, offset, false, rowStart);
+  rope(q, q, inv, offset, false, rowStart); // in place: each pair is read before it is written
+  rope(k, k, inv, offset, false, rowStart);
   for (let b = 0; b < B; b++)
     for (let t = 0; t < T; t++) {
       const r = b * T + t,

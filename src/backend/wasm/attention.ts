@@ -4,6 +4,7 @@
  * kernel read q, k and v in place), streaming over keys, split by (batch, head); optional kept probabilities.
  */
 import type { Attrs, View } from '../backend.js';
+import { ropeFreqKey, ropeInvFreq } from '../rope_freqs.js';
 import {
   flag,
   GEMV_PARALLEL_BYTES,
@@ -176,24 +177,24 @@ function attnBackward(
 function ropeTable(be: WasmCore, a: Attrs | undefined, B: number, T: number, D: number, sign: number): number[] {
   be.hostSide(); // the table is the host's: a captured call would keep pointing at one the next key replaces
   const half = D / 2;
-  const theta = num(a, 'theta'),
+  const freqs = ropeFreqKey(a),
     offset = num(a, 'offset', 0);
   const starts = a?.['rowStart'] as readonly number[] | undefined;
   if (!starts && offset + T <= MAX_ROPE_ROWS) {
-    const key = `${theta}|${D}|${sign}`;
+    const key = `${freqs}|${D}|${sign}`;
     const kept = be.ropeTable;
     let rows = kept?.key === key ? kept.rows : 0;
-    if (offset + T > rows) rows = build(be, key, Math.max(offset + T, 2 * rows, 64), half, theta, sign, (r) => r);
+    if (offset + T > rows) rows = build(be, key, Math.max(offset + T, 2 * rows, 64), ropeInvFreq(a, D), sign, (r) => r);
     const ptr = be.ropeTable!.buf.ptr + offset * half * 4;
     return [ptr, ptr + rows * half * 4, T];
   }
   // a table for this call alone: its rows' own positions (left padding), or positions past the shared table's
-  const key = `${theta}|${D}|${offset}|${T}|${sign}|${starts ? starts.join(',') : ''}`;
+  const key = `${freqs}|${D}|${offset}|${T}|${sign}|${starts ? starts.join(',') : ''}`;
   const Tt = starts ? B * T : T;
   const posOf = starts
     ? (r: number) => Math.max(0, offset + (r % T) - starts[Math.floor(r / T)]!)
     : (r: number) => offset + r;
-  if (be.ropeTable?.key !== key) build(be, key, Tt, half, theta, sign, posOf);
+  if (be.ropeTable?.key !== key) build(be, key, Tt, ropeInvFreq(a, D), sign, posOf);
   const ptr = be.ropeTable!.buf.ptr;
   return [ptr, ptr + Tt * half * 4, Tt];
 }
@@ -203,18 +204,16 @@ function build(
   be: WasmCore,
   key: string,
   rows: number,
-  half: number,
-  theta: number,
+  inv: Float32Array,
   sign: number,
   posOf: (r: number) => number,
 ): number {
   if (be.ropeTable) be.free(be.ropeTable.buf);
   be.ropeTable = null;
+  const half = inv.length;
   const tbl = be.alloc(2 * rows * half, 'f32');
   be.refreshViews();
   const base = tbl.ptr >>> 2;
-  const inv = new Float32Array(half);
-  for (let k = 0; k < half; k++) inv[k] = 1 / Math.pow(theta, Math.fround((2 * k) / (2 * half)));
   for (let t = 0; t < rows; t++) {
     const pos = posOf(t);
     for (let k = 0; k < half; k++) {

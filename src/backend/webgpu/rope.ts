@@ -10,6 +10,7 @@
 import type { Attrs } from '../backend.js';
 import { BUILTINS, FLAT_ELEMENT, type GpuContext, Params, WG, grid, storage } from './core.js';
 import type { KView } from './kview.js';
+import { ropeInvFreq } from '../rope_freqs.js';
 
 const CODE = `${storage(1, 'X', 'f32', false)}${storage(2, 'CS', 'f32', false)}${storage(3, 'Y', 'f32', true)}
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
@@ -59,12 +60,10 @@ const QKV_CODE = `${storage(1, 'X', 'f32', false)}${storage(2, 'CS', 'f32', fals
 /** (cos, sin) per (b·T + t, i < D/2), float32, as ref computes them; sin negated when `inverse`. */
 function angleTable(B: number, T: number, D: number, a: Attrs): Float32Array {
   const half = D / 2,
-    theta = a['theta'] as number,
     offset = (a['offset'] as number | undefined) ?? 0,
     sign = a['inverse'] === true ? -1 : 1,
     rowStart = a['rowStart'] as readonly number[] | undefined;
-  const inv = new Float32Array(half);
-  for (let i = 0; i < half; i++) inv[i] = 1 / theta ** Math.fround((2 * i) / D);
+  const inv = ropeInvFreq(a, D);
   const cs = new Float32Array(B * T * half * 2);
   for (let b = 0; b < B; b++)
     for (let t = 0; t < T; t++) {

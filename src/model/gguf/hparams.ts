@@ -1,13 +1,14 @@
 /**
  * ModelConfig ⇄ the hyper-parameters of a GGUF file (llama.cpp's LLM_KV names, `{arch}.` prefixed):
  *
- *   general.architecture              "llama" | "qwen2" | "gpt2"
+ *   general.architecture              "llama" | "qwen2" | "qwen3" | "gpt2"
  *   {arch}.context_length             maxPositions          {arch}.embedding_length      hiddenSize
  *   {arch}.block_count                numLayers             {arch}.feed_forward_length   intermediateSize
  *   {arch}.attention.head_count       numHeads              {arch}.attention.head_count_kv  numKvHeads (llama)
  *   {arch}.attention.layer_norm_rms_epsilon (llama) / layer_norm_epsilon (gpt2)   normEps
  *   {arch}.rope.freq_base, rope.dimension_count, attention.key_length / value_length   ropeTheta, headDim (llama)
  *   {arch}.vocab_size                 vocabSize
+ *   {arch}.rope.scaling.type = "linear", rope.scaling.factor   ropeScaling {type: 'linear'}
  *
  * Reading builds the Hugging Face config.json these describe and goes through `fromHfConfig`, so a GGUF model gets
  * the same checks and defaults as a folder. GGUF keeps epsilons and θ as float32: they are read back to 7
@@ -43,6 +44,11 @@ export function hparamsToGguf(c: ModelConfig): Map<string, GgufValue> {
   m.set(`${a}.rope.freq_base`, f32(c.ropeTheta));
   m.set(`${a}.rope.dimension_count`, u32(c.headDim));
   m.set(`${a}.attention.layer_norm_rms_epsilon`, f32(c.normEps));
+  if (c.ropeScaling?.type === 'linear') {
+    // llama.cpp's own keys for position interpolation (llama3 scaling travels as the rope_freqs tensor instead)
+    m.set(`${a}.rope.scaling.type`, { type: 'string', value: 'linear' });
+    m.set(`${a}.rope.scaling.factor`, f32(c.ropeScaling.factor));
+  }
   if (c.headDim * c.numHeads !== c.hiddenSize) {
     m.set(`${a}.attention.key_length`, u32(c.headDim));
     m.set(`${a}.attention.value_length`, u32(c.headDim));
@@ -67,8 +73,8 @@ export function hparamsFromGguf(
   const hasOutput = names.has('output.weight');
   const arch = meta.get('general.architecture')?.value;
   if (typeof arch !== 'string') throw new ConfigError('general.architecture', 'missing or not a string', file);
-  if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'gpt2')
-    throw new UnsupportedError(`${file}: architecture "${arch}" is not supported (llama, qwen2 and gpt2 are)`);
+  if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'qwen3' && arch !== 'gpt2')
+    throw new UnsupportedError(`${file}: architecture "${arch}" is not supported (llama, qwen2, qwen3 and gpt2 are)`);
   const num = (key: string, required = true): number | undefined => {
     const v = meta.get(`${arch}.${key}`);
     if (v === undefined) {
@@ -115,14 +121,25 @@ export function hparamsFromGguf(
     const ropeDims = num('rope.dimension_count', false);
     if (ropeDims !== undefined && ropeDims !== headDim)
       throw new UnsupportedError(`${file}: partial RoPE (rope.dimension_count ${ropeDims} < head size ${headDim})`);
-    if (meta.has(`${arch}.rope.scaling.type`) || meta.has(`${arch}.rope.scaling.factor`))
-      throw new UnsupportedError(`${file}: RoPE scaling (${arch}.rope.scaling.*) is not supported`);
+    const scalingType = meta.get(`${arch}.rope.scaling.type`)?.value ?? 'none';
+    let ropeScaling: Record<string, unknown> | null = null;
+    if (scalingType === 'linear') {
+      const factor = num('rope.scaling.factor')!;
+      if (!(factor >= 1))
+        throw new ConfigError(`${arch}.rope.scaling.factor`, `expected a number ≥ 1, got ${factor}`, file);
+      ropeScaling = { rope_type: 'linear', factor: dec(factor) };
+    } else if (scalingType !== 'none')
+      throw new UnsupportedError(
+        `${file}: ${arch}.rope.scaling.type ${JSON.stringify(scalingType)} is not supported (none and linear are; ` +
+          'llama3 scaling comes as the rope_freqs tensor)',
+      );
     const qwen = arch === 'qwen2';
     if (qwen && !names.has('blk.0.attn_q.bias'))
       throw new UnsupportedError(`${file}: a qwen2 model without q/k/v biases is not supported`);
     Object.assign(hf, {
       model_type: arch,
-      architectures: [qwen ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
+      architectures: [{ llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' }[arch]],
+      ...(ropeScaling ? { rope_scaling: ropeScaling } : {}),
       max_position_embeddings: num('context_length'),
       hidden_size: hidden,
       num_hidden_layers: num('block_count'),
@@ -132,7 +149,8 @@ export function hparamsFromGguf(
       head_dim: headDim,
       rms_norm_eps: dec(num('attention.layer_norm_rms_epsilon')!),
       rope_theta: dec(num('rope.freq_base', false) ?? 10000),
-      ...(qwen ? {} : { attention_bias: names.has('blk.0.attn_q.bias'), mlp_bias: names.has('blk.0.ffn_gate.bias') }),
+      ...(qwen ? {} : { attention_bias: names.has('blk.0.attn_q.bias') }),
+      ...(arch === 'llama' ? { mlp_bias: names.has('blk.0.ffn_gate.bias') } : {}),
     });
   }
   return fromHfConfig(hf, `${file} (GGUF hyper-parameters)`);

@@ -1,6 +1,9 @@
 /**
  * Our parameters (Hugging Face names and layouts, src/model/params.ts) ⇄ llama.cpp's tensors, for its `llama`,
- * `qwen2` (the llama names, q/k/v biases, and rotate-half RoPE, so no permutation) and `gpt2` architectures, as convert_hf_to_gguf.py writes them (gguf-py/gguf/tensor_mapping.py for the names):
+ * `qwen2` (the llama names, q/k/v biases, and rotate-half RoPE, so no permutation), `qwen3` (qwen2's layout without
+ * biases, plus self_attn.q_norm / k_norm → blk.N.attn_q_norm / attn_k_norm) and `gpt2` architectures, as
+ * convert_hf_to_gguf.py writes them (gguf-py/gguf/tensor_mapping.py for the names). A scaled RoPE's divisors go in
+ * one more tensor, `rope_freqs.weight` [D/2] (weights.ts).
  *
  *   llama                                        gpt2
  *   model.embed_tokens          token_embd       transformer.wte                token_embd
@@ -41,14 +44,16 @@ export interface TensorMapping {
 const SAME: Layout = { kind: 'same' };
 const T: Layout = { kind: 'transpose' };
 
-export type GgufArchitecture = 'llama' | 'qwen2' | 'gpt2';
+export type GgufArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'gpt2';
 
 /**
- * The llama.cpp architecture of a config: Llama-family models with q/k/v biases and no o_proj bias (Qwen2) are its
- * `qwen2`; the rest of the family (Llama, Mistral without a sliding window, biases or not) its `llama`.
+ * The llama.cpp architecture of a config: Llama-family models with per-head q/k norms are its `qwen3`; with q/k/v
+ * biases and no o_proj bias (Qwen2) its `qwen2`; the rest of the family (Llama, Mistral without a sliding window,
+ * biases or not) its `llama`.
  */
 export function ggufArchitecture(c: ModelConfig): GgufArchitecture {
   if (c.family === 'gpt2') return 'gpt2';
+  if (c.qkNorm) return 'qwen3';
   return c.attentionBias && !c.attentionOutBias ? 'qwen2' : 'llama';
 }
 
@@ -79,7 +84,7 @@ export function tensorMappings(c: ModelConfig): TensorMapping[] {
     m('transformer.ln_f.bias', 'output_norm.bias');
   } else {
     if (c.headDim % 2 !== 0) throw new UnsupportedError(`llama.cpp's RoPE needs an even head size, got ${c.headDim}`);
-    const neox = ggufArchitecture(c) === 'qwen2'; // llama.cpp rotates halves there too: rows stay as they are
+    const neox = ggufArchitecture(c) !== 'llama'; // qwen2, qwen3: llama.cpp rotates halves too, rows stay as they are
     const q: Layout = neox ? SAME : { kind: 'rope', heads: c.numHeads },
       k: Layout = neox ? SAME : { kind: 'rope', heads: c.numKvHeads };
     m('model.embed_tokens.weight', 'token_embd.weight');
@@ -97,6 +102,10 @@ export function tensorMappings(c: ModelConfig): TensorMapping[] {
       }
       m(`${p}self_attn.o_proj.weight`, `${b}attn_output.weight`);
       if (c.attentionOutBias) m(`${p}self_attn.o_proj.bias`, `${b}attn_output.bias`);
+      if (c.qkNorm) {
+        m(`${p}self_attn.q_norm.weight`, `${b}attn_q_norm.weight`);
+        m(`${p}self_attn.k_norm.weight`, `${b}attn_k_norm.weight`);
+      }
       m(`${p}post_attention_layernorm.weight`, `${b}ffn_norm.weight`);
       m(`${p}mlp.gate_proj.weight`, `${b}ffn_gate.weight`);
       m(`${p}mlp.up_proj.weight`, `${b}ffn_up.weight`);

@@ -25,6 +25,7 @@ import type { CausalLM } from '../model.js';
 import { modelFromHf } from '../hf/weights.js';
 import { FILE_TYPE, hparamsFromGguf, hparamsToGguf } from './hparams.js';
 import { ggufArchitecture, ggufShape, missingTensor, relayout, tensorMappings } from './tensors.js';
+import { llama3FromFactors, ropeFactors, ropeScalingProblem } from '../rope.js';
 
 /** The matrix type of an export: `--type` of `llmts export`. 'source': each tensor as the GGUF it came from. */
 export type GgufExportType = 'f32' | 'f16' | 'q8_0' | 'source';
@@ -32,6 +33,9 @@ export const GGUF_EXPORT_TYPES: readonly GgufExportType[] = ['f32', 'f16', 'q8_0
 
 /** The GGUF type each parameter of a model read from GGUF had. */
 const sourceTypes = new WeakMap<CausalLM, Map<string, GgmlType>>();
+
+/** llama.cpp's per-frequency RoPE divisors (LLM_TENSOR_ROPE_FREQS). */
+const ROPE_FREQS = 'rope_freqs.weight';
 
 export interface FromGgufOptions {
   backend?: Backend;
@@ -46,6 +50,24 @@ export function modelFromGguf(g: GgufFile, opts: FromGgufOptions = {}): CausalLM
   const stored = new Map<string, StoredTensor>();
   const types = new Map<string, GgmlType>();
   const used = new Set<string>();
+  const freqs = byName.get(ROPE_FREQS);
+  if (freqs) {
+    // llama.cpp's divisors of each RoPE frequency (a llama3-scaled model): the llama3 parameters when they fit
+    used.add(ROPE_FREQS);
+    const factors = Array.from(decodeGgufTensor(g, freqs));
+    if (cfg.family !== 'llama' || factors.length !== cfg.headDim / 2)
+      throw new FileFormatError(
+        'E_TENSOR_SHAPE',
+        g.file,
+        `expected ${cfg.headDim / 2} RoPE divisors, got [${freqs.shape}]`,
+        ROPE_FREQS,
+      );
+    if (cfg.ropeScaling)
+      throw new UnsupportedError(`${g.file}: both ${ROPE_FREQS} and rope.scaling.type (two scalings)`);
+    const problem = ropeScalingProblem({ type: 'factors', factors }, cfg.headDim);
+    if (problem) throw new FileFormatError('E_TENSOR_VALUES', g.file, problem, ROPE_FREQS);
+    cfg.ropeScaling = llama3FromFactors(factors, cfg.ropeTheta, cfg.headDim) ?? { type: 'factors', factors };
+  }
   for (const m of tensorMappings(cfg)) {
     const t = byName.get(m.gguf);
     if (!t) throw missingTensor(g.file, m.gguf, cfg.family);
@@ -85,6 +107,8 @@ export async function ggufFromModel(model: CausalLM, opts: ToGgufOptions): Promi
   const c = model.config;
   if (c.family === 'llama' && !c.attentionBias && c.attentionOutBias)
     throw new UnsupportedError('a Llama-family model with an o_proj bias and no q/k/v biases has no llama.cpp layout');
+  if (ggufArchitecture(c) === 'qwen3' && (c.attentionBias || c.mlpBias))
+    throw new UnsupportedError('a Qwen3 model with attention biases has no llama.cpp layout (its qwen3 reads none)');
   if (ggufArchitecture(c) === 'qwen2' && c.mlpBias)
     throw new UnsupportedError('a Qwen2 model with MLP biases has no llama.cpp layout (its qwen2 reads none)');
   const src = sourceTypes.get(model);
@@ -109,6 +133,14 @@ export async function ggufFromModel(model: CausalLM, opts: ToGgufOptions): Promi
     if (type === 'Q8_0' && shape[shape.length - 1]! % ggmlBlockSize('Q8_0') !== 0) type = 'F16';
     if (shape.length > 1) matrixTypes.add(type);
     tensors.push({ name: m.gguf, shape, type, raw: encodeGgml(type, values) });
+  }
+  const factors = ropeFactors(c);
+  if (factors) {
+    if (ggufArchitecture(c) !== 'llama')
+      throw new UnsupportedError(
+        `a ${c.ropeScaling!.type}-scaled RoPE is written as ${ROPE_FREQS}, which only llama.cpp's llama architecture reads (this model is its ${ggufArchitecture(c)})`,
+      );
+    tensors.push({ name: ROPE_FREQS, shape: [factors.length], type: 'F32', raw: encodeGgml('F32', factors) });
   }
   const meta = hparamsToGguf(c);
   const only = matrixTypes.size === 1 ? [...matrixTypes][0]! : matrixTypes.has('Q8_0') ? 'Q8_0' : 'F16';

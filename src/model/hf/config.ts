@@ -2,10 +2,10 @@
  * Hugging Face `config.json` ⇄ ModelConfig.
  *
  * `fromHfConfig` accepts GPT-2 (`GPT2LMHeadModel`, model_type gpt2) and the Llama family (`LlamaForCausalLM`,
- * `Qwen2ForCausalLM`, `MistralForCausalLM`), type-checks every field it reads (ConfigError naming the file and the
- * field), fills missing fields with transformers' own defaults for that model type, and refuses features the model
- * cannot run (UnsupportedError naming the field): other activations, sliding-window attention, RoPE scaling,
- * GPT-2's per-layer attention scaling. The model type is taken from `model_type` (what transformers' Auto classes
+ * `Qwen2ForCausalLM`, `Qwen3ForCausalLM`, `MistralForCausalLM`), type-checks every field it reads (ConfigError naming
+ * the file and the field), fills missing fields with transformers' own defaults for that model type, and refuses
+ * features the model cannot run (UnsupportedError naming the field): other activations, sliding-window attention,
+ * RoPE types other than default, llama3 (Llama 3.1+) and linear, GPT-2's per-layer attention scaling. The model type is taken from `model_type` (what transformers' Auto classes
  * use), else from `architectures[0]`.
  *
  * `toHfConfig` writes a config.json that transformers 5 loads: it starts from `cfg.hf` (the config the model was
@@ -18,12 +18,14 @@
  */
 import type { ModelConfig } from '../config.js';
 import { ConfigError, UnsupportedError } from '../../util/errors.js';
+import { ropeScalingProblem, type RopeScaling } from '../rope.js';
 
 /** The architectures fromHfConfig accepts, by model_type. */
 export const SUPPORTED_ARCHITECTURES: Readonly<Record<string, string>> = {
   gpt2: 'GPT2LMHeadModel',
   llama: 'LlamaForCausalLM',
   qwen2: 'Qwen2ForCausalLM',
+  qwen3: 'Qwen3ForCausalLM',
   mistral: 'MistralForCausalLM',
 };
 
@@ -35,6 +37,7 @@ export const SEQUENCE_CLASSIFICATION_ARCHITECTURES: Readonly<Record<string, stri
   gpt2: 'GPT2ForSequenceClassification',
   llama: 'LlamaForSequenceClassification',
   qwen2: 'Qwen2ForSequenceClassification',
+  qwen3: 'Qwen3ForSequenceClassification',
   mistral: 'MistralForSequenceClassification',
 };
 
@@ -247,6 +250,8 @@ const LLAMA_DEFAULTS: Record<
     bos: number | null;
     eos: number | null;
     sliding: number | null;
+    /** head_dim when absent (else hidden_size / num_attention_heads). */
+    headDim?: number;
   }
 > = {
   llama: {
@@ -275,6 +280,21 @@ const LLAMA_DEFAULTS: Record<
     eos: null,
     sliding: 4096,
   },
+  // transformers' Qwen3Config: head_dim 128 by default, not hidden_size / heads
+  qwen3: {
+    vocab: 151936,
+    hidden: 4096,
+    inter: 22016,
+    layers: 32,
+    heads: 32,
+    kv: 32,
+    maxPos: 32768,
+    eps: 1e-6,
+    bos: null,
+    eos: null,
+    sliding: 4096,
+    headDim: 128,
+  },
   mistral: {
     vocab: 32000,
     hidden: 4096,
@@ -290,16 +310,46 @@ const LLAMA_DEFAULTS: Record<
   },
 };
 
-/** RoPE θ from `rope_parameters` (transformers 5) or `rope_theta` (older), refusing scaled RoPE variants. */
-function ropeThetaOf(f: Fields): number {
+/** The RoPE types we run (transformers' rope_type), and the fields each reads besides rope_theta. */
+const ROPE_TYPES = ['default', 'llama3', 'linear'] as const;
+
+/** A scaling from one RoPE dict (`where` is its key, for errors); null for rope_type 'default'. */
+function ropeScalingOf(p: Fields, where: string, file: string): RopeScaling | null {
+  const type = p.str('rope_type', p.str('type', 'default'));
+  if (!(ROPE_TYPES as readonly string[]).includes(type))
+    throw unsupported(file, `${where}.rope_type`, type, `implemented: ${ROPE_TYPES.join(', ')}`);
+  if (type === 'default') return null;
+  const need = (key: string, lo: number): number => {
+    if (!p.present(key)) throw new ConfigError(`${where}.${key}`, `missing (rope_type '${type}' needs it)`, file);
+    const v = p.raw(key);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < lo)
+      throw new ConfigError(`${where}.${key}`, `expected a number ≥ ${lo}, got ${JSON.stringify(v)}`, file);
+    return v;
+  };
+  if (type === 'linear') return { type, factor: need('factor', 1) };
+  const scaling: RopeScaling = {
+    type: 'llama3',
+    factor: need('factor', 1),
+    lowFreqFactor: need('low_freq_factor', Number.MIN_VALUE),
+    highFreqFactor: need('high_freq_factor', Number.MIN_VALUE),
+    originalMaxPositions: need('original_max_position_embeddings', 1),
+  };
+  const problem = ropeScalingProblem(scaling, 2);
+  if (problem) throw new ConfigError(where, problem, file);
+  return scaling;
+}
+
+/**
+ * RoPE θ and scaling from `rope_parameters` (transformers 5) or `rope_theta` / `rope_scaling` (transformers 4):
+ * plain RoPE, Llama 3's `llama3` and `linear` scaling; other types (yarn, dynamic, longrope, …) are refused.
+ */
+function ropeOf(f: Fields): { theta: number; scaling: RopeScaling | null } {
   let theta = f.num('rope_theta', 10000, Number.MIN_VALUE);
+  let scaling: RopeScaling | null = null;
   const params = f.objOrNull('rope_parameters');
   if (params) {
     const p = new Fields(params, f.file);
-    const type = p.str('rope_type', p.str('type', 'default'));
-    if (type !== 'default') {
-      throw unsupported(f.file, 'rope_parameters.rope_type', type, "only 'default' RoPE is implemented (no scaling)");
-    }
+    scaling = ropeScalingOf(p, 'rope_parameters', f.file);
     if (p.present('rope_theta')) {
       const v = params['rope_theta'];
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
@@ -320,18 +370,16 @@ function ropeThetaOf(f: Fields): number {
       );
     }
   }
-  const scaling = f.objOrNull('rope_scaling');
-  if (scaling) {
-    const s = new Fields(scaling, f.file);
-    const type = s.str('rope_type', s.str('type', 'default'));
-    if (type !== 'default')
-      throw unsupported(f.file, 'rope_scaling', scaling, "only 'default' RoPE is implemented (no scaling)");
+  const old = f.objOrNull('rope_scaling');
+  if (old) {
+    const s = new Fields(old, f.file);
+    scaling = ropeScalingOf(s, 'rope_scaling', f.file) ?? scaling;
     if (s.present('rope_theta')) theta = s.num('rope_theta', theta, Number.MIN_VALUE);
   }
   if (f.present('partial_rotary_factor') && f.raw('partial_rotary_factor') !== 1) {
     throw unsupported(f.file, 'partial_rotary_factor', f.raw('partial_rotary_factor'), 'RoPE rotates the whole head');
   }
-  return theta;
+  return { theta, scaling };
 }
 
 function fromLlamaFamily(f: Fields, type: string): ModelConfig {
@@ -350,6 +398,7 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
   }
   let headDim: number;
   if (f.present('head_dim')) headDim = f.int('head_dim', 0);
+  else if (d.headDim !== undefined) headDim = d.headDim;
   else {
     if (hidden % heads !== 0) {
       throw new ConfigError(
@@ -362,6 +411,7 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
   }
   if (headDim % 2 !== 0) throw new ConfigError('head_dim', `RoPE needs an even head_dim, got ${headDim}`, f.file);
   const maxPositions = f.int('max_position_embeddings', d.maxPos);
+  const rope = ropeOf(f);
 
   // Sliding-window attention (Mistral, Qwen2 with use_sliding_window) is not implemented.
   const layerTypes = f.raw('layer_types');
@@ -372,7 +422,8 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
     if (other !== undefined)
       throw unsupported(f.file, 'layer_types', other, "only 'full_attention' layers are implemented");
   }
-  const useSliding = type === 'mistral' || (type === 'qwen2' && f.bool('use_sliding_window', false));
+  const useSliding =
+    type === 'mistral' || ((type === 'qwen2' || type === 'qwen3') && f.bool('use_sliding_window', false));
   if (useSliding) {
     const given = f.raw('sliding_window') !== undefined;
     const w = given ? f.intOrNull('sliding_window', Infinity) : (d.sliding ?? Infinity);
@@ -392,6 +443,8 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
   if (type === 'llama') {
     attentionBias = attentionOutBias = f.bool('attention_bias', false);
     mlpBias = f.bool('mlp_bias', false);
+  } else if (type === 'qwen3') {
+    attentionBias = attentionOutBias = f.bool('attention_bias', false); // q, k, v and o together, as Llama
   } else if (type === 'qwen2') {
     attentionBias = true; // Qwen2 hard-codes q/k/v biases and no o_proj / MLP bias
   }
@@ -406,7 +459,9 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
     intermediateSize: f.int('intermediate_size', d.inter),
     maxPositions,
     normEps: f.num('rms_norm_eps', d.eps, Number.MIN_VALUE),
-    ropeTheta: ropeThetaOf(f),
+    ropeTheta: rope.theta,
+    ...(rope.scaling ? { ropeScaling: rope.scaling } : {}),
+    ...(type === 'qwen3' ? { qkNorm: true } : {}),
     tieWordEmbeddings: f.bool('tie_word_embeddings', false),
     attentionBias,
     attentionOutBias,
@@ -491,7 +546,7 @@ function llamaBase(type: string): Json {
     use_cache: true,
   };
   if (type === 'llama') base['pretraining_tp'] = 1;
-  if (type === 'qwen2') {
+  if (type === 'qwen2' || type === 'qwen3') {
     base['use_sliding_window'] = false;
     base['sliding_window'] = null;
     base['max_window_layers'] = 0;
@@ -501,17 +556,44 @@ function llamaBase(type: string): Json {
 
 /** Which Llama-family model_type can express these biases (preferring `preferred`). */
 function llamaTypeFor(cfg: ModelConfig, preferred: string | null): string {
+  const qk = cfg.qkNorm === true;
   const fits = (t: string): boolean => {
-    if (t === 'llama') return cfg.attentionBias === cfg.attentionOutBias;
-    if (t === 'qwen2') return cfg.attentionBias && !cfg.attentionOutBias && !cfg.mlpBias;
-    if (t === 'mistral') return !cfg.attentionBias && !cfg.attentionOutBias && !cfg.mlpBias;
+    if (t === 'llama') return !qk && cfg.attentionBias === cfg.attentionOutBias;
+    if (t === 'qwen2') return !qk && cfg.attentionBias && !cfg.attentionOutBias && !cfg.mlpBias;
+    if (t === 'qwen3') return qk && cfg.attentionBias === cfg.attentionOutBias && !cfg.mlpBias;
+    if (t === 'mistral') return !qk && !cfg.attentionBias && !cfg.attentionOutBias && !cfg.mlpBias;
     return false;
   };
   if (preferred !== null && fits(preferred)) return preferred;
-  for (const t of ['llama', 'qwen2']) if (fits(t)) return t;
+  for (const t of ['llama', 'qwen2', 'qwen3']) if (fits(t)) return t;
   throw new UnsupportedError(
-    `toHfConfig: attentionBias=${cfg.attentionBias}, attentionOutBias=${cfg.attentionOutBias}, mlpBias=${cfg.mlpBias} ` +
-      'cannot be written as a transformers config (Llama: q/k/v and o biases together; Qwen2: q/k/v biases only)',
+    `toHfConfig: attentionBias=${cfg.attentionBias}, attentionOutBias=${cfg.attentionOutBias}, mlpBias=${cfg.mlpBias}, ` +
+      `qkNorm=${qk} cannot be written as a transformers config (Llama: q/k/v and o biases together; Qwen2: q/k/v ` +
+      'biases only; Qwen3: q/k norms, q/k/v and o biases together, no MLP bias)',
+  );
+}
+
+/** The keys a scaled RoPE adds to its dict (dropped when the scaling changes). */
+const ROPE_SCALING_KEYS = ['type', 'factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'];
+
+/** cfg.ropeScaling as transformers' rope dict (without rope_theta), or null; a GGUF's factors → UnsupportedError. */
+function hfRopeScaling(cfg: ModelConfig): Json | null {
+  const s = cfg.ropeScaling;
+  if (!s) return null;
+  const problem = ropeScalingProblem(s, cfg.headDim);
+  if (problem) throw new ConfigError('ropeScaling', problem);
+  if (s.type === 'linear') return { rope_type: 'linear', factor: s.factor };
+  if (s.type === 'llama3')
+    return {
+      rope_type: 'llama3',
+      factor: s.factor,
+      low_freq_factor: s.lowFreqFactor,
+      high_freq_factor: s.highFreqFactor,
+      original_max_position_embeddings: s.originalMaxPositions,
+    };
+  throw new UnsupportedError(
+    "toHfConfig: ropeScaling 'factors' (a GGUF file's rope_freqs) has no transformers form: transformers computes " +
+      'the frequencies from a rope_type (llama3, linear), not from a list',
   );
 }
 
@@ -557,6 +639,8 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
         );
       }
     }
+    if (cfg.ropeScaling || cfg.qkNorm)
+      throw new UnsupportedError('toHfConfig: GPT-2 has learned positions and no q/k norms (ropeScaling, qkNorm)');
     out = hf && hfType === 'gpt2' ? hf : { ...(hf ?? {}), ...gpt2Base() };
     Object.assign(out, {
       architectures: ['GPT2LMHeadModel'],
@@ -602,21 +686,29 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
     });
     // RoPE: keep the spelling of the source config. A transformers-4 config (top-level rope_theta, no
     // rope_parameters) stays loadable by transformers 4 and 5; everything else gets transformers 5's rope_parameters.
+    const scaling = hfRopeScaling(cfg);
     const oldStyle = hf !== null && hf['rope_theta'] !== undefined && hf['rope_parameters'] === undefined;
     if (oldStyle) {
       out['rope_theta'] = cfg.ropeTheta;
-      if (out['rope_scaling'] !== undefined) out['rope_scaling'] = null;
+      if (scaling) out['rope_scaling'] = scaling;
+      else if (out['rope_scaling'] !== undefined) out['rope_scaling'] = null;
     } else {
       const oldParams = out['rope_parameters'];
       const keepParams =
-        typeof oldParams === 'object' && oldParams !== null && !Array.isArray(oldParams) ? (oldParams as Json) : {};
-      out['rope_parameters'] = { ...keepParams, rope_theta: cfg.ropeTheta, rope_type: 'default' };
+        typeof oldParams === 'object' && oldParams !== null && !Array.isArray(oldParams)
+          ? { ...(oldParams as Json) }
+          : {};
+      for (const k of ROPE_SCALING_KEYS) delete keepParams[k];
+      out['rope_parameters'] = { ...keepParams, rope_theta: cfg.ropeTheta, rope_type: 'default', ...scaling };
       delete out['rope_theta'];
       delete out['rope_scaling'];
     }
     if (type === 'llama') {
       out['attention_bias'] = cfg.attentionBias;
       out['mlp_bias'] = cfg.mlpBias;
+    } else if (type === 'qwen3') {
+      out['attention_bias'] = cfg.attentionBias;
+      delete out['mlp_bias'];
     } else {
       delete out['attention_bias'];
       delete out['mlp_bias'];

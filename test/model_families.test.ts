@@ -1,0 +1,376 @@
+/**
+ * Qwen3 (RMSNorm on each query and key head before RoPE) and Llama 3's scaled RoPE (rope_type llama3; linear) through
+ * the whole model: the config.json files of Qwen3-0.6B and Llama-3.2-1B as published map to the right ModelConfig
+ * and are written back; the llama3 frequencies (transformers' form, llama.cpp's divisors, and the parameters read back
+ * from those divisors); a model folder round trip; cached, fused and q8 decoding equal the full forward on every
+ * backend; training reaches the norms. That the function itself is right is llama.cpp's check
+ * (test/gguf_llamacpp.test.ts: its qwen3 and its rope_freqs give our probabilities within 4e-4).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { getBackend } from '../src/backend/registry.js';
+import { fromHfConfig, toHfConfig } from '../src/model/hf/config.js';
+import { loadModel, saveModel } from '../src/model/hf/folder.js';
+import { initModel } from '../src/model/init.js';
+import { CausalLM, shiftTargets } from '../src/model/model.js';
+import { fuseModel, quantizeModel } from '../src/model/quantize.js';
+import { defaultInvFreq, llama3FromFactors, ropeFactors, scaledInvFreq } from '../src/model/rope.js';
+import type { ModelConfig } from '../src/model/config.js';
+import { backward } from '../src/tensor/autograd.js';
+import { noGrad, tensor, tidy } from '../src/tensor/tensor.js';
+import { ConfigError, UnsupportedError } from '../src/util/errors.js';
+import { Rng } from '../src/util/rng.js';
+import { relErr, testBackends } from './helpers.js';
+
+const BACKENDS = (await testBackends()).map((b) => [b.name, b] as const);
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-families-'));
+afterAll(() => fs.rmSync(TMP, { recursive: true, force: true }));
+
+/** Qwen3-0.6B's config.json as published on the Hugging Face Hub (Qwen/Qwen3-0.6B). */
+const QWEN3_06B = {
+  architectures: ['Qwen3ForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151645,
+  head_dim: 128,
+  hidden_act: 'silu',
+  hidden_size: 1024,
+  initializer_range: 0.02,
+  intermediate_size: 3072,
+  max_position_embeddings: 40960,
+  max_window_layers: 28,
+  model_type: 'qwen3',
+  num_attention_heads: 16,
+  num_hidden_layers: 28,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-6,
+  rope_scaling: null,
+  rope_theta: 1000000,
+  sliding_window: null,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.51.0',
+  use_cache: true,
+  use_sliding_window: false,
+  vocab_size: 151936,
+};
+
+/** Llama-3.2-1B's config.json as published (meta-llama/Llama-3.2-1B). */
+const LLAMA32_1B = {
+  architectures: ['LlamaForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 128000,
+  eos_token_id: 128001,
+  head_dim: 64,
+  hidden_act: 'silu',
+  hidden_size: 2048,
+  initializer_range: 0.02,
+  intermediate_size: 8192,
+  max_position_embeddings: 131072,
+  mlp_bias: false,
+  model_type: 'llama',
+  num_attention_heads: 32,
+  num_hidden_layers: 16,
+  num_key_value_heads: 8,
+  pretraining_tp: 1,
+  rms_norm_eps: 1e-5,
+  rope_scaling: {
+    factor: 32.0,
+    high_freq_factor: 4.0,
+    low_freq_factor: 1.0,
+    original_max_position_embeddings: 8192,
+    rope_type: 'llama3',
+  },
+  rope_theta: 500000.0,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.45.0.dev0',
+  use_cache: true,
+  vocab_size: 128256,
+};
+
+const LLAMA3_SCALING = { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 };
+
+const withoutHf = (c: ModelConfig) => {
+  const { hf: _hf, ...rest } = c;
+  return rest;
+};
+
+describe('config.json of the new families', () => {
+  it('Qwen3-0.6B: q/k norms, head_dim 128 ≠ hidden/heads, GQA, tied head; written back as it was', () => {
+    const c = fromHfConfig(QWEN3_06B, 'Qwen3-0.6B/config.json');
+    expect(c).toMatchObject({
+      family: 'llama',
+      qkNorm: true,
+      hiddenSize: 1024,
+      numHeads: 16,
+      numKvHeads: 8,
+      headDim: 128,
+      numLayers: 28,
+      ropeTheta: 1e6,
+      tieWordEmbeddings: true,
+      attentionBias: false,
+      attentionOutBias: false,
+      mlpBias: false,
+      eosTokenId: 151645,
+    });
+    expect(c.ropeScaling).toBeUndefined();
+    const back = toHfConfig(c);
+    for (const [k, v] of Object.entries(QWEN3_06B)) expect(back[k], k).toEqual(v);
+    expect(back['mlp_bias']).toBeUndefined(); // transformers' Qwen3Config has none
+    expect(withoutHf(fromHfConfig(back, 'again'))).toEqual(withoutHf(c));
+    // head_dim absent: transformers' Qwen3 default is 128, not hidden_size / heads
+    const { head_dim: _d, ...noHeadDim } = QWEN3_06B;
+    expect(fromHfConfig(noHeadDim, 'x').headDim).toBe(128);
+  });
+
+  it('Llama-3.2-1B: rope_scaling llama3 read, and written back in the spelling it came in (transformers 4 and 5)', () => {
+    const c = fromHfConfig(LLAMA32_1B, 'Llama-3.2-1B/config.json');
+    expect(c.ropeScaling).toEqual(LLAMA3_SCALING);
+    expect(c.qkNorm).toBeUndefined();
+    const back = toHfConfig(c);
+    expect(back['rope_scaling']).toEqual(LLAMA32_1B.rope_scaling);
+    expect(back['rope_theta']).toBe(500000);
+    expect(withoutHf(fromHfConfig(back, 'again'))).toEqual(withoutHf(c));
+    // transformers 5: one rope_parameters dict
+    const { rope_scaling, rope_theta: _t, ...rest } = LLAMA32_1B;
+    const v5 = { ...rest, rope_parameters: { ...rope_scaling, rope_theta: 500000 } };
+    const c5 = fromHfConfig(v5, 'v5/config.json');
+    expect(c5.ropeScaling).toEqual(LLAMA3_SCALING);
+    expect(toHfConfig(c5)['rope_parameters']).toEqual(v5.rope_parameters);
+    // the scaling dropped: rope_parameters loses its llama3 keys
+    expect(toHfConfig({ ...c5, ropeScaling: undefined })['rope_parameters']).toEqual({
+      rope_theta: 500000,
+      rope_type: 'default',
+    });
+    // linear, in the old spelling ('type')
+    const lin = fromHfConfig({ ...LLAMA32_1B, rope_scaling: { type: 'linear', factor: 2 } }, 'x');
+    expect(lin.ropeScaling).toEqual({ type: 'linear', factor: 2 });
+    expect(toHfConfig(lin)['rope_scaling']).toEqual({ rope_type: 'linear', factor: 2 });
+  });
+
+  it('refuses what it cannot run or write, naming the field', () => {
+    const bad = (rs: unknown) => () => fromHfConfig({ ...LLAMA32_1B, rope_scaling: rs }, 'c.json');
+    expect(bad({ rope_type: 'llama3', factor: 8 })).toThrow(ConfigError);
+    expect(bad({ rope_type: 'llama3', factor: 8 })).toThrow(/rope_scaling\.low_freq_factor.*missing/);
+    expect(bad({ ...LLAMA32_1B.rope_scaling, low_freq_factor: 4 })).toThrow(/low_freq_factor < high_freq_factor/);
+    expect(bad({ ...LLAMA32_1B.rope_scaling, factor: 'big' })).toThrow(/rope_scaling\.factor/);
+    for (const t of ['yarn', 'dynamic', 'longrope']) {
+      expect(bad({ rope_type: t, factor: 4 })).toThrow(UnsupportedError);
+      expect(bad({ rope_type: t, factor: 4 })).toThrow(/rope_scaling\.rope_type.*default, llama3, linear/);
+    }
+    const c = fromHfConfig(LLAMA32_1B, 'x');
+    // a GGUF's divisors have no transformers spelling
+    expect(() => toHfConfig({ ...c, ropeScaling: { type: 'factors', factors: new Array(32).fill(2) } })).toThrow(
+      /rope_freqs.*has no transformers form/,
+    );
+    expect(() => toHfConfig({ ...c, ropeScaling: { type: 'linear', factor: -1 } })).toThrow(ConfigError);
+    // q/k norms exist in Qwen3 only, and with Llama's biases (q/k/v and o together) or none
+    expect(() => toHfConfig({ ...c, qkNorm: true, attentionBias: true })).toThrow(/qkNorm=true/);
+    expect(toHfConfig({ ...c, qkNorm: true })['model_type']).toBe('qwen3');
+  });
+});
+
+describe('llama3 frequencies (Llama 3.2: head 64, θ 500000, factor 32, low 1, high 4, context 8192)', () => {
+  const c = fromHfConfig(LLAMA32_1B, 'x');
+  const plain = defaultInvFreq(c.ropeTheta, c.headDim);
+  const scaled = scaledInvFreq(c.ropeTheta, c.headDim, c.ropeScaling!);
+  const wavelen = (f: number) => (2 * Math.PI) / f;
+
+  it('short wavelengths kept, long ones divided by the factor, the ones between blended monotonically', () => {
+    const kinds = { kept: 0, divided: 0, blended: 0 };
+    plain.forEach((f, i) => {
+      const s = scaled[i]!;
+      if (wavelen(f) < 8192 / 4) {
+        expect(s).toBe(f);
+        kinds.kept++;
+      } else if (wavelen(f) > 8192) {
+        expect(s).toBe(Math.fround(f / 32));
+        kinds.divided++;
+      } else {
+        expect(s).toBeLessThan(f);
+        expect(s).toBeGreaterThan(f / 32);
+        // s/f = (1 − t)/32 + t with t = (8192/λ − 1)/3, in float64: transformers' float32 steps agree
+        const t = (8192 / wavelen(f) - 1) / 3;
+        expect(Math.abs(s / f - ((1 - t) / 32 + t)) / (s / f)).toBeLessThan(1e-6);
+        kinds.blended++;
+      }
+      if (i > 0) expect(scaled[i]!).toBeLessThan(scaled[i - 1]!);
+    });
+    expect(kinds).toEqual({ kept: 15, divided: 14, blended: 3 }); // every branch in play
+  });
+
+  it("llama.cpp's divisors (its converter's formula) are the same scaling; the parameters come back from them", () => {
+    const factors = ropeFactors(c)!;
+    factors.forEach((d, i) => expect(Math.abs(plain[i]! / d - scaled[i]!) / scaled[i]!).toBeLessThan(1e-6));
+    expect(llama3FromFactors(Array.from(factors), c.ropeTheta, c.headDim)).toEqual(LLAMA3_SCALING);
+    // divisors that are no llama3 curve stay divisors
+    const rng = new Rng(3);
+    expect(
+      llama3FromFactors(
+        Array.from(factors, () => 1 + 4 * rng.random()),
+        c.ropeTheta,
+        c.headDim,
+      ),
+    ).toBeNull();
+    expect(ropeFactors({ ...c, ropeScaling: { type: 'linear', factor: 2 } })).toBeNull(); // its own GGUF keys
+    expect(ropeFactors({ ...c, ropeScaling: undefined })).toBeNull();
+  });
+});
+
+/** Tiny configs of each new shape (byte vocabulary). */
+const tinyConfigs: [string, ModelConfig][] = [
+  [
+    'Qwen3',
+    fromHfConfig(
+      {
+        model_type: 'qwen3',
+        vocab_size: 97,
+        hidden_size: 48,
+        intermediate_size: 96,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        head_dim: 16,
+        max_position_embeddings: 256,
+        tie_word_embeddings: true,
+      },
+      'qwen3 tiny',
+    ),
+  ],
+  [
+    'Llama with llama3 RoPE',
+    fromHfConfig(
+      {
+        model_type: 'llama',
+        vocab_size: 97,
+        hidden_size: 48,
+        intermediate_size: 96,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        head_dim: 16,
+        max_position_embeddings: 256,
+        rope_theta: 100,
+        rope_scaling: {
+          rope_type: 'llama3',
+          factor: 4,
+          low_freq_factor: 1,
+          high_freq_factor: 8,
+          original_max_position_embeddings: 64,
+        },
+      },
+      'llama3 tiny',
+    ),
+  ],
+];
+
+/** A random model of `cfg` on `backend` (std 0.1) whose q/k norm gains are away from 1. */
+function randomModel(cfg: ModelConfig, backend = getBackend('ref')): CausalLM {
+  const init = initModel(cfg, new Rng(11), { std: 0.1, backend });
+  for (const [name, p] of init.params)
+    if (/[qk]_norm/.test(name))
+      backend.write(
+        p.buf,
+        Float32Array.from({ length: p.size }, (_, i) => 1 + 0.4 * Math.sin(3 * i + name.length)),
+      );
+  return init;
+}
+
+async function logits(model: CausalLM, ids: number[]): Promise<Float32Array> {
+  const t = tidy(() => noGrad(() => model.forward(Int32Array.from(ids), 1, ids.length)));
+  const d = Float32Array.from((await t.data()) as Float32Array);
+  t.dispose();
+  return d;
+}
+
+describe.each(tinyConfigs)('%s', (name, cfg) => {
+  it('a model folder round trip gives the same logits (and the q/k norms by their transformers names)', async () => {
+    const model = randomModel(cfg);
+    const dir = path.join(TMP, name.replace(/\W+/g, '-'));
+    await saveModel(model, dir);
+    const back = await loadModel(dir, { backend: getBackend('ref') });
+    expect(withoutHf(back.config)).toEqual(withoutHf(cfg));
+    const ids = [5, 17, 3, 96, 40, 40, 2, 71, 12, 9];
+    expect(await logits(back, ids)).toEqual(await logits(model, ids));
+    if (cfg.qkNorm) expect(back.params.has('model.layers.1.self_attn.k_norm.weight')).toBe(true);
+  });
+
+  it.each(BACKENDS)(
+    'on %s: cached, fused and q8 decoding equal the full forward, past the original context',
+    async (_name, backend) => {
+      const ref = randomModel(cfg);
+      const model = new CausalLM(
+        cfg,
+        new Map([...ref.params].map(([n, p]) => [n, tensor(p.dataSync() as Float32Array, p.shape, { backend })])),
+      );
+      const seq = Array.from({ length: 80 }, (_, i) => (i * 29 + 7) % cfg.vocabSize);
+      const full = await logits(ref, seq); // the ref backend, no cache
+      const V = cfg.vocabSize;
+      const cachedRun = async (m: CausalLM) => {
+        const cache = m.newCache(1);
+        const out: Float32Array[] = [];
+        for (const [i, id] of seq.entries()) {
+          const t = tidy(() => noGrad(() => m.forward(Int32Array.of(id), 1, 1, { cache })));
+          out.push(Float32Array.from((await t.data()) as Float32Array));
+          t.dispose();
+          expect(cache.length).toBe(i + 1);
+        }
+        return out;
+      };
+      const check = (steps: Float32Array[], tol: number, what: string) =>
+        steps.forEach((row, t) =>
+          expect(relErr(row, full.subarray(t * V, (t + 1) * V)), `${what} step ${t}`).toBeLessThan(tol),
+        );
+      check(await cachedRun(model), 1e-5, 'cached');
+      await fuseModel(model); // Llama: q/k/v fused, one rope_qkv_cache call; Qwen3: q, k, v apart (norms between)
+      check(await cachedRun(model), 1e-5, 'fused');
+      const q8 = new CausalLM(
+        cfg,
+        new Map([...ref.params].map(([n, p]) => [n, tensor(p.dataSync(), p.shape, { backend })])),
+      );
+      await quantizeModel(q8, 'q8');
+      check(await cachedRun(q8), 0.05, 'q8');
+    },
+    60_000,
+  );
+
+  it('training reaches every parameter, the q/k norms included, and lowers the loss', async () => {
+    const model = randomModel(cfg);
+    const B = 2,
+      T = 24;
+    const ids = Int32Array.from({ length: B * T }, (_, i) => (i % 12) * 7 + 1);
+    const targets = shiftTargets(ids, B, T);
+    const step = async (lr: number) => {
+      for (const p of model.params.values()) p.grad = null;
+      const l = tidy(() => {
+        const x = model.loss(ids, targets, B, T);
+        backward(x);
+        return x;
+      });
+      const v = await l.item();
+      l.dispose();
+      for (const [n, p] of model.params) {
+        const g = p.grad!.dataSync();
+        expect(
+          g.some((x) => x !== 0),
+          n,
+        ).toBe(true);
+        const w = p.dataSync() as Float32Array;
+        p.backend.write(
+          p.buf,
+          w.map((x, i) => x - lr * g[i]!),
+        );
+      }
+      return v;
+    };
+    const first = await step(0.5);
+    let last = first;
+    for (let i = 0; i < 10; i++) last = await step(0.5);
+    expect(last).toBeLessThan(first - 0.3);
+  });
+});
