@@ -379,8 +379,8 @@ describe('llama.cpp runs our GGUF files', () => {
     const r = await againstLlamaCpp(model, 'llama3-rope');
     // read back as llama3 parameters (the context fixed at Llama 3's 8192: the same frequencies)
     expect(r.back.config.ropeScaling).toMatchObject({ type: 'llama3', factor: 4, originalMaxPositions: 8192 });
-    const sameFreqs = (r.back.ropeFreqs as { invFreq: number[] }).invFreq;
-    (model.ropeFreqs as { invFreq: number[] }).invFreq.forEach((f, i) =>
+    const sameFreqs = (r.back.ropeFreqs as { invFreq: readonly number[] }).invFreq;
+    (model.ropeFreqs as { invFreq: readonly number[] }).invFreq.forEach((f, i) =>
       expect(Math.abs(sameFreqs[i]! - f) / f, `frequency ${i}`).toBeLessThan(1e-6),
     );
     // the scaling matters: the same weights with plain RoPE are far from what llama.cpp computed

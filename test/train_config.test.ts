@@ -8,6 +8,7 @@ import { cacheDirOf, DEFAULTS, toModelConfig, validateConfig } from '../src/pret
 import { configFromCommandLine, parseTrainArgs } from '../src/cli/train.js';
 import { learningRate } from '../src/optim/schedule.js';
 import { countParams, flopsPerToken } from '../src/pretrain/estimate.js';
+import { paramSpecs } from '../src/model/params.js';
 import { ConfigError } from '../src/util/errors.js';
 import { FIXTURES } from './helpers.js';
 import { TRAIN_SETTINGS } from '../src/pretrain/settings.js';
@@ -122,6 +123,12 @@ describe('train config', () => {
     expect(l.family).toBe('llama');
     expect(l.numKvHeads).toBe(2);
     expect(l.tieWordEmbeddings).toBe(false);
+    // a Qwen3-style model from scratch: q/k norms, counted as the model holds them
+    const q = toModelConfig(buildConfig({ preset: 'llama-tiny', overrides: { qkNorm: true } }), 512);
+    expect(q.qkNorm).toBe(true);
+    expect(countParams(q).total - countParams(l).total).toBe(2 * q.numLayers * q.headDim);
+    expect(countParams(q).total).toBe(paramSpecs(q).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0));
+    expect(() => buildConfig({ preset: 'tiny', overrides: { family: 'gpt2', qkNorm: true } })).toThrow(/qkNorm/);
   });
 });
 

@@ -78,15 +78,16 @@
  * - rmsnorm_backward: (dy, x, w, rstd) → (dx [N, C], dw [C]); {accumulate=false}   accumulate as layernorm's
  * - softmax:     (x [N, C]) → (y [N, C])                       over the last axis
  * - softmax_backward: (y, dy) → (dx)                           dx = y·(dy − Σ y·dy)
- * - rope:        (x [B, T, H, D]) → (y [B, T, H, D]); {theta, offset=0, inverse=false}
+ * - rope:        (x [B, T, H, D]) → (y [B, T, H, D]); {theta, invFreq, offset=0, inverse=false}
  *                Rotary embedding, "rotate half" layout (Hugging Face Llama): for i < D/2, position p = offset + t,
- *                angle = p · theta^(−2i/D) (inv_freq computed in float32 as transformers does);
+ *                angle = p · inv_freq[i], inv_freq[i] = theta^(−2i/D) (computed in float32 as transformers does), or
+ *                invFreq[i] when given (D/2 positive numbers: a scaled RoPE's, src/model/rope.ts; ./rope_freqs.ts);
  *                y[i] = x[i]·cos − x[i+D/2]·sin,  y[i+D/2] = x[i+D/2]·cos + x[i]·sin.
  *                inverse=true rotates by −angle (the gradient of rope).
  *                {rowStart: B integers} (left-padded rows): row b's position is max(0, offset + t − rowStart[b]), so
  *                positions count from each row's first real token (padding positions clamp to 0).
  * - rope_qkv:    (qkv [B, T, (Hq + 2·Hkv)·D]) → (q [B, T, Hq, D], k [B, T, Hkv, D], v [B, T, Hkv, D]);
- *                {heads = Hq, kvHeads = Hq, theta, offset=0, rowStart}   a fused q/k/v projection's output split into
+ *                {heads = Hq, kvHeads = Hq, theta, invFreq, offset=0, rowStart}   a fused q/k/v projection's output split into
  *                its parts with q and k rotated: q = rope(qkv[..., :Hq·D]), k = rope(next Hkv·D), v = the last Hkv·D
  *                (rope as above; one call for the two ropes and three slices of a Llama decode step)
  * - rope_qkv_cache: (qkv) → (q [B, T, Hq, D], kc [B, L, Hkv, D], vc [B, L, Hkv, D]) kc, vc read-modify-write;

@@ -36,8 +36,9 @@ export function countParams(c: ModelConfig): ParamCount {
     const qkvBias = c.attentionBias ? qC + 2 * kvC : 0;
     const oBias = c.attentionOutBias ? C : 0;
     const mlpBias = c.mlpBias ? 2 * I + C : 0;
-    // input_layernorm + q, k, v, o + post_attention_layernorm + gate, up, down
-    block = C + C * qC + 2 * C * kvC + qkvBias + qC * C + oBias + C + 3 * C * I + mlpBias;
+    const qkNorms = c.qkNorm ? 2 * c.headDim : 0;
+    // input_layernorm + q, k, v, o (+ q/k norms) + post_attention_layernorm + gate, up, down
+    block = C + C * qC + 2 * C * kvC + qkvBias + qC * C + oBias + qkNorms + C + 3 * C * I + mlpBias;
     finalNorm = C;
   }
   const embedding = V * C * (c.tieWordEmbeddings ? 1 : 2);

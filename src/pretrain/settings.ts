@@ -66,6 +66,10 @@ const MODEL = group('model', {
     "Train biases; false = nanoGPT's bias=False (biases stay zero, no gradient, still a standard GPT-2 folder).",
   ),
   ropeTheta: float(10000, 'RoPE base (llama only).', { gt: 0 }),
+  qkNorm: bool(
+    false,
+    'RMSNorm on each query and key head before RoPE, as Qwen3 (llama only; saved as a qwen3 folder).',
+  ),
   initFrom: str('', "Start from this Hugging Face folder's weights instead of random ones ('' = from scratch).", {
     aliases: ['init_from'],
   }),
@@ -140,6 +144,8 @@ export function validateConfig(c: TrainConfig): TrainConfig {
     );
   if (c.family === 'llama' && (c.nEmbd / c.nHead) % 2 !== 0)
     throw new ConfigError('nHead', `RoPE needs an even head width; nEmbd/nHead = ${c.nEmbd / c.nHead}`);
+  if (c.family === 'gpt2' && c.qkNorm)
+    throw new ConfigError('qkNorm', 'the gpt2 family has no q/k norms; use family=llama (a Qwen3-style model)');
   if (c.maxPositions && c.blockSize > c.maxPositions)
     throw new ConfigError(
       'blockSize',
@@ -171,6 +177,7 @@ export function toModelConfig(
     maxPositions: c.maxPositions || c.blockSize,
     normEps: llama ? 1e-6 : 1e-5,
     ropeTheta: c.ropeTheta,
+    ...(llama && c.qkNorm ? { qkNorm: true } : {}),
     tieWordEmbeddings: llama ? c.tieEmbeddings : true,
     attentionBias: !llama,
     attentionOutBias: !llama,
