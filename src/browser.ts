@@ -55,6 +55,13 @@ export type { QuantKind } from './model/quantize.js';
 // preference training: reward model, sequence log-probabilities, DPO
 export { RewardModel, SCORE_WEIGHT } from './model/reward.js';
 export { logSigmoidLoss, sequenceLogProbs } from './model/losses.js';
+export {
+  perplexity,
+  perplexityWindows,
+  type PerplexityOptions,
+  type PerplexityResult,
+  type PerplexityWindow,
+} from './model/perplexity.js';
 export { dpoLoss, type PreferencePair, type DpoOutput } from './rlhf/dpo.js';
 // Hugging Face models and safetensors from bytes
 export { modelFromHf, rewardModelFromHf, type FromHfOptions } from './model/hf/weights.js';

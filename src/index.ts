@@ -23,6 +23,13 @@ export { setDecodeGraphs } from './model/decode_graph.js';
 export { initModel } from './model/init.js';
 export { RewardModel, SCORE_WEIGHT } from './model/reward.js';
 export { logSigmoidLoss, sequenceLogProbs } from './model/losses.js';
+export {
+  perplexity,
+  perplexityWindows,
+  type PerplexityOptions,
+  type PerplexityResult,
+  type PerplexityWindow,
+} from './model/perplexity.js';
 export type { CausalLMOptions } from './model/model.js';
 export type { HeadKind } from './model/params.js';
 export { dpoLoss } from './rlhf/dpo.js';

@@ -30,6 +30,10 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   serve: { file: './serve.js', help: "serve a model with OpenAI's API and a chat page (HTTP)" },
   tokenizer: { file: './tokenizer.js', help: 'train or inspect a tokenizer (llmts tokenizer train …)' },
   tokenize: { file: './tokenize.js', help: 'print the token ids and pieces of a text' },
+  perplexity: {
+    file: './perplexity.js',
+    help: 'score a text with a model: perplexity, nats per token, bits per byte (sliding windows)',
+  },
   inspect: { file: './inspect.js', help: 'look inside a model on a text: attention maps and the logit lens (HTML)' },
   export: { file: './export.js', help: 'write a model as a GGUF file (llama.cpp, ollama, LM Studio)' },
   feedback: { file: './feedback.js', help: 'export the feedback store as TRL JSONL, or count it (stats)' },
