@@ -31,6 +31,8 @@ export interface ChatTemplate {
   render(messages: readonly ChatMessage[], opts?: RenderOptions): string;
   /** Texts that end an assistant turn (special-token spellings such as '<|im_end|>'; map them to ids where they are tokens). */
   readonly stopStrings: readonly string[];
+  /** The Jinja source of a 'jinja' template (a server's /tokenizer_info hands it out). */
+  readonly text?: string;
 }
 
 export const IM_START = '<|im_start|>';
@@ -118,6 +120,7 @@ export function jinjaTemplate(text: string, o: JinjaTemplateOptions = {}): ChatT
   for (const m of END_OF_TURN_MARKERS) if (text.includes(m)) stops.add(m);
   return {
     kind: 'jinja',
+    text,
     stopStrings: [...stops],
     render(messages, opts = {}) {
       checkMessages(messages);

@@ -8,7 +8,11 @@
  *
  * `logprobs` is the legacy integer form: the log-probability of each token and the `logprobs` most likely
  * alternatives (`{ tokens, token_logprobs, top_logprobs, text_offset }`; text_offset counts UTF-16 characters from the
- * start of the prompt text, as the API's offsets do). `echo`, `suffix` and `best_of` > n are refused with a 400.
+ * start of the prompt text, as the API's offsets do). `echo` puts the prompt before the reply: in `text`, and in
+ * `logprobs` with each prompt token's log-probability given the ones before it (the first: null), the raw model's
+ * (./prompt_logprobs.ts); with `max_tokens` 0 nothing is generated. That is lm-evaluation-harness's loglikelihood
+ * request (`echo`, `logprobs` 1, `max_tokens` 1, the prompt as token ids). `echo` with `stream`, `suffix` and
+ * `best_of` > n are refused with a 400.
  */
 import { MAX_TOP_LOGPROBS } from '../generate/sampler.js';
 import type { TokenLogprobEntry } from '../generate/engine.js';
@@ -20,6 +24,7 @@ import { runChoice, type ChoiceEnv, type ChoiceOutcome, type ChoiceSpec } from '
 import type { ServedModel } from './served_model.js';
 import type { ServerState } from './server_state.js';
 import { checkStillServed } from './switch_model.js';
+import { promptLogprobs, type PromptTokenLogprob } from './prompt_logprobs.js';
 import { endSse, sendSse, startSse } from './sse.js';
 
 export const COMPLETIONS_PATH = '/v1/completions';
@@ -71,6 +76,41 @@ function legacyLogprobs(entries: readonly TokenLogprobEntry[], offset: number, t
   };
 }
 
+/** The outcome of a choice asked for no tokens (echo with max_tokens 0). */
+function nothingGenerated(): ChoiceOutcome {
+  return {
+    text: '',
+    finishReason: 'length',
+    completionTokens: 0,
+    cachedTokens: 0,
+    logprobs: [],
+    tokens: [],
+    timedOut: false,
+  };
+}
+
+/** The legacy logprobs of an echoed choice: the prompt's tokens (offsets from 0), then the reply's. */
+function echoLogprobs(prompt: readonly PromptTokenLogprob[], reply: ReturnType<typeof legacyLogprobs>, top: number) {
+  const text_offset: number[] = [];
+  let at = 0;
+  for (const e of prompt) {
+    text_offset.push(at);
+    at += e.token.length;
+  }
+  return {
+    tokens: [...prompt.map((e) => e.token), ...reply.tokens],
+    token_logprobs: [...prompt.map((e) => e.logprob), ...reply.token_logprobs],
+    top_logprobs:
+      top > 0
+        ? [
+            ...prompt.map((e) => (e.top ? Object.fromEntries(e.top.map((a) => [a.token, a.logprob])) : null)),
+            ...(reply.top_logprobs ?? []),
+          ]
+        : null,
+    text_offset: [...text_offset, ...reply.text_offset],
+  };
+}
+
 /** The completions route. */
 export function completionsRoute(state: ServerState): Route {
   return async (ctx: RouteContext) => {
@@ -82,9 +122,11 @@ export function completionsRoute(state: ServerState): Route {
     const b = new Body(await ctx.json(), COMPLETION_FIELDS);
     const { served, limits } = state;
     const model = checkModel(b, served);
-    if (b.bool('echo')) throw badParam('echo', 'echo is not supported by this server');
+    const echo = b.bool('echo') ?? false;
     if (b.string('suffix')) throw badParam('suffix', 'suffix (insertion) is not supported by this server');
-    const req = readSampling(b, limits, ['max_tokens']);
+    const req = readSampling(b, limits, ['max_tokens'], echo ? 0 : 1);
+    if (echo && req.stream)
+      throw badParam('echo', 'echo with stream is not supported by this server; ask without stream');
     const bestOf = b.number('best_of', { min: 1, integer: true });
     if (bestOf !== undefined && bestOf !== req.n)
       throw badParam('best_of', 'best_of other than n is not supported by this server');
@@ -122,15 +164,25 @@ export function completionsRoute(state: ServerState): Route {
       };
       const outcomes: ChoiceOutcome[] = [];
       if (!req.stream) {
-        for (const spec of specs) outcomes.push(await runChoice(env, spec, ctx.signal, () => {}));
+        for (const spec of specs)
+          outcomes.push(req.maxTokens === 0 ? nothingGenerated() : await runChoice(env, spec, ctx.signal, () => {}));
+        // echo: each prompt scored once, whatever its n
+        const scored =
+          echo && top !== undefined
+            ? await Promise.all(prompts.map((p) => promptLogprobs(served.model, served.codec, p.ids, top)))
+            : null;
         sendJson(ctx.res, 200, {
           ...head,
-          choices: outcomes.map((o, index) => ({
-            text: o.text,
-            index,
-            logprobs: top !== undefined ? legacyLogprobs(o.logprobs, promptOf(index).text.length, top) : null,
-            finish_reason: o.finishReason,
-          })),
+          choices: outcomes.map((o, index) => {
+            const p = promptOf(index);
+            const reply = top !== undefined ? legacyLogprobs(o.logprobs, p.text.length, top) : null;
+            return {
+              text: echo ? p.text + o.text : o.text,
+              index,
+              logprobs: scored && reply ? echoLogprobs(scored[Math.floor(index / req.n)]!, reply, top!) : reply,
+              finish_reason: o.finishReason,
+            };
+          }),
           usage: usageOf(promptTokens, outcomes),
         });
         return;

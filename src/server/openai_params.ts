@@ -121,9 +121,15 @@ export const MAX_STOP = 4;
 
 /**
  * The sampling fields. `maxTokensKeys` lists the names the endpoint accepts for the token limit, first wins
- * (chat: max_completion_tokens, then the deprecated max_tokens).
+ * (chat: max_completion_tokens, then the deprecated max_tokens); `minMaxTokens` 0 lets a request generate nothing
+ * (completions with `echo`: the prompt scored only).
  */
-export function readSampling(b: Body, limits: RequestLimits, maxTokensKeys: readonly string[]): SamplingRequest {
+export function readSampling(
+  b: Body,
+  limits: RequestLimits,
+  maxTokensKeys: readonly string[],
+  minMaxTokens = 1,
+): SamplingRequest {
   const sampler: SamplerOptions = {};
   const set = <K extends keyof SamplerOptions>(k: K, v: SamplerOptions[K] | undefined) => {
     if (v !== undefined) sampler[k] = v;
@@ -141,7 +147,7 @@ export function readSampling(b: Body, limits: RequestLimits, maxTokensKeys: read
 
   let maxTokens: number | undefined;
   for (const k of maxTokensKeys) {
-    const v = b.number(k, { min: 1, integer: true });
+    const v = b.number(k, { min: minMaxTokens, integer: true });
     if (v === undefined) continue;
     if (v > limits.maxTokens)
       throw badParam(

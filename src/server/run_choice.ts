@@ -57,8 +57,8 @@ export interface ChoiceEnv {
   onProduced(): void;
 }
 
-/** OpenAI's token string and bytes of one id. */
-function tokenOf(codec: TextCodec, id: number): { token: string; bytes: number[] } {
+/** A token as OpenAI's logprobs spell it: its text and its UTF-8 bytes. */
+export function tokenOf(codec: TextCodec, id: number): { token: string; bytes: number[] } {
   const token = codec.decode([id]);
   const bytes = codec.tokenBytes ? Array.from(codec.tokenBytes(id)) : Array.from(new TextEncoder().encode(token));
   return { token, bytes };

@@ -3,7 +3,8 @@
  * model, one generation at a time, OpenAI's routes and error shapes).
  *
  * A request goes through: shutdown check → API key (when set) → the routes in order — /health, /v1/models,
- * /v1/chat/completions, /v1/completions, /v1/inspect (./inspect_route.ts: the views of `llmts inspect`), then `options.routes` (the feedback API and app mount there) and `options.stateRoutes` (Compare), then the
+ * /v1/chat/completions, /v1/completions, /tokenize, /detokenize, /tokenizer_info (./tokenize_route.ts), /v1/inspect
+ * (./inspect_route.ts: the views of `llmts inspect`), then `options.routes` (the feedback API and app mount there) and `options.stateRoutes` (Compare), then the
  * minimal chat page — and a 404 in OpenAI's error shape when none answers. A route's error is answered with its
  * status as OpenAI's error object (./respond.ts).
  *
@@ -23,6 +24,7 @@ import { isPagePath, pageRoute } from './app_route.js';
 import { PromptCachePool } from './cache_pool.js';
 import { chatRoute } from './openai_chat.js';
 import { completionsRoute } from './openai_completions.js';
+import { tokenizeRoute } from './tokenize_route.js';
 import { INSPECT_PATH, inspectRoute } from './inspect_route.js';
 import { healthRoute, modelsRoute } from './openai_models.js';
 import { GenerationQueue } from './queue.js';
@@ -190,6 +192,7 @@ export function createServer(o: ServerOptions): LlmServer {
     modelsRoute(state),
     chatRoute(state),
     completionsRoute(state),
+    tokenizeRoute(state),
     inspectRoute(state),
     ...(o.routes ?? []),
     ...(o.stateRoutes?.(state) ?? []),
