@@ -101,7 +101,7 @@ async function greedy(ctx: number[], n: number): Promise<number[]> {
   const V = served.model.config.vocabSize;
   for (let i = 0; i < n; i++) {
     const t = tidy(() => noGrad(() => served.model.forward(Int32Array.from(ids), 1, ids.length, { lastOnly: true })));
-    const row = Array.from((await t.data()).slice(0, V));
+    const row = Array.from(await t.data()).slice(0, V);
     t.dispose();
     ids.push(row.indexOf(Math.max(...row)));
   }
