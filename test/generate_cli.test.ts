@@ -207,6 +207,20 @@ describe('llmts chat', () => {
     expect(doc.messages.at(-2)).toEqual({ role: 'user', content: 'ok' });
   });
 
+  it('--chat-template-kwargs takes a JSON object of template variables (a ChatML model ignores them)', async () => {
+    const run = (kw: string) => {
+      const output = new PassThrough();
+      output.resume();
+      return chatMain([withTok, '--backend', 'ref', '--max-tokens', '2', '--chat-template-kwargs', kw], {
+        input: Readable.from(['hi\n', '/exit\n']),
+        output,
+      });
+    };
+    expect(await run('{"enable_thinking": false}')).toBe(0);
+    await expect(run('[1]')).rejects.toThrow(/--chat-template-kwargs.*expected a JSON object/);
+    await expect(run('{"messages": 1}')).rejects.toThrow(/'messages' is set by the template's caller/);
+  });
+
   it('/save writes the whole conversation, also the turns dropped from the context window', async () => {
     const saved = path.join(tmp, 'chat-all.json');
     const users = ['hi', 'tell me more about it please', 'ok'];

@@ -222,39 +222,25 @@ describe('llama3 frequencies (Llama 3.2: head 64, θ 500000, factor 32, low 1, h
   });
 });
 
-/** Tiny configs of each new shape (byte vocabulary). */
+/** Tiny configs of each new shape. */
+const TINY = {
+  vocab_size: 97,
+  hidden_size: 48,
+  intermediate_size: 96,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  head_dim: 16,
+  max_position_embeddings: 256,
+};
 const tinyConfigs: [string, ModelConfig][] = [
-  [
-    'Qwen3',
-    fromHfConfig(
-      {
-        model_type: 'qwen3',
-        vocab_size: 97,
-        hidden_size: 48,
-        intermediate_size: 96,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        num_key_value_heads: 2,
-        head_dim: 16,
-        max_position_embeddings: 256,
-        tie_word_embeddings: true,
-      },
-      'qwen3 tiny',
-    ),
-  ],
+  ['Qwen3', fromHfConfig({ ...TINY, model_type: 'qwen3', tie_word_embeddings: true }, 'qwen3 tiny')],
   [
     'Llama with llama3 RoPE',
     fromHfConfig(
       {
+        ...TINY,
         model_type: 'llama',
-        vocab_size: 97,
-        hidden_size: 48,
-        intermediate_size: 96,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        num_key_value_heads: 2,
-        head_dim: 16,
-        max_position_embeddings: 256,
         rope_theta: 100,
         rope_scaling: {
           rope_type: 'llama3',

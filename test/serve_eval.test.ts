@@ -18,6 +18,12 @@ import type { ServedModel } from '../src/server/served_model.js';
 import { noGrad, tidy } from '../src/tensor/tensor.js';
 import { makeTinyModel } from './sft_helpers.js';
 
+// ChatML whose generation prompt closes an empty thinking block when told `enable_thinking: false`, as Qwen3's does
+const THINKING_TEMPLATE =
+  "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}" +
+  "{% if enable_thinking is defined and enable_thinking is false %}{{ '<think>\\n\\n</think>\\n\\n' }}{% endif %}{% endif %}";
+
 let dir: string;
 let served: ServedModel;
 let server: LlmServer;
@@ -26,6 +32,9 @@ let base: string;
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-serve-eval-'));
   await makeTinyModel(dir, { context: 128 });
+  const cfgFile = path.join(dir, 'tokenizer_config.json');
+  const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
+  fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, chat_template: THINKING_TEMPLATE }));
   served = await loadServedModel(dir, { backend: 'ref', modelName: 'tiny' });
   server = createServer({ served, port: 0, maxTokens: 64 });
   base = await server.listen();
@@ -107,6 +116,32 @@ async function greedy(ctx: number[], n: number): Promise<number[]> {
   }
   return ids.slice(ctx.length);
 }
+
+describe('chat_template_kwargs (vLLM, llama-server)', () => {
+  it("reach the model's Jinja template: Qwen3's enable_thinking: false closes the thinking block in the prompt", async () => {
+    const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'none', maxRetries: 0 });
+    const messages = [{ role: 'user' as const, content: 'name a color' }];
+    const plain = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 1 });
+    const ask = (kw: unknown) =>
+      client.chat.completions.create({ model: 'tiny', messages, max_tokens: 1, chat_template_kwargs: kw } as never);
+    const off = (await ask({ enable_thinking: false })) as typeof plain;
+    const on = (await ask({ enable_thinking: true })) as typeof plain;
+    const block = await encode('<think>\n\n</think>\n\n');
+    expect(off.usage!.prompt_tokens).toBe(plain.usage!.prompt_tokens + block.length);
+    expect(on.usage!.prompt_tokens).toBe(plain.usage!.prompt_tokens);
+    const info = (await (await fetch(`${base}/tokenizer_info`)).json()) as Record<string, unknown>;
+    expect(info['chat_template']).toBe(THINKING_TEMPLATE);
+    for (const [kw, msg] of [
+      [{ messages: [] }, /'messages' is set by the template's caller/],
+      [[1], /must be an object/],
+    ] as const) {
+      const r = await post('/v1/chat/completions', { model: 'tiny', messages, chat_template_kwargs: kw });
+      expect(r.status).toBe(400);
+      expect((r.json['error'] as { message: string; param: string }).param).toBe('chat_template_kwargs');
+      expect((r.json['error'] as { message: string }).message).toMatch(msg);
+    }
+  });
+});
 
 describe("lm-evaluation-harness's local-completions against llmts serve", () => {
   it('finds the remote tokenizer: /tokenizer_info has eos_token, /tokenize answers, eos_token encodes to the eos id', async () => {

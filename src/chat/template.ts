@@ -22,6 +22,26 @@ export interface ChatMessage {
 export interface RenderOptions {
   /** End with the header of an assistant turn, so the model's continuation is the reply (default true). */
   addGenerationPrompt?: boolean;
+  /**
+   * More variables for a Jinja template, as transformers' `apply_chat_template(**kwargs)` and vLLM's
+   * `chat_template_kwargs` pass them (Qwen3: `enable_thinking: false`). They cannot replace messages,
+   * add_generation_prompt, bos_token or eos_token (TEMPLATE_RESERVED); ChatML and the transcript ignore them.
+   */
+  kwargs?: Readonly<Record<string, unknown>>;
+}
+
+/** The variables a template's render sets itself. */
+export const TEMPLATE_RESERVED = ['messages', 'add_generation_prompt', 'bos_token', 'eos_token'] as const;
+
+/** `template` with `kwargs` passed to every render (checked: no reserved name). */
+export function withTemplateKwargs(template: ChatTemplate, kwargs: Readonly<Record<string, unknown>>): ChatTemplate {
+  const reserved = TEMPLATE_RESERVED.find((k) => Object.hasOwn(kwargs, k));
+  if (reserved)
+    throw new ConfigError('chat_template_kwargs', `'${reserved}' is set by the template's caller, not a kwarg`);
+  return {
+    ...template,
+    render: (messages, opts = {}) => template.render(messages, { ...opts, kwargs: { ...opts.kwargs, ...kwargs } }),
+  };
 }
 
 export interface ChatTemplate {
@@ -127,6 +147,7 @@ export function jinjaTemplate(text: string, o: JinjaTemplateOptions = {}): ChatT
       try {
         return tpl.render({
           ...o.extra,
+          ...opts.kwargs,
           messages: messages.map((m) => ({ role: m.role, content: m.content })),
           bos_token: o.bosToken ?? '',
           eos_token: o.eosToken ?? '',

@@ -8,7 +8,13 @@
  */
 import { Command, Option } from 'commander';
 import * as readline from 'node:readline';
-import { chatmlTemplate, IM_START, loadChatTemplate, transcriptTemplate } from '../chat/template.js';
+import {
+  chatmlTemplate,
+  IM_START,
+  loadChatTemplate,
+  transcriptTemplate,
+  withTemplateKwargs,
+} from '../chat/template.js';
 import { ChatSession } from '../chat/session.js';
 import type { ChatMessage } from '../chat/template.js';
 import { ConfigError, LlmtsError } from '../util/errors.js';
@@ -35,6 +41,7 @@ Ctrl-C stops a reply while it is being written, and cancels the line at the prom
 
 interface ChatFlags extends SamplerFlags {
   system?: string;
+  chatTemplateKwargs?: Record<string, unknown>;
   probs?: boolean;
   contextLength?: number;
 }
@@ -58,6 +65,22 @@ export async function main(
     .option('--system <text>', 'system prompt')
     .option('--probs', 'colour each token by its probability')
     .addOption(
+      new Option(
+        '--chat-template-kwargs <json>',
+        "variables for the model's Jinja chat template, e.g. '{\"enable_thinking\": false}' (Qwen3: no thinking)",
+      ).argParser((v) => {
+        let x: unknown;
+        try {
+          x = JSON.parse(v);
+        } catch {
+          x = undefined;
+        }
+        if (typeof x !== 'object' || x === null || Array.isArray(x))
+          throw new ConfigError('--chat-template-kwargs', `expected a JSON object, got '${v}'`);
+        return x as Record<string, unknown>;
+      }),
+    )
+    .addOption(
       new Option('--context-length <n>', 'context window in tokens (default: the model’s)').argParser((v) => {
         const x = Number(v);
         if (!Number.isInteger(x) || x < 1)
@@ -76,9 +99,10 @@ export async function main(
     throw new ConfigError('model-dir', `${dir} has no tokenizer (tokenizer.json); chat needs one`);
   const tok = L.tokenizer;
   // A model's own template; else ChatML when its tokenizer has ChatML's tokens; else a plain transcript (base models).
-  const template = await loadChatTemplate(dir, () =>
+  const own = await loadChatTemplate(dir, () =>
     tok.specialTokens.has(IM_START) ? chatmlTemplate() : transcriptTemplate(),
   );
+  const template = f.chatTemplateKwargs ? withTemplateKwargs(own, f.chatTemplateKwargs) : own;
   const session = new ChatSession(L.model, L.codec, {
     template,
     system: f.system ?? null,

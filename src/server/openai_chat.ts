@@ -15,7 +15,7 @@
  * choice's chunks in turn, by index).
  */
 import { Conversation } from '../chat/conversation.js';
-import type { ChatMessage } from '../chat/template.js';
+import { withTemplateKwargs, type ChatMessage } from '../chat/template.js';
 import { MAX_TOP_LOGPROBS } from '../generate/sampler.js';
 import { baseSeed, checkModel, checkPromptFits, choiceSampler, responseId, usageOf } from './openai_common.js';
 import { Body, badParam, readSampling, SAMPLING_FIELDS } from './openai_params.js';
@@ -41,6 +41,7 @@ const CHAT_FIELDS = [
   'functions',
   'function_call',
   'response_format',
+  'chat_template_kwargs',
   'llmts',
 ];
 
@@ -117,17 +118,22 @@ export function chatRoute(state: ServerState): Route {
     const model = checkModel(b, served);
     refuseUnsupported(b);
     const conv = readMessages(b.get('messages'));
+    const kwargs = b.get('chat_template_kwargs');
+    if (kwargs !== undefined && (typeof kwargs !== 'object' || Array.isArray(kwargs)))
+      throw badParam('chat_template_kwargs', "'chat_template_kwargs' must be an object of template variables");
+    let template = served.template;
+    try {
+      if (kwargs) template = withTemplateKwargs(template, kwargs as Record<string, unknown>);
+    } catch (e) {
+      throw asHttpError(e, 'chat_template_kwargs');
+    }
     const req = readSampling(b, limits, ['max_completion_tokens', 'max_tokens']);
     const logprobs = b.bool('logprobs') ?? false;
     const topLogprobs = b.number('top_logprobs', { min: 0, max: MAX_TOP_LOGPROBS, integer: true });
     if (topLogprobs !== undefined && !logprobs) throw badParam('top_logprobs', "'top_logprobs' needs 'logprobs': true");
     let prompt: number[];
     try {
-      prompt = conv.encode(
-        served.template,
-        (t) => served.codec.encode(t),
-        served.codec.encodePlain?.bind(served.codec),
-      ).ids;
+      prompt = conv.encode(template, (t) => served.codec.encode(t), served.codec.encodePlain?.bind(served.codec)).ids;
     } catch (e) {
       throw asHttpError(e, 'messages');
     }

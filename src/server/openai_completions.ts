@@ -20,7 +20,7 @@ import { baseSeed, checkModel, checkPromptFits, choiceSampler, responseId, usage
 import { Body, badParam, readSampling, SAMPLING_FIELDS } from './openai_params.js';
 import { sendJson } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
-import { runChoice, type ChoiceEnv, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
+import { emptyOutcome, runChoice, type ChoiceEnv, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
 import type { ServedModel } from './served_model.js';
 import type { ServerState } from './server_state.js';
 import { checkStillServed } from './switch_model.js';
@@ -73,19 +73,6 @@ function legacyLogprobs(entries: readonly TokenLogprobEntry[], offset: number, t
     top_logprobs:
       top > 0 ? entries.map((e) => Object.fromEntries(e.top_logprobs.map((a) => [a.token, a.logprob]))) : null,
     text_offset,
-  };
-}
-
-/** The outcome of a choice asked for no tokens (echo with max_tokens 0). */
-function nothingGenerated(): ChoiceOutcome {
-  return {
-    text: '',
-    finishReason: 'length',
-    completionTokens: 0,
-    cachedTokens: 0,
-    logprobs: [],
-    tokens: [],
-    timedOut: false,
   };
 }
 
@@ -165,7 +152,7 @@ export function completionsRoute(state: ServerState): Route {
       const outcomes: ChoiceOutcome[] = [];
       if (!req.stream) {
         for (const spec of specs)
-          outcomes.push(req.maxTokens === 0 ? nothingGenerated() : await runChoice(env, spec, ctx.signal, () => {}));
+          outcomes.push(req.maxTokens === 0 ? emptyOutcome() : await runChoice(env, spec, ctx.signal, () => {}));
         // echo: each prompt scored once, whatever its n
         const scored =
           echo && top !== undefined

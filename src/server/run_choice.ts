@@ -47,6 +47,19 @@ export interface ChoiceOutcome {
   timedOut: boolean;
 }
 
+/** A choice before its first token (and the whole of one asked for none: echo with max_tokens 0). */
+export function emptyOutcome(): ChoiceOutcome {
+  return {
+    text: '',
+    finishReason: 'length',
+    completionTokens: 0,
+    cachedTokens: 0,
+    logprobs: [],
+    tokens: [],
+    timedOut: false,
+  };
+}
+
 /** What a choice runs with. */
 export interface ChoiceEnv {
   served: ServedModel;
@@ -80,15 +93,7 @@ export async function runChoice(
   signal.addEventListener('abort', onAbort, { once: true });
   const timer = setTimeout(() => ac.abort(new Deadline()), Math.max(0, env.deadline - performance.now()));
   const pc = env.pool.pick(spec.prompt);
-  const out: ChoiceOutcome = {
-    text: '',
-    finishReason: 'length',
-    completionTokens: 0,
-    cachedTokens: 0,
-    logprobs: [],
-    tokens: [],
-    timedOut: false,
-  };
+  const out = emptyOutcome();
   try {
     signal.throwIfAborted();
     const s = stream(served.model, codec, spec.prompt, {

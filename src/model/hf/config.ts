@@ -280,21 +280,6 @@ const LLAMA_DEFAULTS: Record<
     eos: null,
     sliding: 4096,
   },
-  // transformers' Qwen3Config: head_dim 128 by default, not hidden_size / heads
-  qwen3: {
-    vocab: 151936,
-    hidden: 4096,
-    inter: 22016,
-    layers: 32,
-    heads: 32,
-    kv: 32,
-    maxPos: 32768,
-    eps: 1e-6,
-    bos: null,
-    eos: null,
-    sliding: 4096,
-    headDim: 128,
-  },
   mistral: {
     vocab: 32000,
     hidden: 4096,
@@ -309,6 +294,9 @@ const LLAMA_DEFAULTS: Record<
     sliding: 4096,
   },
 };
+
+// transformers' Qwen3Config: Qwen2's defaults, but head_dim 128 when absent (not hidden_size / heads)
+LLAMA_DEFAULTS['qwen3'] = { ...LLAMA_DEFAULTS['qwen2']!, headDim: 128 };
 
 /** The RoPE types we run (transformers' rope_type), and the fields each reads besides rope_theta. */
 const ROPE_TYPES = ['default', 'llama3', 'linear'] as const;
