@@ -108,7 +108,7 @@ describe('llmts grpo on the command line', () => {
     expect(s['reward']).toBeCloseTo(s['rewards/colour.mjs/mean']! + 0.5 * s['rewards/short.mjs/mean']!, 12);
     const bad = run('bad', ['--reward=colour.mjs,short.mjs', '--rewardWeights=1']);
     expect(bad.code).toBe(1);
-    expect(bad.err).toMatch(/rewardWeights: one weight per reward function: 2 functions, 1 weight/);
+    expect(bad.err).toMatch(/rewardWeights: one weight per reward \(2 functions: 2\), got 1 weight/);
   });
 
   it('settings that cannot make whole groups are one line naming the setting; --help lists settings and presets', () => {

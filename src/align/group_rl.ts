@@ -148,24 +148,26 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
   // ---- 2. models and the reward (the reward module first: a bad file fails before any model loads)
   const rewardFns: RewardFunction[] = [];
   for (const f of c.reward) rewardFns.push(await loadRewardFunction(f, { seed: c.seed }));
-  const weights = c.rewardWeights.length ? c.rewardWeights : rewardFns.map(() => 1);
-  // each function's metric name: its own, made unique by position where two share one
-  const fnNames = rewardFns.map((f, i) =>
-    rewardFns.filter((g) => g.name === f.name).length > 1 ? `${f.name}_${i}` : f.name,
-  );
-  const rewardLine = rewardFns.length
-    ? rewardFns
-        .map(
-          (f, i) =>
-            `${f.name} (${c.reward[i]}${weights[i] !== 1 || rewardFns.length > 1 ? `, weight ${weights[i]}` : ''})`,
-        )
-        .join(' + ')
-    : `model ${c.rewardModel}`;
+  // the reward sources: the functions, then the reward model (TRL's reward_funcs may mix both), one weight each
+  const nSources = rewardFns.length + (c.rewardModel ? 1 : 0);
+  const weights = c.rewardWeights.length ? c.rewardWeights : Array.from({ length: nSources }, () => 1);
+  // each source's metric name: a function's own, made unique by position where two share one; the model's folder
+  const sourceNames = [
+    ...rewardFns.map((f, i) => (rewardFns.filter((g) => g.name === f.name).length > 1 ? `${f.name}_${i}` : f.name)),
+    ...(c.rewardModel ? [path.basename(path.resolve(c.rewardModel))] : []),
+  ];
+  const weighted = (i: number) => (weights[i] !== 1 || nSources > 1 ? `, weight ${weights[i]}` : '');
+  const rewardLine =
+    nSources === 1 && c.rewardModel && weights[0] === 1
+      ? `model ${c.rewardModel}`
+      : [
+          ...rewardFns.map((f, i) => `${f.name} (${c.reward[i]}${weighted(i)})`),
+          ...(c.rewardModel ? [`model (${c.rewardModel}${weighted(rewardFns.length)})`] : []),
+        ].join(' + ');
   const { backend, modelDir, tok, template, source } = await openModelFolder(c, resumeDir);
   const policy = await loadPolicy(c, c.model, resumeDir, backend, log);
   const reference = await referenceOf(policy, c.model, backend);
-  let rewardModel: RewardModel | null = null;
-  if (!rewardFns.length) rewardModel = await openRewardModel(c.rewardModel, backend, policy);
+  const rewardModel: RewardModel | null = c.rewardModel ? await openRewardModel(c.rewardModel, backend, policy) : null;
   const pstate = resumeDir ? readState<B>(resumeDir, spec) : null;
 
   // ---- 3. prompts, the held-out split, the stop tokens, the evaluation replies
@@ -201,19 +203,10 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
   const nPrompts = c.batchSize / K;
   // a reward model reads each reply as text, encoded as in its training (reward_input.ts)
   const rewardInput = new RewardInput(tok, template, stopTokens, rewardModel?.config.maxPositions);
-  /** Each item's reward, and each reward function's scores (one row per function; none for a reward model). */
+  /** Each item's reward, and each source's scores (one row per function, then the reward model's). */
   const scoreOf = async (
     items: readonly (PromptReply & { ended: boolean; p: RlPrompt })[],
   ): Promise<{ total: number[]; perFn: number[][] }> => {
-    if (rewardModel) {
-      const m = rewardModel;
-      const out: number[] = [];
-      for (let s = 0; s < items.length; s += 16) {
-        const part = items.slice(s, s + 16);
-        out.push(...Array.from(await read(() => m.rewards(part.map((x) => rewardInput.ids(x.p, x.prompt, x.reply))))));
-      }
-      return { total: out, perFn: [] };
-    }
     const perFn: number[][] = rewardFns.map(() => []);
     for (const x of items) {
       const prompt = x.p.messages ?? [{ role: 'user' as const, content: x.p.text }];
@@ -221,7 +214,16 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
       for (let f = 0; f < rewardFns.length; f++)
         perFn[f]!.push(await rewardFns[f]!.score(prompt, text, { finishReason: x.ended ? 'stop' : 'length' }));
     }
-    // the weighted sum, in the functions' order (TRL: (rewards_per_func · weights).sum)
+    if (rewardModel) {
+      const m = rewardModel;
+      const out: number[] = [];
+      for (let s = 0; s < items.length; s += 16) {
+        const part = items.slice(s, s + 16);
+        out.push(...Array.from(await read(() => m.rewards(part.map((x) => rewardInput.ids(x.p, x.prompt, x.reply))))));
+      }
+      perFn.push(out);
+    }
+    // the weighted sum, in the sources' order (TRL: (rewards_per_func · weights).sum)
     const total = items.map((_, i) => perFn.reduce((s, row, f) => s + weights[f]! * row[i]!, 0));
     return { total, perFn };
   };
@@ -241,7 +243,7 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
       p: train[idx[i]!]!,
     }));
     const scored: GroupRollout[] = [];
-    const perFn: number[][] = rewardFns.map(() => []);
+    const perFn: number[][] = sourceNames.map(() => []);
     for (let s = 0; s < items.length; s += 16) {
       const part = items.slice(s, s + 16);
       const lp = perItem(await read(() => replyLogprobs(policy, part, c.temperature)), part);
@@ -261,12 +263,12 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
       );
     }
     const b = spec.prepare(k, scored, c);
-    // several reward functions: each one's mean and std over the batch (TRL's rewards/<name>/mean, /std)
-    if (rewardFns.length > 1)
+    // several reward sources: each one's mean and std over the batch (TRL's rewards/<name>/mean, /std)
+    if (nSources > 1)
       perFn.forEach((row, f) => {
         const m = row.reduce((a, x) => a + x, 0) / row.length;
-        b.stats[`rewards/${fnNames[f]}/mean`] = m;
-        b.stats[`rewards/${fnNames[f]}/std`] =
+        b.stats[`rewards/${sourceNames[f]}/mean`] = m;
+        b.stats[`rewards/${sourceNames[f]}/std`] =
           row.length > 1 ? Math.sqrt(row.reduce((a, x) => a + (x - m) ** 2, 0) / (row.length - 1)) : 0;
       });
     return b;
@@ -297,7 +299,7 @@ export async function runGroupRl<C extends GroupRlConfig, B extends RlBatch>(
     },
     summary: (t, why) => ({
       model: `${c.model} (${policy.config.family}, ${formatCount(nParams)} parameters)`,
-      reward: rewardFns.length ? rewardLine : `reward model ${c.rewardModel}`,
+      reward: rewardFns.length ? rewardLine : `reward ${rewardLine}`,
       data: `${c.data.join(', ')}: ${train.length} training / ${held.length} held-out prompts; ${rd.skipped} bad rows skipped, ${rd.dropped} prompts dropped`,
       'chat template': source === CHATML_JINJA ? 'ChatML' : template.kind,
       steps: `${t.state.step} of ${maxSteps} (${why}), ${Math.ceil(t.state.step / batcher.stepsPerBatch)} batches of ${nPrompts} prompts × ${K} replies`,

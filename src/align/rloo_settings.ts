@@ -1,8 +1,8 @@
 /**
  * The settings of `llmts rloo`: the loop's groups (src/train/settings.ts) and RLOO's own with TRL's RLOOConfig names
  * and defaults where TRL has them (rloo_k 2, kl_coef 0.05, cliprange 0.2, num_ppo_epochs 4, normalize_advantage
- * false, temperature 0.7, missing_eos_penalty), and the reward: a reward function module (`--reward FILE.mjs`,
- * a verifiable reward such as raters/arithmetic.mjs) or a reward model folder (`--rewardModel DIR`).
+ * false, temperature 0.7, missing_eos_penalty), and the reward: reward function modules (`--reward FILE.mjs`,
+ * a verifiable reward such as raters/arithmetic.mjs), a reward model folder (`--rewardModel DIR`), or both, weighted.
  * Presets: `tiny` (tests, seconds), `arithmetic` (the O4 proof on a small model, minutes on a CPU).
  */
 import { PEFT_SETTINGS } from './peft.js';
@@ -36,12 +36,16 @@ export const GROUP_RL_DATA = group('models and data', {
     'Reward functions: ES modules exporting reward(prompt, reply) → number, or rater modules exporting makeOracle (its score is the reward); prompt is the conversation [{role, content}, …], reply a string. Several (a,b or a JSON list) are summed, weighted by rewardWeights (TRL reward_funcs).',
     { aliases: ['reward_fn', 'reward_funcs'] },
   ),
-  rewardWeights: numbers([], 'One weight per reward function (default: all 1; TRL reward_weights).', {
-    aliases: ['reward_weights'],
-  }),
+  rewardWeights: numbers(
+    [],
+    'One weight per reward: each function, then the reward model if one is given (default: all 1; TRL reward_weights).',
+    {
+      aliases: ['reward_weights'],
+    },
+  ),
   rewardModel: str(
     '',
-    "Or a reward model: a *ForSequenceClassification folder (an 'llmts reward' checkpoint) scoring prompt ++ reply.",
+    "A reward model: a *ForSequenceClassification folder (an 'llmts reward' checkpoint) scoring prompt ++ reply; alone, or added to the functions' rewards (TRL reward_funcs mixing models and functions).",
     { aliases: ['reward_model_path'] },
   ),
   data: strings(
@@ -219,12 +223,12 @@ export function checkGroupConfig(
   if (!c.model) throw new ConfigError('model', `give the policy folder: ${usage}`);
   if (!c.reward.length && !c.rewardModel)
     throw new ConfigError('reward', `give a reward function module (--reward FILE.mjs) or --rewardModel DIR: ${usage}`);
-  if (c.reward.length && c.rewardModel)
-    throw new ConfigError('reward', 'give either --reward or --rewardModel, not both');
-  if (c.rewardWeights.length && c.rewardWeights.length !== c.reward.length)
+  // the reward functions, then the reward model (TRL: reward_funcs may mix both), one weight each
+  const sources = c.reward.length + (c.rewardModel ? 1 : 0);
+  if (c.rewardWeights.length && c.rewardWeights.length !== sources)
     throw new ConfigError(
       'rewardWeights',
-      `one weight per reward function: ${c.reward.length} function${c.reward.length === 1 ? '' : 's'}, ${c.rewardWeights.length} weight${c.rewardWeights.length === 1 ? '' : 's'}`,
+      `one weight per reward (${c.reward.length} function${c.reward.length === 1 ? '' : 's'}${c.rewardModel ? ', then the reward model' : ''}: ${sources}), got ${c.rewardWeights.length} weight${c.rewardWeights.length === 1 ? '' : 's'}`,
     );
   if (!c.data.length) throw new ConfigError('data', `give the prompts: ${usage}`);
   if (c.batchSize % k.value !== 0)
