@@ -26,6 +26,7 @@ import { getBackend } from '../src/backend/registry.js';
 import { checkpointHash } from '../src/feedback/checkpoint_hash.js';
 import { readSafetensors } from '../src/formats/safetensors.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, setAdapterBase } from '../src/model/hf/adapter.js';
+import { BASE_RECORD } from '../src/model/hf/base_record.js';
 import { loadModel, loadRewardModel, saveModel } from '../src/model/hf/folder.js';
 import { addLora, linearModules, loraParams, loraScale, mergeLora, type LoraOptions } from '../src/model/lora.js';
 import type { CausalLM } from '../src/model/model.js';
@@ -272,6 +273,36 @@ describe('LoRA: bad input', () => {
     await expect(loadModel(d, { backend })).rejects.toThrow(
       /\[modules_to_save\]: fully trained extra modules are not supported/,
     );
+  });
+
+  it('adapters on a base that changed since they were saved are refused by name (llmts_base.json), not applied silently', async () => {
+    const d = await adapterDir('moved-base');
+    const rec = JSON.parse(fs.readFileSync(path.join(d, BASE_RECORD), 'utf8')) as { base: string; fingerprint: string };
+    expect(rec.base).toBe(base);
+    expect(rec.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    await expect(loadModel(d, { backend })).resolves.toBeTruthy(); // the same base: loads
+    // a copy of the base, changed: one weight moved, as any training step moves them all
+    const changed = path.join(tmp, 'base-changed');
+    fs.cpSync(base, changed, { recursive: true });
+    const m = await loadModel(changed, { backend });
+    const w = m.params.get('transformer.wte.weight')!;
+    const data = Float32Array.from(w.dataSync() as Float32Array);
+    data[0]! += 0.5;
+    backend.write(w.buf, data);
+    await saveModel(m, changed);
+    edit(d, (j) => (j['base_model_name_or_path'] = changed));
+    await expect(loadModel(d, { backend })).rejects.toThrow(
+      /llmts_base\.json \[fingerprint\]: these adapters were trained on other weights than .*base-changed holds now .*delete llmts_base\.json/,
+    );
+    // a copy unchanged elsewhere is the same base
+    const copy = path.join(tmp, 'base-copy');
+    fs.cpSync(base, copy, { recursive: true });
+    edit(d, (j) => (j['base_model_name_or_path'] = copy));
+    await expect(loadModel(d, { backend })).resolves.toBeTruthy();
+    // the record deleted: the user's call
+    edit(d, (j) => (j['base_model_name_or_path'] = changed));
+    fs.rmSync(path.join(d, BASE_RECORD));
+    await expect(loadModel(d, { backend })).resolves.toBeTruthy();
   });
 
   it("the feedback store's checkpoint identity of an adapter folder covers the base's weights and the adapters", async () => {

@@ -32,6 +32,7 @@ import {
   setAdapterBase,
 } from './adapter.js';
 import { RewardModel, SCORE_WEIGHT } from '../reward.js';
+import { checkBaseRecord, writeBaseRecord } from './base_record.js';
 import { tensor } from '../../tensor/tensor.js';
 
 export interface LoadOptions {
@@ -76,6 +77,7 @@ export async function loadModel(dir: string, opts: LoadOptions = {}, depth = 0):
         "a reward model's adapters (task_type SEQ_CLS): load it with loadRewardModel",
         'task_type',
       );
+    checkBaseRecord(dir, base); // the base they were trained on, before loading it
     const model = await loadModel(base, { ...opts, adapters: 'merge' }, depth + 1);
     const { tensors, file } = await readAdapterWeights(dir);
     loadLora(model, loraFor(model.config), tensors, file);
@@ -118,6 +120,7 @@ async function loadRewardAdapters(dir: string, opts: LoadOptions): Promise<Rewar
       "a language model's adapters (task_type CAUSAL_LM), not a reward model's: load it with loadModel",
       'task_type',
     );
+  checkBaseRecord(dir, base);
   const lm = await loadModel(base, { ...opts, adapters: 'merge' }, 1);
   const { tensors, file } = await readAdapterWeights(dir);
   const score = tensors.get(SCORE_ADAPTER_KEY);
@@ -231,6 +234,7 @@ async function saveFolder(
         await writeSafetensors(path.join(tmp, ADAPTER_WEIGHTS), tensors, { format: 'pt' });
         const j = adapterConfigJson(adapter, adapterBaseOf(adapter)!, task);
         await writeFileAtomic(path.join(tmp, ADAPTER_CONFIG), JSON.stringify(j, null, 2) + '\n');
+        await writeBaseRecord(tmp, adapterBaseOf(adapter)!); // which base weights they were trained on
       } else await saveCheckpointTensors(tmp, tensors);
       await writeFileAtomic(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
       if (opts.generationConfig)
