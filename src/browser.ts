@@ -62,6 +62,7 @@ export {
   type PerplexityResult,
   type PerplexityWindow,
 } from './model/perplexity.js';
+export { continuationLogprobs, type ContinuationScore } from './model/continuations.js';
 export { dpoLoss, type PreferencePair, type DpoOutput } from './rlhf/dpo.js';
 // Hugging Face models and safetensors from bytes
 export { modelFromHf, rewardModelFromHf, type FromHfOptions } from './model/hf/weights.js';

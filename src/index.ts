@@ -30,6 +30,7 @@ export {
   type PerplexityResult,
   type PerplexityWindow,
 } from './model/perplexity.js';
+export { continuationLogprobs, type ContinuationScore } from './model/continuations.js';
 export type { CausalLMOptions } from './model/model.js';
 export type { HeadKind } from './model/params.js';
 export { dpoLoss } from './rlhf/dpo.js';
@@ -104,6 +105,13 @@ export { kto, type KtoOptions, type KtoResult } from './align/kto.js';
 export { KTO_SETTINGS, KTO_PRESETS, buildKtoConfig, type KtoConfig } from './align/kto_settings.js';
 export { ktoLoss, klReferencePoint, type KtoLossOptions } from './align/kto_loss.js';
 export { judgePairs, wilsonInterval, Z95, type Judge, type PairJudgement } from './align/eval/judge.js';
+export {
+  evalMultipleChoice,
+  readChoiceQuestions,
+  encodePair,
+  type ChoiceQuestion,
+  type MultipleChoiceReport,
+} from './align/eval/multiple_choice.js';
 export {
   bestIndex,
   bestOfN,

@@ -30,6 +30,10 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   serve: { file: './serve.js', help: "serve a model with OpenAI's API and a chat page (HTTP)" },
   tokenizer: { file: './tokenizer.js', help: 'train or inspect a tokenizer (llmts tokenizer train …)' },
   tokenize: { file: './tokenize.js', help: 'print the token ids and pieces of a text' },
+  eval: {
+    file: './eval.js',
+    help: "multiple-choice accuracy by log-likelihood (lm-evaluation-harness's acc and acc_norm)",
+  },
   perplexity: {
     file: './perplexity.js',
     help: 'score a text with a model: perplexity, nats per token, bits per byte (sliding windows)',

@@ -239,6 +239,20 @@ export class CausalLM {
   }
 
   /**
+   * Logits at chosen positions only: ids (B, T), `rows` indices into the B·T positions (row-major) → (n, V), the
+   * language-model head applied to those rows alone (a continuation's scores without B·T·V logits).
+   */
+  logitsAt(ids: Int32Array, B: number, T: number, rows: Int32Array, opts: ForwardOptions = {}): Tensor {
+    if (this.head === 'none') throw new ConfigError('head', "this model has no language-model head (head: 'none')");
+    for (const r of rows)
+      if (!(Number.isInteger(r) && r >= 0 && r < B * T))
+        throw new ShapeError(`logitsAt: row ${r} outside the ${B}·${T} positions`);
+    const C = this.config.hiddenSize;
+    const x = O.reshape(this.hidden(ids, B, T, opts), [B * T, C]); // (B·T, C)
+    return this.lmHead(O.embedding(x, idsTensor(rows, [rows.length], x))); // (n, C) gathered → (n, V)
+  }
+
+  /**
    * The body: ids (B, T) → the final normalised hidden states (B, T, C), the input of every head (the language-model
    * head in forward(), a reward model's score head). `lastOnly` is forward()'s business and ignored here.
    */
