@@ -44,7 +44,7 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
 };
 
 function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.help}`);
+  const lines = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(11)} ${v.help}`);
   return `usage: llmts <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'llmts <command> --help' for a command's options.`;
 }
 

@@ -12,6 +12,7 @@
  *
  * `ropeFactors` goes the other way for a GGUF export: the divisors llama.cpp's converter writes for a scaling.
  */
+import { ropeInvFreq } from '../backend/rope_freqs.js';
 import type { RopeFreqs } from '../tensor/ops_forward.js';
 import type { ModelConfig } from './config.js';
 
@@ -30,11 +31,9 @@ export type RopeScaling =
 
 const f32 = Math.fround;
 
-/** inv_freq[i] = 1 / θ^(2i/D) in float32, as transformers computes it (the unscaled RoPE). */
+/** inv_freq[i] = 1 / θ^(2i/D) in float32, as transformers computes it (the unscaled RoPE: the kernels' own). */
 export function defaultInvFreq(theta: number, D: number): Float32Array {
-  const f = new Float32Array(D / 2);
-  for (let i = 0; i < D / 2; i++) f[i] = 1 / Math.pow(theta, f32((2 * i) / D));
-  return f;
+  return ropeInvFreq({ theta }, D);
 }
 
 /** The inverse frequencies [D/2] of a scaled RoPE (float32). */
