@@ -16,8 +16,9 @@ import { initModel } from '../src/model/init.js';
 import type { CausalLM } from '../src/model/model.js';
 import { perplexity, perplexityWindows } from '../src/model/perplexity.js';
 import { noGrad, tidy } from '../src/tensor/tensor.js';
-import { saveTokenizer } from '../src/tokenizer/io.js';
-import type { Tokenizer } from '../src/tokenizer/tokenizer.js';
+import { loadTokenizer, saveTokenizer } from '../src/tokenizer/io.js';
+import { leadingBos } from '../src/tokenizer/leading_bos.js';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { trainBpe } from '../src/tokenizer/trainer.js';
 import { ConfigError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
@@ -190,6 +191,37 @@ describe('llmts perplexity', () => {
     expect(plain.out).toMatch(
       /^perplexity \d+\.\d{3} on 199 tokens of held-out\.txt \(context 64, stride 32, \d+ windows\)\n\d\.\d{4} nats\/token, \d+\.\d{4} bits\/byte/,
     );
+  }, 60_000);
+
+  it("a Llama 3 tokenizer's BOS (its TemplateProcessing post-processor, no add_bos_token) comes first: every text token is scored", async () => {
+    const bosText = '<|begin_of_text|>';
+    const withBos = trainBpe([fs.readFileSync(SHAKESPEARE, 'utf8').slice(0, 40_000)], {
+      vocabSize: 300,
+      specialTokens: [bosText],
+      config: { bosToken: bosText },
+    });
+    const id = withBos.specialId(bosText);
+    const post = {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: bosText, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [],
+      special_tokens: { [bosText]: { id: bosText, ids: [id], tokens: [bosText] } },
+    };
+    const tok3 = new Tokenizer({ ...withBos.toSpec(), postProcessor: post });
+    expect(leadingBos(tok3)).toBe(id);
+    expect(
+      leadingBos(new Tokenizer({ ...tok3.toSpec(), config: { ...tok3.config, extra: { add_bos_token: false } } })),
+    ).toBeUndefined();
+    expect(leadingBos(withBos)).toBeUndefined(); // no post-processor, no add_bos_token
+    const d3 = path.join(TMP, 'llama3-style');
+    await saveModel(tinyLlama(), d3);
+    await saveTokenizer(tok3, d3);
+    expect(leadingBos(await loadTokenizer(d3))).toBe(id); // the post-processor survives tokenizer.json
+    const r = await cli([d3, textFile, '--json', '--backend', 'ref']);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out) as Record<string, number>;
+    expect(j['tokens']).toBe(tok3.encode(text).length); // the BOS is context, every text token scored
+    expect(j['bytes']).toBe(Buffer.byteLength(text));
   }, 60_000);
 
   it('names bad input in one line', async () => {

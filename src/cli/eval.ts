@@ -17,6 +17,7 @@ import type { QuantKind } from '../model/quantize.js';
 import { ConfigError } from '../util/errors.js';
 import { loadForGeneration, numberFlag, parseOrExit } from './generate.js';
 import { modelFolderOf } from './inspect.js';
+import { leadingBos } from '../tokenizer/leading_bos.js';
 
 interface EvalFlags {
   limit: number;
@@ -63,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!L.tokenizer)
     throw new ConfigError('model', `${dir} has no tokenizer (tokenizer.json), so the questions cannot be encoded`);
   const tok = L.tokenizer;
-  const bos = tok.bosId !== undefined && tok.config.extra?.['add_bos_token'] === true ? tok.bosId : undefined;
+  const bos = leadingBos(tok);
 
   // score
   const t0 = performance.now();

@@ -25,6 +25,7 @@ import { loadTokenizer } from '../tokenizer/io.js';
 import type { TextTokenizer } from '../tokenizer/types.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 import { readJsonFileSync } from '../util/fs.js';
+import { leadingBos } from '../tokenizer/leading_bos.js';
 
 // ---------------------------------------------------------------- shared with chat.ts
 
@@ -384,12 +385,8 @@ export async function main(argv: string[]): Promise<number> {
   if (promptText !== null) {
     if (!L.codec) throw noTokenizer();
     ids = L.codec.encode(promptText);
-    if (
-      L.tokenizer?.bosId !== undefined &&
-      ids[0] !== L.tokenizer.bosId &&
-      L.tokenizer.config.extra?.['add_bos_token'] === true
-    )
-      ids.unshift(L.tokenizer.bosId);
+    const bos = L.tokenizer ? leadingBos(L.tokenizer) : undefined;
+    if (bos !== undefined && ids[0] !== bos) ids.unshift(bos);
   }
   if (!f.json) {
     const used = samplerFromFlags(f, L.defaults);

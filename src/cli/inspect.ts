@@ -18,6 +18,7 @@ import { inspectionHtml } from '../inspect/page.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { loadForGeneration, numberFlag, parseOrExit, samplerFromFlags } from './generate.js';
+import { leadingBos } from '../tokenizer/leading_bos.js';
 
 interface InspectFlags {
   output: string;
@@ -98,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!L.codec)
     throw new ConfigError('text', `${dir} has no tokenizer (tokenizer.json), so the text cannot be encoded`);
   const tok = L.tokenizer!;
-  const bos = tok.bosId !== undefined && tok.config.extra?.['add_bos_token'] === true ? tok.bosId : undefined;
+  const bos = leadingBos(tok);
 
   // inspect, write
   const t0 = Date.now();

@@ -23,6 +23,7 @@ import { ConfigError, FileFormatError } from '../util/errors.js';
 import { formatDuration } from '../train/progress.js';
 import { loadForGeneration, numberFlag, parseOrExit } from './generate.js';
 import { modelFolderOf } from './inspect.js';
+import { leadingBos } from '../tokenizer/leading_bos.js';
 
 interface PerplexityFlags {
   context?: number;
@@ -103,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!L.tokenizer)
     throw new ConfigError('model', `${dir} has no tokenizer (tokenizer.json), so the text cannot be encoded`);
   const tok = L.tokenizer;
-  const bos = tok.bosId !== undefined && tok.config.extra?.['add_bos_token'] === true ? tok.bosId : undefined;
+  const bos = leadingBos(tok);
   let ids = [...(bos !== undefined ? [bos] : []), ...tok.encode(text, { special: 'plain' })];
   if (f.maxTokens > 0) ids = ids.slice(0, f.maxTokens);
   const settings = perplexitySettings(L.model, ids.length, {

@@ -33,6 +33,7 @@ import { createServer } from '../server/server.js';
 import { switchServedModel } from '../server/switch_model.js';
 import { ConfigError } from '../util/errors.js';
 import { loadForGeneration, numberFlag, parseOrExit } from './generate.js';
+import { leadingBos } from '../tokenizer/leading_bos.js';
 
 interface ServeFlags {
   host: string;
@@ -106,7 +107,7 @@ export async function loadServedModel(
     eosTokens: L.stopTokens,
     specialId: (s) => tok.specialTokens.get(s),
     defaults,
-    bosId: tok.bosId !== undefined && tok.config.extra?.['add_bos_token'] === true ? tok.bosId : null,
+    bosId: leadingBos(tok) ?? null,
     fingerprint: await weightsFingerprint(folder),
     created: Math.floor(Date.now() / 1000),
   };

@@ -57,3 +57,4 @@ export {
 } from './patterns.js';
 export { encodeUtf8, decodeUtf8, BYTE_TO_CHAR } from './bytes.js';
 export { SpecialTokenError, VocabularyError } from '../util/errors.js';
+export { leadingBos } from './leading_bos.js';
