@@ -30,6 +30,7 @@ import { ggufFromModel, modelFromGguf } from '../src/model/gguf/weights.js';
 import { relayout, tensorMappings } from '../src/model/gguf/tensors.js';
 import { saveGguf } from '../src/model/gguf/file.js';
 import { tokenizerFromGguf, tokenizerToGguf } from '../src/tokenizer/gguf.js';
+import { leadingBos } from '../src/tokenizer/leading_bos.js';
 import { HF_FIXTURES, SHAKESPEARE } from './helpers.js';
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-gguf-'));
@@ -321,6 +322,29 @@ describe('model and tokenizer through GGUF', () => {
     expect(back.eosId).toBe(tok.eosId);
     expect(back.config.chatTemplate).toBe(tok.config.chatTemplate);
     expect(back.isSpecial(tok.specialId('<|im_start|>'))).toBe(true);
+  });
+
+  it("add_bos_token: a BOS before a text (Llama 3's TemplateProcessing, or add_bos_token) is written for llama.cpp and read back", () => {
+    const bosText = '<|begin_of_text|>';
+    const tok = trainBpe([fs.readFileSync(SHAKESPEARE, 'utf8').slice(0, 20_000)], {
+      vocabSize: 300,
+      specialTokens: [bosText],
+      config: { bosToken: bosText },
+    });
+    const id = tok.specialId(bosText);
+    const post = {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: bosText, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      special_tokens: { [bosText]: { id: bosText, ids: [id], tokens: [bosText] } },
+    };
+    const llama3 = new Tokenizer({ ...tok.toSpec(), postProcessor: post });
+    const meta = tokenizerToGguf(llama3, 300);
+    expect(meta.get('tokenizer.ggml.add_bos_token')!.value).toBe(true);
+    expect(meta.get('tokenizer.ggml.bos_token_id')!.value).toBe(id);
+    expect(leadingBos(tokenizerFromGguf({ metadata: meta, file: 'x.gguf' }))).toBe(id);
+    // a tokenizer that puts nothing first says so
+    expect(tokenizerToGguf(tok, 300).get('tokenizer.ggml.add_bos_token')!.value).toBe(false);
+    expect(leadingBos(tokenizerFromGguf({ metadata: tokenizerToGguf(tok, 300), file: 'y.gguf' }))).toBeUndefined();
   });
 
   it('a GGUF path loads with loadModel and loadTokenizer; refusals are named', async () => {

@@ -10,7 +10,9 @@
  *   tokenizer.ggml.token_type   i32[]: 1 normal, 3 control (special), 4 user-defined (added, not special), 5 unused
  *   tokenizer.ggml.merges       string[] "left right" in priority order
  *   tokenizer.ggml.bos_token_id / eos_token_id / padding_token_id   u32
- *   tokenizer.ggml.add_bos_token / add_eos_token   bool (false: like our encode, llama.cpp adds nothing)
+ *   tokenizer.ggml.add_bos_token   bool: whether a BOS goes before a text (./leading_bos.ts: add_bos_token, or Llama 3's
+ *                               TemplateProcessing); read back as tokenizer_config's add_bos_token
+ *   tokenizer.ggml.add_eos_token   bool false
  *   tokenizer.chat_template     the Jinja chat template
  *
  * The token list is padded to the model's vocabulary with unused `[PAD{id}]` tokens (a model may have more rows
@@ -22,6 +24,7 @@ import type { GgufFile, GgufValue } from '../formats/gguf.js';
 import { byteLevelToBytes, bytesToByteLevel, decodeUtf8 } from './bytes.js';
 import type { PatternName } from './patterns.js';
 import { Tokenizer } from './tokenizer.js';
+import { leadingBos } from './leading_bos.js';
 import type { SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
 
 /** llama.cpp's token types (llama_token_type). */
@@ -101,13 +104,14 @@ export function tokenizerToGguf(
     const v = own ?? fallback ?? undefined;
     return v !== undefined && v >= 0 && v < vocabSize ? v : undefined;
   };
-  const bos = id(tok.bosId, ids.bos),
+  const first = leadingBos(tok); // a BOS the tokenizer's owner puts before a text (add_bos_token, Llama 3's template)
+  const bos = id(first ?? tok.bosId, ids.bos),
     eos = id(tok.eosId, ids.eos),
     pad = id(tok.padId, ids.pad);
   if (bos !== undefined) out.set('tokenizer.ggml.bos_token_id', { type: 'u32', value: bos });
   if (eos !== undefined) out.set('tokenizer.ggml.eos_token_id', { type: 'u32', value: eos });
   if (pad !== undefined) out.set('tokenizer.ggml.padding_token_id', { type: 'u32', value: pad });
-  out.set('tokenizer.ggml.add_bos_token', { type: 'bool', value: false });
+  out.set('tokenizer.ggml.add_bos_token', { type: 'bool', value: first !== undefined && first === bos });
   out.set('tokenizer.ggml.add_eos_token', { type: 'bool', value: false });
   let tpl = tok.config.chatTemplate;
   if (Array.isArray(tpl)) tpl = (tpl.find((t) => t.name === 'default') ?? tpl[0])?.template;
@@ -196,6 +200,8 @@ export function tokenizerFromGguf(g: Pick<GgufFile, 'metadata' | 'file'>): Token
   if (pad !== undefined) config.padToken = pad;
   const tpl = str('tokenizer.chat_template');
   if (tpl !== undefined) config.chatTemplate = tpl;
+  const addBos = g.metadata.get('tokenizer.ggml.add_bos_token')?.value;
+  if (addBos === true && bos !== undefined) config.extra = { ...config.extra, add_bos_token: true };
   return new Tokenizer({
     tokenBytes,
     merges,
