@@ -44,6 +44,7 @@ interface ServeFlags {
   maxTokens: number;
   maxWait: number;
   timeout: number;
+  reasoningFormat: 'none' | 'deepseek';
   cacheSlots: number;
   backend: (typeof BACKEND_CHOICES)[number];
   threads?: number;
@@ -148,6 +149,14 @@ export async function main(argv: string[]): Promise<number> {
         .default(120),
     )
     .addOption(
+      new Option(
+        '--reasoning-format <format>',
+        "a thinking model's replies: 'deepseek' returns <think>…</think> as reasoning_content (vLLM, llama-server); 'none' leaves them as written",
+      )
+        .choices(['none', 'deepseek'])
+        .default('none'),
+    )
+    .addOption(
       new Option('--timeout <s>', "wall time of one request's generation in seconds (the reply ends there)")
         .argParser(int('--timeout', 1))
         .default(300),
@@ -229,6 +238,7 @@ export async function main(argv: string[]): Promise<number> {
     maxTokens: f.maxTokens,
     maxWaitMs: f.maxWait * 1000,
     timeoutMs: f.timeout * 1000,
+    reasoningFormat: f.reasoningFormat,
     promptCacheSlots: f.cacheSlots,
     ...(f.quiet ? {} : { log: err }),
   });

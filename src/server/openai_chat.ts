@@ -16,6 +16,7 @@
  */
 import { Conversation } from '../chat/conversation.js';
 import { withTemplateKwargs, type ChatMessage } from '../chat/template.js';
+import { promptOpensThinking, REASONING_FORMATS, ReasoningSplitter, type ReasoningPiece } from './reasoning.js';
 import { MAX_TOP_LOGPROBS } from '../generate/sampler.js';
 import { baseSeed, checkModel, checkPromptFits, choiceSampler, responseId, usageOf } from './openai_common.js';
 import { Body, badParam, readSampling, SAMPLING_FIELDS } from './openai_params.js';
@@ -42,6 +43,7 @@ const CHAT_FIELDS = [
   'function_call',
   'response_format',
   'chat_template_kwargs',
+  'reasoning_format',
   'llmts',
 ];
 
@@ -105,6 +107,33 @@ function refuseUnsupported(b: Body): void {
     throw badParam('response_format', 'only { "type": "text" } is supported by this server');
 }
 
+/** A reply as the assistant's message: reasoning_content apart when a splitter is given. */
+function messageOf(text: string, sp: ReasoningSplitter | null) {
+  if (!sp) return { role: 'assistant', content: text, refusal: null };
+  const a = sp.push(text),
+    b = sp.end();
+  const reasoning = a.reasoning + b.reasoning;
+  return {
+    role: 'assistant',
+    content: a.content + b.content,
+    ...(reasoning ? { reasoning_content: reasoning } : {}),
+    refusal: null,
+  };
+}
+
+/** A split piece as a stream delta (only the fields it has). */
+function pieceDelta(p: ReasoningPiece): Record<string, string> {
+  return {
+    ...(p.reasoning ? { reasoning_content: p.reasoning } : {}),
+    ...(p.content || !p.reasoning ? { content: p.content } : {}),
+  };
+}
+
+/** One token's text as a stream delta, split when a splitter is given. */
+function deltaOf(text: string, sp: ReasoningSplitter | null): Record<string, string> {
+  return sp ? pieceDelta(sp.push(text)) : { content: text };
+}
+
 /** The chat completions route. */
 export function chatRoute(state: ServerState): Route {
   return async (ctx: RouteContext) => {
@@ -138,6 +167,15 @@ export function chatRoute(state: ServerState): Route {
       throw asHttpError(e, 'messages');
     }
     checkPromptFits(prompt.length, served, 'messages');
+    // a thinking model's reply: reasoning_content apart (./reasoning.ts), if asked
+    const rf = b.string('reasoning_format') ?? state.reasoningFormat;
+    if (!(REASONING_FORMATS as readonly string[]).includes(rf))
+      throw badParam(
+        'reasoning_format',
+        `Invalid 'reasoning_format': expected one of ${REASONING_FORMATS.join(', ')}, got ${JSON.stringify(rf)}`,
+      );
+    const opensThinking = promptOpensThinking(served.codec.decode(prompt.slice(-8)));
+    const splitter = () => (rf === 'deepseek' ? new ReasoningSplitter(opensThinking) : null);
     // the feedback store's link (./reply_link.ts): checked now, recorded before the response ends
     const link = b.get('llmts');
     const plan = link !== undefined && state.replyLinker ? state.replyLinker.check(link, conv.all()) : null;
@@ -217,7 +255,7 @@ export function chatRoute(state: ServerState): Route {
           object: 'chat.completion',
           choices: outcomes.map((o, index) => ({
             index,
-            message: { role: 'assistant', content: o.text, refusal: null },
+            message: messageOf(o.text, splitter()),
             logprobs: logprobs ? { content: o.logprobs, refusal: null } : null,
             finish_reason: o.finishReason,
           })),
@@ -239,6 +277,7 @@ export function chatRoute(state: ServerState): Route {
           chunk([{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]),
           sendUntil,
         );
+        const sp = splitter();
         const o = await runChoice(env, specs[index]!, ctx.signal, async (t) => {
           if (t.text === '' && !t.entry) return;
           await sendSse(
@@ -246,7 +285,7 @@ export function chatRoute(state: ServerState): Route {
             chunk([
               {
                 index,
-                delta: { content: t.text },
+                delta: deltaOf(t.text, sp),
                 logprobs: t.entry ? { content: [t.entry], refusal: null } : null,
                 finish_reason: null,
               },
@@ -254,6 +293,13 @@ export function chatRoute(state: ServerState): Route {
             sendUntil,
           );
         });
+        const rest = sp?.end();
+        if (rest && (rest.reasoning || rest.content))
+          await sendSse(
+            res,
+            chunk([{ index, delta: pieceDelta(rest), logprobs: null, finish_reason: null }]),
+            sendUntil,
+          );
         outcomes.push(o);
         await sendSse(res, chunk([{ index, delta: {}, logprobs: null, finish_reason: o.finishReason }]), sendUntil);
       }

@@ -25,6 +25,7 @@ import { PromptCachePool } from './cache_pool.js';
 import { chatRoute } from './openai_chat.js';
 import { completionsRoute } from './openai_completions.js';
 import { tokenizeRoute } from './tokenize_route.js';
+import type { ReasoningFormat } from './reasoning.js';
 import { INSPECT_PATH, inspectRoute } from './inspect_route.js';
 import { healthRoute, modelsRoute } from './openai_models.js';
 import { GenerationQueue } from './queue.js';
@@ -56,6 +57,11 @@ export interface ServerOptions {
   timeoutMs?: number;
   /** Prompt caches kept for conversations' next turns (default 4; 0: none). */
   promptCacheSlots?: number;
+  /**
+   * Chat replies of a thinking model: 'deepseek' puts `<think>…</think>` in `reasoning_content` (./reasoning.ts);
+   * 'none' (default) leaves the reply as written. A request's `reasoning_format` overrides it.
+   */
+  reasoningFormat?: ReasoningFormat;
   /** More routes, tried after the OpenAI ones (the feedback API, the app). */
   routes?: readonly Route[];
   /** Routes built on the server's state (its queue, limits, prompt caches), tried after `routes`: Compare. */
@@ -183,6 +189,7 @@ export function createServer(o: ServerOptions): LlmServer {
     counters: { requests: 0, tokens: 0, cancelled: 0 },
     onChatCompletion: o.onChatCompletion ?? null,
     replyLinker: o.replyLinker ?? null,
+    reasoningFormat: o.reasoningFormat ?? 'none',
     log,
   };
   let closing = false;

@@ -10,6 +10,7 @@ import type { RequestLimits } from './openai_params.js';
 import type { GenerationQueue } from './queue.js';
 import type { ReplyLinker } from './reply_link.js';
 import type { ServedModel } from './served_model.js';
+import type { ReasoningFormat } from './reasoning.js';
 
 export interface ServerLimits extends RequestLimits {
   /** Wall time of one request's generation, in ms: past it a reply ends with finish_reason 'length'. */
@@ -63,6 +64,8 @@ export interface ServerState {
   onChatCompletion: ((r: ChatCompletionRecord) => void | Promise<void>) | null;
   /** The feedback store's link for chat completions that carry `llmts` (./reply_link.ts); null: not recorded. */
   replyLinker: ReplyLinker | null;
+  /** How chat replies of thinking models come back (./reasoning.ts). */
+  reasoningFormat: ReasoningFormat;
   /** Server errors (a hook that threw). */
   log: (line: string) => void;
 }
