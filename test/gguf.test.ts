@@ -31,6 +31,7 @@ import { relayout, tensorMappings } from '../src/model/gguf/tensors.js';
 import { saveGguf } from '../src/model/gguf/file.js';
 import { tokenizerFromGguf, tokenizerToGguf } from '../src/tokenizer/gguf.js';
 import { leadingBos } from '../src/tokenizer/leading_bos.js';
+import { llama3StyleTokenizer } from './tokenizer_fixtures.js';
 import { HF_FIXTURES, SHAKESPEARE } from './helpers.js';
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-gguf-'));
@@ -325,19 +326,7 @@ describe('model and tokenizer through GGUF', () => {
   });
 
   it("add_bos_token: a BOS before a text (Llama 3's TemplateProcessing, or add_bos_token) is written for llama.cpp and read back", () => {
-    const bosText = '<|begin_of_text|>';
-    const tok = trainBpe([fs.readFileSync(SHAKESPEARE, 'utf8').slice(0, 20_000)], {
-      vocabSize: 300,
-      specialTokens: [bosText],
-      config: { bosToken: bosText },
-    });
-    const id = tok.specialId(bosText);
-    const post = {
-      type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: bosText, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      special_tokens: { [bosText]: { id: bosText, ids: [id], tokens: [bosText] } },
-    };
-    const llama3 = new Tokenizer({ ...tok.toSpec(), postProcessor: post });
+    const { tok: llama3, plain: tok, bos: id } = llama3StyleTokenizer(20_000);
     const meta = tokenizerToGguf(llama3, 300);
     expect(meta.get('tokenizer.ggml.add_bos_token')!.value).toBe(true);
     expect(meta.get('tokenizer.ggml.bos_token_id')!.value).toBe(id);

@@ -23,6 +23,7 @@ import { trainBpe } from '../src/tokenizer/trainer.js';
 import { ConfigError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 import { HF_FIXTURES, SHAKESPEARE } from './helpers.js';
+import { llama3StyleTokenizer } from './tokenizer_fixtures.js';
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-ppl-'));
 beforeAll(async () => {
@@ -194,20 +195,7 @@ describe('llmts perplexity', () => {
   }, 60_000);
 
   it("a Llama 3 tokenizer's BOS (its TemplateProcessing post-processor, no add_bos_token) comes first: every text token is scored", async () => {
-    const bosText = '<|begin_of_text|>';
-    const withBos = trainBpe([fs.readFileSync(SHAKESPEARE, 'utf8').slice(0, 40_000)], {
-      vocabSize: 300,
-      specialTokens: [bosText],
-      config: { bosToken: bosText },
-    });
-    const id = withBos.specialId(bosText);
-    const post = {
-      type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: bosText, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [],
-      special_tokens: { [bosText]: { id: bosText, ids: [id], tokens: [bosText] } },
-    };
-    const tok3 = new Tokenizer({ ...withBos.toSpec(), postProcessor: post });
+    const { tok: tok3, plain: withBos, bos: id } = llama3StyleTokenizer(40_000);
     expect(leadingBos(tok3)).toBe(id);
     expect(
       leadingBos(new Tokenizer({ ...tok3.toSpec(), config: { ...tok3.config, extra: { add_bos_token: false } } })),

@@ -6,6 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { SHAKESPEARE } from './helpers.js';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
+import { trainBpe } from '../src/tokenizer/trainer.js';
 
 export function shakespeare(): string {
   return fs.readFileSync(SHAKESPEARE, 'utf8');
@@ -86,3 +88,25 @@ export const LONE_SURROGATES: string[] = [
   '😀'.slice(0, 1) + ' ' + '😀'.slice(1),
   '\udc00\ud800',
 ];
+
+/**
+ * A BPE tokenizer trained on `chars` characters of tinyshakespeare with Llama 3's way of asking for a BOS: the
+ * special token `<|begin_of_text|>` put first by a tokenizer.json TemplateProcessing post-processor, and no
+ * add_bos_token. `plain` is the same tokenizer without the post-processor; `bos` the token's id.
+ */
+export function llama3StyleTokenizer(chars: number): { tok: Tokenizer; plain: Tokenizer; bos: number } {
+  const bosText = '<|begin_of_text|>';
+  const plain = trainBpe([shakespeare().slice(0, chars)], {
+    vocabSize: 300,
+    specialTokens: [bosText],
+    config: { bosToken: bosText },
+  });
+  const bos = plain.specialId(bosText);
+  const postProcessor = {
+    type: 'TemplateProcessing',
+    single: [{ SpecialToken: { id: bosText, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+    pair: [],
+    special_tokens: { [bosText]: { id: bosText, ids: [bos], tokens: [bosText] } },
+  };
+  return { tok: new Tokenizer({ ...plain.toSpec(), postProcessor }), plain, bos };
+}

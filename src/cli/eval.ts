@@ -12,12 +12,10 @@ import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { evalMultipleChoice, readChoiceQuestions } from '../align/eval/multiple_choice.js';
 import { BACKEND_CHOICES } from '../backend/registry.js';
-import { isGgufPath } from '../model/gguf/file.js';
 import type { QuantKind } from '../model/quantize.js';
 import { ConfigError } from '../util/errors.js';
-import { loadForGeneration, numberFlag, parseOrExit } from './generate.js';
-import { modelFolderOf } from './inspect.js';
-import { leadingBos } from '../tokenizer/leading_bos.js';
+import { numberFlag, parseOrExit } from './generate.js';
+import { loadScoringModel } from './scoring_model.js';
 
 interface EvalFlags {
   limit: number;
@@ -57,14 +55,9 @@ export async function main(argv: string[]): Promise<number> {
   if (f.limit < 0) throw new ConfigError('--limit', `expected an integer ≥ 0 (0 = all), got ${f.limit}`);
   let questions = readChoiceQuestions(file);
   if (f.limit > 0) questions = questions.slice(0, f.limit);
-  const dir = isGgufPath(modelArg) ? modelArg : modelFolderOf(modelArg);
 
   // load
-  const L = await loadForGeneration(dir, f);
-  if (!L.tokenizer)
-    throw new ConfigError('model', `${dir} has no tokenizer (tokenizer.json), so the questions cannot be encoded`);
-  const tok = L.tokenizer;
-  const bos = leadingBos(tok);
+  const { dir, loaded: L, tok, bos } = await loadScoringModel(modelArg, f, 'the questions');
 
   // score
   const t0 = performance.now();

@@ -26,6 +26,7 @@ import type { TextTokenizer } from '../tokenizer/types.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 import { readJsonFileSync } from '../util/fs.js';
 import { leadingBos } from '../tokenizer/leading_bos.js';
+import { readStdin } from './stdin.js';
 
 // ---------------------------------------------------------------- shared with chat.ts
 
@@ -308,12 +309,6 @@ export function parseOrExit(program: Command, argv: string[]): number | null {
     if (e instanceof CommanderError) return e.exitCode;
     throw e;
   }
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseIds(s: string): number[] {

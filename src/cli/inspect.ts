@@ -19,6 +19,7 @@ import { ConfigError, FileFormatError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { loadForGeneration, numberFlag, parseOrExit, samplerFromFlags } from './generate.js';
 import { leadingBos } from '../tokenizer/leading_bos.js';
+import { readStdin } from './stdin.js';
 
 interface InspectFlags {
   output: string;
@@ -40,12 +41,6 @@ export function modelFolderOf(dir: string): string {
     dir,
     'no config.json here or in checkpoint/: expected a model folder (config.json, model.safetensors, tokenizer.json) or a run folder',
   );
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 export async function main(argv: string[]): Promise<number> {

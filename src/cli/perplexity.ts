@@ -17,13 +17,12 @@ import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES } from '../backend/registry.js';
 import { perplexity, perplexitySettings, perplexityWindows } from '../model/perplexity.js';
-import { isGgufPath } from '../model/gguf/file.js';
 import type { QuantKind } from '../model/quantize.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 import { formatDuration } from '../train/progress.js';
-import { loadForGeneration, numberFlag, parseOrExit } from './generate.js';
-import { modelFolderOf } from './inspect.js';
-import { leadingBos } from '../tokenizer/leading_bos.js';
+import { numberFlag, parseOrExit } from './generate.js';
+import { loadScoringModel } from './scoring_model.js';
+import { readStdin } from './stdin.js';
 
 interface PerplexityFlags {
   context?: number;
@@ -34,12 +33,6 @@ interface PerplexityFlags {
   backend: (typeof BACKEND_CHOICES)[number];
   threads?: number;
   json?: boolean;
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The text of a file argument ('-': stdin), as a named error when it cannot be read. */
@@ -97,14 +90,9 @@ export async function main(argv: string[]): Promise<number> {
   if (f.maxTokens < 0) throw new ConfigError('--max-tokens', `expected an integer ≥ 0 (0 = all), got ${f.maxTokens}`);
   const text = await readText(fileArg);
   if (text.trim() === '') throw new ConfigError('text-file', `${fileArg === '-' ? 'stdin' : fileArg} holds no text`);
-  const dir = isGgufPath(modelArg) ? modelArg : modelFolderOf(modelArg);
 
   // load, tokenize
-  const L = await loadForGeneration(dir, f);
-  if (!L.tokenizer)
-    throw new ConfigError('model', `${dir} has no tokenizer (tokenizer.json), so the text cannot be encoded`);
-  const tok = L.tokenizer;
-  const bos = leadingBos(tok);
+  const { dir, loaded: L, tok, bos } = await loadScoringModel(modelArg, f, 'the text');
   let ids = [...(bos !== undefined ? [bos] : []), ...tok.encode(text, { special: 'plain' })];
   if (f.maxTokens > 0) ids = ids.slice(0, f.maxTokens);
   const settings = perplexitySettings(L.model, ids.length, {

@@ -17,16 +17,11 @@ import { loadTokenizer, type EncodeOptions, type TextTokenizer } from '../tokeni
 import { ConfigError, FileFormatError, SpecialTokenError } from '../util/errors.js';
 import { sniffText } from '../data/corpus.js';
 import { tokenPiece } from '../chat/codec.js';
+import { readStdin } from './stdin.js';
 
 /** How a token shows: its text if its bytes are whole UTF-8, else its bytes in hex. */
 export function pieceOf(tok: TextTokenizer, id: number): string {
   return tokenPiece(tok.tokenBytes(id));
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 interface Flags {

@@ -6,6 +6,7 @@
  * A context that does not fit the model's positions with the longest continuation loses its oldest tokens, as the
  * harness truncates.
  */
+import { argmax, logSumExp } from '../backend/sampling.js';
 import { ConfigError } from '../util/errors.js';
 import { noGrad, tidy } from '../tensor/tensor.js';
 import type { CausalLM } from './model.js';
@@ -58,13 +59,9 @@ export async function continuationLogprobs(
     let logprob = 0,
       greedy = true;
     for (const id of c) {
-      const o = r++ * V;
-      let mx = -Infinity;
-      for (let v = 0; v < V; v++) mx = Math.max(mx, logits[o + v]!);
-      let sum = 0;
-      for (let v = 0; v < V; v++) sum += Math.exp(logits[o + v]! - mx);
-      logprob += logits[o + id]! - mx - Math.log(sum);
-      if (logits[o + id]! < mx) greedy = false;
+      const row = logits.subarray(r * V, ++r * V);
+      logprob += row[id]! - logSumExp(row);
+      if (row[argmax(row)]! > row[id]!) greedy = false; // ties count as greedy
     }
     return { logprob, greedy, tokens: c.length };
   });

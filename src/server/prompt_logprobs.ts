@@ -7,6 +7,7 @@
  */
 import type { DecoderModel, TextCodec } from '../generate/interfaces.js';
 import type { TopLogprob } from '../generate/engine.js';
+import { logSumExp } from '../backend/sampling.js';
 import { noGrad, tidy } from '../tensor/tensor.js';
 import { tokenOf } from './run_choice.js';
 
@@ -32,15 +33,11 @@ export async function promptLogprobs(
   if (T < 2) return out;
   // the logits at positions 0 … T − 2 predict tokens 1 … T − 1
   const t = tidy(() => noGrad(() => model.forward(Int32Array.from(ids.slice(0, -1)), 1, T - 1)));
-  const logits = await t.data();
+  const logits = (await t.data()) as Float32Array;
   t.dispose();
   for (let p = 0; p < T - 1; p++) {
     const o = p * V;
-    let mx = -Infinity;
-    for (let v = 0; v < V; v++) mx = Math.max(mx, logits[o + v]!);
-    let sum = 0;
-    for (let v = 0; v < V; v++) sum += Math.exp(logits[o + v]! - mx);
-    const lse = mx + Math.log(sum);
+    const lse = logSumExp(logits.subarray(o, o + V));
     const alternatives: TopLogprob[] = [];
     if (top > 0) {
       // the `top` largest logits, by insertion into a short sorted list (top ≤ 20)

@@ -298,7 +298,7 @@ const LLAMA_DEFAULTS: Record<
 // transformers' Qwen3Config: Qwen2's defaults, but head_dim 128 when absent (not hidden_size / heads)
 LLAMA_DEFAULTS['qwen3'] = { ...LLAMA_DEFAULTS['qwen2']!, headDim: 128 };
 
-/** The RoPE types we run (transformers' rope_type), and the fields each reads besides rope_theta. */
+/** The RoPE types we run (transformers' rope_type). */
 const ROPE_TYPES = ['default', 'llama3', 'linear'] as const;
 
 /** A scaling from one RoPE dict (`where` is its key, for errors); null for rope_type 'default'. */
