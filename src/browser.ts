@@ -84,6 +84,13 @@ export type {
 } from './tokenizer/types.js';
 export { Tokenizer, type BpeTokenizerSpec, type UnicodeNormalization } from './tokenizer/tokenizer.js';
 export { CharTokenizer } from './tokenizer/char_tokenizer.js';
+export {
+  SpmTokenizer,
+  llamaSpmLayout,
+  SPACE_MARK,
+  type SpmStep,
+  type SpmTokenizerSpec,
+} from './tokenizer/spm_tokenizer.js';
 export { StreamDecoder, type TokenBytesSource } from './tokenizer/stream_decoder.js';
 export { trainBpe, trainBpeWithStats, countWords, type TrainBpeOptions, type TrainStats } from './tokenizer/trainer.js';
 export {

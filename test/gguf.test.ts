@@ -366,8 +366,10 @@ describe('model and tokenizer through GGUF', () => {
     const meta = new Map(g.metadata);
     meta.set('general.architecture', { type: 'string', value: 'falcon' });
     expect(() => modelFromGguf({ ...g, metadata: meta })).toThrow(/architecture "falcon" is not supported/);
-    meta.set('tokenizer.ggml.model', { type: 'string', value: 'llama' });
-    expect(() => tokenizerFromGguf({ metadata: meta, file })).toThrow(/tokenizer "llama" is not supported/);
+    meta.set('tokenizer.ggml.model', { type: 'string', value: 't5' });
+    expect(() => tokenizerFromGguf({ metadata: meta, file })).toThrow(/tokenizer "t5" is not supported/);
+    meta.set('tokenizer.ggml.model', { type: 'string', value: 'llama' }); // SentencePiece-style: needs its scores
+    expect(() => tokenizerFromGguf({ metadata: meta, file })).toThrow(/\[tokenizer\.ggml\.scores\]: missing/);
     const less = { ...g, tensors: g.tensors.filter((t) => t.name !== 'blk.1.ffn_up.weight') };
     expect(() => modelFromGguf(less)).toThrow(FileFormatError);
     expect(() => modelFromGguf(less)).toThrow(/blk\.1\.ffn_up\.weight'? is missing/);

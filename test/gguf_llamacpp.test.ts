@@ -4,7 +4,8 @@
  * here with a BPE tokenizer. llama.cpp and llm.ts pick the same greedy ids from f32 and f16 files; from q8_0 files
  * the same first tokens, with next-token probabilities within Q8_0_MAX_DP of llm.ts's float32 model (llama.cpp also
  * rounds the activations to 8 bits in its q8_0 matrix products, so its error is larger than the weights' alone).
- * llama.cpp's own tokenizer, read from the GGUF, encodes a held-out text to llm.ts's ids.
+ * llama.cpp's own tokenizer, read from the GGUF, encodes a held-out text to llm.ts's ids; so does its SentencePiece
+ * ("llama") tokenizer on Llama 2's vocabulary, with Llama's and Gemma's space rules.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -41,6 +42,9 @@ import { buildConfig } from '../src/pretrain/config.js';
 import { pretrain } from '../src/pretrain/pretrain.js';
 import { LineProgress } from '../src/train/progress.js';
 import { HF_FIXTURES, SHAKESPEARE } from './helpers.js';
+import { EDGE_STRINGS, llama2TokenizerJson } from './tokenizer_fixtures.js';
+import { fromTokenizerJson } from '../src/tokenizer/hf_json.js';
+import type { SpmTokenizer } from '../src/tokenizer/spm_tokenizer.js';
 
 /** Largest |p_llama.cpp − p_llm.ts| of any token over the first 8 steps of a q8_0 file (measured 3e-5 to 1.5e-3). */
 const Q8_0_MAX_DP = 5e-3;
@@ -277,6 +281,96 @@ describe('llama.cpp runs our GGUF files', () => {
     expect(cpp.ids).toEqual(await ours(back, prompt, STEPS));
     expect(maxDp(cpp.probs, await ourProbs(back, [...prompt, ...cpp.ids], prompt.length), STEPS)).toBeLessThan(1e-3);
   }, 60_000);
+
+  it('Llama 2\'s SentencePiece vocabulary as llama.cpp\'s SPM tokenizer ("llama"): the same ids, text and greedy ids; read back', async () => {
+    const json = await llama2TokenizerJson();
+    const config = { bosToken: '<s>', eosToken: '</s>', unkToken: '<unk>', extra: { add_bos_token: true } };
+    const tok = fromTokenizerJson(json, 'llama2 tokenizer.json', config) as SpmTokenizer;
+    const cfg = fromHfConfig(
+      {
+        model_type: 'llama',
+        vocab_size: 32000,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 2,
+        max_position_embeddings: 64,
+      },
+      'test config',
+    );
+    const model = initModel(cfg, new Rng(3), { backend: getBackend('ref'), std: 0.3 });
+    const meta = tokenizerToGguf(tok, 32000);
+    expect(meta.get('tokenizer.ggml.model')!.value).toBe('llama');
+    expect(meta.get('tokenizer.ggml.add_space_prefix')!.value).toBe(true);
+    const file = path.join(TMP, 'llama2-vocab.gguf');
+    await saveGguf(model, file, { type: 'f32', metadata: meta });
+    const text = fs.readFileSync(SHAKESPEARE, 'utf8').slice(0, 100_000);
+    const chat = '<s>[INST] Hello there [/INST] Hi!</s><s>[INST] more 🦙 [/INST]';
+    const back = await loadTokenizer(file); // merges derived from the scores, as llama.cpp ranks them
+    expect(back.encode(text)).toEqual(tok.encode(text));
+    const gg = await llama.loadModel({ modelPath: file });
+    try {
+      const ids = tok.encode(text);
+      expect(gg.tokenize(text, false)).toEqual(ids);
+      expect(gg.detokenize(ids as Token[])).toBe(tok.decode(ids));
+      for (const s of EDGE_STRINGS) {
+        const mine = tok.encode(s, { special: 'plain' });
+        expect(gg.tokenize(s, false), JSON.stringify(s)).toEqual(mine);
+        expect(back.encode(s, { special: 'plain' }), JSON.stringify(s)).toEqual(mine);
+        expect(gg.detokenize(mine as Token[]), JSON.stringify(s)).toBe(tok.decode(mine));
+      }
+      expect(gg.tokenize(chat, true)).toEqual(tok.encode(chat, { allowed: 'all' }));
+    } finally {
+      await gg.dispose();
+    }
+    const prompt = [1, ...tok.encode('ROMEO:')];
+    const cpp = await llamaCppGreedy(file, prompt, 8);
+    expect(cpp.ids).toEqual(await ours(model, prompt, 8));
+  }, 120_000);
+
+  it('Gemma\'s layout (no "▁" put first) as add_space_prefix false: llama.cpp encodes and decodes as we do', async () => {
+    const json = await llama2TokenizerJson();
+    json.normalizer = { type: 'Replace', pattern: { String: ' ' }, content: '▁' };
+    json.decoder = {
+      type: 'Sequence',
+      decoders: [
+        { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+      ],
+    };
+    const tok = fromTokenizerJson(json) as SpmTokenizer;
+    const meta = tokenizerToGguf(tok, 32000, { bos: 1, eos: 2 });
+    expect(meta.get('tokenizer.ggml.add_space_prefix')!.value).toBe(false);
+    const cfg = fromHfConfig(
+      {
+        model_type: 'llama',
+        vocab_size: 32000,
+        hidden_size: 16,
+        intermediate_size: 32,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 2,
+        max_position_embeddings: 64,
+      },
+      'test config',
+    );
+    const file = path.join(TMP, 'gemma-layout.gguf');
+    await saveGguf(initModel(cfg, new Rng(4), { backend: getBackend('ref') }), file, { type: 'f32', metadata: meta });
+    const text = fs.readFileSync(SHAKESPEARE, 'utf8').slice(100_000, 130_000);
+    expect((await loadTokenizer(file)).encode(text)).toEqual(tok.encode(text));
+    const gg = await llama.loadModel({ modelPath: file });
+    try {
+      for (const s of [text, ...EDGE_STRINGS]) {
+        const mine = tok.encode(s, { special: 'plain' });
+        expect(gg.tokenize(s, false), JSON.stringify(s.slice(0, 40))).toEqual(mine);
+        expect(gg.detokenize(mine as Token[])).toBe(tok.decode(mine));
+      }
+    } finally {
+      await gg.dispose();
+    }
+  }, 120_000);
 
   /** A tiny Llama-family config (byte vocabulary) with `extra` fields. */
   const tiny = (extra: Record<string, unknown>) =>

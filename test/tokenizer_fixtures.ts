@@ -110,3 +110,77 @@ export function llama3StyleTokenizer(chars: number): { tok: Tokenizer; plain: To
   };
   return { tok: new Tokenizer({ ...plain.toSpec(), postProcessor }), plain, bos };
 }
+
+/**
+ * Llama 2's tokenizer.json (32,000 SentencePiece pieces, 61,249 merges, byte fallback) as Hugging Face's
+ * LlamaConverter writes it, built from the vocabulary and merge list llama-tokenizer-js ships (the npm package,
+ * which matches Meta's sentencepiece model). `legacy`: the Prepend + Replace normalizer (Llama 2 as published);
+ * false: the Metaspace pre-tokenizer with prepend_scheme "first" (transformers' legacy=False conversion).
+ */
+export async function llama2TokenizerJson(legacy = true): Promise<Record<string, unknown>> {
+  const { default: lt } = (await import('llama-tokenizer-js')) as unknown as {
+    default: { vocabById: string[]; merges: Map<string, number> };
+  };
+  const vocab: Record<string, number> = Object.create(null);
+  lt.vocabById.forEach((s, id) => {
+    vocab[s] = id;
+  });
+  const merges = [...lt.merges.entries()].sort((a, b) => a[1] - b[1]).map(([k]) => k);
+  const special = (id: number, content: string) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  });
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [special(0, '<unk>'), special(1, '<s>'), special(2, '</s>')],
+    normalizer: legacy
+      ? {
+          type: 'Sequence',
+          normalizers: [
+            { type: 'Prepend', prepend: '▁' },
+            { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+          ],
+        }
+      : null,
+    pre_tokenizer: legacy ? null : { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [
+        { SpecialToken: { id: '<s>', type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '<s>', type_id: 1 } },
+        { Sequence: { id: 'B', type_id: 1 } },
+      ],
+      special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
+    },
+    decoder: {
+      type: 'Sequence',
+      decoders: [
+        { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        { type: 'Strip', content: ' ', start: 1, stop: 0 },
+      ],
+    },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: '<unk>',
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      ignore_merges: false,
+      vocab,
+      merges,
+    },
+  };
+}

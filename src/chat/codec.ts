@@ -45,9 +45,10 @@ export function tokenizerCodec(tok: TextTokenizer, o: CodecOptions = {}): TextCo
     encode: (text) =>
       specials === 'all' ? tok.encode(text, { allowed: 'all' }) : tok.encode(text, { special: 'plain' }),
     encodePlain: (text) => tok.encode(text, { special: 'plain' }),
-    decode: (ids) => tok.decode(ids),
+    // the engine decodes generated ids: read as a continuation (a SentencePiece-style tokenizer keeps their first space)
+    decode: (ids) => tok.decode(ids, { continuation: true }),
     tokenBytes: (id) => tok.tokenBytes(id),
-    streamDecoder: () => new StreamDecoder(tok),
+    streamDecoder: () => new StreamDecoder(tok, { continuation: true }),
   };
 }
 

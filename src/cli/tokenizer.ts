@@ -25,6 +25,7 @@ import {
   type TextTokenizer,
 } from '../tokenizer/index.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
+import { SpmTokenizer } from '../tokenizer/spm_tokenizer.js';
 
 const TEXT_EXT = new Set(['.txt', '.md', '.jsonl', '.text']);
 
@@ -126,6 +127,26 @@ export function describeTokenizer(tok: TextTokenizer): Record<string, unknown> {
       .sort((a, b) => tok.model.tokenBytes[b]!.length - tok.model.tokenBytes[a]!.length || a - b)
       .slice(0, 5);
     info.longest_tokens = longest.map((i) => tok.tokenText(i));
+  }
+  if (tok instanceof SpmTokenizer) {
+    info.style = 'sentencepiece';
+    info.merges = tok.merges.length;
+    info.byte_fallback = tok.byteFallback;
+    info.normalizer = tok.steps.map((s) =>
+      s.kind === 'unicode'
+        ? s.form
+        : s.kind === 'prepend'
+          ? `prepend ${s.text}`
+          : s.kind === 'replace'
+            ? `replace ${JSON.stringify(s.from)} → ${JSON.stringify(s.to)}`
+            : `metaspace (${s.scheme})`,
+    );
+    const longest = tok.pieces
+      .map((p, i) => [p, i] as const)
+      .filter(([p]) => p !== undefined)
+      .sort((a, b) => [...b[0]!].length - [...a[0]!].length || a[1] - b[1])
+      .slice(0, 5);
+    info.longest_tokens = longest.map(([, i]) => tok.tokenText(i));
   }
   if (tok instanceof CharTokenizer) info.characters = tok.chars.join('');
   return info;

@@ -118,7 +118,8 @@ function bad(file: string, message: string, part?: string, code = 'E_GGUF'): Fil
 class Cursor {
   pos = 0;
   private readonly dv: DataView;
-  private readonly utf8 = new TextDecoder('utf-8', { fatal: true });
+  /** ignoreBOM: a string may be just U+FEFF (a Llama 2 piece), which must not be dropped. */
+  private readonly utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   /** `b` may be the first bytes of a file of `total` bytes (a header read): limits use the whole file's size. */
   constructor(
     readonly b: Uint8Array,

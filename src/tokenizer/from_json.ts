@@ -8,6 +8,7 @@
 import { FileFormatError } from '../util/errors.js';
 import { fromTokenizerConfigJson, fromTokenizerJson } from './hf_json.js';
 import type { CharTokenizer } from './char_tokenizer.js';
+import type { SpmTokenizer } from './spm_tokenizer.js';
 import type { Tokenizer } from './tokenizer.js';
 
 function parsed(json: unknown, file: string): unknown {
@@ -20,7 +21,10 @@ function parsed(json: unknown, file: string): unknown {
 }
 
 /** `tokenizerJson`: tokenizer.json's text or parsed object; `tokenizerConfig`: the same for tokenizer_config.json. */
-export function tokenizerFromJson(tokenizerJson: unknown, tokenizerConfig?: unknown): Tokenizer | CharTokenizer {
+export function tokenizerFromJson(
+  tokenizerJson: unknown,
+  tokenizerConfig?: unknown,
+): Tokenizer | SpmTokenizer | CharTokenizer {
   const config =
     tokenizerConfig === undefined ? {} : fromTokenizerConfigJson(parsed(tokenizerConfig, 'tokenizer_config.json'));
   return fromTokenizerJson(parsed(tokenizerJson, 'tokenizer.json'), 'tokenizer.json', config);

@@ -2,7 +2,7 @@
  * A byte-level BPE tokenizer in GGUF metadata, as llama.cpp reads it (llama.cpp src/llama-vocab.cpp; written as
  * convert_hf_to_gguf.py's `_set_vocab_gpt2` writes it):
  *
- *   tokenizer.ggml.model        "gpt2" (byte-level BPE; "llama" SentencePiece and others are refused)
+ *   tokenizer.ggml.model        "gpt2" (byte-level BPE) or "llama" (SentencePiece-style BPE: ./gguf_spm.ts)
  *   tokenizer.ggml.pre          the pre-tokenizer (split pattern): "gpt-2" ⇄ our 'gpt2'; "llama-bpe" ⇄ 'llama3'
  *                               (cl100k's pattern with ignore_merges); "dbrx" ⇄ 'cl100k' (the same pattern, merges
  *                               always applied); "qwen2" ⇄ Qwen2's pattern (cl100k's with single digits)
@@ -25,10 +25,13 @@ import { byteLevelToBytes, bytesToByteLevel, decodeUtf8 } from './bytes.js';
 import type { PatternName } from './patterns.js';
 import { Tokenizer } from './tokenizer.js';
 import { leadingBos } from './leading_bos.js';
+import { spmTokenizerFromGguf, spmTokenizerToGguf } from './gguf_spm.js';
+import { SpmTokenizer } from './spm_tokenizer.js';
 import type { SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
 
-/** llama.cpp's token types (llama_token_type). */
-export const TOKEN_TYPE = { normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 } as const;
+import { TOKEN_TYPE } from './gguf_token_type.js';
+
+export { TOKEN_TYPE } from './gguf_token_type.js';
 
 /** Qwen2's split pattern (its tokenizer.json): cl100k's, with digits one by one. llama.cpp's pre "qwen2". */
 export const QWEN2_PATTERN =
@@ -60,6 +63,7 @@ export function tokenizerToGguf(
   vocabSize: number,
   ids: { bos?: number | null; eos?: number | null; pad?: number | null } = {},
 ): Map<string, GgufValue> {
+  if (tok instanceof SpmTokenizer) return withCommonKeys(spmTokenizerToGguf(tok, vocabSize), tok, vocabSize, ids);
   if (!(tok instanceof Tokenizer))
     throw new UnsupportedError(
       'a character-level tokenizer cannot go into a GGUF file: llama.cpp reads byte-level BPE ("gpt2") vocabularies; train the model with a BPE tokenizer (llmts tokenizer train) to export it',
@@ -100,6 +104,16 @@ export function tokenizerToGguf(
     ['tokenizer.ggml.token_type', { type: 'array', itemType: 'i32', value: types }],
     ['tokenizer.ggml.merges', { type: 'array', itemType: 'string', value: merges }],
   ]);
+  return withCommonKeys(out, tok, vocabSize, ids);
+}
+
+/** The keys both vocabulary kinds write: special token ids, add_bos_token / add_eos_token, the chat template. */
+function withCommonKeys(
+  out: Map<string, GgufValue>,
+  tok: TextTokenizer,
+  vocabSize: number,
+  ids: { bos?: number | null; eos?: number | null; pad?: number | null },
+): Map<string, GgufValue> {
   const id = (own: number | undefined, fallback: number | null | undefined) => {
     const v = own ?? fallback ?? undefined;
     return v !== undefined && v >= 0 && v < vocabSize ? v : undefined;
@@ -120,7 +134,7 @@ export function tokenizerToGguf(
 }
 
 /** The tokenizer of a GGUF file (its `tokenizer.*` metadata), with its chat template and special tokens in `config`. */
-export function tokenizerFromGguf(g: Pick<GgufFile, 'metadata' | 'file'>): Tokenizer {
+export function tokenizerFromGguf(g: Pick<GgufFile, 'metadata' | 'file'>): Tokenizer | SpmTokenizer {
   const file = g.file;
   const bad = (key: string, msg: string): never => {
     throw new FileFormatError('E_GGUF_TOKENIZER', file, msg, key);
@@ -140,10 +154,11 @@ export function tokenizerFromGguf(g: Pick<GgufFile, 'metadata' | 'file'>): Token
   };
   const model = str('tokenizer.ggml.model');
   if (model === undefined) return bad('tokenizer.ggml.model', 'this GGUF file holds no tokenizer');
-  if (model !== 'gpt2')
+  if (model !== 'gpt2' && model !== 'llama')
     throw new UnsupportedError(
-      `${file} [tokenizer.ggml.model]: tokenizer "${model}" is not supported; byte-level BPE ("gpt2") is`,
+      `${file} [tokenizer.ggml.model]: tokenizer "${model}" is not supported; byte-level BPE ("gpt2") and SentencePiece-style BPE ("llama") are`,
     );
+  if (model === 'llama') return spmTokenizerFromGguf(g, bad, (text) => ggufTokenizerConfig(g, bad, text));
   const preName = str('tokenizer.ggml.pre') ?? 'gpt-2';
   const pre = PRE[preName];
   if (!pre)
@@ -182,15 +197,42 @@ export function tokenizerFromGguf(g: Pick<GgufFile, 'metadata' | 'file'>): Token
       );
     return [a, b];
   });
+  const config = ggufTokenizerConfig(g, bad, (id) => {
+    const b = tokenBytes[id];
+    return b ? decodeUtf8(b) : tokens[id]!;
+  });
+  return new Tokenizer({
+    tokenBytes,
+    merges,
+    specialTokens: specials,
+    pattern: pre.pattern,
+    ignoreMerges: pre.ignoreMerges,
+    config,
+    fail: (field, message) => bad(`tokenizer.ggml (${field})`, message),
+  });
+}
+
+/** tokenizer_config fields from a GGUF file: special tokens, the chat template, add_bos_token. */
+export function ggufTokenizerConfig(
+  g: Pick<GgufFile, 'metadata' | 'file'>,
+  bad: (key: string, msg: string) => never,
+  tokenText: (id: number) => string,
+): TokenizerConfig {
+  const tokensV = g.metadata.get('tokenizer.ggml.tokens');
+  const count = tokensV?.type === 'array' ? tokensV.value.length : 0;
+  const str = (key: string): string | undefined => {
+    const v = g.metadata.get(key);
+    if (v === undefined) return undefined;
+    return v.type === 'string' ? (v.value as string) : bad(key, `expected a string, got ${v.type}`);
+  };
   const config: TokenizerConfig = {};
   const textOf = (key: string): string | undefined => {
-    const v = get(key);
+    const v = g.metadata.get(key);
     if (v === undefined) return undefined;
     const id = v.value;
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= tokens.length)
-      return bad(key, `expected a token id below ${tokens.length}, got ${String(id)}`);
-    const b = tokenBytes[id];
-    return b ? decodeUtf8(b) : tokens[id];
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= count)
+      return bad(key, `expected a token id below ${count}, got ${String(id)}`);
+    return tokenText(id);
   };
   const bos = textOf('tokenizer.ggml.bos_token_id'),
     eos = textOf('tokenizer.ggml.eos_token_id'),
@@ -202,13 +244,5 @@ export function tokenizerFromGguf(g: Pick<GgufFile, 'metadata' | 'file'>): Token
   if (tpl !== undefined) config.chatTemplate = tpl;
   const addBos = g.metadata.get('tokenizer.ggml.add_bos_token')?.value;
   if (addBos === true && bos !== undefined) config.extra = { ...config.extra, add_bos_token: true };
-  return new Tokenizer({
-    tokenBytes,
-    merges,
-    specialTokens: specials,
-    pattern: pre.pattern,
-    ignoreMerges: pre.ignoreMerges,
-    config,
-    fail: (field, message) => bad(`tokenizer.ggml (${field})`, message),
-  });
+  return config;
 }

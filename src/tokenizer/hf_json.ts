@@ -8,12 +8,15 @@
  *   added_tokens: [{ id, content, special, … }]   decoder: ByteLevel
  * We write merges as pairs by default (`mergesFormat: 'strings'` for the legacy "a b" form) and read both.
  * Character-level tokenizers are written as model type "WordLevel" with a one-character Split pre-tokenizer.
- * Anything we cannot honour exactly (a normalizer, byte fallback, another model type) is refused with a
+ * SentencePiece-style BPE (byte_fallback, "▁" for spaces: Llama 2, Mistral, Gemma) is read and written by
+ * spm_json.ts. Anything we cannot honour exactly (another normalizer, another model type) is refused with a
  * FileFormatError naming the field, rather than encoded differently.
  */
 import { FileFormatError } from '../util/errors.js';
 import { byteLevelToBytes, bytesToByteLevel } from './bytes.js';
 import { CharTokenizer } from './char_tokenizer.js';
+import { isSpmStyleJson, spmFromTokenizerJson, spmToTokenizerJson } from './spm_json.js';
+import { SpmTokenizer } from './spm_tokenizer.js';
 import { CL100K_PATTERN, GPT2_PATTERN, type PatternName } from './patterns.js';
 import { Tokenizer, type BpeTokenizerSpec, type UnicodeNormalization } from './tokenizer.js';
 import type { SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
@@ -47,6 +50,12 @@ export interface WriteOptions {
 /** tokenizer.json content for a tokenizer. */
 export function toTokenizerJson(tok: TextTokenizer, options: WriteOptions = {}): Json {
   if (tok instanceof CharTokenizer) return charToJson(tok);
+  if (tok instanceof SpmTokenizer)
+    return spmToTokenizerJson(
+      tok,
+      [...tok.specialTokenList].sort((a, b) => a.id - b.id).map(addedTokenJson),
+      options.mergesFormat,
+    );
   if (!(tok instanceof Tokenizer)) throw new TypeError('toTokenizerJson: unknown tokenizer class');
   const m = tok.model;
   // a prototype-free object: tokens such as "toString" or "__proto__" are ordinary keys
@@ -138,7 +147,7 @@ export function fromTokenizerJson(
   json: unknown,
   file = 'tokenizer.json',
   config: TokenizerConfig = {},
-): Tokenizer | CharTokenizer {
+): Tokenizer | SpmTokenizer | CharTokenizer {
   const bad = (field: string, msg: string): never => {
     throw new FileFormatError('E_TOKENIZER_FILE', file, msg, field);
   };
@@ -149,14 +158,13 @@ export function fromTokenizerJson(
   const model = json.model;
   if (!isObj(model)) return bad('model', 'missing or not an object');
   const added = readAddedTokens(json.added_tokens, bad);
-  const normalizer = readNormalizer(json.normalizer, unsupported);
   const type = model.type ?? (model.merges !== undefined ? 'BPE' : undefined);
+  if (type === 'BPE' && isSpmStyleJson(json)) return spmFromTokenizerJson(json, added, config, bad, unsupported);
+  const normalizer = readNormalizer(json.normalizer, unsupported);
   if (type === 'WordLevel') return charFromJson(json, model, added, file, config, bad, unsupported);
   if (type !== 'BPE')
     return unsupported('model.type', `model type ${JSON.stringify(model.type)} is not supported (expected "BPE")`);
 
-  if (model.byte_fallback === true)
-    unsupported('model.byte_fallback', 'byte_fallback BPE (SentencePiece-style) is not supported; only byte-level BPE');
   for (const f of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) {
     const v = model[f];
     if (v !== null && v !== undefined && v !== '') unsupported(`model.${f}`, `${JSON.stringify(v)} is not supported`);

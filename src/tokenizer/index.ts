@@ -1,6 +1,7 @@
 /**
  * Public API of the tokenizer layer: byte-level BPE (train, encode, decode, special tokens, streaming decode,
- * Hugging Face / GPT-2 / tiktoken files) and a character-level tokenizer for teaching runs.
+ * Hugging Face / GPT-2 / tiktoken files), SentencePiece-style BPE as Llama 2, Mistral and Gemma ship it (read from
+ * their tokenizer.json or a GGUF file), and a character-level tokenizer for teaching runs.
  *
  *   const tok = await loadTokenizer('gpt2');                      // or 'cl100k_base', 'o200k_base', or a folder
  *   const ids = tok.encode(userText, { special: 'refuse' });      // SpecialTokenError on '<|endoftext|>' in text
@@ -19,6 +20,7 @@ export type {
 } from './types.js';
 export { Tokenizer, type BpeTokenizerSpec, type UnicodeNormalization } from './tokenizer.js';
 export { CharTokenizer } from './char_tokenizer.js';
+export { SpmTokenizer, llamaSpmLayout, SPACE_MARK, type SpmStep, type SpmTokenizerSpec } from './spm_tokenizer.js';
 export { StreamDecoder, type TokenBytesSource } from './stream_decoder.js';
 export { trainBpe, trainBpeWithStats, countWords, type TrainBpeOptions, type TrainStats } from './trainer.js';
 export { loadTokenizer, saveTokenizer, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE } from './io.js';

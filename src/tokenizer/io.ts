@@ -23,6 +23,7 @@ import {
   type WriteOptions,
 } from './hf_json.js';
 import { isPretrainedName, loadPretrained } from './pretrained.js';
+import type { SpmTokenizer } from './spm_tokenizer.js';
 import type { Tokenizer } from './tokenizer.js';
 import type { TextTokenizer } from './types.js';
 
@@ -30,7 +31,7 @@ export const TOKENIZER_FILE = 'tokenizer.json';
 export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 
 /** Load a tokenizer by name ('gpt2') or from a folder (or a tokenizer.json path). */
-export async function loadTokenizer(dirOrName: string): Promise<Tokenizer | CharTokenizer> {
+export async function loadTokenizer(dirOrName: string): Promise<Tokenizer | SpmTokenizer | CharTokenizer> {
   if (isPretrainedName(dirOrName) && !(await exists(dirOrName))) return loadPretrained(dirOrName);
   if (dirOrName.toLowerCase().endsWith('.gguf') && (await isFile(dirOrName)))
     return tokenizerFromGguf(await readGgufHeader(dirOrName));

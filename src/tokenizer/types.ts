@@ -24,6 +24,12 @@ export interface EncodeOptions {
 export interface DecodeOptions {
   /** Leave special tokens out of the text. Default false (they appear as their text, e.g. `<|endoftext|>`). */
   skipSpecial?: boolean;
+  /**
+   * The ids continue a text (a generated reply): nothing is stripped from their start. A SentencePiece-style
+   * tokenizer's decoder otherwise strips the space its encoder put first (Hugging Face's `decode`); generated
+   * tokens are read as llama.cpp and vLLM read them, so " world" after "Hello" keeps its space.
+   */
+  continuation?: boolean;
 }
 
 /** The tokenizer_config.json fields we read and write; every other field is kept in `extra` and written back. */
