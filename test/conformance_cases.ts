@@ -885,6 +885,66 @@ export function cases(): Case[] {
     });
   }
 
+  // a sliding window (Gemma's local layers): each query sees at most `window` keys ending at its own position.
+  // Prefill across the blocked path's 32-row blocks, T past the WebGPU tiled kernels' minimum, a decode step and a
+  // few tokens against a preallocated cache, window 2 (itself and one before: with 1, dq is 0 and only rounding is left), kept P, and with left padding (forward)
+  const windowed: [number, number, number, number, number, number, number | undefined, number, boolean][] = [
+    [2, 40, 40, 4, 2, 16, undefined, 8, false],
+    [1, 70, 70, 2, 1, 12, undefined, 33, false],
+    [2, 1, 50, 4, 2, 16, undefined, 10, false],
+    [1, 3, 40, 4, 1, 16, 30, 5, false],
+    [1, 16, 16, 2, 2, 8, undefined, 2, false],
+    [2, 9, 9, 2, 1, 8, undefined, 4, true],
+  ];
+  for (const [B, T, S, Hq, Hkv, D, qOffset, window, keep] of windowed) {
+    const attrs: Attrs = {
+      scale: 1 / Math.sqrt(D),
+      causal: true,
+      window,
+      ...(qOffset !== undefined ? { qOffset } : {}),
+    };
+    const name = `[B${B} T${T} S${S} Hq${Hq} Hkv${Hkv} D${D}${qOffset !== undefined ? ` qOffset ${qOffset}` : ''}] window ${window}${keep ? ' kept P' : ''}`;
+    const q = f([B, T, Hq, D]),
+      kv = f([B, S, Hkv, D]);
+    const fwd = (): Case => ({
+      name: '',
+      kernel: 'attention',
+      inputs: [q, kv, kv],
+      outputs: [f([B, T, Hq, D]), f([B, Hq, T]), ...(keep ? [f([B, Hq, T, S])] : [])],
+      attrs,
+    });
+    cs.push({ ...fwd(), name: `attention ${name}` });
+    cs.push({
+      name: `attention_backward ${name}`,
+      kernel: 'attention_backward',
+      inputs: [f([B, T, Hq, D]), q, kv, kv, f([B, T, Hq, D]), f([B, Hq, T]), ...(keep ? [f([B, Hq, T, S])] : [])],
+      outputs: [f([B, T, Hq, D]), f([B, S, Hkv, D]), f([B, S, Hkv, D])],
+      attrs,
+      prep: async (ins) => {
+        const outs = await runOn(
+          ref64,
+          fwd(),
+          [ins[1]!, ins[2]!, ins[3]!],
+          keep ? [null, null, null] : [null, null],
+          true,
+        );
+        return [ins[0]!, ins[1]!, ins[2]!, ins[3]!, ...outs.map((x) => Float32Array.from(x!))];
+      },
+    });
+  }
+  for (const [B, T, S, rowStart, window] of [
+    [3, 37, 37, [0, 5, 36], 6],
+    [2, 1, 50, [0, 7], 12],
+  ] as const) {
+    cs.push({
+      name: `attention [B${B} T${T} S${S} Hq4 Hkv2 D16] rowStart [${rowStart}] window ${window}`,
+      kernel: 'attention',
+      inputs: [f([B, T, 4, 16]), f([B, S, 2, 16]), f([B, S, 2, 16])],
+      outputs: [f([B, T, 4, 16]), f([B, 4, T])],
+      attrs: { scale: 0.25, causal: true, rowStart: [...rowStart], window },
+    });
+  }
+
   // kept probabilities: the forward also writes P [B, Hq, T, S]; the backward reads it instead of recomputing
   const keptP: [number, number, number, number, number, number, boolean, number | undefined][] = [
     [2, 5, 9, 4, 2, 8, true, undefined],

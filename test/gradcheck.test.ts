@@ -158,6 +158,11 @@ describe('finite-difference gradient checks (float64, ref)', () => {
     (q, k, v) => O.attention(q, k, v),
   );
   check(
+    'attention (sliding window 3, grouped-query, KV-cache offset)',
+    [{ shape: [1, 4, 4, 3] }, { shape: [1, 8, 2, 3] }, { shape: [1, 8, 2, 3] }],
+    (q, k, v) => O.attention(q, k, v, { window: 3 }),
+  );
+  check(
     'attention (not causal)',
     [{ shape: [1, 4, 2, 3] }, { shape: [1, 5, 1, 3] }, { shape: [1, 5, 1, 3] }],
     (q, k, v) => O.attention(q, k, v, { causal: false }),

@@ -150,9 +150,26 @@ function packed(c: ShapeCtx, per: number): { M: number; N: number; K: number } {
   return { M, N, K };
 }
 
-const ATTN_ATTRS = { scale: num({ required: true }), causal: bool(true), qOffset: int() };
+/**
+ * window (sliding-window attention, Mistral's and Gemma's local layers): query row t also sees no key more than
+ * window − 1 positions before its own, qOffset + t; 0 = no window.
+ */
+const ATTN_ATTRS = {
+  scale: num({ required: true }),
+  causal: bool(true),
+  qOffset: int(),
+  window: int({ default: 0, min: 0 }),
+};
 /** Left-padded rows (forward only): row b's keys before rowStart[b] are padding (ragged batches). */
 const ATTN_FWD_ATTRS = { ...ATTN_ATTRS, rowStart: numbers() };
+
+/** A sliding window needs the causal mask (it bounds the keys a query sees from below; causal bounds them above). */
+function windowCheck(c: ShapeCtx): void {
+  c.require(
+    !((c.attrs['window'] as number | undefined) ?? 0) || c.attrs['causal'] !== false,
+    'a sliding window (window > 0) needs causal attention',
+  );
+}
 
 /** rowStart, when given: B integers, each in [0, max]. */
 function rowStartCheck(c: ShapeCtx, B: number, max: number): void {
@@ -556,6 +573,7 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
         c.attrs['rowStart'] === undefined || c.outputs.length < 3,
         'rowStart (padded rows) is forward-only: no kept probabilities p',
       );
+      windowCheck(c);
     },
   },
   attention_backward: {
@@ -577,6 +595,7 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
       c.check(c.size(c.o(0)) === c.size(c.i(1)), 'output', 0, () => `must have q's shape ${fmt(c.i(1))}`);
       for (const k of [1, 2])
         c.check(c.size(c.o(k)) === c.size(c.i(2)), 'output', k, () => `must have k's shape ${fmt(c.i(2))}`);
+      windowCheck(c);
     },
   },
   attention_qkv: {

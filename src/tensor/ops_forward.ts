@@ -357,6 +357,11 @@ export interface AttentionOptions {
   /** Position of query row 0 among the keys (default S − T: queries are the last T positions). */
   qOffset?: number;
   /**
+   * Sliding-window attention (Mistral's, Gemma's local layers): a query sees no key more than window − 1 positions
+   * before its own. Absent or 0: every earlier key.
+   */
+  window?: number;
+  /**
    * Left-padded rows of a ragged batch: row b ignores the keys before rowStart[b] (its padding). Inference only
    * (no gradient through it, and no captured probabilities).
    */
@@ -383,6 +388,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     scale: opts.scale ?? 1 / Math.sqrt(D),
     causal: opts.causal ?? true,
     qOffset: opts.qOffset ?? S - T,
+    ...(opts.window ? { window: opts.window } : {}),
     ...(opts.rowStart ? { rowStart: opts.rowStart } : {}),
   };
   if (opts.rowStart) {
@@ -412,7 +418,7 @@ export function attentionQKV(
   qkv: Tensor,
   heads: number,
   kvHeads = heads,
-  opts: Omit<AttentionOptions, 'qOffset'> = {},
+  opts: Omit<AttentionOptions, 'qOffset' | 'window'> = {},
 ): Tensor {
   const [B, T, W] = qkv.shape as [number, number, number];
   const D = W / (heads + 2 * kvHeads);

@@ -152,6 +152,7 @@ const TABLE: Record<string, Kernel> = {
       attrNum(a, 'qOffset', S - T),
       o[2],
       a?.['rowStart'] as readonly number[] | undefined,
+      attrNum(a, 'window', 0),
     );
   },
   attention_backward: (i, o, a) => {
@@ -171,6 +172,7 @@ const TABLE: Record<string, Kernel> = {
       flag(a, 'causal', true),
       attrNum(a, 'qOffset', S - T),
       i[6],
+      attrNum(a, 'window', 0),
     );
   },
   attention_qkv: (i, o, a) => {

@@ -385,6 +385,11 @@ function scoresRow(
   return visible;
 }
 
+/** The first key query row t sees under a sliding window (0 = none): no more than window − 1 positions back. */
+function windowStart(qOffset: number, t: number, window: number): number {
+  return window > 0 ? Math.max(0, qOffset + t - window + 1) : 0;
+}
+
 export function attention(
   q: RefView,
   k: RefView,
@@ -396,13 +401,15 @@ export function attention(
   qOffset: number,
   prob?: RefView,
   rowStart?: readonly number[],
+  window = 0,
 ): void {
   const d = attnDims(q, k);
   const sc = new Float64Array(d.S);
   for (let b = 0; b < d.B; b++)
     for (let h = 0; h < d.Hq; h++)
       for (let t = 0; t < d.T; t++) {
-        const s0 = rowStart?.[b] ?? 0; // keys before s0: this row's left padding
+        // keys before s0: this row's left padding, or past its sliding window
+        const s0 = Math.max(rowStart?.[b] ?? 0, windowStart(qOffset, t, window));
         const n = scoresRow(q, k, d, b, t, h, scale, causal, qOffset, sc, s0);
         const seen = n > s0;
         let mx = -Infinity;
@@ -439,6 +446,7 @@ export function attentionBackward(
   causal: boolean,
   qOffset: number,
   prob?: RefView,
+  window = 0,
 ): void {
   const d = attnDims(q, k);
   dq.data.fill(0);
@@ -449,15 +457,16 @@ export function attentionBackward(
     for (let h = 0; h < d.Hq; h++) {
       const kvh = Math.floor(h / d.group);
       for (let t = 0; t < d.T; t++) {
-        const n = scoresRow(q, k, d, b, t, h, scale, causal, qOffset, p);
+        const s0 = windowStart(qOffset, t, window);
+        const n = scoresRow(q, k, d, b, t, h, scale, causal, qOffset, p, s0);
         const L = lse.data[(b * d.Hq + h) * d.T + t]!;
         const po = ((b * d.Hq + h) * d.T + t) * d.S;
-        for (let s = 0; s < n; s++) p[s] = prob ? prob.data[po + s]! : Math.exp(p[s]! - L);
+        for (let s = s0; s < n; s++) p[s] = prob ? prob.data[po + s]! : Math.exp(p[s]! - L);
         const qo = ((b * d.T + t) * d.Hq + h) * d.D;
         // Di = Σ_i dO·O (= Σ_s P·dP)
         let Di = 0;
         for (let i = 0; i < d.D; i++) Di += dO.data[qo + i]! * o.data[qo + i]!;
-        for (let s = 0; s < n; s++) {
+        for (let s = s0; s < n; s++) {
           const ko = ((b * d.S + s) * d.Hkv + kvh) * d.D;
           let dp = 0;
           for (let i = 0; i < d.D; i++) {

@@ -104,6 +104,7 @@ function attnForward(
     num(a, 'scale'),
     causal ? 1 : 0,
     qOffset,
+    num(a, 'window', 0),
     startBuf ? startBuf.ptr : 0,
   ];
   try {
@@ -162,6 +163,7 @@ function attnBackward(
     num(a, 'scale'),
     causal ? 1 : 0,
     qOffset,
+    num(a, 'window', 0),
   ];
   be.par('attention_backward', d.B * d.Hkv, work, 1, (lo, hi, s) => [...head, s, lo, hi], ATTN_CHUNKS_PER_THREAD);
 }

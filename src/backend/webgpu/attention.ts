@@ -1,6 +1,6 @@
 /**
  * Attention on WebGPU (../kernels.ts `attention`, `attention_qkv` and their backward passes), grouped-query heads,
- * causal masking from qOffset, left padding (rowStart, forward), kept probabilities P when asked or given. q, k, v
+ * causal masking from qOffset, a sliding window, left padding (rowStart, forward), kept probabilities P when asked or given. q, k, v
  * are read through a layout (row stride and base column, ./attention_params.ts), so the fused projection
  * qkv [B, T, (Hq + 2·Hkv)·D] is the same kernel on one buffer. The head size D is built into each shader (a row's q
  * and its accumulator live in registers). No T×S matrix unless P is asked for.
@@ -52,7 +52,8 @@ function forward(D: number, keepP: boolean): string {
   let h = (r / T) % Hq;
   let b = r / (T * Hq);
   let kvh = h / group;
-  let s0 = pu(16u + b);
+  var s0 = pu(17u + b); // keys before s0: left padding, or past the row's sliding window
+  if (window > 0) { s0 = max(s0, u32(max(0, qOffset + i32(t) - window + 1))); }
   var n = i32(S);
   if (causal) { n = min(i32(S), qOffset + i32(t) + 1); }
   let qo = (b * T + t) * qStride + qBase + h * ${D}u;
@@ -121,7 +122,9 @@ ${dotq(D)}
   let go = ((b * T + t) * Hq + h) * ${D}u;
   let Di = doto(go);
   var acc: array<f32, ${D}>;
-  for (var si = 0; si < n; si++) {
+  var si0 = 0; // a sliding window: the row's first key
+  if (window > 0) { si0 = max(0, qOffset + i32(t) - window + 1); }
+  for (var si = si0; si < n; si++) {
     let s = u32(si);
     let ko = (b * S + s) * kvStride + kBase + kvh * ${D}u;
     let vo = (b * S + s) * kvStride + vBase + kvh * ${D}u;
@@ -151,6 +154,7 @@ ${dotq(D)}
   for (var h = kvh * group; h < (kvh + 1u) * group; h++) {
     for (var t = 0u; t < T; t++) {
       if (causal && i32(s) >= qOffset + i32(t) + 1) { continue; }
+      if (window > 0 && i32(s) < qOffset + i32(t) - window + 1) { continue; }
       let r = (b * Hq + h) * T + t;
       let qo = (b * T + t) * qStride + qBase + h * ${D}u;
       let go = ((b * T + t) * Hq + h) * ${D}u;

@@ -2,7 +2,8 @@
  * Tiled ("flash", FlashAttention-2 scheme) attention on WebGPU for prefill and training shapes: no T×S matrix, and each
  * K/V (or Q/dO) row read from global memory once per tile of rows instead of once per row. The parameter block and
  * the q/k/v layouts (separate q, k, v, or the fused qkv read through row stride and base column) are
- * ./attention_params.ts's; grouped-query heads, causal from qOffset, rowStart (forward) as ./attention.ts. The head
+ * ./attention_params.ts's; grouped-query heads, causal from qOffset, a sliding window, rowStart (forward) as
+ * ./attention.ts. The head
  * size D is built into each shader; a thread's own row (q, its accumulator) lives in registers, the shared tiles in
  * `var<workgroup>` memory (at most 16 KiB, WebGPU's guaranteed minimum). Rows are vec4 lanes when D is a multiple of
  * 4 (one workgroup-memory read and one dot() per 4 columns), f32 otherwise.
@@ -93,6 +94,13 @@ function queryTile(D: number): string {
     hi = min(i32(S), qOffset + i32(tLast) + 1);
     n = min(i32(S), qOffset + i32(t) + 1);
   }
+  // a sliding window: this row's keys start at lo, the tile's at loT (its first row's)
+  var lo = 0;
+  var loT = 0;
+  if (window > 0) {
+    lo = qOffset + i32(t) - window + 1;
+    loT = max(0, qOffset + i32(t0) - window + 1);
+  }
   let r = (b * Hq + h) * T + t; // lse / Di index [B, Hq, T]
   let qo = (b * T + t) * qStride + qBase + h * ${D}u;
   let go = ((b * T + t) * Hq + h) * ${D}u; // o / dO [B, T, Hq, D]`;
@@ -125,18 +133,18 @@ export function flashForward(D: number): string {
 var<workgroup> Ks: array<${L.ty}, ${BC * L.DW}>;
 var<workgroup> Vs: array<${L.ty}, ${BC * L.DW}>;
 @compute @workgroup_size(${BR}) fn main(${BUILTINS}) {${HEAD}${queryTile(D)}
-  let s0 = i32(pu(16u + b)); // rowStart: keys before it are padding
+  let s0 = i32(pu(17u + b)); // rowStart: keys before it are padding
   var q: array<${L.ty}, ${L.DW}>;
   if (live) { ${cols(L, `q[i] = ldQ(qo + i * ${L.W}u);`)} }
   var acc: array<${L.ty}, ${L.DW}>;
   var m = -3.0e38; // finite: WGSL may assume no infinities in arithmetic
   var l = 0.0;
-  for (var kt = s0; kt < hi; kt += ${BC}) {${loadKV(D, L, BC)}
+  for (var kt = max(s0, loT); kt < hi; kt += ${BC}) {${loadKV(D, L, BC)}
     if (live) {
       var sc: array<f32, ${BC}>;
       var mt = m;
       for (var j = 0; j < ${BC}; j++) {
-        if (kt + j < n) {
+        if (kt + j < n && kt + j >= lo) {
           let ko = u32(j) * ${L.DW}u;
           var d = 0.0;
           ${cols(L, `d += ${L.dot('q[i]', 'Ks[ko + i]')};`)}
@@ -148,7 +156,7 @@ var<workgroup> Vs: array<${L.ty}, ${BC * L.DW}>;
       l *= alpha;
       ${cols(L, 'acc[i] *= alpha;')}
       for (var j = 0; j < ${BC}; j++) {
-        if (kt + j < n) {
+        if (kt + j < n && kt + j >= lo) {
           let p = exp(sc[j] - mt);
           l += p;
           let vo = u32(j) * ${L.DW}u;
@@ -203,10 +211,10 @@ var<workgroup> Vs: array<${L.ty}, ${BC * L.DW}>;
     di = DI[r];
   }
   var acc: array<${L.ty}, ${L.DW}>;
-  for (var kt = 0; kt < hi; kt += ${BC}) {${loadKV(D, L, BC)}
+  for (var kt = loT; kt < hi; kt += ${BC}) {${loadKV(D, L, BC)}
     if (live) {
       for (var j = 0; j < ${BC}; j++) {
-        if (kt + j < n) {
+        if (kt + j < n && kt + j >= lo) {
           let ko = u32(j) * ${L.DW}u;
           var qk = 0.0;
           var dp = 0.0;
@@ -292,6 +300,7 @@ var<workgroup> Ds: array<f32, ${BQ}>;
           let t = tq + j;
           if (t >= T) { break; }
           if (causal && i32(s) > qOffset + i32(t)) { continue; }
+          if (window > 0 && i32(s) < qOffset + i32(t) - window + 1) { continue; }
           let qo = j * ${L.DW}u;
           var qk = 0.0;
           ${wk ? 'var dp = 0.0;' : ''}

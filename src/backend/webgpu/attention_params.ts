@@ -1,9 +1,10 @@
 /**
  * The parameter block every attention shader reads (./attention.ts, ./attention_flash.ts): the dimensions of a call,
  * the q/k/v layout (row stride and base column, so that the fused projection qkv [B, T, (Hq + 2·Hkv)·D] is read in
- * place), causal/qOffset/scale, and the per-batch rowStart (left padding) from word 16 on.
+ * place), causal/qOffset/scale, the sliding window, and the per-batch rowStart (left padding) from word 17 on.
  *   words: 0 B, 1 T, 2 S, 3 Hq, 4 Hkv, 5 group = Hq/Hkv, 6 scale (f32), 7 causal, 8 qOffset (i32), 9 B·Hq·T (query rows),
- *          10 qStride, 11 kvStride, 12 qBase, 13 kBase, 14 vBase, 15 −∞ (f32), 16 + b rowStart[b]
+ *          10 qStride, 11 kvStride, 12 qBase, 13 kBase, 14 vBase, 15 −∞ (f32), 16 window (i32, 0 = none),
+ *          17 + b rowStart[b]
  */
 import type { Attrs } from '../backend.js';
 import { Params } from './core.js';
@@ -24,7 +25,8 @@ export const HEAD = `
   let kvStride = pu(11u);
   let qBase = pu(12u);
   let kBase = pu(13u);
-  let vBase = pu(14u);`;
+  let vBase = pu(14u);
+  let window = pi(16u);`;
 
 export interface Dims {
   B: number;
@@ -51,6 +53,7 @@ export function params(d: Dims, a: Attrs, defaultOffset: number, rowStart?: read
     .i32(qOffset)
     .u32(d.B * d.Hq * d.T, d.qStride, d.kvStride, d.qBase, d.kBase, d.vBase)
     .f32(Number.NEGATIVE_INFINITY)
+    .i32((a['window'] as number | undefined) ?? 0)
     .u32(...(rowStart ?? new Array<number>(d.B).fill(0)));
 }
 

@@ -29,6 +29,12 @@ const R: i32 = 32;
   return causal ? max(0, min(S, qOffset + t + 1)) : S;
 }
 
+/** The first key query row t sees under a sliding window of `window` keys (0 = none). */
+// @ts-ignore: decorator
+@inline function windowStart(t: i32, qOffset: i32, window: i32): i32 {
+  return window > 0 ? max(0, qOffset + t - window + 1) : 0;
+}
+
 /** Bytes of scratch the kernels need (the caller sizes each thread's scratch with the same formula). */
 export function attention_scratch_bytes(S: i32, D: i32): i32 {
   const Sp = (S + 7) & ~7, Dp = (D + 7) & ~7;
@@ -160,7 +166,7 @@ function attendRow(pq: usize, kb: usize, vb: usize, kStride: usize, D: i32, n: i
 }
 
 export function attention(q: usize, k: usize, v: usize, o: usize, lse: usize, prob: usize, T: i32, S: i32, Hq: i32, Hkv: i32, D: i32,
-  qRow: i32, kRow: i32, scale: f32, causal: bool, qOffset: i32, starts: usize, scratch: usize, lo: i32, hi: i32): void {
+  qRow: i32, kRow: i32, scale: f32, causal: bool, qOffset: i32, window: i32, starts: usize, scratch: usize, lo: i32, hi: i32): void {
   const group = Hq / Hkv;
   const oRow = Hq * D;
   const Sp = (S + 7) & ~7, Dp = (D + 7) & ~7;
@@ -185,14 +191,21 @@ export function attention(q: usize, k: usize, v: usize, o: usize, lse: usize, pr
       for (let t = 0; t < T; t++) {
         const qr = <usize>((b * T + t) * qRow + h * D) << 2, ro = <usize>(((b * T + t) * Hq + h) * D) << 2;
         const n = visible(t, S, causal, qOffset);
+        // a sliding window: the row's keys start at w0 (the keys, kept probabilities and their count shift by it)
+        const w0 = min(n, windowStart(t, qOffset, window));
         const pl = lse + (<usize>(bh * T + t) << 2);
-        const pr = prob ? prob + (<usize>(bh * T + t) * <usize>S << 2) : 0;
-        if (n == 0) {
+        let pr = prob ? prob + (<usize>(bh * T + t) * <usize>S << 2) : 0;
+        if (pr && w0 > 0) {
+          memory.fill(pr, 0, <usize>w0 << 2);
+          pr += <usize>w0 << 2;
+        }
+        const kw = kb + (<usize>(w0 * kRow) << 2), vw = vb + (<usize>(w0 * kRow) << 2);
+        if (n - w0 == 0) {
           memory.fill(o + ro, 0, <usize>D << 2);
           store<f32>(pl, -Infinity);
-          if (pr) memory.fill(pr, 0, <usize>S << 2);
-        } else if ((D & 3) == 0) store<f32>(pl, attendRow4(q + qr, kb, vb, <usize>kRow << 2, D, n, scale, o + ro, sb, pr, S));
-        else store<f32>(pl, attendRow(q + qr, kb, vb, <usize>kRow << 2, D, n, scale, o + ro, sb, pr, S));
+          if (pr) memory.fill(pr, 0, <usize>(S - w0) << 2);
+        } else if ((D & 3) == 0) store<f32>(pl, attendRow4(q + qr, kw, vw, <usize>kRow << 2, D, n - w0, scale, o + ro, sb, pr, S - w0));
+        else store<f32>(pl, attendRow(q + qr, kw, vw, <usize>kRow << 2, D, n - w0, scale, o + ro, sb, pr, S - w0));
       }
       continue;
     }
@@ -233,6 +246,9 @@ export function attention(q: usize, k: usize, v: usize, o: usize, lse: usize, pr
           if (pr) memory.fill(pr, 0, <usize>S << 2);
           continue;
         }
+        // a sliding window: keys before w0 are masked (−∞, so P is 0 there)
+        const w0 = min(n, windowStart(t0 + r, qOffset, window));
+        for (let s = 0; s < w0; s++) store<f32>(row + (<usize>s << 2), -Infinity);
         const m = rowMax(row, n);
         const sum = expRow(row, n, ld, m); // unnormalised P, zero past n
         store<f32>(inv + (<usize>r << 2), 1 / sum);
@@ -272,7 +288,7 @@ function accumulateKeys(at: usize, bn: usize, rb: i32, nb: i32, D: i32, t0: i32,
 
 export function attention_backward(dO: usize, q: usize, k: usize, v: usize, o: usize, lse: usize, prob: usize, dq: usize, dk: usize,
   dv: usize, T: i32, S: i32, Hq: i32, Hkv: i32, D: i32, qRow: i32, kRow: i32, scale: f32, causal: bool, qOffset: i32,
-  scratch: usize, lo: i32, hi: i32): void {
+  window: i32, scratch: usize, lo: i32, hi: i32): void {
   const group = Hq / Hkv;
   const oRow = Hq * D;
   const nAll = T > 0 ? visible(T - 1, S, causal, qOffset) : 0;
@@ -340,6 +356,9 @@ export function attention_backward(dO: usize, q: usize, k: usize, v: usize, o: u
             memory.copy(prow, prob + (<usize>((b * Hq + h) * T + t0 + r) * <usize>S << 2), <usize>n << 2);
             if (ld > n) memory.fill(prow + (<usize>n << 2), 0, <usize>(ld - n) << 2);
           } else expRow(prow, n, ld, load<f32>(pl + (<usize>r << 2))); // P recomputed from lse, zero past n
+          // a sliding window: P is 0 at the keys before the row's first (so are dS and the row's share of dV)
+          const w0 = min(n, windowStart(t0 + r, qOffset, window));
+          if (w0 > 0) memory.fill(prow, 0, <usize>w0 << 2);
           const ro = oo + <usize>(r * oRow) * 4;
           const Di = dot(dO + ro, o + ro, D);
           // dS = P·(dP − Di)·scale over the keys this row sees (rounded up to 4: P is 0 there), 0 after
