@@ -372,6 +372,61 @@ describe('llama.cpp runs our GGUF files', () => {
     }
   }, 120_000);
 
+  it("a Gemma 3 (sliding and full layers, sandwich norms, GeGLU, scaled embeddings) as llama.cpp's gemma3: same greedy ids; the window and the scale matter", async () => {
+    const gemma = (extra: Record<string, unknown> = {}) =>
+      fromHfConfig(
+        {
+          model_type: 'gemma3_text',
+          vocab_size: 256,
+          hidden_size: 64,
+          intermediate_size: 128,
+          num_hidden_layers: 6,
+          num_attention_heads: 4,
+          num_key_value_heads: 2,
+          head_dim: 32,
+          max_position_embeddings: 64,
+          sliding_window: 4,
+          query_pre_attn_scalar: 20, // ≠ head_dim: llama.cpp reads none, so q_norm carries the ratio
+          ...extra,
+        },
+        'test config',
+      );
+    const cfg = gemma();
+    const init = initModel(cfg, new Rng(5), { backend: getBackend('ref'), std: 0.1 });
+    // every norm gain away from 1 (the model holds the gains: 1 + Gemma's stored w)
+    const params = new Map(
+      [...init.params].map(([n, p]) => [
+        n,
+        n.includes('norm')
+          ? tensor(
+              Float32Array.from({ length: p.size }, (_, i) => 1 + 0.3 * Math.sin(i + n.length)),
+              p.shape,
+            )
+          : p,
+      ]),
+    );
+    const model = new CausalLM(cfg, params);
+    const file = path.join(TMP, 'gemma3-f32.gguf');
+    await saveGguf(model, file, { type: 'f32', metadata: tokenizerToGguf(byteTokenizer(), 256, { eos: 2 }) });
+    const back = await loadModel(file);
+    expect(back.config).toMatchObject({ sandwichNorms: true, slidingWindow: 4, layerTypes: cfg.layerTypes });
+    const prompt = byteTokenizer().encode('ROMEO: what light breaks?');
+    const cpp = await llamaCppGreedy(file, prompt, STEPS);
+    expect(cpp.ids).toEqual(await ours(model, prompt, STEPS));
+    expect(cpp.ids).toEqual(await ours(back, prompt, STEPS));
+    const seq = [...prompt, ...cpp.ids];
+    const dp = maxDp(cpp.probs, await ourProbs(model, seq, prompt.length), STEPS);
+    expect(dp).toBeLessThan(1e-4);
+    // the same weights with every layer full, or scaled by 1/√head_dim, are far from llama.cpp's
+    const full = new CausalLM(gemma({ layer_types: Array(6).fill('full_attention') }), params);
+    const unscaled = new CausalLM({ ...cfg, attnScale: 1 / Math.sqrt(32) }, params);
+    for (const other of [full, unscaled])
+      expect(maxDp(cpp.probs, await ourProbs(other, seq, prompt.length), STEPS)).toBeGreaterThan(100 * dp); // measured 0.095, 0.012 (dp 7.4e-5)
+    // llama.cpp's gemma3 fixes the layer pattern: another one is refused by name
+    const odd = new CausalLM(gemma({ layer_types: Array(6).fill('sliding_attention') }), params);
+    await expect(saveGguf(odd, path.join(TMP, 'odd.gguf'), { type: 'f32' })).rejects.toThrow(/five sliding/);
+  }, 120_000);
+
   /** A tiny Llama-family config (byte vocabulary) with `extra` fields. */
   const tiny = (extra: Record<string, unknown>) =>
     fromHfConfig(

@@ -259,7 +259,7 @@ describe('Llama family', () => {
     expect(fromHfConfig({ ...llamaJson(), rope_scaling: null }, 'x').ropeTheta).toBe(500000);
   });
 
-  it('refuses RoPE types it does not run (llama3 and linear it does: test/model_families.test.ts), other activations, sliding windows', () => {
+  it('refuses RoPE types it does not run (llama3 and linear it does: test/model_families.test.ts), other activations, sliding layers without a window', () => {
     expectUnsupported({ ...llamaJson(), rope_scaling: { type: 'dynamic', factor: 2 } }, /rope_scaling/, /dynamic/);
     expectUnsupported(
       { ...llamaJson(), rope_parameters: { rope_theta: 1e4, rope_type: 'yarn' } },
@@ -267,7 +267,8 @@ describe('Llama family', () => {
       /yarn/,
     );
     expectUnsupported({ ...llamaJson(), hidden_act: 'gelu' }, /hidden_act/, /gelu/);
-    expectUnsupported({ ...llamaJson(), layer_types: ['full_attention', 'sliding_attention'] }, /layer_types/);
+    expectConfigError({ ...llamaJson(), layer_types: ['full_attention', 'sliding_attention'] }, 'sliding_window');
+    expectUnsupported({ ...llamaJson(), layer_types: ['full_attention', 'chunked_attention'] }, /layer_types\[1\]/);
     expectUnsupported(
       { ...llamaJson(), rope_parameters: { rope_theta: 1e4, rope_type: 'default', partial_rotary_factor: 0.5 } },
       /partial_rotary_factor/,
@@ -286,7 +287,7 @@ describe('Llama family', () => {
     expectConfigError({ ...llamaJson(), architectures: 'LlamaForCausalLM' }, 'architectures');
   });
 
-  it('Qwen2: q/k/v biases, no o_proj / MLP bias; sliding window only when used', () => {
+  it('Qwen2: q/k/v biases, no o_proj / MLP bias; a sliding window only when used, from max_window_layers on', () => {
     const j: Json = {
       architectures: ['Qwen2ForCausalLM'],
       model_type: 'qwen2',
@@ -320,11 +321,13 @@ describe('Llama family', () => {
     expect(out['architectures']).toEqual(['Qwen2ForCausalLM']);
     expect(out['attention_bias']).toBeUndefined();
     expect(withoutHf(fromHfConfig(out, 'x'))).toEqual(withoutHf(c));
-    expectUnsupported({ ...j, use_sliding_window: true }, /sliding_window/, /128/);
-    expect(fromHfConfig({ ...j, use_sliding_window: true, sliding_window: 256 }, 'x').maxPositions).toBe(256);
+    expect(c.slidingWindow).toBeUndefined(); // use_sliding_window false
+    const w = fromHfConfig({ ...j, use_sliding_window: true, max_window_layers: 1 }, 'x');
+    expect([w.slidingWindow, w.layerTypes]).toEqual([128, ['full', 'sliding']]);
+    expect(fromHfConfig({ ...j, use_sliding_window: true, sliding_window: 256 }, 'x').slidingWindow).toBeUndefined();
   });
 
-  it('Mistral: accepted without a sliding window; the default window of 4096 is refused', () => {
+  it('Mistral: without a sliding window, with one (the default 4096), or one no shorter than the context (none)', () => {
     const j: Json = {
       architectures: ['MistralForCausalLM'],
       model_type: 'mistral',
@@ -349,11 +352,11 @@ describe('Llama family', () => {
     });
     expect(toHfConfig(c)['model_type']).toBe('mistral');
     expect(withoutHf(fromHfConfig(toHfConfig(c), 'x'))).toEqual(withoutHf(c));
-    expectUnsupported({ ...j, sliding_window: 4096 }, /sliding_window/, /4096/);
+    expect(fromHfConfig({ ...j, sliding_window: 4096 }, 'x').slidingWindow).toBe(4096);
     const noWindow = { ...j };
     delete noWindow['sliding_window'];
-    expectUnsupported(noWindow, /sliding_window/, /default/);
-    expect(fromHfConfig({ ...j, sliding_window: 8192 }, 'x').maxPositions).toBe(8192);
+    expect(fromHfConfig(noWindow, 'x').slidingWindow).toBe(4096); // transformers' Mistral default
+    expect(fromHfConfig({ ...j, sliding_window: 8192 }, 'x').slidingWindow).toBeUndefined();
   });
 
   it('changing biases switches the written model type to one that can express them', () => {
@@ -396,6 +399,7 @@ describe('architecture selection', () => {
   it('lists every supported architecture', () => {
     expect(Object.values(SUPPORTED_ARCHITECTURES).sort()).toEqual([
       'GPT2LMHeadModel',
+      'Gemma3ForCausalLM',
       'LlamaForCausalLM',
       'MistralForCausalLM',
       'Qwen2ForCausalLM',

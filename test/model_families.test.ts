@@ -3,8 +3,10 @@
  * the whole model: the config.json files of Qwen3-0.6B and Llama-3.2-1B as published map to the right ModelConfig
  * and are written back; the llama3 frequencies (transformers' form, llama.cpp's divisors, and the parameters read back
  * from those divisors); a model folder round trip; cached, fused and q8 decoding equal the full forward on every
- * backend; training reaches the norms. That the function itself is right is llama.cpp's check
- * (test/gguf_llamacpp.test.ts: its qwen3 and its rope_freqs give our probabilities within 4e-4).
+ * backend; training reaches the norms. The same for Gemma 3's text models (gemma-3-270m's config.json as published;
+ * sliding-window and full layers, sandwich norms, GeGLU, gains stored minus 1) and Mistral's sliding window, with the
+ * window's meaning checked against attention written out by hand. That the function itself is right is llama.cpp's
+ * check (test/gguf_llamacpp.test.ts: its qwen3, gemma3 and rope_freqs give our probabilities within 4e-4).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -253,13 +255,28 @@ const tinyConfigs: [string, ModelConfig][] = [
       'llama3 tiny',
     ),
   ],
+  [
+    'Gemma 3 (window 8, sandwich norms, GeGLU, scaled embeddings, query_pre_attn_scalar 24)',
+    fromHfConfig(
+      {
+        ...TINY,
+        model_type: 'gemma3_text',
+        num_hidden_layers: 3,
+        sliding_window: 8,
+        query_pre_attn_scalar: 24,
+        layer_types: ['sliding_attention', 'full_attention', 'sliding_attention'],
+      },
+      'gemma3 tiny',
+    ),
+  ],
+  ['Mistral (sliding window 8)', fromHfConfig({ ...TINY, model_type: 'mistral', sliding_window: 8 }, 'mistral tiny')],
 ];
 
-/** A random model of `cfg` on `backend` (std 0.1) whose q/k norm gains are away from 1. */
+/** A random model of `cfg` on `backend` (std 0.1) whose norm gains are away from 1. */
 function randomModel(cfg: ModelConfig, backend = getBackend('ref')): CausalLM {
   const init = initModel(cfg, new Rng(11), { std: 0.1, backend });
   for (const [name, p] of init.params)
-    if (/[qk]_norm/.test(name))
+    if (/norm/.test(name))
       backend.write(
         p.buf,
         Float32Array.from({ length: p.size }, (_, i) => 1 + 0.4 * Math.sin(3 * i + name.length)),
@@ -358,5 +375,172 @@ describe.each(tinyConfigs)('%s', (name, cfg) => {
     let last = first;
     for (let i = 0; i < 10; i++) last = await step(0.5);
     expect(last).toBeLessThan(first - 0.3);
+  });
+});
+
+/** google/gemma-3-270m's config.json as published on the Hugging Face Hub. */
+const GEMMA3_270M = {
+  _sliding_window_pattern: 6,
+  architectures: ['Gemma3ForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  attn_logit_softcapping: null,
+  bos_token_id: 2,
+  eos_token_id: 1,
+  final_logit_softcapping: null,
+  head_dim: 256,
+  hidden_activation: 'gelu_pytorch_tanh',
+  hidden_size: 640,
+  initializer_range: 0.02,
+  intermediate_size: 2048,
+  layer_types: Array.from({ length: 18 }, (_, i) => ((i + 1) % 6 ? 'sliding_attention' : 'full_attention')),
+  max_position_embeddings: 32768,
+  model_type: 'gemma3_text',
+  num_attention_heads: 4,
+  num_hidden_layers: 18,
+  num_key_value_heads: 1,
+  pad_token_id: 0,
+  query_pre_attn_scalar: 256,
+  rms_norm_eps: 1e-6,
+  rope_local_base_freq: 10000.0,
+  rope_scaling: null,
+  rope_theta: 1000000.0,
+  sliding_window: 512,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.55.0.dev0',
+  use_bidirectional_attention: false,
+  use_cache: true,
+  vocab_size: 262144,
+};
+
+describe('Gemma 3 and sliding windows', () => {
+  it("gemma-3-270m's config.json maps to Gemma 3's layout and is written back as it was", () => {
+    const c = fromHfConfig(GEMMA3_270M, 'gemma-3-270m/config.json');
+    expect(withoutHf(c)).toMatchObject({
+      family: 'llama',
+      vocabSize: 262144,
+      hiddenSize: 640,
+      numLayers: 18,
+      numHeads: 4,
+      numKvHeads: 1,
+      headDim: 256,
+      intermediateSize: 2048,
+      maxPositions: 32768,
+      ropeTheta: 1e6,
+      ropeLocalTheta: 10000,
+      qkNorm: true,
+      slidingWindow: 512,
+      embedScale: true,
+      sandwichNorms: true,
+      mlpActivation: 'gelu_tanh',
+      attnScale: 1 / 16,
+      normOffset: 1,
+      tieWordEmbeddings: true,
+      bosTokenId: 2,
+      eosTokenId: 1,
+      padTokenId: 0,
+    });
+    expect(c.layerTypes!.filter((t) => t === 'full').length).toBe(3); // layers 5, 11, 17
+    expect(toHfConfig(c)).toEqual(Object.fromEntries(Object.entries(GEMMA3_270M).sort(([a], [b]) => (a < b ? -1 : 1))));
+    // without layer_types, transformers' pattern (every 6th layer full)
+    const { layer_types: _, ...noTypes } = GEMMA3_270M;
+    expect(fromHfConfig(noTypes, 'x').layerTypes).toEqual(c.layerTypes);
+    // transformers 5's rope_parameters per layer type read the same
+    const { rope_theta: _t, rope_local_base_freq: _l, rope_scaling: _s, ...v5 } = GEMMA3_270M;
+    const c5 = fromHfConfig(
+      {
+        ...v5,
+        rope_parameters: {
+          full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1e6 },
+          sliding_attention: { rope_type: 'default', rope_theta: 10000 },
+        },
+      },
+      'x',
+    );
+    expect([c5.ropeTheta, c5.ropeLocalTheta, c5.ropeScaling]).toEqual([1e6, 10000, { type: 'linear', factor: 8 }]);
+  });
+
+  it('refused by name: soft-capping, bidirectional attention, the multimodal and older Gemmas', () => {
+    expect(() => fromHfConfig({ ...GEMMA3_270M, final_logit_softcapping: 30 }, 'g.json')).toThrow(
+      /final_logit_softcapping.*soft-capping/,
+    );
+    expect(() => fromHfConfig({ ...GEMMA3_270M, use_bidirectional_attention: true }, 'g.json')).toThrow(
+      /use_bidirectional_attention/,
+    );
+    expect(() => fromHfConfig({ model_type: 'gemma3' }, 'g.json')).toThrow(/multimodal.*gemma3_text/);
+    expect(() => fromHfConfig({ model_type: 'gemma2' }, 'g.json')).toThrow(/Gemma 2/);
+    expect(() => fromHfConfig({ ...GEMMA3_270M, layer_types: ['sliding_attention'] }, 'g.json')).toThrow(ConfigError);
+    const c = fromHfConfig(GEMMA3_270M, 'x');
+    expect(() => toHfConfig({ ...c, embedScale: false })).toThrow(/embedScale/);
+    expect(() => toHfConfig({ ...c, sandwichNorms: false })).toThrow(UnsupportedError);
+  });
+
+  it('Mistral and Qwen2 windows: every layer (Mistral), the layers from max_window_layers on (Qwen2); written back', () => {
+    const m = fromHfConfig({ ...TINY, model_type: 'mistral', sliding_window: 8 }, 'x');
+    expect([m.slidingWindow, m.layerTypes]).toEqual([8, undefined]);
+    expect(toHfConfig(m)['sliding_window']).toBe(8);
+    expect(fromHfConfig({ ...TINY, model_type: 'mistral', sliding_window: null }, 'x').slidingWindow).toBeUndefined();
+    const q = fromHfConfig(
+      { ...TINY, model_type: 'qwen2', use_sliding_window: true, sliding_window: 8, max_window_layers: 1 },
+      'x',
+    );
+    expect([q.slidingWindow, q.layerTypes]).toEqual([8, ['full', 'sliding']]);
+    expect(withoutHf(fromHfConfig(toHfConfig(q), 'x'))).toEqual(withoutHf(q));
+  });
+
+  it("the stored norm gains are Gemma's w (the model's gain − 1)", async () => {
+    const cfg = tinyConfigs.find(([n]) => n.startsWith('Gemma'))![1];
+    const model = randomModel(cfg);
+    const dir = path.join(TMP, 'gemma-gains');
+    await saveModel(model, dir);
+    const { readSafetensors } = await import('../src/formats/safetensors.js');
+    const stored = (await readSafetensors(path.join(dir, 'model.safetensors'))).tensors;
+    const name = 'model.layers.1.post_feedforward_layernorm.weight';
+    const held = model.params.get(name)!.dataSync() as Float32Array;
+    const w = stored.get(name)!.data as Float32Array;
+    for (let i = 0; i < held.length; i++) expect(w[i]).toBeCloseTo(held[i]! - 1, 6);
+  });
+
+  it('a sliding window means what transformers means: the last `window` keys, the own one included', async () => {
+    const cfg = tinyConfigs.find(([n]) => n.startsWith('Mistral'))![1];
+    // attention written out by hand (float64) against the kernel, on every backend
+    const [B, T, H, D, W] = [1, 20, 2, 8, 5];
+    const rng = new Rng(3);
+    const rand = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+    const q = rand(B * T * H * D),
+      k = rand(B * T * H * D),
+      v = rand(B * T * H * D);
+    const want = new Float64Array(B * T * H * D);
+    for (let t = 0; t < T; t++)
+      for (let h = 0; h < H; h++) {
+        const keys = [];
+        for (let s = Math.max(0, t - W + 1); s <= t; s++) keys.push(s);
+        const sc = keys.map((s) => {
+          let d = 0;
+          for (let i = 0; i < D; i++) d += q[(t * H + h) * D + i]! * k[(s * H + h) * D + i]!;
+          return d / Math.sqrt(D);
+        });
+        const m = Math.max(...sc);
+        const e = sc.map((x) => Math.exp(x - m));
+        const z = e.reduce((a, b) => a + b, 0);
+        for (let i = 0; i < D; i++)
+          want[(t * H + h) * D + i] = keys.reduce((a, s, j) => a + (e[j]! / z) * v[(s * H + h) * D + i]!, 0);
+      }
+    const { attention } = await import('../src/tensor/ops.js');
+    for (const [name, backend] of BACKENDS) {
+      const mk = (x: Float32Array) => tensor(x, [B, T, H, D], { backend });
+      const got = tidy(() => noGrad(() => attention(mk(q), mk(k), mk(v), { window: W })));
+      const g = (await got.data()) as Float32Array;
+      got.dispose();
+      for (let i = 0; i < g.length; i++) expect(Math.abs(g[i]! - want[i]!), `${name} at ${i}`).toBeLessThan(1e-5);
+    }
+    // and it matters to the model: past the window the logits differ from the same weights without one
+    const model = randomModel(cfg);
+    const plain = new CausalLM({ ...cfg, slidingWindow: undefined }, model.params);
+    const ids = Array.from({ length: 20 }, (_, i) => (i * 13 + 5) % cfg.vocabSize);
+    const [a, b] = [await logits(model, ids), await logits(plain, ids)];
+    const V = cfg.vocabSize;
+    expect(relErr(a.subarray(0, 8 * V), b.subarray(0, 8 * V))).toBeLessThan(1e-6); // within the window: the same
+    expect(relErr(a.subarray(12 * V), b.subarray(12 * V))).toBeGreaterThan(1e-3);
   });
 });

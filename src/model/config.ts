@@ -1,7 +1,9 @@
 /**
  * The one decoder-only Transformer config. It covers the GPT-2 family (learned positions, LayerNorm, GELU, fused
  * qkv with Conv1D [in, out] weights, tied head) and the Llama family (RoPE, RMSNorm, SwiGLU, grouped-query
- * attention, tied or untied head), including Qwen2-style q/k/v biases, Qwen3's per-head q/k norms and Llama 3's scaled RoPE. `fromHfConfig` (src/model/hf/config.ts) maps a
+ * attention, tied or untied head), including Qwen2-style q/k/v biases, Qwen3's per-head q/k norms, Llama 3's scaled RoPE,
+ * sliding-window attention (Mistral) and Gemma 3's layout (sandwich norms, GeGLU, scaled embeddings, local and global
+ * layers with their own RoPE θ). `fromHfConfig` (src/model/hf/config.ts) maps a
  * Hugging Face `config.json` onto it and refuses what it cannot represent.
  */
 import type { RopeScaling } from './rope.js';
@@ -38,6 +40,32 @@ export interface ModelConfig {
    * Absent: false.
    */
   qkNorm?: boolean;
+  /**
+   * Sliding-window attention: a query sees at most this many keys, ending at its own position, on the layers
+   * `layerTypes` marks 'sliding' (every layer when there is no layerTypes: Mistral). Absent: every earlier key.
+   */
+  slidingWindow?: number;
+  /** Per layer, 'full' or 'sliding' attention (Gemma 3: five sliding layers, then a full one). */
+  layerTypes?: ('full' | 'sliding')[];
+  /** RoPE θ of the sliding layers (Gemma 3's rope_local_base_freq), unscaled. Absent: ropeTheta (and its scaling). */
+  ropeLocalTheta?: number;
+  /** Token embeddings multiplied by √hiddenSize before the first block (Gemma). */
+  embedScale?: boolean;
+  /**
+   * Gemma 2/3's sandwich norms: an RMSNorm on each block's attention output (`post_attention_layernorm`) and MLP
+   * output (`post_feedforward_layernorm`) before they join the residual stream; the MLP's input norm is then
+   * `pre_feedforward_layernorm`. Absent: false (Llama: `post_attention_layernorm` is the MLP's input norm).
+   */
+  sandwichNorms?: boolean;
+  /** The gated MLP's activation: 'silu' (SwiGLU: Llama, Qwen, Mistral) or 'gelu_tanh' (GeGLU: Gemma). Absent: silu. */
+  mlpActivation?: 'silu' | 'gelu_tanh';
+  /** Attention score scale. Absent: 1/√headDim (Gemma 3: query_pre_attn_scalar^−½). */
+  attnScale?: number;
+  /**
+   * Checkpoints store every RMSNorm gain minus this (Gemma's norms compute x̂·(1 + w)); the model holds the gains
+   * themselves (so its norms are plain RMSNorms, as llama.cpp's converter stores them). Absent: 0.
+   */
+  normOffset?: number;
   /** Output head shares the token-embedding matrix. */
   tieWordEmbeddings: boolean;
   /** Biases on q/k/v projections (GPT-2: always; Qwen2: true; Llama: false). */

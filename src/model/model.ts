@@ -3,7 +3,9 @@
  *
  *   ids (B, T) ─ embed (+ learned positions for GPT-2) ─▶ x (B, T, C)
  *   repeat L:  x += proj(attention(norm(x)))      causal, multi-head, grouped-query, RoPE for Llama
- *              x += mlp(norm(x))                  GELU (GPT-2) or SwiGLU (Llama)
+ *              x += mlp(norm(x))                  GELU (GPT-2), SwiGLU (Llama) or GeGLU (Gemma)
+ * (Gemma 3 also normalises each block's attention and MLP outputs, scales the embeddings by √C, and alternates
+ * sliding-window and full attention layers with their own RoPE θ: ModelConfig's flags.)
  *   norm(x) · Wᵀ_head ─▶ logits (B, T, V)        head tied to the embedding or its own matrix
  *
  * Parameters are a Map by Hugging Face name (params.ts), so checkpoints load and save without renaming. The model
@@ -95,6 +97,8 @@ export class CausalLM {
   readonly lora = new Map<string, LoraWeight>();
   /** What the rope calls rotate by: θ, or a scaled RoPE's inverse frequencies (computed once). */
   readonly ropeFreqs: RopeFreqs;
+  /** What the sliding-window layers rotate by (Gemma 3's local θ); else ropeFreqs. */
+  readonly ropeFreqsLocal: RopeFreqs;
   /** The hyper-parameters of the adapters in `lora` (null when there are none). */
   loraOptions: LoraOptions | null = null;
   /** Dropout on the adapters' inputs during the current training forward (set by hidden()). */
@@ -112,6 +116,7 @@ export class CausalLM {
     this.params = params;
     this.backend = params.values().next().value!.backend;
     this.ropeFreqs = ropeFreqsOf(config);
+    this.ropeFreqsLocal = config.ropeLocalTheta !== undefined ? config.ropeLocalTheta : this.ropeFreqs;
   }
 
   private p(name: string): Tensor {
@@ -310,6 +315,7 @@ export class CausalLM {
 
     const tok = idsTensor(ids, [B, T], this.p(embeddingName(c)));
     let x = O.embedding(this.p(embeddingName(c)), tok); // (B, T, C)
+    if (c.embedScale) x = O.scale(x, Math.sqrt(c.hiddenSize)); // Gemma: embeddings times √C
     if (c.family === 'gpt2') {
       const pos = rowStart
         ? idsTensor(
@@ -352,6 +358,14 @@ export class CausalLM {
     const layer = (l: number, x: Tensor): Tensor => {
       // ---- attention
       let a: Tensor;
+      // a sliding-window layer (Mistral's every layer, Gemma 3's local ones) sees the last slidingWindow keys only
+      const sliding = c.slidingWindow !== undefined && (c.layerTypes?.[l] ?? 'sliding') === 'sliding';
+      const freqs = sliding ? this.ropeFreqsLocal : this.ropeFreqs;
+      const layerAttn: O.AttentionOptions = {
+        ...attnOpts,
+        ...(sliding ? { window: c.slidingWindow } : {}),
+        ...(c.attnScale !== undefined ? { scale: c.attnScale } : {}),
+      };
       if (c.family === 'gpt2') {
         const pre = `transformer.h.${l}.`;
         const h = O.layerNorm(x, this.p(pre + 'ln_1.weight'), this.p(pre + 'ln_1.bias'), c.normEps);
@@ -378,18 +392,18 @@ export class CausalLM {
         // Qwen3: RMSNorm over each head's D before the rotation
         const norm = (t: Tensor, n: string) =>
           c.qkNorm ? O.rmsNorm(t, this.p(`${pre}self_attn.${n}_norm.weight`), c.normEps) : t;
-        const rot = (t: Tensor, n: string) => O.rope(norm(t, n), this.ropeFreqs, pos0, rowStart ?? undefined);
+        const rot = (t: Tensor, n: string) => O.rope(norm(t, n), freqs, pos0, rowStart ?? undefined);
         let q: Tensor, k: Tensor, v: Tensor;
         if (qkv && opts.cache) {
           // one kernel: q and k rotated, k and v appended to the cache (B, S, Hkv, D), no split
-          [q, k, v] = opts.cache.appendQKV(l, fusedOutput(h, qkv), H, Hkv, this.ropeFreqs);
+          [q, k, v] = opts.cache.appendQKV(l, fusedOutput(h, qkv), H, Hkv, freqs);
         } else {
           [q, k, v] = qkv
-            ? O.ropeQKV(fusedOutput(h, qkv), H, Hkv, this.ropeFreqs, pos0, rowStart ?? undefined) // one kernel, no split
+            ? O.ropeQKV(fusedOutput(h, qkv), H, Hkv, freqs, pos0, rowStart ?? undefined) // one kernel, no split
             : [rot(proj('q', H), 'q'), rot(proj('k', Hkv), 'k'), proj('v', Hkv)]; // (B, T, H, D), (B, T, Hkv, D) ×2
           if (opts.cache) [k, v] = opts.cache.append(l, k, v); // (B, S, Hkv, D)
         }
-        a = O.attention(q, k, v, attnOpts);
+        a = O.attention(q, k, v, layerAttn);
       }
       a = O.reshape(a, [B, T, H * D]); // (B, T, H·D)
       let o: Tensor;
@@ -399,6 +413,8 @@ export class CausalLM {
       } else {
         const pre = `model.layers.${l}.self_attn.`;
         o = this.linear(a, pre + 'o_proj.weight', this.opt(pre + 'o_proj.bias'));
+        // Gemma's sandwich: the attention output normalised before it joins the residual stream
+        if (c.sandwichNorms) o = O.rmsNorm(o, this.p(`model.layers.${l}.post_attention_layernorm.weight`), c.normEps);
       }
       x = residual(x, o);
 
@@ -415,10 +431,16 @@ export class CausalLM {
             : this.linear(O.gelu(u), proj, projBias, 'in_out');
       } else {
         const pre = `model.layers.${l}.`;
-        const h = O.rmsNorm(x, this.p(pre + 'post_attention_layernorm.weight'), c.normEps);
+        const inNorm = c.sandwichNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm';
+        const h = O.rmsNorm(x, this.p(`${pre}${inNorm}.weight`), c.normEps);
         const gu = this.fused.get(pre + 'mlp.gate_up');
         const [down, downBias] = [pre + 'mlp.down_proj.weight', this.opt(pre + 'mlp.down_proj.bias')];
-        if (gu)
+        if ((c.mlpActivation ?? 'silu') === 'gelu_tanh') {
+          // GeGLU (Gemma): gelu_tanh(gate)·up
+          const g = this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')),
+            u = this.linear(h, pre + 'mlp.up_proj.weight', this.opt(pre + 'mlp.up_proj.bias')); // (B, T, F) ×2
+          m = this.linear(O.mul(O.gelu(g), u), down, downBias);
+        } else if (gu)
           m = this.linear(O.swigluFused(fusedOutput(h, gu)), down, downBias); // (B, T, 2F) read in place
         else {
           const g = this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')),
@@ -429,6 +451,7 @@ export class CausalLM {
               : this.linear(O.swiglu(g, u), down, downBias);
         }
       }
+      if (c.sandwichNorms) m = O.rmsNorm(m, this.p(`model.layers.${l}.post_feedforward_layernorm.weight`), c.normEps);
       x = residual(x, m);
       cap?.residual?.push(x);
       return x;

@@ -73,6 +73,10 @@ export function paramSpecs(c: ModelConfig, head: HeadKind = 'lm'): ParamSpec[] {
         g(p + 'self_attn.k_norm.weight', c.headDim);
       }
       g(p + 'post_attention_layernorm.weight', C);
+      if (c.sandwichNorms) {
+        g(p + 'pre_feedforward_layernorm.weight', C);
+        g(p + 'post_feedforward_layernorm.weight', C);
+      }
       w(p + 'mlp.gate_proj.weight', [F, C]);
       if (c.mlpBias) b(p + 'mlp.gate_proj.bias', F);
       w(p + 'mlp.up_proj.weight', [F, C]);
@@ -89,4 +93,16 @@ export function paramSpecs(c: ModelConfig, head: HeadKind = 'lm'): ParamSpec[] {
 /** Name of the token-embedding matrix (also the output head when tied). */
 export function embeddingName(c: ModelConfig): string {
   return c.family === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight';
+}
+
+/**
+ * Names of the RMSNorm / LayerNorm gains (the parameters initialised to ones): what a config's `normOffset` applies to
+ * at the checkpoint boundary (Gemma stores gain − 1).
+ */
+export function normGainNames(c: ModelConfig): Set<string> {
+  return new Set(
+    paramSpecs(c, 'none')
+      .filter((s) => s.init === 'ones')
+      .map((s) => s.name),
+  );
 }

@@ -234,7 +234,9 @@ function fusionGroups(c: CausalLM['config']): Map<string, FusionGroup> {
   if (c.family !== 'llama') return byPart;
   for (let l = 0; l < c.numLayers; l++) {
     const pre = `model.layers.${l}.`;
-    const groups: [string, string[]][] = [['mlp.gate_up', ['mlp.gate_proj', 'mlp.up_proj']]];
+    // gate/up fused feed swiglu_fused: a GeGLU MLP (Gemma) keeps them apart
+    const groups: [string, string[]][] =
+      (c.mlpActivation ?? 'silu') === 'silu' ? [['mlp.gate_up', ['mlp.gate_proj', 'mlp.up_proj']]] : [];
     // Qwen3's q and k are normalised per head before RoPE: their projections stay apart (the fused kernel ropes at once)
     if (!c.qkNorm) groups.unshift(['self_attn.qkv', ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj']]);
     for (const [key, parts] of groups) {

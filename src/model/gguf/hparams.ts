@@ -18,7 +18,7 @@ import { ConfigError, UnsupportedError } from '../../util/errors.js';
 import type { GgufValue } from '../../formats/gguf.js';
 import type { ModelConfig } from '../config.js';
 import { fromHfConfig } from '../hf/config.js';
-import { ggufArchitecture } from './tensors.js';
+import { gemma3CppScale, ggufArchitecture } from './tensors.js';
 
 /** general.file_type (llama_ftype) of a file whose matrices are all of one type. */
 export const FILE_TYPE = { F32: 0, F16: 1, Q8_0: 7, BF16: 32 } as const;
@@ -31,7 +31,17 @@ export function hparamsToGguf(c: ModelConfig): Map<string, GgufValue> {
   const a = ggufArchitecture(c);
   const m = new Map<string, GgufValue>([['general.architecture', { type: 'string', value: a }]]);
   m.set(`${a}.vocab_size`, u32(c.vocabSize));
-  m.set(`${a}.context_length`, u32(c.maxPositions));
+  let context = c.maxPositions;
+  if (a === 'gemma3') gemma3Checks(c);
+  else if (c.slidingWindow !== undefined) {
+    // llama.cpp's llama/qwen architectures read no window: within a context no longer than it, none is needed
+    if (c.layerTypes)
+      throw new UnsupportedError(
+        'sliding-window attention on some layers only (layer_types) has no llama.cpp form outside gemma3',
+      );
+    context = Math.min(context, c.slidingWindow);
+  }
+  m.set(`${a}.context_length`, u32(context));
   m.set(`${a}.embedding_length`, u32(c.hiddenSize));
   m.set(`${a}.block_count`, u32(c.numLayers));
   m.set(`${a}.feed_forward_length`, u32(c.intermediateSize));
@@ -44,6 +54,7 @@ export function hparamsToGguf(c: ModelConfig): Map<string, GgufValue> {
   m.set(`${a}.rope.freq_base`, f32(c.ropeTheta));
   m.set(`${a}.rope.dimension_count`, u32(c.headDim));
   m.set(`${a}.attention.layer_norm_rms_epsilon`, f32(c.normEps));
+  if (a === 'gemma3') m.set('gemma3.attention.sliding_window', u32(c.slidingWindow!));
   if (c.ropeScaling?.type === 'linear') {
     // llama.cpp's own keys for position interpolation (llama3 scaling travels as the rope_freqs tensor instead)
     m.set(`${a}.rope.scaling.type`, { type: 'string', value: 'linear' });
@@ -54,6 +65,25 @@ export function hparamsToGguf(c: ModelConfig): Map<string, GgufValue> {
     m.set(`${a}.attention.value_length`, u32(c.headDim));
   }
   return m;
+}
+
+/**
+ * What llama.cpp's gemma3 fixes rather than reads: five sliding layers then a full one, the sliding layers' θ 10000
+ * unscaled (its attention scale is carried by q_norm, ./tensors.ts).
+ */
+function gemma3Checks(c: ModelConfig): void {
+  const types = c.layerTypes ?? [];
+  const pattern = Array.from({ length: c.numLayers }, (_, i) => ((i + 1) % 6 ? 'sliding' : 'full'));
+  if (c.slidingWindow === undefined || types.join() !== pattern.join())
+    throw new UnsupportedError(
+      "llama.cpp's gemma3 fixes its layers as five sliding-window layers then a full one; this model's layer types differ",
+    );
+  if ((c.ropeLocalTheta ?? c.ropeTheta) !== 10000)
+    throw new UnsupportedError(
+      `llama.cpp's gemma3 fixes the sliding layers' RoPE θ at 10000; this model's is ${c.ropeLocalTheta ?? c.ropeTheta}`,
+    );
+  if (!c.embedScale || c.mlpActivation !== 'gelu_tanh' || !c.qkNorm)
+    throw new UnsupportedError("llama.cpp's gemma3 needs Gemma 3's whole layout (scaled embeddings, GeGLU, q/k norms)");
 }
 
 /** A float32 field read back as the decimal it was written from (7 significant digits). */
@@ -73,8 +103,10 @@ export function hparamsFromGguf(
   const hasOutput = names.has('output.weight');
   const arch = meta.get('general.architecture')?.value;
   if (typeof arch !== 'string') throw new ConfigError('general.architecture', 'missing or not a string', file);
-  if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'qwen3' && arch !== 'gpt2')
-    throw new UnsupportedError(`${file}: architecture "${arch}" is not supported (llama, qwen2, qwen3 and gpt2 are)`);
+  if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'qwen3' && arch !== 'gemma3' && arch !== 'gpt2')
+    throw new UnsupportedError(
+      `${file}: architecture "${arch}" is not supported (llama, qwen2, qwen3, gemma3 and gpt2 are)`,
+    );
   const num = (key: string, required = true): number | undefined => {
     const v = meta.get(`${arch}.${key}`);
     if (v === undefined) {
@@ -133,6 +165,35 @@ export function hparamsFromGguf(
         `${file}: ${arch}.rope.scaling.type ${JSON.stringify(scalingType)} is not supported (none and linear are; ` +
           'llama3 scaling comes as the rope_freqs tensor)',
       );
+    if (arch === 'gemma3') {
+      const layers = num('block_count')!;
+      const window = num('attention.sliding_window', false) ?? 0;
+      const softcap = num('final_logit_softcapping', false) ?? 0;
+      if (softcap) throw new UnsupportedError(`${file}: gemma3.final_logit_softcapping ${softcap} is not supported`);
+      const shape = { numLayers: layers, hiddenSize: hidden, numHeads: heads, headDim };
+      Object.assign(hf, {
+        model_type: 'gemma3_text',
+        architectures: ['Gemma3ForCausalLM'],
+        ...(ropeScaling ? { rope_scaling: ropeScaling } : {}),
+        max_position_embeddings: num('context_length'),
+        hidden_size: hidden,
+        num_hidden_layers: layers,
+        intermediate_size: num('feed_forward_length'),
+        num_attention_heads: heads,
+        num_key_value_heads: num('attention.head_count_kv', false) ?? heads,
+        head_dim: headDim,
+        rms_norm_eps: dec(num('attention.layer_norm_rms_epsilon')!),
+        rope_theta: dec(num('rope.freq_base', false) ?? 1e6),
+        rope_local_base_freq: 10000,
+        query_pre_attn_scalar: 1 / gemma3CppScale(shape) ** 2,
+        // llama.cpp's rule: with a window, five sliding layers then a full one; without, every layer full
+        sliding_window: window > 0 ? window : 4096,
+        layer_types: Array.from({ length: layers }, (_, i) =>
+          window > 0 && (i + 1) % 6 ? 'sliding_attention' : 'full_attention',
+        ),
+      });
+      return fromHfConfig(hf, `${file} (GGUF hyper-parameters)`); // normOffset 1: a Hugging Face folder gets gain − 1
+    }
     const qwen = arch === 'qwen2';
     if (qwen && !names.has('blk.0.attn_q.bias'))
       throw new UnsupportedError(`${file}: a qwen2 model without q/k/v biases is not supported`);

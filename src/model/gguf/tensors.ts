@@ -1,7 +1,10 @@
 /**
  * Our parameters (Hugging Face names and layouts, src/model/params.ts) ⇄ llama.cpp's tensors, for its `llama`,
  * `qwen2` (the llama names, q/k/v biases, and rotate-half RoPE, so no permutation), `qwen3` (qwen2's layout without
- * biases, plus self_attn.q_norm / k_norm → blk.N.attn_q_norm / attn_k_norm) and `gpt2` architectures, as
+ * biases, plus self_attn.q_norm / k_norm → blk.N.attn_q_norm / attn_k_norm), `gemma3` (qwen3's, plus
+ * post_attention_layernorm → blk.N.post_attention_norm, pre_feedforward_layernorm → ffn_norm,
+ * post_feedforward_layernorm → post_ffw_norm; norm gains as the model holds them, 1 + Gemma's stored w, as
+ * llama.cpp's converter writes them) and `gpt2` architectures, as
  * convert_hf_to_gguf.py writes them (gguf-py/gguf/tensor_mapping.py for the names). A scaled RoPE's divisors go in
  * one more tensor, `rope_freqs.weight` [D/2] (weights.ts).
  *
@@ -31,7 +34,9 @@ export type Layout =
   | { kind: 'same' }
   | { kind: 'transpose' }
   /** Rows permuted within `heads` heads (q: numHeads, k: numKvHeads). */
-  | { kind: 'rope'; heads: number };
+  | { kind: 'rope'; heads: number }
+  /** Values multiplied by `factor` (Gemma 3's q_norm carrying the attention scale llama.cpp does not read). */
+  | { kind: 'scale'; factor: number };
 
 export interface TensorMapping {
   /** Our (Hugging Face) parameter name. */
@@ -44,17 +49,27 @@ export interface TensorMapping {
 const SAME: Layout = { kind: 'same' };
 const T: Layout = { kind: 'transpose' };
 
-export type GgufArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'gpt2';
+export type GgufArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma3' | 'gpt2';
 
 /**
- * The llama.cpp architecture of a config: Llama-family models with per-head q/k norms are its `qwen3`; with q/k/v
+ * The llama.cpp architecture of a config: Gemma 3's layout (sandwich norms) is its `gemma3`; other Llama-family models
+ * with per-head q/k norms are its `qwen3`; with q/k/v
  * biases and no o_proj bias (Qwen2) its `qwen2`; the rest of the family (Llama, Mistral without a sliding window,
  * biases or not) its `llama`.
  */
 export function ggufArchitecture(c: ModelConfig): GgufArchitecture {
   if (c.family === 'gpt2') return 'gpt2';
+  if (c.sandwichNorms) return 'gemma3';
   if (c.qkNorm) return 'qwen3';
   return c.attentionBias && !c.attentionOutBias ? 'qwen2' : 'llama';
+}
+
+/**
+ * The attention scale llama.cpp's gemma3 uses (it reads none from the file): 1/√(hidden/heads) for its 27B (62
+ * layers), else 1/√headDim (gemma_pytorch's rule). A model whose scale differs carries the ratio in q_norm.
+ */
+export function gemma3CppScale(c: Pick<ModelConfig, 'numLayers' | 'hiddenSize' | 'numHeads' | 'headDim'>): number {
+  return c.numLayers === 62 ? 1 / Math.sqrt(c.hiddenSize / c.numHeads) : 1 / Math.sqrt(c.headDim);
 }
 
 /** Every parameter of `c` with its llama.cpp name and layout, in our checkpoint order. */
@@ -103,10 +118,16 @@ export function tensorMappings(c: ModelConfig): TensorMapping[] {
       m(`${p}self_attn.o_proj.weight`, `${b}attn_output.weight`);
       if (c.attentionOutBias) m(`${p}self_attn.o_proj.bias`, `${b}attn_output.bias`);
       if (c.qkNorm) {
-        m(`${p}self_attn.q_norm.weight`, `${b}attn_q_norm.weight`);
+        // Gemma 3: q·k scaled by attnScale here, by gemma3CppScale in llama.cpp; q_norm's gains carry the ratio
+        const f = c.sandwichNorms && c.attnScale !== undefined ? c.attnScale / gemma3CppScale(c) : 1;
+        m(`${p}self_attn.q_norm.weight`, `${b}attn_q_norm.weight`, f === 1 ? SAME : { kind: 'scale', factor: f });
         m(`${p}self_attn.k_norm.weight`, `${b}attn_k_norm.weight`);
       }
-      m(`${p}post_attention_layernorm.weight`, `${b}ffn_norm.weight`);
+      if (c.sandwichNorms) {
+        m(`${p}post_attention_layernorm.weight`, `${b}post_attention_norm.weight`);
+        m(`${p}pre_feedforward_layernorm.weight`, `${b}ffn_norm.weight`);
+        m(`${p}post_feedforward_layernorm.weight`, `${b}post_ffw_norm.weight`);
+      } else m(`${p}post_attention_layernorm.weight`, `${b}ffn_norm.weight`);
       m(`${p}mlp.gate_proj.weight`, `${b}ffn_gate.weight`);
       m(`${p}mlp.up_proj.weight`, `${b}ffn_up.weight`);
       m(`${p}mlp.down_proj.weight`, `${b}ffn_down.weight`);
@@ -133,6 +154,7 @@ export function ggufShape(shape: readonly number[], layout: Layout): number[] {
  */
 export function relayout(x: Float32Array, shape: readonly number[], layout: Layout, toGguf: boolean): Float32Array {
   if (layout.kind === 'same') return x;
+  if (layout.kind === 'scale') return x.map((v) => (toGguf ? v * layout.factor : v / layout.factor));
   const out = new Float32Array(x.length);
   if (layout.kind === 'transpose') {
     // ours [R, C] ⇄ theirs [C, R]

@@ -91,7 +91,11 @@ export function modelFromGguf(g: GgufFile, opts: FromGgufOptions = {}): CausalLM
       g.file,
       `tensors a ${cfg.family} model of these hyper-parameters does not use: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`,
     );
-  const model = modelFromHf(cfg, stored, { source: g.file, ...(opts.backend ? { backend: opts.backend } : {}) });
+  const model = modelFromHf(cfg, stored, {
+    source: g.file,
+    gainsHeld: true, // llama.cpp's converter stored Gemma's gains with the 1 added
+    ...(opts.backend ? { backend: opts.backend } : {}),
+  });
   sourceTypes.set(model, types);
   return model;
 }

@@ -1,11 +1,12 @@
 /**
  * Hugging Face `config.json` ⇄ ModelConfig.
  *
- * `fromHfConfig` accepts GPT-2 (`GPT2LMHeadModel`, model_type gpt2) and the Llama family (`LlamaForCausalLM`,
- * `Qwen2ForCausalLM`, `Qwen3ForCausalLM`, `MistralForCausalLM`), type-checks every field it reads (ConfigError naming
- * the file and the field), fills missing fields with transformers' own defaults for that model type, and refuses
- * features the model cannot run (UnsupportedError naming the field): other activations, sliding-window attention,
- * RoPE types other than default, llama3 (Llama 3.1+) and linear, GPT-2's per-layer attention scaling. The model type is taken from `model_type` (what transformers' Auto classes
+ * `fromHfConfig` accepts GPT-2 (`GPT2LMHeadModel`, model_type gpt2), the Llama family (`LlamaForCausalLM`,
+ * `Qwen2ForCausalLM`, `Qwen3ForCausalLM`, `MistralForCausalLM`, sliding windows included) and Gemma 3's text models
+ * (`Gemma3ForCausalLM`, model_type gemma3_text), type-checks every field it reads (ConfigError naming the file and
+ * the field), fills missing fields with transformers' own defaults for that model type, and refuses features the
+ * model cannot run (UnsupportedError naming the field): other activations, soft-capping, RoPE types other than
+ * default, llama3 (Llama 3.1+) and linear, GPT-2's per-layer attention scaling. The model type is taken from `model_type` (what transformers' Auto classes
  * use), else from `architectures[0]`.
  *
  * `toHfConfig` writes a config.json that transformers 5 loads: it starts from `cfg.hf` (the config the model was
@@ -27,6 +28,15 @@ export const SUPPORTED_ARCHITECTURES: Readonly<Record<string, string>> = {
   qwen2: 'Qwen2ForCausalLM',
   qwen3: 'Qwen3ForCausalLM',
   mistral: 'MistralForCausalLM',
+  gemma3_text: 'Gemma3ForCausalLM',
+};
+
+/** Model types that are known and refused with a reason (rather than "not supported"). */
+const REFUSED_TYPES: Readonly<Record<string, string>> = {
+  gemma3:
+    "Gemma 3's multimodal checkpoints (4B and up: Gemma3ForConditionalGeneration, a vision tower beside the text model) are not supported; the text-only ones (model_type gemma3_text: 270M, 1B) are",
+  gemma2: 'Gemma 2 (attention logit soft-capping) is not supported; Gemma 3 text models (gemma3_text) are',
+  gemma: 'Gemma 1 is not supported; Gemma 3 text models (gemma3_text) are',
 };
 
 /**
@@ -39,6 +49,7 @@ export const SEQUENCE_CLASSIFICATION_ARCHITECTURES: Readonly<Record<string, stri
   qwen2: 'Qwen2ForSequenceClassification',
   qwen3: 'Qwen3ForSequenceClassification',
   mistral: 'MistralForSequenceClassification',
+  gemma3_text: 'Gemma3ForSequenceClassification',
 };
 
 /** transformers version written into configs made from scratch (the version the reference fixtures come from). */
@@ -157,6 +168,8 @@ function modelTypeOf(f: Fields): string {
   let type: string | null = null;
   if (f.present('model_type')) {
     type = f.str('model_type', '');
+    const refused = REFUSED_TYPES[type];
+    if (refused) throw unsupported(f.file, 'model_type', type, refused);
     if (!(type in SUPPORTED_ARCHITECTURES)) {
       throw unsupported(
         f.file,
@@ -401,29 +414,28 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
   const maxPositions = f.int('max_position_embeddings', d.maxPos);
   const rope = ropeOf(f);
 
-  // Sliding-window attention (Mistral, Qwen2 with use_sliding_window) is not implemented.
-  const layerTypes = f.raw('layer_types');
-  if (layerTypes !== undefined && layerTypes !== null) {
-    if (!Array.isArray(layerTypes))
-      throw new ConfigError('layer_types', `expected a list, got ${JSON.stringify(layerTypes)}`, f.file);
-    const other = layerTypes.find((t) => t !== 'full_attention');
-    if (other !== undefined)
-      throw unsupported(f.file, 'layer_types', other, "only 'full_attention' layers are implemented");
-  }
+  // Sliding-window attention: Mistral's on every layer; Qwen2/3's (use_sliding_window) on the layers from
+  // max_window_layers on, as transformers computes layer_types; an explicit layer_types wins
+  const numLayers = f.int('num_hidden_layers', d.layers);
   const useSliding =
     type === 'mistral' || ((type === 'qwen2' || type === 'qwen3') && f.bool('use_sliding_window', false));
+  let window: number | null = null;
   if (useSliding) {
     const given = f.raw('sliding_window') !== undefined;
     const w = given ? f.intOrNull('sliding_window', Infinity) : (d.sliding ?? Infinity);
-    if (w < maxPositions) {
-      throw unsupported(
-        f.file,
-        'sliding_window',
-        given ? w : `${w} (the ${type} default)`,
-        `sliding-window attention is not implemented (the window must be null or ≥ max_position_embeddings ${maxPositions})`,
-      );
-    }
+    if (w < maxPositions) window = w;
   }
+  let layerTypes = readLayerTypes(f, numLayers);
+  if (window !== null && !layerTypes && type !== 'mistral') {
+    const from = f.int('max_window_layers', 28, 0);
+    layerTypes = Array.from({ length: numLayers }, (_, i) => (i >= from ? 'sliding' : 'full'));
+  }
+  if (layerTypes && window === null && layerTypes.includes('sliding'))
+    throw new ConfigError('sliding_window', 'layer_types has sliding_attention layers but no sliding_window', f.file);
+  const sliding =
+    window !== null && (!layerTypes || layerTypes.includes('sliding'))
+      ? { slidingWindow: window, ...(layerTypes && type !== 'mistral' ? { layerTypes } : {}) }
+      : {};
 
   let attentionBias = false;
   let attentionOutBias = false;
@@ -440,7 +452,7 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
     family: 'llama',
     vocabSize: f.int('vocab_size', d.vocab),
     hiddenSize: hidden,
-    numLayers: f.int('num_hidden_layers', d.layers),
+    numLayers,
     numHeads: heads,
     numKvHeads: kvHeads,
     headDim,
@@ -450,6 +462,7 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
     ropeTheta: rope.theta,
     ...(rope.scaling ? { ropeScaling: rope.scaling } : {}),
     ...(type === 'qwen3' ? { qkNorm: true } : {}),
+    ...sliding,
     tieWordEmbeddings: f.bool('tie_word_embeddings', false),
     attentionBias,
     attentionOutBias,
@@ -458,6 +471,112 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
     bosTokenId: f.tokenId('bos_token_id', d.bos),
     eosTokenId: f.tokenIds('eos_token_id', d.eos),
     padTokenId: f.tokenId('pad_token_id', null),
+  };
+}
+
+/** config.json's layer_types ('sliding_attention' / 'full_attention', one per layer), or null when absent. */
+function readLayerTypes(f: Fields, numLayers: number): ('full' | 'sliding')[] | null {
+  const raw = f.raw('layer_types');
+  if (raw === undefined || raw === null) return null;
+  if (!Array.isArray(raw) || raw.length !== numLayers)
+    throw new ConfigError(
+      'layer_types',
+      `expected a list of ${numLayers} layer types, got ${JSON.stringify(raw)}`,
+      f.file,
+    );
+  return raw.map((t, i) => {
+    if (t === 'sliding_attention') return 'sliding';
+    if (t === 'full_attention') return 'full';
+    throw unsupported(f.file, `layer_types[${i}]`, t, "expected 'sliding_attention' or 'full_attention'");
+  });
+}
+
+/**
+ * Gemma 3's text model (transformers' Gemma3TextConfig defaults): Llama's blocks plus sandwich norms, GeGLU
+ * (gelu_pytorch_tanh), q/k norms, embeddings scaled by √hidden_size, scores by query_pre_attn_scalar^−½, and sliding
+ * layers (window `sliding_window`, θ `rope_local_base_freq`) between full ones (θ `rope_theta`, its scaling). Norm
+ * gains are stored minus 1 (normOffset). Soft-capping and bidirectional attention are refused.
+ */
+function fromGemma3(f: Fields): ModelConfig {
+  const act = f.str('hidden_activation', f.str('hidden_act', 'gelu_pytorch_tanh'));
+  if (act !== 'gelu_pytorch_tanh' && act !== 'gelu_tanh')
+    throw unsupported(f.file, 'hidden_activation', act, 'supported: gelu_pytorch_tanh (GeGLU, tanh form)');
+  for (const k of ['attn_logit_softcapping', 'final_logit_softcapping'])
+    if (f.raw(k) !== undefined && f.raw(k) !== null)
+      throw unsupported(f.file, k, f.raw(k), 'soft-capping is not implemented');
+  if (f.bool('use_bidirectional_attention', false))
+    throw unsupported(f.file, 'use_bidirectional_attention', true, 'only causal attention is implemented');
+  const hidden = f.int('hidden_size', 2304);
+  const heads = f.int('num_attention_heads', 8);
+  const kvHeads = f.intOrNull('num_key_value_heads', 4);
+  if (heads % kvHeads !== 0)
+    throw new ConfigError(
+      'num_key_value_heads',
+      `num_attention_heads ${heads} is not a multiple of ${kvHeads}`,
+      f.file,
+    );
+  const headDim = f.int('head_dim', 256);
+  if (headDim % 2 !== 0) throw new ConfigError('head_dim', `RoPE needs an even head_dim, got ${headDim}`, f.file);
+  const numLayers = f.int('num_hidden_layers', 26);
+  const pattern = f.int('sliding_window_pattern', f.int('_sliding_window_pattern', 6));
+  const layerTypes =
+    readLayerTypes(f, numLayers) ??
+    Array.from({ length: numLayers }, (_, i) => ((i + 1) % pattern ? 'sliding' : 'full') as 'sliding' | 'full');
+  // transformers 5 may give rope_parameters per layer type: { full_attention: {…}, sliding_attention: {…} }
+  const params = f.objOrNull('rope_parameters');
+  let rope: { theta: number; scaling: RopeScaling | null };
+  let localTheta = f.num('rope_local_base_freq', 10000, Number.MIN_VALUE);
+  if (params && (params['full_attention'] !== undefined || params['sliding_attention'] !== undefined)) {
+    const sub = (k: string): Fields => new Fields((params[k] ?? {}) as Json, f.file);
+    const full = sub('full_attention');
+    rope = {
+      theta: full.num('rope_theta', 1e6, Number.MIN_VALUE),
+      scaling: ropeScalingOf(full, 'rope_parameters.full_attention', f.file),
+    };
+    const local = sub('sliding_attention');
+    if (ropeScalingOf(local, 'rope_parameters.sliding_attention', f.file))
+      throw unsupported(
+        f.file,
+        'rope_parameters.sliding_attention.rope_type',
+        local.raw('rope_type'),
+        'the local layers run plain RoPE',
+      );
+    localTheta = local.num('rope_theta', localTheta, Number.MIN_VALUE);
+  } else {
+    rope = ropeOf(new Fields({ rope_theta: 1e6, ...f.obj }, f.file));
+  }
+  const qpas = f.num('query_pre_attn_scalar', 256, Number.MIN_VALUE);
+  const attentionBias = f.bool('attention_bias', false);
+  return {
+    family: 'llama',
+    vocabSize: f.int('vocab_size', 262208),
+    hiddenSize: hidden,
+    numLayers,
+    numHeads: heads,
+    numKvHeads: kvHeads,
+    headDim,
+    intermediateSize: f.int('intermediate_size', 9216),
+    maxPositions: f.int('max_position_embeddings', 131072),
+    normEps: f.num('rms_norm_eps', 1e-6, Number.MIN_VALUE),
+    ropeTheta: rope.theta,
+    ...(rope.scaling ? { ropeScaling: rope.scaling } : {}),
+    qkNorm: true,
+    slidingWindow: f.int('sliding_window', 4096),
+    layerTypes,
+    ropeLocalTheta: localTheta,
+    embedScale: true,
+    sandwichNorms: true,
+    mlpActivation: 'gelu_tanh',
+    attnScale: 1 / Math.sqrt(qpas),
+    normOffset: 1,
+    tieWordEmbeddings: f.bool('tie_word_embeddings', true),
+    attentionBias,
+    attentionOutBias: attentionBias,
+    mlpBias: false,
+    dropout: f.num('llmts_dropout', 0, 0, 1, true),
+    bosTokenId: f.tokenId('bos_token_id', 2),
+    eosTokenId: f.tokenIds('eos_token_id', 1),
+    padTokenId: f.tokenId('pad_token_id', 0),
   };
 }
 
@@ -479,7 +598,7 @@ export function fromHfConfig(json: unknown, file: string): ModelConfig {
   }
   const f = new Fields(json as Json, file);
   const type = modelTypeOf(f);
-  const cfg = type === 'gpt2' ? fromGpt2(f) : fromLlamaFamily(f, type);
+  const cfg = type === 'gpt2' ? fromGpt2(f) : type === 'gemma3_text' ? fromGemma3(f) : fromLlamaFamily(f, type);
   cfg.hf = deepCopy(json as Json);
   return cfg;
 }
@@ -545,7 +664,19 @@ function llamaBase(type: string): Json {
 /** Which Llama-family model_type can express these biases (preferring `preferred`). */
 function llamaTypeFor(cfg: ModelConfig, preferred: string | null): string {
   const qk = cfg.qkNorm === true;
+  const gemmaOnly = (['embedScale', 'sandwichNorms', 'attnScale', 'normOffset', 'ropeLocalTheta'] as const).filter(
+    (k) => cfg[k] !== undefined && cfg[k] !== false && cfg[k] !== 0,
+  );
+  if (gemmaOnly.length || (cfg.mlpActivation ?? 'silu') !== 'silu')
+    throw new UnsupportedError(
+      `toHfConfig: ${[...gemmaOnly, ...(cfg.mlpActivation === 'gelu_tanh' ? ['mlpActivation'] : [])].join(', ')} belong to Gemma 3's layout, which needs all of it (sandwichNorms, embedScale, qkNorm, mlpActivation gelu_tanh, normOffset 1)`,
+    );
+  // a sliding window on every layer is Mistral's; per layer (layer_types), Qwen2's or Qwen3's
+  const uniformSliding = cfg.slidingWindow !== undefined && !cfg.layerTypes;
+  const layeredSliding = cfg.slidingWindow !== undefined && !!cfg.layerTypes;
   const fits = (t: string): boolean => {
+    if (uniformSliding && t !== 'mistral') return false;
+    if (layeredSliding && t !== 'qwen2' && t !== 'qwen3') return false;
     if (t === 'llama') return !qk && cfg.attentionBias === cfg.attentionOutBias;
     if (t === 'qwen2') return !qk && cfg.attentionBias && !cfg.attentionOutBias && !cfg.mlpBias;
     if (t === 'qwen3') return qk && cfg.attentionBias === cfg.attentionOutBias && !cfg.mlpBias;
@@ -553,11 +684,12 @@ function llamaTypeFor(cfg: ModelConfig, preferred: string | null): string {
     return false;
   };
   if (preferred !== null && fits(preferred)) return preferred;
-  for (const t of ['llama', 'qwen2', 'qwen3']) if (fits(t)) return t;
+  for (const t of ['llama', 'qwen2', 'qwen3', 'mistral']) if (fits(t)) return t;
   throw new UnsupportedError(
     `toHfConfig: attentionBias=${cfg.attentionBias}, attentionOutBias=${cfg.attentionOutBias}, mlpBias=${cfg.mlpBias}, ` +
       `qkNorm=${qk} cannot be written as a transformers config (Llama: q/k/v and o biases together; Qwen2: q/k/v ` +
-      'biases only; Qwen3: q/k norms, q/k/v and o biases together, no MLP bias)',
+      'biases only; Qwen3: q/k norms, q/k/v and o biases together, no MLP bias; Mistral: no biases, one sliding ' +
+      'window on every layer)',
   );
 }
 
@@ -583,6 +715,78 @@ function hfRopeScaling(cfg: ModelConfig): Json | null {
     "toHfConfig: ropeScaling 'factors' (a GGUF file's rope_freqs) has no transformers form: transformers computes " +
       'the frequencies from a rope_type (llama3, linear), not from a list',
   );
+}
+
+/** layer_types as transformers spells them. */
+function hfLayerTypes(t: readonly ('full' | 'sliding')[]): string[] {
+  return t.map((x) => (x === 'sliding' ? 'sliding_attention' : 'full_attention'));
+}
+
+/** Gemma 3's text config (Gemma3ForCausalLM), from a config whose every Gemma flag is set as Gemma 3 has it. */
+function gemma3Config(cfg: ModelConfig, hf: Json | null, hfType: string | null): Json {
+  const wrong: string[] = [];
+  if (!cfg.embedScale) wrong.push('embedScale');
+  if (!cfg.qkNorm) wrong.push('qkNorm');
+  if (cfg.mlpActivation !== 'gelu_tanh') wrong.push('mlpActivation gelu_tanh');
+  if (cfg.normOffset !== 1) wrong.push('normOffset 1');
+  if (cfg.mlpBias || cfg.attentionBias !== cfg.attentionOutBias) wrong.push('no MLP bias, q/k/v/o biases together');
+  if (cfg.slidingWindow === undefined || !cfg.layerTypes) wrong.push('slidingWindow and layerTypes');
+  if (wrong.length)
+    throw new UnsupportedError(`toHfConfig: a Gemma 3 config (sandwichNorms) also needs ${wrong.join(', ')}`);
+  const base: Json = {
+    architectures: ['Gemma3ForCausalLM'],
+    attention_dropout: 0.0,
+    attn_logit_softcapping: null,
+    dtype: 'float32',
+    final_logit_softcapping: null,
+    initializer_range: 0.02,
+    model_type: 'gemma3_text',
+    transformers_version: TRANSFORMERS_VERSION,
+    use_bidirectional_attention: false,
+    use_cache: true,
+  };
+  const out: Json = hf && hfType === 'gemma3_text' ? hf : { ...(hf ?? {}), ...base };
+  Object.assign(out, {
+    architectures: ['Gemma3ForCausalLM'],
+    model_type: 'gemma3_text',
+    vocab_size: cfg.vocabSize,
+    hidden_size: cfg.hiddenSize,
+    num_hidden_layers: cfg.numLayers,
+    num_attention_heads: cfg.numHeads,
+    num_key_value_heads: cfg.numKvHeads,
+    head_dim: cfg.headDim,
+    intermediate_size: cfg.intermediateSize,
+    max_position_embeddings: cfg.maxPositions,
+    rms_norm_eps: cfg.normEps,
+    hidden_activation: 'gelu_pytorch_tanh',
+    // 1/scale² back to the number it came from (256, not 255.99999999999997)
+    query_pre_attn_scalar: cfg.attnScale !== undefined ? Number((1 / cfg.attnScale ** 2).toPrecision(12)) : cfg.headDim,
+    sliding_window: cfg.slidingWindow,
+    layer_types: hfLayerTypes(cfg.layerTypes!),
+    attention_bias: cfg.attentionBias,
+    bos_token_id: cfg.bosTokenId,
+    eos_token_id: cfg.eosTokenId,
+    pad_token_id: cfg.padTokenId,
+  });
+  // tied is Gemma 3's default: written only when it differs or was there
+  if (!cfg.tieWordEmbeddings || 'tie_word_embeddings' in out) out['tie_word_embeddings'] = cfg.tieWordEmbeddings;
+  const scaling = hfRopeScaling(cfg);
+  const local = cfg.ropeLocalTheta ?? cfg.ropeTheta;
+  const params = out['rope_parameters'];
+  if (typeof params === 'object' && params !== null && !Array.isArray(params) && 'full_attention' in params) {
+    out['rope_parameters'] = {
+      full_attention: { rope_type: 'default', rope_theta: cfg.ropeTheta, ...scaling },
+      sliding_attention: { rope_type: 'default', rope_theta: local },
+    };
+  } else {
+    out['rope_theta'] = cfg.ropeTheta;
+    out['rope_local_base_freq'] = local;
+    out['rope_scaling'] = scaling;
+    delete out['rope_parameters'];
+  }
+  if (cfg.dropout > 0) out['llmts_dropout'] = cfg.dropout;
+  else delete out['llmts_dropout'];
+  return out;
 }
 
 export interface ToHfConfigOptions {
@@ -648,6 +852,8 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
       pad_token_id: cfg.padTokenId,
     });
     if (!(hf && hfType === 'gpt2')) out['attn_pdrop'] = 0.0;
+  } else if (cfg.family === 'llama' && cfg.sandwichNorms) {
+    out = gemma3Config(cfg, hf, hfType);
   } else if (cfg.family === 'llama') {
     if (heads % kvHeads !== 0)
       throw new ConfigError('numKvHeads', `numHeads ${heads} is not a multiple of numKvHeads ${kvHeads}`);
@@ -700,6 +906,13 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
     } else {
       delete out['attention_bias'];
       delete out['mlp_bias'];
+    }
+    if (type === 'mistral') out['sliding_window'] = cfg.slidingWindow ?? null;
+    else if (type === 'qwen2' || type === 'qwen3') {
+      out['use_sliding_window'] = cfg.slidingWindow !== undefined;
+      out['sliding_window'] = cfg.slidingWindow ?? null;
+      if (cfg.layerTypes) out['layer_types'] = hfLayerTypes(cfg.layerTypes);
+      else delete out['layer_types'];
     }
     if (cfg.dropout > 0) out['llmts_dropout'] = cfg.dropout;
     else delete out['llmts_dropout'];

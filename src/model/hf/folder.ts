@@ -12,6 +12,7 @@ import type { Backend } from '../../backend/backend.js';
 import { buildDirAtomic, readJsonFile, writeFileAtomic } from '../../util/fs.js';
 import type { ModelConfig } from '../config.js';
 import type { CausalLM } from '../model.js';
+import { normGainNames } from '../params.js';
 import { loadCheckpointTensors, saveCheckpointTensors } from '../../formats/checkpoint.js';
 import { fromHfConfig, SEQUENCE_CLASSIFICATION_ARCHITECTURES, toHfConfig } from './config.js';
 import { modelFromHf, rewardModelFromHf, storedDtypesOf } from './weights.js';
@@ -224,9 +225,19 @@ async function saveFolder(
     const score = model.params.get(SCORE_WEIGHT);
     if (task === 'SEQ_CLS' && score)
       tensors.set(SCORE_ADAPTER_KEY, { dtype: 'F32', shape: score.shape, data: (await score.data()) as Float32Array });
-  } else
-    for (const [name, p] of model.params)
-      tensors.set(name, { dtype: dtypes?.get(name) ?? 'F32', shape: p.shape, data: (await p.data()) as Float32Array });
+  } else {
+    // Gemma's checkpoints store each norm gain minus normOffset (its norms compute x̂·(1 + w))
+    const offset = lm.config.normOffset ?? 0;
+    const gains = offset ? normGainNames(lm.config) : null;
+    for (const [name, p] of model.params) {
+      const data = (await p.data()) as Float32Array;
+      tensors.set(name, {
+        dtype: dtypes?.get(name) ?? 'F32',
+        shape: p.shape,
+        data: gains?.has(name) ? data.map((x) => x - offset) : data,
+      });
+    }
+  }
   await buildDirAtomic(
     dir,
     async (tmp) => {

@@ -26,6 +26,11 @@ export interface FromHfOptions {
   backend?: Backend;
   /** Names the source in errors (a folder or URL; default '<memory>'). */
   source?: string;
+  /**
+   * The tensors hold the norm gains themselves (a GGUF file: llama.cpp's converter added Gemma's 1), not gain −
+   * config.normOffset as a Hugging Face checkpoint stores them. Default false.
+   */
+  gainsHeld?: boolean;
 }
 
 /** The dtype each parameter had on disk, so saving writes it back the same way. */
@@ -54,7 +59,15 @@ export function modelFromHf(
       SCORE_WEIGHT,
     );
   }
-  const { params, dtypes } = paramsFromStored(paramSpecs(cfg), stored, where, cfg, opts.backend ?? getBackend());
+  const { params, dtypes } = paramsFromStored(
+    paramSpecs(cfg),
+    stored,
+    where,
+    cfg,
+    opts.backend ?? getBackend(),
+    [],
+    opts.gainsHeld ? 0 : (cfg.normOffset ?? 0),
+  );
   if (cfg.tieWordEmbeddings && stored.has('lm_head.weight')) {
     const a = stored.get('lm_head.weight')!.data,
       b = stored.get(embeddingName(cfg))!.data;
@@ -96,9 +109,15 @@ export function rewardModelFromHf(
     ...paramSpecs(cfg, 'none'),
     { name: SCORE_WEIGHT, shape: [1, cfg.hiddenSize], init: 'normal', decay: true },
   ];
-  const { params, dtypes } = paramsFromStored(specs, stored, where, cfg, opts.backend ?? getBackend(), [
-    'lm_head.weight',
-  ]);
+  const { params, dtypes } = paramsFromStored(
+    specs,
+    stored,
+    where,
+    cfg,
+    opts.backend ?? getBackend(),
+    ['lm_head.weight'],
+    opts.gainsHeld ? 0 : (cfg.normOffset ?? 0),
+  );
   const model = new RewardModel(cfg, params);
   storedDtypes.set(model, dtypes);
   return model;
@@ -135,9 +154,11 @@ function paramsFromStored(
   cfg: ModelConfig,
   backend: Backend,
   alsoAllowed: readonly string[] = [],
+  offset = 0,
 ): { params: Map<string, Tensor>; dtypes: Map<string, SafetensorsDtype> } {
   const params = new Map<string, Tensor>();
   const dtypes = new Map<string, SafetensorsDtype>();
+  // offset: Gemma stores each norm gain minus 1 (config.normOffset); the model holds the gain
   for (const spec of specs) {
     const t = stored.get(spec.name);
     // A tied head may also be stored (some exporters write it); an untied one must be.
@@ -157,7 +178,8 @@ function paramsFromStored(
       );
     if (!(t.data instanceof Float32Array))
       throw new FileFormatError('E_TENSOR_DTYPE', where, `dtype ${t.dtype} is not a floating-point type`, spec.name);
-    params.set(spec.name, tensor(t.data, spec.shape, { backend, requiresGrad: true, name: spec.name }));
+    const data = offset && spec.init === 'ones' ? t.data.map((x) => x + offset) : t.data;
+    params.set(spec.name, tensor(data, spec.shape, { backend, requiresGrad: true, name: spec.name }));
     dtypes.set(spec.name, t.dtype);
   }
   const known = new Set([...specs.map((s) => s.name), ...alsoAllowed]);
