@@ -129,6 +129,18 @@ describe('train config', () => {
     expect(countParams(q).total - countParams(l).total).toBe(2 * q.numLayers * q.headDim);
     expect(countParams(q).total).toBe(paramSpecs(q).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0));
     expect(() => buildConfig({ preset: 'tiny', overrides: { family: 'gpt2', qkNorm: true } })).toThrow(/qkNorm/);
+    // Gemma 3 from scratch: its layout, five sliding layers then a full one, the sandwich norms counted
+    const g = toModelConfig(buildConfig({ preset: 'llama-tiny', overrides: { family: 'gemma3', nLayer: 7 } }), 512);
+    expect(g).toMatchObject({
+      family: 'llama',
+      sandwichNorms: true,
+      slidingWindow: 512,
+      embedScale: true,
+      normOffset: 1,
+    });
+    expect(g.layerTypes).toEqual(['sliding', 'sliding', 'sliding', 'sliding', 'sliding', 'full', 'sliding']);
+    expect(countParams(g).total).toBe(paramSpecs(g).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0));
+    expect(() => buildConfig({ preset: 'tiny', overrides: { slidingWindow: 64 } })).toThrow(/family=gemma3/);
   });
 });
 

@@ -3,8 +3,9 @@
  *
  *   llmts export runs/<name>/checkpoint --format gguf --type q8_0 -o model.gguf
  *
- * The file holds llama.cpp's tensor names and layouts for its `llama` or `gpt2` architecture, the hyper-parameters,
- * the tokenizer (byte-level BPE: tokens, merges, token types, special ids) and the chat template (src/model/gguf/,
+ * The file holds llama.cpp's tensor names and layouts for its `llama`, `qwen2`, `qwen3`, `gemma3` or `gpt2`
+ * architecture, the hyper-parameters, the tokenizer (byte-level BPE: tokens, merges, token types, special ids; or a
+ * SentencePiece-style vocabulary with scores) and the chat template (src/model/gguf/,
  * src/tokenizer/gguf.ts). A model without a tokenizer, or with a character-level one, is refused: llama.cpp could
  * not run it. The file is written atomically (temp file + rename). A LoRA adapter folder (a `--usePeft` run) is exported
  * with its adapters merged; with `--adapter`, its adapters alone as llama.cpp's adapter file (src/model/gguf/lora.ts):
@@ -22,6 +23,7 @@ import { loadModel, saveModel } from '../model/hf/folder.js';
 import { isGgufPath, saveGguf, saveGgufLora } from '../model/gguf/file.js';
 import { isAdapterFolder, readAdapterConfig } from '../model/hf/adapter.js';
 import { GGUF_EXPORT_TYPES, type GgufExportType } from '../model/gguf/weights.js';
+import { ggufArchitecture } from '../model/gguf/tensors.js';
 import { loadTokenizer, saveTokenizer } from '../tokenizer/io.js';
 import { tokenizerToGguf } from '../tokenizer/gguf.js';
 import { ConfigError } from '../util/errors.js';
@@ -134,7 +136,7 @@ async function run(model: string, f: Flags): Promise<number> {
   await saveGguf(m, out, { type: f.type, metadata: meta });
   const mb = fs.statSync(out).size / 2 ** 20;
   console.log(
-    `wrote ${out}: ${c.family === 'gpt2' ? 'gpt2' : 'llama'} architecture, ${m.params.size} tensors, ${f.type}, ` +
+    `wrote ${out}: ${ggufArchitecture(c)} architecture, ${m.params.size} tensors, ${f.type}, ` +
       `${mb.toFixed(1)} MiB, tokenizer of ${tok.vocabSize} ids${tok.config.chatTemplate ? ' + chat template' : ''} ` +
       `(${((performance.now() - t0) / 1000).toFixed(1)} s)`,
   );

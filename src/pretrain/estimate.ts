@@ -37,8 +37,9 @@ export function countParams(c: ModelConfig): ParamCount {
     const oBias = c.attentionOutBias ? C : 0;
     const mlpBias = c.mlpBias ? 2 * I + C : 0;
     const qkNorms = c.qkNorm ? 2 * c.headDim : 0;
+    const sandwich = c.sandwichNorms ? 2 * C : 0; // Gemma: post-attention and post-feed-forward norms
     // input_layernorm + q, k, v, o (+ q/k norms) + post_attention_layernorm + gate, up, down
-    block = C + C * qC + 2 * C * kvC + qkvBias + qC * C + oBias + qkNorms + C + 3 * C * I + mlpBias;
+    block = C + C * qC + 2 * C * kvC + qkvBias + qC * C + oBias + qkNorms + C + sandwich + 3 * C * I + mlpBias;
     finalNorm = C;
   }
   const embedding = V * C * (c.tieWordEmbeddings ? 1 : 2);

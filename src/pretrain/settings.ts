@@ -40,9 +40,10 @@ const DATA = group('data', {
 
 const MODEL = group('model', {
   family: oneOf(
-    ['gpt2', 'llama'],
+    ['gpt2', 'llama', 'gemma3'],
     'gpt2',
-    "Architecture family: 'gpt2' (LayerNorm, GELU, learned positions) or 'llama' (RMSNorm, SwiGLU, RoPE).",
+    "Architecture family: 'gpt2' (LayerNorm, GELU, learned positions), 'llama' (RMSNorm, SwiGLU, RoPE) or 'gemma3' " +
+      '(Gemma 3: sliding-window layers with a full one every sixth, sandwich norms, GeGLU, q/k norms).',
   ),
   nLayer: int(4, 'Number of Transformer blocks.', { min: 1, max: 1000, aliases: ['n_layer', 'layers'] }),
   nHead: int(4, 'Number of attention (query) heads.', { min: 1, aliases: ['n_head', 'heads'] }),
@@ -65,7 +66,8 @@ const MODEL = group('model', {
     true,
     "Train biases; false = nanoGPT's bias=False (biases stay zero, no gradient, still a standard GPT-2 folder).",
   ),
-  ropeTheta: float(10000, 'RoPE base (llama only).', { gt: 0 }),
+  ropeTheta: float(10000, 'RoPE base (llama, gemma3: its full layers; the sliding ones rotate by 10000).', { gt: 0 }),
+  slidingWindow: int(0, 'Keys a sliding-window layer sees (gemma3; 0 = 512, as Gemma 3 270M/1B).', { min: 0 }),
   qkNorm: bool(
     false,
     'RMSNorm on each query and key head before RoPE, as Qwen3 (llama only; saved as a qwen3 folder).',
@@ -142,10 +144,12 @@ export function validateConfig(c: TrainConfig): TrainConfig {
       'tieEmbeddings',
       'the gpt2 family always ties its head to the embedding; use family=llama for an untied head',
     );
-  if (c.family === 'llama' && (c.nEmbd / c.nHead) % 2 !== 0)
+  if (c.family !== 'gpt2' && (c.nEmbd / c.nHead) % 2 !== 0)
     throw new ConfigError('nHead', `RoPE needs an even head width; nEmbd/nHead = ${c.nEmbd / c.nHead}`);
   if (c.family === 'gpt2' && c.qkNorm)
     throw new ConfigError('qkNorm', 'the gpt2 family has no q/k norms; use family=llama (a Qwen3-style model)');
+  if (c.family !== 'gemma3' && c.slidingWindow)
+    throw new ConfigError('slidingWindow', 'sliding-window layers are part of family=gemma3');
   if (c.maxPositions && c.blockSize > c.maxPositions)
     throw new ConfigError(
       'blockSize',
@@ -163,10 +167,27 @@ export function toModelConfig(
   special: { bos?: number | null; eos?: number | null } = {},
 ): ModelConfig {
   const headDim = c.nEmbd / c.nHead;
-  const llama = c.family === 'llama';
-  const inter = c.intermediateSize || (llama ? 32 * Math.ceil(Math.round((8 * c.nEmbd) / 3) / 32) : 4 * c.nEmbd);
+  const gemma = c.family === 'gemma3';
+  const llama = c.family === 'llama' || gemma;
+  const inter =
+    c.intermediateSize ||
+    (gemma ? 4 * c.nEmbd : llama ? 32 * Math.ceil(Math.round((8 * c.nEmbd) / 3) / 32) : 4 * c.nEmbd);
+  // Gemma 3's layout (src/model/config.ts): five sliding-window layers then a full one, θ 10000 on the sliding ones
+  const gemmaLayout: Partial<ModelConfig> = gemma
+    ? {
+        qkNorm: true,
+        slidingWindow: c.slidingWindow || 512,
+        layerTypes: Array.from({ length: c.nLayer }, (_, i) => ((i + 1) % 6 ? 'sliding' : 'full')),
+        ropeLocalTheta: 10000,
+        embedScale: true,
+        sandwichNorms: true,
+        mlpActivation: 'gelu_tanh',
+        attnScale: 1 / Math.sqrt(headDim),
+        normOffset: 1,
+      }
+    : {};
   return {
-    family: c.family,
+    family: llama ? 'llama' : 'gpt2',
     vocabSize,
     hiddenSize: c.nEmbd,
     numLayers: c.nLayer,
@@ -178,6 +199,7 @@ export function toModelConfig(
     normEps: llama ? 1e-6 : 1e-5,
     ropeTheta: c.ropeTheta,
     ...(llama && c.qkNorm ? { qkNorm: true } : {}),
+    ...gemmaLayout,
     tieWordEmbeddings: llama ? c.tieEmbeddings : true,
     attentionBias: !llama,
     attentionOutBias: !llama,
