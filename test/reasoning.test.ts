@@ -15,7 +15,10 @@ import { createServer, type LlmServer } from '../src/server/server.js';
 import { tensor } from '../src/tensor/tensor.js';
 import { makeTinyModel } from './sft_helpers.js';
 import { ReasoningSplitter, promptOpensThinking, splitReasoning } from '../src/server/reasoning.js';
+import { splitThinking, THINKING_JS } from '../src/server/app/thinking_js.js';
 import { Rng } from '../src/util/rng.js';
+
+const CHROMIUM = process.env['LLMTS_CHROMIUM'] ?? findChromium();
 
 const CASES: [text: string, thinking: boolean, reasoning: string, content: string][] = [
   ['<think>\nadd the tens\n</think>\n\nThe answer is 42.', false, '\nadd the tens\n', 'The answer is 42.'],
@@ -62,6 +65,21 @@ describe('reasoning splitter', () => {
       const cuts = Array.from({ length: rng.int(5) }, () => rng.int(text.length + 1)).sort((a, b) => a - b);
       expect(chunked(text, cuts, thinking)).toEqual({ reasoning, content });
     }
+  });
+
+  it("the chat page's splitThinking reads a whole reply as the server's splitter does", () => {
+    for (const [text, , reasoning, content] of CASES) {
+      // the page cannot see the prompt: a reply with a closing tag and no opening one is taken as thinking
+      const opened = text.trimStart().startsWith('<think>');
+      const want = splitReasoning(text, !opened && text.includes('</think>'));
+      const got = splitThinking(text);
+      expect(got.answer, JSON.stringify(text)).toBe(want.content);
+      expect(got.reasoning ?? '', JSON.stringify(text)).toBe(want.reasoning);
+      expect(got.reasoning === null, JSON.stringify(text)).toBe(!opened && !text.includes('</think>'));
+      if (!text.includes('</think>') || opened) expect([got.reasoning ?? '', got.answer]).toEqual([reasoning, content]);
+    }
+    // the page's module is this function's own source
+    expect(THINKING_JS).toContain(splitThinking.toString());
   });
 
   it('a prompt that ends by opening the block (DeepSeek-R1) starts the reply in it', () => {
@@ -142,4 +160,43 @@ describe('llmts serve with --reasoning-format deepseek', () => {
     expect(bad.status).toBe(400);
     expect(await bad.text()).toMatch(/reasoning_format.*none, deepseek/);
   });
+
+  it.skipIf(!CHROMIUM)(
+    'the chat page shows the answer with the thinking folded above it (Chromium)',
+    async () => {
+      const { chromium } = await import('playwright-core');
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update'],
+      });
+      try {
+        const page = await browser.newPage();
+        const problems: string[] = [];
+        page.on('pageerror', (e) => problems.push(e.message));
+        await page.goto(`${base}/`);
+        await page.waitForFunction(() => document.getElementById('model')?.textContent === 'tiny');
+        await page.fill('#max-tokens', '60');
+        await page.fill('#input', 'color red');
+        await page.press('#input', 'Enter');
+        await page.waitForSelector('.msg.assistant .meta', { timeout: 20_000 });
+        const shown = await page.$eval('.msg.assistant', (m) => ({
+          open: (m.querySelector('details.thinking') as HTMLDetailsElement | null)?.open,
+          thinking: m.querySelector('details.thinking .text')?.textContent,
+          answer: m.querySelector(':scope > div > .text:not(details .text)')?.textContent,
+        }));
+        expect(shown).toEqual({ open: false, thinking: '\nadd the tens\n', answer: 'I like red.' });
+        expect(problems).toEqual([]);
+      } finally {
+        await browser.close();
+      }
+    },
+    60_000,
+  );
 });
+
+function findChromium(): string {
+  const names = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'];
+  for (const d of (process.env['PATH'] ?? '').split(path.delimiter).filter(Boolean))
+    for (const n of names) if (fs.existsSync(path.join(d, n))) return path.join(d, n);
+  return '';
+}

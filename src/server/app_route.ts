@@ -7,6 +7,7 @@ import { CHAT_JS } from './app/chat_js.js';
 import { COMPARE_JS } from './app/compare_js.js';
 import { FEEDBACK_JS } from './app/feedback_js.js';
 import { IMPROVE_JS } from './app/improve_js.js';
+import { THINKING_JS } from './app/thinking_js.js';
 import { CHAT_CSS, ICON_SVG, INDEX_HTML } from './app/page.js';
 import type { Route } from './routes.js';
 
@@ -19,6 +20,7 @@ const FILES: Record<string, { type: string; body: string }> = {
   '/app/feedback.js': { type: 'text/javascript; charset=utf-8', body: FEEDBACK_JS },
   '/app/compare.js': { type: 'text/javascript; charset=utf-8', body: COMPARE_JS },
   '/app/improve.js': { type: 'text/javascript; charset=utf-8', body: IMPROVE_JS },
+  '/app/thinking.js': { type: 'text/javascript; charset=utf-8', body: THINKING_JS },
   '/app/icon.svg': { type: 'image/svg+xml', body: ICON_SVG },
   '/app/chat.css': { type: 'text/css; charset=utf-8', body: CHAT_CSS },
 };

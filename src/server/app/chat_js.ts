@@ -10,6 +10,7 @@ export const CHAT_JS = String.raw`// The chat page: conversations in a sidebar, 
 import { setupCompare } from '/app/compare.js';
 import { replyActions, replyText } from '/app/feedback.js';
 import { setupImprove } from '/app/improve.js';
+import { splitThinking } from '/app/thinking.js';
 
 const $ = (id) => document.getElementById(id);
 const log = $('log'), input = $('input'), send = $('send'), stop = $('stop'), status = $('status');
@@ -60,10 +61,10 @@ async function loadModel() {
 
 // ── the conversation as the API and the store see it ────────────────────────────────────────────────────────────
 
-/** The messages up to and including turn i (assistant turns: the reply shown). */
+/** The messages up to and including turn i (assistant turns: the reply shown, its answer without the thinking). */
 function messagesUpTo(i) {
   return app.turns.slice(0, i + 1).map((t) =>
-    t.role === 'assistant' ? { role: 'assistant', content: t.replies[t.shown].content } : { role: t.role, content: t.content });
+    t.role === 'assistant' ? { role: 'assistant', content: splitThinking(t.replies[t.shown].content).answer } : { role: t.role, content: t.content });
 }
 
 /** The stored id of the last message of the shown path (null: none yet). */
@@ -75,13 +76,15 @@ function lastId() {
 
 /**
  * Stream one reply to the user turn at index "userIndex"; returns {content, logprobs, id, meta} or null when stopped.
- * onText(text) sees the reply grow.
+ * onText(text) sees the reply grow. A server that splits a thinking model's reply (reasoning_format deepseek) sends
+ * reasoning_content apart: the reply's text is then <think>reasoning</think> and the answer, as the model wrote it.
  */
 async function streamReply(userIndex, onText) {
   const user = app.turns[userIndex];
   app.controller = new AbortController();
   send.disabled = true; stop.disabled = false;
-  let content = '', finish = null, tokens = 0, id = null;
+  let content = '', reasoning = '', finish = null, tokens = 0, id = null;
+  const text = () => (reasoning ? '<think>' + reasoning + (content ? '</think>' + content : '') : content);
   const logprobs = [];
   const t0 = performance.now();
   try {
@@ -115,7 +118,8 @@ async function streamReply(userIndex, onText) {
         const c = j.choices[0];
         if (!c) continue;
         if (c.logprobs?.content) logprobs.push(...c.logprobs.content);
-        if (c.delta?.content) { content += c.delta.content; onText(content); }
+        if (c.delta?.reasoning_content) { reasoning += c.delta.reasoning_content; onText(text()); }
+        if (c.delta?.content) { content += c.delta.content; onText(text()); }
         if (c.finish_reason) finish = c.finish_reason;
       }
     }
@@ -128,7 +132,7 @@ async function streamReply(userIndex, onText) {
   }
   const s = (performance.now() - t0) / 1000;
   const meta = (finish ?? '') + (tokens ? ' · ' + tokens + ' tokens · ' + (tokens / s).toFixed(1) + ' tok/s' : '');
-  return { id, content, logprobs, meta, editOf: null };
+  return { id, content: text(), logprobs, meta, editOf: null };
 }
 
 // ── rendering ───────────────────────────────────────────────────────────────────────────────────────────────────

@@ -8,6 +8,8 @@ export const FEEDBACK_JS = `// The feedback controls under a reply: thumbs, flag
 // rank the replies, and the token-probability view. Every action is one POST /api/judgments; the store answers only
 // after it has committed. Model text is set with textContent only.
 
+import { splitThinking } from '/app/thinking.js';
+
 // Open-Assistant's labels (src/feedback/types.ts FLAG_REASONS).
 export const FLAG_REASONS = [
   ['spam', 'spam'], ['fails_task', 'fails the task'], ['not_appropriate', 'not appropriate'], ['pii', 'personal data'],
@@ -61,8 +63,16 @@ function showToken(t) {
   body.append(table);
 }
 
-/** The reply's text: token spans when the log-probs spell the text, else the text itself. */
+/**
+ * The reply's text: token spans when the log-probs spell the text, else the text itself; a thinking model's
+ * <think>…</think> folded above its answer (open it to read the thinking).
+ */
 export function replyText(app, r) {
+  const { reasoning, answer } = splitThinking(r.content);
+  if (reasoning !== null) {
+    const think = el('details', { class: 'thinking' }, el('summary', { text: 'thinking' }), el('div', { class: 'text', text: reasoning }));
+    return el('div', {}, think, el('div', { class: 'text', text: answer }));
+  }
   const div = el('div', { class: 'text' });
   const lps = r.logprobs ?? [];
   if (lps.length && lps.map((t) => t.token).join('') === r.content) {

@@ -93,6 +93,8 @@ header input[type=number] { width: 5rem; }
 .tok.low { text-decoration: underline dotted #c80; }
 .error { color: #c33; }
 .meta { font-size: .75rem; opacity: .6; margin-top: .25rem; }
+details.thinking { font-size: .85rem; opacity: .7; margin-bottom: .4rem; }
+details.thinking > summary { cursor: pointer; font-style: italic; }
 .actions { margin-top: .35rem; }
 .actions button { font: inherit; font-size: .8rem; margin-right: .25rem; }
 .nav { font-size: .8rem; margin-right: .5rem; }
