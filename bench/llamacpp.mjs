@@ -15,7 +15,8 @@
 // spin 2 ms, then sleep. --threads 1 (no barrier on either side) compares the engines on a loaded machine; ratios at
 // 2 threads hold only on a quiet one.
 // usage: node bench/llamacpp.mjs [flags]          (after `npm run build`)
-//   --cases stories15M,stories110M   --weights f32,q8   --prompt 64   --tokens N (default 128 at 15M, 48 at 110M)
+//   --cases stories15M,stories110M[,gemma3-270m]   --weights f32,q8   --prompt 64
+//   --tokens N (default 128 at 15M, 48 at 110M, 32 at gemma3-270m)
 //   --reps 2   --threads N (default: the backend's)   --backend auto|wasm|…   --json (one JSON line per row)
 import fs from 'node:fs';
 import os from 'node:os';
@@ -36,14 +37,37 @@ const kinds = opt('--weights', 'f32,q8').split(',');
 const promptLen = Number(opt('--prompt', '64'));
 const reps = Math.max(1, Number(opt('--reps', '2')));
 const tokensFlag = opt('--tokens', undefined);
-for (const c of cases) if (!STORIES[c]) usageError(`--cases: unknown ${c} (${Object.keys(STORIES).join(', ')})`);
+/**
+ * Shapes given as a Hugging Face config.json (fromHfConfig): gemma-3-270m's (Gemma 3: sliding-window layers, sandwich
+ * norms, GeGLU, a 262,144-token vocabulary), its context cut to 1,024 so the KV cache stays small.
+ * @type {Record<string, Record<string, unknown>>}
+ */
+const HF_CASES = {
+  'gemma3-270m': {
+    model_type: 'gemma3_text',
+    vocab_size: 262144,
+    hidden_size: 640,
+    intermediate_size: 2048,
+    num_hidden_layers: 18,
+    num_attention_heads: 4,
+    num_key_value_heads: 1,
+    head_dim: 256,
+    max_position_embeddings: 1024,
+    sliding_window: 512,
+    query_pre_attn_scalar: 256,
+  },
+};
+for (const c of cases)
+  if (!STORIES[c] && !HF_CASES[c])
+    usageError(`--cases: unknown ${c} (${[...Object.keys(STORIES), ...Object.keys(HF_CASES)].join(', ')})`);
 for (const k of kinds) if (!['f32', 'q8'].includes(k)) usageError(`--weights: unknown ${k} (f32, q8)`);
 /** @type {Record<string, number>} */
-const DEFAULT_TOKENS = { stories15M: 128, stories110M: 48 };
+const DEFAULT_TOKENS = { stories15M: 128, stories110M: 48, 'gemma3-270m': 32 };
 
 const { initBackend } = await import('../dist/backend/registry.js');
 const { initModel } = await import('../dist/model/init.js');
 const { Rng } = await import('../dist/util/rng.js');
+const { fromHfConfig } = await import('../dist/model/hf/config.js');
 const { fuseModel, quantizeModel, dequantizeModel } = await import('../dist/model/quantize.js');
 const { compareWithLlamaCpp, writeGgufForPeer } = await import('./peers/llamacpp.mjs');
 const threadsFlag = opt('--threads', undefined);
@@ -63,11 +87,11 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-llamacpp-bench-'));
 const rows = [];
 try {
   for (const name of cases) {
-    const s = STORIES[name];
+    const cfg = HF_CASES[name] ? fromHfConfig(HF_CASES[name], name) : storiesConfig(STORIES[name]);
     const tokens = Number(tokensFlag ?? DEFAULT_TOKENS[name] ?? 64);
     const rng = new Rng(1);
-    const model = initModel(storiesConfig(s), rng, { backend });
-    const prompt = Array.from({ length: promptLen }, () => 3 + rng.int(s.V - 3));
+    const model = initModel(cfg, rng, { backend });
+    const prompt = Array.from({ length: promptLen }, () => 3 + rng.int(cfg.vocabSize - 3));
     for (const kind of kinds) {
       const file = path.join(tmp, `${name}-${kind}.gguf`);
       await writeGgufForPeer(model, file, kind === 'q8' ? 'q8_0' : 'f32');

@@ -2,7 +2,8 @@
 // js-tiktoken's GPT-2 encoding on the same text in the same run (ratio = ours ÷ peer; ids are checked equal), plus
 // Hugging Face tokenizers.js loading the tokenizer.json we write, and BPE training time on ~10 MB of State of the
 // Union speeches to 8,192 tokens (against a budget of 20 s, which the test suite used to assert; the bench exits
-// with status 1 when it is over); also GPT-4's cl100k_base against js-tiktoken's. Our encode is timed cold: the
+// with status 1 when it is over); also GPT-4's cl100k_base against js-tiktoken's, and Llama 2's SentencePiece-style
+// tokenizer.json against tokenizers.js and llama-tokenizer-js (ids checked equal). Our encode is timed cold: the
 // per-word cache is cleared before every repetition; each figure is the best of --reps runs.
 // usage: node bench/tokenizer.bench.mjs [--json] [--reps 3] [--no-train] [--no-hf] [--help]
 //   --json: one JSON line per figure, after a { bench: "machine" } line.  --reps: repetitions per figure (best kept).
@@ -181,6 +182,71 @@ if (!argv.includes('--no-hf')) {
     same_ids: same,
     tokens: a.out.length,
   });
+}
+
+if (!argv.includes('--no-hf')) {
+  // SentencePiece-style BPE: Llama 2's tokenizer.json (built from llama-tokenizer-js's vocabulary and merges as
+  // test/tokenizer_fixtures.ts builds it) against tokenizers.js on it and llama-tokenizer-js itself
+  const { Tokenizer: HfTokenizer } = await import('@huggingface/tokenizers');
+  const lt = /** @type {any} */ ((await import('llama-tokenizer-js')).default);
+  /** @type {Record<string, number>} */
+  const vocab = Object.create(null);
+  lt.vocabById.forEach((/** @type {string} */ p, /** @type {number} */ id) => {
+    vocab[p] = id;
+  });
+  const merges = [...lt.merges.entries()].sort((a, b) => a[1] - b[1]).map(([k]) => k);
+  const special = (/** @type {number} */ id, /** @type {string} */ content) => ({ id, content, special: true });
+  const json = {
+    added_tokens: [special(0, '<unk>'), special(1, '<s>'), special(2, '</s>')],
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [
+        { type: 'Prepend', prepend: '▁' },
+        { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+      ],
+    },
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: {
+      type: 'Sequence',
+      decoders: [
+        { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        { type: 'Strip', content: ' ', start: 1, stop: 0 },
+      ],
+    },
+    model: { type: 'BPE', unk_token: '<unk>', fuse_unk: true, byte_fallback: true, vocab, merges },
+  };
+  const llama2 = tk.fromTokenizerJson(json);
+  const hf = new HfTokenizer(json, {});
+  for (const [name, text] of /** @type {[string, string][]} */ ([
+    ['shakespeare', shakespeare],
+    ['multilingual', multilingual],
+  ])) {
+    const mb = mbOf(text);
+    const a = best(
+      () => llama2.encode(text, { special: 'plain' }),
+      () => llama2.clearCache(),
+    );
+    for (const [peerName, run] of /** @type {[string, () => number[]][]} */ ([
+      ['@huggingface/tokenizers', () => hf.encode(text, { add_special_tokens: false }).ids],
+      ['llama-tokenizer-js', () => lt.encode(text, false, true)],
+    ])) {
+      const b = best(run);
+      rows.push({
+        bench: 'tokenizer',
+        case: `encode-llama2-${name}`,
+        mb: +mb.toFixed(2),
+        mb_s: +(mb / a.s).toFixed(2),
+        peer: peerName,
+        peer_mb_s: +(mb / b.s).toFixed(2),
+        ratio: +(b.s / a.s).toFixed(2),
+        same_ids: a.out.length === b.out.length && a.out.every((x, i) => x === b.out[i]),
+        tokens: a.out.length,
+      });
+    }
+  }
 }
 
 if (!argv.includes('--no-train')) {

@@ -4,7 +4,10 @@
  *   text ─▶ cut at honoured special tokens ─▶ each stretch normalized (e.g. "▁" put first, " " → "▁")
  *        ─▶ its characters as pieces (a character with no piece: its UTF-8 bytes as <0xXX> tokens, or <unk>)
  *        ─▶ BPE merges over the whole stretch (bpe_merge.ts) ─▶ ids
- * There is no pre-tokenizer split: the whole stretch is one word, as in Hugging Face's and llama.cpp's encoders.
+ * There is no pre-tokenizer split: the whole stretch is one word, as in Hugging Face's and llama.cpp's encoders. When
+ * no piece has a "▁" after another character (Llama's and Mistral's vocabularies: "▁" only leads a piece or forms
+ * runs), no merge can join a character to a "▁" after it, so the stretch is encoded in pieces cut before each run of
+ * "▁" — the same ids, each piece a short word the word cache remembers (checked at load; else the whole stretch).
  * Decoding: each piece's text with "▁" read as a space (a byte token: its byte), joined, read as UTF-8, and the
  * leading space the encoder added stripped (Hugging Face's Strip / Metaspace decoder).
  *
@@ -19,6 +22,7 @@ import { VocabularyError } from '../util/errors.js';
 import { MergeList, type ModelErrorFn } from './bpe_merge.js';
 import { decodeUtf8, encodeUtf8 } from './bytes.js';
 import { SpecialMatcher } from './special_tokens.js';
+import { spanHash, WordCache } from './word_cache.js';
 import type { UnicodeNormalization } from './tokenizer.js';
 import type { DecodeOptions, EncodeOptions, SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
 
@@ -92,6 +96,9 @@ export class SpmTokenizer implements TextTokenizer {
   private matcher = new SpecialMatcher([]);
   private ids = new Int32Array(256);
   private _vocabSize: number;
+  /** Whether a stretch may be cut before each run of "▁" (no piece has "▁" after another character). */
+  private readonly cutAtSpaces: boolean;
+  private cache = new WordCache(1 << 17);
 
   constructor(spec: SpmTokenizerSpec) {
     const fail: ModelErrorFn =
@@ -142,6 +149,14 @@ export class SpmTokenizer implements TextTokenizer {
       return res;
     });
     this.registerSpecials(spec.specialTokens ?? [], fail);
+    this.cutAtSpaces =
+      this.pieceId.has(SPACE_MARK) &&
+      this.steps.some(
+        (s) =>
+          (s.kind === 'replace' && s.from === ' ' && s.to === SPACE_MARK) ||
+          (s.kind === 'metaspace' && s.replacement === SPACE_MARK),
+      ) &&
+      !spec.pieces.some((p) => p !== undefined && /[^\u2581]\u2581/.test(p));
   }
 
   private registerSpecials(tokens: readonly SpecialToken[], fail?: ModelErrorFn): void {
@@ -261,6 +276,28 @@ export class SpmTokenizer implements TextTokenizer {
 
   private encodeStretch(text: string, first: boolean, out: number[]): void {
     const s = this.normalize(text, first);
+    if (!this.cutAtSpaces) {
+      this.encodeWord(s, out);
+      return;
+    }
+    // pieces cut before each run of "▁" (see the top of this file), each through the word cache
+    const MARK = 0x2581;
+    let start = 0;
+    for (let i = 1; i <= s.length; i++) {
+      if (i < s.length && !(s.charCodeAt(i) === MARK && s.charCodeAt(i - 1) !== MARK)) continue;
+      const h = i - start <= 128 ? spanHash(s, start, i) : 0;
+      if (i - start > 128 || !this.cache.emit(s, start, i, h, out)) {
+        const w = s.slice(start, i);
+        const from = out.length;
+        this.encodeWord(w, out);
+        if (i - start <= 128) this.cache.add(w, h, out, from, out.length);
+      }
+      start = i;
+    }
+  }
+
+  /** BPE over one word: its characters as pieces (or byte tokens, or <unk>), then the merges. */
+  private encodeWord(s: string, out: number[]): void {
     if (this.ids.length < s.length * 4) this.ids = new Int32Array(s.length * 4 + 64);
     const ids = this.ids;
     let n = 0;
@@ -360,8 +397,10 @@ export class SpmTokenizer implements TextTokenizer {
     return decodeUtf8(this.tokenBytes(id));
   }
 
-  /** Nothing is cached (kept for the byte-level tokenizer's interface). */
-  clearCache(): void {}
+  /** Forget cached word encodings. */
+  clearCache(): void {
+    this.cache.clear();
+  }
 
   /** The spec this tokenizer was built from. */
   toSpec(): SpmTokenizerSpec {
