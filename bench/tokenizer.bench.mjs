@@ -218,7 +218,7 @@ if (!argv.includes('--no-hf')) {
     },
     model: { type: 'BPE', unk_token: '<unk>', fuse_unk: true, byte_fallback: true, vocab, merges },
   };
-  const llama2 = tk.fromTokenizerJson(json);
+  const llama2 = /** @type {import('../dist/tokenizer/spm_tokenizer.js').SpmTokenizer} */ (tk.fromTokenizerJson(json));
   const hf = new HfTokenizer(json, {});
   for (const [name, text] of /** @type {[string, string][]} */ ([
     ['shakespeare', shakespeare],
