@@ -427,6 +427,38 @@ describe('llama.cpp runs our GGUF files', () => {
     await expect(saveGguf(odd, path.join(TMP, 'odd.gguf'), { type: 'f32' })).rejects.toThrow(/five sliding/);
   }, 120_000);
 
+  it("a SmolLM3 (every fourth layer without RoPE) as llama.cpp's smollm3: same greedy ids; the NoPE layers matter", async () => {
+    const cfg = fromHfConfig(
+      {
+        model_type: 'smollm3',
+        vocab_size: 256,
+        hidden_size: 64,
+        intermediate_size: 128,
+        num_hidden_layers: 8,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        max_position_embeddings: 64,
+        tie_word_embeddings: true,
+        rope_theta: 100,
+      },
+      'test config',
+    );
+    const model = initModel(cfg, new Rng(6), { backend: getBackend('ref'), std: 0.1 });
+    const file = path.join(TMP, 'smollm3-f32.gguf');
+    await saveGguf(model, file, { type: 'f32', metadata: tokenizerToGguf(byteTokenizer(), 256, { eos: 2 }) });
+    const back = await loadModel(file);
+    expect(back.config.noRopeLayers).toEqual(cfg.noRopeLayers);
+    const prompt = byteTokenizer().encode('ROMEO: what light breaks?');
+    const cpp = await llamaCppGreedy(file, prompt, STEPS);
+    expect(cpp.ids).toEqual(await ours(model, prompt, STEPS));
+    const seq = [...prompt, ...cpp.ids];
+    const dp = maxDp(cpp.probs, await ourProbs(model, seq, prompt.length), STEPS);
+    expect(dp).toBeLessThan(1e-3); // measured 1.3e-4
+    const roped = new CausalLM({ ...cfg, noRopeLayers: undefined }, model.params);
+    const apart = maxDp(cpp.probs, await ourProbs(roped, seq, prompt.length), STEPS);
+    expect(apart).toBeGreaterThan(50 * dp); // measured 0.013 (two NoPE layers of eight)
+  }, 120_000);
+
   /** A tiny Llama-family config (byte vocabulary) with `extra` fields. */
   const tiny = (extra: Record<string, unknown>) =>
     fromHfConfig(

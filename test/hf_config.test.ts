@@ -404,6 +404,7 @@ describe('architecture selection', () => {
       'MistralForCausalLM',
       'Qwen2ForCausalLM',
       'Qwen3ForCausalLM',
+      'SmolLM3ForCausalLM',
     ]);
   });
 });

@@ -270,6 +270,10 @@ const tinyConfigs: [string, ModelConfig][] = [
     ),
   ],
   ['Mistral (sliding window 8)', fromHfConfig({ ...TINY, model_type: 'mistral', sliding_window: 8 }, 'mistral tiny')],
+  [
+    'SmolLM3 (NoPE every fourth layer)',
+    fromHfConfig({ ...TINY, model_type: 'smollm3', num_hidden_layers: 4, tie_word_embeddings: true }, 'smollm3 tiny'),
+  ],
 ];
 
 /** A random model of `cfg` on `backend` (std 0.1) whose norm gains are away from 1. */
@@ -473,6 +477,31 @@ describe('Gemma 3 and sliding windows', () => {
     const c = fromHfConfig(GEMMA3_270M, 'x');
     expect(() => toHfConfig({ ...c, embedScale: false })).toThrow(/embedScale/);
     expect(() => toHfConfig({ ...c, sandwichNorms: false })).toThrow(UnsupportedError);
+  });
+
+  it('SmolLM3: no_rope_layers (1 = RoPE) read, by default every fourth layer without; written back; NoPE matters', async () => {
+    const c = fromHfConfig({ ...TINY, model_type: 'smollm3', num_hidden_layers: 8 }, 'x');
+    expect(c.noRopeLayers).toEqual([false, false, false, true, false, false, false, true]);
+    const out = toHfConfig(c);
+    expect([out['model_type'], out['architectures'], out['no_rope_layers']]).toEqual([
+      'smollm3',
+      ['SmolLM3ForCausalLM'],
+      [1, 1, 1, 0, 1, 1, 1, 0],
+    ]);
+    expect(withoutHf(fromHfConfig(out, 'x'))).toEqual(withoutHf(c));
+    const given = fromHfConfig({ ...TINY, model_type: 'smollm3', no_rope_layers: [0, 1] }, 'x');
+    expect(given.noRopeLayers).toEqual([true, false]);
+    expect(() => fromHfConfig({ ...TINY, model_type: 'smollm3', no_rope_layers: [1] }, 'x')).toThrow(/no_rope_layers/);
+    // a llama config cannot hold NoPE layers: written as smollm3
+    expect(
+      toHfConfig({ ...fromHfConfig({ ...TINY, model_type: 'llama' }, 'x'), noRopeLayers: [true, false] })['model_type'],
+    ).toBe('smollm3');
+    // and the NoPE layer changes what the model computes
+    const cfg = tinyConfigs.find(([n]) => n.startsWith('SmolLM3'))![1];
+    const model = randomModel(cfg);
+    const roped = new CausalLM({ ...cfg, noRopeLayers: undefined }, model.params);
+    const ids = [5, 17, 3, 96, 40, 40, 2, 71, 12, 9];
+    expect(relErr(await logits(model, ids), await logits(roped, ids))).toBeGreaterThan(1e-3);
   });
 
   it('Mistral and Qwen2 windows: every layer (Mistral), the layers from max_window_layers on (Qwen2); written back', () => {

@@ -47,6 +47,8 @@ export interface ModelConfig {
   slidingWindow?: number;
   /** Per layer, 'full' or 'sliding' attention (Gemma 3: five sliding layers, then a full one). */
   layerTypes?: ('full' | 'sliding')[];
+  /** Per layer, true where the layer rotates nothing (SmolLM3's NoPE layers: every fourth). Absent: RoPE everywhere. */
+  noRopeLayers?: boolean[];
   /** RoPE θ of the sliding layers (Gemma 3's rope_local_base_freq), unscaled. Absent: ropeTheta (and its scaling). */
   ropeLocalTheta?: number;
   /** Token embeddings multiplied by √hiddenSize before the first block (Gemma). */

@@ -392,7 +392,9 @@ export class CausalLM {
         // Qwen3: RMSNorm over each head's D before the rotation
         const norm = (t: Tensor, n: string) =>
           c.qkNorm ? O.rmsNorm(t, this.p(`${pre}self_attn.${n}_norm.weight`), c.normEps) : t;
-        const rot = (t: Tensor, n: string) => O.rope(norm(t, n), freqs, pos0, rowStart ?? undefined);
+        // SmolLM3's NoPE layers rotate nothing
+        const rot = (t: Tensor, n: string) =>
+          c.noRopeLayers?.[l] ? norm(t, n) : O.rope(norm(t, n), freqs, pos0, rowStart ?? undefined);
         let q: Tensor, k: Tensor, v: Tensor;
         if (qkv && opts.cache) {
           // one kernel: q and k rotated, k and v appended to the cache (B, S, Hkv, D), no split

@@ -238,7 +238,9 @@ function fusionGroups(c: CausalLM['config']): Map<string, FusionGroup> {
     const groups: [string, string[]][] =
       (c.mlpActivation ?? 'silu') === 'silu' ? [['mlp.gate_up', ['mlp.gate_proj', 'mlp.up_proj']]] : [];
     // Qwen3's q and k are normalised per head before RoPE: their projections stay apart (the fused kernel ropes at once)
-    if (!c.qkNorm) groups.unshift(['self_attn.qkv', ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj']]);
+    // (so are SmolLM3's: the fused kernel ropes every layer, and its NoPE layers rotate nothing)
+    if (!c.qkNorm && !c.noRopeLayers?.some(Boolean))
+      groups.unshift(['self_attn.qkv', ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj']]);
     for (const [key, parts] of groups) {
       const g = { key: pre + key, parts: parts.map((p) => `${pre}${p}.weight`) };
       for (const p of g.parts) byPart.set(p, g);

@@ -33,6 +33,10 @@ export function hparamsToGguf(c: ModelConfig): Map<string, GgufValue> {
   m.set(`${a}.vocab_size`, u32(c.vocabSize));
   let context = c.maxPositions;
   if (a === 'gemma3') gemma3Checks(c);
+  if (a === 'smollm3' && c.noRopeLayers!.some((n, i) => n !== ((i + 1) % 4 === 0)))
+    throw new UnsupportedError(
+      "llama.cpp's smollm3 fixes its NoPE layers at every fourth (it reads none from the file); this model's differ",
+    );
   else if (c.slidingWindow !== undefined) {
     // llama.cpp's llama/qwen architectures read no window: within a context no longer than it, none is needed
     if (c.layerTypes)
@@ -103,9 +107,9 @@ export function hparamsFromGguf(
   const hasOutput = names.has('output.weight');
   const arch = meta.get('general.architecture')?.value;
   if (typeof arch !== 'string') throw new ConfigError('general.architecture', 'missing or not a string', file);
-  if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'qwen3' && arch !== 'gemma3' && arch !== 'gpt2')
+  if (!['llama', 'qwen2', 'qwen3', 'gemma3', 'smollm3', 'gpt2'].includes(arch))
     throw new UnsupportedError(
-      `${file}: architecture "${arch}" is not supported (llama, qwen2, qwen3, gemma3 and gpt2 are)`,
+      `${file}: architecture "${arch}" is not supported (llama, qwen2, qwen3, gemma3, smollm3 and gpt2 are)`,
     );
   const num = (key: string, required = true): number | undefined => {
     const v = meta.get(`${arch}.${key}`);
@@ -199,7 +203,16 @@ export function hparamsFromGguf(
       throw new UnsupportedError(`${file}: a qwen2 model without q/k/v biases is not supported`);
     Object.assign(hf, {
       model_type: arch,
-      architectures: [{ llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' }[arch]],
+      architectures: [
+        (
+          {
+            llama: 'LlamaForCausalLM',
+            qwen2: 'Qwen2ForCausalLM',
+            qwen3: 'Qwen3ForCausalLM',
+            smollm3: 'SmolLM3ForCausalLM',
+          } as Record<string, string>
+        )[arch],
+      ],
       ...(ropeScaling ? { rope_scaling: ropeScaling } : {}),
       max_position_embeddings: num('context_length'),
       hidden_size: hidden,
@@ -211,7 +224,7 @@ export function hparamsFromGguf(
       rms_norm_eps: dec(num('attention.layer_norm_rms_epsilon')!),
       rope_theta: dec(num('rope.freq_base', false) ?? 10000),
       ...(qwen ? {} : { attention_bias: names.has('blk.0.attn_q.bias') }),
-      ...(arch === 'llama' ? { mlp_bias: names.has('blk.0.ffn_gate.bias') } : {}),
+      ...(arch === 'llama' || arch === 'smollm3' ? { mlp_bias: names.has('blk.0.ffn_gate.bias') } : {}),
     });
   }
   return fromHfConfig(hf, `${file} (GGUF hyper-parameters)`);

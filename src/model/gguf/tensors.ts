@@ -49,10 +49,11 @@ export interface TensorMapping {
 const SAME: Layout = { kind: 'same' };
 const T: Layout = { kind: 'transpose' };
 
-export type GgufArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma3' | 'gpt2';
+export type GgufArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma3' | 'smollm3' | 'gpt2';
 
 /**
- * The llama.cpp architecture of a config: Gemma 3's layout (sandwich norms) is its `gemma3`; other Llama-family models
+ * The llama.cpp architecture of a config: Gemma 3's layout (sandwich norms) is its `gemma3`, SmolLM3's (NoPE layers)
+ * its `smollm3` (llama's tensors); other Llama-family models
  * with per-head q/k norms are its `qwen3`; with q/k/v
  * biases and no o_proj bias (Qwen2) its `qwen2`; the rest of the family (Llama, Mistral without a sliding window,
  * biases or not) its `llama`.
@@ -60,6 +61,7 @@ export type GgufArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma3' | 'gpt2';
 export function ggufArchitecture(c: ModelConfig): GgufArchitecture {
   if (c.family === 'gpt2') return 'gpt2';
   if (c.sandwichNorms) return 'gemma3';
+  if (c.noRopeLayers?.some(Boolean)) return 'smollm3';
   if (c.qkNorm) return 'qwen3';
   return c.attentionBias && !c.attentionOutBias ? 'qwen2' : 'llama';
 }
@@ -99,7 +101,8 @@ export function tensorMappings(c: ModelConfig): TensorMapping[] {
     m('transformer.ln_f.bias', 'output_norm.bias');
   } else {
     if (c.headDim % 2 !== 0) throw new UnsupportedError(`llama.cpp's RoPE needs an even head size, got ${c.headDim}`);
-    const neox = ggufArchitecture(c) !== 'llama'; // qwen2, qwen3: llama.cpp rotates halves too, rows stay as they are
+    // qwen2, qwen3, gemma3: llama.cpp rotates halves too, rows stay as they are; smollm3 rotates pairs as llama
+    const neox = !['llama', 'smollm3'].includes(ggufArchitecture(c));
     const q: Layout = neox ? SAME : { kind: 'rope', heads: c.numHeads },
       k: Layout = neox ? SAME : { kind: 'rope', heads: c.numKvHeads };
     m('model.embed_tokens.weight', 'token_embd.weight');

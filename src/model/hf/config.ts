@@ -29,6 +29,7 @@ export const SUPPORTED_ARCHITECTURES: Readonly<Record<string, string>> = {
   qwen3: 'Qwen3ForCausalLM',
   mistral: 'MistralForCausalLM',
   gemma3_text: 'Gemma3ForCausalLM',
+  smollm3: 'SmolLM3ForCausalLM',
 };
 
 /** Model types that are known and refused with a reason (rather than "not supported"). */
@@ -308,6 +309,21 @@ const LLAMA_DEFAULTS: Record<
   },
 };
 
+// transformers' SmolLM3Config
+LLAMA_DEFAULTS['smollm3'] = {
+  vocab: 128256,
+  hidden: 2048,
+  inter: 11008,
+  layers: 36,
+  heads: 16,
+  kv: 4,
+  maxPos: 32768,
+  eps: 1e-6,
+  bos: null,
+  eos: 128001,
+  sliding: null,
+};
+
 // transformers' Qwen3Config: Qwen2's defaults, but head_dim 128 when absent (not hidden_size / heads)
 LLAMA_DEFAULTS['qwen3'] = { ...LLAMA_DEFAULTS['qwen2']!, headDim: 128 };
 
@@ -440,6 +456,23 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
   let attentionBias = false;
   let attentionOutBias = false;
   let mlpBias = false;
+  // SmolLM3: no_rope_layers[i] = 1 where layer i uses RoPE, 0 where it does not (default: every no_rope_layer_interval-th)
+  let noRope: boolean[] | null = null;
+  if (type === 'smollm3') {
+    const every = f.int('no_rope_layer_interval', 4);
+    const raw = f.raw('no_rope_layers');
+    if (raw !== undefined && raw !== null) {
+      if (!Array.isArray(raw) || raw.length !== numLayers || raw.some((x) => x !== 0 && x !== 1))
+        throw new ConfigError(
+          'no_rope_layers',
+          `expected ${numLayers} entries of 0 or 1, got ${JSON.stringify(raw)}`,
+          f.file,
+        );
+      noRope = raw.map((x) => x === 0);
+    } else noRope = Array.from({ length: numLayers }, (_, i) => (i + 1) % every === 0);
+    attentionBias = attentionOutBias = f.bool('attention_bias', false);
+    mlpBias = f.bool('mlp_bias', false);
+  }
   if (type === 'llama') {
     attentionBias = attentionOutBias = f.bool('attention_bias', false);
     mlpBias = f.bool('mlp_bias', false);
@@ -462,6 +495,7 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
     ropeTheta: rope.theta,
     ...(rope.scaling ? { ropeScaling: rope.scaling } : {}),
     ...(type === 'qwen3' ? { qkNorm: true } : {}),
+    ...(noRope?.some(Boolean) ? { noRopeLayers: noRope } : {}),
     ...sliding,
     tieWordEmbeddings: f.bool('tie_word_embeddings', false),
     attentionBias,
@@ -674,7 +708,10 @@ function llamaTypeFor(cfg: ModelConfig, preferred: string | null): string {
   // a sliding window on every layer is Mistral's; per layer (layer_types), Qwen2's or Qwen3's
   const uniformSliding = cfg.slidingWindow !== undefined && !cfg.layerTypes;
   const layeredSliding = cfg.slidingWindow !== undefined && !!cfg.layerTypes;
+  const noRope = cfg.noRopeLayers?.some(Boolean) ?? false;
   const fits = (t: string): boolean => {
+    if (noRope !== (t === 'smollm3')) return false; // NoPE layers are SmolLM3's
+    if (t === 'smollm3') return !qk && !uniformSliding && !layeredSliding && cfg.attentionBias === cfg.attentionOutBias;
     if (uniformSliding && t !== 'mistral') return false;
     if (layeredSliding && t !== 'qwen2' && t !== 'qwen3') return false;
     if (t === 'llama') return !qk && cfg.attentionBias === cfg.attentionOutBias;
@@ -684,7 +721,7 @@ function llamaTypeFor(cfg: ModelConfig, preferred: string | null): string {
     return false;
   };
   if (preferred !== null && fits(preferred)) return preferred;
-  for (const t of ['llama', 'qwen2', 'qwen3', 'mistral']) if (fits(t)) return t;
+  for (const t of ['llama', 'qwen2', 'qwen3', 'mistral', 'smollm3']) if (fits(t)) return t;
   throw new UnsupportedError(
     `toHfConfig: attentionBias=${cfg.attentionBias}, attentionOutBias=${cfg.attentionOutBias}, mlpBias=${cfg.mlpBias}, ` +
       `qkNorm=${qk} cannot be written as a transformers config (Llama: q/k/v and o biases together; Qwen2: q/k/v ` +
@@ -731,6 +768,7 @@ function gemma3Config(cfg: ModelConfig, hf: Json | null, hfType: string | null):
   if (cfg.normOffset !== 1) wrong.push('normOffset 1');
   if (cfg.mlpBias || cfg.attentionBias !== cfg.attentionOutBias) wrong.push('no MLP bias, q/k/v/o biases together');
   if (cfg.slidingWindow === undefined || !cfg.layerTypes) wrong.push('slidingWindow and layerTypes');
+  if (cfg.noRopeLayers?.some(Boolean)) wrong.push('RoPE on every layer');
   if (wrong.length)
     throw new UnsupportedError(`toHfConfig: a Gemma 3 config (sandwichNorms) also needs ${wrong.join(', ')}`);
   const base: Json = {
@@ -897,9 +935,10 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
       delete out['rope_theta'];
       delete out['rope_scaling'];
     }
-    if (type === 'llama') {
+    if (type === 'llama' || type === 'smollm3') {
       out['attention_bias'] = cfg.attentionBias;
       out['mlp_bias'] = cfg.mlpBias;
+      if (type === 'smollm3') out['no_rope_layers'] = cfg.noRopeLayers!.map((n) => (n ? 0 : 1));
     } else if (type === 'qwen3') {
       out['attention_bias'] = cfg.attentionBias;
       delete out['mlp_bias'];
