@@ -115,9 +115,10 @@ export function llama3StyleTokenizer(chars: number): { tok: Tokenizer; plain: To
  * Llama 2's tokenizer.json (32,000 SentencePiece pieces, 61,249 merges, byte fallback) as Hugging Face's
  * LlamaConverter writes it, built from the vocabulary and merge list llama-tokenizer-js ships (the npm package,
  * which matches Meta's sentencepiece model). `legacy`: the Prepend + Replace normalizer (Llama 2 as published);
- * false: the Metaspace pre-tokenizer with prepend_scheme "first" (transformers' legacy=False conversion).
+ * false: the Metaspace pre-tokenizer with prepend_scheme "first" (transformers' legacy=False conversion); 'gemma':
+ * GemmaConverter's layout on the same vocabulary (Replace " " → "▁", a Split on " ", no Strip decoder).
  */
-export async function llama2TokenizerJson(legacy = true): Promise<Record<string, unknown>> {
+export async function llama2TokenizerJson(legacy: boolean | 'gemma' = true): Promise<Record<string, unknown>> {
   const { default: lt } = (await import('llama-tokenizer-js')) as unknown as {
     default: { vocabById: string[]; merges: Map<string, number> };
   };
@@ -135,21 +136,34 @@ export async function llama2TokenizerJson(legacy = true): Promise<Record<string,
     normalized: false,
     special: true,
   });
+  const gemma = legacy === 'gemma';
+  const decoders: Record<string, unknown>[] = [
+    { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+    { type: 'ByteFallback' },
+    { type: 'Fuse' },
+    ...(gemma ? [] : [{ type: 'Strip', content: ' ', start: 1, stop: 0 }]),
+  ];
   return {
     version: '1.0',
     truncation: null,
     padding: null,
     added_tokens: [special(0, '<unk>'), special(1, '<s>'), special(2, '</s>')],
-    normalizer: legacy
-      ? {
-          type: 'Sequence',
-          normalizers: [
-            { type: 'Prepend', prepend: '▁' },
-            { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
-          ],
-        }
-      : null,
-    pre_tokenizer: legacy ? null : { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false },
+    normalizer: gemma
+      ? { type: 'Replace', pattern: { String: ' ' }, content: '▁' }
+      : legacy
+        ? {
+            type: 'Sequence',
+            normalizers: [
+              { type: 'Prepend', prepend: '▁' },
+              { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+            ],
+          }
+        : null,
+    pre_tokenizer: gemma
+      ? { type: 'Split', pattern: { String: ' ' }, behavior: 'MergedWithPrevious', invert: false }
+      : legacy
+        ? null
+        : { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false },
     post_processor: {
       type: 'TemplateProcessing',
       single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
@@ -161,15 +175,7 @@ export async function llama2TokenizerJson(legacy = true): Promise<Record<string,
       ],
       special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
     },
-    decoder: {
-      type: 'Sequence',
-      decoders: [
-        { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
-        { type: 'ByteFallback' },
-        { type: 'Fuse' },
-        { type: 'Strip', content: ' ', start: 1, stop: 0 },
-      ],
-    },
+    decoder: { type: 'Sequence', decoders },
     model: {
       type: 'BPE',
       dropout: null,

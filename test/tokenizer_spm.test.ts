@@ -154,19 +154,8 @@ describe('the other layouts Hugging Face writes', () => {
     expect(tok.decode(tok.encode(' x'))).toBe(hfText(hf, tok.encode(' x'))); // "x": the Strip decoder is still there
   });
 
-  it('Gemma\'s (Replace " " → "▁", a Split on " ", no Strip): no leading "▁" and nothing stripped', () => {
-    const json = variant({
-      normalizer: { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
-      pre_tokenizer: { type: 'Split', pattern: { String: ' ' }, behavior: 'MergedWithPrevious', invert: false },
-      decoder: {
-        type: 'Sequence',
-        decoders: [
-          { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
-          { type: 'ByteFallback' },
-          { type: 'Fuse' },
-        ],
-      },
-    });
+  it('Gemma\'s (Replace " " → "▁", a Split on " ", no Strip): no leading "▁" and nothing stripped', async () => {
+    const json = await llama2TokenizerJson('gemma');
     const tok = fromTokenizerJson(json) as SpmTokenizer;
     const hf = new HfTokenizer(json, {});
     const text = shakespeare().slice(50_000, 80_000);

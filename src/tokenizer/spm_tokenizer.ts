@@ -21,7 +21,7 @@
 import { VocabularyError } from '../util/errors.js';
 import { MergeList, type ModelErrorFn } from './bpe_merge.js';
 import { decodeUtf8, encodeUtf8 } from './bytes.js';
-import { SpecialMatcher } from './special_tokens.js';
+import { SpecialRegistry } from './special_registry.js';
 import { spanHash, WordCache } from './word_cache.js';
 import type { UnicodeNormalization } from './tokenizer.js';
 import type { DecodeOptions, EncodeOptions, SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
@@ -89,13 +89,8 @@ export class SpmTokenizer implements TextTokenizer {
   readonly byteId = new Int32Array(256).fill(-1);
   /** The bytes each ordinary token decodes to. */
   private readonly pieceBytes: (Uint8Array | undefined)[];
-  private specials: SpecialToken[] = [];
-  private specialById = new Map<number, SpecialToken>();
-  private specialMap = new Map<string, number>();
-  private specialBytes = new Map<number, Uint8Array>();
-  private matcher = new SpecialMatcher([]);
+  private readonly specials = new SpecialRegistry((id) => this.pieces[id] !== undefined);
   private ids = new Int32Array(256);
-  private _vocabSize: number;
   /** Whether a stretch may be cut before each run of "▁" (no piece has "▁" after another character). */
   private readonly cutAtSpaces: boolean;
   private cache = new WordCache(1 << 17);
@@ -115,7 +110,6 @@ export class SpmTokenizer implements TextTokenizer {
     this.postProcessor = spec.postProcessor;
     this.json = spec.json;
     this.config = spec.config ? { ...spec.config } : {};
-    this._vocabSize = spec.pieces.length;
     this.pieceBytes = new Array<Uint8Array | undefined>(spec.pieces.length);
     spec.pieces.forEach((p, id) => {
       if (p === undefined) return;
@@ -148,7 +142,7 @@ export class SpmTokenizer implements TextTokenizer {
         );
       return res;
     });
-    this.registerSpecials(spec.specialTokens ?? [], fail);
+    this.specials.register(spec.specialTokens ?? [], fail);
     this.cutAtSpaces =
       this.pieceId.has(SPACE_MARK) &&
       this.steps.some(
@@ -159,68 +153,32 @@ export class SpmTokenizer implements TextTokenizer {
       !spec.pieces.some((p) => p !== undefined && /[^\u2581]\u2581/.test(p));
   }
 
-  private registerSpecials(tokens: readonly SpecialToken[], fail?: ModelErrorFn): void {
-    tokens.forEach((t, i) => {
-      const bad = (msg: string): never => {
-        if (fail) return fail(`added_tokens[${i}]`, msg);
-        throw new VocabularyError(`special token ${JSON.stringify(t.content)}: ${msg}`);
-      };
-      if (!Number.isInteger(t.id) || t.id < 0) bad(`id ${t.id} is not a non-negative integer`);
-      if (typeof t.content !== 'string' || t.content.length === 0) bad('content must be a non-empty string');
-      const prevId = this.specialMap.get(t.content);
-      if (prevId !== undefined && prevId !== t.id) bad(`content is already special token ${prevId}`);
-      const prev = this.specialById.get(t.id);
-      if (prev && prev.content !== t.content)
-        bad(`id ${t.id} is already special token ${JSON.stringify(prev.content)}`);
-      if (prevId !== undefined) return;
-      const tok = { id: t.id, content: t.content, special: t.special };
-      this.specials.push(tok);
-      this.specialById.set(t.id, tok);
-      this.specialMap.set(t.content, t.id);
-      this.specialBytes.set(t.id, encodeUtf8(t.content));
-      if (t.id + 1 > this._vocabSize) this._vocabSize = t.id + 1;
-    });
-    this.matcher = new SpecialMatcher(this.specials);
-  }
-
   get vocabSize(): number {
-    return this._vocabSize;
+    return Math.max(this.pieces.length, this.specials.end);
   }
   get specialTokens(): ReadonlyMap<string, number> {
-    return this.specialMap;
+    return this.specials.byContent;
   }
   get specialTokenList(): readonly SpecialToken[] {
-    return this.specials;
+    return this.specials.list;
   }
 
   /** Add special tokens after the current last id; returns their ids (existing ones keep theirs). */
   addSpecialTokens(contents: readonly string[]): number[] {
-    const fresh: SpecialToken[] = [];
-    let next = this._vocabSize;
-    for (const c of contents) {
-      if (this.specialMap.has(c) || fresh.some((f) => f.content === c)) continue;
-      fresh.push({ id: next++, content: c, special: true });
-    }
-    this.registerSpecials(fresh);
-    return contents.map((c) => this.specialMap.get(c)!);
+    return this.specials.add(contents, this.vocabSize);
   }
 
   specialId(token: string): number {
-    const id = this.specialMap.get(token);
-    if (id === undefined)
-      throw new VocabularyError(
-        `no special token ${JSON.stringify(token)} (have: ${[...this.specialMap.keys()].join(', ') || 'none'})`,
-      );
-    return id;
+    return this.specials.id(token);
   }
 
   isSpecial(id: number): boolean {
-    return this.specialById.has(id);
+    return this.specials.byId.has(id);
   }
 
   private configId(token: string | undefined): number | undefined {
     if (token === undefined) return undefined;
-    return this.specialMap.get(token) ?? this.pieceId.get(token);
+    return this.specials.byContent.get(token) ?? this.pieceId.get(token);
   }
   get bosId(): number | undefined {
     return this.configId(this.config.bosToken);
@@ -237,7 +195,7 @@ export class SpmTokenizer implements TextTokenizer {
     const allowed = options?.allowed;
     if (allowed !== undefined && allowed !== 'all') for (const a of allowed) this.specialId(a);
     const out: number[] = [];
-    this.matcher.split(
+    this.specials.matcher.split(
       text,
       options,
       (a, b) => this.encodeStretch(text.slice(a, b), a === 0, out),
@@ -350,7 +308,7 @@ export class SpmTokenizer implements TextTokenizer {
       const id = ids[i]!;
       let b = this.pieceBytes[id];
       if (b === undefined) {
-        b = this.specialBytes.get(id);
+        b = this.specials.bytes.get(id);
         if (b === undefined) throw this.badId(id, i);
         if (skip) continue;
       }
@@ -368,12 +326,12 @@ export class SpmTokenizer implements TextTokenizer {
 
   private badId(id: number, index?: number): VocabularyError {
     return new VocabularyError(
-      `token id ${String(id)}${index !== undefined ? ` at index ${index}` : ''} is not in the vocabulary (ids are 0..${this._vocabSize - 1})`,
+      `token id ${String(id)}${index !== undefined ? ` at index ${index}` : ''} is not in the vocabulary (ids are 0..${this.vocabSize - 1})`,
     );
   }
 
   tokenBytes(id: number): Uint8Array {
-    const b = this.pieceBytes[id] ?? this.specialBytes.get(id);
+    const b = this.pieceBytes[id] ?? this.specials.bytes.get(id);
     if (b === undefined) throw this.badId(id);
     return b;
   }
@@ -382,14 +340,14 @@ export class SpmTokenizer implements TextTokenizer {
   tokenString(id: number): string {
     const p = this.pieces[id];
     if (p !== undefined) return p;
-    const s = this.specialById.get(id);
+    const s = this.specials.byId.get(id);
     if (!s) throw this.badId(id);
     return s.content;
   }
 
   /** Id of a vocabulary string, or undefined. */
   tokenToId(token: string): number | undefined {
-    return this.specialMap.get(token) ?? this.pieceId.get(token);
+    return this.specials.byContent.get(token) ?? this.pieceId.get(token);
   }
 
   /** The text of one token as a person would read it. */
@@ -415,7 +373,7 @@ export class SpmTokenizer implements TextTokenizer {
       steps: this.steps,
       decodeReplace: this.decodeReplace,
       stripLeft: this.leadingSpaceStrip,
-      specialTokens: this.specials.map((s) => ({ ...s })),
+      specialTokens: this.specials.list.map((s) => ({ ...s })),
       ...(this.postProcessor !== undefined ? { postProcessor: structuredClone(this.postProcessor) } : {}),
       ...(this.json !== undefined ? { json: structuredClone(this.json) } : {}),
       config: structuredClone(this.config),

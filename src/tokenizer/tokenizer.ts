@@ -16,7 +16,7 @@ import { BpeModel, type ModelErrorFn } from './bpe_model.js';
 import { byteLevelToBytes, bytesKey, bytesToByteLevel, decodeUtf8, encodeUtf8, encodeUtf8Into } from './bytes.js';
 import { scannerFor, type WordEndFn } from './gpt2_splitter.js';
 import { compilePattern, namedPattern, type PatternName } from './patterns.js';
-import { SpecialMatcher } from './special_tokens.js';
+import { SpecialRegistry } from './special_registry.js';
 import { spanHash, WordCache } from './word_cache.js';
 import type { DecodeOptions, EncodeOptions, SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
 
@@ -69,11 +69,7 @@ export class Tokenizer implements TextTokenizer {
   readonly postProcessor: unknown;
   config: TokenizerConfig;
   private readonly regexes: RegExp[];
-  private specials: SpecialToken[];
-  private specialById: Map<number, SpecialToken>;
-  private specialMap: Map<string, number>;
-  private matcher: SpecialMatcher;
-  private specialBytes: Map<number, Uint8Array>;
+  private readonly specials: SpecialRegistry;
   private cache = new WordCache(CACHE_MAX);
   /** Hand-written scanner when the split pattern is GPT-2's or cl100k's (gpt2_splitter.ts), else null. */
   private readonly scanner: WordEndFn | null;
@@ -107,53 +103,24 @@ export class Tokenizer implements TextTokenizer {
     this.normalizer = spec.normalizer ?? null;
     this.postProcessor = spec.postProcessor;
     this.config = spec.config ? { ...spec.config } : {};
-    this.specials = [];
-    this.specialById = new Map();
-    this.specialMap = new Map();
-    this.specialBytes = new Map();
-    this.matcher = new SpecialMatcher([]);
     this._vocabSize = spec.tokenBytes.length;
-    this.registerSpecials(spec.specialTokens ?? [], fail);
-  }
-
-  private registerSpecials(tokens: readonly SpecialToken[], fail?: ModelErrorFn): void {
-    tokens.forEach((t, i) => {
-      const bad = (msg: string): never => {
-        if (fail) return fail(`added_tokens[${i}]`, msg);
-        throw new VocabularyError(`special token ${JSON.stringify(t.content)}: ${msg}`);
-      };
-      if (!Number.isInteger(t.id) || t.id < 0) bad(`id ${t.id} is not a non-negative integer`);
-      if (typeof t.content !== 'string' || t.content.length === 0) bad('content must be a non-empty string');
-      if (this.model.tokenBytes[t.id]) bad(`id ${t.id} is already an ordinary token`);
-      const prevId = this.specialMap.get(t.content);
-      if (prevId !== undefined && prevId !== t.id) bad(`content is already special token ${prevId}`);
-      const prev = this.specialById.get(t.id);
-      if (prev && prev.content !== t.content)
-        bad(`id ${t.id} is already special token ${JSON.stringify(prev.content)}`);
-      if (prevId !== undefined) return;
-      const tok = { id: t.id, content: t.content, special: t.special };
-      this.specials.push(tok);
-      this.specialById.set(t.id, tok);
-      this.specialMap.set(t.content, t.id);
-      this.specialBytes.set(t.id, encodeUtf8(t.content));
-      if (t.id + 1 > this._vocabSize) this._vocabSize = t.id + 1;
-    });
-    this.matcher = new SpecialMatcher(this.specials);
+    this.specials = new SpecialRegistry((id) => !!this.model.tokenBytes[id]);
+    this.specials.register(spec.specialTokens ?? [], fail);
   }
 
   /** Number of ids (max id + 1), special tokens included. */
   get vocabSize(): number {
-    return this._vocabSize;
+    return Math.max(this._vocabSize, this.specials.end);
   }
 
   /** Special token text → id. */
   get specialTokens(): ReadonlyMap<string, number> {
-    return this.specialMap;
+    return this.specials.byContent;
   }
 
   /** The special (added) tokens, with their `special` flag. */
   get specialTokenList(): readonly SpecialToken[] {
-    return this.specials;
+    return this.specials.list;
   }
 
   /**
@@ -161,33 +128,20 @@ export class Tokenizer implements TextTokenizer {
    * The model's embedding must grow to the new `vocabSize`.
    */
   addSpecialTokens(contents: readonly string[]): number[] {
-    const fresh: SpecialToken[] = [];
-    let next = this._vocabSize;
-    for (const c of contents) {
-      if (this.specialMap.has(c) || fresh.some((f) => f.content === c)) continue;
-      fresh.push({ id: next++, content: c, special: true });
-    }
-    this.registerSpecials(fresh);
-    return contents.map((c) => this.specialMap.get(c)!);
+    return this.specials.add(contents, this.vocabSize);
   }
 
   specialId(token: string): number {
-    const id = this.specialMap.get(token);
-    if (id === undefined) {
-      throw new VocabularyError(
-        `no special token ${JSON.stringify(token)} (have: ${[...this.specialMap.keys()].join(', ') || 'none'})`,
-      );
-    }
-    return id;
+    return this.specials.id(token);
   }
 
   isSpecial(id: number): boolean {
-    return this.specialById.has(id);
+    return this.specials.byId.has(id);
   }
 
   private configId(token: string | undefined): number | undefined {
     if (token === undefined) return undefined;
-    return this.specialMap.get(token) ?? this.model.bytesToId.get(bytesKey(encodeUtf8(token)));
+    return this.specials.byContent.get(token) ?? this.model.bytesToId.get(bytesKey(encodeUtf8(token)));
   }
 
   get bosId(): number | undefined {
@@ -208,7 +162,7 @@ export class Tokenizer implements TextTokenizer {
     const allowed = options?.allowed;
     if (allowed !== undefined && allowed !== 'all') for (const a of allowed) this.specialId(a); // typo → VocabularyError
     const out: number[] = [];
-    this.matcher.split(
+    this.specials.matcher.split(
       text,
       options,
       (a, b) => this.encodeOrdinaryInto(a === 0 && b === text.length ? text : text.slice(a, b), out),
@@ -306,7 +260,7 @@ export class Tokenizer implements TextTokenizer {
         total += b.length;
         continue;
       }
-      const sb = this.specialBytes.get(id);
+      const sb = this.specials.bytes.get(id);
       if (sb === undefined) throw this.badId(id, i);
       if (skip) continue;
       parts[k++] = sb;
@@ -323,12 +277,12 @@ export class Tokenizer implements TextTokenizer {
 
   private badId(id: number, index?: number): VocabularyError {
     return new VocabularyError(
-      `token id ${String(id)}${index !== undefined ? ` at index ${index}` : ''} is not in the vocabulary (ids are 0..${this._vocabSize - 1})`,
+      `token id ${String(id)}${index !== undefined ? ` at index ${index}` : ''} is not in the vocabulary (ids are 0..${this.vocabSize - 1})`,
     );
   }
 
   tokenBytes(id: number): Uint8Array {
-    const b = this.model.tokenBytes[id] ?? this.specialBytes.get(id);
+    const b = this.model.tokenBytes[id] ?? this.specials.bytes.get(id);
     if (b === undefined) throw this.badId(id);
     return b;
   }
@@ -337,14 +291,14 @@ export class Tokenizer implements TextTokenizer {
   tokenString(id: number): string {
     const b = this.model.tokenBytes[id];
     if (b) return bytesToByteLevel(b);
-    const s = this.specialById.get(id);
+    const s = this.specials.byId.get(id);
     if (!s) throw this.badId(id);
     return s.content;
   }
 
   /** Id of a Hugging Face vocabulary string ('Ġthe', or a special token's text), or undefined. */
   tokenToId(token: string): number | undefined {
-    const sp = this.specialMap.get(token);
+    const sp = this.specials.byContent.get(token);
     if (sp !== undefined) return sp;
     const b = byteLevelToBytes(token);
     return b === null ? undefined : this.model.bytesToId.get(bytesKey(b));
@@ -368,7 +322,7 @@ export class Tokenizer implements TextTokenizer {
     return {
       tokenBytes: m.tokenBytes,
       merges,
-      specialTokens: this.specials.map((s) => ({ ...s })),
+      specialTokens: this.specials.list.map((s) => ({ ...s })),
       pattern: this.patternName ?? { patterns: this.splitPatterns },
       addPrefixSpace: this.addPrefixSpace,
       ...(this.normalizer ? { normalizer: this.normalizer } : {}),

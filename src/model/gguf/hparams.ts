@@ -32,11 +32,11 @@ export function hparamsToGguf(c: ModelConfig): Map<string, GgufValue> {
   const m = new Map<string, GgufValue>([['general.architecture', { type: 'string', value: a }]]);
   m.set(`${a}.vocab_size`, u32(c.vocabSize));
   let context = c.maxPositions;
-  if (a === 'gemma3') gemma3Checks(c);
   if (a === 'smollm3' && c.noRopeLayers!.some((n, i) => n !== ((i + 1) % 4 === 0)))
     throw new UnsupportedError(
       "llama.cpp's smollm3 fixes its NoPE layers at every fourth (it reads none from the file); this model's differ",
     );
+  if (a === 'gemma3') gemma3Checks(c);
   else if (c.slidingWindow !== undefined) {
     // llama.cpp's llama/qwen architectures read no window: within a context no longer than it, none is needed
     if (c.layerTypes)
