@@ -228,12 +228,14 @@ export function attention(q: usize, k: usize, v: usize, o: usize, lse: usize, pr
       const ld = (nb + 7) & ~7;
       const ldb = <usize>ld << 2;
       packA(q + qo, <usize>qRow << 2, 4, 0, rb, 0, D, qp);
-      // scores, per 4-row panel only the 8-column panels some row of it sees (causal: skip the upper triangle)
+      // scores, per 4-row panel only the 8-column panels some row of it sees (causal: skip the upper triangle; a sliding
+      // window: skip the panels before its first row's window, whose entries the rows below mask anyway)
       for (let r = 0; r < rb; r += 4) {
         const hgt = min(4, rb - r);
         const cp = (visible(t0 + r + hgt - 1, S, causal, qOffset) + 7) >> 3;
+        const p0 = windowStart(t0 + r, qOffset, window) >> 3;
         const ap = qp + (<usize>(r * D) << 2), c = sb + <usize>r * ldb;
-        for (let p = 0; p < cp; p++) kern4x8(ap, kp + (<usize>(p * D) << 5), D, c + (<usize>p << 5), ldb, sv, true, false, hgt, 8, tmp);
+        for (let p = p0; p < cp; p++) kern4x8(ap, kp + (<usize>(p * D) << 5), D, c + (<usize>p << 5), ldb, sv, true, false, hgt, 8, tmp);
       }
       for (let r = 0; r < rb; r++) {
         const n = visible(t0 + r, S, causal, qOffset);
@@ -246,11 +248,12 @@ export function attention(q: usize, k: usize, v: usize, o: usize, lse: usize, pr
           if (pr) memory.fill(pr, 0, <usize>S << 2);
           continue;
         }
-        // a sliding window: keys before w0 are masked (−∞, so P is 0 there)
-        const w0 = min(n, windowStart(t0 + r, qOffset, window));
-        for (let s = 0; s < w0; s++) store<f32>(row + (<usize>s << 2), -Infinity);
-        const m = rowMax(row, n);
-        const sum = expRow(row, n, ld, m); // unnormalised P, zero past n
+        // a sliding window: P is 0 at the keys before w0 (their scores may not even be computed), the rest as usual
+        const w0 = min(n - 1, windowStart(t0 + r, qOffset, window));
+        const rw = row + (<usize>w0 << 2);
+        if (w0 > 0) memory.fill(row, 0, <usize>w0 << 2);
+        const m = rowMax(rw, n - w0);
+        const sum = expRow(rw, n - w0, ld - w0, m); // unnormalised P, zero past n
         store<f32>(inv + (<usize>r << 2), 1 / sum);
         store<f32>(pl + (<usize>r << 2), m + Mathf.log(sum));
         if (pr) storeProbs(pr, row, n, S, 1 / sum); // kept for the backward pass
@@ -260,8 +263,10 @@ export function attention(q: usize, k: usize, v: usize, o: usize, lse: usize, pr
       for (let r = 0; r < rb; r += 4) {
         const hgt = min(4, rb - r);
         const kc = visible(t0 + r + hgt - 1, S, causal, qOffset);
-        const ap = pp + (<usize>(r * nb) << 2), c = o + oo + <usize>(r * oRow) * 4;
-        for (let p = 0; p < D; p += 8) kern4x8(ap, vp + <usize>(p >> 3) * (<usize>nAll << 5), kc, c + (<usize>p << 2), <usize>oRow << 2, one, false, false, hgt, min(8, D - p), tmp);
+        // a sliding window: the keys before the panel's first row's window have P = 0 in every row of it
+        const k0 = min(kc - 1, windowStart(t0 + r, qOffset, window));
+        const ap = pp + (<usize>(r * nb) << 2) + (<usize>k0 << 4), c = o + oo + <usize>(r * oRow) * 4;
+        for (let p = 0; p < D; p += 8) kern4x8(ap, vp + <usize>(p >> 3) * (<usize>nAll << 5) + (<usize>k0 << 5), kc - k0, c + (<usize>p << 2), <usize>oRow << 2, one, false, false, hgt, min(8, D - p), tmp);
       }
       for (let r = 0; r < rb; r++) scaleRow(o + oo + <usize>(r * oRow) * 4, D, load<f32>(inv + (<usize>r << 2)));
     }
