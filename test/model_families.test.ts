@@ -14,6 +14,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getBackend } from '../src/backend/registry.js';
 import { fromHfConfig, toHfConfig } from '../src/model/hf/config.js';
+import { hparamsToGguf } from '../src/model/gguf/hparams.js';
 import { loadModel, saveModel } from '../src/model/hf/folder.js';
 import { initModel } from '../src/model/init.js';
 import { CausalLM, shiftTargets } from '../src/model/model.js';
@@ -508,6 +509,9 @@ describe('Gemma 3 and sliding windows', () => {
     const m = fromHfConfig({ ...TINY, model_type: 'mistral', sliding_window: 8 }, 'x');
     expect([m.slidingWindow, m.layerTypes]).toEqual([8, undefined]);
     expect(toHfConfig(m)['sliding_window']).toBe(8);
+    // llama.cpp's llama reads no window: the GGUF's context stops at it, so llama.cpp never attends past it
+    expect(hparamsToGguf(m).get('llama.context_length')!.value).toBe(8);
+    expect(() => hparamsToGguf({ ...m, layerTypes: ['full', 'sliding'] })).toThrow(/layer_types/);
     expect(fromHfConfig({ ...TINY, model_type: 'mistral', sliding_window: null }, 'x').slidingWindow).toBeUndefined();
     const q = fromHfConfig(
       { ...TINY, model_type: 'qwen2', use_sliding_window: true, sliding_window: 8, max_window_layers: 1 },
