@@ -402,6 +402,7 @@ describe('architecture selection', () => {
       'Gemma3ForCausalLM',
       'LlamaForCausalLM',
       'MistralForCausalLM',
+      'Phi3ForCausalLM',
       'Qwen2ForCausalLM',
       'Qwen3ForCausalLM',
       'SmolLM3ForCausalLM',

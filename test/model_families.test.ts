@@ -272,6 +272,10 @@ const tinyConfigs: [string, ModelConfig][] = [
   ],
   ['Mistral (sliding window 8)', fromHfConfig({ ...TINY, model_type: 'mistral', sliding_window: 8 }, 'mistral tiny')],
   [
+    'Phi-3 (q/k/v and gate/up stacked in the checkpoint, window 8)',
+    fromHfConfig({ ...TINY, model_type: 'phi3', sliding_window: 8 }, 'phi3 tiny'),
+  ],
+  [
     'SmolLM3 (NoPE every fourth layer)',
     fromHfConfig({ ...TINY, model_type: 'smollm3', num_hidden_layers: 4, tie_word_embeddings: true }, 'smollm3 tiny'),
   ],
@@ -503,6 +507,41 @@ describe('Gemma 3 and sliding windows', () => {
     const roped = new CausalLM({ ...cfg, noRopeLayers: undefined }, model.params);
     const ids = [5, 17, 3, 96, 40, 40, 2, 71, 12, 9];
     expect(relErr(await logits(model, ids), await logits(roped, ids))).toBeGreaterThan(1e-3);
+  });
+
+  it("Phi-3: its checkpoint's qkv_proj and gate_up_proj are the model's q/k/v and gate/up stacked; a Llama with them apart computes the same", async () => {
+    const cfg = tinyConfigs.find(([n]) => n.startsWith('Phi-3'))![1];
+    expect([cfg.fusedProjections, cfg.slidingWindow, cfg.normEps]).toEqual([true, 8, 1e-5]);
+    const model = randomModel(cfg);
+    const dir = path.join(TMP, 'phi3-stacked');
+    await saveModel(model, dir);
+    const { readSafetensors } = await import('../src/formats/safetensors.js');
+    const stored = (await readSafetensors(path.join(dir, 'model.safetensors'))).tensors;
+    expect(stored.has('model.layers.0.self_attn.q_proj.weight')).toBe(false);
+    const qkv = stored.get('model.layers.1.self_attn.qkv_proj.weight')!;
+    expect(qkv.shape).toEqual([(4 + 2 * 2) * 16, 48]);
+    const parts = ['q', 'k', 'v'].map((n) => model.params.get(`model.layers.1.self_attn.${n}_proj.weight`)!.dataSync());
+    expect(Array.from(qkv.data)).toEqual(parts.flatMap((p) => Array.from(p)));
+    const gu = stored.get('model.layers.0.mlp.gate_up_proj.weight')!;
+    expect(Array.from(gu.data.subarray(0, 96 * 48))).toEqual(
+      Array.from(model.params.get('model.layers.0.mlp.gate_proj.weight')!.dataSync()),
+    );
+    expect(toHfConfig(cfg)['model_type']).toBe('phi3');
+    // the same weights as a Mistral (a window on every layer, projections apart): the same logits
+    const mistral = new CausalLM({ ...cfg, fusedProjections: undefined }, model.params);
+    const ids = Array.from({ length: 20 }, (_, i) => (i * 13 + 5) % cfg.vocabSize);
+    expect(await logits(await loadModel(dir, { backend: getBackend('ref') }), ids)).toEqual(await logits(mistral, ids));
+    expect(toHfConfig(mistral.config)['model_type']).toBe('mistral');
+    // a missing or misshapen stacked tensor is named
+    const { modelFromHf } = await import('../src/model/hf/weights.js');
+    const less = new Map(stored);
+    less.delete('model.layers.1.mlp.gate_up_proj.weight');
+    expect(() => modelFromHf(toHfConfig(cfg), less)).toThrow(/gate_up_proj.*missing/);
+    // LoRA adapters on the parts have no PEFT form for Phi-3: refused before any training
+    const { addLora } = await import('../src/model/lora.js');
+    expect(() =>
+      addLora(model, { r: 4, alpha: 8, dropout: 0, targetModules: ['all-linear'] } as never, new Rng(1)),
+    ).toThrow(/Phi-3.*no --usePeft/);
   });
 
   it('Mistral and Qwen2 windows: every layer (Mistral), the layers from max_window_layers on (Qwen2); written back', () => {

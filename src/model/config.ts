@@ -47,6 +47,11 @@ export interface ModelConfig {
   slidingWindow?: number;
   /** Per layer, 'full' or 'sliding' attention (Gemma 3: five sliding layers, then a full one). */
   layerTypes?: ('full' | 'sliding')[];
+  /**
+   * Checkpoints stack q/k/v as one `self_attn.qkv_proj` and gate/up as one `mlp.gate_up_proj` (Phi-3); the model holds
+   * them apart (src/model/hf/fused_projections.ts). Absent: false.
+   */
+  fusedProjections?: boolean;
   /** Per layer, true where the layer rotates nothing (SmolLM3's NoPE layers: every fourth). Absent: RoPE everywhere. */
   noRopeLayers?: boolean[];
   /** RoPE θ of the sliding layers (Gemma 3's rope_local_base_freq), unscaled. Absent: ropeTheta (and its scaling). */

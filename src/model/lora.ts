@@ -18,7 +18,7 @@
  * The model holds its adapters (CausalLM.lora, by weight name) and adds their term in its `linear`; `mergeLora` folds
  * them into the weights (W += s·B·A, transposed for Conv1D) for inference and export.
  */
-import { ConfigError, ShapeError } from '../util/errors.js';
+import { ConfigError, ShapeError, UnsupportedError } from '../util/errors.js';
 import type { Rng } from '../util/rng.js';
 import * as O from '../tensor/ops.js';
 import { applyInPlace } from '../tensor/record.js';
@@ -123,6 +123,10 @@ function checkOptions(o: LoraOptions): void {
  */
 export function addLora(model: CausalLM, o: LoraOptions, rng: Rng): void {
   checkOptions(o);
+  if (model.config.fusedProjections)
+    throw new UnsupportedError(
+      'LoRA on a Phi-3 model: its checkpoints stack q/k/v (qkv_proj) and gate/up (gate_up_proj), so adapters on the parts have no PEFT form; fine-tune it whole (no --usePeft)',
+    );
   attach(model, o, (m) => {
     const bound = 1 / Math.sqrt(m.in); // kaiming_uniform_(a=√5): gain·√(3 / fan_in) = 1/√fan_in
     const a = new Float32Array(o.r * m.in);

@@ -30,6 +30,7 @@ export const SUPPORTED_ARCHITECTURES: Readonly<Record<string, string>> = {
   mistral: 'MistralForCausalLM',
   gemma3_text: 'Gemma3ForCausalLM',
   smollm3: 'SmolLM3ForCausalLM',
+  phi3: 'Phi3ForCausalLM',
 };
 
 /** Model types that are known and refused with a reason (rather than "not supported"). */
@@ -309,6 +310,21 @@ const LLAMA_DEFAULTS: Record<
   },
 };
 
+// transformers' Phi3Config (Phi-3-mini-4k's shape)
+LLAMA_DEFAULTS['phi3'] = {
+  vocab: 32064,
+  hidden: 3072,
+  inter: 8192,
+  layers: 32,
+  heads: 32,
+  kv: null,
+  maxPos: 4096,
+  eps: 1e-5,
+  bos: 1,
+  eos: 32000,
+  sliding: null,
+};
+
 // transformers' SmolLM3Config
 LLAMA_DEFAULTS['smollm3'] = {
   vocab: 128256,
@@ -433,8 +449,9 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
   // Sliding-window attention: Mistral's on every layer; Qwen2/3's (use_sliding_window) on the layers from
   // max_window_layers on, as transformers computes layer_types; an explicit layer_types wins
   const numLayers = f.int('num_hidden_layers', d.layers);
-  const useSliding =
-    type === 'mistral' || ((type === 'qwen2' || type === 'qwen3') && f.bool('use_sliding_window', false));
+  // Mistral's and Phi-3's window is on every layer
+  const uniform = type === 'mistral' || type === 'phi3';
+  const useSliding = uniform || ((type === 'qwen2' || type === 'qwen3') && f.bool('use_sliding_window', false));
   let window: number | null = null;
   if (useSliding) {
     const given = f.raw('sliding_window') !== undefined;
@@ -442,7 +459,7 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
     if (w < maxPositions) window = w;
   }
   let layerTypes = readLayerTypes(f, numLayers);
-  if (window !== null && !layerTypes && type !== 'mistral') {
+  if (window !== null && !layerTypes && !uniform) {
     const from = f.int('max_window_layers', 28, 0);
     layerTypes = Array.from({ length: numLayers }, (_, i) => (i >= from ? 'sliding' : 'full'));
   }
@@ -450,7 +467,7 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
     throw new ConfigError('sliding_window', 'layer_types has sliding_attention layers but no sliding_window', f.file);
   const sliding =
     window !== null && (!layerTypes || layerTypes.includes('sliding'))
-      ? { slidingWindow: window, ...(layerTypes && type !== 'mistral' ? { layerTypes } : {}) }
+      ? { slidingWindow: window, ...(layerTypes && !uniform ? { layerTypes } : {}) }
       : {};
 
   let attentionBias = false;
@@ -496,6 +513,7 @@ function fromLlamaFamily(f: Fields, type: string): ModelConfig {
     ...(rope.scaling ? { ropeScaling: rope.scaling } : {}),
     ...(type === 'qwen3' ? { qkNorm: true } : {}),
     ...(noRope?.some(Boolean) ? { noRopeLayers: noRope } : {}),
+    ...(type === 'phi3' ? { fusedProjections: true } : {}),
     ...sliding,
     tieWordEmbeddings: f.bool('tie_word_embeddings', false),
     attentionBias,
@@ -711,8 +729,10 @@ function llamaTypeFor(cfg: ModelConfig, preferred: string | null): string {
   const noRope = cfg.noRopeLayers?.some(Boolean) ?? false;
   const fits = (t: string): boolean => {
     if (noRope !== (t === 'smollm3')) return false; // NoPE layers are SmolLM3's
+    if ((cfg.fusedProjections ?? false) !== (t === 'phi3')) return false; // stacked projections are Phi-3's
+    if (t === 'phi3') return !qk && !layeredSliding && !cfg.attentionBias && !cfg.attentionOutBias && !cfg.mlpBias;
     if (t === 'smollm3') return !qk && !uniformSliding && !layeredSliding && cfg.attentionBias === cfg.attentionOutBias;
-    if (uniformSliding && t !== 'mistral') return false;
+    if (uniformSliding && t !== 'mistral' && t !== 'phi3') return false;
     if (layeredSliding && t !== 'qwen2' && t !== 'qwen3') return false;
     if (t === 'llama') return !qk && cfg.attentionBias === cfg.attentionOutBias;
     if (t === 'qwen2') return !qk && cfg.attentionBias && !cfg.attentionOutBias && !cfg.mlpBias;
@@ -721,7 +741,7 @@ function llamaTypeFor(cfg: ModelConfig, preferred: string | null): string {
     return false;
   };
   if (preferred !== null && fits(preferred)) return preferred;
-  for (const t of ['llama', 'qwen2', 'qwen3', 'mistral', 'smollm3']) if (fits(t)) return t;
+  for (const t of ['llama', 'qwen2', 'qwen3', 'mistral', 'smollm3', 'phi3']) if (fits(t)) return t;
   throw new UnsupportedError(
     `toHfConfig: attentionBias=${cfg.attentionBias}, attentionOutBias=${cfg.attentionOutBias}, mlpBias=${cfg.mlpBias}, ` +
       `qkNorm=${qk} cannot be written as a transformers config (Llama: q/k/v and o biases together; Qwen2: q/k/v ` +
@@ -946,7 +966,7 @@ export function toHfConfig(cfg: ModelConfig, options: ToHfConfigOptions = {}): R
       delete out['attention_bias'];
       delete out['mlp_bias'];
     }
-    if (type === 'mistral') out['sliding_window'] = cfg.slidingWindow ?? null;
+    if (type === 'mistral' || type === 'phi3') out['sliding_window'] = cfg.slidingWindow ?? null;
     else if (type === 'qwen2' || type === 'qwen3') {
       out['use_sliding_window'] = cfg.slidingWindow !== undefined;
       out['sliding_window'] = cfg.slidingWindow ?? null;

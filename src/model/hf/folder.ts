@@ -13,6 +13,7 @@ import { buildDirAtomic, readJsonFile, writeFileAtomic } from '../../util/fs.js'
 import type { ModelConfig } from '../config.js';
 import type { CausalLM } from '../model.js';
 import { normGainNames } from '../params.js';
+import { fuseForCheckpoint } from './fused_projections.js';
 import { loadCheckpointTensors, saveCheckpointTensors } from '../../formats/checkpoint.js';
 import { fromHfConfig, SEQUENCE_CLASSIFICATION_ARCHITECTURES, toHfConfig } from './config.js';
 import { modelFromHf, rewardModelFromHf, storedDtypesOf } from './weights.js';
@@ -20,7 +21,7 @@ import { writeSafetensors, type TensorToWrite } from '../../formats/safetensors.
 import { isGgufPath, loadGgufConfig, loadGgufModel } from '../gguf/file.js';
 import { loadLora, mergeLora } from '../lora.js';
 import { readSafetensors } from '../../formats/safetensors.js';
-import { FileFormatError } from '../../util/errors.js';
+import { FileFormatError, UnsupportedError } from '../../util/errors.js';
 import {
   ADAPTER_CONFIG,
   ADAPTER_WEIGHTS,
@@ -221,6 +222,10 @@ async function saveFolder(
   const task = lm === model ? 'CAUSAL_LM' : 'SEQ_CLS';
   const tensors = new Map<string, TensorToWrite>();
   if (adapter) {
+    if (lm.config.fusedProjections)
+      throw new UnsupportedError(
+        "a Phi-3 model's LoRA adapters have no PEFT form here (its checkpoints stack q/k/v as qkv_proj and gate/up as gate_up_proj, the adapters sit on the parts): merge them into the weights (mergeLora) and save the model",
+      );
     for (const [k, v] of await adapterFiles(adapter)) tensors.set(k, v);
     const score = model.params.get(SCORE_WEIGHT);
     if (task === 'SEQ_CLS' && score)
@@ -237,6 +242,7 @@ async function saveFolder(
         data: gains?.has(name) ? data.map((x) => x - offset) : data,
       });
     }
+    if (lm.config.fusedProjections) fuseForCheckpoint(tensors, lm.config); // Phi-3: qkv_proj, gate_up_proj
   }
   await buildDirAtomic(
     dir,

@@ -19,6 +19,7 @@ import { CausalLM } from '../model.js';
 import { embeddingName, paramSpecs, type ParamSpec } from '../params.js';
 import { RewardModel, SCORE_WEIGHT } from '../reward.js';
 import { fromHfConfig } from './config.js';
+import { splitFused } from './fused_projections.js';
 import { decodeSafetensors, type SafetensorsDtype, type StoredTensor } from '../../formats/safetensors_bytes.js';
 
 export interface FromHfOptions {
@@ -131,8 +132,10 @@ function checkpointInputs(
 ): { where: string; cfg: ModelConfig; stored: ReadonlyMap<string, StoredTensor> } {
   const where = opts.source ?? '<memory>';
   const cfg = isModelConfig(config) ? config : fromHfConfig(config, `${where}/config.json`);
-  const stored =
+  const read =
     weights instanceof Uint8Array ? decodeSafetensors(weights, `${where}/model.safetensors`).tensors : weights;
+  // Phi-3 stacks q/k/v and gate/up: split into the model's parameters
+  const stored = cfg.fusedProjections ? splitFused(read, cfg, where) : read;
   return { where, cfg, stored };
 }
 
