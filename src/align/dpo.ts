@@ -106,7 +106,7 @@ export async function greedyReply(
     seed,
     ...(stopId !== undefined ? { stopId } : {}),
   });
-  return [{ prompt: tok.decode(prompt), text: tok.decode(ids) }];
+  return [{ prompt: tok.decode(prompt), text: tok.decode(ids, { continuation: true }) }];
 }
 
 export const DPO_RECIPE: PrefRecipe<DpoConfig> = {

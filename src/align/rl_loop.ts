@@ -210,7 +210,7 @@ export async function runRlLoop<C extends RlLoopConfig, B extends RlBatch>(l: Rl
         seed: c.seed,
         stopId: l.sample.stopId,
       });
-      return [{ prompt: l.sample.prompt.text, text: l.tok.decode(ids) }];
+      return [{ prompt: l.sample.prompt.text, text: l.tok.decode(ids, { continuation: true }) }];
     },
     stepMetrics: (_t, r) => ({
       learning_rate: r.lr,

@@ -297,7 +297,7 @@ export async function sft(o: SftOptions): Promise<SftResult> {
       seed: c.seed,
       ...(stopId !== undefined ? { stopId } : {}),
     });
-    lastSamples = [{ prompt: p.text, text: tok.decode(ids) }];
+    lastSamples = [{ prompt: p.text, text: tok.decode(ids, { continuation: true }) }];
     return lastSamples;
   };
   const writeCheckpoint = async (t: Trainer): Promise<string> => {

@@ -213,7 +213,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
         seed: sampleSeed(step, i),
         ...(tok.eosId !== undefined ? { stopId: tok.eosId } : {}),
       });
-      out.push({ prompt: p, text: tok.decode(newIds) });
+      out.push({ prompt: p, text: tok.decode(newIds, { continuation: true }) }); // read after the prompt
     }
     lastSamples = out;
     return out;
