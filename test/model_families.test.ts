@@ -544,13 +544,19 @@ describe('Gemma 3 and sliding windows', () => {
     ).toThrow(/Phi-3.*no --usePeft/);
   });
 
-  it('Mistral and Qwen2 windows: every layer (Mistral), the layers from max_window_layers on (Qwen2); written back', () => {
+  it('Mistral and Qwen2 windows: every layer (Mistral), the layers from max_window_layers on (Qwen2); written back', async () => {
     const m = fromHfConfig({ ...TINY, model_type: 'mistral', sliding_window: 8 }, 'x');
     expect([m.slidingWindow, m.layerTypes]).toEqual([8, undefined]);
     expect(toHfConfig(m)['sliding_window']).toBe(8);
     // llama.cpp's llama reads no window: the GGUF's context stops at it, so llama.cpp never attends past it
     expect(hparamsToGguf(m).get('llama.context_length')!.value).toBe(8);
     expect(() => hparamsToGguf({ ...m, layerTypes: ['full', 'sliding'] })).toThrow(/layer_types/);
+    // a hand-made config with one layer type too few, or a window of 0, is named before it runs
+    const model = randomModel(m);
+    expect(() => new CausalLM({ ...m, layerTypes: ['sliding'] }, model.params)).toThrow(
+      /layerTypes.*1 entries for 2 layers/,
+    );
+    expect(() => new CausalLM({ ...m, slidingWindow: 0 }, model.params)).toThrow(/slidingWindow/);
     expect(fromHfConfig({ ...TINY, model_type: 'mistral', sliding_window: null }, 'x').slidingWindow).toBeUndefined();
     const q = fromHfConfig(
       { ...TINY, model_type: 'qwen2', use_sliding_window: true, sliding_window: 8, max_window_layers: 1 },

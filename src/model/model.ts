@@ -113,6 +113,13 @@ export class CausalLM {
       if (p.shape.length !== s.shape.length || p.shape.some((d, i) => d !== s.shape[i]))
         throw new ShapeError(`parameter ${s.name}: shape [${p.shape}] but the config implies [${s.shape}]`);
     }
+    for (const k of ['layerTypes', 'noRopeLayers'] as const) {
+      const v = config[k];
+      if (v && v.length !== config.numLayers)
+        throw new ConfigError(k, `has ${v.length} entries for ${config.numLayers} layers (one per layer)`);
+    }
+    if (config.slidingWindow !== undefined && !(Number.isInteger(config.slidingWindow) && config.slidingWindow >= 1))
+      throw new ConfigError('slidingWindow', `expected a positive integer, got ${config.slidingWindow}`);
     this.params = params;
     this.backend = params.values().next().value!.backend;
     this.ropeFreqs = ropeFreqsOf(config);
