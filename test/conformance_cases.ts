@@ -895,6 +895,8 @@ export function cases(): Case[] {
     [1, 3, 40, 4, 1, 16, 30, 5, false],
     [1, 16, 16, 2, 2, 8, undefined, 2, false],
     [2, 9, 9, 2, 1, 8, undefined, 4, true],
+    [1, 20, 20, 4, 1, 256, undefined, 8, false], // Gemma 3's head size: the tiled WebGPU kernels' narrowest tiles
+    [1, 1, 40, 4, 1, 256, undefined, 8, false], // and its decode step
   ];
   for (const [B, T, S, Hq, Hkv, D, qOffset, window, keep] of windowed) {
     const attrs: Attrs = {
