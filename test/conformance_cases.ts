@@ -264,12 +264,13 @@ export function cases(): Case[] {
       [64, 1031],
     ],
   ] as const)
-    cs.push({
-      name: `swiglu_fused [${shape}]`,
-      kernel: 'swiglu_fused',
-      inputs: [f([...shape], { big: 2 })],
-      outputs: [f([...y])],
-    });
+    for (const kernel of ['swiglu_fused', 'geglu_fused'])
+      cs.push({
+        name: `${kernel} [${shape}]`,
+        kernel,
+        inputs: [f([...shape], { big: 2 })],
+        outputs: [f([...y])],
+      });
   cs.push({
     name: 'swiglu_backward',
     kernel: 'swiglu_backward',

@@ -54,6 +54,8 @@ describe.each(all.map((b) => [b.name, b] as const))('fused decode kernels, %s ba
       const F = shape[2]! / 2;
       const [g, u] = O.split(gu, [F, F], -1) as [Tensor, Tensor];
       expect(Array.from(O.swigluFused(gu).dataSync())).toEqual(Array.from(O.swiglu(g, u).dataSync()));
+      // Gemma's GeGLU alike: gelu of the gate times the up half
+      expect(Array.from(O.gegluFused(gu).dataSync())).toEqual(Array.from(O.mul(O.gelu(g), u).dataSync()));
     }
   });
 

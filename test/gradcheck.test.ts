@@ -93,6 +93,7 @@ describe('finite-difference gradient checks (float64, ref)', () => {
   check('silu', [{ shape: [3, 7] }], O.silu);
   check('swiglu', [{ shape: [3, 7] }, { shape: [3, 7] }], (g, u) => O.swiglu(g, u));
   check('swiglu_fused', [{ shape: [2, 3, 14] }], O.swigluFused);
+  check('geglu_fused', [{ shape: [2, 3, 14] }], O.gegluFused);
   check('ropeQKV (recording: split + rope)', [{ shape: [1, 3, 5 * 4] }], (x) => {
     const [q, k, v] = O.ropeQKV(x, 3, 1, 100, 2);
     return O.concat([O.reshape(q, [1, 3, 12]), O.reshape(k, [1, 3, 4]), O.reshape(v, [1, 3, 4])], -1);

@@ -29,6 +29,8 @@
  * - swiglu_fused: (gu [..., 2F]) → (y [..., F])                 y = silu(gu[..., :F])·gu[..., F:]: the output of one
  *                                                              matmul over the gate and up weights stacked by rows
  *                                                              (a fused gate/up linear), no split
+ * - geglu_fused: (gu [..., 2F]) → (y [..., F])                 y = gelu(gu[..., :F])·gu[..., F:] (GELU's tanh form):
+ *                                                              Gemma's MLP over a fused gate/up linear
  * - sum_to:      (a) → (out)                                   out has a's rank, each axis equal to a's or 1;
  *                                                              sums a over the axes where out is 1 (reduction
  *                                                              for `sum(axes)` and for broadcast gradients)
@@ -168,6 +170,7 @@ export const KERNELS = [
   'swiglu',
   'swiglu_backward',
   'swiglu_fused',
+  'geglu_fused',
   'sum_to',
   'transpose',
   'slice',

@@ -282,6 +282,23 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
       );
     },
   },
+  geglu_fused: {
+    inputs: [F('gu', { minRank: 1 })],
+    outputs: [F('y', { minRank: 1 })],
+    attrs: {},
+    shapes: (c) => {
+      const gs = c.i(0),
+        W = gs[gs.length - 1]!;
+      c.check(W % 2 === 0, 'input', 0, () => `must have an even last axis [..., 2·F], got ${fmt(gs)}`);
+      const ys = c.o(0);
+      c.check(
+        ys.length === gs.length && ys.every((d, k) => d === (k === gs.length - 1 ? W / 2 : gs[k])),
+        'output',
+        0,
+        () => `must be [..., F] = ${fmt([...gs.slice(0, -1), W / 2])}`,
+      );
+    },
+  },
   sum_to: {
     inputs: [F('a')],
     outputs: [F('out')],

@@ -445,10 +445,13 @@ export class CausalLM {
         const gu = this.fused.get(pre + 'mlp.gate_up');
         const [down, downBias] = [pre + 'mlp.down_proj.weight', this.opt(pre + 'mlp.down_proj.bias')];
         if ((c.mlpActivation ?? 'silu') === 'gelu_tanh') {
-          // GeGLU (Gemma): gelu_tanh(gate)·up
-          const g = this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')),
-            u = this.linear(h, pre + 'mlp.up_proj.weight', this.opt(pre + 'mlp.up_proj.bias')); // (B, T, F) ×2
-          m = this.linear(O.mul(O.gelu(g), u), down, downBias);
+          // GeGLU (Gemma): gelu_tanh(gate)·up; over the fused gate/up output when there is one
+          if (gu) m = this.linear(O.gegluFused(fusedOutput(h, gu)), down, downBias);
+          else {
+            const g = this.linear(h, pre + 'mlp.gate_proj.weight', this.opt(pre + 'mlp.gate_proj.bias')),
+              u = this.linear(h, pre + 'mlp.up_proj.weight', this.opt(pre + 'mlp.up_proj.bias')); // (B, T, F) ×2
+            m = this.linear(O.mul(O.gelu(g), u), down, downBias);
+          }
         } else if (gu)
           m = this.linear(O.swigluFused(fusedOutput(h, gu)), down, downBias); // (B, T, 2F) read in place
         else {

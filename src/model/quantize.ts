@@ -234,9 +234,8 @@ function fusionGroups(c: CausalLM['config']): Map<string, FusionGroup> {
   if (c.family !== 'llama') return byPart;
   for (let l = 0; l < c.numLayers; l++) {
     const pre = `model.layers.${l}.`;
-    // gate/up fused feed swiglu_fused: a GeGLU MLP (Gemma) keeps them apart
-    const groups: [string, string[]][] =
-      (c.mlpActivation ?? 'silu') === 'silu' ? [['mlp.gate_up', ['mlp.gate_proj', 'mlp.up_proj']]] : [];
+    // gate/up fused feed swiglu_fused (SwiGLU) or geglu_fused (Gemma's GeGLU)
+    const groups: [string, string[]][] = [['mlp.gate_up', ['mlp.gate_proj', 'mlp.up_proj']]];
     // Qwen3's q and k are normalised per head before RoPE: their projections stay apart (the fused kernel ropes at once)
     // (so are SmolLM3's: the fused kernel ropes every layer, and its NoPE layers rotate nothing)
     if (!c.qkNorm && !c.noRopeLayers?.some(Boolean))

@@ -54,6 +54,11 @@ registerGrad('swiglu_fused', (c, dy) => {
   const [g, u] = O.split(c.inputs[0]!, [dy.shape[dy.rank - 1]!, dy.shape[dy.rank - 1]!], -1) as [Tensor, Tensor];
   return [O.concat(kernel('swiglu_backward', [g, u, dy], [dy.shape, dy.shape]), -1)];
 });
+// d gate = dy·up·gelu'(gate), d up = dy·gelu(gate)
+registerGrad('geglu_fused', (c, dy) => {
+  const [g, u] = O.split(c.inputs[0]!, [dy.shape[dy.rank - 1]!, dy.shape[dy.rank - 1]!], -1) as [Tensor, Tensor];
+  return [O.concat([kernel('gelu_backward', [g, O.mul(dy, u)], [dy.shape])[0]!, O.mul(dy, O.gelu(g))], -1)];
+});
 
 registerGrad('sum_to', (c, dy) => {
   const a = c.inputs[0]!;

@@ -60,10 +60,19 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
 
 /** swiglu over a fused gate/up output: gu (…, 2F) → silu(gu[…, :F])·gu[…, F:] (…, F), with no split. */
 export function swigluFused(gu: Tensor): Tensor {
+  return gatedFused('swiglu_fused', 'swigluFused', gu);
+}
+
+/** GeGLU over a fused gate/up output (Gemma): gu (…, 2F) → gelu(gu[…, :F])·gu[…, F:] (…, F), with no split. */
+export function gegluFused(gu: Tensor): Tensor {
+  return gatedFused('geglu_fused', 'gegluFused', gu);
+}
+
+function gatedFused(op: 'swiglu_fused' | 'geglu_fused', fn: string, gu: Tensor): Tensor {
   const W = gu.shape[gu.rank - 1];
   if (W === undefined || W % 2 !== 0)
-    throw new ShapeError(`swigluFused: expected gate and up side by side [..., 2·F], got ${fmtShape(gu.shape)}`);
-  return apply('swiglu_fused', 'swiglu_fused', [gu], [[...gu.shape.slice(0, -1), W / 2]])[0]!;
+    throw new ShapeError(`${fn}: expected gate and up side by side [..., 2·F], got ${fmtShape(gu.shape)}`);
+  return apply(op, op, [gu], [[...gu.shape.slice(0, -1), W / 2]])[0]!;
 }
 
 // ---------------------------------------------------------------- reductions

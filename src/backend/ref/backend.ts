@@ -66,13 +66,10 @@ const TABLE: Record<string, Kernel> = {
   silu: un(E.silu),
   silu_backward: (i, o) => E.broadcastBinary(i[0]!, i[1]!, o[0]!, (x, dy) => dy * E.siluGrad(x)),
   swiglu: (i, o) => E.broadcastBinary(i[0]!, i[1]!, o[0]!, (g, u) => E.silu(g) * u),
-  swiglu_fused: (i, o) => {
-    const G = i[0]!.data,
-      y = o[0]!.data,
-      F = i[0]!.shape[i[0]!.shape.length - 1]! / 2;
-    for (let r = 0; r * F < y.length; r++)
-      for (let j = 0; j < F; j++) y[r * F + j] = E.silu(G[2 * r * F + j]!) * G[2 * r * F + F + j]!;
-  },
+  swiglu_fused: (i, o) => gatedFused(i[0]!, o[0]!, E.silu),
+  // in float32, gelu rounded first: the value of the unfused gelu kernel then mul (Gemma's split path), bit for bit
+  geglu_fused: (i, o) =>
+    gatedFused(i[0]!, o[0]!, o[0]!.data instanceof Float32Array ? (x) => Math.fround(E.gelu(x)) : E.gelu),
   swiglu_backward: (i, o) => {
     const G = i[0]!.data,
       U = i[1]!.data,
@@ -327,4 +324,13 @@ export class RefBackend implements Backend {
     if (!b.data) throw new BackendError('E_FREED', 'use of a freed buffer');
     return b;
   }
+}
+
+/** y[r, j] = act(gu[r, j])·gu[r, F + j]: a gated MLP's activation over one fused gate/up linear's rows [R, 2F]. */
+function gatedFused(gu: RefView, out: RefView, act: (x: number) => number): void {
+  const G = gu.data,
+    y = out.data,
+    F = gu.shape[gu.shape.length - 1]! / 2;
+  for (let r = 0; r * F < y.length; r++)
+    for (let j = 0; j < F; j++) y[r * F + j] = act(G[2 * r * F + j]!) * G[2 * r * F + F + j]!;
 }

@@ -130,36 +130,8 @@ export const ELEMENTWISE: Record<string, WasmKernel> = {
   square: un('square'),
   gelu: un('gelu'),
   silu: un('silu'),
-  swiglu_fused(be, i, o) {
-    // the binary kernel's swiglu (op 6) with gate and up read as two column ranges of gu's rows: row stride 2F
-    const gu = i[0]!,
-      y = o[0]!;
-    const F = gu.shape[gu.shape.length - 1]! / 2,
-      M = F === 0 ? 0 : prod(y.shape) / F;
-    if (M === 0) return;
-    const pg = be.p(gu),
-      py = be.p(y);
-    be.par('binary', M, M * F * 12, 1, (lo, hi, s) => [
-      6,
-      pg,
-      pg + F * 4,
-      py,
-      1,
-      1,
-      F,
-      2 * F,
-      0,
-      0,
-      1,
-      2 * F,
-      0,
-      0,
-      1,
-      s,
-      lo,
-      hi,
-    ]);
-  },
+  swiglu_fused: (be, i, o) => gatedFused(be, i[0]!, o[0]!, 6),
+  geglu_fused: (be, i, o) => gatedFused(be, i[0]!, o[0]!, 7),
   swiglu_backward(be, i, o) {
     const n = prod(o[0]!.shape);
     be.range('swiglu_backward', n, n * 8, 16, [be.p(i[0]!), be.p(i[1]!), be.p(i[2]!), be.p(o[0]!), be.p(o[1]!)]);
@@ -173,3 +145,35 @@ export const ELEMENTWISE: Record<string, WasmKernel> = {
     be.range('dropout', n, n * 4, 16, [be.p(i[0]!), be.p(o[0]!), seed | 0, dropAll ? 0 : thr, dropAll, 1 / (1 - p)]);
   },
 };
+
+/**
+ * A gated MLP's activation over a fused gate/up output gu [R, 2F] → y [R, F]: the binary kernel's op (6 swiglu, 7
+ * geglu) with gate and up read as two column ranges of gu's rows (row stride 2F).
+ */
+function gatedFused(be: WasmCore, gu: View, y: View, op: number): void {
+  const F = gu.shape[gu.shape.length - 1]! / 2,
+    M = F === 0 ? 0 : prod(y.shape) / F;
+  if (M === 0) return;
+  const pg = be.p(gu),
+    py = be.p(y);
+  be.par('binary', M, M * F * 12, 1, (lo, hi, s) => [
+    op,
+    pg,
+    pg + F * 4,
+    py,
+    1,
+    1,
+    F,
+    2 * F,
+    0,
+    0,
+    1,
+    2 * F,
+    0,
+    0,
+    1,
+    s,
+    lo,
+    hi,
+  ]);
+}

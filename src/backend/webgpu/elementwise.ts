@@ -57,6 +57,7 @@ export const ELEMENTWISE_KERNELS = [
   ...Object.keys(BINARY),
   'swiglu_backward',
   'swiglu_fused',
+  'geglu_fused',
   'transpose',
   'sum_to',
   'dropout',
@@ -148,19 +149,20 @@ export function runElementwise(
     ctx.dispatch(code, new Params().u32(n), bufs, elementGroups(n));
     return;
   }
-  if (name === 'swiglu_fused') {
-    // gu [R, 2F] → y [R, F]: y[r, j] = silu(gu[r, j])·gu[r, F + j] (gate and up halves of one fused linear's rows)
+  if (name === 'swiglu_fused' || name === 'geglu_fused') {
+    // gu [R, 2F] → y [R, F]: y[r, j] = act(gu[r, j])·gu[r, F + j] (gate and up halves of one fused linear's rows)
     const F = out.shape[out.shape.length - 1]!;
+    const act = name === 'swiglu_fused' ? 'x * sigm(x)' : UNARY['gelu']!;
     const code = wgsl(
-      'swiglu_fused',
+      name,
       () => `${HELPERS}${storage(1, 'GU', 'f32', false)}${storage(2, 'Y', 'f32', true)}
+fn act(x: f32) -> f32 { return ${act}; }
 @compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
   ${INDEX}
   if (i >= pu(0u)) { return; }
   let F = pu(1u);
   let o = (i / F) * 2u * F + i % F;
-  let g = GU[o];
-  Y[i] = g * sigm(g) * GU[o + F];
+  Y[i] = act(GU[o]) * GU[o + F];
 }`,
     );
     ctx.dispatch(code, new Params().u32(n, F), [ins[0]!.b.gpu, out.b.gpu], elementGroups(n));

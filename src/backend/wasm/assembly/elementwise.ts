@@ -129,6 +129,7 @@ export function cast(mode: i32, a: usize, out: usize, scratch: usize, lo: i32, h
     case 4: return f32x4.mul(y, geluGradv(x)); // gelu_backward(x, dy)
     case 5: return f32x4.mul(y, siluGradv(x)); // silu_backward(x, dy)
     case 6: return f32x4.mul(siluv(x), y); // swiglu(gate, up)
+    case 7: return f32x4.mul(geluv(x), y); // geglu(gate, up)
     default: return x;
   }
 }
@@ -179,7 +180,7 @@ export function cast(mode: i32, a: usize, out: usize, scratch: usize, lo: i32, h
 
 /**
  * out[i0,i1,i2,i3] = op(a[Σ i·sa], b[Σ i·sb]) over out dims (d0..d3), element strides (0 = broadcast);
- * this thread does i0 in [lo, hi). op: 0 add 1 sub 2 mul 3 div 4 gelu_backward 5 silu_backward 6 swiglu.
+ * this thread does i0 in [lo, hi). op: 0 add 1 sub 2 mul 3 div 4 gelu_backward 5 silu_backward 6 swiglu 7 geglu.
  */
 export function binary(op: i32, a: usize, b: usize, out: usize, d1: i32, d2: i32, d3: i32,
   sa0: i32, sa1: i32, sa2: i32, sa3: i32, sb0: i32, sb1: i32, sb2: i32, sb3: i32, scratch: usize, lo: i32, hi: i32): void {
@@ -191,6 +192,7 @@ export function binary(op: i32, a: usize, b: usize, out: usize, d1: i32, d2: i32
     case 4: binaryLoop(4, a, b, out, d1, d2, d3, sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3, lo, hi); break;
     case 5: binaryLoop(5, a, b, out, d1, d2, d3, sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3, lo, hi); break;
     case 6: binaryLoop(6, a, b, out, d1, d2, d3, sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3, lo, hi); break;
+    case 7: binaryLoop(7, a, b, out, d1, d2, d3, sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3, lo, hi); break;
     default: break;
   }
 }
