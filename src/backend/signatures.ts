@@ -240,6 +240,25 @@ const ADAMW_ATTRS = {
 const unary: KernelSig = { inputs: [F('a')], outputs: [F('out')], attrs: {}, shapes: sameSize };
 const binary: KernelSig = { inputs: [F('a'), F('b')], outputs: [F('out')], attrs: {}, shapes: broadcast };
 
+/** swiglu_fused, geglu_fused: a gated MLP's activation over one fused gate/up output gu [..., 2F] → y [..., F]. */
+const GATED_FUSED: KernelSig = {
+  inputs: [F('gu', { minRank: 1 })],
+  outputs: [F('y', { minRank: 1 })],
+  attrs: {},
+  shapes: (c) => {
+    const gs = c.i(0),
+      W = gs[gs.length - 1]!;
+    c.check(W % 2 === 0, 'input', 0, () => `must have an even last axis [..., 2·F], got ${fmt(gs)}`);
+    const ys = c.o(0);
+    c.check(
+      ys.length === gs.length && ys.every((d, k) => d === (k === gs.length - 1 ? W / 2 : gs[k])),
+      'output',
+      0,
+      () => `must be [..., F] = ${fmt([...gs.slice(0, -1), W / 2])}`,
+    );
+  },
+};
+
 export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
   fill: { inputs: [], outputs: [A('out')], attrs: { value: num({ required: true }) } },
   copy: { inputs: [A('a')], outputs: [A('out')], attrs: {}, shapes: sameSize },
@@ -265,40 +284,8 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
     attrs: {},
     shapes: sameSize,
   },
-  swiglu_fused: {
-    inputs: [F('gu', { minRank: 1 })],
-    outputs: [F('y', { minRank: 1 })],
-    attrs: {},
-    shapes: (c) => {
-      const gs = c.i(0),
-        W = gs[gs.length - 1]!;
-      c.check(W % 2 === 0, 'input', 0, () => `must have an even last axis [..., 2·F], got ${fmt(gs)}`);
-      const ys = c.o(0);
-      c.check(
-        ys.length === gs.length && ys.every((d, k) => d === (k === gs.length - 1 ? W / 2 : gs[k])),
-        'output',
-        0,
-        () => `must be [..., F] = ${fmt([...gs.slice(0, -1), W / 2])}`,
-      );
-    },
-  },
-  geglu_fused: {
-    inputs: [F('gu', { minRank: 1 })],
-    outputs: [F('y', { minRank: 1 })],
-    attrs: {},
-    shapes: (c) => {
-      const gs = c.i(0),
-        W = gs[gs.length - 1]!;
-      c.check(W % 2 === 0, 'input', 0, () => `must have an even last axis [..., 2·F], got ${fmt(gs)}`);
-      const ys = c.o(0);
-      c.check(
-        ys.length === gs.length && ys.every((d, k) => d === (k === gs.length - 1 ? W / 2 : gs[k])),
-        'output',
-        0,
-        () => `must be [..., F] = ${fmt([...gs.slice(0, -1), W / 2])}`,
-      );
-    },
-  },
+  swiglu_fused: GATED_FUSED,
+  geglu_fused: GATED_FUSED,
   sum_to: {
     inputs: [F('a')],
     outputs: [F('out')],
