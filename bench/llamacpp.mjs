@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { exitIfHelp, printMachine, usageError } from './machine.mjs';
-import { STORIES, storiesConfig } from './stories.mjs';
+import { gemma3_270m, STORIES, storiesConfig } from './stories.mjs';
 
 exitIfHelp(import.meta.url);
 const argv = process.argv.slice(2);
@@ -38,25 +38,10 @@ const promptLen = Number(opt('--prompt', '64'));
 const reps = Math.max(1, Number(opt('--reps', '2')));
 const tokensFlag = opt('--tokens', undefined);
 /**
- * Shapes given as a Hugging Face config.json (fromHfConfig): gemma-3-270m's (Gemma 3: sliding-window layers, sandwich
- * norms, GeGLU, a 262,144-token vocabulary), its context cut to 1,024 so the KV cache stays small.
+ * Shapes given as a Hugging Face config.json (fromHfConfig): gemma-3-270m's (./stories.mjs).
  * @type {Record<string, Record<string, unknown>>}
  */
-const HF_CASES = {
-  'gemma3-270m': {
-    model_type: 'gemma3_text',
-    vocab_size: 262144,
-    hidden_size: 640,
-    intermediate_size: 2048,
-    num_hidden_layers: 18,
-    num_attention_heads: 4,
-    num_key_value_heads: 1,
-    head_dim: 256,
-    max_position_embeddings: 1024,
-    sliding_window: 512,
-    query_pre_attn_scalar: 256,
-  },
-};
+const HF_CASES = { 'gemma3-270m': gemma3_270m() };
 for (const c of cases)
   if (!STORIES[c] && !HF_CASES[c])
     usageError(`--cases: unknown ${c} (${[...Object.keys(STORIES), ...Object.keys(HF_CASES)].join(', ')})`);

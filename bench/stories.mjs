@@ -34,3 +34,25 @@ export function storiesConfig(s, maxPositions = 1024) {
     padTokenId: null,
   };
 }
+
+/**
+ * gemma-3-270m's shape as a Hugging Face config.json (fromHfConfig): Gemma 3, sliding-window layers, sandwich norms,
+ * GeGLU, a 262,144-token vocabulary; the context cut to 1,024 (the KV cache stays small). `over` replaces fields.
+ * @param {Record<string, unknown>} [over] @returns {Record<string, unknown>}
+ */
+export function gemma3_270m(over = {}) {
+  return {
+    model_type: 'gemma3_text',
+    vocab_size: 262144,
+    hidden_size: 640,
+    intermediate_size: 2048,
+    num_hidden_layers: 18,
+    num_attention_heads: 4,
+    num_key_value_heads: 1,
+    head_dim: 256,
+    max_position_embeddings: 1024,
+    sliding_window: 512,
+    query_pre_attn_scalar: 256,
+    ...over,
+  };
+}

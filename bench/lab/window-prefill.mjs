@@ -9,23 +9,12 @@ const { CausalLM } = await import('../../dist/model/model.js');
 const { Rng } = await import('../../dist/util/rng.js');
 const { fromHfConfig } = await import('../../dist/model/hf/config.js');
 const { noGrad, tidy } = await import('../../dist/tensor/tensor.js');
+const { gemma3_270m } = await import('../stories.mjs');
 
 const T = Number(process.argv[2] ?? 2048);
 const backend = await initBackend('wasm');
 const cfg = fromHfConfig(
-  {
-    model_type: 'gemma3_text',
-    vocab_size: 32000,
-    hidden_size: 640,
-    intermediate_size: 2048,
-    num_hidden_layers: 18,
-    num_attention_heads: 4,
-    num_key_value_heads: 1,
-    head_dim: 256,
-    max_position_embeddings: Math.max(T, 1024),
-    sliding_window: 512,
-    query_pre_attn_scalar: 256,
-  },
+  gemma3_270m({ vocab_size: 32000, max_position_embeddings: Math.max(T, 1024) }),
   'gemma3-270m shape',
 );
 const sliding = initModel(cfg, new Rng(1), { backend });

@@ -21,10 +21,10 @@
 import { VocabularyError } from '../util/errors.js';
 import { MergeList, type ModelErrorFn } from './bpe_merge.js';
 import { decodeUtf8, encodeUtf8 } from './bytes.js';
-import { SpecialRegistry } from './special_registry.js';
+import { BpeTokenizerBase } from './bpe_base.js';
 import { spanHash, WordCache } from './word_cache.js';
 import type { UnicodeNormalization } from './tokenizer.js';
-import type { DecodeOptions, EncodeOptions, SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
+import type { DecodeOptions, SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
 
 /** SentencePiece's space mark. */
 export const SPACE_MARK = '\u2581';
@@ -67,8 +67,7 @@ export interface SpmTokenizerSpec {
 
 const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
 
-export class SpmTokenizer implements TextTokenizer {
-  readonly kind = 'bpe' as const;
+export class SpmTokenizer extends BpeTokenizerBase implements TextTokenizer {
   /** A SentencePiece-style vocabulary (pieces over characters), not a byte-level one. */
   readonly style = 'sentencepiece' as const;
   readonly pieces: readonly (string | undefined)[];
@@ -82,20 +81,19 @@ export class SpmTokenizer implements TextTokenizer {
   readonly leadingSpaceStrip: number;
   readonly postProcessor: unknown;
   readonly json: SpmTokenizerSpec['json'];
-  config: TokenizerConfig;
   /** Piece → id. */
   private readonly pieceId = new Map<string, number>();
   /** The <0xXX> token of each byte, or -1. */
   readonly byteId = new Int32Array(256).fill(-1);
   /** The bytes each ordinary token decodes to. */
   private readonly pieceBytes: (Uint8Array | undefined)[];
-  private readonly specials = new SpecialRegistry((id) => this.pieces[id] !== undefined);
   private ids = new Int32Array(256);
   /** Whether a stretch may be cut before each run of "▁" (no piece has "▁" after another character). */
   private readonly cutAtSpaces: boolean;
   private cache = new WordCache(1 << 17);
 
   constructor(spec: SpmTokenizerSpec) {
+    super();
     const fail: ModelErrorFn =
       spec.fail ??
       ((field, msg) => {
@@ -153,55 +151,17 @@ export class SpmTokenizer implements TextTokenizer {
       !spec.pieces.some((p) => p !== undefined && /[^\u2581]\u2581/.test(p));
   }
 
-  get vocabSize(): number {
-    return Math.max(this.pieces.length, this.specials.end);
+  protected isOrdinary(id: number): boolean {
+    return this.pieces[id] !== undefined;
   }
-  get specialTokens(): ReadonlyMap<string, number> {
-    return this.specials.byContent;
+  protected get ordinaryCount(): number {
+    return this.pieces.length;
   }
-  get specialTokenList(): readonly SpecialToken[] {
-    return this.specials.list;
+  protected ordinaryId(text: string): number | undefined {
+    return this.pieceId.get(text);
   }
-
-  /** Add special tokens after the current last id; returns their ids (existing ones keep theirs). */
-  addSpecialTokens(contents: readonly string[]): number[] {
-    return this.specials.add(contents, this.vocabSize);
-  }
-
-  specialId(token: string): number {
-    return this.specials.id(token);
-  }
-
-  isSpecial(id: number): boolean {
-    return this.specials.byId.has(id);
-  }
-
-  private configId(token: string | undefined): number | undefined {
-    if (token === undefined) return undefined;
-    return this.specials.byContent.get(token) ?? this.pieceId.get(token);
-  }
-  get bosId(): number | undefined {
-    return this.configId(this.config.bosToken);
-  }
-  get eosId(): number | undefined {
-    return this.configId(this.config.eosToken);
-  }
-  get padId(): number | undefined {
-    return this.configId(this.config.padToken);
-  }
-
-  /** Text → ids; special-token text follows `options` as in the byte-level `Tokenizer`. */
-  encode(text: string, options?: EncodeOptions): number[] {
-    const allowed = options?.allowed;
-    if (allowed !== undefined && allowed !== 'all') for (const a of allowed) this.specialId(a);
-    const out: number[] = [];
-    this.specials.matcher.split(
-      text,
-      options,
-      (a, b) => this.encodeStretch(text.slice(a, b), a === 0, out),
-      (id) => out.push(id),
-    );
-    return out;
+  protected encodeSegment(text: string, start: number, end: number, out: number[]): void {
+    this.encodeStretch(text.slice(start, end), start === 0, out);
   }
 
   /** Text → ids with special-token text treated as plain text. */
@@ -209,10 +169,6 @@ export class SpmTokenizer implements TextTokenizer {
     const out: number[] = [];
     this.encodeStretch(text, true, out);
     return out;
-  }
-
-  countTokens(text: string, options?: EncodeOptions): number {
-    return this.encode(text, options).length;
   }
 
   /** The normalized text of one stretch of ordinary text (`first`: it starts the whole text). */

@@ -16,9 +16,9 @@ import { BpeModel, type ModelErrorFn } from './bpe_model.js';
 import { byteLevelToBytes, bytesKey, bytesToByteLevel, decodeUtf8, encodeUtf8, encodeUtf8Into } from './bytes.js';
 import { scannerFor, type WordEndFn } from './gpt2_splitter.js';
 import { compilePattern, namedPattern, type PatternName } from './patterns.js';
-import { SpecialRegistry } from './special_registry.js';
+import { BpeTokenizerBase } from './bpe_base.js';
 import { spanHash, WordCache } from './word_cache.js';
-import type { DecodeOptions, EncodeOptions, SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
+import type { DecodeOptions, SpecialToken, TextTokenizer, TokenizerConfig } from './types.js';
 
 /** Everything that defines a BPE tokenizer; what the trainer and the file readers build it from (see `toSpec`). */
 export interface BpeTokenizerSpec {
@@ -56,8 +56,7 @@ export type UnicodeNormalization = 'NFC' | 'NFD' | 'NFKC' | 'NFKD';
 const CACHE_MAX_WORD = 128;
 const CACHE_MAX = 1 << 17;
 
-export class Tokenizer implements TextTokenizer {
-  readonly kind = 'bpe' as const;
+export class Tokenizer extends BpeTokenizerBase implements TextTokenizer {
   readonly model: BpeModel;
   /** The named pattern, or null when the split patterns came from a file. */
   readonly patternName: PatternName | null;
@@ -67,9 +66,7 @@ export class Tokenizer implements TextTokenizer {
   readonly normalizer: UnicodeNormalization | null;
   /** tokenizer.json post_processor to write back (see BpeTokenizerSpec.postProcessor), or undefined. */
   readonly postProcessor: unknown;
-  config: TokenizerConfig;
   private readonly regexes: RegExp[];
-  private readonly specials: SpecialRegistry;
   private cache = new WordCache(CACHE_MAX);
   /** Hand-written scanner when the split pattern is GPT-2's or cl100k's (gpt2_splitter.ts), else null. */
   private readonly scanner: WordEndFn | null;
@@ -77,6 +74,7 @@ export class Tokenizer implements TextTokenizer {
   private _vocabSize: number;
 
   constructor(spec: BpeTokenizerSpec) {
+    super();
     const fail = spec.fail;
     this.model = new BpeModel(spec.tokenBytes, spec.merges, {
       ignoreMerges: spec.ignoreMerges ?? false,
@@ -104,71 +102,20 @@ export class Tokenizer implements TextTokenizer {
     this.postProcessor = spec.postProcessor;
     this.config = spec.config ? { ...spec.config } : {};
     this._vocabSize = spec.tokenBytes.length;
-    this.specials = new SpecialRegistry((id) => !!this.model.tokenBytes[id]);
     this.specials.register(spec.specialTokens ?? [], fail);
   }
 
-  /** Number of ids (max id + 1), special tokens included. */
-  get vocabSize(): number {
-    return Math.max(this._vocabSize, this.specials.end);
+  protected isOrdinary(id: number): boolean {
+    return !!this.model.tokenBytes[id];
   }
-
-  /** Special token text → id. */
-  get specialTokens(): ReadonlyMap<string, number> {
-    return this.specials.byContent;
+  protected get ordinaryCount(): number {
+    return this._vocabSize;
   }
-
-  /** The special (added) tokens, with their `special` flag. */
-  get specialTokenList(): readonly SpecialToken[] {
-    return this.specials.list;
+  protected ordinaryId(text: string): number | undefined {
+    return this.model.bytesToId.get(bytesKey(encodeUtf8(text)));
   }
-
-  /**
-   * Add special tokens (e.g. chat roles) after the current last id; returns their ids (existing ones keep theirs).
-   * The model's embedding must grow to the new `vocabSize`.
-   */
-  addSpecialTokens(contents: readonly string[]): number[] {
-    return this.specials.add(contents, this.vocabSize);
-  }
-
-  specialId(token: string): number {
-    return this.specials.id(token);
-  }
-
-  isSpecial(id: number): boolean {
-    return this.specials.byId.has(id);
-  }
-
-  private configId(token: string | undefined): number | undefined {
-    if (token === undefined) return undefined;
-    return this.specials.byContent.get(token) ?? this.model.bytesToId.get(bytesKey(encodeUtf8(token)));
-  }
-
-  get bosId(): number | undefined {
-    return this.configId(this.config.bosToken);
-  }
-  get eosId(): number | undefined {
-    return this.configId(this.config.eosToken);
-  }
-  get padId(): number | undefined {
-    return this.configId(this.config.padToken);
-  }
-
-  /**
-   * Text → ids. Special-token text in `text` is refused (SpecialTokenError) unless `options.special` is 'plain'
-   * (encoded as ordinary text) or the token is in `options.allowed` (becomes its special id).
-   */
-  encode(text: string, options?: EncodeOptions): number[] {
-    const allowed = options?.allowed;
-    if (allowed !== undefined && allowed !== 'all') for (const a of allowed) this.specialId(a); // typo → VocabularyError
-    const out: number[] = [];
-    this.specials.matcher.split(
-      text,
-      options,
-      (a, b) => this.encodeOrdinaryInto(a === 0 && b === text.length ? text : text.slice(a, b), out),
-      (id) => out.push(id),
-    );
-    return out;
+  protected encodeSegment(text: string, start: number, end: number, out: number[]): void {
+    this.encodeOrdinaryInto(start === 0 && end === text.length ? text : text.slice(start, end), out);
   }
 
   /** Text → ids with every special-token string treated as plain text (same as `encode(text, { special: 'plain' })`). */
@@ -176,11 +123,6 @@ export class Tokenizer implements TextTokenizer {
     const out: number[] = [];
     this.encodeOrdinaryInto(text, out);
     return out;
-  }
-
-  /** Number of tokens `text` encodes to. */
-  countTokens(text: string, options?: EncodeOptions): number {
-    return this.encode(text, options).length;
   }
 
   private encodeOrdinaryInto(text: string, out: number[]): void {
