@@ -166,6 +166,50 @@ describe('llmts generate', () => {
     expect(p.out).toMatch(/⟨\d\.\d\d⟩/);
     expect(p.err).toMatch(/alternatives/);
   });
+
+  it('--json-schema / --grammar-file constrain the output; bad ones are errors naming the flag', async () => {
+    const schema = {
+      type: 'object',
+      properties: { n: { type: 'integer' }, ok: { type: 'boolean' } },
+      required: ['n', 'ok'],
+    };
+    const r = await run(() =>
+      generateMain([
+        withTok,
+        'x',
+        '--backend',
+        'ref',
+        '--json',
+        '--seed',
+        '3',
+        '--max-tokens',
+        '80',
+        '--json-schema',
+        JSON.stringify(schema),
+      ]),
+    );
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as { text: string; finish_reason: string; stopped_by: unknown };
+    expect(j.finish_reason).toBe('stop');
+    const v = JSON.parse(j.text) as { n: unknown; ok: unknown };
+    expect(Number.isInteger(v.n) && typeof v.ok === 'boolean').toBe(true);
+    const g = path.join(tmp, 'yes.gbnf');
+    fs.writeFileSync(g, 'root ::= ("yes" | "no") "!"\n');
+    const r2 = await run(() =>
+      generateMain([withTok, 'x', '--backend', 'ref', '--json', '--seed', '1', '--grammar-file', g]),
+    );
+    expect(['yes!', 'no!']).toContain((JSON.parse(r2.out) as { text: string }).text);
+    await expect(generateMain([withTok, 'x', '--grammar', 'root ::= "a', '--json'])).rejects.toThrow(/--grammar:1:10/);
+    await expect(generateMain([withTok, 'x', '--json-schema', '{"type":'])).rejects.toThrow(
+      /--json-schema: the schema is not JSON/,
+    );
+    await expect(generateMain([withTok, 'x', '--grammar-file', path.join(tmp, 'none.gbnf')])).rejects.toThrow(
+      /--grammar-file: cannot read .*none\.gbnf: ENOENT/,
+    );
+    await expect(generateMain([withTok, 'x', '--grammar', 'root ::= "a"', '--json-schema', '{}'])).rejects.toThrow(
+      /--json-schema: give only one of --grammar, --json-schema/,
+    );
+  });
 });
 
 describe('llmts chat', () => {

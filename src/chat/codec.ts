@@ -48,6 +48,8 @@ export function tokenizerCodec(tok: TextTokenizer, o: CodecOptions = {}): TextCo
     // the engine decodes generated ids: read as a continuation (a SentencePiece-style tokenizer keeps their first space)
     decode: (ids) => tok.decode(ids, { continuation: true }),
     tokenBytes: (id) => tok.tokenBytes(id),
+    isSpecial: (id) => tok.isSpecial(id),
+    vocabKey: tok,
     streamDecoder: () => new StreamDecoder(tok, { continuation: true }),
   };
 }

@@ -27,6 +27,7 @@ import { ConfigError, FileFormatError } from '../util/errors.js';
 import { readJsonFileSync } from '../util/fs.js';
 import { leadingBos } from '../tokenizer/leading_bos.js';
 import { readStdin } from './stdin.js';
+import { addGrammarFlags, type GrammarFlags, grammarFromFlags } from './grammar_flags.js';
 
 // ---------------------------------------------------------------- shared with chat.ts
 
@@ -321,7 +322,7 @@ function parseIds(s: string): number[] {
 
 // ---------------------------------------------------------------- the command
 
-interface GenerateFlags extends SamplerFlags {
+interface GenerateFlags extends SamplerFlags, GrammarFlags {
   promptIds?: string;
   showProbs?: boolean;
   topLogprobs?: number;
@@ -331,11 +332,13 @@ interface GenerateFlags extends SamplerFlags {
 
 export async function main(argv: string[]): Promise<number> {
   // parse
-  const program = addSamplerFlags(
-    new Command('llmts generate')
-      .description('continue a prompt with a model (streams the text)')
-      .argument('<model-dir>', 'model folder (config.json, model.safetensors, tokenizer.json) or .gguf file')
-      .argument('[prompt]', "prompt text, or '-' to read it from stdin"),
+  const program = addGrammarFlags(
+    addSamplerFlags(
+      new Command('llmts generate')
+        .description('continue a prompt with a model (streams the text)')
+        .argument('<model-dir>', 'model folder (config.json, model.safetensors, tokenizer.json) or .gguf file')
+        .argument('[prompt]', "prompt text, or '-' to read it from stdin"),
+    ),
   )
     .option('--prompt-ids <ids>', 'prompt as token ids, e.g. 1,2,3 (works without a tokenizer)')
     .option('--show-probs', 'colour each token by its probability (green ≥ 0.5, yellow ≥ 0.2, red below)')
@@ -368,6 +371,7 @@ export async function main(argv: string[]): Promise<number> {
     ...samplerFromFlags(f, {}),
     ...(f.topLogprobs !== undefined ? { topLogprobs: f.topLogprobs } : {}),
   }); // bad values fail before loading
+  const grammar = grammarFromFlags(f);
   const noTokenizer = () =>
     new ConfigError(
       'prompt',
@@ -400,6 +404,11 @@ export async function main(argv: string[]): Promise<number> {
   if (f.topLogprobs !== undefined) opts.topLogprobs = f.topLogprobs;
   else if (f.json) opts.topLogprobs = 0;
   if (L.codec) opts.tokenizer = L.codec;
+  if (grammar) {
+    if (!L.codec)
+      throw new ConfigError('--grammar', `${dir} has no tokenizer, so a grammar cannot be matched to tokens`);
+    opts.grammar = grammar;
+  }
   if (f.stop?.length && !L.codec)
     throw new ConfigError(
       '--stop',

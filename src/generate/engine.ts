@@ -38,6 +38,8 @@ import { StopStringMatcher } from './stop.js';
 import { sampleOnDevice, sampleTarget } from './device_sample.js';
 import type { PromptCache, TruncatableCache } from './prompt_cache.js';
 import { noGrad, tidy } from '../tensor/tensor.js';
+import { compileGrammar, type CompiledGrammar, type Grammar } from './grammar/grammar.js';
+import { GrammarVocab, TokenGrammar, type TokenConstraint } from './grammar/constraint.js';
 
 export type FinishReason = 'stop' | 'length';
 
@@ -69,6 +71,17 @@ export interface GenerateOptions extends SamplerOptions {
    * PromptCache already computed is not prefilled again (./prompt_cache.ts). A chat passes one per conversation.
    */
   promptCache?: PromptCache<TruncatableCache>;
+  /**
+   * Constrained decoding: every row's text is a sentence of this grammar (JSON Schema: `jsonSchemaGrammar` from
+   * ./grammar/json_schema.ts; llama.cpp's GBNF: `parseGbnf`). Needs `tokenizer` (the tokens' bytes). A stop token
+   * is allowed only where the grammar accepts the text, and a row whose grammar is complete ends there
+   * (`stopped_by: { grammar: true }`). The sampled token is checked first; only when the grammar rejects it is the
+   * whole vocabulary masked and the token drawn again from the sampling distribution restricted to the allowed ids
+   * (llama.cpp's order: exact, since a rejected draw is redrawn from the same distribution renormalised). `prob`
+   * is then the token's probability under that restricted distribution, and under the unrestricted one when the
+   * first draw passed.
+   */
+  grammar?: Grammar | CompiledGrammar | TokenGrammar;
 }
 
 /** One alternative in OpenAI's `top_logprobs`. `id` is an addition. */
@@ -95,8 +108,8 @@ export interface Choice {
   /** Decoded new text, cut before a stop string ('' without a tokenizer). */
   text: string;
   finish_reason: FinishReason;
-  /** What stopped it, if finish_reason is 'stop': the stop token id or the stop string. */
-  stopped_by: { token: number } | { string: string } | null;
+  /** What stopped it, if finish_reason is 'stop': the stop token id, the stop string, or a completed grammar. */
+  stopped_by: { token: number } | { string: string } | { grammar: true } | null;
   logprobs: { content: TokenLogprobEntry[] };
   usage: { prompt_tokens: number; completion_tokens: number };
   timings: { prefill_ms: number; decode_ms: number; ttft_ms: number };
@@ -150,6 +163,8 @@ export interface RowStep {
   finish?: FinishReason;
   stopToken?: boolean;
   stopString?: string;
+  /** The grammar was complete after this token. */
+  grammarDone?: boolean;
   ttftMs?: number;
   prefillMs?: number;
 }
@@ -164,6 +179,7 @@ export interface ResolvedRunOptions {
   signal: AbortSignal | undefined;
   tokenizer: TextCodec | undefined;
   promptCache: PromptCache<TruncatableCache> | undefined;
+  grammar: TokenGrammar | undefined;
 }
 
 /** generate()'s options, checked and resolved. @internal */
@@ -178,6 +194,7 @@ export function resolveRun(model: DecoderModel, opts: GenerateOptions): Resolved
     seed: _seed,
     batch: _batch,
     promptCache,
+    grammar,
     ...samplerOpts
   } = opts;
   const sampler = resolveSamplerOptions(samplerOpts);
@@ -196,6 +213,7 @@ export function resolveRun(model: DecoderModel, opts: GenerateOptions): Resolved
       throw new ConfigError('contextLength', `expected an integer ≥ 1, got ${String(contextLength)}`);
     window = Math.min(contextLength, maxPos);
   }
+  const codec = tokenizer === undefined ? undefined : checkCodec(tokenizer);
   return {
     sampler,
     maxTokens,
@@ -203,9 +221,44 @@ export function resolveRun(model: DecoderModel, opts: GenerateOptions): Resolved
     stop: [...stop],
     window,
     signal,
-    tokenizer: tokenizer === undefined ? undefined : checkCodec(tokenizer),
+    tokenizer: codec,
     promptCache,
+    grammar: grammar === undefined ? undefined : tokenGrammar(grammar, codec, model.config.vocabSize),
   };
+}
+
+/** Vocabularies' byte tries, per tokenizer (a codec's `vocabKey`) and vocabulary size. */
+const vocabs = new WeakMap<object, Map<number, GrammarVocab>>();
+
+/** The vocabulary of a codec as the grammar sees it: each id's bytes, none for special tokens and ids past it. */
+export function grammarVocab(codec: TextCodec, V: number): GrammarVocab {
+  const key = codec.vocabKey ?? codec;
+  let byV = vocabs.get(key);
+  if (!byV) vocabs.set(key, (byV = new Map()));
+  let v = byV.get(V);
+  if (!v) {
+    const bytesOf = (id: number): Uint8Array | null => {
+      if (codec.isSpecial?.(id)) return null;
+      try {
+        return codec.tokenBytes ? codec.tokenBytes(id) : new TextEncoder().encode(codec.decode([id]));
+      } catch {
+        return null; // an id past the tokenizer (a padded embedding row)
+      }
+    };
+    v = new GrammarVocab(bytesOf, V);
+    byV.set(V, v);
+  }
+  return v;
+}
+
+function tokenGrammar(
+  g: Grammar | CompiledGrammar | TokenGrammar,
+  codec: TextCodec | undefined,
+  V: number,
+): TokenGrammar {
+  if (g instanceof TokenGrammar) return g;
+  if (!codec) throw new ConfigError('grammar', 'constrained decoding needs a tokenizer (pass opts.tokenizer)');
+  return new TokenGrammar('rules' in g ? compileGrammar(g) : g, grammarVocab(codec, V));
 }
 
 /**
@@ -247,6 +300,7 @@ class RowState {
   private readonly sampler: Sampler;
   private readonly dec: IdStreamDecoder | null;
   private readonly stopper: StopStringMatcher;
+  private readonly constraint: TokenConstraint | null;
   /** Tokens sampled so far. */
   n = 0;
   finish: FinishReason | null = null;
@@ -261,6 +315,17 @@ class RowState {
     this.sampler.observe(prompt);
     this.dec = run.tokenizer ? run.tokenizer.streamDecoder() : null;
     this.stopper = new StopStringMatcher(run.stop);
+    this.constraint = run.grammar ? run.grammar.start(run.stopTokens) : null;
+  }
+
+  /** Whether the row's grammar (if any) lets `id` come next. */
+  allows(id: number): boolean {
+    return this.constraint === null || this.constraint.allows(id);
+  }
+
+  /** Sample again among the ids the grammar allows (after it rejected the first draw). */
+  resample(logits: ArrayLike<number>): SampleResult {
+    return this.sampler.sampleAllowed(logits, this.constraint!.allowed(logits.length));
   }
 
   /** The resolved sampler settings. */
@@ -278,9 +343,9 @@ class RowState {
     return this.sampler.drawUniform();
   }
 
-  /** Sample the next token from its logits on the host, then take it. */
-  next(logits: ArrayLike<number>): RowStep {
-    return this.accept(this.sampler.sample(logits));
+  /** Sample the next token from its logits on the host (not yet taken: see `accept`). */
+  sample(logits: ArrayLike<number>): SampleResult {
+    return this.sampler.sample(logits);
   }
 
   /** Take a sampled token: decide whether the row ends with it. */
@@ -295,6 +360,7 @@ class RowState {
       return this.end(step, 'stop');
     }
     this.sampler.observe(id);
+    this.constraint?.accept(id);
     if (dec) {
       const r = stopper.push(dec.push(id));
       step.text = r.text;
@@ -315,6 +381,11 @@ class RowState {
       }
       return this.end(step, 'length');
     }
+    if (this.constraint?.complete) {
+      if (dec) step.text += stopper.push(dec.flush()).text + stopper.flush();
+      step.grammarDone = true;
+      return this.end(step, 'stop');
+    }
     return step;
   }
 
@@ -332,20 +403,31 @@ class RowState {
  */
 async function stepRows(t: LogitsTensor, live: readonly (RowState | null)[], V: number): Promise<(RowStep | null)[]> {
   try {
+    let samples: (SampleResult | null)[];
+    let all: ArrayLike<number> | null = null;
     const dev = sampleTarget(t);
     if (dev) {
       const run = live.find((r) => r)!;
       const u = live.map((r) => (r ? r.drawUniform() : 0));
-      const samples = await sampleOnDevice(
+      samples = await sampleOnDevice(
         dev,
         run.options,
         u,
         live.map((r) => (r ? r.penaltyCounts : new Map<number, number>())),
       );
-      return live.map((r, b) => (r ? r.accept(samples[b]!) : null));
+    } else {
+      const rows = await t.data();
+      all = rows;
+      samples = live.map((r, b) => (r ? r.sample(logitsRow(rows, b, V)) : null));
     }
-    const all = await t.data();
-    return live.map((r, b) => (r ? r.next(logitsRow(all, b, V)) : null));
+    // a grammar that rejects the draw: draw again among the ids it allows, on the host
+    for (let b = 0; b < live.length; b++) {
+      const r = live[b];
+      if (!r || r.allows(samples[b]!.id)) continue;
+      all ??= await t.data();
+      samples[b] = r.resample(logitsRow(all, b, V));
+    }
+    return live.map((r, b) => (r ? r.accept(samples[b]!) : null));
   } finally {
     t.dispose();
   }
@@ -622,6 +704,7 @@ function toChoice(
       });
     }
     if (s.stopString !== undefined) stoppedBy = { string: s.stopString };
+    if (s.grammarDone) stoppedBy = { grammar: true };
   }
   timings.decode_ms = totalMs - timings.prefill_ms;
   const last = steps[steps.length - 1];

@@ -5,3 +5,4 @@ export * from './stop.js';
 export * from './engine.js';
 export * from './prompt_cache.js';
 export * from './batch.js';
+export * from './grammar/index.js';

@@ -269,6 +269,46 @@ export function sampleToken(
   return { id, prob, logprob: logits[id]! - lse, top };
 }
 
+/**
+ * Sample under a constraint (a grammar's allowed ids, `allowed[id]` = 1): from the final sampling distribution
+ * restricted to the allowed ids and renormalised; where it gives them no mass (greedy, or the filters kept none of
+ * them), from the allowed ids' logits alone with the same penalties, temperature and filters. `logprob` and `top`
+ * stay the model's (raw logits). One uniform draw from `rng` (none at temperature 0).
+ */
+export function sampleAllowed(
+  logits: ArrayLike<number>,
+  opts: SamplerOptions | ResolvedSamplerOptions,
+  rng: Rng,
+  counts: ReadonlyMap<number, number>,
+  allowed: Uint8Array,
+): SampleResult {
+  const o = resolved(opts);
+  let id = -1,
+    prob = 1;
+  if (o.temperature > 0) {
+    const q = samplingDistribution(logits, o, counts);
+    let sum = 0;
+    for (let i = 0; i < q.length; i++) {
+      if (allowed[i]) sum += q[i]!;
+      else q[i] = 0;
+    }
+    if (sum > 0) {
+      id = drawWeighted(q, sum, rng.random());
+      prob = q[id]! / sum;
+    }
+  }
+  if (id < 0) {
+    const masked = new Float32Array(logits.length);
+    for (let i = 0; i < masked.length; i++) masked[i] = allowed[i] ? logits[i]! : -Infinity;
+    const r = sampleRow(penalised(masked, o, counts), o, o.temperature === 0 ? 0 : rng.random());
+    id = r.id;
+    prob = r.prob;
+  }
+  const lse = logSumExp(logits);
+  const top = o.topLogprobs > 0 ? topN(logits, o.topLogprobs).map((t) => ({ id: t.id, logprob: t.logprob - lse })) : [];
+  return { id, prob, logprob: logits[id]! - lse, top };
+}
+
 /** A sampler bound to settings, a coin and a penalty window: `observe` every token of the sequence, then `sample`. */
 export class Sampler {
   readonly options: ResolvedSamplerOptions;
@@ -287,6 +327,10 @@ export class Sampler {
   }
   sample(logits: ArrayLike<number>): SampleResult {
     return sampleToken(logits, this.options, this.rng, this.window.counts);
+  }
+  /** Sample among the allowed ids only (see sampleAllowed). */
+  sampleAllowed(logits: ArrayLike<number>, allowed: Uint8Array): SampleResult {
+    return sampleAllowed(logits, this.options, this.rng, this.window.counts, allowed);
   }
   /** Whether a penalty changes the logits now. */
   penaltiesActive(): boolean {

@@ -10,7 +10,10 @@
  * Supported: messages (system/developer first, then user and assistant turns; text content, as a string or text
  * parts), stream (+ stream_options.include_usage), temperature, top_p, max_tokens / max_completion_tokens, stop, seed,
  * n, logprobs + top_logprobs, presence_penalty, frequency_penalty; llama-server's top_k, min_p, repetition_penalty.
- * Refused with a 400 naming the field: tools and function calling, JSON response formats, logit_bias, other roles.
+ * Structured output (./structured_output.ts): response_format json_object / json_schema, llama-server's json_schema
+ * and grammar (GBNF); the reply is then JSON (or the grammar's text) from its first token, so a thinking model should
+ * be asked with its thinking off (chat_template_kwargs).
+ * Refused with a 400 naming the field: tools and function calling, logit_bias, other roles.
  * Choice i samples with seed + i (the response's extra `seed` field says which seed was used, also when drawn fresh); with n > 1 the choices are generated one after another (a stream sends each
  * choice's chunks in turn, by index).
  */
@@ -25,6 +28,7 @@ import { asHttpError, sendJson } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
 import { runChoice, type ChoiceEnv, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
 import { chatStops } from './served_model.js';
+import { readStructuredOutput, STRUCTURED_FIELDS } from './structured_output.js';
 import type { ServerState } from './server_state.js';
 import { checkStillServed } from './switch_model.js';
 import { endSse, sendSse, startSse } from './sse.js';
@@ -41,7 +45,7 @@ const CHAT_FIELDS = [
   'tool_choice',
   'functions',
   'function_call',
-  'response_format',
+  ...STRUCTURED_FIELDS,
   'chat_template_kwargs',
   'reasoning_format',
   'llmts',
@@ -89,7 +93,7 @@ export function readMessages(v: unknown): Conversation {
   return new Conversation({ system, messages: turns });
 }
 
-/** Refuse what this server cannot do (tools, JSON modes), naming the field. */
+/** Refuse what this server cannot do (tools), naming the field. */
 function refuseUnsupported(b: Body): void {
   const tools = b.get('tools');
   if (tools !== undefined && (!Array.isArray(tools) || tools.length > 0))
@@ -102,9 +106,6 @@ function refuseUnsupported(b: Body): void {
       b.get('functions') !== undefined ? 'functions' : 'function_call',
       'function calling is not supported',
     );
-  const rf = b.get('response_format') as { type?: unknown } | undefined;
-  if (rf !== undefined && (typeof rf !== 'object' || rf.type !== 'text'))
-    throw badParam('response_format', 'only { "type": "text" } is supported by this server');
 }
 
 /** A reply as the assistant's message: reasoning_content apart when a splitter is given. */
@@ -157,6 +158,7 @@ export function chatRoute(state: ServerState): Route {
       throw asHttpError(e, 'chat_template_kwargs');
     }
     const req = readSampling(b, limits, ['max_completion_tokens', 'max_tokens']);
+    const grammar = readStructuredOutput(b, served);
     const logprobs = b.bool('logprobs') ?? false;
     const topLogprobs = b.number('top_logprobs', { min: 0, max: MAX_TOP_LOGPROBS, integer: true });
     if (topLogprobs !== undefined && !logprobs) throw badParam('top_logprobs', "'top_logprobs' needs 'logprobs': true");
@@ -190,6 +192,7 @@ export function chatRoute(state: ServerState): Route {
       stop: [...stops.strings, ...req.stop],
       seed: seed + i,
       logprobs,
+      grammar,
     }));
     const id = responseId('chatcmpl');
     const created = Math.floor(Date.now() / 1000);

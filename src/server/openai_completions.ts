@@ -12,12 +12,14 @@
  * `logprobs` with each prompt token's log-probability given the ones before it (the first: null), the raw model's
  * (./prompt_logprobs.ts); with `max_tokens` 0 nothing is generated. That is lm-evaluation-harness's loglikelihood
  * request (`echo`, `logprobs` 1, `max_tokens` 1, the prompt as token ids). `echo` with `stream`, `suffix` and
- * `best_of` > n are refused with a 400.
+ * `best_of` > n are refused with a 400. Structured output (response_format, llama-server's json_schema and grammar)
+ * constrains the continuation as on the chat route (./structured_output.ts).
  */
 import { MAX_TOP_LOGPROBS } from '../generate/sampler.js';
 import type { TokenLogprobEntry } from '../generate/engine.js';
 import { baseSeed, checkModel, checkPromptFits, choiceSampler, responseId, usageOf } from './openai_common.js';
 import { Body, badParam, readSampling, SAMPLING_FIELDS } from './openai_params.js';
+import { readStructuredOutput, STRUCTURED_FIELDS } from './structured_output.js';
 import { sendJson } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
 import { emptyOutcome, runChoice, type ChoiceEnv, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
@@ -29,7 +31,7 @@ import { endSse, sendSse, startSse } from './sse.js';
 
 export const COMPLETIONS_PATH = '/v1/completions';
 
-const COMPLETION_FIELDS = [...SAMPLING_FIELDS, 'prompt', 'logprobs', 'echo', 'suffix', 'best_of'];
+const COMPLETION_FIELDS = [...SAMPLING_FIELDS, ...STRUCTURED_FIELDS, 'prompt', 'logprobs', 'echo', 'suffix', 'best_of'];
 
 const isIds = (v: unknown): v is number[] =>
   Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isInteger(x));
@@ -118,6 +120,7 @@ export function completionsRoute(state: ServerState): Route {
     if (bestOf !== undefined && bestOf !== req.n)
       throw badParam('best_of', 'best_of other than n is not supported by this server');
     const top = b.number('logprobs', { min: 0, max: MAX_TOP_LOGPROBS, integer: true });
+    const grammar = readStructuredOutput(b, served);
     const prompts = readPrompts(b.get('prompt'), served);
     prompts.forEach((p, i) => checkPromptFits(p.ids.length, served, prompts.length > 1 ? `prompt[${i}]` : 'prompt'));
     if (prompts.length * req.n > limits.maxN)
@@ -133,6 +136,7 @@ export function completionsRoute(state: ServerState): Route {
         stop: req.stop,
         seed: seed + i,
         logprobs: top !== undefined,
+        grammar,
       })),
     );
     const promptOf = (index: number) => prompts[Math.floor(index / req.n)]!;

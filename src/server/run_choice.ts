@@ -8,6 +8,7 @@
  * does (finish_reason 'length'); so does the model's context window (the engine's own rule).
  */
 import { stream, type FinishReason, type TokenLogprobEntry, type TopLogprob } from '../generate/engine.js';
+import type { TokenGrammar } from '../generate/grammar/constraint.js';
 import type { TextCodec } from '../generate/interfaces.js';
 import type { SamplerOptions } from '../generate/sampler.js';
 import type { PromptCachePool } from './cache_pool.js';
@@ -23,6 +24,8 @@ export interface ChoiceSpec {
   seed: number;
   /** Report each token's log-prob entry. */
   logprobs: boolean;
+  /** Structured output: the reply is a sentence of this grammar (./structured_output.ts). */
+  grammar?: TokenGrammar | null;
 }
 
 /** One generated token as the route sees it. */
@@ -104,6 +107,7 @@ export async function runChoice(
       seed: spec.seed,
       signal: ac.signal,
       ...(pc ? { promptCache: pc } : {}),
+      ...(spec.grammar ? { grammar: spec.grammar } : {}),
     });
     let first = true;
     for await (const ev of s) {
