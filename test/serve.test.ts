@@ -282,11 +282,12 @@ describe('llmts serve: errors in OpenAI’s shape and classes', () => {
     };
     await bad({ temperature: 5 }, 'temperature');
     await bad({ messages: [] }, 'messages');
-    await bad({ messages: [{ role: 'tool', content: 'x' }] }, 'messages[0].role');
+    await bad({ messages: [{ role: 'robot', content: 'x' }] }, 'messages[0].role');
+    await bad({ messages: [{ role: 'tool', content: 'x' }] }, 'messages[0].tool_call_id');
     await bad({ max_tokens: 10_000 }, 'max_tokens');
     await bad({ top_logprobs: 2 }, 'top_logprobs');
     await bad({ stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop');
-    await bad({ tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools');
+    await bad({ tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools'); // this template shows no tools
     await bad({ frobnicate: 1 }, 'frobnicate');
     await bad({ messages: [{ role: 'user', content: 'x '.repeat(300) }] }, 'messages');
     const nf = await client.chat.completions.create({ model: 'gpt-4o', messages: HI }).catch((x: unknown) => x);

@@ -32,18 +32,22 @@ export class Conversation {
 
   constructor(opts: { system?: string | null; messages?: readonly ChatMessage[] } = {}) {
     this.system = opts.system ?? null;
-    if (opts.messages) for (const m of opts.messages) this.add(m.role, m.content);
+    if (opts.messages) for (const m of opts.messages) this.add(m.role, m.content, m);
   }
 
-  add(role: Role, content: string): void {
+  /** Add a message; `extra` carries an assistant's tool calls or a tool message's call id. */
+  add(role: Role, content: string, extra: Pick<ChatMessage, 'tool_calls' | 'tool_call_id'> = {}): void {
     if (role === 'system') {
       this.system = content;
       return;
     }
-    if (role !== 'user' && role !== 'assistant')
-      throw new ConfigError('role', `expected system, user or assistant, got ${JSON.stringify(role)}`);
+    if (role !== 'user' && role !== 'assistant' && role !== 'tool')
+      throw new ConfigError('role', `expected system, user, assistant or tool, got ${JSON.stringify(role)}`);
     if (typeof content !== 'string') throw new ConfigError('content', 'expected a string');
-    this.messages.push({ role, content });
+    const m: ChatMessage = { role, content };
+    if (role === 'assistant' && extra.tool_calls?.length) m.tool_calls = extra.tool_calls;
+    if (role === 'tool' && extra.tool_call_id !== undefined) m.tool_call_id = extra.tool_call_id;
+    this.messages.push(m);
   }
 
   addUser(content: string): void {
@@ -92,7 +96,8 @@ export class Conversation {
     const msgs = this.all();
     const text = template.render(msgs, { addGenerationPrompt: true });
     if (!encodePlain) return { ids: encode(text), text };
-    const marks = msgs.map((_, i) => `\uE000${i}\uE001`);
+    // empty contents get no placeholder (a template may test a content's truth, e.g. an assistant's tool-call turn)
+    const marks = msgs.map((m, i) => (m.content === '' ? '' : `\uE000${i}\uE001`));
     let rest = template.render(
       msgs.map((m, i) => ({ ...m, content: marks[i]! })),
       { addGenerationPrompt: true },
@@ -101,6 +106,7 @@ export class Conversation {
     let rebuilt = '';
     let ok = true;
     for (let i = 0; i < msgs.length && ok; i++) {
+      if (marks[i] === '') continue;
       const k = rest.indexOf(marks[i]!);
       if (k < 0) ok = false;
       else {

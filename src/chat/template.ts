@@ -11,12 +11,24 @@
  */
 import { Template } from '@huggingface/jinja';
 import { ConfigError, FileFormatError } from '../util/errors.js';
+import type { ToolDefinition } from './tools.js';
 
-export type Role = 'system' | 'user' | 'assistant';
+export type Role = 'system' | 'user' | 'assistant' | 'tool';
+
+/** A tool call in an assistant message (OpenAI's shape; `arguments` as JSON text). */
+export interface MessageToolCall {
+  id?: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
 
 export interface ChatMessage {
   role: Role;
   content: string;
+  /** An assistant message's tool calls (./tools.ts). */
+  tool_calls?: readonly MessageToolCall[];
+  /** A tool message: which call it answers. */
+  tool_call_id?: string;
 }
 
 export interface RenderOptions {
@@ -28,6 +40,8 @@ export interface RenderOptions {
    * add_generation_prompt, bos_token or eos_token (TEMPLATE_RESERVED); ChatML and the transcript ignore them.
    */
   kwargs?: Readonly<Record<string, unknown>>;
+  /** Tools on offer (OpenAI's definitions), passed to a Jinja template as `tools`; ChatML shows them Hermes-style. */
+  tools?: readonly ToolDefinition[];
 }
 
 /** The variables a template's render sets itself. */
@@ -61,9 +75,52 @@ export const IM_END = '<|im_end|>';
 function checkMessages(messages: readonly ChatMessage[]): void {
   messages.forEach((m, i) => {
     if (!m || typeof m.content !== 'string') throw new ConfigError(`messages[${i}].content`, 'expected a string');
-    if (m.role !== 'system' && m.role !== 'user' && m.role !== 'assistant')
-      throw new ConfigError(`messages[${i}].role`, `expected system, user or assistant, got ${JSON.stringify(m.role)}`);
+    if (m.role !== 'system' && m.role !== 'user' && m.role !== 'assistant' && m.role !== 'tool')
+      throw new ConfigError(
+        `messages[${i}].role`,
+        `expected system, user, assistant or tool, got ${JSON.stringify(m.role)}`,
+      );
   });
+}
+
+/** `{"name": …, "arguments": …}` of a call, its arguments parsed when they are JSON text (templates write them with tojson). */
+function callForTemplate(c: MessageToolCall): { name: string; arguments: unknown } {
+  let args: unknown = c.function.arguments;
+  try {
+    args = JSON.parse(c.function.arguments) as unknown;
+  } catch {
+    // not JSON: passed on as the text it is
+  }
+  return { name: c.function.name, arguments: args };
+}
+
+/** Messages as a Jinja template reads them: tool calls with their arguments as objects (as transformers passes them). */
+function templateMessages(messages: readonly ChatMessage[]): Record<string, unknown>[] {
+  return messages.map((m) => ({
+    role: m.role,
+    content: m.content,
+    ...(m.tool_calls?.length
+      ? {
+          tool_calls: m.tool_calls.map((c) => ({
+            ...(c.id !== undefined ? { id: c.id } : {}),
+            type: 'function',
+            function: callForTemplate(c),
+          })),
+        }
+      : {}),
+    ...(m.tool_call_id !== undefined ? { tool_call_id: m.tool_call_id } : {}),
+  }));
+}
+
+/** The system text that shows tools to a ChatML model, Hermes-style (the layout of Qwen2.5's template). */
+export function hermesToolsPrompt(tools: readonly ToolDefinition[]): string {
+  return (
+    '# Tools\n\nYou may call one or more functions to assist with the user query.\n\n' +
+    'You are provided with function signatures within <tools></tools> XML tags:\n<tools>' +
+    tools.map((t) => `\n${JSON.stringify(t)}`).join('') +
+    '\n</tools>\n\nFor each function call, return a json object with function name and arguments within ' +
+    '<tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+  );
 }
 
 /** The default ChatML template. */
@@ -74,7 +131,22 @@ export function chatmlTemplate(): ChatTemplate {
     render(messages, opts = {}) {
       checkMessages(messages);
       let s = '';
-      for (const m of messages) s += `${IM_START}${m.role}\n${m.content}${IM_END}\n`;
+      const tools = opts.tools?.length ? hermesToolsPrompt(opts.tools) : null;
+      if (tools && messages[0]?.role !== 'system') s += `${IM_START}system\n${tools}${IM_END}\n`;
+      messages.forEach((m, i) => {
+        if (m.role === 'tool') {
+          // tool results: one user turn of <tool_response> blocks (Qwen2.5's layout)
+          if (messages[i - 1]?.role !== 'tool') s += `${IM_START}user`;
+          s += `\n<tool_response>\n${m.content}\n</tool_response>`;
+          if (messages[i + 1]?.role !== 'tool') s += `${IM_END}\n`;
+          return;
+        }
+        let body = m.content;
+        if (m.role === 'system' && i === 0 && tools) body = `${body}\n\n${tools}`;
+        if (m.role === 'assistant' && m.tool_calls?.length)
+          for (const c of m.tool_calls) body += `\n<tool_call>\n${JSON.stringify(callForTemplate(c))}\n</tool_call>`;
+        s += `${IM_START}${m.role}\n${body}${IM_END}\n`;
+      });
       if (opts.addGenerationPrompt ?? true) s += `${IM_START}assistant\n`;
       return s;
     },
@@ -92,6 +164,8 @@ export function transcriptTemplate(): ChatTemplate {
     stopStrings: ['\nUser:', '\nuser:'],
     render(messages, opts = {}) {
       checkMessages(messages);
+      if (opts.tools?.length || messages.some((m) => m.role === 'tool'))
+        throw new ConfigError('tools', 'a plain transcript has no way to show tools; give the model a chat template');
       let s = '';
       for (const m of messages)
         s += m.role === 'system' ? `${m.content}\n\n` : `${m.role === 'user' ? 'User' : 'Assistant'}: ${m.content}\n`;
@@ -148,7 +222,8 @@ export function jinjaTemplate(text: string, o: JinjaTemplateOptions = {}): ChatT
         return tpl.render({
           ...o.extra,
           ...opts.kwargs,
-          messages: messages.map((m) => ({ role: m.role, content: m.content })),
+          messages: templateMessages(messages),
+          ...(opts.tools?.length ? { tools: opts.tools } : {}),
           bos_token: o.bosToken ?? '',
           eos_token: o.eosToken ?? '',
           add_generation_prompt: opts.addGenerationPrompt ?? true,

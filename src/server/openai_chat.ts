@@ -13,12 +13,15 @@
  * Structured output (./structured_output.ts): response_format json_object / json_schema, llama-server's json_schema
  * and grammar (GBNF); the reply is then JSON (or the grammar's text) from its first token, so a thinking model should
  * be asked with its thinking off (chat_template_kwargs).
- * Refused with a 400 naming the field: tools and function calling, logit_bias, other roles.
+ * Tool calling (./tool_calls.ts): tools and tool_choice (none, auto, required, a named function), assistant messages with
+ * tool_calls and tool messages in the history, calls parsed out of the reply as `tool_calls` (finish_reason
+ * 'tool_calls'); a stream holds back what may be a call and sends each call whole.
+ * Refused with a 400 naming the field: the deprecated functions / function_call, logit_bias, other roles.
  * Choice i samples with seed + i (the response's extra `seed` field says which seed was used, also when drawn fresh); with n > 1 the choices are generated one after another (a stream sends each
  * choice's chunks in turn, by index).
  */
 import { Conversation } from '../chat/conversation.js';
-import { withTemplateKwargs, type ChatMessage } from '../chat/template.js';
+import { withTemplateKwargs, type ChatMessage, type MessageToolCall } from '../chat/template.js';
 import { promptOpensThinking, REASONING_FORMATS, ReasoningSplitter, type ReasoningPiece } from './reasoning.js';
 import { MAX_TOP_LOGPROBS } from '../generate/sampler.js';
 import { baseSeed, checkModel, checkPromptFits, choiceSampler, responseId, usageOf } from './openai_common.js';
@@ -29,6 +32,8 @@ import { HttpError, type Route, type RouteContext } from './routes.js';
 import { runChoice, type ChoiceEnv, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
 import { chatStops } from './served_model.js';
 import { readStructuredOutput, STRUCTURED_FIELDS } from './structured_output.js';
+import { checkPlain, readToolUse, toolCallsOf } from './tool_calls.js';
+import { parseToolCalls, ToolCallStream } from '../chat/tools.js';
 import type { ServerState } from './server_state.js';
 import { checkStillServed } from './switch_model.js';
 import { endSse, sendSse, startSse } from './sse.js';
@@ -51,9 +56,10 @@ const CHAT_FIELDS = [
   'llmts',
 ];
 
-/** The text of a message's content: a string, or a list of text parts. */
-function contentText(c: unknown, i: number): string {
+/** The text of a message's content: a string, or a list of text parts (absent: an assistant turn of tool calls only). */
+function contentText(c: unknown, i: number, emptyOk = false): string {
   if (typeof c === 'string') return c;
+  if ((c === undefined || c === null) && emptyOk) return '';
   if (Array.isArray(c)) {
     let s = '';
     c.forEach((p: unknown, j) => {
@@ -82,29 +88,60 @@ export function readMessages(v: unknown): Conversation {
       if (i !== 0)
         throw badParam(`messages[${i}].role`, 'a system (or developer) message is supported only as the first message');
       system = contentText(content, i);
-    } else if (role === 'user' || role === 'assistant') {
+    } else if (role === 'user') {
       turns.push({ role, content: contentText(content, i) });
+    } else if (role === 'assistant') {
+      const calls = readToolCalls((m as { tool_calls?: unknown }).tool_calls, i);
+      turns.push({
+        role,
+        content: contentText(content, i, calls.length > 0),
+        ...(calls.length ? { tool_calls: calls } : {}),
+      });
+    } else if (role === 'tool') {
+      const id = (m as { tool_call_id?: unknown }).tool_call_id;
+      if (typeof id !== 'string')
+        throw badParam(`messages[${i}].tool_call_id`, 'a tool message needs the tool_call_id it answers');
+      turns.push({ role, content: contentText(content, i), tool_call_id: id });
     } else
       throw badParam(
         `messages[${i}].role`,
-        `unsupported role ${JSON.stringify(role)}: expected system, developer, user or assistant`,
+        `unsupported role ${JSON.stringify(role)}: expected system, developer, user, assistant or tool`,
       );
   });
   return new Conversation({ system, messages: turns });
 }
 
-/** Refuse what this server cannot do (tools), naming the field. */
+/** An assistant message's tool_calls (OpenAI's shape), checked. */
+function readToolCalls(v: unknown, i: number): MessageToolCall[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw badParam(`messages[${i}].tool_calls`, 'expected a list of tool calls');
+  return v.map((c: unknown, j) => {
+    const f = (c as { function?: { name?: unknown; arguments?: unknown } } | null)?.function;
+    const id = (c as { id?: unknown } | null)?.id;
+    if (
+      !f ||
+      typeof f.name !== 'string' ||
+      typeof f.arguments !== 'string' ||
+      (id !== undefined && typeof id !== 'string')
+    )
+      throw badParam(
+        `messages[${i}].tool_calls[${j}]`,
+        'expected { "id", "type": "function", "function": { "name", "arguments" (JSON text) } }',
+      );
+    return {
+      ...(id !== undefined ? { id } : {}),
+      type: 'function',
+      function: { name: f.name, arguments: f.arguments },
+    };
+  });
+}
+
+/** Refuse what this server cannot do (the deprecated function calling), naming the field. */
 function refuseUnsupported(b: Body): void {
-  const tools = b.get('tools');
-  if (tools !== undefined && (!Array.isArray(tools) || tools.length > 0))
-    throw badParam('tools', 'tools (function calling) are not supported by this server');
-  const tc = b.get('tool_choice');
-  if (tc !== undefined && tc !== 'none')
-    throw badParam('tool_choice', 'tools (function calling) are not supported by this server');
   if (b.get('functions') !== undefined || b.get('function_call') !== undefined)
     throw badParam(
       b.get('functions') !== undefined ? 'functions' : 'function_call',
-      'function calling is not supported',
+      "the deprecated 'functions' and 'function_call' are not supported; use 'tools' and 'tool_choice'",
     );
 }
 
@@ -159,6 +196,19 @@ export function chatRoute(state: ServerState): Route {
     }
     const req = readSampling(b, limits, ['max_completion_tokens', 'max_tokens']);
     const grammar = readStructuredOutput(b, served);
+    const toolUse = readToolUse(b, served, template);
+    if (toolUse) template = toolUse.template;
+    if (toolUse?.grammar && grammar)
+      throw badParam(
+        'tool_choice',
+        'a required tool call and a response_format (or grammar) cannot both hold the reply',
+      );
+    const toolTurns = conv.messages.some((m) => m.role === 'tool' || m.tool_calls?.length);
+    conv.messages.forEach((m, i) =>
+      m.tool_calls?.forEach((c, j) =>
+        checkPlain(served, c.function.name + c.function.arguments, `messages[${i}].tool_calls[${j}]`),
+      ),
+    );
     const logprobs = b.bool('logprobs') ?? false;
     const topLogprobs = b.number('top_logprobs', { min: 0, max: MAX_TOP_LOGPROBS, integer: true });
     if (topLogprobs !== undefined && !logprobs) throw badParam('top_logprobs', "'top_logprobs' needs 'logprobs': true");
@@ -192,14 +242,15 @@ export function chatRoute(state: ServerState): Route {
       stop: [...stops.strings, ...req.stop],
       seed: seed + i,
       logprobs,
-      grammar,
+      grammar: toolUse?.grammar ?? grammar,
     }));
     const id = responseId('chatcmpl');
     const created = Math.floor(Date.now() / 1000);
     const head = { id, created, model, system_fingerprint: served.fingerprint, seed };
 
     const record = async (outcomes: readonly ChoiceOutcome[]) => {
-      if (!state.onChatCompletion) return;
+      // the feedback store keeps conversations of text turns; tool calls and results are not among them
+      if (!state.onChatCompletion || toolUse || toolTurns) return;
       try {
         await state.onChatCompletion({
           id,
@@ -225,7 +276,7 @@ export function chatRoute(state: ServerState): Route {
     };
 
     const linkReplies = (outcomes: readonly ChoiceOutcome[]): ReplyLinkAnswer | null => {
-      if (!plan || !state.replyLinker) return null;
+      if (!plan || !state.replyLinker || toolUse || toolTurns) return null;
       const choices = outcomes.map((o, index) => ({
         text: o.text,
         seed: specs[index]!.seed,
@@ -256,12 +307,24 @@ export function chatRoute(state: ServerState): Route {
         sendJson(ctx.res, 200, {
           ...head,
           object: 'chat.completion',
-          choices: outcomes.map((o, index) => ({
-            index,
-            message: messageOf(o.text, splitter()),
-            logprobs: logprobs ? { content: o.logprobs, refusal: null } : null,
-            finish_reason: o.finishReason,
-          })),
+          choices: outcomes.map((o, index) => {
+            const message: Record<string, unknown> = messageOf(o.text, splitter());
+            let finish: string = o.finishReason;
+            if (toolUse) {
+              const p = parseToolCalls(message.content as string, toolUse.format);
+              if (p.calls.length) {
+                message.content = p.content.trim() === '' ? null : p.content;
+                message.tool_calls = toolCallsOf(p.calls);
+                if (finish === 'stop') finish = 'tool_calls';
+              }
+            }
+            return {
+              index,
+              message,
+              logprobs: logprobs ? { content: o.logprobs, refusal: null } : null,
+              finish_reason: finish,
+            };
+          }),
           usage: usageOf(prompt.length, outcomes),
           ...(linked ? { llmts: linked } : {}),
         });
@@ -281,17 +344,24 @@ export function chatRoute(state: ServerState): Route {
           sendUntil,
         );
         const sp = splitter();
+        // with tools: content that may be a call is held back (ts), each call sent whole at the end
+        const ts = toolUse ? new ToolCallStream(toolUse.format) : null;
+        const held = (d: Record<string, string>): Record<string, string> => {
+          if (!ts || d.content === undefined) return d;
+          const content = ts.push(d.content);
+          const out = { ...d };
+          if (content === '' && out.reasoning_content) delete out.content;
+          else out.content = content;
+          return out;
+        };
         const o = await runChoice(env, specs[index]!, ctx.signal, async (t) => {
           if (t.text === '' && !t.entry) return;
+          const delta = held(deltaOf(t.text, sp));
+          if (ts && delta.content === '' && !delta.reasoning_content && !t.entry) return;
           await sendSse(
             res,
             chunk([
-              {
-                index,
-                delta: deltaOf(t.text, sp),
-                logprobs: t.entry ? { content: [t.entry], refusal: null } : null,
-                finish_reason: null,
-              },
+              { index, delta, logprobs: t.entry ? { content: [t.entry], refusal: null } : null, finish_reason: null },
             ]),
             sendUntil,
           );
@@ -300,11 +370,31 @@ export function chatRoute(state: ServerState): Route {
         if (rest && (rest.reasoning || rest.content))
           await sendSse(
             res,
-            chunk([{ index, delta: pieceDelta(rest), logprobs: null, finish_reason: null }]),
+            chunk([{ index, delta: held(pieceDelta(rest)), logprobs: null, finish_reason: null }]),
             sendUntil,
           );
+        let finish: string = o.finishReason;
+        if (ts) {
+          const e = ts.end();
+          if (e.text)
+            await sendSse(
+              res,
+              chunk([{ index, delta: { content: e.text }, logprobs: null, finish_reason: null }]),
+              sendUntil,
+            );
+          const calls = toolCallsOf(e.calls);
+          for (let k = 0; k < calls.length; k++)
+            await sendSse(
+              res,
+              chunk([
+                { index, delta: { tool_calls: [{ index: k, ...calls[k]! }] }, logprobs: null, finish_reason: null },
+              ]),
+              sendUntil,
+            );
+          if (calls.length && finish === 'stop') finish = 'tool_calls';
+        }
         outcomes.push(o);
-        await sendSse(res, chunk([{ index, delta: {}, logprobs: null, finish_reason: o.finishReason }]), sendUntil);
+        await sendSse(res, chunk([{ index, delta: {}, logprobs: null, finish_reason: finish }]), sendUntil);
       }
       if (req.includeUsage)
         await sendSse(

@@ -68,6 +68,14 @@ export function readStructuredOutput(b: Body, served: ServedModel): TokenGrammar
     key = `gbnf:${text}`;
     build = () => parseGbnf(text, 'grammar');
   }
+  return servedGrammar(served, key, build, field);
+}
+
+/**
+ * A grammar compiled for the served vocabulary, kept under `key` (the last 32 per model); a GrammarError is a 400
+ * on `field`.
+ */
+export function servedGrammar(served: ServedModel, key: string, build: () => Grammar, field: string): TokenGrammar {
   let byKey = compiled.get(served);
   if (!byKey) compiled.set(served, (byKey = new Map()));
   const hit = byKey.get(key);
