@@ -362,6 +362,25 @@ describe('generation under a grammar', () => {
     );
   });
 
+  it('lets a grammar use added tokens that are text (special: false), never control tokens', async () => {
+    const { Tokenizer } = await import('../src/tokenizer/index.js');
+    const tok = new Tokenizer({
+      tokenBytes: Array.from({ length: 256 }, (_, i) => Uint8Array.of(i)),
+      merges: [],
+      specialTokens: [
+        { id: 256, content: '<tool_call>', special: false },
+        { id: 257, content: '<|im_end|>', special: true },
+      ],
+    });
+    const vocab = grammarVocab(tokenizerCodec(tok), 258);
+    expect(vocab.bytes[257]).toBeNull();
+    const tg = new TokenGrammar(
+      compileGrammar({ rules: new Map([['root', alt(lit('<tool_call>'), lit('<|im_end|>'))]]), root: 'root' }),
+      vocab,
+    );
+    expect(Array.from(tg.textIds(tg.runtime.initial))).toEqual([0x3c, 256]);
+  });
+
   it('shares one vocabulary table per tokenizer across codecs', async () => {
     const tok = await loadTokenizer('gpt2');
     const a = grammarVocab(tokenizerCodec(tok), tok.vocabSize);

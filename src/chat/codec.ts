@@ -41,6 +41,9 @@ export function tokenPiece(bytes: Uint8Array): string {
 /** Wrap a tokenizer for the engine. */
 export function tokenizerCodec(tok: TextTokenizer, o: CodecOptions = {}): TextCodec {
   const specials = o.specials ?? 'all';
+  // control tokens (role markers, eos): never text. Added tokens marked special: false (Qwen's <tool_call>, <think>)
+  // are text a grammar may use.
+  const controls = new Set(tok.specialTokenList.filter((s) => s.special).map((s) => s.id));
   return {
     encode: (text) =>
       specials === 'all' ? tok.encode(text, { allowed: 'all' }) : tok.encode(text, { special: 'plain' }),
@@ -48,7 +51,7 @@ export function tokenizerCodec(tok: TextTokenizer, o: CodecOptions = {}): TextCo
     // the engine decodes generated ids: read as a continuation (a SentencePiece-style tokenizer keeps their first space)
     decode: (ids) => tok.decode(ids, { continuation: true }),
     tokenBytes: (id) => tok.tokenBytes(id),
-    isSpecial: (id) => tok.isSpecial(id),
+    isSpecial: (id) => controls.has(id),
     vocabKey: tok,
     streamDecoder: () => new StreamDecoder(tok, { continuation: true }),
   };

@@ -51,7 +51,7 @@ export interface TextCodec {
   streamDecoder(): IdStreamDecoder;
   /** The raw bytes of one token (for OpenAI `logprobs.bytes`); defaults to the UTF-8 of decode([id]). */
   tokenBytes?(id: number): Uint8Array;
-  /** A special token (a control marker, never text): constrained decoding never emits one as text. */
+  /** A control token (a role marker, eos: never text): constrained decoding never emits one as text. */
   isSpecial?(id: number): boolean;
   /** What identifies the vocabulary (the tokenizer), so codecs made anew per call share cached tables. */
   readonly vocabKey?: object;

@@ -65,6 +65,8 @@ export interface TextTokenizer {
   /** The UTF-8 bytes a token stands for (a special token: the bytes of its text). Throws VocabularyError. */
   tokenBytes(id: number): Uint8Array;
   isSpecial(id: number): boolean;
+  /** The special (added) tokens with their `special` flag (false: an added token that is ordinary text). */
+  readonly specialTokenList: readonly SpecialToken[];
   /** Id of a special token by text; throws VocabularyError if there is none. */
   specialId(token: string): number;
   readonly bosId: number | undefined;

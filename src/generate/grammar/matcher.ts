@@ -43,7 +43,7 @@ export class GrammarState {
 }
 
 /** Interned states past this count clear the tables (memory bound; correctness is unaffected). */
-const MAX_STATES = 200_000;
+const MAX_STATES = 20_000;
 
 /**
  * One compiled grammar's interning tables and memoised transitions. Share it between the matchers of one grammar
