@@ -204,6 +204,10 @@ describe('JSON Schema → grammar (checked against Ajv)', () => {
     expect(() => jsonSchemaGrammar({ type: 'integer', minimum: 5 })).toThrow(/schema\.minimum: only minimum 0 or 1/);
     expect(() => jsonSchemaGrammar({ type: 'strin' })).toThrow(/schema\.type: unknown type "strin"/);
     expect(() => jsonSchemaGrammar({ $ref: '#/$defs/missing' })).toThrow(/points at nothing/);
+    expect(() => jsonSchemaGrammar({ type: 'array', minItems: 3, maxItems: 1 })).toThrow(
+      /schema\.maxItems: maxItems 1 is below minItems 3/,
+    );
+    expect(() => jsonSchemaGrammar({ type: 'string', maxLength: -1 })).toThrow(/schema\.maxLength: expected an integer ≥ 0/);
     expect(() => jsonSchemaGrammar({ type: 'object', properties: {}, required: ['x'] })).toThrow(
       /schema\.required: "x" is required but not among the properties/,
     );

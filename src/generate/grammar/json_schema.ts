@@ -310,17 +310,23 @@ class SchemaCompiler {
     return seq(lit('{'), ref('ws'), tail(0, false), lit('}'), ref('ws'));
   }
 
-  private array(o: Schema, path: string, pointer: string): Expr {
-    const count = (k: 'minItems' | 'maxItems'): number | undefined => {
+  /** A count's bounds (minItems/maxItems, minLength/maxLength): integers ≥ 0, min ≤ max; absent: 0 and ∞. */
+  private bounds(o: Schema, lo: string, hi: string, path: string): { min: number; max: number } {
+    const get = (k: string): number | undefined => {
       const v = o[k];
       if (v === undefined) return undefined;
       if (!Number.isInteger(v) || (v as number) < 0)
         this.fail(`${path}.${k}`, `expected an integer ≥ 0, got ${JSON.stringify(v)}`);
       return v as number;
     };
-    const min = count('minItems') ?? 0;
-    const max = count('maxItems') ?? Infinity;
-    if (max < min) this.fail(`${path}.maxItems`, `maxItems ${max} is below minItems ${min}`);
+    const min = get(lo) ?? 0;
+    const max = get(hi) ?? Infinity;
+    if (max < min) this.fail(`${path}.${hi}`, `${hi} ${max} is below ${lo} ${min}`);
+    return { min, max };
+  }
+
+  private array(o: Schema, path: string, pointer: string): Expr {
+    const { min, max } = this.bounds(o, 'minItems', 'maxItems', path);
     const comma = seq(lit(','), ref('ws'));
     const open = seq(lit('['), ref('ws'));
     const close = seq(lit(']'), ref('ws'));
@@ -361,16 +367,7 @@ class SchemaCompiler {
         this.fail(`${path}.format`, 'minLength/maxLength with a format are not supported');
       return seq(lit('"'), this.format(o.format as string), lit('"'), ref('ws'));
     }
-    const len = (k: 'minLength' | 'maxLength'): number | undefined => {
-      const v = o[k];
-      if (v === undefined) return undefined;
-      if (!Number.isInteger(v) || (v as number) < 0)
-        this.fail(`${path}.${k}`, `expected an integer ≥ 0, got ${JSON.stringify(v)}`);
-      return v as number;
-    };
-    const min = len('minLength') ?? 0;
-    const max = len('maxLength') ?? Infinity;
-    if (max < min) this.fail(`${path}.maxLength`, `maxLength ${max} is below minLength ${min}`);
+    const { min, max } = this.bounds(o, 'minLength', 'maxLength', path);
     if (min === 0 && max === Infinity) return ref('string');
     return seq(lit('"'), rep(ref('char'), min, max), lit('"'), ref('ws'));
   }
