@@ -207,7 +207,9 @@ describe('JSON Schema → grammar (checked against Ajv)', () => {
     expect(() => jsonSchemaGrammar({ type: 'array', minItems: 3, maxItems: 1 })).toThrow(
       /schema\.maxItems: maxItems 1 is below minItems 3/,
     );
-    expect(() => jsonSchemaGrammar({ type: 'string', maxLength: -1 })).toThrow(/schema\.maxLength: expected an integer ≥ 0/);
+    expect(() => jsonSchemaGrammar({ type: 'string', maxLength: -1 })).toThrow(
+      /schema\.maxLength: expected an integer ≥ 0/,
+    );
     expect(() => jsonSchemaGrammar({ type: 'object', properties: {}, required: ['x'] })).toThrow(
       /schema\.required: "x" is required but not among the properties/,
     );
