@@ -362,6 +362,41 @@ describe('generation under a grammar', () => {
     if (r.choices[0]!.text === 'ok!!') expect(r.choices[0]!.stopped_by).toEqual({ grammar: true });
   });
 
+  it('lazy: free text until the trigger, the grammar from it to the end of a sentence, then free again', async () => {
+    // a byte model drawn to the trigger token '<call>' (id 300): after it, only 1–3 digits and '</call>' may follow
+    const V = 302;
+    const rng = new Rng(21);
+    const table = Array.from({ length: V }, () => Float32Array.from({ length: V }, () => rng.normal()));
+    for (const row of table) row[300] = 3;
+    const model = new FakeModel({ vocabSize: V, maxPositions: 4096 }, (seq) => table[seq[seq.length - 1]!]!);
+    const codec = new ByteTokenizer({ 300: '<call>', 301: '7</call>' });
+    const g: Grammar = {
+      rules: new Map([['root', seq(lit('<call>'), rep(chars('0123456789'), 1, 3), lit('</call>'))]]),
+      root: 'root',
+    };
+    const vocab = grammarVocab(codec, V);
+    const tg = new TokenGrammar(compileGrammar(g), vocab, { trigger: '<call>' });
+    let calls = 0;
+    for (let seed = 1; seed <= 3; seed++) {
+      const r = await generate(model, [65], { grammar: tg, tokenizer: codec, maxTokens: 120, seed });
+      const c = r.choices[0]!;
+      expect(c.finish_reason).toBe('length'); // a completed sentence does not end the row
+      const text = c.text;
+      // every trigger is followed by a whole sentence (or the text ends inside one)
+      const parts = text.split('<call>').slice(1);
+      for (const [k, p] of parts.entries())
+        if (k < parts.length - 1 || p.includes('</call>')) expect(p).toMatch(/^[0-9]{1,3}<\/call>/);
+        else expect(p).toMatch(/^[0-9]{0,3}(<|<\/|<\/c|<\/ca|<\/cal|<\/call)?$/);
+      calls += parts.length;
+      // and between sentences the text is free: the model's other bytes appear
+      expect(text.replace(/<call>[0-9]{1,3}<\/call>/g, '').length).toBeGreaterThan(10);
+    }
+    expect(calls).toBeGreaterThan(5);
+    expect(() => new TokenGrammar(compileGrammar(g), vocab, { trigger: '<cal!>' })).toThrow(
+      /trigger: the grammar's sentences must begin with the trigger/,
+    );
+  });
+
   it('needs a tokenizer, and says so', async () => {
     await expect(generate(randomBigramModel(), [1], { grammar: jsonObjectGrammar() })).rejects.toThrow(
       /grammar: constrained decoding needs a tokenizer/,

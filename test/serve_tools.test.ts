@@ -191,6 +191,34 @@ describe('tool calling through the openai client', () => {
     }
   });
 
+  it('auto: a call the model starts is held to the tools’ schemas from its <tool_call> on (a lazy grammar)', async () => {
+    // the script's call is malformed (city must be a string): the grammar takes over where it goes wrong
+    script = served.codec.encodePlain!(
+      'Checking.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": 5, "unit": "c"}}\n</tool_call>',
+    );
+    const ajv = new Ajv({ strict: false });
+    try {
+      for (const seed of [1, 2]) {
+        const r = await client.chat.completions.create({
+          model: 'tiny',
+          messages: ASK,
+          tools: TOOLS,
+          max_tokens: 300,
+          seed,
+        });
+        const c = r.choices[0]!;
+        expect(c.message.content).toBe('Checking.\n');
+        const call = c.message.tool_calls![0]! as { function: { name: string; arguments: string } };
+        expect(call.function.name).toBe('get_weather');
+        const args = JSON.parse(call.function.arguments) as { city: unknown };
+        expect(typeof args.city).toBe('string');
+        expect(ajv.validate(TOOLS[0]!.function.parameters, args)).toBe(true);
+      }
+    } finally {
+      script = null;
+    }
+  });
+
   it('tool_choice required / named: a random model’s reply is a call whose arguments satisfy the schema', async () => {
     const ajv = new Ajv({ strict: false });
     for (const [choice, seed] of [

@@ -242,7 +242,7 @@ export function chatRoute(state: ServerState): Route {
       stop: [...stops.strings, ...req.stop],
       seed: seed + i,
       logprobs,
-      grammar: toolUse?.grammar ?? grammar,
+      grammar: toolUse?.grammar ?? grammar ?? toolUse?.lazy ?? null,
     }));
     const id = responseId('chatcmpl');
     const created = Math.floor(Date.now() / 1000);

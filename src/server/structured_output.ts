@@ -18,6 +18,7 @@ import {
   jsonSchemaGrammar,
   parseGbnf,
   TokenGrammar,
+  type TokenGrammarOptions,
 } from '../generate/grammar/index.js';
 import { badParam, type Body } from './openai_params.js';
 import type { ServedModel } from './served_model.js';
@@ -75,7 +76,13 @@ export function readStructuredOutput(b: Body, served: ServedModel): TokenGrammar
  * A grammar compiled for the served vocabulary, kept under `key` (the last 32 per model); a GrammarError is a 400
  * on `field`.
  */
-export function servedGrammar(served: ServedModel, key: string, build: () => Grammar, field: string): TokenGrammar {
+export function servedGrammar(
+  served: ServedModel,
+  key: string,
+  build: () => Grammar,
+  field: string,
+  o: TokenGrammarOptions = {},
+): TokenGrammar {
   let byKey = compiled.get(served);
   if (!byKey) compiled.set(served, (byKey = new Map()));
   const hit = byKey.get(key);
@@ -86,7 +93,7 @@ export function servedGrammar(served: ServedModel, key: string, build: () => Gra
   }
   let g: TokenGrammar;
   try {
-    g = new TokenGrammar(compileGrammar(build()), grammarVocab(served.codec, served.model.config.vocabSize));
+    g = new TokenGrammar(compileGrammar(build()), grammarVocab(served.codec, served.model.config.vocabSize), o);
   } catch (e) {
     if (e instanceof GrammarError) throw badParam(field, e.message);
     throw e;

@@ -4,7 +4,9 @@
  * the formats).
  *
  *   tool_choice "none" (or no tools): a plain reply, the tools not shown
- *   "auto" (the default with tools): the model's template shows the tools; calls in its reply are parsed out
+ *   "auto" (the default with tools): the model's template shows the tools; calls in its reply are parsed out, and
+ *     where the format starts a call with a marker (<tool_call>, [TOOL_CALLS]) the call after it is held to the
+ *     tools' schemas by a lazy grammar (free text until the marker; llama.cpp's lazy grammars)
  *   "required" / { type: "function", function: { name } }: the reply is held to a call (of that tool), its arguments
  *     to the tool's parameter schema (src/generate/grammar)
  * A template that shows no tools (a Jinja chat_template without a known call format, or a plain transcript) is a
@@ -36,6 +38,8 @@ export interface ToolUse {
   template: ChatTemplate;
   /** The grammar of a required call, or null ("auto"). */
   grammar: TokenGrammar | null;
+  /** "auto": the lazy grammar of the calls the reply may make, or null (no marker, or a schema it cannot hold). */
+  lazy: TokenGrammar | null;
 }
 
 /** Refuse text a client sent that encodes to special tokens (a forged turn marker), naming the field. */
@@ -98,7 +102,23 @@ export function readToolUse(b: Body, served: ServedModel, template: ChatTemplate
         'tools',
       )
     : null;
-  return { tools, format, template: withTools, grammar };
+  let lazy: TokenGrammar | null = null;
+  const trigger = format === 'hermes' ? '<tool_call>' : format === 'mistral' ? '[TOOL_CALLS]' : null;
+  if (!required && trigger)
+    try {
+      lazy = servedGrammar(
+        served,
+        `lazy:${format}:${JSON.stringify(tools)}`,
+        () => toolCallGrammar(tools, format),
+        'tools',
+        {
+          trigger,
+        },
+      );
+    } catch {
+      lazy = null; // a schema the grammar cannot hold: the calls are parsed, not held
+    }
+  return { tools, format, template: withTools, grammar, lazy };
 }
 
 /** A call id as OpenAI writes them. */

@@ -9,6 +9,11 @@
  *
  * A stop token (eos, <|im_end|>) is allowed exactly when the text so far is a whole sentence of the grammar; when
  * nothing more can follow, only stop tokens are. Special tokens are never allowed otherwise.
+ *
+ * Lazy (`{ trigger }`, llama.cpp's lazy grammars): the text is free until the trigger appears in it (a tool call's
+ * `<tool_call>`); from the trigger on it must follow the grammar — whose sentences begin with the trigger — and once a
+ * sentence is complete the text is free again, until the next trigger. A token must not run past the end of a
+ * sentence. The row never ends for the grammar's sake, and stop tokens are allowed wherever the text is free.
  */
 import { GrammarError, type CompiledGrammar } from './grammar.js';
 import { GrammarRuntime, type GrammarState } from './matcher.js';
@@ -34,15 +39,30 @@ export class GrammarVocab {
 /** Masks kept per grammar state (the walk is the costly part; states recur, e.g. inside every string). */
 const MASK_CACHE = 128;
 
+/** Options of a grammar bound to a vocabulary. */
+export interface TokenGrammarOptions {
+  /** Lazy: the grammar holds only from this text on (its sentences must begin with it), and again after each. */
+  trigger?: string;
+}
+
 /** A compiled grammar and a vocabulary: shared by the rows of a request. */
 export class TokenGrammar {
   readonly runtime: GrammarRuntime;
+  /** The lazy trigger's bytes, or null (the grammar holds from the first token). */
+  readonly trigger: Uint8Array | null;
   private readonly masks = new Map<GrammarState, Int32Array>();
   constructor(
     grammar: CompiledGrammar | GrammarRuntime,
     readonly vocab: GrammarVocab,
+    o: TokenGrammarOptions = {},
   ) {
     this.runtime = grammar instanceof GrammarRuntime ? grammar : new GrammarRuntime(grammar);
+    this.trigger = o.trigger ? new TextEncoder().encode(o.trigger) : null;
+    if (this.trigger && (this.trigger.length === 0 || !this.runtime.advanceBytes(this.runtime.initial, this.trigger)))
+      throw new GrammarError(
+        'trigger',
+        `the grammar's sentences must begin with the trigger ${JSON.stringify(o.trigger)}`,
+      );
   }
 
   /** A fresh row at the grammar's start; `stopTokens` end the text where the grammar allows it. */
@@ -65,46 +85,98 @@ export class TokenGrammar {
   }
 }
 
+/** Where a row is: inside a sentence (its state), or in free text (lazy grammars) with its last bytes. */
+type Position = { state: GrammarState; tail: null } | { state: null; tail: Uint8Array };
+
 /** One row's position in the grammar. */
 export class TokenConstraint {
-  private state: GrammarState;
+  private pos: Position;
   /** Bytes accepted so far (for error messages). */
   private offset = 0;
   constructor(
     private readonly g: TokenGrammar,
     private readonly stopTokens: ReadonlySet<number>,
   ) {
-    this.state = g.runtime.initial;
+    this.pos = g.trigger ? { state: null, tail: new Uint8Array(0) } : { state: g.runtime.initial, tail: null };
   }
 
-  /** The text so far is a whole sentence of the grammar. */
+  /** The text so far is a whole sentence of the grammar (lazy: or free text). */
   get accepting(): boolean {
-    return this.state.accepting;
+    return this.pos.state === null || this.pos.state.accepting;
   }
 
-  /** Nothing more may follow: the row should end. */
+  /** Nothing more may follow: the row should end (never for a lazy grammar). */
   get complete(): boolean {
-    return this.state.complete;
+    return this.g.trigger === null && this.pos.state !== null && this.pos.state.complete;
+  }
+
+  /** The position after `bytes`, or null if the grammar rejects them. */
+  private after(p: Position, bytes: Uint8Array): Position | null {
+    const rt = this.g.runtime;
+    const trig = this.g.trigger;
+    if (!trig) {
+      const s = rt.advanceBytes(p.state!, bytes);
+      return s ? { state: s, tail: null } : null;
+    }
+    let state = p.state;
+    let tail = p.tail;
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i]!;
+      if (state) {
+        const next = rt.advance(state, b);
+        if (!next) return null;
+        if (next.complete) {
+          // the sentence ends here: free text again, and a token must end with it
+          if (i < bytes.length - 1) return null;
+          return { state: null, tail: new Uint8Array(0) };
+        }
+        state = next;
+        continue;
+      }
+      // free text: watch for the trigger in the last bytes
+      const w = new Uint8Array(Math.min(tail!.length + 1, trig.length));
+      w.set(tail!.subarray(tail!.length - (w.length - 1)));
+      w[w.length - 1] = b;
+      if (w.length === trig.length && w.every((x, k) => x === trig[k])) {
+        state = rt.advanceBytes(rt.initial, trig);
+        tail = null;
+      } else tail = w.length === trig.length ? w.subarray(1) : w;
+    }
+    return state ? { state, tail: null } : { state: null, tail: tail! };
   }
 
   /** Whether `id` may come next. */
   allows(id: number): boolean {
-    if (this.stopTokens.has(id)) return this.state.accepting;
+    if (this.stopTokens.has(id)) return this.accepting;
     const b = this.g.vocab.bytes[id];
-    if (!b) return false;
-    return this.g.runtime.advanceBytes(this.state, b) !== null;
+    if (!b) return this.pos.state === null; // control tokens only in free text
+    return this.after(this.pos, b) !== null;
   }
 
   /** Every id that may come next, as flags over the vocabulary (1 = allowed). Throws if none is. */
   allowed(V: number): Uint8Array {
     const flags = new Uint8Array(V);
     let any = false;
-    for (const id of this.g.textIds(this.state))
-      if (id < V) {
+    if (this.pos.state === null) {
+      // free text: everything but the tokens that start a sentence the grammar then rejects
+      const last = this.g.trigger![this.g.trigger!.length - 1]!;
+      for (let id = 0; id < V; id++) {
+        const b = this.g.vocab.bytes[id];
+        if (b && b.includes(last) && !this.after(this.pos, b)) continue;
         flags[id] = 1;
         any = true;
       }
-    if (this.state.accepting)
+      return flags;
+    }
+    for (const id of this.g.textIds(this.pos.state))
+      if (id < V) {
+        const b = this.g.vocab.bytes[id]!;
+        // lazy: a token must not run past the sentence's end (the trie walk cannot see the end)
+        if (this.g.trigger && !this.after(this.pos, b)) continue;
+        flags[id] = 1;
+        any = true;
+      }
+    if (this.pos.state.accepting)
       for (const id of this.stopTokens)
         if (id < V) {
           flags[id] = 1;
@@ -113,7 +185,7 @@ export class TokenConstraint {
     if (!any)
       throw new GrammarError(
         'grammar',
-        `no token of the vocabulary can continue the text after ${this.offset} bytes${this.state.accepting ? ' (it is complete, but no stop token was given)' : ''}`,
+        `no token of the vocabulary can continue the text after ${this.offset} bytes${this.pos.state.accepting ? ' (it is complete, but no stop token was given)' : ''}`,
       );
     return flags;
   }
@@ -122,9 +194,13 @@ export class TokenConstraint {
   accept(id: number): void {
     if (this.stopTokens.has(id)) return;
     const b = this.g.vocab.bytes[id];
-    const s = b ? this.g.runtime.advanceBytes(this.state, b) : null;
-    if (!s) throw new GrammarError('grammar', `token ${id} does not continue the text after ${this.offset} bytes`);
-    this.state = s;
-    this.offset += b!.length;
+    if (!b) {
+      if (this.pos.state === null) return; // a control token in free text
+      throw new GrammarError('grammar', `token ${id} is not text, after ${this.offset} bytes`);
+    }
+    const p = this.after(this.pos, b);
+    if (!p) throw new GrammarError('grammar', `token ${id} does not continue the text after ${this.offset} bytes`);
+    this.pos = p;
+    this.offset += b.length;
   }
 }
