@@ -162,7 +162,7 @@ export class TokenConstraint {
       const last = this.g.trigger![this.g.trigger!.length - 1]!;
       for (let id = 0; id < V; id++) {
         const b = this.g.vocab.bytes[id];
-        if (b && b.includes(last) && !this.after(this.pos, b)) continue;
+        if (b?.includes(last) && !this.after(this.pos, b)) continue;
         flags[id] = 1;
         any = true;
       }
