@@ -397,6 +397,27 @@ describe('generation under a grammar', () => {
     );
   });
 
+  it('lazy at the start: a reply that begins with the trigger is held to the grammar; one that does not stays free', () => {
+    const codec = new ByteTokenizer({ 300: new Uint8Array(0) });
+    const vocab = grammarVocab(codec, 301);
+    const g: Grammar = { rules: new Map([['root', seq(lit('{'), rep(chars('ab'), 1, 2), lit('}'))]]), root: 'root' };
+    const tg = new TokenGrammar(compileGrammar(g), vocab, { trigger: '{', atStart: true });
+    const run = (text: string): boolean => {
+      const c = tg.start(new Set([300]));
+      for (const b of new TextEncoder().encode(text)) {
+        if (!c.allows(b)) return false;
+        c.accept(b);
+      }
+      return c.allows(300); // may it end here?
+    };
+    expect(run('  {ab}')).toBe(true);
+    expect(run('{ab')).toBe(false); // inside the call: no end yet
+    expect(run('{x}')).toBe(false);
+    expect(run('so {x} and {{')).toBe(true); // did not begin with it: free text
+    expect(run('\n{a}\n{b}')).toBe(true); // after a call, whitespace and another
+    expect(run('{a} {q')).toBe(false);
+  });
+
   it('needs a tokenizer, and says so', async () => {
     await expect(generate(randomBigramModel(), [1], { grammar: jsonObjectGrammar() })).rejects.toThrow(
       /grammar: constrained decoding needs a tokenizer/,

@@ -10,7 +10,7 @@ import { Ajv } from 'ajv';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Conversation } from '../src/chat/conversation.js';
-import type { ChatTemplate } from '../src/chat/template.js';
+import { type ChatTemplate, jinjaTemplate } from '../src/chat/template.js';
 import type { DecoderModel } from '../src/generate/interfaces.js';
 import { loadServedModel } from '../src/cli/serve.js';
 import { createServer, type LlmServer } from '../src/server/server.js';
@@ -109,6 +109,8 @@ let server: LlmServer;
 let client: OpenAI;
 /** What the scripted model writes (null: the tiny random model answers). */
 let script: number[] | null = null;
+/** The served model: the scripted one while `script` is set, else the tiny random one. */
+let model: DecoderModel;
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-tools-'));
@@ -123,7 +125,7 @@ beforeAll(async () => {
     const n = seq.length - promptLen;
     return oneHot(V, n < script!.length ? script![n]! : served.specialId('<|im_end|>')!);
   });
-  const model: DecoderModel = {
+  model = {
     config: real.config,
     newCache: (b, n) => (script ? scripted.newCache(b, n) : real.newCache(b, n)) as never,
     forward: (ids, B, T, o) => (script ? scripted.forward(ids, B, T, o as never) : real.forward(ids, B, T, o)),
@@ -216,6 +218,49 @@ describe('tool calling through the openai client', () => {
       }
     } finally {
       script = null;
+    }
+  });
+
+  it('auto with a Llama 3-style template: a reply that begins as a JSON call is held to the schemas', async () => {
+    // a Llama 3.1-like template (its call format: the whole reply a JSON object with "parameters")
+    const LLAMA3ISH =
+      "{%- if tools %}{{ '<|im_start|>system\\nEnvironment: ipython\\n' }}{%- for t in tools %}{{ t | tojson }}{%- endfor %}{{ '<|im_end|>\\n' }}{%- endif %}" +
+      "{%- for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endfor %}" +
+      "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}{# <|python_tag|> #}";
+    const other = createServer({
+      served: { ...served, template: jinjaTemplate(LLAMA3ISH), model },
+      port: 0,
+      maxTokens: 300,
+      promptCacheSlots: 0,
+    });
+    const c2 = new OpenAI({ baseURL: `${await other.listen()}/v1`, apiKey: 'none', maxRetries: 0 });
+    const ajv = new Ajv({ strict: false });
+    try {
+      script = served.codec.encodePlain!('{"name": "get_weather", "parameters": {"city": 5, "unit": "c"}}');
+      const r = await c2.chat.completions.create({
+        model: 'tiny',
+        messages: ASK,
+        tools: TOOLS,
+        max_tokens: 300,
+        seed: 3,
+      });
+      const call = r.choices[0]!.message.tool_calls![0]! as { function: { name: string; arguments: string } };
+      expect(call.function.name).toBe('get_weather');
+      expect(ajv.validate(TOOLS[0]!.function.parameters, JSON.parse(call.function.arguments))).toBe(true);
+      expect(r.choices[0]!.finish_reason).toBe('tool_calls');
+      // a reply that does not begin with '{' stays free text, braces and all
+      script = served.codec.encodePlain!('Use {city}: no call.');
+      const t = await c2.chat.completions.create({
+        model: 'tiny',
+        messages: ASK,
+        tools: TOOLS,
+        max_tokens: 300,
+        seed: 3,
+      });
+      expect(t.choices[0]!.message.content).toBe('Use {city}: no call.');
+    } finally {
+      script = null;
+      await other.close();
     }
   });
 

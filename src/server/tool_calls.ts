@@ -5,8 +5,8 @@
  *
  *   tool_choice "none" (or no tools): a plain reply, the tools not shown
  *   "auto" (the default with tools): the model's template shows the tools; calls in its reply are parsed out, and
- *     where the format starts a call with a marker (<tool_call>, [TOOL_CALLS]) the call after it is held to the
- *     tools' schemas by a lazy grammar (free text until the marker; llama.cpp's lazy grammars)
+ *     the call is held to the tools' schemas from its marker on by a lazy grammar (free text until <tool_call>,
+ *     [TOOL_CALLS], or a '{' that begins a Llama 3 reply; llama.cpp's lazy grammars)
  *   "required" / { type: "function", function: { name } }: the reply is held to a call (of that tool), its arguments
  *     to the tool's parameter schema (src/generate/grammar)
  * A template that shows no tools (a Jinja chat_template without a known call format, or a plain transcript) is a
@@ -103,17 +103,16 @@ export function readToolUse(b: Body, served: ServedModel, template: ChatTemplate
       )
     : null;
   let lazy: TokenGrammar | null = null;
-  const trigger = format === 'hermes' ? '<tool_call>' : format === 'mistral' ? '[TOOL_CALLS]' : null;
-  if (!required && trigger)
+  // Llama 3's call is the whole reply, a JSON object: its trigger is a '{' that comes first
+  const trigger = format === 'hermes' ? '<tool_call>' : format === 'mistral' ? '[TOOL_CALLS]' : '{';
+  if (!required)
     try {
       lazy = servedGrammar(
         served,
         `lazy:${format}:${JSON.stringify(tools)}`,
         () => toolCallGrammar(tools, format),
         'tools',
-        {
-          trigger,
-        },
+        { trigger, atStart: format === 'llama3' },
       );
     } catch {
       lazy = null; // a schema the grammar cannot hold: the calls are parsed, not held

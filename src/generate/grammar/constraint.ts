@@ -43,6 +43,11 @@ const MASK_CACHE = 128;
 export interface TokenGrammarOptions {
   /** Lazy: the grammar holds only from this text on (its sentences must begin with it), and again after each. */
   trigger?: string;
+  /**
+   * Lazy: the trigger counts only at the start of the text (after whitespace and control tokens) — Llama 3's JSON
+   * calls, which are the whole reply. Text that does not start with it stays free to the end.
+   */
+  atStart?: boolean;
 }
 
 /** A compiled grammar and a vocabulary: shared by the rows of a request. */
@@ -50,6 +55,7 @@ export class TokenGrammar {
   readonly runtime: GrammarRuntime;
   /** The lazy trigger's bytes, or null (the grammar holds from the first token). */
   readonly trigger: Uint8Array | null;
+  readonly atStart: boolean;
   private readonly masks = new Map<GrammarState, Int32Array>();
   constructor(
     grammar: CompiledGrammar | GrammarRuntime,
@@ -58,6 +64,7 @@ export class TokenGrammar {
   ) {
     this.runtime = grammar instanceof GrammarRuntime ? grammar : new GrammarRuntime(grammar);
     this.trigger = o.trigger ? new TextEncoder().encode(o.trigger) : null;
+    this.atStart = o.atStart ?? false;
     if (this.trigger && (this.trigger.length === 0 || !this.runtime.advanceBytes(this.runtime.initial, this.trigger)))
       throw new GrammarError(
         'trigger',
@@ -85,8 +92,11 @@ export class TokenGrammar {
   }
 }
 
-/** Where a row is: inside a sentence (its state), or in free text (lazy grammars) with its last bytes. */
-type Position = { state: GrammarState; tail: null } | { state: null; tail: Uint8Array };
+/**
+ * Where a row is: inside a sentence (its state), or in free text (lazy grammars) with the bytes that may be the
+ * trigger's beginning (`tail`; null: free to the end, an `atStart` trigger that did not come first).
+ */
+type Position = { state: GrammarState; tail: null } | { state: null; tail: Uint8Array | null };
 
 /** One row's position in the grammar. */
 export class TokenConstraint {
@@ -133,16 +143,29 @@ export class TokenConstraint {
         state = next;
         continue;
       }
+      if (tail === null) continue; // free to the end
+      if (this.g.atStart) {
+        // the trigger only as the first text (whitespace before it allowed)
+        if (tail.length === 0 && (b === 0x20 || b === 0x0a || b === 0x09 || b === 0x0d)) continue;
+        const w = new Uint8Array(tail.length + 1);
+        w.set(tail);
+        w[tail.length] = b;
+        if (w.length === trig.length && w.every((x, k) => x === trig[k])) {
+          state = rt.advanceBytes(rt.initial, trig);
+          tail = null;
+        } else tail = w.length < trig.length && w.every((x, k) => x === trig[k]) ? w : null;
+        continue;
+      }
       // free text: watch for the trigger in the last bytes
-      const w = new Uint8Array(Math.min(tail!.length + 1, trig.length));
-      w.set(tail!.subarray(tail!.length - (w.length - 1)));
+      const w = new Uint8Array(Math.min(tail.length + 1, trig.length));
+      w.set(tail.subarray(tail.length - (w.length - 1)));
       w[w.length - 1] = b;
       if (w.length === trig.length && w.every((x, k) => x === trig[k])) {
         state = rt.advanceBytes(rt.initial, trig);
         tail = null;
       } else tail = w.length === trig.length ? w.subarray(1) : w;
     }
-    return state ? { state, tail: null } : { state: null, tail: tail! };
+    return state ? { state, tail: null } : { state: null, tail };
   }
 
   /** Whether `id` may come next. */
@@ -160,9 +183,10 @@ export class TokenConstraint {
     if (this.pos.state === null) {
       // free text: everything but the tokens that start a sentence the grammar then rejects
       const last = this.g.trigger![this.g.trigger!.length - 1]!;
+      const open = this.pos.tail !== null;
       for (let id = 0; id < V; id++) {
         const b = this.g.vocab.bytes[id];
-        if (b?.includes(last) && !this.after(this.pos, b)) continue;
+        if (open && b?.includes(last) && !this.after(this.pos, b)) continue;
         flags[id] = 1;
         any = true;
       }
