@@ -197,11 +197,51 @@ describe('JSON Schema → grammar (checked against Ajv)', () => {
     expect(ok(f, '["2026-12-05", "123e4567-e89b-12d3-a456-426614174000"]')).toBe(false);
   });
 
+  it('integer ranges: exactly the integers within the bounds, spelled as JSON spells them', () => {
+    const ranges: [number | undefined, number | undefined, Record<string, number>][] = [
+      [0, 9, { minimum: 0, maximum: 9 }],
+      [1, 100, { minimum: 1, maximum: 100 }],
+      [10, 99, { minimum: 10, maximum: 99 }],
+      [37, 1204, { minimum: 37, maximum: 1204 }],
+      [-15, 7, { minimum: -15, maximum: 7 }],
+      [-1000, -10, { minimum: -1000, maximum: -10 }],
+      [-99, 0, { minimum: -99, maximum: 0 }],
+      [18, undefined, { minimum: 18 }],
+      [undefined, -3, { maximum: -3 }],
+      [undefined, 250, { exclusiveMaximum: 251 }],
+      [6, 119, { exclusiveMinimum: 5, maximum: 119.5 }],
+      [190, 199, { minimum: 190, maximum: 199 }],
+      [100, 100, { minimum: 100, maximum: 100 }],
+    ];
+    for (const [lo, hi, bounds] of ranges) {
+      const g = compileGrammar(jsonSchemaGrammar({ type: 'integer', ...bounds }));
+      const ok = (t: string) => {
+        const m = new GrammarMatcher(g);
+        return m.acceptString(t) && m.isAccepting();
+      };
+      for (let x = -2100; x <= 2100; x++) {
+        const want = (lo === undefined || x >= lo) && (hi === undefined || x <= hi);
+        if (ok(String(x)) !== want) expect({ bounds, x, ok: !want }).toEqual({ bounds, x, ok: want });
+      }
+      for (const x of [12345, 99999, 100000, 1e15, -1e15]) {
+        const want = (lo === undefined || x >= lo) && (hi === undefined || x <= hi);
+        expect({ bounds, x, ok: ok(String(x)) }).toEqual({ bounds, x, ok: want });
+      }
+      for (const bad of ['-0', '007', '01', '+5', '1.0', '1e2'])
+        expect({ bounds, bad, ok: ok(bad) }).toEqual({ bounds, bad, ok: false });
+    }
+  });
+
   it('names the unsupported keyword and where it is', () => {
     expect(() => jsonSchemaGrammar({ type: 'object', properties: { a: { type: 'string', pattern: '^a' } } })).toThrow(
       /schema\.properties\.a\.pattern: the keyword "pattern" is not supported/,
     );
-    expect(() => jsonSchemaGrammar({ type: 'integer', minimum: 5 })).toThrow(/schema\.minimum: only minimum 0 or 1/);
+    expect(() => jsonSchemaGrammar({ type: 'number', maximum: 5 })).toThrow(
+      /schema\.maximum: bounds on non-integer numbers are not supported/,
+    );
+    expect(() => jsonSchemaGrammar({ type: 'integer', minimum: 5, exclusiveMaximum: 5 })).toThrow(
+      /schema: no integer lies within the bounds \(5 to 4\)/,
+    );
     expect(() => jsonSchemaGrammar({ type: 'strin' })).toThrow(/schema\.type: unknown type "strin"/);
     expect(() => jsonSchemaGrammar({ $ref: '#/$defs/missing' })).toThrow(/points at nothing/);
     expect(() => jsonSchemaGrammar({ type: 'array', minItems: 3, maxItems: 1 })).toThrow(

@@ -12,11 +12,12 @@
  *     none; true or a schema: any further keys, after the declared ones);
  *   array: items, prefixItems (a tuple), minItems, maxItems;
  *   string: minLength, maxLength (in characters; an escape is one), format date, time, date-time, uuid;
- *   number / integer: minimum 0 (no minus sign), and for integers minimum 1 or exclusiveMinimum 0.
+ *   integer: minimum, maximum, exclusiveMinimum, exclusiveMaximum (./int_range.ts); number: minimum 0.
  * Annotations (title, description, default, examples, $schema, $id, $comment, deprecated, readOnly, writeOnly) are
- * ignored; any other keyword (pattern, other bounds, multipleOf, not, if, patternProperties, …) is a GrammarError
+ * ignored; any other keyword (pattern, bounds on non-integers, multipleOf, not, if, patternProperties, …) is a GrammarError
  * naming it and where it is, rather than output the schema would reject.
  */
+import { intRange, MAX_INT_DIGITS } from './int_range.js';
 import {
   alt,
   byteSet,
@@ -71,6 +72,8 @@ const KNOWN = new Set([
   'format',
   'minimum',
   'exclusiveMinimum',
+  'maximum',
+  'exclusiveMaximum',
 ]);
 const FORMATS = ['date', 'time', 'date-time', 'uuid'];
 
@@ -414,29 +417,45 @@ class SchemaCompiler {
   }
 
   private number(o: Schema, type: 'number' | 'integer', path: string): Expr {
-    let positive = false;
-    let nonNegative = false;
-    if (o.minimum !== undefined) {
-      if (o.minimum === 0) nonNegative = true;
-      else if (o.minimum === 1 && type === 'integer') positive = true;
-      else
-        this.fail(
-          `${path}.minimum`,
-          `only minimum 0${type === 'integer' ? ' or 1' : ''} is supported for constrained output, got ${JSON.stringify(o.minimum)}`,
-        );
-    }
-    if (o.exclusiveMinimum !== undefined) {
-      if (o.exclusiveMinimum === 0 && type === 'integer') positive = true;
-      else
-        this.fail(
-          `${path}.exclusiveMinimum`,
-          `only exclusiveMinimum 0 on integers is supported, got ${JSON.stringify(o.exclusiveMinimum)}`,
-        );
-    }
+    const bound = (k: string): number | undefined => {
+      const v = o[k];
+      if (v === undefined) return undefined;
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        this.fail(`${path}.${k}`, `expected a number, got ${JSON.stringify(v)}`);
+      return v;
+    };
+    const min = bound('minimum'),
+      xmin = bound('exclusiveMinimum'),
+      max = bound('maximum'),
+      xmax = bound('exclusiveMaximum');
     if (type === 'integer') {
-      if (positive) return seq(byteSet([[0x31, 0x39]]), rep(byteSet([[0x30, 0x39]]), 0, 15), ref('ws'));
-      return nonNegative ? seq(ref('integral'), ref('ws')) : ref('integer');
+      let lo = -Infinity,
+        hi = Infinity;
+      if (min !== undefined) lo = Math.max(lo, Math.ceil(min));
+      if (xmin !== undefined) lo = Math.max(lo, Math.floor(xmin) + 1);
+      if (max !== undefined) hi = Math.min(hi, Math.floor(max));
+      if (xmax !== undefined) hi = Math.min(hi, Math.ceil(xmax) - 1);
+      if (lo > hi) this.fail(path, `no integer lies within the bounds (${lo} to ${hi})`);
+      const limit = 10 ** MAX_INT_DIGITS - 1;
+      if (Math.abs(lo) > limit && Number.isFinite(lo))
+        this.fail(path, `the lower bound ${lo} has more than ${MAX_INT_DIGITS} digits`);
+      if (Math.abs(hi) > limit && Number.isFinite(hi))
+        this.fail(path, `the upper bound ${hi} has more than ${MAX_INT_DIGITS} digits`);
+      if (lo === -Infinity && hi === Infinity) return ref('integer');
+      return seq(intRange(lo, hi), ref('ws'));
     }
-    return nonNegative ? seq(ref('integral'), opt(ref('fraction')), opt(ref('exponent')), ref('ws')) : ref('number');
+    // numbers: a lower bound of 0 only (no minus sign); other bounds on non-integers are refused
+    for (const [k, v] of [
+      ['minimum', min],
+      ['exclusiveMinimum', xmin],
+      ['maximum', max],
+      ['exclusiveMaximum', xmax],
+    ] as const)
+      if (v !== undefined && !(k === 'minimum' && v === 0))
+        this.fail(
+          `${path}.${k}`,
+          `bounds on non-integer numbers are not supported for constrained output (only minimum 0; use type integer for ranges), got ${k} ${v}`,
+        );
+    return min === 0 ? seq(ref('integral'), opt(ref('fraction')), opt(ref('exponent')), ref('ws')) : ref('number');
   }
 }
