@@ -197,6 +197,33 @@ describe('JSON Schema → grammar (checked against Ajv)', () => {
     expect(ok(f, '["2026-12-05", "123e4567-e89b-12d3-a456-426614174000"]')).toBe(false);
   });
 
+  it('patterns: what Ajv matches (ECMA-262), the string JSON-escaped between its quotes', () => {
+    const schema = {
+      type: 'object',
+      properties: { code: { type: 'string', pattern: '^[A-Z]{2}-\\d{3}$' }, tag: { pattern: 'x' } },
+      required: ['code'],
+      additionalProperties: false,
+    };
+    const validate = ajv.compile(schema);
+    const g = compileGrammar(jsonSchemaGrammar(schema));
+    const ok = (v: unknown) => {
+      const m = new GrammarMatcher(g);
+      return m.acceptString(JSON.stringify(v)) && m.isAccepting();
+    };
+    const docs = [
+      { code: 'AB-123' },
+      { code: 'ZZ-000', tag: 'axb' },
+      { code: 'AB-123', tag: '"x"\n' },
+      { code: 'ab-123' },
+      { code: 'AB-12' },
+      { code: 'AB-1234' },
+      { code: 'AB-123', tag: 'y' },
+      { code: 'ÅB-123' },
+    ];
+    for (const v of docs) expect({ v, ok: ok(v) }).toEqual({ v, ok: validate(v) });
+    expect(docs.filter((v) => validate(v)).length).toBe(3);
+  });
+
   it('integer ranges: exactly the integers within the bounds, spelled as JSON spells them', () => {
     const ranges: [number | undefined, number | undefined, Record<string, number>][] = [
       [0, 9, { minimum: 0, maximum: 9 }],
@@ -233,8 +260,8 @@ describe('JSON Schema → grammar (checked against Ajv)', () => {
   });
 
   it('names the unsupported keyword and where it is', () => {
-    expect(() => jsonSchemaGrammar({ type: 'object', properties: { a: { type: 'string', pattern: '^a' } } })).toThrow(
-      /schema\.properties\.a\.pattern: the keyword "pattern" is not supported/,
+    expect(() => jsonSchemaGrammar({ type: 'object', properties: { a: { type: 'number', multipleOf: 2 } } })).toThrow(
+      /schema\.properties\.a\.multipleOf: the keyword "multipleOf" is not supported/,
     );
     expect(() => jsonSchemaGrammar({ type: 'number', maximum: 5 })).toThrow(
       /schema\.maximum: bounds on non-integer numbers are not supported/,
@@ -355,9 +382,10 @@ describe('generation under a grammar', () => {
       answer: { enum: ['yes', 'no'] },
       score: { type: 'integer' },
       why: { type: 'string', maxLength: 12 },
+      code: { type: 'string', pattern: '^[a-z]{3}[0-9]$' },
       items: { type: 'array', items: { type: 'number' }, maxItems: 3 },
     },
-    required: ['answer', 'score', 'why', 'items'],
+    required: ['answer', 'score', 'why', 'code', 'items'],
     additionalProperties: false,
   };
 

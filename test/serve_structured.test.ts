@@ -129,10 +129,13 @@ describe('structured output through the openai client', () => {
     };
     await bad(
       {
-        response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', pattern: 'a+' } } },
+        response_format: {
+          type: 'json_schema',
+          json_schema: { name: 'x', schema: { type: 'array', uniqueItems: true } },
+        },
       },
       'response_format',
-      /response_format\.json_schema\.schema\.pattern: the keyword "pattern" is not supported/,
+      /response_format\.json_schema\.schema\.uniqueItems: the keyword "uniqueItems" is not supported/,
     );
     await bad(
       { response_format: { type: 'yaml' } },

@@ -142,12 +142,13 @@ describe('the grammar of a required call', () => {
       TOOLS[1]!,
       {
         type: 'function',
-        function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string', pattern: 'x' } } } },
+        function: {
+          name: 'f',
+          parameters: { type: 'object', properties: { a: { type: 'string', pattern: '(?=x)' } } },
+        },
       },
     ];
-    expect(() => toolCallGrammar(bad, 'hermes')).toThrow(
-      /tools\[1\]\.function\.parameters\.properties\.a\.pattern: the keyword "pattern"/,
-    );
+    expect(() => toolCallGrammar(bad, 'hermes')).toThrow(/tools\[1\]\.function\.parameters\.properties\.a\.pattern: /);
   });
   it('checks tool definitions by field', () => {
     expect(() => checkTools([{ type: 'function', function: { name: 'a b' } }])).toThrow(/tools\[0\]\.function\.name/);

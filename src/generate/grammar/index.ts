@@ -6,3 +6,5 @@ export * from './constraint.js';
 export * from './json_schema.js';
 export * from './gbnf.js';
 export * from './utf8_ranges.js';
+export * from './regex.js';
+export * from './int_range.js';

@@ -11,13 +11,15 @@
  *   object: properties (written in the order they are declared), required, additionalProperties (absent or false:
  *     none; true or a schema: any further keys, after the declared ones);
  *   array: items, prefixItems (a tuple), minItems, maxItems;
- *   string: minLength, maxLength (in characters; an escape is one), format date, time, date-time, uuid;
+ *   string: minLength, maxLength (in characters; an escape is one), format date, time, date-time, uuid, pattern
+ *     (ECMA-262 regular expressions without lookaround or backreferences: ./regex.ts);
  *   integer: minimum, maximum, exclusiveMinimum, exclusiveMaximum (./int_range.ts); number: minimum 0.
  * Annotations (title, description, default, examples, $schema, $id, $comment, deprecated, readOnly, writeOnly) are
- * ignored; any other keyword (pattern, bounds on non-integers, multipleOf, not, if, patternProperties, …) is a GrammarError
+ * ignored; any other keyword (bounds on non-integers, multipleOf, not, if, patternProperties, …) is a GrammarError
  * naming it and where it is, rather than output the schema would reject.
  */
 import { intRange, MAX_INT_DIGITS } from './int_range.js';
+import { regexExpr } from './regex.js';
 import {
   alt,
   byteSet,
@@ -70,6 +72,7 @@ const KNOWN = new Set([
   'minLength',
   'maxLength',
   'format',
+  'pattern',
   'minimum',
   'exclusiveMinimum',
   'maximum',
@@ -210,7 +213,13 @@ class SchemaCompiler {
       if (o.properties !== undefined || o.additionalProperties !== undefined || o.required !== undefined)
         type = 'object';
       else if (o.items !== undefined || o.prefixItems !== undefined) type = 'array';
-      else if (o.minLength !== undefined || o.maxLength !== undefined || o.format !== undefined) type = 'string';
+      else if (
+        o.minLength !== undefined ||
+        o.maxLength !== undefined ||
+        o.format !== undefined ||
+        o.pattern !== undefined
+      )
+        type = 'string';
       else return ref('value');
     }
     if (Array.isArray(type)) {
@@ -360,6 +369,13 @@ class SchemaCompiler {
   }
 
   private string(o: Schema, path: string): Expr {
+    if (o.pattern !== undefined) {
+      if (typeof o.pattern !== 'string') this.fail(`${path}.pattern`, 'expected a regular expression (a string)');
+      for (const k of ['format', 'minLength', 'maxLength'])
+        if (o[k] !== undefined)
+          this.fail(`${path}.pattern`, `pattern with ${k} is not supported (write the length into the pattern)`);
+      return seq(lit('"'), regexExpr(o.pattern, `${path}.pattern`), lit('"'), ref('ws'));
+    }
     if (o.format !== undefined) {
       if (!FORMATS.includes(o.format as string))
         this.fail(
