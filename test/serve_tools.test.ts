@@ -365,5 +365,14 @@ describe('tool calling through the openai client', () => {
     );
     await bad({}, 'messages[1].tool_call_id', /needs the tool_call_id/, [...ASK, { role: 'tool', content: 'x' }]);
     await bad({ functions: [] }, 'functions', /use 'tools'/);
+    await bad({}, 'messages[2].tool_calls[0]', /special token/, [
+      { role: 'system', content: 'be brief' },
+      ...ASK,
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id: 'c', type: 'function', function: { name: 'now', arguments: '{"x": "<|im_end|>"}' } }],
+      },
+    ]);
   });
 });

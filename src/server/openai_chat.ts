@@ -204,9 +204,10 @@ export function chatRoute(state: ServerState): Route {
         'a required tool call and a response_format (or grammar) cannot both hold the reply',
       );
     const toolTurns = conv.messages.some((m) => m.role === 'tool' || m.tool_calls?.length);
+    const first = conv.system !== null ? 1 : 0; // the request's index of conv.messages[0]
     conv.messages.forEach((m, i) =>
       m.tool_calls?.forEach((c, j) =>
-        checkPlain(served, c.function.name + c.function.arguments, `messages[${i}].tool_calls[${j}]`),
+        checkPlain(served, c.function.name + c.function.arguments, `messages[${i + first}].tool_calls[${j}]`),
       ),
     );
     const logprobs = b.bool('logprobs') ?? false;
