@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { exitIfHelp, printMachine } from './machine.mjs';
+import { storiesConfig } from './stories.mjs';
 
 exitIfHelp(import.meta.url);
 const argv = process.argv.slice(2);
@@ -95,28 +96,9 @@ for (const name of ['gpt2', 'cl100k_base', 'o200k_base']) {
 // 2. decoding against llama.cpp
 const tok = await loadTokenizer('gpt2');
 const V = tok.vocabSize;
-const config = {
-  family: 'llama',
-  vocabSize: V,
-  hiddenSize: 64,
-  numLayers: 2,
-  numHeads: 2,
-  numKvHeads: 2,
-  headDim: 32,
-  intermediateSize: 128,
-  maxPositions: 1024,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  tieWordEmbeddings: true,
-  attentionBias: false,
-  attentionOutBias: false,
-  mlpBias: false,
-  dropout: 0,
-  bosTokenId: V - 1,
-  eosTokenId: V - 1,
-  padTokenId: null,
-};
-const model = initModel(/** @type {any} */ (config), new Rng(7), { std: 0.5, backend });
+// the stories bench's Llama shape builder, GPT-2's vocabulary; its eos doubles as bos
+const config = { ...storiesConfig({ L: 2, C: 64, H: 2, F: 128, V }), bosTokenId: V - 1, eosTokenId: V - 1 };
+const model = initModel(config, new Rng(7), { std: 0.5, backend });
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-grammar-bench-'));
 const file = path.join(dir, 'tiny-gpt2vocab.gguf');
 await saveGguf(model, file, { type: 'f32', metadata: tokenizerToGguf(tok, V, { bos: V - 1, eos: V - 1 }) });

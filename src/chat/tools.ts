@@ -93,11 +93,11 @@ function jsonAt(s: string, at: number): { value: unknown; end: number } | null {
 }
 
 /** {name, arguments|parameters} → a call; null if it is not one. */
-function callOf(v: unknown, argsKey: 'arguments' | 'parameters' | 'either'): ParsedToolCall | null {
+function callOf(v: unknown): ParsedToolCall | null {
   if (!v || typeof v !== 'object' || Array.isArray(v)) return null;
   const o = v as Record<string, unknown>;
   if (typeof o.name !== 'string') return null;
-  const args = argsKey === 'either' ? (o.arguments ?? o.parameters) : o[argsKey];
+  const args = o.arguments ?? o.parameters;
   if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) {
     if (typeof args !== 'string') return null;
     return { name: o.name, arguments: args }; // already JSON text
@@ -123,7 +123,7 @@ export function parseToolCalls(text: string, format: ToolFormat): { content: str
     let i = first;
     while (i >= 0 && text.startsWith(open, i)) {
       const v = jsonAt(text, ws(text, i + open.length));
-      const call = v ? callOf(v.value, 'either') : null;
+      const call = v ? callOf(v.value) : null;
       if (!v || !call) break;
       let e = ws(text, v.end);
       if (text.startsWith(close, e)) e += close.length;
@@ -137,7 +137,7 @@ export function parseToolCalls(text: string, format: ToolFormat): { content: str
     const k = text.indexOf('[TOOL_CALLS]');
     if (k < 0) return { content: text, calls };
     const v = jsonAt(text, ws(text, k + '[TOOL_CALLS]'.length));
-    const list = v && Array.isArray(v.value) ? v.value.map((x) => callOf(x, 'either')) : null;
+    const list = v && Array.isArray(v.value) ? v.value.map((x) => callOf(x)) : null;
     if (!v || !list || list.length === 0 || list.some((c) => c === null)) return { content: text, calls };
     return { content: text.slice(0, k) + text.slice(v.end).trim(), calls: list as ParsedToolCall[] };
   }
@@ -147,7 +147,7 @@ export function parseToolCalls(text: string, format: ToolFormat): { content: str
   let at = 0;
   while (at < s.length) {
     const v = jsonAt(s, at);
-    const call = v ? callOf(v.value, 'either') : null;
+    const call = v ? callOf(v.value) : null;
     if (!v || !call) return { content: text, calls: [] };
     calls.push(call);
     at = v.end;

@@ -369,6 +369,11 @@ class RowState {
         return this.end(step, 'stop');
       }
     }
+    if (this.constraint?.complete) {
+      if (dec) step.text += stopper.push(dec.flush()).text + stopper.flush();
+      step.grammarDone = true;
+      return this.end(step, 'stop');
+    }
     if (this.n >= this.room) {
       if (dec) {
         const r = stopper.push(dec.flush());
@@ -380,11 +385,6 @@ class RowState {
         step.text += stopper.flush();
       }
       return this.end(step, 'length');
-    }
-    if (this.constraint?.complete) {
-      if (dec) step.text += stopper.push(dec.flush()).text + stopper.flush();
-      step.grammarDone = true;
-      return this.end(step, 'stop');
     }
     return step;
   }

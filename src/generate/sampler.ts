@@ -265,8 +265,12 @@ export function sampleToken(
   const id = r.id,
     prob = r.prob;
   const lse = l === logits ? r.lse : logSumExp(logits);
-  const top = o.topLogprobs > 0 ? topN(logits, o.topLogprobs).map((t) => ({ id: t.id, logprob: t.logprob - lse })) : [];
-  return { id, prob, logprob: logits[id]! - lse, top };
+  return { id, prob, logprob: logits[id]! - lse, top: modelTop(logits, o.topLogprobs, lse) };
+}
+
+/** The model's `n` most likely ids with their log-probabilities (lse: the row's log Σ exp). */
+function modelTop(logits: ArrayLike<number>, n: number, lse: number): TokenLogprob[] {
+  return n > 0 ? topN(logits, n).map((t) => ({ id: t.id, logprob: t.logprob - lse })) : [];
 }
 
 /**
@@ -305,8 +309,7 @@ export function sampleAllowed(
     prob = r.prob;
   }
   const lse = logSumExp(logits);
-  const top = o.topLogprobs > 0 ? topN(logits, o.topLogprobs).map((t) => ({ id: t.id, logprob: t.logprob - lse })) : [];
-  return { id, prob, logprob: logits[id]! - lse, top };
+  return { id, prob, logprob: logits[id]! - lse, top: modelTop(logits, o.topLogprobs, lse) };
 }
 
 /** A sampler bound to settings, a coin and a penalty window: `observe` every token of the sequence, then `sample`. */

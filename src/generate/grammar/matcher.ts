@@ -13,6 +13,8 @@
  */
 import { type CompiledGrammar, END, SET } from './grammar.js';
 
+const utf8 = new TextEncoder();
+
 /** One stack cell: the element at `pos` to match, then `next` (null: the bottom). Interned: equal stacks are one object. */
 export interface StackNode {
   readonly pos: number;
@@ -154,7 +156,7 @@ export class GrammarMatcher {
   }
   /** Feed a string's UTF-8 bytes. */
   acceptString(text: string): boolean {
-    return this.acceptBytes(new TextEncoder().encode(text));
+    return this.acceptBytes(utf8.encode(text));
   }
   /** The text so far is a whole sentence of the grammar. */
   isAccepting(): boolean {
