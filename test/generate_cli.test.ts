@@ -1,6 +1,6 @@
 // `llmts generate` and `llmts chat` end to end, in process: a fixture folder without a tokenizer (ids only) and a
 // small random model saved with a byte-level tokenizer that has ChatML special tokens.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,30 +15,13 @@ import { generate } from '../src/generate/engine.js';
 import { ConfigError, ContextOverflowError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 import type { ModelConfig } from '../src/model/config.js';
-import { fixtureDirs } from './helpers.js';
+import { captureOutput, fixtureDirs } from './helpers.js';
 
 const fixture = fixtureDirs().find((d) => path.basename(d) === 'llama-tiny') ?? fixtureDirs()[0]!;
 let tmp = '';
 let withTok = '';
 
-/** Run a CLI main, capturing stdout/stderr. */
-async function run(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
-  let out = '',
-    err = '';
-  const o = vi
-    .spyOn(process.stdout, 'write')
-    .mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = vi
-    .spyOn(process.stderr, 'write')
-    .mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    const code = await fn();
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const run = captureOutput;
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-gen-cli-'));

@@ -131,3 +131,34 @@ export function smallModelConfig(
     ...over,
   };
 }
+
+/** Record the T of every forward `model` runs from now on (the model's forward is wrapped). */
+export function countForwards(model: import('../src/model/model.js').CausalLM): number[] {
+  const seen: number[] = [];
+  const f = model.forward.bind(model);
+  model.forward = (ids, B, T, opts) => {
+    seen.push(T);
+    return f(ids, B, T, opts);
+  };
+  return seen;
+}
+
+/** Run a CLI main in process, capturing what it writes to stdout and stderr. */
+export async function captureOutput(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
+  const { vi } = await import('vitest');
+  let out = '',
+    err = '';
+  const o = vi
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+  const e = vi
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+  try {
+    const code = await fn();
+    return { code, out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}

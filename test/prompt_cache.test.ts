@@ -9,11 +9,10 @@ import { generate } from '../src/generate/engine.js';
 import { PromptCache } from '../src/generate/prompt_cache.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { initModel } from '../src/model/init.js';
-import type { CausalLM } from '../src/model/model.js';
 import { ConfigError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 import { ByteTokenizer } from './generate_fakes.js';
-import { testBackends } from './helpers.js';
+import { countForwards, testBackends } from './helpers.js';
 
 const backends = await testBackends();
 
@@ -39,17 +38,6 @@ function config(family: 'llama' | 'gpt2'): ModelConfig {
     eosTokenId: null,
     padTokenId: null,
   };
-}
-
-/** Record the T of every forward the model runs. */
-function countForwards(model: CausalLM): number[] {
-  const seen: number[] = [];
-  const f = model.forward.bind(model);
-  model.forward = (ids, B, T, opts) => {
-    seen.push(T);
-    return f(ids, B, T, opts);
-  };
-  return seen;
 }
 
 describe.each(backends.map((b) => [b.name, b] as const))('prompt cache on %s', (_n, backend) => {

@@ -18,6 +18,7 @@ import { PromptCache, type TruncatableCache } from '../generate/prompt_cache.js'
 import { ConfigError } from '../util/errors.js';
 import { Conversation, type FitResult } from './conversation.js';
 import type { ChatMessage, ChatTemplate } from './template.js';
+import type { SpeculativeOptions } from '../generate/speculative.js';
 
 export interface ChatSessionOptions {
   template: ChatTemplate;
@@ -36,6 +37,8 @@ export interface ChatSessionOptions {
   contextLength?: number;
   /** Keep the KV cache between replies (default true, where the model's cache can be cut back). */
   promptCache?: boolean;
+  /** Speculative decoding of every reply (src/generate/speculative.ts): the same replies, sooner where drafts hold. */
+  speculative?: SpeculativeOptions;
 }
 
 export interface ReplyStream extends AsyncIterable<StreamEvent> {
@@ -141,6 +144,7 @@ export class ChatSession<C extends DecoderCache = DecoderCache> {
       contextLength: this.window,
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(this.promptCache ? { promptCache: this.promptCache } : {}),
+      ...(this.options.speculative ? { speculative: this.options.speculative } : {}),
     });
     let text = '';
     const pc = this.promptCache;

@@ -23,11 +23,13 @@ import {
   addSamplerFlags,
   colourByProb,
   loadForGeneration,
+  loadSpeculative,
   parseOrExit,
   samplerFromFlags,
   useColour,
   type SamplerFlags,
 } from './generate.js';
+import { addSpeculativeFlags, checkSpeculativeFlags, type SpeculativeFlags } from './speculative_flags.js';
 
 const HELP = `commands:
   /reset          forget the conversation (keeps the system prompt)
@@ -39,7 +41,7 @@ const HELP = `commands:
   /exit           leave (also Ctrl-D)
 Ctrl-C stops a reply while it is being written, and cancels the line at the prompt (twice in a row: leave).`;
 
-interface ChatFlags extends SamplerFlags {
+interface ChatFlags extends SamplerFlags, SpeculativeFlags {
   system?: string;
   chatTemplateKwargs?: Record<string, unknown>;
   probs?: boolean;
@@ -57,10 +59,12 @@ export async function main(
   io: ChatIO = { input: process.stdin, output: process.stdout },
 ): Promise<number> {
   // parse
-  const program = addSamplerFlags(
-    new Command('llmts chat')
-      .description('chat with a model in the terminal')
-      .argument('<model-dir>', 'Hugging Face model folder with a tokenizer, or a .gguf file'),
+  const program = addSpeculativeFlags(
+    addSamplerFlags(
+      new Command('llmts chat')
+        .description('chat with a model in the terminal')
+        .argument('<model-dir>', 'Hugging Face model folder with a tokenizer, or a .gguf file'),
+    ),
   )
     .option('--system <text>', 'system prompt')
     .option('--probs', 'colour each token by its probability')
@@ -93,8 +97,11 @@ export async function main(
   const [dir] = program.processedArgs as [string];
   const f = program.opts<ChatFlags>();
 
+  checkSpeculativeFlags(f);
+
   // load
   const L = await loadForGeneration(dir, f);
+  const speculative = await loadSpeculative(f, L);
   if (!L.codec || !L.tokenizer)
     throw new ConfigError('model-dir', `${dir} has no tokenizer (tokenizer.json); chat needs one`);
   const tok = L.tokenizer;
@@ -113,6 +120,7 @@ export async function main(
     ...(f.stop?.length ? { stop: f.stop } : {}),
     ...(f.seed !== undefined ? { seed: f.seed } : {}),
     ...(f.contextLength !== undefined ? { contextLength: f.contextLength } : {}),
+    ...(speculative ? { speculative } : {}),
   });
   let showProbs = !!f.probs;
   const out = io.output;

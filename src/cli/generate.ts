@@ -20,6 +20,7 @@ import type { CausalLM } from '../model/model.js';
 import { tokenizerCodec } from '../chat/codec.js';
 import { generate, stream, type GenerateOptions, type StreamEvent } from '../generate/engine.js';
 import type { TextCodec } from '../generate/interfaces.js';
+import type { DraftStats } from '../generate/speculative.js';
 import { resolveSamplerOptions, type SamplerOptions } from '../generate/sampler.js';
 import { loadTokenizer } from '../tokenizer/io.js';
 import type { TextTokenizer } from '../tokenizer/types.js';
@@ -28,6 +29,13 @@ import { readJsonFileSync } from '../util/fs.js';
 import { leadingBos } from '../tokenizer/leading_bos.js';
 import { readStdin } from './stdin.js';
 import { addGrammarFlags, type GrammarFlags, grammarFromFlags } from './grammar_flags.js';
+import {
+  addSpeculativeFlags,
+  checkDraftTokenizer,
+  checkSpeculativeFlags,
+  type SpeculativeFlags,
+  speculativeFromFlags,
+} from './speculative_flags.js';
 
 // ---------------------------------------------------------------- shared with chat.ts
 
@@ -322,7 +330,7 @@ function parseIds(s: string): number[] {
 
 // ---------------------------------------------------------------- the command
 
-interface GenerateFlags extends SamplerFlags, GrammarFlags {
+interface GenerateFlags extends SamplerFlags, GrammarFlags, SpeculativeFlags {
   promptIds?: string;
   showProbs?: boolean;
   topLogprobs?: number;
@@ -330,14 +338,24 @@ interface GenerateFlags extends SamplerFlags, GrammarFlags {
   eos: boolean;
 }
 
+/** The speculative decoding the flags ask for: a draft model loaded as the model is (same backend and weights), or lookup. */
+export async function loadSpeculative(f: SpeculativeFlags & Parameters<typeof loadForGeneration>[1], L: Loaded) {
+  if (f.modelDraft === undefined) return speculativeFromFlags(f, null);
+  const D = await loadForGeneration(f.modelDraft, f);
+  checkDraftTokenizer(L.tokenizer, D.tokenizer, f.modelDraft);
+  return speculativeFromFlags(f, D.model);
+}
+
 export async function main(argv: string[]): Promise<number> {
   // parse
-  const program = addGrammarFlags(
-    addSamplerFlags(
-      new Command('llmts generate')
-        .description('continue a prompt with a model (streams the text)')
-        .argument('<model-dir>', 'model folder (config.json, model.safetensors, tokenizer.json) or .gguf file')
-        .argument('[prompt]', "prompt text, or '-' to read it from stdin"),
+  const program = addSpeculativeFlags(
+    addGrammarFlags(
+      addSamplerFlags(
+        new Command('llmts generate')
+          .description('continue a prompt with a model (streams the text)')
+          .argument('<model-dir>', 'model folder (config.json, model.safetensors, tokenizer.json) or .gguf file')
+          .argument('[prompt]', "prompt text, or '-' to read it from stdin"),
+      ),
     ),
   )
     .option('--prompt-ids <ids>', 'prompt as token ids, e.g. 1,2,3 (works without a tokenizer)')
@@ -372,6 +390,7 @@ export async function main(argv: string[]): Promise<number> {
     ...(f.topLogprobs !== undefined ? { topLogprobs: f.topLogprobs } : {}),
   }); // bad values fail before loading
   const grammar = grammarFromFlags(f);
+  checkSpeculativeFlags(f);
   const noTokenizer = () =>
     new ConfigError(
       'prompt',
@@ -381,6 +400,7 @@ export async function main(argv: string[]): Promise<number> {
 
   // load
   const L = await loadForGeneration(dir, f);
+  const speculative = await loadSpeculative(f, L);
   if (promptText !== null) {
     if (!L.codec) throw noTokenizer();
     ids = L.codec.encode(promptText);
@@ -404,6 +424,7 @@ export async function main(argv: string[]): Promise<number> {
   if (f.topLogprobs !== undefined) opts.topLogprobs = f.topLogprobs;
   else if (f.json) opts.topLogprobs = 0;
   if (L.codec) opts.tokenizer = L.codec;
+  if (speculative) opts.speculative = speculative;
   if (grammar) {
     if (!L.codec)
       throw new ConfigError('--grammar', `${dir} has no tokenizer, so a grammar cannot be matched to tokens`);
@@ -433,6 +454,7 @@ export async function main(argv: string[]): Promise<number> {
         stopped_by: c.stopped_by,
         usage: c.usage,
         timings: c.timings,
+        ...(c.draft ? { draft: c.draft } : {}),
         logprobs: c.logprobs,
       };
       process.stdout.write(JSON.stringify(out) + '\n');
@@ -463,6 +485,7 @@ async function streamToTerminal(
   if (promptText !== null) process.stdout.write(promptText);
   let seed: number;
   let finish: string | null;
+  let draft: DraftStats | null | undefined = null;
   if (L.codec) {
     const { tokenizer: _t, ...rest } = opts;
     const s = stream(L.model, L.codec, ids, rest);
@@ -474,6 +497,7 @@ async function streamToTerminal(
       else process.stdout.write(ev.text);
     }
     finish = s.finishReason;
+    draft = s.draft;
   } else {
     // no tokenizer: print the ids as they come (generate() with one token per step is the same loop)
     const r = await generate(L.model, [ids], opts);
@@ -482,6 +506,7 @@ async function streamToTerminal(
     process.stdout.write(c.ids.join(' '));
     for (const e of c.logprobs.content) events.push({ text: String(e.id), id: e.id, logprob: e.logprob, prob: e.prob });
     finish = c.finish_reason;
+    draft = c.draft;
   }
   process.stdout.write('\n');
   const ms = performance.now() - t0;
@@ -497,6 +522,11 @@ async function streamToTerminal(
       );
     }
   }
-  process.stderr.write(`[seed ${seed}, ${n} tokens, finish ${finish ?? '?'}, ${(n / (ms / 1000)).toFixed(1)} tok/s]\n`);
+  const drafted = draft
+    ? `, ${draft.accepted} of ${draft.drafted} drafted tokens taken (${draft.drafted ? Math.round((100 * draft.accepted) / draft.drafted) : 0}%)`
+    : '';
+  process.stderr.write(
+    `[seed ${seed}, ${n} tokens, finish ${finish ?? '?'}, ${(n / (ms / 1000)).toFixed(1)} tok/s${drafted}]\n`,
+  );
   return 0;
 }

@@ -32,10 +32,11 @@ import { replyLinker } from '../server/reply_link.js';
 import { createServer } from '../server/server.js';
 import { switchServedModel } from '../server/switch_model.js';
 import { ConfigError } from '../util/errors.js';
-import { loadForGeneration, numberFlag, parseOrExit } from './generate.js';
+import { loadForGeneration, loadSpeculative, numberFlag, parseOrExit } from './generate.js';
+import { addSpeculativeFlags, checkSpeculativeFlags, type SpeculativeFlags } from './speculative_flags.js';
 import { leadingBos } from '../tokenizer/leading_bos.js';
 
-interface ServeFlags {
+interface ServeFlags extends SpeculativeFlags {
   host: string;
   port: number;
   apiKey?: string;
@@ -86,10 +87,16 @@ async function weightsFingerprint(dir: string): Promise<string> {
  */
 export async function loadServedModel(
   dir: string,
-  f: { backend: (typeof BACKEND_CHOICES)[number]; threads?: number; quantize?: QuantKind; modelName?: string },
+  f: {
+    backend: (typeof BACKEND_CHOICES)[number];
+    threads?: number;
+    quantize?: QuantKind;
+    modelName?: string;
+  } & SpeculativeFlags,
 ): Promise<ServedModel> {
   const folder = modelFolderOf(dir);
   const L = await loadForGeneration(folder, f);
+  const speculative = await loadSpeculative(f, L);
   const tok = L.tokenizer;
   if (!L.codec || !tok)
     throw new ConfigError('model-dir', `${folder} has no tokenizer (tokenizer.json); serving needs one`);
@@ -111,6 +118,7 @@ export async function loadServedModel(
     bosId: leadingBos(tok) ?? null,
     fingerprint: await weightsFingerprint(folder),
     created: Math.floor(Date.now() / 1000),
+    ...(speculative ? { speculative } : {}),
   };
 }
 
@@ -186,10 +194,12 @@ export async function main(argv: string[]): Promise<number> {
       new Option('--runs-dir <dir>', 'where "Improve the model" on the page writes its training runs').default('runs'),
     )
     .option('--quiet', 'no line per request');
+  addSpeculativeFlags(program);
   const code = parseOrExit(program, argv);
   if (code !== null) return code;
   const [dir] = program.processedArgs as [string];
   const f = program.opts<ServeFlags>();
+  checkSpeculativeFlags(f);
 
   // load
   const served = await loadServedModel(dir, f);
@@ -200,7 +210,11 @@ export async function main(argv: string[]): Promise<number> {
   const store = dbFile === null ? null : FeedbackStore.open(dbFile);
   if (f.compare && !store)
     throw new ConfigError('--compare', 'Compare records its choices in the feedback store: drop --no-db');
-  const candidate = f.compare ? { served: await loadServedModel(f.compare, f), dir: modelFolderOf(f.compare) } : null;
+  // the Compare view's second model decodes plainly (a draft model is loaded for the served one only)
+  const plainFlags = { ...f, modelDraft: undefined, lookup: undefined, draftMax: undefined, draftPMin: undefined };
+  const candidate = f.compare
+    ? { served: await loadServedModel(f.compare, plainFlags), dir: modelFolderOf(f.compare) }
+    : null;
 
   // the replies' recorder follows the served checkpoint ("Improve the model" may switch it)
   let record = store ? replyRecorder(store, folder) : null;

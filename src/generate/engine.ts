@@ -40,6 +40,7 @@ import type { PromptCache, TruncatableCache } from './prompt_cache.js';
 import { noGrad, tidy } from '../tensor/tensor.js';
 import { compileGrammar, type CompiledGrammar, type Grammar } from './grammar/grammar.js';
 import { GrammarVocab, TokenGrammar, type TokenConstraint } from './grammar/constraint.js';
+import { DraftSchedule, resolveSpeculative, type DraftStats, type SpeculativeOptions } from './speculative.js';
 
 export type FinishReason = 'stop' | 'length';
 
@@ -82,6 +83,12 @@ export interface GenerateOptions extends SamplerOptions {
    * first draw passed.
    */
   grammar?: Grammar | CompiledGrammar | TokenGrammar;
+  /**
+   * Speculative decoding (./speculative.ts): a drafter guesses the next tokens and one forward of the model checks
+   * them all; each token is still sampled from the model with the row's own coin, so the output is the same as
+   * without it (up to float rounding), only sooner where the guesses hold. Rows decode one at a time (no batching).
+   */
+  speculative?: SpeculativeOptions;
 }
 
 /** One alternative in OpenAI's `top_logprobs`. `id` is an addition. */
@@ -113,6 +120,8 @@ export interface Choice {
   logprobs: { content: TokenLogprobEntry[] };
   usage: { prompt_tokens: number; completion_tokens: number };
   timings: { prefill_ms: number; decode_ms: number; ttft_ms: number };
+  /** With `speculative`: how many tokens were drafted and how many of them the model took. */
+  draft?: DraftStats;
 }
 
 export interface GenerateResult {
@@ -165,6 +174,8 @@ export interface RowStep {
   stopString?: string;
   /** The grammar was complete after this token. */
   grammarDone?: boolean;
+  /** Speculative decoding's counts so far (on every step of a speculative row; the last one holds the totals). */
+  draft?: DraftStats;
   ttftMs?: number;
   prefillMs?: number;
 }
@@ -180,6 +191,7 @@ export interface ResolvedRunOptions {
   tokenizer: TextCodec | undefined;
   promptCache: PromptCache<TruncatableCache> | undefined;
   grammar: TokenGrammar | undefined;
+  speculative: Required<SpeculativeOptions> | undefined;
 }
 
 /** generate()'s options, checked and resolved. @internal */
@@ -195,6 +207,7 @@ export function resolveRun(model: DecoderModel, opts: GenerateOptions): Resolved
     batch: _batch,
     promptCache,
     grammar,
+    speculative,
     ...samplerOpts
   } = opts;
   const sampler = resolveSamplerOptions(samplerOpts);
@@ -224,6 +237,7 @@ export function resolveRun(model: DecoderModel, opts: GenerateOptions): Resolved
     tokenizer: codec,
     promptCache,
     grammar: grammar === undefined ? undefined : tokenGrammar(grammar, codec, model.config.vocabSize),
+    speculative: resolveSpeculative(speculative),
   };
 }
 
@@ -348,6 +362,13 @@ class RowState {
     return this.sampler.sample(logits);
   }
 
+  /** Sample the next token from logits on the host (drawn again among the allowed ids if the grammar rejects it), and take it. */
+  sampleAndAccept(logits: ArrayLike<number>): RowStep {
+    let s = this.sampler.sample(logits);
+    if (!this.allows(s.id)) s = this.resample(logits);
+    return this.accept(s);
+  }
+
   /** Take a sampled token: decide whether the row ends with it. */
   accept(sample: SampleResult): RowStep {
     const { dec, stopper } = this;
@@ -448,6 +469,9 @@ function forwardNoGrad<C extends DecoderCache>(
 /**
  * The decoding loop for one prompt row. Yields one step per sampled token; the last step has `finish`.
  * A prompt that already fills the window yields nothing (the caller reports finish 'length').
+ * With `speculative`, each round after the first token feeds the last token and a draft of the next ones as one
+ * (1, 1 + k) forward and samples every position in order (./speculative.ts); the cache is cut back past the first
+ * drafted token the row did not take.
  */
 async function* decodeRow<C extends DecoderCache>(
   model: DecoderModel<C>,
@@ -466,33 +490,88 @@ async function* decodeRow<C extends DecoderCache>(
     ? (pc.take(prompt, prompt.length + room) as unknown as { cache: C; reused: number })
     : { cache: model.newCache(1, prompt.length + room), reused: 0 };
   const fed = [...prompt]; // the ids the cache holds once the prefill is done, then each token fed back
+  const spec = run.speculative;
+  if (spec && typeof (cache as Partial<TruncatableCache>).truncate !== 'function') {
+    cache.reset();
+    throw new ConfigError('speculative', "this model's KV cache cannot be cut back (no truncate())");
+  }
+  const drafting = spec ? spec.drafter.session(prompt) : null;
+  const stats: DraftStats = { rounds: 0, drafted: 0, accepted: 0 };
+  const schedule = new DraftSchedule(spec?.maxDraft ?? 1);
   const t0 = performance.now();
   try {
     const V = model.config.vocabSize;
     // prefill: (1, P − reused) → (1, 1, V)
-    let logits = forwardNoGrad(model, Int32Array.from(prompt.slice(reused)), 1, prompt.length - reused, cache, true);
+    const logits = forwardNoGrad(model, Int32Array.from(prompt.slice(reused)), 1, prompt.length - reused, cache, true);
     const prefillMs = performance.now() - t0;
+    let step = (await stepRows(logits, [row], V))[0]!;
+    step.ttftMs = performance.now() - t0;
+    step.prefillMs = prefillMs;
     for (;;) {
-      const step = (await stepRows(logits, [row], V))[0]!;
-      if (row.n === 1) {
-        step.ttftMs = performance.now() - t0;
-        step.prefillMs = prefillMs;
-      }
+      if (drafting) step.draft = { ...stats };
       yield step;
       if (step.finish) return step.finish;
       if (signal) {
         await yieldToLoop();
         signal.throwIfAborted();
       }
-      // decode: (1, 1) → (1, 1, V)
-      logits = forwardNoGrad(model, Int32Array.of(step.id), 1, 1, cache, false);
-      fed.push(step.id);
+      const x = step.id;
+      // at most room − n − 1 drafted: a round samples up to k + 1 tokens
+      const want = drafting ? Math.min(schedule.next(), room - row.n - 1) : 0;
+      const draft = want > 0 ? checkDraft(await drafting!.draft([...fed, x], want), want, V) : [];
+      if (draft.length === 0) {
+        // decode: (1, 1) → (1, 1, V)
+        const t = forwardNoGrad(model, Int32Array.of(x), 1, 1, cache, false);
+        fed.push(x);
+        step = (await stepRows(t, [row], V))[0]!;
+        continue;
+      }
+      // verify: (1, 1 + k) → (1, 1 + k, V); position i's logits give the token after draft[i − 1]
+      const before = fed.length;
+      const t = forwardNoGrad(model, Int32Array.of(x, ...draft), 1, 1 + draft.length, cache, false);
+      fed.push(x, ...draft);
+      let all: ArrayLike<number>;
+      try {
+        all = await t.data();
+      } finally {
+        t.dispose();
+      }
+      stats.rounds++;
+      stats.drafted += draft.length;
+      let i = 0;
+      for (;;) {
+        step = row.sampleAndAccept(logitsRow(all, i, V));
+        const took = i < draft.length && step.id === draft[i];
+        if (took) stats.accepted++;
+        if (step.finish || !took) break;
+        i++;
+        if (drafting) step.draft = { ...stats };
+        yield step;
+      }
+      // the cache keeps x and the drafted tokens taken: draft[0 .. i)
+      if (fed.length > before + 1 + i) {
+        (cache as unknown as TruncatableCache).truncate(before + 1 + i);
+        fed.length = before + 1 + i;
+      }
+      schedule.update(i, draft.length);
     }
   } finally {
+    drafting?.dispose();
     // frees the cached keys/values, also when the consumer stops early or on abort; a prompt cache keeps them
     if (pc) pc.settle(fed);
     else cache.reset();
   }
+}
+
+/** A drafter's ids, checked: integers inside the vocabulary, at most `want` (anything else ends the draft there). */
+function checkDraft(d: readonly number[], want: number, V: number): number[] {
+  const out: number[] = [];
+  if (!Array.isArray(d)) return out;
+  for (const id of d) {
+    if (out.length >= want || !Number.isInteger(id) || id < 0 || id >= V) break;
+    out.push(id);
+  }
+  return out;
 }
 
 /** A cache that can drop rows (KVCache.keepRows): finished rows then stop costing work. */
@@ -635,11 +714,11 @@ export async function generate<C extends DecoderCache>(
   // rows with equal prompt lengths decode as one batch (batch: true), the others one at a time
   const groups = new Map<number, number[]>();
   rows.forEach((p, r) => {
-    const key = opts.batch === false ? -1 - r : p.length;
+    const key = opts.batch === false || run.speculative ? -1 - r : p.length;
     groups.set(key, [...(groups.get(key) ?? []), r]);
   });
   // prompts of different lengths: one left-padded batch, where the model's cache takes the padding
-  if (opts.batch !== false && groups.size > 1) {
+  if (opts.batch !== false && !run.speculative && groups.size > 1) {
     const t0 = performance.now();
     const perRow = await decodeBatch(model, rows, run, rngs);
     if (perRow) {
@@ -706,6 +785,7 @@ function toChoice(
     if (s.stopString !== undefined) stoppedBy = { string: s.stopString };
     if (s.grammarDone) stoppedBy = { grammar: true };
   }
+  const draft = steps[steps.length - 1]?.draft;
   timings.decode_ms = totalMs - timings.prefill_ms;
   const last = steps[steps.length - 1];
   return {
@@ -717,6 +797,7 @@ function toChoice(
     logprobs: { content },
     usage: { prompt_tokens: prompt.length, completion_tokens: ids.length },
     timings,
+    ...(draft ? { draft } : {}),
   };
 }
 
@@ -725,6 +806,8 @@ export interface GenerationStream extends AsyncIterable<StreamEvent> {
   readonly seed: number;
   readonly promptTokens: number;
   finishReason: FinishReason | null;
+  /** With `speculative`: the drafted and accepted counts so far (null without). */
+  draft: DraftStats | null;
 }
 
 /**
@@ -750,6 +833,7 @@ export function stream<C extends DecoderCache>(
     seed,
     promptTokens: ids.length,
     finishReason: null,
+    draft: null,
     async *[Symbol.asyncIterator]() {
       const it = decodeRow(model, ids, run, rng);
       try {
@@ -760,6 +844,7 @@ export function stream<C extends DecoderCache>(
             return;
           }
           const st = n.value;
+          if (st.draft) s.draft = st.draft;
           const ev: StreamEvent = { text: st.text, id: st.id, logprob: st.sample.logprob, prob: st.sample.prob };
           if (st.sample.top.length > 0)
             ev.top = st.sample.top.map((a) => ({ id: a.id, token: tokenizer.decode([a.id]), logprob: a.logprob }));

@@ -6,3 +6,4 @@ export * from './engine.js';
 export * from './prompt_cache.js';
 export * from './batch.js';
 export * from './grammar/index.js';
+export * from './speculative.js';

@@ -30,6 +30,7 @@ import type { ReplyLinkAnswer } from './reply_link.js';
 import { asHttpError, sendJson } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
 import { runChoice, type ChoiceEnv, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
+import { PREDICTION_FIELDS, readPrediction } from './prediction.js';
 import { chatStops } from './served_model.js';
 import { readStructuredOutput, STRUCTURED_FIELDS } from './structured_output.js';
 import { checkPlain, readToolUse, toolCallsOf } from './tool_calls.js';
@@ -51,6 +52,7 @@ const CHAT_FIELDS = [
   'functions',
   'function_call',
   ...STRUCTURED_FIELDS,
+  ...PREDICTION_FIELDS,
   'chat_template_kwargs',
   'reasoning_format',
   'llmts',
@@ -196,6 +198,7 @@ export function chatRoute(state: ServerState): Route {
     }
     const req = readSampling(b, limits, ['max_completion_tokens', 'max_tokens']);
     const grammar = readStructuredOutput(b, served);
+    const prediction = readPrediction(b, served);
     const toolUse = readToolUse(b, served, template);
     if (toolUse) template = toolUse.template;
     if (toolUse?.grammar && grammar)
@@ -244,6 +247,7 @@ export function chatRoute(state: ServerState): Route {
       seed: seed + i,
       logprobs,
       grammar: toolUse?.grammar ?? grammar ?? toolUse?.lazy ?? null,
+      speculative: prediction,
     }));
     const id = responseId('chatcmpl');
     const created = Math.floor(Date.now() / 1000);

@@ -63,10 +63,21 @@ export function baseSeed(seed: number | undefined): number {
 /** OpenAI's `usage`: the prompt counted once, the completions of every choice summed. */
 export function usageOf(promptTokens: number, outcomes: readonly ChoiceOutcome[]) {
   const completion = outcomes.reduce((a, o) => a + o.completionTokens, 0);
+  const drafted = outcomes.filter((o) => o.draft);
+  const accepted = drafted.reduce((a, o) => a + o.draft!.accepted, 0);
   return {
     prompt_tokens: promptTokens,
     completion_tokens: completion,
     total_tokens: promptTokens + completion,
     prompt_tokens_details: { cached_tokens: outcomes[0]?.cachedTokens ?? 0 },
+    // speculative decoding (a prediction, or the server's drafter): drafted tokens taken and turned down
+    ...(drafted.length > 0
+      ? {
+          completion_tokens_details: {
+            accepted_prediction_tokens: accepted,
+            rejected_prediction_tokens: drafted.reduce((a, o) => a + o.draft!.drafted, 0) - accepted,
+          },
+        }
+      : {}),
   };
 }

@@ -11,6 +11,7 @@ import { stream, type FinishReason, type TokenLogprobEntry, type TopLogprob } fr
 import type { TokenGrammar } from '../generate/grammar/constraint.js';
 import type { TextCodec } from '../generate/interfaces.js';
 import type { SamplerOptions } from '../generate/sampler.js';
+import type { DraftStats, SpeculativeOptions } from '../generate/speculative.js';
 import type { PromptCachePool } from './cache_pool.js';
 import type { ServedModel } from './served_model.js';
 
@@ -26,6 +27,8 @@ export interface ChoiceSpec {
   logprobs: boolean;
   /** Structured output: the reply is a sentence of this grammar (./structured_output.ts). */
   grammar?: TokenGrammar | null;
+  /** Speculative decoding for this choice (a request's `prediction`, ./prediction.ts); else the served model's. */
+  speculative?: SpeculativeOptions | null;
 }
 
 /** One generated token as the route sees it. */
@@ -42,6 +45,8 @@ export interface ChoiceOutcome {
   completionTokens: number;
   /** Prompt tokens whose keys and values came from the prompt cache (OpenAI's `cached_tokens`). */
   cachedTokens: number;
+  /** Drafted and accepted token counts, when the choice decoded speculatively. */
+  draft: DraftStats | null;
   /** Every token's entry, when logprobs were asked. */
   logprobs: TokenLogprobEntry[];
   /** Every generated token (the stop token aside) with the model's log-probability of it, asked or not. */
@@ -57,6 +62,7 @@ export function emptyOutcome(): ChoiceOutcome {
     finishReason: 'length',
     completionTokens: 0,
     cachedTokens: 0,
+    draft: null,
     logprobs: [],
     tokens: [],
     timedOut: false,
@@ -96,6 +102,7 @@ export async function runChoice(
   signal.addEventListener('abort', onAbort, { once: true });
   const timer = setTimeout(() => ac.abort(new Deadline()), Math.max(0, env.deadline - performance.now()));
   const pc = env.pool.pick(spec.prompt);
+  const speculative = spec.speculative ?? served.speculative;
   const out = emptyOutcome();
   try {
     signal.throwIfAborted();
@@ -108,6 +115,7 @@ export async function runChoice(
       signal: ac.signal,
       ...(pc ? { promptCache: pc } : {}),
       ...(spec.grammar ? { grammar: spec.grammar } : {}),
+      ...(speculative ? { speculative } : {}),
     });
     let first = true;
     for await (const ev of s) {
@@ -135,6 +143,7 @@ export async function runChoice(
       if (ev.finishReason) out.finishReason = ev.finishReason;
     }
     if (s.finishReason) out.finishReason = s.finishReason;
+    out.draft = s.draft;
   } catch (e) {
     if (!(ac.signal.reason instanceof Deadline) || signal.aborted) throw e;
     out.timedOut = true;

@@ -6,6 +6,7 @@
 import type { ChatTemplate } from '../chat/template.js';
 import type { DecoderModel, TextCodec } from '../generate/interfaces.js';
 import type { SamplerOptions } from '../generate/sampler.js';
+import type { SpeculativeOptions } from '../generate/speculative.js';
 
 export interface ServedModel {
   /** The id clients pass as `model` and GET /v1/models lists. */
@@ -27,6 +28,11 @@ export interface ServedModel {
   fingerprint: string;
   /** Unix seconds the model was loaded (GET /v1/models `created`). */
   created: number;
+  /**
+   * Speculative decoding for every request (`llmts serve --model-draft` / `--lookup`): the replies are the same, only
+   * sooner where the drafts hold. A chat request's `prediction` drafts from its text instead.
+   */
+  speculative?: SpeculativeOptions;
 }
 
 /** How a chat reply ends: eos and the template's end-of-turn markers, as token ids where they are tokens, else text. */
