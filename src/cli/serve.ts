@@ -34,7 +34,8 @@ import { switchServedModel } from '../server/switch_model.js';
 import { ConfigError } from '../util/errors.js';
 import { loadForGeneration, loadSpeculative, numberFlag, parseOrExit } from './generate.js';
 import { addSpeculativeFlags, checkSpeculativeFlags, type SpeculativeFlags } from './speculative_flags.js';
-import { leadingBos } from '../tokenizer/leading_bos.js';
+import { leadingBos, trailingEos } from '../tokenizer/leading_bos.js';
+import { readPooling } from '../model/hf/pooling.js';
 
 interface ServeFlags extends SpeculativeFlags {
   host: string;
@@ -97,6 +98,7 @@ export async function loadServedModel(
   const folder = modelFolderOf(dir);
   const L = await loadForGeneration(folder, f);
   const speculative = await loadSpeculative(f, L);
+  const pool = readPooling(folder); // how /v1/embeddings pools (sentence-transformers' modules, else the last token)
   const tok = L.tokenizer;
   if (!L.codec || !tok)
     throw new ConfigError('model-dir', `${folder} has no tokenizer (tokenizer.json); serving needs one`);
@@ -119,6 +121,12 @@ export async function loadServedModel(
     fingerprint: await weightsFingerprint(folder),
     created: Math.floor(Date.now() / 1000),
     ...(speculative ? { speculative } : {}),
+    embedding: {
+      pooling: pool.pooling,
+      normalize: pool.normalize,
+      bos: leadingBos(tok) ?? null,
+      eos: trailingEos(tok) ?? null,
+    },
   };
 }
 

@@ -7,6 +7,7 @@ import type { ChatTemplate } from '../chat/template.js';
 import type { DecoderModel, TextCodec } from '../generate/interfaces.js';
 import type { SamplerOptions } from '../generate/sampler.js';
 import type { SpeculativeOptions } from '../generate/speculative.js';
+import type { Pooling } from '../model/embed.js';
 
 export interface ServedModel {
   /** The id clients pass as `model` and GET /v1/models lists. */
@@ -33,6 +34,11 @@ export interface ServedModel {
    * sooner where the drafts hold. A chat request's `prediction` drafts from its text instead.
    */
   speculative?: SpeculativeOptions;
+  /**
+   * How /v1/embeddings pools and frames a text (src/model/hf/pooling.ts; the tokenizer's BOS and appended EOS).
+   * Absent: the last token, normalised, the text's ids alone.
+   */
+  embedding?: { pooling: Pooling; normalize: boolean; bos: number | null; eos: number | null };
 }
 
 /** How a chat reply ends: eos and the template's end-of-turn markers, as token ids where they are tokens, else text. */

@@ -4,7 +4,7 @@
  *
  * A request goes through: shutdown check → API key (when set) → the routes in order — /health, /v1/models,
  * /v1/chat/completions, /v1/completions, /tokenize, /detokenize, /tokenizer_info (./tokenize_route.ts), /v1/inspect
- * (./inspect_route.ts: the views of `llmts inspect`), then `options.routes` (the feedback API and app mount there) and `options.stateRoutes` (Compare), then the
+ * (./inspect_route.ts: the views of `llmts inspect`), /v1/embeddings (./openai_embeddings.ts), then `options.routes` (the feedback API and app mount there) and `options.stateRoutes` (Compare), then the
  * minimal chat page — and a 404 in OpenAI's error shape when none answers. A route's error is answered with its
  * status as OpenAI's error object (./respond.ts).
  *
@@ -28,6 +28,7 @@ import { tokenizeRoute } from './tokenize_route.js';
 import type { ReasoningFormat } from './reasoning.js';
 import { INSPECT_PATH, inspectRoute } from './inspect_route.js';
 import { healthRoute, modelsRoute } from './openai_models.js';
+import { embeddingsRoute } from './openai_embeddings.js';
 import { GenerationQueue } from './queue.js';
 import { asHttpError, sendError } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
@@ -201,6 +202,7 @@ export function createServer(o: ServerOptions): LlmServer {
     completionsRoute(state),
     tokenizeRoute(state),
     inspectRoute(state),
+    embeddingsRoute(state),
     ...(o.routes ?? []),
     ...(o.stateRoutes?.(state) ?? []),
     ...(o.page === false ? [] : [pageRoute()]),

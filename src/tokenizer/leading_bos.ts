@@ -9,18 +9,18 @@ import type { TextTokenizer } from './types.js';
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
-/** The id of the special token a TemplateProcessing puts first, if it puts one first. */
-function templateBos(pp: unknown): number | undefined {
+/** The id of the special token a TemplateProcessing puts first (or last), if it puts one there. */
+function templateEnd(pp: unknown, end: 'first' | 'last'): number | undefined {
   if (!isObj(pp)) return undefined;
   if (pp['type'] === 'Sequence' && Array.isArray(pp['processors'])) {
     for (const p of pp['processors']) {
-      const id = templateBos(p);
+      const id = templateEnd(p, end);
       if (id !== undefined) return id;
     }
     return undefined;
   }
   if (pp['type'] !== 'TemplateProcessing' || !Array.isArray(pp['single'])) return undefined;
-  const first = pp['single'][0] as unknown;
+  const first = (end === 'first' ? pp['single'][0] : pp['single'][pp['single'].length - 1]) as unknown;
   if (!isObj(first) || !isObj(first['SpecialToken'])) return undefined;
   const name = first['SpecialToken']['id'];
   const specials = pp['special_tokens'];
@@ -33,6 +33,19 @@ export function leadingBos(tok: TextTokenizer): number | undefined {
   const said = tok.config.extra?.['add_bos_token'];
   if (said === false) return undefined;
   if (said === true) return tok.bosId;
-  const id = templateBos((tok as { postProcessor?: unknown }).postProcessor);
+  const id = templateEnd((tok as { postProcessor?: unknown }).postProcessor, 'first');
+  return id !== undefined && id >= 0 && id < tok.vocabSize ? id : undefined;
+}
+
+/**
+ * The EOS id Hugging Face's tokenizer puts after a text, or undefined: tokenizer_config.json's `add_eos_token` when
+ * it says, else a TemplateProcessing whose single-text template ends with a special token (Qwen3-Embedding's
+ * `$A <|endoftext|>`). Embeddings pool over exactly these ids (src/server/openai_embeddings.ts).
+ */
+export function trailingEos(tok: TextTokenizer): number | undefined {
+  const said = tok.config.extra?.['add_eos_token'];
+  if (said === false) return undefined;
+  if (said === true) return tok.eosId;
+  const id = templateEnd((tok as { postProcessor?: unknown }).postProcessor, 'last');
   return id !== undefined && id >= 0 && id < tok.vocabSize ? id : undefined;
 }
