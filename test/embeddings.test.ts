@@ -24,7 +24,8 @@ import type { TextTokenizer } from '../src/tokenizer/types.js';
 import { FileFormatError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 import { makeTinyModel } from './sft_helpers.js';
-import { relErr, smallModelConfig, testBackends } from './helpers.js';
+import { captureOutput, relErr, smallModelConfig, testBackends } from './helpers.js';
+import { main as embedMain } from '../src/cli/embed.js';
 
 const backends = await testBackends();
 let tmp: string;
@@ -170,6 +171,23 @@ describe('POST /v1/embeddings through the openai client', () => {
     expect(ids.usage.prompt_tokens).toBe(5);
   });
 
+  it('llmts embed prints the same vectors as the server, and a similarity table', async () => {
+    const texts = ['color red', 'count 3'];
+    const r = await captureOutput(() => embedMain([dir, ...texts, '--backend', 'ref']));
+    const lines = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { index: number; embedding: number[] });
+    const served = await client.embeddings.create({ model: 'tiny', input: texts, encoding_format: 'float' });
+    expect(lines.map((l) => l.index)).toEqual([0, 1]);
+    lines.forEach((l, i) => expect(relErr(l.embedding, served.data[i]!.embedding)).toBeLessThan(1e-6));
+    const t = await captureOutput(() => embedMain([dir, ...texts, '--backend', 'ref', '--similarity']));
+    const dot = lines[0]!.embedding.reduce((a, x, k) => a + x * lines[1]!.embedding[k]!, 0);
+    expect(t.out).toContain(' 1.000 ');
+    expect(t.out).toContain(dot.toFixed(3));
+    await expect(embedMain([dir, 'one', '--similarity'])).rejects.toThrow(/--similarity/);
+  });
+
   it('bad input is a 400 naming the field', async () => {
     const bad = async (body: Record<string, unknown>) => {
       const e = await client.embeddings
@@ -206,10 +224,10 @@ describe('trailingEos', () => {
 });
 
 describe('readPooling', () => {
-  it("reads sentence-transformers' modules; a plain folder pools the last token; max pooling is refused by name", () => {
+  it("reads sentence-transformers' modules; a plain folder pools the last token; max pooling is refused by name", async () => {
     const d = path.join(tmp, 'st');
     fs.mkdirSync(path.join(d, '1_Pooling'), { recursive: true });
-    expect(readPooling(d)).toEqual({ pooling: 'last', normalize: true, source: 'default' });
+    expect(await readPooling(d)).toEqual({ pooling: 'last', normalize: true, source: 'default' });
     fs.writeFileSync(
       path.join(d, 'modules.json'),
       JSON.stringify([
@@ -221,9 +239,25 @@ describe('readPooling', () => {
       path.join(d, '1_Pooling', 'config.json'),
       JSON.stringify({ word_embedding_dimension: 64, pooling_mode_mean_tokens: true, pooling_mode_lasttoken: false }),
     );
-    expect(readPooling(d)).toMatchObject({ pooling: 'mean', normalize: false });
+    expect(await readPooling(d)).toMatchObject({ pooling: 'mean', normalize: false });
     fs.writeFileSync(path.join(d, '1_Pooling', 'config.json'), JSON.stringify({ pooling_mode_max_tokens: true }));
-    expect(() => readPooling(d)).toThrow(FileFormatError);
-    expect(() => readPooling(d)).toThrow(/pooling_mode_max_tokens is not supported/);
+    await expect(readPooling(d)).rejects.toThrow(FileFormatError);
+    await expect(readPooling(d)).rejects.toThrow(/pooling_mode_max_tokens is not supported/);
+  });
+
+  it("reads a GGUF file's pooling_type (as llama.cpp does); rank pooling is refused by name", async () => {
+    const model = initModel(config('llama'), new Rng(1), { backend: getBackend('ref') });
+    const tok = new Tokenizer({ tokenBytes: Array.from({ length: 256 }, (_, i) => new Uint8Array([i])), merges: [] });
+    const write = async (name: string, type?: number) => {
+      const meta = tokenizerToGguf(tok, model.config.vocabSize, { bos: 1, eos: 2 });
+      if (type !== undefined) meta.set('llama.pooling_type', { type: 'u32', value: type });
+      const f = path.join(tmp, name);
+      await saveGguf(model, f, { type: 'f32', metadata: meta });
+      return f;
+    };
+    expect(await readPooling(await write('p-none.gguf'))).toMatchObject({ pooling: 'last', normalize: true });
+    expect(await readPooling(await write('p-mean.gguf', 1))).toMatchObject({ pooling: 'mean', normalize: true });
+    expect(await readPooling(await write('p-cls.gguf', 2))).toMatchObject({ pooling: 'cls' });
+    await expect(readPooling(await write('p-rank.gguf', 4))).rejects.toThrow(/\[llama\.pooling_type\]: pooling_type 4/);
   });
 });

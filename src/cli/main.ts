@@ -38,6 +38,7 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
     file: './perplexity.js',
     help: 'score a text with a model: perplexity, nats per token, bits per byte (sliding windows)',
   },
+  embed: { file: './embed.js', help: 'embed texts with a model: vectors as JSON lines, or their cosine similarities' },
   inspect: { file: './inspect.js', help: 'look inside a model on a text: attention maps and the logit lens (HTML)' },
   export: { file: './export.js', help: 'write a model as a GGUF file (llama.cpp, ollama, LM Studio)' },
   feedback: { file: './feedback.js', help: 'export the feedback store as TRL JSONL, or count it (stats)' },

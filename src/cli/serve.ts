@@ -98,7 +98,7 @@ export async function loadServedModel(
   const folder = modelFolderOf(dir);
   const L = await loadForGeneration(folder, f);
   const speculative = await loadSpeculative(f, L);
-  const pool = readPooling(folder); // how /v1/embeddings pools (sentence-transformers' modules, else the last token)
+  const pool = await readPooling(folder); // how /v1/embeddings pools (sentence-transformers' modules, else the last token)
   const tok = L.tokenizer;
   if (!L.codec || !tok)
     throw new ConfigError('model-dir', `${folder} has no tokenizer (tokenizer.json); serving needs one`);

@@ -37,6 +37,20 @@ export interface HiddenStatesModel {
   hidden(ids: Int32Array, B: number, T: number): Tensor;
 }
 
+/** The special tokens a model's tokenizer puts around a text (its BOS first, the EOS its post-processor appends). */
+export interface TextFrame {
+  bos: number | null;
+  eos: number | null;
+}
+
+/** A text's ids framed as its tokenizer frames one: BOS first and EOS last where they belong and are missing. */
+export function frameIds(ids: readonly number[], frame: TextFrame): number[] {
+  const out = [...ids];
+  if (frame.bos !== null && out[0] !== frame.bos) out.unshift(frame.bos);
+  if (frame.eos !== null && out[out.length - 1] !== frame.eos) out.push(frame.eos);
+  return out;
+}
+
 /** Pool one text's states (T, C), row-major, into a vector of the first `d` components. */
 export function pool(states: ArrayLike<number>, T: number, C: number, pooling: Pooling, d = C): Float64Array {
   const out = new Float64Array(d);

@@ -14,7 +14,7 @@
  * the context window, an empty one, or more than EMBED_MAX_INPUTS inputs is a 400 naming `input`. The forwards run
  * in the generation queue, like a completion.
  */
-import { embed } from '../model/embed.js';
+import { embed, frameIds } from '../model/embed.js';
 import { checkModel } from './openai_common.js';
 import { badParam, Body } from './openai_params.js';
 import { sendJson } from './respond.js';
@@ -33,10 +33,11 @@ function readInputs(v: unknown, state: ServerState): number[][] {
   const { served } = state;
   const emb = served.embedding;
   const encodeText = (s: string): number[] => {
-    const ids = (served.codec.encodePlain ?? served.codec.encode).call(served.codec, s);
-    if (emb?.bos !== undefined && emb.bos !== null && ids[0] !== emb.bos) ids.unshift(emb.bos);
-    if (emb?.eos !== undefined && emb.eos !== null && ids[ids.length - 1] !== emb.eos) ids.push(emb.eos);
-    return ids;
+    if (s === '') throw badParam('input', "Invalid 'input': an empty text has nothing to embed");
+    return frameIds((served.codec.encodePlain ?? served.codec.encode).call(served.codec, s), {
+      bos: emb?.bos ?? null,
+      eos: emb?.eos ?? null,
+    });
   };
   if (v === undefined) throw badParam('input', "you must provide 'input' (a text, texts, or token ids)");
   let rows: number[][];

@@ -212,7 +212,7 @@ export function tokenizerFromGguf(g: Pick<GgufFile, 'metadata' | 'file'>): Token
   });
 }
 
-/** tokenizer_config fields from a GGUF file: special tokens, the chat template, add_bos_token. */
+/** tokenizer_config fields from a GGUF file: special tokens, the chat template, add_bos_token, add_eos_token. */
 export function ggufTokenizerConfig(
   g: Pick<GgufFile, 'metadata' | 'file'>,
   bad: (key: string, msg: string) => never,
@@ -244,5 +244,8 @@ export function ggufTokenizerConfig(
   if (tpl !== undefined) config.chatTemplate = tpl;
   const addBos = g.metadata.get('tokenizer.ggml.add_bos_token')?.value;
   if (addBos === true && bos !== undefined) config.extra = { ...config.extra, add_bos_token: true };
+  // an embedding model's tokenizer appends eos (Qwen3-Embedding's GGUF): embeddings pool over it (leading_bos.ts)
+  const addEos = g.metadata.get('tokenizer.ggml.add_eos_token')?.value;
+  if (addEos === true && eos !== undefined) config.extra = { ...config.extra, add_eos_token: true };
   return config;
 }
