@@ -250,9 +250,9 @@ describe('GGUF container', () => {
     expect(err(big)).toMatch(/t\.arr_i array length is 1099511627776, more than/);
     // a type we know but do not decode: laid out, then refused with its name when decoded
     const one = concat(serializeGguf([], [{ name: 'x', shape: [256], type: 'F32', raw: new Uint8Array(1024) }]));
-    new DataView(one.buffer).setUint32(24 + 9 + 4 + 8, 14, true); // header, name 'x', n_dims, ne[0] → type: Q6_K
-    const q6 = parseGguf(one);
-    expect(() => decodeGgufTensor(q6, q6.tensors[0]!)).toThrow(/Q6_K is not read/);
+    new DataView(one.buffer).setUint32(24 + 9 + 4 + 8, 15, true); // header, name 'x', n_dims, ne[0] → type: Q8_K
+    const q8k = parseGguf(one);
+    expect(() => decodeGgufTensor(q8k, q8k.tensors[0]!)).toThrow(/Q8_K is not read/);
   });
 });
 

@@ -1,12 +1,22 @@
 /**
  * GGML tensor types as GGUF files store them (llama.cpp ggml/include/ggml.h `enum ggml_type`, block layouts from
  * ggml/src/ggml-common.h and the reference row functions of ggml-quants.c): each type's block size and bytes per
- * block, decoding to float32 (F32, F16, BF16, F64, Q8_0, Q4_0, Q4_K) and encoding from float32 (F32, F16, BF16, Q8_0).
+ * block, decoding to float32 (F32, F16, BF16, F64, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the k-quants Q2_K … Q6_K: what
+ * llama.cpp's Q2_K … Q8_0 files hold, Q4_K_M and Q5_K_M mixing several) and encoding from float32 (F32, F16, BF16,
+ * Q8_0). Blocks of 32 (low nibbles are elements 0–15, high 16–31):
  *
- *   Q8_0  block of 32: f16 d, 32 × int8 q                 x = q · d                (34 bytes)
- *   Q4_0  block of 32: f16 d, 16 bytes of nibbles         x = (nibble − 8) · d     (18 bytes; low nibbles are
- *                                                                                  elements 0–15, high 16–31)
- *   Q4_K  super-block of 256: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles (144 bytes)
+ *   Q8_0  f16 d, 32 × int8 q                              x = q · d                         (34 bytes)
+ *   Q4_0  f16 d, 16 bytes of nibbles                      x = (nibble − 8) · d              (18 bytes)
+ *   Q4_1  f16 d, f16 m, 16 bytes of nibbles               x = nibble · d + m                (20 bytes)
+ *   Q5_0  f16 d, 4 bytes of 5th bits, 16 of nibbles       x = (q5 − 16) · d                 (22 bytes)
+ *   Q5_1  f16 d, f16 m, 4 bytes of 5th bits, 16 nibbles   x = q5 · d + m                    (24 bytes)
+ * super-blocks of 256 (sub-blocks of 16 or 32, each with its own scale, from ggml-quants.c's dequantize_row_*):
+ *   Q2_K  16 bytes of 4-bit scale/min pairs, 64 of 2-bit q, f16 d, f16 dmin                  (84 bytes)
+ *   Q3_K  32 bytes of high bits, 64 of 2-bit q, 12 of 6-bit scales, f16 d                     (110 bytes)
+ *   Q4_K  f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles               (144 bytes)
+ *   Q5_K  f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 32 of 5th bits, 128 of nibbles     (176 bytes)
+ *   Q6_K  128 bytes of low nibbles, 64 of 2-bit highs, 16 int8 scales, f16 d                 (210 bytes)
+ * Each product is rounded to float32 where the C code rounds it, so a decoded value is llama.cpp's bit for bit.
  *
  * Q8_0 is quantised as llama.cpp's `quantize_row_q8_0_ref`: d = amax / 127 in float32, q = round(x / d) (half away
  * from zero) with that float32 d, and d stored as f16; so Q8_0 → float32 → Q8_0 gives back the same bytes.
@@ -58,7 +68,21 @@ export const GGML_TYPE_NAMES: Readonly<Record<number, string>> = {
 };
 
 /** The types this package decodes to float32. */
-export type GgmlType = 'F32' | 'F16' | 'BF16' | 'F64' | 'Q8_0' | 'Q4_0' | 'Q4_K';
+export type GgmlType =
+  | 'F32'
+  | 'F16'
+  | 'BF16'
+  | 'F64'
+  | 'Q8_0'
+  | 'Q4_0'
+  | 'Q4_1'
+  | 'Q5_0'
+  | 'Q5_1'
+  | 'Q2_K'
+  | 'Q3_K'
+  | 'Q4_K'
+  | 'Q5_K'
+  | 'Q6_K';
 /** The types this package writes. */
 export type GgmlWriteType = 'F32' | 'F16' | 'BF16' | 'Q8_0';
 
@@ -74,22 +98,22 @@ const TYPES: Readonly<Record<GgmlType, TypeInfo>> = {
   F32: { id: 0, block: 1, bytes: 4 },
   F16: { id: 1, block: 1, bytes: 2 },
   Q4_0: { id: 2, block: 32, bytes: 18 },
+  Q4_1: { id: 3, block: 32, bytes: 20 },
+  Q5_0: { id: 6, block: 32, bytes: 22 },
+  Q5_1: { id: 7, block: 32, bytes: 24 },
   Q8_0: { id: 8, block: 32, bytes: 34 },
+  Q2_K: { id: 10, block: 256, bytes: 84 },
+  Q3_K: { id: 11, block: 256, bytes: 110 },
   Q4_K: { id: 12, block: 256, bytes: 144 },
+  Q5_K: { id: 13, block: 256, bytes: 176 },
+  Q6_K: { id: 14, block: 256, bytes: 210 },
   F64: { id: 28, block: 1, bytes: 8 },
   BF16: { id: 30, block: 1, bytes: 2 },
 };
 
 /** Block sizes of the types we know but do not decode (so the reader can still lay the file out and check it). */
 const OTHER_BLOCKS: Readonly<Record<number, [number, number]>> = {
-  3: [32, 20], // Q4_1
-  6: [32, 22], // Q5_0
-  7: [32, 24], // Q5_1
   9: [32, 36], // Q8_1
-  10: [256, 84], // Q2_K
-  11: [256, 110], // Q3_K
-  13: [256, 176], // Q5_K
-  14: [256, 210], // Q6_K
   15: [256, 292], // Q8_K
   24: [1, 1], // I8
   25: [1, 2], // I16
@@ -171,9 +195,192 @@ export function decodeGgml(t: GgmlType, raw: Uint8Array, n: number, file: string
       }
       return out;
     }
+    case 'Q4_1':
+    case 'Q5_0':
+    case 'Q5_1':
+      return decodeQ41Q5(t, aligned, dv, n);
+    case 'Q2_K':
+      return decodeQ2K(aligned, dv, n);
+    case 'Q3_K':
+      return decodeQ3K(aligned, dv, n);
     case 'Q4_K':
       return decodeQ4K(aligned, dv, n);
+    case 'Q5_K':
+      return decodeQ5K(aligned, dv, n);
+    case 'Q6_K':
+      return decodeQ6K(aligned, dv, n);
   }
+}
+
+const f32 = Math.fround;
+
+/**
+ * Q4_1, Q5_0, Q5_1 (dequantize_row_q4_1 / _q5_0 / _q5_1): blocks of 32; the 5-bit types keep element j's fifth bit
+ * in bit j of a little-endian u32 (elements 0–15: bits 0–15, 16–31: bits 16–31).
+ */
+function decodeQ41Q5(t: 'Q4_1' | 'Q5_0' | 'Q5_1', raw: Uint8Array, dv: DataView, n: number): Float32Array {
+  const out = new Float32Array(n);
+  const bytes = t === 'Q4_1' ? 20 : t === 'Q5_0' ? 22 : 24;
+  const hasMin = t !== 'Q5_0';
+  const five = t !== 'Q4_1';
+  for (let b = 0; b < n / 32; b++) {
+    const o = b * bytes;
+    const d = fromF16Bits(dv.getUint16(o, true));
+    const m = hasMin ? fromF16Bits(dv.getUint16(o + 2, true)) : 0;
+    const qhAt = o + (hasMin ? 4 : 2);
+    const qh = five ? dv.getUint32(qhAt, true) : 0;
+    const qs = qhAt + (five ? 4 : 0);
+    for (let j = 0; j < 16; j++) {
+      const q = raw[qs + j]!;
+      let x0 = q & 0xf,
+        x1 = q >> 4;
+      if (five) {
+        x0 |= ((qh >>> j) << 4) & 0x10;
+        x1 |= (qh >>> (j + 12)) & 0x10;
+      }
+      if (t === 'Q5_0') {
+        out[b * 32 + j] = (x0 - 16) * d;
+        out[b * 32 + j + 16] = (x1 - 16) * d;
+      } else {
+        out[b * 32 + j] = f32(x0 * d) + m;
+        out[b * 32 + j + 16] = f32(x1 * d) + m;
+      }
+    }
+  }
+  return out;
+}
+
+/** Q2_K (dequantize_row_q2_K): 16 sub-blocks of 16, each a 4-bit scale and a 4-bit min; 2-bit q. */
+function decodeQ2K(raw: Uint8Array, dv: DataView, n: number): Float32Array {
+  const out = new Float32Array(n);
+  let y = 0;
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 84; // scales[16], qs[64], d, dmin
+    const d = fromF16Bits(dv.getUint16(o + 80, true));
+    const min = fromF16Bits(dv.getUint16(o + 82, true));
+    let q = o + 16;
+    let is = 0;
+    for (let half = 0; half < 2; half++) {
+      for (let shift = 0; shift < 8; shift += 2) {
+        for (const off of [0, 16]) {
+          const sc = raw[o + is++]!;
+          const dl = f32(d * (sc & 0xf)),
+            ml = f32(min * (sc >> 4));
+          for (let l = 0; l < 16; l++) out[y++] = f32(dl * ((raw[q + off + l]! >> shift) & 3)) - ml;
+        }
+      }
+      q += 32;
+    }
+  }
+  return out;
+}
+
+/** Q3_K (dequantize_row_q3_K): 16 sub-blocks of 16 with 6-bit signed scales; 2 low bits + a high bit (set: +0, clear: −4). */
+function decodeQ3K(raw: Uint8Array, dv: DataView, n: number): Float32Array {
+  const out = new Float32Array(n);
+  const scales = new Int8Array(16);
+  const aux = new Uint32Array(4);
+  let y = 0;
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 110; // hmask[32], qs[64], scales[12], d
+    const dAll = fromF16Bits(dv.getUint16(o + 108, true));
+    const hm = o,
+      sc = o + 96;
+    // the 12 scale bytes as three little-endian u32, unpacked to sixteen 6-bit values (kmask1/kmask2)
+    const a0 = dv.getUint32(sc, true),
+      a1 = dv.getUint32(sc + 4, true),
+      tmp = dv.getUint32(sc + 8, true);
+    const k1 = 0x03030303,
+      k2 = 0x0f0f0f0f;
+    aux[0] = (a0 & k2) | (((tmp >>> 0) & k1) << 4);
+    aux[1] = (a1 & k2) | (((tmp >>> 2) & k1) << 4);
+    aux[2] = ((a0 >>> 4) & k2) | (((tmp >>> 4) & k1) << 4);
+    aux[3] = ((a1 >>> 4) & k2) | (((tmp >>> 6) & k1) << 4);
+    for (let i = 0; i < 16; i++) scales[i] = (aux[i >> 2]! >>> (8 * (i & 3))) & 0xff;
+    let q = o + 32;
+    let is = 0;
+    let m = 1;
+    for (let half = 0; half < 2; half++) {
+      for (let shift = 0; shift < 8; shift += 2) {
+        for (const off of [0, 16]) {
+          const dl = f32(dAll * (scales[is++]! - 32));
+          for (let l = 0; l < 16; l++) {
+            const v = ((raw[q + off + l]! >> shift) & 3) - (raw[hm + off + l]! & m ? 0 : 4);
+            out[y++] = dl * v;
+          }
+        }
+        m <<= 1;
+      }
+      q += 32;
+    }
+  }
+  return out;
+}
+
+/** get_scale_min_k4: sub-block j's 6-bit scale and min from the 12 bytes at `sc` (Q4_K, Q5_K). */
+function scaleMinK4(raw: Uint8Array, sc: number, j: number): [number, number] {
+  return j < 4
+    ? [raw[sc + j]! & 63, raw[sc + j + 4]! & 63]
+    : [(raw[sc + j + 4]! & 0xf) | ((raw[sc + j - 4]! >> 6) << 4), (raw[sc + j + 4]! >> 4) | ((raw[sc + j]! >> 6) << 4)];
+}
+
+/** Q5_K (dequantize_row_q5_K): Q4_K's scales and mins with a fifth bit per element. */
+function decodeQ5K(raw: Uint8Array, dv: DataView, n: number): Float32Array {
+  const out = new Float32Array(n);
+  let y = 0;
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 176; // d, dmin, scales[12], qh[32], qs[128]
+    const d = fromF16Bits(dv.getUint16(o, true));
+    const dmin = fromF16Bits(dv.getUint16(o + 2, true));
+    const sc = o + 4,
+      qh = o + 16;
+    let ql = o + 48;
+    let u1 = 1,
+      u2 = 2;
+    for (let j = 0; j < 8; j += 2) {
+      const [s1, m1] = scaleMinK4(raw, sc, j);
+      const [s2, m2] = scaleMinK4(raw, sc, j + 1);
+      const d1 = f32(d * s1),
+        mm1 = f32(dmin * m1),
+        d2 = f32(d * s2),
+        mm2 = f32(dmin * m2);
+      for (let l = 0; l < 32; l++) out[y++] = f32(d1 * ((raw[ql + l]! & 0xf) + (raw[qh + l]! & u1 ? 16 : 0))) - mm1;
+      for (let l = 0; l < 32; l++) out[y++] = f32(d2 * ((raw[ql + l]! >> 4) + (raw[qh + l]! & u2 ? 16 : 0))) - mm2;
+      ql += 32;
+      u1 <<= 2;
+      u2 <<= 2;
+    }
+  }
+  return out;
+}
+
+/** Q6_K (dequantize_row_q6_K): 16 sub-blocks of 16 with int8 scales; 4 low bits + 2 high bits, minus 32. */
+function decodeQ6K(raw: Uint8Array, dv: DataView, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 210; // ql[128], qh[64], scales[16] (int8), d
+    const d = fromF16Bits(dv.getUint16(o + 208, true));
+    for (let half = 0; half < 2; half++) {
+      const ql = o + 64 * half,
+        qh = o + 128 + 32 * half,
+        sc = o + 192 + 8 * half,
+        y = b * 256 + 128 * half;
+      for (let l = 0; l < 32; l++) {
+        const is = l >> 4;
+        const h = raw[qh + l]!;
+        const q1 = ((raw[ql + l]! & 0xf) | ((h & 3) << 4)) - 32;
+        const q2 = ((raw[ql + l + 32]! & 0xf) | (((h >> 2) & 3) << 4)) - 32;
+        const q3 = ((raw[ql + l]! >> 4) | (((h >> 4) & 3) << 4)) - 32;
+        const q4 = ((raw[ql + l + 32]! >> 4) | (((h >> 6) & 3) << 4)) - 32;
+        const s = (k: number) => f32(d * dv.getInt8(sc + is + k));
+        out[y + l] = s(0) * q1;
+        out[y + l + 32] = s(2) * q2;
+        out[y + l + 64] = s(4) * q3;
+        out[y + l + 96] = s(6) * q4;
+      }
+    }
+  }
+  return out;
 }
 
 /** Q4_K (ggml-quants.c dequantize_row_q4_K): 8 sub-blocks of 32, each with a 6-bit scale and a 6-bit min. */
@@ -186,14 +393,7 @@ function decodeQ4K(raw: Uint8Array, dv: DataView, n: number): Float32Array {
     const dmin = fromF16Bits(dv.getUint16(o + 2, true));
     const sc = o + 4; // 12 bytes of scales
     let q = o + 16; // 128 bytes of nibbles
-    // get_scale_min_k4: sub-block j's 6-bit scale and min
-    const scaleMin = (j: number): [number, number] =>
-      j < 4
-        ? [raw[sc + j]! & 63, raw[sc + j + 4]! & 63]
-        : [
-            (raw[sc + j + 4]! & 0xf) | ((raw[sc + j - 4]! >> 6) << 4),
-            (raw[sc + j + 4]! >> 4) | ((raw[sc + j]! >> 6) << 4),
-          ];
+    const scaleMin = (j: number) => scaleMinK4(raw, sc, j);
     for (let j = 0; j < 8; j += 2) {
       const [s1, m1] = scaleMin(j);
       const [s2, m2] = scaleMin(j + 1);
