@@ -314,11 +314,11 @@ export function ggufTensorBytes(g: GgufFile, t: GgufTensorInfo): Uint8Array {
   return g.bytes.subarray(at, at + t.byteLength);
 }
 
-/** A tensor decoded to float32 (F32, F16, BF16, F64, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K–Q6_K); others: UnsupportedError. */
+/** A tensor decoded to float32 (F32, F16, BF16, F64, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K–Q6_K, IQ4_NL, IQ4_XS); others: UnsupportedError. */
 export function decodeGgufTensor(g: GgufFile, t: GgufTensorInfo): Float32Array {
   if (!t.type)
     throw new UnsupportedError(
-      `${g.file} [${t.name}]: tensor type ${ggmlTypeName(t.typeId)} is not read (F32, F16, BF16, F64, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K are)`,
+      `${g.file} [${t.name}]: tensor type ${ggmlTypeName(t.typeId)} is not read (F32, F16, BF16, F64, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS are)`,
     );
   const n = t.shape.reduce((a, b) => a * b, 1);
   return decodeGgml(t.type, ggufTensorBytes(g, t), n, g.file, t.name);

@@ -1,7 +1,7 @@
 /**
  * GGML tensor types as GGUF files store them (llama.cpp ggml/include/ggml.h `enum ggml_type`, block layouts from
  * ggml/src/ggml-common.h and the reference row functions of ggml-quants.c): each type's block size and bytes per
- * block, decoding to float32 (F32, F16, BF16, F64, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the k-quants Q2_K … Q6_K: what
+ * block, decoding to float32 (F32, F16, BF16, F64, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, the k-quants Q2_K … Q6_K, IQ4_NL, IQ4_XS: what
  * llama.cpp's Q2_K … Q8_0 files hold, Q4_K_M and Q5_K_M mixing several) and encoding from float32 (F32, F16, BF16,
  * Q8_0). Blocks of 32 (low nibbles are elements 0–15, high 16–31):
  *
@@ -16,6 +16,8 @@
  *   Q4_K  f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles               (144 bytes)
  *   Q5_K  f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 32 of 5th bits, 128 of nibbles     (176 bytes)
  *   Q6_K  128 bytes of low nibbles, 64 of 2-bit highs, 16 int8 scales, f16 d                 (210 bytes)
+ * and the non-uniform 4-bit i-quants IQ4_NL (blocks of 32, 18 bytes) and IQ4_XS (super-blocks of 256, 136 bytes);
+ * the other i-quants (IQ1–IQ3, lattice codebooks) are not decoded.
  * Each product is rounded to float32 where the C code rounds it, so a decoded value is llama.cpp's bit for bit.
  *
  * Q8_0 is quantised as llama.cpp's `quantize_row_q8_0_ref`: d = amax / 127 in float32, q = round(x / d) (half away
@@ -82,7 +84,9 @@ export type GgmlType =
   | 'Q3_K'
   | 'Q4_K'
   | 'Q5_K'
-  | 'Q6_K';
+  | 'Q6_K'
+  | 'IQ4_NL'
+  | 'IQ4_XS';
 /** The types this package writes. */
 export type GgmlWriteType = 'F32' | 'F16' | 'BF16' | 'Q8_0';
 
@@ -107,6 +111,8 @@ const TYPES: Readonly<Record<GgmlType, TypeInfo>> = {
   Q4_K: { id: 12, block: 256, bytes: 144 },
   Q5_K: { id: 13, block: 256, bytes: 176 },
   Q6_K: { id: 14, block: 256, bytes: 210 },
+  IQ4_NL: { id: 20, block: 32, bytes: 18 },
+  IQ4_XS: { id: 23, block: 256, bytes: 136 },
   F64: { id: 28, block: 1, bytes: 8 },
   BF16: { id: 30, block: 1, bytes: 2 },
 };
@@ -209,7 +215,42 @@ export function decodeGgml(t: GgmlType, raw: Uint8Array, n: number, file: string
       return decodeQ5K(aligned, dv, n);
     case 'Q6_K':
       return decodeQ6K(aligned, dv, n);
+    case 'IQ4_NL':
+    case 'IQ4_XS':
+      return decodeIq4(t, aligned, dv, n);
   }
+}
+
+/** The sixteen non-uniform levels of IQ4_NL and IQ4_XS (ggml-common.h kvalues_iq4nl). */
+const IQ4_LEVELS = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+/**
+ * IQ4_NL (blocks of 32: f16 d, 16 bytes of nibbles) and IQ4_XS (super-blocks of 256: f16 d, u16 high scale bits,
+ * 4 bytes of low scale nibbles, 128 bytes of nibbles; 8 sub-blocks of 32 with 6-bit scales − 32): each nibble picks
+ * one of IQ4_LEVELS, times the (sub-)block's scale (dequantize_row_iq4_nl / _iq4_xs).
+ */
+function decodeIq4(t: 'IQ4_NL' | 'IQ4_XS', raw: Uint8Array, dv: DataView, n: number): Float32Array {
+  const out = new Float32Array(n);
+  const sub = (y: number, qs: number, dl: number) => {
+    for (let j = 0; j < 16; j++) {
+      out[y + j] = dl * IQ4_LEVELS[raw[qs + j]! & 0xf]!;
+      out[y + j + 16] = dl * IQ4_LEVELS[raw[qs + j]! >> 4]!;
+    }
+  };
+  if (t === 'IQ4_NL') {
+    for (let b = 0; b < n / 32; b++) sub(b * 32, b * 18 + 2, fromF16Bits(dv.getUint16(b * 18, true)));
+    return out;
+  }
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 136;
+    const d = fromF16Bits(dv.getUint16(o, true));
+    const hi = dv.getUint16(o + 2, true);
+    for (let ib = 0; ib < 8; ib++) {
+      const ls = ((raw[o + 4 + (ib >> 1)]! >> (4 * (ib & 1))) & 0xf) | (((hi >> (2 * ib)) & 3) << 4);
+      sub(b * 256 + ib * 32, o + 8 + ib * 16, f32(d * (ls - 32)));
+    }
+  }
+  return out;
 }
 
 const f32 = Math.fround;
