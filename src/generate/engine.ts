@@ -89,6 +89,12 @@ export interface GenerateOptions extends SamplerOptions {
    * without it (up to float rounding), only sooner where the guesses hold. Rows decode one at a time (no batching).
    */
   speculative?: SpeculativeOptions;
+  /**
+   * Added to the logits of these ids before anything else (OpenAI's `logit_bias`: −100 all but bans a token, +100
+   * all but forces it). The biased logits are the row's distribution for every purpose after it: penalties,
+   * sampling, and the reported log-probabilities. Rows with a bias sample on the host.
+   */
+  logitBias?: Readonly<Record<number, number>> | ReadonlyMap<number, number>;
 }
 
 /** One alternative in OpenAI's `top_logprobs`. `id` is an addition. */
@@ -192,6 +198,8 @@ export interface ResolvedRunOptions {
   promptCache: PromptCache<TruncatableCache> | undefined;
   grammar: TokenGrammar | undefined;
   speculative: Required<SpeculativeOptions> | undefined;
+  /** logitBias as parallel arrays, or null. */
+  bias: { ids: Int32Array; values: Float32Array } | null;
 }
 
 /** generate()'s options, checked and resolved. @internal */
@@ -208,6 +216,7 @@ export function resolveRun(model: DecoderModel, opts: GenerateOptions): Resolved
     promptCache,
     grammar,
     speculative,
+    logitBias,
     ...samplerOpts
   } = opts;
   const sampler = resolveSamplerOptions(samplerOpts);
@@ -238,7 +247,30 @@ export function resolveRun(model: DecoderModel, opts: GenerateOptions): Resolved
     promptCache,
     grammar: grammar === undefined ? undefined : tokenGrammar(grammar, codec, model.config.vocabSize),
     speculative: resolveSpeculative(speculative),
+    bias: resolveBias(logitBias, model.config.vocabSize),
   };
+}
+
+/** logitBias checked (integer ids inside the vocabulary, finite values) as parallel arrays; null when empty. */
+function resolveBias(
+  b: GenerateOptions['logitBias'],
+  V: number,
+): { ids: Int32Array; values: Float32Array } | null {
+  if (b === undefined) return null;
+  if (b === null || typeof b !== 'object')
+    throw new ConfigError('logitBias', 'expected an object or Map from token id to bias');
+  const entries: [number, unknown][] =
+    b instanceof Map
+      ? [...(b as ReadonlyMap<number, number>).entries()]
+      : Object.entries(b).map(([k, v]): [number, unknown] => [Number(k), v]);
+  if (entries.length === 0) return null;
+  for (const [id, v] of entries) {
+    if (!Number.isInteger(id) || id < 0 || id >= V)
+      throw new ConfigError('logitBias', `token id ${String(id)} is outside the vocabulary 0..${V - 1}`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new ConfigError('logitBias', `the bias of token ${id} must be a finite number, got ${String(v)}`);
+  }
+  return { ids: Int32Array.from(entries, (e) => e[0]), values: Float32Array.from(entries, (e) => e[1] as number) };
 }
 
 /** Vocabularies' byte tries, per tokenizer (a codec's `vocabKey`) and vocabulary size. */
@@ -332,6 +364,23 @@ class RowState {
     this.constraint = run.grammar ? run.grammar.start(run.stopTokens) : null;
   }
 
+  /** The row's logits with its logit bias added (a reused copy), or the logits themselves without one. */
+  private biased(logits: ArrayLike<number>): ArrayLike<number> {
+    const b = this.run.bias;
+    if (!b) return logits;
+    if (this.biasRow.length !== logits.length) this.biasRow = new Float32Array(logits.length);
+    const row = this.biasRow;
+    for (let i = 0; i < row.length; i++) row[i] = logits[i]!;
+    for (let k = 0; k < b.ids.length; k++) row[b.ids[k]!] = row[b.ids[k]!]! + b.values[k]!;
+    return row;
+  }
+  private biasRow = new Float32Array(0);
+
+  /** Whether this row samples on the host only (a logit bias: the `sample` kernel takes none). */
+  get hostOnly(): boolean {
+    return this.run.bias !== null;
+  }
+
   /** Whether the row's grammar (if any) lets `id` come next. */
   allows(id: number): boolean {
     return this.constraint === null || this.constraint.allows(id);
@@ -339,7 +388,7 @@ class RowState {
 
   /** Sample again among the ids the grammar allows (after it rejected the first draw). */
   resample(logits: ArrayLike<number>): SampleResult {
-    return this.sampler.sampleAllowed(logits, this.constraint!.allowed(logits.length));
+    return this.sampler.sampleAllowed(this.biased(logits), this.constraint!.allowed(logits.length));
   }
 
   /** The resolved sampler settings. */
@@ -359,12 +408,12 @@ class RowState {
 
   /** Sample the next token from its logits on the host (not yet taken: see `accept`). */
   sample(logits: ArrayLike<number>): SampleResult {
-    return this.sampler.sample(logits);
+    return this.sampler.sample(this.biased(logits));
   }
 
   /** Sample the next token from logits on the host (drawn again among the allowed ids if the grammar rejects it), and take it. */
   sampleAndAccept(logits: ArrayLike<number>): RowStep {
-    let s = this.sampler.sample(logits);
+    let s = this.sample(logits);
     if (!this.allows(s.id)) s = this.resample(logits);
     return this.accept(s);
   }
@@ -426,7 +475,7 @@ async function stepRows(t: LogitsTensor, live: readonly (RowState | null)[], V: 
   try {
     let samples: (SampleResult | null)[];
     let all: ArrayLike<number> | null = null;
-    const dev = sampleTarget(t);
+    const dev = live.some((r) => r?.hostOnly) ? null : sampleTarget(t);
     if (dev) {
       const run = live.find((r) => r)!;
       const u = live.map((r) => (r ? r.drawUniform() : 0));

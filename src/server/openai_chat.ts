@@ -16,7 +16,7 @@
  * Tool calling (./tool_calls.ts): tools and tool_choice (none, auto, required, a named function), assistant messages with
  * tool_calls and tool messages in the history, calls parsed out of the reply as `tool_calls` (finish_reason
  * 'tool_calls'); a stream holds back what may be a call and sends each call whole.
- * Refused with a 400 naming the field: the deprecated functions / function_call, logit_bias, other roles.
+ * Refused with a 400 naming the field: the deprecated functions / function_call, other roles.
  * Choice i samples with seed + i (the response's extra `seed` field says which seed was used, also when drawn fresh); with n > 1 the choices are generated one after another (a stream sends each
  * choice's chunks in turn, by index).
  */
@@ -25,7 +25,7 @@ import { withTemplateKwargs, type ChatMessage, type MessageToolCall } from '../c
 import { promptOpensThinking, REASONING_FORMATS, ReasoningSplitter, type ReasoningPiece } from './reasoning.js';
 import { MAX_TOP_LOGPROBS } from '../generate/sampler.js';
 import { baseSeed, checkModel, checkPromptFits, choiceSampler, responseId, usageOf } from './openai_common.js';
-import { Body, badParam, readSampling, SAMPLING_FIELDS } from './openai_params.js';
+import { Body, badParam, readLogitBias, readSampling, SAMPLING_FIELDS } from './openai_params.js';
 import type { ReplyLinkAnswer } from './reply_link.js';
 import { asHttpError, sendJson } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
@@ -197,6 +197,7 @@ export function chatRoute(state: ServerState): Route {
       throw asHttpError(e, 'chat_template_kwargs');
     }
     const req = readSampling(b, limits, ['max_completion_tokens', 'max_tokens']);
+    const logitBias = readLogitBias(b, served.model.config.vocabSize);
     const grammar = readStructuredOutput(b, served);
     const prediction = readPrediction(b, served);
     const toolUse = readToolUse(b, served, template);
@@ -248,6 +249,7 @@ export function chatRoute(state: ServerState): Route {
       logprobs,
       grammar: toolUse?.grammar ?? grammar ?? toolUse?.lazy ?? null,
       speculative: prediction,
+      ...(logitBias ? { logitBias } : {}),
     }));
     const id = responseId('chatcmpl');
     const created = Math.floor(Date.now() / 1000);

@@ -18,7 +18,7 @@
 import { MAX_TOP_LOGPROBS } from '../generate/sampler.js';
 import type { TokenLogprobEntry } from '../generate/engine.js';
 import { baseSeed, checkModel, checkPromptFits, choiceSampler, responseId, usageOf } from './openai_common.js';
-import { Body, badParam, readSampling, SAMPLING_FIELDS } from './openai_params.js';
+import { Body, badParam, readLogitBias, readSampling, SAMPLING_FIELDS } from './openai_params.js';
 import { readStructuredOutput, STRUCTURED_FIELDS } from './structured_output.js';
 import { sendJson } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
@@ -114,6 +114,7 @@ export function completionsRoute(state: ServerState): Route {
     const echo = b.bool('echo') ?? false;
     if (b.string('suffix')) throw badParam('suffix', 'suffix (insertion) is not supported by this server');
     const req = readSampling(b, limits, ['max_tokens'], echo ? 0 : 1);
+    const logitBias = readLogitBias(b, served.model.config.vocabSize);
     if (echo && req.stream)
       throw badParam('echo', 'echo with stream is not supported by this server; ask without stream');
     const bestOf = b.number('best_of', { min: 1, integer: true });
@@ -137,6 +138,7 @@ export function completionsRoute(state: ServerState): Route {
         seed: seed + i,
         logprobs: top !== undefined,
         grammar,
+        ...(logitBias ? { logitBias } : {}),
       })),
     );
     const promptOf = (index: number) => prompts[Math.floor(index / req.n)]!;

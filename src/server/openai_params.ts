@@ -10,6 +10,33 @@
 import type { SamplerOptions } from '../generate/sampler.js';
 import { HttpError } from './routes.js';
 
+/** Most entries in a `logit_bias` (OpenAI's limit). */
+export const MAX_LOGIT_BIAS = 300;
+
+/**
+ * OpenAI's `logit_bias`: an object from token id (a string of digits) to a bias in −100..100, added to that token's
+ * logit before sampling; ids must be inside the served vocabulary (`vocabSize`). Undefined when absent or empty.
+ */
+export function readLogitBias(b: Body, vocabSize: number): Map<number, number> | undefined {
+  const v = b.get('logit_bias');
+  if (v === undefined) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v))
+    throw badParam('logit_bias', "Invalid 'logit_bias': expected an object mapping token ids to biases");
+  const entries = Object.entries(v as Record<string, unknown>);
+  if (entries.length > MAX_LOGIT_BIAS)
+    throw badParam('logit_bias', `Invalid 'logit_bias': at most ${MAX_LOGIT_BIAS} tokens, got ${entries.length}`);
+  const out = new Map<number, number>();
+  for (const [k, x] of entries) {
+    const id = /^\d+$/.test(k) ? Number(k) : Number.NaN;
+    if (!Number.isSafeInteger(id) || id >= vocabSize)
+      throw badParam('logit_bias', `Invalid 'logit_bias': ${JSON.stringify(k)} is not a token id in 0..${vocabSize - 1}`);
+    if (typeof x !== 'number' || !Number.isFinite(x) || x < -100 || x > 100)
+      throw badParam('logit_bias', `Invalid 'logit_bias': the bias of token ${k} must be a number in -100..100`);
+    out.set(id, x);
+  }
+  return out.size > 0 ? out : undefined;
+}
+
 /** A 400 for one field. */
 export function badParam(param: string, message: string, code: string | null = null): HttpError {
   return new HttpError(400, message, 'invalid_request_error', param, code);
@@ -141,9 +168,6 @@ export function readSampling(
   set('topK', b.number('top_k', { min: 0, integer: true }));
   set('minP', b.number('min_p', { min: 0, max: 1 }));
   set('repetitionPenalty', b.number('repetition_penalty', { min: 0, minExclusive: true }));
-  const bias = b.get('logit_bias');
-  if (bias !== undefined && (typeof bias !== 'object' || Array.isArray(bias) || Object.keys(bias as object).length > 0))
-    throw badParam('logit_bias', 'logit_bias is not supported by this server (give {} or leave it out)');
 
   let maxTokens: number | undefined;
   for (const k of maxTokensKeys) {

@@ -27,6 +27,8 @@ export interface ChoiceSpec {
   logprobs: boolean;
   /** Structured output: the reply is a sentence of this grammar (./structured_output.ts). */
   grammar?: TokenGrammar | null;
+  /** OpenAI's logit_bias: token id → bias added to its logit. */
+  logitBias?: ReadonlyMap<number, number>;
   /** Speculative decoding for this choice (a request's `prediction`, ./prediction.ts); else the served model's. */
   speculative?: SpeculativeOptions | null;
 }
@@ -116,6 +118,7 @@ export async function runChoice(
       ...(pc ? { promptCache: pc } : {}),
       ...(spec.grammar ? { grammar: spec.grammar } : {}),
       ...(speculative ? { speculative } : {}),
+      ...(spec.logitBias ? { logitBias: spec.logitBias } : {}),
     });
     let first = true;
     for await (const ev of s) {
