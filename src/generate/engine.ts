@@ -252,10 +252,7 @@ export function resolveRun(model: DecoderModel, opts: GenerateOptions): Resolved
 }
 
 /** logitBias checked (integer ids inside the vocabulary, finite values) as parallel arrays; null when empty. */
-function resolveBias(
-  b: GenerateOptions['logitBias'],
-  V: number,
-): { ids: Int32Array; values: Float32Array } | null {
+function resolveBias(b: GenerateOptions['logitBias'], V: number): { ids: Int32Array; values: Float32Array } | null {
   if (b === undefined) return null;
   if (b === null || typeof b !== 'object')
     throw new ConfigError('logitBias', 'expected an object or Map from token id to bias');

@@ -29,7 +29,10 @@ export function readLogitBias(b: Body, vocabSize: number): Map<number, number> |
   for (const [k, x] of entries) {
     const id = /^\d+$/.test(k) ? Number(k) : Number.NaN;
     if (!Number.isSafeInteger(id) || id >= vocabSize)
-      throw badParam('logit_bias', `Invalid 'logit_bias': ${JSON.stringify(k)} is not a token id in 0..${vocabSize - 1}`);
+      throw badParam(
+        'logit_bias',
+        `Invalid 'logit_bias': ${JSON.stringify(k)} is not a token id in 0..${vocabSize - 1}`,
+      );
     if (typeof x !== 'number' || !Number.isFinite(x) || x < -100 || x > 100)
       throw badParam('logit_bias', `Invalid 'logit_bias': the bias of token ${k} must be a number in -100..100`);
     out.set(id, x);
