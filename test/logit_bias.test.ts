@@ -15,7 +15,8 @@ import { createServer, type LlmServer } from '../src/server/server.js';
 import { ConfigError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 import { randomBigramModel } from './generate_fakes.js';
-import { smallModelConfig, testBackends } from './helpers.js';
+import { captureOutput, smallModelConfig, testBackends } from './helpers.js';
+import { main as generateMain } from '../src/cli/generate.js';
 import { makeTinyModel } from './sft_helpers.js';
 
 const backends = await testBackends();
@@ -89,6 +90,18 @@ describe('logit_bias through the openai client', () => {
   afterAll(async () => {
     await server?.close();
     fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('llmts generate --logit-bias (llama.cpp spelling, repeatable)', async () => {
+    const args = [tmp, 'color red', '--backend', 'ref', '--temperature', '0', '--max-tokens', '8', '--json'];
+    const plain = JSON.parse((await captureOutput(() => generateMain(args))).out) as { ids: number[] };
+    const [a, b] = [...new Set(plain.ids)];
+    const r = JSON.parse(
+      (await captureOutput(() => generateMain([...args, '--logit-bias', `${a}-100`, '--logit-bias', `${b}-100`]))).out,
+    ) as { ids: number[] };
+    expect(r.ids).not.toContain(a);
+    expect(r.ids).not.toContain(b);
+    await expect(generateMain([...args, '--logit-bias', 'x+1'])).rejects.toThrow(/--logit-bias/);
   });
 
   it('bans and forces tokens on both routes; bad biases are 400s naming logit_bias', async () => {

@@ -35,10 +35,9 @@ describe('llmts serve (the command)', () => {
     expect(r.stderr).toMatch(/neither a model folder .* nor a run folder/);
   });
 
-  it('serves a run folder, prints the URL, answers the client, and closes on Ctrl-C', async () => {
-    const p = spawn(process.execPath, [BIN, 'serve', path.join(tmp, 'my-run'), '--port', '0', '--backend', 'ref'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  it('serves a run folder (drafting by prompt lookup), prints the URL, answers the client, and closes on Ctrl-C', async () => {
+    const args = [BIN, 'serve', path.join(tmp, 'my-run'), '--port', '0', '--backend', 'ref', '--lookup'];
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '',
       err = '';
     p.stderr.on('data', (d) => (err += String(d)));
@@ -60,6 +59,8 @@ describe('llmts serve (the command)', () => {
         max_tokens: 5,
       });
       expect(r.choices[0]!.message.role).toBe('assistant');
+      expect(r.usage!.completion_tokens_details).toBeDefined(); // the lookup drafter's counts
+      expect(out).toContain('speculative decoding: prompt lookup, drafts up to 8 tokens per check');
     } finally {
       p.kill('SIGINT');
     }

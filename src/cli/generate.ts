@@ -336,6 +336,14 @@ interface GenerateFlags extends SamplerFlags, GrammarFlags, SpeculativeFlags {
   topLogprobs?: number;
   json?: boolean;
   eos: boolean;
+  logitBias?: Map<number, number>;
+}
+
+/** One `--logit-bias` value, llama.cpp's spelling TOKEN_ID(+|-)BIAS (e.g. 15043+1, 198-100), added to the map so far. */
+function logitBiasFlag(v: string, prev: Map<number, number> | undefined): Map<number, number> {
+  const m = /^(\d+)([+-]\d+(?:\.\d+)?)$/.exec(v.trim());
+  if (!m) throw new ConfigError('--logit-bias', `expected TOKEN_ID+BIAS or TOKEN_ID-BIAS (e.g. 198-100), got '${v}'`);
+  return new Map([...(prev ?? []), [Number(m[1]), Number(m[2])]]);
 }
 
 /** The speculative decoding the flags ask for: a draft model loaded as the model is (same backend and weights), or lookup. */
@@ -366,7 +374,13 @@ export async function main(argv: string[]): Promise<number> {
       ),
     )
     .option('--json', 'print one JSON object: text, ids, seed, finish_reason, logprobs')
-    .option('--no-eos', 'do not stop at the end-of-sequence token');
+    .option('--no-eos', 'do not stop at the end-of-sequence token')
+    .addOption(
+      new Option(
+        '--logit-bias <id±bias>',
+        "add a bias to a token's logit before sampling, e.g. 198-100 (all but bans id 198), 42+5; repeatable",
+      ).argParser(logitBiasFlag),
+    );
   const code = parseOrExit(program, argv);
   if (code !== null) return code;
   const [dir, promptArg] = program.processedArgs as [string, string | undefined];
@@ -425,6 +439,7 @@ export async function main(argv: string[]): Promise<number> {
   else if (f.json) opts.topLogprobs = 0;
   if (L.codec) opts.tokenizer = L.codec;
   if (speculative) opts.speculative = speculative;
+  if (f.logitBias) opts.logitBias = f.logitBias;
   if (grammar) {
     if (!L.codec)
       throw new ConfigError('--grammar', `${dir} has no tokenizer, so a grammar cannot be matched to tokens`);

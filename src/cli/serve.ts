@@ -33,7 +33,8 @@ import { createServer } from '../server/server.js';
 import { switchServedModel } from '../server/switch_model.js';
 import { ConfigError } from '../util/errors.js';
 import { loadForGeneration, loadSpeculative, numberFlag, parseOrExit } from './generate.js';
-import { addSpeculativeFlags, checkSpeculativeFlags, type SpeculativeFlags } from './speculative_flags.js';
+import { addSpeculativeFlags, checkSpeculativeFlags, DRAFT_P_MIN, type SpeculativeFlags } from './speculative_flags.js';
+import { DEFAULT_MAX_DRAFT } from '../generate/speculative.js';
 import { leadingBos, trailingEos } from '../tokenizer/leading_bos.js';
 import { readPooling } from '../model/hf/pooling.js';
 
@@ -282,6 +283,14 @@ export async function main(argv: string[]): Promise<number> {
     `model '${served.name}' (${served.template.kind} template, context ${served.model.config.maxPositions} tokens, ` +
       `${getBackend().describe()}); ${f.apiKey ? 'API key required; ' : ''}Ctrl-C stops`,
   );
+  if (served.speculative) {
+    const upTo = `drafts up to ${served.speculative.maxDraft ?? DEFAULT_MAX_DRAFT} tokens per check`;
+    console.log(
+      f.lookup
+        ? `speculative decoding: prompt lookup, ${upTo}`
+        : `speculative decoding: draft model ${f.modelDraft} (p-min ${f.draftPMin ?? DRAFT_P_MIN}), ${upTo}`,
+    );
+  }
   if (f.host !== '127.0.0.1' && f.host !== 'localhost' && f.host !== '::1' && !f.apiKey)
     err(`warning: listening on ${f.host} without --api-key: anyone who can reach this port can use the model`);
 
