@@ -303,7 +303,7 @@ function decodeQ2K(raw: Uint8Array, dv: DataView, n: number): Float32Array {
     let is = 0;
     for (let half = 0; half < 2; half++) {
       for (let shift = 0; shift < 8; shift += 2) {
-        for (const off of [0, 16]) {
+        for (let off = 0; off <= 16; off += 16) {
           const sc = raw[o + is++]!;
           const dl = f32(d * (sc & 0xf)),
             ml = f32(min * (sc >> 4));
@@ -343,7 +343,7 @@ function decodeQ3K(raw: Uint8Array, dv: DataView, n: number): Float32Array {
     let m = 1;
     for (let half = 0; half < 2; half++) {
       for (let shift = 0; shift < 8; shift += 2) {
-        for (const off of [0, 16]) {
+        for (let off = 0; off <= 16; off += 16) {
           const dl = f32(dAll * (scales[is++]! - 32));
           for (let l = 0; l < 16; l++) {
             const v = ((raw[q + off + l]! >> shift) & 3) - (raw[hm + off + l]! & m ? 0 : 4);
@@ -407,17 +407,16 @@ function decodeQ6K(raw: Uint8Array, dv: DataView, n: number): Float32Array {
         sc = o + 192 + 8 * half,
         y = b * 256 + 128 * half;
       for (let l = 0; l < 32; l++) {
-        const is = l >> 4;
+        const is = sc + (l >> 4); // sub-blocks is, is + 2, is + 4, is + 6 scale the four quarters
         const h = raw[qh + l]!;
         const q1 = ((raw[ql + l]! & 0xf) | ((h & 3) << 4)) - 32;
         const q2 = ((raw[ql + l + 32]! & 0xf) | (((h >> 2) & 3) << 4)) - 32;
         const q3 = ((raw[ql + l]! >> 4) | (((h >> 4) & 3) << 4)) - 32;
         const q4 = ((raw[ql + l + 32]! >> 4) | (((h >> 6) & 3) << 4)) - 32;
-        const s = (k: number) => f32(d * dv.getInt8(sc + is + k));
-        out[y + l] = s(0) * q1;
-        out[y + l + 32] = s(2) * q2;
-        out[y + l + 64] = s(4) * q3;
-        out[y + l + 96] = s(6) * q4;
+        out[y + l] = f32(d * dv.getInt8(is)) * q1;
+        out[y + l + 32] = f32(d * dv.getInt8(is + 2)) * q2;
+        out[y + l + 64] = f32(d * dv.getInt8(is + 4)) * q3;
+        out[y + l + 96] = f32(d * dv.getInt8(is + 6)) * q4;
       }
     }
   }

@@ -591,7 +591,7 @@ async function* decodeRow<C extends DecoderCache>(
         if (took) stats.accepted++;
         if (step.finish || !took) break;
         i++;
-        if (drafting) step.draft = { ...stats };
+        step.draft = { ...stats };
         yield step;
       }
       // the cache keeps x and the drafted tokens taken: draft[0 .. i)
@@ -831,9 +831,9 @@ function toChoice(
     if (s.stopString !== undefined) stoppedBy = { string: s.stopString };
     if (s.grammarDone) stoppedBy = { grammar: true };
   }
-  const draft = steps[steps.length - 1]?.draft;
   timings.decode_ms = totalMs - timings.prefill_ms;
   const last = steps[steps.length - 1];
+  const draft = last?.draft;
   return {
     index,
     ids,

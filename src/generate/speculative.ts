@@ -23,6 +23,7 @@
  *     it is unsure (its top probability under `pMin`). It keeps its own KV cache per generation.
  * A drafter of your own implements `Drafter`: any ids it returns are only ever checked, never trusted.
  */
+import { argmax, logSumExp } from '../backend/sampling.js';
 import { ConfigError } from '../util/errors.js';
 import { noGrad, tidy } from '../tensor/tensor.js';
 import type { DecoderModel } from './interfaces.js';
@@ -145,19 +146,23 @@ export interface PromptLookupOptions {
   minNgram?: number;
 }
 
+/** The n-gram settings with their defaults, checked (PromptLookup and PredictedText take the same). */
+function ngramSettings(opts: PromptLookupOptions): Required<PromptLookupOptions> {
+  const { maxNgram = 3, minNgram = 1 } = opts;
+  if (!Number.isInteger(minNgram) || minNgram < 1)
+    throw new ConfigError('minNgram', `expected an integer ≥ 1, got ${String(minNgram)}`);
+  if (!Number.isInteger(maxNgram) || maxNgram < minNgram)
+    throw new ConfigError('maxNgram', `expected an integer ≥ minNgram (${minNgram}), got ${String(maxNgram)}`);
+  return { maxNgram, minNgram };
+}
+
 /** Drafts by looking the text's last n-gram up earlier in the text (prompt and reply). */
 export class PromptLookup implements Drafter {
   readonly maxNgram: number;
   readonly minNgram: number;
 
   constructor(opts: PromptLookupOptions = {}) {
-    const { maxNgram = 3, minNgram = 1 } = opts;
-    if (!Number.isInteger(minNgram) || minNgram < 1)
-      throw new ConfigError('minNgram', `expected an integer ≥ 1, got ${String(minNgram)}`);
-    if (!Number.isInteger(maxNgram) || maxNgram < minNgram)
-      throw new ConfigError('maxNgram', `expected an integer ≥ minNgram (${minNgram}), got ${String(maxNgram)}`);
-    this.maxNgram = maxNgram;
-    this.minNgram = minNgram;
+    ({ maxNgram: this.maxNgram, minNgram: this.minNgram } = ngramSettings(opts));
   }
 
   session(): DraftSession {
@@ -214,9 +219,7 @@ export class PredictedText implements Drafter {
     readonly ids: readonly number[],
     opts: PromptLookupOptions = {},
   ) {
-    const look = new PromptLookup(opts); // the same settings, checked the same way
-    this.maxNgram = look.maxNgram;
-    this.minNgram = look.minNgram;
+    ({ maxNgram: this.maxNgram, minNgram: this.minNgram } = ngramSettings(opts));
   }
 
   session(prompt: readonly number[]): DraftSession {
@@ -260,22 +263,6 @@ export class DraftModel implements Drafter {
   }
 }
 
-/** The greedy id of a row of logits and its softmax probability. */
-function top1(logits: ArrayLike<number>): { id: number; p: number } {
-  let id = 0,
-    max = -Infinity;
-  for (let i = 0; i < logits.length; i++) {
-    const v = logits[i]!;
-    if (v > max) {
-      max = v;
-      id = i;
-    }
-  }
-  let z = 0;
-  for (let i = 0; i < logits.length; i++) z += Math.exp(logits[i]! - max);
-  return { id, p: 1 / z };
-}
-
 /** One generation's draft model state: a KV cache over the context, cut back to what still stands each round. */
 class ModelDraftSession implements DraftSession {
   private readonly pc: PromptCache;
@@ -306,8 +293,8 @@ class ModelDraftSession implements DraftSession {
         } finally {
           t.dispose();
         }
-        const { id, p } = top1(row);
-        if (p < this.pMin) break;
+        const id = argmax(row); // greedy, and its probability: softmax(row)[id]
+        if (Math.exp(row[id]! - logSumExp(row)) < this.pMin) break;
         out.push(id);
         if (out.length >= n) break;
         t = forward(Int32Array.of(id), false);
