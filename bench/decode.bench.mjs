@@ -5,7 +5,8 @@
 // and top-p on random weights; else it is printed as "measured on <processor>" with ratio null. Two rows per model
 // and weight storage (--modes):
 //   llamacpp llama.cpp itself on the same weights (bench/peers/llamacpp.mjs): the model is written as the GGUF file
-//            `llmts export --format gguf` writes (f32 → F32, q8 → Q8_0; bf16 has no row), node-llama-cpp's prebuilt
+//            `llmts export --format gguf` writes (f32 → F32, q8 → Q8_0, q4k → Q4_K with a Q8_0 head, the blocks
+//            llm.ts's q4k runs; bf16 has no row), node-llama-cpp's prebuilt
 //            CPU binary decodes it in its own process on the same threads, greedy, from the first 64 ids of the
 //            prompt, --tokens tokens; llm.ts decodes the same ids greedily; the two alternate --reps times and each
 //            side's best is kept. ratio = llm.ts / llama.cpp, for decode and prefill. case: "stories15M q8 llamacpp".
@@ -31,7 +32,7 @@
 // bench/llamacpp.mjs prints the llama.cpp rows alone as one table (f32 / q8 × both models).
 // usage: node bench/decode.bench.mjs [--json] [--cases stories15M,stories110M] [--modes llamacpp,runc,prompt] [--prompt 512]
 //          [--tokens N] [--runc-tokens 256] [--top-p 1.0] [--backend auto|ref|wasm] [--threads N] [--batch B]
-//          [--weights f32,q8,bf16] [--reps 3] [--no-peer] [--help]
+//          [--weights f32,q8,q4k,bf16] [--reps 3] [--no-peer] [--help]
 // --top-p P: 0 < P ≤ 1, the nucleus of every row (default 1.0: no top-p, run.c -p 1.0's work; 0.9: run.c's default).
 // --help, -h: print this and run nothing.
 // Each row runs the same generate reps + 1 times in one process: tok_s is the median of the last reps (steady
@@ -44,7 +45,7 @@
 // not comparable), llamacpp_anchors, tfjs_peer, tfjs_tok_s, ratio_vs_tfjs (runc rows), ...; first a machine line.
 // TensorFlow.js (bench/peers/tfjs-llama-decode.mjs, float32) decodes the same model in the same command: wasm (its
 // best; the full run.c run) and cpu (stories15M only, 32 tokens). --no-peer skips it.
-// --weights: the weight storages to run side by side (default all three). For q8/bf16 each row also reports the
+// --weights: the weight storages to run side by side (default all four). For q8/q4k/bf16 each row also reports the
 // quality cost on this (random) model: the relative logits error vs float32 over a 64-token prefix (‖Δ‖/‖logits‖).
 // The quality on trained-like weights and real text is measured in test/quantize.test.ts (fixture models).
 // --batch B (prompt mode) also decodes B copies of the prompt as one batch and reports the aggregate tokens/s.
@@ -52,6 +53,8 @@ import { compareToAnchor, anchorsFor, fmtAnchorValue, processorName } from './an
 import { exitIfHelp, NO_SGEMM_PEAK, printMachine, processor, sgemmPeak, usageError } from './machine.mjs';
 
 exitIfHelp(import.meta.url);
+/** The GGUF type llama.cpp's row of each weight storage reads. @type {Record<string, 'f32' | 'q8_0' | 'q4_k'>} */
+const GGUF_OF = { f32: 'f32', q8: 'q8_0', q4k: 'q4_k' };
 const argv = process.argv.slice(2);
 /** The value after flag k, else d. @template {string | number | undefined} D @param {string} k @param {D} d @returns {string | D} */
 const opt = (k, d) => {
@@ -64,7 +67,7 @@ const promptLen = Number(opt('--prompt', 512));
 const threads = opt('--threads', undefined);
 const backendName = opt('--backend', 'auto');
 const batch = Number(opt('--batch', 1));
-const weightKinds = opt('--weights', 'f32,q8,bf16').split(',');
+const weightKinds = opt('--weights', 'f32,q8,q4k,bf16').split(',');
 const modes = opt('--modes', 'llamacpp,runc,prompt').split(',');
 const runcTokens = Number(opt('--runc-tokens', 256));
 const reps = Math.max(1, Number(opt('--reps', 3)));
@@ -73,7 +76,7 @@ if (!(topP > 0 && topP <= 1)) usageError(`--top-p: expected 0 < P ≤ 1, got ${o
 for (const m of modes)
   if (!['llamacpp', 'runc', 'prompt'].includes(m)) usageError(`--modes: unknown ${m} (llamacpp, runc, prompt)`);
 for (const w of weightKinds)
-  if (!['f32', 'q8', 'bf16'].includes(w)) usageError(`--weights: unknown ${w} (f32, q8, bf16)`);
+  if (!['f32', 'q8', 'q4k', 'bf16'].includes(w)) usageError(`--weights: unknown ${w} (f32, q8, q4k, bf16)`);
 
 const noPeer = argv.includes('--no-peer');
 
@@ -221,9 +224,9 @@ async function runCase(/** @type {string} */ name, /** @type {Shape} */ s) {
   /** @type {Map<string, string>} */
   const ggufs = new Map();
   try {
-    for (const kind of modes.includes('llamacpp') ? weightKinds.filter((k) => k !== 'bf16') : []) {
+    for (const kind of modes.includes('llamacpp') ? weightKinds.filter((k) => k in GGUF_OF) : []) {
       const file = path.join(tmp, `${name}-${kind}.gguf`);
-      await writeGgufForPeer(model, file, kind === 'q8' ? 'q8_0' : 'f32');
+      await writeGgufForPeer(model, file, GGUF_OF[kind]);
       ggufs.set(kind, file);
     }
     await runKinds(name, s, model, prompt, tokens, ref, logitsOf, ggufs);
@@ -244,7 +247,7 @@ async function runKinds(name, s, model, prompt, tokens, ref, logitsOf, ggufs) {
     /** @type {Record<string, number>} */
     let quality = {};
     if (kind !== 'f32') {
-      const rep = await quantizeModel(model, /** @type {'q8' | 'bf16'} */ (kind));
+      const rep = await quantizeModel(model, /** @type {'q8' | 'q4k' | 'bf16'} */ (kind));
       const got = await logitsOf();
       let d = 0,
         n = 0;
@@ -282,10 +285,10 @@ async function runLlamaCpp(name, model, prompt, tokens, kind, file) {
     prompt: prompt.length,
     tokens,
   };
-  if (!file) row.error = `no GGUF type for ${kind} weights (llama.cpp rows: f32, q8)`;
+  if (!file) row.error = `no GGUF type for ${kind} weights (llama.cpp rows: f32, q8, q4k)`;
   else
     try {
-      Object.assign(row, { gguf: kind === 'q8' ? 'q8_0' : 'f32', threads: nThreads });
+      Object.assign(row, { gguf: GGUF_OF[kind], threads: nThreads });
       Object.assign(row, await compareWithLlamaCpp(model, file, prompt, tokens, nThreads, reps));
     } catch (e) {
       row.error = String(e instanceof Error ? e.message : e).slice(0, 300);
@@ -325,7 +328,8 @@ async function runVariant(name, s, model, prompt, tokens, kind, quality, mode) {
   // positions P .. P + n − 1 were decoded: the mean FLOPs of those steps, and the weight bytes each step reads
   const flops = flopsPerToken(s, P + (n - 1) / 2);
   const gflopS = (flops * tokS) / 1e9;
-  const bytesPerWeight = kind === 'q8' ? 36 / 32 : kind === 'bf16' ? 2 : 4; // q8: 32 int8 + a float32 scale per block
+  // q8: 32 int8 + a float32 scale per block; q4k: 152 bytes per 256 (its head is q8: counted as q4k here)
+  const bytesPerWeight = kind === 'q8' ? 36 / 32 : kind === 'q4k' ? 152 / 256 : kind === 'bf16' ? 2 : 4;
   const weightGBs = ((s.L * (4 * s.C * s.C + 3 * s.C * s.F) + s.V * s.C) * bytesPerWeight * tokS) / 1e9;
   const best = (s.tfjs ?? [])
     .filter((q) => q.tok_s)

@@ -594,6 +594,37 @@ export function cases(): Case[] {
       prep: (ins) => packQ8(ins, N),
     });
   }
+  // q4k: random nibbles and 6-bit scales/mins, d and dmin small positive floats (weights within about ±0.2)
+  const packQ4k = (ins: HostArray[], k: number): HostArray[] => {
+    const r = new Rng(83 + k),
+      w = new Int32Array(ins[1]!.length);
+    const bytes = new Uint8Array(w.buffer),
+      floats = new Float32Array(w.buffer);
+    for (let b = 0; b < w.length / 38; b++) {
+      floats[b * 38] = 2e-4 + r.random() * 2e-4;
+      floats[b * 38 + 1] = 2e-3 + r.random() * 2e-3;
+      for (let i = 8; i < 24; i++) bytes[b * 152 + i] = r.int(64);
+      for (let i = 24; i < 152; i++) bytes[b * 152 + i] = r.int(256);
+    }
+    return [ins[0]!, w];
+  };
+  // decode (one row), prefill rows, a batch, several super-blocks per row, odd N
+  for (const [shape, N] of [
+    [[1, 256], 5],
+    [[3, 512], 33],
+    [[2, 2, 256], 7],
+    [[1, 1024], 300],
+    [[9, 256], 13],
+  ] as const) {
+    const K = shape[shape.length - 1]!;
+    cs.push({
+      name: `matmul_q4k [${shape}]·[${N}, ${K}]ᵀ`,
+      kernel: 'matmul_q4k',
+      inputs: [f([...shape]), { shape: [N, (K / 256) * 38], dtype: 'i32' }],
+      outputs: [f([...shape.slice(0, -1), N])],
+      prep: (ins) => packQ4k(ins, N),
+    });
+  }
   const packBf16 = (ins: HostArray[], k: number): HostArray[] => {
     const r = new Rng(91 + k),
       w = new Int32Array(ins[1]!.length);

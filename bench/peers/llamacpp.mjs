@@ -16,7 +16,7 @@ const { Tokenizer } = await import('../../dist/tokenizer/tokenizer.js');
 /**
  * Write `model` (float32 weights) to `file` as GGUF of `type`, with a byte-level vocabulary padded to the model's rows
  * (llama.cpp needs a tokenizer in the file; the benches pass token ids and never use it).
- * @param {import('../../dist/model/model.js').CausalLM} model @param {string} file @param {'f32' | 'q8_0'} type
+ * @param {import('../../dist/model/model.js').CausalLM} model @param {string} file @param {'f32' | 'q8_0' | 'q4_k'} type
  */
 export async function writeGgufForPeer(model, file, type) {
   const byteTok = new Tokenizer({ tokenBytes: Array.from({ length: 256 }, (_, i) => new Uint8Array([i])), merges: [] });

@@ -62,6 +62,14 @@
  *                in float32: dx[m] = max_k |x[m, k]| / 8191, id = (dx = 0 ? 0 : 1/dx),
  *                xq[m, k] = round-half-even(x[m, k]·id) clamped to [−8191, 8191]; then (block sums exact integers)
  *                out[m, n] = dx[m] · Σ_b scales[n, b] · Σ_{k = 32b}^{32b+31} xq[m, k]·q[n, k]   (≈ x·Wᵀ, W ≈ q·scale)
+ * - matmul_q4k:  (x [..., M, K] f32, wq i32 [N, K/256·38]) → (out [..., M, N])   K % 256 = 0.
+ *                llama.cpp's Q4_K unpacked (src/model/q4k.ts): per row, K/256 super-blocks of 38 words: f32 d,
+ *                f32 dmin, u8 sc[8], u8 mn[8], u8 qs[128]; weight 32s + l of a super-block (sub-block s = 2j + h,
+ *                l < 32) is q = h ? qs[32j + l] >> 4 : qs[32j + l] & 15, standing for d·sc[s]·q − dmin·mn[s].
+ *                x is rounded per super-block b of 256 to 8 bits, as llama.cpp's Q8_K (all in float32):
+ *                amax = max |x[m, 256b …]|, dx[m, b] = amax/127, xq = round-half-even(x·(amax = 0 ? 0 : 127/amax))
+ *                clamped to [−127, 127]; then, the sums over l exact integers,
+ *                out[m, n] = Σ_b dx[m, b]·(d·Σ_s sc[s]·Σ_l xq·q − dmin·Σ_s mn[s]·Σ_l xq)
  * - matmul_bf16: (x [..., M, K] f32, wb i32 [N, K/2]) → (out [..., M, N])       K even.
  *                bfloat16 weights, two per i32 element, low half first: w[n, k] = the float32 whose upper 16 bits
  *                are u16 (k mod 2) of wb[n, ⌊k/2⌋] and lower 16 bits zero (exact widening).
@@ -179,6 +187,7 @@ export const KERNELS = [
   'write_at',
   'matmul',
   'matmul_q8',
+  'matmul_q4k',
   'matmul_bf16',
   'embedding',
   'embedding_backward',

@@ -439,6 +439,31 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
       c.check(c.size(c.i(2)) === (N * K) / 32, 'input', 2, () => `must hold N·K/32 = ${(N * K) / 32} block scales`);
     },
   },
+  matmul_q4k: {
+    inputs: [F('x', { minRank: 1 }), I('wq', { rank: 2 })],
+    outputs: [F('out', { minRank: 1 })],
+    attrs: {},
+    shapes: (c) => {
+      const x = c.i(0),
+        w = c.i(1);
+      const K = x[x.length - 1]!;
+      c.check(
+        K > 0 && K % 256 === 0,
+        'input',
+        0,
+        () => `must have K a positive multiple of 256 (Q4_K super-blocks), got ${K}`,
+      );
+      c.check(w[1] === (K / 256) * 38, 'input', 1, () => `must be [N, K/256·38] = [N, ${(K / 256) * 38}] for K = ${K}`);
+      const o = c.o(0);
+      c.check(o[o.length - 1] === w[0], 'output', 0, () => `must end in N = ${w[0]} (the weight's rows)`);
+      c.check(
+        c.size(o) === (c.size(x) / K) * w[0]!,
+        'output',
+        0,
+        () => `must be [..., M, N] for x [${x.join(', ')}] and N = ${w[0]}`,
+      );
+    },
+  },
   matmul_bf16: {
     inputs: [F('x', { minRank: 1 }), I('wb', { rank: 2 })],
     outputs: [F('out', { minRank: 1 })],

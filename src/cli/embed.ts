@@ -14,7 +14,7 @@ import { Command, Option } from 'commander';
 import { BACKEND_CHOICES } from '../backend/registry.js';
 import { embed, frameIds, POOLINGS, type Pooling } from '../model/embed.js';
 import { readPooling } from '../model/hf/pooling.js';
-import type { QuantKind } from '../model/quantize.js';
+import { type QuantizeFlag, quantizeOption } from './quantize_flag.js';
 import { trailingEos } from '../tokenizer/leading_bos.js';
 import { ConfigError } from '../util/errors.js';
 import { numberFlag, parseOrExit } from './generate.js';
@@ -26,7 +26,7 @@ interface EmbedFlags {
   dimensions?: number;
   normalize: boolean;
   similarity?: boolean;
-  quantize?: QuantKind;
+  quantize?: QuantizeFlag;
   backend: (typeof BACKEND_CHOICES)[number];
   threads?: number;
 }
@@ -49,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option('--no-normalize', "keep the vectors as pooled (default: unit length, unless the model's modules say not)")
     .option('--similarity', 'print the cosine similarity of every pair of texts instead of the vectors')
-    .addOption(new Option('--quantize <kind>', 'linear weights as q8 or bf16').choices(['q8', 'bf16']))
+    .addOption(quantizeOption('the linear weights'))
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_CHOICES).default('auto'))
     .addOption(
       new Option('--threads <n>', 'worker threads of the wasm backend').argParser(

@@ -12,14 +12,14 @@ import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { evalMultipleChoice, readChoiceQuestions } from '../align/eval/multiple_choice.js';
 import { BACKEND_CHOICES } from '../backend/registry.js';
-import type { QuantKind } from '../model/quantize.js';
+import { type QuantizeFlag, quantizeOption } from './quantize_flag.js';
 import { ConfigError } from '../util/errors.js';
 import { numberFlag, parseOrExit } from './generate.js';
 import { loadScoringModel } from './scoring_model.js';
 
 interface EvalFlags {
   limit: number;
-  quantize?: QuantKind;
+  quantize?: QuantizeFlag;
   backend: (typeof BACKEND_CHOICES)[number];
   threads?: number;
   json?: boolean;
@@ -38,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
         .argParser(numberFlag('--limit', { integer: true }))
         .default(0),
     )
-    .addOption(new Option('--quantize <kind>', 'score with the linear weights as q8 or bf16').choices(['q8', 'bf16']))
+    .addOption(quantizeOption('score with the linear weights stored as'))
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_CHOICES).default('auto'))
     .addOption(
       new Option('--threads <n>', 'worker threads of the wasm backend').argParser(

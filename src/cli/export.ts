@@ -161,7 +161,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(
       new Option(
         '--type <type>',
-        "matrix type: f32, f16, q8_0 (vectors stay f32); 'source' keeps a .gguf input's types",
+        "matrix type: f32, f16, q8_0, q4_k (llama.cpp's Q4_K; the output head q8_0; vectors stay f32); 'source' keeps a .gguf input's types",
       )
         .choices(GGUF_EXPORT_TYPES as string[])
         .default('f16'),

@@ -13,7 +13,9 @@ import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend, type BackendName, BACKEND_CHOICES } from '../backend/registry.js';
-import { fuseModel, quantizeModel, type QuantKind } from '../model/quantize.js';
+import { fuseModel, quantizationOfTypes, quantizeModel, type QuantizeReport } from '../model/quantize.js';
+import { readGgufHeader } from '../formats/gguf_file.js';
+import { type QuantizeFlag, quantizeOption } from './quantize_flag.js';
 import { loadModel } from '../model/hf/folder.js';
 import { isGgufPath } from '../model/gguf/file.js';
 import type { CausalLM } from '../model/model.js';
@@ -106,12 +108,7 @@ export function addSamplerFlags(cmd: Command): Command {
         numberFlag('--threads', { integer: true }),
       ),
     )
-    .addOption(
-      new Option(
-        '--quantize <kind>',
-        'store the linear weights as q8 (int8 blocks, ~3.6× smaller) or bf16 for faster decoding',
-      ).choices(['q8', 'bf16']),
-    );
+    .addOption(quantizeOption('store the linear weights for faster decoding as'));
 }
 
 /** The sampler's own settings (documented in src/generate/sampler.ts) plus the command's. */
@@ -126,7 +123,7 @@ export interface SamplerFlags
   backend: 'auto' | BackendName;
   threads?: number;
   /** Quantise the linear weights for inference (src/model/quantize.ts). */
-  quantize?: QuantKind;
+  quantize?: QuantizeFlag;
 }
 
 /**
@@ -232,6 +229,8 @@ export async function loadTokenizerIfAny(dir: string): Promise<TextTokenizer | n
 
 export interface Loaded {
   model: CausalLM;
+  /** How the linear weights are stored (quantizeModel's or fuseModel's report). */
+  weights: QuantizeReport;
   tokenizer: TextTokenizer | null;
   codec: TextCodec | null;
   defaults: SamplerOptions & { eos: number[]; source: string };
@@ -242,16 +241,20 @@ export interface Loaded {
 /** Load the model folder: backend, weights, tokenizer (if any), generation defaults. */
 export async function loadForGeneration(
   dir: string,
-  f: { backend: 'auto' | BackendName; threads?: number; quantize?: QuantKind },
+  f: { backend: 'auto' | BackendName; threads?: number; quantize?: QuantizeFlag },
 ): Promise<Loaded> {
   if (!isGgufPath(dir) && !fs.existsSync(path.join(dir, 'config.json')))
     throw new ConfigError('model-dir', `${dir} is not a model folder (no config.json) nor a .gguf file`);
   await initBackend(f.backend, f.threads !== undefined ? { threads: f.threads } : {});
-  const model = await loadModel(dir);
+  // a GGUF file's quantised matrices stay quantised unless asked otherwise (Q4_K_M as q4k, Q8_0 as q8); a model
+  // that will be quantised is read without a float32 copy of its linears (each decoded as it is stored)
+  const kind =
+    f.quantize === 'f32' ? undefined : (f.quantize ?? (isGgufPath(dir) ? await ggufQuantization(dir) : undefined));
+  const model = await loadModel(dir, kind && isGgufPath(dir) ? { vacantLinears: true } : {});
   await checkFiniteWeights(model, dir);
-  if (f.quantize)
-    await quantizeModel(model, f.quantize, { dropFloat: true }); // inference only: float32 linears freed
-  else await fuseModel(model, { dropFloat: true }); // float32: q/k/v and gate/up as one matmul each (fewer kernels)
+  const weights = kind
+    ? await quantizeModel(model, kind, { dropFloat: true }) // inference only: float32 linears freed
+    : await fuseModel(model, { dropFloat: true }); // float32: q/k/v and gate/up as one matmul each (fewer kernels)
   const tokenizer = await loadTokenizerIfAny(dir);
   const defaults = generationDefaults(dir);
   const V = model.config.vocabSize;
@@ -271,6 +274,7 @@ export async function loadForGeneration(
   if (tokenizer?.eosId !== undefined) stop.add(tokenizer.eosId);
   return {
     model,
+    weights,
     tokenizer,
     codec: tokenizer ? tokenizerCodec(tokenizer) : null,
     defaults,
@@ -278,9 +282,20 @@ export async function loadForGeneration(
   };
 }
 
+/** The quantisation that keeps a GGUF file's linear matrices as it stores them (its header only is read). */
+async function ggufQuantization(file: string) {
+  const g = await readGgufHeader(file);
+  return quantizationOfTypes(
+    g.tensors
+      .filter((t) => t.shape.length === 2 && t.name !== 'token_embd.weight' && t.name !== 'position_embd.weight')
+      .map((t) => t.type),
+  );
+}
+
 /** Refuse weights holding NaN or ±Infinity (a diverged training run): they would generate garbage silently. */
 async function checkFiniteWeights(model: CausalLM, dir: string): Promise<void> {
   for (const [name, p] of model.params) {
+    if (p.storage.gone) continue; // a vacant linear (GGUF, quantised as it loads)
     const d = await p.data();
     for (let i = 0; i < d.length; i++) {
       if (!Number.isFinite(d[i]!)) {

@@ -17,7 +17,7 @@ import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES } from '../backend/registry.js';
 import { perplexity, perplexitySettings, perplexityWindows } from '../model/perplexity.js';
-import type { QuantKind } from '../model/quantize.js';
+import { type QuantizeFlag, quantizeOption } from './quantize_flag.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 import { formatDuration } from '../train/progress.js';
 import { numberFlag, parseOrExit } from './generate.js';
@@ -29,7 +29,7 @@ interface PerplexityFlags {
   stride?: number;
   batchSize: number;
   maxTokens: number;
-  quantize?: QuantKind;
+  quantize?: QuantizeFlag;
   backend: (typeof BACKEND_CHOICES)[number];
   threads?: number;
   json?: boolean;
@@ -71,12 +71,7 @@ export async function main(argv: string[]): Promise<number> {
         .argParser(int('--max-tokens'))
         .default(0),
     )
-    .addOption(
-      new Option(
-        '--quantize <kind>',
-        'score the model with its linear weights as q8 or bf16 (what quantising costs)',
-      ).choices(['q8', 'bf16']),
-    )
+    .addOption(quantizeOption('score the model with its linear weights as (what quantising costs)'))
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_CHOICES).default('auto'))
     .addOption(new Option('--threads <n>', 'worker threads of the wasm backend').argParser(int('--threads')))
     .option('--json', 'print one JSON object');

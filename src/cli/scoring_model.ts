@@ -5,7 +5,7 @@
  */
 import type { BackendName } from '../backend/registry.js';
 import { isGgufPath } from '../model/gguf/file.js';
-import type { QuantKind } from '../model/quantize.js';
+import type { QuantizeFlag } from './quantize_flag.js';
 import { leadingBos } from '../tokenizer/leading_bos.js';
 import type { TextTokenizer } from '../tokenizer/types.js';
 import { ConfigError } from '../util/errors.js';
@@ -23,7 +23,7 @@ export interface ScoringModel {
 /** Load `modelArg` for scoring `what` (named in the error when there is no tokenizer to encode it). */
 export async function loadScoringModel(
   modelArg: string,
-  f: { backend: 'auto' | BackendName; threads?: number; quantize?: QuantKind },
+  f: { backend: 'auto' | BackendName; threads?: number; quantize?: QuantizeFlag },
   what: string,
 ): Promise<ScoringModel> {
   const dir = isGgufPath(modelArg) ? modelArg : modelFolderOf(modelArg);

@@ -22,7 +22,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getBackend, BACKEND_CHOICES } from '../backend/registry.js';
 import { chatmlTemplate, IM_START, loadChatTemplate, transcriptTemplate } from '../chat/template.js';
-import type { QuantKind } from '../model/quantize.js';
+import { type QuantizeFlag, quantizeOption } from './quantize_flag.js';
+import { describeWeights } from '../model/quantize.js';
 import type { ServedModel } from '../server/served_model.js';
 import { FeedbackStore } from '../feedback/store.js';
 import { feedbackRoute, replyRecorder } from '../server/feedback_api.js';
@@ -51,7 +52,7 @@ interface ServeFlags extends SpeculativeFlags {
   cacheSlots: number;
   backend: (typeof BACKEND_CHOICES)[number];
   threads?: number;
-  quantize?: QuantKind;
+  quantize?: QuantizeFlag;
   quiet?: boolean;
   /** The feedback store's file; false: --no-db. */
   db?: string | false;
@@ -92,7 +93,7 @@ export async function loadServedModel(
   f: {
     backend: (typeof BACKEND_CHOICES)[number];
     threads?: number;
-    quantize?: QuantKind;
+    quantize?: QuantizeFlag;
     modelName?: string;
   } & SpeculativeFlags,
 ): Promise<ServedModel> {
@@ -113,6 +114,7 @@ export async function loadServedModel(
   return {
     name,
     model: L.model,
+    weights: describeWeights(L.weights),
     codec: L.codec,
     template,
     eosTokens: L.stopTokens,
@@ -185,12 +187,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_CHOICES).default('auto'))
     .addOption(new Option('--threads <n>', 'worker threads of the wasm backend').argParser(int('--threads', 1)))
-    .addOption(
-      new Option('--quantize <kind>', 'store the linear weights as q8 or bf16 for faster decoding').choices([
-        'q8',
-        'bf16',
-      ]),
-    )
+    .addOption(quantizeOption('store the linear weights for faster decoding as'))
     .addOption(new Option('--db <file>', 'the feedback store (SQLite; default: feedback.sqlite in the model folder)'))
     .addOption(new Option('--no-db', 'no feedback store: the page chats but keeps nothing'))
     .addOption(
@@ -280,7 +277,7 @@ export async function main(argv: string[]): Promise<number> {
   console.log(`llmts serve: ${url}/ (chat page), OpenAI API at ${url}/v1`);
   console.log(store ? `feedback store: ${dbFile} (API at ${url}/api)` : 'feedback store: none (--no-db)');
   console.log(
-    `model '${served.name}' (${served.template.kind} template, context ${served.model.config.maxPositions} tokens, ` +
+    `model '${served.name}' (${served.weights ? `${served.weights} weights, ` : ''}${served.template.kind} template, context ${served.model.config.maxPositions} tokens, ` +
       `${getBackend().describe()}); ${f.apiKey ? 'API key required; ' : ''}Ctrl-C stops`,
   );
   if (served.speculative) {

@@ -22,6 +22,9 @@
  *
  * Q8_0 is quantised as llama.cpp's `quantize_row_q8_0_ref`: d = amax / 127 in float32, q = round(x / d) (half away
  * from zero) with that float32 d, and d stored as f16; so Q8_0 → float32 → Q8_0 gives back the same bytes.
+ * Q4_K is quantised as llama.cpp's `quantize_row_q4_K_ref` does it (encodeQ4K): per sub-block of 32 a weighted
+ * least-squares scale and min over 21 candidate grids (make_qkx2_quants), then both rounded to 6 bits of the
+ * super-block's f16 d and dmin, and the nibbles re-rounded against the rounded scales.
  */
 import { FileFormatError, UnsupportedError } from '../util/errors.js';
 import {
@@ -88,7 +91,7 @@ export type GgmlType =
   | 'IQ4_NL'
   | 'IQ4_XS';
 /** The types this package writes. */
-export type GgmlWriteType = 'F32' | 'F16' | 'BF16' | 'Q8_0';
+export type GgmlWriteType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_K';
 
 interface TypeInfo {
   id: number;
@@ -477,5 +480,131 @@ export function encodeGgml(t: GgmlWriteType, x: Float32Array): Uint8Array {
       }
       return out;
     }
+    case 'Q4_K':
+      return encodeQ4K(x);
   }
+}
+
+/** One sub-block's fit (make_qkx2_quants): x ≈ scale·q − min, q ∈ [0, 15], min ≥ 0; weighted least squares. */
+function fitScaleMin(x: Float32Array, o: number, w: Float32Array, L: Uint8Array): [number, number] {
+  const n = 32,
+    nmax = 15;
+  let lo = x[o]!,
+    hi = x[o]!,
+    sumW = 0,
+    sumX = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[o + i]!;
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+    sumW += w[i]!;
+    sumX += w[i]! * v;
+  }
+  if (lo > 0) lo = 0;
+  if (hi === lo) {
+    L.fill(0, 0, n);
+    return [0, -lo];
+  }
+  let iscale = nmax / (hi - lo),
+    scale = 1 / iscale,
+    bestErr = 0;
+  for (let i = 0; i < n; i++) {
+    const l = Math.max(0, Math.min(nmax, Math.round(iscale * (x[o + i]! - lo))));
+    L[i] = l;
+    const d = scale * l + lo - x[o + i]!;
+    bestErr += w[i]! * d * d;
+  }
+  const Laux = new Uint8Array(n);
+  for (let is = 0; is <= 20; is++) {
+    iscale = (-1 + 0.1 * is + nmax) / (hi - lo);
+    let sumL = 0,
+      sumL2 = 0,
+      sumXL = 0;
+    for (let i = 0; i < n; i++) {
+      const l = Math.max(0, Math.min(nmax, Math.round(iscale * (x[o + i]! - lo))));
+      Laux[i] = l;
+      sumL += w[i]! * l;
+      sumL2 += w[i]! * l * l;
+      sumXL += w[i]! * l * x[o + i]!;
+    }
+    const D = sumW * sumL2 - sumL * sumL;
+    if (D <= 0) continue;
+    let s = (sumW * sumXL - sumX * sumL) / D,
+      m = (sumL2 * sumX - sumL * sumXL) / D;
+    if (m > 0) (m = 0), (s = sumXL / sumL2);
+    let err = 0;
+    for (let i = 0; i < n; i++) {
+      const d = s * Laux[i]! + m - x[o + i]!;
+      err += w[i]! * d * d;
+    }
+    if (err < bestErr) {
+      bestErr = err;
+      L.set(Laux.subarray(0, n));
+      scale = s;
+      lo = m;
+    }
+  }
+  return [scale, -lo];
+}
+
+/** Q4_K blocks of x (x.length a multiple of 256), as quantize_row_q4_K_ref. */
+function encodeQ4K(x: Float32Array): Uint8Array {
+  const nb = x.length / 256;
+  const out = new Uint8Array(nb * 144);
+  const dv = new DataView(out.buffer);
+  const L = new Uint8Array(256),
+    w = new Float32Array(32),
+    scales = new Float64Array(8),
+    mins = new Float64Array(8);
+  for (let b = 0; b < nb; b++) {
+    const xo = b * 256,
+      o = b * 144;
+    let maxScale = 0,
+      maxMin = 0;
+    for (let j = 0; j < 8; j++) {
+      let sum2 = 0;
+      for (let i = 0; i < 32; i++) sum2 += x[xo + 32 * j + i]! ** 2;
+      const av = Math.sqrt(sum2 / 32);
+      for (let i = 0; i < 32; i++) w[i] = av + Math.abs(x[xo + 32 * j + i]!);
+      [scales[j], mins[j]] = fitScaleMin(x, xo + 32 * j, w, L.subarray(32 * j, 32 * j + 32));
+      maxScale = Math.max(maxScale, scales[j]!);
+      maxMin = Math.max(maxMin, mins[j]!);
+    }
+    const invScale = maxScale > 0 ? 63 / maxScale : 0,
+      invMin = maxMin > 0 ? 63 / maxMin : 0;
+    const ls = new Uint8Array(8),
+      lm = new Uint8Array(8);
+    for (let j = 0; j < 8; j++) {
+      ls[j] = Math.min(63, Math.round(invScale * scales[j]!));
+      lm[j] = Math.min(63, Math.round(invMin * mins[j]!));
+      if (j < 4) {
+        out[o + 4 + j] = ls[j]!;
+        out[o + 8 + j] = lm[j]!;
+      } else {
+        out[o + 8 + j] = (ls[j]! & 0xf) | ((lm[j]! & 0xf) << 4);
+        out[o + 4 + j - 4] |= (ls[j]! >> 4) << 6;
+        out[o + 4 + j] |= (lm[j]! >> 4) << 6;
+      }
+    }
+    const dBits = toF16Bits(maxScale / 63),
+      mBits = toF16Bits(maxMin / 63);
+    dv.setUint16(o, dBits, true);
+    dv.setUint16(o + 2, mBits, true);
+    const d = fromF16Bits(dBits),
+      dmin = fromF16Bits(mBits);
+    // the nibbles again, against the scales as stored
+    for (let j = 0; j < 8; j++) {
+      const ds = f32(d * ls[j]!);
+      if (ds === 0) {
+        L.fill(0, 32 * j, 32 * j + 32);
+        continue;
+      }
+      const dm = f32(dmin * lm[j]!);
+      for (let i = 0; i < 32; i++)
+        L[32 * j + i] = Math.max(0, Math.min(15, Math.round((x[xo + 32 * j + i]! + dm) / ds)));
+    }
+    for (let j = 0; j < 4; j++)
+      for (let l = 0; l < 32; l++) out[o + 16 + 32 * j + l] = L[64 * j + l]! | (L[64 * j + 32 + l]! << 4);
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 /**
- * A linear layer over inference-only weights: y = x·Wᵀ + b with W stored as Q8_0 int8 blocks or bfloat16, through
- * the `matmul_q8` / `matmul_bf16` kernels (src/backend/kernels.ts), or as a float32 copy [out, in] (the float32
+ * A linear layer over inference-only weights: y = x·Wᵀ + b with W stored as Q8_0 int8 blocks, Q4_K super-blocks or
+ * bfloat16, through the `matmul_q8` / `matmul_q4k` / `matmul_bf16` kernels (src/backend/kernels.ts), or as a float32 copy [out, in] (the float32
  * fused linears of `fuseModel`, src/model/quantize.ts). No gradient: a model that holds such weights refuses
  * training (CausalLM.forward throws QuantizedModelError).
  */
@@ -9,7 +9,7 @@ import { apply } from '../tensor/record.js';
 import * as O from '../tensor/ops.js';
 import type { Tensor } from '../tensor/tensor.js';
 
-export type QuantKind = 'q8' | 'bf16';
+export type QuantKind = 'q8' | 'q4k' | 'bf16';
 /** How a stored inference weight holds its numbers: quantised, or float32 (a fused copy, not quantised). */
 export type WeightKind = QuantKind | 'f32';
 
@@ -20,7 +20,7 @@ export interface QuantWeight {
   outFeatures: number;
   /** K: columns of W (input features). */
   inFeatures: number;
-  /** i32 [N, K/4] (q8: four int8 each) or [N, K/2] (bf16: two each); f32 [N, K] for 'f32'. */
+  /** i32 [N, K/4] (q8: four int8 each), [N, K/256·38] (q4k: src/model/q4k.ts) or [N, K/2] (bf16: two each); f32 [N, K] for 'f32'. */
   data: Tensor;
   /** q8: f32 [N, K/32], one scale per block of 32 weights; bf16: null. */
   scales: Tensor | null;
@@ -63,7 +63,9 @@ export function quantLinear(x: Tensor, w: QuantWeight, b: Tensor | null): Tensor
   let y =
     w.kind === 'q8'
       ? apply('matmul_q8', 'matmul_q8', [x2, w.data, w.scales!], [[M, N]])[0]! // (M, N)
-      : apply('matmul_bf16', 'matmul_bf16', [x2, w.data], [[M, N]])[0]!;
+      : w.kind === 'q4k'
+        ? apply('matmul_q4k', 'matmul_q4k', [x2, w.data], [[M, N]])[0]!
+        : apply('matmul_bf16', 'matmul_bf16', [x2, w.data], [[M, N]])[0]!;
   if (b) y = O.add(y, b);
   return O.reshape(y, [...x.shape.slice(0, -1), N]);
 }

@@ -1,7 +1,7 @@
 /**
- * Weight quantisation for inference: `quantizeModel(model, 'q8' | 'bf16')` stores every 2-D linear weight of a
+ * Weight quantisation for inference: `quantizeModel(model, 'q8' | 'q4k' | 'bf16')` stores every 2-D linear weight of a
  * CausalLM (attention and MLP projections, and the output head — tied or not) in a compact form that batch-1
- * decoding streams through memory 3.6× (q8) or 2× (bf16) faster than float32. The float32 embeddings stay for the
+ * decoding streams through memory 3.6× (q8), ~6.7× (q4k) or 2× (bf16) faster than float32. The float32 embeddings stay for the
  * token lookup (and the float32 parameters stay in `model.params`, so the model can still be saved; pass
  * `{ dropFloat: true }` to free the float32 linear weights that nothing else uses).
  *
@@ -9,8 +9,14 @@
  * - q8:   llama.cpp's Q8_0: blocks of 32 weights along the input axis, one float32 scale d = max|w|/127 per block,
  *         q = round(w/d) ∈ [−127, 127] (halves away from zero, as llama.cpp). 1.125 bytes per weight.
  *         A linear whose input width is not a multiple of 32 stays float32 (listed in the report).
+ * - q4k:  llama.cpp's Q4_K (./q4k.ts): super-blocks of 256 weights along the input axis, eight sub-blocks of 32 with
+ *         a 6-bit scale and min each; 4.75 bytes per 8 weights. The linears of a GGUF file stored as Q4_K keep their
+ *         exact blocks (what llama.cpp runs); others are quantised as llama.cpp's quantize_row_q4_K_ref. As in a
+ *         Q4_K_M file, more bits where 4 are too few: the output head, and a matrix a GGUF file stored with more bits
+ *         (Q5_K, Q6_K, Q8_0, …: a Q4_K_M file's attn_v and ffn_down in half the layers), become q8; so does a
+ *         linear whose input width is not a multiple of 256.
  * - bf16: the upper 16 bits of each float32, rounded to nearest even. 2 bytes per weight.
- * Activations stay float32 in both. After quantisation the model's forward uses `matmul_q8` / `matmul_bf16` for
+ * Activations stay float32. After quantisation the model's forward uses `matmul_q8` / `matmul_q4k` / `matmul_bf16` for
  * those linears (CausalLM.quantized); training it throws QuantizedModelError.
  */
 import { ConfigError } from '../util/errors.js';
@@ -18,10 +24,14 @@ import { keep, tensor, type Tensor } from '../tensor/tensor.js';
 import type { CausalLM } from './model.js';
 import { embeddingName } from './params.js';
 import type { FusedLinear, QuantKind, QuantWeight, WeightKind } from './quant_linear.js';
+import { Q4K_BLOCK, dequantizeQ4K, q4kFromGguf, quantizeQ4K } from './q4k.js';
+import { ggufSource, releaseGgufSources } from './gguf/source.js';
 
 export type { QuantKind, QuantWeight, WeightKind } from './quant_linear.js';
 
 export const Q8_BLOCK = 32;
+/** The forms quantizeModel stores (the `--quantize` choices). */
+export const QUANT_KINDS: readonly QuantKind[] = ['q8', 'q4k', 'bf16'];
 
 export interface QuantizeOptions {
   /** Dispose the float32 linear weights the model no longer needs (not the embedding, even when tied). */
@@ -38,6 +48,8 @@ export interface QuantizeReport {
   kind: WeightKind;
   /** Parameter names now quantised (fuseModel: now stored in a fused group). */
   quantized: string[];
+  /** How many of them each form holds (q4k: some are q8, see above), e.g. { q4k: 150, q8: 5 }. */
+  forms: Partial<Record<WeightKind, number>>;
   /** 2-D linear weights left in float32, with why. */
   skipped: { name: string; reason: string }[];
   /** Bytes of the quantised linear weights (data + scales) and of the same weights in float32. */
@@ -91,6 +103,7 @@ export function dequantize(
   N: number,
   K: number,
 ): Float32Array {
+  if (kind === 'q4k') return dequantizeQ4K(data, N, K);
   const out = new Float32Array(N * K);
   if (kind === 'q8') {
     const q = new Int8Array(data.buffer, data.byteOffset, N * K);
@@ -126,8 +139,8 @@ export async function quantizeModel(
   kind: QuantKind,
   opts: QuantizeOptions = {},
 ): Promise<QuantizeReport> {
-  if (kind !== 'q8' && kind !== 'bf16')
-    throw new ConfigError('quantize', `expected 'q8' or 'bf16', got ${JSON.stringify(kind)}`);
+  if (!QUANT_KINDS.includes(kind))
+    throw new ConfigError('quantize', `expected one of ${QUANT_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
   return storeLinears(model, kind, opts);
 }
 
@@ -155,13 +168,14 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
       `the model has LoRA adapters: merge them into its weights first (mergeLora) to ${kind === 'f32' ? 'fuse' : 'quantise'} it`,
     );
   dequantizeModel(model);
-  const report: QuantizeReport = { kind, quantized: [], skipped: [], bytes: 0, floatBytes: 0, fused: [] };
+  const report: QuantizeReport = { kind, quantized: [], forms: {}, skipped: [], bytes: 0, floatBytes: 0, fused: [] };
+  const head = model.config.tieWordEmbeddings ? embeddingName(model.config) : 'lm_head.weight';
   const backend = model.backend;
   const emb = embeddingName(model.config);
   const groups = opts.fuse !== false ? fusionGroups(model.config) : new Map<string, FusionGroup>();
   const pending = new Map<string, HostQuant>(); // parts of a group not complete yet, still on the host
   const upload = (h: HostQuant): QuantWeight => ({
-    kind,
+    kind: h.kind,
     outFeatures: h.N,
     inFeatures: h.K,
     data: keep(tensor(h.data, [h.N, h.data.length / h.N], { backend })),
@@ -173,19 +187,29 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
     const t = model.params.get(name)!;
     const [r, c] = t.shape as [number, number];
     const [N, K] = layout === 'out_in' ? [r, c] : [c, r];
-    const need = kind === 'q8' ? Q8_BLOCK : kind === 'bf16' ? 2 : 1;
+    const source = ggufSource(model, name);
+    const form: WeightKind = kind === 'q4k' ? q4kForm(K, name === head, source?.type) : kind;
+    const need = form === 'q8' ? Q8_BLOCK : form === 'bf16' ? 2 : form === 'q4k' ? Q4K_BLOCK : 1;
     if (K % need !== 0) {
       report.skipped.push({ name, reason: `input width ${K} is not a multiple of ${need}` });
+      if (!isLive(t)) await restoreParam(model, name, t); // a vacant parameter it stays: give it its values
       continue;
     }
-    let w: Float32Array = Float32Array.from(await t.data());
-    if (layout === 'in_out') w = transpose(w, r, c); // [in, out] → [out, in]
-    const h: HostQuant =
-      kind === 'q8'
-        ? { N, K, ...quantizeQ8(w, N, K) }
-        : kind === 'bf16'
-          ? { N, K, data: quantizeBf16(w, N, K), scales: null }
-          : { N, K, data: w, scales: null };
+    let h: HostQuant;
+    if (form === 'q4k' && source?.q4k) h = { kind: form, N, K, data: q4kFromGguf(source.q4k(), N, K), scales: null };
+    else {
+      let w = await floatWeights(model, name, t);
+      if (layout === 'in_out') w = transpose(w, r, c); // [in, out] → [out, in]
+      h =
+        form === 'q8'
+          ? { kind: form, N, K, ...quantizeQ8(w, N, K) }
+          : form === 'q4k'
+            ? { kind: form, N, K, data: quantizeQ4K(w, N, K), scales: null }
+            : form === 'bf16'
+              ? { kind: form, N, K, data: quantizeBf16(w, N, K), scales: null }
+              : { kind: form, N, K, data: w, scales: null };
+    }
+    report.forms[form] = (report.forms[form] ?? 0) + 1;
     report.bytes += h.data.byteLength + (h.scales?.byteLength ?? 0);
     report.floatBytes += N * K * 4;
     report.quantized.push(name);
@@ -201,7 +225,7 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
     if (!g.parts.every((p) => pending.has(p))) continue;
     const hs = g.parts.map((p) => pending.get(p)!);
     for (const p of g.parts) pending.delete(p);
-    if (hs.some((x) => x.K !== K)) {
+    if (hs.some((x) => x.K !== K || x.kind !== hs[0]!.kind)) {
       g.parts.forEach((p, i) => model.quantized.set(p, upload(hs[i]!)));
       continue;
     }
@@ -210,11 +234,79 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
   }
   // parts of a group that never completed (another part skipped): stored alone
   for (const [name, h] of pending) model.quantized.set(name, upload(h));
+  if (kind !== 'f32') releaseGgufSources(model); // stored now: the file's bytes would be a second copy
   return report;
 }
 
-/** One linear prepared on the host: [N, K] as q8 (data + scales), bf16 (data) or f32 (data, [out, in]). */
+function isLive(t: Tensor): boolean {
+  return !t.isDisposed && !t.storage.gone;
+}
+
+/** A linear's float32 values [as the parameter is laid out]: the parameter's, or decoded from its GGUF source. */
+async function floatWeights(model: CausalLM, name: string, t: Tensor): Promise<Float32Array> {
+  if (isLive(t)) return Float32Array.from(await t.data());
+  const decode = ggufSource(model, name)?.decode;
+  if (!decode)
+    throw new ConfigError(
+      'quantize',
+      `the float32 weights of '${name}' are gone (quantised before with dropFloat, or loaded vacant): load the model again`,
+    );
+  return decode();
+}
+
+/** Give a vacant parameter (loaded undecoded) its float32 values, for a linear that stays float32. */
+async function restoreParam(model: CausalLM, name: string, t: Tensor): Promise<void> {
+  const p = tensor(await floatWeights(model, name, t), t.shape, { backend: model.backend, requiresGrad: true, name });
+  model.params.set(name, p);
+}
+
+/** A report in words: "q4k (154 matrices, 5 of them q8), 0.64 GB", "float32" when nothing is quantised. */
+export function describeWeights(r: QuantizeReport): string {
+  if (r.kind === 'f32') return 'float32';
+  const n = r.quantized.length;
+  const others = Object.entries(r.forms)
+    .filter(([k]) => k !== r.kind)
+    .map(([k, v]) => `${v} of them ${k}`);
+  const gb = r.bytes / 1e9;
+  return `${r.kind} (${n} matri${n === 1 ? 'x' : 'ces'}${others.length ? `, ${others.join(', ')}` : ''}), ${gb >= 0.1 ? `${gb.toFixed(2)} GB` : `${(r.bytes / 1e6).toFixed(1)} MB`}`;
+}
+
+/** GGUF types of at most 4.5 bits per weight: a file holding any keeps them as q4k. */
+const NARROW_SOURCES = new Set(['Q4_K', 'Q4_0', 'Q4_1', 'Q2_K', 'Q3_K', 'IQ4_NL', 'IQ4_XS']);
+
+/**
+ * The form that keeps a GGUF model's quantised linears about as its file holds them: 'q4k' when any is of 4.5 bits
+ * or fewer (Q4_K_M, Q4_0, Q3_K_M, …: q4k, with q8 for its wider matrices), 'q8' when they are Q5/Q6/Q8 types, and
+ * undefined for a float file or a model not read from GGUF.
+ */
+export function fileQuantization(model: CausalLM): QuantKind | undefined {
+  return quantizationOfTypes(linearWeights(model).map(({ name }) => ggufSource(model, name)?.type));
+}
+
+/** fileQuantization from the GGUF types of a file's linear matrices (read from its header, before loading it). */
+export function quantizationOfTypes(types: Iterable<string | undefined>): QuantKind | undefined {
+  let wide = false;
+  for (const t of types) {
+    if (t && NARROW_SOURCES.has(t)) return 'q4k';
+    if (t && WIDE_SOURCES.has(t)) wide = true;
+  }
+  return wide ? 'q8' : undefined;
+}
+
+/** GGUF types of more than 4.5 bits per weight: under q4k their matrices become q8 instead (as Q4_K_M keeps them). */
+const WIDE_SOURCES = new Set(['Q5_0', 'Q5_1', 'Q5_K', 'Q6_K', 'Q8_0']);
+
+/** The form of one linear under 'q4k': q4k, or q8 for the output head and for wider GGUF sources and widths. */
+function q4kForm(K: number, isHead: boolean, source: string | undefined): WeightKind {
+  if (K % Q4K_BLOCK !== 0) return 'q8';
+  if (source === 'Q4_K') return 'q4k'; // the file's own blocks, the head included
+  if (isHead || (source !== undefined && WIDE_SOURCES.has(source))) return 'q8';
+  return 'q4k';
+}
+
+/** One linear prepared on the host: [N, K] as q8 (data + scales), q4k or bf16 (data) or f32 (data, [out, in]). */
 interface HostQuant {
+  kind: WeightKind;
   N: number;
   K: number;
   data: Int32Array | Float32Array;
@@ -284,7 +376,12 @@ async function fused(
     }
     bias = keep(tensor(host, [N], { backend: model.backend }));
   }
-  return { weight: upload({ N, K: hs[0]!.K, data, scales }), bias, names: [...names], sizes: hs.map((h) => h.N) };
+  return {
+    weight: upload({ kind: hs[0]!.kind, N, K: hs[0]!.K, data, scales }),
+    bias,
+    names: [...names],
+    sizes: hs.map((h) => h.N),
+  };
 }
 
 /** Back to float32 linears (frees the quantised weights; needs the float32 parameters, i.e. no dropFloat). */

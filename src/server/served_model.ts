@@ -13,6 +13,8 @@ export interface ServedModel {
   /** The id clients pass as `model` and GET /v1/models lists. */
   name: string;
   model: DecoderModel;
+  /** How its linear weights are stored, in words (serve's startup line), e.g. "q4k (154 matrices, 5 of them q8), 0.64 GB". */
+  weights?: string;
   /** Text ⇄ ids: `encode` honours special tokens (trusted text), `encodePlain` must not (message contents). */
   codec: TextCodec;
   /** Messages → prompt text (the model's Jinja chat_template, or ChatML / a transcript). */

@@ -180,6 +180,20 @@ export function freeData(t: Tensor): void {
 }
 
 /**
+ * A tensor of `shape` that holds no memory: a parameter whose values live elsewhere (a model's linear weights loaded
+ * straight into their quantised form). Reading it throws BackendError E_FREED, as after freeData; disposing it frees
+ * nothing.
+ */
+export function vacantTensor(shape: readonly number[], opts: { backend?: Backend; name?: string } = {}): Tensor {
+  const backend = opts.backend ?? getBackend();
+  const storage = new Storage(backend, { backend: backend.name, length: size(shape), dtype: 'f32' });
+  storage.gone = 'freed';
+  const t = new Tensor(storage, shape);
+  if (opts.name !== undefined) t.name = opts.name;
+  return t;
+}
+
+/**
  * A new tensor of `t`'s shape that owns `t`'s memory, contents as they are, for a kernel to overwrite in place: `t`
  * and every view of it keep their autograd nodes but throw BackendError E_FREED if anything reads them afterwards
  * (the cross-entropy's backward writes the logits' gradient over the logits this way, where nothing else reads

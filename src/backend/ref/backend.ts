@@ -111,6 +111,7 @@ const TABLE: Record<string, Kernel> = {
     if (i[2]) N.addBias(o[0]!, i[2]);
   },
   matmul_q8: (i, o) => N.matmulQ8(i[0]!, i[1]!, i[2]!, o[0]!),
+  matmul_q4k: (i, o) => N.matmulQ4k(i[0]!, i[1]!, o[0]!),
   matmul_bf16: (i, o) => N.matmulBf16(i[0]!, i[1]!, o[0]!),
   embedding: (i, o) => N.embedding(i[0]!, i[1]!, o[0]!),
   embedding_backward: (i, o, a) => N.embeddingBackward(i[0]!, i[1]!, o[0]!, flag(a, 'accumulate', false)),

@@ -26,19 +26,8 @@ export function matmulQ8(x: RefView, wq: RefView, scales: RefView, out: RefView)
     S = scales.data,
     O = out.data;
   const xq = new Int32Array(K);
-  const f = Math.fround;
   for (let m = 0; m < M; m++) {
-    // the row rounded to integers in [−8191, 8191], one float32 scale
-    let amax = 0;
-    for (let k = 0; k < K; k++) amax = Math.max(amax, Math.abs(f(X[m * K + k]!)));
-    const dx = f(amax / 8191),
-      id = dx === 0 ? 0 : f(1 / dx);
-    for (let k = 0; k < K; k++) {
-      const v = f(f(X[m * K + k]!) * id);
-      let r = Math.round(v);
-      if (r - v === 0.5 && r % 2 !== 0) r -= 1; // halves to even
-      xq[k] = Math.max(-8191, Math.min(8191, r));
-    }
+    const dx = q8Row(X, m * K, K, xq); // the row rounded to integers in [−8191, 8191], one float32 scale
     for (let n = 0; n < N; n++) {
       let s = 0;
       for (let b = 0; b < nb; b++) {
@@ -50,6 +39,81 @@ export function matmulQ8(x: RefView, wq: RefView, scales: RefView, out: RefView)
         s += S[n * nb + b]! * d;
       }
       O[m * N + n] = dx * s;
+    }
+  }
+}
+
+// x's rows rounded as for matmul_q8: dx = max|x|/8191 and xq ∈ [−8191, 8191], all in float32 (ties to even)
+function q8Row(X: ArrayLike<number>, o: number, K: number, xq: Int32Array): number {
+  const f = Math.fround;
+  let amax = 0;
+  for (let k = 0; k < K; k++) amax = Math.max(amax, Math.abs(f(X[o + k]!)));
+  const dx = f(amax / 8191),
+    id = dx === 0 ? 0 : f(1 / dx);
+  for (let k = 0; k < K; k++) {
+    const v = f(f(X[o + k]!) * id);
+    let r = Math.round(v);
+    if (r - v === 0.5 && r % 2 !== 0) r -= 1; // halves to even
+    xq[k] = Math.max(-8191, Math.min(8191, r));
+  }
+  return dx;
+}
+
+// q4k weights (llama.cpp's Q4_K unpacked, src/model/q4k.ts): 38 words per 256 weights: d, dmin, sc[8], mn[8], qs[128]
+export function matmulQ4k(x: RefView, wq: RefView, out: RefView): void {
+  const [N, W] = [wq.shape[0]!, wq.shape[1]!];
+  const nb = W / 38,
+    K = nb * 256,
+    M = out.data.length / N;
+  const X = x.data,
+    O = out.data;
+  const w32 = Int32Array.from(wq.data as ArrayLike<number>);
+  const bytes = new Uint8Array(w32.buffer),
+    floats = new Float32Array(w32.buffer);
+  const xq = new Int32Array(K),
+    dx = new Float64Array(nb);
+  const f = Math.fround;
+  for (let m = 0; m < M; m++) {
+    // the row rounded per 256 to 8 bits (llama.cpp's Q8_K)
+    for (let b = 0; b < nb; b++) {
+      const o = m * K + b * 256;
+      let amax = 0;
+      for (let k = 0; k < 256; k++) amax = Math.max(amax, Math.abs(f(X[o + k]!)));
+      dx[b] = f(amax / 127);
+      const id = amax === 0 ? 0 : f(127 / amax);
+      for (let k = 0; k < 256; k++) {
+        const v = f(f(X[o + k]!) * id);
+        let r = Math.round(v);
+        if (r - v === 0.5 && r % 2 !== 0) r -= 1; // halves to even
+        xq[b * 256 + k] = Math.max(-127, Math.min(127, r));
+      }
+    }
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let b = 0; b < nb; b++) {
+        const wo = (n * nb + b) * 38;
+        const d = floats[wo]!,
+          dmin = floats[wo + 1]!,
+          o = wo * 4;
+        let isum = 0,
+          msum = 0;
+        for (let sb = 0; sb < 8; sb++) {
+          const j = sb >> 1,
+            shift = (sb & 1) * 4;
+          let dot = 0,
+            sx = 0;
+          for (let l = 0; l < 32; l++) {
+            const q = (bytes[o + 24 + 32 * j + l]! >> shift) & 15,
+              v = xq[b * 256 + 32 * sb + l]!;
+            dot += q * v;
+            sx += v;
+          }
+          isum += bytes[o + 8 + sb]! * dot;
+          msum += bytes[o + 16 + sb]! * sx;
+        }
+        s += dx[b]! * (d * isum - dmin * msum);
+      }
+      O[m * N + n] = s;
     }
   }
 }

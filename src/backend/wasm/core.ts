@@ -49,6 +49,7 @@ export const EXPORTS = [
   'col_sum',
   'gemv_nt',
   'matmul_q8',
+  'matmul_q4k',
   'matmul_bf16',
   'sample_row',
   'sample_scratch_bytes',

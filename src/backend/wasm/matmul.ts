@@ -36,7 +36,7 @@ function quantDims(x: View, w: View): { M: number; N: number; K: number } {
  */
 function gemv(
   be: WasmCore,
-  fn: 'gemv_nt' | 'matmul_q8' | 'matmul_bf16',
+  fn: 'gemv_nt' | 'matmul_q8' | 'matmul_q4k' | 'matmul_bf16',
   N: number,
   bytes: number,
   head: number[],
@@ -145,6 +145,12 @@ export const MATMUL: Record<string, WasmKernel> = {
     const { M, N, K } = quantDims(x, wq);
     be.ensureScratch(16 + 4 * 2 * K); // four rows of x rounded to int16 (gemv.ts)
     gemv(be, 'matmul_q8', N, N * K * M, [be.p(x), be.p(wq), be.p(sc), be.p(o[0]!), M, N, K]);
+  },
+  matmul_q4k(be, i, o) {
+    const [x, wq] = i as [View, View];
+    const { M, N, K } = quantDims(x, wq);
+    be.ensureScratch(8 * (K / 64 + K / 16 + 2 * K)); // eight rows of x rounded, their scales and sums per 32 (gemv.ts)
+    gemv(be, 'matmul_q4k', N, ((N * K * 19) / 32) * M, [be.p(x), be.p(wq), be.p(o[0]!), M, N, K]);
   },
   matmul_bf16(be, i, o) {
     const [x, wb] = i as [View, View];

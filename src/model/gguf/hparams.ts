@@ -21,7 +21,7 @@ import { fromHfConfig } from '../hf/config.js';
 import { gemma3CppScale, ggufArchitecture } from './tensors.js';
 
 /** general.file_type (llama_ftype) of a file whose matrices are all of one type. */
-export const FILE_TYPE = { F32: 0, F16: 1, Q8_0: 7, BF16: 32 } as const;
+export const FILE_TYPE = { F32: 0, F16: 1, Q8_0: 7, Q4_K: 15, BF16: 32 } as const; // Q4_K: LLAMA_FTYPE_MOSTLY_Q4_K_M
 
 const u32 = (value: number): GgufValue => ({ type: 'u32', value });
 const f32 = (value: number): GgufValue => ({ type: 'f32', value });

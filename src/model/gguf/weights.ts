@@ -14,8 +14,10 @@ import type { Backend } from '../../backend/backend.js';
 import { FileFormatError, UnsupportedError } from '../../util/errors.js';
 import {
   decodeGgufTensor,
+  ggufTensorBytes,
   serializeGguf,
   type GgufFile,
+  type GgufTensorInfo,
   type GgufTensorToWrite,
   type GgufValue,
 } from '../../formats/gguf.js';
@@ -24,21 +26,51 @@ import type { SafetensorsDtype, StoredTensor } from '../../formats/safetensors_b
 import type { CausalLM } from '../model.js';
 import { modelFromHf } from '../hf/weights.js';
 import { FILE_TYPE, hparamsFromGguf, hparamsToGguf } from './hparams.js';
-import { ggufArchitecture, ggufShape, missingTensor, relayout, tensorMappings } from './tensors.js';
+import { ggufArchitecture, ggufShape, type Layout, missingTensor, relayout, tensorMappings } from './tensors.js';
 import { llama3FromFactors, ropeFactors, ropeScalingProblem } from '../rope.js';
+import { embeddingName } from '../params.js';
+import { type GgufSource, ggufSource, hasGgufSources, setGgufSources } from './source.js';
 
 /** The matrix type of an export: `--type` of `llmts export`. 'source': each tensor as the GGUF it came from. */
-export type GgufExportType = 'f32' | 'f16' | 'q8_0' | 'source';
-export const GGUF_EXPORT_TYPES: readonly GgufExportType[] = ['f32', 'f16', 'q8_0', 'source'];
+export type GgufExportType = 'f32' | 'f16' | 'q8_0' | 'q4_k' | 'source';
+export const GGUF_EXPORT_TYPES: readonly GgufExportType[] = ['f32', 'f16', 'q8_0', 'q4_k', 'source'];
 
-/** The GGUF type each parameter of a model read from GGUF had. */
-const sourceTypes = new WeakMap<CausalLM, Map<string, GgmlType>>();
+/**
+ * A Q4_K matrix's blocks in the model's row order: rows are whole blocks (256 | in), so Llama's RoPE row permutation
+ * moves rows of bytes; a transposed layout (GPT-2's Conv1D) cannot keep them (undefined).
+ */
+function q4kRows(g: GgufFile, t: GgufTensorInfo, layout: Layout): (() => Uint8Array) | undefined {
+  if (t.type !== 'Q4_K' || t.shape.length !== 2 || t.shape[1]! % 256 !== 0) return undefined;
+  if (layout.kind !== 'same' && layout.kind !== 'rope') return undefined;
+  return () => permuteQ4KRows(ggufTensorBytes(g, t), t.shape as [number, number], layout);
+}
+
+function permuteQ4KRows(raw: Uint8Array, [N, K]: [number, number], layout: Layout): Uint8Array {
+  if (layout.kind === 'same') return raw;
+  const rowBytes = (K / 256) * 144;
+  const order = relayout(
+    Float32Array.from({ length: N }, (_, i) => i),
+    [N, 1],
+    layout,
+    false,
+  ); // ours ← theirs
+  const out = new Uint8Array(raw.length);
+  for (let r = 0; r < N; r++) out.set(raw.subarray(order[r]! * rowBytes, (order[r]! + 1) * rowBytes), r * rowBytes);
+  return out;
+}
 
 /** llama.cpp's per-frequency RoPE divisors (LLM_TENSOR_ROPE_FREQS). */
 const ROPE_FREQS = 'rope_freqs.weight';
 
 export interface FromGgufOptions {
   backend?: Backend;
+  /**
+   * Leave the linear weights (every matrix but the embeddings) undecoded: their parameters are vacant (they hold no
+   * memory and refuse reads) and the file's bytes stay in the model's GGUF sources (./source.ts), for quantizeModel
+   * to store them quantised one matrix at a time. A model that would not fit in memory as float32 (a 1B+ Q4_K_M file
+   * is 4+ GB of float32, past WebAssembly's 4 GiB) then loads; it must be quantised before it runs.
+   */
+  vacantLinears?: boolean;
 }
 
 /** A CausalLM from a parsed GGUF file (llama or gpt2 architecture). */
@@ -48,7 +80,9 @@ export function modelFromGguf(g: GgufFile, opts: FromGgufOptions = {}): CausalLM
   if (!embd) throw missingTensor(g.file, 'token_embd.weight', String(g.metadata.get('general.architecture')?.value));
   const cfg = hparamsFromGguf(g.metadata, g.file, new Set(byName.keys()), embd.shape[0]!);
   const stored = new Map<string, StoredTensor>();
-  const types = new Map<string, GgmlType>();
+  const sources = new Map<string, GgufSource>();
+  const vacant = new Set<string>();
+  const embeddings = new Set([embeddingName(cfg), 'transformer.wpe.weight']);
   const used = new Set<string>();
   const freqs = byName.get(ROPE_FREQS);
   if (freqs) {
@@ -73,16 +107,23 @@ export function modelFromGguf(g: GgufFile, opts: FromGgufOptions = {}): CausalLM
     if (!t) throw missingTensor(g.file, m.gguf, cfg.family);
     used.add(m.gguf);
     // the parameter's shape is checked by modelFromHf; here only that the GGUF shape is the one it implies
-    const data = decodeGgufTensor(g, t);
     const shape = m.layout.kind === 'transpose' ? [t.shape[1]!, t.shape[0]!] : t.shape;
     if (m.layout.kind === 'rope' && t.shape[0]! % (m.layout.heads * 2) !== 0)
       throw new FileFormatError('E_TENSOR_SHAPE', g.file, `${t.shape[0]} rows for ${m.layout.heads} heads`, m.gguf);
     if (m.layout.kind === 'transpose' && t.shape.length !== 2)
       throw new FileFormatError('E_TENSOR_SHAPE', g.file, `expected a matrix, got [${t.shape}]`, m.gguf);
-    const values = relayout(data, shape, m.layout, false);
+    const decode = () => relayout(decodeGgufTensor(g, t), shape, m.layout, false);
+    const q4k = q4kRows(g, t, m.layout);
+    if (!t.type) decodeGgufTensor(g, t); // an unsupported type: its named error now, not at quantisation
+    sources.set(m.hf, { type: t.type!, raw: () => ggufTensorBytes(g, t), decode, ...(q4k ? { q4k } : {}) });
     const dtype: SafetensorsDtype = t.type === 'F16' ? 'F16' : t.type === 'BF16' ? 'BF16' : 'F32';
+    if (opts.vacantLinears && shape.length === 2 && !embeddings.has(m.hf)) {
+      vacant.add(m.hf);
+      stored.set(m.hf, { dtype, shape, data: EMPTY, raw: new Uint8Array(0) });
+      continue;
+    }
+    const values = decode();
     stored.set(m.hf, { dtype, shape, data: values, raw: new Uint8Array(values.buffer) });
-    types.set(m.hf, t.type!);
   }
   const extra = g.tensors.filter((t) => !used.has(t.name)).map((t) => t.name);
   if (extra.length)
@@ -95,10 +136,13 @@ export function modelFromGguf(g: GgufFile, opts: FromGgufOptions = {}): CausalLM
     source: g.file,
     gainsHeld: true, // llama.cpp's converter stored Gemma's gains with the 1 added
     ...(opts.backend ? { backend: opts.backend } : {}),
+    ...(vacant.size ? { vacant } : {}),
   });
-  sourceTypes.set(model, types);
+  setGgufSources(model, sources);
   return model;
 }
+
+const EMPTY = new Float32Array(0);
 
 export interface ToGgufOptions {
   type: GgufExportType;
@@ -115,28 +159,39 @@ export async function ggufFromModel(model: CausalLM, opts: ToGgufOptions): Promi
     throw new UnsupportedError('a Qwen3 model with attention biases has no llama.cpp layout (its qwen3 reads none)');
   if (ggufArchitecture(c) === 'qwen2' && c.mlpBias)
     throw new UnsupportedError('a Qwen2 model with MLP biases has no llama.cpp layout (its qwen2 reads none)');
-  const src = sourceTypes.get(model);
+  const src = hasGgufSources(model);
   if (opts.type === 'source' && !src)
     throw new UnsupportedError("type 'source' needs a model read from a GGUF file (use f32, f16 or q8_0)");
   const tensors: GgufTensorToWrite[] = [];
   const matrixTypes = new Set<GgmlType>();
+  const head = c.tieWordEmbeddings ? 'token_embd.weight' : 'output.weight';
   for (const m of tensorMappings(c)) {
     const p = model.params.get(m.hf);
     if (!p) throw new UnsupportedError(`the model has no parameter '${m.hf}' (quantised? export before --quantize)`);
-    const data = (await p.data()) as Float32Array;
     const shape = ggufShape(p.shape, m.layout);
-    const values = relayout(data, p.shape, m.layout, true);
+    const values = async () => relayout((await p.data()) as Float32Array, p.shape, m.layout, true);
     let type: GgmlWriteType;
     if (opts.type === 'source') {
-      const t = src!.get(m.hf)!;
+      const source = ggufSource(model, m.hf)!;
+      const t = source.type;
+      if (t === 'Q4_K' && source.raw) {
+        // the file's own blocks, as they were
+        matrixTypes.add('Q4_K');
+        tensors.push({ name: m.gguf, shape, type: 'Q4_K', raw: source.raw() });
+        continue;
+      }
       if (t !== 'F32' && t !== 'F16' && t !== 'BF16' && t !== 'Q8_0')
-        throw new UnsupportedError(`'${m.hf}' was read as ${t}, which is not written (F32, F16, BF16, Q8_0 are)`);
+        throw new UnsupportedError(`'${m.hf}' was read as ${t}, which is not written (F32, F16, BF16, Q8_0, Q4_K are)`);
       type = t;
     } else if (shape.length === 1) type = 'F32';
+    else if (opts.type === 'q4_k')
+      // as llama.cpp's Q4_K_M: the output head with more bits (Q8_0 here: Q6_K is not written)
+      type = m.gguf === head ? 'Q8_0' : 'Q4_K';
     else type = opts.type === 'f32' ? 'F32' : opts.type === 'f16' ? 'F16' : 'Q8_0';
+    if (type === 'Q4_K' && shape[shape.length - 1]! % ggmlBlockSize('Q4_K') !== 0) type = 'Q8_0';
     if (type === 'Q8_0' && shape[shape.length - 1]! % ggmlBlockSize('Q8_0') !== 0) type = 'F16';
     if (shape.length > 1) matrixTypes.add(type);
-    tensors.push({ name: m.gguf, shape, type, raw: encodeGgml(type, values) });
+    tensors.push({ name: m.gguf, shape, type, raw: encodeGgml(type, await values()) });
   }
   const factors = ropeFactors(c);
   if (factors) {
@@ -147,9 +202,15 @@ export async function ggufFromModel(model: CausalLM, opts: ToGgufOptions): Promi
     tensors.push({ name: ROPE_FREQS, shape: [factors.length], type: 'F32', raw: encodeGgml('F32', factors) });
   }
   const meta = hparamsToGguf(c);
-  const only = matrixTypes.size === 1 ? [...matrixTypes][0]! : matrixTypes.has('Q8_0') ? 'Q8_0' : 'F16';
+  const only = matrixTypes.has('Q4_K')
+    ? 'Q4_K'
+    : matrixTypes.size === 1
+      ? [...matrixTypes][0]!
+      : matrixTypes.has('Q8_0')
+        ? 'Q8_0'
+        : 'F16';
   meta.set('general.file_type', { type: 'u32', value: FILE_TYPE[only as keyof typeof FILE_TYPE] ?? 1 });
-  if (only === 'Q8_0') meta.set('general.quantization_version', { type: 'u32', value: 2 });
+  if (only === 'Q8_0' || only === 'Q4_K') meta.set('general.quantization_version', { type: 'u32', value: 2 });
   for (const [k, v] of opts.metadata ?? []) meta.set(k, v);
   return serializeGguf(meta, tensors);
 }

@@ -44,6 +44,8 @@ export interface LoadOptions {
    * model for inference or as a new run's start; 'attach' keeps them apart and trainable (resuming a LoRA run).
    */
   adapters?: 'merge' | 'attach';
+  /** A GGUF file only: leave its linear weights undecoded for quantizeModel (FromGgufOptions.vacantLinears). */
+  vacantLinears?: boolean;
 }
 
 /** Adapter folders may sit on adapter folders (DPO's adapters on an SFT's): this deep at most. */
@@ -62,7 +64,11 @@ export async function loadConfig(dir: string): Promise<ModelConfig> {
  * A LoRA adapter folder loads its base model and puts the adapters on it (merged unless `adapters: 'attach'`).
  */
 export async function loadModel(dir: string, opts: LoadOptions = {}, depth = 0): Promise<CausalLM> {
-  if (isGgufPath(dir)) return loadGgufModel(dir, opts.backend ? { backend: opts.backend } : {});
+  if (isGgufPath(dir))
+    return loadGgufModel(dir, {
+      ...(opts.backend ? { backend: opts.backend } : {}),
+      ...(opts.vacantLinears ? { vacantLinears: true } : {}),
+    });
   if (isAdapterFolder(dir)) {
     if (depth >= MAX_ADAPTER_DEPTH)
       throw new FileFormatError(

@@ -12,7 +12,7 @@
 import type { Backend } from '../../backend/backend.js';
 import { getBackend } from '../../backend/registry.js';
 import { FileFormatError, ShapeError } from '../../util/errors.js';
-import { tensor } from '../../tensor/tensor.js';
+import { tensor, vacantTensor } from '../../tensor/tensor.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { ModelConfig } from '../config.js';
 import { CausalLM } from '../model.js';
@@ -32,6 +32,11 @@ export interface FromHfOptions {
    * config.normOffset as a Hugging Face checkpoint stores them. Default false.
    */
   gainsHeld?: boolean;
+  /**
+   * Parameters to create vacant (vacantTensor: a shape, no memory): their values live elsewhere (a GGUF file's
+   * linears, to be quantised from there). Their stored entries are checked for shape only.
+   */
+  vacant?: ReadonlySet<string>;
 }
 
 /** The dtype each parameter had on disk, so saving writes it back the same way. */
@@ -68,6 +73,7 @@ export function modelFromHf(
     opts.backend ?? getBackend(),
     [],
     opts.gainsHeld ? 0 : (cfg.normOffset ?? 0),
+    opts.vacant,
   );
   if (cfg.tieWordEmbeddings && stored.has('lm_head.weight')) {
     const a = stored.get('lm_head.weight')!.data,
@@ -158,6 +164,7 @@ function paramsFromStored(
   backend: Backend,
   alsoAllowed: readonly string[] = [],
   offset = 0,
+  vacant?: ReadonlySet<string>,
 ): { params: Map<string, Tensor>; dtypes: Map<string, SafetensorsDtype> } {
   const params = new Map<string, Tensor>();
   const dtypes = new Map<string, SafetensorsDtype>();
@@ -179,6 +186,13 @@ function paramsFromStored(
         `shape [${t.shape}] but config.json implies [${spec.shape}]`,
         spec.name,
       );
+    if (vacant?.has(spec.name)) {
+      const p = vacantTensor(spec.shape, { backend, name: spec.name });
+      p.requiresGrad = true;
+      params.set(spec.name, p);
+      dtypes.set(spec.name, t.dtype);
+      continue;
+    }
     if (!(t.data instanceof Float32Array))
       throw new FileFormatError('E_TENSOR_DTYPE', where, `dtype ${t.dtype} is not a floating-point type`, spec.name);
     const data = offset && spec.init === 'ones' ? t.data.map((x) => x + offset) : t.data;

@@ -9,6 +9,8 @@
  *               (i32x4.dot_i16x8_s on weights widened by one shift or mask, ·256). Any M: decode streams one
  *               weight row at a time (one sequential stream reads DRAM faster than two interleaved rows), prefill
  *               takes four rows of x per weight row (shared widened weights; ≈ the f32 packed matmul's speed).
+ * - matmul_q4k:  W llama.cpp's Q4_K (unpacked: f32 d/dmin, u8 scales/mins, nibbles), x rounded to 8 bits per 256 as
+ *               llama.cpp's Q8_K; relaxed SIMD multiplies 16 nibbles by 16 int8 in one instruction
  * - matmul_bf16: W bfloat16 (upper 16 bits of a float32), widened exactly by one shift or mask per pair
  * Per-shape timings: bench/lab/gemv-split.mjs; whole decode steps: bench/lab/decode-profile.mjs and
  * bench/decode.bench.mjs (against llama2.c); lab variants: bench/lab/gemv_q.ts, bench/lab/q8_variants.ts (q8-lab.mjs).
@@ -173,6 +175,173 @@ function q8rows4(xq: usize, K: i32, wq: usize, sc: usize, out: usize, N: i32, i0
     store<f32>(po + 2 * ldo, hsum(a2) * load<f32>(dxs, 8));
     store<f32>(po + 3 * ldo, hsum(a3) * load<f32>(dxs, 12));
   }
+}
+
+/** Rows of x that matmul_q4k rounds into scratch at a time (each weight row, ≤ 1.2 KB, is reused from L1 across them). */
+const Q4K_ROWS: i32 = 8;
+
+/**
+ * q4k weights (llama.cpp's Q4_K unpacked, src/model/q4k.ts): per row K/256 super-blocks of 152 bytes, f32 d, f32 dmin,
+ * u8 sc[8], u8 mn[8], u8 qs[128]; sub-block s = 2j + h holds the low (h = 0) or high nibbles of qs[32j … 32j + 31].
+ * x is rounded per super-block to 8 bits as llama.cpp's Q8_K (dxb = amax/127, xq ∈ [−127, 127]) with its sums per
+ * 32 as int16 (for the mins), Q4K_ROWS rows at a time; then per super-block, exact in int32,
+ *   out[i, j] += dxb·(d·Σ_s sc[s]·Σ_l xq·q − dmin·Σ_s mn[s]·Σ_l xq)      for columns [lo, hi).
+ * Relaxed-SIMD build: xq int8 in order; i16x8.relaxed_dot_i8x16_i7x16_s multiplies 16 nibbles (a mask or a shift
+ * each, 0..15: no sign ambiguity) by 16 xq, pairs summed to int16; a sub-block's two such vectors are added (|Σ| ≤
+ * 4·127·15 < 2¹⁵) and i32x4.dot_i16x8_s by the splatted scale sums pairs and scales in one instruction. The
+ * products are ALU-bound on two SMT threads of one core, so prefill takes four rows of x per weight super-block,
+ * sharing the unpacked nibbles. Plain build: xq int16, per 16 values the 8 at even k then the 8 at odd k, matching
+ * nibbles widened without a shuffle (as int16 lanes a pair of bytes gives q[even] by a mask, q[odd] by a shift of
+ * 8 and a mask, the high nibbles by shifts of 4 and 12), summed by i32x4.dot_i16x8_s. The mins: mn[0..7] widened
+ * to int16 against the eight sums, one i32x4.dot_i16x8_s. Both builds compute the same integers.
+ * Scratch: Q4K_ROWS·(4·K/256 + 2·K/32 + 2K) bytes.
+ */
+export function matmul_q4k(x: usize, wq: usize, out: usize, M: i32, N: i32, K: i32, scratch: usize, lo: i32, hi: i32): void {
+  const nb = K >> 8;
+  const rowBytes = <usize>nb * 152;
+  const xb: usize = ASC_FEATURE_RELAXED_SIMD ? 1 : 2; // bytes per rounded x
+  const xs = <usize>K * xb; // bytes per rounded row
+  const pd = scratch; // f32 [rows, nb]: dxb
+  const ps = pd + ((<usize>Q4K_ROWS * <usize>nb) << 2); // i16 [rows, K/32]: sums of xq
+  const pq = ps + ((<usize>Q4K_ROWS * <usize>(K >> 5)) << 1); // xq [rows, K]
+  const dstep = <usize>nb << 2, sstep = <usize>(K >> 5) << 1;
+  for (let i0 = 0; i0 < M; i0 += Q4K_ROWS) {
+    const rows = min(Q4K_ROWS, M - i0);
+    for (let r = 0; r < rows; r++)
+      q8kRow(x + ((<usize>(i0 + r) * <usize>K) << 2), K, pd + <usize>r * dstep, ps + <usize>r * sstep, pq + <usize>r * xs);
+    for (let j = lo; j < hi; j++) {
+      const pw0 = wq + <usize>j * rowBytes;
+      const po = out + ((<usize>i0 * <usize>N + <usize>j) << 2), ldo = <usize>N << 2;
+      let r = 0;
+      if (ASC_FEATURE_RELAXED_SIMD) {
+        for (; r + 4 <= rows; r += 4) {
+          let a0: f32 = 0, a1: f32 = 0, a2: f32 = 0, a3: f32 = 0;
+          let pw = pw0;
+          const rq = pq + <usize>r * xs, rd = pd + <usize>r * dstep, rs = ps + <usize>r * sstep;
+          for (let b = 0; b < nb; b++) {
+            const px = rq + (<usize>b << 8);
+            let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+            for (let h = 0; h < 4; h++) {
+              const w = pw + 24 + (<usize>h << 5), xa = px + (<usize>h << 6);
+              const v0 = v128.load(w), v1 = v128.load(w, 16);
+              const n0 = v128.and(v0, i8x16.splat(0x0f)), n1 = v128.and(v1, i8x16.splat(0x0f));
+              const n2 = i8x16.shr_u(v0, 4), n3 = i8x16.shr_u(v1, 4);
+              const sa = i16x8.splat(<i16>load<u8>(pw + 8 + (<usize>h << 1))), sb = i16x8.splat(<i16>load<u8>(pw + 9 + (<usize>h << 1)));
+              s0 = i32x4.add(s0, q4kDot(n0, n1, n2, n3, xa, sa, sb));
+              s1 = i32x4.add(s1, q4kDot(n0, n1, n2, n3, xa + xs, sa, sb));
+              s2 = i32x4.add(s2, q4kDot(n0, n1, n2, n3, xa + 2 * xs, sa, sb));
+              s3 = i32x4.add(s3, q4kDot(n0, n1, n2, n3, xa + 3 * xs, sa, sb));
+            }
+            const mn = i16x8.extend_low_i8x16_u(v128.load64_zero(pw + 16));
+            const d = load<f32>(pw), dmin = load<f32>(pw, 4), bo = <usize>b << 4, bd = <usize>b << 2;
+            a0 += load<f32>(rd + bd) * (d * <f32>hsumi(s0) - dmin * <f32>hsumi(i32x4.dot_i16x8_s(mn, v128.load(rs + bo))));
+            a1 += load<f32>(rd + dstep + bd) * (d * <f32>hsumi(s1) - dmin * <f32>hsumi(i32x4.dot_i16x8_s(mn, v128.load(rs + sstep + bo))));
+            a2 += load<f32>(rd + 2 * dstep + bd) * (d * <f32>hsumi(s2) - dmin * <f32>hsumi(i32x4.dot_i16x8_s(mn, v128.load(rs + 2 * sstep + bo))));
+            a3 += load<f32>(rd + 3 * dstep + bd) * (d * <f32>hsumi(s3) - dmin * <f32>hsumi(i32x4.dot_i16x8_s(mn, v128.load(rs + 3 * sstep + bo))));
+            pw += 152;
+          }
+          const o = po + <usize>r * ldo;
+          store<f32>(o, a0);
+          store<f32>(o + ldo, a1);
+          store<f32>(o + 2 * ldo, a2);
+          store<f32>(o + 3 * ldo, a3);
+        }
+      }
+      for (; r < rows; r++) {
+        const rd = pd + <usize>r * dstep, rs = ps + <usize>r * sstep, rq = pq + <usize>r * xs;
+        let acc: f32 = 0;
+        let pw = pw0;
+        for (let b = 0; b < nb; b++) {
+          const qsum = q4kBlock(pw, rq + (<usize>b << 8) * xb);
+          const msum = hsumi(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(v128.load64_zero(pw + 16)), v128.load(rs + (<usize>b << 4))));
+          acc += load<f32>(rd + (<usize>b << 2)) * (load<f32>(pw) * <f32>qsum - load<f32>(pw, 4) * <f32>msum);
+          pw += 152;
+        }
+        store<f32>(po + <usize>r * ldo, acc);
+      }
+    }
+  }
+}
+
+/** One row's share of 64 weights (relaxed build): nibbles n0, n1 (sub-block 2h) and n2, n3 (2h + 1) against xq at xa. */
+// @ts-ignore: decorator
+@inline function q4kDot(n0: v128, n1: v128, n2: v128, n3: v128, xa: usize, sa: v128, sb: v128): v128 {
+  const l = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xa), n0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xa, 16), n1));
+  const h = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xa, 32), n2), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xa, 48), n3));
+  return i32x4.add(i32x4.dot_i16x8_s(l, sa), i32x4.dot_i16x8_s(h, sb));
+}
+
+/** Σ_s sc[s]·Σ_l xq·q over one super-block at pw (152 bytes), one row's rounded x at px (256 values). */
+// @ts-ignore: decorator
+@inline function q4kBlock(pw: usize, px: usize): i32 {
+  let isum = i32x4.splat(0);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    // (i32x4.relaxed_dot_i8x16_i7x16_add_s would sum to int32 at once, but Node 20's V8 returns twice the product)
+    for (let h = 0; h < 4; h++) {
+      const w = pw + 24 + (<usize>h << 5);
+      const v0 = v128.load(w), v1 = v128.load(w, 16);
+      isum = i32x4.add(isum, q4kDot(v128.and(v0, i8x16.splat(0x0f)), v128.and(v1, i8x16.splat(0x0f)), i8x16.shr_u(v0, 4), i8x16.shr_u(v1, 4),
+        px + (<usize>h << 6), i16x8.splat(<i16>load<u8>(pw + 8 + (<usize>h << 1))), i16x8.splat(<i16>load<u8>(pw + 9 + (<usize>h << 1)))));
+    }
+  } else {
+    const m4 = i16x8.splat(0x000f);
+    for (let h = 0; h < 4; h++) {
+      const w = pw + 24 + (<usize>h << 5), xa = px + (<usize>h << 7);
+      const v0 = v128.load(w), v1 = v128.load(w, 16);
+      const a = i32x4.add(
+        i32x4.add(i32x4.dot_i16x8_s(v128.and(v0, m4), v128.load(xa)), i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v0, 8), m4), v128.load(xa, 16))),
+        i32x4.add(i32x4.dot_i16x8_s(v128.and(v1, m4), v128.load(xa, 32)), i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v1, 8), m4), v128.load(xa, 48))));
+      const c = i32x4.add(
+        i32x4.add(i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v0, 4), m4), v128.load(xa, 64)), i32x4.dot_i16x8_s(i16x8.shr_u(v0, 12), v128.load(xa, 80))),
+        i32x4.add(i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v1, 4), m4), v128.load(xa, 96)), i32x4.dot_i16x8_s(i16x8.shr_u(v1, 12), v128.load(xa, 112))));
+      isum = i32x4.add(isum, i32x4.add(
+        i32x4.mul(a, i32x4.splat(<i32>load<u8>(pw + 8 + (<usize>h << 1)))),
+        i32x4.mul(c, i32x4.splat(<i32>load<u8>(pw + 9 + (<usize>h << 1))))));
+    }
+  }
+  return hsumi(isum);
+}
+
+/**
+ * One row of x (K floats, K % 256 == 0) rounded per 256 as llama.cpp's Q8_K: dxb = amax/127 at pd (f32 per block),
+ * xq = nearest-even(x·(127/amax)) at pq (int8 in order in the relaxed build; int16, per 16 the 8 at even k then
+ * the 8 at odd k, in the plain build), and the sums of xq per 32 at ps (int16: |Σ| ≤ 32·127).
+ */
+function q8kRow(px: usize, K: i32, pd: usize, ps: usize, pq: usize): void {
+  for (let b = 0; b < (K >> 8); b++) {
+    const xb = px + (<usize>b << 10);
+    let mx = f32x4.splat(0);
+    for (let k = 0; k < 256; k += 4) mx = f32x4.max(mx, f32x4.abs(v128.load(xb + (<usize>k << 2))));
+    const amax = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
+    store<f32>(pd + (<usize>b << 2), amax / <f32>127.0);
+    const idv = f32x4.splat(amax == 0 ? <f32>0 : <f32>127.0 / amax);
+    for (let k = 0; k < 256; k += 32) {
+      const o = xb + (<usize>k << 2);
+      let t = i32x4.splat(0);
+      for (let u = 0; u < 2; u++) {
+        const ou = o + (<usize>u << 6);
+        const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(ou), idv)));
+        const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(ou, 16), idv)));
+        const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(ou, 32), idv)));
+        const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(ou, 48), idv)));
+        const a = i16x8.narrow_i32x4_s(q0, q1), c = i16x8.narrow_i32x4_s(q2, q3);
+        const kk = (b << 8) + k + (u << 4); // index in the row
+        if (ASC_FEATURE_RELAXED_SIMD) v128.store(pq + <usize>kk, i8x16.narrow_i16x8_s(a, c));
+        else {
+          const p = pq + (<usize>kk << 1);
+          v128.store(p, i8x16.shuffle(a, c, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29));
+          v128.store(p, i8x16.shuffle(a, c, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31), 16);
+        }
+        t = i32x4.add(t, i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)));
+      }
+      store<i16>(ps + (<usize>(((b << 8) + k) >> 5) << 1), <i16>hsumi(t));
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function hsumi(v: v128): i32 {
+  return (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3));
 }
 
 /** Rows of x that matmul_bf16 permutes into scratch at a time (decode); more rows take the plain loop. */
