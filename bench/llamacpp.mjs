@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// llm.ts against llama.cpp on the same model, in one command: float32 and 8-bit weights × the stories shapes
+// llm.ts against llama.cpp on the same model, in one command: float32, 8-bit and 4-bit weights × the stories shapes
 // (random weights: speed does not depend on the values). Each model is exported to GGUF as `llmts export --format
-// gguf` does (src/model/gguf: f32, or q8_0 for the 8-bit row) and llama.cpp (node-llama-cpp's prebuilt CPU binary,
+// gguf` does (src/model/gguf: f32, q8_0 for the 8-bit row, q4_k for the 4-bit one: Q4_K matrices and a Q8_0 head) and llama.cpp (node-llama-cpp's prebuilt CPU binary,
 // bench/peers/llamacpp-decode.mjs, in its own process) decodes that file; llm.ts decodes the same weights (8-bit:
-// its own q8 — 32 int8 and a float32 scale per block, Q8_0's blocks with an f16 scale) from the same prompt ids, greedy, the same
+// its own q8 — 32 int8 and a float32 scale per block, Q8_0's blocks with an f16 scale; 4-bit: the file's Q4_K blocks
+// themselves, as q4k) from the same prompt ids, greedy, the same
 // token count, on the same thread count. The two sides alternate (llm.ts, llama.cpp, llm.ts, …) --reps times after
 // one untimed warm-up of llm.ts; each side's best run is kept (on a shared machine, the least disturbed one) and
 // every run is printed. Prefill: prompt tokens / time to the first id; decode: (tokens − 1) / time from the first id
@@ -15,7 +16,7 @@
 // spin 2 ms, then sleep. --threads 1 (no barrier on either side) compares the engines on a loaded machine; ratios at
 // 2 threads hold only on a quiet one.
 // usage: node bench/llamacpp.mjs [flags]          (after `npm run build`)
-//   --cases stories15M,stories110M[,gemma3-270m]   --weights f32,q8   --prompt 64
+//   --cases stories15M,stories110M[,gemma3-270m]   --weights f32,q8[,q4k]   --prompt 64
 //   --tokens N (default 128 at 15M, 48 at 110M, 32 at gemma3-270m)
 //   --reps 2   --threads N (default: the backend's)   --backend auto|wasm|…   --json (one JSON line per row)
 import fs from 'node:fs';
@@ -34,6 +35,8 @@ const opt = (k, d) => {
 const json = argv.includes('--json');
 const cases = opt('--cases', 'stories15M,stories110M').split(',');
 const kinds = opt('--weights', 'f32,q8').split(',');
+/** The GGUF type llama.cpp reads for each weight storage. @type {Record<string, 'f32' | 'q8_0' | 'q4_k'>} */
+const GGUF_OF = { f32: 'f32', q8: 'q8_0', q4k: 'q4_k' };
 const promptLen = Number(opt('--prompt', '64'));
 const reps = Math.max(1, Number(opt('--reps', '2')));
 const tokensFlag = opt('--tokens', undefined);
@@ -45,7 +48,7 @@ const HF_CASES = { 'gemma3-270m': gemma3_270m() };
 for (const c of cases)
   if (!STORIES[c] && !HF_CASES[c])
     usageError(`--cases: unknown ${c} (${[...Object.keys(STORIES), ...Object.keys(HF_CASES)].join(', ')})`);
-for (const k of kinds) if (!['f32', 'q8'].includes(k)) usageError(`--weights: unknown ${k} (f32, q8)`);
+for (const k of kinds) if (!['f32', 'q8', 'q4k'].includes(k)) usageError(`--weights: unknown ${k} (f32, q8, q4k)`);
 /** @type {Record<string, number>} */
 const DEFAULT_TOKENS = { stories15M: 128, stories110M: 48, 'gemma3-270m': 32 };
 
@@ -79,9 +82,9 @@ try {
     const prompt = Array.from({ length: promptLen }, () => 3 + rng.int(cfg.vocabSize - 3));
     for (const kind of kinds) {
       const file = path.join(tmp, `${name}-${kind}.gguf`);
-      await writeGgufForPeer(model, file, kind === 'q8' ? 'q8_0' : 'f32');
+      await writeGgufForPeer(model, file, GGUF_OF[kind]);
       // as `llmts generate` decodes: q8, or float32 with q/k/v and gate/up fused (the same logits)
-      if (kind === 'q8') await quantizeModel(model, 'q8');
+      if (kind === 'q8' || kind === 'q4k') await quantizeModel(model, kind);
       else await fuseModel(model);
       try {
         rows.push(await compare(name, kind, model, file, prompt, tokens));
@@ -110,7 +113,7 @@ async function compare(name, kind, model, file, prompt, tokens) {
     bench: 'llamacpp',
     case: name,
     weights: kind,
-    gguf: kind === 'q8' ? 'q8_0' : 'f32',
+    gguf: GGUF_OF[kind],
     threads,
     prompt: prompt.length,
     tokens,

@@ -38,7 +38,7 @@ export { CausalLM, shiftTargets } from './model/model.js';
 export type { ForwardOptions } from './model/model.js';
 export { KVCache } from './model/kv_cache.js';
 export { initModel } from './model/init.js';
-export { quantizeModel, dequantizeModel } from './model/quantize.js';
+export { quantizeModel, dequantizeModel, fileQuantization, describeWeights, QUANT_KINDS } from './model/quantize.js';
 export {
   addLora,
   loadLora,
@@ -51,7 +51,7 @@ export {
   type LoraOptions,
   type LoraWeight,
 } from './model/lora.js';
-export type { QuantKind } from './model/quantize.js';
+export type { QuantKind, QuantizeReport } from './model/quantize.js';
 // preference training: reward model, sequence log-probabilities, DPO
 export { RewardModel, SCORE_WEIGHT } from './model/reward.js';
 export { logSigmoidLoss, sequenceLogProbs } from './model/losses.js';

@@ -46,7 +46,7 @@ export * from './generate/index.js';
 export * from './chat/index.js';
 export { learningRate, makeSchedule } from './optim/schedule.js';
 export type { ScheduleOptions } from './optim/schedule.js';
-export { quantizeModel, dequantizeModel } from './model/quantize.js';
+export { quantizeModel, dequantizeModel, fileQuantization, describeWeights, QUANT_KINDS } from './model/quantize.js';
 export {
   addLora,
   loadLora,
@@ -60,7 +60,7 @@ export {
   type LoraWeight,
 } from './model/lora.js';
 export { readAdapterConfig, setAdapterBase, isAdapterFolder, type AdapterConfig } from './model/hf/adapter.js';
-export type { QuantKind } from './model/quantize.js';
+export type { QuantKind, QuantizeReport } from './model/quantize.js';
 export { modelFromHf, rewardModelFromHf } from './model/hf/weights.js';
 export type { FromHfOptions } from './model/hf/weights.js';
 export { tokenizerFromJson } from './tokenizer/from_json.js';

@@ -18,6 +18,7 @@ import { Command, Option } from 'commander';
 import { BACKEND_CHOICES } from '../backend/registry.js';
 import { perplexity, perplexitySettings, perplexityWindows } from '../model/perplexity.js';
 import { type QuantizeFlag, quantizeOption } from './quantize_flag.js';
+import { describeWeights } from '../model/quantize.js';
 import { ConfigError, FileFormatError } from '../util/errors.js';
 import { formatDuration } from '../train/progress.js';
 import { numberFlag, parseOrExit } from './generate.js';
@@ -144,7 +145,8 @@ export async function main(argv: string[]): Promise<number> {
         context: r.context,
         stride: r.stride,
         windows: r.windows,
-        quantize: f.quantize ?? null,
+        quantize: L.weights.kind === 'f32' ? null : L.weights.kind,
+        weights: describeWeights(L.weights),
         seconds,
       }),
     );
@@ -152,7 +154,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   console.log(
     `perplexity ${r.perplexity.toFixed(3)} on ${r.tokens.toLocaleString('en-US')} tokens of ${source} ` +
-      `(context ${r.context}, stride ${r.stride}, ${r.windows} window${r.windows === 1 ? '' : 's'}${f.quantize ? `, ${f.quantize} weights` : ''})`,
+      `(context ${r.context}, stride ${r.stride}, ${r.windows} window${r.windows === 1 ? '' : 's'}${L.weights.kind !== 'f32' ? `, ${describeWeights(L.weights)} weights` : ''})`,
   );
   console.log(
     `${r.meanNll.toFixed(4)} nats/token, ${bitsPerByte.toFixed(4)} bits/byte (${bytes.toLocaleString('en-US')} bytes); ` +
