@@ -78,7 +78,15 @@ describeConformance({ label: 'webgpu (Node)', make: () => createWebGpuBackend(),
 
 // issue 13's kernels run in WGSL, not as host steps on ref (the conformance suite above would pass either way)
 describe('webgpu in Node: the decode kernels run on the device', () => {
-  const kernels = ['swiglu_fused', 'geglu_fused', 'rope_qkv', 'rope_qkv_cache', 'matmul_q8', 'matmul_bf16'];
+  const kernels = [
+    'swiglu_fused',
+    'geglu_fused',
+    'rope_qkv',
+    'rope_qkv_cache',
+    'matmul_q8',
+    'matmul_q4k',
+    'matmul_bf16',
+  ];
   it.for(kernels)('%s: native, no host step, ref within tolerance', async (k, ctx) => {
     if (!be) return ctx.skip(why);
     const c = cases().find((x) => x.kernel === k)!;

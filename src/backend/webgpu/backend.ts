@@ -5,7 +5,7 @@
  * a kernel it does not implement runs on ref as a queued host step (`enqueueHost`, ordered by ../host_queue.ts).
  *
  * Native kernels: ./elementwise.ts (fill, copy, scale, unary maps, broadcasting binary ops, swiglu, swiglu_fused,
- * transpose, sum_to), ./matmul.ts, ./matmul_quant.ts (matmul_q8, matmul_bf16), ./norm.ts (layernorm, rmsnorm, softmax, cross-entropy, forward and backward),
+ * transpose, sum_to), ./matmul.ts, ./matmul_quant.ts (matmul_q8, matmul_q4k, matmul_bf16), ./norm.ts (layernorm, rmsnorm, softmax, cross-entropy, forward and backward),
  * ./movement.ts (slice, pad_slice, concat, write_at, embedding and its backward), ./optim.ts (adamw),
  * ./attention.ts (attention and the fused-qkv form, forward and backward), ./rope.ts (rope, rope_qkv,
  * rope_qkv_cache), ./reduce.ts (sumsq, sum_all), dropout, ./sample.ts (`sample`: greedy all in WGSL; top-k as the
@@ -379,7 +379,8 @@ export class WebGpuBackend implements Backend {
     if (name === 'matmul') {
       if (runMatmul(this.ctx, ins, outs, at, this.matmulPrecision, this.tcUse())) this.tensorCoreCalls++;
     } else if (name === 'sample') runSampleGreedy(this.ctx, ins, outs);
-    else if (name === 'matmul_q8' || name === 'matmul_bf16') runMatmulQuant(this.ctx, name, ins, outs);
+    else if (name === 'matmul_q8' || name === 'matmul_q4k' || name === 'matmul_bf16')
+      runMatmulQuant(this.ctx, name, ins, outs);
     else if (name === 'adamw') runAdamw(this.ctx, ins, outs, at);
     else if (name === 'rope') runRope(this.ctx, ins, outs, at);
     else if (name === 'rope_qkv' || name === 'rope_qkv_cache')
