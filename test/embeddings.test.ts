@@ -19,12 +19,11 @@ import type { CausalLM } from '../src/model/model.js';
 import { createServer, type LlmServer } from '../src/server/server.js';
 import { tokenizerToGguf } from '../src/tokenizer/gguf.js';
 import { trailingEos } from '../src/tokenizer/leading_bos.js';
-import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import type { TextTokenizer } from '../src/tokenizer/types.js';
 import { FileFormatError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 import { makeTinyModel } from './sft_helpers.js';
-import { captureOutput, relErr, smallModelConfig, testBackends } from './helpers.js';
+import { byteTokenizer, captureOutput, relErr, smallModelConfig, testBackends } from './helpers.js';
 import { main as embedMain } from '../src/cli/embed.js';
 
 const backends = await testBackends();
@@ -67,7 +66,7 @@ describe.each(['llama', 'gpt2'] as const)('%s embeddings against llama.cpp on th
   const files: Record<string, string> = {};
   beforeAll(async () => {
     model = initModel(config(family), new Rng(11), { std: 0.3, backend: getBackend('ref') });
-    const tok = new Tokenizer({ tokenBytes: Array.from({ length: 256 }, (_, i) => new Uint8Array([i])), merges: [] });
+    const tok = byteTokenizer();
     for (const [name, type] of [
       ['last', 3],
       ['mean', 1],
@@ -247,7 +246,7 @@ describe('readPooling', () => {
 
   it("reads a GGUF file's pooling_type (as llama.cpp does); rank pooling is refused by name", async () => {
     const model = initModel(config('llama'), new Rng(1), { backend: getBackend('ref') });
-    const tok = new Tokenizer({ tokenBytes: Array.from({ length: 256 }, (_, i) => new Uint8Array([i])), merges: [] });
+    const tok = byteTokenizer();
     const write = async (name: string, type?: number) => {
       const meta = tokenizerToGguf(tok, model.config.vocabSize, { bos: 1, eos: 2 });
       if (type !== undefined) meta.set('llama.pooling_type', { type: 'u32', value: type });

@@ -18,7 +18,6 @@ import {
   LlmtsError,
   Rng,
   tidy,
-  Tokenizer,
   trainBpe,
   UnsupportedError,
 } from '../src/index.js';
@@ -32,7 +31,7 @@ import { saveGguf } from '../src/model/gguf/file.js';
 import { tokenizerFromGguf, tokenizerToGguf } from '../src/tokenizer/gguf.js';
 import { leadingBos } from '../src/tokenizer/leading_bos.js';
 import { llama3StyleTokenizer } from './tokenizer_fixtures.js';
-import { HF_FIXTURES, SHAKESPEARE } from './helpers.js';
+import { byteTokenizer, HF_FIXTURES, SHAKESPEARE } from './helpers.js';
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-gguf-'));
 const concat = (chunks: Uint8Array[]) => new Uint8Array(Buffer.concat(chunks));
@@ -260,8 +259,7 @@ describe('model and tokenizer through GGUF', () => {
   beforeAll(async () => {
     await initBackend('ref');
   });
-  const byteTok = () =>
-    new Tokenizer({ tokenBytes: Array.from({ length: 256 }, (_, i) => new Uint8Array([i])), merges: [] });
+  const byteTok = byteTokenizer;
 
   it("llama.cpp's q/k permutation is convert_hf_to_gguf.py's reshape(n_head, 2, d/2, C).swapaxes(1, 2), and is undone", () => {
     const H = 3,

@@ -43,7 +43,7 @@ import { QWEN2_PATTERN, tokenizerToGguf } from '../src/tokenizer/gguf.js';
 import { buildConfig } from '../src/pretrain/config.js';
 import { pretrain } from '../src/pretrain/pretrain.js';
 import { LineProgress } from '../src/train/progress.js';
-import { HF_FIXTURES, SHAKESPEARE } from './helpers.js';
+import { byteTokenizer, HF_FIXTURES, SHAKESPEARE } from './helpers.js';
 import { EDGE_STRINGS, llama2TokenizerJson } from './tokenizer_fixtures.js';
 import { fromTokenizerJson } from '../src/tokenizer/hf_json.js';
 import type { SpmTokenizer } from '../src/tokenizer/spm_tokenizer.js';
@@ -124,9 +124,6 @@ function maxDp(theirs: Map<number, number>[], mine: Float64Array[], steps: numbe
     for (let v = 0; v < mine[s]!.length; v++) m = Math.max(m, Math.abs((theirs[s]!.get(v) ?? 0) - mine[s]![v]!));
   return m;
 }
-
-const byteTokenizer = () =>
-  new Tokenizer({ tokenBytes: Array.from({ length: 256 }, (_, i) => new Uint8Array([i])), merges: [] });
 
 /** Export through the command line, in process; returns what it printed. */
 async function exportCli(args: string[]): Promise<{ code: number; out: string; err: string }> {

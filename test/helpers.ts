@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it, type TestContext } from 'vitest';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 
 /** The reference fixtures the suite needs (test/fixtures: hf, training, rlhf), or `$LLMTS_FIXTURES`. */
 export const FIXTURES = process.env['LLMTS_FIXTURES'] ?? path.join(import.meta.dirname, 'fixtures');
@@ -49,6 +50,11 @@ export function fixtureDirs(root = HF_FIXTURES): string[] {
 }
 
 /** ‖a − b‖ / ‖b‖ (with ‖b‖ floored so all-zero references compare absolutely). */
+/** A tokenizer of the 256 single bytes (id = byte), as the GGUF tests write into their files. */
+export function byteTokenizer(): Tokenizer {
+  return new Tokenizer({ tokenBytes: Array.from({ length: 256 }, (_, i) => new Uint8Array([i])), merges: [] });
+}
+
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;
   let num = 0,

@@ -19,10 +19,9 @@ import { describeWeights, fileQuantization, quantizeModel } from '../src/model/q
 import { apply } from '../src/tensor/record.js';
 import { noGrad, tensor, tidy } from '../src/tensor/tensor.js';
 import { Rng } from '../src/util/rng.js';
-import { testBackends } from './helpers.js';
+import { byteTokenizer, relErr, testBackends } from './helpers.js';
 import { saveGguf } from '../src/model/gguf/file.js';
 import { tokenizerToGguf } from '../src/tokenizer/gguf.js';
-import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { loadForGeneration } from '../src/cli/generate.js';
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-q4k-'));
@@ -65,20 +64,8 @@ function llamaConfig(extra: Record<string, unknown> = {}) {
   );
 }
 
-/** 256 single bytes (ids = bytes), as test/gguf_llamacpp.test.ts writes into its GGUF files. */
-function byteTokenizer(): Tokenizer {
-  return new Tokenizer({ tokenBytes: Array.from({ length: 256 }, (_, i) => new Uint8Array([i])), merges: [] });
-}
-
 function logits(m: CausalLM, ids: number[]): Float32Array {
   return noGrad(() => tidy(() => m.forward(Int32Array.from(ids), 1, ids.length).dataSync())) as Float32Array;
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  let d = 0,
-    n = 0;
-  for (let i = 0; i < a.length; i++) (d += (a[i]! - b[i]!) ** 2), (n += b[i]! ** 2);
-  return Math.sqrt(d / n);
 }
 
 describe('the Q4_K encoder and the q4k layout', () => {
