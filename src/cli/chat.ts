@@ -30,6 +30,7 @@ import {
   type SamplerFlags,
 } from './generate.js';
 import { addSpeculativeFlags, checkSpeculativeFlags, type SpeculativeFlags } from './speculative_flags.js';
+import { describeWeights } from '../model/quantize.js';
 
 const HELP = `commands:
   /reset          forget the conversation (keeps the system prompt)
@@ -145,7 +146,8 @@ export async function main(
   // Messages dropped from the context window: /save writes the whole conversation, not only what still fits.
   let archived: ChatMessage[] = [];
   info(
-    `llmts chat: ${dir} (${template.kind} template, context ${session.window} tokens, seed ${session.baseSeed}). /help for commands.`,
+    `llmts chat: ${dir} (${L.weights.kind === 'f32' ? '' : `${describeWeights(L.weights)} weights, `}${template.kind} template, ` +
+      `context ${session.window} tokens, seed ${session.baseSeed}). /help for commands.`,
   );
   rl.setPrompt('> ');
   rl.prompt();
