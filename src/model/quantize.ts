@@ -384,7 +384,10 @@ async function fused(
   };
 }
 
-/** Back to float32 linears (frees the quantised weights; needs the float32 parameters, i.e. no dropFloat). */
+/**
+ * Back to float32 linears (frees the quantised weights; needs the float32 parameters: not after dropFloat, nor on a
+ * model loaded with vacant linears, whose forward then fails naming the vacant parameter).
+ */
 export function dequantizeModel(model: CausalLM): void {
   for (const q of model.quantized.values()) {
     q.data.dispose();

@@ -20,7 +20,7 @@ export class Storage {
    * Gone before its last view went: given back (freeData) or handed to another tensor (takeData). The views stay,
    * for autograd's graph, but hold no memory of their own.
    */
-  gone: 'freed' | 'moved' | null = null;
+  gone: 'freed' | 'moved' | 'vacant' | null = null;
   constructor(
     readonly backend: Backend,
     readonly buf: DeviceBuffer,
@@ -152,6 +152,12 @@ export class Tensor {
   assertLive(): void {
     if (this.disposed)
       throw new BackendError('E_DISPOSED', `tensor #${this.id}${this.name ? ` (${this.name})` : ''} was disposed`);
+    if (this.storage.gone === 'vacant')
+      throw new BackendError(
+        'E_FREED',
+        `tensor #${this.id}${this.name ? ` (${this.name})` : ''} ${fmtShape(this.shape)} is vacant: it was loaded ` +
+          'without its values (a linear left in its GGUF file for quantizeModel), so nothing can read it',
+      );
     if (this.storage.gone)
       throw new BackendError(
         'E_FREED',
@@ -181,13 +187,13 @@ export function freeData(t: Tensor): void {
 
 /**
  * A tensor of `shape` that holds no memory: a parameter whose values live elsewhere (a model's linear weights loaded
- * straight into their quantised form). Reading it throws BackendError E_FREED, as after freeData; disposing it frees
- * nothing.
+ * straight into their quantised form). Reading it throws BackendError E_FREED, saying it is vacant; disposing it
+ * frees nothing.
  */
 export function vacantTensor(shape: readonly number[], opts: { backend?: Backend; name?: string } = {}): Tensor {
   const backend = opts.backend ?? getBackend();
   const storage = new Storage(backend, { backend: backend.name, length: size(shape), dtype: 'f32' });
-  storage.gone = 'freed';
+  storage.gone = 'vacant';
   const t = new Tensor(storage, shape);
   if (opts.name !== undefined) t.name = opts.name;
   return t;

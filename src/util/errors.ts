@@ -138,7 +138,7 @@ export class QuantizedModelError extends LlmtsError {
       'E_QUANTIZED',
       kind === 'f32'
         ? `this model's linear weights are fused copies (fuseModel) for inference only; ${what} needs the plain float32 model (dequantizeModel, or load it again)`
-        : `this model's linear weights are quantised (${kind}) for inference only; ${what} needs the float32 model (load it again without --quantize)`,
+        : `this model's linear weights are quantised (${kind}) for inference only; ${what} needs the float32 model (load it again with --quantize f32, or loadModel without vacantLinears)`,
     );
     this.kind = kind;
   }
