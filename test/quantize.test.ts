@@ -59,6 +59,17 @@ describe('quantisers', () => {
       expect(Math.abs(back[i]! - w[i]!)).toBeLessThanOrEqual(scales[Math.floor(i / 32)]! * 0.5 + 1e-7);
     expect(back[3]).toBeCloseTo(0.9, 6);
   });
+  it('q8 rounds halves away from zero, as llama.cpp, NaN to 0', () => {
+    // block max 127 → scale 1: the values are their own steps
+    const b = Float32Array.from(
+      { length: 32 },
+      (_, i) => [127, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 126.5, -126.5, 0.49999997][i] ?? 0,
+    );
+    b[20] = Number.NaN;
+    const q = new Int8Array(quantizeQ8(b, 1, 32).data.buffer);
+    expect(Array.from(q.subarray(0, 10))).toEqual([127, 1, 2, 3, -1, -2, -3, 127, -127, 0]);
+    expect(q[20]).toBe(0);
+  });
   it('bf16: relative error ≤ 2⁻⁸ (round to nearest, 8 significant bits)', () => {
     const back = dequantize('bf16', quantizeBf16(w, N, K), null, N, K);
     for (let i = 0; i < w.length; i++)

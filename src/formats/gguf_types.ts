@@ -401,25 +401,25 @@ function decodeQ5K(raw: Uint8Array, dv: DataView, n: number): Float32Array {
 /** Q6_K (dequantize_row_q6_K): 16 sub-blocks of 16 with int8 scales; 4 low bits + 2 high bits, minus 32. */
 function decodeQ6K(raw: Uint8Array, dv: DataView, n: number): Float32Array {
   const out = new Float32Array(n);
+  const sc8 = new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+  const ds = new Float32Array(16); // d·scale per sub-block of 16, rounded to float32 as the C code does
   for (let b = 0; b < n / 256; b++) {
     const o = b * 210; // ql[128], qh[64], scales[16] (int8), d
     const d = fromF16Bits(dv.getUint16(o + 208, true));
+    for (let i = 0; i < 16; i++) ds[i] = d * sc8[o + 192 + i]!;
     for (let half = 0; half < 2; half++) {
       const ql = o + 64 * half,
         qh = o + 128 + 32 * half,
-        sc = o + 192 + 8 * half,
         y = b * 256 + 128 * half;
       for (let l = 0; l < 32; l++) {
-        const is = sc + (l >> 4); // sub-blocks is, is + 2, is + 4, is + 6 scale the four quarters
-        const h = raw[qh + l]!;
-        const q1 = ((raw[ql + l]! & 0xf) | ((h & 3) << 4)) - 32;
-        const q2 = ((raw[ql + l + 32]! & 0xf) | (((h >> 2) & 3) << 4)) - 32;
-        const q3 = ((raw[ql + l]! >> 4) | (((h >> 4) & 3) << 4)) - 32;
-        const q4 = ((raw[ql + l + 32]! >> 4) | (((h >> 6) & 3) << 4)) - 32;
-        out[y + l] = f32(d * dv.getInt8(is)) * q1;
-        out[y + l + 32] = f32(d * dv.getInt8(is + 2)) * q2;
-        out[y + l + 64] = f32(d * dv.getInt8(is + 4)) * q3;
-        out[y + l + 96] = f32(d * dv.getInt8(is + 6)) * q4;
+        const is = 8 * half + (l >> 4); // sub-blocks is, is + 2, is + 4, is + 6 scale the four quarters
+        const h = raw[qh + l]!,
+          a = raw[ql + l]!,
+          c = raw[ql + l + 32]!;
+        out[y + l] = ds[is]! * (((a & 0xf) | ((h & 3) << 4)) - 32);
+        out[y + l + 32] = ds[is + 2]! * (((c & 0xf) | (((h >> 2) & 3) << 4)) - 32);
+        out[y + l + 64] = ds[is + 4]! * (((a >> 4) | (((h >> 4) & 3) << 4)) - 32);
+        out[y + l + 96] = ds[is + 6]! * (((c >> 4) | (((h >> 6) & 3) << 4)) - 32);
       }
     }
   }
