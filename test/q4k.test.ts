@@ -19,10 +19,11 @@ import { describeWeights, fileQuantization, quantizeModel } from '../src/model/q
 import { apply } from '../src/tensor/record.js';
 import { noGrad, tensor, tidy } from '../src/tensor/tensor.js';
 import { Rng } from '../src/util/rng.js';
-import { byteTokenizer, relErr, testBackends } from './helpers.js';
+import { byteTokenizer, captureOutput, relErr, testBackends } from './helpers.js';
 import { saveGguf } from '../src/model/gguf/file.js';
 import { tokenizerToGguf } from '../src/tokenizer/gguf.js';
-import { loadForGeneration } from '../src/cli/generate.js';
+import { loadForGeneration, main as generateMain } from '../src/cli/generate.js';
+import { generate } from '../src/generate/engine.js';
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-q4k-'));
 afterAll(() => fs.rmSync(TMP, { recursive: true, force: true }));
@@ -231,6 +232,39 @@ describe('a GGUF file with Q4_K matrices', () => {
     const F = await loadForGeneration(file, { backend: 'wasm', quantize: 'f32' });
     expect(F.weights.kind).toBe('f32');
     expect(relErr(logits(F.model, ids), logits(full, ids))).toBeLessThan(0.05); // float32 products on the same weights
+  });
+
+  it('`llmts generate file.gguf` runs a Q4_K file as q4k: the ids of the library on the quantised model', async () => {
+    await initBackend('wasm');
+    const cfg = llamaConfig({ vocab_size: 256 }); // the byte tokenizer's own ids: the CLI prints the text too
+    const src = initModel(cfg, new Rng(9), { std: 0.05 });
+    const file = path.join(TMP, 'cli.gguf');
+    await saveGguf(src, file, { type: 'q4_k', metadata: tokenizerToGguf(byteTokenizer(), 256, { eos: 2 }) });
+    const args = [
+      file,
+      '--backend',
+      'wasm',
+      '--prompt-ids',
+      '5,6,7',
+      '--json',
+      '--temperature',
+      '0',
+      '--max-tokens',
+      '8',
+    ];
+    const r = await captureOutput(() => generateMain(args));
+    expect(r.code).toBe(0);
+    const ids = (JSON.parse(r.out) as { ids: number[] }).ids;
+    const q = modelFromGguf(parseGguf(fs.readFileSync(file), file));
+    await quantizeModel(q, 'q4k');
+    const api = await generate(q, [[5, 6, 7]], { temperature: 0, maxTokens: 8, stopTokens: [] });
+    expect(ids).toEqual(api.choices[0]!.ids.slice(0, ids.length));
+    // and --quantize f32 runs the decoded weights: the float32 model's ids
+    const f = await captureOutput(() => generateMain([...args, '--quantize', 'f32']));
+    const dec = modelFromGguf(parseGguf(fs.readFileSync(file), file));
+    const apiF = await generate(dec, [[5, 6, 7]], { temperature: 0, maxTokens: 8, stopTokens: [] });
+    const idsF = (JSON.parse(f.out) as { ids: number[] }).ids;
+    expect(idsF).toEqual(apiF.choices[0]!.ids.slice(0, idsF.length));
   });
 
   it('a float32 model under q4k keeps its head and narrow linears as q8 and stays near float32', async () => {
