@@ -72,6 +72,7 @@ export function quantizeQ8(w: Float32Array, N: number, K: number): { data: Int32
     let amax = 0;
     for (let k = 0; k < Q8_BLOCK; k++) {
       const a = Math.abs(w[o + k]!);
+      // biome-ignore lint/complexity/useMathMinMax: Math.max would make the block's scale NaN for one NaN weight
       amax = a > amax ? a : amax;
     }
     const d = Math.fround(amax / 127);
