@@ -485,7 +485,14 @@ export function encodeGgml(t: GgmlWriteType, x: Float32Array): Uint8Array {
   }
 }
 
-/** One sub-block's fit (make_qkx2_quants): x ≈ scale·q − min, q ∈ [0, 15], min ≥ 0; weighted least squares. */
+/** The candidate nibbles of fitScaleMin's search (one module-level scratch: it runs per 32 weights). */
+const LAUX = new Uint8Array(32);
+
+/**
+ * One sub-block's fit (make_qkx2_quants): x ≈ scale·q − min, q ∈ [0, 15], min ≥ 0; weighted least squares over 21
+ * grids, each from the best min so far (as the C code, which updates its `min` in the loop). Nibbles round half up
+ * ((v + 0.5) | 0; the C code rounds half to even in float32): Math.round would cost ×3 the whole loop.
+ */
 function fitScaleMin(x: Float32Array, o: number, w: Float32Array, L: Uint8Array): [number, number] {
   const n = 32,
     nmax = 15;
@@ -495,8 +502,8 @@ function fitScaleMin(x: Float32Array, o: number, w: Float32Array, L: Uint8Array)
     sumX = 0;
   for (let i = 0; i < n; i++) {
     const v = x[o + i]!;
-    lo = Math.min(lo, v);
-    hi = Math.max(hi, v);
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
     sumW += w[i]!;
     sumX += w[i]! * v;
   }
@@ -509,38 +516,40 @@ function fitScaleMin(x: Float32Array, o: number, w: Float32Array, L: Uint8Array)
     scale = 1 / iscale,
     bestErr = 0;
   for (let i = 0; i < n; i++) {
-    const l = Math.max(0, Math.min(nmax, Math.round(iscale * (x[o + i]! - lo))));
+    let l = (iscale * (x[o + i]! - lo) + 0.5) | 0;
+    if (l > nmax) l = nmax;
     L[i] = l;
     const d = scale * l + lo - x[o + i]!;
     bestErr += w[i]! * d * d;
   }
-  const Laux = new Uint8Array(n);
   for (let is = 0; is <= 20; is++) {
     iscale = (-1 + 0.1 * is + nmax) / (hi - lo);
     let sumL = 0,
       sumL2 = 0,
       sumXL = 0;
     for (let i = 0; i < n; i++) {
-      const l = Math.max(0, Math.min(nmax, Math.round(iscale * (x[o + i]! - lo))));
-      Laux[i] = l;
-      sumL += w[i]! * l;
-      sumL2 += w[i]! * l * l;
-      sumXL += w[i]! * l * x[o + i]!;
+      let l = (iscale * (x[o + i]! - lo) + 0.5) | 0;
+      if (l > nmax) l = nmax;
+      LAUX[i] = l;
+      const wl = w[i]! * l;
+      sumL += wl;
+      sumL2 += wl * l;
+      sumXL += wl * x[o + i]!;
     }
     const D = sumW * sumL2 - sumL * sumL;
     if (D <= 0) continue;
-    let s = (sumW * sumXL - sumX * sumL) / D,
+    let sc = (sumW * sumXL - sumX * sumL) / D,
       m = (sumL2 * sumX - sumL * sumXL) / D;
-    if (m > 0) (m = 0), (s = sumXL / sumL2);
+    if (m > 0) (m = 0), (sc = sumXL / sumL2);
     let err = 0;
     for (let i = 0; i < n; i++) {
-      const d = s * Laux[i]! + m - x[o + i]!;
+      const d = sc * LAUX[i]! + m - x[o + i]!;
       err += w[i]! * d * d;
     }
     if (err < bestErr) {
       bestErr = err;
-      L.set(Laux.subarray(0, n));
-      scale = s;
+      L.set(LAUX);
+      scale = sc;
       lo = m;
     }
   }
@@ -600,8 +609,11 @@ function encodeQ4K(x: Float32Array): Uint8Array {
         continue;
       }
       const dm = f32(dmin * lm[j]!);
-      for (let i = 0; i < 32; i++)
-        L[32 * j + i] = Math.max(0, Math.min(15, Math.round((x[xo + 32 * j + i]! + dm) / ds)));
+      for (let i = 0; i < 32; i++) {
+        const v = (x[xo + 32 * j + i]! + dm) / ds;
+        const l = v > 0 ? (v + 0.5) | 0 : 0;
+        L[32 * j + i] = l > 15 ? 15 : l;
+      }
     }
     for (let j = 0; j < 4; j++)
       for (let l = 0; l < 32; l++) out[o + 16 + 32 * j + l] = L[64 * j + l]! | (L[64 * j + 32 + l]! << 4);
