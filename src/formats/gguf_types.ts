@@ -612,7 +612,7 @@ function encodeQ4K(x: Float32Array): Uint8Array {
       for (let i = 0; i < 32; i++) {
         const v = (x[xo + 32 * j + i]! + dm) / ds;
         const l = v > 0 ? (v + 0.5) | 0 : 0;
-        L[32 * j + i] = l > 15 ? 15 : l;
+        L[32 * j + i] = Math.min(15, l);
       }
     }
     for (let j = 0; j < 4; j++)
