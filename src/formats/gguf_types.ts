@@ -361,6 +361,19 @@ function decodeQ3K(raw: Uint8Array, dv: DataView, n: number): Float32Array {
   return out;
 }
 
+/**
+ * The twelve bytes at out[at …] holding eight 6-bit scales ls and eight 6-bit mins lm (Q4_K, Q5_K): scaleMinK4 undone.
+ * Bytes 0–3: ls[0–3] and the top two bits of ls[4–7]; 4–7: lm[0–3] and the top bits of lm[4–7]; 8–11: the low
+ * nibbles of ls[4–7] and lm[4–7].
+ */
+export function packScaleMinK4(out: Uint8Array, at: number, ls: ArrayLike<number>, lm: ArrayLike<number>): void {
+  for (let j = 0; j < 4; j++) {
+    out[at + j] = ls[j]! | ((ls[j + 4]! >> 4) << 6);
+    out[at + 4 + j] = lm[j]! | ((lm[j + 4]! >> 4) << 6);
+    out[at + 8 + j] = (ls[j + 4]! & 0xf) | ((lm[j + 4]! & 0xf) << 4);
+  }
+}
+
 /** get_scale_min_k4: sub-block j's 6-bit scale and min from the 12 bytes at `sc` (Q4_K, Q5_K). */
 function scaleMinK4(raw: Uint8Array, sc: number, j: number): [number, number] {
   return j < 4
@@ -586,15 +599,8 @@ function encodeQ4K(x: Float32Array): Uint8Array {
     for (let j = 0; j < 8; j++) {
       ls[j] = Math.min(63, Math.round(invScale * scales[j]!));
       lm[j] = Math.min(63, Math.round(invMin * mins[j]!));
-      if (j < 4) {
-        out[o + 4 + j] = ls[j]!;
-        out[o + 8 + j] = lm[j]!;
-      } else {
-        out[o + 8 + j] = (ls[j]! & 0xf) | ((lm[j]! & 0xf) << 4);
-        out[o + 4 + j - 4] |= (ls[j]! >> 4) << 6;
-        out[o + 4 + j] |= (lm[j]! >> 4) << 6;
-      }
     }
+    packScaleMinK4(out, o + 4, ls, lm);
     const dBits = toF16Bits(maxScale / 63),
       mBits = toF16Bits(maxMin / 63);
     dv.setUint16(o, dBits, true);

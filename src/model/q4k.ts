@@ -11,7 +11,7 @@
  * values), so a GGUF Q4_K tensor runs on exactly the weights llama.cpp runs on, and exports back byte for byte.
  */
 import { ConfigError } from '../util/errors.js';
-import { decodeGgml, encodeGgml } from '../formats/gguf_types.js';
+import { decodeGgml, encodeGgml, packScaleMinK4 } from '../formats/gguf_types.js';
 import { fromF16Bits, toF16Bits } from '../formats/half.js';
 
 /** Weights per super-block. */
@@ -67,18 +67,7 @@ export function q4kToGguf(data: Int32Array, N: number, K: number): Uint8Array {
       o = b * GGUF_BYTES;
     dv.setUint16(o, toF16Bits(iv.getFloat32(i, true)), true);
     dv.setUint16(o + 2, toF16Bits(iv.getFloat32(i + 4, true)), true);
-    for (let j = 0; j < 8; j++) {
-      const ls = ib[i + 8 + j]!,
-        lm = ib[i + 16 + j]!;
-      if (j < 4) {
-        out[o + 4 + j] |= ls;
-        out[o + 8 + j] |= lm;
-      } else {
-        out[o + 8 + j] = (ls & 0xf) | ((lm & 0xf) << 4);
-        out[o + 4 + j - 4] |= (ls >> 4) << 6;
-        out[o + 4 + j] |= (lm >> 4) << 6;
-      }
-    }
+    packScaleMinK4(out, o + 4, ib.subarray(i + 8, i + 16), ib.subarray(i + 16, i + 24));
     out.set(ib.subarray(i + 24, i + Q4K_WORDS * 4), o + 16);
   }
   return out;
