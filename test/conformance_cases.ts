@@ -661,6 +661,36 @@ export function cases(): Case[] {
     inputs: [f([500, 129]), ids([1024], 500)],
     outputs: [f([1024, 129])],
   });
+  // lookups in quantised tables (the tables packed as the matmul_q8 / matmul_q4k / matmul_bf16 cases' weights)
+  for (const [V, C, n] of [
+    [33, 256, [3, 5]],
+    [300, 512, [64]],
+  ] as const) {
+    cs.push({
+      name: `embedding_q8 [${V}, ${C}] ids [${n}]`,
+      kernel: 'embedding_q8',
+      inputs: [{ shape: [V, C / 4], dtype: 'i32' }, f([V, C / 32], 'positive'), ids([...n], V)],
+      outputs: [f([...n, C])],
+      prep: (ins) => {
+        const [, w, s] = packQ8([ins[2]!, ins[0]!, ins[1]!], V);
+        return [w!, s!, ins[2]!];
+      },
+    });
+    cs.push({
+      name: `embedding_q4k [${V}, ${C}] ids [${n}]`,
+      kernel: 'embedding_q4k',
+      inputs: [{ shape: [V, (C / 256) * 38], dtype: 'i32' }, ids([...n], V)],
+      outputs: [f([...n, C])],
+      prep: (ins) => [packQ4k([ins[1]!, ins[0]!], V)[1]!, ins[1]!],
+    });
+    cs.push({
+      name: `embedding_bf16 [${V}, ${C}] ids [${n}]`,
+      kernel: 'embedding_bf16',
+      inputs: [{ shape: [V, C / 2], dtype: 'i32' }, ids([...n], V)],
+      outputs: [f([...n, C])],
+      prep: (ins) => [packBf16([ins[1]!, ins[0]!], V)[1]!, ins[1]!],
+    });
+  }
   cs.push({
     name: 'embedding_backward',
     kernel: 'embedding_backward',

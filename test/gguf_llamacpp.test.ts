@@ -718,7 +718,7 @@ describe('llama.cpp runs our GGUF files', () => {
     const model = modelFromGguf(g);
     const decoded = modelFromGguf(g); // the same blocks decoded to float32
     const report = await quantizeModel(model, 'q4k');
-    expect(report.forms).toEqual({ q4k: 14, q8: 1 }); // the head: Q8_0 in the file, q8 here
+    expect(report.forms).toEqual({ q4k: 15, q8: 1 }); // the head: Q8_0 in the file, q8 here; the embedding Q4_K
     const prompt = byteTokenizer().encode('Hello, world');
     const cpp = await llamaCppGreedy(file, prompt, 8);
     const probs = await ourProbs(model, [...prompt, ...cpp.ids], prompt.length);

@@ -172,9 +172,10 @@ describe('a GGUF file with Q4_K matrices', () => {
     const ids = [1, 17, 200, 3, 45, 99, 7, 300];
     const want = logits(decoded, ids);
     const report = await quantizeModel(model, 'q4k', { dropFloat: true });
-    // 2 layers × (q, k, v, o, gate, up, down) = 14 matrices + the head; q4k but blk.1's down and the head
-    expect(report.forms).toEqual({ q4k: 13, q8: 2 });
-    expect(describeWeights(report)).toMatch(/^q4k \(15 matrices, 2 of them q8\), \d+\.\d MB$/);
+    // 2 layers × (q, k, v, o, gate, up, down) = 14 matrices + the head + the (untied) embedding; q4k but blk.1's
+    // down and the head
+    expect(report.forms).toEqual({ q4k: 14, q8: 2 });
+    expect(describeWeights(report)).toMatch(/^q4k \(16 matrices, 2 of them q8\), \d+\.\d MB$/);
     // the stored q4k weights are the file's blocks: decoded, exactly the float32 model's parameters
     const qkv = model.fused.get('model.layers.0.self_attn.qkv')!;
     const stored = dequantizeQ4K((await qkv.weight.data.data()) as Int32Array, qkv.weight.outFeatures, 256);
@@ -213,16 +214,21 @@ describe('a GGUF file with Q4_K matrices', () => {
     const qProj = vacant.params.get('model.layers.0.self_attn.q_proj.weight')!;
     expect(qProj.shape).toEqual([256, 256]);
     await expect(qProj.data()).rejects.toThrow(/is vacant/);
-    expect(Array.from(await vacant.params.get('model.embed_tokens.weight')!.data())).toEqual(
-      Array.from(await full.params.get('model.embed_tokens.weight')!.data()),
-    );
+    expect(vacant.params.get('model.embed_tokens.weight')!.storage.gone).toBe('vacant'); // looked up quantised
     await quantizeModel(full, 'q4k');
     const report = await quantizeModel(vacant, 'q4k');
-    expect(report.forms).toEqual({ q4k: 14, q8: 1 });
+    expect(report.forms).toEqual({ q4k: 15, q8: 1 });
+    expect(vacant.quantizedEmbedding).toBe(true);
     const ids = [3, 1, 4, 1, 5, 9, 2, 6];
     expect(Array.from(logits(vacant, ids))).toEqual(Array.from(logits(full, ids)));
     // quantised once: the file's bytes are let go, so a second quantisation has nothing to read
     await expect(quantizeModel(vacant, 'q8')).rejects.toThrow(/are gone/);
+    // a float32 lookup asked for: the vacant embedding gets its values back from the file
+    const floatLookup = modelFromGguf(g, { vacantLinears: true });
+    await quantizeModel(floatLookup, 'q4k', { embeddings: false });
+    expect(Array.from(await floatLookup.params.get('model.embed_tokens.weight')!.data())).toEqual(
+      Array.from(await modelFromGguf(g).params.get('model.embed_tokens.weight')!.data()),
+    );
 
     // the CLI's loader: a Q4_K file runs as q4k without being asked, vacant; --quantize f32 decodes it
     const L = await loadForGeneration(file, { backend: 'wasm' });
@@ -232,6 +238,32 @@ describe('a GGUF file with Q4_K matrices', () => {
     const F = await loadForGeneration(file, { backend: 'wasm', quantize: 'f32' });
     expect(F.weights.kind).toBe('f32');
     expect(relErr(logits(F.model, ids), logits(full, ids))).toBeLessThan(0.05); // float32 products on the same weights
+  });
+
+  it('a vacant 20,000-token table is quantised a slice of rows at a time: the same tables as from float32', async () => {
+    await initBackend('wasm');
+    // 20,000 × 256 weights: two slices of quantizeSlices' 4M; tied (the head's table serves the lookup) and untied
+    for (const tied of [true, false]) {
+      const cfg = llamaConfig({ vocab_size: 20000, num_hidden_layers: 1, tie_word_embeddings: tied });
+      const file = path.join(TMP, `slices-${tied}.gguf`);
+      await saveGguf(initModel(cfg, new Rng(12), { std: 0.05 }), file, { type: 'f16' });
+      const g = parseGguf(fs.readFileSync(file), file);
+      for (const kind of ['q8', 'q4k', 'bf16'] as const) {
+        const full = modelFromGguf(g),
+          vacant = modelFromGguf(g, { vacantLinears: true });
+        await quantizeModel(full, kind);
+        await quantizeModel(vacant, kind, { dropFloat: true });
+        for (const name of ['model.embed_tokens.weight', ...(tied ? [] : ['lm_head.weight'])]) {
+          const a = full.quantized.get(name)!,
+            b = vacant.quantized.get(name)!;
+          expect([b.kind, b.data.shape]).toEqual([a.kind, a.data.shape]);
+          expect(Buffer.from((await b.data.data()).buffer).equals(Buffer.from((await a.data.data()).buffer))).toBe(true);
+          if (a.scales) expect(Array.from(await b.scales!.data())).toEqual(Array.from(await a.scales.data()));
+        }
+        const ids = [19999, 5, 12345, 7];
+        expect(Array.from(logits(vacant, ids))).toEqual(Array.from(logits(full, ids)));
+      }
+    }
   });
 
   it('`llmts generate file.gguf` runs a Q4_K file as q4k: the ids of the library on the quantised model', async () => {
@@ -274,7 +306,7 @@ describe('a GGUF file with Q4_K matrices', () => {
     const q = initModel(cfg, new Rng(6), { std: 0.05 });
     const q8 = initModel(cfg, new Rng(6), { std: 0.05 });
     const report = await quantizeModel(q, 'q4k');
-    expect(report.forms).toEqual({ q4k: 12, q8: 3 }); // two down_proj and the head
+    expect(report.forms).toEqual({ q4k: 13, q8: 3 }); // q8: two down_proj and the head; q4k: the embedding too
     expect(fileQuantization(q)).toBeUndefined();
     await quantizeModel(q8, 'q8');
     const ids = [5, 6, 7, 8, 9, 10];
@@ -284,7 +316,7 @@ describe('a GGUF file with Q4_K matrices', () => {
     console.log(
       `against float32 (random weights, N(0, 0.05)): q4k relative error ${e.toExponential(2)}, q8 ${e8.toExponential(2)}`,
     );
-    // measured 0.18 and 0.011: 4 bits against 8 (trained models lose far less: bench/lab/q4k-perplexity)
+    // measured 0.20 and 0.016 (the embedding looked up quantised too): 4 bits against 8 (trained models lose far less: bench/lab/q4k-perplexity)
     expect(e).toBeLessThan(0.3);
     expect(e).toBeGreaterThan(4 * e8);
     expect(getBackend().name).toBe('wasm');

@@ -231,6 +231,111 @@ describe.each(all.map((b) => [b.name, b] as const))('fused q/k/v and gate/up lin
   });
 });
 
+describe.each(all.map((b) => [b.name, b] as const))(
+  'the token lookup in the quantised table, %s backend',
+  (_b, backend) => {
+    // A quantised model looks its tokens up in the stored table (as llama.cpp does): a tied model in the head's matrix,
+    // an untied one in its embedding stored the same way; the float32 table can then be freed.
+    const base: ModelConfig = {
+      family: 'llama',
+      vocabSize: 40,
+      hiddenSize: 256, // q4k's super-block
+      numLayers: 1,
+      numHeads: 4,
+      numKvHeads: 4,
+      headDim: 64,
+      intermediateSize: 256,
+      maxPositions: 16,
+      normEps: 1e-5,
+      ropeTheta: 10000,
+      tieWordEmbeddings: true,
+      attentionBias: false,
+      attentionOutBias: false,
+      mlpBias: false,
+      dropout: 0,
+      bosTokenId: null,
+      eosTokenId: null,
+      padTokenId: null,
+    };
+    const build = (cfg: ModelConfig) => {
+      const rng = new Rng(11);
+      return new CausalLM(
+        cfg,
+        new Map(
+          paramSpecs(cfg).map((s) => {
+            const n = s.shape.reduce((a, b) => a * b, 1);
+            const v = Float32Array.from({ length: n }, () => (s.shape.length === 1 ? 1 : 0.05 * rng.normal()));
+            return [s.name, tensor(v, s.shape, { backend })];
+          }),
+        ),
+      );
+    };
+    const ids = Int32Array.from([3, 39, 0, 17, 3, 25]);
+    // the embedding output (the residual stream before the first block): (T, C)
+    const embedded = (m: CausalLM) =>
+      noGrad(() =>
+        tidy(() => {
+          const residual: ReturnType<typeof tensor>[] = [];
+          m.forward(ids, 1, ids.length, { capture: { residual } });
+          return residual[0]!.dataSync() as Float32Array;
+        }),
+      );
+    const rows = (table: Float32Array, C: number) =>
+      ids.reduce<number[]>((o, id) => o.concat(Array.from(table.subarray(id * C, (id + 1) * C))), []);
+    // measured relative error of the looked-up rows against float32: q8 ~4e-3, q4k ~5e-2, bf16 ~1.5e-3
+    const TOLS = { q8: 0.01, q4k: 0.1, bf16: 0.004 } as const;
+    for (const tied of [true, false])
+      for (const kind of ['q8', 'q4k', 'bf16'] as const) {
+        it(`${tied ? 'tied' : 'untied'}, ${kind}: the rows of the stored table exactly, the float32 table freed`, async () => {
+          const cfg = { ...base, tieWordEmbeddings: tied };
+          const emb = 'model.embed_tokens.weight';
+          const model = build(cfg);
+          const float = Float32Array.from(await model.params.get(emb)!.data());
+          const want = rows(float, 256);
+          const rep = await quantizeModel(model, kind, { dropFloat: true });
+          expect(model.quantizedEmbedding).toBe(true);
+          expect(rep.quantized).toContain(emb);
+          expect(model.params.get(emb)!.isDisposed).toBe(true);
+          const q = model.quantized.get(emb)!;
+          // q4k keeps a head in 8 bits (as Q4_K_M does): a tied model's table is q8, an untied embedding q4k
+          const form = tied && kind === 'q4k' ? 'q8' : kind;
+          expect(q.kind).toBe(form);
+          const table = dequantize(
+            form,
+            (await q.data.data()) as Int32Array,
+            q.scales ? ((await q.scales.data()) as Float32Array) : null,
+            40,
+            256,
+          );
+          const got = embedded(model);
+          expect(Array.from(got)).toEqual(rows(table, 256));
+          const e = relErr(got, Float32Array.from(want));
+          console.log(
+            `${tied ? 'tied' : 'untied'} ${form} lookup against float32: relative error ${e.toExponential(2)}`,
+          );
+          expect(e).toBeGreaterThan(0);
+          expect(e).toBeLessThan(TOLS[form]);
+          // the forward runs on the quantised lookup alone (the float32 table is gone), the KV-cached decode too
+          const cache = model.newCache(1);
+          const step = noGrad(() => tidy(() => model.forward(ids.subarray(0, 1), 1, 1, { cache }).dataSync()));
+          expect(Array.from(step)).toEqual(Array.from(logits(model, ids.subarray(0, 1))));
+        });
+      }
+    it('{ embeddings: false } keeps the float32 lookup', async () => {
+      for (const tied of [true, false]) {
+        const model = build({ ...base, tieWordEmbeddings: tied });
+        const float = Float32Array.from(await model.params.get('model.embed_tokens.weight')!.data());
+        await quantizeModel(model, 'q8', { dropFloat: true, embeddings: false });
+        expect(model.quantizedEmbedding).toBe(false);
+        expect(model.params.get('model.embed_tokens.weight')!.isDisposed).toBe(false);
+        expect(Array.from(embedded(model))).toEqual(rows(float, 256));
+        dequantizeModel(model);
+        expect(model.quantizedEmbedding).toBe(false);
+      }
+    });
+  },
+);
+
 it.skipIf(all.length < 2)(
   `wasm and ref agree on the quantised forward${all.length < 2 ? ' (skipped: LLMTS_TEST_BACKENDS=ref)' : ''}`,
   async (ctx) => {

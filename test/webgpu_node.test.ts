@@ -86,6 +86,9 @@ describe('webgpu in Node: the decode kernels run on the device', () => {
     'matmul_q8',
     'matmul_q4k',
     'matmul_bf16',
+    'embedding_q8',
+    'embedding_q4k',
+    'embedding_bf16',
   ];
   it.for(kernels)('%s: native, no host step, ref within tolerance', async (k, ctx) => {
     if (!be) return ctx.skip(why);

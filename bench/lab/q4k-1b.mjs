@@ -6,7 +6,10 @@
 // size, load time and what the weights became (loadForGeneration: q4k from the file's blocks, Q6_K → q8, each
 // matrix decoded as it is stored: float32 would be 4.4 GB, past WebAssembly's 4 GiB), the process's memory, then
 // greedy decode and prefill against llama.cpp on the same file (bench/peers/llamacpp.mjs), the same threads.
-// usage: node bench/lab/q4k-1b.mjs [--threads N] [--tokens 32] [--prompt 64] [--reps 2] [--layers 22] [--keep FILE]
+// --shape llama3.2-1b: Llama 3.2 1B's shape instead (16 layers, 2048 wide, GQA 32/8, MLP 8192, 128,256 ids, the head
+// tied to the embedding: Q4_K_M stores that table as Q6_K, looked up and multiplied from one q8 copy here).
+// usage: node bench/lab/q4k-1b.mjs [--shape tinyllama|llama3.2-1b] [--threads N] [--tokens 32] [--prompt 64] [--reps 2]
+//   [--layers 22] [--keep FILE] [--load-only]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,7 +35,14 @@ const { getBackend } = await import('../../dist/backend/registry.js');
 const { Rng } = await import('../../dist/util/rng.js');
 const { compareWithLlamaCpp } = await import('../peers/llamacpp.mjs');
 
-const layers = Number(opt('--layers', '22'));
+const shape = opt('--shape', 'tinyllama');
+if (shape !== 'tinyllama' && shape !== 'llama3.2-1b') {
+  console.error(`--shape: expected tinyllama or llama3.2-1b, got ${shape}`);
+  process.exit(2);
+}
+const l32 = shape === 'llama3.2-1b';
+const layers = Number(opt('--layers', l32 ? '16' : '22'));
+const loadOnly = argv.includes('--load-only');
 const tokens = Number(opt('--tokens', '32'));
 const promptLen = Number(opt('--prompt', '64'));
 const reps = Number(opt('--reps', '2'));
@@ -42,16 +52,18 @@ const keep = opt('--keep', '');
 const cfg = fromHfConfig(
   {
     model_type: 'llama',
-    vocab_size: 32000,
+    vocab_size: l32 ? 128256 : 32000,
     hidden_size: 2048,
-    intermediate_size: 5632,
+    intermediate_size: l32 ? 8192 : 5632,
     num_hidden_layers: layers,
     num_attention_heads: 32,
-    num_key_value_heads: 4,
+    num_key_value_heads: l32 ? 8 : 4,
     max_position_embeddings: 2048,
     rms_norm_eps: 1e-5,
+    tie_word_embeddings: l32,
+    ...(l32 ? { rope_theta: 500000 } : {}),
   },
-  'TinyLlama-1.1B shape',
+  l32 ? 'Llama-3.2-1B shape' : 'TinyLlama-1.1B shape',
 );
 const rng = new Rng(7);
 /** Random blocks of a k-quant with sane scales (d, dmin small positive). @param {'Q4_K' | 'Q6_K'} type @param {number} n */
@@ -92,21 +104,26 @@ const tensors = tensorMappings(cfg).map((m) => {
       raw: encodeGgml('F32', new Float32Array(n).fill(1)),
     };
   const layer = Number(/^blk\.(\d+)\./.exec(m.gguf)?.[1] ?? -1);
+  // the output head is Q6_K, or, tied, the token embedding that serves as one (llama-quantize's rule)
   const wide =
-    m.gguf === 'output.weight' || ((m.gguf.includes('attn_v') || m.gguf.includes('ffn_down')) && layer % 2 === 0);
+    m.gguf === 'output.weight' ||
+    (m.gguf === 'token_embd.weight' && cfg.tieWordEmbeddings) ||
+    ((m.gguf.includes('attn_v') || m.gguf.includes('ffn_down')) && layer % 2 === 0);
   const type = /** @type {'Q4_K' | 'Q6_K'} */ (wide ? 'Q6_K' : 'Q4_K');
   return { name: m.gguf, shape, type, raw: blocks(type, n) };
 });
 const byteTok = new Tokenizer({ tokenBytes: Array.from({ length: 256 }, (_, i) => new Uint8Array([i])), merges: [] });
 const meta = new Map([...hparamsToGguf(cfg), ...tokenizerToGguf(byteTok, cfg.vocabSize, { bos: 1, eos: 2 })]);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'llmts-q4k-1b-'));
-const file = keep || path.join(tmp, 'tinyllama-shape-Q4_K_M.gguf');
+const file = keep || path.join(tmp, `${shape}-shape-Q4_K_M.gguf`);
 fs.writeFileSync(file, Buffer.concat(serializeGguf(meta, tensors)));
 tensors.length = 0;
 const mb = (/** @type {number} */ b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 
 try {
-  console.log(`file: ${mb(fs.statSync(file).size)} (${layers} layers; Q4_K, Q6_K head and half of attn_v / ffn_down)`);
+  console.log(
+    `file: ${mb(fs.statSync(file).size)} (${shape} shape, ${layers} layers; Q4_K, Q6_K ${cfg.tieWordEmbeddings ? 'tied embedding' : 'head'} and half of attn_v / ffn_down)`,
+  );
   const t0 = performance.now();
   const L = await loadForGeneration(file, {
     backend: 'wasm',
@@ -121,11 +138,13 @@ try {
   );
   const threads = Number(threadsFlag || /(\d+) thread/.exec(be.describe())?.[1] || 1);
   printMachine('q4k-1b', threads, false);
-  const prompt = Array.from({ length: promptLen }, () => 3 + rng.int(cfg.vocabSize - 3));
-  const r = await compareWithLlamaCpp(L.model, file, prompt, tokens, threads, reps);
-  console.log(
-    JSON.stringify({ bench: 'q4k-1b', layers, threads, tokens, prompt: promptLen, load_s: +loadS.toFixed(1), ...r }),
-  );
+  if (!loadOnly) {
+    const prompt = Array.from({ length: promptLen }, () => 3 + rng.int(cfg.vocabSize - 3));
+    const r = await compareWithLlamaCpp(L.model, file, prompt, tokens, threads, reps);
+    console.log(
+      JSON.stringify({ bench: 'q4k-1b', shape, layers, threads, tokens, prompt: promptLen, load_s: +loadS.toFixed(1), ...r }),
+    );
+  }
 } finally {
   if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
 }

@@ -77,6 +77,13 @@
  *
  * Transformer layers
  * - embedding:   (weight [V, C], ids i32 [...]) → (out [..., C])        out[n] = weight[ids[n]]
+ * - embedding_q8:   (wq i32 [V, C/4], scales f32 [V, C/32], ids i32 [...]) → (out [..., C])   C % 32 = 0.
+ *                The lookup in a table stored as matmul_q8's weight: out[n, c] = q[ids[n], c]·scales[ids[n], ⌊c/32⌋]
+ *                (the product rounded to float32): a quantised model's token embedding (tied: the head's matrix).
+ * - embedding_q4k:  (wq i32 [V, C/256·38], ids i32 [...]) → (out [..., C])   the table as matmul_q4k's weight:
+ *                out[n, 32s + l] (super-block b, sub-block s) = f32(f32(d·sc[s])·q) − f32(dmin·mn[s]), in float32.
+ * - embedding_bf16: (wb i32 [V, C/2], ids i32 [...]) → (out [..., C])   the table as matmul_bf16's weight (exact).
+ *                All three check the ids as embedding does.
  * - embedding_backward: (dy [..., C], ids i32 [...]) → (dweight [V, C]); {accumulate=false}
  *                dweight = 0 (unless accumulate: dweight is read-modify-write and keeps what it holds, e.g. a tied
  *                head's gradient), then scatter-add rows of dy
@@ -190,6 +197,9 @@ export const KERNELS = [
   'matmul_q4k',
   'matmul_bf16',
   'embedding',
+  'embedding_q8',
+  'embedding_q4k',
+  'embedding_bf16',
   'embedding_backward',
   'layernorm',
   'layernorm_backward',

@@ -134,6 +134,14 @@ function attnOut(
 }
 
 /** x [..., M, K] and packed weights [N, K/per] → out [..., M, N]. */
+/** A quantised embedding table (input 0, [V, C/per]) and ids (the last input) → out [...ids, C]; returns C. */
+function quantTable(c: ShapeCtx, per: number): number {
+  const C = Math.round(c.i(0)[1]! * per),
+    ids = c.i(c.inputs.length - 1);
+  c.check(c.size(c.o(0)) === c.size(ids) * C, 'output', 0, () => `must be [...ids, C] = [${ids.join(', ')}, ${C}]`);
+  return C;
+}
+
 function packed(c: ShapeCtx, per: number): { M: number; N: number; K: number } {
   const xs = c.i(0),
     K = xs[xs.length - 1]!,
@@ -481,6 +489,33 @@ export const SIGNATURES: Readonly<Record<KernelName, KernelSig>> = {
         0,
         () => `must be [...ids, C] = [${c.i(1).join(', ')}, ${c.i(0)[1]}]`,
       ),
+  },
+  embedding_q8: {
+    inputs: [I('wq', { rank: 2 }), F('scales'), I('ids')],
+    outputs: [F('out')],
+    attrs: {},
+    shapes: (c) => {
+      const C = quantTable(c, 4);
+      c.check(C % 32 === 0, 'input', 0, () => `must have C a multiple of 32 (Q8_0 blocks), got ${C}`);
+      const V = c.i(0)[0]!;
+      c.check(c.size(c.i(1)) === (V * C) / 32, 'input', 1, () => `must hold V·C/32 = ${(V * C) / 32} block scales`);
+    },
+  },
+  embedding_q4k: {
+    inputs: [I('wq', { rank: 2 }), I('ids')],
+    outputs: [F('out')],
+    attrs: {},
+    shapes: (c) => {
+      const W = c.i(0)[1]!;
+      c.check(W > 0 && W % 38 === 0, 'input', 0, () => `must be [V, C/256·38] (Q4_K super-blocks), got [${c.i(0)}]`);
+      quantTable(c, 256 / 38);
+    },
+  },
+  embedding_bf16: {
+    inputs: [I('wb', { rank: 2 }), I('ids')],
+    outputs: [F('out')],
+    attrs: {},
+    shapes: (c) => void quantTable(c, 2),
   },
   embedding_backward: {
     inputs: [F('dy'), I('ids')],

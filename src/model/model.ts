@@ -20,7 +20,7 @@ import { freeData, isGradEnabled, type Tensor, tidy } from '../tensor/tensor.js'
 import type { ModelConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { embeddingName, paramSpecs, type HeadKind } from './params.js';
-import { fusedOutput, quantLinear, type FusedLinear, type QuantWeight } from './quant_linear.js';
+import { fusedOutput, quantEmbedding, quantLinear, type FusedLinear, type QuantWeight } from './quant_linear.js';
 import { loraAccumulate, loraDelta, loraParams, type LoraOptions, type LoraWeight } from './lora.js';
 import { ropeFreqsOf } from './rope.js';
 
@@ -81,9 +81,13 @@ export class CausalLM {
   readonly backend: Backend;
   /**
    * Quantisation hook (inference only; filled by quantizeModel in ./quantize.ts): linear weights by parameter name,
-   * stored [out, in] as q8 or bf16. `linear()` below uses them when present; empty = plain float32 model.
+   * stored [out, in] as q8, q4k or bf16. `linear()` below uses them when present; empty = plain float32 model.
+   * The token embedding's entry (the head's matrix when tied, else its own) serves the token lookup too while
+   * `quantizedEmbedding` is set.
    */
   readonly quantized = new Map<string, QuantWeight>();
+  /** The token lookup reads `quantized`'s entry for the embedding, not the float32 table (set by quantizeModel). */
+  quantizedEmbedding = false;
   /**
    * Quantised linears fused by input (filled by quantizeModel, or in float32 by fuseModel): Llama's q/k/v as
    * `model.layers.{l}.self_attn.qkv`, gate/up as `model.layers.{l}.mlp.gate_up`. Their parts are then absent from
@@ -223,6 +227,15 @@ export class CausalLM {
     return w;
   }
 
+  /** Token ids (shape) → their embedding rows (…shape, C), from the quantised table when the model has one. */
+  private embedTokens(ids: Int32Array, shape: number[]): Tensor {
+    const name = embeddingName(this.config);
+    const q = this.quantizedEmbedding ? this.quantized.get(name) : undefined;
+    if (q) return quantEmbedding(q, idsTensor(ids, shape, q.data));
+    const w = this.p(name);
+    return O.embedding(w, idsTensor(ids, shape, w));
+  }
+
   /** The language-model head on final hidden states: (B, T, C) → logits (B, T, V). */
   private lmHead(x: Tensor): Tensor {
     return this.linear(x, this.config.tieWordEmbeddings ? embeddingName(this.config) : 'lm_head.weight', null);
@@ -320,8 +333,7 @@ export class CausalLM {
       Hkv = c.numKvHeads,
       D = c.headDim;
 
-    const tok = idsTensor(ids, [B, T], this.p(embeddingName(c)));
-    let x = O.embedding(this.p(embeddingName(c)), tok); // (B, T, C)
+    let x = this.embedTokens(ids, [B, T]); // (B, T, C)
     if (c.embedScale) x = O.scale(x, Math.sqrt(c.hiddenSize)); // Gemma: embeddings times √C
     if (c.family === 'gpt2') {
       const pos = rowStart

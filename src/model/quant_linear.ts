@@ -69,3 +69,17 @@ export function quantLinear(x: Tensor, w: QuantWeight, b: Tensor | null): Tensor
   if (b) y = O.add(y, b);
   return O.reshape(y, [...x.shape.slice(0, -1), N]);
 }
+
+/**
+ * Rows of a stored table: the token embedding looked up in a quantised matrix W [V, C] (the tied head's, or the
+ * embedding's own) through `embedding_q8` / `embedding_q4k` / `embedding_bf16`. ids (…) → (…, C)
+ */
+export function quantEmbedding(w: QuantWeight, ids: Tensor): Tensor {
+  if (w.kind === 'f32') return O.embedding(w.data, ids);
+  const out = [...ids.shape, w.inFeatures];
+  const f32: ['f32'] = ['f32']; // the tables are i32 words
+  if (w.kind === 'q8') return apply('embedding_q8', 'embedding_q8', [w.data, w.scales!, ids], [out], {}, f32)[0]!;
+  return w.kind === 'q4k'
+    ? apply('embedding_q4k', 'embedding_q4k', [w.data, ids], [out], {}, f32)[0]!
+    : apply('embedding_bf16', 'embedding_bf16', [w.data, ids], [out], {}, f32)[0]!;
+}

@@ -1,9 +1,11 @@
 /**
  * Weight quantisation for inference: `quantizeModel(model, 'q8' | 'q4k' | 'bf16')` stores every 2-D linear weight of a
  * CausalLM (attention and MLP projections, and the output head — tied or not) in a compact form that batch-1
- * decoding streams through memory 3.6× (q8), ~6.7× (q4k) or 2× (bf16) faster than float32. The float32 embeddings stay for the
- * token lookup (and the float32 parameters stay in `model.params`, so the model can still be saved; pass
- * `{ dropFloat: true }` to free the float32 linear weights that nothing else uses).
+ * decoding streams through memory 3.6× (q8), ~6.7× (q4k) or 2× (bf16) faster than float32. The token lookup reads
+ * the embedding quantised too, as llama.cpp does (tied: from the head's matrix; untied: the embedding stored in the
+ * same form; `{ embeddings: false }` keeps the float32 lookup). The float32 parameters stay in `model.params`, so the
+ * model can still be saved; pass `{ dropFloat: true }` to free the float32 weights that nothing reads any more (a
+ * Llama 3.2 1B's 128k × 2048 embedding is 1 GB of them).
  *
  * Formats (exact kernel semantics in src/backend/kernels.ts):
  * - q8:   llama.cpp's Q8_0: blocks of 32 weights along the input axis, one float32 scale d = max|w|/127 per block,
@@ -24,7 +26,7 @@ import { keep, tensor, type Tensor } from '../tensor/tensor.js';
 import type { CausalLM } from './model.js';
 import { embeddingName } from './params.js';
 import type { FusedLinear, QuantKind, QuantWeight, WeightKind } from './quant_linear.js';
-import { Q4K_BLOCK, dequantizeQ4K, q4kFromGguf, quantizeQ4K } from './q4k.js';
+import { Q4K_BLOCK, Q4K_WORDS, dequantizeQ4K, q4kFromGguf, quantizeQ4K } from './q4k.js';
 import { ggufSource, releaseGgufSources } from './gguf/source.js';
 
 export type { QuantKind, QuantWeight, WeightKind } from './quant_linear.js';
@@ -34,8 +36,14 @@ export const Q8_BLOCK = 32;
 export const QUANT_KINDS: readonly QuantKind[] = ['q8', 'q4k', 'bf16'];
 
 export interface QuantizeOptions {
-  /** Dispose the float32 linear weights the model no longer needs (not the embedding, even when tied). */
+  /** Dispose the float32 weights the model no longer reads (the embedding too when the lookup is quantised). */
   dropFloat?: boolean;
+  /**
+   * Look tokens up in the quantised table (the tied head's, or the untied embedding quantised as the linears are:
+   * q4k keeps a GGUF file's Q4_K blocks and makes wider sources q8). Default true; false keeps the float32 lookup.
+   * Not for 'f32' (fuseModel).
+   */
+  embeddings?: boolean;
   /**
    * Store the linears of a Llama block that read the same input as one matrix each (q/k/v, gate/up; see FusedLinear
    * in ./quant_linear.ts): the same outputs bit for bit, in fewer kernels. Default true.
@@ -184,6 +192,7 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
   const backend = model.backend;
   const emb = embeddingName(model.config);
   const groups = opts.fuse !== false ? fusionGroups(model.config) : new Map<string, FusionGroup>();
+  const quantEmb = kind !== 'f32' && opts.embeddings !== false;
   const pending = new Map<string, HostQuant>(); // parts of a group not complete yet, still on the host
   const upload = (h: HostQuant): QuantWeight => ({
     kind: h.kind,
@@ -192,6 +201,12 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
     data: keep(tensor(h.data, [h.N, h.data.length / h.N], { backend })),
     scales: h.scales ? keep(tensor(h.scales, [h.N, h.K / Q8_BLOCK], { backend })) : null,
   });
+  const note = (h: HostQuant, name: string) => {
+    report.forms[h.kind] = (report.forms[h.kind] ?? 0) + 1;
+    report.bytes += h.data.byteLength + (h.scales?.byteLength ?? 0);
+    report.floatBytes += h.N * h.K * 4;
+    report.quantized.push(name);
+  };
   for (const { name, layout } of linearWeights(model)) {
     const g = groups.get(name);
     if (kind === 'f32' && !g) continue; // float32 and not fused: the parameter itself serves
@@ -206,25 +221,9 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
       if (!isLive(t)) await restoreParam(model, name, t); // a vacant parameter it stays: give it its values
       continue;
     }
-    let h: HostQuant;
-    if (form === 'q4k' && source?.q4k) h = { kind: form, N, K, data: q4kFromGguf(source.q4k(), N, K), scales: null };
-    else {
-      let w = await floatWeights(model, name, t);
-      if (layout === 'in_out') w = transpose(w, r, c); // [in, out] → [out, in]
-      h =
-        form === 'q8'
-          ? { kind: form, N, K, ...quantizeQ8(w, N, K) }
-          : form === 'q4k'
-            ? { kind: form, N, K, data: quantizeQ4K(w, N, K), scales: null }
-            : form === 'bf16'
-              ? { kind: form, N, K, data: quantizeBf16(w, N, K), scales: null }
-              : { kind: form, N, K, data: w, scales: null };
-    }
-    report.forms[form] = (report.forms[form] ?? 0) + 1;
-    report.bytes += h.data.byteLength + (h.scales?.byteLength ?? 0);
-    report.floatBytes += N * K * 4;
-    report.quantized.push(name);
-    if (opts.dropFloat && name !== emb) {
+    const h = await hostQuant(model, name, t, form, N, K, layout);
+    note(h, name);
+    if (opts.dropFloat && (name !== emb || quantEmb)) {
       // nothing reads this float32 weight any more: free its memory (the Map entry stays for numParams/config checks)
       t.dispose();
     }
@@ -245,8 +244,81 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
   }
   // parts of a group that never completed (another part skipped): stored alone
   for (const [name, h] of pending) model.quantized.set(name, upload(h));
+  if (quantEmb && !model.config.tieWordEmbeddings && model.head !== 'none') {
+    // the untied embedding, stored as the linears are (its rows looked up, never multiplied)
+    const t = model.params.get(emb)!;
+    const [V, C] = t.shape as [number, number];
+    const source = ggufSource(model, emb);
+    const form: WeightKind = kind === 'q4k' ? q4kForm(C, false, source?.type) : kind;
+    const need = form === 'q8' ? Q8_BLOCK : form === 'bf16' ? 2 : Q4K_BLOCK;
+    if (C % need !== 0) report.skipped.push({ name: emb, reason: `width ${C} is not a multiple of ${need}` });
+    else {
+      const h = await hostQuant(model, emb, t, form, V, C, 'out_in');
+      model.quantized.set(emb, upload(h));
+      note(h, emb);
+      if (opts.dropFloat) t.dispose();
+    }
+  }
+  model.quantizedEmbedding = quantEmb && model.quantized.has(emb);
+  // a vacant embedding (loaded undecoded) whose lookup stays float32: give it its values
+  const e = model.params.get(emb)!;
+  if (!model.quantizedEmbedding && !isLive(e) && !e.isDisposed) await restoreParam(model, emb, e);
   if (kind !== 'f32') releaseGgufSources(model); // stored now: the file's bytes would be a second copy
   return report;
+}
+
+/** One matrix [N, K] (as `layout` stores it) in `form`, on the host: a GGUF file's Q4_K blocks as they are, else quantised. */
+async function hostQuant(
+  model: CausalLM,
+  name: string,
+  t: Tensor,
+  form: WeightKind,
+  N: number,
+  K: number,
+  layout: 'out_in' | 'in_out',
+): Promise<HostQuant> {
+  const source = ggufSource(model, name);
+  if (form === 'q4k' && source?.q4k) return { kind: form, N, K, data: q4kFromGguf(source.q4k(), N, K), scales: null };
+  const rows = !isLive(t) && layout === 'out_in' && form !== 'f32' ? source?.rows : undefined;
+  if (rows) return quantizeSlices(form as QuantKind, N, K, rows);
+  let w = await floatWeights(model, name, t);
+  if (layout === 'in_out') w = transpose(w, K, N); // [in, out] → [out, in]
+  return form === 'q8'
+    ? { kind: form, N, K, ...quantizeQ8(w, N, K) }
+    : form === 'q4k'
+      ? { kind: form, N, K, data: quantizeQ4K(w, N, K), scales: null }
+      : form === 'bf16'
+        ? { kind: form, N, K, data: quantizeBf16(w, N, K), scales: null }
+        : { kind: form, N, K, data: w, scales: null };
+}
+
+/** Rows per slice in quantizeSlices: about 4M weights (16 MB of float32) at a time. */
+const SLICE_WEIGHTS = 1 << 22;
+
+/**
+ * A matrix [N, K] quantised a slice of rows at a time from `rows` (a GGUF source's decoder), so its float32 form is
+ * never whole in memory; every form quantises rows independently, so the result is the same as at once.
+ */
+function quantizeSlices(
+  form: QuantKind,
+  N: number,
+  K: number,
+  rows: (lo: number, hi: number) => Float32Array,
+): HostQuant {
+  const words = form === 'q8' ? K / 4 : form === 'bf16' ? K / 2 : (K / Q4K_BLOCK) * Q4K_WORDS; // i32 per row
+  const data = new Int32Array(N * words);
+  const scales = form === 'q8' ? new Float32Array((N * K) / Q8_BLOCK) : null;
+  const step = Math.max(1, Math.floor(SLICE_WEIGHTS / K));
+  for (let lo = 0; lo < N; lo += step) {
+    const hi = Math.min(N, lo + step),
+      w = rows(lo, hi);
+    if (form === 'q8') {
+      const q = quantizeQ8(w, hi - lo, K);
+      data.set(q.data, lo * words);
+      scales!.set(q.scales, (lo * K) / Q8_BLOCK);
+    } else data.set(form === 'q4k' ? quantizeQ4K(w, hi - lo, K) : quantizeBf16(w, hi - lo, K), lo * words);
+  }
+  return { kind: form, N, K, data, scales };
 }
 
 function isLive(t: Tensor): boolean {
@@ -411,6 +483,7 @@ export function dequantizeModel(model: CausalLM): void {
     f.bias?.dispose();
   }
   model.fused.clear();
+  model.quantizedEmbedding = false;
 }
 
 function transpose(w: Float32Array, r: number, c: number): Float32Array {

@@ -194,6 +194,72 @@ export function embedding(w: RefView, ids: RefView, out: RefView): void {
   }
 }
 
+function checkId(id: number, n: number, V: number): void {
+  if (!(id >= 0 && id < V)) throw new ConfigError('embedding: token id', `${id} at position ${n} is outside [0, ${V})`);
+}
+
+// rows of a Q8_0 table: out[n, c] = q[id, c]·scales[id, ⌊c/32⌋] in float32
+export function embeddingQ8(wq: RefView, scales: RefView, ids: RefView, out: RefView): void {
+  const [V, C4] = [wq.shape[0]!, wq.shape[1]!];
+  const C = C4 * 4;
+  for (let n = 0; n < ids.data.length; n++) {
+    const id = ids.data[n]!;
+    checkId(id, n, V);
+    for (let c = 0; c < C; c++) {
+      const q = (wq.data[id * C4 + (c >> 2)]! << (24 - 8 * (c & 3))) >> 24; // signed byte c mod 4
+      out.data[n * C + c] = Math.fround(q * scales.data[(id * C) / 32 + (c >> 5)]!);
+    }
+  }
+}
+
+// rows of a Q4_K table (src/model/q4k.ts's layout): f32(f32(d·sc)·q) − f32(dmin·mn), in float32
+export function embeddingQ4k(wq: RefView, ids: RefView, out: RefView): void {
+  const [V, W] = [wq.shape[0]!, wq.shape[1]!];
+  const nb = W / 38,
+    C = nb * 256;
+  const f = Math.fround;
+  const word = new Int32Array(1),
+    bytes = new Uint8Array(word.buffer),
+    float = new Float32Array(word.buffer);
+  const w32 = (i: number) => ((word[0] = wq.data[i]!), float[0]!);
+  const byte = (o: number, k: number) => ((word[0] = wq.data[o + (k >> 2)]!), bytes[k & 3]!); // byte k of words from o
+  for (let n = 0; n < ids.data.length; n++) {
+    const id = ids.data[n]!;
+    checkId(id, n, V);
+    for (let b = 0; b < nb; b++) {
+      const o = id * W + b * 38;
+      const d = w32(o),
+        dmin = w32(o + 1);
+      for (let s = 0; s < 8; s++) {
+        const ds = f(d * byte(o + 2, s)),
+          ms = f(dmin * byte(o + 4, s));
+        for (let l = 0; l < 32; l++) {
+          const qb = byte(o + 6, 32 * (s >> 1) + l);
+          const q = s & 1 ? qb >> 4 : qb & 15;
+          out.data[n * C + b * 256 + 32 * s + l] = f(f(ds * q) - ms);
+        }
+      }
+    }
+  }
+}
+
+// rows of a bfloat16 table, widened exactly
+export function embeddingBf16(wb: RefView, ids: RefView, out: RefView): void {
+  const [V, C2] = [wb.shape[0]!, wb.shape[1]!];
+  const C = C2 * 2;
+  const u = new Uint32Array(1),
+    f = new Float32Array(u.buffer);
+  for (let n = 0; n < ids.data.length; n++) {
+    const id = ids.data[n]!;
+    checkId(id, n, V);
+    for (let c = 0; c < C; c++) {
+      const e = wb.data[id * C2 + (c >> 1)]! >>> 0;
+      u[0] = (c & 1 ? e >>> 16 : e & 0xffff) << 16;
+      out.data[n * C + c] = f[0]!;
+    }
+  }
+}
+
 export function embeddingBackward(dy: RefView, ids: RefView, dw: RefView, accumulate = false): void {
   const C = dw.shape[1]!;
   if (!accumulate) dw.data.fill(0);

@@ -41,6 +41,33 @@ export const NORM: Record<string, WasmKernel> = {
     be.checkIds(pids, N, V, null, 'embedding: token id');
     be.range('embedding', N, N * C, 1, [be.p(w), pids, be.p(out), C]);
   },
+  embedding_q8(be, i, o) {
+    const [wq, sc, ids] = i as [View, View, View];
+    const V = wq.shape[0]!,
+      C = wq.shape[1]! * 4,
+      N = prod(ids.shape);
+    const pids = be.p(ids);
+    be.checkIds(pids, N, V, null, 'embedding: token id');
+    be.range('embedding_q8', N, N * C, 1, [be.p(wq), be.p(sc), pids, be.p(o[0]!), C]);
+  },
+  embedding_q4k(be, i, o) {
+    const [wq, ids] = i as [View, View];
+    const V = wq.shape[0]!,
+      C = (wq.shape[1]! / 38) * 256,
+      N = prod(ids.shape);
+    const pids = be.p(ids);
+    be.checkIds(pids, N, V, null, 'embedding: token id');
+    be.range('embedding_q4k', N, N * C, 1, [be.p(wq), pids, be.p(o[0]!), C]);
+  },
+  embedding_bf16(be, i, o) {
+    const [wb, ids] = i as [View, View];
+    const V = wb.shape[0]!,
+      C = wb.shape[1]! * 2,
+      N = prod(ids.shape);
+    const pids = be.p(ids);
+    be.checkIds(pids, N, V, null, 'embedding: token id');
+    be.range('embedding_bf16', N, N * C, 1, [be.p(wb), pids, be.p(o[0]!), C]);
+  },
   embedding_backward(be, i, o, a) {
     const dy = i[0]!,
       ids = i[1]!,

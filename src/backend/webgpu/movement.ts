@@ -17,8 +17,36 @@ export const MOVEMENT_KERNELS = [
   'concat',
   'write_at',
   'embedding',
+  'embedding_q8',
+  'embedding_q4k',
+  'embedding_bf16',
   'embedding_backward',
 ] as const;
+
+/**
+ * The WGSL that gives element c of row `id` of a quantised table in `W` (i32 words, `R` words a row) as `v`: the
+ * matmul_q8 / matmul_q4k / matmul_bf16 weight layouts (../kernels.ts), q8's scales in `S`.
+ */
+const QUANT_ROW: Record<'embedding_q8' | 'embedding_q4k' | 'embedding_bf16', string> = {
+  // signed byte c of the row, times its block's scale
+  embedding_q8: `let q = (W[id * R + c / 4u] << (24u - 8u * (c % 4u))) >> 24u;
+  let v = f32(q) * S[(id * R * 4u + c) / 32u];`,
+  // super-block b = c / 256: f32 d, f32 dmin, u8 sc[8], u8 mn[8], u8 qs[128] (38 words)
+  embedding_q4k: `let o = id * R + (c / 256u) * 38u;
+  let k = c % 256u;
+  let s = k / 32u;
+  let qi = 32u * (s / 2u) + k % 32u;
+  let qb = (u32(W[o + 6u + qi / 4u]) >> (8u * (qi % 4u))) & 255u;
+  let q = select(qb & 15u, qb >> 4u, s % 2u == 1u);
+  let sc = (u32(W[o + 2u + s / 4u]) >> (8u * (s % 4u))) & 255u;
+  let mn = (u32(W[o + 4u + s / 4u]) >> (8u * (s % 4u))) & 255u;
+  let ds = bitcast<f32>(W[o]) * f32(sc);
+  let ms = bitcast<f32>(W[o + 1u]) * f32(mn);
+  let v = ds * f32(q) - ms;`,
+  // u16 c of the row as the upper half of a float32
+  embedding_bf16: `let e = u32(W[id * R + c / 2u]);
+  let v = bitcast<f32>(select(e << 16u, e & 0xffff0000u, c % 2u == 1u));`,
+};
 
 function stridesOf(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);
@@ -142,6 +170,40 @@ export function runMovement(
       );
       const p = new Params().u32(n, C, V).f32(Number.NaN);
       ctx.dispatch(code, p, [w.b.gpu, idv.b.gpu, out.b.gpu], grid(Math.ceil(n / WG)));
+      return;
+    }
+    case 'embedding_q8':
+    case 'embedding_q4k':
+    case 'embedding_bf16': {
+      // a thread per output element; an id outside [0, V) gives NaN, as embedding's
+      const w = ins[0]!,
+        idv = ins[ins.length - 1]!,
+        V = w.shape[0]!,
+        R = w.shape[1]!,
+        C = out.shape[out.shape.length - 1]!,
+        n = size(idv.shape) * C;
+      if (n === 0) return;
+      const q8 = name === 'embedding_q8';
+      const code = wgsl(
+        name,
+        () => `${storage(1, 'W', 'i32', false)}${q8 ? storage(2, 'S', 'f32', false) : ''}${storage(q8 ? 3 : 2, 'IDS', 'i32', false)}${storage(q8 ? 4 : 3, 'Y', 'f32', true)}
+@compute @workgroup_size(${WG}) fn main(${BUILTINS}) {
+  ${FLAT_GROUP}
+  let i = grp * ${WG}u + lid;
+  if (i >= pu(0u)) { return; }
+  let C = pu(1u);
+  let R = pu(3u);
+  let sid = IDS[i / C];
+  if (sid < 0 || u32(sid) >= pu(2u)) { Y[i] = pf(4u); return; }
+  let id = u32(sid);
+  let c = i % C;
+  ${QUANT_ROW[name]}
+  Y[i] = v;
+}`,
+      );
+      const p = new Params().u32(n, C, V, R).f32(Number.NaN);
+      const bufs = q8 ? [w.b.gpu, ins[1]!.b.gpu, idv.b.gpu, out.b.gpu] : [w.b.gpu, idv.b.gpu, out.b.gpu];
+      ctx.dispatch(code, p, bufs, grid(Math.ceil(n / WG)));
       return;
     }
     case 'embedding_backward': {

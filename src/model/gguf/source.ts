@@ -17,6 +17,11 @@ export interface GgufSource {
   decode?: () => Float32Array;
   /** Q4_K matrices whose rows are whole blocks: the blocks, rows in the model's order ([out, in]); absent once released. */
   q4k?: () => Uint8Array;
+  /**
+   * Rows [lo, hi) decoded to float32, for a matrix the model keeps in the file's layout (its rows whole blocks):
+   * quantizeModel stores a big one (a 128k-token embedding is 1 GB of float32) a slice at a time. Absent once released.
+   */
+  rows?: (lo: number, hi: number) => Float32Array;
 }
 
 const sources = new WeakMap<CausalLM, Map<string, GgufSource>>();
@@ -41,5 +46,6 @@ export function releaseGgufSources(model: CausalLM): void {
     delete s.raw;
     delete s.decode;
     delete s.q4k;
+    delete s.rows;
   }
 }

@@ -21,14 +21,20 @@ import {
   type GgufTensorToWrite,
   type GgufValue,
 } from '../../formats/gguf.js';
-import { encodeGgml, ggmlBlockSize, type GgmlType, type GgmlWriteType } from '../../formats/gguf_types.js';
+import {
+  decodeGgml,
+  encodeGgml,
+  ggmlBlockSize,
+  ggmlByteLength,
+  type GgmlType,
+  type GgmlWriteType,
+} from '../../formats/gguf_types.js';
 import type { SafetensorsDtype, StoredTensor } from '../../formats/safetensors_bytes.js';
 import type { CausalLM } from '../model.js';
 import { modelFromHf } from '../hf/weights.js';
 import { FILE_TYPE, hparamsFromGguf, hparamsToGguf } from './hparams.js';
 import { ggufArchitecture, ggufShape, type Layout, missingTensor, relayout, tensorMappings } from './tensors.js';
 import { llama3FromFactors, ropeFactors, ropeScalingProblem } from '../rope.js';
-import { embeddingName } from '../params.js';
 import { type GgufSource, ggufSource, hasGgufSources, setGgufSources } from './source.js';
 
 /** The matrix type of an export: `--type` of `llmts export`. 'source': each tensor as the GGUF it came from. */
@@ -43,6 +49,17 @@ function q4kRows(g: GgufFile, t: GgufTensorInfo, layout: Layout): (() => Uint8Ar
   if (t.type !== 'Q4_K' || t.shape.length !== 2 || t.shape[1]! % 256 !== 0) return undefined;
   if (layout.kind !== 'same' && layout.kind !== 'rope') return undefined;
   return () => permuteQ4KRows(ggufTensorBytes(g, t), t.shape as [number, number], layout);
+}
+
+/** Rows [lo, hi) of a matrix the model keeps in the file's layout, decoded alone (rows of whole blocks). */
+function rowDecoder(g: GgufFile, t: GgufTensorInfo, layout: Layout): GgufSource['rows'] {
+  const type = t.type;
+  if (!type || layout.kind !== 'same' || t.shape.length !== 2 || t.shape[1]! % ggmlBlockSize(type) !== 0)
+    return undefined;
+  const K = t.shape[1]!,
+    rowBytes = ggmlByteLength(type, K);
+  return (lo, hi) =>
+    decodeGgml(type, ggufTensorBytes(g, t).subarray(lo * rowBytes, hi * rowBytes), (hi - lo) * K, g.file, t.name);
 }
 
 function permuteQ4KRows(raw: Uint8Array, [N, K]: [number, number], layout: Layout): Uint8Array {
@@ -65,9 +82,10 @@ const ROPE_FREQS = 'rope_freqs.weight';
 export interface FromGgufOptions {
   backend?: Backend;
   /**
-   * Leave the linear weights (every matrix but the embeddings) undecoded: their parameters are vacant (they hold no
-   * memory and refuse reads) and the file's bytes stay in the model's GGUF sources (./source.ts), for quantizeModel
-   * to store them quantised one matrix at a time. A model that would not fit in memory as float32 (a 1B+ Q4_K_M file
+   * Leave the linear weights and the token embedding (every matrix but GPT-2's position table) undecoded: their
+   * parameters are vacant (they hold no memory and refuse reads) and the file's bytes stay in the model's GGUF
+   * sources (./source.ts), for quantizeModel to store them quantised one matrix at a time (an embedding whose lookup
+   * it leaves float32 gets its values back). A model that would not fit in memory as float32 (a 1B+ Q4_K_M file
    * is 4+ GB of float32, past WebAssembly's 4 GiB) then loads; it must be quantised before it runs.
    */
   vacantLinears?: boolean;
@@ -82,7 +100,6 @@ export function modelFromGguf(g: GgufFile, opts: FromGgufOptions = {}): CausalLM
   const stored = new Map<string, StoredTensor>();
   const sources = new Map<string, GgufSource>();
   const vacant = new Set<string>();
-  const embeddings = new Set([embeddingName(cfg), 'transformer.wpe.weight']);
   const used = new Set<string>();
   const freqs = byName.get(ROPE_FREQS);
   if (freqs) {
@@ -115,9 +132,16 @@ export function modelFromGguf(g: GgufFile, opts: FromGgufOptions = {}): CausalLM
     const decode = () => relayout(decodeGgufTensor(g, t), shape, m.layout, false);
     const q4k = q4kRows(g, t, m.layout);
     if (!t.type) decodeGgufTensor(g, t); // an unsupported type: its named error now, not at quantisation
-    sources.set(m.hf, { type: t.type!, raw: () => ggufTensorBytes(g, t), decode, ...(q4k ? { q4k } : {}) });
+    const rows = rowDecoder(g, t, m.layout);
+    sources.set(m.hf, {
+      type: t.type!,
+      raw: () => ggufTensorBytes(g, t),
+      decode,
+      ...(q4k ? { q4k } : {}),
+      ...(rows ? { rows } : {}),
+    });
     const dtype: SafetensorsDtype = t.type === 'F16' ? 'F16' : t.type === 'BF16' ? 'BF16' : 'F32';
-    if (opts.vacantLinears && shape.length === 2 && !embeddings.has(m.hf)) {
+    if (opts.vacantLinears && shape.length === 2 && m.hf !== 'transformer.wpe.weight') {
       vacant.add(m.hf);
       stored.set(m.hf, { dtype, shape, data: EMPTY, raw: new Uint8Array(0) });
       continue;

@@ -5,7 +5,7 @@
  */
 export { unary, fill32, cast, binary, swiglu_backward, dropout, adamw } from './elementwise';
 export { sum_to, sum_f64, col_sum } from './reduce';
-export { strided_copy, transpose2d, embedding, embedding_backward } from './movement';
+export { strided_copy, transpose2d, embedding, embedding_q8, embedding_q4k, embedding_bf16, embedding_backward } from './movement';
 export { layernorm, layernorm_backward, layernorm_dw, rmsnorm, rmsnorm_backward, rmsnorm_dw, softmax, softmax_backward, cross_entropy,
   cross_entropy_backward, rope } from './norm';
 export { attention, attention_backward, attention_scratch_bytes } from './attention';

@@ -57,6 +57,67 @@ export function embedding(w: usize, ids: usize, out: usize, C: i32, scratch: usi
   }
 }
 
+/** out[n, c] = q[ids[n], c]·scales[ids[n], c/32] (a Q8_0 table: int8 rows, one f32 scale per 32) for rows n in [lo, hi). */
+export function embedding_q8(wq: usize, sc: usize, ids: usize, out: usize, C: i32, scratch: usize, lo: i32, hi: i32): void {
+  for (let n = lo; n < hi; n++) {
+    const id = <usize>load<i32>(ids + (<usize>n << 2));
+    const pq = wq + id * <usize>C, ps = sc + ((id * <usize>C) >> 3), po = out + ((<usize>n * <usize>C) << 2);
+    for (let b = 0; b < C >> 5; b++) {
+      const d = f32x4.splat(load<f32>(ps + (<usize>b << 2)));
+      for (let j = 0; j < 32; j += 8) {
+        const k = <usize>(b * 32 + j);
+        const w = i16x8.extend_low_i8x16_s(v128.load64_zero(pq + k)); // 8 int8 → int16
+        v128.store(po + (k << 2), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w)), d));
+        v128.store(po + (k << 2) + 16, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w)), d));
+      }
+    }
+  }
+}
+
+/**
+ * Rows of a Q4_K table (src/model/q4k.ts: per 256, f32 d, f32 dmin, u8 sc[8], u8 mn[8], u8 qs[128]) as float32:
+ * out = (d·sc[s])·q − dmin·mn[s], each product rounded to f32 (the ref's order), for rows n in [lo, hi).
+ */
+export function embedding_q4k(wq: usize, ids: usize, out: usize, C: i32, scratch: usize, lo: i32, hi: i32): void {
+  const nb = C >> 8, rowBytes = <usize>nb * 152;
+  for (let n = lo; n < hi; n++) {
+    const row = wq + <usize>load<i32>(ids + (<usize>n << 2)) * rowBytes;
+    let po = out + ((<usize>n * <usize>C) << 2);
+    for (let b = 0; b < nb; b++) {
+      const p = row + <usize>b * 152;
+      const d = load<f32>(p), dmin = load<f32>(p + 4);
+      for (let s = 0; s < 8; s++) {
+        const ds = f32x4.splat(d * <f32>load<u8>(p + 8 + s)), ms = f32x4.splat(dmin * <f32>load<u8>(p + 16 + s));
+        const pq = p + 24 + <usize>(32 * (s >> 1));
+        for (let l = 0; l < 32; l += 16) {
+          let q = v128.load(pq + l);
+          q = s & 1 ? i8x16.shr_u(q, 4) : v128.and(q, i8x16.splat(15));
+          const lo16 = i16x8.extend_low_i8x16_u(q), hi16 = i16x8.extend_high_i8x16_u(q);
+          v128.store(po, f32x4.sub(f32x4.mul(ds, f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(lo16))), ms));
+          v128.store(po + 16, f32x4.sub(f32x4.mul(ds, f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(lo16))), ms));
+          v128.store(po + 32, f32x4.sub(f32x4.mul(ds, f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(hi16))), ms));
+          v128.store(po + 48, f32x4.sub(f32x4.mul(ds, f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(hi16))), ms));
+          po += 64;
+        }
+      }
+    }
+  }
+}
+
+/** out[n, c] = the bfloat16 c of row ids[n] (two per i32, low half first) widened to f32, for rows n in [lo, hi). */
+export function embedding_bf16(wb: usize, ids: usize, out: usize, C: i32, scratch: usize, lo: i32, hi: i32): void {
+  for (let n = lo; n < hi; n++) {
+    const pw = wb + <usize>load<i32>(ids + (<usize>n << 2)) * (<usize>C << 1), po = out + ((<usize>n * <usize>C) << 2);
+    let c = 0;
+    for (; c + 8 <= C; c += 8) {
+      const h = v128.load(pw + (<usize>c << 1)); // eight u16
+      v128.store(po + (<usize>c << 2), i32x4.shl(i32x4.extend_low_i16x8_u(h), 16));
+      v128.store(po + (<usize>c << 2) + 16, i32x4.shl(i32x4.extend_high_i16x8_u(h), 16));
+    }
+    for (; c < C; c++) store<u32>(po + (<usize>c << 2), <u32>load<u16>(pw + (<usize>c << 1)) << 16);
+  }
+}
+
 /**
  * dw[:, lo:hi] = 0 (unless accumulate: dw keeps what it holds), then dw[ids[n], lo:hi] += dy[n, lo:hi] for every n < N, in order of n (so the sums do not
  * depend on how the columns are split across threads; cut at multiples of 4).
