@@ -257,7 +257,9 @@ describe('a GGUF file with Q4_K matrices', () => {
           const a = full.quantized.get(name)!,
             b = vacant.quantized.get(name)!;
           expect([b.kind, b.data.shape]).toEqual([a.kind, a.data.shape]);
-          expect(Buffer.from((await b.data.data()).buffer).equals(Buffer.from((await a.data.data()).buffer))).toBe(true);
+          expect(Buffer.from((await b.data.data()).buffer).equals(Buffer.from((await a.data.data()).buffer))).toBe(
+            true,
+          );
           if (a.scales) expect(Array.from(await b.scales!.data())).toEqual(Array.from(await a.scales.data()));
         }
         const ids = [19999, 5, 12345, 7];

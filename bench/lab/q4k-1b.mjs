@@ -142,7 +142,16 @@ try {
     const prompt = Array.from({ length: promptLen }, () => 3 + rng.int(cfg.vocabSize - 3));
     const r = await compareWithLlamaCpp(L.model, file, prompt, tokens, threads, reps);
     console.log(
-      JSON.stringify({ bench: 'q4k-1b', shape, layers, threads, tokens, prompt: promptLen, load_s: +loadS.toFixed(1), ...r }),
+      JSON.stringify({
+        bench: 'q4k-1b',
+        shape,
+        layers,
+        threads,
+        tokens,
+        prompt: promptLen,
+        load_s: +loadS.toFixed(1),
+        ...r,
+      }),
     );
   }
 } finally {
