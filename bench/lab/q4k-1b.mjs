@@ -132,9 +132,11 @@ try {
   const loadS = (performance.now() - t0) / 1000;
   const be = getBackend();
   const mem = process.memoryUsage();
+  const wasm = typeof be.memory === 'function' ? be.memory() : null;
   console.log(
     `loaded in ${loadS.toFixed(1)} s: ${describeWeights(L.weights)} weights; ${be.describe()}; ` +
-      `process RSS ${mb(mem.rss)}, array buffers ${mb(mem.arrayBuffers)}`,
+      `process RSS ${mb(mem.rss)} (peak ${mb(process.resourceUsage().maxRSS * 1024)}), array buffers ${mb(mem.arrayBuffers)}` +
+      (wasm ? `, WebAssembly memory peak ${mb(wasm.peak)}` : ''),
   );
   const threads = Number(threadsFlag || /(\d+) thread/.exec(be.describe())?.[1] || 1);
   printMachine('q4k-1b', threads, false);
