@@ -12,11 +12,13 @@
 import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { initBackend, type BackendName, BACKEND_CHOICES } from '../backend/registry.js';
+import { getBackend, initBackend, type BackendName, BACKEND_CHOICES } from '../backend/registry.js';
 import { fuseModel, quantizationOfTypes, quantizeModel, type QuantizeReport } from '../model/quantize.js';
 import { readGgufHeader } from '../formats/gguf_file.js';
 import { type QuantizeFlag, quantizeOption } from './quantize_flag.js';
-import { loadModel } from '../model/hf/folder.js';
+import { loadConfig, loadModel } from '../model/hf/folder.js';
+import { checkpointEntries } from '../formats/checkpoint.js';
+import { paramSpecs } from '../model/params.js';
 import { isGgufPath } from '../model/gguf/file.js';
 import type { CausalLM } from '../model/model.js';
 import { tokenizerCodec } from '../chat/codec.js';
@@ -246,11 +248,15 @@ export async function loadForGeneration(
   if (!isGgufPath(dir) && !fs.existsSync(path.join(dir, 'config.json')))
     throw new ConfigError('model-dir', `${dir} is not a model folder (no config.json) nor a .gguf file`);
   await initBackend(f.backend, f.threads !== undefined ? { threads: f.threads } : {});
-  // a GGUF file's quantised matrices stay quantised unless asked otherwise (Q4_K_M as q4k, Q8_0 as q8); a model
-  // that will be quantised is read without a float32 copy of its linears (each decoded as it is stored)
+  // a file's matrices keep their precision unless asked otherwise (a GGUF Q4_K_M as q4k, Q8_0 as q8, a bfloat16
+  // checkpoint as bf16); a model that will be quantised is read without a float32 copy of its linears and embedding
+  // (each decoded as it is stored)
   const kind =
-    f.quantize === 'f32' ? undefined : (f.quantize ?? (isGgufPath(dir) ? await ggufQuantization(dir) : undefined));
-  const model = await loadModel(dir, kind && isGgufPath(dir) ? { vacantLinears: true } : {});
+    f.quantize === 'f32'
+      ? undefined
+      : (f.quantize ?? (isGgufPath(dir) ? await ggufQuantization(dir) : await checkpointQuantization(dir)));
+  if (!kind && getBackend().name === 'wasm') await checkFloatFits(dir);
+  const model = await loadModel(dir, kind ? { vacantLinears: true } : {});
   await checkFiniteWeights(model, dir);
   const weights = kind
     ? await quantizeModel(model, kind, { dropFloat: true }) // inference only: float32 linears freed
@@ -292,10 +298,37 @@ async function ggufQuantization(file: string) {
   );
 }
 
+/** A safetensors folder's matrices (but the embeddings) by dtype: 'bf16' for a bfloat16 checkpoint. */
+async function checkpointQuantization(dir: string) {
+  const entries = await checkpointEntries(dir);
+  return quantizationOfTypes(
+    [...entries]
+      .filter(([name, e]) => e.shape.length === 2 && !/(embed_tokens|wte|wpe)\.weight$/.test(name))
+      .map(([, e]) => e.dtype),
+  );
+}
+
+/** WebAssembly's memory ends at 4 GiB; the float32 weights must leave room for the KV cache and activations. */
+const WASM_FLOAT_LIMIT = 3.5 * 2 ** 30;
+
+/** Refuse, before reading it, a model whose float32 weights cannot fit in WebAssembly's memory: name the way out. */
+async function checkFloatFits(dir: string): Promise<void> {
+  const config = await loadConfig(dir);
+  const n = paramSpecs(config).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+  if (n * 4 <= WASM_FLOAT_LIMIT) return;
+  const gb = (b: number) => `${(b / 1e9).toFixed(1)} GB`;
+  throw new ConfigError(
+    'quantize',
+    `${dir}: ${(n / 1e9).toFixed(2)} B parameters are ${gb(n * 4)} as float32, past what WebAssembly's 4 GiB of ` +
+      `memory holds with room to run; run it with --quantize bf16 (${gb(n * 2)}), q8 (${gb(n * 1.0625)}) or q4k ` +
+      `(${gb(n * 0.5625)}), read from the file without a float32 copy`,
+  );
+}
+
 /** Refuse weights holding NaN or ±Infinity (a diverged training run): they would generate garbage silently. */
 async function checkFiniteWeights(model: CausalLM, dir: string): Promise<void> {
   for (const [name, p] of model.params) {
-    if (p.storage.gone) continue; // a vacant linear (GGUF, quantised as it loads)
+    if (p.storage.gone) continue; // a vacant matrix (quantised from the file as it loads)
     const d = await p.data();
     for (let i = 0; i < d.length; i++) {
       if (!Number.isFinite(d[i]!)) {

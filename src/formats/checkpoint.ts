@@ -12,6 +12,8 @@ import {
   dtypeSize,
   isSafetensorsDtype,
   readSafetensors,
+  readSafetensorsHeader,
+  type ReadSafetensorsOptions,
   writeSafetensors,
   type StoredTensor,
   type TensorToWrite,
@@ -73,7 +75,11 @@ export async function readSafetensorsIndex(dir: string): Promise<SafetensorsInde
  * for a shard that lacks it → `E_INDEX_TENSOR_MISSING` (both FileFormatErrors naming the shard and tensor).
  * Tensors present in a shard but not listed in the index are not loaded.
  */
-export async function loadShardedTensors(dir: string, index?: SafetensorsIndex): Promise<Map<string, StoredTensor>> {
+export async function loadShardedTensors(
+  dir: string,
+  index?: SafetensorsIndex,
+  opts: Pick<ReadSafetensorsOptions, 'undecoded'> = {},
+): Promise<Map<string, StoredTensor>> {
   const idx = index ?? (await readSafetensorsIndex(dir));
   const byShard = new Map<string, string[]>();
   for (const [name, shard] of idx.weightMap) {
@@ -95,7 +101,7 @@ export async function loadShardedTensors(dir: string, index?: SafetensorsIndex):
     }
     let loaded: Awaited<ReturnType<typeof readSafetensors>>;
     try {
-      loaded = await readSafetensors(shardFile, { names });
+      loaded = await readSafetensors(shardFile, { names, ...opts });
     } catch (e) {
       if (e instanceof FileFormatError && e.code === 'E_SAFETENSORS_MISSING_TENSOR') {
         throw new FileFormatError(
@@ -120,10 +126,13 @@ export async function loadShardedTensors(dir: string, index?: SafetensorsIndex):
  * `model.safetensors.index.json`. PyTorch pickles (`pytorch_model.bin`) are refused with UnsupportedError;
  * a folder with no weights at all → FileFormatError `E_FILE_MISSING`.
  */
-export async function loadCheckpointTensors(dir: string): Promise<Map<string, StoredTensor>> {
+export async function loadCheckpointTensors(
+  dir: string,
+  opts: Pick<ReadSafetensorsOptions, 'undecoded'> = {},
+): Promise<Map<string, StoredTensor>> {
   const single = path.join(dir, SAFE_WEIGHTS_NAME);
-  if (await isFile(single)) return (await readSafetensors(single)).tensors;
-  if (await isFile(path.join(dir, SAFE_WEIGHTS_INDEX_NAME))) return loadShardedTensors(dir);
+  if (await isFile(single)) return (await readSafetensors(single, opts)).tensors;
+  if (await isFile(path.join(dir, SAFE_WEIGHTS_INDEX_NAME))) return loadShardedTensors(dir, undefined, opts);
   for (const pickle of ['pytorch_model.bin', 'pytorch_model.bin.index.json']) {
     if (await isFile(path.join(dir, pickle))) {
       throw new UnsupportedError(
@@ -137,6 +146,20 @@ export async function loadCheckpointTensors(dir: string): Promise<Map<string, St
     dir,
     `no model weights: expected ${SAFE_WEIGHTS_NAME} or ${SAFE_WEIGHTS_INDEX_NAME} in the folder`,
   );
+}
+
+/** The dtype and shape of every tensor of a folder's checkpoint (one file or shards), from the headers alone. */
+export async function checkpointEntries(dir: string): Promise<Map<string, { dtype: string; shape: number[] }>> {
+  const out = new Map<string, { dtype: string; shape: number[] }>();
+  const single = path.join(dir, SAFE_WEIGHTS_NAME);
+  const files = (await isFile(single))
+    ? [single]
+    : (await isFile(path.join(dir, SAFE_WEIGHTS_INDEX_NAME)))
+      ? (await readSafetensorsIndex(dir)).shards.map((s) => path.join(dir, s))
+      : [];
+  for (const f of files)
+    for (const e of (await readSafetensorsHeader(f)).entries) out.set(e.name, { dtype: e.dtype, shape: e.shape });
+  return out;
 }
 
 export interface SaveCheckpointOptions {

@@ -59,6 +59,11 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
 export interface ReadSafetensorsOptions {
   /** Read only these tensors (each must be in the file, else FileFormatError `E_SAFETENSORS_MISSING_TENSOR`). */
   names?: Iterable<string>;
+  /**
+   * Tensors to read but not decode: their `data` is empty and `raw` holds the bytes (a loader that will decode them
+   * later, a slice at a time, and so never holds a whole float32 copy).
+   */
+  undecoded?: (name: string, shape: readonly number[]) => boolean;
 }
 
 /**
@@ -86,7 +91,9 @@ export async function readSafetensors(file: string, options: ReadSafetensorsOpti
       tensors.set(e.name, {
         dtype: e.dtype,
         shape: e.shape.slice(),
-        data: decodeTensorBytes(e.dtype, raw, file, e.name),
+        data: options.undecoded?.(e.name, e.shape)
+          ? new Float32Array(0)
+          : decodeTensorBytes(e.dtype, raw, file, e.name),
         raw,
       });
     }

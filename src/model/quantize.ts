@@ -27,7 +27,7 @@ import type { CausalLM } from './model.js';
 import { embeddingName } from './params.js';
 import type { FusedLinear, QuantKind, QuantWeight, WeightKind } from './quant_linear.js';
 import { Q4K_BLOCK, Q4K_WORDS, dequantizeQ4K, q4kFromGguf, quantizeQ4K } from './q4k.js';
-import { ggufSource, releaseGgufSources } from './gguf/source.js';
+import { releaseWeightSource, releaseWeightSources, weightSource } from './weight_source.js';
 
 export type { QuantKind, QuantWeight, WeightKind } from './quant_linear.js';
 
@@ -213,7 +213,7 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
     const t = model.params.get(name)!;
     const [r, c] = t.shape as [number, number];
     const [N, K] = layout === 'out_in' ? [r, c] : [c, r];
-    const source = ggufSource(model, name);
+    const source = weightSource(model, name);
     const form: WeightKind = kind === 'q4k' ? q4kForm(K, name === head, source?.type) : kind;
     const need = form === 'q8' ? Q8_BLOCK : form === 'bf16' ? 2 : form === 'q4k' ? Q4K_BLOCK : 1;
     if (K % need !== 0) {
@@ -223,6 +223,8 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
     }
     const h = await hostQuant(model, name, t, form, N, K, layout);
     note(h, name);
+    // a vacant matrix's file bytes are stored now (unless the float32 lookup will still need a tied embedding's)
+    if (!isLive(t) && (name !== emb || quantEmb)) releaseWeightSource(model, name);
     if (opts.dropFloat && (name !== emb || quantEmb)) {
       // nothing reads this float32 weight any more: free its memory (the Map entry stays for numParams/config checks)
       t.dispose();
@@ -248,7 +250,7 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
     // the untied embedding, stored as the linears are (its rows looked up, never multiplied)
     const t = model.params.get(emb)!;
     const [V, C] = t.shape as [number, number];
-    const source = ggufSource(model, emb);
+    const source = weightSource(model, emb);
     const form: WeightKind = kind === 'q4k' ? q4kForm(C, false, source?.type) : kind;
     const need = form === 'q8' ? Q8_BLOCK : form === 'bf16' ? 2 : Q4K_BLOCK;
     if (C % need !== 0) report.skipped.push({ name: emb, reason: `width ${C} is not a multiple of ${need}` });
@@ -256,6 +258,7 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
       const h = await hostQuant(model, emb, t, form, V, C, 'out_in');
       model.quantized.set(emb, upload(h));
       note(h, emb);
+      releaseWeightSource(model, emb);
       if (opts.dropFloat) t.dispose();
     }
   }
@@ -263,7 +266,7 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
   // a vacant embedding (loaded undecoded) whose lookup stays float32: give it its values
   const e = model.params.get(emb)!;
   if (!model.quantizedEmbedding && !isLive(e) && !e.isDisposed) await restoreParam(model, emb, e);
-  if (kind !== 'f32') releaseGgufSources(model); // stored now: the file's bytes would be a second copy
+  if (kind !== 'f32') releaseWeightSources(model); // stored now: the file's bytes would be a second copy
   return report;
 }
 
@@ -277,8 +280,17 @@ async function hostQuant(
   K: number,
   layout: 'out_in' | 'in_out',
 ): Promise<HostQuant> {
-  const source = ggufSource(model, name);
+  const source = weightSource(model, name);
   if (form === 'q4k' && source?.q4k) return { kind: form, N, K, data: q4kFromGguf(source.q4k(), N, K), scales: null };
+  if (form === 'bf16' && layout === 'out_in' && source?.bf16) {
+    // a bfloat16 checkpoint's own bytes: two per i32, low half first, as the kernel reads them
+    const b = source.bf16();
+    const data =
+      b.byteOffset % 4 === 0
+        ? new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4)
+        : new Int32Array(b.slice().buffer);
+    return { kind: form, N, K, data, scales: null };
+  }
   const rows = !isLive(t) && layout === 'out_in' && form !== 'f32' ? source?.rows : undefined;
   if (rows) return quantizeSlices(form as QuantKind, N, K, rows);
   let w = await floatWeights(model, name, t);
@@ -328,7 +340,7 @@ function isLive(t: Tensor): boolean {
 /** A linear's float32 values [as the parameter is laid out]: the parameter's, or decoded from its GGUF source. */
 async function floatWeights(model: CausalLM, name: string, t: Tensor): Promise<Float32Array> {
   if (isLive(t)) return Float32Array.from(await t.data());
-  const decode = ggufSource(model, name)?.decode;
+  const decode = weightSource(model, name)?.decode;
   if (!decode)
     throw new ConfigError(
       'quantize',
@@ -358,22 +370,32 @@ export function describeWeights(r: QuantizeReport): string {
 const NARROW_SOURCES = new Set(['Q4_K', 'Q4_0', 'Q4_1', 'Q2_K', 'Q3_K', 'IQ4_NL', 'IQ4_XS']);
 
 /**
- * The form that keeps a GGUF model's quantised linears about as its file holds them: 'q4k' when any is of 4.5 bits
- * or fewer (Q4_K_M, Q4_0, Q3_K_M, …: q4k, with q8 for its wider matrices), 'q8' when they are Q5/Q6/Q8 types, and
- * undefined for a float file or a model not read from GGUF.
+ * The form that keeps a model's linears about as its file holds them: 'q4k' when any is of 4.5 bits or fewer
+ * (Q4_K_M, Q4_0, Q3_K_M, …: q4k, with q8 for its wider matrices), 'q8' when they are Q5/Q6/Q8 types, 'bf16' when all
+ * are BF16 (a GGUF file or a safetensors checkpoint read vacant), and undefined for a float32/float16 file or a model
+ * that keeps no file sources.
  */
 export function fileQuantization(model: CausalLM): QuantKind | undefined {
-  return quantizationOfTypes(linearWeights(model).map(({ name }) => ggufSource(model, name)?.type));
+  return quantizationOfTypes(linearWeights(model).map(({ name }) => weightSource(model, name)?.type));
 }
 
-/** fileQuantization from the GGUF types of a file's linear matrices (read from its header, before loading it). */
+/**
+ * fileQuantization from the types of a file's linear matrices (read from its header, before loading it): GGUF types,
+ * or a safetensors checkpoint's dtypes by the same names. 'bf16' when every one is BF16 (a bfloat16 checkpoint runs
+ * on exactly its own weights in half float32's memory); undefined for float32 or float16 ones (f16 has three
+ * mantissa bits more than bf16: they run as float32).
+ */
 export function quantizationOfTypes(types: Iterable<string | undefined>): QuantKind | undefined {
-  let wide = false;
+  let wide = false,
+    bf16 = true,
+    any = false;
   for (const t of types) {
     if (t && NARROW_SOURCES.has(t)) return 'q4k';
     if (t && WIDE_SOURCES.has(t)) wide = true;
+    if (t !== 'BF16') bf16 = false;
+    any = true;
   }
-  return wide ? 'q8' : undefined;
+  return wide ? 'q8' : any && bf16 ? 'bf16' : undefined;
 }
 
 /** GGUF types of more than 4.5 bits per weight: under q4k their matrices become q8 instead (as Q4_K_M keeps them). */

@@ -35,7 +35,7 @@ import { modelFromHf } from '../hf/weights.js';
 import { FILE_TYPE, hparamsFromGguf, hparamsToGguf } from './hparams.js';
 import { ggufArchitecture, ggufShape, type Layout, missingTensor, relayout, tensorMappings } from './tensors.js';
 import { llama3FromFactors, ropeFactors, ropeScalingProblem } from '../rope.js';
-import { type GgufSource, ggufSource, hasGgufSources, setGgufSources } from './source.js';
+import { sourceFormat, type WeightSource, weightSource, setWeightSources } from '../weight_source.js';
 
 /** The matrix type of an export: `--type` of `llmts export`. 'source': each tensor as the GGUF it came from. */
 export type GgufExportType = 'f32' | 'f16' | 'q8_0' | 'q4_k' | 'source';
@@ -52,7 +52,7 @@ function q4kRows(g: GgufFile, t: GgufTensorInfo, layout: Layout): (() => Uint8Ar
 }
 
 /** Rows [lo, hi) of a matrix the model keeps in the file's layout, decoded alone (rows of whole blocks). */
-function rowDecoder(g: GgufFile, t: GgufTensorInfo, layout: Layout): GgufSource['rows'] {
+function rowDecoder(g: GgufFile, t: GgufTensorInfo, layout: Layout): WeightSource['rows'] {
   const type = t.type;
   if (!type || layout.kind !== 'same' || t.shape.length !== 2 || t.shape[1]! % ggmlBlockSize(type) !== 0)
     return undefined;
@@ -98,7 +98,7 @@ export function modelFromGguf(g: GgufFile, opts: FromGgufOptions = {}): CausalLM
   if (!embd) throw missingTensor(g.file, 'token_embd.weight', String(g.metadata.get('general.architecture')?.value));
   const cfg = hparamsFromGguf(g.metadata, g.file, new Set(byName.keys()), embd.shape[0]!);
   const stored = new Map<string, StoredTensor>();
-  const sources = new Map<string, GgufSource>();
+  const sources = new Map<string, WeightSource>();
   const vacant = new Set<string>();
   const used = new Set<string>();
   const freqs = byName.get(ROPE_FREQS);
@@ -162,7 +162,7 @@ export function modelFromGguf(g: GgufFile, opts: FromGgufOptions = {}): CausalLM
     ...(opts.backend ? { backend: opts.backend } : {}),
     ...(vacant.size ? { vacant } : {}),
   });
-  setGgufSources(model, sources);
+  setWeightSources(model, sources, 'gguf');
   return model;
 }
 
@@ -183,7 +183,7 @@ export async function ggufFromModel(model: CausalLM, opts: ToGgufOptions): Promi
     throw new UnsupportedError('a Qwen3 model with attention biases has no llama.cpp layout (its qwen3 reads none)');
   if (ggufArchitecture(c) === 'qwen2' && c.mlpBias)
     throw new UnsupportedError('a Qwen2 model with MLP biases has no llama.cpp layout (its qwen2 reads none)');
-  const src = hasGgufSources(model);
+  const src = sourceFormat(model) === 'gguf';
   if (opts.type === 'source' && !src)
     throw new UnsupportedError("type 'source' needs a model read from a GGUF file (use f32, f16 or q8_0)");
   const tensors: GgufTensorToWrite[] = [];
@@ -196,7 +196,7 @@ export async function ggufFromModel(model: CausalLM, opts: ToGgufOptions): Promi
     const values = async () => relayout((await p.data()) as Float32Array, p.shape, m.layout, true);
     let type: GgmlWriteType;
     if (opts.type === 'source') {
-      const source = ggufSource(model, m.hf)!;
+      const source = weightSource(model, m.hf)!;
       const t = source.type;
       if (t === 'Q4_K' && source.raw) {
         // the file's own blocks, as they were

@@ -36,6 +36,8 @@ import {
 import { RewardModel, SCORE_WEIGHT } from '../reward.js';
 import { checkBaseRecord, writeBaseRecord } from './base_record.js';
 import { tensor } from '../../tensor/tensor.js';
+import { setWeightSources } from '../weight_source.js';
+import { safetensorsSources, undecodedMatrix } from './sources.js';
 
 export interface LoadOptions {
   backend?: Backend;
@@ -44,7 +46,12 @@ export interface LoadOptions {
    * model for inference or as a new run's start; 'attach' keeps them apart and trainable (resuming a LoRA run).
    */
   adapters?: 'merge' | 'attach';
-  /** A GGUF file only: leave its linear weights undecoded for quantizeModel (FromGgufOptions.vacantLinears). */
+  /**
+   * Leave the linear weights and the token embedding undecoded, their parameters vacant, for quantizeModel to store
+   * them quantised from the file's bytes a matrix (and a slice of rows) at a time: a GGUF file
+   * (FromGgufOptions.vacantLinears) or a safetensors checkpoint (./sources.ts). The model must be quantised before it
+   * runs.
+   */
   vacantLinears?: boolean;
 }
 
@@ -86,7 +93,8 @@ export async function loadModel(dir: string, opts: LoadOptions = {}, depth = 0):
         'task_type',
       );
     checkBaseRecord(dir, base); // the base they were trained on, before loading it
-    const model = await loadModel(base, { ...opts, adapters: 'merge' }, depth + 1);
+    // the adapters merge into float32 weights: the base is read whole (quantise after, as the commands do)
+    const model = await loadModel(base, { ...opts, adapters: 'merge', vacantLinears: false }, depth + 1);
     const { tensors, file } = await readAdapterWeights(dir);
     loadLora(model, loraFor(model.config), tensors, file);
     setAdapterBase(model, base);
@@ -94,8 +102,13 @@ export async function loadModel(dir: string, opts: LoadOptions = {}, depth = 0):
     return model;
   }
   const config = await loadConfig(dir);
-  const stored = await loadCheckpointTensors(dir);
-  return modelFromHf(config, stored, { ...(opts.backend ? { backend: opts.backend } : {}), source: dir });
+  const backend = opts.backend ? { backend: opts.backend } : {};
+  if (!opts.vacantLinears) return modelFromHf(config, await loadCheckpointTensors(dir), { ...backend, source: dir });
+  const stored = await loadCheckpointTensors(dir, { undecoded: undecodedMatrix });
+  const { vacant, sources } = safetensorsSources(stored, dir);
+  const model = modelFromHf(config, stored, { ...backend, source: dir, vacant });
+  setWeightSources(model, sources, 'safetensors');
+  return model;
 }
 
 /** An adapter folder's adapter_model.safetensors, float tensors by name. */

@@ -1,0 +1,68 @@
+/**
+ * What a model read from a file keeps of it, per parameter: the tensor's type (for `export --type source` and for
+ * choosing how to quantise it), and — until `releaseWeightSources` — its bytes: decoded on demand to float32 in the
+ * model's layout, a slice of rows at a time, or, for Q4_K, its blocks as they are (rows in the model's order). A model
+ * loaded with vacant linears (loadModel's `vacantLinears`, from a GGUF file or a safetensors checkpoint) has no
+ * float32 copy of them at all: quantizeModel reads them from here, one matrix at a time.
+ */
+import type { GgmlType } from '../formats/gguf_types.js';
+import type { CausalLM } from './model.js';
+
+/** The kind of file the sources are in. */
+export type SourceFormat = 'gguf' | 'safetensors';
+
+export interface WeightSource {
+  /** The type the file stored the parameter as (GGUF's type; a safetensors dtype by the same name: F32, F16, BF16). */
+  type: GgmlType;
+  /** The tensor's bytes as stored (file row order); absent once released. */
+  raw?: () => Uint8Array;
+  /** The values decoded to float32, in the parameter's own layout; absent once released. */
+  decode?: () => Float32Array;
+  /** Q4_K matrices whose rows are whole blocks: the blocks, rows in the model's order ([out, in]); absent once released. */
+  q4k?: () => Uint8Array;
+  /**
+   * Rows [lo, hi) decoded to float32, for a matrix the model keeps in the file's layout (its rows whole blocks):
+   * quantizeModel stores a big one (a 128k-token embedding is 1 GB of float32) a slice at a time. Absent once released.
+   */
+  rows?: (lo: number, hi: number) => Float32Array;
+  /** BF16 matrices in the model's layout: the bytes as they are (bf16's form exactly, nothing to decode). */
+  bf16?: () => Uint8Array;
+}
+
+const sources = new WeakMap<CausalLM, { format: SourceFormat; byName: Map<string, WeightSource> }>();
+
+export function setWeightSources(model: CausalLM, byName: Map<string, WeightSource>, format: SourceFormat): void {
+  sources.set(model, { format, byName });
+}
+
+/** The file source of a parameter, when the model keeps one. */
+export function weightSource(model: CausalLM, name: string): WeightSource | undefined {
+  return sources.get(model)?.byName.get(name);
+}
+
+/** What kind of file the model's sources are in, or undefined when it keeps none. */
+export function sourceFormat(model: CausalLM): SourceFormat | undefined {
+  return sources.get(model)?.format;
+}
+
+/** Let go of the file's bytes (the types stay): once the weights a model runs on are stored, they are a second copy. */
+export function releaseWeightSources(model: CausalLM): void {
+  for (const s of sources.get(model)?.byName.values() ?? []) release(s);
+}
+
+/**
+ * Let go of one parameter's bytes as soon as it is stored: a checkpoint's tensors are buffers of their own, so a
+ * model quantised from a 2.5 GB file never holds the whole file beside its quantised weights.
+ */
+export function releaseWeightSource(model: CausalLM, name: string): void {
+  const s = weightSource(model, name);
+  if (s) release(s);
+}
+
+function release(s: WeightSource): void {
+  delete s.raw;
+  delete s.decode;
+  delete s.q4k;
+  delete s.rows;
+  delete s.bf16;
+}
