@@ -10,6 +10,7 @@
  * (sampler flags, model + tokenizer loading, probability colours).
  */
 import { Command, CommanderError, Option } from 'commander';
+import cliProgress from 'cli-progress';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getBackend, initBackend, type BackendName, BACKEND_CHOICES } from '../backend/registry.js';
@@ -19,6 +20,7 @@ import { type QuantizeFlag, quantizeOption } from './quantize_flag.js';
 import { loadConfig, loadModel } from '../model/hf/folder.js';
 import { checkpointEntries } from '../formats/checkpoint.js';
 import { paramSpecs } from '../model/params.js';
+import { formatDuration } from '../train/progress.js';
 import { isGgufPath } from '../model/gguf/file.js';
 import type { CausalLM } from '../model/model.js';
 import { tokenizerCodec } from '../chat/codec.js';
@@ -259,7 +261,7 @@ export async function loadForGeneration(
   const model = await loadModel(dir, kind ? { vacantLinears: true } : {});
   await checkFiniteWeights(model, dir);
   const weights = kind
-    ? await quantizeModel(model, kind, { dropFloat: true }) // inference only: float32 linears freed
+    ? await quantizeModel(model, kind, { dropFloat: true, onProgress: quantizeBar(kind) }) // float32 copies freed
     : await fuseModel(model, { dropFloat: true }); // float32: q/k/v and gate/up as one matmul each (fewer kernels)
   const tokenizer = await loadTokenizerIfAny(dir);
   const defaults = generationDefaults(dir);
@@ -296,6 +298,34 @@ async function ggufQuantization(file: string) {
       .filter((t) => t.shape.length === 2 && t.name !== 'token_embd.weight' && t.name !== 'position_embd.weight')
       .map((t) => t.type),
   );
+}
+
+/**
+ * On a terminal, a bar while the weights are stored (stderr; gone when done): from float weights a 1B model's q4k
+ * search takes minutes. Shown once the work has taken a second, so a quick load stays quiet.
+ */
+function quantizeBar(kind: string): ((done: number, total: number) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  const t0 = performance.now();
+  let bar: cliProgress.SingleBar | null = null;
+  return (done, total) => {
+    const s = (performance.now() - t0) / 1000;
+    if (!bar && done < total && s > 1) {
+      bar = new cliProgress.SingleBar(
+        {
+          format: ` storing the weights as ${kind} {bar} {value}/{total} matrices | ETA {etaS}`,
+          barsize: 24,
+          stream: process.stderr,
+          hideCursor: true,
+          clearOnComplete: true,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(total, done, { etaS: '?' });
+    }
+    bar?.update(done, { etaS: done > 0 ? formatDuration(((total - done) * s) / done) : '?' });
+    if (done === total) bar?.stop();
+  };
 }
 
 /** A safetensors folder's matrices (but the embeddings) by dtype: 'bf16' for a bfloat16 checkpoint. */

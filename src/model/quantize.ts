@@ -45,6 +45,11 @@ export interface QuantizeOptions {
    */
   embeddings?: boolean;
   /**
+   * Called as each matrix is taken up and once at the end: how many are stored of how many (a 1B model's q4k takes
+   * minutes from float weights).
+   */
+  onProgress?: (done: number, total: number) => void;
+  /**
    * Store the linears of a Llama block that read the same input as one matrix each (q/k/v, gate/up; see FusedLinear
    * in ./quant_linear.ts): the same outputs bit for bit, in fewer kernels. Default true.
    */
@@ -201,13 +206,19 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
     data: keep(tensor(h.data, [h.N, h.data.length / h.N], { backend })),
     scales: h.scales ? keep(tensor(h.scales, [h.N, h.K / Q8_BLOCK], { backend })) : null,
   });
+  const linears = linearWeights(model);
+  const untiedEmb = quantEmb && !model.config.tieWordEmbeddings && model.head !== 'none';
+  const total = linears.length + (untiedEmb ? 1 : 0);
+  let done = 0;
   const note = (h: HostQuant, name: string) => {
     report.forms[h.kind] = (report.forms[h.kind] ?? 0) + 1;
     report.bytes += h.data.byteLength + (h.scales?.byteLength ?? 0);
     report.floatBytes += h.N * h.K * 4;
     report.quantized.push(name);
   };
-  for (const { name, layout } of linearWeights(model)) {
+  const progress = () => opts.onProgress?.(done++, total);
+  for (const { name, layout } of linears) {
+    progress();
     const g = groups.get(name);
     if (kind === 'f32' && !g) continue; // float32 and not fused: the parameter itself serves
     const t = model.params.get(name)!;
@@ -246,7 +257,8 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
   }
   // parts of a group that never completed (another part skipped): stored alone
   for (const [name, h] of pending) model.quantized.set(name, upload(h));
-  if (quantEmb && !model.config.tieWordEmbeddings && model.head !== 'none') {
+  if (untiedEmb) {
+    progress();
     // the untied embedding, stored as the linears are (its rows looked up, never multiplied)
     const t = model.params.get(emb)!;
     const [V, C] = t.shape as [number, number];
@@ -262,6 +274,7 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
       if (opts.dropFloat) t.dispose();
     }
   }
+  opts.onProgress?.(total, total);
   model.quantizedEmbedding = quantEmb && model.quantized.has(emb);
   // a vacant embedding (loaded undecoded) whose lookup stays float32: give it its values
   const e = model.params.get(emb)!;
@@ -308,7 +321,7 @@ async function hostQuant(
 const SLICE_WEIGHTS = 1 << 22;
 
 /**
- * A matrix [N, K] quantised a slice of rows at a time from `rows` (a GGUF source's decoder), so its float32 form is
+ * A matrix [N, K] quantised a slice of rows at a time from `rows` (a file source's decoder), so its float32 form is
  * never whole in memory; every form quantises rows independently, so the result is the same as at once.
  */
 function quantizeSlices(
@@ -337,7 +350,7 @@ function isLive(t: Tensor): boolean {
   return !t.isDisposed && !t.storage.gone;
 }
 
-/** A linear's float32 values [as the parameter is laid out]: the parameter's, or decoded from its GGUF source. */
+/** A matrix's float32 values [as the parameter is laid out]: the parameter's, or decoded from its file source. */
 async function floatWeights(model: CausalLM, name: string, t: Tensor): Promise<Float32Array> {
   if (isLive(t)) return Float32Array.from(await t.data());
   const decode = weightSource(model, name)?.decode;
