@@ -322,17 +322,17 @@ describe.each(all.map((b) => [b.name, b] as const))(
         });
       }
     it('onProgress: from 0 to every matrix stored, one call as each is taken up and one at the end', async () => {
-    for (const tied of [true, false]) {
-      const model = build({ ...base, tieWordEmbeddings: tied });
-      const calls: [number, number][] = [];
-      const rep = await quantizeModel(model, 'q8', { onProgress: (d, t) => calls.push([d, t]) });
-      // 7 linears + the head (tied: the embedding itself), + the untied embedding
-      const total = tied ? 8 : 9;
-      expect(rep.quantized.length).toBe(total);
-      expect(calls).toEqual([...Array.from({ length: total }, (_, i) => [i, total]), [total, total]]);
-    }
-  });
-  it('{ embeddings: false } keeps the float32 lookup', async () => {
+      for (const tied of [true, false]) {
+        const model = build({ ...base, tieWordEmbeddings: tied });
+        const calls: [number, number][] = [];
+        const rep = await quantizeModel(model, 'q8', { onProgress: (d, t) => calls.push([d, t]) });
+        // 7 linears + the head (tied: the embedding itself), + the untied embedding
+        const total = tied ? 8 : 9;
+        expect(rep.quantized.length).toBe(total);
+        expect(calls).toEqual([...Array.from({ length: total }, (_, i) => [i, total]), [total, total]]);
+      }
+    });
+    it('{ embeddings: false } keeps the float32 lookup', async () => {
       for (const tied of [true, false]) {
         const model = build({ ...base, tieWordEmbeddings: tied });
         const float = Float32Array.from(await model.params.get('model.embed_tokens.weight')!.data());

@@ -120,14 +120,17 @@ try {
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(toHfConfig(cfg)));
   }
   const size = fs.statSync(path.join(dir, 'model.safetensors')).size;
-  console.log(`checkpoint: ${mib(size)} of bfloat16 (Llama 3.2 1B shape, ${layers} layers), float32 would be ${mib(2 * size)}`);
+  console.log(
+    `checkpoint: ${mib(size)} of bfloat16 (Llama 3.2 1B shape, ${layers} layers), float32 would be ${mib(2 * size)}`,
+  );
   printMachine('hf-1b', Number(threads || 2), false);
   for (const kind of kinds) {
     const r = spawnSync(process.execPath, [import.meta.filename, '--child', dir, kind, tokens, threads], {
       encoding: 'utf8',
     });
     process.stdout.write(r.stdout);
-    if (r.status !== 0) process.stdout.write(`${kind}: exit ${r.status}\n${r.stderr.split('\n').slice(-5).join('\n')}\n`);
+    if (r.status !== 0)
+      process.stdout.write(`${kind}: exit ${r.status}\n${r.stderr.split('\n').slice(-5).join('\n')}\n`);
   }
 } finally {
   if (!keep) fs.rmSync(dir, { recursive: true, force: true });
