@@ -12,6 +12,7 @@ import { loadForGeneration } from '../src/cli/generate.js';
 import { saveCheckpointTensors } from '../src/formats/checkpoint.js';
 import { readSafetensors } from '../src/formats/safetensors.js';
 import { fromHfConfig, toHfConfig } from '../src/model/hf/config.js';
+import { ggufFromModel } from '../src/model/gguf/weights.js';
 import { loadModel, saveModel } from '../src/model/hf/folder.js';
 import { initModel } from '../src/model/init.js';
 import type { CausalLM } from '../src/model/model.js';
@@ -94,6 +95,21 @@ describe('a safetensors checkpoint loaded vacant', () => {
         await expect(quantizeModel(vacant, 'q8')).rejects.toThrow(/are gone/);
       }
     });
+
+  it('exports to GGUF from the file bytes (as `llmts export` reads it): the same file as from the float32 model', async () => {
+    await initBackend('ref');
+    for (const tied of [true, false]) {
+      const dir = await folder(`st-export-${tied}`, tied, 'BF16');
+      for (const type of ['f16', 'q8_0', 'q4_k'] as const) {
+        const vacant = await loadModel(dir, { vacantLinears: true });
+        const a = Buffer.concat(await ggufFromModel(await loadModel(dir), { type })),
+          b = Buffer.concat(await ggufFromModel(vacant, { type }));
+        expect(b.equals(a)).toBe(true);
+        // each matrix's bytes were let go once written
+        await expect(ggufFromModel(vacant, { type })).rejects.toThrow(/bytes are gone/);
+      }
+    }
+  });
 
   it('an embedding whose lookup stays float32 gets its values back from the file', async () => {
     await initBackend('wasm');

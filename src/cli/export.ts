@@ -119,7 +119,8 @@ async function run(model: string, f: Flags): Promise<number> {
     );
   if (f.type === 'source' && !gguf) throw new ConfigError('--type', "'source' keeps the types of a .gguf input");
   await initBackend('ref'); // the weights are only read and re-encoded
-  const m = await loadModel(model);
+  // the matrices stay the file's bytes until each is encoded (a 1B checkpoint is never float32 whole)
+  const m = await loadModel(model, { vacantLinears: true });
   const tok = await loadTokenizer(tokSource);
   const jinja = path.join(gguf ? path.dirname(tokSource) : tokSource, 'chat_template.jinja');
   if (tok.config.chatTemplate === undefined && !gguf && fs.existsSync(jinja))

@@ -30,12 +30,19 @@ import {
   type GgmlWriteType,
 } from '../../formats/gguf_types.js';
 import type { SafetensorsDtype, StoredTensor } from '../../formats/safetensors_bytes.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import type { CausalLM } from '../model.js';
 import { modelFromHf } from '../hf/weights.js';
 import { FILE_TYPE, hparamsFromGguf, hparamsToGguf } from './hparams.js';
 import { ggufArchitecture, ggufShape, type Layout, missingTensor, relayout, tensorMappings } from './tensors.js';
 import { llama3FromFactors, ropeFactors, ropeScalingProblem } from '../rope.js';
-import { sourceFormat, type WeightSource, weightSource, setWeightSources } from '../weight_source.js';
+import {
+  releaseWeightSource,
+  sourceFormat,
+  type WeightSource,
+  weightSource,
+  setWeightSources,
+} from '../weight_source.js';
 
 /** The matrix type of an export: `--type` of `llmts export`. 'source': each tensor as the GGUF it came from. */
 export type GgufExportType = 'f32' | 'f16' | 'q8_0' | 'q4_k' | 'source';
@@ -49,6 +56,18 @@ function q4kRows(g: GgufFile, t: GgufTensorInfo, layout: Layout): (() => Uint8Ar
   if (t.type !== 'Q4_K' || t.shape.length !== 2 || t.shape[1]! % 256 !== 0) return undefined;
   if (layout.kind !== 'same' && layout.kind !== 'rope') return undefined;
   return () => permuteQ4KRows(ggufTensorBytes(g, t), t.shape as [number, number], layout);
+}
+
+/**
+ * A parameter's float32 values in its own layout: its data, or — a vacant matrix (loadModel's `vacantLinears`: a
+ * 1B checkpoint exported without ever being float32 whole) — decoded from the file it was read from.
+ */
+async function paramValues(model: CausalLM, name: string, p: Tensor): Promise<Float32Array> {
+  if (p.storage.gone !== 'vacant') return (await p.data()) as Float32Array;
+  const decode = weightSource(model, name)?.decode;
+  if (!decode)
+    throw new UnsupportedError(`'${name}' was loaded vacant and its file bytes are gone: load the model again`);
+  return decode();
 }
 
 /** Rows [lo, hi) of a matrix the model keeps in the file's layout, decoded alone (rows of whole blocks). */
@@ -193,7 +212,7 @@ export async function ggufFromModel(model: CausalLM, opts: ToGgufOptions): Promi
     const p = model.params.get(m.hf);
     if (!p) throw new UnsupportedError(`the model has no parameter '${m.hf}' (quantised? export before --quantize)`);
     const shape = ggufShape(p.shape, m.layout);
-    const values = async () => relayout((await p.data()) as Float32Array, p.shape, m.layout, true);
+    const values = async () => relayout(await paramValues(model, m.hf, p), p.shape, m.layout, true);
     let type: GgmlWriteType;
     if (opts.type === 'source') {
       const source = weightSource(model, m.hf)!;
@@ -216,6 +235,7 @@ export async function ggufFromModel(model: CausalLM, opts: ToGgufOptions): Promi
     if (type === 'Q8_0' && shape[shape.length - 1]! % ggmlBlockSize('Q8_0') !== 0) type = 'F16';
     if (shape.length > 1) matrixTypes.add(type);
     tensors.push({ name: m.gguf, shape, type, raw: encodeGgml(type, await values()) });
+    if (p.storage.gone === 'vacant') releaseWeightSource(model, m.hf); // written: its file bytes can go
   }
   const factors = ropeFactors(c);
   if (factors) {
