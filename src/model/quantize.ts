@@ -226,7 +226,7 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
     const [N, K] = layout === 'out_in' ? [r, c] : [c, r];
     const source = weightSource(model, name);
     const form: WeightKind = kind === 'q4k' ? q4kForm(K, name === head, source?.type) : kind;
-    const need = form === 'q8' ? Q8_BLOCK : form === 'bf16' ? 2 : form === 'q4k' ? Q4K_BLOCK : 1;
+    const need = widthUnit(form);
     if (K % need !== 0) {
       report.skipped.push({ name, reason: `input width ${K} is not a multiple of ${need}` });
       if (!isLive(t)) await restoreParam(model, name, t); // a vacant parameter it stays: give it its values
@@ -264,7 +264,7 @@ async function storeLinears(model: CausalLM, kind: WeightKind, opts: QuantizeOpt
     const [V, C] = t.shape as [number, number];
     const source = weightSource(model, emb);
     const form: WeightKind = kind === 'q4k' ? q4kForm(C, false, source?.type) : kind;
-    const need = form === 'q8' ? Q8_BLOCK : form === 'bf16' ? 2 : Q4K_BLOCK;
+    const need = widthUnit(form);
     if (C % need !== 0) report.skipped.push({ name: emb, reason: `width ${C} is not a multiple of ${need}` });
     else {
       const h = await hostQuant(model, emb, t, form, V, C, 'out_in');
@@ -344,6 +344,11 @@ function quantizeSlices(
     } else data.set(form === 'q4k' ? quantizeQ4K(w, hi - lo, K) : quantizeBf16(w, hi - lo, K), lo * words);
   }
   return { kind: form, N, K, data, scales };
+}
+
+/** What a matrix's input width must be a multiple of to be stored in `form`. */
+function widthUnit(form: WeightKind): number {
+  return form === 'q8' ? Q8_BLOCK : form === 'bf16' ? 2 : form === 'q4k' ? Q4K_BLOCK : 1;
 }
 
 function isLive(t: Tensor): boolean {
