@@ -27,7 +27,7 @@ import type { CausalLM } from './model.js';
 import { embeddingName } from './params.js';
 import type { FusedLinear, QuantKind, QuantWeight, WeightKind } from './quant_linear.js';
 import { Q4K_BLOCK, Q4K_WORDS, dequantizeQ4K, q4kFromGguf, quantizeQ4K } from './q4k.js';
-import { releaseWeightSource, releaseWeightSources, weightSource } from './weight_source.js';
+import { matrixValues, releaseWeightSource, releaseWeightSources, weightSource } from './weight_source.js';
 
 export type { QuantKind, QuantWeight, WeightKind } from './quant_linear.js';
 
@@ -306,7 +306,7 @@ async function hostQuant(
   }
   const rows = !isLive(t) && layout === 'out_in' && form !== 'f32' ? source?.rows : undefined;
   if (rows) return quantizeSlices(form as QuantKind, N, K, rows);
-  let w = await floatWeights(model, name, t);
+  let w = await matrixValues(model, name, t);
   if (layout === 'in_out') w = transpose(w, K, N); // [in, out] → [out, in]
   return form === 'q8'
     ? { kind: form, N, K, ...quantizeQ8(w, N, K) }
@@ -355,21 +355,9 @@ function isLive(t: Tensor): boolean {
   return !t.isDisposed && !t.storage.gone;
 }
 
-/** A matrix's float32 values [as the parameter is laid out]: the parameter's, or decoded from its file source. */
-async function floatWeights(model: CausalLM, name: string, t: Tensor): Promise<Float32Array> {
-  if (isLive(t)) return Float32Array.from(await t.data());
-  const decode = weightSource(model, name)?.decode;
-  if (!decode)
-    throw new ConfigError(
-      'quantize',
-      `the float32 weights of '${name}' are gone (quantised before with dropFloat, or loaded vacant): load the model again`,
-    );
-  return decode();
-}
-
 /** Give a vacant parameter (loaded undecoded) its float32 values, for a linear that stays float32. */
 async function restoreParam(model: CausalLM, name: string, t: Tensor): Promise<void> {
-  const p = tensor(await floatWeights(model, name, t), t.shape, { backend: model.backend, requiresGrad: true, name });
+  const p = tensor(await matrixValues(model, name, t), t.shape, { backend: model.backend, requiresGrad: true, name });
   model.params.set(name, p);
 }
 

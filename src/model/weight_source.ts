@@ -6,7 +6,14 @@
  * float32 copy of them at all: quantizeModel reads them from here, one matrix at a time.
  */
 import type { GgmlType } from '../formats/gguf_types.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { ConfigError } from '../util/errors.js';
 import type { CausalLM } from './model.js';
+
+/** What a vacant load (GGUF or safetensors) leaves undecoded: every matrix but GPT-2's position table. */
+export function undecodedMatrix(name: string, shape: readonly number[]): boolean {
+  return shape.length === 2 && name !== 'transformer.wpe.weight';
+}
 
 /** The kind of file the sources are in. */
 export type SourceFormat = 'gguf' | 'safetensors';
@@ -65,4 +72,20 @@ function release(s: WeightSource): void {
   delete s.q4k;
   delete s.rows;
   delete s.bf16;
+}
+
+/**
+ * A matrix's float32 values as its parameter lays them out: a copy of the parameter's, or — vacant (or freed) —
+ * decoded from the file it was read from. Quantisation and GGUF export read their weights through this.
+ */
+export async function matrixValues(model: CausalLM, name: string, t: Tensor): Promise<Float32Array> {
+  if (!t.isDisposed && !t.storage.gone) return Float32Array.from(await t.data());
+  const decode = weightSource(model, name)?.decode;
+  if (!decode)
+    throw new ConfigError(
+      'weights',
+      `the float32 weights of '${name}' are gone (quantised before with dropFloat, or loaded vacant) and its file ` +
+        'bytes are gone too (let go once stored): load the model again',
+    );
+  return decode();
 }

@@ -30,15 +30,16 @@ import {
   type GgmlWriteType,
 } from '../../formats/gguf_types.js';
 import type { SafetensorsDtype, StoredTensor } from '../../formats/safetensors_bytes.js';
-import type { Tensor } from '../../tensor/tensor.js';
 import type { CausalLM } from '../model.js';
 import { modelFromHf } from '../hf/weights.js';
 import { FILE_TYPE, hparamsFromGguf, hparamsToGguf } from './hparams.js';
 import { ggufArchitecture, ggufShape, type Layout, missingTensor, relayout, tensorMappings } from './tensors.js';
 import { llama3FromFactors, ropeFactors, ropeScalingProblem } from '../rope.js';
 import {
+  matrixValues,
   releaseWeightSource,
   sourceFormat,
+  undecodedMatrix,
   type WeightSource,
   weightSource,
   setWeightSources,
@@ -56,18 +57,6 @@ function q4kRows(g: GgufFile, t: GgufTensorInfo, layout: Layout): (() => Uint8Ar
   if (t.type !== 'Q4_K' || t.shape.length !== 2 || t.shape[1]! % 256 !== 0) return undefined;
   if (layout.kind !== 'same' && layout.kind !== 'rope') return undefined;
   return () => permuteQ4KRows(ggufTensorBytes(g, t), t.shape as [number, number], layout);
-}
-
-/**
- * A parameter's float32 values in its own layout: its data, or — a vacant matrix (loadModel's `vacantLinears`: a
- * 1B checkpoint exported without ever being float32 whole) — decoded from the file it was read from.
- */
-async function paramValues(model: CausalLM, name: string, p: Tensor): Promise<Float32Array> {
-  if (p.storage.gone !== 'vacant') return (await p.data()) as Float32Array;
-  const decode = weightSource(model, name)?.decode;
-  if (!decode)
-    throw new UnsupportedError(`'${name}' was loaded vacant and its file bytes are gone: load the model again`);
-  return decode();
 }
 
 /** Rows [lo, hi) of a matrix the model keeps in the file's layout, decoded alone (rows of whole blocks). */
@@ -103,7 +92,7 @@ export interface FromGgufOptions {
   /**
    * Leave the linear weights and the token embedding (every matrix but GPT-2's position table) undecoded: their
    * parameters are vacant (they hold no memory and refuse reads) and the file's bytes stay in the model's GGUF
-   * sources (./source.ts), for quantizeModel to store them quantised one matrix at a time (an embedding whose lookup
+   * sources (../weight_source.ts), for quantizeModel to store them quantised one matrix at a time (an embedding whose lookup
    * it leaves float32 gets its values back). A model that would not fit in memory as float32 (a 1B+ Q4_K_M file
    * is 4+ GB of float32, past WebAssembly's 4 GiB) then loads; it must be quantised before it runs.
    */
@@ -160,7 +149,7 @@ export function modelFromGguf(g: GgufFile, opts: FromGgufOptions = {}): CausalLM
       ...(rows ? { rows } : {}),
     });
     const dtype: SafetensorsDtype = t.type === 'F16' ? 'F16' : t.type === 'BF16' ? 'BF16' : 'F32';
-    if (opts.vacantLinears && shape.length === 2 && m.hf !== 'transformer.wpe.weight') {
+    if (opts.vacantLinears && undecodedMatrix(m.hf, shape)) {
       vacant.add(m.hf);
       stored.set(m.hf, { dtype, shape, data: EMPTY, raw: new Uint8Array(0) });
       continue;
@@ -212,7 +201,7 @@ export async function ggufFromModel(model: CausalLM, opts: ToGgufOptions): Promi
     const p = model.params.get(m.hf);
     if (!p) throw new UnsupportedError(`the model has no parameter '${m.hf}' (quantised? export before --quantize)`);
     const shape = ggufShape(p.shape, m.layout);
-    const values = async () => relayout(await paramValues(model, m.hf, p), p.shape, m.layout, true);
+    const values = async () => relayout(await matrixValues(model, m.hf, p), p.shape, m.layout, true);
     let type: GgmlWriteType;
     if (opts.type === 'source') {
       const source = weightSource(model, m.hf)!;

@@ -36,8 +36,8 @@ import {
 import { RewardModel, SCORE_WEIGHT } from '../reward.js';
 import { checkBaseRecord, writeBaseRecord } from './base_record.js';
 import { tensor } from '../../tensor/tensor.js';
-import { setWeightSources } from '../weight_source.js';
-import { safetensorsSources, undecodedMatrix } from './sources.js';
+import { setWeightSources, undecodedMatrix } from '../weight_source.js';
+import { safetensorsSources } from './sources.js';
 
 export interface LoadOptions {
   backend?: Backend;

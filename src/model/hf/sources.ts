@@ -6,12 +6,7 @@
  */
 import { decodeTensorBytes, dtypeSize, type StoredTensor } from '../../formats/safetensors_bytes.js';
 import { FileFormatError } from '../../util/errors.js';
-import type { WeightSource } from '../weight_source.js';
-
-/** The stored tensors a vacant load leaves undecoded: every matrix but GPT-2's position table. */
-export function undecodedMatrix(name: string, shape: readonly number[]): boolean {
-  return shape.length === 2 && name !== 'transformer.wpe.weight';
-}
+import { undecodedMatrix, type WeightSource } from '../weight_source.js';
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 
