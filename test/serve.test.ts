@@ -10,6 +10,8 @@ import { Conversation } from '../src/chat/conversation.js';
 import { stream } from '../src/generate/engine.js';
 import type { DecoderModel } from '../src/generate/interfaces.js';
 import { loadServedModel } from '../src/cli/serve.js';
+import { StepBatcher } from '../src/generate/step_batcher.js';
+import { GenerationQueue } from '../src/server/queue.js';
 import { createServer, type LlmServer } from '../src/server/server.js';
 import { chatStops, type ServedModel } from '../src/server/served_model.js';
 import type { ChatCompletionRecord } from '../src/server/server_state.js';
@@ -363,8 +365,8 @@ describe('llmts serve: bounded work', () => {
     expect(r.usage!.completion_tokens).toBe(200);
   });
 
-  it('a full queue answers 429 (RateLimitError) while one request generates', async () => {
-    const busy = createServer({ served: slowed(served, 4), port: 0, maxQueue: 0 });
+  it('a full queue answers 429 (RateLimitError) while one request generates (one slot)', async () => {
+    const busy = createServer({ served: slowed(served, 4), port: 0, maxQueue: 0, parallel: 1 });
     const c = clientFor(await busy.listen());
     try {
       const first = await c.chat.completions.create({
@@ -387,7 +389,7 @@ describe('llmts serve: bounded work', () => {
   });
 
   it('a request that waits past the wait bound gets 503; a waiting client that leaves leaves the queue; a waiting one runs when the running one ends', async () => {
-    const busy = createServer({ served: slowed(served, 4), port: 0, maxWaitMs: 150 });
+    const busy = createServer({ served: slowed(served, 4), port: 0, maxWaitMs: 150, parallel: 1 });
     const c = clientFor(await busy.listen());
     try {
       const first = await c.chat.completions.create({
@@ -407,7 +409,7 @@ describe('llmts serve: bounded work', () => {
     } finally {
       await busy.close();
     }
-    const fair = createServer({ served: slowed(served, 4), port: 0 });
+    const fair = createServer({ served: slowed(served, 4), port: 0, parallel: 1 });
     const c2 = clientFor(await fair.listen());
     try {
       const first = await c2.chat.completions.create({
@@ -501,5 +503,124 @@ describe('llmts serve: bounded work', () => {
     await closed;
     expect(err).toBeInstanceOf(OpenAI.APIError);
     expect(String((err as Error).message)).toMatch(/shutting down/);
+  });
+});
+
+describe('llmts serve: parallel slots (--parallel), decode steps batched', () => {
+  const convs = [
+    { messages: [{ role: 'user' as const, content: 'color red' }], seed: 11 },
+    { messages: [{ role: 'user' as const, content: 'a much longer question about the colors of the sea' }], seed: 12 },
+    { messages: [{ role: 'user' as const, content: 'blue' }], seed: 13 },
+  ];
+
+  it('requests in slots run together, share decode steps, and each gets the reply the engine gives it alone', async () => {
+    const srv = createServer({ served, port: 0, parallel: 3, maxTokens: 200 });
+    // the tiny model reads few weights a step: batch it anyway (the default leaves such models lane by lane)
+    srv.state.batcher = new StepBatcher({ minStepWeights: 0, maxWaitMs: 50 });
+    const c = clientFor(await srv.listen());
+    try {
+      const expected = await Promise.all(convs.map((v) => engineReply(v.messages, v.seed, 40)));
+      const got = await Promise.all(
+        convs.map((v) =>
+          c.chat.completions.create({ model: MODEL, messages: v.messages, max_tokens: 40, seed: v.seed }),
+        ),
+      );
+      got.forEach((r, i) => expect(r.choices[0]!.message.content).toBe(expected[i]));
+      const s = srv.state.batcher.stats;
+      expect(s.maxRows).toBeGreaterThanOrEqual(2);
+      expect(s.rows).toBeGreaterThan(s.batches);
+      expect(s.lanes).toBe(0);
+      const h = (await (await fetch(`${srv.url}/health`)).json()) as {
+        queue: { parallel: number; active: number };
+        batching: { batches: number };
+      };
+      expect(h.queue).toMatchObject({ parallel: 3, active: 0 });
+      expect(h.batching.batches).toBe(s.batches);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a request beyond the slots waits; a request that uses the model alone (embeddings) waits for the slots to empty', async () => {
+    const srv = createServer({ served: slowed(served, 3), port: 0, parallel: 2 });
+    const c = clientFor(await srv.listen());
+    try {
+      const streams = await Promise.all(
+        [0, 1].map(() =>
+          c.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 200, stream: true, temperature: 0 }),
+        ),
+      );
+      await Promise.all(streams.map((s) => s[Symbol.asyncIterator]().next())); // both generating now
+      expect(srv.state.queue.stats).toMatchObject({ active: 2, waiting: 0, parallel: 2 });
+      const third = c.chat.completions.create({ model: MODEL, messages: HI, max_tokens: 2 });
+      for (let i = 0; i < 200 && srv.state.queue.stats.waiting === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(srv.state.queue.stats).toMatchObject({ active: 2, waiting: 1 });
+      streams[0]!.controller.abort(); // a slot frees: the third runs beside the second
+      expect((await third).choices.length).toBe(1);
+      expect(srv.state.queue.stats.active).toBe(1);
+      streams[1]!.controller.abort();
+      for (let i = 0; i < 200 && srv.state.queue.stats.active > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(srv.state.queue.stats.active).toBe(0);
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+describe('GenerationQueue: slots and jobs that run alone, in order', () => {
+  const never = new AbortController().signal;
+  /** A job that runs until released; `log` records starts and ends. */
+  function gate(log: string[], name: string) {
+    let open!: () => void;
+    const done = new Promise<void>((r) => (open = r));
+    return {
+      job: async () => {
+        log.push(`+${name}`);
+        await done;
+        log.push(`-${name}`);
+      },
+      open: () => open(),
+    };
+  }
+  const tick = () => new Promise((r) => setTimeout(r, 5));
+
+  it('fills the slots, holds a lone job until they empty, and starts nothing behind it meanwhile', async () => {
+    const q = new GenerationQueue({ parallel: 2 });
+    const log: string[] = [];
+    const [a, b, x, c] = ['a', 'b', 'x', 'c'].map((n) => gate(log, n));
+    const runs = [
+      q.run(never, a!.job, { slot: true }),
+      q.run(never, b!.job, { slot: true }),
+      q.run(never, x!.job), // alone
+      q.run(never, c!.job, { slot: true }), // behind x: waits though a slot frees first
+    ];
+    await tick();
+    expect(log).toEqual(['+a', '+b']);
+    expect(q.stats).toMatchObject({ active: 2, waiting: 2 });
+    a!.open();
+    await tick();
+    expect(log).toEqual(['+a', '+b', '-a']); // c may not pass x
+    b!.open();
+    await tick();
+    expect(log).toEqual(['+a', '+b', '-a', '-b', '+x']);
+    x!.open();
+    await tick();
+    expect(log.slice(5)).toEqual(['-x', '+c']);
+    c!.open();
+    await Promise.all(runs);
+    expect(q.stats).toMatchObject({ active: 0, waiting: 0 });
+  });
+
+  it('refuses past maxQueue (429) and a bad parallel', async () => {
+    const q = new GenerationQueue({ parallel: 1, maxQueue: 1 });
+    const log: string[] = [];
+    const [a, b] = [gate(log, 'a'), gate(log, 'b')];
+    const ra = q.run(never, a.job, { slot: true });
+    const rb = q.run(never, b.job, { slot: true });
+    await expect(q.run(never, async () => {}, { slot: true })).rejects.toMatchObject({ status: 429 });
+    a.open();
+    b.open();
+    await Promise.all([ra, rb]);
+    expect(() => new GenerationQueue({ parallel: 0 })).toThrow(/parallel/);
   });
 });

@@ -45,6 +45,7 @@ interface ServeFlags extends SpeculativeFlags {
   apiKey?: string;
   modelName?: string;
   maxQueue: number;
+  parallel: number;
   maxTokens: number;
   maxWait: number;
   timeout: number;
@@ -153,9 +154,14 @@ export async function main(argv: string[]): Promise<number> {
     )
     .addOption(new Option('--model-name <name>', "the model's id in the API (default: the folder's name)"))
     .addOption(
-      new Option('--max-queue <n>', 'requests that may wait behind the running one; more get 429')
+      new Option('--max-queue <n>', 'requests that may wait for a turn; more get 429')
         .argParser(int('--max-queue', 0))
         .default(16),
+    )
+    .addOption(
+      new Option('--parallel <n>', 'replies generated at once, their decode steps batched (slots)')
+        .argParser(int('--parallel', 1))
+        .default(4),
     )
     .addOption(
       new Option('--max-tokens <n>', 'most new tokens per reply (and the default)')
@@ -255,6 +261,7 @@ export async function main(argv: string[]): Promise<number> {
     port: f.port,
     apiKey: f.apiKey ?? null,
     maxQueue: f.maxQueue,
+    parallel: f.parallel,
     maxTokens: f.maxTokens,
     maxWaitMs: f.maxWait * 1000,
     timeoutMs: f.timeout * 1000,

@@ -468,8 +468,14 @@ class RowState {
  * the device with the `sample` kernel where the logits are a tensor whose backend has it (the same draws as on the
  * host, without reading V logits back), else from the logits read back (test doubles, backends without it).
  */
-async function stepRows(t: LogitsTensor, live: readonly (RowState | null)[], V: number): Promise<(RowStep | null)[]> {
+async function stepRows(
+  held: LogitsTensor,
+  live: readonly (RowState | null)[],
+  V: number,
+): Promise<(RowStep | null)[]> {
+  let t = held;
   try {
+    if (held.settle) t = await held.settle(); // a step batched with other generations' (./step_batcher.ts)
     let samples: (SampleResult | null)[];
     let all: ArrayLike<number> | null = null;
     const dev = live.some((r) => r?.hostOnly) ? null : sampleTarget(t);
@@ -497,6 +503,7 @@ async function stepRows(t: LogitsTensor, live: readonly (RowState | null)[], V: 
     return live.map((r, b) => (r ? r.accept(samples[b]!) : null));
   } finally {
     t.dispose();
+    if (t !== held) held.dispose();
   }
 }
 

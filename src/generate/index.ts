@@ -7,3 +7,4 @@ export * from './prompt_cache.js';
 export * from './batch.js';
 export * from './grammar/index.js';
 export * from './speculative.js';
+export * from './step_batcher.js';

@@ -15,6 +15,11 @@ export interface DecoderCache {
 export interface LogitsTensor {
   data(): Promise<ArrayLike<number>>;
   dispose(): void;
+  /**
+   * A step still waiting to run with other generations' (./step_batcher.ts): the logits once it has run (the engine
+   * awaits this before it samples). Absent: these are the logits.
+   */
+  settle?(): Promise<LogitsTensor>;
 }
 
 /** A decoder-only language model with a KV cache. */

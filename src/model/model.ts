@@ -217,6 +217,37 @@ export class CausalLM {
     return out;
   }
 
+  /**
+   * One decode step of B independent sequences, each with its own one-row cache (continuous batching: requests that
+   * began at different times decode together): ids (B,), row b's next token → logits (B, 1, V). The projections,
+   * the MLP and the head run once for all rows (each weight read once a step, the cost of a memory-bound decode);
+   * only attention runs per row, over that row's cache at that row's position. Each cache advances by one. Row b's
+   * logits equal `forward(ids[b], 1, 1, { cache: caches[b] })` up to float rounding. Inference only.
+   */
+  decodeRows(ids: Int32Array, caches: readonly KVCache[]): Tensor {
+    const c = this.config,
+      B = caches.length;
+    if (this.head === 'none')
+      throw new ConfigError('head', "this model has no language-model head (head: 'none'); use hidden()");
+    if (B === 0 || ids.length !== B) throw new ShapeError(`decodeRows: ${ids.length} ids for ${B} caches`);
+    if (isGradEnabled()) throw new ConfigError('decodeRows', 'inference only: wrap it in noGrad');
+    if (new Set(caches).size !== B) throw new ShapeError('decodeRows: a cache is given for two rows');
+    caches.forEach((k, b) => {
+      if (!(k instanceof KVCache) || k.batch !== 1 || k.rowStart)
+        throw new ShapeError(`decodeRows: caches[${b}] is not a one-row cache without padding`);
+      if (k.length + 1 > k.maxLen)
+        throw new ShapeError(`KVCache: ${k.length + 1} positions exceed the cache's ${k.maxLen}`);
+      if (k.length + 1 > c.maxPositions)
+        throw new ShapeError(
+          `forward: ${k.length + 1} positions exceed the model's context window of ${c.maxPositions} (row ${b})`,
+        );
+      if (!(ids[b]! >= 0 && ids[b]! < c.vocabSize))
+        throw new ShapeError(`forward: token id ${ids[b]} at index ${b} outside the vocabulary [0, ${c.vocabSize})`);
+    });
+    if (B === 1) return this.forward(ids, 1, 1, { cache: caches[0]! }); // the decode graph's step
+    return this.lmHead(this.body(ids, B, 1, {}, null, 0, (t) => t, caches)); // (B, 1, V)
+  }
+
   /** Every weight tensor a forward may read, in a fixed order (a decode graph is valid while these stay). */
   private weightTensors(): Tensor[] {
     const w = [...this.params.values()];
@@ -327,6 +358,7 @@ export class CausalLM {
     rowStart: readonly number[] | null,
     pos0: number,
     dropout: (t: Tensor) => Tensor,
+    rowCaches: readonly KVCache[] | null = null,
   ): Tensor {
     const c = this.config;
     const H = c.numHeads,
@@ -336,17 +368,23 @@ export class CausalLM {
     let x = this.embedTokens(ids, [B, T]); // (B, T, C)
     if (c.embedScale) x = O.scale(x, Math.sqrt(c.hiddenSize)); // Gemma: embeddings times √C
     if (c.family === 'gpt2') {
-      const pos = rowStart
+      const pos = rowCaches
         ? idsTensor(
-            Array.from({ length: B * T }, (_, i) => Math.max(0, pos0 + (i % T) - rowStart[Math.floor(i / T)]!)),
+            rowCaches.map((k) => k.length),
             [B, T],
             x,
-          ) // each row's positions count from its first real token
-        : idsTensor(
-            Array.from({ length: T }, (_, t) => pos0 + t),
-            [T],
-            x,
-          );
+          ) // one cache per row (T = 1): each row at its own position
+        : rowStart
+          ? idsTensor(
+              Array.from({ length: B * T }, (_, i) => Math.max(0, pos0 + (i % T) - rowStart[Math.floor(i / T)]!)),
+              [B, T],
+              x,
+            ) // each row's positions count from its first real token
+          : idsTensor(
+              Array.from({ length: T }, (_, t) => pos0 + t),
+              [T],
+              x,
+            );
       x = O.add(x, O.embedding(this.p('transformer.wpe.weight'), pos)); // (B, T, C) + (T, C) or (B, T, C)
     }
     x = dropout(x);
@@ -367,64 +405,103 @@ export class CausalLM {
       return out;
     };
     cap?.residual?.push(x);
-    // attention over the cache: queries at position pos0 (for B > 1 the keys are the cache's whole buffer)
-    const attnOpts: O.AttentionOptions = {
-      ...(opts.cache ? { qOffset: pos0 } : {}),
-      ...(rowStart ? { rowStart } : {}),
-      ...(cap?.attention ? { probs: (p: Tensor) => cap.attention!.push(p) } : {}),
+    /**
+     * The attention's input projections of layer l for every row: GPT-2's packed q|k|v (B, T, (H + 2Hkv)·D), a fused
+     * Llama q|k|v the same, or Llama's q (B, T, H, D), k and v (B, T, Hkv, D) before their norms and rotation.
+     */
+    const project = (l: number, x: Tensor): Tensor[] => {
+      if (c.family === 'gpt2') {
+        const pre = `transformer.h.${l}.`;
+        const h = O.layerNorm(x, this.p(pre + 'ln_1.weight'), this.p(pre + 'ln_1.bias'), c.normEps);
+        return [this.linear(h, pre + 'attn.c_attn.weight', this.p(pre + 'attn.c_attn.bias'), 'in_out')];
+      }
+      const pre = `model.layers.${l}.`;
+      const h = O.rmsNorm(x, this.p(pre + 'input_layernorm.weight'), c.normEps);
+      const qkv = this.fused.get(pre + 'self_attn.qkv');
+      if (qkv) return [fusedOutput(h, qkv)];
+      const [Bx, Tx] = x.shape as [number, number, number];
+      const proj = (n: string, heads: number) =>
+        O.reshape(this.linear(h, `${pre}self_attn.${n}_proj.weight`, this.opt(`${pre}self_attn.${n}_proj.bias`)), [
+          Bx,
+          Tx,
+          heads,
+          D,
+        ]);
+      return [proj('q', H), proj('k', Hkv), proj('v', Hkv)];
     };
-
-    const layer = (l: number, x: Tensor): Tensor => {
-      // ---- attention
-      let a: Tensor;
-      // a sliding-window layer (Mistral's every layer, Gemma 3's local ones) sees the last slidingWindow keys only
-      const sliding = c.slidingWindow !== undefined && (c.layerTypes?.[l] ?? 'sliding') === 'sliding';
+    /**
+     * Attention of layer l from its projections (`project`) for Bn rows: queries at position p0 over the cache (when
+     * there is one: this step's keys and values appended to it) → (Bn, T, H, D).
+     */
+    const attend = (
+      l: number,
+      sliding: boolean,
+      parts: Tensor[],
+      Bn: number,
+      cache: KVCache | undefined,
+      p0: number,
+    ): Tensor => {
+      // attention over the cache: queries at position p0 (for Bn > 1 the keys are the cache's whole buffer)
+      const attnOpts: O.AttentionOptions = {
+        ...(cache ? { qOffset: p0 } : {}),
+        ...(rowStart ? { rowStart } : {}),
+        ...(cap?.attention ? { probs: (p: Tensor) => cap.attention!.push(p) } : {}),
+      };
+      if (c.family === 'gpt2') {
+        const qkv = parts[0]!; // (Bn, T, (H + 2Hkv)·D)
+        if (!cache && !rowStart) return O.attentionQKV(qkv, H, Hkv, attnOpts); // q, k, v read in place, no split
+        const [q, k, v] = O.split(qkv, [H * D, Hkv * D, Hkv * D], -1);
+        let [kc, vc] = [O.reshape(k!, [Bn, T, Hkv, D]), O.reshape(v!, [Bn, T, Hkv, D])];
+        if (cache) [kc, vc] = cache.append(l, kc, vc); // (Bn, S, Hkv, D)
+        return O.attention(O.reshape(q!, [Bn, T, H, D]), kc, vc, attnOpts);
+      }
+      const pre = `model.layers.${l}.`;
       const freqs = sliding ? this.ropeFreqsLocal : this.ropeFreqs;
       const layerAttn: O.AttentionOptions = {
         ...attnOpts,
         ...(sliding ? { window: c.slidingWindow } : {}),
         ...(c.attnScale !== undefined ? { scale: c.attnScale } : {}),
       };
-      if (c.family === 'gpt2') {
-        const pre = `transformer.h.${l}.`;
-        const h = O.layerNorm(x, this.p(pre + 'ln_1.weight'), this.p(pre + 'ln_1.bias'), c.normEps);
-        const qkv = this.linear(h, pre + 'attn.c_attn.weight', this.p(pre + 'attn.c_attn.bias'), 'in_out'); // (B, T, (H + 2Hkv)·D)
-        if (opts.cache || rowStart) {
-          const [q, k, v] = O.split(qkv, [H * D, Hkv * D, Hkv * D], -1);
-          let [kc, vc] = [O.reshape(k!, [B, T, Hkv, D]), O.reshape(v!, [B, T, Hkv, D])];
-          if (opts.cache) [kc, vc] = opts.cache.append(l, kc, vc); // (B, S, Hkv, D)
-          a = O.attention(O.reshape(q!, [B, T, H, D]), kc, vc, attnOpts);
-        } else {
-          a = O.attentionQKV(qkv, H, Hkv, attnOpts); // (B, T, H, D): q, k, v read in place, no split
-        }
+      // Qwen3: RMSNorm over each head's D before the rotation
+      const norm = (t: Tensor, n: string) =>
+        c.qkNorm ? O.rmsNorm(t, this.p(`${pre}self_attn.${n}_norm.weight`), c.normEps) : t;
+      // SmolLM3's NoPE layers rotate nothing
+      const rot = (t: Tensor, n: string) =>
+        c.noRopeLayers?.[l] ? norm(t, n) : O.rope(norm(t, n), freqs, p0, rowStart ?? undefined);
+      let q: Tensor, k: Tensor, v: Tensor;
+      if (parts.length === 1 && cache) {
+        // one kernel: q and k rotated, k and v appended to the cache (Bn, S, Hkv, D), no split
+        [q, k, v] = cache.appendQKV(l, parts[0]!, H, Hkv, freqs);
       } else {
-        const pre = `model.layers.${l}.`;
-        const h = O.rmsNorm(x, this.p(pre + 'input_layernorm.weight'), c.normEps);
-        const qkv = this.fused.get(pre + 'self_attn.qkv');
-        const proj = (n: string, heads: number) =>
-          O.reshape(this.linear(h, `${pre}self_attn.${n}_proj.weight`, this.opt(`${pre}self_attn.${n}_proj.bias`)), [
-            B,
-            T,
-            heads,
-            D,
-          ]);
-        // Qwen3: RMSNorm over each head's D before the rotation
-        const norm = (t: Tensor, n: string) =>
-          c.qkNorm ? O.rmsNorm(t, this.p(`${pre}self_attn.${n}_norm.weight`), c.normEps) : t;
-        // SmolLM3's NoPE layers rotate nothing
-        const rot = (t: Tensor, n: string) =>
-          c.noRopeLayers?.[l] ? norm(t, n) : O.rope(norm(t, n), freqs, pos0, rowStart ?? undefined);
-        let q: Tensor, k: Tensor, v: Tensor;
-        if (qkv && opts.cache) {
-          // one kernel: q and k rotated, k and v appended to the cache (B, S, Hkv, D), no split
-          [q, k, v] = opts.cache.appendQKV(l, fusedOutput(h, qkv), H, Hkv, freqs);
-        } else {
-          [q, k, v] = qkv
-            ? O.ropeQKV(fusedOutput(h, qkv), H, Hkv, freqs, pos0, rowStart ?? undefined) // one kernel, no split
-            : [rot(proj('q', H), 'q'), rot(proj('k', Hkv), 'k'), proj('v', Hkv)]; // (B, T, H, D), (B, T, Hkv, D) ×2
-          if (opts.cache) [k, v] = opts.cache.append(l, k, v); // (B, S, Hkv, D)
-        }
-        a = O.attention(q, k, v, layerAttn);
+        [q, k, v] =
+          parts.length === 1
+            ? O.ropeQKV(parts[0]!, H, Hkv, freqs, p0, rowStart ?? undefined) // one kernel, no split
+            : [rot(parts[0]!, 'q'), rot(parts[1]!, 'k'), parts[2]!]; // (Bn, T, H, D), (Bn, T, Hkv, D) ×2
+        if (cache) [k, v] = cache.append(l, k, v); // (Bn, S, Hkv, D)
+      }
+      return O.attention(q, k, v, layerAttn);
+    };
+
+    const layer = (l: number, x: Tensor): Tensor => {
+      // ---- attention
+      // a sliding-window layer (Mistral's every layer, Gemma 3's local ones) sees the last slidingWindow keys only
+      const sliding = c.slidingWindow !== undefined && (c.layerTypes?.[l] ?? 'sliding') === 'sliding';
+      const parts = project(l, x); // the projections, for every row at once
+      let a: Tensor;
+      if (!rowCaches) a = attend(l, sliding, parts, B, opts.cache, pos0);
+      else {
+        // each row against its own cache, at its own position: (1, 1, H, D) each → (B, 1, H, D)
+        const rowsOut = rowCaches.map((cache, b) =>
+          attend(
+            l,
+            sliding,
+            parts.map((p) => O.slice(p, [b, ...p.shape.slice(1).map(() => 0)], [1, ...p.shape.slice(1)])),
+            1,
+            cache,
+            cache.length,
+          ),
+        );
+        a = rowsOut.length === 1 ? rowsOut[0]! : O.concat(rowsOut, 0);
       }
       a = O.reshape(a, [B, T, H * D]); // (B, T, H·D)
       let o: Tensor;
@@ -494,6 +571,7 @@ export class CausalLM {
       prev.dispose();
     }
     opts.cache?.advance(T);
+    for (const k of rowCaches ?? []) k.advance(T);
 
     return this.finalNorm(x); // (B, T, C)
   }

@@ -2,8 +2,10 @@
  * A few prompt caches (src/generate/prompt_cache.ts) kept between requests, as llama-server's slots: a request takes
  * the one its prompt continues, so the next turn of a conversation prefills only its new messages, even when other
  * conversations came in between (up to `size` of them). When none is continued, a fresh one is made while there is
- * room, else the least recently used one is taken (and cut back). Requests run one at a time (./queue.ts), so a cache is never used by
- * two at once. Memory: each cache holds up to the model's window of keys and values.
+ * room, else the least recently used one is taken (and cut back). A cache in use by a generation (several run at once
+ * with `--parallel`, ./queue.ts) is never picked for another: it is given back with `release`; when every cache is in
+ * use a request gets one of its own, freed at its release. Memory: each cache holds up to the model's window of keys
+ * and values.
  */
 import type { DecoderModel } from '../generate/interfaces.js';
 import { PromptCache, type TruncatableCache } from '../generate/prompt_cache.js';
@@ -14,10 +16,14 @@ interface Slot {
   used: number;
   /** The length of the prompt it was last picked for (its ids start the cache's, when that generation settled). */
   promptLen: number;
+  /** A generation uses it now. */
+  busy: boolean;
 }
 
 export class PromptCachePool {
   private readonly slots: Slot[] = [];
+  /** Caches handed out while every slot was in use: freed at their release. */
+  private readonly loose = new Set<PromptCache>();
   private clock = 0;
 
   /** `size` caches at most (0: none, every prompt is prefilled whole). A model whose cache cannot be cut back gets none. */
@@ -43,7 +49,7 @@ export class PromptCachePool {
     if (this.size === 0) return null;
     let best: Slot | null = null;
     for (const s of this.slots) {
-      if (s.promptLen > prompt.length || (best && s.promptLen <= best.promptLen)) continue;
+      if (s.busy || s.promptLen > prompt.length || (best && s.promptLen <= best.promptLen)) continue;
       const held = s.cache.ids;
       let n = 0;
       while (n < s.promptLen && held[n] === prompt[n]) n++;
@@ -51,18 +57,44 @@ export class PromptCachePool {
     }
     if (!best) {
       if (this.slots.length < this.size) {
-        best = { cache: new PromptCache(this.model as DecoderModel<TruncatableCache>), used: 0, promptLen: 0 };
+        best = { cache: this.fresh(), used: 0, promptLen: 0, busy: false };
         this.slots.push(best);
-      } else best = this.slots.reduce((a, b) => (a.used <= b.used ? a : b));
+      } else {
+        const idle = this.slots.filter((s) => !s.busy);
+        if (idle.length === 0) {
+          const own = this.fresh();
+          this.loose.add(own);
+          return own;
+        }
+        best = idle.reduce((a, b) => (a.used <= b.used ? a : b));
+      }
     }
     best.used = ++this.clock;
     best.promptLen = prompt.length;
+    best.busy = true;
     return best.cache;
+  }
+
+  /** The generation that picked `cache` is over: it may serve the next request. */
+  release(cache: PromptCache | null): void {
+    if (!cache) return;
+    if (this.loose.delete(cache)) {
+      cache.dispose();
+      return;
+    }
+    const s = this.slots.find((x) => x.cache === cache);
+    if (s) s.busy = false;
+  }
+
+  private fresh(): PromptCache {
+    return new PromptCache(this.model as DecoderModel<TruncatableCache>);
   }
 
   /** Free every cache's keys and values. */
   dispose(): void {
     for (const s of this.slots) s.cache.dispose();
+    for (const c of this.loose) c.dispose();
     this.slots.length = 0;
+    this.loose.clear();
   }
 }

@@ -29,14 +29,13 @@ import { Body, badParam, readLogitBias, readSampling, SAMPLING_FIELDS } from './
 import type { ReplyLinkAnswer } from './reply_link.js';
 import { asHttpError, sendJson } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
-import { runChoice, type ChoiceEnv, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
+import { inSlot, runChoice, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
 import { PREDICTION_FIELDS, readPrediction } from './prediction.js';
 import { chatStops } from './served_model.js';
 import { readStructuredOutput, STRUCTURED_FIELDS } from './structured_output.js';
 import { checkPlain, readToolUse, toolCallsOf } from './tool_calls.js';
 import { parseToolCalls, ToolCallStream } from '../chat/tools.js';
 import type { ServerState } from './server_state.js';
-import { checkStillServed } from './switch_model.js';
 import { endSse, sendSse, startSse } from './sse.js';
 
 export const CHAT_PATH = '/v1/chat/completions';
@@ -299,14 +298,7 @@ export function chatRoute(state: ServerState): Route {
       return state.replyLinker.record(plan, { ...sampler, max_tokens: req.maxTokens, stop: req.stop }, choices);
     };
 
-    await state.queue.run(ctx.signal, async () => {
-      checkStillServed(state, served);
-      const env: ChoiceEnv = {
-        served,
-        pool: state.pool,
-        deadline: performance.now() + limits.timeoutMs,
-        onProduced: () => state.counters.tokens++,
-      };
+    await inSlot(state, served, ctx.signal, async (env) => {
       const outcomes: ChoiceOutcome[] = [];
       if (!req.stream) {
         for (const spec of specs) outcomes.push(await runChoice(env, spec, ctx.signal, () => {}));

@@ -22,10 +22,9 @@ import { Body, badParam, readLogitBias, readSampling, SAMPLING_FIELDS } from './
 import { readStructuredOutput, STRUCTURED_FIELDS } from './structured_output.js';
 import { sendJson } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
-import { emptyOutcome, runChoice, type ChoiceEnv, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
+import { emptyOutcome, inSlot, runChoice, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
 import type { ServedModel } from './served_model.js';
 import type { ServerState } from './server_state.js';
-import { checkStillServed } from './switch_model.js';
 import { promptLogprobs, type PromptTokenLogprob } from './prompt_logprobs.js';
 import { endSse, sendSse, startSse } from './sse.js';
 
@@ -147,14 +146,7 @@ export function completionsRoute(state: ServerState): Route {
     const head = { id, object: 'text_completion', created, model, system_fingerprint: served.fingerprint, seed };
     const promptTokens = prompts.reduce((a, p) => a + p.ids.length, 0);
 
-    await state.queue.run(ctx.signal, async () => {
-      checkStillServed(state, served);
-      const env: ChoiceEnv = {
-        served,
-        pool: state.pool,
-        deadline: performance.now() + limits.timeoutMs,
-        onProduced: () => state.counters.tokens++,
-      };
+    await inSlot(state, served, ctx.signal, async (env) => {
       const outcomes: ChoiceOutcome[] = [];
       if (!req.stream) {
         for (const spec of specs)

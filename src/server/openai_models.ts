@@ -59,6 +59,7 @@ export function healthRoute(state: ServerState, closing: () => boolean): Route {
       status: shutting ? 'shutting_down' : 'ok',
       model: state.served.name,
       queue: state.queue.stats,
+      batching: state.batcher.stats,
       ...state.counters,
     });
     return true;

@@ -10,10 +10,13 @@
 import { stream, type FinishReason, type TokenLogprobEntry, type TopLogprob } from '../generate/engine.js';
 import type { TokenGrammar } from '../generate/grammar/constraint.js';
 import type { TextCodec } from '../generate/interfaces.js';
+import type { StepBatcher } from '../generate/step_batcher.js';
 import type { SamplerOptions } from '../generate/sampler.js';
 import type { DraftStats, SpeculativeOptions } from '../generate/speculative.js';
 import type { PromptCachePool } from './cache_pool.js';
 import type { ServedModel } from './served_model.js';
+import type { ServerState } from './server_state.js';
+import { checkStillServed } from './switch_model.js';
 
 export interface ChoiceSpec {
   prompt: readonly number[];
@@ -74,11 +77,40 @@ export function emptyOutcome(): ChoiceOutcome {
 /** What a choice runs with. */
 export interface ChoiceEnv {
   served: ServedModel;
+  /** Shares the decode steps of choices generating at once (each choice decodes on a lane of it); absent: none. */
+  batcher?: StepBatcher;
   pool: PromptCachePool;
   /** performance.now() after which the request's generation ends (finish 'length'). */
   deadline: number;
   /** Counts every token produced (the server's statistics). */
   onProduced(): void;
+}
+
+/**
+ * Run a request's generation in one of the queue's slots (./queue.ts): at its turn (the served model still the one
+ * its prompt was built for), with the server's step batcher, so the choices generating in the other slots share
+ * their decode steps (src/generate/step_batcher.ts).
+ */
+export async function inSlot<T>(
+  state: ServerState,
+  served: ServedModel,
+  signal: AbortSignal,
+  job: (env: ChoiceEnv) => Promise<T>,
+): Promise<T> {
+  return state.queue.run(
+    signal,
+    async () => {
+      checkStillServed(state, served);
+      return job({
+        served,
+        batcher: state.batcher,
+        pool: state.pool,
+        deadline: performance.now() + state.limits.timeoutMs,
+        onProduced: () => state.counters.tokens++,
+      });
+    },
+    { slot: true },
+  );
 }
 
 /** A token as OpenAI's logprobs spell it: its text and its UTF-8 bytes. */
@@ -104,11 +136,13 @@ export async function runChoice(
   signal.addEventListener('abort', onAbort, { once: true });
   const timer = setTimeout(() => ac.abort(new Deadline()), Math.max(0, env.deadline - performance.now()));
   const pc = env.pool.pick(spec.prompt);
+  // a lane while this choice generates: the other slots' steps wait for its steps only meanwhile
+  const lane = env.batcher?.lane(served.model);
   const speculative = spec.speculative ?? served.speculative;
   const out = emptyOutcome();
   try {
     signal.throwIfAborted();
-    const s = stream(served.model, codec, spec.prompt, {
+    const s = stream(lane ?? served.model, codec, spec.prompt, {
       ...spec.sampler,
       maxTokens: spec.maxTokens,
       stopTokens: spec.stopTokens,
@@ -154,6 +188,8 @@ export async function runChoice(
   } finally {
     clearTimeout(timer);
     signal.removeEventListener('abort', onAbort);
+    lane?.close();
+    env.pool.release(pc);
   }
   return out;
 }

@@ -29,6 +29,7 @@ import type { ReasoningFormat } from './reasoning.js';
 import { INSPECT_PATH, inspectRoute } from './inspect_route.js';
 import { healthRoute, modelsRoute } from './openai_models.js';
 import { embeddingsRoute } from './openai_embeddings.js';
+import { StepBatcher } from '../generate/step_batcher.js';
 import { GenerationQueue } from './queue.js';
 import { asHttpError, sendError } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
@@ -46,6 +47,11 @@ export interface ServerOptions {
   apiKey?: string | null;
   /** Requests that may wait behind the running one (default 16); more get 429. */
   maxQueue?: number;
+  /**
+   * Generations that run at once (default 4), as llama-server's `--parallel` slots: their decode steps share one
+   * forward (src/generate/step_batcher.ts). Other model work (embeddings, inspection) still runs alone.
+   */
+  parallel?: number;
   /** Longest wait for a turn in ms (default 120 000); past it 503. */
   maxWaitMs?: number;
   /** Most new tokens per choice, and the default when a request gives none (default 1024). */
@@ -184,7 +190,9 @@ export function createServer(o: ServerOptions): LlmServer {
     queue: new GenerationQueue({
       ...(o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
       ...(o.maxWaitMs !== undefined ? { maxWaitMs: o.maxWaitMs } : {}),
+      parallel: o.parallel ?? 4,
     }),
+    batcher: new StepBatcher(),
     pool: new PromptCachePool(o.served.model, o.promptCacheSlots ?? 4),
     limits: { maxTokens: o.maxTokens ?? 1024, maxN: o.maxN ?? 8, timeoutMs: o.timeoutMs ?? 300_000 },
     counters: { requests: 0, tokens: 0, cancelled: 0 },

@@ -1,5 +1,6 @@
 /**
- * What the OpenAI routes share: the served model, the queue that runs requests one at a time, the prompt caches, the
+ * What the OpenAI routes share: the served model, the queue that gives requests their turns (generations in parallel
+ * slots, their decode steps batched), the prompt caches, the
  * limits of a request, and the server's counters. Built once by createServer (./server.ts).
  */
 import type { ChatMessage } from '../chat/template.js';
@@ -7,6 +8,7 @@ import type { FinishReason } from '../generate/engine.js';
 import type { ResolvedSamplerOptions } from '../generate/sampler.js';
 import type { PromptCachePool } from './cache_pool.js';
 import type { RequestLimits } from './openai_params.js';
+import type { StepBatcher } from '../generate/step_batcher.js';
 import type { GenerationQueue } from './queue.js';
 import type { ReplyLinker } from './reply_link.js';
 import type { ServedModel } from './served_model.js';
@@ -57,6 +59,8 @@ export interface ChatCompletionRecord {
 export interface ServerState {
   served: ServedModel;
   queue: GenerationQueue;
+  /** Shares the decode steps of the generations running in the queue's slots. */
+  batcher: StepBatcher;
   pool: PromptCachePool;
   limits: ServerLimits;
   counters: ServerCounters;
