@@ -135,8 +135,11 @@ describe.each(backends.map((b) => [b.name, b] as const))('StepBatcher, %s backen
         // started at different times: lane i begins after i event-loop turns
         for (let k = 0; k < i; k++) await new Promise((r) => setImmediate(r));
         try {
-          return (await generate(lanes[i]!, g.prompt, { seed: g.seed, maxTokens: g.maxTokens, temperature: 0.8 }))
-            .choices[0]!;
+          // with a signal, as a server's: the engine yields to the event loop between tokens
+          const signal = new AbortController().signal;
+          return (
+            await generate(lanes[i]!, g.prompt, { seed: g.seed, maxTokens: g.maxTokens, temperature: 0.8, signal })
+          ).choices[0]!;
         } finally {
           lanes[i]!.close();
         }
@@ -168,6 +171,42 @@ describe.each(backends.map((b) => [b.name, b] as const))('StepBatcher, %s backen
     await Promise.all(two.map((l, i) => generate(l, [1 + i, 2], { seed: i, maxTokens: 6 })));
     for (const l of two) l.close();
     expect(at.stats.batches).toBeGreaterThan(0);
+  });
+
+  it('a prompt prefilled in chunks (prefillChunk) gives the tokens of a whole prefill; the other lanes step between its chunks', async () => {
+    const long = Array.from({ length: 40 }, (_, i) => (i * 5 + 3) % 96);
+    const whole = (await generate(model, long, { seed: 4, maxTokens: 8 })).choices[0]!;
+    const chunked = (await generate(model, long, { seed: 4, maxTokens: 8, prefillChunk: 7 })).choices[0]!;
+    expect(chunked.ids).toEqual(whole.ids);
+    chunked.logprobs.content.forEach((e, t) => expect(e.logprob).toBeCloseTo(whole.logprobs.content[t]!.logprob, 4));
+    await expect(generate(model, long, { prefillChunk: 1.5 })).rejects.toThrow(/prefillChunk/);
+    // lane A decodes; lane B arrives with the long prompt in chunks of 8: A's steps run between B's chunks
+    const log: string[] = [];
+    const spy = (tag: string) => {
+      const m: typeof model = Object.create(model);
+      m.forward = (ids, B, T, o) => {
+        log.push(`${tag}${T}`);
+        return model.forward(ids, B, T, o);
+      };
+      return m;
+    };
+    const batcher = new StepBatcher({ maxWaitMs: 5_000, minStepWeights: 0 });
+    const [a, b] = [batcher.lane(spy('a')), batcher.lane(spy('b'))];
+    const ac = new AbortController(); // a signal: the engine yields to the event loop between tokens
+    const ra = generate(a, [1, 2], { seed: 1, maxTokens: 30, signal: ac.signal }).finally(() => a.close());
+    await new Promise((r) => setImmediate(r));
+    const rb = generate(b, long, { seed: 2, maxTokens: 3, prefillChunk: 8, signal: ac.signal }).finally(() =>
+      b.close(),
+    );
+    const [ga, gb] = await Promise.all([ra, rb]);
+    const first = log.indexOf('b8'),
+      last = log.lastIndexOf('b8');
+    expect(log.filter((x) => x === 'b8').length).toBe(5); // 40 tokens in chunks of 8
+    // A's decode steps run while B prefills (held, they run as one-row batches: decodeRows → forward, logged 'a1'),
+    // not after B's first decode step (held steps would otherwise wait up to maxWaitMs, 5 s, for B)
+    expect(log.slice(first, last).filter((x) => x === 'a1').length).toBeGreaterThanOrEqual(1);
+    expect(ga.choices[0]!.ids).toEqual((await generate(model, [1, 2], { seed: 1, maxTokens: 30 })).choices[0]!.ids);
+    expect(gb.choices[0]!.ids).toEqual((await generate(model, long, { seed: 2, maxTokens: 3 })).choices[0]!.ids);
   });
 
   it('a lane alone steps at once (no batch); a closed lane stops holding the others', async () => {

@@ -18,7 +18,7 @@ import { initModel } from '../src/model/init.js';
 import type { CausalLM } from '../src/model/model.js';
 import { quantizeModel } from '../src/model/quantize.js';
 import { noGrad, tidy } from '../src/tensor/tensor.js';
-import { ConfigError } from '../src/util/errors.js';
+import { ConfigError, FileFormatError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 import { relErr } from './helpers.js';
 
@@ -43,11 +43,18 @@ function config(tied: boolean) {
 }
 
 /** A random model saved as a Hugging Face folder, every tensor re-written as `dtype` (sharded when asked). */
-async function folder(name: string, tied: boolean, dtype: 'F32' | 'BF16', shards = false): Promise<string> {
+async function folder(
+  name: string,
+  tied: boolean,
+  dtype: 'F32' | 'BF16',
+  shards = false,
+  poison?: { tensor: string; index: number; value: number },
+): Promise<string> {
   const dir = path.join(TMP, name);
   await saveModel(initModel(config(tied), new Rng(4), { std: 0.05 }), dir);
   const st = await readSafetensors(path.join(dir, 'model.safetensors'));
   const tensors = new Map([...st.tensors].map(([n, t]) => [n, { dtype, shape: t.shape, data: t.data }] as const));
+  if (poison) (tensors.get(poison.tensor)!.data as Float32Array)[poison.index] = poison.value;
   fs.rmSync(path.join(dir, 'model.safetensors'));
   await saveCheckpointTensors(dir, tensors, shards ? { maxShardBytes: 400_000 } : {});
   return dir;
@@ -139,6 +146,28 @@ describe('the commands on safetensors checkpoints', () => {
     const f32 = await folder('cli-f32', true, 'F32');
     expect((await loadForGeneration(f32, { backend: 'wasm' })).weights.kind).toBe('f32');
     expect((await loadForGeneration(f32, { backend: 'wasm', quantize: 'q8' })).weights.kind).toBe('q8');
+  });
+
+  it('NaN or Infinity in a matrix read vacant is a named error (file, tensor, element) whatever it is stored as', async () => {
+    const cases = [
+      ['BF16', Number.NaN, undefined, 'NaN'], // run as bf16: the bytes checked as they are
+      ['BF16', Number.NEGATIVE_INFINITY, 'q8', '-Infinity'], // decoded a slice at a time to quantise
+      ['F32', Number.POSITIVE_INFINITY, 'q4k', 'Infinity'],
+    ] as const;
+    for (const [i, [dtype, value, quantize, shown]] of cases.entries()) {
+      const tensor = i === 2 ? 'model.embed_tokens.weight' : 'model.layers.1.mlp.down_proj.weight';
+      const dir = await folder(`poison-${i}`, i !== 2, dtype, false, { tensor, index: 300 + i, value });
+      const e = await loadForGeneration(dir, { backend: 'wasm', ...(quantize ? { quantize } : {}) }).catch((x) => x);
+      expect(e).toBeInstanceOf(FileFormatError);
+      expect((e as FileFormatError).code).toBe('E_WEIGHTS_NOT_FINITE');
+      expect((e as FileFormatError).part).toBe(tensor);
+      expect((e as Error).message).toContain(`holds ${shown} at element ${300 + i}`);
+      expect((e as FileFormatError).file).toContain(dir);
+    }
+    // a healthy bfloat16 checkpoint holds no such bytes: it loads (the check reads every exponent)
+    expect((await loadForGeneration(await folder('healthy', true, 'BF16'), { backend: 'wasm' })).weights.kind).toBe(
+      'bf16',
+    );
   });
 
   it('a float32 model past WebAssembly memory is refused before reading, naming --quantize', async () => {

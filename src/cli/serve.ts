@@ -46,6 +46,7 @@ interface ServeFlags extends SpeculativeFlags {
   modelName?: string;
   maxQueue: number;
   parallel: number;
+  prefillChunk?: number;
   maxTokens: number;
   maxWait: number;
   timeout: number;
@@ -164,6 +165,12 @@ export async function main(argv: string[]): Promise<number> {
         .default(4),
     )
     .addOption(
+      new Option(
+        '--prefill-chunk <n>',
+        'prompt tokens per prefill forward, the other replies stepping between chunks (default 256 with --parallel > 1; 0: whole)',
+      ).argParser(int('--prefill-chunk', 0)),
+    )
+    .addOption(
       new Option('--max-tokens <n>', 'most new tokens per reply (and the default)')
         .argParser(int('--max-tokens', 1))
         .default(1024),
@@ -262,6 +269,7 @@ export async function main(argv: string[]): Promise<number> {
     apiKey: f.apiKey ?? null,
     maxQueue: f.maxQueue,
     parallel: f.parallel,
+    ...(f.prefillChunk !== undefined ? { prefillChunk: f.prefillChunk } : {}),
     maxTokens: f.maxTokens,
     maxWaitMs: f.maxWait * 1000,
     timeoutMs: f.timeout * 1000,

@@ -95,6 +95,12 @@ export interface GenerateOptions extends SamplerOptions {
    * sampling, and the reported log-probabilities. Rows with a bias sample on the host.
    */
   logitBias?: Readonly<Record<number, number>> | ReadonlyMap<number, number>;
+  /**
+   * Prefill a long prompt this many tokens per forward, yielding to the event loop between them, so generations that
+   * share the model (a server's parallel slots, ./step_batcher.ts) keep stepping while it prefills (vLLM's chunked
+   * prefill). Default 0: the whole prompt in one forward. One prompt at a time only (a batch prefills whole).
+   */
+  prefillChunk?: number;
 }
 
 /** One alternative in OpenAI's `top_logprobs`. `id` is an addition. */
@@ -200,6 +206,8 @@ export interface ResolvedRunOptions {
   speculative: Required<SpeculativeOptions> | undefined;
   /** logitBias as parallel arrays, or null. */
   bias: { ids: Int32Array; values: Float32Array } | null;
+  /** Prompt tokens per prefill forward of one row; 0: all at once. */
+  prefillChunk: number;
 }
 
 /** generate()'s options, checked and resolved. @internal */
@@ -217,6 +225,7 @@ export function resolveRun(model: DecoderModel, opts: GenerateOptions): Resolved
     grammar,
     speculative,
     logitBias,
+    prefillChunk = 0,
     ...samplerOpts
   } = opts;
   const sampler = resolveSamplerOptions(samplerOpts);
@@ -228,6 +237,8 @@ export function resolveRun(model: DecoderModel, opts: GenerateOptions): Resolved
     throw new ConfigError('stop', 'expected a list of non-empty strings');
   if (stop.length > 0 && !tokenizer)
     throw new ConfigError('stop', 'stop strings need a tokenizer (pass opts.tokenizer) to decode text');
+  if (!Number.isInteger(prefillChunk) || prefillChunk < 0)
+    throw new ConfigError('prefillChunk', `expected an integer ≥ 0, got ${String(prefillChunk)}`);
   const maxPos = model.config.maxPositions;
   let window = maxPos;
   if (contextLength !== undefined) {
@@ -248,6 +259,7 @@ export function resolveRun(model: DecoderModel, opts: GenerateOptions): Resolved
     grammar: grammar === undefined ? undefined : tokenGrammar(grammar, codec, model.config.vocabSize),
     speculative: resolveSpeculative(speculative),
     bias: resolveBias(logitBias, model.config.vocabSize),
+    prefillChunk,
   };
 }
 
@@ -520,6 +532,29 @@ function forwardNoGrad<C extends DecoderCache>(
 }
 
 /**
+ * Feed prompt[from..] through the cache → the logits after the last prompt token (1, 1, V): one forward, or with
+ * `prefillChunk` one forward per chunk, yielding to the event loop between chunks (the signal checked there).
+ */
+async function prefillRow<C extends DecoderCache>(
+  model: DecoderModel<C>,
+  prompt: readonly number[],
+  from: number,
+  cache: C,
+  run: ResolvedRunOptions,
+): Promise<LogitsTensor> {
+  const P = prompt.length,
+    chunk = run.prefillChunk > 0 ? run.prefillChunk : P;
+  for (let s = from; ; s += chunk) {
+    const n = Math.min(chunk, P - s);
+    const t = forwardNoGrad(model, Int32Array.from(prompt.slice(s, s + n)), 1, n, cache, true);
+    if (s + n >= P) return t;
+    t.dispose();
+    await yieldToLoop();
+    run.signal?.throwIfAborted();
+  }
+}
+
+/**
  * The decoding loop for one prompt row. Yields one step per sampled token; the last step has `finish`.
  * A prompt that already fills the window yields nothing (the caller reports finish 'length').
  * With `speculative`, each round after the first token feeds the last token and a draft of the next ones as one
@@ -554,8 +589,8 @@ async function* decodeRow<C extends DecoderCache>(
   const t0 = performance.now();
   try {
     const V = model.config.vocabSize;
-    // prefill: (1, P − reused) → (1, 1, V)
-    const logits = forwardNoGrad(model, Int32Array.from(prompt.slice(reused)), 1, prompt.length - reused, cache, true);
+    // prefill: (1, P − reused) → (1, 1, V), in chunks of run.prefillChunk tokens when set
+    const logits = await prefillRow(model, prompt, reused, cache, run);
     const prefillMs = performance.now() - t0;
     let step = (await stepRows(logits, [row], V))[0]!;
     step.ttftMs = performance.now() - t0;

@@ -9,10 +9,11 @@
  *   lane B      prefill ─ step ─ decodeRows (A, B, C) ─ sample ─ step ─ decodeRows …
  *   lane C          step ───┘        └─ sample ─ step ─┘
  *
- * A step is held until every open lane has one pending (or has left), or `maxWaitMs` has passed since the first
- * one came (a lane busy elsewhere: its prefill, a slow client), then the pending ones run. Anything else — a prefill,
- * a speculative verification, a batch of rows, a model without `decodeRows`, a lane alone — runs at once, as the
- * model itself would. Each row reads its own cache at its own position, so a lane's tokens are those it would draw
+ * A step is held until every lane that is decoding has one pending (or has left, or turned to a prefill), or
+ * `maxWaitMs` has passed since the first one came (a lane busy elsewhere: a slow client), then the pending ones run.
+ * A lane that has not stepped yet (a new request prefilling: `prefillChunk` lets the others step between its chunks)
+ * is not waited for. Anything else — a prefill, a speculative verification, a batch of rows, a model without
+ * `decodeRows` or too small to gain (`minStepWeights`), a lane alone — runs at once, as the model itself would. Each row reads its own cache at its own position, so a lane's tokens are those it would draw
  * alone, up to float rounding (the batched matmul sums in another order than the one-row product).
  *
  * A held step's logits are a `LogitsTensor` with `settle()`: the engine awaits it before sampling, then samples the
@@ -72,6 +73,8 @@ export class StepBatcher {
   readonly minStepWeights: number;
   private readonly rowOf: NonNullable<StepBatcherOptions['rowOf']>;
   private open = 0;
+  /** Open lanes that step one token at a time now: the ones a held step waits for. */
+  private stepping = 0;
   private held: Held<unknown>[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
   private flushQueued = false;
@@ -95,7 +98,14 @@ export class StepBatcher {
   lane<C extends DecoderCache>(model: DecoderModel<C>): Lane<C> {
     this.open++;
     let closed = false;
+    // decoding one token a step (counted in `stepping`); false before its first step and while it prefills
+    let stepping = false;
     const batcher = this;
+    const setStepping = (on: boolean) => {
+      if (on === stepping) return;
+      stepping = on;
+      batcher.stepping += on ? 1 : -1;
+    };
     const batchable =
       typeof (model as Partial<RowDecoder<C>>).decodeRows === 'function' && stepWeights(model) >= this.minStepWeights;
     return {
@@ -104,15 +114,20 @@ export class StepBatcher {
       forward(ids, B, T, opts) {
         const cache = opts?.cache;
         if (closed) throw new ConfigError('lane', 'this lane was closed');
-        if (!batchable || !cache || B !== 1 || T !== 1 || batcher.open < 2) {
+        const step = cache !== undefined && B === 1 && T === 1;
+        setStepping(step);
+        if (!batchable || !step || batcher.open < 2) {
           batcher.counts.direct++;
-          return model.forward(ids, B, T, opts);
+          const out = model.forward(ids, B, T, opts);
+          if (!step) batcher.maybeFlush(); // the others need not wait for this one's next step
+          return out;
         }
         return batcher.hold(model as RowDecoder<C>, ids[0]!, cache);
       },
       close() {
         if (closed) return;
         closed = true;
+        setStepping(false);
         batcher.open--;
         batcher.maybeFlush();
       },
@@ -146,13 +161,16 @@ export class StepBatcher {
     };
   }
 
-  /** Run the held steps now if every open lane has one; else within maxWaitMs. */
+  /** Run the held steps now if every stepping lane has one; else within maxWaitMs. */
   private maybeFlush(): void {
     if (this.held.length === 0) return;
-    if (this.held.length >= this.open) {
+    if (this.held.length >= this.stepping) {
       if (!this.flushQueued) {
         this.flushQueued = true;
-        queueMicrotask(() => this.flush()); // outside the caller's tensor scope
+        // outside the caller's tensor scope, and after the event loop's turn: a lane that never yields between its
+        // tokens (no signal) still lets new lanes in
+        if (typeof setImmediate === 'function') setImmediate(() => this.flush());
+        else queueMicrotask(() => this.flush());
       }
       return;
     }

@@ -7,7 +7,7 @@
  */
 import type { GgmlType } from '../formats/gguf_types.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { ConfigError } from '../util/errors.js';
+import { ConfigError, FileFormatError } from '../util/errors.js';
 import type { CausalLM } from './model.js';
 
 /** What a vacant load (GGUF or safetensors) leaves undecoded: every matrix but GPT-2's position table. */
@@ -88,4 +88,56 @@ export async function matrixValues(model: CausalLM, name: string, t: Tensor): Pr
         'bytes are gone too (let go once stored): load the model again',
     );
   return decode();
+}
+
+/**
+ * A source whose decoders refuse what is not a number: NaN or ±Infinity in a stored matrix (a diverged training run)
+ * is a FileFormatError `E_WEIGHTS_NOT_FINITE` naming the file and the tensor when the matrix is read (quantised,
+ * stored as bf16, exported), not garbage generated later. `where`: the file.
+ */
+export function finiteSource(s: WeightSource, where: string, name: string): WeightSource {
+  const { decode, rows, bf16 } = s;
+  const bad = (value: number, index: number) =>
+    new FileFormatError(
+      'E_WEIGHTS_NOT_FINITE',
+      where,
+      `holds ${value} at element ${index}: the model is broken (a diverged training run?); use an earlier checkpoint`,
+      name,
+    );
+  const checked = (v: Float32Array, first: number) => {
+    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) throw bad(v[i]!, first + i);
+    return v;
+  };
+  return {
+    ...s,
+    ...(decode ? { decode: () => checked(decode(), 0) } : {}),
+    ...(rows
+      ? {
+          rows: (lo: number, hi: number) => {
+            const v = rows(lo, hi);
+            return checked(v, (lo * v.length) / Math.max(1, hi - lo));
+          },
+        }
+      : {}),
+    ...(bf16
+      ? {
+          bf16: () => {
+            const b = bf16();
+            // bfloat16 is float32's top half (little-endian: the high byte second); its 8 exponent bits all set is
+            // ±Infinity or NaN
+            const at = (i: number) => {
+              const u = (b[2 * i + 1]! << 24) | (b[2 * i]! << 16);
+              return bad(new Float32Array(new Int32Array([u]).buffer)[0]!, i);
+            };
+            if (b.byteOffset % 2 === 0) {
+              const u = new Uint16Array(b.buffer, b.byteOffset, b.byteLength >> 1);
+              for (let i = 0; i < u.length; i++) if ((u[i]! & 0x7f80) === 0x7f80) throw at(i);
+            } else
+              for (let i = 0; 2 * i + 1 < b.length; i++)
+                if ((b[2 * i + 1]! & 0x7f) === 0x7f && (b[2 * i]! & 0x80) !== 0) throw at(i);
+            return b;
+          },
+        }
+      : {}),
+  };
 }

@@ -82,6 +82,8 @@ export interface ChoiceEnv {
   pool: PromptCachePool;
   /** performance.now() after which the request's generation ends (finish 'length'). */
   deadline: number;
+  /** Prompt tokens per prefill forward (0: all at once). */
+  prefillChunk?: number;
   /** Counts every token produced (the server's statistics). */
   onProduced(): void;
 }
@@ -106,6 +108,7 @@ export async function inSlot<T>(
         batcher: state.batcher,
         pool: state.pool,
         deadline: performance.now() + state.limits.timeoutMs,
+        prefillChunk: state.limits.prefillChunk,
         onProduced: () => state.counters.tokens++,
       });
     },
@@ -153,6 +156,7 @@ export async function runChoice(
       ...(spec.grammar ? { grammar: spec.grammar } : {}),
       ...(speculative ? { speculative } : {}),
       ...(spec.logitBias ? { logitBias: spec.logitBias } : {}),
+      ...(env.prefillChunk ? { prefillChunk: env.prefillChunk } : {}),
     });
     let first = true;
     for await (const ev of s) {

@@ -52,6 +52,11 @@ export interface ServerOptions {
    * forward (src/generate/step_batcher.ts). Other model work (embeddings, inspection) still runs alone.
    */
   parallel?: number;
+  /**
+   * A prompt is prefilled this many tokens per forward, so the replies in the other slots keep stepping between the
+   * chunks instead of waiting for the whole prefill (default 256 with more than one slot, else 0: all at once).
+   */
+  prefillChunk?: number;
   /** Longest wait for a turn in ms (default 120 000); past it 503. */
   maxWaitMs?: number;
   /** Most new tokens per choice, and the default when a request gives none (default 1024). */
@@ -194,7 +199,12 @@ export function createServer(o: ServerOptions): LlmServer {
     }),
     batcher: new StepBatcher(),
     pool: new PromptCachePool(o.served.model, o.promptCacheSlots ?? 4),
-    limits: { maxTokens: o.maxTokens ?? 1024, maxN: o.maxN ?? 8, timeoutMs: o.timeoutMs ?? 300_000 },
+    limits: {
+      maxTokens: o.maxTokens ?? 1024,
+      maxN: o.maxN ?? 8,
+      timeoutMs: o.timeoutMs ?? 300_000,
+      prefillChunk: o.prefillChunk ?? ((o.parallel ?? 4) > 1 ? 256 : 0),
+    },
     counters: { requests: 0, tokens: 0, cancelled: 0 },
     onChatCompletion: o.onChatCompletion ?? null,
     replyLinker: o.replyLinker ?? null,

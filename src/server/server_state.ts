@@ -17,6 +17,8 @@ import type { ReasoningFormat } from './reasoning.js';
 export interface ServerLimits extends RequestLimits {
   /** Wall time of one request's generation, in ms: past it a reply ends with finish_reason 'length'. */
   timeoutMs: number;
+  /** Prompt tokens per prefill forward (0: the whole prompt at once); the other slots step between the chunks. */
+  prefillChunk: number;
 }
 
 /** Running counts (GET /health shows them). */

@@ -37,6 +37,7 @@ import { ggufArchitecture, ggufShape, type Layout, missingTensor, relayout, tens
 import { llama3FromFactors, ropeFactors, ropeScalingProblem } from '../rope.js';
 import {
   matrixValues,
+  finiteSource,
   releaseWeightSource,
   sourceFormat,
   undecodedMatrix,
@@ -141,13 +142,14 @@ export function modelFromGguf(g: GgufFile, opts: FromGgufOptions = {}): CausalLM
     const q4k = q4kRows(g, t, m.layout);
     if (!t.type) decodeGgufTensor(g, t); // an unsupported type: its named error now, not at quantisation
     const rows = rowDecoder(g, t, m.layout);
-    sources.set(m.hf, {
-      type: t.type!,
-      raw: () => ggufTensorBytes(g, t),
-      decode,
-      ...(q4k ? { q4k } : {}),
-      ...(rows ? { rows } : {}),
-    });
+    sources.set(
+      m.hf,
+      finiteSource(
+        { type: t.type!, raw: () => ggufTensorBytes(g, t), decode, ...(q4k ? { q4k } : {}), ...(rows ? { rows } : {}) },
+        g.file,
+        m.gguf,
+      ),
+    );
     const dtype: SafetensorsDtype = t.type === 'F16' ? 'F16' : t.type === 'BF16' ? 'BF16' : 'F32';
     if (opts.vacantLinears && undecodedMatrix(m.hf, shape)) {
       vacant.add(m.hf);

@@ -6,7 +6,7 @@
  */
 import { decodeTensorBytes, dtypeSize, type StoredTensor } from '../../formats/safetensors_bytes.js';
 import { FileFormatError } from '../../util/errors.js';
-import { undecodedMatrix, type WeightSource } from '../weight_source.js';
+import { finiteSource, undecodedMatrix, type WeightSource } from '../weight_source.js';
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 
@@ -29,13 +29,20 @@ export function safetensorsSources(
       rowBytes = t.shape[1]! * dtypeSize(dtype);
     const decode = (bytes: Uint8Array) => decodeTensorBytes(dtype, bytes, where, name) as Float32Array;
     vacant.add(name);
-    sources.set(name, {
-      type: dtype as 'F32' | 'F16' | 'BF16',
-      raw: () => raw,
-      decode: () => decode(raw),
-      rows: (lo, hi) => decode(raw.subarray(lo * rowBytes, hi * rowBytes)),
-      ...(dtype === 'BF16' ? { bf16: () => raw } : {}),
-    });
+    sources.set(
+      name,
+      finiteSource(
+        {
+          type: dtype as 'F32' | 'F16' | 'BF16',
+          raw: () => raw,
+          decode: () => decode(raw),
+          rows: (lo, hi) => decode(raw.subarray(lo * rowBytes, hi * rowBytes)),
+          ...(dtype === 'BF16' ? { bf16: () => raw } : {}),
+        },
+        where,
+        name,
+      ),
+    );
   }
   return { vacant, sources };
 }
