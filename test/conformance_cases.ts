@@ -1238,5 +1238,25 @@ export function cases(): Case[] {
       });
     });
   }
+  // quantised products over a prefill's many rows: the wasm backend's float32 panels (appended here, at the end, so
+  // the cases above keep their indices and with them their inputs)
+  for (const [kernel, shape, N, W, pack] of [
+    ['matmul_q8', [100, 64], 37, 64 / 4, packQ8],
+    ['matmul_q4k', [70, 256], 13, 38, packQ4k],
+    ['matmul_bf16', [40, 64], 9, 64 / 2, packBf16],
+  ] as const) {
+    const K = shape[1];
+    cs.push({
+      name: `${kernel} [${shape}]·[${N}, ${K}]ᵀ (prefill rows)`,
+      kernel,
+      inputs: [
+        f([...shape]),
+        { shape: [N, W], dtype: 'i32' },
+        ...(kernel === 'matmul_q8' ? [f([N, K / 32], 'positive')] : []),
+      ],
+      outputs: [f([shape[0], N])],
+      prep: (ins) => pack(ins, N),
+    });
+  }
   return cs;
 }

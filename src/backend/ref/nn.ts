@@ -5,6 +5,7 @@
 import type { RefView } from './elementwise.js';
 import { hashUniform } from '../../util/rng.js';
 import { ConfigError } from '../../util/errors.js';
+import { roundBlockQ8K, roundRowQ8 } from '../activation_rounding.js';
 
 /** Batch count, rows and columns of a matrix view [..., r, c]. */
 function mat(v: RefView): [number, number, number] {
@@ -27,7 +28,7 @@ export function matmulQ8(x: RefView, wq: RefView, scales: RefView, out: RefView)
     O = out.data;
   const xq = new Int32Array(K);
   for (let m = 0; m < M; m++) {
-    const dx = q8Row(X, m * K, K, xq); // the row rounded to integers in [−8191, 8191], one float32 scale
+    const dx = roundRowQ8(X, m * K, K, xq); // the row rounded to integers in [−8191, 8191], one float32 scale
     for (let n = 0; n < N; n++) {
       let s = 0;
       for (let b = 0; b < nb; b++) {
@@ -43,22 +44,6 @@ export function matmulQ8(x: RefView, wq: RefView, scales: RefView, out: RefView)
   }
 }
 
-// x's rows rounded as for matmul_q8: dx = max|x|/8191 and xq ∈ [−8191, 8191], all in float32 (ties to even)
-function q8Row(X: ArrayLike<number>, o: number, K: number, xq: Int32Array): number {
-  const f = Math.fround;
-  let amax = 0;
-  for (let k = 0; k < K; k++) amax = Math.max(amax, Math.abs(f(X[o + k]!)));
-  const dx = f(amax / 8191),
-    id = dx === 0 ? 0 : f(1 / dx);
-  for (let k = 0; k < K; k++) {
-    const v = f(f(X[o + k]!) * id);
-    let r = Math.round(v);
-    if (r - v === 0.5 && r % 2 !== 0) r -= 1; // halves to even
-    xq[k] = Math.max(-8191, Math.min(8191, r));
-  }
-  return dx;
-}
-
 // q4k weights (llama.cpp's Q4_K unpacked, src/model/q4k.ts): 38 words per 256 weights: d, dmin, sc[8], mn[8], qs[128]
 export function matmulQ4k(x: RefView, wq: RefView, out: RefView): void {
   const [N, W] = [wq.shape[0]!, wq.shape[1]!];
@@ -72,22 +57,9 @@ export function matmulQ4k(x: RefView, wq: RefView, out: RefView): void {
     floats = new Float32Array(w32.buffer);
   const xq = new Int32Array(K),
     dx = new Float64Array(nb);
-  const f = Math.fround;
   for (let m = 0; m < M; m++) {
     // the row rounded per 256 to 8 bits (llama.cpp's Q8_K)
-    for (let b = 0; b < nb; b++) {
-      const o = m * K + b * 256;
-      let amax = 0;
-      for (let k = 0; k < 256; k++) amax = Math.max(amax, Math.abs(f(X[o + k]!)));
-      dx[b] = f(amax / 127);
-      const id = amax === 0 ? 0 : f(127 / amax);
-      for (let k = 0; k < 256; k++) {
-        const v = f(f(X[o + k]!) * id);
-        let r = Math.round(v);
-        if (r - v === 0.5 && r % 2 !== 0) r -= 1; // halves to even
-        xq[b * 256 + k] = Math.max(-127, Math.min(127, r));
-      }
-    }
+    for (let b = 0; b < nb; b++) dx[b] = roundBlockQ8K(X, m * K + b * 256, xq, b * 256);
     for (let n = 0; n < N; n++) {
       let s = 0;
       for (let b = 0; b < nb; b++) {

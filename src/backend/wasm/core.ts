@@ -56,6 +56,7 @@ export const EXPORTS = [
   'matmul_bf16',
   'sample_row',
   'sample_scratch_bytes',
+  'round_rows',
 ] as const;
 export type ExportName = (typeof EXPORTS)[number];
 export const EXPORT_INDEX = new Map<string, number>(EXPORTS.map((n, i) => [n, i]));

@@ -53,6 +53,71 @@ function gemv(
   );
 }
 
+/**
+ * Rows of x from which a quantised product runs as float32 panels (a prompt's prefill) instead of gemv-shaped passes
+ * (which stream the weights once per 4–8 rows of x), per form: where the panels' one dequantisation pass costs less
+ * than the passes it saves (measured on a 12 × 768 Llama: prefill of 256 tokens q8 382 → 481 tok/s, q4k 426 → 508,
+ * bf16 275 → 474; below these rows the gemv passes were as fast or faster). LLMTS_QUANT_PANEL_ROWS sets one bound
+ * for all (the bench's comparison).
+ */
+const PANEL_ENV = globalThis.process?.env?.['LLMTS_QUANT_PANEL_ROWS'];
+/** The panels' settings (tests and benches change them). */
+export const quantPanels = {
+  minRows: { q8: Number(PANEL_ENV ?? 96), q4k: Number(PANEL_ENV ?? 64), bf16: Number(PANEL_ENV ?? 32) },
+  /** Weights dequantised per panel: 4M (16 MB of float32), so even a 128k-token head is never whole in float32. */
+  weights: 1 << 22,
+};
+
+/**
+ * out (M, N) = x (M, K) · Wᵀ for a quantised W of N rows, many rows of x: W dequantised a panel of rows at a time
+ * into float32 (`dequant(ids, n, dst)`: its rows `ids[0..n)` — the embedding kernel of its form, the same values the
+ * gemv kernels read) and multiplied by the packed float32 kernel, the panel's columns copied into place; x rounded
+ * first as the kernel rounds it (`round`: the `round_rows` export), so the result is the contract's up to float32
+ * summation order. The dequantisation costs one pass over W; the product then runs at the float32 GEMM's rate
+ * instead of M/4 passes.
+ */
+function panels(
+  be: WasmCore,
+  x: View,
+  out: View,
+  M: number,
+  N: number,
+  K: number,
+  round: 'q8' | 'q4k' | null,
+  dequant: (ids: number, n: number, dst: number) => void,
+): void {
+  const rows = Math.min(N, Math.max(8, Math.floor(quantPanels.weights / K / 8) * 8));
+  const w = be.alloc(rows * K, 'f32'),
+    ids = be.alloc(rows, 'i32'),
+    y = rows < N ? be.alloc(M * rows, 'f32') : null,
+    xr = round ? be.alloc(M * K, 'f32') : null;
+  try {
+    // the activations rounded as the kernel's contract says (kernels.ts), each value its integer times its scale
+    if (xr)
+      be.range('round_rows', M, M * K, 1, [be.p(x), be.p({ buf: xr, shape: [M, K] }), K, round === 'q4k' ? 1 : 0]);
+    const xv: View = { buf: xr ?? x.buf, shape: [M, K] };
+    for (let lo = 0; lo < N; lo += rows) {
+      const n = Math.min(rows, N - lo);
+      be.write(
+        ids,
+        Int32Array.from({ length: n }, (_, k) => lo + k),
+      );
+      dequant(be.p({ buf: ids, shape: [n] }), n, be.p({ buf: w, shape: [n, K] }));
+      if (!y) {
+        product(be, xv, { buf: w, shape: [N, K] }, { buf: out.buf, shape: [M, N] }, false, true, false, 1);
+        continue;
+      }
+      product(be, xv, { buf: w, shape: [n, K] }, { buf: y, shape: [M, n] }, false, true, false, 1);
+      be.strided(be.p({ buf: y, shape: [M, n] }), be.p(out) + 4 * lo, [M, n], [n, 1], [N, 1]);
+    }
+  } finally {
+    be.free(w);
+    be.free(ids);
+    if (y) be.free(y);
+    if (xr) be.free(xr);
+  }
+}
+
 /** out = alpha·op(a)·op(b) (+ out), shapes validated: picks gemv, one thread, or a batch/row/column split. */
 function product(
   be: WasmCore,
@@ -143,18 +208,30 @@ export const MATMUL: Record<string, WasmKernel> = {
   matmul_q8(be, i, o) {
     const [x, wq, sc] = i as [View, View, View];
     const { M, N, K } = quantDims(x, wq);
+    if (M >= quantPanels.minRows.q8)
+      return panels(be, x, o[0]!, M, N, K, 'q8', (ids, n, dst) =>
+        be.range('embedding_q8', n, n * K, 1, [be.p(wq), be.p(sc), ids, dst, K]),
+      );
     be.ensureScratch(16 + 4 * 2 * K); // four rows of x rounded to int16 (gemv.ts)
     gemv(be, 'matmul_q8', N, N * K * M, [be.p(x), be.p(wq), be.p(sc), be.p(o[0]!), M, N, K]);
   },
   matmul_q4k(be, i, o) {
     const [x, wq] = i as [View, View];
     const { M, N, K } = quantDims(x, wq);
+    if (M >= quantPanels.minRows.q4k)
+      return panels(be, x, o[0]!, M, N, K, 'q4k', (ids, n, dst) =>
+        be.range('embedding_q4k', n, n * K, 1, [be.p(wq), ids, dst, K]),
+      );
     be.ensureScratch(8 * (K / 64 + K / 16 + 2 * K)); // eight rows of x rounded, their scales and sums per 32 (gemv.ts)
     gemv(be, 'matmul_q4k', N, ((N * K * 19) / 32) * M, [be.p(x), be.p(wq), be.p(o[0]!), M, N, K]);
   },
   matmul_bf16(be, i, o) {
     const [x, wb] = i as [View, View];
     const { M, N, K } = quantDims(x, wb);
+    if (M >= quantPanels.minRows.bf16)
+      return panels(be, x, o[0]!, M, N, K, null, (ids, n, dst) =>
+        be.range('embedding_bf16', n, n * K, 1, [be.p(wb), ids, dst, K]),
+      );
     be.ensureScratch(4 * 4 * K); // up to four rows of x, permuted (gemv.ts)
     gemv(be, 'matmul_bf16', N, N * K * 2 * M, [be.p(x), be.p(wb), be.p(o[0]!), M, N, K]);
   },

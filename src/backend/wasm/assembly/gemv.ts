@@ -417,3 +417,35 @@ function bf16Plain(x: usize, wb: usize, out: usize, M: i32, N: i32, K: i32, lo: 
     }
   }
 }
+
+/**
+ * Rows [lo, hi) of x (M × K floats) as the quantised products see them, written to out: each value its rounded
+ * integer times its scale, in f32 (the wasm backend's float32 panels multiply these by the dequantised weights).
+ * q4k = 0: per row as matmul_q8 (dx = amax/8191, xq = nearest-even(x·(1/dx))); q4k = 1: per 256 as matmul_q4k's
+ * Q8_K (dx = amax/127, xq = nearest-even(x·(127/amax))). |x·id| ≤ the limit up to rounding, so no clamp is needed.
+ */
+export function round_rows(x: usize, out: usize, K: i32, q4k: i32, scratch: usize, lo: i32, hi: i32): void {
+  const block = q4k ? 256 : K;
+  for (let r = lo; r < hi; r++) {
+    for (let b0 = 0; b0 < K; b0 += block) {
+      const off = (<usize>r * <usize>K + <usize>b0) << 2;
+      const px = x + off, po = out + off;
+      let mx = f32x4.splat(0);
+      for (let k = 0; k < block; k += 4) mx = f32x4.max(mx, f32x4.abs(v128.load(px + (<usize>k << 2))));
+      const amax = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
+      let dx: f32, id: f32;
+      if (q4k) {
+        dx = amax / <f32>127.0;
+        id = amax == 0 ? <f32>0 : <f32>127.0 / amax;
+      } else {
+        dx = amax / Q8_XMAX;
+        id = dx == 0 ? <f32>0 : <f32>1.0 / dx;
+      }
+      const idv = f32x4.splat(id), dxv = f32x4.splat(dx);
+      for (let k = 0; k < block; k += 4) {
+        const o = <usize>k << 2;
+        v128.store(po + o, f32x4.mul(f32x4.nearest(f32x4.mul(v128.load(px + o), idv)), dxv));
+      }
+    }
+  }
+}

@@ -10,5 +10,5 @@ export { layernorm, layernorm_backward, layernorm_dw, rmsnorm, rmsnorm_backward,
   cross_entropy_backward, rope } from './norm';
 export { attention, attention_backward, attention_scratch_bytes } from './attention';
 export { matmul } from './matmul';
-export { gemv_nt, matmul_q8, matmul_q4k, matmul_bf16 } from './gemv';
+export { gemv_nt, matmul_q8, matmul_q4k, matmul_bf16, round_rows } from './gemv';
 export { sample_row, sample_scratch_bytes } from './sample';
