@@ -44,7 +44,7 @@ export class FakeModel implements DecoderModel<FakeCache> {
   private promptLen = 0;
   constructor(
     readonly config: { vocabSize: number; maxPositions: number },
-    /** Logits for the position after `seq`; `promptLen` is the length of the last prefill (a fresh cache's first call). */
+    /** Logits for the position after `seq`; `promptLen` is the length of the last prefill (a fresh cache's first call, and the chunks that continue it). */
     readonly next: (seq: readonly number[], promptLen: number) => ArrayLike<number>,
   ) {}
   newCache(batch: number, maxLen?: number): FakeCache {
@@ -58,6 +58,7 @@ export class FakeModel implements DecoderModel<FakeCache> {
     if (ids.length !== B * T) throw new Error('fake model: ids length');
     if (cache && cache.batch !== B) throw new Error('fake model: cache batch');
     if (!cache || cache.length === 0) this.promptLen = T;
+    else if (opts.lastOnly && cache.length === this.promptLen) this.promptLen += T; // a prefill in chunks goes on
     const out: number[] = [];
     for (let b = 0; b < B; b++) {
       const seq = cache ? cache.rows[b]! : [];
