@@ -1,8 +1,8 @@
 /**
  * Continuous batching (vLLM's, llama-server's parallel slots): generations that began at different times share
  * their decode steps. Each generation runs the ordinary engine loop (./engine.ts) on a *lane*, a DecoderModel that
- * stands for the model; a lane's one-token step (B = 1, T = 1, with its cache) is held until the other open lanes
- * reach theirs, then one `decodeRows` forward serves them all — every weight read once for the batch, which is what a
+ * stands for the model; a lane's one-token step (B = 1, T = 1, with its cache) is held until the other decoding
+ * lanes reach theirs, then one `decodeRows` forward serves them all — every weight read once for the batch, which is what a
  * memory-bound decode step costs — and each lane gets its own row of the logits back.
  *
  *   lane A  prefill ─ step ─┐        ┌─ sample ─ step ─┐
@@ -13,8 +13,9 @@
  * `maxWaitMs` has passed since the first one came (a lane busy elsewhere: a slow client), then the pending ones run.
  * A lane that has not stepped yet (a new request prefilling: `prefillChunk` lets the others step between its chunks)
  * is not waited for. Anything else — a prefill, a speculative verification, a batch of rows, a model without
- * `decodeRows` or too small to gain (`minStepWeights`), a lane alone — runs at once, as the model itself would. Each row reads its own cache at its own position, so a lane's tokens are those it would draw
- * alone, up to float rounding (the batched matmul sums in another order than the one-row product).
+ * `decodeRows` or too small to gain (`minStepWeights`), a lane alone — runs at once, as the model itself would.
+ * Each row reads its own cache at its own position, so a lane's tokens are those it would draw alone, up to float
+ * rounding (the batched matmul may sum in another order than the one-row product).
  *
  * A held step's logits are a `LogitsTensor` with `settle()`: the engine awaits it before sampling, then samples the
  * row where it lives (the `sample` kernel) as it does any step's.
@@ -55,7 +56,7 @@ export interface StepBatcherStats {
   maxRows: number;
   /** Steps that ran at once, alone (a lane alone, a prefill, a verification). */
   direct: number;
-  /** Batches that ran when maxWaitMs was up, not every open lane having come. */
+  /** Batches that ran when maxWaitMs was up, not every decoding lane having come. */
   timedOut: number;
 }
 
