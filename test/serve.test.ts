@@ -541,6 +541,41 @@ describe('llmts serve: parallel slots (--parallel), decode steps batched', () =>
     }
   });
 
+  it("a request's n choices decode together (streamed interleaved by index) and choice i is still the reply of seed + i", async () => {
+    const srv = createServer({ served, port: 0, maxTokens: 200 });
+    srv.state.batcher = new StepBatcher({ minStepWeights: 0, maxWaitMs: 50 });
+    const c = clientFor(await srv.listen());
+    try {
+      const want = await Promise.all([21, 22, 23].map((seed) => engineReply(HI, seed, 30)));
+      const whole = await c.chat.completions.create({ model: MODEL, messages: HI, n: 3, seed: 21, max_tokens: 30 });
+      expect(whole.choices.map((x) => x.message.content)).toEqual(want);
+      expect(srv.state.batcher.stats.maxRows).toBe(3);
+      const s = await c.chat.completions.create({
+        model: MODEL,
+        messages: HI,
+        n: 3,
+        seed: 21,
+        max_tokens: 30,
+        stream: true,
+      });
+      const texts = ['', '', ''],
+        order: number[] = [],
+        finished: number[] = [];
+      for await (const ch of s)
+        for (const x of ch.choices) {
+          texts[x.index] += x.delta.content ?? '';
+          if (x.delta.content) order.push(x.index);
+          if (x.finish_reason) finished.push(x.index);
+        }
+      expect(texts).toEqual(want);
+      expect(finished.sort()).toEqual([0, 1, 2]);
+      // interleaved: some token of a later choice comes before the last token of an earlier one
+      expect(order.some((i, k) => i > 0 && order.slice(k).includes(0))).toBe(true);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('a request beyond the slots waits; a request that uses the model alone (embeddings) waits for the slots to empty', async () => {
     const srv = createServer({ served: slowed(served, 3), port: 0, parallel: 2 });
     const c = clientFor(await srv.listen());

@@ -29,7 +29,7 @@ import { Body, badParam, readLogitBias, readSampling, SAMPLING_FIELDS } from './
 import type { ReplyLinkAnswer } from './reply_link.js';
 import { asHttpError, sendJson } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
-import { inSlot, runChoice, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
+import { allChoices, inSlot, runChoice, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
 import { PREDICTION_FIELDS, readPrediction } from './prediction.js';
 import { chatStops } from './served_model.js';
 import { readStructuredOutput, STRUCTURED_FIELDS } from './structured_output.js';
@@ -301,7 +301,12 @@ export function chatRoute(state: ServerState): Route {
     await inSlot(state, served, ctx.signal, async (env) => {
       const outcomes: ChoiceOutcome[] = [];
       if (!req.stream) {
-        for (const spec of specs) outcomes.push(await runChoice(env, spec, ctx.signal, () => {}));
+        // the choices at once, their decode steps batched; the first keeps the conversation's prompt cache
+        outcomes.push(
+          ...(await allChoices(specs.length, ctx.signal, (i, signal) =>
+            runChoice(env, specs[i]!, signal, () => {}, { promptCache: i === 0 }),
+          )),
+        );
         const linked = linkReplies(outcomes);
         sendJson(ctx.res, 200, {
           ...head,
@@ -336,7 +341,8 @@ export function chatRoute(state: ServerState): Route {
       const usageNull = req.includeUsage ? { usage: null } : {};
       const chunk = (choices: unknown[]) => ({ ...head, object: 'chat.completion.chunk', choices, ...usageNull });
       startSse(res);
-      for (let index = 0; index < specs.length; index++) {
+      // the choices at once (their chunks interleave, each with its index, as OpenAI's do), decode steps batched
+      const one = async (index: number, signal: AbortSignal): Promise<ChoiceOutcome> => {
         await sendSse(
           res,
           chunk([{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]),
@@ -353,18 +359,24 @@ export function chatRoute(state: ServerState): Route {
           else out.content = content;
           return out;
         };
-        const o = await runChoice(env, specs[index]!, ctx.signal, async (t) => {
-          if (t.text === '' && !t.entry) return;
-          const delta = held(deltaOf(t.text, sp));
-          if (ts && delta.content === '' && !delta.reasoning_content && !t.entry) return;
-          await sendSse(
-            res,
-            chunk([
-              { index, delta, logprobs: t.entry ? { content: [t.entry], refusal: null } : null, finish_reason: null },
-            ]),
-            sendUntil,
-          );
-        });
+        const o = await runChoice(
+          env,
+          specs[index]!,
+          signal,
+          async (t) => {
+            if (t.text === '' && !t.entry) return;
+            const delta = held(deltaOf(t.text, sp));
+            if (ts && delta.content === '' && !delta.reasoning_content && !t.entry) return;
+            await sendSse(
+              res,
+              chunk([
+                { index, delta, logprobs: t.entry ? { content: [t.entry], refusal: null } : null, finish_reason: null },
+              ]),
+              sendUntil,
+            );
+          },
+          { promptCache: index === 0 },
+        );
         const rest = sp?.end();
         if (rest && (rest.reasoning || rest.content))
           await sendSse(
@@ -392,9 +404,10 @@ export function chatRoute(state: ServerState): Route {
             );
           if (calls.length && finish === 'stop') finish = 'tool_calls';
         }
-        outcomes.push(o);
         await sendSse(res, chunk([{ index, delta: {}, logprobs: null, finish_reason: finish }]), sendUntil);
-      }
+        return o;
+      };
+      outcomes.push(...(await allChoices(specs.length, ctx.signal, one)));
       if (req.includeUsage)
         await sendSse(
           res,

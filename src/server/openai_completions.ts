@@ -22,7 +22,7 @@ import { Body, badParam, readLogitBias, readSampling, SAMPLING_FIELDS } from './
 import { readStructuredOutput, STRUCTURED_FIELDS } from './structured_output.js';
 import { sendJson } from './respond.js';
 import { HttpError, type Route, type RouteContext } from './routes.js';
-import { emptyOutcome, inSlot, runChoice, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
+import { allChoices, emptyOutcome, inSlot, runChoice, type ChoiceOutcome, type ChoiceSpec } from './run_choice.js';
 import type { ServedModel } from './served_model.js';
 import type { ServerState } from './server_state.js';
 import { promptLogprobs, type PromptTokenLogprob } from './prompt_logprobs.js';
@@ -149,8 +149,14 @@ export function completionsRoute(state: ServerState): Route {
     await inSlot(state, served, ctx.signal, async (env) => {
       const outcomes: ChoiceOutcome[] = [];
       if (!req.stream) {
-        for (const spec of specs)
-          outcomes.push(req.maxTokens === 0 ? emptyOutcome() : await runChoice(env, spec, ctx.signal, () => {}));
+        // the choices at once, their decode steps batched; each prompt's first keeps its prompt cache
+        outcomes.push(
+          ...(await allChoices(specs.length, ctx.signal, async (i, signal) =>
+            req.maxTokens === 0
+              ? emptyOutcome()
+              : runChoice(env, specs[i]!, signal, () => {}, { promptCache: i % req.n === 0 }),
+          )),
+        );
         // echo: each prompt scored once, whatever its n
         const scored =
           echo && top !== undefined
@@ -177,25 +183,33 @@ export function completionsRoute(state: ServerState): Route {
       const sendUntil = AbortSignal.any([ctx.signal, AbortSignal.timeout(limits.timeoutMs)]);
       const usageNull = req.includeUsage ? { usage: null } : {};
       startSse(res);
-      for (let index = 0; index < specs.length; index++) {
+      // the choices at once (their chunks interleave, each with its index), decode steps batched
+      const one = async (index: number, signal: AbortSignal): Promise<ChoiceOutcome> => {
         let at = promptOf(index).text.length;
-        const o = await runChoice(env, specs[index]!, ctx.signal, async (t) => {
-          if (t.text === '' && !t.entry) return;
-          const lp = t.entry ? legacyLogprobs([t.entry], at, top ?? 0) : null;
-          if (t.entry) at += t.entry.token.length;
-          await sendSse(
-            res,
-            { ...head, choices: [{ text: t.text, index, logprobs: lp, finish_reason: null }], ...usageNull },
-            sendUntil,
-          );
-        });
-        outcomes.push(o);
+        const o = await runChoice(
+          env,
+          specs[index]!,
+          signal,
+          async (t) => {
+            if (t.text === '' && !t.entry) return;
+            const lp = t.entry ? legacyLogprobs([t.entry], at, top ?? 0) : null;
+            if (t.entry) at += t.entry.token.length;
+            await sendSse(
+              res,
+              { ...head, choices: [{ text: t.text, index, logprobs: lp, finish_reason: null }], ...usageNull },
+              sendUntil,
+            );
+          },
+          { promptCache: index % req.n === 0 },
+        );
         await sendSse(
           res,
           { ...head, choices: [{ text: '', index, logprobs: null, finish_reason: o.finishReason }], ...usageNull },
           sendUntil,
         );
-      }
+        return o;
+      };
+      outcomes.push(...(await allChoices(specs.length, ctx.signal, one)));
       if (req.includeUsage)
         await sendSse(res, { ...head, choices: [], usage: usageOf(promptTokens, outcomes) }, sendUntil);
       endSse(res);

@@ -125,12 +125,58 @@ export function tokenOf(codec: TextCodec, id: number): { token: string; bytes: n
 
 class Deadline extends Error {}
 
-/** Run one choice; rejects with the signal's reason when the client goes away. */
+/** Choices of one request that generate at once (each holds a KV cache while it runs); the rest start as they end. */
+const CHOICES_AT_ONCE = 8;
+
+/**
+ * Run a request's n choices at once, up to 8 at a time — their decode steps share forwards through the env's
+ * batcher — and return their outcomes in index order. `one(index, signal)` runs choice `index`; the first that
+ * fails stops the others (their signal aborts) and its error is the call's.
+ */
+export async function allChoices<T>(
+  n: number,
+  signal: AbortSignal,
+  one: (index: number, signal: AbortSignal) => Promise<T>,
+): Promise<T[]> {
+  if (n === 1) return [await one(0, signal)];
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  const out: T[] = new Array(n);
+  let next = 0;
+  const worker = async () => {
+    while (next < n && !ac.signal.aborted) {
+      const i = next++;
+      out[i] = await one(i, ac.signal);
+    }
+    ac.signal.throwIfAborted();
+  };
+  try {
+    await Promise.all(
+      Array.from({ length: Math.min(n, CHOICES_AT_ONCE) }, () =>
+        worker().catch((e: unknown) => {
+          if (!ac.signal.aborted) ac.abort(e);
+          throw e;
+        }),
+      ),
+    );
+    return out;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * Run one choice; rejects with the signal's reason when the client goes away. `promptCache: false` (a request's
+ * further choices of the same prompt, running beside its first): prefill without one, so no other conversation's
+ * cache is taken for it.
+ */
 export async function runChoice(
   env: ChoiceEnv,
   spec: ChoiceSpec,
   signal: AbortSignal,
   onToken: (t: ChoiceToken) => void | Promise<void>,
+  opts: { promptCache?: boolean } = {},
 ): Promise<ChoiceOutcome> {
   const { served } = env;
   const codec = served.codec;
@@ -138,7 +184,7 @@ export async function runChoice(
   const onAbort = () => ac.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
   const timer = setTimeout(() => ac.abort(new Deadline()), Math.max(0, env.deadline - performance.now()));
-  const pc = env.pool.pick(spec.prompt);
+  const pc = opts.promptCache === false ? null : env.pool.pick(spec.prompt);
   // a lane while this choice generates: the other slots' steps wait for its steps only meanwhile
   const lane = env.batcher?.lane(served.model);
   const speculative = spec.speculative ?? served.speculative;
