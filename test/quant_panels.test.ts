@@ -7,7 +7,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { View } from '../src/backend/backend.js';
 import { getBackend } from '../src/backend/registry.js';
-import { roundedActivations } from '../src/backend/activation_rounding.js';
+import { roundBlockQ8K, roundRowQ8 } from '../src/backend/activation_rounding.js';
 import { quantPanels } from '../src/backend/wasm/matmul.js';
 import { createWasmBackend, type WasmBackend } from '../src/backend/wasm/backend.js';
 import { quantizeQ4K } from '../src/model/q4k.js';
@@ -60,6 +60,21 @@ function product(be: WasmBackend, kind: Kind, x: Float32Array, w: ReturnType<typ
   const y = Float32Array.from(be.readSync(out.buf) as Float32Array);
   for (const v of [...ins, out]) be.free(v.buf);
   return y;
+}
+
+/** x (M, K) as the product sees it: each value its rounded integer times its scale (xq·dx in float32). */
+function roundedActivations(kind: 'q8' | 'q4k', X: Float32Array, M: number, K: number): Float32Array {
+  const out = new Float32Array(M * K),
+    xq = new Int32Array(K);
+  for (let m = 0; m < M; m++) {
+    const o = m * K;
+    const block = kind === 'q8' ? K : 256;
+    for (let b = 0; b < K / block; b++) {
+      const dx = kind === 'q8' ? roundRowQ8(X, o, K, xq) : roundBlockQ8K(X, o + b * 256, xq, b * 256);
+      for (let k = b * block; k < (b + 1) * block; k++) out[o + k] = Math.fround(xq[k]! * dx);
+    }
+  }
+  return out;
 }
 
 /** round(x) · dequant(W)ᵀ in float64, W's rows dequantised by the reference backend's lookup kernel. */

@@ -1,7 +1,7 @@
 /**
- * How the quantised products round their activations (../backend/kernels.ts matmul_q8, matmul_q4k), in one place for
- * every backend that computes them from JavaScript: the reference kernels, and the wasm backend's float32 panels
- * (a prefill's many rows: x rounded here, then multiplied by the dequantised weights). All in float32, ties to even.
+ * How the quantised products round their activations (../backend/kernels.ts matmul_q8, matmul_q4k), in JavaScript:
+ * the reference kernels' rule (the wasm kernels round in AssemblyScript: gemv.ts, and `round_rows` for the float32
+ * panels of a prefill), and the tests' reference. All in float32, ties to even.
  *
  *   q8:  per row of K      dx = max|x|/8191, xq = round(x·(1/dx)) ∈ [−8191, 8191]
  *   q4k: per 256 of a row  dx = max|x|/127,  xq = round(x·(127/max|x|)) ∈ [−127, 127]   (llama.cpp's Q8_K)
@@ -33,23 +33,4 @@ export function roundBlockQ8K(X: ArrayLike<number>, o: number, xq: Int32Array, q
   const id = amax === 0 ? 0 : f(127 / amax);
   for (let k = 0; k < 256; k++) xq[q0 + k] = roundClamp(f(f(X[o + k]!) * id), 127);
   return f(amax / 127);
-}
-
-/** x (M, K) as the product sees it: each value its rounded integer times its scale (xq·dx in float32). */
-export function roundedActivations(kind: 'q8' | 'q4k', X: ArrayLike<number>, M: number, K: number): Float32Array {
-  const out = new Float32Array(M * K),
-    xq = new Int32Array(K);
-  for (let m = 0; m < M; m++) {
-    const o = m * K;
-    if (kind === 'q8') {
-      const dx = roundRowQ8(X, o, K, xq);
-      for (let k = 0; k < K; k++) out[o + k] = f(xq[k]! * dx);
-      continue;
-    }
-    for (let b = 0; b < K / 256; b++) {
-      const dx = roundBlockQ8K(X, o + b * 256, xq, b * 256);
-      for (let k = b * 256; k < b * 256 + 256; k++) out[o + k] = f(xq[k]! * dx);
-    }
-  }
-  return out;
 }

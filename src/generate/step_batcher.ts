@@ -40,8 +40,6 @@ export interface StepBatcherOptions {
    * step (a replayed decode graph) is as fast as a row of a batched one: the lanes then step one by one.
    */
   minStepWeights?: number;
-  /** Cuts row b out of a step's logits (default: a slice where a Tensor lives, else a copy of the values read back). */
-  rowOf?: (logits: LogitsTensor, b: number, V: number) => Promise<LogitsTensor> | LogitsTensor;
 }
 
 /** What the batcher did (the server's /health, the tests, the bench). */
@@ -72,7 +70,6 @@ interface Held<C> {
 export class StepBatcher {
   readonly maxWaitMs: number;
   readonly minStepWeights: number;
-  private readonly rowOf: NonNullable<StepBatcherOptions['rowOf']>;
   private open = 0;
   /** Open lanes that step one token at a time now: the ones a held step waits for. */
   private stepping = 0;
@@ -85,7 +82,6 @@ export class StepBatcher {
     this.maxWaitMs = o.maxWaitMs ?? 2;
     if (!(this.maxWaitMs >= 0)) throw new ConfigError('maxWaitMs', `expected a number ≥ 0, got ${String(o.maxWaitMs)}`);
     this.minStepWeights = o.minStepWeights ?? 2e6;
-    this.rowOf = o.rowOf ?? defaultRowOf;
   }
 
   get stats(): StepBatcherStats {
@@ -230,7 +226,7 @@ export class StepBatcher {
     try {
       for (let b = 0; b < group.length; b++) {
         try {
-          group[b]!.resolve(await this.rowOf(logits, b, V));
+          group[b]!.resolve(await rowOf(logits, b, V));
         } catch (e) {
           group[b]!.reject(e);
         }
@@ -255,7 +251,7 @@ export function stepWeights(model: DecoderModel): number {
 }
 
 /** Row b of logits (B, 1, V) as logits of its own: a (1, 1, V) tensor where they live (sampled there), else a copy. */
-async function defaultRowOf(logits: LogitsTensor, b: number, V: number): Promise<LogitsTensor> {
+async function rowOf(logits: LogitsTensor, b: number, V: number): Promise<LogitsTensor> {
   if (logits instanceof Tensor) return noGrad(() => slice(logits, [b, 0, 0], [1, 1, V]));
   const all = await logits.data();
   const row = Float32Array.from({ length: V }, (_, i) => all[b * V + i]!);

@@ -501,7 +501,7 @@ export class CausalLM {
             cache.length,
           ),
         );
-        a = rowsOut.length === 1 ? rowsOut[0]! : O.concat(rowsOut, 0);
+        a = O.concat(rowsOut, 0); // decodeRows sends one row through forward(): here B ≥ 2
       }
       a = O.reshape(a, [B, T, H * D]); // (B, T, H·D)
       let o: Tensor;

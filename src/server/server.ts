@@ -190,12 +190,13 @@ export function createServer(o: ServerOptions): LlmServer {
   const host = o.host ?? '127.0.0.1';
   const maxBody = o.maxBodyBytes ?? 4 * 2 ** 20;
   const log = o.log ?? (() => {});
+  const parallel = o.parallel ?? 4;
   const state: ServerState = {
     served: o.served,
     queue: new GenerationQueue({
       ...(o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
       ...(o.maxWaitMs !== undefined ? { maxWaitMs: o.maxWaitMs } : {}),
-      parallel: o.parallel ?? 4,
+      parallel,
     }),
     batcher: new StepBatcher(),
     pool: new PromptCachePool(o.served.model, o.promptCacheSlots ?? 4),
@@ -203,7 +204,7 @@ export function createServer(o: ServerOptions): LlmServer {
       maxTokens: o.maxTokens ?? 1024,
       maxN: o.maxN ?? 8,
       timeoutMs: o.timeoutMs ?? 300_000,
-      prefillChunk: o.prefillChunk ?? ((o.parallel ?? 4) > 1 ? 256 : 0),
+      prefillChunk: o.prefillChunk ?? (parallel > 1 ? 256 : 0),
     },
     counters: { requests: 0, tokens: 0, cancelled: 0 },
     onChatCompletion: o.onChatCompletion ?? null,
